@@ -1,0 +1,34 @@
+//! Loopwork's shared core, compiled into the server and into the mobile apps.
+//!
+//! It owns the work order as an Automerge document ([`WorkOrder`]), the lifecycle rules and
+//! their deterministic fold ([`lifecycle`]), the default response and resolution targets
+//! ([`deadline`]) and the device's durable replica ([`Replica`] over a [`store::Store`]).
+//!
+//! It must never do network IO, start threads or runtimes, or know the server's SQL: its inputs
+//! are values and its outputs are values. Its only IO is the device store behind a trait.
+
+pub mod classification;
+pub mod clock;
+pub mod deadline;
+pub mod error;
+pub mod identity;
+pub mod ids;
+pub mod lifecycle;
+pub mod location;
+pub mod replica;
+pub mod role;
+pub mod store;
+pub mod summary;
+pub mod work_order;
+
+pub use classification::{Category, Channel, Grade, Kind};
+pub use clock::{Clock, FixedClock, SystemClock};
+pub use error::{CoreError, DocumentError};
+pub use identity::Identity;
+pub use ids::{DeviceId, OrderId, UserId};
+pub use lifecycle::{Action, HoldReason, OrderState, Status, Supersession, Verdict};
+pub use location::Location;
+pub use replica::Replica;
+pub use role::Role;
+pub use summary::OrderSummary;
+pub use work_order::{NewOrder, WorkOrder};

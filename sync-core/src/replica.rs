@@ -1,0 +1,158 @@
+//! A device's replica of the orders it may see: the entry point the apps use.
+//!
+//! [`Replica`] turns domain edits into document changes and hands them to its [`Store`] with
+//! the order's new summary, in one atomic commit; local changes enter the outbox until the
+//! server acknowledges them. Documents are loaded on demand, so memory does not grow with the
+//! number of orders held.
+
+use automerge::ChangeHash;
+
+use crate::clock::Clock;
+use crate::error::CoreError;
+use crate::identity::Identity;
+use crate::ids::OrderId;
+use crate::lifecycle::Action;
+use crate::store::{OrderQuery, PendingChange, Store, StoredChange};
+use crate::summary::OrderSummary;
+use crate::work_order::{NewOrder, WorkOrder};
+
+/// A document with more loose changes than this is rewritten as one snapshot.
+pub const COMPACT_AFTER_CHANGES: usize = 64;
+
+pub struct Replica<S: Store> {
+    store: S,
+    identity: Identity,
+    clock: Box<dyn Clock>,
+}
+
+impl<S: Store> std::fmt::Debug for Replica<S> {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Replica").field("identity", &self.identity).finish_non_exhaustive()
+    }
+}
+
+impl<S: Store> Replica<S> {
+    pub fn new(store: S, identity: Identity, clock: impl Clock + 'static) -> Self {
+        Replica { store, identity, clock: Box::new(clock) }
+    }
+
+    pub fn identity(&self) -> &Identity {
+        &self.identity
+    }
+
+    pub fn store(&self) -> &S {
+        &self.store
+    }
+
+    pub fn into_store(self) -> S {
+        self.store
+    }
+
+    pub fn now_ms(&self) -> i64 {
+        self.clock.now_ms()
+    }
+
+    /// Registers a new order on this device.
+    pub fn create(&mut self, new: &NewOrder) -> Result<OrderId, CoreError> {
+        let order = WorkOrder::create(new, &self.identity, self.clock.now_ms())?;
+        let changes = order.changes_since(&[]);
+        self.commit(&order, changes, true, 0)?;
+        Ok(order.id())
+    }
+
+    /// Loads one order's document.
+    pub fn order(&self, id: OrderId) -> Result<WorkOrder, CoreError> {
+        Ok(self.load(id)?.0)
+    }
+
+    fn load(&self, id: OrderId) -> Result<(WorkOrder, usize), CoreError> {
+        let chunks = self.store.load_chunks(id)?.ok_or_else(|| CoreError::NotFound(id.to_string()))?;
+        let order = WorkOrder::load_chunks(chunks.iter().map(Vec::as_slice))?;
+        if order.id() != id {
+            return Err(CoreError::Storage(format!("the store holds another document under {id}")));
+        }
+        Ok((order.with_device(self.identity.device), chunks.len()))
+    }
+
+    /// Runs one edit on an order and commits what it changed. If the edit fails, nothing is
+    /// stored.
+    pub fn edit<T>(
+        &mut self,
+        id: OrderId,
+        edit: impl FnOnce(&mut WorkOrder, &Identity, i64) -> Result<T, CoreError>,
+    ) -> Result<T, CoreError> {
+        let (mut order, chunks) = self.load(id)?;
+        let before = order.heads();
+        let result = edit(&mut order, &self.identity, self.clock.now_ms())?;
+        let changes = order.changes_since(&before);
+        self.commit(&order, changes, true, chunks)?;
+        Ok(result)
+    }
+
+    /// A lifecycle transition, checked against the rules as this device sees the order.
+    pub fn transition(&mut self, id: OrderId, action: Action, text: Option<&str>) -> Result<ChangeHash, CoreError> {
+        self.edit(id, |order, me, now| order.transition(me, action, text, now))
+    }
+
+    pub fn add_note(&mut self, id: OrderId, text: &str) -> Result<ChangeHash, CoreError> {
+        self.edit(id, |order, me, now| order.add_note(me, text, now))
+    }
+
+    /// Stores changes that arrived from elsewhere. They are not queued for upload.
+    pub fn receive(&mut self, id: OrderId, changes: &[Vec<u8>]) -> Result<(), CoreError> {
+        let existing = self.store.load_chunks(id)?;
+        let (mut order, chunks) = match existing {
+            Some(_) => self.load(id)?,
+            None => {
+                let order = WorkOrder::load_chunks(changes.iter().map(Vec::as_slice))?;
+                if order.id() != id {
+                    return Err(CoreError::InvalidInput(format!("the changes are not of order {id}")));
+                }
+                let all = order.changes_since(&[]);
+                return self.commit(&order, all, false, 0);
+            }
+        };
+        let before = order.heads();
+        order.apply_changes(changes.iter().map(Vec::as_slice))?;
+        let added = order.changes_since(&before);
+        self.commit(&order, added, false, chunks)
+    }
+
+    fn commit(
+        &mut self,
+        order: &WorkOrder,
+        changes: Vec<(ChangeHash, Vec<u8>)>,
+        pending: bool,
+        chunks_before: usize,
+    ) -> Result<(), CoreError> {
+        let summary = OrderSummary::of(order)?;
+        let stored: Vec<StoredChange> =
+            changes.into_iter().map(|(hash, bytes)| StoredChange { hash, bytes, pending }).collect();
+        self.store.commit(order.id(), &stored, &summary)?;
+        if chunks_before + stored.len() > COMPACT_AFTER_CHANGES {
+            self.store.compact(order.id(), &order.save())?;
+        }
+        Ok(())
+    }
+
+    pub fn list(&self, query: &OrderQuery) -> Result<Vec<OrderSummary>, CoreError> {
+        self.store.list(query)
+    }
+
+    pub fn order_count(&self) -> Result<usize, CoreError> {
+        self.store.order_count()
+    }
+
+    /// Local changes the server has not acknowledged yet, oldest first.
+    pub fn pending(&self, limit: usize) -> Result<Vec<PendingChange>, CoreError> {
+        self.store.pending(limit)
+    }
+
+    pub fn pending_count(&self) -> Result<usize, CoreError> {
+        self.store.pending_count()
+    }
+
+    pub fn acknowledge(&mut self, hashes: &[ChangeHash]) -> Result<usize, CoreError> {
+        self.store.acknowledge(hashes)
+    }
+}

@@ -1,0 +1,115 @@
+//! The in-memory store: for tests, the simulator and previews. Same contract as SQLite, no
+//! durability.
+
+use std::collections::{BTreeMap, HashMap};
+
+use automerge::ChangeHash;
+
+use super::{OrderQuery, PendingChange, Store, StoredChange, urgency_order};
+use crate::error::CoreError;
+use crate::ids::OrderId;
+use crate::summary::OrderSummary;
+
+#[derive(Debug, Default)]
+struct Document {
+    snapshot: Option<Vec<u8>>,
+    /// (sequence, change)
+    changes: Vec<(u64, StoredChange)>,
+}
+
+#[derive(Debug, Default)]
+pub struct MemoryStore {
+    documents: HashMap<OrderId, Document>,
+    index: BTreeMap<OrderId, OrderSummary>,
+    next_seq: u64,
+    cursor: Option<String>,
+}
+
+impl MemoryStore {
+    pub fn new() -> Self {
+        Self::default()
+    }
+}
+
+impl Store for MemoryStore {
+    fn load_chunks(&self, order: OrderId) -> Result<Option<Vec<Vec<u8>>>, CoreError> {
+        Ok(self
+            .documents
+            .get(&order)
+            .map(|doc| doc.snapshot.iter().cloned().chain(doc.changes.iter().map(|(_, c)| c.bytes.clone())).collect()))
+    }
+
+    fn commit(&mut self, order: OrderId, changes: &[StoredChange], summary: &OrderSummary) -> Result<(), CoreError> {
+        if summary.id != order {
+            return Err(CoreError::InvalidInput("summary of another order".into()));
+        }
+        let doc = self.documents.entry(order).or_default();
+        for change in changes {
+            if doc.changes.iter().any(|(_, c)| c.hash == change.hash) {
+                continue;
+            }
+            self.next_seq += 1;
+            doc.changes.push((self.next_seq, change.clone()));
+        }
+        self.index.insert(order, summary.clone());
+        Ok(())
+    }
+
+    fn compact(&mut self, order: OrderId, snapshot: &[u8]) -> Result<(), CoreError> {
+        let doc = self.documents.get_mut(&order).ok_or_else(|| CoreError::NotFound(order.to_string()))?;
+        doc.snapshot = Some(snapshot.to_vec());
+        doc.changes.retain(|(_, c)| c.pending);
+        Ok(())
+    }
+
+    fn list(&self, query: &OrderQuery) -> Result<Vec<OrderSummary>, CoreError> {
+        let mut found: Vec<OrderSummary> = self.index.values().filter(|s| query.matches(s)).cloned().collect();
+        found.sort_by(urgency_order);
+        found.truncate(query.limit);
+        Ok(found)
+    }
+
+    fn order_count(&self) -> Result<usize, CoreError> {
+        Ok(self.index.len())
+    }
+
+    fn pending(&self, limit: usize) -> Result<Vec<PendingChange>, CoreError> {
+        let mut all: Vec<(u64, PendingChange)> =
+            self.documents
+                .iter()
+                .flat_map(|(order, doc)| {
+                    doc.changes.iter().filter(|(_, c)| c.pending).map(move |(seq, c)| {
+                        (*seq, PendingChange { order: *order, hash: c.hash, bytes: c.bytes.clone() })
+                    })
+                })
+                .collect();
+        all.sort_by_key(|(seq, _)| *seq);
+        Ok(all.into_iter().take(limit).map(|(_, p)| p).collect())
+    }
+
+    fn pending_count(&self) -> Result<usize, CoreError> {
+        Ok(self.documents.values().flat_map(|d| d.changes.iter()).filter(|(_, c)| c.pending).count())
+    }
+
+    fn acknowledge(&mut self, hashes: &[ChangeHash]) -> Result<usize, CoreError> {
+        let mut acknowledged = 0;
+        for doc in self.documents.values_mut() {
+            for (_, change) in doc.changes.iter_mut() {
+                if change.pending && hashes.contains(&change.hash) {
+                    change.pending = false;
+                    acknowledged += 1;
+                }
+            }
+        }
+        Ok(acknowledged)
+    }
+
+    fn cursor(&self) -> Result<Option<String>, CoreError> {
+        Ok(self.cursor.clone())
+    }
+
+    fn set_cursor(&mut self, cursor: &str) -> Result<(), CoreError> {
+        self.cursor = Some(cursor.to_owned());
+        Ok(())
+    }
+}

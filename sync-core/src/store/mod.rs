@@ -1,0 +1,111 @@
+//! The device's durable store: documents as a snapshot plus appended changes, the outbound
+//! queue of local changes the server has not acknowledged, the sync cursor, and a query index
+//! of [`OrderSummary`] rows so that lists never load documents.
+//!
+//! [`Store`] is the one trait; [`MemoryStore`] and [`SqliteStore`] implement it and pass the
+//! same conformance suite (`tests/store_conformance.rs`). A store never interprets documents:
+//! [`crate::Replica`] does, and hands the store bytes and summaries.
+
+mod memory;
+mod sqlite;
+
+pub use memory::MemoryStore;
+pub use sqlite::{STORE_SCHEMA_VERSION, SqliteStore};
+
+use automerge::ChangeHash;
+
+use crate::error::CoreError;
+use crate::ids::{OrderId, UserId};
+use crate::lifecycle::Status;
+use crate::summary::OrderSummary;
+
+/// One Automerge change as stored.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct StoredChange {
+    pub hash: ChangeHash,
+    pub bytes: Vec<u8>,
+    /// Made on this device and not yet acknowledged by the server: it is in the outbox.
+    pub pending: bool,
+}
+
+/// A change waiting in the outbox, oldest first.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct PendingChange {
+    pub order: OrderId,
+    pub hash: ChangeHash,
+    pub bytes: Vec<u8>,
+}
+
+/// Which orders a list shows. Results come most urgent first: the earliest next deadline, then
+/// those with nothing due, each group oldest first.
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct OrderQuery {
+    pub assignee: Option<UserId>,
+    pub reporter: Option<UserId>,
+    /// Only these states (empty: any).
+    pub statuses: Vec<Status>,
+    /// Only orders that still owe work (see [`Status::is_open`]).
+    pub open_only: bool,
+    pub project: Option<String>,
+    pub building: Option<String>,
+    pub limit: usize,
+}
+
+impl OrderQuery {
+    /// "My orders, most urgent first."
+    pub fn assigned_to(user: UserId, limit: usize) -> Self {
+        OrderQuery { assignee: Some(user), open_only: true, limit, ..Default::default() }
+    }
+
+    pub fn most_urgent(limit: usize) -> Self {
+        OrderQuery { open_only: true, limit, ..Default::default() }
+    }
+
+    fn matches(&self, s: &OrderSummary) -> bool {
+        self.assignee.is_none_or(|a| s.assignee == Some(a))
+            && self.reporter.is_none_or(|r| s.reporter == r)
+            && (self.statuses.is_empty() || self.statuses.contains(&s.status))
+            && (!self.open_only || s.status.is_open())
+            && self.project.as_ref().is_none_or(|p| &s.location.project == p)
+            && self.building.as_ref().is_none_or(|b| s.location.building.as_ref() == Some(b))
+    }
+}
+
+/// Storage for one device's replica. Every method is atomic: it happens whole or not at all,
+/// and a commit that returned `Ok` survives a crash.
+pub trait Store: Send {
+    /// The document's chunks in load order (snapshot first), or `None` if the order is unknown.
+    fn load_chunks(&self, order: OrderId) -> Result<Option<Vec<Vec<u8>>>, CoreError>;
+
+    /// Appends changes to a document and replaces its index row, atomically. Changes already
+    /// stored (same hash) are skipped, so replays are harmless.
+    fn commit(&mut self, order: OrderId, changes: &[StoredChange], summary: &OrderSummary) -> Result<(), CoreError>;
+
+    /// Replaces a document's acknowledged changes with a snapshot that contains them. Pending
+    /// changes stay, as the outbox still needs their bytes.
+    fn compact(&mut self, order: OrderId, snapshot: &[u8]) -> Result<(), CoreError>;
+
+    fn list(&self, query: &OrderQuery) -> Result<Vec<OrderSummary>, CoreError>;
+
+    fn order_count(&self) -> Result<usize, CoreError>;
+
+    /// The oldest `limit` changes of the outbox, in the order they were made.
+    fn pending(&self, limit: usize) -> Result<Vec<PendingChange>, CoreError>;
+
+    fn pending_count(&self) -> Result<usize, CoreError>;
+
+    /// Marks changes as durably received by the server; unknown hashes are ignored. Returns how
+    /// many left the outbox.
+    fn acknowledge(&mut self, hashes: &[ChangeHash]) -> Result<usize, CoreError>;
+
+    /// The sync cursor: opaque to the store.
+    fn cursor(&self) -> Result<Option<String>, CoreError>;
+
+    fn set_cursor(&mut self, cursor: &str) -> Result<(), CoreError>;
+}
+
+/// Sorts summaries most urgent first (the order every store returns).
+pub(crate) fn urgency_order(a: &OrderSummary, b: &OrderSummary) -> std::cmp::Ordering {
+    let key = |s: &OrderSummary| (s.next_deadline_ms.is_none(), s.next_deadline_ms, s.created_at_ms, s.id);
+    key(a).cmp(&key(b))
+}

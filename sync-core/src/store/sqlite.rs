@@ -1,0 +1,363 @@
+//! The durable device store on SQLite (bundled, as mobile apps ship it).
+//!
+//! WAL with `synchronous = FULL`: a commit that returned has reached the disk. Every write is
+//! one SQLite transaction. The schema is versioned with `PRAGMA user_version` and upgraded by
+//! [`migrate`], one step per version; an upgraded store equals a fresh one (tested).
+
+use std::path::Path;
+
+use automerge::ChangeHash;
+use rusqlite::types::Value;
+use rusqlite::{Connection, OptionalExtension, Transaction, params, params_from_iter};
+
+use super::{OrderQuery, PendingChange, Store, StoredChange};
+use crate::classification::{Category, Grade, Kind};
+use crate::error::CoreError;
+use crate::ids::OrderId;
+use crate::lifecycle::Status;
+use crate::location::Location;
+use crate::summary::OrderSummary;
+use crate::work_order::WorkOrder;
+
+/// The newest store schema this build writes.
+pub const STORE_SCHEMA_VERSION: i64 = 2;
+
+#[derive(Debug)]
+pub struct SqliteStore {
+    conn: Connection,
+}
+
+impl SqliteStore {
+    /// Opens (creating or upgrading) the store at `path`.
+    pub fn open(path: impl AsRef<Path>) -> Result<Self, CoreError> {
+        Self::open_at_version(path, STORE_SCHEMA_VERSION)
+    }
+
+    /// A private store that lives as long as the value (tests, previews).
+    pub fn open_in_memory() -> Result<Self, CoreError> {
+        let conn = Connection::open_in_memory()?;
+        Self::prepare(conn, STORE_SCHEMA_VERSION)
+    }
+
+    /// Opens the store upgraded only as far as `version`: how the upgrade tests build an old
+    /// store. Apps call [`SqliteStore::open`].
+    #[doc(hidden)]
+    pub fn open_at_version(path: impl AsRef<Path>, version: i64) -> Result<Self, CoreError> {
+        let conn = Connection::open(path)?;
+        conn.pragma_update(None, "journal_mode", "WAL")?;
+        Self::prepare(conn, version)
+    }
+
+    fn prepare(mut conn: Connection, version: i64) -> Result<Self, CoreError> {
+        conn.pragma_update(None, "synchronous", "FULL")?;
+        conn.pragma_update(None, "foreign_keys", "ON")?;
+        conn.busy_timeout(std::time::Duration::from_secs(5))?;
+        migrate(&mut conn, version)?;
+        Ok(SqliteStore { conn })
+    }
+
+    /// The schema version on disk.
+    pub fn schema_version(&self) -> Result<i64, CoreError> {
+        Ok(self.conn.pragma_query_value(None, "user_version", |row| row.get(0))?)
+    }
+
+    /// `PRAGMA integrity_check`: "ok" for a sound file.
+    pub fn integrity_check(&self) -> Result<String, CoreError> {
+        Ok(self.conn.pragma_query_value(None, "integrity_check", |row| row.get(0))?)
+    }
+
+    /// The raw connection, for tests that write what an older build wrote.
+    #[doc(hidden)]
+    pub fn connection(&self) -> &Connection {
+        &self.conn
+    }
+
+    /// The schema as SQL, sorted: what the upgrade test compares.
+    #[doc(hidden)]
+    pub fn schema_sql(&self) -> Result<Vec<String>, CoreError> {
+        let mut stmt =
+            self.conn.prepare("SELECT type, name, sql FROM sqlite_master WHERE sql IS NOT NULL ORDER BY type, name")?;
+        let rows = stmt.query_map([], |row| {
+            Ok(format!("{} {}: {}", row.get::<_, String>(0)?, row.get::<_, String>(1)?, row.get::<_, String>(2)?))
+        })?;
+        Ok(rows.collect::<Result<_, _>>()?)
+    }
+}
+
+/// Upgrades the schema step by step up to `target`. A store newer than this build is refused
+/// rather than misread.
+fn migrate(conn: &mut Connection, target: i64) -> Result<(), CoreError> {
+    let mut version: i64 = conn.pragma_query_value(None, "user_version", |row| row.get(0))?;
+    if version > STORE_SCHEMA_VERSION {
+        return Err(CoreError::StoreTooNew { found: version, known: STORE_SCHEMA_VERSION });
+    }
+    while version < target {
+        let tx = conn.transaction()?;
+        match version {
+            0 => tx.execute_batch(V1_DOCUMENTS_AND_OUTBOX)?,
+            1 => {
+                tx.execute_batch(V2_QUERY_INDEX)?;
+                backfill_index(&tx)?;
+            }
+            _ => unreachable!("no step from version {version}"),
+        }
+        version += 1;
+        tx.pragma_update(None, "user_version", version)?;
+        tx.commit()?;
+    }
+    Ok(())
+}
+
+/// Version 1: documents (snapshot + appended changes), the outbox flag, and key-value meta.
+const V1_DOCUMENTS_AND_OUTBOX: &str = "
+CREATE TABLE meta (
+    key TEXT PRIMARY KEY,
+    value TEXT NOT NULL
+);
+CREATE TABLE doc_snapshot (
+    order_id TEXT PRIMARY KEY,
+    bytes BLOB NOT NULL
+);
+CREATE TABLE doc_change (
+    seq INTEGER PRIMARY KEY AUTOINCREMENT,
+    order_id TEXT NOT NULL,
+    hash BLOB NOT NULL,
+    bytes BLOB NOT NULL,
+    pending INTEGER NOT NULL,
+    UNIQUE (order_id, hash)
+);
+CREATE INDEX doc_change_outbox ON doc_change (seq) WHERE pending = 1;
+CREATE INDEX doc_change_hash ON doc_change (hash);
+";
+
+/// Version 2: the query index, so lists never load documents.
+const V2_QUERY_INDEX: &str = "
+CREATE TABLE order_index (
+    order_id TEXT PRIMARY KEY,
+    number TEXT NOT NULL,
+    kind TEXT NOT NULL,
+    category TEXT NOT NULL,
+    grade TEXT NOT NULL,
+    status TEXT NOT NULL,
+    is_open INTEGER NOT NULL,
+    assignee TEXT,
+    reporter TEXT NOT NULL,
+    project TEXT NOT NULL,
+    building TEXT,
+    unit TEXT,
+    area TEXT,
+    created_at INTEGER NOT NULL,
+    next_deadline INTEGER,
+    superseded INTEGER NOT NULL
+);
+CREATE INDEX order_index_urgency ON order_index (is_open, next_deadline IS NULL, next_deadline, created_at);
+CREATE INDEX order_index_assignee ON order_index (assignee, is_open, next_deadline IS NULL, next_deadline, created_at);
+";
+
+/// Builds index rows for documents stored before the index existed.
+fn backfill_index(tx: &Transaction<'_>) -> Result<(), CoreError> {
+    let ids: Vec<String> = {
+        let mut stmt =
+            tx.prepare("SELECT order_id FROM doc_snapshot UNION SELECT order_id FROM doc_change ORDER BY 1")?;
+        let rows = stmt.query_map([], |row| row.get(0))?;
+        rows.collect::<Result<_, _>>()?
+    };
+    for id in ids {
+        let order: OrderId = id.parse()?;
+        let chunks = load_chunks(tx, order)?.unwrap_or_default();
+        let doc = WorkOrder::load_chunks(chunks.iter().map(Vec::as_slice))?;
+        write_summary(tx, &OrderSummary::of(&doc)?)?;
+    }
+    Ok(())
+}
+
+fn load_chunks(conn: &Connection, order: OrderId) -> Result<Option<Vec<Vec<u8>>>, CoreError> {
+    let id = order.to_string();
+    let snapshot: Option<Vec<u8>> =
+        conn.query_row("SELECT bytes FROM doc_snapshot WHERE order_id = ?1", [&id], |row| row.get(0)).optional()?;
+    let mut stmt = conn.prepare_cached("SELECT bytes FROM doc_change WHERE order_id = ?1 ORDER BY seq")?;
+    let changes: Vec<Vec<u8>> = stmt.query_map([&id], |row| row.get(0))?.collect::<Result<_, _>>()?;
+    if snapshot.is_none() && changes.is_empty() {
+        return Ok(None);
+    }
+    Ok(Some(snapshot.into_iter().chain(changes).collect()))
+}
+
+fn write_summary(conn: &Connection, s: &OrderSummary) -> Result<(), CoreError> {
+    let mut stmt = conn.prepare_cached(
+        "INSERT OR REPLACE INTO order_index (order_id, number, kind, category, grade, status, is_open, assignee,
+            reporter, project, building, unit, area, created_at, next_deadline, superseded)
+         VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14, ?15, ?16)",
+    )?;
+    stmt.execute(params![
+        s.id.to_string(),
+        s.number,
+        s.kind.code(),
+        s.category.code(),
+        s.grade.code(),
+        s.status.code(),
+        s.status.is_open(),
+        s.assignee.map(|a| a.to_string()),
+        s.reporter.to_string(),
+        s.location.project,
+        s.location.building,
+        s.location.unit,
+        s.location.area,
+        s.created_at_ms,
+        s.next_deadline_ms,
+        s.superseded,
+    ])?;
+    Ok(())
+}
+
+fn summary_from_row(row: &rusqlite::Row<'_>) -> rusqlite::Result<Result<OrderSummary, CoreError>> {
+    let text = |i: usize| row.get::<_, String>(i);
+    let opt = |i: usize| row.get::<_, Option<String>>(i);
+    let (id, number, kind, category, grade, status) = (text(0)?, text(1)?, text(2)?, text(3)?, text(4)?, text(5)?);
+    let (assignee, reporter) = (opt(6)?, text(7)?);
+    let location = Location { project: text(8)?, building: opt(9)?, unit: opt(10)?, area: opt(11)? };
+    let (created_at_ms, next_deadline_ms, superseded) = (row.get(12)?, row.get(13)?, row.get(14)?);
+    Ok((|| {
+        Ok(OrderSummary {
+            id: id.parse()?,
+            number,
+            kind: Kind::from_code(&kind)?,
+            category: Category::from_code(&category)?,
+            grade: Grade::from_code(&grade)?,
+            status: Status::from_code(&status)?,
+            assignee: assignee.map(|a| a.parse()).transpose()?,
+            reporter: reporter.parse()?,
+            location,
+            created_at_ms,
+            next_deadline_ms,
+            superseded,
+        })
+    })())
+}
+
+fn hash_from_blob(blob: &[u8]) -> Result<ChangeHash, CoreError> {
+    ChangeHash::try_from(blob).map_err(|e| CoreError::Storage(format!("bad change hash in store: {e}")))
+}
+
+impl Store for SqliteStore {
+    fn load_chunks(&self, order: OrderId) -> Result<Option<Vec<Vec<u8>>>, CoreError> {
+        load_chunks(&self.conn, order)
+    }
+
+    fn commit(&mut self, order: OrderId, changes: &[StoredChange], summary: &OrderSummary) -> Result<(), CoreError> {
+        if summary.id != order {
+            return Err(CoreError::InvalidInput("summary of another order".into()));
+        }
+        let tx = self.conn.transaction()?;
+        {
+            let mut insert = tx.prepare_cached(
+                "INSERT OR IGNORE INTO doc_change (order_id, hash, bytes, pending) VALUES (?1, ?2, ?3, ?4)",
+            )?;
+            let id = order.to_string();
+            for change in changes {
+                insert.execute(params![id, change.hash.as_ref(), change.bytes, change.pending])?;
+            }
+            write_summary(&tx, summary)?;
+        }
+        tx.commit()?;
+        Ok(())
+    }
+
+    fn compact(&mut self, order: OrderId, snapshot: &[u8]) -> Result<(), CoreError> {
+        let tx = self.conn.transaction()?;
+        let id = order.to_string();
+        tx.execute("INSERT OR REPLACE INTO doc_snapshot (order_id, bytes) VALUES (?1, ?2)", params![id, snapshot])?;
+        tx.execute("DELETE FROM doc_change WHERE order_id = ?1 AND pending = 0", [&id])?;
+        tx.commit()?;
+        Ok(())
+    }
+
+    fn list(&self, query: &OrderQuery) -> Result<Vec<OrderSummary>, CoreError> {
+        let mut sql = String::from(
+            "SELECT order_id, number, kind, category, grade, status, assignee, reporter, project, building, unit,
+                    area, created_at, next_deadline, superseded
+             FROM order_index WHERE 1 = 1",
+        );
+        let mut args: Vec<Value> = Vec::new();
+        if let Some(assignee) = query.assignee {
+            sql.push_str(" AND assignee = ?");
+            args.push(Value::Text(assignee.to_string()));
+        }
+        if let Some(reporter) = query.reporter {
+            sql.push_str(" AND reporter = ?");
+            args.push(Value::Text(reporter.to_string()));
+        }
+        if query.open_only {
+            sql.push_str(" AND is_open = 1");
+        }
+        if !query.statuses.is_empty() {
+            let marks = vec!["?"; query.statuses.len()].join(", ");
+            sql.push_str(&format!(" AND status IN ({marks})"));
+            args.extend(query.statuses.iter().map(|s| Value::Text(s.code().to_owned())));
+        }
+        if let Some(project) = &query.project {
+            sql.push_str(" AND project = ?");
+            args.push(Value::Text(project.clone()));
+        }
+        if let Some(building) = &query.building {
+            sql.push_str(" AND building = ?");
+            args.push(Value::Text(building.clone()));
+        }
+        sql.push_str(" ORDER BY next_deadline IS NULL, next_deadline, created_at, order_id LIMIT ?");
+        args.push(Value::Integer(i64::try_from(query.limit).unwrap_or(i64::MAX)));
+        let mut stmt = self.conn.prepare_cached(&sql)?;
+        let rows = stmt.query_map(params_from_iter(args), summary_from_row)?;
+        let mut found = Vec::new();
+        for row in rows {
+            found.push(row??);
+        }
+        Ok(found)
+    }
+
+    fn order_count(&self) -> Result<usize, CoreError> {
+        let n: i64 = self.conn.query_row("SELECT count(*) FROM order_index", [], |row| row.get(0))?;
+        Ok(n as usize)
+    }
+
+    fn pending(&self, limit: usize) -> Result<Vec<PendingChange>, CoreError> {
+        let mut stmt = self
+            .conn
+            .prepare_cached("SELECT order_id, hash, bytes FROM doc_change WHERE pending = 1 ORDER BY seq LIMIT ?1")?;
+        let rows = stmt.query_map([i64::try_from(limit).unwrap_or(i64::MAX)], |row| {
+            Ok((row.get::<_, String>(0)?, row.get::<_, Vec<u8>>(1)?, row.get::<_, Vec<u8>>(2)?))
+        })?;
+        let mut out = Vec::new();
+        for row in rows {
+            let (order, hash, bytes) = row?;
+            out.push(PendingChange { order: order.parse()?, hash: hash_from_blob(&hash)?, bytes });
+        }
+        Ok(out)
+    }
+
+    fn pending_count(&self) -> Result<usize, CoreError> {
+        let n: i64 = self.conn.query_row("SELECT count(*) FROM doc_change WHERE pending = 1", [], |row| row.get(0))?;
+        Ok(n as usize)
+    }
+
+    fn acknowledge(&mut self, hashes: &[ChangeHash]) -> Result<usize, CoreError> {
+        let tx = self.conn.transaction()?;
+        let mut acknowledged = 0;
+        {
+            let mut stmt = tx.prepare_cached("UPDATE doc_change SET pending = 0 WHERE hash = ?1 AND pending = 1")?;
+            for hash in hashes {
+                acknowledged += stmt.execute([hash.as_ref()])?;
+            }
+        }
+        tx.commit()?;
+        Ok(acknowledged)
+    }
+
+    fn cursor(&self) -> Result<Option<String>, CoreError> {
+        Ok(self.conn.query_row("SELECT value FROM meta WHERE key = 'cursor'", [], |row| row.get(0)).optional()?)
+    }
+
+    fn set_cursor(&mut self, cursor: &str) -> Result<(), CoreError> {
+        self.conn.execute("INSERT OR REPLACE INTO meta (key, value) VALUES ('cursor', ?1)", [cursor])?;
+        Ok(())
+    }
+}

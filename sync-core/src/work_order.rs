@@ -1,0 +1,692 @@
+//! One work order as one Automerge document.
+//!
+//! The document holds ids and codes only: names and phone numbers of owners never enter it,
+//! because a document's history cannot be erased. Every edit is one Automerge change made with
+//! the editing device's actor id. Lists (transitions, notes, parts, time log, attachments) are
+//! append-only; the description is Automerge text, so concurrent edits merge by character.
+//!
+//! Reading a document never panics: anything that is not a well-formed Loopwork work order is a
+//! [`DocumentError`].
+
+use automerge::transaction::{CommitOptions, Transactable, Transaction};
+use automerge::{Automerge, ChangeHash, ObjId, ObjType, ROOT, ReadDoc};
+
+use crate::classification::{Category, Channel, Grade, Kind};
+use crate::error::{CoreError, DocumentError};
+use crate::identity::Identity;
+use crate::ids::{DeviceId, OrderId, UserId};
+use crate::lifecycle::{self, Action, HoldReason, OrderFacts, OrderState, Status, Transition};
+use crate::location::Location;
+use crate::role::Role;
+
+/// The document schema this build writes and reads.
+pub const SCHEMA_VERSION: i64 = 1;
+
+/// Limits on free text, so one edit cannot bloat every replica's copy.
+pub const MAX_DESCRIPTION_CHARS: usize = 4_000;
+pub const MAX_NOTE_CHARS: usize = 2_000;
+pub const MAX_SHORT_TEXT_CHARS: usize = 200;
+
+/// What is needed to register a new order.
+#[derive(Clone, Debug)]
+pub struct NewOrder {
+    pub kind: Kind,
+    pub category: Category,
+    pub grade: Grade,
+    pub channel: Channel,
+    pub location: Location,
+    pub description: String,
+    /// The owner (业主) the order is for: their user id, never their name.
+    pub reporter: UserId,
+    /// When the problem happened, if the reporter said (device ms).
+    pub occurred_at_ms: Option<i64>,
+}
+
+/// A note appended by someone working the order.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Note {
+    pub id: String,
+    pub by: UserId,
+    pub device: DeviceId,
+    pub at_ms: i64,
+    pub text: String,
+}
+
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct ChecklistItem {
+    pub id: String,
+    pub label: String,
+    pub done: bool,
+}
+
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct PartUsed {
+    pub name: String,
+    pub quantity: i64,
+    pub by: UserId,
+    pub at_ms: i64,
+}
+
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct TimeEntry {
+    pub by: UserId,
+    pub device: DeviceId,
+    pub start_ms: i64,
+    pub end_ms: i64,
+}
+
+/// A photo or signature, by content hash; the bytes travel separately.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct AttachmentRef {
+    /// Lowercase hex SHA-256 of the content.
+    pub sha256: String,
+    pub mime: String,
+    pub by: UserId,
+    pub at_ms: i64,
+}
+
+/// A work-order document.
+#[derive(Debug, Clone)]
+pub struct WorkOrder {
+    doc: Automerge,
+    id: OrderId,
+}
+
+impl WorkOrder {
+    /// Registers a new order; the first change of its document.
+    pub fn create(new: &NewOrder, by: &Identity, at_ms: i64) -> Result<Self, CoreError> {
+        let id = OrderId::new();
+        Self::create_with_id(id, new, by, at_ms)
+    }
+
+    /// As [`WorkOrder::create`], with a chosen id (for the server's demo data and tests).
+    pub fn create_with_id(id: OrderId, new: &NewOrder, by: &Identity, at_ms: i64) -> Result<Self, CoreError> {
+        check_text("description", &new.description, MAX_DESCRIPTION_CHARS)?;
+        check_location(&new.location)?;
+        let mut doc = Automerge::new().with_actor(by.device.actor());
+        doc.transact_with(
+            |_| CommitOptions::default().with_time(at_ms / 1000).with_message("create"),
+            |tx| -> Result<(), automerge::AutomergeError> {
+                tx.put(ROOT, "schema", SCHEMA_VERSION)?;
+                tx.put(ROOT, "id", id.to_string())?;
+                tx.put(ROOT, "created_at", at_ms)?;
+                tx.put(ROOT, "created_by", by.user.to_string())?;
+                tx.put(ROOT, "created_role", by.role.code())?;
+                tx.put(ROOT, "reporter", new.reporter.to_string())?;
+                tx.put(ROOT, "kind", new.kind.code())?;
+                tx.put(ROOT, "category", new.category.code())?;
+                tx.put(ROOT, "grade", new.grade.code())?;
+                tx.put(ROOT, "channel", new.channel.code())?;
+                if let Some(at) = new.occurred_at_ms {
+                    tx.put(ROOT, "occurred_at", at)?;
+                }
+                write_location(tx, &new.location)?;
+                let text = tx.put_object(ROOT, "description", ObjType::Text)?;
+                tx.splice_text(&text, 0, 0, &new.description)?;
+                for list in ["transitions", "notes", "checklist", "parts", "time_log", "attachments"] {
+                    tx.put_object(ROOT, list, ObjType::List)?;
+                }
+                Ok(())
+            },
+        )
+        .map_err(|f| CoreError::from(f.error))?;
+        Ok(WorkOrder { doc, id })
+    }
+
+    /// Reads a saved document (a full save, or any concatenation of chunks Automerge accepts).
+    pub fn load(bytes: &[u8]) -> Result<Self, DocumentError> {
+        let doc = Automerge::load(bytes).map_err(|e| DocumentError::Corrupt(e.to_string()))?;
+        Self::from_automerge(doc)
+    }
+
+    /// Reads a document from a snapshot followed by incremental chunks, in order.
+    pub fn load_chunks<'a>(chunks: impl IntoIterator<Item = &'a [u8]>) -> Result<Self, DocumentError> {
+        let mut doc = Automerge::new();
+        for chunk in chunks {
+            doc.load_incremental(chunk).map_err(|e| DocumentError::Corrupt(e.to_string()))?;
+        }
+        Self::from_automerge(doc)
+    }
+
+    /// Wraps an Automerge document after checking that it is a work order.
+    pub fn from_automerge(doc: Automerge) -> Result<Self, DocumentError> {
+        if !doc.get_missing_deps(&[]).is_empty() {
+            return Err(DocumentError::Corrupt("changes are missing their dependencies".into()));
+        }
+        let schema = match doc.get(ROOT, "schema") {
+            Ok(Some((v, _))) => v.as_i64().ok_or(DocumentError::Foreign("schema"))?,
+            _ => return Err(DocumentError::Foreign("schema")),
+        };
+        if schema > SCHEMA_VERSION {
+            return Err(DocumentError::UnsupportedSchema(schema));
+        }
+        let id: OrderId = read_str(&doc, &ROOT, "id").ok_or(DocumentError::Foreign("id"))?.parse()?;
+        let order = WorkOrder { doc, id };
+        // Every field a summary needs must parse; the rest is read leniently.
+        order.kind()?;
+        order.category()?;
+        order.grade()?;
+        order.reporter()?;
+        for list in ["transitions", "notes", "checklist", "parts", "time_log", "attachments"] {
+            order.list_obj(list)?;
+        }
+        Ok(order)
+    }
+
+    /// Continues as `device`: its later edits carry that device's actor id.
+    pub fn with_device(mut self, device: DeviceId) -> Self {
+        self.doc.set_actor(device.actor());
+        self
+    }
+
+    pub fn set_device(&mut self, device: DeviceId) {
+        self.doc.set_actor(device.actor());
+    }
+
+    pub fn id(&self) -> OrderId {
+        self.id
+    }
+
+    pub fn automerge(&self) -> &Automerge {
+        &self.doc
+    }
+
+    pub fn heads(&self) -> Vec<ChangeHash> {
+        self.doc.get_heads()
+    }
+
+    /// The whole document, compressed.
+    pub fn save(&self) -> Vec<u8> {
+        self.doc.save()
+    }
+
+    /// The changes made since `heads`, as raw change bytes (each a loadable chunk).
+    pub fn changes_since(&self, heads: &[ChangeHash]) -> Vec<(ChangeHash, Vec<u8>)> {
+        self.doc.get_changes(heads).into_iter().map(|c| (c.hash(), c.raw_bytes().to_vec())).collect()
+    }
+
+    /// Merges another replica of the same order.
+    pub fn merge(&mut self, other: &mut WorkOrder) -> Result<Vec<ChangeHash>, CoreError> {
+        if other.id != self.id {
+            return Err(DocumentError::WrongOrder(other.id.to_string()).into());
+        }
+        Ok(self.doc.merge(&mut other.doc)?)
+    }
+
+    /// Applies changes received from elsewhere (raw change bytes). A chunk that is not a valid
+    /// change is refused before anything is applied.
+    pub fn apply_changes<'a>(&mut self, changes: impl IntoIterator<Item = &'a [u8]>) -> Result<(), CoreError> {
+        let mut parsed = Vec::new();
+        for bytes in changes {
+            let change =
+                automerge::Change::from_bytes(bytes.to_vec()).map_err(|e| DocumentError::Corrupt(e.to_string()))?;
+            parsed.push(change);
+        }
+        let mut candidate = self.doc.fork();
+        candidate.apply_changes(parsed)?;
+        let checked = WorkOrder::from_automerge(candidate)?;
+        if checked.id != self.id {
+            return Err(DocumentError::WrongOrder(checked.id.to_string()).into());
+        }
+        let actor = self.doc.get_actor().clone();
+        self.doc = checked.doc.with_actor(actor);
+        Ok(())
+    }
+
+    // ----- reading -----
+
+    pub fn kind(&self) -> Result<Kind, DocumentError> {
+        Kind::from_code(&self.required_str("kind")?)
+    }
+
+    pub fn category(&self) -> Result<Category, DocumentError> {
+        Category::from_code(&self.required_str("category")?)
+    }
+
+    pub fn grade(&self) -> Result<Grade, DocumentError> {
+        Grade::from_code(&self.required_str("grade")?)
+    }
+
+    pub fn channel(&self) -> Result<Channel, DocumentError> {
+        Channel::from_code(&self.required_str("channel")?)
+    }
+
+    pub fn reporter(&self) -> Result<UserId, DocumentError> {
+        self.required_str("reporter")?.parse()
+    }
+
+    pub fn created_at_ms(&self) -> i64 {
+        read_i64(&self.doc, &ROOT, "created_at").unwrap_or(0)
+    }
+
+    pub fn occurred_at_ms(&self) -> Option<i64> {
+        read_i64(&self.doc, &ROOT, "occurred_at")
+    }
+
+    /// The number the server assigned, once the order has reached it.
+    pub fn official_number(&self) -> Option<String> {
+        read_str(&self.doc, &ROOT, "official_no")
+    }
+
+    /// What a device shows until the server has numbered the order: `临-` and the id's last
+    /// eight hex digits (the random part of a UUID v7).
+    pub fn provisional_number(&self) -> String {
+        let hex = self.id.as_uuid().simple().to_string();
+        format!("临-{}", hex[hex.len() - 8..].to_uppercase())
+    }
+
+    /// The official number if there is one, else the provisional one.
+    pub fn display_number(&self) -> String {
+        self.official_number().unwrap_or_else(|| self.provisional_number())
+    }
+
+    pub fn location(&self) -> Location {
+        let Ok(Some((_, obj))) = self.doc.get(ROOT, "location") else {
+            return Location::default();
+        };
+        Location {
+            project: read_str(&self.doc, &obj, "project").unwrap_or_default(),
+            building: read_str(&self.doc, &obj, "building"),
+            unit: read_str(&self.doc, &obj, "unit"),
+            area: read_str(&self.doc, &obj, "area"),
+        }
+    }
+
+    pub fn description(&self) -> String {
+        match self.doc.get(ROOT, "description") {
+            Ok(Some((_, obj))) => self.doc.text(&obj).unwrap_or_default(),
+            _ => String::new(),
+        }
+    }
+
+    /// The transition log in merged order; entries that cannot be parsed are skipped (they can
+    /// only come from a foreign writer, and the fold must not stall on them).
+    pub fn transitions(&self) -> Vec<Transition> {
+        self.list_maps("transitions").filter_map(|obj| self.read_transition(&obj)).collect()
+    }
+
+    /// The effective state: the fold of the transition log.
+    pub fn state(&self) -> Result<OrderState, DocumentError> {
+        let facts = OrderFacts { reporter: self.reporter()?, kind: self.kind()? };
+        Ok(lifecycle::fold(&facts, self.transitions()))
+    }
+
+    pub fn notes(&self) -> Vec<Note> {
+        self.list_maps("notes")
+            .filter_map(|obj| {
+                Some(Note {
+                    id: read_str(&self.doc, &obj, "id")?,
+                    by: read_str(&self.doc, &obj, "by")?.parse().ok()?,
+                    device: read_str(&self.doc, &obj, "device")?.parse().ok()?,
+                    at_ms: read_i64(&self.doc, &obj, "at")?,
+                    text: read_str(&self.doc, &obj, "text")?,
+                })
+            })
+            .collect()
+    }
+
+    pub fn checklist(&self) -> Vec<ChecklistItem> {
+        self.list_maps("checklist")
+            .filter_map(|obj| {
+                Some(ChecklistItem {
+                    id: read_str(&self.doc, &obj, "id")?,
+                    label: read_str(&self.doc, &obj, "label")?,
+                    done: read_bool(&self.doc, &obj, "done").unwrap_or(false),
+                })
+            })
+            .collect()
+    }
+
+    pub fn parts(&self) -> Vec<PartUsed> {
+        self.list_maps("parts")
+            .filter_map(|obj| {
+                Some(PartUsed {
+                    name: read_str(&self.doc, &obj, "name")?,
+                    quantity: read_i64(&self.doc, &obj, "qty")?,
+                    by: read_str(&self.doc, &obj, "by")?.parse().ok()?,
+                    at_ms: read_i64(&self.doc, &obj, "at")?,
+                })
+            })
+            .collect()
+    }
+
+    pub fn time_log(&self) -> Vec<TimeEntry> {
+        self.list_maps("time_log")
+            .filter_map(|obj| {
+                Some(TimeEntry {
+                    by: read_str(&self.doc, &obj, "by")?.parse().ok()?,
+                    device: read_str(&self.doc, &obj, "device")?.parse().ok()?,
+                    start_ms: read_i64(&self.doc, &obj, "start")?,
+                    end_ms: read_i64(&self.doc, &obj, "end")?,
+                })
+            })
+            .collect()
+    }
+
+    pub fn attachments(&self) -> Vec<AttachmentRef> {
+        self.list_maps("attachments")
+            .filter_map(|obj| {
+                Some(AttachmentRef {
+                    sha256: read_str(&self.doc, &obj, "sha256")?,
+                    mime: read_str(&self.doc, &obj, "mime")?,
+                    by: read_str(&self.doc, &obj, "by")?.parse().ok()?,
+                    at_ms: read_i64(&self.doc, &obj, "at")?,
+                })
+            })
+            .collect()
+    }
+
+    // ----- writing: each call is one change -----
+
+    /// Appends a transition after checking it against the rules as this replica sees the order
+    /// now. A concurrent edit elsewhere can still supersede it when the replicas merge.
+    pub fn transition(
+        &mut self,
+        by: &Identity,
+        action: Action,
+        text: Option<&str>,
+        at_ms: i64,
+    ) -> Result<ChangeHash, CoreError> {
+        if let Some(text) = text {
+            check_text("text", text, MAX_NOTE_CHARS)?;
+        }
+        let state = self.state()?;
+        let facts = OrderFacts { reporter: self.reporter()?, kind: self.kind()? };
+        let to = lifecycle::check(&state, &facts, &action, by.user, by.role).map_err(CoreError::Refused)?;
+        self.append_transition(by, action, state.status, to, text, at_ms)
+    }
+
+    /// Appends a transition without checking it first, as a device with a stale or dishonest
+    /// view would. The fold decides what it means. For tests and the simulator.
+    pub fn append_transition_unchecked(
+        &mut self,
+        by: &Identity,
+        action: Action,
+        text: Option<&str>,
+        at_ms: i64,
+    ) -> Result<ChangeHash, CoreError> {
+        let from = self.state()?.status;
+        self.append_transition(by, action, from, from, text, at_ms)
+    }
+
+    fn append_transition(
+        &mut self,
+        by: &Identity,
+        action: Action,
+        from: Status,
+        to: Status,
+        text: Option<&str>,
+        at_ms: i64,
+    ) -> Result<ChangeHash, CoreError> {
+        let list = self.list_obj("transitions")?;
+        let after = lifecycle::frontier(&self.transitions()).join(",");
+        self.change(at_ms, action.code(), |tx| {
+            let at = tx.length(&list);
+            let entry = tx.insert_object(&list, at, ObjType::Map)?;
+            tx.put(&entry, "id", uuid::Uuid::now_v7().to_string())?;
+            tx.put(&entry, "action", action.code())?;
+            match action {
+                Action::Assign(who) => tx.put(&entry, "assignee", who.to_string())?,
+                Action::Hold(reason) => tx.put(&entry, "hold_reason", reason.code())?,
+                Action::Confirm { rating } => tx.put(&entry, "rating", i64::from(rating))?,
+                _ => {}
+            }
+            tx.put(&entry, "by", by.user.to_string())?;
+            tx.put(&entry, "role", by.role.code())?;
+            tx.put(&entry, "device", by.device.to_string())?;
+            tx.put(&entry, "at", at_ms)?;
+            tx.put(&entry, "from", from.code())?;
+            tx.put(&entry, "to", to.code())?;
+            tx.put(&entry, "after", after.as_str())?;
+            if let Some(text) = text {
+                tx.put(&entry, "text", text)?;
+            }
+            Ok(())
+        })
+    }
+
+    /// Appends a note (append-only; notes are never edited).
+    pub fn add_note(&mut self, by: &Identity, text: &str, at_ms: i64) -> Result<ChangeHash, CoreError> {
+        check_text("note", text, MAX_NOTE_CHARS)?;
+        if text.trim().is_empty() {
+            return Err(CoreError::InvalidInput("a note cannot be empty".into()));
+        }
+        let list = self.list_obj("notes")?;
+        self.change(at_ms, "note", |tx| {
+            let entry = tx.insert_object(&list, tx.length(&list), ObjType::Map)?;
+            tx.put(&entry, "id", uuid::Uuid::now_v7().to_string())?;
+            tx.put(&entry, "by", by.user.to_string())?;
+            tx.put(&entry, "device", by.device.to_string())?;
+            tx.put(&entry, "at", at_ms)?;
+            tx.put(&entry, "text", text)?;
+            Ok(())
+        })
+    }
+
+    /// Replaces the description; Automerge diffs it so concurrent edits merge by character.
+    pub fn set_description(&mut self, text: &str, at_ms: i64) -> Result<ChangeHash, CoreError> {
+        check_text("description", text, MAX_DESCRIPTION_CHARS)?;
+        let obj = match self.doc.get(ROOT, "description")? {
+            Some((_, obj)) => obj,
+            None => return Err(DocumentError::Foreign("description").into()),
+        };
+        self.change(at_ms, "description", |tx| tx.update_text(&obj, text))
+    }
+
+    pub fn add_checklist_item(&mut self, label: &str, at_ms: i64) -> Result<(String, ChangeHash), CoreError> {
+        check_text("checklist item", label, MAX_SHORT_TEXT_CHARS)?;
+        let list = self.list_obj("checklist")?;
+        let id = uuid::Uuid::now_v7().to_string();
+        let hash = self.change(at_ms, "checklist", |tx| {
+            let entry = tx.insert_object(&list, tx.length(&list), ObjType::Map)?;
+            tx.put(&entry, "id", id.as_str())?;
+            tx.put(&entry, "label", label)?;
+            tx.put(&entry, "done", false)?;
+            Ok(())
+        })?;
+        Ok((id, hash))
+    }
+
+    pub fn tick_checklist_item(&mut self, item_id: &str, done: bool, at_ms: i64) -> Result<ChangeHash, CoreError> {
+        let item = self
+            .list_maps("checklist")
+            .find(|obj| read_str(&self.doc, obj, "id").as_deref() == Some(item_id))
+            .ok_or_else(|| CoreError::InvalidInput(format!("no checklist item {item_id}")))?;
+        self.change(at_ms, "checklist", |tx| tx.put(&item, "done", done))
+    }
+
+    pub fn add_part(&mut self, by: &Identity, name: &str, quantity: i64, at_ms: i64) -> Result<ChangeHash, CoreError> {
+        check_text("part", name, MAX_SHORT_TEXT_CHARS)?;
+        if !(1..=10_000).contains(&quantity) {
+            return Err(CoreError::InvalidInput("a part quantity is 1 to 10000".into()));
+        }
+        let list = self.list_obj("parts")?;
+        self.change(at_ms, "part", |tx| {
+            let entry = tx.insert_object(&list, tx.length(&list), ObjType::Map)?;
+            tx.put(&entry, "name", name)?;
+            tx.put(&entry, "qty", quantity)?;
+            tx.put(&entry, "by", by.user.to_string())?;
+            tx.put(&entry, "at", at_ms)?;
+            Ok(())
+        })
+    }
+
+    pub fn log_time(&mut self, by: &Identity, start_ms: i64, end_ms: i64, at_ms: i64) -> Result<ChangeHash, CoreError> {
+        if end_ms <= start_ms || end_ms - start_ms > 24 * 3_600_000 {
+            return Err(CoreError::InvalidInput("a time entry ends after it starts and lasts at most 24 hours".into()));
+        }
+        let list = self.list_obj("time_log")?;
+        self.change(at_ms, "time", |tx| {
+            let entry = tx.insert_object(&list, tx.length(&list), ObjType::Map)?;
+            tx.put(&entry, "by", by.user.to_string())?;
+            tx.put(&entry, "device", by.device.to_string())?;
+            tx.put(&entry, "start", start_ms)?;
+            tx.put(&entry, "end", end_ms)?;
+            Ok(())
+        })
+    }
+
+    pub fn attach(&mut self, by: &Identity, sha256_hex: &str, mime: &str, at_ms: i64) -> Result<ChangeHash, CoreError> {
+        let hash_ok =
+            sha256_hex.len() == 64 && sha256_hex.bytes().all(|b| b.is_ascii_digit() || (b'a'..=b'f').contains(&b));
+        if !hash_ok {
+            return Err(CoreError::InvalidInput("an attachment is named by its lowercase hex SHA-256".into()));
+        }
+        let mime_ok = mime.len() <= 100 && mime.contains('/') && mime.is_ascii();
+        if !mime_ok {
+            return Err(CoreError::InvalidInput("an attachment needs a MIME type such as image/jpeg".into()));
+        }
+        let list = self.list_obj("attachments")?;
+        self.change(at_ms, "attachment", |tx| {
+            let entry = tx.insert_object(&list, tx.length(&list), ObjType::Map)?;
+            tx.put(&entry, "sha256", sha256_hex)?;
+            tx.put(&entry, "mime", mime)?;
+            tx.put(&entry, "by", by.user.to_string())?;
+            tx.put(&entry, "at", at_ms)?;
+            Ok(())
+        })
+    }
+
+    pub fn set_grade(&mut self, grade: Grade, at_ms: i64) -> Result<ChangeHash, CoreError> {
+        self.change(at_ms, "grade", |tx| tx.put(ROOT, "grade", grade.code()))
+    }
+
+    pub fn set_category(&mut self, category: &Category, at_ms: i64) -> Result<ChangeHash, CoreError> {
+        self.change(at_ms, "category", |tx| tx.put(ROOT, "category", category.code()))
+    }
+
+    pub fn set_location(&mut self, location: &Location, at_ms: i64) -> Result<ChangeHash, CoreError> {
+        check_location(location)?;
+        self.change(at_ms, "location", |tx| write_location(tx, location))
+    }
+
+    /// The server's official number (only the server writes it).
+    pub fn set_official_number(&mut self, number: &str, at_ms: i64) -> Result<ChangeHash, CoreError> {
+        check_text("official number", number, 64)?;
+        self.change(at_ms, "official_no", |tx| tx.put(ROOT, "official_no", number))
+    }
+
+    fn change(
+        &mut self,
+        at_ms: i64,
+        message: &str,
+        edit: impl FnOnce(&mut Transaction<'_>) -> Result<(), automerge::AutomergeError>,
+    ) -> Result<ChangeHash, CoreError> {
+        let done = self
+            .doc
+            .transact_with(|_| CommitOptions::default().with_time(at_ms / 1000).with_message(message), edit)
+            .map_err(|f| CoreError::from(f.error))?;
+        done.hash.ok_or_else(|| CoreError::InvalidInput("the edit changed nothing".into()))
+    }
+
+    // ----- helpers -----
+
+    fn required_str(&self, key: &'static str) -> Result<String, DocumentError> {
+        read_str(&self.doc, &ROOT, key).ok_or(DocumentError::Foreign(key))
+    }
+
+    fn list_obj(&self, key: &'static str) -> Result<ObjId, DocumentError> {
+        match self.doc.get(ROOT, key) {
+            Ok(Some((automerge::Value::Object(ObjType::List), obj))) => Ok(obj),
+            _ => Err(DocumentError::Foreign(key)),
+        }
+    }
+
+    fn list_maps(&self, key: &'static str) -> impl Iterator<Item = ObjId> + '_ {
+        let list = self.list_obj(key).ok();
+        let len = list.as_ref().map(|l| self.doc.length(l)).unwrap_or(0);
+        (0..len).filter_map(move |i| match self.doc.get(list.as_ref()?, i) {
+            Ok(Some((automerge::Value::Object(ObjType::Map), obj))) => Some(obj),
+            _ => None,
+        })
+    }
+
+    fn read_transition(&self, obj: &ObjId) -> Option<Transition> {
+        let doc = &self.doc;
+        let action = match read_str(doc, obj, "action")?.as_str() {
+            "assign" => Action::Assign(read_str(doc, obj, "assignee")?.parse().ok()?),
+            "accept" => Action::Accept,
+            "arrive" => Action::Arrive,
+            "start" => Action::Start,
+            "hold" => Action::Hold(HoldReason::from_code(&read_str(doc, obj, "hold_reason")?).ok()?),
+            "resume" => Action::Resume,
+            "complete" => Action::Complete,
+            "confirm" => Action::Confirm { rating: u8::try_from(read_i64(doc, obj, "rating")?).unwrap_or(0) },
+            "reject" => Action::Reject,
+            "auto_confirm" => Action::AutoConfirm,
+            "return_visit" => Action::ReturnVisit,
+            "close" => Action::Close,
+            "cancel" => Action::Cancel,
+            _ => return None,
+        };
+        Some(Transition {
+            id: read_str(doc, obj, "id")?,
+            action,
+            by: read_str(doc, obj, "by")?.parse().ok()?,
+            role: Role::from_code(&read_str(doc, obj, "role")?).ok()?,
+            device: read_str(doc, obj, "device")?.parse().ok()?,
+            at_ms: read_i64(doc, obj, "at")?,
+            from: Status::from_code(&read_str(doc, obj, "from")?).ok()?,
+            to: Status::from_code(&read_str(doc, obj, "to")?).ok()?,
+            text: read_str(doc, obj, "text"),
+            after: read_str(doc, obj, "after")
+                .map(|a| a.split(',').filter(|id| !id.is_empty()).map(str::to_owned).collect())
+                .unwrap_or_default(),
+        })
+    }
+}
+
+fn check_text(field: &str, text: &str, max_chars: usize) -> Result<(), CoreError> {
+    if text.chars().count() > max_chars {
+        return Err(CoreError::InvalidInput(format!("{field} is longer than {max_chars} characters")));
+    }
+    Ok(())
+}
+
+fn check_location(location: &Location) -> Result<(), CoreError> {
+    if location.project.is_empty() {
+        return Err(CoreError::InvalidInput("a location needs its project (小区)".into()));
+    }
+    if location.unit.is_none() && location.area.is_none() {
+        return Err(CoreError::InvalidInput("a location needs a unit or a common area".into()));
+    }
+    for part in [Some(&location.project), location.building.as_ref(), location.unit.as_ref(), location.area.as_ref()]
+        .into_iter()
+        .flatten()
+    {
+        check_text("location", part, MAX_SHORT_TEXT_CHARS)?;
+    }
+    Ok(())
+}
+
+fn write_location(tx: &mut Transaction<'_>, location: &Location) -> Result<(), automerge::AutomergeError> {
+    let obj = tx.put_object(ROOT, "location", ObjType::Map)?;
+    tx.put(&obj, "project", location.project.as_str())?;
+    for (key, value) in [("building", &location.building), ("unit", &location.unit), ("area", &location.area)] {
+        if let Some(value) = value {
+            tx.put(&obj, key, value.as_str())?;
+        }
+    }
+    Ok(())
+}
+
+fn read_str(doc: &Automerge, obj: &ObjId, key: &str) -> Option<String> {
+    match doc.get(obj, key) {
+        Ok(Some((value, _))) => value.as_str().map(str::to_owned),
+        _ => None,
+    }
+}
+
+fn read_i64(doc: &Automerge, obj: &ObjId, key: &str) -> Option<i64> {
+    match doc.get(obj, key) {
+        Ok(Some((value, _))) => value.as_i64(),
+        _ => None,
+    }
+}
+
+fn read_bool(doc: &Automerge, obj: &ObjId, key: &str) -> Option<bool> {
+    match doc.get(obj, key) {
+        Ok(Some((value, _))) => value.as_bool(),
+        _ => None,
+    }
+}
