@@ -5,7 +5,7 @@ use std::collections::{BTreeMap, HashMap};
 
 use automerge::ChangeHash;
 
-use super::{OrderQuery, PendingChange, Store, StoredChange, urgency_order};
+use super::{CommitItem, OrderQuery, PendingChange, Store, StoredChange, urgency_order};
 use crate::error::CoreError;
 use crate::ids::OrderId;
 use crate::summary::OrderSummary;
@@ -39,19 +39,21 @@ impl Store for MemoryStore {
             .map(|doc| doc.snapshot.iter().cloned().chain(doc.changes.iter().map(|(_, c)| c.bytes.clone())).collect()))
     }
 
-    fn commit(&mut self, order: OrderId, changes: &[StoredChange], summary: &OrderSummary) -> Result<(), CoreError> {
-        if summary.id != order {
+    fn commit_batch(&mut self, batch: &[CommitItem]) -> Result<(), CoreError> {
+        if batch.iter().any(|item| item.summary.id != item.order) {
             return Err(CoreError::InvalidInput("summary of another order".into()));
         }
-        let doc = self.documents.entry(order).or_default();
-        for change in changes {
-            if doc.changes.iter().any(|(_, c)| c.hash == change.hash) {
-                continue;
+        for CommitItem { order, changes, summary } in batch {
+            let doc = self.documents.entry(*order).or_default();
+            for change in changes {
+                if doc.changes.iter().any(|(_, c)| c.hash == change.hash) {
+                    continue;
+                }
+                self.next_seq += 1;
+                doc.changes.push((self.next_seq, change.clone()));
             }
-            self.next_seq += 1;
-            doc.changes.push((self.next_seq, change.clone()));
+            self.index.insert(*order, summary.clone());
         }
-        self.index.insert(order, summary.clone());
         Ok(())
     }
 

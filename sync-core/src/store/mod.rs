@@ -28,6 +28,14 @@ pub struct StoredChange {
     pub pending: bool,
 }
 
+/// One document's part of an atomic commit.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct CommitItem {
+    pub order: OrderId,
+    pub changes: Vec<StoredChange>,
+    pub summary: OrderSummary,
+}
+
 /// A change waiting in the outbox, oldest first.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct PendingChange {
@@ -77,9 +85,14 @@ pub trait Store: Send {
     /// The document's chunks in load order (snapshot first), or `None` if the order is unknown.
     fn load_chunks(&self, order: OrderId) -> Result<Option<Vec<Vec<u8>>>, CoreError>;
 
-    /// Appends changes to a document and replaces its index row, atomically. Changes already
-    /// stored (same hash) are skipped, so replays are harmless.
-    fn commit(&mut self, order: OrderId, changes: &[StoredChange], summary: &OrderSummary) -> Result<(), CoreError>;
+    /// Appends changes to documents and replaces their index rows, all in one atomic write.
+    /// Changes already stored (same hash) are skipped, so replays are harmless.
+    fn commit_batch(&mut self, batch: &[CommitItem]) -> Result<(), CoreError>;
+
+    /// [`Store::commit_batch`] for one document.
+    fn commit(&mut self, order: OrderId, changes: &[StoredChange], summary: &OrderSummary) -> Result<(), CoreError> {
+        self.commit_batch(&[CommitItem { order, changes: changes.to_vec(), summary: summary.clone() }])
+    }
 
     /// Replaces a document's acknowledged changes with a snapshot that contains them. Pending
     /// changes stay, as the outbox still needs their bytes.

@@ -10,7 +10,7 @@ use automerge::ChangeHash;
 use rusqlite::types::Value;
 use rusqlite::{Connection, OptionalExtension, Transaction, params, params_from_iter};
 
-use super::{OrderQuery, PendingChange, Store, StoredChange};
+use super::{CommitItem, OrderQuery, PendingChange, Store};
 use crate::classification::{Category, Grade, Kind};
 use crate::error::CoreError;
 use crate::ids::OrderId;
@@ -244,8 +244,8 @@ impl Store for SqliteStore {
         load_chunks(&self.conn, order)
     }
 
-    fn commit(&mut self, order: OrderId, changes: &[StoredChange], summary: &OrderSummary) -> Result<(), CoreError> {
-        if summary.id != order {
+    fn commit_batch(&mut self, batch: &[CommitItem]) -> Result<(), CoreError> {
+        if batch.iter().any(|item| item.summary.id != item.order) {
             return Err(CoreError::InvalidInput("summary of another order".into()));
         }
         let tx = self.conn.transaction()?;
@@ -253,11 +253,13 @@ impl Store for SqliteStore {
             let mut insert = tx.prepare_cached(
                 "INSERT OR IGNORE INTO doc_change (order_id, hash, bytes, pending) VALUES (?1, ?2, ?3, ?4)",
             )?;
-            let id = order.to_string();
-            for change in changes {
-                insert.execute(params![id, change.hash.as_ref(), change.bytes, change.pending])?;
+            for CommitItem { order, changes, summary } in batch {
+                let id = order.to_string();
+                for change in changes {
+                    insert.execute(params![id, change.hash.as_ref(), change.bytes, change.pending])?;
+                }
+                write_summary(&tx, summary)?;
             }
-            write_summary(&tx, summary)?;
         }
         tx.commit()?;
         Ok(())
