@@ -1,1 +1,100 @@
-fn main() {}
+//! `loopwork`: the server binary. All the work is in the library; this parses the command
+//! line and runs it.
+
+use std::sync::Arc;
+
+use clap::Parser;
+use loopwork_server::config::{AdminCommand, Cli, Command, ServeArgs};
+use loopwork_server::db::NewUser;
+use loopwork_server::{AppState, auth, db, demo};
+use loopwork_sync_core::{Clock, Role, SystemClock};
+
+#[tokio::main]
+async fn main() -> std::process::ExitCode {
+    tracing_subscriber::fmt()
+        .with_env_filter(
+            tracing_subscriber::EnvFilter::try_from_default_env()
+                .unwrap_or_else(|_| "loopwork=info,tower_http=warn".into()),
+        )
+        .init();
+    let cli = Cli::parse();
+    let result = match cli.command.unwrap_or(Command::Serve(ServeArgs::default())) {
+        Command::Serve(args) => serve(args).await,
+        Command::Admin(command) => admin(command).await,
+    };
+    match result {
+        Ok(()) => std::process::ExitCode::SUCCESS,
+        Err(message) => {
+            eprintln!("loopwork: {message}");
+            std::process::ExitCode::FAILURE
+        }
+    }
+}
+
+async fn serve(args: ServeArgs) -> Result<(), String> {
+    let url = args.storage.url().map_err(|e| format!("cannot create the data directory: {e}"))?;
+    let database = db::open(&url).await?;
+    let clock: Arc<dyn Clock> = Arc::new(SystemClock);
+    if !args.no_demo && !database.has_organizations().await.map_err(|e| e.message_en)? {
+        let text = demo::seed(database.as_ref(), clock.now_ms()).await.map_err(|e| e.message_en)?;
+        println!("{}", text.replace("HOST", &args.listen.to_string()));
+    }
+    let api = tokio::net::TcpListener::bind(args.listen)
+        .await
+        .map_err(|e| format!("cannot listen on {}: {e}", args.listen))?;
+    let metrics = tokio::net::TcpListener::bind(args.metrics_listen)
+        .await
+        .map_err(|e| format!("cannot listen on {}: {e}", args.metrics_listen))?;
+    println!(
+        "loopwork {} serving http://{} (metrics http://{}/metrics) on {}",
+        env!("CARGO_PKG_VERSION"),
+        api.local_addr().map_err(|e| e.to_string())?,
+        metrics.local_addr().map_err(|e| e.to_string())?,
+        database.backend()
+    );
+    let state = AppState::new(database, clock);
+    let shutdown = async {
+        let _ = tokio::signal::ctrl_c().await;
+    };
+    loopwork_server::serve(state, api, metrics, shutdown).await.map_err(|e| e.to_string())
+}
+
+async fn admin(command: AdminCommand) -> Result<(), String> {
+    let now = SystemClock.now_ms();
+    match command {
+        AdminCommand::CreateOrg { storage, name } => {
+            let database = db::open(&storage.url().map_err(|e| e.to_string())?).await?;
+            println!("{}", database.create_organization(&name, now).await.map_err(|e| e.message_en)?);
+        }
+        AdminCommand::CreateProject { storage, org, code, name } => {
+            let database = db::open(&storage.url().map_err(|e| e.to_string())?).await?;
+            database.create_project(&org, &code, &name).await.map_err(|e| e.message_en)?;
+        }
+        AdminCommand::CreateUser { storage, org, login, password, role, name, phone, units } => {
+            let role = Role::from_code(&role).map_err(|e| e.to_string())?;
+            if role == Role::System {
+                return Err("the system role is the server's own".into());
+            }
+            let database = db::open(&storage.url().map_err(|e| e.to_string())?).await?;
+            let password_hash = auth::hash_password(&password).map_err(|e| e.message_en)?;
+            let user = NewUser { org, login, password_hash, role, display_name: name, phone };
+            let id = database.create_user(&user, now).await.map_err(|e| e.message_en)?;
+            for unit in units {
+                let parts: Vec<&str> = unit.split('/').collect();
+                let [project, building, unit] = parts[..] else {
+                    return Err(format!("--unit is project/building/unit, got {unit}"));
+                };
+                database.bind_unit(id, project, building, unit).await.map_err(|e| e.message_en)?;
+            }
+            println!("{id}");
+        }
+        AdminCommand::RevokeDevice { storage, org, device } => {
+            let database = db::open(&storage.url().map_err(|e| e.to_string())?).await?;
+            let device = device.parse().map_err(|_| "not a device id".to_string())?;
+            if !database.revoke_device(&org, device, now).await.map_err(|e| e.message_en)? {
+                return Err("no such active device in that organization".into());
+            }
+        }
+    }
+    Ok(())
+}

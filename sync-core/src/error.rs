@@ -26,6 +26,8 @@ pub enum CoreError {
     Refused(Supersession),
     #[error("invalid input: {0}")]
     InvalidInput(String),
+    #[error("order {order} is read-only on this device: {reason}")]
+    ReadOnly { order: String, reason: String },
     #[error("order {0} is not in this store")]
     NotFound(String),
     #[error("storage failed: {0}")]

@@ -44,6 +44,15 @@ impl<S: Store> Replica<S> {
         &self.store
     }
 
+    pub(crate) fn store_mut(&mut self) -> &mut S {
+        &mut self.store
+    }
+
+    /// Why this order is read-only here (it left the device's scope), if it is.
+    pub fn revocation(&self, id: OrderId) -> Result<Option<String>, CoreError> {
+        self.store.revocation(id)
+    }
+
     pub fn into_store(self) -> S {
         self.store
     }
@@ -65,7 +74,7 @@ impl<S: Store> Replica<S> {
         Ok(self.load(id)?.0)
     }
 
-    fn load(&self, id: OrderId) -> Result<(WorkOrder, usize), CoreError> {
+    pub(crate) fn load(&self, id: OrderId) -> Result<(WorkOrder, usize), CoreError> {
         let chunks = self.store.load_chunks(id)?.ok_or_else(|| CoreError::NotFound(id.to_string()))?;
         let order = WorkOrder::load_chunks(chunks.iter().map(Vec::as_slice))?;
         if order.id() != id {
@@ -81,6 +90,9 @@ impl<S: Store> Replica<S> {
         id: OrderId,
         edit: impl FnOnce(&mut WorkOrder, &Identity, i64) -> Result<T, CoreError>,
     ) -> Result<T, CoreError> {
+        if let Some(reason) = self.store.revocation(id)? {
+            return Err(CoreError::ReadOnly { order: id.to_string(), reason });
+        }
         let (mut order, chunks) = self.load(id)?;
         let before = order.heads();
         let result = edit(&mut order, &self.identity, self.clock.now_ms())?;

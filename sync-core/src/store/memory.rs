@@ -5,7 +5,7 @@ use std::collections::{BTreeMap, HashMap};
 
 use automerge::ChangeHash;
 
-use super::{CommitItem, OrderQuery, PendingChange, Store, StoredChange, urgency_order};
+use super::{CommitItem, OrderQuery, PendingChange, Store, StoredChange, WriteBatch, urgency_order};
 use crate::error::CoreError;
 use crate::ids::OrderId;
 use crate::summary::OrderSummary;
@@ -23,6 +23,7 @@ pub struct MemoryStore {
     index: BTreeMap<OrderId, OrderSummary>,
     next_seq: u64,
     cursor: Option<String>,
+    revoked: HashMap<OrderId, String>,
 }
 
 impl MemoryStore {
@@ -39,14 +40,15 @@ impl Store for MemoryStore {
             .map(|doc| doc.snapshot.iter().cloned().chain(doc.changes.iter().map(|(_, c)| c.bytes.clone())).collect()))
     }
 
-    fn commit_batch(&mut self, batch: &[CommitItem]) -> Result<(), CoreError> {
-        if batch.iter().any(|item| item.summary.id != item.order) {
+    fn write(&mut self, batch: &WriteBatch) -> Result<(), CoreError> {
+        if batch.items.iter().any(|item| item.summary.id != item.order) {
             return Err(CoreError::InvalidInput("summary of another order".into()));
         }
-        for CommitItem { order, changes, summary } in batch {
+        for CommitItem { order, changes, summary } in &batch.items {
             let doc = self.documents.entry(*order).or_default();
             for change in changes {
-                if doc.changes.iter().any(|(_, c)| c.hash == change.hash) {
+                if let Some((_, stored)) = doc.changes.iter_mut().find(|(_, c)| c.hash == change.hash) {
+                    stored.pending |= change.pending;
                     continue;
                 }
                 self.next_seq += 1;
@@ -54,7 +56,25 @@ impl Store for MemoryStore {
             }
             self.index.insert(*order, summary.clone());
         }
+        self.acknowledge(&batch.acknowledged)?;
+        for order in &batch.granted {
+            self.revoked.remove(order);
+        }
+        for (order, reason) in &batch.revoked {
+            self.revoked.insert(*order, reason.clone());
+        }
+        if let Some(cursor) = &batch.cursor {
+            self.cursor = Some(cursor.clone());
+        }
         Ok(())
+    }
+
+    fn revocation(&self, order: OrderId) -> Result<Option<String>, CoreError> {
+        Ok(self.revoked.get(&order).cloned())
+    }
+
+    fn order_ids(&self) -> Result<Vec<OrderId>, CoreError> {
+        Ok(self.index.keys().copied().collect())
     }
 
     fn compact(&mut self, order: OrderId, snapshot: &[u8]) -> Result<(), CoreError> {
@@ -108,10 +128,5 @@ impl Store for MemoryStore {
 
     fn cursor(&self) -> Result<Option<String>, CoreError> {
         Ok(self.cursor.clone())
-    }
-
-    fn set_cursor(&mut self, cursor: &str) -> Result<(), CoreError> {
-        self.cursor = Some(cursor.to_owned());
-        Ok(())
     }
 }

@@ -36,6 +36,18 @@ pub struct CommitItem {
     pub summary: OrderSummary,
 }
 
+/// Everything one sync response (or one edit) writes, applied atomically.
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct WriteBatch {
+    pub items: Vec<CommitItem>,
+    pub acknowledged: Vec<ChangeHash>,
+    /// Orders that left the device's scope, with the reason code.
+    pub revoked: Vec<(OrderId, String)>,
+    /// Orders (back) in scope: their revocation, if any, is lifted.
+    pub granted: Vec<OrderId>,
+    pub cursor: Option<String>,
+}
+
 /// A change waiting in the outbox, oldest first.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct PendingChange {
@@ -85,14 +97,24 @@ pub trait Store: Send {
     /// The document's chunks in load order (snapshot first), or `None` if the order is unknown.
     fn load_chunks(&self, order: OrderId) -> Result<Option<Vec<Vec<u8>>>, CoreError>;
 
-    /// Appends changes to documents and replaces their index rows, all in one atomic write.
-    /// Changes already stored (same hash) are skipped, so replays are harmless.
-    fn commit_batch(&mut self, batch: &[CommitItem]) -> Result<(), CoreError>;
+    /// Applies a whole batch in one atomic write: appends changes and replaces index rows,
+    /// acknowledges, records revocations and grants, moves the cursor. Changes already stored
+    /// (same hash) are not stored twice, so replays are harmless; a stored change committed again
+    /// as pending goes back into the outbox (recovery).
+    fn write(&mut self, batch: &WriteBatch) -> Result<(), CoreError>;
+
+    /// Appends changes to documents and replaces their index rows, atomically.
+    fn commit_batch(&mut self, items: &[CommitItem]) -> Result<(), CoreError> {
+        self.write(&WriteBatch { items: items.to_vec(), ..WriteBatch::default() })
+    }
 
     /// [`Store::commit_batch`] for one document.
     fn commit(&mut self, order: OrderId, changes: &[StoredChange], summary: &OrderSummary) -> Result<(), CoreError> {
         self.commit_batch(&[CommitItem { order, changes: changes.to_vec(), summary: summary.clone() }])
     }
+
+    /// Why the order left this device's scope, if it did: its copy is then read-only.
+    fn revocation(&self, order: OrderId) -> Result<Option<String>, CoreError>;
 
     /// Replaces a document's acknowledged changes with a snapshot that contains them. Pending
     /// changes stay, as the outbox still needs their bytes.
@@ -114,7 +136,12 @@ pub trait Store: Send {
     /// The sync cursor: opaque to the store.
     fn cursor(&self) -> Result<Option<String>, CoreError>;
 
-    fn set_cursor(&mut self, cursor: &str) -> Result<(), CoreError>;
+    fn set_cursor(&mut self, cursor: &str) -> Result<(), CoreError> {
+        self.write(&WriteBatch { cursor: Some(cursor.to_owned()), ..WriteBatch::default() })
+    }
+
+    /// Every order id in the store.
+    fn order_ids(&self) -> Result<Vec<OrderId>, CoreError>;
 }
 
 /// Sorts summaries most urgent first (the order every store returns).

@@ -10,7 +10,7 @@ use automerge::ChangeHash;
 use rusqlite::types::Value;
 use rusqlite::{Connection, OptionalExtension, Transaction, params, params_from_iter};
 
-use super::{CommitItem, OrderQuery, PendingChange, Store};
+use super::{CommitItem, OrderQuery, PendingChange, Store, WriteBatch};
 use crate::classification::{Category, Grade, Kind};
 use crate::error::CoreError;
 use crate::ids::OrderId;
@@ -20,7 +20,7 @@ use crate::summary::OrderSummary;
 use crate::work_order::WorkOrder;
 
 /// The newest store schema this build writes.
-pub const STORE_SCHEMA_VERSION: i64 = 2;
+pub const STORE_SCHEMA_VERSION: i64 = 3;
 
 #[derive(Debug)]
 pub struct SqliteStore {
@@ -99,6 +99,7 @@ fn migrate(conn: &mut Connection, target: i64) -> Result<(), CoreError> {
                 tx.execute_batch(V2_QUERY_INDEX)?;
                 backfill_index(&tx)?;
             }
+            2 => tx.execute_batch(V3_REVOCATIONS)?,
             _ => unreachable!("no step from version {version}"),
         }
         version += 1;
@@ -152,6 +153,14 @@ CREATE TABLE order_index (
 );
 CREATE INDEX order_index_urgency ON order_index (is_open, next_deadline IS NULL, next_deadline, created_at);
 CREATE INDEX order_index_assignee ON order_index (assignee, is_open, next_deadline IS NULL, next_deadline, created_at);
+";
+
+/// Version 3: orders that left the device's scope (read-only copies, with the reason).
+const V3_REVOCATIONS: &str = "
+CREATE TABLE revocation (
+    order_id TEXT PRIMARY KEY,
+    reason TEXT NOT NULL
+);
 ";
 
 /// Builds index rows for documents stored before the index existed.
@@ -244,25 +253,55 @@ impl Store for SqliteStore {
         load_chunks(&self.conn, order)
     }
 
-    fn commit_batch(&mut self, batch: &[CommitItem]) -> Result<(), CoreError> {
-        if batch.iter().any(|item| item.summary.id != item.order) {
+    fn write(&mut self, batch: &WriteBatch) -> Result<(), CoreError> {
+        if batch.items.iter().any(|item| item.summary.id != item.order) {
             return Err(CoreError::InvalidInput("summary of another order".into()));
         }
         let tx = self.conn.transaction()?;
         {
             let mut insert = tx.prepare_cached(
-                "INSERT OR IGNORE INTO doc_change (order_id, hash, bytes, pending) VALUES (?1, ?2, ?3, ?4)",
+                "INSERT INTO doc_change (order_id, hash, bytes, pending) VALUES (?1, ?2, ?3, ?4)
+                 ON CONFLICT (order_id, hash) DO UPDATE SET pending = max(pending, excluded.pending)",
             )?;
-            for CommitItem { order, changes, summary } in batch {
+            for CommitItem { order, changes, summary } in &batch.items {
                 let id = order.to_string();
                 for change in changes {
                     insert.execute(params![id, change.hash.as_ref(), change.bytes, change.pending])?;
                 }
                 write_summary(&tx, summary)?;
             }
+            let mut ack = tx.prepare_cached("UPDATE doc_change SET pending = 0 WHERE hash = ?1 AND pending = 1")?;
+            for hash in &batch.acknowledged {
+                ack.execute([hash.as_ref()])?;
+            }
+            for order in &batch.granted {
+                tx.execute("DELETE FROM revocation WHERE order_id = ?1", [order.to_string()])?;
+            }
+            for (order, reason) in &batch.revoked {
+                tx.execute(
+                    "INSERT OR REPLACE INTO revocation (order_id, reason) VALUES (?1, ?2)",
+                    params![order.to_string(), reason],
+                )?;
+            }
+            if let Some(cursor) = &batch.cursor {
+                tx.execute("INSERT OR REPLACE INTO meta (key, value) VALUES ('cursor', ?1)", [cursor])?;
+            }
         }
         tx.commit()?;
         Ok(())
+    }
+
+    fn revocation(&self, order: OrderId) -> Result<Option<String>, CoreError> {
+        Ok(self
+            .conn
+            .query_row("SELECT reason FROM revocation WHERE order_id = ?1", [order.to_string()], |row| row.get(0))
+            .optional()?)
+    }
+
+    fn order_ids(&self) -> Result<Vec<OrderId>, CoreError> {
+        let mut stmt = self.conn.prepare("SELECT order_id FROM order_index ORDER BY order_id")?;
+        let ids: Vec<String> = stmt.query_map([], |row| row.get(0))?.collect::<Result<_, _>>()?;
+        ids.iter().map(|id| Ok(id.parse()?)).collect()
     }
 
     fn compact(&mut self, order: OrderId, snapshot: &[u8]) -> Result<(), CoreError> {
@@ -356,10 +395,5 @@ impl Store for SqliteStore {
 
     fn cursor(&self) -> Result<Option<String>, CoreError> {
         Ok(self.conn.query_row("SELECT value FROM meta WHERE key = 'cursor'", [], |row| row.get(0)).optional()?)
-    }
-
-    fn set_cursor(&mut self, cursor: &str) -> Result<(), CoreError> {
-        self.conn.execute("INSERT OR REPLACE INTO meta (key, value) VALUES ('cursor', ?1)", [cursor])?;
-        Ok(())
     }
 }

@@ -1,0 +1,248 @@
+//! The HTTP surface: `router(state)` builds every route; handlers are thin and call the
+//! database and the replication rules.
+//!
+//! - `GET /healthz`: ready when the database answers.
+//! - `POST /api/v1/login`: a bearer token for a new device.
+//! - `POST /api/v1/devices/{id}/revoke`: a lost phone stops syncing.
+//! - `GET /api/v1/orders`: the orders in the caller's scope (JSON).
+//! - `GET /api/v1/live`: server-sent events when the caller's organization's feed advances.
+//! - `POST /sync/v1`: one sync round trip (binary frames, docs/protocol.md).
+
+use std::collections::BTreeMap;
+use std::convert::Infallible;
+use std::time::{Duration, Instant};
+
+use axum::Json;
+use axum::body::Bytes;
+use axum::extract::{MatchedPath, Path, Request, State};
+use axum::http::{HeaderValue, StatusCode, header};
+use axum::middleware::{self, Next};
+use axum::response::sse::{Event, KeepAlive, Sse};
+use axum::response::{IntoResponse, Response};
+use axum::routing::{get, post};
+use futures_util::Stream;
+use loopwork_sync_core::protocol::{CONTENT_TYPE, PROTOCOL_VERSION, SyncRequest, frame_version};
+use loopwork_sync_core::{DeviceId, OrderId, Role};
+use serde::{Deserialize, Serialize};
+use tokio_stream::StreamExt;
+use tokio_stream::wrappers::BroadcastStream;
+use tower_http::request_id::{MakeRequestUuid, PropagateRequestIdLayer, SetRequestIdLayer};
+
+use crate::AppState;
+use crate::auth::{self, Authenticated};
+use crate::db::PullRequest;
+use crate::error::ApiError;
+use crate::replication::{self, Cursor};
+
+/// A sync request body may be this large; a JSON body much less.
+pub const MAX_SYNC_BODY: usize = 16 << 20;
+const MAX_JSON_BODY: usize = 64 << 10;
+/// Entries in one response page, whatever the device asks.
+const MAX_PAGE: u32 = 5_000;
+/// Bytes of documents and changes in one response page (soft: at least one entry is sent).
+const MAX_PAGE_BYTES: usize = 8 << 20;
+
+/// One feed advance, broadcast to live listeners of the organization.
+#[derive(Clone, Debug)]
+pub struct FeedAdvanced {
+    pub org: String,
+    pub seq: i64,
+}
+
+pub fn router(state: AppState) -> axum::Router {
+    let sync = axum::Router::new()
+        .route("/sync/v1", post(sync))
+        .layer(tower_http::limit::RequestBodyLimitLayer::new(MAX_SYNC_BODY));
+    let json = axum::Router::new()
+        .route("/api/v1/login", post(login))
+        .route("/api/v1/devices/{id}/revoke", post(revoke_device))
+        .route("/api/v1/orders", get(list_orders))
+        .layer(tower_http::limit::RequestBodyLimitLayer::new(MAX_JSON_BODY))
+        .layer(tower_http::compression::CompressionLayer::new());
+    axum::Router::new()
+        .route("/healthz", get(healthz))
+        .route("/api/v1/live", get(live))
+        .merge(sync)
+        .merge(json)
+        .fallback(|| async { ApiError::not_found("route") })
+        .layer(middleware::from_fn_with_state(state.clone(), record_http))
+        .layer(tower_http::timeout::TimeoutLayer::with_status_code(
+            StatusCode::REQUEST_TIMEOUT,
+            Duration::from_secs(60),
+        ))
+        .layer(tower::limit::GlobalConcurrencyLimitLayer::new(1_024))
+        .layer(PropagateRequestIdLayer::x_request_id())
+        .layer(tower_http::trace::TraceLayer::new_for_http())
+        .layer(SetRequestIdLayer::x_request_id(MakeRequestUuid))
+        .with_state(state)
+}
+
+/// The metrics listener's router.
+pub fn metrics_router(state: AppState) -> axum::Router {
+    axum::Router::new()
+        .route("/metrics", get(|State(state): State<AppState>| async move { state.metrics.render() }))
+        .with_state(state)
+}
+
+async fn record_http(State(state): State<AppState>, request: Request, next: Next) -> Response {
+    let route =
+        request.extensions().get::<MatchedPath>().map(|p| p.as_str().to_owned()).unwrap_or_else(|| "unmatched".into());
+    let method = request.method().as_str().to_owned();
+    let response = next.run(request).await;
+    state.metrics.http_requests.with_label_values(&[&route, &method, response.status().as_str()]).inc();
+    response
+}
+
+async fn healthz(State(state): State<AppState>) -> Result<&'static str, ApiError> {
+    state.db.epoch().await?;
+    Ok("ok")
+}
+
+#[derive(Debug, Deserialize)]
+struct LoginRequest {
+    login: String,
+    password: String,
+    #[serde(default)]
+    device_name: Option<String>,
+}
+
+#[derive(Debug, Serialize, Deserialize)]
+pub struct LoginResponse {
+    pub token: String,
+    pub user_id: String,
+    pub role: String,
+    pub org_id: String,
+    pub device_id: String,
+}
+
+async fn login(
+    State(state): State<AppState>,
+    Json(request): Json<LoginRequest>,
+) -> Result<Json<LoginResponse>, ApiError> {
+    if request.login.len() > 100 || request.password.len() > 200 {
+        return Err(ApiError::bad_credentials());
+    }
+    let user = state.db.user_by_login(&request.login).await?;
+    let password = request.password;
+    let verified = match &user {
+        Some(user) => {
+            let hash = user.password_hash.clone();
+            tokio::task::spawn_blocking(move || auth::verify_password(&password, &hash)).await.unwrap_or(false)
+        }
+        None => false,
+    };
+    let Some(user) = user.filter(|_| verified) else {
+        state.metrics.errors.with_label_values(&["bad_credentials"]).inc();
+        return Err(ApiError::bad_credentials());
+    };
+    let token = auth::new_token();
+    let name: String = request.device_name.unwrap_or_else(|| "device".into()).chars().take(100).collect();
+    let device = state.db.register_device(&user, &name, &auth::token_hash(&token), state.clock.now_ms()).await?;
+    Ok(Json(LoginResponse {
+        token,
+        user_id: user.id.to_string(),
+        role: user.role.code().into(),
+        org_id: user.org,
+        device_id: device.to_string(),
+    }))
+}
+
+async fn revoke_device(
+    State(state): State<AppState>,
+    Authenticated(principal): Authenticated,
+    Path(id): Path<String>,
+) -> Result<StatusCode, ApiError> {
+    let device: DeviceId = id.parse().map_err(|_| ApiError::not_found("device"))?;
+    let allowed =
+        device == principal.device || matches!(principal.role, Role::Admin | Role::Supervisor | Role::Manager);
+    if !allowed {
+        return Err(ApiError::forbidden("only an administrator revokes another device", "只有管理员可以吊销其他设备"));
+    }
+    if state.db.revoke_device(&principal.org, device, state.clock.now_ms()).await? {
+        Ok(StatusCode::NO_CONTENT)
+    } else {
+        Err(ApiError::not_found("device"))
+    }
+}
+
+async fn list_orders(
+    State(state): State<AppState>,
+    Authenticated(principal): Authenticated,
+) -> Result<Json<Vec<crate::db::OrderListItem>>, ApiError> {
+    Ok(Json(state.db.list_orders(&principal, 500).await?))
+}
+
+async fn live(
+    State(state): State<AppState>,
+    Authenticated(principal): Authenticated,
+) -> Sse<impl Stream<Item = Result<Event, Infallible>>> {
+    let org = principal.org.clone();
+    let updates = BroadcastStream::new(state.live.subscribe()).filter_map(move |event| match event {
+        Ok(FeedAdvanced { org: o, seq }) if o == org => Some(Ok(Event::default().event("feed").data(seq.to_string()))),
+        // A listener that fell behind is told to sync; it loses nothing by it.
+        Err(_) => Some(Ok(Event::default().event("feed").data("lagged"))),
+        Ok(_) => None,
+    });
+    Sse::new(updates).keep_alive(KeepAlive::new().interval(Duration::from_secs(15)))
+}
+
+/// One sync round trip: push, then pull. Every error is a binary error frame.
+async fn sync(
+    State(state): State<AppState>,
+    Authenticated(principal): Authenticated,
+    body: Bytes,
+) -> Result<Response, ApiError> {
+    let started = Instant::now();
+    let result = sync_inner(&state, &principal, &body).await;
+    state.metrics.sync_bytes.with_label_values(&["in"]).inc_by(body.len() as u64);
+    match result {
+        Ok(bytes) => {
+            state.metrics.sync_requests.with_label_values(&["ok"]).inc();
+            state.metrics.sync_bytes.with_label_values(&["out"]).inc_by(bytes.len() as u64);
+            state.metrics.merge_seconds.observe(started.elapsed().as_secs_f64());
+            state.metrics.device_seen(principal.device.to_string(), state.clock.now_ms());
+            let mut response = bytes.into_response();
+            response.headers_mut().insert(header::CONTENT_TYPE, HeaderValue::from_static(CONTENT_TYPE));
+            Ok(response)
+        }
+        Err(error) => {
+            state.metrics.sync_requests.with_label_values(&["refused"]).inc();
+            state.metrics.errors.with_label_values(&[error.code]).inc();
+            Err(error.binary())
+        }
+    }
+}
+
+async fn sync_inner(state: &AppState, principal: &replication::Principal, body: &[u8]) -> Result<Vec<u8>, ApiError> {
+    if let Some(version) = frame_version(body).filter(|v| *v != PROTOCOL_VERSION) {
+        return Err(ApiError::upgrade_required(version));
+    }
+    let request = SyncRequest::decode(body, &state.limits)?;
+    let cursor = request.cursor.as_deref().map(Cursor::parse).transpose()?;
+
+    // Parse and attribute every change before touching storage: all or nothing.
+    let mut groups: Vec<(OrderId, Vec<automerge::Change>)> = Vec::new();
+    let mut position: BTreeMap<OrderId, usize> = BTreeMap::new();
+    for pushed in &request.changes {
+        let change = replication::parse_pushed(principal, &pushed.bytes)?;
+        let at = *position.entry(pushed.order).or_insert_with(|| {
+            groups.push((pushed.order, Vec::new()));
+            groups.len() - 1
+        });
+        groups[at].1.push(change);
+    }
+    let now = state.clock.now_ms();
+    let pushed = state.db.push(principal, &groups, now).await?;
+    if pushed.merged > 0 {
+        state.metrics.changes_merged.inc_by(pushed.merged as u64);
+        let seq = state.db.latest_seq(&principal.org).await?;
+        let _ = state.live.send(FeedAdvanced { org: principal.org.clone(), seq });
+    }
+    let limit = request.limit.clamp(1, MAX_PAGE) as usize;
+    let mut response = state
+        .db
+        .pull(PullRequest { principal, cursor, limit, max_bytes: MAX_PAGE_BYTES, reconcile: &request.reconcile })
+        .await?;
+    response.acked = pushed.acked;
+    Ok(response.encode())
+}

@@ -1,0 +1,128 @@
+//! The command line: `loopwork serve` and `loopwork admin …`. Every flag can also come from a
+//! `LOOPWORK_…` environment variable.
+
+use std::net::SocketAddr;
+use std::path::PathBuf;
+
+use clap::{Args, Parser, Subcommand};
+
+#[derive(Debug, Parser)]
+#[command(
+    name = "loopwork",
+    version,
+    about = "Loopwork 物业报修与客服工单服务 / property maintenance work-order server"
+)]
+pub struct Cli {
+    #[command(subcommand)]
+    pub command: Option<Command>,
+}
+
+#[derive(Debug, Subcommand)]
+pub enum Command {
+    /// Run the server (the default when no subcommand is given).
+    Serve(ServeArgs),
+    /// Create organizations, projects and users; revoke devices.
+    #[command(subcommand)]
+    Admin(AdminCommand),
+}
+
+#[derive(Debug, Clone, Args)]
+pub struct StorageArgs {
+    /// Where the embedded SQLite database lives (ignored with --database-url).
+    #[arg(long, env = "LOOPWORK_DATA_DIR", default_value = "./data")]
+    pub data_dir: PathBuf,
+    /// `postgres://user@host/db` selects PostgreSQL; default: SQLite under --data-dir.
+    #[arg(long, env = "LOOPWORK_DATABASE_URL")]
+    pub database_url: Option<String>,
+}
+
+impl StorageArgs {
+    pub fn url(&self) -> std::io::Result<String> {
+        match &self.database_url {
+            Some(url) => Ok(url.clone()),
+            None => {
+                std::fs::create_dir_all(&self.data_dir)?;
+                Ok(format!("sqlite://{}", self.data_dir.join("loopwork.db").display()))
+            }
+        }
+    }
+}
+
+#[derive(Debug, Clone, Args)]
+pub struct ServeArgs {
+    /// The API's address.
+    #[arg(long, env = "LOOPWORK_LISTEN", default_value = "127.0.0.1:8080")]
+    pub listen: SocketAddr,
+    /// The Prometheus metrics address.
+    #[arg(long, env = "LOOPWORK_METRICS_LISTEN", default_value = "127.0.0.1:9090")]
+    pub metrics_listen: SocketAddr,
+    #[command(flatten)]
+    pub storage: StorageArgs,
+    /// Do not create the demo organization in an empty database.
+    #[arg(long, env = "LOOPWORK_NO_DEMO")]
+    pub no_demo: bool,
+}
+
+impl Default for ServeArgs {
+    fn default() -> Self {
+        ServeArgs {
+            listen: "127.0.0.1:8080".parse().expect("valid address"),
+            metrics_listen: "127.0.0.1:9090".parse().expect("valid address"),
+            storage: StorageArgs { data_dir: "./data".into(), database_url: None },
+            no_demo: false,
+        }
+    }
+}
+
+#[derive(Debug, Subcommand)]
+pub enum AdminCommand {
+    /// Create an organization (物业公司); prints its id.
+    CreateOrg {
+        #[command(flatten)]
+        storage: StorageArgs,
+        #[arg(long)]
+        name: String,
+    },
+    /// Create a project (小区) of an organization.
+    CreateProject {
+        #[command(flatten)]
+        storage: StorageArgs,
+        #[arg(long)]
+        org: String,
+        /// A short code, e.g. `hy-garden`.
+        #[arg(long)]
+        code: String,
+        #[arg(long)]
+        name: String,
+    },
+    /// Create a user; an owner may be bound to units with --unit project/building/unit.
+    CreateUser {
+        #[command(flatten)]
+        storage: StorageArgs,
+        #[arg(long)]
+        org: String,
+        #[arg(long)]
+        login: String,
+        /// Read from LOOPWORK_PASSWORD if not given.
+        #[arg(long, env = "LOOPWORK_PASSWORD", hide_env_values = true)]
+        password: String,
+        /// owner, technician, dispatcher, supervisor, manager or admin.
+        #[arg(long)]
+        role: String,
+        #[arg(long)]
+        name: String,
+        #[arg(long)]
+        phone: Option<String>,
+        #[arg(long = "unit")]
+        units: Vec<String>,
+    },
+    /// Revoke a device (a lost phone): its next request is refused.
+    RevokeDevice {
+        #[command(flatten)]
+        storage: StorageArgs,
+        #[arg(long)]
+        org: String,
+        #[arg(long)]
+        device: String,
+    },
+}

@@ -1,0 +1,772 @@
+//! The server's storage: one [`Database`] trait, implemented for SQLite (the embedded default)
+//! and PostgreSQL (production, several server replicas). Both run the same SQL (written once,
+//! below, with `$N` placeholders both drivers accept) and pass the same conformance suite
+//! (`server/tests/database_conformance.rs`); each has its own append-only migrations under
+//! `migrations/`.
+//!
+//! Only this module knows the server's SQL. Domain decisions (may this device write this order,
+//! what does a push change) are the pure functions of [`crate::replication`].
+
+use std::collections::{BTreeMap, HashSet};
+use std::str::FromStr;
+use std::time::Duration;
+
+use async_trait::async_trait;
+use automerge::{Change, ChangeHash};
+use loopwork_sync_core::protocol::{OrderBytes, OrderHeads, Revocation, SyncResponse};
+use loopwork_sync_core::{DeviceId, Identity, OrderId, Role, UserId, WorkOrder};
+use serde::Serialize;
+use sqlx::postgres::{PgConnectOptions, PgPool, PgPoolOptions};
+use sqlx::sqlite::{SqliteConnectOptions, SqliteJournalMode, SqlitePool, SqlitePoolOptions, SqliteSynchronous};
+use sqlx::{AssertSqlSafe, Row};
+
+use crate::error::ApiError;
+use crate::replication::{self, Cursor, Principal, Scope, StoredOrder};
+
+pub type Result<T, E = ApiError> = std::result::Result<T, E>;
+
+/// A user to create (the admin CLI, the demo data, tests).
+#[derive(Clone, Debug)]
+pub struct NewUser {
+    pub org: String,
+    pub login: String,
+    pub password_hash: String,
+    pub role: Role,
+    pub display_name: String,
+    pub phone: Option<String>,
+}
+
+/// A user as login needs it.
+#[derive(Clone, Debug)]
+pub struct UserRecord {
+    pub id: UserId,
+    pub org: String,
+    pub role: Role,
+    pub password_hash: String,
+}
+
+/// What a push did.
+#[derive(Clone, Debug, Default)]
+pub struct PushOutcome {
+    /// Every pushed change, now durably stored (new or already known).
+    pub acked: Vec<ChangeHash>,
+    /// How many changes were new to the server (its own included).
+    pub merged: usize,
+    /// Orders whose document changed.
+    pub orders: Vec<OrderId>,
+}
+
+/// One page of what a device should receive.
+#[derive(Clone, Debug)]
+pub struct PullRequest<'a> {
+    pub principal: &'a Principal,
+    pub cursor: Option<Cursor>,
+    pub limit: usize,
+    pub max_bytes: usize,
+    pub reconcile: &'a [OrderHeads],
+}
+
+/// An order as lists show it (JSON).
+#[derive(Clone, Debug, Serialize, PartialEq, Eq)]
+pub struct OrderListItem {
+    pub id: String,
+    pub number: String,
+    pub kind: String,
+    pub category: String,
+    pub grade: String,
+    pub status: String,
+    pub assignee: Option<String>,
+    pub project: String,
+    pub building: Option<String>,
+    pub unit: Option<String>,
+    pub area: Option<String>,
+    pub created_at: i64,
+    pub next_deadline: Option<i64>,
+}
+
+#[async_trait]
+pub trait Database: Send + Sync + std::fmt::Debug + 'static {
+    /// `sqlite` or `postgres`.
+    fn backend(&self) -> &'static str;
+    /// Identifies this database: cursors from another (or a restored) database are unknown.
+    async fn epoch(&self) -> Result<String>;
+    /// The server's own device: the actor of its changes (official numbers, compensations).
+    async fn server_identity(&self) -> Result<Identity>;
+    async fn has_organizations(&self) -> Result<bool>;
+    async fn create_organization(&self, name: &str, now_ms: i64) -> Result<String>;
+    async fn create_project(&self, org: &str, code: &str, name: &str) -> Result<()>;
+    async fn create_user(&self, user: &NewUser, now_ms: i64) -> Result<UserId>;
+    async fn bind_unit(&self, user: UserId, project: &str, building: &str, unit: &str) -> Result<()>;
+    async fn user_by_login(&self, login: &str) -> Result<Option<UserRecord>>;
+    async fn register_device(&self, user: &UserRecord, name: &str, token_hash: &str, now_ms: i64) -> Result<DeviceId>;
+    async fn principal_by_token(&self, token_hash: &str) -> Result<Option<Principal>>;
+    /// Revokes a device of the organization; its next request is refused.
+    async fn revoke_device(&self, org: &str, device: DeviceId, now_ms: i64) -> Result<bool>;
+    /// Stores pushed changes (already parsed and attributed), all or nothing.
+    async fn push(&self, principal: &Principal, groups: &[(OrderId, Vec<Change>)], now_ms: i64) -> Result<PushOutcome>;
+    /// What the device receives next (the `acked` field is left empty).
+    async fn pull(&self, request: PullRequest<'_>) -> Result<SyncResponse>;
+    async fn list_orders(&self, principal: &Principal, limit: i64) -> Result<Vec<OrderListItem>>;
+    /// The newest position in the organization's feed.
+    async fn latest_seq(&self, org: &str) -> Result<i64>;
+}
+
+/// Opens the database a URL names: `postgres://…` or `sqlite://…` (created if missing).
+pub async fn open(url: &str) -> Result<std::sync::Arc<dyn Database>, String> {
+    if url.starts_with("postgres://") || url.starts_with("postgresql://") {
+        Ok(std::sync::Arc::new(Postgres::open(url).await.map_err(|e| e.to_string())?))
+    } else if url.starts_with("sqlite:") {
+        Ok(std::sync::Arc::new(Sqlite::open(url).await.map_err(|e| e.to_string())?))
+    } else {
+        Err(format!("unsupported database URL (use sqlite:… or postgres://…): {}", url.split(':').next().unwrap_or("")))
+    }
+}
+
+/// SQLite: one server process; writers serialize on a lock, readers run beside them (WAL).
+#[derive(Debug)]
+pub struct Sqlite {
+    pool: SqlitePool,
+    write_lock: tokio::sync::Mutex<()>,
+}
+
+impl Sqlite {
+    pub async fn open(url: &str) -> Result<Self, sqlx::Error> {
+        let options = SqliteConnectOptions::from_str(url)?
+            .create_if_missing(true)
+            .journal_mode(SqliteJournalMode::Wal)
+            .synchronous(SqliteSynchronous::Full)
+            .foreign_keys(true)
+            .busy_timeout(Duration::from_secs(10));
+        let pool = SqlitePoolOptions::new().max_connections(8).connect_with(options).await?;
+        sqlx::migrate!("../migrations/sqlite").run(&pool).await?;
+        let db = Sqlite { pool, write_lock: tokio::sync::Mutex::new(()) };
+        db.init_meta().await.map_err(|e| sqlx::Error::Protocol(e.message_en))?;
+        Ok(db)
+    }
+
+    async fn lock_org(&self, _tx: &mut sqlx::Transaction<'_, sqlx::Sqlite>, _org: &str) -> Result<()> {
+        Ok(())
+    }
+
+    async fn write_guard(&self) -> Option<tokio::sync::MutexGuard<'_, ()>> {
+        Some(self.write_lock.lock().await)
+    }
+}
+
+/// PostgreSQL: any number of server processes. Writes to one organization's feed serialize on
+/// a transaction-scoped advisory lock, so feed sequence order is commit order and no reader
+/// can skip a row that commits late.
+#[derive(Debug)]
+pub struct Postgres {
+    pool: PgPool,
+}
+
+impl Postgres {
+    pub async fn open(url: &str) -> Result<Self, sqlx::Error> {
+        let options = PgConnectOptions::from_str(url)?;
+        let pool = PgPoolOptions::new().max_connections(16).connect_with(options).await?;
+        sqlx::migrate!("../migrations/postgres").run(&pool).await?;
+        let db = Postgres { pool };
+        db.init_meta().await.map_err(|e| sqlx::Error::Protocol(e.message_en))?;
+        Ok(db)
+    }
+
+    async fn lock_org(&self, tx: &mut sqlx::Transaction<'_, sqlx::Postgres>, org: &str) -> Result<()> {
+        sqlx::query("SELECT pg_advisory_xact_lock(hashtext($1))").bind(org).execute(&mut **tx).await?;
+        Ok(())
+    }
+
+    async fn write_guard(&self) -> Option<tokio::sync::MutexGuard<'_, ()>> {
+        None
+    }
+}
+
+fn scope_filter(scope: Scope, order_column: &str) -> String {
+    match scope {
+        Scope::Organization => "1 = 1".to_owned(),
+        Scope::Assigned(_) => {
+            format!("{order_column} IN (SELECT id FROM orders WHERE org_id = $1 AND assignee = $3)")
+        }
+        Scope::OwnUnits(_) => format!(
+            "{order_column} IN (SELECT o.id FROM orders o WHERE o.org_id = $1 AND (o.reporter = $3 OR EXISTS (
+                SELECT 1 FROM owner_units u WHERE u.user_id = $3 AND u.project = o.project
+                AND u.building = o.building AND u.unit = o.unit)))"
+        ),
+    }
+}
+
+fn principal_from(row: (String, String, String, String)) -> Result<Principal> {
+    let (device, user, role, org) = row;
+    Ok(Principal {
+        device: device.parse().map_err(|_| ApiError::internal())?,
+        user: user.parse().map_err(|_| ApiError::internal())?,
+        role: Role::from_code(&role).map_err(|_| ApiError::internal())?,
+        org,
+    })
+}
+
+fn heads_of(doc: &[u8]) -> Result<Vec<ChangeHash>> {
+    Ok(WorkOrder::load(doc).map_err(|_| ApiError::internal())?.heads())
+}
+
+/// The implementation, written once for both backends.
+macro_rules! database_impl {
+    ($name:ident, $backend:literal, $db:ty) => {
+        impl $name {
+            async fn init_meta(&self) -> Result<()> {
+                for (key, value) in [
+                    ("epoch", uuid::Uuid::new_v4().simple().to_string()),
+                    ("server_device", DeviceId::new().to_string()),
+                    ("server_user", UserId::new().to_string()),
+                ] {
+                    sqlx::query("INSERT INTO meta (key, value) VALUES ($1, $2) ON CONFLICT (key) DO NOTHING")
+                        .bind(key)
+                        .bind(value)
+                        .execute(&self.pool)
+                        .await?;
+                }
+                Ok(())
+            }
+
+            async fn meta(&self, key: &str) -> Result<String> {
+                let value: String =
+                    sqlx::query_scalar("SELECT value FROM meta WHERE key = $1").bind(key).fetch_one(&self.pool).await?;
+                Ok(value)
+            }
+
+            /// Whether the user is an owner of the unit.
+            async fn owns_unit(
+                tx: &mut sqlx::Transaction<'_, $db>,
+                user: &str,
+                project: &str,
+                building: &Option<String>,
+                unit: &Option<String>,
+            ) -> Result<bool> {
+                let (Some(building), Some(unit)) = (building, unit) else { return Ok(false) };
+                let owns: bool = sqlx::query_scalar(
+                    "SELECT EXISTS (SELECT 1 FROM owner_units
+                     WHERE user_id = $1 AND project = $2 AND building = $3 AND unit = $4)",
+                )
+                .bind(user)
+                .bind(project)
+                .bind(building.as_str())
+                .bind(unit.as_str())
+                .fetch_one(&mut **tx)
+                .await?;
+                Ok(owns)
+            }
+
+            async fn next_number(&self, tx: &mut sqlx::Transaction<'_, $db>, org: &str, now_ms: i64) -> Result<String> {
+                let day = day_of(now_ms);
+                let next: i64 = sqlx::query_scalar(
+                    "INSERT INTO number_counters (org_id, day, next) VALUES ($1, $2, 1)
+                     ON CONFLICT (org_id, day) DO UPDATE SET next = number_counters.next + 1
+                     RETURNING next",
+                )
+                .bind(org)
+                .bind(&day)
+                .fetch_one(&mut **tx)
+                .await?;
+                Ok(format!("GD{day}{next:04}"))
+            }
+        }
+
+        #[async_trait]
+        impl Database for $name {
+            fn backend(&self) -> &'static str {
+                $backend
+            }
+
+            async fn epoch(&self) -> Result<String> {
+                self.meta("epoch").await
+            }
+
+            async fn server_identity(&self) -> Result<Identity> {
+                let device: DeviceId = self.meta("server_device").await?.parse().map_err(|_| ApiError::internal())?;
+                let user: UserId = self.meta("server_user").await?.parse().map_err(|_| ApiError::internal())?;
+                Ok(Identity::new(user, Role::System, device))
+            }
+
+            async fn has_organizations(&self) -> Result<bool> {
+                let n: i64 = sqlx::query_scalar("SELECT COUNT(*) FROM organizations").fetch_one(&self.pool).await?;
+                Ok(n > 0)
+            }
+
+            async fn create_organization(&self, name: &str, now_ms: i64) -> Result<String> {
+                let id = uuid::Uuid::now_v7().to_string();
+                sqlx::query("INSERT INTO organizations (id, name, created_at) VALUES ($1, $2, $3)")
+                    .bind(&id)
+                    .bind(name)
+                    .bind(now_ms)
+                    .execute(&self.pool)
+                    .await?;
+                Ok(id)
+            }
+
+            async fn create_project(&self, org: &str, code: &str, name: &str) -> Result<()> {
+                sqlx::query("INSERT INTO projects (org_id, code, name) VALUES ($1, $2, $3)")
+                    .bind(org)
+                    .bind(code)
+                    .bind(name)
+                    .execute(&self.pool)
+                    .await?;
+                Ok(())
+            }
+
+            async fn create_user(&self, user: &NewUser, now_ms: i64) -> Result<UserId> {
+                let id = UserId::new();
+                let done = sqlx::query(
+                    "INSERT INTO users (id, org_id, login, password_hash, role, display_name, phone, created_at)
+                     VALUES ($1, $2, $3, $4, $5, $6, $7, $8) ON CONFLICT (login) DO NOTHING",
+                )
+                .bind(id.to_string())
+                .bind(&user.org)
+                .bind(&user.login)
+                .bind(&user.password_hash)
+                .bind(user.role.code())
+                .bind(&user.display_name)
+                .bind(&user.phone)
+                .bind(now_ms)
+                .execute(&self.pool)
+                .await?;
+                if done.rows_affected() == 0 {
+                    return Err(ApiError::new(
+                        axum::http::StatusCode::CONFLICT,
+                        "login_taken",
+                        "that login is taken",
+                        "该账号已存在",
+                    ));
+                }
+                Ok(id)
+            }
+
+            async fn bind_unit(&self, user: UserId, project: &str, building: &str, unit: &str) -> Result<()> {
+                sqlx::query(
+                    "INSERT INTO owner_units (user_id, project, building, unit) VALUES ($1, $2, $3, $4)
+                     ON CONFLICT DO NOTHING",
+                )
+                .bind(user.to_string())
+                .bind(project)
+                .bind(building)
+                .bind(unit)
+                .execute(&self.pool)
+                .await?;
+                Ok(())
+            }
+
+            async fn user_by_login(&self, login: &str) -> Result<Option<UserRecord>> {
+                let row: Option<(String, String, String, String)> = sqlx::query_as(
+                    "SELECT id, org_id, role, password_hash FROM users WHERE login = $1 AND disabled_at IS NULL",
+                )
+                .bind(login)
+                .fetch_optional(&self.pool)
+                .await?;
+                row.map(|(id, org, role, password_hash)| {
+                    Ok(UserRecord {
+                        id: id.parse().map_err(|_| ApiError::internal())?,
+                        org,
+                        role: Role::from_code(&role).map_err(|_| ApiError::internal())?,
+                        password_hash,
+                    })
+                })
+                .transpose()
+            }
+
+            async fn register_device(&self, user: &UserRecord, name: &str, token_hash: &str, now_ms: i64) -> Result<DeviceId> {
+                let id = DeviceId::new();
+                sqlx::query(
+                    "INSERT INTO devices (id, user_id, org_id, name, token_hash, created_at) VALUES ($1, $2, $3, $4, $5, $6)",
+                )
+                .bind(id.to_string())
+                .bind(user.id.to_string())
+                .bind(&user.org)
+                .bind(name)
+                .bind(token_hash)
+                .bind(now_ms)
+                .execute(&self.pool)
+                .await?;
+                Ok(id)
+            }
+
+            async fn principal_by_token(&self, token_hash: &str) -> Result<Option<Principal>> {
+                let row: Option<(String, String, String, String)> = sqlx::query_as(
+                    "SELECT d.id, u.id, u.role, u.org_id FROM devices d JOIN users u ON u.id = d.user_id
+                     WHERE d.token_hash = $1 AND d.revoked_at IS NULL AND u.disabled_at IS NULL",
+                )
+                .bind(token_hash)
+                .fetch_optional(&self.pool)
+                .await?;
+                row.map(principal_from).transpose()
+            }
+
+            async fn revoke_device(&self, org: &str, device: DeviceId, now_ms: i64) -> Result<bool> {
+                let done = sqlx::query(
+                    "UPDATE devices SET revoked_at = $1 WHERE id = $2 AND org_id = $3 AND revoked_at IS NULL",
+                )
+                .bind(now_ms)
+                .bind(device.to_string())
+                .bind(org)
+                .execute(&self.pool)
+                .await?;
+                Ok(done.rows_affected() == 1)
+            }
+
+            async fn push(&self, principal: &Principal, groups: &[(OrderId, Vec<Change>)], now_ms: i64) -> Result<PushOutcome> {
+                let mut outcome = PushOutcome::default();
+                outcome.acked = groups.iter().flat_map(|(_, changes)| changes.iter().map(Change::hash)).collect();
+                if groups.is_empty() {
+                    return Ok(outcome);
+                }
+                let server = self.server_identity().await?;
+                let user = principal.user.to_string();
+                let _guard = self.write_guard().await;
+                let mut tx = self.pool.begin().await?;
+                self.lock_org(&mut tx, &principal.org).await?;
+                for (id, changes) in groups {
+                    let order_id = id.to_string();
+                    let row: Option<(String, Vec<u8>, String, String, Option<String>, Option<String>)> = sqlx::query_as(
+                        "SELECT org_id, doc, reporter, project, building, unit FROM orders WHERE id = $1",
+                    )
+                    .bind(&order_id)
+                    .fetch_optional(&mut *tx)
+                    .await?;
+                    let merged = match row {
+                        Some((org, doc, reporter, project, building, unit)) => {
+                            let stored = StoredOrder { org, doc, reporter, project, building, unit };
+                            let ever_given: bool = sqlx::query_scalar(
+                                "SELECT EXISTS (SELECT 1 FROM order_access WHERE order_id = $1 AND user_id = $2)",
+                            )
+                            .bind(&order_id)
+                            .bind(&user)
+                            .fetch_one(&mut *tx)
+                            .await?;
+                            let owns = Self::owns_unit(&mut tx, &user, &stored.project, &stored.building, &stored.unit).await?;
+                            if !replication::may_write(principal, &stored, ever_given, owns) {
+                                return Err(ApiError::out_of_scope(id).binary());
+                            }
+                            replication::merge_push(Some(&stored.doc), *id, changes, &server, None, now_ms)?
+                        }
+                        None => {
+                            let raw: Vec<&[u8]> = changes.iter().map(Change::raw_bytes).collect();
+                            let candidate = WorkOrder::load_chunks(raw).map_err(|e| {
+                                ApiError::from(loopwork_sync_core::CoreError::from(e)).binary()
+                            })?;
+                            let location = candidate.location();
+                            let project_known: bool = sqlx::query_scalar(
+                                "SELECT EXISTS (SELECT 1 FROM projects WHERE org_id = $1 AND code = $2)",
+                            )
+                            .bind(&principal.org)
+                            .bind(&location.project)
+                            .fetch_one(&mut *tx)
+                            .await?;
+                            let owns = Self::owns_unit(&mut tx, &user, &location.project, &location.building, &location.unit).await?;
+                            replication::may_create(principal, &candidate, project_known, owns)?;
+                            let number = self.next_number(&mut tx, &principal.org, now_ms).await?;
+                            replication::merge_push(None, *id, changes, &server, Some(&number), now_ms)?
+                        }
+                    };
+                    if merged.new_changes.is_empty() {
+                        continue;
+                    }
+                    let pushed: HashSet<ChangeHash> = changes.iter().map(Change::hash).collect();
+                    for (hash, bytes) in &merged.new_changes {
+                        let device = if pushed.contains(hash) { principal.device } else { server.device };
+                        sqlx::query(
+                            "INSERT INTO feed (org_id, order_id, kind, hash, bytes, device_id, received_at)
+                             VALUES ($1, $2, 'change', $3, $4, $5, $6) ON CONFLICT DO NOTHING",
+                        )
+                        .bind(&principal.org)
+                        .bind(&order_id)
+                        .bind(hash.as_ref())
+                        .bind(bytes)
+                        .bind(device.to_string())
+                        .bind(now_ms)
+                        .execute(&mut *tx)
+                        .await?;
+                    }
+                    let summary = &merged.summary;
+                    if summary.assignee != merged.assignee_before {
+                        if let Some(before) = merged.assignee_before {
+                            sqlx::query(
+                                "INSERT INTO feed (org_id, order_id, kind, user_id, reason, received_at)
+                                 VALUES ($1, $2, 'revoke', $3, 'reassigned', $4)",
+                            )
+                            .bind(&principal.org)
+                            .bind(&order_id)
+                            .bind(before.to_string())
+                            .bind(now_ms)
+                            .execute(&mut *tx)
+                            .await?;
+                        }
+                        if let Some(after) = summary.assignee {
+                            sqlx::query(
+                                "INSERT INTO feed (org_id, order_id, kind, user_id, received_at)
+                                 VALUES ($1, $2, 'grant', $3, $4)",
+                            )
+                            .bind(&principal.org)
+                            .bind(&order_id)
+                            .bind(after.to_string())
+                            .bind(now_ms)
+                            .execute(&mut *tx)
+                            .await?;
+                            sqlx::query("INSERT INTO order_access (order_id, user_id) VALUES ($1, $2) ON CONFLICT DO NOTHING")
+                                .bind(&order_id)
+                                .bind(after.to_string())
+                                .execute(&mut *tx)
+                                .await?;
+                        }
+                    }
+                    let last_seq: i64 = sqlx::query_scalar("SELECT COALESCE(MAX(seq), 0) FROM feed WHERE order_id = $1")
+                        .bind(&order_id)
+                        .fetch_one(&mut *tx)
+                        .await?;
+                    sqlx::query(
+                        "INSERT INTO orders (id, org_id, number, kind, category, grade, status, is_open, assignee, reporter,
+                            project, building, unit, area, created_at, next_deadline, doc, last_seq)
+                         VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16, $17, $18)
+                         ON CONFLICT (id) DO UPDATE SET number = excluded.number, kind = excluded.kind,
+                            category = excluded.category, grade = excluded.grade, status = excluded.status,
+                            is_open = excluded.is_open, assignee = excluded.assignee, project = excluded.project,
+                            building = excluded.building, unit = excluded.unit, area = excluded.area,
+                            next_deadline = excluded.next_deadline, doc = excluded.doc, last_seq = excluded.last_seq",
+                    )
+                    .bind(&order_id)
+                    .bind(&principal.org)
+                    .bind(&summary.number)
+                    .bind(summary.kind.code())
+                    .bind(summary.category.code())
+                    .bind(summary.grade.code())
+                    .bind(summary.status.code())
+                    .bind(summary.status.is_open())
+                    .bind(summary.assignee.map(|a| a.to_string()))
+                    .bind(summary.reporter.to_string())
+                    .bind(&summary.location.project)
+                    .bind(&summary.location.building)
+                    .bind(&summary.location.unit)
+                    .bind(&summary.location.area)
+                    .bind(summary.created_at_ms)
+                    .bind(summary.next_deadline_ms)
+                    .bind(merged.order.save())
+                    .bind(last_seq)
+                    .execute(&mut *tx)
+                    .await?;
+                    outcome.merged += merged.new_changes.len();
+                    outcome.orders.push(*id);
+                }
+                sqlx::query("UPDATE devices SET last_sync_at = $1 WHERE id = $2")
+                    .bind(now_ms)
+                    .bind(principal.device.to_string())
+                    .execute(&mut *tx)
+                    .await?;
+                tx.commit().await?;
+                Ok(outcome)
+            }
+
+            async fn pull(&self, request: PullRequest<'_>) -> Result<SyncResponse> {
+                let principal = request.principal;
+                let scope = Scope::of(principal);
+                let user = principal.user.to_string();
+                let epoch = self.epoch().await?;
+                let latest = self.latest_seq(&principal.org).await?;
+                let mut response = SyncResponse::default();
+                let cursor = match request.cursor {
+                    None => Cursor { epoch: epoch.clone(), seq: latest, snapshot_after: Some(OrderId::from_uuid(uuid::Uuid::nil())) },
+                    Some(c) if c.epoch != epoch || c.seq > latest => {
+                        response.reconcile_required = true;
+                        response.cursor = String::new();
+                        return Ok(response);
+                    }
+                    Some(c) => c,
+                };
+
+                if !request.reconcile.is_empty() {
+                    let named: BTreeMap<String, OrderId> =
+                        request.reconcile.iter().map(|h| (h.order.to_string(), h.order)).collect();
+                    let sql = format!(
+                        "SELECT id, doc FROM orders WHERE org_id = $1 AND id = $2 AND $3 = $3 AND {}",
+                        scope_filter(scope, "id")
+                    );
+                    for (id, order) in named {
+                        let row: Option<(String, Vec<u8>)> = sqlx::query_as(AssertSqlSafe(sql.clone()))
+                            .bind(&principal.org)
+                            .bind(&id)
+                            .bind(&user)
+                            .fetch_optional(&self.pool)
+                            .await?;
+                        let known_elsewhere: bool = sqlx::query_scalar("SELECT EXISTS (SELECT 1 FROM orders WHERE id = $1)")
+                            .bind(&id)
+                            .fetch_one(&self.pool)
+                            .await?;
+                        match row {
+                            Some((_, doc)) => response.server_heads.push(OrderHeads { order, heads: heads_of(&doc)? }),
+                            // Unknown here (lost with a restored database): the device sends it all again.
+                            None if !known_elsewhere => response.server_heads.push(OrderHeads { order, heads: Vec::new() }),
+                            None => {}
+                        }
+                    }
+                }
+
+                if let Some(after) = cursor.snapshot_after {
+                    // First sync: every order in scope, whole, in id order; then the feed from `seq`.
+                    let sql = format!(
+                        "SELECT id, doc FROM orders WHERE org_id = $1 AND id > $2 AND $3 = $3 AND {} ORDER BY id LIMIT $4",
+                        scope_filter(scope, "id")
+                    );
+                    let after_text = if after.as_uuid().is_nil() { String::new() } else { after.to_string() };
+                    let rows: Vec<(String, Vec<u8>)> = sqlx::query_as(AssertSqlSafe(sql))
+                        .bind(&principal.org)
+                        .bind(&after_text)
+                        .bind(&user)
+                        .bind(request.limit as i64)
+                        .fetch_all(&self.pool)
+                        .await?;
+                    let mut bytes = 0;
+                    let mut last = None;
+                    let full_page = rows.len() == request.limit;
+                    let mut cut = false;
+                    for (id, doc) in rows {
+                        if bytes > 0 && bytes + doc.len() > request.max_bytes {
+                            cut = true;
+                            break;
+                        }
+                        bytes += doc.len();
+                        let order: OrderId = id.parse().map_err(|_| ApiError::internal())?;
+                        last = Some(order);
+                        response.documents.push(OrderBytes { order, bytes: doc });
+                    }
+                    response.has_more = full_page || cut;
+                    let next = if response.has_more { last.or(Some(after)) } else { None };
+                    response.cursor = Cursor { epoch, seq: cursor.seq, snapshot_after: next }.encode();
+                    return Ok(response);
+                }
+
+                let sql = format!(
+                    "SELECT seq, kind, order_id, bytes, reason FROM feed
+                     WHERE org_id = $1 AND seq > $2 AND seq <= $5 AND (
+                        (kind = 'change' AND {}) OR (kind IN ('grant', 'revoke') AND user_id = $3))
+                     ORDER BY seq LIMIT $4",
+                    scope_filter(scope, "order_id")
+                );
+                let rows = sqlx::query(AssertSqlSafe(sql))
+                    .bind(&principal.org)
+                    .bind(cursor.seq)
+                    .bind(&user)
+                    .bind(request.limit as i64)
+                    .bind(latest)
+                    .fetch_all(&self.pool)
+                    .await?;
+                let full_page = rows.len() == request.limit;
+                let mut next_seq = cursor.seq;
+                let mut bytes = 0;
+                let mut cut = false;
+                for row in rows {
+                    let seq: i64 = row.try_get(0)?;
+                    let kind: String = row.try_get(1)?;
+                    let order: OrderId = row.try_get::<String, _>(2)?.parse().map_err(|_| ApiError::internal())?;
+                    let item: Vec<u8> = match kind.as_str() {
+                        "change" => row.try_get::<Option<Vec<u8>>, _>(3)?.unwrap_or_default(),
+                        "grant" => sqlx::query_scalar("SELECT doc FROM orders WHERE id = $1")
+                            .bind(order.to_string())
+                            .fetch_one(&self.pool)
+                            .await?,
+                        _ => Vec::new(),
+                    };
+                    if bytes > 0 && bytes + item.len() > request.max_bytes {
+                        cut = true;
+                        break;
+                    }
+                    bytes += item.len();
+                    match kind.as_str() {
+                        "change" => response.changes.push(OrderBytes { order, bytes: item }),
+                        "grant" => response.documents.push(OrderBytes { order, bytes: item }),
+                        _ => {
+                            let reason: Option<String> = row.try_get(4)?;
+                            response.revoked.push(Revocation { order, reason: reason.unwrap_or_else(|| "revoked".into()) });
+                        }
+                    }
+                    next_seq = seq;
+                }
+                response.has_more = full_page || cut;
+                if !response.has_more {
+                    next_seq = latest;
+                }
+                response.cursor = Cursor { epoch, seq: next_seq, snapshot_after: None }.encode();
+                Ok(response)
+            }
+
+            async fn list_orders(&self, principal: &Principal, limit: i64) -> Result<Vec<OrderListItem>> {
+                let sql = format!(
+                    "SELECT id, number, kind, category, grade, status, assignee, project, building, unit, area,
+                            created_at, next_deadline
+                     FROM orders WHERE org_id = $1 AND $3 = $3 AND {}
+                     ORDER BY is_open DESC, next_deadline IS NULL, next_deadline, created_at LIMIT $2",
+                    scope_filter(Scope::of(principal), "id")
+                );
+                let rows = sqlx::query(AssertSqlSafe(sql))
+                    .bind(&principal.org)
+                    .bind(limit)
+                    .bind(principal.user.to_string())
+                    .fetch_all(&self.pool)
+                    .await?;
+                rows.iter()
+                    .map(|r| {
+                        Ok(OrderListItem {
+                            id: r.try_get(0)?,
+                            number: r.try_get(1)?,
+                            kind: r.try_get(2)?,
+                            category: r.try_get(3)?,
+                            grade: r.try_get(4)?,
+                            status: r.try_get(5)?,
+                            assignee: r.try_get(6)?,
+                            project: r.try_get(7)?,
+                            building: r.try_get(8)?,
+                            unit: r.try_get(9)?,
+                            area: r.try_get(10)?,
+                            created_at: r.try_get(11)?,
+                            next_deadline: r.try_get(12)?,
+                        })
+                    })
+                    .collect::<Result<_, sqlx::Error>>()
+                    .map_err(ApiError::from)
+            }
+
+            async fn latest_seq(&self, org: &str) -> Result<i64> {
+                let seq: i64 = sqlx::query_scalar("SELECT COALESCE(MAX(seq), 0) FROM feed WHERE org_id = $1")
+                    .bind(org)
+                    .fetch_one(&self.pool)
+                    .await?;
+                Ok(seq)
+            }
+        }
+    };
+}
+
+database_impl!(Sqlite, "sqlite", sqlx::Sqlite);
+database_impl!(Postgres, "postgres", sqlx::Postgres);
+
+/// `YYYYMMDD` in China Standard Time (UTC+8, no daylight saving), for official numbers.
+fn day_of(now_ms: i64) -> String {
+    let days = (now_ms + 8 * 3_600_000).div_euclid(86_400_000);
+    // Civil-from-days (Howard Hinnant's algorithm).
+    let z = days + 719_468;
+    let era = z.div_euclid(146_097);
+    let doe = z - era * 146_097;
+    let yoe = (doe - doe / 1_460 + doe / 36_524 - doe / 146_096) / 365;
+    let doy = doe - (365 * yoe + yoe / 4 - yoe / 100);
+    let mp = (5 * doy + 2) / 153;
+    let d = doy - (153 * mp + 2) / 5 + 1;
+    let m = if mp < 10 { mp + 3 } else { mp - 9 };
+    let y = yoe + era * 400 + i64::from(m <= 2);
+    format!("{y:04}{m:02}{d:02}")
+}
+
+#[cfg(test)]
+mod tests {
+    #[test]
+    fn official_number_days_are_china_standard_time() {
+        // 2026-11-27 15:59:59 UTC is 23:59:59 in Shanghai; a second later it is the 28th.
+        assert_eq!(super::day_of(1_795_795_199_000), "20261127");
+        assert_eq!(super::day_of(1_795_795_200_000), "20261128");
+        assert_eq!(super::day_of(0), "19700101");
+    }
+}

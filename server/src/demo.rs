@@ -1,0 +1,138 @@
+//! The demo organization an empty database gets, so that `loopwork` with no configuration is a
+//! working system to try. Its orders are pushed through the same path a device uses.
+
+use loopwork_sync_core::{
+    Action, Category, Channel, Grade, Identity, Kind, Location, NewOrder, OrderId, Role, WorkOrder,
+};
+
+use crate::auth;
+use crate::db::{Database, NewUser};
+use crate::error::ApiError;
+use crate::replication::{Principal, parse_pushed};
+
+pub const DEMO_PASSWORD: &str = "loopwork-demo";
+
+/// A demo account; owners are bound to one unit (building, unit) of the demo project.
+#[derive(Debug)]
+pub struct DemoUser {
+    pub login: &'static str,
+    pub role: Role,
+    pub name: &'static str,
+    pub unit: Option<(&'static str, &'static str)>,
+}
+
+const fn user(
+    login: &'static str,
+    role: Role,
+    name: &'static str,
+    unit: Option<(&'static str, &'static str)>,
+) -> DemoUser {
+    DemoUser { login, role, name, unit }
+}
+
+pub const DEMO_USERS: &[DemoUser] = &[
+    user("admin", Role::Admin, "系统管理员", None),
+    user("kefu", Role::Dispatcher, "客服小张", None),
+    user("zhuguan", Role::Supervisor, "主管老刘", None),
+    user("wang", Role::Technician, "王师傅", None),
+    user("li", Role::Technician, "李师傅", None),
+    user("yezhu1502", Role::Owner, "业主(3-1502)", Some(("3", "3-1502"))),
+    user("yezhu0801", Role::Owner, "业主(5-0801)", Some(("5", "5-0801"))),
+];
+
+pub const DEMO_PROJECT: &str = "hy-garden";
+
+/// Creates the demo organization and returns the text that tells a person how to log in.
+pub async fn seed(db: &dyn Database, now_ms: i64) -> Result<String, ApiError> {
+    let org = db.create_organization("和园物业(演示) Heyuan Property (demo)", now_ms).await?;
+    db.create_project(&org, DEMO_PROJECT, "和园小区").await?;
+    let hash = tokio::task::spawn_blocking(|| auth::hash_password(DEMO_PASSWORD))
+        .await
+        .map_err(|_| ApiError::internal())??;
+    let mut ids = Vec::new();
+    for (i, DemoUser { login, role, name, unit }) in DEMO_USERS.iter().enumerate() {
+        let user = NewUser {
+            org: org.clone(),
+            login: (*login).into(),
+            password_hash: hash.clone(),
+            role: *role,
+            display_name: (*name).into(),
+            phone: Some(format!("1380013{:04}", 8000 + i)),
+        };
+        let id = db.create_user(&user, now_ms).await?;
+        if let Some((building, unit)) = unit {
+            db.bind_unit(id, DEMO_PROJECT, building, unit).await?;
+        }
+        ids.push(id);
+    }
+    let kefu = db.user_by_login("kefu").await?.ok_or_else(ApiError::internal)?;
+    let device = db.register_device(&kefu, "demo seeding", &auth::token_hash(&auth::new_token()), now_ms).await?;
+    let desk = Identity::new(kefu.id, Role::Dispatcher, device);
+    let principal = Principal { user: kefu.id, role: Role::Dispatcher, org: org.clone(), device };
+    let (wang, owner_1502, owner_0801) = (ids[3], ids[5], ids[6]);
+
+    let orders = [
+        (
+            Kind::Repair,
+            Category::WaterElectric,
+            Grade::Serious,
+            "3",
+            Some("3-1502"),
+            "厨房水管接头漏水,地面有积水",
+            owner_1502,
+            Some(wang),
+        ),
+        (Kind::Repair, Category::Elevator, Grade::Severe, "5", None, "5号楼2号电梯异响,停靠不平", owner_0801, None),
+        (
+            Kind::Complaint,
+            Category::Noise,
+            Grade::Minor,
+            "5",
+            Some("5-0801"),
+            "楼上晚上十点后仍在装修",
+            owner_0801,
+            None,
+        ),
+        (Kind::Repair, Category::DoorsWindows, Grade::Minor, "3", Some("3-1502"), "阳台推拉门关不严", owner_1502, None),
+    ];
+    for (kind, category, grade, building, unit, description, reporter, assignee) in orders {
+        let location = match unit {
+            Some(unit) => Location::unit(DEMO_PROJECT, building, unit),
+            None => Location {
+                project: DEMO_PROJECT.into(),
+                building: Some(building.into()),
+                unit: None,
+                area: Some("2号电梯".into()),
+            },
+        };
+        let new = NewOrder {
+            kind,
+            category,
+            grade,
+            channel: Channel::Hotline,
+            location,
+            description: description.into(),
+            reporter,
+            occurred_at_ms: None,
+        };
+        let mut order = WorkOrder::create_with_id(OrderId::new(), &new, &desk, now_ms)?;
+        if let Some(tech) = assignee {
+            order.transition(&desk, Action::Assign(tech), None, now_ms)?;
+        }
+        let changes = order
+            .changes_since(&[])
+            .iter()
+            .map(|(_, bytes)| parse_pushed(&principal, bytes))
+            .collect::<Result<Vec<_>, _>>()?;
+        db.push(&principal, &[(order.id(), changes)], now_ms).await?;
+    }
+    let mut text = String::from("演示数据已创建 / demo organization created. 登录 / log in (password: ");
+    text.push_str(DEMO_PASSWORD);
+    text.push_str("):\n");
+    for DemoUser { login, role, name, .. } in DEMO_USERS {
+        text.push_str(&format!("  {login:<10} {:<10} {name}\n", role.code()));
+    }
+    text.push_str("  curl -s -X POST http://HOST/api/v1/login -H 'content-type: application/json' \\\n");
+    text.push_str(&format!("       -d '{{\"login\":\"kefu\",\"password\":\"{DEMO_PASSWORD}\"}}'\n"));
+    Ok(text)
+}

@@ -1,0 +1,153 @@
+//! The HTTP layer's one error: a stable machine-readable code, an HTTP status, and messages in
+//! zh-CN and English. Internal details are logged, never sent.
+
+use axum::http::{HeaderValue, StatusCode, header};
+use axum::response::{IntoResponse, Response};
+use loopwork_sync_core::CoreError;
+use loopwork_sync_core::protocol::{CONTENT_TYPE, ErrorFrame, FrameError};
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ApiError {
+    pub status: StatusCode,
+    pub code: &'static str,
+    pub message_en: String,
+    pub message_zh: String,
+    /// Answer as a binary sync frame rather than JSON.
+    pub binary: bool,
+}
+
+impl ApiError {
+    pub fn new(status: StatusCode, code: &'static str, en: impl Into<String>, zh: impl Into<String>) -> Self {
+        ApiError { status, code, message_en: en.into(), message_zh: zh.into(), binary: false }
+    }
+
+    pub fn binary(mut self) -> Self {
+        self.binary = true;
+        self
+    }
+
+    pub fn unauthenticated() -> Self {
+        Self::new(
+            StatusCode::UNAUTHORIZED,
+            "unauthenticated",
+            "sign in again: the token is missing, unknown or revoked",
+            "请重新登录:令牌缺失、无效或已被吊销",
+        )
+    }
+
+    pub fn bad_credentials() -> Self {
+        Self::new(StatusCode::UNAUTHORIZED, "bad_credentials", "wrong login or password", "账号或密码错误")
+    }
+
+    pub fn forbidden(en: impl Into<String>, zh: impl Into<String>) -> Self {
+        Self::new(StatusCode::FORBIDDEN, "forbidden", en, zh)
+    }
+
+    pub fn out_of_scope(order: impl std::fmt::Display) -> Self {
+        Self::new(
+            StatusCode::FORBIDDEN,
+            "out_of_scope",
+            format!("order {order} is outside what this device may write"),
+            format!("工单 {order} 不在本设备的权限范围内"),
+        )
+    }
+
+    pub fn invalid(code: &'static str, en: impl Into<String>, zh: impl Into<String>) -> Self {
+        Self::new(StatusCode::BAD_REQUEST, code, en, zh)
+    }
+
+    pub fn not_found(what: &str) -> Self {
+        Self::new(StatusCode::NOT_FOUND, "not_found", format!("no such {what}"), "未找到")
+    }
+
+    pub fn upgrade_required(version: u8) -> Self {
+        Self::new(
+            StatusCode::UPGRADE_REQUIRED,
+            "upgrade_required",
+            format!("sync protocol version {version} is not supported; update the app"),
+            "当前App版本过旧,请升级后再同步",
+        )
+    }
+
+    pub fn internal() -> Self {
+        Self::new(
+            StatusCode::INTERNAL_SERVER_ERROR,
+            "internal",
+            "the server failed; try again",
+            "服务器内部错误,请稍后重试",
+        )
+    }
+
+    pub fn unavailable() -> Self {
+        Self::new(
+            StatusCode::SERVICE_UNAVAILABLE,
+            "storage_unavailable",
+            "the database is unavailable; try again",
+            "数据库暂不可用,请稍后重试",
+        )
+    }
+}
+
+impl From<FrameError> for ApiError {
+    fn from(e: FrameError) -> Self {
+        match e {
+            FrameError::UnsupportedVersion(v) => ApiError::upgrade_required(v),
+            FrameError::TooLarge(what) => ApiError::new(
+                StatusCode::PAYLOAD_TOO_LARGE,
+                "too_large",
+                format!("the request exceeds a limit ({what})"),
+                "请求超出大小限制",
+            ),
+            other => ApiError::invalid(
+                "malformed_frame",
+                format!("the sync frame is unreadable: {other}"),
+                "同步数据格式错误",
+            ),
+        }
+    }
+}
+
+impl From<CoreError> for ApiError {
+    fn from(e: CoreError) -> Self {
+        match e {
+            CoreError::Document(d) => ApiError::invalid(
+                "invalid_change",
+                format!("the changes do not make a valid work order: {d}"),
+                "提交的修改无法构成有效工单",
+            ),
+            CoreError::InvalidInput(m) => ApiError::invalid("invalid_input", m, "输入无效"),
+            CoreError::Refused(why) => {
+                ApiError::new(StatusCode::CONFLICT, "refused", why.message_en(), why.message_zh())
+            }
+            other => {
+                tracing::error!(error = %other, "core error");
+                ApiError::internal()
+            }
+        }
+    }
+}
+
+impl From<sqlx::Error> for ApiError {
+    fn from(e: sqlx::Error) -> Self {
+        tracing::error!(error = %e, "database error");
+        match e {
+            sqlx::Error::PoolTimedOut | sqlx::Error::PoolClosed | sqlx::Error::Io(_) => ApiError::unavailable(),
+            _ => ApiError::internal(),
+        }
+    }
+}
+
+impl IntoResponse for ApiError {
+    fn into_response(self) -> Response {
+        if self.binary {
+            let frame = ErrorFrame { code: self.code.into(), message_en: self.message_en, message_zh: self.message_zh };
+            let mut response = (self.status, frame.encode()).into_response();
+            response.headers_mut().insert(header::CONTENT_TYPE, HeaderValue::from_static(CONTENT_TYPE));
+            return response;
+        }
+        let body = serde_json::json!({
+            "error": { "code": self.code, "message": self.message_en, "message_zh": self.message_zh }
+        });
+        (self.status, axum::Json(body)).into_response()
+    }
+}

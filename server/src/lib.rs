@@ -1,0 +1,63 @@
+//! Loopwork's server: the authority over work orders. It stores every order's document and an
+//! append-only feed per organization, serves sync protocol v1 to devices, and knows who may see
+//! and write what.
+//!
+//! The server is a library with a thin `main`: [`api::router`] is callable from tests, and
+//! [`serve`] runs the listeners. Storage is behind [`db::Database`] (SQLite or PostgreSQL).
+
+pub mod api;
+pub mod auth;
+pub mod config;
+pub mod db;
+pub mod demo;
+pub mod error;
+pub mod metrics;
+pub mod replication;
+
+use std::sync::Arc;
+
+use loopwork_sync_core::Clock;
+use loopwork_sync_core::protocol::Limits;
+
+/// What every handler shares.
+#[derive(Clone)]
+pub struct AppState {
+    pub db: Arc<dyn db::Database>,
+    pub metrics: Arc<metrics::Metrics>,
+    pub live: tokio::sync::broadcast::Sender<api::FeedAdvanced>,
+    pub limits: Limits,
+    pub clock: Arc<dyn Clock>,
+}
+
+impl std::fmt::Debug for AppState {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("AppState").field("db", &self.db.backend()).finish_non_exhaustive()
+    }
+}
+
+impl AppState {
+    pub fn new(db: Arc<dyn db::Database>, clock: Arc<dyn Clock>) -> Self {
+        let (live, _) = tokio::sync::broadcast::channel(1_024);
+        AppState {
+            db,
+            metrics: Arc::new(metrics::Metrics::new()),
+            live,
+            limits: Limits { max_payload_bytes: 64 << 20, max_entries: 20_000, max_item_bytes: 2 << 20 },
+            clock,
+        }
+    }
+}
+
+/// Runs the API and metrics listeners until `shutdown` resolves.
+pub async fn serve(
+    state: AppState,
+    api: tokio::net::TcpListener,
+    metrics: tokio::net::TcpListener,
+    shutdown: impl std::future::Future<Output = ()> + Send + 'static,
+) -> std::io::Result<()> {
+    let metrics_app = api::metrics_router(state.clone());
+    let metrics_task = tokio::spawn(async move { axum::serve(metrics, metrics_app).await });
+    let result = axum::serve(api, api::router(state)).with_graceful_shutdown(shutdown).await;
+    metrics_task.abort();
+    result
+}

@@ -1,0 +1,94 @@
+//! Prometheus metrics, served on their own listener. Labels are routes (the matched pattern)
+//! and error codes, never raw URIs, user ids or anything personal.
+
+use std::collections::HashMap;
+use std::sync::Mutex;
+
+use prometheus::{Encoder, Histogram, HistogramOpts, IntCounter, IntCounterVec, IntGauge, Opts, Registry, TextEncoder};
+
+#[derive(Debug)]
+pub struct Metrics {
+    pub registry: Registry,
+    pub http_requests: IntCounterVec,
+    pub sync_requests: IntCounterVec,
+    pub sync_bytes: IntCounterVec,
+    pub changes_merged: IntCounter,
+    pub merge_seconds: Histogram,
+    pub active_devices: IntGauge,
+    pub errors: IntCounterVec,
+    seen: Mutex<HashMap<String, i64>>,
+}
+
+/// A device counts as active for this long after its last sync.
+const ACTIVE_WINDOW_MS: i64 = 5 * 60_000;
+
+impl Metrics {
+    pub fn new() -> Self {
+        let registry = Registry::new_custom(Some("loopwork".into()), None).unwrap_or_default();
+        let http_requests = IntCounterVec::new(
+            Opts::new("http_requests_total", "HTTP requests by matched route, method and status"),
+            &["route", "method", "status"],
+        )
+        .expect("valid metric");
+        let sync_requests =
+            IntCounterVec::new(Opts::new("sync_requests_total", "Sync round trips by outcome"), &["outcome"])
+                .expect("valid metric");
+        let sync_bytes =
+            IntCounterVec::new(Opts::new("sync_bytes_total", "Sync body bytes by direction"), &["direction"])
+                .expect("valid metric");
+        let changes_merged = IntCounter::new("changes_merged_total", "Changes new to the server, merged and stored")
+            .expect("valid metric");
+        let merge_seconds = Histogram::with_opts(
+            HistogramOpts::new("sync_merge_seconds", "Time to merge and store one push")
+                .buckets(vec![0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5]),
+        )
+        .expect("valid metric");
+        let active_devices =
+            IntGauge::new("active_devices", "Devices that synced in the last five minutes").expect("valid metric");
+        let errors =
+            IntCounterVec::new(Opts::new("errors_total", "Refused or failed requests by error code"), &["code"])
+                .expect("valid metric");
+        for collector in [
+            Box::new(http_requests.clone()) as Box<dyn prometheus::core::Collector>,
+            Box::new(sync_requests.clone()),
+            Box::new(sync_bytes.clone()),
+            Box::new(changes_merged.clone()),
+            Box::new(merge_seconds.clone()),
+            Box::new(active_devices.clone()),
+            Box::new(errors.clone()),
+        ] {
+            registry.register(collector).expect("metrics register once");
+        }
+        Metrics {
+            registry,
+            http_requests,
+            sync_requests,
+            sync_bytes,
+            changes_merged,
+            merge_seconds,
+            active_devices,
+            errors,
+            seen: Mutex::new(HashMap::new()),
+        }
+    }
+
+    /// Records that a device synced now, and refreshes the active-device gauge.
+    pub fn device_seen(&self, device: String, now_ms: i64) {
+        let Ok(mut seen) = self.seen.lock() else { return };
+        seen.insert(device, now_ms);
+        seen.retain(|_, at| now_ms - *at < ACTIVE_WINDOW_MS);
+        self.active_devices.set(seen.len() as i64);
+    }
+
+    pub fn render(&self) -> String {
+        let mut out = Vec::new();
+        let _ = TextEncoder::new().encode(&self.registry.gather(), &mut out);
+        String::from_utf8(out).unwrap_or_default()
+    }
+}
+
+impl Default for Metrics {
+    fn default() -> Self {
+        Self::new()
+    }
+}

@@ -1,0 +1,229 @@
+//! What a push means and what a device may see: the server's replication rules, as pure
+//! functions over documents and rows. The database layer calls these inside its transactions;
+//! the lifecycle and the document format come from sync-core, never re-implemented here.
+
+use automerge::{Change, ChangeHash};
+use loopwork_sync_core::{DeviceId, Identity, OrderId, OrderSummary, Role, UserId, WorkOrder};
+
+use crate::error::ApiError;
+
+/// Who is on the other end of a request: a registered, unrevoked device of a user.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Principal {
+    pub user: UserId,
+    pub role: Role,
+    pub org: String,
+    pub device: DeviceId,
+}
+
+impl Principal {
+    pub fn identity(&self) -> Identity {
+        Identity::new(self.user, self.role, self.device)
+    }
+}
+
+/// Which orders of its organization a principal's devices receive.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Scope {
+    /// Orders currently assigned to the technician.
+    Assigned(UserId),
+    /// Orders of the owner's units, and orders they reported.
+    OwnUnits(UserId),
+    /// Every order of the organization.
+    Organization,
+}
+
+impl Scope {
+    pub fn of(principal: &Principal) -> Scope {
+        match principal.role {
+            Role::Technician => Scope::Assigned(principal.user),
+            Role::Owner => Scope::OwnUnits(principal.user),
+            _ => Scope::Organization,
+        }
+    }
+}
+
+/// A position in an organization's feed, tied to one database (`epoch`), so that a cursor from
+/// another or a restored database is recognised as unknown. While a device's first sync is
+/// under way, `snapshot_after` is the last order sent whole.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Cursor {
+    pub epoch: String,
+    pub seq: i64,
+    pub snapshot_after: Option<OrderId>,
+}
+
+impl Cursor {
+    pub fn encode(&self) -> String {
+        match self.snapshot_after {
+            Some(after) => format!("v1.{}.{}.{}", self.epoch, self.seq, after.as_uuid().simple()),
+            None => format!("v1.{}.{}", self.epoch, self.seq),
+        }
+    }
+
+    pub fn parse(s: &str) -> Result<Cursor, ApiError> {
+        let malformed =
+            || ApiError::invalid("malformed_cursor", "the sync cursor is malformed", "同步游标格式错误").binary();
+        let mut parts = s.split('.');
+        if parts.next() != Some("v1") {
+            return Err(malformed());
+        }
+        let epoch = parts.next().filter(|e| !e.is_empty() && e.len() <= 64).ok_or_else(malformed)?.to_owned();
+        let seq: i64 = parts.next().and_then(|n| n.parse().ok()).filter(|n| *n >= 0).ok_or_else(malformed)?;
+        let snapshot_after = match parts.next() {
+            Some(id) => Some(OrderId::from_uuid(uuid::Uuid::parse_str(id).map_err(|_| malformed())?)),
+            None => None,
+        };
+        if parts.next().is_some() {
+            return Err(malformed());
+        }
+        Ok(Cursor { epoch, seq, snapshot_after })
+    }
+}
+
+/// Parses pushed change bytes and checks that each was made by the pushing device: a change
+/// whose actor is another device's is refused, whoever sends it.
+pub fn parse_pushed(principal: &Principal, bytes: &[u8]) -> Result<Change, ApiError> {
+    let change = Change::from_bytes(bytes.to_vec()).map_err(|e| {
+        ApiError::invalid("invalid_change", format!("a pushed change does not parse: {e}"), "提交的修改无法解析")
+            .binary()
+    })?;
+    if change.actor_id() != &principal.device.actor() {
+        return Err(ApiError::new(
+            axum::http::StatusCode::FORBIDDEN,
+            "foreign_actor",
+            "a pushed change was made by another device",
+            "提交的修改不是本设备产生的",
+        )
+        .binary());
+    }
+    Ok(change)
+}
+
+/// The order's row as stored, for permission checks.
+#[derive(Clone, Debug)]
+pub struct StoredOrder {
+    pub org: String,
+    pub doc: Vec<u8>,
+    pub reporter: String,
+    pub project: String,
+    pub building: Option<String>,
+    pub unit: Option<String>,
+}
+
+/// What the principal's devices may write to an existing order: staff anything in their
+/// organization; a technician orders they have ever been given (a reassigned technician's
+/// offline notes still count; the lifecycle fold decides what their transitions mean); an owner
+/// orders they reported or of their units.
+pub fn may_write(principal: &Principal, order: &StoredOrder, ever_given: bool, owns_unit: bool) -> bool {
+    if order.org != principal.org {
+        return false;
+    }
+    match principal.role {
+        Role::Technician => ever_given,
+        Role::Owner => order.reporter == principal.user.to_string() || owns_unit,
+        Role::System => false,
+        _ => true,
+    }
+}
+
+/// What a new order pushed by a device must satisfy: a known project of the organization, and
+/// for an owner, reported by themselves for one of their units.
+pub fn may_create(
+    principal: &Principal,
+    order: &WorkOrder,
+    project_known: bool,
+    owns_unit: bool,
+) -> Result<(), ApiError> {
+    if !project_known {
+        return Err(ApiError::out_of_scope(order.id()).binary());
+    }
+    if principal.role == Role::Owner {
+        let reporter_is_self = order.reporter().map(|r| r == principal.user).unwrap_or(false);
+        if !reporter_is_self || !owns_unit {
+            return Err(ApiError::out_of_scope(order.id()).binary());
+        }
+    }
+    if principal.role == Role::System {
+        return Err(ApiError::out_of_scope(order.id()).binary());
+    }
+    Ok(())
+}
+
+/// The result of merging a push into one order.
+#[derive(Debug)]
+pub struct Merged {
+    pub order: WorkOrder,
+    pub summary: OrderSummary,
+    /// Changes the server did not have, in causal order (pushed ones, then the server's own).
+    pub new_changes: Vec<(ChangeHash, Vec<u8>)>,
+    pub assignee_before: Option<UserId>,
+}
+
+/// Merges pushed changes into an order (or creates it from them). A newly created order gets
+/// its official number in a change of the server's own.
+pub fn merge_push(
+    existing: Option<&[u8]>,
+    id: OrderId,
+    changes: &[Change],
+    server: &Identity,
+    number: Option<&str>,
+    now_ms: i64,
+) -> Result<Merged, ApiError> {
+    let raw: Vec<&[u8]> = changes.iter().map(Change::raw_bytes).collect();
+    let (mut order, before, assignee_before) = match existing {
+        Some(bytes) => {
+            let order = WorkOrder::load(bytes).map_err(loopwork_sync_core::CoreError::from)?;
+            let before = order.heads();
+            let assignee = order.state().map_err(loopwork_sync_core::CoreError::from)?.assignee;
+            let mut order = order.with_device(server.device);
+            order.apply_changes(raw).map_err(|e| ApiError::from(e).binary())?;
+            (order, before, assignee)
+        }
+        None => {
+            let order = WorkOrder::load_chunks(raw)
+                .map_err(|e| ApiError::from(loopwork_sync_core::CoreError::from(e)).binary())?
+                .with_device(server.device);
+            (order, Vec::new(), None)
+        }
+    };
+    if order.id() != id {
+        return Err(ApiError::invalid(
+            "wrong_order",
+            format!("changes sent for {id} belong to another order"),
+            "修改与工单不符",
+        )
+        .binary());
+    }
+    if let Some(number) = number {
+        order.set_official_number(number, now_ms)?;
+    }
+    let summary =
+        OrderSummary::of(&order).map_err(|e| ApiError::from(loopwork_sync_core::CoreError::from(e)).binary())?;
+    let new_changes = order.changes_since(&before);
+    Ok(Merged { order, summary, new_changes, assignee_before })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn cursors_round_trip_and_garbage_is_refused() {
+        let c = Cursor { epoch: "abc".into(), seq: 42, snapshot_after: None };
+        assert_eq!(Cursor::parse(&c.encode()).unwrap(), c);
+        let s = Cursor { epoch: "abc".into(), seq: 7, snapshot_after: Some(OrderId::new()) };
+        assert_eq!(Cursor::parse(&s.encode()).unwrap(), s);
+        for bad in [
+            "",
+            "v2.abc.1",
+            "v1..1",
+            "v1.abc.-1",
+            "v1.abc.x",
+            "v1.abc.1.nothex",
+            "v1.abc.1.0193ab00000070008000000000000000.extra",
+        ] {
+            assert_eq!(Cursor::parse(bad).unwrap_err().code, "malformed_cursor", "{bad}");
+        }
+    }
+}

@@ -1,0 +1,146 @@
+//! The client side of sync protocol v1, sans-IO: build a request from the store, apply a
+//! response to the store. The host supplies the transport (reqwest in tests and the simulator,
+//! OkHttp or URLSession in the apps) and calls these two in a loop while `has_more`.
+//!
+//! Applying a response is one atomic store write (documents, acknowledgements, revocations and
+//! the cursor together), so a sync cut off at any byte leaves the store as before, and applying
+//! the same response twice changes nothing.
+
+use std::collections::BTreeMap;
+
+use crate::error::CoreError;
+use crate::ids::OrderId;
+use crate::protocol::{OrderBytes, OrderHeads, Revocation, SyncRequest, SyncResponse};
+use crate::replica::Replica;
+use crate::store::{CommitItem, Store, StoredChange, WriteBatch};
+use crate::summary::OrderSummary;
+use crate::work_order::WorkOrder;
+
+/// How many entries a device asks for in one response.
+pub const DEFAULT_PAGE: u32 = 2_000;
+/// How many outbox changes one request pushes at most.
+pub const MAX_PUSH: usize = 1_000;
+
+/// What a response brought for one order: whole documents, then changes.
+type Incoming<'a> = (Vec<&'a [u8]>, Vec<&'a [u8]>);
+
+/// What one applied response did.
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct SyncOutcome {
+    pub acknowledged: usize,
+    /// Orders whose content changed here.
+    pub updated: Vec<OrderId>,
+    pub revoked: Vec<Revocation>,
+    /// Local changes put back in the outbox because the server lacked them (recovery).
+    pub requeued: usize,
+    /// Sync again at once: more is waiting, or the outbox still has changes.
+    pub again: bool,
+    /// The server does not know our cursor: send [`Replica::reconcile_request`] next.
+    pub reconcile_required: bool,
+}
+
+impl<S: Store> Replica<S> {
+    /// The next request: the oldest unacknowledged changes and the cursor.
+    pub fn sync_request(&self) -> Result<SyncRequest, CoreError> {
+        let changes =
+            self.pending(MAX_PUSH)?.into_iter().map(|p| OrderBytes { order: p.order, bytes: p.bytes }).collect();
+        Ok(SyncRequest { cursor: self.store().cursor()?, limit: DEFAULT_PAGE, changes, reconcile: Vec::new() })
+    }
+
+    /// Recovery: no cursor, and the heads of every order held, so that the server can send what
+    /// we lack and tell us what it lacks. Loads every document: rare and proportional to the store.
+    pub fn reconcile_request(&self) -> Result<SyncRequest, CoreError> {
+        let mut reconcile = Vec::new();
+        for id in self.store().order_ids()? {
+            reconcile.push(OrderHeads { order: id, heads: self.load(id)?.0.heads() });
+        }
+        let changes =
+            self.pending(MAX_PUSH)?.into_iter().map(|p| OrderBytes { order: p.order, bytes: p.bytes }).collect();
+        Ok(SyncRequest { cursor: None, limit: DEFAULT_PAGE, changes, reconcile })
+    }
+
+    /// Applies a server response, atomically. Bad content (a document that is not a work
+    /// order, a change that does not parse) refuses the whole response and stores nothing.
+    pub fn apply_sync_response(&mut self, response: &SyncResponse) -> Result<SyncOutcome, CoreError> {
+        let mut incoming: BTreeMap<OrderId, Incoming<'_>> = BTreeMap::new();
+        for doc in &response.documents {
+            incoming.entry(doc.order).or_default().0.push(&doc.bytes);
+        }
+        for change in &response.changes {
+            incoming.entry(change.order).or_default().1.push(&change.bytes);
+        }
+        let server_heads: BTreeMap<OrderId, &OrderHeads> = response.server_heads.iter().map(|h| (h.order, h)).collect();
+
+        let mut items = Vec::new();
+        let mut updated = Vec::new();
+        let mut requeued = 0;
+        let ids: std::collections::BTreeSet<OrderId> = incoming.keys().chain(server_heads.keys()).copied().collect();
+        for id in ids {
+            let (docs, changes) = incoming.get(&id).cloned().unwrap_or_default();
+            let mut order = match self.store().load_chunks(id)? {
+                Some(_) => Some(self.load(id)?.0),
+                None => None,
+            };
+            let before = order.as_ref().map(WorkOrder::heads).unwrap_or_default();
+            for bytes in docs {
+                let mut whole = WorkOrder::load(bytes)?;
+                if whole.id() != id {
+                    return Err(CoreError::InvalidInput(format!("a document sent as {id} is another order")));
+                }
+                match order.as_mut() {
+                    Some(local) => {
+                        local.merge(&mut whole)?;
+                    }
+                    None => order = Some(whole),
+                }
+            }
+            if !changes.is_empty() {
+                match order.as_mut() {
+                    Some(local) => local.apply_changes(changes)?,
+                    None => order = Some(WorkOrder::load_chunks(changes)?),
+                }
+            }
+            let Some(order) = order else { continue };
+            if order.id() != id {
+                return Err(CoreError::InvalidInput(format!("changes sent as {id} are of another order")));
+            }
+            let mut stored: Vec<StoredChange> = order
+                .changes_since(&before)
+                .into_iter()
+                .map(|(hash, bytes)| StoredChange { hash, bytes, pending: false })
+                .collect();
+            if !stored.is_empty() {
+                updated.push(id);
+            }
+            if let Some(theirs) = server_heads.get(&id) {
+                // What we have that the server lacks goes back into the outbox.
+                let missing = order.changes_since(&theirs.heads);
+                requeued += missing.len();
+                stored.extend(missing.into_iter().map(|(hash, bytes)| StoredChange { hash, bytes, pending: true }));
+            }
+            if !stored.is_empty() {
+                items.push(CommitItem { order: id, changes: stored, summary: OrderSummary::of(&order)? });
+            }
+        }
+
+        let revoked: Vec<(OrderId, String)> = response.revoked.iter().map(|r| (r.order, r.reason.clone())).collect();
+        let batch = WriteBatch {
+            items,
+            acknowledged: response.acked.clone(),
+            revoked,
+            granted: response.documents.iter().map(|d| d.order).collect(),
+            cursor: (!response.cursor.is_empty()).then(|| response.cursor.clone()),
+        };
+        let before_ack = self.pending_count()?;
+        self.store_mut().write(&batch)?;
+        let pending_after = self.pending_count()?;
+        Ok(SyncOutcome {
+            acknowledged: (before_ack + requeued).saturating_sub(pending_after),
+            updated,
+            revoked: response.revoked.clone(),
+            requeued,
+            again: response.has_more || (pending_after > 0 && !response.acked.is_empty()),
+            reconcile_required: response.reconcile_required,
+        })
+    }
+}
