@@ -109,6 +109,8 @@ pub trait Database: Send + Sync + std::fmt::Debug + 'static {
     async fn list_orders(&self, principal: &Principal, limit: i64) -> Result<Vec<OrderListItem>>;
     /// The newest position in the organization's feed.
     async fn latest_seq(&self, org: &str) -> Result<i64>;
+    /// Closes every connection (shutdown, tests that restart the server).
+    async fn close(&self);
 }
 
 /// Opens the database a URL names: `postgres://…` or `sqlite://…` (created if missing).
@@ -728,6 +730,10 @@ macro_rules! database_impl {
                     })
                     .collect::<Result<_, sqlx::Error>>()
                     .map_err(ApiError::from)
+            }
+
+            async fn close(&self) {
+                self.pool.close().await;
             }
 
             async fn latest_seq(&self, org: &str) -> Result<i64> {

@@ -1,1 +1,263 @@
+//! End-to-end harness: a real server on loopback (SQLite or PostgreSQL), and devices that sync
+//! with it over HTTP exactly as an app does, through sync-core's client state machine.
+//!
+//! Used by the tests in `tests/` and by the `loopwork-sim` simulator.
 
+use std::sync::Arc;
+
+use loopwork_server::db::{self, Database};
+use loopwork_server::{AppState, demo};
+use loopwork_sync_core::protocol::{CONTENT_TYPE, ErrorFrame, Limits, SyncResponse};
+use loopwork_sync_core::store::SqliteStore;
+use loopwork_sync_core::sync::SyncOutcome;
+use loopwork_sync_core::{Clock, CoreError, DeviceId, Identity, Replica, Role, SystemClock, UserId};
+use tokio::sync::oneshot;
+use tokio::task::JoinHandle;
+
+/// Where the server keeps its data.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Backend {
+    Sqlite,
+    Postgres,
+}
+
+/// The PostgreSQL server tests create their databases on.
+pub fn postgres_admin_url() -> String {
+    std::env::var("LOOPWORK_TEST_POSTGRES_URL").unwrap_or_else(|_| "postgres://postgres@127.0.0.1:5432/postgres".into())
+}
+
+/// A fresh, empty database of the backend; the directory (SQLite) lives as long as the value.
+#[derive(Debug)]
+pub struct TestDatabase {
+    pub url: String,
+    pub backend: Backend,
+    pub dir: Option<tempfile::TempDir>,
+    pg_name: Option<String>,
+}
+
+impl TestDatabase {
+    pub async fn new(backend: Backend) -> TestDatabase {
+        match backend {
+            Backend::Sqlite => {
+                let dir = tempfile::tempdir().expect("temp dir");
+                let url = format!("sqlite://{}", dir.path().join("loopwork.db").display());
+                TestDatabase { url, backend, dir: Some(dir), pg_name: None }
+            }
+            Backend::Postgres => {
+                let name = format!("loopwork_test_{}", uuid::Uuid::new_v4().simple());
+                let admin = postgres_admin_url();
+                let pool = sqlx::PgPool::connect(&admin).await.expect("PostgreSQL reachable for the tests");
+                sqlx::query(sqlx::AssertSqlSafe(format!("CREATE DATABASE {name}")))
+                    .execute(&pool)
+                    .await
+                    .expect("create db");
+                pool.close().await;
+                let base = admin.rsplit_once('/').map(|(b, _)| b.to_owned()).unwrap_or(admin);
+                TestDatabase { url: format!("{base}/{name}"), backend, dir: None, pg_name: Some(name) }
+            }
+        }
+    }
+
+    /// Drops a PostgreSQL test database (SQLite's goes with its directory).
+    pub async fn drop_database(&self) {
+        if let Some(name) = &self.pg_name
+            && let Ok(pool) = sqlx::PgPool::connect(&postgres_admin_url()).await
+        {
+            let _ = sqlx::query(sqlx::AssertSqlSafe(format!("DROP DATABASE IF EXISTS {name} WITH (FORCE)")))
+                .execute(&pool)
+                .await;
+        }
+    }
+}
+
+/// A server running in this process on loopback ports.
+#[derive(Debug)]
+pub struct TestServer {
+    pub base: String,
+    pub metrics_base: String,
+    pub database: TestDatabase,
+    pub state: AppState,
+    shutdown: Option<oneshot::Sender<()>>,
+    task: Option<JoinHandle<std::io::Result<()>>>,
+}
+
+impl TestServer {
+    /// A server with the demo organization (users `kefu`, `wang`, `li`, `yezhu1502`, …).
+    pub async fn start(backend: Backend) -> TestServer {
+        let database = TestDatabase::new(backend).await;
+        let server = Self::start_on(database).await;
+        demo::seed(server.state.db.as_ref(), SystemClock.now_ms()).await.expect("demo data");
+        server
+    }
+
+    /// A server over an existing database (a restart).
+    pub async fn start_on(database: TestDatabase) -> TestServer {
+        let db: Arc<dyn Database> = db::open(&database.url).await.expect("open database");
+        let state = AppState::new(db, Arc::new(SystemClock));
+        let api = tokio::net::TcpListener::bind("127.0.0.1:0").await.expect("bind");
+        let metrics = tokio::net::TcpListener::bind("127.0.0.1:0").await.expect("bind");
+        let base = format!("http://{}", api.local_addr().expect("addr"));
+        let metrics_base = format!("http://{}", metrics.local_addr().expect("addr"));
+        let (tx, rx) = oneshot::channel::<()>();
+        let task = tokio::spawn(loopwork_server::serve(state.clone(), api, metrics, async {
+            let _ = rx.await;
+        }));
+        TestServer { base, metrics_base, database, state, shutdown: Some(tx), task: Some(task) }
+    }
+
+    /// Stops the server and hands back its database.
+    pub async fn stop(mut self) -> TestDatabase {
+        if let Some(tx) = self.shutdown.take() {
+            let _ = tx.send(());
+        }
+        if let Some(task) = self.task.take() {
+            task.abort();
+            let _ = task.await;
+        }
+        self.state.db.close().await;
+        self.database
+    }
+
+    /// Stops the server and starts a new one on the same database.
+    pub async fn restart(self) -> TestServer {
+        let database = self.stop().await;
+        Self::start_on(database).await
+    }
+
+    pub async fn login(&self, login: &str) -> Session {
+        let response = reqwest::Client::new()
+            .post(format!("{}/api/v1/login", self.base))
+            .json(&serde_json::json!({ "login": login, "password": demo::DEMO_PASSWORD, "device_name": "test" }))
+            .send()
+            .await
+            .expect("login request");
+        assert!(response.status().is_success(), "login {login}: {}", response.status());
+        let body: serde_json::Value = response.json().await.expect("login json");
+        let field = |k: &str| body[k].as_str().expect("login field").to_owned();
+        Session {
+            token: field("token"),
+            user: field("user_id").parse().expect("user id"),
+            role: Role::from_code(&field("role")).expect("role"),
+            device: field("device_id").parse().expect("device id"),
+            org: field("org_id"),
+        }
+    }
+
+    /// A device signed in as `login`, with an empty on-device store.
+    pub async fn device(&self, login: &str) -> Device {
+        Device::new(&self.base, self.login(login).await)
+    }
+}
+
+/// What login gives a device.
+#[derive(Clone, Debug)]
+pub struct Session {
+    pub token: String,
+    pub user: UserId,
+    pub role: Role,
+    pub device: DeviceId,
+    pub org: String,
+}
+
+impl Session {
+    pub fn identity(&self) -> Identity {
+        Identity::new(self.user, self.role, self.device)
+    }
+}
+
+/// Why a sync did not complete.
+#[derive(Debug)]
+pub enum SyncError {
+    /// The device has no signal (the test switched it off).
+    Offline,
+    Transport(String),
+    /// The server refused: HTTP status and the error frame's code.
+    Refused {
+        status: u16,
+        code: String,
+    },
+    Core(CoreError),
+}
+
+impl From<CoreError> for SyncError {
+    fn from(e: CoreError) -> Self {
+        SyncError::Core(e)
+    }
+}
+
+/// A phone or a browser: a replica in its own store, and a transport to one server.
+pub struct Device {
+    pub replica: Replica<SqliteStore>,
+    pub session: Session,
+    pub base: String,
+    pub online: bool,
+    http: reqwest::Client,
+    reconcile_next: bool,
+}
+
+impl std::fmt::Debug for Device {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Device").field("session", &self.session).finish_non_exhaustive()
+    }
+}
+
+impl Device {
+    pub fn new(base: &str, session: Session) -> Device {
+        let store = SqliteStore::open_in_memory().expect("device store");
+        Device {
+            replica: Replica::new(store, session.identity(), SystemClock),
+            session,
+            base: base.to_owned(),
+            online: true,
+            http: reqwest::Client::new(),
+            reconcile_next: false,
+        }
+    }
+
+    pub fn identity(&self) -> Identity {
+        self.session.identity()
+    }
+
+    /// Sends raw bytes to the sync endpoint: the transport an app supplies.
+    pub async fn post(&self, body: Vec<u8>) -> Result<Vec<u8>, SyncError> {
+        if !self.online {
+            return Err(SyncError::Offline);
+        }
+        let response = self
+            .http
+            .post(format!("{}/sync/v1", self.base))
+            .bearer_auth(&self.session.token)
+            .header("content-type", CONTENT_TYPE)
+            .body(body)
+            .send()
+            .await
+            .map_err(|e| SyncError::Transport(e.to_string()))?;
+        let status = response.status().as_u16();
+        let bytes = response.bytes().await.map_err(|e| SyncError::Transport(e.to_string()))?.to_vec();
+        if status != 200 {
+            let code = ErrorFrame::decode(&bytes).map(|e| e.code).unwrap_or_else(|_| format!("http_{status}"));
+            return Err(SyncError::Refused { status, code });
+        }
+        Ok(bytes)
+    }
+
+    /// Syncs until nothing is left to send or receive. Returns the outcomes of each round trip.
+    pub async fn sync(&mut self) -> Result<Vec<SyncOutcome>, SyncError> {
+        let mut outcomes = Vec::new();
+        for _ in 0..1_000 {
+            let request =
+                if self.reconcile_next { self.replica.reconcile_request()? } else { self.replica.sync_request()? };
+            let bytes = self.post(request.encode()).await?;
+            let response = SyncResponse::decode(&bytes, &Limits::default())
+                .map_err(|e| SyncError::Transport(format!("undecodable response: {e}")))?;
+            let outcome = self.replica.apply_sync_response(&response)?;
+            self.reconcile_next = outcome.reconcile_required;
+            let again = outcome.again || outcome.reconcile_required || outcome.requeued > 0;
+            outcomes.push(outcome);
+            if !again {
+                return Ok(outcomes);
+            }
+        }
+        Err(SyncError::Transport("sync did not settle in 1000 round trips".into()))
+    }
+}

@@ -1,0 +1,441 @@
+//! Sync end to end: the real server over HTTP, devices going offline and coming back, on SQLite
+//! and on PostgreSQL. Every scenario runs on both.
+
+use loopwork_sync_core::lifecycle::{Supersession, Verdict};
+use loopwork_sync_core::protocol::{CONTENT_TYPE, OrderBytes, SyncRequest};
+use loopwork_sync_core::store::{OrderQuery, Store};
+use loopwork_sync_core::{Action, Category, Channel, CoreError, Grade, Kind, Location, NewOrder, OrderId, Status};
+use loopwork_tests::{Backend, Device, SyncError, TestServer};
+
+macro_rules! on_both_backends {
+    ($($name:ident),+ $(,)?) => {
+        mod sqlite {
+            $(#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+            async fn $name() { super::$name(super::Backend::Sqlite).await })+
+        }
+        mod postgres {
+            $(#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+            async fn $name() { super::$name(super::Backend::Postgres).await })+
+        }
+    };
+}
+
+on_both_backends!(
+    the_loop_closes_technician_offline_owner_confirms,
+    reassignment_moves_the_order_and_tells_the_old_technician_why,
+    nobody_reads_or_writes_outside_their_scope,
+    duplicated_and_replayed_requests_are_harmless,
+    a_cut_off_or_malformed_request_changes_nothing,
+    the_server_restarts_mid_test_and_nothing_acknowledged_is_lost,
+    an_old_client_is_told_to_upgrade,
+    a_revoked_device_is_refused_at_its_next_request,
+    a_large_initial_sync_is_paged,
+);
+
+fn leak_in(unit: &str, building: &str, reporter: loopwork_sync_core::UserId) -> NewOrder {
+    NewOrder {
+        kind: Kind::Repair,
+        category: Category::WaterElectric,
+        grade: Grade::Serious,
+        channel: Channel::Hotline,
+        location: Location::unit("hy-garden", building, unit),
+        description: "卫生间天花板渗水".into(),
+        reporter,
+        occurred_at_ms: None,
+    }
+}
+
+async fn synced(device: &mut Device) {
+    device.sync().await.unwrap_or_else(|e| panic!("{} failed to sync: {e:?}", device.session.role));
+}
+
+fn status_of(device: &Device, id: OrderId) -> Status {
+    device.replica.order(id).expect("order on device").state().expect("state").status
+}
+
+async fn the_loop_closes_technician_offline_owner_confirms(backend: Backend) {
+    let server = TestServer::start(backend).await;
+    let mut desk = server.device("kefu").await;
+    let mut wang = server.device("wang").await;
+    let mut owner = server.device("yezhu1502").await;
+    let owner_id = owner.session.user;
+    for d in [&mut desk, &mut wang, &mut owner] {
+        synced(d).await;
+    }
+
+    // 客服 registers the owner's call and assigns 王师傅.
+    let id = desk.replica.create(&leak_in("3-1502", "3", owner_id)).expect("create");
+    desk.replica.transition(id, Action::Assign(wang.session.user), None).expect("assign");
+    synced(&mut desk).await;
+    let number = desk.replica.order(id).expect("order").official_number().expect("numbered on first sync");
+    assert!(number.starts_with("GD"), "{number}");
+
+    // Wang receives it, goes into the basement and works offline.
+    synced(&mut wang).await;
+    let mine = wang.replica.list(&OrderQuery::assigned_to(wang.session.user, 10)).expect("list");
+    assert!(mine.iter().any(|o| o.id == id));
+    wang.online = false;
+    for action in [Action::Accept, Action::Arrive, Action::Start] {
+        wang.replica.transition(id, action, None).expect("offline transition");
+    }
+    wang.replica.add_note(id, "楼上卫生间防水层破损,已临时封堵").expect("note");
+    wang.replica.transition(id, Action::Complete, None).expect("complete");
+    assert!(matches!(wang.sync().await, Err(SyncError::Offline)));
+    assert_eq!(wang.replica.pending_count().expect("pending"), 5);
+
+    // Back in signal: everything merges.
+    wang.online = true;
+    synced(&mut wang).await;
+    assert_eq!(wang.replica.pending_count().expect("pending"), 0);
+
+    // The owner sees it completed and confirms with a rating, then everyone converges.
+    synced(&mut owner).await;
+    assert_eq!(status_of(&owner, id), Status::AwaitingConfirmation);
+    owner.replica.transition(id, Action::Confirm { rating: 5 }, Some("师傅很专业")).expect("confirm");
+    for d in [&mut owner, &mut desk, &mut wang] {
+        synced(d).await;
+    }
+    let heads = desk.replica.order(id).expect("order").heads();
+    for d in [&desk, &wang, &owner] {
+        let order = d.replica.order(id).expect("order");
+        assert_eq!(order.heads(), heads);
+        assert_eq!(order.state().expect("state").status, Status::Confirmed);
+        assert_eq!(order.state().expect("state").rating, Some(5));
+        assert_eq!(order.notes().len(), 1);
+        assert_eq!(order.official_number().as_deref(), Some(number.as_str()));
+    }
+    server.stop().await.drop_database().await;
+}
+
+async fn reassignment_moves_the_order_and_tells_the_old_technician_why(backend: Backend) {
+    let server = TestServer::start(backend).await;
+    let mut desk = server.device("kefu").await;
+    let mut wang = server.device("wang").await;
+    let mut li = server.device("li").await;
+    let owner = server.login("yezhu1502").await;
+    let id = desk.replica.create(&leak_in("3-1502", "3", owner.user)).expect("create");
+    desk.replica.transition(id, Action::Assign(wang.session.user), None).expect("assign");
+    synced(&mut desk).await;
+    synced(&mut wang).await;
+    synced(&mut li).await;
+    assert!(li.replica.order(id).is_err(), "Li sees nothing before assignment");
+
+    // Wang works offline while the desk reassigns to Li.
+    wang.online = false;
+    wang.replica.transition(id, Action::Accept, None).expect("accept");
+    wang.replica.add_note(id, "已关闭总阀").expect("note");
+    desk.replica.transition(id, Action::Assign(li.session.user), Some("王师傅请假")).expect("reassign");
+    synced(&mut desk).await;
+
+    synced(&mut li).await;
+    assert_eq!(status_of(&li, id), Status::Assigned);
+    assert_eq!(li.replica.order(id).expect("order").state().expect("state").assignee, Some(li.session.user));
+
+    wang.online = true;
+    synced(&mut wang).await;
+    assert_eq!(wang.replica.pending_count().expect("pending"), 0, "Wang's offline work was accepted");
+    assert_eq!(wang.replica.revocation(id).expect("revocation").as_deref(), Some("reassigned"));
+    assert!(matches!(wang.replica.add_note(id, "还能写吗"), Err(CoreError::ReadOnly { .. })));
+
+    synced(&mut desk).await;
+    synced(&mut li).await;
+    for d in [&desk, &li] {
+        let order = d.replica.order(id).expect("order");
+        assert_eq!(order.notes().len(), 1, "Wang's note is kept");
+        let state = order.state().expect("state");
+        assert_eq!(state.assignee, Some(li.session.user));
+        let wang_accept = state.history.iter().find(|f| f.transition.by == wang.session.user).expect("Wang's accept");
+        assert_eq!(wang_accept.verdict, Verdict::Superseded(Supersession::Reassigned));
+    }
+    server.stop().await.drop_database().await;
+}
+
+async fn nobody_reads_or_writes_outside_their_scope(backend: Backend) {
+    let server = TestServer::start(backend).await;
+    let mut desk = server.device("kefu").await;
+    let mut li = server.device("li").await;
+    let mut owner_0801 = server.device("yezhu0801").await;
+    let owner_1502 = server.login("yezhu1502").await;
+    let id = desk.replica.create(&leak_in("3-1502", "3", owner_1502.user)).expect("create");
+    synced(&mut desk).await;
+
+    // Another organization's dispatcher sees nothing of ours.
+    let db = server.state.db.as_ref();
+    let other_org = db.create_organization("别家物业", 0).await.expect("org");
+    db.create_project(&other_org, "other-garden", "别家小区").await.expect("project");
+    let hash = loopwork_server::auth::hash_password(loopwork_server::demo::DEMO_PASSWORD).expect("hash");
+    db.create_user(
+        &loopwork_server::db::NewUser {
+            org: other_org.clone(),
+            login: "other-kefu".into(),
+            password_hash: hash,
+            role: loopwork_sync_core::Role::Dispatcher,
+            display_name: "别家客服".into(),
+            phone: None,
+        },
+        0,
+    )
+    .await
+    .expect("user");
+    let mut stranger = server.device("other-kefu").await;
+    for d in [&mut li, &mut owner_0801, &mut stranger] {
+        synced(d).await;
+        assert!(d.replica.order(id).is_err(), "{} does not see the order", d.session.role);
+    }
+    assert_eq!(li.replica.order_count().expect("count"), 0, "nothing is assigned to Li");
+    assert_eq!(stranger.replica.order_count().expect("count"), 0, "another organization sees nothing of ours");
+    let own = owner_0801.replica.list(&OrderQuery { limit: 100, ..Default::default() }).expect("list");
+    assert!(
+        !own.is_empty()
+            && own
+                .iter()
+                .all(|o| o.location.unit.as_deref() == Some("5-0801") || o.reporter == owner_0801.session.user)
+    );
+
+    // Pushing a change to an order outside one's scope is refused and stores nothing.
+    let doc = desk.replica.order(id).expect("order");
+    for intruder in [&mut li, &mut owner_0801, &mut stranger] {
+        let mut copy = doc.clone().with_device(intruder.session.device);
+        let before = copy.heads();
+        copy.add_note(&intruder.identity(), "越权写入", 0).expect("local edit");
+        let changes = copy.changes_since(&before);
+        let request = SyncRequest {
+            cursor: None,
+            limit: 10,
+            changes: vec![OrderBytes { order: id, bytes: changes[0].1.clone() }],
+            reconcile: vec![],
+        };
+        match intruder.post(request.encode()).await {
+            Err(SyncError::Refused { status: 403, code }) => assert_eq!(code, "out_of_scope"),
+            other => panic!("expected out_of_scope, got {other:?}"),
+        }
+    }
+    // An owner may not create an order for someone else's unit.
+    let foreign_unit = owner_0801.replica.create(&leak_in("3-1502", "3", owner_0801.session.user)).expect("local");
+    match owner_0801.sync().await {
+        Err(SyncError::Refused { status: 403, code }) => assert_eq!(code, "out_of_scope"),
+        other => panic!("expected out_of_scope, got {other:?}"),
+    }
+    let _ = foreign_unit;
+
+    // A change made by another device is refused, whoever sends it.
+    let before = doc.heads();
+    let mut forged = doc.clone().with_device(desk.session.device);
+    forged.add_note(&desk.identity(), "冒名修改", 0).expect("edit");
+    let forged_change = forged.changes_since(&before)[0].1.clone();
+    let request = SyncRequest {
+        cursor: None,
+        limit: 10,
+        changes: vec![OrderBytes { order: id, bytes: forged_change }],
+        reconcile: vec![],
+    };
+    match li.post(request.encode()).await {
+        Err(SyncError::Refused { status: 403, code }) => assert_eq!(code, "foreign_actor"),
+        other => panic!("expected foreign_actor, got {other:?}"),
+    }
+
+    synced(&mut desk).await;
+    assert!(desk.replica.order(id).expect("order").notes().is_empty(), "nothing refused was stored");
+    server.stop().await.drop_database().await;
+}
+
+async fn duplicated_and_replayed_requests_are_harmless(backend: Backend) {
+    let server = TestServer::start(backend).await;
+    let mut desk = server.device("kefu").await;
+    let owner = server.login("yezhu1502").await;
+    synced(&mut desk).await;
+    let id = desk.replica.create(&leak_in("3-1502", "3", owner.user)).expect("create");
+    desk.replica.add_note(id, "业主下午在家").expect("note");
+
+    let request = desk.replica.sync_request().expect("request").encode();
+    let first = desk.post(request.clone()).await.expect("first");
+    let second = desk.post(request.clone()).await.expect("replayed request");
+    let decode = |b: &[u8]| {
+        loopwork_sync_core::protocol::SyncResponse::decode(b, &loopwork_sync_core::protocol::Limits::default())
+            .expect("response")
+    };
+    let (first, second) = (decode(&first), decode(&second));
+    assert_eq!(first.acked, second.acked, "a replay is acknowledged the same");
+    assert_eq!(first.acked.len(), 2);
+
+    // Receiving the same response twice changes nothing.
+    desk.replica.apply_sync_response(&first).expect("apply");
+    let heads = desk.replica.order(id).expect("order").heads();
+    desk.replica.apply_sync_response(&first).expect("apply again");
+    assert_eq!(desk.replica.order(id).expect("order").heads(), heads);
+    assert_eq!(desk.replica.pending_count().expect("pending"), 0);
+
+    // The order exists once, with one note, for everyone.
+    let mut other_desk = server.device("zhuguan").await;
+    synced(&mut other_desk).await;
+    let order = other_desk.replica.order(id).expect("order");
+    assert_eq!(order.notes().len(), 1);
+    let orders = server.state.db.list_orders(&principal_of(&desk), 100).await.expect("list");
+    assert_eq!(orders.iter().filter(|o| o.id == id.to_string()).count(), 1);
+    server.stop().await.drop_database().await;
+}
+
+fn principal_of(device: &Device) -> loopwork_server::replication::Principal {
+    loopwork_server::replication::Principal {
+        user: device.session.user,
+        role: device.session.role,
+        org: device.session.org.clone(),
+        device: device.session.device,
+    }
+}
+
+async fn a_cut_off_or_malformed_request_changes_nothing(backend: Backend) {
+    let server = TestServer::start(backend).await;
+    let mut desk = server.device("kefu").await;
+    let owner = server.login("yezhu1502").await;
+    let id = desk.replica.create(&leak_in("3-1502", "3", owner.user)).expect("create");
+    for i in 0..20 {
+        desk.replica.add_note(id, &format!("记录 {i}:{}", "检查管道".repeat(10))).expect("note");
+    }
+    let body = desk.replica.sync_request().expect("request").encode();
+    for cut in [1, 7, 12, body.len() / 2, body.len() - 1] {
+        match desk.post(body[..cut].to_vec()).await {
+            Err(SyncError::Refused { status: 400, code }) => assert!(code == "malformed_frame", "{code}"),
+            other => panic!("a request cut at {cut} of {} was not refused: {other:?}", body.len()),
+        }
+    }
+    match desk.post(b"{\"json\": true}".to_vec()).await {
+        Err(SyncError::Refused { status: 400, code }) => assert_eq!(code, "malformed_frame"),
+        other => panic!("{other:?}"),
+    }
+    let mut other = server.device("zhuguan").await;
+    synced(&mut other).await;
+    assert!(other.replica.order(id).is_err(), "nothing of the cut requests was stored");
+
+    synced(&mut desk).await;
+    synced(&mut other).await;
+    assert_eq!(other.replica.order(id).expect("order").notes().len(), 20);
+
+    // A request over the body limit is refused as too large, from its headers alone.
+    let status = announce_oversized_body(&server.base, &desk.session.token).await;
+    assert_eq!(status, 413);
+    server.stop().await.drop_database().await;
+}
+
+async fn the_server_restarts_mid_test_and_nothing_acknowledged_is_lost(backend: Backend) {
+    let server = TestServer::start(backend).await;
+    let mut desk = server.device("kefu").await;
+    let mut wang = server.device("wang").await;
+    let owner = server.login("yezhu1502").await;
+    let id = desk.replica.create(&leak_in("3-1502", "3", owner.user)).expect("create");
+    desk.replica.transition(id, Action::Assign(wang.session.user), None).expect("assign");
+    synced(&mut desk).await;
+    synced(&mut wang).await;
+    wang.replica.transition(id, Action::Accept, None).expect("accept");
+    synced(&mut wang).await;
+
+    let server = server.restart().await;
+    desk.base = server.base.clone();
+    wang.base = server.base.clone();
+    wang.replica.transition(id, Action::Arrive, None).expect("arrive");
+    synced(&mut wang).await;
+    synced(&mut desk).await;
+    assert_eq!(status_of(&desk, id), Status::OnSite);
+    assert_eq!(desk.replica.order(id).expect("order").heads(), wang.replica.order(id).expect("order").heads());
+    server.stop().await.drop_database().await;
+}
+
+async fn an_old_client_is_told_to_upgrade(backend: Backend) {
+    let server = TestServer::start(backend).await;
+    let desk = server.device("kefu").await;
+    let mut frame = SyncRequest::default().encode();
+    frame[4] = 9;
+    match desk.post(frame).await {
+        Err(SyncError::Refused { status: 426, code }) => assert_eq!(code, "upgrade_required"),
+        other => panic!("{other:?}"),
+    }
+    // The error itself is a well-formed frame with both languages.
+    let response = reqwest::Client::new()
+        .post(format!("{}/sync/v1", server.base))
+        .bearer_auth(&desk.session.token)
+        .header("content-type", CONTENT_TYPE)
+        .body({
+            let mut f = SyncRequest::default().encode();
+            f[4] = 9;
+            f
+        })
+        .send()
+        .await
+        .expect("post");
+    let error =
+        loopwork_sync_core::protocol::ErrorFrame::decode(&response.bytes().await.expect("body")).expect("frame");
+    assert!(error.message_zh.contains("升级"));
+    server.stop().await.drop_database().await;
+}
+
+async fn a_revoked_device_is_refused_at_its_next_request(backend: Backend) {
+    let server = TestServer::start(backend).await;
+    let mut wang = server.device("wang").await;
+    let admin = server.login("admin").await;
+    synced(&mut wang).await;
+    let response = reqwest::Client::new()
+        .post(format!("{}/api/v1/devices/{}/revoke", server.base, wang.session.device))
+        .bearer_auth(&admin.token)
+        .send()
+        .await
+        .expect("revoke");
+    assert_eq!(response.status(), 204);
+    match wang.sync().await {
+        Err(SyncError::Refused { status: 401, code }) => assert_eq!(code, "unauthenticated"),
+        other => panic!("{other:?}"),
+    }
+    // Signing in again registers a new device, which works.
+    let mut again = server.device("wang").await;
+    synced(&mut again).await;
+    server.stop().await.drop_database().await;
+}
+
+async fn a_large_initial_sync_is_paged(backend: Backend) {
+    let server = TestServer::start(backend).await;
+    let mut desk = server.device("kefu").await;
+    let owner = server.login("yezhu1502").await;
+    let mut ids = Vec::new();
+    for i in 0..60 {
+        let id = desk.replica.create(&leak_in("3-1502", "3", owner.user)).expect("create");
+        desk.replica.add_note(id, &format!("第{i}单")).expect("note");
+        ids.push(id);
+    }
+    synced(&mut desk).await;
+    let mut fresh = server.device("zhuguan").await;
+    // A small page forces several round trips; a page cut at any point resumes from the cursor.
+    let mut round_trips = 0;
+    loop {
+        let mut request = fresh.replica.sync_request().expect("request");
+        request.limit = 7;
+        let bytes = fresh.post(request.encode()).await.expect("post");
+        let response = loopwork_sync_core::protocol::SyncResponse::decode(&bytes, &Default::default()).expect("decode");
+        let outcome = fresh.replica.apply_sync_response(&response).expect("apply");
+        round_trips += 1;
+        if !outcome.again {
+            break;
+        }
+    }
+    assert!(round_trips >= 60 / 7, "{round_trips}");
+    assert_eq!(fresh.replica.store().order_count().expect("count"), 60 + 4, "60 orders and the 4 demo orders");
+    for id in ids {
+        assert_eq!(fresh.replica.order(id).expect("order").notes().len(), 1);
+    }
+    server.stop().await.drop_database().await;
+}
+
+/// Sends only the head of a request that announces a body one byte over the limit, and reads
+/// the status line of the answer.
+async fn announce_oversized_body(base: &str, token: &str) -> u16 {
+    use tokio::io::{AsyncReadExt, AsyncWriteExt};
+    let addr = base.trim_start_matches("http://");
+    let mut stream = tokio::net::TcpStream::connect(addr).await.expect("connect");
+    let head = format!(
+        "POST /sync/v1 HTTP/1.1\r\nHost: {addr}\r\nAuthorization: Bearer {token}\r\nContent-Type: {CONTENT_TYPE}\r\nContent-Length: {}\r\n\r\n",
+        loopwork_server::api::MAX_SYNC_BODY + 1
+    );
+    stream.write_all(head.as_bytes()).await.expect("write");
+    let mut buf = [0u8; 64];
+    let n = stream.read(&mut buf).await.expect("read");
+    let line = String::from_utf8_lossy(&buf[..n]).to_string();
+    line.split_whitespace().nth(1).and_then(|s| s.parse().ok()).unwrap_or(0)
+}
