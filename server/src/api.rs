@@ -223,10 +223,28 @@ async fn sync_inner(state: &AppState, principal: &replication::Principal, body: 
     // Parse and attribute every change before touching storage: all or nothing.
     let mut groups: Vec<(OrderId, Vec<automerge::Change>)> = Vec::new();
     let mut position: BTreeMap<OrderId, usize> = BTreeMap::new();
+    let mut incoming = Vec::with_capacity(request.changes.len() + request.relayed.len());
+    for pushed in &request.relayed {
+        let change = replication::parse_relayed(&pushed.bytes)?;
+        if change.actor_id() != &principal.device.actor()
+            && !state.db.known_actor(&principal.org, change.actor_id()).await?
+        {
+            return Err(ApiError::new(
+                StatusCode::FORBIDDEN,
+                "foreign_actor",
+                "a relayed change was made by no device of this organization",
+                "转交的修改不属于本机构的任何设备",
+            ));
+        }
+        state.metrics.changes_relayed.inc();
+        incoming.push((pushed.order, change));
+    }
     for pushed in &request.changes {
-        let change = replication::parse_pushed(principal, &pushed.bytes)?;
-        let at = *position.entry(pushed.order).or_insert_with(|| {
-            groups.push((pushed.order, Vec::new()));
+        incoming.push((pushed.order, replication::parse_pushed(principal, &pushed.bytes)?));
+    }
+    for (order, change) in incoming {
+        let at = *position.entry(order).or_insert_with(|| {
+            groups.push((order, Vec::new()));
             groups.len() - 1
         });
         groups[at].1.push(change);

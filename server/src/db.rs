@@ -91,7 +91,11 @@ pub trait Database: Send + Sync + std::fmt::Debug + 'static {
     /// Identifies this database: cursors from another (or a restored) database are unknown.
     async fn epoch(&self) -> Result<String>;
     /// The server's own device: the actor of its changes (official numbers, compensations).
+    /// Each server process has its own.
     async fn server_identity(&self) -> Result<Identity>;
+    /// Whether an actor is a device of the organization or one of the server's own: the only
+    /// actors whose changes a device may relay back after a restore.
+    async fn known_actor(&self, org: &str, actor: &automerge::ActorId) -> Result<bool>;
     async fn has_organizations(&self) -> Result<bool>;
     async fn create_organization(&self, name: &str, now_ms: i64) -> Result<String>;
     async fn create_project(&self, org: &str, code: &str, name: &str) -> Result<()>;
@@ -129,6 +133,7 @@ pub async fn open(url: &str) -> Result<std::sync::Arc<dyn Database>, String> {
 pub struct Sqlite {
     pool: SqlitePool,
     write_lock: tokio::sync::Mutex<()>,
+    server_device: DeviceId,
 }
 
 impl Sqlite {
@@ -141,7 +146,7 @@ impl Sqlite {
             .busy_timeout(Duration::from_secs(10));
         let pool = SqlitePoolOptions::new().max_connections(8).connect_with(options).await?;
         sqlx::migrate!("../migrations/sqlite").run(&pool).await?;
-        let db = Sqlite { pool, write_lock: tokio::sync::Mutex::new(()) };
+        let mut db = Sqlite { pool, write_lock: tokio::sync::Mutex::new(()), server_device: DeviceId::new() };
         db.init_meta().await.map_err(|e| sqlx::Error::Protocol(e.message_en))?;
         Ok(db)
     }
@@ -161,6 +166,7 @@ impl Sqlite {
 #[derive(Debug)]
 pub struct Postgres {
     pool: PgPool,
+    server_device: DeviceId,
 }
 
 impl Postgres {
@@ -168,7 +174,7 @@ impl Postgres {
         let options = PgConnectOptions::from_str(url)?;
         let pool = PgPoolOptions::new().max_connections(16).connect_with(options).await?;
         sqlx::migrate!("../migrations/postgres").run(&pool).await?;
-        let db = Postgres { pool };
+        let mut db = Postgres { pool, server_device: DeviceId::new() };
         db.init_meta().await.map_err(|e| sqlx::Error::Protocol(e.message_en))?;
         Ok(db)
     }
@@ -215,11 +221,12 @@ fn heads_of(doc: &[u8]) -> Result<Vec<ChangeHash>> {
 macro_rules! database_impl {
     ($name:ident, $backend:literal, $db:ty) => {
         impl $name {
-            async fn init_meta(&self) -> Result<()> {
+            /// Creates the database's identity on first open, and this process's server actor.
+            async fn init_meta(&mut self) -> Result<()> {
                 for (key, value) in [
                     ("epoch", uuid::Uuid::new_v4().simple().to_string()),
-                    ("server_device", DeviceId::new().to_string()),
                     ("server_user", UserId::new().to_string()),
+                    ("server_secret", format!("{}{}", uuid::Uuid::new_v4().simple(), uuid::Uuid::new_v4().simple())),
                 ] {
                     sqlx::query("INSERT INTO meta (key, value) VALUES ($1, $2) ON CONFLICT (key) DO NOTHING")
                         .bind(key)
@@ -227,6 +234,7 @@ macro_rules! database_impl {
                         .execute(&self.pool)
                         .await?;
                 }
+                self.server_device = server_actor(&self.meta("server_secret").await?, None);
                 Ok(())
             }
 
@@ -258,6 +266,24 @@ macro_rules! database_impl {
                 Ok(owns)
             }
 
+            /// The fingerprint of the organization's feed row at `seq` (empty at 0), or `None`
+            /// if there is no such row.
+            async fn feed_check(&self, org: &str, seq: i64) -> Result<Option<String>> {
+                if seq == 0 {
+                    return Ok(Some(String::new()));
+                }
+                let row: Option<(String, String, Option<Vec<u8>>, Option<String>)> = sqlx::query_as(
+                    "SELECT order_id, kind, hash, user_id FROM feed WHERE seq = $1 AND org_id = $2",
+                )
+                .bind(seq)
+                .bind(org)
+                .fetch_optional(&self.pool)
+                .await?;
+                Ok(row.map(|(order, kind, hash, user)| {
+                    replication::feed_check(&order, &kind, hash.as_deref(), user.as_deref())
+                }))
+            }
+
             async fn next_number(&self, tx: &mut sqlx::Transaction<'_, $db>, org: &str, now_ms: i64) -> Result<String> {
                 let day = day_of(now_ms);
                 let next: i64 = sqlx::query_scalar(
@@ -284,9 +310,22 @@ macro_rules! database_impl {
             }
 
             async fn server_identity(&self) -> Result<Identity> {
-                let device: DeviceId = self.meta("server_device").await?.parse().map_err(|_| ApiError::internal())?;
                 let user: UserId = self.meta("server_user").await?.parse().map_err(|_| ApiError::internal())?;
-                Ok(Identity::new(user, Role::System, device))
+                Ok(Identity::new(user, Role::System, self.server_device))
+            }
+
+            async fn known_actor(&self, org: &str, actor: &automerge::ActorId) -> Result<bool> {
+                let Ok(raw) = <[u8; 16]>::try_from(actor.to_bytes()) else { return Ok(false) };
+                let id = uuid::Uuid::from_bytes(raw).to_string();
+                if server_actor(&self.meta("server_secret").await?, Some(raw)) == DeviceId::from_uuid(uuid::Uuid::from_bytes(raw)) {
+                    return Ok(true);
+                }
+                let known: bool = sqlx::query_scalar("SELECT EXISTS (SELECT 1 FROM devices WHERE id = $1 AND org_id = $2)")
+                .bind(&id)
+                .bind(org)
+                .fetch_one(&self.pool)
+                .await?;
+                Ok(known)
             }
 
             async fn has_organizations(&self) -> Result<bool> {
@@ -572,13 +611,23 @@ macro_rules! database_impl {
                 let latest = self.latest_seq(&principal.org).await?;
                 let mut response = SyncResponse::default();
                 let cursor = match request.cursor {
-                    None => Cursor { epoch: epoch.clone(), seq: latest, snapshot_after: Some(OrderId::from_uuid(uuid::Uuid::nil())) },
-                    Some(c) if c.epoch != epoch || c.seq > latest => {
-                        response.reconcile_required = true;
-                        response.cursor = String::new();
-                        return Ok(response);
+                    None => Cursor {
+                        epoch: epoch.clone(),
+                        seq: latest,
+                        check: self.feed_check(&principal.org, latest).await?.unwrap_or_default(),
+                        snapshot_after: Some(OrderId::from_uuid(uuid::Uuid::nil())),
+                    },
+                    Some(c) => {
+                        let known = c.epoch == epoch
+                            && c.seq <= latest
+                            && self.feed_check(&principal.org, c.seq).await?.as_deref() == Some(c.check.as_str());
+                        if !known {
+                            response.reconcile_required = true;
+                            response.cursor = String::new();
+                            return Ok(response);
+                        }
+                        c
                     }
-                    Some(c) => c,
                 };
 
                 if !request.reconcile.is_empty() {
@@ -638,7 +687,7 @@ macro_rules! database_impl {
                     }
                     response.has_more = full_page || cut;
                     let next = if response.has_more { last.or(Some(after)) } else { None };
-                    response.cursor = Cursor { epoch, seq: cursor.seq, snapshot_after: next }.encode();
+                    response.cursor = Cursor { epoch, seq: cursor.seq, check: cursor.check, snapshot_after: next }.encode();
                     return Ok(response);
                 }
 
@@ -692,7 +741,8 @@ macro_rules! database_impl {
                 if !response.has_more {
                     next_seq = latest;
                 }
-                response.cursor = Cursor { epoch, seq: next_seq, snapshot_after: None }.encode();
+                let check = self.feed_check(&principal.org, next_seq).await?.unwrap_or_default();
+                response.cursor = Cursor { epoch, seq: next_seq, check, snapshot_after: None }.encode();
                 Ok(response)
             }
 
@@ -749,6 +799,23 @@ macro_rules! database_impl {
 
 database_impl!(Sqlite, "sqlite", sqlx::Sqlite);
 database_impl!(Postgres, "postgres", sqlx::Postgres);
+
+/// A server actor: eight random bytes and eight bytes of a keyed hash of them under the
+/// database's secret. Each process gets a fresh one (so a restored database never makes the
+/// server reuse an actor's sequence numbers), and any of them is recognised from the secret
+/// alone, which a restore keeps. With `Some(actor)`, recomputes the actor from its random half.
+fn server_actor(secret: &str, actor: Option<[u8; 16]>) -> DeviceId {
+    use sha2::{Digest, Sha256};
+    let nonce: [u8; 8] = match actor {
+        Some(raw) => raw[..8].try_into().unwrap_or_default(),
+        None => uuid::Uuid::new_v4().as_bytes()[..8].try_into().unwrap_or_default(),
+    };
+    let mac = Sha256::new().chain_update(secret.as_bytes()).chain_update(nonce).finalize();
+    let mut raw = [0u8; 16];
+    raw[..8].copy_from_slice(&nonce);
+    raw[8..].copy_from_slice(&mac[..8]);
+    DeviceId::from_uuid(uuid::Uuid::from_bytes(raw))
+}
 
 /// `YYYYMMDD` in China Standard Time (UTC+8, no daylight saving), for official numbers.
 fn day_of(now_ms: i64) -> String {

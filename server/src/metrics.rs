@@ -13,6 +13,7 @@ pub struct Metrics {
     pub sync_requests: IntCounterVec,
     pub sync_bytes: IntCounterVec,
     pub changes_merged: IntCounter,
+    pub changes_relayed: IntCounter,
     pub merge_seconds: Histogram,
     pub active_devices: IntGauge,
     pub errors: IntCounterVec,
@@ -38,6 +39,11 @@ impl Metrics {
                 .expect("valid metric");
         let changes_merged = IntCounter::new("changes_merged_total", "Changes new to the server, merged and stored")
             .expect("valid metric");
+        let changes_relayed = IntCounter::new(
+            "changes_relayed_total",
+            "Changes of other devices relayed back by a device after a server restore",
+        )
+        .expect("valid metric");
         let merge_seconds = Histogram::with_opts(
             HistogramOpts::new("sync_merge_seconds", "Time to merge and store one push")
                 .buckets(vec![0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5]),
@@ -53,6 +59,7 @@ impl Metrics {
             Box::new(sync_requests.clone()),
             Box::new(sync_bytes.clone()),
             Box::new(changes_merged.clone()),
+            Box::new(changes_relayed.clone()),
             Box::new(merge_seconds.clone()),
             Box::new(active_devices.clone()),
             Box::new(errors.clone()),
@@ -65,6 +72,7 @@ impl Metrics {
             sync_requests,
             sync_bytes,
             changes_merged,
+            changes_relayed,
             merge_seconds,
             active_devices,
             errors,

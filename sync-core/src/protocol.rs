@@ -93,6 +93,9 @@ pub struct SyncRequest {
     pub limit: u32,
     /// Local changes not yet acknowledged, in the order they were made.
     pub changes: Vec<OrderBytes>,
+    /// Recovery only: changes made by other devices (or the server) that the server lost and
+    /// this device still holds.
+    pub relayed: Vec<OrderBytes>,
     /// Recovery only: the heads of every order the device holds.
     pub reconcile: Vec<OrderHeads>,
 }
@@ -129,6 +132,7 @@ impl SyncRequest {
         w.bytes(self.cursor.as_deref().unwrap_or("").as_bytes());
         w.varint(u64::from(self.limit));
         w.order_bytes(&self.changes);
+        w.order_bytes(&self.relayed);
         w.order_heads(&self.reconcile);
         frame(FrameKind::Request, &w.0)
     }
@@ -141,6 +145,7 @@ impl SyncRequest {
             cursor: (!cursor.is_empty()).then_some(cursor),
             limit: u32::try_from(r.varint()?).map_err(|_| FrameError::Malformed("limit"))?,
             changes: r.order_bytes()?,
+            relayed: r.order_bytes()?,
             reconcile: r.order_heads()?,
         };
         r.finish()?;
@@ -431,6 +436,7 @@ mod tests {
             cursor: Some("v1:abc:41".into()),
             limit: 500,
             changes: vec![OrderBytes { order: OrderId::new(), bytes: vec![5; 300] }],
+            relayed: vec![OrderBytes { order: OrderId::new(), bytes: vec![6; 10] }],
             reconcile: vec![],
         };
         assert_eq!(SyncRequest::decode(&request.encode(), &Limits::default()), Ok(request));

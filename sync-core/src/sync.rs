@@ -40,11 +40,11 @@ pub struct SyncOutcome {
 }
 
 impl<S: Store> Replica<S> {
-    /// The next request: the oldest unacknowledged changes and the cursor.
+    /// The next request: the oldest unacknowledged changes and the cursor. Changes of other
+    /// devices in the outbox (put back there by recovery) travel as `relayed`.
     pub fn sync_request(&self) -> Result<SyncRequest, CoreError> {
-        let changes =
-            self.pending(MAX_PUSH)?.into_iter().map(|p| OrderBytes { order: p.order, bytes: p.bytes }).collect();
-        Ok(SyncRequest { cursor: self.store().cursor()?, limit: DEFAULT_PAGE, changes, reconcile: Vec::new() })
+        let (changes, relayed) = self.outbox()?;
+        Ok(SyncRequest { cursor: self.store().cursor()?, limit: DEFAULT_PAGE, changes, relayed, reconcile: Vec::new() })
     }
 
     /// Recovery: no cursor, and the heads of every order held, so that the server can send what
@@ -54,9 +54,25 @@ impl<S: Store> Replica<S> {
         for id in self.store().order_ids()? {
             reconcile.push(OrderHeads { order: id, heads: self.load(id)?.0.heads() });
         }
-        let changes =
-            self.pending(MAX_PUSH)?.into_iter().map(|p| OrderBytes { order: p.order, bytes: p.bytes }).collect();
-        Ok(SyncRequest { cursor: None, limit: DEFAULT_PAGE, changes, reconcile })
+        let (changes, relayed) = self.outbox()?;
+        Ok(SyncRequest { cursor: None, limit: DEFAULT_PAGE, changes, relayed, reconcile })
+    }
+
+    /// The outbox split into this device's own changes and others' (relayed after a restore).
+    fn outbox(&self) -> Result<(Vec<OrderBytes>, Vec<OrderBytes>), CoreError> {
+        let me = self.identity().device.actor();
+        let mut own = Vec::new();
+        let mut relayed = Vec::new();
+        for p in self.pending(MAX_PUSH)? {
+            let mine = automerge::Change::from_bytes(p.bytes.clone()).map(|c| c.actor_id() == &me).unwrap_or(true);
+            let item = OrderBytes { order: p.order, bytes: p.bytes };
+            if mine {
+                own.push(item);
+            } else {
+                relayed.push(item);
+            }
+        }
+        Ok((own, relayed))
     }
 
     /// Applies a server response, atomically. Bad content (a document that is not a work

@@ -58,6 +58,57 @@ impl TestDatabase {
         }
     }
 
+    /// A copy of the database as it is now (the server must be stopped).
+    pub async fn backup(&self) -> Backup {
+        match self.backend {
+            Backend::Sqlite => {
+                let dir = tempfile::tempdir().expect("backup dir");
+                let source = self.dir.as_ref().expect("sqlite dir").path();
+                for entry in std::fs::read_dir(source).expect("read dir") {
+                    let path = entry.expect("entry").path();
+                    std::fs::copy(&path, dir.path().join(path.file_name().expect("name"))).expect("copy");
+                }
+                Backup::Files(dir)
+            }
+            Backend::Postgres => {
+                let name = format!("{}_backup", self.pg_name.as_deref().expect("pg name"));
+                let pool = sqlx::PgPool::connect(&postgres_admin_url()).await.expect("admin");
+                let sql = format!("CREATE DATABASE {name} TEMPLATE {}", self.pg_name.as_deref().expect("pg name"));
+                sqlx::query(sqlx::AssertSqlSafe(sql)).execute(&pool).await.expect("backup");
+                Backup::Database(name)
+            }
+        }
+    }
+
+    /// Replaces the database with a backup (the server must be stopped).
+    pub async fn restore(self, backup: Backup) -> TestDatabase {
+        match backup {
+            Backup::Files(dir) => {
+                let target = self.dir.as_ref().expect("sqlite dir").path();
+                for entry in std::fs::read_dir(target).expect("read dir") {
+                    std::fs::remove_file(entry.expect("entry").path()).expect("remove");
+                }
+                for entry in std::fs::read_dir(dir.path()).expect("read dir") {
+                    let path = entry.expect("entry").path();
+                    std::fs::copy(&path, target.join(path.file_name().expect("name"))).expect("copy");
+                }
+                self
+            }
+            Backup::Database(name) => {
+                let pool = sqlx::PgPool::connect(&postgres_admin_url()).await.expect("admin");
+                let current = self.pg_name.clone().expect("pg name");
+                for sql in [
+                    format!("DROP DATABASE {current} WITH (FORCE)"),
+                    format!("CREATE DATABASE {current} TEMPLATE {name}"),
+                    format!("DROP DATABASE {name}"),
+                ] {
+                    sqlx::query(sqlx::AssertSqlSafe(sql)).execute(&pool).await.expect("restore");
+                }
+                self
+            }
+        }
+    }
+
     /// Drops a PostgreSQL test database (SQLite's goes with its directory).
     pub async fn drop_database(&self) {
         if let Some(name) = &self.pg_name
@@ -68,6 +119,13 @@ impl TestDatabase {
                 .await;
         }
     }
+}
+
+/// A copy of a test database.
+#[derive(Debug)]
+pub enum Backup {
+    Files(tempfile::TempDir),
+    Database(String),
 }
 
 /// A server running in this process on loopback ports.

@@ -30,6 +30,9 @@ on_both_backends!(
     an_old_client_is_told_to_upgrade,
     a_revoked_device_is_refused_at_its_next_request,
     a_large_initial_sync_is_paged,
+    a_server_restored_from_backup_reconciles_and_loses_nothing,
+    online_clients_hear_of_changes_live,
+    metrics_count_syncs_and_refusals_by_code,
 );
 
 fn leak_in(unit: &str, building: &str, reporter: loopwork_sync_core::UserId) -> NewOrder {
@@ -203,6 +206,7 @@ async fn nobody_reads_or_writes_outside_their_scope(backend: Backend) {
             cursor: None,
             limit: 10,
             changes: vec![OrderBytes { order: id, bytes: changes[0].1.clone() }],
+            relayed: vec![],
             reconcile: vec![],
         };
         match intruder.post(request.encode()).await {
@@ -227,6 +231,7 @@ async fn nobody_reads_or_writes_outside_their_scope(backend: Backend) {
         cursor: None,
         limit: 10,
         changes: vec![OrderBytes { order: id, bytes: forged_change }],
+        relayed: vec![],
         reconcile: vec![],
     };
     match li.post(request.encode()).await {
@@ -438,4 +443,104 @@ async fn announce_oversized_body(base: &str, token: &str) -> u16 {
     let n = stream.read(&mut buf).await.expect("read");
     let line = String::from_utf8_lossy(&buf[..n]).to_string();
     line.split_whitespace().nth(1).and_then(|s| s.parse().ok()).unwrap_or(0)
+}
+
+async fn a_server_restored_from_backup_reconciles_and_loses_nothing(backend: Backend) {
+    let server = TestServer::start(backend).await;
+    let mut desk = server.device("kefu").await;
+    let mut wang = server.device("wang").await;
+    let owner = server.login("yezhu1502").await;
+    let a = desk.replica.create(&leak_in("3-1502", "3", owner.user)).expect("create");
+    desk.replica.transition(a, Action::Assign(wang.session.user), None).expect("assign");
+    synced(&mut desk).await;
+    synced(&mut wang).await;
+
+    // Nightly backup.
+    let database = server.stop().await;
+    let backup = database.backup().await;
+    let server = TestServer::start_on(database).await;
+    desk.base = server.base.clone();
+    wang.base = server.base.clone();
+
+    // Work after the backup, acknowledged by the server.
+    desk.replica.add_note(a, "业主改约明天上午").expect("note");
+    let b = desk.replica.create(&leak_in("3-1502", "3", owner.user)).expect("create");
+    synced(&mut desk).await;
+    assert_eq!(desk.replica.pending_count().expect("pending"), 0);
+    wang.replica.transition(a, Action::Accept, None).expect("accept");
+    synced(&mut wang).await;
+
+    // The disk dies; the database is restored from the backup, and others write to it again so
+    // that its feed grows past the devices' cursors.
+    let database = server.stop().await;
+    let database = database.restore(backup).await;
+    let server = TestServer::start_on(database).await;
+    let mut boss = server.device("zhuguan").await;
+    for _ in 0..5 {
+        boss.replica.create(&leak_in("3-1502", "3", owner.user)).expect("create");
+    }
+    synced(&mut boss).await;
+
+    desk.base = server.base.clone();
+    wang.base = server.base.clone();
+    synced(&mut desk).await;
+    synced(&mut wang).await;
+    synced(&mut desk).await;
+    synced(&mut boss).await;
+    for d in [&desk, &wang, &boss] {
+        let order = d.replica.order(a).expect("order a");
+        assert_eq!(order.notes().len(), 1, "the note made after the backup came back");
+        assert_eq!(order.state().expect("state").status, Status::Accepted, "Wang's accept came back");
+    }
+    assert!(boss.replica.order(b).is_ok(), "the order created after the backup came back");
+    assert_eq!(boss.replica.order(a).expect("a").heads(), wang.replica.order(a).expect("a").heads());
+    server.stop().await.drop_database().await;
+}
+
+async fn online_clients_hear_of_changes_live(backend: Backend) {
+    use futures_util::StreamExt;
+    let server = TestServer::start(backend).await;
+    let listener = server.login("zhuguan").await;
+    let mut desk = server.device("kefu").await;
+    let owner = server.login("yezhu1502").await;
+    let response = reqwest::Client::new()
+        .get(format!("{}/api/v1/live", server.base))
+        .bearer_auth(&listener.token)
+        .send()
+        .await
+        .expect("subscribe");
+    assert_eq!(response.status(), 200);
+    let mut events = response.bytes_stream();
+    desk.replica.create(&leak_in("3-1502", "3", owner.user)).expect("create");
+    synced(&mut desk).await;
+    let heard = tokio::time::timeout(std::time::Duration::from_secs(5), async {
+        let mut text = String::new();
+        while let Some(Ok(chunk)) = events.next().await {
+            text.push_str(&String::from_utf8_lossy(&chunk));
+            if text.contains("event: feed") {
+                return text;
+            }
+        }
+        text
+    })
+    .await
+    .expect("a feed event arrives");
+    assert!(heard.contains("event: feed"), "{heard}");
+    server.stop().await.drop_database().await;
+}
+
+async fn metrics_count_syncs_and_refusals_by_code(backend: Backend) {
+    let server = TestServer::start(backend).await;
+    let mut desk = server.device("kefu").await;
+    synced(&mut desk).await;
+    let mut frame = SyncRequest::default().encode();
+    frame[4] = 7;
+    let _ = desk.post(frame).await;
+    let text =
+        reqwest::get(format!("{}/metrics", server.metrics_base)).await.expect("metrics").text().await.expect("body");
+    assert!(text.contains("loopwork_sync_requests_total{outcome=\"ok\"}"), "{text}");
+    assert!(text.contains("loopwork_errors_total{code=\"upgrade_required\"} 1"), "{text}");
+    assert!(text.contains("route=\"/sync/v1\""), "labelled by route, not by URI");
+    assert!(!text.contains(&desk.session.user.to_string()), "no user ids in metrics");
+    server.stop().await.drop_database().await;
 }
