@@ -114,6 +114,7 @@ fn fill(path: &std::path::Path, orders: usize, me: &Identity) {
             order.changes_since(&[]).into_iter().map(|(hash, bytes)| StoredChange { hash, bytes, pending: false });
         batch.push(CommitItem {
             order: order.id(),
+            snapshot: None,
             changes: changes.collect(),
             summary: OrderSummary::of(&order).expect("summary"),
         });

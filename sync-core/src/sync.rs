@@ -93,10 +93,17 @@ impl<S: Store> Replica<S> {
         let ids: std::collections::BTreeSet<OrderId> = incoming.keys().chain(server_heads.keys()).copied().collect();
         for id in ids {
             let (docs, changes) = incoming.get(&id).cloned().unwrap_or_default();
-            let mut order = match self.store().load_chunks(id)? {
-                Some(_) => Some(self.load(id)?.0),
-                None => None,
-            };
+            let held = self.store().load_chunks(id)?.is_some();
+            let mut snapshot = None;
+            let mut order = if held { Some(self.load(id)?.0) } else { None };
+            let mut docs = docs.into_iter();
+            if order.is_none()
+                && let Some(first) = docs.next()
+            {
+                // An order new to this device, received whole: keep its bytes as the snapshot.
+                order = Some(WorkOrder::load(first)?);
+                snapshot = Some(first.to_vec());
+            }
             let before = order.as_ref().map(WorkOrder::heads).unwrap_or_default();
             for bytes in docs {
                 let mut whole = WorkOrder::load(bytes)?;
@@ -125,7 +132,7 @@ impl<S: Store> Replica<S> {
                 .into_iter()
                 .map(|(hash, bytes)| StoredChange { hash, bytes, pending: false })
                 .collect();
-            if !stored.is_empty() {
+            if !stored.is_empty() || snapshot.is_some() {
                 updated.push(id);
             }
             if let Some(theirs) = server_heads.get(&id) {
@@ -134,8 +141,8 @@ impl<S: Store> Replica<S> {
                 requeued += missing.len();
                 stored.extend(missing.into_iter().map(|(hash, bytes)| StoredChange { hash, bytes, pending: true }));
             }
-            if !stored.is_empty() {
-                items.push(CommitItem { order: id, changes: stored, summary: OrderSummary::of(&order)? });
+            if !stored.is_empty() || snapshot.is_some() {
+                items.push(CommitItem { order: id, snapshot, changes: stored, summary: OrderSummary::of(&order)? });
             }
         }
 

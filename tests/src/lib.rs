@@ -33,6 +33,7 @@ pub struct TestDatabase {
     pub backend: Backend,
     pub dir: Option<tempfile::TempDir>,
     pg_name: Option<String>,
+    admin: Option<String>,
 }
 
 impl TestDatabase {
@@ -41,20 +42,26 @@ impl TestDatabase {
             Backend::Sqlite => {
                 let dir = tempfile::tempdir().expect("temp dir");
                 let url = format!("sqlite://{}", dir.path().join("loopwork.db").display());
-                TestDatabase { url, backend, dir: Some(dir), pg_name: None }
+                TestDatabase { url, backend, dir: Some(dir), pg_name: None, admin: None }
             }
-            Backend::Postgres => {
-                let name = format!("loopwork_test_{}", uuid::Uuid::new_v4().simple());
-                let admin = postgres_admin_url();
-                let pool = sqlx::PgPool::connect(&admin).await.expect("PostgreSQL reachable for the tests");
-                sqlx::query(sqlx::AssertSqlSafe(format!("CREATE DATABASE {name}")))
-                    .execute(&pool)
-                    .await
-                    .expect("create db");
-                pool.close().await;
-                let base = admin.rsplit_once('/').map(|(b, _)| b.to_owned()).unwrap_or(admin);
-                TestDatabase { url: format!("{base}/{name}"), backend, dir: None, pg_name: Some(name) }
-            }
+            Backend::Postgres => Self::postgres_on(&postgres_admin_url()).await,
+        }
+    }
+
+    /// A fresh database on the PostgreSQL server that `admin` (a URL of an existing database
+    /// there, such as `postgres`) reaches.
+    pub async fn postgres_on(admin: &str) -> TestDatabase {
+        let name = format!("loopwork_test_{}", uuid::Uuid::new_v4().simple());
+        let pool = sqlx::PgPool::connect(admin).await.expect("PostgreSQL reachable for the tests");
+        sqlx::query(sqlx::AssertSqlSafe(format!("CREATE DATABASE {name}"))).execute(&pool).await.expect("create db");
+        pool.close().await;
+        let base = admin.rsplit_once('/').map(|(b, _)| b).unwrap_or(admin);
+        TestDatabase {
+            url: format!("{base}/{name}"),
+            backend: Backend::Postgres,
+            dir: None,
+            pg_name: Some(name),
+            admin: Some(admin.to_owned()),
         }
     }
 
@@ -72,7 +79,7 @@ impl TestDatabase {
             }
             Backend::Postgres => {
                 let name = format!("{}_backup", self.pg_name.as_deref().expect("pg name"));
-                let pool = sqlx::PgPool::connect(&postgres_admin_url()).await.expect("admin");
+                let pool = sqlx::PgPool::connect(self.admin.as_deref().unwrap_or_default()).await.expect("admin");
                 let sql = format!("CREATE DATABASE {name} TEMPLATE {}", self.pg_name.as_deref().expect("pg name"));
                 sqlx::query(sqlx::AssertSqlSafe(sql)).execute(&pool).await.expect("backup");
                 Backup::Database(name)
@@ -95,7 +102,7 @@ impl TestDatabase {
                 self
             }
             Backup::Database(name) => {
-                let pool = sqlx::PgPool::connect(&postgres_admin_url()).await.expect("admin");
+                let pool = sqlx::PgPool::connect(self.admin.as_deref().unwrap_or_default()).await.expect("admin");
                 let current = self.pg_name.clone().expect("pg name");
                 for sql in [
                     format!("DROP DATABASE {current} WITH (FORCE)"),
@@ -112,7 +119,7 @@ impl TestDatabase {
     /// Drops a PostgreSQL test database (SQLite's goes with its directory).
     pub async fn drop_database(&self) {
         if let Some(name) = &self.pg_name
-            && let Ok(pool) = sqlx::PgPool::connect(&postgres_admin_url()).await
+            && let Ok(pool) = sqlx::PgPool::connect(self.admin.as_deref().unwrap_or_default()).await
         {
             let _ = sqlx::query(sqlx::AssertSqlSafe(format!("DROP DATABASE IF EXISTS {name} WITH (FORCE)")))
                 .execute(&pool)
@@ -205,6 +212,28 @@ impl TestServer {
     pub async fn device(&self, login: &str) -> Device {
         Device::new(&self.base, self.login(login).await)
     }
+
+    /// A device with a given password (users made outside the demo).
+    pub async fn device_with_password(&self, login: &str, password: &str) -> Device {
+        let response = reqwest::Client::new()
+            .post(format!("{}/api/v1/login", self.base))
+            .json(&serde_json::json!({ "login": login, "password": password, "device_name": "sim" }))
+            .send()
+            .await
+            .expect("login request");
+        let body: serde_json::Value = response.json().await.expect("login json");
+        let field = |k: &str| body[k].as_str().unwrap_or_else(|| panic!("login {login}: {body}")).to_owned();
+        Device::new(
+            &self.base,
+            Session {
+                token: field("token"),
+                user: field("user_id").parse().expect("user id"),
+                role: Role::from_code(&field("role")).expect("role"),
+                device: field("device_id").parse().expect("device id"),
+                org: field("org_id"),
+            },
+        )
+    }
 }
 
 /// What login gives a device.
@@ -249,8 +278,35 @@ pub struct Device {
     pub session: Session,
     pub base: String,
     pub online: bool,
+    /// Sync traffic so far: request and response bodies, and round trips.
+    pub traffic: Traffic,
     http: reqwest::Client,
     reconcile_next: bool,
+}
+
+/// Bytes and round trips a device's syncs cost.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct Traffic {
+    pub round_trips: u64,
+    pub bytes_sent: u64,
+    pub bytes_received: u64,
+    /// Documents and changes received, before the frame's compression.
+    pub items_received: u64,
+}
+
+impl Traffic {
+    pub fn since(&self, before: Traffic) -> Traffic {
+        Traffic {
+            round_trips: self.round_trips - before.round_trips,
+            bytes_sent: self.bytes_sent - before.bytes_sent,
+            bytes_received: self.bytes_received - before.bytes_received,
+            items_received: self.items_received - before.items_received,
+        }
+    }
+
+    pub fn bytes(&self) -> u64 {
+        self.bytes_sent + self.bytes_received
+    }
 }
 
 impl std::fmt::Debug for Device {
@@ -267,6 +323,7 @@ impl Device {
             session,
             base: base.to_owned(),
             online: true,
+            traffic: Traffic::default(),
             http: reqwest::Client::new(),
             reconcile_next: false,
         }
@@ -277,10 +334,12 @@ impl Device {
     }
 
     /// Sends raw bytes to the sync endpoint: the transport an app supplies.
-    pub async fn post(&self, body: Vec<u8>) -> Result<Vec<u8>, SyncError> {
+    pub async fn post(&mut self, body: Vec<u8>) -> Result<Vec<u8>, SyncError> {
         if !self.online {
             return Err(SyncError::Offline);
         }
+        self.traffic.round_trips += 1;
+        self.traffic.bytes_sent += body.len() as u64;
         let response = self
             .http
             .post(format!("{}/sync/v1", self.base))
@@ -292,6 +351,7 @@ impl Device {
             .map_err(|e| SyncError::Transport(e.to_string()))?;
         let status = response.status().as_u16();
         let bytes = response.bytes().await.map_err(|e| SyncError::Transport(e.to_string()))?.to_vec();
+        self.traffic.bytes_received += bytes.len() as u64;
         if status != 200 {
             let code = ErrorFrame::decode(&bytes).map(|e| e.code).unwrap_or_else(|_| format!("http_{status}"));
             return Err(SyncError::Refused { status, code });
@@ -308,6 +368,8 @@ impl Device {
             let bytes = self.post(request.encode()).await?;
             let response = SyncResponse::decode(&bytes, &Limits::default())
                 .map_err(|e| SyncError::Transport(format!("undecodable response: {e}")))?;
+            self.traffic.items_received +=
+                response.documents.iter().chain(&response.changes).map(|i| i.bytes.len() as u64).sum::<u64>();
             let outcome = self.replica.apply_sync_response(&response)?;
             self.reconcile_next = outcome.reconcile_required;
             let again = outcome.again || outcome.reconcile_required || outcome.requeued > 0;

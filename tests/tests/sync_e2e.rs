@@ -347,7 +347,7 @@ async fn the_server_restarts_mid_test_and_nothing_acknowledged_is_lost(backend: 
 
 async fn an_old_client_is_told_to_upgrade(backend: Backend) {
     let server = TestServer::start(backend).await;
-    let desk = server.device("kefu").await;
+    let mut desk = server.device("kefu").await;
     let mut frame = SyncRequest::default().encode();
     frame[4] = 9;
     match desk.post(frame).await {

@@ -44,8 +44,11 @@ impl Store for MemoryStore {
         if batch.items.iter().any(|item| item.summary.id != item.order) {
             return Err(CoreError::InvalidInput("summary of another order".into()));
         }
-        for CommitItem { order, changes, summary } in &batch.items {
+        for CommitItem { order, snapshot, changes, summary } in &batch.items {
             let doc = self.documents.entry(*order).or_default();
+            if let Some(snapshot) = snapshot {
+                doc.snapshot = Some(snapshot.clone());
+            }
             for change in changes {
                 if let Some((_, stored)) = doc.changes.iter_mut().find(|(_, c)| c.hash == change.hash) {
                     stored.pending |= change.pending;

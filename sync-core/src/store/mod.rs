@@ -32,6 +32,9 @@ pub struct StoredChange {
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct CommitItem {
     pub order: OrderId,
+    /// A whole saved document to keep as the order's snapshot (an order received whole);
+    /// `changes` are then the ones made on top of it.
+    pub snapshot: Option<Vec<u8>>,
     pub changes: Vec<StoredChange>,
     pub summary: OrderSummary,
 }
@@ -110,7 +113,7 @@ pub trait Store: Send {
 
     /// [`Store::commit_batch`] for one document.
     fn commit(&mut self, order: OrderId, changes: &[StoredChange], summary: &OrderSummary) -> Result<(), CoreError> {
-        self.commit_batch(&[CommitItem { order, changes: changes.to_vec(), summary: summary.clone() }])
+        self.commit_batch(&[CommitItem { order, snapshot: None, changes: changes.to_vec(), summary: summary.clone() }])
     }
 
     /// Why the order left this device's scope, if it did: its copy is then read-only.

@@ -263,8 +263,14 @@ impl Store for SqliteStore {
                 "INSERT INTO doc_change (order_id, hash, bytes, pending) VALUES (?1, ?2, ?3, ?4)
                  ON CONFLICT (order_id, hash) DO UPDATE SET pending = max(pending, excluded.pending)",
             )?;
-            for CommitItem { order, changes, summary } in &batch.items {
+            for CommitItem { order, snapshot, changes, summary } in &batch.items {
                 let id = order.to_string();
+                if let Some(snapshot) = snapshot {
+                    tx.execute(
+                        "INSERT OR REPLACE INTO doc_snapshot (order_id, bytes) VALUES (?1, ?2)",
+                        params![id, snapshot],
+                    )?;
+                }
                 for change in changes {
                     insert.execute(params![id, change.hash.as_ref(), change.bytes, change.pending])?;
                 }

@@ -1,1 +1,264 @@
-fn main() {}
+//! `loopwork-sim`: simulated devices against a real Loopwork server, for benchmarks.
+//!
+//! `loopwork-sim bench --orders 10000 --json` measures what one technician's phone pays to sync:
+//! its first sync of every order, an idle sync, and a sync after one offline edit.
+//! `--devices 200` adds a load phase: that many phones, each pushing one change per request.
+//! The server runs in-process on SQLite unless `--database-url` names another database, or on
+//! its own process when `--server-binary` (or a `loopwork` beside this binary) is found for the
+//! load phase, so that its memory can be measured alone.
+
+use std::sync::Arc;
+use std::time::Instant;
+
+use clap::{Parser, Subcommand};
+use loopwork_server::db::NewUser;
+use loopwork_server::replication::{Principal, parse_pushed};
+use loopwork_server::{auth, demo};
+use loopwork_sync_core::store::OrderQuery;
+use loopwork_sync_core::{
+    Action, Category, Channel, Clock, Grade, Identity, Kind, Location, NewOrder, Role, SystemClock, UserId, WorkOrder,
+};
+use loopwork_tests::{Backend, TestDatabase, TestServer};
+
+#[derive(Debug, Parser)]
+#[command(name = "loopwork-sim", about = "Simulated Loopwork devices, for benchmarks")]
+struct Cli {
+    #[command(subcommand)]
+    command: Command,
+}
+
+#[derive(Debug, Subcommand)]
+enum Command {
+    /// Measure sync costs; prints one JSON object with --json.
+    Bench {
+        /// Orders assigned to the measured technician.
+        #[arg(long, default_value_t = 10_000)]
+        orders: usize,
+        /// Phones in the load phase (0: no load phase).
+        #[arg(long, default_value_t = 0)]
+        devices: usize,
+        /// Orders stored in total for the load phase (spread over the phones).
+        #[arg(long, default_value_t = 100_000)]
+        stored_orders: usize,
+        /// Sync requests each phone sends in the load phase.
+        #[arg(long, default_value_t = 25)]
+        requests_per_device: usize,
+        /// `postgres://…` to run against PostgreSQL (a fresh database is created on that server).
+        #[arg(long)]
+        database_url: Option<String>,
+        #[arg(long)]
+        json: bool,
+    },
+}
+
+const PASSWORD: &str = "sim-password";
+
+#[tokio::main]
+async fn main() {
+    let Cli { command: Command::Bench { orders, devices, stored_orders, requests_per_device, database_url, json } } =
+        Cli::parse();
+    // A fresh database on the named PostgreSQL server, or a fresh SQLite file.
+    let database = match &database_url {
+        Some(url) if url.starts_with("postgres") => TestDatabase::postgres_on(url).await,
+        _ => TestDatabase::new(Backend::Sqlite).await,
+    };
+    let server = TestServer::start_on(database).await;
+    let now = SystemClock.now_ms();
+    demo::seed(server.state.db.as_ref(), now).await.expect("demo data");
+    let mut desk = server.device("kefu").await;
+    let desk_principal = Principal {
+        user: desk.session.user,
+        role: Role::Dispatcher,
+        org: desk.session.org.clone(),
+        device: desk.session.device,
+    };
+    let hash = auth::hash_password(PASSWORD).expect("hash");
+
+    // One technician with `orders` orders.
+    let tech = new_technician(&server, &desk.session.org, "sim-tech", &hash).await;
+    let seed_started = Instant::now();
+    seed_orders(&server, &desk_principal, desk.identity(), &[tech], orders).await;
+    let seed_seconds = seed_started.elapsed().as_secs_f64();
+
+    let mut phone = server.device_with_password("sim-tech", PASSWORD).await;
+    let started = Instant::now();
+    phone.sync().await.expect("initial sync");
+    let initial_sync_seconds = started.elapsed().as_secs_f64();
+    let initial = phone.traffic;
+    let held = phone.replica.order_count().expect("count");
+    assert_eq!(held, orders, "the phone holds every assigned order");
+    let ids = phone.replica.list(&OrderQuery { limit: usize::MAX, ..Default::default() }).expect("list");
+    let saved_docs_bytes: usize = ids.iter().map(|s| phone.replica.order(s.id).expect("order").save().len()).sum();
+
+    let before = phone.traffic;
+    phone.sync().await.expect("idle sync");
+    let idle = phone.traffic.since(before);
+
+    phone.online = false;
+    phone.replica.add_note(ids[ids.len() / 2].id, "已更换水龙头阀芯,试水正常").expect("note");
+    phone.online = true;
+    let before = phone.traffic;
+    phone.sync().await.expect("edit sync");
+    let edit = phone.traffic.since(before);
+    let _ = desk.sync().await;
+
+    let mut report = serde_json::json!({
+        "backend": server.state.db.backend(),
+        "orders": orders,
+        "seed_seconds": round(seed_seconds),
+        "initial_sync_seconds": round(initial_sync_seconds),
+        "initial_sync_round_trips": initial.round_trips,
+        "initial_sync_bytes": initial.bytes(),
+        "saved_docs_bytes": saved_docs_bytes,
+        "initial_sync_documents_bytes": initial.items_received,
+        "initial_sync_bytes_per_saved_byte": round(initial.bytes() as f64 / saved_docs_bytes.max(1) as f64),
+        "idle_sync_round_trips": idle.round_trips,
+        "idle_sync_bytes": idle.bytes(),
+        "one_edit_round_trips": edit.round_trips,
+        "one_edit_bytes": edit.bytes(),
+    });
+
+    if devices > 0 {
+        let load =
+            load_phase(&server, &desk_principal, desk.identity(), &hash, devices, stored_orders, requests_per_device)
+                .await;
+        report.as_object_mut().expect("object").extend(load);
+    }
+    if json {
+        println!("{report}");
+    } else {
+        println!("{}", serde_json::to_string_pretty(&report).expect("json"));
+    }
+    server.stop().await.drop_database().await;
+}
+
+fn round(x: f64) -> f64 {
+    (x * 1000.0).round() / 1000.0
+}
+
+async fn new_technician(server: &TestServer, org: &str, login: &str, hash: &str) -> UserId {
+    server
+        .state
+        .db
+        .create_user(
+            &NewUser {
+                org: org.into(),
+                login: login.into(),
+                password_hash: hash.into(),
+                role: Role::Technician,
+                display_name: login.into(),
+                phone: None,
+            },
+            0,
+        )
+        .await
+        .expect("technician")
+}
+
+/// Registers `count` orders, spread over `technicians`, through the server's push path (the one
+/// a dispatcher's device takes), in batches.
+async fn seed_orders(server: &TestServer, principal: &Principal, desk: Identity, technicians: &[UserId], count: usize) {
+    let owner = server.state.db.user_by_login("yezhu1502").await.expect("owner").expect("owner exists").id;
+    let now = SystemClock.now_ms();
+    let mut batch = Vec::new();
+    for i in 0..count {
+        let new = NewOrder {
+            kind: if i % 5 == 0 { Kind::Complaint } else { Kind::Repair },
+            category: Category::BUILT_IN[i % Category::BUILT_IN.len()].clone(),
+            grade: Grade::ALL[i % Grade::ALL.len()],
+            channel: Channel::App,
+            location: Location::unit(
+                demo::DEMO_PROJECT,
+                &format!("{}", i % 30),
+                &format!("{}-{:04}", i % 30, i % 2000),
+            ),
+            description: format!("第{i}号报修:卫生间漏水,请尽快上门查看。"),
+            reporter: owner,
+            occurred_at_ms: None,
+        };
+        let mut order = WorkOrder::create(&new, &desk, now).expect("create");
+        order.transition(&desk, Action::Assign(technicians[i % technicians.len()]), None, now).expect("assign");
+        let changes = order
+            .changes_since(&[])
+            .iter()
+            .map(|(_, bytes)| parse_pushed(principal, bytes).expect("own change"))
+            .collect::<Vec<_>>();
+        batch.push((order.id(), changes));
+        if batch.len() == 500 || i + 1 == count {
+            server.state.db.push(principal, &batch, now).await.expect("seed push");
+            batch.clear();
+        }
+    }
+}
+
+async fn load_phase(
+    server: &TestServer,
+    principal: &Principal,
+    desk: Identity,
+    hash: &str,
+    devices: usize,
+    stored_orders: usize,
+    requests_per_device: usize,
+) -> serde_json::Map<String, serde_json::Value> {
+    let mut technicians = Vec::new();
+    for i in 0..devices {
+        technicians.push(new_technician(server, &principal.org, &format!("load-{i}"), hash).await);
+    }
+    let seed_started = Instant::now();
+    seed_orders(server, principal, desk, &technicians, stored_orders).await;
+    let seed_seconds = seed_started.elapsed().as_secs_f64();
+    let mut phones = Vec::new();
+    for i in 0..devices {
+        let mut phone = server.device_with_password(&format!("load-{i}"), PASSWORD).await;
+        phone.sync().await.expect("initial sync");
+        phones.push(phone);
+    }
+    let latencies = Arc::new(std::sync::Mutex::new(Vec::new()));
+    let started = Instant::now();
+    let mut tasks = Vec::new();
+    for mut phone in phones {
+        let latencies = Arc::clone(&latencies);
+        tasks.push(tokio::spawn(async move {
+            let mine = phone.replica.list(&OrderQuery::assigned_to(phone.session.user, 50)).expect("list");
+            for r in 0..requests_per_device {
+                phone.replica.add_note(mine[r % mine.len()].id, &format!("巡检记录 {r}")).expect("note");
+                let request = phone.replica.sync_request().expect("request").encode();
+                let sent = Instant::now();
+                let bytes = phone.post(request).await.expect("sync");
+                latencies.lock().expect("lock").push(sent.elapsed().as_secs_f64() * 1000.0);
+                let response =
+                    loopwork_sync_core::protocol::SyncResponse::decode(&bytes, &Default::default()).expect("decode");
+                phone.replica.apply_sync_response(&response).expect("apply");
+            }
+            phone
+        }));
+    }
+    for task in tasks {
+        let _ = task.await.expect("phone");
+    }
+    let seconds = started.elapsed().as_secs_f64();
+    let mut latencies = latencies.lock().expect("lock").clone();
+    latencies.sort_by(f64::total_cmp);
+    let pick = |p: f64| latencies[((latencies.len() - 1) as f64 * p).round() as usize];
+    let mut out = serde_json::Map::new();
+    out.insert("devices".into(), devices.into());
+    out.insert("stored_orders".into(), (stored_orders + 4).into());
+    out.insert("load_seed_seconds".into(), round(seed_seconds).into());
+    out.insert("load_requests".into(), latencies.len().into());
+    out.insert("load_requests_per_second".into(), round(latencies.len() as f64 / seconds).into());
+    out.insert("load_latency_ms_p50".into(), round(pick(0.5)).into());
+    out.insert("load_latency_ms_p99".into(), round(pick(0.99)).into());
+    out.insert("process_rss_mb".into(), round(rss_mb()).into());
+    out
+}
+
+fn rss_mb() -> f64 {
+    let status = std::fs::read_to_string("/proc/self/status").unwrap_or_default();
+    status
+        .lines()
+        .find_map(|l| l.strip_prefix("VmRSS:"))
+        .and_then(|v| v.split_whitespace().next())
+        .and_then(|v| v.parse::<f64>().ok())
+        .map(|kb| kb / 1024.0)
+        .unwrap_or(f64::NAN)
+}
