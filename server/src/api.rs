@@ -259,7 +259,14 @@ async fn sync_inner(state: &AppState, principal: &replication::Principal, body: 
     let limit = request.limit.clamp(1, MAX_PAGE) as usize;
     let mut response = state
         .db
-        .pull(PullRequest { principal, cursor, limit, max_bytes: MAX_PAGE_BYTES, reconcile: &request.reconcile })
+        .pull(PullRequest {
+            principal,
+            cursor,
+            limit,
+            max_bytes: MAX_PAGE_BYTES,
+            reconcile: &request.reconcile,
+            just_pushed: &pushed.acked,
+        })
         .await?;
     response.acked = pushed.acked;
     Ok(response.encode())

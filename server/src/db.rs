@@ -21,7 +21,7 @@ use sqlx::sqlite::{SqliteConnectOptions, SqliteJournalMode, SqlitePool, SqlitePo
 use sqlx::{AssertSqlSafe, Row};
 
 use crate::error::ApiError;
-use crate::replication::{self, Cursor, Principal, Scope, StoredOrder};
+use crate::replication::{self, Cursor, DocumentCache, Principal, Scope, StoredOrder};
 
 pub type Result<T, E = ApiError> = std::result::Result<T, E>;
 
@@ -64,6 +64,8 @@ pub struct PullRequest<'a> {
     pub limit: usize,
     pub max_bytes: usize,
     pub reconcile: &'a [OrderHeads],
+    /// Changes the device pushed in this same request: not echoed back to it.
+    pub just_pushed: &'a [ChangeHash],
 }
 
 /// An order as lists show it (JSON).
@@ -128,12 +130,40 @@ pub async fn open(url: &str) -> Result<std::sync::Arc<dyn Database>, String> {
     }
 }
 
-/// SQLite: one server process; writers serialize on a lock, readers run beside them (WAL).
+/// One push waiting for the writer.
+#[derive(Debug)]
+struct PushJob {
+    principal: Principal,
+    groups: Vec<(OrderId, Vec<Change>)>,
+    now_ms: i64,
+    reply: tokio::sync::oneshot::Sender<Result<PushOutcome>>,
+}
+
+/// Pushes that arrive together are written in one transaction (group commit): one commit, one
+/// fsync, for up to this many; each push in its own savepoint, so one refused push leaves the
+/// others whole. Acknowledgements go out only after the commit.
+const GROUP_COMMIT_MAX: usize = 128;
+
+/// Documents the writer keeps loaded (about 20 KiB each).
+const CACHED_DOCUMENTS: usize = 2_000;
+
+/// An order merged in the current batch: cached once the batch commits.
+type Staged = (OrderId, i64, WorkOrder);
+
+/// What never changes while a process runs: read once at open.
+#[derive(Clone, Debug)]
+struct Fixed {
+    epoch: String,
+    secret: String,
+    server: Identity,
+}
+
+/// SQLite: one server process; one writer task, readers beside it (WAL).
 #[derive(Debug)]
 pub struct Sqlite {
     pool: SqlitePool,
-    write_lock: tokio::sync::Mutex<()>,
-    server_device: DeviceId,
+    fixed: Fixed,
+    writer: tokio::sync::mpsc::Sender<PushJob>,
 }
 
 impl Sqlite {
@@ -146,17 +176,14 @@ impl Sqlite {
             .busy_timeout(Duration::from_secs(10));
         let pool = SqlitePoolOptions::new().max_connections(8).connect_with(options).await?;
         sqlx::migrate!("../migrations/sqlite").run(&pool).await?;
-        let mut db = Sqlite { pool, write_lock: tokio::sync::Mutex::new(()), server_device: DeviceId::new() };
-        db.init_meta().await.map_err(|e| sqlx::Error::Protocol(e.message_en))?;
-        Ok(db)
+        let fixed = Self::init_meta(&pool).await.map_err(|e| sqlx::Error::Protocol(e.message_en))?;
+        let (writer, jobs) = tokio::sync::mpsc::channel(4 * GROUP_COMMIT_MAX);
+        tokio::spawn(Self::run_writer(pool.clone(), fixed.server, jobs));
+        Ok(Sqlite { pool, fixed, writer })
     }
 
-    async fn lock_org(&self, _tx: &mut sqlx::Transaction<'_, sqlx::Sqlite>, _org: &str) -> Result<()> {
+    async fn lock_org(_tx: &mut sqlx::Transaction<'_, sqlx::Sqlite>, _org: &str) -> Result<()> {
         Ok(())
-    }
-
-    async fn write_guard(&self) -> Option<tokio::sync::MutexGuard<'_, ()>> {
-        Some(self.write_lock.lock().await)
     }
 }
 
@@ -166,7 +193,8 @@ impl Sqlite {
 #[derive(Debug)]
 pub struct Postgres {
     pool: PgPool,
-    server_device: DeviceId,
+    fixed: Fixed,
+    writer: tokio::sync::mpsc::Sender<PushJob>,
 }
 
 impl Postgres {
@@ -174,18 +202,15 @@ impl Postgres {
         let options = PgConnectOptions::from_str(url)?;
         let pool = PgPoolOptions::new().max_connections(16).connect_with(options).await?;
         sqlx::migrate!("../migrations/postgres").run(&pool).await?;
-        let mut db = Postgres { pool, server_device: DeviceId::new() };
-        db.init_meta().await.map_err(|e| sqlx::Error::Protocol(e.message_en))?;
-        Ok(db)
+        let fixed = Self::init_meta(&pool).await.map_err(|e| sqlx::Error::Protocol(e.message_en))?;
+        let (writer, jobs) = tokio::sync::mpsc::channel(4 * GROUP_COMMIT_MAX);
+        tokio::spawn(Self::run_writer(pool.clone(), fixed.server, jobs));
+        Ok(Postgres { pool, fixed, writer })
     }
 
-    async fn lock_org(&self, tx: &mut sqlx::Transaction<'_, sqlx::Postgres>, org: &str) -> Result<()> {
+    async fn lock_org(tx: &mut sqlx::Transaction<'_, sqlx::Postgres>, org: &str) -> Result<()> {
         sqlx::query("SELECT pg_advisory_xact_lock(hashtext($1))").bind(org).execute(&mut **tx).await?;
         Ok(())
-    }
-
-    async fn write_guard(&self) -> Option<tokio::sync::MutexGuard<'_, ()>> {
-        None
     }
 }
 
@@ -222,7 +247,7 @@ macro_rules! database_impl {
     ($name:ident, $backend:literal, $db:ty) => {
         impl $name {
             /// Creates the database's identity on first open, and this process's server actor.
-            async fn init_meta(&mut self) -> Result<()> {
+            async fn init_meta(pool: &sqlx::Pool<$db>) -> Result<Fixed> {
                 for (key, value) in [
                     ("epoch", uuid::Uuid::new_v4().simple().to_string()),
                     ("server_user", UserId::new().to_string()),
@@ -231,17 +256,254 @@ macro_rules! database_impl {
                     sqlx::query("INSERT INTO meta (key, value) VALUES ($1, $2) ON CONFLICT (key) DO NOTHING")
                         .bind(key)
                         .bind(value)
-                        .execute(&self.pool)
+                        .execute(pool)
                         .await?;
                 }
-                self.server_device = server_actor(&self.meta("server_secret").await?, None);
+                let meta = |key: &'static str| async move {
+                    sqlx::query_scalar::<_, String>("SELECT value FROM meta WHERE key = $1").bind(key).fetch_one(pool).await
+                };
+                let secret = meta("server_secret").await?;
+                let user: UserId = meta("server_user").await?.parse().map_err(|_| ApiError::internal())?;
+                Ok(Fixed {
+                    epoch: meta("epoch").await?,
+                    server: Identity::new(user, Role::System, server_actor(&secret, None)),
+                    secret,
+                })
+            }
+
+            /// The writer task: takes the pushes waiting, writes them in one transaction.
+            async fn run_writer(
+                pool: sqlx::Pool<$db>,
+                server: Identity,
+                mut jobs: tokio::sync::mpsc::Receiver<PushJob>,
+            ) {
+                let mut cache = DocumentCache::new(CACHED_DOCUMENTS);
+                while let Some(first) = jobs.recv().await {
+                    let mut batch = vec![first];
+                    while batch.len() < GROUP_COMMIT_MAX {
+                        match jobs.try_recv() {
+                            Ok(job) => batch.push(job),
+                            Err(_) => break,
+                        }
+                    }
+                    // Advisory locks are taken in organization order, so two servers' batches
+                    // cannot deadlock.
+                    batch.sort_by(|a, b| a.principal.org.cmp(&b.principal.org));
+                    let mut results = Vec::with_capacity(batch.len());
+                    let mut staged = Vec::new();
+                    let committed = Self::write_batch(&pool, &server, &batch, &mut cache, &mut staged, &mut results).await;
+                    if committed.is_ok() {
+                        for (id, seq, order) in staged {
+                            cache.put(id, seq, order);
+                        }
+                    }
+                    for (job, result) in batch.into_iter().zip(results.into_iter().map(Some).chain(std::iter::repeat_with(|| None))) {
+                        let answer = match (&committed, result) {
+                            (Ok(()), Some(result)) => result,
+                            (Err(e), _) => Err(e.clone()),
+                            (Ok(()), None) => Err(ApiError::internal()),
+                        };
+                        let _ = job.reply.send(answer);
+                    }
+                }
+            }
+
+            async fn write_batch(
+                pool: &sqlx::Pool<$db>,
+                server: &Identity,
+                batch: &[PushJob],
+                cache: &mut DocumentCache,
+                staged: &mut Vec<Staged>,
+                results: &mut Vec<Result<PushOutcome>>,
+            ) -> Result<()> {
+                let mut tx = pool.begin().await?;
+                let mut locked: Option<&str> = None;
+                for job in batch {
+                    if locked != Some(job.principal.org.as_str()) {
+                        Self::lock_org(&mut tx, &job.principal.org).await?;
+                        locked = Some(job.principal.org.as_str());
+                    }
+                    let mut savepoint = sqlx::Acquire::begin(&mut *tx).await?;
+                    let mut merged = Vec::new();
+                    match Self::push_in_tx(&mut savepoint, server, cache, &mut merged, &job.principal, &job.groups, job.now_ms).await {
+                        Ok(outcome) => {
+                            savepoint.commit().await?;
+                            staged.extend(merged);
+                            results.push(Ok(outcome));
+                        }
+                        Err(refused) => {
+                            savepoint.rollback().await?;
+                            results.push(Err(refused));
+                        }
+                    }
+                }
+                tx.commit().await?;
                 Ok(())
             }
 
-            async fn meta(&self, key: &str) -> Result<String> {
-                let value: String =
-                    sqlx::query_scalar("SELECT value FROM meta WHERE key = $1").bind(key).fetch_one(&self.pool).await?;
-                Ok(value)
+            /// One push, inside the writer's transaction.
+            async fn push_in_tx(
+                tx: &mut sqlx::Transaction<'_, $db>,
+                server: &Identity,
+                cache: &mut DocumentCache,
+                staged: &mut Vec<Staged>,
+                principal: &Principal,
+                groups: &[(OrderId, Vec<Change>)],
+                now_ms: i64,
+            ) -> Result<PushOutcome> {
+                let mut outcome = PushOutcome::default();
+                outcome.acked = groups.iter().flat_map(|(_, changes)| changes.iter().map(Change::hash)).collect();
+                let user = principal.user.to_string();
+                for (id, changes) in groups {
+                    let order_id = id.to_string();
+                    let row: Option<(String, i64, Option<String>, String, String, Option<String>, Option<String>)> =
+                        sqlx::query_as(
+                            "SELECT org_id, last_seq, assignee, reporter, project, building, unit FROM orders WHERE id = $1",
+                        )
+                    .bind(&order_id)
+                    .fetch_optional(&mut **tx)
+                    .await?;
+                    let merged = match row {
+                        Some((org, last_seq, assignee, reporter, project, building, unit)) => {
+                            let assignee = assignee.map(|a| a.parse()).transpose().map_err(|_| ApiError::internal())?;
+                            let stored = StoredOrder { org, last_seq, assignee, reporter, project, building, unit };
+                            let ever_given: bool = sqlx::query_scalar(
+                                "SELECT EXISTS (SELECT 1 FROM order_access WHERE order_id = $1 AND user_id = $2)",
+                            )
+                            .bind(&order_id)
+                            .bind(&user)
+                            .fetch_one(&mut **tx)
+                            .await?;
+                            let owns = Self::owns_unit(tx, &user, &stored.project, &stored.building, &stored.unit).await?;
+                            if !replication::may_write(principal, &stored, ever_given, owns) {
+                                return Err(ApiError::out_of_scope(id).binary());
+                            }
+                            let order = match cache.take(*id, stored.last_seq) {
+                                Some(order) => order,
+                                None => {
+                                    let doc: Vec<u8> = sqlx::query_scalar("SELECT doc FROM orders WHERE id = $1")
+                                        .bind(&order_id)
+                                        .fetch_one(&mut **tx)
+                                        .await?;
+                                    WorkOrder::load(&doc).map_err(|_| ApiError::internal())?
+                                }
+                            };
+                            replication::merge_push(Some((order, stored.assignee)), *id, changes, server, None, now_ms)?
+                        }
+                        None => {
+                            let raw: Vec<&[u8]> = changes.iter().map(Change::raw_bytes).collect();
+                            let candidate = WorkOrder::load_chunks(raw).map_err(|e| {
+                                ApiError::from(loopwork_sync_core::CoreError::from(e)).binary()
+                            })?;
+                            let location = candidate.location();
+                            let project_known: bool = sqlx::query_scalar(
+                                "SELECT EXISTS (SELECT 1 FROM projects WHERE org_id = $1 AND code = $2)",
+                            )
+                            .bind(&principal.org)
+                            .bind(&location.project)
+                            .fetch_one(&mut **tx)
+                            .await?;
+                            let owns = Self::owns_unit(tx, &user, &location.project, &location.building, &location.unit).await?;
+                            replication::may_create(principal, &candidate, project_known, owns)?;
+                            let number = Self::next_number(tx, &principal.org, now_ms).await?;
+                            replication::merge_push(None, *id, changes, server, Some(&number), now_ms)?
+                        }
+                    };
+                    if merged.new_changes.is_empty() {
+                        continue;
+                    }
+                    let pushed: HashSet<ChangeHash> = changes.iter().map(Change::hash).collect();
+                    for (hash, bytes) in &merged.new_changes {
+                        let device = if pushed.contains(hash) { principal.device } else { server.device };
+                        sqlx::query(
+                            "INSERT INTO feed (org_id, order_id, kind, hash, bytes, device_id, received_at)
+                             VALUES ($1, $2, 'change', $3, $4, $5, $6) ON CONFLICT DO NOTHING",
+                        )
+                        .bind(&principal.org)
+                        .bind(&order_id)
+                        .bind(hash.as_ref())
+                        .bind(bytes)
+                        .bind(device.to_string())
+                        .bind(now_ms)
+                        .execute(&mut **tx)
+                        .await?;
+                    }
+                    let summary = &merged.summary;
+                    if summary.assignee != merged.assignee_before {
+                        if let Some(before) = merged.assignee_before {
+                            sqlx::query(
+                                "INSERT INTO feed (org_id, order_id, kind, user_id, reason, received_at)
+                                 VALUES ($1, $2, 'revoke', $3, 'reassigned', $4)",
+                            )
+                            .bind(&principal.org)
+                            .bind(&order_id)
+                            .bind(before.to_string())
+                            .bind(now_ms)
+                            .execute(&mut **tx)
+                            .await?;
+                        }
+                        if let Some(after) = summary.assignee {
+                            sqlx::query(
+                                "INSERT INTO feed (org_id, order_id, kind, user_id, received_at)
+                                 VALUES ($1, $2, 'grant', $3, $4)",
+                            )
+                            .bind(&principal.org)
+                            .bind(&order_id)
+                            .bind(after.to_string())
+                            .bind(now_ms)
+                            .execute(&mut **tx)
+                            .await?;
+                            sqlx::query("INSERT INTO order_access (order_id, user_id) VALUES ($1, $2) ON CONFLICT DO NOTHING")
+                                .bind(&order_id)
+                                .bind(after.to_string())
+                                .execute(&mut **tx)
+                                .await?;
+                        }
+                    }
+                    let last_seq: i64 = sqlx::query_scalar("SELECT COALESCE(MAX(seq), 0) FROM feed WHERE order_id = $1")
+                        .bind(&order_id)
+                        .fetch_one(&mut **tx)
+                        .await?;
+                    sqlx::query(
+                        "INSERT INTO orders (id, org_id, number, kind, category, grade, status, is_open, assignee, reporter,
+                            project, building, unit, area, created_at, next_deadline, doc, last_seq)
+                         VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16, $17, $18)
+                         ON CONFLICT (id) DO UPDATE SET number = excluded.number, kind = excluded.kind,
+                            category = excluded.category, grade = excluded.grade, status = excluded.status,
+                            is_open = excluded.is_open, assignee = excluded.assignee, project = excluded.project,
+                            building = excluded.building, unit = excluded.unit, area = excluded.area,
+                            next_deadline = excluded.next_deadline, doc = excluded.doc, last_seq = excluded.last_seq",
+                    )
+                    .bind(&order_id)
+                    .bind(&principal.org)
+                    .bind(&summary.number)
+                    .bind(summary.kind.code())
+                    .bind(summary.category.code())
+                    .bind(summary.grade.code())
+                    .bind(summary.status.code())
+                    .bind(summary.status.is_open())
+                    .bind(summary.assignee.map(|a| a.to_string()))
+                    .bind(summary.reporter.to_string())
+                    .bind(&summary.location.project)
+                    .bind(&summary.location.building)
+                    .bind(&summary.location.unit)
+                    .bind(&summary.location.area)
+                    .bind(summary.created_at_ms)
+                    .bind(summary.next_deadline_ms)
+                    .bind(merged.order.save())
+                    .bind(last_seq)
+                    .execute(&mut **tx)
+                    .await?;
+                    outcome.merged += merged.new_changes.len();
+                    outcome.orders.push(*id);
+                    staged.push((*id, last_seq, merged.order));
+                }
+                sqlx::query("UPDATE devices SET last_sync_at = $1 WHERE id = $2")
+                    .bind(now_ms)
+                    .bind(principal.device.to_string())
+                    .execute(&mut **tx)
+                    .await?;
+                Ok(outcome)
             }
 
             /// Whether the user is an owner of the unit.
@@ -284,7 +546,7 @@ macro_rules! database_impl {
                 }))
             }
 
-            async fn next_number(&self, tx: &mut sqlx::Transaction<'_, $db>, org: &str, now_ms: i64) -> Result<String> {
+            async fn next_number(tx: &mut sqlx::Transaction<'_, $db>, org: &str, now_ms: i64) -> Result<String> {
                 let day = day_of(now_ms);
                 let next: i64 = sqlx::query_scalar(
                     "INSERT INTO number_counters (org_id, day, next) VALUES ($1, $2, 1)
@@ -306,18 +568,17 @@ macro_rules! database_impl {
             }
 
             async fn epoch(&self) -> Result<String> {
-                self.meta("epoch").await
+                Ok(self.fixed.epoch.clone())
             }
 
             async fn server_identity(&self) -> Result<Identity> {
-                let user: UserId = self.meta("server_user").await?.parse().map_err(|_| ApiError::internal())?;
-                Ok(Identity::new(user, Role::System, self.server_device))
+                Ok(self.fixed.server)
             }
 
             async fn known_actor(&self, org: &str, actor: &automerge::ActorId) -> Result<bool> {
                 let Ok(raw) = <[u8; 16]>::try_from(actor.to_bytes()) else { return Ok(false) };
                 let id = uuid::Uuid::from_bytes(raw).to_string();
-                if server_actor(&self.meta("server_secret").await?, Some(raw)) == DeviceId::from_uuid(uuid::Uuid::from_bytes(raw)) {
+                if server_actor(&self.fixed.secret, Some(raw)) == DeviceId::from_uuid(uuid::Uuid::from_bytes(raw)) {
                     return Ok(true);
                 }
                 let known: bool = sqlx::query_scalar("SELECT EXISTS (SELECT 1 FROM devices WHERE id = $1 AND org_id = $2)")
@@ -453,154 +714,13 @@ macro_rules! database_impl {
             }
 
             async fn push(&self, principal: &Principal, groups: &[(OrderId, Vec<Change>)], now_ms: i64) -> Result<PushOutcome> {
-                let mut outcome = PushOutcome::default();
-                outcome.acked = groups.iter().flat_map(|(_, changes)| changes.iter().map(Change::hash)).collect();
                 if groups.is_empty() {
-                    return Ok(outcome);
+                    return Ok(PushOutcome::default());
                 }
-                let server = self.server_identity().await?;
-                let user = principal.user.to_string();
-                let _guard = self.write_guard().await;
-                let mut tx = self.pool.begin().await?;
-                self.lock_org(&mut tx, &principal.org).await?;
-                for (id, changes) in groups {
-                    let order_id = id.to_string();
-                    let row: Option<(String, Vec<u8>, String, String, Option<String>, Option<String>)> = sqlx::query_as(
-                        "SELECT org_id, doc, reporter, project, building, unit FROM orders WHERE id = $1",
-                    )
-                    .bind(&order_id)
-                    .fetch_optional(&mut *tx)
-                    .await?;
-                    let merged = match row {
-                        Some((org, doc, reporter, project, building, unit)) => {
-                            let stored = StoredOrder { org, doc, reporter, project, building, unit };
-                            let ever_given: bool = sqlx::query_scalar(
-                                "SELECT EXISTS (SELECT 1 FROM order_access WHERE order_id = $1 AND user_id = $2)",
-                            )
-                            .bind(&order_id)
-                            .bind(&user)
-                            .fetch_one(&mut *tx)
-                            .await?;
-                            let owns = Self::owns_unit(&mut tx, &user, &stored.project, &stored.building, &stored.unit).await?;
-                            if !replication::may_write(principal, &stored, ever_given, owns) {
-                                return Err(ApiError::out_of_scope(id).binary());
-                            }
-                            replication::merge_push(Some(&stored.doc), *id, changes, &server, None, now_ms)?
-                        }
-                        None => {
-                            let raw: Vec<&[u8]> = changes.iter().map(Change::raw_bytes).collect();
-                            let candidate = WorkOrder::load_chunks(raw).map_err(|e| {
-                                ApiError::from(loopwork_sync_core::CoreError::from(e)).binary()
-                            })?;
-                            let location = candidate.location();
-                            let project_known: bool = sqlx::query_scalar(
-                                "SELECT EXISTS (SELECT 1 FROM projects WHERE org_id = $1 AND code = $2)",
-                            )
-                            .bind(&principal.org)
-                            .bind(&location.project)
-                            .fetch_one(&mut *tx)
-                            .await?;
-                            let owns = Self::owns_unit(&mut tx, &user, &location.project, &location.building, &location.unit).await?;
-                            replication::may_create(principal, &candidate, project_known, owns)?;
-                            let number = self.next_number(&mut tx, &principal.org, now_ms).await?;
-                            replication::merge_push(None, *id, changes, &server, Some(&number), now_ms)?
-                        }
-                    };
-                    if merged.new_changes.is_empty() {
-                        continue;
-                    }
-                    let pushed: HashSet<ChangeHash> = changes.iter().map(Change::hash).collect();
-                    for (hash, bytes) in &merged.new_changes {
-                        let device = if pushed.contains(hash) { principal.device } else { server.device };
-                        sqlx::query(
-                            "INSERT INTO feed (org_id, order_id, kind, hash, bytes, device_id, received_at)
-                             VALUES ($1, $2, 'change', $3, $4, $5, $6) ON CONFLICT DO NOTHING",
-                        )
-                        .bind(&principal.org)
-                        .bind(&order_id)
-                        .bind(hash.as_ref())
-                        .bind(bytes)
-                        .bind(device.to_string())
-                        .bind(now_ms)
-                        .execute(&mut *tx)
-                        .await?;
-                    }
-                    let summary = &merged.summary;
-                    if summary.assignee != merged.assignee_before {
-                        if let Some(before) = merged.assignee_before {
-                            sqlx::query(
-                                "INSERT INTO feed (org_id, order_id, kind, user_id, reason, received_at)
-                                 VALUES ($1, $2, 'revoke', $3, 'reassigned', $4)",
-                            )
-                            .bind(&principal.org)
-                            .bind(&order_id)
-                            .bind(before.to_string())
-                            .bind(now_ms)
-                            .execute(&mut *tx)
-                            .await?;
-                        }
-                        if let Some(after) = summary.assignee {
-                            sqlx::query(
-                                "INSERT INTO feed (org_id, order_id, kind, user_id, received_at)
-                                 VALUES ($1, $2, 'grant', $3, $4)",
-                            )
-                            .bind(&principal.org)
-                            .bind(&order_id)
-                            .bind(after.to_string())
-                            .bind(now_ms)
-                            .execute(&mut *tx)
-                            .await?;
-                            sqlx::query("INSERT INTO order_access (order_id, user_id) VALUES ($1, $2) ON CONFLICT DO NOTHING")
-                                .bind(&order_id)
-                                .bind(after.to_string())
-                                .execute(&mut *tx)
-                                .await?;
-                        }
-                    }
-                    let last_seq: i64 = sqlx::query_scalar("SELECT COALESCE(MAX(seq), 0) FROM feed WHERE order_id = $1")
-                        .bind(&order_id)
-                        .fetch_one(&mut *tx)
-                        .await?;
-                    sqlx::query(
-                        "INSERT INTO orders (id, org_id, number, kind, category, grade, status, is_open, assignee, reporter,
-                            project, building, unit, area, created_at, next_deadline, doc, last_seq)
-                         VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16, $17, $18)
-                         ON CONFLICT (id) DO UPDATE SET number = excluded.number, kind = excluded.kind,
-                            category = excluded.category, grade = excluded.grade, status = excluded.status,
-                            is_open = excluded.is_open, assignee = excluded.assignee, project = excluded.project,
-                            building = excluded.building, unit = excluded.unit, area = excluded.area,
-                            next_deadline = excluded.next_deadline, doc = excluded.doc, last_seq = excluded.last_seq",
-                    )
-                    .bind(&order_id)
-                    .bind(&principal.org)
-                    .bind(&summary.number)
-                    .bind(summary.kind.code())
-                    .bind(summary.category.code())
-                    .bind(summary.grade.code())
-                    .bind(summary.status.code())
-                    .bind(summary.status.is_open())
-                    .bind(summary.assignee.map(|a| a.to_string()))
-                    .bind(summary.reporter.to_string())
-                    .bind(&summary.location.project)
-                    .bind(&summary.location.building)
-                    .bind(&summary.location.unit)
-                    .bind(&summary.location.area)
-                    .bind(summary.created_at_ms)
-                    .bind(summary.next_deadline_ms)
-                    .bind(merged.order.save())
-                    .bind(last_seq)
-                    .execute(&mut *tx)
-                    .await?;
-                    outcome.merged += merged.new_changes.len();
-                    outcome.orders.push(*id);
-                }
-                sqlx::query("UPDATE devices SET last_sync_at = $1 WHERE id = $2")
-                    .bind(now_ms)
-                    .bind(principal.device.to_string())
-                    .execute(&mut *tx)
-                    .await?;
-                tx.commit().await?;
-                Ok(outcome)
+                let (reply, answer) = tokio::sync::oneshot::channel();
+                let job = PushJob { principal: principal.clone(), groups: groups.to_vec(), now_ms, reply };
+                self.writer.send(job).await.map_err(|_| ApiError::unavailable())?;
+                answer.await.map_err(|_| ApiError::unavailable())?
             }
 
             async fn pull(&self, request: PullRequest<'_>) -> Result<SyncResponse> {
@@ -692,7 +812,7 @@ macro_rules! database_impl {
                 }
 
                 let sql = format!(
-                    "SELECT seq, kind, order_id, bytes, reason FROM feed
+                    "SELECT seq, kind, order_id, bytes, reason, hash FROM feed
                      WHERE org_id = $1 AND seq > $2 AND seq <= $5 AND (
                         (kind = 'change' AND {}) OR (kind IN ('grant', 'revoke') AND user_id = $3))
                      ORDER BY seq LIMIT $4",
@@ -710,9 +830,15 @@ macro_rules! database_impl {
                 let mut next_seq = cursor.seq;
                 let mut bytes = 0;
                 let mut cut = false;
+                let echo: HashSet<&[u8]> = request.just_pushed.iter().map(|h| h.as_ref()).collect();
                 for row in rows {
                     let seq: i64 = row.try_get(0)?;
                     let kind: String = row.try_get(1)?;
+                    let hash: Option<Vec<u8>> = row.try_get(5)?;
+                    if kind == "change" && hash.as_deref().is_some_and(|h| echo.contains(h)) {
+                        next_seq = seq;
+                        continue;
+                    }
                     let order: OrderId = row.try_get::<String, _>(2)?.parse().map_err(|_| ApiError::internal())?;
                     let item: Vec<u8> = match kind.as_str() {
                         "change" => row.try_get::<Option<Vec<u8>>, _>(3)?.unwrap_or_default(),

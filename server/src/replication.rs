@@ -131,7 +131,9 @@ pub fn parse_pushed(principal: &Principal, bytes: &[u8]) -> Result<Change, ApiEr
 #[derive(Clone, Debug)]
 pub struct StoredOrder {
     pub org: String,
-    pub doc: Vec<u8>,
+    /// The order's newest feed position: a cached document is current only at the same one.
+    pub last_seq: i64,
+    pub assignee: Option<UserId>,
     pub reporter: String,
     pub project: String,
     pub building: Option<String>,
@@ -190,27 +192,23 @@ pub struct Merged {
 /// Merges pushed changes into an order (or creates it from them). A newly created order gets
 /// its official number in a change of the server's own.
 pub fn merge_push(
-    existing: Option<&[u8]>,
+    existing: Option<(WorkOrder, Option<UserId>)>,
     id: OrderId,
     changes: &[Change],
     server: &Identity,
     number: Option<&str>,
     now_ms: i64,
 ) -> Result<Merged, ApiError> {
-    let raw: Vec<&[u8]> = changes.iter().map(Change::raw_bytes).collect();
+    let invalid = |e: loopwork_sync_core::CoreError| ApiError::from(e).binary();
     let (mut order, before, assignee_before) = match existing {
-        Some(bytes) => {
-            let order = WorkOrder::load(bytes).map_err(loopwork_sync_core::CoreError::from)?;
+        Some((order, assignee)) => {
+            let order = order.with_device(server.device);
             let before = order.heads();
-            let assignee = order.state().map_err(loopwork_sync_core::CoreError::from)?.assignee;
-            let mut order = order.with_device(server.device);
-            order.apply_changes(raw).map_err(|e| ApiError::from(e).binary())?;
-            (order, before, assignee)
+            (order.with_changes(changes.to_vec()).map_err(invalid)?, before, assignee)
         }
         None => {
-            let order = WorkOrder::load_chunks(raw)
-                .map_err(|e| ApiError::from(loopwork_sync_core::CoreError::from(e)).binary())?
-                .with_device(server.device);
+            let raw: Vec<&[u8]> = changes.iter().map(Change::raw_bytes).collect();
+            let order = WorkOrder::load_chunks(raw).map_err(|e| invalid(e.into()))?.with_device(server.device);
             (order, Vec::new(), None)
         }
     };
@@ -225,10 +223,50 @@ pub fn merge_push(
     if let Some(number) = number {
         order.set_official_number(number, now_ms)?;
     }
-    let summary =
-        OrderSummary::of(&order).map_err(|e| ApiError::from(loopwork_sync_core::CoreError::from(e)).binary())?;
+    let summary = OrderSummary::of(&order).map_err(|e| invalid(e.into()))?;
     let new_changes = order.changes_since(&before);
     Ok(Merged { order, summary, new_changes, assignee_before })
+}
+
+/// Documents the server merged recently, kept loaded so that a busy order is not parsed again
+/// for every push. Owned by the one writer of a process; an entry is used only while the
+/// order's feed position is the one it was cached at (another server may have written since).
+#[derive(Debug)]
+pub struct DocumentCache {
+    capacity: usize,
+    entries: std::collections::HashMap<OrderId, (i64, WorkOrder)>,
+    order: std::collections::VecDeque<OrderId>,
+}
+
+impl DocumentCache {
+    pub fn new(capacity: usize) -> Self {
+        DocumentCache { capacity, entries: Default::default(), order: Default::default() }
+    }
+
+    /// Takes the order out of the cache if it is current at `last_seq`.
+    pub fn take(&mut self, id: OrderId, last_seq: i64) -> Option<WorkOrder> {
+        let (seq, order) = self.entries.remove(&id)?;
+        (seq == last_seq).then_some(order)
+    }
+
+    /// Keeps an order as committed at `last_seq`.
+    pub fn put(&mut self, id: OrderId, last_seq: i64, order: WorkOrder) {
+        if self.entries.insert(id, (last_seq, order)).is_none() {
+            self.order.push_back(id);
+        }
+        while self.entries.len() > self.capacity {
+            match self.order.pop_front() {
+                Some(old) => {
+                    self.entries.remove(&old);
+                }
+                None => break,
+            }
+        }
+        if self.order.len() > 2 * self.capacity {
+            let entries = &self.entries;
+            self.order.retain(|id| entries.contains_key(id));
+        }
+    }
 }
 
 #[cfg(test)]

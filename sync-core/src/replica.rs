@@ -19,10 +19,17 @@ use crate::work_order::{NewOrder, WorkOrder};
 /// A document with more loose changes than this is rewritten as one snapshot.
 pub const COMPACT_AFTER_CHANGES: usize = 64;
 
+/// How many recently edited documents a replica keeps loaded: a technician works a few orders at
+/// a time, and reloading one for every note is the main cost of an edit.
+const RECENT_DOCUMENTS: usize = 16;
+
 pub struct Replica<S: Store> {
     store: S,
     identity: Identity,
     clock: Box<dyn Clock>,
+    /// Recently edited orders, most recent last, with their stored chunk count. Only committed
+    /// states are kept here; every write to the store goes through this replica.
+    recent: std::collections::VecDeque<(WorkOrder, usize)>,
 }
 
 impl<S: Store> std::fmt::Debug for Replica<S> {
@@ -33,7 +40,7 @@ impl<S: Store> std::fmt::Debug for Replica<S> {
 
 impl<S: Store> Replica<S> {
     pub fn new(store: S, identity: Identity, clock: impl Clock + 'static) -> Self {
-        Replica { store, identity, clock: Box::new(clock) }
+        Replica { store, identity, clock: Box::new(clock), recent: std::collections::VecDeque::new() }
     }
 
     pub fn identity(&self) -> &Identity {
@@ -44,8 +51,27 @@ impl<S: Store> Replica<S> {
         &self.store
     }
 
+    /// The store, for a write that bypasses the document cache: the orders it touches must be
+    /// passed to [`Replica::forget`].
     pub(crate) fn store_mut(&mut self) -> &mut S {
         &mut self.store
+    }
+
+    /// Drops orders from the document cache (their stored state changed underneath it).
+    pub(crate) fn forget(&mut self, ids: &[OrderId]) {
+        self.recent.retain(|(order, _)| !ids.contains(&order.id()));
+    }
+
+    fn take_recent(&mut self, id: OrderId) -> Option<(WorkOrder, usize)> {
+        let at = self.recent.iter().position(|(order, _)| order.id() == id)?;
+        self.recent.remove(at)
+    }
+
+    fn keep_recent(&mut self, order: WorkOrder, chunks: usize) {
+        if self.recent.len() == RECENT_DOCUMENTS {
+            self.recent.pop_front();
+        }
+        self.recent.push_back((order, chunks));
     }
 
     /// Why this order is read-only here (it left the device's scope), if it is.
@@ -71,6 +97,9 @@ impl<S: Store> Replica<S> {
 
     /// Loads one order's document.
     pub fn order(&self, id: OrderId) -> Result<WorkOrder, CoreError> {
+        if let Some((order, _)) = self.recent.iter().find(|(order, _)| order.id() == id) {
+            return Ok(order.clone());
+        }
         Ok(self.load(id)?.0)
     }
 
@@ -93,11 +122,16 @@ impl<S: Store> Replica<S> {
         if let Some(reason) = self.store.revocation(id)? {
             return Err(CoreError::ReadOnly { order: id.to_string(), reason });
         }
-        let (mut order, chunks) = self.load(id)?;
+        let (mut order, chunks) = match self.take_recent(id) {
+            Some(recent) => recent,
+            None => self.load(id)?,
+        };
         let before = order.heads();
+        // On failure the order is dropped: it may hold changes that were never committed.
         let result = edit(&mut order, &self.identity, self.clock.now_ms())?;
         let changes = order.changes_since(&before);
-        self.commit(&order, changes, true, chunks)?;
+        let chunks = self.commit(&order, changes, true, chunks)?;
+        self.keep_recent(order, chunks);
         Ok(result)
     }
 
@@ -112,6 +146,7 @@ impl<S: Store> Replica<S> {
 
     /// Stores changes that arrived from elsewhere. They are not queued for upload.
     pub fn receive(&mut self, id: OrderId, changes: &[Vec<u8>]) -> Result<(), CoreError> {
+        self.forget(&[id]);
         let existing = self.store.load_chunks(id)?;
         let (mut order, chunks) = match existing {
             Some(_) => self.load(id)?,
@@ -121,30 +156,34 @@ impl<S: Store> Replica<S> {
                     return Err(CoreError::InvalidInput(format!("the changes are not of order {id}")));
                 }
                 let all = order.changes_since(&[]);
-                return self.commit(&order, all, false, 0);
+                return self.commit(&order, all, false, 0).map(drop);
             }
         };
         let before = order.heads();
         order.apply_changes(changes.iter().map(Vec::as_slice))?;
         let added = order.changes_since(&before);
-        self.commit(&order, added, false, chunks)
+        self.commit(&order, added, false, chunks).map(drop)
     }
 
+    /// Commits changes with the order's new summary; returns the stored chunk count after it.
     fn commit(
         &mut self,
         order: &WorkOrder,
         changes: Vec<(ChangeHash, Vec<u8>)>,
         pending: bool,
         chunks_before: usize,
-    ) -> Result<(), CoreError> {
+    ) -> Result<usize, CoreError> {
         let summary = OrderSummary::of(order)?;
         let stored: Vec<StoredChange> =
             changes.into_iter().map(|(hash, bytes)| StoredChange { hash, bytes, pending }).collect();
         self.store.commit(order.id(), &stored, &summary)?;
-        if chunks_before + stored.len() > COMPACT_AFTER_CHANGES {
+        let chunks = chunks_before + stored.len();
+        if chunks > COMPACT_AFTER_CHANGES {
             self.store.compact(order.id(), &order.save())?;
+            // The snapshot, and the pending changes kept beside it (at most all of them).
+            return Ok(1 + self.store.pending_count()?.min(chunks));
         }
-        Ok(())
+        Ok(chunks)
     }
 
     pub fn list(&self, query: &OrderQuery) -> Result<Vec<OrderSummary>, CoreError> {

@@ -86,6 +86,8 @@ impl<S: Store> Replica<S> {
             incoming.entry(change.order).or_default().1.push(&change.bytes);
         }
         let server_heads: BTreeMap<OrderId, &OrderHeads> = response.server_heads.iter().map(|h| (h.order, h)).collect();
+        let touched: Vec<OrderId> = incoming.keys().chain(server_heads.keys()).copied().collect();
+        self.forget(&touched);
 
         let mut items = Vec::new();
         let mut updated = Vec::new();

@@ -233,6 +233,21 @@ impl WorkOrder {
         Ok(())
     }
 
+    /// Applies parsed changes and checks the result, consuming the order: on error nothing is
+    /// left half-applied because nothing is left. The server's path (it loads a fresh copy for
+    /// every push), cheaper than [`WorkOrder::apply_changes`], which keeps the original on error.
+    pub fn with_changes(self, changes: Vec<automerge::Change>) -> Result<WorkOrder, CoreError> {
+        let id = self.id;
+        let actor = self.doc.get_actor().clone();
+        let mut doc = self.doc;
+        doc.apply_changes(changes)?;
+        let checked = WorkOrder::from_automerge(doc)?;
+        if checked.id != id {
+            return Err(DocumentError::WrongOrder(checked.id.to_string()).into());
+        }
+        Ok(WorkOrder { doc: checked.doc.with_actor(actor), id })
+    }
+
     // ----- reading -----
 
     pub fn kind(&self) -> Result<Kind, DocumentError> {
@@ -314,12 +329,13 @@ impl WorkOrder {
     pub fn notes(&self) -> Vec<Note> {
         self.list_maps("notes")
             .filter_map(|obj| {
+                let f = Fields::of(&self.doc, &obj);
                 Some(Note {
-                    id: read_str(&self.doc, &obj, "id")?,
-                    by: read_str(&self.doc, &obj, "by")?.parse().ok()?,
-                    device: read_str(&self.doc, &obj, "device")?.parse().ok()?,
-                    at_ms: read_i64(&self.doc, &obj, "at")?,
-                    text: read_str(&self.doc, &obj, "text")?,
+                    id: f.str("id")?,
+                    by: f.str("by")?.parse().ok()?,
+                    device: f.str("device")?.parse().ok()?,
+                    at_ms: f.i64("at")?,
+                    text: f.str("text")?,
                 })
             })
             .collect()
@@ -328,11 +344,8 @@ impl WorkOrder {
     pub fn checklist(&self) -> Vec<ChecklistItem> {
         self.list_maps("checklist")
             .filter_map(|obj| {
-                Some(ChecklistItem {
-                    id: read_str(&self.doc, &obj, "id")?,
-                    label: read_str(&self.doc, &obj, "label")?,
-                    done: read_bool(&self.doc, &obj, "done").unwrap_or(false),
-                })
+                let f = Fields::of(&self.doc, &obj);
+                Some(ChecklistItem { id: f.str("id")?, label: f.str("label")?, done: f.bool("done").unwrap_or(false) })
             })
             .collect()
     }
@@ -602,16 +615,16 @@ impl WorkOrder {
     }
 
     fn read_transition(&self, obj: &ObjId) -> Option<Transition> {
-        let doc = &self.doc;
-        let action = match read_str(doc, obj, "action")?.as_str() {
-            "assign" => Action::Assign(read_str(doc, obj, "assignee")?.parse().ok()?),
+        let f = Fields::of(&self.doc, obj);
+        let action = match f.str("action")?.as_str() {
+            "assign" => Action::Assign(f.str("assignee")?.parse().ok()?),
             "accept" => Action::Accept,
             "arrive" => Action::Arrive,
             "start" => Action::Start,
-            "hold" => Action::Hold(HoldReason::from_code(&read_str(doc, obj, "hold_reason")?).ok()?),
+            "hold" => Action::Hold(HoldReason::from_code(&f.str("hold_reason")?).ok()?),
             "resume" => Action::Resume,
             "complete" => Action::Complete,
-            "confirm" => Action::Confirm { rating: u8::try_from(read_i64(doc, obj, "rating")?).unwrap_or(0) },
+            "confirm" => Action::Confirm { rating: u8::try_from(f.i64("rating")?).unwrap_or(0) },
             "reject" => Action::Reject,
             "auto_confirm" => Action::AutoConfirm,
             "return_visit" => Action::ReturnVisit,
@@ -620,16 +633,17 @@ impl WorkOrder {
             _ => return None,
         };
         Some(Transition {
-            id: read_str(doc, obj, "id")?,
+            id: f.str("id")?,
             action,
-            by: read_str(doc, obj, "by")?.parse().ok()?,
-            role: Role::from_code(&read_str(doc, obj, "role")?).ok()?,
-            device: read_str(doc, obj, "device")?.parse().ok()?,
-            at_ms: read_i64(doc, obj, "at")?,
-            from: Status::from_code(&read_str(doc, obj, "from")?).ok()?,
-            to: Status::from_code(&read_str(doc, obj, "to")?).ok()?,
-            text: read_str(doc, obj, "text"),
-            after: read_str(doc, obj, "after")
+            by: f.str("by")?.parse().ok()?,
+            role: Role::from_code(&f.str("role")?).ok()?,
+            device: f.str("device")?.parse().ok()?,
+            at_ms: f.i64("at")?,
+            from: Status::from_code(&f.str("from")?).ok()?,
+            to: Status::from_code(&f.str("to")?).ok()?,
+            text: f.str("text"),
+            after: f
+                .str("after")
                 .map(|a| a.split(',').filter(|id| !id.is_empty()).map(str::to_owned).collect())
                 .unwrap_or_default(),
         })
@@ -670,6 +684,49 @@ fn write_location(tx: &mut Transaction<'_>, location: &Location) -> Result<(), a
     Ok(())
 }
 
+/// A map object's scalar fields, read in one pass (one seek per map instead of one per key:
+/// the fold reads every transition, so this is the hot path of every summary).
+struct Fields<'a>(Vec<(std::borrow::Cow<'a, str>, automerge::ScalarValueRef<'a>)>);
+
+impl<'a> Fields<'a> {
+    fn of(doc: &'a Automerge, obj: &ObjId) -> Fields<'a> {
+        Fields(
+            doc.map_range(obj, ..)
+                .filter_map(|item| match item.value {
+                    automerge::ValueRef::Scalar(value) => Some((item.key, value)),
+                    automerge::ValueRef::Object(_) => None,
+                })
+                .collect(),
+        )
+    }
+
+    fn get(&self, key: &str) -> Option<&automerge::ScalarValueRef<'a>> {
+        self.0.iter().find(|(k, _)| k == key).map(|(_, v)| v)
+    }
+
+    fn str(&self, key: &str) -> Option<String> {
+        match self.get(key)? {
+            automerge::ScalarValueRef::Str(s) => Some(s.to_string()),
+            _ => None,
+        }
+    }
+
+    fn i64(&self, key: &str) -> Option<i64> {
+        match self.get(key)? {
+            automerge::ScalarValueRef::Int(i) | automerge::ScalarValueRef::Timestamp(i) => Some(*i),
+            automerge::ScalarValueRef::Uint(u) => i64::try_from(*u).ok(),
+            _ => None,
+        }
+    }
+
+    fn bool(&self, key: &str) -> Option<bool> {
+        match self.get(key)? {
+            automerge::ScalarValueRef::Boolean(b) => Some(*b),
+            _ => None,
+        }
+    }
+}
+
 fn read_str(doc: &Automerge, obj: &ObjId, key: &str) -> Option<String> {
     match doc.get(obj, key) {
         Ok(Some((value, _))) => value.as_str().map(str::to_owned),
@@ -680,13 +737,6 @@ fn read_str(doc: &Automerge, obj: &ObjId, key: &str) -> Option<String> {
 fn read_i64(doc: &Automerge, obj: &ObjId, key: &str) -> Option<i64> {
     match doc.get(obj, key) {
         Ok(Some((value, _))) => value.as_i64(),
-        _ => None,
-    }
-}
-
-fn read_bool(doc: &Automerge, obj: &ObjId, key: &str) -> Option<bool> {
-    match doc.get(obj, key) {
-        Ok(Some((value, _))) => value.as_bool(),
         _ => None,
     }
 }

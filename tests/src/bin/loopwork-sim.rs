@@ -43,6 +43,10 @@ enum Command {
         /// Sync requests each phone sends in the load phase.
         #[arg(long, default_value_t = 25)]
         requests_per_device: usize,
+        /// Requests per second each phone offers (open loop: a slow server makes them queue,
+        /// and the latencies show it). 0: send back to back.
+        #[arg(long, default_value_t = 5.0)]
+        rate_per_device: f64,
         /// `postgres://…` to run against PostgreSQL (a fresh database is created on that server).
         #[arg(long)]
         database_url: Option<String>,
@@ -55,8 +59,10 @@ const PASSWORD: &str = "sim-password";
 
 #[tokio::main]
 async fn main() {
-    let Cli { command: Command::Bench { orders, devices, stored_orders, requests_per_device, database_url, json } } =
-        Cli::parse();
+    let Cli {
+        command:
+            Command::Bench { orders, devices, stored_orders, requests_per_device, rate_per_device, database_url, json },
+    } = Cli::parse();
     // A fresh database on the named PostgreSQL server, or a fresh SQLite file.
     let database = match &database_url {
         Some(url) if url.starts_with("postgres") => TestDatabase::postgres_on(url).await,
@@ -119,9 +125,8 @@ async fn main() {
     });
 
     if devices > 0 {
-        let load =
-            load_phase(&server, &desk_principal, desk.identity(), &hash, devices, stored_orders, requests_per_device)
-                .await;
+        let shape = LoadShape { devices, stored_orders, requests_per_device, rate_per_device };
+        let load = load_phase(&server, &desk_principal, desk.identity(), &hash, shape).await;
         report.as_object_mut().expect("object").extend(load);
     }
     if json {
@@ -191,15 +196,23 @@ async fn seed_orders(server: &TestServer, principal: &Principal, desk: Identity,
     }
 }
 
+/// What the load phase offers.
+#[derive(Clone, Copy, Debug)]
+struct LoadShape {
+    devices: usize,
+    stored_orders: usize,
+    requests_per_device: usize,
+    rate_per_device: f64,
+}
+
 async fn load_phase(
     server: &TestServer,
     principal: &Principal,
     desk: Identity,
     hash: &str,
-    devices: usize,
-    stored_orders: usize,
-    requests_per_device: usize,
+    shape: LoadShape,
 ) -> serde_json::Map<String, serde_json::Value> {
+    let LoadShape { devices, stored_orders, requests_per_device, rate_per_device } = shape;
     let mut technicians = Vec::new();
     for i in 0..devices {
         technicians.push(new_technician(server, &principal.org, &format!("load-{i}"), hash).await);
@@ -216,12 +229,20 @@ async fn load_phase(
     let latencies = Arc::new(std::sync::Mutex::new(Vec::new()));
     let started = Instant::now();
     let mut tasks = Vec::new();
-    for mut phone in phones {
+    let interval = if rate_per_device > 0.0 {
+        std::time::Duration::from_secs_f64(1.0 / rate_per_device)
+    } else {
+        std::time::Duration::ZERO
+    };
+    for (n, mut phone) in phones.into_iter().enumerate() {
         let latencies = Arc::clone(&latencies);
+        // Phones start spread over one interval, as real ones would be.
+        let first = tokio::time::Instant::now() + interval.mul_f64(n as f64 / devices as f64);
         tasks.push(tokio::spawn(async move {
             let mine = phone.replica.list(&OrderQuery::assigned_to(phone.session.user, 50)).expect("list");
             for r in 0..requests_per_device {
-                phone.replica.add_note(mine[r % mine.len()].id, &format!("巡检记录 {r}")).expect("note");
+                tokio::time::sleep_until(first + interval * r as u32).await;
+                phone.replica.add_note(mine[(r / 5) % mine.len()].id, &format!("巡检记录 {r}")).expect("note");
                 let request = phone.replica.sync_request().expect("request").encode();
                 let sent = Instant::now();
                 let bytes = phone.post(request).await.expect("sync");
@@ -245,6 +266,7 @@ async fn load_phase(
     out.insert("stored_orders".into(), (stored_orders + 4).into());
     out.insert("load_seed_seconds".into(), round(seed_seconds).into());
     out.insert("load_requests".into(), latencies.len().into());
+    out.insert("load_offered_per_second".into(), round(devices as f64 * rate_per_device).into());
     out.insert("load_requests_per_second".into(), round(latencies.len() as f64 / seconds).into());
     out.insert("load_latency_ms_p50".into(), round(pick(0.5)).into());
     out.insert("load_latency_ms_p99".into(), round(pick(0.99)).into());
