@@ -170,6 +170,19 @@ impl TestServer {
         TestServer { base, metrics_base, database, state, shutdown: Some(tx), task: Some(task) }
     }
 
+    /// A second server process on the same database (PostgreSQL: several replicas behind a
+    /// load balancer). It shares nothing with this one but the database.
+    pub async fn replica(&self) -> TestServer {
+        let copy = TestDatabase {
+            url: self.database.url.clone(),
+            backend: self.database.backend,
+            dir: None,
+            pg_name: None,
+            admin: None,
+        };
+        Self::start_on(copy).await
+    }
+
     /// Stops the server and hands back its database.
     pub async fn stop(mut self) -> TestDatabase {
         if let Some(tx) = self.shutdown.take() {
@@ -215,24 +228,26 @@ impl TestServer {
 
     /// A device with a given password (users made outside the demo).
     pub async fn device_with_password(&self, login: &str, password: &str) -> Device {
-        let response = reqwest::Client::new()
-            .post(format!("{}/api/v1/login", self.base))
-            .json(&serde_json::json!({ "login": login, "password": password, "device_name": "sim" }))
-            .send()
-            .await
-            .expect("login request");
-        let body: serde_json::Value = response.json().await.expect("login json");
-        let field = |k: &str| body[k].as_str().unwrap_or_else(|| panic!("login {login}: {body}")).to_owned();
-        Device::new(
-            &self.base,
-            Session {
-                token: field("token"),
-                user: field("user_id").parse().expect("user id"),
-                role: Role::from_code(&field("role")).expect("role"),
-                device: field("device_id").parse().expect("device id"),
-                org: field("org_id"),
-            },
-        )
+        Device::new(&self.base, login_at(&self.base, login, password).await)
+    }
+}
+
+/// Signs in at any Loopwork server (in-process or its own process).
+pub async fn login_at(base: &str, login: &str, password: &str) -> Session {
+    let response = reqwest::Client::new()
+        .post(format!("{base}/api/v1/login"))
+        .json(&serde_json::json!({ "login": login, "password": password, "device_name": "sim" }))
+        .send()
+        .await
+        .expect("login request");
+    let body: serde_json::Value = response.json().await.expect("login json");
+    let field = |k: &str| body[k].as_str().unwrap_or_else(|| panic!("login {login}: {body}")).to_owned();
+    Session {
+        token: field("token"),
+        user: field("user_id").parse().expect("user id"),
+        role: Role::from_code(&field("role")).expect("role"),
+        device: field("device_id").parse().expect("device id"),
+        org: field("org_id"),
     }
 }
 

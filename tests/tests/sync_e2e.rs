@@ -33,7 +33,54 @@ on_both_backends!(
     a_server_restored_from_backup_reconciles_and_loses_nothing,
     online_clients_hear_of_changes_live,
     metrics_count_syncs_and_refusals_by_code,
+    a_change_whose_dependencies_have_not_arrived_is_refused_until_they_do,
 );
+
+/// Several server replicas on one PostgreSQL: writes through both interleave, and a device that
+/// syncs while they are under way still receives every change (no feed row is passed over).
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn two_server_replicas_on_one_postgres_lose_nothing() {
+    let first = TestServer::start(Backend::Postgres).await;
+    let second = first.replica().await;
+    let owner = first.login("yezhu1502").await;
+    let mut writers = Vec::new();
+    for i in 0..6 {
+        let server = if i % 2 == 0 { &first } else { &second };
+        writers.push(server.device("kefu").await);
+    }
+    let mut observer = second.device("zhuguan").await;
+    synced(&mut observer).await;
+    let mut tasks = Vec::new();
+    for mut desk in writers {
+        tasks.push(tokio::spawn(async move {
+            let mut created = Vec::new();
+            for _ in 0..8 {
+                let id = desk.replica.create(&leak_in("3-1502", "3", owner.user)).expect("create");
+                desk.sync().await.expect("sync");
+                created.push(id);
+            }
+            created
+        }));
+    }
+    // The observer syncs while the writers write.
+    for _ in 0..10 {
+        synced(&mut observer).await;
+        tokio::time::sleep(std::time::Duration::from_millis(20)).await;
+    }
+    let mut all = Vec::new();
+    for task in tasks {
+        all.extend(task.await.expect("writer"));
+    }
+    synced(&mut observer).await;
+    let mut numbers = std::collections::HashSet::new();
+    for id in &all {
+        let order = observer.replica.order(*id).unwrap_or_else(|_| panic!("order {id} was passed over"));
+        assert!(numbers.insert(order.official_number().expect("numbered")), "official numbers are unique");
+    }
+    assert_eq!(all.len(), 48);
+    second.stop().await;
+    first.stop().await.drop_database().await;
+}
 
 fn leak_in(unit: &str, building: &str, reporter: loopwork_sync_core::UserId) -> NewOrder {
     NewOrder {
@@ -542,5 +589,33 @@ async fn metrics_count_syncs_and_refusals_by_code(backend: Backend) {
     assert!(text.contains("loopwork_errors_total{code=\"upgrade_required\"} 1"), "{text}");
     assert!(text.contains("route=\"/sync/v1\""), "labelled by route, not by URI");
     assert!(!text.contains(&desk.session.user.to_string()), "no user ids in metrics");
+    server.stop().await.drop_database().await;
+}
+
+async fn a_change_whose_dependencies_have_not_arrived_is_refused_until_they_do(backend: Backend) {
+    let server = TestServer::start(backend).await;
+    let mut desk = server.device("kefu").await;
+    let owner = server.login("yezhu1502").await;
+    let id = desk.replica.create(&leak_in("3-1502", "3", owner.user)).expect("create");
+    desk.replica.add_note(id, "先到的请求").expect("note");
+    let pending = desk.replica.pending(10).expect("pending");
+    assert_eq!(pending.len(), 2);
+    // The second change arrives alone, before the first (a reordered or lost request).
+    let alone = SyncRequest {
+        cursor: None,
+        limit: 10,
+        changes: vec![OrderBytes { order: id, bytes: pending[1].bytes.clone() }],
+        relayed: vec![],
+        reconcile: vec![],
+    };
+    match desk.post(alone.encode()).await {
+        Err(SyncError::Refused { status: 400, code }) => assert_eq!(code, "invalid_change"),
+        other => panic!("{other:?}"),
+    }
+    // The device's next ordinary sync sends both, oldest first, and everything lands.
+    synced(&mut desk).await;
+    let mut other = server.device("zhuguan").await;
+    synced(&mut other).await;
+    assert_eq!(other.replica.order(id).expect("order").notes().len(), 1);
     server.stop().await.drop_database().await;
 }

@@ -18,7 +18,7 @@ use loopwork_sync_core::store::OrderQuery;
 use loopwork_sync_core::{
     Action, Category, Channel, Clock, Grade, Identity, Kind, Location, NewOrder, Role, SystemClock, UserId, WorkOrder,
 };
-use loopwork_tests::{Backend, TestDatabase, TestServer};
+use loopwork_tests::{Backend, Device, TestDatabase, TestServer, login_at};
 
 #[derive(Debug, Parser)]
 #[command(name = "loopwork-sim", about = "Simulated Loopwork devices, for benchmarks")]
@@ -50,6 +50,13 @@ enum Command {
         /// `postgres://…` to run against PostgreSQL (a fresh database is created on that server).
         #[arg(long)]
         database_url: Option<String>,
+        /// Run the load phase against this `loopwork` binary in its own process (its memory is
+        /// then measured alone). Default: a `loopwork` beside this binary, if there is one.
+        #[arg(long)]
+        server_binary: Option<std::path::PathBuf>,
+        /// Keep the load phase in this process even if a `loopwork` binary is found.
+        #[arg(long)]
+        in_process: bool,
         #[arg(long)]
         json: bool,
     },
@@ -61,8 +68,26 @@ const PASSWORD: &str = "sim-password";
 async fn main() {
     let Cli {
         command:
-            Command::Bench { orders, devices, stored_orders, requests_per_device, rate_per_device, database_url, json },
+            Command::Bench {
+                orders,
+                devices,
+                stored_orders,
+                requests_per_device,
+                rate_per_device,
+                database_url,
+                server_binary,
+                in_process,
+                json,
+            },
     } = Cli::parse();
+    let server_binary = if in_process {
+        None
+    } else {
+        server_binary.or_else(|| {
+            let beside = std::env::current_exe().ok()?.with_file_name("loopwork");
+            beside.exists().then_some(beside)
+        })
+    };
     // A fresh database on the named PostgreSQL server, or a fresh SQLite file.
     let database = match &database_url {
         Some(url) if url.starts_with("postgres") => TestDatabase::postgres_on(url).await,
@@ -124,9 +149,38 @@ async fn main() {
         "one_edit_bytes": edit.bytes(),
     });
 
+    let mut database = None;
+    let mut server = Some(server);
     if devices > 0 {
         let shape = LoadShape { devices, stored_orders, requests_per_device, rate_per_device };
-        let load = load_phase(&server, &desk_principal, desk.identity(), &hash, shape).await;
+        let running = server.as_ref().expect("server");
+        let seed_started = Instant::now();
+        let mut technicians = Vec::new();
+        for i in 0..devices {
+            technicians.push(new_technician(running, &desk_principal.org, &format!("load-{i}"), &hash).await);
+        }
+        seed_orders(running, &desk_principal, desk.identity(), &technicians, stored_orders).await;
+        let seed_seconds = seed_started.elapsed().as_secs_f64();
+        let (base, child) = match &server_binary {
+            Some(binary) => {
+                let stopped = server.take().expect("server").stop().await;
+                let (base, child) = spawn_server(binary, &stopped.url).await;
+                database = Some(stopped);
+                (base, Some(child))
+            }
+            None => (running.base.clone(), None),
+        };
+        let mut load = load_phase(&base, shape).await;
+        load.insert("load_seed_seconds".into(), round(seed_seconds).into());
+        load.insert("server_process".into(), child.is_some().into());
+        let rss = match &child {
+            Some(child) => rss_mb(&format!("/proc/{}/status", child.id().unwrap_or(0))),
+            None => rss_mb("/proc/self/status"),
+        };
+        load.insert(if child.is_some() { "server_rss_mb" } else { "process_rss_mb" }.into(), round(rss).into());
+        if let Some(mut child) = child {
+            let _ = child.kill().await;
+        }
         report.as_object_mut().expect("object").extend(load);
     }
     if json {
@@ -134,7 +188,41 @@ async fn main() {
     } else {
         println!("{}", serde_json::to_string_pretty(&report).expect("json"));
     }
-    server.stop().await.drop_database().await;
+    let database = match server {
+        Some(server) => server.stop().await,
+        None => database.expect("database"),
+    };
+    database.drop_database().await;
+}
+
+/// Starts `loopwork serve` on the database and waits until it says where it listens.
+async fn spawn_server(binary: &std::path::Path, url: &str) -> (String, tokio::process::Child) {
+    use tokio::io::AsyncBufReadExt;
+    let mut child = tokio::process::Command::new(binary)
+        .args([
+            "serve",
+            "--no-demo",
+            "--listen",
+            "127.0.0.1:0",
+            "--metrics-listen",
+            "127.0.0.1:0",
+            "--database-url",
+            url,
+        ])
+        .env("RUST_LOG", "warn")
+        .stdout(std::process::Stdio::piped())
+        .kill_on_drop(true)
+        .spawn()
+        .expect("start the server binary");
+    let mut lines = tokio::io::BufReader::new(child.stdout.take().expect("stdout")).lines();
+    while let Ok(Some(line)) = lines.next_line().await {
+        if let Some(rest) = line.split("serving ").nth(1) {
+            let base = rest.split_whitespace().next().expect("address").to_owned();
+            tokio::spawn(async move { while let Ok(Some(_)) = lines.next_line().await {} });
+            return (base, child);
+        }
+    }
+    panic!("the server binary exited without serving");
 }
 
 fn round(x: f64) -> f64 {
@@ -205,24 +293,11 @@ struct LoadShape {
     rate_per_device: f64,
 }
 
-async fn load_phase(
-    server: &TestServer,
-    principal: &Principal,
-    desk: Identity,
-    hash: &str,
-    shape: LoadShape,
-) -> serde_json::Map<String, serde_json::Value> {
+async fn load_phase(base: &str, shape: LoadShape) -> serde_json::Map<String, serde_json::Value> {
     let LoadShape { devices, stored_orders, requests_per_device, rate_per_device } = shape;
-    let mut technicians = Vec::new();
-    for i in 0..devices {
-        technicians.push(new_technician(server, &principal.org, &format!("load-{i}"), hash).await);
-    }
-    let seed_started = Instant::now();
-    seed_orders(server, principal, desk, &technicians, stored_orders).await;
-    let seed_seconds = seed_started.elapsed().as_secs_f64();
     let mut phones = Vec::new();
     for i in 0..devices {
-        let mut phone = server.device_with_password(&format!("load-{i}"), PASSWORD).await;
+        let mut phone = Device::new(base, login_at(base, &format!("load-{i}"), PASSWORD).await);
         phone.sync().await.expect("initial sync");
         phones.push(phone);
     }
@@ -264,18 +339,16 @@ async fn load_phase(
     let mut out = serde_json::Map::new();
     out.insert("devices".into(), devices.into());
     out.insert("stored_orders".into(), (stored_orders + 4).into());
-    out.insert("load_seed_seconds".into(), round(seed_seconds).into());
     out.insert("load_requests".into(), latencies.len().into());
     out.insert("load_offered_per_second".into(), round(devices as f64 * rate_per_device).into());
     out.insert("load_requests_per_second".into(), round(latencies.len() as f64 / seconds).into());
     out.insert("load_latency_ms_p50".into(), round(pick(0.5)).into());
     out.insert("load_latency_ms_p99".into(), round(pick(0.99)).into());
-    out.insert("process_rss_mb".into(), round(rss_mb()).into());
     out
 }
 
-fn rss_mb() -> f64 {
-    let status = std::fs::read_to_string("/proc/self/status").unwrap_or_default();
+fn rss_mb(status_file: &str) -> f64 {
+    let status = std::fs::read_to_string(status_file).unwrap_or_default();
     status
         .lines()
         .find_map(|l| l.strip_prefix("VmRSS:"))
