@@ -228,6 +228,37 @@ fn scope_filter(scope: Scope, order_column: &str) -> String {
     }
 }
 
+/// The feed rows a device receives after its cursor ($2), up to $5, at most $4.
+///
+/// Staff see every change of the organization, so they read the organization's feed in order.
+/// A technician or an owner sees a few orders: those orders that changed since the cursor
+/// (`last_seq > $2`) are found first, then only their feed rows are read, so a pull costs what
+/// changed for this device, not what changed in the whole organization.
+fn feed_query(scope: Scope) -> String {
+    let columns = "seq, kind, order_id, bytes, reason, hash";
+    let own_access = format!(
+        "SELECT {columns} FROM feed WHERE user_id = $3 AND seq > $2 AND seq <= $5 AND org_id = $1 \
+         AND kind IN ('grant', 'revoke')"
+    );
+    let changed_orders = match scope {
+        Scope::Organization => {
+            return format!(
+                "SELECT {columns} FROM feed WHERE org_id = $1 AND seq > $2 AND seq <= $5 AND kind = 'change' \
+                 UNION ALL {own_access} ORDER BY 1 LIMIT $4"
+            );
+        }
+        Scope::Assigned(_) => "SELECT id FROM orders WHERE org_id = $1 AND assignee = $3 AND last_seq > $2".to_owned(),
+        Scope::OwnUnits(_) => "SELECT o.id FROM orders o WHERE o.org_id = $1 AND o.last_seq > $2 AND (o.reporter = $3 \
+             OR EXISTS (SELECT 1 FROM owner_units u WHERE u.user_id = $3 AND u.project = o.project \
+             AND u.building = o.building AND u.unit = o.unit))"
+            .to_owned(),
+    };
+    format!(
+        "SELECT {columns} FROM feed WHERE order_id IN ({changed_orders}) AND seq > $2 AND seq <= $5 \
+         AND kind = 'change' UNION ALL {own_access} ORDER BY 1 LIMIT $4"
+    )
+}
+
 fn principal_from(row: (String, String, String, String)) -> Result<Principal> {
     let (device, user, role, org) = row;
     Ok(Principal {
@@ -490,7 +521,7 @@ macro_rules! database_impl {
                     .bind(&summary.location.area)
                     .bind(summary.created_at_ms)
                     .bind(summary.next_deadline_ms)
-                    .bind(merged.order.save())
+                    .bind(merged.order.save_uncompressed())
                     .bind(last_seq)
                     .execute(&mut **tx)
                     .await?;
@@ -811,13 +842,7 @@ macro_rules! database_impl {
                     return Ok(response);
                 }
 
-                let sql = format!(
-                    "SELECT seq, kind, order_id, bytes, reason, hash FROM feed
-                     WHERE org_id = $1 AND seq > $2 AND seq <= $5 AND (
-                        (kind = 'change' AND {}) OR (kind IN ('grant', 'revoke') AND user_id = $3))
-                     ORDER BY seq LIMIT $4",
-                    scope_filter(scope, "order_id")
-                );
+                let sql = feed_query(scope);
                 let rows = sqlx::query(AssertSqlSafe(sql))
                     .bind(&principal.org)
                     .bind(cursor.seq)

@@ -231,16 +231,16 @@ pub fn merge_push(
 /// Documents the server merged recently, kept loaded so that a busy order is not parsed again
 /// for every push. Owned by the one writer of a process; an entry is used only while the
 /// order's feed position is the one it was cached at (another server may have written since).
+/// When full it is emptied: crude, but O(1), and a busy order is back after its next push.
 #[derive(Debug)]
 pub struct DocumentCache {
     capacity: usize,
     entries: std::collections::HashMap<OrderId, (i64, WorkOrder)>,
-    order: std::collections::VecDeque<OrderId>,
 }
 
 impl DocumentCache {
     pub fn new(capacity: usize) -> Self {
-        DocumentCache { capacity, entries: Default::default(), order: Default::default() }
+        DocumentCache { capacity, entries: Default::default() }
     }
 
     /// Takes the order out of the cache if it is current at `last_seq`.
@@ -251,21 +251,10 @@ impl DocumentCache {
 
     /// Keeps an order as committed at `last_seq`.
     pub fn put(&mut self, id: OrderId, last_seq: i64, order: WorkOrder) {
-        if self.entries.insert(id, (last_seq, order)).is_none() {
-            self.order.push_back(id);
+        if self.entries.len() >= self.capacity {
+            self.entries.clear();
         }
-        while self.entries.len() > self.capacity {
-            match self.order.pop_front() {
-                Some(old) => {
-                    self.entries.remove(&old);
-                }
-                None => break,
-            }
-        }
-        if self.order.len() > 2 * self.capacity {
-            let entries = &self.entries;
-            self.order.retain(|id| entries.contains_key(id));
-        }
+        self.entries.insert(id, (last_seq, order));
     }
 }
 
