@@ -398,14 +398,17 @@ macro_rules! database_impl {
                         Some((org, last_seq, assignee, reporter, project, building, unit)) => {
                             let assignee = assignee.map(|a| a.parse()).transpose().map_err(|_| ApiError::internal())?;
                             let stored = StoredOrder { org, last_seq, assignee, reporter, project, building, unit };
-                            let ever_given: bool = sqlx::query_scalar(
-                                "SELECT EXISTS (SELECT 1 FROM order_access WHERE order_id = $1 AND user_id = $2)",
-                            )
-                            .bind(&order_id)
-                            .bind(&user)
-                            .fetch_one(&mut **tx)
-                            .await?;
-                            let owns = Self::owns_unit(tx, &user, &stored.project, &stored.building, &stored.unit).await?;
+                            // Only the checks the role needs (see `replication::may_write`).
+                            let ever_given: bool = principal.role == Role::Technician
+                                && sqlx::query_scalar(
+                                    "SELECT EXISTS (SELECT 1 FROM order_access WHERE order_id = $1 AND user_id = $2)",
+                                )
+                                .bind(&order_id)
+                                .bind(&user)
+                                .fetch_one(&mut **tx)
+                                .await?;
+                            let owns = principal.role == Role::Owner
+                                && Self::owns_unit(tx, &user, &stored.project, &stored.building, &stored.unit).await?;
                             if !replication::may_write(principal, &stored, ever_given, owns) {
                                 return Err(ApiError::out_of_scope(id).binary());
                             }
@@ -444,11 +447,12 @@ macro_rules! database_impl {
                         continue;
                     }
                     let pushed: HashSet<ChangeHash> = changes.iter().map(Change::hash).collect();
+                    let mut last_seq = 0;
                     for (hash, bytes) in &merged.new_changes {
                         let device = if pushed.contains(hash) { principal.device } else { server.device };
-                        sqlx::query(
+                        let seq: Option<i64> = sqlx::query_scalar(
                             "INSERT INTO feed (org_id, order_id, kind, hash, bytes, device_id, received_at)
-                             VALUES ($1, $2, 'change', $3, $4, $5, $6) ON CONFLICT DO NOTHING",
+                             VALUES ($1, $2, 'change', $3, $4, $5, $6) ON CONFLICT DO NOTHING RETURNING seq",
                         )
                         .bind(&principal.org)
                         .bind(&order_id)
@@ -456,34 +460,37 @@ macro_rules! database_impl {
                         .bind(bytes)
                         .bind(device.to_string())
                         .bind(now_ms)
-                        .execute(&mut **tx)
+                        .fetch_optional(&mut **tx)
                         .await?;
+                        last_seq = last_seq.max(seq.unwrap_or(0));
                     }
                     let summary = &merged.summary;
                     if summary.assignee != merged.assignee_before {
                         if let Some(before) = merged.assignee_before {
-                            sqlx::query(
+                            let seq: i64 = sqlx::query_scalar(
                                 "INSERT INTO feed (org_id, order_id, kind, user_id, reason, received_at)
-                                 VALUES ($1, $2, 'revoke', $3, 'reassigned', $4)",
+                                 VALUES ($1, $2, 'revoke', $3, 'reassigned', $4) RETURNING seq",
                             )
                             .bind(&principal.org)
                             .bind(&order_id)
                             .bind(before.to_string())
                             .bind(now_ms)
-                            .execute(&mut **tx)
+                            .fetch_one(&mut **tx)
                             .await?;
+                            last_seq = last_seq.max(seq);
                         }
                         if let Some(after) = summary.assignee {
-                            sqlx::query(
+                            let seq: i64 = sqlx::query_scalar(
                                 "INSERT INTO feed (org_id, order_id, kind, user_id, received_at)
-                                 VALUES ($1, $2, 'grant', $3, $4)",
+                                 VALUES ($1, $2, 'grant', $3, $4) RETURNING seq",
                             )
                             .bind(&principal.org)
                             .bind(&order_id)
                             .bind(after.to_string())
                             .bind(now_ms)
-                            .execute(&mut **tx)
+                            .fetch_one(&mut **tx)
                             .await?;
+                            last_seq = last_seq.max(seq);
                             sqlx::query("INSERT INTO order_access (order_id, user_id) VALUES ($1, $2) ON CONFLICT DO NOTHING")
                                 .bind(&order_id)
                                 .bind(after.to_string())
@@ -491,10 +498,13 @@ macro_rules! database_impl {
                                 .await?;
                         }
                     }
-                    let last_seq: i64 = sqlx::query_scalar("SELECT COALESCE(MAX(seq), 0) FROM feed WHERE order_id = $1")
-                        .bind(&order_id)
-                        .fetch_one(&mut **tx)
-                        .await?;
+                    if last_seq == 0 {
+                        // Every change was already in the feed (a concurrent duplicate).
+                        last_seq = sqlx::query_scalar("SELECT COALESCE(MAX(seq), 0) FROM feed WHERE order_id = $1")
+                            .bind(&order_id)
+                            .fetch_one(&mut **tx)
+                            .await?;
+                    }
                     sqlx::query(
                         "INSERT INTO orders (id, org_id, number, kind, category, grade, status, is_open, assignee, reporter,
                             project, building, unit, area, created_at, next_deadline, doc, last_seq)
@@ -892,7 +902,11 @@ macro_rules! database_impl {
                 if !response.has_more {
                     next_seq = latest;
                 }
-                let check = self.feed_check(&principal.org, next_seq).await?.unwrap_or_default();
+                let check = if next_seq == cursor.seq {
+                    cursor.check
+                } else {
+                    self.feed_check(&principal.org, next_seq).await?.unwrap_or_default()
+                };
                 response.cursor = Cursor { epoch, seq: next_seq, check, snapshot_after: None }.encode();
                 Ok(response)
             }
