@@ -1,7 +1,7 @@
 //! The server's storage: one [`Database`] trait, implemented for SQLite (the embedded default)
 //! and PostgreSQL (production, several server replicas). Both run the same SQL (written once,
-//! below, with `$N` placeholders both drivers accept) and pass the same conformance suite
-//! (`server/tests/database_conformance.rs`); each has its own append-only migrations under
+//! below, with `$N` placeholders both drivers accept) and pass the same suite: every scenario
+//! in `tests/tests/sync_e2e.rs` runs on both. Each has its own append-only migrations under
 //! `migrations/`.
 //!
 //! Only this module knows the server's SQL. Domain decisions (may this device write this order,
