@@ -117,6 +117,11 @@ pub trait Database: Send + Sync + std::fmt::Debug + 'static {
     async fn latest_seq(&self, org: &str) -> Result<i64>;
     /// Closes every connection (shutdown, tests that restart the server).
     async fn close(&self);
+    /// Organizations whose feed another server process advanced (PostgreSQL: `LISTEN`), so
+    /// that this process can tell its live listeners. `None` where there is only one process.
+    fn other_servers_advanced(&self) -> Option<tokio::sync::broadcast::Receiver<String>> {
+        None
+    }
 }
 
 /// Opens the database a URL names: `postgres://…` or `sqlite://…` (created if missing).
@@ -185,6 +190,14 @@ impl Sqlite {
     async fn lock_org(_tx: &mut sqlx::Transaction<'_, sqlx::Sqlite>, _org: &str) -> Result<()> {
         Ok(())
     }
+
+    async fn announce(_tx: &mut sqlx::Transaction<'_, sqlx::Sqlite>, _orgs: &[&str]) -> Result<()> {
+        Ok(())
+    }
+
+    fn advanced_feed(&self) -> Option<tokio::sync::broadcast::Receiver<String>> {
+        None
+    }
 }
 
 /// PostgreSQL: any number of server processes. Writes to one organization's feed serialize on
@@ -195,6 +208,7 @@ pub struct Postgres {
     pool: PgPool,
     fixed: Fixed,
     writer: tokio::sync::mpsc::Sender<PushJob>,
+    advanced: tokio::sync::broadcast::Sender<String>,
 }
 
 impl Postgres {
@@ -205,7 +219,44 @@ impl Postgres {
         let fixed = Self::init_meta(&pool).await.map_err(|e| sqlx::Error::Protocol(e.message_en))?;
         let (writer, jobs) = tokio::sync::mpsc::channel(4 * GROUP_COMMIT_MAX);
         tokio::spawn(Self::run_writer(pool.clone(), fixed.server, jobs));
-        Ok(Postgres { pool, fixed, writer })
+        let (advanced, _) = tokio::sync::broadcast::channel(1_024);
+        tokio::spawn(Self::listen_for_other_servers(pool.clone(), advanced.clone()));
+        Ok(Postgres { pool, fixed, writer, advanced })
+    }
+
+    /// Relays `NOTIFY loopwork_feed, '<org>'` from every server process (this one included:
+    /// a repeated wake-up costs a listener one idle sync). Reconnects if the connection drops.
+    async fn listen_for_other_servers(pool: PgPool, advanced: tokio::sync::broadcast::Sender<String>) {
+        loop {
+            let listener = async {
+                let mut listener = sqlx::postgres::PgListener::connect_with(&pool).await?;
+                listener.listen("loopwork_feed").await?;
+                loop {
+                    let notification = listener.recv().await?;
+                    let _ = advanced.send(notification.payload().to_owned());
+                }
+                #[allow(unreachable_code)]
+                Ok::<(), sqlx::Error>(())
+            };
+            if let Err(e) = listener.await {
+                if pool.is_closed() {
+                    return;
+                }
+                tracing::warn!(error = %e, "feed notifications interrupted; reconnecting");
+                tokio::time::sleep(Duration::from_secs(1)).await;
+            }
+        }
+    }
+
+    fn advanced_feed(&self) -> Option<tokio::sync::broadcast::Receiver<String>> {
+        Some(self.advanced.subscribe())
+    }
+
+    async fn announce(tx: &mut sqlx::Transaction<'_, sqlx::Postgres>, orgs: &[&str]) -> Result<()> {
+        for org in orgs {
+            sqlx::query("SELECT pg_notify('loopwork_feed', $1)").bind(*org).execute(&mut **tx).await?;
+        }
+        Ok(())
     }
 
     async fn lock_org(tx: &mut sqlx::Transaction<'_, sqlx::Postgres>, org: &str) -> Result<()> {
@@ -349,6 +400,7 @@ macro_rules! database_impl {
             ) -> Result<()> {
                 let mut tx = pool.begin().await?;
                 let mut locked: Option<&str> = None;
+                let mut announced: Vec<&str> = Vec::new();
                 for job in batch {
                     if locked != Some(job.principal.org.as_str()) {
                         Self::lock_org(&mut tx, &job.principal.org).await?;
@@ -359,6 +411,9 @@ macro_rules! database_impl {
                     match Self::push_in_tx(&mut savepoint, server, cache, &mut merged, &job.principal, &job.groups, job.now_ms).await {
                         Ok(outcome) => {
                             savepoint.commit().await?;
+                            if outcome.merged > 0 && !announced.contains(&job.principal.org.as_str()) {
+                                announced.push(job.principal.org.as_str());
+                            }
                             staged.extend(merged);
                             results.push(Ok(outcome));
                         }
@@ -368,6 +423,7 @@ macro_rules! database_impl {
                         }
                     }
                 }
+                Self::announce(&mut tx, &announced).await?;
                 tx.commit().await?;
                 Ok(())
             }
@@ -949,6 +1005,10 @@ macro_rules! database_impl {
 
             async fn close(&self) {
                 self.pool.close().await;
+            }
+
+            fn other_servers_advanced(&self) -> Option<tokio::sync::broadcast::Receiver<String>> {
+                self.advanced_feed()
             }
 
             async fn latest_seq(&self, org: &str) -> Result<i64> {

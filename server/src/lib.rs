@@ -55,6 +55,23 @@ pub async fn serve(
     metrics: tokio::net::TcpListener,
     shutdown: impl std::future::Future<Output = ()> + Send + 'static,
 ) -> std::io::Result<()> {
+    if let Some(mut advanced) = state.db.other_servers_advanced() {
+        // Pushes through other server processes reach this process's live listeners too.
+        let state = state.clone();
+        tokio::spawn(async move {
+            loop {
+                match advanced.recv().await {
+                    Ok(org) => {
+                        if let Ok(seq) = state.db.latest_seq(&org).await {
+                            let _ = state.live.send(api::FeedAdvanced { org, seq });
+                        }
+                    }
+                    Err(tokio::sync::broadcast::error::RecvError::Lagged(_)) => continue,
+                    Err(tokio::sync::broadcast::error::RecvError::Closed) => return,
+                }
+            }
+        });
+    }
     let metrics_app = api::metrics_router(state.clone());
     let metrics_task = tokio::spawn(async move { axum::serve(metrics, metrics_app).await });
     let result = axum::serve(api, api::router(state)).with_graceful_shutdown(shutdown).await;

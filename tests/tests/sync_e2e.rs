@@ -78,6 +78,31 @@ async fn two_server_replicas_on_one_postgres_lose_nothing() {
         assert!(numbers.insert(order.official_number().expect("numbered")), "official numbers are unique");
     }
     assert_eq!(all.len(), 48);
+
+    // A listener on one replica hears of a push through the other.
+    use futures_util::StreamExt;
+    let listener = second.login("zhuguan").await;
+    let response = reqwest::Client::new()
+        .get(format!("{}/api/v1/live", second.base))
+        .bearer_auth(&listener.token)
+        .send()
+        .await
+        .expect("subscribe");
+    let mut events = response.bytes_stream();
+    let mut desk = first.device("kefu").await;
+    desk.replica.create(&leak_in("3-1502", "3", owner.user)).expect("create");
+    synced(&mut desk).await;
+    let heard = tokio::time::timeout(std::time::Duration::from_secs(5), async {
+        while let Some(Ok(chunk)) = events.next().await {
+            if String::from_utf8_lossy(&chunk).contains("event: feed") {
+                return true;
+            }
+        }
+        false
+    })
+    .await
+    .unwrap_or(false);
+    assert!(heard, "a push through one replica reaches the other's live listeners");
     second.stop().await;
     first.stop().await.drop_database().await;
 }
