@@ -190,9 +190,14 @@ async fn live(
 async fn sync(
     State(state): State<AppState>,
     Authenticated(principal): Authenticated,
+    headers: axum::http::HeaderMap,
     body: Bytes,
 ) -> Result<Response, ApiError> {
     let started = Instant::now();
+    let debug_json = headers
+        .get(header::ACCEPT)
+        .and_then(|v| v.to_str().ok())
+        .is_some_and(|accept| accept.starts_with("application/json"));
     let result = sync_inner(&state, &principal, &body).await;
     state.metrics.sync_bytes.with_label_values(&["in"]).inc_by(body.len() as u64);
     match result {
@@ -201,6 +206,9 @@ async fn sync(
             state.metrics.sync_bytes.with_label_values(&["out"]).inc_by(bytes.len() as u64);
             state.metrics.merge_seconds.observe(started.elapsed().as_secs_f64());
             state.metrics.device_seen(principal.device.to_string(), state.clock.now_ms());
+            if debug_json {
+                return Ok(Json(debug_view(&bytes, &state.limits)).into_response());
+            }
             let mut response = bytes.into_response();
             response.headers_mut().insert(header::CONTENT_TYPE, HeaderValue::from_static(CONTENT_TYPE));
             Ok(response)
@@ -270,4 +278,41 @@ async fn sync_inner(state: &AppState, principal: &replication::Principal, body: 
         .await?;
     response.acked = pushed.acked;
     Ok(response.encode())
+}
+
+/// The JSON debug view of a sync response (`Accept: application/json`): the same round trip,
+/// readable by a person; changes are described, not included. Not for apps: it is larger and
+/// may change.
+fn debug_view(frame: &[u8], limits: &loopwork_sync_core::protocol::Limits) -> serde_json::Value {
+    let Ok(response) = loopwork_sync_core::protocol::SyncResponse::decode(frame, limits) else {
+        return serde_json::json!({ "error": "undecodable" });
+    };
+    let describe =
+        |item: &loopwork_sync_core::protocol::OrderBytes| match automerge::Change::from_bytes(item.bytes.clone()) {
+            Ok(change) => serde_json::json!({
+                "order": item.order.to_string(),
+                "hash": change.hash().to_string(),
+                "actor": change.actor_id().to_hex_string(),
+                "seq": change.seq(),
+                "time": change.timestamp(),
+                "message": change.message(),
+                "bytes": item.bytes.len(),
+            }),
+            Err(_) => serde_json::json!({ "order": item.order.to_string(), "bytes": item.bytes.len() }),
+        };
+    serde_json::json!({
+        "protocol": PROTOCOL_VERSION,
+        "frame_bytes": frame.len(),
+        "acked": response.acked.iter().map(ToString::to_string).collect::<Vec<_>>(),
+        "cursor": response.cursor,
+        "has_more": response.has_more,
+        "reconcile_required": response.reconcile_required,
+        "documents": response.documents.iter().map(|d| serde_json::json!({ "order": d.order.to_string(), "bytes": d.bytes.len() })).collect::<Vec<_>>(),
+        "changes": response.changes.iter().map(describe).collect::<Vec<_>>(),
+        "revoked": response.revoked.iter().map(|r| serde_json::json!({ "order": r.order.to_string(), "reason": r.reason })).collect::<Vec<_>>(),
+        "server_heads": response.server_heads.iter().map(|h| serde_json::json!({
+            "order": h.order.to_string(),
+            "heads": h.heads.iter().map(ToString::to_string).collect::<Vec<_>>(),
+        })).collect::<Vec<_>>(),
+    })
 }

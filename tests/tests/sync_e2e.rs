@@ -342,6 +342,22 @@ async fn duplicated_and_replayed_requests_are_harmless(backend: Backend) {
     assert_eq!(desk.replica.order(id).expect("order").heads(), heads);
     assert_eq!(desk.replica.pending_count().expect("pending"), 0);
 
+    // The same exchange as a JSON debug view, for a person with curl.
+    let debug: serde_json::Value = reqwest::Client::new()
+        .post(format!("{}/sync/v1", server.base))
+        .bearer_auth(&desk.session.token)
+        .header("content-type", CONTENT_TYPE)
+        .header("accept", "application/json")
+        .body(request.clone())
+        .send()
+        .await
+        .expect("debug view")
+        .json()
+        .await
+        .expect("json");
+    assert_eq!(debug["acked"].as_array().map(Vec::len), Some(2));
+    assert_eq!(debug["protocol"], 1);
+
     // The order exists once, with one note, for everyone.
     let mut other_desk = server.device("zhuguan").await;
     synced(&mut other_desk).await;
