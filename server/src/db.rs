@@ -140,8 +140,26 @@ pub async fn open(url: &str) -> Result<std::sync::Arc<dyn Database>, String> {
 struct PushJob {
     principal: Principal,
     groups: Vec<(OrderId, Vec<Change>)>,
+    /// Per group, the merge a request handler already did against a cached document (in
+    /// parallel with other handlers); the writer uses it only if the order's feed position is
+    /// still the one merged against, and merges again itself otherwise.
+    premerged: Vec<Option<Premerged>>,
     now_ms: i64,
     reply: tokio::sync::oneshot::Sender<Result<PushOutcome>>,
+}
+
+#[derive(Debug)]
+struct Premerged {
+    at_seq: i64,
+    merged: replication::Merged,
+    saved: Vec<u8>,
+}
+
+/// The writer's cache of merged documents, which request handlers read to merge ahead.
+type SharedCache = std::sync::Arc<std::sync::Mutex<DocumentCache>>;
+
+fn lock(cache: &SharedCache) -> std::sync::MutexGuard<'_, DocumentCache> {
+    cache.lock().unwrap_or_else(std::sync::PoisonError::into_inner)
 }
 
 /// Pushes that arrive together are written in one transaction (group commit): one commit, one
@@ -153,7 +171,7 @@ const GROUP_COMMIT_MAX: usize = 128;
 const CACHED_DOCUMENTS: usize = 2_000;
 
 /// An order merged in the current batch: cached once the batch commits.
-type Staged = (OrderId, i64, WorkOrder);
+type Staged = (OrderId, i64, WorkOrder, Option<UserId>);
 
 /// What never changes while a process runs: read once at open.
 #[derive(Clone, Debug)]
@@ -169,6 +187,7 @@ pub struct Sqlite {
     pool: SqlitePool,
     fixed: Fixed,
     writer: tokio::sync::mpsc::Sender<PushJob>,
+    cache: SharedCache,
 }
 
 impl Sqlite {
@@ -183,8 +202,9 @@ impl Sqlite {
         sqlx::migrate!("../migrations/sqlite").run(&pool).await?;
         let fixed = Self::init_meta(&pool).await.map_err(|e| sqlx::Error::Protocol(e.message_en))?;
         let (writer, jobs) = tokio::sync::mpsc::channel(4 * GROUP_COMMIT_MAX);
-        tokio::spawn(Self::run_writer(pool.clone(), fixed.server, jobs));
-        Ok(Sqlite { pool, fixed, writer })
+        let cache: SharedCache = std::sync::Arc::new(std::sync::Mutex::new(DocumentCache::new(CACHED_DOCUMENTS)));
+        tokio::spawn(Self::run_writer(pool.clone(), fixed.server, cache.clone(), jobs));
+        Ok(Sqlite { pool, fixed, writer, cache })
     }
 
     async fn lock_org(_tx: &mut sqlx::Transaction<'_, sqlx::Sqlite>, _org: &str) -> Result<()> {
@@ -208,6 +228,7 @@ pub struct Postgres {
     pool: PgPool,
     fixed: Fixed,
     writer: tokio::sync::mpsc::Sender<PushJob>,
+    cache: SharedCache,
     advanced: tokio::sync::broadcast::Sender<String>,
 }
 
@@ -218,10 +239,11 @@ impl Postgres {
         sqlx::migrate!("../migrations/postgres").run(&pool).await?;
         let fixed = Self::init_meta(&pool).await.map_err(|e| sqlx::Error::Protocol(e.message_en))?;
         let (writer, jobs) = tokio::sync::mpsc::channel(4 * GROUP_COMMIT_MAX);
-        tokio::spawn(Self::run_writer(pool.clone(), fixed.server, jobs));
+        let cache: SharedCache = std::sync::Arc::new(std::sync::Mutex::new(DocumentCache::new(CACHED_DOCUMENTS)));
+        tokio::spawn(Self::run_writer(pool.clone(), fixed.server, cache.clone(), jobs));
         let (advanced, _) = tokio::sync::broadcast::channel(1_024);
         tokio::spawn(Self::listen_for_other_servers(pool.clone(), advanced.clone()));
-        Ok(Postgres { pool, fixed, writer, advanced })
+        Ok(Postgres { pool, fixed, writer, cache, advanced })
     }
 
     /// Relays `NOTIFY loopwork_feed, '<org>'` from every server process (this one included:
@@ -357,9 +379,9 @@ macro_rules! database_impl {
             async fn run_writer(
                 pool: sqlx::Pool<$db>,
                 server: Identity,
+                cache: SharedCache,
                 mut jobs: tokio::sync::mpsc::Receiver<PushJob>,
             ) {
-                let mut cache = DocumentCache::new(CACHED_DOCUMENTS);
                 while let Some(first) = jobs.recv().await {
                     let mut batch = vec![first];
                     while batch.len() < GROUP_COMMIT_MAX {
@@ -373,10 +395,11 @@ macro_rules! database_impl {
                     batch.sort_by(|a, b| a.principal.org.cmp(&b.principal.org));
                     let mut results = Vec::with_capacity(batch.len());
                     let mut staged = Vec::new();
-                    let committed = Self::write_batch(&pool, &server, &batch, &mut cache, &mut staged, &mut results).await;
+                    let committed = Self::write_batch(&pool, &server, &mut batch, &cache, &mut staged, &mut results).await;
                     if committed.is_ok() {
-                        for (id, seq, order) in staged {
-                            cache.put(id, seq, order);
+                        let mut cache = lock(&cache);
+                        for (id, seq, order, assignee) in staged {
+                            cache.put(id, seq, order, assignee);
                         }
                     }
                     for (job, result) in batch.into_iter().zip(results.into_iter().map(Some).chain(std::iter::repeat_with(|| None))) {
@@ -393,26 +416,26 @@ macro_rules! database_impl {
             async fn write_batch(
                 pool: &sqlx::Pool<$db>,
                 server: &Identity,
-                batch: &[PushJob],
-                cache: &mut DocumentCache,
+                batch: &mut [PushJob],
+                cache: &SharedCache,
                 staged: &mut Vec<Staged>,
                 results: &mut Vec<Result<PushOutcome>>,
             ) -> Result<()> {
                 let mut tx = pool.begin().await?;
-                let mut locked: Option<&str> = None;
-                let mut announced: Vec<&str> = Vec::new();
-                for job in batch {
-                    if locked != Some(job.principal.org.as_str()) {
+                let mut locked: Option<String> = None;
+                let mut announced: Vec<String> = Vec::new();
+                for job in batch.iter_mut() {
+                    if locked.as_deref() != Some(job.principal.org.as_str()) {
                         Self::lock_org(&mut tx, &job.principal.org).await?;
-                        locked = Some(job.principal.org.as_str());
+                        locked = Some(job.principal.org.clone());
                     }
                     let mut savepoint = sqlx::Acquire::begin(&mut *tx).await?;
                     let mut merged = Vec::new();
-                    match Self::push_in_tx(&mut savepoint, server, cache, &mut merged, &job.principal, &job.groups, job.now_ms).await {
+                    match Self::push_in_tx(&mut savepoint, server, cache, &mut merged, job).await {
                         Ok(outcome) => {
                             savepoint.commit().await?;
-                            if outcome.merged > 0 && !announced.contains(&job.principal.org.as_str()) {
-                                announced.push(job.principal.org.as_str());
+                            if outcome.merged > 0 && !announced.contains(&job.principal.org) {
+                                announced.push(job.principal.org.clone());
                             }
                             staged.extend(merged);
                             results.push(Ok(outcome));
@@ -423,6 +446,7 @@ macro_rules! database_impl {
                         }
                     }
                 }
+                let announced: Vec<&str> = announced.iter().map(String::as_str).collect();
                 Self::announce(&mut tx, &announced).await?;
                 tx.commit().await?;
                 Ok(())
@@ -432,16 +456,19 @@ macro_rules! database_impl {
             async fn push_in_tx(
                 tx: &mut sqlx::Transaction<'_, $db>,
                 server: &Identity,
-                cache: &mut DocumentCache,
+                cache: &SharedCache,
                 staged: &mut Vec<Staged>,
-                principal: &Principal,
-                groups: &[(OrderId, Vec<Change>)],
-                now_ms: i64,
+                job: &mut PushJob,
             ) -> Result<PushOutcome> {
+                let premerged = std::mem::take(&mut job.premerged);
+                let (principal, groups, now_ms) = (&job.principal, &job.groups, job.now_ms);
                 let mut outcome = PushOutcome::default();
                 outcome.acked = groups.iter().flat_map(|(_, changes)| changes.iter().map(Change::hash)).collect();
                 let user = principal.user.to_string();
+                let mut premerged = premerged.into_iter();
                 for (id, changes) in groups {
+                    let ahead = premerged.next().flatten();
+                    let mut saved = None;
                     let order_id = id.to_string();
                     let row: Option<(String, i64, Option<String>, String, String, Option<String>, Option<String>)> =
                         sqlx::query_as(
@@ -468,17 +495,27 @@ macro_rules! database_impl {
                             if !replication::may_write(principal, &stored, ever_given, owns) {
                                 return Err(ApiError::out_of_scope(id).binary());
                             }
-                            let order = match cache.take(*id, stored.last_seq) {
-                                Some(order) => order,
-                                None => {
-                                    let doc: Vec<u8> = sqlx::query_scalar("SELECT doc FROM orders WHERE id = $1")
-                                        .bind(&order_id)
-                                        .fetch_one(&mut **tx)
-                                        .await?;
-                                    WorkOrder::load(&doc).map_err(|_| ApiError::internal())?
+                            match ahead.filter(|p| p.at_seq == stored.last_seq) {
+                                Some(Premerged { merged, saved: bytes, .. }) => {
+                                    saved = Some(bytes);
+                                    merged
                                 }
-                            };
-                            replication::merge_push(Some((order, stored.assignee)), *id, changes, server, None, now_ms)?
+                                None => {
+                                    let cached = lock(cache).take(*id, stored.last_seq);
+                                    let order = match cached {
+                                        Some(order) => order,
+                                        None => {
+                                            let doc: Vec<u8> =
+                                                sqlx::query_scalar("SELECT doc FROM orders WHERE id = $1")
+                                                    .bind(&order_id)
+                                                    .fetch_one(&mut **tx)
+                                                    .await?;
+                                            WorkOrder::load(&doc).map_err(|_| ApiError::internal())?
+                                        }
+                                    };
+                                    replication::merge_push(Some((order, stored.assignee)), *id, changes, server, None, now_ms)?
+                                }
+                            }
                         }
                         None => {
                             let raw: Vec<&[u8]> = changes.iter().map(Change::raw_bytes).collect();
@@ -587,13 +624,13 @@ macro_rules! database_impl {
                     .bind(&summary.location.area)
                     .bind(summary.created_at_ms)
                     .bind(summary.next_deadline_ms)
-                    .bind(merged.order.save_uncompressed())
+                    .bind(saved.unwrap_or_else(|| merged.order.save_uncompressed()))
                     .bind(last_seq)
                     .execute(&mut **tx)
                     .await?;
                     outcome.merged += merged.new_changes.len();
                     outcome.orders.push(*id);
-                    staged.push((*id, last_seq, merged.order));
+                    staged.push((*id, last_seq, merged.order, merged.summary.assignee));
                 }
                 sqlx::query("UPDATE devices SET last_sync_at = $1 WHERE id = $2")
                     .bind(now_ms)
@@ -814,8 +851,20 @@ macro_rules! database_impl {
                 if groups.is_empty() {
                     return Ok(PushOutcome::default());
                 }
+                // Merge ahead, here and in parallel with other requests, against cached documents;
+                // the writer checks that nothing moved in between.
+                let server = self.fixed.server;
+                let premerged = groups
+                    .iter()
+                    .map(|(id, changes)| {
+                        let (at_seq, order, assignee) = lock(&self.cache).peek(*id)?;
+                        let merged = replication::merge_push(Some((order, assignee)), *id, changes, &server, None, now_ms).ok()?;
+                        let saved = merged.order.save_uncompressed();
+                        Some(Premerged { at_seq, merged, saved })
+                    })
+                    .collect();
                 let (reply, answer) = tokio::sync::oneshot::channel();
-                let job = PushJob { principal: principal.clone(), groups: groups.to_vec(), now_ms, reply };
+                let job = PushJob { principal: principal.clone(), groups: groups.to_vec(), premerged, now_ms, reply };
                 self.writer.send(job).await.map_err(|_| ApiError::unavailable())?;
                 answer.await.map_err(|_| ApiError::unavailable())?
             }

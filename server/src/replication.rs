@@ -235,7 +235,7 @@ pub fn merge_push(
 #[derive(Debug)]
 pub struct DocumentCache {
     capacity: usize,
-    entries: std::collections::HashMap<OrderId, (i64, WorkOrder)>,
+    entries: std::collections::HashMap<OrderId, (i64, WorkOrder, Option<UserId>)>,
 }
 
 impl DocumentCache {
@@ -245,16 +245,22 @@ impl DocumentCache {
 
     /// Takes the order out of the cache if it is current at `last_seq`.
     pub fn take(&mut self, id: OrderId, last_seq: i64) -> Option<WorkOrder> {
-        let (seq, order) = self.entries.remove(&id)?;
+        let (seq, order, _) = self.entries.remove(&id)?;
         (seq == last_seq).then_some(order)
     }
 
+    /// A copy of the cached order, with the feed position and assignee it was cached at: what a
+    /// request handler merges into ahead of the writer.
+    pub fn peek(&self, id: OrderId) -> Option<(i64, WorkOrder, Option<UserId>)> {
+        self.entries.get(&id).cloned()
+    }
+
     /// Keeps an order as committed at `last_seq`.
-    pub fn put(&mut self, id: OrderId, last_seq: i64, order: WorkOrder) {
+    pub fn put(&mut self, id: OrderId, last_seq: i64, order: WorkOrder, assignee: Option<UserId>) {
         if self.entries.len() >= self.capacity {
             self.entries.clear();
         }
-        self.entries.insert(id, (last_seq, order));
+        self.entries.insert(id, (last_seq, order, assignee));
     }
 }
 
