@@ -518,8 +518,7 @@ macro_rules! database_impl {
                             }
                         }
                         None => {
-                            let raw: Vec<&[u8]> = changes.iter().map(Change::raw_bytes).collect();
-                            let candidate = WorkOrder::load_chunks(raw).map_err(|e| {
+                            let candidate = WorkOrder::from_parsed_changes(changes.clone()).map_err(|e| {
                                 ApiError::from(loopwork_sync_core::CoreError::from(e)).binary()
                             })?;
                             let location = candidate.location();

@@ -102,7 +102,7 @@ impl Cursor {
 /// Parses a change relayed by a device during recovery (attribution is checked by the caller:
 /// its actor must be a known device of the organization or a server actor).
 pub fn parse_relayed(bytes: &[u8]) -> Result<Change, ApiError> {
-    Change::from_bytes(bytes.to_vec()).map_err(|e| {
+    loopwork_sync_core::work_order::parse_change(bytes).map_err(|e| {
         ApiError::invalid("invalid_change", format!("a relayed change does not parse: {e}"), "转交的修改无法解析")
             .binary()
     })
@@ -111,7 +111,7 @@ pub fn parse_relayed(bytes: &[u8]) -> Result<Change, ApiError> {
 /// Parses pushed change bytes and checks that each was made by the pushing device: a change
 /// whose actor is another device's is refused, whoever sends it.
 pub fn parse_pushed(principal: &Principal, bytes: &[u8]) -> Result<Change, ApiError> {
-    let change = Change::from_bytes(bytes.to_vec()).map_err(|e| {
+    let change = loopwork_sync_core::work_order::parse_change(bytes).map_err(|e| {
         ApiError::invalid("invalid_change", format!("a pushed change does not parse: {e}"), "提交的修改无法解析")
             .binary()
     })?;
@@ -207,8 +207,9 @@ pub fn merge_push(
             (order.with_changes(changes.to_vec()).map_err(invalid)?, before, assignee)
         }
         None => {
-            let raw: Vec<&[u8]> = changes.iter().map(Change::raw_bytes).collect();
-            let order = WorkOrder::load_chunks(raw).map_err(|e| invalid(e.into()))?.with_device(server.device);
+            let order = WorkOrder::from_parsed_changes(changes.to_vec())
+                .map_err(|e| invalid(e.into()))?
+                .with_device(server.device);
             (order, Vec::new(), None)
         }
     };

@@ -151,7 +151,7 @@ impl<S: Store> Replica<S> {
         let (mut order, chunks) = match existing {
             Some(_) => self.load(id)?,
             None => {
-                let order = WorkOrder::load_chunks(changes.iter().map(Vec::as_slice))?;
+                let order = WorkOrder::from_changes(changes.iter().map(Vec::as_slice))?;
                 if order.id() != id {
                     return Err(CoreError::InvalidInput(format!("the changes are not of order {id}")));
                 }

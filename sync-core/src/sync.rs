@@ -122,7 +122,7 @@ impl<S: Store> Replica<S> {
             if !changes.is_empty() {
                 match order.as_mut() {
                     Some(local) => local.apply_changes(changes)?,
-                    None => order = Some(WorkOrder::load_chunks(changes)?),
+                    None => order = Some(WorkOrder::from_changes(changes)?),
                 }
             }
             let Some(order) = order else { continue };

@@ -85,6 +85,18 @@ pub struct AttachmentRef {
     pub at_ms: i64,
 }
 
+/// Parses one Automerge change and checks its checksum. Automerge's own parser does not: a
+/// change with a flipped byte would otherwise parse as a different, valid-looking change under
+/// the same actor and sequence number, which no replica could ever reconcile.
+pub fn parse_change(bytes: &[u8]) -> Result<automerge::Change, DocumentError> {
+    let change = automerge::Change::try_from(bytes).map_err(|e| DocumentError::Corrupt(e.to_string()))?;
+    let stored_checksum = bytes.get(4..8).ok_or_else(|| DocumentError::Corrupt("truncated change".into()))?;
+    if stored_checksum != &change.hash().0[..4] {
+        return Err(DocumentError::Corrupt("the change's checksum does not match its content".into()));
+    }
+    Ok(change)
+}
+
 /// A work-order document.
 #[derive(Debug, Clone)]
 pub struct WorkOrder {
@@ -145,6 +157,19 @@ impl WorkOrder {
         for chunk in chunks {
             doc.load_incremental(chunk).map_err(|e| DocumentError::Corrupt(e.to_string()))?;
         }
+        Self::from_automerge(doc)
+    }
+
+    /// Builds an order from changes received from elsewhere, each checked by [`parse_change`].
+    pub fn from_changes<'a>(changes: impl IntoIterator<Item = &'a [u8]>) -> Result<Self, DocumentError> {
+        let parsed = changes.into_iter().map(parse_change).collect::<Result<Vec<_>, _>>()?;
+        Self::from_parsed_changes(parsed)
+    }
+
+    /// Builds an order from already parsed (and checked) changes.
+    pub fn from_parsed_changes(changes: Vec<automerge::Change>) -> Result<Self, DocumentError> {
+        let mut doc = Automerge::new();
+        doc.apply_changes(changes).map_err(|e| DocumentError::Corrupt(e.to_string()))?;
         Self::from_automerge(doc)
     }
 
@@ -224,9 +249,7 @@ impl WorkOrder {
     pub fn apply_changes<'a>(&mut self, changes: impl IntoIterator<Item = &'a [u8]>) -> Result<(), CoreError> {
         let mut parsed = Vec::new();
         for bytes in changes {
-            let change =
-                automerge::Change::from_bytes(bytes.to_vec()).map_err(|e| DocumentError::Corrupt(e.to_string()))?;
-            parsed.push(change);
+            parsed.push(parse_change(bytes)?);
         }
         let mut candidate = self.doc.fork();
         candidate.apply_changes(parsed)?;

@@ -68,3 +68,22 @@ fn a_work_order_with_an_unknown_kind_is_a_field_error() {
     order.transact(|tx| tx.put(ROOT, "kind", "bribe")).unwrap();
     assert!(matches!(WorkOrder::load(&order.save()), Err(DocumentError::InvalidField { field: "Kind", .. })));
 }
+
+#[test]
+fn a_change_with_any_byte_flipped_is_refused() {
+    let dispatcher = Identity::fresh(Role::Dispatcher);
+    let mut order = WorkOrder::load(&saved_order()).unwrap().with_device(dispatcher.device);
+    let before = order.heads();
+    order.add_note(&dispatcher, "窗框已调整", 1_790_000_000_000).unwrap();
+    let (_, change) = order.changes_since(&before).pop().unwrap();
+    assert!(loopwork_sync_core::work_order::parse_change(&change).is_ok());
+    for i in 0..change.len() {
+        let mut flipped = change.clone();
+        flipped[i] ^= 0x01;
+        assert!(
+            loopwork_sync_core::work_order::parse_change(&flipped).is_err(),
+            "a change with byte {i} of {} flipped was accepted",
+            change.len()
+        );
+    }
+}

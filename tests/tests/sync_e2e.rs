@@ -34,6 +34,7 @@ on_both_backends!(
     online_clients_hear_of_changes_live,
     metrics_count_syncs_and_refusals_by_code,
     a_change_whose_dependencies_have_not_arrived_is_refused_until_they_do,
+    a_tampered_or_foreign_document_change_is_refused_and_nothing_is_stored,
 );
 
 /// Several server replicas on one PostgreSQL: writes through both interleave, and a device that
@@ -658,5 +659,49 @@ async fn a_change_whose_dependencies_have_not_arrived_is_refused_until_they_do(b
     let mut other = server.device("zhuguan").await;
     synced(&mut other).await;
     assert_eq!(other.replica.order(id).expect("order").notes().len(), 1);
+    server.stop().await.drop_database().await;
+}
+
+async fn a_tampered_or_foreign_document_change_is_refused_and_nothing_is_stored(backend: Backend) {
+    let server = TestServer::start(backend).await;
+    let mut desk = server.device("kefu").await;
+    let owner = server.login("yezhu1502").await;
+    let id = desk.replica.create(&leak_in("3-1502", "3", owner.user)).expect("create");
+    synced(&mut desk).await;
+    desk.replica.add_note(id, "原始记录").expect("note");
+    let honest = desk.replica.pending(1).expect("pending")[0].bytes.clone();
+    let push = |bytes: Vec<u8>, order: OrderId| SyncRequest {
+        cursor: None,
+        limit: 10,
+        changes: vec![OrderBytes { order, bytes }],
+        relayed: vec![],
+        reconcile: vec![],
+    };
+
+    // Every single flipped byte in the change's body is caught (checksum, or the change no
+    // longer parses), never stored.
+    for at in (8..honest.len()).step_by(7) {
+        let mut forged = honest.clone();
+        forged[at] ^= 0x20;
+        match desk.post(push(forged, id).encode()).await {
+            Err(SyncError::Refused { status: 400 | 403, .. }) => {}
+            other => panic!("a change with byte {at} flipped was not refused: {other:?}"),
+        }
+    }
+    // A real change sent under another order's id.
+    let other = desk.replica.create(&leak_in("3-1502", "3", owner.user)).expect("create");
+    match desk.post(push(honest.clone(), other).encode()).await {
+        Err(SyncError::Refused { status: 400, code }) => {
+            assert!(code == "invalid_change" || code == "wrong_order", "{code}")
+        }
+        other => panic!("{other:?}"),
+    }
+
+    let mut boss = server.device("zhuguan").await;
+    synced(&mut boss).await;
+    assert!(boss.replica.order(id).expect("order").notes().is_empty(), "nothing forged was stored");
+    synced(&mut desk).await;
+    synced(&mut boss).await;
+    assert_eq!(boss.replica.order(id).expect("order").notes().len(), 1, "the honest change lands afterwards");
     server.stop().await.drop_database().await;
 }
