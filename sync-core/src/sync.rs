@@ -95,9 +95,11 @@ impl<S: Store> Replica<S> {
         let ids: std::collections::BTreeSet<OrderId> = incoming.keys().chain(server_heads.keys()).copied().collect();
         for id in ids {
             let (docs, changes) = incoming.get(&id).cloned().unwrap_or_default();
-            let held = self.store().load_chunks(id)?.is_some();
             let mut snapshot = None;
-            let mut order = if held { Some(self.load(id)?.0) } else { None };
+            let mut order = match self.store().load_chunks(id)? {
+                Some(chunks) => Some(WorkOrder::load_chunks(chunks.iter().map(Vec::as_slice))?),
+                None => None,
+            };
             let mut docs = docs.into_iter();
             if order.is_none()
                 && let Some(first) = docs.next()
