@@ -202,23 +202,9 @@ impl TestServer {
         Self::start_on(database).await
     }
 
+    /// Signs in a demo user (password `demo::DEMO_PASSWORD`).
     pub async fn login(&self, login: &str) -> Session {
-        let response = reqwest::Client::new()
-            .post(format!("{}/api/v1/login", self.base))
-            .json(&serde_json::json!({ "login": login, "password": demo::DEMO_PASSWORD, "device_name": "test" }))
-            .send()
-            .await
-            .expect("login request");
-        assert!(response.status().is_success(), "login {login}: {}", response.status());
-        let body: serde_json::Value = response.json().await.expect("login json");
-        let field = |k: &str| body[k].as_str().expect("login field").to_owned();
-        Session {
-            token: field("token"),
-            user: field("user_id").parse().expect("user id"),
-            role: Role::from_code(&field("role")).expect("role"),
-            device: field("device_id").parse().expect("device id"),
-            org: field("org_id"),
-        }
+        login_at(&self.base, login, demo::DEMO_PASSWORD).await
     }
 
     /// A device signed in as `login`, with an empty on-device store.
@@ -236,10 +222,11 @@ impl TestServer {
 pub async fn login_at(base: &str, login: &str, password: &str) -> Session {
     let response = reqwest::Client::new()
         .post(format!("{base}/api/v1/login"))
-        .json(&serde_json::json!({ "login": login, "password": password, "device_name": "sim" }))
+        .json(&serde_json::json!({ "login": login, "password": password, "device_name": "test" }))
         .send()
         .await
         .expect("login request");
+    assert!(response.status().is_success(), "login {login}: {}", response.status());
     let body: serde_json::Value = response.json().await.expect("login json");
     let field = |k: &str| body[k].as_str().unwrap_or_else(|| panic!("login {login}: {body}")).to_owned();
     Session {
