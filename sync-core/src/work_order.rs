@@ -328,11 +328,12 @@ impl WorkOrder {
         let Ok(Some((_, obj))) = self.doc.get(ROOT, "location") else {
             return Location::default();
         };
+        let f = Fields::of(&self.doc, &obj);
         Location {
-            project: read_str(&self.doc, &obj, "project").unwrap_or_default(),
-            building: read_str(&self.doc, &obj, "building"),
-            unit: read_str(&self.doc, &obj, "unit"),
-            area: read_str(&self.doc, &obj, "area"),
+            project: f.str("project").unwrap_or_default(),
+            building: f.str("building"),
+            unit: f.str("unit"),
+            area: f.str("area"),
         }
     }
 
@@ -382,11 +383,12 @@ impl WorkOrder {
     pub fn parts(&self) -> Vec<PartUsed> {
         self.list_maps("parts")
             .filter_map(|obj| {
+                let f = Fields::of(&self.doc, &obj);
                 Some(PartUsed {
-                    name: read_str(&self.doc, &obj, "name")?,
-                    quantity: read_i64(&self.doc, &obj, "qty")?,
-                    by: read_str(&self.doc, &obj, "by")?.parse().ok()?,
-                    at_ms: read_i64(&self.doc, &obj, "at")?,
+                    name: f.str("name")?,
+                    quantity: f.i64("qty")?,
+                    by: f.str("by")?.parse().ok()?,
+                    at_ms: f.i64("at")?,
                 })
             })
             .collect()
@@ -395,11 +397,12 @@ impl WorkOrder {
     pub fn time_log(&self) -> Vec<TimeEntry> {
         self.list_maps("time_log")
             .filter_map(|obj| {
+                let f = Fields::of(&self.doc, &obj);
                 Some(TimeEntry {
-                    by: read_str(&self.doc, &obj, "by")?.parse().ok()?,
-                    device: read_str(&self.doc, &obj, "device")?.parse().ok()?,
-                    start_ms: read_i64(&self.doc, &obj, "start")?,
-                    end_ms: read_i64(&self.doc, &obj, "end")?,
+                    by: f.str("by")?.parse().ok()?,
+                    device: f.str("device")?.parse().ok()?,
+                    start_ms: f.i64("start")?,
+                    end_ms: f.i64("end")?,
                 })
             })
             .collect()
@@ -408,11 +411,12 @@ impl WorkOrder {
     pub fn attachments(&self) -> Vec<AttachmentRef> {
         self.list_maps("attachments")
             .filter_map(|obj| {
+                let f = Fields::of(&self.doc, &obj);
                 Some(AttachmentRef {
-                    sha256: read_str(&self.doc, &obj, "sha256")?,
-                    mime: read_str(&self.doc, &obj, "mime")?,
-                    by: read_str(&self.doc, &obj, "by")?.parse().ok()?,
-                    at_ms: read_i64(&self.doc, &obj, "at")?,
+                    sha256: f.str("sha256")?,
+                    mime: f.str("mime")?,
+                    by: f.str("by")?.parse().ok()?,
+                    at_ms: f.i64("at")?,
                 })
             })
             .collect()
