@@ -261,8 +261,7 @@ async fn sync_inner(state: &AppState, principal: &replication::Principal, body: 
     let pushed = state.db.push(principal, &groups, now).await?;
     if pushed.merged > 0 {
         state.metrics.changes_merged.inc_by(pushed.merged as u64);
-        let seq = state.db.latest_seq(&principal.org).await?;
-        let _ = state.live.send(FeedAdvanced { org: principal.org.clone(), seq });
+        let _ = state.live.send(FeedAdvanced { org: principal.org.clone(), seq: pushed.feed_seq });
     }
     let limit = request.limit.clamp(1, MAX_PAGE) as usize;
     let mut response = state

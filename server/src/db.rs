@@ -52,8 +52,8 @@ pub struct PushOutcome {
     pub acked: Vec<ChangeHash>,
     /// How many changes were new to the server (its own included).
     pub merged: usize,
-    /// Orders whose document changed.
-    pub orders: Vec<OrderId>,
+    /// The newest feed position the push wrote (0 if it wrote nothing new).
+    pub feed_seq: i64,
 }
 
 /// One page of what a device should receive.
@@ -628,7 +628,7 @@ macro_rules! database_impl {
                     .execute(&mut **tx)
                     .await?;
                     outcome.merged += merged.new_changes.len();
-                    outcome.orders.push(*id);
+                    outcome.feed_seq = outcome.feed_seq.max(last_seq);
                     staged.push((*id, last_seq, merged.order, merged.summary.assignee));
                 }
                 sqlx::query("UPDATE devices SET last_sync_at = $1 WHERE id = $2")
