@@ -15,12 +15,14 @@ pub mod identity;
 pub mod ids;
 pub mod lifecycle;
 pub mod location;
+pub mod permissions;
 pub mod protocol;
 pub mod replica;
 pub mod role;
 pub mod store;
 pub mod summary;
 pub mod sync;
+pub mod timeline;
 pub mod work_order;
 
 pub use classification::{Category, Channel, Grade, Kind};

@@ -7,11 +7,14 @@
 
 use automerge::ChangeHash;
 
+use crate::classification::{Category, Grade};
 use crate::clock::Clock;
 use crate::error::CoreError;
 use crate::identity::Identity;
 use crate::ids::OrderId;
 use crate::lifecycle::Action;
+use crate::location::Location;
+use crate::permissions::{self, Field};
 use crate::store::{OrderQuery, PendingChange, Store, StoredChange};
 use crate::summary::OrderSummary;
 use crate::work_order::{NewOrder, WorkOrder};
@@ -140,8 +143,61 @@ impl<S: Store> Replica<S> {
         self.edit(id, |order, me, now| order.transition(me, action, text, now))
     }
 
+    /// An edit of one field, checked against [`permissions::FIELD_RULES`] as this device sees
+    /// the order now.
+    fn edit_field<T>(
+        &mut self,
+        id: OrderId,
+        field: Field,
+        edit: impl FnOnce(&mut WorkOrder, &Identity, i64) -> Result<T, CoreError>,
+    ) -> Result<T, CoreError> {
+        self.edit(id, |order, me, now| {
+            let state = order.state()?;
+            permissions::check_field(field, &state, order.reporter()?, me.user, me.role).map_err(CoreError::Refused)?;
+            edit(order, me, now)
+        })
+    }
+
     pub fn add_note(&mut self, id: OrderId, text: &str) -> Result<ChangeHash, CoreError> {
-        self.edit(id, |order, me, now| order.add_note(me, text, now))
+        self.edit_field(id, Field::Notes, |order, me, now| order.add_note(me, text, now))
+    }
+
+    pub fn set_description(&mut self, id: OrderId, text: &str) -> Result<ChangeHash, CoreError> {
+        self.edit_field(id, Field::Description, |order, _, now| order.set_description(text, now))
+    }
+
+    pub fn set_grade(&mut self, id: OrderId, grade: Grade) -> Result<ChangeHash, CoreError> {
+        self.edit_field(id, Field::Grade, |order, _, now| order.set_grade(grade, now))
+    }
+
+    pub fn set_category(&mut self, id: OrderId, category: &Category) -> Result<ChangeHash, CoreError> {
+        self.edit_field(id, Field::Category, |order, _, now| order.set_category(category, now))
+    }
+
+    pub fn set_location(&mut self, id: OrderId, location: &Location) -> Result<ChangeHash, CoreError> {
+        self.edit_field(id, Field::Location, |order, _, now| order.set_location(location, now))
+    }
+
+    /// Adds a checklist item; returns its id.
+    pub fn add_checklist_item(&mut self, id: OrderId, label: &str) -> Result<String, CoreError> {
+        self.edit_field(id, Field::Checklist, |order, _, now| order.add_checklist_item(label, now).map(|(item, _)| item))
+    }
+
+    pub fn tick_checklist_item(&mut self, id: OrderId, item: &str, done: bool) -> Result<ChangeHash, CoreError> {
+        self.edit_field(id, Field::Checklist, |order, _, now| order.tick_checklist_item(item, done, now))
+    }
+
+    pub fn add_part(&mut self, id: OrderId, name: &str, quantity: i64) -> Result<ChangeHash, CoreError> {
+        self.edit_field(id, Field::Parts, |order, me, now| order.add_part(me, name, quantity, now))
+    }
+
+    pub fn log_time(&mut self, id: OrderId, start_ms: i64, end_ms: i64) -> Result<ChangeHash, CoreError> {
+        self.edit_field(id, Field::TimeLog, |order, me, now| order.log_time(me, start_ms, end_ms, now))
+    }
+
+    /// Attaches a photo or signature by its content hash (lowercase hex SHA-256).
+    pub fn attach(&mut self, id: OrderId, sha256_hex: &str, mime: &str) -> Result<ChangeHash, CoreError> {
+        self.edit_field(id, Field::Attachments, |order, me, now| order.attach(me, sha256_hex, mime, now))
     }
 
     /// Stores changes that arrived from elsewhere. They are not queued for upload.

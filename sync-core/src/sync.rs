@@ -21,6 +21,10 @@ pub const DEFAULT_PAGE: u32 = 2_000;
 /// How many outbox changes one request pushes at most.
 pub const MAX_PUSH: usize = 1_000;
 
+/// How many round trips one sync may take before the host gives up (a server that keeps
+/// answering `has_more` forever is broken).
+pub const MAX_ROUNDS: usize = 1_000;
+
 /// What a response brought for one order: whole documents, then changes.
 type Incoming<'a> = (Vec<&'a [u8]>, Vec<&'a [u8]>);
 
@@ -37,6 +41,14 @@ pub struct SyncOutcome {
     pub again: bool,
     /// The server does not know our cursor: send [`Replica::reconcile_request`] next.
     pub reconcile_required: bool,
+}
+
+impl SyncOutcome {
+    /// Whether the host should send the next request at once: more is waiting, the server asked
+    /// for a reconciliation, or recovery put changes back in the outbox.
+    pub fn continue_now(&self) -> bool {
+        self.again || self.reconcile_required || self.requeued > 0
+    }
 }
 
 impl<S: Store> Replica<S> {

@@ -364,7 +364,7 @@ impl Device {
     /// Syncs until nothing is left to send or receive. Returns the outcomes of each round trip.
     pub async fn sync(&mut self) -> Result<Vec<SyncOutcome>, SyncError> {
         let mut outcomes = Vec::new();
-        for _ in 0..1_000 {
+        for _ in 0..loopwork_sync_core::sync::MAX_ROUNDS {
             let request =
                 if self.reconcile_next { self.replica.reconcile_request()? } else { self.replica.sync_request()? };
             let bytes = self.post(request.encode()).await?;
@@ -374,7 +374,7 @@ impl Device {
                 response.documents.iter().chain(&response.changes).map(|i| i.bytes.len() as u64).sum::<u64>();
             let outcome = self.replica.apply_sync_response(&response)?;
             self.reconcile_next = outcome.reconcile_required;
-            let again = outcome.again || outcome.reconcile_required || outcome.requeued > 0;
+            let again = outcome.continue_now();
             outcomes.push(outcome);
             if !again {
                 return Ok(outcomes);

@@ -1,0 +1,303 @@
+"""The generated Python bindings against a running Loopwork server.
+
+Run by `tests/tests/bindings.rs`, which starts a server with the demo data, builds the library,
+generates the bindings next to it and sets LOOPWORK_SERVER_URL and PYTHONPATH. These tests cover
+the binding glue only (types cross, errors map, callbacks fire, threads are safe); the domain is
+tested in Rust.
+"""
+
+import os
+import threading
+import time
+import urllib.error
+import urllib.request
+import uuid
+
+import pytest
+
+import loopwork_ffi as lw
+
+SERVER = os.environ["LOOPWORK_SERVER_URL"]
+PASSWORD = "loopwork-demo"
+
+
+class HttpTransport(lw.Transport):
+    """urllib as the host's HTTP client, with a switch for "no signal"."""
+
+    def __init__(self, delay=0.0):
+        self.online = True
+        self.delay = delay
+        self.calls = 0
+        self.rewrite = None
+
+    def post(self, url, headers, body):
+        self.calls += 1
+        if not self.online:
+            raise lw.TransportError.Failed("no signal")
+        if self.delay:
+            time.sleep(self.delay)
+        if self.rewrite:
+            body = self.rewrite(body)
+        request = urllib.request.Request(url, data=bytes(body), method="POST")
+        for h in headers:
+            request.add_header(h.name, h.value)
+        try:
+            with urllib.request.urlopen(request, timeout=30) as response:
+                return lw.HttpResponse(status=response.status, body=response.read())
+        except urllib.error.HTTPError as e:
+            return lw.HttpResponse(status=e.code, body=e.read())
+        except OSError as e:
+            raise lw.TransportError.Failed(str(e))
+
+
+class Recorder(lw.ChangeObserver):
+    def __init__(self):
+        self.calls = []
+
+    def orders_changed(self, order_ids, from_sync):
+        self.calls.append((list(order_ids), from_sync))
+
+
+def device(tmp_path, name, login, transport=None):
+    transport = transport or HttpTransport()
+    app = lw.Loopwork.open(str(tmp_path / name), transport)
+    app.sign_in(SERVER, login, PASSWORD, f"{name} phone")
+    return app, transport
+
+
+def dispatch(tmp_path, tech):
+    """The desk registers a call from the owner of 3-1502 and assigns it to `tech`: each test
+    works its own order on the shared server."""
+    desk, _ = device(tmp_path, "desk", "kefu")
+    desk.sync()
+    reporter = next(o.reporter_id for o in desk.list_orders(lw.ListFilter()) if o.location.unit == "3-1502")
+    order_id = desk.create_order(
+        lw.NewOrderInput(
+            kind=lw.Kind.REPAIR,
+            category="water_electric",
+            grade=lw.Grade.SERIOUS,
+            channel=lw.Channel.HOTLINE,
+            location=lw.Location(project="hy-garden", building="3", unit="3-1502", area=None),
+            description="卫生间地漏返水",
+            reporter_id=reporter,
+        )
+    )
+    desk.assign(order_id, tech.session().user_id)
+    desk.sync()
+    return order_id
+
+
+def test_offline_work_then_owner_confirms(tmp_path):
+    tech, net = device(tmp_path, "tech", "wang")
+    assert tech.session().role == lw.Role.TECHNICIAN
+    order_id = dispatch(tmp_path, tech)
+    report = tech.sync()
+    assert report.round_trips >= 1
+    assert order_id in report.updated_order_ids
+    mine = tech.list_orders(lw.ListFilter(assigned_to_me=True, open_only=True))
+    order = next(o for o in mine if o.id == order_id)
+    assert order.status == lw.Status.ASSIGNED
+    assert order.category.code == "water_electric"
+    assert order.status_label_zh == "已派单"
+
+    # In the basement: no signal.
+    net.online = False
+    tech.accept(order.id)
+    tech.arrive(order.id)
+    tech.start_work(order.id)
+    tech.add_note(order.id, "更换三通接头,已试水")
+    tech.add_part(order.id, "三通接头 DN20", 1)
+    item = tech.add_checklist_item(order.id, "关闭总阀")
+    tech.tick_checklist_item(order.id, item, True)
+    tech.attach(order.id, "a" * 64, "image/jpeg")
+    tech.complete(order.id, "已修复")
+    assert tech.sync_status().pending_uploads >= 9
+    with pytest.raises(lw.LoopworkError.Offline):
+        tech.sync()
+    detail = tech.get_order(order.id)
+    assert detail.summary.status == lw.Status.AWAITING_CONFIRMATION
+    assert [n.text for n in detail.notes] == ["更换三通接头,已试水"]
+    assert detail.parts[0].quantity == 1 and detail.checklist[0].done
+    assert detail.attachments[0].mime == "image/jpeg"
+
+    # Back in signal.
+    net.online = True
+    report = tech.sync()
+    assert report.acknowledged >= 9
+    assert tech.sync_status().pending_uploads == 0
+    assert tech.sync_status().last_sync_ms is not None
+
+    owner, _ = device(tmp_path, "owner", "yezhu1502")
+    owner.sync()
+    seen = owner.get_order(order.id)
+    assert seen.summary.status == lw.Status.AWAITING_CONFIRMATION
+    owner.confirm(order.id, 5, "师傅很专业")
+    owner.sync()
+
+    tech.sync()
+    for app in (tech, owner):
+        done = app.get_order(order.id)
+        assert done.summary.status == lw.Status.CONFIRMED
+        assert done.rating == 5
+        assert done.rating_comment == "师傅很专业"
+    actions = [e.event.action for e in tech.timeline(order.id) if isinstance(e.event, lw.TimelineEvent.TRANSITION)]
+    assert actions == ["assign", "accept", "arrive", "start", "complete", "confirm"]
+
+
+def test_errors_map_to_what_an_app_can_act_on(tmp_path):
+    net = HttpTransport()
+    app = lw.Loopwork.open(str(tmp_path / "errors"), net)
+    with pytest.raises(lw.LoopworkError.NotSignedIn):
+        app.list_orders(lw.ListFilter())
+    with pytest.raises(lw.LoopworkError.NotSignedIn):
+        app.sign_in(SERVER, "wang", "wrong password", "phone")
+    with pytest.raises(lw.LoopworkError.InvalidInput):
+        app.sign_in("ftp://example", "wang", PASSWORD, "phone")
+    net.online = False
+    with pytest.raises(lw.LoopworkError.Offline):
+        app.sign_in(SERVER, "wang", PASSWORD, "phone")
+    net.online = True
+    app.sign_in(SERVER, "wang", PASSWORD, "phone")
+    order_id = dispatch(tmp_path, app)
+    app.sync()
+    order = next(o for o in app.list_orders(lw.ListFilter(assigned_to_me=True)) if o.id == order_id)
+
+    with pytest.raises(lw.LoopworkError.NotPermitted) as refused:
+        app.set_grade(order.id, lw.Grade.CRITICAL)
+    assert refused.value.code == "role_not_permitted"
+    assert refused.value.message_zh == "您的角色无权执行此操作"
+    with pytest.raises(lw.LoopworkError.NotPermitted) as refused:
+        app.complete(order.id, None)
+    assert refused.value.code == "invalid_from_state"
+    with pytest.raises(lw.LoopworkError.InvalidInput):
+        app.get_order("not-an-id")
+    with pytest.raises(lw.LoopworkError.NotFound):
+        app.get_order(str(uuid.uuid4()))
+    app.accept(order.id)
+    with pytest.raises(lw.LoopworkError.InvalidInput):
+        app.add_part(order.id, "阀门", 0)
+    with pytest.raises(lw.LoopworkError.InvalidInput):
+        app.attach(order.id, "not a hash", "image/jpeg")
+
+    # A request the server cannot read as this protocol version: "upgrade required".
+    net.rewrite = lambda body: bytes(body[:4]) + bytes([99]) + bytes(body[5:])
+    with pytest.raises(lw.LoopworkError.UpgradeRequired) as upgrade:
+        app.sync()
+    assert upgrade.value.message_zh
+    net.rewrite = None
+    assert app.sync().acknowledged >= 1
+
+    # The device is revoked (a lost phone): its next request signs it out, its data stays.
+    revoke = urllib.request.Request(
+        f"{SERVER}/api/v1/devices/{app.session().device_id}/revoke", method="POST", data=b""
+    )
+    token = lw_token_of(tmp_path / "errors")
+    revoke.add_header("authorization", f"Bearer {token}")
+    urllib.request.urlopen(revoke, timeout=10)
+    with pytest.raises(lw.LoopworkError.NotSignedIn):
+        app.sync()
+    assert app.session() is None
+    assert not app.sync_status().signed_in
+
+
+def lw_token_of(directory):
+    import json
+
+    with open(directory / "session.json", encoding="utf-8") as f:
+        return json.load(f)["token"]
+
+
+def test_observer_hears_local_edits_and_sync_news(tmp_path):
+    tech, _ = device(tmp_path, "tech", "wang")
+    heard = Recorder()
+    tech.set_observer(heard)
+    order_id = dispatch(tmp_path, tech)
+    tech.sync()
+    assert heard.calls and all(from_sync for _, from_sync in heard.calls)
+    assert order_id in heard.calls[0][0]
+    order = tech.get_order(order_id).summary
+    heard.calls.clear()
+    tech.add_note(order.id, "备注")
+    assert heard.calls == [([order.id], False)]
+
+    desk, _ = device(tmp_path, "desk2", "kefu")
+    desk.sync()
+    desk.add_note(order.id, "客服已电话联系业主")
+    desk.sync()
+    heard.calls.clear()
+    tech.sync()
+    assert heard.calls == [([order.id], True)]
+    tech.set_observer(None)
+
+
+def test_a_sync_waiting_on_the_network_does_not_block_other_calls(tmp_path):
+    net = HttpTransport()
+    tech, _ = device(tmp_path, "tech", "wang", net)
+    tech.sync()
+    order = tech.list_orders(lw.ListFilter(assigned_to_me=True))[0]
+    net.delay = 1.5
+    syncing = threading.Thread(target=tech.sync)
+    syncing.start()
+    time.sleep(0.3)
+    started = time.monotonic()
+    # From other threads, while the sync waits on the network:
+    results = []
+    workers = [
+        threading.Thread(target=lambda: results.append(len(tech.list_orders(lw.ListFilter())))) for _ in range(4)
+    ]
+    workers.append(threading.Thread(target=lambda: results.append(tech.add_note(order.id, "并发备注"))))
+    for w in workers:
+        w.start()
+    for w in workers:
+        w.join()
+    elapsed = time.monotonic() - started
+    assert syncing.is_alive(), "the sync should still be waiting on the network"
+    assert elapsed < 1.0, f"local calls waited {elapsed:.2f}s for the network"
+    syncing.join()
+    net.delay = 0
+    assert len(results) == 5
+    tech.sync()
+    assert tech.sync_status().pending_uploads == 0
+
+
+def test_sign_out_keeps_or_wipes(tmp_path):
+    owner, _ = device(tmp_path, "owner", "yezhu1502")
+    owner.sync()
+    new_id = owner.create_order(
+        lw.NewOrderInput(
+            kind=lw.Kind.REPAIR,
+            category="doors_windows",
+            grade=lw.Grade.MINOR,
+            channel=lw.Channel.APP,
+            location=lw.Location(project="hy-garden", building="3", unit="3-1502", area=None),
+            description="入户门锁芯卡住",
+        )
+    )
+    assert owner.get_order(new_id).summary.number.startswith("临-")
+    held = owner.order_count()
+
+    # Sign out keeping data, with a change still unsent: another user may not take the phone.
+    owner.sign_out(False)
+    assert owner.session() is None
+    with pytest.raises(lw.LoopworkError.NotSignedIn):
+        owner.sync()
+    with pytest.raises(lw.LoopworkError.InvalidInput):
+        owner.sign_in(SERVER, "yezhu0801", PASSWORD, "phone")
+
+    # The same owner signs in again: the data and the unsent order are still there and upload.
+    owner.sign_in(SERVER, "yezhu1502", PASSWORD, "phone")
+    assert owner.order_count() == held
+    owner.sync()
+    assert owner.sync_status().pending_uploads == 0
+    assert not owner.get_order(new_id).summary.number.startswith("临-")
+
+    reopened = lw.Loopwork.open(str(tmp_path / "owner"), HttpTransport())
+    assert reopened.session().user_id == owner.session().user_id
+    assert reopened.order_count() == held
+
+    owner.sign_out(True)
+    assert not (tmp_path / "owner" / "loopwork.db").exists()
+    fresh = lw.Loopwork.open(str(tmp_path / "owner"), HttpTransport())
+    assert fresh.session() is None
+    with pytest.raises(lw.LoopworkError.NotSignedIn):
+        fresh.order_count()

@@ -1,0 +1,108 @@
+//! An order's timeline as its readers see it: every transition with its verdict, every note,
+//! part, time entry and attachment, in one list ordered by the time each writer claimed.
+//!
+//! Derived from the document alone, so a phone offline shows the same history the server holds.
+//! Times are device claims; the order among transitions is the fold's causal order, which the
+//! stable sort keeps for entries that claim the same instant.
+
+use crate::error::DocumentError;
+use crate::ids::{DeviceId, UserId};
+use crate::lifecycle::{Supersession, Verdict};
+use crate::role::Role;
+use crate::work_order::WorkOrder;
+
+/// What an entry records.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum TimelineEvent {
+    /// A lifecycle action (its code, e.g. `accept`), whether it took effect, and the status after.
+    Transition { action: &'static str, verdict: Verdict, status_after: &'static str },
+    Note,
+    Part { name: String, quantity: i64 },
+    Time { start_ms: i64, end_ms: i64 },
+    Attachment { sha256: String, mime: String },
+}
+
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct TimelineEntry {
+    pub at_ms: i64,
+    pub by: UserId,
+    /// The role the writer acted in, where the document records it (transitions).
+    pub role: Option<Role>,
+    pub device: Option<DeviceId>,
+    pub event: TimelineEvent,
+    /// A note's text, a transition's reason or comment.
+    pub text: Option<String>,
+}
+
+impl TimelineEntry {
+    /// Why the entry did not take effect, for a superseded transition.
+    pub fn superseded(&self) -> Option<Supersession> {
+        match self.event {
+            TimelineEvent::Transition { verdict: Verdict::Superseded(why), .. } => Some(why),
+            _ => None,
+        }
+    }
+}
+
+/// The order's timeline, oldest first.
+pub fn timeline(order: &WorkOrder) -> Result<Vec<TimelineEntry>, DocumentError> {
+    let state = order.state()?;
+    let mut out = Vec::new();
+    for f in state.history {
+        let t = f.transition;
+        out.push(TimelineEntry {
+            at_ms: t.at_ms,
+            by: t.by,
+            role: Some(t.role),
+            device: Some(t.device),
+            event: TimelineEvent::Transition {
+                action: t.action.code(),
+                verdict: f.verdict,
+                status_after: f.status_after.code(),
+            },
+            text: t.text,
+        });
+    }
+    for n in order.notes() {
+        out.push(TimelineEntry {
+            at_ms: n.at_ms,
+            by: n.by,
+            role: None,
+            device: Some(n.device),
+            event: TimelineEvent::Note,
+            text: Some(n.text),
+        });
+    }
+    for p in order.parts() {
+        out.push(TimelineEntry {
+            at_ms: p.at_ms,
+            by: p.by,
+            role: None,
+            device: None,
+            event: TimelineEvent::Part { name: p.name, quantity: p.quantity },
+            text: None,
+        });
+    }
+    for e in order.time_log() {
+        out.push(TimelineEntry {
+            at_ms: e.end_ms,
+            by: e.by,
+            role: None,
+            device: Some(e.device),
+            event: TimelineEvent::Time { start_ms: e.start_ms, end_ms: e.end_ms },
+            text: None,
+        });
+    }
+    for a in order.attachments() {
+        out.push(TimelineEntry {
+            at_ms: a.at_ms,
+            by: a.by,
+            role: None,
+            device: None,
+            event: TimelineEvent::Attachment { sha256: a.sha256, mime: a.mime },
+            text: None,
+        });
+    }
+    out.sort_by_key(|e| e.at_ms);
+    Ok(out)
+}
