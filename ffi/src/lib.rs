@@ -137,15 +137,12 @@ impl Loopwork {
         }
         let login: LoginResponse = serde_json::from_slice(&response.body)
             .map_err(|e| LoopworkError::Offline { detail: format!("unexpected login response: {e}") })?;
-        let role = Role::from_code(&login.role)
-            .map_err(|_| LoopworkError::UpgradeRequired { message_en: format!("unknown role {}", login.role), message_zh: "未知角色,请升级应用".into() })?;
-        let info = SessionInfo {
-            server_url,
-            user_id: login.user_id,
-            role,
-            org_id: login.org_id,
-            device_id: login.device_id,
-        };
+        let role = Role::from_code(&login.role).map_err(|_| LoopworkError::UpgradeRequired {
+            message_en: format!("unknown role {}", login.role),
+            message_zh: "未知角色,请升级应用".into(),
+        })?;
+        let info =
+            SessionInfo { server_url, user_id: login.user_id, role, org_id: login.org_id, device_id: login.device_id };
         let mut state = self.lock();
         let kept = match state.take() {
             Some(open) => Some(open),
@@ -196,12 +193,12 @@ impl Loopwork {
             }
             return Ok(());
         }
-        if let Some(open) = state.take() {
-            if let Some(token) = &open.saved.token {
-                let url = format!("{}/api/v1/devices/{}/revoke", open.saved.info.server_url, open.saved.info.device_id);
-                // Best effort: a lost network must not keep a user from wiping their phone.
-                let _ = self.transport.post(url, vec![bearer(token)], Vec::new());
-            }
+        if let Some(open) = state.take()
+            && let Some(token) = &open.saved.token
+        {
+            let url = format!("{}/api/v1/devices/{}/revoke", open.saved.info.server_url, open.saved.info.device_id);
+            // Best effort: a lost network must not keep a user from wiping their phone.
+            let _ = self.transport.post(url, vec![bearer(token)], Vec::new());
         }
         wipe_files(&self.dir)
     }
@@ -270,7 +267,12 @@ impl Loopwork {
                 parts: order
                     .parts()
                     .into_iter()
-                    .map(|p| PartUsed { name: p.name, quantity: p.quantity, by_user_id: p.by.to_string(), at_ms: p.at_ms })
+                    .map(|p| PartUsed {
+                        name: p.name,
+                        quantity: p.quantity,
+                        by_user_id: p.by.to_string(),
+                        at_ms: p.at_ms,
+                    })
                     .collect(),
                 time_log: order
                     .time_log()
@@ -280,7 +282,12 @@ impl Loopwork {
                 attachments: order
                     .attachments()
                     .into_iter()
-                    .map(|a| Attachment { sha256: a.sha256, mime: a.mime, by_user_id: a.by.to_string(), at_ms: a.at_ms })
+                    .map(|a| Attachment {
+                        sha256: a.sha256,
+                        mime: a.mime,
+                        by_user_id: a.by.to_string(),
+                        at_ms: a.at_ms,
+                    })
                     .collect(),
                 countdown: Countdown {
                     response_due_ms: c.response_due_ms,
@@ -602,8 +609,12 @@ impl Loopwork {
                 message_en: frame.as_ref().map(|f| f.message_en.clone()).unwrap_or_else(|| "upgrade required".into()),
                 message_zh: frame.map(|f| f.message_zh).unwrap_or_else(|| "请升级应用".into()),
             },
-            (403, Some(f)) => LoopworkError::NotPermitted { code: f.code, message_en: f.message_en, message_zh: f.message_zh },
-            (_, Some(f)) => LoopworkError::Rejected { code: f.code, message_en: f.message_en, message_zh: f.message_zh },
+            (403, Some(f)) => {
+                LoopworkError::NotPermitted { code: f.code, message_en: f.message_en, message_zh: f.message_zh }
+            }
+            (_, Some(f)) => {
+                LoopworkError::Rejected { code: f.code, message_en: f.message_en, message_zh: f.message_zh }
+            }
             (_, None) => json_error(response),
         }
     }
@@ -666,7 +677,8 @@ fn truncate(s: &str) -> String {
 }
 
 fn open_store(dir: &Path, saved: SavedSession) -> Result<Open, LoopworkError> {
-    let user: UserId = saved.info.user_id.parse().map_err(|_| LoopworkError::storage("the saved session is damaged"))?;
+    let user: UserId =
+        saved.info.user_id.parse().map_err(|_| LoopworkError::storage("the saved session is damaged"))?;
     let device: DeviceId =
         saved.info.device_id.parse().map_err(|_| LoopworkError::storage("the saved session is damaged"))?;
     let store = SqliteStore::open(dir.join(STORE_FILE))?;

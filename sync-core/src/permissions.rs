@@ -92,11 +92,10 @@ const NOT_FINISHED: &[Status] = &[
     Status::ReturnVisited,
 ];
 /// While the technician is on the job.
-const ON_THE_JOB: &[Status] =
-    &[Status::Accepted, Status::OnSite, Status::InProgress, Status::OnHold, Status::Rework];
+const ON_THE_JOB: &[Status] = &[Status::Accepted, Status::OnSite, Status::InProgress, Status::OnHold, Status::Rework];
 
-/// The table. A field may have several rows; the first row whose roles include the writer's
-/// decides.
+/// The table. A field may have several rows; a writer may write it if any row that includes
+/// their role allows it.
 pub const FIELD_RULES: &[FieldRule] = &[
     FieldRule { field: Field::Description, roles: STAFF, party: Party::AnyInRole, states: NOT_FINISHED },
     FieldRule { field: Field::Description, roles: OWNER, party: Party::Reporter, states: BEFORE_ACCEPTANCE },
@@ -105,6 +104,8 @@ pub const FIELD_RULES: &[FieldRule] = &[
     FieldRule { field: Field::Location, roles: STAFF, party: Party::AnyInRole, states: NOT_FINISHED },
     FieldRule { field: Field::Notes, roles: STAFF, party: Party::AnyInRole, states: NOT_FINISHED },
     FieldRule { field: Field::Notes, roles: TECH, party: Party::Assignee, states: NOT_FINISHED },
+    // A technician who registered an order themselves (found on an inspection round).
+    FieldRule { field: Field::Notes, roles: TECH, party: Party::Reporter, states: NOT_FINISHED },
     FieldRule { field: Field::Notes, roles: OWNER, party: Party::Reporter, states: NOT_FINISHED },
     FieldRule { field: Field::Checklist, roles: STAFF, party: Party::AnyInRole, states: NOT_FINISHED },
     FieldRule { field: Field::Checklist, roles: TECH, party: Party::Assignee, states: ON_THE_JOB },
@@ -115,7 +116,8 @@ pub const FIELD_RULES: &[FieldRule] = &[
     FieldRule { field: Field::Attachments, roles: OWNER, party: Party::Reporter, states: BEFORE_ACCEPTANCE },
 ];
 
-/// Whether `by` in `role` may write `field` of an order in `state` reported by `reporter`.
+/// Whether `by` in `role` may write `field` of an order in `state` reported by `reporter`: any
+/// row of the field that includes the role may allow it; if none does, the first row's reason.
 pub fn check_field(
     field: Field,
     state: &OrderState,
@@ -123,9 +125,19 @@ pub fn check_field(
     by: UserId,
     role: Role,
 ) -> Result<(), Supersession> {
-    let Some(rule) = FIELD_RULES.iter().find(|r| r.field == field && r.roles.contains(&role)) else {
-        return Err(Supersession::RoleNotPermitted);
-    };
+    let mut first_refusal = None;
+    for rule in FIELD_RULES.iter().filter(|r| r.field == field && r.roles.contains(&role)) {
+        match check_rule(rule, state, reporter, by) {
+            Ok(()) => return Ok(()),
+            Err(why) => {
+                first_refusal.get_or_insert(why);
+            }
+        }
+    }
+    Err(first_refusal.unwrap_or(Supersession::RoleNotPermitted))
+}
+
+fn check_rule(rule: &FieldRule, state: &OrderState, reporter: UserId, by: UserId) -> Result<(), Supersession> {
     match state.status {
         Status::Cancelled => return Err(Supersession::OrderCancelled),
         Status::Closed => return Err(Supersession::OrderClosed),
@@ -159,7 +171,7 @@ pub fn field_rules_markdown() -> String {
         let party = match rule.party {
             Party::AnyInRole => "any",
             Party::Assignee | Party::AssigneeOrUnassigned => "the assignee",
-            Party::Reporter => "the reporting owner",
+            Party::Reporter => "the reporter",
         };
         let states: Vec<&str> = rule.states.iter().map(|s| s.code()).collect();
         out.push_str(&format!(

@@ -180,7 +180,9 @@ impl<S: Store> Replica<S> {
 
     /// Adds a checklist item; returns its id.
     pub fn add_checklist_item(&mut self, id: OrderId, label: &str) -> Result<String, CoreError> {
-        self.edit_field(id, Field::Checklist, |order, _, now| order.add_checklist_item(label, now).map(|(item, _)| item))
+        self.edit_field(id, Field::Checklist, |order, _, now| {
+            order.add_checklist_item(label, now).map(|(item, _)| item)
+        })
     }
 
     pub fn tick_checklist_item(&mut self, id: OrderId, item: &str, done: bool) -> Result<ChangeHash, CoreError> {

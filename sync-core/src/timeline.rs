@@ -15,11 +15,24 @@ use crate::work_order::WorkOrder;
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub enum TimelineEvent {
     /// A lifecycle action (its code, e.g. `accept`), whether it took effect, and the status after.
-    Transition { action: &'static str, verdict: Verdict, status_after: &'static str },
+    Transition {
+        action: &'static str,
+        verdict: Verdict,
+        status_after: &'static str,
+    },
     Note,
-    Part { name: String, quantity: i64 },
-    Time { start_ms: i64, end_ms: i64 },
-    Attachment { sha256: String, mime: String },
+    Part {
+        name: String,
+        quantity: i64,
+    },
+    Time {
+        start_ms: i64,
+        end_ms: i64,
+    },
+    Attachment {
+        sha256: String,
+        mime: String,
+    },
 }
 
 #[derive(Clone, Debug, PartialEq, Eq)]

@@ -176,9 +176,9 @@ fn received_changes_merge_and_are_not_uploaded_again(store: impl Store) {
 }
 
 fn compaction_keeps_every_edit_and_the_outbox(store: impl Store) {
-    let wang = Identity::fresh(Role::Technician);
+    let desk = Identity::fresh(Role::Dispatcher);
     let owner = Identity::fresh(Role::Owner);
-    let mut phone = replica(store, wang);
+    let mut phone = replica(store, desk);
     let id = phone.create(&order_in("7-0701", Grade::Minor, &owner)).unwrap();
     let first = phone.pending(1).unwrap()[0].hash;
     phone.acknowledge(&[first]).unwrap();

@@ -33,7 +33,11 @@ fn build_library() -> PathBuf {
         .status()
         .expect("run cargo");
     assert!(status.success(), "building loopwork-ffi failed");
-    let lib = target_dir().join("debug").join(format!("{}loopwork_ffi{}", std::env::consts::DLL_PREFIX, std::env::consts::DLL_SUFFIX));
+    let lib = target_dir().join("debug").join(format!(
+        "{}loopwork_ffi{}",
+        std::env::consts::DLL_PREFIX,
+        std::env::consts::DLL_SUFFIX
+    ));
     assert!(lib.exists(), "{} was not built", lib.display());
     *built = Some(lib.clone());
     lib
