@@ -545,6 +545,7 @@ impl Loopwork {
     }
 
     fn sync_rounds(&self, report: &mut SyncReport, news: &mut Vec<String>) -> Result<(), LoopworkError> {
+        let mut seen = std::collections::HashSet::new();
         for _ in 0..MAX_ROUNDS {
             // Build the request under the lock, send it without.
             let (url, token, body) = {
@@ -571,10 +572,9 @@ impl Loopwork {
             open.reconcile_next = outcome.reconcile_required;
             report.acknowledged += outcome.acknowledged as u64;
             for id in &outcome.updated {
-                let id = id.to_string();
-                if !report.updated_order_ids.contains(&id) {
-                    report.updated_order_ids.push(id.clone());
-                    news.push(id);
+                if seen.insert(*id) {
+                    report.updated_order_ids.push(id.to_string());
+                    news.push(id.to_string());
                 }
             }
             for r in &outcome.revoked {

@@ -45,7 +45,8 @@ fn order_for_all() -> (Desk, OrderId, Vec<Replica<MemoryStore>>) {
 
 /// Copies everything the first replica has to the others.
 fn share(id: OrderId, replicas: &mut [Replica<MemoryStore>], from: usize) {
-    let changes: Vec<Vec<u8>> = replicas[from].order(id).unwrap().changes_since(&[]).into_iter().map(|(_, b)| b).collect();
+    let changes: Vec<Vec<u8>> =
+        replicas[from].order(id).unwrap().changes_since(&[]).into_iter().map(|(_, b)| b).collect();
     for (i, r) in replicas.iter_mut().enumerate() {
         if i != from {
             r.receive(id, &changes).unwrap();

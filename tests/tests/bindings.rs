@@ -140,3 +140,29 @@ async fn kotlin_bindings_on_the_jvm() {
     .await;
     server.stop().await;
 }
+
+/// There is no Swift toolchain here: the Swift bindings are generated as they would be for the
+/// iOS build, and checked for the API docs/mobile.md shows.
+#[test]
+fn swift_bindings_are_generated_with_the_documented_api() {
+    let bindings = generate("swift");
+    let swift = std::fs::read_to_string(bindings.path().join("LoopworkCore.swift")).expect("LoopworkCore.swift");
+    let header = std::fs::read_to_string(bindings.path().join("LoopworkCoreFFI.h")).expect("LoopworkCoreFFI.h");
+    assert!(bindings.path().join("LoopworkCoreFFI.modulemap").exists());
+    for api in [
+        "open class Loopwork",
+        "public static func `open`(dir: String, transport: Transport)throws  -> Loopwork",
+        "public protocol Transport",
+        "public protocol ChangeObserver",
+        "func signIn(serverUrl: String, login: String, password: String, deviceName: String) throws  -> SessionInfo",
+        "func listOrders(filter: ListFilter) throws  -> [OrderSummary]",
+        "func confirm(orderId: String, rating: UInt8, comment: String?) throws",
+        "func sync() throws  -> SyncReport",
+        "enum LoopworkError: Swift.Error",
+        "case UpgradeRequired(messageEn: String, messageZh: String",
+        "case Failed(detail: String",
+    ] {
+        assert!(swift.contains(api), "the Swift bindings lack `{api}`");
+    }
+    assert!(header.contains("uniffi_loopwork_ffi_fn_method_loopwork_sync"));
+}

@@ -20,7 +20,7 @@ use crate::summary::OrderSummary;
 use crate::work_order::WorkOrder;
 
 /// The newest store schema this build writes.
-pub const STORE_SCHEMA_VERSION: i64 = 3;
+pub const STORE_SCHEMA_VERSION: i64 = 4;
 
 #[derive(Debug)]
 pub struct SqliteStore {
@@ -100,6 +100,7 @@ fn migrate(conn: &mut Connection, target: i64) -> Result<(), CoreError> {
                 backfill_index(&tx)?;
             }
             2 => tx.execute_batch(V3_REVOCATIONS)?,
+            3 => tx.execute_batch(V4_LIST_ORDER_INDEXES)?,
             _ => unreachable!("no step from version {version}"),
         }
         version += 1;
@@ -161,6 +162,16 @@ CREATE TABLE revocation (
     order_id TEXT PRIMARY KEY,
     reason TEXT NOT NULL
 );
+";
+
+/// Version 4: the list indexes end with the list's last sort key (`order_id`), so that a list
+/// of many orders due at the same instant is read in index order instead of sorted.
+const V4_LIST_ORDER_INDEXES: &str = "
+DROP INDEX order_index_urgency;
+DROP INDEX order_index_assignee;
+CREATE INDEX order_index_urgency ON order_index (is_open, next_deadline IS NULL, next_deadline, created_at, order_id);
+CREATE INDEX order_index_assignee
+    ON order_index (assignee, is_open, next_deadline IS NULL, next_deadline, created_at, order_id);
 ";
 
 /// Builds index rows for documents stored before the index existed.

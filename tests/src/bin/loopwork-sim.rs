@@ -20,6 +20,9 @@ use loopwork_sync_core::{
 };
 use loopwork_tests::{Backend, Device, TestDatabase, TestServer, login_at};
 
+#[path = "loopwork-sim/ffi_bench.rs"]
+mod ffi_bench;
+
 #[derive(Debug, Parser)]
 #[command(name = "loopwork-sim", about = "Simulated Loopwork devices, for benchmarks")]
 struct Cli {
@@ -30,62 +33,84 @@ struct Cli {
 #[derive(Debug, Subcommand)]
 enum Command {
     /// Measure sync costs; prints one JSON object with --json.
-    Bench {
-        /// Orders assigned to the measured technician.
+    Bench(BenchArgs),
+    /// Measure the mobile bindings: a first sync through `loopwork_ffi::Loopwork::sync` against
+    /// the same sync driven directly on sync-core with the same transport, and the calls a list
+    /// screen makes, on one technician's orders.
+    Ffi {
         #[arg(long, default_value_t = 10_000)]
         orders: usize,
-        /// Phones in the load phase (0: no load phase).
-        #[arg(long, default_value_t = 0)]
-        devices: usize,
-        /// Orders stored in total for the load phase (spread over the phones).
-        #[arg(long, default_value_t = 100_000)]
-        stored_orders: usize,
-        /// Sync requests each phone sends in the load phase.
-        #[arg(long, default_value_t = 25)]
-        requests_per_device: usize,
-        /// Requests per second each phone offers (open loop: a slow server makes them queue,
-        /// and the latencies show it). 0: send back to back.
-        #[arg(long, default_value_t = 5.0)]
-        rate_per_device: f64,
-        /// `postgres://…` to run against PostgreSQL (a fresh database is created on that server).
+        /// Alternating Rust-level and FFI-level first syncs, each on a fresh store.
+        #[arg(long, default_value_t = 3)]
+        rounds: usize,
+        /// Keep the last FFI store in this directory (for `ffi/bench/list_screen.py`).
         #[arg(long)]
-        database_url: Option<String>,
-        /// Run the load phase against this `loopwork` binary in its own process (its memory is
-        /// then measured alone). Default: a `loopwork` beside this binary, if there is one.
-        #[arg(long)]
-        server_binary: Option<std::path::PathBuf>,
-        /// Keep the load phase in this process even if a `loopwork` binary is found.
-        #[arg(long)]
-        in_process: bool,
-        /// Load-phase phones keep full replicas (on-device SQLite store, summaries, outbox).
-        /// Without it they keep only the documents they edit and their cursor, and send the very
-        /// same requests with less of the machine's CPU, which is shared with the server.
-        #[arg(long)]
-        full_phones: bool,
+        keep_store: Option<std::path::PathBuf>,
         #[arg(long)]
         json: bool,
     },
+}
+
+#[derive(Debug, clap::Args)]
+struct BenchArgs {
+    /// Orders assigned to the measured technician.
+    #[arg(long, default_value_t = 10_000)]
+    orders: usize,
+    /// Phones in the load phase (0: no load phase).
+    #[arg(long, default_value_t = 0)]
+    devices: usize,
+    /// Orders stored in total for the load phase (spread over the phones).
+    #[arg(long, default_value_t = 100_000)]
+    stored_orders: usize,
+    /// Sync requests each phone sends in the load phase.
+    #[arg(long, default_value_t = 25)]
+    requests_per_device: usize,
+    /// Requests per second each phone offers (open loop: a slow server makes them queue,
+    /// and the latencies show it). 0: send back to back.
+    #[arg(long, default_value_t = 5.0)]
+    rate_per_device: f64,
+    /// `postgres://…` to run against PostgreSQL (a fresh database is created on that server).
+    #[arg(long)]
+    database_url: Option<String>,
+    /// Run the load phase against this `loopwork` binary in its own process (its memory is
+    /// then measured alone). Default: a `loopwork` beside this binary, if there is one.
+    #[arg(long)]
+    server_binary: Option<std::path::PathBuf>,
+    /// Keep the load phase in this process even if a `loopwork` binary is found.
+    #[arg(long)]
+    in_process: bool,
+    /// Load-phase phones keep full replicas (on-device SQLite store, summaries, outbox).
+    /// Without it they keep only the documents they edit and their cursor, and send the very
+    /// same requests with less of the machine's CPU, which is shared with the server.
+    #[arg(long)]
+    full_phones: bool,
+    #[arg(long)]
+    json: bool,
 }
 
 const PASSWORD: &str = "sim-password";
 
 #[tokio::main]
 async fn main() {
-    let Cli {
-        command:
-            Command::Bench {
-                orders,
-                devices,
-                stored_orders,
-                requests_per_device,
-                rate_per_device,
-                database_url,
-                server_binary,
-                in_process,
-                full_phones,
-                json,
-            },
-    } = Cli::parse();
+    match Cli::parse().command {
+        Command::Bench(args) => bench(args).await,
+        Command::Ffi { orders, rounds, keep_store, json } => ffi_bench::run(orders, rounds, keep_store, json).await,
+    }
+}
+
+async fn bench(args: BenchArgs) {
+    let BenchArgs {
+        orders,
+        devices,
+        stored_orders,
+        requests_per_device,
+        rate_per_device,
+        database_url,
+        server_binary,
+        in_process,
+        full_phones,
+        json,
+    } = args;
     let server_binary = if in_process {
         None
     } else {
