@@ -136,9 +136,9 @@ fn measure(
         "list_orders_mine_50_ms": timed(200, |_| drop(app.list_orders(mine.clone()).expect("list"))),
         "list_orders_all_50_ms": timed(200, |_| drop(app.list_orders(ListFilter::default()).expect("list"))),
         "get_order_ms": timed(200, |i| drop(app.get_order(pick(i)).expect("get"))),
-        "countdown_ms": timed(200, |i| drop(app.countdown(pick(i)).expect("countdown"))),
+        "countdown_ms": timed(200, |i| { std::hint::black_box(app.countdown(pick(i)).expect("countdown")); }),
         "timeline_ms": timed(200, |i| drop(app.timeline(pick(i)).expect("timeline"))),
-        "sync_status_ms": timed(200, |_| drop(app.sync_status().expect("status"))),
+        "sync_status_ms": timed(200, |_| assert!(app.sync_status().expect("status").signed_in)),
         "order_count_ms": timed(200, |_| assert!(app.order_count().expect("count") > 0)),
     });
     serde_json::json!({
