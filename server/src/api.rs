@@ -259,6 +259,9 @@ async fn sync_inner(state: &AppState, principal: &replication::Principal, body: 
     }
     let now = state.clock.now_ms();
     let pushed = state.db.push(principal, &groups, now).await?;
+    for reason in &pushed.rejected {
+        state.metrics.compensations.with_label_values(&[reason]).inc();
+    }
     if pushed.merged > 0 {
         state.metrics.changes_merged.inc_by(pushed.merged as u64);
         let _ = state.live.send(FeedAdvanced { org: principal.org.clone(), seq: pushed.feed_seq });

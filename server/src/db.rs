@@ -54,6 +54,8 @@ pub struct PushOutcome {
     pub merged: usize,
     /// The newest feed position the push wrote (0 if it wrote nothing new).
     pub feed_seq: i64,
+    /// Reason codes of the pushed changes the server compensated.
+    pub rejected: Vec<&'static str>,
 }
 
 /// One page of what a device should receive.
@@ -513,7 +515,7 @@ macro_rules! database_impl {
                                             WorkOrder::load(&doc).map_err(|_| ApiError::internal())?
                                         }
                                     };
-                                    replication::merge_push(Some((order, stored.assignee)), *id, changes, server, None, now_ms)?
+                                    replication::merge_push(Some((order, stored.assignee)), *id, changes, &principal.identity(), server, None, now_ms)?
                                 }
                             }
                         }
@@ -532,12 +534,13 @@ macro_rules! database_impl {
                             let owns = Self::owns_unit(tx, &user, &location.project, &location.building, &location.unit).await?;
                             replication::may_create(principal, &candidate, project_known, owns)?;
                             let number = Self::next_number(tx, &principal.org, now_ms).await?;
-                            replication::merge_push(None, *id, changes, server, Some(&number), now_ms)?
+                            replication::merge_push(None, *id, changes, &principal.identity(), server, Some(&number), now_ms)?
                         }
                     };
                     if merged.new_changes.is_empty() {
                         continue;
                     }
+                    outcome.rejected.extend(merged.rejected.iter().map(|r| r.reason.code()));
                     let pushed: HashSet<ChangeHash> = changes.iter().map(Change::hash).collect();
                     let mut last_seq = 0;
                     for (hash, bytes) in &merged.new_changes {
@@ -857,7 +860,7 @@ macro_rules! database_impl {
                     .iter()
                     .map(|(id, changes)| {
                         let (at_seq, order, assignee) = lock(&self.cache).peek(*id)?;
-                        let merged = replication::merge_push(Some((order, assignee)), *id, changes, &server, None, now_ms).ok()?;
+                        let merged = replication::merge_push(Some((order, assignee)), *id, changes, &principal.identity(), &server, None, now_ms).ok()?;
                         let saved = merged.order.save_uncompressed();
                         Some(Premerged { at_seq, merged, saved })
                     })

@@ -17,6 +17,8 @@ pub struct Metrics {
     pub merge_seconds: Histogram,
     pub active_devices: IntGauge,
     pub errors: IntCounterVec,
+    /// Pushed changes the server judged invalid and compensated, by reason code.
+    pub compensations: IntCounterVec,
     seen: Mutex<HashMap<String, i64>>,
 }
 
@@ -54,6 +56,11 @@ impl Metrics {
         let errors =
             IntCounterVec::new(Opts::new("errors_total", "Refused or failed requests by error code"), &["code"])
                 .expect("valid metric");
+        let compensations = IntCounterVec::new(
+            Opts::new("compensations_total", "Pushed changes judged invalid and compensated, by reason code"),
+            &["reason"],
+        )
+        .expect("valid metric");
         for collector in [
             Box::new(http_requests.clone()) as Box<dyn prometheus::core::Collector>,
             Box::new(sync_requests.clone()),
@@ -63,6 +70,7 @@ impl Metrics {
             Box::new(merge_seconds.clone()),
             Box::new(active_devices.clone()),
             Box::new(errors.clone()),
+            Box::new(compensations.clone()),
         ] {
             registry.register(collector).expect("metrics register once");
         }
@@ -76,6 +84,7 @@ impl Metrics {
             merge_seconds,
             active_devices,
             errors,
+            compensations,
             seen: Mutex::new(HashMap::new()),
         }
     }

@@ -3,6 +3,7 @@
 //! the lifecycle and the document format come from sync-core, never re-implemented here.
 
 use automerge::{Change, ChangeHash};
+use loopwork_sync_core::authority::{self, Rejection};
 use loopwork_sync_core::{DeviceId, Identity, OrderId, OrderSummary, Role, UserId, WorkOrder};
 
 use crate::error::ApiError;
@@ -187,14 +188,18 @@ pub struct Merged {
     /// Changes the server did not have, in causal order (pushed ones, then the server's own).
     pub new_changes: Vec<(ChangeHash, Vec<u8>)>,
     pub assignee_before: Option<UserId>,
+    /// Pushed changes the server judged invalid and compensated (see `sync_core::authority`).
+    pub rejected: Vec<Rejection>,
 }
 
-/// Merges pushed changes into an order (or creates it from them). A newly created order gets
-/// its official number in a change of the server's own.
+/// Merges pushed changes into an order (or creates it from them), judges the changes `author`'s
+/// device made and compensates the invalid ones. A newly created order gets its official number
+/// in a change of the server's own.
 pub fn merge_push(
     existing: Option<(WorkOrder, Option<UserId>)>,
     id: OrderId,
     changes: &[Change],
+    author: &Identity,
     server: &Identity,
     number: Option<&str>,
     now_ms: i64,
@@ -204,7 +209,7 @@ pub fn merge_push(
         Some((order, assignee)) => {
             let order = order.with_device(server.device);
             let before = order.heads();
-            (order.with_changes(changes.to_vec()).map_err(invalid)?, before, assignee)
+            (order.with_changes_unvalidated(changes.to_vec()).map_err(invalid)?, before, assignee)
         }
         None => {
             let order = WorkOrder::from_parsed_changes(changes.to_vec())
@@ -221,12 +226,14 @@ pub fn merge_push(
         )
         .binary());
     }
+    let rejected = authority::review(&mut order, changes, author, server, now_ms).map_err(invalid)?;
+    order.validate().map_err(|e| invalid(e.into()))?;
     if let Some(number) = number {
         order.set_official_number(number, now_ms)?;
     }
     let summary = OrderSummary::of(&order).map_err(|e| invalid(e.into()))?;
     let new_changes = order.changes_since(&before);
-    Ok(Merged { order, summary, new_changes, assignee_before })
+    Ok(Merged { order, summary, new_changes, assignee_before, rejected })
 }
 
 /// Documents the server merged recently, kept loaded so that a busy order is not parsed again

@@ -397,6 +397,22 @@ impl Supersession {
         }
     }
 
+    pub fn from_code(code: &str) -> Option<Self> {
+        const ALL: [Supersession; 10] = [
+            Supersession::RoleNotPermitted,
+            Supersession::NotAssignee,
+            Supersession::Reassigned,
+            Supersession::AlreadyTaken,
+            Supersession::NotReporter,
+            Supersession::OrderCancelled,
+            Supersession::OrderClosed,
+            Supersession::InvalidFromState,
+            Supersession::RatingOutOfRange,
+            Supersession::ReturnVisitPending,
+        ];
+        ALL.into_iter().find(|s| s.code() == code)
+    }
+
     pub fn message_zh(self) -> &'static str {
         match self {
             Supersession::RoleNotPermitted => "您的角色无权执行此操作",

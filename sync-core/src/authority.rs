@@ -1,0 +1,576 @@
+//! The server's authority over what devices wrote offline: every change a device pushes is
+//! judged against the rules as its author saw the order (the document at the change's
+//! dependencies); an invalid change is kept (it is history) and answered with one compensating
+//! change of the server's that restores the valid state and records the rejection in the
+//! document. Devices learn why at their next sync ([`WorkOrder::rejections`]).
+//!
+//! What is judged: field permissions ([`crate::permissions`]), fields only the server writes,
+//! fields that never change, append-only history (transitions, notes, parts, time, attachments),
+//! attribution (an entry must name its author's user, role and device), and shape (known fields,
+//! valid values, length limits). Lifecycle rules are not compensated: the fold already keeps
+//! every transition and marks the ones that did not take effect.
+//!
+//! Exactly once: a change that already has a rejection record is not judged again, and records
+//! are keyed by change hash, so two servers compensating the same change concurrently leave one.
+
+use std::collections::BTreeSet;
+
+use automerge::transaction::Transactable;
+use automerge::{Change, ChangeHash, ObjId, ObjType, PatchAction, Prop, ROOT, ReadDoc, Value};
+
+use crate::error::CoreError;
+use crate::identity::Identity;
+use crate::ids::{DeviceId, UserId};
+use crate::lifecycle::Supersession;
+use crate::permissions::{self, Field};
+use crate::role::Role;
+use crate::work_order::{MAX_DESCRIPTION_CHARS, MAX_NOTE_CHARS, WorkOrder};
+
+/// How many entries any one list of an order may hold.
+pub const MAX_LIST_ENTRIES: usize = 1_000;
+
+/// Why the server did not accept a change.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+pub enum RejectReason {
+    /// The field table (or the lifecycle's party rules) does not allow this writer.
+    Refused(Supersession),
+    /// Only the server writes this field (official number, rejection records).
+    ServerOnly,
+    /// The field never changes after the order is created (id, reporter, kind, ...).
+    Immutable,
+    /// History is append-only: an existing entry was edited or removed.
+    AppendOnly,
+    /// An entry names another user, role or device than the one that wrote it.
+    Misattributed,
+    /// An unknown field, an invalid value, or too long a text or list.
+    InvalidShape,
+}
+
+impl RejectReason {
+    pub fn code(self) -> &'static str {
+        match self {
+            RejectReason::Refused(why) => why.code(),
+            RejectReason::ServerOnly => "server_only_field",
+            RejectReason::Immutable => "immutable_field",
+            RejectReason::AppendOnly => "append_only",
+            RejectReason::Misattributed => "misattributed",
+            RejectReason::InvalidShape => "invalid_shape",
+        }
+    }
+
+    pub fn from_code(code: &str) -> Option<Self> {
+        Some(match code {
+            "server_only_field" => RejectReason::ServerOnly,
+            "immutable_field" => RejectReason::Immutable,
+            "append_only" => RejectReason::AppendOnly,
+            "misattributed" => RejectReason::Misattributed,
+            "invalid_shape" => RejectReason::InvalidShape,
+            other => RejectReason::Refused(Supersession::from_code(other)?),
+        })
+    }
+
+    pub fn message_zh(self) -> &'static str {
+        match self {
+            RejectReason::Refused(why) => why.message_zh(),
+            RejectReason::ServerOnly => "此字段只能由系统填写,您的修改未生效",
+            RejectReason::Immutable => "此字段创建后不能修改,您的修改未生效",
+            RejectReason::AppendOnly => "工单记录只能追加,不能修改或删除,您的修改未生效",
+            RejectReason::Misattributed => "记录的操作人与提交设备不符,您的修改未生效",
+            RejectReason::InvalidShape => "修改内容不合规(未知字段、无效取值或超长),未生效",
+        }
+    }
+
+    pub fn message_en(self) -> &'static str {
+        match self {
+            RejectReason::Refused(why) => why.message_en(),
+            RejectReason::ServerOnly => "only the server writes this field; your edit did not take effect",
+            RejectReason::Immutable => "this field never changes after creation; your edit did not take effect",
+            RejectReason::AppendOnly => "the order's records are append-only; your edit did not take effect",
+            RejectReason::Misattributed => {
+                "the entry names someone other than its writer; your edit did not take effect"
+            }
+            RejectReason::InvalidShape => {
+                "an unknown field, an invalid value or too long a text; your edit did not take effect"
+            }
+        }
+    }
+}
+
+/// One rejected change, as recorded in the document.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Rejection {
+    pub change: ChangeHash,
+    pub by: UserId,
+    pub role: Role,
+    pub device: DeviceId,
+    pub reason: RejectReason,
+    /// The top-level fields the change touched.
+    pub fields: Vec<String>,
+    /// When the server rejected it (server clock).
+    pub at_ms: i64,
+}
+
+/// Top-level fields of a work order, by who may write them.
+const SERVER_ONLY: &[&str] = &["official_no", "rejections"];
+const IMMUTABLE: &[&str] =
+    &["schema", "id", "created_at", "created_by", "created_role", "reporter", "kind", "channel", "occurred_at"];
+const HISTORY_LISTS: &[&str] = &["transitions", "notes", "parts", "time_log", "attachments"];
+
+/// The fields a new list entry may have, per list.
+fn entry_keys(list: &str) -> &'static [&'static str] {
+    match list {
+        "transitions" => &[
+            "id",
+            "action",
+            "assignee",
+            "hold_reason",
+            "rating",
+            "by",
+            "role",
+            "device",
+            "at",
+            "from",
+            "to",
+            "after",
+            "text",
+        ],
+        "notes" => &["id", "by", "device", "at", "text"],
+        "parts" => &["name", "qty", "by", "at"],
+        "time_log" => &["by", "device", "start", "end"],
+        "attachments" => &["sha256", "mime", "by", "at"],
+        "checklist" => &["id", "label", "done"],
+        _ => &[],
+    }
+}
+
+fn field_of(key: &str) -> Option<Field> {
+    Some(match key {
+        "description" => Field::Description,
+        "grade" => Field::Grade,
+        "category" => Field::Category,
+        "location" => Field::Location,
+        "notes" => Field::Notes,
+        "checklist" => Field::Checklist,
+        "parts" => Field::Parts,
+        "time_log" => Field::TimeLog,
+        "attachments" => Field::Attachments,
+        _ => return None,
+    })
+}
+
+/// Whether `id` names an operation of `change`.
+fn made_by(id: &ObjId, change: &Change) -> bool {
+    match id {
+        ObjId::Root => false,
+        ObjId::Id(counter, actor, _) => {
+            let start = change.start_op().get();
+            actor == change.actor_id() && *counter >= start && *counter < start + change.len() as u64
+        }
+    }
+}
+
+/// What one change did at the top level of the document.
+#[derive(Debug, Default)]
+struct Touched {
+    /// Top-level keys the change wrote or replaced directly.
+    roots: BTreeSet<String>,
+    /// Lists it inserted entries into, with the entries' object ids.
+    inserted: Vec<(String, ObjId)>,
+    /// Lists it deleted entries from.
+    deleted: BTreeSet<String>,
+    /// Entries that existed before it whose fields it wrote: (list, entry, key).
+    entry_puts: Vec<(String, ObjId, String)>,
+    /// Anything else inside a top-level object (text splices, location fields).
+    inner: BTreeSet<String>,
+}
+
+impl Touched {
+    fn keys(&self) -> BTreeSet<String> {
+        let mut all = self.roots.clone();
+        all.extend(self.inserted.iter().map(|(k, _)| k.clone()));
+        all.extend(self.deleted.iter().cloned());
+        all.extend(self.entry_puts.iter().map(|(k, _, _)| k.clone()));
+        all.extend(self.inner.iter().cloned());
+        all
+    }
+}
+
+fn touched(order: &WorkOrder, change: &Change) -> Touched {
+    let doc = order.automerge();
+    let mut t = Touched::default();
+    for patch in doc.diff(change.deps(), &[change.hash()]) {
+        let root_key = match patch.path.first() {
+            Some((_, Prop::Map(key))) => key.clone(),
+            Some((_, Prop::Seq(_))) => continue,
+            None => match &patch.action {
+                PatchAction::PutMap { key, .. } | PatchAction::DeleteMap { key } => {
+                    t.roots.insert(key.clone());
+                    continue;
+                }
+                PatchAction::Conflict { prop: Prop::Map(key) }
+                | PatchAction::Increment { prop: Prop::Map(key), .. } => {
+                    t.roots.insert(key.clone());
+                    continue;
+                }
+                _ => continue,
+            },
+        };
+        let is_list = HISTORY_LISTS.contains(&root_key.as_str()) || root_key == "checklist";
+        match (patch.path.len(), &patch.action) {
+            (1, PatchAction::Insert { values, .. }) if is_list => {
+                for (_, id, _) in values.iter() {
+                    t.inserted.push((root_key.clone(), id.clone()));
+                }
+            }
+            (1, PatchAction::DeleteSeq { .. } | PatchAction::PutSeq { .. }) if is_list => {
+                t.deleted.insert(root_key);
+            }
+            (2, PatchAction::PutMap { key, .. } | PatchAction::DeleteMap { key }) if is_list => {
+                if !made_by(&patch.obj, change) {
+                    t.entry_puts.push((root_key, patch.obj.clone(), key.clone()));
+                }
+            }
+            _ if is_list => {
+                // Deeper than an entry's fields: entries hold scalars only.
+                if !patch.path.get(1).is_some_and(|(_, _)| made_by(&patch.obj, change)) {
+                    t.deleted.insert(root_key);
+                }
+            }
+            _ => {
+                t.inner.insert(root_key);
+            }
+        }
+    }
+    t
+}
+
+/// Judges one change by `author` against the order as the author saw it. `None`: valid.
+fn judge(
+    order: &WorkOrder,
+    change: &Change,
+    author: &Identity,
+    t: &Touched,
+) -> Result<Option<RejectReason>, CoreError> {
+    let doc = order.automerge();
+    let keys = t.keys();
+    if keys.iter().any(|k| SERVER_ONLY.contains(&k.as_str())) {
+        return Ok(Some(RejectReason::ServerOnly));
+    }
+    if keys.iter().any(|k| IMMUTABLE.contains(&k.as_str())) {
+        return Ok(Some(RejectReason::Immutable));
+    }
+    let known = |k: &String| field_of(k).is_some() || k == "transitions";
+    if !keys.iter().all(known) {
+        return Ok(Some(RejectReason::InvalidShape));
+    }
+    // Replacing a list or the description object, or editing or removing history entries.
+    let replaced_object =
+        t.roots.iter().any(|k| HISTORY_LISTS.contains(&k.as_str()) || k == "checklist" || k == "description");
+    let history_edit = t.deleted.iter().chain(t.entry_puts.iter().map(|(k, _, _)| k)).any(|k| k != "checklist")
+        || t.deleted.contains("checklist")
+        || t.entry_puts.iter().any(|(k, _, key)| k == "checklist" && key != "done");
+    if replaced_object || history_edit {
+        return Ok(Some(RejectReason::AppendOnly));
+    }
+
+    let after_heads = [change.hash()];
+    let before = WorkOrder::from_automerge(doc.fork_at(change.deps())?)?;
+    let after = WorkOrder::from_automerge_unvalidated(doc.fork_at(&after_heads)?)?;
+
+    // Shape: values must parse and texts and lists stay within their limits.
+    let shape_ok = after.validate().is_ok()
+        && after.grade().is_ok()
+        && after.category().is_ok()
+        && after.location_checked().is_ok()
+        && after.description().chars().count() <= MAX_DESCRIPTION_CHARS
+        && HISTORY_LISTS.iter().chain(["checklist"].iter()).all(|l| after.list_len(l) <= MAX_LIST_ENTRIES);
+    if !shape_ok {
+        return Ok(Some(RejectReason::InvalidShape));
+    }
+    for (list, entry) in &t.inserted {
+        if after.automerge().object_type(entry).ok() != Some(ObjType::Map) {
+            return Ok(Some(RejectReason::InvalidShape));
+        }
+        let fields = after.entry_fields(entry);
+        let allowed = entry_keys(list);
+        if fields.iter().any(|(k, v)| !allowed.contains(&k.as_str()) || v.chars().count() > MAX_NOTE_CHARS) {
+            return Ok(Some(RejectReason::InvalidShape));
+        }
+        let get = |k: &str| fields.iter().find(|(key, _)| key == k).map(|(_, v)| v.as_str());
+        let user = author.user.to_string();
+        let device = author.device.to_string();
+        let attributed = match list.as_str() {
+            "transitions" => {
+                get("by") == Some(&user) && get("role") == Some(author.role.code()) && get("device") == Some(&device)
+            }
+            "notes" | "time_log" => get("by") == Some(&user) && get("device") == Some(&device),
+            "parts" | "attachments" => get("by") == Some(&user),
+            _ => true,
+        };
+        if !attributed {
+            return Ok(Some(RejectReason::Misattributed));
+        }
+    }
+
+    // Permissions, as the author saw the order.
+    let state = before.state()?;
+    let reporter = before.reporter()?;
+    for key in &keys {
+        if let Some(field) = field_of(key)
+            && let Err(why) = permissions::check_field(field, &state, reporter, author.user, author.role)
+        {
+            return Ok(Some(RejectReason::Refused(why)));
+        }
+    }
+    Ok(None)
+}
+
+/// Judges `changes` (new to the server, in causal order) written by `author`'s device and
+/// compensates the invalid ones in one change of `server`'s. Changes of other actors are not
+/// judged (the server's own; changes relayed during recovery were judged when first pushed).
+/// Returns what was rejected.
+pub fn review(
+    order: &mut WorkOrder,
+    changes: &[Change],
+    author: &Identity,
+    server: &Identity,
+    now_ms: i64,
+) -> Result<Vec<Rejection>, CoreError> {
+    let actor = author.device.actor();
+    let already: BTreeSet<ChangeHash> = order.rejections().iter().map(|r| r.change).collect();
+    let mut rejected: Vec<(Rejection, &Change, Touched)> = Vec::new();
+    for change in changes {
+        if change.actor_id() != &actor || already.contains(&change.hash()) || change.deps().is_empty() {
+            // The creating change is checked by the server's creation rules.
+            continue;
+        }
+        let t = touched(order, change);
+        if let Some(reason) = judge(order, change, author, &t)? {
+            let rejection = Rejection {
+                change: change.hash(),
+                by: author.user,
+                role: author.role,
+                device: author.device,
+                reason,
+                fields: t.keys().into_iter().collect(),
+                at_ms: now_ms,
+            };
+            rejected.push((rejection, change, t));
+        }
+    }
+    if rejected.is_empty() {
+        return Ok(Vec::new());
+    }
+    let rejected_changes: Vec<&Change> = rejected.iter().map(|(_, c, _)| *c).collect();
+    order.set_device(server.device);
+    order.raw_change(now_ms, "compensate", |tx| {
+        // Newest first, so that an older change's restore sees what the newer ones left.
+        for (rejection, change, t) in rejected.iter().rev() {
+            compensate(tx, change, t, &rejected_changes)?;
+            record(tx, rejection)?;
+        }
+        Ok(())
+    })?;
+    Ok(rejected.into_iter().map(|(r, _, _)| r).collect())
+}
+
+fn by_any(id: &ObjId, changes: &[&Change]) -> bool {
+    changes.iter().any(|c| made_by(id, c))
+}
+
+/// Undoes what `change` did, on the document as it is now.
+fn compensate(
+    tx: &mut automerge::transaction::Transaction<'_>,
+    change: &Change,
+    t: &Touched,
+    rejected: &[&Change],
+) -> Result<(), automerge::AutomergeError> {
+    let deps = change.deps();
+    // Entries it added: removed (their bytes stay in the history).
+    for (list, entry) in &t.inserted {
+        if let Some((_, list_obj)) = tx.get(ROOT, list.as_str())? {
+            let len = tx.length(&list_obj);
+            for i in (0..len).rev() {
+                if let Some((_, id)) = tx.get(&list_obj, i)?
+                    && &id == entry
+                {
+                    tx.delete(&list_obj, i)?;
+                }
+            }
+        }
+    }
+    // Fields it wrote in existing entries (checklist `done`): back to the value before it.
+    for (_, entry, key) in &t.entry_puts {
+        restore_key(tx, entry, key, deps, rejected)?;
+    }
+    // Top-level values it wrote: back to a valid concurrent value, or the value before it.
+    let mut roots: BTreeSet<&String> = t.roots.iter().collect();
+    roots.extend(t.inner.iter().filter(|k| *k == "location"));
+    for key in roots {
+        restore_key(tx, &ROOT, key, deps, rejected)?;
+    }
+    // Text it spliced into the description: the description as it was before.
+    if t.inner.contains("description")
+        && let Some((Value::Object(ObjType::Text), text)) = tx.get(ROOT, "description")?
+    {
+        let before = tx.text_at(&text, deps)?;
+        tx.update_text(&text, &before)?;
+    }
+    // Entries it deleted from a history list: copied back in.
+    for list in &t.deleted {
+        let Some((_, list_obj)) = tx.get_at(ROOT, list.as_str(), deps)? else { continue };
+        let present: BTreeSet<ObjId> =
+            (0..tx.length(&list_obj)).filter_map(|i| tx.get(&list_obj, i).ok().flatten().map(|(_, id)| id)).collect();
+        for i in 0..tx.length_at(&list_obj, deps) {
+            if let Some((Value::Object(ObjType::Map), old)) = tx.get_at(&list_obj, i, deps)?
+                && !present.contains(&old)
+            {
+                let at = tx.length(&list_obj);
+                let copy = tx.insert_object(&list_obj, at, ObjType::Map)?;
+                copy_object(tx, &old, &copy, ObjType::Map, Some(deps))?;
+            }
+        }
+    }
+    Ok(())
+}
+
+/// Puts `obj.key` back to a value no rejected change wrote: a concurrent valid value if there
+/// is one, else the value before `deps`, copying an object's content.
+fn restore_key(
+    tx: &mut automerge::transaction::Transaction<'_>,
+    obj: &ObjId,
+    key: &str,
+    deps: &[ChangeHash],
+    rejected: &[&Change],
+) -> Result<(), automerge::AutomergeError> {
+    let current = tx.get_all(obj, key)?;
+    match tx.get(obj, key)? {
+        Some((_, winner)) if !by_any(&winner, rejected) => return Ok(()),
+        None if tx.get_at(obj, key, deps)?.is_none() => return Ok(()),
+        _ => {}
+    }
+    let valid = current.into_iter().find(|(_, id)| !by_any(id, rejected));
+    let source = match valid {
+        Some(found) => Some((found, None)),
+        None => tx.get_at(obj, key, deps)?.map(|found| (found, Some(deps))),
+    };
+    match source {
+        None => tx.delete(obj, key),
+        Some(((Value::Scalar(s), _), _)) => tx.put(obj, key, s.into_owned()),
+        Some(((Value::Object(kind), old), at)) => {
+            let copy = tx.put_object(obj, key, kind)?;
+            copy_object(tx, &old, &copy, kind, at)
+        }
+    }
+}
+
+/// Copies an object's content (scalars, and maps and lists of scalars) as of `at` (or now).
+fn copy_object(
+    tx: &mut automerge::transaction::Transaction<'_>,
+    from: &ObjId,
+    to: &ObjId,
+    kind: ObjType,
+    at: Option<&[ChangeHash]>,
+) -> Result<(), automerge::AutomergeError> {
+    match kind {
+        ObjType::Text => {
+            let text = match at {
+                Some(heads) => tx.text_at(from, heads)?,
+                None => tx.text(from)?,
+            };
+            tx.splice_text(to, 0, 0, &text)
+        }
+        ObjType::Map | ObjType::Table => {
+            let keys: Vec<String> = match at {
+                Some(heads) => tx.keys_at(from, heads).collect(),
+                None => tx.keys(from).collect(),
+            };
+            for key in keys {
+                let value = match at {
+                    Some(heads) => tx.get_at(from, key.as_str(), heads)?,
+                    None => tx.get(from, key.as_str())?,
+                };
+                match value {
+                    Some((Value::Scalar(s), _)) => tx.put(to, key.as_str(), s.into_owned())?,
+                    Some((Value::Object(k), child)) => {
+                        let copy = tx.put_object(to, key.as_str(), k)?;
+                        copy_object(tx, &child, &copy, k, at)?;
+                    }
+                    None => {}
+                }
+            }
+            Ok(())
+        }
+        ObjType::List => {
+            let len = match at {
+                Some(heads) => tx.length_at(from, heads),
+                None => tx.length(from),
+            };
+            for i in 0..len {
+                let value = match at {
+                    Some(heads) => tx.get_at(from, i, heads)?,
+                    None => tx.get(from, i)?,
+                };
+                match value {
+                    Some((Value::Scalar(s), _)) => tx.insert(to, i, s.into_owned())?,
+                    Some((Value::Object(k), child)) => {
+                        let copy = tx.insert_object(to, i, k)?;
+                        copy_object(tx, &child, &copy, k, at)?;
+                    }
+                    None => {}
+                }
+            }
+            Ok(())
+        }
+    }
+}
+
+/// The rejection record, under `rejections.<change hash>`.
+fn record(tx: &mut automerge::transaction::Transaction<'_>, r: &Rejection) -> Result<(), automerge::AutomergeError> {
+    let map = match tx.get(ROOT, "rejections")? {
+        Some((Value::Object(ObjType::Map), map)) => map,
+        _ => tx.put_object(ROOT, "rejections", ObjType::Map)?,
+    };
+    let entry = tx.put_object(&map, r.change.to_string(), ObjType::Map)?;
+    tx.put(&entry, "by", r.by.to_string())?;
+    tx.put(&entry, "role", r.role.code())?;
+    tx.put(&entry, "device", r.device.to_string())?;
+    tx.put(&entry, "reason", r.reason.code())?;
+    tx.put(&entry, "fields", r.fields.join(","))?;
+    tx.put(&entry, "at", r.at_ms)?;
+    Ok(())
+}
+
+/// Reads the rejection records of a document.
+pub(crate) fn read_rejections(doc: &automerge::Automerge) -> Vec<Rejection> {
+    let Ok(Some((Value::Object(ObjType::Map), map))) = doc.get(ROOT, "rejections") else {
+        return Vec::new();
+    };
+    let mut out = Vec::new();
+    for item in doc.map_range(&map, ..) {
+        let automerge::ValueRef::Object(_) = item.value else { continue };
+        let entry = item.id();
+        let get = |k: &str| match doc.get(&entry, k) {
+            Ok(Some((Value::Scalar(s), _))) => match s.as_ref() {
+                automerge::ScalarValue::Str(s) => Some(s.to_string()),
+                automerge::ScalarValue::Int(i) => Some(i.to_string()),
+                _ => None,
+            },
+            _ => None,
+        };
+        let parsed = (|| {
+            Some(Rejection {
+                change: item.key.parse().ok()?,
+                by: get("by")?.parse().ok()?,
+                role: Role::from_code(&get("role")?).ok()?,
+                device: get("device")?.parse().ok()?,
+                reason: RejectReason::from_code(&get("reason")?)?,
+                fields: get("fields")?.split(',').filter(|f| !f.is_empty()).map(str::to_owned).collect(),
+                at_ms: get("at")?.parse().ok()?,
+            })
+        })();
+        out.extend(parsed);
+    }
+    out.sort_by_key(|r| r.at_ms);
+    out
+}

@@ -1,0 +1,224 @@
+//! The server's authority over offline edits, told as stories: each dishonest or invalid edit is
+//! kept in the history, compensated by one change of the server's and recorded; every honest
+//! edit survives.
+
+use automerge::Change;
+use loopwork_sync_core::authority::{self, RejectReason, Rejection};
+use loopwork_sync_core::lifecycle::Supersession;
+use loopwork_sync_core::work_order::parse_change;
+use loopwork_sync_core::{
+    Action, Category, Channel, Grade, Identity, Kind, Location, NewOrder, Role, Status, WorkOrder,
+};
+
+const T0: i64 = 1_790_000_000_000;
+const HOUR: i64 = 3_600_000;
+
+struct Cast {
+    server: Identity,
+    desk: Identity,
+    wang: Identity,
+    li: Identity,
+    owner: Identity,
+}
+
+fn cast() -> Cast {
+    Cast {
+        server: Identity::fresh(Role::System),
+        desk: Identity::fresh(Role::Dispatcher),
+        wang: Identity::fresh(Role::Technician),
+        li: Identity::fresh(Role::Technician),
+        owner: Identity::fresh(Role::Owner),
+    }
+}
+
+/// An order registered by the desk for the owner and assigned to Wang, as the server holds it.
+fn assigned_order(c: &Cast) -> WorkOrder {
+    let new = NewOrder {
+        kind: Kind::Repair,
+        category: Category::WaterElectric,
+        grade: Grade::Minor,
+        channel: Channel::Hotline,
+        location: Location::unit("hy-garden", "3", "3-1502"),
+        description: "厨房水管漏水".into(),
+        reporter: c.owner.user,
+        occurred_at_ms: None,
+    };
+    let mut order = WorkOrder::create(&new, &c.desk, T0).unwrap();
+    order.transition(&c.desk, Action::Assign(c.wang.user), None, T0).unwrap();
+    order
+}
+
+fn copy_for(order: &WorkOrder, who: &Identity) -> WorkOrder {
+    WorkOrder::load(&order.save()).unwrap().with_device(who.device)
+}
+
+/// A device pushes what the server lacks; the server merges, judges and compensates.
+fn push(server: &mut WorkOrder, device: &WorkOrder, author: &Identity, srv: &Identity) -> Vec<Rejection> {
+    let changes: Vec<Change> =
+        device.changes_since(&server.heads()).into_iter().map(|(_, bytes)| parse_change(&bytes).unwrap()).collect();
+    let mut merged = server.clone().with_changes_unvalidated(changes.clone()).unwrap();
+    let rejected = authority::review(&mut merged, &changes, author, srv, T0 + 5 * HOUR).unwrap();
+    merged.validate().unwrap();
+    *server = merged;
+    rejected
+}
+
+/// The device receives everything the server has.
+fn pull(device: &mut WorkOrder, server: &WorkOrder) {
+    device.merge(&mut server.clone()).unwrap();
+}
+
+#[test]
+fn a_technician_edits_the_grade_offline() {
+    let c = cast();
+    let mut server = assigned_order(&c);
+    let mut wang = copy_for(&server, &c.wang);
+    wang.transition(&c.wang, Action::Accept, None, T0 + HOUR).unwrap();
+    // A modified app writes the grade; the note in the same batch is honest.
+    wang.set_grade(Grade::Critical, T0 + HOUR).unwrap();
+    wang.add_note(&c.wang, "现场查看,漏水较严重", T0 + HOUR).unwrap();
+
+    let rejected = push(&mut server, &wang, &c.wang, &c.server);
+    assert_eq!(rejected.len(), 1);
+    assert_eq!(rejected[0].reason, RejectReason::Refused(Supersession::RoleNotPermitted));
+    assert_eq!(rejected[0].fields, vec!["grade".to_owned()]);
+    assert_eq!(server.grade().unwrap(), Grade::Minor, "the grade is restored");
+    assert_eq!(server.notes().len(), 1, "the honest note is kept");
+    assert_eq!(server.state().unwrap().status, Status::Accepted);
+
+    pull(&mut wang, &server);
+    assert_eq!(wang.grade().unwrap(), Grade::Minor);
+    let seen = wang.rejections();
+    assert_eq!(seen.len(), 1, "the device learns why");
+    assert_eq!(seen[0].by, c.wang.user);
+    assert_eq!(seen[0].reason.code(), "role_not_permitted");
+    // Pushing again (a replayed request) records nothing twice.
+    assert!(push(&mut server, &wang, &c.wang, &c.server).is_empty());
+    assert_eq!(server.rejections().len(), 1);
+}
+
+#[test]
+fn an_owner_marks_their_own_order_completed() {
+    let c = cast();
+    let mut server = assigned_order(&c);
+    let mut owner = copy_for(&server, &c.owner);
+    owner.append_transition_unchecked(&c.owner, Action::Complete, Some("我自己修好了"), T0 + HOUR).unwrap();
+    // Honestly attributed: the fold, not a compensation, decides that it does not take effect.
+    assert!(push(&mut server, &owner, &c.owner, &c.server).is_empty());
+    let state = server.state().unwrap();
+    assert_eq!(state.status, Status::Assigned);
+    let superseded: Vec<_> = state.superseded().map(|(t, why)| (t.by, why)).collect();
+    assert_eq!(superseded, vec![(c.owner.user, Supersession::RoleNotPermitted)]);
+
+    // Claiming to be the technician is another matter: the entry is removed and recorded.
+    let mut forged = copy_for(&server, &c.owner);
+    let claim = Identity { role: Role::Technician, ..c.owner };
+    forged.append_transition_unchecked(&claim, Action::Complete, None, T0 + 2 * HOUR).unwrap();
+    let rejected = push(&mut server, &forged, &c.owner, &c.server);
+    assert_eq!(rejected[0].reason, RejectReason::Misattributed);
+    assert_eq!(server.transitions().len(), 2, "the forged entry is gone from the list");
+    assert_eq!(server.state().unwrap().status, Status::Assigned);
+}
+
+#[test]
+fn a_reassigned_technician_completes_offline() {
+    let c = cast();
+    let mut server = assigned_order(&c);
+    let mut wang = copy_for(&server, &c.wang);
+    wang.transition(&c.wang, Action::Accept, None, T0 + HOUR).unwrap();
+    assert!(push(&mut server, &wang, &c.wang, &c.server).is_empty());
+    pull(&mut wang, &server);
+    // Offline: Wang works on; meanwhile the desk gives the order to Li.
+    wang.transition(&c.wang, Action::Arrive, None, T0 + 2 * HOUR).unwrap();
+    wang.transition(&c.wang, Action::Start, None, T0 + 2 * HOUR).unwrap();
+    wang.add_part(&c.wang, "角阀", 1, T0 + 2 * HOUR).unwrap();
+    wang.log_time(&c.wang, T0 + 2 * HOUR, T0 + 3 * HOUR, T0 + 3 * HOUR).unwrap();
+    wang.transition(&c.wang, Action::Complete, None, T0 + 3 * HOUR).unwrap();
+    let mut desk = copy_for(&server, &c.desk);
+    desk.transition(&c.desk, Action::Assign(c.li.user), None, T0 + 2 * HOUR).unwrap();
+    assert!(push(&mut server, &desk, &c.desk, &c.server).is_empty());
+
+    // Everything Wang did was allowed as Wang saw the order: nothing is compensated; the fold
+    // supersedes his transitions, and his part and time stay on record.
+    assert!(push(&mut server, &wang, &c.wang, &c.server).is_empty());
+    let state = server.state().unwrap();
+    assert_eq!(state.assignee, Some(c.li.user));
+    assert!(state.superseded().any(|(t, why)| t.by == c.wang.user && why == Supersession::Reassigned));
+    assert_eq!(server.parts().len(), 1);
+    assert_eq!(server.time_log().len(), 1);
+
+    // After he has seen the reassignment, a new part is refused and compensated.
+    pull(&mut wang, &server);
+    wang.add_part(&c.wang, "生料带", 1, T0 + 4 * HOUR).unwrap();
+    let rejected = push(&mut server, &wang, &c.wang, &c.server);
+    assert_eq!(rejected[0].reason, RejectReason::Refused(Supersession::Reassigned));
+    assert_eq!(server.parts().len(), 1);
+}
+
+#[test]
+fn server_fields_immutable_fields_and_history_are_protected() {
+    let c = cast();
+    let mut server = assigned_order(&c);
+    server.set_official_number("WO-20260101-0001", T0).unwrap();
+    let mut desk = copy_for(&server, &c.desk);
+    desk.add_note(&c.desk, "已电话联系业主", T0 + HOUR).unwrap();
+    assert!(push(&mut server, &desk, &c.desk, &c.server).is_empty());
+
+    let mut owner = copy_for(&server, &c.owner);
+    owner.set_official_number("WO-FAKE", T0 + HOUR).unwrap();
+    owner
+        .raw_change(T0 + HOUR, "reporter", |tx| {
+            use automerge::transaction::Transactable;
+            tx.put(automerge::ROOT, "reporter", c.li.user.to_string())
+        })
+        .unwrap();
+    owner
+        .raw_change(T0 + HOUR, "delete note", |tx| {
+            use automerge::ReadDoc;
+            use automerge::transaction::Transactable;
+            let (_, notes) = tx.get(automerge::ROOT, "notes")?.unwrap();
+            tx.delete(&notes, 0)
+        })
+        .unwrap();
+    owner
+        .raw_change(T0 + HOUR, "unknown field", |tx| {
+            use automerge::transaction::Transactable;
+            tx.put(automerge::ROOT, "vip", true)
+        })
+        .unwrap();
+    let rejected = push(&mut server, &owner, &c.owner, &c.server);
+    let reasons: Vec<RejectReason> = rejected.iter().map(|r| r.reason).collect();
+    assert_eq!(
+        reasons,
+        vec![RejectReason::ServerOnly, RejectReason::Immutable, RejectReason::AppendOnly, RejectReason::InvalidShape]
+    );
+    assert_eq!(server.official_number().as_deref(), Some("WO-20260101-0001"));
+    assert_eq!(server.reporter().unwrap(), c.owner.user);
+    assert_eq!(server.notes().len(), 1, "the deleted note is back");
+    assert_eq!(server.notes()[0].text, "已电话联系业主");
+    assert!(automerge::ReadDoc::keys(server.automerge(), automerge::ROOT).all(|k| k != "vip"));
+    assert_eq!(server.rejections().len(), 4);
+}
+
+#[test]
+fn a_valid_concurrent_value_wins_over_a_compensated_one() {
+    let c = cast();
+    let mut server = assigned_order(&c);
+    let mut wang = copy_for(&server, &c.wang);
+    let mut desk = copy_for(&server, &c.desk);
+    wang.set_grade(Grade::Critical, T0 + HOUR).unwrap();
+    desk.set_grade(Grade::Serious, T0 + HOUR).unwrap();
+    desk.set_location(&Location::unit("hy-garden", "3", "3-1501"), T0 + HOUR).unwrap();
+    assert!(push(&mut server, &desk, &c.desk, &c.server).is_empty());
+    let rejected = push(&mut server, &wang, &c.wang, &c.server);
+    assert_eq!(rejected.len(), 1);
+    assert_eq!(server.grade().unwrap(), Grade::Serious, "the dispatcher's concurrent grade stands");
+    assert_eq!(server.location().unit.as_deref(), Some("3-1501"));
+
+    // And an owner's location edit is undone to the dispatcher's location, copied whole.
+    let mut owner = copy_for(&server, &c.owner);
+    owner.set_location(&Location::common_area("hy-garden", "会所"), T0 + 2 * HOUR).unwrap();
+    let rejected = push(&mut server, &owner, &c.owner, &c.server);
+    assert_eq!(rejected[0].reason, RejectReason::Refused(Supersession::RoleNotPermitted));
+    assert_eq!(server.location(), Location::unit("hy-garden", "3", "3-1501"));
+}
