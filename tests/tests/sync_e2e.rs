@@ -35,6 +35,7 @@ on_both_backends!(
     metrics_count_syncs_and_refusals_by_code,
     a_change_whose_dependencies_have_not_arrived_is_refused_until_they_do,
     a_tampered_or_foreign_document_change_is_refused_and_nothing_is_stored,
+    a_dishonest_offline_edit_is_compensated_and_the_device_told_why,
 );
 
 /// Several server replicas on one PostgreSQL: writes through both interleave, and a device that
@@ -703,5 +704,45 @@ async fn a_tampered_or_foreign_document_change_is_refused_and_nothing_is_stored(
     synced(&mut desk).await;
     synced(&mut boss).await;
     assert_eq!(boss.replica.order(id).expect("order").notes().len(), 1, "the honest change lands afterwards");
+    server.stop().await.drop_database().await;
+}
+
+/// A modified app writes what its user may not (a technician grading an order, offline); the
+/// server keeps the change, compensates it, records why, and keeps the honest edits around it.
+async fn a_dishonest_offline_edit_is_compensated_and_the_device_told_why(backend: Backend) {
+    let server = TestServer::start(backend).await;
+    let mut desk = server.device("kefu").await;
+    let mut wang = server.device("wang").await;
+    let owner = server.login("yezhu1502").await;
+    let id = desk.replica.create(&leak_in("3-1502", "3", owner.user)).expect("create");
+    desk.replica.transition(id, Action::Assign(wang.session.user), None).expect("assign");
+    synced(&mut desk).await;
+    synced(&mut wang).await;
+
+    wang.online = false;
+    wang.replica.transition(id, Action::Accept, None).expect("accept");
+    // `Replica::edit` writes without the field check, as a modified app would.
+    wang.replica.edit(id, |order, _, now| order.set_grade(Grade::Critical, now)).expect("raw edit");
+    wang.replica.add_note(id, "现场查看:三通接头老化").expect("note");
+    wang.online = true;
+    synced(&mut wang).await;
+    assert_eq!(wang.replica.pending_count().expect("pending"), 0, "the dishonest change is stored, not refused");
+
+    let order = wang.replica.order(id).expect("order");
+    assert_eq!(order.grade().expect("grade"), Grade::Serious, "compensated on the device too");
+    assert_eq!(order.notes().len(), 1);
+    assert_eq!(order.state().expect("state").status, Status::Accepted);
+    let rejections = order.rejections();
+    assert_eq!(rejections.len(), 1);
+    assert_eq!(rejections[0].reason.code(), "role_not_permitted");
+    assert_eq!(rejections[0].by, wang.session.user);
+
+    synced(&mut desk).await;
+    let at_desk = desk.replica.order(id).expect("order");
+    assert_eq!(at_desk.heads(), order.heads());
+    assert_eq!(at_desk.rejections().len(), 1);
+    let text =
+        reqwest::get(format!("{}/metrics", server.metrics_base)).await.expect("metrics").text().await.expect("body");
+    assert!(text.contains("loopwork_compensations_total{reason=\"role_not_permitted\"} 1"), "{text}");
     server.stop().await.drop_database().await;
 }
