@@ -341,22 +341,31 @@ impl Loopwork {
         })
     }
 
-    /// Actions on this order that did not take effect, with the reason to show each.
+    /// Edits on this order that did not take effect, with the reason to show each: actions the
+    /// lifecycle superseded when offline work merged, and changes the server compensated
+    /// (`action` is then the fields the change touched, e.g. `grade`).
     pub fn rejected_edits(&self, order_id: String) -> Result<Vec<RejectedEdit>, LoopworkError> {
         let id = parse_order(&order_id)?;
         self.with_replica(|replica| {
-            let state = replica.order(id)?.state().map_err(loopwork_sync_core::CoreError::from)?;
-            Ok(state
-                .superseded()
-                .map(|(t, why)| RejectedEdit {
-                    action: t.action.code().to_owned(),
-                    by_user_id: t.by.to_string(),
-                    at_ms: t.at_ms,
-                    reason_code: why.code().to_owned(),
-                    message_zh: why.message_zh().to_owned(),
-                    message_en: why.message_en().to_owned(),
-                })
-                .collect())
+            let order = replica.order(id)?;
+            let state = order.state().map_err(loopwork_sync_core::CoreError::from)?;
+            let superseded = state.superseded().map(|(t, why)| RejectedEdit {
+                action: t.action.code().to_owned(),
+                by_user_id: t.by.to_string(),
+                at_ms: t.at_ms,
+                reason_code: why.code().to_owned(),
+                message_zh: why.message_zh().to_owned(),
+                message_en: why.message_en().to_owned(),
+            });
+            let compensated = order.rejections().into_iter().map(|r| RejectedEdit {
+                action: r.fields.join(","),
+                by_user_id: r.by.to_string(),
+                at_ms: r.at_ms,
+                reason_code: r.reason.code().to_owned(),
+                message_zh: r.reason.message_zh().to_owned(),
+                message_en: r.reason.message_en().to_owned(),
+            });
+            Ok(superseded.chain(compensated).collect())
         })
     }
 

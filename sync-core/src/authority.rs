@@ -361,7 +361,9 @@ pub fn review(
     if rejected.is_empty() {
         return Ok(Vec::new());
     }
-    let rejected_changes: Vec<&Change> = rejected.iter().map(|(_, c, _)| *c).collect();
+    // Every change ever rejected here, so that a restore never brings back an earlier one's value.
+    let earlier: Vec<Change> = already.iter().filter_map(|h| order.automerge().get_change_by_hash(h)).collect();
+    let rejected_changes: Vec<&Change> = rejected.iter().map(|(_, c, _)| *c).chain(earlier.iter()).collect();
     order.set_device(server.device);
     order.raw_change(now_ms, "compensate", |tx| {
         // Newest first, so that an older change's restore sees what the newer ones left.
@@ -401,13 +403,13 @@ fn compensate(
     }
     // Fields it wrote in existing entries (checklist `done`): back to the value before it.
     for (_, entry, key) in &t.entry_puts {
-        restore_key(tx, entry, key, deps, rejected)?;
+        restore_key(tx, entry, key, rejected)?;
     }
     // Top-level values it wrote: back to a valid concurrent value, or the value before it.
     let mut roots: BTreeSet<&String> = t.roots.iter().collect();
     roots.extend(t.inner.iter().filter(|k| *k == "location"));
     for key in roots {
-        restore_key(tx, &ROOT, key, deps, rejected)?;
+        restore_key(tx, &ROOT, key, rejected)?;
     }
     // Text it spliced into the description: the description as it was before.
     if t.inner.contains("description")
@@ -435,31 +437,39 @@ fn compensate(
 }
 
 /// Puts `obj.key` back to a value no rejected change wrote: a concurrent valid value if there
-/// is one, else the value before `deps`, copying an object's content.
+/// is one, else the value before the rejected write (walking back past earlier rejected writes),
+/// copying an object's content.
 fn restore_key(
     tx: &mut automerge::transaction::Transaction<'_>,
     obj: &ObjId,
     key: &str,
-    deps: &[ChangeHash],
     rejected: &[&Change],
 ) -> Result<(), automerge::AutomergeError> {
-    let current = tx.get_all(obj, key)?;
     match tx.get(obj, key)? {
         Some((_, winner)) if !by_any(&winner, rejected) => return Ok(()),
-        None if tx.get_at(obj, key, deps)?.is_none() => return Ok(()),
+        None => return Ok(()),
         _ => {}
     }
-    let valid = current.into_iter().find(|(_, id)| !by_any(id, rejected));
-    let source = match valid {
-        Some(found) => Some((found, None)),
-        None => tx.get_at(obj, key, deps)?.map(|found| (found, Some(deps))),
+    let mut at: Option<Vec<ChangeHash>> = None;
+    let source = loop {
+        let all = match &at {
+            None => tx.get_all(obj, key)?,
+            Some(heads) => tx.get_all_at(obj, key, heads)?,
+        };
+        if let Some(valid) = all.iter().find(|(_, id)| !by_any(id, rejected)) {
+            break Some((valid.clone(), at));
+        }
+        let Some(writer) = all.first().and_then(|(_, id)| rejected.iter().find(|c| made_by(id, c))) else {
+            break None;
+        };
+        at = Some(writer.deps().to_vec());
     };
     match source {
         None => tx.delete(obj, key),
         Some(((Value::Scalar(s), _), _)) => tx.put(obj, key, s.into_owned()),
         Some(((Value::Object(kind), old), at)) => {
             let copy = tx.put_object(obj, key, kind)?;
-            copy_object(tx, &old, &copy, kind, at)
+            copy_object(tx, &old, &copy, kind, at.as_deref())
         }
     }
 }
