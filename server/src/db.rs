@@ -70,6 +70,23 @@ pub struct PullRequest<'a> {
     pub just_pushed: &'a [ChangeHash],
 }
 
+/// Where an order's changes came from, for its audit trail: the document, and per change hash
+/// when the server received it and from which device (and that device's user and role; none
+/// for the server's own changes).
+#[derive(Clone, Debug)]
+pub struct AuditSources {
+    pub doc: Vec<u8>,
+    pub received: std::collections::HashMap<Vec<u8>, Received>,
+}
+
+#[derive(Clone, Debug)]
+pub struct Received {
+    pub at_ms: i64,
+    pub device: Option<String>,
+    pub user: Option<String>,
+    pub role: Option<String>,
+}
+
 /// An order as lists show it (JSON).
 #[derive(Clone, Debug, Serialize, PartialEq, Eq)]
 pub struct OrderListItem {
@@ -117,6 +134,9 @@ pub trait Database: Send + Sync + std::fmt::Debug + 'static {
     async fn list_orders(&self, principal: &Principal, limit: i64) -> Result<Vec<OrderListItem>>;
     /// The newest position in the organization's feed.
     async fn latest_seq(&self, org: &str) -> Result<i64>;
+    /// An order of the organization with where each of its changes came from; `None` if the
+    /// organization has no such order.
+    async fn audit_sources(&self, org: &str, order: OrderId) -> Result<Option<AuditSources>>;
     /// Closes every connection (shutdown, tests that restart the server).
     async fn close(&self);
     /// Organizations whose feed another server process advanced (PostgreSQL: `LISTEN`), so
@@ -1068,6 +1088,31 @@ macro_rules! database_impl {
                     .fetch_one(&self.pool)
                     .await?;
                 Ok(seq)
+            }
+
+            async fn audit_sources(&self, org: &str, order: OrderId) -> Result<Option<AuditSources>> {
+                let id = order.to_string();
+                let doc: Option<Vec<u8>> = sqlx::query_scalar("SELECT doc FROM orders WHERE id = $1 AND org_id = $2")
+                    .bind(&id)
+                    .bind(org)
+                    .fetch_optional(&self.pool)
+                    .await?;
+                let Some(doc) = doc else { return Ok(None) };
+                let rows = sqlx::query(
+                    "SELECT f.hash, f.received_at, f.device_id, d.user_id, u.role
+                     FROM feed f LEFT JOIN devices d ON d.id = f.device_id LEFT JOIN users u ON u.id = d.user_id
+                     WHERE f.order_id = $1 AND f.kind = 'change'",
+                )
+                .bind(&id)
+                .fetch_all(&self.pool)
+                .await?;
+                let mut received = std::collections::HashMap::new();
+                for r in rows {
+                    let hash: Vec<u8> = r.try_get(0)?;
+                    let at_ms: i64 = r.try_get(1)?;
+                    received.insert(hash, Received { at_ms, device: r.try_get(2)?, user: r.try_get(3)?, role: r.try_get(4)? });
+                }
+                Ok(Some(AuditSources { doc, received }))
             }
         }
     };

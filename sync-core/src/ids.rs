@@ -71,4 +71,9 @@ impl DeviceId {
     pub fn actor(&self) -> automerge::ActorId {
         automerge::ActorId::from(self.0.as_bytes().as_slice())
     }
+
+    /// The device whose actor id this is, if it is a device's (16 bytes).
+    pub fn from_actor(actor: &automerge::ActorId) -> Option<DeviceId> {
+        uuid::Uuid::from_slice(actor.to_bytes()).ok().map(DeviceId)
+    }
 }

@@ -119,3 +119,39 @@ pub fn timeline(order: &WorkOrder) -> Result<Vec<TimelineEntry>, DocumentError> 
     out.sort_by_key(|e| e.at_ms);
     Ok(out)
 }
+
+/// One change of an order's history: the unit of the audit trail. Every change names the
+/// hashes of the changes it was made on (`deps`), so the history is a hash-linked graph: altering
+/// or removing any change changes every hash after it, which every replica would notice.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct ChangeRecord {
+    pub hash: automerge::ChangeHash,
+    pub deps: Vec<automerge::ChangeHash>,
+    /// The device that made it (its actor id), if the actor is a device id.
+    pub device: Option<DeviceId>,
+    /// The device's clock when it made the change (a claim), in ms.
+    pub device_time_ms: i64,
+    /// What the change did, as its writer labelled it (`note`, `grade`, `accept`, ...).
+    pub what: String,
+    /// Why the server compensated it, if it did.
+    pub rejected: Option<crate::authority::RejectReason>,
+}
+
+/// Every change of the order, in causal order, with the server's verdict on each.
+pub fn change_log(order: &WorkOrder) -> Vec<ChangeRecord> {
+    let rejected: std::collections::HashMap<automerge::ChangeHash, crate::authority::RejectReason> =
+        order.rejections().into_iter().map(|r| (r.change, r.reason)).collect();
+    order
+        .automerge()
+        .get_changes(&[])
+        .into_iter()
+        .map(|c| ChangeRecord {
+            hash: c.hash(),
+            deps: c.deps().to_vec(),
+            device: DeviceId::from_actor(c.actor_id()),
+            device_time_ms: c.timestamp().saturating_mul(1000),
+            what: c.message().unwrap_or_default().to_owned(),
+            rejected: rejected.get(&c.hash()).copied(),
+        })
+        .collect()
+}

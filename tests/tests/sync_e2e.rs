@@ -744,5 +744,28 @@ async fn a_dishonest_offline_edit_is_compensated_and_the_device_told_why(backend
     let text =
         reqwest::get(format!("{}/metrics", server.metrics_base)).await.expect("metrics").text().await.expect("body");
     assert!(text.contains("loopwork_compensations_total{reason=\"role_not_permitted\"} 1"), "{text}");
+
+    // The audit trail: every change, who made it from which device, when the server got it,
+    // and the verdict.
+    let http = reqwest::Client::new();
+    let audit = |token: String| {
+        let request = http.get(format!("{}/api/v1/orders/{id}/audit", server.base)).bearer_auth(token);
+        async move { request.send().await.expect("audit") }
+    };
+    let forbidden = audit(wang.session.token.clone()).await;
+    assert_eq!(forbidden.status(), 403, "technicians do not read the audit trail");
+    let trail: Vec<serde_json::Value> = audit(desk.session.token.clone()).await.json().await.expect("json");
+    let whats: Vec<&str> = trail.iter().map(|e| e["what"].as_str().unwrap_or_default()).collect();
+    assert_eq!(&whats[..2], &["create", "assign"], "{whats:?}");
+    assert!(trail.iter().all(|e| e["received_at_ms"].is_i64()), "every change has a receipt time");
+    let compensated: Vec<&serde_json::Value> = trail.iter().filter(|e| e["verdict"] == "compensated").collect();
+    assert_eq!(compensated.len(), 1);
+    assert_eq!(compensated[0]["what"], "grade");
+    assert_eq!(compensated[0]["reason_code"], "role_not_permitted");
+    assert_eq!(compensated[0]["user_id"], wang.session.user.to_string());
+    assert_eq!(compensated[0]["role"], "technician");
+    assert_eq!(compensated[0]["device_id"], wang.session.device.to_string());
+    let server_change = trail.iter().find(|e| e["what"] == "compensate").expect("the compensation is on record");
+    assert!(server_change["user_id"].is_null(), "made by the server");
     server.stop().await.drop_database().await;
 }
