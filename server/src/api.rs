@@ -58,6 +58,7 @@ pub fn router(state: AppState) -> axum::Router {
         .route("/api/v1/devices/{id}/revoke", post(revoke_device))
         .route("/api/v1/orders", get(list_orders))
         .route("/api/v1/orders/{id}/audit", get(order_audit))
+        .route("/api/v1/settings/closing-authority", get(get_closing_authority).put(put_closing_authority))
         .layer(tower_http::limit::RequestBodyLimitLayer::new(MAX_JSON_BODY))
         .layer(tower_http::compression::CompressionLayer::new());
     axum::Router::new()
@@ -171,6 +172,67 @@ async fn list_orders(
     Authenticated(principal): Authenticated,
 ) -> Result<Json<Vec<crate::db::OrderListItem>>, ApiError> {
     Ok(Json(state.db.list_orders(&principal, 500).await?))
+}
+
+/// Who may close an order of each grade: the least senior role per grade (JSON), e.g.
+/// `{"minor": "dispatcher", "serious": "supervisor", "severe": "manager", "critical": "manager"}`.
+#[derive(Debug, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct ClosingAuthorityBody {
+    pub minor: String,
+    pub serious: String,
+    pub severe: String,
+    pub critical: String,
+}
+
+/// `GET /api/v1/settings/closing-authority` (office staff).
+async fn get_closing_authority(
+    State(state): State<AppState>,
+    Authenticated(principal): Authenticated,
+) -> Result<Json<ClosingAuthorityBody>, ApiError> {
+    if !principal.role.is_staff() {
+        return Err(ApiError::forbidden("only office staff read the settings", "只有客服及管理人员可以查看设置"));
+    }
+    let c = state.db.closing_authority(&principal.org).await?;
+    Ok(Json(ClosingAuthorityBody {
+        minor: c.minor.code().into(),
+        serious: c.serious.code().into(),
+        severe: c.severe.code().into(),
+        critical: c.critical.code().into(),
+    }))
+}
+
+/// `PUT /api/v1/settings/closing-authority` (administrators): every grade needs an office role.
+async fn put_closing_authority(
+    State(state): State<AppState>,
+    Authenticated(principal): Authenticated,
+    Json(body): Json<ClosingAuthorityBody>,
+) -> Result<StatusCode, ApiError> {
+    if principal.role != Role::Admin {
+        return Err(ApiError::forbidden(
+            "only an administrator changes who may close orders",
+            "只有管理员可以修改关闭权限",
+        ));
+    }
+    let role = |code: &str| match Role::from_code(code) {
+        Ok(role) if role.is_staff() => Ok(role),
+        _ => Err(ApiError::invalid(
+            "invalid_role",
+            format!(
+                "`{}` is not an office role (dispatcher, supervisor, manager, admin)",
+                code.chars().take(32).collect::<String>()
+            ),
+            "须为客服、主管、经理或管理员",
+        )),
+    };
+    let closing = loopwork_sync_core::authority::ClosingAuthority {
+        minor: role(&body.minor)?,
+        serious: role(&body.serious)?,
+        severe: role(&body.severe)?,
+        critical: role(&body.critical)?,
+    };
+    state.db.set_closing_authority(&principal.org, &closing).await?;
+    Ok(StatusCode::NO_CONTENT)
 }
 
 /// One change of an order's audit trail (JSON).

@@ -13,8 +13,9 @@ use std::time::Duration;
 
 use async_trait::async_trait;
 use automerge::{Change, ChangeHash};
+use loopwork_sync_core::authority::{Author, ClosingAuthority};
 use loopwork_sync_core::protocol::{OrderBytes, OrderHeads, Revocation, SyncResponse};
-use loopwork_sync_core::{DeviceId, Identity, OrderId, Role, UserId, WorkOrder};
+use loopwork_sync_core::{DeviceId, Grade, Identity, OrderId, Role, UserId, WorkOrder};
 use serde::Serialize;
 use sqlx::postgres::{PgConnectOptions, PgPool, PgPoolOptions};
 use sqlx::sqlite::{SqliteConnectOptions, SqliteJournalMode, SqlitePool, SqlitePoolOptions, SqliteSynchronous};
@@ -137,6 +138,9 @@ pub trait Database: Send + Sync + std::fmt::Debug + 'static {
     /// An order of the organization with where each of its changes came from; `None` if the
     /// organization has no such order.
     async fn audit_sources(&self, org: &str, order: OrderId) -> Result<Option<AuditSources>>;
+    /// Who may close an order of each grade in the organization.
+    async fn closing_authority(&self, org: &str) -> Result<ClosingAuthority>;
+    async fn set_closing_authority(&self, org: &str, closing: &ClosingAuthority) -> Result<()>;
     /// Closes every connection (shutdown, tests that restart the server).
     async fn close(&self);
     /// Organizations whose feed another server process advanced (PostgreSQL: `LISTEN`), so
@@ -166,6 +170,8 @@ struct PushJob {
     /// parallel with other handlers); the writer uses it only if the order's feed position is
     /// still the one merged against, and merges again itself otherwise.
     premerged: Vec<Option<Premerged>>,
+    /// The organization's closing authority the premerges were judged with.
+    closing: ClosingAuthority,
     now_ms: i64,
     reply: tokio::sync::oneshot::Sender<Result<PushOutcome>>,
 }
@@ -364,6 +370,18 @@ fn principal_from(row: (String, String, String, String)) -> Result<Principal> {
     })
 }
 
+/// The closing authority from its rows (grade, least senior role); missing grades keep the
+/// default.
+fn closing_from_rows(rows: Vec<(String, String)>) -> Result<ClosingAuthority> {
+    let mut closing = ClosingAuthority::default();
+    for (grade, role) in rows {
+        let grade = Grade::from_code(&grade).map_err(|_| ApiError::internal())?;
+        let role = Role::from_code(&role).map_err(|_| ApiError::internal())?;
+        closing.set(grade, role);
+    }
+    Ok(closing)
+}
+
 fn heads_of(doc: &[u8]) -> Result<Vec<ChangeHash>> {
     Ok(WorkOrder::load(doc).map_err(|_| ApiError::internal())?.heads())
 }
@@ -487,6 +505,15 @@ macro_rules! database_impl {
                 let mut outcome = PushOutcome::default();
                 outcome.acked = groups.iter().flat_map(|(_, changes)| changes.iter().map(Change::hash)).collect();
                 let user = principal.user.to_string();
+                // The organization's rules as committed: a premerge judged by others is redone.
+                let rows: Vec<(String, String)> =
+                    sqlx::query_as("SELECT grade, min_role FROM closing_authority WHERE org_id = $1")
+                        .bind(&principal.org)
+                        .fetch_all(&mut **tx)
+                        .await?;
+                let closing = closing_from_rows(rows)?;
+                let author = Author { identity: principal.identity(), closing };
+                let premerged = if closing == job.closing { premerged } else { Vec::new() };
                 let mut premerged = premerged.into_iter();
                 for (id, changes) in groups {
                     let ahead = premerged.next().flatten();
@@ -535,7 +562,7 @@ macro_rules! database_impl {
                                             WorkOrder::load(&doc).map_err(|_| ApiError::internal())?
                                         }
                                     };
-                                    replication::merge_push(Some((order, stored.assignee)), *id, changes, &principal.identity(), server, None, now_ms)?
+                                    replication::merge_push(Some((order, stored.assignee)), *id, changes, &author, server, None, now_ms)?
                                 }
                             }
                         }
@@ -554,7 +581,7 @@ macro_rules! database_impl {
                             let owns = Self::owns_unit(tx, &user, &location.project, &location.building, &location.unit).await?;
                             replication::may_create(principal, &candidate, project_known, owns)?;
                             let number = Self::next_number(tx, &principal.org, now_ms).await?;
-                            replication::merge_push(None, *id, changes, &principal.identity(), server, Some(&number), now_ms)?
+                            replication::merge_push(None, *id, changes, &author, server, Some(&number), now_ms)?
                         }
                     };
                     if merged.new_changes.is_empty() {
@@ -876,17 +903,19 @@ macro_rules! database_impl {
                 // Merge ahead, here and in parallel with other requests, against cached documents;
                 // the writer checks that nothing moved in between.
                 let server = self.fixed.server;
+                let closing = self.closing_authority(&principal.org).await?;
+                let author = Author { identity: principal.identity(), closing };
                 let premerged = groups
                     .iter()
                     .map(|(id, changes)| {
                         let (at_seq, order, assignee) = lock(&self.cache).peek(*id)?;
-                        let merged = replication::merge_push(Some((order, assignee)), *id, changes, &principal.identity(), &server, None, now_ms).ok()?;
+                        let merged = replication::merge_push(Some((order, assignee)), *id, changes, &author, &server, None, now_ms).ok()?;
                         let saved = merged.order.save_uncompressed();
                         Some(Premerged { at_seq, merged, saved })
                     })
                     .collect();
                 let (reply, answer) = tokio::sync::oneshot::channel();
-                let job = PushJob { principal: principal.clone(), groups: groups.to_vec(), premerged, now_ms, reply };
+                let job = PushJob { principal: principal.clone(), groups: groups.to_vec(), premerged, closing, now_ms, reply };
                 self.writer.send(job).await.map_err(|_| ApiError::unavailable())?;
                 answer.await.map_err(|_| ApiError::unavailable())?
             }
@@ -1088,6 +1117,32 @@ macro_rules! database_impl {
                     .fetch_one(&self.pool)
                     .await?;
                 Ok(seq)
+            }
+
+            async fn closing_authority(&self, org: &str) -> Result<ClosingAuthority> {
+                let rows: Vec<(String, String)> =
+                    sqlx::query_as("SELECT grade, min_role FROM closing_authority WHERE org_id = $1")
+                        .bind(org)
+                        .fetch_all(&self.pool)
+                        .await?;
+                closing_from_rows(rows)
+            }
+
+            async fn set_closing_authority(&self, org: &str, closing: &ClosingAuthority) -> Result<()> {
+                let mut tx = self.pool.begin().await?;
+                for grade in Grade::ALL {
+                    sqlx::query(
+                        "INSERT INTO closing_authority (org_id, grade, min_role) VALUES ($1, $2, $3)
+                         ON CONFLICT (org_id, grade) DO UPDATE SET min_role = excluded.min_role",
+                    )
+                    .bind(org)
+                    .bind(grade.code())
+                    .bind(closing.required(*grade).code())
+                    .execute(&mut *tx)
+                    .await?;
+                }
+                tx.commit().await?;
+                Ok(())
             }
 
             async fn audit_sources(&self, org: &str, order: OrderId) -> Result<Option<AuditSources>> {

@@ -3,7 +3,7 @@
 //! the lifecycle and the document format come from sync-core, never re-implemented here.
 
 use automerge::{Change, ChangeHash};
-use loopwork_sync_core::authority::{self, Rejection};
+use loopwork_sync_core::authority::{self, Author, Rejection};
 use loopwork_sync_core::{DeviceId, Identity, OrderId, OrderSummary, Role, UserId, WorkOrder};
 
 use crate::error::ApiError;
@@ -192,14 +192,14 @@ pub struct Merged {
     pub rejected: Vec<Rejection>,
 }
 
-/// Merges pushed changes into an order (or creates it from them), judges the changes `author`'s
+/// Merges pushed changes into an order (or creates it from them), judges the changes the author's
 /// device made and compensates the invalid ones. A newly created order gets its official number
 /// in a change of the server's own.
 pub fn merge_push(
     existing: Option<(WorkOrder, Option<UserId>)>,
     id: OrderId,
     changes: &[Change],
-    author: &Identity,
+    author: &Author,
     server: &Identity,
     number: Option<&str>,
     now_ms: i64,

@@ -18,6 +18,7 @@ use std::collections::BTreeSet;
 use automerge::transaction::Transactable;
 use automerge::{Change, ChangeHash, ObjId, ObjType, PatchAction, Prop, ROOT, ReadDoc, Value};
 
+use crate::classification::Grade;
 use crate::error::CoreError;
 use crate::identity::Identity;
 use crate::ids::{DeviceId, UserId};
@@ -44,6 +45,8 @@ pub enum RejectReason {
     Misattributed,
     /// An unknown field, an invalid value, or too long a text or list.
     InvalidShape,
+    /// The order's grade needs a more senior role to close it (投诉分级与处理权限).
+    ClosingAuthority,
 }
 
 impl RejectReason {
@@ -55,6 +58,7 @@ impl RejectReason {
             RejectReason::AppendOnly => "append_only",
             RejectReason::Misattributed => "misattributed",
             RejectReason::InvalidShape => "invalid_shape",
+            RejectReason::ClosingAuthority => "closing_authority",
         }
     }
 
@@ -65,6 +69,7 @@ impl RejectReason {
             "append_only" => RejectReason::AppendOnly,
             "misattributed" => RejectReason::Misattributed,
             "invalid_shape" => RejectReason::InvalidShape,
+            "closing_authority" => RejectReason::ClosingAuthority,
             other => RejectReason::Refused(Supersession::from_code(other)?),
         })
     }
@@ -77,6 +82,7 @@ impl RejectReason {
             RejectReason::AppendOnly => "工单记录只能追加,不能修改或删除,您的修改未生效",
             RejectReason::Misattributed => "记录的操作人与提交设备不符,您的修改未生效",
             RejectReason::InvalidShape => "修改内容不合规(未知字段、无效取值或超长),未生效",
+            RejectReason::ClosingAuthority => "按工单分级,您无权关闭此工单,请由上级关闭",
         }
     }
 
@@ -92,8 +98,75 @@ impl RejectReason {
             RejectReason::InvalidShape => {
                 "an unknown field, an invalid value or too long a text; your edit did not take effect"
             }
+            RejectReason::ClosingAuthority => "the order's grade needs a more senior role to close it",
         }
     }
+}
+
+/// Who may close an order of each grade (投诉分级与处理权限): the least senior role allowed,
+/// per organization. Seniority: dispatcher < supervisor < manager < admin.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct ClosingAuthority {
+    pub minor: Role,
+    pub serious: Role,
+    pub severe: Role,
+    pub critical: Role,
+}
+
+impl Default for ClosingAuthority {
+    /// Customer service closes 一般, a supervisor 较重, a manager 严重 and 重大.
+    fn default() -> Self {
+        ClosingAuthority {
+            minor: Role::Dispatcher,
+            serious: Role::Supervisor,
+            severe: Role::Manager,
+            critical: Role::Manager,
+        }
+    }
+}
+
+impl ClosingAuthority {
+    pub fn required(&self, grade: Grade) -> Role {
+        match grade {
+            Grade::Minor => self.minor,
+            Grade::Serious => self.serious,
+            Grade::Severe => self.severe,
+            Grade::Critical => self.critical,
+        }
+    }
+
+    pub fn set(&mut self, grade: Grade, role: Role) {
+        match grade {
+            Grade::Minor => self.minor = role,
+            Grade::Serious => self.serious = role,
+            Grade::Severe => self.severe = role,
+            Grade::Critical => self.critical = role,
+        }
+    }
+
+    /// Whether `role` may close an order of `grade`.
+    pub fn allows(&self, grade: Grade, role: Role) -> bool {
+        seniority(role) >= seniority(self.required(grade))
+    }
+}
+
+/// Office seniority; roles outside the office rank below everyone in it.
+fn seniority(role: Role) -> u8 {
+    match role {
+        Role::Owner | Role::Technician => 0,
+        Role::Dispatcher => 1,
+        Role::Supervisor => 2,
+        Role::Manager => 3,
+        Role::Admin => 4,
+        Role::System => 5,
+    }
+}
+
+/// Who pushed the changes being judged, and the rules of their organization.
+#[derive(Clone, Copy, Debug)]
+pub struct Author {
+    pub identity: Identity,
+    pub closing: ClosingAuthority,
 }
 
 /// One rejected change, as recorded in the document.
@@ -245,12 +318,8 @@ fn touched(order: &WorkOrder, change: &Change) -> Touched {
 }
 
 /// Judges one change by `author` against the order as the author saw it. `None`: valid.
-fn judge(
-    order: &WorkOrder,
-    change: &Change,
-    author: &Identity,
-    t: &Touched,
-) -> Result<Option<RejectReason>, CoreError> {
+fn judge(order: &WorkOrder, change: &Change, who: &Author, t: &Touched) -> Result<Option<RejectReason>, CoreError> {
+    let author = &who.identity;
     let doc = order.automerge();
     let keys = t.keys();
     if keys.iter().any(|k| SERVER_ONLY.contains(&k.as_str())) {
@@ -315,6 +384,12 @@ fn judge(
     // Permissions, as the author saw the order.
     let state = before.state()?;
     let reporter = before.reporter()?;
+    let closes = t.inserted.iter().any(|(list, entry)| {
+        list == "transitions" && after.entry_fields(entry).iter().any(|(k, v)| k == "action" && v == "close")
+    });
+    if closes && !who.closing.allows(before.grade()?, author.role) {
+        return Ok(Some(RejectReason::ClosingAuthority));
+    }
     for key in &keys {
         if let Some(field) = field_of(key)
             && let Err(why) = permissions::check_field(field, &state, reporter, author.user, author.role)
@@ -325,17 +400,18 @@ fn judge(
     Ok(None)
 }
 
-/// Judges `changes` (new to the server, in causal order) written by `author`'s device and
+/// Judges `changes` (new to the server, in causal order) written by the author's device and
 /// compensates the invalid ones in one change of `server`'s. Changes of other actors are not
 /// judged (the server's own; changes relayed during recovery were judged when first pushed).
 /// Returns what was rejected.
 pub fn review(
     order: &mut WorkOrder,
     changes: &[Change],
-    author: &Identity,
+    who: &Author,
     server: &Identity,
     now_ms: i64,
 ) -> Result<Vec<Rejection>, CoreError> {
+    let author = &who.identity;
     let actor = author.device.actor();
     let already: BTreeSet<ChangeHash> = order.rejections().iter().map(|r| r.change).collect();
     let mut rejected: Vec<(Rejection, &Change, Touched)> = Vec::new();
@@ -345,7 +421,7 @@ pub fn review(
             continue;
         }
         let t = touched(order, change);
-        if let Some(reason) = judge(order, change, author, &t)? {
+        if let Some(reason) = judge(order, change, who, &t)? {
             let rejection = Rejection {
                 change: change.hash(),
                 by: author.user,

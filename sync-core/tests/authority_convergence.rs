@@ -193,7 +193,7 @@ impl World {
         if !changes.is_empty() {
             let mut merged = self.server.clone().with_changes_unvalidated(changes.clone()).unwrap();
             let now = self.tick();
-            authority::review(&mut merged, &changes, &self.people[r], &self.server_id, now).unwrap();
+            authority::review(&mut merged, &changes, &author_of(&self.people[r]), &self.server_id, now).unwrap();
             merged.validate().unwrap();
             self.server = merged;
         }
@@ -252,4 +252,8 @@ proptest! {
         prop_assert_eq!(recorded.len(), recorded_set.len(), "each rejection recorded once");
         prop_assert_eq!(recorded_set, world.invalid_changes.clone(), "exactly the invalid changes are rejected");
     }
+}
+
+fn author_of(identity: &Identity) -> authority::Author {
+    authority::Author { identity: *identity, closing: authority::ClosingAuthority::default() }
 }

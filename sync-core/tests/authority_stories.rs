@@ -57,7 +57,7 @@ fn push(server: &mut WorkOrder, device: &WorkOrder, author: &Identity, srv: &Ide
     let changes: Vec<Change> =
         device.changes_since(&server.heads()).into_iter().map(|(_, bytes)| parse_change(&bytes).unwrap()).collect();
     let mut merged = server.clone().with_changes_unvalidated(changes.clone()).unwrap();
-    let rejected = authority::review(&mut merged, &changes, author, srv, T0 + 5 * HOUR).unwrap();
+    let rejected = authority::review(&mut merged, &changes, &author_of(author), srv, T0 + 5 * HOUR).unwrap();
     merged.validate().unwrap();
     *server = merged;
     rejected
@@ -221,4 +221,8 @@ fn a_valid_concurrent_value_wins_over_a_compensated_one() {
     let rejected = push(&mut server, &owner, &c.owner, &c.server);
     assert_eq!(rejected[0].reason, RejectReason::Refused(Supersession::RoleNotPermitted));
     assert_eq!(server.location(), Location::unit("hy-garden", "3", "3-1501"));
+}
+
+fn author_of(identity: &Identity) -> authority::Author {
+    authority::Author { identity: *identity, closing: authority::ClosingAuthority::default() }
 }

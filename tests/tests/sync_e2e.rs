@@ -36,6 +36,7 @@ on_both_backends!(
     a_change_whose_dependencies_have_not_arrived_is_refused_until_they_do,
     a_tampered_or_foreign_document_change_is_refused_and_nothing_is_stored,
     a_dishonest_offline_edit_is_compensated_and_the_device_told_why,
+    who_may_close_follows_the_grade_and_the_organization_s_settings,
 );
 
 /// Several server replicas on one PostgreSQL: writes through both interleave, and a device that
@@ -767,5 +768,69 @@ async fn a_dishonest_offline_edit_is_compensated_and_the_device_told_why(backend
     assert_eq!(compensated[0]["device_id"], wang.session.device.to_string());
     let server_change = trail.iter().find(|e| e["what"] == "compensate").expect("the compensation is on record");
     assert!(server_change["user_id"].is_null(), "made by the server");
+    server.stop().await.drop_database().await;
+}
+
+/// Registers a 较重 (serious) order for the owner of 3-1502 and takes it to 已确认.
+async fn confirmed_serious_order(desk: &mut Device, wang: &mut Device, owner: &mut Device) -> OrderId {
+    let id = desk.replica.create(&leak_in("3-1502", "3", owner.session.user)).expect("create");
+    desk.replica.transition(id, Action::Assign(wang.session.user), None).expect("assign");
+    synced(desk).await;
+    synced(wang).await;
+    for action in [Action::Accept, Action::Arrive, Action::Start, Action::Complete] {
+        wang.replica.transition(id, action, None).expect("work");
+    }
+    synced(wang).await;
+    synced(owner).await;
+    owner.replica.transition(id, Action::Confirm { rating: 5 }, None).expect("confirm");
+    synced(owner).await;
+    synced(desk).await;
+    assert_eq!(status_of(desk, id), Status::Confirmed);
+    id
+}
+
+async fn who_may_close_follows_the_grade_and_the_organization_s_settings(backend: Backend) {
+    let server = TestServer::start(backend).await;
+    let mut desk = server.device("kefu").await;
+    let mut wang = server.device("wang").await;
+    let mut owner = server.device("yezhu1502").await;
+    let mut chief = server.device("zhuguan").await;
+    let admin = server.login("admin").await;
+
+    // By default customer service closes 一般 orders only; a 较重 one needs a supervisor.
+    let id = confirmed_serious_order(&mut desk, &mut wang, &mut owner).await;
+    desk.replica.transition(id, Action::Close, None).expect("the device's rules allow staff to close");
+    synced(&mut desk).await;
+    assert_eq!(status_of(&desk, id), Status::Confirmed, "the close is compensated");
+    let order = desk.replica.order(id).expect("order");
+    assert_eq!(order.rejections()[0].reason.code(), "closing_authority");
+    synced(&mut chief).await;
+    chief.replica.transition(id, Action::Close, None).expect("close");
+    synced(&mut chief).await;
+    synced(&mut desk).await;
+    assert_eq!(status_of(&desk, id), Status::Closed);
+
+    // The organization lets customer service close 较重 orders too.
+    let http = reqwest::Client::new();
+    let url = format!("{}/api/v1/settings/closing-authority", server.base);
+    let current: serde_json::Value =
+        http.get(&url).bearer_auth(&desk.session.token).send().await.expect("get").json().await.expect("json");
+    assert_eq!(current["serious"], "supervisor");
+    let mut wanted = current.clone();
+    wanted["serious"] = "dispatcher".into();
+    let refused = http.put(&url).bearer_auth(&desk.session.token).json(&wanted).send().await.expect("put");
+    assert_eq!(refused.status(), 403, "only an administrator changes it");
+    let mut bad = wanted.clone();
+    bad["minor"] = "owner".into();
+    let invalid = http.put(&url).bearer_auth(&admin.token).json(&bad).send().await.expect("put");
+    assert_eq!(invalid.status(), 400);
+    let done = http.put(&url).bearer_auth(&admin.token).json(&wanted).send().await.expect("put");
+    assert_eq!(done.status(), 204);
+
+    let id = confirmed_serious_order(&mut desk, &mut wang, &mut owner).await;
+    desk.replica.transition(id, Action::Close, None).expect("close");
+    synced(&mut desk).await;
+    assert_eq!(status_of(&desk, id), Status::Closed);
+    assert!(desk.replica.order(id).expect("order").rejections().is_empty());
     server.stop().await.drop_database().await;
 }
