@@ -28,11 +28,11 @@ use tokio_stream::StreamExt;
 use tokio_stream::wrappers::BroadcastStream;
 use tower_http::request_id::{MakeRequestUuid, PropagateRequestIdLayer, SetRequestIdLayer};
 
-use crate::AppState;
 use crate::auth::{self, Authenticated};
 use crate::db::PullRequest;
 use crate::error::ApiError;
 use crate::replication::{self, Cursor};
+use crate::{AppState, privacy};
 
 /// A sync request body may be this large; a JSON body much less.
 pub const MAX_SYNC_BODY: usize = 16 << 20;
@@ -59,6 +59,11 @@ pub fn router(state: AppState) -> axum::Router {
         .route("/api/v1/orders", get(list_orders))
         .route("/api/v1/orders/{id}/audit", get(order_audit))
         .route("/api/v1/settings/closing-authority", get(get_closing_authority).put(put_closing_authority))
+        .route("/api/v1/orders/{id}/contact", get(privacy::contact))
+        .route("/api/v1/orders/{id}/contact/reveal", post(privacy::reveal))
+        .route("/api/v1/orders/{id}/contact/reveals", get(privacy::reveals))
+        .route("/api/v1/me/export", get(privacy::export))
+        .route("/api/v1/me/erase", post(privacy::erase))
         .layer(tower_http::limit::RequestBodyLimitLayer::new(MAX_JSON_BODY))
         .layer(tower_http::compression::CompressionLayer::new());
     axum::Router::new()

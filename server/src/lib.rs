@@ -12,6 +12,7 @@ pub mod db;
 pub mod demo;
 pub mod error;
 pub mod metrics;
+pub mod privacy;
 pub mod replication;
 
 use std::sync::Arc;
