@@ -16,6 +16,9 @@ class NoNetwork(lw.Transport):
     def post(self, url, headers, body):
         raise lw.TransportError.Failed("the benchmark is offline")
 
+    def get(self, url, headers):
+        raise lw.TransportError.Failed("the benchmark is offline")
+
 
 def timed(n, f):
     ms = []

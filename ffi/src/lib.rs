@@ -40,6 +40,7 @@ const SESSION_FILE: &str = "session.json";
 #[uniffi::export(with_foreign)]
 pub trait Transport: Send + Sync {
     fn post(&self, url: String, headers: Vec<HttpHeader>, body: Vec<u8>) -> Result<HttpResponse, TransportError>;
+    fn get(&self, url: String, headers: Vec<HttpHeader>) -> Result<HttpResponse, TransportError>;
 }
 
 /// Told when orders changed on this device: after a sync brought news (`from_sync`), and after
@@ -469,6 +470,29 @@ impl Loopwork {
         self.transition(&order_id, Action::Cancel, Some(reason))
     }
 
+    // ----- the owner's contact (online only: it never leaves the server's tables) -----
+
+    /// The owner's name and phone number, masked (`王*`, `138****5678`). Office staff and
+    /// technicians who have been given the order.
+    pub fn contact(&self, order_id: String) -> Result<Contact, LoopworkError> {
+        let id = parse_order(&order_id)?;
+        let (url, token) = self.api(&format!("/api/v1/orders/{id}/contact"))?;
+        let response = self
+            .transport
+            .get(url, vec![bearer(&token), header("accept", "application/json")])
+            .map_err(|e| LoopworkError::Offline { detail: e.to_string() })?;
+        contact_of(&response)
+    }
+
+    /// The full phone number, to call the owner: office staff, and the technician the order is
+    /// assigned to while it is open. The server logs every reveal.
+    pub fn reveal_contact(&self, order_id: String) -> Result<Contact, LoopworkError> {
+        let id = parse_order(&order_id)?;
+        let (url, token) = self.api(&format!("/api/v1/orders/{id}/contact/reveal"))?;
+        let response = self.post(url, vec![bearer(&token), header("accept", "application/json")], Vec::new())?;
+        contact_of(&response)
+    }
+
     // ----- sync -----
 
     /// Pushes local changes and pulls what is new, in as many round trips as it takes. Safe to
@@ -540,6 +564,14 @@ impl Loopwork {
 
     fn transition(&self, order_id: &str, action: Action, text: Option<String>) -> Result<(), LoopworkError> {
         self.edit(order_id, |r, id| r.transition(id, action, text.as_deref()).map(drop))
+    }
+
+    /// The URL of an API path on the signed-in server, and the token.
+    fn api(&self, path: &str) -> Result<(String, String), LoopworkError> {
+        let state = self.lock();
+        let open = state.as_ref().ok_or_else(LoopworkError::not_signed_in)?;
+        let token = open.saved.token.clone().ok_or_else(LoopworkError::not_signed_in)?;
+        Ok((format!("{}{path}", open.saved.info.server_url), token))
     }
 
     fn notify(&self, ids: Vec<String>, from_sync: bool) {
@@ -627,6 +659,14 @@ impl Loopwork {
             (_, None) => json_error(response),
         }
     }
+}
+
+fn contact_of(response: &HttpResponse) -> Result<Contact, LoopworkError> {
+    if response.status != 200 {
+        return Err(json_error(response));
+    }
+    serde_json::from_slice(&response.body)
+        .map_err(|e| LoopworkError::Offline { detail: format!("unexpected contact response: {e}") })
 }
 
 /// The error of a JSON endpoint (`{"error": {"code", "message", "message_zh"}}`).

@@ -368,3 +368,13 @@ pub struct HttpResponse {
     pub status: u16,
     pub body: Vec<u8>,
 }
+
+/// An owner's contact as the server gives it: masked, or in full after a logged reveal.
+#[derive(Clone, Debug, uniffi::Record, serde::Deserialize)]
+pub struct Contact {
+    pub reporter_id: String,
+    pub name: Option<String>,
+    pub phone: Option<String>,
+    /// Whether `phone` is the full number.
+    pub revealed: bool,
+}

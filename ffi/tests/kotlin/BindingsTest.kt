@@ -33,13 +33,22 @@ class JdkTransport : Transport {
     @Volatile var online = true
     private val client = HttpClient.newBuilder().connectTimeout(Duration.ofSeconds(10)).build()
 
-    override fun post(url: String, headers: List<HttpHeader>, body: ByteArray): HttpResponse {
+    override fun post(url: String, headers: List<HttpHeader>, body: ByteArray): HttpResponse =
+        send(url, headers) { it.POST(HttpRequest.BodyPublishers.ofByteArray(body)) }
+
+    override fun get(url: String, headers: List<HttpHeader>): HttpResponse = send(url, headers) { it.GET() }
+
+    private fun send(
+        url: String,
+        headers: List<HttpHeader>,
+        method: (HttpRequest.Builder) -> HttpRequest.Builder,
+    ): HttpResponse {
         if (!online) throw TransportException.Failed("no signal")
         val request = HttpRequest.newBuilder(URI.create(url)).timeout(Duration.ofSeconds(30))
         headers.forEach { request.header(it.name, it.value) }
         try {
             val response = client.send(
-                request.POST(HttpRequest.BodyPublishers.ofByteArray(body)).build(),
+                method(request).build(),
                 java.net.http.HttpResponse.BodyHandlers.ofByteArray(),
             )
             return HttpResponse(response.statusCode().toUShort(), response.body())
@@ -112,12 +121,14 @@ fun main() {
     val offline = tech.getOrder(order.id)
     check(offline.summary.status == Status.AWAITING_CONFIRMATION, "completed offline")
     check(offline.countdown.respondedAtMs != null, "the countdown knows the response time")
+    expect<LoopworkException.Offline>("the owner's contact needs signal") { tech.contact(order.id) }
 
     // Signal again.
     techNet.online = true
     val report = tech.sync()
     check(report.acknowledged >= 6uL, "the server acknowledged the offline work")
     check(tech.syncStatus().pendingUploads == 0uL, "nothing left to upload")
+    check(tech.contact(order.id).phone == "138****8005", "the owner's phone is masked")
 
     val owner = Loopwork.open(root.resolve("owner").toString(), JdkTransport())
     owner.signIn(server, "yezhu1502", PASSWORD, "iPhone")

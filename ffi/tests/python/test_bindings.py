@@ -31,14 +31,19 @@ class HttpTransport(lw.Transport):
         self.rewrite = None
 
     def post(self, url, headers, body):
+        if self.rewrite:
+            body = self.rewrite(body)
+        return self.send(urllib.request.Request(url, data=bytes(body), method="POST"), headers)
+
+    def get(self, url, headers):
+        return self.send(urllib.request.Request(url, method="GET"), headers)
+
+    def send(self, request, headers):
         self.calls += 1
         if not self.online:
             raise lw.TransportError.Failed("no signal")
         if self.delay:
             time.sleep(self.delay)
-        if self.rewrite:
-            body = self.rewrite(body)
-        request = urllib.request.Request(url, data=bytes(body), method="POST")
         for h in headers:
             request.add_header(h.name, h.value)
         try:
@@ -301,3 +306,19 @@ def test_sign_out_keeps_or_wipes(tmp_path):
     assert fresh.session() is None
     with pytest.raises(lw.LoopworkError.NotSignedIn):
         fresh.order_count()
+
+
+def test_the_owner_s_phone_is_masked_until_revealed(tmp_path):
+    tech, net = device(tmp_path, "tech", "wang")
+    order_id = dispatch(tmp_path, tech)
+    masked = tech.contact(order_id)
+    assert masked.phone == "138****8005" and not masked.revealed
+    assert masked.name.startswith("业") and "*" in masked.name
+    full = tech.reveal_contact(order_id)
+    assert full.phone == "13800138005" and full.revealed
+    other, _ = device(tmp_path, "other", "li")
+    with pytest.raises(lw.LoopworkError.NotPermitted):
+        other.contact(order_id)
+    net.online = False
+    with pytest.raises(lw.LoopworkError.Offline):
+        tech.contact(order_id)

@@ -28,8 +28,18 @@ struct BlockingTransport {
 
 impl Transport for BlockingTransport {
     fn post(&self, url: String, headers: Vec<HttpHeader>, body: Vec<u8>) -> Result<HttpResponse, TransportError> {
+        self.send(self.client.post(url).body(body), headers)
+    }
+
+    fn get(&self, url: String, headers: Vec<HttpHeader>) -> Result<HttpResponse, TransportError> {
+        self.send(self.client.get(url), headers)
+    }
+}
+
+impl BlockingTransport {
+    fn send(&self, request: reqwest::RequestBuilder, headers: Vec<HttpHeader>) -> Result<HttpResponse, TransportError> {
         self.runtime.block_on(async {
-            let mut request = self.client.post(url).body(body);
+            let mut request = request;
             for h in headers {
                 request = request.header(h.name, h.value);
             }
