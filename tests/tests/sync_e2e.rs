@@ -37,6 +37,7 @@ on_both_backends!(
     a_tampered_or_foreign_document_change_is_refused_and_nothing_is_stored,
     a_dishonest_offline_edit_is_compensated_and_the_device_told_why,
     who_may_close_follows_the_grade_and_the_organization_s_settings,
+    an_owner_marking_their_own_order_completed_changes_nothing_but_is_on_record,
 );
 
 /// Several server replicas on one PostgreSQL: writes through both interleave, and a device that
@@ -832,5 +833,41 @@ async fn who_may_close_follows_the_grade_and_the_organization_s_settings(backend
     synced(&mut desk).await;
     assert_eq!(status_of(&desk, id), Status::Closed);
     assert!(desk.replica.order(id).expect("order").rejections().is_empty());
+    server.stop().await.drop_database().await;
+}
+
+async fn an_owner_marking_their_own_order_completed_changes_nothing_but_is_on_record(backend: Backend) {
+    let server = TestServer::start(backend).await;
+    let mut desk = server.device("kefu").await;
+    let mut owner = server.device("yezhu1502").await;
+    let id = desk.replica.create(&leak_in("3-1502", "3", owner.session.user)).expect("create");
+    synced(&mut desk).await;
+    synced(&mut owner).await;
+    // The app would refuse; a modified one writes the entry anyway, honestly attributed.
+    assert!(owner.replica.transition(id, Action::Complete, None).is_err());
+    owner
+        .replica
+        .edit(id, |order, me, now| order.append_transition_unchecked(me, Action::Complete, None, now))
+        .expect("raw");
+    // And one claiming to be a technician.
+    owner
+        .replica
+        .edit(id, |order, me, now| {
+            let claim = loopwork_sync_core::Identity { role: loopwork_sync_core::Role::Technician, ..*me };
+            order.append_transition_unchecked(&claim, Action::Complete, None, now)
+        })
+        .expect("raw");
+    synced(&mut owner).await;
+    synced(&mut desk).await;
+    for device in [&owner, &desk] {
+        let order = device.replica.order(id).expect("order");
+        let state = order.state().expect("state");
+        assert_eq!(state.status, Status::New, "nothing took effect");
+        let superseded: Vec<Supersession> = state.superseded().map(|(_, why)| why).collect();
+        assert_eq!(superseded, vec![Supersession::RoleNotPermitted], "the honest entry stays, superseded");
+        let rejections = order.rejections();
+        assert_eq!(rejections.len(), 1);
+        assert_eq!(rejections[0].reason.code(), "misattributed", "the forged one is compensated");
+    }
     server.stop().await.drop_database().await;
 }

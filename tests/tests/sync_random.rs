@@ -1,8 +1,12 @@
-//! Random offline work, random connectivity, a server restart: when everyone is back online,
-//! every replica that still holds an order has the same document as the server, and no change
-//! any device made is missing there. On SQLite and on PostgreSQL.
+//! Random offline work, random connectivity, a server restart, and edits a modified app makes
+//! that its user may not (a technician or an owner grading an order): when everyone is back
+//! online, every replica that still holds an order has the same document as the server, no
+//! change any device made is missing there, every invalid edit was compensated and recorded
+//! exactly once, and no valid one was. On SQLite and on PostgreSQL.
 
-use automerge::ReadDoc;
+use std::collections::{BTreeMap, BTreeSet};
+
+use automerge::{ChangeHash, ReadDoc};
 use loopwork_sync_core::{Action, Category, Channel, Grade, Kind, Location, NewOrder, OrderId, Status};
 use loopwork_tests::{Backend, Device, SyncError, TestServer};
 
@@ -44,10 +48,12 @@ async fn run(backend: Backend, seed: u64) {
     let technicians = [devices[1].session.user, devices[2].session.user];
     let owner = devices[3].session.user;
     let mut orders: Vec<OrderId> = Vec::new();
+    let mut invalid: BTreeSet<ChangeHash> = BTreeSet::new();
+    let mut valid_grades: BTreeMap<OrderId, BTreeSet<Grade>> = BTreeMap::new();
 
     for step in 0..STEPS {
         let who = dice.roll(devices.len());
-        match dice.roll(10) {
+        match dice.roll(12) {
             0 | 7 if who == 0 || orders.len() < 3 => {
                 let desk = &mut devices[0];
                 let id = desk
@@ -66,6 +72,20 @@ async fn run(backend: Backend, seed: u64) {
                 let tech = technicians[dice.roll(2)];
                 desk.replica.transition(id, Action::Assign(tech), None).expect("assign");
                 orders.push(id);
+                valid_grades.entry(id).or_default().insert(Grade::Serious);
+            }
+            9 | 10 if !orders.is_empty() => {
+                // A grade: the desk's is valid; anyone else's comes from a modified app.
+                let id = orders[dice.roll(orders.len())];
+                let grade = Grade::ALL[dice.roll(Grade::ALL.len())];
+                let device = &mut devices[who];
+                if who == 0 {
+                    if device.replica.set_grade(id, grade).is_ok() {
+                        valid_grades.entry(id).or_default().insert(grade);
+                    }
+                } else if let Ok(hash) = device.replica.edit(id, |order, _, now| order.set_grade(grade, now)) {
+                    invalid.insert(hash);
+                }
             }
             1 if !orders.is_empty() => {
                 let id = orders[dice.roll(orders.len())];
@@ -126,6 +146,17 @@ async fn run(backend: Backend, seed: u64) {
         }
     }
     check(&devices, &orders, seed);
+    let desk = &devices[0];
+    let mut recorded = Vec::new();
+    for id in &orders {
+        let order = desk.replica.order(*id).expect("order");
+        recorded.extend(order.rejections().into_iter().map(|r| r.change));
+        let grade = order.grade().expect("grade");
+        assert!(valid_grades[id].contains(&grade), "seed {seed}: {id} ended with a grade no valid edit set");
+    }
+    let recorded_set: BTreeSet<ChangeHash> = recorded.iter().copied().collect();
+    assert_eq!(recorded.len(), recorded_set.len(), "seed {seed}: a rejection recorded twice");
+    assert_eq!(recorded_set, invalid, "seed {seed}: exactly the invalid edits are compensated");
     let notes: usize =
         orders.iter().map(|id| devices[0].replica.order(*id).map(|o| o.notes().len()).unwrap_or(0)).sum();
     let moved = orders
@@ -134,7 +165,11 @@ async fn run(backend: Backend, seed: u64) {
             devices[0].replica.order(**id).is_ok_and(|o| o.state().is_ok_and(|s| s.status != Status::Assigned))
         })
         .count();
-    eprintln!("seed {seed}: {} orders, {notes} notes, {moved} moved past assignment", orders.len());
+    eprintln!(
+        "seed {seed}: {} orders, {notes} notes, {moved} moved past assignment, {} edits compensated",
+        orders.len(),
+        invalid.len()
+    );
     server.stop().await.drop_database().await;
 }
 
