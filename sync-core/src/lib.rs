@@ -8,6 +8,7 @@
 //! are values and its outputs are values. Its only IO is the device store behind a trait.
 
 pub mod authority;
+pub mod calendar;
 pub mod classification;
 pub mod clock;
 pub mod deadline;
@@ -20,6 +21,7 @@ pub mod permissions;
 pub mod protocol;
 pub mod replica;
 pub mod role;
+pub mod sla;
 pub mod store;
 pub mod summary;
 pub mod sync;

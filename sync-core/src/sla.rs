@@ -1,0 +1,195 @@
+//! SLA policies (时限节点): per organization, an ordered list of policies matching orders by
+//! kind, category and grade (first match wins; the last must match everything), each setting
+//! targets for response (the assigned technician accepts), on-site arrival and resolution, each
+//! counted on a named [`Calendar`].
+//!
+//! The response clock never pauses. The resolution clock stops while the order is on a hold
+//! that pauses it (waiting for parts, owner not home): the working time spent paused is added
+//! to the target. Changing an order's grade or category re-targets it from its creation time,
+//! keeping its paused time, because deadlines are always computed from the document.
+
+use std::collections::BTreeMap;
+
+use crate::calendar::{Calendar, WorkingHours};
+use crate::classification::{Category, Grade, Kind};
+use crate::lifecycle::{OrderState, Status};
+
+const MINUTE_MS: i64 = 60_000;
+
+/// One target: so many minutes of working time on a calendar.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Target {
+    pub minutes: i64,
+    /// A key of [`SlaBook::calendars`].
+    pub calendar: String,
+}
+
+impl Target {
+    pub fn new(minutes: i64, calendar: &str) -> Self {
+        Target { minutes, calendar: calendar.to_owned() }
+    }
+}
+
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Policy {
+    pub name: String,
+    /// Orders of these kinds (empty: any).
+    pub kinds: Vec<Kind>,
+    /// Orders of these category codes (empty: any).
+    pub categories: Vec<String>,
+    /// Orders of these grades (empty: any).
+    pub grades: Vec<Grade>,
+    /// Until the assigned technician accepts (响应).
+    pub response: Target,
+    /// Until the technician is on site (到场), if the policy sets it.
+    pub arrival: Option<Target>,
+    /// Until the work is completed (处理完成).
+    pub resolution: Target,
+}
+
+impl Policy {
+    pub fn matches(&self, kind: Kind, category: &Category, grade: Grade) -> bool {
+        (self.kinds.is_empty() || self.kinds.contains(&kind))
+            && (self.categories.is_empty() || self.categories.contains(&category.code()))
+            && (self.grades.is_empty() || self.grades.contains(&grade))
+    }
+
+    fn matches_everything(&self) -> bool {
+        self.kinds.is_empty() && self.categories.is_empty() && self.grades.is_empty()
+    }
+}
+
+/// An organization's calendars and policies.
+#[derive(Clone, Debug, PartialEq)]
+pub struct SlaBook {
+    pub calendars: BTreeMap<String, Calendar>,
+    pub policies: Vec<Policy>,
+}
+
+/// Why a book of policies is refused.
+#[derive(Clone, Debug, PartialEq, Eq, thiserror::Error)]
+pub enum PolicyError {
+    #[error("the last policy must match every order (no kinds, categories or grades)")]
+    NoDefault,
+    #[error("policy `{0}` names an unknown calendar `{1}`")]
+    UnknownCalendar(String, String),
+    #[error("policy `{0}` has a target that is not positive")]
+    NotPositive(String),
+    #[error("policy `{0}` allows more time to respond than to resolve")]
+    ResponseAfterResolution(String),
+    #[error("policy `{0}` allows more time to arrive than to resolve")]
+    ArrivalAfterResolution(String),
+}
+
+/// An order's deadlines under its policy.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Deadlines {
+    pub policy: String,
+    pub response_due_ms: i64,
+    pub arrival_due_ms: Option<i64>,
+    /// `None` while a pausing hold stops the clock.
+    pub resolution_due_ms: Option<i64>,
+    /// Working time spent on pausing holds, added to the resolution target.
+    pub paused_ms: i64,
+}
+
+impl SlaBook {
+    /// The seeded defaults: responses within 30 minutes round the clock; arrival within 2 hours;
+    /// resolution by grade (一般 48 h, 较重 24 h, 严重 8 h, 重大 4 h) round the clock; complaints
+    /// of grade 一般 resolved within 3 working days of the office calendar.
+    pub fn defaults() -> Self {
+        let mut calendars = BTreeMap::new();
+        calendars.insert("24x7".to_owned(), Calendar::AlwaysOpen);
+        calendars.insert("office".to_owned(), Calendar::Working(WorkingHours::china_office()));
+        let by_grade = |name: &str, grade: Grade, hours: i64| Policy {
+            name: name.to_owned(),
+            kinds: Vec::new(),
+            categories: Vec::new(),
+            grades: vec![grade],
+            response: Target::new(30, "24x7"),
+            arrival: Some(Target::new(120, "24x7")),
+            resolution: Target::new(hours * 60, "24x7"),
+        };
+        let policies = vec![
+            Policy {
+                name: "complaint-minor".into(),
+                kinds: vec![Kind::Complaint],
+                categories: Vec::new(),
+                grades: vec![Grade::Minor],
+                response: Target::new(30, "24x7"),
+                arrival: None,
+                resolution: Target::new(3 * 9 * 60, "office"),
+            },
+            by_grade("critical", Grade::Critical, 4),
+            by_grade("severe", Grade::Severe, 8),
+            by_grade("serious", Grade::Serious, 24),
+            Policy { name: "default".into(), grades: Vec::new(), ..by_grade("default", Grade::Minor, 48) },
+        ];
+        SlaBook { calendars, policies }
+    }
+
+    /// Checks the book: a default policy last, known calendars, positive targets, and response
+    /// and arrival no later than resolution (compared in minutes of their own calendars).
+    pub fn validate(&self) -> Result<(), PolicyError> {
+        if !self.policies.last().is_some_and(Policy::matches_everything) {
+            return Err(PolicyError::NoDefault);
+        }
+        for p in &self.policies {
+            let targets = [Some(&p.response), p.arrival.as_ref(), Some(&p.resolution)];
+            for t in targets.into_iter().flatten() {
+                if !self.calendars.contains_key(&t.calendar) {
+                    return Err(PolicyError::UnknownCalendar(p.name.clone(), t.calendar.clone()));
+                }
+                if t.minutes <= 0 {
+                    return Err(PolicyError::NotPositive(p.name.clone()));
+                }
+            }
+            if p.response.minutes > p.resolution.minutes {
+                return Err(PolicyError::ResponseAfterResolution(p.name.clone()));
+            }
+            if p.arrival.as_ref().is_some_and(|a| a.minutes > p.resolution.minutes) {
+                return Err(PolicyError::ArrivalAfterResolution(p.name.clone()));
+            }
+        }
+        Ok(())
+    }
+
+    /// The first policy that matches (the last one matches everything in a valid book).
+    pub fn policy_for(&self, kind: Kind, category: &Category, grade: Grade) -> Option<&Policy> {
+        self.policies.iter().find(|p| p.matches(kind, category, grade))
+    }
+
+    fn calendar(&self, name: &str) -> &Calendar {
+        self.calendars.get(name).unwrap_or(&Calendar::AlwaysOpen)
+    }
+
+    /// An order's deadlines: every target counted from the order's creation on its calendar;
+    /// the resolution target extended by the working time spent on pausing holds.
+    pub fn deadlines(
+        &self,
+        kind: Kind,
+        category: &Category,
+        grade: Grade,
+        state: &OrderState,
+        created_at_ms: i64,
+    ) -> Option<Deadlines> {
+        let policy = self.policy_for(kind, category, grade)?;
+        let due =
+            |t: &Target, extra_ms: i64| self.calendar(&t.calendar).add(created_at_ms, t.minutes * MINUTE_MS + extra_ms);
+        let resolution_calendar = self.calendar(&policy.resolution.calendar);
+        let paused_ms: i64 = state
+            .pauses
+            .iter()
+            .filter_map(|(start, end)| end.map(|end| resolution_calendar.working_between(*start, end)))
+            .sum();
+        let on_pausing_hold =
+            state.status == Status::OnHold && state.pauses.last().is_some_and(|(_, end)| end.is_none());
+        Some(Deadlines {
+            policy: policy.name.clone(),
+            response_due_ms: due(&policy.response, 0),
+            arrival_due_ms: policy.arrival.as_ref().map(|t| due(t, 0)),
+            resolution_due_ms: (!on_pausing_hold).then(|| due(&policy.resolution, paused_ms)),
+            paused_ms,
+        })
+    }
+}
