@@ -7,7 +7,7 @@
 //! Only this module knows the server's SQL. Domain decisions (may this device write this order,
 //! what does a push change) are the pure functions of [`crate::replication`].
 
-use std::collections::{BTreeMap, HashSet};
+use std::collections::{BTreeMap, HashMap, HashSet};
 use std::str::FromStr;
 use std::time::Duration;
 
@@ -77,7 +77,7 @@ pub struct PullRequest<'a> {
 #[derive(Clone, Debug)]
 pub struct AuditSources {
     pub doc: Vec<u8>,
-    pub received: std::collections::HashMap<Vec<u8>, Received>,
+    pub received: HashMap<Vec<u8>, Received>,
 }
 
 #[derive(Clone, Debug)]
@@ -493,6 +493,7 @@ macro_rules! database_impl {
                 let mut tx = pool.begin().await?;
                 let mut locked: Option<String> = None;
                 let mut announced: Vec<String> = Vec::new();
+                let mut closing = HashMap::new();
                 for job in batch.iter_mut() {
                     if locked.as_deref() != Some(job.principal.org.as_str()) {
                         Self::lock_org(&mut tx, &job.principal.org).await?;
@@ -500,7 +501,7 @@ macro_rules! database_impl {
                     }
                     let mut savepoint = sqlx::Acquire::begin(&mut *tx).await?;
                     let mut merged = Vec::new();
-                    match Self::push_in_tx(&mut savepoint, server, cache, &mut merged, job).await {
+                    match Self::push_in_tx(&mut savepoint, server, cache, &mut merged, job, &mut closing).await {
                         Ok(outcome) => {
                             savepoint.commit().await?;
                             if outcome.merged > 0 && !announced.contains(&job.principal.org) {
@@ -528,19 +529,29 @@ macro_rules! database_impl {
                 cache: &SharedCache,
                 staged: &mut Vec<Staged>,
                 job: &mut PushJob,
+                read_this_batch: &mut HashMap<String, ClosingAuthority>,
             ) -> Result<PushOutcome> {
                 let premerged = std::mem::take(&mut job.premerged);
                 let (principal, groups, now_ms) = (&job.principal, &job.groups, job.now_ms);
                 let mut outcome = PushOutcome::default();
                 outcome.acked = groups.iter().flat_map(|(_, changes)| changes.iter().map(Change::hash)).collect();
                 let user = principal.user.to_string();
-                // The organization's rules as committed: a premerge judged by others is redone.
-                let rows: Vec<(String, String)> =
-                    sqlx::query_as("SELECT grade, min_role FROM closing_authority WHERE org_id = $1")
-                        .bind(&principal.org)
-                        .fetch_all(&mut **tx)
-                        .await?;
-                let closing = closing_from_rows(rows)?;
+                // The organization's rules as committed (read once per batch): a premerge judged
+                // with others is redone.
+                let closing = match read_this_batch.get(&principal.org) {
+                    Some(closing) => *closing,
+                    None => {
+                        let rows: Vec<(String, String)> =
+                            sqlx::query_as("SELECT grade, min_role FROM closing_authority WHERE org_id = $1")
+                                .bind(&principal.org)
+                                .fetch_all(&mut **tx)
+                                .await?;
+                        let closing = closing_from_rows(rows)?;
+                        read_this_batch.insert(principal.org.clone(), closing);
+                        lock(cache).set_closing(&principal.org, closing);
+                        closing
+                    }
+                };
                 let author = Author { identity: principal.identity(), closing };
                 let premerged = if closing == job.closing { premerged } else { Vec::new() };
                 let mut premerged = premerged.into_iter();
@@ -932,7 +943,7 @@ macro_rules! database_impl {
                 // Merge ahead, here and in parallel with other requests, against cached documents;
                 // the writer checks that nothing moved in between.
                 let server = self.fixed.server;
-                let closing = self.closing_authority(&principal.org).await?;
+                let closing = lock(&self.cache).closing(&principal.org);
                 let author = Author { identity: principal.identity(), closing };
                 let premerged = groups
                     .iter()
@@ -1320,7 +1331,7 @@ macro_rules! database_impl {
                 .bind(&id)
                 .fetch_all(&self.pool)
                 .await?;
-                let mut received = std::collections::HashMap::new();
+                let mut received = HashMap::new();
                 for r in rows {
                     let hash: Vec<u8> = r.try_get(0)?;
                     let at_ms: i64 = r.try_get(1)?;

@@ -3,7 +3,7 @@
 //! the lifecycle and the document format come from sync-core, never re-implemented here.
 
 use automerge::{Change, ChangeHash};
-use loopwork_sync_core::authority::{self, Author, Rejection};
+use loopwork_sync_core::authority::{self, Author, ClosingAuthority, Rejection};
 use loopwork_sync_core::{DeviceId, Identity, OrderId, OrderSummary, Role, UserId, WorkOrder};
 
 use crate::error::ApiError;
@@ -240,15 +240,29 @@ pub fn merge_push(
 /// for every push. Owned by the one writer of a process; an entry is used only while the
 /// order's feed position is the one it was cached at (another server may have written since).
 /// When full it is emptied: crude, but O(1), and a busy order is back after its next push.
+///
+/// It also keeps each organization's closing authority as the writer last read it, so that
+/// request handlers judge pushes ahead without a query (the writer reads it again in its
+/// transaction and redoes a premerge judged with another).
 #[derive(Debug)]
 pub struct DocumentCache {
     capacity: usize,
     entries: std::collections::HashMap<OrderId, (i64, WorkOrder, Option<UserId>)>,
+    closing: std::collections::HashMap<String, ClosingAuthority>,
 }
 
 impl DocumentCache {
     pub fn new(capacity: usize) -> Self {
-        DocumentCache { capacity, entries: Default::default() }
+        DocumentCache { capacity, entries: Default::default(), closing: Default::default() }
+    }
+
+    /// The organization's closing authority as last read (the default if never read).
+    pub fn closing(&self, org: &str) -> ClosingAuthority {
+        self.closing.get(org).copied().unwrap_or_default()
+    }
+
+    pub fn set_closing(&mut self, org: &str, closing: ClosingAuthority) {
+        self.closing.insert(org.to_owned(), closing);
     }
 
     /// Takes the order out of the cache if it is current at `last_seq`.

@@ -342,22 +342,15 @@ fn judge(order: &WorkOrder, change: &Change, who: &Author, t: &Touched) -> Resul
         return Ok(Some(RejectReason::AppendOnly));
     }
 
-    let after_heads = [change.hash()];
-    let before = WorkOrder::from_automerge(doc.fork_at(change.deps())?)?;
-    let after = WorkOrder::from_automerge_unvalidated(doc.fork_at(&after_heads)?)?;
-
-    // Shape: values must parse and texts and lists stay within their limits.
-    let shape_ok = after.validate().is_ok()
-        && after.grade().is_ok()
-        && after.category().is_ok()
-        && after.location_checked().is_ok()
-        && after.description().chars().count() <= MAX_DESCRIPTION_CHARS
-        && HISTORY_LISTS.iter().chain(["checklist"].iter()).all(|l| after.list_len(l) <= MAX_LIST_ENTRIES);
-    if !shape_ok {
+    // Shape, read at the change's own heads (no copy of the document): the fields it touched
+    // must parse, and texts and lists stay within their limits.
+    let after = At { doc, heads: vec![change.hash()] };
+    if !keys.iter().all(|key| after.shape_ok(key)) {
         return Ok(Some(RejectReason::InvalidShape));
     }
+    let mut closes = false;
     for (list, entry) in &t.inserted {
-        if after.automerge().object_type(entry).ok() != Some(ObjType::Map) {
+        if doc.object_type(entry).ok() != Some(ObjType::Map) {
             return Ok(Some(RejectReason::InvalidShape));
         }
         let fields = after.entry_fields(entry);
@@ -379,25 +372,91 @@ fn judge(order: &WorkOrder, change: &Change, who: &Author, t: &Touched) -> Resul
         if !attributed {
             return Ok(Some(RejectReason::Misattributed));
         }
+        closes |= list == "transitions" && get("action") == Some("close");
     }
 
-    // Permissions, as the author saw the order.
-    let state = before.state()?;
-    let reporter = before.reporter()?;
-    let closes = t.inserted.iter().any(|(list, entry)| {
-        list == "transitions" && after.entry_fields(entry).iter().any(|(k, v)| k == "action" && v == "close")
-    });
+    // Permissions, as the author saw the order: the document at the change's dependencies,
+    // folded only when a rule needs the state (a transition alone is judged by the fold).
+    let fields: Vec<Field> = keys.iter().filter_map(|k| field_of(k)).collect();
+    if fields.is_empty() && !closes {
+        return Ok(None);
+    }
+    let before = WorkOrder::from_automerge(doc.fork_at(change.deps())?)?;
     if closes && !who.closing.allows(before.grade()?, author.role) {
         return Ok(Some(RejectReason::ClosingAuthority));
     }
-    for key in &keys {
-        if let Some(field) = field_of(key)
-            && let Err(why) = permissions::check_field(field, &state, reporter, author.user, author.role)
-        {
+    let state = before.state()?;
+    let reporter = before.reporter()?;
+    for field in fields {
+        if let Err(why) = permissions::check_field(field, &state, reporter, author.user, author.role) {
             return Ok(Some(RejectReason::Refused(why)));
         }
     }
     Ok(None)
+}
+
+/// The document as of some heads, read in place.
+struct At<'a> {
+    doc: &'a automerge::Automerge,
+    heads: Vec<ChangeHash>,
+}
+
+impl At<'_> {
+    fn get(&self, obj: &ObjId, key: &str) -> Option<(Value<'_>, ObjId)> {
+        self.doc.get_at(obj, key, &self.heads).ok().flatten()
+    }
+
+    fn str(&self, obj: &ObjId, key: &str) -> Option<String> {
+        match self.get(obj, key)? {
+            (Value::Scalar(s), _) => s.as_str().map(str::to_owned),
+            _ => None,
+        }
+    }
+
+    /// Whether a top-level field the change touched is still well formed.
+    fn shape_ok(&self, key: &str) -> bool {
+        match key {
+            "grade" => self.str(&ROOT, key).is_some_and(|g| Grade::from_code(&g).is_ok()),
+            "category" => self.str(&ROOT, key).is_some_and(|c| crate::Category::from_code(&c).is_ok()),
+            "location" => match self.get(&ROOT, key) {
+                Some((Value::Object(ObjType::Map), obj)) => {
+                    let part = |k: &str| self.str(&obj, k);
+                    let short = ["project", "building", "unit", "area"]
+                        .iter()
+                        .all(|k| part(k).is_none_or(|v| v.chars().count() <= crate::work_order::MAX_SHORT_TEXT_CHARS));
+                    short
+                        && part("project").is_some_and(|p| !p.is_empty())
+                        && (part("unit").is_some() || part("area").is_some())
+                }
+                _ => false,
+            },
+            "description" => match self.get(&ROOT, key) {
+                Some((Value::Object(ObjType::Text), obj)) => {
+                    self.doc.text_at(&obj, &self.heads).is_ok_and(|text| text.chars().count() <= MAX_DESCRIPTION_CHARS)
+                }
+                _ => false,
+            },
+            list => match self.get(&ROOT, list) {
+                Some((Value::Object(ObjType::List), obj)) => self.doc.length_at(&obj, &self.heads) <= MAX_LIST_ENTRIES,
+                _ => false,
+            },
+        }
+    }
+
+    /// A list entry's fields, every value as text (objects as `<object>`).
+    fn entry_fields(&self, entry: &ObjId) -> Vec<(String, String)> {
+        self.doc
+            .map_range_at(entry, .., &self.heads)
+            .map(|item| {
+                let value = match item.value {
+                    automerge::ValueRef::Scalar(automerge::ScalarValueRef::Str(s)) => s.to_string(),
+                    automerge::ValueRef::Scalar(s) => s.to_string(),
+                    automerge::ValueRef::Object(_) => "<object>".into(),
+                };
+                (item.key.to_string(), value)
+            })
+            .collect()
+    }
 }
 
 /// Judges `changes` (new to the server, in causal order) written by the author's device and

@@ -203,13 +203,6 @@ impl WorkOrder {
         Ok(())
     }
 
-    /// A view of a document whose fields are not validated: what the server judges before it
-    /// compensates (see [`crate::authority`]).
-    pub(crate) fn from_automerge_unvalidated(doc: Automerge) -> Result<Self, DocumentError> {
-        let id: OrderId = read_str(&doc, &ROOT, "id").ok_or(DocumentError::Foreign("id"))?.parse()?;
-        Ok(WorkOrder { doc, id })
-    }
-
     /// Continues as `device`: its later edits carry that device's actor id.
     pub fn with_device(mut self, device: DeviceId) -> Self {
         self.doc.set_actor(device.actor());
@@ -448,36 +441,6 @@ impl WorkOrder {
     /// The server's rejections of changes made to this order (see [`crate::authority`]).
     pub fn rejections(&self) -> Vec<crate::authority::Rejection> {
         crate::authority::read_rejections(&self.doc)
-    }
-
-    /// The location, checked as a new one would be.
-    pub fn location_checked(&self) -> Result<Location, CoreError> {
-        let location = self.location();
-        check_location(&location)?;
-        Ok(location)
-    }
-
-    /// How many entries a list of the order holds.
-    pub(crate) fn list_len(&self, key: &str) -> usize {
-        match self.doc.get(ROOT, key) {
-            Ok(Some((automerge::Value::Object(ObjType::List), obj))) => self.doc.length(&obj),
-            _ => 0,
-        }
-    }
-
-    /// A list entry's fields, every value as text (objects as `<object>`).
-    pub(crate) fn entry_fields(&self, entry: &ObjId) -> Vec<(String, String)> {
-        self.doc
-            .map_range(entry, ..)
-            .map(|item| {
-                let value = match item.value {
-                    automerge::ValueRef::Scalar(automerge::ScalarValueRef::Str(s)) => s.to_string(),
-                    automerge::ValueRef::Scalar(s) => s.to_string(),
-                    automerge::ValueRef::Object(_) => "<object>".into(),
-                };
-                (item.key.to_string(), value)
-            })
-            .collect()
     }
 
     // ----- writing: each call is one change -----
