@@ -15,7 +15,7 @@ use async_trait::async_trait;
 use automerge::{Change, ChangeHash};
 use loopwork_sync_core::authority::{Author, ClosingAuthority};
 use loopwork_sync_core::protocol::{OrderBytes, OrderHeads, Revocation, SyncResponse};
-use loopwork_sync_core::{DeviceId, Grade, Identity, OrderId, Role, UserId, WorkOrder};
+use loopwork_sync_core::{Action, DeviceId, Grade, Identity, OrderId, Role, Status, UserId, WorkOrder};
 use serde::Serialize;
 use sqlx::postgres::{PgConnectOptions, PgPool, PgPoolOptions};
 use sqlx::sqlite::{SqliteConnectOptions, SqliteJournalMode, SqlitePool, SqlitePoolOptions, SqliteSynchronous};
@@ -70,6 +70,14 @@ pub struct PullRequest<'a> {
     /// Changes the device pushed in this same request: not echoed back to it.
     pub just_pushed: &'a [ChangeHash],
 }
+
+/// An order's row as the writer reads it: organization, feed position, assignee, reporter,
+/// project, building, unit, status.
+type StoredRow = (String, i64, Option<String>, String, String, Option<String>, Option<String>, String);
+
+/// How many days an order waits for its owner's confirmation before the server confirms for
+/// them, unless the organization sets otherwise.
+pub const DEFAULT_AUTO_CONFIRM_DAYS: i64 = 3;
 
 /// Where an order's changes came from, for its audit trail: the document, and per change hash
 /// when the server received it and from which device (and that device's user and role; none
@@ -167,6 +175,23 @@ pub trait Database: Send + Sync + std::fmt::Debug + 'static {
     /// Erases a user's personal data (name, phone, login, unit bindings) and revokes their
     /// devices; their orders keep only their id, as documents always did.
     async fn erase_user(&self, principal: &Principal, now_ms: i64) -> Result<()>;
+    /// Orders (organization, id) that have awaited their owner's confirmation longer than their
+    /// organization allows at `now_ms`, oldest first.
+    async fn awaiting_due(&self, now_ms: i64, limit: i64) -> Result<Vec<(String, OrderId)>>;
+    /// The server acts on an order (auto-confirmation): written only if, merged with whatever
+    /// the order holds by then, it produces `expect`. Whether it was written.
+    async fn server_action(
+        &self,
+        org: &str,
+        order: OrderId,
+        action: Action,
+        expect: Status,
+        now_ms: i64,
+    ) -> Result<bool>;
+    async fn auto_confirm_days(&self, org: &str) -> Result<i64>;
+    async fn set_auto_confirm_days(&self, org: &str, days: i64) -> Result<()>;
+    /// Orders of the organization in these states, with their documents.
+    async fn orders_in_status(&self, org: &str, statuses: &[Status], limit: i64) -> Result<Vec<(OrderId, Vec<u8>)>>;
     /// Who may close an order of each grade in the organization.
     async fn closing_authority(&self, org: &str) -> Result<ClosingAuthority>;
     async fn set_closing_authority(&self, org: &str, closing: &ClosingAuthority) -> Result<()>;
@@ -201,6 +226,9 @@ struct PushJob {
     premerged: Vec<Option<Premerged>>,
     /// The organization's closing authority the premerges were judged with.
     closing: ClosingAuthority,
+    /// For the server's own actions: the status the action must produce once merged, else the
+    /// order is left as it is (another server, or a device, got there first).
+    expect: Option<Status>,
     now_ms: i64,
     reply: tokio::sync::oneshot::Sender<Result<PushOutcome>>,
 }
@@ -419,6 +447,37 @@ fn heads_of(doc: &[u8]) -> Result<Vec<ChangeHash>> {
 macro_rules! database_impl {
     ($name:ident, $backend:literal, $db:ty) => {
         impl $name {
+            async fn push_job(
+                &self,
+                principal: &Principal,
+                groups: &[(OrderId, Vec<Change>)],
+                now_ms: i64,
+                expect: Option<Status>,
+            ) -> Result<PushOutcome> {
+                if groups.is_empty() {
+                    return Ok(PushOutcome::default());
+                }
+                // Merge ahead, here and in parallel with other requests, against cached documents;
+                // the writer checks that nothing moved in between.
+                let server = self.fixed.server;
+                let closing = lock(&self.cache).closing(&principal.org);
+                let author = Author { identity: principal.identity(), closing };
+                let premerged = groups
+                    .iter()
+                    .map(|(id, changes)| {
+                        let (at_seq, order, assignee) = lock(&self.cache).peek(*id)?;
+                        let merged = replication::merge_push(Some((order, assignee)), *id, changes, &author, &server, None, now_ms).ok()?;
+                        let saved = merged.order.save_uncompressed();
+                        Some(Premerged { at_seq, merged, saved })
+                    })
+                    .collect();
+                let (reply, answer) = tokio::sync::oneshot::channel();
+                let job =
+                    PushJob { principal: principal.clone(), groups: groups.to_vec(), premerged, closing, expect, now_ms, reply };
+                self.writer.send(job).await.map_err(|_| ApiError::unavailable())?;
+                answer.await.map_err(|_| ApiError::unavailable())?
+            }
+
             /// Creates the database's identity on first open, and this process's server actor.
             async fn init_meta(pool: &sqlx::Pool<$db>) -> Result<Fixed> {
                 for (key, value) in [
@@ -559,15 +618,21 @@ macro_rules! database_impl {
                     let ahead = premerged.next().flatten();
                     let mut saved = None;
                     let order_id = id.to_string();
-                    let row: Option<(String, i64, Option<String>, String, String, Option<String>, Option<String>)> =
-                        sqlx::query_as(
-                            "SELECT org_id, last_seq, assignee, reporter, project, building, unit FROM orders WHERE id = $1",
-                        )
+                    let row: Option<StoredRow> = sqlx::query_as(
+                        "SELECT org_id, last_seq, assignee, reporter, project, building, unit, status
+                         FROM orders WHERE id = $1",
+                    )
                     .bind(&order_id)
                     .fetch_optional(&mut **tx)
                     .await?;
+                    if let (Some(expected), Some(row)) = (job.expect, &row)
+                        && row.7 == expected.code()
+                    {
+                        // The server's action is done already (by this process or another).
+                        continue;
+                    }
                     let merged = match row {
-                        Some((org, last_seq, assignee, reporter, project, building, unit)) => {
+                        Some((org, last_seq, assignee, reporter, project, building, unit, _)) => {
                             let assignee = assignee.map(|a| a.parse()).transpose().map_err(|_| ApiError::internal())?;
                             let stored = StoredOrder { org, last_seq, assignee, reporter, project, building, unit };
                             // Only the checks the role needs (see `replication::may_write`).
@@ -581,7 +646,8 @@ macro_rules! database_impl {
                                 .await?;
                             let owns = principal.role == Role::Owner
                                 && Self::owns_unit(tx, &user, &stored.project, &stored.building, &stored.unit).await?;
-                            if !replication::may_write(principal, &stored, ever_given, owns) {
+                            let by_this_server = principal.device == server.device;
+                            if !by_this_server && !replication::may_write(principal, &stored, ever_given, owns) {
                                 return Err(ApiError::out_of_scope(id).binary());
                             }
                             match ahead.filter(|p| p.at_seq == stored.last_seq) {
@@ -625,6 +691,10 @@ macro_rules! database_impl {
                         }
                     };
                     if merged.new_changes.is_empty() {
+                        continue;
+                    }
+                    if job.expect.is_some_and(|expected| merged.summary.status != expected) {
+                        // The server's action no longer applies: someone got there first.
                         continue;
                     }
                     outcome.rejected.extend(merged.rejected.iter().map(|r| r.reason.code()));
@@ -689,13 +759,15 @@ macro_rules! database_impl {
                     }
                     sqlx::query(
                         "INSERT INTO orders (id, org_id, number, kind, category, grade, status, is_open, assignee, reporter,
-                            project, building, unit, area, created_at, next_deadline, doc, last_seq)
-                         VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16, $17, $18)
+                            project, building, unit, area, created_at, next_deadline, doc, last_seq, awaiting_since)
+                         VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16, $17, $18, $19)
                          ON CONFLICT (id) DO UPDATE SET number = excluded.number, kind = excluded.kind,
                             category = excluded.category, grade = excluded.grade, status = excluded.status,
                             is_open = excluded.is_open, assignee = excluded.assignee, project = excluded.project,
                             building = excluded.building, unit = excluded.unit, area = excluded.area,
-                            next_deadline = excluded.next_deadline, doc = excluded.doc, last_seq = excluded.last_seq",
+                            next_deadline = excluded.next_deadline, doc = excluded.doc, last_seq = excluded.last_seq,
+                            awaiting_since = CASE WHEN excluded.awaiting_since IS NULL THEN NULL
+                                ELSE COALESCE(orders.awaiting_since, excluded.awaiting_since) END",
                     )
                     .bind(&order_id)
                     .bind(&principal.org)
@@ -715,6 +787,7 @@ macro_rules! database_impl {
                     .bind(summary.next_deadline_ms)
                     .bind(saved.unwrap_or_else(|| merged.order.save_uncompressed()))
                     .bind(last_seq)
+                    .bind((summary.status == Status::AwaitingConfirmation).then_some(now_ms))
                     .execute(&mut **tx)
                     .await?;
                     outcome.merged += merged.new_changes.len();
@@ -937,28 +1010,88 @@ macro_rules! database_impl {
             }
 
             async fn push(&self, principal: &Principal, groups: &[(OrderId, Vec<Change>)], now_ms: i64) -> Result<PushOutcome> {
-                if groups.is_empty() {
-                    return Ok(PushOutcome::default());
-                }
-                // Merge ahead, here and in parallel with other requests, against cached documents;
-                // the writer checks that nothing moved in between.
-                let server = self.fixed.server;
-                let closing = lock(&self.cache).closing(&principal.org);
-                let author = Author { identity: principal.identity(), closing };
-                let premerged = groups
-                    .iter()
-                    .map(|(id, changes)| {
-                        let (at_seq, order, assignee) = lock(&self.cache).peek(*id)?;
-                        let merged = replication::merge_push(Some((order, assignee)), *id, changes, &author, &server, None, now_ms).ok()?;
-                        let saved = merged.order.save_uncompressed();
-                        Some(Premerged { at_seq, merged, saved })
-                    })
-                    .collect();
-                let (reply, answer) = tokio::sync::oneshot::channel();
-                let job = PushJob { principal: principal.clone(), groups: groups.to_vec(), premerged, closing, now_ms, reply };
-                self.writer.send(job).await.map_err(|_| ApiError::unavailable())?;
-                answer.await.map_err(|_| ApiError::unavailable())?
+                self.push_job(principal, groups, now_ms, None).await
             }
+
+            async fn awaiting_due(&self, now_ms: i64, limit: i64) -> Result<Vec<(String, OrderId)>> {
+                // At least a day old by the index, then each organization's own wait.
+                let rows: Vec<(String, String)> = sqlx::query_as(
+                    "SELECT o.org_id, o.id FROM orders o LEFT JOIN closed_loop_settings s ON s.org_id = o.org_id
+                     WHERE o.awaiting_since IS NOT NULL AND o.awaiting_since <= $1 - 86400000
+                       AND o.awaiting_since <= $1 - COALESCE(s.auto_confirm_days, 3) * 86400000
+                     ORDER BY o.awaiting_since LIMIT $2",
+                )
+                .bind(now_ms)
+                .bind(limit)
+                .fetch_all(&self.pool)
+                .await?;
+                rows.into_iter()
+                    .map(|(org, id)| Ok((org, id.parse().map_err(|_| ApiError::internal())?)))
+                    .collect()
+            }
+
+            async fn server_action(&self, org: &str, order: OrderId, action: Action, expect: Status, now_ms: i64) -> Result<bool> {
+                let doc: Option<Vec<u8>> = sqlx::query_scalar("SELECT doc FROM orders WHERE id = $1 AND org_id = $2")
+                    .bind(order.to_string())
+                    .bind(org)
+                    .fetch_optional(&self.pool)
+                    .await?;
+                let Some(doc) = doc else { return Ok(false) };
+                let server = self.fixed.server;
+                let mut document = WorkOrder::load(&doc).map_err(|_| ApiError::internal())?.with_device(server.device);
+                let before = document.heads();
+                if document.transition(&server, action, None, now_ms).is_err() {
+                    return Ok(false);
+                }
+                let changes = document
+                    .changes_since(&before)
+                    .into_iter()
+                    .map(|(_, bytes)| loopwork_sync_core::work_order::parse_change(&bytes).map_err(|_| ApiError::internal()))
+                    .collect::<Result<Vec<_>>>()?;
+                let principal = Principal { user: server.user, role: Role::System, org: org.to_owned(), device: server.device };
+                let outcome = self.push_job(&principal, &[(order, changes)], now_ms, Some(expect)).await?;
+                Ok(outcome.merged > 0)
+            }
+
+            async fn auto_confirm_days(&self, org: &str) -> Result<i64> {
+                let days: Option<i64> =
+                    sqlx::query_scalar("SELECT CAST(auto_confirm_days AS BIGINT) FROM closed_loop_settings WHERE org_id = $1")
+                        .bind(org)
+                        .fetch_optional(&self.pool)
+                        .await?;
+                Ok(days.unwrap_or(DEFAULT_AUTO_CONFIRM_DAYS))
+            }
+
+            async fn set_auto_confirm_days(&self, org: &str, days: i64) -> Result<()> {
+                sqlx::query(
+                    "INSERT INTO closed_loop_settings (org_id, auto_confirm_days) VALUES ($1, $2)
+                     ON CONFLICT (org_id) DO UPDATE SET auto_confirm_days = excluded.auto_confirm_days",
+                )
+                .bind(org)
+                .bind(days as i32)
+                .execute(&self.pool)
+                .await?;
+                Ok(())
+            }
+
+            async fn orders_in_status(&self, org: &str, statuses: &[Status], limit: i64) -> Result<Vec<(OrderId, Vec<u8>)>> {
+                let mut out = Vec::new();
+                for status in statuses {
+                    let rows: Vec<(String, Vec<u8>)> = sqlx::query_as(
+                        "SELECT id, doc FROM orders WHERE org_id = $1 AND status = $2 ORDER BY created_at LIMIT $3",
+                    )
+                    .bind(org)
+                    .bind(status.code())
+                    .bind(limit)
+                    .fetch_all(&self.pool)
+                    .await?;
+                    for (id, doc) in rows {
+                        out.push((id.parse().map_err(|_| ApiError::internal())?, doc));
+                    }
+                }
+                Ok(out)
+            }
+
 
             async fn pull(&self, request: PullRequest<'_>) -> Result<SyncResponse> {
                 let principal = request.principal;

@@ -7,6 +7,7 @@
 
 pub mod api;
 pub mod auth;
+pub mod closed_loop;
 pub mod config;
 pub mod db;
 pub mod demo;
@@ -75,7 +76,9 @@ pub async fn serve(
     }
     let metrics_app = api::metrics_router(state.clone());
     let metrics_task = tokio::spawn(async move { axum::serve(metrics, metrics_app).await });
+    let scanner = closed_loop::spawn(state.clone(), std::time::Duration::from_secs(60));
     let result = axum::serve(api, api::router(state)).with_graceful_shutdown(shutdown).await;
     metrics_task.abort();
+    scanner.abort();
     result
 }

@@ -19,6 +19,8 @@ pub struct Metrics {
     pub errors: IntCounterVec,
     /// Pushed changes the server judged invalid and compensated, by reason code.
     pub compensations: IntCounterVec,
+    /// Orders the server confirmed for an owner who did not answer.
+    pub auto_confirmed: IntCounter,
     seen: Mutex<HashMap<String, i64>>,
 }
 
@@ -61,6 +63,9 @@ impl Metrics {
             &["reason"],
         )
         .expect("valid metric");
+        let auto_confirmed =
+            IntCounter::new("auto_confirmed_total", "Orders confirmed by the server for owners who did not answer")
+                .expect("valid metric");
         for collector in [
             Box::new(http_requests.clone()) as Box<dyn prometheus::core::Collector>,
             Box::new(sync_requests.clone()),
@@ -71,6 +76,7 @@ impl Metrics {
             Box::new(active_devices.clone()),
             Box::new(errors.clone()),
             Box::new(compensations.clone()),
+            Box::new(auto_confirmed.clone()),
         ] {
             registry.register(collector).expect("metrics register once");
         }
@@ -85,6 +91,7 @@ impl Metrics {
             active_devices,
             errors,
             compensations,
+            auto_confirmed,
             seen: Mutex::new(HashMap::new()),
         }
     }
