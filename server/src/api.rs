@@ -32,7 +32,7 @@ use crate::auth::{self, Authenticated};
 use crate::db::PullRequest;
 use crate::error::ApiError;
 use crate::replication::{self, Cursor};
-use crate::{AppState, closed_loop, privacy};
+use crate::{AppState, closed_loop, escalation, privacy};
 
 /// A sync request body may be this large; a JSON body much less.
 pub const MAX_SYNC_BODY: usize = 16 << 20;
@@ -65,6 +65,9 @@ pub fn router(state: AppState) -> axum::Router {
         .route("/api/v1/me/export", get(privacy::export))
         .route("/api/v1/me/erase", post(privacy::erase))
         .route("/api/v1/return-visits", get(closed_loop::return_visits))
+        .route("/api/v1/notifications", get(escalation::notifications))
+        .route("/api/v1/notifications/{id}/read", post(escalation::mark_read))
+        .route("/api/v1/orders/{id}/sla-events", get(escalation::sla_events))
         .route("/api/v1/settings/closed-loop", get(closed_loop::get_settings).put(closed_loop::put_settings))
         .layer(tower_http::limit::RequestBodyLimitLayer::new(MAX_JSON_BODY))
         .layer(tower_http::compression::CompressionLayer::new());

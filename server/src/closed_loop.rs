@@ -46,15 +46,20 @@ pub async fn tick(state: &AppState, now_ms: i64) -> Result<usize, ApiError> {
     Ok(confirmed)
 }
 
-/// Runs [`tick`] every `every` on the state's clock until the task is aborted.
+/// The server's scanner: every `every`, on the state's clock, the closed loop's [`tick`] and
+/// escalation's [`crate::escalation::tick`], until the task is aborted.
 pub fn spawn(state: AppState, every: Duration) -> tokio::task::JoinHandle<()> {
     tokio::spawn(async move {
         let mut interval = tokio::time::interval(every);
         interval.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
         loop {
             interval.tick().await;
-            if let Err(e) = tick(&state, state.clock.now_ms()).await {
+            let now = state.clock.now_ms();
+            if let Err(e) = tick(&state, now).await {
                 tracing::warn!(code = e.code, "closed-loop scan failed");
+            }
+            if let Err(e) = crate::escalation::tick(&state, now).await {
+                tracing::warn!(code = e.code, "escalation scan failed");
             }
         }
     })

@@ -75,6 +75,47 @@ pub struct PullRequest<'a> {
 /// project, building, unit, status.
 type StoredRow = (String, i64, Option<String>, String, String, Option<String>, Option<String>, String);
 
+/// An order the escalation scanner must look at.
+#[derive(Clone, Debug)]
+pub struct CheckDue {
+    pub org: String,
+    pub order: OrderId,
+    pub doc: Vec<u8>,
+    pub next_check: i64,
+}
+
+/// A checkpoint that fired, and whom it concerns: the order's assignee (if any) and everyone of
+/// these roles in the organization.
+#[derive(Clone, Debug)]
+pub struct Fired {
+    pub stage: &'static str,
+    pub level: &'static str,
+    pub at_ms: i64,
+    pub due_ms: i64,
+    pub assignee: Option<String>,
+    pub roles: Vec<Role>,
+}
+
+#[derive(Clone, Debug, Serialize)]
+pub struct SlaEventRecord {
+    pub stage: String,
+    pub level: String,
+    pub at_ms: i64,
+    pub due_ms: i64,
+    pub fired_at_ms: i64,
+}
+
+#[derive(Clone, Debug, Serialize)]
+pub struct NotificationRecord {
+    pub id: String,
+    pub order_id: String,
+    pub stage: String,
+    pub level: String,
+    pub due_ms: i64,
+    pub created_at_ms: i64,
+    pub read_at_ms: Option<i64>,
+}
+
 /// How many days an order waits for its owner's confirmation before the server confirms for
 /// them, unless the organization sets otherwise.
 pub const DEFAULT_AUTO_CONFIRM_DAYS: i64 = 3;
@@ -192,6 +233,22 @@ pub trait Database: Send + Sync + std::fmt::Debug + 'static {
     async fn set_auto_confirm_days(&self, org: &str, days: i64) -> Result<()>;
     /// Orders of the organization in these states, with their documents.
     async fn orders_in_status(&self, org: &str, statuses: &[Status], limit: i64) -> Result<Vec<(OrderId, Vec<u8>)>>;
+    /// Open orders the escalation scanner must look at by `now_ms` (org, id, document, the
+    /// `next_check` it was read at), soonest first.
+    async fn checks_due(&self, now_ms: i64, limit: i64) -> Result<Vec<CheckDue>>;
+    /// Records the checkpoints that fired (once each: an existing record wins) with a notification
+    /// for each recipient role, and sets the order's next check unless a push moved it since it
+    /// was read. Returns the indexes (into `fired`) of the checkpoints this call recorded.
+    async fn record_checks(
+        &self,
+        due: &CheckDue,
+        fired: &[Fired],
+        next_check: Option<i64>,
+        now_ms: i64,
+    ) -> Result<Vec<usize>>;
+    async fn sla_events(&self, org: &str, order: OrderId) -> Result<Vec<SlaEventRecord>>;
+    async fn notifications(&self, principal: &Principal, limit: i64) -> Result<Vec<NotificationRecord>>;
+    async fn mark_read(&self, principal: &Principal, id: &str, now_ms: i64) -> Result<bool>;
     /// Who may close an order of each grade in the organization.
     async fn closing_authority(&self, org: &str) -> Result<ClosingAuthority>;
     async fn set_closing_authority(&self, org: &str, closing: &ClosingAuthority) -> Result<()>;
@@ -759,15 +816,17 @@ macro_rules! database_impl {
                     }
                     sqlx::query(
                         "INSERT INTO orders (id, org_id, number, kind, category, grade, status, is_open, assignee, reporter,
-                            project, building, unit, area, created_at, next_deadline, doc, last_seq, awaiting_since)
-                         VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16, $17, $18, $19)
+                            project, building, unit, area, created_at, next_deadline, doc, last_seq, awaiting_since,
+                            next_check)
+                         VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16, $17, $18, $19, $20)
                          ON CONFLICT (id) DO UPDATE SET number = excluded.number, kind = excluded.kind,
                             category = excluded.category, grade = excluded.grade, status = excluded.status,
                             is_open = excluded.is_open, assignee = excluded.assignee, project = excluded.project,
                             building = excluded.building, unit = excluded.unit, area = excluded.area,
                             next_deadline = excluded.next_deadline, doc = excluded.doc, last_seq = excluded.last_seq,
                             awaiting_since = CASE WHEN excluded.awaiting_since IS NULL THEN NULL
-                                ELSE COALESCE(orders.awaiting_since, excluded.awaiting_since) END",
+                                ELSE COALESCE(orders.awaiting_since, excluded.awaiting_since) END,
+                            next_check = excluded.next_check",
                     )
                     .bind(&order_id)
                     .bind(&principal.org)
@@ -788,6 +847,8 @@ macro_rules! database_impl {
                     .bind(saved.unwrap_or_else(|| merged.order.save_uncompressed()))
                     .bind(last_seq)
                     .bind((summary.status == Status::AwaitingConfirmation).then_some(now_ms))
+                    // The escalation scanner looks at every changed order at its next tick.
+                    .bind(now_ms)
                     .execute(&mut **tx)
                     .await?;
                     outcome.merged += merged.new_changes.len();
@@ -1051,6 +1112,138 @@ macro_rules! database_impl {
                 let principal = Principal { user: server.user, role: Role::System, org: org.to_owned(), device: server.device };
                 let outcome = self.push_job(&principal, &[(order, changes)], now_ms, Some(expect)).await?;
                 Ok(outcome.merged > 0)
+            }
+
+            async fn checks_due(&self, now_ms: i64, limit: i64) -> Result<Vec<CheckDue>> {
+                let rows: Vec<(String, String, Vec<u8>, i64)> = sqlx::query_as(
+                    "SELECT org_id, id, doc, next_check FROM orders
+                     WHERE next_check IS NOT NULL AND next_check <= $1 ORDER BY next_check LIMIT $2",
+                )
+                .bind(now_ms)
+                .bind(limit)
+                .fetch_all(&self.pool)
+                .await?;
+                rows.into_iter()
+                    .map(|(org, id, doc, next_check)| {
+                        Ok(CheckDue { org, order: id.parse().map_err(|_| ApiError::internal())?, doc, next_check })
+                    })
+                    .collect()
+            }
+
+            async fn record_checks(&self, due: &CheckDue, fired: &[Fired], next_check: Option<i64>, now_ms: i64) -> Result<Vec<usize>> {
+                let mut tx = self.pool.begin().await?;
+                let order_id = due.order.to_string();
+                let mut recorded = Vec::new();
+                for (index, f) in fired.iter().enumerate() {
+                    let inserted: Option<String> = sqlx::query_scalar(
+                        "INSERT INTO sla_events (org_id, order_id, stage, level, due_at, at, fired_at)
+                         VALUES ($1, $2, $3, $4, $5, $6, $7) ON CONFLICT DO NOTHING RETURNING order_id",
+                    )
+                    .bind(&due.org)
+                    .bind(&order_id)
+                    .bind(f.stage)
+                    .bind(f.level)
+                    .bind(f.due_ms)
+                    .bind(f.at_ms)
+                    .bind(now_ms)
+                    .fetch_optional(&mut *tx)
+                    .await?;
+                    if inserted.is_none() {
+                        continue;
+                    }
+                    recorded.push(index);
+                    let roles: Vec<&str> = f.roles.iter().map(|r| r.code()).collect();
+                    let mut users: Vec<String> = Vec::new();
+                    for role in roles {
+                        let ids: Vec<String> = sqlx::query_scalar(
+                            "SELECT id FROM users WHERE org_id = $1 AND role = $2 AND disabled_at IS NULL ORDER BY id",
+                        )
+                        .bind(&due.org)
+                        .bind(role)
+                        .fetch_all(&mut *tx)
+                        .await?;
+                        users.extend(ids);
+                    }
+                    users.extend(f.assignee.clone());
+                    users.sort();
+                    users.dedup();
+                    for user in users {
+                        sqlx::query(
+                            "INSERT INTO notifications (id, org_id, user_id, order_id, stage, level, due_at, created_at)
+                             VALUES ($1, $2, $3, $4, $5, $6, $7, $8)",
+                        )
+                        .bind(uuid::Uuid::now_v7().to_string())
+                        .bind(&due.org)
+                        .bind(user)
+                        .bind(&order_id)
+                        .bind(f.stage)
+                        .bind(f.level)
+                        .bind(f.due_ms)
+                        .bind(now_ms)
+                        .execute(&mut *tx)
+                        .await?;
+                    }
+                }
+                // A push since the read set `next_check` to its own time: leave that for the next tick.
+                sqlx::query("UPDATE orders SET next_check = $1 WHERE id = $2 AND next_check = $3")
+                    .bind(next_check)
+                    .bind(&order_id)
+                    .bind(due.next_check)
+                    .execute(&mut *tx)
+                    .await?;
+                tx.commit().await?;
+                Ok(recorded)
+            }
+
+            async fn sla_events(&self, org: &str, order: OrderId) -> Result<Vec<SlaEventRecord>> {
+                let rows: Vec<(String, String, i64, i64, i64)> = sqlx::query_as(
+                    "SELECT stage, level, at, due_at, fired_at FROM sla_events WHERE order_id = $1 AND org_id = $2
+                     ORDER BY at, stage, level",
+                )
+                .bind(order.to_string())
+                .bind(org)
+                .fetch_all(&self.pool)
+                .await?;
+                Ok(rows
+                    .into_iter()
+                    .map(|(stage, level, at_ms, due_ms, fired_at_ms)| SlaEventRecord { stage, level, at_ms, due_ms, fired_at_ms })
+                    .collect())
+            }
+
+            async fn notifications(&self, principal: &Principal, limit: i64) -> Result<Vec<NotificationRecord>> {
+                let rows: Vec<(String, String, String, String, i64, i64, Option<i64>)> = sqlx::query_as(
+                    "SELECT id, order_id, stage, level, due_at, created_at, read_at FROM notifications
+                     WHERE user_id = $1 AND org_id = $2 ORDER BY created_at DESC, id DESC LIMIT $3",
+                )
+                .bind(principal.user.to_string())
+                .bind(&principal.org)
+                .bind(limit)
+                .fetch_all(&self.pool)
+                .await?;
+                Ok(rows
+                    .into_iter()
+                    .map(|(id, order_id, stage, level, due_ms, created_at_ms, read_at_ms)| NotificationRecord {
+                        id,
+                        order_id,
+                        stage,
+                        level,
+                        due_ms,
+                        created_at_ms,
+                        read_at_ms,
+                    })
+                    .collect())
+            }
+
+            async fn mark_read(&self, principal: &Principal, id: &str, now_ms: i64) -> Result<bool> {
+                let done = sqlx::query(
+                    "UPDATE notifications SET read_at = COALESCE(read_at, $1) WHERE id = $2 AND user_id = $3",
+                )
+                .bind(now_ms)
+                .bind(id)
+                .bind(principal.user.to_string())
+                .execute(&self.pool)
+                .await?;
+                Ok(done.rows_affected() == 1)
             }
 
             async fn auto_confirm_days(&self, org: &str) -> Result<i64> {

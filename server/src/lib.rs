@@ -12,6 +12,7 @@ pub mod config;
 pub mod db;
 pub mod demo;
 pub mod error;
+pub mod escalation;
 pub mod metrics;
 pub mod privacy;
 pub mod replication;

@@ -21,6 +21,8 @@ pub struct Metrics {
     pub compensations: IntCounterVec,
     /// Orders the server confirmed for an owner who did not answer.
     pub auto_confirmed: IntCounter,
+    /// SLA warnings and breaches recorded, by stage and level.
+    pub sla_events: IntCounterVec,
     seen: Mutex<HashMap<String, i64>>,
 }
 
@@ -66,6 +68,11 @@ impl Metrics {
         let auto_confirmed =
             IntCounter::new("auto_confirmed_total", "Orders confirmed by the server for owners who did not answer")
                 .expect("valid metric");
+        let sla_events = IntCounterVec::new(
+            Opts::new("sla_events_total", "SLA warnings and breaches recorded, by stage and level"),
+            &["stage", "level"],
+        )
+        .expect("valid metric");
         for collector in [
             Box::new(http_requests.clone()) as Box<dyn prometheus::core::Collector>,
             Box::new(sync_requests.clone()),
@@ -77,6 +84,7 @@ impl Metrics {
             Box::new(errors.clone()),
             Box::new(compensations.clone()),
             Box::new(auto_confirmed.clone()),
+            Box::new(sla_events.clone()),
         ] {
             registry.register(collector).expect("metrics register once");
         }
@@ -92,6 +100,7 @@ impl Metrics {
             errors,
             compensations,
             auto_confirmed,
+            sla_events,
             seen: Mutex::new(HashMap::new()),
         }
     }

@@ -193,3 +193,123 @@ impl SlaBook {
         })
     }
 }
+
+/// A stage of an order that has a target.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Hash)]
+pub enum Stage {
+    /// 响应: the assigned technician accepts.
+    Response,
+    /// 到场
+    Arrival,
+    /// 处理完成
+    Resolution,
+}
+
+impl Stage {
+    pub fn code(self) -> &'static str {
+        match self {
+            Stage::Response => "response",
+            Stage::Arrival => "arrival",
+            Stage::Resolution => "resolution",
+        }
+    }
+
+    pub fn label_zh(self) -> &'static str {
+        match self {
+            Stage::Response => "响应",
+            Stage::Arrival => "到场",
+            Stage::Resolution => "处理完成",
+        }
+    }
+}
+
+/// How far into a target's time an order is: warnings at half and three quarters, then breach.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Hash)]
+pub enum Level {
+    Half,
+    ThreeQuarters,
+    Breach,
+}
+
+impl Level {
+    pub const ALL: [Level; 3] = [Level::Half, Level::ThreeQuarters, Level::Breach];
+
+    pub fn code(self) -> &'static str {
+        match self {
+            Level::Half => "warn_50",
+            Level::ThreeQuarters => "warn_75",
+            Level::Breach => "breach",
+        }
+    }
+
+    fn fraction(self) -> (i64, i64) {
+        match self {
+            Level::Half => (1, 2),
+            Level::ThreeQuarters => (3, 4),
+            Level::Breach => (1, 1),
+        }
+    }
+}
+
+/// One instant at which an order crosses a level of a stage's target.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Hash)]
+pub struct Checkpoint {
+    pub at_ms: i64,
+    pub stage: Stage,
+    pub level: Level,
+    /// The stage's deadline, which identifies the target the checkpoint belongs to (a new
+    /// grade, a pause or a rework moves it, and its checkpoints with it).
+    pub due_ms: i64,
+}
+
+impl SlaBook {
+    /// The checkpoints of every stage the order has not yet met, in time order. A stage is met
+    /// once the order is past it (accepted; on site; completed), and an order that no longer owes
+    /// work has none; the resolution stage has none while a pausing hold stops its clock.
+    pub fn checkpoints(
+        &self,
+        kind: Kind,
+        category: &Category,
+        grade: Grade,
+        state: &OrderState,
+        created_at_ms: i64,
+    ) -> Vec<Checkpoint> {
+        let Some(policy) = self.policy_for(kind, category, grade) else { return Vec::new() };
+        if !state.status.is_open() || state.status == Status::AwaitingConfirmation {
+            return Vec::new();
+        }
+        let responded = !matches!(state.status, Status::New | Status::Assigned);
+        let arrived = state.arrived_at_ms.is_some() || matches!(state.status, Status::InProgress | Status::OnHold);
+        let on_pausing_hold =
+            state.status == Status::OnHold && state.pauses.last().is_some_and(|(_, end)| end.is_none());
+        let resolution_calendar = self.calendar(&policy.resolution.calendar);
+        let paused_ms: i64 = state
+            .pauses
+            .iter()
+            .filter_map(|(start, end)| end.map(|end| resolution_calendar.working_between(*start, end)))
+            .sum();
+        let mut stages: Vec<(Stage, &Target, i64)> = Vec::new();
+        if !responded {
+            stages.push((Stage::Response, &policy.response, 0));
+        }
+        if let Some(arrival) = policy.arrival.as_ref().filter(|_| !arrived) {
+            stages.push((Stage::Arrival, arrival, 0));
+        }
+        if !on_pausing_hold {
+            stages.push((Stage::Resolution, &policy.resolution, paused_ms));
+        }
+        let mut out = Vec::new();
+        for (stage, target, extra_ms) in stages {
+            let calendar = self.calendar(&target.calendar);
+            let target_ms = target.minutes * MINUTE_MS;
+            let due_ms = calendar.add(created_at_ms, target_ms + extra_ms);
+            for level in Level::ALL {
+                let (num, den) = level.fraction();
+                let at_ms = calendar.add(created_at_ms, target_ms * num / den + extra_ms);
+                out.push(Checkpoint { at_ms, stage, level, due_ms });
+            }
+        }
+        out.sort();
+        out
+    }
+}

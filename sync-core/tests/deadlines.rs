@@ -4,7 +4,7 @@
 use jiff::civil::date;
 use jiff::tz::TimeZone;
 use loopwork_sync_core::calendar::{Calendar, WorkingHours};
-use loopwork_sync_core::sla::{Policy, PolicyError, SlaBook, Target};
+use loopwork_sync_core::sla::{Policy, PolicyError, SlaBook, Stage, Target};
 use loopwork_sync_core::{
     Action, Category, Channel, Grade, HoldReason, Identity, Kind, Location, NewOrder, Role, WorkOrder,
 };
@@ -181,4 +181,40 @@ proptest! {
         prop_assert_eq!(calendar.add(due_a, b), calendar.add(start, a + b), "associative");
         prop_assert_eq!(calendar.working_between(start, due_a), a, "measuring undoes adding");
     }
+}
+
+#[test]
+fn checkpoints_warn_at_half_and_three_quarters_then_breach_and_stop_when_met() {
+    let book = SlaBook::defaults();
+    let created = shanghai(2026, 3, 12, 9, 0);
+    let desk = Identity::fresh(Role::Dispatcher);
+    let tech = Identity::fresh(Role::Technician);
+    let new = NewOrder {
+        kind: Kind::Repair,
+        category: Category::WaterElectric,
+        grade: Grade::Critical,
+        channel: Channel::Hotline,
+        location: Location::unit("hy-garden", "3", "3-1502"),
+        description: "总水管爆裂".into(),
+        reporter: Identity::fresh(Role::Owner).user,
+        occurred_at_ms: None,
+    };
+    let mut order = WorkOrder::create(&new, &desk, created).unwrap();
+    order.transition(&desk, Action::Assign(tech.user), None, created).unwrap();
+    let points = |order: &WorkOrder| {
+        book.checkpoints(Kind::Repair, &Category::WaterElectric, Grade::Critical, &order.state().unwrap(), created)
+    };
+    let all = points(&order);
+    let response: Vec<i64> = all.iter().filter(|c| c.stage == Stage::Response).map(|c| c.at_ms - created).collect();
+    assert_eq!(response, vec![15 * MINUTE, 22 * MINUTE + 30_000, 30 * MINUTE]);
+    assert_eq!(all.iter().filter(|c| c.stage == Stage::Resolution).last().unwrap().at_ms, created + 4 * HOUR);
+    assert!(all.windows(2).all(|w| w[0].at_ms <= w[1].at_ms), "in time order");
+    assert!(all.iter().all(|c| c.due_ms >= c.at_ms));
+
+    order.transition(&tech, Action::Accept, None, created + 10 * MINUTE).unwrap();
+    assert!(points(&order).iter().all(|c| c.stage != Stage::Response), "met once accepted");
+    for action in [Action::Arrive, Action::Start, Action::Complete] {
+        order.transition(&tech, action, None, created + HOUR).unwrap();
+    }
+    assert!(points(&order).is_empty(), "nothing is due while the owner decides");
 }

@@ -1,0 +1,113 @@
+//! Escalation (时限预警与升级): every open order's stages (response, arrival, resolution) are
+//! checked against its SLA policy; at half and three quarters of a target a warning fires, at the
+//! deadline a breach. Each fires once — the record's key is (order, stage, level, deadline), so
+//! two server processes, or a restart mid-scan, never fire it twice — and breaches are never
+//! cleared: a later acceptance stops further warnings, not the record.
+//!
+//! The scanner's work is proportional to what is due: every push sets the order's `next_check`
+//! to its own time, and each scan looks only at orders whose `next_check` has come, computes
+//! their checkpoints, records the ones that have passed and sets `next_check` to the next one.
+//!
+//! Who is told (in-app notification feed), by level: a warning at half reaches the assignee (or,
+//! unassigned, customer service); at three quarters also the supervisors; a breach also
+//! customer service, and for 严重 and 重大 orders the managers.
+//!
+//! - `GET /api/v1/notifications`: the signed-in user's feed; `POST …/{id}/read`.
+//! - `GET /api/v1/orders/{id}/sla-events`: what fired on an order (office staff).
+
+use axum::Json;
+use axum::extract::{Path, State};
+use axum::http::StatusCode;
+use loopwork_sync_core::sla::{Level, SlaBook};
+use loopwork_sync_core::{Grade, OrderId, Role, WorkOrder};
+
+use crate::AppState;
+use crate::auth::Authenticated;
+use crate::db::{Fired, NotificationRecord, SlaEventRecord};
+use crate::error::ApiError;
+
+/// Orders looked at per tick at most; the rest wait for the next tick.
+const PER_TICK: i64 = 1_000;
+
+/// Whom a checkpoint concerns besides the assignee.
+pub fn recipients(level: Level, grade: Grade, assigned: bool) -> Vec<Role> {
+    let mut roles = Vec::new();
+    match level {
+        Level::Half if !assigned => roles.push(Role::Dispatcher),
+        Level::Half => {}
+        Level::ThreeQuarters => roles.push(Role::Supervisor),
+        Level::Breach => {
+            roles.extend([Role::Dispatcher, Role::Supervisor]);
+            if matches!(grade, Grade::Severe | Grade::Critical) {
+                roles.push(Role::Manager);
+            }
+        }
+    }
+    roles
+}
+
+/// One scan: records every checkpoint passed by `now_ms`. Returns how many it recorded.
+pub async fn tick(state: &AppState, now_ms: i64) -> Result<usize, ApiError> {
+    let book = SlaBook::defaults();
+    let mut recorded = 0;
+    for due in state.db.checks_due(now_ms, PER_TICK).await? {
+        let Ok(order) = WorkOrder::load(&due.doc) else { continue };
+        let (Ok(kind), Ok(category), Ok(grade), Ok(order_state)) =
+            (order.kind(), order.category(), order.grade(), order.state())
+        else {
+            continue;
+        };
+        let checkpoints = book.checkpoints(kind, &category, grade, &order_state, order.created_at_ms());
+        let assignee = order_state.assignee.map(|a| a.to_string());
+        let fired: Vec<Fired> = checkpoints
+            .iter()
+            .filter(|c| c.at_ms <= now_ms)
+            .map(|c| Fired {
+                stage: c.stage.code(),
+                level: c.level.code(),
+                at_ms: c.at_ms,
+                due_ms: c.due_ms,
+                assignee: assignee.clone(),
+                roles: recipients(c.level, grade, assignee.is_some()),
+            })
+            .collect();
+        let next = checkpoints.iter().map(|c| c.at_ms).filter(|at| *at > now_ms).min();
+        let done = state.db.record_checks(&due, &fired, next, now_ms).await?;
+        for &i in &done {
+            state.metrics.sla_events.with_label_values(&[fired[i].stage, fired[i].level]).inc();
+        }
+        recorded += done.len();
+    }
+    Ok(recorded)
+}
+
+pub async fn notifications(
+    State(state): State<AppState>,
+    Authenticated(principal): Authenticated,
+) -> Result<Json<Vec<NotificationRecord>>, ApiError> {
+    Ok(Json(state.db.notifications(&principal, 200).await?))
+}
+
+pub async fn mark_read(
+    State(state): State<AppState>,
+    Authenticated(principal): Authenticated,
+    Path(id): Path<String>,
+) -> Result<StatusCode, ApiError> {
+    if state.db.mark_read(&principal, &id, state.clock.now_ms()).await? {
+        Ok(StatusCode::NO_CONTENT)
+    } else {
+        Err(ApiError::not_found("notification"))
+    }
+}
+
+pub async fn sla_events(
+    State(state): State<AppState>,
+    Authenticated(principal): Authenticated,
+    Path(id): Path<String>,
+) -> Result<Json<Vec<SlaEventRecord>>, ApiError> {
+    if !principal.role.is_staff() {
+        return Err(ApiError::forbidden("only office staff read the SLA record", "只有客服及管理人员可以查看时限记录"));
+    }
+    let order: OrderId = id.parse().map_err(|_| ApiError::not_found("order"))?;
+    Ok(Json(state.db.sla_events(&principal.org, order).await?))
+}

@@ -1,0 +1,155 @@
+//! Escalation over HTTP, on SQLite and PostgreSQL: warnings at half and three quarters of a
+//! target and a breach at the deadline, each once, to the right people; breaches stay on record;
+//! two server processes scanning at once fire each checkpoint once.
+
+use loopwork_server::escalation;
+use loopwork_sync_core::{Action, Category, Channel, Grade, Kind, Location, NewOrder, OrderId};
+use loopwork_tests::{Backend, Device, TestServer};
+use serde_json::Value;
+
+macro_rules! on_both_backends {
+    ($($name:ident),+ $(,)?) => {
+        mod sqlite {
+            $(#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+            async fn $name() { super::$name(super::Backend::Sqlite).await })+
+        }
+        mod postgres {
+            $(#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+            async fn $name() { super::$name(super::Backend::Postgres).await })+
+        }
+    };
+}
+
+on_both_backends!(a_response_deadline_warns_then_breaches_once_each_to_the_right_people);
+
+const MINUTE: i64 = 60_000;
+
+async fn synced(device: &mut Device) {
+    device.sync().await.unwrap_or_else(|e| panic!("sync failed: {e:?}"));
+}
+
+/// A 重大 (critical) burst pipe assigned to Wang and not yet accepted; its creation time.
+async fn critical_order(desk: &mut Device, wang: &Device) -> (OrderId, i64) {
+    let id = desk
+        .replica
+        .create(&NewOrder {
+            kind: Kind::Repair,
+            category: Category::WaterElectric,
+            grade: Grade::Critical,
+            channel: Channel::Hotline,
+            location: Location::unit("hy-garden", "3", "3-1502"),
+            description: "总水管爆裂,楼道积水".into(),
+            reporter: wang.session.user,
+            occurred_at_ms: None,
+        })
+        .expect("create");
+    desk.replica.transition(id, Action::Assign(wang.session.user), None).expect("assign");
+    synced(desk).await;
+    let created = desk.replica.order(id).expect("order").created_at_ms();
+    (id, created)
+}
+
+async fn get(url: String, token: &str) -> Value {
+    let response = reqwest::Client::new().get(url).bearer_auth(token).send().await.expect("get");
+    assert_eq!(response.status(), 200);
+    response.json().await.expect("json")
+}
+
+/// `stage/level` of the order's fired checkpoints, in order.
+async fn fired(server: &TestServer, desk: &Device, id: OrderId) -> Vec<String> {
+    let events = get(format!("{}/api/v1/orders/{id}/sla-events", server.base), &desk.session.token).await;
+    events
+        .as_array()
+        .expect("list")
+        .iter()
+        .map(|e| format!("{}/{}", e["stage"].as_str().unwrap(), e["level"].as_str().unwrap()))
+        .collect()
+}
+
+/// The levels of `device`'s notifications about the order.
+async fn told(server: &TestServer, device: &Device, id: OrderId) -> Vec<String> {
+    let feed = get(format!("{}/api/v1/notifications", server.base), &device.session.token).await;
+    let mut levels: Vec<String> = feed
+        .as_array()
+        .expect("list")
+        .iter()
+        .filter(|n| n["order_id"] == id.to_string())
+        .map(|n| format!("{}/{}", n["stage"].as_str().unwrap(), n["level"].as_str().unwrap()))
+        .collect();
+    levels.sort();
+    levels
+}
+
+async fn a_response_deadline_warns_then_breaches_once_each_to_the_right_people(backend: Backend) {
+    let server = TestServer::start(backend).await;
+    let mut desk = server.device("kefu").await;
+    let mut wang = server.device("wang").await;
+    let chief = server.device("zhuguan").await;
+    let li = server.device("li").await;
+    let (id, t0) = critical_order(&mut desk, &wang).await;
+    let tick = |at: i64| escalation::tick(&server.state, at);
+
+    tick(t0 + 14 * MINUTE).await.expect("tick");
+    assert!(fired(&server, &desk, id).await.is_empty(), "nothing before half the 30 minutes");
+    tick(t0 + 15 * MINUTE + 1_000).await.expect("tick");
+    tick(t0 + 15 * MINUTE + 2_000).await.expect("tick");
+    assert_eq!(fired(&server, &desk, id).await, ["response/warn_50"], "once");
+    assert_eq!(told(&server, &wang, id).await, ["response/warn_50"]);
+    assert!(told(&server, &chief, id).await.is_empty(), "a first warning is the technician's");
+
+    tick(t0 + 23 * MINUTE).await.expect("tick");
+    tick(t0 + 31 * MINUTE).await.expect("tick");
+    assert_eq!(fired(&server, &desk, id).await, ["response/warn_50", "response/warn_75", "response/breach"]);
+    assert_eq!(told(&server, &wang, id).await, ["response/breach", "response/warn_50", "response/warn_75"]);
+    assert_eq!(told(&server, &chief, id).await, ["response/breach", "response/warn_75"]);
+    assert_eq!(told(&server, &desk, id).await, ["response/breach"]);
+    assert!(told(&server, &li, id).await.is_empty(), "other technicians hear nothing");
+
+    // Wang accepts, late: no more response checkpoints, and the breach stays on record.
+    synced(&mut wang).await;
+    wang.replica.transition(id, Action::Accept, None).expect("accept");
+    synced(&mut wang).await;
+    tick(t0 + 90 * MINUTE + 1_000).await.expect("tick");
+    let events = fired(&server, &desk, id).await;
+    assert_eq!(&events[..3], ["response/warn_50", "response/warn_75", "response/breach"]);
+    assert_eq!(&events[3..], ["arrival/warn_50", "arrival/warn_75"], "arrival within 2 hours: half and three quarters");
+
+    // Notifications are read one by one.
+    let feed = get(format!("{}/api/v1/notifications", server.base), &wang.session.token).await;
+    let first = feed[0]["id"].as_str().expect("id").to_owned();
+    let http = reqwest::Client::new();
+    let read = http.post(format!("{}/api/v1/notifications/{first}/read", server.base)).bearer_auth(&wang.session.token);
+    assert_eq!(read.send().await.expect("read").status(), 204);
+    let elsewhere =
+        http.post(format!("{}/api/v1/notifications/{first}/read", server.base)).bearer_auth(&li.session.token);
+    assert_eq!(elsewhere.send().await.expect("read").status(), 404, "only one's own");
+    let feed = get(format!("{}/api/v1/notifications", server.base), &wang.session.token).await;
+    assert!(feed.as_array().expect("list").iter().any(|n| n["id"] == first && n["read_at_ms"].is_i64()));
+
+    let metrics =
+        reqwest::get(format!("{}/metrics", server.metrics_base)).await.expect("metrics").text().await.expect("text");
+    assert!(metrics.contains("loopwork_sla_events_total{level=\"breach\",stage=\"response\"}"), "{metrics}");
+    server.stop().await.drop_database().await;
+}
+
+/// Two server processes on one PostgreSQL scan at the same moment: each checkpoint fires once
+/// and each person is told once.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn two_servers_scanning_at_once_fire_each_checkpoint_once() {
+    let first = TestServer::start(Backend::Postgres).await;
+    let second = first.replica().await;
+    let mut desk = first.device("kefu").await;
+    let wang = first.device("wang").await;
+    let (id, t0) = critical_order(&mut desk, &wang).await;
+    let later = t0 + 31 * MINUTE;
+    let (a, b) = tokio::join!(escalation::tick(&first.state, later), escalation::tick(&second.state, later));
+    a.expect("first");
+    b.expect("second");
+    let (c, d) = tokio::join!(escalation::tick(&first.state, later + 1), escalation::tick(&second.state, later + 1));
+    c.expect("first");
+    d.expect("second");
+    assert_eq!(fired(&first, &desk, id).await, ["response/warn_50", "response/warn_75", "response/breach"]);
+    assert_eq!(told(&first, &wang, id).await, ["response/breach", "response/warn_50", "response/warn_75"]);
+    second.stop().await;
+    first.stop().await.drop_database().await;
+}
