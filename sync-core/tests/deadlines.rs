@@ -207,7 +207,7 @@ fn checkpoints_warn_at_half_and_three_quarters_then_breach_and_stop_when_met() {
     let all = points(&order);
     let response: Vec<i64> = all.iter().filter(|c| c.stage == Stage::Response).map(|c| c.at_ms - created).collect();
     assert_eq!(response, vec![15 * MINUTE, 22 * MINUTE + 30_000, 30 * MINUTE]);
-    assert_eq!(all.iter().filter(|c| c.stage == Stage::Resolution).last().unwrap().at_ms, created + 4 * HOUR);
+    assert_eq!(all.iter().rfind(|c| c.stage == Stage::Resolution).unwrap().at_ms, created + 4 * HOUR);
     assert!(all.windows(2).all(|w| w[0].at_ms <= w[1].at_ms), "in time order");
     assert!(all.iter().all(|c| c.due_ms >= c.at_ms));
 
