@@ -37,6 +37,18 @@ enum Command {
     /// Measure the mobile bindings: a first sync through `loopwork_ffi::Loopwork::sync` against
     /// the same sync driven directly on sync-core with the same transport, and the calls a list
     /// screen makes, on one technician's orders.
+    /// Measure the server's deadline scanner: seed open orders, let one scan take the backlog,
+    /// then time scans when nothing is due (one JSON object).
+    Scan {
+        #[arg(long, default_value_t = 100_000)]
+        orders: usize,
+        /// Timed scans after the backlog.
+        #[arg(long, default_value_t = 20)]
+        scans: usize,
+        /// `postgres://…` to run against PostgreSQL (a fresh database is created on that server).
+        #[arg(long)]
+        database_url: Option<String>,
+    },
     Ffi {
         #[arg(long, default_value_t = 10_000)]
         orders: usize,
@@ -95,6 +107,7 @@ async fn main() {
     match Cli::parse().command {
         Command::Bench(args) => bench(args).await,
         Command::Ffi { orders, rounds, keep_store, json } => ffi_bench::run(orders, rounds, keep_store, json).await,
+        Command::Scan { orders, scans, database_url } => scan_bench(orders, scans, database_url).await,
     }
 }
 
@@ -224,6 +237,62 @@ async fn bench(args: BenchArgs) {
         None => database.expect("database"),
     };
     database.drop_database().await;
+}
+
+/// `loopwork-sim scan`: the escalation and closed-loop scans on `orders` open orders.
+async fn scan_bench(orders: usize, scans: usize, database_url: Option<String>) {
+    let database = match &database_url {
+        Some(url) if url.starts_with("postgres") => TestDatabase::postgres_on(url).await,
+        _ => TestDatabase::new(Backend::Sqlite).await,
+    };
+    let server = TestServer::start_on(database).await;
+    demo::seed(server.state.db.as_ref(), SystemClock.now_ms()).await.expect("demo data");
+    let desk = server.device("kefu").await;
+    let principal =
+        Principal { user: desk.session.user, role: Role::Dispatcher, org: desk.session.org.clone(), device: desk.session.device };
+    let hash = auth::hash_password(PASSWORD).expect("hash");
+    let mut technicians = Vec::new();
+    for i in 0..20 {
+        technicians.push(new_technician(&server, &desk.session.org, &format!("scan-{i}"), &hash).await);
+    }
+    let started = Instant::now();
+    seed_orders(&server, &principal, desk.identity(), &technicians, orders).await;
+    let seed_seconds = started.elapsed().as_secs_f64();
+    // Every pushed order is due for a first look; the backlog scan records what has passed.
+    let now = SystemClock.now_ms();
+    let started = Instant::now();
+    let mut backlog_scans = 0;
+    loop {
+        backlog_scans += 1;
+        let recorded = loopwork_server::escalation::tick(&server.state, now).await.expect("scan");
+        let left = server.state.db.checks_due(now, 1).await.expect("due");
+        if left.is_empty() {
+            let _ = recorded;
+            break;
+        }
+    }
+    let backlog_seconds = started.elapsed().as_secs_f64();
+    let mut ms = Vec::new();
+    for _ in 0..scans {
+        let started = Instant::now();
+        loopwork_server::escalation::tick(&server.state, now).await.expect("scan");
+        loopwork_server::closed_loop::tick(&server.state, now).await.expect("scan");
+        ms.push(started.elapsed().as_secs_f64() * 1_000.0);
+    }
+    ms.sort_by(f64::total_cmp);
+    println!(
+        "{}",
+        serde_json::json!({
+            "backend": server.state.db.backend(),
+            "open_orders": orders,
+            "seed_seconds": round(seed_seconds),
+            "backlog_scans": backlog_scans,
+            "backlog_seconds": round(backlog_seconds),
+            "idle_scan_ms_median": round(ms[ms.len() / 2]),
+            "idle_scan_ms_max": round(ms[ms.len() - 1]),
+        })
+    );
+    server.stop().await.drop_database().await;
 }
 
 /// Starts `loopwork serve` on the database and waits until it says where it listens.
