@@ -353,6 +353,13 @@ impl Sqlite {
         Ok(())
     }
 
+    /// A write transaction takes SQLite's write lock at once (waiting up to the busy timeout):
+    /// a deferred one that reads first could not upgrade if another connection (the scanner,
+    /// a login) wrote in between, and would fail instead of waiting.
+    async fn begin_write(pool: &SqlitePool) -> Result<sqlx::Transaction<'static, sqlx::Sqlite>> {
+        Ok(pool.begin_with("BEGIN IMMEDIATE").await?)
+    }
+
     async fn announce(_tx: &mut sqlx::Transaction<'_, sqlx::Sqlite>, _orgs: &[&str]) -> Result<()> {
         Ok(())
     }
@@ -421,6 +428,10 @@ impl Postgres {
             sqlx::query("SELECT pg_notify('loopwork_feed', $1)").bind(*org).execute(&mut **tx).await?;
         }
         Ok(())
+    }
+
+    async fn begin_write(pool: &PgPool) -> Result<sqlx::Transaction<'static, sqlx::Postgres>> {
+        Ok(pool.begin().await?)
     }
 
     async fn lock_org(tx: &mut sqlx::Transaction<'_, sqlx::Postgres>, org: &str) -> Result<()> {
@@ -606,7 +617,7 @@ macro_rules! database_impl {
                 staged: &mut Vec<Staged>,
                 results: &mut Vec<Result<PushOutcome>>,
             ) -> Result<()> {
-                let mut tx = pool.begin().await?;
+                let mut tx = Self::begin_write(pool).await?;
                 let mut locked: Option<String> = None;
                 let mut announced: Vec<String> = Vec::new();
                 let mut closing = HashMap::new();
@@ -1131,7 +1142,7 @@ macro_rules! database_impl {
             }
 
             async fn record_checks(&self, due: &CheckDue, fired: &[Fired], next_check: Option<i64>, now_ms: i64) -> Result<Vec<usize>> {
-                let mut tx = self.pool.begin().await?;
+                let mut tx = Self::begin_write(&self.pool).await?;
                 let order_id = due.order.to_string();
                 let mut recorded = Vec::new();
                 for (index, f) in fired.iter().enumerate() {
@@ -1595,7 +1606,7 @@ macro_rules! database_impl {
 
             async fn erase_user(&self, principal: &Principal, now_ms: i64) -> Result<()> {
                 let user = principal.user.to_string();
-                let mut tx = self.pool.begin().await?;
+                let mut tx = Self::begin_write(&self.pool).await?;
                 sqlx::query(
                     "UPDATE users SET display_name = '已注销用户', phone = NULL, login = $2, password_hash = '',
                             disabled_at = $3 WHERE id = $1",
@@ -1625,7 +1636,7 @@ macro_rules! database_impl {
             }
 
             async fn set_closing_authority(&self, org: &str, closing: &ClosingAuthority) -> Result<()> {
-                let mut tx = self.pool.begin().await?;
+                let mut tx = Self::begin_write(&self.pool).await?;
                 for grade in Grade::ALL {
                     sqlx::query(
                         "INSERT INTO closing_authority (org_id, grade, min_role) VALUES ($1, $2, $3)
