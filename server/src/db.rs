@@ -230,6 +230,9 @@ pub trait Database: Send + Sync + std::fmt::Debug + 'static {
         now_ms: i64,
     ) -> Result<bool>;
     async fn auto_confirm_days(&self, org: &str) -> Result<i64>;
+    /// The organization's SLA book as stored (JSON), if it set one.
+    async fn sla_book(&self, org: &str) -> Result<Option<String>>;
+    async fn set_sla_book(&self, org: &str, book: &str) -> Result<()>;
     async fn set_auto_confirm_days(&self, org: &str, days: i64) -> Result<()>;
     /// Orders of the organization in these states, with their documents.
     async fn orders_in_status(&self, org: &str, statuses: &[Status], limit: i64) -> Result<Vec<(OrderId, Vec<u8>)>>;
@@ -1255,6 +1258,22 @@ macro_rules! database_impl {
                 .execute(&self.pool)
                 .await?;
                 Ok(done.rows_affected() == 1)
+            }
+
+            async fn sla_book(&self, org: &str) -> Result<Option<String>> {
+                Ok(sqlx::query_scalar("SELECT book FROM sla_books WHERE org_id = $1").bind(org).fetch_optional(&self.pool).await?)
+            }
+
+            async fn set_sla_book(&self, org: &str, book: &str) -> Result<()> {
+                sqlx::query(
+                    "INSERT INTO sla_books (org_id, book) VALUES ($1, $2)
+                     ON CONFLICT (org_id) DO UPDATE SET book = excluded.book",
+                )
+                .bind(org)
+                .bind(book)
+                .execute(&self.pool)
+                .await?;
+                Ok(())
             }
 
             async fn auto_confirm_days(&self, org: &str) -> Result<i64> {

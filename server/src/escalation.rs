@@ -48,9 +48,13 @@ pub fn recipients(level: Level, grade: Grade, assigned: bool) -> Vec<Role> {
 
 /// One scan: records every checkpoint passed by `now_ms`. Returns how many it recorded.
 pub async fn tick(state: &AppState, now_ms: i64) -> Result<usize, ApiError> {
-    let book = SlaBook::defaults();
+    let mut books: std::collections::HashMap<String, SlaBook> = std::collections::HashMap::new();
     let mut recorded = 0;
     for due in state.db.checks_due(now_ms, PER_TICK).await? {
+        if !books.contains_key(&due.org) {
+            books.insert(due.org.clone(), crate::sla_settings::book_of(state, &due.org).await?);
+        }
+        let book = &books[&due.org];
         let Ok(order) = WorkOrder::load(&due.doc) else { continue };
         let (Ok(kind), Ok(category), Ok(grade), Ok(order_state)) =
             (order.kind(), order.category(), order.grade(), order.state())

@@ -16,6 +16,7 @@ pub mod escalation;
 pub mod metrics;
 pub mod privacy;
 pub mod replication;
+pub mod sla_settings;
 
 use std::sync::Arc;
 

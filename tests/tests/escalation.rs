@@ -20,7 +20,10 @@ macro_rules! on_both_backends {
     };
 }
 
-on_both_backends!(a_response_deadline_warns_then_breaches_once_each_to_the_right_people);
+on_both_backends!(
+    a_response_deadline_warns_then_breaches_once_each_to_the_right_people,
+    an_organization_s_own_policies_set_the_targets,
+);
 
 const MINUTE: i64 = 60_000;
 
@@ -152,4 +155,45 @@ async fn two_servers_scanning_at_once_fire_each_checkpoint_once() {
     assert_eq!(told(&first, &wang, id).await, ["response/breach", "response/warn_50", "response/warn_75"]);
     second.stop().await;
     first.stop().await.drop_database().await;
+}
+
+async fn an_organization_s_own_policies_set_the_targets(backend: Backend) {
+    let server = TestServer::start(backend).await;
+    let mut desk = server.device("kefu").await;
+    let wang = server.device("wang").await;
+    let admin = server.login("admin").await;
+    let url = format!("{}/api/v1/settings/sla", server.base);
+    let http = reqwest::Client::new();
+
+    // The seeded defaults, with the office calendar and its holidays.
+    let mut book = get(url.clone(), &desk.session.token).await;
+    assert_eq!(book["calendars"]["office"]["zone"], "Asia/Shanghai");
+    assert!(book["calendars"]["office"]["holidays"].as_array().expect("holidays").iter().any(|d| d == "2026-10-01"));
+    assert_eq!(book["policies"].as_array().expect("policies").last().expect("default")["name"], "default");
+
+    // Critical orders must be answered within 10 minutes.
+    let critical = book["policies"]
+        .as_array_mut()
+        .expect("policies")
+        .iter_mut()
+        .find(|p| p["name"] == "critical")
+        .expect("critical");
+    critical["response"]["minutes"] = 10.into();
+    let put = |token: String, body: Value| http.put(&url).bearer_auth(token).json(&body).send();
+    assert_eq!(put(desk.session.token.clone(), book.clone()).await.expect("put").status(), 403);
+    let mut no_default = book.clone();
+    no_default["policies"].as_array_mut().expect("policies").pop();
+    assert_eq!(put(admin.token.clone(), no_default).await.expect("put").status(), 400);
+    let mut bad_zone = book.clone();
+    bad_zone["calendars"]["office"]["zone"] = "Mars/Olympus".into();
+    assert_eq!(put(admin.token.clone(), bad_zone).await.expect("put").status(), 400);
+    assert_eq!(put(admin.token.clone(), book.clone()).await.expect("put").status(), 204);
+    assert_eq!(get(url.clone(), &desk.session.token).await, book, "what was stored is what is read");
+
+    let (id, t0) = critical_order(&mut desk, &wang).await;
+    escalation::tick(&server.state, t0 + 5 * MINUTE + 1_000).await.expect("tick");
+    assert_eq!(fired(&server, &desk, id).await, ["response/warn_50"], "half of 10 minutes");
+    escalation::tick(&server.state, t0 + 10 * MINUTE + 1_000).await.expect("tick");
+    assert_eq!(fired(&server, &desk, id).await, ["response/warn_50", "response/warn_75", "response/breach"]);
+    server.stop().await.drop_database().await;
 }

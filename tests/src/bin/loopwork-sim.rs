@@ -248,8 +248,12 @@ async fn scan_bench(orders: usize, scans: usize, database_url: Option<String>) {
     let server = TestServer::start_on(database).await;
     demo::seed(server.state.db.as_ref(), SystemClock.now_ms()).await.expect("demo data");
     let desk = server.device("kefu").await;
-    let principal =
-        Principal { user: desk.session.user, role: Role::Dispatcher, org: desk.session.org.clone(), device: desk.session.device };
+    let principal = Principal {
+        user: desk.session.user,
+        role: Role::Dispatcher,
+        org: desk.session.org.clone(),
+        device: desk.session.device,
+    };
     let hash = auth::hash_password(PASSWORD).expect("hash");
     let mut technicians = Vec::new();
     for i in 0..20 {
