@@ -17,12 +17,13 @@ use std::path::{Path, PathBuf};
 use std::sync::{Arc, Mutex, MutexGuard};
 
 use loopwork_sync_core::protocol::{CONTENT_TYPE, ErrorFrame, Limits, SyncResponse};
+use loopwork_sync_core::sla::{BookJson, SlaBook, book_from_json};
 use loopwork_sync_core::store::OrderQuery;
 use loopwork_sync_core::store::SqliteStore;
 use loopwork_sync_core::sync::MAX_ROUNDS;
 use loopwork_sync_core::{
     Action, Category, DeviceId, Grade, HoldReason, Identity, Location, NewOrder, OrderId, Replica, Role, SystemClock,
-    UserId, deadline, timeline,
+    UserId, timeline,
 };
 
 pub use error::{LoopworkError, TransportError};
@@ -34,6 +35,8 @@ uniffi::setup_scaffolding!();
 const STORE_FILE: &str = "loopwork.db";
 /// Who is signed in (no password; the bearer token while signed in).
 const SESSION_FILE: &str = "session.json";
+/// The organization's SLA policies as last fetched.
+const SLA_FILE: &str = "sla.json";
 
 /// HTTP, supplied by the host app (OkHttp, URLSession, urllib). A transport that cannot reach
 /// the server returns `TransportError`; any HTTP status, error or not, is a response.
@@ -62,6 +65,8 @@ struct SavedSession {
 struct Open {
     saved: SavedSession,
     replica: Replica<SqliteStore>,
+    /// The organization's SLA policies as last fetched (the seeded defaults until then).
+    sla: SlaBook,
     /// The next request must be a reconciliation (the server did not know our cursor).
     reconcile_next: bool,
 }
@@ -173,6 +178,9 @@ impl Loopwork {
         let mut open = open_store(&self.dir, saved)?;
         open.reconcile_next = reconcile_next;
         *state = Some(open);
+        drop(state);
+        // Best effort: the countdowns use the defaults until the next `refresh_settings`.
+        let _ = self.refresh_settings();
         Ok(info)
     }
 
@@ -238,12 +246,15 @@ impl Loopwork {
     /// One order, with everything a detail screen shows.
     pub fn get_order(&self, order_id: String) -> Result<OrderDetail, LoopworkError> {
         let id = parse_order(&order_id)?;
-        self.with_replica(|replica| {
+        self.with_open(|open| {
+            let replica = &mut open.replica;
             let order = replica.order(id)?;
             let state = order.state().map_err(loopwork_sync_core::CoreError::from)?;
             let summary = loopwork_sync_core::OrderSummary::of(&order).map_err(loopwork_sync_core::CoreError::from)?;
-            let targets = deadline::Targets::default_for(summary.grade);
-            let c = deadline::countdown(&state, order.created_at_ms(), targets);
+            let c = open
+                .sla
+                .countdown(summary.kind, &summary.category, summary.grade, &state, order.created_at_ms())
+                .ok_or_else(|| LoopworkError::storage("the SLA policies match no order"))?;
             let now = replica.now_ms();
             Ok(OrderDetail {
                 channel: order.channel().map_err(loopwork_sync_core::CoreError::from)?,
@@ -291,8 +302,11 @@ impl Loopwork {
                     })
                     .collect(),
                 countdown: Countdown {
+                    policy: c.policy,
                     response_due_ms: c.response_due_ms,
                     responded_at_ms: c.responded_at_ms,
+                    arrival_due_ms: c.arrival_due_ms,
+                    arrived_at_ms: c.arrived_at_ms,
                     resolution_due_ms: c.resolution_due_ms,
                     resolved_at_ms: c.resolved_at_ms,
                     paused: c.paused,
@@ -470,6 +484,34 @@ impl Loopwork {
         self.transition(&order_id, Action::Cancel, Some(reason))
     }
 
+    // ----- settings -----
+
+    /// Fetches the organization's SLA policies, so that countdowns on this phone are the ones
+    /// the server enforces, and keeps them for offline use. Call it after signing in and now and
+    /// then (daily); until the first call the seeded defaults apply.
+    pub fn refresh_settings(&self) -> Result<(), LoopworkError> {
+        let (url, token) = self.api("/api/v1/settings/sla")?;
+        let response = self
+            .transport
+            .get(url, vec![bearer(&token), header("accept", "application/json")])
+            .map_err(|e| LoopworkError::Offline { detail: e.to_string() })?;
+        if response.status != 200 {
+            return Err(json_error(&response));
+        }
+        let json: BookJson = serde_json::from_slice(&response.body)
+            .map_err(|e| LoopworkError::Offline { detail: format!("unexpected settings: {e}") })?;
+        let book = book_from_json(&json).map_err(|e| LoopworkError::Rejected {
+            code: "invalid_sla".into(),
+            message_en: e.to_string(),
+            message_zh: "服务器返回的时限策略不合规".into(),
+        })?;
+        write_file(&self.dir, SLA_FILE, &response.body)?;
+        if let Some(open) = self.lock().as_mut() {
+            open.sla = book;
+        }
+        Ok(())
+    }
+
     // ----- the owner's contact (online only: it never leaves the server's tables) -----
 
     /// The owner's name and phone number, masked (`王*`, `138****5678`). Office staff and
@@ -546,9 +588,13 @@ impl Loopwork {
         &self,
         f: impl FnOnce(&mut Replica<SqliteStore>) -> Result<T, LoopworkError>,
     ) -> Result<T, LoopworkError> {
+        self.with_open(|open| f(&mut open.replica))
+    }
+
+    fn with_open<T>(&self, f: impl FnOnce(&mut Open) -> Result<T, LoopworkError>) -> Result<T, LoopworkError> {
         let mut state = self.lock();
         let open = state.as_mut().ok_or_else(LoopworkError::not_signed_in)?;
-        f(&mut open.replica)
+        f(open)
     }
 
     fn edit<T>(
@@ -732,7 +778,13 @@ fn open_store(dir: &Path, saved: SavedSession) -> Result<Open, LoopworkError> {
         saved.info.device_id.parse().map_err(|_| LoopworkError::storage("the saved session is damaged"))?;
     let store = SqliteStore::open(dir.join(STORE_FILE))?;
     let replica = Replica::new(store, Identity::new(user, saved.info.role, device), SystemClock);
-    Ok(Open { saved, replica, reconcile_next: false })
+    // Settings that no longer parse (an older or damaged file) fall back to the defaults.
+    let sla = std::fs::read(dir.join(SLA_FILE))
+        .ok()
+        .and_then(|bytes| serde_json::from_slice::<BookJson>(&bytes).ok())
+        .and_then(|json| book_from_json(&json).ok())
+        .unwrap_or_else(SlaBook::defaults);
+    Ok(Open { saved, replica, sla, reconcile_next: false })
 }
 
 fn read_session(dir: &Path) -> Result<Option<SavedSession>, LoopworkError> {
@@ -745,18 +797,23 @@ fn read_session(dir: &Path) -> Result<Option<SavedSession>, LoopworkError> {
     }
 }
 
-/// Writes the session atomically: a new file, synced, renamed over the old one.
 fn write_session(dir: &Path, saved: &SavedSession) -> Result<(), LoopworkError> {
+    write_file(dir, SESSION_FILE, &serde_json::to_vec(saved).map_err(LoopworkError::storage)?)
+}
+
+/// Writes a file atomically: a new file, synced, renamed over the old one.
+fn write_file(dir: &Path, name: &str, bytes: &[u8]) -> Result<(), LoopworkError> {
     use std::io::Write;
-    let tmp = dir.join(format!("{SESSION_FILE}.tmp"));
-    let bytes = serde_json::to_vec(saved).map_err(LoopworkError::storage)?;
+    let tmp = dir.join(format!("{name}.tmp"));
     let mut file = std::fs::File::create(&tmp).map_err(LoopworkError::storage)?;
-    file.write_all(&bytes).and_then(|()| file.sync_all()).map_err(LoopworkError::storage)?;
-    std::fs::rename(&tmp, dir.join(SESSION_FILE)).map_err(LoopworkError::storage)
+    file.write_all(bytes).and_then(|()| file.sync_all()).map_err(LoopworkError::storage)?;
+    std::fs::rename(&tmp, dir.join(name)).map_err(LoopworkError::storage)
 }
 
 fn wipe_files(dir: &Path) -> Result<(), LoopworkError> {
-    for name in [SESSION_FILE, STORE_FILE, "loopwork.db-wal", "loopwork.db-shm", "session.json.tmp"] {
+    for name in
+        [SESSION_FILE, STORE_FILE, SLA_FILE, "loopwork.db-wal", "loopwork.db-shm", "session.json.tmp", "sla.json.tmp"]
+    {
         match std::fs::remove_file(dir.join(name)) {
             Ok(()) => {}
             Err(e) if e.kind() == std::io::ErrorKind::NotFound => {}

@@ -231,11 +231,16 @@ pub struct Attachment {
     pub at_ms: i64,
 }
 
-/// An order's targets as a countdown, computed on the device (works offline).
+/// An order's targets as a countdown, computed on the device (works offline) with the
+/// organization's SLA policies (see `refresh_settings`).
 #[derive(Clone, Debug, uniffi::Record)]
 pub struct Countdown {
+    /// The policy that applies.
+    pub policy: String,
     pub response_due_ms: i64,
     pub responded_at_ms: Option<i64>,
+    pub arrival_due_ms: Option<i64>,
+    pub arrived_at_ms: Option<i64>,
     /// `None` while a pausing hold stops the clock.
     pub resolution_due_ms: Option<i64>,
     pub resolved_at_ms: Option<i64>,

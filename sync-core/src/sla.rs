@@ -10,6 +10,9 @@
 
 use std::collections::BTreeMap;
 
+use jiff::civil::Date;
+use serde::{Deserialize, Serialize};
+
 use crate::calendar::{Calendar, WorkingHours};
 use crate::classification::{Category, Grade, Kind};
 use crate::lifecycle::{OrderState, Status};
@@ -79,6 +82,8 @@ pub enum PolicyError {
     ResponseAfterResolution(String),
     #[error("policy `{0}` allows more time to arrive than to resolve")]
     ArrivalAfterResolution(String),
+    #[error("{0}")]
+    Invalid(String),
 }
 
 /// An order's deadlines under its policy.
@@ -312,4 +317,229 @@ impl SlaBook {
         out.sort();
         out
     }
+}
+
+/// What a phone shows: each stage's deadline under the policy and the next thing due.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Countdown {
+    pub policy: String,
+    pub response_due_ms: i64,
+    pub responded_at_ms: Option<i64>,
+    pub arrival_due_ms: Option<i64>,
+    pub arrived_at_ms: Option<i64>,
+    /// `None` while a pausing hold stops the clock.
+    pub resolution_due_ms: Option<i64>,
+    pub resolved_at_ms: Option<i64>,
+    pub paused: bool,
+    /// The deadline of the first stage not yet met (`None` when nothing is owed).
+    pub next_due_ms: Option<i64>,
+}
+
+impl SlaBook {
+    /// The order's countdown under its policy, the same arithmetic the server's scan uses.
+    pub fn countdown(
+        &self,
+        kind: Kind,
+        category: &Category,
+        grade: Grade,
+        state: &OrderState,
+        created_at_ms: i64,
+    ) -> Option<Countdown> {
+        let d = self.deadlines(kind, category, grade, state, created_at_ms)?;
+        let owes = state.status.is_open() && state.status != Status::AwaitingConfirmation;
+        let responded = !matches!(state.status, Status::New | Status::Assigned);
+        let arrived = state.arrived_at_ms.is_some() || matches!(state.status, Status::InProgress | Status::OnHold);
+        let next_due_ms = if !owes {
+            None
+        } else if !responded {
+            Some(d.response_due_ms)
+        } else if let Some(arrival) = d.arrival_due_ms.filter(|_| !arrived) {
+            Some(arrival)
+        } else {
+            d.resolution_due_ms
+        };
+        Some(Countdown {
+            policy: d.policy,
+            response_due_ms: d.response_due_ms,
+            responded_at_ms: state.accepted_at_ms,
+            arrival_due_ms: d.arrival_due_ms,
+            arrived_at_ms: state.arrived_at_ms,
+            resolution_due_ms: d.resolution_due_ms,
+            resolved_at_ms: state.completed_at_ms,
+            paused: owes && d.resolution_due_ms.is_none(),
+            next_due_ms,
+        })
+    }
+}
+
+// ----- the book as JSON: how an organization edits it and how devices receive it -----
+
+#[derive(Debug, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct BookJson {
+    pub calendars: BTreeMap<String, CalendarJson>,
+    pub policies: Vec<PolicyJson>,
+}
+
+#[derive(Debug, Serialize, Deserialize)]
+#[serde(tag = "kind", deny_unknown_fields)]
+pub enum CalendarJson {
+    #[serde(rename = "24x7")]
+    AlwaysOpen,
+    #[serde(rename = "working_hours")]
+    WorkingHours {
+        zone: String,
+        open: String,
+        close: String,
+        /// ISO weekdays: 1 is Monday, 7 Sunday.
+        weekdays: Vec<u8>,
+        #[serde(default)]
+        holidays: Vec<String>,
+        #[serde(default)]
+        working_days: Vec<String>,
+    },
+}
+
+#[derive(Debug, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct PolicyJson {
+    pub name: String,
+    #[serde(default)]
+    pub kinds: Vec<String>,
+    #[serde(default)]
+    pub categories: Vec<String>,
+    #[serde(default)]
+    pub grades: Vec<String>,
+    pub response: TargetJson,
+    #[serde(default)]
+    pub arrival: Option<TargetJson>,
+    pub resolution: TargetJson,
+}
+
+#[derive(Debug, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct TargetJson {
+    pub minutes: i64,
+    pub calendar: String,
+}
+
+fn invalid(en: impl Into<String>) -> PolicyError {
+    PolicyError::Invalid(en.into())
+}
+
+fn minute_of(text: &str) -> Result<u32, PolicyError> {
+    let (h, m) = text.split_once(':').ok_or_else(|| invalid(format!("`{text}` is not HH:MM")))?;
+    let (h, m): (u32, u32) =
+        (h.parse().map_err(|_| invalid("hours are digits"))?, m.parse().map_err(|_| invalid("minutes are digits"))?);
+    if h > 24 || m > 59 || h * 60 + m > 24 * 60 {
+        return Err(invalid(format!("`{text}` is not a time of day")));
+    }
+    Ok(h * 60 + m)
+}
+
+fn dates(list: &[String]) -> Result<std::collections::BTreeSet<Date>, PolicyError> {
+    list.iter().map(|d| d.parse::<Date>().map_err(|_| invalid(format!("`{d}` is not a date (YYYY-MM-DD)")))).collect()
+}
+
+/// The book the JSON describes, validated.
+pub fn book_from_json(json: &BookJson) -> Result<SlaBook, PolicyError> {
+    if json.calendars.len() > 20 || json.policies.len() > 200 {
+        return Err(invalid("at most 20 calendars and 200 policies"));
+    }
+    let mut calendars = BTreeMap::new();
+    for (name, c) in &json.calendars {
+        let calendar = match c {
+            CalendarJson::AlwaysOpen => Calendar::AlwaysOpen,
+            CalendarJson::WorkingHours { zone, open, close, weekdays, holidays, working_days } => {
+                let zone = jiff::tz::TimeZone::get(zone).map_err(|_| invalid(format!("unknown time zone `{zone}`")))?;
+                let (open_minute, close_minute) = (minute_of(open)?, minute_of(close)?);
+                if open_minute >= close_minute {
+                    return Err(invalid(format!("calendar `{name}` closes before it opens")));
+                }
+                let mut days = [false; 7];
+                for d in weekdays {
+                    if !(1..=7).contains(d) {
+                        return Err(invalid("weekdays are 1 (Monday) to 7 (Sunday)"));
+                    }
+                    days[usize::from(*d - 1)] = true;
+                }
+                Calendar::Working(WorkingHours {
+                    zone,
+                    open_minute,
+                    close_minute,
+                    weekdays: days,
+                    holidays: dates(holidays)?,
+                    working_days: dates(working_days)?,
+                })
+            }
+        };
+        calendars.insert(name.clone(), calendar);
+    }
+    let target = |t: &TargetJson| Target { minutes: t.minutes, calendar: t.calendar.clone() };
+    let mut policies = Vec::new();
+    for p in &json.policies {
+        let kinds =
+            p.kinds.iter().map(|k| Kind::from_code(k).map_err(|e| invalid(e.to_string()))).collect::<Result<_, _>>()?;
+        let grades = p
+            .grades
+            .iter()
+            .map(|g| Grade::from_code(g).map_err(|e| invalid(e.to_string())))
+            .collect::<Result<_, _>>()?;
+        let categories = p
+            .categories
+            .iter()
+            .map(|c| Category::from_code(c).map(|c| c.code()).map_err(|e| invalid(e.to_string())))
+            .collect::<Result<_, _>>()?;
+        policies.push(Policy {
+            name: p.name.chars().take(64).collect(),
+            kinds,
+            categories,
+            grades,
+            response: target(&p.response),
+            arrival: p.arrival.as_ref().map(target),
+            resolution: target(&p.resolution),
+        });
+    }
+    let book = SlaBook { calendars, policies };
+    book.validate()?;
+    Ok(book)
+}
+
+/// The JSON of a book.
+pub fn book_to_json(book: &SlaBook) -> BookJson {
+    let day_list = |set: &std::collections::BTreeSet<Date>| set.iter().map(ToString::to_string).collect();
+    let time = |m: u32| format!("{:02}:{:02}", m / 60, m % 60);
+    let calendars = book
+        .calendars
+        .iter()
+        .map(|(name, c)| {
+            let json = match c {
+                Calendar::AlwaysOpen => CalendarJson::AlwaysOpen,
+                Calendar::Working(w) => CalendarJson::WorkingHours {
+                    zone: w.zone.iana_name().unwrap_or("UTC").to_owned(),
+                    open: time(w.open_minute),
+                    close: time(w.close_minute),
+                    weekdays: (1..=7u8).filter(|d| w.weekdays[usize::from(d - 1)]).collect(),
+                    holidays: day_list(&w.holidays),
+                    working_days: day_list(&w.working_days),
+                },
+            };
+            (name.clone(), json)
+        })
+        .collect();
+    let target = |t: &Target| TargetJson { minutes: t.minutes, calendar: t.calendar.clone() };
+    let policies = book
+        .policies
+        .iter()
+        .map(|p| PolicyJson {
+            name: p.name.clone(),
+            kinds: p.kinds.iter().map(|k| k.code().to_owned()).collect(),
+            categories: p.categories.clone(),
+            grades: p.grades.iter().map(|g| g.code().to_owned()).collect(),
+            response: target(&p.response),
+            arrival: p.arrival.as_ref().map(target),
+            resolution: target(&p.resolution),
+        })
+        .collect();
+    BookJson { calendars, policies }
 }

@@ -322,3 +322,44 @@ def test_the_owner_s_phone_is_masked_until_revealed(tmp_path):
     net.online = False
     with pytest.raises(lw.LoopworkError.Offline):
         tech.contact(order_id)
+
+
+def api(method, path, token=None, body=None):
+    import json
+
+    data = json.dumps(body).encode() if body is not None else None
+    request = urllib.request.Request(f"{SERVER}{path}", data=data, method=method)
+    request.add_header("content-type", "application/json")
+    if token:
+        request.add_header("authorization", f"Bearer {token}")
+    with urllib.request.urlopen(request, timeout=10) as response:
+        raw = response.read()
+        return json.loads(raw) if raw else None
+
+
+def test_countdowns_follow_the_organization_s_policies(tmp_path):
+    tech, net = device(tmp_path, "tech", "wang")
+    order_id = dispatch(tmp_path, tech)
+    tech.sync()
+    created = tech.get_order(order_id).summary.created_at_ms
+    before = tech.countdown(order_id)
+    assert before.policy == "serious"
+    assert before.response_due_ms - created == 30 * 60_000
+    assert before.next_due_ms == before.response_due_ms
+
+    # The administrator answers 较重 orders within 10 minutes from now on.
+    admin = api("POST", "/api/v1/login", body={"login": "admin", "password": PASSWORD})["token"]
+    book = api("GET", "/api/v1/settings/sla", admin)
+    for policy in book["policies"]:
+        if policy["name"] == "serious":
+            policy["response"]["minutes"] = 10
+    api("PUT", "/api/v1/settings/sla", admin, book)
+
+    tech.refresh_settings()
+    assert tech.countdown(order_id).response_due_ms - created == 10 * 60_000
+    # Kept for offline use: a fresh start without signal computes the same.
+    net.online = False
+    with pytest.raises(lw.LoopworkError.Offline):
+        tech.refresh_settings()
+    again = lw.Loopwork.open(str(tmp_path / "tech"), HttpTransport())
+    assert again.countdown(order_id).response_due_ms - created == 10 * 60_000
