@@ -23,9 +23,14 @@ macro_rules! on_both_backends {
     };
 }
 
-on_both_backends!(an_owner_who_never_answers_is_confirmed_for_and_a_complaint_gets_a_return_visit);
+on_both_backends!(
+    an_owner_who_never_answers_is_confirmed_for_and_a_complaint_gets_a_return_visit,
+    an_offline_completion_reported_two_hours_later_waits_from_its_receipt,
+    rework_twice_then_confirmed_still_needs_a_return_visit,
+);
 
 const DAY: i64 = 86_400_000;
+const HOUR: i64 = 3_600_000;
 
 async fn synced(device: &mut Device) {
     device.sync().await.unwrap_or_else(|e| panic!("sync failed: {e:?}"));
@@ -171,4 +176,85 @@ async fn two_servers_scanning_at_once_confirm_each_order_once() {
     }
     second.stop().await;
     first.stop().await.drop_database().await;
+}
+
+/// Wang completes in a basement and reaches signal two hours later: his completion keeps the time
+/// he claims, but the owner's three days run from when the server received it.
+async fn an_offline_completion_reported_two_hours_later_waits_from_its_receipt(backend: Backend) {
+    let server = TestServer::start(backend).await;
+    let mut desk = server.device("kefu").await;
+    let mut wang = server.device("wang").await;
+    let owner = server.login("yezhu1502").await;
+    let id = desk
+        .replica
+        .create(&NewOrder {
+            kind: Kind::Repair,
+            category: Category::WaterElectric,
+            grade: Grade::Minor,
+            channel: Channel::Hotline,
+            location: Location::unit("hy-garden", "3", "3-1502"),
+            description: "地下室水泵异响".into(),
+            reporter: owner.user,
+            occurred_at_ms: None,
+        })
+        .expect("create");
+    desk.replica.transition(id, Action::Assign(wang.session.user), None).expect("assign");
+    synced(&mut desk).await;
+    synced(&mut wang).await;
+    // Offline, two hours before he reaches signal (his phone's clock says so).
+    wang.online = false;
+    for action in [Action::Accept, Action::Arrive, Action::Start, Action::Complete] {
+        wang.replica
+            .edit(id, |order, me, now| order.transition(me, action, None, now - 2 * HOUR))
+            .expect("work offline");
+    }
+    let claimed = wang.replica.order(id).expect("order").state().expect("state").completed_at_ms.expect("completed");
+    wang.online = true;
+    synced(&mut wang).await;
+    let received = SystemClock.now_ms();
+    assert!(received - claimed >= 2 * HOUR, "the claim is kept as the device made it");
+    // The three days run from the receipt: not yet at claim + 3 days, due at receipt + 3 days.
+    assert_eq!(closed_loop::tick(&server.state, claimed + 3 * DAY + 60_000).await.expect("tick"), 0);
+    assert_eq!(closed_loop::tick(&server.state, received + 3 * DAY - 60_000).await.expect("tick"), 0);
+    assert_eq!(closed_loop::tick(&server.state, received + 3 * DAY + 60_000).await.expect("tick"), 1);
+    synced(&mut desk).await;
+    assert_eq!(status_of(&desk, id), Status::AutoConfirmed);
+    server.stop().await.drop_database().await;
+}
+
+/// The owner rejects twice; the third completion is confirmed with five stars, and the order
+/// still owes a return visit (any rejection requires one) before it can be closed.
+async fn rework_twice_then_confirmed_still_needs_a_return_visit(backend: Backend) {
+    let server = TestServer::start(backend).await;
+    let mut desk = server.device("kefu").await;
+    let mut wang = server.device("wang").await;
+    let mut owner = server.device("yezhu1502").await;
+    let id = completed_complaint(&mut desk, &mut wang, owner.session.user).await;
+    for round in 1..=2 {
+        synced(&mut owner).await;
+        owner.replica.transition(id, Action::Reject, Some("还是很吵")).expect("reject");
+        synced(&mut owner).await;
+        synced(&mut wang).await;
+        assert_eq!(status_of(&wang, id), Status::Rework);
+        assert_eq!(wang.replica.order(id).expect("order").state().expect("state").reopen_count, round);
+        wang.replica.transition(id, Action::Start, None).expect("start again");
+        wang.replica.transition(id, Action::Complete, None).expect("complete again");
+        synced(&mut wang).await;
+    }
+    synced(&mut owner).await;
+    owner.replica.transition(id, Action::Confirm { rating: 5 }, Some("终于解决了")).expect("confirm");
+    synced(&mut owner).await;
+    synced(&mut desk).await;
+    let state = desk.replica.order(id).expect("order").state().expect("state");
+    assert_eq!((state.status, state.reopen_count, state.rating), (Status::Confirmed, 2, Some(5)));
+    assert!(state.return_visit_required);
+    assert!(desk.replica.transition(id, Action::Close, None).is_err(), "not before the return visit");
+    let (_, visits) = get(format!("{}/api/v1/return-visits", server.base), &desk.session.token).await;
+    let listed = visits.as_array().expect("list").iter().find(|v| v["order_id"] == id.to_string()).expect("listed");
+    assert_eq!(listed["reopen_count"], 2);
+    desk.replica.transition(id, Action::ReturnVisit, Some("回访:业主满意")).expect("return visit");
+    desk.replica.transition(id, Action::Close, None).expect("close");
+    synced(&mut desk).await;
+    assert_eq!(status_of(&desk, id), Status::Closed);
+    server.stop().await.drop_database().await;
 }
