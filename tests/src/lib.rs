@@ -14,6 +14,22 @@ use loopwork_sync_core::{Clock, CoreError, DeviceId, Identity, Replica, Role, Sy
 use tokio::sync::oneshot;
 use tokio::task::JoinHandle;
 
+/// Runs each named scenario `async fn name(backend: Backend)` of the calling test file as two
+/// tests, `sqlite::name` and `postgres::name`.
+#[macro_export]
+macro_rules! on_both_backends {
+    ($($name:ident),+ $(,)?) => {
+        mod sqlite {
+            $(#[::tokio::test(flavor = "multi_thread", worker_threads = 2)]
+            async fn $name() { super::$name($crate::Backend::Sqlite).await })+
+        }
+        mod postgres {
+            $(#[::tokio::test(flavor = "multi_thread", worker_threads = 2)]
+            async fn $name() { super::$name($crate::Backend::Postgres).await })+
+        }
+    };
+}
+
 /// Where the server keeps its data.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum Backend {
@@ -318,6 +334,17 @@ impl std::fmt::Debug for Device {
 }
 
 impl Device {
+    /// Syncs until settled; a failure fails the test, naming the device's role.
+    pub async fn synced(&mut self) {
+        let role = self.session.role;
+        self.sync().await.unwrap_or_else(|e| panic!("{role} failed to sync: {e:?}"));
+    }
+
+    /// The order's effective status on this device.
+    pub fn status_of(&self, id: loopwork_sync_core::OrderId) -> loopwork_sync_core::Status {
+        self.replica.order(id).expect("order on device").state().expect("state").status
+    }
+
     pub fn new(base: &str, session: Session) -> Device {
         let store = SqliteStore::open_in_memory().expect("device store");
         Device {

@@ -7,21 +7,8 @@ use loopwork_sync_core::lifecycle::{Supersession, Verdict};
 use loopwork_sync_core::{
     Action, Category, Channel, Clock, Grade, Kind, Location, NewOrder, OrderId, Status, SystemClock,
 };
-use loopwork_tests::{Backend, Device, TestServer};
+use loopwork_tests::{Backend, Device, TestServer, on_both_backends};
 use serde_json::Value;
-
-macro_rules! on_both_backends {
-    ($($name:ident),+ $(,)?) => {
-        mod sqlite {
-            $(#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-            async fn $name() { super::$name(super::Backend::Sqlite).await })+
-        }
-        mod postgres {
-            $(#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-            async fn $name() { super::$name(super::Backend::Postgres).await })+
-        }
-    };
-}
 
 on_both_backends!(
     an_owner_who_never_answers_is_confirmed_for_and_a_complaint_gets_a_return_visit,
@@ -33,11 +20,11 @@ const DAY: i64 = 86_400_000;
 const HOUR: i64 = 3_600_000;
 
 async fn synced(device: &mut Device) {
-    device.sync().await.unwrap_or_else(|e| panic!("sync failed: {e:?}"));
+    device.synced().await;
 }
 
 fn status_of(device: &Device, id: OrderId) -> Status {
-    device.replica.order(id).expect("order").state().expect("state").status
+    device.status_of(id)
 }
 
 /// A 一般 complaint from the owner of 3-1502, worked and completed by Wang.

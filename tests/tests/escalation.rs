@@ -4,21 +4,8 @@
 
 use loopwork_server::escalation;
 use loopwork_sync_core::{Action, Category, Channel, Grade, Kind, Location, NewOrder, OrderId};
-use loopwork_tests::{Backend, Device, TestServer};
+use loopwork_tests::{Backend, Device, TestServer, on_both_backends};
 use serde_json::Value;
-
-macro_rules! on_both_backends {
-    ($($name:ident),+ $(,)?) => {
-        mod sqlite {
-            $(#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-            async fn $name() { super::$name(super::Backend::Sqlite).await })+
-        }
-        mod postgres {
-            $(#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-            async fn $name() { super::$name(super::Backend::Postgres).await })+
-        }
-    };
-}
 
 on_both_backends!(
     a_response_deadline_warns_then_breaches_once_each_to_the_right_people,
@@ -28,7 +15,7 @@ on_both_backends!(
 const MINUTE: i64 = 60_000;
 
 async fn synced(device: &mut Device) {
-    device.sync().await.unwrap_or_else(|e| panic!("sync failed: {e:?}"));
+    device.synced().await;
 }
 
 /// A 重大 (critical) burst pipe assigned to Wang and not yet accepted; its creation time.

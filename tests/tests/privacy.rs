@@ -2,21 +2,8 @@
 //! export and erasure. No owner's phone number or name reaches documents or metrics.
 
 use loopwork_sync_core::{Action, Category, Channel, Grade, Kind, Location, NewOrder};
-use loopwork_tests::{Backend, Device, TestServer};
+use loopwork_tests::{Backend, Device, TestServer, on_both_backends};
 use serde_json::Value;
-
-macro_rules! on_both_backends {
-    ($($name:ident),+ $(,)?) => {
-        mod sqlite {
-            $(#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-            async fn $name() { super::$name(super::Backend::Sqlite).await })+
-        }
-        mod postgres {
-            $(#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-            async fn $name() { super::$name(super::Backend::Postgres).await })+
-        }
-    };
-}
 
 on_both_backends!(contacts_are_masked_and_every_reveal_is_logged, an_owner_exports_and_erases_their_data);
 
@@ -24,7 +11,7 @@ on_both_backends!(contacts_are_masked_and_every_reveal_is_logged, an_owner_expor
 const OWNER_PHONE: &str = "13800138005";
 
 async fn synced(device: &mut Device) {
-    device.sync().await.unwrap_or_else(|e| panic!("sync failed: {e:?}"));
+    device.synced().await;
 }
 
 fn leak(reporter: loopwork_sync_core::UserId) -> NewOrder {

@@ -5,20 +5,7 @@ use loopwork_sync_core::lifecycle::{Supersession, Verdict};
 use loopwork_sync_core::protocol::{CONTENT_TYPE, OrderBytes, SyncRequest};
 use loopwork_sync_core::store::{OrderQuery, Store};
 use loopwork_sync_core::{Action, Category, Channel, CoreError, Grade, Kind, Location, NewOrder, OrderId, Status};
-use loopwork_tests::{Backend, Device, SyncError, TestServer};
-
-macro_rules! on_both_backends {
-    ($($name:ident),+ $(,)?) => {
-        mod sqlite {
-            $(#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-            async fn $name() { super::$name(super::Backend::Sqlite).await })+
-        }
-        mod postgres {
-            $(#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-            async fn $name() { super::$name(super::Backend::Postgres).await })+
-        }
-    };
-}
+use loopwork_tests::{Backend, Device, SyncError, TestServer, on_both_backends};
 
 on_both_backends!(
     the_loop_closes_technician_offline_owner_confirms,
@@ -125,11 +112,11 @@ fn leak_in(unit: &str, building: &str, reporter: loopwork_sync_core::UserId) -> 
 }
 
 async fn synced(device: &mut Device) {
-    device.sync().await.unwrap_or_else(|e| panic!("{} failed to sync: {e:?}", device.session.role));
+    device.synced().await;
 }
 
 fn status_of(device: &Device, id: OrderId) -> Status {
-    device.replica.order(id).expect("order on device").state().expect("state").status
+    device.status_of(id)
 }
 
 async fn the_loop_closes_technician_offline_owner_confirms(backend: Backend) {
