@@ -32,7 +32,7 @@ use crate::auth::{self, Authenticated};
 use crate::db::PullRequest;
 use crate::error::ApiError;
 use crate::replication::{self, Cursor};
-use crate::{AppState, closed_loop, escalation, privacy, sla_settings};
+use crate::{AppState, closed_loop, escalation, privacy, sla_settings, webhooks};
 
 /// A sync request body may be this large; a JSON body much less.
 pub const MAX_SYNC_BODY: usize = 16 << 20;
@@ -66,6 +66,8 @@ pub fn router(state: AppState) -> axum::Router {
         .route("/api/v1/me/erase", post(privacy::erase))
         .route("/api/v1/return-visits", get(closed_loop::return_visits))
         .route("/api/v1/settings/sla", get(sla_settings::get_book).put(sla_settings::put_book))
+        .route("/api/v1/settings/webhooks", get(webhooks::list).post(webhooks::create))
+        .route("/api/v1/settings/webhooks/{id}", axum::routing::delete(webhooks::delete))
         .route("/api/v1/notifications", get(escalation::notifications))
         .route("/api/v1/notifications/{id}/read", post(escalation::mark_read))
         .route("/api/v1/orders/{id}/sla-events", get(escalation::sla_events))

@@ -17,6 +17,7 @@ pub mod metrics;
 pub mod privacy;
 pub mod replication;
 pub mod sla_settings;
+pub mod webhooks;
 
 use std::sync::Arc;
 
@@ -79,8 +80,10 @@ pub async fn serve(
     let metrics_app = api::metrics_router(state.clone());
     let metrics_task = tokio::spawn(async move { axum::serve(metrics, metrics_app).await });
     let scanner = closed_loop::spawn(state.clone(), std::time::Duration::from_secs(60));
+    let deliveries = webhooks::spawn(state.clone(), std::time::Duration::from_secs(5));
     let result = axum::serve(api, api::router(state)).with_graceful_shutdown(shutdown).await;
     metrics_task.abort();
     scanner.abort();
+    deliveries.abort();
     result
 }

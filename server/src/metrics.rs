@@ -23,6 +23,8 @@ pub struct Metrics {
     pub auto_confirmed: IntCounter,
     /// SLA warnings and breaches recorded, by stage and level.
     pub sla_events: IntCounterVec,
+    /// Webhook delivery attempts by outcome (delivered, retry, given_up).
+    pub webhook_deliveries: IntCounterVec,
     seen: Mutex<HashMap<String, i64>>,
 }
 
@@ -73,6 +75,11 @@ impl Metrics {
             &["stage", "level"],
         )
         .expect("valid metric");
+        let webhook_deliveries = IntCounterVec::new(
+            Opts::new("webhook_deliveries_total", "Webhook delivery attempts by outcome"),
+            &["outcome"],
+        )
+        .expect("valid metric");
         for collector in [
             Box::new(http_requests.clone()) as Box<dyn prometheus::core::Collector>,
             Box::new(sync_requests.clone()),
@@ -85,6 +92,7 @@ impl Metrics {
             Box::new(compensations.clone()),
             Box::new(auto_confirmed.clone()),
             Box::new(sla_events.clone()),
+            Box::new(webhook_deliveries.clone()),
         ] {
             registry.register(collector).expect("metrics register once");
         }
@@ -101,6 +109,7 @@ impl Metrics {
             compensations,
             auto_confirmed,
             sla_events,
+            webhook_deliveries,
             seen: Mutex::new(HashMap::new()),
         }
     }
