@@ -235,6 +235,8 @@ pub trait Database: Send + Sync + std::fmt::Debug + 'static {
     /// Erases a user's personal data (name, phone, login, unit bindings) and revokes their
     /// devices; their orders keep only their id, as documents always did.
     async fn erase_user(&self, principal: &Principal, now_ms: i64) -> Result<()>;
+    /// The clamped device times of an order's transitions (entry id → accepted time).
+    async fn clamped_times(&self, order: OrderId) -> Result<HashMap<String, i64>>;
     /// Orders (organization, id) that have awaited their owner's confirmation longer than their
     /// organization allows at `now_ms`, oldest first.
     async fn awaiting_due(&self, now_ms: i64, limit: i64) -> Result<Vec<(String, OrderId)>>;
@@ -719,6 +721,12 @@ macro_rules! database_impl {
                 };
                 let author = Author { identity: principal.identity(), closing };
                 let premerged = if closing == job.closing { premerged } else { Vec::new() };
+                // Device clocks are trusted only between the device's last sync and now.
+                let trusted_from: Option<i64> =
+                    sqlx::query_scalar("SELECT COALESCE(last_sync_at, created_at) FROM devices WHERE id = $1")
+                        .bind(principal.device.to_string())
+                        .fetch_optional(&mut **tx)
+                        .await?;
                 let mut premerged = premerged.into_iter();
                 for (id, changes) in groups {
                     let ahead = premerged.next().flatten();
@@ -804,6 +812,26 @@ macro_rules! database_impl {
                         continue;
                     }
                     outcome.rejected.extend(merged.rejected.iter().map(|r| r.reason.code()));
+                    if let Some(from) = trusted_from {
+                        for t in &merged.new_transitions {
+                            let accepted = t.at_ms.clamp(from.min(now_ms), now_ms);
+                            if accepted == t.at_ms {
+                                continue;
+                            }
+                            sqlx::query(
+                                "INSERT INTO clamped_claims (order_id, entry_id, device_id, claimed_at, accepted_at, received_at)
+                                 VALUES ($1, $2, $3, $4, $5, $6) ON CONFLICT DO NOTHING",
+                            )
+                            .bind(id.to_string())
+                            .bind(&t.id)
+                            .bind(principal.device.to_string())
+                            .bind(t.at_ms)
+                            .bind(accepted)
+                            .bind(now_ms)
+                            .execute(&mut **tx)
+                            .await?;
+                        }
+                    }
                     let pushed: HashSet<ChangeHash> = changes.iter().map(Change::hash).collect();
                     let mut last_seq = 0;
                     for (hash, bytes) in &merged.new_changes {
@@ -1121,6 +1149,15 @@ macro_rules! database_impl {
 
             async fn push(&self, principal: &Principal, groups: &[(OrderId, Vec<Change>)], now_ms: i64) -> Result<PushOutcome> {
                 self.push_job(principal, groups, now_ms, None).await
+            }
+
+            async fn clamped_times(&self, order: OrderId) -> Result<HashMap<String, i64>> {
+                let rows: Vec<(String, i64)> =
+                    sqlx::query_as("SELECT entry_id, accepted_at FROM clamped_claims WHERE order_id = $1")
+                        .bind(order.to_string())
+                        .fetch_all(&self.pool)
+                        .await?;
+                Ok(rows.into_iter().collect())
             }
 
             async fn awaiting_due(&self, now_ms: i64, limit: i64) -> Result<Vec<(String, OrderId)>> {

@@ -56,8 +56,10 @@ pub async fn tick(state: &AppState, now_ms: i64) -> Result<usize, ApiError> {
         }
         let book = &books[&due.org];
         let Ok(order) = WorkOrder::load(&due.doc) else { continue };
+        // Deadlines are enforced with device times clamped into what the server can vouch for.
+        let times = state.db.clamped_times(due.order).await?;
         let (Ok(kind), Ok(category), Ok(grade), Ok(order_state)) =
-            (order.kind(), order.category(), order.grade(), order.state())
+            (order.kind(), order.category(), order.grade(), order.state_with_times(&times))
         else {
             continue;
         };

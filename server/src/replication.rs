@@ -4,6 +4,7 @@
 
 use automerge::{Change, ChangeHash};
 use loopwork_sync_core::authority::{self, Author, ClosingAuthority, Rejection};
+use loopwork_sync_core::lifecycle::Transition;
 use loopwork_sync_core::{DeviceId, Identity, OrderId, OrderSummary, Role, UserId, WorkOrder};
 
 use crate::error::ApiError;
@@ -190,6 +191,8 @@ pub struct Merged {
     pub assignee_before: Option<UserId>,
     /// Pushed changes the server judged invalid and compensated (see `sync_core::authority`).
     pub rejected: Vec<Rejection>,
+    /// Transition entries the author's device added in this push: their claimed times are checked.
+    pub new_transitions: Vec<Transition>,
 }
 
 /// Merges pushed changes into an order (or creates it from them), judges the changes the author's
@@ -205,17 +208,18 @@ pub fn merge_push(
     now_ms: i64,
 ) -> Result<Merged, ApiError> {
     let invalid = |e: loopwork_sync_core::CoreError| ApiError::from(e).binary();
-    let (mut order, before, assignee_before) = match existing {
+    let (mut order, before, assignee_before, known) = match existing {
         Some((order, assignee)) => {
+            let known: std::collections::HashSet<String> = order.transitions().into_iter().map(|t| t.id).collect();
             let order = order.with_device(server.device);
             let before = order.heads();
-            (order.with_changes_unvalidated(changes.to_vec()).map_err(invalid)?, before, assignee)
+            (order.with_changes_unvalidated(changes.to_vec()).map_err(invalid)?, before, assignee, known)
         }
         None => {
             let order = WorkOrder::from_parsed_changes(changes.to_vec())
                 .map_err(|e| invalid(e.into()))?
                 .with_device(server.device);
-            (order, Vec::new(), None)
+            (order, Vec::new(), None, Default::default())
         }
     };
     if order.id() != id {
@@ -233,7 +237,12 @@ pub fn merge_push(
     }
     let summary = OrderSummary::of(&order).map_err(|e| invalid(e.into()))?;
     let new_changes = order.changes_since(&before);
-    Ok(Merged { order, summary, new_changes, assignee_before, rejected })
+    let new_transitions = order
+        .transitions()
+        .into_iter()
+        .filter(|t| t.device == author.identity.device && !known.contains(&t.id))
+        .collect();
+    Ok(Merged { order, summary, new_changes, assignee_before, rejected, new_transitions })
 }
 
 /// Documents the server merged recently, kept loaded so that a busy order is not parsed again

@@ -372,6 +372,22 @@ impl WorkOrder {
         Ok(lifecycle::fold(&facts, self.transitions()))
     }
 
+    /// The effective state with some entries' device times replaced (the server's clamped
+    /// claims, see docs/deadlines.md): what the server enforces deadlines with.
+    pub fn state_with_times(
+        &self,
+        times: &std::collections::HashMap<String, i64>,
+    ) -> Result<OrderState, DocumentError> {
+        let facts = OrderFacts { reporter: self.reporter()?, kind: self.kind()? };
+        let mut log = self.transitions();
+        for t in &mut log {
+            if let Some(at) = times.get(&t.id) {
+                t.at_ms = *at;
+            }
+        }
+        Ok(lifecycle::fold(&facts, log))
+    }
+
     pub fn notes(&self) -> Vec<Note> {
         self.list_maps("notes")
             .filter_map(|obj| {

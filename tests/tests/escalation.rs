@@ -10,6 +10,7 @@ use serde_json::Value;
 on_both_backends!(
     a_response_deadline_warns_then_breaches_once_each_to_the_right_people,
     an_organization_s_own_policies_set_the_targets,
+    a_device_clock_in_the_past_cannot_stretch_a_deadline,
 );
 
 const MINUTE: i64 = 60_000;
@@ -182,5 +183,37 @@ async fn an_organization_s_own_policies_set_the_targets(backend: Backend) {
     assert_eq!(fired(&server, &desk, id).await, ["response/warn_50"], "half of 10 minutes");
     escalation::tick(&server.state, t0 + 10 * MINUTE + 1_000).await.expect("tick");
     assert_eq!(fired(&server, &desk, id).await, ["response/warn_50", "response/warn_75", "response/breach"]);
+    server.stop().await.drop_database().await;
+}
+
+/// A phone whose clock says its hold began three days ago (a wrong or dishonest clock) cannot
+/// pause the resolution clock for three days: the server counts the claim from the phone's last
+/// sync, and the document keeps the claim as made.
+async fn a_device_clock_in_the_past_cannot_stretch_a_deadline(backend: Backend) {
+    let server = TestServer::start(backend).await;
+    let mut desk = server.device("kefu").await;
+    let mut wang = server.device("wang").await;
+    let (id, t0) = critical_order(&mut desk, &wang).await;
+    wang.synced().await;
+    wang.online = false;
+    for action in [Action::Accept, Action::Arrive, Action::Start] {
+        wang.replica.transition(id, action, None).expect("work");
+    }
+    let three_days = 3 * 24 * 60 * MINUTE;
+    wang.replica
+        .edit(id, |order, me, now| {
+            order.transition(me, Action::Hold(loopwork_sync_core::HoldReason::WaitingForParts), None, now - three_days)
+        })
+        .expect("hold, claimed three days ago");
+    wang.replica.transition(id, Action::Resume, None).expect("resume");
+    wang.online = true;
+    wang.synced().await;
+    let pauses = wang.replica.order(id).expect("order").state().expect("state").pauses;
+    assert!(pauses[0].1.expect("ended") - pauses[0].0 >= three_days, "the document keeps the claim");
+
+    // 重大: resolution within 4 hours. Had the claim counted, nothing would be due for 3 more days.
+    escalation::tick(&server.state, t0 + 4 * 60 * MINUTE + 10 * MINUTE).await.expect("tick");
+    let events = fired(&server, &desk, id).await;
+    assert!(events.contains(&"resolution/breach".to_owned()), "{events:?}");
     server.stop().await.drop_database().await;
 }
