@@ -181,21 +181,44 @@ impl SlaBook {
         let policy = self.policy_for(kind, category, grade)?;
         let due =
             |t: &Target, extra_ms: i64| self.calendar(&t.calendar).add(created_at_ms, t.minutes * MINUTE_MS + extra_ms);
-        let resolution_calendar = self.calendar(&policy.resolution.calendar);
-        let paused_ms: i64 = state
-            .pauses
-            .iter()
-            .filter_map(|(start, end)| end.map(|end| resolution_calendar.working_between(*start, end)))
-            .sum();
-        let on_pausing_hold =
-            state.status == Status::OnHold && state.pauses.last().is_some_and(|(_, end)| end.is_none());
+        let paused_ms = self.paused_ms(policy, state);
         Some(Deadlines {
             policy: policy.name.clone(),
             response_due_ms: due(&policy.response, 0),
             arrival_due_ms: policy.arrival.as_ref().map(|t| due(t, 0)),
-            resolution_due_ms: (!on_pausing_hold).then(|| due(&policy.resolution, paused_ms)),
+            resolution_due_ms: (!Progress::of(state).on_pausing_hold).then(|| due(&policy.resolution, paused_ms)),
             paused_ms,
         })
+    }
+
+    /// Working time, on the resolution target's calendar, spent on finished pausing holds.
+    fn paused_ms(&self, policy: &Policy, state: &OrderState) -> i64 {
+        let calendar = self.calendar(&policy.resolution.calendar);
+        state.pauses.iter().filter_map(|(start, end)| end.map(|end| calendar.working_between(*start, end))).sum()
+    }
+}
+
+/// Where an order stands against its stages, as its state says.
+struct Progress {
+    /// It still owes work (open, and not waiting for the owner's answer).
+    owes: bool,
+    /// Accepted, or past it.
+    responded: bool,
+    /// On site, or past it.
+    arrived: bool,
+    /// On a hold that stops the resolution clock.
+    on_pausing_hold: bool,
+}
+
+impl Progress {
+    fn of(state: &OrderState) -> Self {
+        Progress {
+            owes: state.status.is_open() && state.status != Status::AwaitingConfirmation,
+            responded: !matches!(state.status, Status::New | Status::Assigned),
+            arrived: state.arrived_at_ms.is_some() || matches!(state.status, Status::InProgress | Status::OnHold),
+            on_pausing_hold: state.status == Status::OnHold
+                && state.pauses.last().is_some_and(|(_, end)| end.is_none()),
+        }
     }
 }
 
@@ -280,28 +303,19 @@ impl SlaBook {
         created_at_ms: i64,
     ) -> Vec<Checkpoint> {
         let Some(policy) = self.policy_for(kind, category, grade) else { return Vec::new() };
-        if !state.status.is_open() || state.status == Status::AwaitingConfirmation {
+        let progress = Progress::of(state);
+        if !progress.owes {
             return Vec::new();
         }
-        let responded = !matches!(state.status, Status::New | Status::Assigned);
-        let arrived = state.arrived_at_ms.is_some() || matches!(state.status, Status::InProgress | Status::OnHold);
-        let on_pausing_hold =
-            state.status == Status::OnHold && state.pauses.last().is_some_and(|(_, end)| end.is_none());
-        let resolution_calendar = self.calendar(&policy.resolution.calendar);
-        let paused_ms: i64 = state
-            .pauses
-            .iter()
-            .filter_map(|(start, end)| end.map(|end| resolution_calendar.working_between(*start, end)))
-            .sum();
         let mut stages: Vec<(Stage, &Target, i64)> = Vec::new();
-        if !responded {
+        if !progress.responded {
             stages.push((Stage::Response, &policy.response, 0));
         }
-        if let Some(arrival) = policy.arrival.as_ref().filter(|_| !arrived) {
+        if let Some(arrival) = policy.arrival.as_ref().filter(|_| !progress.arrived) {
             stages.push((Stage::Arrival, arrival, 0));
         }
-        if !on_pausing_hold {
-            stages.push((Stage::Resolution, &policy.resolution, paused_ms));
+        if !progress.on_pausing_hold {
+            stages.push((Stage::Resolution, &policy.resolution, self.paused_ms(policy, state)));
         }
         let mut out = Vec::new();
         for (stage, target, extra_ms) in stages {
@@ -346,9 +360,7 @@ impl SlaBook {
         created_at_ms: i64,
     ) -> Option<Countdown> {
         let d = self.deadlines(kind, category, grade, state, created_at_ms)?;
-        let owes = state.status.is_open() && state.status != Status::AwaitingConfirmation;
-        let responded = !matches!(state.status, Status::New | Status::Assigned);
-        let arrived = state.arrived_at_ms.is_some() || matches!(state.status, Status::InProgress | Status::OnHold);
+        let Progress { owes, responded, arrived, .. } = Progress::of(state);
         let next_due_ms = if !owes {
             None
         } else if !responded {
