@@ -531,6 +531,19 @@ impl OrderState {
         }
     }
 
+    /// Whether the order was ever assigned to `by` or taken by them (entries that took effect):
+    /// a technician refused for not being the assignee was then reassigned, not a stranger.
+    pub fn was_assignee(&self, by: UserId) -> bool {
+        self.history.iter().any(|f| {
+            f.verdict == Verdict::Applied
+                && match f.transition.action {
+                    Action::Assign(who) => who == by,
+                    Action::Accept => f.transition.by == by,
+                    _ => false,
+                }
+        })
+    }
+
     /// The entries that did not take effect, with their reasons: what the app shows as
     /// "your action did not take effect because ...".
     pub fn superseded(&self) -> impl Iterator<Item = (&Transition, Supersession)> {
@@ -590,15 +603,7 @@ pub fn check(
 }
 
 fn technician_refusal(state: &OrderState, by: UserId, action: &Action) -> Supersession {
-    let was_assignee = state.history.iter().any(|f| {
-        f.verdict == Verdict::Applied
-            && match f.transition.action {
-                Action::Assign(who) => who == by,
-                Action::Accept => f.transition.by == by,
-                _ => false,
-            }
-    });
-    if was_assignee {
+    if state.was_assignee(by) {
         Supersession::Reassigned
     } else if matches!(action, Action::Accept) && state.assignee.is_some() && state.status != Status::Assigned {
         Supersession::AlreadyTaken

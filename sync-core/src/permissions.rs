@@ -7,7 +7,7 @@
 //! Refusals reuse the lifecycle's reason codes, so an app shows one kind of message.
 
 use crate::ids::UserId;
-use crate::lifecycle::{Action, OrderState, Party, Status, Supersession};
+use crate::lifecycle::{OrderState, Party, Status, Supersession};
 use crate::role::Role;
 
 /// A field (or list) of a work order that a device may write.
@@ -148,12 +148,7 @@ fn check_rule(rule: &FieldRule, state: &OrderState, reporter: UserId, by: UserId
         Party::Reporter if by != reporter => return Err(Supersession::NotReporter),
         Party::Reporter => {}
         Party::Assignee | Party::AssigneeOrUnassigned if state.assignee != Some(by) => {
-            let was_assignee = state.history.iter().any(|f| match f.transition.action {
-                Action::Assign(who) => who == by,
-                Action::Accept => f.transition.by == by,
-                _ => false,
-            });
-            return Err(if was_assignee { Supersession::Reassigned } else { Supersession::NotAssignee });
+            return Err(if state.was_assignee(by) { Supersession::Reassigned } else { Supersession::NotAssignee });
         }
         Party::Assignee | Party::AssigneeOrUnassigned => {}
     }
