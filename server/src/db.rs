@@ -721,12 +721,9 @@ macro_rules! database_impl {
                 };
                 let author = Author { identity: principal.identity(), closing };
                 let premerged = if closing == job.closing { premerged } else { Vec::new() };
-                // Device clocks are trusted only between the device's last sync and now.
-                let trusted_from: Option<i64> =
-                    sqlx::query_scalar("SELECT COALESCE(last_sync_at, created_at) FROM devices WHERE id = $1")
-                        .bind(principal.device.to_string())
-                        .fetch_optional(&mut **tx)
-                        .await?;
+                // Device clocks are trusted only between the device's last sync and now: read when
+                // a push first brings transitions (most pushes bring notes, not transitions).
+                let mut trusted_from: Option<Option<i64>> = None;
                 let mut premerged = premerged.into_iter();
                 for (id, changes) in groups {
                     let ahead = premerged.next().flatten();
@@ -812,7 +809,15 @@ macro_rules! database_impl {
                         continue;
                     }
                     outcome.rejected.extend(merged.rejected.iter().map(|r| r.reason.code()));
-                    if let Some(from) = trusted_from {
+                    if !merged.new_transitions.is_empty() && trusted_from.is_none() {
+                        let from: Option<i64> =
+                            sqlx::query_scalar("SELECT COALESCE(last_sync_at, created_at) FROM devices WHERE id = $1")
+                                .bind(principal.device.to_string())
+                                .fetch_optional(&mut **tx)
+                                .await?;
+                        trusted_from = Some(from);
+                    }
+                    if let Some(Some(from)) = trusted_from {
                         for t in &merged.new_transitions {
                             let accepted = t.at_ms.clamp(from.min(now_ms), now_ms);
                             if accepted == t.at_ms {
