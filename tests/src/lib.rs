@@ -268,6 +268,16 @@ impl Session {
     pub fn identity(&self) -> Identity {
         Identity::new(self.user, self.role, self.device)
     }
+
+    /// The server's view of this session, for driving the server's database directly.
+    pub fn principal(&self) -> loopwork_server::replication::Principal {
+        loopwork_server::replication::Principal {
+            user: self.user,
+            role: self.role,
+            org: self.org.clone(),
+            device: self.device,
+        }
+    }
 }
 
 /// Why a sync did not complete.

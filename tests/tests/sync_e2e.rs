@@ -360,12 +360,7 @@ async fn duplicated_and_replayed_requests_are_harmless(backend: Backend) {
 }
 
 fn principal_of(device: &Device) -> loopwork_server::replication::Principal {
-    loopwork_server::replication::Principal {
-        user: device.session.user,
-        role: device.session.role,
-        org: device.session.org.clone(),
-        device: device.session.device,
-    }
+    device.session.principal()
 }
 
 async fn a_cut_off_or_malformed_request_changes_nothing(backend: Backend) {

@@ -141,12 +141,7 @@ async fn bench(args: BenchArgs) {
     let now = SystemClock.now_ms();
     demo::seed(server.state.db.as_ref(), now).await.expect("demo data");
     let mut desk = server.device("kefu").await;
-    let desk_principal = Principal {
-        user: desk.session.user,
-        role: Role::Dispatcher,
-        org: desk.session.org.clone(),
-        device: desk.session.device,
-    };
+    let desk_principal = desk.session.principal();
     let hash = auth::hash_password(PASSWORD).expect("hash");
 
     // One technician with `orders` orders.
@@ -248,12 +243,7 @@ async fn scan_bench(orders: usize, scans: usize, database_url: Option<String>) {
     let server = TestServer::start_on(database).await;
     demo::seed(server.state.db.as_ref(), SystemClock.now_ms()).await.expect("demo data");
     let desk = server.device("kefu").await;
-    let principal = Principal {
-        user: desk.session.user,
-        role: Role::Dispatcher,
-        org: desk.session.org.clone(),
-        device: desk.session.device,
-    };
+    let principal = desk.session.principal();
     let hash = auth::hash_password(PASSWORD).expect("hash");
     let mut technicians = Vec::new();
     for i in 0..20 {

@@ -11,11 +11,10 @@ use std::time::Instant;
 
 use loopwork_ffi::{HttpHeader, HttpResponse, ListFilter, Loopwork, Transport, TransportError};
 use loopwork_server::demo;
-use loopwork_server::replication::Principal;
 use loopwork_sync_core::protocol::{CONTENT_TYPE, Limits, SyncResponse};
 use loopwork_sync_core::store::SqliteStore;
 use loopwork_sync_core::sync::MAX_ROUNDS;
-use loopwork_sync_core::{Clock, Replica, Role, SystemClock};
+use loopwork_sync_core::{Clock, Replica, SystemClock};
 use loopwork_tests::{Backend, TestDatabase, TestServer, login_at};
 
 use super::{PASSWORD, new_technician, round, seed_orders};
@@ -56,12 +55,7 @@ pub async fn run(orders: usize, rounds: usize, keep_store: Option<std::path::Pat
     let server = TestServer::start_on(TestDatabase::new(Backend::Sqlite).await).await;
     demo::seed(server.state.db.as_ref(), SystemClock.now_ms()).await.expect("demo data");
     let desk = server.device("kefu").await;
-    let principal = Principal {
-        user: desk.session.user,
-        role: Role::Dispatcher,
-        org: desk.session.org.clone(),
-        device: desk.session.device,
-    };
+    let principal = desk.session.principal();
     let hash = loopwork_server::auth::hash_password(PASSWORD).expect("hash");
     let tech = new_technician(&server, &desk.session.org, "ffi-tech", &hash).await;
     seed_orders(&server, &principal, desk.identity(), &[tech], orders).await;
