@@ -45,34 +45,3 @@ pub fn next_deadline_ms(state: &OrderState, created_at_ms: i64, targets: Targets
         _ => None,
     }
 }
-
-/// An order's targets as a countdown: what is due, when, and whether the clock is stopped.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub struct Countdown {
-    /// When the response (acceptance) is due.
-    pub response_due_ms: i64,
-    /// When the technician accepted, if they have (a device claim).
-    pub responded_at_ms: Option<i64>,
-    /// When the work is due, paused time added; `None` while a pausing hold is open.
-    pub resolution_due_ms: Option<i64>,
-    /// When the work was completed, if it has been (a device claim).
-    pub resolved_at_ms: Option<i64>,
-    /// The resolution clock is stopped (a hold that pauses it).
-    pub paused: bool,
-    /// The next instant something is due, as in the query index.
-    pub next_due_ms: Option<i64>,
-}
-
-/// The countdown of an order in `state`.
-pub fn countdown(state: &OrderState, created_at_ms: i64, targets: Targets) -> Countdown {
-    let paused = state.status == Status::OnHold && state.pauses.last().is_some_and(|(_, end)| end.is_none());
-    let paused_ms: i64 = state.pauses.iter().filter_map(|(start, end)| end.map(|e| (e - start).max(0))).sum();
-    Countdown {
-        response_due_ms: created_at_ms + targets.response_minutes * MINUTE_MS,
-        responded_at_ms: state.accepted_at_ms,
-        resolution_due_ms: (!paused).then_some(created_at_ms + targets.resolution_minutes * MINUTE_MS + paused_ms),
-        resolved_at_ms: state.completed_at_ms,
-        paused,
-        next_due_ms: next_deadline_ms(state, created_at_ms, targets),
-    }
-}
