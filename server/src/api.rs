@@ -7,6 +7,14 @@
 //! - `GET /api/v1/orders`: the orders in the caller's scope (JSON).
 //! - `GET /api/v1/live`: server-sent events when the caller's organization's feed advances.
 //! - `POST /sync/v1`: one sync round trip (binary frames, docs/protocol.md).
+//! - `GET /api/v1/orders/{id}/audit`: an order's audit trail (office staff; docs/permissions.md).
+//! - `GET`/`PUT /api/v1/settings/closing-authority`: who may close each grade (docs/permissions.md).
+//! - `GET /api/v1/orders/{id}/contact`, `POST …/contact/reveal`, `GET …/contact/reveals`,
+//!   `GET /api/v1/me/export`, `POST /api/v1/me/erase`: personal data (`privacy.rs`).
+//! - `GET`/`PUT /api/v1/settings/sla`, `GET`/`PUT /api/v1/settings/closed-loop`,
+//!   `GET /api/v1/return-visits`, `GET /api/v1/notifications`, `POST …/{id}/read`,
+//!   `GET /api/v1/orders/{id}/sla-events`, `GET`/`POST /api/v1/settings/webhooks`,
+//!   `DELETE …/{id}`: deadlines, the closed loop and escalation (docs/deadlines.md).
 
 use std::collections::BTreeMap;
 use std::convert::Infallible;
