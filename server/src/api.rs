@@ -4,7 +4,11 @@
 //! - `GET /healthz`: ready when the database answers.
 //! - `POST /api/v1/login`: a bearer token for a new device.
 //! - `POST /api/v1/devices/{id}/revoke`: a lost phone stops syncing.
-//! - `GET /api/v1/orders`: the orders in the caller's scope (JSON).
+//! - `GET /`, `GET /h5`, `GET /assets/{name}`, `GET /openapi.json`: the pages (`web.rs`).
+//! - `GET`/`POST /api/v1/orders`, `GET /api/v1/orders/{id}`, `POST …/{id}/actions|classify|notes|link`,
+//!   `POST /api/v1/orders/bulk-assign`, `GET /api/v1/me|vocabulary|technicians`: the desk
+//!   (`desk.rs`); `GET /api/v1/dashboard/efficiency|heatmap`, `GET /api/v1/kpis`: dashboards
+//!   (`dashboard.rs`).
 //! - `GET /api/v1/live`: server-sent events when the caller's organization's feed advances.
 //! - `POST /sync/v1`: one sync round trip (binary frames, docs/protocol.md).
 //! - `GET /api/v1/orders/{id}/audit`: an order's audit trail (office staff; docs/permissions.md).
@@ -40,7 +44,7 @@ use crate::auth::{self, Authenticated};
 use crate::db::PullRequest;
 use crate::error::ApiError;
 use crate::replication::{self, Cursor};
-use crate::{AppState, closed_loop, escalation, privacy, sla_settings, webhooks};
+use crate::{AppState, closed_loop, dashboard, desk, escalation, privacy, sla_settings, web, webhooks};
 
 /// A sync request body may be this large; a JSON body much less.
 pub const MAX_SYNC_BODY: usize = 16 << 20;
@@ -64,7 +68,19 @@ pub fn router(state: AppState) -> axum::Router {
     let json = axum::Router::new()
         .route("/api/v1/login", post(login))
         .route("/api/v1/devices/{id}/revoke", post(revoke_device))
-        .route("/api/v1/orders", get(list_orders))
+        .route("/api/v1/me", get(desk::me))
+        .route("/api/v1/vocabulary", get(desk::vocabulary))
+        .route("/api/v1/technicians", get(desk::technicians))
+        .route("/api/v1/orders", get(desk::list).post(desk::register))
+        .route("/api/v1/orders/bulk-assign", post(desk::bulk_assign))
+        .route("/api/v1/orders/{id}", get(desk::detail))
+        .route("/api/v1/orders/{id}/actions", post(desk::action))
+        .route("/api/v1/orders/{id}/classify", post(desk::classify))
+        .route("/api/v1/orders/{id}/notes", post(desk::add_note))
+        .route("/api/v1/orders/{id}/link", post(desk::link))
+        .route("/api/v1/dashboard/efficiency", get(dashboard::efficiency))
+        .route("/api/v1/dashboard/heatmap", get(dashboard::heatmap))
+        .route("/api/v1/kpis", get(dashboard::kpis))
         .route("/api/v1/orders/{id}/audit", get(order_audit))
         .route("/api/v1/settings/closing-authority", get(get_closing_authority).put(put_closing_authority))
         .route("/api/v1/orders/{id}/contact", get(privacy::contact))
@@ -82,11 +98,18 @@ pub fn router(state: AppState) -> axum::Router {
         .route("/api/v1/settings/closed-loop", get(closed_loop::get_settings).put(closed_loop::put_settings))
         .layer(tower_http::limit::RequestBodyLimitLayer::new(MAX_JSON_BODY))
         .layer(tower_http::compression::CompressionLayer::new());
+    let pages = axum::Router::new()
+        .route("/", get(web::desk))
+        .route("/h5", get(web::h5))
+        .route("/assets/{name}", get(web::asset))
+        .route("/openapi.json", get(web::openapi))
+        .layer(tower_http::compression::CompressionLayer::new());
     axum::Router::new()
         .route("/healthz", get(healthz))
         .route("/api/v1/live", get(live))
         .merge(sync)
         .merge(json)
+        .merge(pages)
         .fallback(|| async { ApiError::not_found("route") })
         .layer(middleware::from_fn_with_state(state.clone(), record_http))
         .layer(tower_http::timeout::TimeoutLayer::with_status_code(
@@ -186,13 +209,6 @@ async fn revoke_device(
     } else {
         Err(ApiError::not_found("device"))
     }
-}
-
-async fn list_orders(
-    State(state): State<AppState>,
-    Authenticated(principal): Authenticated,
-) -> Result<Json<Vec<crate::db::OrderListItem>>, ApiError> {
-    Ok(Json(state.db.list_orders(&principal, 500).await?))
 }
 
 /// Who may close an order of each grade: the least senior role per grade (JSON), e.g.

@@ -46,14 +46,28 @@ pub async fn tick(state: &AppState, now_ms: i64) -> Result<usize, ApiError> {
     Ok(confirmed)
 }
 
-/// The server's scanner: every `every`, on the state's clock, the closed loop's [`tick`] and
-/// escalation's [`crate::escalation::tick`], until the task is aborted.
+/// After a change, the scanner looks within this long (so the desk's colours and the dashboards
+/// follow), and no more often than this under a stream of changes.
+const AFTER_CHANGE: Duration = Duration::from_secs(1);
+
+/// The server's scanner: every `every`, and about a second after the organization's feed
+/// advances, on the state's clock, the closed loop's [`tick`] and escalation's
+/// [`crate::escalation::tick`] (which also materializes what the desk and dashboards read),
+/// until the task is aborted.
 pub fn spawn(state: AppState, every: Duration) -> tokio::task::JoinHandle<()> {
     tokio::spawn(async move {
         let mut interval = tokio::time::interval(every);
         interval.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+        let mut changes = state.live.subscribe();
         loop {
-            interval.tick().await;
+            tokio::select! {
+                _ = interval.tick() => {}
+                _ = changes.recv() => {
+                    tokio::time::sleep(AFTER_CHANGE).await;
+                    // Everything that arrived meanwhile is covered by this one scan.
+                    changes = changes.resubscribe();
+                }
+            }
             let now = state.clock.now_ms();
             if let Err(e) = tick(&state, now).await {
                 tracing::warn!(code = e.code, "closed-loop scan failed");

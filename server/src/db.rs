@@ -16,7 +16,7 @@ use automerge::{Change, ChangeHash};
 use loopwork_sync_core::authority::{Author, ClosingAuthority};
 use loopwork_sync_core::protocol::{OrderBytes, OrderHeads, Revocation, SyncResponse};
 use loopwork_sync_core::{Action, DeviceId, Grade, Identity, OrderId, Role, Status, UserId, WorkOrder};
-use serde::Serialize;
+use serde::{Deserialize, Serialize};
 use sqlx::postgres::{PgConnectOptions, PgPool, PgPoolOptions};
 use sqlx::sqlite::{SqliteConnectOptions, SqliteJournalMode, SqlitePool, SqlitePoolOptions, SqliteSynchronous};
 use sqlx::{AssertSqlSafe, Row};
@@ -94,6 +94,30 @@ pub struct Fired {
     pub due_ms: i64,
     pub assignee: Option<String>,
     pub roles: Vec<Role>,
+}
+
+/// What the scanner materializes on an order from its document and its organization's SLA book:
+/// the queue's colours (the checkpoints of the first stage not yet met) and the dashboards'
+/// figures. Times are device claims clamped as for deadlines (docs/deadlines.md).
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct OrderFacts {
+    pub sla_stage: Option<&'static str>,
+    pub sla_half_at: Option<i64>,
+    pub sla_warn_at: Option<i64>,
+    pub sla_due_at: Option<i64>,
+    /// Hour of the week the order was created, Monday 00:00 = 0, China Standard Time.
+    pub created_how: i64,
+    pub assigned_at: Option<i64>,
+    pub accepted_at: Option<i64>,
+    pub arrived_at: Option<i64>,
+    pub completed_at: Option<i64>,
+    /// When the loop closed: the owner's confirmation, the automatic one, or the close.
+    pub finished_at: Option<i64>,
+    pub rating: Option<i64>,
+    pub reopen_count: i64,
+    pub auto_confirmed: bool,
+    /// Who recorded the return visit.
+    pub visited_by: Option<String>,
 }
 
 #[derive(Clone, Debug, Serialize)]
@@ -186,12 +210,146 @@ pub struct OrderListItem {
     pub grade: String,
     pub status: String,
     pub assignee: Option<String>,
+    /// The assignee's display name (staff names are not personal data of owners).
+    pub assignee_name: Option<String>,
     pub project: String,
     pub building: Option<String>,
     pub unit: Option<String>,
     pub area: Option<String>,
     pub created_at: i64,
     pub next_deadline: Option<i64>,
+    /// The most urgent unmet stage's checkpoints under the organization's SLA book (what the
+    /// queue colours by); `None` when nothing is owed or the scanner has not looked yet.
+    pub sla: Option<SlaMarks>,
+    pub rating: Option<i64>,
+    pub reopen_count: i64,
+}
+
+#[derive(Clone, Debug, Serialize, Deserialize, PartialEq, Eq)]
+pub struct SlaMarks {
+    pub stage: String,
+    pub half_at: Option<i64>,
+    pub warn_at: Option<i64>,
+    pub due_at: i64,
+}
+
+/// The queue's filters (`GET /api/v1/orders`); every one optional.
+#[derive(Clone, Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct OrderFilter {
+    /// A status code, or `open` for every open status.
+    pub status: Option<String>,
+    pub kind: Option<String>,
+    pub grade: Option<String>,
+    pub category: Option<String>,
+    pub project: Option<String>,
+    pub building: Option<String>,
+    pub unit: Option<String>,
+    pub assignee: Option<String>,
+    /// Open orders whose current stage is past its deadline.
+    #[serde(default)]
+    pub overdue: bool,
+    /// Part of the number or of the unit.
+    pub q: Option<String>,
+    /// Created at or after (ms).
+    pub from: Option<i64>,
+    /// Created before (ms).
+    pub to: Option<i64>,
+    /// Created in this hour of the week (Monday 00:00 = 0, China Standard Time).
+    pub hour_of_week: Option<i64>,
+    pub limit: Option<i64>,
+    /// One order (the detail view reads its row through the same query).
+    #[serde(skip)]
+    pub id: Option<String>,
+}
+
+/// The signed-in user as the pages show them.
+#[derive(Clone, Debug, Serialize)]
+pub struct MeRecord {
+    pub name: String,
+    pub units: Vec<UnitRef>,
+    pub projects: Vec<ProjectRef>,
+}
+
+#[derive(Clone, Debug, Serialize)]
+pub struct UnitRef {
+    pub project: String,
+    pub building: String,
+    pub unit: String,
+}
+
+#[derive(Clone, Debug, Serialize)]
+pub struct ProjectRef {
+    pub code: String,
+    pub name: String,
+}
+
+/// A technician as the assignment picker shows them.
+#[derive(Clone, Debug, Serialize)]
+pub struct TechnicianLoad {
+    pub user_id: String,
+    pub name: String,
+    pub open_orders: i64,
+    pub last_seen_at: Option<i64>,
+}
+
+/// The period and project a dashboard counts: orders created in `[from, to)`.
+#[derive(Clone, Debug)]
+pub struct Period {
+    pub project: Option<String>,
+    pub from: i64,
+    pub to: i64,
+}
+
+/// Counts over a period's orders (cancelled ones left out), for the efficiency dashboard.
+#[derive(Clone, Debug, Default, Serialize)]
+pub struct EfficiencyCounts {
+    pub orders: i64,
+    pub breached: i64,
+    pub completed: i64,
+    pub fixed_first_time: i64,
+    pub reworked: i64,
+    pub rated: i64,
+    pub rating_sum: i64,
+    pub rated_4_or_more: i64,
+}
+
+/// Durations (ms) from creation, ascending, of the period's orders that reached each milestone.
+#[derive(Clone, Debug, Default)]
+pub struct MilestoneDurations {
+    pub response: Vec<i64>,
+    pub arrival: Vec<i64>,
+    pub resolution: Vec<i64>,
+}
+
+/// Open orders now, counted three ways.
+#[derive(Clone, Debug, Default)]
+pub struct Backlog {
+    /// (bucket, count): `lt_1d`, `1_3d`, `3_7d`, `gt_7d`.
+    pub by_age: Vec<(String, i64)>,
+    /// (user id, name, count); unassigned orders under `None`.
+    pub by_technician: Vec<(Option<String>, Option<String>, i64)>,
+    pub by_grade: Vec<(String, i64)>,
+}
+
+/// One person's figures over a period, for the KPIs.
+#[derive(Clone, Debug, Default)]
+pub struct StaffCounts {
+    pub user_id: String,
+    pub name: String,
+    pub role: String,
+    /// Orders assigned to them (technicians) or registered by them (customer service).
+    pub orders: i64,
+    pub completed: i64,
+    pub accepted: i64,
+    pub accepted_on_time: i64,
+    pub completed_on_time: i64,
+    pub reworked: i64,
+    pub rated: i64,
+    pub rating_sum: i64,
+    pub return_visits: i64,
+    /// Minutes from creation to assignment of the orders they registered, ascending.
+    pub assign_delays_ms: Vec<i64>,
 }
 
 #[async_trait]
@@ -220,7 +378,6 @@ pub trait Database: Send + Sync + std::fmt::Debug + 'static {
     async fn push(&self, principal: &Principal, groups: &[(OrderId, Vec<Change>)], now_ms: i64) -> Result<PushOutcome>;
     /// What the device receives next (the `acked` field is left empty).
     async fn pull(&self, request: PullRequest<'_>) -> Result<SyncResponse>;
-    async fn list_orders(&self, principal: &Principal, limit: i64) -> Result<Vec<OrderListItem>>;
     /// The newest position in the organization's feed.
     async fn latest_seq(&self, org: &str) -> Result<i64>;
     /// An order of the organization with where each of its changes came from; `None` if the
@@ -267,6 +424,7 @@ pub trait Database: Send + Sync + std::fmt::Debug + 'static {
         &self,
         due: &CheckDue,
         fired: &[Fired],
+        facts: &OrderFacts,
         next_check: Option<i64>,
         now_ms: i64,
     ) -> Result<Vec<usize>>;
@@ -292,6 +450,56 @@ pub trait Database: Send + Sync + std::fmt::Debug + 'static {
     /// Who may close an order of each grade in the organization.
     async fn closing_authority(&self, org: &str) -> Result<ClosingAuthority>;
     async fn set_closing_authority(&self, org: &str, closing: &ClosingAuthority) -> Result<()>;
+    /// An order's document, if it is in the principal's scope.
+    async fn order_doc(&self, principal: &Principal, order: OrderId) -> Result<Option<Vec<u8>>>;
+    /// The queue: orders in the principal's scope matching the filter, most urgent first.
+    async fn query_orders(
+        &self,
+        principal: &Principal,
+        filter: &OrderFilter,
+        now_ms: i64,
+    ) -> Result<Vec<OrderListItem>>;
+    /// Open orders of the same unit and category created since `since_ms` (duplicates).
+    async fn possible_duplicates(
+        &self,
+        principal: &Principal,
+        location: &loopwork_sync_core::Location,
+        category: &str,
+        since_ms: i64,
+        except: OrderId,
+    ) -> Result<Vec<OrderListItem>>;
+    async fn me(&self, principal: &Principal) -> Result<MeRecord>;
+    async fn technicians(&self, org: &str) -> Result<Vec<TechnicianLoad>>;
+    /// Display names of the organization's staff (never owners') by user id.
+    async fn staff_names(&self, org: &str) -> Result<HashMap<String, String>>;
+    /// The owner an order registered by phone is for: the owner of the unit with this phone,
+    /// else the unit's first owner.
+    async fn owner_of_unit(
+        &self,
+        org: &str,
+        location: &loopwork_sync_core::Location,
+        phone: Option<&str>,
+    ) -> Result<Option<UserId>>;
+    /// The caller of an order registered by phone (personal data: only `privacy.rs` reads it).
+    async fn save_caller(
+        &self,
+        org: &str,
+        order: OrderId,
+        name: Option<&str>,
+        phone: Option<&str>,
+        now_ms: i64,
+    ) -> Result<()>;
+    async fn caller(&self, org: &str, order: OrderId) -> Result<Option<(Option<String>, Option<String>)>>;
+    async fn efficiency(&self, org: &str, period: &Period) -> Result<(EfficiencyCounts, MilestoneDurations)>;
+    async fn backlog(&self, org: &str, project: Option<&str>, now_ms: i64) -> Result<Backlog>;
+    /// Complaint (or `kind`) counts by (building, category) and by hour of the week.
+    async fn heatmap(
+        &self,
+        org: &str,
+        period: &Period,
+        kind: Option<&str>,
+    ) -> Result<(Vec<(String, String, i64)>, Vec<(i64, i64)>)>;
+    async fn staff_counts(&self, org: &str, period: &Period) -> Result<Vec<StaffCounts>>;
     /// Closes every connection (shutdown, tests that restart the server).
     async fn close(&self);
     /// Organizations whose feed another server process advanced (PostgreSQL: `LISTEN`), so
@@ -479,6 +687,13 @@ impl Postgres {
         Ok(())
     }
 }
+
+/// The columns of a queue row (`order_item` reads them by position) and where they come from.
+const ITEM_COLUMNS: &str =
+    "o.id, o.number, o.kind, o.category, o.grade, o.status, o.assignee, u.display_name, o.project,
+    o.building, o.unit, o.area, o.created_at, o.next_deadline, o.sla_stage, o.sla_half_at, o.sla_warn_at, o.sla_due_at,
+    o.rating, o.reopen_count";
+const ITEM_FROM: &str = "orders o LEFT JOIN users u ON u.id = o.assignee";
 
 fn scope_filter(scope: Scope, order_column: &str) -> String {
     match scope {
@@ -899,8 +1114,9 @@ macro_rules! database_impl {
                     sqlx::query(
                         "INSERT INTO orders (id, org_id, number, kind, category, grade, status, is_open, assignee, reporter,
                             project, building, unit, area, created_at, next_deadline, doc, last_seq, awaiting_since,
-                            next_check)
-                         VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16, $17, $18, $19, $20)
+                            next_check, registered_by, channel)
+                         VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16, $17, $18, $19, $20,
+                            $21, $22)
                          ON CONFLICT (id) DO UPDATE SET number = excluded.number, kind = excluded.kind,
                             category = excluded.category, grade = excluded.grade, status = excluded.status,
                             is_open = excluded.is_open, assignee = excluded.assignee, project = excluded.project,
@@ -931,6 +1147,9 @@ macro_rules! database_impl {
                     .bind((summary.status == Status::AwaitingConfirmation).then_some(now_ms))
                     // The escalation scanner looks at every changed order at its next tick.
                     .bind(now_ms)
+                    // Kept from the push that created the order (`ON CONFLICT` leaves it).
+                    .bind(user.as_str())
+                    .bind(merged.order.channel().map(|c| c.code()).ok())
                     .execute(&mut **tx)
                     .await?;
                     outcome.merged += merged.new_changes.len();
@@ -943,6 +1162,36 @@ macro_rules! database_impl {
                     .execute(&mut **tx)
                     .await?;
                 Ok(outcome)
+            }
+
+            /// One queue row, from a query that selects [`ITEM_COLUMNS`] `FROM` [`ITEM_FROM`].
+            fn order_item(r: &<$db as sqlx::Database>::Row) -> Result<OrderListItem, sqlx::Error> {
+                let stage: Option<String> = r.try_get(14)?;
+                let due: Option<i64> = r.try_get(17)?;
+                Ok(OrderListItem {
+                    id: r.try_get(0)?,
+                    number: r.try_get(1)?,
+                    kind: r.try_get(2)?,
+                    category: r.try_get(3)?,
+                    grade: r.try_get(4)?,
+                    status: r.try_get(5)?,
+                    assignee: r.try_get(6)?,
+                    assignee_name: r.try_get(7)?,
+                    project: r.try_get(8)?,
+                    building: r.try_get(9)?,
+                    unit: r.try_get(10)?,
+                    area: r.try_get(11)?,
+                    created_at: r.try_get(12)?,
+                    next_deadline: r.try_get(13)?,
+                    sla: match (stage, due) {
+                        (Some(stage), Some(due_at)) => {
+                            Some(SlaMarks { stage, half_at: r.try_get(15)?, warn_at: r.try_get(16)?, due_at })
+                        }
+                        _ => None,
+                    },
+                    rating: r.try_get(18)?,
+                    reopen_count: r.try_get(19)?,
+                })
             }
 
             /// Whether the user is an owner of the unit.
@@ -1221,7 +1470,14 @@ macro_rules! database_impl {
                     .collect()
             }
 
-            async fn record_checks(&self, due: &CheckDue, fired: &[Fired], next_check: Option<i64>, now_ms: i64) -> Result<Vec<usize>> {
+            async fn record_checks(
+                &self,
+                due: &CheckDue,
+                fired: &[Fired],
+                facts: &OrderFacts,
+                next_check: Option<i64>,
+                now_ms: i64,
+            ) -> Result<Vec<usize>> {
                 let mut tx = Self::begin_write(&self.pool).await?;
                 let order_id = due.order.to_string();
                 let mut recorded = Vec::new();
@@ -1243,6 +1499,18 @@ macro_rules! database_impl {
                         continue;
                     }
                     recorded.push(index);
+                    if f.level == "breach" {
+                        // Never cleared: the dashboards count it whatever happens next.
+                        let column = match f.stage {
+                            "response" => "response_breached",
+                            "arrival" => "arrival_breached",
+                            _ => "resolution_breached",
+                        };
+                        sqlx::query(AssertSqlSafe(format!("UPDATE orders SET {column} = 1 WHERE id = $1")))
+                            .bind(&order_id)
+                            .execute(&mut *tx)
+                            .await?;
+                    }
                     // Announced to the organization's webhooks in the same transaction: once.
                     let hooks: Vec<String> =
                         sqlx::query_scalar("SELECT id FROM webhooks WHERE org_id = $1 AND deleted_at IS NULL")
@@ -1306,13 +1574,34 @@ macro_rules! database_impl {
                         .await?;
                     }
                 }
-                // A push since the read set `next_check` to its own time: leave that for the next tick.
-                sqlx::query("UPDATE orders SET next_check = $1 WHERE id = $2 AND next_check = $3")
-                    .bind(next_check)
-                    .bind(&order_id)
-                    .bind(due.next_check)
-                    .execute(&mut *tx)
-                    .await?;
+                // A push since the read set `next_check` to its own time: leave that (and the
+                // facts of the document it read) for the next tick.
+                sqlx::query(
+                    "UPDATE orders SET next_check = $1, sla_stage = $4, sla_half_at = $5, sla_warn_at = $6,
+                        sla_due_at = $7, next_deadline = $7, created_how = $8,
+                        assigned_at = $9, accepted_at = $10, arrived_at = $11, completed_at = $12,
+                        finished_at = $13, rating = $14, reopen_count = $15, auto_confirmed = $16, visited_by = $17
+                     WHERE id = $2 AND next_check = $3",
+                )
+                .bind(next_check)
+                .bind(&order_id)
+                .bind(due.next_check)
+                .bind(facts.sla_stage)
+                .bind(facts.sla_half_at)
+                .bind(facts.sla_warn_at)
+                .bind(facts.sla_due_at)
+                .bind(facts.created_how)
+                .bind(facts.assigned_at)
+                .bind(facts.accepted_at)
+                .bind(facts.arrived_at)
+                .bind(facts.completed_at)
+                .bind(facts.finished_at)
+                .bind(facts.rating)
+                .bind(facts.reopen_count)
+                .bind(i64::from(facts.auto_confirmed))
+                .bind(facts.visited_by.as_deref())
+                .execute(&mut *tx)
+                .await?;
                 tx.commit().await?;
                 Ok(recorded)
             }
@@ -1649,40 +1938,354 @@ macro_rules! database_impl {
                 Ok(response)
             }
 
-            async fn list_orders(&self, principal: &Principal, limit: i64) -> Result<Vec<OrderListItem>> {
+            async fn order_doc(&self, principal: &Principal, order: OrderId) -> Result<Option<Vec<u8>>> {
                 let sql = format!(
-                    "SELECT id, number, kind, category, grade, status, assignee, project, building, unit, area,
-                            created_at, next_deadline
-                     FROM orders WHERE org_id = $1 AND $3 = $3 AND {}
-                     ORDER BY is_open DESC, next_deadline IS NULL, next_deadline, created_at LIMIT $2",
+                    "SELECT doc FROM orders WHERE org_id = $1 AND id = $2 AND $3 = $3 AND {}",
                     scope_filter(Scope::of(principal), "id")
+                );
+                Ok(sqlx::query_scalar(AssertSqlSafe(sql))
+                    .bind(&principal.org)
+                    .bind(order.to_string())
+                    .bind(principal.user.to_string())
+                    .fetch_optional(&self.pool)
+                    .await?)
+            }
+
+            async fn query_orders(&self, principal: &Principal, filter: &OrderFilter, now_ms: i64) -> Result<Vec<OrderListItem>> {
+                let sql = format!(
+                    "SELECT {ITEM_COLUMNS} FROM {ITEM_FROM}
+                     WHERE o.org_id = $1 AND $3 = $3 AND {}
+                       AND ($4 IS NULL OR o.status = $4 OR ($4 = 'open' AND o.is_open = TRUE))
+                       AND ($5 IS NULL OR o.kind = $5) AND ($6 IS NULL OR o.grade = $6)
+                       AND ($7 IS NULL OR o.category = $7) AND ($8 IS NULL OR o.project = $8)
+                       AND ($9 IS NULL OR o.building = $9) AND ($10 IS NULL OR o.unit = $10)
+                       AND ($11 IS NULL OR o.assignee = $11)
+                       AND ($12 = FALSE OR (o.is_open = TRUE AND o.sla_due_at < $13))
+                       AND ($14 IS NULL OR o.number LIKE $14 OR o.unit LIKE $14)
+                       AND ($15 IS NULL OR o.created_at >= $15) AND ($16 IS NULL OR o.created_at < $16)
+                       AND ($17 IS NULL OR o.created_how = $17) AND ($18 IS NULL OR o.id = $18)
+                     ORDER BY o.is_open DESC, o.next_deadline IS NULL, o.next_deadline, o.created_at DESC LIMIT $2",
+                    scope_filter(Scope::of(principal), "o.id")
+                );
+                let q = filter.q.as_deref().map(|q| format!("%{}%", q.replace(['%', '_'], "")));
+                let rows = sqlx::query(AssertSqlSafe(sql))
+                    .bind(&principal.org)
+                    .bind(filter.limit.unwrap_or(200).clamp(1, 500))
+                    .bind(principal.user.to_string())
+                    .bind(filter.status.as_deref())
+                    .bind(filter.kind.as_deref())
+                    .bind(filter.grade.as_deref())
+                    .bind(filter.category.as_deref())
+                    .bind(filter.project.as_deref())
+                    .bind(filter.building.as_deref())
+                    .bind(filter.unit.as_deref())
+                    .bind(filter.assignee.as_deref())
+                    .bind(filter.overdue)
+                    .bind(now_ms)
+                    .bind(q)
+                    .bind(filter.from)
+                    .bind(filter.to)
+                    .bind(filter.hour_of_week)
+                    .bind(filter.id.as_deref())
+                    .fetch_all(&self.pool)
+                    .await?;
+                Ok(rows.iter().map(Self::order_item).collect::<Result<_, sqlx::Error>>()?)
+            }
+
+            async fn possible_duplicates(
+                &self,
+                principal: &Principal,
+                location: &loopwork_sync_core::Location,
+                category: &str,
+                since_ms: i64,
+                except: OrderId,
+            ) -> Result<Vec<OrderListItem>> {
+                let sql = format!(
+                    "SELECT {ITEM_COLUMNS} FROM {ITEM_FROM}
+                     WHERE o.org_id = $1 AND o.project = $2 AND o.building = $3 AND o.unit = $4 AND o.category = $5
+                       AND o.created_at >= $6 AND o.id <> $7 AND o.is_open = TRUE
+                     ORDER BY o.created_at DESC LIMIT 10"
                 );
                 let rows = sqlx::query(AssertSqlSafe(sql))
                     .bind(&principal.org)
-                    .bind(limit)
-                    .bind(principal.user.to_string())
+                    .bind(&location.project)
+                    .bind(&location.building)
+                    .bind(&location.unit)
+                    .bind(category)
+                    .bind(since_ms)
+                    .bind(except.to_string())
                     .fetch_all(&self.pool)
                     .await?;
-                rows.iter()
-                    .map(|r| {
-                        Ok(OrderListItem {
-                            id: r.try_get(0)?,
-                            number: r.try_get(1)?,
-                            kind: r.try_get(2)?,
-                            category: r.try_get(3)?,
-                            grade: r.try_get(4)?,
-                            status: r.try_get(5)?,
-                            assignee: r.try_get(6)?,
-                            project: r.try_get(7)?,
-                            building: r.try_get(8)?,
-                            unit: r.try_get(9)?,
-                            area: r.try_get(10)?,
-                            created_at: r.try_get(11)?,
-                            next_deadline: r.try_get(12)?,
-                        })
+                Ok(rows.iter().map(Self::order_item).collect::<Result<_, sqlx::Error>>()?)
+            }
+
+            async fn me(&self, principal: &Principal) -> Result<MeRecord> {
+                let user = principal.user.to_string();
+                let name: String = sqlx::query_scalar("SELECT display_name FROM users WHERE id = $1")
+                    .bind(&user)
+                    .fetch_one(&self.pool)
+                    .await?;
+                let units: Vec<(String, String, String)> = sqlx::query_as(
+                    "SELECT project, building, unit FROM owner_units WHERE user_id = $1 ORDER BY project, building, unit",
+                )
+                .bind(&user)
+                .fetch_all(&self.pool)
+                .await?;
+                let projects: Vec<(String, String)> =
+                    sqlx::query_as("SELECT code, name FROM projects WHERE org_id = $1 ORDER BY code")
+                        .bind(&principal.org)
+                        .fetch_all(&self.pool)
+                        .await?;
+                Ok(MeRecord {
+                    name,
+                    units: units.into_iter().map(|(project, building, unit)| UnitRef { project, building, unit }).collect(),
+                    projects: projects.into_iter().map(|(code, name)| ProjectRef { code, name }).collect(),
+                })
+            }
+
+            async fn technicians(&self, org: &str) -> Result<Vec<TechnicianLoad>> {
+                let rows: Vec<(String, String, i64, Option<i64>)> = sqlx::query_as(
+                    "SELECT u.id, u.display_name,
+                        (SELECT COUNT(*) FROM orders o WHERE o.org_id = u.org_id AND o.assignee = u.id AND o.is_open = TRUE),
+                        (SELECT MAX(d.last_sync_at) FROM devices d WHERE d.user_id = u.id AND d.revoked_at IS NULL)
+                     FROM users u WHERE u.org_id = $1 AND u.role = 'technician' AND u.disabled_at IS NULL
+                     ORDER BY u.display_name, u.id",
+                )
+                .bind(org)
+                .fetch_all(&self.pool)
+                .await?;
+                Ok(rows
+                    .into_iter()
+                    .map(|(user_id, name, open_orders, last_seen_at)| TechnicianLoad { user_id, name, open_orders, last_seen_at })
+                    .collect())
+            }
+
+            async fn staff_names(&self, org: &str) -> Result<HashMap<String, String>> {
+                let rows: Vec<(String, String)> =
+                    sqlx::query_as("SELECT id, display_name FROM users WHERE org_id = $1 AND role <> 'owner'")
+                        .bind(org)
+                        .fetch_all(&self.pool)
+                        .await?;
+                Ok(rows.into_iter().collect())
+            }
+
+            async fn owner_of_unit(&self, org: &str, location: &loopwork_sync_core::Location, phone: Option<&str>) -> Result<Option<UserId>> {
+                let id: Option<String> = sqlx::query_scalar(
+                    "SELECT u.id FROM owner_units w JOIN users u ON u.id = w.user_id
+                     WHERE u.org_id = $1 AND w.project = $2 AND w.building = $3 AND w.unit = $4
+                       AND u.role = 'owner' AND u.disabled_at IS NULL
+                     ORDER BY CASE WHEN u.phone = $5 THEN 0 ELSE 1 END, u.id LIMIT 1",
+                )
+                .bind(org)
+                .bind(&location.project)
+                .bind(&location.building)
+                .bind(&location.unit)
+                .bind(phone)
+                .fetch_optional(&self.pool)
+                .await?;
+                id.map(|id| id.parse().map_err(|_| ApiError::internal())).transpose()
+            }
+
+            async fn save_caller(&self, org: &str, order: OrderId, name: Option<&str>, phone: Option<&str>, now_ms: i64) -> Result<()> {
+                sqlx::query(
+                    "INSERT INTO order_callers (order_id, org_id, name, phone, created_at) VALUES ($1, $2, $3, $4, $5)
+                     ON CONFLICT (order_id) DO NOTHING",
+                )
+                .bind(order.to_string())
+                .bind(org)
+                .bind(name)
+                .bind(phone)
+                .bind(now_ms)
+                .execute(&self.pool)
+                .await?;
+                Ok(())
+            }
+
+            async fn caller(&self, org: &str, order: OrderId) -> Result<Option<(Option<String>, Option<String>)>> {
+                Ok(sqlx::query_as("SELECT name, phone FROM order_callers WHERE org_id = $1 AND order_id = $2")
+                    .bind(org)
+                    .bind(order.to_string())
+                    .fetch_optional(&self.pool)
+                    .await?)
+            }
+
+            async fn efficiency(&self, org: &str, period: &Period) -> Result<(EfficiencyCounts, MilestoneDurations)> {
+                let within = "org_id = $1 AND created_at >= $2 AND created_at < $3 AND ($4 IS NULL OR project = $4)
+                    AND status <> 'cancelled'";
+                let row: (i64, i64, i64, i64, i64, i64, i64, i64) = sqlx::query_as(AssertSqlSafe(format!(
+                    "SELECT COUNT(*),
+                        COUNT(CASE WHEN response_breached + arrival_breached + resolution_breached > 0 THEN 1 END),
+                        COUNT(completed_at),
+                        COUNT(CASE WHEN completed_at IS NOT NULL AND reopen_count = 0 THEN 1 END),
+                        COUNT(CASE WHEN reopen_count > 0 THEN 1 END),
+                        COUNT(CASE WHEN rating IS NOT NULL AND auto_confirmed = 0 THEN 1 END),
+                        CAST(COALESCE(SUM(CASE WHEN auto_confirmed = 0 THEN rating END), 0) AS BIGINT),
+                        COUNT(CASE WHEN rating >= 4 AND auto_confirmed = 0 THEN 1 END)
+                     FROM orders WHERE {within}"
+                )))
+                .bind(org)
+                .bind(period.from)
+                .bind(period.to)
+                .bind(period.project.as_deref())
+                .fetch_one(&self.pool)
+                .await?;
+                let counts = EfficiencyCounts {
+                    orders: row.0,
+                    breached: row.1,
+                    completed: row.2,
+                    fixed_first_time: row.3,
+                    reworked: row.4,
+                    rated: row.5,
+                    rating_sum: row.6,
+                    rated_4_or_more: row.7,
+                };
+                let mut durations = MilestoneDurations::default();
+                for (column, out) in [
+                    ("accepted_at", &mut durations.response),
+                    ("arrived_at", &mut durations.arrival),
+                    ("completed_at", &mut durations.resolution),
+                ] {
+                    *out = sqlx::query_scalar(AssertSqlSafe(format!(
+                        "SELECT {column} - created_at FROM orders WHERE {within} AND {column} IS NOT NULL ORDER BY 1"
+                    )))
+                    .bind(org)
+                    .bind(period.from)
+                    .bind(period.to)
+                    .bind(period.project.as_deref())
+                    .fetch_all(&self.pool)
+                    .await?;
+                }
+                Ok((counts, durations))
+            }
+
+            async fn backlog(&self, org: &str, project: Option<&str>, now_ms: i64) -> Result<Backlog> {
+                const DAY: i64 = 86_400_000;
+                let open = "org_id = $1 AND is_open = TRUE AND ($2 IS NULL OR project = $2)";
+                let by_age: Vec<(String, i64)> = sqlx::query_as(AssertSqlSafe(format!(
+                    "SELECT CASE WHEN created_at > $3 - {DAY} THEN 'lt_1d' WHEN created_at > $3 - {} THEN '1_3d'
+                        WHEN created_at > $3 - {} THEN '3_7d' ELSE 'gt_7d' END AS bucket, COUNT(*)
+                     FROM orders WHERE {open} GROUP BY 1 ORDER BY 1",
+                    3 * DAY,
+                    7 * DAY
+                )))
+                .bind(org)
+                .bind(project)
+                .bind(now_ms)
+                .fetch_all(&self.pool)
+                .await?;
+                let by_technician: Vec<(Option<String>, Option<String>, i64)> = sqlx::query_as(AssertSqlSafe(format!(
+                    "SELECT o.assignee, MIN(u.display_name), COUNT(*) FROM orders o LEFT JOIN users u ON u.id = o.assignee
+                     WHERE o.org_id = $1 AND o.is_open = TRUE AND ($2 IS NULL OR o.project = $2) AND $3 = $3
+                     GROUP BY o.assignee ORDER BY 3 DESC"
+                )))
+                .bind(org)
+                .bind(project)
+                .bind(now_ms)
+                .fetch_all(&self.pool)
+                .await?;
+                let by_grade: Vec<(String, i64)> = sqlx::query_as(AssertSqlSafe(format!(
+                    "SELECT grade, COUNT(*) FROM orders WHERE {open} AND $3 = $3 GROUP BY grade ORDER BY grade"
+                )))
+                .bind(org)
+                .bind(project)
+                .bind(now_ms)
+                .fetch_all(&self.pool)
+                .await?;
+                Ok(Backlog { by_age, by_technician, by_grade })
+            }
+
+            async fn heatmap(&self, org: &str, period: &Period, kind: Option<&str>) -> Result<(Vec<(String, String, i64)>, Vec<(i64, i64)>)> {
+                let within = "org_id = $1 AND created_at >= $2 AND created_at < $3 AND ($4 IS NULL OR project = $4)
+                    AND ($5 IS NULL OR kind = $5)";
+                let cells: Vec<(String, String, i64)> = sqlx::query_as(AssertSqlSafe(format!(
+                    "SELECT COALESCE(building, ''), category, COUNT(*) FROM orders WHERE {within}
+                     GROUP BY COALESCE(building, ''), category ORDER BY 1, 2"
+                )))
+                .bind(org)
+                .bind(period.from)
+                .bind(period.to)
+                .bind(period.project.as_deref())
+                .bind(kind)
+                .fetch_all(&self.pool)
+                .await?;
+                let hours: Vec<(i64, i64)> = sqlx::query_as(AssertSqlSafe(format!(
+                    "SELECT created_how, COUNT(*) FROM orders WHERE {within} AND created_how IS NOT NULL
+                     GROUP BY created_how ORDER BY 1"
+                )))
+                .bind(org)
+                .bind(period.from)
+                .bind(period.to)
+                .bind(period.project.as_deref())
+                .bind(kind)
+                .fetch_all(&self.pool)
+                .await?;
+                Ok((cells, hours))
+            }
+
+            async fn staff_counts(&self, org: &str, period: &Period) -> Result<Vec<StaffCounts>> {
+                let joined = "o.org_id = $1 AND o.created_at >= $2 AND o.created_at < $3 AND ($4 IS NULL OR o.project = $4)
+                    AND o.status <> 'cancelled'";
+                let rows: Vec<(String, String, String, i64, i64, i64, i64, i64, i64, i64, i64)> =
+                    sqlx::query_as(AssertSqlSafe(format!(
+                        "SELECT u.id, u.display_name, u.role, COUNT(o.id), COUNT(o.completed_at), COUNT(o.accepted_at),
+                            COUNT(CASE WHEN o.accepted_at IS NOT NULL AND o.response_breached = 0 THEN 1 END),
+                            COUNT(CASE WHEN o.completed_at IS NOT NULL AND o.resolution_breached = 0 THEN 1 END),
+                            COUNT(CASE WHEN o.reopen_count > 0 THEN 1 END),
+                            COUNT(CASE WHEN o.rating IS NOT NULL AND o.auto_confirmed = 0 THEN 1 END),
+                            CAST(COALESCE(SUM(CASE WHEN o.auto_confirmed = 0 THEN o.rating END), 0) AS BIGINT)
+                         FROM users u LEFT JOIN orders o ON {joined}
+                            AND ((u.role = 'technician' AND o.assignee = u.id) OR (u.role <> 'technician' AND o.registered_by = u.id))
+                         WHERE u.org_id = $1 AND u.role IN ('technician', 'dispatcher', 'supervisor') AND u.disabled_at IS NULL
+                         GROUP BY u.id, u.display_name, u.role ORDER BY u.role, u.display_name, u.id"
+                    )))
+                    .bind(org)
+                    .bind(period.from)
+                    .bind(period.to)
+                    .bind(period.project.as_deref())
+                    .fetch_all(&self.pool)
+                    .await?;
+                let visits: Vec<(String, i64)> = sqlx::query_as(AssertSqlSafe(format!(
+                    "SELECT o.visited_by, COUNT(*) FROM orders o WHERE {joined} AND o.visited_by IS NOT NULL GROUP BY o.visited_by"
+                )))
+                .bind(org)
+                .bind(period.from)
+                .bind(period.to)
+                .bind(period.project.as_deref())
+                .fetch_all(&self.pool)
+                .await?;
+                let delays: Vec<(String, i64)> = sqlx::query_as(AssertSqlSafe(format!(
+                    "SELECT o.registered_by, o.assigned_at - o.created_at FROM orders o
+                     WHERE {joined} AND o.registered_by IS NOT NULL AND o.assigned_at IS NOT NULL ORDER BY 2"
+                )))
+                .bind(org)
+                .bind(period.from)
+                .bind(period.to)
+                .bind(period.project.as_deref())
+                .fetch_all(&self.pool)
+                .await?;
+                let visits: HashMap<String, i64> = visits.into_iter().collect();
+                let mut by_user: HashMap<String, Vec<i64>> = HashMap::new();
+                for (user, delay) in delays {
+                    by_user.entry(user).or_default().push(delay);
+                }
+                Ok(rows
+                    .into_iter()
+                    .map(|r| StaffCounts {
+                        return_visits: visits.get(&r.0).copied().unwrap_or(0),
+                        assign_delays_ms: by_user.remove(&r.0).unwrap_or_default(),
+                        user_id: r.0,
+                        name: r.1,
+                        role: r.2,
+                        orders: r.3,
+                        completed: r.4,
+                        accepted: r.5,
+                        accepted_on_time: r.6,
+                        completed_on_time: r.7,
+                        reworked: r.8,
+                        rated: r.9,
+                        rating_sum: r.10,
                     })
-                    .collect::<Result<_, sqlx::Error>>()
-                    .map_err(ApiError::from)
+                    .collect())
             }
 
             async fn close(&self) {

@@ -18,12 +18,12 @@
 use axum::Json;
 use axum::extract::{Path, State};
 use axum::http::StatusCode;
-use loopwork_sync_core::sla::{Level, SlaBook};
+use loopwork_sync_core::sla::{Checkpoint, Level, SlaBook, Stage};
 use loopwork_sync_core::{Grade, OrderId, Role, WorkOrder};
 
 use crate::AppState;
 use crate::auth::Authenticated;
-use crate::db::{Fired, NotificationRecord, SlaEventRecord};
+use crate::db::{Fired, NotificationRecord, OrderFacts, SlaEventRecord};
 use crate::error::ApiError;
 
 /// Orders looked at per tick at most; the rest wait for the next tick.
@@ -78,13 +78,57 @@ pub async fn tick(state: &AppState, now_ms: i64) -> Result<usize, ApiError> {
             })
             .collect();
         let next = checkpoints.iter().map(|c| c.at_ms).filter(|at| *at > now_ms).min();
-        let done = state.db.record_checks(&due, &fired, next, now_ms).await?;
+        let facts = facts_of(&order_state, &checkpoints, order.created_at_ms());
+        let done = state.db.record_checks(&due, &fired, &facts, next, now_ms).await?;
         for &i in &done {
             state.metrics.sla_events.with_label_values(&[fired[i].stage, fired[i].level]).inc();
         }
         recorded += done.len();
     }
     Ok(recorded)
+}
+
+/// China Standard Time (UTC+8, no daylight saving): the hour-of-week of the heat map.
+const CST_OFFSET_MS: i64 = 8 * 3_600_000;
+
+/// The hour of the week of an instant in China Standard Time, Monday 00:00 = 0 … Sunday 23:00 = 167.
+pub fn hour_of_week(at_ms: i64) -> i64 {
+    let hours = (at_ms + CST_OFFSET_MS).div_euclid(3_600_000);
+    let days = hours.div_euclid(24);
+    // 1970-01-01 was a Thursday (Monday = 0 makes it 3).
+    let weekday = (days + 3).rem_euclid(7);
+    weekday * 24 + hours.rem_euclid(24)
+}
+
+/// What the queue and the dashboards read of an order, from its state (with clamped times) and
+/// its checkpoints: the most urgent unmet stage's checkpoints, milestones, rating, rework.
+pub fn facts_of(order: &loopwork_sync_core::OrderState, checkpoints: &[Checkpoint], created_at_ms: i64) -> OrderFacts {
+    use loopwork_sync_core::lifecycle::{Action, Verdict};
+    let urgent = checkpoints.iter().min_by_key(|c| (c.due_ms, c.stage));
+    let at =
+        |stage: Stage, level: Level| checkpoints.iter().find(|c| c.stage == stage && c.level == level).map(|c| c.at_ms);
+    let applied = || order.history.iter().filter(|f| f.verdict == Verdict::Applied).map(|f| &f.transition);
+    let first = |code: &str| applied().find(|t| t.action.code() == code).map(|t| t.at_ms);
+    let finished = applied()
+        .filter(|t| matches!(t.action, Action::Confirm { .. } | Action::AutoConfirm | Action::Close))
+        .map(|t| t.at_ms)
+        .next();
+    OrderFacts {
+        sla_stage: urgent.map(|c| c.stage.code()),
+        sla_half_at: urgent.and_then(|c| at(c.stage, Level::Half)),
+        sla_warn_at: urgent.and_then(|c| at(c.stage, Level::ThreeQuarters)),
+        sla_due_at: urgent.map(|c| c.due_ms),
+        created_how: hour_of_week(created_at_ms),
+        assigned_at: first("assign"),
+        accepted_at: order.accepted_at_ms,
+        arrived_at: order.arrived_at_ms,
+        completed_at: order.completed_at_ms,
+        finished_at: finished,
+        rating: order.rating.map(i64::from),
+        reopen_count: i64::from(order.reopen_count),
+        auto_confirmed: order.auto_confirmed,
+        visited_by: applied().filter(|t| t.action == Action::ReturnVisit).map(|t| t.by.to_string()).next_back(),
+    }
 }
 
 pub async fn notifications(
@@ -116,4 +160,20 @@ pub async fn sla_events(
     }
     let order: OrderId = id.parse().map_err(|_| ApiError::not_found("order"))?;
     Ok(Json(state.db.sla_events(&principal.org, order).await?))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::hour_of_week;
+
+    #[test]
+    fn hours_of_the_week_are_counted_in_china_standard_time_from_monday() {
+        // 2026-11-23 00:00 +08:00 is a Monday.
+        let monday = 1_795_363_200_000;
+        assert_eq!(hour_of_week(monday), 0);
+        assert_eq!(hour_of_week(monday - 1), 167, "Sunday 23:59");
+        assert_eq!(hour_of_week(monday + 4 * 86_400_000 + 17 * 3_600_000 + 50 * 60_000), 4 * 24 + 17, "Friday 17:50");
+        assert_eq!(hour_of_week(monday + 7 * 86_400_000), 0);
+        assert_eq!(hour_of_week(0), 3 * 24 + 8, "the epoch: Thursday 08:00 in Shanghai");
+    }
 }

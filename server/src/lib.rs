@@ -9,14 +9,17 @@ pub mod api;
 pub mod auth;
 pub mod closed_loop;
 pub mod config;
+pub mod dashboard;
 pub mod db;
 pub mod demo;
+pub mod desk;
 pub mod error;
 pub mod escalation;
 pub mod metrics;
 pub mod privacy;
 pub mod replication;
 pub mod sla_settings;
+pub mod web;
 pub mod webhooks;
 
 use std::sync::Arc;
@@ -32,6 +35,8 @@ pub struct AppState {
     pub live: tokio::sync::broadcast::Sender<api::FeedAdvanced>,
     pub limits: Limits,
     pub clock: Arc<dyn Clock>,
+    /// Desk edits run one at a time per process (see `desk::act`).
+    pub desk_writes: Arc<tokio::sync::Mutex<()>>,
 }
 
 impl std::fmt::Debug for AppState {
@@ -49,6 +54,7 @@ impl AppState {
             live,
             limits: Limits { max_payload_bytes: 64 << 20, max_entries: 20_000, max_item_bytes: 2 << 20 },
             clock,
+            desk_writes: Arc::new(tokio::sync::Mutex::new(())),
         }
     }
 }

@@ -420,3 +420,34 @@ impl Device {
         Err(SyncError::Transport("sync did not settle in 1000 round trips".into()))
     }
 }
+
+/// Where the foreign-language and browser tests find their tools (`scripts/install-test-tools`).
+pub mod tools {
+    use std::path::{Path, PathBuf};
+
+    pub fn workspace() -> PathBuf {
+        Path::new(env!("CARGO_MANIFEST_DIR")).parent().expect("workspace root").to_path_buf()
+    }
+
+    pub fn target_dir() -> PathBuf {
+        std::env::var_os("CARGO_TARGET_DIR").map(PathBuf::from).unwrap_or_else(|| workspace().join("target"))
+    }
+
+    /// A tool from the environment variable, the first existing candidate, or the PATH.
+    pub fn tool(variable: &str, candidates: &[PathBuf], name: &str) -> PathBuf {
+        if let Some(path) = std::env::var_os(variable) {
+            return PathBuf::from(path);
+        }
+        if let Some(found) = candidates.iter().find(|p| p.exists()) {
+            return found.clone();
+        }
+        let on_path = std::env::var_os("PATH")
+            .into_iter()
+            .flat_map(|paths| std::env::split_paths(&paths).collect::<Vec<_>>())
+            .map(|dir| dir.join(name))
+            .find(|p| p.exists());
+        on_path.unwrap_or_else(|| {
+            panic!("{name} was not found: run scripts/install-test-tools, or set {variable} to its path")
+        })
+    }
+}

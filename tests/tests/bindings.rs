@@ -6,18 +6,11 @@
 //! The tools come from `scripts/install-test-tools` (pytest, the Kotlin compiler from npm,
 //! Debian's JNA); a missing tool fails the test with that hint.
 
-use std::path::{Path, PathBuf};
+use std::path::PathBuf;
 use std::sync::Mutex;
 
+use loopwork_tests::tools::{target_dir, tool, workspace};
 use loopwork_tests::{Backend, TestServer};
-
-fn workspace() -> PathBuf {
-    Path::new(env!("CARGO_MANIFEST_DIR")).parent().expect("workspace root").to_path_buf()
-}
-
-fn target_dir() -> PathBuf {
-    std::env::var_os("CARGO_TARGET_DIR").map(PathBuf::from).unwrap_or_else(|| workspace().join("target"))
-}
 
 /// Builds the cdylib and `uniffi-bindgen` (usually already built by `cargo test --workspace`),
 /// once per test process.
@@ -59,24 +52,6 @@ fn generate(language: &str) -> tempfile::TempDir {
     assert!(output.status.success(), "uniffi-bindgen failed: {}", String::from_utf8_lossy(&output.stderr));
     std::fs::copy(&lib, out.path().join(lib.file_name().expect("file name"))).expect("copy the library");
     out
-}
-
-/// A tool from the environment variable, the first existing candidate, or the PATH.
-fn tool(variable: &str, candidates: &[PathBuf], name: &str) -> PathBuf {
-    if let Some(path) = std::env::var_os(variable) {
-        return PathBuf::from(path);
-    }
-    if let Some(found) = candidates.iter().find(|p| p.exists()) {
-        return found.clone();
-    }
-    let on_path = std::env::var_os("PATH")
-        .into_iter()
-        .flat_map(|paths| std::env::split_paths(&paths).collect::<Vec<_>>())
-        .map(|dir| dir.join(name))
-        .find(|p| p.exists());
-    on_path.unwrap_or_else(|| {
-        panic!("{name} was not found: run scripts/install-test-tools, or set {variable} to its path")
-    })
 }
 
 async fn run(what: &str, command: &mut tokio::process::Command) {

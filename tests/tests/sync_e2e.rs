@@ -354,7 +354,8 @@ async fn duplicated_and_replayed_requests_are_harmless(backend: Backend) {
     synced(&mut other_desk).await;
     let order = other_desk.replica.order(id).expect("order");
     assert_eq!(order.notes().len(), 1);
-    let orders = server.state.db.list_orders(&principal_of(&desk), 100).await.expect("list");
+    let filter = loopwork_server::db::OrderFilter { limit: Some(100), ..Default::default() };
+    let orders = server.state.db.query_orders(&principal_of(&desk), &filter, 0).await.expect("list");
     assert_eq!(orders.iter().filter(|o| o.id == id.to_string()).count(), 1);
     server.stop().await.drop_database().await;
 }

@@ -1,0 +1,317 @@
+//! 数据可视化监管: the service-efficiency dashboard, the complaint heat map and the staff KPIs
+//! (量化考核), computed from the columns the scanner materializes on each order (see
+//! `escalation::facts_of`), so every panel is a few indexed queries however many orders there
+//! are. Definitions are in docs/web.md.
+//!
+//! - `GET /api/v1/dashboard/efficiency?project&from&to` (office staff)
+//! - `GET /api/v1/dashboard/heatmap?project&from&to&kind` (office staff)
+//! - `GET /api/v1/kpis?project&from&to&format=csv` (supervisors and above)
+
+use axum::Json;
+use axum::extract::State;
+use axum::http::header;
+use axum::response::{IntoResponse, Response};
+use loopwork_sync_core::Role;
+use serde::Deserialize;
+use serde_json::{Value, json};
+
+use crate::AppState;
+use crate::auth::Authenticated;
+use crate::db::{Period, StaffCounts};
+use crate::desk::Params;
+use crate::error::ApiError;
+use crate::replication::Principal;
+
+const DAY_MS: i64 = 86_400_000;
+/// A period is at most this long.
+const MAX_PERIOD_MS: i64 = 400 * DAY_MS;
+/// Customer service assigns in time when it assigns within this long of the registration.
+pub const ASSIGN_TARGET_MS: i64 = 15 * 60_000;
+
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct PeriodQuery {
+    pub project: Option<String>,
+    pub from: Option<i64>,
+    pub to: Option<i64>,
+    pub kind: Option<String>,
+    pub format: Option<String>,
+}
+
+/// The period asked for: by default the 30 days up to now.
+fn period(query: &PeriodQuery, now_ms: i64) -> Result<Period, ApiError> {
+    let to = query.to.unwrap_or(now_ms);
+    let from = query.from.unwrap_or(to - 30 * DAY_MS);
+    if from >= to || to - from > MAX_PERIOD_MS {
+        return Err(ApiError::invalid(
+            "invalid_period",
+            "`from` must be before `to`, at most 400 days apart (ms since the epoch)",
+            "统计区间无效:开始须早于结束,且不超过 400 天",
+        ));
+    }
+    let project = query.project.clone().filter(|p| !p.trim().is_empty());
+    Ok(Period { project, from, to })
+}
+
+fn staff_only(principal: &Principal) -> Result<(), ApiError> {
+    if principal.role.is_staff() {
+        Ok(())
+    } else {
+        Err(ApiError::forbidden("only office staff see the dashboards", "只有客服及管理人员可以查看数据看板"))
+    }
+}
+
+/// The value at quantile `q` of ascending values (nearest rank).
+pub fn percentile(sorted: &[i64], q: f64) -> Option<i64> {
+    if sorted.is_empty() {
+        return None;
+    }
+    let rank = (q * sorted.len() as f64).ceil() as usize;
+    Some(sorted[rank.clamp(1, sorted.len()) - 1])
+}
+
+fn ratio(part: i64, whole: i64) -> Option<f64> {
+    (whole > 0).then(|| part as f64 / whole as f64)
+}
+
+fn spread(sorted: &[i64]) -> Value {
+    json!({ "p50_ms": percentile(sorted, 0.5), "p90_ms": percentile(sorted, 0.9), "count": sorted.len() })
+}
+
+/// `GET /api/v1/dashboard/efficiency` (服务效能仪表盘)
+pub async fn efficiency(
+    State(state): State<AppState>,
+    Authenticated(principal): Authenticated,
+    Params(query): Params<PeriodQuery>,
+) -> Result<Json<Value>, ApiError> {
+    staff_only(&principal)?;
+    let now = state.clock.now_ms();
+    let period = period(&query, now)?;
+    let (c, durations) = state.db.efficiency(&principal.org, &period).await?;
+    let backlog = state.db.backlog(&principal.org, period.project.as_deref(), now).await?;
+    Ok(Json(json!({
+        "from": period.from,
+        "to": period.to,
+        "orders": c.orders,
+        "response": spread(&durations.response),
+        "arrival": spread(&durations.arrival),
+        "resolution": spread(&durations.resolution),
+        "sla_compliance": ratio(c.orders - c.breached, c.orders),
+        "first_time_fix_rate": ratio(c.fixed_first_time, c.completed),
+        "rework_rate": ratio(c.reworked, c.completed.max(c.reworked)),
+        "satisfaction": {
+            "average": ratio(c.rating_sum, c.rated),
+            "rated": c.rated,
+            "share_4_or_more": ratio(c.rated_4_or_more, c.rated),
+            "goal": 0.85,
+        },
+        "backlog": {
+            "by_age": backlog.by_age.iter().map(|(bucket, count)| json!({ "bucket": bucket, "count": count })).collect::<Vec<_>>(),
+            "by_technician": backlog.by_technician.iter()
+                .map(|(id, name, count)| json!({ "user_id": id, "name": name, "count": count }))
+                .collect::<Vec<_>>(),
+            "by_grade": backlog.by_grade.iter().map(|(grade, count)| json!({ "grade": grade, "count": count })).collect::<Vec<_>>(),
+        },
+    })))
+}
+
+/// `GET /api/v1/dashboard/heatmap` (投诉热力图): complaints by building × category and by
+/// weekday × hour (China Standard Time), for the period and project.
+pub async fn heatmap(
+    State(state): State<AppState>,
+    Authenticated(principal): Authenticated,
+    Params(query): Params<PeriodQuery>,
+) -> Result<Json<Value>, ApiError> {
+    staff_only(&principal)?;
+    let period = period(&query, state.clock.now_ms())?;
+    let kind = match query.kind.as_deref().filter(|k| !k.is_empty()) {
+        None => Some("complaint"),
+        Some("all") => None,
+        Some(code) => Some(
+            loopwork_sync_core::Kind::from_code(code)
+                .map_err(|_| ApiError::invalid("invalid_code", "unknown `kind` (or `all`)", "类型取值无效"))?
+                .code(),
+        ),
+    };
+    let (cells, hours) = state.db.heatmap(&principal.org, &period, kind).await?;
+    let mut buildings: Vec<&str> = cells.iter().map(|(b, _, _)| b.as_str()).collect();
+    buildings.dedup();
+    let mut categories: Vec<&str> = cells.iter().map(|(_, c, _)| c.as_str()).collect();
+    categories.sort();
+    categories.dedup();
+    Ok(Json(json!({
+        "from": period.from,
+        "to": period.to,
+        "kind": kind,
+        "buildings": buildings,
+        "categories": categories,
+        "by_building": cells.iter()
+            .map(|(building, category, count)| json!({ "building": building, "category": category, "count": count }))
+            .collect::<Vec<_>>(),
+        "by_hour": hours.iter()
+            .map(|(how, count)| json!({ "weekday": how / 24 + 1, "hour": how % 24, "hour_of_week": how, "count": count }))
+            .collect::<Vec<_>>(),
+    })))
+}
+
+/// A weighted score out of 100 over the parts that have data (weights renormalized); `None`
+/// when none has.
+fn score(parts: &[(f64, Option<f64>)]) -> Option<f64> {
+    let (weight, sum) =
+        parts.iter().filter_map(|(w, v)| v.map(|v| (*w, w * v))).fold((0.0, 0.0), |(tw, ts), (w, s)| (tw + w, ts + s));
+    (weight > 0.0).then(|| (100.0 * sum / weight * 10.0).round() / 10.0)
+}
+
+/// A technician's figures and score.
+fn technician(s: &StaffCounts) -> Value {
+    let response_on_time = ratio(s.accepted_on_time, s.accepted);
+    let resolution_on_time = ratio(s.completed_on_time, s.completed);
+    let rework_rate = ratio(s.reworked, s.completed.max(s.reworked));
+    let satisfaction = ratio(s.rating_sum, s.rated);
+    json!({
+        "user_id": s.user_id,
+        "name": s.name,
+        "assigned": s.orders,
+        "completed": s.completed,
+        "response_on_time": response_on_time,
+        "resolution_on_time": resolution_on_time,
+        "rework_rate": rework_rate,
+        "satisfaction": satisfaction,
+        "rated": s.rated,
+        "score": score(&[
+            (0.3, response_on_time),
+            (0.3, resolution_on_time),
+            (0.2, rework_rate.map(|r| 1.0 - r)),
+            (0.2, satisfaction.map(|a| a / 5.0)),
+        ]),
+    })
+}
+
+/// A customer-service agent's figures and score.
+fn agent(s: &StaffCounts) -> Value {
+    let delays = &s.assign_delays_ms;
+    let assigned_in_time = ratio(delays.iter().filter(|d| **d <= ASSIGN_TARGET_MS).count() as i64, delays.len() as i64);
+    let satisfaction = ratio(s.rating_sum, s.rated);
+    json!({
+        "user_id": s.user_id,
+        "name": s.name,
+        "role": s.role,
+        "registered": s.orders,
+        "median_assign_ms": percentile(delays, 0.5),
+        "assigned_in_time": assigned_in_time,
+        "return_visits": s.return_visits,
+        "satisfaction": satisfaction,
+        "rated": s.rated,
+        "score": score(&[(0.5, assigned_in_time), (0.5, satisfaction.map(|a| a / 5.0))]),
+    })
+}
+
+fn csv_field(value: &Value) -> String {
+    let text = match value {
+        Value::Null => String::new(),
+        Value::String(s) => s.clone(),
+        Value::Number(n) => n.as_f64().filter(|f| f.fract() != 0.0).map(|f| format!("{f:.3}")).unwrap_or(n.to_string()),
+        other => other.to_string(),
+    };
+    // Quoted, and a leading formula character neutralized (CSV injection in spreadsheets).
+    let text = if text.starts_with(['=', '+', '-', '@']) && value.is_string() { format!("'{text}") } else { text };
+    format!("\"{}\"", text.replace('"', "\"\""))
+}
+
+/// The KPIs as CSV: one header, one row per person (technicians, then customer service).
+pub fn kpis_csv(technicians: &[Value], agents: &[Value]) -> String {
+    const COLUMNS: &[(&str, &str)] = &[
+        ("group", "组别"),
+        ("user_id", "用户ID"),
+        ("name", "姓名"),
+        ("assigned", "派单量"),
+        ("completed", "完工量"),
+        ("response_on_time", "响应及时率"),
+        ("resolution_on_time", "完成及时率"),
+        ("rework_rate", "返工率"),
+        ("registered", "登记量"),
+        ("median_assign_ms", "派单用时中位数(毫秒)"),
+        ("assigned_in_time", "及时派单率"),
+        ("return_visits", "回访量"),
+        ("satisfaction", "满意度均分"),
+        ("rated", "评价数"),
+        ("score", "考核得分"),
+    ];
+    let mut out = String::from("\u{feff}");
+    out.push_str(&COLUMNS.iter().map(|(en, zh)| format!("{zh} {en}")).collect::<Vec<_>>().join(","));
+    out.push_str("\r\n");
+    for (group, rows) in [("technician", technicians), ("customer_service", agents)] {
+        for row in rows {
+            let fields: Vec<String> = COLUMNS
+                .iter()
+                .map(|(key, _)| if *key == "group" { csv_field(&json!(group)) } else { csv_field(&row[*key]) })
+                .collect();
+            out.push_str(&fields.join(","));
+            out.push_str("\r\n");
+        }
+    }
+    out
+}
+
+/// `GET /api/v1/kpis` (量化考核): supervisors, managers and administrators.
+pub async fn kpis(
+    State(state): State<AppState>,
+    Authenticated(principal): Authenticated,
+    Params(query): Params<PeriodQuery>,
+) -> Result<Response, ApiError> {
+    if !matches!(principal.role, Role::Supervisor | Role::Manager | Role::Admin) {
+        return Err(ApiError::forbidden("only supervisors and above see staff KPIs", "只有主管及以上可以查看考核"));
+    }
+    let period = period(&query, state.clock.now_ms())?;
+    let counts = state.db.staff_counts(&principal.org, &period).await?;
+    let technicians: Vec<Value> = counts.iter().filter(|s| s.role == "technician").map(technician).collect();
+    let agents: Vec<Value> = counts.iter().filter(|s| s.role != "technician").map(agent).collect();
+    match query.format.as_deref() {
+        None | Some("json") => Ok(Json(json!({
+            "from": period.from,
+            "to": period.to,
+            "technicians": technicians,
+            "agents": agents,
+        }))
+        .into_response()),
+        Some("csv") => Ok((
+            [
+                (header::CONTENT_TYPE, "text/csv; charset=utf-8"),
+                (header::CONTENT_DISPOSITION, "attachment; filename=\"kpis.csv\""),
+            ],
+            kpis_csv(&technicians, &agents),
+        )
+            .into_response()),
+        Some(_) => Err(ApiError::invalid("invalid_format", "`format` is `json` or `csv`", "format 只能是 json 或 csv")),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn percentiles_are_nearest_rank() {
+        let values: Vec<i64> = (1..=10).collect();
+        assert_eq!(percentile(&values, 0.5), Some(5));
+        assert_eq!(percentile(&values, 0.9), Some(9));
+        assert_eq!(percentile(&[7], 0.9), Some(7));
+        assert_eq!(percentile(&[], 0.5), None);
+    }
+
+    #[test]
+    fn scores_renormalize_over_the_parts_with_data() {
+        assert_eq!(score(&[(0.5, Some(1.0)), (0.5, None)]), Some(100.0));
+        assert_eq!(score(&[(0.3, Some(0.5)), (0.7, Some(1.0))]), Some(85.0));
+        assert_eq!(score(&[(1.0, None)]), None);
+    }
+
+    #[test]
+    fn csv_quotes_and_neutralizes_formulas() {
+        let row = json!({ "user_id": "u1", "name": "=HYPERLINK(\"x\")", "score": 87.5, "assigned": 3 });
+        let csv = kpis_csv(&[row], &[]);
+        let line = csv.lines().nth(1).expect("row");
+        assert!(line.starts_with("\"technician\",\"u1\",\"'=HYPERLINK(\"\"x\"\")\",\"3\""), "{line}");
+        assert!(line.ends_with("\"87.500\""), "{line}");
+    }
+}

@@ -1,0 +1,312 @@
+// Shared by the desk (/) and the owner's page (/h5): language, API calls, live updates,
+// formatting and a small DOM builder. Plain ES2020 modules, no framework.
+
+const LANG_KEY = 'loopwork.lang';
+export let lang = localStorage.getItem(LANG_KEY) === 'en' ? 'en' : 'zh';
+
+// key: [zh-CN, English]; {0}, {1} are arguments of t().
+const STRINGS = {
+  app_title: ['Loopwork 工单闭环', 'Loopwork work orders'], h5_title: ['物业报修', 'Property service'],
+  lang_other: ['English', '中文'], logout: ['退出', 'Log out'],
+  login_title: ['登录', 'Log in'], login_user: ['账号', 'Login'], login_password: ['密码', 'Password'],
+  login_submit: ['登录', 'Log in'], login_wrong_role: ['此页面不适用于该账号的角色', 'This page is not for this account\'s role'],
+  use_h5: ['业主请使用 /h5 页面', 'Owners please use /h5'], network_error: ['网络错误', 'Network error'],
+  tab_queue: ['工单队列', 'Queue'], tab_register: ['登记', 'Register'], tab_notifications: ['通知', 'Notifications'],
+  tab_visits: ['回访', 'Return visits'], tab_dashboard: ['数据看板', 'Dashboard'], tab_kpis: ['考核', 'KPIs'],
+  all: ['全部', 'All'], open_orders: ['未完结', 'Open'], overdue_only: ['仅超时', 'Overdue only'],
+  search: ['搜索单号或房号', 'Search number or unit'], none: ['无', 'None'], yes: ['是', 'Yes'], no: ['否', 'No'],
+  kind: ['类型', 'Kind'], category: ['类别', 'Category'], grade: ['等级', 'Grade'], channel: ['渠道', 'Channel'],
+  status: ['状态', 'Status'], project: ['项目', 'Project'], building: ['楼栋', 'Building'], unit: ['房号', 'Unit'],
+  location: ['位置', 'Location'], area: ['公共区域', 'Common area'], area_hint: ['如:3栋电梯厅', 'e.g. lobby of building 3'], assignee: ['维修工', 'Technician'], technician: ['维修工', 'Technician'],
+  created_at: ['登记时间', 'Registered'], occurred_at: ['发生时间', 'Occurred'], deadline: ['时限', 'Deadline'],
+  number: ['单号', 'Number'], description: ['描述', 'Description'], reporter: ['报事人', 'Reporter'],
+  caller: ['来电人', 'Caller'], caller_name: ['来电人姓名', 'Caller name'], caller_phone: ['来电电话', 'Caller phone'],
+  reopen_count: ['返工次数', 'Reopened'], return_visit: ['需回访', 'Return visit due'],
+  building_n: ['{0}栋', 'Bldg {0}'], selected_n: ['已选 {0} 单', '{0} selected'],
+  choose_tech: ['选择维修工…', 'Choose a technician…'], tech_option: ['{0}({1} 单,{2})', '{0} ({1} open, {2})'],
+  on_duty: ['在岗', 'on duty'], off_duty: ['离岗', 'off duty'], bulk_assign: ['批量派单', 'Assign selected'],
+  bulk_result: ['派单成功 {0} 单,失败 {1} 单', '{0} assigned, {1} failed'], no_orders: ['暂无工单', 'No orders'],
+  register_title: ['登记报修/投诉', 'Register a request'], register_submit: ['登记', 'Register'],
+  registered: ['已登记,单号', 'Registered as'], open_order: ['打开工单', 'Open the order'],
+  possible_duplicates: ['可能重复的工单:', 'Possible duplicates:'], link_duplicate: ['关联为重复单', 'Link as duplicate'],
+  linked: ['已关联为 {0} 的重复单', 'Linked as a duplicate of {0}'], saved: ['已保存', 'Saved'],
+  back_to_queue: ['返回队列', 'Back to the queue'], facts: ['工单信息', 'Order'], actions: ['操作', 'Actions'],
+  assign: ['派单', 'Assignment'], assign_submit: ['派单', 'Assign'], classify: ['调整分级分类', 'Reclassify'],
+  classify_reason: ['调整原因(必填)', 'Reason (required)'], classify_submit: ['保存调整', 'Save'],
+  reason_required: ['请填写原因', 'Please give a reason'], nothing_changed: ['等级和类别都没有改变', 'Neither grade nor category changed'],
+  notes: ['备注', 'Notes'], note_add: ['添加备注', 'Add note'], parts: ['用料', 'Parts'], quantity: ['数量', 'Qty'],
+  time_log: ['工时', 'Time log'], work: ['现场记录', 'Work record'], checklist: ['检查项', 'Checklist'], attachments: ['附件', 'Attachments'],
+  author: ['记录人', 'By'], at: ['时间', 'At'], start: ['开始', 'Start'], end: ['结束', 'End'], duration: ['时长', 'Duration'],
+  deadlines: ['时限', 'Deadlines'], policy: ['时限规则', 'Policy'], due: ['应完成', 'Due'], done_at: ['完成于', 'Done'],
+  paused: ['计时暂停中', 'Clock paused'], pauses: ['暂停记录', 'Pauses'], ongoing: ['进行中', 'ongoing'],
+  met: ['按时', 'On time'], late: ['超时', 'Late'], rating: ['评价', 'Rating'], comment: ['评价内容', 'Comment'],
+  auto_confirmed: ['超时自动确认', 'Auto-confirmed'], sla_events: ['时限预警', 'SLA events'],
+  timeline: ['处理记录', 'Timeline'], superseded: ['未生效', 'Not applied'], rejected_edits: ['被拒绝的修改', 'Refused edits'],
+  reject_reason: ['拒绝原因(必填)', 'Reason (required)'], visit_result: ['回访结果(必填)', 'Result (required)'],
+  cancel_reason: ['取消原因(必填)', 'Reason (required)'], note_optional: ['说明(可选)', 'Note (optional)'],
+  hold_reason: ['挂起原因', 'Reason'], dismiss: ['收起', 'Dismiss'], reason: ['原因', 'Reason'], what: ['内容', 'What'],
+  stage: ['阶段', 'Stage'], level: ['级别', 'Level'], mark_read: ['标为已读', 'Mark read'], read: ['已读', 'Read'],
+  stage_response: ['响应', 'Response'], stage_arrival: ['到场', 'Arrival'], stage_resolution: ['解决', 'Resolution'],
+  level_warn_50: ['已过 50%', '50% used'], level_warn_75: ['已过 75%', '75% used'], level_breach: ['已超时', 'Breached'],
+  sla_ok: ['正常', 'On track'], sla_half: ['已过 50%', '50% used'], sla_warn: ['已过 75%', '75% used'],
+  sla_breach: ['已超时', 'Breached'], sla_none: ['无时限', 'No deadline'],
+  time_left: ['剩 {0}', '{0} left'], overdue_by: ['超时 {0}', 'overdue {0}'],
+  visits_title: ['待回访', 'Return visits owed'], since: ['起算', 'Since'],
+  rv_low_rating: ['低评分', 'Low rating'], rv_rejected: ['曾被拒绝', 'Was rejected'], rv_auto_complaint: ['投诉自动确认', 'Complaint auto-confirmed'],
+  from: ['从', 'From'], to: ['至', 'To'], refresh: ['刷新', 'Refresh'], all_projects: ['全部项目', 'All projects'],
+  eff_title: ['服务效率', 'Service efficiency'], eff_orders: ['工单数', 'Orders'], eff_response: ['响应 P50 / P90', 'Response P50 / P90'],
+  eff_arrival: ['到场 P50 / P90', 'Arrival P50 / P90'], eff_resolution: ['解决 P50 / P90', 'Resolution P50 / P90'],
+  eff_sla: ['时限达标率', 'SLA compliance'], eff_ftf: ['一次修复率', 'First-time fix'], eff_rework: ['返工率', 'Rework rate'],
+  eff_avg: ['平均评分', 'Average rating'], eff_rated: ['已评价', 'Rated'], eff_share: ['4 星及以上', '4 stars or more'],
+  goal: ['目标', 'goal'], backlog_age: ['积压(按时长)', 'Backlog by age'], backlog_tech: ['积压(按维修工)', 'Backlog by technician'],
+  backlog_grade: ['积压(按等级)', 'Backlog by grade'], age_lt_1d: ['1 天内', '< 1 day'], age_1_3d: ['1–3 天', '1–3 days'],
+  age_3_7d: ['3–7 天', '3–7 days'], age_gt_7d: ['7 天以上', '> 7 days'], unassigned: ['未派单', 'Unassigned'],
+  heat_title: ['投诉热力图', 'Complaint heat map'], heat_building: ['楼栋 × 类别', 'Building × category'],
+  heat_hour: ['星期 × 小时', 'Weekday × hour'], heat_pick: ['点击格子查看对应工单', 'Click a cell to list its orders'],
+  kpi_tech: ['维修工考核', 'Technicians'], kpi_agents: ['客服考核', 'Agents'], kpi_csv: ['导出 CSV', 'Export CSV'],
+  kpi_assigned: ['派单', 'Assigned'], kpi_completed: ['完工', 'Completed'], kpi_resp_on_time: ['响应及时率', 'Response on time'],
+  kpi_res_on_time: ['解决及时率', 'Resolution on time'], kpi_satisfaction: ['满意度', 'Satisfaction'], kpi_score: ['得分', 'Score'],
+  kpi_registered: ['登记', 'Registered'], kpi_median_assign: ['派单用时中位数', 'Median time to assign'], kpi_visits: ['回访', 'Return visits'],
+  name: ['姓名', 'Name'],
+  my_orders: ['我的报修', 'My requests'], report_new: ['我要报修', 'Report a problem'], report_submit: ['提交', 'Submit'],
+  reported_as: ['已提交,单号 {0}', 'Submitted as {0}'], no_units: ['账号未绑定房屋,请联系物业', 'No unit is bound to this account; please call the office'],
+  step_reported: ['已报修', 'Reported'], progress: ['进度', 'Progress'], confirm_title: ['确认完工并评价', 'Confirm and rate'],
+  confirm_submit: ['确认完工', 'Confirm'], reject_title: ['问题没有解决?', 'Not fixed?'], reject_submit: ['拒绝完工,要求返工', 'Reject, ask for rework'],
+  choose_rating: ['请先选择星级', 'Please choose a rating'], stars_n: ['{0} 星', '{0} stars'], thanks: ['已提交,谢谢', 'Sent, thank you'],
+  cancel_order: ['撤销报修', 'Withdraw'], cancel_confirm: ['确定撤销?再点一次', 'Sure? Tap again'],
+};
+
+export function t(key, ...args) {
+  const pair = STRINGS[key];
+  return (pair ? pair[lang === 'en' ? 1 : 0] : key).replace(/\{(\d)\}/g, (_, i) => args[i] ?? '');
+}
+
+export function setLang(next) {
+  lang = next === 'en' ? 'en' : 'zh';
+  localStorage.setItem(LANG_KEY, lang);
+  document.documentElement.lang = lang === 'en' ? 'en' : 'zh-CN';
+  for (const el of document.querySelectorAll('[data-i18n]')) el.textContent = t(el.dataset.i18n);
+}
+
+// The login of this page (desk and h5 keep separate sessions), in sessionStorage.
+let sessionKey = 'loopwork.desk';
+let unauthorized = () => {};
+export const session = {
+  use(key) { sessionKey = key; },
+  get() { try { return JSON.parse(sessionStorage.getItem(sessionKey)); } catch { return null; } },
+  set(value) { sessionStorage.setItem(sessionKey, JSON.stringify(value)); },
+  clear() { sessionStorage.removeItem(sessionKey); },
+};
+export const onUnauthorized = (handler) => { unauthorized = handler; };
+
+export class ApiError extends Error {
+  constructor(status, body) {
+    super(body?.message ?? `HTTP ${status}`);
+    Object.assign(this, { status, code: body?.code ?? `http_${status}`, zh: body?.message_zh });
+  }
+}
+
+export const errorText = (e) => e instanceof ApiError ? (lang === 'zh' && e.zh) || e.message : `${t('network_error')}: ${e?.message ?? e}`;
+
+// Calls the JSON API. `query` skips empty values; `raw` returns the Response (e.g. for a CSV).
+export async function api(path, { method = 'GET', body, query, raw = false } = {}) {
+  const url = new URL(path, location.origin);
+  for (const [k, v] of Object.entries(query ?? {})) if (v != null && v !== '') url.searchParams.set(k, v);
+  const token = session.get()?.token;
+  const headers = { Accept: 'application/json' };
+  if (token) headers.Authorization = `Bearer ${token}`;
+  if (body !== undefined) headers['Content-Type'] = 'application/json';
+  const res = await fetch(url, { method, headers, body: body === undefined ? undefined : JSON.stringify(body) });
+  if (!res.ok) {
+    const error = await res.json().then((j) => j.error, () => null);
+    if (res.status === 401 && token) { session.clear(); unauthorized(); }
+    throw new ApiError(res.status, error);
+  }
+  if (raw) return res;
+  if (res.status === 204) return null;
+  return (res.headers.get('content-type') ?? '').includes('json') ? res.json() : res.text();
+}
+
+export const sleep = (ms) => new Promise((resolve) => setTimeout(resolve, ms));
+export function debounce(fn, ms) {
+  let timer;
+  return (...args) => { clearTimeout(timer); timer = setTimeout(() => fn(...args), ms); };
+}
+
+// Live updates: reads /api/v1/live (it needs the bearer header, so not EventSource) and calls
+// `onFeed` (debounced) on each `feed` event, and after each reconnection, since events may have
+// been missed while disconnected.
+let liveStarted = false;
+export function startLive(onFeed) {
+  if (liveStarted) return;
+  liveStarted = true;
+  const fire = debounce(onFeed, 300);
+  let connected = false;
+  const listen = async () => {
+    const token = session.get()?.token;
+    if (!token) return;
+    const res = await fetch('/api/v1/live', { headers: { Authorization: `Bearer ${token}`, Accept: 'text/event-stream' } });
+    if (res.status === 401) { session.clear(); unauthorized(); return; }
+    if (!res.ok || !res.body) return;
+    if (connected) fire();
+    connected = true;
+    const reader = res.body.pipeThrough(new TextDecoderStream()).getReader();
+    let buffer = '';
+    for (;;) {
+      const { value, done } = await reader.read();
+      if (done) return;
+      buffer = (buffer + value).replace(/\r\n?/g, '\n');
+      let end;
+      while ((end = buffer.indexOf('\n\n')) >= 0) {
+        if (/^event:\s*feed\s*$/m.test(buffer.slice(0, end))) fire();
+        buffer = buffer.slice(end + 2);
+      }
+    }
+  };
+  (async () => {
+    for (;;) {
+      await listen().catch(() => {}); // dropped or refused: try again after a pause
+      await sleep(3000);
+    }
+  })();
+}
+
+// Vocabulary: codes and their zh/en labels.
+export let vocab = {};
+export const loadVocab = async () => (vocab = await api('/api/v1/vocabulary'));
+export function label(list, code) {
+  if (code == null || code === '') return '—';
+  const item = (typeof list === 'string' ? vocab[list] : list)?.find((v) => v.code === code);
+  return item ? item[lang] ?? item.zh : String(code);
+}
+export const options = (list, blank) => [
+  blank != null && h('option', { value: '' }, blank),
+  ...(vocab[list] ?? []).map((v) => h('option', { value: v.code }, v[lang] ?? v.zh)),
+];
+
+// Times are shown in Asia/Shanghai whatever the browser's zone.
+const formats = {};
+const format = (options) => (formats[lang + JSON.stringify(options)] ??=
+  new Intl.DateTimeFormat(lang === 'en' ? 'en-GB' : 'zh-CN', { timeZone: 'Asia/Shanghai', hourCycle: 'h23', ...options }));
+export const fmtTime = (ms) => ms == null ? '—' :
+  format({ year: 'numeric', month: '2-digit', day: '2-digit', hour: '2-digit', minute: '2-digit' }).format(ms);
+export const shanghaiDate = (ms) => new Intl.DateTimeFormat('en-CA', { timeZone: 'Asia/Shanghai' }).format(ms);
+export const dayStart = (date) => Date.parse(`${date}T00:00:00+08:00`); // 'YYYY-MM-DD' in Shanghai
+export const localInputToMs = (value) => Date.parse(`${value}:00+08:00`); // datetime-local, Shanghai
+export function fmtDuration(ms) {
+  if (ms == null || !Number.isFinite(ms)) return '—';
+  const minutes = Math.floor(Math.abs(ms) / 60000);
+  const [d, hr, mi] = [Math.floor(minutes / 1440), Math.floor((minutes % 1440) / 60), minutes % 60];
+  const u = lang === 'en' ? ['d', 'h', 'm', ' '] : ['天', '小时', '分', ''];
+  if (!minutes) return lang === 'en' ? '<1m' : '<1分';
+  const parts = d ? [[d, 0], [hr, 1]] : hr ? [[hr, 1], [mi, 2]] : [[mi, 2]];
+  return parts.filter(([v], i) => v || !i).map(([v, i]) => v + u[i]).join(u[3]);
+}
+export const pct = (x) => x == null ? '—' : `${Math.round(x * 100)}%`;
+
+// The SLA badge: coloured from its stage's checkpoints and the current time; repainted by the
+// ticker so colours and countdowns move without reloading.
+export function slaLevel(sla, now = Date.now()) {
+  if (!sla || sla.due_at == null) return 'none';
+  return now >= sla.due_at ? 'breach' : now >= sla.warn_at ? 'warn' : now >= sla.half_at ? 'half' : 'ok';
+}
+export function slaBadge(sla) {
+  const el = h('span', { class: 'sla', 'data-testid': 'sla' });
+  if (sla?.due_at != null) Object.assign(el.dataset, { stage: sla.stage ?? '', half: sla.half_at ?? sla.due_at, warn: sla.warn_at ?? sla.due_at, due: sla.due_at });
+  paintSla(el);
+  return el;
+}
+function paintSla(el, now = Date.now()) {
+  const d = el.dataset;
+  const sla = d.due ? { half_at: +d.half, warn_at: +d.warn, due_at: +d.due } : null;
+  const level = slaLevel(sla, now);
+  el.className = `sla sla-${level}`;
+  el.title = t(`sla_${level}`);
+  el.closest('tr')?.setAttribute('data-sla', level);
+  if (!sla) { el.textContent = '—'; return; }
+  const left = sla.due_at - now;
+  const mark = { half: '50% · ', warn: '75% · ' }[level] ?? '';
+  el.textContent = (d.stage ? `${t(`stage_${d.stage}`)} ` : '') + mark + (left >= 0 ? t('time_left', fmtDuration(left)) : t('overdue_by', fmtDuration(-left)));
+}
+export const startSlaTicker = () => setInterval(() => document.querySelectorAll('.sla[data-due]').forEach((el) => paintSla(el)), 5000);
+
+// DOM: h('tag', {attr, onclick, value, checked, style: {prop: v}}, ...children). `value` and
+// `checked` become the field's default, so form.reset() and rerender() know what the user changed.
+export function h(tag, attrs, ...children) {
+  const el = document.createElement(tag);
+  const late = {};
+  for (const [k, v] of Object.entries(attrs ?? {})) {
+    if (v == null || v === false) continue;
+    if (k.startsWith('on')) el.addEventListener(k.slice(2), v);
+    else if (k === 'style') for (const [p, x] of Object.entries(v)) el.style.setProperty(p, x);
+    else if (k === 'checked' || (k === 'value' && ['input', 'select', 'textarea'].includes(tag))) late[k] = v;
+    else el.setAttribute(k, v === true ? '' : v);
+  }
+  el.append(...children.flat(Infinity).filter((c) => c != null && c !== false).map((c) => (c instanceof Node ? c : String(c))));
+  if ('checked' in late) el.defaultChecked = true;
+  if ('value' in late) {
+    if (tag === 'select') for (const o of el.options) o.defaultSelected = o.value === String(late.value);
+    else el.defaultValue = late.value;
+  }
+  return el;
+}
+
+// Re-renders `root` from `build()` and keeps what the user typed or chose (fields, by name,
+// that differ from their defaults) and the focus: live updates must not eat a half-typed note.
+const dirty = (el) => el.type === 'checkbox' || el.type === 'radio' ? el.checked !== el.defaultChecked
+  : el.tagName === 'SELECT' ? el.selectedIndex !== Math.max(0, [...el.options].findIndex((o) => o.defaultSelected))
+  : el.value !== el.defaultValue;
+export function rerender(root, build) {
+  const fields = () => root.querySelectorAll('input[name], select[name], textarea[name]');
+  const kept = new Map([...fields()].filter(dirty).map((el) => [el.name, el.type === 'checkbox' ? el.checked : el.value]));
+  const focused = root.contains(document.activeElement) ? document.activeElement.name : null;
+  root.replaceChildren(...[build()].flat(Infinity).filter(Boolean));
+  for (const el of fields()) {
+    if (kept.has(el.name)) el[el.type === 'checkbox' ? 'checked' : 'value'] = kept.get(el.name);
+    if (focused && el.name === focused) el.focus();
+  }
+}
+
+export const field = (text, control, cls) => h('label', { class: `field ${cls ?? ''}` }, h('span', {}, text), control);
+export const statusBadge = (code, attrs) => h('span', { class: `badge st-${code}`, ...attrs }, label('statuses', code));
+export const place = (o) => [o.building && t('building_n', o.building), o.unit, o.area].filter(Boolean).join(' · ') || '—';
+export const errorBox = (e) => h('p', { class: 'error', 'data-testid': 'error' }, errorText(e));
+
+let toastTimer;
+export function toast(text, kind = 'ok') {
+  const el = document.getElementById('toast');
+  Object.assign(el, { textContent: text, className: `toast ${kind}`, hidden: false });
+  clearTimeout(toastTimer);
+  toastTimer = setTimeout(() => { el.hidden = true; }, kind === 'error' ? 8000 : 3500);
+}
+export const showError = (e) => toast(errorText(e), 'error');
+
+// Runs `work` with `button` disabled; failures are shown, not thrown.
+export async function busy(button, work) {
+  if (button) button.disabled = true;
+  try { await work(); } catch (e) { showError(e); } finally { if (button) button.disabled = false; }
+}
+
+// The login form, shared by both pages; `accept(role)` says whether this page serves the role.
+export function loginView(root, { accept, done, hint }) {
+  const error = h('p', { class: 'error', 'data-testid': 'login-error', hidden: true });
+  const form = h('form', { class: 'card login', 'data-testid': 'login-form' },
+    h('h2', {}, t('login_title')),
+    field(t('login_user'), h('input', { name: 'login', 'data-testid': 'login-user', autocomplete: 'username', required: true })),
+    field(t('login_password'), h('input', { name: 'password', type: 'password', 'data-testid': 'login-password', autocomplete: 'current-password', required: true })),
+    h('button', { type: 'submit', class: 'primary', 'data-testid': 'login-submit' }, t('login_submit')),
+    hint && h('p', { class: 'muted' }, hint), error);
+  const say = (text) => Object.assign(error, { textContent: text, hidden: false });
+  form.addEventListener('submit', (e) => {
+    e.preventDefault();
+    busy(form.querySelector('button'), async () => {
+      const body = { login: form.elements.login.value.trim(), password: form.elements.password.value, device_name: 'web' };
+      let s;
+      try { s = await api('/api/v1/login', { method: 'POST', body }); } catch (err) { return say(errorText(err)); }
+      if (!accept(s.role)) return say(t('login_wrong_role'));
+      session.set(s);
+      done();
+    });
+  });
+  root.replaceChildren(form);
+}

@@ -1,0 +1,630 @@
+// The dispatcher desk (served at /): queue, registration, order detail, notifications, return
+// visits, dashboards and KPIs. Hash routes: #queue, #register, #order/<id>, #notifications,
+// #visits, #dashboard, #kpis. Live events reload the current view's data in place.
+import {
+  api, busy, dayStart, debounce, errorBox, errorText, field, fmtDuration, fmtTime, h, label, lang, loadVocab,
+  localInputToMs, loginView, onUnauthorized, options, pct, place, rerender, session, setLang, shanghaiDate,
+  showError, slaBadge, slaLevel, startLive, startSlaTicker, statusBadge, t, toast, vocab,
+} from '/assets/common.js';
+
+session.use('loopwork.desk');
+const STAFF = ['dispatcher', 'supervisor', 'manager', 'admin'];
+const DAY = 86_400_000;
+const WEEKDAYS = { zh: ['周一', '周二', '周三', '周四', '周五', '周六', '周日'], en: ['Mon', 'Tue', 'Wed', 'Thu', 'Fri', 'Sat', 'Sun'] };
+const $ = (id) => document.getElementById(id);
+const view = $('view');
+// me: GET /me; techs: GET /technicians; filters and checked: the queue's; numbers: order id -> number
+// as last seen; load: the current view's data loader; poll: its timer; range: dashboard/KPI period.
+const st = { me: null, techs: [], filters: { status: 'open' }, checked: new Set(), numbers: new Map(), paintBulk: null, load: null, poll: 0, range: null };
+
+// ---- small builders
+
+// A value for a cell: nodes and text as they are, nothing as a dash, an object by its name.
+const show = (v) => (v == null || v === '' ? '—' : v instanceof Node || typeof v !== 'object' ? v : v.name ?? v.code ?? JSON.stringify(v));
+const row = (cells, attrs) => h('tr', attrs, cells.map((c) => h('td', {}, show(c))));
+const table = (heads, rows, cls) => h('div', { class: 'scroll-x' }, h('table', { class: cls },
+  h('thead', {}, h('tr', {}, heads.map((x) => h('th', {}, x)))), h('tbody', {}, rows)));
+const section = (title, testid, ...content) => h('section', { class: 'card', 'data-testid': testid }, h('h3', {}, title), ...content);
+const muted = (text) => h('p', { class: 'muted' }, text);
+const gradeBadge = (code) => h('span', { class: `badge g-${code}` }, label('grades', code));
+const orderLink = (id, text) => h('a', { href: `#order/${encodeURIComponent(id)}`, class: 'number' }, text ?? String(id).slice(0, 8));
+const techLabel = (x) => t('tech_option', x.name, x.open_orders ?? 0, t(x.on_duty ? 'on_duty' : 'off_duty'));
+const techSelect = (name, selected) => h('select', { name, 'data-testid': name, value: selected ?? '' },
+  h('option', { value: '' }, t('choose_tech')), st.techs.map((x) => h('option', { value: x.user_id }, techLabel(x))));
+const reasonText = (e) => (typeof e === 'string' ? e : (lang === 'zh' && e?.message_zh) || e?.message || e?.code || '');
+
+// ---- chrome, login, routing
+
+function chrome() {
+  const me = st.me;
+  $('tabs').hidden = !me;
+  $('logout').hidden = !me;
+  $('user-name').textContent = me ? `${me.name} · ${label('roles', me.role)}` : '';
+  $('lang-switch').textContent = t('lang_other');
+  document.querySelector('[data-testid=tab-kpis]').hidden = me?.role === 'dispatcher';
+}
+
+function showLogin() {
+  Object.assign(st, { me: null, load: null });
+  clearInterval(st.poll);
+  chrome();
+  Object.assign(view.dataset, { view: 'login', state: 'ready' });
+  loginView(view, { accept: (role) => STAFF.includes(role), done: boot, hint: t('use_h5') });
+}
+
+async function boot() {
+  if (!session.get()) return showLogin();
+  try {
+    [st.me] = await Promise.all([api('/api/v1/me'), loadVocab()]);
+    await loadTechs();
+  } catch (e) {
+    if (e.status !== 401) { view.replaceChildren(errorBox(e)); view.dataset.state = 'error'; } // 401 shows the login
+    return;
+  }
+  chrome();
+  startLive(onFeed);
+  refreshUnread();
+  route();
+}
+
+const loadTechs = async () => { st.techs = await api('/api/v1/technicians'); };
+
+async function onFeed() {
+  if (!st.me) return;
+  await loadTechs().catch(() => {});
+  reload();
+  refreshUnread();
+}
+
+async function refreshUnread(items) {
+  try { items ??= await api('/api/v1/notifications'); } catch { return; }
+  const n = items.filter((x) => (x.read_at ?? x.read_at_ms) == null).length;
+  Object.assign($('unread-count'), { textContent: n, hidden: !n });
+}
+
+const ROUTES = { queue: queueView, register: registerView, order: orderView, notifications: notificationsView,
+  visits: visitsView, dashboard: dashboardView, kpis: kpisView };
+
+function route() {
+  if (!st.me) return;
+  const [name, arg] = location.hash.slice(1).split('/');
+  const current = ROUTES[name] ? name : 'queue';
+  const tab = current === 'order' ? 'queue' : current;
+  for (const a of $('tabs').querySelectorAll('a')) a.classList.toggle('active', a.hash === `#${tab}`);
+  clearInterval(st.poll);
+  view.dataset.view = current;
+  ROUTES[current](arg && decodeURIComponent(arg));
+}
+
+// Shows a view and loads its data, now and on every live event (`load` may be null).
+function mount(nodes, load) {
+  st.load = load;
+  view.replaceChildren(h('p', { class: 'error', 'data-testid': 'view-error', hidden: true }), ...nodes.filter(Boolean));
+  return reload();
+}
+
+async function reload() {
+  const load = st.load;
+  if (!load) { view.dataset.state = 'ready'; return; }
+  view.dataset.state = 'loading';
+  let error = null;
+  try { await load(); } catch (e) { error = e; }
+  if (st.load !== load) return; // the user moved on meanwhile
+  Object.assign(view.querySelector('[data-testid=view-error]'), { textContent: error ? errorText(error) : '', hidden: !error });
+  view.dataset.state = error ? 'error' : 'ready';
+}
+
+// ---- queue
+
+function ordersTable(rows, { rowId = 'queue-row', select = false } = {}) {
+  const check = (id, on) => { if (on) st.checked.add(id); else st.checked.delete(id); st.paintBulk?.(); };
+  const all = select && h('input', { type: 'checkbox', 'data-testid': 'row-check-all', 'aria-label': t('all'),
+    checked: rows.length > 0 && rows.every((r) => st.checked.has(r.id)),
+    onchange: (e) => {
+      for (const box of e.target.closest('table').querySelectorAll('[data-testid=row-check]')) box.checked = e.target.checked;
+      rows.forEach((r) => check(r.id, e.target.checked));
+    } });
+  const heads = [all, t('number'), t('kind'), t('category'), t('grade'), t('status'), t('location'), t('assignee'), t('created_at'), t('deadline')];
+  return table(heads.filter((x) => x !== false), rows.map((r) => h('tr', {
+    'data-testid': rowId, 'data-id': r.id, 'data-sla': slaLevel(r.sla), class: 'clickable',
+    onclick: (e) => { if (!e.target.closest('a, input, button, label')) location.hash = `#order/${encodeURIComponent(r.id)}`; },
+  },
+  select && h('td', {}, h('input', { type: 'checkbox', 'data-testid': 'row-check', 'aria-label': r.number, checked: st.checked.has(r.id), onchange: (e) => check(r.id, e.target.checked) })),
+  [orderLink(r.id, r.number), label('kinds', r.kind), label('categories', r.category), gradeBadge(r.grade), statusBadge(r.status),
+    place(r), r.assignee_name ?? r.assignee, fmtTime(r.created_at), slaBadge(r.sla)].map((c) => h('td', {}, show(c))))));
+}
+
+function queueView() {
+  const f = st.filters;
+  const set = (key) => (e) => {
+    const v = e.target.type === 'checkbox' ? (e.target.checked ? 'true' : '') : e.target.value.trim();
+    if (v) f[key] = v; else delete f[key];
+    if (view.dataset.view === 'queue') reload(); // a debounced search may fire after the user left
+  };
+  const pick = (key, list) => field(t(key), h('select', { 'data-testid': `filter-${key}`, value: f[key] ?? '', onchange: set(key) }, options(list, t('all'))));
+  const filters = h('div', { class: 'filters card' },
+    field(t('status'), h('select', { 'data-testid': 'filter-status', value: f.status ?? '', onchange: set('status') },
+      h('option', { value: '' }, t('all')), h('option', { value: 'open' }, t('open_orders')), options('statuses'))),
+    pick('kind', 'kinds'), pick('grade', 'grades'), pick('category', 'categories'),
+    field(t('building'), h('input', { 'data-testid': 'filter-building', value: f.building ?? '', size: 6, onchange: set('building') })),
+    field(t('technician'), h('select', { 'data-testid': 'filter-assignee', value: f.assignee ?? '', onchange: set('assignee') },
+      h('option', { value: '' }, t('all')), st.techs.map((x) => h('option', { value: x.user_id }, x.name)))),
+    h('label', { class: 'check' }, h('input', { type: 'checkbox', 'data-testid': 'filter-overdue', checked: !!f.overdue, onchange: set('overdue') }), t('overdue_only')),
+    field(t('search'), h('input', { type: 'search', 'data-testid': 'queue-search', value: f.q ?? '', oninput: debounce(set('q'), 300) }), 'grow'));
+
+  const count = h('strong');
+  const who = techSelect('bulk-assign-select');
+  const failures = h('ul', { class: 'failures', 'data-testid': 'bulk-failures' });
+  const submit = h('button', { type: 'button', class: 'primary', 'data-testid': 'bulk-assign-submit' }, t('bulk_assign'));
+  const bulk = h('div', { class: 'bulkbar card', 'data-testid': 'bulk-bar', hidden: true }, count, who, submit, failures);
+  st.paintBulk = () => { bulk.hidden = !st.checked.size; count.textContent = t('selected_n', st.checked.size); };
+  submit.addEventListener('click', () => {
+    if (!who.value) return toast(t('choose_tech'), 'error');
+    busy(submit, async () => {
+      const { results } = await api('/api/v1/orders/bulk-assign', { method: 'POST', body: { ids: [...st.checked], assignee: who.value } });
+      const failed = results.filter((r) => !r.ok);
+      toast(t('bulk_result', results.length - failed.length, failed.length), failed.length ? 'error' : 'ok');
+      failures.replaceChildren(...failed.map((r) => h('li', {}, `${st.numbers.get(r.id) ?? r.id}: ${reasonText(r.error)}`)));
+      st.checked = new Set(failed.map((r) => r.id));
+      await reload();
+    });
+  });
+
+  const list = h('div', { 'data-testid': 'queue' });
+  mount([filters, bulk, list], async () => {
+    const rows = await api('/api/v1/orders', { query: { ...f, limit: 200 } });
+    const visible = new Set(rows.map((r) => r.id));
+    st.checked = new Set([...st.checked].filter((id) => visible.has(id)));
+    st.numbers = new Map(rows.map((r) => [r.id, r.number]));
+    list.replaceChildren(rows.length ? ordersTable(rows, { select: true }) : muted(t('no_orders')));
+    st.paintBulk();
+  });
+}
+
+// ---- registration
+
+function registerView() {
+  const result = h('div', { 'data-testid': 'register-result' });
+  const input = (name, attrs) => h('input', { name, 'data-testid': `reg-${name.replace('_', '-')}`, ...attrs });
+  const pick = (name, list, value) => field(t(name), h('select', { name, 'data-testid': `reg-${name}`, value, required: true }, options(list)));
+  const form = h('form', { class: 'card form-grid', 'data-testid': 'register-form' },
+    pick('kind', 'kinds', 'repair'), pick('category', 'categories'), pick('grade', 'grades', 'minor'), pick('channel', 'channels', 'hotline'),
+    field(t('project'), h('select', { name: 'project', 'data-testid': 'reg-project', required: true },
+      (st.me.projects ?? []).map((p) => h('option', { value: p.code }, p.name ?? p.code)))),
+    field(t('building'), input('building')),
+    field(t('unit'), input('unit')),
+    field(t('area'), input('area', { placeholder: t('area_hint') })),
+    field(t('occurred_at'), input('occurred', { type: 'datetime-local' })),
+    field(t('caller_name'), input('caller_name', { autocomplete: 'off' })),
+    field(t('caller_phone'), input('caller_phone', { type: 'tel', autocomplete: 'off' })),
+    field(t('description'), h('textarea', { name: 'description', 'data-testid': 'reg-description', rows: 3, required: true }), 'wide'),
+    h('div', { class: 'wide' }, h('button', { type: 'submit', class: 'primary', 'data-testid': 'reg-submit' }, t('register_submit'))));
+  form.addEventListener('submit', (e) => {
+    e.preventDefault();
+    busy(e.submitter, async () => {
+      const v = Object.fromEntries([...new FormData(form)].map(([k, x]) => [k, x.trim()]));
+      const body = { kind: v.kind, category: v.category, grade: v.grade, channel: v.channel, project: v.project,
+        building: v.building, unit: v.unit, area: v.area || undefined, description: v.description,
+        occurred_at: v.occurred ? localInputToMs(v.occurred) : undefined,
+        caller_name: v.caller_name || undefined, caller_phone: v.caller_phone || undefined };
+      const r = await api('/api/v1/orders', { method: 'POST', body });
+      form.reset();
+      result.replaceChildren(registered(r));
+    });
+  });
+  mount([h('h2', {}, t('register_title')), result, form], null);
+}
+
+// The number at once, then any likely duplicates, each of which this order can be linked to.
+function registered(r) {
+  const link = (dup) => (e) => {
+    const button = e.currentTarget;
+    busy(button, async () => {
+      await api(`/api/v1/orders/${encodeURIComponent(r.id)}/link`, { method: 'POST', body: { to: dup.id } });
+      toast(t('linked', dup.number));
+      for (const b of button.closest('tbody').querySelectorAll('button')) b.replaceWith(b === button ? t('linked', dup.number) : '—');
+    });
+  };
+  const dups = r.duplicates ?? [];
+  return h('div', { class: 'card success' },
+    h('p', {}, t('registered'), ' ',
+      h('strong', { class: 'number big', 'data-testid': 'registered-number', 'data-id': r.id }, r.number), ' ',
+      h('a', { href: `#order/${encodeURIComponent(r.id)}`, 'data-testid': 'registered-open' }, t('open_order'))),
+    dups.length > 0 && [h('p', {}, t('possible_duplicates')),
+      table([t('number'), t('status'), t('category'), t('location'), t('created_at'), ''], dups.map((dup) => h('tr', { 'data-testid': 'duplicate-row', 'data-id': dup.id },
+        [orderLink(dup.id, dup.number), statusBadge(dup.status), label('categories', dup.category), place(dup), fmtTime(dup.created_at)].map((c) => h('td', {}, c)),
+        h('td', {}, h('button', { type: 'button', 'data-testid': 'link-duplicate', 'data-id': dup.id, onclick: link(dup) }, t('link_duplicate'))))))]);
+}
+
+// ---- order detail
+
+function orderView(id) {
+  const url = `/api/v1/orders/${encodeURIComponent(id)}`;
+  const box = h('div', { class: 'order', 'data-testid': 'order-detail', 'data-id': id });
+  let d = null;
+  let pending = null; // the action whose extra inputs are open
+  const paint = () => rerender(box, () => orderDetail(d, ctx));
+  const ctx = {
+    pending: () => pending,
+    ask(code) { pending = code; paint(); },
+    // POSTs to the order, shows the detail it answers and clears the submitted form.
+    send: (path, body, button) => busy(button, async () => {
+      const res = await api(url + path, { method: 'POST', body });
+      d = res?.id ? res : await api(url);
+      button.form?.reset();
+      pending = null;
+      paint();
+      toast(t('saved'));
+    }),
+  };
+  mount([h('p', { class: 'back' }, h('a', { href: '#queue' }, `← ${t('back_to_queue')}`)), box], async () => { d = await api(url); paint(); });
+}
+
+function orderDetail(d, ctx) {
+  return [
+    h('div', { class: 'detail-head' },
+      h('h2', { class: 'number', 'data-testid': 'detail-number' }, d.number),
+      statusBadge(d.status, { 'data-testid': 'detail-status' }),
+      h('span', { class: 'badge' }, label('kinds', d.kind)), gradeBadge(d.grade), slaBadge(d.sla)),
+    h('div', { class: 'detail-grid' },
+      h('div', { class: 'col' }, factsCard(d), deadlinesCard(d), notesCard(d, ctx), workCard(d), timelineCard(d), rejectedCard(d)),
+      h('div', { class: 'col side' }, actionsCard(d, ctx), assignCard(d, ctx), classifyCard(d, ctx), ratingCard(d), slaEventsCard(d))),
+  ];
+}
+
+function factsCard(d) {
+  const caller = d.caller && [d.caller.name, d.caller.phone].filter(Boolean).join(' ');
+  const project = st.me.projects?.find((p) => p.code === d.project)?.name ?? d.project;
+  const facts = [['category', label('categories', d.category)], ['channel', label('channels', d.channel)], ['project', project],
+    ['location', place(d)], d.reporter_name && ['reporter', d.reporter_name], ['caller', caller], ['assignee', d.assignee_name ?? d.assignee],
+    ['occurred_at', fmtTime(d.occurred_at)], ['created_at', fmtTime(d.created_at)], ['reopen_count', d.reopen_count],
+    ['return_visit', d.return_visit_required == null ? null : t(d.return_visit_required ? 'yes' : 'no')]];
+  return section(t('facts'), 'detail-facts',
+    h('p', { class: 'description', 'data-testid': 'detail-description' }, d.description ?? ''),
+    h('dl', { class: 'facts' }, facts.filter(Boolean).flatMap(([k, v]) => [h('dt', {}, t(k)), h('dd', { 'data-testid': `detail-${k.replace(/_/g, '-')}` }, show(v))])));
+}
+
+// Actions whose extra input is asked inline (the label of their text box), and those whose text is required.
+const ASKS = { confirm: 'comment', reject: 'reject_reason', hold: 'note_optional', return_visit: 'visit_result', cancel: 'cancel_reason' };
+const TEXT_REQUIRED = ['reject', 'return_visit', 'cancel'];
+
+function actionsCard(d, ctx) {
+  const codes = (d.actions ?? []).filter((c) => c !== 'assign');
+  if (!codes.length) return null;
+  const p = codes.includes(ctx.pending()) ? ctx.pending() : null;
+  const buttons = h('div', { class: 'buttons' }, codes.map((code) => h('button', {
+    type: 'button', class: code === 'cancel' ? 'danger' : code === p ? 'primary' : null, 'data-testid': `action-${code}`,
+    onclick: (e) => (ASKS[code] ? ctx.ask(code) : ctx.send('/actions', { action: code }, e.currentTarget)),
+  }, label('actions', code))));
+  if (!p) return section(t('actions'), 'detail-actions', buttons);
+  const form = h('form', { class: 'stack', 'data-testid': 'action-form' },
+    p === 'confirm' && field(t('rating'), h('select', { name: 'act_rating', 'data-testid': 'action-rating', value: '5' },
+      [5, 4, 3, 2, 1].map((n) => h('option', { value: n }, `${'★'.repeat(n)} ${t('stars_n', n)}`)))),
+    p === 'hold' && field(t('hold_reason'), h('select', { name: 'act_hold', 'data-testid': 'action-hold-reason' }, options('hold_reasons'))),
+    field(t(ASKS[p]), h('textarea', { name: 'act_text', 'data-testid': 'action-text', rows: 2, required: TEXT_REQUIRED.includes(p) })),
+    h('div', { class: 'buttons' },
+      h('button', { type: 'submit', class: p === 'cancel' ? 'danger' : 'primary', 'data-testid': 'action-submit' }, label('actions', p)),
+      h('button', { type: 'button', 'data-testid': 'action-dismiss', onclick: () => ctx.ask(null) }, t('dismiss'))));
+  form.addEventListener('submit', (e) => {
+    e.preventDefault();
+    const v = Object.fromEntries(new FormData(form));
+    ctx.send('/actions', { action: p, text: v.act_text.trim() || undefined, rating: v.act_rating && Number(v.act_rating), hold_reason: v.act_hold }, e.submitter);
+  });
+  return section(t('actions'), 'detail-actions', buttons, form);
+}
+
+function assignCard(d, ctx) {
+  if (!d.actions?.includes('assign')) return null;
+  const select = techSelect('assign-select', d.assignee);
+  const submit = (e) => (select.value
+    ? ctx.send('/actions', { action: 'assign', assignee: select.value }, e.currentTarget)
+    : toast(t('choose_tech'), 'error'));
+  return section(t('assign'), 'detail-assign', h('div', { class: 'row' }, select,
+    h('button', { type: 'button', class: 'primary', 'data-testid': 'assign-submit', onclick: submit }, t('assign_submit'))));
+}
+
+function classifyCard(d, ctx) {
+  if (['closed', 'cancelled'].includes(d.status)) return null;
+  const form = h('form', { class: 'stack', 'data-testid': 'classify-form' },
+    field(t('grade'), h('select', { name: 'cls_grade', 'data-testid': 'classify-grade', value: d.grade }, options('grades'))),
+    field(t('category'), h('select', { name: 'cls_category', 'data-testid': 'classify-category', value: d.category }, options('categories'))),
+    field(t('classify_reason'), h('input', { name: 'cls_reason', 'data-testid': 'classify-reason' })),
+    h('div', {}, h('button', { type: 'submit', 'data-testid': 'classify-submit' }, t('classify_submit'))));
+  form.addEventListener('submit', (e) => {
+    e.preventDefault();
+    const v = Object.fromEntries(new FormData(form));
+    const body = { reason: v.cls_reason.trim(), grade: v.cls_grade !== d.grade ? v.cls_grade : undefined,
+      category: v.cls_category !== d.category ? v.cls_category : undefined };
+    if (!body.grade && !body.category) return toast(t('nothing_changed'), 'error');
+    if (!body.reason) return toast(t('reason_required'), 'error');
+    ctx.send('/classify', body, e.submitter);
+  });
+  return section(t('classify'), 'detail-classify', form);
+}
+
+function notesCard(d, ctx) {
+  const form = h('form', { class: 'stack' },
+    h('textarea', { name: 'note_text', 'data-testid': 'note-text', rows: 2, required: true, 'aria-label': t('note_add') }),
+    h('div', {}, h('button', { type: 'submit', 'data-testid': 'note-submit' }, t('note_add'))));
+  form.addEventListener('submit', (e) => {
+    e.preventDefault();
+    ctx.send('/notes', { text: form.elements.note_text.value.trim() }, e.submitter);
+  });
+  return section(t('notes'), 'detail-notes',
+    h('ul', { class: 'notes' }, (d.notes ?? []).map((n) => h('li', { 'data-testid': 'note' },
+      h('div', { class: 'muted' }, `${show(n.who ?? n.author)} · ${fmtTime(n.at)}`), h('div', { class: 'text' }, n.text)))),
+    form);
+}
+
+function workCard(d) {
+  const [parts, times, checks, files] = [d.parts, d.time_log, d.checklist, d.attachments].map((x) => x ?? []);
+  if (!parts.length && !times.length && !checks.length && !files.length) return null;
+  return section(t('work'), 'detail-work',
+    parts.length > 0 && [h('h4', {}, t('parts')), table([t('name'), t('quantity'), t('author'), t('at')],
+      parts.map((p) => row([p.name, p.quantity, p.who ?? p.author, fmtTime(p.at)])))],
+    times.length > 0 && [h('h4', {}, t('time_log')), table([t('author'), t('start'), t('end'), t('duration')],
+      times.map((x) => row([x.who ?? x.author, fmtTime(x.start), x.end == null ? t('ongoing') : fmtTime(x.end), fmtDuration((x.end ?? Date.now()) - x.start)])))],
+    checks.length > 0 && [h('h4', {}, t('checklist')),
+      h('ul', { class: 'checklist' }, checks.map((c) => h('li', { class: c.done ? 'done' : null }, `${c.done ? '☑' : '☐'} ${c.label}`)))],
+    files.length > 0 && [h('h4', {}, t('attachments')), table(['SHA-256', 'MIME', t('author'), t('at')],
+      files.map((a) => row([h('code', { title: a.sha256 }, String(a.sha256).slice(0, 12)), a.mime, a.who ?? a.author, fmtTime(a.at)])))]);
+}
+
+function deadlinesCard(d) {
+  const c = d.countdown;
+  const pauses = d.pauses ?? [];
+  if (!c && !pauses.length) return null;
+  const stages = c ? [['response', c.response_due, c.responded_at], ['arrival', c.arrival_due, c.arrived_at], ['resolution', c.resolution_due, c.resolved_at]] : [];
+  const state = (stage, due, done) => {
+    if (done != null) { const late = due != null && done > due; return h('span', { class: `badge ${late ? 'late' : 'met'}` }, t(late ? 'late' : 'met')); }
+    if (due == null) return null;
+    return c.paused ? h('span', { class: 'badge paused' }, t('paused')) : slaBadge(d.sla?.stage === stage ? d.sla : { stage, due_at: due });
+  };
+  return section(t('deadlines'), 'detail-deadlines',
+    c?.policy && muted(`${t('policy')}: ${show(c.policy)}`),
+    c?.paused && h('p', {}, h('span', { class: 'badge paused' }, t('paused'))),
+    stages.length > 0 && table([t('stage'), t('due'), t('done_at'), t('status')],
+      stages.map(([s, due, done]) => row([t(`stage_${s}`), fmtTime(due), fmtTime(done), state(s, due, done)]))),
+    pauses.length > 0 && [h('h4', {}, t('pauses')), table([t('from'), t('to'), t('hold_reason'), t('duration')],
+      pauses.map((p) => row([fmtTime(p.from), p.to == null ? t('ongoing') : fmtTime(p.to), label('hold_reasons', p.reason), fmtDuration((p.to ?? Date.now()) - p.from)])))]);
+}
+
+function ratingCard(d) {
+  if (d.rating == null && !d.auto_confirmed) return null;
+  return section(t('rating'), 'detail-rating',
+    d.rating != null && h('p', { class: 'stars-static' }, '★'.repeat(d.rating) + '☆'.repeat(5 - d.rating), ` ${t('stars_n', d.rating)}`),
+    d.rating_comment && h('blockquote', { 'data-testid': 'detail-rating-comment' }, d.rating_comment),
+    d.auto_confirmed && h('p', {}, h('span', { class: 'badge' }, t('auto_confirmed'))));
+}
+
+function slaEventsCard(d) {
+  const events = d.sla_events ?? [];
+  if (!events.length) return null;
+  return section(t('sla_events'), 'detail-sla-events', table([t('stage'), t('level'), t('due'), t('at')],
+    events.map((e) => row([t(`stage_${e.stage}`), h('span', { class: `badge lvl-${e.level}` }, t(`level_${e.level}`)),
+      fmtTime(e.due_at ?? e.due_ms), fmtTime(e.at ?? e.at_ms ?? e.fired_at_ms)]))));
+}
+
+// The audit trail; its items' fields vary by kind, so each part is shown only when present.
+const ENTRY_LABEL = { note: 'notes', part: 'parts', time: 'time_log', attachment: 'attachments', auto_confirm: 'auto_confirmed' };
+function timelineCard(d) {
+  const items = d.timeline ?? [];
+  if (!items.length) return null;
+  return section(t('timeline'), 'detail-timeline', h('ol', { class: 'timeline' }, items.map((it) => {
+    const what = it.what ?? it.action ?? it.kind;
+    const title = vocab.actions?.some((a) => a.code === what) ? label('actions', what) : ENTRY_LABEL[what] ? t(ENTRY_LABEL[what]) : show(what);
+    const refused = it.verdict != null && !['applied', 'accepted'].includes(it.verdict);
+    const reason = lang === 'en' ? it.reason_en ?? it.reason_zh : it.reason_zh ?? it.reason_en;
+    const who = [it.who ?? it.by, it.role && label('roles', it.role)].filter(Boolean).join(' · ');
+    const details = [it.name && `${it.name} × ${it.quantity ?? 1}`, it.start != null && it.end != null && fmtDuration(it.end - it.start), it.text].filter(Boolean).join(' · ');
+    return h('li', { class: refused ? 'refused' : null, 'data-testid': 'timeline-item' },
+      h('time', {}, fmtTime(it.at ?? it.received_at_ms ?? it.device_time_ms)), ' ',
+      h('strong', {}, title), ' ',
+      !refused && it.status_after && h('span', {}, `→ ${label('statuses', it.status_after)} `),
+      who && h('span', { class: 'muted' }, who), ' ',
+      refused && h('span', { class: 'badge refused' }, t('superseded')),
+      details && h('div', {}, details),
+      reason && h('div', { class: 'reason' }, reason));
+  })));
+}
+
+function rejectedCard(d) {
+  const items = d.rejected_edits ?? [];
+  if (!items.length) return null;
+  return section(t('rejected_edits'), 'detail-rejected', table([t('at'), t('what'), t('author'), t('reason')],
+    items.map((x) => row([fmtTime(x.at), x.what, x.who ?? x.by, (lang === 'en' ? x.reason_en : x.reason_zh) ?? x.reason_code]))));
+}
+
+// ---- notifications and return visits
+
+function notificationsView() {
+  const list = h('div');
+  mount([h('h2', {}, t('tab_notifications')), list], async () => {
+    const items = await api('/api/v1/notifications');
+    refreshUnread(items);
+    list.replaceChildren(items.length ? table([t('at'), t('number'), t('stage'), t('level'), t('due'), ''], items.map((n) => {
+      const read = (n.read_at ?? n.read_at_ms) != null;
+      const markRead = () => api(`/api/v1/notifications/${encodeURIComponent(n.id)}/read`, { method: 'POST' });
+      return h('tr', { 'data-testid': 'notification-row', 'data-id': n.id, class: read ? 'read' : 'unread' },
+        [fmtTime(n.created_at ?? n.created_at_ms),
+          h('a', { href: `#order/${encodeURIComponent(n.order_id)}`, class: 'number', onclick: () => { if (!read) markRead().catch(() => {}); } }, n.number ?? st.numbers.get(n.order_id) ?? String(n.order_id).slice(0, 8)),
+          t(`stage_${n.stage}`), h('span', { class: `badge lvl-${n.level}` }, t(`level_${n.level}`)), fmtTime(n.due_at ?? n.due_ms),
+          read ? t('read') : h('button', { type: 'button', 'data-testid': 'notification-read', onclick: (e) => busy(e.currentTarget, async () => { await markRead(); await reload(); }) }, t('mark_read')),
+        ].map((c) => h('td', {}, c)));
+    })) : muted(t('none')));
+  });
+}
+
+function visitsView() {
+  const list = h('div');
+  mount([h('h2', {}, t('visits_title')), list], async () => {
+    const items = await api('/api/v1/return-visits');
+    list.replaceChildren(items.length ? table([t('number'), t('kind'), t('status'), t('rating'), t('reason'), t('since'), t('due'), t('deadline')], items.map((v) => {
+      const id = v.id ?? v.order_id;
+      const due = v.due_at ?? v.due_ms;
+      const why = [v.rating != null && v.rating <= 3 && t('rv_low_rating'), v.reopen_count > 0 && t('rv_rejected'),
+        v.auto_confirmed && v.kind === 'complaint' && t('rv_auto_complaint')].filter(Boolean).join(lang === 'en' ? ', ' : '、');
+      return row([orderLink(id, v.number), label('kinds', v.kind), statusBadge(v.status), v.rating && '★'.repeat(v.rating), why,
+        fmtTime(v.since_at ?? v.since_ms), fmtTime(due), slaBadge(due == null ? null : { due_at: due })], { 'data-testid': 'visit-row', 'data-id': id });
+    })) : muted(t('none')));
+  });
+}
+
+// ---- dashboard and KPIs
+
+const rangeQuery = (r) => ({ project: r.project, from: dayStart(r.from), to: dayStart(r.to) + DAY });
+
+// Project and dates, shared by the dashboard and the KPIs; the first project and the last 30 days at first.
+function rangeBar(extra) {
+  const r = (st.range ??= { project: st.me.projects?.[0]?.code ?? '', from: shanghaiDate(Date.now() - 29 * DAY), to: shanghaiDate(Date.now()) });
+  const set = (key) => (e) => { if (e.target.value || key === 'project') { r[key] = e.target.value; reload(); } };
+  return h('div', { class: 'filters card' },
+    field(t('project'), h('select', { 'data-testid': 'range-project', value: r.project, onchange: set('project') },
+      h('option', { value: '' }, t('all_projects')), (st.me.projects ?? []).map((p) => h('option', { value: p.code }, p.name ?? p.code)))),
+    field(t('from'), h('input', { type: 'date', 'data-testid': 'range-from', value: r.from, onchange: set('from') })),
+    field(t('to'), h('input', { type: 'date', 'data-testid': 'range-to', value: r.to, onchange: set('to') })),
+    h('div', { class: 'buttons' }, extra));
+}
+
+function dashboardView() {
+  const eff = h('div', { 'data-testid': 'efficiency' });
+  const heat = h('div', { class: 'heat-grids' });
+  const picked = h('div', { 'data-testid': 'heat-orders' });
+  let cell = null; // the heat-map cell whose orders are listed
+  const listCell = async (c) => {
+    const rows = await api('/api/v1/orders', { query: { ...rangeQuery(st.range), kind: 'complaint', limit: 200, ...c.query } });
+    picked.replaceChildren(h('h4', {}, c.title), rows.length ? ordersTable(rows, { rowId: 'heat-order-row' }) : muted(t('no_orders')));
+  };
+  const pick = (c) => { cell = c; listCell(c).catch(showError); };
+  const refresh = h('button', { type: 'button', 'data-testid': 'dashboard-refresh', onclick: () => reload() }, t('refresh'));
+  mount([rangeBar(refresh),
+    h('section', { class: 'card' }, h('h3', {}, t('eff_title')), eff),
+    h('section', { class: 'card', 'data-testid': 'heatmap' }, h('h3', {}, t('heat_title')), muted(t('heat_pick')), heat, picked)],
+  async () => {
+    const q = rangeQuery(st.range);
+    const [e, m] = await Promise.all([api('/api/v1/dashboard/efficiency', { query: q }), api('/api/v1/dashboard/heatmap', { query: { ...q, kind: 'complaint' } })]);
+    eff.replaceChildren(...efficiency(e));
+    heat.replaceChildren(...heatGrids(m, pick, cell?.key));
+    if (cell) await listCell(cell);
+  });
+  st.poll = setInterval(reload, 60_000); // figures are materialized in the background, not all announced live
+}
+
+function efficiency(e) {
+  const p = (x) => (x?.count ? `${fmtDuration(x.p50_ms)} / ${fmtDuration(x.p90_ms)}` : '—');
+  const s = e.satisfaction ?? {};
+  const share = s.share_4_or_more;
+  const goal = s.goal ?? 0.85;
+  const b = e.backlog ?? {};
+  const stat = (key, value, extra) => h('div', { class: 'stat' }, h('div', { class: 'muted' }, t(key)),
+    h('div', { class: 'stat-value', 'data-testid': key.replace('_', '-') }, show(value)), extra);
+  const n = (x) => muted(`n = ${x?.count ?? 0}`);
+  return [
+    h('div', { class: 'stats' },
+      stat('eff_orders', e.orders), stat('eff_response', p(e.response), n(e.response)), stat('eff_arrival', p(e.arrival), n(e.arrival)),
+      stat('eff_resolution', p(e.resolution), n(e.resolution)), stat('eff_sla', pct(e.sla_compliance)),
+      stat('eff_ftf', pct(e.first_time_fix_rate)), stat('eff_rework', pct(e.rework_rate)),
+      stat('eff_avg', s.average?.toFixed(2)), stat('eff_rated', s.rated ?? 0),
+      stat('eff_share', pct(share), [
+        h('div', { class: `meter${share != null && share < goal ? ' below' : ''}` },
+          h('span', { class: 'fill', style: { width: `${(share ?? 0) * 100}%` } }), h('span', { class: 'goal', style: { left: pct(goal) } })),
+        muted(`${t('goal')} ${pct(goal)}`)])),
+    h('div', { class: 'backlog' },
+      bars(t('backlog_age'), (b.by_age ?? []).map((x) => [t(`age_${x.bucket}`), x.count])),
+      bars(t('backlog_tech'), (b.by_technician ?? []).map((x) => [x.name ?? t('unassigned'), x.count])),
+      bars(t('backlog_grade'), (b.by_grade ?? []).map((x) => [label('grades', x.grade), x.count]))),
+  ];
+}
+
+function bars(title, items) {
+  const max = Math.max(1, ...items.map(([, n]) => n));
+  return h('div', { class: 'bars' }, h('h4', {}, title), items.length ? items.map(([name, n]) => h('div', { class: 'bar-row' },
+    h('span', {}, name), h('span', { class: 'bar', style: { '--w': (n / max).toFixed(3) } }), h('span', {}, n))) : muted(t('none')));
+}
+
+// Two grids: building × category and weekday × hour; a cell's shade is its share of the grid's maximum.
+function heatGrids(m, pick, selected) {
+  const unique = (xs) => [...new Set(xs)];
+  const byBuilding = new Map((m.by_building ?? []).map((x) => [`${x.building}|${x.category}`, x.count]));
+  const byHour = new Map((m.by_hour ?? []).map((x) => [`${x.weekday}|${x.hour}`, x.count]));
+  const buildings = m.buildings?.length ? m.buildings : unique((m.by_building ?? []).map((x) => x.building));
+  const categories = m.categories?.length ? m.categories : unique((m.by_building ?? []).map((x) => x.category));
+  const grid = (title, rows, cols, rowLabel, colLabel, count, cellOf) => {
+    const max = Math.max(1, ...rows.flatMap((r) => cols.map((c) => count(r, c))));
+    const td = (r, c) => {
+      const n = count(r, c);
+      if (!n) return h('td', { class: 'heat-empty' });
+      const cell = cellOf(r, c);
+      const choose = (e) => {
+        for (const x of document.querySelectorAll('.heat-cell.selected')) x.classList.remove('selected');
+        e.currentTarget.classList.add('selected');
+        pick(cell);
+      };
+      return h('td', { class: `heat-cell${cell.key === selected ? ' selected' : ''}`, 'data-testid': 'heat-cell', ...cell.attrs,
+        tabindex: 0, role: 'button', title: `${cell.title}: ${n}`, style: { '--i': (n / max).toFixed(3) },
+        onclick: choose, onkeydown: (e) => { if (e.key === 'Enter') choose(e); } }, n);
+    };
+    return h('div', { class: 'heat-block' }, h('h4', {}, title), rows.length ? h('div', { class: 'scroll-x' }, h('table', { class: 'heat' },
+      h('thead', {}, h('tr', {}, h('th'), cols.map((c) => h('th', { scope: 'col' }, colLabel(c))))),
+      h('tbody', {}, rows.map((r) => h('tr', {}, h('th', { scope: 'row' }, rowLabel(r)), cols.map((c) => td(r, c)))))))
+      : muted(t('none')));
+  };
+  const hours = [...Array(24).keys()];
+  return [
+    grid(t('heat_building'), buildings, categories, (b) => t('building_n', b), (c) => label('categories', c),
+      (b, c) => byBuilding.get(`${b}|${c}`) ?? 0,
+      (b, c) => ({ key: `b|${b}|${c}`, attrs: { 'data-building': b, 'data-category': c }, query: { building: b, category: c },
+        title: `${t('building_n', b)} · ${label('categories', c)}` })),
+    grid(t('heat_hour'), [1, 2, 3, 4, 5, 6, 7], hours, (w) => WEEKDAYS[lang][w - 1], String,
+      (w, hr) => byHour.get(`${w}|${hr}`) ?? 0,
+      (w, hr) => ({ key: `h|${w}|${hr}`, attrs: { 'data-weekday': w, 'data-hour': hr }, query: { hour_of_week: (w - 1) * 24 + hr },
+        title: `${WEEKDAYS[lang][w - 1]} ${hr}:00` })),
+  ];
+}
+
+function kpisView() {
+  const body = h('div');
+  const csv = h('button', { type: 'button', 'data-testid': 'kpis-csv', onclick: (e) => busy(e.currentTarget, downloadCsv) }, t('kpi_csv'));
+  const num = (x, digits) => (x == null ? null : Number(x).toFixed(digits));
+  mount([rangeBar(csv), body], async () => {
+    const k = await api('/api/v1/kpis', { query: rangeQuery(st.range) });
+    body.replaceChildren(
+      section(t('kpi_tech'), 'kpi-technicians', table(
+        [t('name'), t('kpi_assigned'), t('kpi_completed'), t('kpi_resp_on_time'), t('kpi_res_on_time'), t('eff_rework'), t('kpi_satisfaction'), t('kpi_score')],
+        (k.technicians ?? []).map((x) => row([x.name, x.assigned, x.completed, pct(x.response_on_time), pct(x.resolution_on_time),
+          pct(x.rework_rate), num(x.satisfaction, 2), num(x.score, 1)], { 'data-testid': 'kpi-tech-row', 'data-id': x.user_id })))),
+      section(t('kpi_agents'), 'kpi-agents', table(
+        [t('name'), t('kpi_registered'), t('kpi_median_assign'), t('kpi_visits'), t('kpi_satisfaction'), t('kpi_score')],
+        (k.agents ?? []).map((x) => row([x.name, x.registered, fmtDuration(x.median_assign_ms), x.return_visits,
+          num(x.satisfaction, 2), num(x.score, 1)], { 'data-testid': 'kpi-agent-row', 'data-id': x.user_id })))));
+  });
+}
+
+// A plain link cannot carry the bearer header: fetch the CSV and save it through a Blob URL.
+async function downloadCsv() {
+  const res = await api('/api/v1/kpis', { query: { ...rangeQuery(st.range), format: 'csv' }, raw: true });
+  const url = URL.createObjectURL(await res.blob());
+  const a = h('a', { href: url, download: 'kpis.csv', hidden: true });
+  document.body.append(a);
+  a.click();
+  a.remove();
+  setTimeout(() => URL.revokeObjectURL(url), 10_000);
+}
+
+// ---- start
+
+$('lang-switch').addEventListener('click', () => {
+  setLang(lang === 'zh' ? 'en' : 'zh');
+  chrome();
+  if (st.me) route(); else showLogin();
+});
+$('logout').addEventListener('click', () => {
+  session.clear();
+  location.hash = '';
+  location.reload();
+});
+window.addEventListener('hashchange', route);
+onUnauthorized(showLogin);
+setLang(lang);
+startSlaTicker();
+boot();

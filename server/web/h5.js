@@ -1,0 +1,199 @@
+// The owner's page (served at /h5, small screens first): my requests, report a problem, follow
+// its progress, confirm (with a rating) or reject the completed work. Hash routes: #list, #new,
+// #order/<id>. Live events reload the current view's data in place.
+import {
+  api, busy, errorBox, errorText, field, fmtTime, h, label, lang, loadVocab, loginView, onUnauthorized, place,
+  rerender, session, setLang, startLive, statusBadge, t, toast, vocab,
+} from '/assets/common.js';
+
+session.use('loopwork.h5');
+const $ = (id) => document.getElementById(id);
+const view = $('view');
+const st = { me: null, load: null };
+
+// The progress steps; each lists the statuses that stand at it.
+const STEPS = [['new'], ['assigned'], ['accepted'], ['on_site'], ['in_progress', 'on_hold', 'rework'],
+  ['awaiting_confirmation'], ['confirmed', 'auto_confirmed', 'return_visited'], ['closed']];
+
+function chrome() {
+  $('logout').hidden = !st.me;
+  $('user-name').textContent = st.me?.name ?? '';
+  $('lang-switch').textContent = t('lang_other');
+}
+
+function showLogin() {
+  Object.assign(st, { me: null, load: null });
+  chrome();
+  Object.assign(view.dataset, { view: 'login', state: 'ready' });
+  loginView(view, { accept: (role) => role === 'owner', done: boot });
+}
+
+async function boot() {
+  if (!session.get()) return showLogin();
+  try {
+    [st.me] = await Promise.all([api('/api/v1/me'), loadVocab()]);
+  } catch (e) {
+    if (e.status !== 401) { view.replaceChildren(errorBox(e)); view.dataset.state = 'error'; }
+    return;
+  }
+  chrome();
+  startLive(() => reload());
+  route();
+}
+
+const ROUTES = { list: listView, new: newView, order: orderView };
+
+function route() {
+  if (!st.me) return;
+  const [name, arg] = location.hash.slice(1).split('/');
+  const current = ROUTES[name] ? name : 'list';
+  view.dataset.view = current;
+  ROUTES[current](arg && decodeURIComponent(arg));
+}
+
+// Shows a view and loads its data, now and on every live event (`load` may be null).
+function mount(nodes, load) {
+  st.load = load;
+  view.replaceChildren(h('p', { class: 'error', 'data-testid': 'view-error', hidden: true }), ...nodes);
+  return reload();
+}
+
+async function reload() {
+  const load = st.load;
+  if (!load) { view.dataset.state = 'ready'; return; }
+  view.dataset.state = 'loading';
+  let error = null;
+  try { await load(); } catch (e) { error = e; }
+  if (st.load !== load) return;
+  Object.assign(view.querySelector('[data-testid=view-error]'), { textContent: error ? errorText(error) : '', hidden: !error });
+  view.dataset.state = error ? 'error' : 'ready';
+}
+
+function listView() {
+  const list = h('div', { class: 'h5-list', 'data-testid': 'h5-list' });
+  mount([h('div', { class: 'h5-head' }, h('h2', {}, t('my_orders')),
+    h('a', { href: '#new', class: 'button primary', 'data-testid': 'h5-new' }, t('report_new'))), list], async () => {
+    const rows = await api('/api/v1/orders', { query: { limit: 100 } });
+    rows.sort((a, b) => b.created_at - a.created_at);
+    list.replaceChildren(...(rows.length ? rows.map((r) => h('a', { href: `#order/${encodeURIComponent(r.id)}`, class: 'card h5-row', 'data-testid': 'h5-row', 'data-id': r.id },
+      h('div', { class: 'row-top' }, h('span', { class: 'number' }, r.number), statusBadge(r.status)),
+      h('div', {}, `${label('kinds', r.kind)} · ${label('categories', r.category)}`),
+      h('div', { class: 'muted' }, `${place(r)} · ${fmtTime(r.created_at)}`))) : [h('p', { class: 'muted' }, t('no_orders'))]));
+  });
+}
+
+function newView() {
+  const units = st.me.units ?? [];
+  const form = h('form', { class: 'card stack', 'data-testid': 'h5-form' },
+    field(t('kind'), h('select', { name: 'kind', 'data-testid': 'h5-kind' },
+      (vocab.kinds ?? []).filter((k) => ['repair', 'complaint'].includes(k.code)).map((k) => h('option', { value: k.code }, label('kinds', k.code))))),
+    field(t('category'), h('select', { name: 'category', 'data-testid': 'h5-category' },
+      (vocab.categories ?? []).map((c) => h('option', { value: c.code }, label('categories', c.code))))),
+    field(t('unit'), h('select', { name: 'unit', 'data-testid': 'h5-unit' }, units.map((u, i) => h('option', { value: i }, `${t('building_n', u.building)} ${u.unit}`)))),
+    field(t('description'), h('textarea', { name: 'description', 'data-testid': 'h5-description', rows: 4, required: true })),
+    units.length ? null : h('p', { class: 'error' }, t('no_units')),
+    h('button', { type: 'submit', class: 'primary block', 'data-testid': 'h5-submit', disabled: !units.length }, t('report_submit')));
+  form.addEventListener('submit', (e) => {
+    e.preventDefault();
+    busy(e.submitter, async () => {
+      const v = Object.fromEntries(new FormData(form));
+      const u = units[Number(v.unit)];
+      const r = await api('/api/v1/orders', { method: 'POST', body: { kind: v.kind, category: v.category, channel: 'app',
+        project: u.project, building: u.building, unit: u.unit, description: v.description.trim() } });
+      toast(t('reported_as', r.number));
+      location.hash = `#order/${encodeURIComponent(r.id)}`;
+    });
+  });
+  mount([h('p', { class: 'back' }, h('a', { href: '#list' }, `← ${t('my_orders')}`)), h('h2', {}, t('report_new')), form], null);
+}
+
+function orderView(id) {
+  const url = `/api/v1/orders/${encodeURIComponent(id)}`;
+  const box = h('div', { 'data-testid': 'h5-order', 'data-id': id });
+  let d = null;
+  let rating = 0; // the stars chosen, kept across live repaints
+  let cancelArmed = false;
+  const paint = () => rerender(box, build);
+  const act = (body, button) => busy(button, async () => {
+    d = await api(`${url}/actions`, { method: 'POST', body });
+    button.form?.reset();
+    rating = 0;
+    paint();
+    toast(t('thanks'));
+  });
+
+  function stars() {
+    const pickStar = (n) => {
+      rating = n;
+      for (const b of box.querySelectorAll('.stars button')) b.setAttribute('aria-pressed', String(Number(b.dataset.n) <= n));
+    };
+    return h('div', { class: 'stars', role: 'group', 'aria-label': t('rating') }, [1, 2, 3, 4, 5].map((n) => h('button', {
+      type: 'button', 'data-testid': `h5-star-${n}`, 'data-n': n, 'aria-pressed': String(n <= rating), 'aria-label': t('stars_n', n), onclick: () => pickStar(n),
+    }, '★')));
+  }
+
+  function confirmForms() {
+    const confirm = h('form', { class: 'card stack', 'data-testid': 'h5-confirm-form' }, h('h3', {}, t('confirm_title')), stars(),
+      h('textarea', { name: 'comment', 'data-testid': 'h5-comment', rows: 2, placeholder: t('comment'), 'aria-label': t('comment') }),
+      h('button', { type: 'submit', class: 'primary block', 'data-testid': 'h5-confirm' }, t('confirm_submit')));
+    confirm.addEventListener('submit', (e) => {
+      e.preventDefault();
+      if (!rating) return toast(t('choose_rating'), 'error');
+      act({ action: 'confirm', rating, text: confirm.elements.comment.value.trim() || undefined }, e.submitter);
+    });
+    const reject = h('form', { class: 'card stack', 'data-testid': 'h5-reject-form' }, h('h3', {}, t('reject_title')),
+      h('textarea', { name: 'reason', 'data-testid': 'h5-reject-reason', rows: 2, placeholder: t('reject_reason'), 'aria-label': t('reject_reason') }),
+      h('button', { type: 'submit', class: 'danger block', 'data-testid': 'h5-reject' }, t('reject_submit')));
+    reject.addEventListener('submit', (e) => {
+      e.preventDefault();
+      const text = reject.elements.reason.value.trim();
+      if (!text) { reject.elements.reason.focus(); return toast(t('reason_required'), 'error'); }
+      act({ action: 'reject', text }, e.submitter);
+    });
+    return [d.actions.includes('confirm') && confirm, d.actions.includes('reject') && reject];
+  }
+
+  function build() {
+    const at = STEPS.findIndex((codes) => codes.includes(d.status));
+    const actions = d.actions ?? [];
+    return [
+      h('div', { class: 'card' },
+        h('div', { class: 'row-top' }, h('h2', { class: 'number', 'data-testid': 'h5-number' }, d.number),
+          statusBadge(d.status, { 'data-testid': 'h5-status' })),
+        d.status === 'cancelled' ? h('p', { class: 'muted' }, label('statuses', 'cancelled'))
+          : h('ol', { class: 'steps', 'data-testid': 'h5-steps', 'aria-label': t('progress') }, STEPS.map((codes, i) => h('li', {
+            class: i < at ? 'done' : i === at ? 'current' : null, 'aria-current': i === at ? 'step' : null,
+          }, i ? label('statuses', codes[0]) : t('step_reported')))),
+        h('dl', { class: 'facts' },
+          [['kind', label('kinds', d.kind)], ['category', label('categories', d.category)], ['location', place(d)],
+            ['assignee', d.assignee_name], ['created_at', fmtTime(d.created_at)]]
+            .flatMap(([k, v]) => [h('dt', {}, t(k)), h('dd', {}, v ?? '—')])),
+        h('p', { class: 'description' }, d.description ?? '')),
+      (actions.includes('confirm') || actions.includes('reject')) && confirmForms(),
+      d.rating != null && h('div', { class: 'card' }, h('h3', {}, t('rating')),
+        h('p', { class: 'stars-static' }, '★'.repeat(d.rating) + '☆'.repeat(5 - d.rating)), d.rating_comment && h('p', {}, d.rating_comment)),
+      (d.notes ?? []).length > 0 && h('div', { class: 'card' }, h('h3', {}, t('notes')),
+        h('ul', { class: 'notes' }, d.notes.map((n) => h('li', {}, h('div', { class: 'muted' }, `${n.who ?? ''} ${fmtTime(n.at)}`), h('div', {}, n.text))))),
+      actions.includes('cancel') && h('p', {}, h('button', { type: 'button', class: 'danger', 'data-testid': 'h5-cancel',
+        onclick: (e) => { if (cancelArmed) act({ action: 'cancel' }, e.currentTarget); else { cancelArmed = true; paint(); } },
+      }, t(cancelArmed ? 'cancel_confirm' : 'cancel_order'))),
+    ];
+  }
+
+  mount([h('p', { class: 'back' }, h('a', { href: '#list' }, `← ${t('my_orders')}`)), box], async () => { d = await api(url); paint(); });
+}
+
+$('lang-switch').addEventListener('click', () => {
+  setLang(lang === 'zh' ? 'en' : 'zh');
+  chrome();
+  if (st.me) route(); else showLogin();
+});
+$('logout').addEventListener('click', () => {
+  session.clear();
+  location.hash = '';
+  location.reload();
+});
+window.addEventListener('hashchange', route);
+onUnauthorized(showLogin);
+setLang(lang);
+boot();

@@ -1,0 +1,78 @@
+//! The web pages in a real headless Chromium (Debian's, driven by npm `playwright-core`), against
+//! a real server: `tests/web/flow.mjs` registers a complaint on the desk and assigns it; a
+//! technician's phone (a sync-core replica here) completes it offline and syncs; the desk shows
+//! it without a reload; the owner confirms and rates on the H5 page at 375 px; the dashboard
+//! counts it; and no page scrolls sideways at 375 or 1440 px. Failures leave screenshots in
+//! `target/web-screenshots`.
+
+use std::process::Stdio;
+
+use loopwork_sync_core::{Action, OrderId};
+use loopwork_tests::tools::{target_dir, tool, workspace};
+use loopwork_tests::{Backend, TestServer};
+use serde_json::json;
+use tokio::io::{AsyncBufReadExt, AsyncWriteExt, BufReader};
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_desk_and_the_owners_page_in_chromium() {
+    let server = TestServer::start(Backend::Sqlite).await;
+    let mut wang = server.device("wang").await;
+    let node = tool("LOOPWORK_NODE", &[], "node");
+    let chromium = tool("CHROMIUM", &[], "chromium");
+    let playwright =
+        tool("PLAYWRIGHT_CORE", &[target_dir().join("test-tools/node_modules/playwright-core")], "playwright-core");
+    let fixture = json!({
+        "password": loopwork_server::demo::DEMO_PASSWORD,
+        "dispatcher": "kefu",
+        "owner": "yezhu1502",
+        "technician_name": "王师傅",
+        "technician_id": wang.session.user.to_string(),
+        "project": "hy-garden",
+        "building": "3",
+        "unit": "3-1502",
+    });
+    let mut flow = tokio::process::Command::new(node)
+        .arg(workspace().join("tests/web/flow.mjs"))
+        .env("LOOPWORK_URL", &server.base)
+        .env("CHROMIUM", chromium)
+        .env("PLAYWRIGHT_CORE", playwright)
+        .env("FIXTURE", fixture.to_string())
+        .env("SCREENSHOTS", target_dir().join("web-screenshots"))
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::inherit())
+        .kill_on_drop(true)
+        .spawn()
+        .expect("start node");
+    let mut stdin = flow.stdin.take().expect("stdin");
+    let mut lines = BufReader::new(flow.stdout.take().expect("stdout")).lines();
+    let mut transcript = Vec::new();
+    let mut finished = false;
+    while let Some(line) = lines.next_line().await.expect("read the flow's output") {
+        println!("{line}");
+        transcript.push(line.clone());
+        if let Some(id) = line.strip_prefix("WAIT_TECH ") {
+            // The technician's phone: receives the order, works it without signal, syncs later.
+            let id: OrderId = id.trim().parse().expect("order id");
+            wang.synced().await;
+            wang.online = false;
+            for action in [Action::Accept, Action::Arrive, Action::Start, Action::Complete] {
+                wang.replica.transition(id, action, None).expect("work offline");
+            }
+            wang.replica.add_note(id, "更换了渗水的上水管接头").expect("note");
+            wang.online = true;
+            wang.synced().await;
+            stdin.write_all(b"DONE\n").await.expect("tell the flow");
+            stdin.flush().await.expect("flush");
+        }
+        finished |= line == "OK";
+    }
+    let status = flow.wait().await.expect("node exit");
+    assert!(
+        status.success() && finished,
+        "the browser flow failed ({status}); screenshots in {}:\n{}",
+        target_dir().join("web-screenshots").display(),
+        transcript.join("\n")
+    );
+    server.stop().await;
+}

@@ -1,0 +1,226 @@
+// The desk (/) and the owner's page (/h5) in Chromium, end to end, driven by a Rust test that
+// runs `node tests/web/flow.mjs`: it prints `STEP <name>` as it goes and `WAIT_TECH <order id>`
+// when the technician's offline work is due, then waits for a line `DONE` on stdin; `OK` and
+// exit 0 at the end. On failure: a screenshot of every open page into $SCREENSHOTS, the error,
+// exit 1.
+//
+// Env: PLAYWRIGHT_CORE (the playwright-core package directory, or its index.js / index.mjs),
+// CHROMIUM (the browser executable), LOOPWORK_URL (the server), FIXTURE (JSON, or a path to a
+// JSON file: {password, dispatcher, owner, technician_name, technician_id, project, building,
+// unit}), SCREENSHOTS (optional), FLOW_TIMEOUT_MS (optional, default 120000).
+import { mkdirSync, readFileSync } from 'node:fs';
+import { createRequire } from 'node:module';
+import { join } from 'node:path';
+import { createInterface } from 'node:readline';
+import { pathToFileURL } from 'node:url';
+
+let browser = null;
+let step = 'start';
+const pages = {}; // name -> page, for screenshots and the viewport check
+const pageErrors = [];
+
+let failed = false;
+async function fail(error) {
+  if (failed) return; // the global timeout may fire while a failure is being reported
+  failed = true;
+  console.log(`FAIL ${step}: ${error?.stack ?? error}`);
+  const dir = process.env.SCREENSHOTS;
+  if (dir) {
+    mkdirSync(dir, { recursive: true });
+    for (const [name, page] of Object.entries(pages)) {
+      await page.screenshot({ path: join(dir, `${step}-${name}.png`), fullPage: true, timeout: 5000 }).catch(() => {});
+    }
+  }
+  await browser?.close().catch(() => {});
+  process.exit(1);
+}
+process.on('unhandledRejection', fail);
+const timeoutMs = Number(process.env.FLOW_TIMEOUT_MS || 120_000);
+setTimeout(() => fail(new Error(`the whole flow took longer than ${timeoutMs} ms`)), timeoutMs);
+
+function env(name) {
+  const value = process.env[name];
+  if (!value) throw new Error(`environment variable ${name} is not set`);
+  return value;
+}
+
+// playwright-core is CommonJS with an ESM wrapper (index.mjs); take whichever path was given.
+async function loadChromium(spec) {
+  let mod;
+  try { mod = createRequire(import.meta.url)(spec); } catch { mod = await import(pathToFileURL(spec).href); }
+  const chromium = mod.chromium ?? mod.default?.chromium;
+  if (!chromium) throw new Error(`no chromium export in ${spec}`);
+  return chromium;
+}
+
+const byId = (page, id) => page.locator(`[data-testid="${id}"]`);
+
+async function waitText(page, id, expected, timeout = 10_000) {
+  try {
+    await page.waitForFunction(([sel, text]) => document.querySelector(sel)?.textContent.trim() === text,
+      [`[data-testid="${id}"]`, expected], { timeout });
+  } catch {
+    const shown = await byId(page, id).first().textContent({ timeout: 1000 }).catch(() => null);
+    throw new Error(`${id} did not show "${expected}" within ${timeout} ms (it shows ${JSON.stringify(shown)})`);
+  }
+}
+
+// A view is drawn when #view names it and is no longer loading (an error, e.g. 403, is drawn too).
+const viewDrawn = (page, name) => page.waitForSelector(
+  `#view[data-view="${name}"][data-state="ready"], #view[data-view="${name}"][data-state="error"]`);
+
+async function login(page, user, password) {
+  await byId(page, 'login-user').fill(user);
+  await byId(page, 'login-password').fill(password);
+  await byId(page, 'login-submit').click();
+}
+
+function stdinLine(expected) {
+  return new Promise((resolve, reject) => {
+    const lines = createInterface({ input: process.stdin });
+    lines.on('line', (line) => { if (line.trim() === expected) { resolve(); lines.close(); } });
+    lines.on('close', () => reject(new Error(`stdin closed before ${expected}`)));
+  });
+}
+
+async function run(name, body) {
+  step = name;
+  console.log(`STEP ${name}`);
+  await body();
+}
+
+async function main() {
+  const base = env('LOOPWORK_URL').replace(/\/+$/, '');
+  const fixtureText = env('FIXTURE');
+  const fx = JSON.parse(fixtureText.trim().startsWith('{') ? fixtureText : readFileSync(fixtureText, 'utf8'));
+  const chromium = await loadChromium(env('PLAYWRIGHT_CORE'));
+  browser = await chromium.launch({ executablePath: process.env.CHROMIUM, args: ['--no-sandbox'] });
+
+  const open = async (name, viewport) => {
+    const context = await browser.newContext({ viewport, locale: 'zh-CN' });
+    context.setDefaultTimeout(15_000);
+    const page = await context.newPage();
+    page.on('pageerror', (e) => { pageErrors.push(`${name}: ${e.message}`); console.log(`PAGE_ERROR ${name}: ${e.message}`); });
+    page.on('console', (m) => { if (m.type() === 'error') console.log(`CONSOLE ${name}: ${m.text()}`); });
+    pages[name] = page;
+    return page;
+  };
+  const token = `E2E-${Date.now().toString(36)}`;
+  let number = '';
+  let orderId = '';
+
+  const desk = await open('desk', { width: 1440, height: 900 });
+  await run('register', async () => {
+    await desk.goto(`${base}/`);
+    await login(desk, fx.dispatcher, fx.password);
+    await byId(desk, 'tab-register').click();
+    await byId(desk, 'reg-kind').selectOption('complaint');
+    await byId(desk, 'reg-category').selectOption('water_electric');
+    await byId(desk, 'reg-grade').selectOption('minor');
+    await byId(desk, 'reg-channel').selectOption('hotline');
+    if (fx.project) await byId(desk, 'reg-project').selectOption(fx.project);
+    await byId(desk, 'reg-building').fill(fx.building);
+    await byId(desk, 'reg-unit').fill(fx.unit);
+    await byId(desk, 'reg-description').fill(`楼上漏水,卫生间天花板渗水 ${token}`);
+    await byId(desk, 'reg-caller-name').fill('张先生');
+    await byId(desk, 'reg-caller-phone').fill('13800001111');
+    await byId(desk, 'reg-submit').click();
+    const shown = byId(desk, 'registered-number');
+    await shown.waitFor({ timeout: 5000 });
+    number = (await shown.textContent()).trim();
+    orderId = await shown.getAttribute('data-id');
+    if (!number || !orderId) throw new Error(`no archived number shown (number ${JSON.stringify(number)}, id ${orderId})`);
+  });
+
+  await run('assign', async () => {
+    await byId(desk, 'tab-queue').click();
+    await byId(desk, 'queue-search').fill(number);
+    await desk.locator(`[data-testid="queue-row"][data-id="${orderId}"] a`).first().click();
+    await waitText(desk, 'detail-number', number);
+    const picker = byId(desk, 'assign-select');
+    const option = (await picker.locator(`option[value="${fx.technician_id}"]`).textContent()) ?? '';
+    if (!option.includes(fx.technician_name)) throw new Error(`the assignment picker shows ${JSON.stringify(option)} for the technician`);
+    await picker.selectOption(fx.technician_id);
+    await byId(desk, 'assign-submit').click();
+    await waitText(desk, 'detail-status', '已派单');
+  });
+
+  await run('wait_tech', async () => {
+    await desk.evaluate(() => { window.__noReload = 1; });
+    console.log(`WAIT_TECH ${orderId}`);
+    await stdinLine('DONE');
+  });
+
+  await run('live_update', async () => {
+    await waitText(desk, 'detail-status', '待确认', 10_000);
+    if ((await desk.evaluate(() => window.__noReload)) !== 1) throw new Error('the desk reloaded the page to show the update');
+  });
+
+  const owner = await open('owner', { width: 375, height: 812 });
+  await run('owner_confirm', async () => {
+    await owner.goto(`${base}/h5`);
+    await login(owner, fx.owner, fx.password);
+    await owner.locator(`[data-testid="h5-row"][data-id="${orderId}"]`).click();
+    await waitText(owner, 'h5-status', '待确认');
+    await byId(owner, 'h5-star-5').click();
+    await byId(owner, 'h5-comment').fill('师傅很专业,修得很好');
+    await byId(owner, 'h5-confirm').click();
+    await waitText(owner, 'h5-status', '已确认');
+  });
+
+  await run('dashboard', async () => {
+    await desk.bringToFront();
+    await byId(desk, 'tab-dashboard').click();
+    // The server materializes the figures in the background: refresh until they arrive.
+    const cell = desk.locator(`[data-testid="heat-cell"][data-building="${fx.building}"][data-category="water_electric"]`);
+    const until = Date.now() + 15_000;
+    for (;;) {
+      await viewDrawn(desk, 'dashboard');
+      const rated = Number((await byId(desk, 'eff-rated').textContent()).trim());
+      if (rated >= 1 && (await cell.count()) > 0) break;
+      if (Date.now() > until) throw new Error(`after 15 s: eff-rated ${rated}, heat cells for building ${fx.building}: ${await cell.count()}`);
+      await desk.waitForTimeout(1000);
+      await byId(desk, 'dashboard-refresh').click();
+    }
+    await cell.first().click();
+    await desk.locator('[data-testid="heat-orders"] [data-testid="heat-order-row"]', { hasText: number }).waitFor({ timeout: 10_000 });
+  });
+
+  await run('viewports', async () => {
+    const views = [
+      [desk, 'desk', '#queue', 'queue'], [desk, 'desk', '#register', 'register'], [desk, 'desk', `#order/${orderId}`, 'order'],
+      [desk, 'desk', '#dashboard', 'dashboard'], [desk, 'desk', '#kpis', 'kpis'], [desk, 'desk', '#notifications', 'notifications'],
+      [owner, 'h5', '#list', 'list'], [owner, 'h5', `#order/${orderId}`, 'order'],
+    ];
+    const offenders = [];
+    for (const width of [375, 1440]) {
+      for (const [page, name, hash, view] of views) {
+        await page.setViewportSize({ width, height: 900 });
+        await page.evaluate((h) => { location.hash = h; }, hash);
+        await viewDrawn(page, view);
+        const m = await page.evaluate(() => new Promise((resolve) => requestAnimationFrame(() => requestAnimationFrame(() => {
+          const inner = window.innerWidth;
+          const scroll = document.documentElement.scrollWidth;
+          const describe = (el) => el.tagName.toLowerCase() + (el.dataset.testid ? `[data-testid=${el.dataset.testid}]` : '')
+            + (typeof el.className === 'string' && el.className.trim() ? `.${el.className.trim().split(/\s+/).join('.')}` : '');
+          const wide = scroll <= inner + 1 ? [] : [...document.querySelectorAll('body *')]
+            .filter((el) => el.getBoundingClientRect().right > inner + 1 && !el.parentElement.closest('.scroll-x, .tabs'))
+            .slice(0, 6).map(describe);
+          resolve({ inner, scroll, wide });
+        }))));
+        if (m.scroll > m.inner + 1) offenders.push(`${name} ${hash} at ${width}px: scrollWidth ${m.scroll} > ${m.inner} (${m.wide.join(', ')})`);
+      }
+    }
+    if (offenders.length) throw new Error(`the page scrolls sideways:\n  ${offenders.join('\n  ')}`);
+  });
+
+  await run('page_errors', async () => {
+    if (pageErrors.length) throw new Error(`uncaught errors in the pages:\n  ${pageErrors.join('\n  ')}`);
+  });
+
+  console.log('OK');
+  await browser.close();
+  process.exit(0);
+}
+
+main().catch(fail);
