@@ -1,37 +1,55 @@
--- The desk and the dashboards. The scanner materializes, from each changed order's document and
--- its organization's SLA book, what the queue colours and the dashboards count: the current
--- stage's checkpoints, milestone times, rating, rework; breaches are marked when recorded.
--- `registered_by` is the user whose push created the order; callers registered by phone live in
--- `order_callers` (personal data: read only through privacy.rs).
+-- The desk and the dashboards.
+--
+-- On `orders`, the scanner keeps the most urgent unmet stage's checkpoints under the
+-- organization's SLA book (what the queue colours by; `next_deadline` follows the same book), and
+-- the push that creates an order records who registered it.
+--
+-- `order_facts` is what the dashboards and KPIs count: one narrow row per order, written by the
+-- scanner from the document (milestone times clamped as for deadlines, rating, rework) and from
+-- the breaches recorded, so that a panel over 100,000 orders reads an index and small rows, never
+-- a document.
+--
+-- `order_callers`: callers registered by phone (personal data: read only through privacy.rs).
 ALTER TABLE orders ADD COLUMN registered_by TEXT;
-ALTER TABLE orders ADD COLUMN channel TEXT;
-ALTER TABLE orders ADD COLUMN created_how BIGINT;
-ALTER TABLE orders ADD COLUMN assigned_at BIGINT;
-ALTER TABLE orders ADD COLUMN accepted_at BIGINT;
-ALTER TABLE orders ADD COLUMN arrived_at BIGINT;
-ALTER TABLE orders ADD COLUMN completed_at BIGINT;
-ALTER TABLE orders ADD COLUMN finished_at BIGINT;
-ALTER TABLE orders ADD COLUMN rating BIGINT;
-ALTER TABLE orders ADD COLUMN reopen_count BIGINT NOT NULL DEFAULT 0;
-ALTER TABLE orders ADD COLUMN auto_confirmed BIGINT NOT NULL DEFAULT 0;
-ALTER TABLE orders ADD COLUMN visited_by TEXT;
 ALTER TABLE orders ADD COLUMN sla_stage TEXT;
 ALTER TABLE orders ADD COLUMN sla_half_at BIGINT;
 ALTER TABLE orders ADD COLUMN sla_warn_at BIGINT;
 ALTER TABLE orders ADD COLUMN sla_due_at BIGINT;
-ALTER TABLE orders ADD COLUMN response_breached BIGINT NOT NULL DEFAULT 0;
-ALTER TABLE orders ADD COLUMN arrival_breached BIGINT NOT NULL DEFAULT 0;
-ALTER TABLE orders ADD COLUMN resolution_breached BIGINT NOT NULL DEFAULT 0;
-UPDATE orders SET response_breached = 1
-    WHERE id IN (SELECT order_id FROM sla_events WHERE stage = 'response' AND level = 'breach');
-UPDATE orders SET arrival_breached = 1
-    WHERE id IN (SELECT order_id FROM sla_events WHERE stage = 'arrival' AND level = 'breach');
-UPDATE orders SET resolution_breached = 1
-    WHERE id IN (SELECT order_id FROM sla_events WHERE stage = 'resolution' AND level = 'breach');
--- Every order passes the scanner once, which fills the new columns.
-UPDATE orders SET next_check = 0;
-CREATE INDEX orders_created ON orders (org_id, created_at);
+CREATE INDEX orders_assignee_open ON orders (org_id, assignee, is_open);
 CREATE INDEX orders_dup ON orders (org_id, project, building, unit, category, created_at);
+-- Every order passes the scanner once, which fills the new columns and its facts.
+UPDATE orders SET next_check = 0;
+
+CREATE TABLE order_facts (
+    order_id TEXT PRIMARY KEY,
+    org_id TEXT NOT NULL,
+    project TEXT NOT NULL,
+    building TEXT,
+    kind TEXT NOT NULL,
+    category TEXT NOT NULL,
+    grade TEXT NOT NULL,
+    status TEXT NOT NULL,
+    is_open BOOLEAN NOT NULL,
+    assignee TEXT,
+    registered_by TEXT,
+    created_at BIGINT NOT NULL,
+    -- Hour of the week created, Monday 00:00 = 0, China Standard Time.
+    created_how BIGINT NOT NULL,
+    assigned_at BIGINT,
+    accepted_at BIGINT,
+    arrived_at BIGINT,
+    completed_at BIGINT,
+    finished_at BIGINT,
+    rating BIGINT,
+    reopen_count BIGINT NOT NULL,
+    auto_confirmed BIGINT NOT NULL,
+    visited_by TEXT,
+    response_breached BIGINT NOT NULL,
+    arrival_breached BIGINT NOT NULL,
+    resolution_breached BIGINT NOT NULL
+);
+CREATE INDEX order_facts_period ON order_facts (org_id, created_at);
+CREATE INDEX order_facts_open ON order_facts (org_id, is_open);
 
 CREATE TABLE order_callers (
     order_id TEXT PRIMARY KEY,

@@ -61,21 +61,33 @@ fn staff_only(principal: &Principal) -> Result<(), ApiError> {
     }
 }
 
-/// The value at quantile `q` of ascending values (nearest rank).
-pub fn percentile(sorted: &[i64], q: f64) -> Option<i64> {
-    if sorted.is_empty() {
+/// The value at quantile `q` (nearest rank) of a histogram of whole minutes, in milliseconds.
+pub fn percentile(histogram: &[(i64, i64)], q: f64) -> Option<i64> {
+    let total: i64 = histogram.iter().map(|(_, count)| count).sum();
+    if total == 0 {
         return None;
     }
-    let rank = (q * sorted.len() as f64).ceil() as usize;
-    Some(sorted[rank.clamp(1, sorted.len()) - 1])
+    let rank = ((q * total as f64).ceil() as i64).clamp(1, total);
+    let mut seen = 0;
+    histogram
+        .iter()
+        .find(|(_, count)| {
+            seen += count;
+            seen >= rank
+        })
+        .map(|(minutes, _)| minutes * 60_000)
+}
+
+fn count(histogram: &[(i64, i64)]) -> i64 {
+    histogram.iter().map(|(_, count)| count).sum()
 }
 
 fn ratio(part: i64, whole: i64) -> Option<f64> {
     (whole > 0).then(|| part as f64 / whole as f64)
 }
 
-fn spread(sorted: &[i64]) -> Value {
-    json!({ "p50_ms": percentile(sorted, 0.5), "p90_ms": percentile(sorted, 0.9), "count": sorted.len() })
+fn spread(histogram: &[(i64, i64)]) -> Value {
+    json!({ "p50_ms": percentile(histogram, 0.5), "p90_ms": percentile(histogram, 0.9), "count": count(histogram) })
 }
 
 /// `GET /api/v1/dashboard/efficiency` (服务效能仪表盘)
@@ -189,8 +201,9 @@ fn technician(s: &StaffCounts) -> Value {
 
 /// A customer-service agent's figures and score.
 fn agent(s: &StaffCounts) -> Value {
-    let delays = &s.assign_delays_ms;
-    let assigned_in_time = ratio(delays.iter().filter(|d| **d <= ASSIGN_TARGET_MS).count() as i64, delays.len() as i64);
+    let delays = &s.assign_minutes;
+    let in_time: i64 = delays.iter().filter(|(minutes, _)| minutes * 60_000 < ASSIGN_TARGET_MS).map(|(_, n)| n).sum();
+    let assigned_in_time = ratio(in_time, count(delays));
     let satisfaction = ratio(s.rating_sum, s.rated);
     json!({
         "user_id": s.user_id,
@@ -291,11 +304,13 @@ mod tests {
     use super::*;
 
     #[test]
-    fn percentiles_are_nearest_rank() {
-        let values: Vec<i64> = (1..=10).collect();
-        assert_eq!(percentile(&values, 0.5), Some(5));
-        assert_eq!(percentile(&values, 0.9), Some(9));
-        assert_eq!(percentile(&[7], 0.9), Some(7));
+    fn percentiles_are_nearest_rank_to_the_minute() {
+        let one_each: Vec<(i64, i64)> = (1..=10).map(|m| (m, 1)).collect();
+        assert_eq!(percentile(&one_each, 0.5), Some(5 * 60_000));
+        assert_eq!(percentile(&one_each, 0.9), Some(9 * 60_000));
+        assert_eq!(percentile(&[(7, 3)], 0.9), Some(7 * 60_000));
+        assert_eq!(percentile(&[(2, 9), (30, 1)], 0.9), Some(2 * 60_000));
+        assert_eq!(percentile(&[(2, 8), (30, 2)], 0.9), Some(30 * 60_000));
         assert_eq!(percentile(&[], 0.5), None);
     }
 

@@ -96,15 +96,25 @@ pub struct Fired {
     pub roles: Vec<Role>,
 }
 
-/// What the scanner materializes on an order from its document and its organization's SLA book:
-/// the queue's colours (the checkpoints of the first stage not yet met) and the dashboards'
-/// figures. Times are device claims clamped as for deadlines (docs/deadlines.md).
+/// What the scanner materializes from an order's document and its organization's SLA book: the
+/// queue's colours (the checkpoints of the most urgent unmet stage) on `orders`, and the row the
+/// dashboards count in `order_facts`. Times are device claims clamped as for deadlines
+/// (docs/deadlines.md).
 #[derive(Clone, Debug, Default, PartialEq, Eq)]
 pub struct OrderFacts {
     pub sla_stage: Option<&'static str>,
     pub sla_half_at: Option<i64>,
     pub sla_warn_at: Option<i64>,
     pub sla_due_at: Option<i64>,
+    pub project: String,
+    pub building: Option<String>,
+    pub kind: &'static str,
+    pub category: String,
+    pub grade: &'static str,
+    pub status: &'static str,
+    pub is_open: bool,
+    pub assignee: Option<String>,
+    pub created_at: i64,
     /// Hour of the week the order was created, Monday 00:00 = 0, China Standard Time.
     pub created_how: i64,
     pub assigned_at: Option<i64>,
@@ -314,12 +324,16 @@ pub struct EfficiencyCounts {
     pub rated_4_or_more: i64,
 }
 
-/// Durations (ms) from creation, ascending, of the period's orders that reached each milestone.
+/// How many orders took each whole number of minutes, ascending: a duration's distribution read
+/// in one pass of the period, however many orders it holds.
+pub type Histogram = Vec<(i64, i64)>;
+
+/// Minutes from creation to each milestone, of the period's orders that reached it.
 #[derive(Clone, Debug, Default)]
 pub struct MilestoneDurations {
-    pub response: Vec<i64>,
-    pub arrival: Vec<i64>,
-    pub resolution: Vec<i64>,
+    pub response: Histogram,
+    pub arrival: Histogram,
+    pub resolution: Histogram,
 }
 
 /// Open orders now, counted three ways.
@@ -348,8 +362,8 @@ pub struct StaffCounts {
     pub rated: i64,
     pub rating_sum: i64,
     pub return_visits: i64,
-    /// Minutes from creation to assignment of the orders they registered, ascending.
-    pub assign_delays_ms: Vec<i64>,
+    /// Minutes from creation to assignment of the orders they registered.
+    pub assign_minutes: Histogram,
 }
 
 #[async_trait]
@@ -692,8 +706,8 @@ impl Postgres {
 const ITEM_COLUMNS: &str =
     "o.id, o.number, o.kind, o.category, o.grade, o.status, o.assignee, u.display_name, o.project,
     o.building, o.unit, o.area, o.created_at, o.next_deadline, o.sla_stage, o.sla_half_at, o.sla_warn_at, o.sla_due_at,
-    o.rating, o.reopen_count";
-const ITEM_FROM: &str = "orders o LEFT JOIN users u ON u.id = o.assignee";
+    f.rating, COALESCE(f.reopen_count, 0)";
+const ITEM_FROM: &str = "orders o LEFT JOIN users u ON u.id = o.assignee LEFT JOIN order_facts f ON f.order_id = o.id";
 
 fn scope_filter(scope: Scope, order_column: &str) -> String {
     match scope {
@@ -1114,9 +1128,9 @@ macro_rules! database_impl {
                     sqlx::query(
                         "INSERT INTO orders (id, org_id, number, kind, category, grade, status, is_open, assignee, reporter,
                             project, building, unit, area, created_at, next_deadline, doc, last_seq, awaiting_since,
-                            next_check, registered_by, channel)
+                            next_check, registered_by)
                          VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16, $17, $18, $19, $20,
-                            $21, $22)
+                            $21)
                          ON CONFLICT (id) DO UPDATE SET number = excluded.number, kind = excluded.kind,
                             category = excluded.category, grade = excluded.grade, status = excluded.status,
                             is_open = excluded.is_open, assignee = excluded.assignee, project = excluded.project,
@@ -1149,7 +1163,6 @@ macro_rules! database_impl {
                     .bind(now_ms)
                     // Kept from the push that created the order (`ON CONFLICT` leaves it).
                     .bind(user.as_str())
-                    .bind(merged.order.channel().map(|c| c.code()).ok())
                     .execute(&mut **tx)
                     .await?;
                     outcome.merged += merged.new_changes.len();
@@ -1499,18 +1512,6 @@ macro_rules! database_impl {
                         continue;
                     }
                     recorded.push(index);
-                    if f.level == "breach" {
-                        // Never cleared: the dashboards count it whatever happens next.
-                        let column = match f.stage {
-                            "response" => "response_breached",
-                            "arrival" => "arrival_breached",
-                            _ => "resolution_breached",
-                        };
-                        sqlx::query(AssertSqlSafe(format!("UPDATE orders SET {column} = 1 WHERE id = $1")))
-                            .bind(&order_id)
-                            .execute(&mut *tx)
-                            .await?;
-                    }
                     // Announced to the organization's webhooks in the same transaction: once.
                     let hooks: Vec<String> =
                         sqlx::query_scalar("SELECT id FROM webhooks WHERE org_id = $1 AND deleted_at IS NULL")
@@ -1576,11 +1577,9 @@ macro_rules! database_impl {
                 }
                 // A push since the read set `next_check` to its own time: leave that (and the
                 // facts of the document it read) for the next tick.
-                sqlx::query(
+                let current = sqlx::query(
                     "UPDATE orders SET next_check = $1, sla_stage = $4, sla_half_at = $5, sla_warn_at = $6,
-                        sla_due_at = $7, next_deadline = $7, created_how = $8,
-                        assigned_at = $9, accepted_at = $10, arrived_at = $11, completed_at = $12,
-                        finished_at = $13, rating = $14, reopen_count = $15, auto_confirmed = $16, visited_by = $17
+                        sla_due_at = $7, next_deadline = $7
                      WHERE id = $2 AND next_check = $3",
                 )
                 .bind(next_check)
@@ -1590,18 +1589,66 @@ macro_rules! database_impl {
                 .bind(facts.sla_half_at)
                 .bind(facts.sla_warn_at)
                 .bind(facts.sla_due_at)
-                .bind(facts.created_how)
-                .bind(facts.assigned_at)
-                .bind(facts.accepted_at)
-                .bind(facts.arrived_at)
-                .bind(facts.completed_at)
-                .bind(facts.finished_at)
-                .bind(facts.rating)
-                .bind(facts.reopen_count)
-                .bind(i64::from(facts.auto_confirmed))
-                .bind(facts.visited_by.as_deref())
                 .execute(&mut *tx)
-                .await?;
+                .await?
+                .rows_affected()
+                    == 1;
+                if current {
+                    // Breaches are never cleared: they are read from the records, these included.
+                    let breached = |stage: &str| {
+                        format!(
+                            "CASE WHEN EXISTS (SELECT 1 FROM sla_events WHERE order_id = $1 AND stage = '{stage}'
+                                AND level = 'breach') THEN 1 ELSE 0 END"
+                        )
+                    };
+                    sqlx::query(AssertSqlSafe(format!(
+                        "INSERT INTO order_facts (order_id, org_id, project, building, kind, category, grade, status,
+                            is_open, assignee, registered_by, created_at, created_how, assigned_at, accepted_at,
+                            arrived_at, completed_at, finished_at, rating, reopen_count, auto_confirmed, visited_by,
+                            response_breached, arrival_breached, resolution_breached)
+                         VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10,
+                            (SELECT registered_by FROM orders WHERE id = $1), $11, $12, $13, $14, $15, $16, $17, $18,
+                            $19, $20, $21, {}, {}, {})
+                         ON CONFLICT (order_id) DO UPDATE SET project = excluded.project,
+                            building = excluded.building, kind = excluded.kind, category = excluded.category,
+                            grade = excluded.grade, status = excluded.status, is_open = excluded.is_open,
+                            assignee = excluded.assignee, registered_by = excluded.registered_by,
+                            created_at = excluded.created_at, created_how = excluded.created_how,
+                            assigned_at = excluded.assigned_at, accepted_at = excluded.accepted_at,
+                            arrived_at = excluded.arrived_at, completed_at = excluded.completed_at,
+                            finished_at = excluded.finished_at, rating = excluded.rating,
+                            reopen_count = excluded.reopen_count, auto_confirmed = excluded.auto_confirmed,
+                            visited_by = excluded.visited_by, response_breached = excluded.response_breached,
+                            arrival_breached = excluded.arrival_breached,
+                            resolution_breached = excluded.resolution_breached",
+                        breached("response"),
+                        breached("arrival"),
+                        breached("resolution"),
+                    )))
+                    .bind(&order_id)
+                    .bind(&due.org)
+                    .bind(&facts.project)
+                    .bind(facts.building.as_deref())
+                    .bind(facts.kind)
+                    .bind(&facts.category)
+                    .bind(facts.grade)
+                    .bind(facts.status)
+                    .bind(facts.is_open)
+                    .bind(facts.assignee.as_deref())
+                    .bind(facts.created_at)
+                    .bind(facts.created_how)
+                    .bind(facts.assigned_at)
+                    .bind(facts.accepted_at)
+                    .bind(facts.arrived_at)
+                    .bind(facts.completed_at)
+                    .bind(facts.finished_at)
+                    .bind(facts.rating)
+                    .bind(facts.reopen_count)
+                    .bind(i64::from(facts.auto_confirmed))
+                    .bind(facts.visited_by.as_deref())
+                    .execute(&mut *tx)
+                    .await?;
+                }
                 tx.commit().await?;
                 Ok(recorded)
             }
@@ -1952,19 +1999,25 @@ macro_rules! database_impl {
             }
 
             async fn query_orders(&self, principal: &Principal, filter: &OrderFilter, now_ms: i64) -> Result<Vec<OrderListItem>> {
+                // The page is chosen on the orders table alone (its first columns), then joined: a
+                // queue of 100,000 open orders sorts narrow rows and joins two hundred.
+                let order = "o.is_open DESC, o.next_deadline IS NULL, o.next_deadline, o.created_at DESC, o.id";
                 let sql = format!(
-                    "SELECT {ITEM_COLUMNS} FROM {ITEM_FROM}
+                    "SELECT {ITEM_COLUMNS} FROM {ITEM_FROM} JOIN (
+                     SELECT o.id FROM orders o
                      WHERE o.org_id = $1 AND $3 = $3 AND {}
                        AND ($4 IS NULL OR o.status = $4 OR ($4 = 'open' AND o.is_open = TRUE))
                        AND ($5 IS NULL OR o.kind = $5) AND ($6 IS NULL OR o.grade = $6)
                        AND ($7 IS NULL OR o.category = $7) AND ($8 IS NULL OR o.project = $8)
                        AND ($9 IS NULL OR o.building = $9) AND ($10 IS NULL OR o.unit = $10)
                        AND ($11 IS NULL OR o.assignee = $11)
-                       AND ($12 = FALSE OR (o.is_open = TRUE AND o.sla_due_at < $13))
+                       AND ($12 = FALSE OR (o.is_open = TRUE AND o.next_deadline < $13))
                        AND ($14 IS NULL OR o.number LIKE $14 OR o.unit LIKE $14)
                        AND ($15 IS NULL OR o.created_at >= $15) AND ($16 IS NULL OR o.created_at < $16)
-                       AND ($17 IS NULL OR o.created_how = $17) AND ($18 IS NULL OR o.id = $18)
-                     ORDER BY o.is_open DESC, o.next_deadline IS NULL, o.next_deadline, o.created_at DESC LIMIT $2",
+                       AND ($17 IS NULL OR o.id IN (SELECT order_id FROM order_facts
+                           WHERE org_id = $1 AND created_how = $17)) AND ($18 IS NULL OR o.id = $18)
+                     ORDER BY {order} LIMIT $2) page ON page.id = o.id
+                     ORDER BY {order}",
                     scope_filter(Scope::of(principal), "o.id")
                 );
                 let q = filter.q.as_deref().map(|q| format!("%{}%", q.replace(['%', '_'], "")));
@@ -2121,7 +2174,7 @@ macro_rules! database_impl {
                         COUNT(CASE WHEN rating IS NOT NULL AND auto_confirmed = 0 THEN 1 END),
                         CAST(COALESCE(SUM(CASE WHEN auto_confirmed = 0 THEN rating END), 0) AS BIGINT),
                         COUNT(CASE WHEN rating >= 4 AND auto_confirmed = 0 THEN 1 END)
-                     FROM orders WHERE {within}"
+                     FROM order_facts WHERE {within}"
                 )))
                 .bind(org)
                 .bind(period.from)
@@ -2145,8 +2198,9 @@ macro_rules! database_impl {
                     ("arrived_at", &mut durations.arrival),
                     ("completed_at", &mut durations.resolution),
                 ] {
-                    *out = sqlx::query_scalar(AssertSqlSafe(format!(
-                        "SELECT {column} - created_at FROM orders WHERE {within} AND {column} IS NOT NULL ORDER BY 1"
+                    *out = sqlx::query_as(AssertSqlSafe(format!(
+                        "SELECT ({column} - created_at) / 60000, COUNT(*) FROM order_facts
+                         WHERE {within} AND {column} IS NOT NULL GROUP BY ({column} - created_at) / 60000 ORDER BY 1"
                     )))
                     .bind(org)
                     .bind(period.from)
@@ -2164,7 +2218,7 @@ macro_rules! database_impl {
                 let by_age: Vec<(String, i64)> = sqlx::query_as(AssertSqlSafe(format!(
                     "SELECT CASE WHEN created_at > $3 - {DAY} THEN 'lt_1d' WHEN created_at > $3 - {} THEN '1_3d'
                         WHEN created_at > $3 - {} THEN '3_7d' ELSE 'gt_7d' END AS bucket, COUNT(*)
-                     FROM orders WHERE {open} GROUP BY 1 ORDER BY 1",
+                     FROM order_facts WHERE {open} GROUP BY 1 ORDER BY 1",
                     3 * DAY,
                     7 * DAY
                 )))
@@ -2174,7 +2228,7 @@ macro_rules! database_impl {
                 .fetch_all(&self.pool)
                 .await?;
                 let by_technician: Vec<(Option<String>, Option<String>, i64)> = sqlx::query_as(AssertSqlSafe(format!(
-                    "SELECT o.assignee, MIN(u.display_name), COUNT(*) FROM orders o LEFT JOIN users u ON u.id = o.assignee
+                    "SELECT o.assignee, MIN(u.display_name), COUNT(*) FROM order_facts o LEFT JOIN users u ON u.id = o.assignee
                      WHERE o.org_id = $1 AND o.is_open = TRUE AND ($2 IS NULL OR o.project = $2) AND $3 = $3
                      GROUP BY o.assignee ORDER BY 3 DESC"
                 )))
@@ -2184,7 +2238,7 @@ macro_rules! database_impl {
                 .fetch_all(&self.pool)
                 .await?;
                 let by_grade: Vec<(String, i64)> = sqlx::query_as(AssertSqlSafe(format!(
-                    "SELECT grade, COUNT(*) FROM orders WHERE {open} AND $3 = $3 GROUP BY grade ORDER BY grade"
+                    "SELECT grade, COUNT(*) FROM order_facts WHERE {open} AND $3 = $3 GROUP BY grade ORDER BY grade"
                 )))
                 .bind(org)
                 .bind(project)
@@ -2198,7 +2252,7 @@ macro_rules! database_impl {
                 let within = "org_id = $1 AND created_at >= $2 AND created_at < $3 AND ($4 IS NULL OR project = $4)
                     AND ($5 IS NULL OR kind = $5)";
                 let cells: Vec<(String, String, i64)> = sqlx::query_as(AssertSqlSafe(format!(
-                    "SELECT COALESCE(building, ''), category, COUNT(*) FROM orders WHERE {within}
+                    "SELECT COALESCE(building, ''), category, COUNT(*) FROM order_facts WHERE {within}
                      GROUP BY COALESCE(building, ''), category ORDER BY 1, 2"
                 )))
                 .bind(org)
@@ -2209,7 +2263,7 @@ macro_rules! database_impl {
                 .fetch_all(&self.pool)
                 .await?;
                 let hours: Vec<(i64, i64)> = sqlx::query_as(AssertSqlSafe(format!(
-                    "SELECT created_how, COUNT(*) FROM orders WHERE {within} AND created_how IS NOT NULL
+                    "SELECT created_how, COUNT(*) FROM order_facts WHERE {within} AND created_how IS NOT NULL
                      GROUP BY created_how ORDER BY 1"
                 )))
                 .bind(org)
@@ -2223,20 +2277,20 @@ macro_rules! database_impl {
             }
 
             async fn staff_counts(&self, org: &str, period: &Period) -> Result<Vec<StaffCounts>> {
-                let joined = "o.org_id = $1 AND o.created_at >= $2 AND o.created_at < $3 AND ($4 IS NULL OR o.project = $4)
-                    AND o.status <> 'cancelled'";
-                let rows: Vec<(String, String, String, i64, i64, i64, i64, i64, i64, i64, i64)> =
-                    sqlx::query_as(AssertSqlSafe(format!(
-                        "SELECT u.id, u.display_name, u.role, COUNT(o.id), COUNT(o.completed_at), COUNT(o.accepted_at),
-                            COUNT(CASE WHEN o.accepted_at IS NOT NULL AND o.response_breached = 0 THEN 1 END),
-                            COUNT(CASE WHEN o.completed_at IS NOT NULL AND o.resolution_breached = 0 THEN 1 END),
-                            COUNT(CASE WHEN o.reopen_count > 0 THEN 1 END),
-                            COUNT(CASE WHEN o.rating IS NOT NULL AND o.auto_confirmed = 0 THEN 1 END),
-                            CAST(COALESCE(SUM(CASE WHEN o.auto_confirmed = 0 THEN o.rating END), 0) AS BIGINT)
-                         FROM users u LEFT JOIN orders o ON {joined}
-                            AND ((u.role = 'technician' AND o.assignee = u.id) OR (u.role <> 'technician' AND o.registered_by = u.id))
-                         WHERE u.org_id = $1 AND u.role IN ('technician', 'dispatcher', 'supervisor') AND u.disabled_at IS NULL
-                         GROUP BY u.id, u.display_name, u.role ORDER BY u.role, u.display_name, u.id"
+                let within = "org_id = $1 AND created_at >= $2 AND created_at < $3 AND ($4 IS NULL OR project = $4)
+                    AND status <> 'cancelled'";
+                let figures = "COUNT(*), COUNT(completed_at), COUNT(accepted_at),
+                    COUNT(CASE WHEN accepted_at IS NOT NULL AND response_breached = 0 THEN 1 END),
+                    COUNT(CASE WHEN completed_at IS NOT NULL AND resolution_breached = 0 THEN 1 END),
+                    COUNT(CASE WHEN reopen_count > 0 THEN 1 END),
+                    COUNT(CASE WHEN rating IS NOT NULL AND auto_confirmed = 0 THEN 1 END),
+                    CAST(COALESCE(SUM(CASE WHEN auto_confirmed = 0 THEN rating END), 0) AS BIGINT)";
+                type Figures = (String, i64, i64, i64, i64, i64, i64, i64, i64);
+                let mut by_person: HashMap<(String, &str), Figures> = HashMap::new();
+                for (column, group) in [("assignee", "technician"), ("registered_by", "agent")] {
+                    let rows: Vec<Figures> = sqlx::query_as(AssertSqlSafe(format!(
+                        "SELECT {column}, {figures} FROM order_facts WHERE {within} AND {column} IS NOT NULL
+                         GROUP BY {column}"
                     )))
                     .bind(org)
                     .bind(period.from)
@@ -2244,8 +2298,11 @@ macro_rules! database_impl {
                     .bind(period.project.as_deref())
                     .fetch_all(&self.pool)
                     .await?;
+                    by_person.extend(rows.into_iter().map(|row| ((row.0.clone(), group), row)));
+                }
                 let visits: Vec<(String, i64)> = sqlx::query_as(AssertSqlSafe(format!(
-                    "SELECT o.visited_by, COUNT(*) FROM orders o WHERE {joined} AND o.visited_by IS NOT NULL GROUP BY o.visited_by"
+                    "SELECT visited_by, COUNT(*) FROM order_facts WHERE {within} AND visited_by IS NOT NULL
+                     GROUP BY visited_by"
                 )))
                 .bind(org)
                 .bind(period.from)
@@ -2253,37 +2310,50 @@ macro_rules! database_impl {
                 .bind(period.project.as_deref())
                 .fetch_all(&self.pool)
                 .await?;
-                let delays: Vec<(String, i64)> = sqlx::query_as(AssertSqlSafe(format!(
-                    "SELECT o.registered_by, o.assigned_at - o.created_at FROM orders o
-                     WHERE {joined} AND o.registered_by IS NOT NULL AND o.assigned_at IS NOT NULL ORDER BY 2"
+                let delays: Vec<(String, i64, i64)> = sqlx::query_as(AssertSqlSafe(format!(
+                    "SELECT registered_by, (assigned_at - created_at) / 60000, COUNT(*) FROM order_facts
+                     WHERE {within} AND registered_by IS NOT NULL AND assigned_at IS NOT NULL
+                     GROUP BY registered_by, (assigned_at - created_at) / 60000 ORDER BY 1, 2"
                 )))
                 .bind(org)
                 .bind(period.from)
                 .bind(period.to)
                 .bind(period.project.as_deref())
+                .fetch_all(&self.pool)
+                .await?;
+                let staff: Vec<(String, String, String)> = sqlx::query_as(
+                    "SELECT id, display_name, role FROM users
+                     WHERE org_id = $1 AND role IN ('technician', 'dispatcher', 'supervisor') AND disabled_at IS NULL
+                     ORDER BY role, display_name, id",
+                )
+                .bind(org)
                 .fetch_all(&self.pool)
                 .await?;
                 let visits: HashMap<String, i64> = visits.into_iter().collect();
-                let mut by_user: HashMap<String, Vec<i64>> = HashMap::new();
-                for (user, delay) in delays {
-                    by_user.entry(user).or_default().push(delay);
+                let mut delays_of: HashMap<String, Histogram> = HashMap::new();
+                for (user, minutes, count) in delays {
+                    delays_of.entry(user).or_default().push((minutes, count));
                 }
-                Ok(rows
+                Ok(staff
                     .into_iter()
-                    .map(|r| StaffCounts {
-                        return_visits: visits.get(&r.0).copied().unwrap_or(0),
-                        assign_delays_ms: by_user.remove(&r.0).unwrap_or_default(),
-                        user_id: r.0,
-                        name: r.1,
-                        role: r.2,
-                        orders: r.3,
-                        completed: r.4,
-                        accepted: r.5,
-                        accepted_on_time: r.6,
-                        completed_on_time: r.7,
-                        reworked: r.8,
-                        rated: r.9,
-                        rating_sum: r.10,
+                    .map(|(user_id, name, role)| {
+                        let group = if role == "technician" { "technician" } else { "agent" };
+                        let f = by_person.remove(&(user_id.clone(), group)).unwrap_or_default();
+                        StaffCounts {
+                            return_visits: visits.get(&user_id).copied().unwrap_or(0),
+                            assign_minutes: delays_of.remove(&user_id).unwrap_or_default(),
+                            user_id,
+                            name,
+                            role,
+                            orders: f.1,
+                            completed: f.2,
+                            accepted: f.3,
+                            accepted_on_time: f.4,
+                            completed_on_time: f.5,
+                            reworked: f.6,
+                            rated: f.7,
+                            rating_sum: f.8,
+                        }
                     })
                     .collect())
             }

@@ -78,7 +78,7 @@ pub async fn tick(state: &AppState, now_ms: i64) -> Result<usize, ApiError> {
             })
             .collect();
         let next = checkpoints.iter().map(|c| c.at_ms).filter(|at| *at > now_ms).min();
-        let facts = facts_of(&order_state, &checkpoints, order.created_at_ms());
+        let Some(facts) = facts_of(&order, &order_state, &checkpoints) else { continue };
         let done = state.db.record_checks(&due, &fired, &facts, next, now_ms).await?;
         for &i in &done {
             state.metrics.sla_events.with_label_values(&[fired[i].stage, fired[i].level]).inc();
@@ -100,35 +100,50 @@ pub fn hour_of_week(at_ms: i64) -> i64 {
     weekday * 24 + hours.rem_euclid(24)
 }
 
-/// What the queue and the dashboards read of an order, from its state (with clamped times) and
-/// its checkpoints: the most urgent unmet stage's checkpoints, milestones, rating, rework.
-pub fn facts_of(order: &loopwork_sync_core::OrderState, checkpoints: &[Checkpoint], created_at_ms: i64) -> OrderFacts {
+/// What the queue and the dashboards read of an order, from its document, its state (with
+/// clamped times) and its checkpoints: the most urgent unmet stage's checkpoints, milestones,
+/// rating, rework.
+pub fn facts_of(
+    order: &WorkOrder,
+    state: &loopwork_sync_core::OrderState,
+    checkpoints: &[Checkpoint],
+) -> Option<OrderFacts> {
     use loopwork_sync_core::lifecycle::{Action, Verdict};
     let urgent = checkpoints.iter().min_by_key(|c| (c.due_ms, c.stage));
     let at =
         |stage: Stage, level: Level| checkpoints.iter().find(|c| c.stage == stage && c.level == level).map(|c| c.at_ms);
-    let applied = || order.history.iter().filter(|f| f.verdict == Verdict::Applied).map(|f| &f.transition);
+    let applied = || state.history.iter().filter(|f| f.verdict == Verdict::Applied).map(|f| &f.transition);
     let first = |code: &str| applied().find(|t| t.action.code() == code).map(|t| t.at_ms);
     let finished = applied()
         .filter(|t| matches!(t.action, Action::Confirm { .. } | Action::AutoConfirm | Action::Close))
         .map(|t| t.at_ms)
         .next();
-    OrderFacts {
+    let location = order.location();
+    Some(OrderFacts {
         sla_stage: urgent.map(|c| c.stage.code()),
         sla_half_at: urgent.and_then(|c| at(c.stage, Level::Half)),
         sla_warn_at: urgent.and_then(|c| at(c.stage, Level::ThreeQuarters)),
         sla_due_at: urgent.map(|c| c.due_ms),
-        created_how: hour_of_week(created_at_ms),
+        project: location.project,
+        building: location.building,
+        kind: order.kind().ok()?.code(),
+        category: order.category().ok()?.code(),
+        grade: order.grade().ok()?.code(),
+        status: state.status.code(),
+        is_open: state.status.is_open(),
+        assignee: state.assignee.map(|a| a.to_string()),
+        created_at: order.created_at_ms(),
+        created_how: hour_of_week(order.created_at_ms()),
         assigned_at: first("assign"),
-        accepted_at: order.accepted_at_ms,
-        arrived_at: order.arrived_at_ms,
-        completed_at: order.completed_at_ms,
+        accepted_at: state.accepted_at_ms,
+        arrived_at: state.arrived_at_ms,
+        completed_at: state.completed_at_ms,
         finished_at: finished,
-        rating: order.rating.map(i64::from),
-        reopen_count: i64::from(order.reopen_count),
-        auto_confirmed: order.auto_confirmed,
+        rating: state.rating.map(i64::from),
+        reopen_count: i64::from(state.reopen_count),
+        auto_confirmed: state.auto_confirmed,
         visited_by: applied().filter(|t| t.action == Action::ReturnVisit).map(|t| t.by.to_string()).next_back(),
-    }
+    })
 }
 
 pub async fn notifications(

@@ -20,6 +20,8 @@ use loopwork_sync_core::{
 };
 use loopwork_tests::{Backend, Device, TestDatabase, TestServer, login_at};
 
+#[path = "loopwork-sim/dashboard_bench.rs"]
+mod dashboard_bench;
 #[path = "loopwork-sim/ffi_bench.rs"]
 mod ffi_bench;
 
@@ -45,6 +47,18 @@ enum Command {
         /// Timed scans after the backlog.
         #[arg(long, default_value_t = 20)]
         scans: usize,
+        /// `postgres://…` to run against PostgreSQL (a fresh database is created on that server).
+        #[arg(long)]
+        database_url: Option<String>,
+    },
+    /// Measure the desk's dashboard panels, KPIs and queue on a large organization: seed orders
+    /// through the push path, materialize, then time each panel's request (one JSON object).
+    Dashboards {
+        #[arg(long, default_value_t = 100_000)]
+        orders: usize,
+        /// Timed requests per panel.
+        #[arg(long, default_value_t = 10)]
+        repeats: usize,
         /// `postgres://…` to run against PostgreSQL (a fresh database is created on that server).
         #[arg(long)]
         database_url: Option<String>,
@@ -108,6 +122,9 @@ async fn main() {
         Command::Bench(args) => bench(args).await,
         Command::Ffi { orders, rounds, keep_store, json } => ffi_bench::run(orders, rounds, keep_store, json).await,
         Command::Scan { orders, scans, database_url } => scan_bench(orders, scans, database_url).await,
+        Command::Dashboards { orders, repeats, database_url } => {
+            dashboard_bench::run(orders, repeats, database_url).await
+        }
     }
 }
 
