@@ -2214,11 +2214,13 @@ macro_rules! database_impl {
 
             async fn backlog(&self, org: &str, project: Option<&str>, now_ms: i64) -> Result<Backlog> {
                 const DAY: i64 = 86_400_000;
-                let open = "org_id = $1 AND is_open = TRUE AND ($2 IS NULL OR project = $2)";
-                let by_age: Vec<(String, i64)> = sqlx::query_as(AssertSqlSafe(format!(
+                // One pass over the open orders, counted by (age, technician, grade), summed three
+                // ways here.
+                let rows: Vec<(String, Option<String>, String, i64)> = sqlx::query_as(AssertSqlSafe(format!(
                     "SELECT CASE WHEN created_at > $3 - {DAY} THEN 'lt_1d' WHEN created_at > $3 - {} THEN '1_3d'
-                        WHEN created_at > $3 - {} THEN '3_7d' ELSE 'gt_7d' END AS bucket, COUNT(*)
-                     FROM order_facts WHERE {open} GROUP BY 1 ORDER BY 1",
+                        WHEN created_at > $3 - {} THEN '3_7d' ELSE 'gt_7d' END, assignee, grade, COUNT(*)
+                     FROM order_facts WHERE org_id = $1 AND is_open = TRUE AND ($2 IS NULL OR project = $2)
+                     GROUP BY 1, 2, 3",
                     3 * DAY,
                     7 * DAY
                 )))
@@ -2227,25 +2229,28 @@ macro_rules! database_impl {
                 .bind(now_ms)
                 .fetch_all(&self.pool)
                 .await?;
-                let by_technician: Vec<(Option<String>, Option<String>, i64)> = sqlx::query_as(AssertSqlSafe(format!(
-                    "SELECT o.assignee, MIN(u.display_name), COUNT(*) FROM order_facts o LEFT JOIN users u ON u.id = o.assignee
-                     WHERE o.org_id = $1 AND o.is_open = TRUE AND ($2 IS NULL OR o.project = $2) AND $3 = $3
-                     GROUP BY o.assignee ORDER BY 3 DESC"
-                )))
-                .bind(org)
-                .bind(project)
-                .bind(now_ms)
-                .fetch_all(&self.pool)
-                .await?;
-                let by_grade: Vec<(String, i64)> = sqlx::query_as(AssertSqlSafe(format!(
-                    "SELECT grade, COUNT(*) FROM order_facts WHERE {open} AND $3 = $3 GROUP BY grade ORDER BY grade"
-                )))
-                .bind(org)
-                .bind(project)
-                .bind(now_ms)
-                .fetch_all(&self.pool)
-                .await?;
-                Ok(Backlog { by_age, by_technician, by_grade })
+                let names = self.staff_names(org).await?;
+                let mut by_age: BTreeMap<String, i64> = BTreeMap::new();
+                let mut by_technician: HashMap<Option<String>, i64> = HashMap::new();
+                let mut by_grade: BTreeMap<String, i64> = BTreeMap::new();
+                for (age, assignee, grade, count) in rows {
+                    *by_age.entry(age).or_default() += count;
+                    *by_technician.entry(assignee).or_default() += count;
+                    *by_grade.entry(grade).or_default() += count;
+                }
+                let mut by_technician: Vec<(Option<String>, Option<String>, i64)> = by_technician
+                    .into_iter()
+                    .map(|(id, count)| (id.clone(), id.and_then(|id| names.get(&id).cloned()), count))
+                    .collect();
+                by_technician.sort_by(|a, b| b.2.cmp(&a.2).then_with(|| a.0.cmp(&b.0)));
+                Ok(Backlog {
+                    by_age: ["lt_1d", "1_3d", "3_7d", "gt_7d"]
+                        .iter()
+                        .filter_map(|bucket| by_age.remove(*bucket).map(|count| ((*bucket).to_owned(), count)))
+                        .collect(),
+                    by_technician,
+                    by_grade: by_grade.into_iter().collect(),
+                })
             }
 
             async fn heatmap(&self, org: &str, period: &Period, kind: Option<&str>) -> Result<(Vec<(String, String, i64)>, Vec<(i64, i64)>)> {
