@@ -15,8 +15,6 @@ ALTER TABLE orders ADD COLUMN sla_stage TEXT;
 ALTER TABLE orders ADD COLUMN sla_half_at BIGINT;
 ALTER TABLE orders ADD COLUMN sla_warn_at BIGINT;
 ALTER TABLE orders ADD COLUMN sla_due_at BIGINT;
-CREATE INDEX orders_assignee_open ON orders (org_id, assignee, is_open);
-CREATE INDEX orders_dup ON orders (org_id, project, building, unit, category, created_at);
 -- Every order passes the scanner once, which fills the new columns and its facts.
 UPDATE orders SET next_check = 0;
 

@@ -15,12 +15,6 @@ ALTER TABLE orders ADD COLUMN sla_stage TEXT;
 ALTER TABLE orders ADD COLUMN sla_half_at INTEGER;
 ALTER TABLE orders ADD COLUMN sla_warn_at INTEGER;
 ALTER TABLE orders ADD COLUMN sla_due_at INTEGER;
-CREATE INDEX orders_assignee_open ON orders (org_id, assignee, is_open);
--- The queue filters and sorts on this index alone (SQLite keeps each document inside its row, so
--- scanning the table itself would read every document's pages).
-CREATE INDEX orders_queue ON orders (org_id, is_open, next_deadline, created_at, status, kind, grade, category,
-    project, building, unit, assignee, reporter, number, id);
-CREATE INDEX orders_dup ON orders (org_id, project, building, unit, category, created_at);
 -- Every order passes the scanner once, which fills the new columns and its facts.
 UPDATE orders SET next_check = 0;
 

@@ -46,9 +46,12 @@ pub async fn tick(state: &AppState, now_ms: i64) -> Result<usize, ApiError> {
     Ok(confirmed)
 }
 
-/// After a change, the scanner looks within this long (so the desk's colours and the dashboards
-/// follow), and no more often than this under a stream of changes.
+/// After a change, the scanner looks within about this long (so the desk's colours and the
+/// dashboards follow)…
 const AFTER_CHANGE: Duration = Duration::from_secs(1);
+/// …but no more often than this under a stream of changes: an order changed many times in
+/// between is looked at once.
+const BETWEEN_SCANS: Duration = Duration::from_secs(5);
 
 /// The server's scanner: every `every`, and about a second after the organization's feed
 /// advances, on the state's clock, the closed loop's [`tick`] and escalation's
@@ -59,15 +62,18 @@ pub fn spawn(state: AppState, every: Duration) -> tokio::task::JoinHandle<()> {
         let mut interval = tokio::time::interval(every);
         interval.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
         let mut changes = state.live.subscribe();
+        let mut last_scan = tokio::time::Instant::now();
         loop {
             tokio::select! {
                 _ = interval.tick() => {}
                 _ = changes.recv() => {
-                    tokio::time::sleep(AFTER_CHANGE).await;
+                    let since = last_scan.elapsed();
+                    tokio::time::sleep(AFTER_CHANGE.max(BETWEEN_SCANS.saturating_sub(since))).await;
                     // Everything that arrived meanwhile is covered by this one scan.
                     changes = changes.resubscribe();
                 }
             }
+            last_scan = tokio::time::Instant::now();
             let now = state.clock.now_ms();
             if let Err(e) = tick(&state, now).await {
                 tracing::warn!(code = e.code, "closed-loop scan failed");

@@ -84,6 +84,15 @@ pub struct CheckDue {
     pub next_check: i64,
 }
 
+/// What one scan found for one order (see [`Database::record_checks`]).
+#[derive(Clone, Debug)]
+pub struct CheckRecord {
+    pub due: CheckDue,
+    pub fired: Vec<Fired>,
+    pub facts: OrderFacts,
+    pub next_check: Option<i64>,
+}
+
 /// A checkpoint that fired, and whom it concerns: the order's assignee (if any) and everyone of
 /// these roles in the organization.
 #[derive(Clone, Debug)]
@@ -431,17 +440,11 @@ pub trait Database: Send + Sync + std::fmt::Debug + 'static {
     /// Open orders the escalation scanner must look at by `now_ms` (org, id, document, the
     /// `next_check` it was read at), soonest first.
     async fn checks_due(&self, now_ms: i64, limit: i64) -> Result<Vec<CheckDue>>;
-    /// Records the checkpoints that fired (once each: an existing record wins) with a notification
-    /// for each recipient role, and sets the order's next check unless a push moved it since it
-    /// was read. Returns the indexes (into `fired`) of the checkpoints this call recorded.
-    async fn record_checks(
-        &self,
-        due: &CheckDue,
-        fired: &[Fired],
-        facts: &OrderFacts,
-        next_check: Option<i64>,
-        now_ms: i64,
-    ) -> Result<Vec<usize>>;
+    /// For each looked-at order, in one transaction: records the checkpoints that fired (once
+    /// each: an existing record wins) with a notification for each recipient role, and, unless a
+    /// push moved the order's next check since it was read, sets it and the order's facts.
+    /// Returns, per order, the indexes (into its `fired`) of the checkpoints this call recorded.
+    async fn record_checks(&self, checks: &[CheckRecord], now_ms: i64) -> Result<Vec<Vec<usize>>>;
     async fn sla_events(&self, org: &str, order: OrderId) -> Result<Vec<SlaEventRecord>>;
     async fn notifications(&self, principal: &Principal, limit: i64) -> Result<Vec<NotificationRecord>>;
     async fn mark_read(&self, principal: &Principal, id: &str, now_ms: i64) -> Result<bool>;
@@ -1207,6 +1210,173 @@ macro_rules! database_impl {
                 })
             }
 
+            /// One order of [`Database::record_checks`], inside its transaction.
+            async fn record_one(
+                tx: &mut sqlx::Transaction<'_, $db>,
+                check: &CheckRecord,
+                now_ms: i64,
+            ) -> Result<Vec<usize>> {
+                let (due, fired, facts, next_check) = (&check.due, &check.fired, &check.facts, check.next_check);
+                let order_id = due.order.to_string();
+                let mut recorded = Vec::new();
+                for (index, f) in fired.iter().enumerate() {
+                    let inserted: Option<String> = sqlx::query_scalar(
+                        "INSERT INTO sla_events (org_id, order_id, stage, level, due_at, at, fired_at)
+                         VALUES ($1, $2, $3, $4, $5, $6, $7) ON CONFLICT DO NOTHING RETURNING order_id",
+                    )
+                    .bind(&due.org)
+                    .bind(&order_id)
+                    .bind(f.stage)
+                    .bind(f.level)
+                    .bind(f.due_ms)
+                    .bind(f.at_ms)
+                    .bind(now_ms)
+                    .fetch_optional(&mut **tx)
+                    .await?;
+                    if inserted.is_none() {
+                        continue;
+                    }
+                    recorded.push(index);
+                    // Announced to the organization's webhooks in the same transaction: once.
+                    let hooks: Vec<String> =
+                        sqlx::query_scalar("SELECT id FROM webhooks WHERE org_id = $1 AND deleted_at IS NULL")
+                            .bind(&due.org)
+                            .fetch_all(&mut **tx)
+                            .await?;
+                    for hook in hooks {
+                        let delivery = uuid::Uuid::now_v7().to_string();
+                        let body = serde_json::json!({
+                            "delivery_id": delivery,
+                            "event": format!("sla.{}", f.level),
+                            "org_id": due.org,
+                            "order_id": order_id,
+                            "stage": f.stage,
+                            "level": f.level,
+                            "at_ms": f.at_ms,
+                            "due_ms": f.due_ms,
+                            "fired_at_ms": now_ms,
+                        });
+                        sqlx::query(
+                            "INSERT INTO webhook_outbox (id, org_id, webhook_id, body, attempts, next_attempt_at)
+                             VALUES ($1, $2, $3, $4, 0, $5)",
+                        )
+                        .bind(&delivery)
+                        .bind(&due.org)
+                        .bind(hook)
+                        .bind(body.to_string())
+                        .bind(now_ms)
+                        .execute(&mut **tx)
+                        .await?;
+                    }
+                    let roles: Vec<&str> = f.roles.iter().map(|r| r.code()).collect();
+                    let mut users: Vec<String> = Vec::new();
+                    for role in roles {
+                        let ids: Vec<String> = sqlx::query_scalar(
+                            "SELECT id FROM users WHERE org_id = $1 AND role = $2 AND disabled_at IS NULL ORDER BY id",
+                        )
+                        .bind(&due.org)
+                        .bind(role)
+                        .fetch_all(&mut **tx)
+                        .await?;
+                        users.extend(ids);
+                    }
+                    users.extend(f.assignee.clone());
+                    users.sort();
+                    users.dedup();
+                    for user in users {
+                        sqlx::query(
+                            "INSERT INTO notifications (id, org_id, user_id, order_id, stage, level, due_at, created_at)
+                             VALUES ($1, $2, $3, $4, $5, $6, $7, $8)",
+                        )
+                        .bind(uuid::Uuid::now_v7().to_string())
+                        .bind(&due.org)
+                        .bind(user)
+                        .bind(&order_id)
+                        .bind(f.stage)
+                        .bind(f.level)
+                        .bind(f.due_ms)
+                        .bind(now_ms)
+                        .execute(&mut **tx)
+                        .await?;
+                    }
+                }
+                // A push since the read set `next_check` to its own time: leave that (and the
+                // facts of the document it read) for the next tick.
+                let current = sqlx::query(
+                    "UPDATE orders SET next_check = $1, sla_stage = $4, sla_half_at = $5, sla_warn_at = $6,
+                        sla_due_at = $7, next_deadline = $7
+                     WHERE id = $2 AND next_check = $3",
+                )
+                .bind(next_check)
+                .bind(&order_id)
+                .bind(due.next_check)
+                .bind(facts.sla_stage)
+                .bind(facts.sla_half_at)
+                .bind(facts.sla_warn_at)
+                .bind(facts.sla_due_at)
+                .execute(&mut **tx)
+                .await?
+                .rows_affected()
+                    == 1;
+                if current {
+                    // Breaches are never cleared: they are read from the records, these included.
+                    let breached = |stage: &str| {
+                        format!(
+                            "CASE WHEN EXISTS (SELECT 1 FROM sla_events WHERE order_id = $1 AND stage = '{stage}'
+                                AND level = 'breach') THEN 1 ELSE 0 END"
+                        )
+                    };
+                    sqlx::query(AssertSqlSafe(format!(
+                        "INSERT INTO order_facts (order_id, org_id, project, building, kind, category, grade, status,
+                            is_open, assignee, registered_by, created_at, created_how, assigned_at, accepted_at,
+                            arrived_at, completed_at, finished_at, rating, reopen_count, auto_confirmed, visited_by,
+                            response_breached, arrival_breached, resolution_breached)
+                         VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10,
+                            (SELECT registered_by FROM orders WHERE id = $1), $11, $12, $13, $14, $15, $16, $17, $18,
+                            $19, $20, $21, {}, {}, {})
+                         ON CONFLICT (order_id) DO UPDATE SET project = excluded.project,
+                            building = excluded.building, kind = excluded.kind, category = excluded.category,
+                            grade = excluded.grade, status = excluded.status, is_open = excluded.is_open,
+                            assignee = excluded.assignee, registered_by = excluded.registered_by,
+                            created_at = excluded.created_at, created_how = excluded.created_how,
+                            assigned_at = excluded.assigned_at, accepted_at = excluded.accepted_at,
+                            arrived_at = excluded.arrived_at, completed_at = excluded.completed_at,
+                            finished_at = excluded.finished_at, rating = excluded.rating,
+                            reopen_count = excluded.reopen_count, auto_confirmed = excluded.auto_confirmed,
+                            visited_by = excluded.visited_by, response_breached = excluded.response_breached,
+                            arrival_breached = excluded.arrival_breached,
+                            resolution_breached = excluded.resolution_breached",
+                        breached("response"),
+                        breached("arrival"),
+                        breached("resolution"),
+                    )))
+                    .bind(&order_id)
+                    .bind(&due.org)
+                    .bind(&facts.project)
+                    .bind(facts.building.as_deref())
+                    .bind(facts.kind)
+                    .bind(&facts.category)
+                    .bind(facts.grade)
+                    .bind(facts.status)
+                    .bind(facts.is_open)
+                    .bind(facts.assignee.as_deref())
+                    .bind(facts.created_at)
+                    .bind(facts.created_how)
+                    .bind(facts.assigned_at)
+                    .bind(facts.accepted_at)
+                    .bind(facts.arrived_at)
+                    .bind(facts.completed_at)
+                    .bind(facts.finished_at)
+                    .bind(facts.rating)
+                    .bind(facts.reopen_count)
+                    .bind(i64::from(facts.auto_confirmed))
+                    .bind(facts.visited_by.as_deref())
+                    .execute(&mut **tx)
+                    .await?;
+                }
+                Ok(recorded)
+            }
+
             /// Whether the user is an owner of the unit.
             async fn owns_unit(
                 tx: &mut sqlx::Transaction<'_, $db>,
@@ -1483,171 +1653,11 @@ macro_rules! database_impl {
                     .collect()
             }
 
-            async fn record_checks(
-                &self,
-                due: &CheckDue,
-                fired: &[Fired],
-                facts: &OrderFacts,
-                next_check: Option<i64>,
-                now_ms: i64,
-            ) -> Result<Vec<usize>> {
+            async fn record_checks(&self, checks: &[CheckRecord], now_ms: i64) -> Result<Vec<Vec<usize>>> {
                 let mut tx = Self::begin_write(&self.pool).await?;
-                let order_id = due.order.to_string();
-                let mut recorded = Vec::new();
-                for (index, f) in fired.iter().enumerate() {
-                    let inserted: Option<String> = sqlx::query_scalar(
-                        "INSERT INTO sla_events (org_id, order_id, stage, level, due_at, at, fired_at)
-                         VALUES ($1, $2, $3, $4, $5, $6, $7) ON CONFLICT DO NOTHING RETURNING order_id",
-                    )
-                    .bind(&due.org)
-                    .bind(&order_id)
-                    .bind(f.stage)
-                    .bind(f.level)
-                    .bind(f.due_ms)
-                    .bind(f.at_ms)
-                    .bind(now_ms)
-                    .fetch_optional(&mut *tx)
-                    .await?;
-                    if inserted.is_none() {
-                        continue;
-                    }
-                    recorded.push(index);
-                    // Announced to the organization's webhooks in the same transaction: once.
-                    let hooks: Vec<String> =
-                        sqlx::query_scalar("SELECT id FROM webhooks WHERE org_id = $1 AND deleted_at IS NULL")
-                            .bind(&due.org)
-                            .fetch_all(&mut *tx)
-                            .await?;
-                    for hook in hooks {
-                        let delivery = uuid::Uuid::now_v7().to_string();
-                        let body = serde_json::json!({
-                            "delivery_id": delivery,
-                            "event": format!("sla.{}", f.level),
-                            "org_id": due.org,
-                            "order_id": order_id,
-                            "stage": f.stage,
-                            "level": f.level,
-                            "at_ms": f.at_ms,
-                            "due_ms": f.due_ms,
-                            "fired_at_ms": now_ms,
-                        });
-                        sqlx::query(
-                            "INSERT INTO webhook_outbox (id, org_id, webhook_id, body, attempts, next_attempt_at)
-                             VALUES ($1, $2, $3, $4, 0, $5)",
-                        )
-                        .bind(&delivery)
-                        .bind(&due.org)
-                        .bind(hook)
-                        .bind(body.to_string())
-                        .bind(now_ms)
-                        .execute(&mut *tx)
-                        .await?;
-                    }
-                    let roles: Vec<&str> = f.roles.iter().map(|r| r.code()).collect();
-                    let mut users: Vec<String> = Vec::new();
-                    for role in roles {
-                        let ids: Vec<String> = sqlx::query_scalar(
-                            "SELECT id FROM users WHERE org_id = $1 AND role = $2 AND disabled_at IS NULL ORDER BY id",
-                        )
-                        .bind(&due.org)
-                        .bind(role)
-                        .fetch_all(&mut *tx)
-                        .await?;
-                        users.extend(ids);
-                    }
-                    users.extend(f.assignee.clone());
-                    users.sort();
-                    users.dedup();
-                    for user in users {
-                        sqlx::query(
-                            "INSERT INTO notifications (id, org_id, user_id, order_id, stage, level, due_at, created_at)
-                             VALUES ($1, $2, $3, $4, $5, $6, $7, $8)",
-                        )
-                        .bind(uuid::Uuid::now_v7().to_string())
-                        .bind(&due.org)
-                        .bind(user)
-                        .bind(&order_id)
-                        .bind(f.stage)
-                        .bind(f.level)
-                        .bind(f.due_ms)
-                        .bind(now_ms)
-                        .execute(&mut *tx)
-                        .await?;
-                    }
-                }
-                // A push since the read set `next_check` to its own time: leave that (and the
-                // facts of the document it read) for the next tick.
-                let current = sqlx::query(
-                    "UPDATE orders SET next_check = $1, sla_stage = $4, sla_half_at = $5, sla_warn_at = $6,
-                        sla_due_at = $7, next_deadline = $7
-                     WHERE id = $2 AND next_check = $3",
-                )
-                .bind(next_check)
-                .bind(&order_id)
-                .bind(due.next_check)
-                .bind(facts.sla_stage)
-                .bind(facts.sla_half_at)
-                .bind(facts.sla_warn_at)
-                .bind(facts.sla_due_at)
-                .execute(&mut *tx)
-                .await?
-                .rows_affected()
-                    == 1;
-                if current {
-                    // Breaches are never cleared: they are read from the records, these included.
-                    let breached = |stage: &str| {
-                        format!(
-                            "CASE WHEN EXISTS (SELECT 1 FROM sla_events WHERE order_id = $1 AND stage = '{stage}'
-                                AND level = 'breach') THEN 1 ELSE 0 END"
-                        )
-                    };
-                    sqlx::query(AssertSqlSafe(format!(
-                        "INSERT INTO order_facts (order_id, org_id, project, building, kind, category, grade, status,
-                            is_open, assignee, registered_by, created_at, created_how, assigned_at, accepted_at,
-                            arrived_at, completed_at, finished_at, rating, reopen_count, auto_confirmed, visited_by,
-                            response_breached, arrival_breached, resolution_breached)
-                         VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10,
-                            (SELECT registered_by FROM orders WHERE id = $1), $11, $12, $13, $14, $15, $16, $17, $18,
-                            $19, $20, $21, {}, {}, {})
-                         ON CONFLICT (order_id) DO UPDATE SET project = excluded.project,
-                            building = excluded.building, kind = excluded.kind, category = excluded.category,
-                            grade = excluded.grade, status = excluded.status, is_open = excluded.is_open,
-                            assignee = excluded.assignee, registered_by = excluded.registered_by,
-                            created_at = excluded.created_at, created_how = excluded.created_how,
-                            assigned_at = excluded.assigned_at, accepted_at = excluded.accepted_at,
-                            arrived_at = excluded.arrived_at, completed_at = excluded.completed_at,
-                            finished_at = excluded.finished_at, rating = excluded.rating,
-                            reopen_count = excluded.reopen_count, auto_confirmed = excluded.auto_confirmed,
-                            visited_by = excluded.visited_by, response_breached = excluded.response_breached,
-                            arrival_breached = excluded.arrival_breached,
-                            resolution_breached = excluded.resolution_breached",
-                        breached("response"),
-                        breached("arrival"),
-                        breached("resolution"),
-                    )))
-                    .bind(&order_id)
-                    .bind(&due.org)
-                    .bind(&facts.project)
-                    .bind(facts.building.as_deref())
-                    .bind(facts.kind)
-                    .bind(&facts.category)
-                    .bind(facts.grade)
-                    .bind(facts.status)
-                    .bind(facts.is_open)
-                    .bind(facts.assignee.as_deref())
-                    .bind(facts.created_at)
-                    .bind(facts.created_how)
-                    .bind(facts.assigned_at)
-                    .bind(facts.accepted_at)
-                    .bind(facts.arrived_at)
-                    .bind(facts.completed_at)
-                    .bind(facts.finished_at)
-                    .bind(facts.rating)
-                    .bind(facts.reopen_count)
-                    .bind(i64::from(facts.auto_confirmed))
-                    .bind(facts.visited_by.as_deref())
-                    .execute(&mut *tx)
-                    .await?;
+                let mut recorded = Vec::with_capacity(checks.len());
+                for check in checks {
+                    recorded.push(Self::record_one(&mut tx, check, now_ms).await?);
                 }
                 tx.commit().await?;
                 Ok(recorded)
@@ -2099,7 +2109,8 @@ macro_rules! database_impl {
             async fn technicians(&self, org: &str) -> Result<Vec<TechnicianLoad>> {
                 let rows: Vec<(String, String, i64, Option<i64>)> = sqlx::query_as(
                     "SELECT u.id, u.display_name,
-                        (SELECT COUNT(*) FROM orders o WHERE o.org_id = u.org_id AND o.assignee = u.id AND o.is_open = TRUE),
+                        (SELECT COUNT(*) FROM order_facts f WHERE f.org_id = u.org_id AND f.assignee = u.id
+                            AND f.is_open = TRUE),
                         (SELECT MAX(d.last_sync_at) FROM devices d WHERE d.user_id = u.id AND d.revoked_at IS NULL)
                      FROM users u WHERE u.org_id = $1 AND u.role = 'technician' AND u.disabled_at IS NULL
                      ORDER BY u.display_name, u.id",

@@ -23,11 +23,13 @@ use loopwork_sync_core::{Grade, OrderId, Role, WorkOrder};
 
 use crate::AppState;
 use crate::auth::Authenticated;
-use crate::db::{Fired, NotificationRecord, OrderFacts, SlaEventRecord};
+use crate::db::{CheckRecord, Fired, NotificationRecord, OrderFacts, SlaEventRecord};
 use crate::error::ApiError;
 
 /// Orders looked at per tick at most; the rest wait for the next tick.
 const PER_TICK: i64 = 1_000;
+/// Orders whose results one transaction records.
+const PER_TRANSACTION: usize = 100;
 
 /// Whom a checkpoint concerns besides the assignee.
 pub fn recipients(level: Level, grade: Grade, assigned: bool) -> Vec<Role> {
@@ -49,7 +51,7 @@ pub fn recipients(level: Level, grade: Grade, assigned: bool) -> Vec<Role> {
 /// One scan: records every checkpoint passed by `now_ms`. Returns how many it recorded.
 pub async fn tick(state: &AppState, now_ms: i64) -> Result<usize, ApiError> {
     let mut books: std::collections::HashMap<String, SlaBook> = std::collections::HashMap::new();
-    let mut recorded = 0;
+    let mut checks = Vec::new();
     for due in state.db.checks_due(now_ms, PER_TICK).await? {
         if !books.contains_key(&due.org) {
             books.insert(due.org.clone(), crate::sla_settings::book_of(state, &due.org).await?);
@@ -79,11 +81,19 @@ pub async fn tick(state: &AppState, now_ms: i64) -> Result<usize, ApiError> {
             .collect();
         let next = checkpoints.iter().map(|c| c.at_ms).filter(|at| *at > now_ms).min();
         let Some(facts) = facts_of(&order, &order_state, &checkpoints) else { continue };
-        let done = state.db.record_checks(&due, &fired, &facts, next, now_ms).await?;
-        for &i in &done {
-            state.metrics.sla_events.with_label_values(&[fired[i].stage, fired[i].level]).inc();
+        checks.push(CheckRecord { due, fired, facts, next_check: next });
+    }
+    let mut recorded = 0;
+    // A few transactions per tick, not one per order: the scanner shares the database's one
+    // writer with the devices' pushes.
+    for chunk in checks.chunks(PER_TRANSACTION) {
+        let done = state.db.record_checks(chunk, now_ms).await?;
+        for (check, done) in chunk.iter().zip(done) {
+            for i in done {
+                state.metrics.sla_events.with_label_values(&[check.fired[i].stage, check.fired[i].level]).inc();
+                recorded += 1;
+            }
         }
-        recorded += done.len();
     }
     Ok(recorded)
 }
