@@ -18,7 +18,8 @@
 //! - `GET`/`PUT /api/v1/settings/sla`, `GET`/`PUT /api/v1/settings/closed-loop`,
 //!   `GET /api/v1/return-visits`, `GET /api/v1/notifications`, `POST …/{id}/read`,
 //!   `GET /api/v1/orders/{id}/sla-events`, `GET`/`POST /api/v1/settings/webhooks`,
-//!   `DELETE …/{id}`: deadlines, the closed loop and escalation (docs/deadlines.md).
+//!   `DELETE …/{id}`, `GET`/`PUT /api/v1/settings/escalation`: deadlines, the closed loop and
+//!   escalation (docs/deadlines.md).
 
 use std::collections::BTreeMap;
 use std::convert::Infallible;
@@ -95,6 +96,7 @@ pub fn router(state: AppState) -> axum::Router {
         .route("/api/v1/notifications", get(escalation::notifications))
         .route("/api/v1/notifications/{id}/read", post(escalation::mark_read))
         .route("/api/v1/orders/{id}/sla-events", get(escalation::sla_events))
+        .route("/api/v1/settings/escalation", get(escalation::get_chain).put(escalation::put_chain))
         .route("/api/v1/settings/closed-loop", get(closed_loop::get_settings).put(closed_loop::put_settings))
         .layer(tower_http::limit::RequestBodyLimitLayer::new(MAX_JSON_BODY))
         .layer(tower_http::compression::CompressionLayer::new());

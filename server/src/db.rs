@@ -431,6 +431,9 @@ pub trait Database: Send + Sync + std::fmt::Debug + 'static {
         now_ms: i64,
     ) -> Result<bool>;
     async fn auto_confirm_days(&self, org: &str) -> Result<i64>;
+    /// The organization's escalation chain as stored (JSON), if it set one.
+    async fn escalation_chain(&self, org: &str) -> Result<Option<String>>;
+    async fn set_escalation_chain(&self, org: &str, chain: &str) -> Result<()>;
     /// The organization's SLA book as stored (JSON), if it set one.
     async fn sla_book(&self, org: &str) -> Result<Option<String>>;
     async fn set_sla_book(&self, org: &str, book: &str) -> Result<()>;
@@ -1787,6 +1790,25 @@ macro_rules! database_impl {
                 .bind(next_attempt_at)
                 .bind(error)
                 .bind(id)
+                .execute(&self.pool)
+                .await?;
+                Ok(())
+            }
+
+            async fn escalation_chain(&self, org: &str) -> Result<Option<String>> {
+                Ok(sqlx::query_scalar("SELECT chain FROM escalation_chains WHERE org_id = $1")
+                    .bind(org)
+                    .fetch_optional(&self.pool)
+                    .await?)
+            }
+
+            async fn set_escalation_chain(&self, org: &str, chain: &str) -> Result<()> {
+                sqlx::query(
+                    "INSERT INTO escalation_chains (org_id, chain) VALUES ($1, $2)
+                     ON CONFLICT (org_id) DO UPDATE SET chain = excluded.chain",
+                )
+                .bind(org)
+                .bind(chain)
                 .execute(&self.pool)
                 .await?;
                 Ok(())

@@ -8,22 +8,26 @@
 //! to its own time, and each scan looks only at orders whose `next_check` has come, computes
 //! their checkpoints, records the ones that have passed and sets `next_check` to the next one.
 //!
-//! Who is told (in-app notification feed), by level: a warning at half reaches the assignee (or,
+//! Who is told (in-app notification feed and webhooks) follows the organization's escalation
+//! chain ([`EscalationChain`]); the seeded one: a warning at half reaches the assignee (or,
 //! unassigned, customer service); at three quarters also the supervisors; a breach also
 //! customer service, and for 严重 and 重大 orders the managers.
 //!
 //! - `GET /api/v1/notifications`: the signed-in user's feed; `POST …/{id}/read`.
 //! - `GET /api/v1/orders/{id}/sla-events`: what fired on an order (office staff).
+//! - `GET`/`PUT /api/v1/settings/escalation`: the escalation chain (PUT by administrators).
 
 use axum::Json;
 use axum::extract::{Path, State};
 use axum::http::StatusCode;
 use loopwork_sync_core::sla::{Checkpoint, Level, SlaBook, Stage};
 use loopwork_sync_core::{Grade, OrderId, Role, WorkOrder};
+use serde::{Deserialize, Serialize};
 
 use crate::AppState;
 use crate::auth::Authenticated;
 use crate::db::{CheckRecord, Fired, NotificationRecord, OrderFacts, SlaEventRecord};
+use crate::desk::Body;
 use crate::error::ApiError;
 
 /// Orders looked at per tick at most; the rest wait for the next tick.
@@ -31,32 +35,153 @@ const PER_TICK: i64 = 1_000;
 /// Orders whose results one transaction records.
 const PER_TRANSACTION: usize = 100;
 
-/// Whom a checkpoint concerns besides the assignee.
-pub fn recipients(level: Level, grade: Grade, assigned: bool) -> Vec<Role> {
-    let mut roles = Vec::new();
-    match level {
-        Level::Half if !assigned => roles.push(Role::Dispatcher),
-        Level::Half => {}
-        Level::ThreeQuarters => roles.push(Role::Supervisor),
-        Level::Breach => {
-            roles.extend([Role::Dispatcher, Role::Supervisor]);
-            if matches!(grade, Grade::Severe | Grade::Critical) {
-                roles.push(Role::Manager);
-            }
+/// Who hears each level (at half, at three quarters, at the breach) of each grade: an
+/// organization's escalation chain (时限升级链), `GET`/`PUT /api/v1/settings/escalation`.
+/// Recipients are `assignee` (customer service while the order is unassigned) and the office
+/// roles `dispatcher`, `supervisor`, `manager`, `admin` (everyone active in that role).
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct EscalationChain {
+    pub warn_50: ByGrade,
+    pub warn_75: ByGrade,
+    pub breach: ByGrade,
+}
+
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct ByGrade {
+    pub minor: Vec<String>,
+    pub serious: Vec<String>,
+    pub severe: Vec<String>,
+    pub critical: Vec<String>,
+}
+
+impl ByGrade {
+    fn all(recipients: &[&str]) -> Self {
+        let list: Vec<String> = recipients.iter().map(|r| (*r).to_owned()).collect();
+        ByGrade { minor: list.clone(), serious: list.clone(), severe: list.clone(), critical: list }
+    }
+
+    fn of(&self, grade: Grade) -> &[String] {
+        match grade {
+            Grade::Minor => &self.minor,
+            Grade::Serious => &self.serious,
+            Grade::Severe => &self.severe,
+            Grade::Critical => &self.critical,
         }
     }
-    roles
+}
+
+const ASSIGNEE: &str = "assignee";
+
+impl Default for EscalationChain {
+    /// The seeded chain: the technician at half (customer service while unassigned); the
+    /// supervisors too at three quarters; at the breach customer service as well, and for 严重 and
+    /// 重大 orders the managers.
+    fn default() -> Self {
+        let mut breach = ByGrade::all(&[ASSIGNEE, "dispatcher", "supervisor"]);
+        breach.severe.push("manager".into());
+        breach.critical.push("manager".into());
+        EscalationChain { warn_50: ByGrade::all(&[ASSIGNEE]), warn_75: ByGrade::all(&[ASSIGNEE, "supervisor"]), breach }
+    }
+}
+
+impl EscalationChain {
+    /// Every recipient known, none twice, and every breach heard by someone.
+    pub fn validate(&self) -> Result<(), String> {
+        for (level, by_grade) in [("warn_50", &self.warn_50), ("warn_75", &self.warn_75), ("breach", &self.breach)] {
+            for grade in Grade::ALL {
+                let list = by_grade.of(*grade);
+                for (i, who) in list.iter().enumerate() {
+                    let known = who == ASSIGNEE || Role::from_code(who).is_ok_and(|r| r.is_staff());
+                    if !known {
+                        return Err(format!(
+                            "{level}.{}: `{}` is not a recipient (assignee, dispatcher, supervisor, manager, admin)",
+                            grade.code(),
+                            who.chars().take(32).collect::<String>()
+                        ));
+                    }
+                    if list[..i].contains(who) {
+                        return Err(format!("{level}.{}: `{who}` is listed twice", grade.code()));
+                    }
+                }
+                if level == "breach" && list.is_empty() {
+                    return Err(format!("breach.{}: a breach must reach someone", grade.code()));
+                }
+            }
+        }
+        Ok(())
+    }
+
+    /// Whom a checkpoint reaches: whether the assignee is told, and which roles.
+    pub fn recipients(&self, level: Level, grade: Grade, assigned: bool) -> (bool, Vec<Role>) {
+        let by_grade = match level {
+            Level::Half => &self.warn_50,
+            Level::ThreeQuarters => &self.warn_75,
+            Level::Breach => &self.breach,
+        };
+        let mut tell_assignee = false;
+        let mut roles = Vec::new();
+        for who in by_grade.of(grade) {
+            match (who.as_str(), assigned) {
+                (ASSIGNEE, true) => tell_assignee = true,
+                (ASSIGNEE, false) => roles.push(Role::Dispatcher),
+                (code, _) => roles.extend(Role::from_code(code).ok()),
+            }
+        }
+        roles.sort();
+        roles.dedup();
+        (tell_assignee, roles)
+    }
+}
+
+/// The organization's chain: its own if it set one, else the seeded one.
+pub async fn chain_of(state: &AppState, org: &str) -> Result<EscalationChain, ApiError> {
+    match state.db.escalation_chain(org).await? {
+        Some(text) => serde_json::from_str(&text).map_err(|_| ApiError::internal()),
+        None => Ok(EscalationChain::default()),
+    }
+}
+
+/// `GET /api/v1/settings/escalation` (office staff).
+pub async fn get_chain(
+    State(state): State<AppState>,
+    Authenticated(principal): Authenticated,
+) -> Result<Json<EscalationChain>, ApiError> {
+    if !principal.role.is_staff() {
+        return Err(ApiError::forbidden("only office staff read the settings", "只有客服及管理人员可以查看设置"));
+    }
+    Ok(Json(chain_of(&state, &principal.org).await?))
+}
+
+/// `PUT /api/v1/settings/escalation` (administrators), validated.
+pub async fn put_chain(
+    State(state): State<AppState>,
+    Authenticated(principal): Authenticated,
+    Body(chain): Body<EscalationChain>,
+) -> Result<StatusCode, ApiError> {
+    if principal.role != Role::Admin {
+        return Err(ApiError::forbidden(
+            "only an administrator changes the escalation chain",
+            "只有管理员可以修改升级链",
+        ));
+    }
+    chain.validate().map_err(|e| ApiError::invalid("invalid_escalation", e, "升级链不合规"))?;
+    let text = serde_json::to_string(&chain).map_err(|_| ApiError::internal())?;
+    state.db.set_escalation_chain(&principal.org, &text).await?;
+    Ok(StatusCode::NO_CONTENT)
 }
 
 /// One scan: records every checkpoint passed by `now_ms`. Returns how many it recorded.
 pub async fn tick(state: &AppState, now_ms: i64) -> Result<usize, ApiError> {
-    let mut books: std::collections::HashMap<String, SlaBook> = std::collections::HashMap::new();
+    let mut books: std::collections::HashMap<String, (SlaBook, EscalationChain)> = std::collections::HashMap::new();
     let mut checks = Vec::new();
     for due in state.db.checks_due(now_ms, PER_TICK).await? {
         if !books.contains_key(&due.org) {
-            books.insert(due.org.clone(), crate::sla_settings::book_of(state, &due.org).await?);
+            let book = crate::sla_settings::book_of(state, &due.org).await?;
+            books.insert(due.org.clone(), (book, chain_of(state, &due.org).await?));
         }
-        let book = &books[&due.org];
+        let (book, chain) = &books[&due.org];
         let Ok(order) = WorkOrder::load(&due.doc) else { continue };
         // Deadlines are enforced with device times clamped into what the server can vouch for.
         let times = state.db.clamped_times(due.order).await?;
@@ -70,13 +195,16 @@ pub async fn tick(state: &AppState, now_ms: i64) -> Result<usize, ApiError> {
         let fired: Vec<Fired> = checkpoints
             .iter()
             .filter(|c| c.at_ms <= now_ms)
-            .map(|c| Fired {
-                stage: c.stage.code(),
-                level: c.level.code(),
-                at_ms: c.at_ms,
-                due_ms: c.due_ms,
-                assignee: assignee.clone(),
-                roles: recipients(c.level, grade, assignee.is_some()),
+            .map(|c| {
+                let (tell_assignee, roles) = chain.recipients(c.level, grade, assignee.is_some());
+                Fired {
+                    stage: c.stage.code(),
+                    level: c.level.code(),
+                    at_ms: c.at_ms,
+                    due_ms: c.due_ms,
+                    assignee: assignee.clone().filter(|_| tell_assignee),
+                    roles,
+                }
             })
             .collect();
         let next = checkpoints.iter().map(|c| c.at_ms).filter(|at| *at > now_ms).min();

@@ -11,6 +11,7 @@ on_both_backends!(
     a_response_deadline_warns_then_breaches_once_each_to_the_right_people,
     an_organization_s_own_policies_set_the_targets,
     a_device_clock_in_the_past_cannot_stretch_a_deadline,
+    an_organization_s_escalation_chain_decides_who_hears_what,
 );
 
 const MINUTE: i64 = 60_000;
@@ -215,5 +216,62 @@ async fn a_device_clock_in_the_past_cannot_stretch_a_deadline(backend: Backend) 
     escalation::tick(&server.state, t0 + 4 * 60 * MINUTE + 10 * MINUTE).await.expect("tick");
     let events = fired(&server, &desk, id).await;
     assert!(events.contains(&"resolution/breach".to_owned()), "{events:?}");
+    server.stop().await.drop_database().await;
+}
+
+async fn an_organization_s_escalation_chain_decides_who_hears_what(backend: Backend) {
+    let server = TestServer::start(backend).await;
+    let mut desk = server.device("kefu").await;
+    let wang = server.device("wang").await;
+    let chief = server.device("zhuguan").await;
+    let admin = server.device("admin").await;
+    let http = reqwest::Client::new();
+    let url = format!("{}/api/v1/settings/escalation", server.base);
+
+    // The seeded chain, readable by office staff.
+    let seeded = get(url.clone(), &desk.session.token).await;
+    assert_eq!(seeded["warn_50"]["critical"], serde_json::json!(["assignee"]));
+    assert_eq!(seeded["breach"]["critical"], serde_json::json!(["assignee", "dispatcher", "supervisor", "manager"]));
+
+    // Refused: not an administrator; an unknown recipient; a breach nobody hears; a field too many.
+    let put = |token: &str, body: Value| http.put(url.clone()).bearer_auth(token).json(&body).send();
+    assert_eq!(put(&desk.session.token, seeded.clone()).await.expect("put").status(), 403);
+    let mut unknown = seeded.clone();
+    unknown["warn_75"]["minor"] = serde_json::json!(["assignee", "mayor"]);
+    let mut silent = seeded.clone();
+    silent["breach"]["serious"] = serde_json::json!([]);
+    let mut twice = seeded.clone();
+    twice["warn_50"]["severe"] = serde_json::json!(["supervisor", "supervisor"]);
+    let mut extra = seeded.clone();
+    extra["warn_90"] = seeded["warn_75"].clone();
+    for (what, body, code) in [
+        ("unknown", unknown, "invalid_escalation"),
+        ("silent", silent, "invalid_escalation"),
+        ("twice", twice, "invalid_escalation"),
+        ("extra", extra, "invalid_json"),
+    ] {
+        let response = put(&admin.session.token, body).await.expect("put");
+        assert_eq!(response.status(), 400, "{what}");
+        let error: Value = response.json().await.expect("json");
+        assert_eq!(error["error"]["code"], code, "{what}: {error}");
+    }
+    assert_eq!(get(url.clone(), &desk.session.token).await, seeded, "a refused chain changes nothing");
+
+    // The organization's own: 重大 warnings at half go to the supervisor instead of the
+    // technician, and its breach to the administrator only.
+    let mut own = seeded.clone();
+    own["warn_50"]["critical"] = serde_json::json!(["supervisor"]);
+    own["breach"]["critical"] = serde_json::json!(["admin"]);
+    assert_eq!(put(&admin.session.token, own.clone()).await.expect("put").status(), 204);
+    assert_eq!(get(url.clone(), &desk.session.token).await, own);
+
+    let (id, t0) = critical_order(&mut desk, &wang).await;
+    escalation::tick(&server.state, t0 + 15 * MINUTE + 1_000).await.expect("tick");
+    assert_eq!(told(&server, &chief, id).await, ["response/warn_50"]);
+    assert!(told(&server, &wang, id).await.is_empty(), "not the technician, by this chain");
+    escalation::tick(&server.state, t0 + 31 * MINUTE).await.expect("tick");
+    assert_eq!(told(&server, &admin, id).await, ["response/breach"]);
+    assert_eq!(told(&server, &wang, id).await, ["response/warn_75"], "three quarters as seeded");
+    assert!(told(&server, &desk, id).await.is_empty(), "customer service is not on this chain's breach");
     server.stop().await.drop_database().await;
 }
