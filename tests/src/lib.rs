@@ -171,10 +171,23 @@ impl TestServer {
         server
     }
 
+    /// A server with the demo organization whose clock is the test's: its scanner and its
+    /// handlers see the time the test sets.
+    pub async fn start_with_clock(backend: Backend, clock: Arc<dyn Clock>) -> TestServer {
+        let database = TestDatabase::new(backend).await;
+        let server = Self::start_with(database, clock).await;
+        demo::seed(server.state.db.as_ref(), SystemClock.now_ms()).await.expect("demo data");
+        server
+    }
+
     /// A server over an existing database (a restart).
     pub async fn start_on(database: TestDatabase) -> TestServer {
+        Self::start_with(database, Arc::new(SystemClock)).await
+    }
+
+    async fn start_with(database: TestDatabase, clock: Arc<dyn Clock>) -> TestServer {
         let db: Arc<dyn Database> = db::open(&database.url).await.expect("open database");
-        let state = AppState::new(db, Arc::new(SystemClock));
+        let state = AppState::new(db, clock);
         let api = tokio::net::TcpListener::bind("127.0.0.1:0").await.expect("bind");
         let metrics = tokio::net::TcpListener::bind("127.0.0.1:0").await.expect("bind");
         let base = format!("http://{}", api.local_addr().expect("addr"));
