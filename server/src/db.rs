@@ -431,9 +431,9 @@ pub trait Database: Send + Sync + std::fmt::Debug + 'static {
         now_ms: i64,
     ) -> Result<bool>;
     async fn auto_confirm_days(&self, org: &str) -> Result<i64>;
-    /// The organization's escalation chain as stored (JSON), if it set one.
-    async fn escalation_chain(&self, org: &str) -> Result<Option<String>>;
-    async fn set_escalation_chain(&self, org: &str, chain: &str) -> Result<()>;
+    /// A setting of the organization as stored (JSON), if it set one (`org_settings`).
+    async fn org_setting(&self, org: &str, name: &str) -> Result<Option<String>>;
+    async fn set_org_setting(&self, org: &str, name: &str, value: &str) -> Result<()>;
     /// The organization's SLA book as stored (JSON), if it set one.
     async fn sla_book(&self, org: &str) -> Result<Option<String>>;
     async fn set_sla_book(&self, org: &str, book: &str) -> Result<()>;
@@ -1795,20 +1795,22 @@ macro_rules! database_impl {
                 Ok(())
             }
 
-            async fn escalation_chain(&self, org: &str) -> Result<Option<String>> {
-                Ok(sqlx::query_scalar("SELECT chain FROM escalation_chains WHERE org_id = $1")
+            async fn org_setting(&self, org: &str, name: &str) -> Result<Option<String>> {
+                Ok(sqlx::query_scalar("SELECT value FROM org_settings WHERE org_id = $1 AND name = $2")
                     .bind(org)
+                    .bind(name)
                     .fetch_optional(&self.pool)
                     .await?)
             }
 
-            async fn set_escalation_chain(&self, org: &str, chain: &str) -> Result<()> {
+            async fn set_org_setting(&self, org: &str, name: &str, value: &str) -> Result<()> {
                 sqlx::query(
-                    "INSERT INTO escalation_chains (org_id, chain) VALUES ($1, $2)
-                     ON CONFLICT (org_id) DO UPDATE SET chain = excluded.chain",
+                    "INSERT INTO org_settings (org_id, name, value) VALUES ($1, $2, $3)
+                     ON CONFLICT (org_id, name) DO UPDATE SET value = excluded.value",
                 )
                 .bind(org)
-                .bind(chain)
+                .bind(name)
+                .bind(value)
                 .execute(&self.pool)
                 .await?;
                 Ok(())

@@ -73,6 +73,8 @@ impl ByGrade {
 }
 
 const ASSIGNEE: &str = "assignee";
+/// The chain's name in `org_settings`.
+const CHAIN_SETTING: &str = "escalation_chain";
 
 impl Default for EscalationChain {
     /// The seeded chain: the technician at half (customer service while unassigned); the
@@ -137,7 +139,7 @@ impl EscalationChain {
 
 /// The organization's chain: its own if it set one, else the seeded one.
 pub async fn chain_of(state: &AppState, org: &str) -> Result<EscalationChain, ApiError> {
-    match state.db.escalation_chain(org).await? {
+    match state.db.org_setting(org, CHAIN_SETTING).await? {
         Some(text) => serde_json::from_str(&text).map_err(|_| ApiError::internal()),
         None => Ok(EscalationChain::default()),
     }
@@ -168,7 +170,7 @@ pub async fn put_chain(
     }
     chain.validate().map_err(|e| ApiError::invalid("invalid_escalation", e, "升级链不合规"))?;
     let text = serde_json::to_string(&chain).map_err(|_| ApiError::internal())?;
-    state.db.set_escalation_chain(&principal.org, &text).await?;
+    state.db.set_org_setting(&principal.org, CHAIN_SETTING, &text).await?;
     Ok(StatusCode::NO_CONTENT)
 }
 

@@ -310,3 +310,21 @@ export function loginView(root, { accept, done, hint }) {
   });
   root.replaceChildren(form);
 }
+
+// A page's start: the language switch, sign-out, routing by the hash, the sign-in form on a 401.
+export function startPage({ chrome, route, showLogin, signedIn }) {
+  const byId = (id) => document.getElementById(id);
+  byId('lang-switch').addEventListener('click', () => {
+    setLang(lang === 'zh' ? 'en' : 'zh');
+    chrome();
+    if (signedIn()) route(); else showLogin();
+  });
+  byId('logout').addEventListener('click', () => {
+    session.clear();
+    location.hash = '';
+    location.reload();
+  });
+  window.addEventListener('hashchange', route);
+  onUnauthorized(showLogin);
+  setLang(lang);
+}

@@ -3,8 +3,8 @@
 // #visits, #dashboard, #kpis. Live events reload the current view's data in place.
 import {
   api, busy, dayStart, debounce, errorBox, errorText, field, fmtDuration, fmtTime, h, label, lang, loadVocab,
-  localInputToMs, loginView, onUnauthorized, options, pct, place, rerender, session, setLang, shanghaiDate,
-  showError, slaBadge, slaLevel, startLive, startSlaTicker, statusBadge, t, toast, vocab,
+  localInputToMs, loginView, options, pct, place, rerender, session, shanghaiDate, showError, slaBadge, slaLevel,
+  startLive, startPage, startSlaTicker, statusBadge, t, toast, vocab,
 } from '/assets/common.js';
 
 session.use('loopwork.desk');
@@ -613,18 +613,6 @@ async function downloadCsv() {
 
 // ---- start
 
-$('lang-switch').addEventListener('click', () => {
-  setLang(lang === 'zh' ? 'en' : 'zh');
-  chrome();
-  if (st.me) route(); else showLogin();
-});
-$('logout').addEventListener('click', () => {
-  session.clear();
-  location.hash = '';
-  location.reload();
-});
-window.addEventListener('hashchange', route);
-onUnauthorized(showLogin);
-setLang(lang);
+startPage({ chrome, route, showLogin, signedIn: () => !!st.me });
 startSlaTicker();
 boot();

@@ -2,8 +2,8 @@
 // its progress, confirm (with a rating) or reject the completed work. Hash routes: #list, #new,
 // #order/<id>. Live events reload the current view's data in place.
 import {
-  api, busy, errorBox, errorText, field, fmtTime, h, label, lang, loadVocab, loginView, onUnauthorized, place,
-  rerender, session, setLang, startLive, statusBadge, t, toast, vocab,
+  api, busy, errorBox, errorText, field, fmtTime, h, label, lang, loadVocab, loginView, place, rerender, session,
+  startLive, startPage, statusBadge, t, toast, vocab,
 } from '/assets/common.js';
 
 session.use('loopwork.h5');
@@ -183,17 +183,5 @@ function orderView(id) {
   mount([h('p', { class: 'back' }, h('a', { href: '#list' }, `← ${t('my_orders')}`)), box], async () => { d = await api(url); paint(); });
 }
 
-$('lang-switch').addEventListener('click', () => {
-  setLang(lang === 'zh' ? 'en' : 'zh');
-  chrome();
-  if (st.me) route(); else showLogin();
-});
-$('logout').addEventListener('click', () => {
-  session.clear();
-  location.hash = '';
-  location.reload();
-});
-window.addEventListener('hashchange', route);
-onUnauthorized(showLogin);
-setLang(lang);
+startPage({ chrome, route, showLogin, signedIn: () => !!st.me });
 boot();
