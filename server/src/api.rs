@@ -229,9 +229,7 @@ async fn get_closing_authority(
     State(state): State<AppState>,
     Authenticated(principal): Authenticated,
 ) -> Result<Json<ClosingAuthorityBody>, ApiError> {
-    if !principal.role.is_staff() {
-        return Err(ApiError::forbidden("only office staff read the settings", "只有客服及管理人员可以查看设置"));
-    }
+    crate::auth::require_staff(&principal, "only office staff read the settings", "只有客服及管理人员可以查看设置")?;
     let c = state.db.closing_authority(&principal.org).await?;
     Ok(Json(ClosingAuthorityBody {
         minor: c.minor.code().into(),
@@ -247,12 +245,11 @@ async fn put_closing_authority(
     Authenticated(principal): Authenticated,
     Json(body): Json<ClosingAuthorityBody>,
 ) -> Result<StatusCode, ApiError> {
-    if principal.role != Role::Admin {
-        return Err(ApiError::forbidden(
-            "only an administrator changes who may close orders",
-            "只有管理员可以修改关闭权限",
-        ));
-    }
+    crate::auth::require_admin(
+        &principal,
+        "only an administrator changes who may close orders",
+        "只有管理员可以修改关闭权限",
+    )?;
     let role = |code: &str| match Role::from_code(code) {
         Ok(role) if role.is_staff() => Ok(role),
         _ => Err(ApiError::invalid(
@@ -305,12 +302,11 @@ async fn order_audit(
     Authenticated(principal): Authenticated,
     Path(id): Path<String>,
 ) -> Result<Json<Vec<AuditEntry>>, ApiError> {
-    if !principal.role.is_staff() {
-        return Err(ApiError::forbidden(
-            "only office staff read the audit trail",
-            "只有客服及管理人员可以查看审计记录",
-        ));
-    }
+    crate::auth::require_staff(
+        &principal,
+        "only office staff read the audit trail",
+        "只有客服及管理人员可以查看审计记录",
+    )?;
     let order: OrderId = id.parse().map_err(|_| ApiError::not_found("order"))?;
     let sources = state.db.audit_sources(&principal.org, order).await?.ok_or_else(|| ApiError::not_found("order"))?;
     let doc = loopwork_sync_core::WorkOrder::load(&sources.doc).map_err(|_| ApiError::internal())?;

@@ -13,6 +13,17 @@ use crate::AppState;
 use crate::error::ApiError;
 use crate::replication::Principal;
 
+/// Refuses (403, `forbidden`) anyone but office staff (dispatchers and above); the messages say
+/// what only they may do.
+pub fn require_staff(principal: &Principal, en: &'static str, zh: &'static str) -> Result<(), ApiError> {
+    if principal.role.is_staff() { Ok(()) } else { Err(ApiError::forbidden(en, zh)) }
+}
+
+/// Refuses (403, `forbidden`) anyone but the organization's administrators.
+pub fn require_admin(principal: &Principal, en: &'static str, zh: &'static str) -> Result<(), ApiError> {
+    if principal.role == loopwork_sync_core::Role::Admin { Ok(()) } else { Err(ApiError::forbidden(en, zh)) }
+}
+
 pub fn hash_password(password: &str) -> Result<String, ApiError> {
     Argon2::default().hash_password(password.as_bytes()).map(|h| h.to_string()).map_err(|_| ApiError::internal())
 }

@@ -18,7 +18,7 @@ use axum::Json;
 use axum::extract::State;
 use axum::http::StatusCode;
 use loopwork_sync_core::lifecycle::{Action, Verdict};
-use loopwork_sync_core::{Role, Status, WorkOrder};
+use loopwork_sync_core::{Status, WorkOrder};
 use serde::{Deserialize, Serialize};
 
 use crate::AppState;
@@ -104,9 +104,11 @@ pub async fn return_visits(
     State(state): State<AppState>,
     Authenticated(principal): Authenticated,
 ) -> Result<Json<Vec<ReturnVisit>>, ApiError> {
-    if !principal.role.is_staff() {
-        return Err(ApiError::forbidden("only office staff see return visits", "只有客服及管理人员可以查看回访任务"));
-    }
+    crate::auth::require_staff(
+        &principal,
+        "only office staff see return visits",
+        "只有客服及管理人员可以查看回访任务",
+    )?;
     let candidates =
         state.db.orders_in_status(&principal.org, &[Status::Confirmed, Status::AutoConfirmed], 1_000).await?;
     let mut visits = Vec::new();
@@ -152,9 +154,7 @@ pub async fn get_settings(
     State(state): State<AppState>,
     Authenticated(principal): Authenticated,
 ) -> Result<Json<ClosedLoopSettings>, ApiError> {
-    if !principal.role.is_staff() {
-        return Err(ApiError::forbidden("only office staff read the settings", "只有客服及管理人员可以查看设置"));
-    }
+    crate::auth::require_staff(&principal, "only office staff read the settings", "只有客服及管理人员可以查看设置")?;
     Ok(Json(ClosedLoopSettings { auto_confirm_days: state.db.auto_confirm_days(&principal.org).await? }))
 }
 
@@ -163,12 +163,11 @@ pub async fn put_settings(
     Authenticated(principal): Authenticated,
     Json(body): Json<ClosedLoopSettings>,
 ) -> Result<StatusCode, ApiError> {
-    if principal.role != Role::Admin {
-        return Err(ApiError::forbidden(
-            "only an administrator changes the closed-loop settings",
-            "只有管理员可以修改闭环设置",
-        ));
-    }
+    crate::auth::require_admin(
+        &principal,
+        "only an administrator changes the closed-loop settings",
+        "只有管理员可以修改闭环设置",
+    )?;
     if !(1..=30).contains(&body.auto_confirm_days) {
         return Err(ApiError::invalid("invalid_setting", "auto_confirm_days is 1 to 30", "自动确认天数须为1到30天"));
     }

@@ -54,11 +54,7 @@ fn period(query: &PeriodQuery, now_ms: i64) -> Result<Period, ApiError> {
 }
 
 fn staff_only(principal: &Principal) -> Result<(), ApiError> {
-    if principal.role.is_staff() {
-        Ok(())
-    } else {
-        Err(ApiError::forbidden("only office staff see the dashboards", "只有客服及管理人员可以查看数据看板"))
-    }
+    crate::auth::require_staff(principal, "only office staff see the dashboards", "只有客服及管理人员可以查看数据看板")
 }
 
 /// The value at quantile `q` (nearest rank) of a histogram of whole minutes, in milliseconds.

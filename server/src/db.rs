@@ -490,6 +490,8 @@ pub trait Database: Send + Sync + std::fmt::Debug + 'static {
     ) -> Result<Vec<OrderListItem>>;
     async fn me(&self, principal: &Principal) -> Result<MeRecord>;
     async fn technicians(&self, org: &str) -> Result<Vec<TechnicianLoad>>;
+    /// Whether the user is an active technician of the organization.
+    async fn is_technician(&self, org: &str, user: UserId) -> Result<bool>;
     /// Display names of the organization's staff (never owners') by user id.
     async fn staff_names(&self, org: &str) -> Result<HashMap<String, String>>;
     /// The owner an order registered by phone is for: the owner of the unit with this phone,
@@ -2159,6 +2161,17 @@ macro_rules! database_impl {
                         last_seen_at,
                     })
                     .collect())
+            }
+
+            async fn is_technician(&self, org: &str, user: UserId) -> Result<bool> {
+                Ok(sqlx::query_scalar(
+                    "SELECT EXISTS (SELECT 1 FROM users WHERE id = $1 AND org_id = $2 AND role = 'technician'
+                        AND disabled_at IS NULL)",
+                )
+                .bind(user.to_string())
+                .bind(org)
+                .fetch_one(&self.pool)
+                .await?)
             }
 
             async fn staff_names(&self, org: &str) -> Result<HashMap<String, String>> {

@@ -75,11 +75,7 @@ impl<S: Send + Sync, T: DeserializeOwned> FromRequestParts<S> for Params<T> {
 }
 
 fn staff_only(principal: &Principal) -> Result<(), ApiError> {
-    if principal.role.is_staff() {
-        Ok(())
-    } else {
-        Err(ApiError::forbidden("only office staff may do this", "只有客服及管理人员可以操作"))
-    }
+    crate::auth::require_staff(principal, "only office staff may do this", "只有客服及管理人员可以操作")
 }
 
 fn parse_order(id: &str) -> Result<OrderId, ApiError> {
@@ -148,21 +144,33 @@ fn status_en(status: Status) -> &'static str {
     }
 }
 
-/// The actions a person takes, with their labels (the server's auto-confirmation is not one).
-const ACTIONS: &[(&str, &str, &str)] = &[
-    ("assign", "派单", "assign"),
-    ("accept", "接单", "accept"),
-    ("arrive", "到场", "arrive"),
-    ("start", "开始处理", "start"),
-    ("hold", "挂起", "put on hold"),
-    ("resume", "恢复处理", "resume"),
-    ("complete", "完工", "complete"),
-    ("confirm", "业主确认", "confirm"),
-    ("reject", "业主拒绝(返工)", "reject (rework)"),
-    ("return_visit", "回访", "return visit"),
-    ("close", "关闭", "close"),
-    ("cancel", "取消", "cancel"),
-];
+/// What a person does to an order (the server's auto-confirmation is not one), one of each kind
+/// as the rules check it; `by` stands in for an assignment's technician.
+fn person_actions(by: UserId) -> [Action; 12] {
+    [
+        Action::Assign(by),
+        Action::Accept,
+        Action::Arrive,
+        Action::Start,
+        Action::Hold(HoldReason::Other),
+        Action::Resume,
+        Action::Complete,
+        Action::Confirm { rating: 5 },
+        Action::Reject,
+        Action::ReturnVisit,
+        Action::Close,
+        Action::Cancel,
+    ]
+}
+
+fn action_en(action: &Action) -> &'static str {
+    match action {
+        Action::Hold(_) => "put on hold",
+        Action::Reject => "reject (rework)",
+        Action::ReturnVisit => "return visit",
+        other => other.code(),
+    }
+}
 
 /// `GET /api/v1/vocabulary`: every code the API uses, with zh-CN and English labels.
 pub async fn vocabulary() -> Json<Value> {
@@ -179,7 +187,7 @@ pub async fn vocabulary() -> Json<Value> {
             entry("other", "其他", "other"),
         ],
         "roles": Role::ALL.iter().filter(|r| **r != Role::System).map(|r| entry(r.code(), r.label_zh(), r.code())).collect::<Vec<_>>(),
-        "actions": ACTIONS.iter().map(|(code, zh, en)| entry(code, zh, en)).collect::<Vec<_>>(),
+        "actions": person_actions(UserId::default()).iter().map(|a| entry(a.code(), a.label_zh(), action_en(a))).collect::<Vec<_>>(),
     }))
 }
 
@@ -642,21 +650,7 @@ fn allowed_actions(
         return Vec::new();
     };
     let facts = RuleFacts { reporter, kind };
-    let candidates = [
-        Action::Assign(principal.user),
-        Action::Accept,
-        Action::Arrive,
-        Action::Start,
-        Action::Hold(HoldReason::Other),
-        Action::Resume,
-        Action::Complete,
-        Action::Confirm { rating: 5 },
-        Action::Reject,
-        Action::ReturnVisit,
-        Action::Close,
-        Action::Cancel,
-    ];
-    candidates
+    person_actions(principal.user)
         .iter()
         .filter(|action| lifecycle::check(state, &facts, action, principal.user, principal.role).is_ok())
         .filter(|action| **action != Action::Close || closing.allows(grade, principal.role))
@@ -735,17 +729,22 @@ pub async fn action(
         ));
     }
     if let Action::Assign(user) = action {
-        let technicians = state.db.technicians(&principal.org).await?;
-        if !technicians.iter().any(|t| t.user_id == user.to_string()) {
-            return Err(ApiError::invalid(
-                "unknown_technician",
-                "no active technician of this organization has that id",
-                "没有这位维修工",
-            ));
-        }
+        ensure_technician(&state, &principal, user).await?;
     }
     act(&state, &principal, order, |replica, id| replica.transition(id, action, text.as_deref())).await?;
     Ok(Json(detail_of(&state, &principal, order).await?))
+}
+
+/// An assignment's technician is an active technician of the caller's organization.
+async fn ensure_technician(state: &AppState, principal: &Principal, user: UserId) -> Result<(), ApiError> {
+    if state.db.is_technician(&principal.org, user).await? {
+        return Ok(());
+    }
+    Err(ApiError::invalid(
+        "unknown_technician",
+        "no active technician of this organization has that id",
+        "没有这位维修工",
+    ))
 }
 
 /// `POST /api/v1/orders/bulk-assign`
@@ -770,14 +769,7 @@ pub async fn bulk_assign(
         ));
     }
     let assignee: UserId = body.assignee.parse().map_err(|_| invalid_code("assignee", &body.assignee))?;
-    let technicians = state.db.technicians(&principal.org).await?;
-    if !technicians.iter().any(|t| t.user_id == body.assignee) {
-        return Err(ApiError::invalid(
-            "unknown_technician",
-            "no active technician of this organization has that id",
-            "没有这位维修工",
-        ));
-    }
+    ensure_technician(&state, &principal, assignee).await?;
     let mut results = Vec::with_capacity(body.ids.len());
     for id in &body.ids {
         let outcome = match parse_order(id) {

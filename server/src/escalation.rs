@@ -150,9 +150,7 @@ pub async fn get_chain(
     State(state): State<AppState>,
     Authenticated(principal): Authenticated,
 ) -> Result<Json<EscalationChain>, ApiError> {
-    if !principal.role.is_staff() {
-        return Err(ApiError::forbidden("only office staff read the settings", "只有客服及管理人员可以查看设置"));
-    }
+    crate::auth::require_staff(&principal, "only office staff read the settings", "只有客服及管理人员可以查看设置")?;
     Ok(Json(chain_of(&state, &principal.org).await?))
 }
 
@@ -162,12 +160,11 @@ pub async fn put_chain(
     Authenticated(principal): Authenticated,
     Body(chain): Body<EscalationChain>,
 ) -> Result<StatusCode, ApiError> {
-    if principal.role != Role::Admin {
-        return Err(ApiError::forbidden(
-            "only an administrator changes the escalation chain",
-            "只有管理员可以修改升级链",
-        ));
-    }
+    crate::auth::require_admin(
+        &principal,
+        "only an administrator changes the escalation chain",
+        "只有管理员可以修改升级链",
+    )?;
     chain.validate().map_err(|e| ApiError::invalid("invalid_escalation", e, "升级链不合规"))?;
     let text = serde_json::to_string(&chain).map_err(|_| ApiError::internal())?;
     state.db.set_org_setting(&principal.org, CHAIN_SETTING, &text).await?;
@@ -310,9 +307,11 @@ pub async fn sla_events(
     Authenticated(principal): Authenticated,
     Path(id): Path<String>,
 ) -> Result<Json<Vec<SlaEventRecord>>, ApiError> {
-    if !principal.role.is_staff() {
-        return Err(ApiError::forbidden("only office staff read the SLA record", "只有客服及管理人员可以查看时限记录"));
-    }
+    crate::auth::require_staff(
+        &principal,
+        "only office staff read the SLA record",
+        "只有客服及管理人员可以查看时限记录",
+    )?;
     let order: OrderId = id.parse().map_err(|_| ApiError::not_found("order"))?;
     Ok(Json(state.db.sla_events(&principal.org, order).await?))
 }

@@ -123,12 +123,11 @@ pub async fn reveals(
     Authenticated(principal): Authenticated,
     Path(id): Path<String>,
 ) -> Result<Json<Vec<RevealRecord>>, ApiError> {
-    if !principal.role.is_staff() {
-        return Err(ApiError::forbidden(
-            "only office staff read the reveal log",
-            "只有客服及管理人员可以查看号码查看记录",
-        ));
-    }
+    crate::auth::require_staff(
+        &principal,
+        "only office staff read the reveal log",
+        "只有客服及管理人员可以查看号码查看记录",
+    )?;
     Ok(Json(state.db.reveals(&principal.org, parse(&id)?).await?))
 }
 

@@ -20,7 +20,6 @@
 use axum::Json;
 use axum::extract::State;
 use axum::http::StatusCode;
-use loopwork_sync_core::Role;
 use loopwork_sync_core::sla::{BookJson, SlaBook, book_from_json, book_to_json};
 
 use crate::AppState;
@@ -51,12 +50,11 @@ pub async fn put_book(
     Authenticated(principal): Authenticated,
     Json(body): Json<BookJson>,
 ) -> Result<StatusCode, ApiError> {
-    if principal.role != Role::Admin {
-        return Err(ApiError::forbidden(
-            "only an administrator changes the SLA policies",
-            "只有管理员可以修改时限策略",
-        ));
-    }
+    crate::auth::require_admin(
+        &principal,
+        "only an administrator changes the SLA policies",
+        "只有管理员可以修改时限策略",
+    )?;
     let book = book_from_json(&body).map_err(|e| ApiError::invalid("invalid_sla", e.to_string(), "时限策略不合规"))?;
     let text = serde_json::to_string(&book_to_json(&book)).map_err(|_| ApiError::internal())?;
     state.db.set_sla_book(&principal.org, &text).await?;

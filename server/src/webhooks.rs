@@ -16,11 +16,11 @@
 
 use std::time::Duration;
 
+use crate::replication::Principal;
 use axum::Json;
 use axum::extract::{Path, State};
 use axum::http::StatusCode;
 use hmac::{Hmac, KeyInit, Mac};
-use loopwork_sync_core::Role;
 use serde::{Deserialize, Serialize};
 
 use crate::AppState;
@@ -121,12 +121,8 @@ pub struct CreatedWebhook {
     pub secret: String,
 }
 
-fn admin_only(role: Role) -> Result<(), ApiError> {
-    if role == Role::Admin {
-        Ok(())
-    } else {
-        Err(ApiError::forbidden("only an administrator manages webhooks", "只有管理员可以管理回调地址"))
-    }
+fn admin_only(principal: &Principal) -> Result<(), ApiError> {
+    crate::auth::require_admin(principal, "only an administrator manages webhooks", "只有管理员可以管理回调地址")
 }
 
 pub async fn create(
@@ -134,7 +130,7 @@ pub async fn create(
     Authenticated(principal): Authenticated,
     Json(body): Json<NewWebhook>,
 ) -> Result<(StatusCode, Json<CreatedWebhook>), ApiError> {
-    admin_only(principal.role)?;
+    admin_only(&principal)?;
     let url = body.url.trim();
     let valid = (url.starts_with("https://") || url.starts_with("http://"))
         && url.len() <= 500
@@ -155,7 +151,7 @@ pub async fn list(
     State(state): State<AppState>,
     Authenticated(principal): Authenticated,
 ) -> Result<Json<Vec<WebhookRecord>>, ApiError> {
-    admin_only(principal.role)?;
+    admin_only(&principal)?;
     Ok(Json(state.db.webhooks(&principal.org).await?))
 }
 
@@ -164,7 +160,7 @@ pub async fn delete(
     Authenticated(principal): Authenticated,
     Path(id): Path<String>,
 ) -> Result<StatusCode, ApiError> {
-    admin_only(principal.role)?;
+    admin_only(&principal)?;
     if state.db.delete_webhook(&principal.org, &id, state.clock.now_ms()).await? {
         Ok(StatusCode::NO_CONTENT)
     } else {
