@@ -328,3 +328,26 @@ export function startPage({ chrome, route, showLogin, signedIn }) {
   onUnauthorized(showLogin);
   setLang(lang);
 }
+
+// The page's view (#view): `mount` shows a view's nodes and loads its data with `load` (may be
+// null); `reload` loads it again (live events, refresh), and is ignored once the user moved on.
+// `data-state` (loading, ready, error) tells tests and styles where the view is.
+export function viewer(view) {
+  let current = null;
+  const reload = async () => {
+    const load = current;
+    if (!load) { view.dataset.state = 'ready'; return; }
+    view.dataset.state = 'loading';
+    let error = null;
+    try { await load(); } catch (e) { error = e; }
+    if (current !== load) return; // the user moved on meanwhile
+    Object.assign(view.querySelector('[data-testid=view-error]'), { textContent: error ? errorText(error) : '', hidden: !error });
+    view.dataset.state = error ? 'error' : 'ready';
+  };
+  const mount = (nodes, load) => {
+    current = load;
+    view.replaceChildren(h('p', { class: 'error', 'data-testid': 'view-error', hidden: true }), ...nodes.filter(Boolean));
+    return reload();
+  };
+  return { mount, reload };
+}

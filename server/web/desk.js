@@ -2,9 +2,9 @@
 // visits, dashboards and KPIs. Hash routes: #queue, #register, #order/<id>, #notifications,
 // #visits, #dashboard, #kpis. Live events reload the current view's data in place.
 import {
-  api, busy, dayStart, debounce, errorBox, errorText, field, fmtDuration, fmtTime, h, label, lang, loadVocab,
-  localInputToMs, loginView, options, pct, place, rerender, session, shanghaiDate, showError, slaBadge, slaLevel,
-  startLive, startPage, startSlaTicker, statusBadge, t, toast, vocab,
+  api, busy, dayStart, debounce, errorBox, field, fmtDuration, fmtTime, h, label, lang, loadVocab, localInputToMs,
+  loginView, options, pct, place, rerender, session, shanghaiDate, showError, slaBadge, slaLevel, startLive,
+  startPage, startSlaTicker, statusBadge, t, toast, viewer, vocab,
 } from '/assets/common.js';
 
 session.use('loopwork.desk');
@@ -15,7 +15,8 @@ const $ = (id) => document.getElementById(id);
 const view = $('view');
 // me: GET /me; techs: GET /technicians; filters and checked: the queue's; numbers: order id -> number
 // as last seen; load: the current view's data loader; poll: its timer; range: dashboard/KPI period.
-const st = { me: null, techs: [], filters: { status: 'open' }, checked: new Set(), numbers: new Map(), paintBulk: null, load: null, poll: 0, range: null };
+const st = { me: null, techs: [], filters: { status: 'open' }, checked: new Set(), numbers: new Map(), paintBulk: null, poll: 0, range: null };
+const { mount, reload } = viewer(view);
 
 // ---- small builders
 
@@ -96,23 +97,6 @@ function route() {
   ROUTES[current](arg && decodeURIComponent(arg));
 }
 
-// Shows a view and loads its data, now and on every live event (`load` may be null).
-function mount(nodes, load) {
-  st.load = load;
-  view.replaceChildren(h('p', { class: 'error', 'data-testid': 'view-error', hidden: true }), ...nodes.filter(Boolean));
-  return reload();
-}
-
-async function reload() {
-  const load = st.load;
-  if (!load) { view.dataset.state = 'ready'; return; }
-  view.dataset.state = 'loading';
-  let error = null;
-  try { await load(); } catch (e) { error = e; }
-  if (st.load !== load) return; // the user moved on meanwhile
-  Object.assign(view.querySelector('[data-testid=view-error]'), { textContent: error ? errorText(error) : '', hidden: !error });
-  view.dataset.state = error ? 'error' : 'ready';
-}
 
 // ---- queue
 

@@ -2,14 +2,15 @@
 // its progress, confirm (with a rating) or reject the completed work. Hash routes: #list, #new,
 // #order/<id>. Live events reload the current view's data in place.
 import {
-  api, busy, errorBox, errorText, field, fmtTime, h, label, lang, loadVocab, loginView, place, rerender, session,
-  startLive, startPage, statusBadge, t, toast, vocab,
+  api, busy, errorBox, field, fmtTime, h, label, lang, loadVocab, loginView, place, rerender, session, startLive,
+  startPage, statusBadge, t, toast, viewer, vocab,
 } from '/assets/common.js';
 
 session.use('loopwork.h5');
 const $ = (id) => document.getElementById(id);
 const view = $('view');
-const st = { me: null, load: null };
+const st = { me: null };
+const { mount, reload } = viewer(view);
 
 // The progress steps; each lists the statuses that stand at it.
 const STEPS = [['new'], ['assigned'], ['accepted'], ['on_site'], ['in_progress', 'on_hold', 'rework'],
@@ -51,23 +52,6 @@ function route() {
   ROUTES[current](arg && decodeURIComponent(arg));
 }
 
-// Shows a view and loads its data, now and on every live event (`load` may be null).
-function mount(nodes, load) {
-  st.load = load;
-  view.replaceChildren(h('p', { class: 'error', 'data-testid': 'view-error', hidden: true }), ...nodes);
-  return reload();
-}
-
-async function reload() {
-  const load = st.load;
-  if (!load) { view.dataset.state = 'ready'; return; }
-  view.dataset.state = 'loading';
-  let error = null;
-  try { await load(); } catch (e) { error = e; }
-  if (st.load !== load) return;
-  Object.assign(view.querySelector('[data-testid=view-error]'), { textContent: error ? errorText(error) : '', hidden: !error });
-  view.dataset.state = error ? 'error' : 'ready';
-}
 
 function listView() {
   const list = h('div', { class: 'h5-list', 'data-testid': 'h5-list' });
