@@ -6,6 +6,7 @@
 
 use std::sync::Arc;
 
+use automerge::ChangeHash;
 use loopwork_server::escalation;
 use loopwork_server::replication::{Principal, parse_pushed};
 use loopwork_sync_core::{
@@ -47,6 +48,18 @@ async fn add_policy(server: &TestServer, policy: Value) {
     assert_eq!(response.status(), 204, "{}", response.text().await.unwrap_or_default());
 }
 
+/// Pushes the changes of `order` since `before`, as `session`'s device, received by the server
+/// at `at`.
+async fn push_since(server: &TestServer, session: &Session, order: &WorkOrder, before: &[ChangeHash], at: i64) {
+    let principal: Principal = session.principal();
+    let changes = order
+        .changes_since(before)
+        .iter()
+        .map(|(_, bytes)| parse_pushed(&principal, bytes).expect("own change"))
+        .collect();
+    server.state.db.push(&principal, &[(order.id(), changes)], at).await.expect("push");
+}
+
 /// Pushes what an edit of `order` made, as `session`'s device, received by the server at `at`.
 async fn push(
     server: &TestServer,
@@ -58,13 +71,17 @@ async fn push(
     let before = order.heads();
     order.set_device(session.device);
     edit(order);
-    let principal: Principal = session.principal();
-    let changes = order
-        .changes_since(&before)
-        .iter()
-        .map(|(_, bytes)| parse_pushed(&principal, bytes).expect("own change"))
-        .collect();
-    server.state.db.push(&principal, &[(order.id(), changes)], at).await.expect("push");
+    push_since(server, session, order, &before, at).await;
+}
+
+/// An order registered and assigned to `technician` by `desk` at `at`.
+async fn registered(server: &TestServer, desk: &Session, technician: &Session, grade: Grade, at: i64) -> WorkOrder {
+    let owner = server.login("yezhu1502").await.user;
+    let me = desk.identity();
+    let mut order = WorkOrder::create(&new_order(grade, owner), &me, at).expect("create");
+    order.transition(&me, Action::Assign(technician.user), None, at).expect("assign");
+    push_since(server, desk, &order, &[], at).await;
+    order
 }
 
 /// `stage/level@at` of what fired on the order, in order; and each one's deadline.
@@ -99,18 +116,8 @@ async fn a_response_due_at_ten_to_six_on_the_friday_before_qingming(backend: Bac
     .await;
     let kefu = server.login("kefu").await;
     let wang = server.login("wang").await;
-    let owner = server.login("yezhu1502").await.user;
-    let mut orders = Vec::new();
-    for grade in [Grade::Minor, Grade::Serious] {
-        let desk = kefu.identity();
-        let mut order = WorkOrder::create(&new_order(grade, owner), &desk, FRI_2026_04_03_1750).expect("create");
-        order.transition(&desk, Action::Assign(wang.user), None, FRI_2026_04_03_1750).expect("assign");
-        let changes =
-            order.changes_since(&[]).iter().map(|(_, b)| parse_pushed(&kefu.principal(), b).expect("own")).collect();
-        server.state.db.push(&kefu.principal(), &[(order.id(), changes)], FRI_2026_04_03_1750).await.expect("push");
-        orders.push(order.id());
-    }
-    let (office, round_the_clock) = (orders[0], orders[1]);
+    let office = registered(&server, &kefu, &wang, Grade::Minor, FRI_2026_04_03_1750).await.id();
+    let round_the_clock = registered(&server, &kefu, &wang, Grade::Serious, FRI_2026_04_03_1750).await.id();
     let tick = |at: i64| {
         clock.set(at);
         escalation::tick(&server.state, at)
@@ -160,13 +167,7 @@ async fn a_pause_across_the_weekend_moves_the_resolution_deadline_by_its_working
     .await;
     let kefu = server.login("kefu").await;
     let wang = server.login("wang").await;
-    let owner = server.login("yezhu1502").await.user;
-    let desk = kefu.identity();
-    let mut order = WorkOrder::create(&new_order(Grade::Minor, owner), &desk, FRI_2026_11_20_1000).expect("create");
-    order.transition(&desk, Action::Assign(wang.user), None, FRI_2026_11_20_1000).expect("assign");
-    let changes =
-        order.changes_since(&[]).iter().map(|(_, b)| parse_pushed(&kefu.principal(), b).expect("own")).collect();
-    server.state.db.push(&kefu.principal(), &[(order.id(), changes)], FRI_2026_11_20_1000).await.expect("push");
+    let mut order = registered(&server, &kefu, &wang, Grade::Minor, FRI_2026_11_20_1000).await;
     let id = order.id();
     let tech = wang.identity();
     let at = FRI_2026_11_20_1000 + 10 * MINUTE;
