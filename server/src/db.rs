@@ -72,8 +72,72 @@ pub struct PullRequest<'a> {
 }
 
 /// An order's row as the writer reads it: organization, feed position, assignee, reporter,
-/// project, building, unit, status.
-type StoredRow = (String, i64, Option<String>, String, String, Option<String>, Option<String>, String);
+/// project, building, unit, status, number, kind, category, grade, area, and whether the pushing
+/// user was ever given the order.
+type StoredRow = (
+    String,
+    i64,
+    Option<String>,
+    String,
+    String,
+    Option<String>,
+    Option<String>,
+    String,
+    String,
+    String,
+    String,
+    String,
+    Option<String>,
+    bool,
+);
+
+/// The columns of an order's row that a push may change besides its document and feed
+/// position: when none changed, the writer rewrites only those two.
+#[derive(Debug, PartialEq, Eq)]
+struct Listed {
+    number: String,
+    kind: String,
+    category: String,
+    grade: String,
+    status: String,
+    assignee: Option<String>,
+    project: String,
+    building: Option<String>,
+    unit: Option<String>,
+    area: Option<String>,
+}
+
+impl Listed {
+    fn of_row(r: &StoredRow) -> Listed {
+        Listed {
+            number: r.8.clone(),
+            kind: r.9.clone(),
+            category: r.10.clone(),
+            grade: r.11.clone(),
+            status: r.7.clone(),
+            assignee: r.2.clone(),
+            project: r.4.clone(),
+            building: r.5.clone(),
+            unit: r.6.clone(),
+            area: r.12.clone(),
+        }
+    }
+
+    fn of_summary(s: &loopwork_sync_core::OrderSummary) -> Listed {
+        Listed {
+            number: s.number.clone(),
+            kind: s.kind.code().to_owned(),
+            category: s.category.code(),
+            grade: s.grade.code().to_owned(),
+            status: s.status.code().to_owned(),
+            assignee: s.assignee.map(|a| a.to_string()),
+            project: s.location.project.clone(),
+            building: s.location.building.clone(),
+            unit: s.location.unit.clone(),
+            area: s.location.area.clone(),
+        }
+    }
+}
 
 /// An order the escalation scanner must look at.
 #[derive(Clone, Debug)]
@@ -436,6 +500,7 @@ pub trait Database: Send + Sync + std::fmt::Debug + 'static {
     async fn set_org_setting(&self, org: &str, name: &str, value: &str) -> Result<()>;
     /// The organization's SLA book as stored (JSON), if it set one.
     async fn sla_book(&self, org: &str) -> Result<Option<String>>;
+    /// Stores the organization's SLA book and has the scanner look at every open order again.
     async fn set_sla_book(&self, org: &str, book: &str) -> Result<()>;
     async fn set_auto_confirm_days(&self, org: &str, days: i64) -> Result<()>;
     /// Orders of the organization in these states, with their documents.
@@ -967,12 +1032,16 @@ macro_rules! database_impl {
                     let mut saved = None;
                     let order_id = id.to_string();
                     let row: Option<StoredRow> = sqlx::query_as(
-                        "SELECT org_id, last_seq, assignee, reporter, project, building, unit, status
+                        "SELECT org_id, last_seq, assignee, reporter, project, building, unit, status,
+                            number, kind, category, grade, area,
+                            EXISTS (SELECT 1 FROM order_access a WHERE a.order_id = orders.id AND a.user_id = $2)
                          FROM orders WHERE id = $1",
                     )
                     .bind(&order_id)
+                    .bind(&user)
                     .fetch_optional(&mut **tx)
                     .await?;
+                    let listed_before = row.as_ref().map(Listed::of_row);
                     if let (Some(expected), Some(row)) = (job.expect, &row)
                         && row.7 == expected.code()
                     {
@@ -980,18 +1049,11 @@ macro_rules! database_impl {
                         continue;
                     }
                     let merged = match row {
-                        Some((org, last_seq, assignee, reporter, project, building, unit, _)) => {
+                        Some((org, last_seq, assignee, reporter, project, building, unit, .., given)) => {
                             let assignee = assignee.map(|a| a.parse()).transpose().map_err(|_| ApiError::internal())?;
                             let stored = StoredOrder { org, last_seq, assignee, reporter, project, building, unit };
                             // Only the checks the role needs (see `replication::may_write`).
-                            let ever_given: bool = principal.role == Role::Technician
-                                && sqlx::query_scalar(
-                                    "SELECT EXISTS (SELECT 1 FROM order_access WHERE order_id = $1 AND user_id = $2)",
-                                )
-                                .bind(&order_id)
-                                .bind(&user)
-                                .fetch_one(&mut **tx)
-                                .await?;
+                            let ever_given = principal.role == Role::Technician && given;
                             let owns = principal.role == Role::Owner
                                 && Self::owns_unit(tx, &user, &stored.project, &stored.building, &stored.unit).await?;
                             let by_this_server = principal.device == server.device;
@@ -1133,6 +1195,22 @@ macro_rules! database_impl {
                             .fetch_one(&mut **tx)
                             .await?;
                     }
+                    let document = saved.unwrap_or_else(|| merged.order.save_uncompressed());
+                    if !merged.deadline_inputs_changed && listed_before == Some(Listed::of_summary(summary)) {
+                        // A note, a part, time or a photo: only the document and the feed
+                        // position change, and only the indexes on the position are rewritten
+                        // (a full upsert rewrites every index of the table).
+                        sqlx::query("UPDATE orders SET doc = $1, last_seq = $2 WHERE id = $3")
+                            .bind(document)
+                            .bind(last_seq)
+                            .bind(&order_id)
+                            .execute(&mut **tx)
+                            .await?;
+                        outcome.merged += merged.new_changes.len();
+                        outcome.feed_seq = outcome.feed_seq.max(last_seq);
+                        staged.push((*id, last_seq, merged.order, merged.summary.assignee));
+                        continue;
+                    }
                     sqlx::query(
                         "INSERT INTO orders (id, org_id, number, kind, category, grade, status, is_open, assignee, reporter,
                             project, building, unit, area, created_at, next_deadline, doc, last_seq, awaiting_since,
@@ -1146,7 +1224,7 @@ macro_rules! database_impl {
                             next_deadline = excluded.next_deadline, doc = excluded.doc, last_seq = excluded.last_seq,
                             awaiting_since = CASE WHEN excluded.awaiting_since IS NULL THEN NULL
                                 ELSE COALESCE(orders.awaiting_since, excluded.awaiting_since) END,
-                            next_check = excluded.next_check",
+                            next_check = COALESCE(excluded.next_check, orders.next_check)",
                     )
                     .bind(&order_id)
                     .bind(&principal.org)
@@ -1164,11 +1242,12 @@ macro_rules! database_impl {
                     .bind(&summary.location.area)
                     .bind(summary.created_at_ms)
                     .bind(summary.next_deadline_ms)
-                    .bind(saved.unwrap_or_else(|| merged.order.save_uncompressed()))
+                    .bind(document)
                     .bind(last_seq)
                     .bind((summary.status == Status::AwaitingConfirmation).then_some(now_ms))
-                    // The escalation scanner looks at every changed order at its next tick.
-                    .bind(now_ms)
+                    // The escalation scanner looks at the order at its next tick if the push
+                    // changed what it reads (else its next check stays).
+                    .bind(merged.deadline_inputs_changed.then_some(now_ms))
                     // Kept from the push that created the order (`ON CONFLICT` leaves it).
                     .bind(user.as_str())
                     .execute(&mut **tx)
@@ -1406,6 +1485,31 @@ macro_rules! database_impl {
 
             /// The fingerprint of the organization's feed row at `seq` (empty at 0), or `None`
             /// if there is no such row.
+            /// The organization's newest feed position and its check, and the check of the row
+            /// at `seq` (a device's cursor; `None` if the organization has no row there), in one
+            /// query.
+            async fn feed_positions(&self, org: &str, seq: i64) -> Result<(i64, String, Option<String>)> {
+                type Row = (i64, Option<i64>, Option<String>, Option<String>, Option<Vec<u8>>, Option<String>);
+                let rows: Vec<Row> = sqlx::query_as(
+                    "SELECT l.seq, f.seq, f.order_id, f.kind, f.hash, f.user_id
+                     FROM (SELECT COALESCE(MAX(seq), 0) AS seq FROM feed WHERE org_id = $1) l
+                     LEFT JOIN feed f ON f.org_id = $1 AND (f.seq = l.seq OR f.seq = $2)",
+                )
+                .bind(org)
+                .bind(seq)
+                .fetch_all(&self.pool)
+                .await?;
+                let latest = rows.first().map(|r| r.0).unwrap_or(0);
+                let check_at = |at: i64| {
+                    if at == 0 {
+                        return Some(String::new());
+                    }
+                    let (_, _, order, kind, hash, user) = rows.iter().find(|r| r.1 == Some(at))?;
+                    Some(replication::feed_check(order.as_deref()?, kind.as_deref()?, hash.as_deref(), user.as_deref()))
+                };
+                Ok((latest, check_at(latest).unwrap_or_default(), check_at(seq)))
+            }
+
             async fn feed_check(&self, org: &str, seq: i64) -> Result<Option<String>> {
                 if seq == 0 {
                     return Ok(Some(String::new()));
@@ -1823,14 +1927,21 @@ macro_rules! database_impl {
             }
 
             async fn set_sla_book(&self, org: &str, book: &str) -> Result<()> {
+                let mut tx = Self::begin_write(&self.pool).await?;
                 sqlx::query(
                     "INSERT INTO sla_books (org_id, book) VALUES ($1, $2)
                      ON CONFLICT (org_id) DO UPDATE SET book = excluded.book",
                 )
                 .bind(org)
                 .bind(book)
-                .execute(&self.pool)
+                .execute(&mut *tx)
                 .await?;
+                // Every open order's deadlines may move: the scanner looks at each at once.
+                sqlx::query("UPDATE orders SET next_check = 0 WHERE org_id = $1 AND is_open = TRUE")
+                    .bind(org)
+                    .execute(&mut *tx)
+                    .await?;
+                tx.commit().await?;
                 Ok(())
             }
 
@@ -1879,19 +1990,20 @@ macro_rules! database_impl {
                 let scope = Scope::of(principal);
                 let user = principal.user.to_string();
                 let epoch = self.epoch().await?;
-                let latest = self.latest_seq(&principal.org).await?;
+                let at = request.cursor.as_ref().map_or(0, |c| c.seq);
+                let (latest, latest_check, check_at_cursor) = self.feed_positions(&principal.org, at).await?;
                 let mut response = SyncResponse::default();
                 let cursor = match request.cursor {
                     None => Cursor {
                         epoch: epoch.clone(),
                         seq: latest,
-                        check: self.feed_check(&principal.org, latest).await?.unwrap_or_default(),
+                        check: latest_check.clone(),
                         snapshot_after: Some(OrderId::from_uuid(uuid::Uuid::nil())),
                     },
                     Some(c) => {
                         let known = c.epoch == epoch
                             && c.seq <= latest
-                            && self.feed_check(&principal.org, c.seq).await?.as_deref() == Some(c.check.as_str());
+                            && check_at_cursor.as_deref() == Some(c.check.as_str());
                         if !known {
                             response.reconcile_required = true;
                             response.cursor = String::new();
@@ -2014,6 +2126,8 @@ macro_rules! database_impl {
                 }
                 let check = if next_seq == cursor.seq {
                     cursor.check
+                } else if next_seq == latest {
+                    latest_check
                 } else {
                     self.feed_check(&principal.org, next_seq).await?.unwrap_or_default()
                 };

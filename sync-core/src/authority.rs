@@ -22,7 +22,7 @@ use crate::classification::Grade;
 use crate::error::CoreError;
 use crate::identity::Identity;
 use crate::ids::{DeviceId, UserId};
-use crate::lifecycle::Supersession;
+use crate::lifecycle::{OrderState, Supersession};
 use crate::permissions::{self, Field};
 use crate::role::Role;
 use crate::work_order::{MAX_DESCRIPTION_CHARS, MAX_NOTE_CHARS, WorkOrder};
@@ -167,6 +167,34 @@ fn seniority(role: Role) -> u8 {
 pub struct Author {
     pub identity: Identity,
     pub closing: ClosingAuthority,
+}
+
+/// What the rules need of an order as it stood before a push. A pushed change made on exactly
+/// these heads (its device was up to date: the usual case) is judged against this, instead of
+/// against the document rebuilt at its dependencies, which costs a replay of the whole history.
+#[derive(Clone, Debug)]
+pub struct Prior {
+    heads: Vec<ChangeHash>,
+    grade: Grade,
+    state: OrderState,
+    reporter: UserId,
+}
+
+impl Prior {
+    /// The order before the push; `None` if it does not read (the slow path judges it then).
+    pub fn of(order: &WorkOrder, transitions: Vec<crate::lifecycle::Transition>) -> Option<Prior> {
+        let reporter = order.reporter().ok()?;
+        let facts = crate::lifecycle::OrderFacts { reporter, kind: order.kind().ok()? };
+        let mut heads = order.heads();
+        heads.sort();
+        Some(Prior { heads, grade: order.grade().ok()?, state: crate::lifecycle::fold(&facts, transitions), reporter })
+    }
+
+    fn at(&self, deps: &[ChangeHash]) -> bool {
+        let mut deps = deps.to_vec();
+        deps.sort();
+        deps == self.heads
+    }
 }
 
 /// One rejected change, as recorded in the document.
@@ -318,7 +346,13 @@ fn touched(order: &WorkOrder, change: &Change) -> Touched {
 }
 
 /// Judges one change by `author` against the order as the author saw it. `None`: valid.
-fn judge(order: &WorkOrder, change: &Change, who: &Author, t: &Touched) -> Result<Option<RejectReason>, CoreError> {
+fn judge(
+    order: &WorkOrder,
+    change: &Change,
+    who: &Author,
+    t: &Touched,
+    prior: Option<&Prior>,
+) -> Result<Option<RejectReason>, CoreError> {
     let author = &who.identity;
     let doc = order.automerge();
     let keys = t.keys();
@@ -381,12 +415,16 @@ fn judge(order: &WorkOrder, change: &Change, who: &Author, t: &Touched) -> Resul
     if fields.is_empty() && !closes {
         return Ok(None);
     }
-    let before = WorkOrder::from_automerge(doc.fork_at(change.deps())?)?;
-    if closes && !who.closing.allows(before.grade()?, author.role) {
+    let (grade, state, reporter) = match prior.filter(|p| p.at(change.deps())) {
+        Some(prior) => (prior.grade, prior.state.clone(), prior.reporter),
+        None => {
+            let before = WorkOrder::from_automerge(doc.fork_at(change.deps())?)?;
+            (before.grade()?, before.state()?, before.reporter()?)
+        }
+    };
+    if closes && !who.closing.allows(grade, author.role) {
         return Ok(Some(RejectReason::ClosingAuthority));
     }
-    let state = before.state()?;
-    let reporter = before.reporter()?;
     for field in fields {
         if let Err(why) = permissions::check_field(field, &state, reporter, author.user, author.role) {
             return Ok(Some(RejectReason::Refused(why)));
@@ -462,12 +500,14 @@ impl At<'_> {
 /// Judges `changes` (new to the server, in causal order) written by the author's device and
 /// compensates the invalid ones in one change of `server`'s. Changes of other actors are not
 /// judged (the server's own; changes relayed during recovery were judged when first pushed).
-/// Returns what was rejected.
+/// Returns what was rejected. `prior`: the order as it stood before these changes, if the caller
+/// has it (see [`Prior`]).
 pub fn review(
     order: &mut WorkOrder,
     changes: &[Change],
     who: &Author,
     server: &Identity,
+    prior: Option<&Prior>,
     now_ms: i64,
 ) -> Result<Vec<Rejection>, CoreError> {
     let author = &who.identity;
@@ -480,7 +520,7 @@ pub fn review(
             continue;
         }
         let t = touched(order, change);
-        if let Some(reason) = judge(order, change, who, &t)? {
+        if let Some(reason) = judge(order, change, who, &t, prior)? {
             let rejection = Rejection {
                 change: change.hash(),
                 by: author.user,

@@ -193,7 +193,9 @@ impl World {
         if !changes.is_empty() {
             let mut merged = self.server.clone().with_changes_unvalidated(changes.clone()).unwrap();
             let now = self.tick();
-            authority::review(&mut merged, &changes, &author_of(&self.people[r]), &self.server_id, now).unwrap();
+            let prior = authority::Prior::of(&self.server, self.server.transitions());
+            authority::review(&mut merged, &changes, &author_of(&self.people[r]), &self.server_id, prior.as_ref(), now)
+                .unwrap();
             merged.validate().unwrap();
             self.server = merged;
         }

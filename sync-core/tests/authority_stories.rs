@@ -56,8 +56,18 @@ fn copy_for(order: &WorkOrder, who: &Identity) -> WorkOrder {
 fn push(server: &mut WorkOrder, device: &WorkOrder, author: &Identity, srv: &Identity) -> Vec<Rejection> {
     let changes: Vec<Change> =
         device.changes_since(&server.heads()).into_iter().map(|(_, bytes)| parse_change(&bytes).unwrap()).collect();
+    // Judged twice: against the order as it stood (the server's fast path) and against the
+    // document rebuilt at each change's dependencies; both must come to the same.
+    let prior = authority::Prior::of(server, server.transitions());
+    assert!(prior.is_some(), "the order before the push reads");
     let mut merged = server.clone().with_changes_unvalidated(changes.clone()).unwrap();
-    let rejected = authority::review(&mut merged, &changes, &author_of(author), srv, T0 + 5 * HOUR).unwrap();
+    let rejected =
+        authority::review(&mut merged, &changes, &author_of(author), srv, prior.as_ref(), T0 + 5 * HOUR).unwrap();
+    let mut rebuilt = server.clone().with_changes_unvalidated(changes.clone()).unwrap();
+    let rejected_rebuilt =
+        authority::review(&mut rebuilt, &changes, &author_of(author), srv, None, T0 + 5 * HOUR).unwrap();
+    assert_eq!(rejected, rejected_rebuilt, "the same verdicts with and without the prior");
+    assert_eq!(merged.heads(), rebuilt.heads(), "the same compensation with and without the prior");
     merged.validate().unwrap();
     *server = merged;
     rejected

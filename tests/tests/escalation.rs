@@ -3,7 +3,7 @@
 //! two server processes scanning at once fire each checkpoint once.
 
 use loopwork_server::escalation;
-use loopwork_sync_core::{Action, Category, Channel, Grade, Kind, Location, NewOrder, OrderId};
+use loopwork_sync_core::{Action, Category, Channel, Clock, Grade, Kind, Location, NewOrder, OrderId, SystemClock};
 use loopwork_tests::{Backend, Device, TestServer, on_both_backends};
 use serde_json::Value;
 
@@ -12,6 +12,7 @@ on_both_backends!(
     an_organization_s_own_policies_set_the_targets,
     a_device_clock_in_the_past_cannot_stretch_a_deadline,
     an_organization_s_escalation_chain_decides_who_hears_what,
+    only_what_a_deadline_depends_on_sends_the_scanner_back,
 );
 
 const MINUTE: i64 = 60_000;
@@ -273,5 +274,32 @@ async fn an_organization_s_escalation_chain_decides_who_hears_what(backend: Back
     assert_eq!(told(&server, &admin, id).await, ["response/breach"]);
     assert_eq!(told(&server, &wang, id).await, ["response/warn_75"], "three quarters as seeded");
     assert!(told(&server, &desk, id).await.is_empty(), "customer service is not on this chain's breach");
+    server.stop().await.drop_database().await;
+}
+
+/// A note changes nothing the scanner reads, so the order is not looked at again for it; a
+/// transition is. (A scan of every noted order would cost the sync path a look per push.)
+async fn only_what_a_deadline_depends_on_sends_the_scanner_back(backend: Backend) {
+    let server = TestServer::start(backend).await;
+    let mut desk = server.device("kefu").await;
+    let mut wang = server.device("wang").await;
+    let (id, _) = critical_order(&mut desk, &wang).await;
+    let now = SystemClock.now_ms();
+    let due = |server: &TestServer| {
+        let db = server.state.db.clone();
+        async move { db.checks_due(now + MINUTE, 10_000).await.expect("due").into_iter().any(|c| c.order == id) }
+    };
+    assert!(due(&server).await, "a new order is looked at");
+    escalation::tick(&server.state, now + MINUTE).await.expect("scan");
+    assert!(!due(&server).await, "looked at: its next check is its first checkpoint");
+
+    synced(&mut wang).await;
+    wang.replica.add_note(id, "已到现场,关闭总阀").expect("note");
+    synced(&mut wang).await;
+    assert!(!due(&server).await, "a note does not send the scanner back");
+
+    wang.replica.transition(id, Action::Accept, None).expect("accept");
+    synced(&mut wang).await;
+    assert!(due(&server).await, "a transition does");
     server.stop().await.drop_database().await;
 }

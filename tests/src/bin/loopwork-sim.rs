@@ -216,6 +216,8 @@ async fn bench(args: BenchArgs) {
             technicians.push(new_technician(running, &desk_principal.org, &format!("load-{i}"), &hash).await);
         }
         seed_orders(running, &desk_principal, desk.identity(), &technicians, stored_orders).await;
+        // The scanner's first look at every seeded order is part of seeding, not of the load.
+        drain_scans(running, SystemClock.now_ms()).await;
         let seed_seconds = seed_started.elapsed().as_secs_f64();
         let (base, child) = match &server_binary {
             Some(binary) => {
@@ -226,7 +228,7 @@ async fn bench(args: BenchArgs) {
             }
             None => (running.base.clone(), None),
         };
-        let mut load = load_phase(&base, shape).await;
+        let mut load = load_phase(&base, shape, child.as_ref().and_then(|c| c.id())).await;
         load.insert("load_seed_seconds".into(), round(seed_seconds).into());
         load.insert("server_process".into(), child.is_some().into());
         let rss = match &child {
@@ -272,16 +274,7 @@ async fn scan_bench(orders: usize, scans: usize, database_url: Option<String>) {
     // Every pushed order is due for a first look; the backlog scan records what has passed.
     let now = SystemClock.now_ms();
     let started = Instant::now();
-    let mut backlog_scans = 0;
-    loop {
-        backlog_scans += 1;
-        let recorded = loopwork_server::escalation::tick(&server.state, now).await.expect("scan");
-        let left = server.state.db.checks_due(now, 1).await.expect("due");
-        if left.is_empty() {
-            let _ = recorded;
-            break;
-        }
-    }
+    let backlog_scans = drain_scans(&server, now).await;
     let backlog_seconds = started.elapsed().as_secs_f64();
     let mut ms = Vec::new();
     for _ in 0..scans {
@@ -304,6 +297,18 @@ async fn scan_bench(orders: usize, scans: usize, database_url: Option<String>) {
         })
     );
     server.stop().await.drop_database().await;
+}
+
+/// Runs escalation scans until no order is due for a look at `now`; how many it took.
+async fn drain_scans(server: &TestServer, now: i64) -> usize {
+    let mut scans = 0;
+    loop {
+        scans += 1;
+        loopwork_server::escalation::tick(&server.state, now).await.expect("scan");
+        if server.state.db.checks_due(now, 1).await.expect("due").is_empty() {
+            return scans;
+        }
+    }
 }
 
 /// Starts `loopwork serve` on the database and waits until it says where it listens.
@@ -405,7 +410,11 @@ struct LoadShape {
     full_phones: bool,
 }
 
-async fn load_phase(base: &str, shape: LoadShape) -> serde_json::Map<String, serde_json::Value> {
+async fn load_phase(
+    base: &str,
+    shape: LoadShape,
+    server_pid: Option<u32>,
+) -> serde_json::Map<String, serde_json::Value> {
     let LoadShape { devices, stored_orders, requests_per_device, rate_per_device, full_phones } = shape;
     let mut phones = Vec::new();
     for i in 0..devices {
@@ -414,6 +423,7 @@ async fn load_phase(base: &str, shape: LoadShape) -> serde_json::Map<String, ser
         phones.push(phone);
     }
     let latencies = Arc::new(std::sync::Mutex::new(Vec::new()));
+    let cpu_before = CpuTimes::read(server_pid);
     let started = Instant::now();
     let mut tasks = Vec::new();
     let interval = if rate_per_device > 0.0 {
@@ -456,7 +466,10 @@ async fn load_phase(base: &str, shape: LoadShape) -> serde_json::Map<String, ser
                 };
                 let sent = Instant::now();
                 let bytes = phone.post(request.encode()).await.expect("sync");
-                latencies.lock().expect("lock").push(sent.elapsed().as_secs_f64() * 1000.0);
+                latencies
+                    .lock()
+                    .expect("lock")
+                    .push((sent.elapsed().as_secs_f64() * 1000.0, (sent - started).as_secs_f64()));
                 let response =
                     loopwork_sync_core::protocol::SyncResponse::decode(&bytes, &Default::default()).expect("decode");
                 assert_eq!(response.acked.len(), request.changes.len(), "every pushed change is acknowledged");
@@ -473,7 +486,14 @@ async fn load_phase(base: &str, shape: LoadShape) -> serde_json::Map<String, ser
         let _ = task.await.expect("phone");
     }
     let seconds = started.elapsed().as_secs_f64();
-    let mut latencies = latencies.lock().expect("lock").clone();
+    let cpu = CpuTimes::read(server_pid).since(&cpu_before);
+    let timed = latencies.lock().expect("lock").clone();
+    if let Ok(path) = std::env::var("LOOPWORK_SIM_LATENCY_LOG") {
+        // Each request's start (seconds into the load) and latency, to see when slow ones happen.
+        let lines: String = timed.iter().map(|(ms, at)| format!("{at:.4} {ms:.3}\n")).collect();
+        std::fs::write(&path, lines).expect("write the latency log");
+    }
+    let mut latencies: Vec<f64> = timed.into_iter().map(|(ms, _)| ms).collect();
     latencies.sort_by(f64::total_cmp);
     let pick = |p: f64| latencies[((latencies.len() - 1) as f64 * p).round() as usize];
     let mut out = serde_json::Map::new();
@@ -485,7 +505,65 @@ async fn load_phase(base: &str, shape: LoadShape) -> serde_json::Map<String, ser
     out.insert("load_requests_per_second".into(), round(latencies.len() as f64 / seconds).into());
     out.insert("load_latency_ms_p50".into(), round(pick(0.5)).into());
     out.insert("load_latency_ms_p99".into(), round(pick(0.99)).into());
+    // Where the cores went during the load: CPU milliseconds per request.
+    let per_request = |seconds: f64| round(seconds * 1000.0 / latencies.len().max(1) as f64);
+    out.insert("cpu_ms_per_request_server".into(), per_request(cpu.server).into());
+    out.insert("cpu_ms_per_request_phones".into(), per_request(cpu.this_process).into());
+    out.insert("cpu_ms_per_request_other".into(), per_request(cpu.machine - cpu.server - cpu.this_process).into());
+    out.insert("cpu_idle_share".into(), round(cpu.idle / (cpu.machine + cpu.idle).max(f64::EPSILON)).into());
     out
+}
+
+/// CPU seconds used so far: by the server process, by this process, and by the whole machine
+/// (busy and idle), from `/proc` (zero where it cannot be read).
+#[derive(Clone, Copy, Debug, Default)]
+struct CpuTimes {
+    server: f64,
+    this_process: f64,
+    machine: f64,
+    idle: f64,
+}
+
+impl CpuTimes {
+    const TICKS_PER_SECOND: f64 = 100.0;
+
+    fn read(server_pid: Option<u32>) -> CpuTimes {
+        let process = |path: &str| -> f64 {
+            let stat = std::fs::read_to_string(path).unwrap_or_default();
+            // The fields after the command name (which may hold spaces) start after the last ')'.
+            let rest = stat.rsplit_once(')').map(|(_, rest)| rest).unwrap_or_default();
+            let fields: Vec<f64> = rest.split_whitespace().map(|f| f.parse().unwrap_or(0.0)).collect();
+            // utime and stime are fields 14 and 15 of the line, 12 and 13 after the name.
+            (fields.get(11).copied().unwrap_or(0.0) + fields.get(12).copied().unwrap_or(0.0)) / Self::TICKS_PER_SECOND
+        };
+        let stat = std::fs::read_to_string("/proc/stat").unwrap_or_default();
+        let cpu: Vec<f64> = stat
+            .lines()
+            .next()
+            .unwrap_or_default()
+            .split_whitespace()
+            .skip(1)
+            .map(|f| f.parse().unwrap_or(0.0))
+            .collect();
+        // user nice system idle iowait irq softirq steal
+        let idle = cpu.get(3).copied().unwrap_or(0.0) + cpu.get(4).copied().unwrap_or(0.0);
+        let busy: f64 = cpu.iter().take(8).sum::<f64>() - idle;
+        CpuTimes {
+            server: server_pid.map(|pid| process(&format!("/proc/{pid}/stat"))).unwrap_or(0.0),
+            this_process: process("/proc/self/stat"),
+            machine: busy / Self::TICKS_PER_SECOND,
+            idle: idle / Self::TICKS_PER_SECOND,
+        }
+    }
+
+    fn since(&self, before: &CpuTimes) -> CpuTimes {
+        CpuTimes {
+            server: self.server - before.server,
+            this_process: self.this_process - before.this_process,
+            machine: self.machine - before.machine,
+            idle: self.idle - before.idle,
+        }
+    }
 }
 
 fn rss_mb(status_file: &str) -> f64 {
