@@ -173,9 +173,26 @@ pub async fn put_chain(
 
 /// One scan: records every checkpoint passed by `now_ms`. Returns how many it recorded.
 pub async fn tick(state: &AppState, now_ms: i64) -> Result<usize, ApiError> {
+    Ok(scan(state, now_ms).await?.recorded)
+}
+
+/// What one scan did.
+#[derive(Clone, Copy, Debug)]
+pub struct Scanned {
+    /// Checkpoints recorded.
+    pub recorded: usize,
+    /// Whether it took as many orders as one scan takes: more may be due (a backlog after an
+    /// upgrade or an SLA book's change), and the scanner goes on without waiting.
+    pub full: bool,
+}
+
+/// One scan, as [`tick`], saying whether more may be due.
+pub async fn scan(state: &AppState, now_ms: i64) -> Result<Scanned, ApiError> {
     let mut books: std::collections::HashMap<String, (SlaBook, EscalationChain)> = std::collections::HashMap::new();
     let mut checks = Vec::new();
-    for due in state.db.checks_due(now_ms, PER_TICK).await? {
+    let due = state.db.checks_due(now_ms, PER_TICK).await?;
+    let full = due.len() as i64 >= PER_TICK;
+    for due in due {
         if !books.contains_key(&due.org) {
             let book = crate::sla_settings::book_of(state, &due.org).await?;
             books.insert(due.org.clone(), (book, chain_of(state, &due.org).await?));
@@ -211,7 +228,7 @@ pub async fn tick(state: &AppState, now_ms: i64) -> Result<usize, ApiError> {
         checks.push(CheckRecord { due, fired, facts, next_check: next });
     }
     let mut recorded = 0;
-    // A few transactions per tick, not one per order: the scanner shares the database's one
+    // A few transactions per scan, not one per order: the scanner shares the database's one
     // writer with the devices' pushes.
     for chunk in checks.chunks(PER_TRANSACTION) {
         let done = state.db.record_checks(chunk, now_ms).await?;
@@ -222,7 +239,7 @@ pub async fn tick(state: &AppState, now_ms: i64) -> Result<usize, ApiError> {
             }
         }
     }
-    Ok(recorded)
+    Ok(Scanned { recorded, full })
 }
 
 /// China Standard Time (UTC+8, no daylight saving): the hour-of-week of the heat map.
