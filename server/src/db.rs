@@ -92,7 +92,8 @@ type StoredRow = (
 );
 
 /// The columns of an order's row that a push may change besides its document and feed
-/// position: when none changed, the writer rewrites only those two.
+/// position: when none changed and no transition came, the writer rewrites only those two and
+/// the deadline scanner need not look at the order again.
 #[derive(Debug, PartialEq, Eq)]
 struct Listed {
     number: String,
@@ -1196,62 +1197,59 @@ macro_rules! database_impl {
                             .await?;
                     }
                     let document = saved.unwrap_or_else(|| merged.order.save_uncompressed());
-                    if !merged.deadline_inputs_changed && listed_before == Some(Listed::of_summary(summary)) {
+                    if !merged.transitions_changed && listed_before == Some(Listed::of_summary(summary)) {
                         // A note, a part, time or a photo: only the document and the feed
-                        // position change, and only the indexes on the position are rewritten
-                        // (a full upsert rewrites every index of the table).
+                        // position change, only the indexes on the position are rewritten (a full
+                        // upsert rewrites every index of the table), and nothing the deadline
+                        // scanner reads moved, so its next check stays.
                         sqlx::query("UPDATE orders SET doc = $1, last_seq = $2 WHERE id = $3")
                             .bind(document)
                             .bind(last_seq)
                             .bind(&order_id)
                             .execute(&mut **tx)
                             .await?;
-                        outcome.merged += merged.new_changes.len();
-                        outcome.feed_seq = outcome.feed_seq.max(last_seq);
-                        staged.push((*id, last_seq, merged.order, merged.summary.assignee));
-                        continue;
+                    } else {
+                        sqlx::query(
+                            "INSERT INTO orders (id, org_id, number, kind, category, grade, status, is_open, assignee, reporter,
+                                project, building, unit, area, created_at, next_deadline, doc, last_seq, awaiting_since,
+                                next_check, registered_by)
+                             VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16, $17, $18, $19, $20,
+                                $21)
+                             ON CONFLICT (id) DO UPDATE SET number = excluded.number, kind = excluded.kind,
+                                category = excluded.category, grade = excluded.grade, status = excluded.status,
+                                is_open = excluded.is_open, assignee = excluded.assignee, project = excluded.project,
+                                building = excluded.building, unit = excluded.unit, area = excluded.area,
+                                next_deadline = excluded.next_deadline, doc = excluded.doc, last_seq = excluded.last_seq,
+                                awaiting_since = CASE WHEN excluded.awaiting_since IS NULL THEN NULL
+                                    ELSE COALESCE(orders.awaiting_since, excluded.awaiting_since) END,
+                                next_check = excluded.next_check",
+                        )
+                        .bind(&order_id)
+                        .bind(&principal.org)
+                        .bind(&summary.number)
+                        .bind(summary.kind.code())
+                        .bind(summary.category.code())
+                        .bind(summary.grade.code())
+                        .bind(summary.status.code())
+                        .bind(summary.status.is_open())
+                        .bind(summary.assignee.map(|a| a.to_string()))
+                        .bind(summary.reporter.to_string())
+                        .bind(&summary.location.project)
+                        .bind(&summary.location.building)
+                        .bind(&summary.location.unit)
+                        .bind(&summary.location.area)
+                        .bind(summary.created_at_ms)
+                        .bind(summary.next_deadline_ms)
+                        .bind(document)
+                        .bind(last_seq)
+                        .bind((summary.status == Status::AwaitingConfirmation).then_some(now_ms))
+                        // The escalation scanner looks at the order at its next tick.
+                        .bind(now_ms)
+                        // Kept from the push that created the order (`ON CONFLICT` leaves it).
+                        .bind(user.as_str())
+                        .execute(&mut **tx)
+                        .await?;
                     }
-                    sqlx::query(
-                        "INSERT INTO orders (id, org_id, number, kind, category, grade, status, is_open, assignee, reporter,
-                            project, building, unit, area, created_at, next_deadline, doc, last_seq, awaiting_since,
-                            next_check, registered_by)
-                         VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16, $17, $18, $19, $20,
-                            $21)
-                         ON CONFLICT (id) DO UPDATE SET number = excluded.number, kind = excluded.kind,
-                            category = excluded.category, grade = excluded.grade, status = excluded.status,
-                            is_open = excluded.is_open, assignee = excluded.assignee, project = excluded.project,
-                            building = excluded.building, unit = excluded.unit, area = excluded.area,
-                            next_deadline = excluded.next_deadline, doc = excluded.doc, last_seq = excluded.last_seq,
-                            awaiting_since = CASE WHEN excluded.awaiting_since IS NULL THEN NULL
-                                ELSE COALESCE(orders.awaiting_since, excluded.awaiting_since) END,
-                            next_check = COALESCE(excluded.next_check, orders.next_check)",
-                    )
-                    .bind(&order_id)
-                    .bind(&principal.org)
-                    .bind(&summary.number)
-                    .bind(summary.kind.code())
-                    .bind(summary.category.code())
-                    .bind(summary.grade.code())
-                    .bind(summary.status.code())
-                    .bind(summary.status.is_open())
-                    .bind(summary.assignee.map(|a| a.to_string()))
-                    .bind(summary.reporter.to_string())
-                    .bind(&summary.location.project)
-                    .bind(&summary.location.building)
-                    .bind(&summary.location.unit)
-                    .bind(&summary.location.area)
-                    .bind(summary.created_at_ms)
-                    .bind(summary.next_deadline_ms)
-                    .bind(document)
-                    .bind(last_seq)
-                    .bind((summary.status == Status::AwaitingConfirmation).then_some(now_ms))
-                    // The escalation scanner looks at the order at its next tick if the push
-                    // changed what it reads (else its next check stays).
-                    .bind(merged.deadline_inputs_changed.then_some(now_ms))
-                    // Kept from the push that created the order (`ON CONFLICT` leaves it).
-                    .bind(user.as_str())
-                    .execute(&mut **tx)
-                    .await?;
                     outcome.merged += merged.new_changes.len();
                     outcome.feed_seq = outcome.feed_seq.max(last_seq);
                     staged.push((*id, last_seq, merged.order, merged.summary.assignee));
@@ -1483,8 +1481,6 @@ macro_rules! database_impl {
                 Ok(owns)
             }
 
-            /// The fingerprint of the organization's feed row at `seq` (empty at 0), or `None`
-            /// if there is no such row.
             /// The organization's newest feed position and its check, and the check of the row
             /// at `seq` (a device's cursor; `None` if the organization has no row there), in one
             /// query.
@@ -1510,6 +1506,8 @@ macro_rules! database_impl {
                 Ok((latest, check_at(latest).unwrap_or_default(), check_at(seq)))
             }
 
+            /// The fingerprint of the organization's feed row at `seq` (empty at 0), or `None`
+            /// if there is no such row.
             async fn feed_check(&self, org: &str, seq: i64) -> Result<Option<String>> {
                 if seq == 0 {
                     return Ok(Some(String::new()));

@@ -193,21 +193,10 @@ pub struct Merged {
     pub rejected: Vec<Rejection>,
     /// Transition entries the author's device added in this push: their claimed times are checked.
     pub new_transitions: Vec<Transition>,
-    /// Whether the merge changed anything the deadline scanner reads (a new order, a transition,
-    /// the kind, category, grade or location); a push of notes, parts, time or photos does not,
-    /// and the scanner need not look at the order again for it.
-    pub deadline_inputs_changed: bool,
-}
-
-/// What the deadline scanner (`escalation::tick`) reads of an order besides its transitions.
-fn deadline_inputs(order: &WorkOrder) -> (String, String, String, loopwork_sync_core::Location) {
-    let code = |r: Result<&'static str, _>| r.unwrap_or_default().to_owned();
-    (
-        code(order.kind().map(|k| k.code())),
-        order.category().map(|c| c.code()).unwrap_or_default(),
-        code(order.grade().map(|g| g.code())),
-        order.location(),
-    )
+    /// Whether the order is new or gained a transition. With the row's listed columns (kind,
+    /// category, grade, location, ...), which the writer compares, this is all the deadline
+    /// scanner reads: a push of notes, parts, time or photos changes neither.
+    pub transitions_changed: bool,
 }
 
 /// Merges pushed changes into an order (or creates it from them), judges the changes the author's
@@ -223,21 +212,20 @@ pub fn merge_push(
     now_ms: i64,
 ) -> Result<Merged, ApiError> {
     let invalid = |e: loopwork_sync_core::CoreError| ApiError::from(e).binary();
-    let (mut order, before, assignee_before, known, prior, inputs_before) = match existing {
+    let (mut order, before, assignee_before, known, prior) = match existing {
         Some((order, assignee)) => {
             let transitions = order.transitions();
             let known: std::collections::HashSet<String> = transitions.iter().map(|t| t.id.clone()).collect();
             let prior = authority::Prior::of(&order, transitions);
-            let inputs = Some(deadline_inputs(&order));
             let order = order.with_device(server.device);
             let before = order.heads();
-            (order.with_changes_unvalidated(changes.to_vec()).map_err(invalid)?, before, assignee, known, prior, inputs)
+            (order.with_changes_unvalidated(changes.to_vec()).map_err(invalid)?, before, assignee, known, prior)
         }
         None => {
             let order = WorkOrder::from_parsed_changes(changes.to_vec())
                 .map_err(|e| invalid(e.into()))?
                 .with_device(server.device);
-            (order, Vec::new(), None, Default::default(), None, None)
+            (order, Vec::new(), None, Default::default(), None)
         }
     };
     if order.id() != id {
@@ -256,11 +244,10 @@ pub fn merge_push(
     let summary = OrderSummary::of(&order).map_err(|e| invalid(e.into()))?;
     let new_changes = order.changes_since(&before);
     let transitions = order.transitions();
-    let deadline_inputs_changed =
-        transitions.len() != known.len() || inputs_before.is_none_or(|before| before != deadline_inputs(&order));
+    let transitions_changed = before.is_empty() || transitions.len() != known.len();
     let new_transitions =
         transitions.into_iter().filter(|t| t.device == author.identity.device && !known.contains(&t.id)).collect();
-    Ok(Merged { order, summary, new_changes, assignee_before, rejected, new_transitions, deadline_inputs_changed })
+    Ok(Merged { order, summary, new_changes, assignee_before, rejected, new_transitions, transitions_changed })
 }
 
 /// Documents the server merged recently, kept loaded so that a busy order is not parsed again

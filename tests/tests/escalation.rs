@@ -278,7 +278,7 @@ async fn an_organization_s_escalation_chain_decides_who_hears_what(backend: Back
 }
 
 /// A note changes nothing the scanner reads, so the order is not looked at again for it; a
-/// transition is. (A scan of every noted order would cost the sync path a look per push.)
+/// transition or a new grade is. (A scan of every noted order would cost the sync path a look per push.)
 async fn only_what_a_deadline_depends_on_sends_the_scanner_back(backend: Backend) {
     let server = TestServer::start(backend).await;
     let mut desk = server.device("kefu").await;
@@ -301,5 +301,12 @@ async fn only_what_a_deadline_depends_on_sends_the_scanner_back(backend: Backend
     wang.replica.transition(id, Action::Accept, None).expect("accept");
     synced(&mut wang).await;
     assert!(due(&server).await, "a transition does");
+    escalation::tick(&server.state, now + MINUTE).await.expect("scan");
+    assert!(!due(&server).await, "looked at again");
+
+    synced(&mut desk).await;
+    desk.replica.set_grade(id, Grade::Serious).expect("grade");
+    synced(&mut desk).await;
+    assert!(due(&server).await, "so does a new grade, with no transition");
     server.stop().await.drop_database().await;
 }
