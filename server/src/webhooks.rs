@@ -16,7 +16,6 @@
 
 use std::time::Duration;
 
-use crate::replication::Principal;
 use axum::Json;
 use axum::extract::{Path, State};
 use axum::http::StatusCode;
@@ -27,6 +26,7 @@ use crate::AppState;
 use crate::auth::Authenticated;
 use crate::db::WebhookRecord;
 use crate::error::ApiError;
+use crate::replication::Principal;
 
 /// Attempts before a delivery is given up.
 pub const MAX_ATTEMPTS: i64 = 20;

@@ -122,9 +122,7 @@ pub async fn run(orders: usize, repeats: usize, database_url: Option<String>) {
     let seed_seconds = started.elapsed().as_secs_f64();
     let started = Instant::now();
     let scan_at = SystemClock.now_ms();
-    while !server.state.db.checks_due(scan_at, 1).await.expect("due").is_empty() {
-        loopwork_server::escalation::tick(&server.state, scan_at).await.expect("scan");
-    }
+    super::drain_scans(&server, scan_at).await;
     let materialize_seconds = started.elapsed().as_secs_f64();
 
     let client = reqwest::Client::new();
