@@ -72,8 +72,8 @@ pub struct PullRequest<'a> {
 }
 
 /// An order's row as the writer reads it: organization, feed position, assignee, reporter,
-/// project, building, unit, status, number, kind, category, grade, area, and whether the pushing
-/// user was ever given the order.
+/// project, building, unit, status, number, kind, category, grade, area, the length of its
+/// document's tail, and whether the pushing user was ever given the order.
 type StoredRow = (
     String,
     i64,
@@ -88,8 +88,22 @@ type StoredRow = (
     String,
     String,
     Option<String>,
+    i32,
     bool,
 );
+
+/// An order's stored document as [`DOC_COLUMNS`] read it: the snapshot, the feed position it
+/// holds the order's changes up to, and how many of the order's changes were logged after it
+/// (its tail; 0 when the snapshot is whole).
+type StoredDoc = (Vec<u8>, Option<i64>, i32);
+
+/// The columns of `orders` that make a [`StoredDoc`], in its order.
+const DOC_COLUMNS: &str = "doc, doc_seq, tail_changes";
+
+/// How many logged changes may follow an order's snapshot before the writer folds them into a
+/// new one. A note appends one feed row instead of rewriting the whole document; every reader
+/// of the whole document reads the tail from the feed.
+const TAIL_MAX: i32 = 32;
 
 /// The columns of an order's row that a push may change besides its document and feed
 /// position: when none changed and no transition came, the writer rewrites only those two and
@@ -630,7 +644,9 @@ struct PushJob {
 struct Premerged {
     at_seq: i64,
     merged: replication::Merged,
-    saved: Vec<u8>,
+    /// The merged document saved, when the push brings a transition (the writer then rewrites
+    /// the order's snapshot); other pushes usually append to its tail and need no save.
+    saved: Option<Vec<u8>>,
 }
 
 /// The writer's cache of merged documents, which request handlers read to merge ahead.
@@ -878,7 +894,7 @@ macro_rules! database_impl {
                     .map(|(id, changes)| {
                         let (at_seq, order, assignee) = lock(&self.cache).peek(*id)?;
                         let merged = replication::merge_push(Some((order, assignee)), *id, changes, &author, &server, None, now_ms).ok()?;
-                        let saved = merged.order.save_uncompressed();
+                        let saved = merged.transitions_changed.then(|| merged.order.save_uncompressed());
                         Some(Premerged { at_seq, merged, saved })
                     })
                     .collect();
@@ -887,6 +903,69 @@ macro_rules! database_impl {
                     PushJob { principal: principal.clone(), groups: groups.to_vec(), premerged, closing, expect, now_ms, reply };
                 self.writer.send(job).await.map_err(|_| ApiError::unavailable())?;
                 answer.await.map_err(|_| ApiError::unavailable())?
+            }
+
+            /// Whole documents from stored ones: each snapshot with a tail gets the order's
+            /// changes logged after it appended in feed order (Automerge loads a saved document
+            /// followed by change chunks), read in one query per 100 orders. The feed is
+            /// append-only, so a snapshot is completed correctly even when the writer folded its
+            /// tail in the meantime: the rows read then repeat changes the snapshot already
+            /// holds, which loading skips.
+            async fn whole_documents(
+                conn: &mut <$db as sqlx::Database>::Connection,
+                stored: Vec<(String, StoredDoc)>,
+            ) -> Result<Vec<(String, Vec<u8>)>> {
+                let mut whole = Vec::with_capacity(stored.len());
+                let mut tails = Vec::new();
+                for (id, (doc, doc_seq, tail)) in stored {
+                    if tail > 0 {
+                        tails.push((whole.len(), id.clone(), doc_seq.unwrap_or(0)));
+                    }
+                    whole.push((id, doc));
+                }
+                for chunk in tails.chunks(100) {
+                    let orders = (0..chunk.len())
+                        .map(|i| format!("(order_id = ${} AND seq > ${})", 2 * i + 1, 2 * i + 2))
+                        .collect::<Vec<_>>()
+                        .join(" OR ");
+                    let sql = format!("SELECT order_id, bytes FROM feed WHERE kind = 'change' AND ({orders}) ORDER BY seq");
+                    let mut query = sqlx::query_as::<_, (String, Vec<u8>)>(AssertSqlSafe(sql));
+                    for (_, id, doc_seq) in chunk {
+                        query = query.bind(id.clone()).bind(*doc_seq);
+                    }
+                    let at: HashMap<&str, usize> = chunk.iter().map(|(at, id, _)| (id.as_str(), *at)).collect();
+                    for (order, bytes) in query.fetch_all(&mut *conn).await? {
+                        if let Some(at) = at.get(order.as_str()) {
+                            whole[*at].1.extend_from_slice(&bytes);
+                        }
+                    }
+                }
+                Ok(whole)
+            }
+
+            /// One order's whole document (see [`Self::whole_documents`]).
+            async fn whole_document(
+                conn: &mut <$db as sqlx::Database>::Connection,
+                id: &str,
+                stored: StoredDoc,
+            ) -> Result<Vec<u8>> {
+                let mut whole = Self::whole_documents(conn, vec![(id.to_owned(), stored)]).await?;
+                Ok(whole.pop().map(|(_, doc)| doc).unwrap_or_default())
+            }
+
+            /// One order's whole document by id within an organization, if it is there.
+            async fn stored_document(&self, org: &str, id: &str) -> Result<Option<Vec<u8>>> {
+                let mut conn = self.pool.acquire().await?;
+                let stored: Option<StoredDoc> =
+                    sqlx::query_as(AssertSqlSafe(format!("SELECT {DOC_COLUMNS} FROM orders WHERE id = $1 AND org_id = $2")))
+                        .bind(id)
+                        .bind(org)
+                        .fetch_optional(&mut *conn)
+                        .await?;
+                match stored {
+                    Some(stored) => Ok(Some(Self::whole_document(&mut conn, id, stored).await?)),
+                    None => Ok(None),
+                }
             }
 
             /// Creates the database's identity on first open, and this process's server actor.
@@ -963,28 +1042,61 @@ macro_rules! database_impl {
                 let mut tx = Self::begin_write(pool).await?;
                 let mut locked: Option<String> = None;
                 let mut announced: Vec<String> = Vec::new();
+                let mut synced: Vec<String> = Vec::new();
                 let mut closing = HashMap::new();
+                let mut now_ms = 0;
                 for job in batch.iter_mut() {
                     if locked.as_deref() != Some(job.principal.org.as_str()) {
                         Self::lock_org(&mut tx, &job.principal.org).await?;
                         locked = Some(job.principal.org.clone());
                     }
-                    let mut savepoint = sqlx::Acquire::begin(&mut *tx).await?;
+                    // A push into one order that a request handler merged ahead (so the order
+                    // exists) is refused, if at all, before its first write: it needs no
+                    // savepoint. Should the database fail after a write, the whole batch fails
+                    // and every device sends again. Other pushes (several orders, a new order)
+                    // each get a savepoint, so one refused push leaves the others whole.
+                    let alone = job.groups.len() == 1 && job.premerged.first().is_some_and(Option::is_some);
                     let mut merged = Vec::new();
-                    match Self::push_in_tx(&mut savepoint, server, cache, &mut merged, job, &mut closing).await {
-                        Ok(outcome) => {
+                    let mut wrote = false;
+                    let result = if alone {
+                        Self::push_in_tx(&mut tx, server, cache, &mut merged, job, &mut closing, &mut wrote).await
+                    } else {
+                        let mut savepoint = sqlx::Acquire::begin(&mut *tx).await?;
+                        let result =
+                            Self::push_in_tx(&mut savepoint, server, cache, &mut merged, job, &mut closing, &mut wrote).await;
+                        if result.is_ok() {
                             savepoint.commit().await?;
+                        } else {
+                            savepoint.rollback().await?;
+                        }
+                        result
+                    };
+                    match result {
+                        Ok(outcome) => {
                             if outcome.merged > 0 && !announced.contains(&job.principal.org) {
                                 announced.push(job.principal.org.clone());
                             }
+                            let device = job.principal.device.to_string();
+                            if !synced.contains(&device) {
+                                synced.push(device);
+                            }
+                            now_ms = now_ms.max(job.now_ms);
                             staged.extend(merged);
                             results.push(Ok(outcome));
                         }
-                        Err(refused) => {
-                            savepoint.rollback().await?;
-                            results.push(Err(refused));
-                        }
+                        Err(failed) if alone && wrote => return Err(failed),
+                        Err(refused) => results.push(Err(refused)),
                     }
+                }
+                if !synced.is_empty() {
+                    // Each device's last sync, one statement for the batch.
+                    let list = (0..synced.len()).map(|i| format!("${}", i + 2)).collect::<Vec<_>>().join(", ");
+                    let sql = format!("UPDATE devices SET last_sync_at = $1 WHERE id IN ({list})");
+                    let mut update = sqlx::query(AssertSqlSafe(sql)).bind(now_ms);
+                    for device in &synced {
+                        update = update.bind(device);
+                    }
+                    update.execute(&mut *tx).await?;
                 }
                 let announced: Vec<&str> = announced.iter().map(String::as_str).collect();
                 Self::announce(&mut tx, &announced).await?;
@@ -1000,6 +1112,7 @@ macro_rules! database_impl {
                 staged: &mut Vec<Staged>,
                 job: &mut PushJob,
                 read_this_batch: &mut HashMap<String, ClosingAuthority>,
+                wrote: &mut bool,
             ) -> Result<PushOutcome> {
                 let premerged = std::mem::take(&mut job.premerged);
                 let (principal, groups, now_ms) = (&job.principal, &job.groups, job.now_ms);
@@ -1034,7 +1147,7 @@ macro_rules! database_impl {
                     let order_id = id.to_string();
                     let row: Option<StoredRow> = sqlx::query_as(
                         "SELECT org_id, last_seq, assignee, reporter, project, building, unit, status,
-                            number, kind, category, grade, area,
+                            number, kind, category, grade, area, tail_changes,
                             EXISTS (SELECT 1 FROM order_access a WHERE a.order_id = orders.id AND a.user_id = $2)
                          FROM orders WHERE id = $1",
                     )
@@ -1043,6 +1156,7 @@ macro_rules! database_impl {
                     .fetch_optional(&mut **tx)
                     .await?;
                     let listed_before = row.as_ref().map(Listed::of_row);
+                    let tail_before = row.as_ref().map_or(0, |r| r.13);
                     if let (Some(expected), Some(row)) = (job.expect, &row)
                         && row.7 == expected.code()
                     {
@@ -1063,7 +1177,7 @@ macro_rules! database_impl {
                             }
                             match ahead.filter(|p| p.at_seq == stored.last_seq) {
                                 Some(Premerged { merged, saved: bytes, .. }) => {
-                                    saved = Some(bytes);
+                                    saved = bytes;
                                     merged
                                 }
                                 None => {
@@ -1071,11 +1185,13 @@ macro_rules! database_impl {
                                     let order = match cached {
                                         Some(order) => order,
                                         None => {
-                                            let doc: Vec<u8> =
-                                                sqlx::query_scalar("SELECT doc FROM orders WHERE id = $1")
-                                                    .bind(&order_id)
-                                                    .fetch_one(&mut **tx)
-                                                    .await?;
+                                            let stored: StoredDoc = sqlx::query_as(AssertSqlSafe(format!(
+                                                "SELECT {DOC_COLUMNS} FROM orders WHERE id = $1"
+                                            )))
+                                            .bind(&order_id)
+                                            .fetch_one(&mut **tx)
+                                            .await?;
+                                            let doc = Self::whole_document(&mut **tx, &order_id, stored).await?;
                                             WorkOrder::load(&doc).map_err(|_| ApiError::internal())?
                                         }
                                     };
@@ -1097,6 +1213,7 @@ macro_rules! database_impl {
                             .await?;
                             let owns = Self::owns_unit(tx, &user, &location.project, &location.building, &location.unit).await?;
                             replication::may_create(principal, &candidate, project_known, owns)?;
+                            *wrote = true;
                             let number = Self::next_number(tx, &principal.org, now_ms).await?;
                             replication::merge_push(None, *id, changes, &author, server, Some(&number), now_ms)?
                         }
@@ -1108,6 +1225,7 @@ macro_rules! database_impl {
                         // The server's action no longer applies: someone got there first.
                         continue;
                     }
+                    *wrote = true;
                     outcome.rejected.extend(merged.rejected.iter().map(|r| r.reason.code()));
                     if !merged.new_transitions.is_empty() && trusted_from.is_none() {
                         let from: Option<i64> =
@@ -1139,6 +1257,7 @@ macro_rules! database_impl {
                     }
                     let pushed: HashSet<ChangeHash> = changes.iter().map(Change::hash).collect();
                     let mut last_seq = 0;
+                    let mut appended = 0;
                     for (hash, bytes) in &merged.new_changes {
                         let device = if pushed.contains(hash) { principal.device } else { server.device };
                         let seq: Option<i64> = sqlx::query_scalar(
@@ -1153,6 +1272,7 @@ macro_rules! database_impl {
                         .bind(now_ms)
                         .fetch_optional(&mut **tx)
                         .await?;
+                        appended += i32::from(seq.is_some());
                         last_seq = last_seq.max(seq.unwrap_or(0));
                     }
                     let summary = &merged.summary;
@@ -1196,18 +1316,33 @@ macro_rules! database_impl {
                             .fetch_one(&mut **tx)
                             .await?;
                     }
-                    let document = saved.unwrap_or_else(|| merged.order.save_uncompressed());
+                    let mut document = || saved.take().unwrap_or_else(|| merged.order.save_uncompressed());
                     if !merged.transitions_changed && listed_before == Some(Listed::of_summary(summary)) {
-                        // A note, a part, time or a photo: only the document and the feed
-                        // position change, only the indexes on the position are rewritten (a full
-                        // upsert rewrites every index of the table), and nothing the deadline
-                        // scanner reads moved, so its next check stays.
-                        sqlx::query("UPDATE orders SET doc = $1, last_seq = $2 WHERE id = $3")
-                            .bind(document)
+                        // A note, a part, time or a photo: nothing the deadline scanner reads
+                        // moved, so its next check stays, and only the row's feed position and
+                        // document change (a full upsert would rewrite every index of the table).
+                        // The new feed rows extend the document's tail; a long tail is folded
+                        // into a new snapshot.
+                        if tail_before + appended <= TAIL_MAX {
+                            sqlx::query(
+                                "UPDATE orders SET doc_seq = CASE WHEN tail_changes = 0 THEN last_seq ELSE doc_seq END,
+                                    tail_changes = tail_changes + $1, last_seq = $2 WHERE id = $3",
+                            )
+                            .bind(appended)
                             .bind(last_seq)
                             .bind(&order_id)
                             .execute(&mut **tx)
                             .await?;
+                        } else {
+                            sqlx::query(
+                                "UPDATE orders SET doc = $1, doc_seq = NULL, tail_changes = 0, last_seq = $2 WHERE id = $3",
+                            )
+                            .bind(document())
+                            .bind(last_seq)
+                            .bind(&order_id)
+                            .execute(&mut **tx)
+                            .await?;
+                        }
                     } else {
                         sqlx::query(
                             "INSERT INTO orders (id, org_id, number, kind, category, grade, status, is_open, assignee, reporter,
@@ -1222,7 +1357,7 @@ macro_rules! database_impl {
                                 next_deadline = excluded.next_deadline, doc = excluded.doc, last_seq = excluded.last_seq,
                                 awaiting_since = CASE WHEN excluded.awaiting_since IS NULL THEN NULL
                                     ELSE COALESCE(orders.awaiting_since, excluded.awaiting_since) END,
-                                next_check = excluded.next_check",
+                                next_check = excluded.next_check, doc_seq = NULL, tail_changes = 0",
                         )
                         .bind(&order_id)
                         .bind(&principal.org)
@@ -1240,7 +1375,7 @@ macro_rules! database_impl {
                         .bind(&summary.location.area)
                         .bind(summary.created_at_ms)
                         .bind(summary.next_deadline_ms)
-                        .bind(document)
+                        .bind(document())
                         .bind(last_seq)
                         .bind((summary.status == Status::AwaitingConfirmation).then_some(now_ms))
                         // The escalation scanner looks at the order at its next tick.
@@ -1254,11 +1389,6 @@ macro_rules! database_impl {
                     outcome.feed_seq = outcome.feed_seq.max(last_seq);
                     staged.push((*id, last_seq, merged.order, merged.summary.assignee));
                 }
-                sqlx::query("UPDATE devices SET last_sync_at = $1 WHERE id = $2")
-                    .bind(now_ms)
-                    .bind(principal.device.to_string())
-                    .execute(&mut **tx)
-                    .await?;
                 Ok(outcome)
             }
 
@@ -1722,12 +1852,7 @@ macro_rules! database_impl {
             }
 
             async fn server_action(&self, org: &str, order: OrderId, action: Action, expect: Status, now_ms: i64) -> Result<bool> {
-                let doc: Option<Vec<u8>> = sqlx::query_scalar("SELECT doc FROM orders WHERE id = $1 AND org_id = $2")
-                    .bind(order.to_string())
-                    .bind(org)
-                    .fetch_optional(&self.pool)
-                    .await?;
-                let Some(doc) = doc else { return Ok(false) };
+                let Some(doc) = self.stored_document(org, &order.to_string()).await? else { return Ok(false) };
                 let server = self.fixed.server;
                 let mut document = WorkOrder::load(&doc).map_err(|_| ApiError::internal())?.with_device(server.device);
                 let before = document.heads();
@@ -1745,19 +1870,27 @@ macro_rules! database_impl {
             }
 
             async fn checks_due(&self, now_ms: i64, limit: i64) -> Result<Vec<CheckDue>> {
-                let rows: Vec<(String, String, Vec<u8>, i64)> = sqlx::query_as(
-                    "SELECT org_id, id, doc, next_check FROM orders
-                     WHERE next_check IS NOT NULL AND next_check <= $1 ORDER BY next_check LIMIT $2",
-                )
+                let mut conn = self.pool.acquire().await?;
+                let rows: Vec<(String, String, i64, Vec<u8>, Option<i64>, i32)> = sqlx::query_as(AssertSqlSafe(format!(
+                    "SELECT org_id, id, next_check, {DOC_COLUMNS} FROM orders
+                     WHERE next_check IS NOT NULL AND next_check <= $1 ORDER BY next_check LIMIT $2"
+                )))
                 .bind(now_ms)
                 .bind(limit)
-                .fetch_all(&self.pool)
+                .fetch_all(&mut *conn)
                 .await?;
-                rows.into_iter()
-                    .map(|(org, id, doc, next_check)| {
-                        Ok(CheckDue { org, order: id.parse().map_err(|_| ApiError::internal())?, doc, next_check })
-                    })
-                    .collect()
+                let mut due = Vec::with_capacity(rows.len());
+                let mut stored = Vec::with_capacity(rows.len());
+                for (org, id, next_check, doc, doc_seq, tail) in rows {
+                    due.push((org, id.parse().map_err(|_| ApiError::internal())?, next_check));
+                    stored.push((id, (doc, doc_seq, tail)));
+                }
+                let docs = Self::whole_documents(&mut conn, stored).await?;
+                Ok(due
+                    .into_iter()
+                    .zip(docs)
+                    .map(|((org, order, next_check), (_, doc))| CheckDue { org, order, doc, next_check })
+                    .collect())
             }
 
             async fn record_checks(&self, checks: &[CheckRecord], now_ms: i64) -> Result<Vec<Vec<usize>>> {
@@ -1967,15 +2100,17 @@ macro_rules! database_impl {
             async fn orders_in_status(&self, org: &str, statuses: &[Status], limit: i64) -> Result<Vec<(OrderId, Vec<u8>)>> {
                 let mut out = Vec::new();
                 for status in statuses {
-                    let rows: Vec<(String, Vec<u8>)> = sqlx::query_as(
-                        "SELECT id, doc FROM orders WHERE org_id = $1 AND status = $2 ORDER BY created_at LIMIT $3",
-                    )
+                    let mut conn = self.pool.acquire().await?;
+                    let rows: Vec<(String, Vec<u8>, Option<i64>, i32)> = sqlx::query_as(AssertSqlSafe(format!(
+                        "SELECT id, {DOC_COLUMNS} FROM orders WHERE org_id = $1 AND status = $2 ORDER BY created_at LIMIT $3"
+                    )))
                     .bind(org)
                     .bind(status.code())
                     .bind(limit)
-                    .fetch_all(&self.pool)
+                    .fetch_all(&mut *conn)
                     .await?;
-                    for (id, doc) in rows {
+                    let stored = rows.into_iter().map(|(id, doc, doc_seq, tail)| (id, (doc, doc_seq, tail))).collect();
+                    for (id, doc) in Self::whole_documents(&mut conn, stored).await? {
                         out.push((id.parse().map_err(|_| ApiError::internal())?, doc));
                     }
                 }
@@ -2015,22 +2150,26 @@ macro_rules! database_impl {
                     let named: BTreeMap<String, OrderId> =
                         request.reconcile.iter().map(|h| (h.order.to_string(), h.order)).collect();
                     let sql = format!(
-                        "SELECT id, doc FROM orders WHERE org_id = $1 AND id = $2 AND $3 = $3 AND {}",
+                        "SELECT {DOC_COLUMNS} FROM orders WHERE org_id = $1 AND id = $2 AND $3 = $3 AND {}",
                         scope_filter(scope, "id")
                     );
+                    let mut conn = self.pool.acquire().await?;
                     for (id, order) in named {
-                        let row: Option<(String, Vec<u8>)> = sqlx::query_as(AssertSqlSafe(sql.clone()))
+                        let row: Option<StoredDoc> = sqlx::query_as(AssertSqlSafe(sql.clone()))
                             .bind(&principal.org)
                             .bind(&id)
                             .bind(&user)
-                            .fetch_optional(&self.pool)
+                            .fetch_optional(&mut *conn)
                             .await?;
                         let known_elsewhere: bool = sqlx::query_scalar("SELECT EXISTS (SELECT 1 FROM orders WHERE id = $1)")
                             .bind(&id)
-                            .fetch_one(&self.pool)
+                            .fetch_one(&mut *conn)
                             .await?;
                         match row {
-                            Some((_, doc)) => response.server_heads.push(OrderHeads { order, heads: heads_of(&doc)? }),
+                            Some(stored) => {
+                                let doc = Self::whole_document(&mut conn, &id, stored).await?;
+                                response.server_heads.push(OrderHeads { order, heads: heads_of(&doc)? })
+                            }
                             // Unknown here (lost with a restored database): the device sends it all again.
                             None if !known_elsewhere => response.server_heads.push(OrderHeads { order, heads: Vec::new() }),
                             None => {}
@@ -2041,17 +2180,20 @@ macro_rules! database_impl {
                 if let Some(after) = cursor.snapshot_after {
                     // First sync: every order in scope, whole, in id order; then the feed from `seq`.
                     let sql = format!(
-                        "SELECT id, doc FROM orders WHERE org_id = $1 AND id > $2 AND $3 = $3 AND {} ORDER BY id LIMIT $4",
+                        "SELECT id, {DOC_COLUMNS} FROM orders WHERE org_id = $1 AND id > $2 AND $3 = $3 AND {} ORDER BY id LIMIT $4",
                         scope_filter(scope, "id")
                     );
                     let after_text = if after.as_uuid().is_nil() { String::new() } else { after.to_string() };
-                    let rows: Vec<(String, Vec<u8>)> = sqlx::query_as(AssertSqlSafe(sql))
+                    let mut conn = self.pool.acquire().await?;
+                    let rows: Vec<(String, Vec<u8>, Option<i64>, i32)> = sqlx::query_as(AssertSqlSafe(sql))
                         .bind(&principal.org)
                         .bind(&after_text)
                         .bind(&user)
                         .bind(request.limit as i64)
-                        .fetch_all(&self.pool)
+                        .fetch_all(&mut *conn)
                         .await?;
+                    let stored = rows.into_iter().map(|(id, doc, doc_seq, tail)| (id, (doc, doc_seq, tail))).collect();
+                    let rows = Self::whole_documents(&mut conn, stored).await?;
                     let mut bytes = 0;
                     let mut last = None;
                     let full_page = rows.len() == request.limit;
@@ -2097,10 +2239,7 @@ macro_rules! database_impl {
                     let order: OrderId = row.try_get::<String, _>(2)?.parse().map_err(|_| ApiError::internal())?;
                     let item: Vec<u8> = match kind.as_str() {
                         "change" => row.try_get::<Option<Vec<u8>>, _>(3)?.unwrap_or_default(),
-                        "grant" => sqlx::query_scalar("SELECT doc FROM orders WHERE id = $1")
-                            .bind(order.to_string())
-                            .fetch_one(&self.pool)
-                            .await?,
+                        "grant" => self.stored_document(&principal.org, &order.to_string()).await?.unwrap_or_default(),
                         _ => Vec::new(),
                     };
                     if bytes > 0 && bytes + item.len() > request.max_bytes {
@@ -2135,15 +2274,21 @@ macro_rules! database_impl {
 
             async fn order_doc(&self, principal: &Principal, order: OrderId) -> Result<Option<Vec<u8>>> {
                 let sql = format!(
-                    "SELECT doc FROM orders WHERE org_id = $1 AND id = $2 AND $3 = $3 AND {}",
+                    "SELECT {DOC_COLUMNS} FROM orders WHERE org_id = $1 AND id = $2 AND $3 = $3 AND {}",
                     scope_filter(Scope::of(principal), "id")
                 );
-                Ok(sqlx::query_scalar(AssertSqlSafe(sql))
+                let id = order.to_string();
+                let mut conn = self.pool.acquire().await?;
+                let stored: Option<StoredDoc> = sqlx::query_as(AssertSqlSafe(sql))
                     .bind(&principal.org)
-                    .bind(order.to_string())
+                    .bind(&id)
                     .bind(principal.user.to_string())
-                    .fetch_optional(&self.pool)
-                    .await?)
+                    .fetch_optional(&mut *conn)
+                    .await?;
+                match stored {
+                    Some(stored) => Ok(Some(Self::whole_document(&mut conn, &id, stored).await?)),
+                    None => Ok(None),
+                }
             }
 
             async fn query_orders(&self, principal: &Principal, filter: &OrderFilter, now_ms: i64) -> Result<Vec<OrderListItem>> {
@@ -2622,12 +2767,16 @@ macro_rules! database_impl {
                 .bind(&user)
                 .fetch_all(&self.pool)
                 .await?;
-                let docs: Vec<(String, Vec<u8>)> =
-                    sqlx::query_as("SELECT id, doc FROM orders WHERE reporter = $1 AND org_id = $2 ORDER BY created_at")
-                        .bind(&user)
-                        .bind(&principal.org)
-                        .fetch_all(&self.pool)
-                        .await?;
+                let mut conn = self.pool.acquire().await?;
+                let rows: Vec<(String, Vec<u8>, Option<i64>, i32)> = sqlx::query_as(AssertSqlSafe(format!(
+                    "SELECT id, {DOC_COLUMNS} FROM orders WHERE reporter = $1 AND org_id = $2 ORDER BY created_at"
+                )))
+                .bind(&user)
+                .bind(&principal.org)
+                .fetch_all(&mut *conn)
+                .await?;
+                let stored = rows.into_iter().map(|(id, doc, doc_seq, tail)| (id, (doc, doc_seq, tail))).collect();
+                let docs = Self::whole_documents(&mut conn, stored).await?;
                 let mut orders = Vec::new();
                 for (id, doc) in docs {
                     let order = WorkOrder::load(&doc).map_err(|_| ApiError::internal())?;
@@ -2710,12 +2859,7 @@ macro_rules! database_impl {
 
             async fn audit_sources(&self, org: &str, order: OrderId) -> Result<Option<AuditSources>> {
                 let id = order.to_string();
-                let doc: Option<Vec<u8>> = sqlx::query_scalar("SELECT doc FROM orders WHERE id = $1 AND org_id = $2")
-                    .bind(&id)
-                    .bind(org)
-                    .fetch_optional(&self.pool)
-                    .await?;
-                let Some(doc) = doc else { return Ok(None) };
+                let Some(doc) = self.stored_document(org, &id).await? else { return Ok(None) };
                 let rows = sqlx::query(
                     "SELECT f.hash, f.received_at, f.device_id, d.user_id, u.role
                      FROM feed f LEFT JOIN devices d ON d.id = f.device_id LEFT JOIN users u ON u.id = d.user_id

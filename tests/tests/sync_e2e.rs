@@ -25,6 +25,7 @@ on_both_backends!(
     a_dishonest_offline_edit_is_compensated_and_the_device_told_why,
     who_may_close_follows_the_grade_and_the_organization_s_settings,
     an_owner_marking_their_own_order_completed_changes_nothing_but_is_on_record,
+    an_order_with_many_notes_reads_whole_from_every_door,
 );
 
 /// Several server replicas on one PostgreSQL: writes through both interleave, and a device that
@@ -851,6 +852,76 @@ async fn an_owner_marking_their_own_order_completed_changes_nothing_but_is_on_re
         let rejections = order.rejections();
         assert_eq!(rejections.len(), 1);
         assert_eq!(rejections[0].reason.code(), "misattributed", "the forged one is compensated");
+    }
+    server.stop().await.drop_database().await;
+}
+
+/// The server keeps a noted order as its last snapshot plus the notes logged since (folding
+/// them into a new snapshot every few dozen): every way the document leaves the server must
+/// still give all of it. Forty notes cross one fold and leave a tail.
+async fn an_order_with_many_notes_reads_whole_from_every_door(backend: Backend) {
+    let server = TestServer::start(backend).await;
+    let mut desk = server.device("kefu").await;
+    let mut wang = server.device("wang").await;
+    let owner = server.login("yezhu1502").await;
+    let id = desk.replica.create(&leak_in("3-1502", "3", owner.user)).expect("create");
+    desk.replica.transition(id, Action::Assign(wang.session.user), None).expect("assign");
+    synced(&mut desk).await;
+    synced(&mut wang).await;
+    wang.replica.transition(id, Action::Accept, None).expect("accept");
+    synced(&mut wang).await;
+    for n in 0..40 {
+        wang.replica.add_note(id, &format!("第{n}次巡查记录")).expect("note");
+        synced(&mut wang).await;
+        if n == 4 {
+            // A short tail: a new desk device's first sync gets the order whole.
+            let mut second_desk = server.device("kefu").await;
+            synced(&mut second_desk).await;
+            assert_eq!(second_desk.replica.order(id).expect("order").notes().len(), 5);
+        }
+    }
+    let heads = wang.replica.order(id).expect("order").heads();
+
+    // The first sync of a new device.
+    let mut new_desk = server.device("kefu").await;
+    synced(&mut new_desk).await;
+    assert_eq!(new_desk.replica.order(id).expect("order").heads(), heads);
+    assert_eq!(new_desk.replica.order(id).expect("order").notes().len(), 40);
+
+    // The audit trail lists every change the technician's phone holds.
+    let trail: Vec<serde_json::Value> = reqwest::Client::new()
+        .get(format!("{}/api/v1/orders/{id}/audit", server.base))
+        .bearer_auth(&desk.session.token)
+        .send()
+        .await
+        .expect("audit")
+        .json()
+        .await
+        .expect("json");
+    let held = loopwork_sync_core::timeline::change_log(&wang.replica.order(id).expect("order")).len();
+    assert_eq!(trail.len(), held);
+
+    // After a restart the writer has nothing cached and merges the next note into the stored
+    // snapshot and tail.
+    let server = server.restart().await;
+    for d in [&mut desk, &mut wang] {
+        d.base = server.base.clone();
+    }
+    wang.replica.add_note(id, "重启后的记录").expect("note");
+    synced(&mut wang).await;
+    assert_eq!(wang.replica.pending_count().expect("pending"), 0);
+
+    // Reassigned: the new technician receives the whole order.
+    let mut li = server.device("li").await;
+    synced(&mut li).await;
+    desk.replica.transition(id, Action::Assign(li.session.user), Some("王师傅休假")).expect("reassign");
+    synced(&mut desk).await;
+    synced(&mut li).await;
+    let heads = desk.replica.order(id).expect("order").heads();
+    for d in [&desk, &li] {
+        let order = d.replica.order(id).expect("order");
+        assert_eq!(order.heads(), heads);
+        assert_eq!(order.notes().len(), 41);
     }
     server.stop().await.drop_database().await;
 }
