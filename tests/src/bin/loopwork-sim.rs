@@ -511,6 +511,7 @@ async fn load_phase(
     out.insert("cpu_ms_per_request_phones".into(), per_request(cpu.this_process).into());
     out.insert("cpu_ms_per_request_other".into(), per_request(cpu.machine - cpu.server - cpu.this_process).into());
     out.insert("cpu_idle_share".into(), round(cpu.idle / (cpu.machine + cpu.idle).max(f64::EPSILON)).into());
+    out.insert("disk_kb_written_per_request".into(), round(cpu.disk_kb / latencies.len().max(1) as f64).into());
     out
 }
 
@@ -522,6 +523,9 @@ struct CpuTimes {
     this_process: f64,
     machine: f64,
     idle: f64,
+    /// Kilobytes the machine's disks were given to write (the server's and the database's
+    /// writes, whichever process makes them).
+    disk_kb: f64,
 }
 
 impl CpuTimes {
@@ -553,7 +557,19 @@ impl CpuTimes {
             this_process: process("/proc/self/stat"),
             machine: busy / Self::TICKS_PER_SECOND,
             idle: idle / Self::TICKS_PER_SECOND,
+            disk_kb: Self::disk_sectors_written() / 2.0,
         }
+    }
+
+    /// 512-byte sectors written to the machine's block devices (not loop or RAM disks).
+    fn disk_sectors_written() -> f64 {
+        let Ok(devices) = std::fs::read_dir("/sys/block") else { return 0.0 };
+        devices
+            .flatten()
+            .filter(|d| !["loop", "ram", "zram"].iter().any(|p| d.file_name().to_string_lossy().starts_with(p)))
+            .filter_map(|d| std::fs::read_to_string(d.path().join("stat")).ok())
+            .filter_map(|stat| stat.split_whitespace().nth(6).and_then(|f| f.parse::<f64>().ok()))
+            .sum()
     }
 
     fn since(&self, before: &CpuTimes) -> CpuTimes {
@@ -562,6 +578,7 @@ impl CpuTimes {
             this_process: self.this_process - before.this_process,
             machine: self.machine - before.machine,
             idle: self.idle - before.idle,
+            disk_kb: self.disk_kb - before.disk_kb,
         }
     }
 }
