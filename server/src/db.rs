@@ -92,6 +92,10 @@ type StoredRow = (
     bool,
 );
 
+/// The columns of a [`StoredRow`] but the last, from `orders o`.
+const STORED_ROW: &str = "o.org_id, o.last_seq, o.assignee, o.reporter, o.project, o.building, o.unit, o.status,
+    o.number, o.kind, o.category, o.grade, o.area, o.tail_changes";
+
 /// An order's stored document as [`DOC_COLUMNS`] read it: the snapshot, the feed position it
 /// holds the order's changes up to, and how many of the order's changes were logged after it
 /// (its tail; 0 when the snapshot is whole).
@@ -667,6 +671,14 @@ const CACHED_DOCUMENTS: usize = 2_000;
 /// An order merged in the current batch: cached once the batch commits.
 type Staged = (OrderId, i64, WorkOrder, Option<UserId>);
 
+/// One push as the writer tries it.
+struct Attempt {
+    /// The order's row, when the writer read it ahead with others (`Some(None)`: no such order).
+    read_ahead: Option<Option<StoredRow>>,
+    /// Whether the push wrote anything before it failed.
+    wrote: bool,
+}
+
 /// What never changes while a process runs: read once at open.
 #[derive(Clone, Debug)]
 struct Fixed {
@@ -1045,25 +1057,44 @@ macro_rules! database_impl {
                 let mut synced: Vec<String> = Vec::new();
                 let mut closing = HashMap::new();
                 let mut now_ms = 0;
+                // A push into one order that a request handler merged ahead (so the order exists)
+                // is refused, if at all, before its first write: it needs no savepoint. Should
+                // the database fail after a write, the whole batch fails and every device sends
+                // again. Other pushes (several orders, a new order) each get a savepoint, so one
+                // refused push leaves the others whole.
+                let alone = |job: &PushJob| job.groups.len() == 1 && job.premerged.first().is_some_and(Option::is_some);
+                // The rows of orders pushed alone, and only once in the batch, are read together
+                // per organization once its lock is held (nothing earlier in the batch writes them).
+                let mut pushes = HashMap::<OrderId, usize>::new();
+                for (id, _) in batch.iter().flat_map(|job| job.groups.iter()) {
+                    *pushes.entry(*id).or_default() += 1;
+                }
+                let mut read_ahead = HashMap::<String, Vec<(String, String)>>::new();
+                for job in batch.iter().filter(|job| alone(job) && pushes[&job.groups[0].0] == 1) {
+                    read_ahead
+                        .entry(job.principal.org.clone())
+                        .or_default()
+                        .push((job.groups[0].0.to_string(), job.principal.user.to_string()));
+                }
+                let mut rows: HashMap<String, StoredRow> = HashMap::new();
                 for job in batch.iter_mut() {
                     if locked.as_deref() != Some(job.principal.org.as_str()) {
                         Self::lock_org(&mut tx, &job.principal.org).await?;
                         locked = Some(job.principal.org.clone());
+                        let wanted = read_ahead.remove(&job.principal.org).unwrap_or_default();
+                        rows = Self::read_rows(&mut tx, &wanted).await?;
                     }
-                    // A push into one order that a request handler merged ahead (so the order
-                    // exists) is refused, if at all, before its first write: it needs no
-                    // savepoint. Should the database fail after a write, the whole batch fails
-                    // and every device sends again. Other pushes (several orders, a new order)
-                    // each get a savepoint, so one refused push leaves the others whole.
-                    let alone = job.groups.len() == 1 && job.premerged.first().is_some_and(Option::is_some);
+                    let alone = alone(job);
+                    let id = job.groups[0].0.to_string();
+                    let row = (alone && pushes[&job.groups[0].0] == 1).then(|| rows.remove(&id));
                     let mut merged = Vec::new();
-                    let mut wrote = false;
+                    let mut attempt = Attempt { read_ahead: row, wrote: false };
                     let result = if alone {
-                        Self::push_in_tx(&mut tx, server, cache, &mut merged, job, &mut closing, &mut wrote).await
+                        Self::push_in_tx(&mut tx, server, cache, &mut merged, job, &mut closing, &mut attempt).await
                     } else {
                         let mut savepoint = sqlx::Acquire::begin(&mut *tx).await?;
                         let result =
-                            Self::push_in_tx(&mut savepoint, server, cache, &mut merged, job, &mut closing, &mut wrote).await;
+                            Self::push_in_tx(&mut savepoint, server, cache, &mut merged, job, &mut closing, &mut attempt).await;
                         if result.is_ok() {
                             savepoint.commit().await?;
                         } else {
@@ -1084,7 +1115,7 @@ macro_rules! database_impl {
                             staged.extend(merged);
                             results.push(Ok(outcome));
                         }
-                        Err(failed) if alone && wrote => return Err(failed),
+                        Err(failed) if alone && attempt.wrote => return Err(failed),
                         Err(refused) => results.push(Err(refused)),
                     }
                 }
@@ -1104,6 +1135,49 @@ macro_rules! database_impl {
                 Ok(())
             }
 
+            /// The [`StoredRow`]s of `(order, pushing user)` pairs, by order id.
+            async fn read_rows(
+                tx: &mut sqlx::Transaction<'_, $db>,
+                wanted: &[(String, String)],
+            ) -> Result<HashMap<String, StoredRow>> {
+                let mut rows = HashMap::with_capacity(wanted.len());
+                for chunk in wanted.chunks(200) {
+                    let values =
+                        (0..chunk.len()).map(|i| format!("(${}, ${})", 2 * i + 1, 2 * i + 2)).collect::<Vec<_>>().join(", ");
+                    let sql = format!(
+                        "WITH v (id, usr) AS (VALUES {values})
+                         SELECT o.id, {STORED_ROW}, EXISTS (SELECT 1 FROM order_access a WHERE a.order_id = o.id AND a.user_id = v.usr)
+                         FROM v JOIN orders o ON o.id = v.id"
+                    );
+                    type WithId = (
+                        String,
+                        String,
+                        i64,
+                        Option<String>,
+                        String,
+                        String,
+                        Option<String>,
+                        Option<String>,
+                        String,
+                        String,
+                        String,
+                        String,
+                        String,
+                        Option<String>,
+                        i32,
+                        bool,
+                    );
+                    let mut query = sqlx::query_as::<_, WithId>(AssertSqlSafe(sql));
+                    for (id, user) in chunk {
+                        query = query.bind(id).bind(user);
+                    }
+                    for r in query.fetch_all(&mut **tx).await? {
+                        rows.insert(r.0, (r.1, r.2, r.3, r.4, r.5, r.6, r.7, r.8, r.9, r.10, r.11, r.12, r.13, r.14, r.15));
+                    }
+                }
+                Ok(rows)
+            }
+
             /// One push, inside the writer's transaction.
             async fn push_in_tx(
                 tx: &mut sqlx::Transaction<'_, $db>,
@@ -1112,7 +1186,7 @@ macro_rules! database_impl {
                 staged: &mut Vec<Staged>,
                 job: &mut PushJob,
                 read_this_batch: &mut HashMap<String, ClosingAuthority>,
-                wrote: &mut bool,
+                attempt: &mut Attempt,
             ) -> Result<PushOutcome> {
                 let premerged = std::mem::take(&mut job.premerged);
                 let (principal, groups, now_ms) = (&job.principal, &job.groups, job.now_ms);
@@ -1145,16 +1219,19 @@ macro_rules! database_impl {
                     let ahead = premerged.next().flatten();
                     let mut saved = None;
                     let order_id = id.to_string();
-                    let row: Option<StoredRow> = sqlx::query_as(
-                        "SELECT org_id, last_seq, assignee, reporter, project, building, unit, status,
-                            number, kind, category, grade, area, tail_changes,
-                            EXISTS (SELECT 1 FROM order_access a WHERE a.order_id = orders.id AND a.user_id = $2)
-                         FROM orders WHERE id = $1",
-                    )
-                    .bind(&order_id)
-                    .bind(&user)
-                    .fetch_optional(&mut **tx)
-                    .await?;
+                    let row: Option<StoredRow> = match attempt.read_ahead.take() {
+                        Some(row) => row,
+                        None => {
+                            sqlx::query_as(AssertSqlSafe(format!(
+                                "SELECT {STORED_ROW}, EXISTS (SELECT 1 FROM order_access a WHERE a.order_id = o.id AND a.user_id = $2)
+                                 FROM orders o WHERE o.id = $1"
+                            )))
+                            .bind(&order_id)
+                            .bind(&user)
+                            .fetch_optional(&mut **tx)
+                            .await?
+                        }
+                    };
                     let listed_before = row.as_ref().map(Listed::of_row);
                     let tail_before = row.as_ref().map_or(0, |r| r.13);
                     if let (Some(expected), Some(row)) = (job.expect, &row)
@@ -1213,7 +1290,7 @@ macro_rules! database_impl {
                             .await?;
                             let owns = Self::owns_unit(tx, &user, &location.project, &location.building, &location.unit).await?;
                             replication::may_create(principal, &candidate, project_known, owns)?;
-                            *wrote = true;
+                            attempt.wrote = true;
                             let number = Self::next_number(tx, &principal.org, now_ms).await?;
                             replication::merge_push(None, *id, changes, &author, server, Some(&number), now_ms)?
                         }
@@ -1225,7 +1302,7 @@ macro_rules! database_impl {
                         // The server's action no longer applies: someone got there first.
                         continue;
                     }
-                    *wrote = true;
+                    attempt.wrote = true;
                     outcome.rejected.extend(merged.rejected.iter().map(|r| r.reason.code()));
                     if !merged.new_transitions.is_empty() && trusted_from.is_none() {
                         let from: Option<i64> =
