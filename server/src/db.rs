@@ -901,15 +901,21 @@ macro_rules! database_impl {
                 let server = self.fixed.server;
                 let closing = lock(&self.cache).closing(&principal.org);
                 let author = Author { identity: principal.identity(), closing };
-                let premerged = groups
-                    .iter()
-                    .map(|(id, changes)| {
-                        let (at_seq, order, assignee) = lock(&self.cache).peek(*id)?;
+                let mut premerged = Vec::with_capacity(groups.len());
+                for (id, changes) in groups {
+                    // An order the writer has not cached (after a restart, or written by another
+                    // server) is loaded here, in parallel with other requests, not by the writer.
+                    let cached = lock(&self.cache).peek(*id);
+                    let base = match cached {
+                        Some(cached) => Some(cached),
+                        None => self.committed_order(&principal.org, *id).await.ok().flatten(),
+                    };
+                    premerged.push(base.and_then(|(at_seq, order, assignee)| {
                         let merged = replication::merge_push(Some((order, assignee)), *id, changes, &author, &server, None, now_ms).ok()?;
                         let saved = merged.transitions_changed.then(|| merged.order.save_uncompressed());
                         Some(Premerged { at_seq, merged, saved })
-                    })
-                    .collect();
+                    }));
+                }
                 let (reply, answer) = tokio::sync::oneshot::channel();
                 let job =
                     PushJob { principal: principal.clone(), groups: groups.to_vec(), premerged, closing, expect, now_ms, reply };
@@ -963,6 +969,25 @@ macro_rules! database_impl {
             ) -> Result<Vec<u8>> {
                 let mut whole = Self::whole_documents(conn, vec![(id.to_owned(), stored)]).await?;
                 Ok(whole.pop().map(|(_, doc)| doc).unwrap_or_default())
+            }
+
+            /// An order as committed: its feed position, document and assignee, as the writer's
+            /// cache holds them.
+            async fn committed_order(&self, org: &str, id: OrderId) -> Result<Option<(i64, WorkOrder, Option<UserId>)>> {
+                let order_id = id.to_string();
+                let mut conn = self.pool.acquire().await?;
+                let row: Option<(i64, Option<String>, Vec<u8>, Option<i64>, i32)> = sqlx::query_as(AssertSqlSafe(format!(
+                    "SELECT last_seq, assignee, {DOC_COLUMNS} FROM orders WHERE id = $1 AND org_id = $2"
+                )))
+                .bind(&order_id)
+                .bind(org)
+                .fetch_optional(&mut *conn)
+                .await?;
+                let Some((last_seq, assignee, doc, doc_seq, tail)) = row else { return Ok(None) };
+                let doc = Self::whole_document(&mut conn, &order_id, (doc, doc_seq, tail)).await?;
+                let order = WorkOrder::load(&doc).map_err(|_| ApiError::internal())?;
+                let assignee = assignee.map(|a| a.parse()).transpose().map_err(|_| ApiError::internal())?;
+                Ok(Some((last_seq, order, assignee)))
             }
 
             /// One order's whole document by id within an organization, if it is there.

@@ -253,7 +253,8 @@ pub fn merge_push(
 /// Documents the server merged recently, kept loaded so that a busy order is not parsed again
 /// for every push. Owned by the one writer of a process; an entry is used only while the
 /// order's feed position is the one it was cached at (another server may have written since).
-/// When full it is emptied: crude, but O(1), and a busy order is back after its next push.
+/// When full it lets go of the order cached first (emptying it instead made every busy order
+/// miss at once, and the writer then loaded each one in turn).
 ///
 /// It also keeps each organization's closing authority as the writer last read it, so that
 /// request handlers judge pushes ahead without a query (the writer reads it again in its
@@ -262,12 +263,24 @@ pub fn merge_push(
 pub struct DocumentCache {
     capacity: usize,
     entries: std::collections::HashMap<OrderId, (i64, WorkOrder, Option<UserId>)>,
+    /// Each put, oldest first: the order and the put's number. Only an order's last put counts.
+    arrivals: std::collections::VecDeque<(OrderId, u64)>,
+    /// The number of each cached order's last put.
+    latest: std::collections::HashMap<OrderId, u64>,
+    puts: u64,
     closing: std::collections::HashMap<String, ClosingAuthority>,
 }
 
 impl DocumentCache {
     pub fn new(capacity: usize) -> Self {
-        DocumentCache { capacity, entries: Default::default(), closing: Default::default() }
+        DocumentCache {
+            capacity,
+            entries: Default::default(),
+            arrivals: Default::default(),
+            latest: Default::default(),
+            puts: 0,
+            closing: Default::default(),
+        }
     }
 
     /// The organization's closing authority as last read (the default if never read).
@@ -282,6 +295,7 @@ impl DocumentCache {
     /// Takes the order out of the cache if it is current at `last_seq`.
     pub fn take(&mut self, id: OrderId, last_seq: i64) -> Option<WorkOrder> {
         let (seq, order, _) = self.entries.remove(&id)?;
+        self.latest.remove(&id);
         (seq == last_seq).then_some(order)
     }
 
@@ -293,16 +307,79 @@ impl DocumentCache {
 
     /// Keeps an order as committed at `last_seq`.
     pub fn put(&mut self, id: OrderId, last_seq: i64, order: WorkOrder, assignee: Option<UserId>) {
-        if self.entries.len() >= self.capacity {
-            self.entries.clear();
-        }
+        self.puts += 1;
         self.entries.insert(id, (last_seq, order, assignee));
+        self.latest.insert(id, self.puts);
+        self.arrivals.push_back((id, self.puts));
+        while self.entries.len() > self.capacity {
+            let Some((oldest, put)) = self.arrivals.pop_front() else { break };
+            if self.latest.get(&oldest) == Some(&put) {
+                self.entries.remove(&oldest);
+                self.latest.remove(&oldest);
+            }
+        }
+        if self.arrivals.len() > 4 * self.capacity.max(1) {
+            // Puts superseded by a later one, or of orders taken out since, no longer count.
+            let latest = &self.latest;
+            self.arrivals.retain(|(id, put)| latest.get(id) == Some(put));
+        }
+    }
+
+    /// How many documents are cached.
+    pub fn len(&self) -> usize {
+        self.entries.len()
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.entries.is_empty()
     }
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn a_full_document_cache_lets_go_of_the_order_cached_first() {
+        let order = || {
+            let reporter = UserId::new();
+            let desk = Identity::new(UserId::new(), Role::Dispatcher, DeviceId::new());
+            let new = loopwork_sync_core::NewOrder {
+                kind: loopwork_sync_core::Kind::Repair,
+                category: loopwork_sync_core::Category::WaterElectric,
+                grade: loopwork_sync_core::Grade::Serious,
+                channel: loopwork_sync_core::Channel::Hotline,
+                location: loopwork_sync_core::Location::unit("p", "1", "101"),
+                description: "漏水".into(),
+                reporter,
+                occurred_at_ms: None,
+            };
+            WorkOrder::create(&new, &desk, 0).expect("order")
+        };
+        let mut cache = DocumentCache::new(3);
+        let ids: Vec<OrderId> = (0..4).map(|_| OrderId::new()).collect();
+        for (seq, id) in ids.iter().take(3).enumerate() {
+            cache.put(*id, seq as i64, order(), None);
+        }
+        // The first is taken by a push and cached again, so the second is now the oldest.
+        let first = cache.take(ids[0], 0).expect("cached");
+        cache.put(ids[0], 10, first, None);
+        cache.put(ids[3], 11, order(), None);
+        assert_eq!(cache.len(), 3);
+        assert!(cache.peek(ids[1]).is_none(), "the order cached longest ago went");
+        for id in [ids[0], ids[2], ids[3]] {
+            assert!(cache.peek(id).is_some());
+        }
+        // Many takes and puts of the same orders keep the bookkeeping bounded.
+        for round in 0..100 {
+            for id in [ids[0], ids[2], ids[3]] {
+                let order = cache.take(id, cache.peek(id).expect("cached").0).expect("current");
+                cache.put(id, 100 + round, order, None);
+            }
+        }
+        assert_eq!(cache.len(), 3);
+        assert!(cache.arrivals.len() <= 4 * 3 + 1, "{}", cache.arrivals.len());
+    }
 
     #[test]
     fn cursors_round_trip_and_garbage_is_refused() {
