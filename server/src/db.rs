@@ -71,10 +71,11 @@ pub struct PullRequest<'a> {
     pub just_pushed: &'a [ChangeHash],
 }
 
-/// An order's row as the writer reads it: organization, feed position, assignee, reporter,
+/// An order's row as the writer reads it: id, organization, feed position, assignee, reporter,
 /// project, building, unit, status, number, kind, category, grade, area, the length of its
 /// document's tail, and whether the pushing user was ever given the order.
 type StoredRow = (
+    String,
     String,
     i64,
     Option<String>,
@@ -93,7 +94,7 @@ type StoredRow = (
 );
 
 /// The columns of a [`StoredRow`] but the last, from `orders o`.
-const STORED_ROW: &str = "o.org_id, o.last_seq, o.assignee, o.reporter, o.project, o.building, o.unit, o.status,
+const STORED_ROW: &str = "o.id, o.org_id, o.last_seq, o.assignee, o.reporter, o.project, o.building, o.unit, o.status,
     o.number, o.kind, o.category, o.grade, o.area, o.tail_changes";
 
 /// An order's stored document as [`DOC_COLUMNS`] read it: the snapshot, the feed position it
@@ -129,16 +130,16 @@ struct Listed {
 impl Listed {
     fn of_row(r: &StoredRow) -> Listed {
         Listed {
-            number: r.8.clone(),
-            kind: r.9.clone(),
-            category: r.10.clone(),
-            grade: r.11.clone(),
-            status: r.7.clone(),
-            assignee: r.2.clone(),
-            project: r.4.clone(),
-            building: r.5.clone(),
-            unit: r.6.clone(),
-            area: r.12.clone(),
+            number: r.9.clone(),
+            kind: r.10.clone(),
+            category: r.11.clone(),
+            grade: r.12.clone(),
+            status: r.8.clone(),
+            assignee: r.3.clone(),
+            project: r.5.clone(),
+            building: r.6.clone(),
+            unit: r.7.clone(),
+            area: r.13.clone(),
         }
     }
 
@@ -1171,33 +1172,15 @@ macro_rules! database_impl {
                         (0..chunk.len()).map(|i| format!("(${}, ${})", 2 * i + 1, 2 * i + 2)).collect::<Vec<_>>().join(", ");
                     let sql = format!(
                         "WITH v (id, usr) AS (VALUES {values})
-                         SELECT o.id, {STORED_ROW}, EXISTS (SELECT 1 FROM order_access a WHERE a.order_id = o.id AND a.user_id = v.usr)
+                         SELECT {STORED_ROW}, EXISTS (SELECT 1 FROM order_access a WHERE a.order_id = o.id AND a.user_id = v.usr)
                          FROM v JOIN orders o ON o.id = v.id"
                     );
-                    type WithId = (
-                        String,
-                        String,
-                        i64,
-                        Option<String>,
-                        String,
-                        String,
-                        Option<String>,
-                        Option<String>,
-                        String,
-                        String,
-                        String,
-                        String,
-                        String,
-                        Option<String>,
-                        i32,
-                        bool,
-                    );
-                    let mut query = sqlx::query_as::<_, WithId>(AssertSqlSafe(sql));
+                    let mut query = sqlx::query_as::<_, StoredRow>(AssertSqlSafe(sql));
                     for (id, user) in chunk {
                         query = query.bind(id).bind(user);
                     }
-                    for r in query.fetch_all(&mut **tx).await? {
-                        rows.insert(r.0, (r.1, r.2, r.3, r.4, r.5, r.6, r.7, r.8, r.9, r.10, r.11, r.12, r.13, r.14, r.15));
+                    for row in query.fetch_all(&mut **tx).await? {
+                        rows.insert(row.0.clone(), row);
                     }
                 }
                 Ok(rows)
@@ -1246,27 +1229,18 @@ macro_rules! database_impl {
                     let order_id = id.to_string();
                     let row: Option<StoredRow> = match attempt.read_ahead.take() {
                         Some(row) => row,
-                        None => {
-                            sqlx::query_as(AssertSqlSafe(format!(
-                                "SELECT {STORED_ROW}, EXISTS (SELECT 1 FROM order_access a WHERE a.order_id = o.id AND a.user_id = $2)
-                                 FROM orders o WHERE o.id = $1"
-                            )))
-                            .bind(&order_id)
-                            .bind(&user)
-                            .fetch_optional(&mut **tx)
-                            .await?
-                        }
+                        None => Self::read_rows(tx, &[(order_id.clone(), user.clone())]).await?.remove(&order_id),
                     };
                     let listed_before = row.as_ref().map(Listed::of_row);
-                    let tail_before = row.as_ref().map_or(0, |r| r.13);
+                    let tail_before = row.as_ref().map_or(0, |r| r.14);
                     if let (Some(expected), Some(row)) = (job.expect, &row)
-                        && row.7 == expected.code()
+                        && row.8 == expected.code()
                     {
                         // The server's action is done already (by this process or another).
                         continue;
                     }
                     let merged = match row {
-                        Some((org, last_seq, assignee, reporter, project, building, unit, .., given)) => {
+                        Some((_, org, last_seq, assignee, reporter, project, building, unit, .., given)) => {
                             let assignee = assignee.map(|a| a.parse()).transpose().map_err(|_| ApiError::internal())?;
                             let stored = StoredOrder { org, last_seq, assignee, reporter, project, building, unit };
                             // Only the checks the role needs (see `replication::may_write`).
