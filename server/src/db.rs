@@ -102,6 +102,9 @@ const STORED_ROW: &str = "o.id, o.org_id, o.last_seq, o.assignee, o.reporter, o.
 /// (its tail; 0 when the snapshot is whole).
 type StoredDoc = (Vec<u8>, Option<i64>, i32);
 
+/// An order's id followed by its [`StoredDoc`], as `SELECT id, {DOC_COLUMNS}` reads it.
+type StoredDocRow = (String, Vec<u8>, Option<i64>, i32);
+
 /// The columns of `orders` that make a [`StoredDoc`], in its order.
 const DOC_COLUMNS: &str = "doc, doc_seq, tail_changes";
 
@@ -932,11 +935,11 @@ macro_rules! database_impl {
             /// holds, which loading skips.
             async fn whole_documents(
                 conn: &mut <$db as sqlx::Database>::Connection,
-                stored: Vec<(String, StoredDoc)>,
+                stored: Vec<StoredDocRow>,
             ) -> Result<Vec<(String, Vec<u8>)>> {
                 let mut whole = Vec::with_capacity(stored.len());
                 let mut tails = Vec::new();
-                for (id, (doc, doc_seq, tail)) in stored {
+                for (id, doc, doc_seq, tail) in stored {
                     if tail > 0 {
                         tails.push((whole.len(), id.clone(), doc_seq.unwrap_or(0)));
                     }
@@ -966,9 +969,9 @@ macro_rules! database_impl {
             async fn whole_document(
                 conn: &mut <$db as sqlx::Database>::Connection,
                 id: &str,
-                stored: StoredDoc,
+                (doc, doc_seq, tail): StoredDoc,
             ) -> Result<Vec<u8>> {
-                let mut whole = Self::whole_documents(conn, vec![(id.to_owned(), stored)]).await?;
+                let mut whole = Self::whole_documents(conn, vec![(id.to_owned(), doc, doc_seq, tail)]).await?;
                 Ok(whole.pop().map(|(_, doc)| doc).unwrap_or_default())
             }
 
@@ -1085,7 +1088,8 @@ macro_rules! database_impl {
                 let mut now_ms = 0;
                 // A push into one order that a request handler merged ahead (so the order exists)
                 // is refused, if at all, before its first write: it needs no savepoint. Should
-                // the database fail after a write, the whole batch fails and every device sends
+                // the database fail in it (PostgreSQL then aborts the whole transaction), or
+                // anything fail after a write, the whole batch fails and every device sends
                 // again. Other pushes (several orders, a new order) each get a savepoint, so one
                 // refused push leaves the others whole.
                 let alone = |job: &PushJob| job.groups.len() == 1 && job.premerged.first().is_some_and(Option::is_some);
@@ -1095,8 +1099,9 @@ macro_rules! database_impl {
                 for (id, _) in batch.iter().flat_map(|job| job.groups.iter()) {
                     *pushes.entry(*id).or_default() += 1;
                 }
+                let read_together = |job: &PushJob| alone(job) && pushes[&job.groups[0].0] == 1;
                 let mut read_ahead = HashMap::<String, Vec<(String, String)>>::new();
-                for job in batch.iter().filter(|job| alone(job) && pushes[&job.groups[0].0] == 1) {
+                for job in batch.iter().filter(|job| read_together(job)) {
                     read_ahead
                         .entry(job.principal.org.clone())
                         .or_default()
@@ -1111,8 +1116,7 @@ macro_rules! database_impl {
                         rows = Self::read_rows(&mut tx, &wanted).await?;
                     }
                     let alone = alone(job);
-                    let id = job.groups[0].0.to_string();
-                    let row = (alone && pushes[&job.groups[0].0] == 1).then(|| rows.remove(&id));
+                    let row = read_together(job).then(|| rows.remove(&job.groups[0].0.to_string()));
                     let mut merged = Vec::new();
                     let mut attempt = Attempt { read_ahead: row, wrote: false };
                     let result = if alone {
@@ -1141,7 +1145,7 @@ macro_rules! database_impl {
                             staged.extend(merged);
                             results.push(Ok(outcome));
                         }
-                        Err(failed) if alone && attempt.wrote => return Err(failed),
+                        Err(failed) if alone && (attempt.wrote || failed.status.is_server_error()) => return Err(failed),
                         Err(refused) => results.push(Err(refused)),
                     }
                 }
@@ -1959,7 +1963,7 @@ macro_rules! database_impl {
                 let mut stored = Vec::with_capacity(rows.len());
                 for (org, id, next_check, doc, doc_seq, tail) in rows {
                     due.push((org, id.parse().map_err(|_| ApiError::internal())?, next_check));
-                    stored.push((id, (doc, doc_seq, tail)));
+                    stored.push((id, doc, doc_seq, tail));
                 }
                 let docs = Self::whole_documents(&mut conn, stored).await?;
                 Ok(due
@@ -2177,7 +2181,7 @@ macro_rules! database_impl {
                 let mut out = Vec::new();
                 for status in statuses {
                     let mut conn = self.pool.acquire().await?;
-                    let rows: Vec<(String, Vec<u8>, Option<i64>, i32)> = sqlx::query_as(AssertSqlSafe(format!(
+                    let rows: Vec<StoredDocRow> = sqlx::query_as(AssertSqlSafe(format!(
                         "SELECT id, {DOC_COLUMNS} FROM orders WHERE org_id = $1 AND status = $2 ORDER BY created_at LIMIT $3"
                     )))
                     .bind(org)
@@ -2185,8 +2189,7 @@ macro_rules! database_impl {
                     .bind(limit)
                     .fetch_all(&mut *conn)
                     .await?;
-                    let stored = rows.into_iter().map(|(id, doc, doc_seq, tail)| (id, (doc, doc_seq, tail))).collect();
-                    for (id, doc) in Self::whole_documents(&mut conn, stored).await? {
+                    for (id, doc) in Self::whole_documents(&mut conn, rows).await? {
                         out.push((id.parse().map_err(|_| ApiError::internal())?, doc));
                     }
                 }
@@ -2261,15 +2264,14 @@ macro_rules! database_impl {
                     );
                     let after_text = if after.as_uuid().is_nil() { String::new() } else { after.to_string() };
                     let mut conn = self.pool.acquire().await?;
-                    let rows: Vec<(String, Vec<u8>, Option<i64>, i32)> = sqlx::query_as(AssertSqlSafe(sql))
+                    let rows: Vec<StoredDocRow> = sqlx::query_as(AssertSqlSafe(sql))
                         .bind(&principal.org)
                         .bind(&after_text)
                         .bind(&user)
                         .bind(request.limit as i64)
                         .fetch_all(&mut *conn)
                         .await?;
-                    let stored = rows.into_iter().map(|(id, doc, doc_seq, tail)| (id, (doc, doc_seq, tail))).collect();
-                    let rows = Self::whole_documents(&mut conn, stored).await?;
+                    let rows = Self::whole_documents(&mut conn, rows).await?;
                     let mut bytes = 0;
                     let mut last = None;
                     let full_page = rows.len() == request.limit;
@@ -2844,15 +2846,14 @@ macro_rules! database_impl {
                 .fetch_all(&self.pool)
                 .await?;
                 let mut conn = self.pool.acquire().await?;
-                let rows: Vec<(String, Vec<u8>, Option<i64>, i32)> = sqlx::query_as(AssertSqlSafe(format!(
+                let rows: Vec<StoredDocRow> = sqlx::query_as(AssertSqlSafe(format!(
                     "SELECT id, {DOC_COLUMNS} FROM orders WHERE reporter = $1 AND org_id = $2 ORDER BY created_at"
                 )))
                 .bind(&user)
                 .bind(&principal.org)
                 .fetch_all(&mut *conn)
                 .await?;
-                let stored = rows.into_iter().map(|(id, doc, doc_seq, tail)| (id, (doc, doc_seq, tail))).collect();
-                let docs = Self::whole_documents(&mut conn, stored).await?;
+                let docs = Self::whole_documents(&mut conn, rows).await?;
                 let mut orders = Vec::new();
                 for (id, doc) in docs {
                     let order = WorkOrder::load(&doc).map_err(|_| ApiError::internal())?;
