@@ -262,11 +262,11 @@ pub fn merge_push(
 #[derive(Debug)]
 pub struct DocumentCache {
     capacity: usize,
-    entries: std::collections::HashMap<OrderId, (i64, WorkOrder, Option<UserId>)>,
+    /// Each order with the number of the put that cached it: its feed position, document and
+    /// assignee.
+    entries: std::collections::HashMap<OrderId, (u64, i64, WorkOrder, Option<UserId>)>,
     /// Each put, oldest first: the order and the put's number. Only an order's last put counts.
     arrivals: std::collections::VecDeque<(OrderId, u64)>,
-    /// The number of each cached order's last put.
-    latest: std::collections::HashMap<OrderId, u64>,
     puts: u64,
     closing: std::collections::HashMap<String, ClosingAuthority>,
 }
@@ -277,7 +277,6 @@ impl DocumentCache {
             capacity,
             entries: Default::default(),
             arrivals: Default::default(),
-            latest: Default::default(),
             puts: 0,
             closing: Default::default(),
         }
@@ -294,44 +293,32 @@ impl DocumentCache {
 
     /// Takes the order out of the cache if it is current at `last_seq`.
     pub fn take(&mut self, id: OrderId, last_seq: i64) -> Option<WorkOrder> {
-        let (seq, order, _) = self.entries.remove(&id)?;
-        self.latest.remove(&id);
+        let (_, seq, order, _) = self.entries.remove(&id)?;
         (seq == last_seq).then_some(order)
     }
 
     /// A copy of the cached order, with the feed position and assignee it was cached at: what a
     /// request handler merges into ahead of the writer.
     pub fn peek(&self, id: OrderId) -> Option<(i64, WorkOrder, Option<UserId>)> {
-        self.entries.get(&id).cloned()
+        self.entries.get(&id).map(|(_, seq, order, assignee)| (*seq, order.clone(), *assignee))
     }
 
     /// Keeps an order as committed at `last_seq`.
     pub fn put(&mut self, id: OrderId, last_seq: i64, order: WorkOrder, assignee: Option<UserId>) {
         self.puts += 1;
-        self.entries.insert(id, (last_seq, order, assignee));
-        self.latest.insert(id, self.puts);
+        self.entries.insert(id, (self.puts, last_seq, order, assignee));
         self.arrivals.push_back((id, self.puts));
         while self.entries.len() > self.capacity {
             let Some((oldest, put)) = self.arrivals.pop_front() else { break };
-            if self.latest.get(&oldest) == Some(&put) {
+            if self.entries.get(&oldest).is_some_and(|e| e.0 == put) {
                 self.entries.remove(&oldest);
-                self.latest.remove(&oldest);
             }
         }
         if self.arrivals.len() > 4 * self.capacity.max(1) {
             // Puts superseded by a later one, or of orders taken out since, no longer count.
-            let latest = &self.latest;
-            self.arrivals.retain(|(id, put)| latest.get(id) == Some(put));
+            let entries = &self.entries;
+            self.arrivals.retain(|(id, put)| entries.get(id).is_some_and(|e| e.0 == *put));
         }
-    }
-
-    /// How many documents are cached.
-    pub fn len(&self) -> usize {
-        self.entries.len()
-    }
-
-    pub fn is_empty(&self) -> bool {
-        self.entries.is_empty()
     }
 }
 
@@ -365,7 +352,7 @@ mod tests {
         let first = cache.take(ids[0], 0).expect("cached");
         cache.put(ids[0], 10, first, None);
         cache.put(ids[3], 11, order(), None);
-        assert_eq!(cache.len(), 3);
+        assert_eq!(cache.entries.len(), 3);
         assert!(cache.peek(ids[1]).is_none(), "the order cached longest ago went");
         for id in [ids[0], ids[2], ids[3]] {
             assert!(cache.peek(id).is_some());
@@ -377,7 +364,7 @@ mod tests {
                 cache.put(id, 100 + round, order, None);
             }
         }
-        assert_eq!(cache.len(), 3);
+        assert_eq!(cache.entries.len(), 3);
         assert!(cache.arrivals.len() <= 4 * 3 + 1, "{}", cache.arrivals.len());
     }
 
