@@ -416,11 +416,17 @@ async fn load_phase(
     server_pid: Option<u32>,
 ) -> serde_json::Map<String, serde_json::Value> {
     let LoadShape { devices, stored_orders, requests_per_device, rate_per_device, full_phones } = shape;
+    // Every phone signs in, syncs, and opens its orders (what an app does at launch) before the
+    // clock starts: the load generator's own set-up must not run inside the measured window.
     let mut phones = Vec::new();
     for i in 0..devices {
         let mut phone = Device::new(base, login_at(base, &format!("load-{i}"), PASSWORD).await);
         phone.sync().await.expect("initial sync");
-        phones.push(phone);
+        let mine = phone.replica.list(&OrderQuery::assigned_to(phone.session.user, 50)).expect("list");
+        // A lean phone: the documents it edits and its cursor; nobody else writes them here.
+        let docs: Vec<_> = mine.iter().map(|s| phone.replica.order(s.id).expect("order")).collect();
+        let cursor = phone.replica.store().cursor().expect("cursor");
+        phones.push((phone, mine, docs, cursor));
     }
     let latencies = Arc::new(std::sync::Mutex::new(Vec::new()));
     let cpu_before = CpuTimes::read(server_pid);
@@ -431,16 +437,13 @@ async fn load_phase(
     } else {
         std::time::Duration::ZERO
     };
-    for (n, mut phone) in phones.into_iter().enumerate() {
+    let start = tokio::time::Instant::now();
+    for (n, (mut phone, mine, mut docs, mut cursor)) in phones.into_iter().enumerate() {
         let latencies = Arc::clone(&latencies);
         // Phones start spread over one interval, as real ones would be.
-        let first = tokio::time::Instant::now() + interval.mul_f64(n as f64 / devices as f64);
+        let first = start + interval.mul_f64(n as f64 / devices as f64);
         tasks.push(tokio::spawn(async move {
-            let mine = phone.replica.list(&OrderQuery::assigned_to(phone.session.user, 50)).expect("list");
-            // A lean phone: the documents it edits and its cursor; nobody else writes them here.
             let me = phone.identity();
-            let mut docs: Vec<_> = mine.iter().map(|s| phone.replica.order(s.id).expect("order")).collect();
-            let mut cursor = phone.replica.store().cursor().expect("cursor");
             for r in 0..requests_per_device {
                 tokio::time::sleep_until(first + interval * r as u32).await;
                 let at = (r / 5) % mine.len();
