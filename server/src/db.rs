@@ -614,7 +614,7 @@ pub trait Database: Send + Sync + std::fmt::Debug + 'static {
     async fn close(&self);
     /// Organizations whose feed another server process advanced (PostgreSQL: `LISTEN`), so
     /// that this process can tell its live listeners. `None` where there is only one process.
-    fn other_servers_advanced(&self) -> Option<tokio::sync::broadcast::Receiver<String>> {
+    fn other_servers_advanced(&self) -> Option<tokio::sync::broadcast::Receiver<Announced>> {
         None
     }
 }
@@ -627,6 +627,33 @@ pub async fn open(url: &str) -> Result<std::sync::Arc<dyn Database>, String> {
         Ok(std::sync::Arc::new(Sqlite::open(url).await.map_err(|e| e.to_string())?))
     } else {
         Err(format!("unsupported database URL (use sqlite:… or postgres://…): {}", url.split(':').next().unwrap_or("")))
+    }
+}
+
+/// A feed advance another server process announced: the organization, and its newest
+/// position when the announcement carried it.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Announced {
+    pub org: String,
+    pub seq: Option<i64>,
+}
+
+impl Announced {
+    /// The notification's text: `<seq> <announcing process's actor> <org>`.
+    fn payload(&self, by: DeviceId) -> String {
+        format!("{} {by} {}", self.seq.unwrap_or(0), self.org)
+    }
+
+    /// Reads a notification, and which process sent it. A payload of another form (a bare
+    /// organization, as servers before positions were announced sent) names the organization.
+    fn parse(payload: &str) -> (Announced, Option<DeviceId>) {
+        let mut parts = payload.splitn(3, ' ');
+        if let (Some(seq), Some(by), Some(org)) = (parts.next(), parts.next(), parts.next())
+            && let (Ok(seq), Ok(by)) = (seq.parse::<i64>(), by.parse::<DeviceId>())
+        {
+            return (Announced { org: org.to_owned(), seq: Some(seq) }, Some(by));
+        }
+        (Announced { org: payload.to_owned(), seq: None }, None)
     }
 }
 
@@ -681,6 +708,28 @@ struct Attempt {
     read_ahead: Option<Option<StoredRow>>,
     /// Whether the push wrote anything before it failed.
     wrote: bool,
+    /// A push read ahead that changes nothing the order's row lists (a note, parts, time, a
+    /// photo): its rows are left to the end of the batch, where every such push's feed rows and
+    /// order positions are written together, one statement per table.
+    deferred: Option<Deferred>,
+}
+
+/// The writes a push left to the end of its batch (see [`Attempt::deferred`]).
+struct Deferred {
+    id: OrderId,
+    org: String,
+    /// The changes to log, in causal order, each with the device it is attributed to.
+    changes: Vec<(ChangeHash, Vec<u8>, DeviceId)>,
+    received_at: i64,
+    tail_before: i32,
+    order: WorkOrder,
+    assignee: Option<UserId>,
+}
+
+/// A deferred push once written: its order's new feed position and how many changes it logged.
+struct Written {
+    last_seq: i64,
+    merged: usize,
 }
 
 /// What never changes while a process runs: read once at open.
@@ -728,11 +777,15 @@ impl Sqlite {
         Ok(pool.begin_with("BEGIN IMMEDIATE").await?)
     }
 
-    async fn announce(_tx: &mut sqlx::Transaction<'_, sqlx::Sqlite>, _orgs: &[&str]) -> Result<()> {
+    async fn announce(
+        _tx: &mut sqlx::Transaction<'_, sqlx::Sqlite>,
+        _by: DeviceId,
+        _orgs: &[(String, i64)],
+    ) -> Result<()> {
         Ok(())
     }
 
-    fn advanced_feed(&self) -> Option<tokio::sync::broadcast::Receiver<String>> {
+    fn advanced_feed(&self) -> Option<tokio::sync::broadcast::Receiver<Announced>> {
         None
     }
 }
@@ -746,33 +799,42 @@ pub struct Postgres {
     fixed: Fixed,
     writer: tokio::sync::mpsc::Sender<PushJob>,
     cache: SharedCache,
-    advanced: tokio::sync::broadcast::Sender<String>,
+    advanced: tokio::sync::broadcast::Sender<Announced>,
 }
 
 impl Postgres {
     pub async fn open(url: &str) -> Result<Self, sqlx::Error> {
         let options = PgConnectOptions::from_str(url)?;
-        let pool = PgPoolOptions::new().max_connections(16).connect_with(options).await?;
+        // Every connection is opened at start-up: opening one (a new backend process) under load
+        // held up the first requests after a restart by tens of milliseconds.
+        let pool = PgPoolOptions::new().max_connections(16).min_connections(16).connect_with(options).await?;
         sqlx::migrate!("../migrations/postgres").run(&pool).await?;
         let fixed = Self::init_meta(&pool).await.map_err(|e| sqlx::Error::Protocol(e.message_en))?;
         let (writer, jobs) = tokio::sync::mpsc::channel(4 * GROUP_COMMIT_MAX);
         let cache: SharedCache = std::sync::Arc::new(std::sync::Mutex::new(DocumentCache::new(CACHED_DOCUMENTS)));
         tokio::spawn(Self::run_writer(pool.clone(), fixed.server, cache.clone(), jobs));
         let (advanced, _) = tokio::sync::broadcast::channel(1_024);
-        tokio::spawn(Self::listen_for_other_servers(pool.clone(), advanced.clone()));
+        tokio::spawn(Self::listen_for_other_servers(pool.clone(), fixed.server.device, advanced.clone()));
         Ok(Postgres { pool, fixed, writer, cache, advanced })
     }
 
-    /// Relays `NOTIFY loopwork_feed, '<org>'` from every server process (this one included:
-    /// a repeated wake-up costs a listener one idle sync). Reconnects if the connection drops.
-    async fn listen_for_other_servers(pool: PgPool, advanced: tokio::sync::broadcast::Sender<String>) {
+    /// Relays `NOTIFY loopwork_feed` from the other server processes (this process tells its
+    /// own listeners itself). Reconnects if the connection drops.
+    async fn listen_for_other_servers(
+        pool: PgPool,
+        this_process: DeviceId,
+        advanced: tokio::sync::broadcast::Sender<Announced>,
+    ) {
         loop {
             let listener = async {
                 let mut listener = sqlx::postgres::PgListener::connect_with(&pool).await?;
                 listener.listen("loopwork_feed").await?;
                 loop {
                     let notification = listener.recv().await?;
-                    let _ = advanced.send(notification.payload().to_owned());
+                    let (announced, by) = Announced::parse(notification.payload());
+                    if by != Some(this_process) {
+                        let _ = advanced.send(announced);
+                    }
                 }
                 #[allow(unreachable_code)]
                 Ok::<(), sqlx::Error>(())
@@ -787,13 +849,19 @@ impl Postgres {
         }
     }
 
-    fn advanced_feed(&self) -> Option<tokio::sync::broadcast::Receiver<String>> {
+    fn advanced_feed(&self) -> Option<tokio::sync::broadcast::Receiver<Announced>> {
         Some(self.advanced.subscribe())
     }
 
-    async fn announce(tx: &mut sqlx::Transaction<'_, sqlx::Postgres>, orgs: &[&str]) -> Result<()> {
-        for org in orgs {
-            sqlx::query("SELECT pg_notify('loopwork_feed', $1)").bind(*org).execute(&mut **tx).await?;
+    /// Tells every server process, at commit, how far each organization's feed advanced.
+    async fn announce(
+        tx: &mut sqlx::Transaction<'_, sqlx::Postgres>,
+        by: DeviceId,
+        orgs: &[(String, i64)],
+    ) -> Result<()> {
+        for (org, seq) in orgs {
+            let payload = Announced { org: org.clone(), seq: Some(*seq) }.payload(by);
+            sqlx::query("SELECT pg_notify('loopwork_feed', $1)").bind(payload).execute(&mut **tx).await?;
         }
         Ok(())
     }
@@ -1082,7 +1150,6 @@ macro_rules! database_impl {
             ) -> Result<()> {
                 let mut tx = Self::begin_write(pool).await?;
                 let mut locked: Option<String> = None;
-                let mut announced: Vec<String> = Vec::new();
                 let mut synced: Vec<String> = Vec::new();
                 let mut closing = HashMap::new();
                 let mut now_ms = 0;
@@ -1108,7 +1175,8 @@ macro_rules! database_impl {
                         .push((job.groups[0].0.to_string(), job.principal.user.to_string()));
                 }
                 let mut rows: HashMap<String, StoredRow> = HashMap::new();
-                for job in batch.iter_mut() {
+                let mut deferred: Vec<(usize, Deferred)> = Vec::new();
+                for (at, job) in batch.iter_mut().enumerate() {
                     if locked.as_deref() != Some(job.principal.org.as_str()) {
                         Self::lock_org(&mut tx, &job.principal.org).await?;
                         locked = Some(job.principal.org.clone());
@@ -1118,7 +1186,7 @@ macro_rules! database_impl {
                     let alone = alone(job);
                     let row = read_together(job).then(|| rows.remove(&job.groups[0].0.to_string()));
                     let mut merged = Vec::new();
-                    let mut attempt = Attempt { read_ahead: row, wrote: false };
+                    let mut attempt = Attempt { read_ahead: row, wrote: false, deferred: None };
                     let result = if alone {
                         Self::push_in_tx(&mut tx, server, cache, &mut merged, job, &mut closing, &mut attempt).await
                     } else {
@@ -1134,19 +1202,37 @@ macro_rules! database_impl {
                     };
                     match result {
                         Ok(outcome) => {
-                            if outcome.merged > 0 && !announced.contains(&job.principal.org) {
-                                announced.push(job.principal.org.clone());
-                            }
                             let device = job.principal.device.to_string();
                             if !synced.contains(&device) {
                                 synced.push(device);
                             }
                             now_ms = now_ms.max(job.now_ms);
                             staged.extend(merged);
+                            deferred.extend(attempt.deferred.map(|d| (at, d)));
                             results.push(Ok(outcome));
                         }
                         Err(failed) if alone && (attempt.wrote || failed.status.is_server_error()) => return Err(failed),
                         Err(refused) => results.push(Err(refused)),
+                    }
+                }
+                let written = Self::write_deferred(&mut tx, &deferred).await?;
+                for ((at, d), w) in deferred.into_iter().zip(written) {
+                    if let Some(Ok(outcome)) = results.get_mut(at) {
+                        outcome.merged += w.merged;
+                        outcome.feed_seq = outcome.feed_seq.max(w.last_seq);
+                    }
+                    staged.push((d.id, w.last_seq, d.order, d.assignee));
+                }
+                // Each organization whose feed advanced, with its newest position.
+                let mut announced: Vec<(String, i64)> = Vec::new();
+                for (job, result) in batch.iter().zip(&*results) {
+                    let Ok(outcome) = result else { continue };
+                    if outcome.merged == 0 {
+                        continue;
+                    }
+                    match announced.iter_mut().find(|(org, _)| *org == job.principal.org) {
+                        Some((_, seq)) => *seq = (*seq).max(outcome.feed_seq),
+                        None => announced.push((job.principal.org.clone(), outcome.feed_seq)),
                     }
                 }
                 if !synced.is_empty() {
@@ -1159,10 +1245,96 @@ macro_rules! database_impl {
                     }
                     update.execute(&mut *tx).await?;
                 }
-                let announced: Vec<&str> = announced.iter().map(String::as_str).collect();
-                Self::announce(&mut tx, &announced).await?;
+                Self::announce(&mut tx, server.device, &announced).await?;
                 tx.commit().await?;
                 Ok(())
+            }
+
+            /// Writes the batch's deferred pushes: their feed rows in one statement (per 400
+            /// rows), then their orders' feed positions and tails in one statement (per 400
+            /// orders); an order whose tail grows too long gets a new snapshot instead. Feed rows
+            /// take their positions in the order given, so each order's changes stay in causal
+            /// order. The answers are in the order of `deferred`.
+            async fn write_deferred(
+                tx: &mut sqlx::Transaction<'_, $db>,
+                deferred: &[(usize, Deferred)],
+            ) -> Result<Vec<Written>> {
+                let rows: Vec<(&Deferred, &ChangeHash, &Vec<u8>, DeviceId)> = deferred
+                    .iter()
+                    .flat_map(|(_, d)| d.changes.iter().map(move |(hash, bytes, device)| (d, hash, bytes, *device)))
+                    .collect();
+                // Per order: changes logged, newest position.
+                let mut logged: HashMap<String, (i32, i64)> = HashMap::new();
+                for chunk in rows.chunks(400) {
+                    let values = (0..chunk.len())
+                        .map(|i| {
+                            let b = 6 * i;
+                            format!("(${}, ${}, 'change', ${}, ${}, ${}, ${})", b + 1, b + 2, b + 3, b + 4, b + 5, b + 6)
+                        })
+                        .collect::<Vec<_>>()
+                        .join(", ");
+                    let sql = format!(
+                        "INSERT INTO feed (org_id, order_id, kind, hash, bytes, device_id, received_at) VALUES {values}
+                         ON CONFLICT DO NOTHING RETURNING order_id, seq"
+                    );
+                    let mut insert = sqlx::query_as::<_, (String, i64)>(AssertSqlSafe(sql));
+                    for (d, hash, bytes, device) in chunk {
+                        insert = insert
+                            .bind(&d.org)
+                            .bind(d.id.to_string())
+                            .bind(hash.as_ref())
+                            .bind(bytes.as_slice())
+                            .bind(device.to_string())
+                            .bind(d.received_at);
+                    }
+                    for (order, seq) in insert.fetch_all(&mut **tx).await? {
+                        let entry = logged.entry(order).or_default();
+                        entry.0 += 1;
+                        entry.1 = entry.1.max(seq);
+                    }
+                }
+                let mut written = Vec::with_capacity(deferred.len());
+                let mut positions: Vec<(String, i32, i64)> = Vec::new();
+                for (_, d) in deferred {
+                    let order_id = d.id.to_string();
+                    let (appended, mut last_seq) = logged.get(&order_id).copied().unwrap_or_default();
+                    if last_seq == 0 {
+                        // Every change was already in the feed (a concurrent duplicate).
+                        last_seq = sqlx::query_scalar("SELECT COALESCE(MAX(seq), 0) FROM feed WHERE order_id = $1")
+                            .bind(&order_id)
+                            .fetch_one(&mut **tx)
+                            .await?;
+                    }
+                    if d.tail_before + appended <= TAIL_MAX {
+                        positions.push((order_id, appended, last_seq));
+                    } else {
+                        sqlx::query("UPDATE orders SET doc = $1, doc_seq = NULL, tail_changes = 0, last_seq = $2 WHERE id = $3")
+                            .bind(d.order.save_uncompressed())
+                            .bind(last_seq)
+                            .bind(&order_id)
+                            .execute(&mut **tx)
+                            .await?;
+                    }
+                    written.push(Written { last_seq, merged: d.changes.len() });
+                }
+                for chunk in positions.chunks(400) {
+                    let values = (0..chunk.len())
+                        .map(|i| format!("(${}, CAST(${} AS INTEGER), CAST(${} AS BIGINT))", 3 * i + 1, 3 * i + 2, 3 * i + 3))
+                        .collect::<Vec<_>>()
+                        .join(", ");
+                    // The new feed rows extend each document's tail (see `TAIL_MAX`).
+                    let sql = format!(
+                        "UPDATE orders SET doc_seq = CASE WHEN tail_changes = 0 THEN last_seq ELSE doc_seq END,
+                            tail_changes = tail_changes + v.column2, last_seq = v.column3
+                         FROM (VALUES {values}) AS v WHERE orders.id = v.column1"
+                    );
+                    let mut update = sqlx::query(AssertSqlSafe(sql));
+                    for (id, appended, last_seq) in chunk {
+                        update = update.bind(id).bind(*appended).bind(*last_seq);
+                    }
+                    update.execute(&mut **tx).await?;
+                }
+                Ok(written)
             }
 
             /// The [`StoredRow`]s of `(order, pushing user)` pairs, by order id.
@@ -1231,6 +1403,7 @@ macro_rules! database_impl {
                     let ahead = premerged.next().flatten();
                     let mut saved = None;
                     let order_id = id.to_string();
+                    let read_ahead = attempt.read_ahead.is_some();
                     let row: Option<StoredRow> = match attempt.read_ahead.take() {
                         Some(row) => row,
                         None => Self::read_rows(tx, &[(order_id.clone(), user.clone())]).await?.remove(&order_id),
@@ -1307,6 +1480,26 @@ macro_rules! database_impl {
                     }
                     attempt.wrote = true;
                     outcome.rejected.extend(merged.rejected.iter().map(|r| r.reason.code()));
+                    let pushed: HashSet<ChangeHash> = changes.iter().map(Change::hash).collect();
+                    let attributed = |hash: &ChangeHash| if pushed.contains(hash) { principal.device } else { server.device };
+                    if read_ahead
+                        && job.expect.is_none()
+                        && merged.new_transitions.is_empty()
+                        && !merged.transitions_changed
+                        && listed_before == Some(Listed::of_summary(&merged.summary))
+                    {
+                        let changes = merged.new_changes.into_iter().map(|(hash, bytes)| (hash, bytes, attributed(&hash))).collect();
+                        attempt.deferred = Some(Deferred {
+                            id: *id,
+                            org: principal.org.clone(),
+                            changes,
+                            received_at: now_ms,
+                            tail_before,
+                            order: merged.order,
+                            assignee: merged.summary.assignee,
+                        });
+                        continue;
+                    }
                     if !merged.new_transitions.is_empty() && trusted_from.is_none() {
                         let from: Option<i64> =
                             sqlx::query_scalar("SELECT COALESCE(last_sync_at, created_at) FROM devices WHERE id = $1")
@@ -1335,11 +1528,10 @@ macro_rules! database_impl {
                             .await?;
                         }
                     }
-                    let pushed: HashSet<ChangeHash> = changes.iter().map(Change::hash).collect();
                     let mut last_seq = 0;
                     let mut appended = 0;
                     for (hash, bytes) in &merged.new_changes {
-                        let device = if pushed.contains(hash) { principal.device } else { server.device };
+                        let device = attributed(hash);
                         let seq: Option<i64> = sqlx::query_scalar(
                             "INSERT INTO feed (org_id, order_id, kind, hash, bytes, device_id, received_at)
                              VALUES ($1, $2, 'change', $3, $4, $5, $6) ON CONFLICT DO NOTHING RETURNING seq",
@@ -2763,7 +2955,7 @@ macro_rules! database_impl {
                 self.pool.close().await;
             }
 
-            fn other_servers_advanced(&self) -> Option<tokio::sync::broadcast::Receiver<String>> {
+            fn other_servers_advanced(&self) -> Option<tokio::sync::broadcast::Receiver<Announced>> {
                 self.advanced_feed()
             }
 
@@ -2995,6 +3187,19 @@ fn day_of(now_ms: i64) -> String {
 
 #[cfg(test)]
 mod tests {
+    use super::Announced;
+
+    #[test]
+    fn a_feed_announcement_carries_its_position_and_its_sender() {
+        let by = loopwork_sync_core::DeviceId::new();
+        let announced = Announced { org: "org with spaces".into(), seq: Some(4_321) };
+        assert_eq!(Announced::parse(&announced.payload(by)), (announced, Some(by)));
+        // A server from before positions were announced sends the organization alone.
+        let legacy = Announced { org: "0f3c".into(), seq: None };
+        assert_eq!(Announced::parse("0f3c"), (legacy, None));
+        assert_eq!(Announced::parse("12 not-a-device org").0.seq, None);
+    }
+
     #[test]
     fn official_number_days_are_china_standard_time() {
         // 2026-11-27 15:59:59 UTC is 23:59:59 in Shanghai; a second later it is the 28th.

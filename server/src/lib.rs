@@ -72,7 +72,10 @@ pub async fn serve(
         tokio::spawn(async move {
             loop {
                 match advanced.recv().await {
-                    Ok(org) => {
+                    Ok(db::Announced { org, seq: Some(seq) }) => {
+                        let _ = state.live.send(api::FeedAdvanced { org, seq });
+                    }
+                    Ok(db::Announced { org, seq: None }) => {
                         if let Ok(seq) = state.db.latest_seq(&org).await {
                             let _ = state.live.send(api::FeedAdvanced { org, seq });
                         }

@@ -82,11 +82,17 @@ async fn two_server_replicas_on_one_postgres_lose_nothing() {
         .expect("subscribe");
     let mut events = response.bytes_stream();
     let mut desk = first.device("kefu").await;
-    desk.replica.create(&leak_in("3-1502", "3", owner.user)).expect("create");
+    let id = desk.replica.create(&leak_in("3-1502", "3", owner.user)).expect("create");
     synced(&mut desk).await;
+    // …and of a note (written with the rest of its batch), at the feed's newest position.
+    desk.replica.add_note(id, "已联系业主").expect("note");
+    synced(&mut desk).await;
+    let latest = first.state.db.latest_seq(&desk.session.org).await.expect("latest");
     let heard = tokio::time::timeout(std::time::Duration::from_secs(5), async {
+        let mut text = String::new();
         while let Some(Ok(chunk)) = events.next().await {
-            if String::from_utf8_lossy(&chunk).contains("event: feed") {
+            text.push_str(&String::from_utf8_lossy(&chunk));
+            if text.contains(&format!("event: feed\ndata: {latest}\n")) {
                 return true;
             }
         }
@@ -94,7 +100,7 @@ async fn two_server_replicas_on_one_postgres_lose_nothing() {
     })
     .await
     .unwrap_or(false);
-    assert!(heard, "a push through one replica reaches the other's live listeners");
+    assert!(heard, "a push through one replica reaches the other's live listeners, with the feed's position");
     second.stop().await;
     first.stop().await.drop_database().await;
 }
