@@ -897,22 +897,23 @@ fn scope_filter(scope: Scope, order_column: &str) -> String {
     }
 }
 
-/// The feed rows a device receives after its cursor ($2), up to $5, at most $4.
+/// The feed rows a device receives after its cursor ($2), up to `upto` ($5, or an expression),
+/// at most $4, as [`FeedRow`]s.
 ///
 /// Staff see every change of the organization, so they read the organization's feed in order.
 /// A technician or an owner sees a few orders: those orders that changed since the cursor
 /// (`last_seq > $2`) are found first, then only their feed rows are read, so a pull costs what
 /// changed for this device, not what changed in the whole organization.
-fn feed_query(scope: Scope) -> String {
+fn feed_query(scope: Scope, upto: &str) -> String {
     let columns = "seq, kind, order_id, bytes, reason, hash";
     let own_access = format!(
-        "SELECT {columns} FROM feed WHERE user_id = $3 AND seq > $2 AND seq <= $5 AND org_id = $1 \
+        "SELECT {columns} FROM feed WHERE user_id = $3 AND seq > $2 AND seq <= {upto} AND org_id = $1 \
          AND kind IN ('grant', 'revoke')"
     );
     let changed_orders = match scope {
         Scope::Organization => {
             return format!(
-                "SELECT {columns} FROM feed WHERE org_id = $1 AND seq > $2 AND seq <= $5 AND kind = 'change' \
+                "SELECT {columns} FROM feed WHERE org_id = $1 AND seq > $2 AND seq <= {upto} AND kind = 'change' \
                  UNION ALL {own_access} ORDER BY 1 LIMIT $4"
             );
         }
@@ -923,9 +924,48 @@ fn feed_query(scope: Scope) -> String {
             .to_owned(),
     };
     format!(
-        "SELECT {columns} FROM feed WHERE order_id IN ({changed_orders}) AND seq > $2 AND seq <= $5 \
+        "SELECT {columns} FROM feed WHERE order_id IN ({changed_orders}) AND seq > $2 AND seq <= {upto} \
          AND kind = 'change' UNION ALL {own_access} ORDER BY 1 LIMIT $4"
     )
+}
+
+/// A feed row as [`feed_query`] reads it: position, kind, order, bytes (a change), reason (a
+/// revocation), hash (a change).
+type FeedRow = (i64, String, String, Option<Vec<u8>>, Option<String>, Option<Vec<u8>>);
+
+/// A row of the feed's positions: the organization's newest position, then the row at that
+/// position or at a cursor's (none if the feed is empty), as its check needs it: position,
+/// order, kind, hash, user.
+type PositionRow = (i64, Option<i64>, Option<String>, Option<String>, Option<Vec<u8>>, Option<String>);
+
+/// What a steady sync reads in one statement, so in one snapshot: the positions (part 0, as
+/// [`PositionRow`]s) and the page of [`feed_query`] up to the newest position (part 1, as
+/// [`FeedRow`]s), with $1 the organization, $2 the cursor, $3 the user, $4 the page's size.
+fn positions_and_page_query(scope: Scope) -> String {
+    format!(
+        "WITH l AS (SELECT COALESCE(MAX(seq), 0) AS seq FROM feed WHERE org_id = $1)
+         SELECT 0, l.seq, f.seq, f.order_id, f.kind, NULL, NULL, f.hash, f.user_id
+         FROM l LEFT JOIN feed f ON f.org_id = $1 AND (f.seq = l.seq OR f.seq = $2)
+         UNION ALL
+         SELECT 1, NULL, p.seq, p.order_id, p.kind, p.bytes, p.reason, p.hash, NULL
+         FROM ({}) p
+         ORDER BY 1, 3",
+        feed_query(scope, "(SELECT seq FROM l)")
+    )
+}
+
+/// The newest position and its check, and the check at `seq` (`None` if the organization has
+/// no feed row there), from [`PositionRow`]s.
+fn positions_of(rows: &[PositionRow], seq: i64) -> (i64, String, Option<String>) {
+    let latest = rows.first().map(|r| r.0).unwrap_or(0);
+    let check_at = |at: i64| {
+        if at == 0 {
+            return Some(String::new());
+        }
+        let (_, _, order, kind, hash, user) = rows.iter().find(|r| r.1 == Some(at))?;
+        Some(replication::feed_check(order.as_deref()?, kind.as_deref()?, hash.as_deref(), user.as_deref()))
+    };
+    (latest, check_at(latest).unwrap_or_default(), check_at(seq))
 }
 
 fn principal_from(row: (String, String, String, String)) -> Result<Principal> {
@@ -1887,8 +1927,7 @@ macro_rules! database_impl {
             /// at `seq` (a device's cursor; `None` if the organization has no row there), in one
             /// query.
             async fn feed_positions(&self, org: &str, seq: i64) -> Result<(i64, String, Option<String>)> {
-                type Row = (i64, Option<i64>, Option<String>, Option<String>, Option<Vec<u8>>, Option<String>);
-                let rows: Vec<Row> = sqlx::query_as(
+                let rows: Vec<PositionRow> = sqlx::query_as(
                     "SELECT l.seq, f.seq, f.order_id, f.kind, f.hash, f.user_id
                      FROM (SELECT COALESCE(MAX(seq), 0) AS seq FROM feed WHERE org_id = $1) l
                      LEFT JOIN feed f ON f.org_id = $1 AND (f.seq = l.seq OR f.seq = $2)",
@@ -1897,15 +1936,45 @@ macro_rules! database_impl {
                 .bind(seq)
                 .fetch_all(&self.pool)
                 .await?;
-                let latest = rows.first().map(|r| r.0).unwrap_or(0);
-                let check_at = |at: i64| {
-                    if at == 0 {
-                        return Some(String::new());
+                Ok(positions_of(&rows, seq))
+            }
+
+            /// [`Self::feed_positions`] and the device's page after `seq` (see
+            /// [`positions_and_page_query`]), in one statement.
+            async fn positions_and_page(
+                &self,
+                principal: &Principal,
+                seq: i64,
+                limit: usize,
+            ) -> Result<((i64, String, Option<String>), Vec<FeedRow>)> {
+                type Row = (
+                    i32,
+                    Option<i64>,
+                    Option<i64>,
+                    Option<String>,
+                    Option<String>,
+                    Option<Vec<u8>>,
+                    Option<String>,
+                    Option<Vec<u8>>,
+                    Option<String>,
+                );
+                let rows: Vec<Row> = sqlx::query_as(AssertSqlSafe(positions_and_page_query(Scope::of(principal))))
+                    .bind(&principal.org)
+                    .bind(seq)
+                    .bind(principal.user.to_string())
+                    .bind(limit as i64)
+                    .fetch_all(&self.pool)
+                    .await?;
+                let mut positions = Vec::new();
+                let mut page = Vec::new();
+                for (part, latest, at, order, kind, bytes, reason, hash, user) in rows {
+                    match (part, at, order, kind) {
+                        (0, _, order, kind) => positions.push((latest.unwrap_or(0), at, order, kind, hash, user)),
+                        (_, Some(at), Some(order), Some(kind)) => page.push((at, kind, order, bytes, reason, hash)),
+                        _ => return Err(ApiError::internal()),
                     }
-                    let (_, _, order, kind, hash, user) = rows.iter().find(|r| r.1 == Some(at))?;
-                    Some(replication::feed_check(order.as_deref()?, kind.as_deref()?, hash.as_deref(), user.as_deref()))
-                };
-                Ok((latest, check_at(latest).unwrap_or_default(), check_at(seq)))
+                }
+                Ok((positions_of(&positions, seq), page))
             }
 
             /// The fingerprint of the organization's feed row at `seq` (empty at 0), or `None`
@@ -2395,7 +2464,15 @@ macro_rules! database_impl {
                 let user = principal.user.to_string();
                 let epoch = self.epoch().await?;
                 let at = request.cursor.as_ref().map_or(0, |c| c.seq);
-                let (latest, latest_check, check_at_cursor) = self.feed_positions(&principal.org, at).await?;
+                // A steady sync (a cursor past its first sync, nothing to reconcile) reads the
+                // feed's positions and its page in one statement; others read the positions first.
+                let steady = request.cursor.as_ref().is_some_and(|c| c.snapshot_after.is_none()) && request.reconcile.is_empty();
+                let ((latest, latest_check, check_at_cursor), page) = if steady {
+                    let (positions, page) = self.positions_and_page(principal, at, request.limit).await?;
+                    (positions, Some(page))
+                } else {
+                    (self.feed_positions(&principal.org, at).await?, None)
+                };
                 let mut response = SyncResponse::default();
                 let cursor = match request.cursor {
                     None => Cursor {
@@ -2484,31 +2561,32 @@ macro_rules! database_impl {
                     return Ok(response);
                 }
 
-                let sql = feed_query(scope);
-                let rows = sqlx::query(AssertSqlSafe(sql))
-                    .bind(&principal.org)
-                    .bind(cursor.seq)
-                    .bind(&user)
-                    .bind(request.limit as i64)
-                    .bind(latest)
-                    .fetch_all(&self.pool)
-                    .await?;
+                let rows: Vec<FeedRow> = match page {
+                    Some(page) => page,
+                    None => {
+                        sqlx::query_as(AssertSqlSafe(feed_query(scope, "$5")))
+                            .bind(&principal.org)
+                            .bind(cursor.seq)
+                            .bind(&user)
+                            .bind(request.limit as i64)
+                            .bind(latest)
+                            .fetch_all(&self.pool)
+                            .await?
+                    }
+                };
                 let full_page = rows.len() == request.limit;
                 let mut next_seq = cursor.seq;
                 let mut bytes = 0;
                 let mut cut = false;
                 let echo: HashSet<&[u8]> = request.just_pushed.iter().map(|h| h.as_ref()).collect();
-                for row in rows {
-                    let seq: i64 = row.try_get(0)?;
-                    let kind: String = row.try_get(1)?;
-                    let hash: Option<Vec<u8>> = row.try_get(5)?;
+                for (seq, kind, order, change, reason, hash) in rows {
                     if kind == "change" && hash.as_deref().is_some_and(|h| echo.contains(h)) {
                         next_seq = seq;
                         continue;
                     }
-                    let order: OrderId = row.try_get::<String, _>(2)?.parse().map_err(|_| ApiError::internal())?;
+                    let order: OrderId = order.parse().map_err(|_| ApiError::internal())?;
                     let item: Vec<u8> = match kind.as_str() {
-                        "change" => row.try_get::<Option<Vec<u8>>, _>(3)?.unwrap_or_default(),
+                        "change" => change.unwrap_or_default(),
                         "grant" => self.stored_document(&principal.org, &order.to_string()).await?.unwrap_or_default(),
                         _ => Vec::new(),
                     };
@@ -2520,10 +2598,7 @@ macro_rules! database_impl {
                     match kind.as_str() {
                         "change" => response.changes.push(OrderBytes { order, bytes: item }),
                         "grant" => response.documents.push(OrderBytes { order, bytes: item }),
-                        _ => {
-                            let reason: Option<String> = row.try_get(4)?;
-                            response.revoked.push(Revocation { order, reason: reason.unwrap_or_else(|| "revoked".into()) });
-                        }
+                        _ => response.revoked.push(Revocation { order, reason: reason.unwrap_or_else(|| "revoked".into()) }),
                     }
                     next_seq = seq;
                 }

@@ -504,8 +504,33 @@ async fn a_large_initial_sync_is_paged(backend: Backend) {
     }
     assert!(round_trips >= 60 / 7, "{round_trips}");
     assert_eq!(fresh.replica.store().order_count().expect("count"), 60 + 4, "60 orders and the 4 demo orders");
-    for id in ids {
-        assert_eq!(fresh.replica.order(id).expect("order").notes().len(), 1);
+    for id in &ids {
+        assert_eq!(fresh.replica.order(*id).expect("order").notes().len(), 1);
+    }
+
+    // A catch-up from the feed is paged the same way: each page ends mid-feed, and the next
+    // resumes from there.
+    for (i, id) in ids.iter().enumerate().take(30) {
+        desk.replica.add_note(*id, &format!("回访{i}")).expect("note");
+    }
+    synced(&mut desk).await;
+    let mut round_trips = 0;
+    loop {
+        let mut request = fresh.replica.sync_request().expect("request");
+        request.limit = 7;
+        let bytes = fresh.post(request.encode()).await.expect("post");
+        let response = loopwork_sync_core::protocol::SyncResponse::decode(&bytes, &Default::default()).expect("decode");
+        assert!(!response.reconcile_required, "every page's cursor is known to the server");
+        assert!(response.changes.len() <= 7);
+        let outcome = fresh.replica.apply_sync_response(&response).expect("apply");
+        round_trips += 1;
+        if !outcome.again {
+            break;
+        }
+    }
+    assert!(round_trips > 30 / 7, "{round_trips}");
+    for (i, id) in ids.iter().enumerate() {
+        assert_eq!(fresh.replica.order(*id).expect("order").notes().len(), if i < 30 { 2 } else { 1 });
     }
     server.stop().await.drop_database().await;
 }
