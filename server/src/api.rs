@@ -308,6 +308,7 @@ async fn order_audit(
         "只有客服及管理人员可以查看审计记录",
     )?;
     let order: OrderId = id.parse().map_err(|_| ApiError::not_found("order"))?;
+    auth::require_served(&state, &principal, order).await?;
     let sources = state.db.audit_sources(&principal.org, order).await?.ok_or_else(|| ApiError::not_found("order"))?;
     let doc = loopwork_sync_core::WorkOrder::load(&sources.doc).map_err(|_| ApiError::internal())?;
     let entries = loopwork_sync_core::timeline::change_log(&doc)

@@ -12,11 +12,22 @@ use sha2::{Digest, Sha256};
 use crate::AppState;
 use crate::error::ApiError;
 use crate::replication::Principal;
+use loopwork_sync_core::OrderId;
 
 /// Refuses (403, `forbidden`) anyone but office staff (dispatchers and above); the messages say
 /// what only they may do.
 pub fn require_staff(principal: &Principal, en: &'static str, zh: &'static str) -> Result<(), ApiError> {
     if principal.role.is_staff() { Ok(()) } else { Err(ApiError::forbidden(en, zh)) }
+}
+
+/// Refuses (404, as if there were no such order) a dispatcher bound to projects an order of a
+/// project they do not serve. The office-staff endpoints about one order call it: their other
+/// checks stop at the organization.
+pub async fn require_served(state: &AppState, principal: &Principal, order: OrderId) -> Result<(), ApiError> {
+    if principal.project_bound && !state.db.order_in_scope(principal, order).await? {
+        return Err(ApiError::not_found("order"));
+    }
+    Ok(())
 }
 
 /// Refuses (403, `forbidden`) anyone but the organization's administrators.

@@ -80,6 +80,7 @@ pub enum AdminCommand {
     CreateOrg {
         #[command(flatten)]
         storage: StorageArgs,
+        /// The organization's name, e.g. `和园物业`.
         #[arg(long)]
         name: String,
     },
@@ -87,20 +88,25 @@ pub enum AdminCommand {
     CreateProject {
         #[command(flatten)]
         storage: StorageArgs,
+        /// The organization's id (printed by `create-org`).
         #[arg(long)]
         org: String,
         /// A short code, e.g. `hy-garden`.
         #[arg(long)]
         code: String,
+        /// The project's name, e.g. `和园小区`.
         #[arg(long)]
         name: String,
     },
-    /// Create a user; an owner may be bound to units with --unit project/building/unit.
+    /// Create a user; prints their id. An owner may be bound to units with --unit, a dispatcher
+    /// to the projects they serve with --project.
     CreateUser {
         #[command(flatten)]
         storage: StorageArgs,
+        /// The organization's id.
         #[arg(long)]
         org: String,
+        /// The name the user signs in with (unique).
         #[arg(long)]
         login: String,
         /// Read from LOOPWORK_PASSWORD if not given.
@@ -109,19 +115,28 @@ pub enum AdminCommand {
         /// owner, technician, dispatcher, supervisor, manager or admin.
         #[arg(long)]
         role: String,
+        /// The name others see, e.g. `王师傅`.
         #[arg(long)]
         name: String,
+        /// A phone number (personal data: shown masked, revealed only as docs/permissions.md says).
         #[arg(long)]
         phone: Option<String>,
+        /// An owner's unit, as project/building/unit (repeat for several).
         #[arg(long = "unit")]
         units: Vec<String>,
+        /// A project code a dispatcher serves (repeat for several). A dispatcher with none serves
+        /// every project of the organization (the company's call centre).
+        #[arg(long = "project")]
+        projects: Vec<String>,
     },
     /// Revoke a device (a lost phone): its next request is refused.
     RevokeDevice {
         #[command(flatten)]
         storage: StorageArgs,
+        /// The organization's id.
         #[arg(long)]
         org: String,
+        /// The device's id (shown in the audit trail and at login).
         #[arg(long)]
         device: String,
     },

@@ -53,6 +53,30 @@ fn period(query: &PeriodQuery, now_ms: i64) -> Result<Period, ApiError> {
     Ok(Period { project, from, to })
 }
 
+/// A dispatcher bound to projects sees the panels of one project they serve: the one asked for,
+/// or their only one.
+async fn served_period(state: &AppState, principal: &Principal, mut period: Period) -> Result<Period, ApiError> {
+    let Some(served) = state.db.served_projects(principal).await? else { return Ok(period) };
+    match period.project.as_deref() {
+        Some(project) if served.iter().any(|p| p == project) => {}
+        Some(_) => {
+            return Err(ApiError::forbidden(
+                "the panels of a project you do not serve",
+                "您不负责这个项目,不能查看其数据",
+            ));
+        }
+        None if served.len() == 1 => period.project = served.into_iter().next(),
+        None => {
+            return Err(ApiError::invalid(
+                "project_required",
+                "you serve several projects: name one (`project`)",
+                "您负责多个项目,请指定一个项目(project)",
+            ));
+        }
+    }
+    Ok(period)
+}
+
 fn staff_only(principal: &Principal) -> Result<(), ApiError> {
     crate::auth::require_staff(principal, "only office staff see the dashboards", "只有客服及管理人员可以查看数据看板")
 }
@@ -94,7 +118,7 @@ pub async fn efficiency(
 ) -> Result<Json<Value>, ApiError> {
     staff_only(&principal)?;
     let now = state.clock.now_ms();
-    let period = period(&query, now)?;
+    let period = served_period(&state, &principal, period(&query, now)?).await?;
     let (c, durations) = state.db.efficiency(&principal.org, &period).await?;
     let backlog = state.db.backlog(&principal.org, period.project.as_deref(), now).await?;
     Ok(Json(json!({
@@ -131,7 +155,7 @@ pub async fn heatmap(
     Params(query): Params<PeriodQuery>,
 ) -> Result<Json<Value>, ApiError> {
     staff_only(&principal)?;
-    let period = period(&query, state.clock.now_ms())?;
+    let period = served_period(&state, &principal, period(&query, state.clock.now_ms())?).await?;
     let kind = match query.kind.as_deref().filter(|k| !k.is_empty()) {
         None => Some("complaint"),
         Some("all") => None,
@@ -271,7 +295,7 @@ pub async fn kpis(
     if !matches!(principal.role, Role::Supervisor | Role::Manager | Role::Admin) {
         return Err(ApiError::forbidden("only supervisors and above see staff KPIs", "只有主管及以上可以查看考核"));
     }
-    let period = period(&query, state.clock.now_ms())?;
+    let period = served_period(&state, &principal, period(&query, state.clock.now_ms())?).await?;
     let counts = state.db.staff_counts(&principal.org, &period).await?;
     let technicians: Vec<Value> = counts.iter().filter(|s| s.role == "technician").map(technician).collect();
     let agents: Vec<Value> = counts.iter().filter(|s| s.role != "technician").map(agent).collect();

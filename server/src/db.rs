@@ -71,31 +71,37 @@ pub struct PullRequest<'a> {
     pub just_pushed: &'a [ChangeHash],
 }
 
-/// An order's row as the writer reads it: id, organization, feed position, assignee, reporter,
-/// project, building, unit, status, number, kind, category, grade, area, the length of its
-/// document's tail, and whether the pushing user was ever given the order.
-type StoredRow = (
-    String,
-    String,
-    i64,
-    Option<String>,
-    String,
-    String,
-    Option<String>,
-    Option<String>,
-    String,
-    String,
-    String,
-    String,
-    String,
-    Option<String>,
-    i32,
-    bool,
-);
+/// An order's row as the writer reads it (`SELECT {STORED_ROW}` from `orders o` and a
+/// `VALUES` list `v (id, usr)` naming the pushing user).
+#[derive(Debug, sqlx::FromRow)]
+struct StoredRow {
+    id: String,
+    org_id: String,
+    last_seq: i64,
+    assignee: Option<String>,
+    reporter: String,
+    project: String,
+    building: Option<String>,
+    unit: Option<String>,
+    status: String,
+    number: String,
+    kind: String,
+    category: String,
+    grade: String,
+    area: Option<String>,
+    /// How many of the order's feed changes follow its stored snapshot.
+    tail_changes: i32,
+    /// Whether the pushing user was ever given the order.
+    given: bool,
+    /// Whether the order's project is one the pushing user serves (`staff_projects`).
+    serves: bool,
+}
 
-/// The columns of a [`StoredRow`] but the last, from `orders o`.
+/// The columns of a [`StoredRow`].
 const STORED_ROW: &str = "o.id, o.org_id, o.last_seq, o.assignee, o.reporter, o.project, o.building, o.unit, o.status,
-    o.number, o.kind, o.category, o.grade, o.area, o.tail_changes";
+    o.number, o.kind, o.category, o.grade, o.area, o.tail_changes,
+    EXISTS (SELECT 1 FROM order_access a WHERE a.order_id = o.id AND a.user_id = v.usr) AS given,
+    EXISTS (SELECT 1 FROM staff_projects s WHERE s.user_id = v.usr AND s.project = o.project) AS serves";
 
 /// An order's stored document as [`DOC_COLUMNS`] read it: the snapshot, the feed position it
 /// holds the order's changes up to, and how many of the order's changes were logged after it
@@ -133,16 +139,16 @@ struct Listed {
 impl Listed {
     fn of_row(r: &StoredRow) -> Listed {
         Listed {
-            number: r.9.clone(),
-            kind: r.10.clone(),
-            category: r.11.clone(),
-            grade: r.12.clone(),
-            status: r.8.clone(),
-            assignee: r.3.clone(),
-            project: r.5.clone(),
-            building: r.6.clone(),
-            unit: r.7.clone(),
-            area: r.13.clone(),
+            number: r.number.clone(),
+            kind: r.kind.clone(),
+            category: r.category.clone(),
+            grade: r.grade.clone(),
+            status: r.status.clone(),
+            assignee: r.assignee.clone(),
+            project: r.project.clone(),
+            building: r.building.clone(),
+            unit: r.unit.clone(),
+            area: r.area.clone(),
         }
     }
 
@@ -477,8 +483,17 @@ pub trait Database: Send + Sync + std::fmt::Debug + 'static {
     async fn has_organizations(&self) -> Result<bool>;
     async fn create_organization(&self, name: &str, now_ms: i64) -> Result<String>;
     async fn create_project(&self, org: &str, code: &str, name: &str) -> Result<()>;
+    async fn has_project(&self, org: &str, code: &str) -> Result<bool>;
     async fn create_user(&self, user: &NewUser, now_ms: i64) -> Result<UserId>;
     async fn bind_unit(&self, user: UserId, project: &str, building: &str, unit: &str) -> Result<()>;
+    /// Binds a dispatcher to a project of their organization, which they then serve (with any
+    /// others they are bound to) instead of the whole organization.
+    async fn bind_project(&self, user: UserId, project: &str) -> Result<()>;
+    /// The projects a dispatcher bound to projects serves; `None` for everyone whose scope is
+    /// not a set of projects.
+    async fn served_projects(&self, principal: &Principal) -> Result<Option<Vec<String>>>;
+    /// Whether the order is one the principal's scope holds.
+    async fn order_in_scope(&self, principal: &Principal, order: OrderId) -> Result<bool>;
     async fn user_by_login(&self, login: &str) -> Result<Option<UserRecord>>;
     async fn register_device(&self, user: &UserRecord, name: &str, token_hash: &str, now_ms: i64) -> Result<DeviceId>;
     async fn principal_by_token(&self, token_hash: &str) -> Result<Option<Principal>>;
@@ -894,16 +909,21 @@ fn scope_filter(scope: Scope, order_column: &str) -> String {
                 SELECT 1 FROM owner_units u WHERE u.user_id = $3 AND u.project = o.project
                 AND u.building = o.building AND u.unit = o.unit)))"
         ),
+        Scope::Projects(_) => format!(
+            "{order_column} IN (SELECT o.id FROM orders o WHERE o.org_id = $1
+                AND o.project IN (SELECT s.project FROM staff_projects s WHERE s.user_id = $3))"
+        ),
     }
 }
 
 /// The feed rows a device receives after its cursor ($2), up to `upto` ($5, or an expression),
 /// at most $4, as [`FeedRow`]s.
 ///
-/// Staff see every change of the organization, so they read the organization's feed in order.
-/// A technician or an owner sees a few orders: those orders that changed since the cursor
-/// (`last_seq > $2`) are found first, then only their feed rows are read, so a pull costs what
-/// changed for this device, not what changed in the whole organization.
+/// Staff of the whole organization see every change of it, so they read the organization's feed
+/// in order. A technician, an owner or a dispatcher bound to projects sees part of it: those of
+/// their orders that changed since the cursor (`last_seq > $2`) are found first, then only their
+/// feed rows are read, so a pull costs what changed for this device, not what changed in the
+/// whole organization.
 fn feed_query(scope: Scope, upto: &str) -> String {
     let columns = "seq, kind, order_id, bytes, reason, hash";
     let own_access = format!(
@@ -921,6 +941,9 @@ fn feed_query(scope: Scope, upto: &str) -> String {
         Scope::OwnUnits(_) => "SELECT o.id FROM orders o WHERE o.org_id = $1 AND o.last_seq > $2 AND (o.reporter = $3 \
              OR EXISTS (SELECT 1 FROM owner_units u WHERE u.user_id = $3 AND u.project = o.project \
              AND u.building = o.building AND u.unit = o.unit))"
+            .to_owned(),
+        Scope::Projects(_) => "SELECT id FROM orders WHERE org_id = $1 AND last_seq > $2 \
+             AND project IN (SELECT project FROM staff_projects WHERE user_id = $3)"
             .to_owned(),
     };
     format!(
@@ -968,12 +991,14 @@ fn positions_of(rows: &[PositionRow], seq: i64) -> (i64, String, Option<String>)
     (latest, check_at(latest).unwrap_or_default(), check_at(seq))
 }
 
-fn principal_from(row: (String, String, String, String)) -> Result<Principal> {
-    let (device, user, role, org) = row;
+fn principal_from(row: (String, String, String, String, bool)) -> Result<Principal> {
+    let (device, user, role, org, project_bound) = row;
+    let role = Role::from_code(&role).map_err(|_| ApiError::internal())?;
     Ok(Principal {
         device: device.parse().map_err(|_| ApiError::internal())?,
         user: user.parse().map_err(|_| ApiError::internal())?,
-        role: Role::from_code(&role).map_err(|_| ApiError::internal())?,
+        project_bound: role == Role::Dispatcher && project_bound,
+        role,
         org,
     })
 }
@@ -1388,15 +1413,14 @@ macro_rules! database_impl {
                         (0..chunk.len()).map(|i| format!("(${}, ${})", 2 * i + 1, 2 * i + 2)).collect::<Vec<_>>().join(", ");
                     let sql = format!(
                         "WITH v (id, usr) AS (VALUES {values})
-                         SELECT {STORED_ROW}, EXISTS (SELECT 1 FROM order_access a WHERE a.order_id = o.id AND a.user_id = v.usr)
-                         FROM v JOIN orders o ON o.id = v.id"
+                         SELECT {STORED_ROW} FROM v JOIN orders o ON o.id = v.id"
                     );
                     let mut query = sqlx::query_as::<_, StoredRow>(AssertSqlSafe(sql));
                     for (id, user) in chunk {
                         query = query.bind(id).bind(user);
                     }
                     for row in query.fetch_all(&mut **tx).await? {
-                        rows.insert(row.0.clone(), row);
+                        rows.insert(row.id.clone(), row);
                     }
                 }
                 Ok(rows)
@@ -1449,15 +1473,15 @@ macro_rules! database_impl {
                         None => Self::read_rows(tx, &[(order_id.clone(), user.clone())]).await?.remove(&order_id),
                     };
                     let listed_before = row.as_ref().map(Listed::of_row);
-                    let tail_before = row.as_ref().map_or(0, |r| r.14);
+                    let tail_before = row.as_ref().map_or(0, |r| r.tail_changes);
                     if let (Some(expected), Some(row)) = (job.expect, &row)
-                        && row.8 == expected.code()
+                        && row.status == expected.code()
                     {
                         // The server's action is done already (by this process or another).
                         continue;
                     }
                     let merged = match row {
-                        Some((_, org, last_seq, assignee, reporter, project, building, unit, .., given)) => {
+                        Some(StoredRow { org_id: org, last_seq, assignee, reporter, project, building, unit, given, serves, .. }) => {
                             let assignee = assignee.map(|a| a.parse()).transpose().map_err(|_| ApiError::internal())?;
                             let stored = StoredOrder { org, last_seq, assignee, reporter, project, building, unit };
                             // Only the checks the role needs (see `replication::may_write`).
@@ -1465,7 +1489,7 @@ macro_rules! database_impl {
                             let owns = principal.role == Role::Owner
                                 && Self::owns_unit(tx, &user, &stored.project, &stored.building, &stored.unit).await?;
                             let by_this_server = principal.device == server.device;
-                            if !by_this_server && !replication::may_write(principal, &stored, ever_given, owns) {
+                            if !by_this_server && !replication::may_write(principal, &stored, ever_given, owns, serves) {
                                 return Err(ApiError::out_of_scope(id).binary());
                             }
                             match ahead.filter(|p| p.at_seq == stored.last_seq) {
@@ -1497,15 +1521,17 @@ macro_rules! database_impl {
                                 ApiError::from(loopwork_sync_core::CoreError::from(e)).binary()
                             })?;
                             let location = candidate.location();
-                            let project_known: bool = sqlx::query_scalar(
-                                "SELECT EXISTS (SELECT 1 FROM projects WHERE org_id = $1 AND code = $2)",
+                            let (project_known, serves): (bool, bool) = sqlx::query_as(
+                                "SELECT EXISTS (SELECT 1 FROM projects WHERE org_id = $1 AND code = $2),
+                                    EXISTS (SELECT 1 FROM staff_projects WHERE user_id = $3 AND project = $2)",
                             )
                             .bind(&principal.org)
                             .bind(&location.project)
+                            .bind(&user)
                             .fetch_one(&mut **tx)
                             .await?;
                             let owns = Self::owns_unit(tx, &user, &location.project, &location.building, &location.unit).await?;
-                            replication::may_create(principal, &candidate, project_known, owns)?;
+                            replication::may_create(principal, &candidate, project_known, owns, serves)?;
                             attempt.wrote = true;
                             let number = Self::next_number(tx, &principal.org, now_ms).await?;
                             replication::merge_push(None, *id, changes, &author, server, Some(&number), now_ms)?
@@ -1619,6 +1645,33 @@ macro_rules! database_impl {
                                 .bind(after.to_string())
                                 .execute(&mut **tx)
                                 .await?;
+                        }
+                    }
+                    if let Some(before) = listed_before.as_ref().filter(|b| b.project != summary.location.project) {
+                        // The order moved to another project: the dispatchers who serve the one it
+                        // left (and not the one it entered) are told, those of the new one get it
+                        // whole.
+                        let after = &summary.location.project;
+                        for (kind, reason, from, to) in
+                            [("revoke", Some("moved"), &before.project, after), ("grant", None, after, &before.project)]
+                        {
+                            let seqs: Vec<i64> = sqlx::query_scalar(
+                                "INSERT INTO feed (org_id, order_id, kind, user_id, reason, received_at)
+                                 SELECT $1, $2, $3, s.user_id, $4, $5 FROM staff_projects s JOIN users u ON u.id = s.user_id
+                                 WHERE u.org_id = $1 AND s.project = $6 AND NOT EXISTS (
+                                    SELECT 1 FROM staff_projects t WHERE t.user_id = s.user_id AND t.project = $7)
+                                 RETURNING seq",
+                            )
+                            .bind(&principal.org)
+                            .bind(&order_id)
+                            .bind(kind)
+                            .bind(reason)
+                            .bind(now_ms)
+                            .bind(from)
+                            .bind(to)
+                            .fetch_all(&mut **tx)
+                            .await?;
+                            last_seq = seqs.into_iter().fold(last_seq, i64::max);
                         }
                     }
                     if last_seq == 0 {
@@ -1795,11 +1848,17 @@ macro_rules! database_impl {
                     let roles: Vec<&str> = f.roles.iter().map(|r| r.code()).collect();
                     let mut users: Vec<String> = Vec::new();
                     for role in roles {
+                        // Dispatchers bound to projects hear of their projects' orders only.
                         let ids: Vec<String> = sqlx::query_scalar(
-                            "SELECT id FROM users WHERE org_id = $1 AND role = $2 AND disabled_at IS NULL ORDER BY id",
+                            "SELECT id FROM users WHERE org_id = $1 AND role = $2 AND disabled_at IS NULL
+                                AND (role <> 'dispatcher' OR NOT EXISTS (SELECT 1 FROM staff_projects s WHERE s.user_id = users.id)
+                                    OR EXISTS (SELECT 1 FROM staff_projects s JOIN orders o ON o.project = s.project
+                                        WHERE s.user_id = users.id AND o.id = $3))
+                             ORDER BY id",
                         )
                         .bind(&due.org)
                         .bind(role)
+                        .bind(&order_id)
                         .fetch_all(&mut **tx)
                         .await?;
                         users.extend(ids);
@@ -2105,6 +2164,70 @@ macro_rules! database_impl {
                 Ok(())
             }
 
+            async fn has_project(&self, org: &str, code: &str) -> Result<bool> {
+                Ok(sqlx::query_scalar("SELECT EXISTS (SELECT 1 FROM projects WHERE org_id = $1 AND code = $2)")
+                    .bind(org)
+                    .bind(code)
+                    .fetch_one(&self.pool)
+                    .await?)
+            }
+
+            async fn bind_project(&self, user: UserId, project: &str) -> Result<()> {
+                let (dispatcher, known): (bool, bool) = sqlx::query_as(
+                    "SELECT EXISTS (SELECT 1 FROM users WHERE id = $1 AND role = 'dispatcher'),
+                        EXISTS (SELECT 1 FROM users u JOIN projects p ON p.org_id = u.org_id WHERE u.id = $1 AND p.code = $2)",
+                )
+                .bind(user.to_string())
+                .bind(project)
+                .fetch_one(&self.pool)
+                .await?;
+                if !dispatcher {
+                    return Err(ApiError::invalid(
+                        "not_a_dispatcher",
+                        "only dispatchers are bound to projects",
+                        "只有客服/调度可以绑定项目",
+                    ));
+                }
+                if !known {
+                    return Err(ApiError::invalid(
+                        "unknown_project",
+                        format!("the organization has no project {project}"),
+                        "本机构没有这个项目",
+                    ));
+                }
+                sqlx::query("INSERT INTO staff_projects (user_id, project) VALUES ($1, $2) ON CONFLICT DO NOTHING")
+                    .bind(user.to_string())
+                    .bind(project)
+                    .execute(&self.pool)
+                    .await?;
+                Ok(())
+            }
+
+            async fn served_projects(&self, principal: &Principal) -> Result<Option<Vec<String>>> {
+                if !matches!(Scope::of(principal), Scope::Projects(_)) {
+                    return Ok(None);
+                }
+                let projects: Vec<String> =
+                    sqlx::query_scalar("SELECT project FROM staff_projects WHERE user_id = $1 ORDER BY project")
+                        .bind(principal.user.to_string())
+                        .fetch_all(&self.pool)
+                        .await?;
+                Ok(Some(projects))
+            }
+
+            async fn order_in_scope(&self, principal: &Principal, order: OrderId) -> Result<bool> {
+                let sql = format!(
+                    "SELECT EXISTS (SELECT 1 FROM orders WHERE org_id = $1 AND id = $2 AND $3 = $3 AND {})",
+                    scope_filter(Scope::of(principal), "id")
+                );
+                Ok(sqlx::query_scalar(AssertSqlSafe(sql))
+                    .bind(&principal.org)
+                    .bind(order.to_string())
+                    .bind(principal.user.to_string())
+                    .fetch_one(&self.pool)
+                    .await?)
+            }
+
             async fn user_by_login(&self, login: &str) -> Result<Option<UserRecord>> {
                 let row: Option<(String, String, String, String)> = sqlx::query_as(
                     "SELECT id, org_id, role, password_hash FROM users WHERE login = $1 AND disabled_at IS NULL",
@@ -2140,8 +2263,9 @@ macro_rules! database_impl {
             }
 
             async fn principal_by_token(&self, token_hash: &str) -> Result<Option<Principal>> {
-                let row: Option<(String, String, String, String)> = sqlx::query_as(
-                    "SELECT d.id, u.id, u.role, u.org_id FROM devices d JOIN users u ON u.id = d.user_id
+                let row: Option<(String, String, String, String, bool)> = sqlx::query_as(
+                    "SELECT d.id, u.id, u.role, u.org_id, EXISTS (SELECT 1 FROM staff_projects s WHERE s.user_id = u.id)
+                     FROM devices d JOIN users u ON u.id = d.user_id
                      WHERE d.token_hash = $1 AND d.revoked_at IS NULL AND u.disabled_at IS NULL",
                 )
                 .bind(token_hash)
@@ -2205,7 +2329,13 @@ macro_rules! database_impl {
                     .into_iter()
                     .map(|(_, bytes)| loopwork_sync_core::work_order::parse_change(&bytes).map_err(|_| ApiError::internal()))
                     .collect::<Result<Vec<_>>>()?;
-                let principal = Principal { user: server.user, role: Role::System, org: org.to_owned(), device: server.device };
+                let principal = Principal {
+                    user: server.user,
+                    role: Role::System,
+                    org: org.to_owned(),
+                    device: server.device,
+                    project_bound: false,
+                };
                 let outcome = self.push_job(&principal, &[(order, changes)], now_ms, Some(expect)).await?;
                 Ok(outcome.merged > 0)
             }
@@ -2722,11 +2852,16 @@ macro_rules! database_impl {
                 .bind(&user)
                 .fetch_all(&self.pool)
                 .await?;
-                let projects: Vec<(String, String)> =
-                    sqlx::query_as("SELECT code, name FROM projects WHERE org_id = $1 ORDER BY code")
-                        .bind(&principal.org)
-                        .fetch_all(&self.pool)
-                        .await?;
+                // A dispatcher bound to projects registers orders in those only.
+                let projects: Vec<(String, String)> = sqlx::query_as(
+                    "SELECT code, name FROM projects WHERE org_id = $1
+                        AND ($2 = 0 OR code IN (SELECT project FROM staff_projects WHERE user_id = $3)) ORDER BY code",
+                )
+                .bind(&principal.org)
+                .bind(i32::from(principal.project_bound))
+                .bind(&user)
+                .fetch_all(&self.pool)
+                .await?;
                 Ok(MeRecord {
                     name,
                     units: units.into_iter().map(|(project, building, unit)| UnitRef { project, building, unit }).collect(),

@@ -68,7 +68,7 @@ pub async fn seed(db: &dyn Database, now_ms: i64) -> Result<String, ApiError> {
     let kefu = db.user_by_login("kefu").await?.ok_or_else(ApiError::internal)?;
     let device = db.register_device(&kefu, "demo seeding", &auth::token_hash(&auth::new_token()), now_ms).await?;
     let desk = Identity::new(kefu.id, Role::Dispatcher, device);
-    let principal = Principal { user: kefu.id, role: Role::Dispatcher, org: org.clone(), device };
+    let principal = Principal { user: kefu.id, role: Role::Dispatcher, org: org.clone(), device, project_bound: false };
     let (wang, owner_1502, owner_0801) = (ids[3], ids[5], ids[6]);
 
     let orders = [

@@ -330,6 +330,7 @@ pub async fn sla_events(
         "只有客服及管理人员可以查看时限记录",
     )?;
     let order: OrderId = id.parse().map_err(|_| ApiError::not_found("order"))?;
+    crate::auth::require_served(&state, &principal, order).await?;
     Ok(Json(state.db.sla_events(&principal.org, order).await?))
 }
 

@@ -70,12 +70,26 @@ async fn admin(command: AdminCommand) -> Result<(), String> {
             let database = db::open(&storage.url().map_err(|e| e.to_string())?).await?;
             database.create_project(&org, &code, &name).await.map_err(|e| e.message_en)?;
         }
-        AdminCommand::CreateUser { storage, org, login, password, role, name, phone, units } => {
+        AdminCommand::CreateUser { storage, org, login, password, role, name, phone, units, projects } => {
             let role = Role::from_code(&role).map_err(|e| e.to_string())?;
             if role == Role::System {
                 return Err("the system role is the server's own".into());
             }
+            if !projects.is_empty() && role != Role::Dispatcher {
+                return Err(
+                    "--project binds dispatchers only; supervisors and above serve the whole organization".into()
+                );
+            }
+            if !units.is_empty() && role != Role::Owner {
+                return Err("--unit binds owners only".into());
+            }
             let database = db::open(&storage.url().map_err(|e| e.to_string())?).await?;
+            // Checked before the user exists: a dispatcher whose binding failed would serve everything.
+            for project in &projects {
+                if !database.has_project(&org, project).await.map_err(|e| e.message_en)? {
+                    return Err(format!("the organization has no project {project} (create-project first)"));
+                }
+            }
             let password_hash = auth::hash_password(&password).map_err(|e| e.message_en)?;
             let user = NewUser { org, login, password_hash, role, display_name: name, phone };
             let id = database.create_user(&user, now).await.map_err(|e| e.message_en)?;
@@ -85,6 +99,9 @@ async fn admin(command: AdminCommand) -> Result<(), String> {
                     return Err(format!("--unit is project/building/unit, got {unit}"));
                 };
                 database.bind_unit(id, project, building, unit).await.map_err(|e| e.message_en)?;
+            }
+            for project in projects {
+                database.bind_project(id, &project).await.map_err(|e| e.message_en)?;
             }
             println!("{id}");
         }

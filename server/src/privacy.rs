@@ -76,6 +76,7 @@ fn may_reveal(principal: &Principal, source: &ContactSource) -> bool {
 }
 
 async fn source(state: &AppState, principal: &Principal, id: OrderId) -> Result<ContactSource, ApiError> {
+    crate::auth::require_served(state, principal, id).await?;
     let source = state.db.order_contact(principal, id).await?.ok_or_else(|| ApiError::not_found("order"))?;
     if !may_see(principal, &source) {
         return Err(ApiError::forbidden(
@@ -128,7 +129,9 @@ pub async fn reveals(
         "only office staff read the reveal log",
         "只有客服及管理人员可以查看号码查看记录",
     )?;
-    Ok(Json(state.db.reveals(&principal.org, parse(&id)?).await?))
+    let order = parse(&id)?;
+    crate::auth::require_served(&state, &principal, order).await?;
+    Ok(Json(state.db.reveals(&principal.org, order).await?))
 }
 
 pub async fn export(

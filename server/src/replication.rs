@@ -16,6 +16,9 @@ pub struct Principal {
     pub role: Role,
     pub org: String,
     pub device: DeviceId,
+    /// A dispatcher bound to some projects of the organization (`staff_projects`), who serves
+    /// those only; `false` for everyone else, a dispatcher bound to none included.
+    pub project_bound: bool,
 }
 
 impl Principal {
@@ -31,6 +34,8 @@ pub enum Scope {
     Assigned(UserId),
     /// Orders of the owner's units, and orders they reported.
     OwnUnits(UserId),
+    /// Orders of the projects the dispatcher serves.
+    Projects(UserId),
     /// Every order of the organization.
     Organization,
 }
@@ -40,6 +45,7 @@ impl Scope {
         match principal.role {
             Role::Technician => Scope::Assigned(principal.user),
             Role::Owner => Scope::OwnUnits(principal.user),
+            Role::Dispatcher if principal.project_bound => Scope::Projects(principal.user),
             _ => Scope::Organization,
         }
     }
@@ -143,30 +149,40 @@ pub struct StoredOrder {
 }
 
 /// What the principal's devices may write to an existing order: staff anything in their
-/// organization; a technician orders they have ever been given (a reassigned technician's
-/// offline notes still count; the lifecycle fold decides what their transitions mean); an owner
-/// orders they reported or of their units.
-pub fn may_write(principal: &Principal, order: &StoredOrder, ever_given: bool, owns_unit: bool) -> bool {
+/// organization, a dispatcher bound to projects those projects' orders (`serves_project`: the
+/// order's project is one of theirs); a technician orders they have ever been given (a
+/// reassigned technician's offline notes still count; the lifecycle fold decides what their
+/// transitions mean); an owner orders they reported or of their units.
+pub fn may_write(
+    principal: &Principal,
+    order: &StoredOrder,
+    ever_given: bool,
+    owns_unit: bool,
+    serves_project: bool,
+) -> bool {
     if order.org != principal.org {
         return false;
     }
     match principal.role {
         Role::Technician => ever_given,
         Role::Owner => order.reporter == principal.user.to_string() || owns_unit,
+        Role::Dispatcher => !principal.project_bound || serves_project,
         Role::System => false,
         _ => true,
     }
 }
 
-/// What a new order pushed by a device must satisfy: a known project of the organization, and
-/// for an owner, reported by themselves for one of their units.
+/// What a new order pushed by a device must satisfy: a known project of the organization, one
+/// the dispatcher serves if they are bound to projects, and for an owner, reported by themselves
+/// for one of their units.
 pub fn may_create(
     principal: &Principal,
     order: &WorkOrder,
     project_known: bool,
     owns_unit: bool,
+    serves_project: bool,
 ) -> Result<(), ApiError> {
-    if !project_known {
+    if !project_known || (principal.role == Role::Dispatcher && principal.project_bound && !serves_project) {
         return Err(ApiError::out_of_scope(order.id()).binary());
     }
     if principal.role == Role::Owner {

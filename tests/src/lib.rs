@@ -282,13 +282,15 @@ impl Session {
         Identity::new(self.user, self.role, self.device)
     }
 
-    /// The server's view of this session, for driving the server's database directly.
+    /// The server's view of this session, for driving the server's database directly (of a
+    /// user bound to no projects, as every demo user is).
     pub fn principal(&self) -> loopwork_server::replication::Principal {
         loopwork_server::replication::Principal {
             user: self.user,
             role: self.role,
             org: self.org.clone(),
             device: self.device,
+            project_bound: false,
         }
     }
 }

@@ -33,7 +33,7 @@ async fn actor(server: &TestServer, login: &str) -> Actor {
     let token = auth::new_token();
     let now = SystemClock.now_ms();
     let device = server.state.db.register_device(&user, "bench", &auth::token_hash(&token), now).await.expect("device");
-    let principal = Principal { user: user.id, role: user.role, org: user.org.clone(), device };
+    let principal = Principal { user: user.id, role: user.role, org: user.org.clone(), device, project_bound: false };
     Actor { principal, token }
 }
 
