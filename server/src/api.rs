@@ -120,15 +120,25 @@ pub fn router(state: AppState) -> axum::Router {
         ))
         .layer(tower::limit::GlobalConcurrencyLimitLayer::new(1_024))
         .layer(PropagateRequestIdLayer::x_request_id())
-        .layer(tower_http::trace::TraceLayer::new_for_http())
+        .layer(tower_http::trace::TraceLayer::new_for_http().make_span_with(request_span))
         .layer(SetRequestIdLayer::x_request_id(MakeRequestUuid))
         .with_state(state)
+}
+
+/// Each request's span: whatever is logged while it is served names its request id (the
+/// `x-request-id` the client sent or the one set here, also returned in the response).
+fn request_span(request: &axum::http::Request<axum::body::Body>) -> tracing::Span {
+    let id = request.headers().get("x-request-id").and_then(|v| v.to_str().ok()).unwrap_or_default();
+    tracing::info_span!("request", request_id = %id, method = %request.method(), path = %request.uri().path())
 }
 
 /// The metrics listener's router.
 pub fn metrics_router(state: AppState) -> axum::Router {
     axum::Router::new()
-        .route("/metrics", get(|State(state): State<AppState>| async move { state.metrics.render() }))
+        .route(
+            "/metrics",
+            get(|State(state): State<AppState>| async move { state.metrics.render(state.clock.now_ms()) }),
+        )
         .with_state(state)
 }
 
@@ -136,7 +146,18 @@ async fn record_http(State(state): State<AppState>, request: Request, next: Next
     let route =
         request.extensions().get::<MatchedPath>().map(|p| p.as_str().to_owned()).unwrap_or_else(|| "unmatched".into());
     let method = request.method().as_str().to_owned();
-    let response = next.run(request).await;
+    let sync = request.uri().path().starts_with("/sync/");
+    let mut response = next.run(request).await;
+    let ours = response
+        .headers()
+        .get(header::CONTENT_TYPE)
+        .is_some_and(|t| t.as_bytes() == CONTENT_TYPE.as_bytes() || t.as_bytes().starts_with(b"application/json"));
+    if response.status() == StatusCode::PAYLOAD_TOO_LARGE && !ours {
+        // The body limit's own answer is plain text: answer with the documented error instead.
+        let error = ApiError::body_too_large(if sync { MAX_SYNC_BODY } else { MAX_JSON_BODY });
+        state.metrics.errors.with_label_values(&[error.code]).inc();
+        response = if sync { error.binary() } else { error }.into_response();
+    }
     state.metrics.http_requests.with_label_values(&[&route, &method, response.status().as_str()]).inc();
     response
 }
@@ -367,7 +388,7 @@ async fn sync(
             state.metrics.sync_requests.with_label_values(&["ok"]).inc();
             state.metrics.sync_bytes.with_label_values(&["out"]).inc_by(bytes.len() as u64);
             state.metrics.merge_seconds.observe(started.elapsed().as_secs_f64());
-            state.metrics.device_seen(principal.device.to_string(), state.clock.now_ms());
+            state.metrics.device_seen(principal.device, state.clock.now_ms());
             if debug_json {
                 return Ok(Json(debug_view(&bytes, &state.limits)).into_response());
             }

@@ -56,6 +56,16 @@ impl ApiError {
         Self::new(StatusCode::BAD_REQUEST, code, en, zh)
     }
 
+    /// A request body over its route's limit (`limit` bytes).
+    pub fn body_too_large(limit: usize) -> Self {
+        Self::new(
+            StatusCode::PAYLOAD_TOO_LARGE,
+            "too_large",
+            format!("the request body is over its limit of {limit} bytes"),
+            "请求体超出大小限制",
+        )
+    }
+
     pub fn not_found(what: &str) -> Self {
         Self::new(StatusCode::NOT_FOUND, "not_found", format!("no such {what}"), "未找到")
     }

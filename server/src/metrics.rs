@@ -4,6 +4,7 @@
 use std::collections::HashMap;
 use std::sync::Mutex;
 
+use loopwork_sync_core::DeviceId;
 use prometheus::{Encoder, Histogram, HistogramOpts, IntCounter, IntCounterVec, IntGauge, Opts, Registry, TextEncoder};
 
 #[derive(Debug)]
@@ -25,7 +26,9 @@ pub struct Metrics {
     pub sla_events: IntCounterVec,
     /// Webhook delivery attempts by outcome (delivered, retry, given_up).
     pub webhook_deliveries: IntCounterVec,
-    seen: Mutex<HashMap<String, i64>>,
+    /// Each device's last sync; the devices not seen for `ACTIVE_WINDOW_MS` are let go of
+    /// when the metrics are read.
+    seen: Mutex<HashMap<DeviceId, i64>>,
 }
 
 /// A device counts as active for this long after its last sync.
@@ -53,8 +56,11 @@ impl Metrics {
         )
         .expect("valid metric");
         let merge_seconds = Histogram::with_opts(
-            HistogramOpts::new("sync_merge_seconds", "Time to merge and store one push")
-                .buckets(vec![0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5]),
+            HistogramOpts::new(
+                "sync_merge_seconds",
+                "Time to serve one sync round trip: merge and store its push, then read its pull",
+            )
+            .buckets(vec![0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5]),
         )
         .expect("valid metric");
         let active_devices =
@@ -114,15 +120,18 @@ impl Metrics {
         }
     }
 
-    /// Records that a device synced now, and refreshes the active-device gauge.
-    pub fn device_seen(&self, device: String, now_ms: i64) {
+    /// Records that a device synced now.
+    pub fn device_seen(&self, device: DeviceId, now_ms: i64) {
         let Ok(mut seen) = self.seen.lock() else { return };
         seen.insert(device, now_ms);
-        seen.retain(|_, at| now_ms - *at < ACTIVE_WINDOW_MS);
-        self.active_devices.set(seen.len() as i64);
     }
 
-    pub fn render(&self) -> String {
+    /// The metrics as Prometheus reads them, the active devices counted as of `now_ms`.
+    pub fn render(&self, now_ms: i64) -> String {
+        if let Ok(mut seen) = self.seen.lock() {
+            seen.retain(|_, at| now_ms - *at < ACTIVE_WINDOW_MS);
+            self.active_devices.set(seen.len() as i64);
+        }
         let mut out = Vec::new();
         let _ = TextEncoder::new().encode(&self.registry.gather(), &mut out);
         String::from_utf8(out).unwrap_or_default()

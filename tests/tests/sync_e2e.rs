@@ -284,6 +284,33 @@ async fn nobody_reads_or_writes_outside_their_scope(backend: Backend) {
             other => panic!("expected out_of_scope, got {other:?}"),
         }
     }
+    // A request that writes in scope and out of it is refused whole: nothing of it is stored.
+    let own = desk.replica.create(&leak_in("3-1502", "3", owner_1502.user)).expect("create");
+    desk.replica.transition(own, Action::Assign(li.session.user), None).expect("assign");
+    synced(&mut desk).await;
+    synced(&mut li).await;
+    li.replica.add_note(own, "本单的记录").expect("note on his own order");
+    let mine = li.replica.pending(10).expect("pending");
+    let mut copy = doc.clone().with_device(li.session.device);
+    let before = copy.heads();
+    copy.add_note(&li.identity(), "越权写入", 0).expect("local edit");
+    let mixed = SyncRequest {
+        cursor: None,
+        limit: 10,
+        changes: vec![
+            OrderBytes { order: own, bytes: mine[0].bytes.clone() },
+            OrderBytes { order: id, bytes: copy.changes_since(&before)[0].1.clone() },
+        ],
+        relayed: vec![],
+        reconcile: vec![],
+    };
+    match li.post(mixed.encode()).await {
+        Err(SyncError::Refused { status: 403, code }) => assert_eq!(code, "out_of_scope"),
+        other => panic!("expected out_of_scope, got {other:?}"),
+    }
+    synced(&mut desk).await;
+    assert!(desk.replica.order(own).expect("order").notes().is_empty(), "the in-scope half was not stored either");
+
     // An owner may not create an order for someone else's unit.
     let foreign_unit = owner_0801.replica.create(&leak_in("3-1502", "3", owner_0801.session.user)).expect("local");
     match owner_0801.sync().await {
@@ -398,9 +425,23 @@ async fn a_cut_off_or_malformed_request_changes_nothing(backend: Backend) {
     synced(&mut other).await;
     assert_eq!(other.replica.order(id).expect("order").notes().len(), 20);
 
-    // A request over the body limit is refused as too large, from its headers alone.
-    let status = announce_oversized_body(&server.base, &desk.session.token).await;
+    // A request over the body limit is refused as too large, from its headers alone, with the
+    // documented error frame; a JSON call over its limit with the documented JSON error.
+    let (status, body) = announce_oversized_body(&server.base, &desk.session.token).await;
     assert_eq!(status, 413);
+    let error = loopwork_sync_core::protocol::ErrorFrame::decode(&body).expect("an error frame, not plain text");
+    assert_eq!(error.code, "too_large");
+    let response = reqwest::Client::new()
+        .post(format!("{}/api/v1/orders", server.base))
+        .bearer_auth(&desk.session.token)
+        .header("content-type", "application/json")
+        .body(format!("{{\"description\": \"{}\"}}", "漏".repeat(30_000)))
+        .send()
+        .await
+        .expect("post");
+    assert_eq!(response.status(), 413);
+    let body: serde_json::Value = response.json().await.expect("a JSON error");
+    assert_eq!(body["error"]["code"], "too_large");
     server.stop().await.drop_database().await;
 }
 
@@ -536,8 +577,8 @@ async fn a_large_initial_sync_is_paged(backend: Backend) {
 }
 
 /// Sends only the head of a request that announces a body one byte over the limit, and reads
-/// the status line of the answer.
-async fn announce_oversized_body(base: &str, token: &str) -> u16 {
+/// the answer: its status and body.
+async fn announce_oversized_body(base: &str, token: &str) -> (u16, Vec<u8>) {
     use tokio::io::{AsyncReadExt, AsyncWriteExt};
     let addr = base.trim_start_matches("http://");
     let mut stream = tokio::net::TcpStream::connect(addr).await.expect("connect");
@@ -546,10 +587,25 @@ async fn announce_oversized_body(base: &str, token: &str) -> u16 {
         loopwork_server::api::MAX_SYNC_BODY + 1
     );
     stream.write_all(head.as_bytes()).await.expect("write");
-    let mut buf = [0u8; 64];
-    let n = stream.read(&mut buf).await.expect("read");
-    let line = String::from_utf8_lossy(&buf[..n]).to_string();
-    line.split_whitespace().nth(1).and_then(|s| s.parse().ok()).unwrap_or(0)
+    let mut answer = Vec::new();
+    let mut buf = [0u8; 1024];
+    let (status, body) = loop {
+        let n = stream.read(&mut buf).await.expect("read");
+        assert!(n > 0, "the connection closed before the answer was whole");
+        answer.extend_from_slice(&buf[..n]);
+        let Some(end) = answer.windows(4).position(|w| w == b"\r\n\r\n") else { continue };
+        let head = String::from_utf8_lossy(&answer[..end]).to_lowercase();
+        let length: usize = head
+            .lines()
+            .find_map(|l| l.strip_prefix("content-length:"))
+            .and_then(|v| v.trim().parse().ok())
+            .expect("a content length");
+        if answer.len() >= end + 4 + length {
+            let status = head.split_whitespace().nth(1).and_then(|s| s.parse().ok()).unwrap_or(0);
+            break (status, answer[end + 4..end + 4 + length].to_vec());
+        }
+    };
+    (status, body)
 }
 
 async fn a_server_restored_from_backup_reconciles_and_loses_nothing(backend: Backend) {
@@ -638,17 +694,34 @@ async fn online_clients_hear_of_changes_live(backend: Backend) {
 
 async fn metrics_count_syncs_and_refusals_by_code(backend: Backend) {
     let server = TestServer::start(backend).await;
+    let health = reqwest::get(format!("{}/healthz", server.base)).await.expect("healthz");
+    assert_eq!(health.status(), 200, "ready");
     let mut desk = server.device("kefu").await;
+    let owner = server.login("yezhu1502").await;
+    desk.replica.create(&leak_in("3-1502", "3", owner.user)).expect("create");
     synced(&mut desk).await;
     let mut frame = SyncRequest::default().encode();
     frame[4] = 7;
     let _ = desk.post(frame).await;
     let text =
         reqwest::get(format!("{}/metrics", server.metrics_base)).await.expect("metrics").text().await.expect("body");
-    assert!(text.contains("loopwork_sync_requests_total{outcome=\"ok\"}"), "{text}");
-    assert!(text.contains("loopwork_errors_total{code=\"upgrade_required\"} 1"), "{text}");
+    // A metric's value, summed over its labels matching `labels`.
+    let value = |name: &str, labels: &str| -> f64 {
+        text.lines()
+            .filter(|l| l.starts_with(name) && l[name.len()..].starts_with(['{', ' ']) && l.contains(labels))
+            .filter_map(|l| l.rsplit(' ').next()?.parse::<f64>().ok())
+            .sum()
+    };
+    assert!(value("loopwork_sync_requests_total", "outcome=\"ok\"") >= 1.0, "{text}");
+    assert_eq!(value("loopwork_errors_total", "code=\"upgrade_required\""), 1.0, "{text}");
+    assert!(value("loopwork_sync_bytes_total", "direction=\"in\"") > 100.0, "a pushed order's bytes: {text}");
+    assert!(value("loopwork_sync_bytes_total", "direction=\"out\"") > 0.0, "{text}");
+    assert!(value("loopwork_changes_merged_total", "") >= 1.0, "{text}");
+    assert!(value("loopwork_sync_merge_seconds_count", "") >= 1.0, "{text}");
+    assert_eq!(value("loopwork_active_devices", ""), 1.0, "the desk synced just now: {text}");
     assert!(text.contains("route=\"/sync/v1\""), "labelled by route, not by URI");
     assert!(!text.contains(&desk.session.user.to_string()), "no user ids in metrics");
+    assert!(!text.contains(&desk.session.device.to_string()), "no device ids in metrics");
     server.stop().await.drop_database().await;
 }
 
