@@ -1,0 +1,235 @@
+//! The `loopwork` binary as a newcomer and an administrator use it: started with no
+//! configuration it makes the demo organization under `./data` and says how to sign in; the
+//! admin commands make an organization, a project and its users (a dispatcher bound to the
+//! project) and revoke a lost phone; `--help` documents every subcommand and flag.
+
+use std::path::{Path, PathBuf};
+use std::sync::Mutex;
+
+use loopwork_tests::tools::{target_dir, workspace};
+use loopwork_tests::{Backend, TestDatabase, login_at};
+use tokio::io::AsyncBufReadExt;
+
+/// Builds the server binary (usually already built), once per test process. (Also installs the
+/// TLS provider the HTTP clients here need, as the server does for its own.)
+fn binary() -> PathBuf {
+    let _ = loopwork_server::webhooks::client();
+    static BUILT: Mutex<Option<PathBuf>> = Mutex::new(None);
+    let mut built = BUILT.lock().unwrap_or_else(|p| p.into_inner());
+    if let Some(path) = built.as_ref() {
+        return path.clone();
+    }
+    let status = std::process::Command::new(env!("CARGO"))
+        .current_dir(workspace())
+        .args(["build", "--locked", "-p", "loopwork-server", "--bin", "loopwork"])
+        .status()
+        .expect("run cargo");
+    assert!(status.success(), "building loopwork failed");
+    let path = target_dir().join("debug").join(format!("loopwork{}", std::env::consts::EXE_SUFFIX));
+    *built = Some(path.clone());
+    path
+}
+
+/// Runs `loopwork args…` to completion in `dir`: (success, stdout, stderr).
+fn run(dir: &Path, args: &[&str], env: &[(&str, &str)]) -> (bool, String, String) {
+    let output = std::process::Command::new(binary())
+        .current_dir(dir)
+        .args(args)
+        .envs(env.iter().copied())
+        .output()
+        .expect("run loopwork");
+    let text = |b: &[u8]| String::from_utf8_lossy(b).into_owned();
+    (output.status.success(), text(&output.stdout), text(&output.stderr))
+}
+
+/// Starts `loopwork args…` in `dir` on free ports (given as environment variables) and returns
+/// its address and what it printed before it served.
+async fn serve(dir: &Path, args: &[&str]) -> (String, String, tokio::process::Child) {
+    let mut child = tokio::process::Command::new(binary())
+        .current_dir(dir)
+        .args(args)
+        .env("LOOPWORK_LISTEN", "127.0.0.1:0")
+        .env("LOOPWORK_METRICS_LISTEN", "127.0.0.1:0")
+        .env("RUST_LOG", "warn")
+        .stdout(std::process::Stdio::piped())
+        .kill_on_drop(true)
+        .spawn()
+        .expect("start loopwork");
+    let mut lines = tokio::io::BufReader::new(child.stdout.take().expect("stdout")).lines();
+    let mut printed = String::new();
+    while let Ok(Some(line)) = lines.next_line().await {
+        if let Some(rest) = line.split("serving ").nth(1) {
+            let base = rest.split_whitespace().next().expect("address").to_owned();
+            tokio::spawn(async move { while let Ok(Some(_)) = lines.next_line().await {} });
+            return (base, printed, child);
+        }
+        printed.push_str(&line);
+        printed.push('\n');
+    }
+    panic!("loopwork exited without serving; it printed:\n{printed}");
+}
+
+#[test]
+fn help_documents_every_subcommand_and_flag() {
+    let dir = tempfile::tempdir().expect("dir");
+    let (ok, top, _) = run(dir.path(), &["--help"], &[]);
+    assert!(ok && top.contains("serve") && top.contains("admin"), "{top}");
+    let (ok, serve, _) = run(dir.path(), &["serve", "--help"], &[]);
+    assert!(ok);
+    for (flag, variable, default) in [
+        ("--listen", "LOOPWORK_LISTEN", "127.0.0.1:8080"),
+        ("--metrics-listen", "LOOPWORK_METRICS_LISTEN", "127.0.0.1:9090"),
+        ("--data-dir", "LOOPWORK_DATA_DIR", "./data"),
+        ("--database-url", "LOOPWORK_DATABASE_URL", ""),
+    ] {
+        assert!(serve.contains(flag) && serve.contains(variable) && serve.contains(default), "{flag}:\n{serve}");
+    }
+    let (ok, admin, _) = run(dir.path(), &["admin", "--help"], &[]);
+    assert!(ok);
+    for command in ["create-org", "create-project", "create-user", "revoke-device"] {
+        assert!(admin.contains(command), "{command}:\n{admin}");
+        let (ok, help, _) = run(dir.path(), &["admin", command, "--help"], &[]);
+        assert!(ok);
+        // Every flag has its line of help: no flag is left bare.
+        for line in help.lines().filter(|l| l.trim_start().starts_with("--")) {
+            let described = line.split("  ").filter(|part| !part.trim().is_empty()).count() > 1;
+            let next_described = help.lines().skip_while(|l| *l != line).nth(1).is_some_and(|n| {
+                let n = n.trim();
+                !n.is_empty() && !n.starts_with('-')
+            });
+            assert!(described || next_described, "`{command}` flag without help: {line}\n{help}");
+        }
+    }
+}
+
+#[tokio::test]
+async fn with_no_configuration_it_serves_the_demo_from_data() {
+    let dir = tempfile::tempdir().expect("dir");
+    let (base, printed, mut child) = serve(dir.path(), &[]).await;
+    assert!(printed.contains("kefu") && printed.contains(loopwork_server::demo::DEMO_PASSWORD), "{printed}");
+    let health = reqwest::get(format!("{base}/healthz")).await.expect("healthz");
+    assert_eq!(health.status(), 200);
+    let kefu = login_at(&base, "kefu", loopwork_server::demo::DEMO_PASSWORD).await;
+    assert_eq!(kefu.role, loopwork_sync_core::Role::Dispatcher);
+    assert!(dir.path().join("data/loopwork.db").exists(), "the embedded database lives under ./data");
+    assert!(dir.path().join("data/loopwork.db-wal").exists(), "in write-ahead-log mode");
+    child.kill().await.expect("stop");
+}
+
+async fn an_administrator_sets_up_a_project_and_its_people(backend: Backend) {
+    let database = TestDatabase::new(backend).await;
+    let dir = tempfile::tempdir().expect("dir");
+    let data_dir = dir.path().join("store");
+    let data_dir = data_dir.to_str().expect("utf-8 path");
+    // Storage from the environment on PostgreSQL, from the flag on SQLite.
+    let mut env: Vec<(&str, &str)> = vec![("LOOPWORK_PASSWORD", "chushi-mima-2026")];
+    let mut storage: Vec<&str> = Vec::new();
+    match backend {
+        Backend::Postgres => env.push(("LOOPWORK_DATABASE_URL", database.url.as_str())),
+        Backend::Sqlite => storage.extend(["--data-dir", data_dir]),
+    }
+    let admin = |args: &[&str]| {
+        let mut all = vec!["admin"];
+        all.extend_from_slice(args);
+        all.extend_from_slice(&storage);
+        run(dir.path(), &all, &env)
+    };
+    let (ok, org, err) = admin(&["create-org", "--name", "清水物业"]);
+    assert!(ok, "{err}");
+    let org = org.trim().to_owned();
+    let (ok, _, err) = admin(&["create-project", "--org", &org, "--code", "qs-court", "--name", "清水苑"]);
+    assert!(ok, "{err}");
+    let (ok, _, err) = admin(&[
+        "create-user",
+        "--org",
+        &org,
+        "--login",
+        "qs-kefu",
+        "--role",
+        "dispatcher",
+        "--name",
+        "清水苑客服",
+        "--project",
+        "qs-court",
+    ]);
+    assert!(ok, "{err}");
+    // Refused, and nobody is made: a project that does not exist, a technician bound to one.
+    let (ok, _, err) = admin(&[
+        "create-user",
+        "--org",
+        &org,
+        "--login",
+        "ghost",
+        "--role",
+        "dispatcher",
+        "--name",
+        "x",
+        "--project",
+        "nowhere",
+    ]);
+    assert!(!ok && err.contains("no project nowhere"), "{err}");
+    let (ok, _, err) = admin(&[
+        "create-user",
+        "--org",
+        &org,
+        "--login",
+        "ghost",
+        "--role",
+        "technician",
+        "--name",
+        "x",
+        "--project",
+        "qs-court",
+    ]);
+    assert!(!ok && err.contains("dispatchers only"), "{err}");
+
+    let mut serve_args = vec!["serve", "--no-demo"];
+    serve_args.extend_from_slice(&storage);
+    let (base, _, mut child) = match backend {
+        Backend::Postgres => {
+            let mut args = serve_args.clone();
+            args.extend(["--database-url", database.url.as_str()]);
+            serve(dir.path(), &args).await
+        }
+        Backend::Sqlite => serve(dir.path(), &serve_args).await,
+    };
+    let session = login_at(&base, "qs-kefu", "chushi-mima-2026").await;
+    let client = reqwest::Client::new();
+    let me: serde_json::Value = client
+        .get(format!("{base}/api/v1/me"))
+        .bearer_auth(&session.token)
+        .send()
+        .await
+        .expect("me")
+        .json()
+        .await
+        .expect("json");
+    assert_eq!(me["projects"], serde_json::json!([{ "code": "qs-court", "name": "清水苑" }]), "{me}");
+    let nobody = client
+        .post(format!("{base}/api/v1/login"))
+        .json(&serde_json::json!({ "login": "ghost", "password": "chushi-mima-2026" }))
+        .send()
+        .await
+        .expect("login");
+    assert_eq!(nobody.status(), 401, "no refused user was made");
+
+    // A lost phone: revoked from the command line, refused at its next request.
+    let device = session.device.to_string();
+    let (ok, _, err) = admin(&["revoke-device", "--org", &org, "--device", &device]);
+    assert!(ok, "{err}");
+    let after = client.get(format!("{base}/api/v1/me")).bearer_auth(&session.token).send().await.expect("me");
+    assert_eq!(after.status(), 401);
+    child.kill().await.expect("stop");
+    drop(child);
+    database.drop_database().await;
+}
+
+#[tokio::test]
+async fn sqlite_an_administrator_sets_up_a_project_and_its_people() {
+    an_administrator_sets_up_a_project_and_its_people(Backend::Sqlite).await;
+}
+
+#[tokio::test]
+async fn postgres_an_administrator_sets_up_a_project_and_its_people() {
+    an_administrator_sets_up_a_project_and_its_people(Backend::Postgres).await;
+}
