@@ -49,7 +49,7 @@ use crate::{AppState, closed_loop, dashboard, desk, escalation, privacy, sla_set
 
 /// A sync request body may be this large; a JSON body much less.
 pub const MAX_SYNC_BODY: usize = 16 << 20;
-const MAX_JSON_BODY: usize = 64 << 10;
+pub const MAX_JSON_BODY: usize = 64 << 10;
 /// Entries in one response page, whatever the device asks.
 const MAX_PAGE: u32 = 5_000;
 /// Bytes of documents and changes in one response page (soft: at least one entry is sent).

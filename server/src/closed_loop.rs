@@ -122,15 +122,10 @@ pub async fn return_visits(
         "only office staff see return visits",
         "只有客服及管理人员可以查看回访任务",
     )?;
-    let candidates =
-        state.db.orders_in_status(&principal.org, &[Status::Confirmed, Status::AutoConfirmed], 1_000).await?;
-    let served = state.db.served_projects(&principal).await?;
+    let candidates = state.db.orders_in_status(&principal, &[Status::Confirmed, Status::AutoConfirmed], 1_000).await?;
     let mut visits = Vec::new();
     for (id, doc) in candidates {
         let order = WorkOrder::load(&doc).map_err(|_| ApiError::internal())?;
-        if served.as_ref().is_some_and(|served| !served.contains(&order.location().project)) {
-            continue;
-        }
         let state = order.state().map_err(|_| ApiError::internal())?;
         if !state.return_visit_required {
             continue;

@@ -542,7 +542,14 @@ pub trait Database: Send + Sync + std::fmt::Debug + 'static {
     async fn set_sla_book(&self, org: &str, book: &str) -> Result<()>;
     async fn set_auto_confirm_days(&self, org: &str, days: i64) -> Result<()>;
     /// Orders of the organization in these states, with their documents.
-    async fn orders_in_status(&self, org: &str, statuses: &[Status], limit: i64) -> Result<Vec<(OrderId, Vec<u8>)>>;
+    /// Orders of the principal's scope in these statuses, whole, oldest first (at most `limit`
+    /// per status).
+    async fn orders_in_status(
+        &self,
+        principal: &Principal,
+        statuses: &[Status],
+        limit: i64,
+    ) -> Result<Vec<(OrderId, Vec<u8>)>>;
     /// Open orders the escalation scanner must look at by `now_ms` (org, id, document, the
     /// `next_check` it was read at), soonest first.
     async fn checks_due(&self, now_ms: i64, limit: i64) -> Result<Vec<CheckDue>>;
@@ -2568,15 +2575,24 @@ macro_rules! database_impl {
                 Ok(())
             }
 
-            async fn orders_in_status(&self, org: &str, statuses: &[Status], limit: i64) -> Result<Vec<(OrderId, Vec<u8>)>> {
+            async fn orders_in_status(
+                &self,
+                principal: &Principal,
+                statuses: &[Status],
+                limit: i64,
+            ) -> Result<Vec<(OrderId, Vec<u8>)>> {
                 let mut out = Vec::new();
+                let sql = format!(
+                    "SELECT id, {DOC_COLUMNS} FROM orders WHERE org_id = $1 AND status = $2 AND $3 = $3 AND {}
+                     ORDER BY created_at LIMIT $4",
+                    scope_filter(Scope::of(principal), "id")
+                );
                 for status in statuses {
                     let mut conn = self.pool.acquire().await?;
-                    let rows: Vec<StoredDocRow> = sqlx::query_as(AssertSqlSafe(format!(
-                        "SELECT id, {DOC_COLUMNS} FROM orders WHERE org_id = $1 AND status = $2 ORDER BY created_at LIMIT $3"
-                    )))
-                    .bind(org)
+                    let rows: Vec<StoredDocRow> = sqlx::query_as(AssertSqlSafe(sql.clone()))
+                    .bind(&principal.org)
                     .bind(status.code())
+                    .bind(principal.user.to_string())
                     .bind(limit)
                     .fetch_all(&mut *conn)
                     .await?;
@@ -2717,6 +2733,12 @@ macro_rules! database_impl {
                     let order: OrderId = order.parse().map_err(|_| ApiError::internal())?;
                     let item: Vec<u8> = match kind.as_str() {
                         "change" => change.unwrap_or_default(),
+                        // Sent whole only if still in scope: an order given and taken back before
+                        // this pull is not shown (its revocation follows).
+                        "grant" if !self.order_in_scope(principal, order).await? => {
+                            next_seq = seq;
+                            continue;
+                        }
                         "grant" => self.stored_document(&principal.org, &order.to_string()).await?.unwrap_or_default(),
                         _ => Vec::new(),
                     };

@@ -53,6 +53,10 @@ impl<S: Send + Sync, T: DeserializeOwned + 'static> FromRequest<S> for Body<T> {
 
     async fn from_request(req: Request, _state: &S) -> Result<Self, ApiError> {
         let Json(value) = req.extract::<Json<T>, _>().await.map_err(|e: JsonRejection| {
+            if e.status() == StatusCode::PAYLOAD_TOO_LARGE {
+                // A body with no length given, cut off at the limit as it arrived.
+                return ApiError::body_too_large(crate::api::MAX_JSON_BODY);
+            }
             ApiError::invalid("invalid_json", e.body_text(), "请求内容不是有效的 JSON 或缺少必填项")
         })?;
         Ok(Body(value))

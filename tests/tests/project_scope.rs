@@ -171,6 +171,15 @@ async fn a_project_s_dispatcher_serves_that_project_only(backend: Backend) {
     assert_eq!(qs.replica.revocation(hy_order).expect("revocation").as_deref(), Some("moved"));
     let (status, _) = call(&server, &token, "GET", &format!("/api/v1/orders/{hy_order}"), None).await;
     assert_eq!(status, 404);
+    // Moved in and out again before the phone syncs: it never sees the order.
+    let passing = call_centre.replica.create(&leak("hy-garden", "1-707", owner.user)).expect("create");
+    synced(&mut call_centre).await;
+    call_centre.replica.set_location(passing, &Location::unit("qs-court", "1", "1-707")).expect("move");
+    synced(&mut call_centre).await;
+    call_centre.replica.set_location(passing, &Location::unit("hy-garden", "1", "1-707")).expect("move back");
+    synced(&mut call_centre).await;
+    synced(&mut qs).await;
+    assert!(qs.replica.order(passing).is_err(), "an order given and taken back before the pull is not shown");
 
     // The call centre, bound to no project, still holds every order.
     let mut fresh = server.device("kefu").await;

@@ -442,6 +442,21 @@ async fn a_cut_off_or_malformed_request_changes_nothing(backend: Backend) {
     assert_eq!(response.status(), 413);
     let body: serde_json::Value = response.json().await.expect("a JSON error");
     assert_eq!(body["error"]["code"], "too_large");
+    // The same body sent in chunks, with no length announced, is cut off at the limit.
+    let chunks = (0..30).map(|_| Ok::<_, std::io::Error>("漏漏漏漏漏漏漏漏".repeat(100).into_bytes()));
+    let response = reqwest::Client::new()
+        .post(format!("{}/api/v1/orders", server.base))
+        .bearer_auth(&desk.session.token)
+        .header("content-type", "application/json")
+        .body(reqwest::Body::wrap_stream(futures_util::stream::iter(
+            std::iter::once(Ok(b"{\"description\": \"".to_vec())).chain(chunks),
+        )))
+        .send()
+        .await
+        .expect("post");
+    assert_eq!(response.status(), 413);
+    let body: serde_json::Value = response.json().await.expect("a JSON error");
+    assert_eq!(body["error"]["code"], "too_large");
     server.stop().await.drop_database().await;
 }
 
