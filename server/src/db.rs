@@ -785,6 +785,7 @@ impl Sqlite {
         let (writer, jobs) = tokio::sync::mpsc::channel(4 * GROUP_COMMIT_MAX);
         let cache: SharedCache = std::sync::Arc::new(std::sync::Mutex::new(DocumentCache::new(CACHED_DOCUMENTS)));
         tokio::spawn(Self::run_writer(pool.clone(), fixed.server, cache.clone(), jobs));
+        tokio::spawn(Self::prewarm(pool.clone(), cache.clone()));
         Ok(Sqlite { pool, fixed, writer, cache })
     }
 
@@ -835,6 +836,7 @@ impl Postgres {
         let (writer, jobs) = tokio::sync::mpsc::channel(4 * GROUP_COMMIT_MAX);
         let cache: SharedCache = std::sync::Arc::new(std::sync::Mutex::new(DocumentCache::new(CACHED_DOCUMENTS)));
         tokio::spawn(Self::run_writer(pool.clone(), fixed.server, cache.clone(), jobs));
+        tokio::spawn(Self::prewarm(pool.clone(), cache.clone()));
         let (advanced, _) = tokio::sync::broadcast::channel(1_024);
         tokio::spawn(Self::listen_for_other_servers(pool.clone(), fixed.server.device, advanced.clone()));
         Ok(Postgres { pool, fixed, writer, cache, advanced })
@@ -1049,7 +1051,7 @@ macro_rules! database_impl {
                 for (id, changes) in groups {
                     // An order the writer has not cached (after a restart, or written by another
                     // server) is loaded here, in parallel with other requests, not by the writer.
-                    let cached = lock(&self.cache).peek(*id);
+                    let cached = lock(&self.cache).lend(*id);
                     let base = match cached {
                         Some(cached) => Some(cached),
                         None => self.committed_order(&principal.org, *id).await.ok().flatten(),
@@ -1172,6 +1174,69 @@ macro_rules! database_impl {
                     server: Identity::new(user, Role::System, server_actor(&secret, None)),
                     secret,
                 })
+            }
+
+            /// After a start, loads the orders changed last (as many as the writer caches) into the
+            /// writer's cache in the background, so that the first pushes after a restart do not
+            /// each load their order at once. An order a push has cached meanwhile is left as it is.
+            async fn prewarm(pool: sqlx::Pool<$db>, cache: SharedCache) {
+                let warmed = async {
+                    let orgs: Vec<String> = sqlx::query_scalar("SELECT id FROM organizations").fetch_all(&pool).await?;
+                    let mut recent: Vec<(i64, String)> = Vec::new();
+                    for org in orgs {
+                        let rows: Vec<(i64, String)> = sqlx::query_as(
+                            "SELECT last_seq, id FROM orders WHERE org_id = $1 ORDER BY last_seq DESC LIMIT $2",
+                        )
+                        .bind(&org)
+                        .bind(CACHED_DOCUMENTS as i64)
+                        .fetch_all(&pool)
+                        .await?;
+                        recent.extend(rows);
+                    }
+                    recent.sort_unstable_by(|a, b| b.0.cmp(&a.0));
+                    recent.truncate(CACHED_DOCUMENTS);
+                    // Oldest first, so that the orders changed last are the last let go.
+                    recent.reverse();
+                    for chunk in recent.chunks(100) {
+                        let list = (1..=chunk.len()).map(|i| format!("${i}")).collect::<Vec<_>>().join(", ");
+                        let sql = format!("SELECT id, last_seq, assignee, {DOC_COLUMNS} FROM orders WHERE id IN ({list})");
+                        let mut query = sqlx::query_as::<_, (String, i64, Option<String>, Vec<u8>, Option<i64>, i32)>(AssertSqlSafe(sql));
+                        for (_, id) in chunk {
+                            query = query.bind(id);
+                        }
+                        let mut conn = pool.acquire().await?;
+                        let rows = query.fetch_all(&mut *conn).await?;
+                        let mut position = HashMap::new();
+                        let mut stored = Vec::with_capacity(rows.len());
+                        for (id, last_seq, assignee, doc, doc_seq, tail) in rows {
+                            position.insert(id.clone(), (last_seq, assignee));
+                            stored.push((id, doc, doc_seq, tail));
+                        }
+                        let whole = Self::whole_documents(&mut conn, stored).await?;
+                        drop(conn);
+                        // Loading documents is CPU work: off the runtime's threads.
+                        let loaded = tokio::task::spawn_blocking(move || {
+                            whole
+                                .into_iter()
+                                .filter_map(|(id, doc)| {
+                                    let (last_seq, assignee) = position.remove(&id)?;
+                                    let assignee = assignee.and_then(|a| a.parse().ok());
+                                    Some((id.parse().ok()?, last_seq, WorkOrder::load(&doc).ok()?, assignee))
+                                })
+                                .collect::<Vec<(OrderId, i64, WorkOrder, Option<UserId>)>>()
+                        })
+                        .await
+                        .map_err(|_| ApiError::internal())?;
+                        let mut cache = lock(&cache);
+                        for (id, last_seq, order, assignee) in loaded {
+                            cache.put_if_absent(id, last_seq, order, assignee);
+                        }
+                    }
+                    Ok::<(), ApiError>(())
+                };
+                if let Err(e) = warmed.await {
+                    tracing::warn!(code = e.code, "the document cache was not warmed");
+                }
             }
 
             /// The writer task: takes the pushes waiting, writes them in one transaction.

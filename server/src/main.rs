@@ -9,6 +9,9 @@ use loopwork_server::db::NewUser;
 use loopwork_server::{AppState, auth, db, demo};
 use loopwork_sync_core::{Clock, Role, SystemClock};
 
+#[global_allocator]
+static ALLOCATOR: mimalloc::MiMalloc = mimalloc::MiMalloc;
+
 #[tokio::main]
 async fn main() -> std::process::ExitCode {
     tracing_subscriber::fmt()

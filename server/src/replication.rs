@@ -313,10 +313,25 @@ impl DocumentCache {
         (seq == last_seq).then_some(order)
     }
 
-    /// A copy of the cached order, with the feed position and assignee it was cached at: what a
-    /// request handler merges into ahead of the writer.
-    pub fn peek(&self, id: OrderId) -> Option<(i64, WorkOrder, Option<UserId>)> {
-        self.entries.get(&id).map(|(_, seq, order, assignee)| (*seq, order.clone(), *assignee))
+    /// Takes the cached order out, with the feed position and assignee it was cached at: what a
+    /// request handler merges into ahead of the writer, which caches the merged order again once
+    /// it commits. (Copying a document for each push cost more than loading it again on the rare
+    /// push that then finds it out: a concurrent push to the same order, or a push refused.)
+    pub fn lend(&mut self, id: OrderId) -> Option<(i64, WorkOrder, Option<UserId>)> {
+        self.entries.remove(&id).map(|(_, seq, order, assignee)| (seq, order, assignee))
+    }
+
+    #[cfg(test)]
+    fn holds(&self, id: OrderId) -> bool {
+        self.entries.contains_key(&id)
+    }
+
+    /// Keeps an order as committed at `last_seq`, unless the cache holds it already (a push may
+    /// have cached a later state).
+    pub fn put_if_absent(&mut self, id: OrderId, last_seq: i64, order: WorkOrder, assignee: Option<UserId>) {
+        if !self.entries.contains_key(&id) {
+            self.put(id, last_seq, order, assignee);
+        }
     }
 
     /// Keeps an order as committed at `last_seq`.
@@ -369,14 +384,15 @@ mod tests {
         cache.put(ids[0], 10, first, None);
         cache.put(ids[3], 11, order(), None);
         assert_eq!(cache.entries.len(), 3);
-        assert!(cache.peek(ids[1]).is_none(), "the order cached longest ago went");
+        assert!(!cache.holds(ids[1]), "the order cached longest ago went");
         for id in [ids[0], ids[2], ids[3]] {
-            assert!(cache.peek(id).is_some());
+            assert!(cache.holds(id));
         }
-        // Many takes and puts of the same orders keep the bookkeeping bounded.
+        // Many lends and puts of the same orders keep the bookkeeping bounded.
         for round in 0..100 {
             for id in [ids[0], ids[2], ids[3]] {
-                let order = cache.take(id, cache.peek(id).expect("cached").0).expect("current");
+                let (_, order, _) = cache.lend(id).expect("cached");
+                assert!(!cache.holds(id), "lent out until put back");
                 cache.put(id, 100 + round, order, None);
             }
         }
