@@ -789,8 +789,12 @@ impl Sqlite {
         Ok(Sqlite { pool, fixed, writer, cache })
     }
 
-    async fn lock_org(_tx: &mut sqlx::Transaction<'_, sqlx::Sqlite>, _org: &str) -> Result<()> {
-        Ok(())
+    /// One process writes: nothing to lock, and the closing authority is read with the pushes.
+    async fn lock_org(
+        _tx: &mut sqlx::Transaction<'_, sqlx::Sqlite>,
+        _org: &str,
+    ) -> Result<Option<Vec<(String, String)>>> {
+        Ok(None)
     }
 
     /// A write transaction takes SQLite's write lock at once (waiting up to the busy timeout):
@@ -800,11 +804,24 @@ impl Sqlite {
         Ok(pool.begin_with("BEGIN IMMEDIATE").await?)
     }
 
-    async fn announce(
-        _tx: &mut sqlx::Transaction<'_, sqlx::Sqlite>,
+    /// Each device's last sync, one statement for the batch; one process has nobody to tell.
+    async fn touch_and_announce(
+        tx: &mut sqlx::Transaction<'_, sqlx::Sqlite>,
+        now_ms: i64,
+        devices: &[String],
         _by: DeviceId,
         _orgs: &[(String, i64)],
     ) -> Result<()> {
+        if devices.is_empty() {
+            return Ok(());
+        }
+        let list = (0..devices.len()).map(|i| format!("${}", i + 2)).collect::<Vec<_>>().join(", ");
+        let sql = format!("UPDATE devices SET last_sync_at = $1 WHERE id IN ({list})");
+        let mut update = sqlx::query(AssertSqlSafe(sql)).bind(now_ms);
+        for device in devices {
+            update = update.bind(device);
+        }
+        update.execute(&mut **tx).await?;
         Ok(())
     }
 
@@ -877,16 +894,27 @@ impl Postgres {
         Some(self.advanced.subscribe())
     }
 
-    /// Tells every server process, at commit, how far each organization's feed advanced.
-    async fn announce(
+    /// Each device's last sync, and, at commit, how far each organization's feed advanced,
+    /// told to every server process: one statement for the batch (a data-modifying `WITH` runs
+    /// whatever the rest reads).
+    async fn touch_and_announce(
         tx: &mut sqlx::Transaction<'_, sqlx::Postgres>,
+        now_ms: i64,
+        devices: &[String],
         by: DeviceId,
         orgs: &[(String, i64)],
     ) -> Result<()> {
-        for (org, seq) in orgs {
-            let payload = Announced { org: org.clone(), seq: Some(*seq) }.payload(by);
-            sqlx::query("SELECT pg_notify('loopwork_feed', $1)").bind(payload).execute(&mut **tx).await?;
-        }
+        let payloads: Vec<String> =
+            orgs.iter().map(|(org, seq)| Announced { org: org.clone(), seq: Some(*seq) }.payload(by)).collect();
+        sqlx::query(
+            "WITH touched AS (UPDATE devices SET last_sync_at = $1 WHERE id = ANY($2) RETURNING 1)
+             SELECT pg_notify('loopwork_feed', p) FROM unnest($3::text[]) AS p",
+        )
+        .bind(now_ms)
+        .bind(devices)
+        .bind(&payloads)
+        .fetch_all(&mut **tx)
+        .await?;
         Ok(())
     }
 
@@ -894,9 +922,20 @@ impl Postgres {
         Ok(pool.begin().await?)
     }
 
-    async fn lock_org(tx: &mut sqlx::Transaction<'_, sqlx::Postgres>, org: &str) -> Result<()> {
-        sqlx::query("SELECT pg_advisory_xact_lock(hashtext($1))").bind(org).execute(&mut **tx).await?;
-        Ok(())
+    /// Takes the organization's write lock and reads its closing authority in the same round
+    /// trip (the authority is not guarded by the lock: its readers and its writer race either way).
+    async fn lock_org(
+        tx: &mut sqlx::Transaction<'_, sqlx::Postgres>,
+        org: &str,
+    ) -> Result<Option<Vec<(String, String)>>> {
+        let rows: Vec<(Option<String>, Option<String>)> = sqlx::query_as(
+            "SELECT c.grade, c.min_role FROM (SELECT pg_advisory_xact_lock(hashtext($1))) l
+             LEFT JOIN closing_authority c ON c.org_id = $1",
+        )
+        .bind(org)
+        .fetch_all(&mut **tx)
+        .await?;
+        Ok(Some(rows.into_iter().filter_map(|(grade, role)| Some((grade?, role?))).collect()))
     }
 }
 
@@ -1315,7 +1354,11 @@ macro_rules! database_impl {
                 let mut deferred: Vec<(usize, Deferred)> = Vec::new();
                 for (at, job) in batch.iter_mut().enumerate() {
                     if locked.as_deref() != Some(job.principal.org.as_str()) {
-                        Self::lock_org(&mut tx, &job.principal.org).await?;
+                        if let Some(rows) = Self::lock_org(&mut tx, &job.principal.org).await? {
+                            let read = closing_from_rows(rows)?;
+                            closing.insert(job.principal.org.clone(), read);
+                            lock(cache).set_closing(&job.principal.org, read);
+                        }
                         locked = Some(job.principal.org.clone());
                         let wanted = read_ahead.remove(&job.principal.org).unwrap_or_default();
                         rows = Self::read_rows(&mut tx, &wanted).await?;
@@ -1372,17 +1415,7 @@ macro_rules! database_impl {
                         None => announced.push((job.principal.org.clone(), outcome.feed_seq)),
                     }
                 }
-                if !synced.is_empty() {
-                    // Each device's last sync, one statement for the batch.
-                    let list = (0..synced.len()).map(|i| format!("${}", i + 2)).collect::<Vec<_>>().join(", ");
-                    let sql = format!("UPDATE devices SET last_sync_at = $1 WHERE id IN ({list})");
-                    let mut update = sqlx::query(AssertSqlSafe(sql)).bind(now_ms);
-                    for device in &synced {
-                        update = update.bind(device);
-                    }
-                    update.execute(&mut *tx).await?;
-                }
-                Self::announce(&mut tx, server.device, &announced).await?;
+                Self::touch_and_announce(&mut tx, now_ms, &synced, server.device, &announced).await?;
                 tx.commit().await?;
                 Ok(())
             }
