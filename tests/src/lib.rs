@@ -236,6 +236,32 @@ impl TestServer {
         login_at(&self.base, login, demo::DEMO_PASSWORD).await
     }
 
+    /// A JSON API call (`GET` or `POST`, with a body for a `POST`) as `token`: its status and
+    /// its body (JSON, or the text as a JSON string).
+    pub async fn call(
+        &self,
+        token: &str,
+        method: &str,
+        path: &str,
+        body: Option<serde_json::Value>,
+    ) -> (u16, serde_json::Value) {
+        let client = reqwest::Client::new();
+        let url = format!("{}{path}", self.base);
+        let request = match method {
+            "GET" => client.get(url),
+            "POST" => client.post(url),
+            other => panic!("method {other}"),
+        };
+        let request = match body {
+            Some(body) => request.json(&body),
+            None => request,
+        };
+        let response = request.bearer_auth(token).send().await.expect("request");
+        let status = response.status().as_u16();
+        let text = response.text().await.expect("body");
+        (status, serde_json::from_str(&text).unwrap_or(serde_json::Value::String(text)))
+    }
+
     /// A device signed in as `login`, with an empty on-device store.
     pub async fn device(&self, login: &str) -> Device {
         Device::new(&self.base, self.login(login).await)

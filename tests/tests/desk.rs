@@ -20,21 +20,7 @@ const MINUTE: i64 = 60_000;
 type Case = (&'static str, &'static str, String, Option<Value>, u16, &'static str);
 
 async fn call(server: &TestServer, token: &str, method: &str, path: &str, body: Option<Value>) -> (u16, Value) {
-    let client = reqwest::Client::new();
-    let url = format!("{}{path}", server.base);
-    let request = match method {
-        "GET" => client.get(url),
-        "POST" => client.post(url),
-        other => panic!("method {other}"),
-    };
-    let request = match body {
-        Some(body) => request.json(&body),
-        None => request,
-    };
-    let response = request.bearer_auth(token).send().await.expect("request");
-    let status = response.status().as_u16();
-    let text = response.text().await.expect("body");
-    (status, serde_json::from_str(&text).unwrap_or(Value::String(text)))
+    server.call(token, method, path, body).await
 }
 
 fn code(body: &Value) -> &str {

@@ -118,6 +118,11 @@ fn leak_in(unit: &str, building: &str, reporter: loopwork_sync_core::UserId) -> 
     }
 }
 
+/// A request that pushes `changes` and nothing else (no cursor).
+fn pushing(changes: Vec<OrderBytes>) -> SyncRequest {
+    SyncRequest { cursor: None, limit: 10, changes, relayed: vec![], reconcile: vec![] }
+}
+
 async fn synced(device: &mut Device) {
     device.synced().await;
 }
@@ -272,13 +277,7 @@ async fn nobody_reads_or_writes_outside_their_scope(backend: Backend) {
         let before = copy.heads();
         copy.add_note(&intruder.identity(), "越权写入", 0).expect("local edit");
         let changes = copy.changes_since(&before);
-        let request = SyncRequest {
-            cursor: None,
-            limit: 10,
-            changes: vec![OrderBytes { order: id, bytes: changes[0].1.clone() }],
-            relayed: vec![],
-            reconcile: vec![],
-        };
+        let request = pushing(vec![OrderBytes { order: id, bytes: changes[0].1.clone() }]);
         match intruder.post(request.encode()).await {
             Err(SyncError::Refused { status: 403, code }) => assert_eq!(code, "out_of_scope"),
             other => panic!("expected out_of_scope, got {other:?}"),
@@ -294,16 +293,10 @@ async fn nobody_reads_or_writes_outside_their_scope(backend: Backend) {
     let mut copy = doc.clone().with_device(li.session.device);
     let before = copy.heads();
     copy.add_note(&li.identity(), "越权写入", 0).expect("local edit");
-    let mixed = SyncRequest {
-        cursor: None,
-        limit: 10,
-        changes: vec![
-            OrderBytes { order: own, bytes: mine[0].bytes.clone() },
-            OrderBytes { order: id, bytes: copy.changes_since(&before)[0].1.clone() },
-        ],
-        relayed: vec![],
-        reconcile: vec![],
-    };
+    let mixed = pushing(vec![
+        OrderBytes { order: own, bytes: mine[0].bytes.clone() },
+        OrderBytes { order: id, bytes: copy.changes_since(&before)[0].1.clone() },
+    ]);
     match li.post(mixed.encode()).await {
         Err(SyncError::Refused { status: 403, code }) => assert_eq!(code, "out_of_scope"),
         other => panic!("expected out_of_scope, got {other:?}"),
@@ -324,13 +317,7 @@ async fn nobody_reads_or_writes_outside_their_scope(backend: Backend) {
     let mut forged = doc.clone().with_device(desk.session.device);
     forged.add_note(&desk.identity(), "冒名修改", 0).expect("edit");
     let forged_change = forged.changes_since(&before)[0].1.clone();
-    let request = SyncRequest {
-        cursor: None,
-        limit: 10,
-        changes: vec![OrderBytes { order: id, bytes: forged_change }],
-        relayed: vec![],
-        reconcile: vec![],
-    };
+    let request = pushing(vec![OrderBytes { order: id, bytes: forged_change }]);
     match li.post(request.encode()).await {
         Err(SyncError::Refused { status: 403, code }) => assert_eq!(code, "foreign_actor"),
         other => panic!("expected foreign_actor, got {other:?}"),
@@ -749,13 +736,7 @@ async fn a_change_whose_dependencies_have_not_arrived_is_refused_until_they_do(b
     let pending = desk.replica.pending(10).expect("pending");
     assert_eq!(pending.len(), 2);
     // The second change arrives alone, before the first (a reordered or lost request).
-    let alone = SyncRequest {
-        cursor: None,
-        limit: 10,
-        changes: vec![OrderBytes { order: id, bytes: pending[1].bytes.clone() }],
-        relayed: vec![],
-        reconcile: vec![],
-    };
+    let alone = pushing(vec![OrderBytes { order: id, bytes: pending[1].bytes.clone() }]);
     match desk.post(alone.encode()).await {
         Err(SyncError::Refused { status: 400, code }) => assert_eq!(code, "invalid_change"),
         other => panic!("{other:?}"),
@@ -776,13 +757,7 @@ async fn a_tampered_or_foreign_document_change_is_refused_and_nothing_is_stored(
     synced(&mut desk).await;
     desk.replica.add_note(id, "原始记录").expect("note");
     let honest = desk.replica.pending(1).expect("pending")[0].bytes.clone();
-    let push = |bytes: Vec<u8>, order: OrderId| SyncRequest {
-        cursor: None,
-        limit: 10,
-        changes: vec![OrderBytes { order, bytes }],
-        relayed: vec![],
-        reconcile: vec![],
-    };
+    let push = |bytes: Vec<u8>, order: OrderId| pushing(vec![OrderBytes { order, bytes }]);
 
     // Every single flipped byte in the change's body is caught (checksum, or the change no
     // longer parses), never stored.
