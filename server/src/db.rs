@@ -1469,30 +1469,37 @@ macro_rules! database_impl {
                     let order_id = d.id.to_string();
                     let (appended, mut last_seq) = logged.get(&order_id).copied().unwrap_or_default();
                     if last_seq == 0 {
-                        // Every change was already in the feed (a concurrent duplicate).
-                        last_seq = sqlx::query_scalar("SELECT COALESCE(MAX(seq), 0) FROM feed WHERE order_id = $1")
-                            .bind(&order_id)
-                            .fetch_one(&mut **tx)
-                            .await?;
+                        last_seq = Self::newest_position(tx, &order_id).await?;
                     }
                     if d.tail_before + appended <= TAIL_MAX {
                         positions.push((order_id, appended, last_seq));
                     } else {
-                        sqlx::query("UPDATE orders SET doc = $1, doc_seq = NULL, tail_changes = 0, last_seq = $2 WHERE id = $3")
-                            .bind(d.order.save_uncompressed())
-                            .bind(last_seq)
-                            .bind(&order_id)
-                            .execute(&mut **tx)
-                            .await?;
+                        Self::write_snapshot(tx, &order_id, d.order.save_uncompressed(), last_seq).await?;
                     }
                     written.push(Written { last_seq, merged: d.changes.len() });
                 }
+                Self::extend_tails(tx, &positions).await?;
+                Ok(written)
+            }
+
+            /// The newest feed position of an order's changes: where a push whose every change
+            /// was in the feed already (a concurrent duplicate) leaves the order.
+            async fn newest_position(tx: &mut sqlx::Transaction<'_, $db>, order_id: &str) -> Result<i64> {
+                Ok(sqlx::query_scalar("SELECT COALESCE(MAX(seq), 0) FROM feed WHERE order_id = $1")
+                    .bind(order_id)
+                    .fetch_one(&mut **tx)
+                    .await?)
+            }
+
+            /// Moves orders to their new feed positions past the changes just logged for them,
+            /// which lengthen each document's tail (see `TAIL_MAX`): `(order, changes logged,
+            /// position)`, one statement per 400 orders.
+            async fn extend_tails(tx: &mut sqlx::Transaction<'_, $db>, positions: &[(String, i32, i64)]) -> Result<()> {
                 for chunk in positions.chunks(400) {
                     let values = (0..chunk.len())
                         .map(|i| format!("(${}, CAST(${} AS INTEGER), CAST(${} AS BIGINT))", 3 * i + 1, 3 * i + 2, 3 * i + 3))
                         .collect::<Vec<_>>()
                         .join(", ");
-                    // The new feed rows extend each document's tail (see `TAIL_MAX`).
                     let sql = format!(
                         "UPDATE orders SET doc_seq = CASE WHEN tail_changes = 0 THEN last_seq ELSE doc_seq END,
                             tail_changes = tail_changes + v.column2, last_seq = v.column3
@@ -1504,7 +1511,24 @@ macro_rules! database_impl {
                     }
                     update.execute(&mut **tx).await?;
                 }
-                Ok(written)
+                Ok(())
+            }
+
+            /// Replaces an order's snapshot with its whole document at `last_seq`: the tail is
+            /// folded in.
+            async fn write_snapshot(
+                tx: &mut sqlx::Transaction<'_, $db>,
+                order_id: &str,
+                doc: Vec<u8>,
+                last_seq: i64,
+            ) -> Result<()> {
+                sqlx::query("UPDATE orders SET doc = $1, doc_seq = NULL, tail_changes = 0, last_seq = $2 WHERE id = $3")
+                    .bind(doc)
+                    .bind(last_seq)
+                    .bind(order_id)
+                    .execute(&mut **tx)
+                    .await?;
+                Ok(())
             }
 
             /// The [`StoredRow`]s of `(order, pushing user)` pairs, by order id.
@@ -1780,11 +1804,7 @@ macro_rules! database_impl {
                         }
                     }
                     if last_seq == 0 {
-                        // Every change was already in the feed (a concurrent duplicate).
-                        last_seq = sqlx::query_scalar("SELECT COALESCE(MAX(seq), 0) FROM feed WHERE order_id = $1")
-                            .bind(&order_id)
-                            .fetch_one(&mut **tx)
-                            .await?;
+                        last_seq = Self::newest_position(tx, &order_id).await?;
                     }
                     let mut document = || saved.take().unwrap_or_else(|| merged.order.save_uncompressed());
                     if !merged.transitions_changed && listed_before == Some(Listed::of_summary(summary)) {
@@ -1794,24 +1814,9 @@ macro_rules! database_impl {
                         // The new feed rows extend the document's tail; a long tail is folded
                         // into a new snapshot.
                         if tail_before + appended <= TAIL_MAX {
-                            sqlx::query(
-                                "UPDATE orders SET doc_seq = CASE WHEN tail_changes = 0 THEN last_seq ELSE doc_seq END,
-                                    tail_changes = tail_changes + $1, last_seq = $2 WHERE id = $3",
-                            )
-                            .bind(appended)
-                            .bind(last_seq)
-                            .bind(&order_id)
-                            .execute(&mut **tx)
-                            .await?;
+                            Self::extend_tails(tx, &[(order_id.clone(), appended, last_seq)]).await?;
                         } else {
-                            sqlx::query(
-                                "UPDATE orders SET doc = $1, doc_seq = NULL, tail_changes = 0, last_seq = $2 WHERE id = $3",
-                            )
-                            .bind(document())
-                            .bind(last_seq)
-                            .bind(&order_id)
-                            .execute(&mut **tx)
-                            .await?;
+                            Self::write_snapshot(tx, &order_id, document(), last_seq).await?;
                         }
                     } else {
                         sqlx::query(
