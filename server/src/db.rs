@@ -2374,7 +2374,8 @@ macro_rules! database_impl {
 
             async fn principal_by_token(&self, token_hash: &str) -> Result<Option<Principal>> {
                 let row: Option<(String, String, String, String, bool)> = sqlx::query_as(
-                    "SELECT d.id, u.id, u.role, u.org_id, EXISTS (SELECT 1 FROM staff_projects s WHERE s.user_id = u.id)
+                    "SELECT d.id, u.id, u.role, u.org_id,
+                        u.role = 'dispatcher' AND EXISTS (SELECT 1 FROM staff_projects s WHERE s.user_id = u.id)
                      FROM devices d JOIN users u ON u.id = d.user_id
                      WHERE d.token_hash = $1 AND d.revoked_at IS NULL AND u.disabled_at IS NULL",
                 )

@@ -466,6 +466,27 @@ impl Device {
 pub mod tools {
     use std::path::{Path, PathBuf};
 
+    /// Starts the `loopwork` binary with `command` (its working directory, arguments and
+    /// environment set by the caller) and waits until it serves: its address, what it printed
+    /// before (the demo's sign-in text, if any), and the process, killed when dropped.
+    pub async fn serve_binary(mut command: tokio::process::Command) -> (String, String, tokio::process::Child) {
+        use tokio::io::AsyncBufReadExt;
+        let mut child =
+            command.stdout(std::process::Stdio::piped()).kill_on_drop(true).spawn().expect("start the server binary");
+        let mut lines = tokio::io::BufReader::new(child.stdout.take().expect("stdout")).lines();
+        let mut printed = String::new();
+        while let Ok(Some(line)) = lines.next_line().await {
+            if let Some(rest) = line.split("serving ").nth(1) {
+                let base = rest.split_whitespace().next().expect("address").to_owned();
+                tokio::spawn(async move { while let Ok(Some(_)) = lines.next_line().await {} });
+                return (base, printed, child);
+            }
+            printed.push_str(&line);
+            printed.push('\n');
+        }
+        panic!("the server binary exited without serving; it printed:\n{printed}");
+    }
+
     pub fn workspace() -> PathBuf {
         Path::new(env!("CARGO_MANIFEST_DIR")).parent().expect("workspace root").to_path_buf()
     }

@@ -6,9 +6,8 @@
 use std::path::{Path, PathBuf};
 use std::sync::Mutex;
 
-use loopwork_tests::tools::{target_dir, workspace};
+use loopwork_tests::tools::{serve_binary, target_dir, workspace};
 use loopwork_tests::{Backend, TestDatabase, login_at};
-use tokio::io::AsyncBufReadExt;
 
 /// Builds the server binary (usually already built), once per test process. (Also installs the
 /// TLS provider the HTTP clients here need, as the server does for its own.)
@@ -45,28 +44,14 @@ fn run(dir: &Path, args: &[&str], env: &[(&str, &str)]) -> (bool, String, String
 /// Starts `loopwork args…` in `dir` on free ports (given as environment variables) and returns
 /// its address and what it printed before it served.
 async fn serve(dir: &Path, args: &[&str]) -> (String, String, tokio::process::Child) {
-    let mut child = tokio::process::Command::new(binary())
+    let mut command = tokio::process::Command::new(binary());
+    command
         .current_dir(dir)
         .args(args)
         .env("LOOPWORK_LISTEN", "127.0.0.1:0")
         .env("LOOPWORK_METRICS_LISTEN", "127.0.0.1:0")
-        .env("RUST_LOG", "warn")
-        .stdout(std::process::Stdio::piped())
-        .kill_on_drop(true)
-        .spawn()
-        .expect("start loopwork");
-    let mut lines = tokio::io::BufReader::new(child.stdout.take().expect("stdout")).lines();
-    let mut printed = String::new();
-    while let Ok(Some(line)) = lines.next_line().await {
-        if let Some(rest) = line.split("serving ").nth(1) {
-            let base = rest.split_whitespace().next().expect("address").to_owned();
-            tokio::spawn(async move { while let Ok(Some(_)) = lines.next_line().await {} });
-            return (base, printed, child);
-        }
-        printed.push_str(&line);
-        printed.push('\n');
-    }
-    panic!("loopwork exited without serving; it printed:\n{printed}");
+        .env("RUST_LOG", "warn");
+    serve_binary(command).await
 }
 
 #[test]

@@ -318,8 +318,8 @@ async fn drain_scans(server: &TestServer, now: i64) -> usize {
 
 /// Starts `loopwork serve` on the database and waits until it says where it listens.
 async fn spawn_server(binary: &std::path::Path, url: &str) -> (String, tokio::process::Child) {
-    use tokio::io::AsyncBufReadExt;
-    let mut child = tokio::process::Command::new(binary)
+    let mut command = tokio::process::Command::new(binary);
+    command
         .args([
             "serve",
             "--no-demo",
@@ -330,20 +330,9 @@ async fn spawn_server(binary: &std::path::Path, url: &str) -> (String, tokio::pr
             "--database-url",
             url,
         ])
-        .env("RUST_LOG", "warn")
-        .stdout(std::process::Stdio::piped())
-        .kill_on_drop(true)
-        .spawn()
-        .expect("start the server binary");
-    let mut lines = tokio::io::BufReader::new(child.stdout.take().expect("stdout")).lines();
-    while let Ok(Some(line)) = lines.next_line().await {
-        if let Some(rest) = line.split("serving ").nth(1) {
-            let base = rest.split_whitespace().next().expect("address").to_owned();
-            tokio::spawn(async move { while let Ok(Some(_)) = lines.next_line().await {} });
-            return (base, child);
-        }
-    }
-    panic!("the server binary exited without serving");
+        .env("RUST_LOG", "warn");
+    let (base, _, child) = loopwork_tests::tools::serve_binary(command).await;
+    (base, child)
 }
 
 fn round(x: f64) -> f64 {
