@@ -114,6 +114,13 @@ type StoredDocRow = (String, Vec<u8>, Option<i64>, i32);
 /// The columns of `orders` that make a [`StoredDoc`], in its order.
 const DOC_COLUMNS: &str = "doc, doc_seq, tail_changes";
 
+/// The device, user, role and organization of a bearer token's hash ($1), and whether the user
+/// is a dispatcher bound to projects: nothing if the device is revoked or the user disabled.
+const PRINCIPAL_BY_TOKEN: &str = "SELECT d.id, u.id, u.role, u.org_id,
+        u.role = 'dispatcher' AND EXISTS (SELECT 1 FROM staff_projects s WHERE s.user_id = u.id)
+     FROM devices d JOIN users u ON u.id = d.user_id
+     WHERE d.token_hash = $1 AND d.revoked_at IS NULL AND u.disabled_at IS NULL";
+
 /// How many logged changes may follow an order's snapshot before the writer folds them into a
 /// new one. A note appends one feed row instead of rewriting the whole document; every reader
 /// of the whole document reads the tail from the feed.
@@ -661,7 +668,9 @@ pub struct Announced {
 }
 
 impl Announced {
-    /// The notification's text: `<seq> <announcing process's actor> <org>`.
+    /// The notification's text: `<seq> <announcing process's actor> <org>`, as the writer's
+    /// `finish_batch` statement composes it.
+    #[cfg(test)]
     fn payload(&self, by: DeviceId) -> String {
         format!("{} {by} {}", self.seq.unwrap_or(0), self.org)
     }
@@ -718,8 +727,10 @@ fn lock(cache: &SharedCache) -> std::sync::MutexGuard<'_, DocumentCache> {
 /// others whole. Acknowledgements go out only after the commit.
 const GROUP_COMMIT_MAX: usize = 128;
 
-/// Documents the writer keeps loaded (about 20 KiB each).
-const CACHED_DOCUMENTS: usize = 2_000;
+/// Documents the writer keeps loaded (about 20 KiB each): more than the orders a busy day's
+/// technicians work on (200 with 20 open orders each are 4,000). With fewer, a technician coming
+/// back to an order often found it let go, and its push loaded it again.
+const CACHED_DOCUMENTS: usize = 5_000;
 
 /// An order merged in the current batch: cached once the batch commits.
 type Staged = (OrderId, i64, WorkOrder, Option<UserId>);
@@ -785,7 +796,7 @@ impl Sqlite {
         let (writer, jobs) = tokio::sync::mpsc::channel(4 * GROUP_COMMIT_MAX);
         let cache: SharedCache = std::sync::Arc::new(std::sync::Mutex::new(DocumentCache::new(CACHED_DOCUMENTS)));
         tokio::spawn(Self::run_writer(pool.clone(), fixed.server, cache.clone(), jobs));
-        tokio::spawn(Self::prewarm(pool.clone(), cache.clone()));
+        Self::prewarm(&pool, &cache).await;
         Ok(Sqlite { pool, fixed, writer, cache })
     }
 
@@ -802,6 +813,13 @@ impl Sqlite {
     /// a login) wrote in between, and would fail instead of waiting.
     async fn begin_write(pool: &SqlitePool) -> Result<sqlx::Transaction<'static, sqlx::Sqlite>> {
         Ok(pool.begin_with("BEGIN IMMEDIATE").await?)
+    }
+
+    /// [`Self::begin_write`] on the writer's own connection.
+    async fn begin_writer(
+        conn: &mut sqlx::pool::PoolConnection<sqlx::Sqlite>,
+    ) -> Result<sqlx::Transaction<'_, sqlx::Sqlite>> {
+        Ok(sqlx::Connection::begin_with(&mut **conn, "BEGIN IMMEDIATE").await?)
     }
 
     /// Each device's last sync, one statement for the batch; one process has nobody to tell.
@@ -823,6 +841,107 @@ impl Sqlite {
         }
         update.execute(&mut **tx).await?;
         Ok(())
+    }
+
+    /// Writes the batch's deferred pushes: their feed rows in one statement (per 400
+    /// rows), then their orders' feed positions and tails in one statement (per 400
+    /// orders); an order whose tail grows too long gets a new snapshot instead. Feed rows
+    /// take their positions in the order given, so each order's changes stay in causal
+    /// order. The answers are in the order of `deferred`.
+    async fn write_deferred(
+        tx: &mut sqlx::Transaction<'_, sqlx::Sqlite>,
+        deferred: &[(usize, Deferred)],
+    ) -> Result<Vec<Written>> {
+        let rows: Vec<(&Deferred, &ChangeHash, &Vec<u8>, DeviceId)> = deferred
+            .iter()
+            .flat_map(|(_, d)| d.changes.iter().map(move |(hash, bytes, device)| (d, hash, bytes, *device)))
+            .collect();
+        // Per order: changes logged, newest position.
+        let mut logged: HashMap<String, (i32, i64)> = HashMap::new();
+        for chunk in rows.chunks(400) {
+            let values = (0..chunk.len())
+                .map(|i| {
+                    let b = 6 * i;
+                    format!("(${}, ${}, 'change', ${}, ${}, ${}, ${})", b + 1, b + 2, b + 3, b + 4, b + 5, b + 6)
+                })
+                .collect::<Vec<_>>()
+                .join(", ");
+            let sql = format!(
+                "INSERT INTO feed (org_id, order_id, kind, hash, bytes, device_id, received_at) VALUES {values}
+                 ON CONFLICT DO NOTHING RETURNING order_id, seq"
+            );
+            let mut insert = sqlx::query_as::<_, (String, i64)>(AssertSqlSafe(sql));
+            for (d, hash, bytes, device) in chunk {
+                insert = insert
+                    .bind(&d.org)
+                    .bind(d.id.to_string())
+                    .bind(hash.as_ref())
+                    .bind(bytes.as_slice())
+                    .bind(device.to_string())
+                    .bind(d.received_at);
+            }
+            for (order, seq) in insert.fetch_all(&mut **tx).await? {
+                let entry = logged.entry(order).or_default();
+                entry.0 += 1;
+                entry.1 = entry.1.max(seq);
+            }
+        }
+        let mut written = Vec::with_capacity(deferred.len());
+        let mut positions: Vec<(String, i32, i64)> = Vec::new();
+        for (_, d) in deferred {
+            let order_id = d.id.to_string();
+            let (appended, mut last_seq) = logged.get(&order_id).copied().unwrap_or_default();
+            if last_seq == 0 {
+                last_seq = Self::newest_position(tx, &order_id).await?;
+            }
+            if d.tail_before + appended <= TAIL_MAX {
+                positions.push((order_id, appended, last_seq));
+            } else {
+                Self::write_snapshot(tx, &order_id, d.order.save_uncompressed(), last_seq).await?;
+            }
+            written.push(Written { last_seq, merged: d.changes.len() });
+        }
+        Self::extend_tails(tx, &positions).await?;
+        Ok(written)
+    }
+
+    /// The [`StoredRow`]s of `(order, pushing user)` pairs, by order id.
+    async fn read_rows(
+        tx: &mut sqlx::Transaction<'_, sqlx::Sqlite>,
+        wanted: &[(String, String)],
+    ) -> Result<HashMap<String, StoredRow>> {
+        let mut rows = HashMap::with_capacity(wanted.len());
+        for chunk in wanted.chunks(200) {
+            let values =
+                (0..chunk.len()).map(|i| format!("(${}, ${})", 2 * i + 1, 2 * i + 2)).collect::<Vec<_>>().join(", ");
+            let sql = format!(
+                "WITH v (id, usr) AS (VALUES {values})
+                 SELECT {STORED_ROW} FROM v JOIN orders o ON o.id = v.id"
+            );
+            let mut query = sqlx::query_as::<_, StoredRow>(AssertSqlSafe(sql));
+            for (id, user) in chunk {
+                query = query.bind(id).bind(user);
+            }
+            for row in query.fetch_all(&mut **tx).await? {
+                rows.insert(row.id.clone(), row);
+            }
+        }
+        Ok(rows)
+    }
+
+    /// The end of a batch: its deferred pushes written (see `write_deferred`), then each
+    /// device's last sync.
+    async fn finish_batch(
+        tx: &mut sqlx::Transaction<'_, sqlx::Sqlite>,
+        deferred: &[(usize, Deferred)],
+        now_ms: i64,
+        devices: &[String],
+        by: DeviceId,
+        orgs: &[(String, i64)],
+    ) -> Result<Vec<Written>> {
+        let written = Self::write_deferred(tx, deferred).await?;
+        Self::touch_and_announce(tx, now_ms, devices, by, orgs).await?;
+        Ok(written)
     }
 
     fn advanced_feed(&self) -> Option<tokio::sync::broadcast::Receiver<Announced>> {
@@ -853,10 +972,52 @@ impl Postgres {
         let (writer, jobs) = tokio::sync::mpsc::channel(4 * GROUP_COMMIT_MAX);
         let cache: SharedCache = std::sync::Arc::new(std::sync::Mutex::new(DocumentCache::new(CACHED_DOCUMENTS)));
         tokio::spawn(Self::run_writer(pool.clone(), fixed.server, cache.clone(), jobs));
-        tokio::spawn(Self::prewarm(pool.clone(), cache.clone()));
+        Self::prewarm(&pool, &cache).await;
+        Self::warm_connections(&pool).await;
         let (advanced, _) = tokio::sync::broadcast::channel(1_024);
         tokio::spawn(Self::listen_for_other_servers(pool.clone(), fixed.server.device, advanced.clone()));
         Ok(Postgres { pool, fixed, writer, cache, advanced })
+    }
+
+    /// Before the server answers anyone, every connection of the pool prepares the statements
+    /// of a steady sync (the token, each scope's positions and page, an order's document), which
+    /// also loads what its backend caches of the tables. Without this the first quarter second
+    /// of traffic after a start waited behind sixteen backends doing so at once.
+    async fn warm_connections(pool: &PgPool) {
+        let started = std::time::Instant::now();
+        let mut held = Vec::new();
+        for _ in 0..pool.size() {
+            match pool.acquire().await {
+                Ok(conn) => held.push(conn),
+                Err(e) => {
+                    tracing::warn!(error = %e, "a connection was not warmed");
+                    break;
+                }
+            }
+        }
+        let nobody = UserId::new();
+        let scopes = [Scope::Organization, Scope::Assigned(nobody), Scope::OwnUnits(nobody), Scope::Projects(nobody)];
+        let order_sql = format!("SELECT last_seq, assignee, {DOC_COLUMNS} FROM orders WHERE id = $1 AND org_id = $2");
+        for conn in &mut held {
+            let warmed = async {
+                sqlx::query(PRINCIPAL_BY_TOKEN).bind("").fetch_optional(&mut **conn).await?;
+                for scope in scopes {
+                    sqlx::query(AssertSqlSafe(positions_and_page_query(scope)))
+                        .bind("")
+                        .bind(0_i64)
+                        .bind("")
+                        .bind(1_i64)
+                        .fetch_all(&mut **conn)
+                        .await?;
+                }
+                sqlx::query(AssertSqlSafe(order_sql.clone())).bind("").bind("").fetch_optional(&mut **conn).await?;
+                Ok::<(), sqlx::Error>(())
+            };
+            if let Err(e) = warmed.await {
+                tracing::warn!(error = %e, "a connection was not warmed");
+            }
+        }
+        tracing::debug!(connections = held.len(), ms = started.elapsed().as_millis() as u64, "connections warmed");
     }
 
     /// Relays `NOTIFY loopwork_feed` from the other server processes (this process tells its
@@ -894,32 +1055,129 @@ impl Postgres {
         Some(self.advanced.subscribe())
     }
 
-    /// Each device's last sync, and, at commit, how far each organization's feed advanced,
-    /// told to every server process: one statement for the batch (a data-modifying `WITH` runs
-    /// whatever the rest reads).
-    async fn touch_and_announce(
+    /// The [`StoredRow`]s of `(order, pushing user)` pairs, by order id: one statement, whose
+    /// text is the same however many pairs there are (the pairs go as two arrays).
+    async fn read_rows(
         tx: &mut sqlx::Transaction<'_, sqlx::Postgres>,
+        wanted: &[(String, String)],
+    ) -> Result<HashMap<String, StoredRow>> {
+        if wanted.is_empty() {
+            return Ok(HashMap::new());
+        }
+        let (ids, users): (Vec<&str>, Vec<&str>) = wanted.iter().map(|(id, user)| (id.as_str(), user.as_str())).unzip();
+        let rows: Vec<StoredRow> = sqlx::query_as(AssertSqlSafe(format!(
+            "WITH v (id, usr) AS (SELECT * FROM unnest($1::text[], $2::text[]))
+             SELECT {STORED_ROW} FROM v JOIN orders o ON o.id = v.id"
+        )))
+        .bind(&ids)
+        .bind(&users)
+        .fetch_all(&mut **tx)
+        .await?;
+        Ok(rows.into_iter().map(|row| (row.id.clone(), row)).collect())
+    }
+
+    /// The end of a batch in one statement (one round trip, where it took three): the deferred
+    /// pushes' feed rows, their orders' new positions and tails, each device's last sync, and
+    /// the announcement of how far each organization's feed advanced (`orgs`: the positions
+    /// known before this statement). A data-modifying `WITH` runs whether or not the rest reads
+    /// it. An order whose tail grows too long gets a new snapshot after, and a push whose every
+    /// change was logged already its order's newest position (both rare).
+    async fn finish_batch(
+        tx: &mut sqlx::Transaction<'_, sqlx::Postgres>,
+        deferred: &[(usize, Deferred)],
         now_ms: i64,
         devices: &[String],
         by: DeviceId,
         orgs: &[(String, i64)],
-    ) -> Result<()> {
-        let payloads: Vec<String> =
-            orgs.iter().map(|(org, seq)| Announced { org: org.clone(), seq: Some(*seq) }.payload(by)).collect();
-        sqlx::query(
-            "WITH touched AS (UPDATE devices SET last_sync_at = $1 WHERE id = ANY($2) RETURNING 1)
-             SELECT pg_notify('loopwork_feed', p) FROM unnest($3::text[]) AS p",
+    ) -> Result<Vec<Written>> {
+        let mut row_orgs: Vec<&str> = Vec::new();
+        let mut row_orders: Vec<String> = Vec::new();
+        let mut hashes: Vec<&[u8]> = Vec::new();
+        let mut bytes: Vec<&[u8]> = Vec::new();
+        let mut row_devices: Vec<String> = Vec::new();
+        let mut received: Vec<i64> = Vec::new();
+        let mut extend: Vec<String> = Vec::new();
+        for (_, d) in deferred {
+            let order = d.id.to_string();
+            for (hash, change, device) in &d.changes {
+                row_orgs.push(&d.org);
+                row_orders.push(order.clone());
+                hashes.push(hash.as_ref());
+                bytes.push(change.as_slice());
+                row_devices.push(device.to_string());
+                received.push(d.received_at);
+            }
+            if d.tail_before + d.changes.len() as i32 <= TAIL_MAX {
+                extend.push(order);
+            }
+        }
+        let (announce_orgs, announce_seqs): (Vec<&str>, Vec<i64>) = orgs.iter().map(|(o, s)| (o.as_str(), *s)).unzip();
+        let rows: Vec<(Option<String>, i32, Option<i64>)> = sqlx::query_as(
+            "WITH ins AS (
+                INSERT INTO feed (org_id, order_id, kind, hash, bytes, device_id, received_at)
+                SELECT r.org_id, r.order_id, 'change', r.hash, r.bytes, r.device_id, r.received_at
+                FROM unnest($1::text[], $2::text[], $3::bytea[], $4::bytea[], $5::text[], $6::bigint[])
+                    WITH ORDINALITY AS r (org_id, order_id, hash, bytes, device_id, received_at, n)
+                ORDER BY r.n
+                ON CONFLICT DO NOTHING
+                RETURNING org_id, order_id, seq
+             ), logged AS (
+                SELECT order_id, COUNT(*)::int AS appended, MAX(seq) AS last FROM ins GROUP BY order_id
+             ), tails AS (
+                UPDATE orders SET doc_seq = CASE WHEN tail_changes = 0 THEN last_seq ELSE doc_seq END,
+                    tail_changes = tail_changes + logged.appended, last_seq = logged.last
+                FROM logged WHERE orders.id = logged.order_id AND logged.order_id = ANY($7::text[])
+                RETURNING 1
+             ), touched AS (
+                UPDATE devices SET last_sync_at = $8 WHERE id = ANY($9::text[]) RETURNING 1
+             ), told AS (
+                SELECT pg_notify('loopwork_feed', a.seq || ' ' || $10 || ' ' || a.org)
+                FROM (SELECT k.org, GREATEST(k.seq, (SELECT COALESCE(MAX(i.seq), 0) FROM ins i WHERE i.org_id = k.org)) AS seq
+                      FROM unnest($11::text[], $12::bigint[]) AS k (org, seq)) a
+                WHERE a.seq > 0
+             )
+             SELECT order_id, appended, last FROM logged
+             UNION ALL SELECT NULL, COUNT(*)::int, NULL FROM told",
         )
+        .bind(&row_orgs)
+        .bind(&row_orders)
+        .bind(&hashes)
+        .bind(&bytes)
+        .bind(&row_devices)
+        .bind(&received)
+        .bind(&extend)
         .bind(now_ms)
         .bind(devices)
-        .bind(&payloads)
+        .bind(by.to_string())
+        .bind(&announce_orgs)
+        .bind(&announce_seqs)
         .fetch_all(&mut **tx)
         .await?;
-        Ok(())
+        let logged: HashMap<String, (i32, i64)> =
+            rows.into_iter().filter_map(|(order, appended, last)| Some((order?, (appended, last?)))).collect();
+        let mut written = Vec::with_capacity(deferred.len());
+        for (_, d) in deferred {
+            let order_id = d.id.to_string();
+            let (appended, mut last_seq) = logged.get(&order_id).copied().unwrap_or_default();
+            if appended == 0 {
+                last_seq = Self::newest_position(tx, &order_id).await?;
+            } else if !extend.contains(&order_id) {
+                Self::write_snapshot(tx, &order_id, d.order.save_uncompressed(), last_seq).await?;
+            }
+            written.push(Written { last_seq, merged: d.changes.len() });
+        }
+        Ok(written)
     }
 
     async fn begin_write(pool: &PgPool) -> Result<sqlx::Transaction<'static, sqlx::Postgres>> {
         Ok(pool.begin().await?)
+    }
+
+    /// [`Self::begin_write`] on the writer's own connection.
+    async fn begin_writer(
+        conn: &mut sqlx::pool::PoolConnection<sqlx::Postgres>,
+    ) -> Result<sqlx::Transaction<'_, sqlx::Postgres>> {
+        Ok(sqlx::Connection::begin(&mut **conn).await?)
     }
 
     /// Takes the organization's write lock and reads its closing authority in the same round
@@ -1215,12 +1473,14 @@ macro_rules! database_impl {
                 })
             }
 
-            /// After a start, loads the orders changed last (as many as the writer caches) into the
-            /// writer's cache in the background, so that the first pushes after a restart do not
-            /// each load their order at once. An order a push has cached meanwhile is left as it is.
-            async fn prewarm(pool: sqlx::Pool<$db>, cache: SharedCache) {
+            /// At a start, before the server answers anyone, loads the orders changed last (as
+            /// many as the writer caches) into the writer's cache, so that the first pushes after
+            /// a restart do not each load their order at once while the start-up's traffic waits.
+            async fn prewarm(pool: &sqlx::Pool<$db>, cache: &SharedCache) {
+                let started = std::time::Instant::now();
+                let mut warmed_orders = 0;
                 let warmed = async {
-                    let orgs: Vec<String> = sqlx::query_scalar("SELECT id FROM organizations").fetch_all(&pool).await?;
+                    let orgs: Vec<String> = sqlx::query_scalar("SELECT id FROM organizations").fetch_all(pool).await?;
                     let mut recent: Vec<(i64, String)> = Vec::new();
                     for org in orgs {
                         let rows: Vec<(i64, String)> = sqlx::query_as(
@@ -1228,7 +1488,7 @@ macro_rules! database_impl {
                         )
                         .bind(&org)
                         .bind(CACHED_DOCUMENTS as i64)
-                        .fetch_all(&pool)
+                        .fetch_all(pool)
                         .await?;
                         recent.extend(rows);
                     }
@@ -1266,15 +1526,21 @@ macro_rules! database_impl {
                         })
                         .await
                         .map_err(|_| ApiError::internal())?;
-                        let mut cache = lock(&cache);
+                        warmed_orders += loaded.len();
+                        let mut cache = lock(cache);
                         for (id, last_seq, order, assignee) in loaded {
                             cache.put_if_absent(id, last_seq, order, assignee);
                         }
                     }
                     Ok::<(), ApiError>(())
                 };
-                if let Err(e) = warmed.await {
-                    tracing::warn!(code = e.code, "the document cache was not warmed");
+                match warmed.await {
+                    Ok(()) => tracing::debug!(
+                        orders = warmed_orders,
+                        ms = started.elapsed().as_millis() as u64,
+                        "document cache warmed"
+                    ),
+                    Err(e) => tracing::warn!(code = e.code, "the document cache was not warmed"),
                 }
             }
 
@@ -1285,7 +1551,19 @@ macro_rules! database_impl {
                 cache: SharedCache,
                 mut jobs: tokio::sync::mpsc::Receiver<PushJob>,
             ) {
-                while let Some(first) = jobs.recv().await {
+                // The writer keeps one connection of the pool to itself: taking one per batch
+                // waited, under load, behind the request handlers' reads.
+                let mut held: Option<sqlx::pool::PoolConnection<$db>> = None;
+                // Closing the pool (the server stopping) waits for every connection, this one too.
+                let mut closing = std::pin::pin!(pool.close_event());
+                loop {
+                    let first = tokio::select! {
+                        job = jobs.recv() => match job {
+                            Some(job) => job,
+                            None => break,
+                        },
+                        _ = &mut closing => break,
+                    };
                     let mut batch = vec![first];
                     while batch.len() < GROUP_COMMIT_MAX {
                         match jobs.try_recv() {
@@ -1298,7 +1576,24 @@ macro_rules! database_impl {
                     batch.sort_by(|a, b| a.principal.org.cmp(&b.principal.org));
                     let mut results = Vec::with_capacity(batch.len());
                     let mut staged = Vec::new();
-                    let committed = Self::write_batch(&pool, &server, &mut batch, &cache, &mut staged, &mut results).await;
+                    let committed = match held.take() {
+                        Some(conn) => Ok(conn),
+                        None => pool.acquire().await.map_err(ApiError::from),
+                    };
+                    let committed = match committed {
+                        Ok(mut conn) => {
+                            let written =
+                                Self::write_batch(&mut conn, &server, &mut batch, &cache, &mut staged, &mut results).await;
+                            // After a failed batch the connection may be broken: the next one
+                            // starts on a fresh one.
+                            match written {
+                                Ok(()) => held = Some(conn),
+                                Err(_) => conn.close_on_drop(),
+                            }
+                            written
+                        }
+                        Err(e) => Err(e),
+                    };
                     if committed.is_ok() {
                         let mut cache = lock(&cache);
                         for (id, seq, order, assignee) in staged {
@@ -1317,14 +1612,14 @@ macro_rules! database_impl {
             }
 
             async fn write_batch(
-                pool: &sqlx::Pool<$db>,
+                conn: &mut sqlx::pool::PoolConnection<$db>,
                 server: &Identity,
                 batch: &mut [PushJob],
                 cache: &SharedCache,
                 staged: &mut Vec<Staged>,
                 results: &mut Vec<Result<PushOutcome>>,
             ) -> Result<()> {
-                let mut tx = Self::begin_write(pool).await?;
+                let mut tx = Self::begin_writer(conn).await?;
                 let mut locked: Option<String> = None;
                 let mut synced: Vec<String> = Vec::new();
                 let mut closing = HashMap::new();
@@ -1395,19 +1690,12 @@ macro_rules! database_impl {
                         Err(refused) => results.push(Err(refused)),
                     }
                 }
-                let written = Self::write_deferred(&mut tx, &deferred).await?;
-                for ((at, d), w) in deferred.into_iter().zip(written) {
-                    if let Some(Ok(outcome)) = results.get_mut(at) {
-                        outcome.merged += w.merged;
-                        outcome.feed_seq = outcome.feed_seq.max(w.last_seq);
-                    }
-                    staged.push((d.id, w.last_seq, d.order, d.assignee));
-                }
-                // Each organization whose feed advanced, with its newest position.
+                // Each organization whose feed advances, with its newest position so far (the
+                // deferred pushes' rows are yet to be written).
                 let mut announced: Vec<(String, i64)> = Vec::new();
-                for (job, result) in batch.iter().zip(&*results) {
+                for (at, (job, result)) in batch.iter().zip(&*results).enumerate() {
                     let Ok(outcome) = result else { continue };
-                    if outcome.merged == 0 {
+                    if outcome.merged == 0 && !deferred.iter().any(|(d, _)| *d == at) {
                         continue;
                     }
                     match announced.iter_mut().find(|(org, _)| *org == job.principal.org) {
@@ -1415,71 +1703,16 @@ macro_rules! database_impl {
                         None => announced.push((job.principal.org.clone(), outcome.feed_seq)),
                     }
                 }
-                Self::touch_and_announce(&mut tx, now_ms, &synced, server.device, &announced).await?;
+                let written = Self::finish_batch(&mut tx, &deferred, now_ms, &synced, server.device, &announced).await?;
+                for ((at, d), w) in deferred.into_iter().zip(written) {
+                    if let Some(Ok(outcome)) = results.get_mut(at) {
+                        outcome.merged += w.merged;
+                        outcome.feed_seq = outcome.feed_seq.max(w.last_seq);
+                    }
+                    staged.push((d.id, w.last_seq, d.order, d.assignee));
+                }
                 tx.commit().await?;
                 Ok(())
-            }
-
-            /// Writes the batch's deferred pushes: their feed rows in one statement (per 400
-            /// rows), then their orders' feed positions and tails in one statement (per 400
-            /// orders); an order whose tail grows too long gets a new snapshot instead. Feed rows
-            /// take their positions in the order given, so each order's changes stay in causal
-            /// order. The answers are in the order of `deferred`.
-            async fn write_deferred(
-                tx: &mut sqlx::Transaction<'_, $db>,
-                deferred: &[(usize, Deferred)],
-            ) -> Result<Vec<Written>> {
-                let rows: Vec<(&Deferred, &ChangeHash, &Vec<u8>, DeviceId)> = deferred
-                    .iter()
-                    .flat_map(|(_, d)| d.changes.iter().map(move |(hash, bytes, device)| (d, hash, bytes, *device)))
-                    .collect();
-                // Per order: changes logged, newest position.
-                let mut logged: HashMap<String, (i32, i64)> = HashMap::new();
-                for chunk in rows.chunks(400) {
-                    let values = (0..chunk.len())
-                        .map(|i| {
-                            let b = 6 * i;
-                            format!("(${}, ${}, 'change', ${}, ${}, ${}, ${})", b + 1, b + 2, b + 3, b + 4, b + 5, b + 6)
-                        })
-                        .collect::<Vec<_>>()
-                        .join(", ");
-                    let sql = format!(
-                        "INSERT INTO feed (org_id, order_id, kind, hash, bytes, device_id, received_at) VALUES {values}
-                         ON CONFLICT DO NOTHING RETURNING order_id, seq"
-                    );
-                    let mut insert = sqlx::query_as::<_, (String, i64)>(AssertSqlSafe(sql));
-                    for (d, hash, bytes, device) in chunk {
-                        insert = insert
-                            .bind(&d.org)
-                            .bind(d.id.to_string())
-                            .bind(hash.as_ref())
-                            .bind(bytes.as_slice())
-                            .bind(device.to_string())
-                            .bind(d.received_at);
-                    }
-                    for (order, seq) in insert.fetch_all(&mut **tx).await? {
-                        let entry = logged.entry(order).or_default();
-                        entry.0 += 1;
-                        entry.1 = entry.1.max(seq);
-                    }
-                }
-                let mut written = Vec::with_capacity(deferred.len());
-                let mut positions: Vec<(String, i32, i64)> = Vec::new();
-                for (_, d) in deferred {
-                    let order_id = d.id.to_string();
-                    let (appended, mut last_seq) = logged.get(&order_id).copied().unwrap_or_default();
-                    if last_seq == 0 {
-                        last_seq = Self::newest_position(tx, &order_id).await?;
-                    }
-                    if d.tail_before + appended <= TAIL_MAX {
-                        positions.push((order_id, appended, last_seq));
-                    } else {
-                        Self::write_snapshot(tx, &order_id, d.order.save_uncompressed(), last_seq).await?;
-                    }
-                    written.push(Written { last_seq, merged: d.changes.len() });
-                }
-                Self::extend_tails(tx, &positions).await?;
-                Ok(written)
             }
 
             /// The newest feed position of an order's changes: where a push whose every change
@@ -1529,30 +1762,6 @@ macro_rules! database_impl {
                     .execute(&mut **tx)
                     .await?;
                 Ok(())
-            }
-
-            /// The [`StoredRow`]s of `(order, pushing user)` pairs, by order id.
-            async fn read_rows(
-                tx: &mut sqlx::Transaction<'_, $db>,
-                wanted: &[(String, String)],
-            ) -> Result<HashMap<String, StoredRow>> {
-                let mut rows = HashMap::with_capacity(wanted.len());
-                for chunk in wanted.chunks(200) {
-                    let values =
-                        (0..chunk.len()).map(|i| format!("(${}, ${})", 2 * i + 1, 2 * i + 2)).collect::<Vec<_>>().join(", ");
-                    let sql = format!(
-                        "WITH v (id, usr) AS (VALUES {values})
-                         SELECT {STORED_ROW} FROM v JOIN orders o ON o.id = v.id"
-                    );
-                    let mut query = sqlx::query_as::<_, StoredRow>(AssertSqlSafe(sql));
-                    for (id, user) in chunk {
-                        query = query.bind(id).bind(user);
-                    }
-                    for row in query.fetch_all(&mut **tx).await? {
-                        rows.insert(row.id.clone(), row);
-                    }
-                }
-                Ok(rows)
             }
 
             /// One push, inside the writer's transaction.
@@ -2373,12 +2582,7 @@ macro_rules! database_impl {
             }
 
             async fn principal_by_token(&self, token_hash: &str) -> Result<Option<Principal>> {
-                let row: Option<(String, String, String, String, bool)> = sqlx::query_as(
-                    "SELECT d.id, u.id, u.role, u.org_id,
-                        u.role = 'dispatcher' AND EXISTS (SELECT 1 FROM staff_projects s WHERE s.user_id = u.id)
-                     FROM devices d JOIN users u ON u.id = d.user_id
-                     WHERE d.token_hash = $1 AND d.revoked_at IS NULL AND u.disabled_at IS NULL",
-                )
+                let row: Option<(String, String, String, String, bool)> = sqlx::query_as(PRINCIPAL_BY_TOKEN)
                 .bind(token_hash)
                 .fetch_optional(&self.pool)
                 .await?;
