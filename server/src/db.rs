@@ -822,14 +822,8 @@ impl Sqlite {
         Ok(sqlx::Connection::begin_with(&mut **conn, "BEGIN IMMEDIATE").await?)
     }
 
-    /// Each device's last sync, one statement for the batch; one process has nobody to tell.
-    async fn touch_and_announce(
-        tx: &mut sqlx::Transaction<'_, sqlx::Sqlite>,
-        now_ms: i64,
-        devices: &[String],
-        _by: DeviceId,
-        _orgs: &[(String, i64)],
-    ) -> Result<()> {
+    /// Each device's last sync, one statement for the batch.
+    async fn touch(tx: &mut sqlx::Transaction<'_, sqlx::Sqlite>, now_ms: i64, devices: &[String]) -> Result<()> {
         if devices.is_empty() {
             return Ok(());
         }
@@ -930,17 +924,17 @@ impl Sqlite {
     }
 
     /// The end of a batch: its deferred pushes written (see `write_deferred`), then each
-    /// device's last sync.
+    /// device's last sync. One process has nobody to tell how far the feed advanced.
     async fn finish_batch(
         tx: &mut sqlx::Transaction<'_, sqlx::Sqlite>,
         deferred: &[(usize, Deferred)],
         now_ms: i64,
         devices: &[String],
-        by: DeviceId,
-        orgs: &[(String, i64)],
+        _by: DeviceId,
+        _orgs: &[(String, i64)],
     ) -> Result<Vec<Written>> {
         let written = Self::write_deferred(tx, deferred).await?;
-        Self::touch_and_announce(tx, now_ms, devices, by, orgs).await?;
+        Self::touch(tx, now_ms, devices).await?;
         Ok(written)
     }
 
