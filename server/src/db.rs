@@ -114,6 +114,12 @@ type StoredDocRow = (String, Vec<u8>, Option<i64>, i32);
 /// The columns of `orders` that make a [`StoredDoc`], in its order.
 const DOC_COLUMNS: &str = "doc, doc_seq, tail_changes";
 
+/// An order's feed position, assignee and stored document ([`DOC_COLUMNS`]) by id ($1) within
+/// an organization ($2).
+fn committed_order_query() -> String {
+    format!("SELECT last_seq, assignee, {DOC_COLUMNS} FROM orders WHERE id = $1 AND org_id = $2")
+}
+
 /// The device, user, role and organization of a bearer token's hash ($1), and whether the user
 /// is a dispatcher bound to projects: nothing if the device is revoked or the user disabled.
 const PRINCIPAL_BY_TOKEN: &str = "SELECT d.id, u.id, u.role, u.org_id,
@@ -639,6 +645,9 @@ pub trait Database: Send + Sync + std::fmt::Debug + 'static {
         kind: Option<&str>,
     ) -> Result<(Vec<(String, String, i64)>, Vec<(i64, i64)>)>;
     async fn staff_counts(&self, org: &str, period: &Period) -> Result<Vec<StaffCounts>>;
+    /// Gets a server ready for its first requests (see `prewarm` and `warm_connections`):
+    /// called once, before it listens; the admin commands do without.
+    async fn warm(&self);
     /// Closes every connection (shutdown, tests that restart the server).
     async fn close(&self);
     /// Organizations whose feed another server process advanced (PostgreSQL: `LISTEN`), so
@@ -796,9 +805,11 @@ impl Sqlite {
         let (writer, jobs) = tokio::sync::mpsc::channel(4 * GROUP_COMMIT_MAX);
         let cache: SharedCache = std::sync::Arc::new(std::sync::Mutex::new(DocumentCache::new(CACHED_DOCUMENTS)));
         tokio::spawn(Self::run_writer(pool.clone(), fixed.server, cache.clone(), jobs));
-        Self::prewarm(&pool, &cache).await;
         Ok(Sqlite { pool, fixed, writer, cache })
     }
+
+    /// SQLite prepares a statement in the process, at little cost: nothing to warm.
+    async fn warm_connections(_pool: &SqlitePool) {}
 
     /// One process writes: nothing to lock, and the closing authority is read with the pushes.
     async fn lock_org(
@@ -966,14 +977,12 @@ impl Postgres {
         let (writer, jobs) = tokio::sync::mpsc::channel(4 * GROUP_COMMIT_MAX);
         let cache: SharedCache = std::sync::Arc::new(std::sync::Mutex::new(DocumentCache::new(CACHED_DOCUMENTS)));
         tokio::spawn(Self::run_writer(pool.clone(), fixed.server, cache.clone(), jobs));
-        Self::prewarm(&pool, &cache).await;
-        Self::warm_connections(&pool).await;
         let (advanced, _) = tokio::sync::broadcast::channel(1_024);
         tokio::spawn(Self::listen_for_other_servers(pool.clone(), fixed.server.device, advanced.clone()));
         Ok(Postgres { pool, fixed, writer, cache, advanced })
     }
 
-    /// Before the server answers anyone, every connection of the pool prepares the statements
+    /// Before the server listens, every connection of the pool prepares the statements
     /// of a steady sync (the token, each scope's positions and page, an order's document), which
     /// also loads what its backend caches of the tables. Without this the first quarter second
     /// of traffic after a start waited behind sixteen backends doing so at once.
@@ -991,7 +1000,7 @@ impl Postgres {
         }
         let nobody = UserId::new();
         let scopes = [Scope::Organization, Scope::Assigned(nobody), Scope::OwnUnits(nobody), Scope::Projects(nobody)];
-        let order_sql = format!("SELECT last_seq, assignee, {DOC_COLUMNS} FROM orders WHERE id = $1 AND org_id = $2");
+        let order_sql = committed_order_query();
         for conn in &mut held {
             let warmed = async {
                 sqlx::query(PRINCIPAL_BY_TOKEN).bind("").fetch_optional(&mut **conn).await?;
@@ -1090,6 +1099,8 @@ impl Postgres {
         let mut bytes: Vec<&[u8]> = Vec::new();
         let mut row_devices: Vec<String> = Vec::new();
         let mut received: Vec<i64> = Vec::new();
+        // Whether an order's tail may take its changes, or it gets a new snapshot instead.
+        let fits = |d: &Deferred| d.tail_before + d.changes.len() as i32 <= TAIL_MAX;
         let mut extend: Vec<String> = Vec::new();
         for (_, d) in deferred {
             let order = d.id.to_string();
@@ -1101,7 +1112,7 @@ impl Postgres {
                 row_devices.push(device.to_string());
                 received.push(d.received_at);
             }
-            if d.tail_before + d.changes.len() as i32 <= TAIL_MAX {
+            if fits(d) {
                 extend.push(order);
             }
         }
@@ -1155,7 +1166,7 @@ impl Postgres {
             let (appended, mut last_seq) = logged.get(&order_id).copied().unwrap_or_default();
             if appended == 0 {
                 last_seq = Self::newest_position(tx, &order_id).await?;
-            } else if !extend.contains(&order_id) {
+            } else if !fits(d) {
                 Self::write_snapshot(tx, &order_id, d.order.save_uncompressed(), last_seq).await?;
             }
             written.push(Written { last_seq, merged: d.changes.len() });
@@ -1413,9 +1424,8 @@ macro_rules! database_impl {
             async fn committed_order(&self, org: &str, id: OrderId) -> Result<Option<(i64, WorkOrder, Option<UserId>)>> {
                 let order_id = id.to_string();
                 let mut conn = self.pool.acquire().await?;
-                let row: Option<(i64, Option<String>, Vec<u8>, Option<i64>, i32)> = sqlx::query_as(AssertSqlSafe(format!(
-                    "SELECT last_seq, assignee, {DOC_COLUMNS} FROM orders WHERE id = $1 AND org_id = $2"
-                )))
+                let row: Option<(i64, Option<String>, Vec<u8>, Option<i64>, i32)> =
+                    sqlx::query_as(AssertSqlSafe(committed_order_query()))
                 .bind(&order_id)
                 .bind(org)
                 .fetch_optional(&mut *conn)
@@ -1467,7 +1477,7 @@ macro_rules! database_impl {
                 })
             }
 
-            /// At a start, before the server answers anyone, loads the orders changed last (as
+            /// At a start, before the server listens, loads the orders changed last (as
             /// many as the writer caches) into the writer's cache, so that the first pushes after
             /// a restart do not each load their order at once while the start-up's traffic waits.
             async fn prewarm(pool: &sqlx::Pool<$db>, cache: &SharedCache) {
@@ -3483,6 +3493,11 @@ macro_rules! database_impl {
                         }
                     })
                     .collect())
+            }
+
+            async fn warm(&self) {
+                Self::prewarm(&self.pool, &self.cache).await;
+                Self::warm_connections(&self.pool).await;
             }
 
             async fn close(&self) {

@@ -42,6 +42,7 @@ async fn serve(args: ServeArgs) -> Result<(), String> {
         let text = demo::seed(database.as_ref(), clock.now_ms()).await.map_err(|e| e.message_en)?;
         println!("{}", text.replace("HOST", &args.listen.to_string()));
     }
+    database.warm().await;
     let api = tokio::net::TcpListener::bind(args.listen)
         .await
         .map_err(|e| format!("cannot listen on {}: {e}", args.listen))?;
