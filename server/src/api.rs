@@ -93,6 +93,7 @@ pub fn router(state: AppState) -> axum::Router {
         .route("/api/v1/settings/sla", get(sla_settings::get_book).put(sla_settings::put_book))
         .route("/api/v1/settings/webhooks", get(webhooks::list).post(webhooks::create))
         .route("/api/v1/settings/webhooks/{id}", axum::routing::delete(webhooks::delete))
+        .route("/api/v1/settings/webhook-destinations", get(webhooks::get_destinations).put(webhooks::put_destinations))
         .route("/api/v1/notifications", get(escalation::notifications))
         .route("/api/v1/notifications/{id}/read", post(escalation::mark_read))
         .route("/api/v1/orders/{id}/sla-events", get(escalation::sla_events))
@@ -122,7 +123,27 @@ pub fn router(state: AppState) -> axum::Router {
         .layer(PropagateRequestIdLayer::x_request_id())
         .layer(tower_http::trace::TraceLayer::new_for_http().make_span_with(request_span))
         .layer(SetRequestIdLayer::x_request_id(MakeRequestUuid))
+        .layer(middleware::map_request(bound_request_id))
+        .layer(middleware::map_response(no_sniffing))
         .with_state(state)
+}
+
+/// The longest `x-request-id` kept from a client; a longer one, or one with other than visible
+/// ASCII, is replaced by one the server makes (it ends up in every log line of the request).
+pub const MAX_REQUEST_ID: usize = 64;
+
+async fn bound_request_id(mut request: axum::extract::Request) -> axum::extract::Request {
+    let acceptable = |v: &HeaderValue| v.len() <= MAX_REQUEST_ID && v.as_bytes().iter().all(|b| b.is_ascii_graphic());
+    if request.headers().get("x-request-id").is_some_and(|v| !acceptable(v)) {
+        request.headers_mut().remove("x-request-id");
+    }
+    request
+}
+
+/// Every response says its content type is to be believed (`X-Content-Type-Options: nosniff`).
+async fn no_sniffing(mut response: Response) -> Response {
+    response.headers_mut().insert(header::X_CONTENT_TYPE_OPTIONS, HeaderValue::from_static("nosniff"));
+    response
 }
 
 /// Each request's span: whatever is logged while it is served names its request id (the
@@ -168,6 +189,7 @@ async fn healthz(State(state): State<AppState>) -> Result<&'static str, ApiError
 }
 
 #[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
 struct LoginRequest {
     login: String,
     password: String,
@@ -186,26 +208,38 @@ pub struct LoginResponse {
 
 async fn login(
     State(state): State<AppState>,
-    Json(request): Json<LoginRequest>,
+    extensions: axum::http::Extensions,
+    desk::Body(request): desk::Body<LoginRequest>,
 ) -> Result<Json<LoginResponse>, ApiError> {
-    if request.login.len() > 100 || request.password.len() > 200 {
+    let address = extensions.get::<axum::extract::ConnectInfo<std::net::SocketAddr>>().map(|c| c.0.ip());
+    let now = state.clock.now_ms();
+    if let Some(wait) = state.logins.refused_for(&request.login, address, now) {
+        state.metrics.errors.with_label_values(&["too_many_attempts"]).inc();
+        return Err(ApiError::throttled(wait));
+    }
+    if request.login.chars().count() > 100 || request.password.chars().count() > 200 {
         return Err(ApiError::bad_credentials());
+    }
+    if request.device_name.as_ref().is_some_and(|n| n.chars().count() > MAX_DEVICE_NAME_CHARS) {
+        return Err(ApiError::invalid(
+            "invalid_input",
+            format!("device_name is longer than {MAX_DEVICE_NAME_CHARS} characters"),
+            "设备名称过长",
+        ));
     }
     let user = state.db.user_by_login(&request.login).await?;
     let password = request.password;
-    let verified = match &user {
-        Some(user) => {
-            let hash = user.password_hash.clone();
-            tokio::task::spawn_blocking(move || auth::verify_password(&password, &hash)).await.unwrap_or(false)
-        }
-        None => false,
-    };
+    // An unknown login's password is checked against a decoy hash: both answers take as long.
+    let hash = user.as_ref().map_or_else(|| auth::decoy_hash().to_owned(), |u| u.password_hash.clone());
+    let verified = tokio::task::spawn_blocking(move || auth::verify_password(&password, &hash)).await.unwrap_or(false);
     let Some(user) = user.filter(|_| verified) else {
+        state.logins.failed(&request.login, address, now);
         state.metrics.errors.with_label_values(&["bad_credentials"]).inc();
         return Err(ApiError::bad_credentials());
     };
+    state.logins.succeeded(&request.login);
     let token = auth::new_token();
-    let name: String = request.device_name.unwrap_or_else(|| "device".into()).chars().take(100).collect();
+    let name: String = request.device_name.unwrap_or_else(|| "device".into());
     let device = state.db.register_device(&user, &name, &auth::token_hash(&token), state.clock.now_ms()).await?;
     Ok(Json(LoginResponse {
         token,
@@ -215,6 +249,9 @@ async fn login(
         device_id: device.to_string(),
     }))
 }
+
+/// The longest device name a login may give.
+pub const MAX_DEVICE_NAME_CHARS: usize = 100;
 
 async fn revoke_device(
     State(state): State<AppState>,
@@ -264,7 +301,7 @@ async fn get_closing_authority(
 async fn put_closing_authority(
     State(state): State<AppState>,
     Authenticated(principal): Authenticated,
-    Json(body): Json<ClosingAuthorityBody>,
+    desk::Body(body): desk::Body<ClosingAuthorityBody>,
 ) -> Result<StatusCode, ApiError> {
     crate::auth::require_admin(
         &principal,
@@ -408,32 +445,23 @@ async fn sync_inner(state: &AppState, principal: &replication::Principal, body: 
     if let Some(version) = frame_version(body).filter(|v| *v != PROTOCOL_VERSION) {
         return Err(ApiError::upgrade_required(version));
     }
-    let request = SyncRequest::decode(body, &state.limits)?;
+    let request = SyncRequest::decode_within(body, &state.limits, state.decode_budget.as_ref())?;
     let cursor = request.cursor.as_deref().map(Cursor::parse).transpose()?;
 
     // Parse and attribute every change before touching storage: all or nothing.
     let mut groups: Vec<(OrderId, Vec<automerge::Change>)> = Vec::new();
     let mut position: BTreeMap<OrderId, usize> = BTreeMap::new();
-    let mut incoming = Vec::with_capacity(request.changes.len() + request.relayed.len());
+    let mut relayed = Vec::with_capacity(request.relayed.len());
     for pushed in &request.relayed {
-        let change = replication::parse_relayed(&pushed.bytes)?;
-        if change.actor_id() != &principal.device.actor()
-            && !state.db.known_actor(&principal.org, change.actor_id()).await?
-        {
-            return Err(ApiError::new(
-                StatusCode::FORBIDDEN,
-                "foreign_actor",
-                "a relayed change was made by no device of this organization",
-                "转交的修改不属于本机构的任何设备",
-            ));
-        }
-        state.metrics.changes_relayed.inc();
-        incoming.push((pushed.order, change));
+        relayed.push((pushed.order, replication::parse_relayed(&pushed.bytes)?));
     }
+    let mut own = Vec::with_capacity(request.changes.len());
     for pushed in &request.changes {
-        incoming.push((pushed.order, replication::parse_pushed(principal, &pushed.bytes)?));
+        own.push((pushed.order, replication::parse_pushed(principal, &pushed.bytes)?));
     }
-    for (order, change) in incoming {
+    let relayed_authors = relayed_authors(state, principal, &request.receipts, &relayed, &own).await?;
+    state.metrics.changes_relayed.inc_by(relayed.len() as u64);
+    for (order, change) in relayed.into_iter().chain(own) {
         let at = *position.entry(order).or_insert_with(|| {
             groups.push((order, Vec::new()));
             groups.len() - 1
@@ -441,7 +469,7 @@ async fn sync_inner(state: &AppState, principal: &replication::Principal, body: 
         groups[at].1.push(change);
     }
     let now = state.clock.now_ms();
-    let pushed = state.db.push(principal, &groups, now).await?;
+    let pushed = state.db.push(principal, &groups, &relayed_authors, now).await?;
     for reason in &pushed.rejected {
         state.metrics.compensations.with_label_values(&[reason]).inc();
     }
@@ -463,6 +491,88 @@ async fn sync_inner(state: &AppState, principal: &replication::Principal, body: 
         .await?;
     response.acked = pushed.acked;
     Ok(response.encode())
+}
+
+/// How much memory decompressing sync requests may take at once, every request together: a
+/// request whose payload would take the budget past it is answered 503 `busy` (docs/protocol.md).
+pub const DECODE_MEMORY_BYTES: usize = 256 << 20;
+
+/// The budget of [`DECODE_MEMORY_BYTES`] (see `protocol::DecodeBudget`).
+#[derive(Debug)]
+pub struct DecodeMemory {
+    free: std::sync::atomic::AtomicUsize,
+}
+
+impl DecodeMemory {
+    pub fn new(bytes: usize) -> Self {
+        DecodeMemory { free: std::sync::atomic::AtomicUsize::new(bytes) }
+    }
+}
+
+impl loopwork_sync_core::protocol::DecodeBudget for DecodeMemory {
+    fn reserve(&self, bytes: usize) -> bool {
+        use std::sync::atomic::Ordering;
+        self.free.fetch_update(Ordering::AcqRel, Ordering::Acquire, |free| free.checked_sub(bytes)).is_ok()
+    }
+
+    fn release(&self, bytes: usize) {
+        self.free.fetch_add(bytes, std::sync::atomic::Ordering::AcqRel);
+    }
+}
+
+/// Who made the relayed changes of a request. A device relays, in recovery, other devices' and
+/// the server's changes that the server lost: each is judged as its true author, a registered
+/// device of the organization (`foreign_actor` otherwise) or the server. A change of another
+/// user's device or of the server must be vouched for by the server's receipt (see
+/// `replication::receipt`), else the request is refused (`unvouched_relay`); one of another
+/// device of the pusher's own user (a phone signed in again relays what it made before, unsent)
+/// needs none, since it can only ever act as that user. A change under the pusher's own actor is
+/// judged as the pusher's.
+async fn relayed_authors(
+    state: &AppState,
+    principal: &replication::Principal,
+    receipts: &[loopwork_sync_core::protocol::Receipt],
+    relayed: &[(OrderId, automerge::Change)],
+    own: &[(OrderId, automerge::Change)],
+) -> Result<Vec<loopwork_sync_core::Identity>, ApiError> {
+    let me = principal.device.actor();
+    let mut authors: BTreeMap<Vec<u8>, loopwork_sync_core::Identity> = BTreeMap::new();
+    for (_, change) in relayed.iter().filter(|(_, c)| c.actor_id() != &me) {
+        let actor = change.actor_id().to_bytes().to_vec();
+        if authors.contains_key(&actor) {
+            continue;
+        }
+        match state.db.actor_author(&principal.org, change.actor_id()).await? {
+            Some(author) => {
+                authors.insert(actor, author);
+            }
+            None => {
+                return Err(ApiError::new(
+                    StatusCode::FORBIDDEN,
+                    "foreign_actor",
+                    "a relayed change was made by no device of this organization",
+                    "转交的修改不属于本机构的任何设备",
+                )
+                .binary());
+            }
+        }
+    }
+    let vouch_needed: Vec<(OrderId, automerge::Change)> = relayed
+        .iter()
+        .filter(|(_, c)| authors.get(c.actor_id().to_bytes()).is_some_and(|a| a.user != principal.user))
+        .cloned()
+        .collect();
+    let secret = state.db.receipt_secret();
+    if let Some((order, change)) = replication::unvouched_relay(secret, &principal.org, receipts, &vouch_needed, own) {
+        return Err(ApiError::new(
+            StatusCode::FORBIDDEN,
+            "unvouched_relay",
+            format!("relayed change {} of order {order} carries no receipt of this server", change.hash()),
+            "转交的修改没有服务器签发的回执,不予接受",
+        )
+        .binary());
+    }
+    Ok(authors.into_values().filter(|a| a.role != loopwork_sync_core::Role::System).collect())
 }
 
 /// The JSON debug view of a sync response (`Accept: application/json`): the same round trip,

@@ -20,11 +20,12 @@ pub fn require_staff(principal: &Principal, en: &'static str, zh: &'static str) 
     if principal.role.is_staff() { Ok(()) } else { Err(ApiError::forbidden(en, zh)) }
 }
 
-/// Refuses (404, as if there were no such order) a dispatcher bound to projects an order of a
-/// project they do not serve. The office-staff endpoints about one order call it: their other
-/// checks stop at the organization.
+/// Refuses (404, as if there were no such order) an order outside the caller's scope: another
+/// organization's, or for a dispatcher bound to projects, one of a project they do not serve.
+/// The office-staff endpoints about one order call it first, so that every one of them answers
+/// an id it may not see the same way.
 pub async fn require_served(state: &AppState, principal: &Principal, order: OrderId) -> Result<(), ApiError> {
-    if principal.project_bound && !state.db.order_in_scope(principal, order).await? {
+    if !state.db.order_in_scope(principal, order).await? {
         return Err(ApiError::not_found("order"));
     }
     Ok(())
@@ -77,5 +78,162 @@ impl FromRequestParts<AppState> for Authenticated {
             Ok(None) => Err(refuse()),
             Err(e) => Err(if binary { e.binary() } else { e }),
         }
+    }
+}
+
+/// Password guessing is throttled per account and per client address (docs/web.md, "Signing
+/// in"): after [`ACCOUNT_FAILURES`] wrong passwords for one login within [`WINDOW_MS`], that login
+/// is refused for [`FIRST_LOCK_MS`], doubling with each further failure up to [`MAX_LOCK_MS`];
+/// an address gets [`ADDRESS_FAILURES`] wrong passwords per window, whatever logins it tries.
+/// While refused, a login is answered 429 with `Retry-After` before the password is checked,
+/// so a guess then tells nothing. A correct password clears the login's count. Counted per
+/// server process; a restart forgets.
+#[derive(Debug, Default)]
+pub struct LoginThrottle {
+    accounts: std::sync::Mutex<std::collections::HashMap<String, Failures>>,
+    addresses: std::sync::Mutex<std::collections::HashMap<std::net::IpAddr, Failures>>,
+}
+
+#[derive(Clone, Copy, Debug, Default)]
+struct Failures {
+    count: u32,
+    window_from_ms: i64,
+    locked_until_ms: i64,
+}
+
+pub const ACCOUNT_FAILURES: u32 = 5;
+pub const ADDRESS_FAILURES: u32 = 30;
+pub const WINDOW_MS: i64 = 15 * 60_000;
+pub const FIRST_LOCK_MS: i64 = 60_000;
+pub const MAX_LOCK_MS: i64 = 15 * 60_000;
+/// How many logins and addresses are tracked before the oldest windows are forgotten.
+const TRACKED: usize = 100_000;
+
+impl Failures {
+    fn locked_for(&self, now_ms: i64) -> Option<u64> {
+        (self.locked_until_ms > now_ms).then(|| ((self.locked_until_ms - now_ms + 999) / 1_000) as u64)
+    }
+
+    fn fail(&mut self, now_ms: i64, allowed: u32) {
+        if now_ms - self.window_from_ms > WINDOW_MS {
+            *self = Failures { count: 0, window_from_ms: now_ms, locked_until_ms: 0 };
+        }
+        self.count += 1;
+        if self.count >= allowed {
+            let doublings = (self.count - allowed).min(10);
+            let lock = FIRST_LOCK_MS.saturating_mul(1 << doublings).min(MAX_LOCK_MS);
+            self.locked_until_ms = now_ms + lock;
+        }
+    }
+}
+
+impl LoginThrottle {
+    /// Seconds to wait if this login or address is refused now.
+    pub fn refused_for(&self, login: &str, address: Option<std::net::IpAddr>, now_ms: i64) -> Option<u64> {
+        let account = lock(&self.accounts).get(login).and_then(|f| f.locked_for(now_ms));
+        let address = address.and_then(|a| lock(&self.addresses).get(&a).and_then(|f| f.locked_for(now_ms)));
+        account.max(address)
+    }
+
+    pub fn failed(&self, login: &str, address: Option<std::net::IpAddr>, now_ms: i64) {
+        record(&mut lock(&self.accounts), login.to_owned(), now_ms, ACCOUNT_FAILURES);
+        if let Some(address) = address {
+            record(&mut lock(&self.addresses), address, now_ms, ADDRESS_FAILURES);
+        }
+    }
+
+    pub fn succeeded(&self, login: &str) {
+        lock(&self.accounts).remove(login);
+    }
+}
+
+fn lock<T>(m: &std::sync::Mutex<T>) -> std::sync::MutexGuard<'_, T> {
+    m.lock().unwrap_or_else(std::sync::PoisonError::into_inner)
+}
+
+fn record<K: std::hash::Hash + Eq>(
+    map: &mut std::collections::HashMap<K, Failures>,
+    key: K,
+    now_ms: i64,
+    allowed: u32,
+) {
+    if map.len() >= TRACKED {
+        map.retain(|_, f| now_ms - f.window_from_ms <= WINDOW_MS || f.locked_until_ms > now_ms);
+    }
+    map.entry(key).or_insert(Failures { count: 0, window_from_ms: now_ms, locked_until_ms: 0 }).fail(now_ms, allowed);
+}
+
+/// What an unknown login's password is checked against, so that it costs what a known one's
+/// does and the answer's time does not tell whether an account exists.
+pub fn decoy_hash() -> &'static str {
+    static DECOY: std::sync::OnceLock<String> = std::sync::OnceLock::new();
+    DECOY.get_or_init(|| hash_password(&new_token()).unwrap_or_default())
+}
+
+/// Whether a password is strong enough for an account the administrator creates: at least
+/// [`MIN_PASSWORD_CHARS`] characters, of at least two kinds (letters, digits, others), and not
+/// containing the login. `Err` says why not, in English and Chinese.
+pub fn check_password_strength(login: &str, password: &str) -> Result<(), (&'static str, &'static str)> {
+    if password.chars().count() < MIN_PASSWORD_CHARS {
+        return Err(("the password must have at least 10 characters", "密码至少需要 10 个字符"));
+    }
+    let kinds = [
+        password.chars().any(char::is_alphabetic),
+        password.chars().any(|c| c.is_ascii_digit()),
+        password.chars().any(|c| !c.is_alphanumeric()),
+    ];
+    if kinds.iter().filter(|k| **k).count() < 2 {
+        return Err((
+            "the password must mix at least two of letters, digits and other characters",
+            "密码需包含字母、数字、符号中的至少两种",
+        ));
+    }
+    if !login.is_empty() && password.to_lowercase().contains(&login.to_lowercase()) {
+        return Err(("the password must not contain the login", "密码不能包含登录名"));
+    }
+    Ok(())
+}
+
+pub const MIN_PASSWORD_CHARS: usize = 10;
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn five_wrong_passwords_lock_a_login_for_a_minute_and_more_lock_it_longer() {
+        let throttle = LoginThrottle::default();
+        let at: Option<std::net::IpAddr> = Some("10.0.0.1".parse().unwrap());
+        for i in 0..ACCOUNT_FAILURES {
+            assert_eq!(throttle.refused_for("wang", at, 1_000), None, "attempt {i} is answered");
+            throttle.failed("wang", at, 1_000);
+        }
+        assert_eq!(throttle.refused_for("wang", at, 1_000), Some(60));
+        assert_eq!(throttle.refused_for("li", None, 1_000), None, "another login is not affected");
+        assert_eq!(throttle.refused_for("wang", at, 61_001), None, "the lock ends");
+        throttle.failed("wang", at, 61_001);
+        assert_eq!(throttle.refused_for("wang", at, 61_001), Some(120), "the next failure doubles it");
+        throttle.succeeded("wang");
+        assert_eq!(throttle.refused_for("wang", None, 61_001), None);
+    }
+
+    #[test]
+    fn one_address_guessing_many_logins_is_refused() {
+        let throttle = LoginThrottle::default();
+        let at: Option<std::net::IpAddr> = Some("10.0.0.2".parse().unwrap());
+        for i in 0..ADDRESS_FAILURES {
+            throttle.failed(&format!("user{i}"), at, 0);
+        }
+        assert!(throttle.refused_for("anyone", at, 0).is_some());
+        assert_eq!(throttle.refused_for("anyone", Some("10.0.0.3".parse().unwrap()), 0), None);
+    }
+
+    #[test]
+    fn weak_passwords_are_named() {
+        assert!(check_password_strength("wang", "short1").is_err());
+        assert!(check_password_strength("wang", "onlyletters").is_err());
+        assert!(check_password_strength("wang", "wang123456789").is_err());
+        assert!(check_password_strength("wang", "repair-desk-7").is_ok());
+        assert!(check_password_strength("wang", "维修工单密码设置好了吗1").is_ok());
     }
 }

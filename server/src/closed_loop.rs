@@ -173,7 +173,7 @@ pub async fn get_settings(
 pub async fn put_settings(
     State(state): State<AppState>,
     Authenticated(principal): Authenticated,
-    Json(body): Json<ClosedLoopSettings>,
+    crate::desk::Body(body): crate::desk::Body<ClosedLoopSettings>,
 ) -> Result<StatusCode, ApiError> {
     crate::auth::require_admin(
         &principal,

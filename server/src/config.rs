@@ -109,7 +109,8 @@ pub enum AdminCommand {
         /// The name the user signs in with (unique).
         #[arg(long)]
         login: String,
-        /// Read from LOOPWORK_PASSWORD if not given.
+        /// Read from LOOPWORK_PASSWORD if not given. At least 10 characters, of at least two
+        /// kinds (letters, digits, others), not containing the login.
         #[arg(long, env = "LOOPWORK_PASSWORD", hide_env_values = true)]
         password: String,
         /// owner, technician, dispatcher, supervisor, manager or admin.

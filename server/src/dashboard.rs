@@ -246,8 +246,10 @@ fn csv_field(value: &Value) -> String {
         Value::Number(n) => n.as_f64().filter(|f| f.fract() != 0.0).map(|f| format!("{f:.3}")).unwrap_or(n.to_string()),
         other => other.to_string(),
     };
-    // Quoted, and a leading formula character neutralized (CSV injection in spreadsheets).
-    let text = if text.starts_with(['=', '+', '-', '@']) && value.is_string() { format!("'{text}") } else { text };
+    // Quoted, and a leading formula character neutralized (CSV injection in spreadsheets; a
+    // leading tab or carriage return is how `=` hides from a check of the first character).
+    let text =
+        if text.starts_with(['=', '+', '-', '@', '\t', '\r']) && value.is_string() { format!("'{text}") } else { text };
     format!("\"{}\"", text.replace('"', "\"\""))
 }
 
@@ -348,5 +350,9 @@ mod tests {
         let line = csv.lines().nth(1).expect("row");
         assert!(line.starts_with("\"technician\",\"u1\",\"'=HYPERLINK(\"\"x\"\")\",\"3\""), "{line}");
         assert!(line.ends_with("\"87.500\""), "{line}");
+        for hidden in ["\t=1+1", "\r=1+1", "-1+1", "@SUM(A1)"] {
+            let csv = kpis_csv(&[json!({ "user_id": "u1", "name": hidden })], &[]);
+            assert!(csv.contains(&format!("\"'{hidden}\"")), "{hidden:?} is neutralized: {csv}");
+        }
     }
 }

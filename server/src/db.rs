@@ -14,7 +14,7 @@ use std::time::Duration;
 use async_trait::async_trait;
 use automerge::{Change, ChangeHash};
 use loopwork_sync_core::authority::{Author, ClosingAuthority};
-use loopwork_sync_core::protocol::{OrderBytes, OrderHeads, Revocation, SyncResponse};
+use loopwork_sync_core::protocol::{OrderBytes, OrderHeads, Receipt, Revocation, SyncResponse};
 use loopwork_sync_core::{Action, DeviceId, Grade, Identity, OrderId, Role, Status, UserId, WorkOrder};
 use serde::{Deserialize, Serialize};
 use sqlx::postgres::{PgConnectOptions, PgPool, PgPoolOptions};
@@ -113,6 +113,22 @@ type StoredDocRow = (String, Vec<u8>, Option<i64>, i32);
 
 /// The columns of `orders` that make a [`StoredDoc`], in its order.
 const DOC_COLUMNS: &str = "doc, doc_seq, tail_changes";
+
+/// A [`StoredDocRow`] followed by its snapshot's heads (`doc_heads`, `NULL` in rows written
+/// before heads were kept), as `SELECT id, {VOUCHED_DOC_COLUMNS}` reads it.
+type VouchedDocRow = (String, Vec<u8>, Option<i64>, i32, Option<Vec<u8>>);
+
+/// The columns of a [`VouchedDocRow`] after its id.
+const VOUCHED_DOC_COLUMNS: &str = "doc, doc_seq, tail_changes, doc_heads";
+
+/// An order's heads as `doc_heads` keeps them: the 32-byte hashes one after the other.
+fn heads_blob(order: &WorkOrder) -> Vec<u8> {
+    order.heads().iter().flat_map(|h| h.as_ref().to_vec()).collect()
+}
+
+fn heads_from_blob(blob: &[u8]) -> Vec<ChangeHash> {
+    blob.chunks_exact(32).filter_map(|h| ChangeHash::try_from(h).ok()).collect()
+}
 
 /// An order's feed position, assignee and stored document ([`DOC_COLUMNS`]) by id ($1) within
 /// an organization ($2).
@@ -277,6 +293,8 @@ pub struct WebhookRecord {
 #[derive(Clone, Debug)]
 pub struct OutboxRow {
     pub id: String,
+    /// The organization whose webhook it is (its destination settings apply).
+    pub org: String,
     pub url: String,
     pub secret: String,
     pub body: String,
@@ -490,9 +508,12 @@ pub trait Database: Send + Sync + std::fmt::Debug + 'static {
     /// The server's own device: the actor of its changes (official numbers, compensations).
     /// Each server process has its own.
     async fn server_identity(&self) -> Result<Identity>;
-    /// Whether an actor is a device of the organization or one of the server's own: the only
-    /// actors whose changes a device may relay back after a restore.
-    async fn known_actor(&self, org: &str, actor: &automerge::ActorId) -> Result<bool>;
+    /// Who an actor is: a device of the organization (its user and role) or one of the server's
+    /// own actors (the server's identity under that actor); `None` for anyone else. A relayed
+    /// change is judged as this author.
+    async fn actor_author(&self, org: &str, actor: &automerge::ActorId) -> Result<Option<Identity>>;
+    /// The database's secret, which keys the server's receipts (see `replication::receipt`).
+    fn receipt_secret(&self) -> &str;
     async fn has_organizations(&self) -> Result<bool>;
     async fn create_organization(&self, name: &str, now_ms: i64) -> Result<String>;
     async fn create_project(&self, org: &str, code: &str, name: &str) -> Result<()>;
@@ -513,7 +534,13 @@ pub trait Database: Send + Sync + std::fmt::Debug + 'static {
     /// Revokes a device of the organization; its next request is refused.
     async fn revoke_device(&self, org: &str, device: DeviceId, now_ms: i64) -> Result<bool>;
     /// Stores pushed changes (already parsed and attributed), all or nothing.
-    async fn push(&self, principal: &Principal, groups: &[(OrderId, Vec<Change>)], now_ms: i64) -> Result<PushOutcome>;
+    async fn push(
+        &self,
+        principal: &Principal,
+        groups: &[(OrderId, Vec<Change>)],
+        relayed_authors: &[Identity],
+        now_ms: i64,
+    ) -> Result<PushOutcome>;
     /// What the device receives next (the `acked` field is left empty).
     async fn pull(&self, request: PullRequest<'_>) -> Result<SyncResponse>;
     /// The newest position in the organization's feed.
@@ -702,6 +729,9 @@ impl Announced {
 struct PushJob {
     principal: Principal,
     groups: Vec<(OrderId, Vec<Change>)>,
+    /// The true authors of changes relayed in the push (verified by their receipts), judged
+    /// each as themselves.
+    relayed_authors: Vec<Identity>,
     /// Per group, the merge a request handler already did against a cached document (in
     /// parallel with other handlers); the writer uses it only if the order's feed position is
     /// still the one merged against, and merges again itself otherwise.
@@ -902,7 +932,8 @@ impl Sqlite {
             if d.tail_before + appended <= TAIL_MAX {
                 positions.push((order_id, appended, last_seq));
             } else {
-                Self::write_snapshot(tx, &order_id, d.order.save_uncompressed(), last_seq).await?;
+                Self::write_snapshot(tx, &order_id, (d.order.save_uncompressed(), heads_blob(&d.order)), last_seq)
+                    .await?;
             }
             written.push(Written { last_seq, merged: d.changes.len() });
         }
@@ -1167,7 +1198,8 @@ impl Postgres {
             if appended == 0 {
                 last_seq = Self::newest_position(tx, &order_id).await?;
             } else if !fits(d) {
-                Self::write_snapshot(tx, &order_id, d.order.save_uncompressed(), last_seq).await?;
+                Self::write_snapshot(tx, &order_id, (d.order.save_uncompressed(), heads_blob(&d.order)), last_seq)
+                    .await?;
             }
             written.push(Written { last_seq, merged: d.changes.len() });
         }
@@ -1338,6 +1370,7 @@ macro_rules! database_impl {
                 &self,
                 principal: &Principal,
                 groups: &[(OrderId, Vec<Change>)],
+                relayed_authors: &[Identity],
                 now_ms: i64,
                 expect: Option<Status>,
             ) -> Result<PushOutcome> {
@@ -1348,7 +1381,7 @@ macro_rules! database_impl {
                 // the writer checks that nothing moved in between.
                 let server = self.fixed.server;
                 let closing = lock(&self.cache).closing(&principal.org);
-                let author = Author { identity: principal.identity(), closing };
+                let authors = authors_of(principal, relayed_authors, closing);
                 let mut premerged = Vec::with_capacity(groups.len());
                 for (id, changes) in groups {
                     // An order the writer has not cached (after a restart, or written by another
@@ -1359,14 +1392,22 @@ macro_rules! database_impl {
                         None => self.committed_order(&principal.org, *id).await.ok().flatten(),
                     };
                     premerged.push(base.and_then(|(at_seq, order, assignee)| {
-                        let merged = replication::merge_push(Some((order, assignee)), *id, changes, &author, &server, None, now_ms).ok()?;
+                        let merged = replication::merge_push(Some((order, assignee)), *id, changes, &authors, &server, None, now_ms).ok()?;
                         let saved = merged.transitions_changed.then(|| merged.order.save_uncompressed());
                         Some(Premerged { at_seq, merged, saved })
                     }));
                 }
                 let (reply, answer) = tokio::sync::oneshot::channel();
-                let job =
-                    PushJob { principal: principal.clone(), groups: groups.to_vec(), premerged, closing, expect, now_ms, reply };
+                let job = PushJob {
+                    principal: principal.clone(),
+                    groups: groups.to_vec(),
+                    relayed_authors: relayed_authors.to_vec(),
+                    premerged,
+                    closing,
+                    expect,
+                    now_ms,
+                    reply,
+                };
                 self.writer.send(job).await.map_err(|_| ApiError::unavailable())?;
                 answer.await.map_err(|_| ApiError::unavailable())?
             }
@@ -1381,32 +1422,73 @@ macro_rules! database_impl {
                 conn: &mut <$db as sqlx::Database>::Connection,
                 stored: Vec<StoredDocRow>,
             ) -> Result<Vec<(String, Vec<u8>)>> {
+                let whole = Self::whole_documents_with_tails(conn, stored).await?;
+                Ok(whole.into_iter().map(|(id, doc, _)| (id, doc)).collect())
+            }
+
+            /// [`Self::whole_documents`], with the hashes of each document's tail.
+            async fn whole_documents_with_tails(
+                conn: &mut <$db as sqlx::Database>::Connection,
+                stored: Vec<StoredDocRow>,
+            ) -> Result<Vec<(String, Vec<u8>, Vec<ChangeHash>)>> {
                 let mut whole = Vec::with_capacity(stored.len());
                 let mut tails = Vec::new();
                 for (id, doc, doc_seq, tail) in stored {
                     if tail > 0 {
                         tails.push((whole.len(), id.clone(), doc_seq.unwrap_or(0)));
                     }
-                    whole.push((id, doc));
+                    whole.push((id, doc, Vec::new()));
                 }
                 for chunk in tails.chunks(100) {
                     let orders = (0..chunk.len())
                         .map(|i| format!("(order_id = ${} AND seq > ${})", 2 * i + 1, 2 * i + 2))
                         .collect::<Vec<_>>()
                         .join(" OR ");
-                    let sql = format!("SELECT order_id, bytes FROM feed WHERE kind = 'change' AND ({orders}) ORDER BY seq");
-                    let mut query = sqlx::query_as::<_, (String, Vec<u8>)>(AssertSqlSafe(sql));
+                    let sql = format!("SELECT order_id, bytes, hash FROM feed WHERE kind = 'change' AND ({orders}) ORDER BY seq");
+                    let mut query = sqlx::query_as::<_, (String, Vec<u8>, Option<Vec<u8>>)>(AssertSqlSafe(sql));
                     for (_, id, doc_seq) in chunk {
                         query = query.bind(id.clone()).bind(*doc_seq);
                     }
                     let at: HashMap<&str, usize> = chunk.iter().map(|(at, id, _)| (id.as_str(), *at)).collect();
-                    for (order, bytes) in query.fetch_all(&mut *conn).await? {
+                    for (order, bytes, hash) in query.fetch_all(&mut *conn).await? {
                         if let Some(at) = at.get(order.as_str()) {
                             whole[*at].1.extend_from_slice(&bytes);
+                            if let Some(hash) = hash.and_then(|h| ChangeHash::try_from(h.as_slice()).ok()) {
+                                whole[*at].2.push(hash);
+                            }
                         }
                     }
                 }
                 Ok(whole)
+            }
+
+            /// Whole documents as a device receives them, each with the server's receipts for its
+            /// snapshot's heads and the changes of its tail (between them, its heads).
+            async fn vouched_documents(
+                &self,
+                conn: &mut <$db as sqlx::Database>::Connection,
+                org: &str,
+                stored: Vec<VouchedDocRow>,
+            ) -> Result<Vec<(OrderId, Vec<u8>, Vec<Receipt>)>> {
+                let mut snapshot_heads = HashMap::new();
+                let mut rows = Vec::with_capacity(stored.len());
+                for (id, doc, doc_seq, tail, heads) in stored {
+                    snapshot_heads.insert(id.clone(), heads);
+                    rows.push((id, doc, doc_seq, tail));
+                }
+                let mut out = Vec::with_capacity(rows.len());
+                for (id, doc, tail) in Self::whole_documents_with_tails(conn, rows).await? {
+                    let order: OrderId = id.parse().map_err(|_| ApiError::internal())?;
+                    let mut hashes = match snapshot_heads.remove(&id).flatten() {
+                        Some(heads) => heads_from_blob(&heads),
+                        // Stored before heads were kept: read from the document itself.
+                        None => heads_of(&doc)?,
+                    };
+                    hashes.extend(tail);
+                    let receipts = hashes.iter().map(|h| replication::receipt(&self.fixed.secret, org, order, h)).collect();
+                    out.push((order, doc, receipts));
+                }
+                Ok(out)
             }
 
             /// One order's whole document (see [`Self::whole_documents`]).
@@ -1450,6 +1532,20 @@ macro_rules! database_impl {
                     Some(stored) => Ok(Some(Self::whole_document(&mut conn, id, stored).await?)),
                     None => Ok(None),
                 }
+            }
+
+            /// One order's whole document with its receipts (see [`Self::vouched_documents`]).
+            async fn vouched_document(&self, org: &str, order: OrderId) -> Result<Option<(Vec<u8>, Vec<Receipt>)>> {
+                let mut conn = self.pool.acquire().await?;
+                let row: Option<VouchedDocRow> = sqlx::query_as(AssertSqlSafe(format!(
+                    "SELECT id, {VOUCHED_DOC_COLUMNS} FROM orders WHERE id = $1 AND org_id = $2"
+                )))
+                .bind(order.to_string())
+                .bind(org)
+                .fetch_optional(&mut *conn)
+                .await?;
+                let Some(row) = row else { return Ok(None) };
+                Ok(self.vouched_documents(&mut conn, org, vec![row]).await?.pop().map(|(_, doc, receipts)| (doc, receipts)))
             }
 
             /// Creates the database's identity on first open, and this process's server actor.
@@ -1756,13 +1852,14 @@ macro_rules! database_impl {
             async fn write_snapshot(
                 tx: &mut sqlx::Transaction<'_, $db>,
                 order_id: &str,
-                doc: Vec<u8>,
+                (doc, heads): (Vec<u8>, Vec<u8>),
                 last_seq: i64,
             ) -> Result<()> {
-                sqlx::query("UPDATE orders SET doc = $1, doc_seq = NULL, tail_changes = 0, last_seq = $2 WHERE id = $3")
+                sqlx::query("UPDATE orders SET doc = $1, doc_heads = $4, doc_seq = NULL, tail_changes = 0, last_seq = $2 WHERE id = $3")
                     .bind(doc)
                     .bind(last_seq)
                     .bind(order_id)
+                    .bind(heads)
                     .execute(&mut **tx)
                     .await?;
                 Ok(())
@@ -1799,7 +1896,7 @@ macro_rules! database_impl {
                         closing
                     }
                 };
-                let author = Author { identity: principal.identity(), closing };
+                let authors = authors_of(principal, &job.relayed_authors, closing);
                 let premerged = if closing == job.closing { premerged } else { Vec::new() };
                 // Device clocks are trusted only between the device's last sync and now: read when
                 // a push first brings transitions (most pushes bring notes, not transitions).
@@ -1854,7 +1951,7 @@ macro_rules! database_impl {
                                             WorkOrder::load(&doc).map_err(|_| ApiError::internal())?
                                         }
                                     };
-                                    replication::merge_push(Some((order, stored.assignee)), *id, changes, &author, server, None, now_ms)?
+                                    replication::merge_push(Some((order, stored.assignee)), *id, changes, &authors, server, None, now_ms)?
                                 }
                             }
                         }
@@ -1876,7 +1973,7 @@ macro_rules! database_impl {
                             replication::may_create(principal, &candidate, project_known, owns, serves)?;
                             attempt.wrote = true;
                             let number = Self::next_number(tx, &principal.org, now_ms).await?;
-                            replication::merge_push(None, *id, changes, &author, server, Some(&number), now_ms)?
+                            replication::merge_push(None, *id, changes, &authors, server, Some(&number), now_ms)?
                         }
                     };
                     if merged.new_changes.is_empty() {
@@ -1888,8 +1985,11 @@ macro_rules! database_impl {
                     }
                     attempt.wrote = true;
                     outcome.rejected.extend(merged.rejected.iter().map(|r| r.reason.code()));
-                    let pushed: HashSet<ChangeHash> = changes.iter().map(Change::hash).collect();
-                    let attributed = |hash: &ChangeHash| if pushed.contains(hash) { principal.device } else { server.device };
+                    // Each change is logged as its actor's (the pusher's, a relayed change's true
+                    // author, or a server's); what the merge added is this server's.
+                    let pushed: HashMap<ChangeHash, DeviceId> =
+                        changes.iter().map(|c| (c.hash(), DeviceId::from_actor(c.actor_id()).unwrap_or(server.device))).collect();
+                    let attributed = |hash: &ChangeHash| pushed.get(hash).copied().unwrap_or(server.device);
                     if read_ahead
                         && job.expect.is_none()
                         && merged.new_transitions.is_empty()
@@ -2029,15 +2129,15 @@ macro_rules! database_impl {
                         if tail_before + appended <= TAIL_MAX {
                             Self::extend_tails(tx, &[(order_id.clone(), appended, last_seq)]).await?;
                         } else {
-                            Self::write_snapshot(tx, &order_id, document(), last_seq).await?;
+                            Self::write_snapshot(tx, &order_id, (document(), heads_blob(&merged.order)), last_seq).await?;
                         }
                     } else {
                         sqlx::query(
                             "INSERT INTO orders (id, org_id, number, kind, category, grade, status, is_open, assignee, reporter,
                                 project, building, unit, area, created_at, next_deadline, doc, last_seq, awaiting_since,
-                                next_check, registered_by)
+                                next_check, registered_by, doc_heads)
                              VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16, $17, $18, $19, $20,
-                                $21)
+                                $21, $22)
                              ON CONFLICT (id) DO UPDATE SET number = excluded.number, kind = excluded.kind,
                                 category = excluded.category, grade = excluded.grade, status = excluded.status,
                                 is_open = excluded.is_open, assignee = excluded.assignee, project = excluded.project,
@@ -2045,7 +2145,8 @@ macro_rules! database_impl {
                                 next_deadline = excluded.next_deadline, doc = excluded.doc, last_seq = excluded.last_seq,
                                 awaiting_since = CASE WHEN excluded.awaiting_since IS NULL THEN NULL
                                     ELSE COALESCE(orders.awaiting_since, excluded.awaiting_since) END,
-                                next_check = excluded.next_check, doc_seq = NULL, tail_changes = 0",
+                                next_check = excluded.next_check, doc_seq = NULL, tail_changes = 0,
+                                doc_heads = excluded.doc_heads",
                         )
                         .bind(&order_id)
                         .bind(&principal.org)
@@ -2070,6 +2171,7 @@ macro_rules! database_impl {
                         .bind(now_ms)
                         // Kept from the push that created the order (`ON CONFLICT` leaves it).
                         .bind(user.as_str())
+                        .bind(heads_blob(&merged.order))
                         .execute(&mut **tx)
                         .await?;
                     }
@@ -2406,18 +2508,26 @@ macro_rules! database_impl {
                 Ok(self.fixed.server)
             }
 
-            async fn known_actor(&self, org: &str, actor: &automerge::ActorId) -> Result<bool> {
-                let Ok(raw) = <[u8; 16]>::try_from(actor.to_bytes()) else { return Ok(false) };
-                let id = uuid::Uuid::from_bytes(raw).to_string();
-                if server_actor(&self.fixed.secret, Some(raw)) == DeviceId::from_uuid(uuid::Uuid::from_bytes(raw)) {
-                    return Ok(true);
+            async fn actor_author(&self, org: &str, actor: &automerge::ActorId) -> Result<Option<Identity>> {
+                let Some(device) = DeviceId::from_actor(actor) else { return Ok(None) };
+                if server_actor(&self.fixed.secret, Some(*device.as_uuid().as_bytes())) == device {
+                    return Ok(Some(Identity::new(self.fixed.server.user, Role::System, device)));
                 }
-                let known: bool = sqlx::query_scalar("SELECT EXISTS (SELECT 1 FROM devices WHERE id = $1 AND org_id = $2)")
-                .bind(&id)
+                let row: Option<(String, String)> = sqlx::query_as(
+                    "SELECT u.id, u.role FROM devices d JOIN users u ON u.id = d.user_id WHERE d.id = $1 AND d.org_id = $2",
+                )
+                .bind(device.to_string())
                 .bind(org)
-                .fetch_one(&self.pool)
+                .fetch_optional(&self.pool)
                 .await?;
-                Ok(known)
+                let Some((user, role)) = row else { return Ok(None) };
+                let user = user.parse().map_err(|_| ApiError::internal())?;
+                let role = Role::from_code(&role).map_err(|_| ApiError::internal())?;
+                Ok(Some(Identity::new(user, role, device)))
+            }
+
+            fn receipt_secret(&self) -> &str {
+                &self.fixed.secret
             }
 
             async fn has_organizations(&self) -> Result<bool> {
@@ -2605,8 +2715,14 @@ macro_rules! database_impl {
                 Ok(done.rows_affected() == 1)
             }
 
-            async fn push(&self, principal: &Principal, groups: &[(OrderId, Vec<Change>)], now_ms: i64) -> Result<PushOutcome> {
-                self.push_job(principal, groups, now_ms, None).await
+            async fn push(
+                &self,
+                principal: &Principal,
+                groups: &[(OrderId, Vec<Change>)],
+                relayed_authors: &[Identity],
+                now_ms: i64,
+            ) -> Result<PushOutcome> {
+                self.push_job(principal, groups, relayed_authors, now_ms, None).await
             }
 
             async fn clamped_times(&self, order: OrderId) -> Result<HashMap<String, i64>> {
@@ -2655,7 +2771,7 @@ macro_rules! database_impl {
                     device: server.device,
                     project_bound: false,
                 };
-                let outcome = self.push_job(&principal, &[(order, changes)], now_ms, Some(expect)).await?;
+                let outcome = self.push_job(&principal, &[(order, changes)], &[], now_ms, Some(expect)).await?;
                 Ok(outcome.merged > 0)
             }
 
@@ -2778,8 +2894,8 @@ macro_rules! database_impl {
             }
 
             async fn outbox_due(&self, now_ms: i64, limit: i64) -> Result<Vec<OutboxRow>> {
-                let rows: Vec<(String, String, String, String, i64, i64)> = sqlx::query_as(
-                    "SELECT o.id, w.url, w.secret, o.body, CAST(o.attempts AS BIGINT), o.next_attempt_at
+                let rows: Vec<(String, String, String, String, String, i64, i64)> = sqlx::query_as(
+                    "SELECT o.id, w.org_id, w.url, w.secret, o.body, CAST(o.attempts AS BIGINT), o.next_attempt_at
                      FROM webhook_outbox o JOIN webhooks w ON w.id = o.webhook_id
                      WHERE o.delivered_at IS NULL AND o.next_attempt_at IS NOT NULL AND o.next_attempt_at <= $1
                        AND w.deleted_at IS NULL
@@ -2791,7 +2907,7 @@ macro_rules! database_impl {
                 .await?;
                 Ok(rows
                     .into_iter()
-                    .map(|(id, url, secret, body, attempts, next_attempt_at)| OutboxRow { id, url, secret, body, attempts, next_attempt_at })
+                    .map(|(id, org, url, secret, body, attempts, next_attempt_at)| OutboxRow { id, org, url, secret, body, attempts, next_attempt_at })
                     .collect())
             }
 
@@ -2986,32 +3102,32 @@ macro_rules! database_impl {
                 if let Some(after) = cursor.snapshot_after {
                     // First sync: every order in scope, whole, in id order; then the feed from `seq`.
                     let sql = format!(
-                        "SELECT id, {DOC_COLUMNS} FROM orders WHERE org_id = $1 AND id > $2 AND $3 = $3 AND {} ORDER BY id LIMIT $4",
+                        "SELECT id, {VOUCHED_DOC_COLUMNS} FROM orders WHERE org_id = $1 AND id > $2 AND $3 = $3 AND {} ORDER BY id LIMIT $4",
                         scope_filter(scope, "id")
                     );
                     let after_text = if after.as_uuid().is_nil() { String::new() } else { after.to_string() };
                     let mut conn = self.pool.acquire().await?;
-                    let rows: Vec<StoredDocRow> = sqlx::query_as(AssertSqlSafe(sql))
+                    let rows: Vec<VouchedDocRow> = sqlx::query_as(AssertSqlSafe(sql))
                         .bind(&principal.org)
                         .bind(&after_text)
                         .bind(&user)
                         .bind(request.limit as i64)
                         .fetch_all(&mut *conn)
                         .await?;
-                    let rows = Self::whole_documents(&mut conn, rows).await?;
+                    let rows = self.vouched_documents(&mut conn, &principal.org, rows).await?;
                     let mut bytes = 0;
                     let mut last = None;
                     let full_page = rows.len() == request.limit;
                     let mut cut = false;
-                    for (id, doc) in rows {
+                    for (order, doc, receipts) in rows {
                         if bytes > 0 && bytes + doc.len() > request.max_bytes {
                             cut = true;
                             break;
                         }
                         bytes += doc.len();
-                        let order: OrderId = id.parse().map_err(|_| ApiError::internal())?;
                         last = Some(order);
                         response.documents.push(OrderBytes { order, bytes: doc });
+                        response.receipts.extend(receipts);
                     }
                     response.has_more = full_page || cut;
                     let next = if response.has_more { last.or(Some(after)) } else { None };
@@ -3043,15 +3159,27 @@ macro_rules! database_impl {
                         continue;
                     }
                     let order: OrderId = order.parse().map_err(|_| ApiError::internal())?;
+                    let mut receipts = Vec::new();
                     let item: Vec<u8> = match kind.as_str() {
-                        "change" => change.unwrap_or_default(),
+                        "change" => {
+                            if let Some(hash) = hash.as_deref().and_then(|h| ChangeHash::try_from(h).ok()) {
+                                receipts.push(replication::receipt(&self.fixed.secret, &principal.org, order, &hash));
+                            }
+                            change.unwrap_or_default()
+                        }
                         // Sent whole only if still in scope: an order given and taken back before
                         // this pull is not shown (its revocation follows).
                         "grant" if !self.order_in_scope(principal, order).await? => {
                             next_seq = seq;
                             continue;
                         }
-                        "grant" => self.stored_document(&principal.org, &order.to_string()).await?.unwrap_or_default(),
+                        "grant" => match self.vouched_document(&principal.org, order).await? {
+                            Some((doc, vouched)) => {
+                                receipts = vouched;
+                                doc
+                            }
+                            None => Vec::new(),
+                        },
                         _ => Vec::new(),
                     };
                     if bytes > 0 && bytes + item.len() > request.max_bytes {
@@ -3059,6 +3187,7 @@ macro_rules! database_impl {
                         break;
                     }
                     bytes += item.len();
+                    response.receipts.extend(receipts);
                     match kind.as_str() {
                         "change" => response.changes.push(OrderBytes { order, bytes: item }),
                         "grant" => response.documents.push(OrderBytes { order, bytes: item }),
@@ -3114,7 +3243,7 @@ macro_rules! database_impl {
                        AND ($9 IS NULL OR o.building = $9) AND ($10 IS NULL OR o.unit = $10)
                        AND ($11 IS NULL OR o.assignee = $11)
                        AND ($12 = FALSE OR (o.is_open = TRUE AND o.next_deadline < $13))
-                       AND ($14 IS NULL OR o.number LIKE $14 OR o.unit LIKE $14)
+                       AND ($14 IS NULL OR o.number LIKE $14 ESCAPE '\\' OR o.unit LIKE $14 ESCAPE '\\')
                        AND ($15 IS NULL OR o.created_at >= $15) AND ($16 IS NULL OR o.created_at < $16)
                        AND ($17 IS NULL OR o.id IN (SELECT order_id FROM order_facts
                            WHERE org_id = $1 AND created_how = $17)) AND ($18 IS NULL OR o.id = $18)
@@ -3122,7 +3251,10 @@ macro_rules! database_impl {
                      ORDER BY {order}",
                     scope_filter(Scope::of(principal), "o.id")
                 );
-                let q = filter.q.as_deref().map(|q| format!("%{}%", q.replace(['%', '_'], "")));
+                // What the user typed, matched literally: `%` and `_` are escaped, not wildcards.
+                let q = filter.q.as_deref().map(|q| {
+                    format!("%{}%", q.replace('\\', "\\\\").replace('%', "\\%").replace('_', "\\_"))
+                });
                 let rows = sqlx::query(AssertSqlSafe(sql))
                     .bind(&principal.org)
                     .bind(filter.limit.unwrap_or(200).clamp(1, 500))
@@ -3630,6 +3762,16 @@ macro_rules! database_impl {
             async fn erase_user(&self, principal: &Principal, now_ms: i64) -> Result<()> {
                 let user = principal.user.to_string();
                 let mut tx = Self::begin_write(&self.pool).await?;
+                // Calls registered for them, or from their number: the caller's record goes too.
+                sqlx::query(
+                    "UPDATE order_callers SET name = NULL, phone = NULL
+                     WHERE org_id = $2 AND (order_id IN (SELECT id FROM orders WHERE reporter = $1 AND org_id = $2)
+                        OR phone = (SELECT phone FROM users WHERE id = $1))",
+                )
+                .bind(&user)
+                .bind(&principal.org)
+                .execute(&mut *tx)
+                .await?;
                 sqlx::query(
                     "UPDATE users SET display_name = '已注销用户', phone = NULL, login = $2, password_hash = '',
                             disabled_at = $3 WHERE id = $1",
@@ -3700,6 +3842,15 @@ macro_rules! database_impl {
 
 database_impl!(Sqlite, "sqlite", sqlx::Sqlite);
 database_impl!(Postgres, "postgres", sqlx::Postgres);
+
+/// The pusher's author, then each relayed change's true author, under the organization's
+/// closing authority.
+fn authors_of(principal: &Principal, relayed: &[Identity], closing: ClosingAuthority) -> Vec<Author> {
+    std::iter::once(principal.identity())
+        .chain(relayed.iter().copied())
+        .map(|identity| Author { identity, closing })
+        .collect()
+}
 
 /// A server actor: eight random bytes and eight bytes of a keyed hash of them under the
 /// database's secret. Each process gets a fresh one (so a restored database never makes the

@@ -124,7 +124,7 @@ pub async fn seed(db: &dyn Database, now_ms: i64) -> Result<String, ApiError> {
             .iter()
             .map(|(_, bytes)| parse_pushed(&principal, bytes))
             .collect::<Result<Vec<_>, _>>()?;
-        db.push(&principal, &[(order.id(), changes)], now_ms).await?;
+        db.push(&principal, &[(order.id(), changes)], &[], now_ms).await?;
     }
     let mut text = String::from("演示数据已创建 / demo organization created. 登录 / log in (password: ");
     text.push_str(DEMO_PASSWORD);

@@ -42,6 +42,18 @@ pub const DUPLICATE_WINDOW_MS: i64 = 24 * 3_600_000;
 /// A technician seen (synced) this recently counts as on duty (there is no duty roster yet).
 pub const ON_DUTY_MS: i64 = 12 * 3_600_000;
 const MAX_TEXT: usize = 2_000;
+/// The most rows one queue page holds (`limit`).
+pub const MAX_QUEUE_ROWS: i64 = 500;
+const HOURS_PER_WEEK: i64 = 7 * 24;
+
+/// A query parameter outside its documented range (400 `invalid_query`).
+fn out_of_range(name: &str, min: i64, max: i64) -> ApiError {
+    ApiError::invalid(
+        "invalid_query",
+        format!("{name} must be from {min} to {max}"),
+        format!("参数 {name} 须在 {min} 到 {max} 之间"),
+    )
+}
 const MAX_BULK: usize = 100;
 
 /// A JSON body whose rejection is an [`ApiError`] with a precise message.
@@ -256,6 +268,15 @@ pub async fn list(
     if let Some(status) = filter.status.as_deref().filter(|s| *s != "open") {
         Status::from_code(status).map_err(|_| invalid_code("status", status))?;
     }
+    if filter.limit.is_some_and(|l| !(1..=MAX_QUEUE_ROWS).contains(&l)) {
+        return Err(out_of_range("limit", 1, MAX_QUEUE_ROWS));
+    }
+    if filter.hour_of_week.is_some_and(|h| !(0..HOURS_PER_WEEK).contains(&h)) {
+        return Err(out_of_range("hour_of_week", 0, HOURS_PER_WEEK - 1));
+    }
+    if filter.q.as_ref().is_some_and(|q| q.chars().count() > 100) {
+        return Err(ApiError::invalid("invalid_query", "q is longer than 100 characters", "搜索内容过长"));
+    }
     Ok(Json(state.db.query_orders(&principal, &filter, state.clock.now_ms()).await?))
 }
 
@@ -311,7 +332,7 @@ async fn push_pending(
             None => groups.push((change.order, vec![parsed])),
         }
     }
-    let outcome = state.db.push(principal, &groups, now).await.map_err(|mut e| {
+    let outcome = state.db.push(principal, &groups, &[], now).await.map_err(|mut e| {
         e.binary = false;
         e
     })?;
@@ -418,6 +439,13 @@ pub async fn register(
         Role::Owner => {
             if caller_name.is_some() || caller_phone.is_some() {
                 return Err(ApiError::invalid("invalid_caller", "owners report as themselves", "业主以本人身份报事"));
+            }
+            if channel != Channel::App {
+                return Err(ApiError::invalid(
+                    "invalid_channel",
+                    "an owner reports through the app (channel `app`)",
+                    "业主自行报事的渠道只能是 App",
+                ));
             }
             principal.user
         }

@@ -14,16 +14,34 @@ pub struct ApiError {
     pub message_zh: String,
     /// Answer as a binary sync frame rather than JSON.
     pub binary: bool,
+    /// Seconds after which trying again may succeed (`Retry-After`), for 429 and 503.
+    pub retry_after: Option<u64>,
 }
 
 impl ApiError {
     pub fn new(status: StatusCode, code: &'static str, en: impl Into<String>, zh: impl Into<String>) -> Self {
-        ApiError { status, code, message_en: en.into(), message_zh: zh.into(), binary: false }
+        ApiError { status, code, message_en: en.into(), message_zh: zh.into(), binary: false, retry_after: None }
     }
 
     pub fn binary(mut self) -> Self {
         self.binary = true;
         self
+    }
+
+    pub fn retry_after(mut self, seconds: u64) -> Self {
+        self.retry_after = Some(seconds);
+        self
+    }
+
+    /// Too many attempts: wait `seconds` (429 with `Retry-After`).
+    pub fn throttled(seconds: u64) -> Self {
+        Self::new(
+            StatusCode::TOO_MANY_REQUESTS,
+            "too_many_attempts",
+            format!("too many attempts; try again in {seconds} s"),
+            format!("尝试次数过多,请 {seconds} 秒后再试"),
+        )
+        .retry_after(seconds)
     }
 
     pub fn unauthenticated() -> Self {
@@ -102,6 +120,13 @@ impl From<FrameError> for ApiError {
     fn from(e: FrameError) -> Self {
         match e {
             FrameError::UnsupportedVersion(v) => ApiError::upgrade_required(v),
+            FrameError::Busy => ApiError::new(
+                StatusCode::SERVICE_UNAVAILABLE,
+                "busy",
+                "the server is decoding too many large requests at once; try again",
+                "服务器正忙,请稍后重试",
+            )
+            .retry_after(1),
             FrameError::TooLarge(what) => ApiError::new(
                 StatusCode::PAYLOAD_TOO_LARGE,
                 "too_large",
@@ -149,15 +174,21 @@ impl From<sqlx::Error> for ApiError {
 
 impl IntoResponse for ApiError {
     fn into_response(self) -> Response {
-        if self.binary {
+        let retry_after = self.retry_after;
+        let mut response = if self.binary {
             let frame = ErrorFrame { code: self.code.into(), message_en: self.message_en, message_zh: self.message_zh };
             let mut response = (self.status, frame.encode()).into_response();
             response.headers_mut().insert(header::CONTENT_TYPE, HeaderValue::from_static(CONTENT_TYPE));
-            return response;
+            response
+        } else {
+            let body = serde_json::json!({
+                "error": { "code": self.code, "message": self.message_en, "message_zh": self.message_zh }
+            });
+            (self.status, axum::Json(body)).into_response()
+        };
+        if let Some(seconds) = retry_after {
+            response.headers_mut().insert(header::RETRY_AFTER, HeaderValue::from(seconds));
         }
-        let body = serde_json::json!({
-            "error": { "code": self.code, "message": self.message_en, "message_zh": self.message_zh }
-        });
-        (self.status, axum::Json(body)).into_response()
+        response
     }
 }

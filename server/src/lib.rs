@@ -37,6 +37,10 @@ pub struct AppState {
     pub clock: Arc<dyn Clock>,
     /// Desk edits run one at a time per process (see `desk::act`).
     pub desk_writes: Arc<tokio::sync::Mutex<()>>,
+    /// Wrong passwords per login and per address (see `auth::LoginThrottle`).
+    pub logins: Arc<auth::LoginThrottle>,
+    /// Memory that decompressing sync requests may take at once, all requests together.
+    pub decode_budget: Arc<api::DecodeMemory>,
 }
 
 impl std::fmt::Debug for AppState {
@@ -55,6 +59,8 @@ impl AppState {
             limits: Limits { max_payload_bytes: 64 << 20, max_entries: 20_000, max_item_bytes: 2 << 20 },
             clock,
             desk_writes: Arc::new(tokio::sync::Mutex::new(())),
+            logins: Arc::new(auth::LoginThrottle::default()),
+            decode_budget: Arc::new(api::DecodeMemory::new(api::DECODE_MEMORY_BYTES)),
         }
     }
 }
@@ -90,7 +96,8 @@ pub async fn serve(
     let metrics_task = tokio::spawn(async move { axum::serve(metrics, metrics_app).await });
     let scanner = closed_loop::spawn(state.clone(), std::time::Duration::from_secs(60));
     let deliveries = webhooks::spawn(state.clone(), std::time::Duration::from_secs(5));
-    let result = axum::serve(api, api::router(state)).with_graceful_shutdown(shutdown).await;
+    let app = api::router(state).into_make_service_with_connect_info::<std::net::SocketAddr>();
+    let result = axum::serve(api, app).with_graceful_shutdown(shutdown).await;
     metrics_task.abort();
     scanner.abort();
     deliveries.abort();

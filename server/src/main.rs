@@ -87,6 +87,7 @@ async fn admin(command: AdminCommand) -> Result<(), String> {
             if !units.is_empty() && role != Role::Owner {
                 return Err("--unit binds owners only".into());
             }
+            auth::check_password_strength(&login, &password).map_err(|(en, _)| format!("weak password: {en}"))?;
             let database = db::open(&storage.url().map_err(|e| e.to_string())?).await?;
             // Checked before the user exists: a dispatcher whose binding failed would serve everything.
             for project in &projects {

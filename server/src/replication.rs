@@ -5,7 +5,8 @@
 use automerge::{Change, ChangeHash};
 use loopwork_sync_core::authority::{self, Author, ClosingAuthority, Rejection};
 use loopwork_sync_core::lifecycle::Transition;
-use loopwork_sync_core::{DeviceId, Identity, OrderId, OrderSummary, Role, UserId, WorkOrder};
+use loopwork_sync_core::protocol::{RECEIPT_MAC_BYTES, Receipt};
+use loopwork_sync_core::{DeviceId, DocumentError, Identity, OrderId, OrderSummary, Role, UserId, WorkOrder};
 
 use crate::error::ApiError;
 
@@ -110,18 +111,20 @@ impl Cursor {
 /// Parses a change relayed by a device during recovery (attribution is checked by the caller:
 /// its actor must be a known device of the organization or a server actor).
 pub fn parse_relayed(bytes: &[u8]) -> Result<Change, ApiError> {
-    loopwork_sync_core::work_order::parse_change(bytes).map_err(|e| {
-        ApiError::invalid("invalid_change", format!("a relayed change does not parse: {e}"), "转交的修改无法解析")
-            .binary()
+    loopwork_sync_core::work_order::parse_change(bytes).map_err(|e| match e {
+        DocumentError::NonCanonical(hash) => non_canonical(&hash),
+        e => ApiError::invalid("invalid_change", format!("a relayed change does not parse: {e}"), "转交的修改无法解析")
+            .binary(),
     })
 }
 
 /// Parses pushed change bytes and checks that each was made by the pushing device: a change
 /// whose actor is another device's is refused, whoever sends it.
 pub fn parse_pushed(principal: &Principal, bytes: &[u8]) -> Result<Change, ApiError> {
-    let change = loopwork_sync_core::work_order::parse_change(bytes).map_err(|e| {
-        ApiError::invalid("invalid_change", format!("a pushed change does not parse: {e}"), "提交的修改无法解析")
-            .binary()
+    let change = loopwork_sync_core::work_order::parse_change(bytes).map_err(|e| match e {
+        DocumentError::NonCanonical(hash) => non_canonical(&hash),
+        e => ApiError::invalid("invalid_change", format!("a pushed change does not parse: {e}"), "提交的修改无法解析")
+            .binary(),
     })?;
     if change.actor_id() != &principal.device.actor() {
         return Err(ApiError::new(
@@ -133,6 +136,65 @@ pub fn parse_pushed(principal: &Principal, bytes: &[u8]) -> Result<Change, ApiEr
         .binary());
     }
     Ok(change)
+}
+
+/// The server's receipt for a change it stored (see [`Receipt`]): HMAC-SHA256 under the
+/// database's secret, which a restore keeps, over the organization, the order and the change's
+/// hash, cut to [`RECEIPT_MAC_BYTES`].
+pub fn receipt(secret: &str, org: &str, order: OrderId, hash: &ChangeHash) -> Receipt {
+    use hmac::Mac;
+    let full = receipt_mac(secret, org, order, hash).finalize().into_bytes();
+    let mut cut = [0u8; RECEIPT_MAC_BYTES];
+    cut.copy_from_slice(&full[..RECEIPT_MAC_BYTES]);
+    Receipt { order, hash: *hash, mac: cut }
+}
+
+fn receipt_mac(secret: &str, org: &str, order: OrderId, hash: &ChangeHash) -> hmac::Hmac<sha2::Sha256> {
+    use hmac::{KeyInit, Mac};
+    let mut mac = hmac::Hmac::<sha2::Sha256>::new_from_slice(secret.as_bytes()).expect("HMAC takes any key length");
+    mac.update(b"loopwork receipt v1\0");
+    mac.update(&(org.len() as u32).to_le_bytes());
+    mac.update(org.as_bytes());
+    mac.update(order.as_uuid().as_bytes());
+    mac.update(hash.as_ref());
+    mac
+}
+
+/// Whether a receipt is the server's (compared in constant time).
+fn genuine(secret: &str, org: &str, r: &Receipt) -> bool {
+    use hmac::Mac;
+    receipt_mac(secret, org, r.order, &r.hash).verify_truncated_left(&r.mac).is_ok()
+}
+
+/// Which relayed changes the server's receipts vouch for. A receipt names a change the server
+/// once stored; a change's hash covers its dependencies, so a receipt vouches for every change
+/// reached from it through the changes at hand (`relayed` and the device's own `pushed`, per
+/// order). Returns the first relayed change nothing vouches for, if any: the request is then
+/// refused, since only the server's receipt shows that another device (or the server) made it.
+pub fn unvouched_relay<'a>(
+    secret: &str,
+    org: &str,
+    receipts: &[Receipt],
+    relayed: &'a [(OrderId, Change)],
+    pushed: &[(OrderId, Change)],
+) -> Option<&'a (OrderId, Change)> {
+    use std::collections::{HashMap, HashSet};
+    let mut at_hand: HashMap<(OrderId, ChangeHash), &Change> = HashMap::new();
+    for (order, change) in relayed.iter().chain(pushed) {
+        at_hand.insert((*order, change.hash()), change);
+    }
+    let mut vouched: HashSet<(OrderId, ChangeHash)> = HashSet::new();
+    let mut walk: Vec<(OrderId, ChangeHash)> =
+        receipts.iter().filter(|r| genuine(secret, org, r)).map(|r| (r.order, r.hash)).collect();
+    while let Some(key) = walk.pop() {
+        if !vouched.insert(key) {
+            continue;
+        }
+        if let Some(change) = at_hand.get(&key) {
+            walk.extend(change.deps().iter().map(|dep| (key.0, *dep)));
+        }
+    }
+    relayed.iter().find(|(order, change)| !vouched.contains(&(*order, change.hash())))
 }
 
 /// The order's row as stored, for permission checks.
@@ -218,16 +280,32 @@ pub struct Merged {
 /// Merges pushed changes into an order (or creates it from them), judges the changes the author's
 /// device made and compensates the invalid ones. A newly created order gets its official number
 /// in a change of the server's own.
+///
+/// `authors` are the pushing device's author first, then the true authors of changes relayed
+/// in the push (each verified by the caller through the server's receipts): every change is
+/// judged as its own author's. A change whose bytes are not what Automerge encodes for it is
+/// refused (`non_canonical_change`): the server stores, and acknowledges, exactly the bytes
+/// whose hash the document's other changes depend on.
 pub fn merge_push(
     existing: Option<(WorkOrder, Option<UserId>)>,
     id: OrderId,
     changes: &[Change],
-    author: &Author,
+    authors: &[Author],
     server: &Identity,
     number: Option<&str>,
     now_ms: i64,
 ) -> Result<Merged, ApiError> {
     let invalid = |e: loopwork_sync_core::CoreError| ApiError::from(e).binary();
+    let author = authors.first().ok_or_else(ApiError::internal)?;
+    // Changes the order does not hold yet: each must be stored under the hash it was sent with.
+    let fresh: Vec<ChangeHash> = match &existing {
+        Some((order, _)) => changes
+            .iter()
+            .map(Change::hash)
+            .filter(|h| !automerge::ReadDoc::get_missing_deps(order.automerge(), std::slice::from_ref(h)).is_empty())
+            .collect(),
+        None => changes.iter().map(Change::hash).collect(),
+    };
     let (mut order, before, assignee_before, known, prior) = match existing {
         Some((order, assignee)) => {
             let transitions = order.transitions();
@@ -252,18 +330,38 @@ pub fn merge_push(
         )
         .binary());
     }
-    let rejected = authority::review(&mut order, changes, author, server, prior.as_ref(), now_ms).map_err(invalid)?;
+    let mut rejected = Vec::new();
+    for author in authors {
+        rejected
+            .extend(authority::review(&mut order, changes, author, server, prior.as_ref(), now_ms).map_err(invalid)?);
+    }
     order.validate().map_err(|e| invalid(e.into()))?;
     if let Some(number) = number {
         order.set_official_number(number, now_ms)?;
     }
     let summary = OrderSummary::of(&order).map_err(|e| invalid(e.into()))?;
     let new_changes = order.changes_since(&before);
+    if !fresh.is_empty() {
+        let stored: std::collections::HashSet<&ChangeHash> = new_changes.iter().map(|(h, _)| h).collect();
+        if let Some(odd) = fresh.iter().find(|h| !stored.contains(h)) {
+            return Err(non_canonical(odd));
+        }
+    }
     let transitions = order.transitions();
     let transitions_changed = before.is_empty() || transitions.len() != known.len();
     let new_transitions =
         transitions.into_iter().filter(|t| t.device == author.identity.device && !known.contains(&t.id)).collect();
     Ok(Merged { order, summary, new_changes, assignee_before, rejected, new_transitions, transitions_changed })
+}
+
+/// The refusal of a change whose bytes are not Automerge's own encoding of it.
+pub fn non_canonical(hash: &dyn std::fmt::Display) -> ApiError {
+    ApiError::invalid(
+        "non_canonical_change",
+        format!("change {hash} is not canonically encoded (Automerge encodes its content differently); send the bytes Automerge's encoder produces"),
+        "修改的编码不规范,请使用 Automerge 自身的编码重新提交",
+    )
+    .binary()
 }
 
 /// Documents the server merged recently, kept loaded so that a busy order is not parsed again

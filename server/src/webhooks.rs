@@ -13,6 +13,13 @@
 //!   created.
 //! - `POST /api/v1/settings/webhooks` `{"url": "https://…"}` (administrators) → `{id, url, secret}`;
 //!   `GET` lists them; `DELETE /api/v1/settings/webhooks/{id}`.
+//! - Never a way into the server's own network (SSRF): a destination on a loopback, private
+//!   (RFC 1918, 100.64/10, fc00::/7) network is refused unless the organization allows private
+//!   networks (`PUT /api/v1/settings/webhook-destinations` `{"allow_private": true}`, for
+//!   on-premises receivers); link-local (169.254/16 with the cloud metadata address, fe80::/10),
+//!   unspecified, multicast, broadcast and documentation addresses always. Checked when the
+//!   webhook is registered and again at every connection, on the addresses the name resolves to
+//!   then (so DNS rebinding does not get through); redirects are not followed, proxies not used.
 
 use std::time::Duration;
 
@@ -34,10 +41,162 @@ pub const MAX_ATTEMPTS: i64 = 20;
 const LEASE_MS: i64 = 60_000;
 const PER_TICK: i64 = 50;
 
-/// The HTTP client deliveries use (TLS by rustls with the ring provider).
-pub fn client() -> reqwest::Client {
+/// Where a webhook may post, by the address it connects to.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Destination {
+    /// The public internet.
+    Public,
+    /// Loopback and private networks: only for an organization that allows them.
+    Private,
+    /// Never: link-local (cloud metadata), unspecified, multicast, broadcast, documentation.
+    Forbidden,
+}
+
+impl Destination {
+    pub fn of(ip: std::net::IpAddr) -> Destination {
+        use std::net::IpAddr;
+        match ip {
+            IpAddr::V4(v4) => {
+                let o = v4.octets();
+                if v4.is_link_local()
+                    || v4.is_unspecified()
+                    || v4.is_multicast()
+                    || v4.is_broadcast()
+                    || v4.is_documentation()
+                    || o[0] == 0
+                    || o[0] >= 240
+                {
+                    Destination::Forbidden
+                } else if v4.is_loopback() || v4.is_private() || (o[0] == 100 && (64..128).contains(&o[1])) {
+                    Destination::Private
+                } else {
+                    Destination::Public
+                }
+            }
+            IpAddr::V6(v6) => {
+                if let Some(v4) = v6.to_ipv4_mapped() {
+                    return Destination::of(IpAddr::V4(v4));
+                }
+                let first = v6.segments()[0];
+                if v6.is_unspecified()
+                    || v6.is_multicast()
+                    || (first & 0xffc0) == 0xfe80
+                    || first == 0x2001 && v6.segments()[1] == 0xdb8
+                {
+                    Destination::Forbidden
+                } else if v6.is_loopback() || (first & 0xfe00) == 0xfc00 {
+                    Destination::Private
+                } else {
+                    Destination::Public
+                }
+            }
+        }
+    }
+
+    pub fn allowed(self, allow_private: bool) -> bool {
+        match self {
+            Destination::Public => true,
+            Destination::Private => allow_private,
+            Destination::Forbidden => false,
+        }
+    }
+}
+
+/// Resolves names for deliveries, keeping only the addresses a delivery may connect to.
+#[derive(Debug)]
+struct GuardedResolver {
+    allow_private: bool,
+}
+
+impl reqwest::dns::Resolve for GuardedResolver {
+    fn resolve(&self, name: reqwest::dns::Name) -> reqwest::dns::Resolving {
+        let allow_private = self.allow_private;
+        Box::pin(async move {
+            let host = name.as_str().to_owned();
+            let found: Vec<std::net::SocketAddr> = tokio::net::lookup_host((host.as_str(), 0)).await?.collect();
+            let kept: Vec<std::net::SocketAddr> =
+                found.into_iter().filter(|a| Destination::of(a.ip()).allowed(allow_private)).collect();
+            if kept.is_empty() {
+                return Err(format!("{host} resolves to no address a webhook may reach").into());
+            }
+            Ok(Box::new(kept.into_iter()) as reqwest::dns::Addrs)
+        })
+    }
+}
+
+/// The HTTP clients deliveries use (TLS by rustls with the ring provider): one for
+/// organizations that keep to public destinations, one for those that allow private networks.
+#[derive(Clone, Debug)]
+pub struct Clients {
+    public: reqwest::Client,
+    private: reqwest::Client,
+}
+
+pub fn client() -> Clients {
     let _ = rustls::crypto::ring::default_provider().install_default();
-    reqwest::Client::builder().timeout(Duration::from_secs(10)).build().unwrap_or_default()
+    let build = |allow_private: bool| {
+        reqwest::Client::builder()
+            .timeout(Duration::from_secs(10))
+            .redirect(reqwest::redirect::Policy::none())
+            .no_proxy()
+            .dns_resolver(std::sync::Arc::new(GuardedResolver { allow_private }))
+            .build()
+            .unwrap_or_default()
+    };
+    Clients { public: build(false), private: build(true) }
+}
+
+/// Why a URL may not be a webhook's destination (`None`: it may), checked on its host: an
+/// address as written, or every address the name resolves to now.
+pub async fn refused_destination(url: &str, allow_private: bool) -> Option<&'static str> {
+    let Ok(parsed) = reqwest::Url::parse(url) else { return Some("not a URL") };
+    if !matches!(parsed.scheme(), "http" | "https") || !parsed.username().is_empty() || parsed.password().is_some() {
+        return Some("not an http(s) URL without credentials");
+    }
+    let port = parsed.port_or_known_default().unwrap_or(443);
+    let addresses: Vec<std::net::IpAddr> = match parsed.host() {
+        Some(url::Host::Ipv4(ip)) => vec![ip.into()],
+        Some(url::Host::Ipv6(ip)) => vec![ip.into()],
+        Some(url::Host::Domain(name)) => {
+            let name = name.trim_end_matches('.').to_ascii_lowercase();
+            if name == "localhost" || name.ends_with(".localhost") {
+                vec![std::net::Ipv4Addr::LOCALHOST.into()]
+            } else {
+                match tokio::net::lookup_host((name.as_str(), port)).await {
+                    Ok(found) => found.map(|a| a.ip()).collect(),
+                    Err(_) => return Some("the host name does not resolve"),
+                }
+            }
+        }
+        None => return Some("no host"),
+    };
+    if addresses.is_empty() {
+        return Some("the host name does not resolve");
+    }
+    if addresses.iter().any(|ip| Destination::of(*ip) == Destination::Forbidden) {
+        return Some("a link-local, metadata, multicast or reserved address");
+    }
+    if !allow_private && addresses.iter().any(|ip| Destination::of(*ip) == Destination::Private) {
+        return Some("a loopback or private-network address (the organization does not allow private networks)");
+    }
+    None
+}
+
+/// The organization's setting (`org_settings`, name [`DESTINATIONS_SETTING`]).
+#[derive(Clone, Copy, Debug, Default, Deserialize, Serialize, PartialEq, Eq)]
+#[serde(deny_unknown_fields)]
+pub struct Destinations {
+    /// Whether webhooks may post to loopback and private networks (on-premises receivers).
+    pub allow_private: bool,
+}
+
+pub const DESTINATIONS_SETTING: &str = "webhook_destinations";
+
+pub async fn destinations(state: &AppState, org: &str) -> Result<Destinations, ApiError> {
+    match state.db.org_setting(org, DESTINATIONS_SETTING).await? {
+        Some(json) => serde_json::from_str(&json).map_err(|_| ApiError::internal()),
+        None => Ok(Destinations::default()),
+    }
 }
 
 /// `sha256=<hex>` of `<timestamp>.<body>` under the secret.
@@ -53,26 +212,48 @@ pub fn backoff_ms(attempts: i64) -> i64 {
 }
 
 /// Posts every delivery due by `now_ms`. Returns how many were delivered.
-pub async fn deliver(state: &AppState, client: &reqwest::Client, now_ms: i64) -> Result<usize, ApiError> {
+pub async fn deliver(state: &AppState, clients: &Clients, now_ms: i64) -> Result<usize, ApiError> {
     let mut delivered = 0;
+    let mut settings: std::collections::HashMap<String, Destinations> = Default::default();
     for row in state.db.outbox_due(now_ms, PER_TICK).await? {
         if !state.db.claim_delivery(&row, now_ms + LEASE_MS).await? {
             continue;
         }
+        let allow_private = match settings.get(&row.org) {
+            Some(d) => d.allow_private,
+            None => {
+                let d = destinations(state, &row.org).await?;
+                settings.insert(row.org.clone(), d);
+                d.allow_private
+            }
+        };
+        let client = if allow_private { &clients.private } else { &clients.public };
+        // An address written in the URL is not resolved: it is checked here.
+        let literal = reqwest::Url::parse(&row.url).ok().and_then(|u| match u.host() {
+            Some(url::Host::Ipv4(ip)) => Some(std::net::IpAddr::from(ip)),
+            Some(url::Host::Ipv6(ip)) => Some(std::net::IpAddr::from(ip)),
+            _ => None,
+        });
         let timestamp = now_ms / 1000;
-        let sent = client
-            .post(&row.url)
-            .header("content-type", "application/json")
-            .header("x-loopwork-delivery", &row.id)
-            .header("x-loopwork-timestamp", timestamp.to_string())
-            .header("x-loopwork-signature", signature(&row.secret, timestamp, &row.body))
-            .body(row.body.clone())
-            .send()
-            .await;
+        let sent = if literal.is_some_and(|ip| !Destination::of(ip).allowed(allow_private)) {
+            Err(None)
+        } else {
+            client
+                .post(&row.url)
+                .header("content-type", "application/json")
+                .header("x-loopwork-delivery", &row.id)
+                .header("x-loopwork-timestamp", timestamp.to_string())
+                .header("x-loopwork-signature", signature(&row.secret, timestamp, &row.body))
+                .body(row.body.clone())
+                .send()
+                .await
+                .map_err(Some)
+        };
         let failure = match sent {
             Ok(response) if response.status().is_success() => None,
             Ok(response) => Some(format!("HTTP {}", response.status().as_u16())),
-            Err(e) => Some(format!("{}", e.without_url())),
+            Err(Some(e)) => Some(format!("{}", e.without_url())),
+            Err(None) => Some("the destination's address is not allowed".to_owned()),
         };
         match failure {
             None => {
@@ -128,7 +309,7 @@ fn admin_only(principal: &Principal) -> Result<(), ApiError> {
 pub async fn create(
     State(state): State<AppState>,
     Authenticated(principal): Authenticated,
-    Json(body): Json<NewWebhook>,
+    crate::desk::Body(body): crate::desk::Body<NewWebhook>,
 ) -> Result<(StatusCode, Json<CreatedWebhook>), ApiError> {
     admin_only(&principal)?;
     let url = body.url.trim();
@@ -142,9 +323,38 @@ pub async fn create(
             "回调地址须为 http(s):// 开头且不超过500字符",
         ));
     }
+    let allow_private = destinations(&state, &principal.org).await?.allow_private;
+    if let Some(why) = refused_destination(url, allow_private).await {
+        return Err(ApiError::invalid(
+            "forbidden_destination",
+            format!("a webhook may not post there: {why}"),
+            "回调地址不允许指向本机、内网或保留地址",
+        ));
+    }
     let secret = hex::encode(uuid::Uuid::new_v4().as_bytes()) + &hex::encode(uuid::Uuid::new_v4().as_bytes());
     let id = state.db.create_webhook(&principal.org, url, &secret, state.clock.now_ms()).await?;
     Ok((StatusCode::CREATED, Json(CreatedWebhook { id, url: url.to_owned(), secret })))
+}
+
+/// `GET /api/v1/settings/webhook-destinations`: whether private networks are allowed.
+pub async fn get_destinations(
+    State(state): State<AppState>,
+    Authenticated(principal): Authenticated,
+) -> Result<Json<Destinations>, ApiError> {
+    admin_only(&principal)?;
+    Ok(Json(destinations(&state, &principal.org).await?))
+}
+
+/// `PUT /api/v1/settings/webhook-destinations` `{"allow_private": bool}` (administrators).
+pub async fn put_destinations(
+    State(state): State<AppState>,
+    Authenticated(principal): Authenticated,
+    crate::desk::Body(body): crate::desk::Body<Destinations>,
+) -> Result<Json<Destinations>, ApiError> {
+    admin_only(&principal)?;
+    let json = serde_json::to_string(&body).map_err(|_| ApiError::internal())?;
+    state.db.set_org_setting(&principal.org, DESTINATIONS_SETTING, &json).await?;
+    Ok(Json(body))
 }
 
 pub async fn list(
@@ -186,5 +396,41 @@ mod tests {
         assert_eq!(backoff_ms(0), 30_000);
         assert_eq!(backoff_ms(1), 60_000);
         assert_eq!(backoff_ms(20), 3_600_000);
+    }
+
+    #[test]
+    fn destinations_are_classed_by_address() {
+        let class = |ip: &str| Destination::of(ip.parse().unwrap());
+        for public in ["8.8.8.8", "1.1.1.1", "2400:3200::1"] {
+            assert_eq!(class(public), Destination::Public, "{public}");
+        }
+        assert_eq!(class("203.0.113.5"), Destination::Forbidden, "documentation range");
+        for private in [
+            "127.0.0.1",
+            "10.0.0.1",
+            "172.16.5.4",
+            "192.168.0.1",
+            "100.64.0.1",
+            "::1",
+            "fd00:ec2::254",
+            "::ffff:10.0.0.1",
+        ] {
+            assert_eq!(class(private), Destination::Private, "{private}");
+        }
+        for never in [
+            "169.254.169.254",
+            "0.0.0.0",
+            "0.1.2.3",
+            "224.0.0.1",
+            "255.255.255.255",
+            "240.0.0.1",
+            "::",
+            "fe80::1",
+            "ff02::1",
+            "::ffff:169.254.169.254",
+            "2001:db8::1",
+        ] {
+            assert_eq!(class(never), Destination::Forbidden, "{never}");
+        }
     }
 }

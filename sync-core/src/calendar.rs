@@ -156,7 +156,7 @@ impl Calendar {
             }
             let available = close - from;
             if left <= available {
-                return from + left;
+                return from.saturating_add(left);
             }
             left -= available;
             last = close;
@@ -171,7 +171,7 @@ impl Calendar {
             return 0;
         }
         let hours = match self {
-            Calendar::AlwaysOpen => return to_ms - from_ms,
+            Calendar::AlwaysOpen => return to_ms.saturating_sub(from_ms),
             Calendar::Working(hours) => hours,
         };
         let mut total = 0;
@@ -181,7 +181,7 @@ impl Calendar {
             }
             let (a, b) = (open.max(from_ms), close.min(to_ms));
             if b > a {
-                total += b - a;
+                total = i64::saturating_add(total, b - a);
             }
         }
         total

@@ -15,6 +15,10 @@ pub enum DocumentError {
     InvalidField { field: &'static str, value: String },
     #[error("the document does not hold order {0}")]
     WrongOrder(String),
+    /// A change whose bytes are not Automerge's own encoding of its content: stored, it would
+    /// come back under another hash, and every change depending on it would lose its dependency.
+    #[error("change {0} is not canonically encoded")]
+    NonCanonical(String),
 }
 
 /// Everything the core can refuse or fail at.

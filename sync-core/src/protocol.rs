@@ -44,6 +44,9 @@ pub enum FrameError {
     Malformed(&'static str),
     #[error("the frame exceeds a limit: {0}")]
     TooLarge(&'static str),
+    /// Decompressing it would exceed the memory shared by every decode running at once.
+    #[error("too many large frames are being decoded at once")]
+    Busy,
 }
 
 /// Bounds on what a decoder accepts.
@@ -77,6 +80,22 @@ pub struct OrderHeads {
     pub heads: Vec<ChangeHash>,
 }
 
+/// The server's receipt for a change it stored: a MAC under a key only the server holds over
+/// (organization, order, change hash). A change's hash covers its dependencies, so a receipt
+/// vouches for the change and for everything it depends on. A device keeps the receipts it is
+/// sent and shows them when it relays other devices' changes back to a server that lost them
+/// (recovery): without one, a relayed change is refused, so no device can pass its own edit off
+/// as another device's or the server's.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Receipt {
+    pub order: OrderId,
+    pub hash: ChangeHash,
+    pub mac: [u8; RECEIPT_MAC_BYTES],
+}
+
+/// The length of a receipt's MAC.
+pub const RECEIPT_MAC_BYTES: usize = 16;
+
 /// An order that left the device's scope.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct Revocation {
@@ -98,6 +117,8 @@ pub struct SyncRequest {
     pub relayed: Vec<OrderBytes>,
     /// Recovery only: the heads of every order the device holds.
     pub reconcile: Vec<OrderHeads>,
+    /// The server's receipts for the relayed changes (or for changes that depend on them).
+    pub receipts: Vec<Receipt>,
 }
 
 #[derive(Clone, Debug, Default, PartialEq, Eq)]
@@ -116,6 +137,9 @@ pub struct SyncResponse {
     pub revoked: Vec<Revocation>,
     /// Answer to `reconcile`: the server's heads of each order the device named that is in scope.
     pub server_heads: Vec<OrderHeads>,
+    /// Receipts for the changes sent (for a document: its heads and the changes after its
+    /// snapshot), to keep for recovery.
+    pub receipts: Vec<Receipt>,
 }
 
 /// An error the server reports in a frame (and as HTTP status).
@@ -134,11 +158,17 @@ impl SyncRequest {
         w.order_bytes(&self.changes);
         w.order_bytes(&self.relayed);
         w.order_heads(&self.reconcile);
+        w.receipts(&self.receipts);
         frame(FrameKind::Request, &w.0)
     }
 
     pub fn decode(frame: &[u8], limits: &Limits) -> Result<Self, FrameError> {
-        let payload = unframe(frame, FrameKind::Request, limits)?;
+        Self::decode_within(frame, limits, &Unbounded)
+    }
+
+    /// [`SyncRequest::decode`], decompressing within a budget shared with other decodes.
+    pub fn decode_within(frame: &[u8], limits: &Limits, budget: &dyn DecodeBudget) -> Result<Self, FrameError> {
+        let (payload, _held) = unframe(frame, FrameKind::Request, limits, budget)?;
         let mut r = Reader::new(&payload, limits);
         let cursor = r.string()?;
         let request = SyncRequest {
@@ -147,6 +177,7 @@ impl SyncRequest {
             changes: r.order_bytes()?,
             relayed: r.order_bytes()?,
             reconcile: r.order_heads()?,
+            receipts: r.receipts()?,
         };
         r.finish()?;
         Ok(request)
@@ -167,11 +198,12 @@ impl SyncResponse {
             w.bytes(r.reason.as_bytes());
         }
         w.order_heads(&self.server_heads);
+        w.receipts(&self.receipts);
         frame(FrameKind::Response, &w.0)
     }
 
     pub fn decode(frame: &[u8], limits: &Limits) -> Result<Self, FrameError> {
-        let payload = unframe(frame, FrameKind::Response, limits)?;
+        let (payload, _held) = unframe(frame, FrameKind::Response, limits, &Unbounded)?;
         let mut r = Reader::new(&payload, limits);
         let acked = r.hashes()?;
         let cursor = r.string()?;
@@ -184,6 +216,7 @@ impl SyncResponse {
             revoked.push(Revocation { order: r.order_id()?, reason: r.string()? });
         }
         let server_heads = r.order_heads()?;
+        let receipts = r.receipts()?;
         r.finish()?;
         Ok(SyncResponse {
             acked,
@@ -194,6 +227,7 @@ impl SyncResponse {
             changes,
             revoked,
             server_heads,
+            receipts,
         })
     }
 }
@@ -209,7 +243,7 @@ impl ErrorFrame {
 
     pub fn decode(frame: &[u8]) -> Result<Self, FrameError> {
         let limits = Limits { max_payload_bytes: 64 << 10, ..Limits::default() };
-        let payload = unframe(frame, FrameKind::Error, &limits)?;
+        let (payload, _held) = unframe(frame, FrameKind::Error, &limits, &Unbounded)?;
         let mut r = Reader::new(&payload, &limits);
         let error = ErrorFrame { code: r.string()?, message_en: r.string()?, message_zh: r.string()? };
         r.finish()?;
@@ -243,7 +277,51 @@ fn frame(kind: FrameKind, payload: &[u8]) -> Vec<u8> {
     }
 }
 
-fn unframe(frame: &[u8], expected: FrameKind, limits: &Limits) -> Result<Vec<u8>, FrameError> {
+/// Memory that decompressing frames may take, shared by every decode running at once: a server
+/// bounds what concurrent compressed requests (deflate bombs included) can make it allocate.
+/// Reservations are made in [`BUDGET_STEP`] steps while a payload inflates and released when its
+/// decode ends.
+pub trait DecodeBudget {
+    /// Takes `bytes` from the budget, or answers `false` if that would exceed it.
+    fn reserve(&self, bytes: usize) -> bool;
+    fn release(&self, bytes: usize);
+}
+
+/// The granularity of [`DecodeBudget`] reservations.
+pub const BUDGET_STEP: usize = 1 << 20;
+
+/// No bound beyond [`Limits`]: what a device uses for the one response it reads at a time.
+#[derive(Clone, Copy, Debug, Default)]
+pub struct Unbounded;
+
+impl DecodeBudget for Unbounded {
+    fn reserve(&self, _: usize) -> bool {
+        true
+    }
+    fn release(&self, _: usize) {}
+}
+
+/// What a decode holds of a [`DecodeBudget`], given back when it ends.
+struct Held<'a> {
+    budget: &'a dyn DecodeBudget,
+    bytes: usize,
+}
+
+impl Drop for Held<'_> {
+    fn drop(&mut self) {
+        if self.bytes > 0 {
+            self.budget.release(self.bytes);
+        }
+    }
+}
+
+fn unframe<'b>(
+    frame: &[u8],
+    expected: FrameKind,
+    limits: &Limits,
+    budget: &'b dyn DecodeBudget,
+) -> Result<(Vec<u8>, Held<'b>), FrameError> {
+    let mut held = Held { budget, bytes: 0 };
     if frame.len() < 7 || &frame[..4] != MAGIC {
         return Err(FrameError::NotAFrame);
     }
@@ -262,15 +340,34 @@ fn unframe(frame: &[u8], expected: FrameKind, limits: &Limits) -> Result<Vec<u8>
         if body.len() > limits.max_payload_bytes {
             return Err(FrameError::TooLarge("payload"));
         }
-        return Ok(body.to_vec());
+        return Ok((body.to_vec(), held));
     }
+    // Inflated a step at a time, each step reserved first, so that no decode allocates past
+    // its limit or past what the budget has left.
     let mut out = Vec::new();
-    let mut decoder = flate2::read::DeflateDecoder::new(body).take(limits.max_payload_bytes as u64 + 1);
-    decoder.read_to_end(&mut out).map_err(|_| FrameError::Malformed("compressed payload"))?;
-    if out.len() > limits.max_payload_bytes {
-        return Err(FrameError::TooLarge("payload"));
+    let mut decoder = flate2::bufread::DeflateDecoder::new(body);
+    let mut chunk = vec![0u8; 64 << 10];
+    loop {
+        let n = decoder.read(&mut chunk).map_err(|_| FrameError::Malformed("compressed payload"))?;
+        if n == 0 {
+            break;
+        }
+        if out.len() + n > limits.max_payload_bytes {
+            return Err(FrameError::TooLarge("payload"));
+        }
+        while held.bytes < out.len() + n {
+            if !budget.reserve(BUDGET_STEP) {
+                return Err(FrameError::Busy);
+            }
+            held.bytes += BUDGET_STEP;
+        }
+        out.extend_from_slice(&chunk[..n]);
     }
-    Ok(out)
+    // The DEFLATE stream must end where the frame ends.
+    if !decoder.into_inner().is_empty() {
+        return Err(FrameError::Malformed("bytes after the compressed payload"));
+    }
+    Ok((out, held))
 }
 
 #[derive(Default)]
@@ -306,6 +403,15 @@ impl Writer {
         for item in items {
             self.0.extend_from_slice(item.order.as_uuid().as_bytes());
             self.bytes(&item.bytes);
+        }
+    }
+
+    fn receipts(&mut self, items: &[Receipt]) {
+        self.varint(items.len() as u64);
+        for item in items {
+            self.0.extend_from_slice(item.order.as_uuid().as_bytes());
+            self.0.extend_from_slice(item.hash.as_ref());
+            self.0.extend_from_slice(&item.mac);
         }
     }
 
@@ -408,6 +514,18 @@ impl<'a> Reader<'a> {
         Ok(out)
     }
 
+    fn receipts(&mut self) -> Result<Vec<Receipt>, FrameError> {
+        let n = self.count()?;
+        let mut out = Vec::with_capacity(n.min(1024));
+        for _ in 0..n {
+            let order = self.order_id()?;
+            let hash = self.hash()?;
+            let mac = self.take(RECEIPT_MAC_BYTES)?.try_into().map_err(|_| FrameError::Truncated)?;
+            out.push(Receipt { order, hash, mac });
+        }
+        Ok(out)
+    }
+
     fn finish(self) -> Result<(), FrameError> {
         if self.at == self.buf.len() { Ok(()) } else { Err(FrameError::Malformed("trailing bytes")) }
     }
@@ -427,6 +545,7 @@ mod tests {
             changes: vec![OrderBytes { order: OrderId::new(), bytes: vec![9; 600] }],
             revoked: vec![Revocation { order: OrderId::new(), reason: "reassigned".into() }],
             server_heads: vec![OrderHeads { order: OrderId::new(), heads: vec![ChangeHash([1; 32])] }],
+            receipts: vec![Receipt { order: OrderId::new(), hash: ChangeHash([2; 32]), mac: [3; RECEIPT_MAC_BYTES] }],
         }
     }
 
@@ -438,6 +557,7 @@ mod tests {
             changes: vec![OrderBytes { order: OrderId::new(), bytes: vec![5; 300] }],
             relayed: vec![OrderBytes { order: OrderId::new(), bytes: vec![6; 10] }],
             reconcile: vec![],
+            receipts: vec![Receipt { order: OrderId::new(), hash: ChangeHash([4; 32]), mac: [5; RECEIPT_MAC_BYTES] }],
         };
         assert_eq!(SyncRequest::decode(&request.encode(), &Limits::default()), Ok(request));
         let response = sample_response();
@@ -469,6 +589,55 @@ mod tests {
         bytes[4] = 2;
         assert_eq!(SyncRequest::decode(&bytes, &Limits::default()), Err(FrameError::UnsupportedVersion(2)));
         assert_eq!(frame_version(&bytes), Some(2));
+    }
+
+    #[test]
+    fn bytes_after_the_compressed_payload_are_malformed() {
+        let mut bytes = sample_response().encode();
+        assert_eq!(bytes[6] & FLAG_DEFLATE, FLAG_DEFLATE, "the sample is compressed");
+        assert!(SyncResponse::decode(&bytes, &Limits::default()).is_ok());
+        bytes.extend_from_slice(b"tail");
+        assert_eq!(
+            SyncResponse::decode(&bytes, &Limits::default()),
+            Err(FrameError::Malformed("bytes after the compressed payload"))
+        );
+    }
+
+    /// A budget of a few steps, counting what is held.
+    #[derive(Debug, Default)]
+    struct Steps {
+        free: std::cell::Cell<usize>,
+    }
+
+    impl DecodeBudget for Steps {
+        fn reserve(&self, bytes: usize) -> bool {
+            let ok = self.free.get() >= bytes;
+            if ok {
+                self.free.set(self.free.get() - bytes);
+            }
+            ok
+        }
+        fn release(&self, bytes: usize) {
+            self.free.set(self.free.get() + bytes);
+        }
+    }
+
+    #[test]
+    fn decompression_takes_no_more_than_the_shared_budget_and_gives_it_back() {
+        // 3 MiB of one byte: a small frame that inflates past a 2-step budget.
+        let request = SyncRequest {
+            changes: vec![OrderBytes { order: OrderId::new(), bytes: vec![0; 3 << 20] }],
+            ..SyncRequest::default()
+        };
+        let frame = request.encode();
+        assert!(frame.len() < 64 << 10, "{}", frame.len());
+        let limits = Limits { max_item_bytes: 4 << 20, ..Limits::default() };
+        let tight = Steps { free: std::cell::Cell::new(2 * BUDGET_STEP) };
+        assert_eq!(SyncRequest::decode_within(&frame, &limits, &tight), Err(FrameError::Busy));
+        assert_eq!(tight.free.get(), 2 * BUDGET_STEP, "a refused decode gives back what it took");
+        let enough = Steps { free: std::cell::Cell::new(4 * BUDGET_STEP) };
+        assert_eq!(SyncRequest::decode_within(&frame, &limits, &enough).as_ref(), Ok(&request));
+        assert_eq!(enough.free.get(), 4 * BUDGET_STEP, "and so does a decode that succeeded");
     }
 
     #[test]

@@ -19,6 +19,10 @@ use crate::lifecycle::{OrderState, Status};
 
 const MINUTE_MS: i64 = 60_000;
 
+/// The longest target a policy may set: a year of minutes. Deadline arithmetic saturates
+/// besides, so no book, valid or not, yields a deadline before the order's creation.
+pub const MAX_TARGET_MINUTES: i64 = 366 * 24 * 60;
+
 /// One target: so many minutes of working time on a calendar.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct Target {
@@ -78,6 +82,8 @@ pub enum PolicyError {
     UnknownCalendar(String, String),
     #[error("policy `{0}` has a target that is not positive")]
     NotPositive(String),
+    #[error("policy `{0}` has a target over {MAX_TARGET_MINUTES} minutes (a year)")]
+    TooLong(String),
     #[error("policy `{0}` allows more time to respond than to resolve")]
     ResponseAfterResolution(String),
     #[error("policy `{0}` allows more time to arrive than to resolve")]
@@ -148,6 +154,9 @@ impl SlaBook {
                 if t.minutes <= 0 {
                     return Err(PolicyError::NotPositive(p.name.clone()));
                 }
+                if t.minutes > MAX_TARGET_MINUTES {
+                    return Err(PolicyError::TooLong(p.name.clone()));
+                }
             }
             if p.response.minutes > p.resolution.minutes {
                 return Err(PolicyError::ResponseAfterResolution(p.name.clone()));
@@ -179,8 +188,9 @@ impl SlaBook {
         created_at_ms: i64,
     ) -> Option<Deadlines> {
         let policy = self.policy_for(kind, category, grade)?;
-        let due =
-            |t: &Target, extra_ms: i64| self.calendar(&t.calendar).add(created_at_ms, t.minutes * MINUTE_MS + extra_ms);
+        let due = |t: &Target, extra_ms: i64| {
+            self.calendar(&t.calendar).add(created_at_ms, t.minutes.saturating_mul(MINUTE_MS).saturating_add(extra_ms))
+        };
         let paused_ms = self.paused_ms(policy, state);
         Some(Deadlines {
             policy: policy.name.clone(),
@@ -320,11 +330,11 @@ impl SlaBook {
         let mut out = Vec::new();
         for (stage, target, extra_ms) in stages {
             let calendar = self.calendar(&target.calendar);
-            let target_ms = target.minutes * MINUTE_MS;
-            let due_ms = calendar.add(created_at_ms, target_ms + extra_ms);
+            let target_ms = target.minutes.saturating_mul(MINUTE_MS);
+            let due_ms = calendar.add(created_at_ms, target_ms.saturating_add(extra_ms));
             for level in Level::ALL {
                 let (num, den) = level.fraction();
-                let at_ms = calendar.add(created_at_ms, target_ms * num / den + extra_ms);
+                let at_ms = calendar.add(created_at_ms, (target_ms / den).saturating_mul(num).saturating_add(extra_ms));
                 out.push(Checkpoint { at_ms, stage, level, due_ms });
             }
         }

@@ -10,7 +10,7 @@ use std::collections::BTreeMap;
 
 use crate::error::CoreError;
 use crate::ids::OrderId;
-use crate::protocol::{OrderBytes, OrderHeads, Revocation, SyncRequest, SyncResponse};
+use crate::protocol::{OrderBytes, OrderHeads, Receipt, Revocation, SyncRequest, SyncResponse};
 use crate::replica::Replica;
 use crate::store::{CommitItem, Store, StoredChange, WriteBatch};
 use crate::summary::OrderSummary;
@@ -56,7 +56,15 @@ impl<S: Store> Replica<S> {
     /// devices in the outbox (put back there by recovery) travel as `relayed`.
     pub fn sync_request(&self) -> Result<SyncRequest, CoreError> {
         let (changes, relayed) = self.outbox()?;
-        Ok(SyncRequest { cursor: self.store().cursor()?, limit: DEFAULT_PAGE, changes, relayed, reconcile: Vec::new() })
+        let receipts = self.receipts_for(&relayed)?;
+        Ok(SyncRequest {
+            cursor: self.store().cursor()?,
+            limit: DEFAULT_PAGE,
+            changes,
+            relayed,
+            reconcile: Vec::new(),
+            receipts,
+        })
     }
 
     /// Recovery: no cursor, and the heads of every order held, so that the server can send what
@@ -67,7 +75,18 @@ impl<S: Store> Replica<S> {
             reconcile.push(OrderHeads { order: id, heads: self.load(id)?.0.heads() });
         }
         let (changes, relayed) = self.outbox()?;
-        Ok(SyncRequest { cursor: None, limit: DEFAULT_PAGE, changes, relayed, reconcile })
+        let receipts = self.receipts_for(&relayed)?;
+        Ok(SyncRequest { cursor: None, limit: DEFAULT_PAGE, changes, relayed, reconcile, receipts })
+    }
+
+    /// The server's receipts kept for the orders of relayed changes: what vouches for them.
+    fn receipts_for(&self, relayed: &[OrderBytes]) -> Result<Vec<Receipt>, CoreError> {
+        let orders: std::collections::BTreeSet<OrderId> = relayed.iter().map(|r| r.order).collect();
+        let mut receipts = Vec::new();
+        for order in orders {
+            receipts.extend(self.store().receipts(order)?);
+        }
+        Ok(receipts)
     }
 
     /// The outbox split into this device's own changes and others' (relayed after a restore).
@@ -169,6 +188,7 @@ impl<S: Store> Replica<S> {
             revoked,
             granted: response.documents.iter().map(|d| d.order).collect(),
             cursor: (!response.cursor.is_empty()).then(|| response.cursor.clone()),
+            receipts: response.receipts.clone(),
         };
         let before_ack = self.pending_count()?;
         self.store_mut().write(&batch)?;

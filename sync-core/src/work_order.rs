@@ -94,6 +94,11 @@ pub fn parse_change(bytes: &[u8]) -> Result<automerge::Change, DocumentError> {
     if stored_checksum != &change.hash().0[..4] {
         return Err(DocumentError::Corrupt("the change's checksum does not match its content".into()));
     }
+    // Automerge keeps a change's content, not its bytes: a document saved and loaded again
+    // re-encodes it. Bytes that Automerge would encode otherwise would then have another hash.
+    if automerge::Change::from(change.decode()).hash() != change.hash() {
+        return Err(DocumentError::NonCanonical(change.hash().to_string()));
+    }
     Ok(change)
 }
 

@@ -218,3 +218,42 @@ fn checkpoints_warn_at_half_and_three_quarters_then_breach_and_stop_when_met() {
     }
     assert!(points(&order).is_empty(), "nothing is due while the owner decides");
 }
+
+/// Any book, even one `validate` would refuse, at the extremes of its targets and of time: no
+/// deadline or checkpoint before the order's creation, and no panic.
+fn extreme_book(minutes: i64, calendar: &str) -> SlaBook {
+    let mut book = SlaBook::defaults();
+    book.policies = vec![Policy {
+        name: "extreme".into(),
+        kinds: vec![],
+        categories: vec![],
+        grades: vec![],
+        response: Target::new(minutes, calendar),
+        arrival: Some(Target::new(minutes, calendar)),
+        resolution: Target::new(minutes, calendar),
+    }];
+    book
+}
+
+proptest! {
+    #![proptest_config(ProptestConfig { cases: 128, ..ProptestConfig::default() })]
+
+    #[test]
+    fn no_target_yields_a_deadline_before_the_order(
+        minutes in prop_oneof![1i64..1_000, Just(i64::MAX / 60_000), Just(i64::MAX), Just(1i64 << 62), 1i64..i64::MAX],
+        created in prop_oneof![0i64..(1i64 << 45), Just(i64::MAX - 1), Just(i64::MAX / 2)],
+        office_hours in any::<bool>(),
+    ) {
+        let book = extreme_book(minutes, if office_hours { "office" } else { "24x7" });
+        let order = order_with_hold(shanghai(2026, 3, 12, 9, 0), shanghai(2026, 3, 13, 17, 0), Some(shanghai(2026, 3, 16, 10, 0)));
+        let state = order.state().unwrap();
+        let d = book.deadlines(Kind::Repair, &Category::Elevator, Grade::Serious, &state, created).unwrap();
+        prop_assert!(d.response_due_ms >= created);
+        prop_assert!(d.arrival_due_ms.is_none_or(|a| a >= created));
+        prop_assert!(d.resolution_due_ms.is_none_or(|r| r >= created));
+        for checkpoint in book.checkpoints(Kind::Repair, &Category::Elevator, Grade::Serious, &state, created) {
+            prop_assert!(checkpoint.at_ms >= created && checkpoint.due_ms >= checkpoint.at_ms);
+        }
+        prop_assert_eq!(book.validate().is_ok(), minutes <= loopwork_sync_core::sla::MAX_TARGET_MINUTES);
+    }
+}

@@ -167,6 +167,13 @@ async fn an_administrator_sets_up_a_project_and_its_people(backend: Backend) {
         "qs-court",
     ]);
     assert!(!ok && err.contains("dispatchers only"), "{err}");
+    // A weak password is refused too (the demo's users keep theirs).
+    let mut weak_env = env.clone();
+    weak_env[0] = ("LOOPWORK_PASSWORD", "123456");
+    let mut weak = vec!["admin", "create-user", "--org", &org, "--login", "ghost", "--role", "owner", "--name", "x"];
+    weak.extend_from_slice(&storage);
+    let (ok, _, err) = run(dir.path(), &weak, &weak_env);
+    assert!(!ok && err.contains("weak password"), "{err}");
 
     let mut serve_args = vec!["serve", "--no-demo"];
     serve_args.extend_from_slice(&storage);

@@ -57,7 +57,7 @@ async fn push_since(server: &TestServer, session: &Session, order: &WorkOrder, b
         .iter()
         .map(|(_, bytes)| parse_pushed(&principal, bytes).expect("own change"))
         .collect();
-    server.state.db.push(&principal, &[(order.id(), changes)], at).await.expect("push");
+    server.state.db.push(&principal, &[(order.id(), changes)], &[], at).await.expect("push");
 }
 
 /// Pushes what an edit of `order` made, as `session`'s device, received by the server at `at`.

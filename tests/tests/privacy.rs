@@ -110,6 +110,27 @@ async fn an_owner_exports_and_erases_their_data(backend: Backend) {
     assert_eq!(mine["description"], "阳台地漏返水");
     assert_eq!(mine["notes_by_me"][0]["text"], "工作日晚上七点后在家");
 
+    // The owner also called the hotline: the desk registered the call with their name and phone.
+    let (status, called) = server
+        .call(
+            &desk.session.token,
+            "POST",
+            "/api/v1/orders",
+            Some(serde_json::json!({
+                "kind": "repair", "category": "water_electric", "channel": "hotline", "project": "hy-garden",
+                "building": "3", "unit": "3-1502", "description": "厨房水管滴水",
+                "caller_name": "张先生", "caller_phone": OWNER_PHONE,
+            })),
+        )
+        .await;
+    assert_eq!(status, 201, "{called}");
+    let by_phone: loopwork_sync_core::OrderId = called["id"].as_str().expect("id").parse().expect("order id");
+    let org = desk.session.org.clone();
+    assert_eq!(
+        server.state.db.caller(&org, by_phone).await.expect("caller").expect("recorded").1.as_deref(),
+        Some(OWNER_PHONE)
+    );
+
     let (status, _) =
         call(reqwest::Method::POST, format!("{}/api/v1/me/erase", server.base), &desk.session.token).await;
     assert_eq!(status, 403, "staff accounts are closed by an administrator");
@@ -135,5 +156,7 @@ async fn an_owner_exports_and_erases_their_data(backend: Backend) {
         call(reqwest::Method::GET, format!("{}/api/v1/orders/{id}/audit", server.base), &desk.session.token).await;
     assert_eq!(status, 200);
     assert!(trail.as_array().expect("trail").len() >= 3);
+    // The call's record no longer holds their name or number, in the table as on the detail.
+    assert_eq!(server.state.db.caller(&org, by_phone).await.expect("caller"), Some((None, None)));
     server.stop().await.drop_database().await;
 }

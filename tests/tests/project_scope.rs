@@ -94,6 +94,7 @@ async fn a_project_s_dispatcher_serves_that_project_only(backend: Backend) {
         changes: vec![OrderBytes { order: hy_order, bytes: copy.changes_since(&before)[0].1.clone() }],
         relayed: vec![],
         reconcile: vec![],
+        receipts: vec![],
     };
     match qs.post(request.encode()).await {
         Err(SyncError::Refused { status: 403, code }) => assert_eq!(code, "out_of_scope"),

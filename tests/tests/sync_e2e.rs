@@ -120,7 +120,7 @@ fn leak_in(unit: &str, building: &str, reporter: loopwork_sync_core::UserId) -> 
 
 /// A request that pushes `changes` and nothing else (no cursor).
 fn pushing(changes: Vec<OrderBytes>) -> SyncRequest {
-    SyncRequest { cursor: None, limit: 10, changes, relayed: vec![], reconcile: vec![] }
+    SyncRequest { cursor: None, limit: 10, changes, ..Default::default() }
 }
 
 async fn synced(device: &mut Device) {

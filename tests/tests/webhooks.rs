@@ -72,6 +72,34 @@ async fn an_sla_event_reaches_the_organization_s_endpoint_signed_at_least_once(b
     assert_eq!(refused.send().await.expect("post").status(), 403);
     let bad = http.post(&hooks).bearer_auth(&admin.token).json(&serde_json::json!({"url": "ftp://x"}));
     assert_eq!(bad.send().await.expect("post").status(), 400);
+    // No way into the server's own network: loopback, private, link-local and metadata
+    // destinations are refused by default.
+    let register =
+        |target: String| http.post(&hooks).bearer_auth(&admin.token).json(&serde_json::json!({ "url": target })).send();
+    for target in [
+        url.clone(),
+        url.replace("127.0.0.1", "localhost"),
+        "http://[::1]/hook".into(),
+        "http://[::ffff:127.0.0.1]/hook".into(),
+        "http://10.1.2.3/hook".into(),
+        "http://192.168.1.10/hook".into(),
+        "http://169.254.169.254/latest/meta-data/".into(),
+        "http://[fe80::1]/hook".into(),
+        "http://0.0.0.0/hook".into(),
+    ] {
+        let response = register(target.clone()).await.expect("post");
+        assert_eq!(response.status(), 400, "{target}");
+        let body: Value = response.json().await.expect("json");
+        assert_eq!(body["error"]["code"], "forbidden_destination", "{target}");
+    }
+    // An on-premises receiver: the organization allows private networks, never metadata.
+    let destinations = format!("{}/api/v1/settings/webhook-destinations", server.base);
+    let set_private = |allow: bool| {
+        http.put(&destinations).bearer_auth(&admin.token).json(&serde_json::json!({ "allow_private": allow })).send()
+    };
+    assert_eq!(set_private(true).await.expect("put").status(), 200);
+    let refused = register("http://169.254.169.254/latest/meta-data/".into()).await.expect("post");
+    assert_eq!(refused.status(), 400, "metadata stays refused");
     let created: Value = http
         .post(&hooks)
         .bearer_auth(&admin.token)
@@ -150,6 +178,48 @@ async fn an_sla_event_reaches_the_organization_s_endpoint_signed_at_least_once(b
         metrics.contains(&format!("loopwork_webhook_deliveries_total{{outcome=\"delivered\"}} {attempted}")),
         "{metrics}"
     );
+    // Registered by name while private networks were allowed; then they are not: nothing more
+    // reaches the receiver, whether the URL writes the address or a name that resolves to it
+    // (checked on the address connected to, at every delivery).
+    // (The server restarted above, on another port.)
+    desk.base = server.base.clone();
+    let by_name = http
+        .post(format!("{}/api/v1/settings/webhooks", server.base))
+        .bearer_auth(&admin.token)
+        .json(&serde_json::json!({ "url": url.replace("127.0.0.1", "localhost") }))
+        .send()
+        .await
+        .expect("post");
+    assert_eq!(by_name.status(), 201);
+    let refuse_private = http
+        .put(format!("{}/api/v1/settings/webhook-destinations", server.base))
+        .bearer_auth(&admin.token)
+        .json(&serde_json::json!({ "allow_private": false }))
+        .send()
+        .await
+        .expect("put");
+    assert_eq!(refuse_private.status(), 200);
+    let before = got.lock().unwrap().len();
+    let later = desk
+        .replica
+        .create(&NewOrder {
+            kind: Kind::Repair,
+            category: Category::Elevator,
+            grade: Grade::Critical,
+            channel: Channel::Hotline,
+            location: Location::common_area("hy-garden", "5号楼1号电梯"),
+            description: "电梯困人".into(),
+            reporter: wang.user,
+            occurred_at_ms: None,
+        })
+        .expect("create");
+    desk.replica.transition(later, Action::Assign(wang.user), None).expect("assign");
+    desk.synced().await;
+    let t1 = desk.replica.order(later).expect("order").created_at_ms();
+    escalation::tick(&server.state, t1 + 15 * MINUTE + 1_000).await.expect("tick");
+    assert_eq!(webhooks::deliver(&server.state, &client, t1 + 15 * MINUTE + 2_000).await.expect("deliver"), 0);
+    assert_eq!(got.lock().unwrap().len(), before, "nothing reached a private address");
+
     let id = listed[0]["id"].as_str().expect("id");
     let deleted = http
         .delete(format!("{}/api/v1/settings/webhooks/{id}", server.base))

@@ -8,6 +8,7 @@ use automerge::ChangeHash;
 use super::{CommitItem, OrderQuery, PendingChange, Store, StoredChange, WriteBatch, urgency_order};
 use crate::error::CoreError;
 use crate::ids::OrderId;
+use crate::protocol::Receipt;
 use crate::summary::OrderSummary;
 
 #[derive(Debug, Default)]
@@ -24,6 +25,7 @@ pub struct MemoryStore {
     next_seq: u64,
     cursor: Option<String>,
     revoked: HashMap<OrderId, String>,
+    receipts: HashMap<OrderId, BTreeMap<ChangeHash, Receipt>>,
 }
 
 impl MemoryStore {
@@ -68,6 +70,9 @@ impl Store for MemoryStore {
         }
         if let Some(cursor) = &batch.cursor {
             self.cursor = Some(cursor.clone());
+        }
+        for receipt in &batch.receipts {
+            self.receipts.entry(receipt.order).or_default().insert(receipt.hash, receipt.clone());
         }
         Ok(())
     }
@@ -131,5 +136,9 @@ impl Store for MemoryStore {
 
     fn cursor(&self) -> Result<Option<String>, CoreError> {
         Ok(self.cursor.clone())
+    }
+
+    fn receipts(&self, order: OrderId) -> Result<Vec<Receipt>, CoreError> {
+        Ok(self.receipts.get(&order).map(|r| r.values().cloned().collect()).unwrap_or_default())
     }
 }

@@ -17,6 +17,7 @@ use automerge::ChangeHash;
 use crate::error::CoreError;
 use crate::ids::{OrderId, UserId};
 use crate::lifecycle::Status;
+use crate::protocol::Receipt;
 use crate::summary::OrderSummary;
 
 /// One Automerge change as stored.
@@ -49,6 +50,9 @@ pub struct WriteBatch {
     /// Orders (back) in scope: their revocation, if any, is lifted.
     pub granted: Vec<OrderId>,
     pub cursor: Option<String>,
+    /// The server's receipts for changes received, kept for recovery (see
+    /// [`crate::protocol::Receipt`]).
+    pub receipts: Vec<Receipt>,
 }
 
 /// A change waiting in the outbox, oldest first.
@@ -145,6 +149,9 @@ pub trait Store: Send {
 
     /// Every order id in the store.
     fn order_ids(&self) -> Result<Vec<OrderId>, CoreError>;
+
+    /// The server's receipts kept for an order's changes.
+    fn receipts(&self, order: OrderId) -> Result<Vec<Receipt>, CoreError>;
 }
 
 /// Sorts summaries most urgent first (the order every store returns).

@@ -16,11 +16,12 @@ use crate::error::CoreError;
 use crate::ids::OrderId;
 use crate::lifecycle::Status;
 use crate::location::Location;
+use crate::protocol::Receipt;
 use crate::summary::OrderSummary;
 use crate::work_order::WorkOrder;
 
 /// The newest store schema this build writes.
-pub const STORE_SCHEMA_VERSION: i64 = 4;
+pub const STORE_SCHEMA_VERSION: i64 = 5;
 
 #[derive(Debug)]
 pub struct SqliteStore {
@@ -101,6 +102,7 @@ fn migrate(conn: &mut Connection, target: i64) -> Result<(), CoreError> {
             }
             2 => tx.execute_batch(V3_REVOCATIONS)?,
             3 => tx.execute_batch(V4_LIST_ORDER_INDEXES)?,
+            4 => tx.execute_batch(V5_RECEIPTS)?,
             _ => unreachable!("no step from version {version}"),
         }
         version += 1;
@@ -172,6 +174,16 @@ DROP INDEX order_index_assignee;
 CREATE INDEX order_index_urgency ON order_index (is_open, next_deadline IS NULL, next_deadline, created_at, order_id);
 CREATE INDEX order_index_assignee
     ON order_index (assignee, is_open, next_deadline IS NULL, next_deadline, created_at, order_id);
+";
+
+/// Version 5: the server's receipts for changes received, shown when relaying them (recovery).
+const V5_RECEIPTS: &str = "
+CREATE TABLE receipt (
+    order_id TEXT NOT NULL,
+    hash BLOB NOT NULL,
+    mac BLOB NOT NULL,
+    PRIMARY KEY (order_id, hash)
+);
 ";
 
 /// Builds index rows for documents stored before the index existed.
@@ -303,6 +315,11 @@ impl Store for SqliteStore {
             if let Some(cursor) = &batch.cursor {
                 tx.execute("INSERT OR REPLACE INTO meta (key, value) VALUES ('cursor', ?1)", [cursor])?;
             }
+            let mut keep =
+                tx.prepare_cached("INSERT OR REPLACE INTO receipt (order_id, hash, mac) VALUES (?1, ?2, ?3)")?;
+            for receipt in &batch.receipts {
+                keep.execute(params![receipt.order.to_string(), receipt.hash.as_ref(), receipt.mac.as_slice()])?;
+            }
         }
         tx.commit()?;
         Ok(())
@@ -412,5 +429,18 @@ impl Store for SqliteStore {
 
     fn cursor(&self) -> Result<Option<String>, CoreError> {
         Ok(self.conn.query_row("SELECT value FROM meta WHERE key = 'cursor'", [], |row| row.get(0)).optional()?)
+    }
+
+    fn receipts(&self, order: OrderId) -> Result<Vec<Receipt>, CoreError> {
+        let mut stmt = self.conn.prepare_cached("SELECT hash, mac FROM receipt WHERE order_id = ?1 ORDER BY hash")?;
+        let rows =
+            stmt.query_map([order.to_string()], |row| Ok((row.get::<_, Vec<u8>>(0)?, row.get::<_, Vec<u8>>(1)?)))?;
+        let mut out = Vec::new();
+        for row in rows {
+            let (hash, mac) = row?;
+            let mac = mac.try_into().map_err(|_| CoreError::Storage("bad receipt in store".into()))?;
+            out.push(Receipt { order, hash: hash_from_blob(&hash)?, mac });
+        }
+        Ok(out)
     }
 }

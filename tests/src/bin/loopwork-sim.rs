@@ -388,7 +388,7 @@ async fn seed_orders(server: &TestServer, principal: &Principal, desk: Identity,
             .collect::<Vec<_>>();
         batch.push((order.id(), changes));
         if batch.len() == 500 || i + 1 == count {
-            server.state.db.push(principal, &batch, now).await.expect("seed push");
+            server.state.db.push(principal, &batch, &[], now).await.expect("seed push");
             batch.clear();
         }
     }
@@ -484,6 +484,7 @@ async fn load_phase(
                         changes: notes.next().expect("a note for every request"),
                         relayed: Vec::new(),
                         reconcile: Vec::new(),
+                        receipts: Vec::new(),
                     }
                 };
                 let sent = Instant::now();

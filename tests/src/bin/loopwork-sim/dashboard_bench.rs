@@ -41,7 +41,7 @@ async fn push(server: &TestServer, actor: &Actor, batch: &mut Vec<(OrderId, Vec<
     if batch.is_empty() {
         return;
     }
-    server.state.db.push(&actor.principal, batch, SystemClock.now_ms()).await.expect("seed push");
+    server.state.db.push(&actor.principal, batch, &[], SystemClock.now_ms()).await.expect("seed push");
     batch.clear();
 }
 

@@ -1,0 +1,284 @@
+//! The server's authority cannot be bypassed: what an attacker with a valid device and the docs
+//! tries, on SQLite and on PostgreSQL. No device gets a change accepted under any actor but its
+//! own (relayed or not, in recovery or not); a relayed change is judged as its true author; a
+//! change is stored under exactly the hash the server acknowledges.
+
+use automerge::ActorId;
+use loopwork_sync_core::protocol::{OrderBytes, RECEIPT_MAC_BYTES, Receipt, SyncRequest};
+use loopwork_sync_core::store::Store;
+use loopwork_sync_core::{Action, Category, Channel, DeviceId, Grade, Kind, Location, NewOrder, OrderId, Status};
+use loopwork_tests::{Backend, Device, SyncError, TestServer, on_both_backends};
+
+on_both_backends!(
+    a_change_forged_under_the_server_s_actor_is_refused_on_every_path,
+    a_change_forged_under_another_device_s_actor_is_refused_on_every_path,
+    a_non_canonically_encoded_change_is_refused_and_the_order_stays_readable,
+    a_relayed_change_is_accepted_with_its_receipt_and_judged_as_its_true_author,
+    a_phone_signed_in_again_relays_what_its_previous_session_made,
+);
+
+fn leak(reporter: loopwork_sync_core::UserId) -> NewOrder {
+    NewOrder {
+        kind: Kind::Repair,
+        category: Category::WaterElectric,
+        grade: Grade::Serious,
+        channel: Channel::Hotline,
+        location: Location::unit("hy-garden", "3", "3-1502"),
+        description: "卫生间天花板渗水".into(),
+        reporter,
+        occurred_at_ms: None,
+    }
+}
+
+/// An order registered at the desk and assigned to Wang, synced to both.
+async fn assigned_order(server: &TestServer) -> (Device, Device, OrderId) {
+    let mut desk = server.device("kefu").await;
+    let mut wang = server.device("wang").await;
+    let owner = server.login("yezhu1502").await;
+    let id = desk.replica.create(&leak(owner.user)).expect("create");
+    desk.replica.transition(id, Action::Assign(wang.session.user), None).expect("assign");
+    desk.synced().await;
+    wang.synced().await;
+    desk.synced().await;
+    (desk, wang, id)
+}
+
+/// The actors of an order's changes other than the given devices': the server's.
+fn other_actors(device: &Device, id: OrderId, known: &[DeviceId]) -> Vec<ActorId> {
+    let order = device.replica.order(id).expect("order");
+    let mut actors: Vec<ActorId> = order
+        .automerge()
+        .get_changes(&[])
+        .iter()
+        .map(|c| c.actor_id().clone())
+        .filter(|a| !known.iter().any(|d| &d.actor() == a))
+        .collect();
+    actors.dedup();
+    actors
+}
+
+/// A request carrying `change` as relayed (with `receipts`) or as the device's own.
+fn request(order: OrderId, change: Vec<u8>, relayed: bool, receipts: Vec<Receipt>) -> Vec<u8> {
+    let item = vec![OrderBytes { order, bytes: change }];
+    let (changes, relayed) = if relayed { (Vec::new(), item) } else { (item, Vec::new()) };
+    SyncRequest { cursor: None, limit: 10, changes, relayed, receipts, ..Default::default() }.encode()
+}
+
+async fn refused(device: &mut Device, body: Vec<u8>) -> (u16, String) {
+    match device.post(body).await {
+        Err(SyncError::Refused { status, code }) => (status, code),
+        other => panic!("expected a refusal, got {other:?}"),
+    }
+}
+
+async fn a_change_forged_under_the_server_s_actor_is_refused_on_every_path(backend: Backend) {
+    let server = TestServer::start(backend).await;
+    let (mut desk, mut wang, id) = assigned_order(&server).await;
+    let number = wang.replica.order(id).expect("order").official_number().expect("numbered");
+    let servers = other_actors(&wang, id, &[desk.session.device, wang.session.device]);
+    assert!(!servers.is_empty(), "the server's numbering change is in the document");
+    for actor in servers {
+        // Wang writes a new official number under the server's actor, read from the document.
+        let device = DeviceId::from_uuid(uuid::Uuid::from_slice(actor.to_bytes()).expect("16 bytes"));
+        let mut forged = wang.replica.order(id).expect("order").with_device(device);
+        let before = forged.heads();
+        forged.set_official_number("FORGED-0001", 1_000).expect("forge");
+        let change = forged.changes_since(&before).pop().expect("a change").1;
+        let hash = automerge::Change::from_bytes(change.clone()).expect("change").hash();
+
+        // Outside recovery, with no receipt, and with a made-up one: refused.
+        assert_eq!(
+            refused(&mut wang, request(id, change.clone(), true, vec![])).await,
+            (403, "unvouched_relay".into())
+        );
+        let made_up = Receipt { order: id, hash, mac: [7; RECEIPT_MAC_BYTES] };
+        assert_eq!(
+            refused(&mut wang, request(id, change.clone(), true, vec![made_up])).await,
+            (403, "unvouched_relay".into())
+        );
+        // A genuine receipt for another change does not vouch for this one.
+        let genuine = wang.replica.store().receipts(id).expect("receipts");
+        assert!(!genuine.is_empty(), "the device kept the server's receipts");
+        assert_eq!(
+            refused(&mut wang, request(id, change.clone(), true, genuine)).await,
+            (403, "unvouched_relay".into())
+        );
+        // As the device's own change: foreign.
+        assert_eq!(refused(&mut wang, request(id, change, false, vec![])).await, (403, "foreign_actor".into()));
+    }
+    desk.synced().await;
+    assert_eq!(desk.replica.order(id).expect("order").official_number().as_deref(), Some(number.as_str()));
+    server.stop().await.drop_database().await;
+}
+
+async fn a_change_forged_under_another_device_s_actor_is_refused_on_every_path(backend: Backend) {
+    let server = TestServer::start(backend).await;
+    let (mut desk, mut wang, id) = assigned_order(&server).await;
+    // Wang raises the grade under the dispatcher's device actor.
+    let mut forged = wang.replica.order(id).expect("order").with_device(desk.session.device);
+    let before = forged.heads();
+    forged.set_grade(Grade::Critical, 1_000).expect("forge");
+    let change = forged.changes_since(&before).pop().expect("a change").1;
+    let receipts = wang.replica.store().receipts(id).expect("receipts");
+    assert_eq!(refused(&mut wang, request(id, change.clone(), true, receipts)).await, (403, "unvouched_relay".into()));
+    assert_eq!(refused(&mut wang, request(id, change, false, vec![])).await, (403, "foreign_actor".into()));
+    desk.synced().await;
+    assert_eq!(desk.replica.order(id).expect("order").grade().expect("grade"), Grade::Serious);
+    server.stop().await.drop_database().await;
+}
+
+/// `bytes` (a change) with its object columns written out as explicit runs of nulls: a change
+/// Automerge's parser accepts and its encoder would write without those columns, so that the
+/// same content has another hash.
+fn with_explicit_null_columns(bytes: &[u8]) -> Vec<u8> {
+    use sha2::{Digest, Sha256};
+    fn uleb(b: &[u8], at: &mut usize) -> u64 {
+        let (mut v, mut shift) = (0u64, 0);
+        loop {
+            let byte = b[*at];
+            *at += 1;
+            v |= u64::from(byte & 0x7f) << shift;
+            shift += 7;
+            if byte & 0x80 == 0 {
+                return v;
+            }
+        }
+    }
+    fn put_uleb(out: &mut Vec<u8>, mut v: u64) {
+        loop {
+            let byte = (v & 0x7f) as u8;
+            v >>= 7;
+            if v == 0 {
+                out.push(byte);
+                return;
+            }
+            out.push(byte | 0x80);
+        }
+    }
+    let ops = automerge::Change::from_bytes(bytes.to_vec()).expect("change").len() as u64;
+    assert_eq!(bytes[8], 1, "an uncompressed change chunk");
+    let mut at = 9;
+    let len = uleb(bytes, &mut at) as usize;
+    let body = &bytes[at..at + len];
+    let mut b = 0;
+    let deps = uleb(body, &mut b);
+    b += 32 * deps as usize;
+    let actor = uleb(body, &mut b);
+    b += actor as usize;
+    uleb(body, &mut b); // seq
+    uleb(body, &mut b); // start op
+    uleb(body, &mut b); // time (positive: the same bytes as signed)
+    let message = uleb(body, &mut b);
+    b += message as usize;
+    let others = uleb(body, &mut b);
+    for _ in 0..others {
+        let n = uleb(body, &mut b);
+        b += n as usize;
+    }
+    let columns_at = b;
+    let count = uleb(body, &mut b);
+    let mut specs = Vec::new();
+    for _ in 0..count {
+        specs.push((uleb(body, &mut b), uleb(body, &mut b)));
+    }
+    let data_at = b;
+    assert!(!specs.iter().any(|(spec, _)| *spec == 1 || *spec == 2), "the change is on the root object");
+    let mut run = Vec::new();
+    run.push(0);
+    put_uleb(&mut run, ops);
+    let mut new_body = body[..columns_at].to_vec();
+    put_uleb(&mut new_body, count + 2);
+    for (spec, len) in [(1, run.len() as u64), (2, run.len() as u64)].into_iter().chain(specs) {
+        put_uleb(&mut new_body, spec);
+        put_uleb(&mut new_body, len);
+    }
+    new_body.extend_from_slice(&run);
+    new_body.extend_from_slice(&run);
+    new_body.extend_from_slice(&body[data_at..]);
+    let mut chunk = vec![1u8];
+    put_uleb(&mut chunk, new_body.len() as u64);
+    chunk.extend_from_slice(&new_body);
+    let hash = Sha256::digest(&chunk);
+    let mut out = bytes[..4].to_vec();
+    out.extend_from_slice(&hash[..4]);
+    out.extend_from_slice(&chunk);
+    out
+}
+
+async fn a_non_canonically_encoded_change_is_refused_and_the_order_stays_readable(backend: Backend) {
+    let server = TestServer::start(backend).await;
+    let (mut desk, _wang, id) = assigned_order(&server).await;
+    let mut copy = desk.replica.order(id).expect("order");
+    let before = copy.heads();
+    copy.set_grade(Grade::Critical, 1_000).expect("grade");
+    let canonical = copy.changes_since(&before).pop().expect("a change").1;
+    let odd = with_explicit_null_columns(&canonical);
+    let parsed = automerge::Change::from_bytes(odd.clone()).expect("Automerge's parser accepts it");
+    let canonical_hash = automerge::Change::from_bytes(canonical.clone()).expect("change").hash();
+    assert_ne!(parsed.hash(), canonical_hash, "the same content under another hash");
+
+    assert_eq!(refused(&mut desk, request(id, odd, false, vec![])).await, (400, "non_canonical_change".into()));
+    // Nothing was stored: the order reads whole from every door, and the canonical change goes in.
+    let (status, _) = server.call(&desk.session.token, "GET", &format!("/api/v1/orders/{id}"), None).await;
+    assert_eq!(status, 200);
+    let (status, _) = server.call(&desk.session.token, "GET", &format!("/api/v1/orders/{id}/audit"), None).await;
+    assert_eq!(status, 200);
+    desk.post(request(id, canonical, false, vec![])).await.expect("the canonical change is accepted");
+    let mut fresh = server.device("zhuguan").await;
+    fresh.synced().await;
+    assert_eq!(fresh.replica.order(id).expect("order").grade().expect("grade"), Grade::Critical);
+    server.stop().await.drop_database().await;
+}
+
+async fn a_relayed_change_is_accepted_with_its_receipt_and_judged_as_its_true_author(backend: Backend) {
+    let server = TestServer::start(backend).await;
+    let (mut desk, mut wang, id) = assigned_order(&server).await;
+    let database = server.stop().await;
+    let backup = database.backup().await;
+    let server = TestServer::start_on(database).await;
+    desk.base = server.base.clone();
+    wang.base = server.base.clone();
+
+    // After the backup Wang accepts; the desk receives it; then the database is restored and
+    // Wang's phone is lost. The desk relays Wang's accept with the server's receipt.
+    wang.replica.transition(id, Action::Accept, None).expect("accept");
+    wang.synced().await;
+    desk.synced().await;
+    assert_eq!(desk.status_of(id), Status::Accepted);
+    let database = server.stop().await;
+    let database = database.restore(backup).await;
+    let server = TestServer::start_on(database).await;
+    desk.base = server.base.clone();
+    desk.synced().await;
+
+    let mut boss = server.device("zhuguan").await;
+    boss.synced().await;
+    assert_eq!(boss.status_of(id), Status::Accepted, "Wang's accept came back through the desk");
+    let (status, audit) = server.call(&boss.session.token, "GET", &format!("/api/v1/orders/{id}/audit"), None).await;
+    assert_eq!(status, 200, "{audit}");
+    let accept = audit
+        .as_array()
+        .expect("entries")
+        .iter()
+        .find(|e| e["what"].as_str().is_some_and(|w| w.contains("accept")))
+        .unwrap_or_else(|| panic!("the accept is on record: {audit}"));
+    assert_eq!(accept["device_id"], wang.session.device.to_string(), "judged and logged as Wang's");
+    assert_eq!(accept["verdict"], "accepted");
+    server.stop().await.drop_database().await;
+}
+
+async fn a_phone_signed_in_again_relays_what_its_previous_session_made(backend: Backend) {
+    let server = TestServer::start(backend).await;
+    let (mut desk, wang, id) = assigned_order(&server).await;
+    // Wang's phone notes offline, then signs out and in again: a new device of the same user,
+    // which relays the unsent note (it has no receipt: the server never had it).
+    let mut copy = wang.replica.order(id).expect("order");
+    let before = copy.heads();
+    copy.add_note(&wang.identity(), "已关闭楼上进水阀", 1_000).expect("note");
+    let note = copy.changes_since(&before).pop().expect("a change").1;
+    let mut again = server.device("wang").await;
+    again.post(request(id, note, true, vec![])).await.expect("its own user's earlier change is taken");
+    desk.synced().await;
+    assert_eq!(desk.replica.order(id).expect("order").notes().len(), 1);
+    server.stop().await.drop_database().await;
+}
