@@ -1,0 +1,18 @@
+//! A whole document from anywhere (a device's store, a server's response): loaded and read as
+//! every screen reads it. Nothing may panic; a malformed document is a `DocumentError`.
+#![no_main]
+
+use libfuzzer_sys::fuzz_target;
+use loopwork_sync_core::{OrderSummary, WorkOrder};
+
+fuzz_target!(|data: &[u8]| {
+    if let Ok(order) = WorkOrder::load(data) {
+        let _ = OrderSummary::of(&order);
+        let _ = order.state();
+        let _ = order.rejections();
+        let _ = order.notes();
+        let _ = loopwork_sync_core::timeline::change_log(&order);
+        let _ = loopwork_sync_core::timeline::timeline(&order);
+        let _ = order.save();
+    }
+});
