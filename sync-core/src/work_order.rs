@@ -89,17 +89,26 @@ pub struct AttachmentRef {
 /// change with a flipped byte would otherwise parse as a different, valid-looking change under
 /// the same actor and sequence number, which no replica could ever reconcile.
 pub fn parse_change(bytes: &[u8]) -> Result<automerge::Change, DocumentError> {
-    let change = automerge::Change::try_from(bytes).map_err(|e| DocumentError::Corrupt(e.to_string()))?;
+    let change =
+        contained(|| automerge::Change::try_from(bytes))?.map_err(|e| DocumentError::Corrupt(e.to_string()))?;
     let stored_checksum = bytes.get(4..8).ok_or_else(|| DocumentError::Corrupt("truncated change".into()))?;
     if stored_checksum != &change.hash().0[..4] {
         return Err(DocumentError::Corrupt("the change's checksum does not match its content".into()));
     }
     // Automerge keeps a change's content, not its bytes: a document saved and loaded again
     // re-encodes it. Bytes that Automerge would encode otherwise would then have another hash.
-    if automerge::Change::from(change.decode()).hash() != change.hash() {
+    if contained(|| automerge::Change::from(change.decode()).hash())? != change.hash() {
         return Err(DocumentError::NonCanonical(change.hash().to_string()));
     }
     Ok(change)
+}
+
+/// Runs one of Automerge's decoders on bytes from elsewhere. Some of them panic on malformed
+/// input (fuzzing found a change chunk that does: a bug of the decoder, reported upstream): a
+/// panic is turned into a `Corrupt` error, so that no input can bring down a request or a sync.
+fn contained<T>(decode: impl FnOnce() -> T) -> Result<T, DocumentError> {
+    std::panic::catch_unwind(std::panic::AssertUnwindSafe(decode))
+        .map_err(|_| DocumentError::Corrupt("Automerge's decoder failed on these bytes".into()))
 }
 
 /// A work-order document.
@@ -152,7 +161,7 @@ impl WorkOrder {
 
     /// Reads a saved document (a full save, or any concatenation of chunks Automerge accepts).
     pub fn load(bytes: &[u8]) -> Result<Self, DocumentError> {
-        let doc = Automerge::load(bytes).map_err(|e| DocumentError::Corrupt(e.to_string()))?;
+        let doc = contained(|| Automerge::load(bytes))?.map_err(|e| DocumentError::Corrupt(e.to_string()))?;
         Self::from_automerge(doc)
     }
 
@@ -160,7 +169,7 @@ impl WorkOrder {
     pub fn load_chunks<'a>(chunks: impl IntoIterator<Item = &'a [u8]>) -> Result<Self, DocumentError> {
         let mut doc = Automerge::new();
         for chunk in chunks {
-            doc.load_incremental(chunk).map_err(|e| DocumentError::Corrupt(e.to_string()))?;
+            contained(|| doc.load_incremental(chunk))?.map_err(|e| DocumentError::Corrupt(e.to_string()))?;
         }
         Self::from_automerge(doc)
     }

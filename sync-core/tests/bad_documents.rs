@@ -87,3 +87,18 @@ fn a_change_with_any_byte_flipped_is_refused() {
         );
     }
 }
+
+/// Inputs fuzzing found (fuzz/corpus keeps them too): each is refused with an error, none panics.
+#[test]
+fn inputs_that_once_broke_a_decoder_are_refused_without_a_panic() {
+    let dir = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/fixtures/fuzz");
+    let mut seen = 0;
+    for entry in std::fs::read_dir(&dir).expect("fixtures") {
+        let path = entry.expect("entry").path();
+        let bytes = std::fs::read(&path).expect("read");
+        assert!(loopwork_sync_core::work_order::parse_change(&bytes).is_err(), "{}", path.display());
+        assert!(loopwork_sync_core::WorkOrder::load(&bytes).is_err(), "{}", path.display());
+        seen += 1;
+    }
+    assert!(seen >= 1);
+}
