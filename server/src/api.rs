@@ -368,7 +368,7 @@ async fn order_audit(
     let order: OrderId = id.parse().map_err(|_| ApiError::not_found("order"))?;
     auth::require_served(&state, &principal, order).await?;
     let sources = state.db.audit_sources(&principal.org, order).await?.ok_or_else(|| ApiError::not_found("order"))?;
-    let doc = loopwork_sync_core::WorkOrder::load(&sources.doc).map_err(|_| ApiError::internal())?;
+    let doc = load_order(&state, &principal.org, order, &sources.doc).await?;
     let entries = loopwork_sync_core::timeline::change_log(&doc)
         .into_iter()
         .map(|c| {
@@ -491,6 +491,62 @@ async fn sync_inner(state: &AppState, principal: &replication::Principal, body: 
         .await?;
     response.acked = pushed.acked;
     Ok(response.encode())
+}
+
+/// An order's stored document, loaded; one that does not load is quarantined (set aside from
+/// every device's scope, counted in `orders_quarantined_total`, logged by id) and answered
+/// 409 `order_quarantined`, never 500 again and again.
+pub async fn load_order(
+    state: &AppState,
+    org: &str,
+    order: OrderId,
+    doc: &[u8],
+) -> Result<loopwork_sync_core::WorkOrder, ApiError> {
+    match loopwork_sync_core::WorkOrder::load(doc) {
+        Ok(loaded) => Ok(loaded),
+        Err(e) => {
+            if state.db.quarantine(org, order, &e.to_string(), state.clock.now_ms()).await? {
+                state.metrics.orders_quarantined.inc();
+                tracing::error!(%order, error = %e, "an order's stored history does not load: quarantined");
+            }
+            Err(quarantined(order))
+        }
+    }
+}
+
+/// The answer about an order set aside (see [`load_order`]).
+pub fn quarantined(order: OrderId) -> ApiError {
+    ApiError::new(
+        StatusCode::CONFLICT,
+        "order_quarantined",
+        format!("order {order}'s stored history is damaged; it is set aside until an administrator repairs it"),
+        "该工单的存储记录已损坏,已隔离,待管理员修复",
+    )
+}
+
+/// Checks, in the background after a start, every order stored before snapshot heads were kept:
+/// those that do not load are quarantined (see [`load_order`]).
+pub fn spawn_stored_check(state: AppState) -> tokio::task::JoinHandle<()> {
+    tokio::spawn(async move {
+        let mut checked = 0;
+        loop {
+            match state.db.check_stored(200, state.clock.now_ms()).await {
+                Ok((0, _)) => break,
+                Ok((n, quarantined)) => {
+                    checked += n;
+                    for order in quarantined {
+                        state.metrics.orders_quarantined.inc();
+                        tracing::error!(%order, "an order's stored history does not load: quarantined");
+                    }
+                }
+                Err(e) => {
+                    tracing::warn!(code = e.code, "the stored-order check stopped");
+                    break;
+                }
+            }
+        }
+        tracing::info!(checked, "stored orders checked");
+    })
 }
 
 /// How much memory decompressing sync requests may take at once, every request together: a

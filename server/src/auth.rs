@@ -26,6 +26,12 @@ pub fn require_staff(principal: &Principal, en: &'static str, zh: &'static str) 
 /// an id it may not see the same way.
 pub async fn require_served(state: &AppState, principal: &Principal, order: OrderId) -> Result<(), ApiError> {
     if !state.db.order_in_scope(principal, order).await? {
+        if principal.role.is_staff()
+            && !principal.project_bound
+            && state.db.is_quarantined(&principal.org, order).await?
+        {
+            return Err(crate::api::quarantined(order));
+        }
         return Err(ApiError::not_found("order"));
     }
     Ok(())

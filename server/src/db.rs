@@ -514,6 +514,15 @@ pub trait Database: Send + Sync + std::fmt::Debug + 'static {
     async fn actor_author(&self, org: &str, actor: &automerge::ActorId) -> Result<Option<Identity>>;
     /// The database's secret, which keys the server's receipts (see `replication::receipt`).
     fn receipt_secret(&self) -> &str;
+    /// Sets an order aside whose stored history does not load (see migration 0015/0016).
+    /// Whether it was not quarantined before.
+    async fn quarantine(&self, org: &str, order: OrderId, reason: &str, now_ms: i64) -> Result<bool>;
+    /// Whether an order of the organization is quarantined.
+    async fn is_quarantined(&self, org: &str, order: OrderId) -> Result<bool>;
+    /// Checks orders stored before their snapshot's heads were kept (`doc_heads IS NULL`), at
+    /// most `limit` of them: each that loads whole gets its heads, each that does not is
+    /// quarantined. Returns (checked, quarantined); a start-up task calls it until nothing is left.
+    async fn check_stored(&self, limit: i64, now_ms: i64) -> Result<(usize, Vec<OrderId>)>;
     async fn has_organizations(&self) -> Result<bool>;
     async fn create_organization(&self, name: &str, now_ms: i64) -> Result<String>;
     async fn create_project(&self, org: &str, code: &str, name: &str) -> Result<()>;
@@ -1242,8 +1251,10 @@ const ITEM_COLUMNS: &str =
 const ITEM_FROM: &str = "orders o LEFT JOIN users u ON u.id = o.assignee LEFT JOIN order_facts f ON f.order_id = o.id";
 
 fn scope_filter(scope: Scope, order_column: &str) -> String {
-    match scope {
-        Scope::Organization => "1 = 1".to_owned(),
+    // A quarantined order is in nobody's scope: its history does not load.
+    let healthy = format!("{order_column} NOT IN (SELECT id FROM orders WHERE quarantined_at IS NOT NULL)");
+    let scoped = match scope {
+        Scope::Organization => return healthy,
         Scope::Assigned(_) => {
             format!("{order_column} IN (SELECT id FROM orders WHERE org_id = $1 AND assignee = $3)")
         }
@@ -1256,7 +1267,8 @@ fn scope_filter(scope: Scope, order_column: &str) -> String {
             "{order_column} IN (SELECT o.id FROM orders o WHERE o.org_id = $1
                 AND o.project IN (SELECT s.project FROM staff_projects s WHERE s.user_id = $3))"
         ),
-    }
+    };
+    format!("{scoped} AND {healthy}")
 }
 
 /// The feed rows a device receives after its cursor ($2), up to `upto` ($5, or an expression),
@@ -1948,7 +1960,7 @@ macro_rules! database_impl {
                                             .fetch_one(&mut **tx)
                                             .await?;
                                             let doc = Self::whole_document(&mut **tx, &order_id, stored).await?;
-                                            WorkOrder::load(&doc).map_err(|_| ApiError::internal())?
+                                            WorkOrder::load(&doc).map_err(|_| crate::api::quarantined(*id).binary())?
                                         }
                                     };
                                     replication::merge_push(Some((order, stored.assignee)), *id, changes, &authors, server, None, now_ms)?
@@ -2528,6 +2540,69 @@ macro_rules! database_impl {
 
             fn receipt_secret(&self) -> &str {
                 &self.fixed.secret
+            }
+
+            async fn quarantine(&self, org: &str, order: OrderId, reason: &str, now_ms: i64) -> Result<bool> {
+                let done = sqlx::query(
+                    "UPDATE orders SET quarantined_at = $3, quarantine_reason = $4
+                     WHERE id = $1 AND org_id = $2 AND quarantined_at IS NULL",
+                )
+                .bind(order.to_string())
+                .bind(org)
+                .bind(now_ms)
+                .bind(reason)
+                .execute(&self.pool)
+                .await?;
+                Ok(done.rows_affected() > 0)
+            }
+
+            async fn is_quarantined(&self, org: &str, order: OrderId) -> Result<bool> {
+                Ok(sqlx::query_scalar(
+                    "SELECT EXISTS (SELECT 1 FROM orders WHERE id = $1 AND org_id = $2 AND quarantined_at IS NOT NULL)",
+                )
+                .bind(order.to_string())
+                .bind(org)
+                .fetch_one(&self.pool)
+                .await?)
+            }
+
+            async fn check_stored(&self, limit: i64, now_ms: i64) -> Result<(usize, Vec<OrderId>)> {
+                let mut conn = self.pool.acquire().await?;
+                let rows: Vec<(String, String, Vec<u8>, Option<i64>, i32)> = sqlx::query_as(
+                    "SELECT org_id, id, doc, doc_seq, tail_changes FROM orders
+                     WHERE doc_heads IS NULL AND quarantined_at IS NULL ORDER BY id LIMIT $1",
+                )
+                .bind(limit)
+                .fetch_all(&mut *conn)
+                .await?;
+                let orgs: HashMap<String, String> = rows.iter().map(|r| (r.1.clone(), r.0.clone())).collect();
+                let stored = rows.into_iter().map(|(_, id, doc, doc_seq, tail)| (id, doc, doc_seq, tail)).collect();
+                let whole = Self::whole_documents(&mut conn, stored).await?;
+                drop(conn);
+                let checked = whole.len();
+                let mut quarantined = Vec::new();
+                for (id, doc) in whole {
+                    let order: OrderId = id.parse().map_err(|_| ApiError::internal())?;
+                    match WorkOrder::load(&doc) {
+                        Ok(loaded) => {
+                            // The whole document's heads: with a tail they are later than the
+                            // snapshot's, and vouch for it all the same (receipts are for changes
+                            // stored here, and a change's hash covers its dependencies).
+                            sqlx::query("UPDATE orders SET doc_heads = $2 WHERE id = $1 AND doc_heads IS NULL")
+                                .bind(&id)
+                                .bind(heads_blob(&loaded))
+                                .execute(&self.pool)
+                                .await?;
+                        }
+                        Err(e) => {
+                            let org = orgs.get(&id).cloned().unwrap_or_default();
+                            if self.quarantine(&org, order, &e.to_string(), now_ms).await? {
+                                quarantined.push(order);
+                            }
+                        }
+                    }
+                }
+                Ok((checked, quarantined))
             }
 
             async fn has_organizations(&self) -> Result<bool> {

@@ -299,7 +299,7 @@ async fn act<T>(
     let _one_at_a_time = state.desk_writes.lock().await;
     let doc = state.db.order_doc(principal, order).await?.ok_or_else(|| ApiError::not_found("order"))?;
     let now = state.clock.now_ms();
-    let loaded = WorkOrder::load(&doc).map_err(|_| ApiError::internal())?;
+    let loaded = crate::api::load_order(state, &principal.org, order, &doc).await?;
     let changes: Vec<Vec<u8>> = loaded.changes_since(&[]).into_iter().map(|(_, bytes)| bytes).collect();
     let mut replica = Replica::new(MemoryStore::new(), principal.identity(), FixedClock::at(now));
     replica.receive(order, &changes)?;
@@ -495,6 +495,9 @@ pub async fn detail(
     Path(id): Path<String>,
 ) -> Result<Json<Value>, ApiError> {
     let order = parse_order(&id)?;
+    if principal.role.is_staff() {
+        crate::auth::require_served(&state, &principal, order).await?;
+    }
     Ok(Json(detail_of(&state, &principal, order).await?))
 }
 
@@ -508,7 +511,7 @@ fn rating_of(action: &Action) -> Option<u8> {
 async fn detail_of(state: &AppState, principal: &Principal, order: OrderId) -> Result<Value, ApiError> {
     let doc = state.db.order_doc(principal, order).await?.ok_or_else(|| ApiError::not_found("order"))?;
     let row = row_of(state, principal, order).await?;
-    let document = WorkOrder::load(&doc).map_err(|_| ApiError::internal())?;
+    let document = crate::api::load_order(state, &principal.org, order, &doc).await?;
     let times = state.db.clamped_times(order).await?;
     let order_state = document.state_with_times(&times).map_err(|_| ApiError::internal())?;
     let (kind, category, grade) = (

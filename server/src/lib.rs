@@ -95,11 +95,13 @@ pub async fn serve(
     let metrics_app = api::metrics_router(state.clone());
     let metrics_task = tokio::spawn(async move { axum::serve(metrics, metrics_app).await });
     let scanner = closed_loop::spawn(state.clone(), std::time::Duration::from_secs(60));
+    let stored_check = api::spawn_stored_check(state.clone());
     let deliveries = webhooks::spawn(state.clone(), std::time::Duration::from_secs(5));
     let app = api::router(state).into_make_service_with_connect_info::<std::net::SocketAddr>();
     let result = axum::serve(api, app).with_graceful_shutdown(shutdown).await;
     metrics_task.abort();
     scanner.abort();
+    stored_check.abort();
     deliveries.abort();
     result
 }

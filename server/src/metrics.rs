@@ -26,6 +26,8 @@ pub struct Metrics {
     pub sla_events: IntCounterVec,
     /// Webhook delivery attempts by outcome (delivered, retry, given_up).
     pub webhook_deliveries: IntCounterVec,
+    /// Orders set aside because their stored history does not load.
+    pub orders_quarantined: IntCounter,
     /// Each device's last sync; the devices not seen for `ACTIVE_WINDOW_MS` are let go of
     /// when the metrics are read.
     seen: Mutex<HashMap<DeviceId, i64>>,
@@ -86,6 +88,11 @@ impl Metrics {
             &["outcome"],
         )
         .expect("valid metric");
+        let orders_quarantined = IntCounter::new(
+            "orders_quarantined_total",
+            "Orders set aside because their stored history does not load (an administrator repairs them)",
+        )
+        .expect("valid metric");
         for collector in [
             Box::new(http_requests.clone()) as Box<dyn prometheus::core::Collector>,
             Box::new(sync_requests.clone()),
@@ -99,6 +106,7 @@ impl Metrics {
             Box::new(auto_confirmed.clone()),
             Box::new(sla_events.clone()),
             Box::new(webhook_deliveries.clone()),
+            Box::new(orders_quarantined.clone()),
         ] {
             registry.register(collector).expect("metrics register once");
         }
@@ -116,6 +124,7 @@ impl Metrics {
             auto_confirmed,
             sla_events,
             webhook_deliveries,
+            orders_quarantined,
             seen: Mutex::new(HashMap::new()),
         }
     }
