@@ -9,6 +9,7 @@
 
 pub mod authority;
 pub mod calendar;
+pub mod change_bounds;
 pub mod classification;
 pub mod clock;
 pub mod deadline;

@@ -89,6 +89,7 @@ pub struct AttachmentRef {
 /// change with a flipped byte would otherwise parse as a different, valid-looking change under
 /// the same actor and sequence number, which no replica could ever reconcile.
 pub fn parse_change(bytes: &[u8]) -> Result<automerge::Change, DocumentError> {
+    crate::change_bounds::check(bytes)?;
     let change =
         contained(|| automerge::Change::try_from(bytes))?.map_err(|e| DocumentError::Corrupt(e.to_string()))?;
     let stored_checksum = bytes.get(4..8).ok_or_else(|| DocumentError::Corrupt("truncated change".into()))?;
@@ -161,6 +162,7 @@ impl WorkOrder {
 
     /// Reads a saved document (a full save, or any concatenation of chunks Automerge accepts).
     pub fn load(bytes: &[u8]) -> Result<Self, DocumentError> {
+        crate::change_bounds::check_chunks(bytes)?;
         let doc = contained(|| Automerge::load(bytes))?.map_err(|e| DocumentError::Corrupt(e.to_string()))?;
         Self::from_automerge(doc)
     }
@@ -169,6 +171,7 @@ impl WorkOrder {
     pub fn load_chunks<'a>(chunks: impl IntoIterator<Item = &'a [u8]>) -> Result<Self, DocumentError> {
         let mut doc = Automerge::new();
         for chunk in chunks {
+            crate::change_bounds::check_chunks(chunk)?;
             contained(|| doc.load_incremental(chunk))?.map_err(|e| DocumentError::Corrupt(e.to_string()))?;
         }
         Self::from_automerge(doc)
