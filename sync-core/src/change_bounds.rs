@@ -72,13 +72,20 @@ impl<'a> Bytes<'a> {
     }
 }
 
+/// The most entries a column of a saved document may hold: far more than any work order's
+/// history, far less than what exhausts a phone's memory once expanded.
+pub const MAX_DOCUMENT_OPS: u64 = 2_000_000;
+
+/// The most a document's compressed columns may inflate to, together.
+const MAX_INFLATED: u64 = 64 << 20;
+
 /// How many entries a column holds once expanded, counted without expanding it.
-fn column_entries(kind: u64, data: &[u8]) -> Result<u64, DocumentError> {
+fn column_entries(kind: u64, data: &[u8], max: u64) -> Result<u64, DocumentError> {
     let mut r = Bytes { buf: data, at: 0 };
     let mut entries: u64 = 0;
     let mut add = |n: u64| -> Result<(), DocumentError> {
         entries = entries.saturating_add(n);
-        if entries > MAX_CHANGE_OPS { Err(refused("more operations than a change may carry")) } else { Ok(()) }
+        if entries > max { Err(refused("more operations than a change or document may carry")) } else { Ok(()) }
     };
     match kind {
         // Booleans: alternating run lengths.
@@ -163,14 +170,58 @@ pub fn check(bytes: &[u8]) -> Result<(), DocumentError> {
         if spec & 0b1000 != 0 {
             return Err(refused("compressed columns"));
         }
-        column_entries(spec & 0b111, r.take(len)?)?;
+        column_entries(spec & 0b111, r.take(len)?, MAX_CHANGE_OPS)?;
     }
     Ok(())
 }
 
-/// [`check`] for every change chunk of a saved document followed by change chunks (what
-/// `WorkOrder::load` reads). Document chunks are left to Automerge: they come from the server's
-/// storage or its responses, never from another device.
+/// The columns of a document chunk's body, counted as [`check`] counts a change's; compressed
+/// columns (Automerge's `save` writes them) are inflated within [`MAX_INFLATED`] first.
+fn check_document(body: &[u8]) -> Result<(), DocumentError> {
+    use std::io::Read;
+    let mut r = Bytes { buf: body, at: 0 };
+    let actors = r.uleb()?;
+    for _ in 0..actors {
+        let actor = r.uleb()?;
+        r.take(actor)?;
+    }
+    let heads = r.uleb()?;
+    r.take(heads.saturating_mul(32))?;
+    let mut specs = Vec::new();
+    for _ in 0..2 {
+        let columns = r.uleb()?;
+        if columns > 64 {
+            return Err(refused("too many columns"));
+        }
+        for _ in 0..columns {
+            specs.push((r.uleb()?, r.uleb()?));
+        }
+    }
+    let mut inflated_total: u64 = 0;
+    for (spec, len) in specs {
+        let data = r.take(len)?;
+        if spec & 0b1000 == 0 {
+            column_entries(spec & 0b111, data, MAX_DOCUMENT_OPS)?;
+            continue;
+        }
+        let mut inflated = Vec::new();
+        let budget = MAX_INFLATED - inflated_total;
+        flate2::bufread::DeflateDecoder::new(data)
+            .take(budget + 1)
+            .read_to_end(&mut inflated)
+            .map_err(|_| refused("a compressed column does not inflate"))?;
+        inflated_total += inflated.len() as u64;
+        if inflated_total > MAX_INFLATED {
+            return Err(refused("compressed columns inflate past the limit"));
+        }
+        column_entries(spec & 0b111, &inflated, MAX_DOCUMENT_OPS)?;
+    }
+    Ok(())
+}
+
+/// [`check`] for every chunk of a saved document followed by change chunks (what
+/// `WorkOrder::load` reads): the document's columns are bounded the same way (a 67-byte
+/// document that made Automerge's loader allocate 8 GB was found by fuzzing).
 pub fn check_chunks(bytes: &[u8]) -> Result<(), DocumentError> {
     let mut r = Bytes { buf: bytes, at: 0 };
     while !r.done() {
@@ -180,7 +231,7 @@ pub fn check_chunks(bytes: &[u8]) -> Result<(), DocumentError> {
         let len = r.uleb()?;
         r.take(len)?;
         match kind {
-            0 => {}
+            0 => check_document(&bytes[r.at - len as usize..r.at])?,
             CHANGE_CHUNK => check(&bytes[start..r.at])?,
             _ => return Err(refused("only documents and uncompressed change chunks are read")),
         }
@@ -226,19 +277,19 @@ mod tests {
         uleb(2, &mut repeated);
         sleb(0, &mut repeated);
         uleb(4, &mut repeated);
-        assert_eq!(column_entries(2, &repeated).unwrap(), 9);
+        assert_eq!(column_entries(2, &repeated, MAX_CHANGE_OPS).unwrap(), 9);
         let mut huge = Vec::new();
         sleb(1 << 60, &mut huge);
         uleb(1, &mut huge);
-        assert!(column_entries(2, &huge).is_err(), "a run of 2^60 copies is refused");
+        assert!(column_entries(2, &huge, MAX_CHANGE_OPS).is_err(), "a run of 2^60 copies is refused");
         let mut nulls = Vec::new();
         sleb(0, &mut nulls);
         uleb(u64::MAX, &mut nulls);
-        assert!(column_entries(3, &nulls).is_err());
+        assert!(column_entries(3, &nulls, MAX_DOCUMENT_OPS).is_err());
         let mut booleans = Vec::new();
         uleb(MAX_CHANGE_OPS, &mut booleans);
         uleb(1, &mut booleans);
-        assert!(column_entries(4, &booleans).is_err());
+        assert!(column_entries(4, &booleans, MAX_CHANGE_OPS).is_err());
     }
 
     #[test]
@@ -261,5 +312,7 @@ mod tests {
         for (_, bytes) in order.changes_since(&[]) {
             check(&bytes).unwrap();
         }
+        check_chunks(&order.save()).unwrap();
+        check_chunks(&order.save_uncompressed()).unwrap();
     }
 }
