@@ -30,8 +30,13 @@ fuzz_target!(|data: &[u8]| {
 
 /// libfuzzer-sys aborts on every panic, even one the code catches: sync-core turns panics of
 /// Automerge's decoders into errors (`work_order::contained`), which is the behaviour under test.
-/// A panic that escapes still aborts: libfuzzer-sys checks the target's result itself.
+/// A panic that escapes still aborts: libfuzzer-sys checks the target's result itself. With
+/// `LOOPWORK_FUZZ_PANICS=1` every panic is printed (to see why a saved input fails).
 fn quiet_caught_panics() {
     static ONCE: std::sync::Once = std::sync::Once::new();
-    ONCE.call_once(|| std::panic::set_hook(Box::new(|_| {})));
+    ONCE.call_once(|| {
+        if std::env::var_os("LOOPWORK_FUZZ_PANICS").is_none() {
+            std::panic::set_hook(Box::new(|_| {}));
+        }
+    });
 }

@@ -116,7 +116,11 @@ impl WorkingHours {
             return None;
         }
         let at = |minute: u32| -> Option<i64> {
-            let time = jiff::civil::time((minute / 60) as i8, (minute % 60) as i8, 0, 0);
+            // 24:00 closes the day: midnight of the next (fuzzing found `jiff` refusing 24:00).
+            let (day, minute) =
+                if minute >= 24 * 60 { (day.tomorrow().ok()?, minute - 24 * 60) } else { (day, minute) };
+            let time =
+                jiff::civil::Time::new(i8::try_from(minute / 60).ok()?, i8::try_from(minute % 60).ok()?, 0, 0).ok()?;
             let zoned = day.to_datetime(time).to_zoned(self.zone.clone()).ok()?;
             Some(zoned.timestamp().as_millisecond())
         };

@@ -257,3 +257,14 @@ proptest! {
         prop_assert_eq!(book.validate().is_ok(), minutes <= loopwork_sync_core::sla::MAX_TARGET_MINUTES);
     }
 }
+
+/// Found by fuzzing: working hours that close at 24:00 made the calendar panic.
+#[test]
+fn working_hours_may_close_at_midnight() {
+    let calendar =
+        Calendar::Working(WorkingHours { open_minute: 7 * 60, close_minute: 24 * 60, ..WorkingHours::china_office() });
+    // Friday 2026-03-13, 23:30: half an hour left that day, then Monday from 07:00.
+    let start = shanghai(2026, 3, 13, 23, 30);
+    assert_eq!(calendar.add(start, 30 * MINUTE), shanghai(2026, 3, 14, 0, 0));
+    assert_eq!(calendar.add(start, 60 * MINUTE), shanghai(2026, 3, 16, 7, 30));
+}
