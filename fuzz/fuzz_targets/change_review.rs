@@ -30,8 +30,16 @@ fn base() -> &'static Base {
     static BASE: OnceLock<Base> = OnceLock::new();
     BASE.get_or_init(|| {
         // The ids of sync-core/tests/fixtures, so that the fixtures' changes are seeds.
-        let desk = Identity::new(id("0193a000-0000-7000-8000-0000000000d1"), Role::Dispatcher, id("0193a000-0000-7000-8000-0000000000d2"));
-        let tech = Identity::new(id("0193a000-0000-7000-8000-0000000000e1"), Role::Technician, id("0193a000-0000-7000-8000-0000000000e2"));
+        let desk = Identity::new(
+            id("0193a000-0000-7000-8000-0000000000d1"),
+            Role::Dispatcher,
+            id("0193a000-0000-7000-8000-0000000000d2"),
+        );
+        let tech = Identity::new(
+            id("0193a000-0000-7000-8000-0000000000e1"),
+            Role::Technician,
+            id("0193a000-0000-7000-8000-0000000000e2"),
+        );
         let owner = Identity::new(id("0193a000-0000-7000-8000-0000000000f1"), Role::Owner, DeviceId::new());
         let new = NewOrder {
             kind: Kind::Repair,
@@ -47,7 +55,11 @@ fn base() -> &'static Base {
             WorkOrder::create_with_id(id("0193a000-0000-7000-8000-000000000001"), &new, &desk, 1_796_000_060_000)
                 .expect("order");
         order.transition(&desk, Action::Assign(tech.user), None, 1_796_000_120_000).expect("assign");
-        Base { order, authors: vec![tech, owner, desk], server: Identity::new(UserId::new(), Role::System, DeviceId::new()) }
+        Base {
+            order,
+            authors: vec![tech, owner, desk],
+            server: Identity::new(UserId::new(), Role::System, DeviceId::new()),
+        }
     })
 }
 
@@ -56,9 +68,11 @@ fuzz_target!(|data: &[u8]| {
     let Some((&who, bytes)) = data.split_first() else { return };
     let Ok(change) = parse_change(bytes) else { return };
     let base = base();
-    let author = Author { identity: base.authors[who as usize % base.authors.len()], closing: ClosingAuthority::default() };
+    let author =
+        Author { identity: base.authors[who as usize % base.authors.len()], closing: ClosingAuthority::default() };
     let prior = Prior::of(&base.order, base.order.transitions());
-    let Ok(mut order) = base.order.clone().with_device(base.server.device).with_changes_unvalidated(vec![change.clone()])
+    let Ok(mut order) =
+        base.order.clone().with_device(base.server.device).with_changes_unvalidated(vec![change.clone()])
     else {
         return;
     };

@@ -37,13 +37,15 @@ struct World {
 fn world() -> &'static World {
     static WORLD: OnceLock<World> = OnceLock::new();
     WORLD.get_or_init(|| {
-        let runtime = tokio::runtime::Builder::new_multi_thread().worker_threads(1).enable_all().build().expect("runtime");
+        let runtime =
+            tokio::runtime::Builder::new_multi_thread().worker_threads(1).enable_all().build().expect("runtime");
         let dir = std::env::temp_dir().join(format!("loopwork-fuzz-{}", std::process::id()));
         std::fs::create_dir_all(&dir).expect("dir");
         let (router, tokens, order) = runtime.block_on(async {
             let url = format!("sqlite://{}", dir.join("fuzz.db").display());
             let db = loopwork_server::db::open(&url).await.expect("open");
-            let clock: std::sync::Arc<dyn loopwork_sync_core::Clock> = std::sync::Arc::new(loopwork_sync_core::SystemClock);
+            let clock: std::sync::Arc<dyn loopwork_sync_core::Clock> =
+                std::sync::Arc::new(loopwork_sync_core::SystemClock);
             loopwork_server::demo::seed(db.as_ref(), clock.now_ms()).await.expect("demo");
             let state = loopwork_server::AppState::new(db, clock);
             let router = loopwork_server::api::router(state);
