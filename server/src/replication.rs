@@ -283,9 +283,9 @@ pub struct Merged {
 ///
 /// `authors` are the pushing device's author first, then the true authors of changes relayed
 /// in the push (each verified by the caller through the server's receipts): every change is
-/// judged as its own author's. A change whose bytes are not what Automerge encodes for it is
-/// refused (`non_canonical_change`): the server stores, and acknowledges, exactly the bytes
-/// whose hash the document's other changes depend on.
+/// judged as its own author's. Every change here was parsed by `work_order::parse_change`
+/// (which refuses non-canonical bytes) or made by the server itself, so the server stores, and
+/// acknowledges, exactly the bytes whose hash the document's other changes depend on.
 pub fn merge_push(
     existing: Option<(WorkOrder, Option<UserId>)>,
     id: OrderId,
@@ -297,15 +297,6 @@ pub fn merge_push(
 ) -> Result<Merged, ApiError> {
     let invalid = |e: loopwork_sync_core::CoreError| ApiError::from(e).binary();
     let author = authors.first().ok_or_else(ApiError::internal)?;
-    // Changes the order does not hold yet: each must be stored under the hash it was sent with.
-    let fresh: Vec<ChangeHash> = match &existing {
-        Some((order, _)) => changes
-            .iter()
-            .map(Change::hash)
-            .filter(|h| !automerge::ReadDoc::get_missing_deps(order.automerge(), std::slice::from_ref(h)).is_empty())
-            .collect(),
-        None => changes.iter().map(Change::hash).collect(),
-    };
     let (mut order, before, assignee_before, known, prior) = match existing {
         Some((order, assignee)) => {
             let transitions = order.transitions();
@@ -341,12 +332,6 @@ pub fn merge_push(
     }
     let summary = OrderSummary::of(&order).map_err(|e| invalid(e.into()))?;
     let new_changes = order.changes_since(&before);
-    if !fresh.is_empty() {
-        let stored: std::collections::HashSet<&ChangeHash> = new_changes.iter().map(|(h, _)| h).collect();
-        if let Some(odd) = fresh.iter().find(|h| !stored.contains(h)) {
-            return Err(non_canonical(odd));
-        }
-    }
     let transitions = order.transitions();
     let transitions_changed = before.is_empty() || transitions.len() != known.len();
     let new_transitions =
