@@ -158,7 +158,10 @@ pub fn metrics_router(state: AppState) -> axum::Router {
     axum::Router::new()
         .route(
             "/metrics",
-            get(|State(state): State<AppState>| async move { state.metrics.render(state.clock.now_ms()) }),
+            get(|State(state): State<AppState>| async move {
+                state.metrics.quarantined_so_far(state.db.quarantined_here());
+                state.metrics.render(state.clock.now_ms())
+            }),
         )
         .with_state(state)
 }
@@ -493,25 +496,15 @@ async fn sync_inner(state: &AppState, principal: &replication::Principal, body: 
     Ok(response.encode())
 }
 
-/// An order's stored document, loaded; one that does not load is quarantined (set aside from
-/// every device's scope, counted in `orders_quarantined_total`, logged by id) and answered
-/// 409 `order_quarantined`, never 500 again and again.
+/// An order's stored document, loaded; one that does not load is quarantined and answered
+/// 409 `order_quarantined` (see `Database::load_stored`).
 pub async fn load_order(
     state: &AppState,
     org: &str,
     order: OrderId,
     doc: &[u8],
 ) -> Result<loopwork_sync_core::WorkOrder, ApiError> {
-    match loopwork_sync_core::WorkOrder::load(doc) {
-        Ok(loaded) => Ok(loaded),
-        Err(e) => {
-            if state.db.quarantine(org, order, &e.to_string(), state.clock.now_ms()).await? {
-                state.metrics.orders_quarantined.inc();
-                tracing::error!(%order, error = %e, "an order's stored history does not load: quarantined");
-            }
-            Err(quarantined(order))
-        }
-    }
+    state.db.load_stored(org, order, doc).await
 }
 
 /// The answer about an order set aside (see [`load_order`]).
@@ -535,7 +528,6 @@ pub fn spawn_stored_check(state: AppState) -> tokio::task::JoinHandle<()> {
                 Ok((n, quarantined)) => {
                     checked += n;
                     for order in quarantined {
-                        state.metrics.orders_quarantined.inc();
                         tracing::error!(%order, "an order's stored history does not load: quarantined");
                     }
                 }

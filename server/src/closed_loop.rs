@@ -17,8 +17,8 @@ use std::time::Duration;
 use axum::Json;
 use axum::extract::State;
 use axum::http::StatusCode;
+use loopwork_sync_core::Status;
 use loopwork_sync_core::lifecycle::{Action, Verdict};
-use loopwork_sync_core::{Status, WorkOrder};
 use serde::{Deserialize, Serialize};
 
 use crate::AppState;
@@ -125,7 +125,8 @@ pub async fn return_visits(
     let candidates = state.db.orders_in_status(&principal, &[Status::Confirmed, Status::AutoConfirmed], 1_000).await?;
     let mut visits = Vec::new();
     for (id, doc) in candidates {
-        let order = WorkOrder::load(&doc).map_err(|_| ApiError::internal())?;
+        // A damaged order is quarantined and left out of the list, not the list's end.
+        let Ok(order) = state.db.load_stored(&principal.org, id, &doc).await else { continue };
         let state = order.state().map_err(|_| ApiError::internal())?;
         if !state.return_visit_required {
             continue;

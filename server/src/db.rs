@@ -517,6 +517,13 @@ pub trait Database: Send + Sync + std::fmt::Debug + 'static {
     /// Sets an order aside whose stored history does not load (see migration 0015/0016).
     /// Whether it was not quarantined before.
     async fn quarantine(&self, org: &str, order: OrderId, reason: &str, now_ms: i64) -> Result<bool>;
+    /// An order's stored document, loaded. One that does not load is quarantined (set aside
+    /// from every device's scope, counted, logged by id) and answered 409 `order_quarantined`:
+    /// every reader of stored documents loads them through this, so that a damaged order is
+    /// never a 500 again and again.
+    async fn load_stored(&self, org: &str, order: OrderId, doc: &[u8]) -> Result<WorkOrder>;
+    /// How many orders this process has quarantined (`orders_quarantined_total`).
+    fn quarantined_here(&self) -> u64;
     /// Whether an order of the organization is quarantined.
     async fn is_quarantined(&self, org: &str, order: OrderId) -> Result<bool>;
     /// Checks orders stored before their snapshot's heads were kept (`doc_heads IS NULL`), at
@@ -819,6 +826,8 @@ struct Fixed {
     epoch: String,
     secret: String,
     server: Identity,
+    /// Orders this process has quarantined.
+    quarantined: std::sync::Arc<std::sync::atomic::AtomicU64>,
 }
 
 /// SQLite: one server process; one writer task, readers beside it (WAL).
@@ -1278,7 +1287,9 @@ fn scope_filter(scope: Scope, order_column: &str) -> String {
 /// in order. A technician, an owner or a dispatcher bound to projects sees part of it: those of
 /// their orders that changed since the cursor (`last_seq > $2`) are found first, then only their
 /// feed rows are read, so a pull costs what changed for this device, not what changed in the
-/// whole organization.
+/// whole organization. A quarantined order's changes already in the feed are sent as any
+/// others (each was parsed and is whole; pushes to the order are refused from then on): what
+/// quarantine withholds is its stored document, which no grant or snapshot serves.
 fn feed_query(scope: Scope, upto: &str) -> String {
     let columns = "seq, kind, order_id, bytes, reason, hash";
     let own_access = format!(
@@ -1368,10 +1379,6 @@ fn closing_from_rows(rows: Vec<(String, String)>) -> Result<ClosingAuthority> {
         closing.set(grade, role);
     }
     Ok(closing)
-}
-
-fn heads_of(doc: &[u8]) -> Result<Vec<ChangeHash>> {
-    Ok(WorkOrder::load(doc).map_err(|_| ApiError::internal())?.heads())
 }
 
 /// The implementation, written once for both backends.
@@ -1494,7 +1501,7 @@ macro_rules! database_impl {
                     let mut hashes = match snapshot_heads.remove(&id).flatten() {
                         Some(heads) => heads_from_blob(&heads),
                         // Stored before heads were kept: read from the document itself.
-                        None => heads_of(&doc)?,
+                        None => self.load_stored(org, order, &doc).await?.heads(),
                     };
                     hashes.extend(tail);
                     let receipts = hashes.iter().map(|h| replication::receipt(&self.fixed.secret, org, order, h)).collect();
@@ -1526,7 +1533,7 @@ macro_rules! database_impl {
                 .await?;
                 let Some((last_seq, assignee, doc, doc_seq, tail)) = row else { return Ok(None) };
                 let doc = Self::whole_document(&mut conn, &order_id, (doc, doc_seq, tail)).await?;
-                let order = WorkOrder::load(&doc).map_err(|_| ApiError::internal())?;
+                let order = self.load_stored(org, id, &doc).await?;
                 let assignee = assignee.map(|a| a.parse()).transpose().map_err(|_| ApiError::internal())?;
                 Ok(Some((last_seq, order, assignee)))
             }
@@ -1582,6 +1589,7 @@ macro_rules! database_impl {
                     epoch: meta("epoch").await?,
                     server: Identity::new(user, Role::System, server_actor(&secret, None)),
                     secret,
+                    quarantined: Default::default(),
                 })
             }
 
@@ -2556,6 +2564,26 @@ macro_rules! database_impl {
                 Ok(done.rows_affected() > 0)
             }
 
+            async fn load_stored(&self, org: &str, order: OrderId, doc: &[u8]) -> Result<WorkOrder> {
+                match WorkOrder::load(doc) {
+                    Ok(loaded) => Ok(loaded),
+                    Err(e) => {
+                        let now_ms = std::time::SystemTime::now()
+                            .duration_since(std::time::UNIX_EPOCH)
+                            .map_or(0, |d| d.as_millis() as i64);
+                        if self.quarantine(org, order, &e.to_string(), now_ms).await? {
+                            self.fixed.quarantined.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+                            tracing::error!(%order, error = %e, "an order's stored history does not load: quarantined");
+                        }
+                        Err(crate::api::quarantined(order))
+                    }
+                }
+            }
+
+            fn quarantined_here(&self) -> u64 {
+                self.fixed.quarantined.load(std::sync::atomic::Ordering::Relaxed)
+            }
+
             async fn is_quarantined(&self, org: &str, order: OrderId) -> Result<bool> {
                 Ok(sqlx::query_scalar(
                     "SELECT EXISTS (SELECT 1 FROM orders WHERE id = $1 AND org_id = $2 AND quarantined_at IS NOT NULL)",
@@ -2597,6 +2625,7 @@ macro_rules! database_impl {
                         Err(e) => {
                             let org = orgs.get(&id).cloned().unwrap_or_default();
                             if self.quarantine(&org, order, &e.to_string(), now_ms).await? {
+                                self.fixed.quarantined.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
                                 quarantined.push(order);
                             }
                         }
@@ -2829,7 +2858,7 @@ macro_rules! database_impl {
             async fn server_action(&self, org: &str, order: OrderId, action: Action, expect: Status, now_ms: i64) -> Result<bool> {
                 let Some(doc) = self.stored_document(org, &order.to_string()).await? else { return Ok(false) };
                 let server = self.fixed.server;
-                let mut document = WorkOrder::load(&doc).map_err(|_| ApiError::internal())?.with_device(server.device);
+                let mut document = self.load_stored(org, order, &doc).await?.with_device(server.device);
                 let before = document.heads();
                 if document.transition(&server, action, None, now_ms).is_err() {
                     return Ok(false);
@@ -3165,7 +3194,8 @@ macro_rules! database_impl {
                         match row {
                             Some(stored) => {
                                 let doc = Self::whole_document(&mut conn, &id, stored).await?;
-                                response.server_heads.push(OrderHeads { order, heads: heads_of(&doc)? })
+                                let heads = self.load_stored(&principal.org, order, &doc).await?.heads();
+                                response.server_heads.push(OrderHeads { order, heads })
                             }
                             // Unknown here (lost with a restored database): the device sends it all again.
                             None if !known_elsewhere => response.server_heads.push(OrderHeads { order, heads: Vec::new() }),
@@ -3804,7 +3834,8 @@ macro_rules! database_impl {
                 let docs = Self::whole_documents(&mut conn, rows).await?;
                 let mut orders = Vec::new();
                 for (id, doc) in docs {
-                    let order = WorkOrder::load(&doc).map_err(|_| ApiError::internal())?;
+                    let id_parsed: OrderId = id.parse().map_err(|_| ApiError::internal())?;
+                    let order = self.load_stored(&principal.org, id_parsed, &doc).await?;
                     let state = order.state().map_err(|_| ApiError::internal())?;
                     orders.push(serde_json::json!({
                         "id": id,

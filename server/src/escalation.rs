@@ -198,7 +198,7 @@ pub async fn scan(state: &AppState, now_ms: i64) -> Result<Scanned, ApiError> {
             books.insert(due.org.clone(), (book, chain_of(state, &due.org).await?));
         }
         let (book, chain) = &books[&due.org];
-        let Ok(order) = WorkOrder::load(&due.doc) else { continue };
+        let Ok(order) = state.db.load_stored(&due.org, due.order, &due.doc).await else { continue };
         // Deadlines are enforced with device times clamped into what the server can vouch for.
         let times = state.db.clamped_times(due.order).await?;
         let (Ok(kind), Ok(category), Ok(grade), Ok(order_state)) =

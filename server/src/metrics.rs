@@ -135,6 +135,15 @@ impl Metrics {
         seen.insert(device, now_ms);
     }
 
+    /// Brings `orders_quarantined_total` up to the orders quarantined so far (counted where
+    /// they are quarantined, in the storage layer).
+    pub fn quarantined_so_far(&self, total: u64) {
+        let counted = self.orders_quarantined.get();
+        if total > counted {
+            self.orders_quarantined.inc_by(total - counted);
+        }
+    }
+
     /// The metrics as Prometheus reads them, the active devices counted as of `now_ms`.
     pub fn render(&self, now_ms: i64) -> String {
         if let Ok(mut seen) = self.seen.lock() {
