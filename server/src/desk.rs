@@ -440,7 +440,7 @@ pub async fn register(
             if caller_name.is_some() || caller_phone.is_some() {
                 return Err(ApiError::invalid("invalid_caller", "owners report as themselves", "业主以本人身份报事"));
             }
-            if channel != Channel::App {
+            if !loopwork_sync_core::creation::channel_allowed(principal.role, channel) {
                 return Err(ApiError::invalid(
                     "invalid_channel",
                     "an owner reports through the app (channel `app`)",

@@ -299,6 +299,14 @@ pub fn merge_push(
     let author = authors.first().ok_or_else(ApiError::internal)?;
     let (mut order, before, assignee_before, known, prior) = match existing {
         Some((order, assignee)) => {
+            if let Some(root) = changes.iter().find(|c| {
+                c.deps().is_empty() && automerge::ReadDoc::get_change_by_hash(order.automerge(), &c.hash()).is_none()
+            }) {
+                return Err(invalid_creation(&format!(
+                    "order {id} exists: change {} has no dependencies, as only the creating change may",
+                    root.hash()
+                )));
+            }
             let transitions = order.transitions();
             let known: std::collections::HashSet<String> = transitions.iter().map(|t| t.id.clone()).collect();
             let prior = authority::Prior::of(&order, transitions);
@@ -307,6 +315,7 @@ pub fn merge_push(
             (order.with_changes_unvalidated(changes.to_vec()).map_err(invalid)?, before, assignee, known, prior)
         }
         None => {
+            review_creation(changes, authors)?;
             let order = WorkOrder::from_parsed_changes(changes.to_vec())
                 .map_err(|e| invalid(e.into()))?
                 .with_device(server.device);
@@ -337,6 +346,31 @@ pub fn merge_push(
     let new_transitions =
         transitions.into_iter().filter(|t| t.device == author.identity.device && !known.contains(&t.id)).collect();
     Ok(Merged { order, summary, new_changes, assignee_before, rejected, new_transitions, transitions_changed })
+}
+
+/// Judges the change that creates a new order (see `sync_core::creation`): exactly one pushed
+/// change has no dependencies, made by the pusher's device or a relayed author's, and it holds
+/// what registering an order writes, under its author's identity; the push is refused otherwise.
+fn review_creation(changes: &[Change], authors: &[Author]) -> Result<(), ApiError> {
+    let mut roots = changes.iter().filter(|c| c.deps().is_empty());
+    let (Some(creating), None) = (roots.next(), roots.next()) else {
+        return Err(invalid_creation("a new order is created by exactly one change without dependencies"));
+    };
+    let author = authors
+        .iter()
+        .find(|a| &a.identity.device.actor() == creating.actor_id())
+        .ok_or_else(|| invalid_creation("the creating change was made by no device of this push"))?;
+    loopwork_sync_core::creation::review_creation(creating, &author.identity).map_err(|e| invalid_creation(&e.0))
+}
+
+/// The refusal of a creation (docs/document.md, 6.1).
+pub fn invalid_creation(why: &str) -> ApiError {
+    ApiError::invalid(
+        "invalid_creation",
+        format!("the order's creation is refused: {why}"),
+        "工单创建内容不合规,不予接受",
+    )
+    .binary()
 }
 
 /// The refusal of a change whose bytes are not Automerge's own encoding of it.

@@ -77,7 +77,26 @@ impl Destination {
                 if let Some(v4) = v6.to_ipv4_mapped() {
                     return Destination::of(IpAddr::V4(v4));
                 }
-                let first = v6.segments()[0];
+                // IPv6 addresses that carry an IPv4 address reach it: NAT64's well-known prefix
+                // (64:ff9b::/96), 6to4 (2002::/16) and the old IPv4-compatible form (::/96) are
+                // judged by the address they carry; NAT64's local-use prefix (64:ff9b:1::/48)
+                // and Teredo (2001::/32) hide it, and are refused.
+                let s = v6.segments();
+                let carried =
+                    |hi: u16, lo: u16| IpAddr::V4(std::net::Ipv4Addr::from((u32::from(hi) << 16) | u32::from(lo)));
+                if s[..6] == [0x64, 0xff9b, 0, 0, 0, 0] {
+                    return Destination::of(carried(s[6], s[7]));
+                }
+                if s[0] == 0x2002 {
+                    return Destination::of(carried(s[1], s[2]));
+                }
+                if s[..6] == [0; 6] && !v6.is_loopback() && !v6.is_unspecified() {
+                    return Destination::of(carried(s[6], s[7]));
+                }
+                if s[..3] == [0x64, 0xff9b, 1] || s[..2] == [0x2001, 0] {
+                    return Destination::Forbidden;
+                }
+                let first = s[0];
                 if v6.is_unspecified()
                     || v6.is_multicast()
                     || (first & 0xffc0) == 0xfe80
@@ -401,7 +420,7 @@ mod tests {
     #[test]
     fn destinations_are_classed_by_address() {
         let class = |ip: &str| Destination::of(ip.parse().unwrap());
-        for public in ["8.8.8.8", "1.1.1.1", "2400:3200::1"] {
+        for public in ["8.8.8.8", "1.1.1.1", "2400:3200::1", "64:ff9b::808:808", "2002:808:808::1"] {
             assert_eq!(class(public), Destination::Public, "{public}");
         }
         assert_eq!(class("203.0.113.5"), Destination::Forbidden, "documentation range");
@@ -414,6 +433,8 @@ mod tests {
             "::1",
             "fd00:ec2::254",
             "::ffff:10.0.0.1",
+            "2002:7f00:1::",
+            "64:ff9b::a00:1",
         ] {
             assert_eq!(class(private), Destination::Private, "{private}");
         }
@@ -429,6 +450,11 @@ mod tests {
             "ff02::1",
             "::ffff:169.254.169.254",
             "2001:db8::1",
+            "64:ff9b::a9fe:a9fe",
+            "2002:a9fe:a9fe::1",
+            "::a9fe:a9fe",
+            "64:ff9b:1::1",
+            "2001:0:4136:e378::1",
         ] {
             assert_eq!(class(never), Destination::Forbidden, "{never}");
         }

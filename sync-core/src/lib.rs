@@ -12,6 +12,7 @@ pub mod calendar;
 pub mod change_bounds;
 pub mod classification;
 pub mod clock;
+pub mod creation;
 pub mod deadline;
 pub mod error;
 pub mod identity;

@@ -85,6 +85,9 @@ pub struct AttachmentRef {
     pub at_ms: i64,
 }
 
+/// The longest message a change may carry (sync-core's are a word: `create`, `note`, an action).
+pub const MAX_MESSAGE_BYTES: usize = 64;
+
 /// Parses one Automerge change and checks its checksum. Automerge's own parser does not: a
 /// change with a flipped byte would otherwise parse as a different, valid-looking change under
 /// the same actor and sequence number, which no replica could ever reconcile.
@@ -95,6 +98,14 @@ pub fn parse_change(bytes: &[u8]) -> Result<automerge::Change, DocumentError> {
     let stored_checksum = bytes.get(4..8).ok_or_else(|| DocumentError::Corrupt("truncated change".into()))?;
     if stored_checksum != &change.hash().0[..4] {
         return Err(DocumentError::Corrupt("the change's checksum does not match its content".into()));
+    }
+    // Nothing beyond the order's content: no bytes after the columns (Automerge keeps them, and
+    // they would carry data no rule reads into every replica for good), and a short message.
+    if !change.extra_bytes().is_empty() {
+        return Err(DocumentError::Corrupt("a change may not carry extra bytes after its columns".into()));
+    }
+    if change.message().is_some_and(|m| m.len() > MAX_MESSAGE_BYTES) {
+        return Err(DocumentError::Corrupt(format!("a change's message is at most {MAX_MESSAGE_BYTES} bytes")));
     }
     // Automerge keeps a change's content, not its bytes: a document saved and loaded again
     // re-encodes it. Bytes that Automerge would encode otherwise would then have another hash.

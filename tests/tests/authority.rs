@@ -6,7 +6,9 @@
 use automerge::ActorId;
 use loopwork_sync_core::protocol::{OrderBytes, RECEIPT_MAC_BYTES, Receipt, SyncRequest};
 use loopwork_sync_core::store::Store;
-use loopwork_sync_core::{Action, Category, Channel, DeviceId, Grade, Kind, Location, NewOrder, OrderId, Status};
+use loopwork_sync_core::{
+    Action, Category, Channel, DeviceId, Grade, Identity, Kind, Location, NewOrder, OrderId, Role, Status, WorkOrder,
+};
 use loopwork_tests::{Backend, Device, SyncError, TestServer, on_both_backends};
 
 on_both_backends!(
@@ -17,6 +19,8 @@ on_both_backends!(
     a_phone_signed_in_again_relays_what_its_previous_session_made,
     an_order_whose_stored_history_does_not_load_is_quarantined_not_served,
     an_order_found_damaged_by_a_push_is_quarantined,
+    a_creating_change_holds_the_registration_and_nothing_else,
+    a_change_carries_no_extra_bytes_and_a_short_message,
 );
 
 fn leak(reporter: loopwork_sync_core::UserId) -> NewOrder {
@@ -365,5 +369,161 @@ async fn an_order_whose_stored_history_does_not_load_is_quarantined_not_served(b
     let metrics =
         reqwest::get(format!("{}/metrics", server.metrics_base)).await.expect("metrics").text().await.expect("text");
     assert!(metrics.contains("loopwork_orders_quarantined_total 1"), "{metrics}");
+    server.stop().await.drop_database().await;
+}
+
+/// One creating change holding what `order`'s creating change holds, plus what `extra` writes
+/// (a forger's single change: Automerge lets one change write anything).
+fn creating_change_with(
+    order: &WorkOrder,
+    actor: ActorId,
+    extra: &dyn Fn(&mut automerge::transaction::Transaction<'_>),
+) -> Vec<u8> {
+    use automerge::transaction::Transactable;
+    use automerge::{ObjType, ROOT, ReadDoc, Value};
+    let doc = order.automerge();
+    let mut one = automerge::Automerge::new().with_actor(actor);
+    let mut tx = one.transaction();
+    for item in doc.map_range(ROOT, ..) {
+        let id = item.id();
+        match item.value.into_value() {
+            Value::Scalar(v) => {
+                tx.put(ROOT, item.key.as_ref(), v.into_owned()).expect("put");
+            }
+            Value::Object(kind) => {
+                let obj = tx.put_object(ROOT, item.key.as_ref(), kind).expect("object");
+                if kind == ObjType::Text {
+                    tx.splice_text(&obj, 0, 0, &doc.text(&id).expect("text")).expect("splice");
+                }
+                for field in doc.map_range(&id, ..) {
+                    if let Value::Scalar(v) = field.value.into_value() {
+                        tx.put(&obj, field.key.as_ref(), v.into_owned()).expect("put");
+                    }
+                }
+            }
+        }
+    }
+    extra(&mut tx);
+    tx.commit();
+    one.get_changes(&[]).first().expect("one change").raw_bytes().to_vec()
+}
+
+/// An owner (or any device) creates an order with a change that holds exactly what registering
+/// writes, as the device's own user and role: a creating change that also carries a forged
+/// history (others' transitions up to `close`, an official number) or names another creator is
+/// refused whole, and so is a second change without dependencies for an existing order.
+async fn a_creating_change_holds_the_registration_and_nothing_else(backend: Backend) {
+    use automerge::transaction::Transactable;
+    use automerge::{ObjType, ROOT, ReadDoc};
+    let server = TestServer::start(backend).await;
+    let (mut desk, _wang, existing) = assigned_order(&server).await;
+    let mut owner = server.device("yezhu1502").await;
+    let me = owner.session.identity();
+    let mut report = leak(me.user);
+    report.channel = Channel::App;
+    let kefu = desk.session.identity();
+    let registered = WorkOrder::create(&report, &me, 1_700_000_000_000).expect("create");
+    let id = registered.id();
+
+    let closed = creating_change_with(&registered, me.device.actor(), &|tx| {
+        let (_, list) = tx.get(ROOT, "transitions").expect("get").expect("list");
+        let entry = tx.insert_object(&list, 0, ObjType::Map).expect("entry");
+        tx.put(&entry, "action", "close").expect("put");
+        tx.put(&entry, "by", kefu.user.to_string()).expect("put");
+        tx.put(&entry, "role", "admin").expect("put");
+    });
+    assert_eq!(refused(&mut owner, request(id, closed, false, vec![])).await, (400, "invalid_creation".into()));
+    let numbered = creating_change_with(&registered, me.device.actor(), &|tx| {
+        tx.put(ROOT, "official_no", "FORGED-0001").expect("put");
+    });
+    assert_eq!(refused(&mut owner, request(id, numbered, false, vec![])).await, (400, "invalid_creation".into()));
+    let as_kefu = WorkOrder::create(&report, &Identity::new(kefu.user, Role::Admin, me.device), 1).expect("create");
+    let as_kefu_bytes = as_kefu.automerge().get_changes(&[]).first().expect("change").raw_bytes().to_vec();
+    assert_eq!(
+        refused(&mut owner, request(as_kefu.id(), as_kefu_bytes, false, vec![])).await,
+        (400, "invalid_creation".into())
+    );
+    // A second root for an order that exists: refused, whoever it names.
+    let second_root =
+        creating_change_with(&desk.replica.order(existing).expect("order"), desk.session.device.actor(), &|_| {});
+    assert_eq!(
+        refused(&mut desk, request(existing, second_root, false, vec![])).await,
+        (400, "invalid_creation".into())
+    );
+    // Nothing was stored; the very registration, rebuilt as one change, goes in.
+    let (status, _) = server.call(&desk.session.token, "GET", &format!("/api/v1/orders/{id}"), None).await;
+    assert_eq!(status, 404);
+    let honest = creating_change_with(&registered, me.device.actor(), &|_| {});
+    owner.post(request(id, honest, false, vec![])).await.expect("the registration is accepted");
+    let (status, body) = server.call(&desk.session.token, "GET", &format!("/api/v1/orders/{id}"), None).await;
+    assert_eq!((status, body["status"].clone()), (200, serde_json::json!("new")), "{body}");
+    server.stop().await.drop_database().await;
+}
+
+/// Rechunks a change with `extra` bytes after its columns (Automerge's parser keeps them, and
+/// the hash covers them), with its length and checksum made right.
+fn with_extra_bytes(bytes: &[u8], extra: &[u8]) -> Vec<u8> {
+    use sha2::{Digest, Sha256};
+    let mut at = 9;
+    let (mut len, mut shift) = (0usize, 0);
+    loop {
+        let byte = bytes[at];
+        at += 1;
+        len |= usize::from(byte & 0x7f) << shift;
+        shift += 7;
+        if byte & 0x80 == 0 {
+            break;
+        }
+    }
+    let mut body = bytes[at..at + len].to_vec();
+    body.extend_from_slice(extra);
+    let mut chunk = vec![1u8];
+    let mut n = body.len();
+    loop {
+        let byte = (n & 0x7f) as u8;
+        n >>= 7;
+        if n == 0 {
+            chunk.push(byte);
+            break;
+        }
+        chunk.push(byte | 0x80);
+    }
+    chunk.extend_from_slice(&body);
+    let hash = Sha256::digest(&chunk);
+    let mut out = bytes[..4].to_vec();
+    out.extend_from_slice(&hash[..4]);
+    out.extend_from_slice(&chunk);
+    out
+}
+
+/// No device stores data no rule reads: bytes after a change's columns (Automerge keeps them
+/// through every save) and long messages are refused (`invalid_change`), and nothing is stored.
+async fn a_change_carries_no_extra_bytes_and_a_short_message(backend: Backend) {
+    let server = TestServer::start(backend).await;
+    let (mut desk, mut wang, id) = assigned_order(&server).await;
+    let mut copy = wang.replica.order(id).expect("order").with_device(wang.session.device);
+    let before = copy.heads();
+    copy.add_note(&wang.session.identity(), "到场", 1_000).expect("note");
+    let note = copy.changes_since(&before).pop().expect("a change").1;
+    let padded = with_extra_bytes(&note, &[0x42; 1_000]);
+    let parsed = automerge::Change::from_bytes(padded.clone()).expect("Automerge's parser accepts it");
+    assert_eq!(parsed.extra_bytes().len(), 1_000);
+    assert_eq!(refused(&mut wang, request(id, padded, false, vec![])).await, (400, "invalid_change".into()));
+
+    let mut doc = wang.replica.order(id).expect("order").automerge().clone().with_actor(wang.session.device.actor());
+    let heads = doc.get_heads();
+    let long = automerge::transaction::CommitOptions::default().with_message("x".repeat(1_000)).with_time(1);
+    doc.transact_with(
+        |_| long,
+        |tx| {
+            use automerge::transaction::Transactable;
+            tx.put(automerge::ROOT, "grade", "critical").map(|_| ())
+        },
+    )
+    .expect("edit");
+    let chatty = doc.get_changes(&heads).last().expect("change").raw_bytes().to_vec();
+    assert_eq!(refused(&mut wang, request(id, chatty, false, vec![])).await, (400, "invalid_change".into()));
+    desk.synced().await;
+    assert!(desk.replica.order(id).expect("order").notes().is_empty(), "nothing was stored");
     server.stop().await.drop_database().await;
 }
