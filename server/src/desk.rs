@@ -21,7 +21,7 @@ use loopwork_sync_core::authority::ClosingAuthority;
 use loopwork_sync_core::lifecycle::{self, OrderFacts as RuleFacts};
 use loopwork_sync_core::store::MemoryStore;
 use loopwork_sync_core::timeline::{self, TimelineEvent};
-use loopwork_sync_core::work_order::parse_change;
+use loopwork_sync_core::work_order::{MAX_DESCRIPTION_CHARS, MAX_NOTE_CHARS, parse_change};
 use loopwork_sync_core::{
     Action, Category, Channel, CoreError, FixedClock, Grade, HoldReason, Kind, Location, NewOrder, OrderId, OrderState,
     Replica, Role, Status, UserId, Verdict, WorkOrder,
@@ -41,7 +41,6 @@ use crate::replication::Principal;
 pub const DUPLICATE_WINDOW_MS: i64 = 24 * 3_600_000;
 /// A technician seen (synced) this recently counts as on duty (there is no duty roster yet).
 pub const ON_DUTY_MS: i64 = 12 * 3_600_000;
-const MAX_TEXT: usize = 2_000;
 /// The most rows one queue page holds (`limit`).
 pub const MAX_QUEUE_ROWS: i64 = 500;
 const HOURS_PER_WEEK: i64 = 7 * 24;
@@ -106,7 +105,9 @@ fn invalid_code(field: &'static str, code: &str) -> ApiError {
     )
 }
 
-fn text_field(name: &'static str, text: &str, required: bool) -> Result<(), ApiError> {
+/// A text field, required or not, within its limit (sync-core's: `MAX_DESCRIPTION_CHARS` for a
+/// description, `MAX_NOTE_CHARS` for notes, reasons and results).
+fn text_field(name: &'static str, text: &str, required: bool, max: usize) -> Result<(), ApiError> {
     if required && text.trim().is_empty() {
         return Err(ApiError::invalid(
             "missing_text",
@@ -114,11 +115,11 @@ fn text_field(name: &'static str, text: &str, required: bool) -> Result<(), ApiE
             format!("{name} 不能为空"),
         ));
     }
-    if text.chars().count() > MAX_TEXT {
+    if text.chars().count() > max {
         return Err(ApiError::invalid(
             "text_too_long",
-            format!("`{name}` is longer than {MAX_TEXT} characters"),
-            format!("{name} 超过 {MAX_TEXT} 字"),
+            format!("`{name}` is longer than {max} characters"),
+            format!("{name} 超过 {max} 字"),
         ));
     }
     Ok(())
@@ -407,7 +408,7 @@ pub async fn register(
         None => Grade::Minor,
     };
     let channel = Channel::from_code(&body.channel).map_err(|_| invalid_code("channel", &body.channel))?;
-    text_field("description", &body.description, true)?;
+    text_field("description", &body.description, true, MAX_DESCRIPTION_CHARS)?;
     let caller_name = non_blank(body.caller_name);
     let caller_phone = non_blank(body.caller_phone);
     if caller_name.as_ref().is_some_and(|n| n.chars().count() > 40) {
@@ -754,13 +755,13 @@ pub async fn action(
     let action = action_of(&body)?;
     let text = non_blank(body.text.clone());
     if let Some(text) = &text {
-        text_field("text", text, false)?;
+        text_field("text", text, false, MAX_NOTE_CHARS)?;
     }
-    if matches!(action, Action::Reject | Action::ReturnVisit) && text.is_none() {
+    if action.requires_text() && text.is_none() {
         return Err(ApiError::invalid(
             "missing_text",
-            "a rejection needs its reason and a return visit its result (`text`)",
-            "拒绝需填写原因,回访需填写结果",
+            "a rejection and a cancellation need their reason, a return visit its result (`text`)",
+            "拒绝和取消需填写原因,回访需填写结果",
         ));
     }
     if let Action::Assign(user) = action {
@@ -843,7 +844,7 @@ pub async fn classify(
 ) -> Result<Json<Value>, ApiError> {
     staff_only(&principal)?;
     let order = parse_order(&id)?;
-    text_field("reason", &body.reason, true)?;
+    text_field("reason", &body.reason, true, MAX_NOTE_CHARS)?;
     let grade = body.grade.as_deref().map(|g| Grade::from_code(g).map_err(|_| invalid_code("grade", g))).transpose()?;
     let category = body
         .category
@@ -894,7 +895,7 @@ pub async fn add_note(
     Body(body): Body<NoteBody>,
 ) -> Result<Json<Value>, ApiError> {
     let order = parse_order(&id)?;
-    text_field("text", &body.text, true)?;
+    text_field("text", &body.text, true, MAX_NOTE_CHARS)?;
     let text = body.text.trim().to_owned();
     act(&state, &principal, order, |replica, id| replica.add_note(id, &text)).await?;
     Ok(Json(detail_of(&state, &principal, order).await?))

@@ -199,6 +199,12 @@ pub enum Action {
 }
 
 impl Action {
+    /// Whether the action needs a text: a rejection its reason, a return visit its result, a
+    /// cancellation its reason. The one rule the phones, the desk and the JSON API follow.
+    pub fn requires_text(&self) -> bool {
+        matches!(self, Action::Reject | Action::ReturnVisit | Action::Cancel)
+    }
+
     pub fn code(&self) -> &'static str {
         match self {
             Action::Assign(_) => "assign",

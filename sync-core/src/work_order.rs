@@ -504,6 +504,9 @@ impl WorkOrder {
         let state = self.state()?;
         let facts = OrderFacts { reporter: self.reporter()?, kind: self.kind()? };
         let to = lifecycle::check(&state, &facts, &action, by.user, by.role).map_err(CoreError::Refused)?;
+        if action.requires_text() && text.is_none_or(|t| t.trim().is_empty()) {
+            return Err(CoreError::InvalidInput(format!("{} needs a text (its reason or result)", action.code())));
+        }
         self.append_transition(by, action, state.status, to, text, at_ms)
     }
 

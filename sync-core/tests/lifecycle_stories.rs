@@ -279,6 +279,9 @@ fn an_owner_may_cancel_before_acceptance_but_not_after() {
     let cast = cast();
     let mut order = leaking_pipe(&cast);
     let mut early = order.clone();
+    // A cancellation needs its reason (`Action::requires_text`), on every device.
+    let bare = early.transition(&cast.owner, Action::Cancel, Some("  "), T0 + 60_000);
+    assert!(matches!(bare, Err(loopwork_sync_core::CoreError::InvalidInput(_))), "{bare:?}");
     early.transition(&cast.owner, Action::Cancel, Some("不需要了"), T0 + 60_000).unwrap();
     assert_eq!(early.state().unwrap().status, Status::Cancelled);
 

@@ -12,6 +12,7 @@ on_both_backends!(
     an_order_the_caller_may_not_see_is_not_found_on_every_staff_route,
     an_owner_reports_through_the_app_only,
     every_response_carries_nosniff_and_a_bounded_request_id,
+    texts_follow_sync_core_s_rules,
 );
 
 async fn send(
@@ -163,5 +164,30 @@ async fn every_response_carries_nosniff_and_a_bounded_request_id(backend: Backen
         .expect("sync");
     assert_eq!(sync.status(), 400);
     assert_eq!(sync.headers()["x-content-type-options"], "nosniff");
+    server.stop().await.drop_database().await;
+}
+
+/// The JSON API follows sync-core's text rules, as the phones and the desk page do: a
+/// description may be as long as sync-core allows (4,000 characters), and a cancellation needs
+/// its reason like a rejection (`missing_text`).
+async fn texts_follow_sync_core_s_rules(backend: Backend) {
+    let server = TestServer::start(backend).await;
+    let desk = server.login("kefu").await;
+    let long = "渗".repeat(3_000);
+    let register = |description: &str| {
+        json!({ "kind": "repair", "category": "water_electric", "grade": "serious", "channel": "hotline",
+                "project": "hy-garden", "building": "3", "unit": "3-1502", "description": description })
+    };
+    let (status, order) = server.call(&desk.token, "POST", "/api/v1/orders", Some(register(&long))).await;
+    assert_eq!(status, 201, "{order}");
+    let (status, body) = server.call(&desk.token, "POST", "/api/v1/orders", Some(register(&"渗".repeat(4_001)))).await;
+    assert_eq!((status, body["error"]["code"].clone()), (400, json!("text_too_long")), "{body}");
+    let id = order["id"].as_str().expect("id");
+    let path = format!("/api/v1/orders/{id}/actions");
+    let (status, body) = server.call(&desk.token, "POST", &path, Some(json!({ "action": "cancel" }))).await;
+    assert_eq!((status, body["error"]["code"].clone()), (400, json!("missing_text")), "{body}");
+    let (status, body) =
+        server.call(&desk.token, "POST", &path, Some(json!({ "action": "cancel", "text": "业主已自行修好" }))).await;
+    assert_eq!((status, body["status"].clone()), (200, json!("cancelled")), "{body}");
     server.stop().await.drop_database().await;
 }
