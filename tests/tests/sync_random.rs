@@ -111,7 +111,8 @@ async fn run(backend: Backend, seed: u64) {
                         if action == Action::Cancel && dice.roll(5) != 0 {
                             continue;
                         }
-                        if device.replica.transition(id, action, None).is_ok() {
+                        let text = action.requires_text().then_some("随机步骤的原因");
+                        if device.replica.transition(id, action, text).is_ok() {
                             break;
                         }
                     }
