@@ -44,23 +44,16 @@ use tower_http::request_id::{MakeRequestUuid, PropagateRequestIdLayer, SetReques
 use crate::auth::{self, Authenticated};
 use crate::db::PullRequest;
 use crate::error::ApiError;
+use crate::http::{Body, MAX_JSON_BODY};
 use crate::replication::{self, Cursor};
-use crate::{AppState, closed_loop, dashboard, desk, escalation, privacy, sla_settings, web, webhooks};
+use crate::{AppState, FeedAdvanced, closed_loop, dashboard, desk, escalation, privacy, sla_settings, web, webhooks};
 
 /// A sync request body may be this large; a JSON body much less.
 pub const MAX_SYNC_BODY: usize = 16 << 20;
-pub const MAX_JSON_BODY: usize = 64 << 10;
 /// Entries in one response page, whatever the device asks.
 const MAX_PAGE: u32 = 5_000;
 /// Bytes of documents and changes in one response page (soft: at least one entry is sent).
 const MAX_PAGE_BYTES: usize = 8 << 20;
-
-/// One feed advance, broadcast to live listeners of the organization.
-#[derive(Clone, Debug)]
-pub struct FeedAdvanced {
-    pub org: String,
-    pub seq: i64,
-}
 
 pub fn router(state: AppState) -> axum::Router {
     let sync = axum::Router::new()
@@ -212,7 +205,7 @@ pub struct LoginResponse {
 async fn login(
     State(state): State<AppState>,
     extensions: axum::http::Extensions,
-    desk::Body(request): desk::Body<LoginRequest>,
+    Body(request): Body<LoginRequest>,
 ) -> Result<Json<LoginResponse>, ApiError> {
     let address = extensions.get::<axum::extract::ConnectInfo<std::net::SocketAddr>>().map(|c| c.0.ip());
     let now = state.clock.now_ms();
@@ -304,7 +297,7 @@ async fn get_closing_authority(
 async fn put_closing_authority(
     State(state): State<AppState>,
     Authenticated(principal): Authenticated,
-    desk::Body(body): desk::Body<ClosingAuthorityBody>,
+    Body(body): Body<ClosingAuthorityBody>,
 ) -> Result<StatusCode, ApiError> {
     crate::auth::require_admin(
         &principal,
@@ -371,7 +364,7 @@ async fn order_audit(
     let order: OrderId = id.parse().map_err(|_| ApiError::not_found("order"))?;
     auth::require_served(&state, &principal, order).await?;
     let sources = state.db.audit_sources(&principal.org, order).await?.ok_or_else(|| ApiError::not_found("order"))?;
-    let doc = load_order(&state, &principal.org, order, &sources.doc).await?;
+    let doc = state.db.load_stored(&principal.org, order, &sources.doc).await?;
     let entries = loopwork_sync_core::timeline::change_log(&doc)
         .into_iter()
         .map(|c| {
@@ -496,29 +489,8 @@ async fn sync_inner(state: &AppState, principal: &replication::Principal, body: 
     Ok(response.encode())
 }
 
-/// An order's stored document, loaded; one that does not load is quarantined and answered
-/// 409 `order_quarantined` (see `Database::load_stored`).
-pub async fn load_order(
-    state: &AppState,
-    org: &str,
-    order: OrderId,
-    doc: &[u8],
-) -> Result<loopwork_sync_core::WorkOrder, ApiError> {
-    state.db.load_stored(org, order, doc).await
-}
-
-/// The answer about an order set aside (see [`load_order`]).
-pub fn quarantined(order: OrderId) -> ApiError {
-    ApiError::new(
-        StatusCode::CONFLICT,
-        "order_quarantined",
-        format!("order {order}'s stored history is damaged; it is set aside until an administrator repairs it"),
-        "该工单的存储记录已损坏,已隔离,待管理员修复",
-    )
-}
-
 /// Checks, in the background after a start, every order stored before snapshot heads were kept:
-/// those that do not load are quarantined (see [`load_order`]).
+/// those that do not load are quarantined (see `Database::load_stored`).
 pub fn spawn_stored_check(state: AppState) -> tokio::task::JoinHandle<()> {
     tokio::spawn(async move {
         let mut checked = 0;

@@ -30,7 +30,7 @@ pub async fn require_served(state: &AppState, principal: &Principal, order: Orde
             && !principal.project_bound
             && state.db.is_quarantined(&principal.org, order).await?
         {
-            return Err(crate::api::quarantined(order));
+            return Err(ApiError::quarantined(order));
         }
         return Err(ApiError::not_found("order"));
     }

@@ -22,7 +22,7 @@ use loopwork_sync_core::lifecycle::{Action, Verdict};
 use serde::{Deserialize, Serialize};
 
 use crate::AppState;
-use crate::api::FeedAdvanced;
+use crate::FeedAdvanced;
 use crate::auth::Authenticated;
 use crate::error::ApiError;
 
@@ -174,7 +174,7 @@ pub async fn get_settings(
 pub async fn put_settings(
     State(state): State<AppState>,
     Authenticated(principal): Authenticated,
-    crate::desk::Body(body): crate::desk::Body<ClosedLoopSettings>,
+    crate::http::Body(body): crate::http::Body<ClosedLoopSettings>,
 ) -> Result<StatusCode, ApiError> {
     crate::auth::require_admin(
         &principal,

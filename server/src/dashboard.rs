@@ -18,8 +18,8 @@ use serde_json::{Value, json};
 use crate::AppState;
 use crate::auth::Authenticated;
 use crate::db::{Period, StaffCounts};
-use crate::desk::Params;
 use crate::error::ApiError;
+use crate::http::Params;
 use crate::replication::Principal;
 
 const DAY_MS: i64 = 86_400_000;

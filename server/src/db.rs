@@ -1968,7 +1968,7 @@ macro_rules! database_impl {
                                             .fetch_one(&mut **tx)
                                             .await?;
                                             let doc = Self::whole_document(&mut **tx, &order_id, stored).await?;
-                                            WorkOrder::load(&doc).map_err(|_| crate::api::quarantined(*id).binary())?
+                                            WorkOrder::load(&doc).map_err(|_| ApiError::quarantined(*id).binary())?
                                         }
                                     };
                                     replication::merge_push(Some((order, stored.assignee)), *id, changes, &authors, server, None, now_ms)?
@@ -2575,7 +2575,7 @@ macro_rules! database_impl {
                             self.fixed.quarantined.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
                             tracing::error!(%order, error = %e, "an order's stored history does not load: quarantined");
                         }
-                        Err(crate::api::quarantined(order))
+                        Err(ApiError::quarantined(order))
                     }
                 }
             }

@@ -12,11 +12,9 @@
 //! - `POST /api/v1/orders/{id}/actions`, `…/classify`, `…/notes`, `…/link`,
 //!   `POST /api/v1/orders/bulk-assign`
 
-use axum::extract::rejection::{JsonRejection, QueryRejection};
-use axum::extract::{FromRequest, FromRequestParts, Path, Request, State};
+use axum::Json;
+use axum::extract::{Path, State};
 use axum::http::StatusCode;
-use axum::http::request::Parts;
-use axum::{Json, RequestExt};
 use loopwork_sync_core::authority::ClosingAuthority;
 use loopwork_sync_core::lifecycle::{self, OrderFacts as RuleFacts};
 use loopwork_sync_core::store::MemoryStore;
@@ -26,15 +24,15 @@ use loopwork_sync_core::{
     Action, Category, Channel, CoreError, FixedClock, Grade, HoldReason, Kind, Location, NewOrder, OrderId, OrderState,
     Replica, Role, Status, UserId, Verdict, WorkOrder,
 };
-use serde::de::DeserializeOwned;
 use serde::{Deserialize, Serialize};
 use serde_json::{Value, json};
 
 use crate::AppState;
-use crate::api::FeedAdvanced;
+use crate::FeedAdvanced;
 use crate::auth::Authenticated;
 use crate::db::{OrderFilter, OrderListItem};
 use crate::error::ApiError;
+use crate::http::{Body, Params};
 use crate::replication::Principal;
 
 /// Registrations of the same unit and category this recent are offered as duplicates.
@@ -54,40 +52,6 @@ fn out_of_range(name: &str, min: i64, max: i64) -> ApiError {
     )
 }
 const MAX_BULK: usize = 100;
-
-/// A JSON body whose rejection is an [`ApiError`] with a precise message.
-#[derive(Debug)]
-pub struct Body<T>(pub T);
-
-impl<S: Send + Sync, T: DeserializeOwned + 'static> FromRequest<S> for Body<T> {
-    type Rejection = ApiError;
-
-    async fn from_request(req: Request, _state: &S) -> Result<Self, ApiError> {
-        let Json(value) = req.extract::<Json<T>, _>().await.map_err(|e: JsonRejection| {
-            if e.status() == StatusCode::PAYLOAD_TOO_LARGE {
-                // A body with no length given, cut off at the limit as it arrived.
-                return ApiError::body_too_large(crate::api::MAX_JSON_BODY);
-            }
-            ApiError::invalid("invalid_json", e.body_text(), "请求内容不是有效的 JSON 或缺少必填项")
-        })?;
-        Ok(Body(value))
-    }
-}
-
-/// A query string whose rejection is an [`ApiError`].
-#[derive(Debug)]
-pub struct Params<T>(pub T);
-
-impl<S: Send + Sync, T: DeserializeOwned> FromRequestParts<S> for Params<T> {
-    type Rejection = ApiError;
-
-    async fn from_request_parts(parts: &mut Parts, state: &S) -> Result<Self, ApiError> {
-        let axum::extract::Query(value) = axum::extract::Query::<T>::from_request_parts(parts, state)
-            .await
-            .map_err(|e: QueryRejection| ApiError::invalid("invalid_query", e.body_text(), "查询参数无效"))?;
-        Ok(Params(value))
-    }
-}
 
 fn staff_only(principal: &Principal) -> Result<(), ApiError> {
     crate::auth::require_staff(principal, "only office staff may do this", "只有客服及管理人员可以操作")
@@ -300,7 +264,7 @@ async fn act<T>(
     let _one_at_a_time = state.desk_writes.lock().await;
     let doc = state.db.order_doc(principal, order).await?.ok_or_else(|| ApiError::not_found("order"))?;
     let now = state.clock.now_ms();
-    let loaded = crate::api::load_order(state, &principal.org, order, &doc).await?;
+    let loaded = state.db.load_stored(&principal.org, order, &doc).await?;
     let changes: Vec<Vec<u8>> = loaded.changes_since(&[]).into_iter().map(|(_, bytes)| bytes).collect();
     let mut replica = Replica::new(MemoryStore::new(), principal.identity(), FixedClock::at(now));
     replica.receive(order, &changes)?;
@@ -512,7 +476,7 @@ fn rating_of(action: &Action) -> Option<u8> {
 async fn detail_of(state: &AppState, principal: &Principal, order: OrderId) -> Result<Value, ApiError> {
     let doc = state.db.order_doc(principal, order).await?.ok_or_else(|| ApiError::not_found("order"))?;
     let row = row_of(state, principal, order).await?;
-    let document = crate::api::load_order(state, &principal.org, order, &doc).await?;
+    let document = state.db.load_stored(&principal.org, order, &doc).await?;
     let times = state.db.clamped_times(order).await?;
     let order_state = document.state_with_times(&times).map_err(|_| ApiError::internal())?;
     let (kind, category, grade) = (

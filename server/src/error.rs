@@ -61,6 +61,17 @@ impl ApiError {
         Self::new(StatusCode::FORBIDDEN, "forbidden", en, zh)
     }
 
+    /// An order set aside because its stored history does not load (see
+    /// `Database::load_stored`): 409, never a 500 again and again.
+    pub fn quarantined(order: impl std::fmt::Display) -> Self {
+        Self::new(
+            StatusCode::CONFLICT,
+            "order_quarantined",
+            format!("order {order}'s stored history is damaged; it is set aside until an administrator repairs it"),
+            "该工单的存储记录已损坏,已隔离,待管理员修复",
+        )
+    }
+
     pub fn out_of_scope(order: impl std::fmt::Display) -> Self {
         Self::new(
             StatusCode::FORBIDDEN,

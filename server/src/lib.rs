@@ -15,6 +15,7 @@ pub mod demo;
 pub mod desk;
 pub mod error;
 pub mod escalation;
+pub mod http;
 pub mod metrics;
 pub mod privacy;
 pub mod replication;
@@ -27,12 +28,19 @@ use std::sync::Arc;
 use loopwork_sync_core::Clock;
 use loopwork_sync_core::protocol::Limits;
 
+/// One feed advance, broadcast to live listeners of the organization.
+#[derive(Clone, Debug)]
+pub struct FeedAdvanced {
+    pub org: String,
+    pub seq: i64,
+}
+
 /// What every handler shares.
 #[derive(Clone)]
 pub struct AppState {
     pub db: Arc<dyn db::Database>,
     pub metrics: Arc<metrics::Metrics>,
-    pub live: tokio::sync::broadcast::Sender<api::FeedAdvanced>,
+    pub live: tokio::sync::broadcast::Sender<FeedAdvanced>,
     pub limits: Limits,
     pub clock: Arc<dyn Clock>,
     /// Desk edits run one at a time per process (see `desk::act`).
@@ -79,11 +87,11 @@ pub async fn serve(
             loop {
                 match advanced.recv().await {
                     Ok(db::Announced { org, seq: Some(seq) }) => {
-                        let _ = state.live.send(api::FeedAdvanced { org, seq });
+                        let _ = state.live.send(FeedAdvanced { org, seq });
                     }
                     Ok(db::Announced { org, seq: None }) => {
                         if let Ok(seq) = state.db.latest_seq(&org).await {
-                            let _ = state.live.send(api::FeedAdvanced { org, seq });
+                            let _ = state.live.send(FeedAdvanced { org, seq });
                         }
                     }
                     Err(tokio::sync::broadcast::error::RecvError::Lagged(_)) => continue,

@@ -48,7 +48,7 @@ pub async fn get_book(
 pub async fn put_book(
     State(state): State<AppState>,
     Authenticated(principal): Authenticated,
-    crate::desk::Body(body): crate::desk::Body<BookJson>,
+    crate::http::Body(body): crate::http::Body<BookJson>,
 ) -> Result<StatusCode, ApiError> {
     crate::auth::require_admin(
         &principal,

@@ -328,7 +328,7 @@ fn admin_only(principal: &Principal) -> Result<(), ApiError> {
 pub async fn create(
     State(state): State<AppState>,
     Authenticated(principal): Authenticated,
-    crate::desk::Body(body): crate::desk::Body<NewWebhook>,
+    crate::http::Body(body): crate::http::Body<NewWebhook>,
 ) -> Result<(StatusCode, Json<CreatedWebhook>), ApiError> {
     admin_only(&principal)?;
     let url = body.url.trim();
@@ -368,7 +368,7 @@ pub async fn get_destinations(
 pub async fn put_destinations(
     State(state): State<AppState>,
     Authenticated(principal): Authenticated,
-    crate::desk::Body(body): crate::desk::Body<Destinations>,
+    crate::http::Body(body): crate::http::Body<Destinations>,
 ) -> Result<Json<Destinations>, ApiError> {
     admin_only(&principal)?;
     let json = serde_json::to_string(&body).map_err(|_| ApiError::internal())?;
