@@ -2500,7 +2500,7 @@ macro_rules! database_impl {
             }
 
             async fn next_number(tx: &mut sqlx::Transaction<'_, $db>, org: &str, now_ms: i64) -> Result<String> {
-                let day = day_of(now_ms);
+                let day = loopwork_sync_core::china_time::day_code(now_ms);
                 let next: i64 = sqlx::query_scalar(
                     "INSERT INTO number_counters (org_id, day, next) VALUES ($1, $2, 1)
                      ON CONFLICT (org_id, day) DO UPDATE SET next = number_counters.next + 1
@@ -3975,22 +3975,6 @@ fn server_actor(secret: &str, actor: Option<[u8; 16]>) -> DeviceId {
     DeviceId::from_uuid(uuid::Uuid::from_bytes(raw))
 }
 
-/// `YYYYMMDD` in China Standard Time (UTC+8, no daylight saving), for official numbers.
-fn day_of(now_ms: i64) -> String {
-    let days = (now_ms + 8 * 3_600_000).div_euclid(86_400_000);
-    // Civil-from-days (Howard Hinnant's algorithm).
-    let z = days + 719_468;
-    let era = z.div_euclid(146_097);
-    let doe = z - era * 146_097;
-    let yoe = (doe - doe / 1_460 + doe / 36_524 - doe / 146_096) / 365;
-    let doy = doe - (365 * yoe + yoe / 4 - yoe / 100);
-    let mp = (5 * doy + 2) / 153;
-    let d = doy - (153 * mp + 2) / 5 + 1;
-    let m = if mp < 10 { mp + 3 } else { mp - 9 };
-    let y = yoe + era * 400 + i64::from(m <= 2);
-    format!("{y:04}{m:02}{d:02}")
-}
-
 #[cfg(test)]
 mod tests {
     use super::Announced;
@@ -4004,13 +3988,5 @@ mod tests {
         let legacy = Announced { org: "0f3c".into(), seq: None };
         assert_eq!(Announced::parse("0f3c"), (legacy, None));
         assert_eq!(Announced::parse("12 not-a-device org").0.seq, None);
-    }
-
-    #[test]
-    fn official_number_days_are_china_standard_time() {
-        // 2026-11-27 15:59:59 UTC is 23:59:59 in Shanghai; a second later it is the 28th.
-        assert_eq!(super::day_of(1_795_795_199_000), "20261127");
-        assert_eq!(super::day_of(1_795_795_200_000), "20261128");
-        assert_eq!(super::day_of(0), "19700101");
     }
 }

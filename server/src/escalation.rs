@@ -242,18 +242,6 @@ pub async fn scan(state: &AppState, now_ms: i64) -> Result<Scanned, ApiError> {
     Ok(Scanned { recorded, full })
 }
 
-/// China Standard Time (UTC+8, no daylight saving): the hour-of-week of the heat map.
-const CST_OFFSET_MS: i64 = 8 * 3_600_000;
-
-/// The hour of the week of an instant in China Standard Time, Monday 00:00 = 0 … Sunday 23:00 = 167.
-pub fn hour_of_week(at_ms: i64) -> i64 {
-    let hours = (at_ms + CST_OFFSET_MS).div_euclid(3_600_000);
-    let days = hours.div_euclid(24);
-    // 1970-01-01 was a Thursday (Monday = 0 makes it 3).
-    let weekday = (days + 3).rem_euclid(7);
-    weekday * 24 + hours.rem_euclid(24)
-}
-
 /// What the queue and the dashboards read of an order, from its document, its state (with
 /// clamped times) and its checkpoints: the most urgent unmet stage's checkpoints, milestones,
 /// rating, rework.
@@ -287,7 +275,7 @@ pub fn facts_of(
         is_open: state.status.is_open(),
         assignee: state.assignee.map(|a| a.to_string()),
         created_at: order.created_at_ms(),
-        created_how: hour_of_week(order.created_at_ms()),
+        created_how: loopwork_sync_core::china_time::hour_of_week(order.created_at_ms()),
         assigned_at: first("assign"),
         accepted_at: state.accepted_at_ms,
         arrived_at: state.arrived_at_ms,
@@ -332,20 +320,4 @@ pub async fn sla_events(
     let order: OrderId = id.parse().map_err(|_| ApiError::not_found("order"))?;
     crate::auth::require_served(&state, &principal, order).await?;
     Ok(Json(state.db.sla_events(&principal.org, order).await?))
-}
-
-#[cfg(test)]
-mod tests {
-    use super::hour_of_week;
-
-    #[test]
-    fn hours_of_the_week_are_counted_in_china_standard_time_from_monday() {
-        // 2026-11-23 00:00 +08:00 is a Monday.
-        let monday = 1_795_363_200_000;
-        assert_eq!(hour_of_week(monday), 0);
-        assert_eq!(hour_of_week(monday - 1), 167, "Sunday 23:59");
-        assert_eq!(hour_of_week(monday + 4 * 86_400_000 + 17 * 3_600_000 + 50 * 60_000), 4 * 24 + 17, "Friday 17:50");
-        assert_eq!(hour_of_week(monday + 7 * 86_400_000), 0);
-        assert_eq!(hour_of_week(0), 3 * 24 + 8, "the epoch: Thursday 08:00 in Shanghai");
-    }
 }

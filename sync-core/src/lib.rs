@@ -10,6 +10,7 @@
 pub mod authority;
 pub mod calendar;
 pub mod change_bounds;
+pub mod china_time;
 pub mod classification;
 pub mod clock;
 pub mod creation;
