@@ -17,6 +17,7 @@ use axum::extract::{Path, State};
 use axum::http::StatusCode;
 use loopwork_sync_core::authority::ClosingAuthority;
 use loopwork_sync_core::lifecycle::{self, OrderFacts as RuleFacts};
+use loopwork_sync_core::location::LocationFault;
 use loopwork_sync_core::store::MemoryStore;
 use loopwork_sync_core::timeline::{self, TimelineEvent};
 use loopwork_sync_core::work_order::{MAX_DESCRIPTION_CHARS, MAX_NOTE_CHARS, parse_change};
@@ -397,8 +398,12 @@ pub async fn register(
         unit: non_blank(body.unit),
         area: non_blank(body.area),
     };
-    if location.unit.is_none() && location.area.is_none() {
-        return Err(ApiError::invalid("missing_location", "give a unit or a common area", "请填写房号或公共区域"));
+    match location.check() {
+        Ok(()) => {}
+        Err(LocationFault::MissingPlace) => {
+            return Err(ApiError::invalid("missing_location", "give a unit or a common area", "请填写房号或公共区域"));
+        }
+        Err(fault) => return Err(ApiError::invalid("invalid_input", fault.to_string(), "位置信息无效")),
     }
     let reporter: UserId = match principal.role {
         Role::Owner => {

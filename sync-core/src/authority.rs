@@ -459,12 +459,13 @@ impl At<'_> {
             "location" => match self.get(&ROOT, key) {
                 Some((Value::Object(ObjType::Map), obj)) => {
                     let part = |k: &str| self.str(&obj, k);
-                    let short = ["project", "building", "unit", "area"]
-                        .iter()
-                        .all(|k| part(k).is_none_or(|v| v.chars().count() <= crate::work_order::MAX_SHORT_TEXT_CHARS));
-                    short
-                        && part("project").is_some_and(|p| !p.is_empty())
-                        && (part("unit").is_some() || part("area").is_some())
+                    let location = crate::Location {
+                        project: part("project").unwrap_or_default(),
+                        building: part("building"),
+                        unit: part("unit"),
+                        area: part("area"),
+                    };
+                    location.check().is_ok()
                 }
                 _ => false,
             },

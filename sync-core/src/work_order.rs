@@ -770,19 +770,7 @@ fn check_text(field: &str, text: &str, max_chars: usize) -> Result<(), CoreError
 }
 
 fn check_location(location: &Location) -> Result<(), CoreError> {
-    if location.project.is_empty() {
-        return Err(CoreError::InvalidInput("a location needs its project (小区)".into()));
-    }
-    if location.unit.is_none() && location.area.is_none() {
-        return Err(CoreError::InvalidInput("a location needs a unit or a common area".into()));
-    }
-    for part in [Some(&location.project), location.building.as_ref(), location.unit.as_ref(), location.area.as_ref()]
-        .into_iter()
-        .flatten()
-    {
-        check_text("location", part, MAX_SHORT_TEXT_CHARS)?;
-    }
-    Ok(())
+    location.check().map_err(|fault| CoreError::InvalidInput(fault.to_string()))
 }
 
 fn write_location(tx: &mut Transaction<'_>, location: &Location) -> Result<(), automerge::AutomergeError> {
