@@ -255,8 +255,7 @@ async fn revoke_device(
     Path(id): Path<String>,
 ) -> Result<StatusCode, ApiError> {
     let device: DeviceId = id.parse().map_err(|_| ApiError::not_found("device"))?;
-    let allowed =
-        device == principal.device || matches!(principal.role, Role::Admin | Role::Supervisor | Role::Manager);
+    let allowed = device == principal.device || principal.role.is_supervisor_or_above();
     if !allowed {
         return Err(ApiError::forbidden("only an administrator revokes another device", "只有管理员可以吊销其他设备"));
     }

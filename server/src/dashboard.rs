@@ -11,7 +11,6 @@ use axum::Json;
 use axum::extract::State;
 use axum::http::header;
 use axum::response::{IntoResponse, Response};
-use loopwork_sync_core::Role;
 use serde::Deserialize;
 use serde_json::{Value, json};
 
@@ -294,7 +293,7 @@ pub async fn kpis(
     Authenticated(principal): Authenticated,
     Params(query): Params<PeriodQuery>,
 ) -> Result<Response, ApiError> {
-    if !matches!(principal.role, Role::Supervisor | Role::Manager | Role::Admin) {
+    if !principal.role.is_supervisor_or_above() {
         return Err(ApiError::forbidden("only supervisors and above see staff KPIs", "只有主管及以上可以查看考核"));
     }
     let period = served_period(&state, &principal, period(&query, state.clock.now_ms())?).await?;

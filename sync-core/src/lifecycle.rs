@@ -265,7 +265,7 @@ pub struct Rule {
     pub to: Status,
 }
 
-const STAFF: &[Role] = &[Role::Dispatcher, Role::Supervisor, Role::Manager, Role::Admin];
+use crate::role::STAFF;
 const TECH: &[Role] = &[Role::Technician];
 const OWNER: &[Role] = &[Role::Owner];
 const WORKING: &[Status] = &[

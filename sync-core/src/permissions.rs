@@ -72,7 +72,7 @@ pub struct FieldRule {
     pub states: &'static [Status],
 }
 
-const STAFF: &[Role] = &[Role::Dispatcher, Role::Supervisor, Role::Manager, Role::Admin];
+use crate::role::STAFF;
 const TECH: &[Role] = &[Role::Technician];
 const OWNER: &[Role] = &[Role::Owner];
 /// Before a technician has accepted: what the owner may still change about their report.

@@ -21,6 +21,9 @@ pub enum Role {
     System,
 }
 
+/// Office staff, in order of seniority: dispatchers and everyone above them.
+pub const STAFF: &[Role] = &[Role::Dispatcher, Role::Supervisor, Role::Manager, Role::Admin];
+
 impl Role {
     pub const ALL: &'static [Role] =
         &[Role::Owner, Role::Technician, Role::Dispatcher, Role::Supervisor, Role::Manager, Role::Admin, Role::System];
@@ -59,7 +62,12 @@ impl Role {
 
     /// Office staff: dispatchers and everyone above them.
     pub fn is_staff(self) -> bool {
-        matches!(self, Role::Dispatcher | Role::Supervisor | Role::Manager | Role::Admin)
+        STAFF.contains(&self)
+    }
+
+    /// Supervisors and everyone above them (staff KPIs, revoking another user's device).
+    pub fn is_supervisor_or_above(self) -> bool {
+        matches!(self, Role::Supervisor | Role::Manager | Role::Admin)
     }
 }
 
