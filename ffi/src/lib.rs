@@ -364,23 +364,17 @@ impl Loopwork {
         self.with_replica(|replica| {
             let order = replica.order(id)?;
             let state = order.state().map_err(loopwork_sync_core::CoreError::from)?;
-            let superseded = state.superseded().map(|(t, why)| RejectedEdit {
-                action: t.action.code().to_owned(),
-                by_user_id: t.by.to_string(),
-                at_ms: t.at_ms,
-                reason_code: why.code().to_owned(),
-                message_zh: why.message_zh().to_owned(),
-                message_en: why.message_en().to_owned(),
-            });
-            let compensated = order.rejections().into_iter().map(|r| RejectedEdit {
-                action: r.fields.join(","),
-                by_user_id: r.by.to_string(),
-                at_ms: r.at_ms,
-                reason_code: r.reason.code().to_owned(),
-                message_zh: r.reason.message_zh().to_owned(),
-                message_en: r.reason.message_en().to_owned(),
-            });
-            Ok(superseded.chain(compensated).collect())
+            Ok(loopwork_sync_core::timeline::rejected_edits(&order, &state)
+                .into_iter()
+                .map(|r| RejectedEdit {
+                    action: r.what,
+                    by_user_id: r.by.to_string(),
+                    at_ms: r.at_ms,
+                    reason_code: r.reason_code,
+                    message_zh: r.message_zh,
+                    message_en: r.message_en,
+                })
+                .collect())
         })
     }
 

@@ -551,33 +551,20 @@ async fn detail_of(state: &AppState, principal: &Principal, order: OrderId) -> R
             item
         })
         .collect();
-    let rejected: Vec<Value> = document
-        .rejections()
+    let rejected: Vec<Value> = timeline::rejected_edits(&document, &order_state)
         .into_iter()
         .map(|r| {
             json!({
-                "what": r.fields.join(", "),
+                "what": r.what,
                 "by": r.by.to_string(),
                 "who": name(&r.by),
                 "role": r.role.code(),
-                "reason_code": r.reason.code(),
-                "reason_zh": r.reason.message_zh(),
-                "reason_en": r.reason.message_en(),
+                "reason_code": r.reason_code,
+                "reason_zh": r.message_zh,
+                "reason_en": r.message_en,
                 "at": r.at_ms,
             })
         })
-        .chain(order_state.superseded().map(|(t, why)| {
-            json!({
-                "what": t.action.code(),
-                "by": t.by.to_string(),
-                "who": name(&t.by),
-                "role": t.role.code(),
-                "reason_code": why.code(),
-                "reason_zh": why.message_zh(),
-                "reason_en": why.message_en(),
-                "at": t.at_ms,
-            })
-        }))
         .collect();
     let holds: Vec<Value> = order_state
         .history

@@ -120,6 +120,47 @@ pub fn timeline(order: &WorkOrder) -> Result<Vec<TimelineEntry>, DocumentError> 
     Ok(out)
 }
 
+/// An edit on an order that did not take effect, with the reason to show: an action the
+/// lifecycle superseded when offline work merged, or a change the server compensated (`what` is
+/// then the fields it touched, e.g. `grade`). The desk, the owner's page and the phones show the
+/// same list ([`rejected_edits`]).
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct RejectedEdit {
+    /// The action's code, or the fields the change touched, joined with ", ".
+    pub what: String,
+    pub by: UserId,
+    pub role: Role,
+    pub at_ms: i64,
+    pub reason_code: String,
+    pub message_zh: String,
+    pub message_en: String,
+}
+
+/// An order's edits that did not take effect (see [`RejectedEdit`]), oldest first.
+pub fn rejected_edits(order: &WorkOrder, state: &crate::OrderState) -> Vec<RejectedEdit> {
+    let superseded = state.superseded().map(|(t, why)| RejectedEdit {
+        what: t.action.code().to_owned(),
+        by: t.by,
+        role: t.role,
+        at_ms: t.at_ms,
+        reason_code: why.code().to_owned(),
+        message_zh: why.message_zh().to_owned(),
+        message_en: why.message_en().to_owned(),
+    });
+    let compensated = order.rejections().into_iter().map(|r| RejectedEdit {
+        what: r.fields.join(", "),
+        by: r.by,
+        role: r.role,
+        at_ms: r.at_ms,
+        reason_code: r.reason.code().to_owned(),
+        message_zh: r.reason.message_zh().to_owned(),
+        message_en: r.reason.message_en().to_owned(),
+    });
+    let mut edits: Vec<RejectedEdit> = superseded.chain(compensated).collect();
+    edits.sort_by_key(|e| e.at_ms);
+    edits
+}
+
 /// One change of an order's history: the unit of the audit trail. Every change names the
 /// hashes of the changes it was made on (`deps`), so the history is a hash-linked graph: altering
 /// or removing any change changes every hash after it, which every replica would notice.

@@ -102,6 +102,12 @@ fn a_technician_edits_the_grade_offline() {
     assert_eq!(seen.len(), 1, "the device learns why");
     assert_eq!(seen[0].by, c.wang.user);
     assert_eq!(seen[0].reason.code(), "role_not_permitted");
+    // What every screen lists: the compensated grade, by Wang, with the reason in both languages.
+    let edits = loopwork_sync_core::timeline::rejected_edits(&wang, &wang.state().unwrap());
+    assert_eq!(edits.len(), 1);
+    assert_eq!((edits[0].what.as_str(), edits[0].by, edits[0].role), ("grade", c.wang.user, Role::Technician));
+    assert_eq!(edits[0].reason_code, "role_not_permitted");
+    assert!(!edits[0].message_zh.is_empty() && !edits[0].message_en.is_empty());
     // Pushing again (a replayed request) records nothing twice.
     assert!(push(&mut server, &wang, &c.wang, &c.server).is_empty());
     assert_eq!(server.rejections().len(), 1);
