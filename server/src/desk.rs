@@ -169,7 +169,10 @@ pub async fn vocabulary() -> Json<Value> {
             entry("other", "其他", "other"),
         ],
         "roles": Role::ALL.iter().filter(|r| **r != Role::System).map(|r| entry(r.code(), r.label_zh(), r.code())).collect::<Vec<_>>(),
-        "actions": person_actions(UserId::default()).iter().map(|a| entry(a.code(), a.label_zh(), action_en(a))).collect::<Vec<_>>(),
+        "actions": person_actions(UserId::default())
+            .iter()
+            .map(|a| json!({ "code": a.code(), "zh": a.label_zh(), "en": action_en(a), "requires_text": a.requires_text() }))
+            .collect::<Vec<_>>(),
     }))
 }
 

@@ -270,7 +270,6 @@ function factsCard(d) {
 
 // Actions whose extra input is asked inline (the label of their text box), and those whose text is required.
 const ASKS = { confirm: 'comment', reject: 'reject_reason', hold: 'note_optional', return_visit: 'visit_result', cancel: 'cancel_reason' };
-const TEXT_REQUIRED = ['reject', 'return_visit', 'cancel'];
 
 function actionsCard(d, ctx) {
   const codes = (d.actions ?? []).filter((c) => c !== 'assign');
@@ -285,7 +284,7 @@ function actionsCard(d, ctx) {
     p === 'confirm' && field(t('rating'), h('select', { name: 'act_rating', 'data-testid': 'action-rating', value: '5' },
       [5, 4, 3, 2, 1].map((n) => h('option', { value: n }, `${'★'.repeat(n)} ${t('stars_n', n)}`)))),
     p === 'hold' && field(t('hold_reason'), h('select', { name: 'act_hold', 'data-testid': 'action-hold-reason' }, options('hold_reasons'))),
-    field(t(ASKS[p]), h('textarea', { name: 'act_text', 'data-testid': 'action-text', rows: 2, required: TEXT_REQUIRED.includes(p) })),
+    field(t(ASKS[p]), h('textarea', { name: 'act_text', 'data-testid': 'action-text', rows: 2, required: !!vocab.actions?.find((a) => a.code === p)?.requires_text })),
     h('div', { class: 'buttons' },
       h('button', { type: 'submit', class: p === 'cancel' ? 'danger' : 'primary', 'data-testid': 'action-submit' }, label('actions', p)),
       h('button', { type: 'button', 'data-testid': 'action-dismiss', onclick: () => ctx.ask(null) }, t('dismiss'))));

@@ -186,6 +186,13 @@ async fn texts_follow_sync_core_s_rules(backend: Backend) {
     let path = format!("/api/v1/orders/{id}/actions");
     let (status, body) = server.call(&desk.token, "POST", &path, Some(json!({ "action": "cancel" }))).await;
     assert_eq!((status, body["error"]["code"].clone()), (400, json!("missing_text")), "{body}");
+    // The rule is served with the vocabulary, so the pages ask for the text it needs.
+    let (_, vocabulary) = server.call(&desk.token, "GET", "/api/v1/vocabulary", None).await;
+    let needs = |code: &str| {
+        vocabulary["actions"].as_array().expect("actions").iter().find(|a| a["code"] == code).expect(code)["requires_text"]
+            .clone()
+    };
+    assert_eq!((needs("cancel"), needs("reject"), needs("accept")), (json!(true), json!(true), json!(false)));
     let (status, body) =
         server.call(&desk.token, "POST", &path, Some(json!({ "action": "cancel", "text": "业主已自行修好" }))).await;
     assert_eq!((status, body["status"].clone()), (200, json!("cancelled")), "{body}");
