@@ -488,30 +488,6 @@ async fn sync_inner(state: &AppState, principal: &replication::Principal, body: 
     Ok(response.encode())
 }
 
-/// Checks, in the background after a start, every order stored before snapshot heads were kept:
-/// those that do not load are quarantined (see `Database::load_stored`).
-pub fn spawn_stored_check(state: AppState) -> tokio::task::JoinHandle<()> {
-    tokio::spawn(async move {
-        let mut checked = 0;
-        loop {
-            match state.db.check_stored(200, state.clock.now_ms()).await {
-                Ok((0, _)) => break,
-                Ok((n, quarantined)) => {
-                    checked += n;
-                    for order in quarantined {
-                        tracing::error!(%order, "an order's stored history does not load: quarantined");
-                    }
-                }
-                Err(e) => {
-                    tracing::warn!(code = e.code, "the stored-order check stopped");
-                    break;
-                }
-            }
-        }
-        tracing::info!(checked, "stored orders checked");
-    })
-}
-
 /// How much memory decompressing sync requests may take at once, every request together: a
 /// request whose payload would take the budget past it is answered 503 `busy` (docs/protocol.md).
 pub const DECODE_MEMORY_BYTES: usize = 256 << 20;

@@ -20,6 +20,7 @@ pub mod metrics;
 pub mod privacy;
 pub mod replication;
 pub mod sla_settings;
+pub mod tasks;
 pub mod web;
 pub mod webhooks;
 
@@ -80,36 +81,12 @@ pub async fn serve(
     metrics: tokio::net::TcpListener,
     shutdown: impl std::future::Future<Output = ()> + Send + 'static,
 ) -> std::io::Result<()> {
-    if let Some(mut advanced) = state.db.other_servers_advanced() {
-        // Pushes through other server processes reach this process's live listeners too.
-        let state = state.clone();
-        tokio::spawn(async move {
-            loop {
-                match advanced.recv().await {
-                    Ok(db::Announced { org, seq: Some(seq) }) => {
-                        let _ = state.live.send(FeedAdvanced { org, seq });
-                    }
-                    Ok(db::Announced { org, seq: None }) => {
-                        if let Ok(seq) = state.db.latest_seq(&org).await {
-                            let _ = state.live.send(FeedAdvanced { org, seq });
-                        }
-                    }
-                    Err(tokio::sync::broadcast::error::RecvError::Lagged(_)) => continue,
-                    Err(tokio::sync::broadcast::error::RecvError::Closed) => return,
-                }
-            }
-        });
-    }
     let metrics_app = api::metrics_router(state.clone());
     let metrics_task = tokio::spawn(async move { axum::serve(metrics, metrics_app).await });
-    let scanner = closed_loop::spawn(state.clone(), std::time::Duration::from_secs(60));
-    let stored_check = api::spawn_stored_check(state.clone());
-    let deliveries = webhooks::spawn(state.clone(), std::time::Duration::from_secs(5));
+    let tasks = tasks::Tasks::start(&state);
     let app = api::router(state).into_make_service_with_connect_info::<std::net::SocketAddr>();
     let result = axum::serve(api, app).with_graceful_shutdown(shutdown).await;
     metrics_task.abort();
-    scanner.abort();
-    stored_check.abort();
-    deliveries.abort();
+    tasks.stop();
     result
 }

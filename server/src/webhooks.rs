@@ -292,21 +292,6 @@ pub async fn deliver(state: &AppState, clients: &Clients, now_ms: i64) -> Result
     Ok(delivered)
 }
 
-/// Delivers every `every` until aborted.
-pub fn spawn(state: AppState, every: Duration) -> tokio::task::JoinHandle<()> {
-    tokio::spawn(async move {
-        let client = client();
-        let mut interval = tokio::time::interval(every);
-        interval.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
-        loop {
-            interval.tick().await;
-            if let Err(e) = deliver(&state, &client, state.clock.now_ms()).await {
-                tracing::warn!(code = e.code, "webhook delivery failed");
-            }
-        }
-    })
-}
-
 #[derive(Debug, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct NewWebhook {

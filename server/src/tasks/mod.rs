@@ -1,0 +1,38 @@
+//! The server's background tasks, started by `serve` and stopped with it: the scanner (the
+//! closed loop and escalation), webhook deliveries, the stored-order check after a start, and
+//! the relay of other server processes' feed announcements.
+
+pub mod deliveries;
+pub mod relay;
+pub mod scanner;
+pub mod stored_check;
+
+use std::time::Duration;
+
+use crate::AppState;
+
+/// The running background tasks.
+#[derive(Debug)]
+pub struct Tasks {
+    handles: Vec<tokio::task::JoinHandle<()>>,
+}
+
+impl Tasks {
+    /// Starts every background task on the state.
+    pub fn start(state: &AppState) -> Tasks {
+        let mut handles = vec![
+            scanner::spawn(state.clone(), Duration::from_secs(60)),
+            stored_check::spawn(state.clone()),
+            deliveries::spawn(state.clone(), Duration::from_secs(5)),
+        ];
+        handles.extend(relay::spawn(state));
+        Tasks { handles }
+    }
+
+    /// Stops them all.
+    pub fn stop(self) {
+        for handle in self.handles {
+            handle.abort();
+        }
+    }
+}
