@@ -108,24 +108,6 @@ pub async fn me(
     })))
 }
 
-fn status_en(status: Status) -> &'static str {
-    match status {
-        Status::New => "new",
-        Status::Assigned => "assigned",
-        Status::Accepted => "accepted",
-        Status::OnSite => "on site",
-        Status::InProgress => "in progress",
-        Status::OnHold => "on hold",
-        Status::AwaitingConfirmation => "awaiting confirmation",
-        Status::Confirmed => "confirmed",
-        Status::Rework => "rework",
-        Status::AutoConfirmed => "auto-confirmed",
-        Status::ReturnVisited => "return visit done",
-        Status::Closed => "closed",
-        Status::Cancelled => "cancelled",
-    }
-}
-
 /// What a person does to an order (the server's auto-confirmation is not one), one of each kind
 /// as the rules check it; `by` stands in for an assignment's technician.
 fn person_actions(by: UserId) -> [Action; 12] {
@@ -145,15 +127,6 @@ fn person_actions(by: UserId) -> [Action; 12] {
     ]
 }
 
-fn action_en(action: &Action) -> &'static str {
-    match action {
-        Action::Hold(_) => "put on hold",
-        Action::Reject => "reject (rework)",
-        Action::ReturnVisit => "return visit",
-        other => other.code(),
-    }
-}
-
 /// `GET /api/v1/vocabulary`: every code the API uses, with zh-CN and English labels.
 pub async fn vocabulary() -> Json<Value> {
     let entry = |code: &str, zh: &str, en: &str| json!({ "code": code, "zh": zh, "en": en });
@@ -162,16 +135,12 @@ pub async fn vocabulary() -> Json<Value> {
         "categories": Category::BUILT_IN.iter().map(|c| entry(&c.code(), c.label_zh(), c.label_en())).collect::<Vec<_>>(),
         "grades": Grade::ALL.iter().map(|g| entry(g.code(), g.label_zh(), g.label_en())).collect::<Vec<_>>(),
         "channels": Channel::ALL.iter().map(|c| entry(c.code(), c.label_zh(), c.label_en())).collect::<Vec<_>>(),
-        "statuses": Status::ALL.iter().map(|s| entry(s.code(), s.label_zh(), status_en(*s))).collect::<Vec<_>>(),
-        "hold_reasons": [
-            entry("waiting_for_parts", "等待配件", "waiting for parts"),
-            entry("owner_not_home", "业主不在家", "owner not home"),
-            entry("other", "其他", "other"),
-        ],
+        "statuses": Status::ALL.iter().map(|s| entry(s.code(), s.label_zh(), s.label_en())).collect::<Vec<_>>(),
+        "hold_reasons": HoldReason::ALL.iter().map(|h| entry(h.code(), h.label_zh(), h.label_en())).collect::<Vec<_>>(),
         "roles": Role::ALL.iter().filter(|r| **r != Role::System).map(|r| entry(r.code(), r.label_zh(), r.code())).collect::<Vec<_>>(),
         "actions": person_actions(UserId::default())
             .iter()
-            .map(|a| json!({ "code": a.code(), "zh": a.label_zh(), "en": action_en(a), "requires_text": a.requires_text() }))
+            .map(|a| json!({ "code": a.code(), "zh": a.label_zh(), "en": a.label_en(), "requires_text": a.requires_text() }))
             .collect::<Vec<_>>(),
     }))
 }

@@ -18,7 +18,7 @@ use std::fmt;
 use crate::classification::Kind;
 use crate::error::DocumentError;
 use crate::ids::{DeviceId, UserId};
-use crate::role::Role;
+use crate::role::{Role, STAFF};
 
 /// The effective state of a work order.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, PartialOrd, Ord)]
@@ -86,6 +86,25 @@ impl Status {
         }
     }
 
+    /// The status in English (the desk's second language).
+    pub fn label_en(self) -> &'static str {
+        match self {
+            Status::New => "new",
+            Status::Assigned => "assigned",
+            Status::Accepted => "accepted",
+            Status::OnSite => "on site",
+            Status::InProgress => "in progress",
+            Status::OnHold => "on hold",
+            Status::AwaitingConfirmation => "awaiting confirmation",
+            Status::Confirmed => "confirmed",
+            Status::Rework => "rework",
+            Status::AutoConfirmed => "auto-confirmed",
+            Status::ReturnVisited => "return visit done",
+            Status::Closed => "closed",
+            Status::Cancelled => "cancelled",
+        }
+    }
+
     pub fn label_zh(self) -> &'static str {
         match self {
             Status::New => "待派单",
@@ -132,35 +151,16 @@ impl fmt::Display for Status {
     }
 }
 
-/// Why an order is on hold. The first two pause the resolution clock.
-#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
-pub enum HoldReason {
-    /// 等待配件
-    WaitingForParts,
-    /// 业主不在家
-    OwnerNotHome,
-    /// 其他
-    Other,
+crate::classification::vocabulary! {
+    /// Why an order is on hold. The first two pause the resolution clock.
+    HoldReason {
+        WaitingForParts => "waiting_for_parts", "等待配件", "waiting for parts";
+        OwnerNotHome => "owner_not_home", "业主不在家", "owner not home";
+        Other => "other", "其他", "other";
+    }
 }
 
 impl HoldReason {
-    pub fn code(self) -> &'static str {
-        match self {
-            HoldReason::WaitingForParts => "waiting_for_parts",
-            HoldReason::OwnerNotHome => "owner_not_home",
-            HoldReason::Other => "other",
-        }
-    }
-
-    pub fn from_code(code: &str) -> Result<Self, DocumentError> {
-        match code {
-            "waiting_for_parts" => Ok(HoldReason::WaitingForParts),
-            "owner_not_home" => Ok(HoldReason::OwnerNotHome),
-            "other" => Ok(HoldReason::Other),
-            other => Err(DocumentError::InvalidField { field: "HoldReason", value: other.chars().take(64).collect() }),
-        }
-    }
-
     /// Whether this hold stops the resolution clock.
     pub fn pauses(self) -> bool {
         !matches!(self, HoldReason::Other)
@@ -223,6 +223,16 @@ impl Action {
         }
     }
 
+    /// The action in English (the desk's second language).
+    pub fn label_en(&self) -> &'static str {
+        match self {
+            Action::Hold(_) => "put on hold",
+            Action::Reject => "reject (rework)",
+            Action::ReturnVisit => "return visit",
+            other => other.code(),
+        }
+    }
+
     pub fn label_zh(&self) -> &'static str {
         match self {
             Action::Assign(_) => "派单",
@@ -265,7 +275,6 @@ pub struct Rule {
     pub to: Status,
 }
 
-use crate::role::STAFF;
 const TECH: &[Role] = &[Role::Technician];
 const OWNER: &[Role] = &[Role::Owner];
 const WORKING: &[Status] = &[

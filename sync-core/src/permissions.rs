@@ -8,7 +8,7 @@
 
 use crate::ids::UserId;
 use crate::lifecycle::{OrderState, Party, Status, Supersession};
-use crate::role::Role;
+use crate::role::{Role, STAFF};
 
 /// A field (or list) of a work order that a device may write.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
@@ -72,7 +72,6 @@ pub struct FieldRule {
     pub states: &'static [Status],
 }
 
-use crate::role::STAFF;
 const TECH: &[Role] = &[Role::Technician];
 const OWNER: &[Role] = &[Role::Owner];
 /// Before a technician has accepted: what the owner may still change about their report.
