@@ -514,8 +514,8 @@ pub trait Database: Send + Sync + std::fmt::Debug + 'static {
     async fn actor_author(&self, org: &str, actor: &automerge::ActorId) -> Result<Option<Identity>>;
     /// The database's secret, which keys the server's receipts (see `replication::receipt`).
     fn receipt_secret(&self) -> &str;
-    /// Sets an order aside whose stored history does not load (see migration 0015/0016).
-    /// Whether it was not quarantined before.
+    /// Sets an order aside whose stored history does not load (see migration 0015/0016), and
+    /// counts it in [`Self::quarantined_here`]. Whether it was not quarantined before.
     async fn quarantine(&self, org: &str, order: OrderId, reason: &str, now_ms: i64) -> Result<bool>;
     /// An order's stored document, loaded. One that does not load is quarantined (set aside
     /// from every device's scope, counted, logged by id) and answered 409 `order_quarantined`:
@@ -2561,7 +2561,11 @@ macro_rules! database_impl {
                 .bind(reason)
                 .execute(&self.pool)
                 .await?;
-                Ok(done.rows_affected() > 0)
+                let newly = done.rows_affected() > 0;
+                if newly {
+                    self.fixed.quarantined.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+                }
+                Ok(newly)
             }
 
             async fn load_stored(&self, org: &str, order: OrderId, doc: &[u8]) -> Result<WorkOrder> {
@@ -2572,7 +2576,6 @@ macro_rules! database_impl {
                             .duration_since(std::time::UNIX_EPOCH)
                             .map_or(0, |d| d.as_millis() as i64);
                         if self.quarantine(org, order, &e.to_string(), now_ms).await? {
-                            self.fixed.quarantined.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
                             tracing::error!(%order, error = %e, "an order's stored history does not load: quarantined");
                         }
                         Err(ApiError::quarantined(order))
@@ -2625,7 +2628,6 @@ macro_rules! database_impl {
                         Err(e) => {
                             let org = orgs.get(&id).cloned().unwrap_or_default();
                             if self.quarantine(&org, order, &e.to_string(), now_ms).await? {
-                                self.fixed.quarantined.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
                                 quarantined.push(order);
                             }
                         }
