@@ -137,35 +137,8 @@ async fn a_change_forged_under_another_device_s_actor_is_refused_on_every_path(b
 /// Automerge's parser accepts and its encoder would write without those columns, so that the
 /// same content has another hash.
 fn with_explicit_null_columns(bytes: &[u8]) -> Vec<u8> {
-    use sha2::{Digest, Sha256};
-    fn uleb(b: &[u8], at: &mut usize) -> u64 {
-        let (mut v, mut shift) = (0u64, 0);
-        loop {
-            let byte = b[*at];
-            *at += 1;
-            v |= u64::from(byte & 0x7f) << shift;
-            shift += 7;
-            if byte & 0x80 == 0 {
-                return v;
-            }
-        }
-    }
-    fn put_uleb(out: &mut Vec<u8>, mut v: u64) {
-        loop {
-            let byte = (v & 0x7f) as u8;
-            v >>= 7;
-            if v == 0 {
-                out.push(byte);
-                return;
-            }
-            out.push(byte | 0x80);
-        }
-    }
     let ops = automerge::Change::from_bytes(bytes.to_vec()).expect("change").len() as u64;
-    assert_eq!(bytes[8], 1, "an uncompressed change chunk");
-    let mut at = 9;
-    let len = uleb(bytes, &mut at) as usize;
-    let body = &bytes[at..at + len];
+    let body = change_body(bytes);
     let mut b = 0;
     let deps = uleb(body, &mut b);
     b += 32 * deps as usize;
@@ -201,11 +174,50 @@ fn with_explicit_null_columns(bytes: &[u8]) -> Vec<u8> {
     new_body.extend_from_slice(&run);
     new_body.extend_from_slice(&run);
     new_body.extend_from_slice(&body[data_at..]);
+    rechunk(&new_body)
+}
+
+fn uleb(b: &[u8], at: &mut usize) -> u64 {
+    let (mut v, mut shift) = (0u64, 0);
+    loop {
+        let byte = b[*at];
+        *at += 1;
+        v |= u64::from(byte & 0x7f) << shift;
+        shift += 7;
+        if byte & 0x80 == 0 {
+            return v;
+        }
+    }
+}
+
+fn put_uleb(out: &mut Vec<u8>, mut v: u64) {
+    loop {
+        let byte = (v & 0x7f) as u8;
+        v >>= 7;
+        if v == 0 {
+            out.push(byte);
+            return;
+        }
+        out.push(byte | 0x80);
+    }
+}
+
+/// The body of an uncompressed change chunk (after magic, checksum, type and length).
+fn change_body(bytes: &[u8]) -> &[u8] {
+    assert_eq!(bytes[8], 1, "an uncompressed change chunk");
+    let mut at = 9;
+    let len = uleb(bytes, &mut at) as usize;
+    &bytes[at..at + len]
+}
+
+/// An uncompressed change chunk around `body`, with its length and checksum made right.
+fn rechunk(body: &[u8]) -> Vec<u8> {
+    use sha2::{Digest, Sha256};
     let mut chunk = vec![1u8];
-    put_uleb(&mut chunk, new_body.len() as u64);
-    chunk.extend_from_slice(&new_body);
+    put_uleb(&mut chunk, body.len() as u64);
+    chunk.extend_from_slice(body);
     let hash = Sha256::digest(&chunk);
-    let mut out = bytes[..4].to_vec();
+    let mut out = vec![0x85, 0x6f, 0x4a, 0x83];
     out.extend_from_slice(&hash[..4]);
     out.extend_from_slice(&chunk);
     out
@@ -463,37 +475,9 @@ async fn a_creating_change_holds_the_registration_and_nothing_else(backend: Back
 /// Rechunks a change with `extra` bytes after its columns (Automerge's parser keeps them, and
 /// the hash covers them), with its length and checksum made right.
 fn with_extra_bytes(bytes: &[u8], extra: &[u8]) -> Vec<u8> {
-    use sha2::{Digest, Sha256};
-    let mut at = 9;
-    let (mut len, mut shift) = (0usize, 0);
-    loop {
-        let byte = bytes[at];
-        at += 1;
-        len |= usize::from(byte & 0x7f) << shift;
-        shift += 7;
-        if byte & 0x80 == 0 {
-            break;
-        }
-    }
-    let mut body = bytes[at..at + len].to_vec();
+    let mut body = change_body(bytes).to_vec();
     body.extend_from_slice(extra);
-    let mut chunk = vec![1u8];
-    let mut n = body.len();
-    loop {
-        let byte = (n & 0x7f) as u8;
-        n >>= 7;
-        if n == 0 {
-            chunk.push(byte);
-            break;
-        }
-        chunk.push(byte | 0x80);
-    }
-    chunk.extend_from_slice(&body);
-    let hash = Sha256::digest(&chunk);
-    let mut out = bytes[..4].to_vec();
-    out.extend_from_slice(&hash[..4]);
-    out.extend_from_slice(&chunk);
-    out
+    rechunk(&body)
 }
 
 /// No device stores data no rule reads: bytes after a change's columns (Automerge keeps them
