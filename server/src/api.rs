@@ -42,10 +42,10 @@ use tokio_stream::wrappers::BroadcastStream;
 use tower_http::request_id::{MakeRequestUuid, PropagateRequestIdLayer, SetRequestIdLayer};
 
 use crate::auth::{self, Authenticated};
-use crate::db::PullRequest;
 use crate::error::ApiError;
 use crate::http::{Body, MAX_JSON_BODY};
 use crate::replication::{self, Cursor};
+use crate::store::PullRequest;
 use crate::{AppState, FeedAdvanced, closed_loop, dashboard, desk, escalation, privacy, sla_settings, web, webhooks};
 
 /// A sync request body may be this large; a JSON body much less.

@@ -16,10 +16,10 @@ use serde_json::{Value, json};
 
 use crate::AppState;
 use crate::auth::Authenticated;
-use crate::db::{Period, StaffCounts};
 use crate::error::ApiError;
 use crate::http::Params;
 use crate::replication::Principal;
+use crate::store::{Period, StaffCounts};
 
 const DAY_MS: i64 = 86_400_000;
 /// A period is at most this long.

@@ -6,9 +6,9 @@ use loopwork_sync_core::{
 };
 
 use crate::auth;
-use crate::db::{Database, NewUser};
 use crate::error::ApiError;
 use crate::replication::{Principal, parse_pushed};
+use crate::store::{Database, NewUser};
 
 pub const DEMO_PASSWORD: &str = "loopwork-demo";
 

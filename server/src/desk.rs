@@ -31,10 +31,10 @@ use serde_json::{Value, json};
 use crate::AppState;
 use crate::FeedAdvanced;
 use crate::auth::Authenticated;
-use crate::db::{OrderFilter, OrderListItem};
 use crate::error::ApiError;
 use crate::http::{Body, Params};
 use crate::replication::Principal;
+use crate::store::{OrderFilter, OrderListItem};
 
 /// Registrations of the same unit and category this recent are offered as duplicates.
 pub const DUPLICATE_WINDOW_MS: i64 = 24 * 3_600_000;

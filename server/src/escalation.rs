@@ -26,9 +26,9 @@ use serde::{Deserialize, Serialize};
 
 use crate::AppState;
 use crate::auth::Authenticated;
-use crate::db::{CheckRecord, Fired, NotificationRecord, OrderFacts, SlaEventRecord};
 use crate::error::ApiError;
 use crate::http::Body;
+use crate::store::{CheckRecord, Fired, NotificationRecord, OrderFacts, SlaEventRecord};
 
 /// Orders looked at per tick at most; the rest wait for the next tick.
 const PER_TICK: i64 = 1_000;

@@ -3,14 +3,13 @@
 //! and write what.
 //!
 //! The server is a library with a thin `main`: [`api::router`] is callable from tests, and
-//! [`serve`] runs the listeners. Storage is behind [`db::Database`] (SQLite or PostgreSQL).
+//! [`serve`] runs the listeners. Storage is behind [`store::Database`] (SQLite or PostgreSQL).
 
 pub mod api;
 pub mod auth;
 pub mod closed_loop;
 pub mod config;
 pub mod dashboard;
-pub mod db;
 pub mod demo;
 pub mod desk;
 pub mod error;
@@ -20,6 +19,7 @@ pub mod metrics;
 pub mod privacy;
 pub mod replication;
 pub mod sla_settings;
+pub mod store;
 pub mod tasks;
 pub mod web;
 pub mod webhooks;
@@ -39,7 +39,7 @@ pub struct FeedAdvanced {
 /// What every handler shares.
 #[derive(Clone)]
 pub struct AppState {
-    pub db: Arc<dyn db::Database>,
+    pub db: Arc<dyn store::Database>,
     pub metrics: Arc<metrics::Metrics>,
     pub live: tokio::sync::broadcast::Sender<FeedAdvanced>,
     pub limits: Limits,
@@ -59,7 +59,7 @@ impl std::fmt::Debug for AppState {
 }
 
 impl AppState {
-    pub fn new(db: Arc<dyn db::Database>, clock: Arc<dyn Clock>) -> Self {
+    pub fn new(db: Arc<dyn store::Database>, clock: Arc<dyn Clock>) -> Self {
         let (live, _) = tokio::sync::broadcast::channel(1_024);
         AppState {
             db,

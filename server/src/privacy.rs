@@ -19,9 +19,9 @@ use serde::Serialize;
 
 use crate::AppState;
 use crate::auth::Authenticated;
-use crate::db::{ContactSource, RevealRecord};
 use crate::error::ApiError;
 use crate::replication::Principal;
+use crate::store::{ContactSource, RevealRecord};
 
 /// `138****5678`: the first three and last four digits of a mainland mobile number; shorter
 /// numbers keep only their last two digits.

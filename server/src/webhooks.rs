@@ -2,7 +2,7 @@
 //! HTTP POSTs.
 //!
 //! - Durable and once-enqueued: a delivery row is written in the same transaction that records
-//!   the event (`db::record_checks`), so every recorded event is announced and none twice.
+//!   the event (`store::Scans::record_checks`), so every recorded event is announced and none twice.
 //! - At least once: [`deliver`] posts what is due and retries failures with exponential backoff
 //!   (30 s, 1 min, 2 min, … capped at 1 h; given up after 20 attempts), surviving restarts. Each
 //!   delivery carries `x-loopwork-delivery` (its id, the same on every retry) for receivers to
@@ -31,9 +31,9 @@ use serde::{Deserialize, Serialize};
 
 use crate::AppState;
 use crate::auth::Authenticated;
-use crate::db::WebhookRecord;
 use crate::error::ApiError;
 use crate::replication::Principal;
+use crate::store::WebhookRecord;
 
 /// Attempts before a delivery is given up.
 pub const MAX_ATTEMPTS: i64 = 20;

@@ -240,7 +240,7 @@ async fn bad_input_is_refused_precisely_and_changes_nothing(backend: Backend) {
         let principal = kefu.principal();
         let db = server.state.db.clone();
         async move {
-            let filter = loopwork_server::db::OrderFilter { limit: Some(500), ..Default::default() };
+            let filter = loopwork_server::store::OrderFilter { limit: Some(500), ..Default::default() };
             db.query_orders(&principal, &filter, 0).await.expect("list").len()
         }
     };

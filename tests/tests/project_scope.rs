@@ -3,7 +3,7 @@
 //! moved into one of their projects reaches them whole, and one moved out is taken back with the
 //! reason. A dispatcher bound to none (the company's call centre) still serves every project.
 
-use loopwork_server::db::NewUser;
+use loopwork_server::store::NewUser;
 use loopwork_sync_core::protocol::{OrderBytes, SyncRequest};
 use loopwork_sync_core::{Action, Category, Channel, Grade, Kind, Location, NewOrder, OrderId, Role, UserId};
 use loopwork_tests::{Backend, Device, SyncError, TestServer, on_both_backends};

@@ -243,7 +243,7 @@ async fn nobody_reads_or_writes_outside_their_scope(backend: Backend) {
     db.create_project(&other_org, "other-garden", "别家小区").await.expect("project");
     let hash = loopwork_server::auth::hash_password(loopwork_server::demo::DEMO_PASSWORD).expect("hash");
     db.create_user(
-        &loopwork_server::db::NewUser {
+        &loopwork_server::store::NewUser {
             org: other_org.clone(),
             login: "other-kefu".into(),
             password_hash: hash,
@@ -375,7 +375,7 @@ async fn duplicated_and_replayed_requests_are_harmless(backend: Backend) {
     synced(&mut other_desk).await;
     let order = other_desk.replica.order(id).expect("order");
     assert_eq!(order.notes().len(), 1);
-    let filter = loopwork_server::db::OrderFilter { limit: Some(100), ..Default::default() };
+    let filter = loopwork_server::store::OrderFilter { limit: Some(100), ..Default::default() };
     let orders = server.state.db.query_orders(&principal_of(&desk), &filter, 0).await.expect("list");
     assert_eq!(orders.iter().filter(|o| o.id == id.to_string()).count(), 1);
     server.stop().await.drop_database().await;

@@ -1,7 +1,7 @@
 //! Pushes through other server processes (PostgreSQL's announcements) reach this process's live
 //! listeners too.
 
-use crate::{AppState, FeedAdvanced, db};
+use crate::{AppState, FeedAdvanced, store};
 
 /// Relays other servers' feed announcements to this process's live channel, if the store has
 /// other servers (PostgreSQL); `None` otherwise.
@@ -11,10 +11,10 @@ pub fn spawn(state: &AppState) -> Option<tokio::task::JoinHandle<()>> {
     Some(tokio::spawn(async move {
         loop {
             match advanced.recv().await {
-                Ok(db::Announced { org, seq: Some(seq) }) => {
+                Ok(store::Announced { org, seq: Some(seq) }) => {
                     let _ = state.live.send(FeedAdvanced { org, seq });
                 }
-                Ok(db::Announced { org, seq: None }) => {
+                Ok(store::Announced { org, seq: None }) => {
                     if let Ok(seq) = state.db.latest_seq(&org).await {
                         let _ = state.live.send(FeedAdvanced { org, seq });
                     }

@@ -11,8 +11,8 @@ use std::sync::Arc;
 use std::time::Instant;
 
 use clap::{Parser, Subcommand};
-use loopwork_server::db::NewUser;
 use loopwork_server::replication::{Principal, parse_pushed};
+use loopwork_server::store::NewUser;
 use loopwork_server::{auth, demo};
 use loopwork_sync_core::store::{OrderQuery, Store};
 use loopwork_sync_core::{

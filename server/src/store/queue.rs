@@ -1,0 +1,284 @@
+//! The desk's queue: orders listed and filtered, possible duplicates, the caller an order was
+//! registered for.
+
+use super::*;
+
+/// An order as lists show it (JSON).
+#[derive(Clone, Debug, Serialize, PartialEq, Eq)]
+pub struct OrderListItem {
+    pub id: String,
+    pub number: String,
+    pub kind: String,
+    pub category: String,
+    pub grade: String,
+    pub status: String,
+    pub assignee: Option<String>,
+    /// The assignee's display name (staff names are not personal data of owners).
+    pub assignee_name: Option<String>,
+    pub project: String,
+    pub building: Option<String>,
+    pub unit: Option<String>,
+    pub area: Option<String>,
+    pub created_at: i64,
+    pub next_deadline: Option<i64>,
+    /// The most urgent unmet stage's checkpoints under the organization's SLA book (what the
+    /// queue colours by); `None` when nothing is owed or the scanner has not looked yet.
+    pub sla: Option<SlaMarks>,
+    pub rating: Option<i64>,
+    pub reopen_count: i64,
+}
+
+#[derive(Clone, Debug, Serialize, Deserialize, PartialEq, Eq)]
+pub struct SlaMarks {
+    pub stage: String,
+    pub half_at: Option<i64>,
+    pub warn_at: Option<i64>,
+    pub due_at: i64,
+}
+
+/// The queue's filters (`GET /api/v1/orders`); every one optional.
+#[derive(Clone, Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct OrderFilter {
+    /// A status code, or `open` for every open status.
+    pub status: Option<String>,
+    pub kind: Option<String>,
+    pub grade: Option<String>,
+    pub category: Option<String>,
+    pub project: Option<String>,
+    pub building: Option<String>,
+    pub unit: Option<String>,
+    pub assignee: Option<String>,
+    /// Open orders whose current stage is past its deadline.
+    #[serde(default)]
+    pub overdue: bool,
+    /// Part of the number or of the unit.
+    pub q: Option<String>,
+    /// Created at or after (ms).
+    pub from: Option<i64>,
+    /// Created before (ms).
+    pub to: Option<i64>,
+    /// Created in this hour of the week (Monday 00:00 = 0, China Standard Time).
+    pub hour_of_week: Option<i64>,
+    pub limit: Option<i64>,
+    /// One order (the detail view reads its row through the same query).
+    #[serde(skip)]
+    pub id: Option<String>,
+}
+
+/// The columns of a queue row (`order_item` reads them by position) and where they come from.
+pub(crate) const ITEM_COLUMNS: &str =
+    "o.id, o.number, o.kind, o.category, o.grade, o.status, o.assignee, u.display_name, o.project,
+    o.building, o.unit, o.area, o.created_at, o.next_deadline, o.sla_stage, o.sla_half_at, o.sla_warn_at, o.sla_due_at,
+    f.rating, COALESCE(f.reopen_count, 0)";
+
+pub(crate) const ITEM_FROM: &str =
+    "orders o LEFT JOIN users u ON u.id = o.assignee LEFT JOIN order_facts f ON f.order_id = o.id";
+
+#[async_trait]
+pub trait Queue: Send + Sync {
+    /// The queue: orders in the principal's scope matching the filter, most urgent first.
+    async fn query_orders(
+        &self,
+        principal: &Principal,
+        filter: &OrderFilter,
+        now_ms: i64,
+    ) -> Result<Vec<OrderListItem>>;
+    /// Open orders of the same unit and category created since `since_ms` (duplicates).
+    async fn possible_duplicates(
+        &self,
+        principal: &Principal,
+        location: &loopwork_sync_core::Location,
+        category: &str,
+        since_ms: i64,
+        except: OrderId,
+    ) -> Result<Vec<OrderListItem>>;
+    /// The caller of an order registered by phone (personal data: only `privacy.rs` reads it).
+    async fn save_caller(
+        &self,
+        org: &str,
+        order: OrderId,
+        name: Option<&str>,
+        phone: Option<&str>,
+        now_ms: i64,
+    ) -> Result<()>;
+    async fn caller(&self, org: &str, order: OrderId) -> Result<Option<(Option<String>, Option<String>)>>;
+}
+
+impl<B: Backend> Store<B>
+where
+    for<'c> &'c mut B::Connection: sqlx::Executor<'c, Database = B>,
+    usize: sqlx::ColumnIndex<B::Row>,
+    for<'s> &'s str: sqlx::ColumnIndex<B::Row> + sqlx::Encode<'s, B> + sqlx::Type<B>,
+    for<'s> &'s [u8]: sqlx::Encode<'s, B> + sqlx::Type<B>,
+    i64: Column<B>,
+    i32: Column<B>,
+    bool: Column<B>,
+    String: Column<B>,
+    Vec<u8>: Column<B>,
+    Option<i64>: Column<B>,
+    Option<String>: Column<B>,
+    Option<Vec<u8>>: Column<B>,
+    for<'s> Option<&'s str>: sqlx::Encode<'s, B>,
+{
+    /// One queue row, from a query that selects [`ITEM_COLUMNS`] `FROM` [`ITEM_FROM`].
+    pub(crate) fn order_item(r: &<B as sqlx::Database>::Row) -> Result<OrderListItem, sqlx::Error> {
+        let stage: Option<String> = r.try_get(14)?;
+        let due: Option<i64> = r.try_get(17)?;
+        Ok(OrderListItem {
+            id: r.try_get(0)?,
+            number: r.try_get(1)?,
+            kind: r.try_get(2)?,
+            category: r.try_get(3)?,
+            grade: r.try_get(4)?,
+            status: r.try_get(5)?,
+            assignee: r.try_get(6)?,
+            assignee_name: r.try_get(7)?,
+            project: r.try_get(8)?,
+            building: r.try_get(9)?,
+            unit: r.try_get(10)?,
+            area: r.try_get(11)?,
+            created_at: r.try_get(12)?,
+            next_deadline: r.try_get(13)?,
+            sla: match (stage, due) {
+                (Some(stage), Some(due_at)) => {
+                    Some(SlaMarks { stage, half_at: r.try_get(15)?, warn_at: r.try_get(16)?, due_at })
+                }
+                _ => None,
+            },
+            rating: r.try_get(18)?,
+            reopen_count: r.try_get(19)?,
+        })
+    }
+}
+
+#[async_trait]
+impl<B: Backend> Queue for Store<B>
+where
+    for<'c> &'c mut B::Connection: sqlx::Executor<'c, Database = B>,
+    usize: sqlx::ColumnIndex<B::Row>,
+    for<'s> &'s str: sqlx::ColumnIndex<B::Row> + sqlx::Encode<'s, B> + sqlx::Type<B>,
+    for<'s> &'s [u8]: sqlx::Encode<'s, B> + sqlx::Type<B>,
+    i64: Column<B>,
+    i32: Column<B>,
+    bool: Column<B>,
+    String: Column<B>,
+    Vec<u8>: Column<B>,
+    Option<i64>: Column<B>,
+    Option<String>: Column<B>,
+    Option<Vec<u8>>: Column<B>,
+    for<'s> Option<&'s str>: sqlx::Encode<'s, B>,
+{
+    async fn query_orders(
+        &self,
+        principal: &Principal,
+        filter: &OrderFilter,
+        now_ms: i64,
+    ) -> Result<Vec<OrderListItem>> {
+        // The page is chosen on the orders table alone (its first columns), then joined: a
+        // queue of 100,000 open orders sorts narrow rows and joins two hundred.
+        let order = "o.is_open DESC, o.next_deadline IS NULL, o.next_deadline, o.created_at DESC, o.id";
+        let sql = format!(
+            "SELECT {ITEM_COLUMNS} FROM {ITEM_FROM} JOIN (
+             SELECT o.id FROM orders o
+             WHERE o.org_id = $1 AND $3 = $3 AND {}
+               AND ($4 IS NULL OR o.status = $4 OR ($4 = 'open' AND o.is_open = TRUE))
+               AND ($5 IS NULL OR o.kind = $5) AND ($6 IS NULL OR o.grade = $6)
+               AND ($7 IS NULL OR o.category = $7) AND ($8 IS NULL OR o.project = $8)
+               AND ($9 IS NULL OR o.building = $9) AND ($10 IS NULL OR o.unit = $10)
+               AND ($11 IS NULL OR o.assignee = $11)
+               AND ($12 = FALSE OR (o.is_open = TRUE AND o.next_deadline < $13))
+               AND ($14 IS NULL OR o.number LIKE $14 ESCAPE '\\' OR o.unit LIKE $14 ESCAPE '\\')
+               AND ($15 IS NULL OR o.created_at >= $15) AND ($16 IS NULL OR o.created_at < $16)
+               AND ($17 IS NULL OR o.id IN (SELECT order_id FROM order_facts
+                   WHERE org_id = $1 AND created_how = $17)) AND ($18 IS NULL OR o.id = $18)
+             ORDER BY {order} LIMIT $2) page ON page.id = o.id
+             ORDER BY {order}",
+            scope_filter(Scope::of(principal), "o.id")
+        );
+        // What the user typed, matched literally: `%` and `_` are escaped, not wildcards.
+        let q = filter
+            .q
+            .as_deref()
+            .map(|q| format!("%{}%", q.replace('\\', "\\\\").replace('%', "\\%").replace('_', "\\_")));
+        let rows = sqlx::query(AssertSqlSafe(sql))
+            .bind(&principal.org)
+            .bind(filter.limit.unwrap_or(200).clamp(1, 500))
+            .bind(principal.user.to_string())
+            .bind(filter.status.as_deref())
+            .bind(filter.kind.as_deref())
+            .bind(filter.grade.as_deref())
+            .bind(filter.category.as_deref())
+            .bind(filter.project.as_deref())
+            .bind(filter.building.as_deref())
+            .bind(filter.unit.as_deref())
+            .bind(filter.assignee.as_deref())
+            .bind(filter.overdue)
+            .bind(now_ms)
+            .bind(q)
+            .bind(filter.from)
+            .bind(filter.to)
+            .bind(filter.hour_of_week)
+            .bind(filter.id.as_deref())
+            .fetch_all(&self.pool)
+            .await?;
+        Ok(rows.iter().map(Self::order_item).collect::<Result<_, sqlx::Error>>()?)
+    }
+
+    async fn possible_duplicates(
+        &self,
+        principal: &Principal,
+        location: &loopwork_sync_core::Location,
+        category: &str,
+        since_ms: i64,
+        except: OrderId,
+    ) -> Result<Vec<OrderListItem>> {
+        let sql = format!(
+            "SELECT {ITEM_COLUMNS} FROM {ITEM_FROM}
+             WHERE o.org_id = $1 AND o.project = $2 AND o.building = $3 AND o.unit = $4 AND o.category = $5
+               AND o.created_at >= $6 AND o.id <> $7 AND o.is_open = TRUE
+             ORDER BY o.created_at DESC LIMIT 10"
+        );
+        let rows = sqlx::query(AssertSqlSafe(sql))
+            .bind(&principal.org)
+            .bind(&location.project)
+            .bind(&location.building)
+            .bind(&location.unit)
+            .bind(category)
+            .bind(since_ms)
+            .bind(except.to_string())
+            .fetch_all(&self.pool)
+            .await?;
+        Ok(rows.iter().map(Self::order_item).collect::<Result<_, sqlx::Error>>()?)
+    }
+
+    async fn save_caller(
+        &self,
+        org: &str,
+        order: OrderId,
+        name: Option<&str>,
+        phone: Option<&str>,
+        now_ms: i64,
+    ) -> Result<()> {
+        sqlx::query(
+            "INSERT INTO order_callers (order_id, org_id, name, phone, created_at) VALUES ($1, $2, $3, $4, $5)
+             ON CONFLICT (order_id) DO NOTHING",
+        )
+        .bind(order.to_string())
+        .bind(org)
+        .bind(name)
+        .bind(phone)
+        .bind(now_ms)
+        .execute(&self.pool)
+        .await?;
+        Ok(())
+    }
+
+    async fn caller(&self, org: &str, order: OrderId) -> Result<Option<(Option<String>, Option<String>)>> {
+        Ok(sqlx::query_as("SELECT name, phone FROM order_callers WHERE org_id = $1 AND order_id = $2")
+            .bind(org)
+            .bind(order.to_string())
+            .fetch_optional(&self.pool)
+            .await?)
+    }
+}

@@ -1,0 +1,497 @@
+//! The deadline scan's storage: orders due a check or a server action, the SLA events they
+//! fire and the notifications they leave.
+
+use super::*;
+
+/// An order the escalation scanner must look at.
+#[derive(Clone, Debug)]
+pub struct CheckDue {
+    pub org: String,
+    pub order: OrderId,
+    pub doc: Vec<u8>,
+    pub next_check: i64,
+}
+
+/// What one scan found for one order (see [`Database::record_checks`]).
+#[derive(Clone, Debug)]
+pub struct CheckRecord {
+    pub due: CheckDue,
+    pub fired: Vec<Fired>,
+    pub facts: OrderFacts,
+    pub next_check: Option<i64>,
+}
+
+/// A checkpoint that fired, and whom it concerns: the order's assignee (if any) and everyone of
+/// these roles in the organization.
+#[derive(Clone, Debug)]
+pub struct Fired {
+    pub stage: &'static str,
+    pub level: &'static str,
+    pub at_ms: i64,
+    pub due_ms: i64,
+    pub assignee: Option<String>,
+    pub roles: Vec<Role>,
+}
+
+/// What the scanner materializes from an order's document and its organization's SLA book: the
+/// queue's colours (the checkpoints of the most urgent unmet stage) on `orders`, and the row the
+/// dashboards count in `order_facts`. Times are device claims clamped as for deadlines
+/// (docs/deadlines.md).
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct OrderFacts {
+    pub sla_stage: Option<&'static str>,
+    pub sla_half_at: Option<i64>,
+    pub sla_warn_at: Option<i64>,
+    pub sla_due_at: Option<i64>,
+    pub project: String,
+    pub building: Option<String>,
+    pub kind: &'static str,
+    pub category: String,
+    pub grade: &'static str,
+    pub status: &'static str,
+    pub is_open: bool,
+    pub assignee: Option<String>,
+    pub created_at: i64,
+    /// Hour of the week the order was created, Monday 00:00 = 0, China Standard Time.
+    pub created_how: i64,
+    pub assigned_at: Option<i64>,
+    pub accepted_at: Option<i64>,
+    pub arrived_at: Option<i64>,
+    pub completed_at: Option<i64>,
+    /// When the loop closed: the owner's confirmation, the automatic one, or the close.
+    pub finished_at: Option<i64>,
+    pub rating: Option<i64>,
+    pub reopen_count: i64,
+    pub auto_confirmed: bool,
+    /// Who recorded the return visit.
+    pub visited_by: Option<String>,
+}
+
+#[derive(Clone, Debug, Serialize)]
+pub struct SlaEventRecord {
+    pub stage: String,
+    pub level: String,
+    pub at_ms: i64,
+    pub due_ms: i64,
+    pub fired_at_ms: i64,
+}
+
+#[derive(Clone, Debug, Serialize)]
+pub struct NotificationRecord {
+    pub id: String,
+    pub order_id: String,
+    pub stage: String,
+    pub level: String,
+    pub due_ms: i64,
+    pub created_at_ms: i64,
+    pub read_at_ms: Option<i64>,
+}
+
+#[async_trait]
+pub trait Scans: Send + Sync {
+    /// Orders (organization, id) that have awaited their owner's confirmation longer than their
+    /// organization allows at `now_ms`, oldest first.
+    async fn awaiting_due(&self, now_ms: i64, limit: i64) -> Result<Vec<(String, OrderId)>>;
+    /// The server acts on an order (auto-confirmation): written only if, merged with whatever
+    /// the order holds by then, it produces `expect`. Whether it was written.
+    async fn server_action(
+        &self,
+        org: &str,
+        order: OrderId,
+        action: Action,
+        expect: Status,
+        now_ms: i64,
+    ) -> Result<bool>;
+    /// Orders of the organization in these states, with their documents.
+    /// Orders of the principal's scope in these statuses, whole, oldest first (at most `limit`
+    /// per status).
+    async fn orders_in_status(
+        &self,
+        principal: &Principal,
+        statuses: &[Status],
+        limit: i64,
+    ) -> Result<Vec<(OrderId, Vec<u8>)>>;
+    /// Open orders the escalation scanner must look at by `now_ms` (org, id, document, the
+    /// `next_check` it was read at), soonest first.
+    async fn checks_due(&self, now_ms: i64, limit: i64) -> Result<Vec<CheckDue>>;
+    /// For each looked-at order, in one transaction: records the checkpoints that fired (once
+    /// each: an existing record wins) with a notification for each recipient role, and, unless a
+    /// push moved the order's next check since it was read, sets it and the order's facts.
+    /// Returns, per order, the indexes (into its `fired`) of the checkpoints this call recorded.
+    async fn record_checks(&self, checks: &[CheckRecord], now_ms: i64) -> Result<Vec<Vec<usize>>>;
+    async fn sla_events(&self, org: &str, order: OrderId) -> Result<Vec<SlaEventRecord>>;
+    async fn notifications(&self, principal: &Principal, limit: i64) -> Result<Vec<NotificationRecord>>;
+    async fn mark_read(&self, principal: &Principal, id: &str, now_ms: i64) -> Result<bool>;
+}
+
+impl<B: Backend> Store<B>
+where
+    for<'c> &'c mut B::Connection: sqlx::Executor<'c, Database = B>,
+    usize: sqlx::ColumnIndex<B::Row>,
+    for<'s> &'s str: sqlx::ColumnIndex<B::Row> + sqlx::Encode<'s, B> + sqlx::Type<B>,
+    for<'s> &'s [u8]: sqlx::Encode<'s, B> + sqlx::Type<B>,
+    i64: Column<B>,
+    i32: Column<B>,
+    bool: Column<B>,
+    String: Column<B>,
+    Vec<u8>: Column<B>,
+    Option<i64>: Column<B>,
+    Option<String>: Column<B>,
+    Option<Vec<u8>>: Column<B>,
+    for<'s> Option<&'s str>: sqlx::Encode<'s, B>,
+{
+    /// One order of [`Database::record_checks`], inside its transaction.
+    pub(crate) async fn record_one(
+        tx: &mut sqlx::Transaction<'_, B>,
+        check: &CheckRecord,
+        now_ms: i64,
+    ) -> Result<Vec<usize>> {
+        let (due, fired, facts, next_check) = (&check.due, &check.fired, &check.facts, check.next_check);
+        let order_id = due.order.to_string();
+        let mut recorded = Vec::new();
+        for (index, f) in fired.iter().enumerate() {
+            let inserted: Option<String> = sqlx::query_scalar(
+                "INSERT INTO sla_events (org_id, order_id, stage, level, due_at, at, fired_at)
+                 VALUES ($1, $2, $3, $4, $5, $6, $7) ON CONFLICT DO NOTHING RETURNING order_id",
+            )
+            .bind(&due.org)
+            .bind(&order_id)
+            .bind(f.stage)
+            .bind(f.level)
+            .bind(f.due_ms)
+            .bind(f.at_ms)
+            .bind(now_ms)
+            .fetch_optional(&mut **tx)
+            .await?;
+            if inserted.is_none() {
+                continue;
+            }
+            recorded.push(index);
+            // Announced to the organization's webhooks in the same transaction: once.
+            let hooks: Vec<String> =
+                sqlx::query_scalar("SELECT id FROM webhooks WHERE org_id = $1 AND deleted_at IS NULL")
+                    .bind(&due.org)
+                    .fetch_all(&mut **tx)
+                    .await?;
+            for hook in hooks {
+                let delivery = uuid::Uuid::now_v7().to_string();
+                let body = serde_json::json!({
+                    "delivery_id": delivery,
+                    "event": format!("sla.{}", f.level),
+                    "org_id": due.org,
+                    "order_id": order_id,
+                    "stage": f.stage,
+                    "level": f.level,
+                    "at_ms": f.at_ms,
+                    "due_ms": f.due_ms,
+                    "fired_at_ms": now_ms,
+                });
+                sqlx::query(
+                    "INSERT INTO webhook_outbox (id, org_id, webhook_id, body, attempts, next_attempt_at)
+                     VALUES ($1, $2, $3, $4, 0, $5)",
+                )
+                .bind(&delivery)
+                .bind(&due.org)
+                .bind(hook)
+                .bind(body.to_string())
+                .bind(now_ms)
+                .execute(&mut **tx)
+                .await?;
+            }
+            let roles: Vec<&str> = f.roles.iter().map(|r| r.code()).collect();
+            let mut users: Vec<String> = Vec::new();
+            for role in roles {
+                // Dispatchers bound to projects hear of their projects' orders only.
+                let ids: Vec<String> = sqlx::query_scalar(
+                    "SELECT id FROM users WHERE org_id = $1 AND role = $2 AND disabled_at IS NULL
+                        AND (role <> 'dispatcher' OR NOT EXISTS (SELECT 1 FROM staff_projects s WHERE s.user_id = users.id)
+                            OR EXISTS (SELECT 1 FROM staff_projects s JOIN orders o ON o.project = s.project
+                                WHERE s.user_id = users.id AND o.id = $3))
+                     ORDER BY id",
+                )
+                .bind(&due.org)
+                .bind(role)
+                .bind(&order_id)
+                .fetch_all(&mut **tx)
+                .await?;
+                users.extend(ids);
+            }
+            users.extend(f.assignee.clone());
+            users.sort();
+            users.dedup();
+            for user in users {
+                sqlx::query(
+                    "INSERT INTO notifications (id, org_id, user_id, order_id, stage, level, due_at, created_at)
+                     VALUES ($1, $2, $3, $4, $5, $6, $7, $8)",
+                )
+                .bind(uuid::Uuid::now_v7().to_string())
+                .bind(&due.org)
+                .bind(user)
+                .bind(&order_id)
+                .bind(f.stage)
+                .bind(f.level)
+                .bind(f.due_ms)
+                .bind(now_ms)
+                .execute(&mut **tx)
+                .await?;
+            }
+        }
+        // A push since the read set `next_check` to its own time: leave that (and the
+        // facts of the document it read) for the next tick.
+        let current = sqlx::query(
+            "UPDATE orders SET next_check = $1, sla_stage = $4, sla_half_at = $5, sla_warn_at = $6,
+                sla_due_at = $7, next_deadline = $7
+             WHERE id = $2 AND next_check = $3",
+        )
+        .bind(next_check)
+        .bind(&order_id)
+        .bind(due.next_check)
+        .bind(facts.sla_stage)
+        .bind(facts.sla_half_at)
+        .bind(facts.sla_warn_at)
+        .bind(facts.sla_due_at)
+        .execute(&mut **tx)
+        .await?
+        .rows_affected()
+            == 1;
+        if current {
+            // Breaches are never cleared: they are read from the records, these included.
+            let breached = |stage: &str| {
+                format!(
+                    "CASE WHEN EXISTS (SELECT 1 FROM sla_events WHERE order_id = $1 AND stage = '{stage}'
+                        AND level = 'breach') THEN 1 ELSE 0 END"
+                )
+            };
+            sqlx::query(AssertSqlSafe(format!(
+                "INSERT INTO order_facts (order_id, org_id, project, building, kind, category, grade, status,
+                    is_open, assignee, registered_by, created_at, created_how, assigned_at, accepted_at,
+                    arrived_at, completed_at, finished_at, rating, reopen_count, auto_confirmed, visited_by,
+                    response_breached, arrival_breached, resolution_breached)
+                 VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10,
+                    (SELECT registered_by FROM orders WHERE id = $1), $11, $12, $13, $14, $15, $16, $17, $18,
+                    $19, $20, $21, {}, {}, {})
+                 ON CONFLICT (order_id) DO UPDATE SET project = excluded.project,
+                    building = excluded.building, kind = excluded.kind, category = excluded.category,
+                    grade = excluded.grade, status = excluded.status, is_open = excluded.is_open,
+                    assignee = excluded.assignee, registered_by = excluded.registered_by,
+                    created_at = excluded.created_at, created_how = excluded.created_how,
+                    assigned_at = excluded.assigned_at, accepted_at = excluded.accepted_at,
+                    arrived_at = excluded.arrived_at, completed_at = excluded.completed_at,
+                    finished_at = excluded.finished_at, rating = excluded.rating,
+                    reopen_count = excluded.reopen_count, auto_confirmed = excluded.auto_confirmed,
+                    visited_by = excluded.visited_by, response_breached = excluded.response_breached,
+                    arrival_breached = excluded.arrival_breached,
+                    resolution_breached = excluded.resolution_breached",
+                breached("response"),
+                breached("arrival"),
+                breached("resolution"),
+            )))
+            .bind(&order_id)
+            .bind(&due.org)
+            .bind(&facts.project)
+            .bind(facts.building.as_deref())
+            .bind(facts.kind)
+            .bind(&facts.category)
+            .bind(facts.grade)
+            .bind(facts.status)
+            .bind(facts.is_open)
+            .bind(facts.assignee.as_deref())
+            .bind(facts.created_at)
+            .bind(facts.created_how)
+            .bind(facts.assigned_at)
+            .bind(facts.accepted_at)
+            .bind(facts.arrived_at)
+            .bind(facts.completed_at)
+            .bind(facts.finished_at)
+            .bind(facts.rating)
+            .bind(facts.reopen_count)
+            .bind(i64::from(facts.auto_confirmed))
+            .bind(facts.visited_by.as_deref())
+            .execute(&mut **tx)
+            .await?;
+        }
+        Ok(recorded)
+    }
+}
+
+#[async_trait]
+impl<B: Backend> Scans for Store<B>
+where
+    for<'c> &'c mut B::Connection: sqlx::Executor<'c, Database = B>,
+    usize: sqlx::ColumnIndex<B::Row>,
+    for<'s> &'s str: sqlx::ColumnIndex<B::Row> + sqlx::Encode<'s, B> + sqlx::Type<B>,
+    for<'s> &'s [u8]: sqlx::Encode<'s, B> + sqlx::Type<B>,
+    i64: Column<B>,
+    i32: Column<B>,
+    bool: Column<B>,
+    String: Column<B>,
+    Vec<u8>: Column<B>,
+    Option<i64>: Column<B>,
+    Option<String>: Column<B>,
+    Option<Vec<u8>>: Column<B>,
+    for<'s> Option<&'s str>: sqlx::Encode<'s, B>,
+{
+    async fn awaiting_due(&self, now_ms: i64, limit: i64) -> Result<Vec<(String, OrderId)>> {
+        // At least a day old by the index, then each organization's own wait.
+        let rows: Vec<(String, String)> = sqlx::query_as(
+            "SELECT o.org_id, o.id FROM orders o LEFT JOIN closed_loop_settings s ON s.org_id = o.org_id
+             WHERE o.awaiting_since IS NOT NULL AND o.awaiting_since <= $1 - 86400000
+               AND o.awaiting_since <= $1 - COALESCE(s.auto_confirm_days, 3) * 86400000
+             ORDER BY o.awaiting_since LIMIT $2",
+        )
+        .bind(now_ms)
+        .bind(limit)
+        .fetch_all(&self.pool)
+        .await?;
+        rows.into_iter().map(|(org, id)| Ok((org, id.parse().map_err(|_| ApiError::internal())?))).collect()
+    }
+
+    async fn server_action(
+        &self,
+        org: &str,
+        order: OrderId,
+        action: Action,
+        expect: Status,
+        now_ms: i64,
+    ) -> Result<bool> {
+        let Some(doc) = self.stored_document(org, &order.to_string()).await? else { return Ok(false) };
+        let server = self.fixed.server;
+        let mut document = self.load_stored(org, order, &doc).await?.with_device(server.device);
+        let before = document.heads();
+        if document.transition(&server, action, None, now_ms).is_err() {
+            return Ok(false);
+        }
+        let changes = document
+            .changes_since(&before)
+            .into_iter()
+            .map(|(_, bytes)| loopwork_sync_core::work_order::parse_change(&bytes).map_err(|_| ApiError::internal()))
+            .collect::<Result<Vec<_>>>()?;
+        let principal = Principal {
+            user: server.user,
+            role: Role::System,
+            org: org.to_owned(),
+            device: server.device,
+            project_bound: false,
+        };
+        let outcome = self.push_job(&principal, &[(order, changes)], &[], now_ms, Some(expect)).await?;
+        Ok(outcome.merged > 0)
+    }
+
+    async fn checks_due(&self, now_ms: i64, limit: i64) -> Result<Vec<CheckDue>> {
+        let mut conn = self.pool.acquire().await?;
+        let rows: Vec<(String, String, i64, Vec<u8>, Option<i64>, i32)> = sqlx::query_as(AssertSqlSafe(format!(
+            "SELECT org_id, id, next_check, {DOC_COLUMNS} FROM orders
+             WHERE next_check IS NOT NULL AND next_check <= $1 ORDER BY next_check LIMIT $2"
+        )))
+        .bind(now_ms)
+        .bind(limit)
+        .fetch_all(&mut *conn)
+        .await?;
+        let mut due = Vec::with_capacity(rows.len());
+        let mut stored = Vec::with_capacity(rows.len());
+        for (org, id, next_check, doc, doc_seq, tail) in rows {
+            due.push((org, id.parse().map_err(|_| ApiError::internal())?, next_check));
+            stored.push((id, doc, doc_seq, tail));
+        }
+        let docs = Self::whole_documents(&mut conn, stored).await?;
+        Ok(due
+            .into_iter()
+            .zip(docs)
+            .map(|((org, order, next_check), (_, doc))| CheckDue { org, order, doc, next_check })
+            .collect())
+    }
+
+    async fn record_checks(&self, checks: &[CheckRecord], now_ms: i64) -> Result<Vec<Vec<usize>>> {
+        let mut tx = B::begin_write(&self.pool).await?;
+        let mut recorded = Vec::with_capacity(checks.len());
+        for check in checks {
+            recorded.push(Self::record_one(&mut tx, check, now_ms).await?);
+        }
+        tx.commit().await?;
+        Ok(recorded)
+    }
+
+    async fn sla_events(&self, org: &str, order: OrderId) -> Result<Vec<SlaEventRecord>> {
+        let rows: Vec<(String, String, i64, i64, i64)> = sqlx::query_as(
+            "SELECT stage, level, at, due_at, fired_at FROM sla_events WHERE order_id = $1 AND org_id = $2
+             ORDER BY at, stage, level",
+        )
+        .bind(order.to_string())
+        .bind(org)
+        .fetch_all(&self.pool)
+        .await?;
+        Ok(rows
+            .into_iter()
+            .map(|(stage, level, at_ms, due_ms, fired_at_ms)| SlaEventRecord {
+                stage,
+                level,
+                at_ms,
+                due_ms,
+                fired_at_ms,
+            })
+            .collect())
+    }
+
+    async fn notifications(&self, principal: &Principal, limit: i64) -> Result<Vec<NotificationRecord>> {
+        let rows: Vec<(String, String, String, String, i64, i64, Option<i64>)> = sqlx::query_as(
+            "SELECT id, order_id, stage, level, due_at, created_at, read_at FROM notifications
+             WHERE user_id = $1 AND org_id = $2 ORDER BY created_at DESC, id DESC LIMIT $3",
+        )
+        .bind(principal.user.to_string())
+        .bind(&principal.org)
+        .bind(limit)
+        .fetch_all(&self.pool)
+        .await?;
+        Ok(rows
+            .into_iter()
+            .map(|(id, order_id, stage, level, due_ms, created_at_ms, read_at_ms)| NotificationRecord {
+                id,
+                order_id,
+                stage,
+                level,
+                due_ms,
+                created_at_ms,
+                read_at_ms,
+            })
+            .collect())
+    }
+
+    async fn mark_read(&self, principal: &Principal, id: &str, now_ms: i64) -> Result<bool> {
+        let done =
+            sqlx::query("UPDATE notifications SET read_at = COALESCE(read_at, $1) WHERE id = $2 AND user_id = $3")
+                .bind(now_ms)
+                .bind(id)
+                .bind(principal.user.to_string())
+                .execute(&self.pool)
+                .await?;
+        Ok(done.rows_affected() == 1)
+    }
+
+    async fn orders_in_status(
+        &self,
+        principal: &Principal,
+        statuses: &[Status],
+        limit: i64,
+    ) -> Result<Vec<(OrderId, Vec<u8>)>> {
+        let mut out = Vec::new();
+        let sql = format!(
+            "SELECT id, {DOC_COLUMNS} FROM orders WHERE org_id = $1 AND status = $2 AND $3 = $3 AND {}
+             ORDER BY created_at LIMIT $4",
+            scope_filter(Scope::of(principal), "id")
+        );
+        for status in statuses {
+            let mut conn = self.pool.acquire().await?;
+            let rows: Vec<StoredDocRow> = sqlx::query_as(AssertSqlSafe(sql.clone()))
+                .bind(&principal.org)
+                .bind(status.code())
+                .bind(principal.user.to_string())
+                .bind(limit)
+                .fetch_all(&mut *conn)
+                .await?;
+            for (id, doc) in Self::whole_documents(&mut conn, rows).await? {
+                out.push((id.parse().map_err(|_| ApiError::internal())?, doc));
+            }
+        }
+        Ok(out)
+    }
+}
