@@ -32,7 +32,7 @@ pub mod timeline;
 pub mod work_order;
 
 pub use classification::{Category, Channel, Grade, Kind};
-pub use clock::{Clock, FixedClock, SystemClock};
+pub use clock::{Clock, FixedClock, SystemClock, TrustWindow};
 pub use error::{CoreError, DocumentError};
 pub use identity::Identity;
 pub use ids::{DeviceId, OrderId, UserId};
