@@ -43,7 +43,7 @@ fn world() -> &'static World {
         std::fs::create_dir_all(&dir).expect("dir");
         let (router, tokens, order) = runtime.block_on(async {
             let url = format!("sqlite://{}", dir.join("fuzz.db").display());
-            let db = loopwork_server::store::open(&url).await.expect("open");
+            let db = loopwork_server::writer::open(&url).await.expect("open");
             let clock: std::sync::Arc<dyn loopwork_sync_core::Clock> =
                 std::sync::Arc::new(loopwork_sync_core::SystemClock);
             loopwork_server::demo::seed(db.as_ref(), clock.now_ms()).await.expect("demo");

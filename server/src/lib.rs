@@ -23,6 +23,7 @@ pub mod store;
 pub mod tasks;
 pub mod web;
 pub mod webhooks;
+pub mod writer;
 
 use std::sync::Arc;
 

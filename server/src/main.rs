@@ -6,7 +6,7 @@ use std::sync::Arc;
 use clap::Parser;
 use loopwork_server::config::{AdminCommand, Cli, Command, ServeArgs};
 use loopwork_server::store::NewUser;
-use loopwork_server::{AppState, auth, demo, store};
+use loopwork_server::{AppState, auth, demo, writer};
 use loopwork_sync_core::{Clock, Role, SystemClock};
 
 #[global_allocator]
@@ -36,7 +36,7 @@ async fn main() -> std::process::ExitCode {
 
 async fn serve(args: ServeArgs) -> Result<(), String> {
     let url = args.storage.url().map_err(|e| format!("cannot create the data directory: {e}"))?;
-    let database = store::open(&url).await?;
+    let database = writer::open(&url).await?;
     let clock: Arc<dyn Clock> = Arc::new(SystemClock);
     if !args.no_demo && !database.has_organizations().await.map_err(|e| e.message_en)? {
         let text = demo::seed(database.as_ref(), clock.now_ms()).await.map_err(|e| e.message_en)?;
@@ -67,11 +67,11 @@ async fn admin(command: AdminCommand) -> Result<(), String> {
     let now = SystemClock.now_ms();
     match command {
         AdminCommand::CreateOrg { storage, name } => {
-            let database = store::open(&storage.url().map_err(|e| e.to_string())?).await?;
+            let database = writer::open(&storage.url().map_err(|e| e.to_string())?).await?;
             println!("{}", database.create_organization(&name, now).await.map_err(|e| e.message_en)?);
         }
         AdminCommand::CreateProject { storage, org, code, name } => {
-            let database = store::open(&storage.url().map_err(|e| e.to_string())?).await?;
+            let database = writer::open(&storage.url().map_err(|e| e.to_string())?).await?;
             database.create_project(&org, &code, &name).await.map_err(|e| e.message_en)?;
         }
         AdminCommand::CreateUser { storage, org, login, password, role, name, phone, units, projects } => {
@@ -88,7 +88,7 @@ async fn admin(command: AdminCommand) -> Result<(), String> {
                 return Err("--unit binds owners only".into());
             }
             auth::check_password_strength(&login, &password).map_err(|(en, _)| format!("weak password: {en}"))?;
-            let database = store::open(&storage.url().map_err(|e| e.to_string())?).await?;
+            let database = writer::open(&storage.url().map_err(|e| e.to_string())?).await?;
             // Checked before the user exists: a dispatcher whose binding failed would serve everything.
             for project in &projects {
                 if !database.has_project(&org, project).await.map_err(|e| e.message_en)? {
@@ -111,7 +111,7 @@ async fn admin(command: AdminCommand) -> Result<(), String> {
             println!("{id}");
         }
         AdminCommand::RevokeDevice { storage, org, device } => {
-            let database = store::open(&storage.url().map_err(|e| e.to_string())?).await?;
+            let database = writer::open(&storage.url().map_err(|e| e.to_string())?).await?;
             let device = device.parse().map_err(|_| "not a device id".to_string())?;
             if !database.revoke_device(&org, device, now).await.map_err(|e| e.message_en)? {
                 return Err("no such active device in that organization".into());

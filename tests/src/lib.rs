@@ -5,8 +5,8 @@
 
 use std::sync::Arc;
 
-use loopwork_server::store::{self, Database};
-use loopwork_server::{AppState, demo};
+use loopwork_server::store::Database;
+use loopwork_server::{AppState, demo, writer};
 use loopwork_sync_core::protocol::{CONTENT_TYPE, ErrorFrame, Limits, SyncResponse};
 use loopwork_sync_core::store::SqliteStore;
 use loopwork_sync_core::sync::SyncOutcome;
@@ -186,7 +186,7 @@ impl TestServer {
     }
 
     async fn start_with(database: TestDatabase, clock: Arc<dyn Clock>) -> TestServer {
-        let db: Arc<dyn Database> = store::open(&database.url).await.expect("open database");
+        let db: Arc<dyn Database> = writer::open(&database.url).await.expect("open database");
         let state = AppState::new(db, clock);
         let api = tokio::net::TcpListener::bind("127.0.0.1:0").await.expect("bind");
         let metrics = tokio::net::TcpListener::bind("127.0.0.1:0").await.expect("bind");

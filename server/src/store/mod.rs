@@ -25,7 +25,7 @@ use serde::{Deserialize, Serialize};
 use sqlx::{AssertSqlSafe, Row};
 
 use crate::error::ApiError;
-use crate::replication::{self, Cursor, DocumentCache, Principal, Scope, StoredOrder};
+use crate::replication::{self, Cursor, DocumentCache, Principal, Scope};
 
 mod accounts;
 mod dashboards;
@@ -33,23 +33,23 @@ mod documents;
 mod feed;
 mod postgres;
 mod privacy;
+mod pushes;
 mod queue;
 mod scans;
 mod settings;
 mod sqlite;
 mod webhooks;
-mod writer;
 
 pub use accounts::*;
 pub use dashboards::*;
 pub use documents::*;
 pub use feed::*;
 pub use privacy::*;
+pub use pushes::*;
 pub use queue::*;
 pub use scans::*;
 pub use settings::*;
 pub use webhooks::*;
-pub use writer::*;
 
 pub type Result<T, E = ApiError> = std::result::Result<T, E>;
 
@@ -62,12 +62,12 @@ pub(crate) type Postgres = Store<sqlx::Postgres>;
 /// queue and its document cache.
 #[derive(Debug)]
 pub(crate) struct Store<B: Backend> {
-    pool: sqlx::Pool<B>,
-    fixed: Fixed,
-    writer: tokio::sync::mpsc::Sender<PushJob>,
-    cache: SharedCache,
+    pub(crate) pool: sqlx::Pool<B>,
+    pub(crate) fixed: Fixed,
+    pub(crate) writer: tokio::sync::mpsc::Sender<PushJob>,
+    pub(crate) cache: SharedCache,
     /// Feed advances other server processes announced (PostgreSQL only).
-    advanced: Option<tokio::sync::broadcast::Sender<Announced>>,
+    pub(crate) advanced: Option<tokio::sync::broadcast::Sender<Announced>>,
 }
 
 /// A value both backends bind and read (the types the SQL uses).
@@ -136,17 +136,6 @@ pub(crate) trait Backend:
         by: DeviceId,
         orgs: &[(String, i64)],
     ) -> impl Future<Output = Result<Vec<Written>>> + Send;
-}
-
-/// Opens the database a URL names: `postgres://…` or `sqlite://…` (created if missing).
-pub async fn open(url: &str) -> Result<std::sync::Arc<dyn Database>, String> {
-    if url.starts_with("postgres://") || url.starts_with("postgresql://") {
-        Ok(std::sync::Arc::new(Postgres::open(url).await.map_err(|e| e.to_string())?))
-    } else if url.starts_with("sqlite:") {
-        Ok(std::sync::Arc::new(Sqlite::open(url).await.map_err(|e| e.to_string())?))
-    } else {
-        Err(format!("unsupported database URL (use sqlite:… or postgres://…): {}", url.split(':').next().unwrap_or("")))
-    }
 }
 
 /// What never changes while a process runs: read once at open.

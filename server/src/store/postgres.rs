@@ -6,7 +6,8 @@ use sqlx::postgres::{PgConnectOptions, PgPool, PgPoolOptions};
 use super::*;
 
 impl Postgres {
-    pub(crate) async fn open(url: &str) -> Result<Self, sqlx::Error> {
+    /// Opens (creating and migrating) the database; the writer takes the jobs it queues.
+    pub(crate) async fn open(url: &str) -> Result<(Self, tokio::sync::mpsc::Receiver<PushJob>), sqlx::Error> {
         let options = PgConnectOptions::from_str(url)?;
         // Every connection is opened at start-up: opening one (a new backend process) under load
         // held up the first requests after a restart by tens of milliseconds.
@@ -15,10 +16,9 @@ impl Postgres {
         let fixed = Self::init_meta(&pool).await.map_err(|e| sqlx::Error::Protocol(e.message_en))?;
         let (writer, jobs) = tokio::sync::mpsc::channel(4 * GROUP_COMMIT_MAX);
         let cache: SharedCache = std::sync::Arc::new(std::sync::Mutex::new(DocumentCache::new(CACHED_DOCUMENTS)));
-        tokio::spawn(Self::run_writer(pool.clone(), fixed.server, cache.clone(), jobs));
         let (advanced, _) = tokio::sync::broadcast::channel(1_024);
         tokio::spawn(Self::listen_for_other_servers(pool.clone(), fixed.server.device, advanced.clone()));
-        Ok(Postgres { pool, fixed, writer, cache, advanced: Some(advanced) })
+        Ok((Postgres { pool, fixed, writer, cache, advanced: Some(advanced) }, jobs))
     }
 
     /// Relays `NOTIFY loopwork_feed` from the other server processes (this process tells its

@@ -1,5 +1,5 @@
-//! The write path: merge ahead, the writer task, group commit, the document cache and one
-//! push's writes.
+//! Pushes on their way to the writer (`crate::writer`): merged ahead against the document
+//! cache and queued; the cache warmed at start; and the statements the writer's plans execute.
 
 use super::*;
 
@@ -21,53 +21,33 @@ pub struct PushOutcome {
 /// of the whole document reads the tail from the feed.
 pub(crate) const TAIL_MAX: i32 = 32;
 
-/// The columns of an order's row that a push may change besides its document and feed
-/// position: when none changed and no transition came, the writer rewrites only those two and
-/// the deadline scanner need not look at the order again.
-#[derive(Debug, PartialEq, Eq)]
-pub(crate) struct Listed {
-    pub(crate) number: String,
-    pub(crate) kind: String,
-    pub(crate) category: String,
-    pub(crate) grade: String,
-    pub(crate) status: String,
-    pub(crate) assignee: Option<String>,
-    pub(crate) project: String,
-    pub(crate) building: Option<String>,
-    pub(crate) unit: Option<String>,
-    pub(crate) area: Option<String>,
+/// Whether an order's tail, `tail_before` changes long, may take `appended` more, or the order
+/// gets a new snapshot instead.
+pub(crate) fn fits_tail(tail_before: i32, appended: i32) -> bool {
+    tail_before + appended <= TAIL_MAX
 }
 
-impl Listed {
-    pub(crate) fn of_row(r: &StoredRow) -> Listed {
-        Listed {
-            number: r.number.clone(),
-            kind: r.kind.clone(),
-            category: r.category.clone(),
-            grade: r.grade.clone(),
-            status: r.status.clone(),
-            assignee: r.assignee.clone(),
-            project: r.project.clone(),
-            building: r.building.clone(),
-            unit: r.unit.clone(),
-            area: r.area.clone(),
-        }
-    }
+/// A device's claimed time for a transition, outside its clock's trust window (see
+/// `loopwork_sync_core::TrustWindow`): a row of `clamped_claims`.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub(crate) struct ClampedClaim {
+    pub(crate) entry: String,
+    pub(crate) device: DeviceId,
+    pub(crate) claimed_at: i64,
+    pub(crate) accepted_at: i64,
+}
 
-    pub(crate) fn of_summary(s: &loopwork_sync_core::OrderSummary) -> Listed {
-        Listed {
-            number: s.number.clone(),
-            kind: s.kind.code().to_owned(),
-            category: s.category.code(),
-            grade: s.grade.code().to_owned(),
-            status: s.status.code().to_owned(),
-            assignee: s.assignee.map(|a| a.to_string()),
-            project: s.location.project.clone(),
-            building: s.location.building.clone(),
-            unit: s.location.unit.clone(),
-            area: s.location.area.clone(),
-        }
-    }
+/// An order's row as a push rewrites it whole (see `Store::upsert_order`).
+pub(crate) struct OrderRow<'a> {
+    pub(crate) org: &'a str,
+    pub(crate) order_id: &'a str,
+    pub(crate) summary: &'a loopwork_sync_core::OrderSummary,
+    pub(crate) doc: Vec<u8>,
+    pub(crate) heads: Vec<u8>,
+    pub(crate) last_seq: i64,
+    /// The user whose push created the order (kept from the first write).
+    pub(crate) registered_by: &'a str,
+    pub(crate) now_ms: i64,
 }
 
 /// One push waiting for the writer.
@@ -120,19 +100,7 @@ pub(crate) const CACHED_DOCUMENTS: usize = 5_000;
 /// An order merged in the current batch: cached once the batch commits.
 pub(crate) type Staged = (OrderId, i64, WorkOrder, Option<UserId>);
 
-/// One push as the writer tries it.
-pub(crate) struct Attempt {
-    /// The order's row, when the writer read it ahead with others (`Some(None)`: no such order).
-    pub(crate) read_ahead: Option<Option<StoredRow>>,
-    /// Whether the push wrote anything before it failed.
-    pub(crate) wrote: bool,
-    /// A push read ahead that changes nothing the order's row lists (a note, parts, time, a
-    /// photo): its rows are left to the end of the batch, where every such push's feed rows and
-    /// order positions are written together, one statement per table.
-    pub(crate) deferred: Option<Deferred>,
-}
-
-/// The writes a push left to the end of its batch (see [`Attempt::deferred`]).
+/// The writes a push left to the end of its batch (see `writer::plan::RowWrite::Deferred`).
 pub(crate) struct Deferred {
     pub(crate) id: OrderId,
     pub(crate) org: String,
@@ -320,179 +288,6 @@ where
         }
     }
 
-    /// The writer task: takes the pushes waiting, writes them in one transaction.
-    pub(crate) async fn run_writer(
-        pool: sqlx::Pool<B>,
-        server: Identity,
-        cache: SharedCache,
-        mut jobs: tokio::sync::mpsc::Receiver<PushJob>,
-    ) {
-        // The writer keeps one connection of the pool to itself: taking one per batch
-        // waited, under load, behind the request handlers' reads.
-        let mut held: Option<sqlx::pool::PoolConnection<B>> = None;
-        // Closing the pool (the server stopping) waits for every connection, this one too.
-        let mut closing = std::pin::pin!(pool.close_event());
-        loop {
-            let first = tokio::select! {
-                job = jobs.recv() => match job {
-                    Some(job) => job,
-                    None => break,
-                },
-                _ = &mut closing => break,
-            };
-            let mut batch = vec![first];
-            while batch.len() < GROUP_COMMIT_MAX {
-                match jobs.try_recv() {
-                    Ok(job) => batch.push(job),
-                    Err(_) => break,
-                }
-            }
-            // Advisory locks are taken in organization order, so two servers' batches
-            // cannot deadlock.
-            batch.sort_by(|a, b| a.principal.org.cmp(&b.principal.org));
-            let mut results = Vec::with_capacity(batch.len());
-            let mut staged = Vec::new();
-            let committed = match held.take() {
-                Some(conn) => Ok(conn),
-                None => pool.acquire().await.map_err(ApiError::from),
-            };
-            let committed = match committed {
-                Ok(mut conn) => {
-                    let written =
-                        Self::write_batch(&mut conn, &server, &mut batch, &cache, &mut staged, &mut results).await;
-                    // After a failed batch the connection may be broken: the next one
-                    // starts on a fresh one.
-                    match written {
-                        Ok(()) => held = Some(conn),
-                        Err(_) => conn.close_on_drop(),
-                    }
-                    written
-                }
-                Err(e) => Err(e),
-            };
-            if committed.is_ok() {
-                let mut cache = lock(&cache);
-                for (id, seq, order, assignee) in staged {
-                    cache.put(id, seq, order, assignee);
-                }
-            }
-            for (job, result) in
-                batch.into_iter().zip(results.into_iter().map(Some).chain(std::iter::repeat_with(|| None)))
-            {
-                let answer = match (&committed, result) {
-                    (Ok(()), Some(result)) => result,
-                    (Err(e), _) => Err(e.clone()),
-                    (Ok(()), None) => Err(ApiError::internal()),
-                };
-                let _ = job.reply.send(answer);
-            }
-        }
-    }
-
-    pub(crate) async fn write_batch(
-        conn: &mut sqlx::pool::PoolConnection<B>,
-        server: &Identity,
-        batch: &mut [PushJob],
-        cache: &SharedCache,
-        staged: &mut Vec<Staged>,
-        results: &mut Vec<Result<PushOutcome>>,
-    ) -> Result<()> {
-        let mut tx = B::begin_writer(conn).await?;
-        let mut locked: Option<String> = None;
-        let mut synced: Vec<String> = Vec::new();
-        let mut closing = HashMap::new();
-        let mut now_ms = 0;
-        // A push into one order that a request handler merged ahead (so the order exists)
-        // is refused, if at all, before its first write: it needs no savepoint. Should
-        // the database fail in it (PostgreSQL then aborts the whole transaction), or
-        // anything fail after a write, the whole batch fails and every device sends
-        // again. Other pushes (several orders, a new order) each get a savepoint, so one
-        // refused push leaves the others whole.
-        let alone = |job: &PushJob| job.groups.len() == 1 && job.premerged.first().is_some_and(Option::is_some);
-        // The rows of orders pushed alone, and only once in the batch, are read together
-        // per organization once its lock is held (nothing earlier in the batch writes them).
-        let mut pushes = HashMap::<OrderId, usize>::new();
-        for (id, _) in batch.iter().flat_map(|job| job.groups.iter()) {
-            *pushes.entry(*id).or_default() += 1;
-        }
-        let read_together = |job: &PushJob| alone(job) && pushes[&job.groups[0].0] == 1;
-        let mut read_ahead = HashMap::<String, Vec<(String, String)>>::new();
-        for job in batch.iter().filter(|job| read_together(job)) {
-            read_ahead
-                .entry(job.principal.org.clone())
-                .or_default()
-                .push((job.groups[0].0.to_string(), job.principal.user.to_string()));
-        }
-        let mut rows: HashMap<String, StoredRow> = HashMap::new();
-        let mut deferred: Vec<(usize, Deferred)> = Vec::new();
-        for (at, job) in batch.iter_mut().enumerate() {
-            if locked.as_deref() != Some(job.principal.org.as_str()) {
-                if let Some(rows) = B::lock_org(&mut tx, &job.principal.org).await? {
-                    let read = closing_from_rows(rows)?;
-                    closing.insert(job.principal.org.clone(), read);
-                    lock(cache).set_closing(&job.principal.org, read);
-                }
-                locked = Some(job.principal.org.clone());
-                let wanted = read_ahead.remove(&job.principal.org).unwrap_or_default();
-                rows = B::read_rows(&mut tx, &wanted).await?;
-            }
-            let alone = alone(job);
-            let row = read_together(job).then(|| rows.remove(&job.groups[0].0.to_string()));
-            let mut merged = Vec::new();
-            let mut attempt = Attempt { read_ahead: row, wrote: false, deferred: None };
-            let result = if alone {
-                Self::push_in_tx(&mut tx, server, cache, &mut merged, job, &mut closing, &mut attempt).await
-            } else {
-                let mut savepoint = sqlx::Connection::begin(&mut *tx).await?;
-                let result =
-                    Self::push_in_tx(&mut savepoint, server, cache, &mut merged, job, &mut closing, &mut attempt).await;
-                if result.is_ok() {
-                    savepoint.commit().await?;
-                } else {
-                    savepoint.rollback().await?;
-                }
-                result
-            };
-            match result {
-                Ok(outcome) => {
-                    let device = job.principal.device.to_string();
-                    if !synced.contains(&device) {
-                        synced.push(device);
-                    }
-                    now_ms = now_ms.max(job.now_ms);
-                    staged.extend(merged);
-                    deferred.extend(attempt.deferred.map(|d| (at, d)));
-                    results.push(Ok(outcome));
-                }
-                Err(failed) if alone && (attempt.wrote || failed.status.is_server_error()) => return Err(failed),
-                Err(refused) => results.push(Err(refused)),
-            }
-        }
-        // Each organization whose feed advances, with its newest position so far (the
-        // deferred pushes' rows are yet to be written).
-        let mut announced: Vec<(String, i64)> = Vec::new();
-        for (at, (job, result)) in batch.iter().zip(&*results).enumerate() {
-            let Ok(outcome) = result else { continue };
-            if outcome.merged == 0 && !deferred.iter().any(|(d, _)| *d == at) {
-                continue;
-            }
-            match announced.iter_mut().find(|(org, _)| *org == job.principal.org) {
-                Some((_, seq)) => *seq = (*seq).max(outcome.feed_seq),
-                None => announced.push((job.principal.org.clone(), outcome.feed_seq)),
-            }
-        }
-        let written = B::finish_batch(&mut tx, &deferred, now_ms, &synced, server.device, &announced).await?;
-        for ((at, d), w) in deferred.into_iter().zip(written) {
-            if let Some(Ok(outcome)) = results.get_mut(at) {
-                outcome.merged += w.merged;
-                outcome.feed_seq = outcome.feed_seq.max(w.last_seq);
-            }
-            staged.push((d.id, w.last_seq, d.order, d.assignee));
-        }
-        tx.commit().await?;
-        Ok(())
-    }
-
     /// The newest feed position of an order's changes: where a push whose every change
     /// was in the feed already (a concurrent duplicate) leaves the order.
     pub(crate) async fn newest_position(tx: &mut sqlx::Transaction<'_, B>, order_id: &str) -> Result<i64> {
@@ -548,347 +343,6 @@ where
         Ok(())
     }
 
-    /// One push, inside the writer's transaction.
-    pub(crate) async fn push_in_tx(
-        tx: &mut sqlx::Transaction<'_, B>,
-        server: &Identity,
-        cache: &SharedCache,
-        staged: &mut Vec<Staged>,
-        job: &mut PushJob,
-        read_this_batch: &mut HashMap<String, ClosingAuthority>,
-        attempt: &mut Attempt,
-    ) -> Result<PushOutcome> {
-        let premerged = std::mem::take(&mut job.premerged);
-        let (principal, groups, now_ms) = (&job.principal, &job.groups, job.now_ms);
-        let mut outcome = PushOutcome {
-            acked: groups.iter().flat_map(|(_, changes)| changes.iter().map(Change::hash)).collect(),
-            ..PushOutcome::default()
-        };
-        let user = principal.user.to_string();
-        // The organization's rules as committed (read once per batch): a premerge judged
-        // with others is redone.
-        let closing = match read_this_batch.get(&principal.org) {
-            Some(closing) => *closing,
-            None => {
-                let rows: Vec<(String, String)> =
-                    sqlx::query_as("SELECT grade, min_role FROM closing_authority WHERE org_id = $1")
-                        .bind(&principal.org)
-                        .fetch_all(&mut **tx)
-                        .await?;
-                let closing = closing_from_rows(rows)?;
-                read_this_batch.insert(principal.org.clone(), closing);
-                lock(cache).set_closing(&principal.org, closing);
-                closing
-            }
-        };
-        let authors = authors_of(principal, &job.relayed_authors, closing);
-        let premerged = if closing == job.closing { premerged } else { Vec::new() };
-        // Device clocks are trusted only between the device's last sync and now: read when
-        // a push first brings transitions (most pushes bring notes, not transitions).
-        let mut trusted_from: Option<Option<i64>> = None;
-        let mut premerged = premerged.into_iter();
-        for (id, changes) in groups {
-            let ahead = premerged.next().flatten();
-            let mut saved = None;
-            let order_id = id.to_string();
-            let read_ahead = attempt.read_ahead.is_some();
-            let row: Option<StoredRow> = match attempt.read_ahead.take() {
-                Some(row) => row,
-                None => B::read_rows(tx, &[(order_id.clone(), user.clone())]).await?.remove(&order_id),
-            };
-            let listed_before = row.as_ref().map(Listed::of_row);
-            let tail_before = row.as_ref().map_or(0, |r| r.tail_changes);
-            if let (Some(expected), Some(row)) = (job.expect, &row)
-                && row.status == expected.code()
-            {
-                // The server's action is done already (by this process or another).
-                continue;
-            }
-            let merged = match row {
-                Some(StoredRow {
-                    org_id: org,
-                    last_seq,
-                    assignee,
-                    reporter,
-                    project,
-                    building,
-                    unit,
-                    given,
-                    serves,
-                    ..
-                }) => {
-                    let assignee = assignee.map(|a| a.parse()).transpose().map_err(|_| ApiError::internal())?;
-                    let stored = StoredOrder { org, last_seq, assignee, reporter, project, building, unit };
-                    // Only the checks the role needs (see `replication::may_write`).
-                    let ever_given = principal.role == Role::Technician && given;
-                    let owns = principal.role == Role::Owner
-                        && Self::owns_unit(tx, &user, &stored.project, &stored.building, &stored.unit).await?;
-                    let by_this_server = principal.device == server.device;
-                    if !by_this_server && !replication::may_write(principal, &stored, ever_given, owns, serves) {
-                        return Err(ApiError::out_of_scope(id).binary());
-                    }
-                    match ahead.filter(|p| p.at_seq == stored.last_seq) {
-                        Some(Premerged { merged, saved: bytes, .. }) => {
-                            saved = bytes;
-                            merged
-                        }
-                        None => {
-                            let cached = lock(cache).take(*id, stored.last_seq);
-                            let order = match cached {
-                                Some(order) => order,
-                                None => {
-                                    let stored: StoredDoc = sqlx::query_as(AssertSqlSafe(format!(
-                                        "SELECT {DOC_COLUMNS} FROM orders WHERE id = $1"
-                                    )))
-                                    .bind(&order_id)
-                                    .fetch_one(&mut **tx)
-                                    .await?;
-                                    let doc = Self::whole_document(&mut **tx, &order_id, stored).await?;
-                                    WorkOrder::load(&doc).map_err(|_| ApiError::quarantined(*id).binary())?
-                                }
-                            };
-                            replication::merge_push(
-                                Some((order, stored.assignee)),
-                                *id,
-                                changes,
-                                &authors,
-                                server,
-                                None,
-                                now_ms,
-                            )?
-                        }
-                    }
-                }
-                None => {
-                    let candidate = WorkOrder::from_parsed_changes(changes.clone())
-                        .map_err(|e| ApiError::from(loopwork_sync_core::CoreError::from(e)).binary())?;
-                    let location = candidate.location();
-                    let (project_known, serves): (bool, bool) = sqlx::query_as(
-                        "SELECT EXISTS (SELECT 1 FROM projects WHERE org_id = $1 AND code = $2),
-                            EXISTS (SELECT 1 FROM staff_projects WHERE user_id = $3 AND project = $2)",
-                    )
-                    .bind(&principal.org)
-                    .bind(&location.project)
-                    .bind(&user)
-                    .fetch_one(&mut **tx)
-                    .await?;
-                    let owns =
-                        Self::owns_unit(tx, &user, &location.project, &location.building, &location.unit).await?;
-                    replication::may_create(principal, &candidate, project_known, owns, serves)?;
-                    attempt.wrote = true;
-                    let number = Self::next_number(tx, &principal.org, now_ms).await?;
-                    replication::merge_push(None, *id, changes, &authors, server, Some(&number), now_ms)?
-                }
-            };
-            if merged.new_changes.is_empty() {
-                continue;
-            }
-            if job.expect.is_some_and(|expected| merged.summary.status != expected) {
-                // The server's action no longer applies: someone got there first.
-                continue;
-            }
-            attempt.wrote = true;
-            outcome.rejected.extend(merged.rejected.iter().map(|r| r.reason.code()));
-            // Each change is logged as its actor's (the pusher's, a relayed change's true
-            // author, or a server's); what the merge added is this server's.
-            let pushed: HashMap<ChangeHash, DeviceId> = changes
-                .iter()
-                .map(|c| (c.hash(), DeviceId::from_actor(c.actor_id()).unwrap_or(server.device)))
-                .collect();
-            let attributed = |hash: &ChangeHash| pushed.get(hash).copied().unwrap_or(server.device);
-            if read_ahead
-                && job.expect.is_none()
-                && merged.new_transitions.is_empty()
-                && !merged.transitions_changed
-                && listed_before == Some(Listed::of_summary(&merged.summary))
-            {
-                let changes =
-                    merged.new_changes.into_iter().map(|(hash, bytes)| (hash, bytes, attributed(&hash))).collect();
-                attempt.deferred = Some(Deferred {
-                    id: *id,
-                    org: principal.org.clone(),
-                    changes,
-                    received_at: now_ms,
-                    tail_before,
-                    order: merged.order,
-                    assignee: merged.summary.assignee,
-                });
-                continue;
-            }
-            if !merged.new_transitions.is_empty() && trusted_from.is_none() {
-                let from: Option<i64> =
-                    sqlx::query_scalar("SELECT COALESCE(last_sync_at, created_at) FROM devices WHERE id = $1")
-                        .bind(principal.device.to_string())
-                        .fetch_optional(&mut **tx)
-                        .await?;
-                trusted_from = Some(from);
-            }
-            if let Some(Some(from)) = trusted_from {
-                for t in &merged.new_transitions {
-                    let accepted = t.at_ms.clamp(from.min(now_ms), now_ms);
-                    if accepted == t.at_ms {
-                        continue;
-                    }
-                    sqlx::query(
-                        "INSERT INTO clamped_claims (order_id, entry_id, device_id, claimed_at, accepted_at, received_at)
-                         VALUES ($1, $2, $3, $4, $5, $6) ON CONFLICT DO NOTHING",
-                    )
-                    .bind(id.to_string())
-                    .bind(&t.id)
-                    .bind(principal.device.to_string())
-                    .bind(t.at_ms)
-                    .bind(accepted)
-                    .bind(now_ms)
-                    .execute(&mut **tx)
-                    .await?;
-                }
-            }
-            let mut last_seq = 0;
-            let mut appended = 0;
-            for (hash, bytes) in &merged.new_changes {
-                let device = attributed(hash);
-                let seq: Option<i64> = sqlx::query_scalar(
-                    "INSERT INTO feed (org_id, order_id, kind, hash, bytes, device_id, received_at)
-                     VALUES ($1, $2, 'change', $3, $4, $5, $6) ON CONFLICT DO NOTHING RETURNING seq",
-                )
-                .bind(&principal.org)
-                .bind(&order_id)
-                .bind(hash.as_ref())
-                .bind(bytes)
-                .bind(device.to_string())
-                .bind(now_ms)
-                .fetch_optional(&mut **tx)
-                .await?;
-                appended += i32::from(seq.is_some());
-                last_seq = last_seq.max(seq.unwrap_or(0));
-            }
-            let summary = &merged.summary;
-            if summary.assignee != merged.assignee_before {
-                if let Some(before) = merged.assignee_before {
-                    let seq: i64 = sqlx::query_scalar(
-                        "INSERT INTO feed (org_id, order_id, kind, user_id, reason, received_at)
-                         VALUES ($1, $2, 'revoke', $3, 'reassigned', $4) RETURNING seq",
-                    )
-                    .bind(&principal.org)
-                    .bind(&order_id)
-                    .bind(before.to_string())
-                    .bind(now_ms)
-                    .fetch_one(&mut **tx)
-                    .await?;
-                    last_seq = last_seq.max(seq);
-                }
-                if let Some(after) = summary.assignee {
-                    let seq: i64 = sqlx::query_scalar(
-                        "INSERT INTO feed (org_id, order_id, kind, user_id, received_at)
-                         VALUES ($1, $2, 'grant', $3, $4) RETURNING seq",
-                    )
-                    .bind(&principal.org)
-                    .bind(&order_id)
-                    .bind(after.to_string())
-                    .bind(now_ms)
-                    .fetch_one(&mut **tx)
-                    .await?;
-                    last_seq = last_seq.max(seq);
-                    sqlx::query("INSERT INTO order_access (order_id, user_id) VALUES ($1, $2) ON CONFLICT DO NOTHING")
-                        .bind(&order_id)
-                        .bind(after.to_string())
-                        .execute(&mut **tx)
-                        .await?;
-                }
-            }
-            if let Some(before) = listed_before.as_ref().filter(|b| b.project != summary.location.project) {
-                // The order moved to another project: the dispatchers who serve the one it
-                // left (and not the one it entered) are told, those of the new one get it
-                // whole.
-                let after = &summary.location.project;
-                for (kind, reason, from, to) in
-                    [("revoke", Some("moved"), &before.project, after), ("grant", None, after, &before.project)]
-                {
-                    let seqs: Vec<i64> = sqlx::query_scalar(
-                        "INSERT INTO feed (org_id, order_id, kind, user_id, reason, received_at)
-                         SELECT $1, $2, $3, s.user_id, $4, $5 FROM staff_projects s JOIN users u ON u.id = s.user_id
-                         WHERE u.org_id = $1 AND s.project = $6 AND NOT EXISTS (
-                            SELECT 1 FROM staff_projects t WHERE t.user_id = s.user_id AND t.project = $7)
-                         RETURNING seq",
-                    )
-                    .bind(&principal.org)
-                    .bind(&order_id)
-                    .bind(kind)
-                    .bind(reason)
-                    .bind(now_ms)
-                    .bind(from)
-                    .bind(to)
-                    .fetch_all(&mut **tx)
-                    .await?;
-                    last_seq = seqs.into_iter().fold(last_seq, i64::max);
-                }
-            }
-            if last_seq == 0 {
-                last_seq = Self::newest_position(tx, &order_id).await?;
-            }
-            let mut document = || saved.take().unwrap_or_else(|| merged.order.save_uncompressed());
-            if !merged.transitions_changed && listed_before == Some(Listed::of_summary(summary)) {
-                // A note, a part, time or a photo: nothing the deadline scanner reads
-                // moved, so its next check stays, and only the row's feed position and
-                // document change (a full upsert would rewrite every index of the table).
-                // The new feed rows extend the document's tail; a long tail is folded
-                // into a new snapshot.
-                if tail_before + appended <= TAIL_MAX {
-                    Self::extend_tails(tx, &[(order_id.clone(), appended, last_seq)]).await?;
-                } else {
-                    Self::write_snapshot(tx, &order_id, (document(), heads_blob(&merged.order)), last_seq).await?;
-                }
-            } else {
-                sqlx::query(
-                    "INSERT INTO orders (id, org_id, number, kind, category, grade, status, is_open, assignee, reporter,
-                        project, building, unit, area, created_at, next_deadline, doc, last_seq, awaiting_since,
-                        next_check, registered_by, doc_heads)
-                     VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16, $17, $18, $19, $20,
-                        $21, $22)
-                     ON CONFLICT (id) DO UPDATE SET number = excluded.number, kind = excluded.kind,
-                        category = excluded.category, grade = excluded.grade, status = excluded.status,
-                        is_open = excluded.is_open, assignee = excluded.assignee, project = excluded.project,
-                        building = excluded.building, unit = excluded.unit, area = excluded.area,
-                        next_deadline = excluded.next_deadline, doc = excluded.doc, last_seq = excluded.last_seq,
-                        awaiting_since = CASE WHEN excluded.awaiting_since IS NULL THEN NULL
-                            ELSE COALESCE(orders.awaiting_since, excluded.awaiting_since) END,
-                        next_check = excluded.next_check, doc_seq = NULL, tail_changes = 0,
-                        doc_heads = excluded.doc_heads",
-                )
-                .bind(&order_id)
-                .bind(&principal.org)
-                .bind(&summary.number)
-                .bind(summary.kind.code())
-                .bind(summary.category.code())
-                .bind(summary.grade.code())
-                .bind(summary.status.code())
-                .bind(summary.status.is_open())
-                .bind(summary.assignee.map(|a| a.to_string()))
-                .bind(summary.reporter.to_string())
-                .bind(&summary.location.project)
-                .bind(&summary.location.building)
-                .bind(&summary.location.unit)
-                .bind(&summary.location.area)
-                .bind(summary.created_at_ms)
-                .bind(summary.next_deadline_ms)
-                .bind(document())
-                .bind(last_seq)
-                .bind((summary.status == Status::AwaitingConfirmation).then_some(now_ms))
-                // The escalation scanner looks at the order at its next tick.
-                .bind(now_ms)
-                // Kept from the push that created the order (`ON CONFLICT` leaves it).
-                .bind(user.as_str())
-                .bind(heads_blob(&merged.order))
-                .execute(&mut **tx)
-                .await?;
-            }
-            outcome.merged += merged.new_changes.len();
-            outcome.feed_seq = outcome.feed_seq.max(last_seq);
-            staged.push((*id, last_seq, merged.order, merged.summary.assignee));
-        }
-        Ok(outcome)
-    }
-
     /// Whether the user is an owner of the unit.
     pub(crate) async fn owns_unit(
         tx: &mut sqlx::Transaction<'_, B>,
@@ -923,5 +377,237 @@ where
         .fetch_one(&mut **tx)
         .await?;
         Ok(format!("GD{day}{next:04}"))
+    }
+
+    /// The organization's closing authority as committed.
+    pub(crate) async fn read_closing(tx: &mut sqlx::Transaction<'_, B>, org: &str) -> Result<ClosingAuthority> {
+        let rows: Vec<(String, String)> =
+            sqlx::query_as("SELECT grade, min_role FROM closing_authority WHERE org_id = $1")
+                .bind(org)
+                .fetch_all(&mut **tx)
+                .await?;
+        closing_from_rows(rows)
+    }
+
+    /// An order's whole document as committed, loaded; 409 `order_quarantined` if it does not load.
+    pub(crate) async fn read_order(tx: &mut sqlx::Transaction<'_, B>, id: OrderId) -> Result<WorkOrder> {
+        let order_id = id.to_string();
+        let stored: StoredDoc =
+            sqlx::query_as(AssertSqlSafe(format!("SELECT {DOC_COLUMNS} FROM orders WHERE id = $1")))
+                .bind(&order_id)
+                .fetch_one(&mut **tx)
+                .await?;
+        let doc = Self::whole_document(&mut **tx, &order_id, stored).await?;
+        WorkOrder::load(&doc).map_err(|_| ApiError::quarantined(id).binary())
+    }
+
+    /// For a new order: whether its project is one of the organization's, and whether the user
+    /// serves it (`staff_projects`).
+    pub(crate) async fn project_facts(
+        tx: &mut sqlx::Transaction<'_, B>,
+        org: &str,
+        project: &str,
+        user: &str,
+    ) -> Result<(bool, bool)> {
+        Ok(sqlx::query_as(
+            "SELECT EXISTS (SELECT 1 FROM projects WHERE org_id = $1 AND code = $2),
+                EXISTS (SELECT 1 FROM staff_projects WHERE user_id = $3 AND project = $2)",
+        )
+        .bind(org)
+        .bind(project)
+        .bind(user)
+        .fetch_one(&mut **tx)
+        .await?)
+    }
+
+    /// The device's last contact with the server: its last sync, or its registration (`None`:
+    /// no such device).
+    pub(crate) async fn last_contact(tx: &mut sqlx::Transaction<'_, B>, device: DeviceId) -> Result<Option<i64>> {
+        Ok(sqlx::query_scalar("SELECT COALESCE(last_sync_at, created_at) FROM devices WHERE id = $1")
+            .bind(device.to_string())
+            .fetch_optional(&mut **tx)
+            .await?)
+    }
+
+    pub(crate) async fn insert_clamped(
+        tx: &mut sqlx::Transaction<'_, B>,
+        order_id: &str,
+        claims: &[ClampedClaim],
+        now_ms: i64,
+    ) -> Result<()> {
+        for claim in claims {
+            sqlx::query(
+                "INSERT INTO clamped_claims (order_id, entry_id, device_id, claimed_at, accepted_at, received_at)
+                 VALUES ($1, $2, $3, $4, $5, $6) ON CONFLICT DO NOTHING",
+            )
+            .bind(order_id)
+            .bind(&claim.entry)
+            .bind(claim.device.to_string())
+            .bind(claim.claimed_at)
+            .bind(claim.accepted_at)
+            .bind(now_ms)
+            .execute(&mut **tx)
+            .await?;
+        }
+        Ok(())
+    }
+
+    /// Logs changes in the feed, in the order given; a change logged already is skipped. How
+    /// many were new, and the newest position written (0 if none).
+    pub(crate) async fn insert_changes(
+        tx: &mut sqlx::Transaction<'_, B>,
+        org: &str,
+        order_id: &str,
+        changes: &[(ChangeHash, Vec<u8>, DeviceId)],
+        now_ms: i64,
+    ) -> Result<(i32, i64)> {
+        let (mut appended, mut last_seq) = (0, 0);
+        for (hash, bytes, device) in changes {
+            let seq: Option<i64> = sqlx::query_scalar(
+                "INSERT INTO feed (org_id, order_id, kind, hash, bytes, device_id, received_at)
+                 VALUES ($1, $2, 'change', $3, $4, $5, $6) ON CONFLICT DO NOTHING RETURNING seq",
+            )
+            .bind(org)
+            .bind(order_id)
+            .bind(hash.as_ref())
+            .bind(bytes)
+            .bind(device.to_string())
+            .bind(now_ms)
+            .fetch_optional(&mut **tx)
+            .await?;
+            appended += i32::from(seq.is_some());
+            last_seq = last_seq.max(seq.unwrap_or(0));
+        }
+        Ok((appended, last_seq))
+    }
+
+    /// The order is taken from its assignee (a `revoke` row, reason `reassigned`); its position.
+    pub(crate) async fn revoke_assignee(
+        tx: &mut sqlx::Transaction<'_, B>,
+        org: &str,
+        order_id: &str,
+        user: UserId,
+        now_ms: i64,
+    ) -> Result<i64> {
+        Ok(sqlx::query_scalar(
+            "INSERT INTO feed (org_id, order_id, kind, user_id, reason, received_at)
+             VALUES ($1, $2, 'revoke', $3, 'reassigned', $4) RETURNING seq",
+        )
+        .bind(org)
+        .bind(order_id)
+        .bind(user.to_string())
+        .bind(now_ms)
+        .fetch_one(&mut **tx)
+        .await?)
+    }
+
+    /// The order is given to its new assignee (a `grant` row, and access that outlasts the
+    /// assignment); the grant's position.
+    pub(crate) async fn grant_assignee(
+        tx: &mut sqlx::Transaction<'_, B>,
+        org: &str,
+        order_id: &str,
+        user: UserId,
+        now_ms: i64,
+    ) -> Result<i64> {
+        let seq = sqlx::query_scalar(
+            "INSERT INTO feed (org_id, order_id, kind, user_id, received_at)
+             VALUES ($1, $2, 'grant', $3, $4) RETURNING seq",
+        )
+        .bind(org)
+        .bind(order_id)
+        .bind(user.to_string())
+        .bind(now_ms)
+        .fetch_one(&mut **tx)
+        .await?;
+        sqlx::query("INSERT INTO order_access (order_id, user_id) VALUES ($1, $2) ON CONFLICT DO NOTHING")
+            .bind(order_id)
+            .bind(user.to_string())
+            .execute(&mut **tx)
+            .await?;
+        Ok(seq)
+    }
+
+    /// The order moved from project `from` to `to`: the dispatchers who serve the one it left
+    /// (and not the one it entered) are told, those of the new one get it whole. The newest
+    /// position written (0 if none).
+    pub(crate) async fn move_project(
+        tx: &mut sqlx::Transaction<'_, B>,
+        org: &str,
+        order_id: &str,
+        from: &str,
+        to: &str,
+        now_ms: i64,
+    ) -> Result<i64> {
+        let mut last_seq = 0;
+        for (kind, reason, left, entered) in [("revoke", Some("moved"), from, to), ("grant", None, to, from)] {
+            let seqs: Vec<i64> = sqlx::query_scalar(
+                "INSERT INTO feed (org_id, order_id, kind, user_id, reason, received_at)
+                 SELECT $1, $2, $3, s.user_id, $4, $5 FROM staff_projects s JOIN users u ON u.id = s.user_id
+                 WHERE u.org_id = $1 AND s.project = $6 AND NOT EXISTS (
+                    SELECT 1 FROM staff_projects t WHERE t.user_id = s.user_id AND t.project = $7)
+                 RETURNING seq",
+            )
+            .bind(org)
+            .bind(order_id)
+            .bind(kind)
+            .bind(reason)
+            .bind(now_ms)
+            .bind(left)
+            .bind(entered)
+            .fetch_all(&mut **tx)
+            .await?;
+            last_seq = seqs.into_iter().fold(last_seq, i64::max);
+        }
+        Ok(last_seq)
+    }
+
+    /// Writes an order's row whole (creating it), from its merged summary; the deadline scanner
+    /// looks at the order at its next tick.
+    pub(crate) async fn upsert_order(tx: &mut sqlx::Transaction<'_, B>, row: OrderRow<'_>) -> Result<()> {
+        let summary = row.summary;
+        sqlx::query(
+            "INSERT INTO orders (id, org_id, number, kind, category, grade, status, is_open, assignee, reporter,
+                project, building, unit, area, created_at, next_deadline, doc, last_seq, awaiting_since,
+                next_check, registered_by, doc_heads)
+             VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16, $17, $18, $19, $20,
+                $21, $22)
+             ON CONFLICT (id) DO UPDATE SET number = excluded.number, kind = excluded.kind,
+                category = excluded.category, grade = excluded.grade, status = excluded.status,
+                is_open = excluded.is_open, assignee = excluded.assignee, project = excluded.project,
+                building = excluded.building, unit = excluded.unit, area = excluded.area,
+                next_deadline = excluded.next_deadline, doc = excluded.doc, last_seq = excluded.last_seq,
+                awaiting_since = CASE WHEN excluded.awaiting_since IS NULL THEN NULL
+                    ELSE COALESCE(orders.awaiting_since, excluded.awaiting_since) END,
+                next_check = excluded.next_check, doc_seq = NULL, tail_changes = 0,
+                doc_heads = excluded.doc_heads",
+        )
+        .bind(row.order_id)
+        .bind(row.org)
+        .bind(&summary.number)
+        .bind(summary.kind.code())
+        .bind(summary.category.code())
+        .bind(summary.grade.code())
+        .bind(summary.status.code())
+        .bind(summary.status.is_open())
+        .bind(summary.assignee.map(|a| a.to_string()))
+        .bind(summary.reporter.to_string())
+        .bind(&summary.location.project)
+        .bind(&summary.location.building)
+        .bind(&summary.location.unit)
+        .bind(&summary.location.area)
+        .bind(summary.created_at_ms)
+        .bind(summary.next_deadline_ms)
+        .bind(row.doc)
+        .bind(row.last_seq)
+        .bind((summary.status == Status::AwaitingConfirmation).then_some(row.now_ms))
+        // The escalation scanner looks at the order at its next tick.
+        .bind(row.now_ms)
+        // Kept from the push that created the order (`ON CONFLICT` leaves it).
+        .bind(row.registered_by)
+        .bind(row.heads)
+        .execute(&mut **tx)
+        .await?;
+        Ok(())
     }
 }

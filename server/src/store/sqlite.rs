@@ -5,7 +5,8 @@ use sqlx::sqlite::{SqliteConnectOptions, SqliteJournalMode, SqlitePool, SqlitePo
 use super::*;
 
 impl Sqlite {
-    pub(crate) async fn open(url: &str) -> Result<Self, sqlx::Error> {
+    /// Opens (creating and migrating) the database; the writer takes the jobs it queues.
+    pub(crate) async fn open(url: &str) -> Result<(Self, tokio::sync::mpsc::Receiver<PushJob>), sqlx::Error> {
         let options = SqliteConnectOptions::from_str(url)?
             .create_if_missing(true)
             .journal_mode(SqliteJournalMode::Wal)
@@ -17,8 +18,7 @@ impl Sqlite {
         let fixed = Self::init_meta(&pool).await.map_err(|e| sqlx::Error::Protocol(e.message_en))?;
         let (writer, jobs) = tokio::sync::mpsc::channel(4 * GROUP_COMMIT_MAX);
         let cache: SharedCache = std::sync::Arc::new(std::sync::Mutex::new(DocumentCache::new(CACHED_DOCUMENTS)));
-        tokio::spawn(Self::run_writer(pool.clone(), fixed.server, cache.clone(), jobs));
-        Ok(Sqlite { pool, fixed, writer, cache, advanced: None })
+        Ok((Sqlite { pool, fixed, writer, cache, advanced: None }, jobs))
     }
 
     /// Each device's last sync, one statement for the batch.
