@@ -1,0 +1,240 @@
+//! Actions, bulk assignment, reclassification, notes and links.
+
+use super::*;
+
+// ----- actions -----
+
+/// `POST /api/v1/orders/{id}/actions`
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct ActionBody {
+    pub action: String,
+    #[serde(default)]
+    pub assignee: Option<String>,
+    #[serde(default)]
+    pub rating: Option<u8>,
+    #[serde(default)]
+    pub text: Option<String>,
+    #[serde(default)]
+    pub hold_reason: Option<String>,
+}
+
+pub(super) fn action_of(body: &ActionBody) -> Result<Action, ApiError> {
+    Ok(match body.action.as_str() {
+        "assign" => {
+            let assignee = body.assignee.as_deref().ok_or_else(|| {
+                ApiError::invalid("missing_assignee", "`assignee` is required to assign", "派单需要指定维修工")
+            })?;
+            Action::Assign(assignee.parse().map_err(|_| invalid_code("assignee", assignee))?)
+        }
+        "accept" => Action::Accept,
+        "arrive" => Action::Arrive,
+        "start" => Action::Start,
+        "hold" => {
+            let code = body.hold_reason.as_deref().unwrap_or("other");
+            Action::Hold(HoldReason::from_code(code).map_err(|_| invalid_code("hold_reason", code))?)
+        }
+        "resume" => Action::Resume,
+        "complete" => Action::Complete,
+        "confirm" => {
+            let rating = body.rating.ok_or_else(|| {
+                ApiError::invalid("missing_rating", "`rating` (1 to 5) is required to confirm", "确认需要评分(1-5)")
+            })?;
+            if !(1..=5).contains(&rating) {
+                return Err(ApiError::invalid("invalid_rating", "`rating` must be 1 to 5", "评分须为 1-5"));
+            }
+            Action::Confirm { rating }
+        }
+        "reject" => Action::Reject,
+        "return_visit" => Action::ReturnVisit,
+        "close" => Action::Close,
+        "cancel" => Action::Cancel,
+        other => return Err(invalid_code("action", other)),
+    })
+}
+
+pub async fn action(
+    State(state): State<AppState>,
+    Authenticated(principal): Authenticated,
+    Path(id): Path<String>,
+    Body(body): Body<ActionBody>,
+) -> Result<Json<Value>, ApiError> {
+    let order = parse_order(&id)?;
+    let action = action_of(&body)?;
+    let text = non_blank(body.text.clone());
+    if let Some(text) = &text {
+        text_field("text", text, false, MAX_NOTE_CHARS)?;
+    }
+    if action.requires_text() && text.is_none() {
+        return Err(ApiError::invalid(
+            "missing_text",
+            "a rejection and a cancellation need their reason, a return visit its result (`text`)",
+            "拒绝和取消需填写原因,回访需填写结果",
+        ));
+    }
+    if let Action::Assign(user) = action {
+        ensure_technician(&state, &principal, user).await?;
+    }
+    act(&state, &principal, order, |replica, id| replica.transition(id, action, text.as_deref())).await?;
+    Ok(Json(detail_of(&state, &principal, order).await?))
+}
+
+/// An assignment's technician is an active technician of the caller's organization.
+pub(super) async fn ensure_technician(state: &AppState, principal: &Principal, user: UserId) -> Result<(), ApiError> {
+    if state.db.is_technician(&principal.org, user).await? {
+        return Ok(());
+    }
+    Err(ApiError::invalid(
+        "unknown_technician",
+        "no active technician of this organization has that id",
+        "没有这位维修工",
+    ))
+}
+
+/// `POST /api/v1/orders/bulk-assign`
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct BulkAssign {
+    pub ids: Vec<String>,
+    pub assignee: String,
+}
+
+pub async fn bulk_assign(
+    State(state): State<AppState>,
+    Authenticated(principal): Authenticated,
+    Body(body): Body<BulkAssign>,
+) -> Result<Json<Value>, ApiError> {
+    staff_only(&principal)?;
+    if body.ids.is_empty() || body.ids.len() > MAX_BULK {
+        return Err(ApiError::invalid(
+            "invalid_bulk",
+            format!("give 1 to {MAX_BULK} order ids"),
+            format!("一次可派 1 至 {MAX_BULK} 单"),
+        ));
+    }
+    let assignee: UserId = body.assignee.parse().map_err(|_| invalid_code("assignee", &body.assignee))?;
+    ensure_technician(&state, &principal, assignee).await?;
+    let mut results = Vec::with_capacity(body.ids.len());
+    for id in &body.ids {
+        let outcome = match parse_order(id) {
+            Ok(order) => {
+                act(&state, &principal, order, |replica, id| replica.transition(id, Action::Assign(assignee), None))
+                    .await
+                    .map(drop)
+            }
+            Err(e) => Err(e),
+        };
+        results.push(match outcome {
+            Ok(()) => json!({ "id": id, "ok": true }),
+            Err(e) => json!({ "id": id, "ok": false, "error": { "code": e.code, "message": e.message_en, "message_zh": e.message_zh } }),
+        });
+    }
+    Ok(Json(json!({ "results": results })))
+}
+
+/// `POST /api/v1/orders/{id}/classify`: a new grade or category, with the reason kept as a
+/// note (投诉分级分类, changeable with a reason).
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Classify {
+    #[serde(default)]
+    pub grade: Option<String>,
+    #[serde(default)]
+    pub category: Option<String>,
+    pub reason: String,
+}
+
+pub async fn classify(
+    State(state): State<AppState>,
+    Authenticated(principal): Authenticated,
+    Path(id): Path<String>,
+    Body(body): Body<Classify>,
+) -> Result<Json<Value>, ApiError> {
+    staff_only(&principal)?;
+    let order = parse_order(&id)?;
+    text_field("reason", &body.reason, true, MAX_NOTE_CHARS)?;
+    let grade = body.grade.as_deref().map(|g| Grade::from_code(g).map_err(|_| invalid_code("grade", g))).transpose()?;
+    let category = body
+        .category
+        .as_deref()
+        .map(|c| Category::from_code(c).map_err(|_| invalid_code("category", c)))
+        .transpose()?;
+    if grade.is_none() && category.is_none() {
+        return Err(ApiError::invalid("nothing_to_change", "give a new `grade` or `category`", "请选择新的分级或分类"));
+    }
+    let reason = body.reason.trim().to_owned();
+    act(&state, &principal, order, |replica, id| {
+        let before = replica.order(id)?;
+        let mut said = Vec::new();
+        if let Some(grade) = grade {
+            let old = before.grade()?;
+            if old != grade {
+                replica.set_grade(id, grade)?;
+                said.push(format!("分级 {} → {}", old.label_zh(), grade.label_zh()));
+            }
+        }
+        if let Some(category) = &category {
+            let old = before.category()?;
+            if &old != category {
+                replica.set_category(id, category)?;
+                said.push(format!("分类 {} → {}", old.label_zh(), category.label_zh()));
+            }
+        }
+        if said.is_empty() {
+            return Err(CoreError::InvalidInput("the order already has that grade and category".into()));
+        }
+        replica.add_note(id, &format!("{}(原因:{reason})", said.join(",")))
+    })
+    .await?;
+    Ok(Json(detail_of(&state, &principal, order).await?))
+}
+
+/// `POST /api/v1/orders/{id}/notes`
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct NoteBody {
+    pub text: String,
+}
+
+pub async fn add_note(
+    State(state): State<AppState>,
+    Authenticated(principal): Authenticated,
+    Path(id): Path<String>,
+    Body(body): Body<NoteBody>,
+) -> Result<Json<Value>, ApiError> {
+    let order = parse_order(&id)?;
+    text_field("text", &body.text, true, MAX_NOTE_CHARS)?;
+    let text = body.text.trim().to_owned();
+    act(&state, &principal, order, |replica, id| replica.add_note(id, &text)).await?;
+    Ok(Json(detail_of(&state, &principal, order).await?))
+}
+
+/// `POST /api/v1/orders/{id}/link`: the order duplicates `to`, so it is cancelled with a note
+/// naming `to` (the one-click link of duplicate detection).
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct LinkBody {
+    pub to: String,
+}
+
+pub async fn link(
+    State(state): State<AppState>,
+    Authenticated(principal): Authenticated,
+    Path(id): Path<String>,
+    Body(body): Body<LinkBody>,
+) -> Result<Json<Value>, ApiError> {
+    staff_only(&principal)?;
+    let order = parse_order(&id)?;
+    let to = parse_order(&body.to)?;
+    if to == order {
+        return Err(ApiError::invalid("invalid_link", "an order cannot duplicate itself", "工单不能与自身重复"));
+    }
+    let original = row_of(&state, &principal, to).await?;
+    let note = format!("重复工单,已关联 {} / duplicate of {}", original.number, original.number);
+    act(&state, &principal, order, |replica, id| {
+        replica.add_note(id, &note)?;
+        replica.transition(id, Action::Cancel, Some(&note))
+    })
+    .await?;
+    Ok(Json(detail_of(&state, &principal, order).await?))
+}

@@ -1,0 +1,138 @@
+//! Registration of a request or complaint, with possible duplicates.
+
+use super::*;
+
+// ----- registration -----
+
+/// `POST /api/v1/orders`
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Registration {
+    pub kind: String,
+    pub category: String,
+    #[serde(default)]
+    pub grade: Option<String>,
+    pub channel: String,
+    pub project: String,
+    #[serde(default)]
+    pub building: Option<String>,
+    #[serde(default)]
+    pub unit: Option<String>,
+    #[serde(default)]
+    pub area: Option<String>,
+    pub description: String,
+    #[serde(default)]
+    pub occurred_at: Option<i64>,
+    #[serde(default)]
+    pub caller_name: Option<String>,
+    #[serde(default)]
+    pub caller_phone: Option<String>,
+}
+
+#[derive(Debug, Serialize)]
+pub struct Registered {
+    pub id: String,
+    /// The archived number (档案编号), given at once.
+    pub number: String,
+    /// Open orders of the same unit and category from the last 24 hours.
+    pub duplicates: Vec<OrderListItem>,
+}
+
+pub(super) fn non_blank(value: Option<String>) -> Option<String> {
+    value.map(|v| v.trim().to_owned()).filter(|v| !v.is_empty())
+}
+
+pub async fn register(
+    State(state): State<AppState>,
+    Authenticated(principal): Authenticated,
+    Body(body): Body<Registration>,
+) -> Result<(StatusCode, Json<Registered>), ApiError> {
+    let kind = Kind::from_code(&body.kind).map_err(|_| invalid_code("kind", &body.kind))?;
+    let category = Category::from_code(&body.category).map_err(|_| invalid_code("category", &body.category))?;
+    let grade = match body.grade.as_deref() {
+        Some(code) => Grade::from_code(code).map_err(|_| invalid_code("grade", code))?,
+        None => Grade::Minor,
+    };
+    let channel = Channel::from_code(&body.channel).map_err(|_| invalid_code("channel", &body.channel))?;
+    text_field("description", &body.description, true, MAX_DESCRIPTION_CHARS)?;
+    let caller_name = non_blank(body.caller_name);
+    let caller_phone = non_blank(body.caller_phone);
+    if caller_name.as_ref().is_some_and(|n| n.chars().count() > 40) {
+        return Err(ApiError::invalid(
+            "invalid_caller",
+            "the caller's name is longer than 40 characters",
+            "来电人姓名过长",
+        ));
+    }
+    if let Some(phone) = &caller_phone
+        && (phone.len() > 20 || !phone.chars().all(|c| c.is_ascii_digit() || "+- ".contains(c)))
+    {
+        return Err(ApiError::invalid(
+            "invalid_caller",
+            "the caller's phone number is not a phone number",
+            "来电号码无效",
+        ));
+    }
+    let location = Location {
+        project: body.project.trim().to_owned(),
+        building: non_blank(body.building),
+        unit: non_blank(body.unit),
+        area: non_blank(body.area),
+    };
+    match location.check() {
+        Ok(()) => {}
+        Err(LocationFault::MissingPlace) => {
+            return Err(ApiError::invalid("missing_location", "give a unit or a common area", "请填写房号或公共区域"));
+        }
+        Err(fault) => return Err(ApiError::invalid("invalid_input", fault.to_string(), "位置信息无效")),
+    }
+    let reporter: UserId = match principal.role {
+        Role::Owner => {
+            if caller_name.is_some() || caller_phone.is_some() {
+                return Err(ApiError::invalid("invalid_caller", "owners report as themselves", "业主以本人身份报事"));
+            }
+            if !loopwork_sync_core::creation::channel_allowed(principal.role, channel) {
+                return Err(ApiError::invalid(
+                    "invalid_channel",
+                    "an owner reports through the app (channel `app`)",
+                    "业主自行报事的渠道只能是 App",
+                ));
+            }
+            principal.user
+        }
+        role if role.is_staff() => {
+            state.db.owner_of_unit(&principal.org, &location, caller_phone.as_deref()).await?.unwrap_or(principal.user)
+        }
+        _ => principal.user,
+    };
+    let new = NewOrder {
+        kind,
+        category: category.clone(),
+        grade,
+        channel,
+        location: location.clone(),
+        description: body.description.trim().to_owned(),
+        reporter,
+        occurred_at_ms: body.occurred_at,
+    };
+    let now = state.clock.now_ms();
+    let mut replica = Replica::new(MemoryStore::new(), principal.identity(), FixedClock::at(now));
+    let id = replica.create(&new).map_err(refusal)?;
+    let has_caller = caller_name.is_some() || caller_phone.is_some();
+    if has_caller {
+        if !principal.role.is_staff() {
+            return Err(ApiError::invalid(
+                "invalid_caller",
+                "only office staff register callers",
+                "只有客服可以登记来电人",
+            ));
+        }
+        state.db.save_caller(&principal.org, id, caller_name.as_deref(), caller_phone.as_deref(), now).await?;
+    }
+    push_pending(&state, &principal, &replica, now).await?;
+    let row = row_of(&state, &principal, id).await?;
+    let duplicates =
+        state.db.possible_duplicates(&principal, &location, &category.code(), now - DUPLICATE_WINDOW_MS, id).await?;
+    let duplicates = if principal.role.is_staff() { duplicates } else { Vec::new() };
+    Ok((StatusCode::CREATED, Json(Registered { id: id.to_string(), number: row.number, duplicates })))
+}
