@@ -36,7 +36,7 @@ pub use clock::{Clock, FixedClock, SystemClock, TrustWindow};
 pub use error::{CoreError, DocumentError};
 pub use identity::Identity;
 pub use ids::{DeviceId, OrderId, UserId};
-pub use lifecycle::{Action, HoldReason, OrderState, Status, Supersession, Verdict};
+pub use lifecycle::{Action, HoldReason, OrderState, ReturnVisitReason, Status, Supersession, Verdict};
 pub use location::Location;
 pub use replica::Replica;
 pub use role::Role;

@@ -518,6 +518,8 @@ pub struct OrderState {
     pub auto_confirmed: bool,
     /// A rating of 3 or less, any rejection, or an auto-confirmed complaint needs a 回访.
     pub return_visit_required: bool,
+    /// Why the 回访 is owed, each reason once, in the order the history gave them.
+    pub return_visit_reasons: Vec<ReturnVisitReason>,
     /// Device times (claims) of the milestones, for deadlines and the timeline.
     pub accepted_at_ms: Option<i64>,
     pub arrived_at_ms: Option<i64>,
@@ -527,7 +529,26 @@ pub struct OrderState {
     pub history: Vec<FoldedTransition>,
 }
 
+crate::classification::vocabulary! {
+    /// Why an order owes a return visit (回访) before it may close.
+    ReturnVisitReason {
+        /// The owner rated the work 3 or less.
+        LowRating => "low_rating", "低评分", "Low rating";
+        /// The owner rejected the work at least once.
+        Rejected => "rejected", "曾被拒绝", "Was rejected";
+        /// A complaint the server confirmed because the owner did not answer.
+        AutoConfirmedComplaint => "auto_confirmed_complaint", "投诉自动确认", "Complaint auto-confirmed";
+    }
+}
+
 impl OrderState {
+    fn owe_return_visit(&mut self, reason: ReturnVisitReason) {
+        self.return_visit_required = true;
+        if !self.return_visit_reasons.contains(&reason) {
+            self.return_visit_reasons.push(reason);
+        }
+    }
+
     fn initial() -> Self {
         OrderState {
             status: Status::New,
@@ -538,6 +559,7 @@ impl OrderState {
             rating_comment: None,
             auto_confirmed: false,
             return_visit_required: false,
+            return_visit_reasons: Vec::new(),
             accepted_at_ms: None,
             arrived_at_ms: None,
             completed_at_ms: None,
@@ -719,18 +741,18 @@ fn apply(state: &mut OrderState, facts: &OrderFacts, t: &Transition, next: Statu
             state.rating = Some(rating);
             state.rating_comment = t.text.clone();
             if rating <= 3 {
-                state.return_visit_required = true;
+                state.owe_return_visit(ReturnVisitReason::LowRating);
             }
         }
         Action::Reject => {
             state.reopen_count += 1;
-            state.return_visit_required = true;
+            state.owe_return_visit(ReturnVisitReason::Rejected);
             state.completed_at_ms = None;
         }
         Action::AutoConfirm => {
             state.auto_confirmed = true;
             if facts.kind == Kind::Complaint {
-                state.return_visit_required = true;
+                state.owe_return_visit(ReturnVisitReason::AutoConfirmedComplaint);
             }
         }
         Action::Start | Action::Resume | Action::ReturnVisit | Action::Close | Action::Cancel => {}

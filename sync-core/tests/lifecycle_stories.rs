@@ -2,7 +2,8 @@
 
 use loopwork_sync_core::lifecycle::{Supersession, Verdict};
 use loopwork_sync_core::{
-    Action, Category, Channel, Grade, HoldReason, Identity, Kind, Location, NewOrder, Role, Status, WorkOrder,
+    Action, Category, Channel, Grade, HoldReason, Identity, Kind, Location, NewOrder, ReturnVisitReason, Role, Status,
+    WorkOrder,
 };
 
 const HOUR: i64 = 3_600_000;
@@ -86,7 +87,7 @@ fn the_happy_path_closes_the_loop() {
     let state = order.state().unwrap();
     assert_eq!(state.status, Status::Closed);
     assert_eq!(state.rating, Some(5));
-    assert!(!state.return_visit_required);
+    assert!(!state.return_visit_required && state.return_visit_reasons.is_empty());
     assert_eq!(state.superseded().count(), 0);
 }
 
@@ -204,12 +205,15 @@ fn the_owner_rejects_while_the_technician_adds_a_note_both_stand_and_the_order_g
     assert_eq!(state.status, Status::Rework);
     assert_eq!(state.reopen_count, 1);
     assert!(state.return_visit_required);
+    assert_eq!(state.return_visit_reasons, [ReturnVisitReason::Rejected]);
     assert_eq!(owner.notes().len(), 1);
 
     // Rework: the technician completes again, the owner confirms, a return visit is needed.
     wang.transition(&cast.tech_wang, Action::Start, None, T0 + 3 * HOUR).unwrap();
     wang.transition(&cast.tech_wang, Action::Complete, None, T0 + 4 * HOUR).unwrap();
-    wang.transition(&cast.owner, Action::Confirm { rating: 4 }, None, T0 + 5 * HOUR).unwrap();
+    wang.transition(&cast.owner, Action::Confirm { rating: 2 }, None, T0 + 5 * HOUR).unwrap();
+    let reasons = wang.state().unwrap().return_visit_reasons;
+    assert_eq!(reasons, [ReturnVisitReason::Rejected, ReturnVisitReason::LowRating], "each reason once, in order");
     let refused = wang.transition(&cast.dispatcher, Action::Close, None, T0 + 5 * HOUR);
     assert!(matches!(refused, Err(loopwork_sync_core::CoreError::Refused(Supersession::ReturnVisitPending))));
     wang.transition(&cast.dispatcher, Action::ReturnVisit, Some("业主满意"), T0 + 6 * HOUR).unwrap();
@@ -318,6 +322,7 @@ fn an_auto_confirmed_complaint_needs_a_return_visit_before_closing() {
     let state = complaint.state().unwrap();
     assert_eq!(state.status, Status::AutoConfirmed);
     assert!(state.auto_confirmed && state.return_visit_required);
+    assert_eq!(state.return_visit_reasons, [ReturnVisitReason::AutoConfirmedComplaint]);
     assert!(complaint.transition(&cast.dispatcher, Action::Close, None, T0 + 2 * HOUR).is_err());
 }
 
