@@ -20,7 +20,6 @@ use loopwork_sync_core::lifecycle::{Action, Verdict};
 use serde::{Deserialize, Serialize};
 
 use crate::AppState;
-use crate::FeedAdvanced;
 use crate::auth::Authenticated;
 use crate::error::ApiError;
 
@@ -36,9 +35,6 @@ pub async fn tick(state: &AppState, now_ms: i64) -> Result<usize, ApiError> {
         if state.db.server_action(&org, order, Action::AutoConfirm, Status::AutoConfirmed, now_ms).await? {
             confirmed += 1;
             state.metrics.auto_confirmed.inc();
-            if let Ok(seq) = state.db.latest_seq(&org).await {
-                let _ = state.live.send(FeedAdvanced { org, seq });
-            }
         }
     }
     Ok(confirmed)
@@ -54,6 +50,9 @@ pub struct ReturnVisit {
     pub rating: Option<u8>,
     pub auto_confirmed: bool,
     pub reopen_count: u32,
+    /// Why the visit is owed (`ReturnVisitReason` codes, each once, oldest first; labelled in the
+    /// vocabulary's `return_visit_reasons`).
+    pub reasons: Vec<&'static str>,
     /// When the visit became due (the confirmation, as its writer's clock says), and its deadline.
     pub since_ms: i64,
     pub due_ms: i64,
@@ -95,6 +94,7 @@ pub async fn return_visits(
             rating: state.rating,
             auto_confirmed: state.auto_confirmed,
             reopen_count: state.reopen_count,
+            reasons: state.return_visit_reasons.iter().map(|r| r.code()).collect(),
             since_ms,
             due_ms: since_ms + RETURN_VISIT_HOURS * 3_600_000,
         });

@@ -52,7 +52,7 @@ const STRINGS = {
   sla_breach: ['已超时', 'Breached'], sla_none: ['无时限', 'No deadline'],
   time_left: ['剩 {0}', '{0} left'], overdue_by: ['超时 {0}', 'overdue {0}'],
   visits_title: ['待回访', 'Return visits owed'], since: ['起算', 'Since'],
-  rv_low_rating: ['低评分', 'Low rating'], rv_rejected: ['曾被拒绝', 'Was rejected'], rv_auto_complaint: ['投诉自动确认', 'Complaint auto-confirmed'],
+
   from: ['从', 'From'], to: ['至', 'To'], refresh: ['刷新', 'Refresh'], all_projects: ['全部项目', 'All projects'],
   eff_title: ['服务效率', 'Service efficiency'], eff_orders: ['工单数', 'Orders'], eff_response: ['响应 P50 / P90', 'Response P50 / P90'],
   eff_arrival: ['到场 P50 / P90', 'Arrival P50 / P90'], eff_resolution: ['解决 P50 / P90', 'Resolution P50 / P90'],

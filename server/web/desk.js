@@ -262,7 +262,9 @@ function factsCard(d) {
   const facts = [['category', label('categories', d.category)], ['channel', label('channels', d.channel)], ['project', project],
     ['location', place(d)], d.reporter_name && ['reporter', d.reporter_name], ['caller', caller], ['assignee', d.assignee_name ?? d.assignee],
     ['occurred_at', fmtTime(d.occurred_at)], ['created_at', fmtTime(d.created_at)], ['reopen_count', d.reopen_count],
-    ['return_visit', d.return_visit_required == null ? null : t(d.return_visit_required ? 'yes' : 'no')]];
+    ['return_visit', d.return_visit_required == null ? null : d.return_visit_required
+      ? [t('yes'), ...(d.return_visit_reasons ?? []).map((r) => label('return_visit_reasons', r))].join(lang === 'en' ? ', ' : '、')
+      : t('no')]];
   return section(t('facts'), 'detail-facts',
     h('p', { class: 'description', 'data-testid': 'detail-description' }, d.description ?? ''),
     h('dl', { class: 'facts' }, facts.filter(Boolean).flatMap(([k, v]) => [h('dt', {}, t(k)), h('dd', { 'data-testid': `detail-${k.replace(/_/g, '-')}` }, show(v))])));
@@ -445,8 +447,7 @@ function visitsView() {
     list.replaceChildren(items.length ? table([t('number'), t('kind'), t('status'), t('rating'), t('reason'), t('since'), t('due'), t('deadline')], items.map((v) => {
       const id = v.id ?? v.order_id;
       const due = v.due_at ?? v.due_ms;
-      const why = [v.rating != null && v.rating <= 3 && t('rv_low_rating'), v.reopen_count > 0 && t('rv_rejected'),
-        v.auto_confirmed && v.kind === 'complaint' && t('rv_auto_complaint')].filter(Boolean).join(lang === 'en' ? ', ' : '、');
+      const why = (v.reasons ?? []).map((r) => label('return_visit_reasons', r)).join(lang === 'en' ? ', ' : '、');
       return row([orderLink(id, v.number), label('kinds', v.kind), statusBadge(v.status), v.rating && '★'.repeat(v.rating), why,
         fmtTime(v.since_at ?? v.since_ms), fmtTime(due), slaBadge(due == null ? null : { due_at: due })], { 'data-testid': 'visit-row', 'data-id': id });
     })) : muted(t('none')));

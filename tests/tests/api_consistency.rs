@@ -193,6 +193,10 @@ async fn texts_follow_sync_core_s_rules(backend: Backend) {
             .clone()
     };
     assert_eq!((needs("cancel"), needs("reject"), needs("accept")), (json!(true), json!(true), json!(false)));
+    // Roles carry their English label too, not their code.
+    let roles = vocabulary["roles"].as_array().expect("roles");
+    let dispatcher = roles.iter().find(|r| r["code"] == "dispatcher").expect("dispatcher");
+    assert_eq!((dispatcher["zh"].clone(), dispatcher["en"].clone()), (json!("客服/调度"), json!("Customer service")));
     let (status, body) =
         server.call(&desk.token, "POST", &path, Some(json!({ "action": "cancel", "text": "业主已自行修好" }))).await;
     assert_eq!((status, body["status"].clone()), (200, json!("cancelled")), "{body}");

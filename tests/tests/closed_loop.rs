@@ -114,6 +114,9 @@ async fn an_owner_who_never_answers_is_confirmed_for_and_a_complaint_gets_a_retu
     let (_, visits) = get(format!("{}/api/v1/return-visits", server.base), &desk.session.token).await;
     let listed = visits.as_array().expect("list").iter().find(|v| v["order_id"] == late.to_string()).expect("listed");
     assert_eq!(listed["rating"], 2);
+    // Why the visit is owed comes from the fold: the late confirmation's rating, not the
+    // superseded auto-confirmation.
+    assert_eq!(listed["reasons"], serde_json::json!(["low_rating"]));
 
     // The organization shortens the wait to one day.
     let settings = format!("{}/api/v1/settings/closed-loop", server.base);

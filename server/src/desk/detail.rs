@@ -167,6 +167,7 @@ pub(super) async fn detail_of(state: &AppState, principal: &Principal, order: Or
         "auto_confirmed": order_state.auto_confirmed,
         "reopen_count": order_state.reopen_count,
         "return_visit_required": order_state.return_visit_required,
+        "return_visit_reasons": order_state.return_visit_reasons.iter().map(|r| r.code()).collect::<Vec<_>>(),
         "sla_events": sla_events,
         "actions": actions,
     });

@@ -49,7 +49,9 @@ pub async fn vocabulary() -> Json<Value> {
         "channels": Channel::ALL.iter().map(|c| entry(c.code(), c.label_zh(), c.label_en())).collect::<Vec<_>>(),
         "statuses": Status::ALL.iter().map(|s| entry(s.code(), s.label_zh(), s.label_en())).collect::<Vec<_>>(),
         "hold_reasons": HoldReason::ALL.iter().map(|h| entry(h.code(), h.label_zh(), h.label_en())).collect::<Vec<_>>(),
-        "roles": Role::ALL.iter().filter(|r| **r != Role::System).map(|r| entry(r.code(), r.label_zh(), r.code())).collect::<Vec<_>>(),
+        "return_visit_reasons":
+            ReturnVisitReason::ALL.iter().map(|r| entry(r.code(), r.label_zh(), r.label_en())).collect::<Vec<_>>(),
+        "roles": Role::ALL.iter().filter(|r| **r != Role::System).map(|r| entry(r.code(), r.label_zh(), r.label_en())).collect::<Vec<_>>(),
         "actions": person_actions(UserId::default())
             .iter()
             .map(|a| json!({ "code": a.code(), "zh": a.label_zh(), "en": a.label_en(), "requires_text": a.requires_text() }))
