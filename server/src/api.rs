@@ -468,10 +468,7 @@ async fn sync_inner(state: &AppState, principal: &replication::Principal, body: 
     for reason in &pushed.rejected {
         state.metrics.compensations.with_label_values(&[reason]).inc();
     }
-    if pushed.merged > 0 {
-        state.metrics.changes_merged.inc_by(pushed.merged as u64);
-        let _ = state.live.send(FeedAdvanced { org: principal.org.clone(), seq: pushed.feed_seq });
-    }
+    state.metrics.changes_merged.inc_by(pushed.merged as u64);
     let limit = request.limit.clamp(1, MAX_PAGE) as usize;
     let mut response = state
         .db

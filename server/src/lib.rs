@@ -45,8 +45,8 @@ pub struct AppState {
     pub live: tokio::sync::broadcast::Sender<FeedAdvanced>,
     pub limits: Limits,
     pub clock: Arc<dyn Clock>,
-    /// Desk edits run one at a time per process (see `desk::act`).
-    pub desk_writes: Arc<tokio::sync::Mutex<()>>,
+    /// Desk edits run one at a time per session and order (see `desk::DeskLocks`).
+    pub desk_writes: Arc<desk::DeskLocks>,
     /// Wrong passwords per login and per address (see `auth::LoginThrottle`).
     pub logins: Arc<auth::LoginThrottle>,
     /// Memory that decompressing sync requests may take at once, all requests together.
@@ -68,7 +68,7 @@ impl AppState {
             live,
             limits: Limits { max_payload_bytes: 64 << 20, max_entries: 20_000, max_item_bytes: 2 << 20 },
             clock,
-            desk_writes: Arc::new(tokio::sync::Mutex::new(())),
+            desk_writes: Arc::new(desk::DeskLocks::default()),
             logins: Arc::new(auth::LoginThrottle::default()),
             decode_budget: Arc::new(api::DecodeMemory::new(api::DECODE_MEMORY_BYTES)),
         }

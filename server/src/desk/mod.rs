@@ -28,7 +28,7 @@ use loopwork_sync_core::timeline::{self, TimelineEvent};
 use loopwork_sync_core::work_order::{MAX_DESCRIPTION_CHARS, MAX_NOTE_CHARS, parse_change};
 use loopwork_sync_core::{
     Action, Category, Channel, CoreError, FixedClock, Grade, HoldReason, Kind, Location, NewOrder, OrderId, OrderState,
-    Replica, Role, Status, UserId, Verdict, WorkOrder,
+    Replica, ReturnVisitReason, Role, Status, UserId, Verdict, WorkOrder,
 };
 use serde::{Deserialize, Serialize};
 use serde_json::{Value, json};
@@ -102,15 +102,15 @@ pub(super) fn text_field(name: &'static str, text: &str, required: bool, max: us
 // ----- writing as the session's device -----
 
 /// Runs an edit on the order as the principal's device (the rules checked first, as on a
-/// phone) and pushes what it changed through the writer. One desk edit at a time per process,
-/// so that a session's actor never makes two changes with the same sequence number.
+/// phone) and pushes what it changed through the writer, one at a time per session and order
+/// (see [`DeskLocks`]).
 pub(super) async fn act<T>(
     state: &AppState,
     principal: &Principal,
     order: OrderId,
     edit: impl FnOnce(&mut Replica<MemoryStore>, OrderId) -> Result<T, CoreError>,
 ) -> Result<T, ApiError> {
-    let _one_at_a_time = state.desk_writes.lock().await;
+    let _one_at_a_time = state.desk_writes.lock(principal.device, order).await;
     let doc = state.db.order_doc(principal, order).await?.ok_or_else(|| ApiError::not_found("order"))?;
     let now = state.clock.now_ms();
     let loaded = state.db.load_stored(&principal.org, order, &doc).await?;
@@ -164,4 +164,30 @@ pub(super) async fn push_pending(
         ));
     }
     Ok(())
+}
+
+/// Desk edits of one order by one session run one at a time, so that the session's actor never
+/// makes two changes with the same sequence number in the order's document; edits of other
+/// orders, and other sessions' edits, run beside them. The locks are striped: a (session, order)
+/// pair waits only for edits of pairs that share its stripe.
+#[derive(Debug)]
+pub struct DeskLocks {
+    stripes: Vec<tokio::sync::Mutex<()>>,
+}
+
+impl DeskLocks {
+    const STRIPES: usize = 64;
+
+    async fn lock(&self, device: loopwork_sync_core::DeviceId, order: OrderId) -> tokio::sync::MutexGuard<'_, ()> {
+        use std::hash::{Hash, Hasher};
+        let mut hasher = std::hash::DefaultHasher::new();
+        (device, order).hash(&mut hasher);
+        self.stripes[(hasher.finish() % Self::STRIPES as u64) as usize].lock().await
+    }
+}
+
+impl Default for DeskLocks {
+    fn default() -> Self {
+        DeskLocks { stripes: (0..Self::STRIPES).map(|_| tokio::sync::Mutex::new(())).collect() }
+    }
 }

@@ -66,8 +66,9 @@ pub(crate) struct Store<B: Backend> {
     pub(crate) fixed: Fixed,
     pub(crate) writer: tokio::sync::mpsc::Sender<PushJob>,
     pub(crate) cache: SharedCache,
-    /// Feed advances other server processes announced (PostgreSQL only).
-    pub(crate) advanced: Option<tokio::sync::broadcast::Sender<Announced>>,
+    /// Every advance of an organization's feed: this process's writer's, after each commit, and
+    /// (PostgreSQL) those other server processes announce.
+    pub(crate) advanced: tokio::sync::broadcast::Sender<Announced>,
 }
 
 /// A value both backends bind and read (the types the SQL uses).
@@ -195,9 +196,10 @@ pub trait Database:
     async fn warm(&self);
     /// Closes every connection (shutdown, tests that restart the server).
     async fn close(&self);
-    /// Organizations whose feed another server process advanced (PostgreSQL: `LISTEN`), so
-    /// that this process can tell its live listeners. `None` where there is only one process.
-    fn other_servers_advanced(&self) -> Option<tokio::sync::broadcast::Receiver<Announced>>;
+    /// Every advance of an organization's feed, as it happens: announced by this process's
+    /// writer once per commit, and (PostgreSQL: `LISTEN`) by other server processes, so that
+    /// this process can tell its live listeners.
+    fn feed_advances(&self) -> tokio::sync::broadcast::Receiver<Announced>;
 }
 
 #[async_trait]
@@ -242,7 +244,7 @@ where
         self.pool.close().await;
     }
 
-    fn other_servers_advanced(&self) -> Option<tokio::sync::broadcast::Receiver<Announced>> {
-        self.advanced.as_ref().map(|advanced| advanced.subscribe())
+    fn feed_advances(&self) -> tokio::sync::broadcast::Receiver<Announced> {
+        self.advanced.subscribe()
     }
 }

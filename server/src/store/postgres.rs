@@ -18,7 +18,7 @@ impl Postgres {
         let cache: SharedCache = std::sync::Arc::new(std::sync::Mutex::new(DocumentCache::new(CACHED_DOCUMENTS)));
         let (advanced, _) = tokio::sync::broadcast::channel(1_024);
         tokio::spawn(Self::listen_for_other_servers(pool.clone(), fixed.server.device, advanced.clone()));
-        Ok((Postgres { pool, fixed, writer, cache, advanced: Some(advanced) }, jobs))
+        Ok((Postgres { pool, fixed, writer, cache, advanced }, jobs))
     }
 
     /// Relays `NOTIFY loopwork_feed` from the other server processes (this process tells its

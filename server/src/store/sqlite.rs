@@ -18,7 +18,8 @@ impl Sqlite {
         let fixed = Self::init_meta(&pool).await.map_err(|e| sqlx::Error::Protocol(e.message_en))?;
         let (writer, jobs) = tokio::sync::mpsc::channel(4 * GROUP_COMMIT_MAX);
         let cache: SharedCache = std::sync::Arc::new(std::sync::Mutex::new(DocumentCache::new(CACHED_DOCUMENTS)));
-        Ok((Sqlite { pool, fixed, writer, cache, advanced: None }, jobs))
+        let (advanced, _) = tokio::sync::broadcast::channel(1_024);
+        Ok((Sqlite { pool, fixed, writer, cache, advanced }, jobs))
     }
 
     /// Each device's last sync, one statement for the batch.

@@ -1,6 +1,6 @@
 //! The server's background tasks, started by `serve` and stopped with it: the scanner (the
 //! closed loop and escalation), webhook deliveries, the stored-order check after a start, and
-//! the relay of other server processes' feed announcements.
+//! the relay of the storage's feed announcements to the live channel.
 
 pub mod deliveries;
 pub mod relay;
@@ -20,12 +20,12 @@ pub struct Tasks {
 impl Tasks {
     /// Starts every background task on the state.
     pub fn start(state: &AppState) -> Tasks {
-        let mut handles = vec![
+        let handles = vec![
             scanner::spawn(state.clone(), Duration::from_secs(60)),
             stored_check::spawn(state.clone()),
             deliveries::spawn(state.clone(), Duration::from_secs(5)),
+            relay::spawn(state),
         ];
-        handles.extend(relay::spawn(state));
         Tasks { handles }
     }
 

@@ -1,14 +1,13 @@
-//! Pushes through other server processes (PostgreSQL's announcements) reach this process's live
-//! listeners too.
+//! The storage's feed announcements (this process's writer's, and on PostgreSQL other server
+//! processes') to this process's live listeners.
 
 use crate::{AppState, FeedAdvanced, store};
 
-/// Relays other servers' feed announcements to this process's live channel, if the store has
-/// other servers (PostgreSQL); `None` otherwise.
-pub fn spawn(state: &AppState) -> Option<tokio::task::JoinHandle<()>> {
-    let mut advanced = state.db.other_servers_advanced()?;
+/// Relays the storage's feed announcements to this process's live channel.
+pub fn spawn(state: &AppState) -> tokio::task::JoinHandle<()> {
+    let mut advanced = state.db.feed_advances();
     let state = state.clone();
-    Some(tokio::spawn(async move {
+    tokio::spawn(async move {
         loop {
             match advanced.recv().await {
                 Ok(store::Announced { org, seq: Some(seq) }) => {
@@ -23,5 +22,5 @@ pub fn spawn(state: &AppState) -> Option<tokio::task::JoinHandle<()>> {
                 Err(tokio::sync::broadcast::error::RecvError::Closed) => return,
             }
         }
-    }))
+    })
 }

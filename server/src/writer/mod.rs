@@ -16,8 +16,8 @@ use loopwork_sync_core::{Identity, OrderId};
 
 use crate::error::ApiError;
 use crate::store::{
-    Backend, Column, Database, Deferred, GROUP_COMMIT_MAX, PushJob, PushOutcome, Result, SharedCache, Staged,
-    StoredRow, closing_from_rows, lock,
+    Announced, Backend, Column, Database, Deferred, GROUP_COMMIT_MAX, PushJob, PushOutcome, Result, SharedCache,
+    Staged, StoredRow, closing_from_rows, lock,
 };
 
 /// The writer's functions, generic over the storage's backend.
@@ -28,11 +28,23 @@ pub(crate) struct Writer<B>(PhantomData<fn() -> B>);
 pub async fn open(url: &str) -> Result<Arc<dyn Database>, String> {
     if url.starts_with("postgres://") || url.starts_with("postgresql://") {
         let (store, jobs) = crate::store::Postgres::open(url).await.map_err(|e| e.to_string())?;
-        tokio::spawn(Writer::run(store.pool.clone(), store.fixed.server, store.cache.clone(), jobs));
+        tokio::spawn(Writer::run(
+            store.pool.clone(),
+            store.fixed.server,
+            store.cache.clone(),
+            store.advanced.clone(),
+            jobs,
+        ));
         Ok(Arc::new(store))
     } else if url.starts_with("sqlite:") {
         let (store, jobs) = crate::store::Sqlite::open(url).await.map_err(|e| e.to_string())?;
-        tokio::spawn(Writer::run(store.pool.clone(), store.fixed.server, store.cache.clone(), jobs));
+        tokio::spawn(Writer::run(
+            store.pool.clone(),
+            store.fixed.server,
+            store.cache.clone(),
+            store.advanced.clone(),
+            jobs,
+        ));
         Ok(Arc::new(store))
     } else {
         Err(format!("unsupported database URL (use sqlite:… or postgres://…): {}", url.split(':').next().unwrap_or("")))
@@ -72,6 +84,7 @@ where
         pool: sqlx::Pool<B>,
         server: Identity,
         cache: SharedCache,
+        advanced: tokio::sync::broadcast::Sender<Announced>,
         mut jobs: tokio::sync::mpsc::Receiver<PushJob>,
     ) {
         // The writer keeps one connection of the pool to itself: taking one per batch
@@ -121,6 +134,23 @@ where
                 let mut cache = lock(&cache);
                 for (id, seq, order, assignee) in staged {
                     cache.put(id, seq, order, assignee);
+                }
+                drop(cache);
+                // Each organization whose feed advanced, once, with its newest position.
+                let mut orgs: Vec<Announced> = Vec::new();
+                for (job, result) in batch.iter().zip(&results) {
+                    let Ok(outcome) = result else { continue };
+                    if outcome.merged == 0 {
+                        continue;
+                    }
+                    let seq = Some(outcome.feed_seq);
+                    match orgs.iter_mut().find(|a| a.org == job.principal.org) {
+                        Some(known) => known.seq = known.seq.max(seq),
+                        None => orgs.push(Announced { org: job.principal.org.clone(), seq }),
+                    }
+                }
+                for announced in orgs {
+                    let _ = advanced.send(announced);
                 }
             }
             for (job, result) in
