@@ -51,6 +51,83 @@ impl SyncOutcome {
     }
 }
 
+/// What a [`SyncSession`] asks the host to do next.
+#[derive(Debug)]
+pub enum Next {
+    /// Send this request and hand the response to [`SyncSession::apply`].
+    Send(SyncRequest),
+    /// The sync is done: nothing is left to send or to receive now.
+    Done,
+    /// [`MAX_ROUNDS`] round trips did not settle the sync: the server is broken; try later.
+    Unsettled,
+}
+
+/// One sync as a sequence of round trips, sans-IO. The host asks for the next request, sends
+/// it, and hands back the decoded response; the session applies it to the replica and decides
+/// whether another round trip follows (more waiting, a reconciliation asked for, changes put
+/// back in the outbox). The bindings, the test harness and the simulator keep only their
+/// transport; the loop's rules are here.
+///
+/// ```text
+/// let mut session = SyncSession::new(reconcile_next);
+/// while let Next::Send(request) = session.next_request(&replica)? {
+///     let response = transport(request.encode())?;          // the host's IO
+///     let outcome = session.apply(&mut replica, &SyncResponse::decode(&response, &limits)?)?;
+/// }
+/// reconcile_next = session.reconcile_next();               // kept for the next sync
+/// ```
+#[derive(Debug, Default)]
+pub struct SyncSession {
+    reconcile_next: bool,
+    round_trips: usize,
+    done: bool,
+}
+
+impl SyncSession {
+    /// A sync. `reconcile_first`: the last sync ended with the server asking for a
+    /// reconciliation (it did not know the cursor), so this one starts with one.
+    pub fn new(reconcile_first: bool) -> Self {
+        SyncSession { reconcile_next: reconcile_first, round_trips: 0, done: false }
+    }
+
+    /// What to do next: the request to send (a reconciliation if the server asked for one), or
+    /// that the sync is done, or that it did not settle.
+    pub fn next_request<S: Store>(&mut self, replica: &Replica<S>) -> Result<Next, CoreError> {
+        if self.done {
+            return Ok(Next::Done);
+        }
+        if self.round_trips >= MAX_ROUNDS {
+            return Ok(Next::Unsettled);
+        }
+        let request = if self.reconcile_next { replica.reconcile_request()? } else { replica.sync_request()? };
+        self.round_trips += 1;
+        Ok(Next::Send(request))
+    }
+
+    /// Applies the response to the last request (one atomic store write) and decides whether
+    /// another round trip follows.
+    pub fn apply<S: Store>(
+        &mut self,
+        replica: &mut Replica<S>,
+        response: &SyncResponse,
+    ) -> Result<SyncOutcome, CoreError> {
+        let outcome = replica.apply_sync_response(response)?;
+        self.reconcile_next = outcome.reconcile_required;
+        self.done = !outcome.continue_now();
+        Ok(outcome)
+    }
+
+    /// Whether the next sync must start with a reconciliation (keep it between syncs).
+    pub fn reconcile_next(&self) -> bool {
+        self.reconcile_next
+    }
+
+    /// Requests sent so far.
+    pub fn round_trips(&self) -> usize {
+        self.round_trips
+    }
+}
+
 impl<S: Store> Replica<S> {
     /// The next request: the oldest unacknowledged changes and the cursor. Changes of other
     /// devices in the outbox (put back there by recovery) travel as `relayed`.
@@ -201,5 +278,60 @@ impl<S: Store> Replica<S> {
             again: response.has_more || (pending_after > 0 && !response.acked.is_empty()),
             reconcile_required: response.reconcile_required,
         })
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::store::MemoryStore;
+    use crate::{DeviceId, FixedClock, Identity, Role, UserId};
+
+    fn replica() -> Replica<MemoryStore> {
+        let me = Identity::new(UserId::new(), Role::Technician, DeviceId::new());
+        Replica::new(MemoryStore::new(), me, FixedClock::at(0))
+    }
+
+    fn response(cursor: &str, has_more: bool, reconcile_required: bool) -> SyncResponse {
+        SyncResponse { cursor: cursor.into(), has_more, reconcile_required, ..SyncResponse::default() }
+    }
+
+    fn sent(session: &mut SyncSession, replica: &Replica<MemoryStore>) -> SyncRequest {
+        match session.next_request(replica).expect("request") {
+            Next::Send(request) => request,
+            other => panic!("expected a request, got {other:?}"),
+        }
+    }
+
+    #[test]
+    fn a_session_goes_on_while_more_waits_reconciles_when_asked_and_ends_when_settled() {
+        let mut replica = replica();
+        let mut session = SyncSession::new(false);
+        assert_eq!(sent(&mut session, &replica).cursor, None, "a first sync has no cursor");
+        session.apply(&mut replica, &response("c1", true, false)).expect("apply");
+        assert_eq!(sent(&mut session, &replica).cursor.as_deref(), Some("c1"), "more waited: the next page");
+        session.apply(&mut replica, &response("", false, true)).expect("apply");
+        assert!(session.reconcile_next());
+        let reconciliation = sent(&mut session, &replica);
+        assert_eq!(reconciliation.cursor, None, "a reconciliation sends the heads, not the cursor");
+        session.apply(&mut replica, &response("c2", false, false)).expect("apply");
+        assert!(matches!(session.next_request(&replica).expect("next"), Next::Done));
+        assert!(!session.reconcile_next());
+        assert_eq!(session.round_trips(), 3);
+        // A session that starts where the last left off reconciles first.
+        let mut next = SyncSession::new(true);
+        assert_eq!(sent(&mut next, &replica).cursor, None);
+    }
+
+    #[test]
+    fn a_server_that_always_has_more_is_given_up_after_max_rounds() {
+        let mut replica = replica();
+        let mut session = SyncSession::new(false);
+        for round in 0..MAX_ROUNDS {
+            sent(&mut session, &replica);
+            session.apply(&mut replica, &response(&format!("c{round}"), true, false)).expect("apply");
+        }
+        assert!(matches!(session.next_request(&replica).expect("next"), Next::Unsettled));
+        assert_eq!(session.round_trips(), MAX_ROUNDS);
     }
 }

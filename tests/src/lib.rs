@@ -9,7 +9,7 @@ use loopwork_server::store::Database;
 use loopwork_server::{AppState, demo, writer};
 use loopwork_sync_core::protocol::{CONTENT_TYPE, ErrorFrame, Limits, SyncResponse};
 use loopwork_sync_core::store::SqliteStore;
-use loopwork_sync_core::sync::SyncOutcome;
+use loopwork_sync_core::sync::{Next, SyncOutcome, SyncSession};
 use loopwork_sync_core::{Clock, CoreError, DeviceId, Identity, Replica, Role, SystemClock, UserId};
 use tokio::sync::oneshot;
 use tokio::task::JoinHandle;
@@ -442,23 +442,21 @@ impl Device {
     /// Syncs until nothing is left to send or receive. Returns the outcomes of each round trip.
     pub async fn sync(&mut self) -> Result<Vec<SyncOutcome>, SyncError> {
         let mut outcomes = Vec::new();
-        for _ in 0..loopwork_sync_core::sync::MAX_ROUNDS {
-            let request =
-                if self.reconcile_next { self.replica.reconcile_request()? } else { self.replica.sync_request()? };
+        let mut session = SyncSession::new(self.reconcile_next);
+        loop {
+            let request = match session.next_request(&self.replica)? {
+                Next::Send(request) => request,
+                Next::Done => return Ok(outcomes),
+                Next::Unsettled => return Err(SyncError::Transport("sync did not settle in 1000 round trips".into())),
+            };
             let bytes = self.post(request.encode()).await?;
             let response = SyncResponse::decode(&bytes, &Limits::default())
                 .map_err(|e| SyncError::Transport(format!("undecodable response: {e}")))?;
             self.traffic.items_received +=
                 response.documents.iter().chain(&response.changes).map(|i| i.bytes.len() as u64).sum::<u64>();
-            let outcome = self.replica.apply_sync_response(&response)?;
-            self.reconcile_next = outcome.reconcile_required;
-            let again = outcome.continue_now();
-            outcomes.push(outcome);
-            if !again {
-                return Ok(outcomes);
-            }
+            outcomes.push(session.apply(&mut self.replica, &response)?);
+            self.reconcile_next = session.reconcile_next();
         }
-        Err(SyncError::Transport("sync did not settle in 1000 round trips".into()))
     }
 }
 

@@ -122,7 +122,7 @@ pub async fn run(orders: usize, repeats: usize, database_url: Option<String>) {
     let seed_seconds = started.elapsed().as_secs_f64();
     let started = Instant::now();
     let scan_at = SystemClock.now_ms();
-    super::drain_scans(&server, scan_at).await;
+    crate::scan_bench::drain_scans(&server, scan_at).await;
     let materialize_seconds = started.elapsed().as_secs_f64();
 
     let client = reqwest::Client::new();

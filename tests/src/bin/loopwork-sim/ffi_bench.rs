@@ -1,8 +1,7 @@
 //! `loopwork-sim ffi`: what the mobile bindings add to the Rust core.
 //!
 //! The same first sync of one technician's orders runs twice per round, each on a fresh store
-//! and through the same transport: driven directly on sync-core (`Replica::sync_request` /
-//! `apply_sync_response`), and through `loopwork_ffi::Loopwork::sync`. Then the calls a list
+//! and through the same transport: driven directly on sync-core (`SyncSession`), and through `loopwork_ffi::Loopwork::sync`. Then the calls a list
 //! screen makes are timed through the bindings' Rust API. `ffi/bench/list_screen.py` times the
 //! same calls across the real FFI boundary from Python.
 
@@ -13,7 +12,7 @@ use loopwork_ffi::{HttpHeader, HttpResponse, ListFilter, Loopwork, Transport, Tr
 use loopwork_server::demo;
 use loopwork_sync_core::protocol::{CONTENT_TYPE, Limits, SyncResponse};
 use loopwork_sync_core::store::SqliteStore;
-use loopwork_sync_core::sync::MAX_ROUNDS;
+use loopwork_sync_core::sync::{Next, SyncSession};
 use loopwork_sync_core::{Clock, Replica, SystemClock};
 use loopwork_tests::{Backend, TestDatabase, TestServer, login_at};
 
@@ -91,10 +90,8 @@ fn measure(
         let store = SqliteStore::open(dir.path().join("rust.db")).expect("store");
         let mut replica = Replica::new(store, session.identity(), SystemClock);
         let started = Instant::now();
-        let mut reconcile = false;
-        for _ in 0..MAX_ROUNDS {
-            let request =
-                if reconcile { replica.reconcile_request() } else { replica.sync_request() }.expect("request");
+        let mut sync = SyncSession::new(false);
+        while let Next::Send(request) = sync.next_request(&replica).expect("request") {
             let headers = vec![
                 HttpHeader { name: "authorization".into(), value: format!("Bearer {}", session.token) },
                 HttpHeader { name: "content-type".into(), value: CONTENT_TYPE.into() },
@@ -102,11 +99,7 @@ fn measure(
             let response = transport.post(format!("{base}/sync/v1"), headers, request.encode()).expect("post");
             assert_eq!(response.status, 200, "sync refused");
             let decoded = SyncResponse::decode(&response.body, &Limits::default()).expect("response");
-            let outcome = replica.apply_sync_response(&decoded).expect("apply");
-            reconcile = outcome.reconcile_required;
-            if !outcome.continue_now() {
-                break;
-            }
+            sync.apply(&mut replica, &decoded).expect("apply");
         }
         rust_seconds.push(started.elapsed().as_secs_f64());
         assert_eq!(replica.order_count().expect("count"), orders);
