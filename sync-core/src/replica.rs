@@ -15,7 +15,7 @@ use crate::ids::OrderId;
 use crate::lifecycle::Action;
 use crate::location::Location;
 use crate::permissions::{self, Field};
-use crate::store::{OrderQuery, PendingChange, Store, StoredChange};
+use crate::store::{CommitItem, OrderQuery, PendingChange, Store, StoredChange};
 use crate::summary::OrderSummary;
 use crate::work_order::{NewOrder, WorkOrder};
 
@@ -202,6 +202,20 @@ impl<S: Store> Replica<S> {
         self.edit_field(id, Field::Attachments, |order, me, now| order.attach(me, sha256_hex, mime, now))
     }
 
+    /// Takes an order loaded elsewhere, with the bytes it was loaded from (a saved document,
+    /// possibly followed by change chunks), as this device's copy: the bytes are kept as its
+    /// snapshot and the loaded order is edited next without being loaded again. Nothing is
+    /// queued for upload. The server's desk edits an order this way, one replica per request,
+    /// instead of storing the order's history change by change and parsing it back.
+    pub fn adopt(&mut self, order: WorkOrder, saved: Vec<u8>) -> Result<(), CoreError> {
+        let id = order.id();
+        self.forget(&[id]);
+        let summary = OrderSummary::of(&order)?;
+        self.store.commit_batch(&[CommitItem { order: id, snapshot: Some(saved), changes: Vec::new(), summary }])?;
+        self.keep_recent(order.with_device(self.identity.device), 1);
+        Ok(())
+    }
+
     /// Stores changes that arrived from elsewhere. They are not queued for upload.
     pub fn receive(&mut self, id: OrderId, changes: &[Vec<u8>]) -> Result<(), CoreError> {
         self.forget(&[id]);
@@ -263,5 +277,43 @@ impl<S: Store> Replica<S> {
 
     pub fn acknowledge(&mut self, hashes: &[ChangeHash]) -> Result<usize, CoreError> {
         self.store.acknowledge(hashes)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::store::MemoryStore;
+    use crate::{Category, Channel, DeviceId, FixedClock, Grade, Kind, Role, UserId};
+
+    #[test]
+    fn an_adopted_order_is_edited_without_a_reload_and_stays_whole_in_the_store() {
+        let desk = Identity::new(UserId::new(), Role::Dispatcher, DeviceId::new());
+        let new = NewOrder {
+            kind: Kind::Repair,
+            category: Category::WaterElectric,
+            grade: Grade::Serious,
+            channel: Channel::Hotline,
+            location: Location::unit("p", "1", "101"),
+            description: "漏水".into(),
+            reporter: UserId::new(),
+            occurred_at_ms: None,
+        };
+        let mut order = WorkOrder::create(&new, &desk, 0).expect("order");
+        order.add_note(&desk, "业主下午在家", 1).expect("note");
+        let saved = order.save();
+        let id = order.id();
+        let session = Identity::new(desk.user, Role::Dispatcher, DeviceId::new());
+        let mut replica = Replica::new(MemoryStore::new(), session, FixedClock::at(10));
+        replica.adopt(WorkOrder::load(&saved).expect("load"), saved).expect("adopt");
+        assert_eq!(replica.pending_count().expect("pending"), 0, "adopting queues nothing");
+        replica.add_note(id, "已派单").expect("edit");
+        let pending = replica.pending(10).expect("pending");
+        assert_eq!(pending.len(), 1, "only the new note is queued");
+        // The store holds the whole order: loaded from it, it has both notes.
+        replica.forget(&[id]);
+        let reloaded = replica.order(id).expect("reload");
+        assert_eq!(reloaded.notes().len(), 2);
+        assert_eq!(replica.list(&OrderQuery::most_urgent(10)).expect("list").len(), 1);
     }
 }

@@ -114,9 +114,8 @@ pub(super) async fn act<T>(
     let doc = state.db.order_doc(principal, order).await?.ok_or_else(|| ApiError::not_found("order"))?;
     let now = state.clock.now_ms();
     let loaded = state.db.load_stored(&principal.org, order, &doc).await?;
-    let changes: Vec<Vec<u8>> = loaded.changes_since(&[]).into_iter().map(|(_, bytes)| bytes).collect();
     let mut replica = Replica::new(MemoryStore::new(), principal.identity(), FixedClock::at(now));
-    replica.receive(order, &changes)?;
+    replica.adopt(loaded, doc)?;
     let result = edit(&mut replica, order).map_err(refusal)?;
     push_pending(state, principal, &replica, now).await?;
     Ok(result)
