@@ -7,7 +7,7 @@
 //! - `GET /`, `GET /h5`, `GET /assets/{name}`, `GET /openapi.json`: the pages (`web.rs`).
 //! - `GET`/`POST /api/v1/orders`, `GET /api/v1/orders/{id}`, `POST …/{id}/actions|classify|notes|link`,
 //!   `POST /api/v1/orders/bulk-assign`, `GET /api/v1/me|vocabulary|technicians`: the desk
-//!   (`desk.rs`); `GET /api/v1/dashboard/efficiency|heatmap`, `GET /api/v1/kpis`: dashboards
+//!   (`desk/`); `GET /api/v1/dashboard/efficiency|heatmap`, `GET /api/v1/kpis`: dashboards
 //!   (`dashboard.rs`).
 //! - `GET /api/v1/live`: server-sent events when the caller's organization's feed advances.
 //! - `POST /sync/v1`: one sync round trip (binary frames, docs/protocol.md).
