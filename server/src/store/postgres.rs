@@ -139,7 +139,7 @@ impl Backend for sqlx::Postgres {
         let mut row_devices: Vec<String> = Vec::new();
         let mut received: Vec<i64> = Vec::new();
         // Whether an order's tail may take its changes, or it gets a new snapshot instead.
-        let fits = |d: &Deferred| d.tail_before + d.changes.len() as i32 <= TAIL_MAX;
+        let fits = |d: &Deferred| fits_tail(d.tail_before, d.changes.len() as i32);
         let mut extend: Vec<String> = Vec::new();
         for (_, d) in deferred {
             let order = d.id.to_string();

@@ -379,12 +379,16 @@ where
         Ok(format!("GD{day}{next:04}"))
     }
 
-    /// The organization's closing authority as committed.
-    pub(crate) async fn read_closing(tx: &mut sqlx::Transaction<'_, B>, org: &str) -> Result<ClosingAuthority> {
+    /// The organization's closing authority as committed, read through `executor` (the pool, or
+    /// the writer's transaction).
+    pub(crate) async fn read_closing<'e, E>(executor: E, org: &str) -> Result<ClosingAuthority>
+    where
+        E: sqlx::Executor<'e, Database = B>,
+    {
         let rows: Vec<(String, String)> =
             sqlx::query_as("SELECT grade, min_role FROM closing_authority WHERE org_id = $1")
                 .bind(org)
-                .fetch_all(&mut **tx)
+                .fetch_all(executor)
                 .await?;
         closing_from_rows(rows)
     }

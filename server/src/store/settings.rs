@@ -121,12 +121,7 @@ where
     }
 
     async fn closing_authority(&self, org: &str) -> Result<ClosingAuthority> {
-        let rows: Vec<(String, String)> =
-            sqlx::query_as("SELECT grade, min_role FROM closing_authority WHERE org_id = $1")
-                .bind(org)
-                .fetch_all(&self.pool)
-                .await?;
-        closing_from_rows(rows)
+        Self::read_closing(&self.pool, org).await
     }
 
     async fn set_closing_authority(&self, org: &str, closing: &ClosingAuthority) -> Result<()> {

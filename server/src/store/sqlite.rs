@@ -92,7 +92,7 @@ impl Sqlite {
             if last_seq == 0 {
                 last_seq = Self::newest_position(tx, &order_id).await?;
             }
-            if d.tail_before + appended <= TAIL_MAX {
+            if fits_tail(d.tail_before, appended) {
                 positions.push((order_id, appended, last_seq));
             } else {
                 Self::write_snapshot(tx, &order_id, (d.order.save_uncompressed(), heads_blob(&d.order)), last_seq)

@@ -136,21 +136,8 @@ where
                     cache.put(id, seq, order, assignee);
                 }
                 drop(cache);
-                // Each organization whose feed advanced, once, with its newest position.
-                let mut orgs: Vec<Announced> = Vec::new();
-                for (job, result) in batch.iter().zip(&results) {
-                    let Ok(outcome) = result else { continue };
-                    if outcome.merged == 0 {
-                        continue;
-                    }
-                    let seq = Some(outcome.feed_seq);
-                    match orgs.iter_mut().find(|a| a.org == job.principal.org) {
-                        Some(known) => known.seq = known.seq.max(seq),
-                        None => orgs.push(Announced { org: job.principal.org.clone(), seq }),
-                    }
-                }
-                for announced in orgs {
-                    let _ = advanced.send(announced);
+                for (org, seq) in advanced_orgs(&batch, &results, |_| false) {
+                    let _ = advanced.send(Announced { org, seq: Some(seq) });
                 }
             }
             for (job, result) in
@@ -247,19 +234,8 @@ where
                 Err(refused) => results.push(Err(refused)),
             }
         }
-        // Each organization whose feed advances, with its newest position so far (the
-        // deferred pushes' rows are yet to be written).
-        let mut announced: Vec<(String, i64)> = Vec::new();
-        for (at, (job, result)) in batch.iter().zip(&*results).enumerate() {
-            let Ok(outcome) = result else { continue };
-            if outcome.merged == 0 && !deferred.iter().any(|(d, _)| *d == at) {
-                continue;
-            }
-            match announced.iter_mut().find(|(org, _)| *org == job.principal.org) {
-                Some((_, seq)) => *seq = (*seq).max(outcome.feed_seq),
-                None => announced.push((job.principal.org.clone(), outcome.feed_seq)),
-            }
-        }
+        // The positions so far: the deferred pushes' rows are yet to be written.
+        let announced = advanced_orgs(batch, results, |at| deferred.iter().any(|(d, _)| *d == at));
         let written = B::finish_batch(&mut tx, &deferred, now_ms, &synced, server.device, &announced).await?;
         for ((at, d), w) in deferred.into_iter().zip(written) {
             if let Some(Ok(outcome)) = results.get_mut(at) {
@@ -271,4 +247,26 @@ where
         tx.commit().await?;
         Ok(())
     }
+}
+
+/// Each organization whose feed the batch's pushes advanced, once, with the newest position
+/// they report. A push that merged nothing counts only if `deferred` says its rows are still to
+/// be written.
+fn advanced_orgs(
+    batch: &[PushJob],
+    results: &[Result<PushOutcome>],
+    deferred: impl Fn(usize) -> bool,
+) -> Vec<(String, i64)> {
+    let mut advanced: Vec<(String, i64)> = Vec::new();
+    for (at, (job, result)) in batch.iter().zip(results).enumerate() {
+        let Ok(outcome) = result else { continue };
+        if outcome.merged == 0 && !deferred(at) {
+            continue;
+        }
+        match advanced.iter_mut().find(|(org, _)| *org == job.principal.org) {
+            Some((_, seq)) => *seq = (*seq).max(outcome.feed_seq),
+            None => advanced.push((job.principal.org.clone(), outcome.feed_seq)),
+        }
+    }
+    advanced
 }

@@ -54,7 +54,7 @@ where
         let closing = match read_this_batch.get(&principal.org) {
             Some(closing) => *closing,
             None => {
-                let closing = Store::<B>::read_closing(tx, &principal.org).await?;
+                let closing = Store::<B>::read_closing(&mut **tx, &principal.org).await?;
                 read_this_batch.insert(principal.org.clone(), closing);
                 lock(cache).set_closing(&principal.org, closing);
                 closing
@@ -190,27 +190,26 @@ where
                 last_seq = Store::<B>::newest_position(tx, &order_id).await?;
             }
             let mut document = || saved.take().unwrap_or_else(|| merged.order.save_uncompressed());
-            match row_write {
-                RowWrite::Append if fits_tail(tail_before, appended) => {
+            // A deferred push left above: the row is appended to or rewritten whole.
+            if row_write == RowWrite::Append {
+                if fits_tail(tail_before, appended) {
                     Store::<B>::extend_tails(tx, &[(order_id.clone(), appended, last_seq)]).await?;
-                }
-                RowWrite::Append => {
+                } else {
                     let snapshot = (document(), heads_blob(&merged.order));
                     Store::<B>::write_snapshot(tx, &order_id, snapshot, last_seq).await?;
                 }
-                RowWrite::Deferred | RowWrite::Upsert => {
-                    let row = OrderRow {
-                        org,
-                        order_id: &order_id,
-                        summary: &merged.summary,
-                        doc: document(),
-                        heads: heads_blob(&merged.order),
-                        last_seq,
-                        registered_by: &user,
-                        now_ms,
-                    };
-                    Store::<B>::upsert_order(tx, row).await?;
-                }
+            } else {
+                let row = OrderRow {
+                    org,
+                    order_id: &order_id,
+                    summary: &merged.summary,
+                    doc: document(),
+                    heads: heads_blob(&merged.order),
+                    last_seq,
+                    registered_by: &user,
+                    now_ms,
+                };
+                Store::<B>::upsert_order(tx, row).await?;
             }
             outcome.merged += plan.changes.len();
             outcome.feed_seq = outcome.feed_seq.max(last_seq);
