@@ -35,7 +35,7 @@ use axum::response::{IntoResponse, Response};
 use axum::routing::{get, post};
 use futures_util::Stream;
 use loopwork_sync_core::protocol::{CONTENT_TYPE, PROTOCOL_VERSION, SyncRequest, frame_version};
-use loopwork_sync_core::{DeviceId, OrderId, Role};
+use loopwork_sync_core::{DeviceId, OrderId};
 use serde::{Deserialize, Serialize};
 use tokio_stream::StreamExt;
 use tokio_stream::wrappers::BroadcastStream;
@@ -46,7 +46,7 @@ use crate::error::ApiError;
 use crate::http::{Body, MAX_JSON_BODY};
 use crate::replication::{self, Cursor};
 use crate::store::PullRequest;
-use crate::{AppState, FeedAdvanced, closed_loop, dashboard, desk, escalation, privacy, sla_settings, web, webhooks};
+use crate::{AppState, FeedAdvanced, closed_loop, dashboard, desk, escalation, privacy, web, webhooks};
 
 /// A sync request body may be this large; a JSON body much less.
 pub const MAX_SYNC_BODY: usize = 16 << 20;
@@ -76,22 +76,18 @@ pub fn router(state: AppState) -> axum::Router {
         .route("/api/v1/dashboard/heatmap", get(dashboard::heatmap))
         .route("/api/v1/kpis", get(dashboard::kpis))
         .route("/api/v1/orders/{id}/audit", get(order_audit))
-        .route("/api/v1/settings/closing-authority", get(get_closing_authority).put(put_closing_authority))
         .route("/api/v1/orders/{id}/contact", get(privacy::contact))
         .route("/api/v1/orders/{id}/contact/reveal", post(privacy::reveal))
         .route("/api/v1/orders/{id}/contact/reveals", get(privacy::reveals))
         .route("/api/v1/me/export", get(privacy::export))
         .route("/api/v1/me/erase", post(privacy::erase))
         .route("/api/v1/return-visits", get(closed_loop::return_visits))
-        .route("/api/v1/settings/sla", get(sla_settings::get_book).put(sla_settings::put_book))
+        .merge(crate::http::settings::routes())
         .route("/api/v1/settings/webhooks", get(webhooks::list).post(webhooks::create))
         .route("/api/v1/settings/webhooks/{id}", axum::routing::delete(webhooks::delete))
-        .route("/api/v1/settings/webhook-destinations", get(webhooks::get_destinations).put(webhooks::put_destinations))
         .route("/api/v1/notifications", get(escalation::notifications))
         .route("/api/v1/notifications/{id}/read", post(escalation::mark_read))
         .route("/api/v1/orders/{id}/sla-events", get(escalation::sla_events))
-        .route("/api/v1/settings/escalation", get(escalation::get_chain).put(escalation::put_chain))
-        .route("/api/v1/settings/closed-loop", get(closed_loop::get_settings).put(closed_loop::put_settings))
         .layer(tower_http::limit::RequestBodyLimitLayer::new(MAX_JSON_BODY))
         .layer(tower_http::compression::CompressionLayer::new());
     let pages = axum::Router::new()
@@ -264,64 +260,6 @@ async fn revoke_device(
     } else {
         Err(ApiError::not_found("device"))
     }
-}
-
-/// Who may close an order of each grade: the least senior role per grade (JSON), e.g.
-/// `{"minor": "dispatcher", "serious": "supervisor", "severe": "manager", "critical": "manager"}`.
-#[derive(Debug, Serialize, Deserialize)]
-#[serde(deny_unknown_fields)]
-pub struct ClosingAuthorityBody {
-    pub minor: String,
-    pub serious: String,
-    pub severe: String,
-    pub critical: String,
-}
-
-/// `GET /api/v1/settings/closing-authority` (office staff).
-async fn get_closing_authority(
-    State(state): State<AppState>,
-    Authenticated(principal): Authenticated,
-) -> Result<Json<ClosingAuthorityBody>, ApiError> {
-    crate::auth::require_staff(&principal, "only office staff read the settings", "只有客服及管理人员可以查看设置")?;
-    let c = state.db.closing_authority(&principal.org).await?;
-    Ok(Json(ClosingAuthorityBody {
-        minor: c.minor.code().into(),
-        serious: c.serious.code().into(),
-        severe: c.severe.code().into(),
-        critical: c.critical.code().into(),
-    }))
-}
-
-/// `PUT /api/v1/settings/closing-authority` (administrators): every grade needs an office role.
-async fn put_closing_authority(
-    State(state): State<AppState>,
-    Authenticated(principal): Authenticated,
-    Body(body): Body<ClosingAuthorityBody>,
-) -> Result<StatusCode, ApiError> {
-    crate::auth::require_admin(
-        &principal,
-        "only an administrator changes who may close orders",
-        "只有管理员可以修改关闭权限",
-    )?;
-    let role = |code: &str| match Role::from_code(code) {
-        Ok(role) if role.is_staff() => Ok(role),
-        _ => Err(ApiError::invalid(
-            "invalid_role",
-            format!(
-                "`{}` is not an office role (dispatcher, supervisor, manager, admin)",
-                code.chars().take(32).collect::<String>()
-            ),
-            "须为客服、主管、经理或管理员",
-        )),
-    };
-    let closing = loopwork_sync_core::authority::ClosingAuthority {
-        minor: role(&body.minor)?,
-        serious: role(&body.serious)?,
-        severe: role(&body.severe)?,
-        critical: role(&body.critical)?,
-    };
-    state.db.set_closing_authority(&principal.org, &closing).await?;
-    Ok(StatusCode::NO_CONTENT)
 }
 
 /// One change of an order's audit trail (JSON).

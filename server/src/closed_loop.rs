@@ -14,7 +14,6 @@
 
 use axum::Json;
 use axum::extract::State;
-use axum::http::StatusCode;
 use loopwork_sync_core::Status;
 use loopwork_sync_core::lifecycle::{Action, Verdict};
 use serde::{Deserialize, Serialize};
@@ -22,6 +21,8 @@ use serde::{Deserialize, Serialize};
 use crate::AppState;
 use crate::auth::Authenticated;
 use crate::error::ApiError;
+use crate::settings::{Readers, Setting};
+use crate::store::{CLOSED_LOOP, DEFAULT_AUTO_CONFIRM_DAYS};
 
 /// How long customer service has for a return visit once it is due.
 pub const RETURN_VISIT_HOURS: i64 = 24;
@@ -103,33 +104,32 @@ pub async fn return_visits(
     Ok(Json(visits))
 }
 
+/// How long an order waits for its owner (`GET`/`PUT /api/v1/settings/closed-loop`).
 #[derive(Debug, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct ClosedLoopSettings {
+    /// Days from the completion's receipt to the server's confirmation (1–30).
     pub auto_confirm_days: i64,
 }
 
-pub async fn get_settings(
-    State(state): State<AppState>,
-    Authenticated(principal): Authenticated,
-) -> Result<Json<ClosedLoopSettings>, ApiError> {
-    crate::auth::require_staff(&principal, "only office staff read the settings", "只有客服及管理人员可以查看设置")?;
-    Ok(Json(ClosedLoopSettings { auto_confirm_days: state.db.auto_confirm_days(&principal.org).await? }))
-}
+impl Setting for ClosedLoopSettings {
+    const NAME: &'static str = CLOSED_LOOP;
+    const READERS: Readers = Readers::Staff;
+    const WRITE_REFUSED: (&'static str, &'static str) =
+        ("only an administrator changes the closed-loop settings", "只有管理员可以修改闭环设置");
 
-pub async fn put_settings(
-    State(state): State<AppState>,
-    Authenticated(principal): Authenticated,
-    crate::http::Body(body): crate::http::Body<ClosedLoopSettings>,
-) -> Result<StatusCode, ApiError> {
-    crate::auth::require_admin(
-        &principal,
-        "only an administrator changes the closed-loop settings",
-        "只有管理员可以修改闭环设置",
-    )?;
-    if !(1..=30).contains(&body.auto_confirm_days) {
-        return Err(ApiError::invalid("invalid_setting", "auto_confirm_days is 1 to 30", "自动确认天数须为1到30天"));
+    fn seeded() -> Self {
+        ClosedLoopSettings { auto_confirm_days: DEFAULT_AUTO_CONFIRM_DAYS }
     }
-    state.db.set_auto_confirm_days(&principal.org, body.auto_confirm_days).await?;
-    Ok(StatusCode::NO_CONTENT)
+
+    fn check(self) -> Result<Self, ApiError> {
+        if !(1..=30).contains(&self.auto_confirm_days) {
+            return Err(ApiError::invalid(
+                "invalid_setting",
+                "auto_confirm_days is 1 to 30",
+                "自动确认天数须为1到30天",
+            ));
+        }
+        Ok(self)
+    }
 }

@@ -15,7 +15,7 @@
 //!
 //! - `GET /api/v1/notifications`: the signed-in user's feed; `POST …/{id}/read`.
 //! - `GET /api/v1/orders/{id}/sla-events`: what fired on an order (office staff).
-//! - `GET`/`PUT /api/v1/settings/escalation`: the escalation chain (PUT by administrators).
+//! - `GET`/`PUT /api/v1/settings/escalation`: the escalation chain (`crate::settings`).
 
 use axum::Json;
 use axum::extract::{Path, State};
@@ -27,7 +27,7 @@ use serde::{Deserialize, Serialize};
 use crate::AppState;
 use crate::auth::Authenticated;
 use crate::error::ApiError;
-use crate::http::Body;
+use crate::settings::{self, Readers, Setting};
 use crate::store::{CheckRecord, Fired, NotificationRecord, OrderFacts, SlaEventRecord};
 
 /// Orders looked at per tick at most; the rest wait for the next tick.
@@ -73,8 +73,6 @@ impl ByGrade {
 }
 
 const ASSIGNEE: &str = "assignee";
-/// The chain's name in `org_settings`.
-const CHAIN_SETTING: &str = "escalation_chain";
 
 impl Default for EscalationChain {
     /// The seeded chain: the technician at half (customer service while unassigned); the
@@ -137,38 +135,20 @@ impl EscalationChain {
     }
 }
 
-/// The organization's chain: its own if it set one, else the seeded one.
-pub async fn chain_of(state: &AppState, org: &str) -> Result<EscalationChain, ApiError> {
-    match state.db.org_setting(org, CHAIN_SETTING).await? {
-        Some(text) => serde_json::from_str(&text).map_err(|_| ApiError::internal()),
-        None => Ok(EscalationChain::default()),
+impl Setting for EscalationChain {
+    const NAME: &'static str = "escalation";
+    const READERS: Readers = Readers::Staff;
+    const WRITE_REFUSED: (&'static str, &'static str) =
+        ("only an administrator changes the escalation chain", "只有管理员可以修改升级链");
+
+    fn seeded() -> Self {
+        EscalationChain::default()
     }
-}
 
-/// `GET /api/v1/settings/escalation` (office staff).
-pub async fn get_chain(
-    State(state): State<AppState>,
-    Authenticated(principal): Authenticated,
-) -> Result<Json<EscalationChain>, ApiError> {
-    crate::auth::require_staff(&principal, "only office staff read the settings", "只有客服及管理人员可以查看设置")?;
-    Ok(Json(chain_of(&state, &principal.org).await?))
-}
-
-/// `PUT /api/v1/settings/escalation` (administrators), validated.
-pub async fn put_chain(
-    State(state): State<AppState>,
-    Authenticated(principal): Authenticated,
-    Body(chain): Body<EscalationChain>,
-) -> Result<StatusCode, ApiError> {
-    crate::auth::require_admin(
-        &principal,
-        "only an administrator changes the escalation chain",
-        "只有管理员可以修改升级链",
-    )?;
-    chain.validate().map_err(|e| ApiError::invalid("invalid_escalation", e, "升级链不合规"))?;
-    let text = serde_json::to_string(&chain).map_err(|_| ApiError::internal())?;
-    state.db.set_org_setting(&principal.org, CHAIN_SETTING, &text).await?;
-    Ok(StatusCode::NO_CONTENT)
+    fn check(self) -> Result<Self, ApiError> {
+        self.validate().map_err(|e| ApiError::invalid("invalid_escalation", e, "升级链不合规"))?;
+        Ok(self)
+    }
 }
 
 /// One scan: records every checkpoint passed by `now_ms`. Returns how many it recorded.
@@ -194,8 +174,8 @@ pub async fn scan(state: &AppState, now_ms: i64) -> Result<Scanned, ApiError> {
     let full = due.len() as i64 >= PER_TICK;
     for due in due {
         if !books.contains_key(&due.org) {
-            let book = crate::sla_settings::book_of(state, &due.org).await?;
-            books.insert(due.org.clone(), (book, chain_of(state, &due.org).await?));
+            let book = settings::sla_book(&*state.db, &due.org).await?;
+            books.insert(due.org.clone(), (book, settings::read::<EscalationChain>(&*state.db, &due.org).await?));
         }
         let (book, chain) = &books[&due.org];
         let Ok(order) = state.db.load_stored(&due.org, due.order, &due.doc).await else { continue };

@@ -18,7 +18,7 @@ pub mod http;
 pub mod metrics;
 pub mod privacy;
 pub mod replication;
-pub mod sla_settings;
+pub mod settings;
 pub mod store;
 pub mod tasks;
 pub mod web;

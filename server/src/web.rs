@@ -65,7 +65,8 @@ mod tests {
         let source = include_str!("api.rs");
         let router = &source
             [source.find("pub fn router(").expect("router")..source.find("pub fn metrics_router(").expect("metrics")];
-        router
+        [router, include_str!("http/settings.rs")]
+            .concat()
             .split(".route(\"")
             .skip(1)
             .map(|rest| rest[..rest.find('"').expect("closing quote")].to_owned())

@@ -33,6 +33,7 @@ use crate::AppState;
 use crate::auth::Authenticated;
 use crate::error::ApiError;
 use crate::replication::Principal;
+use crate::settings::{self, Readers, Setting};
 use crate::store::WebhookRecord;
 
 /// Attempts before a delivery is given up.
@@ -201,7 +202,7 @@ pub async fn refused_destination(url: &str, allow_private: bool) -> Option<&'sta
     None
 }
 
-/// The organization's setting (`org_settings`, name [`DESTINATIONS_SETTING`]).
+/// Where the organization's webhooks may post (`GET`/`PUT /api/v1/settings/webhook-destinations`).
 #[derive(Clone, Copy, Debug, Default, Deserialize, Serialize, PartialEq, Eq)]
 #[serde(deny_unknown_fields)]
 pub struct Destinations {
@@ -209,12 +210,17 @@ pub struct Destinations {
     pub allow_private: bool,
 }
 
-pub const DESTINATIONS_SETTING: &str = "webhook_destinations";
+impl Setting for Destinations {
+    const NAME: &'static str = "webhook-destinations";
+    const READERS: Readers = Readers::Admins;
+    const WRITE_REFUSED: (&'static str, &'static str) = ADMIN_ONLY;
 
-pub async fn destinations(state: &AppState, org: &str) -> Result<Destinations, ApiError> {
-    match state.db.org_setting(org, DESTINATIONS_SETTING).await? {
-        Some(json) => serde_json::from_str(&json).map_err(|_| ApiError::internal()),
-        None => Ok(Destinations::default()),
+    fn seeded() -> Self {
+        Destinations::default()
+    }
+
+    fn check(self) -> Result<Self, ApiError> {
+        Ok(self)
     }
 }
 
@@ -241,7 +247,7 @@ pub async fn deliver(state: &AppState, clients: &Clients, now_ms: i64) -> Result
         let allow_private = match settings.get(&row.org) {
             Some(d) => d.allow_private,
             None => {
-                let d = destinations(state, &row.org).await?;
+                let d = settings::read::<Destinations>(&*state.db, &row.org).await?;
                 settings.insert(row.org.clone(), d);
                 d.allow_private
             }
@@ -306,8 +312,10 @@ pub struct CreatedWebhook {
     pub secret: String,
 }
 
+const ADMIN_ONLY: (&str, &str) = ("only an administrator manages webhooks", "只有管理员可以管理回调地址");
+
 fn admin_only(principal: &Principal) -> Result<(), ApiError> {
-    crate::auth::require_admin(principal, "only an administrator manages webhooks", "只有管理员可以管理回调地址")
+    crate::auth::require_admin(principal, ADMIN_ONLY.0, ADMIN_ONLY.1)
 }
 
 pub async fn create(
@@ -327,7 +335,7 @@ pub async fn create(
             "回调地址须为 http(s):// 开头且不超过500字符",
         ));
     }
-    let allow_private = destinations(&state, &principal.org).await?.allow_private;
+    let allow_private = settings::read::<Destinations>(&*state.db, &principal.org).await?.allow_private;
     if let Some(why) = refused_destination(url, allow_private).await {
         return Err(ApiError::invalid(
             "forbidden_destination",
@@ -338,27 +346,6 @@ pub async fn create(
     let secret = hex::encode(uuid::Uuid::new_v4().as_bytes()) + &hex::encode(uuid::Uuid::new_v4().as_bytes());
     let id = state.db.create_webhook(&principal.org, url, &secret, state.clock.now_ms()).await?;
     Ok((StatusCode::CREATED, Json(CreatedWebhook { id, url: url.to_owned(), secret })))
-}
-
-/// `GET /api/v1/settings/webhook-destinations`: whether private networks are allowed.
-pub async fn get_destinations(
-    State(state): State<AppState>,
-    Authenticated(principal): Authenticated,
-) -> Result<Json<Destinations>, ApiError> {
-    admin_only(&principal)?;
-    Ok(Json(destinations(&state, &principal.org).await?))
-}
-
-/// `PUT /api/v1/settings/webhook-destinations` `{"allow_private": bool}` (administrators).
-pub async fn put_destinations(
-    State(state): State<AppState>,
-    Authenticated(principal): Authenticated,
-    crate::http::Body(body): crate::http::Body<Destinations>,
-) -> Result<Json<Destinations>, ApiError> {
-    admin_only(&principal)?;
-    let json = serde_json::to_string(&body).map_err(|_| ApiError::internal())?;
-    state.db.set_org_setting(&principal.org, DESTINATIONS_SETTING, &json).await?;
-    Ok(Json(body))
 }
 
 pub async fn list(

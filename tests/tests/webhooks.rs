@@ -97,7 +97,7 @@ async fn an_sla_event_reaches_the_organization_s_endpoint_signed_at_least_once(b
     let set_private = |allow: bool| {
         http.put(&destinations).bearer_auth(&admin.token).json(&serde_json::json!({ "allow_private": allow })).send()
     };
-    assert_eq!(set_private(true).await.expect("put").status(), 200);
+    assert_eq!(set_private(true).await.expect("put").status(), 204);
     let refused = register("http://169.254.169.254/latest/meta-data/".into()).await.expect("post");
     assert_eq!(refused.status(), 400, "metadata stays refused");
     let created: Value = http
@@ -198,7 +198,7 @@ async fn an_sla_event_reaches_the_organization_s_endpoint_signed_at_least_once(b
         .send()
         .await
         .expect("put");
-    assert_eq!(refuse_private.status(), 200);
+    assert_eq!(refuse_private.status(), 204);
     let before = got.lock().unwrap().len();
     let later = desk
         .replica

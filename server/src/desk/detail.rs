@@ -37,7 +37,7 @@ pub(super) async fn detail_of(state: &AppState, principal: &Principal, order: Or
     );
     let names = state.db.staff_names(&principal.org).await?;
     let name = |user: &UserId| names.get(&user.to_string()).cloned();
-    let book = crate::sla_settings::book_of(state, &principal.org).await?;
+    let book = crate::settings::sla_book(&*state.db, &principal.org).await?;
     let countdown = book.countdown(kind, &category, grade, &order_state, document.created_at_ms());
     let closing = state.db.closing_authority(&principal.org).await?;
     let caller = if principal.role.is_staff() {

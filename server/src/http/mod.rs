@@ -4,3 +4,4 @@
 pub mod extract;
 
 pub use extract::{Body, MAX_JSON_BODY, Params};
+pub mod settings;

@@ -20,7 +20,7 @@ use async_trait::async_trait;
 use automerge::{Change, ChangeHash};
 use loopwork_sync_core::authority::{Author, ClosingAuthority};
 use loopwork_sync_core::protocol::{OrderBytes, OrderHeads, Receipt, Revocation, SyncResponse};
-use loopwork_sync_core::{Action, DeviceId, Grade, Identity, OrderId, Role, Status, UserId, WorkOrder};
+use loopwork_sync_core::{Action, DeviceId, Identity, OrderId, Role, Status, UserId, WorkOrder};
 use serde::{Deserialize, Serialize};
 use sqlx::{AssertSqlSafe, Row};
 
@@ -109,6 +109,8 @@ pub(crate) trait Backend:
     const KIND: &'static str;
     /// Prepares, on every connection, what a first request would otherwise wait for.
     fn warm_connections(pool: &sqlx::Pool<Self>) -> impl Future<Output = ()> + Send;
+    /// SQL for the integer at `key` of the JSON text in `column` (NULL when absent).
+    fn json_integer(column: &str, key: &str) -> String;
     /// A transaction that writes.
     fn begin_write(pool: &sqlx::Pool<Self>) -> impl Future<Output = Result<sqlx::Transaction<'static, Self>>> + Send;
     /// [`Backend::begin_write`] on the writer's own connection.
@@ -116,11 +118,11 @@ pub(crate) trait Backend:
         conn: &mut sqlx::pool::PoolConnection<Self>,
     ) -> impl Future<Output = Result<sqlx::Transaction<'_, Self>>> + Send;
     /// Takes the organization's write lock where several processes write, with its closing
-    /// authority's rows read in the same round trip (`None`: read them with the pushes).
+    /// authority's stored value read in the same round trip (`None`: read it with the pushes).
     fn lock_org(
         tx: &mut sqlx::Transaction<'_, Self>,
         org: &str,
-    ) -> impl Future<Output = Result<Option<Vec<(String, String)>>>> + Send;
+    ) -> impl Future<Output = Result<Option<Option<String>>>> + Send;
     /// The [`StoredRow`]s of `(order, pushing user)` pairs, by order id.
     fn read_rows(
         tx: &mut sqlx::Transaction<'_, Self>,

@@ -60,6 +60,10 @@ impl Backend for sqlx::Postgres {
     /// of a steady sync (the token, each scope's positions and page, an order's document), which
     /// also loads what its backend caches of the tables. Without this the first quarter second
     /// of traffic after a start waited behind sixteen backends doing so at once.
+    fn json_integer(column: &str, key: &str) -> String {
+        format!("CAST(CAST({column} AS jsonb) ->> '{key}' AS BIGINT)")
+    }
+
     async fn warm_connections(pool: &PgPool) {
         let started = std::time::Instant::now();
         let mut held = Vec::new();
@@ -227,17 +231,15 @@ impl Backend for sqlx::Postgres {
 
     /// Takes the organization's write lock and reads its closing authority in the same round
     /// trip (the authority is not guarded by the lock: its readers and its writer race either way).
-    async fn lock_org(
-        tx: &mut sqlx::Transaction<'_, sqlx::Postgres>,
-        org: &str,
-    ) -> Result<Option<Vec<(String, String)>>> {
-        let rows: Vec<(Option<String>, Option<String>)> = sqlx::query_as(
-            "SELECT c.grade, c.min_role FROM (SELECT pg_advisory_xact_lock(hashtext($1))) l
-             LEFT JOIN closing_authority c ON c.org_id = $1",
+    async fn lock_org(tx: &mut sqlx::Transaction<'_, sqlx::Postgres>, org: &str) -> Result<Option<Option<String>>> {
+        let stored: Option<String> = sqlx::query_scalar(
+            "SELECT c.value FROM (SELECT pg_advisory_xact_lock(hashtext($1))) l
+             LEFT JOIN org_settings c ON c.org_id = $1 AND c.name = $2",
         )
         .bind(org)
-        .fetch_all(&mut **tx)
+        .bind(super::CLOSING_AUTHORITY)
+        .fetch_one(&mut **tx)
         .await?;
-        Ok(Some(rows.into_iter().filter_map(|(grade, role)| Some((grade?, role?))).collect()))
+        Ok(Some(stored))
     }
 }

@@ -385,12 +385,13 @@ where
     where
         E: sqlx::Executor<'e, Database = B>,
     {
-        let rows: Vec<(String, String)> =
-            sqlx::query_as("SELECT grade, min_role FROM closing_authority WHERE org_id = $1")
+        let stored: Option<String> =
+            sqlx::query_scalar("SELECT value FROM org_settings WHERE org_id = $1 AND name = $2")
                 .bind(org)
-                .fetch_all(executor)
+                .bind(CLOSING_AUTHORITY)
+                .fetch_optional(executor)
                 .await?;
-        closing_from_rows(rows)
+        closing_from_stored(stored)
     }
 
     /// An order's whole document as committed, loaded; 409 `order_quarantined` if it does not load.

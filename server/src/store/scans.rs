@@ -333,12 +333,14 @@ where
 {
     async fn awaiting_due(&self, now_ms: i64, limit: i64) -> Result<Vec<(String, OrderId)>> {
         // At least a day old by the index, then each organization's own wait.
-        let rows: Vec<(String, String)> = sqlx::query_as(
-            "SELECT o.org_id, o.id FROM orders o LEFT JOIN closed_loop_settings s ON s.org_id = o.org_id
+        let days = B::json_integer("s.value", "auto_confirm_days");
+        let rows: Vec<(String, String)> = sqlx::query_as(AssertSqlSafe(format!(
+            "SELECT o.org_id, o.id FROM orders o
+             LEFT JOIN org_settings s ON s.org_id = o.org_id AND s.name = '{CLOSED_LOOP}'
              WHERE o.awaiting_since IS NOT NULL AND o.awaiting_since <= $1 - 86400000
-               AND o.awaiting_since <= $1 - COALESCE(s.auto_confirm_days, 3) * 86400000
-             ORDER BY o.awaiting_since LIMIT $2",
-        )
+               AND o.awaiting_since <= $1 - COALESCE({days}, {DEFAULT_AUTO_CONFIRM_DAYS}) * 86400000
+             ORDER BY o.awaiting_since LIMIT $2"
+        )))
         .bind(now_ms)
         .bind(limit)
         .fetch_all(&self.pool)

@@ -1,38 +1,76 @@
-//! Organization settings: the closing authority, the SLA book, auto-confirmation and other
-//! named settings.
+//! Organization settings: one table (`org_settings`), one JSON value per organization and name,
+//! each with a seeded default in code (`crate::settings`). The store reads and writes the text;
+//! only the closing authority is also read here, inside the writer's transaction.
 
 use super::*;
 
+/// The closing authority's name in `org_settings`.
+pub const CLOSING_AUTHORITY: &str = "closing-authority";
+/// The closed-loop settings' name in `org_settings` (`{"auto_confirm_days": 3}`), read by the
+/// scanner's query for orders due to be confirmed.
+pub const CLOSED_LOOP: &str = "closed-loop";
 /// How many days an order waits for its owner's confirmation before the server confirms for
 /// them, unless the organization sets otherwise.
 pub const DEFAULT_AUTO_CONFIRM_DAYS: i64 = 3;
 
-/// The closing authority from its rows (grade, least senior role); missing grades keep the
-/// default.
-pub(crate) fn closing_from_rows(rows: Vec<(String, String)>) -> Result<ClosingAuthority> {
-    let mut closing = ClosingAuthority::default();
-    for (grade, role) in rows {
-        let grade = Grade::from_code(&grade).map_err(|_| ApiError::internal())?;
-        let role = Role::from_code(&role).map_err(|_| ApiError::internal())?;
-        closing.set(grade, role);
+/// Who may close an order of each grade, as stored and as `GET`/`PUT
+/// /api/v1/settings/closing-authority` carry it: the least senior role per grade,
+/// `{"minor": "dispatcher", "serious": "supervisor", "severe": "manager", "critical": "manager"}`.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct ClosingAuthorityCodes {
+    pub minor: String,
+    pub serious: String,
+    pub severe: String,
+    pub critical: String,
+}
+
+impl ClosingAuthorityCodes {
+    /// The roles the codes name, or the first code that names no role.
+    pub fn authority(&self) -> std::result::Result<ClosingAuthority, String> {
+        let role = |code: &str| Role::from_code(code).map_err(|_| code.chars().take(32).collect::<String>());
+        Ok(ClosingAuthority {
+            minor: role(&self.minor)?,
+            serious: role(&self.serious)?,
+            severe: role(&self.severe)?,
+            critical: role(&self.critical)?,
+        })
     }
-    Ok(closing)
+}
+
+impl From<&ClosingAuthority> for ClosingAuthorityCodes {
+    fn from(c: &ClosingAuthority) -> Self {
+        ClosingAuthorityCodes {
+            minor: c.minor.code().into(),
+            serious: c.serious.code().into(),
+            severe: c.severe.code().into(),
+            critical: c.critical.code().into(),
+        }
+    }
+}
+
+/// The closing authority from its stored value; none stored is the default.
+pub(crate) fn closing_from_stored(stored: Option<String>) -> Result<ClosingAuthority> {
+    let Some(text) = stored else { return Ok(ClosingAuthority::default()) };
+    let codes: ClosingAuthorityCodes = serde_json::from_str(&text).map_err(|e| {
+        tracing::error!(error = %e, "stored closing authority does not read");
+        ApiError::internal()
+    })?;
+    codes.authority().map_err(|code| {
+        tracing::error!(code, "stored closing authority names no role");
+        ApiError::internal()
+    })
 }
 
 #[async_trait]
 pub trait Settings: Send + Sync {
-    async fn auto_confirm_days(&self, org: &str) -> Result<i64>;
-    /// A setting of the organization as stored (JSON), if it set one (`org_settings`).
-    async fn org_setting(&self, org: &str, name: &str) -> Result<Option<String>>;
-    async fn set_org_setting(&self, org: &str, name: &str, value: &str) -> Result<()>;
-    /// The organization's SLA book as stored (JSON), if it set one.
-    async fn sla_book(&self, org: &str) -> Result<Option<String>>;
-    /// Stores the organization's SLA book and has the scanner look at every open order again.
-    async fn set_sla_book(&self, org: &str, book: &str) -> Result<()>;
-    async fn set_auto_confirm_days(&self, org: &str, days: i64) -> Result<()>;
-    /// Who may close an order of each grade in the organization.
+    /// A setting of the organization as stored (JSON), if it set one.
+    async fn setting(&self, org: &str, name: &str) -> Result<Option<String>>;
+    /// Stores a setting; with `rescan`, the scanner looks at every open order of the
+    /// organization again (their deadlines may have moved).
+    async fn set_setting(&self, org: &str, name: &str, value: &str, rescan: bool) -> Result<()>;
+    /// Who may close an order of each grade in the organization, as committed.
     async fn closing_authority(&self, org: &str) -> Result<ClosingAuthority>;
-    async fn set_closing_authority(&self, org: &str, closing: &ClosingAuthority) -> Result<()>;
 }
 
 #[async_trait]
@@ -52,7 +90,7 @@ where
     Option<Vec<u8>>: Column<B>,
     for<'s> Option<&'s str>: sqlx::Encode<'s, B>,
 {
-    async fn org_setting(&self, org: &str, name: &str) -> Result<Option<String>> {
+    async fn setting(&self, org: &str, name: &str) -> Result<Option<String>> {
         Ok(sqlx::query_scalar("SELECT value FROM org_settings WHERE org_id = $1 AND name = $2")
             .bind(org)
             .bind(name)
@@ -60,7 +98,8 @@ where
             .await?)
     }
 
-    async fn set_org_setting(&self, org: &str, name: &str, value: &str) -> Result<()> {
+    async fn set_setting(&self, org: &str, name: &str, value: &str, rescan: bool) -> Result<()> {
+        let mut tx = B::begin_write(&self.pool).await?;
         sqlx::query(
             "INSERT INTO org_settings (org_id, name, value) VALUES ($1, $2, $3)
              ON CONFLICT (org_id, name) DO UPDATE SET value = excluded.value",
@@ -68,76 +107,19 @@ where
         .bind(org)
         .bind(name)
         .bind(value)
-        .execute(&self.pool)
-        .await?;
-        Ok(())
-    }
-
-    async fn sla_book(&self, org: &str) -> Result<Option<String>> {
-        Ok(sqlx::query_scalar("SELECT book FROM sla_books WHERE org_id = $1")
-            .bind(org)
-            .fetch_optional(&self.pool)
-            .await?)
-    }
-
-    async fn set_sla_book(&self, org: &str, book: &str) -> Result<()> {
-        let mut tx = B::begin_write(&self.pool).await?;
-        sqlx::query(
-            "INSERT INTO sla_books (org_id, book) VALUES ($1, $2)
-             ON CONFLICT (org_id) DO UPDATE SET book = excluded.book",
-        )
-        .bind(org)
-        .bind(book)
         .execute(&mut *tx)
         .await?;
-        // Every open order's deadlines may move: the scanner looks at each at once.
-        sqlx::query("UPDATE orders SET next_check = 0 WHERE org_id = $1 AND is_open = TRUE")
-            .bind(org)
-            .execute(&mut *tx)
-            .await?;
-        tx.commit().await?;
-        Ok(())
-    }
-
-    async fn auto_confirm_days(&self, org: &str) -> Result<i64> {
-        let days: Option<i64> =
-            sqlx::query_scalar("SELECT CAST(auto_confirm_days AS BIGINT) FROM closed_loop_settings WHERE org_id = $1")
+        if rescan {
+            sqlx::query("UPDATE orders SET next_check = 0 WHERE org_id = $1 AND is_open = TRUE")
                 .bind(org)
-                .fetch_optional(&self.pool)
+                .execute(&mut *tx)
                 .await?;
-        Ok(days.unwrap_or(DEFAULT_AUTO_CONFIRM_DAYS))
-    }
-
-    async fn set_auto_confirm_days(&self, org: &str, days: i64) -> Result<()> {
-        sqlx::query(
-            "INSERT INTO closed_loop_settings (org_id, auto_confirm_days) VALUES ($1, $2)
-             ON CONFLICT (org_id) DO UPDATE SET auto_confirm_days = excluded.auto_confirm_days",
-        )
-        .bind(org)
-        .bind(days as i32)
-        .execute(&self.pool)
-        .await?;
+        }
+        tx.commit().await?;
         Ok(())
     }
 
     async fn closing_authority(&self, org: &str) -> Result<ClosingAuthority> {
         Self::read_closing(&self.pool, org).await
-    }
-
-    async fn set_closing_authority(&self, org: &str, closing: &ClosingAuthority) -> Result<()> {
-        let mut tx = B::begin_write(&self.pool).await?;
-        for grade in Grade::ALL {
-            sqlx::query(
-                "INSERT INTO closing_authority (org_id, grade, min_role) VALUES ($1, $2, $3)
-                 ON CONFLICT (org_id, grade) DO UPDATE SET min_role = excluded.min_role",
-            )
-            .bind(org)
-            .bind(grade.code())
-            .bind(closing.required(*grade).code())
-            .execute(&mut *tx)
-            .await?;
-        }
-        tx.commit().await?;
-        Ok(())
     }
 }

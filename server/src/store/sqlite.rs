@@ -111,11 +111,12 @@ impl Backend for sqlx::Sqlite {
     /// SQLite prepares a statement in the process, at little cost: nothing to warm.
     async fn warm_connections(_pool: &SqlitePool) {}
 
+    fn json_integer(column: &str, key: &str) -> String {
+        format!("CAST(json_extract({column}, '$.{key}') AS INTEGER)")
+    }
+
     /// One process writes: nothing to lock, and the closing authority is read with the pushes.
-    async fn lock_org(
-        _tx: &mut sqlx::Transaction<'_, sqlx::Sqlite>,
-        _org: &str,
-    ) -> Result<Option<Vec<(String, String)>>> {
+    async fn lock_org(_tx: &mut sqlx::Transaction<'_, sqlx::Sqlite>, _org: &str) -> Result<Option<Option<String>>> {
         Ok(None)
     }
 

@@ -17,7 +17,7 @@ use loopwork_sync_core::{Identity, OrderId};
 use crate::error::ApiError;
 use crate::store::{
     Announced, Backend, Column, Database, Deferred, GROUP_COMMIT_MAX, PushJob, PushOutcome, Result, SharedCache,
-    Staged, StoredRow, closing_from_rows, lock,
+    Staged, StoredRow, closing_from_stored, lock,
 };
 
 /// The writer's functions, generic over the storage's backend.
@@ -193,8 +193,8 @@ where
         let mut deferred: Vec<(usize, Deferred)> = Vec::new();
         for (at, job) in batch.iter_mut().enumerate() {
             if locked.as_deref() != Some(job.principal.org.as_str()) {
-                if let Some(rows) = B::lock_org(&mut tx, &job.principal.org).await? {
-                    let read = closing_from_rows(rows)?;
+                if let Some(stored) = B::lock_org(&mut tx, &job.principal.org).await? {
+                    let read = closing_from_stored(stored)?;
                     closing.insert(job.principal.org.clone(), read);
                     lock(cache).set_closing(&job.principal.org, read);
                 }

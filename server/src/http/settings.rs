@@ -1,0 +1,57 @@
+//! `GET`/`PUT /api/v1/settings/{name}`: every organization setting through the same two
+//! handlers (`crate::settings`).
+
+use axum::Json;
+use axum::Router;
+use axum::extract::State;
+use axum::http::StatusCode;
+use axum::routing::get;
+use loopwork_sync_core::sla::BookJson;
+
+use crate::AppState;
+use crate::auth::{Authenticated, require_admin};
+use crate::closed_loop::ClosedLoopSettings;
+use crate::error::ApiError;
+use crate::escalation::EscalationChain;
+use crate::http::Body;
+use crate::settings::{self, Readers, Setting, may_read};
+use crate::store::ClosingAuthorityCodes;
+use crate::webhooks::Destinations;
+
+/// The settings' routes, one per setting.
+pub fn routes() -> Router<AppState> {
+    Router::new()
+        .route(
+            "/api/v1/settings/closing-authority",
+            get(read::<ClosingAuthorityCodes>).put(write::<ClosingAuthorityCodes>),
+        )
+        .route("/api/v1/settings/sla", get(read::<BookJson>).put(write::<BookJson>))
+        .route("/api/v1/settings/closed-loop", get(read::<ClosedLoopSettings>).put(write::<ClosedLoopSettings>))
+        .route("/api/v1/settings/escalation", get(read::<EscalationChain>).put(write::<EscalationChain>))
+        .route("/api/v1/settings/webhook-destinations", get(read::<Destinations>).put(write::<Destinations>))
+}
+
+/// The value in force: the organization's own, else the seeded one.
+async fn read<S: Setting>(
+    State(state): State<AppState>,
+    Authenticated(principal): Authenticated,
+) -> Result<Json<S>, ApiError> {
+    if !may_read(S::READERS, principal.role) {
+        return Err(match S::READERS {
+            Readers::Admins => ApiError::forbidden(S::WRITE_REFUSED.0, S::WRITE_REFUSED.1),
+            _ => ApiError::forbidden("only office staff read the settings", "只有客服及管理人员可以查看设置"),
+        });
+    }
+    Ok(Json(settings::read::<S>(&*state.db, &principal.org).await?))
+}
+
+/// Replaces the value (administrators), after its check: 204.
+async fn write<S: Setting>(
+    State(state): State<AppState>,
+    Authenticated(principal): Authenticated,
+    Body(value): Body<S>,
+) -> Result<StatusCode, ApiError> {
+    require_admin(&principal, S::WRITE_REFUSED.0, S::WRITE_REFUSED.1)?;
+    settings::write(&*state.db, &principal.org, value).await?;
+    Ok(StatusCode::NO_CONTENT)
+}
