@@ -48,7 +48,7 @@ fn world() -> &'static World {
                 std::sync::Arc::new(loopwork_sync_core::SystemClock);
             loopwork_server::demo::seed(db.as_ref(), clock.now_ms()).await.expect("demo");
             let state = loopwork_server::AppState::new(db, clock);
-            let router = loopwork_server::api::router(state);
+            let router = loopwork_server::http::router(state);
             let mut tokens = Vec::new();
             for login in ["admin", "kefu", "wang", "yezhu1502"] {
                 let body = serde_json::json!({ "login": login, "password": loopwork_server::demo::DEMO_PASSWORD });

@@ -17,18 +17,14 @@
 //! - `GET /api/v1/orders/{id}/sla-events`: what fired on an order (office staff).
 //! - `GET`/`PUT /api/v1/settings/escalation`: the escalation chain (`crate::settings`).
 
-use axum::Json;
-use axum::extract::{Path, State};
-use axum::http::StatusCode;
 use loopwork_sync_core::sla::{Checkpoint, Level, SlaBook, Stage};
-use loopwork_sync_core::{Grade, OrderId, Role, WorkOrder};
+use loopwork_sync_core::{Grade, Role, WorkOrder};
 use serde::{Deserialize, Serialize};
 
 use crate::AppState;
-use crate::auth::Authenticated;
 use crate::error::ApiError;
 use crate::settings::{self, Readers, Setting};
-use crate::store::{CheckRecord, Fired, NotificationRecord, OrderFacts, SlaEventRecord};
+use crate::store::{CheckRecord, Fired, OrderFacts};
 
 /// Orders looked at per tick at most; the rest wait for the next tick.
 const PER_TICK: i64 = 1_000;
@@ -266,38 +262,4 @@ pub fn facts_of(
         auto_confirmed: state.auto_confirmed,
         visited_by: applied().filter(|t| t.action == Action::ReturnVisit).map(|t| t.by.to_string()).next_back(),
     })
-}
-
-pub async fn notifications(
-    State(state): State<AppState>,
-    Authenticated(principal): Authenticated,
-) -> Result<Json<Vec<NotificationRecord>>, ApiError> {
-    Ok(Json(state.db.notifications(&principal, 200).await?))
-}
-
-pub async fn mark_read(
-    State(state): State<AppState>,
-    Authenticated(principal): Authenticated,
-    Path(id): Path<String>,
-) -> Result<StatusCode, ApiError> {
-    if state.db.mark_read(&principal, &id, state.clock.now_ms()).await? {
-        Ok(StatusCode::NO_CONTENT)
-    } else {
-        Err(ApiError::not_found("notification"))
-    }
-}
-
-pub async fn sla_events(
-    State(state): State<AppState>,
-    Authenticated(principal): Authenticated,
-    Path(id): Path<String>,
-) -> Result<Json<Vec<SlaEventRecord>>, ApiError> {
-    crate::auth::require_staff(
-        &principal,
-        "only office staff read the SLA record",
-        "只有客服及管理人员可以查看时限记录",
-    )?;
-    let order: OrderId = id.parse().map_err(|_| ApiError::not_found("order"))?;
-    crate::auth::require_served(&state, &principal, order).await?;
-    Ok(Json(state.db.sla_events(&principal.org, order).await?))
 }

@@ -2,26 +2,21 @@
 //! append-only feed per organization, serves sync protocol v1 to devices, and knows who may see
 //! and write what.
 //!
-//! The server is a library with a thin `main`: [`api::router`] is callable from tests, and
+//! The server is a library with a thin `main`: [`http::router`] is callable from tests, and
 //! [`serve`] runs the listeners. Storage is behind [`store::Database`] (SQLite or PostgreSQL).
 
-pub mod api;
 pub mod auth;
 pub mod closed_loop;
 pub mod config;
-pub mod dashboard;
 pub mod demo;
-pub mod desk;
 pub mod error;
 pub mod escalation;
 pub mod http;
 pub mod metrics;
-pub mod privacy;
 pub mod replication;
 pub mod settings;
 pub mod store;
 pub mod tasks;
-pub mod web;
 pub mod webhooks;
 pub mod writer;
 
@@ -45,12 +40,12 @@ pub struct AppState {
     pub live: tokio::sync::broadcast::Sender<FeedAdvanced>,
     pub limits: Limits,
     pub clock: Arc<dyn Clock>,
-    /// Desk edits run one at a time per session and order (see `desk::DeskLocks`).
-    pub desk_writes: Arc<desk::DeskLocks>,
+    /// Desk edits run one at a time per session and order (see `http::desk::DeskLocks`).
+    pub desk_writes: Arc<http::desk::DeskLocks>,
     /// Wrong passwords per login and per address (see `auth::LoginThrottle`).
     pub logins: Arc<auth::LoginThrottle>,
     /// Memory that decompressing sync requests may take at once, all requests together.
-    pub decode_budget: Arc<api::DecodeMemory>,
+    pub decode_budget: Arc<http::sync::DecodeMemory>,
 }
 
 impl std::fmt::Debug for AppState {
@@ -68,9 +63,9 @@ impl AppState {
             live,
             limits: Limits { max_payload_bytes: 64 << 20, max_entries: 20_000, max_item_bytes: 2 << 20 },
             clock,
-            desk_writes: Arc::new(desk::DeskLocks::default()),
+            desk_writes: Arc::new(http::desk::DeskLocks::default()),
             logins: Arc::new(auth::LoginThrottle::default()),
-            decode_budget: Arc::new(api::DecodeMemory::new(api::DECODE_MEMORY_BYTES)),
+            decode_budget: Arc::new(http::sync::DecodeMemory::new(http::sync::DECODE_MEMORY_BYTES)),
         }
     }
 }
@@ -82,10 +77,10 @@ pub async fn serve(
     metrics: tokio::net::TcpListener,
     shutdown: impl std::future::Future<Output = ()> + Send + 'static,
 ) -> std::io::Result<()> {
-    let metrics_app = api::metrics_router(state.clone());
+    let metrics_app = http::metrics_router(state.clone());
     let metrics_task = tokio::spawn(async move { axum::serve(metrics, metrics_app).await });
     let tasks = tasks::Tasks::start(&state);
-    let app = api::router(state).into_make_service_with_connect_info::<std::net::SocketAddr>();
+    let app = http::router(state).into_make_service_with_connect_info::<std::net::SocketAddr>();
     let result = axum::serve(api, app).with_graceful_shutdown(shutdown).await;
     metrics_task.abort();
     tasks.stop();

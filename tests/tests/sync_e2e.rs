@@ -578,7 +578,7 @@ async fn announce_oversized_body(base: &str, token: &str) -> (u16, Vec<u8>) {
     let mut stream = tokio::net::TcpStream::connect(addr).await.expect("connect");
     let head = format!(
         "POST /sync/v1 HTTP/1.1\r\nHost: {addr}\r\nAuthorization: Bearer {token}\r\nContent-Type: {CONTENT_TYPE}\r\nContent-Length: {}\r\n\r\n",
-        loopwork_server::api::MAX_SYNC_BODY + 1
+        loopwork_server::http::sync::MAX_SYNC_BODY + 1
     );
     stream.write_all(head.as_bytes()).await.expect("write");
     let mut answer = Vec::new();

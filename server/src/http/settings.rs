@@ -13,7 +13,7 @@ use crate::auth::{Authenticated, require_admin};
 use crate::closed_loop::ClosedLoopSettings;
 use crate::error::ApiError;
 use crate::escalation::EscalationChain;
-use crate::http::Body;
+use crate::http::extract::Body;
 use crate::settings::{self, Readers, Setting, may_read};
 use crate::store::ClosingAuthorityCodes;
 use crate::webhooks::Destinations;

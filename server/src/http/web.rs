@@ -10,14 +10,14 @@ use axum::response::{IntoResponse, Response};
 use crate::error::ApiError;
 
 /// The OpenAPI 3.1 document of the JSON API (`GET /openapi.json`).
-pub const OPENAPI: &str = include_str!("../web/openapi.json");
+pub const OPENAPI: &str = include_str!("../../web/openapi.json");
 
 /// (file name, content type, content)
 const ASSETS: &[(&str, &str, &str)] = &[
-    ("common.js", "text/javascript; charset=utf-8", include_str!("../web/common.js")),
-    ("desk.js", "text/javascript; charset=utf-8", include_str!("../web/desk.js")),
-    ("h5.js", "text/javascript; charset=utf-8", include_str!("../web/h5.js")),
-    ("style.css", "text/css; charset=utf-8", include_str!("../web/style.css")),
+    ("common.js", "text/javascript; charset=utf-8", include_str!("../../web/common.js")),
+    ("desk.js", "text/javascript; charset=utf-8", include_str!("../../web/desk.js")),
+    ("h5.js", "text/javascript; charset=utf-8", include_str!("../../web/h5.js")),
+    ("style.css", "text/css; charset=utf-8", include_str!("../../web/style.css")),
 ];
 
 /// Pages change with the binary: the browser revalidates each load.
@@ -36,11 +36,11 @@ fn page(html: &'static str) -> Response {
 }
 
 pub async fn desk() -> Response {
-    page(include_str!("../web/desk.html"))
+    page(include_str!("../../web/desk.html"))
 }
 
 pub async fn h5() -> Response {
-    page(include_str!("../web/h5.html"))
+    page(include_str!("../../web/h5.html"))
 }
 
 pub async fn asset(Path(name): Path<String>) -> Result<Response, ApiError> {
@@ -60,16 +60,19 @@ pub async fn openapi() -> Response {
 mod tests {
     use super::*;
 
-    /// The paths `api::router` routes (read from its source), and those the document describes.
+    /// The paths `http::router` routes (read from its source), and those the document describes.
     fn routed() -> std::collections::BTreeSet<String> {
-        let source = include_str!("api.rs");
+        let source = include_str!("mod.rs");
         let router = &source
             [source.find("pub fn router(").expect("router")..source.find("pub fn metrics_router(").expect("metrics")];
-        [router, include_str!("http/settings.rs")]
+        [router, include_str!("settings.rs")]
             .concat()
-            .split(".route(\"")
+            .split(".route(")
             .skip(1)
-            .map(|rest| rest[..rest.find('"').expect("closing quote")].to_owned())
+            .map(|rest| {
+                let path = rest.trim_start().strip_prefix('"').expect("a route's path");
+                path[..path.find('"').expect("closing quote")].to_owned()
+            })
             .collect()
     }
 
@@ -81,7 +84,7 @@ mod tests {
             doc["paths"].as_object().expect("paths").keys().cloned().collect();
         let routed = routed();
         assert!(routed.len() > 30, "{routed:?}");
-        assert_eq!(described, routed, "paths in openapi.json vs routes in api.rs");
+        assert_eq!(described, routed, "paths in openapi.json vs routes in http/");
         for (path, operations) in doc["paths"].as_object().expect("paths") {
             for (method, operation) in operations.as_object().expect("operations") {
                 assert!(operation["summary"].is_string(), "{method} {path} has no summary");

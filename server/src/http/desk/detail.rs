@@ -43,8 +43,8 @@ pub(super) async fn detail_of(state: &AppState, principal: &Principal, order: Or
     let caller = if principal.role.is_staff() {
         state.db.caller(&principal.org, order).await?.map(|(name, phone)| {
             json!({
-                "name": name.as_deref().map(crate::privacy::mask_name),
-                "phone": phone.as_deref().map(crate::privacy::mask_phone),
+                "name": name.as_deref().map(crate::http::privacy::mask_name),
+                "phone": phone.as_deref().map(crate::http::privacy::mask_phone),
             })
         })
     } else {

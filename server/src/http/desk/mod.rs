@@ -36,7 +36,7 @@ use serde_json::{Value, json};
 use crate::AppState;
 use crate::auth::Authenticated;
 use crate::error::ApiError;
-use crate::http::{Body, Params};
+use crate::http::extract::{Body, Params};
 use crate::replication::Principal;
 use crate::store::{OrderFilter, OrderListItem};
 

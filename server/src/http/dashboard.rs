@@ -17,7 +17,7 @@ use serde_json::{Value, json};
 use crate::AppState;
 use crate::auth::Authenticated;
 use crate::error::ApiError;
-use crate::http::Params;
+use crate::http::extract::Params;
 use crate::replication::Principal;
 use crate::store::{Period, StaffCounts};
 

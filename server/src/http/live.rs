@@ -1,0 +1,28 @@
+//! `GET /api/v1/live`: server-sent events when the caller's organization's feed advances.
+
+use std::convert::Infallible;
+use std::time::Duration;
+
+use axum::extract::State;
+use axum::response::sse::{Event, KeepAlive, Sse};
+use futures_util::Stream;
+use tokio_stream::StreamExt;
+use tokio_stream::wrappers::BroadcastStream;
+
+use crate::auth::Authenticated;
+use crate::{AppState, FeedAdvanced};
+
+/// The organization's feed positions as they advance (`event: feed`, the position or `lagged`).
+pub async fn live(
+    State(state): State<AppState>,
+    Authenticated(principal): Authenticated,
+) -> Sse<impl Stream<Item = Result<Event, Infallible>>> {
+    let org = principal.org.clone();
+    let updates = BroadcastStream::new(state.live.subscribe()).filter_map(move |event| match event {
+        Ok(FeedAdvanced { org: o, seq }) if o == org => Some(Ok(Event::default().event("feed").data(seq.to_string()))),
+        // A listener that fell behind is told to sync; it loses nothing by it.
+        Err(_) => Some(Ok(Event::default().event("feed").data("lagged"))),
+        Ok(_) => None,
+    });
+    Sse::new(updates).keep_alive(KeepAlive::new().interval(Duration::from_secs(15)))
+}
