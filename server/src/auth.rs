@@ -82,7 +82,10 @@ impl FromRequestParts<AppState> for Authenticated {
         match state.db.principal_by_token(&token_hash(token)).await {
             Ok(Some(principal)) => Ok(Authenticated(principal)),
             Ok(None) => Err(refuse()),
-            Err(e) => Err(if binary { e.binary() } else { e }),
+            Err(e) => {
+                let e = ApiError::from(e);
+                Err(if binary { e.binary() } else { e })
+            }
         }
     }
 }

@@ -6,6 +6,8 @@ use axum::response::{IntoResponse, Response};
 use loopwork_sync_core::CoreError;
 use loopwork_sync_core::protocol::{CONTENT_TYPE, ErrorFrame, FrameError};
 
+use crate::store::StoreError;
+
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct ApiError {
     pub status: StatusCode,
@@ -173,12 +175,39 @@ impl From<CoreError> for ApiError {
     }
 }
 
-impl From<sqlx::Error> for ApiError {
-    fn from(e: sqlx::Error) -> Self {
-        tracing::error!(error = %e, "database error");
+impl From<StoreError> for ApiError {
+    fn from(e: StoreError) -> Self {
         match e {
-            sqlx::Error::PoolTimedOut | sqlx::Error::PoolClosed | sqlx::Error::Io(_) => ApiError::unavailable(),
-            _ => ApiError::internal(),
+            StoreError::Database(e) => {
+                tracing::error!(error = %e, "database error");
+                match *e {
+                    sqlx::Error::PoolTimedOut | sqlx::Error::PoolClosed | sqlx::Error::Io(_) => ApiError::unavailable(),
+                    _ => ApiError::internal(),
+                }
+            }
+            StoreError::Corrupt { what, detail } => {
+                tracing::error!(what, detail, "stored data does not read");
+                ApiError::internal()
+            }
+            StoreError::Task(e) => {
+                tracing::error!(error = e, "a storage task failed");
+                ApiError::internal()
+            }
+            StoreError::WriterStopped => ApiError::unavailable(),
+            StoreError::Quarantined(order) => ApiError::quarantined(order),
+            StoreError::OutOfScope(order) => ApiError::out_of_scope(order),
+            StoreError::LoginTaken => {
+                ApiError::new(StatusCode::CONFLICT, "login_taken", "that login is taken", "该账号已存在")
+            }
+            StoreError::NotADispatcher => ApiError::invalid(
+                "not_a_dispatcher",
+                "only dispatchers are bound to projects",
+                "只有客服/调度可以绑定项目",
+            ),
+            e @ StoreError::UnknownProject(_) => {
+                ApiError::invalid("unknown_project", e.to_string(), "本机构没有这个项目")
+            }
+            StoreError::Refused(e) => e,
         }
     }
 }
@@ -201,5 +230,43 @@ impl IntoResponse for ApiError {
             response.headers_mut().insert(header::RETRY_AFTER, HeaderValue::from(seconds));
         }
         response
+    }
+}
+
+#[cfg(test)]
+mod store_errors {
+    use super::*;
+
+    #[test]
+    fn each_store_error_is_answered_with_its_documented_code() {
+        let order: loopwork_sync_core::OrderId = "7d0c4d2e-9a51-4a59-9d4b-6a9f0f0e2b11".parse().expect("id");
+        let cases = [
+            (StoreError::from(sqlx::Error::PoolTimedOut), StatusCode::SERVICE_UNAVAILABLE, "storage_unavailable"),
+            (StoreError::from(sqlx::Error::RowNotFound), StatusCode::INTERNAL_SERVER_ERROR, "internal"),
+            (StoreError::corrupt("role", "`janitor`"), StatusCode::INTERNAL_SERVER_ERROR, "internal"),
+            (StoreError::Task("panicked".into()), StatusCode::INTERNAL_SERVER_ERROR, "internal"),
+            (StoreError::WriterStopped, StatusCode::SERVICE_UNAVAILABLE, "storage_unavailable"),
+            (StoreError::Quarantined(order), StatusCode::CONFLICT, "order_quarantined"),
+            (StoreError::OutOfScope(order), StatusCode::FORBIDDEN, "out_of_scope"),
+            (StoreError::LoginTaken, StatusCode::CONFLICT, "login_taken"),
+            (StoreError::NotADispatcher, StatusCode::BAD_REQUEST, "not_a_dispatcher"),
+            (StoreError::UnknownProject("hy-garden".into()), StatusCode::BAD_REQUEST, "unknown_project"),
+            (
+                StoreError::Refused(ApiError::invalid("invalid_change", "x", "x")),
+                StatusCode::BAD_REQUEST,
+                "invalid_change",
+            ),
+        ];
+        for (error, status, code) in cases {
+            let server_fault = error.is_server_error();
+            let text = error.to_string();
+            let answered = ApiError::from(error);
+            assert_eq!((answered.status, answered.code), (status, code), "{text}");
+            assert_eq!(server_fault, status.is_server_error(), "{text}");
+        }
+        // The cause stays in the error (and its log line), not in the answer.
+        let corrupt = StoreError::corrupt("role", "`janitor` names no role");
+        assert_eq!(corrupt.to_string(), "stored role does not read: `janitor` names no role");
+        assert!(!ApiError::from(corrupt).message_en.contains("janitor"));
     }
 }

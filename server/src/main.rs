@@ -38,7 +38,7 @@ async fn serve(args: ServeArgs) -> Result<(), String> {
     let url = args.storage.url().map_err(|e| format!("cannot create the data directory: {e}"))?;
     let database = writer::open(&url).await?;
     let clock: Arc<dyn Clock> = Arc::new(SystemClock);
-    if !args.no_demo && !database.has_organizations().await.map_err(|e| e.message_en)? {
+    if !args.no_demo && !database.has_organizations().await.map_err(|e| e.to_string())? {
         let text = demo::seed(database.as_ref(), clock.now_ms()).await.map_err(|e| e.message_en)?;
         println!("{}", text.replace("HOST", &args.listen.to_string()));
     }
@@ -68,11 +68,11 @@ async fn admin(command: AdminCommand) -> Result<(), String> {
     match command {
         AdminCommand::CreateOrg { storage, name } => {
             let database = writer::open(&storage.url().map_err(|e| e.to_string())?).await?;
-            println!("{}", database.create_organization(&name, now).await.map_err(|e| e.message_en)?);
+            println!("{}", database.create_organization(&name, now).await.map_err(|e| e.to_string())?);
         }
         AdminCommand::CreateProject { storage, org, code, name } => {
             let database = writer::open(&storage.url().map_err(|e| e.to_string())?).await?;
-            database.create_project(&org, &code, &name).await.map_err(|e| e.message_en)?;
+            database.create_project(&org, &code, &name).await.map_err(|e| e.to_string())?;
         }
         AdminCommand::CreateUser { storage, org, login, password, role, name, phone, units, projects } => {
             let role = Role::from_code(&role).map_err(|e| e.to_string())?;
@@ -91,29 +91,29 @@ async fn admin(command: AdminCommand) -> Result<(), String> {
             let database = writer::open(&storage.url().map_err(|e| e.to_string())?).await?;
             // Checked before the user exists: a dispatcher whose binding failed would serve everything.
             for project in &projects {
-                if !database.has_project(&org, project).await.map_err(|e| e.message_en)? {
+                if !database.has_project(&org, project).await.map_err(|e| e.to_string())? {
                     return Err(format!("the organization has no project {project} (create-project first)"));
                 }
             }
             let password_hash = auth::hash_password(&password).map_err(|e| e.message_en)?;
             let user = NewUser { org, login, password_hash, role, display_name: name, phone };
-            let id = database.create_user(&user, now).await.map_err(|e| e.message_en)?;
+            let id = database.create_user(&user, now).await.map_err(|e| e.to_string())?;
             for unit in units {
                 let parts: Vec<&str> = unit.split('/').collect();
                 let [project, building, unit] = parts[..] else {
                     return Err(format!("--unit is project/building/unit, got {unit}"));
                 };
-                database.bind_unit(id, project, building, unit).await.map_err(|e| e.message_en)?;
+                database.bind_unit(id, project, building, unit).await.map_err(|e| e.to_string())?;
             }
             for project in projects {
-                database.bind_project(id, &project).await.map_err(|e| e.message_en)?;
+                database.bind_project(id, &project).await.map_err(|e| e.to_string())?;
             }
             println!("{id}");
         }
         AdminCommand::RevokeDevice { storage, org, device } => {
             let database = writer::open(&storage.url().map_err(|e| e.to_string())?).await?;
             let device = device.parse().map_err(|_| "not a device id".to_string())?;
-            if !database.revoke_device(&org, device, now).await.map_err(|e| e.message_en)? {
+            if !database.revoke_device(&org, device, now).await.map_err(|e| e.to_string())? {
                 return Err("no such active device in that organization".into());
             }
         }

@@ -69,7 +69,7 @@ pub async fn write<S: Setting>(db: &dyn Database, org: &str, value: S) -> Result
         tracing::error!(setting = S::NAME, error = %e, "setting does not serialize");
         ApiError::internal()
     })?;
-    db.set_setting(org, S::NAME, &text, S::RESCANS).await
+    Ok(db.set_setting(org, S::NAME, &text, S::RESCANS).await?)
 }
 
 /// The organization's SLA book, ready to compute deadlines with.

@@ -186,7 +186,9 @@ async fn only_a_dispatcher_is_bound_and_only_to_a_real_project(backend: Backend)
     let db = server.state.db.as_ref();
     let wang = db.user_by_login("wang").await.expect("wang").expect("demo user");
     let kefu = db.user_by_login("kefu").await.expect("kefu").expect("demo user");
-    let refused = |r: Result<(), loopwork_server::error::ApiError>| r.expect_err("refused").code;
+    let refused = |r: Result<(), loopwork_server::store::StoreError>| {
+        loopwork_server::error::ApiError::from(r.expect_err("refused")).code
+    };
     assert_eq!(refused(db.bind_project(wang.id, "hy-garden").await), "not_a_dispatcher");
     assert_eq!(refused(db.bind_project(kefu.id, "no-such-garden").await), "unknown_project");
     // Refused bindings leave the call centre serving everything.

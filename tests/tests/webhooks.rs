@@ -170,7 +170,8 @@ async fn an_sla_event_reaches_the_organization_s_endpoint_signed_at_least_once(b
     assert_eq!(body["event"], "sla.warn_50");
     assert_eq!(body["order_id"], id.to_string());
     assert_eq!(body["stage"], "response");
-    assert!(!received[1].body.contains("138"), "no phone numbers");
+    // The demo owners' numbers are 1380013xxxx; a shorter probe would also match ids and times.
+    assert!(!received[1].body.contains("1380013"), "no phone numbers");
 
     let metrics =
         reqwest::get(format!("{}/metrics", server.metrics_base)).await.expect("metrics").text().await.expect("text");

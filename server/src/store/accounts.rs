@@ -62,10 +62,10 @@ pub struct TechnicianLoad {
 
 pub(crate) fn principal_from(row: (String, String, String, String, bool)) -> Result<Principal> {
     let (device, user, role, org, project_bound) = row;
-    let role = Role::from_code(&role).map_err(|_| ApiError::internal())?;
+    let role = Role::from_code(&role).map_err(|e| StoreError::corrupt("role", e))?;
     Ok(Principal {
-        device: device.parse().map_err(|_| ApiError::internal())?,
-        user: user.parse().map_err(|_| ApiError::internal())?,
+        device: device.parse().map_err(|e| StoreError::corrupt("device id", e))?,
+        user: user.parse().map_err(|e| StoreError::corrupt("user id", e))?,
         project_bound: role == Role::Dispatcher && project_bound,
         role,
         org,
@@ -169,12 +169,7 @@ where
         .execute(&self.pool)
         .await?;
         if done.rows_affected() == 0 {
-            return Err(ApiError::new(
-                axum::http::StatusCode::CONFLICT,
-                "login_taken",
-                "that login is taken",
-                "该账号已存在",
-            ));
+            return Err(StoreError::LoginTaken);
         }
         Ok(id)
     }
@@ -211,18 +206,10 @@ where
         .fetch_one(&self.pool)
         .await?;
         if !dispatcher {
-            return Err(ApiError::invalid(
-                "not_a_dispatcher",
-                "only dispatchers are bound to projects",
-                "只有客服/调度可以绑定项目",
-            ));
+            return Err(StoreError::NotADispatcher);
         }
         if !known {
-            return Err(ApiError::invalid(
-                "unknown_project",
-                format!("the organization has no project {project}"),
-                "本机构没有这个项目",
-            ));
+            return Err(StoreError::UnknownProject(project.to_owned()));
         }
         sqlx::query("INSERT INTO staff_projects (user_id, project) VALUES ($1, $2) ON CONFLICT DO NOTHING")
             .bind(user.to_string())
@@ -266,9 +253,9 @@ where
         .await?;
         row.map(|(id, org, role, password_hash)| {
             Ok(UserRecord {
-                id: id.parse().map_err(|_| ApiError::internal())?,
+                id: id.parse().map_err(|e| StoreError::corrupt("user id", e))?,
                 org,
-                role: Role::from_code(&role).map_err(|_| ApiError::internal())?,
+                role: Role::from_code(&role).map_err(|e| StoreError::corrupt("role", e))?,
                 password_hash,
             })
         })
@@ -407,6 +394,6 @@ where
         .bind(phone)
         .fetch_optional(&self.pool)
         .await?;
-        id.map(|id| id.parse().map_err(|_| ApiError::internal())).transpose()
+        id.map(|id| id.parse().map_err(|e| StoreError::corrupt("user id", e))).transpose()
     }
 }

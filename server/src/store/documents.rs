@@ -184,7 +184,7 @@ where
         }
         let mut out = Vec::with_capacity(rows.len());
         for (id, doc, tail) in Self::whole_documents_with_tails(conn, rows).await? {
-            let order: OrderId = id.parse().map_err(|_| ApiError::internal())?;
+            let order: OrderId = id.parse().map_err(|e| StoreError::corrupt("order id", e))?;
             let mut hashes = match snapshot_heads.remove(&id).flatten() {
                 Some(heads) => heads_from_blob(&heads),
                 // Stored before heads were kept: read from the document itself.
@@ -224,7 +224,7 @@ where
         let Some((last_seq, assignee, doc, doc_seq, tail)) = row else { return Ok(None) };
         let doc = Self::whole_document(&mut conn, &order_id, (doc, doc_seq, tail)).await?;
         let order = self.load_stored(org, id, &doc).await?;
-        let assignee = assignee.map(|a| a.parse()).transpose().map_err(|_| ApiError::internal())?;
+        let assignee = assignee.map(|a| a.parse()).transpose().map_err(|e| StoreError::corrupt("assignee id", e))?;
         Ok(Some((last_seq, order, assignee)))
     }
 
@@ -288,8 +288,8 @@ where
         .fetch_optional(&self.pool)
         .await?;
         let Some((user, role)) = row else { return Ok(None) };
-        let user = user.parse().map_err(|_| ApiError::internal())?;
-        let role = Role::from_code(&role).map_err(|_| ApiError::internal())?;
+        let user = user.parse().map_err(|e| StoreError::corrupt("user id", e))?;
+        let role = Role::from_code(&role).map_err(|e| StoreError::corrupt("role", e))?;
         Ok(Some(Identity::new(user, role, device)))
     }
 
@@ -321,7 +321,7 @@ where
                 if self.quarantine(org, order, &e.to_string(), now_ms).await? {
                     tracing::error!(%order, error = %e, "an order's stored history does not load: quarantined");
                 }
-                Err(ApiError::quarantined(order))
+                Err(StoreError::Quarantined(order))
             }
         }
     }
@@ -356,7 +356,7 @@ where
         let checked = whole.len();
         let mut quarantined = Vec::new();
         for (id, doc) in whole {
-            let order: OrderId = id.parse().map_err(|_| ApiError::internal())?;
+            let order: OrderId = id.parse().map_err(|e| StoreError::corrupt("order id", e))?;
             match WorkOrder::load(&doc) {
                 Ok(loaded) => {
                     // The whole document's heads: with a tail they are later than the

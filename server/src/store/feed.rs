@@ -225,7 +225,12 @@ where
             match (part, at, order, kind) {
                 (0, _, order, kind) => positions.push((latest.unwrap_or(0), at, order, kind, hash, user)),
                 (_, Some(at), Some(order), Some(kind)) => page.push((at, kind, order, bytes, reason, hash)),
-                _ => return Err(ApiError::internal()),
+                _ => {
+                    return Err(StoreError::corrupt(
+                        "feed page row",
+                        "a row of the page without its position, order or kind",
+                    ));
+                }
             }
         }
         Ok((positions_of(&positions, seq), page))
@@ -401,7 +406,7 @@ where
                 next_seq = seq;
                 continue;
             }
-            let order: OrderId = order.parse().map_err(|_| ApiError::internal())?;
+            let order: OrderId = order.parse().map_err(|e| StoreError::corrupt("order id", e))?;
             let mut receipts = Vec::new();
             let item: Vec<u8> = match kind.as_str() {
                 "change" => {

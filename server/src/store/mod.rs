@@ -24,12 +24,12 @@ use loopwork_sync_core::{Action, DeviceId, Identity, OrderId, Role, Status, User
 use serde::{Deserialize, Serialize};
 use sqlx::{AssertSqlSafe, Row};
 
-use crate::error::ApiError;
 use crate::replication::{self, Cursor, DocumentCache, Principal, Scope};
 
 mod accounts;
 mod dashboards;
 mod documents;
+mod error;
 mod feed;
 mod postgres;
 mod privacy;
@@ -43,6 +43,7 @@ mod webhooks;
 pub use accounts::*;
 pub use dashboards::*;
 pub use documents::*;
+pub use error::StoreError;
 pub use feed::*;
 pub use privacy::*;
 pub use pushes::*;
@@ -51,7 +52,7 @@ pub use scans::*;
 pub use settings::*;
 pub use webhooks::*;
 
-pub type Result<T, E = ApiError> = std::result::Result<T, E>;
+pub type Result<T, E = StoreError> = std::result::Result<T, E>;
 
 /// The server's storage on SQLite.
 pub(crate) type Sqlite = Store<sqlx::Sqlite>;

@@ -13,7 +13,7 @@ impl Postgres {
         // held up the first requests after a restart by tens of milliseconds.
         let pool = PgPoolOptions::new().max_connections(16).min_connections(16).connect_with(options).await?;
         sqlx::migrate!("../migrations/postgres").run(&pool).await?;
-        let fixed = Self::init_meta(&pool).await.map_err(|e| sqlx::Error::Protocol(e.message_en))?;
+        let fixed = Self::init_meta(&pool).await.map_err(|e| sqlx::Error::Protocol(e.to_string()))?;
         let (writer, jobs) = tokio::sync::mpsc::channel(4 * GROUP_COMMIT_MAX);
         let cache: SharedCache = std::sync::Arc::new(std::sync::Mutex::new(DocumentCache::new(CACHED_DOCUMENTS)));
         let (advanced, _) = tokio::sync::broadcast::channel(1_024);

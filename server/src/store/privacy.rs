@@ -153,9 +153,9 @@ where
         let docs = Self::whole_documents(&mut conn, rows).await?;
         let mut orders = Vec::new();
         for (id, doc) in docs {
-            let id_parsed: OrderId = id.parse().map_err(|_| ApiError::internal())?;
+            let id_parsed: OrderId = id.parse().map_err(|e| StoreError::corrupt("order id", e))?;
             let order = self.load_stored(&principal.org, id_parsed, &doc).await?;
-            let state = order.state().map_err(|_| ApiError::internal())?;
+            let state = order.state().map_err(|e| StoreError::corrupt("order state", e))?;
             orders.push(serde_json::json!({
                 "id": id,
                 "number": order.display_number(),

@@ -187,8 +187,8 @@ where
             now_ms,
             reply,
         };
-        self.writer.send(job).await.map_err(|_| ApiError::unavailable())?;
-        answer.await.map_err(|_| ApiError::unavailable())?
+        self.writer.send(job).await.map_err(|_| StoreError::WriterStopped)?;
+        answer.await.map_err(|_| StoreError::WriterStopped)?
     }
 
     /// Creates the database's identity on first open, and this process's server actor.
@@ -208,7 +208,7 @@ where
             sqlx::query_scalar::<_, String>("SELECT value FROM meta WHERE key = $1").bind(key).fetch_one(pool).await
         };
         let secret = meta("server_secret").await?;
-        let user: UserId = meta("server_user").await?.parse().map_err(|_| ApiError::internal())?;
+        let user: UserId = meta("server_user").await?.parse().map_err(|e| StoreError::corrupt("server user id", e))?;
         Ok(Fixed {
             epoch: meta("epoch").await?,
             server: Identity::new(user, Role::System, server_actor(&secret, None)),
@@ -269,14 +269,14 @@ where
                         .collect::<Vec<(OrderId, i64, WorkOrder, Option<UserId>)>>()
                 })
                 .await
-                .map_err(|_| ApiError::internal())?;
+                .map_err(|e| StoreError::Task(e.to_string()))?;
                 warmed_orders += loaded.len();
                 let mut cache = lock(cache);
                 for (id, last_seq, order, assignee) in loaded {
                     cache.put_if_absent(id, last_seq, order, assignee);
                 }
             }
-            Ok::<(), ApiError>(())
+            Ok::<(), StoreError>(())
         };
         match warmed.await {
             Ok(()) => tracing::debug!(
@@ -284,7 +284,7 @@ where
                 ms = started.elapsed().as_millis() as u64,
                 "document cache warmed"
             ),
-            Err(e) => tracing::warn!(code = e.code, "the document cache was not warmed"),
+            Err(e) => tracing::warn!(error = %e, "the document cache was not warmed"),
         }
     }
 
@@ -403,7 +403,7 @@ where
                 .fetch_one(&mut **tx)
                 .await?;
         let doc = Self::whole_document(&mut **tx, &order_id, stored).await?;
-        WorkOrder::load(&doc).map_err(|_| ApiError::quarantined(id).binary())
+        WorkOrder::load(&doc).map_err(|_| StoreError::Quarantined(id))
     }
 
     /// For a new order: whether its project is one of the organization's, and whether the user

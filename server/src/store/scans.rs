@@ -345,7 +345,9 @@ where
         .bind(limit)
         .fetch_all(&self.pool)
         .await?;
-        rows.into_iter().map(|(org, id)| Ok((org, id.parse().map_err(|_| ApiError::internal())?))).collect()
+        rows.into_iter()
+            .map(|(org, id)| Ok((org, id.parse().map_err(|e| StoreError::corrupt("order id", e))?)))
+            .collect()
     }
 
     async fn server_action(
@@ -366,7 +368,9 @@ where
         let changes = document
             .changes_since(&before)
             .into_iter()
-            .map(|(_, bytes)| loopwork_sync_core::work_order::parse_change(&bytes).map_err(|_| ApiError::internal()))
+            .map(|(_, bytes)| {
+                loopwork_sync_core::work_order::parse_change(&bytes).map_err(|e| StoreError::corrupt("change", e))
+            })
             .collect::<Result<Vec<_>>>()?;
         let principal = Principal {
             user: server.user,
@@ -392,7 +396,7 @@ where
         let mut due = Vec::with_capacity(rows.len());
         let mut stored = Vec::with_capacity(rows.len());
         for (org, id, next_check, doc, doc_seq, tail) in rows {
-            due.push((org, id.parse().map_err(|_| ApiError::internal())?, next_check));
+            due.push((org, id.parse().map_err(|e| StoreError::corrupt("order id", e))?, next_check));
             stored.push((id, doc, doc_seq, tail));
         }
         let docs = Self::whole_documents(&mut conn, stored).await?;
@@ -491,7 +495,7 @@ where
                 .fetch_all(&mut *conn)
                 .await?;
             for (id, doc) in Self::whole_documents(&mut conn, rows).await? {
-                out.push((id.parse().map_err(|_| ApiError::internal())?, doc));
+                out.push((id.parse().map_err(|e| StoreError::corrupt("order id", e))?, doc));
             }
         }
         Ok(out)

@@ -52,14 +52,9 @@ impl From<&ClosingAuthority> for ClosingAuthorityCodes {
 /// The closing authority from its stored value; none stored is the default.
 pub(crate) fn closing_from_stored(stored: Option<String>) -> Result<ClosingAuthority> {
     let Some(text) = stored else { return Ok(ClosingAuthority::default()) };
-    let codes: ClosingAuthorityCodes = serde_json::from_str(&text).map_err(|e| {
-        tracing::error!(error = %e, "stored closing authority does not read");
-        ApiError::internal()
-    })?;
-    codes.authority().map_err(|code| {
-        tracing::error!(code, "stored closing authority names no role");
-        ApiError::internal()
-    })
+    let codes: ClosingAuthorityCodes =
+        serde_json::from_str(&text).map_err(|e| StoreError::corrupt("closing authority", e))?;
+    codes.authority().map_err(|code| StoreError::corrupt("closing authority", format!("`{code}` names no role")))
 }
 
 #[async_trait]

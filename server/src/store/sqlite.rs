@@ -15,7 +15,7 @@ impl Sqlite {
             .busy_timeout(Duration::from_secs(10));
         let pool = SqlitePoolOptions::new().max_connections(8).connect_with(options).await?;
         sqlx::migrate!("../migrations/sqlite").run(&pool).await?;
-        let fixed = Self::init_meta(&pool).await.map_err(|e| sqlx::Error::Protocol(e.message_en))?;
+        let fixed = Self::init_meta(&pool).await.map_err(|e| sqlx::Error::Protocol(e.to_string()))?;
         let (writer, jobs) = tokio::sync::mpsc::channel(4 * GROUP_COMMIT_MAX);
         let cache: SharedCache = std::sync::Arc::new(std::sync::Mutex::new(DocumentCache::new(CACHED_DOCUMENTS)));
         let (advanced, _) = tokio::sync::broadcast::channel(1_024);

@@ -17,7 +17,7 @@ pub fn spawn(state: AppState) -> tokio::task::JoinHandle<()> {
                     }
                 }
                 Err(e) => {
-                    tracing::warn!(code = e.code, "the stored-order check stopped");
+                    tracing::warn!(error = %e, "the stored-order check stopped");
                     break;
                 }
             }

@@ -14,10 +14,9 @@ use std::sync::Arc;
 
 use loopwork_sync_core::{Identity, OrderId};
 
-use crate::error::ApiError;
 use crate::store::{
     Announced, Backend, Column, Database, Deferred, GROUP_COMMIT_MAX, PushJob, PushOutcome, Result, SharedCache,
-    Staged, StoredRow, closing_from_stored, lock,
+    Staged, StoreError, StoredRow, closing_from_stored, lock,
 };
 
 /// The writer's functions, generic over the storage's backend.
@@ -114,7 +113,7 @@ where
             let mut staged = Vec::new();
             let committed = match held.take() {
                 Some(conn) => Ok(conn),
-                None => pool.acquire().await.map_err(ApiError::from),
+                None => pool.acquire().await.map_err(StoreError::from),
             };
             let committed = match committed {
                 Ok(mut conn) => {
@@ -146,7 +145,7 @@ where
                 let answer = match (&committed, result) {
                     (Ok(()), Some(result)) => result,
                     (Err(e), _) => Err(e.clone()),
-                    (Ok(()), None) => Err(ApiError::internal()),
+                    (Ok(()), None) => Err(StoreError::corrupt("write batch", "a push of the batch has no result")),
                 };
                 let _ = job.reply.send(answer);
             }
@@ -230,7 +229,7 @@ where
                     deferred.extend(attempt.deferred.map(|d| (at, d)));
                     results.push(Ok(outcome));
                 }
-                Err(failed) if alone && (attempt.wrote || failed.status.is_server_error()) => return Err(failed),
+                Err(failed) if alone && (attempt.wrote || failed.is_server_error()) => return Err(failed),
                 Err(refused) => results.push(Err(refused)),
             }
         }

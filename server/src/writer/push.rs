@@ -11,6 +11,7 @@ use super::plan::{self, Listed, PushFacts, RowWrite};
 use super::{Attempt, Writer};
 use crate::error::ApiError;
 use crate::replication::{self, StoredOrder};
+use crate::store::StoreError;
 use crate::store::{
     Backend, Column, Deferred, OrderRow, Premerged, PushJob, PushOutcome, Result, SharedCache, Staged, Store,
     StoredRow, authors_of, fits_tail, heads_blob, lock,
@@ -96,7 +97,8 @@ where
                     serves,
                     ..
                 }) => {
-                    let assignee = assignee.map(|a| a.parse()).transpose().map_err(|_| ApiError::internal())?;
+                    let assignee =
+                        assignee.map(|a| a.parse()).transpose().map_err(|e| StoreError::corrupt("assignee id", e))?;
                     let stored = StoredOrder { org, last_seq, assignee, reporter, project, building, unit };
                     // Only the checks the role needs (see `replication::may_write`).
                     let ever_given = principal.role == Role::Technician && given;
@@ -104,7 +106,7 @@ where
                         && Store::<B>::owns_unit(tx, &user, &stored.project, &stored.building, &stored.unit).await?;
                     let by_this_server = principal.device == server.device;
                     if !by_this_server && !replication::may_write(principal, &stored, ever_given, owns, serves) {
-                        return Err(ApiError::out_of_scope(id).binary());
+                        return Err(StoreError::OutOfScope(*id));
                     }
                     match ahead.filter(|p| p.at_seq == stored.last_seq) {
                         Some(Premerged { merged, saved: bytes, .. }) => {

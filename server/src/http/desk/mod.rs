@@ -145,7 +145,8 @@ pub(super) async fn push_pending(
             None => groups.push((change.order, vec![parsed])),
         }
     }
-    let outcome = state.db.push(principal, &groups, &[], now).await.map_err(|mut e| {
+    let outcome = state.db.push(principal, &groups, &[], now).await.map_err(|e| {
+        let mut e = ApiError::from(e);
         e.binary = false;
         e
     })?;
