@@ -39,7 +39,7 @@ pub async fn tick(state: &AppState, now_ms: i64) -> Result<usize, ApiError> {
 }
 
 /// How long an order waits for its owner (`GET`/`PUT /api/v1/settings/closed-loop`).
-#[derive(Debug, Serialize, Deserialize)]
+#[derive(Debug, Serialize, Deserialize, schemars::JsonSchema)]
 #[serde(deny_unknown_fields)]
 pub struct ClosedLoopSettings {
     /// Days from the completion's receipt to the server's confirmation (1–30).

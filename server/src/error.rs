@@ -8,6 +8,22 @@ use loopwork_sync_core::protocol::{CONTENT_TYPE, ErrorFrame, FrameError};
 
 use crate::store::StoreError;
 
+/// Every JSON error's body: `{"error": {"code", "message", "message_zh"}}`.
+#[derive(Debug, serde::Serialize, schemars::JsonSchema)]
+pub struct ErrorBody {
+    pub error: ErrorDetail,
+}
+
+#[derive(Debug, serde::Serialize, schemars::JsonSchema)]
+pub struct ErrorDetail {
+    /// Stable and machine-readable (docs/errors in the API guide).
+    pub code: &'static str,
+    /// English.
+    pub message: String,
+    /// Chinese (zh-CN).
+    pub message_zh: String,
+}
+
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct ApiError {
     pub status: StatusCode,
@@ -221,9 +237,9 @@ impl IntoResponse for ApiError {
             response.headers_mut().insert(header::CONTENT_TYPE, HeaderValue::from_static(CONTENT_TYPE));
             response
         } else {
-            let body = serde_json::json!({
-                "error": { "code": self.code, "message": self.message_en, "message_zh": self.message_zh }
-            });
+            let body = ErrorBody {
+                error: ErrorDetail { code: self.code, message: self.message_en, message_zh: self.message_zh },
+            };
             (self.status, axum::Json(body)).into_response()
         };
         if let Some(seconds) = retry_after {

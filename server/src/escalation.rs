@@ -35,7 +35,7 @@ const PER_TRANSACTION: usize = 100;
 /// organization's escalation chain (时限升级链), `GET`/`PUT /api/v1/settings/escalation`.
 /// Recipients are `assignee` (customer service while the order is unassigned) and the office
 /// roles `dispatcher`, `supervisor`, `manager`, `admin` (everyone active in that role).
-#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize, schemars::JsonSchema)]
 #[serde(deny_unknown_fields)]
 pub struct EscalationChain {
     pub warn_50: ByGrade,
@@ -43,7 +43,7 @@ pub struct EscalationChain {
     pub breach: ByGrade,
 }
 
-#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize, schemars::JsonSchema)]
 #[serde(deny_unknown_fields)]
 pub struct ByGrade {
     pub minor: Vec<String>,

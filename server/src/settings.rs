@@ -35,7 +35,7 @@ pub enum Readers {
 }
 
 /// One organization setting.
-pub trait Setting: Serialize + DeserializeOwned + Send + Sync + Sized + 'static {
+pub trait Setting: Serialize + DeserializeOwned + schemars::JsonSchema + Send + Sync + Sized + 'static {
     /// Its name in storage and in its route.
     const NAME: &'static str;
     const READERS: Readers;

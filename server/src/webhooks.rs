@@ -197,8 +197,9 @@ pub async fn refused_destination(url: &str, allow_private: bool) -> Option<&'sta
 }
 
 /// Where the organization's webhooks may post (`GET`/`PUT /api/v1/settings/webhook-destinations`).
-#[derive(Clone, Copy, Debug, Default, Deserialize, Serialize, PartialEq, Eq)]
+#[derive(Clone, Copy, Debug, Default, Deserialize, Serialize, PartialEq, Eq, schemars::JsonSchema)]
 #[serde(deny_unknown_fields)]
+#[schemars(rename = "WebhookDestinations")]
 pub struct Destinations {
     /// Whether webhooks may post to loopback and private networks (on-premises receivers).
     pub allow_private: bool,

@@ -396,6 +396,9 @@ impl SlaBook {
 
 // ----- the book as JSON: how an organization edits it and how devices receive it -----
 
+/// An organization's SLA book as JSON (`GET`/`PUT /api/v1/settings/sla`): its calendars by name,
+/// and its policies, the first that matches an order applying (the last matches every order).
+#[cfg_attr(feature = "schema", derive(schemars::JsonSchema), schemars(rename = "SlaBook"))]
 #[derive(Debug, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct BookJson {
@@ -403,6 +406,7 @@ pub struct BookJson {
     pub policies: Vec<PolicyJson>,
 }
 
+#[cfg_attr(feature = "schema", derive(schemars::JsonSchema), schemars(rename = "Calendar"))]
 #[derive(Debug, Serialize, Deserialize)]
 #[serde(tag = "kind", deny_unknown_fields)]
 pub enum CalendarJson {
@@ -422,6 +426,7 @@ pub enum CalendarJson {
     },
 }
 
+#[cfg_attr(feature = "schema", derive(schemars::JsonSchema), schemars(rename = "Policy"))]
 #[derive(Debug, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct PolicyJson {
@@ -438,6 +443,7 @@ pub struct PolicyJson {
     pub resolution: TargetJson,
 }
 
+#[cfg_attr(feature = "schema", derive(schemars::JsonSchema), schemars(rename = "Target"))]
 #[derive(Debug, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct TargetJson {

@@ -10,7 +10,7 @@ use crate::auth::{self, Authenticated};
 use crate::error::ApiError;
 
 /// One change of an order's audit trail (JSON).
-#[derive(Debug, Serialize)]
+#[derive(Debug, Serialize, schemars::JsonSchema)]
 pub struct AuditEntry {
     /// The change's hash (hex): it covers the change's content and the hashes it was made on.
     pub hash: String,

@@ -11,7 +11,8 @@ use axum::Json;
 use axum::extract::State;
 use axum::http::header;
 use axum::response::{IntoResponse, Response};
-use serde::Deserialize;
+use schemars::JsonSchema;
+use serde::{Deserialize, Serialize};
 use serde_json::{Value, json};
 
 use crate::AppState;
@@ -27,7 +28,7 @@ const MAX_PERIOD_MS: i64 = 400 * DAY_MS;
 /// Customer service assigns in time when it assigns within this long of the registration.
 pub const ASSIGN_TARGET_MS: i64 = 15 * 60_000;
 
-#[derive(Debug, Default, Deserialize)]
+#[derive(Debug, Default, Deserialize, JsonSchema)]
 #[serde(deny_unknown_fields)]
 pub struct PeriodQuery {
     pub project: Option<String>,
@@ -105,8 +106,70 @@ fn ratio(part: i64, whole: i64) -> Option<f64> {
     (whole > 0).then(|| part as f64 / whole as f64)
 }
 
-fn spread(histogram: &[(i64, i64)]) -> Value {
-    json!({ "p50_ms": percentile(histogram, 0.5), "p90_ms": percentile(histogram, 0.9), "count": count(histogram) })
+/// The median and 90th percentile of a stage's durations, and how many there are.
+#[derive(Debug, Serialize, JsonSchema)]
+pub struct Spread {
+    pub p50_ms: Option<i64>,
+    pub p90_ms: Option<i64>,
+    pub count: i64,
+}
+
+fn spread(histogram: &[(i64, i64)]) -> Spread {
+    Spread { p50_ms: percentile(histogram, 0.5), p90_ms: percentile(histogram, 0.9), count: count(histogram) }
+}
+
+/// The service-efficiency panel (`GET /api/v1/dashboard/efficiency`). Rates are fractions
+/// (0–1), `null` when nothing was counted.
+#[derive(Debug, Serialize, JsonSchema)]
+pub struct Efficiency {
+    pub from: i64,
+    pub to: i64,
+    pub orders: i64,
+    pub response: Spread,
+    pub arrival: Spread,
+    pub resolution: Spread,
+    pub sla_compliance: Option<f64>,
+    pub first_time_fix_rate: Option<f64>,
+    pub rework_rate: Option<f64>,
+    pub satisfaction: Satisfaction,
+    /// Open orders now, whatever the period.
+    pub backlog: Backlog,
+}
+
+#[derive(Debug, Serialize, JsonSchema)]
+pub struct Satisfaction {
+    /// The average rating (1–5).
+    pub average: Option<f64>,
+    pub rated: i64,
+    pub share_4_or_more: Option<f64>,
+    /// The share of ratings of 4 or more aimed at.
+    pub goal: f64,
+}
+
+#[derive(Debug, Serialize, JsonSchema)]
+pub struct Backlog {
+    pub by_age: Vec<AgeCount>,
+    pub by_technician: Vec<TechnicianCount>,
+    pub by_grade: Vec<GradeCount>,
+}
+
+#[derive(Debug, Serialize, JsonSchema)]
+pub struct AgeCount {
+    pub bucket: String,
+    pub count: i64,
+}
+
+#[derive(Debug, Serialize, JsonSchema)]
+pub struct TechnicianCount {
+    pub user_id: Option<String>,
+    pub name: Option<String>,
+    pub count: i64,
+}
+
+#[derive(Debug, Serialize, JsonSchema)]
+pub struct GradeCount {
+    pub grade: String,
+    pub count: i64,
 }
 
 /// `GET /api/v1/dashboard/efficiency` (服务效能仪表盘)
@@ -114,36 +177,68 @@ pub async fn efficiency(
     State(state): State<AppState>,
     Authenticated(principal): Authenticated,
     Params(query): Params<PeriodQuery>,
-) -> Result<Json<Value>, ApiError> {
+) -> Result<Json<Efficiency>, ApiError> {
     staff_only(&principal)?;
     let now = state.clock.now_ms();
     let period = served_period(&state, &principal, period(&query, now)?).await?;
     let (c, durations) = state.db.efficiency(&principal.org, &period).await?;
     let backlog = state.db.backlog(&principal.org, period.project.as_deref(), now).await?;
-    Ok(Json(json!({
-        "from": period.from,
-        "to": period.to,
-        "orders": c.orders,
-        "response": spread(&durations.response),
-        "arrival": spread(&durations.arrival),
-        "resolution": spread(&durations.resolution),
-        "sla_compliance": ratio(c.orders - c.breached, c.orders),
-        "first_time_fix_rate": ratio(c.fixed_first_time, c.completed),
-        "rework_rate": ratio(c.reworked, c.completed.max(c.reworked)),
-        "satisfaction": {
-            "average": ratio(c.rating_sum, c.rated),
-            "rated": c.rated,
-            "share_4_or_more": ratio(c.rated_4_or_more, c.rated),
-            "goal": 0.85,
+    Ok(Json(Efficiency {
+        from: period.from,
+        to: period.to,
+        orders: c.orders,
+        response: spread(&durations.response),
+        arrival: spread(&durations.arrival),
+        resolution: spread(&durations.resolution),
+        sla_compliance: ratio(c.orders - c.breached, c.orders),
+        first_time_fix_rate: ratio(c.fixed_first_time, c.completed),
+        rework_rate: ratio(c.reworked, c.completed.max(c.reworked)),
+        satisfaction: Satisfaction {
+            average: ratio(c.rating_sum, c.rated),
+            rated: c.rated,
+            share_4_or_more: ratio(c.rated_4_or_more, c.rated),
+            goal: 0.85,
         },
-        "backlog": {
-            "by_age": backlog.by_age.iter().map(|(bucket, count)| json!({ "bucket": bucket, "count": count })).collect::<Vec<_>>(),
-            "by_technician": backlog.by_technician.iter()
-                .map(|(id, name, count)| json!({ "user_id": id, "name": name, "count": count }))
-                .collect::<Vec<_>>(),
-            "by_grade": backlog.by_grade.iter().map(|(grade, count)| json!({ "grade": grade, "count": count })).collect::<Vec<_>>(),
+        backlog: Backlog {
+            by_age: backlog.by_age.into_iter().map(|(bucket, count)| AgeCount { bucket, count }).collect(),
+            by_technician: backlog
+                .by_technician
+                .into_iter()
+                .map(|(user_id, name, count)| TechnicianCount { user_id, name, count })
+                .collect(),
+            by_grade: backlog.by_grade.into_iter().map(|(grade, count)| GradeCount { grade, count }).collect(),
         },
-    })))
+    }))
+}
+
+/// Complaints (or orders of a kind) by building × category and by hour of the week
+/// (`GET /api/v1/dashboard/heatmap`).
+#[derive(Debug, Serialize, JsonSchema)]
+pub struct Heatmap {
+    pub from: i64,
+    pub to: i64,
+    /// The kind counted (`null`: all kinds).
+    pub kind: Option<&'static str>,
+    pub buildings: Vec<String>,
+    pub categories: Vec<String>,
+    pub by_building: Vec<BuildingCell>,
+    pub by_hour: Vec<HourCell>,
+}
+
+#[derive(Debug, Serialize, JsonSchema)]
+pub struct BuildingCell {
+    pub building: String,
+    pub category: String,
+    pub count: i64,
+}
+
+/// China Standard Time: `weekday` 1 is Monday; `hour_of_week` is `(weekday - 1) * 24 + hour`.
+#[derive(Debug, Serialize, JsonSchema)]
+pub struct HourCell {
+    pub weekday: i64,
+    pub hour: i64,
+    pub hour_of_week: i64,
+    pub count: i64,
 }
 
 /// `GET /api/v1/dashboard/heatmap` (投诉热力图): complaints by building × category and by
@@ -152,7 +247,7 @@ pub async fn heatmap(
     State(state): State<AppState>,
     Authenticated(principal): Authenticated,
     Params(query): Params<PeriodQuery>,
-) -> Result<Json<Value>, ApiError> {
+) -> Result<Json<Heatmap>, ApiError> {
     staff_only(&principal)?;
     let period = served_period(&state, &principal, period(&query, state.clock.now_ms())?).await?;
     let kind = match query.kind.as_deref().filter(|k| !k.is_empty()) {
@@ -165,24 +260,26 @@ pub async fn heatmap(
         ),
     };
     let (cells, hours) = state.db.heatmap(&principal.org, &period, kind).await?;
-    let mut buildings: Vec<&str> = cells.iter().map(|(b, _, _)| b.as_str()).collect();
+    let mut buildings: Vec<String> = cells.iter().map(|(b, _, _)| b.clone()).collect();
     buildings.dedup();
-    let mut categories: Vec<&str> = cells.iter().map(|(_, c, _)| c.as_str()).collect();
+    let mut categories: Vec<String> = cells.iter().map(|(_, c, _)| c.clone()).collect();
     categories.sort();
     categories.dedup();
-    Ok(Json(json!({
-        "from": period.from,
-        "to": period.to,
-        "kind": kind,
-        "buildings": buildings,
-        "categories": categories,
-        "by_building": cells.iter()
-            .map(|(building, category, count)| json!({ "building": building, "category": category, "count": count }))
-            .collect::<Vec<_>>(),
-        "by_hour": hours.iter()
-            .map(|(how, count)| json!({ "weekday": how / 24 + 1, "hour": how % 24, "hour_of_week": how, "count": count }))
-            .collect::<Vec<_>>(),
-    })))
+    Ok(Json(Heatmap {
+        from: period.from,
+        to: period.to,
+        kind,
+        buildings,
+        categories,
+        by_building: cells
+            .into_iter()
+            .map(|(building, category, count)| BuildingCell { building, category, count })
+            .collect(),
+        by_hour: hours
+            .into_iter()
+            .map(|(how, count)| HourCell { weekday: how / 24 + 1, hour: how % 24, hour_of_week: how, count })
+            .collect(),
+    }))
 }
 
 /// A weighted score out of 100 over the parts that have data (weights renormalized); `None`
@@ -193,49 +290,91 @@ fn score(parts: &[(f64, Option<f64>)]) -> Option<f64> {
     (weight > 0.0).then(|| (100.0 * sum / weight * 10.0).round() / 10.0)
 }
 
+/// A technician's figures for the period, and the score from them (out of 100: response and
+/// resolution on time 30 % each, no rework and satisfaction 20 % each, over the parts with data).
+#[derive(Debug, Serialize, JsonSchema)]
+pub struct TechnicianKpis {
+    pub user_id: String,
+    pub name: String,
+    pub assigned: i64,
+    pub completed: i64,
+    pub response_on_time: Option<f64>,
+    pub resolution_on_time: Option<f64>,
+    pub rework_rate: Option<f64>,
+    /// The average rating (1–5).
+    pub satisfaction: Option<f64>,
+    pub rated: i64,
+    pub score: Option<f64>,
+}
+
+/// A customer-service agent's figures for the period, and the score (assigned in time and
+/// satisfaction, half each).
+#[derive(Debug, Serialize, JsonSchema)]
+pub struct AgentKpis {
+    pub user_id: String,
+    pub name: String,
+    pub role: String,
+    pub registered: i64,
+    pub median_assign_ms: Option<i64>,
+    pub assigned_in_time: Option<f64>,
+    pub return_visits: i64,
+    pub satisfaction: Option<f64>,
+    pub rated: i64,
+    pub score: Option<f64>,
+}
+
+/// Staff KPIs (`GET /api/v1/kpis`; `format=csv` for a spreadsheet).
+#[derive(Debug, Serialize, JsonSchema)]
+pub struct Kpis {
+    pub from: i64,
+    pub to: i64,
+    pub technicians: Vec<TechnicianKpis>,
+    pub agents: Vec<AgentKpis>,
+}
+
 /// A technician's figures and score.
-fn technician(s: &StaffCounts) -> Value {
+fn technician(s: &StaffCounts) -> TechnicianKpis {
     let response_on_time = ratio(s.accepted_on_time, s.accepted);
     let resolution_on_time = ratio(s.completed_on_time, s.completed);
     let rework_rate = ratio(s.reworked, s.completed.max(s.reworked));
     let satisfaction = ratio(s.rating_sum, s.rated);
-    json!({
-        "user_id": s.user_id,
-        "name": s.name,
-        "assigned": s.orders,
-        "completed": s.completed,
-        "response_on_time": response_on_time,
-        "resolution_on_time": resolution_on_time,
-        "rework_rate": rework_rate,
-        "satisfaction": satisfaction,
-        "rated": s.rated,
-        "score": score(&[
+    TechnicianKpis {
+        user_id: s.user_id.clone(),
+        name: s.name.clone(),
+        assigned: s.orders,
+        completed: s.completed,
+        response_on_time,
+        resolution_on_time,
+        rework_rate,
+        satisfaction,
+        rated: s.rated,
+        score: score(&[
             (0.3, response_on_time),
             (0.3, resolution_on_time),
             (0.2, rework_rate.map(|r| 1.0 - r)),
             (0.2, satisfaction.map(|a| a / 5.0)),
         ]),
-    })
+    }
 }
 
 /// A customer-service agent's figures and score.
-fn agent(s: &StaffCounts) -> Value {
+fn agent(s: &StaffCounts) -> AgentKpis {
     let delays = &s.assign_minutes;
     let in_time: i64 = delays.iter().filter(|(minutes, _)| minutes * 60_000 < ASSIGN_TARGET_MS).map(|(_, n)| n).sum();
     let assigned_in_time = ratio(in_time, count(delays));
     let satisfaction = ratio(s.rating_sum, s.rated);
-    json!({
-        "user_id": s.user_id,
-        "name": s.name,
-        "role": s.role,
-        "registered": s.orders,
-        "median_assign_ms": percentile(delays, 0.5),
-        "assigned_in_time": assigned_in_time,
-        "return_visits": s.return_visits,
-        "satisfaction": satisfaction,
-        "rated": s.rated,
-        "score": score(&[(0.5, assigned_in_time), (0.5, satisfaction.map(|a| a / 5.0))]),
-    })
+    AgentKpis {
+        user_id: s.user_id.clone(),
+        name: s.name.clone(),
+        role: s.role.clone(),
+        registered: s.orders,
+        median_assign_ms: percentile(delays, 0.5),
+        assigned_in_time,
+        return_visits: s.return_visits,
+        satisfaction,
+        rated: s.rated,
+        score: score(&[(0.5, assigned_in_time), (0.5, satisfaction.map(|a| a / 5.0))]),
+    }
 }
 
 fn csv_field(value: &Value) -> String {
@@ -250,6 +389,11 @@ fn csv_field(value: &Value) -> String {
     let text =
         if text.starts_with(['=', '+', '-', '@', '\t', '\r']) && value.is_string() { format!("'{text}") } else { text };
     format!("\"{}\"", text.replace('"', "\"\""))
+}
+
+/// Rows as JSON objects, the columns of the CSV by their keys.
+fn rows<T: Serialize>(rows: &[T]) -> Vec<Value> {
+    rows.iter().map(|row| serde_json::to_value(row).unwrap_or_default()).collect()
 }
 
 /// The KPIs as CSV: one header, one row per person (technicians, then customer service).
@@ -298,22 +442,16 @@ pub async fn kpis(
     }
     let period = served_period(&state, &principal, period(&query, state.clock.now_ms())?).await?;
     let counts = state.db.staff_counts(&principal.org, &period).await?;
-    let technicians: Vec<Value> = counts.iter().filter(|s| s.role == "technician").map(technician).collect();
-    let agents: Vec<Value> = counts.iter().filter(|s| s.role != "technician").map(agent).collect();
+    let technicians: Vec<TechnicianKpis> = counts.iter().filter(|s| s.role == "technician").map(technician).collect();
+    let agents: Vec<AgentKpis> = counts.iter().filter(|s| s.role != "technician").map(agent).collect();
     match query.format.as_deref() {
-        None | Some("json") => Ok(Json(json!({
-            "from": period.from,
-            "to": period.to,
-            "technicians": technicians,
-            "agents": agents,
-        }))
-        .into_response()),
+        None | Some("json") => Ok(Json(Kpis { from: period.from, to: period.to, technicians, agents }).into_response()),
         Some("csv") => Ok((
             [
                 (header::CONTENT_TYPE, "text/csv; charset=utf-8"),
                 (header::CONTENT_DISPOSITION, "attachment; filename=\"kpis.csv\""),
             ],
-            kpis_csv(&technicians, &agents),
+            kpis_csv(&rows(&technicians), &rows(&agents)),
         )
             .into_response()),
         Some(_) => Err(ApiError::invalid("invalid_format", "`format` is `json` or `csv`", "format 只能是 json 或 csv")),

@@ -27,6 +27,7 @@ pub mod desk;
 pub mod extract;
 pub mod live;
 pub mod notifications;
+pub mod openapi;
 pub mod privacy;
 pub mod return_visits;
 pub mod sessions;

@@ -48,7 +48,7 @@ pub fn mask_name(name: &str) -> String {
     }
 }
 
-#[derive(Debug, Serialize)]
+#[derive(Debug, Serialize, schemars::JsonSchema)]
 pub struct Contact {
     pub reporter_id: String,
     pub name: Option<String>,
@@ -140,7 +140,7 @@ pub async fn reveals(
 pub async fn export(
     State(state): State<AppState>,
     Authenticated(principal): Authenticated,
-) -> Result<Json<serde_json::Value>, ApiError> {
+) -> Result<Json<crate::store::UserExport>, ApiError> {
     Ok(Json(state.db.export_user(&principal).await?))
 }
 

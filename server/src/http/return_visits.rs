@@ -13,7 +13,7 @@ use crate::closed_loop::RETURN_VISIT_HOURS;
 use crate::error::ApiError;
 
 /// A return visit customer service owes.
-#[derive(Debug, Serialize)]
+#[derive(Debug, Serialize, schemars::JsonSchema)]
 pub struct ReturnVisit {
     pub order_id: String,
     pub number: String,

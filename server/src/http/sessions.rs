@@ -12,7 +12,7 @@ use crate::auth::{self, Authenticated};
 use crate::error::ApiError;
 use crate::http::extract::Body;
 
-#[derive(Debug, Deserialize)]
+#[derive(Debug, Deserialize, schemars::JsonSchema)]
 #[serde(deny_unknown_fields)]
 pub struct LoginRequest {
     pub login: String,
@@ -21,7 +21,7 @@ pub struct LoginRequest {
     pub device_name: Option<String>,
 }
 
-#[derive(Debug, Serialize, Deserialize)]
+#[derive(Debug, Serialize, Deserialize, schemars::JsonSchema)]
 pub struct LoginResponse {
     pub token: String,
     pub user_id: String,

@@ -9,9 +9,6 @@ use axum::response::{IntoResponse, Response};
 
 use crate::error::ApiError;
 
-/// The OpenAPI 3.1 document of the JSON API (`GET /openapi.json`).
-pub const OPENAPI: &str = include_str!("../../web/openapi.json");
-
 /// (file name, content type, content)
 const ASSETS: &[(&str, &str, &str)] = &[
     ("common.js", "text/javascript; charset=utf-8", include_str!("../../web/common.js")),
@@ -53,7 +50,7 @@ pub async fn asset(Path(name): Path<String>) -> Result<Response, ApiError> {
 }
 
 pub async fn openapi() -> Response {
-    ([(header::CONTENT_TYPE, "application/json")], OPENAPI).into_response()
+    ([(header::CONTENT_TYPE, "application/json")], super::openapi::OPENAPI.as_str()).into_response()
 }
 
 #[cfg(test)]
@@ -78,7 +75,7 @@ mod tests {
 
     #[test]
     fn the_openapi_document_describes_every_route_and_no_other() {
-        let doc: serde_json::Value = serde_json::from_str(OPENAPI).expect("OpenAPI JSON");
+        let doc = super::super::openapi::document();
         assert_eq!(doc["openapi"], "3.1.0");
         let described: std::collections::BTreeSet<String> =
             doc["paths"].as_object().expect("paths").keys().cloned().collect();

@@ -15,13 +15,13 @@ use crate::settings;
 use crate::store::WebhookRecord;
 use crate::webhooks::{ADMIN_ONLY, Destinations, refused_destination};
 
-#[derive(Debug, Deserialize)]
+#[derive(Debug, Deserialize, schemars::JsonSchema)]
 #[serde(deny_unknown_fields)]
 pub struct NewWebhook {
     pub url: String,
 }
 
-#[derive(Debug, Serialize)]
+#[derive(Debug, Serialize, schemars::JsonSchema)]
 pub struct CreatedWebhook {
     pub id: String,
     pub url: String,

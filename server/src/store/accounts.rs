@@ -31,28 +31,28 @@ pub(crate) const PRINCIPAL_BY_TOKEN: &str = "SELECT d.id, u.id, u.role, u.org_id
      WHERE d.token_hash = $1 AND d.revoked_at IS NULL AND u.disabled_at IS NULL";
 
 /// The signed-in user as the pages show them.
-#[derive(Clone, Debug, Serialize)]
+#[derive(Clone, Debug, Serialize, schemars::JsonSchema)]
 pub struct MeRecord {
     pub name: String,
     pub units: Vec<UnitRef>,
     pub projects: Vec<ProjectRef>,
 }
 
-#[derive(Clone, Debug, Serialize)]
+#[derive(Clone, Debug, Serialize, schemars::JsonSchema)]
 pub struct UnitRef {
     pub project: String,
     pub building: String,
     pub unit: String,
 }
 
-#[derive(Clone, Debug, Serialize)]
+#[derive(Clone, Debug, Serialize, schemars::JsonSchema)]
 pub struct ProjectRef {
     pub code: String,
     pub name: String,
 }
 
 /// A technician as the assignment picker shows them.
-#[derive(Clone, Debug, Serialize)]
+#[derive(Clone, Debug, Serialize, schemars::JsonSchema)]
 pub struct TechnicianLoad {
     pub user_id: String,
     pub name: String,

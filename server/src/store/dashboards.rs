@@ -11,7 +11,7 @@ pub struct Period {
 }
 
 /// Counts over a period's orders (cancelled ones left out), for the efficiency dashboard.
-#[derive(Clone, Debug, Default, Serialize)]
+#[derive(Clone, Debug, Default, Serialize, schemars::JsonSchema)]
 pub struct EfficiencyCounts {
     pub orders: i64,
     pub breached: i64,

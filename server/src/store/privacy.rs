@@ -32,11 +32,69 @@ pub struct ContactSource {
 }
 
 /// One time someone saw an owner's full phone number.
-#[derive(Clone, Debug, Serialize)]
+#[derive(Clone, Debug, Serialize, schemars::JsonSchema)]
 pub struct RevealRecord {
     pub user_id: String,
     pub device_id: String,
     pub revealed_at_ms: i64,
+}
+
+/// Everything the server holds about a user (`GET /api/v1/me/export`, 个人信息导出).
+#[derive(Clone, Debug, Serialize, schemars::JsonSchema)]
+pub struct UserExport {
+    pub user: ExportedUser,
+    pub units: Vec<UnitRef>,
+    pub devices: Vec<ExportedDevice>,
+    /// The orders they reported.
+    pub orders: Vec<ExportedOrder>,
+}
+
+#[derive(Clone, Debug, Serialize, schemars::JsonSchema)]
+pub struct ExportedUser {
+    pub id: String,
+    pub login: String,
+    pub role: String,
+    pub name: String,
+    pub phone: Option<String>,
+    pub created_at_ms: i64,
+}
+
+#[derive(Clone, Debug, Serialize, schemars::JsonSchema)]
+pub struct ExportedDevice {
+    pub id: String,
+    pub name: String,
+    pub created_at_ms: i64,
+    pub revoked_at_ms: Option<i64>,
+}
+
+#[derive(Clone, Debug, Serialize, schemars::JsonSchema)]
+pub struct ExportedOrder {
+    pub id: String,
+    pub number: String,
+    pub kind: &'static str,
+    pub category: String,
+    pub location: ExportedLocation,
+    pub description: String,
+    pub created_at_ms: i64,
+    pub status: &'static str,
+    pub rating: Option<u8>,
+    pub rating_comment: Option<String>,
+    /// Their own notes on it.
+    pub notes_by_me: Vec<ExportedNote>,
+}
+
+#[derive(Clone, Debug, Serialize, schemars::JsonSchema)]
+pub struct ExportedLocation {
+    pub project: String,
+    pub building: Option<String>,
+    pub unit: Option<String>,
+    pub area: Option<String>,
+}
+
+#[derive(Clone, Debug, Serialize, schemars::JsonSchema)]
+pub struct ExportedNote {
+    pub at_ms: i64,
+    pub text: String,
 }
 
 #[async_trait]
@@ -49,7 +107,7 @@ pub trait Privacy: Send + Sync {
     async fn log_reveal(&self, principal: &Principal, order: OrderId, now_ms: i64) -> Result<()>;
     async fn reveals(&self, org: &str, order: OrderId) -> Result<Vec<RevealRecord>>;
     /// Everything the server holds about a user, for their export (JSON).
-    async fn export_user(&self, principal: &Principal) -> Result<serde_json::Value>;
+    async fn export_user(&self, principal: &Principal) -> Result<UserExport>;
     /// Erases a user's personal data (name, phone, login, unit bindings) and revokes their
     /// devices; their orders keep only their id, as documents always did.
     async fn erase_user(&self, principal: &Principal, now_ms: i64) -> Result<()>;
@@ -124,7 +182,7 @@ where
             .collect())
     }
 
-    async fn export_user(&self, principal: &Principal) -> Result<serde_json::Value> {
+    async fn export_user(&self, principal: &Principal) -> Result<UserExport> {
         let user = principal.user.to_string();
         let (login, role, name, phone, created_at): (String, String, String, Option<String>, i64) =
             sqlx::query_as("SELECT login, role, display_name, phone, created_at FROM users WHERE id = $1")
@@ -156,32 +214,45 @@ where
             let id_parsed: OrderId = id.parse().map_err(|e| StoreError::corrupt("order id", e))?;
             let order = self.load_stored(&principal.org, id_parsed, &doc).await?;
             let state = order.state().map_err(|e| StoreError::corrupt("order state", e))?;
-            orders.push(serde_json::json!({
-                "id": id,
-                "number": order.display_number(),
-                "kind": order.kind().map(|k| k.code()).unwrap_or_default(),
-                "category": order.category().map(|c| c.code()).unwrap_or_default(),
-                "location": {
-                    "project": order.location().project,
-                    "building": order.location().building,
-                    "unit": order.location().unit,
-                    "area": order.location().area,
+            let location = order.location();
+            orders.push(ExportedOrder {
+                id,
+                number: order.display_number(),
+                kind: order.kind().map(|k| k.code()).unwrap_or_default(),
+                category: order.category().map(|c| c.code()).unwrap_or_default(),
+                location: ExportedLocation {
+                    project: location.project,
+                    building: location.building,
+                    unit: location.unit,
+                    area: location.area,
                 },
-                "description": order.description(),
-                "created_at_ms": order.created_at_ms(),
-                "status": state.status.code(),
-                "rating": state.rating,
-                "rating_comment": state.rating_comment,
-                "notes_by_me": order.notes().into_iter().filter(|n| n.by == principal.user)
-                    .map(|n| serde_json::json!({ "at_ms": n.at_ms, "text": n.text })).collect::<Vec<_>>(),
-            }));
+                description: order.description(),
+                created_at_ms: order.created_at_ms(),
+                status: state.status.code(),
+                rating: state.rating,
+                rating_comment: state.rating_comment,
+                notes_by_me: order
+                    .notes()
+                    .into_iter()
+                    .filter(|n| n.by == principal.user)
+                    .map(|n| ExportedNote { at_ms: n.at_ms, text: n.text })
+                    .collect(),
+            });
         }
-        Ok(serde_json::json!({
-            "user": { "id": user, "login": login, "role": role, "name": name, "phone": phone, "created_at_ms": created_at },
-            "units": units.into_iter().map(|(project, building, unit)| serde_json::json!({ "project": project, "building": building, "unit": unit })).collect::<Vec<_>>(),
-            "devices": devices.into_iter().map(|(id, name, created, revoked)| serde_json::json!({ "id": id, "name": name, "created_at_ms": created, "revoked_at_ms": revoked })).collect::<Vec<_>>(),
-            "orders": orders,
-        }))
+        Ok(UserExport {
+            user: ExportedUser { id: user, login, role, name, phone, created_at_ms: created_at },
+            units: units.into_iter().map(|(project, building, unit)| UnitRef { project, building, unit }).collect(),
+            devices: devices
+                .into_iter()
+                .map(|(id, name, created_at_ms, revoked_at_ms)| ExportedDevice {
+                    id,
+                    name,
+                    created_at_ms,
+                    revoked_at_ms,
+                })
+                .collect(),
+            orders,
+        })
     }
 
     async fn erase_user(&self, principal: &Principal, now_ms: i64) -> Result<()> {

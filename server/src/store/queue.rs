@@ -4,7 +4,7 @@
 use super::*;
 
 /// An order as lists show it (JSON).
-#[derive(Clone, Debug, Serialize, PartialEq, Eq)]
+#[derive(Clone, Debug, Serialize, PartialEq, Eq, schemars::JsonSchema)]
 pub struct OrderListItem {
     pub id: String,
     pub number: String,
@@ -28,7 +28,7 @@ pub struct OrderListItem {
     pub reopen_count: i64,
 }
 
-#[derive(Clone, Debug, Serialize, Deserialize, PartialEq, Eq)]
+#[derive(Clone, Debug, Serialize, Deserialize, PartialEq, Eq, schemars::JsonSchema)]
 pub struct SlaMarks {
     pub stage: String,
     pub half_at: Option<i64>,

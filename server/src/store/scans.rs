@@ -67,7 +67,7 @@ pub struct OrderFacts {
     pub visited_by: Option<String>,
 }
 
-#[derive(Clone, Debug, Serialize)]
+#[derive(Clone, Debug, Serialize, schemars::JsonSchema)]
 pub struct SlaEventRecord {
     pub stage: String,
     pub level: String,
@@ -76,7 +76,7 @@ pub struct SlaEventRecord {
     pub fired_at_ms: i64,
 }
 
-#[derive(Clone, Debug, Serialize)]
+#[derive(Clone, Debug, Serialize, schemars::JsonSchema)]
 pub struct NotificationRecord {
     pub id: String,
     pub order_id: String,

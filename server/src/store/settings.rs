@@ -16,8 +16,9 @@ pub const DEFAULT_AUTO_CONFIRM_DAYS: i64 = 3;
 /// Who may close an order of each grade, as stored and as `GET`/`PUT
 /// /api/v1/settings/closing-authority` carry it: the least senior role per grade,
 /// `{"minor": "dispatcher", "serious": "supervisor", "severe": "manager", "critical": "manager"}`.
-#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize, schemars::JsonSchema)]
 #[serde(deny_unknown_fields)]
+#[schemars(rename = "ClosingAuthority")]
 pub struct ClosingAuthorityCodes {
     pub minor: String,
     pub serious: String,

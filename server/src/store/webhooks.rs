@@ -3,7 +3,7 @@
 use super::*;
 
 /// An organization's webhook endpoint (its secret is shown once, when it is created).
-#[derive(Clone, Debug, Serialize)]
+#[derive(Clone, Debug, Serialize, schemars::JsonSchema)]
 pub struct WebhookRecord {
     pub id: String,
     pub url: String,

@@ -5,16 +5,24 @@ use super::*;
 // ----- actions -----
 
 /// `POST /api/v1/orders/{id}/actions`
-#[derive(Debug, Deserialize)]
+#[derive(Debug, Deserialize, JsonSchema)]
 #[serde(deny_unknown_fields)]
 pub struct ActionBody {
+    /// The action's code (the vocabulary's `actions`; those with `requires_text` need `text`).
+    #[schemars(extend("enum" = ["assign", "accept", "arrive", "start", "hold", "resume", "complete", "confirm", "reject", "return_visit", "close", "cancel"]))]
     pub action: String,
+    /// The technician's user id (`assign`).
     #[serde(default)]
     pub assignee: Option<String>,
+    /// 1 to 5 (`confirm`).
     #[serde(default)]
+    #[schemars(range(min = 1, max = 5))]
     pub rating: Option<u8>,
+    /// A reason, a comment or a result.
     #[serde(default)]
+    #[schemars(length(max = MAX_NOTE_CHARS))]
     pub text: Option<String>,
+    /// A hold reason code (`hold`; default `other`).
     #[serde(default)]
     pub hold_reason: Option<String>,
 }
@@ -58,7 +66,7 @@ pub async fn action(
     Authenticated(principal): Authenticated,
     Path(id): Path<String>,
     Body(body): Body<ActionBody>,
-) -> Result<Json<Value>, ApiError> {
+) -> Result<Json<OrderDetail>, ApiError> {
     let order = parse_order(&id)?;
     let action = action_of(&body)?;
     let text = non_blank(body.text.clone());
@@ -92,18 +100,41 @@ pub(super) async fn ensure_technician(state: &AppState, principal: &Principal, u
 }
 
 /// `POST /api/v1/orders/bulk-assign`
-#[derive(Debug, Deserialize)]
+#[derive(Debug, Deserialize, JsonSchema)]
 #[serde(deny_unknown_fields)]
 pub struct BulkAssign {
+    #[schemars(length(min = 1, max = MAX_BULK))]
     pub ids: Vec<String>,
     pub assignee: String,
+}
+
+/// What a bulk assignment did, order by order.
+#[derive(Debug, Serialize, JsonSchema)]
+pub struct BulkResults {
+    pub results: Vec<BulkResult>,
+}
+
+#[derive(Debug, Serialize, JsonSchema)]
+pub struct BulkResult {
+    pub id: String,
+    pub ok: bool,
+    /// Why this order was not assigned (absent when it was).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub error: Option<BulkError>,
+}
+
+#[derive(Debug, Serialize, JsonSchema)]
+pub struct BulkError {
+    pub code: &'static str,
+    pub message: String,
+    pub message_zh: String,
 }
 
 pub async fn bulk_assign(
     State(state): State<AppState>,
     Authenticated(principal): Authenticated,
     Body(body): Body<BulkAssign>,
-) -> Result<Json<Value>, ApiError> {
+) -> Result<Json<BulkResults>, ApiError> {
     staff_only(&principal)?;
     if body.ids.is_empty() || body.ids.len() > MAX_BULK {
         return Err(ApiError::invalid(
@@ -125,16 +156,20 @@ pub async fn bulk_assign(
             Err(e) => Err(e),
         };
         results.push(match outcome {
-            Ok(()) => json!({ "id": id, "ok": true }),
-            Err(e) => json!({ "id": id, "ok": false, "error": { "code": e.code, "message": e.message_en, "message_zh": e.message_zh } }),
+            Ok(()) => BulkResult { id: id.clone(), ok: true, error: None },
+            Err(e) => BulkResult {
+                id: id.clone(),
+                ok: false,
+                error: Some(BulkError { code: e.code, message: e.message_en, message_zh: e.message_zh }),
+            },
         });
     }
-    Ok(Json(json!({ "results": results })))
+    Ok(Json(BulkResults { results }))
 }
 
 /// `POST /api/v1/orders/{id}/classify`: a new grade or category, with the reason kept as a
 /// note (投诉分级分类, changeable with a reason).
-#[derive(Debug, Deserialize)]
+#[derive(Debug, Deserialize, JsonSchema)]
 #[serde(deny_unknown_fields)]
 pub struct Classify {
     #[serde(default)]
@@ -149,7 +184,7 @@ pub async fn classify(
     Authenticated(principal): Authenticated,
     Path(id): Path<String>,
     Body(body): Body<Classify>,
-) -> Result<Json<Value>, ApiError> {
+) -> Result<Json<OrderDetail>, ApiError> {
     staff_only(&principal)?;
     let order = parse_order(&id)?;
     text_field("reason", &body.reason, true, MAX_NOTE_CHARS)?;
@@ -190,9 +225,10 @@ pub async fn classify(
 }
 
 /// `POST /api/v1/orders/{id}/notes`
-#[derive(Debug, Deserialize)]
+#[derive(Debug, Deserialize, JsonSchema)]
 #[serde(deny_unknown_fields)]
 pub struct NoteBody {
+    #[schemars(length(min = 1, max = MAX_NOTE_CHARS))]
     pub text: String,
 }
 
@@ -201,7 +237,7 @@ pub async fn add_note(
     Authenticated(principal): Authenticated,
     Path(id): Path<String>,
     Body(body): Body<NoteBody>,
-) -> Result<Json<Value>, ApiError> {
+) -> Result<Json<OrderDetail>, ApiError> {
     let order = parse_order(&id)?;
     text_field("text", &body.text, true, MAX_NOTE_CHARS)?;
     let text = body.text.trim().to_owned();
@@ -211,7 +247,7 @@ pub async fn add_note(
 
 /// `POST /api/v1/orders/{id}/link`: the order duplicates `to`, so it is cancelled with a note
 /// naming `to` (the one-click link of duplicate detection).
-#[derive(Debug, Deserialize)]
+#[derive(Debug, Deserialize, JsonSchema)]
 #[serde(deny_unknown_fields)]
 pub struct LinkBody {
     pub to: String,
@@ -222,7 +258,7 @@ pub async fn link(
     Authenticated(principal): Authenticated,
     Path(id): Path<String>,
     Body(body): Body<LinkBody>,
-) -> Result<Json<Value>, ApiError> {
+) -> Result<Json<OrderDetail>, ApiError> {
     staff_only(&principal)?;
     let order = parse_order(&id)?;
     let to = parse_order(&body.to)?;

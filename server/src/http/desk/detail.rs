@@ -9,7 +9,7 @@ pub async fn detail(
     State(state): State<AppState>,
     Authenticated(principal): Authenticated,
     Path(id): Path<String>,
-) -> Result<Json<Value>, ApiError> {
+) -> Result<Json<OrderDetail>, ApiError> {
     let order = parse_order(&id)?;
     if principal.role.is_staff() {
         crate::auth::require_served(&state, &principal, order).await?;
@@ -24,7 +24,184 @@ pub(super) fn rating_of(action: &Action) -> Option<u8> {
     }
 }
 
-pub(super) async fn detail_of(state: &AppState, principal: &Principal, order: OrderId) -> Result<Value, ApiError> {
+/// An order's detail (`GET /api/v1/orders/{id}`, and the answer of every edit): its list row
+/// and everything the detail page shows.
+#[derive(Debug, Serialize, JsonSchema)]
+pub struct OrderDetail {
+    #[serde(flatten)]
+    pub row: OrderListItem,
+    pub description: String,
+    /// How the request reached the organization (a `Channel` code).
+    pub channel: Option<&'static str>,
+    pub occurred_at: Option<i64>,
+    /// The reporting user's id.
+    pub reporter: Option<String>,
+    /// The caller registered with the order, masked (office staff only; `…/contact/reveal`
+    /// reveals it, logged).
+    pub caller: Option<MaskedCaller>,
+    pub notes: Vec<NoteView>,
+    pub parts: Vec<PartView>,
+    pub time_log: Vec<TimeView>,
+    pub checklist: Vec<ChecklistView>,
+    pub attachments: Vec<AttachmentView>,
+    pub timeline: Vec<TimelineItem>,
+    /// Edits that did not take effect, and why.
+    pub rejected_edits: Vec<RejectedEditView>,
+    /// The deadlines under the organization's SLA book.
+    pub countdown: Option<CountdownView>,
+    /// Each hold, with when it ended and whether it paused the clock.
+    pub pauses: Vec<HoldView>,
+    pub rating: Option<u8>,
+    pub rating_comment: Option<String>,
+    pub auto_confirmed: bool,
+    pub reopen_count: u32,
+    pub return_visit_required: bool,
+    /// `ReturnVisitReason` codes, each once, oldest first.
+    pub return_visit_reasons: Vec<&'static str>,
+    /// What fired on the order (office staff; empty for others).
+    pub sla_events: Vec<SlaEventRecord>,
+    /// The action codes the caller may take now.
+    pub actions: Vec<&'static str>,
+}
+
+#[derive(Debug, Serialize, JsonSchema)]
+pub struct MaskedCaller {
+    pub name: Option<String>,
+    pub phone: Option<String>,
+}
+
+#[derive(Debug, Serialize, JsonSchema)]
+pub struct NoteView {
+    pub id: String,
+    pub author: String,
+    /// The author's display name, for staff.
+    pub who: Option<String>,
+    pub at: i64,
+    pub text: String,
+}
+
+#[derive(Debug, Serialize, JsonSchema)]
+pub struct PartView {
+    pub name: String,
+    pub quantity: i64,
+    pub author: String,
+    pub who: Option<String>,
+    pub at: i64,
+}
+
+#[derive(Debug, Serialize, JsonSchema)]
+pub struct TimeView {
+    pub author: String,
+    pub who: Option<String>,
+    pub start: i64,
+    pub end: i64,
+}
+
+#[derive(Debug, Serialize, JsonSchema)]
+pub struct ChecklistView {
+    pub id: String,
+    pub label: String,
+    pub done: bool,
+}
+
+#[derive(Debug, Serialize, JsonSchema)]
+pub struct AttachmentView {
+    pub sha256: String,
+    pub mime: String,
+    pub author: String,
+    pub at: i64,
+}
+
+/// One entry of the timeline: when, who, and what (by `kind`).
+#[derive(Debug, Serialize, JsonSchema)]
+pub struct TimelineItem {
+    pub at: i64,
+    pub who: Option<String>,
+    pub by: String,
+    pub role: Option<&'static str>,
+    /// A note's text, a transition's reason or comment.
+    pub text: Option<String>,
+    #[serde(flatten)]
+    pub event: TimelineItemEvent,
+}
+
+#[derive(Debug, Serialize, JsonSchema)]
+#[serde(tag = "kind", rename_all = "snake_case")]
+pub enum TimelineItemEvent {
+    /// A lifecycle action (`what`, its code), applied or superseded (with the reason).
+    Transition {
+        what: &'static str,
+        status_after: &'static str,
+        /// `applied` or `superseded`.
+        verdict: &'static str,
+        reason_code: Option<&'static str>,
+        reason_zh: Option<&'static str>,
+        reason_en: Option<&'static str>,
+    },
+    Note {
+        what: &'static str,
+    },
+    Part {
+        what: &'static str,
+        name: String,
+        quantity: i64,
+    },
+    Time {
+        what: &'static str,
+        start: i64,
+        end: i64,
+    },
+    Attachment {
+        what: &'static str,
+        sha256: String,
+        mime: String,
+    },
+}
+
+#[derive(Debug, Serialize, JsonSchema)]
+pub struct RejectedEditView {
+    /// The action's code, or the fields the change touched.
+    pub what: String,
+    pub by: String,
+    pub who: Option<String>,
+    pub role: &'static str,
+    pub reason_code: String,
+    pub reason_zh: String,
+    pub reason_en: String,
+    pub at: i64,
+}
+
+#[derive(Debug, Serialize, JsonSchema)]
+pub struct CountdownView {
+    /// The policy's name.
+    pub policy: String,
+    pub response_due: i64,
+    pub responded_at: Option<i64>,
+    pub arrival_due: Option<i64>,
+    pub arrived_at: Option<i64>,
+    /// `null` while a pausing hold stops the clock.
+    pub resolution_due: Option<i64>,
+    pub resolved_at: Option<i64>,
+    pub paused: bool,
+    /// The deadline of the first stage not yet met.
+    pub next_due: Option<i64>,
+}
+
+#[derive(Debug, Serialize, JsonSchema)]
+pub struct HoldView {
+    pub from: i64,
+    /// When the hold ended (`null` while it lasts).
+    pub to: Option<i64>,
+    /// A `HoldReason` code.
+    pub reason: &'static str,
+    pub pauses_clock: bool,
+}
+
+pub(super) async fn detail_of(
+    state: &AppState,
+    principal: &Principal,
+    order: OrderId,
+) -> Result<OrderDetail, ApiError> {
     let doc = state.db.order_doc(principal, order).await?.ok_or_else(|| ApiError::not_found("order"))?;
     let row = row_of(state, principal, order).await?;
     let document = state.db.load_stored(&principal.org, order, &doc).await?;
@@ -41,78 +218,64 @@ pub(super) async fn detail_of(state: &AppState, principal: &Principal, order: Or
     let countdown = book.countdown(kind, &category, grade, &order_state, document.created_at_ms());
     let closing = state.db.closing_authority(&principal.org).await?;
     let caller = if principal.role.is_staff() {
-        state.db.caller(&principal.org, order).await?.map(|(name, phone)| {
-            json!({
-                "name": name.as_deref().map(crate::http::privacy::mask_name),
-                "phone": phone.as_deref().map(crate::http::privacy::mask_phone),
-            })
+        state.db.caller(&principal.org, order).await?.map(|(name, phone)| MaskedCaller {
+            name: name.as_deref().map(crate::http::privacy::mask_name),
+            phone: phone.as_deref().map(crate::http::privacy::mask_phone),
         })
     } else {
         None
     };
-    let sla_events = if principal.role.is_staff() {
-        serde_json::to_value(state.db.sla_events(&principal.org, order).await?).map_err(|_| ApiError::internal())?
-    } else {
-        json!([])
-    };
-    let timeline: Vec<Value> = timeline::timeline(&document)
+    let sla_events =
+        if principal.role.is_staff() { state.db.sla_events(&principal.org, order).await? } else { Vec::new() };
+    let timeline = timeline::timeline(&document)
         .map_err(|_| ApiError::internal())?
         .into_iter()
-        .map(|entry| {
-            let mut item = json!({
-                "at": entry.at_ms,
-                "who": name(&entry.by),
-                "by": entry.by.to_string(),
-                "role": entry.role.map(|r| r.code()),
-                "text": entry.text,
-            });
-            let fields = match &entry.event {
+        .map(|entry| TimelineItem {
+            at: entry.at_ms,
+            who: name(&entry.by),
+            by: entry.by.to_string(),
+            role: entry.role.map(|r| r.code()),
+            text: entry.text,
+            event: match entry.event {
                 TimelineEvent::Transition { action, verdict, status_after } => {
                     let why = match verdict {
-                        Verdict::Superseded(why) => Some(*why),
+                        Verdict::Superseded(why) => Some(why),
                         Verdict::Applied => None,
                     };
-                    json!({
-                        "kind": "transition", "what": action, "status_after": status_after,
-                        "verdict": if why.is_some() { "superseded" } else { "applied" },
-                        "reason_code": why.map(|w| w.code()),
-                        "reason_zh": why.map(|w| w.message_zh()),
-                        "reason_en": why.map(|w| w.message_en()),
-                    })
+                    TimelineItemEvent::Transition {
+                        what: action,
+                        status_after,
+                        verdict: if why.is_some() { "superseded" } else { "applied" },
+                        reason_code: why.map(|w| w.code()),
+                        reason_zh: why.map(|w| w.message_zh()),
+                        reason_en: why.map(|w| w.message_en()),
+                    }
                 }
-                TimelineEvent::Note => json!({ "kind": "note", "what": "note" }),
-                TimelineEvent::Part { name, quantity } => {
-                    json!({ "kind": "part", "what": "part", "name": name, "quantity": quantity })
-                }
+                TimelineEvent::Note => TimelineItemEvent::Note { what: "note" },
+                TimelineEvent::Part { name, quantity } => TimelineItemEvent::Part { what: "part", name, quantity },
                 TimelineEvent::Time { start_ms, end_ms } => {
-                    json!({ "kind": "time", "what": "time", "start": start_ms, "end": end_ms })
+                    TimelineItemEvent::Time { what: "time", start: start_ms, end: end_ms }
                 }
                 TimelineEvent::Attachment { sha256, mime } => {
-                    json!({ "kind": "attachment", "what": "attachment", "sha256": sha256, "mime": mime })
+                    TimelineItemEvent::Attachment { what: "attachment", sha256, mime }
                 }
-            };
-            if let (Value::Object(item), Value::Object(fields)) = (&mut item, fields) {
-                item.extend(fields);
-            }
-            item
+            },
         })
         .collect();
-    let rejected: Vec<Value> = timeline::rejected_edits(&document, &order_state)
+    let rejected_edits = timeline::rejected_edits(&document, &order_state)
         .into_iter()
-        .map(|r| {
-            json!({
-                "what": r.what,
-                "by": r.by.to_string(),
-                "who": name(&r.by),
-                "role": r.role.code(),
-                "reason_code": r.reason_code,
-                "reason_zh": r.message_zh,
-                "reason_en": r.message_en,
-                "at": r.at_ms,
-            })
+        .map(|r| RejectedEditView {
+            who: name(&r.by),
+            by: r.by.to_string(),
+            what: r.what,
+            role: r.role.code(),
+            reason_code: r.reason_code,
+            reason_zh: r.message_zh,
+            reason_en: r.message_en,
+            at: r.at_ms,
         })
         .collect();
-    let holds: Vec<Value> = order_state
+    let pauses = order_state
         .history
         .iter()
         .filter(|f| f.verdict == Verdict::Applied)
@@ -121,60 +284,87 @@ pub(super) async fn detail_of(state: &AppState, principal: &Principal, order: Or
             _ => None,
         })
         .zip(order_state.pauses.iter().map(Some).chain(std::iter::repeat(None)))
-        .map(|((from, reason), pause)| {
-            json!({
-                "from": from,
-                "to": pause.and_then(|(_, end)| *end),
-                "reason": reason.code(),
-                "pauses_clock": reason.pauses(),
-            })
+        .map(|((from, reason), pause)| HoldView {
+            from,
+            to: pause.and_then(|(_, end)| *end),
+            reason: reason.code(),
+            pauses_clock: reason.pauses(),
         })
         .collect();
     let actions = allowed_actions(&document, &order_state, principal, &closing);
     let confirmed_rating = order_state.history.iter().rev().find_map(|f| rating_of(&f.transition.action));
-    let mut out = serde_json::to_value(&row).map_err(|_| ApiError::internal())?;
-    let extra = json!({
-        "description": document.description(),
-        "channel": document.channel().map(|c| c.code()).ok(),
-        "occurred_at": document.occurred_at_ms(),
-        "reporter": document.reporter().map(|r| r.to_string()).ok(),
-        "caller": caller,
-        "notes": document.notes().iter().map(|n| json!({
-            "id": n.id, "author": n.by.to_string(), "who": name(&n.by), "at": n.at_ms, "text": n.text,
-        })).collect::<Vec<_>>(),
-        "parts": document.parts().iter().map(|p| json!({
-            "name": p.name, "quantity": p.quantity, "author": p.by.to_string(), "who": name(&p.by), "at": p.at_ms,
-        })).collect::<Vec<_>>(),
-        "time_log": document.time_log().iter().map(|t| json!({
-            "author": t.by.to_string(), "who": name(&t.by), "start": t.start_ms, "end": t.end_ms,
-        })).collect::<Vec<_>>(),
-        "checklist": document.checklist().iter().map(|c| json!({ "id": c.id, "label": c.label, "done": c.done })).collect::<Vec<_>>(),
-        "attachments": document.attachments().iter().map(|a| json!({
-            "sha256": a.sha256, "mime": a.mime, "author": a.by.to_string(), "at": a.at_ms,
-        })).collect::<Vec<_>>(),
-        "timeline": timeline,
-        "rejected_edits": rejected,
-        "countdown": countdown.map(|c| json!({
-            "policy": c.policy,
-            "response_due": c.response_due_ms, "responded_at": c.responded_at_ms,
-            "arrival_due": c.arrival_due_ms, "arrived_at": c.arrived_at_ms,
-            "resolution_due": c.resolution_due_ms, "resolved_at": c.resolved_at_ms,
-            "paused": c.paused, "next_due": c.next_due_ms,
-        })),
-        "pauses": holds,
-        "rating": order_state.rating.or(confirmed_rating),
-        "rating_comment": order_state.rating_comment,
-        "auto_confirmed": order_state.auto_confirmed,
-        "reopen_count": order_state.reopen_count,
-        "return_visit_required": order_state.return_visit_required,
-        "return_visit_reasons": order_state.return_visit_reasons.iter().map(|r| r.code()).collect::<Vec<_>>(),
-        "sla_events": sla_events,
-        "actions": actions,
-    });
-    if let (Value::Object(out), Value::Object(extra)) = (&mut out, extra) {
-        out.extend(extra);
-    }
-    Ok(out)
+    Ok(OrderDetail {
+        row,
+        description: document.description(),
+        channel: document.channel().map(|c| c.code()).ok(),
+        occurred_at: document.occurred_at_ms(),
+        reporter: document.reporter().map(|r| r.to_string()).ok(),
+        caller,
+        notes: document
+            .notes()
+            .iter()
+            .map(|n| NoteView {
+                id: n.id.clone(),
+                author: n.by.to_string(),
+                who: name(&n.by),
+                at: n.at_ms,
+                text: n.text.clone(),
+            })
+            .collect(),
+        parts: document
+            .parts()
+            .iter()
+            .map(|p| PartView {
+                name: p.name.clone(),
+                quantity: p.quantity,
+                author: p.by.to_string(),
+                who: name(&p.by),
+                at: p.at_ms,
+            })
+            .collect(),
+        time_log: document
+            .time_log()
+            .iter()
+            .map(|t| TimeView { author: t.by.to_string(), who: name(&t.by), start: t.start_ms, end: t.end_ms })
+            .collect(),
+        checklist: document
+            .checklist()
+            .iter()
+            .map(|c| ChecklistView { id: c.id.clone(), label: c.label.clone(), done: c.done })
+            .collect(),
+        attachments: document
+            .attachments()
+            .iter()
+            .map(|a| AttachmentView {
+                sha256: a.sha256.clone(),
+                mime: a.mime.clone(),
+                author: a.by.to_string(),
+                at: a.at_ms,
+            })
+            .collect(),
+        timeline,
+        rejected_edits,
+        countdown: countdown.map(|c| CountdownView {
+            policy: c.policy,
+            response_due: c.response_due_ms,
+            responded_at: c.responded_at_ms,
+            arrival_due: c.arrival_due_ms,
+            arrived_at: c.arrived_at_ms,
+            resolution_due: c.resolution_due_ms,
+            resolved_at: c.resolved_at_ms,
+            paused: c.paused,
+            next_due: c.next_due_ms,
+        }),
+        pauses,
+        rating: order_state.rating.or(confirmed_rating),
+        rating_comment: order_state.rating_comment.clone(),
+        auto_confirmed: order_state.auto_confirmed,
+        reopen_count: order_state.reopen_count,
+        return_visit_required: order_state.return_visit_required,
+        return_visit_reasons: order_state.return_visit_reasons.iter().map(|r| r.code()).collect(),
+        sla_events,
+        actions,
+    })
 }
 
 /// The action codes `principal` may take on the order now, by the lifecycle rules (and, for

@@ -30,15 +30,15 @@ use loopwork_sync_core::{
     Action, Category, Channel, CoreError, FixedClock, Grade, HoldReason, Kind, Location, NewOrder, OrderId, OrderState,
     Replica, ReturnVisitReason, Role, Status, UserId, Verdict, WorkOrder,
 };
+use schemars::JsonSchema;
 use serde::{Deserialize, Serialize};
-use serde_json::{Value, json};
 
 use crate::AppState;
 use crate::auth::Authenticated;
 use crate::error::ApiError;
 use crate::http::extract::{Body, Params};
 use crate::replication::Principal;
-use crate::store::{OrderFilter, OrderListItem};
+use crate::store::{OrderFilter, OrderListItem, ProjectRef, SlaEventRecord, UnitRef};
 
 pub use actions::*;
 pub use detail::*;

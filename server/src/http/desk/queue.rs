@@ -4,20 +4,31 @@ use super::*;
 
 // ----- who, and the words -----
 
+/// Who is signed in (`GET /api/v1/me`).
+#[derive(Debug, Serialize, JsonSchema)]
+pub struct Me {
+    pub user_id: String,
+    /// A `Role` code.
+    pub role: &'static str,
+    pub org_id: String,
+    pub name: String,
+    /// An owner's units.
+    pub units: Vec<UnitRef>,
+    /// The projects a dispatcher is bound to (none: the whole organization).
+    pub projects: Vec<ProjectRef>,
+}
+
 /// `GET /api/v1/me`
-pub async fn me(
-    State(state): State<AppState>,
-    Authenticated(principal): Authenticated,
-) -> Result<Json<Value>, ApiError> {
+pub async fn me(State(state): State<AppState>, Authenticated(principal): Authenticated) -> Result<Json<Me>, ApiError> {
     let me = state.db.me(&principal).await?;
-    Ok(Json(json!({
-        "user_id": principal.user.to_string(),
-        "role": principal.role.code(),
-        "org_id": principal.org,
-        "name": me.name,
-        "units": me.units,
-        "projects": me.projects,
-    })))
+    Ok(Json(Me {
+        user_id: principal.user.to_string(),
+        role: principal.role.code(),
+        org_id: principal.org,
+        name: me.name,
+        units: me.units,
+        projects: me.projects,
+    }))
 }
 
 /// What a person does to an order (the server's auto-confirmation is not one), one of each kind
@@ -39,28 +50,70 @@ pub(super) fn person_actions(by: UserId) -> [Action; 12] {
     ]
 }
 
+/// A code with its zh-CN and English labels.
+#[derive(Debug, Serialize, JsonSchema)]
+pub struct Label {
+    pub code: String,
+    pub zh: &'static str,
+    pub en: &'static str,
+}
+
+/// An action's code and labels, and whether it needs a text (a reason or a comment).
+#[derive(Debug, Serialize, JsonSchema)]
+pub struct ActionLabel {
+    pub code: &'static str,
+    pub zh: &'static str,
+    pub en: &'static str,
+    pub requires_text: bool,
+}
+
+/// Every code the API uses, with its labels (`GET /api/v1/vocabulary`).
+#[derive(Debug, Serialize, JsonSchema)]
+pub struct Vocabulary {
+    pub kinds: Vec<Label>,
+    pub categories: Vec<Label>,
+    pub grades: Vec<Label>,
+    pub channels: Vec<Label>,
+    pub statuses: Vec<Label>,
+    pub hold_reasons: Vec<Label>,
+    pub return_visit_reasons: Vec<Label>,
+    pub roles: Vec<Label>,
+    pub actions: Vec<ActionLabel>,
+}
+
 /// `GET /api/v1/vocabulary`: every code the API uses, with zh-CN and English labels.
-pub async fn vocabulary() -> Json<Value> {
-    let entry = |code: &str, zh: &str, en: &str| json!({ "code": code, "zh": zh, "en": en });
-    Json(json!({
-        "kinds": Kind::ALL.iter().map(|k| entry(k.code(), k.label_zh(), k.label_en())).collect::<Vec<_>>(),
-        "categories": Category::BUILT_IN.iter().map(|c| entry(&c.code(), c.label_zh(), c.label_en())).collect::<Vec<_>>(),
-        "grades": Grade::ALL.iter().map(|g| entry(g.code(), g.label_zh(), g.label_en())).collect::<Vec<_>>(),
-        "channels": Channel::ALL.iter().map(|c| entry(c.code(), c.label_zh(), c.label_en())).collect::<Vec<_>>(),
-        "statuses": Status::ALL.iter().map(|s| entry(s.code(), s.label_zh(), s.label_en())).collect::<Vec<_>>(),
-        "hold_reasons": HoldReason::ALL.iter().map(|h| entry(h.code(), h.label_zh(), h.label_en())).collect::<Vec<_>>(),
-        "return_visit_reasons":
-            ReturnVisitReason::ALL.iter().map(|r| entry(r.code(), r.label_zh(), r.label_en())).collect::<Vec<_>>(),
-        "roles": Role::ALL.iter().filter(|r| **r != Role::System).map(|r| entry(r.code(), r.label_zh(), r.label_en())).collect::<Vec<_>>(),
-        "actions": person_actions(UserId::default())
+pub async fn vocabulary() -> Json<Vocabulary> {
+    let entry = |code: &str, zh: &'static str, en: &'static str| Label { code: code.to_owned(), zh, en };
+    Json(Vocabulary {
+        kinds: Kind::ALL.iter().map(|k| entry(k.code(), k.label_zh(), k.label_en())).collect(),
+        categories: Category::BUILT_IN.iter().map(|c| entry(&c.code(), c.label_zh(), c.label_en())).collect(),
+        grades: Grade::ALL.iter().map(|g| entry(g.code(), g.label_zh(), g.label_en())).collect(),
+        channels: Channel::ALL.iter().map(|c| entry(c.code(), c.label_zh(), c.label_en())).collect(),
+        statuses: Status::ALL.iter().map(|s| entry(s.code(), s.label_zh(), s.label_en())).collect(),
+        hold_reasons: HoldReason::ALL.iter().map(|h| entry(h.code(), h.label_zh(), h.label_en())).collect(),
+        return_visit_reasons: ReturnVisitReason::ALL
             .iter()
-            .map(|a| json!({ "code": a.code(), "zh": a.label_zh(), "en": a.label_en(), "requires_text": a.requires_text() }))
-            .collect::<Vec<_>>(),
-    }))
+            .map(|r| entry(r.code(), r.label_zh(), r.label_en()))
+            .collect(),
+        roles: Role::ALL
+            .iter()
+            .filter(|r| **r != Role::System)
+            .map(|r| entry(r.code(), r.label_zh(), r.label_en()))
+            .collect(),
+        actions: person_actions(UserId::default())
+            .iter()
+            .map(|a| ActionLabel {
+                code: a.code(),
+                zh: a.label_zh(),
+                en: a.label_en(),
+                requires_text: a.requires_text(),
+            })
+            .collect(),
+    })
 }
 
 /// A technician for the assignment picker.
-#[derive(Debug, Serialize)]
+#[derive(Debug, Serialize, JsonSchema)]
 pub struct Technician {
     pub user_id: String,
     pub name: String,

@@ -5,7 +5,7 @@ use super::*;
 // ----- registration -----
 
 /// `POST /api/v1/orders`
-#[derive(Debug, Deserialize)]
+#[derive(Debug, Deserialize, JsonSchema)]
 #[serde(deny_unknown_fields)]
 pub struct Registration {
     pub kind: String,
@@ -20,6 +20,7 @@ pub struct Registration {
     pub unit: Option<String>,
     #[serde(default)]
     pub area: Option<String>,
+    #[schemars(length(min = 1, max = MAX_DESCRIPTION_CHARS))]
     pub description: String,
     #[serde(default)]
     pub occurred_at: Option<i64>,
@@ -29,7 +30,7 @@ pub struct Registration {
     pub caller_phone: Option<String>,
 }
 
-#[derive(Debug, Serialize)]
+#[derive(Debug, Serialize, JsonSchema)]
 pub struct Registered {
     pub id: String,
     /// The archived number (档案编号), given at once.

@@ -1,0 +1,162 @@
+//! The OpenAPI 3.1 document of the JSON API (`GET /openapi.json`): the routes, as written in
+//! `server/web/openapi.json` (summaries, parameters, status codes), and the schema of every
+//! request and response body, generated here from the Rust types the handlers take and answer
+//! (`components.schemas`), so the document cannot drift from what the server does. The tests
+//! check that it describes every route and no other, and that every schema it names is one of
+//! these types.
+
+use std::sync::LazyLock;
+
+use loopwork_sync_core::sla::BookJson;
+use schemars::generate::SchemaSettings;
+use serde_json::{Map, Value};
+
+use crate::closed_loop::ClosedLoopSettings;
+use crate::error::ErrorBody;
+use crate::escalation::EscalationChain;
+use crate::http::dashboard::{Efficiency, Heatmap, Kpis};
+use crate::http::desk::{
+    ActionBody, BulkAssign, BulkResults, Classify, LinkBody, Me, NoteBody, OrderDetail, Registered, Registration,
+    Technician, Vocabulary,
+};
+use crate::http::privacy::Contact;
+use crate::http::return_visits::ReturnVisit;
+use crate::http::sessions::{LoginRequest, LoginResponse};
+use crate::http::webhooks::{CreatedWebhook, NewWebhook};
+use crate::store::{
+    ClosingAuthorityCodes, NotificationRecord, OrderListItem, RevealRecord, SlaEventRecord, UserExport, WebhookRecord,
+};
+use crate::webhooks::Destinations;
+
+/// The routes as written, without `components.schemas`.
+const ROUTES: &str = include_str!("../../web/openapi.json");
+
+/// The schema of every body the API takes or answers, by the name `$ref`s use.
+pub fn schemas() -> Map<String, Value> {
+    let mut generator =
+        SchemaSettings::draft2020_12().with(|s| s.definitions_path = "/components/schemas".into()).into_generator();
+    macro_rules! named {
+        ($($t:ty),* $(,)?) => {
+            $( generator.subschema_for::<$t>(); )*
+        };
+    }
+    named!(
+        ErrorBody,
+        LoginRequest,
+        LoginResponse,
+        Me,
+        Vocabulary,
+        Technician,
+        OrderListItem,
+        Registration,
+        Registered,
+        BulkAssign,
+        BulkResults,
+        OrderDetail,
+        ActionBody,
+        Classify,
+        NoteBody,
+        LinkBody,
+        crate::http::audit::AuditEntry,
+        Contact,
+        RevealRecord,
+        SlaEventRecord,
+        UserExport,
+        ReturnVisit,
+        NotificationRecord,
+        ClosingAuthorityCodes,
+        BookJson,
+        ClosedLoopSettings,
+        EscalationChain,
+        Destinations,
+        WebhookRecord,
+        NewWebhook,
+        CreatedWebhook,
+        Efficiency,
+        Heatmap,
+        Kpis,
+    );
+    generator.take_definitions(true)
+}
+
+/// The whole document: the routes with the generated schemas.
+pub fn document() -> Value {
+    let mut doc: Value = serde_json::from_str(ROUTES).expect("web/openapi.json is JSON (checked by the tests)");
+    doc["components"]["schemas"] = Value::Object(schemas());
+    doc
+}
+
+/// The document as served, made once.
+pub static OPENAPI: LazyLock<String> = LazyLock::new(|| document().to_string());
+
+#[cfg(test)]
+mod tests {
+    use std::collections::BTreeSet;
+
+    use serde_json::Value;
+
+    /// Every `$ref` under `value`.
+    fn refs(value: &Value, out: &mut BTreeSet<String>) {
+        match value {
+            Value::Object(map) => {
+                for (key, v) in map {
+                    match (key.as_str(), v) {
+                        ("$ref", Value::String(target)) => {
+                            out.insert(target.clone());
+                        }
+                        _ => refs(v, out),
+                    }
+                }
+            }
+            Value::Array(items) => items.iter().for_each(|v| refs(v, out)),
+            _ => {}
+        }
+    }
+
+    #[test]
+    fn every_schema_named_is_generated_and_every_generated_one_is_used() {
+        let doc = super::document();
+        let schemas = doc["components"]["schemas"].as_object().expect("schemas");
+        let mut named = BTreeSet::new();
+        refs(&doc["paths"], &mut named);
+        refs(&doc["components"]["responses"], &mut named);
+        // What the paths name, and everything those schemas name in turn.
+        let mut reached = BTreeSet::new();
+        let mut todo: Vec<String> = named.into_iter().filter(|r| !r.starts_with("#/components/responses/")).collect();
+        while let Some(target) = todo.pop() {
+            let name =
+                target.strip_prefix("#/components/schemas/").unwrap_or_else(|| panic!("{target} is not a schema"));
+            let schema = schemas.get(name).unwrap_or_else(|| panic!("{target} is named but not generated"));
+            if reached.insert(name.to_owned()) {
+                let mut inner = BTreeSet::new();
+                refs(schema, &mut inner);
+                todo.extend(inner);
+            }
+        }
+        let generated: BTreeSet<String> = schemas.keys().cloned().collect();
+        assert_eq!(reached, generated, "schemas generated but named by no route");
+    }
+
+    #[test]
+    fn every_json_body_has_a_generated_schema() {
+        let doc = super::document();
+        for (path, operations) in doc["paths"].as_object().expect("paths") {
+            if path == "/openapi.json" {
+                continue;
+            }
+            for (method, operation) in operations.as_object().expect("operations") {
+                let mut bodies = vec![("request", &operation["requestBody"])];
+                for (status, response) in operation["responses"].as_object().expect("responses") {
+                    if status.starts_with('2') {
+                        bodies.push(("response", response));
+                    }
+                }
+                for (which, body) in bodies {
+                    let Some(schema) = body["content"].get("application/json").map(|c| &c["schema"]) else { continue };
+                    let named = schema["$ref"].is_string() || schema["items"]["$ref"].is_string();
+                    assert!(named, "{method} {path}: the {which} body's schema is not generated: {schema}");
+                }
+            }
+        }
+    }
+}
