@@ -6,8 +6,6 @@ use axum::response::{IntoResponse, Response};
 use loopwork_sync_core::CoreError;
 use loopwork_sync_core::protocol::{CONTENT_TYPE, ErrorFrame, FrameError};
 
-use crate::store::StoreError;
-
 /// Every JSON error's body: `{"error": {"code", "message", "message_zh"}}`.
 #[derive(Debug, serde::Serialize, schemars::JsonSchema)]
 pub struct ErrorBody {
@@ -88,6 +86,10 @@ impl ApiError {
             format!("order {order}'s stored history is damaged; it is set aside until an administrator repairs it"),
             "该工单的存储记录已损坏,已隔离,待管理员修复",
         )
+    }
+
+    pub fn login_taken() -> Self {
+        Self::new(StatusCode::CONFLICT, "login_taken", "that login is taken", "该账号已存在")
     }
 
     pub fn out_of_scope(order: impl std::fmt::Display) -> Self {
@@ -191,43 +193,6 @@ impl From<CoreError> for ApiError {
     }
 }
 
-impl From<StoreError> for ApiError {
-    fn from(e: StoreError) -> Self {
-        match e {
-            StoreError::Database(e) => {
-                tracing::error!(error = %e, "database error");
-                match *e {
-                    sqlx::Error::PoolTimedOut | sqlx::Error::PoolClosed | sqlx::Error::Io(_) => ApiError::unavailable(),
-                    _ => ApiError::internal(),
-                }
-            }
-            StoreError::Corrupt { what, detail } => {
-                tracing::error!(what, detail, "stored data does not read");
-                ApiError::internal()
-            }
-            StoreError::Task(e) => {
-                tracing::error!(error = e, "a storage task failed");
-                ApiError::internal()
-            }
-            StoreError::WriterStopped => ApiError::unavailable(),
-            StoreError::Quarantined(order) => ApiError::quarantined(order),
-            StoreError::OutOfScope(order) => ApiError::out_of_scope(order),
-            StoreError::LoginTaken => {
-                ApiError::new(StatusCode::CONFLICT, "login_taken", "that login is taken", "该账号已存在")
-            }
-            StoreError::NotADispatcher => ApiError::invalid(
-                "not_a_dispatcher",
-                "only dispatchers are bound to projects",
-                "只有客服/调度可以绑定项目",
-            ),
-            e @ StoreError::UnknownProject(_) => {
-                ApiError::invalid("unknown_project", e.to_string(), "本机构没有这个项目")
-            }
-            StoreError::Refused(e) => e,
-        }
-    }
-}
-
 impl IntoResponse for ApiError {
     fn into_response(self) -> Response {
         let retry_after = self.retry_after;
@@ -252,6 +217,7 @@ impl IntoResponse for ApiError {
 #[cfg(test)]
 mod store_errors {
     use super::*;
+    use crate::store::StoreError;
 
     #[test]
     fn each_store_error_is_answered_with_its_documented_code() {

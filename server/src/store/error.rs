@@ -1,5 +1,5 @@
-//! Why a storage call failed, with its cause. The HTTP layer (`crate::error`) turns it into
-//! an [`ApiError`], logging what a client is not told.
+//! Why a storage call failed, with its cause; and how it is answered ([`ApiError`]), the cause
+//! logged, never sent.
 
 use std::sync::Arc;
 
@@ -73,5 +73,40 @@ impl From<sqlx::Error> for StoreError {
 impl From<ApiError> for StoreError {
     fn from(e: ApiError) -> Self {
         StoreError::Refused(e)
+    }
+}
+
+impl From<StoreError> for ApiError {
+    fn from(e: StoreError) -> Self {
+        match e {
+            StoreError::Database(e) => {
+                tracing::error!(error = %e, "database error");
+                match *e {
+                    sqlx::Error::PoolTimedOut | sqlx::Error::PoolClosed | sqlx::Error::Io(_) => ApiError::unavailable(),
+                    _ => ApiError::internal(),
+                }
+            }
+            StoreError::Corrupt { what, detail } => {
+                tracing::error!(what, detail, "stored data does not read");
+                ApiError::internal()
+            }
+            StoreError::Task(e) => {
+                tracing::error!(error = e, "a storage task failed");
+                ApiError::internal()
+            }
+            StoreError::WriterStopped => ApiError::unavailable(),
+            StoreError::Quarantined(order) => ApiError::quarantined(order),
+            StoreError::OutOfScope(order) => ApiError::out_of_scope(order),
+            StoreError::LoginTaken => ApiError::login_taken(),
+            StoreError::NotADispatcher => ApiError::invalid(
+                "not_a_dispatcher",
+                "only dispatchers are bound to projects",
+                "只有客服/调度可以绑定项目",
+            ),
+            e @ StoreError::UnknownProject(_) => {
+                ApiError::invalid("unknown_project", e.to_string(), "本机构没有这个项目")
+            }
+            StoreError::Refused(e) => e,
+        }
     }
 }
