@@ -24,6 +24,38 @@ pub enum Command {
     /// Create organizations, projects and users; revoke devices.
     #[command(subcommand)]
     Admin(AdminCommand),
+    /// Back up the SQLite database into a directory while the server runs (consistent, verified);
+    /// prints what was written as JSON. PostgreSQL: docs/operations.md.
+    Backup(BackupArgs),
+    /// Put a backup in place of the SQLite database (stop the server first); prints what it
+    /// holds as JSON.
+    Restore(RestoreArgs),
+}
+
+#[derive(Debug, Clone, Args)]
+pub struct BackupArgs {
+    /// Where the SQLite database lives.
+    #[arg(long, env = "LOOPWORK_DATA_DIR", default_value = "./data")]
+    pub data_dir: PathBuf,
+    /// The directory the backup is written into (`loopwork-<UTC time>.db`).
+    #[arg(long)]
+    pub to: PathBuf,
+    /// Then keep only the newest this many backups there.
+    #[arg(long)]
+    pub keep: Option<usize>,
+}
+
+#[derive(Debug, Clone, Args)]
+pub struct RestoreArgs {
+    /// Where the SQLite database lives.
+    #[arg(long, env = "LOOPWORK_DATA_DIR", default_value = "./data")]
+    pub data_dir: PathBuf,
+    /// The backup file (`loopwork-<UTC time>.db`).
+    #[arg(long)]
+    pub from: PathBuf,
+    /// Replace an existing database (kept beside it as `loopwork.db.before-restore-<time>`).
+    #[arg(long)]
+    pub force: bool,
 }
 
 #[derive(Debug, Clone, Args)]
@@ -61,6 +93,27 @@ pub struct ServeArgs {
     /// Do not create the demo organization in an empty database.
     #[arg(long, env = "LOOPWORK_NO_DEMO")]
     pub no_demo: bool,
+    /// Back the SQLite database up into this directory on a schedule (each verified).
+    #[arg(long, env = "LOOPWORK_BACKUP_DIR")]
+    pub backup_dir: Option<PathBuf>,
+    /// How often, e.g. `30m`, `6h`, `1d` (at least `1s`).
+    #[arg(long, env = "LOOPWORK_BACKUP_EVERY", default_value = "6h", value_parser = parse_every)]
+    pub backup_every: std::time::Duration,
+    /// How many backups to keep (the newest).
+    #[arg(long, env = "LOOPWORK_BACKUP_KEEP", default_value_t = 28, value_parser = clap::value_parser!(u32).range(1..=10_000))]
+    pub backup_keep: u32,
+}
+
+/// `30m`, `6h`, `1d`, `90s` (jiff's friendly durations), at least a second.
+fn parse_every(text: &str) -> Result<std::time::Duration, String> {
+    let span: jiff::Span =
+        text.parse().map_err(|e| format!("`{text}` is not a duration such as 30m, 6h or 1d: {e}"))?;
+    let duration = span.to_duration(jiff::SpanRelativeTo::days_are_24_hours()).map_err(|e| format!("`{text}`: {e}"))?;
+    let duration = std::time::Duration::try_from(duration).map_err(|_| format!("`{text}` is negative"))?;
+    if duration < std::time::Duration::from_secs(1) {
+        return Err(format!("`{text}` is shorter than a second"));
+    }
+    Ok(duration)
 }
 
 impl Default for ServeArgs {
@@ -70,6 +123,9 @@ impl Default for ServeArgs {
             metrics_listen: "127.0.0.1:9090".parse().expect("valid address"),
             storage: StorageArgs { data_dir: "./data".into(), database_url: None },
             no_demo: false,
+            backup_dir: None,
+            backup_every: std::time::Duration::from_secs(6 * 3_600),
+            backup_keep: 28,
         }
     }
 }

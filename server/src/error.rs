@@ -137,6 +137,17 @@ impl ApiError {
         )
     }
 
+    /// The process is shutting down: try another, or again shortly.
+    pub fn draining() -> Self {
+        Self::new(
+            StatusCode::SERVICE_UNAVAILABLE,
+            "draining",
+            "the server is shutting down; try again",
+            "服务器正在停止,请稍后重试",
+        )
+        .retry_after(1)
+    }
+
     pub fn unavailable() -> Self {
         Self::new(
             StatusCode::SERVICE_UNAVAILABLE,

@@ -6,6 +6,7 @@
 //! [`serve`] runs the listeners. Storage is behind [`store::Database`] (SQLite or PostgreSQL).
 
 pub mod auth;
+pub mod backup;
 pub mod closed_loop;
 pub mod config;
 pub mod demo;
@@ -46,6 +47,10 @@ pub struct AppState {
     pub logins: Arc<auth::LoginThrottle>,
     /// Memory that decompressing sync requests may take at once, all requests together.
     pub decode_budget: Arc<http::sync::DecodeMemory>,
+    /// Scheduled backups of the SQLite database (`serve --backup-dir`), if any.
+    pub backups: Option<backup::Schedule>,
+    /// Set once the process is shutting down: `/readyz` answers 503 and live streams end.
+    pub draining: Arc<tokio::sync::watch::Sender<bool>>,
 }
 
 impl std::fmt::Debug for AppState {
@@ -66,11 +71,18 @@ impl AppState {
             desk_writes: Arc::new(http::desk::DeskLocks::default()),
             logins: Arc::new(auth::LoginThrottle::default()),
             decode_budget: Arc::new(http::sync::DecodeMemory::new(http::sync::DECODE_MEMORY_BYTES)),
+            backups: None,
+            draining: Arc::new(tokio::sync::watch::channel(false).0),
         }
     }
 }
 
-/// Runs the API and metrics listeners until `shutdown` resolves.
+/// How long a shutdown waits for requests in flight before the process exits anyway.
+pub const DRAIN_BOUND: std::time::Duration = std::time::Duration::from_secs(25);
+
+/// Runs the API and metrics listeners until `shutdown` resolves, then drains: the listener
+/// closes, `/readyz` answers 503, live streams end, requests in flight finish (their writes
+/// committed and acknowledged) for at most [`DRAIN_BOUND`], and the background tasks stop.
 pub async fn serve(
     state: AppState,
     api: tokio::net::TcpListener,
@@ -80,8 +92,25 @@ pub async fn serve(
     let metrics_app = http::metrics_router(state.clone());
     let metrics_task = tokio::spawn(async move { axum::serve(metrics, metrics_app).await });
     let tasks = tasks::Tasks::start(&state);
+    let draining = state.draining.clone();
+    let mut drained = state.draining.subscribe();
     let app = http::router(state).into_make_service_with_connect_info::<std::net::SocketAddr>();
-    let result = axum::serve(api, app).with_graceful_shutdown(shutdown).await;
+    let server = axum::serve(api, app).with_graceful_shutdown(async move {
+        shutdown.await;
+        tracing::info!("shutting down: draining requests in flight");
+        draining.send_replace(true);
+    });
+    let bound = async move {
+        let _ = drained.wait_for(|draining| *draining).await;
+        tokio::time::sleep(DRAIN_BOUND).await;
+    };
+    let result = tokio::select! {
+        result = server => result,
+        () = bound => {
+            tracing::warn!(seconds = DRAIN_BOUND.as_secs(), "requests still in flight after the drain bound: exiting");
+            Ok(())
+        }
+    };
     metrics_task.abort();
     tasks.stop();
     result

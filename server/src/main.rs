@@ -4,9 +4,9 @@
 use std::sync::Arc;
 
 use clap::Parser;
-use loopwork_server::config::{AdminCommand, Cli, Command, ServeArgs};
+use loopwork_server::config::{AdminCommand, BackupArgs, Cli, Command, RestoreArgs, ServeArgs};
 use loopwork_server::store::NewUser;
-use loopwork_server::{AppState, auth, demo, writer};
+use loopwork_server::{AppState, auth, backup, demo, writer};
 use loopwork_sync_core::{Clock, Role, SystemClock};
 
 #[global_allocator]
@@ -24,6 +24,8 @@ async fn main() -> std::process::ExitCode {
     let result = match cli.command.unwrap_or(Command::Serve(ServeArgs::default())) {
         Command::Serve(args) => serve(args).await,
         Command::Admin(command) => admin(command).await,
+        Command::Backup(args) => backup_now(args).await,
+        Command::Restore(args) => restore(args).await,
     };
     match result {
         Ok(()) => std::process::ExitCode::SUCCESS,
@@ -36,6 +38,18 @@ async fn main() -> std::process::ExitCode {
 
 async fn serve(args: ServeArgs) -> Result<(), String> {
     let url = args.storage.url().map_err(|e| format!("cannot create the data directory: {e}"))?;
+    let backups = match (&args.backup_dir, &args.storage.database_url) {
+        (Some(_), Some(_)) => {
+            return Err("--backup-dir backs up SQLite; back PostgreSQL up with pgBackRest (docs/operations.md)".into());
+        }
+        (Some(dir), None) => Some(backup::Schedule {
+            database: args.storage.data_dir.join(backup::DATABASE_FILE),
+            dir: dir.clone(),
+            every: args.backup_every,
+            keep: args.backup_keep as usize,
+        }),
+        (None, _) => None,
+    };
     let database = writer::open(&url).await?;
     let clock: Arc<dyn Clock> = Arc::new(SystemClock);
     if !args.no_demo && !database.has_organizations().await.map_err(|e| e.to_string())? {
@@ -56,11 +70,35 @@ async fn serve(args: ServeArgs) -> Result<(), String> {
         metrics.local_addr().map_err(|e| e.to_string())?,
         database.backend()
     );
-    let state = AppState::new(database, clock);
+    let mut state = AppState::new(database, clock);
+    state.backups = backups;
     let shutdown = async {
-        let _ = tokio::signal::ctrl_c().await;
+        let mut terminate = tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate())
+            .expect("a SIGTERM handler can be installed");
+        tokio::select! {
+            _ = tokio::signal::ctrl_c() => {}
+            _ = terminate.recv() => {}
+        }
     };
     loopwork_server::serve(state, api, metrics, shutdown).await.map_err(|e| e.to_string())
+}
+
+async fn backup_now(args: BackupArgs) -> Result<(), String> {
+    let database = args.data_dir.join(backup::DATABASE_FILE);
+    let written = backup::backup(&database, &args.to, SystemClock.now_ms()).await.map_err(|e| e.to_string())?;
+    if let Some(keep) = args.keep {
+        backup::prune(&args.to, keep).map_err(|e| format!("the backup is written; deleting old ones failed: {e}"))?;
+    }
+    println!("{}", serde_json::to_string(&written).map_err(|e| e.to_string())?);
+    Ok(())
+}
+
+async fn restore(args: RestoreArgs) -> Result<(), String> {
+    let counts = backup::restore(&args.from, &args.data_dir, SystemClock.now_ms(), args.force)
+        .await
+        .map_err(|e| e.to_string())?;
+    println!("{}", serde_json::to_string(&counts).map_err(|e| e.to_string())?);
+    Ok(())
 }
 
 async fn admin(command: AdminCommand) -> Result<(), String> {

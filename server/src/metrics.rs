@@ -26,6 +26,8 @@ pub struct Metrics {
     pub sla_events: IntCounterVec,
     /// Webhook delivery attempts by outcome (delivered, retry, given_up).
     pub webhook_deliveries: IntCounterVec,
+    /// Scheduled backups by outcome (`written`, `failed`).
+    pub backups: IntCounterVec,
     /// Orders set aside because their stored history does not load.
     pub orders_quarantined: IntCounter,
     /// Each device's last sync; the devices not seen for `ACTIVE_WINDOW_MS` are let go of
@@ -88,6 +90,11 @@ impl Metrics {
             &["outcome"],
         )
         .expect("valid metric");
+        let backups = IntCounterVec::new(
+            Opts::new("backups_total", "Scheduled backups by outcome (written and verified, or failed)"),
+            &["outcome"],
+        )
+        .expect("valid metric");
         let orders_quarantined = IntCounter::new(
             "orders_quarantined_total",
             "Orders set aside because their stored history does not load (an administrator repairs them)",
@@ -106,6 +113,7 @@ impl Metrics {
             Box::new(auto_confirmed.clone()),
             Box::new(sla_events.clone()),
             Box::new(webhook_deliveries.clone()),
+            Box::new(backups.clone()),
             Box::new(orders_quarantined.clone()),
         ] {
             registry.register(collector).expect("metrics register once");
@@ -124,6 +132,7 @@ impl Metrics {
             auto_confirmed,
             sla_events,
             webhook_deliveries,
+            backups,
             orders_quarantined,
             seen: Mutex::new(HashMap::new()),
         }

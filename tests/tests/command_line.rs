@@ -59,6 +59,11 @@ fn help_documents_every_subcommand_and_flag() {
     let dir = tempfile::tempdir().expect("dir");
     let (ok, top, _) = run(dir.path(), &["--help"], &[]);
     assert!(ok && top.contains("serve") && top.contains("admin"), "{top}");
+    for command in ["backup", "restore"] {
+        assert!(top.contains(command), "{command}:\n{top}");
+        let (ok, help, _) = run(dir.path(), &[command, "--help"], &[]);
+        assert!(ok && help.contains("--data-dir"), "{help}");
+    }
     let (ok, serve, _) = run(dir.path(), &["serve", "--help"], &[]);
     assert!(ok);
     for (flag, variable, default) in [
@@ -66,6 +71,9 @@ fn help_documents_every_subcommand_and_flag() {
         ("--metrics-listen", "LOOPWORK_METRICS_LISTEN", "127.0.0.1:9090"),
         ("--data-dir", "LOOPWORK_DATA_DIR", "./data"),
         ("--database-url", "LOOPWORK_DATABASE_URL", ""),
+        ("--backup-dir", "LOOPWORK_BACKUP_DIR", ""),
+        ("--backup-every", "LOOPWORK_BACKUP_EVERY", "6h"),
+        ("--backup-keep", "LOOPWORK_BACKUP_KEEP", "28"),
     ] {
         assert!(serve.contains(flag) && serve.contains(variable) && serve.contains(default), "{flag}:\n{serve}");
     }
@@ -224,4 +232,167 @@ async fn sqlite_an_administrator_sets_up_a_project_and_its_people() {
 #[tokio::test]
 async fn postgres_an_administrator_sets_up_a_project_and_its_people() {
     an_administrator_sets_up_a_project_and_its_people(Backend::Postgres).await;
+}
+
+/// Registers a complaint through the desk API as `token`; its id.
+async fn register(base: &str, token: &str, unit: &str) -> String {
+    let response = reqwest::Client::new()
+        .post(format!("{base}/api/v1/orders"))
+        .bearer_auth(token)
+        .json(&serde_json::json!({
+            "kind": "complaint", "category": "water_electric", "grade": "minor", "channel": "hotline",
+            "project": "hy-garden", "building": "3", "unit": unit, "description": "楼上漏水,天花板滴水",
+        }))
+        .send()
+        .await
+        .expect("register");
+    assert_eq!(response.status(), 201);
+    let body: serde_json::Value = response.json().await.expect("json");
+    body["id"].as_str().expect("id").to_owned()
+}
+
+/// The ids of the orders `token` sees.
+async fn order_ids(base: &str, token: &str) -> std::collections::BTreeSet<String> {
+    let rows: Vec<serde_json::Value> = reqwest::Client::new()
+        .get(format!("{base}/api/v1/orders?limit=500"))
+        .bearer_auth(token)
+        .send()
+        .await
+        .expect("queue")
+        .json()
+        .await
+        .expect("json");
+    rows.iter().map(|r| r["id"].as_str().expect("id").to_owned()).collect()
+}
+
+#[tokio::test]
+async fn sqlite_a_backup_taken_while_serving_restores_to_that_moment() {
+    let dir = tempfile::tempdir().expect("dir");
+    let (base, _, mut child) = serve(dir.path(), &[]).await;
+    let kefu = login_at(&base, "kefu", loopwork_server::demo::DEMO_PASSWORD).await;
+    let mut before = Vec::new();
+    for unit in ["3-101", "3-202", "3-303"] {
+        before.push(register(&base, &kefu.token, unit).await);
+    }
+    let (ok, out, err) = run(dir.path(), &["backup", "--to", "backups", "--data-dir", "data"], &[]);
+    assert!(ok, "{err}");
+    let written: serde_json::Value = serde_json::from_str(out.trim()).expect("one JSON line");
+    let path = PathBuf::from(written["path"].as_str().expect("path"));
+    let seen_then = order_ids(&base, &kefu.token).await;
+    assert!(before.iter().all(|id| seen_then.contains(id)));
+    assert_eq!(written["counts"]["orders"], seen_then.len(), "{written}");
+    assert!(written["bytes"].as_u64().expect("bytes") > 0);
+    assert_eq!(written["counts"]["schema_version"], 16, "{written}");
+    // The server keeps working after the backup; what it does then is not in it.
+    let after = register(&base, &kefu.token, "3-909").await;
+    child.kill().await.expect("stop");
+    child.wait().await.expect("stopped");
+
+    // A damaged file is refused, and the database is left as it was.
+    std::fs::write(dir.path().join("damaged.db"), vec![7u8; 8192]).expect("write");
+    let (ok, _, err) = run(dir.path(), &["restore", "--from", "damaged.db", "--data-dir", "data", "--force"], &[]);
+    assert!(!ok && !err.is_empty(), "{err}");
+    assert!(dir.path().join("data/loopwork.db").exists());
+    // Without --force an existing database is not replaced.
+    let from = path.to_str().expect("utf-8");
+    let (ok, _, err) = run(dir.path(), &["restore", "--from", from, "--data-dir", "data"], &[]);
+    assert!(!ok && err.contains("--force"), "{err}");
+    let (ok, out, err) = run(dir.path(), &["restore", "--from", from, "--data-dir", "data", "--force"], &[]);
+    assert!(ok, "{err}");
+    let restored: serde_json::Value = serde_json::from_str(out.trim()).expect("JSON");
+    assert_eq!(restored, written["counts"]);
+    let kept = std::fs::read_dir(dir.path().join("data"))
+        .expect("data")
+        .filter_map(|e| e.ok()?.file_name().into_string().ok())
+        .filter(|name| name.starts_with("loopwork.db.before-restore-"))
+        .count();
+    assert!(kept >= 1, "the replaced database is kept beside it");
+
+    let (base, printed, mut child) = serve(dir.path(), &[]).await;
+    assert!(!printed.contains("kefu"), "the restored database has its organization: no second demo");
+    let kefu = login_at(&base, "kefu", loopwork_server::demo::DEMO_PASSWORD).await;
+    let now = order_ids(&base, &kefu.token).await;
+    assert_eq!(now, seen_then, "exactly what the backup held");
+    assert!(!now.contains(&after));
+    child.kill().await.expect("stop");
+}
+
+#[tokio::test]
+async fn sqlite_scheduled_backups_are_verified_and_the_newest_kept() {
+    let dir = tempfile::tempdir().expect("dir");
+    let (ok, _, err) = run(dir.path(), &["serve", "--backup-dir", "b", "--backup-every", "0s"], &[]);
+    assert!(!ok && err.contains("shorter than a second"), "{err}");
+    let (ok, _, err) =
+        run(dir.path(), &["serve", "--backup-dir", "b", "--database-url", "postgres://nobody@127.0.0.1:1/none"], &[]);
+    assert!(!ok && err.contains("pgBackRest"), "{err}");
+
+    let mut command = tokio::process::Command::new(binary());
+    command
+        .current_dir(dir.path())
+        .args(["serve", "--backup-dir", "b", "--backup-every", "1s", "--backup-keep", "2"])
+        .env("LOOPWORK_LISTEN", "127.0.0.1:0")
+        .env("LOOPWORK_METRICS_LISTEN", "127.0.0.1:0")
+        .env("RUST_LOG", "warn");
+    let (_, _, mut child) = serve_binary(command).await;
+    let backups = dir.path().join("b");
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(30);
+    // Wait for two backups, then for a third, which makes the oldest go.
+    let mut first_two: Option<Vec<PathBuf>> = None;
+    loop {
+        let names = loopwork_server::backup::list(&backups).unwrap_or_default();
+        match &first_two {
+            None if names.len() == 2 => first_two = Some(names.clone()),
+            Some(two) if names.len() == 2 && !names.contains(&two[0]) => break,
+            _ => {}
+        }
+        assert!(std::time::Instant::now() < deadline, "no third backup: {names:?}");
+        tokio::time::sleep(std::time::Duration::from_millis(100)).await;
+    }
+    child.kill().await.expect("stop");
+    child.wait().await.expect("stopped");
+    let kept = loopwork_server::backup::list(&backups).expect("list");
+    assert_eq!(kept.len(), 2, "{kept:?}");
+    for path in kept {
+        let counts = loopwork_server::backup::verify(&path).await.expect("verified");
+        assert!(counts.orders > 0 && counts.users > 0, "{counts:?}");
+    }
+    assert!(
+        std::fs::read_dir(&backups).expect("dir").all(|e| !e
+            .expect("entry")
+            .path()
+            .to_string_lossy()
+            .ends_with(".partial")),
+        "no partial file left behind"
+    );
+}
+
+#[tokio::test]
+async fn sigterm_drains_and_exits_within_its_bound_even_with_live_listeners() {
+    let dir = tempfile::tempdir().expect("dir");
+    let (base, _, mut child) = serve(dir.path(), &[]).await;
+    let ready = reqwest::get(format!("{base}/readyz")).await.expect("readyz");
+    assert_eq!(ready.status(), 200);
+    assert_eq!(ready.text().await.expect("text"), "ready");
+    // A dispatcher's desk listening to the live feed: an open stream the drain must not wait on.
+    let kefu = login_at(&base, "kefu", loopwork_server::demo::DEMO_PASSWORD).await;
+    let mut live =
+        reqwest::Client::new().get(format!("{base}/api/v1/live")).bearer_auth(&kefu.token).send().await.expect("live");
+    assert_eq!(live.status(), 200);
+    let pid = child.id().expect("pid").to_string();
+    let started = std::time::Instant::now();
+    let status = std::process::Command::new("kill").args(["-TERM", &pid]).status().expect("kill");
+    assert!(status.success());
+    let exited = tokio::time::timeout(std::time::Duration::from_secs(10), child.wait())
+        .await
+        .expect("exits well within the drain bound")
+        .expect("status");
+    assert!(exited.success(), "a drained shutdown exits 0: {exited:?}");
+    assert!(started.elapsed() < loopwork_server::DRAIN_BOUND);
+    // The live stream was ended by the server, not cut by the exit.
+    let ended = tokio::time::timeout(std::time::Duration::from_secs(5), async {
+        while let Ok(Some(_)) = live.chunk().await {}
+    })
+    .await;
+    assert!(ended.is_ok(), "the live stream ends");
+    assert!(reqwest::get(format!("{base}/healthz")).await.is_err(), "the listener is closed");
 }

@@ -1,4 +1,5 @@
-//! `GET /api/v1/live`: server-sent events when the caller's organization's feed advances.
+//! `GET /api/v1/live`: server-sent events when the caller's organization's feed advances, until
+//! the process shuts down.
 
 use std::convert::Infallible;
 use std::time::Duration;
@@ -24,5 +25,12 @@ pub async fn live(
         Err(_) => Some(Ok(Event::default().event("feed").data("lagged"))),
         Ok(_) => None,
     });
+    // A shutdown ends the stream (the client reconnects to another process, or to this one once
+    // it is back), so that it does not hold the drain.
+    let mut draining = state.draining.subscribe();
+    let ends = async move {
+        let _ = draining.wait_for(|d| *d).await;
+    };
+    let updates = futures_util::StreamExt::take_until(updates, ends);
     Sse::new(updates).keep_alive(KeepAlive::new().interval(Duration::from_secs(15)))
 }

@@ -1,7 +1,8 @@
 //! The HTTP surface: `router(state)` builds every route; handlers are thin and call the
 //! database and the replication rules.
 //!
-//! - `GET /healthz`: ready when the database answers.
+//! - `GET /healthz`: live (the process serves); `GET /readyz`: ready for traffic (the database
+//!   answers, not shutting down).
 //! - `POST /api/v1/login`: a bearer token for a new device.
 //! - `POST /api/v1/devices/{id}/revoke`: a lost phone stops syncing.
 //! - `GET /`, `GET /h5`, `GET /assets/{name}`, `GET /openapi.json`: the pages (`web.rs`).
@@ -95,6 +96,7 @@ pub fn router(state: AppState) -> axum::Router {
         .layer(tower_http::compression::CompressionLayer::new());
     axum::Router::new()
         .route("/healthz", get(healthz))
+        .route("/readyz", get(readyz))
         .route("/api/v1/live", get(live::live))
         .merge(sync)
         .merge(json)
@@ -172,7 +174,17 @@ async fn record_http(State(state): State<AppState>, request: Request, next: Next
     response
 }
 
-async fn healthz(State(state): State<AppState>) -> Result<&'static str, ApiError> {
-    state.db.epoch().await?;
-    Ok("ok")
+/// Liveness: the process serves.
+async fn healthz() -> &'static str {
+    "ok"
+}
+
+/// Readiness, for a load balancer: migrated, warmed (both done before the listener opens), the
+/// database answering, and not shutting down.
+async fn readyz(State(state): State<AppState>) -> Result<&'static str, ApiError> {
+    if *state.draining.borrow() {
+        return Err(ApiError::draining());
+    }
+    state.db.ping().await?;
+    Ok("ready")
 }

@@ -189,6 +189,8 @@ pub trait Database:
     fn backend(&self) -> &'static str;
     /// Identifies this database: cursors from another (or a restored) database are unknown.
     async fn epoch(&self) -> Result<String>;
+    /// One round trip to the database (readiness).
+    async fn ping(&self) -> Result<()>;
     /// The server's own device: the actor of its changes (official numbers, compensations).
     /// Each server process has its own.
     async fn server_identity(&self) -> Result<Identity>;
@@ -228,6 +230,11 @@ where
 
     async fn epoch(&self) -> Result<String> {
         Ok(self.fixed.epoch.clone())
+    }
+
+    async fn ping(&self) -> Result<()> {
+        sqlx::query("SELECT 1").execute(&self.pool).await?;
+        Ok(())
     }
 
     async fn server_identity(&self) -> Result<Identity> {

@@ -1,7 +1,8 @@
 //! The server's background tasks, started by `serve` and stopped with it: the scanner (the
 //! closed loop and escalation), webhook deliveries, the stored-order check after a start, and
-//! the relay of the storage's feed announcements to the live channel.
+//! the relay of the storage's feed announcements to the live channel, and scheduled backups.
 
+pub mod backups;
 pub mod deliveries;
 pub mod relay;
 pub mod scanner;
@@ -20,12 +21,15 @@ pub struct Tasks {
 impl Tasks {
     /// Starts every background task on the state.
     pub fn start(state: &AppState) -> Tasks {
-        let handles = vec![
+        let mut handles = vec![
             scanner::spawn(state.clone(), Duration::from_secs(60)),
             stored_check::spawn(state.clone()),
             deliveries::spawn(state.clone(), Duration::from_secs(5)),
             relay::spawn(state),
         ];
+        if let Some(schedule) = &state.backups {
+            handles.push(backups::spawn(state.clone(), schedule.clone()));
+        }
         Tasks { handles }
     }
 
