@@ -4,29 +4,15 @@
 //! project) and revoke a lost phone; `--help` documents every subcommand and flag.
 
 use std::path::{Path, PathBuf};
-use std::sync::Mutex;
 
-use loopwork_tests::tools::{serve_binary, target_dir, workspace};
+use loopwork_tests::tools::{serve_binary, server_binary};
 use loopwork_tests::{Backend, TestDatabase, login_at};
 
-/// Builds the server binary (usually already built), once per test process. (Also installs the
-/// TLS provider the HTTP clients here need, as the server does for its own.)
+/// The server binary (built once per test process). (Also installs the TLS provider the HTTP
+/// clients here need, as the server does for its own.)
 fn binary() -> PathBuf {
     let _ = loopwork_server::webhooks::client();
-    static BUILT: Mutex<Option<PathBuf>> = Mutex::new(None);
-    let mut built = BUILT.lock().unwrap_or_else(|p| p.into_inner());
-    if let Some(path) = built.as_ref() {
-        return path.clone();
-    }
-    let status = std::process::Command::new(env!("CARGO"))
-        .current_dir(workspace())
-        .args(["build", "--locked", "-p", "loopwork-server", "--bin", "loopwork"])
-        .status()
-        .expect("run cargo");
-    assert!(status.success(), "building loopwork failed");
-    let path = target_dir().join("debug").join(format!("loopwork{}", std::env::consts::EXE_SUFFIX));
-    *built = Some(path.clone());
-    path
+    server_binary()
 }
 
 /// Runs `loopwork args…` to completion in `dir`: (success, stdout, stderr).

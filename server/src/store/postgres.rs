@@ -56,25 +56,21 @@ impl Postgres {
 impl Backend for sqlx::Postgres {
     const KIND: &'static str = "postgres";
 
-    /// Before the server listens, every connection of the pool prepares the statements
-    /// of a steady sync (the token, each scope's positions and page, an order's document), which
-    /// also loads what its backend caches of the tables. Without this the first quarter second
-    /// of traffic after a start waited behind sixteen backends doing so at once.
     fn json_integer(column: &str, key: &str) -> String {
         format!("CAST(CAST({column} AS jsonb) ->> '{key}' AS BIGINT)")
     }
 
+    /// Before the server listens, every connection of the pool prepares the statements
+    /// of a steady sync (the token, each scope's positions and page, an order's document), which
+    /// also loads what its backend caches of the tables. Without this the first quarter second
+    /// of traffic after a start waited behind sixteen backends doing so at once.
     async fn warm_connections(pool: &PgPool) {
         let started = std::time::Instant::now();
+        // The idle connections, without waiting: the writer holds one of its own for good, and
+        // waiting for it made every start take the pool's whole acquire timeout (30 s).
         let mut held = Vec::new();
-        for _ in 0..pool.size() {
-            match pool.acquire().await {
-                Ok(conn) => held.push(conn),
-                Err(e) => {
-                    tracing::warn!(error = %e, "a connection was not warmed");
-                    break;
-                }
-            }
+        while let Some(conn) = pool.try_acquire() {
+            held.push(conn);
         }
         let nobody = UserId::new();
         let scopes = [Scope::Organization, Scope::Assigned(nobody), Scope::OwnUnits(nobody), Scope::Projects(nobody)];

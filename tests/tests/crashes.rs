@@ -1,0 +1,228 @@
+//! The server killed with SIGKILL at random moments while phones push notes and the desk
+//! registers orders, then started again on the same database, round after round: every change
+//! it acknowledged is there afterwards, every phone converges, every order reads, and official
+//! numbers stay unique. On SQLite and PostgreSQL.
+//!
+//! The CI runs a few kills per backend; `LOOPWORK_CRASH_KILLS=N` runs a longer campaign (its
+//! figures are in docs/reliability.md). Each run prints one JSON line.
+
+use std::collections::{BTreeMap, BTreeSet};
+use std::time::{Duration, Instant};
+
+use loopwork_sync_core::OrderId;
+use loopwork_sync_core::store::OrderQuery;
+use loopwork_tests::tools::{serve_binary, server_binary};
+use loopwork_tests::{Backend, Device, TestDatabase, login_at};
+use serde_json::Value;
+
+const PASSWORD: &str = loopwork_server::demo::DEMO_PASSWORD;
+
+/// Starts the binary on the database: its address, the process, and how long it took to serve.
+async fn start(dir: &std::path::Path, database: &TestDatabase) -> (String, tokio::process::Child, Duration) {
+    let started = Instant::now();
+    let mut command = tokio::process::Command::new(server_binary());
+    command
+        .current_dir(dir)
+        .arg("serve")
+        .env("LOOPWORK_LISTEN", "127.0.0.1:0")
+        .env("LOOPWORK_METRICS_LISTEN", "127.0.0.1:0")
+        .env("RUST_LOG", "error");
+    if database.backend == Backend::Postgres {
+        command.env("LOOPWORK_DATABASE_URL", &database.url);
+    }
+    let (base, _, child) = serve_binary(command).await;
+    (base, child, started.elapsed())
+}
+
+/// A small deterministic generator (the run's seed is printed).
+struct Rng(u64);
+
+impl Rng {
+    fn next(&mut self, below: u64) -> u64 {
+        self.0 ^= self.0 << 13;
+        self.0 ^= self.0 >> 7;
+        self.0 ^= self.0 << 17;
+        self.0 % below
+    }
+}
+
+async fn killed_at_random_it_loses_nothing_it_acknowledged(backend: Backend) {
+    let _ = loopwork_server::webhooks::client();
+    let kills: usize = std::env::var("LOOPWORK_CRASH_KILLS").ok().and_then(|k| k.parse().ok()).unwrap_or(4);
+    let seed =
+        std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).map_or(7, |d| d.as_nanos() as u64) | 1;
+    let mut rng = Rng(seed);
+    let database = TestDatabase::new(backend).await;
+    let dir = tempfile::tempdir().expect("dir");
+    let (mut base, mut child, _) = start(dir.path(), &database).await;
+
+    // Four phones of customer service (each sign-in is a device), each writing on its own orders.
+    let mut phones = Vec::new();
+    for _ in 0..4 {
+        let mut phone = Device::new(&base, login_at(&base, "kefu", PASSWORD).await);
+        phone.synced().await;
+        phones.push(phone);
+    }
+    let orders: Vec<OrderId> = phones[0]
+        .replica
+        .list(&OrderQuery { open_only: true, limit: 40, ..Default::default() })
+        .expect("list")
+        .into_iter()
+        .map(|o| o.id)
+        .collect();
+    assert!(!orders.is_empty(), "the demo has open orders");
+    let desk = login_at(&base, "kefu", PASSWORD).await;
+
+    let mut acked_notes: BTreeMap<OrderId, BTreeSet<String>> = BTreeMap::new();
+    // Each phone's notes not yet acknowledged (a settled sync acknowledges them all).
+    let mut unacked: Vec<Vec<(OrderId, String)>> = vec![Vec::new(); phones.len()];
+    let mut made_notes: BTreeMap<OrderId, BTreeSet<String>> = BTreeMap::new();
+    let mut acked_registrations: BTreeSet<String> = BTreeSet::new();
+    let mut restart_ms: Vec<u128> = Vec::new();
+    let http = reqwest::Client::new();
+    for round in 0..kills {
+        let deadline = Instant::now() + Duration::from_millis(150 + rng.next(600));
+        // The phones write and sync until the server dies under them.
+        let work = async {
+            let mut n = 0;
+            'writing: loop {
+                for (p, phone) in phones.iter_mut().enumerate() {
+                    let order = orders[(p * 7 + n) % orders.len()];
+                    let text = format!("r{round}-p{p}-n{n}");
+                    if phone.replica.add_note(order, &text).is_err() {
+                        continue;
+                    }
+                    made_notes.entry(order).or_default().insert(text.clone());
+                    unacked[p].push((order, text));
+                    match phone.sync().await {
+                        // Settled: everything it had made so far is acknowledged.
+                        Ok(_) => {
+                            for (order, text) in unacked[p].drain(..) {
+                                acked_notes.entry(order).or_default().insert(text);
+                            }
+                        }
+                        Err(_) => break 'writing,
+                    }
+                }
+                // The desk registers one too.
+                let registered = http
+                    .post(format!("{base}/api/v1/orders"))
+                    .bearer_auth(&desk.token)
+                    .json(&serde_json::json!({
+                        "kind": "repair", "category": "water_electric", "channel": "hotline",
+                        "project": "hy-garden", "building": "3", "unit": "3-1502",
+                        "description": format!("round {round} registration {n}"),
+                    }))
+                    .send()
+                    .await;
+                match registered {
+                    Ok(response) if response.status() == 201 => {
+                        let body: Value = response.json().await.expect("json");
+                        acked_registrations.insert(body["id"].as_str().expect("id").to_owned());
+                    }
+                    _ => break 'writing,
+                }
+                n += 1;
+            }
+        };
+        let kill = async {
+            tokio::time::sleep_until(deadline.into()).await;
+            child.start_kill().expect("SIGKILL");
+        };
+        tokio::join!(work, kill);
+        child.wait().await.expect("killed");
+        let (new_base, new_child, took) = start(dir.path(), &database).await;
+        restart_ms.push(took.as_millis());
+        base = new_base;
+        child = new_child;
+        for phone in &mut phones {
+            phone.base = base.clone();
+        }
+    }
+
+    // Every phone settles with the last server (twice round: the first phones to sync pull what
+    // the last ones sent after them); then the server's view is checked.
+    for _ in 0..2 {
+        for phone in &mut phones {
+            phone.synced().await;
+        }
+    }
+    let staff = login_at(&base, "kefu", PASSWORD).await;
+    let get = |path: String| {
+        let http = http.clone();
+        let token = staff.token.clone();
+        async move {
+            let response = http.get(path).bearer_auth(token).send().await.expect("get");
+            (response.status().as_u16(), response.json::<Value>().await.unwrap_or(Value::Null))
+        }
+    };
+    let mut lost = 0;
+    let mut duplicated = 0;
+    let mut checked = 0;
+    for (order, made) in &made_notes {
+        let (status, detail) = get(format!("{base}/api/v1/orders/{order}")).await;
+        assert_eq!(status, 200, "order {order} reads: {detail}");
+        let texts: Vec<String> = detail["notes"]
+            .as_array()
+            .expect("notes")
+            .iter()
+            .map(|n| n["text"].as_str().unwrap_or("").to_owned())
+            .collect();
+        for text in made {
+            let times = texts.iter().filter(|t| *t == text).count();
+            if acked_notes.get(order).is_some_and(|a| a.contains(text)) {
+                checked += 1;
+            }
+            match times {
+                0 => lost += 1,
+                1 => {}
+                _ => duplicated += 1,
+            }
+        }
+        // Every phone holds what the server holds.
+        for phone in &phones {
+            let on_phone = phone.replica.order(*order).expect("on the phone").notes().len();
+            assert_eq!(on_phone, texts.len(), "phone and server converge on {order}");
+        }
+    }
+    let (_, queue) = get(format!("{base}/api/v1/orders?limit=500")).await;
+    let rows = queue.as_array().expect("queue");
+    let ids: BTreeSet<&str> = rows.iter().filter_map(|r| r["id"].as_str()).collect();
+    let numbers: BTreeSet<&str> = rows.iter().filter_map(|r| r["number"].as_str()).collect();
+    let missing_registrations = acked_registrations.iter().filter(|id| !ids.contains(id.as_str())).count();
+    let mut sorted = restart_ms.clone();
+    sorted.sort();
+    let report = serde_json::json!({
+        "backend": format!("{backend:?}").to_lowercase(),
+        "seed": seed,
+        "kills": kills,
+        "acknowledged_notes_checked": checked,
+        "notes_made": made_notes.values().map(BTreeSet::len).sum::<usize>(),
+        "registrations_acknowledged": acked_registrations.len(),
+        "lost": lost + missing_registrations,
+        "duplicated": duplicated,
+        "restart_ms_max": restart_ms.iter().max(),
+        "restart_ms_median": sorted.get(sorted.len() / 2),
+    });
+    eprintln!("{report}");
+    assert_eq!(missing_registrations, 0, "{report}");
+    assert_eq!(lost, 0, "{report}");
+    assert_eq!(duplicated, 0, "{report}");
+    assert_eq!(numbers.len(), rows.len(), "official numbers are unique: {report}");
+    assert!(checked > 0, "the run acknowledged something: {report}");
+    // Serving again is the database's recovery and the warm-up, not a timeout (a start once
+    // waited 30 s for a connection the writer holds).
+    assert!(restart_ms.iter().all(|ms| *ms < 10_000), "{report}");
+    child.kill().await.expect("stop");
+    database.drop_database().await;
+}
+
+#[tokio::test]
+async fn sqlite_killed_at_random_it_loses_nothing_it_acknowledged() {
+    killed_at_random_it_loses_nothing_it_acknowledged(Backend::Sqlite).await;
+}
+
+#[tokio::test]
+async fn postgres_killed_at_random_it_loses_nothing_it_acknowledged() {
+    killed_at_random_it_loses_nothing_it_acknowledged(Backend::Postgres).await;
+}
