@@ -27,23 +27,11 @@ pub(crate) struct Writer<B>(PhantomData<fn() -> B>);
 pub async fn open(url: &str) -> Result<Arc<dyn Database>, String> {
     if url.starts_with("postgres://") || url.starts_with("postgresql://") {
         let (store, jobs) = crate::store::Postgres::open(url).await.map_err(|e| e.to_string())?;
-        tokio::spawn(Writer::run(
-            store.pool.clone(),
-            store.fixed.server,
-            store.cache.clone(),
-            store.advanced.clone(),
-            jobs,
-        ));
+        Writer::start(&store, jobs);
         Ok(Arc::new(store))
     } else if url.starts_with("sqlite:") {
         let (store, jobs) = crate::store::Sqlite::open(url).await.map_err(|e| e.to_string())?;
-        tokio::spawn(Writer::run(
-            store.pool.clone(),
-            store.fixed.server,
-            store.cache.clone(),
-            store.advanced.clone(),
-            jobs,
-        ));
+        Writer::start(&store, jobs);
         Ok(Arc::new(store))
     } else {
         Err(format!("unsupported database URL (use sqlite:… or postgres://…): {}", url.split(':').next().unwrap_or("")))
@@ -78,8 +66,19 @@ where
     Option<Vec<u8>>: Column<B>,
     for<'s> Option<&'s str>: sqlx::Encode<'s, B>,
 {
+    /// Starts the writer task of `store`, fed with the pushes its `push` queues.
+    fn start(store: &crate::store::Store<B>, jobs: tokio::sync::mpsc::Receiver<PushJob>) {
+        tokio::spawn(Self::run(
+            store.pool.clone(),
+            store.fixed.server,
+            store.cache.clone(),
+            store.advanced.clone(),
+            jobs,
+        ));
+    }
+
     /// The writer task: takes the pushes waiting, writes them in one transaction.
-    pub(crate) async fn run(
+    async fn run(
         pool: sqlx::Pool<B>,
         server: Identity,
         cache: SharedCache,
