@@ -327,17 +327,25 @@ function classifyCard(d, ctx) {
   return section(t('classify'), 'detail-classify', form);
 }
 
+// Notes are internal by default: the owner never sees them. "回复业主" writes a public note, which
+// the owner's page and app show (docs/web.md).
 function notesCard(d, ctx) {
+  const choice = (value, text, checked) => h('label', { class: 'inline' },
+    h('input', { type: 'radio', name: 'note_visibility', value, checked, 'data-testid': `note-${value}` }), ' ', text);
   const form = h('form', { class: 'stack' },
     h('textarea', { name: 'note_text', 'data-testid': 'note-text', rows: 2, required: true, 'aria-label': t('note_add') }),
+    h('div', { role: 'radiogroup', 'aria-label': t('note_visibility') },
+      choice('internal', t('note_internal'), true), ' ', choice('public', t('note_public'), false)),
     h('div', {}, h('button', { type: 'submit', 'data-testid': 'note-submit' }, t('note_add'))));
   form.addEventListener('submit', (e) => {
     e.preventDefault();
-    ctx.send('/notes', { text: form.elements.note_text.value.trim() }, e.submitter);
+    ctx.send('/notes', { text: form.elements.note_text.value.trim(), visibility: form.elements.note_visibility.value }, e.submitter);
   });
   return section(t('notes'), 'detail-notes',
-    h('ul', { class: 'notes' }, (d.notes ?? []).map((n) => h('li', { 'data-testid': 'note' },
-      h('div', { class: 'muted' }, `${show(n.who ?? n.author)} · ${fmtTime(n.at)}`), h('div', { class: 'text' }, n.text)))),
+    h('ul', { class: 'notes' }, (d.notes ?? []).map((n) => h('li', { 'data-testid': 'note', 'data-visibility': n.visibility, class: n.visibility === 'internal' ? 'internal' : null },
+      h('div', { class: 'muted' }, `${show(n.who ?? n.author)} · ${fmtTime(n.at)} `,
+        h('span', { class: `badge ${n.visibility === 'internal' ? 'internal' : 'public'}` }, t(n.visibility === 'internal' ? 'badge_internal' : 'badge_public'))),
+      h('div', { class: 'text' }, n.text)))),
     form);
 }
 
@@ -408,6 +416,7 @@ function timelineCard(d) {
       !refused && it.status_after && h('span', {}, `→ ${label('statuses', it.status_after)} `),
       who && h('span', { class: 'muted' }, who), ' ',
       refused && h('span', { class: 'badge refused' }, t('superseded')),
+      it.visibility === 'internal' && h('span', { class: 'badge internal' }, t('badge_internal')),
       details && h('div', {}, details),
       reason && h('div', { class: 'reason' }, reason));
   })));

@@ -32,8 +32,30 @@ impl Role {
         STAFF.contains(&self)
     }
 
+    /// Who reads and writes internal notes (内部备注): the company's people, technicians
+    /// included; never an owner, whose devices and pages receive only what an order's document
+    /// holds (notes there are replies everyone holding the order reads).
+    pub fn reads_internal_notes(self) -> bool {
+        self == Role::Technician || self.is_staff()
+    }
+
     /// Supervisors and everyone above them (staff KPIs, revoking another user's device).
     pub fn is_supervisor_or_above(self) -> bool {
         matches!(self, Role::Supervisor | Role::Manager | Role::Admin)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn internal_notes_are_the_company_s_only() {
+        for role in [Role::Technician, Role::Dispatcher, Role::Supervisor, Role::Manager, Role::Admin] {
+            assert!(role.reads_internal_notes(), "{role:?}");
+        }
+        for role in [Role::Owner, Role::System] {
+            assert!(!role.reads_internal_notes(), "{role:?}");
+        }
     }
 }

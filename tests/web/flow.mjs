@@ -145,6 +145,19 @@ async function main() {
     await waitText(desk, 'detail-status', '已派单');
   });
 
+  const internalNote = `已电话联系业主,下午在家 ${token}`;
+  const reply = `师傅下午三点上门 ${token}`;
+  await run('notes', async () => {
+    // Internal by default: the owner never sees it; a reply to the owner is a choice.
+    await byId(desk, 'note-text').fill(internalNote);
+    await byId(desk, 'note-submit').click();
+    await desk.locator('[data-testid="note"][data-visibility="internal"]', { hasText: internalNote }).waitFor({ timeout: 5000 });
+    await byId(desk, 'note-text').fill(reply);
+    await byId(desk, 'note-public').check();
+    await byId(desk, 'note-submit').click();
+    await desk.locator('[data-testid="note"][data-visibility="public"]', { hasText: reply }).waitFor({ timeout: 5000 });
+  });
+
   await run('wait_tech', async () => {
     await desk.evaluate(() => { window.__noReload = 1; });
     console.log(`WAIT_TECH ${orderId}`);
@@ -162,6 +175,9 @@ async function main() {
     await login(owner, fx.owner, fx.password);
     await owner.locator(`[data-testid="h5-row"][data-id="${orderId}"]`).click();
     await waitText(owner, 'h5-status', '待确认');
+    const shown = await owner.locator('body').innerText();
+    if (!shown.includes(reply)) throw new Error('the reply to the owner is not on the owner\'s page');
+    if (shown.includes(internalNote)) throw new Error('an internal note is on the owner\'s page');
     await byId(owner, 'h5-star-5').click();
     await byId(owner, 'h5-comment').fill('师傅很专业,修得很好');
     await byId(owner, 'h5-confirm').click();

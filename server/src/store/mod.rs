@@ -1,5 +1,5 @@
 //! The server's storage, one trait per concern ([`Accounts`], [`Feed`], [`Documents`],
-//! [`Scans`], [`Queue`], [`Dashboards`], [`Privacy`], [`Webhooks`], [`Settings`]), gathered by
+//! [`Scans`], [`Queue`], [`Dashboards`], [`Privacy`], [`Webhooks`], [`Settings`], [`Notes`]), gathered by
 //! [`Database`], which the handlers hold as `Arc<dyn Database>`. Each concern's SQL is written
 //! once, in its own file, as generic code over a [`Backend`] (with `$N` placeholders both
 //! drivers accept) and runs on SQLite (the embedded default) and PostgreSQL (production, several
@@ -31,6 +31,7 @@ mod dashboards;
 mod documents;
 mod error;
 mod feed;
+mod notes;
 mod postgres;
 mod privacy;
 mod pushes;
@@ -45,6 +46,7 @@ pub use dashboards::*;
 pub use documents::*;
 pub use error::StoreError;
 pub use feed::*;
+pub use notes::*;
 pub use privacy::*;
 pub use pushes::*;
 pub use queue::*;
@@ -180,6 +182,7 @@ pub trait Database:
     + Privacy
     + Webhooks
     + Settings
+    + Notes
     + Send
     + Sync
     + std::fmt::Debug

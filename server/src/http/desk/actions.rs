@@ -167,8 +167,8 @@ pub async fn bulk_assign(
     Ok(Json(BulkResults { results }))
 }
 
-/// `POST /api/v1/orders/{id}/classify`: a new grade or category, with the reason kept as a
-/// note (投诉分级分类, changeable with a reason).
+/// `POST /api/v1/orders/{id}/classify`: a new grade or category, with the reason kept as an
+/// internal note (投诉分级分类, changeable with a reason; the owner sees the new grade, not why).
 #[derive(Debug, Deserialize, JsonSchema)]
 #[serde(deny_unknown_fields)]
 pub struct Classify {
@@ -198,7 +198,7 @@ pub async fn classify(
         return Err(ApiError::invalid("nothing_to_change", "give a new `grade` or `category`", "请选择新的分级或分类"));
     }
     let reason = body.reason.trim().to_owned();
-    act(&state, &principal, order, |replica, id| {
+    let said = act(&state, &principal, order, |replica, id| {
         let before = replica.order(id)?;
         let mut said = Vec::new();
         if let Some(grade) = grade {
@@ -218,18 +218,36 @@ pub async fn classify(
         if said.is_empty() {
             return Err(CoreError::InvalidInput("the order already has that grade and category".into()));
         }
-        replica.add_note(id, &format!("{}(原因:{reason})", said.join(",")))
+        Ok(said.join(","))
     })
     .await?;
+    add_internal_note(&state, &principal, order, &format!("{said}(原因:{reason})")).await?;
     Ok(Json(detail_of(&state, &principal, order).await?))
 }
 
-/// `POST /api/v1/orders/{id}/notes`
+/// `POST /api/v1/orders/{id}/notes`: an internal note (内部备注; staff and technicians, the
+/// default for them), kept out of the order's document and never shown to an owner, or a public
+/// note (`"visibility": "public"`: a reply to the owner, in the document every holder of the
+/// order reads; what an owner's note always is).
 #[derive(Debug, Deserialize, JsonSchema)]
 #[serde(deny_unknown_fields)]
 pub struct NoteBody {
     #[schemars(length(min = 1, max = MAX_NOTE_CHARS))]
     pub text: String,
+    /// `internal` (the default for staff and technicians) or `public` (the default, and the only
+    /// choice, for owners).
+    #[serde(default)]
+    pub visibility: Option<NoteVisibility>,
+}
+
+/// Who reads a note.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Deserialize, Serialize, JsonSchema)]
+#[serde(rename_all = "snake_case")]
+pub enum NoteVisibility {
+    /// The company's people only (`Role::reads_internal_notes`).
+    Internal,
+    /// Everyone holding the order, its owner included.
+    Public,
 }
 
 pub async fn add_note(
@@ -241,8 +259,37 @@ pub async fn add_note(
     let order = parse_order(&id)?;
     text_field("text", &body.text, true, MAX_NOTE_CHARS)?;
     let text = body.text.trim().to_owned();
-    act(&state, &principal, order, |replica, id| replica.add_note(id, &text)).await?;
+    let internal_allowed = principal.role.reads_internal_notes();
+    let visibility =
+        body.visibility.unwrap_or(if internal_allowed { NoteVisibility::Internal } else { NoteVisibility::Public });
+    match visibility {
+        NoteVisibility::Public => {
+            act(&state, &principal, order, |replica, id| replica.add_note(id, &text)).await?;
+        }
+        NoteVisibility::Internal if internal_allowed => {
+            add_internal_note(&state, &principal, order, &text).await?;
+        }
+        NoteVisibility::Internal => {
+            return Err(ApiError::forbidden("owners cannot write internal notes", "业主不能添加内部备注"));
+        }
+    }
     Ok(Json(detail_of(&state, &principal, order).await?))
+}
+
+/// Records an internal note on an order the principal may read (its scope checked as for the
+/// detail).
+pub(super) async fn add_internal_note(
+    state: &AppState,
+    principal: &Principal,
+    order: OrderId,
+    text: &str,
+) -> Result<(), ApiError> {
+    if principal.role.is_staff() {
+        crate::auth::require_served(state, principal, order).await?;
+    }
+    state.db.order_doc(principal, order).await?.ok_or_else(|| ApiError::not_found("order"))?;
+    state.db.add_internal_note(&principal.org, order, &principal.identity(), state.clock.now_ms(), text).await?;
+    Ok(())
 }
 
 /// `POST /api/v1/orders/{id}/link`: the order duplicates `to`, so it is cancelled with a note

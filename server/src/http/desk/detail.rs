@@ -39,6 +39,8 @@ pub struct OrderDetail {
     /// The caller registered with the order, masked (office staff only; `…/contact/reveal`
     /// reveals it, logged).
     pub caller: Option<MaskedCaller>,
+    /// The order's notes, oldest first: public ones (in the document) for everyone, internal
+    /// ones (`visibility: internal`) only for the company's people, never for an owner.
     pub notes: Vec<NoteView>,
     pub parts: Vec<PartView>,
     pub time_log: Vec<TimeView>,
@@ -78,6 +80,7 @@ pub struct NoteView {
     pub who: Option<String>,
     pub at: i64,
     pub text: String,
+    pub visibility: NoteVisibility,
 }
 
 #[derive(Debug, Serialize, JsonSchema)]
@@ -140,6 +143,7 @@ pub enum TimelineItemEvent {
     },
     Note {
         what: &'static str,
+        visibility: NoteVisibility,
     },
     Part {
         what: &'static str,
@@ -227,7 +231,12 @@ pub(super) async fn detail_of(
     };
     let sla_events =
         if principal.role.is_staff() { state.db.sla_events(&principal.org, order).await? } else { Vec::new() };
-    let timeline = timeline::timeline(&document)
+    let internal = if principal.role.reads_internal_notes() {
+        state.db.internal_notes(&principal.org, order).await?
+    } else {
+        Vec::new()
+    };
+    let mut timeline: Vec<TimelineItem> = timeline::timeline(&document)
         .map_err(|_| ApiError::internal())?
         .into_iter()
         .map(|entry| TimelineItem {
@@ -251,7 +260,7 @@ pub(super) async fn detail_of(
                         reason_en: why.map(|w| w.message_en()),
                     }
                 }
-                TimelineEvent::Note => TimelineItemEvent::Note { what: "note" },
+                TimelineEvent::Note => TimelineItemEvent::Note { what: "note", visibility: NoteVisibility::Public },
                 TimelineEvent::Part { name, quantity } => TimelineItemEvent::Part { what: "part", name, quantity },
                 TimelineEvent::Time { start_ms, end_ms } => {
                     TimelineItemEvent::Time { what: "time", start: start_ms, end: end_ms }
@@ -262,6 +271,36 @@ pub(super) async fn detail_of(
             },
         })
         .collect();
+    timeline.extend(internal.iter().map(|n| TimelineItem {
+        at: n.at_ms,
+        who: names.get(&n.author).cloned(),
+        by: n.author.clone(),
+        role: Role::from_code(&n.author_role).ok().map(|r| r.code()),
+        text: Some(n.text.clone()),
+        event: TimelineItemEvent::Note { what: "note", visibility: NoteVisibility::Internal },
+    }));
+    timeline.sort_by_key(|item| item.at);
+    let mut notes: Vec<NoteView> = document
+        .notes()
+        .iter()
+        .map(|n| NoteView {
+            id: n.id.clone(),
+            author: n.by.to_string(),
+            who: name(&n.by),
+            at: n.at_ms,
+            text: n.text.clone(),
+            visibility: NoteVisibility::Public,
+        })
+        .chain(internal.into_iter().map(|n| NoteView {
+            who: names.get(&n.author).cloned(),
+            id: n.id,
+            author: n.author,
+            at: n.at_ms,
+            text: n.text,
+            visibility: NoteVisibility::Internal,
+        }))
+        .collect();
+    notes.sort_by_key(|n| n.at);
     let rejected_edits = timeline::rejected_edits(&document, &order_state)
         .into_iter()
         .map(|r| RejectedEditView {
@@ -300,17 +339,7 @@ pub(super) async fn detail_of(
         occurred_at: document.occurred_at_ms(),
         reporter: document.reporter().map(|r| r.to_string()).ok(),
         caller,
-        notes: document
-            .notes()
-            .iter()
-            .map(|n| NoteView {
-                id: n.id.clone(),
-                author: n.by.to_string(),
-                who: name(&n.by),
-                at: n.at_ms,
-                text: n.text.clone(),
-            })
-            .collect(),
+        notes,
         parts: document
             .parts()
             .iter()
