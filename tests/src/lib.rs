@@ -413,6 +413,12 @@ impl Device {
         self.session.identity()
     }
 
+    /// Opens a new connection for every request (no connection kept for the next one), so that
+    /// a fault-injecting proxy (`faults.rs`) sees each sync on a connection of its own.
+    pub fn without_keep_alive(&mut self) {
+        self.http = reqwest::Client::builder().pool_max_idle_per_host(0).build().expect("http client");
+    }
+
     /// Sends raw bytes to the sync endpoint: the transport an app supplies.
     pub async fn post(&mut self, body: Vec<u8>) -> Result<Vec<u8>, SyncError> {
         if !self.online {
@@ -461,6 +467,8 @@ impl Device {
 }
 
 /// Where the foreign-language and browser tests find their tools (`scripts/install-test-tools`).
+pub mod faults;
+
 pub mod tools {
     use std::path::{Path, PathBuf};
 
