@@ -56,6 +56,10 @@ pub struct RestoreArgs {
     /// Replace an existing database (kept beside it as `loopwork.db.before-restore-<time>`).
     #[arg(long)]
     pub force: bool,
+    /// Move today's official-number count of every organization forward by this many, so that
+    /// numbers given out after the backup (lost with it) are not given again (0: do not).
+    #[arg(long, default_value_t = 1_000)]
+    pub skip_numbers: i64,
 }
 
 #[derive(Debug, Clone, Args)]
@@ -185,6 +189,16 @@ pub enum AdminCommand {
         /// every project of the organization (the company's call centre).
         #[arg(long = "project")]
         projects: Vec<String>,
+    },
+    /// After restoring a database (pgBackRest, a copy): move today's official-number count of
+    /// every organization forward, so that numbers given out after the backup and lost with it
+    /// are not given again. Run it before the first server starts on the restored database.
+    SkipNumbers {
+        #[command(flatten)]
+        storage: StorageArgs,
+        /// How many numbers to skip: more than the orders registered in a day.
+        #[arg(long, default_value_t = 1_000)]
+        by: i64,
     },
     /// Revoke a device (a lost phone): its next request is refused.
     RevokeDevice {

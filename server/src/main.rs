@@ -4,7 +4,7 @@
 use std::sync::Arc;
 
 use clap::Parser;
-use loopwork_server::config::{AdminCommand, BackupArgs, Cli, Command, RestoreArgs, ServeArgs};
+use loopwork_server::config::{AdminCommand, BackupArgs, Cli, Command, RestoreArgs, ServeArgs, StorageArgs};
 use loopwork_server::store::NewUser;
 use loopwork_server::{AppState, auth, backup, demo, writer};
 use loopwork_sync_core::{Clock, Role, SystemClock};
@@ -94,11 +94,30 @@ async fn backup_now(args: BackupArgs) -> Result<(), String> {
 }
 
 async fn restore(args: RestoreArgs) -> Result<(), String> {
+    if args.skip_numbers < 0 {
+        return Err("--skip-numbers cannot be negative".into());
+    }
     let counts = backup::restore(&args.from, &args.data_dir, SystemClock.now_ms(), args.force)
         .await
         .map_err(|e| e.to_string())?;
     println!("{}", serde_json::to_string(&counts).map_err(|e| e.to_string())?);
+    if args.skip_numbers > 0 {
+        let url = StorageArgs { data_dir: args.data_dir, database_url: None }.url().map_err(|e| e.to_string())?;
+        for line in skip_numbers(&url, args.skip_numbers).await? {
+            eprintln!("{line}");
+        }
+    }
     Ok(())
+}
+
+/// Moves today's official-number counts forward (after a restore); a line per organization.
+async fn skip_numbers(url: &str, by: i64) -> Result<Vec<String>, String> {
+    let database = writer::open(url).await?;
+    let counts = database.skip_numbers(by, SystemClock.now_ms()).await.map_err(|e| e.to_string())?;
+    Ok(counts
+        .into_iter()
+        .map(|(org, next)| format!("organization {org}: today's official numbers continue after {next}"))
+        .collect())
 }
 
 async fn admin(command: AdminCommand) -> Result<(), String> {
@@ -147,6 +166,14 @@ async fn admin(command: AdminCommand) -> Result<(), String> {
                 database.bind_project(id, &project).await.map_err(|e| e.to_string())?;
             }
             println!("{id}");
+        }
+        AdminCommand::SkipNumbers { storage, by } => {
+            if by < 1 {
+                return Err("--by must be at least 1".into());
+            }
+            for line in skip_numbers(&storage.url().map_err(|e| e.to_string())?, by).await? {
+                println!("{line}");
+            }
         }
         AdminCommand::RevokeDevice { storage, org, device } => {
             let database = writer::open(&storage.url().map_err(|e| e.to_string())?).await?;

@@ -54,3 +54,49 @@ mod tests {
         }
     }
 }
+
+/// An order's official number (工单号) as the server gives it: `GD`, the day in China Standard
+/// Time (`YYYYMMDD`, [`day_code`]) and the organization's count of that day, at least four
+/// digits: `GD202612060045`.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct OfficialNumber {
+    pub day: String,
+    pub count: i64,
+}
+
+impl OfficialNumber {
+    pub fn new(day: String, count: i64) -> OfficialNumber {
+        OfficialNumber { day, count }
+    }
+
+    /// `GD`, the day, the count (zero-padded to four digits).
+    pub fn text(&self) -> String {
+        format!("GD{}{:04}", self.day, self.count)
+    }
+
+    /// Reads a number the server gave; `None` for any other text.
+    pub fn parse(text: &str) -> Option<OfficialNumber> {
+        let rest = text.strip_prefix("GD")?;
+        if rest.len() < 12 || !rest.bytes().all(|b| b.is_ascii_digit()) {
+            return None;
+        }
+        let (day, count) = rest.split_at(8);
+        Some(OfficialNumber { day: day.to_owned(), count: count.parse().ok().filter(|c| *c > 0)? })
+    }
+}
+
+#[cfg(test)]
+mod number_tests {
+    use super::*;
+
+    #[test]
+    fn official_numbers_read_back() {
+        let n = OfficialNumber::new("20261206".into(), 45);
+        assert_eq!(n.text(), "GD202612060045");
+        assert_eq!(OfficialNumber::parse("GD202612060045"), Some(n));
+        assert_eq!(OfficialNumber::parse("GD2026120612345").map(|n| n.count), Some(12_345));
+        for other in ["", "GD", "GD20261206", "GD20261206004", "XX202612060045", "GD2026120600a5", "GD202612060000"] {
+            assert_eq!(OfficialNumber::parse(other), None, "{other}");
+        }
+    }
+}

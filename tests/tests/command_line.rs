@@ -268,9 +268,10 @@ async fn sqlite_a_backup_taken_while_serving_restores_to_that_moment() {
     assert!(before.iter().all(|id| seen_then.contains(id)));
     assert_eq!(written["counts"]["orders"], seen_then.len(), "{written}");
     assert!(written["bytes"].as_u64().expect("bytes") > 0);
-    assert_eq!(written["counts"]["schema_version"], 16, "{written}");
+    assert_eq!(written["counts"]["schema_version"], 17, "{written}");
     // The server keeps working after the backup; what it does then is not in it.
     let after = register(&base, &kefu.token, "3-909").await;
+    let numbers_before = order_numbers(&base, &kefu.token).await;
     child.kill().await.expect("stop");
     child.wait().await.expect("stopped");
 
@@ -300,7 +301,28 @@ async fn sqlite_a_backup_taken_while_serving_restores_to_that_moment() {
     let now = order_ids(&base, &kefu.token).await;
     assert_eq!(now, seen_then, "exactly what the backup held");
     assert!(!now.contains(&after));
+    // The restore moved today's numbers on: the order lost with it keeps its number for good.
+    let new = register(&base, &kefu.token, "3-909").await;
+    let numbers_now = order_numbers(&base, &kefu.token).await;
+    let given = &numbers_now[&new];
+    assert!(!numbers_before.values().any(|n| n == given), "{given} was given out before the restore");
     child.kill().await.expect("stop");
+}
+
+/// The official number of each order `token` sees, by id.
+async fn order_numbers(base: &str, token: &str) -> std::collections::BTreeMap<String, String> {
+    let rows: Vec<serde_json::Value> = reqwest::Client::new()
+        .get(format!("{base}/api/v1/orders?limit=500"))
+        .bearer_auth(token)
+        .send()
+        .await
+        .expect("queue")
+        .json()
+        .await
+        .expect("json");
+    rows.iter()
+        .map(|r| (r["id"].as_str().expect("id").to_owned(), r["number"].as_str().expect("number").to_owned()))
+        .collect()
 }
 
 #[tokio::test]

@@ -624,6 +624,7 @@ async fn a_server_restored_from_backup_reconciles_and_loses_nothing(backend: Bac
     let b = desk.replica.create(&leak_in("3-1502", "3", owner.user)).expect("create");
     synced(&mut desk).await;
     assert_eq!(desk.replica.pending_count().expect("pending"), 0);
+    let b_number = desk.replica.order(b).expect("b").official_number().expect("numbered");
     wang.replica.transition(a, Action::Accept, None).expect("accept");
     synced(&mut wang).await;
 
@@ -632,6 +633,8 @@ async fn a_server_restored_from_backup_reconciles_and_loses_nothing(backend: Bac
     let database = server.stop().await;
     let database = database.restore(backup).await;
     let server = TestServer::start_on(database).await;
+    // The runbook's step before serving (`loopwork admin skip-numbers`; `loopwork restore` does it).
+    server.state.db.skip_numbers(1_000, server.state.clock.now_ms()).await.expect("skip numbers");
     let mut boss = server.device("zhuguan").await;
     for _ in 0..5 {
         boss.replica.create(&leak_in("3-1502", "3", owner.user)).expect("create");
@@ -650,6 +653,18 @@ async fn a_server_restored_from_backup_reconciles_and_loses_nothing(backend: Bac
         assert_eq!(order.state().expect("state").status, Status::Accepted, "Wang's accept came back");
     }
     assert!(boss.replica.order(b).is_ok(), "the order created after the backup came back");
+    // With the number it was given: a phone re-pushing it does not get it renumbered, and no
+    // other order has that number.
+    assert_eq!(boss.replica.order(b).expect("b").official_number().as_deref(), Some(b_number.as_str()));
+    let numbers: Vec<String> = boss
+        .replica
+        .list(&loopwork_sync_core::store::OrderQuery { limit: 1_000, ..Default::default() })
+        .expect("list")
+        .into_iter()
+        .filter_map(|o| boss.replica.order(o.id).ok()?.official_number())
+        .collect();
+    let unique: std::collections::BTreeSet<&String> = numbers.iter().collect();
+    assert_eq!(unique.len(), numbers.len(), "official numbers are unique after the restore: {numbers:?}");
     assert_eq!(boss.replica.order(a).expect("a").heads(), wang.replica.order(a).expect("a").heads());
     server.stop().await.drop_database().await;
 }

@@ -75,6 +75,10 @@ pub(crate) fn principal_from(row: (String, String, String, String, bool)) -> Res
 #[async_trait]
 pub trait Accounts: Send + Sync {
     async fn has_organizations(&self) -> Result<bool>;
+    /// After a restore: moves the day's official-number count of every organization forward
+    /// by `by` (the day of `now_ms` in China Standard Time), so that numbers given out after the
+    /// backup and lost with it are not given again. Each organization's new count, by id.
+    async fn skip_numbers(&self, by: i64, now_ms: i64) -> Result<Vec<(String, i64)>>;
     async fn create_organization(&self, name: &str, now_ms: i64) -> Result<String>;
     async fn create_project(&self, org: &str, code: &str, name: &str) -> Result<()>;
     async fn has_project(&self, org: &str, code: &str) -> Result<bool>;
@@ -129,6 +133,29 @@ where
     async fn has_organizations(&self) -> Result<bool> {
         let n: i64 = sqlx::query_scalar("SELECT COUNT(*) FROM organizations").fetch_one(&self.pool).await?;
         Ok(n > 0)
+    }
+
+    async fn skip_numbers(&self, by: i64, now_ms: i64) -> Result<Vec<(String, i64)>> {
+        let day = loopwork_sync_core::china_time::day_code(now_ms);
+        let mut tx = B::begin_write(&self.pool).await?;
+        let orgs: Vec<String> =
+            sqlx::query_scalar("SELECT id FROM organizations ORDER BY id").fetch_all(&mut *tx).await?;
+        let mut counts = Vec::new();
+        for org in orgs {
+            let next: i64 = sqlx::query_scalar(
+                "INSERT INTO number_counters (org_id, day, next) VALUES ($1, $2, $3)
+                 ON CONFLICT (org_id, day) DO UPDATE SET next = number_counters.next + $3
+                 RETURNING next",
+            )
+            .bind(org.as_str())
+            .bind(day.as_str())
+            .bind(by)
+            .fetch_one(&mut *tx)
+            .await?;
+            counts.push((org, next));
+        }
+        tx.commit().await?;
+        Ok(counts)
     }
 
     async fn create_organization(&self, name: &str, now_ms: i64) -> Result<String> {

@@ -1,6 +1,8 @@
 //! Pushes on their way to the writer (`crate::writer`): merged ahead against the document
 //! cache and queued; the cache warmed at start; and the statements the writer's plans execute.
 
+use loopwork_sync_core::china_time::OfficialNumber;
+
 use super::*;
 
 /// What a push did.
@@ -376,7 +378,28 @@ where
         .bind(&day)
         .fetch_one(&mut **tx)
         .await?;
-        Ok(format!("GD{day}{next:04}"))
+        Ok(OfficialNumber::new(day, next).text())
+    }
+
+    /// Makes the day's count of the organization at least the count of `number`: an order that
+    /// reaches a restored database already numbered (a phone re-pushing what the restore lost)
+    /// keeps its number, and the next order of that day is numbered after it.
+    pub(crate) async fn raise_number(
+        tx: &mut sqlx::Transaction<'_, B>,
+        org: &str,
+        number: &OfficialNumber,
+    ) -> Result<()> {
+        sqlx::query(
+            "INSERT INTO number_counters (org_id, day, next) VALUES ($1, $2, $3)
+             ON CONFLICT (org_id, day) DO UPDATE SET next = CASE
+                 WHEN excluded.next > number_counters.next THEN excluded.next ELSE number_counters.next END",
+        )
+        .bind(org)
+        .bind(number.day.as_str())
+        .bind(number.count)
+        .execute(&mut **tx)
+        .await?;
+        Ok(())
     }
 
     /// The organization's closing authority as committed, read through `executor` (the pool, or

@@ -5,6 +5,7 @@
 use std::collections::HashMap;
 
 use loopwork_sync_core::authority::ClosingAuthority;
+use loopwork_sync_core::china_time::OfficialNumber;
 use loopwork_sync_core::{Identity, Role, TrustWindow, WorkOrder};
 
 use super::plan::{self, Listed, PushFacts, RowWrite};
@@ -134,8 +135,16 @@ where
                         Store::<B>::owns_unit(tx, &user, &location.project, &location.building, &location.unit).await?;
                     replication::may_create(principal, &candidate, project_known, owns, serves)?;
                     attempt.wrote = true;
-                    let number = Store::<B>::next_number(tx, &principal.org, now_ms).await?;
-                    replication::merge_push(None, *id, changes, &authors, server, Some(&number), now_ms)?
+                    // Numbered already: a phone re-pushing an order a restore lost (the numbering
+                    // change is the server's, vouched for by its receipt). It keeps its number.
+                    let number = match candidate.official_number().as_deref().and_then(OfficialNumber::parse) {
+                        Some(given) => {
+                            Store::<B>::raise_number(tx, &principal.org, &given).await?;
+                            None
+                        }
+                        None => Some(Store::<B>::next_number(tx, &principal.org, now_ms).await?),
+                    };
+                    replication::merge_push(None, *id, changes, &authors, server, number.as_deref(), now_ms)?
                 }
             };
             if merged.new_changes.is_empty() {
