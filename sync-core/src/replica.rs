@@ -316,4 +316,27 @@ mod tests {
         assert_eq!(reloaded.notes().len(), 2);
         assert_eq!(replica.list(&OrderQuery::most_urgent(10)).expect("list").len(), 1);
     }
+
+    #[test]
+    fn a_list_the_server_would_refuse_as_too_long_is_refused_on_the_device() {
+        let desk = Identity::new(UserId::new(), Role::Dispatcher, DeviceId::new());
+        let new = NewOrder {
+            kind: Kind::Repair,
+            category: Category::WaterElectric,
+            grade: Grade::Minor,
+            channel: Channel::Hotline,
+            location: Location::unit("p", "1", "101"),
+            description: "漏水".into(),
+            reporter: UserId::new(),
+            occurred_at_ms: None,
+        };
+        let mut order = WorkOrder::create(&new, &desk, 0).expect("order");
+        for n in 0..crate::authority::MAX_LIST_ENTRIES {
+            order.add_note(&desk, &format!("n{n}"), 1).expect("note");
+        }
+        let refused = order.add_note(&desk, "one too many", 2);
+        assert!(matches!(refused, Err(CoreError::InvalidInput(_))), "{refused:?}");
+        assert_eq!(order.notes().len(), crate::authority::MAX_LIST_ENTRIES);
+        order.add_part(&desk, "阀门", 1, 3).expect("another list still has room");
+    }
 }

@@ -532,7 +532,7 @@ impl WorkOrder {
         text: Option<&str>,
         at_ms: i64,
     ) -> Result<ChangeHash, CoreError> {
-        let list = self.list_obj("transitions")?;
+        let list = self.append_list("transitions")?;
         let after = lifecycle::frontier(&self.transitions()).join(",");
         self.change(at_ms, action.code(), |tx| {
             let at = tx.length(&list);
@@ -565,7 +565,7 @@ impl WorkOrder {
         if text.trim().is_empty() {
             return Err(CoreError::InvalidInput("a note cannot be empty".into()));
         }
-        let list = self.list_obj("notes")?;
+        let list = self.append_list("notes")?;
         self.change(at_ms, "note", |tx| {
             let entry = tx.insert_object(&list, tx.length(&list), ObjType::Map)?;
             tx.put(&entry, "id", uuid::Uuid::now_v7().to_string())?;
@@ -589,7 +589,7 @@ impl WorkOrder {
 
     pub fn add_checklist_item(&mut self, label: &str, at_ms: i64) -> Result<(String, ChangeHash), CoreError> {
         check_text("checklist item", label, MAX_SHORT_TEXT_CHARS)?;
-        let list = self.list_obj("checklist")?;
+        let list = self.append_list("checklist")?;
         let id = uuid::Uuid::now_v7().to_string();
         let hash = self.change(at_ms, "checklist", |tx| {
             let entry = tx.insert_object(&list, tx.length(&list), ObjType::Map)?;
@@ -614,7 +614,7 @@ impl WorkOrder {
         if !(1..=10_000).contains(&quantity) {
             return Err(CoreError::InvalidInput("a part quantity is 1 to 10000".into()));
         }
-        let list = self.list_obj("parts")?;
+        let list = self.append_list("parts")?;
         self.change(at_ms, "part", |tx| {
             let entry = tx.insert_object(&list, tx.length(&list), ObjType::Map)?;
             tx.put(&entry, "name", name)?;
@@ -629,7 +629,7 @@ impl WorkOrder {
         if end_ms <= start_ms || end_ms - start_ms > 24 * 3_600_000 {
             return Err(CoreError::InvalidInput("a time entry ends after it starts and lasts at most 24 hours".into()));
         }
-        let list = self.list_obj("time_log")?;
+        let list = self.append_list("time_log")?;
         self.change(at_ms, "time", |tx| {
             let entry = tx.insert_object(&list, tx.length(&list), ObjType::Map)?;
             tx.put(&entry, "by", by.user.to_string())?;
@@ -650,7 +650,7 @@ impl WorkOrder {
         if !mime_ok {
             return Err(CoreError::InvalidInput("an attachment needs a MIME type such as image/jpeg".into()));
         }
-        let list = self.list_obj("attachments")?;
+        let list = self.append_list("attachments")?;
         self.change(at_ms, "attachment", |tx| {
             let entry = tx.insert_object(&list, tx.length(&list), ObjType::Map)?;
             tx.put(&entry, "sha256", sha256_hex)?;
@@ -715,6 +715,20 @@ impl WorkOrder {
             Ok(Some((automerge::Value::Object(ObjType::List), obj))) => Ok(obj),
             _ => Err(DocumentError::Foreign(key)),
         }
+    }
+
+    /// A list to append one entry to, if it has room: the server's review refuses a list longer
+    /// than `authority::MAX_LIST_ENTRIES`, so a device refuses to make one (the edit would be
+    /// compensated after the sync, long after the user made it).
+    fn append_list(&self, key: &'static str) -> Result<ObjId, CoreError> {
+        let list = self.list_obj(key)?;
+        if self.doc.length(&list) >= crate::authority::MAX_LIST_ENTRIES {
+            return Err(CoreError::InvalidInput(format!(
+                "the order holds {} {key} entries, the most it may",
+                crate::authority::MAX_LIST_ENTRIES
+            )));
+        }
+        Ok(list)
     }
 
     fn list_maps(&self, key: &'static str) -> impl Iterator<Item = ObjId> + '_ {
