@@ -409,6 +409,13 @@ where
 
     async fn record_checks(&self, checks: &[CheckRecord], now_ms: i64) -> Result<Vec<Vec<usize>>> {
         let mut tx = B::begin_write(&self.pool).await?;
+        // The organizations' write locks first, in one order: the writers (of this process and
+        // others) update the same order rows in their own order, and without the lock the two
+        // transactions could each wait for the other (PostgreSQL then aborts one).
+        let orgs: std::collections::BTreeSet<&str> = checks.iter().map(|c| c.due.org.as_str()).collect();
+        for org in orgs {
+            B::lock_org(&mut tx, org).await?;
+        }
         let mut recorded = Vec::with_capacity(checks.len());
         for check in checks {
             recorded.push(Self::record_one(&mut tx, check, now_ms).await?);

@@ -96,6 +96,11 @@ where
 
     async fn set_setting(&self, org: &str, name: &str, value: &str, rescan: bool) -> Result<()> {
         let mut tx = B::begin_write(&self.pool).await?;
+        if rescan {
+            // Every open order's row is updated below: under the organization's write lock, as
+            // the writers update them (see `Scans::record_checks`).
+            B::lock_org(&mut tx, org).await?;
+        }
         sqlx::query(
             "INSERT INTO org_settings (org_id, name, value) VALUES ($1, $2, $3)
              ON CONFLICT (org_id, name) DO UPDATE SET value = excluded.value",
