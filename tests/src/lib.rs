@@ -484,7 +484,16 @@ pub mod tools {
         while let Ok(Some(line)) = lines.next_line().await {
             if let Some(rest) = line.split("serving ").nth(1) {
                 let base = rest.split_whitespace().next().expect("address").to_owned();
-                tokio::spawn(async move { while let Ok(Some(_)) = lines.next_line().await {} });
+                // What it prints afterwards (its log) is dropped, or shown with LOOPWORK_TEST_SERVER_LOG.
+                let show = std::env::var_os("LOOPWORK_TEST_SERVER_LOG").is_some();
+                let tag = base.clone();
+                tokio::spawn(async move {
+                    while let Ok(Some(line)) = lines.next_line().await {
+                        if show {
+                            eprintln!("[{tag}] {line}");
+                        }
+                    }
+                });
                 return (base, printed, child);
             }
             printed.push_str(&line);

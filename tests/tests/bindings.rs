@@ -141,3 +141,111 @@ fn swift_bindings_are_generated_with_the_documented_api() {
     }
     assert!(header.contains("uniffi_loopwork_ffi_fn_method_loopwork_sync"));
 }
+
+/// A phone's process killed with SIGKILL at random moments, mid-sync or mid-edit, many times
+/// (`ffi/tests/python/crash_device.py` through the generated Python bindings, on one store
+/// directory): the store always opens again, every note `add_note` returned for is still there,
+/// and the next sync completes with nothing pending; the server holds each note once.
+/// `LOOPWORK_DEVICE_KILLS=N` for a longer campaign (docs/reliability.md).
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_device_killed_mid_sync_loses_nothing_it_committed() {
+    use tokio::io::AsyncBufReadExt;
+    let kills: usize = std::env::var("LOOPWORK_DEVICE_KILLS").ok().and_then(|k| k.parse().ok()).unwrap_or(6);
+    let server = TestServer::start(Backend::Sqlite).await;
+    let bindings = generate("python");
+    let python = tool("LOOPWORK_PYTHON", &[], "python3");
+    let script = workspace().join("ffi/tests/python/crash_device.py");
+    let store = tempfile::tempdir().expect("store dir");
+    let dir = store.path().join("phone");
+    let mut desk = server.device("kefu").await;
+    desk.synced().await;
+    // Eight open orders, written in turn (an order holds at most 1,000 notes).
+    let orders: Vec<String> = desk
+        .replica
+        .list(&loopwork_sync_core::store::OrderQuery { open_only: true, limit: 8, ..Default::default() })
+        .expect("list")
+        .into_iter()
+        .map(|o| o.id.to_string())
+        .collect();
+    let order = orders.join(",");
+    let mut seed =
+        std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).map_or(7, |d| d.as_nanos() as u64) | 1;
+    let mut random = |below: u64| {
+        seed ^= seed << 13;
+        seed ^= seed >> 7;
+        seed ^= seed << 17;
+        seed % below
+    };
+    let mut committed = std::collections::BTreeSet::new();
+    let mut mid_sync = 0;
+    for round in 0..kills {
+        let mut child = tokio::process::Command::new(&python)
+            .arg(&script)
+            .args(["work", dir.to_str().expect("utf-8"), &server.base, &order, &format!("k{round}")])
+            .env("PYTHONPATH", bindings.path())
+            .stdout(std::process::Stdio::piped())
+            .stderr(std::fs::File::create(store.path().join("stderr")).expect("stderr file"))
+            .kill_on_drop(true)
+            .spawn()
+            .expect("python");
+        let mut lines = tokio::io::BufReader::new(child.stdout.take().expect("stdout")).lines();
+        // Killed a random moment after its first committed note (the store opened, signed in).
+        let mut seen = Vec::new();
+        while let Ok(Some(line)) = lines.next_line().await {
+            let first = line.starts_with("committed ");
+            seen.push(line);
+            if first {
+                break;
+            }
+        }
+        let stderr = || std::fs::read_to_string(store.path().join("stderr")).unwrap_or_default();
+        assert!(!seen.is_empty(), "round {round}: the device did not start (the store did not open?):\n{}", stderr());
+        let until = tokio::time::Instant::now() + std::time::Duration::from_millis(random(1_500));
+        while let Ok(Ok(Some(line))) = tokio::time::timeout_at(until, lines.next_line()).await {
+            seen.push(line);
+        }
+        child.start_kill().expect("SIGKILL");
+        while let Ok(Some(line)) = lines.next_line().await {
+            seen.push(line);
+        }
+        child.wait().await.expect("killed");
+        if seen.last().is_some_and(|l| l == "sync start") {
+            mid_sync += 1;
+        }
+        committed.extend(seen.iter().filter_map(|l| l.strip_prefix("committed ")).map(str::to_owned));
+    }
+    let output = tokio::process::Command::new(&python)
+        .arg(&script)
+        .args(["check", dir.to_str().expect("utf-8"), &server.base, &order])
+        .env("PYTHONPATH", bindings.path())
+        .output()
+        .await
+        .expect("python");
+    assert!(output.status.success(), "the store did not open or sync: {}", String::from_utf8_lossy(&output.stderr));
+    let checked: serde_json::Value =
+        serde_json::from_slice(output.stdout.trim_ascii()).expect("one JSON line from the check");
+    let on_device: Vec<&str> = checked["notes"].as_array().expect("notes").iter().filter_map(|n| n.as_str()).collect();
+    let staff = server.login("kefu").await;
+    let mut on_server_owned = Vec::new();
+    for id in &orders {
+        let (status, detail) = server.call(&staff.token, "GET", &format!("/api/v1/orders/{id}"), None).await;
+        assert_eq!(status, 200);
+        on_server_owned.extend(
+            detail["notes"].as_array().expect("notes").iter().filter_map(|n| n["text"].as_str().map(str::to_owned)),
+        );
+    }
+    let on_server: Vec<&str> = on_server_owned.iter().map(String::as_str).collect();
+    let lost_on_device = committed.iter().filter(|t| !on_device.contains(&t.as_str())).count();
+    let lost_on_server = committed.iter().filter(|t| !on_server.contains(&t.as_str())).count();
+    let twice = on_server.iter().filter(|t| on_server.iter().filter(|u| u == t).count() > 1).count();
+    let report = serde_json::json!({
+        "kills": kills, "killed_mid_sync": mid_sync, "notes_committed": committed.len(),
+        "lost_on_device": lost_on_device, "lost_on_server": lost_on_server, "duplicated": twice,
+        "pending_after_sync": checked["pending"],
+    });
+    eprintln!("{report}");
+    assert!(committed.len() >= kills, "{report}");
+    assert_eq!((lost_on_device, lost_on_server, twice), (0, 0, 0), "{report}");
+    assert_eq!(checked["pending"], 0, "{report}");
+    server.stop().await;
+}
