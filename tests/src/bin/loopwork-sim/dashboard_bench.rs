@@ -17,7 +17,7 @@ const DAY: i64 = 86_400_000;
 const BATCH: usize = 500;
 
 /// A signed-in user of the seed, with a device of their own.
-struct Actor {
+pub struct Actor {
     principal: Principal,
     token: String,
 }
@@ -54,25 +54,19 @@ fn changes_of(order: &WorkOrder, before: &[automerge::ChangeHash], by: &Actor) -
         .collect()
 }
 
-pub async fn run(orders: usize, repeats: usize, database_url: Option<String>) {
-    let database = match &database_url {
-        Some(url) if url.starts_with("postgres") => TestDatabase::postgres_on(url).await,
-        _ => TestDatabase::new(Backend::Sqlite).await,
-    };
-    let server = TestServer::start_on(database).await;
+/// Seeds the demo and `orders` orders over the 90 days before `now`, through the push path (see
+/// the module's documentation); the desk's actor.
+pub async fn seed(server: &TestServer, orders: usize, now: i64) -> Actor {
     loopwork_server::demo::seed(server.state.db.as_ref(), SystemClock.now_ms()).await.expect("demo data");
-    let desk = actor(&server, "kefu").await;
-    let owner = actor(&server, "yezhu1502").await;
+    let desk = actor(server, "kefu").await;
+    let owner = actor(server, "yezhu1502").await;
     let hash = auth::hash_password(super::PASSWORD).expect("hash");
     let mut technicians = Vec::new();
     for i in 0..20 {
         let login = format!("dash-{i}");
-        super::new_technician(&server, &desk.principal.org, &login, &hash).await;
-        technicians.push(actor(&server, &login).await);
+        super::new_technician(server, &desk.principal.org, &login, &hash).await;
+        technicians.push(actor(server, &login).await);
     }
-
-    let started = Instant::now();
-    let now = SystemClock.now_ms();
     let (mut created, mut worked, mut confirmed) = (Vec::new(), vec![Vec::new(); technicians.len()], Vec::new());
     for i in 0..orders {
         let tech = i % technicians.len();
@@ -112,13 +106,25 @@ pub async fn run(orders: usize, repeats: usize, database_url: Option<String>) {
             }
         }
         if created.len() == BATCH || i + 1 == orders {
-            push(&server, &desk, &mut created).await;
+            push(server, &desk, &mut created).await;
             for (tech, batch) in technicians.iter().zip(worked.iter_mut()) {
-                push(&server, tech, batch).await;
+                push(server, tech, batch).await;
             }
-            push(&server, &owner, &mut confirmed).await;
+            push(server, &owner, &mut confirmed).await;
         }
     }
+    desk
+}
+
+pub async fn run(orders: usize, repeats: usize, database_url: Option<String>) {
+    let database = match &database_url {
+        Some(url) if url.starts_with("postgres") => TestDatabase::postgres_on(url).await,
+        _ => TestDatabase::new(Backend::Sqlite).await,
+    };
+    let server = TestServer::start_on(database).await;
+    let now = SystemClock.now_ms();
+    let started = Instant::now();
+    let desk = seed(&server, orders, now).await;
     let seed_seconds = started.elapsed().as_secs_f64();
     let started = Instant::now();
     let scan_at = SystemClock.now_ms();

@@ -22,6 +22,7 @@ use loopwork_tests::{Backend, Device, TestDatabase, TestServer, login_at};
 
 mod dashboard_bench;
 mod ffi_bench;
+mod restore_bench;
 mod scan_bench;
 mod sync_bench;
 
@@ -62,6 +63,15 @@ enum Command {
         /// `postgres://…` to run against PostgreSQL (a fresh database is created on that server).
         #[arg(long)]
         database_url: Option<String>,
+    },
+    /// Recovery point and time of the embedded SQLite database at size: seed, back up while
+    /// serving, register more on the desk, restore, serve again (one JSON object).
+    Restore {
+        #[arg(long, default_value_t = 100_000)]
+        orders: usize,
+        /// Orders the desk registers after the backup (lost by the restore: no phone holds them).
+        #[arg(long, default_value_t = 100)]
+        after: usize,
     },
     Ffi {
         #[arg(long, default_value_t = 10_000)]
@@ -130,6 +140,7 @@ async fn main() {
         Command::Dashboards { orders, repeats, database_url } => {
             dashboard_bench::run(orders, repeats, database_url).await
         }
+        Command::Restore { orders, after } => restore_bench::run(orders, after).await,
     }
 }
 
