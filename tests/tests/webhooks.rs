@@ -10,7 +10,10 @@ use loopwork_sync_core::{Action, Category, Channel, Grade, Kind, Location, NewOr
 use loopwork_tests::{Backend, TestServer, on_both_backends};
 use serde_json::Value;
 
-on_both_backends!(an_sla_event_reaches_the_organization_s_endpoint_signed_at_least_once);
+on_both_backends!(
+    an_sla_event_reaches_the_organization_s_endpoint_signed_at_least_once,
+    an_event_fired_again_after_a_restore_keeps_its_delivery_id
+);
 
 const MINUTE: i64 = 60_000;
 
@@ -229,5 +232,94 @@ async fn an_sla_event_reaches_the_organization_s_endpoint_signed_at_least_once(b
         .await
         .expect("delete");
     assert_eq!(deleted.status(), 204);
+    server.stop().await.drop_database().await;
+}
+
+/// The disaster drill's webhook half: an SLA checkpoint fires and is delivered after the nightly
+/// backup; the database is lost and restored; the checkpoint fires again (its record was lost)
+/// and its webhook goes out again under the same `x-loopwork-delivery` id, which the receiver
+/// drops as a repeat: one event, not two. The in-app notification is recorded once in the
+/// restored database.
+async fn an_event_fired_again_after_a_restore_keeps_its_delivery_id(backend: Backend) {
+    let server = TestServer::start(backend).await;
+    let mut desk = server.device("kefu").await;
+    let wang = server.login("wang").await;
+    let admin = server.login("admin").await;
+    let got: Arc<Mutex<Vec<Received>>> = Arc::default();
+    let seen = got.clone();
+    let app = axum::Router::new().route(
+        "/hook",
+        axum::routing::post(move |headers: axum::http::HeaderMap, body: String| {
+            let seen = seen.clone();
+            async move {
+                let header =
+                    |name: &str| headers.get(name).and_then(|v| v.to_str().ok()).unwrap_or_default().to_owned();
+                seen.lock().unwrap().push(Received {
+                    delivery: header("x-loopwork-delivery"),
+                    timestamp: header("x-loopwork-timestamp"),
+                    signature: header("x-loopwork-signature"),
+                    body,
+                });
+                axum::http::StatusCode::OK
+            }
+        }),
+    );
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.expect("bind");
+    let url = format!("http://{}/hook", listener.local_addr().expect("addr"));
+    tokio::spawn(async move { axum::serve(listener, app).await });
+    let http = reqwest::Client::new();
+    let allow = http
+        .put(format!("{}/api/v1/settings/webhook-destinations", server.base))
+        .bearer_auth(&admin.token)
+        .json(&serde_json::json!({ "allow_private": true }));
+    assert_eq!(allow.send().await.expect("put").status(), 204);
+    let hook = http
+        .post(format!("{}/api/v1/settings/webhooks", server.base))
+        .bearer_auth(&admin.token)
+        .json(&serde_json::json!({ "url": url }));
+    assert_eq!(hook.send().await.expect("post").status(), 201);
+    let id = desk
+        .replica
+        .create(&NewOrder {
+            kind: Kind::Repair,
+            category: Category::Elevator,
+            grade: Grade::Critical,
+            channel: Channel::Hotline,
+            location: Location::common_area("hy-garden", "5号楼2号电梯"),
+            description: "电梯困人".into(),
+            reporter: wang.user,
+            occurred_at_ms: None,
+        })
+        .expect("create");
+    desk.replica.transition(id, Action::Assign(wang.user), None).expect("assign");
+    desk.synced().await;
+    let t0 = desk.replica.order(id).expect("order").created_at_ms();
+
+    // The nightly backup, then half the response time passes: the warning fires and goes out.
+    let database = server.stop().await;
+    let backup = database.backup().await;
+    let server = TestServer::start_on(database).await;
+    let client = webhooks::client();
+    let at = t0 + 15 * MINUTE + 1_000;
+    escalation::tick(&server.state, at).await.expect("tick");
+    assert!(webhooks::deliver(&server.state, &client, at + 1_000).await.expect("deliver") >= 1);
+    let ours = |got: &[Received]| got.iter().filter(|r| r.body.contains(&id.to_string())).cloned().collect::<Vec<_>>();
+    let first = ours(&got.lock().unwrap());
+    assert_eq!(first.len(), 1, "delivered once");
+
+    // The disk dies; the backup comes back; the phone resends; the scanner looks again.
+    let database = server.stop().await;
+    let database = database.restore(backup).await;
+    let server = TestServer::start_on(database).await;
+    desk.base = server.base.clone();
+    desk.synced().await;
+    escalation::tick(&server.state, at + 2_000).await.expect("tick");
+    webhooks::deliver(&server.state, &client, at + 3_000).await.expect("deliver");
+    let all = ours(&got.lock().unwrap());
+    assert_eq!(all.len(), 2, "the lost record fired again and went out again");
+    assert_eq!(all[0].delivery, all[1].delivery, "under the same delivery id: one event for the receiver");
+    let events = server.state.db.sla_events(&desk.session.org, id).await.expect("events");
+    let warnings = events.iter().filter(|e| e.stage == "response" && e.level == "warn_50").count();
+    assert_eq!(warnings, 1, "recorded once in the restored database: {events:?}");
     server.stop().await.drop_database().await;
 }

@@ -174,7 +174,7 @@ where
                     .fetch_all(&mut **tx)
                     .await?;
             for hook in hooks {
-                let delivery = uuid::Uuid::now_v7().to_string();
+                let delivery = delivery_id(&hook, &order_id, f.stage, f.level, f.due_ms);
                 let body = serde_json::json!({
                     "delivery_id": delivery,
                     "event": format!("sla.{}", f.level),
@@ -188,7 +188,7 @@ where
                 });
                 sqlx::query(
                     "INSERT INTO webhook_outbox (id, org_id, webhook_id, body, attempts, next_attempt_at)
-                     VALUES ($1, $2, $3, $4, 0, $5)",
+                     VALUES ($1, $2, $3, $4, 0, $5) ON CONFLICT (id) DO NOTHING",
                 )
                 .bind(&delivery)
                 .bind(&due.org)

@@ -2,6 +2,20 @@
 
 use super::*;
 
+/// A delivery's id (`x-loopwork-delivery`, the outbox row's key): derived from the endpoint and
+/// the event (order, stage, level, deadline), so that an event recorded again (after a restore
+/// lost its first record) is delivered under the same id, which receivers drop as a repeat.
+pub fn delivery_id(webhook: &str, order: &str, stage: &str, level: &str, due_ms: i64) -> String {
+    use sha2::{Digest, Sha256};
+    let mut h = Sha256::new();
+    for part in [webhook.as_bytes(), order.as_bytes(), stage.as_bytes(), level.as_bytes(), &due_ms.to_le_bytes()] {
+        h.update((part.len() as u32).to_le_bytes());
+        h.update(part);
+    }
+    let bytes: [u8; 16] = h.finalize()[..16].try_into().unwrap_or_default();
+    uuid::Builder::from_custom_bytes(bytes).into_uuid().to_string()
+}
+
 /// An organization's webhook endpoint (its secret is shown once, when it is created).
 #[derive(Clone, Debug, Serialize, schemars::JsonSchema)]
 pub struct WebhookRecord {
