@@ -3,8 +3,9 @@
 //! it acknowledged is there afterwards, every phone converges, every order reads, and official
 //! numbers stay unique. On SQLite and PostgreSQL.
 //!
-//! The CI runs a few kills per backend; `LOOPWORK_CRASH_KILLS=N` runs a longer campaign (its
-//! figures are in docs/reliability.md). Each run prints one JSON line.
+//! The CI runs a few kills per backend with four phones; `LOOPWORK_CRASH_KILLS=N` and
+//! `LOOPWORK_CRASH_PHONES=N` run a longer campaign under a heavier load (its figures are in
+//! docs/reliability.md). Each run prints one JSON line.
 
 use std::collections::{BTreeMap, BTreeSet};
 use std::time::{Duration, Instant};
@@ -56,9 +57,11 @@ async fn killed_at_random_it_loses_nothing_it_acknowledged(backend: Backend) {
     let dir = tempfile::tempdir().expect("dir");
     let (mut base, mut child, _) = start(dir.path(), &database).await;
 
-    // Four phones of customer service (each sign-in is a device), each writing on its own orders.
+    // Phones of customer service (each sign-in is a device): four in CI, LOOPWORK_CRASH_PHONES
+    // for a campaign; all write and sync at once until the server dies under them.
+    let phone_count: usize = std::env::var("LOOPWORK_CRASH_PHONES").ok().and_then(|n| n.parse().ok()).unwrap_or(4);
     let mut phones = Vec::new();
-    for _ in 0..4 {
+    for _ in 0..phone_count {
         let mut phone = Device::new(&base, login_at(&base, "kefu", PASSWORD).await);
         phone.synced().await;
         phones.push(phone);
@@ -82,30 +85,35 @@ async fn killed_at_random_it_loses_nothing_it_acknowledged(backend: Backend) {
     let http = reqwest::Client::new();
     for round in 0..kills {
         let deadline = Instant::now() + Duration::from_millis(150 + rng.next(600));
-        // The phones write and sync until the server dies under them.
-        let work = async {
-            let mut n = 0;
-            'writing: loop {
-                for (p, phone) in phones.iter_mut().enumerate() {
-                    let order = orders[(p * 7 + n) % orders.len()];
-                    let text = format!("r{round}-p{p}-n{n}");
-                    if phone.replica.add_note(order, &text).is_err() {
-                        continue;
-                    }
-                    made_notes.entry(order).or_default().insert(text.clone());
-                    unacked[p].push((order, text));
-                    match phone.sync().await {
-                        // Settled: everything it had made so far is acknowledged.
-                        Ok(_) => {
-                            for (order, text) in unacked[p].drain(..) {
-                                acked_notes.entry(order).or_default().insert(text);
-                            }
+        // Each phone writes and syncs until the server dies under it: what it made, and what a
+        // settled sync acknowledged.
+        let phones_work = futures_util::future::join_all(phones.iter_mut().zip(unacked.iter_mut()).enumerate().map(
+            |(p, (phone, pending))| {
+                let orders = &orders;
+                async move {
+                    let (mut made, mut acked) = (Vec::new(), Vec::new());
+                    for n in 0.. {
+                        let order = orders[(p * 7 + n) % orders.len()];
+                        let text = format!("r{round}-p{p}-n{n}");
+                        if phone.replica.add_note(order, &text).is_err() {
+                            break;
                         }
-                        Err(_) => break 'writing,
+                        made.push((order, text.clone()));
+                        pending.push((order, text));
+                        match phone.sync().await {
+                            Ok(_) => acked.append(pending),
+                            Err(_) => break,
+                        }
                     }
+                    (made, acked)
                 }
-                // The desk registers one too.
-                let registered = http
+            },
+        ));
+        // The desk registers orders meanwhile.
+        let desk_work = async {
+            let mut registered = Vec::new();
+            for n in 0.. {
+                let answer = http
                     .post(format!("{base}/api/v1/orders"))
                     .bearer_auth(&desk.token)
                     .json(&serde_json::json!({
@@ -115,21 +123,30 @@ async fn killed_at_random_it_loses_nothing_it_acknowledged(backend: Backend) {
                     }))
                     .send()
                     .await;
-                match registered {
+                match answer {
                     Ok(response) if response.status() == 201 => {
                         let body: Value = response.json().await.expect("json");
-                        acked_registrations.insert(body["id"].as_str().expect("id").to_owned());
+                        registered.push(body["id"].as_str().expect("id").to_owned());
                     }
-                    _ => break 'writing,
+                    _ => break,
                 }
-                n += 1;
             }
+            registered
         };
         let kill = async {
             tokio::time::sleep_until(deadline.into()).await;
             child.start_kill().expect("SIGKILL");
         };
-        tokio::join!(work, kill);
+        let (results, registered, _) = tokio::join!(phones_work, desk_work, kill);
+        for (made, acked) in results {
+            for (order, text) in made {
+                made_notes.entry(order).or_default().insert(text);
+            }
+            for (order, text) in acked {
+                acked_notes.entry(order).or_default().insert(text);
+            }
+        }
+        acked_registrations.extend(registered);
         child.wait().await.expect("killed");
         let (new_base, new_child, took) = start(dir.path(), &database).await;
         restart_ms.push(took.as_millis());
@@ -196,6 +213,7 @@ async fn killed_at_random_it_loses_nothing_it_acknowledged(backend: Backend) {
         "backend": format!("{backend:?}").to_lowercase(),
         "seed": seed,
         "kills": kills,
+        "phones": phone_count,
         "acknowledged_notes_checked": checked,
         "notes_made": made_notes.values().map(BTreeSet::len).sum::<usize>(),
         "registrations_acknowledged": acked_registrations.len(),
