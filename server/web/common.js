@@ -10,7 +10,7 @@ const STRINGS = {
   lang_other: ['English', '中文'], logout: ['退出', 'Log out'],
   login_title: ['登录', 'Log in'], login_user: ['账号', 'Login'], login_password: ['密码', 'Password'],
   login_submit: ['登录', 'Log in'], login_wrong_role: ['此页面不适用于该账号的角色', 'This page is not for this account\'s role'],
-  use_h5: ['业主请使用 /h5 页面', 'Owners please use /h5'], network_error: ['网络错误', 'Network error'],
+  use_h5: ['业主请使用 /h5 页面', 'Owners please use /h5'], network_error: ['网络连接失败,请检查网络;页面保留上次的数据,稍后自动重试', 'Cannot reach the server: check the connection. The last data stays on the page; retrying shortly'],
   tab_queue: ['工单队列', 'Queue'], tab_register: ['登记', 'Register'], tab_notifications: ['通知', 'Notifications'],
   tab_visits: ['回访', 'Return visits'], tab_dashboard: ['数据看板', 'Dashboard'], tab_kpis: ['考核', 'KPIs'],
   all: ['全部', 'All'], open_orders: ['未完结', 'Open'], overdue_only: ['仅超时', 'Overdue only'],
@@ -45,7 +45,8 @@ const STRINGS = {
   auto_confirmed: ['超时自动确认', 'Auto-confirmed'], sla_events: ['时限预警', 'SLA events'],
   timeline: ['处理记录', 'Timeline'], superseded: ['未生效', 'Not applied'], rejected_edits: ['被拒绝的修改', 'Refused edits'],
   reject_reason: ['拒绝原因(必填)', 'Reason (required)'], visit_result: ['回访结果(必填)', 'Result (required)'],
-  cancel_reason: ['取消原因(必填)', 'Reason (required)'], note_optional: ['说明(可选)', 'Note (optional)'],
+  cancel_reason: ['取消原因(必填)', 'Reason (required)'], close_confirm: ['确认关闭工单?关闭后不能再处理(说明可选)', 'Close the order? It cannot be worked on afterwards (note optional)'],
+  closing_needs: ['需{0}关闭', 'Needs a {0} to close'], note_optional: ['说明(可选)', 'Note (optional)'],
   hold_reason: ['挂起原因', 'Reason'], dismiss: ['收起', 'Dismiss'], reason: ['原因', 'Reason'], what: ['内容', 'What'],
   stage: ['阶段', 'Stage'], level: ['级别', 'Level'], mark_read: ['标为已读', 'Mark read'], read: ['已读', 'Read'],
   stage_response: ['响应', 'Response'], stage_arrival: ['到场', 'Arrival'], stage_resolution: ['解决', 'Resolution'],
@@ -108,7 +109,10 @@ export class ApiError extends Error {
   }
 }
 
-export const errorText = (e) => e instanceof ApiError ? (lang === 'zh' && e.zh) || e.message : `${t('network_error')}: ${e?.message ?? e}`;
+// An API refusal in the page's language; anything else is the network's (fetch's own message,
+// e.g. "Failed to fetch", says nothing to a dispatcher).
+export const errorText = (e) => e instanceof ApiError ? (lang === 'zh' && e.zh) || e.message : t('network_error');
+export const isNetworkError = (e) => !(e instanceof ApiError);
 
 // Calls the JSON API. `query` skips empty values; `raw` returns the Response (e.g. for a CSV).
 export async function api(path, { method = 'GET', body, query, raw = false } = {}) {
@@ -282,6 +286,12 @@ export function toast(text, kind = 'ok') {
   toastTimer = setTimeout(() => { el.hidden = true; }, kind === 'error' ? 8000 : 3500);
 }
 export const showError = (e) => toast(errorText(e), 'error');
+// A toast belongs to the view it was shown on: leaving the view hides it.
+export function hideToast() {
+  clearTimeout(toastTimer);
+  const el = document.getElementById('toast');
+  if (el) el.hidden = true;
+}
 
 // Runs `work` with `button` disabled; failures are shown, not thrown.
 export async function busy(button, work) {
@@ -326,7 +336,7 @@ export function startPage({ chrome, route, showLogin, signedIn }) {
     location.hash = '';
     location.reload();
   });
-  window.addEventListener('hashchange', route);
+  window.addEventListener('hashchange', () => { hideToast(); route(); });
   onUnauthorized(showLogin);
   setLang(lang);
 }
@@ -336,15 +346,19 @@ export function startPage({ chrome, route, showLogin, signedIn }) {
 // `data-state` (loading, ready, error) tells tests and styles where the view is.
 export function viewer(view) {
   let current = null;
+  let retry = null;
   const reload = async () => {
     const load = current;
+    clearTimeout(retry);
     if (!load) { view.dataset.state = 'ready'; return; }
     view.dataset.state = 'loading';
     let error = null;
     try { await load(); } catch (e) { error = e; }
     if (current !== load) return; // the user moved on meanwhile
+    // The view keeps what it last showed; a network failure is retried by itself.
     Object.assign(view.querySelector('[data-testid=view-error]'), { textContent: error ? errorText(error) : '', hidden: !error });
     view.dataset.state = error ? 'error' : 'ready';
+    if (error && isNetworkError(error)) retry = setTimeout(() => { if (current === load) reload(); }, 5000);
   };
   const mount = (nodes, load) => {
     current = load;

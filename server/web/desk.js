@@ -271,17 +271,20 @@ function factsCard(d) {
 }
 
 // Actions whose extra input is asked inline (the label of their text box), and those whose text is required.
-const ASKS = { confirm: 'comment', reject: 'reject_reason', hold: 'note_optional', return_visit: 'visit_result', cancel: 'cancel_reason' };
+// Actions that ask for text first; closing asks for a confirmation (it cannot be undone).
+const ASKS = { confirm: 'comment', reject: 'reject_reason', hold: 'note_optional', return_visit: 'visit_result', cancel: 'cancel_reason', close: 'close_confirm' };
 
 function actionsCard(d, ctx) {
   const codes = (d.actions ?? []).filter((c) => c !== 'assign');
-  if (!codes.length) return null;
+  if (!codes.length && !d.closing_needs) return null;
   const p = codes.includes(ctx.pending()) ? ctx.pending() : null;
   const buttons = h('div', { class: 'buttons' }, codes.map((code) => h('button', {
     type: 'button', class: code === 'cancel' ? 'danger' : code === p ? 'primary' : null, 'data-testid': `action-${code}`,
     onclick: (e) => (ASKS[code] ? ctx.ask(code) : ctx.send('/actions', { action: code }, e.currentTarget)),
   }, label('actions', code))));
-  if (!p) return section(t('actions'), 'detail-actions', buttons);
+  // Closing withheld by the organization's closing authority: say who may, instead of nothing.
+  const needs = d.closing_needs && h('p', { class: 'muted', 'data-testid': 'closing-needs' }, t('closing_needs', label('roles', d.closing_needs)));
+  if (!p) return section(t('actions'), 'detail-actions', buttons, needs);
   const form = h('form', { class: 'stack', 'data-testid': 'action-form' },
     p === 'confirm' && field(t('rating'), h('select', { name: 'act_rating', 'data-testid': 'action-rating', value: '5' },
       [5, 4, 3, 2, 1].map((n) => h('option', { value: n }, `${'★'.repeat(n)} ${t('stars_n', n)}`)))),
@@ -295,7 +298,7 @@ function actionsCard(d, ctx) {
     const v = Object.fromEntries(new FormData(form));
     ctx.send('/actions', { action: p, text: v.act_text.trim() || undefined, rating: v.act_rating && Number(v.act_rating), hold_reason: v.act_hold }, e.submitter);
   });
-  return section(t('actions'), 'detail-actions', buttons, form);
+  return section(t('actions'), 'detail-actions', buttons, needs, form);
 }
 
 function assignCard(d, ctx) {

@@ -229,6 +229,8 @@ impl Action {
             Action::Hold(_) => "put on hold",
             Action::Reject => "reject (rework)",
             Action::ReturnVisit => "return visit",
+            Action::Close => "close order",
+            Action::Cancel => "cancel order",
             other => other.code(),
         }
     }
@@ -246,8 +248,8 @@ impl Action {
             Action::Reject => "业主拒绝(返工)",
             Action::AutoConfirm => "自动确认",
             Action::ReturnVisit => "回访",
-            Action::Close => "关闭",
-            Action::Cancel => "取消",
+            Action::Close => "关闭工单",
+            Action::Cancel => "取消工单",
         }
     }
 }

@@ -222,6 +222,33 @@ async fn a_complaint_goes_round_the_loop_through_the_desk_api(backend: Backend) 
     let csv = csv.text().await.expect("text");
     assert!(csv.lines().any(|l| l.contains("王师傅") && l.starts_with("\"technician\"")), "{csv}");
 
+    // Customer service records the return visit. The order is 较重, which the organization's
+    // closing authority leaves to a supervisor: the detail says so rather than just leaving
+    // `close` out; the supervisor's detail offers it.
+    let actions_of = |d: &Value| {
+        d["actions"]
+            .as_array()
+            .expect("actions")
+            .iter()
+            .filter_map(Value::as_str)
+            .map(str::to_owned)
+            .collect::<Vec<_>>()
+    };
+    let (status, visited) = call(
+        &server,
+        &kefu.token,
+        "POST",
+        &format!("/api/v1/orders/{id}/actions"),
+        Some(json!({ "action": "return_visit", "text": "业主表示已修好" })),
+    )
+    .await;
+    assert_eq!(status, 200, "{visited}");
+    assert!(!actions_of(&visited).contains(&"close".to_owned()), "{visited}");
+    assert_eq!(visited["closing_needs"], "supervisor", "{visited}");
+    let (_, boss_view) = call(&server, &supervisor.token, "GET", &format!("/api/v1/orders/{id}"), None).await;
+    assert!(actions_of(&boss_view).contains(&"close".to_owned()), "{boss_view}");
+    assert_eq!(boss_view["closing_needs"], Value::Null);
+
     // No caller name or phone reached the metrics.
     let metrics =
         reqwest::get(format!("{}/metrics", server.metrics_base)).await.expect("metrics").text().await.expect("text");

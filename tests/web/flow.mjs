@@ -158,6 +158,31 @@ async function main() {
     await desk.locator('[data-testid="note"][data-visibility="public"]', { hasText: reply }).waitFor({ timeout: 5000 });
   });
 
+  await run('feedback', async () => {
+    // Says what it does: 取消工单, not a bare 取消 that reads as "dismiss".
+    const cancel = (await byId(desk, 'action-cancel').textContent()).trim();
+    if (cancel !== '取消工单') throw new Error(`the cancel button says ${JSON.stringify(cancel)}`);
+    // An error toast belongs to its view: leaving the view hides it.
+    await byId(desk, 'classify-submit').click();
+    await desk.locator('[data-testid="toast"].error').waitFor({ state: 'visible', timeout: 3000 });
+    await desk.evaluate(() => { location.hash = '#queue'; });
+    await viewDrawn(desk, 'queue');
+    if (await byId(desk, 'toast').isVisible()) throw new Error('an error toast followed the user to another view');
+    // The network goes: the queue keeps its rows and says so in Chinese; it comes back by itself.
+    const rows = await desk.locator('[data-testid="queue-row"]').count();
+    await desk.context().setOffline(true);
+    await desk.evaluate(() => { location.hash = '#queue'; window.dispatchEvent(new HashChangeEvent('hashchange')); });
+    await desk.locator('[data-testid="view-error"]:not([hidden])').waitFor({ timeout: 5000 });
+    const said = await byId(desk, 'view-error').textContent();
+    if (!said.includes('网络连接失败') || said.includes('Failed to fetch')) throw new Error(`the network error says ${JSON.stringify(said)}`);
+    await desk.context().setOffline(false);
+    await desk.locator('[data-testid="view-error"][hidden]').waitFor({ state: 'attached', timeout: 10_000 });
+    const after = await desk.locator('[data-testid="queue-row"]').count();
+    if (after < 1 || rows < 1) throw new Error(`queue rows: ${rows} before, ${after} after the network came back`);
+    await desk.locator(`[data-testid="queue-row"][data-id="${orderId}"] a`).first().click();
+    await waitText(desk, 'detail-number', number);
+  });
+
   await run('wait_tech', async () => {
     await desk.evaluate(() => { window.__noReload = 1; });
     console.log(`WAIT_TECH ${orderId}`);
@@ -182,6 +207,27 @@ async function main() {
     await byId(owner, 'h5-comment').fill('师傅很专业,修得很好');
     await byId(owner, 'h5-confirm').click();
     await waitText(owner, 'h5-status', '已确认');
+  });
+
+  await run('close', async () => {
+    // The return visit a complaint owes, then closing, which asks first (it cannot be undone).
+    await desk.bringToFront();
+    await desk.evaluate((id) => { location.hash = `#order/${id}`; }, orderId);
+    await waitText(desk, 'detail-status', '已确认');
+    if (await byId(desk, 'action-return_visit').count()) {
+      await byId(desk, 'action-return_visit').click();
+      await byId(desk, 'action-text').fill('业主表示已修好,满意');
+      await byId(desk, 'action-submit').click();
+      await waitText(desk, 'detail-status', '已回访');
+    }
+    await byId(desk, 'action-close').click();
+    await byId(desk, 'action-form').waitFor({ timeout: 3000 });
+    const status = (await byId(desk, 'detail-status').textContent()).trim();
+    if (status === '已关闭') throw new Error('关闭工单 closed at once, without asking');
+    const submit = (await byId(desk, 'action-submit').textContent()).trim();
+    if (submit !== '关闭工单') throw new Error(`the confirmation button says ${JSON.stringify(submit)}`);
+    await byId(desk, 'action-submit').click();
+    await waitText(desk, 'detail-status', '已关闭');
   });
 
   await run('dashboard', async () => {

@@ -64,6 +64,9 @@ pub struct OrderDetail {
     pub sla_events: Vec<SlaEventRecord>,
     /// The action codes the caller may take now.
     pub actions: Vec<&'static str>,
+    /// When the lifecycle would let the caller close the order now but the organization's
+    /// closing authority does not: the least senior `Role` that may (the desk says "需主管关闭").
+    pub closing_needs: Option<&'static str>,
 }
 
 #[derive(Debug, Serialize, JsonSchema)]
@@ -331,6 +334,7 @@ pub(super) async fn detail_of(
         })
         .collect();
     let actions = allowed_actions(&document, &order_state, principal, &closing);
+    let closing_needs = closing_needs(&document, &order_state, principal, &closing);
     let confirmed_rating = order_state.history.iter().rev().find_map(|f| rating_of(&f.transition.action));
     Ok(OrderDetail {
         row,
@@ -393,7 +397,24 @@ pub(super) async fn detail_of(
         return_visit_reasons: order_state.return_visit_reasons.iter().map(|r| r.code()).collect(),
         sla_events,
         actions,
+        closing_needs,
     })
+}
+
+/// The role the closing authority asks for when the lifecycle alone would let `principal` close
+/// the order now (see [`OrderDetail::closing_needs`]).
+pub(super) fn closing_needs(
+    document: &WorkOrder,
+    state: &OrderState,
+    principal: &Principal,
+    closing: &ClosingAuthority,
+) -> Option<&'static str> {
+    let (Ok(reporter), Ok(kind), Ok(grade)) = (document.reporter(), document.kind(), document.grade()) else {
+        return None;
+    };
+    let facts = RuleFacts { reporter, kind };
+    let lifecycle_allows = lifecycle::check(state, &facts, &Action::Close, principal.user, principal.role).is_ok();
+    (lifecycle_allows && !closing.allows(grade, principal.role)).then(|| closing.required(grade).code())
 }
 
 /// The action codes `principal` may take on the order now, by the lifecycle rules (and, for
