@@ -155,13 +155,21 @@ function queueView() {
   });
 
   const list = h('div', { 'data-testid': 'queue' });
-  mount([filters, bulk, list], async () => {
-    const rows = await api('/api/v1/orders', { query: { ...f, limit: 200 } });
+  const paint = (rows) => {
     const visible = new Set(rows.map((r) => r.id));
     st.checked = new Set([...st.checked].filter((id) => visible.has(id)));
     st.numbers = new Map(rows.map((r) => [r.id, r.number]));
     list.replaceChildren(rows.length ? ordersTable(rows, { select: true }) : muted(t('no_orders')));
     st.paintBulk();
+  };
+  // The last rows loaded for these filters stay on screen until new ones arrive (a failed
+  // load, e.g. no network, then leaves them there).
+  const key = JSON.stringify(f);
+  if (st.lastQueue?.key === key) paint(st.lastQueue.rows);
+  mount([filters, bulk, list], async () => {
+    const rows = await api('/api/v1/orders', { query: { ...f, limit: 200 } });
+    st.lastQueue = { key: JSON.stringify(f), rows };
+    paint(rows);
   });
 }
 

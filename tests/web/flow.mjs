@@ -175,6 +175,8 @@ async function main() {
     await desk.locator('[data-testid="view-error"]:not([hidden])').waitFor({ timeout: 5000 });
     const said = await byId(desk, 'view-error').textContent();
     if (!said.includes('网络连接失败') || said.includes('Failed to fetch')) throw new Error(`the network error says ${JSON.stringify(said)}`);
+    const offline = await desk.locator('[data-testid="queue-row"]').count();
+    if (offline !== rows) throw new Error(`offline, the queue shows ${offline} rows instead of the last ${rows}`);
     await desk.context().setOffline(false);
     await desk.locator('[data-testid="view-error"][hidden]').waitFor({ state: 'attached', timeout: 10_000 });
     const after = await desk.locator('[data-testid="queue-row"]').count();
