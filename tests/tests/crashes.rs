@@ -84,7 +84,9 @@ async fn killed_at_random_it_loses_nothing_it_acknowledged(backend: Backend) {
     let mut restart_ms: Vec<u128> = Vec::new();
     let http = reqwest::Client::new();
     for round in 0..kills {
-        let deadline = Instant::now() + Duration::from_millis(150 + rng.next(600));
+        // A heavier load needs longer between kills for its syncs to be acknowledged at all.
+        let window = 600 * phone_count.div_ceil(4) as u64;
+        let deadline = Instant::now() + Duration::from_millis(150 + rng.next(window));
         // Each phone writes and syncs until the server dies under it: what it made, and what a
         // settled sync acknowledged.
         let phones_work = futures_util::future::join_all(phones.iter_mut().zip(unacked.iter_mut()).enumerate().map(
