@@ -112,7 +112,7 @@ impl Status {
             Status::Accepted => "已接单",
             Status::OnSite => "已到场",
             Status::InProgress => "处理中",
-            Status::OnHold => "挂起",
+            Status::OnHold => "已挂起",
             Status::AwaitingConfirmation => "待确认",
             Status::Confirmed => "已确认",
             Status::Rework => "返工",
