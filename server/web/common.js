@@ -296,7 +296,11 @@ export function hideToast() {
 // Runs `work` with `button` disabled; failures are shown, not thrown.
 export async function busy(button, work) {
   if (button) button.disabled = true;
-  try { await work(); } catch (e) { showError(e); } finally { if (button) button.disabled = false; }
+  try {
+    await work();
+    // A success puts an earlier error to rest: its toast does not stay over the new state.
+    if (document.getElementById('toast')?.classList.contains('error')) hideToast();
+  } catch (e) { showError(e); } finally { if (button) button.disabled = false; }
 }
 
 // The login form, shared by both pages; `accept(role)` says whether this page serves the role.

@@ -162,6 +162,12 @@ async function main() {
     // Says what it does: 取消工单, not a bare 取消 that reads as "dismiss".
     const cancel = (await byId(desk, 'action-cancel').textContent()).trim();
     if (cancel !== '取消工单') throw new Error(`the cancel button says ${JSON.stringify(cancel)}`);
+    // A success puts an earlier error to rest.
+    await byId(desk, 'classify-submit').click();
+    await desk.locator('[data-testid="toast"].error').waitFor({ state: 'visible', timeout: 3000 });
+    await byId(desk, 'note-text').fill(`内部:已核实地址 ${token}`);
+    await byId(desk, 'note-submit').click();
+    await desk.locator('[data-testid="toast"]:not(.error)').waitFor({ state: 'visible', timeout: 5000 });
     // An error toast belongs to its view: leaving the view hides it.
     await byId(desk, 'classify-submit').click();
     await desk.locator('[data-testid="toast"].error').waitFor({ state: 'visible', timeout: 3000 });
