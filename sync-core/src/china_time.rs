@@ -77,7 +77,8 @@ impl OfficialNumber {
     /// Reads a number the server gave; `None` for any other text.
     pub fn parse(text: &str) -> Option<OfficialNumber> {
         let rest = text.strip_prefix("GD")?;
-        if rest.len() < 12 || !rest.bytes().all(|b| b.is_ascii_digit()) {
+        // A day's count has at most eight digits: no number raises a count near overflow.
+        if !(12..=16).contains(&rest.len()) || !rest.bytes().all(|b| b.is_ascii_digit()) {
             return None;
         }
         let (day, count) = rest.split_at(8);
@@ -95,7 +96,18 @@ mod number_tests {
         assert_eq!(n.text(), "GD202612060045");
         assert_eq!(OfficialNumber::parse("GD202612060045"), Some(n));
         assert_eq!(OfficialNumber::parse("GD2026120612345").map(|n| n.count), Some(12_345));
-        for other in ["", "GD", "GD20261206", "GD20261206004", "XX202612060045", "GD2026120600a5", "GD202612060000"] {
+        assert_eq!(OfficialNumber::parse("GD2026120699999999").map(|n| n.count), Some(99_999_999));
+        for other in [
+            "",
+            "GD",
+            "GD20261206",
+            "GD20261206004",
+            "XX202612060045",
+            "GD2026120600a5",
+            "GD202612060000",
+            "GD20261206999999999",
+            "GD202612069223372036854775807",
+        ] {
             assert_eq!(OfficialNumber::parse(other), None, "{other}");
         }
     }

@@ -356,6 +356,17 @@ impl WorkOrder {
         read_str(&self.doc, &ROOT, "official_no")
     }
 
+    /// The official number with the device whose change wrote it, when the document holds
+    /// exactly one (two concurrent values are no number to trust).
+    pub fn official_number_and_writer(&self) -> Option<(String, DeviceId)> {
+        let values = self.doc.get_all(ROOT, "official_no").ok()?;
+        let [(automerge::Value::Scalar(value), automerge::ObjId::Id(_, actor, _))] = values.as_slice() else {
+            return None;
+        };
+        let automerge::ScalarValue::Str(text) = value.as_ref() else { return None };
+        Some((text.to_string(), DeviceId::from_actor(actor)?))
+    }
+
     /// What a device shows until the server has numbered the order: `临-` and the id's last
     /// eight hex digits (the random part of a UUID v7).
     pub fn provisional_number(&self) -> String {

@@ -21,6 +21,7 @@ on_both_backends!(
     an_order_found_damaged_by_a_push_is_quarantined,
     a_creating_change_holds_the_registration_and_nothing_else,
     a_change_carries_no_extra_bytes_and_a_short_message,
+    an_official_number_a_device_wrote_is_not_kept,
 );
 
 fn leak(reporter: loopwork_sync_core::UserId) -> NewOrder {
@@ -509,5 +510,41 @@ async fn a_change_carries_no_extra_bytes_and_a_short_message(backend: Backend) {
     assert_eq!(refused(&mut wang, request(id, chatty, false, vec![])).await, (400, "invalid_change".into()));
     desk.synced().await;
     assert!(desk.replica.order(id).expect("order").notes().is_empty(), "nothing was stored");
+    server.stop().await.drop_database().await;
+}
+
+/// A number only a server wrote counts: a device that creates an order and, in a second change
+/// of its own, writes an official number (with a count near the end of the day's range) does not
+/// get it kept or the day's count raised; the server numbers the order as usual (the forged
+/// change is compensated), and the next registration is numbered right after.
+async fn an_official_number_a_device_wrote_is_not_kept(backend: Backend) {
+    use automerge::ROOT;
+    use automerge::transaction::Transactable;
+    let server = TestServer::start(backend).await;
+    let mut desk = server.device("kefu").await;
+    let owner = server.login("yezhu1502").await;
+    let me = desk.session.identity();
+    let now = std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).expect("now").as_millis() as i64;
+    let mut order = WorkOrder::create(&leak(owner.user), &me, now).expect("create").with_device(me.device);
+    let forged = format!("GD{}99999999", loopwork_sync_core::china_time::day_code(now));
+    order.raw_change(now, "forged number", |tx| tx.put(ROOT, "official_no", forged.as_str()).map(drop)).expect("forge");
+    let changes: Vec<OrderBytes> =
+        order.changes_since(&[]).into_iter().map(|(_, bytes)| OrderBytes { order: order.id(), bytes }).collect();
+    assert_eq!(changes.len(), 2);
+    let body = SyncRequest { cursor: None, limit: 10, changes, ..Default::default() }.encode();
+    desk.post(body).await.expect("the push is answered");
+    let (status, detail) =
+        server.call(&desk.session.token, "GET", &format!("/api/v1/orders/{}", order.id()), None).await;
+    assert_eq!(status, 200, "{detail}");
+    let number = detail["number"].as_str().expect("number").to_owned();
+    assert_ne!(number, forged, "{detail}");
+    let body = serde_json::json!({
+        "kind": "repair", "category": "water_electric", "grade": "minor", "channel": "hotline",
+        "project": "hy-garden", "building": "3", "unit": "3-1502", "description": "下一单",
+    });
+    let (status, next) = server.call(&desk.session.token, "POST", "/api/v1/orders", Some(body)).await;
+    assert_eq!(status, 201, "{next}");
+    let count = |n: &str| loopwork_sync_core::china_time::OfficialNumber::parse(n).expect("a server number").count;
+    assert_eq!(count(next["number"].as_str().expect("number")), count(&number) + 1, "{next}");
     server.stop().await.drop_database().await;
 }

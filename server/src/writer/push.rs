@@ -135,9 +135,19 @@ where
                         Store::<B>::owns_unit(tx, &user, &location.project, &location.building, &location.unit).await?;
                     replication::may_create(principal, &candidate, project_known, owns, serves)?;
                     attempt.wrote = true;
-                    // Numbered already: a phone re-pushing an order a restore lost (the numbering
-                    // change is the server's, vouched for by its receipt). It keeps its number.
-                    let number = match candidate.official_number().as_deref().and_then(OfficialNumber::parse) {
+                    // Numbered already: a phone re-pushing an order a restore lost keeps its
+                    // number, if a server wrote it. The sync handler lets a change through only
+                    // under the pusher's actor, a relayed author's (both in `authors`) or, with the
+                    // server's receipt, a server actor's: the writer must be none of `authors`.
+                    // (A device's own number is compensated by the review like any server-only
+                    // field.)
+                    let by_a_server =
+                        |writer: &loopwork_sync_core::DeviceId| !authors.iter().any(|a| a.identity.device == *writer);
+                    let given = candidate
+                        .official_number_and_writer()
+                        .filter(|(_, writer)| by_a_server(writer))
+                        .and_then(|(number, _)| OfficialNumber::parse(&number));
+                    let number = match given {
                         Some(given) => {
                             Store::<B>::raise_number(tx, &principal.org, &given).await?;
                             None
