@@ -46,7 +46,7 @@ const STRINGS = {
   timeline: ['处理记录', 'Timeline'], superseded: ['未生效', 'Not applied'], rejected_edits: ['被拒绝的修改', 'Refused edits'],
   reject_reason: ['拒绝原因(必填)', 'Reason (required)'], visit_result: ['回访结果(必填)', 'Result (required)'],
   cancel_reason: ['取消原因(必填)', 'Reason (required)'], close_confirm: ['确认关闭工单?关闭后不能再处理(说明可选)', 'Close the order? It cannot be worked on afterwards (note optional)'],
-  closing_needs: ['需{0}关闭', 'Needs a {0} to close'], note_optional: ['说明(可选)', 'Note (optional)'],
+  closing_needs: ['需{0}关闭', 'Needs a {0} to close'], someone: ['其他人员', 'someone else'], note_optional: ['说明(可选)', 'Note (optional)'],
   hold_reason: ['挂起原因', 'Reason'], dismiss: ['收起', 'Dismiss'], reason: ['原因', 'Reason'], what: ['内容', 'What'],
   stage: ['阶段', 'Stage'], level: ['级别', 'Level'], mark_read: ['标为已读', 'Mark read'], read: ['已读', 'Read'],
   stage_response: ['响应', 'Response'], stage_arrival: ['到场', 'Arrival'], stage_resolution: ['解决', 'Resolution'],

@@ -354,7 +354,7 @@ function notesCard(d, ctx) {
   });
   return section(t('notes'), 'detail-notes',
     h('ul', { class: 'notes' }, (d.notes ?? []).map((n) => h('li', { 'data-testid': 'note', 'data-visibility': n.visibility, class: n.visibility === 'internal' ? 'internal' : null },
-      h('div', { class: 'muted' }, `${show(n.who ?? n.author)} · ${fmtTime(n.at)} `,
+      h('div', { class: 'muted' }, `${person(d, n.who, n.author)} · ${fmtTime(n.at)} `,
         h('span', { class: `badge ${n.visibility === 'internal' ? 'internal' : 'public'}` }, t(n.visibility === 'internal' ? 'badge_internal' : 'badge_public'))),
       h('div', { class: 'text' }, n.text)))),
     form);
@@ -365,7 +365,7 @@ function workCard(d) {
   if (!parts.length && !times.length && !checks.length && !files.length) return null;
   return section(t('work'), 'detail-work',
     parts.length > 0 && [h('h4', {}, t('parts')), table([t('name'), t('quantity'), t('author'), t('at')],
-      parts.map((p) => row([p.name, p.quantity, p.who ?? p.author, fmtTime(p.at)])))],
+      parts.map((p) => row([p.name, p.quantity, person(d, p.who, p.author), fmtTime(p.at)])))],
     times.length > 0 && [h('h4', {}, t('time_log')), table([t('author'), t('start'), t('end'), t('duration')],
       times.map((x) => row([x.who ?? x.author, fmtTime(x.start), x.end == null ? t('ongoing') : fmtTime(x.end), fmtDuration((x.end ?? Date.now()) - x.start)])))],
     checks.length > 0 && [h('h4', {}, t('checklist')),
@@ -409,6 +409,15 @@ function slaEventsCard(d) {
       fmtTime(e.due_at ?? e.due_ms), fmtTime(e.at ?? e.at_ms ?? e.fired_at_ms)]))));
 }
 
+// Who did something, by name: staff by their name; the order's reporting owner as 业主 and the
+// unit (their name is personal data: the contact card reveals it); anyone else by role. Never a
+// raw user id.
+function person(d, who, id, role) {
+  if (who) return who;
+  if (id && id === d.reporter) return [label('roles', 'owner'), d.unit].filter(Boolean).join(' ');
+  return role ? '' : t('someone');
+}
+
 // The audit trail; its items' fields vary by kind, so each part is shown only when present.
 const ENTRY_LABEL = { note: 'notes', part: 'parts', time: 'time_log', attachment: 'attachments', auto_confirm: 'auto_confirmed' };
 function timelineCard(d) {
@@ -419,7 +428,8 @@ function timelineCard(d) {
     const title = vocab.actions?.some((a) => a.code === what) ? label('actions', what) : ENTRY_LABEL[what] ? t(ENTRY_LABEL[what]) : show(what);
     const refused = it.verdict != null && !['applied', 'accepted'].includes(it.verdict);
     const reason = lang === 'en' ? it.reason_en ?? it.reason_zh : it.reason_zh ?? it.reason_en;
-    const who = [it.who ?? it.by, it.role && label('roles', it.role)].filter(Boolean).join(' · ');
+    const who = it.who ? [it.who, it.role && label('roles', it.role)].filter(Boolean).join(' · ')
+      : person(d, null, it.by, it.role) || (it.role && label('roles', it.role)) || '';
     const details = [it.name && `${it.name} × ${it.quantity ?? 1}`, it.start != null && it.end != null && fmtDuration(it.end - it.start), it.text].filter(Boolean).join(' · ');
     return h('li', { class: refused ? 'refused' : null, 'data-testid': 'timeline-item' },
       h('time', {}, fmtTime(it.at ?? it.received_at_ms ?? it.device_time_ms)), ' ',
@@ -437,7 +447,7 @@ function rejectedCard(d) {
   const items = d.rejected_edits ?? [];
   if (!items.length) return null;
   return section(t('rejected_edits'), 'detail-rejected', table([t('at'), t('what'), t('author'), t('reason')],
-    items.map((x) => row([fmtTime(x.at), x.what, x.who ?? x.by, (lang === 'en' ? x.reason_en : x.reason_zh) ?? x.reason_code]))));
+    items.map((x) => row([fmtTime(x.at), x.what, person(d, x.who, x.by, x.role) || label('roles', x.role), (lang === 'en' ? x.reason_en : x.reason_zh) ?? x.reason_code]))));
 }
 
 // ---- notifications and return visits

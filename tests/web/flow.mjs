@@ -236,6 +236,11 @@ async function main() {
     if (submit !== '关闭工单') throw new Error(`the confirmation button says ${JSON.stringify(submit)}`);
     await byId(desk, 'action-submit').click();
     await waitText(desk, 'detail-status', '已关闭');
+    // The owner's confirmation names the owner by role and unit, never by a user id.
+    const timeline = await byId(desk, 'detail-timeline').innerText();
+    const ids = timeline.match(/[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}/g);
+    if (ids) throw new Error(`the timeline shows user ids: ${ids.join(', ')}`);
+    if (!timeline.includes(`业主 ${fx.unit}`)) throw new Error(`the owner's confirmation is not attributed to 业主 ${fx.unit}:\n${timeline}`);
   });
 
   await run('dashboard', async () => {
