@@ -114,12 +114,17 @@ export class ApiError extends Error {
 export const errorText = (e) => e instanceof ApiError ? (lang === 'zh' && e.zh) || e.message : t('network_error');
 export const isNetworkError = (e) => !(e instanceof ApiError);
 
+// A fresh key for a request that must take effect once however often it is sent again
+// (getRandomValues works on plain http too, where randomUUID does not).
+export const newKey = () => Array.from(crypto.getRandomValues(new Uint8Array(16)), (b) => b.toString(16).padStart(2, '0')).join('');
+
 // Calls the JSON API. `query` skips empty values; `raw` returns the Response (e.g. for a CSV).
-export async function api(path, { method = 'GET', body, query, raw = false } = {}) {
+export async function api(path, { method = 'GET', body, query, raw = false, idempotencyKey } = {}) {
   const url = new URL(path, location.origin);
   for (const [k, v] of Object.entries(query ?? {})) if (v != null && v !== '') url.searchParams.set(k, v);
   const token = session.get()?.token;
   const headers = { Accept: 'application/json' };
+  if (idempotencyKey) headers['Idempotency-Key'] = idempotencyKey;
   if (token) headers.Authorization = `Bearer ${token}`;
   if (body !== undefined) headers['Content-Type'] = 'application/json';
   const res = await fetch(url, { method, headers, body: body === undefined ? undefined : JSON.stringify(body) });

@@ -3,7 +3,7 @@
 // #visits, #dashboard, #kpis. Live events reload the current view's data in place.
 import {
   api, busy, dayStart, debounce, errorBox, field, fmtDuration, fmtTime, h, label, lang, loadVocab, localInputToMs,
-  loginView, options, pct, place, rerender, session, shanghaiDate, showError, slaBadge, slaLevel, startLive,
+  loginView, newKey, options, pct, place, rerender, session, shanghaiDate, showError, slaBadge, slaLevel, startLive,
   startPage, startSlaTicker, statusBadge, t, toast, viewer, vocab,
 } from '/assets/common.js';
 
@@ -191,6 +191,8 @@ function registerView() {
     field(t('caller_phone'), input('caller_phone', { type: 'tel', autocomplete: 'off' })),
     field(t('description'), h('textarea', { name: 'description', 'data-testid': 'reg-description', rows: 3, required: true }), 'wide'),
     h('div', { class: 'wide' }, h('button', { type: 'submit', class: 'primary', 'data-testid': 'reg-submit' }, t('register_submit'))));
+  // One key per registration: a click again after a lost answer returns the first order.
+  let key = newKey();
   form.addEventListener('submit', (e) => {
     e.preventDefault();
     busy(e.submitter, async () => {
@@ -199,7 +201,8 @@ function registerView() {
         building: v.building, unit: v.unit, area: v.area || undefined, description: v.description,
         occurred_at: v.occurred ? localInputToMs(v.occurred) : undefined,
         caller_name: v.caller_name || undefined, caller_phone: v.caller_phone || undefined };
-      const r = await api('/api/v1/orders', { method: 'POST', body });
+      const r = await api('/api/v1/orders', { method: 'POST', body, idempotencyKey: key });
+      key = newKey();
       form.reset();
       result.replaceChildren(registered(r));
     });

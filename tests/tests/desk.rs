@@ -12,6 +12,7 @@ on_both_backends!(
     a_complaint_goes_round_the_loop_through_the_desk_api,
     bad_input_is_refused_precisely_and_changes_nothing,
     the_queue_colours_by_the_organizations_book,
+    a_registration_sent_again_with_its_idempotency_key_makes_one_order,
 );
 
 const MINUTE: i64 = 60_000;
@@ -571,5 +572,55 @@ async fn the_queue_colours_by_the_organizations_book(backend: Backend) {
     // Overdue: nothing yet.
     let (_, overdue) = call(&server, &kefu.token, "GET", "/api/v1/orders?overdue=true", None).await;
     assert_eq!(overdue, json!([]));
+    server.stop().await.drop_database().await;
+}
+
+/// A dispatcher's browser retries a registration whose answer was lost (a cut response): with
+/// the same `Idempotency-Key` it gets the first order back, not a second one; the key with
+/// another registration, or a malformed key, is refused; another user's same key is theirs.
+async fn a_registration_sent_again_with_its_idempotency_key_makes_one_order(backend: Backend) {
+    let server = TestServer::start(backend).await;
+    let kefu = server.login("kefu").await;
+    let boss = server.login("zhuguan").await;
+    let http = reqwest::Client::new();
+    let send = |token: &str, key: &str, body: &Value| {
+        http.post(format!("{}/api/v1/orders", server.base))
+            .bearer_auth(token)
+            .header("idempotency-key", key)
+            .json(body)
+            .send()
+    };
+    let count = || async {
+        let (_, rows) = call(&server, &kefu.token, "GET", "/api/v1/orders?limit=500", None).await;
+        rows.as_array().expect("rows").len()
+    };
+    let before = count().await;
+    let first = send(&kefu.token, "reg-7f3a", &complaint("3-1502")).await.expect("post");
+    assert_eq!(first.status(), 201);
+    assert!(first.headers().get("idempotent-replayed").is_none());
+    let first: Value = first.json().await.expect("json");
+    let again = send(&kefu.token, "reg-7f3a", &complaint("3-1502")).await.expect("post");
+    assert_eq!(again.status(), 201);
+    assert_eq!(again.headers()["idempotent-replayed"], "true");
+    let again: Value = again.json().await.expect("json");
+    assert_eq!((&again["id"], &again["number"]), (&first["id"], &first["number"]), "{again}");
+    assert_eq!(count().await, before + 1, "one order for two sends");
+
+    let other = send(&kefu.token, "reg-7f3a", &complaint("3-1503")).await.expect("post");
+    assert_eq!(other.status(), 422);
+    let other: Value = other.json().await.expect("json");
+    assert_eq!(code(&other), "idempotency_key_reused");
+    for bad in ["", &"k".repeat(65), "含中文"] {
+        let refused = send(&kefu.token, bad, &complaint("3-1502")).await;
+        if let Ok(refused) = refused {
+            assert_eq!(refused.status(), 400, "{bad:?}");
+            let body: Value = refused.json().await.expect("json");
+            assert_eq!(code(&body), "invalid_idempotency_key", "{bad:?}");
+        } // a header value reqwest itself refuses to send is no request at all
+    }
+    let theirs = send(&boss.token, "reg-7f3a", &complaint("3-1502")).await.expect("post");
+    assert_eq!(theirs.status(), 201);
+    assert!(theirs.headers().get("idempotent-replayed").is_none(), "a key is the user's own");
+    assert_eq!(count().await, before + 2);
     server.stop().await.drop_database().await;
 }

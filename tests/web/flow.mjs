@@ -124,12 +124,32 @@ async function main() {
     await byId(desk, 'reg-description').fill(`楼上漏水,卫生间天花板渗水 ${token}`);
     await byId(desk, 'reg-caller-name').fill('张先生');
     await byId(desk, 'reg-caller-phone').fill('13800001111');
+    // The first answer is lost on the way back (the server did register it); the dispatcher
+    // clicks again: the same Idempotency-Key brings the first order back, not a second.
+    const started = Date.now() - 1000;
+    let cut = true;
+    await desk.route('**/api/v1/orders', async (route) => {
+      if (route.request().method() !== 'POST' || !cut) return route.continue();
+      cut = false;
+      if (!route.request().headers()['idempotency-key']) throw new Error('the registration carries no Idempotency-Key');
+      await route.fetch();
+      await route.abort('connectionreset');
+    });
+    await byId(desk, 'reg-submit').click();
+    await desk.locator('[data-testid="toast"].error').waitFor({ state: 'visible', timeout: 5000 });
     await byId(desk, 'reg-submit').click();
     const shown = byId(desk, 'registered-number');
     await shown.waitFor({ timeout: 5000 });
     number = (await shown.textContent()).trim();
     orderId = await shown.getAttribute('data-id');
     if (!number || !orderId) throw new Error(`no archived number shown (number ${JSON.stringify(number)}, id ${orderId})`);
+    await desk.unroute('**/api/v1/orders');
+    const made = await desk.evaluate(async ({ unit, since }) => {
+      const token = JSON.parse(sessionStorage.getItem('loopwork.desk')).token;
+      const rows = await (await fetch('/api/v1/orders?limit=500', { headers: { Authorization: `Bearer ${token}` } })).json();
+      return rows.filter((r) => r.unit === unit && r.kind === 'complaint' && r.created_at >= since).length;
+    }, { unit: fx.unit, since: started });
+    if (made !== 1) throw new Error(`two clicks after a lost answer made ${made} orders`);
   });
 
   await run('assign', async () => {

@@ -103,7 +103,23 @@ pub trait Queue: Send + Sync {
         now_ms: i64,
     ) -> Result<()>;
     async fn caller(&self, org: &str, order: OrderId) -> Result<Option<(Option<String>, Option<String>)>>;
+    /// Reserves the user's `Idempotency-Key` for a registration (`request`: its hash) about to
+    /// make `order`: `None` when this call reserved it, else the `(request, order)` an earlier
+    /// registration reserved it for. Keys older than [`IDEMPOTENCY_WINDOW_MS`] are forgotten.
+    async fn reserve_idempotency_key(
+        &self,
+        principal: &Principal,
+        key: &str,
+        request: &str,
+        order: OrderId,
+        now_ms: i64,
+    ) -> Result<Option<(String, String)>>;
+    /// Forgets a reservation whose registration did not make its order.
+    async fn release_idempotency_key(&self, principal: &Principal, key: &str) -> Result<()>;
 }
+
+/// How long a registration's `Idempotency-Key` is remembered.
+pub const IDEMPOTENCY_WINDOW_MS: i64 = 24 * 3_600_000;
 
 impl<B: Backend> Store<B>
 where
@@ -280,5 +296,56 @@ where
             .bind(order.to_string())
             .fetch_optional(&self.pool)
             .await?)
+    }
+
+    async fn reserve_idempotency_key(
+        &self,
+        principal: &Principal,
+        key: &str,
+        request: &str,
+        order: OrderId,
+        now_ms: i64,
+    ) -> Result<Option<(String, String)>> {
+        let (org, user) = (principal.org.as_str(), principal.user.to_string());
+        sqlx::query("DELETE FROM idempotency_keys WHERE org_id = $1 AND user_id = $2 AND key = $3 AND created_at < $4")
+            .bind(org)
+            .bind(user.as_str())
+            .bind(key)
+            .bind(now_ms - IDEMPOTENCY_WINDOW_MS)
+            .execute(&self.pool)
+            .await?;
+        let reserved = sqlx::query(
+            "INSERT INTO idempotency_keys (org_id, user_id, key, request, order_id, created_at)
+             VALUES ($1, $2, $3, $4, $5, $6) ON CONFLICT DO NOTHING",
+        )
+        .bind(org)
+        .bind(user.as_str())
+        .bind(key)
+        .bind(request)
+        .bind(order.to_string())
+        .bind(now_ms)
+        .execute(&self.pool)
+        .await?;
+        if reserved.rows_affected() == 1 {
+            return Ok(None);
+        }
+        Ok(sqlx::query_as(
+            "SELECT request, order_id FROM idempotency_keys WHERE org_id = $1 AND user_id = $2 AND key = $3",
+        )
+        .bind(org)
+        .bind(user.as_str())
+        .bind(key)
+        .fetch_optional(&self.pool)
+        .await?)
+    }
+
+    async fn release_idempotency_key(&self, principal: &Principal, key: &str) -> Result<()> {
+        sqlx::query("DELETE FROM idempotency_keys WHERE org_id = $1 AND user_id = $2 AND key = $3")
+            .bind(principal.org.as_str())
+            .bind(principal.user.to_string())
+            .bind(key)
+            .execute(&self.pool)
+            .await?;
+        Ok(())
     }
 }

@@ -4,8 +4,12 @@ use super::*;
 
 // ----- registration -----
 
-/// `POST /api/v1/orders`
-#[derive(Debug, Deserialize, JsonSchema)]
+/// `POST /api/v1/orders`. An optional `Idempotency-Key` header (1–64 visible ASCII characters)
+/// makes a retry safe: the same user sending the same registration with the same key within
+/// 24 hours gets the order the first one made (201, `Idempotent-Replayed: true`), not a second;
+/// the key with another registration is 422 `idempotency_key_reused`, and while the first is
+/// still being made 409 `idempotency_key_in_flight`.
+#[derive(Debug, Deserialize, Serialize, JsonSchema)]
 #[serde(deny_unknown_fields)]
 pub struct Registration {
     pub kind: String,
@@ -43,11 +47,34 @@ pub(super) fn non_blank(value: Option<String>) -> Option<String> {
     value.map(|v| v.trim().to_owned()).filter(|v| !v.is_empty())
 }
 
+/// The longest `Idempotency-Key` kept.
+pub const MAX_IDEMPOTENCY_KEY: usize = 64;
+
+/// The request's `Idempotency-Key`, if it sent one.
+fn idempotency_key(headers: &axum::http::HeaderMap) -> Result<Option<String>, ApiError> {
+    let Some(value) = headers.get("idempotency-key") else { return Ok(None) };
+    let key = value.to_str().unwrap_or_default();
+    if key.is_empty() || key.len() > MAX_IDEMPOTENCY_KEY || !key.bytes().all(|b| b.is_ascii_graphic()) {
+        return Err(ApiError::invalid(
+            "invalid_idempotency_key",
+            format!("Idempotency-Key is 1 to {MAX_IDEMPOTENCY_KEY} visible ASCII characters"),
+            "Idempotency-Key 须为 1 至 64 个可见 ASCII 字符",
+        ));
+    }
+    Ok(Some(key.to_owned()))
+}
+
 pub async fn register(
     State(state): State<AppState>,
     Authenticated(principal): Authenticated,
+    headers: axum::http::HeaderMap,
     Body(body): Body<Registration>,
-) -> Result<(StatusCode, Json<Registered>), ApiError> {
+) -> Result<(StatusCode, axum::http::HeaderMap, Json<Registered>), ApiError> {
+    let key = idempotency_key(&headers)?;
+    let request = {
+        use sha2::{Digest, Sha256};
+        hex::encode(Sha256::digest(serde_json::to_vec(&body).map_err(|_| ApiError::internal())?))
+    };
     let kind = Kind::from_code(&body.kind).map_err(|_| invalid_code("kind", &body.kind))?;
     let category = Category::from_code(&body.category).map_err(|_| invalid_code("category", &body.category))?;
     let grade = match body.grade.as_deref() {
@@ -119,8 +146,73 @@ pub async fn register(
     let now = state.clock.now_ms();
     let mut replica = Replica::new(MemoryStore::new(), principal.identity(), FixedClock::at(now));
     let id = replica.create(&new).map_err(refusal)?;
-    let has_caller = caller_name.is_some() || caller_phone.is_some();
-    if has_caller {
+    if let Some(key) = &key
+        && let Some((first_request, first_order)) =
+            state.db.reserve_idempotency_key(&principal, key, &request, id, now).await?
+    {
+        if first_request != request {
+            return Err(ApiError::new(
+                StatusCode::UNPROCESSABLE_ENTITY,
+                "idempotency_key_reused",
+                "this Idempotency-Key was sent with another registration",
+                "该 Idempotency-Key 已用于另一次登记",
+            ));
+        }
+        let first: OrderId = first_order.parse().map_err(|_| ApiError::internal())?;
+        let Ok(row) = row_of(&state, &principal, first).await else {
+            return Err(ApiError::new(
+                StatusCode::CONFLICT,
+                "idempotency_key_in_flight",
+                "a registration with this Idempotency-Key is still being made; try again",
+                "使用该 Idempotency-Key 的登记正在处理,请稍后重试",
+            )
+            .retry_after(1));
+        };
+        let duplicates = if principal.role.is_staff() {
+            state
+                .db
+                .possible_duplicates(&principal, &location, &category.code(), now - DUPLICATE_WINDOW_MS, first)
+                .await?
+        } else {
+            Vec::new()
+        };
+        let mut replayed = axum::http::HeaderMap::new();
+        replayed.insert("idempotent-replayed", axum::http::HeaderValue::from_static("true"));
+        return Ok((
+            StatusCode::CREATED,
+            replayed,
+            Json(Registered { id: first.to_string(), number: row.number, duplicates }),
+        ));
+    }
+    let made = make(&state, &principal, &replica, id, caller_name, caller_phone, now).await;
+    if made.is_err()
+        && let Some(key) = &key
+    {
+        state.db.release_idempotency_key(&principal, key).await?;
+    }
+    made?;
+    let row = row_of(&state, &principal, id).await?;
+    let duplicates =
+        state.db.possible_duplicates(&principal, &location, &category.code(), now - DUPLICATE_WINDOW_MS, id).await?;
+    let duplicates = if principal.role.is_staff() { duplicates } else { Vec::new() };
+    Ok((
+        StatusCode::CREATED,
+        axum::http::HeaderMap::new(),
+        Json(Registered { id: id.to_string(), number: row.number, duplicates }),
+    ))
+}
+
+/// Makes the registered order: its caller kept apart, its creation pushed.
+async fn make(
+    state: &AppState,
+    principal: &Principal,
+    replica: &Replica<MemoryStore>,
+    id: OrderId,
+    caller_name: Option<String>,
+    caller_phone: Option<String>,
+    now: i64,
+) -> Result<(), ApiError> {
+    if caller_name.is_some() || caller_phone.is_some() {
         if !principal.role.is_staff() {
             return Err(ApiError::invalid(
                 "invalid_caller",
@@ -130,10 +222,5 @@ pub async fn register(
         }
         state.db.save_caller(&principal.org, id, caller_name.as_deref(), caller_phone.as_deref(), now).await?;
     }
-    push_pending(&state, &principal, &replica, now).await?;
-    let row = row_of(&state, &principal, id).await?;
-    let duplicates =
-        state.db.possible_duplicates(&principal, &location, &category.code(), now - DUPLICATE_WINDOW_MS, id).await?;
-    let duplicates = if principal.role.is_staff() { duplicates } else { Vec::new() };
-    Ok((StatusCode::CREATED, Json(Registered { id: id.to_string(), number: row.number, duplicates })))
+    push_pending(state, principal, replica, now).await
 }
