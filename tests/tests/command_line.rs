@@ -268,7 +268,10 @@ async fn sqlite_a_backup_taken_while_serving_restores_to_that_moment() {
     assert!(before.iter().all(|id| seen_then.contains(id)));
     assert_eq!(written["counts"]["orders"], seen_then.len(), "{written}");
     assert!(written["bytes"].as_u64().expect("bytes") > 0);
-    assert_eq!(written["counts"]["schema_version"], 17, "{written}");
+    // The last migration applied: the number of SQLite's migrations.
+    let migrations =
+        std::fs::read_dir(loopwork_tests::tools::workspace().join("migrations/sqlite")).expect("dir").count();
+    assert_eq!(written["counts"]["schema_version"], migrations, "{written}");
     // The server keeps working after the backup; what it does then is not in it.
     let after = register(&base, &kefu.token, "3-909").await;
     let numbers_before = order_numbers(&base, &kefu.token).await;
