@@ -221,7 +221,9 @@ pub async fn classify(
         Ok(said.join(","))
     })
     .await?;
-    add_internal_note(&state, &principal, order, &format!("{said}(原因:{reason})")).await?;
+    // The order is in the principal's scope: `act` read it for them.
+    let note = format!("{said}(原因:{reason})");
+    state.db.add_internal_note(&principal.org, order, &principal.identity(), state.clock.now_ms(), &note).await?;
     Ok(Json(detail_of(&state, &principal, order).await?))
 }
 

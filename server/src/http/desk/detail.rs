@@ -333,8 +333,7 @@ pub(super) async fn detail_of(
             pauses_clock: reason.pauses(),
         })
         .collect();
-    let actions = allowed_actions(&document, &order_state, principal, &closing);
-    let closing_needs = closing_needs(&document, &order_state, principal, &closing);
+    let (actions, closing_needs) = allowed_actions(&document, &order_state, principal, &closing);
     let confirmed_rating = order_state.history.iter().rev().find_map(|f| rating_of(&f.transition.action));
     Ok(OrderDetail {
         row,
@@ -401,38 +400,31 @@ pub(super) async fn detail_of(
     })
 }
 
-/// The role the closing authority asks for when the lifecycle alone would let `principal` close
-/// the order now (see [`OrderDetail::closing_needs`]).
-pub(super) fn closing_needs(
-    document: &WorkOrder,
-    state: &OrderState,
-    principal: &Principal,
-    closing: &ClosingAuthority,
-) -> Option<&'static str> {
-    let (Ok(reporter), Ok(kind), Ok(grade)) = (document.reporter(), document.kind(), document.grade()) else {
-        return None;
-    };
-    let facts = RuleFacts { reporter, kind };
-    let lifecycle_allows = lifecycle::check(state, &facts, &Action::Close, principal.user, principal.role).is_ok();
-    (lifecycle_allows && !closing.allows(grade, principal.role)).then(|| closing.required(grade).code())
-}
-
 /// The action codes `principal` may take on the order now, by the lifecycle rules (and, for
-/// closing, the organization's closing authority).
+/// closing, the organization's closing authority); and, when the lifecycle alone would let them
+/// close it but the closing authority does not, the role that may ([`OrderDetail::closing_needs`]).
 pub(super) fn allowed_actions(
     document: &WorkOrder,
     state: &OrderState,
     principal: &Principal,
     closing: &ClosingAuthority,
-) -> Vec<&'static str> {
+) -> (Vec<&'static str>, Option<&'static str>) {
     let (Ok(reporter), Ok(kind), Ok(grade)) = (document.reporter(), document.kind(), document.grade()) else {
-        return Vec::new();
+        return (Vec::new(), None);
     };
     let facts = RuleFacts { reporter, kind };
-    person_actions(principal.user)
+    let mut closing_needs = None;
+    let actions = person_actions(principal.user)
         .iter()
         .filter(|action| lifecycle::check(state, &facts, action, principal.user, principal.role).is_ok())
-        .filter(|action| **action != Action::Close || closing.allows(grade, principal.role))
+        .filter(|action| {
+            let withheld = **action == Action::Close && !closing.allows(grade, principal.role);
+            if withheld {
+                closing_needs = Some(closing.required(grade).code());
+            }
+            !withheld
+        })
         .map(|action| action.code())
-        .collect()
+        .collect();
+    (actions, closing_needs)
 }

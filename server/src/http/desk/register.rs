@@ -70,10 +70,14 @@ pub async fn register(
     headers: axum::http::HeaderMap,
     Body(body): Body<Registration>,
 ) -> Result<(StatusCode, axum::http::HeaderMap, Json<Registered>), ApiError> {
-    let key = idempotency_key(&headers)?;
-    let request = {
-        use sha2::{Digest, Sha256};
-        hex::encode(Sha256::digest(serde_json::to_vec(&body).map_err(|_| ApiError::internal())?))
+    // With a key, what was asked (the body's hash) is remembered with it.
+    let key = match idempotency_key(&headers)? {
+        Some(key) => {
+            use sha2::{Digest, Sha256};
+            let request = serde_json::to_vec(&body).map_err(|_| ApiError::internal())?;
+            Some((key, hex::encode(Sha256::digest(request))))
+        }
+        None => None,
     };
     let kind = Kind::from_code(&body.kind).map_err(|_| invalid_code("kind", &body.kind))?;
     let category = Category::from_code(&body.category).map_err(|_| invalid_code("category", &body.category))?;
@@ -146,11 +150,11 @@ pub async fn register(
     let now = state.clock.now_ms();
     let mut replica = Replica::new(MemoryStore::new(), principal.identity(), FixedClock::at(now));
     let id = replica.create(&new).map_err(refusal)?;
-    if let Some(key) = &key
+    if let Some((key, request)) = &key
         && let Some((first_request, first_order)) =
-            state.db.reserve_idempotency_key(&principal, key, &request, id, now).await?
+            state.db.reserve_idempotency_key(&principal, key, request, id, now).await?
     {
-        if first_request != request {
+        if first_request != *request {
             return Err(ApiError::new(
                 StatusCode::UNPROCESSABLE_ENTITY,
                 "idempotency_key_reused",
@@ -186,7 +190,7 @@ pub async fn register(
     }
     let made = make(&state, &principal, &replica, id, caller_name, caller_phone, now).await;
     if made.is_err()
-        && let Some(key) = &key
+        && let Some((key, _)) = &key
     {
         state.db.release_idempotency_key(&principal, key).await?;
     }
