@@ -286,10 +286,8 @@ mod tests {
     use crate::store::MemoryStore;
     use crate::{Category, Channel, DeviceId, FixedClock, Grade, Kind, Role, UserId};
 
-    #[test]
-    fn an_adopted_order_is_edited_without_a_reload_and_stays_whole_in_the_store() {
-        let desk = Identity::new(UserId::new(), Role::Dispatcher, DeviceId::new());
-        let new = NewOrder {
+    fn leak() -> NewOrder {
+        NewOrder {
             kind: Kind::Repair,
             category: Category::WaterElectric,
             grade: Grade::Serious,
@@ -298,8 +296,13 @@ mod tests {
             description: "漏水".into(),
             reporter: UserId::new(),
             occurred_at_ms: None,
-        };
-        let mut order = WorkOrder::create(&new, &desk, 0).expect("order");
+        }
+    }
+
+    #[test]
+    fn an_adopted_order_is_edited_without_a_reload_and_stays_whole_in_the_store() {
+        let desk = Identity::new(UserId::new(), Role::Dispatcher, DeviceId::new());
+        let mut order = WorkOrder::create(&leak(), &desk, 0).expect("order");
         order.add_note(&desk, "业主下午在家", 1).expect("note");
         let saved = order.save();
         let id = order.id();
@@ -320,17 +323,7 @@ mod tests {
     #[test]
     fn a_list_the_server_would_refuse_as_too_long_is_refused_on_the_device() {
         let desk = Identity::new(UserId::new(), Role::Dispatcher, DeviceId::new());
-        let new = NewOrder {
-            kind: Kind::Repair,
-            category: Category::WaterElectric,
-            grade: Grade::Minor,
-            channel: Channel::Hotline,
-            location: Location::unit("p", "1", "101"),
-            description: "漏水".into(),
-            reporter: UserId::new(),
-            occurred_at_ms: None,
-        };
-        let mut order = WorkOrder::create(&new, &desk, 0).expect("order");
+        let mut order = WorkOrder::create(&leak(), &desk, 0).expect("order");
         for n in 0..crate::authority::MAX_LIST_ENTRIES {
             order.add_note(&desk, &format!("n{n}"), 1).expect("note");
         }

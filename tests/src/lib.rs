@@ -469,6 +469,51 @@ impl Device {
 /// Where the foreign-language and browser tests find their tools (`scripts/install-test-tools`).
 pub mod faults;
 
+/// How the notes phones made stand on a server after a fault campaign.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct NoteTally {
+    /// Notes made (each checked).
+    pub made: usize,
+    /// Made, and not on the server.
+    pub lost: usize,
+    /// Made, and on the server more than once.
+    pub duplicated: usize,
+}
+
+/// Reads each order of `made` (its notes' texts, as the phones made them) from the server at
+/// `base` as `token` (every one must read, 200) and counts the notes lost and duplicated; every
+/// phone must hold exactly the server's notes of each order (convergence).
+pub async fn tally_notes(
+    base: &str,
+    token: &str,
+    made: &std::collections::BTreeMap<loopwork_sync_core::OrderId, std::collections::BTreeSet<String>>,
+    phones: &[Device],
+) -> NoteTally {
+    let http = reqwest::Client::new();
+    let mut tally = NoteTally::default();
+    for (order, texts_made) in made {
+        let response = http.get(format!("{base}/api/v1/orders/{order}")).bearer_auth(token).send().await.expect("get");
+        let status = response.status().as_u16();
+        let detail: serde_json::Value = response.json().await.unwrap_or_default();
+        assert_eq!(status, 200, "order {order} reads: {detail}");
+        let texts: Vec<&str> =
+            detail["notes"].as_array().expect("notes").iter().map(|n| n["text"].as_str().unwrap_or("")).collect();
+        for text in texts_made {
+            tally.made += 1;
+            match texts.iter().filter(|t| **t == text).count() {
+                0 => tally.lost += 1,
+                1 => {}
+                _ => tally.duplicated += 1,
+            }
+        }
+        for phone in phones {
+            let on_phone = phone.replica.order(*order).expect("the order on every phone").notes().len();
+            assert_eq!(on_phone, texts.len(), "phone and server converge on {order}");
+        }
+    }
+    tally
+}
+
 pub mod tools {
     use std::path::{Path, PathBuf};
 

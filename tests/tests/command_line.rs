@@ -239,16 +239,7 @@ async fn register(base: &str, token: &str, unit: &str) -> String {
 
 /// The ids of the orders `token` sees.
 async fn order_ids(base: &str, token: &str) -> std::collections::BTreeSet<String> {
-    let rows: Vec<serde_json::Value> = reqwest::Client::new()
-        .get(format!("{base}/api/v1/orders?limit=500"))
-        .bearer_auth(token)
-        .send()
-        .await
-        .expect("queue")
-        .json()
-        .await
-        .expect("json");
-    rows.iter().map(|r| r["id"].as_str().expect("id").to_owned()).collect()
+    order_numbers(base, token).await.into_keys().collect()
 }
 
 #[tokio::test]

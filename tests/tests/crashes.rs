@@ -13,7 +13,7 @@ use std::time::{Duration, Instant};
 use loopwork_sync_core::OrderId;
 use loopwork_sync_core::store::OrderQuery;
 use loopwork_tests::tools::{serve_binary, server_binary};
-use loopwork_tests::{Backend, Device, TestDatabase, login_at};
+use loopwork_tests::{Backend, Device, TestDatabase, login_at, tally_notes};
 use serde_json::Value;
 
 const PASSWORD: &str = loopwork_server::demo::DEMO_PASSWORD;
@@ -175,35 +175,10 @@ async fn killed_at_random_it_loses_nothing_it_acknowledged(backend: Backend) {
             (response.status().as_u16(), response.json::<Value>().await.unwrap_or(Value::Null))
         }
     };
-    let mut lost = 0;
-    let mut duplicated = 0;
-    let mut checked = 0;
-    for (order, made) in &made_notes {
-        let (status, detail) = get(format!("{base}/api/v1/orders/{order}")).await;
-        assert_eq!(status, 200, "order {order} reads: {detail}");
-        let texts: Vec<String> = detail["notes"]
-            .as_array()
-            .expect("notes")
-            .iter()
-            .map(|n| n["text"].as_str().unwrap_or("").to_owned())
-            .collect();
-        for text in made {
-            let times = texts.iter().filter(|t| *t == text).count();
-            if acked_notes.get(order).is_some_and(|a| a.contains(text)) {
-                checked += 1;
-            }
-            match times {
-                0 => lost += 1,
-                1 => {}
-                _ => duplicated += 1,
-            }
-        }
-        // Every phone holds what the server holds.
-        for phone in &phones {
-            let on_phone = phone.replica.order(*order).expect("on the phone").notes().len();
-            assert_eq!(on_phone, texts.len(), "phone and server converge on {order}");
-        }
-    }
+    let tally = tally_notes(&base, &staff.token, &made_notes, &phones).await;
+    let (lost, duplicated) = (tally.lost, tally.duplicated);
+    // Every acknowledged note is one of those made (a settled sync acknowledges what it sent).
+    let checked: usize = acked_notes.values().map(BTreeSet::len).sum();
     let (_, queue) = get(format!("{base}/api/v1/orders?limit=500")).await;
     let rows = queue.as_array().expect("queue");
     let ids: BTreeSet<&str> = rows.iter().filter_map(|r| r["id"].as_str()).collect();

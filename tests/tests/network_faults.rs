@@ -14,7 +14,7 @@ use automerge::ReadDoc;
 use loopwork_sync_core::store::OrderQuery;
 use loopwork_sync_core::{Category, Channel, Grade, Kind, Location, NewOrder, OrderId};
 use loopwork_tests::faults::{FaultProxy, Rng};
-use loopwork_tests::{Backend, Device, SyncError, TestServer, on_both_backends};
+use loopwork_tests::{Backend, Device, SyncError, TestServer, on_both_backends, tally_notes};
 use serde_json::Value;
 
 on_both_backends!(through_a_faulty_network_nothing_is_lost_or_doubled);
@@ -109,25 +109,8 @@ async fn through_a_faulty_network_nothing_is_lost_or_doubled(backend: Backend) {
     let settled_ms = started.elapsed().as_millis();
 
     let staff = server.login("kefu").await;
-    let (mut lost, mut duplicated, mut checked) = (0, 0, 0);
-    for (order, made) in &made_notes {
-        let (status, detail) = server.call(&staff.token, "GET", &format!("/api/v1/orders/{order}"), None).await;
-        assert_eq!(status, 200, "order {order} reads: {detail}");
-        let texts: Vec<&str> =
-            detail["notes"].as_array().expect("notes").iter().map(|n| n["text"].as_str().unwrap_or("")).collect();
-        for text in made {
-            checked += 1;
-            match texts.iter().filter(|t| **t == text).count() {
-                0 => lost += 1,
-                1 => {}
-                _ => duplicated += 1,
-            }
-        }
-        for phone in &phones {
-            let on_phone = phone.replica.order(*order).expect("on every phone").notes().len();
-            assert_eq!(on_phone, texts.len(), "phone and server converge on {order}");
-        }
-    }
+    let tally = tally_notes(&server.base, &staff.token, &made_notes, &phones).await;
+    let (lost, duplicated, checked) = (tally.lost, tally.duplicated, tally.made);
     let (status, queue) = server.call(&staff.token, "GET", "/api/v1/orders?limit=500", None).await;
     assert_eq!(status, 200, "{queue}");
     let rows = queue.as_array().expect("queue");

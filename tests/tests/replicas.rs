@@ -17,7 +17,7 @@ use futures_util::StreamExt;
 use loopwork_sync_core::OrderId;
 use loopwork_sync_core::store::OrderQuery;
 use loopwork_tests::tools::{serve_binary, server_binary, tool, workspace};
-use loopwork_tests::{Backend, Device, SyncError, TestDatabase, login_at};
+use loopwork_tests::{Backend, Device, SyncError, TestDatabase, login_at, tally_notes};
 use serde_json::{Value, json};
 
 const PASSWORD: &str = loopwork_server::demo::DEMO_PASSWORD;
@@ -226,25 +226,9 @@ async fn three_replicas_behind_haproxy_one_killed_under_load() {
             (response.status().as_u16(), response.json::<Value>().await.unwrap_or(Value::Null))
         }
     };
-    let (mut lost, mut duplicated, mut checked) = (0, 0, 0);
     let made = made.lock().unwrap().clone();
-    for (order, texts_made) in &made {
-        let (status, detail) = get(format!("/api/v1/orders/{order}")).await;
-        assert_eq!(status, 200, "{detail}");
-        let texts: Vec<&str> =
-            detail["notes"].as_array().expect("notes").iter().map(|n| n["text"].as_str().unwrap_or("")).collect();
-        for text in texts_made {
-            checked += 1;
-            match texts.iter().filter(|t| **t == text).count() {
-                0 => lost += 1,
-                1 => {}
-                _ => duplicated += 1,
-            }
-        }
-        for phone in &phones {
-            assert_eq!(phone.replica.order(*order).expect("on the phone").notes().len(), texts.len());
-        }
-    }
+    let tally = tally_notes(&lb, &desk.token, &made, &phones).await;
+    let (lost, duplicated, checked) = (tally.lost, tally.duplicated, tally.made);
 
     // Each checkpoint fired after the webhook's registration is recorded once and delivered
     // once (the survivors' delivery task runs every 5 s; a delivery the dead replica had

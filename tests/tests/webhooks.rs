@@ -26,8 +26,9 @@ struct Received {
     body: String,
 }
 
-/// A receiver on loopback that fails the first attempt of every delivery, then accepts.
-async fn receiver() -> (String, Arc<Mutex<Vec<Received>>>) {
+/// A receiver on loopback; with `fail_first`, it fails the first attempt of every delivery, then
+/// accepts.
+async fn receiver(fail_first: bool) -> (String, Arc<Mutex<Vec<Received>>>) {
     let got: Arc<Mutex<Vec<Received>>> = Arc::default();
     let seen = got.clone();
     let app = axum::Router::new().route(
@@ -46,7 +47,11 @@ async fn receiver() -> (String, Arc<Mutex<Vec<Received>>>) {
                     signature: header("x-loopwork-signature"),
                     body,
                 });
-                if first { axum::http::StatusCode::SERVICE_UNAVAILABLE } else { axum::http::StatusCode::OK }
+                if first && fail_first {
+                    axum::http::StatusCode::SERVICE_UNAVAILABLE
+                } else {
+                    axum::http::StatusCode::OK
+                }
             }
         }),
     );
@@ -67,7 +72,7 @@ async fn an_sla_event_reaches_the_organization_s_endpoint_signed_at_least_once(b
     let mut desk = server.device("kefu").await;
     let wang = server.login("wang").await;
     let admin = server.login("admin").await;
-    let (url, got) = receiver().await;
+    let (url, got) = receiver(true).await;
     let http = reqwest::Client::new();
     let hooks = format!("{}/api/v1/settings/webhooks", server.base);
 
@@ -245,28 +250,7 @@ async fn an_event_fired_again_after_a_restore_keeps_its_delivery_id(backend: Bac
     let mut desk = server.device("kefu").await;
     let wang = server.login("wang").await;
     let admin = server.login("admin").await;
-    let got: Arc<Mutex<Vec<Received>>> = Arc::default();
-    let seen = got.clone();
-    let app = axum::Router::new().route(
-        "/hook",
-        axum::routing::post(move |headers: axum::http::HeaderMap, body: String| {
-            let seen = seen.clone();
-            async move {
-                let header =
-                    |name: &str| headers.get(name).and_then(|v| v.to_str().ok()).unwrap_or_default().to_owned();
-                seen.lock().unwrap().push(Received {
-                    delivery: header("x-loopwork-delivery"),
-                    timestamp: header("x-loopwork-timestamp"),
-                    signature: header("x-loopwork-signature"),
-                    body,
-                });
-                axum::http::StatusCode::OK
-            }
-        }),
-    );
-    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.expect("bind");
-    let url = format!("http://{}/hook", listener.local_addr().expect("addr"));
-    tokio::spawn(async move { axum::serve(listener, app).await });
+    let (url, got) = receiver(false).await;
     let http = reqwest::Client::new();
     let allow = http
         .put(format!("{}/api/v1/settings/webhook-destinations", server.base))

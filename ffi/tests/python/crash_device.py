@@ -16,29 +16,9 @@ Not collected by pytest (its name does not start with test_).
 
 import json
 import sys
-import urllib.error
-import urllib.request
 
 import loopwork_ffi as lw
-
-
-class HttpTransport(lw.Transport):
-    def post(self, url, headers, body):
-        return self.send(urllib.request.Request(url, data=bytes(body), method="POST"), headers)
-
-    def get(self, url, headers):
-        return self.send(urllib.request.Request(url, method="GET"), headers)
-
-    def send(self, request, headers):
-        for h in headers:
-            request.add_header(h.name, h.value)
-        try:
-            with urllib.request.urlopen(request, timeout=30) as response:
-                return lw.HttpResponse(status=response.status, body=response.read())
-        except urllib.error.HTTPError as e:
-            return lw.HttpResponse(status=e.code, body=e.read())
-        except OSError as e:
-            raise lw.TransportError.Failed(str(e))
+from transport import HttpTransport
 
 
 def open_device(directory, server):
