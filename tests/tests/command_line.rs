@@ -199,6 +199,20 @@ async fn an_administrator_sets_up_a_project_and_its_people(backend: Backend) {
         .expect("login");
     assert_eq!(nobody.status(), 401, "no refused user was made");
 
+    // After a restore: today's official numbers move on, for every organization; nothing but a
+    // positive count is taken.
+    for bad in ["0", "-5", "many"] {
+        let (ok, _, err) = admin(&["skip-numbers", "--by", bad]);
+        assert!(!ok && !err.is_empty(), "--by {bad}: {err}");
+    }
+    let (ok, out, err) = admin(&["skip-numbers", "--by", "50"]);
+    assert!(ok, "{err}");
+    let line = out.lines().find(|l| l.contains(&org)).unwrap_or_else(|| panic!("{out}"));
+    assert!(line.ends_with("continue after 50"), "{line}");
+    let (ok, out, err) = admin(&["skip-numbers", "--by", "50"]);
+    assert!(ok, "{err}");
+    assert!(out.lines().any(|l| l.contains(&org) && l.ends_with("continue after 100")), "{out}");
+
     // A lost phone: revoked from the command line, refused at its next request.
     let device = session.device.to_string();
     let (ok, _, err) = admin(&["revoke-device", "--org", &org, "--device", &device]);
