@@ -42,6 +42,54 @@ pub const DEMO_USERS: &[DemoUser] = &[
 
 pub const DEMO_PROJECT: &str = "hy-garden";
 
+/// The demo project's estate register: buildings 1 to 12, each with entrances (单元) 1 to 5 of 18
+/// floors and two units a floor (`3-1502`: entrance 3, floor 15, unit 02); residents in entrance 3
+/// of building 3 and in the demo owners' units. Names and numbers are made up.
+pub const DEMO_BUILDINGS: u32 = 12;
+
+async fn seed_register(db: &dyn Database, org: &str, now_ms: i64) -> Result<(), ApiError> {
+    use loopwork_sync_core::estate::{NewResident, RegisterRow, Relation};
+    const SURNAMES: [&str; 8] = ["王", "李", "张", "刘", "陈", "杨", "赵", "黄"];
+    const GIVEN: [&str; 6] = ["伟", "芳", "娜", "敏", "静", "强"];
+    let mut rows = Vec::new();
+    let resident = |name: &str, phone: String, relation| Some(NewResident { name: name.into(), phone, relation });
+    for building in 1..=DEMO_BUILDINGS {
+        for entrance in 1..=5 {
+            for floor in 1..=18 {
+                for room in 1..=2 {
+                    let unit = format!("{entrance}-{floor:02}{room:02}");
+                    let n = (floor * 2 + room) as usize;
+                    let people = match (building, unit.as_str()) {
+                        (3, "3-1502") => vec![
+                            resident("王芳", "13800138005".into(), Relation::Owner),
+                            resident("王小明", "13900139001".into(), Relation::Family),
+                        ],
+                        (5, "5-0801") => vec![resident("陈静", "13800138006".into(), Relation::Owner)],
+                        (3, _) if entrance == 3 => vec![resident(
+                            &format!("{}{}", SURNAMES[n % SURNAMES.len()], GIVEN[n % GIVEN.len()]),
+                            format!("139{:08}", 3_000_000 + n),
+                            Relation::Owner,
+                        )],
+                        _ => vec![None],
+                    };
+                    for resident in people {
+                        let row = RegisterRow {
+                            row: 0,
+                            project: None,
+                            building: building.to_string(),
+                            unit: unit.clone(),
+                            resident,
+                        };
+                        rows.push((DEMO_PROJECT.to_owned(), row));
+                    }
+                }
+            }
+        }
+    }
+    db.import_register(org, &rows, true, now_ms).await?;
+    Ok(())
+}
+
 /// Creates the demo organization and returns the text that tells a person how to log in.
 pub async fn seed(db: &dyn Database, now_ms: i64) -> Result<String, ApiError> {
     let org = db.create_organization("和园物业(演示) Heyuan Property (demo)", now_ms).await?;
@@ -65,6 +113,7 @@ pub async fn seed(db: &dyn Database, now_ms: i64) -> Result<String, ApiError> {
         }
         ids.push(id);
     }
+    seed_register(db, &org, now_ms).await?;
     let kefu = db.user_by_login("kefu").await?.ok_or_else(ApiError::internal)?;
     let device = db.register_device(&kefu, "demo seeding", &auth::token_hash(&auth::new_token()), now_ms).await?;
     let desk = Identity::new(kefu.id, Role::Dispatcher, device);

@@ -16,6 +16,7 @@ pub mod clock;
 pub mod creation;
 pub mod deadline;
 pub mod error;
+pub mod estate;
 pub mod identity;
 pub mod ids;
 pub mod lifecycle;

@@ -236,8 +236,8 @@ impl TestServer {
         login_at(&self.base, login, demo::DEMO_PASSWORD).await
     }
 
-    /// A JSON API call (`GET` or `POST`, with a body for a `POST`) as `token`: its status and
-    /// its body (JSON, or the text as a JSON string).
+    /// A JSON API call (`GET`, `POST`, `PUT`, `PATCH` or `DELETE`, with an optional JSON body) as
+    /// `token`: its status and its body (JSON, or the text as a JSON string).
     pub async fn call(
         &self,
         token: &str,
@@ -247,11 +247,8 @@ impl TestServer {
     ) -> (u16, serde_json::Value) {
         let client = reqwest::Client::new();
         let url = format!("{}{path}", self.base);
-        let request = match method {
-            "GET" => client.get(url),
-            "POST" => client.post(url),
-            other => panic!("method {other}"),
-        };
+        let method = reqwest::Method::from_bytes(method.as_bytes()).expect("an HTTP method");
+        let request = client.request(method, url);
         let request = match body {
             Some(body) => request.json(&body),
             None => request,

@@ -262,7 +262,7 @@ async fn sqlite_a_backup_taken_while_serving_restores_to_that_moment() {
     let (base, _, mut child) = serve(dir.path(), &[]).await;
     let kefu = login_at(&base, "kefu", loopwork_server::demo::DEMO_PASSWORD).await;
     let mut before = Vec::new();
-    for unit in ["3-101", "3-202", "3-303"] {
+    for unit in ["3-0101", "3-0202", "3-0302"] {
         before.push(register(&base, &kefu.token, unit).await);
     }
     let (ok, out, err) = run(dir.path(), &["backup", "--to", "backups", "--data-dir", "data"], &[]);
@@ -278,7 +278,7 @@ async fn sqlite_a_backup_taken_while_serving_restores_to_that_moment() {
         std::fs::read_dir(loopwork_tests::tools::workspace().join("migrations/sqlite")).expect("dir").count();
     assert_eq!(written["counts"]["schema_version"], migrations, "{written}");
     // The server keeps working after the backup; what it does then is not in it.
-    let after = register(&base, &kefu.token, "3-909").await;
+    let after = register(&base, &kefu.token, "3-0901").await;
     let numbers_before = order_numbers(&base, &kefu.token).await;
     child.kill().await.expect("stop");
     child.wait().await.expect("stopped");
@@ -310,7 +310,7 @@ async fn sqlite_a_backup_taken_while_serving_restores_to_that_moment() {
     assert_eq!(now, seen_then, "exactly what the backup held");
     assert!(!now.contains(&after));
     // The restore moved today's numbers on: the order lost with it keeps its number for good.
-    let new = register(&base, &kefu.token, "3-909").await;
+    let new = register(&base, &kefu.token, "3-0901").await;
     let numbers_now = order_numbers(&base, &kefu.token).await;
     let given = &numbers_now[&new];
     assert!(!numbers_before.values().any(|n| n == given), "{given} was given out before the restore");

@@ -606,7 +606,7 @@ async fn a_registration_sent_again_with_its_idempotency_key_makes_one_order(back
     assert_eq!((&again["id"], &again["number"]), (&first["id"], &first["number"]), "{again}");
     assert_eq!(count().await, before + 1, "one order for two sends");
 
-    let other = send(&kefu.token, "reg-7f3a", &complaint("3-1503")).await.expect("post");
+    let other = send(&kefu.token, "reg-7f3a", &complaint("3-1501")).await.expect("post");
     assert_eq!(other.status(), 422);
     let other: Value = other.json().await.expect("json");
     assert_eq!(code(&other), "idempotency_key_reused");

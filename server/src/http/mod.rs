@@ -10,6 +10,8 @@
 //!   `POST /api/v1/orders/bulk-assign`, `GET /api/v1/me|vocabulary|technicians`: the desk
 //!   (`desk/`); `GET /api/v1/dashboard/efficiency|heatmap`, `GET /api/v1/kpis`: dashboards
 //!   (`dashboard.rs`).
+//! - `GET`/`POST /api/v1/estate/…`: the estate register (房屋档案), the caller pop-up and
+//!   spreadsheet imports (`estate.rs`).
 //! - `GET /api/v1/live`: server-sent events when the caller's organization's feed advances.
 //! - `POST /sync/v1`: one sync round trip (binary frames, docs/protocol.md).
 //! - `GET /api/v1/orders/{id}/audit`: an order's audit trail (office staff; docs/permissions.md).
@@ -25,6 +27,7 @@
 pub mod audit;
 pub mod dashboard;
 pub mod desk;
+pub mod estate;
 pub mod extract;
 pub mod live;
 pub mod notifications;
@@ -86,8 +89,23 @@ pub fn router(state: AppState) -> axum::Router {
         .route("/api/v1/notifications", get(notifications::notifications))
         .route("/api/v1/notifications/{id}/read", post(notifications::mark_read))
         .route("/api/v1/orders/{id}/sla-events", get(notifications::sla_events))
+        .route("/api/v1/estate/projects", get(estate::projects))
+        .route("/api/v1/estate/buildings", get(estate::buildings))
+        .route("/api/v1/estate/units", get(estate::units).post(estate::add_unit))
+        .route("/api/v1/estate/unit", get(estate::unit).delete(estate::remove_unit))
+        .route("/api/v1/estate/residents", post(estate::add_resident))
+        .route(
+            "/api/v1/estate/residents/{id}",
+            axum::routing::patch(estate::update_resident).delete(estate::remove_resident),
+        )
+        .route("/api/v1/estate/residents/{id}/reveal", post(estate::reveal_resident))
+        .route("/api/v1/estate/residents/{id}/reveals", get(estate::resident_reveals))
+        .route("/api/v1/estate/callers", post(estate::caller))
         .layer(tower_http::limit::RequestBodyLimitLayer::new(MAX_JSON_BODY))
         .layer(tower_http::compression::CompressionLayer::new());
+    let sheets = axum::Router::new()
+        .route("/api/v1/estate/import", post(estate::import))
+        .layer(tower_http::limit::RequestBodyLimitLayer::new(estate::MAX_IMPORT_BODY));
     let pages = axum::Router::new()
         .route("/", get(web::desk))
         .route("/h5", get(web::h5))
@@ -100,6 +118,7 @@ pub fn router(state: AppState) -> axum::Router {
         .route("/api/v1/live", get(live::live))
         .merge(sync)
         .merge(json)
+        .merge(sheets)
         .merge(pages)
         .fallback(|| async { ApiError::not_found("route") })
         .layer(middleware::from_fn_with_state(state.clone(), record_http))
@@ -159,6 +178,7 @@ async fn record_http(State(state): State<AppState>, request: Request, next: Next
         request.extensions().get::<MatchedPath>().map(|p| p.as_str().to_owned()).unwrap_or_else(|| "unmatched".into());
     let method = request.method().as_str().to_owned();
     let sync = request.uri().path().starts_with("/sync/");
+    let sheet = request.uri().path() == "/api/v1/estate/import";
     let mut response = next.run(request).await;
     let ours = response
         .headers()
@@ -166,7 +186,12 @@ async fn record_http(State(state): State<AppState>, request: Request, next: Next
         .is_some_and(|t| t.as_bytes() == CONTENT_TYPE.as_bytes() || t.as_bytes().starts_with(b"application/json"));
     if response.status() == StatusCode::PAYLOAD_TOO_LARGE && !ours {
         // The body limit's own answer is plain text: answer with the documented error instead.
-        let error = ApiError::body_too_large(if sync { MAX_SYNC_BODY } else { MAX_JSON_BODY });
+        let limit = match (sync, sheet) {
+            (true, _) => MAX_SYNC_BODY,
+            (_, true) => estate::MAX_IMPORT_BODY,
+            _ => MAX_JSON_BODY,
+        };
+        let error = ApiError::body_too_large(limit);
         state.metrics.errors.with_label_values(&[error.code]).inc();
         response = if sync { error.binary() } else { error }.into_response();
     }

@@ -19,12 +19,16 @@ use crate::http::desk::{
     ActionBody, BulkAssign, BulkResults, Classify, LinkBody, Me, NoteBody, OrderDetail, Registered, Registration,
     Technician, Vocabulary,
 };
+use crate::http::estate::{
+    Caller, CallerQuery, EstateProject, ImportReport, Resident, ResidentBody, RevealedPhone, UnitDetail, UnitQuery,
+};
 use crate::http::privacy::Contact;
 use crate::http::return_visits::ReturnVisit;
 use crate::http::sessions::{LoginRequest, LoginResponse};
 use crate::http::webhooks::{CreatedWebhook, NewWebhook};
 use crate::store::{
-    ClosingAuthorityCodes, NotificationRecord, OrderListItem, RevealRecord, SlaEventRecord, UserExport, WebhookRecord,
+    ClosingAuthorityCodes, EstateBuilding, EstateUnit, NotificationRecord, OrderListItem, RevealRecord, SlaEventRecord,
+    UserExport, WebhookRecord,
 };
 use crate::webhooks::Destinations;
 
@@ -75,6 +79,17 @@ pub fn schemas() -> Map<String, Value> {
         Efficiency,
         Heatmap,
         Kpis,
+        EstateProject,
+        EstateBuilding,
+        EstateUnit,
+        UnitQuery,
+        UnitDetail,
+        ResidentBody,
+        Resident,
+        RevealedPhone,
+        CallerQuery,
+        Caller,
+        ImportReport,
     );
     generator.take_definitions(true)
 }

@@ -1,5 +1,5 @@
 //! The server's storage, one trait per concern ([`Accounts`], [`Feed`], [`Documents`],
-//! [`Scans`], [`Queue`], [`Dashboards`], [`Privacy`], [`Webhooks`], [`Settings`], [`Notes`]), gathered by
+//! [`Scans`], [`Queue`], [`Dashboards`], [`Privacy`], [`Webhooks`], [`Settings`], [`Notes`], [`Estate`]), gathered by
 //! [`Database`], which the handlers hold as `Arc<dyn Database>`. Each concern's SQL is written
 //! once, in its own file, as generic code over a [`Backend`] (with `$N` placeholders both
 //! drivers accept) and runs on SQLite (the embedded default) and PostgreSQL (production, several
@@ -30,6 +30,7 @@ mod accounts;
 mod dashboards;
 mod documents;
 mod error;
+mod estate;
 mod feed;
 mod notes;
 mod postgres;
@@ -45,6 +46,7 @@ pub use accounts::*;
 pub use dashboards::*;
 pub use documents::*;
 pub use error::StoreError;
+pub use estate::*;
 pub use feed::*;
 pub use notes::*;
 pub use privacy::*;
@@ -183,6 +185,7 @@ pub trait Database:
     + Webhooks
     + Settings
     + Notes
+    + Estate
     + Send
     + Sync
     + std::fmt::Debug

@@ -1,6 +1,9 @@
 //! Registration of a request or complaint, with possible duplicates.
 
+use loopwork_sync_core::estate::normalize_phone;
+
 use super::*;
+use crate::store::PlaceCheck;
 
 // ----- registration -----
 
@@ -96,16 +99,18 @@ pub async fn register(
             "来电人姓名过长",
         ));
     }
-    if let Some(phone) = &caller_phone
-        && (phone.len() > 20 || !phone.chars().all(|c| c.is_ascii_digit() || "+- ".contains(c)))
-    {
-        return Err(ApiError::invalid(
-            "invalid_caller",
-            "the caller's phone number is not a phone number",
-            "来电号码无效",
-        ));
-    }
-    let location = Location {
+    // Stored as the estate register writes numbers, so that the caller pop-up finds it.
+    let caller_phone = match caller_phone {
+        Some(phone) => Some(normalize_phone(&phone).map_err(|fault| {
+            ApiError::invalid(
+                "invalid_caller",
+                format!("the caller's phone number: {fault}"),
+                format!("来电号码无效:{}", fault.label_zh()),
+            )
+        })?),
+        None => None,
+    };
+    let mut location = Location {
         project: body.project.trim().to_owned(),
         building: non_blank(body.building),
         unit: non_blank(body.unit),
@@ -117,6 +122,29 @@ pub async fn register(
             return Err(ApiError::invalid("missing_location", "give a unit or a common area", "请填写房号或公共区域"));
         }
         Err(fault) => return Err(ApiError::invalid("invalid_input", fault.to_string(), "位置信息无效")),
+    }
+    // A project with an estate register takes only its units (and its buildings' common areas);
+    // a unit given without its building gets it from the register. Another project's register is
+    // not consulted: the push refuses the project itself.
+    if state.db.me(&principal).await?.projects.iter().any(|p| p.code == location.project) {
+        match state.db.check_place(&principal.org, &location).await? {
+            PlaceCheck::NoRegister | PlaceCheck::Known { building: None } => {}
+            PlaceCheck::Known { building: Some(building) } => location.building = Some(building),
+            PlaceCheck::Unknown => {
+                return Err(ApiError::invalid(
+                    "unknown_unit",
+                    "the estate register of the project has no such unit (or building)",
+                    "房屋档案中没有该房号(或楼栋),请核对后再登记",
+                ));
+            }
+            PlaceCheck::Ambiguous => {
+                return Err(ApiError::invalid(
+                    "ambiguous_unit",
+                    "several buildings have this unit: give the building",
+                    "多个楼栋都有该房号,请填写楼栋",
+                ));
+            }
+        }
     }
     let reporter: UserId = match principal.role {
         Role::Owner => {
