@@ -24,6 +24,9 @@ const ROUTES: &[(&str, &str)] = &[
     ("PUT", "/api/v1/settings/escalation"),
     ("POST", "/api/v1/settings/webhooks"),
     ("PUT", "/api/v1/settings/webhook-destinations"),
+    ("POST", "/api/v1/estate/units"),
+    ("POST", "/api/v1/estate/residents"),
+    ("POST", "/api/v1/estate/callers"),
 ];
 
 struct World {

@@ -1,10 +1,10 @@
 // The dispatcher desk (served at /): queue, registration, order detail, notifications, return
-// visits, dashboards and KPIs. Hash routes: #queue, #register, #order/<id>, #notifications,
-// #visits, #dashboard, #kpis. Live events reload the current view's data in place.
+// visits, the estate register, dashboards and KPIs. Hash routes: #queue, #register, #order/<id>,
+// #notifications, #visits, #estate, #dashboard, #kpis. Live events reload the current view's data in place.
 import {
   api, busy, dayStart, debounce, errorBox, field, fmtDuration, fmtTime, h, label, lang, loadVocab, localInputToMs,
   loginView, newKey, options, pct, place, rerender, session, shanghaiDate, showError, slaBadge, slaLevel, startLive,
-  startPage, startSlaTicker, statusBadge, t, toast, viewer, vocab,
+  startPage, startSlaTicker, statusBadge, t, toast, viewer, vocab, ApiError,
 } from '/assets/common.js';
 
 session.use('loopwork.desk');
@@ -84,7 +84,7 @@ async function refreshUnread(items) {
 }
 
 const ROUTES = { queue: queueView, register: registerView, order: orderView, notifications: notificationsView,
-  visits: visitsView, dashboard: dashboardView, kpis: kpisView };
+  visits: visitsView, estate: estateView, dashboard: dashboardView, kpis: kpisView };
 
 function route() {
   if (!st.me) return;
@@ -175,28 +175,83 @@ function queueView() {
 
 // ---- registration
 
+// A phone call's form: the caller's number first, looked up in the estate register (来电弹屏);
+// the unit picked from the register's buildings and units; the category chosen, never defaulted.
+// What was typed survives switching tabs (st.draft) until the order is registered.
 function registerView() {
   const result = h('div', { 'data-testid': 'register-result' });
   const input = (name, attrs) => h('input', { name, 'data-testid': `reg-${name.replace('_', '-')}`, ...attrs });
-  const pick = (name, list, value) => field(t(name), h('select', { name, 'data-testid': `reg-${name}`, value, required: true }, options(list)));
+  const pick = (name, list, value, blank) => field(t(name), h('select', { name, 'data-testid': `reg-${name}`, value, required: true }, options(list, blank)));
+  const caller = h('div', { class: 'caller wide', 'data-testid': 'caller-card', hidden: true });
+  const buildingList = h('datalist', { id: 'reg-buildings' });
+  const unitList = h('datalist', { id: 'reg-units' });
   const form = h('form', { class: 'card form-grid', 'data-testid': 'register-form' },
-    pick('kind', 'kinds', 'repair'), pick('category', 'categories'), pick('grade', 'grades', 'minor'), pick('channel', 'channels', 'hotline'),
+    field(t('caller_phone'), input('caller_phone', { type: 'tel', autocomplete: 'off', inputmode: 'tel' })),
+    field(t('caller_name'), input('caller_name', { autocomplete: 'off' })),
+    caller,
     field(t('project'), h('select', { name: 'project', 'data-testid': 'reg-project', required: true },
       (st.me.projects ?? []).map((p) => h('option', { value: p.code }, p.name ?? p.code)))),
-    field(t('building'), input('building')),
-    field(t('unit'), input('unit')),
+    field(t('building'), input('building', { list: 'reg-buildings', autocomplete: 'off' })),
+    field(t('unit'), input('unit', { list: 'reg-units', autocomplete: 'off' })),
     field(t('area'), input('area', { placeholder: t('area_hint') })),
+    pick('kind', 'kinds', 'repair'), pick('category', 'categories', '', t('choose')), pick('grade', 'grades', 'minor'), pick('channel', 'channels', 'hotline'),
     field(t('occurred_at'), input('occurred', { type: 'datetime-local' })),
-    field(t('caller_name'), input('caller_name', { autocomplete: 'off' })),
-    field(t('caller_phone'), input('caller_phone', { type: 'tel', autocomplete: 'off' })),
     field(t('description'), h('textarea', { name: 'description', 'data-testid': 'reg-description', rows: 3, required: true }), 'wide'),
-    h('div', { class: 'wide' }, h('button', { type: 'submit', class: 'primary', 'data-testid': 'reg-submit' }, t('register_submit'))));
+    h('div', { class: 'wide' }, h('button', { type: 'submit', class: 'primary', 'data-testid': 'reg-submit' }, t('register_submit'))),
+    buildingList, unitList);
+  const el = (name) => form.elements.namedItem(name);
+  const values = () => Object.fromEntries([...new FormData(form)].map(([k, x]) => [k, x.trim()]));
+  const fill = (v) => { for (const [k, x] of Object.entries(v)) if (el(k)) el(k).value = x; };
+
+  // The register's buildings of the project and units of the building, offered as the user types.
+  const loadBuildings = async () => {
+    const rows = await api('/api/v1/estate/buildings', { query: { project: el('project').value } }).catch(() => []);
+    buildingList.replaceChildren(...rows.map((b) => h('option', { value: b.building }, t('building_n', b.building))));
+  };
+  const loadUnits = async () => {
+    const building = el('building').value.trim();
+    const rows = building ? await api('/api/v1/estate/units', { query: { project: el('project').value, building } }).catch(() => []) : [];
+    unitList.replaceChildren(...rows.map((u) => h('option', { value: u.unit })));
+  };
+  el('project').addEventListener('change', () => { loadBuildings(); loadUnits(); });
+  el('building').addEventListener('change', loadUnits);
+
+  // The caller pop-up: who has this number, where, and what is still open there.
+  let asked = '';
+  const lookUp = debounce(async () => {
+    const phone = el('caller_phone').value.trim();
+    if (phone.replace(/\D/g, '').length < 7 || phone === asked) { if (!phone) caller.hidden = true; return; }
+    asked = phone;
+    let found;
+    try { found = await api('/api/v1/estate/callers', { method: 'POST', body: { phone } }); } catch { caller.hidden = true; return; }
+    if (el('caller_phone').value.trim() !== phone) return; // typed on meanwhile
+    const use = (r) => () => {
+      fill({ project: r.project, building: r.building, unit: r.unit });
+      if (!el('caller_name').value.trim()) el('caller_name').value = r.name;
+      loadUnits();
+      save();
+    };
+    caller.replaceChildren(h('strong', {}, t('caller_lookup'), ' '),
+      found.residents.length ? h('ul', { class: 'plain' }, found.residents.map((r) => h('li', { 'data-testid': 'caller-resident' },
+        `${r.name} · ${r.relation_label} · ${t('building_n', r.building)} ${r.unit} `,
+        h('button', { type: 'button', 'data-testid': 'caller-use', onclick: use(r) }, t('caller_use')))))
+        : h('span', { class: 'muted' }, t('caller_none')),
+      found.open_orders.length > 0 && h('div', { 'data-testid': 'caller-open' }, t('caller_open'), ' ',
+        found.open_orders.map((o) => h('span', { class: 'gap' }, orderLink(o.id, o.number), ' ', statusBadge(o.status), ' ', label('categories', o.category)))));
+    caller.hidden = false;
+    if (found.residents.length === 1 && !el('unit').value.trim()) use(found.residents[0])();
+  }, 400);
+  el('caller_phone').addEventListener('input', lookUp);
+
+  const save = () => { st.draft = values(); };
+  form.addEventListener('input', save);
+  form.addEventListener('change', save);
   // One key per registration: a click again after a lost answer returns the first order.
   let key = newKey();
   form.addEventListener('submit', (e) => {
     e.preventDefault();
     busy(e.submitter, async () => {
-      const v = Object.fromEntries([...new FormData(form)].map(([k, x]) => [k, x.trim()]));
+      const v = values();
       const body = { kind: v.kind, category: v.category, grade: v.grade, channel: v.channel, project: v.project,
         building: v.building, unit: v.unit, area: v.area || undefined, description: v.description,
         occurred_at: v.occurred ? localInputToMs(v.occurred) : undefined,
@@ -204,10 +259,16 @@ function registerView() {
       const r = await api('/api/v1/orders', { method: 'POST', body, idempotencyKey: key });
       key = newKey();
       form.reset();
+      st.draft = null;
+      caller.hidden = true;
+      asked = '';
       result.replaceChildren(registered(r));
     });
   });
   mount([h('h2', {}, t('register_title')), result, form], null);
+  if (st.draft) { fill(st.draft); lookUp(); }
+  loadBuildings();
+  loadUnits();
 }
 
 // The number at once, then any likely duplicates, each of which this order can be linked to.
@@ -492,6 +553,142 @@ function visitsView() {
 const rangeQuery = (r) => ({ project: r.project, from: dayStart(r.from), to: dayStart(r.to) + DAY });
 
 // Project and dates, shared by the dashboard and the KPIs; the first project and the last 30 days at first.
+// ---- estate register (房屋档案)
+
+// A project's buildings (natural order), a building's units, one unit's residents and orders;
+// supervisors also import the register from a spreadsheet. Phones are masked; 查看号码 shows the
+// whole number, and the server logs that it did.
+function estateView() {
+  const projects = st.me.projects ?? [];
+  const e = (st.estate ??= { project: projects[0]?.code, building: null, unit: null });
+  const go = (change) => { Object.assign(e, change); reload(); };
+  const summary = h('span', { class: 'muted', 'data-testid': 'estate-summary' });
+  const head = h('div', { class: 'card filters' },
+    field(t('project'), h('select', { 'data-testid': 'estate-project', value: e.project ?? '', onchange: (ev) => go({ project: ev.target.value, building: null, unit: null }) },
+      projects.map((p) => h('option', { value: p.code }, p.name ?? p.code)))), summary);
+  const buildingsBox = h('div', { class: 'chips card', 'data-testid': 'estate-buildings' });
+  const unitsBox = h('div', { 'data-testid': 'estate-units' });
+  const unitBox = h('div', { 'data-testid': 'estate-unit' });
+  const supervisor = st.me.role !== 'dispatcher';
+  mount([h('h2', {}, t('estate_title')), head, buildingsBox, unitsBox, unitBox, supervisor && importCard(() => e.project, reload)], async () => {
+    const [all, buildings] = await Promise.all([api('/api/v1/estate/projects'),
+      e.project ? api('/api/v1/estate/buildings', { query: { project: e.project } }) : []]);
+    const p = all.find((x) => x.code === e.project);
+    summary.textContent = p ? t('estate_summary', p.buildings, p.units, p.residents) : '';
+    buildingsBox.replaceChildren(...(buildings.length ? buildings.map((b) => h('button', {
+      type: 'button', class: `chip ${b.building === e.building ? 'active' : ''}`, 'data-testid': 'estate-building', 'data-building': b.building,
+      onclick: () => go({ building: b.building, unit: null }) }, t('building_n', b.building), h('small', {}, ` ${b.units}`)))
+      : [muted(t('estate_empty'))]));
+    if (!e.building) { unitsBox.replaceChildren(); unitBox.replaceChildren(); return; }
+    const units = await api('/api/v1/estate/units', { query: { project: e.project, building: e.building } });
+    // Units as `entrance-room` are grouped by entrance (单元), in the order the server gives.
+    const groups = new Map();
+    for (const u of units) {
+      const entrance = u.unit.includes('-') ? u.unit.slice(0, u.unit.indexOf('-')) : '';
+      if (!groups.has(entrance)) groups.set(entrance, []);
+      groups.get(entrance).push(u);
+    }
+    const button = (u) => h('button', {
+      type: 'button', class: `unit ${u.unit === e.unit ? 'active' : ''} ${u.open_orders ? 'has-open' : ''}`, 'data-testid': 'estate-unit-button', 'data-unit': u.unit,
+      title: [u.residents && t('residents_n', u.residents), u.open_orders && t('open_n', u.open_orders)].filter(Boolean).join(' · '),
+      onclick: () => go({ unit: u.unit }) }, u.unit);
+    unitsBox.replaceChildren(section(t('building_n', e.building), 'estate-units-card',
+      [...groups].map(([entrance, list]) => h('div', { class: 'entrance' },
+        entrance && h('h4', {}, t('entrance_n', entrance)), h('div', { class: 'unit-grid' }, list.map(button)))),
+      !e.unit && muted(t('choose_unit'))));
+    if (!e.unit) { unitBox.replaceChildren(); return; }
+    const d = await api('/api/v1/estate/unit', { query: { project: e.project, building: e.building, unit: e.unit } });
+    unitBox.replaceChildren(unitCard(d));
+  });
+}
+
+function unitCard(d) {
+  const reveal = (r) => (ev) => {
+    const cell = ev.currentTarget.closest('td');
+    busy(ev.currentTarget, async () => {
+      const { phone } = await api(`/api/v1/estate/residents/${encodeURIComponent(r.id)}/reveal`, { method: 'POST' });
+      cell.replaceChildren(h('a', { href: `tel:${phone}`, 'data-testid': 'resident-phone-full' }, phone));
+      toast(t('revealed_logged'));
+    });
+  };
+  const remove = (r) => (ev) => {
+    if (!confirm(t('remove_confirm'))) return;
+    busy(ev.currentTarget, async () => {
+      await api(`/api/v1/estate/residents/${encodeURIComponent(r.id)}`, { method: 'DELETE' });
+      await reload();
+    });
+  };
+  const residents = d.residents.length
+    ? table([t('name'), t('relation'), t('phone'), ''], d.residents.map((r) => h('tr', { 'data-testid': 'resident-row', 'data-id': r.id },
+      h('td', {}, r.name), h('td', {}, r.relation_label),
+      h('td', {}, h('span', { 'data-testid': 'resident-phone' }, r.phone), ' ',
+        h('button', { type: 'button', 'data-testid': 'reveal-phone', onclick: reveal(r) }, t('reveal_phone'))),
+      h('td', {}, h('button', { type: 'button', class: 'danger', 'data-testid': 'remove-resident', onclick: remove(r) }, t('remove'))))))
+    : muted(t('no_residents'));
+  const add = h('form', { class: 'row', 'data-testid': 'add-resident' },
+    h('input', { name: 'name', placeholder: t('name'), required: true, size: 8, 'data-testid': 'resident-name' }),
+    h('input', { name: 'phone', type: 'tel', placeholder: t('phone'), required: true, size: 14, 'data-testid': 'resident-phone-input' }),
+    h('select', { name: 'relation', 'data-testid': 'resident-relation' }, ['owner', 'tenant', 'family'].map((x) => h('option', { value: x }, t(`rel_${x}`)))),
+    h('button', { type: 'submit', 'data-testid': 'resident-add' }, t('add_resident')));
+  add.addEventListener('submit', (ev) => {
+    ev.preventDefault();
+    const v = Object.fromEntries(new FormData(add));
+    busy(ev.submitter, async () => {
+      await api('/api/v1/estate/residents', { method: 'POST', body: { project: d.project, building: d.building, unit: d.unit, ...v } });
+      await reload();
+    });
+  });
+  const orders = d.orders.length
+    ? table([t('number'), t('kind'), t('category'), t('status'), t('created_at')], d.orders.map((o) => h('tr', { 'data-testid': 'unit-order' },
+      [orderLink(o.id, o.number), label('kinds', o.kind), label('categories', o.category), statusBadge(o.status), fmtTime(o.created_at)].map((c) => h('td', {}, c)))))
+    : muted(t('no_unit_orders'));
+  return h('div', { class: 'detail-grid two' },
+    section(`${t('building_n', d.building)} ${d.unit} · ${t('residents')}`, 'unit-residents', residents, add),
+    section(t('unit_orders'), 'unit-orders', orders));
+}
+
+// The import: a file previewed (nothing written), its faulty rows listed; applied once clean.
+function importCard(project, done) {
+  const file = h('input', { type: 'file', accept: '.xlsx,.csv', 'data-testid': 'import-file' });
+  const report = h('div', { 'data-testid': 'import-report' });
+  const apply = h('button', { type: 'button', class: 'primary', 'data-testid': 'import-apply', disabled: true }, t('import_apply'));
+  const preview = h('button', { type: 'button', 'data-testid': 'import-preview' }, t('import_preview'));
+  const send = async (applying) => {
+    const f = file.files[0];
+    const url = new URL('/api/v1/estate/import', location.origin);
+    url.searchParams.set('project', project());
+    if (applying) url.searchParams.set('apply', 'true');
+    const res = await fetch(url, { method: 'POST', body: f, headers: { Authorization: `Bearer ${session.get()?.token}`, 'Content-Type': 'application/octet-stream' } });
+    const body = await res.json().catch(() => null);
+    if (!res.ok && res.status !== 422) throw new ApiError(res.status, body?.error);
+    return body;
+  };
+  const paint = (r) => {
+    const c = r.counts;
+    report.replaceChildren(...[
+      h('p', { 'data-testid': 'import-counts' }, t('import_counts', r.rows, c.units_new, c.units_existing, c.residents_new, c.residents_updated, c.residents_unchanged)),
+      r.ignored_columns.length > 0 && muted(t('import_ignored', r.ignored_columns.join('、'))),
+      r.errors.length > 0 && [h('p', { class: 'error' }, t('import_errors', new Set(r.errors.map((x) => x.row)).size)),
+        table([t('row'), t('column'), t('reason')], r.errors.map((x) => h('tr', { 'data-testid': 'import-error' },
+          h('td', {}, x.row), h('td', {}, t(x.column)), h('td', {}, lang === 'zh' ? x.message_zh : x.message))))],
+      r.preview.length > 0 && table([t('row'), t('building'), t('unit'), t('name'), t('phone'), t('relation')], r.preview.map((x) => h('tr', {},
+        [x.row, x.building, x.unit, x.name, x.phone, x.relation && t(`rel_${x.relation}`)].map((v) => h('td', {}, show(v))))))]
+      .flat().filter(Boolean));
+    apply.disabled = r.applied || r.errors.length > 0;
+  };
+  file.addEventListener('change', () => { report.replaceChildren(); apply.disabled = true; });
+  preview.addEventListener('click', () => {
+    if (!file.files[0]) return toast(t('choose_file'), 'error');
+    busy(preview, async () => paint(await send(false)));
+  });
+  apply.addEventListener('click', () => busy(apply, async () => {
+    const r = await send(true);
+    paint(r);
+    if (r.applied) { toast(t('import_done')); await done(); }
+  }));
+  return section(t('import_title'), 'estate-import', muted(t('import_hint')), h('div', { class: 'row' }, file, preview, apply), report);
+}
+
 function rangeBar(extra) {
   const r = (st.range ??= { project: st.me.projects?.[0]?.code ?? '', from: shanghaiDate(Date.now() - 29 * DAY), to: shanghaiDate(Date.now()) });
   const set = (key) => (e) => { if (e.target.value || key === 'project') { r[key] = e.target.value; reload(); } };

@@ -152,6 +152,45 @@ async function main() {
     if (made !== 1) throw new Error(`two clicks after a lost answer made ${made} orders`);
   });
 
+  // The estate register: a unit's residents with masked numbers and an audited reveal; on the
+  // registration form the caller's number finds its resident and fills the unit (来电弹屏), and a
+  // half-written registration survives a look at another tab.
+  await run('estate', async () => {
+    await byId(desk, 'tab-estate').click();
+    await desk.locator('[data-testid="estate-building"][data-building="3"]').click();
+    await desk.locator('[data-testid="estate-unit-button"][data-unit="3-1502"]').click();
+    const owner = desk.locator('[data-testid="resident-row"]', { hasText: '王芳' });
+    const masked = (await owner.locator('[data-testid="resident-phone"]').textContent()).trim();
+    if (!/^1\d\d\*{4}\d{4}$/.test(masked)) throw new Error(`the number is not masked: ${masked}`);
+    await owner.locator('[data-testid="reveal-phone"]').click();
+    const full = owner.locator('[data-testid="resident-phone-full"]');
+    await full.waitFor({ timeout: 5000 });
+    const href = await full.getAttribute('href');
+    if (href !== 'tel:13800138005') throw new Error(`the revealed number calls ${href}`);
+    await desk.locator('[data-testid="unit-order"]').first().waitFor({ timeout: 5000 });
+
+    await byId(desk, 'tab-register').click();
+    await byId(desk, 'reg-description').fill(`草稿 ${token}`);
+    await byId(desk, 'tab-queue').click();
+    await viewDrawn(desk, 'queue');
+    await byId(desk, 'tab-register').click();
+    const kept = await byId(desk, 'reg-description').inputValue();
+    if (kept !== `草稿 ${token}`) throw new Error(`the draft was lost on switching tabs: ${JSON.stringify(kept)}`);
+    if (await byId(desk, 'reg-category').inputValue() !== '') throw new Error('the category is chosen for the dispatcher');
+    await byId(desk, 'reg-caller-phone').fill('+86 138 0013 8005');
+    await desk.locator('[data-testid="caller-resident"]', { hasText: '王芳' }).waitFor({ timeout: 5000 });
+    await desk.locator('[data-testid="caller-open"]').waitFor({ timeout: 5000 });
+    const filled = await desk.evaluate(() => ['reg-building', 'reg-unit', 'reg-caller-name']
+      .map((id) => document.querySelector(`[data-testid="${id}"]`).value));
+    if (JSON.stringify(filled) !== JSON.stringify(['3', '3-1502', '王芳'])) throw new Error(`the caller's unit was not filled in: ${filled}`);
+    // A unit the register does not know is refused, in Chinese.
+    await byId(desk, 'reg-category').selectOption('water_electric');
+    await byId(desk, 'reg-unit').fill('3-9999');
+    await byId(desk, 'reg-submit').click();
+    await desk.locator('[data-testid="toast"].error', { hasText: '房屋档案中没有该房号' }).waitFor({ timeout: 5000 });
+    await byId(desk, 'tab-queue').click();
+  });
+
   await run('assign', async () => {
     await byId(desk, 'tab-queue').click();
     await byId(desk, 'queue-search').fill(number);
@@ -285,6 +324,7 @@ async function main() {
     const views = [
       [desk, 'desk', '#queue', 'queue'], [desk, 'desk', '#register', 'register'], [desk, 'desk', `#order/${orderId}`, 'order'],
       [desk, 'desk', '#dashboard', 'dashboard'], [desk, 'desk', '#kpis', 'kpis'], [desk, 'desk', '#notifications', 'notifications'],
+      [desk, 'desk', '#estate', 'estate'],
       [owner, 'h5', '#list', 'list'], [owner, 'h5', `#order/${orderId}`, 'order'],
     ];
     const offenders = [];

@@ -560,70 +560,12 @@ fn import_fault(fault: ImportFault) -> ApiError {
     ApiError::invalid("invalid_sheet", fault.to_string(), fault.label_zh())
 }
 
-/// Reads an uploaded sheet: XLSX when its bytes are a ZIP archive, else UTF-8 CSV (a UTF-8 byte
-/// order mark is skipped; Excel's GBK CSV is refused with a hint to save as UTF-8 or XLSX).
-fn read_upload(bytes: &[u8]) -> Result<(&'static str, Sheet), ApiError> {
-    if bytes.starts_with(b"PK\x03\x04") {
-        return Ok(("xlsx", read_xlsx(bytes)?));
-    }
-    let text = bytes.strip_prefix(b"\xEF\xBB\xBF").unwrap_or(bytes);
-    if std::str::from_utf8(text).is_err() {
-        return Err(ApiError::invalid(
-            "invalid_sheet",
-            "the sheet is neither XLSX nor UTF-8 CSV (save it from Excel as XLSX or as CSV UTF-8)",
-            "文件不是 XLSX 或 UTF-8 编码的 CSV(请在 Excel 中另存为 XLSX 或“CSV UTF-8”)",
-        ));
-    }
-    let mut reader = csv::ReaderBuilder::new().has_headers(false).flexible(true).from_reader(text);
-    let mut rows = Vec::new();
-    for record in reader.records() {
-        let record = record.map_err(|e| {
-            ApiError::invalid("invalid_sheet", format!("the CSV is malformed: {e}"), "CSV 文件格式错误")
-        })?;
-        rows.push(record.iter().map(str::to_owned).collect::<Vec<_>>());
-        if rows.len() > estate::MAX_IMPORT_ROWS + 1_000 {
-            return Err(import_fault(ImportFault::TooManyRows));
-        }
-    }
-    Ok(("csv", estate::read_sheet(rows).map_err(import_fault)?))
-}
-
-fn read_xlsx(bytes: &[u8]) -> Result<Sheet, ApiError> {
-    use calamine::{Data, Reader, Xlsx};
-    let unreadable = || {
-        ApiError::invalid(
-            "invalid_sheet",
-            "the XLSX file cannot be read",
-            "XLSX 文件无法读取(请确认是 Excel 2007 及以上格式)",
-        )
-    };
-    // What the archive says it unpacks to, checked before anything is unpacked.
-    let mut archive = zip::ZipArchive::new(std::io::Cursor::new(bytes)).map_err(|_| unreadable())?;
-    let mut unpacked: u64 = 0;
-    for i in 0..archive.len() {
-        unpacked = unpacked.saturating_add(archive.by_index_raw(i).map_err(|_| unreadable())?.size());
-    }
-    if unpacked > MAX_XLSX_UNPACKED {
-        return Err(ApiError::invalid(
-            "invalid_sheet",
-            format!("the XLSX file unpacks to more than {MAX_XLSX_UNPACKED} bytes"),
-            "XLSX 文件解压后过大",
-        ));
-    }
-    let mut workbook: Xlsx<_> = Xlsx::new(std::io::Cursor::new(bytes)).map_err(|_| unreadable())?;
-    let range = workbook.worksheet_range_at(0).ok_or_else(unreadable)?.map_err(|_| unreadable())?;
-    if range.height() > estate::MAX_IMPORT_ROWS + 1_000 {
-        return Err(import_fault(ImportFault::TooManyRows));
-    }
-    let cell = |data: &Data| match data {
-        // Spreadsheets keep room numbers as numbers: 1502, not 1502.0.
-        Data::Float(f) if f.fract() == 0.0 && f.abs() < 1e15 => format!("{}", *f as i64),
-        Data::Empty => String::new(),
-        other => other.to_string(),
-    };
-    // Rows numbered as the spreadsheet does: the range starts at its first cell that holds something.
-    let above = range.start().map_or(0, |(row, _)| row as usize);
-    let rows: Vec<Vec<String>> =
-        std::iter::repeat_n(Vec::new(), above).chain(range.rows().map(|row| row.iter().map(cell).collect())).collect();
-    estate::read_sheet(rows).map_err(import_fault)
+/// An uploaded sheet's rows (`loopwork_sheets`: XLSX told from its bytes, else UTF-8 CSV), read
+/// by the register's rules.
+pub fn read_upload(bytes: &[u8]) -> Result<(&'static str, Sheet), ApiError> {
+    // Room for blank rows and a title above the header; `read_sheet` counts the rows that hold something.
+    let limits = loopwork_sheets::Limits { max_rows: estate::MAX_IMPORT_ROWS + 1_000, max_unpacked: MAX_XLSX_UNPACKED };
+    let (format, rows) = loopwork_sheets::read(bytes, limits)
+        .map_err(|e| ApiError::invalid("invalid_sheet", e.to_string(), e.label_zh()))?;
+    Ok((format.code(), estate::read_sheet(rows).map_err(import_fault)?))
 }

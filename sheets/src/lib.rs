@@ -1,0 +1,138 @@
+//! The cells of a spreadsheet a person uploads (the estate register's import): an XLSX workbook's
+//! first sheet, or a UTF-8 CSV file, as rows of text, read within bounds. An XLSX file is a ZIP
+//! archive; what its entries say they unpack to is summed before anything is unpacked, so that a
+//! small file cannot make the server unpack gigabytes. What the cells mean is not this crate's
+//! concern (sync-core's `estate::read_sheet`).
+
+/// How the file was told apart: from its bytes, never from a content type.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Format {
+    Csv,
+    Xlsx,
+}
+
+impl Format {
+    pub fn code(self) -> &'static str {
+        match self {
+            Format::Csv => "csv",
+            Format::Xlsx => "xlsx",
+        }
+    }
+}
+
+/// Why a file is not read.
+#[derive(Clone, Debug, PartialEq, Eq, thiserror::Error)]
+pub enum SheetError {
+    #[error("the file is neither XLSX nor UTF-8 CSV (save it from Excel as XLSX or as CSV UTF-8)")]
+    NotUtf8,
+    #[error("the CSV is malformed: {0}")]
+    BadCsv(String),
+    #[error("the XLSX file cannot be read")]
+    BadXlsx,
+    #[error("the XLSX file unpacks to more than {0} bytes")]
+    TooBigUnpacked(u64),
+    #[error("the sheet has more than {0} rows")]
+    TooManyRows(usize),
+}
+
+impl SheetError {
+    pub fn label_zh(&self) -> String {
+        match self {
+            SheetError::NotUtf8 => "文件不是 XLSX 或 UTF-8 编码的 CSV(请在 Excel 中另存为 XLSX 或“CSV UTF-8”)".into(),
+            SheetError::BadCsv(_) => "CSV 文件格式错误".into(),
+            SheetError::BadXlsx => "XLSX 文件无法读取(请确认是 Excel 2007 及以上格式)".into(),
+            SheetError::TooBigUnpacked(_) => "XLSX 文件解压后过大".into(),
+            SheetError::TooManyRows(n) => format!("表格超过 {n} 行"),
+        }
+    }
+}
+
+/// The bounds of a read: rows, and what an XLSX archive may unpack to.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct Limits {
+    pub max_rows: usize,
+    pub max_unpacked: u64,
+}
+
+/// The rows of the file, numbered as the spreadsheet numbers them (the first is row 1: an XLSX
+/// sheet whose first rows are empty gets empty rows for them). Numbers that are whole are
+/// written without a fraction (`1502`, not `1502.0`); a UTF-8 byte order mark is skipped.
+pub fn read(bytes: &[u8], limits: Limits) -> Result<(Format, Vec<Vec<String>>), SheetError> {
+    if bytes.starts_with(b"PK\x03\x04") {
+        return Ok((Format::Xlsx, read_xlsx(bytes, limits)?));
+    }
+    let text = bytes.strip_prefix(b"\xEF\xBB\xBF").unwrap_or(bytes);
+    if std::str::from_utf8(text).is_err() {
+        return Err(SheetError::NotUtf8);
+    }
+    let mut reader = csv::ReaderBuilder::new().has_headers(false).flexible(true).from_reader(text);
+    let mut rows = Vec::new();
+    for record in reader.records() {
+        let record = record.map_err(|e| SheetError::BadCsv(e.to_string()))?;
+        if rows.len() == limits.max_rows {
+            return Err(SheetError::TooManyRows(limits.max_rows));
+        }
+        rows.push(record.iter().map(str::to_owned).collect::<Vec<_>>());
+    }
+    Ok((Format::Csv, rows))
+}
+
+fn read_xlsx(bytes: &[u8], limits: Limits) -> Result<Vec<Vec<String>>, SheetError> {
+    use calamine::{Data, Reader, Xlsx};
+    let mut archive = zip::ZipArchive::new(std::io::Cursor::new(bytes)).map_err(|_| SheetError::BadXlsx)?;
+    let mut unpacked: u64 = 0;
+    for i in 0..archive.len() {
+        unpacked = unpacked.saturating_add(archive.by_index_raw(i).map_err(|_| SheetError::BadXlsx)?.size());
+    }
+    if unpacked > limits.max_unpacked {
+        return Err(SheetError::TooBigUnpacked(limits.max_unpacked));
+    }
+    let mut workbook: Xlsx<_> = Xlsx::new(std::io::Cursor::new(bytes)).map_err(|_| SheetError::BadXlsx)?;
+    let range = workbook.worksheet_range_at(0).ok_or(SheetError::BadXlsx)?.map_err(|_| SheetError::BadXlsx)?;
+    let above = range.start().map_or(0, |(row, _)| row as usize);
+    if above.saturating_add(range.height()) > limits.max_rows {
+        return Err(SheetError::TooManyRows(limits.max_rows));
+    }
+    let cell = |data: &Data| match data {
+        Data::Float(f) if f.fract() == 0.0 && f.abs() < 1e15 => format!("{}", *f as i64),
+        Data::Empty => String::new(),
+        other => other.to_string(),
+    };
+    let rows = std::iter::repeat_n(Vec::new(), above).chain(range.rows().map(|row| row.iter().map(cell).collect()));
+    Ok(rows.collect())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    const LIMITS: Limits = Limits { max_rows: 100, max_unpacked: 1 << 20 };
+
+    #[test]
+    fn an_xlsx_sheet_reads_as_the_spreadsheet_shows_it() {
+        let mut workbook = rust_xlsxwriter::Workbook::new();
+        let sheet = workbook.add_worksheet();
+        sheet.write_string(2, 1, "房号").expect("cell");
+        sheet.write_number(3, 1, 1502.0).expect("cell");
+        sheet.write_number(3, 2, 88.5).expect("cell");
+        let bytes = workbook.save_to_buffer().expect("xlsx");
+        let (format, rows) = read(&bytes, LIMITS).expect("read");
+        assert_eq!(format, Format::Xlsx);
+        assert_eq!(rows.len(), 4, "rows 1 and 2 are empty, the sheet's rows 3 and 4 follow: {rows:?}");
+        assert_eq!(rows[2], ["房号", ""]);
+        assert_eq!(rows[3], ["1502", "88.5"]);
+        assert_eq!(read(&bytes, Limits { max_rows: 3, ..LIMITS }), Err(SheetError::TooManyRows(3)));
+        assert_eq!(read(&bytes, Limits { max_unpacked: 100, ..LIMITS }), Err(SheetError::TooBigUnpacked(100)));
+    }
+
+    #[test]
+    fn a_csv_file_reads_as_utf8_with_or_without_its_byte_order_mark() {
+        let (format, rows) = read("\u{FEFF}楼栋,房号\n3,\"1502\"\n".as_bytes(), LIMITS).expect("read");
+        assert_eq!(format, Format::Csv);
+        assert_eq!(rows, [vec!["楼栋", "房号"], vec!["3", "1502"]]);
+        assert_eq!(read(&[0xB7, 0xBF, 0xBA, 0xC5], LIMITS), Err(SheetError::NotUtf8));
+        assert_eq!(read(b"PK\x03\x04 torn", LIMITS), Err(SheetError::BadXlsx));
+        let long = "1\n".repeat(101);
+        assert_eq!(read(long.as_bytes(), LIMITS), Err(SheetError::TooManyRows(100)));
+    }
+}
