@@ -3,6 +3,10 @@
 //! archive; what its entries say they unpack to is summed before anything is unpacked, so that a
 //! small file cannot make the server unpack gigabytes. What the cells mean is not this crate's
 //! concern (sync-core's `estate::read_sheet`).
+//!
+//! calamine 0.38 panics on some malformed workbooks (a cell reference whose column letters
+//! overflow `u32`, found by the `register_sheet` fuzz target): the XLSX reader runs under
+//! `catch_unwind`, and such a file is unreadable (`SheetError::BadXlsx`) like any other broken one.
 
 /// How the file was told apart: from its bytes, never from a content type.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -87,8 +91,12 @@ fn read_xlsx(bytes: &[u8], limits: Limits) -> Result<Vec<Vec<String>>, SheetErro
     if unpacked > limits.max_unpacked {
         return Err(SheetError::TooBigUnpacked(limits.max_unpacked));
     }
-    let mut workbook: Xlsx<_> = Xlsx::new(std::io::Cursor::new(bytes)).map_err(|_| SheetError::BadXlsx)?;
-    let range = workbook.worksheet_range_at(0).ok_or(SheetError::BadXlsx)?.map_err(|_| SheetError::BadXlsx)?;
+    let first_sheet = || {
+        let mut workbook: Xlsx<_> = Xlsx::new(std::io::Cursor::new(bytes)).map_err(|_| SheetError::BadXlsx)?;
+        workbook.worksheet_range_at(0).ok_or(SheetError::BadXlsx)?.map_err(|_| SheetError::BadXlsx)
+    };
+    let range =
+        std::panic::catch_unwind(std::panic::AssertUnwindSafe(first_sheet)).map_err(|_| SheetError::BadXlsx)??;
     let above = range.start().map_or(0, |(row, _)| row as usize);
     if above.saturating_add(range.height()) > limits.max_rows {
         return Err(SheetError::TooManyRows(limits.max_rows));
@@ -123,6 +131,37 @@ mod tests {
         assert_eq!(rows[3], ["1502", "88.5"]);
         assert_eq!(read(&bytes, Limits { max_rows: 3, ..LIMITS }), Err(SheetError::TooManyRows(3)));
         assert_eq!(read(&bytes, Limits { max_unpacked: 100, ..LIMITS }), Err(SheetError::TooBigUnpacked(100)));
+    }
+
+    #[test]
+    fn a_workbook_calamine_panics_on_is_unreadable() {
+        // A sheet whose dimension names a column past u32 (calamine multiplies it unchecked).
+        let mut workbook = rust_xlsxwriter::Workbook::new();
+        workbook.add_worksheet().write_string(0, 0, "房号").expect("cell");
+        let good = workbook.save_to_buffer().expect("xlsx");
+        let torn =
+            with_sheet_xml(&good, |xml| xml.replace("<dimension ref=\"A1\"/>", "<dimension ref=\"ZZZZZZZZZZ1\"/>"));
+        assert_ne!(torn, good, "the dimension was replaced");
+        assert_eq!(read(&torn, LIMITS), Err(SheetError::BadXlsx));
+    }
+
+    /// The workbook with its first sheet's XML rewritten.
+    fn with_sheet_xml(xlsx: &[u8], edit: impl Fn(&str) -> String) -> Vec<u8> {
+        use std::io::{Read, Write};
+        let mut archive = zip::ZipArchive::new(std::io::Cursor::new(xlsx)).expect("zip");
+        let mut out = zip::ZipWriter::new(std::io::Cursor::new(Vec::new()));
+        for i in 0..archive.len() {
+            let mut file = archive.by_index(i).expect("entry");
+            let name = file.name().expect("name").into_owned();
+            let mut bytes = Vec::new();
+            file.read_to_end(&mut bytes).expect("read");
+            if name == "xl/worksheets/sheet1.xml" {
+                bytes = edit(&String::from_utf8(bytes).expect("utf-8")).into_bytes();
+            }
+            out.start_file(name, zip::write::SimpleFileOptions::default()).expect("start");
+            out.write_all(&bytes).expect("write");
+        }
+        out.finish().expect("finish").into_inner()
     }
 
     #[test]

@@ -131,6 +131,14 @@ async fn an_owner_exports_and_erases_their_data(backend: Backend) {
         Some(OWNER_PHONE)
     );
 
+    // The estate register knows them by their number.
+    let desk_token = desk.session.token.clone();
+    let in_register = || async {
+        let lookup = serde_json::json!({ "phone": OWNER_PHONE });
+        let (_, found) = server.call(&desk_token, "POST", "/api/v1/estate/callers", Some(lookup)).await;
+        found["residents"].as_array().map_or(0, Vec::len)
+    };
+    assert_eq!(in_register().await, 1);
     let (status, _) =
         call(reqwest::Method::POST, format!("{}/api/v1/me/erase", server.base), &desk.session.token).await;
     assert_eq!(status, 403, "staff accounts are closed by an administrator");
@@ -158,5 +166,13 @@ async fn an_owner_exports_and_erases_their_data(backend: Backend) {
     assert!(trail.as_array().expect("trail").len() >= 3);
     // The call's record no longer holds their name or number, in the table as on the detail.
     assert_eq!(server.state.db.caller(&org, by_phone).await.expect("caller"), Some((None, None)));
+    // Their entry in the estate register is gone; the other resident of the unit stays.
+    assert_eq!(in_register().await, 0);
+    let (_, unit) = server
+        .call(&desk.session.token, "GET", "/api/v1/estate/unit?project=hy-garden&building=3&unit=3-1502", None)
+        .await;
+    let names: Vec<&str> =
+        unit["residents"].as_array().expect("residents").iter().filter_map(|r| r["name"].as_str()).collect();
+    assert_eq!(names, ["王小明"]);
     server.stop().await.drop_database().await;
 }

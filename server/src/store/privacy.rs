@@ -258,6 +258,19 @@ where
     async fn erase_user(&self, principal: &Principal, now_ms: i64) -> Result<()> {
         let user = principal.user.to_string();
         let mut tx = B::begin_write(&self.pool).await?;
+        // Their entries in the estate register (by their number, however it was written) go.
+        let phone: Option<String> = sqlx::query_scalar("SELECT phone FROM users WHERE id = $1")
+            .bind(&user)
+            .fetch_optional(&mut *tx)
+            .await?
+            .flatten();
+        if let Some(phone) = phone.as_deref().and_then(|p| loopwork_sync_core::estate::normalize_phone(p).ok()) {
+            sqlx::query("DELETE FROM estate_residents WHERE org_id = $1 AND phone = $2")
+                .bind(&principal.org)
+                .bind(phone)
+                .execute(&mut *tx)
+                .await?;
+        }
         // Calls registered for them, or from their number: the caller's record goes too.
         sqlx::query(
             "UPDATE order_callers SET name = NULL, phone = NULL
