@@ -99,6 +99,7 @@ const STRINGS = {
   choose_file: ['请先选择文件', 'Choose a file first'],
   caller_lookup: ['来电弹屏', 'Caller'], caller_none: ['档案中没有此号码', 'This number is not in the register'],
   caller_use: ['选用', 'Use'], caller_open: ['该房屋有未完结工单:', 'Open orders of this unit:'], choose: ['请选择', 'Choose…'],
+  contact_card: ['联系人', 'Contacts'], unit_history: ['{0} 的历史工单', 'Earlier orders of {0}'],
   unit_not_in_register: ['房屋档案中没有该房号', 'Not a unit of the register'],
 };
 

@@ -313,7 +313,54 @@ function orderView(id) {
       toast(t('saved'));
     }),
   };
-  mount([h('p', { class: 'back' }, h('a', { href: '#queue' }, `← ${t('back_to_queue')}`)), box], async () => { d = await api(url); paint(); });
+  // The contact card's sources: the reporter's account (masked), the unit in the estate register
+  // (residents, past orders); numbers revealed stay shown while the order is open here.
+  ctx.revealed = new Map();
+  ctx.reveal = (key, path, button) => busy(button, async () => {
+    const r = await api(path, { method: 'POST' });
+    ctx.revealed.set(key, r.phone);
+    if (r.name) ctx.revealed.set(`${key}:name`, r.name);
+    paint();
+    toast(t('revealed_logged'));
+  });
+  mount([h('p', { class: 'back' }, h('a', { href: '#queue' }, `← ${t('back_to_queue')}`)), box], async () => {
+    d = await api(url);
+    const unit = d.unit && { project: d.project, building: d.building ?? '', unit: d.unit };
+    [ctx.contact, ctx.unit] = await Promise.all([
+      api(`${url}/contact`).catch(() => null),
+      unit ? api('/api/v1/estate/unit', { query: unit }).catch(() => null) : null]);
+    paint();
+  });
+}
+
+// Who to call about the order: the caller registered with it, the reporter's account, the unit's
+// residents from the estate register, each masked with an audited 查看号码 that turns the number
+// into a `tel:` link; beside them the unit's other orders.
+function contactCard(d, ctx) {
+  const phone = (key, masked, path) => {
+    const full = ctx.revealed.get(key);
+    if (full) return h('a', { href: `tel:${full}`, 'data-testid': 'contact-phone-full' }, full);
+    if (!masked) return '—';
+    return h('span', {}, h('span', { 'data-testid': 'contact-phone' }, masked), ' ',
+      h('button', { type: 'button', 'data-testid': 'contact-reveal', onclick: (e) => ctx.reveal(key, path, e.currentTarget) }, t('reveal_phone')));
+  };
+  const id = encodeURIComponent(d.id);
+  const rows = [];
+  if (d.caller) rows.push([t('caller'), ctx.revealed.get('caller:name') ?? d.caller.name, phone('caller', d.caller.phone, `/api/v1/orders/${id}/caller/reveal`)]);
+  if (ctx.contact && ctx.contact.phone && ctx.contact.phone !== d.caller?.phone) {
+    rows.push([t('reporter'), ctx.revealed.get('reporter:name') ?? ctx.contact.name, phone('reporter', ctx.contact.phone, `/api/v1/orders/${id}/contact/reveal`)]);
+  }
+  for (const r of ctx.unit?.residents ?? []) {
+    rows.push([r.relation_label, r.name, phone(`resident:${r.id}`, r.phone, `/api/v1/estate/residents/${encodeURIComponent(r.id)}/reveal`)]);
+  }
+  const history = (ctx.unit?.orders ?? []).filter((o) => o.id !== d.id);
+  if (!rows.length && !history.length) return null;
+  return section(t('contact_card'), 'contact-card',
+    rows.length ? table([t('relation'), t('name'), t('phone')], rows.map((cells) => h('tr', { 'data-testid': 'contact-row' }, cells.map((c) => h('td', {}, show(c))))))
+      : muted(t('no_residents')),
+    history.length > 0 && [h('h4', {}, t('unit_history', place(d))),
+      table([t('number'), t('category'), t('status'), t('created_at')], history.map((o) => h('tr', { 'data-testid': 'unit-history-row' },
+        [orderLink(o.id, o.number), label('categories', o.category), statusBadge(o.status), fmtTime(o.created_at)].map((c) => h('td', {}, c)))))]);
 }
 
 function orderDetail(d, ctx) {
@@ -324,7 +371,7 @@ function orderDetail(d, ctx) {
       h('span', { class: 'badge' }, label('kinds', d.kind)), gradeBadge(d.grade), slaBadge(d.sla)),
     h('div', { class: 'detail-grid' },
       h('div', { class: 'col' }, factsCard(d), deadlinesCard(d), notesCard(d, ctx), workCard(d), timelineCard(d), rejectedCard(d)),
-      h('div', { class: 'col side' }, actionsCard(d, ctx), assignCard(d, ctx), classifyCard(d, ctx), ratingCard(d), slaEventsCard(d))),
+      h('div', { class: 'col side' }, actionsCard(d, ctx), contactCard(d, ctx), assignCard(d, ctx), classifyCard(d, ctx), ratingCard(d), slaEventsCard(d))),
   ];
 }
 

@@ -5,7 +5,11 @@ use loopwork_sync_core::{Action, Category, Channel, Grade, Kind, Location, NewOr
 use loopwork_tests::{Backend, Device, TestServer, on_both_backends};
 use serde_json::Value;
 
-on_both_backends!(contacts_are_masked_and_every_reveal_is_logged, an_owner_exports_and_erases_their_data);
+on_both_backends!(
+    contacts_are_masked_and_every_reveal_is_logged,
+    a_caller_s_number_is_revealed_to_office_staff_only_and_logged,
+    an_owner_exports_and_erases_their_data
+);
 
 /// The demo owner of 3-1502 (see server/src/demo.rs): phone 13800138005.
 const OWNER_PHONE: &str = "13800138005";
@@ -174,5 +178,46 @@ async fn an_owner_exports_and_erases_their_data(backend: Backend) {
     let names: Vec<&str> =
         unit["residents"].as_array().expect("residents").iter().filter_map(|r| r["name"].as_str()).collect();
     assert_eq!(names, ["王小明"]);
+    server.stop().await.drop_database().await;
+}
+
+async fn a_caller_s_number_is_revealed_to_office_staff_only_and_logged(backend: Backend) {
+    let server = TestServer::start(backend).await;
+    let kefu = server.login("kefu").await;
+    let registration = |caller: bool| {
+        let mut body = serde_json::json!({
+            "kind": "complaint", "category": "noise", "channel": "hotline", "project": "hy-garden",
+            "building": "3", "unit": "3-1502", "description": "楼上装修噪音",
+        });
+        if caller {
+            body["caller_name"] = "李女士".into();
+            body["caller_phone"] = "139-0013-9999".into();
+        }
+        body
+    };
+    let (_, called) = server.call(&kefu.token, "POST", "/api/v1/orders", Some(registration(true))).await;
+    let id = called["id"].as_str().expect("id").to_owned();
+    let (_, detail) = server.call(&kefu.token, "GET", &format!("/api/v1/orders/{id}"), None).await;
+    assert_eq!(detail["caller"], serde_json::json!({ "name": "李**", "phone": "139****9999" }));
+    for login in ["wang", "yezhu1502"] {
+        let session = server.login(login).await;
+        let (status, _) =
+            server.call(&session.token, "POST", &format!("/api/v1/orders/{id}/caller/reveal"), None).await;
+        assert_eq!(status, 403, "{login}");
+    }
+    let (_, log) = server.call(&kefu.token, "GET", &format!("/api/v1/orders/{id}/contact/reveals"), None).await;
+    assert_eq!(log.as_array().map(Vec::len), Some(0), "refusals are not reveals");
+    let (status, revealed) =
+        server.call(&kefu.token, "POST", &format!("/api/v1/orders/{id}/caller/reveal"), None).await;
+    assert_eq!(status, 200, "{revealed}");
+    assert_eq!(revealed, serde_json::json!({ "name": "李女士", "phone": "13900139999" }));
+    let (_, log) = server.call(&kefu.token, "GET", &format!("/api/v1/orders/{id}/contact/reveals"), None).await;
+    assert_eq!(log.as_array().map(Vec::len), Some(1), "{log}");
+    assert_eq!(log[0]["user_id"], kefu.user.to_string());
+    // An order registered without a caller has none to reveal.
+    let (_, plain) = server.call(&kefu.token, "POST", "/api/v1/orders", Some(registration(false))).await;
+    let plain = plain["id"].as_str().expect("id");
+    let (status, _) = server.call(&kefu.token, "POST", &format!("/api/v1/orders/{plain}/caller/reveal"), None).await;
+    assert_eq!(status, 404);
     server.stop().await.drop_database().await;
 }

@@ -204,6 +204,28 @@ async function main() {
     await waitText(desk, 'detail-status', '已派单');
   });
 
+  // The contact card: the caller masked until 查看号码 (logged), then a number to dial; the
+  // unit's residents from the register and its earlier orders beside them.
+  await run('contact', async () => {
+    const card = byId(desk, 'contact-card');
+    const caller = card.locator('[data-testid="contact-row"]', { hasText: '来电人' });
+    const masked = (await caller.locator('[data-testid="contact-phone"]').textContent()).trim();
+    if (masked !== '138****1111') throw new Error(`the caller's number is shown as ${masked}`);
+    await card.locator('[data-testid="contact-row"]', { hasText: '王芳' }).waitFor();
+    await card.locator('[data-testid="unit-history-row"]').first().waitFor();
+    await caller.locator('[data-testid="contact-reveal"]').click();
+    const full = card.locator('[data-testid="contact-row"]', { hasText: '张先生' }).locator('[data-testid="contact-phone-full"]');
+    // Revealed, the caller's whole name shows with the number.
+    await full.waitFor({ timeout: 5000 });
+    if (await full.getAttribute('href') !== 'tel:13800001111') throw new Error(`the caller's number dials ${await full.getAttribute('href')}`);
+    const logged = await desk.evaluate(async (id) => {
+      const token = JSON.parse(sessionStorage.getItem('loopwork.desk')).token;
+      const res = await fetch(`/api/v1/orders/${id}/contact/reveals`, { headers: { Authorization: `Bearer ${token}` } });
+      return (await res.json()).length;
+    }, orderId);
+    if (logged !== 1) throw new Error(`${logged} reveals logged, not 1`);
+  });
+
   const internalNote = `已电话联系业主,下午在家 ${token}`;
   const reply = `师傅下午三点上门 ${token}`;
   await run('notes', async () => {

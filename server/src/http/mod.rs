@@ -17,6 +17,7 @@
 //! - `GET /api/v1/orders/{id}/audit`: an order's audit trail (office staff; docs/permissions.md).
 //! - `GET`/`PUT /api/v1/settings/closing-authority`: who may close each grade (docs/permissions.md).
 //! - `GET /api/v1/orders/{id}/contact`, `POST …/contact/reveal`, `GET …/contact/reveals`,
+//!   `POST …/caller/reveal`,
 //!   `GET /api/v1/me/export`, `POST /api/v1/me/erase`: personal data (`privacy.rs`).
 //! - `GET`/`PUT /api/v1/settings/sla`, `GET`/`PUT /api/v1/settings/closed-loop`,
 //!   `GET /api/v1/return-visits`, `GET /api/v1/notifications`, `POST …/{id}/read`,
@@ -80,6 +81,7 @@ pub fn router(state: AppState) -> axum::Router {
         .route("/api/v1/orders/{id}/contact", get(privacy::contact))
         .route("/api/v1/orders/{id}/contact/reveal", post(privacy::reveal))
         .route("/api/v1/orders/{id}/contact/reveals", get(privacy::reveals))
+        .route("/api/v1/orders/{id}/caller/reveal", post(privacy::reveal_caller))
         .route("/api/v1/me/export", get(privacy::export))
         .route("/api/v1/me/erase", post(privacy::erase))
         .route("/api/v1/return-visits", get(return_visits::return_visits))

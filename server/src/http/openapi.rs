@@ -22,7 +22,7 @@ use crate::http::desk::{
 use crate::http::estate::{
     Caller, CallerQuery, EstateProject, ImportReport, Resident, ResidentBody, RevealedPhone, UnitDetail, UnitQuery,
 };
-use crate::http::privacy::Contact;
+use crate::http::privacy::{Contact, RevealedCaller};
 use crate::http::return_visits::ReturnVisit;
 use crate::http::sessions::{LoginRequest, LoginResponse};
 use crate::http::webhooks::{CreatedWebhook, NewWebhook};
@@ -63,6 +63,7 @@ pub fn schemas() -> Map<String, Value> {
         LinkBody,
         crate::http::audit::AuditEntry,
         Contact,
+        RevealedCaller,
         RevealRecord,
         SlaEventRecord,
         UserExport,

@@ -6,6 +6,8 @@
 //!   `138****5678`), for office staff and for technicians who have been given the order.
 //! - `POST /api/v1/orders/{id}/contact/reveal`: the full number, for office staff, and for a
 //!   technician only while the order is assigned to them and open; every reveal is logged.
+//! - `POST /api/v1/orders/{id}/caller/reveal`: the caller registered with a phone call (name and
+//!   full number), for office staff; logged in the same log.
 //! - `GET /api/v1/orders/{id}/contact/reveals`: that log (office staff).
 //! - `GET /api/v1/me/export`: everything the server holds about the signed-in user (JSON).
 //! - `POST /api/v1/me/erase`: erases the signed-in user's personal data and signs out every
@@ -120,6 +122,31 @@ pub async fn reveal(
     }
     state.db.log_reveal(&principal, order, state.clock.now_ms()).await?;
     Ok(Json(Contact { reporter_id: source.reporter, name: source.name, phone: source.phone, revealed: true }))
+}
+
+/// The caller registered with an order (a phone call's name and number), whole.
+#[derive(Debug, Serialize, schemars::JsonSchema)]
+pub struct RevealedCaller {
+    pub name: Option<String>,
+    pub phone: Option<String>,
+}
+
+/// `POST /api/v1/orders/{id}/caller/reveal`: office staff in scope; logged like a contact reveal.
+pub async fn reveal_caller(
+    State(state): State<AppState>,
+    Authenticated(principal): Authenticated,
+    Path(id): Path<String>,
+) -> Result<Json<RevealedCaller>, ApiError> {
+    crate::auth::require_staff(
+        &principal,
+        "only office staff see a caller's number",
+        "只有客服及管理人员可以查看来电号码",
+    )?;
+    let order = parse(&id)?;
+    crate::auth::require_served(&state, &principal, order).await?;
+    let (name, phone) = state.db.caller(&principal.org, order).await?.ok_or_else(|| ApiError::not_found("caller"))?;
+    state.db.log_reveal(&principal, order, state.clock.now_ms()).await?;
+    Ok(Json(RevealedCaller { name, phone }))
 }
 
 pub async fn reveals(

@@ -36,7 +36,7 @@ pub struct OrderDetail {
     pub occurred_at: Option<i64>,
     /// The reporting user's id.
     pub reporter: Option<String>,
-    /// The caller registered with the order, masked (office staff only; `…/contact/reveal`
+    /// The caller registered with the order, masked (office staff only; `…/caller/reveal`
     /// reveals it, logged).
     pub caller: Option<MaskedCaller>,
     /// The order's notes, oldest first: public ones (in the document) for everyone, internal
