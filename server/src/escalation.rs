@@ -261,5 +261,6 @@ pub fn facts_of(
         reopen_count: i64::from(state.reopen_count),
         auto_confirmed: state.auto_confirmed,
         visited_by: applied().filter(|t| t.action == Action::ReturnVisit).map(|t| t.by.to_string()).next_back(),
+        description: order.description(),
     })
 }

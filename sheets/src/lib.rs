@@ -1,4 +1,5 @@
-//! The cells of a spreadsheet a person uploads (the estate register's import): an XLSX workbook's
+//! Spreadsheets in and out. In: the cells of a spreadsheet a person uploads (the estate
+//! register's import): an XLSX workbook's
 //! first sheet, or a UTF-8 CSV file, as rows of text, read within bounds. An XLSX file is a ZIP
 //! archive; what its entries say they unpack to is summed before anything is unpacked, so that a
 //! small file cannot make the server unpack gigabytes. What the cells mean is not this crate's
@@ -110,6 +111,110 @@ fn read_xlsx(bytes: &[u8], limits: Limits) -> Result<Vec<Vec<String>>, SheetErro
     Ok(rows.collect())
 }
 
+/// A cell written to an export.
+#[derive(Clone, Debug, PartialEq)]
+pub enum Cell {
+    Text(String),
+    Number(f64),
+    Empty,
+}
+
+impl From<String> for Cell {
+    fn from(text: String) -> Self {
+        Cell::Text(text)
+    }
+}
+
+impl From<&str> for Cell {
+    fn from(text: &str) -> Self {
+        Cell::Text(text.to_owned())
+    }
+}
+
+impl From<Option<String>> for Cell {
+    fn from(text: Option<String>) -> Self {
+        text.map_or(Cell::Empty, Cell::Text)
+    }
+}
+
+impl From<i64> for Cell {
+    fn from(n: i64) -> Self {
+        Cell::Number(n as f64)
+    }
+}
+
+impl From<Option<i64>> for Cell {
+    fn from(n: Option<i64>) -> Self {
+        n.map_or(Cell::Empty, |n| Cell::Number(n as f64))
+    }
+}
+
+/// Out: rows (the first the header) as an XLSX workbook of one sheet: the header bold and
+/// frozen, columns as wide as their text, text always text (never a formula).
+pub fn write_xlsx(sheet_name: &str, rows: &[Vec<Cell>]) -> Result<Vec<u8>, rust_xlsxwriter::XlsxError> {
+    use rust_xlsxwriter::{Format, Workbook};
+    let mut workbook = Workbook::new();
+    let sheet = workbook.add_worksheet();
+    sheet.set_name(sheet_name)?;
+    let bold = Format::new().set_bold();
+    let mut widths: Vec<usize> = Vec::new();
+    for (r, row) in rows.iter().enumerate() {
+        for (c, cell) in row.iter().enumerate() {
+            let (r, col) = (r as u32, c as u16);
+            let width = match cell {
+                Cell::Text(text) => {
+                    if r == 0 {
+                        sheet.write_string_with_format(r, col, text, &bold)?;
+                    } else {
+                        sheet.write_string(r, col, text)?;
+                    }
+                    // A Chinese character takes two columns' width.
+                    text.chars().map(|ch| if ch.is_ascii() { 1 } else { 2 }).sum()
+                }
+                Cell::Number(n) => {
+                    sheet.write_number(r, col, *n)?;
+                    8
+                }
+                Cell::Empty => 0,
+            };
+            if widths.len() <= c {
+                widths.resize(c + 1, 0);
+            }
+            widths[c] = widths[c].max(width);
+        }
+    }
+    for (c, width) in widths.iter().enumerate() {
+        sheet.set_column_width(c as u16, (*width).clamp(6, 60) as f64 + 1.0)?;
+    }
+    sheet.set_freeze_panes(1, 0)?;
+    workbook.save_to_buffer()
+}
+
+/// Out: rows (the first the header) as CSV that Excel opens as UTF-8 (a byte order mark first),
+/// every field quoted, and text starting like a formula (`=`, `+`, `-`, `@`, a tab or a carriage
+/// return) neutralized with a leading `'` (CSV injection).
+pub fn write_csv(rows: &[Vec<Cell>]) -> Vec<u8> {
+    let mut out = String::from("\u{FEFF}");
+    for row in rows {
+        let fields: Vec<String> = row
+            .iter()
+            .map(|cell| {
+                let text = match cell {
+                    Cell::Text(text) if text.starts_with(['=', '+', '-', '@', '\t', '\r']) => format!("'{text}"),
+                    Cell::Text(text) => text.clone(),
+                    Cell::Number(n) if n.fract() == 0.0 => format!("{}", *n as i64),
+                    Cell::Number(n) => format!("{n:.3}"),
+                    Cell::Empty => String::new(),
+                };
+                format!("\"{}\"", text.replace('"', "\"\""))
+            })
+            .collect();
+        out.push_str(&fields.join(","));
+        out.push_str("\r\n");
+    }
+    out.into_bytes()
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -162,6 +267,23 @@ mod tests {
             out.write_all(&bytes).expect("write");
         }
         out.finish().expect("finish").into_inner()
+    }
+
+    #[test]
+    fn exports_read_back_as_written() {
+        let rows = vec![
+            vec![Cell::from("单号"), Cell::from("描述"), Cell::from("评价")],
+            vec![Cell::from("GD202612060001"), Cell::from("=HYPERLINK(\"x\")"), Cell::from(5)],
+            vec![Cell::from("GD202612060002"), Cell::from("楼上漏水, \"急\""), Cell::Empty],
+        ];
+        let (format, back) = read(&write_xlsx("工单", &rows).expect("xlsx"), LIMITS).expect("read");
+        assert_eq!(format, Format::Xlsx);
+        assert_eq!(back[1], ["GD202612060001", "=HYPERLINK(\"x\")", "5"], "text stays text");
+        let csv = write_csv(&rows);
+        assert!(csv.starts_with("\u{FEFF}".as_bytes()));
+        let (_, back) = read(&csv, LIMITS).expect("read");
+        assert_eq!(back[1], ["GD202612060001", "'=HYPERLINK(\"x\")", "5"], "a formula is neutralized");
+        assert_eq!(back[2], ["GD202612060002", "楼上漏水, \"急\"", ""]);
     }
 
     #[test]

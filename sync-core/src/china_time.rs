@@ -16,6 +16,11 @@ pub fn day_code(at_ms: i64) -> String {
     in_china(at_ms).strftime("%Y%m%d").to_string()
 }
 
+/// An instant to the minute in China Standard Time, `YYYY-MM-DD HH:MM` (exports).
+pub fn minute(at_ms: i64) -> String {
+    in_china(at_ms).strftime("%Y-%m-%d %H:%M").to_string()
+}
+
 /// The hour of the week of an instant in China Standard Time, Monday 00:00 = 0 … Sunday 23:00 = 167.
 pub fn hour_of_week(at_ms: i64) -> i64 {
     let at = in_china(at_ms);
@@ -32,6 +37,7 @@ mod tests {
         assert_eq!(day_code(1_795_795_199_000), "20261127");
         assert_eq!(day_code(1_795_795_200_000), "20261128");
         assert_eq!(day_code(0), "19700101");
+        assert_eq!(minute(1_795_795_199_000), "2026-11-27 23:59");
     }
 
     #[test]

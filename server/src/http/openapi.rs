@@ -16,8 +16,8 @@ use crate::error::ErrorBody;
 use crate::escalation::EscalationChain;
 use crate::http::dashboard::{Efficiency, Heatmap, Kpis};
 use crate::http::desk::{
-    ActionBody, BulkAssign, BulkResults, Classify, LinkBody, Me, NoteBody, OrderDetail, Registered, Registration,
-    Technician, Vocabulary,
+    ActionBody, BulkAssign, BulkResults, Classify, LinkBody, Me, NewView, NoteBody, OrderDetail, Registered,
+    Registration, Technician, Vocabulary,
 };
 use crate::http::estate::{
     Caller, CallerQuery, EstateProject, ImportReport, Resident, ResidentBody, RevealedPhone, UnitDetail, UnitQuery,
@@ -27,8 +27,8 @@ use crate::http::return_visits::ReturnVisit;
 use crate::http::sessions::{LoginRequest, LoginResponse};
 use crate::http::webhooks::{CreatedWebhook, NewWebhook};
 use crate::store::{
-    ClosingAuthorityCodes, EstateBuilding, EstateUnit, NotificationRecord, OrderListItem, RevealRecord, SlaEventRecord,
-    UserExport, WebhookRecord,
+    ClosingAuthorityCodes, EstateBuilding, EstateUnit, NotificationRecord, OrderListItem, RevealRecord, SavedView,
+    SlaEventRecord, UserExport, WebhookRecord,
 };
 use crate::webhooks::Destinations;
 
@@ -91,6 +91,8 @@ pub fn schemas() -> Map<String, Value> {
         CallerQuery,
         Caller,
         ImportReport,
+        SavedView,
+        NewView,
     );
     generator.take_definitions(true)
 }

@@ -1,5 +1,5 @@
 //! The server's storage, one trait per concern ([`Accounts`], [`Feed`], [`Documents`],
-//! [`Scans`], [`Queue`], [`Dashboards`], [`Privacy`], [`Webhooks`], [`Settings`], [`Notes`], [`Estate`]), gathered by
+//! [`Scans`], [`Queue`], [`Dashboards`], [`Privacy`], [`Webhooks`], [`Settings`], [`Notes`], [`Estate`], [`Views`]), gathered by
 //! [`Database`], which the handlers hold as `Arc<dyn Database>`. Each concern's SQL is written
 //! once, in its own file, as generic code over a [`Backend`] (with `$N` placeholders both
 //! drivers accept) and runs on SQLite (the embedded default) and PostgreSQL (production, several
@@ -40,6 +40,7 @@ mod queue;
 mod scans;
 mod settings;
 mod sqlite;
+mod views;
 mod webhooks;
 
 pub use accounts::*;
@@ -54,6 +55,7 @@ pub use pushes::*;
 pub use queue::*;
 pub use scans::*;
 pub use settings::*;
+pub use views::*;
 pub use webhooks::*;
 
 pub type Result<T, E = StoreError> = std::result::Result<T, E>;
@@ -186,6 +188,7 @@ pub trait Database:
     + Settings
     + Notes
     + Estate
+    + Views
     + Send
     + Sync
     + std::fmt::Debug

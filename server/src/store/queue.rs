@@ -26,6 +26,8 @@ pub struct OrderListItem {
     pub sla: Option<SlaMarks>,
     pub rating: Option<i64>,
     pub reopen_count: i64,
+    /// The description's first 120 characters (`None` until the scanner has read the order).
+    pub description: Option<String>,
 }
 
 #[derive(Clone, Debug, Serialize, Deserialize, PartialEq, Eq, schemars::JsonSchema)]
@@ -52,7 +54,8 @@ pub struct OrderFilter {
     /// Open orders whose current stage is past its deadline.
     #[serde(default)]
     pub overdue: bool,
-    /// Part of the number or of the unit.
+    /// Part of the number, of the unit or of the description; or a caller's or a resident's
+    /// whole name or phone number (matched, never shown: rows show no caller).
     pub q: Option<String>,
     /// Created at or after (ms).
     pub from: Option<i64>,
@@ -61,6 +64,11 @@ pub struct OrderFilter {
     /// Created in this hour of the week (Monday 00:00 = 0, China Standard Time).
     pub hour_of_week: Option<i64>,
     pub limit: Option<i64>,
+    /// Rows skipped before the page (paging).
+    pub offset: Option<i64>,
+    /// The order of the rows: `priority` (the default: open first, then the more serious grade,
+    /// then the nearest deadline), `deadline`, `created` (newest first), `created_asc`, `number`.
+    pub sort: Option<String>,
     /// One order (the detail view reads its row through the same query).
     #[serde(skip)]
     pub id: Option<String>,
@@ -70,10 +78,34 @@ pub struct OrderFilter {
 pub(crate) const ITEM_COLUMNS: &str =
     "o.id, o.number, o.kind, o.category, o.grade, o.status, o.assignee, u.display_name, o.project,
     o.building, o.unit, o.area, o.created_at, o.next_deadline, o.sla_stage, o.sla_half_at, o.sla_warn_at, o.sla_due_at,
-    f.rating, COALESCE(f.reopen_count, 0)";
+    f.rating, COALESCE(f.reopen_count, 0), SUBSTR(x.description, 1, 120)";
 
-pub(crate) const ITEM_FROM: &str =
-    "orders o LEFT JOIN users u ON u.id = o.assignee LEFT JOIN order_facts f ON f.order_id = o.id";
+pub(crate) const ITEM_FROM: &str = "orders o LEFT JOIN users u ON u.id = o.assignee
+    LEFT JOIN order_facts f ON f.order_id = o.id LEFT JOIN order_texts x ON x.order_id = o.id";
+
+/// The queue's orders (`sort`): each name and its `ORDER BY` over `orders o`.
+pub const QUEUE_SORTS: &[&str] = &["priority", "deadline", "created", "created_asc", "number"];
+
+/// The `ORDER BY` of a sort of [`QUEUE_SORTS`] (the default, `priority`, for any other).
+fn queue_order(sort: Option<&str>) -> String {
+    // Grades by seriousness, from sync-core's order of them (minor < … < critical).
+    let rank = loopwork_sync_core::Grade::ALL
+        .iter()
+        .enumerate()
+        .map(|(i, g)| format!("WHEN '{}' THEN {i}", g.code()))
+        .collect::<Vec<_>>()
+        .join(" ");
+    match sort {
+        Some("deadline") => "o.is_open DESC, o.next_deadline IS NULL, o.next_deadline, o.created_at DESC, o.id".into(),
+        Some("created") => "o.created_at DESC, o.id".into(),
+        Some("created_asc") => "o.created_at, o.id".into(),
+        Some("number") => "o.number, o.id".into(),
+        _ => format!(
+            "o.is_open DESC, CASE o.grade {rank} ELSE 0 END DESC, o.next_deadline IS NULL, o.next_deadline,
+             o.created_at DESC, o.id"
+        ),
+    }
+}
 
 #[async_trait]
 pub trait Queue: Send + Sync {
@@ -84,6 +116,8 @@ pub trait Queue: Send + Sync {
         filter: &OrderFilter,
         now_ms: i64,
     ) -> Result<Vec<OrderListItem>>;
+    /// How many orders the filter matches in all (the queue's total; `limit` and `offset` aside).
+    async fn count_orders(&self, principal: &Principal, filter: &OrderFilter, now_ms: i64) -> Result<i64>;
     /// Open orders of the same unit and category created since `since_ms` (duplicates).
     async fn possible_duplicates(
         &self,
@@ -120,6 +154,74 @@ pub trait Queue: Send + Sync {
 
 /// How long a registration's `Idempotency-Key` is remembered.
 pub const IDEMPOTENCY_WINDOW_MS: i64 = 24 * 3_600_000;
+
+/// The queue's `WHERE` over `orders o`: the principal's scope and every filter, with the
+/// placeholders [`bind_filter`] binds ($1 to $20).
+fn queue_where(principal: &Principal) -> String {
+    format!(
+        "o.org_id = $1 AND $3 = $3 AND {}
+           AND ($4 IS NULL OR o.status = $4 OR ($4 = 'open' AND o.is_open = TRUE))
+           AND ($5 IS NULL OR o.kind = $5) AND ($6 IS NULL OR o.grade = $6)
+           AND ($7 IS NULL OR o.category = $7) AND ($8 IS NULL OR o.project = $8)
+           AND ($9 IS NULL OR o.building = $9) AND ($10 IS NULL OR o.unit = $10)
+           AND ($11 IS NULL OR o.assignee = $11)
+           AND ($12 = FALSE OR (o.is_open = TRUE AND o.next_deadline < $13))
+           AND ($14 IS NULL OR o.number LIKE $14 ESCAPE '\\' OR o.unit LIKE $14 ESCAPE '\\'
+                OR o.id IN (SELECT order_id FROM order_texts WHERE org_id = $1 AND description LIKE $14 ESCAPE '\\')
+                OR o.id IN (SELECT order_id FROM order_callers WHERE org_id = $1 AND (name = $19 OR phone = $20))
+                OR EXISTS (SELECT 1 FROM estate_residents r WHERE r.org_id = $1 AND r.project = o.project
+                    AND r.building = o.building AND r.unit = o.unit AND (r.name = $19 OR r.phone = $20)))
+           AND ($15 IS NULL OR o.created_at >= $15) AND ($16 IS NULL OR o.created_at < $16)
+           AND ($17 IS NULL OR o.id IN (SELECT order_id FROM order_facts
+               WHERE org_id = $1 AND created_how = $17)) AND ($18 IS NULL OR o.id = $18)",
+        scope_filter(Scope::of(principal), "o.id")
+    )
+}
+
+/// Binds [`queue_where`]'s placeholders ($1 to $20) in order.
+fn bind_filter<'q, B: Backend>(
+    query: sqlx::query::Query<'q, B, <B as sqlx::Database>::Arguments>,
+    principal: &Principal,
+    filter: &OrderFilter,
+    now_ms: i64,
+) -> sqlx::query::Query<'q, B, <B as sqlx::Database>::Arguments>
+where
+    i64: Column<B>,
+    bool: Column<B>,
+    String: Column<B>,
+    Option<i64>: Column<B>,
+    Option<String>: Column<B>,
+{
+    // What the user typed, matched literally: `%` and `_` are escaped, not wildcards.
+    let q = filter.q.as_deref().map(str::trim).filter(|q| !q.is_empty());
+    let like = q.map(|q| format!("%{}%", q.replace('\\', "\\\\").replace('%', "\\%").replace('_', "\\_")));
+    // A whole name or number: a caller's, or a resident's of the order's unit.
+    let phone = q.and_then(|q| loopwork_sync_core::estate::normalize_phone(q).ok());
+    query
+        .bind(principal.org.clone())
+        .bind(filter.limit.unwrap_or(200).clamp(1, MAX_ROWS))
+        .bind(principal.user.to_string())
+        .bind(filter.status.clone())
+        .bind(filter.kind.clone())
+        .bind(filter.grade.clone())
+        .bind(filter.category.clone())
+        .bind(filter.project.clone())
+        .bind(filter.building.clone())
+        .bind(filter.unit.clone())
+        .bind(filter.assignee.clone())
+        .bind(filter.overdue)
+        .bind(now_ms)
+        .bind(like)
+        .bind(filter.from)
+        .bind(filter.to)
+        .bind(filter.hour_of_week)
+        .bind(filter.id.clone())
+        .bind(q.map(str::to_owned))
+        .bind(phone)
+}
+
+/// The most rows one query of the queue reads (an export's; a page of the desk's is at most 500).
+pub const MAX_ROWS: i64 = 10_000;
 
 impl<B: Backend> Store<B>
 where
@@ -164,6 +266,7 @@ where
             },
             rating: r.try_get(18)?,
             reopen_count: r.try_get(19)?,
+            description: r.try_get(20)?,
         })
     }
 }
@@ -193,52 +296,26 @@ where
     ) -> Result<Vec<OrderListItem>> {
         // The page is chosen on the orders table alone (its first columns), then joined: a
         // queue of 100,000 open orders sorts narrow rows and joins two hundred.
-        let order = "o.is_open DESC, o.next_deadline IS NULL, o.next_deadline, o.created_at DESC, o.id";
+        let order = queue_order(filter.sort.as_deref());
         let sql = format!(
             "SELECT {ITEM_COLUMNS} FROM {ITEM_FROM} JOIN (
-             SELECT o.id FROM orders o
-             WHERE o.org_id = $1 AND $3 = $3 AND {}
-               AND ($4 IS NULL OR o.status = $4 OR ($4 = 'open' AND o.is_open = TRUE))
-               AND ($5 IS NULL OR o.kind = $5) AND ($6 IS NULL OR o.grade = $6)
-               AND ($7 IS NULL OR o.category = $7) AND ($8 IS NULL OR o.project = $8)
-               AND ($9 IS NULL OR o.building = $9) AND ($10 IS NULL OR o.unit = $10)
-               AND ($11 IS NULL OR o.assignee = $11)
-               AND ($12 = FALSE OR (o.is_open = TRUE AND o.next_deadline < $13))
-               AND ($14 IS NULL OR o.number LIKE $14 ESCAPE '\\' OR o.unit LIKE $14 ESCAPE '\\')
-               AND ($15 IS NULL OR o.created_at >= $15) AND ($16 IS NULL OR o.created_at < $16)
-               AND ($17 IS NULL OR o.id IN (SELECT order_id FROM order_facts
-                   WHERE org_id = $1 AND created_how = $17)) AND ($18 IS NULL OR o.id = $18)
-             ORDER BY {order} LIMIT $2) page ON page.id = o.id
+             SELECT o.id FROM orders o WHERE {}
+             ORDER BY {order} LIMIT $2 OFFSET $21) page ON page.id = o.id
              ORDER BY {order}",
-            scope_filter(Scope::of(principal), "o.id")
+            queue_where(principal)
         );
-        // What the user typed, matched literally: `%` and `_` are escaped, not wildcards.
-        let q = filter
-            .q
-            .as_deref()
-            .map(|q| format!("%{}%", q.replace('\\', "\\\\").replace('%', "\\%").replace('_', "\\_")));
-        let rows = sqlx::query(AssertSqlSafe(sql))
-            .bind(&principal.org)
-            .bind(filter.limit.unwrap_or(200).clamp(1, 500))
-            .bind(principal.user.to_string())
-            .bind(filter.status.as_deref())
-            .bind(filter.kind.as_deref())
-            .bind(filter.grade.as_deref())
-            .bind(filter.category.as_deref())
-            .bind(filter.project.as_deref())
-            .bind(filter.building.as_deref())
-            .bind(filter.unit.as_deref())
-            .bind(filter.assignee.as_deref())
-            .bind(filter.overdue)
-            .bind(now_ms)
-            .bind(q)
-            .bind(filter.from)
-            .bind(filter.to)
-            .bind(filter.hour_of_week)
-            .bind(filter.id.as_deref())
+        let rows = bind_filter(sqlx::query(AssertSqlSafe(sql)), principal, filter, now_ms)
+            .bind(filter.offset.unwrap_or(0).max(0))
             .fetch_all(&self.pool)
             .await?;
         Ok(rows.iter().map(Self::order_item).collect::<Result<_, sqlx::Error>>()?)
+    }
+
+    async fn count_orders(&self, principal: &Principal, filter: &OrderFilter, now_ms: i64) -> Result<i64> {
+        // $2 (the page's size) is not used by a count; it is bound all the same.
+        let sql = format!("SELECT COUNT(*) FROM orders o WHERE {} AND $2 = $2", queue_where(principal));
+        let row = bind_filter(sqlx::query(AssertSqlSafe(sql)), principal, filter, now_ms).fetch_one(&self.pool).await?;
+        Ok(row.try_get(0)?)
     }
 
     async fn possible_duplicates(

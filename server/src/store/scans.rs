@@ -65,6 +65,8 @@ pub struct OrderFacts {
     pub auto_confirmed: bool,
     /// Who recorded the return visit.
     pub visited_by: Option<String>,
+    /// The description (the queue's column and search; kept in `order_texts`).
+    pub description: String,
 }
 
 #[derive(Clone, Debug, Serialize, schemars::JsonSchema)]
@@ -307,6 +309,15 @@ where
             .bind(facts.reopen_count)
             .bind(i64::from(facts.auto_confirmed))
             .bind(facts.visited_by.as_deref())
+            .execute(&mut **tx)
+            .await?;
+            sqlx::query(
+                "INSERT INTO order_texts (order_id, org_id, description) VALUES ($1, $2, $3)
+                 ON CONFLICT (order_id) DO UPDATE SET description = excluded.description",
+            )
+            .bind(&order_id)
+            .bind(&due.org)
+            .bind(facts.description.as_str())
             .execute(&mut **tx)
             .await?;
         }

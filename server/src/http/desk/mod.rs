@@ -11,9 +11,11 @@
 //!   duplicates), `GET /api/v1/orders/{id}` (detail)
 //! - `POST /api/v1/orders/{id}/actions`, `…/classify`, `…/notes`, `…/link`,
 //!   `POST /api/v1/orders/bulk-assign`
+//! - `GET /api/v1/orders/export/{xlsx|csv}`: the queue's rows as a spreadsheet
 
 mod actions;
 mod detail;
+mod export;
 mod queue;
 mod register;
 
@@ -38,7 +40,7 @@ use crate::auth::Authenticated;
 use crate::error::ApiError;
 use crate::http::extract::{Body, Params};
 use crate::replication::Principal;
-use crate::store::{OrderFilter, OrderListItem, ProjectRef, SlaEventRecord, UnitRef};
+use crate::store::{MAX_SAVED_VIEWS, OrderFilter, OrderListItem, ProjectRef, SavedView, SlaEventRecord, UnitRef};
 
 pub use actions::*;
 pub use detail::*;

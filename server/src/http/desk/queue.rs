@@ -151,12 +151,8 @@ pub(super) fn blank_is_none(value: &mut Option<String>) {
     }
 }
 
-/// `GET /api/v1/orders`: the caller's scope, filtered, most urgent first.
-pub async fn list(
-    State(state): State<AppState>,
-    Authenticated(principal): Authenticated,
-    Params(mut filter): Params<OrderFilter>,
-) -> Result<Json<Vec<OrderListItem>>, ApiError> {
+/// The filter as sent, checked: blank values dropped, codes and ranges held to the docs.
+fn checked_filter(mut filter: OrderFilter, max_limit: i64) -> Result<OrderFilter, ApiError> {
     for value in [
         &mut filter.status,
         &mut filter.kind,
@@ -167,14 +163,27 @@ pub async fn list(
         &mut filter.unit,
         &mut filter.assignee,
         &mut filter.q,
+        &mut filter.sort,
     ] {
         blank_is_none(value);
     }
     if let Some(status) = filter.status.as_deref().filter(|s| *s != "open") {
         Status::from_code(status).map_err(|_| invalid_code("status", status))?;
     }
-    if filter.limit.is_some_and(|l| !(1..=MAX_QUEUE_ROWS).contains(&l)) {
-        return Err(out_of_range("limit", 1, MAX_QUEUE_ROWS));
+    if let Some(sort) = filter.sort.as_deref()
+        && !crate::store::QUEUE_SORTS.contains(&sort)
+    {
+        return Err(ApiError::invalid(
+            "invalid_query",
+            format!("sort is one of {}", crate::store::QUEUE_SORTS.join(", ")),
+            "排序方式无效",
+        ));
+    }
+    if filter.limit.is_some_and(|l| !(1..=max_limit).contains(&l)) {
+        return Err(out_of_range("limit", 1, max_limit));
+    }
+    if filter.offset.is_some_and(|o| !(0..=MAX_QUEUE_OFFSET).contains(&o)) {
+        return Err(out_of_range("offset", 0, MAX_QUEUE_OFFSET));
     }
     if filter.hour_of_week.is_some_and(|h| !(0..HOURS_PER_WEEK).contains(&h)) {
         return Err(out_of_range("hour_of_week", 0, HOURS_PER_WEEK - 1));
@@ -182,10 +191,168 @@ pub async fn list(
     if filter.q.as_ref().is_some_and(|q| q.chars().count() > 100) {
         return Err(ApiError::invalid("invalid_query", "q is longer than 100 characters", "搜索内容过长"));
     }
-    Ok(Json(state.db.query_orders(&principal, &filter, state.clock.now_ms()).await?))
+    Ok(filter)
+}
+
+/// The most rows a page may skip (`offset`).
+pub const MAX_QUEUE_OFFSET: i64 = 1_000_000;
+
+/// `GET /api/v1/orders`: the caller's scope, filtered, in the order asked (most urgent first by
+/// default), one page; `X-Total-Count` says how many match in all.
+pub async fn list(
+    State(state): State<AppState>,
+    Authenticated(principal): Authenticated,
+    Params(filter): Params<OrderFilter>,
+) -> Result<(axum::http::HeaderMap, Json<Vec<OrderListItem>>), ApiError> {
+    let filter = checked_filter(filter, MAX_QUEUE_ROWS)?;
+    let now = state.clock.now_ms();
+    let (rows, total) = tokio::try_join!(
+        state.db.query_orders(&principal, &filter, now),
+        state.db.count_orders(&principal, &filter, now)
+    )?;
+    let mut headers = axum::http::HeaderMap::new();
+    headers.insert("x-total-count", axum::http::HeaderValue::from(total));
+    Ok((headers, Json(rows)))
+}
+
+/// The export's formats (the path's last segment).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum ExportFormat {
+    Xlsx,
+    Csv,
+}
+
+/// The most rows an export holds.
+pub const MAX_EXPORT_ROWS: i64 = crate::store::MAX_ROWS;
+
+/// `GET /api/v1/orders/export/{xlsx|csv}` (office staff): the orders the queue's filters match,
+/// in the queue's order, as an XLSX workbook or a CSV file Excel opens (UTF-8 with its byte order
+/// mark), at most 10,000 rows (`X-Total-Count` says how many matched); times in China Standard
+/// Time, codes as their Chinese labels; named for its period and project.
+pub async fn export(
+    State(state): State<AppState>,
+    Authenticated(principal): Authenticated,
+    Path(format): Path<String>,
+    Params(filter): Params<OrderFilter>,
+) -> Result<axum::response::Response, ApiError> {
+    staff_only(&principal)?;
+    let format = match format.as_str() {
+        "xlsx" => ExportFormat::Xlsx,
+        "csv" => ExportFormat::Csv,
+        _ => return Err(ApiError::not_found("export format (xlsx or csv)")),
+    };
+    let mut filter = checked_filter(filter, MAX_EXPORT_ROWS)?;
+    filter.limit = Some(filter.limit.unwrap_or(MAX_EXPORT_ROWS));
+    let now = state.clock.now_ms();
+    let (rows, total) = tokio::try_join!(
+        state.db.query_orders(&principal, &filter, now),
+        state.db.count_orders(&principal, &filter, now)
+    )?;
+    let projects = state.db.me(&principal).await?.projects;
+    let project = match &filter.project {
+        Some(code) => projects.iter().find(|p| &p.code == code).map_or(code.clone(), |p| p.name.clone()),
+        None => "全部项目".into(),
+    };
+    let day = |ms: i64| loopwork_sync_core::china_time::day_code(ms);
+    let period = match (filter.from, filter.to) {
+        (Some(from), Some(to)) => format!("{}-{}", day(from), day(to - 1)),
+        (Some(from), None) => format!("{}起", day(from)),
+        (None, Some(to)) => format!("至{}", day(to - 1)),
+        (None, None) => format!("截至{}", day(now)),
+    };
+    let table = super::export::table(&rows);
+    let (bytes, extension, content_type) = match format {
+        ExportFormat::Xlsx => {
+            (super::export::xlsx(&table)?, "xlsx", "application/vnd.openxmlformats-officedocument.spreadsheetml.sheet")
+        }
+        ExportFormat::Csv => (super::export::csv(&table), "csv", "text/csv; charset=utf-8"),
+    };
+    let name = format!("工单_{project}_{period}.{extension}");
+    let mut headers = axum::http::HeaderMap::new();
+    headers.insert(axum::http::header::CONTENT_TYPE, axum::http::HeaderValue::from_static(content_type));
+    let encoded: String = name
+        .bytes()
+        .map(|b| {
+            if b.is_ascii_alphanumeric() || b".-_".contains(&b) { (b as char).to_string() } else { format!("%{b:02X}") }
+        })
+        .collect();
+    let disposition = format!("attachment; filename=\"orders.{extension}\"; filename*=UTF-8''{encoded}");
+    headers.insert(
+        axum::http::header::CONTENT_DISPOSITION,
+        axum::http::HeaderValue::from_str(&disposition).map_err(|_| ApiError::internal())?,
+    );
+    headers.insert("x-total-count", axum::http::HeaderValue::from(total));
+    Ok(axum::response::IntoResponse::into_response((headers, bytes)))
 }
 
 pub(super) async fn row_of(state: &AppState, principal: &Principal, order: OrderId) -> Result<OrderListItem, ApiError> {
     let filter = OrderFilter { id: Some(order.to_string()), limit: Some(1), ..Default::default() };
     state.db.query_orders(principal, &filter, 0).await?.pop().ok_or_else(|| ApiError::not_found("order"))
+}
+
+/// A view to save (`POST /api/v1/me/views`): a name and the queue's query string.
+#[derive(Debug, Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct NewView {
+    /// 1 to 40 characters.
+    pub name: String,
+    /// The queue's query string (at most 1,000 characters), e.g. `status=open&grade=severe`:
+    /// it must be one `GET /api/v1/orders` accepts.
+    pub query: String,
+}
+
+/// `GET /api/v1/me/views`: the signed-in user's saved views of the queue, by name.
+pub async fn views(
+    State(state): State<AppState>,
+    Authenticated(principal): Authenticated,
+) -> Result<Json<Vec<SavedView>>, ApiError> {
+    staff_only(&principal)?;
+    Ok(Json(state.db.saved_views(&principal).await?))
+}
+
+/// `POST /api/v1/me/views`: saves (or replaces, by name) a view; 201 with it.
+pub async fn save_view(
+    State(state): State<AppState>,
+    Authenticated(principal): Authenticated,
+    Body(body): Body<NewView>,
+) -> Result<(StatusCode, Json<SavedView>), ApiError> {
+    staff_only(&principal)?;
+    let name = body.name.trim();
+    if name.is_empty() || name.chars().count() > 40 || name.chars().any(char::is_control) {
+        return Err(ApiError::invalid(
+            "invalid_view",
+            "a view's name is 1 to 40 characters",
+            "视图名称须为 1 至 40 个字符",
+        ));
+    }
+    let query = body.query.trim().trim_start_matches('?');
+    let refused = || ApiError::invalid("invalid_view", "the query is not one the queue accepts", "视图的筛选条件无效");
+    if query.len() > 1_000 {
+        return Err(refused());
+    }
+    let filter: OrderFilter = serde_urlencoded::from_str(query).map_err(|_| refused())?;
+    checked_filter(filter, MAX_QUEUE_ROWS).map_err(|_| refused())?;
+    match state.db.save_view(&principal, name, query, state.clock.now_ms()).await? {
+        Some(view) => Ok((StatusCode::CREATED, Json(view))),
+        None => Err(ApiError::new(
+            StatusCode::CONFLICT,
+            "too_many_views",
+            format!("a user keeps at most {MAX_SAVED_VIEWS} views"),
+            format!("每人最多保存 {MAX_SAVED_VIEWS} 个视图"),
+        )),
+    }
+}
+
+/// `DELETE /api/v1/me/views/{id}`: deletes one of the user's views.
+pub async fn delete_view(
+    State(state): State<AppState>,
+    Authenticated(principal): Authenticated,
+    Path(id): Path<String>,
+) -> Result<StatusCode, ApiError> {
+    staff_only(&principal)?;
+    if state.db.delete_view(&principal, &id).await? {
+        Ok(StatusCode::NO_CONTENT)
+    } else {
+        Err(ApiError::not_found("view"))
+    }
 }
