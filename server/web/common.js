@@ -14,7 +14,7 @@ const STRINGS = {
   tab_queue: ['工单队列', 'Queue'], tab_register: ['登记', 'Register'], tab_notifications: ['通知', 'Notifications'],
   tab_visits: ['回访', 'Return visits'], tab_dashboard: ['数据看板', 'Dashboard'], tab_kpis: ['考核', 'KPIs'],
   all: ['全部', 'All'], open_orders: ['未完结', 'Open'], overdue_only: ['仅超时', 'Overdue only'],
-  search: ['搜索单号或房号', 'Search number or unit'], none: ['无', 'None'], yes: ['是', 'Yes'], no: ['否', 'No'],
+  search: ['搜索', 'Search'], none: ['无', 'None'], yes: ['是', 'Yes'], no: ['否', 'No'],
   kind: ['类型', 'Kind'], category: ['类别', 'Category'], grade: ['等级', 'Grade'], channel: ['渠道', 'Channel'],
   status: ['状态', 'Status'], project: ['项目', 'Project'], building: ['楼栋', 'Building'], unit: ['房号', 'Unit'],
   location: ['位置', 'Location'], area: ['公共区域', 'Common area'], area_hint: ['如:3栋电梯厅', 'e.g. lobby of building 3'], assignee: ['维修工', 'Technician'], technician: ['维修工', 'Technician'],
@@ -99,7 +99,13 @@ const STRINGS = {
   choose_file: ['请先选择文件', 'Choose a file first'],
   caller_lookup: ['来电弹屏', 'Caller'], caller_none: ['档案中没有此号码', 'This number is not in the register'],
   caller_use: ['选用', 'Use'], caller_open: ['该房屋有未完结工单:', 'Open orders of this unit:'], choose: ['请选择', 'Choose…'],
-  contact_card: ['联系人', 'Contacts'], unit_history: ['{0} 的历史工单', 'Earlier orders of {0}'],
+  contact_card: ['联系人', 'Contacts'],
+  search_hint: ['单号、房号、描述,或来电人/住户的完整姓名或电话', 'Number, unit, description, or a caller\'s or resident\'s whole name or phone'],
+  queue_total: ['共 {0} 单', '{0} orders'], page_prev: ['上一页', 'Previous'], page_next: ['下一页', 'Next'],
+  page_of: ['第 {0}/{1} 页', 'Page {0} of {1}'], page_size: ['每页条数', 'Rows per page'], per_page: ['每页 {0} 条', '{0} per page'],
+  export_xlsx: ['导出 Excel', 'Export Excel'], export_csv: ['导出 CSV', 'Export CSV'],
+  views: ['我的视图…', 'My views…'], view_save: ['保存为视图', 'Save view'], view_delete: ['删除视图', 'Delete view'],
+  view_name: ['视图名称', 'Name of the view'], view_saved: ['已保存视图:{0}', 'View saved: {0}'], unit_history: ['{0} 的历史工单', 'Earlier orders of {0}'],
   unit_not_in_register: ['房屋档案中没有该房号', 'Not a unit of the register'],
 };
 
@@ -115,14 +121,17 @@ export function setLang(next) {
   for (const el of document.querySelectorAll('[data-i18n]')) el.textContent = t(el.dataset.i18n);
 }
 
-// The login of this page (desk and h5 keep separate sessions), in sessionStorage.
+// The login of this page (desk and h5 keep separate sessions), in localStorage: every tab of
+// the browser shares it (a dispatcher opens orders in new tabs without signing in again), and
+// signing out in one tab signs out all of them (see startPage).
 let sessionKey = 'loopwork.desk';
 let unauthorized = () => {};
 export const session = {
   use(key) { sessionKey = key; },
-  get() { try { return JSON.parse(sessionStorage.getItem(sessionKey)); } catch { return null; } },
-  set(value) { sessionStorage.setItem(sessionKey, JSON.stringify(value)); },
-  clear() { sessionStorage.removeItem(sessionKey); },
+  key: () => sessionKey,
+  get() { try { return JSON.parse(localStorage.getItem(sessionKey)); } catch { return null; } },
+  set(value) { localStorage.setItem(sessionKey, JSON.stringify(value)); },
+  clear() { localStorage.removeItem(sessionKey); },
 };
 export const onUnauthorized = (handler) => { unauthorized = handler; };
 
@@ -364,10 +373,17 @@ export function startPage({ chrome, route, showLogin, signedIn }) {
     chrome();
     if (signedIn()) route(); else showLogin();
   });
-  byId('logout').addEventListener('click', () => {
+  // Signing out revokes this browser's token on the server, then forgets it (in every tab).
+  byId('logout').addEventListener('click', async () => {
+    const device = session.get()?.device_id;
+    if (device) await api(`/api/v1/devices/${encodeURIComponent(device)}/revoke`, { method: 'POST' }).catch(() => {});
     session.clear();
     location.hash = '';
     location.reload();
+  });
+  // Another tab signed in or out: follow it.
+  window.addEventListener('storage', (e) => {
+    if (e.key === session.key() && (e.newValue == null) !== (e.oldValue == null)) location.reload();
   });
   window.addEventListener('hashchange', () => { hideToast(); route(); });
   onUnauthorized(showLogin);

@@ -88,7 +88,7 @@ const ROUTES = { queue: queueView, register: registerView, order: orderView, not
 
 function route() {
   if (!st.me) return;
-  const [name, arg] = location.hash.slice(1).split('/');
+  const [name, arg] = location.hash.slice(1).split('?')[0].split('/');
   const current = ROUTES[name] ? name : 'queue';
   const tab = current === 'order' ? 'queue' : current;
   for (const a of $('tabs').querySelectorAll('a')) a.classList.toggle('active', a.hash === `#${tab}`);
@@ -100,7 +100,11 @@ function route() {
 
 // ---- queue
 
-function ordersTable(rows, { rowId = 'queue-row', select = false } = {}) {
+// Columns the queue sorts by when their header is clicked: the sort each asks for (a second
+// click on 登记时间 reverses it).
+const SORTS = { number: 'number', grade: 'priority', created_at: 'created', deadline: 'deadline' };
+
+function ordersTable(rows, { rowId = 'queue-row', select = false, sort, onSort } = {}) {
   const check = (id, on) => { if (on) st.checked.add(id); else st.checked.delete(id); st.paintBulk?.(); };
   const all = select && h('input', { type: 'checkbox', 'data-testid': 'row-check-all', 'aria-label': t('all'),
     checked: rows.length > 0 && rows.every((r) => st.checked.has(r.id)),
@@ -108,22 +112,44 @@ function ordersTable(rows, { rowId = 'queue-row', select = false } = {}) {
       for (const box of e.target.closest('table').querySelectorAll('[data-testid=row-check]')) box.checked = e.target.checked;
       rows.forEach((r) => check(r.id, e.target.checked));
     } });
-  const heads = [all, t('number'), t('kind'), t('category'), t('grade'), t('status'), t('location'), t('assignee'), t('created_at'), t('deadline')];
+  const head = (key) => {
+    if (!onSort || !SORTS[key]) return t(key);
+    const active = sort === SORTS[key] || (key === 'created_at' && sort === 'created_asc') || (key === 'grade' && !sort);
+    const next = key === 'created_at' && sort === 'created' ? 'created_asc' : SORTS[key];
+    const arrow = active ? (sort === 'created_asc' ? ' ↑' : ' ↓') : '';
+    return h('button', { type: 'button', class: `sort ${active ? 'active' : ''}`, 'data-testid': `sort-${key}`, onclick: () => onSort(next) }, t(key), arrow);
+  };
+  const heads = [all, head('number'), t('kind'), t('category'), head('grade'), t('status'), t('location'), t('description'), t('assignee'), head('created_at'), head('deadline')];
   return table(heads.filter((x) => x !== false), rows.map((r) => h('tr', {
     'data-testid': rowId, 'data-id': r.id, 'data-sla': slaLevel(r.sla), class: 'clickable',
     onclick: (e) => { if (!e.target.closest('a, input, button, label')) location.hash = `#order/${encodeURIComponent(r.id)}`; },
   },
   select && h('td', {}, h('input', { type: 'checkbox', 'data-testid': 'row-check', 'aria-label': r.number, checked: st.checked.has(r.id), onchange: (e) => check(r.id, e.target.checked) })),
   [orderLink(r.id, r.number), label('kinds', r.kind), label('categories', r.category), gradeBadge(r.grade), statusBadge(r.status),
-    place(r), r.assignee_name ?? r.assignee, fmtTime(r.created_at), slaBadge(r.sla)].map((c) => h('td', {}, show(c))))));
+    place(r), r.description && h('span', { class: 'desc', title: r.description }, r.description), r.assignee_name ?? r.assignee,
+    fmtTime(r.created_at), slaBadge(r.sla)].map((c) => h('td', {}, show(c))))));
+}
+
+// The queue's filters live in the URL (#queue?status=open&grade=severe&page=2), so that a view
+// can be bookmarked, shared and opened in another tab; `page` and `size` are the desk's paging.
+const PAGE_SIZES = [50, 100, 200];
+const queueQuery = () => new URLSearchParams(location.hash.split('?')[1] ?? '');
+function setQueueQuery(f) {
+  const q = new URLSearchParams(Object.entries(f).filter(([, v]) => v != null && v !== ''));
+  history.replaceState(null, '', `#queue${q.size ? `?${q}` : ''}`);
 }
 
 function queueView() {
+  // The URL's filters when it has any; else the last ones of this session.
+  const fromUrl = Object.fromEntries(queueQuery());
+  if (location.hash.includes('?')) st.filters = fromUrl;
   const f = st.filters;
+  const apply = () => { setQueueQuery(f); if (view.dataset.view === 'queue') reload(); };
   const set = (key) => (e) => {
     const v = e.target.type === 'checkbox' ? (e.target.checked ? 'true' : '') : e.target.value.trim();
     if (v) f[key] = v; else delete f[key];
-    if (view.dataset.view === 'queue') reload(); // a debounced search may fire after the user left
+    delete f.page;
+    apply(); // a debounced search may fire after the user left: apply checks the view
   };
   const pick = (key, list) => field(t(key), h('select', { 'data-testid': `filter-${key}`, value: f[key] ?? '', onchange: set(key) }, options(list, t('all'))));
   const filters = h('div', { class: 'filters card' },
@@ -134,7 +160,8 @@ function queueView() {
     field(t('technician'), h('select', { 'data-testid': 'filter-assignee', value: f.assignee ?? '', onchange: set('assignee') },
       h('option', { value: '' }, t('all')), st.techs.map((x) => h('option', { value: x.user_id }, x.name)))),
     h('label', { class: 'check' }, h('input', { type: 'checkbox', 'data-testid': 'filter-overdue', checked: !!f.overdue, onchange: set('overdue') }), t('overdue_only')),
-    field(t('search'), h('input', { type: 'search', 'data-testid': 'queue-search', value: f.q ?? '', oninput: debounce(set('q'), 300) }), 'grow'));
+    field(t('search'), h('input', { type: 'search', 'data-testid': 'queue-search', value: f.q ?? '', placeholder: t('search_hint'), oninput: debounce(set('q'), 300) }), 'grow'),
+    viewsBar(f, (query) => { st.filters = Object.fromEntries(new URLSearchParams(query)); setQueueQuery(st.filters); queueView(); }));
 
   const count = h('strong');
   const who = techSelect('bulk-assign-select');
@@ -154,24 +181,110 @@ function queueView() {
     });
   });
 
+  const size = PAGE_SIZES.includes(Number(f.size)) ? Number(f.size) : PAGE_SIZES[0];
+  const pageNo = Math.max(1, Number.parseInt(f.page, 10) || 1);
+  const go = (n) => { f.page = String(n); if (n === 1) delete f.page; apply(); };
+  const pager = h('div', { class: 'pager', 'data-testid': 'pager' });
   const list = h('div', { 'data-testid': 'queue' });
-  const paint = (rows) => {
+  const onSort = (sort) => { f.sort = sort; if (sort === 'priority') delete f.sort; delete f.page; apply(); };
+  const paint = ({ rows, total }) => {
     const visible = new Set(rows.map((r) => r.id));
     st.checked = new Set([...st.checked].filter((id) => visible.has(id)));
     st.numbers = new Map(rows.map((r) => [r.id, r.number]));
-    list.replaceChildren(rows.length ? ordersTable(rows, { select: true }) : muted(t('no_orders')));
+    list.replaceChildren(rows.length ? ordersTable(rows, { select: true, sort: f.sort, onSort }) : muted(t('no_orders')));
+    const pages = Math.max(1, Math.ceil(total / size));
+    pager.replaceChildren(
+      h('span', { 'data-testid': 'queue-total' }, t('queue_total', total)),
+      h('button', { type: 'button', 'data-testid': 'page-prev', disabled: pageNo <= 1, onclick: () => go(pageNo - 1) }, t('page_prev')),
+      h('span', { 'data-testid': 'page-of' }, t('page_of', Math.min(pageNo, pages), pages)),
+      h('button', { type: 'button', 'data-testid': 'page-next', disabled: pageNo >= pages, onclick: () => go(pageNo + 1) }, t('page_next')),
+      h('select', { 'data-testid': 'page-size', 'aria-label': t('page_size'), value: String(size),
+        onchange: (e) => { f.size = e.target.value; delete f.page; apply(); } }, PAGE_SIZES.map((n) => h('option', { value: String(n) }, t('per_page', n)))),
+      h('span', { class: 'grow' }),
+      h('button', { type: 'button', 'data-testid': 'export-xlsx', onclick: (e) => download(e.currentTarget, 'xlsx', f) }, t('export_xlsx')),
+      h('button', { type: 'button', 'data-testid': 'export-csv', onclick: (e) => download(e.currentTarget, 'csv', f) }, t('export_csv')));
     st.paintBulk();
+    st.cursor = Math.min(st.cursor ?? -1, rows.length - 1);
+    paintCursor();
   };
   // The last rows loaded for these filters stay on screen until new ones arrive (a failed
   // load, e.g. no network, then leaves them there).
   const key = JSON.stringify(f);
-  if (st.lastQueue?.key === key) paint(st.lastQueue.rows);
-  mount([filters, bulk, list], async () => {
-    const rows = await api('/api/v1/orders', { query: { ...f, limit: 200 } });
-    st.lastQueue = { key: JSON.stringify(f), rows };
-    paint(rows);
+  if (st.lastQueue?.key === key) paint(st.lastQueue.data);
+  mount([filters, bulk, pager, list], async () => {
+    const { page, size: _size, ...query } = f;
+    const res = await api('/api/v1/orders', { query: { ...query, limit: size, offset: (pageNo - 1) * size }, raw: true });
+    const data = { rows: await res.json(), total: Number(res.headers.get('x-total-count') ?? 0) };
+    st.lastQueue = { key: JSON.stringify(f), data };
+    paint(data);
   });
 }
+
+// Saved views: the user's named filters, chosen from a list; the current filters saved under a name.
+function viewsBar(f, choose) {
+  const select = h('select', { 'data-testid': 'views-select', 'aria-label': t('views') }, h('option', { value: '' }, t('views')));
+  const remove = h('button', { type: 'button', 'data-testid': 'view-delete', disabled: true }, t('view_delete'));
+  let views = [];
+  const load = async () => {
+    views = await api('/api/v1/me/views').catch(() => []);
+    select.replaceChildren(h('option', { value: '' }, t('views')), ...views.map((v) => h('option', { value: v.id }, v.name)));
+  };
+  select.addEventListener('change', () => {
+    const v = views.find((x) => x.id === select.value);
+    remove.disabled = !v;
+    if (v) choose(v.query);
+  });
+  remove.addEventListener('click', () => busy(remove, async () => {
+    await api(`/api/v1/me/views/${encodeURIComponent(select.value)}`, { method: 'DELETE' });
+    remove.disabled = true;
+    await load();
+  }));
+  const save = h('button', { type: 'button', 'data-testid': 'view-save', onclick: (e) => {
+    const name = prompt(t('view_name'));
+    if (!name?.trim()) return;
+    const { page, ...rest } = f;
+    const query = new URLSearchParams(Object.entries(rest).filter(([k, v]) => v && k !== 'size')).toString();
+    busy(e.currentTarget, async () => { await api('/api/v1/me/views', { method: 'POST', body: { name: name.trim(), query } }); toast(t('view_saved', name.trim())); await load(); });
+  } }, t('view_save'));
+  load();
+  return h('div', { class: 'row views' }, select, save, remove);
+}
+
+// Downloads an export of the filtered list (the server names the file by period and project).
+function download(button, format, f) {
+  busy(button, async () => {
+    const { page, size, ...query } = f;
+    const res = await api(`/api/v1/orders/export/${format}`, { query, raw: true });
+    const disposition = res.headers.get('content-disposition') ?? '';
+    const name = decodeURIComponent(/filename\*=UTF-8''([^;]+)/.exec(disposition)?.[1] ?? `orders.${format}`);
+    const url = URL.createObjectURL(await res.blob());
+    const a = h('a', { href: url, download: name });
+    document.body.append(a);
+    a.click();
+    a.remove();
+    setTimeout(() => URL.revokeObjectURL(url), 10_000);
+  });
+}
+
+// Keyboard: / search, j and k move through the queue's rows, Enter opens one, r reloads,
+// n registers; never while typing in a field.
+function paintCursor() {
+  const rows = [...document.querySelectorAll('[data-testid=queue-row]')];
+  rows.forEach((row, i) => row.classList.toggle('cursor', i === st.cursor));
+  rows[st.cursor]?.scrollIntoView({ block: 'nearest' });
+}
+document.addEventListener('keydown', (e) => {
+  if (!st.me || e.ctrlKey || e.metaKey || e.altKey || e.target.closest?.('input, textarea, select, [contenteditable]')) return;
+  const inQueue = view.dataset.view === 'queue';
+  const rows = inQueue ? document.querySelectorAll('[data-testid=queue-row]') : [];
+  if (e.key === '/' && inQueue) { e.preventDefault(); document.querySelector('[data-testid=queue-search]')?.focus(); }
+  else if ((e.key === 'j' || e.key === 'k') && rows.length) {
+    st.cursor = Math.max(0, Math.min(rows.length - 1, (st.cursor ?? -1) + (e.key === 'j' ? 1 : -1)));
+    paintCursor();
+  } else if (e.key === 'Enter' && inQueue && rows[st.cursor]) location.hash = `#order/${encodeURIComponent(rows[st.cursor].dataset.id)}`;
+  else if (e.key === 'r') reload();
+  else if (e.key === 'n') location.hash = '#register';
+});
 
 // ---- registration
 

@@ -97,7 +97,7 @@ async function main() {
   browser = await chromium.launch({ executablePath: process.env.CHROMIUM, args: ['--no-sandbox'] });
 
   const open = async (name, viewport) => {
-    const context = await browser.newContext({ viewport, locale: 'zh-CN' });
+    const context = await browser.newContext({ viewport, locale: 'zh-CN', acceptDownloads: true });
     context.setDefaultTimeout(15_000);
     const page = await context.newPage();
     page.on('pageerror', (e) => { pageErrors.push(`${name}: ${e.message}`); console.log(`PAGE_ERROR ${name}: ${e.message}`); });
@@ -145,7 +145,7 @@ async function main() {
     if (!number || !orderId) throw new Error(`no archived number shown (number ${JSON.stringify(number)}, id ${orderId})`);
     await desk.unroute('**/api/v1/orders');
     const made = await desk.evaluate(async ({ unit, since }) => {
-      const token = JSON.parse(sessionStorage.getItem('loopwork.desk')).token;
+      const token = JSON.parse(localStorage.getItem('loopwork.desk')).token;
       const rows = await (await fetch('/api/v1/orders?limit=500', { headers: { Authorization: `Bearer ${token}` } })).json();
       return rows.filter((r) => r.unit === unit && r.kind === 'complaint' && r.created_at >= since).length;
     }, { unit: fx.unit, since: started });
@@ -219,7 +219,7 @@ async function main() {
     await full.waitFor({ timeout: 5000 });
     if (await full.getAttribute('href') !== 'tel:13800001111') throw new Error(`the caller's number dials ${await full.getAttribute('href')}`);
     const logged = await desk.evaluate(async (id) => {
-      const token = JSON.parse(sessionStorage.getItem('loopwork.desk')).token;
+      const token = JSON.parse(localStorage.getItem('loopwork.desk')).token;
       const res = await fetch(`/api/v1/orders/${id}/contact/reveals`, { headers: { Authorization: `Bearer ${token}` } });
       return (await res.json()).length;
     }, orderId);
@@ -324,6 +324,51 @@ async function main() {
     if (!timeline.includes(`业主 ${fx.unit}`)) throw new Error(`the owner's confirmation is not attributed to 业主 ${fx.unit}:\n${timeline}`);
   });
 
+  // The queue: a total and pages, filters in the URL (a second tab opens the same view, signed
+  // in already), sorting by a column, a saved view, keys, and the list exported.
+  await run('queue', async () => {
+    await desk.evaluate(() => { location.hash = '#queue?status=&size=50'; });
+    await viewDrawn(desk, 'queue');
+    const total = Number(((await byId(desk, 'queue-total').textContent()).match(/\d+/) ?? ['0'])[0]);
+    const rows = await desk.locator('[data-testid="queue-row"]').count();
+    if (!total || rows !== Math.min(total, 50)) throw new Error(`the queue shows ${rows} rows of a total of ${total}`);
+    await byId(desk, 'filter-grade').selectOption('minor');
+    await desk.waitForFunction(() => location.hash.includes('grade=minor'));
+    await viewDrawn(desk, 'queue');
+    const url = await desk.evaluate(() => location.href);
+    // Another tab: signed in with the same login, the same filters from the URL.
+    const other = await desk.context().newPage();
+    await other.goto(url);
+    await other.locator('[data-testid="filter-grade"]').waitFor();
+    if (await other.locator('[data-testid="filter-grade"]').inputValue() !== 'minor') throw new Error('the filters did not come with the URL');
+    if (await other.locator('[data-testid="login-form"]').count()) throw new Error('a second tab asked to sign in again');
+    await other.close();
+    // Sorting by number, then the keys: j moves to the first row, Enter opens it.
+    await byId(desk, 'sort-number').click();
+    await desk.waitForFunction(() => location.hash.includes('sort=number'));
+    await viewDrawn(desk, 'queue');
+    const shown = await desk.locator('[data-testid="queue-row"] a.number').allTextContents();
+    const sorted = [...shown].sort();
+    if (JSON.stringify(shown) !== JSON.stringify(sorted)) throw new Error(`not sorted by number: ${shown}`);
+    // Export: the file is named for the period and project.
+    const [download] = await Promise.all([desk.waitForEvent('download'), byId(desk, 'export-xlsx').click()]);
+    if (!/^工单_.+\.xlsx$/.test(download.suggestedFilename())) throw new Error(`the export is named ${download.suggestedFilename()}`);
+    // A saved view, chosen again from the list.
+    desk.once('dialog', (d) => d.accept('一般工单'));
+    await byId(desk, 'view-save').click();
+    await desk.locator('[data-testid="views-select"] option', { hasText: '一般工单' }).waitFor({ state: 'attached' });
+    await byId(desk, 'filter-grade').selectOption('');
+    await viewDrawn(desk, 'queue');
+    await byId(desk, 'views-select').selectOption({ label: '一般工单' });
+    await desk.waitForFunction(() => location.hash.includes('grade=minor'));
+    await desk.locator('body').click({ position: { x: 5, y: 5 } });
+    await desk.keyboard.press('j');
+    await desk.locator('[data-testid="queue-row"].cursor').waitFor();
+    const first = await desk.locator('[data-testid="queue-row"].cursor').getAttribute('data-id');
+    await desk.keyboard.press('Enter');
+    await desk.waitForFunction((id) => location.hash === `#order/${id}`, first);
+  });
+
   await run('dashboard', async () => {
     await desk.bringToFront();
     await byId(desk, 'tab-dashboard').click();
@@ -345,7 +390,7 @@ async function main() {
   await run('viewports', async () => {
     const views = [
       [desk, 'desk', '#queue', 'queue'], [desk, 'desk', '#register', 'register'], [desk, 'desk', `#order/${orderId}`, 'order'],
-      [desk, 'desk', '#dashboard', 'dashboard'], [desk, 'desk', '#kpis', 'kpis'], [desk, 'desk', '#notifications', 'notifications'],
+      [desk, 'desk', '#queue?status=open&grade=minor', 'queue'], [desk, 'desk', '#dashboard', 'dashboard'], [desk, 'desk', '#kpis', 'kpis'], [desk, 'desk', '#notifications', 'notifications'],
       [desk, 'desk', '#estate', 'estate'],
       [owner, 'h5', '#list', 'list'], [owner, 'h5', `#order/${orderId}`, 'order'],
     ];
