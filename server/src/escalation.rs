@@ -204,16 +204,24 @@ pub async fn scan(state: &AppState, now_ms: i64) -> Result<Scanned, ApiError> {
         checks.push(CheckRecord { due, fired, facts, next_check: next });
     }
     let mut recorded = 0;
+    let mut notified = std::collections::BTreeSet::new();
     // A few transactions per scan, not one per order: the scanner shares the database's one
     // writer with the devices' pushes.
     for chunk in checks.chunks(PER_TRANSACTION) {
         let done = state.db.record_checks(chunk, now_ms).await?;
         for (check, done) in chunk.iter().zip(done) {
+            if !done.is_empty() {
+                notified.insert(check.due.org.clone());
+            }
             for i in done {
                 state.metrics.sla_events.with_label_values(&[check.fired[i].stage, check.fired[i].level]).inc();
                 recorded += 1;
             }
         }
+    }
+    // The desks of those organizations reload their notifications now, not at their next poll.
+    for org in notified {
+        let _ = state.notified.send(org);
     }
     Ok(Scanned { recorded, full })
 }
@@ -262,5 +270,6 @@ pub fn facts_of(
         auto_confirmed: state.auto_confirmed,
         visited_by: applied().filter(|t| t.action == Action::ReturnVisit).map(|t| t.by.to_string()).next_back(),
         description: order.description(),
+        hold_reason: state.hold_reason.filter(|_| state.status == loopwork_sync_core::Status::OnHold).map(|r| r.code()),
     })
 }

@@ -39,6 +39,9 @@ pub struct AppState {
     pub db: Arc<dyn store::Database>,
     pub metrics: Arc<metrics::Metrics>,
     pub live: tokio::sync::broadcast::Sender<FeedAdvanced>,
+    /// Organizations whose users this process has just notified (SLA warnings and breaches):
+    /// their desks reload their notifications (`event: notify` on `GET /api/v1/live`).
+    pub notified: tokio::sync::broadcast::Sender<String>,
     pub limits: Limits,
     pub clock: Arc<dyn Clock>,
     /// Desk edits run one at a time per session and order (see `http::desk::DeskLocks`).
@@ -62,10 +65,12 @@ impl std::fmt::Debug for AppState {
 impl AppState {
     pub fn new(db: Arc<dyn store::Database>, clock: Arc<dyn Clock>) -> Self {
         let (live, _) = tokio::sync::broadcast::channel(1_024);
+        let (notified, _) = tokio::sync::broadcast::channel(256);
         AppState {
             db,
             metrics: Arc::new(metrics::Metrics::new()),
             live,
+            notified,
             limits: Limits { max_payload_bytes: 64 << 20, max_entries: 20_000, max_item_bytes: 2 << 20 },
             clock,
             desk_writes: Arc::new(http::desk::DeskLocks::default()),

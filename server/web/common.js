@@ -100,6 +100,13 @@ const STRINGS = {
   caller_lookup: ['来电弹屏', 'Caller'], caller_none: ['档案中没有此号码', 'This number is not in the register'],
   caller_use: ['选用', 'Use'], caller_open: ['该房屋有未完结工单:', 'Open orders of this unit:'], choose: ['请选择', 'Choose…'],
   contact_card: ['联系人', 'Contacts'],
+  paused_for: ['已挂起:{0}', 'On hold: {0}'], auto_confirm_in: ['{0}后自动确认', 'Auto-confirms in {0}'],
+  auto_confirm_due: ['即将自动确认', 'Auto-confirming'], auto_confirm_at: ['业主未确认将于 {0} 自动确认(还有 {1})', 'Confirmed for the owner at {0} if they do not answer ({1} left)'],
+  confirm_by_phone: ['电话确认(代业主)', 'Confirmed by phone (for the owner)'], owner_rating: ['业主评分', 'Owner\'s rating'],
+  h5_waiting_badge: ['待您确认', 'Waiting for you'], h5_on_hold: ['暂停处理:{0}', 'Paused: {0}'],
+  h5_waiting_you: ['维修已完成,请确认;如未确认,将于 {0} 自动确认', 'The work is done: please confirm. Unless you answer, it is confirmed on {0}'],
+  mark_all_read: ['全部标为已读', 'Mark all read'], sound: ['提示音(严重工单与超时)', 'Sound for serious orders and breaches'],
+  notif_events: ['提醒', 'Alerts'], notif_order_gone: ['(工单已不在您的范围内)', '(order no longer in your scope)'],
   search_hint: ['单号、房号、描述,或来电人/住户的完整姓名或电话', 'Number, unit, description, or a caller\'s or resident\'s whole name or phone'],
   queue_total: ['共 {0} 单', '{0} orders'], page_prev: ['上一页', 'Previous'], page_next: ['下一页', 'Next'],
   page_of: ['第 {0}/{1} 页', 'Page {0} of {1}'], page_size: ['每页条数', 'Rows per page'], per_page: ['每页 {0} 条', '{0} per page'],
@@ -181,10 +188,11 @@ export function debounce(fn, ms) {
 // `onFeed` (debounced) on each `feed` event, and after each reconnection, since events may have
 // been missed while disconnected.
 let liveStarted = false;
-export function startLive(onFeed) {
+export function startLive(onFeed, onNotify = onFeed) {
   if (liveStarted) return;
   liveStarted = true;
   const fire = debounce(onFeed, 300);
+  const notify = debounce(onNotify, 300);
   let connected = false;
   const listen = async () => {
     const token = session.get()?.token;
@@ -202,7 +210,9 @@ export function startLive(onFeed) {
       buffer = (buffer + value).replace(/\r\n?/g, '\n');
       let end;
       while ((end = buffer.indexOf('\n\n')) >= 0) {
-        if (/^event:\s*feed\s*$/m.test(buffer.slice(0, end))) fire();
+        const head = buffer.slice(0, end);
+        if (/^event:\s*feed\s*$/m.test(head)) fire();
+        else if (/^event:\s*notify\s*$/m.test(head)) notify();
         buffer = buffer.slice(end + 2);
       }
     }

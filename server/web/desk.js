@@ -63,8 +63,10 @@ async function boot() {
     return;
   }
   chrome();
-  startLive(onFeed);
+  startLive(onFeed, () => { refreshUnread(); if (view.dataset.view === 'notifications') reload(); });
   refreshUnread();
+  // Alerts fired by another server process reach this desk within a minute.
+  setInterval(() => { if (st.me) refreshUnread(); }, 60_000);
   route();
 }
 
@@ -77,10 +79,38 @@ async function onFeed() {
   refreshUnread();
 }
 
-async function refreshUnread(items) {
-  try { items ??= await api('/api/v1/notifications'); } catch { return; }
-  const n = items.filter((x) => (x.read_at ?? x.read_at_ms) == null).length;
+// The unread count: the tab's badge and the browser tab's title; a sound (if the user turned it
+// on) when a breach, or any alert on a 严重/重大 order, arrives after the page loaded.
+const TITLE = document.title;
+const URGENT = new Set(['severe', 'critical']);
+async function refreshUnread() {
+  let res;
+  try { res = await api('/api/v1/notifications', { raw: true }); } catch { return null; }
+  const items = await res.json();
+  const n = Number(res.headers.get('x-unread-count') ?? items.filter((x) => x.read_at_ms == null).length);
   Object.assign($('unread-count'), { textContent: n, hidden: !n });
+  document.title = n ? `(${n}) ${TITLE}` : TITLE;
+  const fresh = items.filter((x) => x.read_at_ms == null && st.seenAlerts && !st.seenAlerts.has(x.id));
+  st.seenAlerts = new Set(items.map((x) => x.id));
+  if (fresh.some((x) => x.level === 'breach' || URGENT.has(x.grade)) && localStorage.getItem('loopwork.sound') === 'on') beep();
+  return items;
+}
+
+// Two short tones through WebAudio (no file to load); browsers allow it once the page was used.
+function beep() {
+  try {
+    const audio = new AudioContext();
+    for (const [at, freq] of [[0, 880], [0.25, 660]]) {
+      const osc = audio.createOscillator();
+      const gain = audio.createGain();
+      osc.frequency.value = freq;
+      gain.gain.value = 0.15;
+      osc.connect(gain).connect(audio.destination);
+      osc.start(audio.currentTime + at);
+      osc.stop(audio.currentTime + at + 0.18);
+    }
+    document.documentElement.dataset.beeps = String(Number(document.documentElement.dataset.beeps ?? 0) + 1);
+  } catch { /* no audio device: the badge and title still tell */ }
 }
 
 const ROUTES = { queue: queueView, register: registerView, order: orderView, notifications: notificationsView,
@@ -127,7 +157,21 @@ function ordersTable(rows, { rowId = 'queue-row', select = false, sort, onSort }
   select && h('td', {}, h('input', { type: 'checkbox', 'data-testid': 'row-check', 'aria-label': r.number, checked: st.checked.has(r.id), onchange: (e) => check(r.id, e.target.checked) })),
   [orderLink(r.id, r.number), label('kinds', r.kind), label('categories', r.category), gradeBadge(r.grade), statusBadge(r.status),
     place(r), r.description && h('span', { class: 'desc', title: r.description }, r.description), r.assignee_name ?? r.assignee,
-    fmtTime(r.created_at), slaBadge(r.sla)].map((c) => h('td', {}, show(c))))));
+    fmtTime(r.created_at), clockCell(r)].map((c) => h('td', {}, show(c))))));
+}
+
+// The 时限 column: the deadline being run; for an order on hold, the hold and its reason (its
+// clock is paused); for one awaiting the owner, the time left before it is confirmed for them.
+function clockCell(r) {
+  if (r.status === 'on_hold') {
+    return h('span', { class: 'badge paused', 'data-testid': 'row-hold' }, t('paused_for', r.hold_reason ? label('hold_reasons', r.hold_reason) : t('paused')));
+  }
+  if (r.status === 'awaiting_confirmation' && r.auto_confirm_at != null) {
+    const left = r.auto_confirm_at - Date.now();
+    return h('span', { class: 'badge', 'data-testid': 'row-auto-confirm', title: fmtTime(r.auto_confirm_at) },
+      left > 0 ? t('auto_confirm_in', fmtDuration(left)) : t('auto_confirm_due'));
+  }
+  return slaBadge(r.sla);
 }
 
 // The queue's filters live in the URL (#queue?status=open&grade=severe&page=2), so that a view
@@ -513,17 +557,17 @@ function actionsCard(d, ctx) {
   const buttons = h('div', { class: 'buttons' }, codes.map((code) => h('button', {
     type: 'button', class: code === 'cancel' ? 'danger' : code === p ? 'primary' : null, 'data-testid': `action-${code}`,
     onclick: (e) => (ASKS[code] ? ctx.ask(code) : ctx.send('/actions', { action: code }, e.currentTarget)),
-  }, label('actions', code))));
+  }, code === 'confirm' ? t('confirm_by_phone') : label('actions', code))));
   // Closing withheld by the organization's closing authority: say who may, instead of nothing.
   const needs = d.closing_needs && h('p', { class: 'muted', 'data-testid': 'closing-needs' }, t('closing_needs', label('roles', d.closing_needs)));
   if (!p) return section(t('actions'), 'detail-actions', buttons, needs);
   const form = h('form', { class: 'stack', 'data-testid': 'action-form' },
-    p === 'confirm' && field(t('rating'), h('select', { name: 'act_rating', 'data-testid': 'action-rating', value: '5' },
+    p === 'confirm' && field(t('owner_rating'), h('select', { name: 'act_rating', 'data-testid': 'action-rating', value: '5' },
       [5, 4, 3, 2, 1].map((n) => h('option', { value: n }, `${'★'.repeat(n)} ${t('stars_n', n)}`)))),
     p === 'hold' && field(t('hold_reason'), h('select', { name: 'act_hold', 'data-testid': 'action-hold-reason' }, options('hold_reasons'))),
     field(t(ASKS[p]), h('textarea', { name: 'act_text', 'data-testid': 'action-text', rows: 2, required: !!vocab.actions?.find((a) => a.code === p)?.requires_text })),
     h('div', { class: 'buttons' },
-      h('button', { type: 'submit', class: p === 'cancel' ? 'danger' : 'primary', 'data-testid': 'action-submit' }, label('actions', p)),
+      h('button', { type: 'submit', class: p === 'cancel' ? 'danger' : 'primary', 'data-testid': 'action-submit' }, p === 'confirm' ? t('confirm_by_phone') : label('actions', p)),
       h('button', { type: 'button', 'data-testid': 'action-dismiss', onclick: () => ctx.ask(null) }, t('dismiss'))));
   form.addEventListener('submit', (e) => {
     e.preventDefault();
@@ -601,16 +645,19 @@ function workCard(d) {
 function deadlinesCard(d) {
   const c = d.countdown;
   const pauses = d.pauses ?? [];
-  if (!c && !pauses.length) return null;
+  if (!c && !pauses.length && d.auto_confirm_at == null) return null;
   const stages = c ? [['response', c.response_due, c.responded_at], ['arrival', c.arrival_due, c.arrived_at], ['resolution', c.resolution_due, c.resolved_at]] : [];
   const state = (stage, due, done) => {
     if (done != null) { const late = due != null && done > due; return h('span', { class: `badge ${late ? 'late' : 'met'}` }, t(late ? 'late' : 'met')); }
     if (due == null) return null;
     return c.paused ? h('span', { class: 'badge paused' }, t('paused')) : slaBadge(d.sla?.stage === stage ? d.sla : { stage, due_at: due });
   };
+  const holding = d.status === 'on_hold' && (d.hold_reason ?? pauses.at(-1)?.reason);
   return section(t('deadlines'), 'detail-deadlines',
     c?.policy && muted(`${t('policy')}: ${show(c.policy)}`),
-    c?.paused && h('p', {}, h('span', { class: 'badge paused' }, t('paused'))),
+    c?.paused && h('p', { 'data-testid': 'detail-paused' }, h('span', { class: 'badge paused' }, holding ? t('paused_for', label('hold_reasons', holding)) : t('paused'))),
+    d.status === 'awaiting_confirmation' && d.auto_confirm_at != null && h('p', { 'data-testid': 'detail-auto-confirm' },
+      t('auto_confirm_at', fmtTime(d.auto_confirm_at), fmtDuration(Math.max(0, d.auto_confirm_at - Date.now())))),
     stages.length > 0 && table([t('stage'), t('due'), t('done_at'), t('status')],
       stages.map(([s, due, done]) => row([t(`stage_${s}`), fmtTime(due), fmtTime(done), state(s, due, done)]))),
     pauses.length > 0 && [h('h4', {}, t('pauses')), table([t('from'), t('to'), t('hold_reason'), t('duration')],
@@ -649,7 +696,9 @@ function timelineCard(d) {
   if (!items.length) return null;
   return section(t('timeline'), 'detail-timeline', h('ol', { class: 'timeline' }, items.map((it) => {
     const what = it.what ?? it.action ?? it.kind;
-    const title = vocab.actions?.some((a) => a.code === what) ? label('actions', what) : ENTRY_LABEL[what] ? t(ENTRY_LABEL[what]) : show(what);
+    // The owner's confirmation recorded by staff (taken by phone) says so.
+    const byPhone = what === 'confirm' && it.role && it.role !== 'owner';
+    const title = byPhone ? t('confirm_by_phone') : vocab.actions?.some((a) => a.code === what) ? label('actions', what) : ENTRY_LABEL[what] ? t(ENTRY_LABEL[what]) : show(what);
     const refused = it.verdict != null && !['applied', 'accepted'].includes(it.verdict);
     const reason = lang === 'en' ? it.reason_en ?? it.reason_zh : it.reason_zh ?? it.reason_en;
     const who = it.who ? [it.who, it.role && label('roles', it.role)].filter(Boolean).join(' · ')
@@ -676,21 +725,37 @@ function rejectedCard(d) {
 
 // ---- notifications and return visits
 
+// Alerts grouped by order (newest first): what and where, who works it, each alert with its
+// stage and level; one click marks them all read.
 function notificationsView() {
-  const list = h('div');
-  mount([h('h2', {}, t('tab_notifications')), list], async () => {
-    const items = await api('/api/v1/notifications');
-    refreshUnread(items);
-    list.replaceChildren(items.length ? table([t('at'), t('number'), t('stage'), t('level'), t('due'), ''], items.map((n) => {
-      const read = (n.read_at ?? n.read_at_ms) != null;
-      const markRead = () => api(`/api/v1/notifications/${encodeURIComponent(n.id)}/read`, { method: 'POST' });
-      return h('tr', { 'data-testid': 'notification-row', 'data-id': n.id, class: read ? 'read' : 'unread' },
-        [fmtTime(n.created_at ?? n.created_at_ms),
-          h('a', { href: `#order/${encodeURIComponent(n.order_id)}`, class: 'number', onclick: () => { if (!read) markRead().catch(() => {}); } }, n.number ?? st.numbers.get(n.order_id) ?? String(n.order_id).slice(0, 8)),
-          t(`stage_${n.stage}`), h('span', { class: `badge lvl-${n.level}` }, t(`level_${n.level}`)), fmtTime(n.due_at ?? n.due_ms),
-          read ? t('read') : h('button', { type: 'button', 'data-testid': 'notification-read', onclick: (e) => busy(e.currentTarget, async () => { await markRead(); await reload(); }) }, t('mark_read')),
-        ].map((c) => h('td', {}, c)));
-    })) : muted(t('none')));
+  const list = h('div', { 'data-testid': 'notifications' });
+  const sound = h('label', { class: 'check' }, h('input', { type: 'checkbox', 'data-testid': 'sound-toggle', checked: localStorage.getItem('loopwork.sound') === 'on',
+    onchange: (e) => { localStorage.setItem('loopwork.sound', e.target.checked ? 'on' : 'off'); if (e.target.checked) beep(); } }), t('sound'));
+  const all = h('button', { type: 'button', 'data-testid': 'mark-all-read', onclick: (e) => busy(e.currentTarget, async () => {
+    await api('/api/v1/notifications/read-all', { method: 'POST' });
+    await reload();
+  }) }, t('mark_all_read'));
+  mount([h('div', { class: 'row-top' }, h('h2', {}, t('tab_notifications')), h('div', { class: 'row' }, sound, all)), list], async () => {
+    const items = (await refreshUnread()) ?? [];
+    const groups = new Map();
+    for (const n of items) {
+      if (!groups.has(n.order_id)) groups.set(n.order_id, []);
+      groups.get(n.order_id).push(n);
+    }
+    list.replaceChildren(...(groups.size ? [...groups].map(([order, alerts]) => {
+      const o = alerts[0];
+      const unread = alerts.filter((n) => n.read_at_ms == null);
+      const markRead = () => Promise.all(unread.map((n) => api(`/api/v1/notifications/${encodeURIComponent(n.id)}/read`, { method: 'POST' }))).catch(() => {});
+      return h('section', { class: `card notif ${unread.length ? 'unread' : 'read'}`, 'data-testid': 'notification-group', 'data-order': order },
+        h('div', { class: 'row' },
+          o.number ? h('a', { href: `#order/${encodeURIComponent(order)}`, class: 'number', onclick: () => { if (unread.length) markRead(); } }, o.number) : h('span', { class: 'muted' }, t('notif_order_gone')),
+          o.grade && gradeBadge(o.grade), o.category && label('categories', o.category), o.number && place(o),
+          o.number && h('span', { class: 'muted' }, `${t('assignee')}: ${o.assignee_name ?? t('unassigned')}`),
+          unread.length > 0 && h('button', { type: 'button', 'data-testid': 'notification-read', onclick: (e) => busy(e.currentTarget, async () => { await markRead(); await reload(); }) }, t('mark_read'))),
+        h('ul', { class: 'plain' }, alerts.map((n) => h('li', { 'data-testid': 'notification-row', 'data-id': n.id, class: n.read_at_ms == null ? 'unread' : 'read' },
+          h('span', { class: `badge lvl-${n.level}` }, t(`level_${n.level}`)), ' ', t(`stage_${n.stage}`), ' · ',
+          `${t('due')} ${fmtTime(n.due_ms)}`, ' · ', h('span', { class: 'muted' }, fmtTime(n.created_at_ms))))));
+    }) : [muted(t('none'))]));
   });
 }
 

@@ -60,8 +60,10 @@ function listView() {
     const rows = await api('/api/v1/orders', { query: { limit: 100 } });
     rows.sort((a, b) => b.created_at - a.created_at);
     list.replaceChildren(...(rows.length ? rows.map((r) => h('a', { href: `#order/${encodeURIComponent(r.id)}`, class: 'card h5-row', 'data-testid': 'h5-row', 'data-id': r.id },
-      h('div', { class: 'row-top' }, h('span', { class: 'number' }, r.number), statusBadge(r.status)),
+      h('div', { class: 'row-top' }, h('span', { class: 'number' }, r.number),
+        r.status === 'awaiting_confirmation' ? h('span', { class: 'badge waiting', 'data-testid': 'h5-waiting' }, t('h5_waiting_badge')) : statusBadge(r.status)),
       h('div', {}, `${label('kinds', r.kind)} · ${label('categories', r.category)}`),
+      r.description && h('div', { class: 'desc-line' }, r.description),
       h('div', { class: 'muted' }, `${place(r)} · ${fmtTime(r.created_at)}`))) : [h('p', { class: 'muted' }, t('no_orders'))]));
   });
 }
@@ -152,7 +154,12 @@ function orderView(id) {
           [['kind', label('kinds', d.kind)], ['category', label('categories', d.category)], ['location', place(d)],
             ['assignee', d.assignee_name], ['created_at', fmtTime(d.created_at)]]
             .flatMap(([k, v]) => [h('dt', {}, t(k)), h('dd', {}, v ?? '—')])),
-        h('p', { class: 'description' }, d.description ?? '')),
+        h('p', { class: 'description' }, d.description ?? ''),
+        // Why it waits, and what happens if the owner does not answer.
+        d.status === 'on_hold' && h('p', { class: 'notice', 'data-testid': 'h5-hold' },
+          t('h5_on_hold', d.hold_reason ? label('hold_reasons', d.hold_reason) : label('statuses', 'on_hold'))),
+        d.status === 'awaiting_confirmation' && d.auto_confirm_at != null && h('p', { class: 'notice', 'data-testid': 'h5-auto-confirm' },
+          t('h5_waiting_you', fmtTime(d.auto_confirm_at)))),
       (actions.includes('confirm') || actions.includes('reject')) && confirmForms(),
       d.rating != null && h('div', { class: 'card' }, h('h3', {}, t('rating')),
         h('p', { class: 'stars-static' }, '★'.repeat(d.rating) + '☆'.repeat(5 - d.rating)), d.rating_comment && h('p', {}, d.rating_comment)),

@@ -300,8 +300,8 @@ const CANCELLABLE_BY_STAFF: &[Status] = &[
 ];
 
 /// The rule table: who may do which transition from which states. Published in
-/// `docs/lifecycle.md` (a test keeps the two equal). Order matters only for `cancel`, which has
-/// a row for staff and one for the reporting owner.
+/// `docs/lifecycle.md` (a test keeps the two equal). Order matters only for `confirm` and
+/// `cancel`, which have a row for the reporting owner and one for staff.
 pub const RULES: &[Rule] = &[
     Rule { action: "assign", from: WORKING, roles: STAFF, party: Party::AnyInRole, to: Status::Assigned },
     Rule {
@@ -333,6 +333,15 @@ pub const RULES: &[Rule] = &[
         from: &[Status::AwaitingConfirmation],
         roles: OWNER,
         party: Party::Reporter,
+        to: Status::Confirmed,
+    },
+    // The owner's answer taken by phone, recorded by customer service (the transition names who
+    // recorded it, with their role: the timeline and the audit trail show it as such).
+    Rule {
+        action: "confirm",
+        from: &[Status::AwaitingConfirmation],
+        roles: STAFF,
+        party: Party::AnyInRole,
         to: Status::Confirmed,
     },
     Rule {

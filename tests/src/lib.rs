@@ -151,6 +151,23 @@ pub enum Backup {
     Database(String),
 }
 
+/// The system's clock moved on by what the test says: a server whose deadlines pass on demand
+/// while everything else (logins, the pages' own clocks) keeps real time.
+#[derive(Debug, Default)]
+pub struct OffsetClock(std::sync::atomic::AtomicI64);
+
+impl OffsetClock {
+    pub fn advance_minutes(&self, minutes: i64) {
+        self.0.fetch_add(minutes * 60_000, std::sync::atomic::Ordering::SeqCst);
+    }
+}
+
+impl Clock for OffsetClock {
+    fn now_ms(&self) -> i64 {
+        SystemClock.now_ms() + self.0.load(std::sync::atomic::Ordering::SeqCst)
+    }
+}
+
 /// A server running in this process on loopback ports.
 #[derive(Debug)]
 pub struct TestServer {

@@ -3,6 +3,7 @@
 //! callers' and residents' names and numbers without showing them, exports as XLSX and CSV, and
 //! saved views.
 
+use loopwork_sync_core::{Action, Clock, HoldReason, OrderId};
 use loopwork_tests::{Backend, TestServer, on_both_backends};
 use serde_json::{Value, json};
 
@@ -11,6 +12,7 @@ on_both_backends!(
     the_queue_finds_descriptions_callers_and_residents_without_showing_them,
     the_order_list_exports_as_xlsx_and_csv,
     saved_views_are_each_user_s_own,
+    held_and_completed_orders_keep_a_clock_and_a_phone_confirmation_is_recorded_as_such,
 );
 
 fn code(body: &Value) -> &str {
@@ -199,5 +201,91 @@ async fn saved_views_are_each_user_s_own(backend: Backend) {
     assert_eq!(status, 404, "another user's view");
     let (status, _) = server.call(&kefu.token, "DELETE", &format!("/api/v1/me/views/{id}"), None).await;
     assert_eq!(status, 204);
+    server.stop().await.drop_database().await;
+}
+
+/// The queue row of one order once the scanner has read `ready` into it.
+async fn row_when(server: &TestServer, token: &str, number: &str, ready: impl Fn(&Value) -> bool) -> Value {
+    for _ in 0..100 {
+        let (_, rows, _) = page(server, token, &format!("q={number}")).await;
+        if let Some(row) = rows.as_array().and_then(|r| r.first()).filter(|r| ready(r)) {
+            return row.clone();
+        }
+        tokio::time::sleep(std::time::Duration::from_millis(100)).await;
+    }
+    panic!("order {number} never became ready");
+}
+
+async fn held_and_completed_orders_keep_a_clock_and_a_phone_confirmation_is_recorded_as_such(backend: Backend) {
+    let server = TestServer::start(backend).await;
+    let kefu = server.login("kefu").await;
+    let mut wang = server.device("wang").await;
+    let (_, made) =
+        server.call(&kefu.token, "POST", "/api/v1/orders", Some(registration("minor", "3-0101", "阳台漏水"))).await;
+    let (id, number) =
+        (made["id"].as_str().expect("id").to_owned(), made["number"].as_str().expect("number").to_owned());
+    let order: OrderId = id.parse().expect("order id");
+    let (status, _) = server
+        .call(
+            &kefu.token,
+            "POST",
+            &format!("/api/v1/orders/{id}/actions"),
+            Some(json!({ "action": "assign", "assignee": wang.session.user.to_string() })),
+        )
+        .await;
+    assert_eq!(status, 200);
+    wang.synced().await;
+    for action in [Action::Accept, Action::Arrive, Action::Start, Action::Hold(HoldReason::OwnerNotHome)] {
+        wang.replica.transition(order, action, None).expect("work");
+    }
+    wang.synced().await;
+    // On hold: why, in the row (the desk shows it instead of a running deadline).
+    let row =
+        row_when(&server, &kefu.token, &number, |r| r["status"] == "on_hold" && !r["hold_reason"].is_null()).await;
+    assert_eq!(row["hold_reason"], "owner_not_home");
+    assert!(row["auto_confirm_at"].is_null());
+    wang.replica.transition(order, Action::Resume, None).expect("resume");
+    wang.replica.transition(order, Action::Complete, None).expect("complete");
+    let before = loopwork_sync_core::SystemClock.now_ms();
+    wang.synced().await;
+    // Awaiting the owner: when the server confirms for them (the default wait, three days).
+    let row = row_when(&server, &kefu.token, &number, |r| r["status"] == "awaiting_confirmation").await;
+    assert!(row["hold_reason"].is_null() || row["status"] != "on_hold");
+    let at = row["auto_confirm_at"].as_i64().expect("auto_confirm_at");
+    let three_days = 3 * 86_400_000;
+    assert!((before + three_days - 60_000..=before + three_days + 60_000).contains(&at), "{at} vs {before}");
+    // The owner answers by phone: customer service records it, with the owner's rating.
+    let (status, detail) = server
+        .call(
+            &kefu.token,
+            "POST",
+            &format!("/api/v1/orders/{id}/actions"),
+            Some(json!({ "action": "confirm", "rating": 4 })),
+        )
+        .await;
+    assert_eq!(status, 200, "{detail}");
+    assert_eq!((detail["status"].as_str(), detail["rating"].as_i64()), (Some("confirmed"), Some(4)));
+    let confirm = detail["timeline"]
+        .as_array()
+        .expect("timeline")
+        .iter()
+        .find(|e| e["action"] == "confirm" || e["what"] == "confirm")
+        .expect("the confirmation in the timeline")
+        .clone();
+    assert_eq!(confirm["role"], "dispatcher", "recorded as taken by customer service: {confirm}");
+    // A technician may not.
+    let (_, other) =
+        server.call(&kefu.token, "POST", "/api/v1/orders", Some(registration("minor", "3-0102", "门锁坏了"))).await;
+    let other = other["id"].as_str().expect("id").to_owned();
+    let wang_token = wang.session.token.clone();
+    let (status, body) = server
+        .call(
+            &wang_token,
+            "POST",
+            &format!("/api/v1/orders/{other}/actions"),
+            Some(json!({ "action": "confirm", "rating": 5 })),
+        )
+        .await;
+    assert!(status == 403 || status == 404 || status == 409, "{status} {body}");
     server.stop().await.drop_database().await;
 }

@@ -9,13 +9,15 @@ use std::process::Stdio;
 
 use loopwork_sync_core::{Action, OrderId};
 use loopwork_tests::tools::{target_dir, tool, workspace};
-use loopwork_tests::{Backend, TestServer};
+use loopwork_tests::{Backend, OffsetClock, TestServer};
 use serde_json::json;
 use tokio::io::{AsyncBufReadExt, AsyncWriteExt, BufReader};
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn the_desk_and_the_owners_page_in_chromium() {
-    let server = TestServer::start(Backend::Sqlite).await;
+    // Deadlines pass when the flow asks (ADVANCE_CLOCK): the desk's alerts are seen arriving.
+    let clock = std::sync::Arc::new(OffsetClock::default());
+    let server = TestServer::start_with_clock(Backend::Sqlite, clock.clone()).await;
     let mut wang = server.device("wang").await;
     let node = tool("LOOPWORK_NODE", &[], "node");
     let chromium = tool("CHROMIUM", &[], "chromium");
@@ -51,6 +53,11 @@ async fn the_desk_and_the_owners_page_in_chromium() {
     while let Some(line) = lines.next_line().await.expect("read the flow's output") {
         println!("{line}");
         transcript.push(line.clone());
+        if let Some(minutes) = line.strip_prefix("ADVANCE_CLOCK ") {
+            clock.advance_minutes(minutes.trim().parse().expect("minutes"));
+            stdin.write_all(b"ADVANCED\n").await.expect("tell the flow");
+            stdin.flush().await.expect("flush");
+        }
         if let Some(id) = line.strip_prefix("WAIT_TECH ") {
             // The technician's phone: receives the order, works it without signal, syncs later.
             let id: OrderId = id.trim().parse().expect("order id");

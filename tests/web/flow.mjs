@@ -226,6 +226,35 @@ async function main() {
     if (logged !== 1) throw new Error(`${logged} reveals logged, not 1`);
   });
 
+  // Alerts reach someone watching: the response deadline passes (the server's clock is moved
+  // on by 40 minutes); the badge, the tab's title and the alert, grouped under its order with
+  // place and technician, arrive without a reload, with a sound if asked for; all read at once.
+  await run('alerts', async () => {
+    await byId(desk, 'tab-notifications').click();
+    await viewDrawn(desk, 'notifications');
+    await byId(desk, 'sound-toggle').check();
+    const beeps = () => desk.evaluate(() => Number(document.documentElement.dataset.beeps ?? 0));
+    const before = await beeps();
+    console.log('ADVANCE_CLOCK 40');
+    await stdinLine('ADVANCED');
+    await desk.waitForFunction(() => /^\(\d+\) /.test(document.title), null, { timeout: 20_000 });
+    await byId(desk, 'unread-count').waitFor({ state: 'visible' });
+    const group = desk.locator(`[data-testid="notification-group"][data-order="${orderId}"]`);
+    await group.waitFor({ timeout: 10_000 });
+    const text = await group.textContent();
+    for (const want of [number, '3栋', fx.technician_name, '已超时']) {
+      if (!text.includes(want)) throw new Error(`the alert does not name ${want}: ${text}`);
+    }
+    if (await beeps() <= before) throw new Error('no sound for a breach with the sound on');
+    await byId(desk, 'mark-all-read').click();
+    await desk.waitForFunction(() => !/^\(\d+\) /.test(document.title), null, { timeout: 10_000 });
+    await byId(desk, 'unread-count').waitFor({ state: 'hidden' });
+    await byId(desk, 'sound-toggle').uncheck();
+    // Back to the order, as the dispatcher would from the alert.
+    await group.locator('a.number').click();
+    await waitText(desk, 'detail-number', number);
+  });
+
   const internalNote = `已电话联系业主,下午在家 ${token}`;
   const reply = `师傅下午三点上门 ${token}`;
   await run('notes', async () => {
@@ -287,8 +316,13 @@ async function main() {
   await run('owner_confirm', async () => {
     await owner.goto(`${base}/h5`);
     await login(owner, fx.owner, fx.password);
-    await owner.locator(`[data-testid="h5-row"][data-id="${orderId}"]`).click();
+    // The list says the order waits for the owner; the order says until when.
+    const card = owner.locator(`[data-testid="h5-row"][data-id="${orderId}"]`);
+    await card.locator('[data-testid="h5-waiting"]').waitFor();
+    await card.click();
     await waitText(owner, 'h5-status', '待确认');
+    const until = await byId(owner, 'h5-auto-confirm').textContent();
+    if (!until.includes('自动确认')) throw new Error(`the owner is not told when the order confirms itself: ${until}`);
     const shown = await owner.locator('body').innerText();
     if (!shown.includes(reply)) throw new Error('the reply to the owner is not on the owner\'s page');
     if (shown.includes(internalNote)) throw new Error('an internal note is on the owner\'s page');

@@ -1,5 +1,6 @@
-//! `GET /api/v1/live`: server-sent events when the caller's organization's feed advances, until
-//! the process shuts down.
+//! `GET /api/v1/live`: server-sent events when the caller's organization's feed advances
+//! (`event: feed`) and when this process has just notified its users (`event: notify`: reload
+//! the notifications), until the process shuts down.
 
 use std::convert::Infallible;
 use std::time::Duration;
@@ -19,12 +20,21 @@ pub async fn live(
     Authenticated(principal): Authenticated,
 ) -> Sse<impl Stream<Item = Result<Event, Infallible>>> {
     let org = principal.org.clone();
-    let updates = BroadcastStream::new(state.live.subscribe()).filter_map(move |event| match event {
-        Ok(FeedAdvanced { org: o, seq }) if o == org => Some(Ok(Event::default().event("feed").data(seq.to_string()))),
+    let feed_org = org.clone();
+    let feed = BroadcastStream::new(state.live.subscribe()).filter_map(move |event| match event {
+        Ok(FeedAdvanced { org: o, seq }) if o == feed_org => {
+            Some(Ok(Event::default().event("feed").data(seq.to_string())))
+        }
         // A listener that fell behind is told to sync; it loses nothing by it.
         Err(_) => Some(Ok(Event::default().event("feed").data("lagged"))),
         Ok(_) => None,
     });
+    let notify = BroadcastStream::new(state.notified.subscribe()).filter_map(move |event| match event {
+        Ok(o) if o == org => Some(Ok(Event::default().event("notify").data("sla"))),
+        Err(_) => Some(Ok(Event::default().event("notify").data("lagged"))),
+        Ok(_) => None,
+    });
+    let updates = feed.merge(notify);
     // A shutdown ends the stream (the client reconnects to another process, or to this one once
     // it is back), so that it does not hold the drain.
     let mut draining = state.draining.subscribe();

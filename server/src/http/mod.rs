@@ -93,6 +93,7 @@ pub fn router(state: AppState) -> axum::Router {
         .route("/api/v1/settings/webhooks/{id}", axum::routing::delete(webhooks::delete))
         .route("/api/v1/notifications", get(notifications::notifications))
         .route("/api/v1/notifications/{id}/read", post(notifications::mark_read))
+        .route("/api/v1/notifications/read-all", post(notifications::mark_all_read))
         .route("/api/v1/orders/{id}/sla-events", get(notifications::sla_events))
         .route("/api/v1/estate/projects", get(estate::projects))
         .route("/api/v1/estate/buildings", get(estate::buildings))

@@ -1,6 +1,8 @@
 //! The notification feed and an order's SLA record (docs/deadlines.md):
 //!
-//! - `GET /api/v1/notifications`: the signed-in user's feed; `POST …/{id}/read`.
+//! - `GET /api/v1/notifications`: the signed-in user's feed (newest 200, each naming its order:
+//!   number, what, where, who works it), `X-Unread-Count` the unread in all; `POST …/{id}/read`,
+//!   `POST /api/v1/notifications/read-all`.
 //! - `GET /api/v1/orders/{id}/sla-events`: what fired on an order (office staff).
 
 use axum::Json;
@@ -16,8 +18,20 @@ use crate::store::{NotificationRecord, SlaEventRecord};
 pub async fn notifications(
     State(state): State<AppState>,
     Authenticated(principal): Authenticated,
-) -> Result<Json<Vec<NotificationRecord>>, ApiError> {
-    Ok(Json(state.db.notifications(&principal, 200).await?))
+) -> Result<(axum::http::HeaderMap, Json<Vec<NotificationRecord>>), ApiError> {
+    let (items, unread) = tokio::try_join!(state.db.notifications(&principal, 200), state.db.unread_count(&principal))?;
+    let mut headers = axum::http::HeaderMap::new();
+    headers.insert("x-unread-count", axum::http::HeaderValue::from(unread));
+    Ok((headers, Json(items)))
+}
+
+/// `POST /api/v1/notifications/read-all`: every unread notification of the user marked read.
+pub async fn mark_all_read(
+    State(state): State<AppState>,
+    Authenticated(principal): Authenticated,
+) -> Result<StatusCode, ApiError> {
+    state.db.mark_all_read(&principal, state.clock.now_ms()).await?;
+    Ok(StatusCode::NO_CONTENT)
 }
 
 pub async fn mark_read(

@@ -28,6 +28,11 @@ pub struct OrderListItem {
     pub reopen_count: i64,
     /// The description's first 120 characters (`None` until the scanner has read the order).
     pub description: Option<String>,
+    /// Why an order on hold waits (a hold reason code of the vocabulary).
+    pub hold_reason: Option<String>,
+    /// When an order awaiting its owner's confirmation is confirmed by the server if the owner
+    /// does not answer (the organization's closed-loop wait after the completion's receipt).
+    pub auto_confirm_at: Option<i64>,
 }
 
 #[derive(Clone, Debug, Serialize, Deserialize, PartialEq, Eq, schemars::JsonSchema)]
@@ -78,7 +83,7 @@ pub struct OrderFilter {
 pub(crate) const ITEM_COLUMNS: &str =
     "o.id, o.number, o.kind, o.category, o.grade, o.status, o.assignee, u.display_name, o.project,
     o.building, o.unit, o.area, o.created_at, o.next_deadline, o.sla_stage, o.sla_half_at, o.sla_warn_at, o.sla_due_at,
-    f.rating, COALESCE(f.reopen_count, 0), SUBSTR(x.description, 1, 120)";
+    f.rating, COALESCE(f.reopen_count, 0), SUBSTR(x.description, 1, 120), x.hold_reason, o.awaiting_since";
 
 pub(crate) const ITEM_FROM: &str = "orders o LEFT JOIN users u ON u.id = o.assignee
     LEFT JOIN order_facts f ON f.order_id = o.id LEFT JOIN order_texts x ON x.order_id = o.id";
@@ -267,7 +272,31 @@ where
             rating: r.try_get(18)?,
             reopen_count: r.try_get(19)?,
             description: r.try_get(20)?,
+            hold_reason: r.try_get(21)?,
+            // The completion's receipt for now: `with_auto_confirm` adds the organization's wait.
+            auto_confirm_at: r.try_get(22)?,
         })
+    }
+
+    /// Rows read by [`Self::order_item`] with `auto_confirm_at` made the instant it stands for:
+    /// the completion's receipt plus the organization's closed-loop wait.
+    async fn with_auto_confirm(&self, org: &str, mut rows: Vec<OrderListItem>) -> Result<Vec<OrderListItem>> {
+        if rows.iter().all(|r| r.auto_confirm_at.is_none()) {
+            return Ok(rows);
+        }
+        let days: Option<i64> = sqlx::query_scalar(AssertSqlSafe(format!(
+            "SELECT {} FROM org_settings s WHERE s.org_id = $1 AND s.name = '{CLOSED_LOOP}'",
+            B::json_integer("s.value", "auto_confirm_days")
+        )))
+        .bind(org)
+        .fetch_optional(&self.pool)
+        .await?
+        .flatten();
+        let wait = days.unwrap_or(DEFAULT_AUTO_CONFIRM_DAYS) * 86_400_000;
+        for row in &mut rows {
+            row.auto_confirm_at = row.auto_confirm_at.map(|since| since + wait);
+        }
+        Ok(rows)
     }
 }
 
@@ -308,7 +337,8 @@ where
             .bind(filter.offset.unwrap_or(0).max(0))
             .fetch_all(&self.pool)
             .await?;
-        Ok(rows.iter().map(Self::order_item).collect::<Result<_, sqlx::Error>>()?)
+        let rows = rows.iter().map(Self::order_item).collect::<Result<_, sqlx::Error>>()?;
+        self.with_auto_confirm(&principal.org, rows).await
     }
 
     async fn count_orders(&self, principal: &Principal, filter: &OrderFilter, now_ms: i64) -> Result<i64> {
@@ -342,7 +372,8 @@ where
             .bind(except.to_string())
             .fetch_all(&self.pool)
             .await?;
-        Ok(rows.iter().map(Self::order_item).collect::<Result<_, sqlx::Error>>()?)
+        let rows = rows.iter().map(Self::order_item).collect::<Result<_, sqlx::Error>>()?;
+        self.with_auto_confirm(&principal.org, rows).await
     }
 
     async fn save_caller(

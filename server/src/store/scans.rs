@@ -67,6 +67,8 @@ pub struct OrderFacts {
     pub visited_by: Option<String>,
     /// The description (the queue's column and search; kept in `order_texts`).
     pub description: String,
+    /// Why the order is on hold (a `HoldReason` code), while it is.
+    pub hold_reason: Option<&'static str>,
 }
 
 #[derive(Clone, Debug, Serialize, schemars::JsonSchema)]
@@ -87,6 +89,17 @@ pub struct NotificationRecord {
     pub due_ms: i64,
     pub created_at_ms: i64,
     pub read_at_ms: Option<i64>,
+    /// The order as the desk names it: its number, what and where, and who works it (`null`s
+    /// for an order the user can no longer see).
+    pub number: Option<String>,
+    pub kind: Option<String>,
+    pub category: Option<String>,
+    pub grade: Option<String>,
+    pub project: Option<String>,
+    pub building: Option<String>,
+    pub unit: Option<String>,
+    pub area: Option<String>,
+    pub assignee_name: Option<String>,
 }
 
 #[async_trait]
@@ -124,6 +137,10 @@ pub trait Scans: Send + Sync {
     async fn sla_events(&self, org: &str, order: OrderId) -> Result<Vec<SlaEventRecord>>;
     async fn notifications(&self, principal: &Principal, limit: i64) -> Result<Vec<NotificationRecord>>;
     async fn mark_read(&self, principal: &Principal, id: &str, now_ms: i64) -> Result<bool>;
+    /// Marks every unread notification of the user read; how many.
+    async fn mark_all_read(&self, principal: &Principal, now_ms: i64) -> Result<u64>;
+    /// How many of the user's notifications are unread.
+    async fn unread_count(&self, principal: &Principal) -> Result<i64>;
 }
 
 impl<B: Backend> Store<B>
@@ -312,12 +329,14 @@ where
             .execute(&mut **tx)
             .await?;
             sqlx::query(
-                "INSERT INTO order_texts (order_id, org_id, description) VALUES ($1, $2, $3)
-                 ON CONFLICT (order_id) DO UPDATE SET description = excluded.description",
+                "INSERT INTO order_texts (order_id, org_id, description, hold_reason) VALUES ($1, $2, $3, $4)
+                 ON CONFLICT (order_id) DO UPDATE SET description = excluded.description,
+                    hold_reason = excluded.hold_reason",
             )
             .bind(&order_id)
             .bind(&due.org)
             .bind(facts.description.as_str())
+            .bind(facts.hold_reason)
             .execute(&mut **tx)
             .await?;
         }
@@ -457,27 +476,61 @@ where
     }
 
     async fn notifications(&self, principal: &Principal, limit: i64) -> Result<Vec<NotificationRecord>> {
-        let rows: Vec<(String, String, String, String, i64, i64, Option<i64>)> = sqlx::query_as(
-            "SELECT id, order_id, stage, level, due_at, created_at, read_at FROM notifications
-             WHERE user_id = $1 AND org_id = $2 ORDER BY created_at DESC, id DESC LIMIT $3",
+        let rows = sqlx::query(
+            "SELECT n.id, n.order_id, n.stage, n.level, n.due_at, n.created_at, n.read_at, o.number, o.kind,
+                    o.category, o.grade, o.project, o.building, o.unit, o.area, u.display_name
+             FROM notifications n LEFT JOIN orders o ON o.id = n.order_id AND o.org_id = n.org_id
+             LEFT JOIN users u ON u.id = o.assignee
+             WHERE n.user_id = $1 AND n.org_id = $2 ORDER BY n.created_at DESC, n.id DESC LIMIT $3",
         )
         .bind(principal.user.to_string())
         .bind(&principal.org)
         .bind(limit)
         .fetch_all(&self.pool)
         .await?;
-        Ok(rows
-            .into_iter()
-            .map(|(id, order_id, stage, level, due_ms, created_at_ms, read_at_ms)| NotificationRecord {
-                id,
-                order_id,
-                stage,
-                level,
-                due_ms,
-                created_at_ms,
-                read_at_ms,
+        rows.iter()
+            .map(|r| {
+                Ok(NotificationRecord {
+                    id: r.try_get(0)?,
+                    order_id: r.try_get(1)?,
+                    stage: r.try_get(2)?,
+                    level: r.try_get(3)?,
+                    due_ms: r.try_get(4)?,
+                    created_at_ms: r.try_get(5)?,
+                    read_at_ms: r.try_get(6)?,
+                    number: r.try_get(7)?,
+                    kind: r.try_get(8)?,
+                    category: r.try_get(9)?,
+                    grade: r.try_get(10)?,
+                    project: r.try_get(11)?,
+                    building: r.try_get(12)?,
+                    unit: r.try_get(13)?,
+                    area: r.try_get(14)?,
+                    assignee_name: r.try_get(15)?,
+                })
             })
-            .collect())
+            .collect()
+    }
+
+    async fn mark_all_read(&self, principal: &Principal, now_ms: i64) -> Result<u64> {
+        let done =
+            sqlx::query("UPDATE notifications SET read_at = $1 WHERE user_id = $2 AND org_id = $3 AND read_at IS NULL")
+                .bind(now_ms)
+                .bind(principal.user.to_string())
+                .bind(&principal.org)
+                .execute(&self.pool)
+                .await?;
+        Ok(done.rows_affected())
+    }
+
+    async fn unread_count(&self, principal: &Principal) -> Result<i64> {
+        Ok(sqlx::query_scalar(
+            "SELECT COUNT(*) FROM notifications WHERE user_id = $1 AND org_id = $2 AND read_at IS NULL",
+        )
+        .bind(principal.user.to_string())
+        .bind(&principal.org)
+        .fetch_one(&self.pool)
+        .await?)
     }
 
     async fn mark_read(&self, principal: &Principal, id: &str, now_ms: i64) -> Result<bool> {
