@@ -105,6 +105,8 @@ const STRINGS = {
   confirm_by_phone: ['电话确认(代业主)', 'Confirmed by phone (for the owner)'], owner_rating: ['业主评分', 'Owner\'s rating'],
   h5_waiting_badge: ['待您确认', 'Waiting for you'], h5_on_hold: ['暂停处理:{0}', 'Paused: {0}'],
   h5_waiting_you: ['维修已完成,请确认;如未确认,将于 {0} 自动确认', 'The work is done: please confirm. Unless you answer, it is confirmed on {0}'],
+  assign_to: ['同时派给(可选)', 'Assign to (optional)'], register_assign: ['登记并派单', 'Register and assign'],
+  possible_duplicates_before: ['该房屋已有 {0} 张同类未完结工单,请确认不是重复登记:', '{0} open orders of this unit and category: check this is not a duplicate:'],
   mark_all_read: ['全部标为已读', 'Mark all read'], sound: ['提示音(严重工单与超时)', 'Sound for serious orders and breaches'],
   notif_events: ['提醒', 'Alerts'], notif_order_gone: ['(工单已不在您的范围内)', '(order no longer in your scope)'],
   search_hint: ['单号、房号、描述,或来电人/住户的完整姓名或电话', 'Number, unit, description, or a caller\'s or resident\'s whole name or phone'],

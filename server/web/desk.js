@@ -340,6 +340,9 @@ function registerView() {
   const input = (name, attrs) => h('input', { name, 'data-testid': `reg-${name.replace('_', '-')}`, ...attrs });
   const pick = (name, list, value, blank) => field(t(name), h('select', { name, 'data-testid': `reg-${name}`, value, required: true }, options(list, blank)));
   const caller = h('div', { class: 'caller wide', 'data-testid': 'caller-card', hidden: true });
+  // Open orders of the unit and category, shown before saving (the same list the server returns after).
+  const dupes = h('div', { class: 'wide caller', 'data-testid': 'reg-duplicates', hidden: true });
+  const submit = h('button', { type: 'submit', class: 'primary', 'data-testid': 'reg-submit' }, t('register_submit'));
   const buildingList = h('datalist', { id: 'reg-buildings' });
   const unitList = h('datalist', { id: 'reg-units' });
   const form = h('form', { class: 'card form-grid', 'data-testid': 'register-form' },
@@ -354,7 +357,9 @@ function registerView() {
     pick('kind', 'kinds', 'repair'), pick('category', 'categories', '', t('choose')), pick('grade', 'grades', 'minor'), pick('channel', 'channels', 'hotline'),
     field(t('occurred_at'), input('occurred', { type: 'datetime-local' })),
     field(t('description'), h('textarea', { name: 'description', 'data-testid': 'reg-description', rows: 3, required: true }), 'wide'),
-    h('div', { class: 'wide' }, h('button', { type: 'submit', class: 'primary', 'data-testid': 'reg-submit' }, t('register_submit'))),
+    dupes,
+    field(t('assign_to'), techSelect('assignee')),
+    h('div', { class: 'wide' }, submit),
     buildingList, unitList);
   const el = (name) => form.elements.namedItem(name);
   const values = () => Object.fromEntries([...new FormData(form)].map(([k, x]) => [k, x.trim()]));
@@ -370,6 +375,16 @@ function registerView() {
     const rows = building ? await api('/api/v1/estate/units', { query: { project: el('project').value, building } }).catch(() => []) : [];
     unitList.replaceChildren(...rows.map((u) => h('option', { value: u.unit })));
   };
+  const checkDuplicates = debounce(async () => {
+    const v = values();
+    if (!v.unit || !v.category) { dupes.hidden = true; return; }
+    const rows = await api('/api/v1/orders', { query: { project: v.project, building: v.building, unit: v.unit, category: v.category, status: 'open', limit: 5 } }).catch(() => []);
+    dupes.replaceChildren(h('strong', {}, t('possible_duplicates_before', rows.length)), ' ',
+      rows.map((o) => h('span', { class: 'gap' }, orderLink(o.id, o.number), ' ', statusBadge(o.status), ' ', o.description ?? '')));
+    dupes.hidden = !rows.length;
+  }, 300);
+  for (const name of ['unit', 'building', 'category', 'project']) el(name).addEventListener('change', checkDuplicates);
+  el('assignee').addEventListener('change', () => { submit.textContent = t(el('assignee').value ? 'register_assign' : 'register_submit'); });
   el('project').addEventListener('change', () => { loadBuildings(); loadUnits(); });
   el('building').addEventListener('change', loadUnits);
 
@@ -412,10 +427,12 @@ function registerView() {
       const body = { kind: v.kind, category: v.category, grade: v.grade, channel: v.channel, project: v.project,
         building: v.building, unit: v.unit, area: v.area || undefined, description: v.description,
         occurred_at: v.occurred ? localInputToMs(v.occurred) : undefined,
-        caller_name: v.caller_name || undefined, caller_phone: v.caller_phone || undefined };
+        caller_name: v.caller_name || undefined, caller_phone: v.caller_phone || undefined, assignee: v.assignee || undefined };
       const r = await api('/api/v1/orders', { method: 'POST', body, idempotencyKey: key });
       key = newKey();
       form.reset();
+      submit.textContent = t('register_submit');
+      dupes.hidden = true;
       st.draft = null;
       caller.hidden = true;
       asked = '';
@@ -423,7 +440,7 @@ function registerView() {
     });
   });
   mount([h('h2', {}, t('register_title')), result, form], null);
-  if (st.draft) { fill(st.draft); lookUp(); }
+  if (st.draft) { fill(st.draft); lookUp(); checkDuplicates(); }
   loadBuildings();
   loadUnits();
 }

@@ -13,6 +13,7 @@ on_both_backends!(
     the_order_list_exports_as_xlsx_and_csv,
     saved_views_are_each_user_s_own,
     held_and_completed_orders_keep_a_clock_and_a_phone_confirmation_is_recorded_as_such,
+    a_registration_assigns_in_the_same_request,
 );
 
 fn code(body: &Value) -> &str {
@@ -287,5 +288,42 @@ async fn held_and_completed_orders_keep_a_clock_and_a_phone_confirmation_is_reco
         )
         .await;
     assert!(status == 403 || status == 404 || status == 409, "{status} {body}");
+    server.stop().await.drop_database().await;
+}
+
+async fn a_registration_assigns_in_the_same_request(backend: Backend) {
+    let server = TestServer::start(backend).await;
+    let kefu = server.login("kefu").await;
+    let wang = server.login("wang").await;
+    let mut body = registration("serious", "4-0101", "电梯按钮失灵");
+    body["assignee"] = json!(wang.user.to_string());
+    let (status, made) = server.call(&kefu.token, "POST", "/api/v1/orders", Some(body.clone())).await;
+    assert_eq!(status, 201, "{made}");
+    let (_, detail) =
+        server.call(&kefu.token, "GET", &format!("/api/v1/orders/{}", made["id"].as_str().expect("id")), None).await;
+    assert_eq!(
+        (detail["status"].as_str(), detail["assignee"].as_str()),
+        (Some("assigned"), Some(wang.user.to_string().as_str()))
+    );
+    // The technician has it on the next sync, like any assignment.
+    let (_, mine) = server.call(&wang.token, "GET", "/api/v1/orders", None).await;
+    assert!(mine.as_array().expect("rows").iter().any(|r| r["id"] == made["id"]));
+    for (who, assignee, wanted) in [
+        ("kefu", kefu.user.to_string(), (400, "unknown_technician")),
+        ("kefu", "not-a-user".to_owned(), (400, "unknown_technician")),
+    ] {
+        let mut body = body.clone();
+        body["assignee"] = json!(assignee);
+        let token = if who == "kefu" { &kefu.token } else { &wang.token };
+        let (status, refused) = server.call(token, "POST", "/api/v1/orders", Some(body)).await;
+        assert_eq!((status, code(&refused)), wanted, "{refused}");
+    }
+    let owner = server.login("yezhu1502").await;
+    let own = json!({
+        "kind": "repair", "category": "water_electric", "channel": "app", "project": "hy-garden",
+        "building": "3", "unit": "3-1502", "description": "水龙头滴水", "assignee": wang.user.to_string(),
+    });
+    let (status, refused) = server.call(&owner.token, "POST", "/api/v1/orders", Some(own)).await;
+    assert_eq!((status, code(&refused)), (403, "forbidden"), "{refused}");
     server.stop().await.drop_database().await;
 }

@@ -183,8 +183,13 @@ async function main() {
     const filled = await desk.evaluate(() => ['reg-building', 'reg-unit', 'reg-caller-name']
       .map((id) => document.querySelector(`[data-testid="${id}"]`).value));
     if (JSON.stringify(filled) !== JSON.stringify(['3', '3-1502', '王芳'])) throw new Error(`the caller's unit was not filled in: ${filled}`);
-    // A unit the register does not know is refused, in Chinese.
+    // Before saving: the unit already has an open 水电 order (the demo's), and 登记并派单 is one button.
     await byId(desk, 'reg-category').selectOption('water_electric');
+    await desk.locator('[data-testid="reg-duplicates"]:not([hidden])').waitFor({ timeout: 5000 });
+    await byId(desk, 'assignee').selectOption(fx.technician_id);
+    await waitText(desk, 'reg-submit', '登记并派单');
+    await byId(desk, 'assignee').selectOption('');
+    // A unit the register does not know is refused, in Chinese.
     await byId(desk, 'reg-unit').fill('3-9999');
     await byId(desk, 'reg-submit').click();
     await desk.locator('[data-testid="toast"].error', { hasText: '房屋档案中没有该房号' }).waitFor({ timeout: 5000 });

@@ -35,6 +35,10 @@ pub struct Registration {
     pub caller_name: Option<String>,
     #[serde(default)]
     pub caller_phone: Option<String>,
+    /// 登记并派单: the technician (a user id) the order is assigned to in the same request
+    /// (office staff only).
+    #[serde(default)]
+    pub assignee: Option<String>,
 }
 
 #[derive(Debug, Serialize, JsonSchema)]
@@ -175,9 +179,30 @@ pub async fn register(
         reporter,
         occurred_at_ms: body.occurred_at,
     };
+    let assignee = match non_blank(body.assignee) {
+        Some(_) if !principal.role.is_staff() => {
+            return Err(ApiError::forbidden("only office staff assign", "只有客服及管理人员可以派单"));
+        }
+        Some(user) => {
+            let user: UserId = user.parse().map_err(|_| {
+                ApiError::invalid(
+                    "unknown_technician",
+                    "no active technician of this organization has that id",
+                    "没有这位维修工",
+                )
+            })?;
+            super::actions::ensure_technician(&state, &principal, user).await?;
+            Some(user)
+        }
+        None => None,
+    };
     let now = state.clock.now_ms();
     let mut replica = Replica::new(MemoryStore::new(), principal.identity(), FixedClock::at(now));
     let id = replica.create(&new).map_err(refusal)?;
+    // Registered and assigned in one push: the assignment is judged like any other.
+    if let Some(user) = assignee {
+        replica.transition(id, Action::Assign(user), None).map_err(refusal)?;
+    }
     if let Some((key, request)) = &key
         && let Some((first_request, first_order)) =
             state.db.reserve_idempotency_key(&principal, key, request, id, now).await?
