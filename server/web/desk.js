@@ -114,13 +114,13 @@ function beep() {
 }
 
 const ROUTES = { queue: queueView, register: registerView, order: orderView, notifications: notificationsView,
-  visits: visitsView, estate: estateView, dashboard: dashboardView, kpis: kpisView };
+  visits: visitsView, estate: estateView, dashboard: dashboardView, kpis: kpisView, print: printView };
 
 function route() {
   if (!st.me) return;
   const [name, arg] = location.hash.slice(1).split('?')[0].split('/');
   const current = ROUTES[name] ? name : 'queue';
-  const tab = current === 'order' ? 'queue' : current;
+  const tab = current === 'order' || current === 'print' ? 'queue' : current;
   for (const a of $('tabs').querySelectorAll('a')) a.classList.toggle('active', a.hash === `#${tab}`);
   clearInterval(st.poll);
   view.dataset.view = current;
@@ -542,7 +542,8 @@ function orderDetail(d, ctx) {
     h('div', { class: 'detail-head' },
       h('h2', { class: 'number', 'data-testid': 'detail-number' }, d.number),
       statusBadge(d.status, { 'data-testid': 'detail-status' }),
-      h('span', { class: 'badge' }, label('kinds', d.kind)), gradeBadge(d.grade), slaBadge(d.sla)),
+      h('span', { class: 'badge' }, label('kinds', d.kind)), gradeBadge(d.grade), slaBadge(d.sla),
+      h('a', { href: `#print/${encodeURIComponent(d.id)}`, class: 'button', 'data-testid': 'print-link' }, t('print_order'))),
     h('div', { class: 'detail-grid' },
       h('div', { class: 'col' }, factsCard(d), deadlinesCard(d), notesCard(d, ctx), workCard(d), timelineCard(d), rejectedCard(d)),
       h('div', { class: 'col side' }, actionsCard(d, ctx), contactCard(d, ctx), assignCard(d, ctx), classifyCard(d, ctx), ratingCard(d), slaEventsCard(d))),
@@ -795,6 +796,41 @@ function visitsView() {
 const rangeQuery = (r) => ({ project: r.project, from: dayStart(r.from), to: dayStart(r.to) + DAY });
 
 // Project and dates, shared by the dashboard and the KPIs; the first project and the last 30 days at first.
+// ---- the printed work order (派工单)
+
+// An order on paper for the technician: A4, or an 80 mm receipt printer's roll, with its QR code
+// (the technicians' app opens the order from it) and lines for the signatures.
+function printView(id) {
+  const format = st.printFormat ?? 'a4';
+  const sheet = h('div', { class: `print-sheet ${format}`, 'data-testid': 'print-sheet' });
+  const choose = (f) => h('button', { type: 'button', class: f === format ? 'primary' : null, 'data-testid': `print-${f}`,
+    onclick: () => { st.printFormat = f; printView(id); } }, t(`print_${f}`));
+  const bar = h('div', { class: 'row no-print' }, h('a', { href: `#order/${encodeURIComponent(id)}` }, `← ${t('back')}`),
+    choose('a4'), choose('receipt'), h('button', { type: 'button', class: 'primary', 'data-testid': 'print-now', onclick: () => window.print() }, t('print_now')));
+  mount([bar, sheet], async () => {
+    const url = `/api/v1/orders/${encodeURIComponent(id)}`;
+    // The QR code needs the bearer token: fetched, then shown inline.
+    const [d, contact, qr] = await Promise.all([api(url), api(`${url}/contact`).catch(() => null),
+      api(`${url}/qr.svg`, { raw: true }).then((r) => r.text()).catch(() => null)]);
+    const project = st.me.projects?.find((p) => p.code === d.project)?.name ?? d.project;
+    const c = d.countdown ?? {};
+    const facts = [['kind', label('kinds', d.kind)], ['category', label('categories', d.category)], ['grade', label('grades', d.grade)],
+      ['project', project], ['location', place(d)], ['channel', label('channels', d.channel)], ['created_at', fmtTime(d.created_at)],
+      d.caller ? ['caller', [d.caller.name, d.caller.phone].filter(Boolean).join(' ')] : ['reporter', contact && [contact.name, contact.phone].filter(Boolean).join(' ')],
+      ['assignee', d.assignee_name], ['print_response_due', fmtTime(c.response_due)], ['print_resolution_due', fmtTime(c.resolution_due)]];
+    sheet.replaceChildren(
+      h('header', { class: 'print-head' },
+        h('div', {}, h('div', { class: 'muted' }, project), h('h2', {}, t('print_title')), h('div', { class: 'number big', 'data-testid': 'print-number' }, d.number)),
+        // A data: URL: the page's content security policy allows images from the server and data: only.
+        qr && h('img', { src: `data:image/svg+xml;charset=utf-8,${encodeURIComponent(qr)}`, alt: d.number, class: 'qr', 'data-testid': 'print-qr' })),
+      h('p', { class: 'description' }, d.description),
+      h('dl', { class: 'facts' }, facts.flatMap(([k, v]) => [h('dt', {}, t(k)), h('dd', {}, show(v))])),
+      h('div', { class: 'sign' }, ['print_arrived', 'print_done', 'print_parts', 'print_tech_sign', 'print_owner_sign'].map((k) => h('div', { class: 'sign-line' }, t(k))),
+        h('div', { class: 'sign-line' }, t('print_satisfaction'), ' ', ['很满意', '满意', '一般', '不满意'].map((x) => h('span', { class: 'gap' }, `□ ${x}`)))),
+      h('footer', { class: 'muted' }, t('print_footer', fmtTime(Date.now()))));
+  });
+}
+
 // ---- estate register (房屋档案)
 
 // A project's buildings (natural order), a building's units, one unit's residents and orders;

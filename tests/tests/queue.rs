@@ -171,6 +171,14 @@ async fn the_order_list_exports_as_xlsx_and_csv(backend: Backend) {
     assert_eq!(status, 403);
     let (status, _, _) = get("/api/v1/orders/export/pdf".into(), kefu.token.clone()).await;
     assert_eq!(status, 404);
+    // The printed work order's QR code: office staff, as SVG.
+    let (_, rows, _) = page(&server, &kefu.token, "limit=1").await;
+    let id = rows[0]["id"].as_str().expect("id").to_owned();
+    let (status, headers, svg) = get(format!("/api/v1/orders/{id}/qr.svg"), kefu.token.clone()).await;
+    assert_eq!((status, headers["content-type"].to_str().ok()), (200, Some("image/svg+xml")));
+    assert!(String::from_utf8_lossy(&svg).contains("<svg"), "an SVG image");
+    let (status, _, _) = get(format!("/api/v1/orders/{id}/qr.svg"), wang.token.clone()).await;
+    assert_eq!(status, 403);
     server.stop().await.drop_database().await;
 }
 

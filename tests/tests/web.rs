@@ -55,6 +55,10 @@ async fn the_desk_and_the_owners_page_in_chromium() {
         transcript.push(line.clone());
         if let Some(minutes) = line.strip_prefix("ADVANCE_CLOCK ") {
             clock.advance_minutes(minutes.trim().parse().expect("minutes"));
+            // The scan the scanner makes at its next tick (within a minute), made now.
+            loopwork_server::escalation::tick(&server.state, loopwork_sync_core::Clock::now_ms(clock.as_ref()))
+                .await
+                .expect("scan");
             stdin.write_all(b"ADVANCED\n").await.expect("tell the flow");
             stdin.flush().await.expect("flush");
         }

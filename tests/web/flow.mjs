@@ -101,7 +101,12 @@ async function main() {
     context.setDefaultTimeout(15_000);
     const page = await context.newPage();
     page.on('pageerror', (e) => { pageErrors.push(`${name}: ${e.message}`); console.log(`PAGE_ERROR ${name}: ${e.message}`); });
-    page.on('console', (m) => { if (m.type() === 'error') console.log(`CONSOLE ${name}: ${m.text()}`); });
+    page.on('console', (m) => {
+      if (m.type() !== 'error') return;
+      console.log(`CONSOLE ${name}: ${m.text()}`);
+      // What the page's content security policy blocks is a page error too.
+      if (m.text().includes('Content Security Policy')) pageErrors.push(`${name}: ${m.text()}`);
+    });
     pages[name] = page;
     return page;
   };
@@ -229,6 +234,27 @@ async function main() {
       return (await res.json()).length;
     }, orderId);
     if (logged !== 1) throw new Error(`${logged} reveals logged, not 1`);
+  });
+
+  // The printed 派工单: A4 or an 80 mm receipt, with the order's QR code; printing shows the sheet only.
+  await run('print', async () => {
+    await byId(desk, 'print-link').click();
+    await waitText(desk, 'print-number', number);
+    const qrWidth = () => desk.locator('[data-testid="print-qr"]').evaluate((img) => img.complete ? img.naturalWidth : 0);
+    await desk.waitForFunction(() => document.querySelector('[data-testid="print-qr"]')?.naturalWidth > 0);
+    if (!(await qrWidth())) throw new Error('the QR code did not load');
+    await byId(desk, 'print-receipt').click();
+    await desk.locator('.print-sheet.receipt [data-testid="print-qr"]').waitFor();
+    const width = await desk.locator('[data-testid="print-sheet"]').evaluate((el) => el.getBoundingClientRect().width);
+    if (width > 80 / 25.4 * 96) throw new Error(`the receipt is ${width}px wide, wider than 80 mm`);
+    await desk.emulateMedia({ media: 'print' });
+    const hidden = await desk.evaluate(() => getComputedStyle(document.querySelector('.topbar')).display === 'none'
+      && getComputedStyle(document.querySelector('.no-print')).display === 'none');
+    await desk.emulateMedia({ media: 'screen' });
+    if (!hidden) throw new Error('printing shows more than the sheet');
+    await byId(desk, 'print-a4').click();
+    await desk.evaluate((id) => { location.hash = `#order/${id}`; }, orderId);
+    await waitText(desk, 'detail-number', number);
   });
 
   // Alerts reach someone watching: the response deadline passes (the server's clock is moved

@@ -75,6 +75,7 @@ pub fn router(state: AppState) -> axum::Router {
         .route("/api/v1/orders/{id}/classify", post(desk::classify))
         .route("/api/v1/orders/{id}/notes", post(desk::add_note))
         .route("/api/v1/orders/{id}/link", post(desk::link))
+        .route("/api/v1/orders/{id}/qr.svg", get(desk::qr))
         .route("/api/v1/dashboard/efficiency", get(dashboard::efficiency))
         .route("/api/v1/dashboard/heatmap", get(dashboard::heatmap))
         .route("/api/v1/kpis", get(dashboard::kpis))

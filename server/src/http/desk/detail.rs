@@ -428,3 +428,28 @@ pub(super) fn allowed_actions(
         .collect();
     (actions, closing_needs)
 }
+
+/// `GET /api/v1/orders/{id}/qr.svg` (office staff, in scope): the order's QR code for its printed
+/// 派工单, as SVG. It holds `loopwork://order/{id}?n={number}`: the technicians' app opens the
+/// order from it (a link, not the order: scanning tells nothing without signing in).
+pub async fn qr(
+    State(state): State<AppState>,
+    Authenticated(principal): Authenticated,
+    Path(id): Path<String>,
+) -> Result<axum::response::Response, ApiError> {
+    staff_only(&principal)?;
+    let order: OrderId = id.parse().map_err(|_| ApiError::not_found("order"))?;
+    crate::auth::require_served(&state, &principal, order).await?;
+    let row = row_of(&state, &principal, order).await?;
+    let link = format!("loopwork://order/{order}?n={}", row.number);
+    let code = qrcode::QrCode::with_error_correction_level(link.as_bytes(), qrcode::EcLevel::M)
+        .map_err(|_| ApiError::internal())?;
+    let svg = code.render::<qrcode::render::svg::Color>().min_dimensions(160, 160).quiet_zone(true).build();
+    Ok(axum::response::IntoResponse::into_response((
+        [
+            (axum::http::header::CONTENT_TYPE, "image/svg+xml"),
+            (axum::http::header::CACHE_CONTROL, "private, max-age=3600"),
+        ],
+        svg,
+    )))
+}
