@@ -15,6 +15,7 @@ pub mod escalation;
 pub mod http;
 pub mod metrics;
 pub mod replication;
+pub mod service_desk;
 pub mod settings;
 pub mod store;
 pub mod tasks;

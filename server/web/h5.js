@@ -32,7 +32,7 @@ function showLogin() {
 async function boot() {
   if (!session.get()) return showLogin();
   try {
-    [st.me] = await Promise.all([api('/api/v1/me'), loadVocab()]);
+    [st.me, st.desk] = await Promise.all([api('/api/v1/me'), api('/api/v1/settings/service-desk').catch(() => ({})), loadVocab()]);
   } catch (e) {
     if (e.status !== 401) { view.replaceChildren(errorBox(e)); view.dataset.state = 'error'; }
     return;
@@ -41,6 +41,15 @@ async function boot() {
   startLive(() => reload());
   route();
 }
+
+// The service desk's number as a button that dials it (a phone's tel: link).
+const callDesk = () => st.desk?.phone && h('a', { href: `tel:${st.desk.phone}`, class: 'button call', 'data-testid': 'h5-call' },
+  `${t('call_desk')} ${st.desk.phone}`, st.desk.hours ? h('small', {}, ` · ${st.desk.hours}`) : null);
+
+// A rating's words, and the quick tags an owner taps instead of typing.
+const RATING_WORDS = { 1: 'rate_1', 2: 'rate_2', 3: 'rate_3', 4: 'rate_4', 5: 'rate_5' };
+const TAGS_GOOD = ['tag_on_time', 'tag_polite', 'tag_fixed', 'tag_tidy', 'tag_fair'];
+const TAGS_BAD = ['tag_not_fixed', 'tag_late', 'tag_rude', 'tag_messy'];
 
 const ROUTES = { list: listView, new: newView, order: orderView };
 
@@ -56,7 +65,7 @@ function route() {
 function listView() {
   const list = h('div', { class: 'h5-list', 'data-testid': 'h5-list' });
   mount([h('div', { class: 'h5-head' }, h('h2', {}, t('my_orders')),
-    h('a', { href: '#new', class: 'button primary', 'data-testid': 'h5-new' }, t('report_new'))), list], async () => {
+    h('a', { href: '#new', class: 'button primary', 'data-testid': 'h5-new' }, t('report_new'))), callDesk(), list], async () => {
     const rows = await api('/api/v1/orders', { query: { limit: 100 } });
     rows.sort((a, b) => b.created_at - a.created_at);
     list.replaceChildren(...(rows.length ? rows.map((r) => h('a', { href: `#order/${encodeURIComponent(r.id)}`, class: 'card h5-row', 'data-testid': 'h5-row', 'data-id': r.id },
@@ -70,6 +79,8 @@ function listView() {
 
 function newView() {
   const units = st.me.units ?? [];
+  // The unit already has an open order of this category: say so before a second is sent.
+  const dup = h('p', { class: 'notice', 'data-testid': 'h5-duplicate', hidden: true });
   const form = h('form', { class: 'card stack', 'data-testid': 'h5-form' },
     field(t('kind'), h('select', { name: 'kind', 'data-testid': 'h5-kind' },
       (vocab.kinds ?? []).filter((k) => ['repair', 'complaint'].includes(k.code)).map((k) => h('option', { value: k.code }, label('kinds', k.code))))),
@@ -77,8 +88,19 @@ function newView() {
       (vocab.categories ?? []).map((c) => h('option', { value: c.code }, label('categories', c.code))))),
     field(t('unit'), h('select', { name: 'unit', 'data-testid': 'h5-unit' }, units.map((u, i) => h('option', { value: i }, `${t('building_n', u.building)} ${u.unit}`)))),
     field(t('description'), h('textarea', { name: 'description', 'data-testid': 'h5-description', rows: 4, required: true })),
+    dup,
     units.length ? null : h('p', { class: 'error' }, t('no_units')),
     h('button', { type: 'submit', class: 'primary block', 'data-testid': 'h5-submit', disabled: !units.length }, t('report_submit')));
+  const checkDuplicate = async () => {
+    const v = Object.fromEntries(new FormData(form));
+    const u = units[Number(v.unit)];
+    if (!u || !v.category) return;
+    const open = await api('/api/v1/orders', { query: { status: 'open', unit: u.unit, category: v.category, limit: 5 } }).catch(() => []);
+    dup.replaceChildren(t('h5_duplicate'), ' ', ...open.map((o) => h('a', { href: `#order/${encodeURIComponent(o.id)}`, class: 'gap' }, o.number)));
+    dup.hidden = !open.length;
+  };
+  form.addEventListener('change', checkDuplicate);
+  queueMicrotask(checkDuplicate);
   form.addEventListener('submit', (e) => {
     e.preventDefault();
     busy(e.submitter, async () => {
@@ -93,6 +115,14 @@ function newView() {
   mount([h('p', { class: 'back' }, h('a', { href: '#list' }, `← ${t('my_orders')}`)), h('h2', {}, t('report_new')), form], null);
 }
 
+function promise(d) {
+  const c = d.countdown;
+  if (!c || !['new', 'assigned', 'accepted', 'on_site', 'in_progress', 'rework'].includes(d.status)) return null;
+  const parts = [c.responded_at == null && c.response_due && t('h5_respond_by', fmtTime(c.response_due)),
+    c.resolution_due && t('h5_resolve_by', fmtTime(c.resolution_due))].filter(Boolean);
+  return parts.length ? h('p', { class: 'muted', 'data-testid': 'h5-promise' }, parts.join(';')) : null;
+}
+
 function orderView(id) {
   const url = `/api/v1/orders/${encodeURIComponent(id)}`;
   const box = h('div', { 'data-testid': 'h5-order', 'data-id': id });
@@ -104,18 +134,29 @@ function orderView(id) {
     d = await api(`${url}/actions`, { method: 'POST', body });
     button.form?.reset();
     rating = 0;
+    tags = new Set();
     paint();
     toast(t('thanks'));
   });
 
+  let tags = new Set(); // quick tags tapped, kept across live repaints
   function stars() {
+    const words = h('span', { class: 'rating-words', 'data-testid': 'h5-rating-words' }, rating ? t(RATING_WORDS[rating]) : t('choose_rating'));
+    const tagBox = h('div', { class: 'chips', 'data-testid': 'h5-tags' });
+    const paintTags = () => tagBox.replaceChildren(...(rating ? (rating >= 4 ? TAGS_GOOD : TAGS_BAD) : []).map((k) => h('button', {
+      type: 'button', class: `chip ${tags.has(k) ? 'active' : ''}`, 'data-testid': 'h5-tag', 'aria-pressed': String(tags.has(k)),
+      onclick: () => { if (tags.has(k)) tags.delete(k); else tags.add(k); paintTags(); } }, t(k))));
     const pickStar = (n) => {
+      if ((n >= 4) !== (rating >= 4)) tags = new Set();
       rating = n;
       for (const b of box.querySelectorAll('.stars button')) b.setAttribute('aria-pressed', String(Number(b.dataset.n) <= n));
+      words.textContent = t(RATING_WORDS[n]);
+      paintTags();
     };
-    return h('div', { class: 'stars', role: 'group', 'aria-label': t('rating') }, [1, 2, 3, 4, 5].map((n) => h('button', {
-      type: 'button', 'data-testid': `h5-star-${n}`, 'data-n': n, 'aria-pressed': String(n <= rating), 'aria-label': t('stars_n', n), onclick: () => pickStar(n),
-    }, '★')));
+    paintTags();
+    return [h('div', { class: 'stars', role: 'group', 'aria-label': t('rating') }, [1, 2, 3, 4, 5].map((n) => h('button', {
+      type: 'button', 'data-testid': `h5-star-${n}`, 'data-n': n, 'aria-pressed': String(n <= rating), 'aria-label': `${t('stars_n', n)} ${t(RATING_WORDS[n])}`, onclick: () => pickStar(n),
+    }, '★')), words), tagBox];
   }
 
   function confirmForms() {
@@ -125,7 +166,9 @@ function orderView(id) {
     confirm.addEventListener('submit', (e) => {
       e.preventDefault();
       if (!rating) return toast(t('choose_rating'), 'error');
-      act({ action: 'confirm', rating, text: confirm.elements.comment.value.trim() || undefined }, e.submitter);
+      // The tags tapped lead the comment, as the owner's own words.
+      const text = [[...tags].map((k) => t(k)).join('、'), confirm.elements.comment.value.trim()].filter(Boolean).join(';');
+      act({ action: 'confirm', rating, text: text || undefined }, e.submitter);
     });
     const reject = h('form', { class: 'card stack', 'data-testid': 'h5-reject-form' }, h('h3', {}, t('reject_title')),
       h('textarea', { name: 'reason', 'data-testid': 'h5-reject-reason', rows: 2, placeholder: t('reject_reason'), 'aria-label': t('reject_reason') }),
@@ -159,7 +202,10 @@ function orderView(id) {
         d.status === 'on_hold' && h('p', { class: 'notice', 'data-testid': 'h5-hold' },
           t('h5_on_hold', d.hold_reason ? label('hold_reasons', d.hold_reason) : label('statuses', 'on_hold'))),
         d.status === 'awaiting_confirmation' && d.auto_confirm_at != null && h('p', { class: 'notice', 'data-testid': 'h5-auto-confirm' },
-          t('h5_waiting_you', fmtTime(d.auto_confirm_at)))),
+          t('h5_waiting_you', fmtTime(d.auto_confirm_at))),
+        // The promise: when someone answers and when it should be done (the organization's time limits).
+        promise(d)),
+      callDesk(),
       (actions.includes('confirm') || actions.includes('reject')) && confirmForms(),
       d.rating != null && h('div', { class: 'card' }, h('h3', {}, t('rating')),
         h('p', { class: 'stars-static' }, '★'.repeat(d.rating) + '☆'.repeat(5 - d.rating)), d.rating_comment && h('p', {}, d.rating_comment)),

@@ -357,10 +357,19 @@ async function main() {
     const shown = await owner.locator('body').innerText();
     if (!shown.includes(reply)) throw new Error('the reply to the owner is not on the owner\'s page');
     if (shown.includes(internalNote)) throw new Error('an internal note is on the owner\'s page');
+    // The office's number is one tap away; the stars say what they mean; a tag taps in words.
+    const call = await byId(owner, 'h5-call').getAttribute('href');
+    if (call !== 'tel:4008108888') throw new Error(`the call button dials ${call}`);
+    await byId(owner, 'h5-star-2').click();
+    await waitText(owner, 'h5-rating-words', '不满意');
     await byId(owner, 'h5-star-5').click();
+    await waitText(owner, 'h5-rating-words', '很满意');
+    await owner.locator('[data-testid="h5-tag"]', { hasText: '上门准时' }).click();
     await byId(owner, 'h5-comment').fill('师傅很专业,修得很好');
     await byId(owner, 'h5-confirm').click();
     await waitText(owner, 'h5-status', '已确认');
+    const said = await owner.locator('body').innerText();
+    if (!said.includes('上门准时;师傅很专业,修得很好')) throw new Error(`the tag did not lead the comment:\n${said}`);
   });
 
   await run('close', async () => {

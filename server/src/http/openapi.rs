@@ -30,6 +30,7 @@ use crate::store::{
     ClosingAuthorityCodes, EstateBuilding, EstateUnit, NotificationRecord, OrderListItem, RevealRecord, SavedView,
     SlaEventRecord, UserExport, WebhookRecord,
 };
+use crate::service_desk::ServiceDesk;
 use crate::webhooks::Destinations;
 
 /// The routes as written, without `components.schemas`.
@@ -93,6 +94,7 @@ pub fn schemas() -> Map<String, Value> {
         ImportReport,
         SavedView,
         NewView,
+        ServiceDesk,
     );
     generator.take_definitions(true)
 }

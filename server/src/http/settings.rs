@@ -16,6 +16,7 @@ use crate::escalation::EscalationChain;
 use crate::http::extract::Body;
 use crate::settings::{self, Readers, Setting, may_read};
 use crate::store::ClosingAuthorityCodes;
+use crate::service_desk::ServiceDesk;
 use crate::webhooks::Destinations;
 
 /// The settings' routes, one per setting.
@@ -29,6 +30,7 @@ pub fn routes() -> Router<AppState> {
         .route("/api/v1/settings/closed-loop", get(read::<ClosedLoopSettings>).put(write::<ClosedLoopSettings>))
         .route("/api/v1/settings/escalation", get(read::<EscalationChain>).put(write::<EscalationChain>))
         .route("/api/v1/settings/webhook-destinations", get(read::<Destinations>).put(write::<Destinations>))
+        .route("/api/v1/settings/service-desk", get(read::<ServiceDesk>).put(write::<ServiceDesk>))
 }
 
 /// The value in force: the organization's own, else the seeded one.
