@@ -1,13 +1,14 @@
 //! Who reads and who writes each organization setting through the one `GET`/`PUT` pair
 //! (`server/src/http/settings.rs`): the SLA book is read by anyone of the organization (phones
-//! count down with it), the webhook destinations by administrators only, the rest by office
-//! staff; only administrators write, and a malformed or invalid value is refused and changes
+//! count down with it) and the service desk by anyone (owners call it), the webhook
+//! destinations by administrators only, the rest by office staff; only administrators write, and a malformed or invalid value is refused and changes
 //! nothing. On both stores.
 
 use loopwork_tests::{Backend, TestServer, on_both_backends};
 use serde_json::Value;
 
-const SETTINGS: [&str; 5] = ["closing-authority", "sla", "closed-loop", "escalation", "webhook-destinations"];
+const SETTINGS: [&str; 6] =
+    ["closing-authority", "sla", "closed-loop", "escalation", "webhook-destinations", "service-desk"];
 
 async fn put(server: &TestServer, token: &str, name: &str, body: &Value) -> (u16, Value) {
     let response = reqwest::Client::new()
@@ -32,8 +33,8 @@ async fn each_setting_is_read_and_written_only_by_whom_it_names(backend: Backend
         let (status, seeded) = server.call(&admin.token, "GET", &path, None).await;
         assert_eq!(status, 200, "{name}: {seeded}");
         let readers: [(&str, &str, bool); 3] = [
-            ("owner", &owner.token, name == "sla"),
-            ("technician", &technician.token, name == "sla"),
+            ("owner", &owner.token, name == "sla" || name == "service-desk"),
+            ("technician", &technician.token, name == "sla" || name == "service-desk"),
             ("dispatcher", &dispatcher.token, name != "webhook-destinations"),
         ];
         for (who, token, may) in readers {
@@ -70,6 +71,8 @@ async fn each_setting_is_read_and_written_only_by_whom_it_names(backend: Backend
         ),
         ("closed-loop", serde_json::json!({"auto_confirm_days": 0}), "invalid_setting"),
         ("sla", serde_json::json!({"calendars": {}, "policies": []}), "invalid_sla"),
+        ("service-desk", serde_json::json!({"phone": "12", "hours": "24小时"}), "invalid_setting"),
+        ("service-desk", serde_json::json!({"phone": null, "hours": "时".repeat(61)}), "invalid_setting"),
     ];
     for (name, value, code) in invalid {
         let path = format!("/api/v1/settings/{name}");
