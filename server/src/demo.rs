@@ -114,7 +114,10 @@ pub async fn seed(db: &dyn Database, now_ms: i64) -> Result<String, ApiError> {
         ids.push(id);
     }
     seed_register(db, &org, now_ms).await?;
-    let desk = crate::service_desk::ServiceDesk { phone: Some("4008108888".into()), hours: Some("24小时服务热线".into()) };
+    let desk = crate::service_desk::ServiceDesk {
+        phone: Some("4008108888".into()),
+        hours: Some("24小时服务热线".into()),
+    };
     crate::settings::write(db, &org, desk).await?;
     let kefu = db.user_by_login("kefu").await?.ok_or_else(ApiError::internal)?;
     let device = db.register_device(&kefu, "demo seeding", &auth::token_hash(&auth::new_token()), now_ms).await?;

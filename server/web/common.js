@@ -117,6 +117,8 @@ const STRINGS = {
   rate_1: ['很不满意', 'Very dissatisfied'], rate_2: ['不满意', 'Dissatisfied'], rate_3: ['一般', 'Neutral'], rate_4: ['满意', 'Satisfied'], rate_5: ['很满意', 'Very satisfied'],
   tag_on_time: ['上门准时', 'On time'], tag_polite: ['态度好', 'Polite'], tag_fixed: ['修得彻底', 'Fixed for good'], tag_tidy: ['现场整洁', 'Left it tidy'],
   tag_fair: ['收费合理', 'Fair price'], tag_not_fixed: ['没修好', 'Not fixed'], tag_late: ['上门迟到', 'Late'], tag_rude: ['态度差', 'Rude'], tag_messy: ['现场脏乱', 'Left a mess'],
+  policy_complaint_minor: ['一般投诉(3 个工作日内解决)', 'Minor complaint (3 working days)'], policy_default: ['默认时限', 'Default'],
+  policy_grade: ['{0}工单时限', '{0} orders'],
   mark_all_read: ['全部标为已读', 'Mark all read'], sound: ['提示音(严重工单与超时)', 'Sound for serious orders and breaches'],
   notif_events: ['提醒', 'Alerts'], notif_order_gone: ['(工单已不在您的范围内)', '(order no longer in your scope)'],
   search_hint: ['单号、房号、描述,或来电人/住户的完整姓名或电话', 'Number, unit, description, or a caller\'s or resident\'s whole name or phone'],
@@ -243,11 +245,14 @@ export const loadVocab = async () => (vocab = await api('/api/v1/vocabulary'));
 export function label(list, code) {
   if (code == null || code === '') return '—';
   const item = (typeof list === 'string' ? vocab[list] : list)?.find((v) => v.code === code);
-  return item ? item[lang] ?? item.zh : String(code);
+  if (!item) return String(code);
+  // English labels start with a capital, as a label on a page does.
+  const text = item[lang] ?? item.zh;
+  return lang === 'en' ? text.charAt(0).toUpperCase() + text.slice(1) : text;
 }
 export const options = (list, blank) => [
   blank != null && h('option', { value: '' }, blank),
-  ...(vocab[list] ?? []).map((v) => h('option', { value: v.code }, v[lang] ?? v.zh)),
+  ...(vocab[list] ?? []).map((v) => h('option', { value: v.code }, label(list, v.code))),
 ];
 
 // Times are shown in Asia/Shanghai whatever the browser's zone.

@@ -296,18 +296,21 @@ function viewsBar(f, choose) {
 
 // Downloads an export of the filtered list (the server names the file by period and project).
 function download(button, format, f) {
-  busy(button, async () => {
-    const { page, size, ...query } = f;
-    const res = await api(`/api/v1/orders/export/${format}`, { query, raw: true });
-    const disposition = res.headers.get('content-disposition') ?? '';
-    const name = decodeURIComponent(/filename\*=UTF-8''([^;]+)/.exec(disposition)?.[1] ?? `orders.${format}`);
-    const url = URL.createObjectURL(await res.blob());
-    const a = h('a', { href: url, download: name });
-    document.body.append(a);
-    a.click();
-    a.remove();
-    setTimeout(() => URL.revokeObjectURL(url), 10_000);
-  });
+  const { page, size, ...query } = f;
+  busy(button, () => saveFile(api(`/api/v1/orders/export/${format}`, { query, raw: true }), `orders.${format}`));
+}
+
+// Saves a response as a file under the name its Content-Disposition gives (RFC 6266 filename*).
+async function saveFile(response, fallback) {
+  const res = await response;
+  const disposition = res.headers.get('content-disposition') ?? '';
+  const name = decodeURIComponent(/filename\*=UTF-8''([^;]+)/.exec(disposition)?.[1] ?? fallback);
+  const url = URL.createObjectURL(await res.blob());
+  const a = h('a', { href: url, download: name, hidden: true });
+  document.body.append(a);
+  a.click();
+  a.remove();
+  setTimeout(() => URL.revokeObjectURL(url), 10_000);
 }
 
 // Keyboard: / search, j and k move through the queue's rows, Enter opens one, r reloads,
@@ -660,6 +663,11 @@ function workCard(d) {
       files.map((a) => row([h('code', { title: a.sha256 }, String(a.sha256).slice(0, 12)), a.mime, a.who ?? a.author, fmtTime(a.at)])))]);
 }
 
+// The seeded SLA book's policies by name (an organization's own keep the names it gave them).
+const POLICY_NAMES = { 'complaint-minor': 'policy_complaint_minor', default: 'policy_default' };
+const policyName = (name) => (POLICY_NAMES[name] ? t(POLICY_NAMES[name])
+  : vocab.grades?.some((g) => g.code === name) ? t('policy_grade', label('grades', name)) : name);
+
 function deadlinesCard(d) {
   const c = d.countdown;
   const pauses = d.pauses ?? [];
@@ -672,7 +680,7 @@ function deadlinesCard(d) {
   };
   const holding = d.status === 'on_hold' && (d.hold_reason ?? pauses.at(-1)?.reason);
   return section(t('deadlines'), 'detail-deadlines',
-    c?.policy && muted(`${t('policy')}: ${show(c.policy)}`),
+    c?.policy && muted(`${t('policy')}: ${policyName(c.policy)}`),
     c?.paused && h('p', { 'data-testid': 'detail-paused' }, h('span', { class: 'badge paused' }, holding ? t('paused_for', label('hold_reasons', holding)) : t('paused'))),
     d.status === 'awaiting_confirmation' && d.auto_confirm_at != null && h('p', { 'data-testid': 'detail-auto-confirm' },
       t('auto_confirm_at', fmtTime(d.auto_confirm_at), fmtDuration(Math.max(0, d.auto_confirm_at - Date.now())))),
@@ -1093,15 +1101,8 @@ function kpisView() {
 }
 
 // A plain link cannot carry the bearer header: fetch the CSV and save it through a Blob URL.
-async function downloadCsv() {
-  const res = await api('/api/v1/kpis', { query: { ...rangeQuery(st.range), format: 'csv' }, raw: true });
-  const url = URL.createObjectURL(await res.blob());
-  const a = h('a', { href: url, download: 'kpis.csv', hidden: true });
-  document.body.append(a);
-  a.click();
-  a.remove();
-  setTimeout(() => URL.revokeObjectURL(url), 10_000);
-}
+// The KPIs as the server names them (考核_<project>_<period>.csv).
+const downloadCsv = () => saveFile(api('/api/v1/kpis', { query: { ...rangeQuery(st.range), format: 'csv' }, raw: true }), 'kpis.csv');
 
 // ---- start
 

@@ -203,7 +203,8 @@ pub fn write_csv(rows: &[Vec<Cell>]) -> Vec<u8> {
                     Cell::Text(text) if text.starts_with(['=', '+', '-', '@', '\t', '\r']) => format!("'{text}"),
                     Cell::Text(text) => text.clone(),
                     Cell::Number(n) if n.fract() == 0.0 => format!("{}", *n as i64),
-                    Cell::Number(n) => format!("{n:.3}"),
+                    // At most three decimals, without trailing zeros (87.5, not 87.500).
+                    Cell::Number(n) => format!("{}", (n * 1000.0).round() / 1000.0),
                     Cell::Empty => String::new(),
                 };
                 format!("\"{}\"", text.replace('"', "\"\""))

@@ -220,8 +220,15 @@ async fn a_complaint_goes_round_the_loop_through_the_desk_api(backend: Backend) 
         .await
         .expect("csv");
     assert_eq!(csv.headers()["content-type"], "text/csv; charset=utf-8");
+    let disposition = csv.headers()["content-disposition"].to_str().expect("ascii").to_owned();
+    // 考核_全部项目_<from>-<to>.csv
+    assert!(
+        disposition.contains("filename*=UTF-8''%E8%80%83%E6%A0%B8_%E5%85%A8%E9%83%A8%E9%A1%B9%E7%9B%AE_"),
+        "{disposition}"
+    );
     let csv = csv.text().await.expect("text");
-    assert!(csv.lines().any(|l| l.contains("王师傅") && l.starts_with("\"technician\"")), "{csv}");
+    assert!(csv.lines().any(|l| l.contains("王师傅") && l.starts_with("\"维修工\"")), "{csv}");
+    assert!(!csv.contains(&wang_kpi["user_id"].as_str().unwrap_or("none").to_owned()), "no user ids in the CSV");
 
     // Customer service records the return visit. The order is 较重, which the organization's
     // closing authority leaves to a supervisor: the detail says so rather than just leaving

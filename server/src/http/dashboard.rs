@@ -13,7 +13,7 @@ use axum::http::header;
 use axum::response::{IntoResponse, Response};
 use schemars::JsonSchema;
 use serde::{Deserialize, Serialize};
-use serde_json::{Value, json};
+use serde_json::Value;
 
 use crate::AppState;
 use crate::auth::Authenticated;
@@ -377,58 +377,58 @@ fn agent(s: &StaffCounts) -> AgentKpis {
     }
 }
 
-fn csv_field(value: &Value) -> String {
-    let text = match value {
-        Value::Null => String::new(),
-        Value::String(s) => s.clone(),
-        Value::Number(n) => n.as_f64().filter(|f| f.fract() != 0.0).map(|f| format!("{f:.3}")).unwrap_or(n.to_string()),
-        other => other.to_string(),
-    };
-    // Quoted, and a leading formula character neutralized (CSV injection in spreadsheets; a
-    // leading tab or carriage return is how `=` hides from a check of the first character).
-    let text =
-        if text.starts_with(['=', '+', '-', '@', '\t', '\r']) && value.is_string() { format!("'{text}") } else { text };
-    format!("\"{}\"", text.replace('"', "\"\""))
-}
-
 /// Rows as JSON objects, the columns of the CSV by their keys.
 fn rows<T: Serialize>(rows: &[T]) -> Vec<Value> {
     rows.iter().map(|row| serde_json::to_value(row).unwrap_or_default()).collect()
 }
 
-/// The KPIs as CSV: one header, one row per person (technicians, then customer service).
-pub fn kpis_csv(technicians: &[Value], agents: &[Value]) -> String {
+/// The KPIs as CSV for Excel (`loopwork_sheets::write_csv`: UTF-8 with its byte order mark,
+/// formulas neutralized): one header in Chinese, one row per person, technicians then customer
+/// service, the group and the durations as people read them (维修工, minutes), rates as percents.
+pub fn kpis_csv(technicians: &[Value], agents: &[Value]) -> Vec<u8> {
+    use loopwork_sheets::Cell;
     const COLUMNS: &[(&str, &str)] = &[
         ("group", "组别"),
-        ("user_id", "用户ID"),
         ("name", "姓名"),
         ("assigned", "派单量"),
         ("completed", "完工量"),
-        ("response_on_time", "响应及时率"),
-        ("resolution_on_time", "完成及时率"),
-        ("rework_rate", "返工率"),
+        ("response_on_time", "响应及时率(%)"),
+        ("resolution_on_time", "完成及时率(%)"),
+        ("rework_rate", "返工率(%)"),
         ("registered", "登记量"),
-        ("median_assign_ms", "派单用时中位数(毫秒)"),
-        ("assigned_in_time", "及时派单率"),
+        ("median_assign_ms", "派单用时中位数(分钟)"),
+        ("assigned_in_time", "及时派单率(%)"),
         ("return_visits", "回访量"),
         ("satisfaction", "满意度均分"),
         ("rated", "评价数"),
         ("score", "考核得分"),
     ];
-    let mut out = String::from("\u{feff}");
-    out.push_str(&COLUMNS.iter().map(|(en, zh)| format!("{zh} {en}")).collect::<Vec<_>>().join(","));
-    out.push_str("\r\n");
-    for (group, rows) in [("technician", technicians), ("customer_service", agents)] {
+    let cell = |key: &str, value: &Value| match value {
+        Value::Null => Cell::Empty,
+        Value::String(text) => Cell::Text(text.clone()),
+        Value::Number(n) => {
+            let n = n.as_f64().unwrap_or_default();
+            let n = match key {
+                "median_assign_ms" => n / 60_000.0,
+                k if k.ends_with("on_time") || k.ends_with("_rate") || k == "assigned_in_time" => n * 100.0,
+                _ => n,
+            };
+            Cell::Number((n * 10.0).round() / 10.0)
+        }
+        other => Cell::Text(other.to_string()),
+    };
+    let mut table = vec![COLUMNS.iter().map(|(_, zh)| Cell::from(*zh)).collect::<Vec<_>>()];
+    for (group, rows) in [("维修工", technicians), ("客服", agents)] {
         for row in rows {
-            let fields: Vec<String> = COLUMNS
-                .iter()
-                .map(|(key, _)| if *key == "group" { csv_field(&json!(group)) } else { csv_field(&row[*key]) })
-                .collect();
-            out.push_str(&fields.join(","));
-            out.push_str("\r\n");
+            table.push(
+                COLUMNS
+                    .iter()
+                    .map(|(key, _)| if *key == "group" { Cell::from(group) } else { cell(key, &row[*key]) })
+                    .collect(),
+            );
         }
     }
-    out
+    loopwork_sheets::write_csv(&table)
 }
 
 /// `GET /api/v1/kpis` (量化考核): supervisors, managers and administrators.
@@ -446,20 +446,45 @@ pub async fn kpis(
     let agents: Vec<AgentKpis> = counts.iter().filter(|s| s.role != "technician").map(agent).collect();
     match query.format.as_deref() {
         None | Some("json") => Ok(Json(Kpis { from: period.from, to: period.to, technicians, agents }).into_response()),
-        Some("csv") => Ok((
-            [
-                (header::CONTENT_TYPE, "text/csv; charset=utf-8"),
-                (header::CONTENT_DISPOSITION, "attachment; filename=\"kpis.csv\""),
-            ],
-            kpis_csv(&rows(&technicians), &rows(&agents)),
-        )
-            .into_response()),
+        Some("csv") => {
+            // 考核_<project>_<first day>-<last day>.csv, as RFC 6266 writes a name that is not ASCII.
+            let project = match &query.project {
+                Some(code) => {
+                    let projects = state.db.me(&principal).await?.projects;
+                    projects.into_iter().find(|p| &p.code == code).map_or(code.clone(), |p| p.name)
+                }
+                None => "全部项目".into(),
+            };
+            let day = loopwork_sync_core::china_time::day_code;
+            let name = format!("考核_{project}_{}-{}.csv", day(period.from), day(period.to - 1));
+            let encoded: String = name
+                .bytes()
+                .map(|b| {
+                    if b.is_ascii_alphanumeric() || b".-_".contains(&b) {
+                        (b as char).to_string()
+                    } else {
+                        format!("%{b:02X}")
+                    }
+                })
+                .collect();
+            let disposition = format!("attachment; filename=\"kpis.csv\"; filename*=UTF-8''{encoded}");
+            Ok((
+                [
+                    (header::CONTENT_TYPE, "text/csv; charset=utf-8".to_owned()),
+                    (header::CONTENT_DISPOSITION, disposition),
+                ],
+                kpis_csv(&rows(&technicians), &rows(&agents)),
+            )
+                .into_response())
+        }
         Some(_) => Err(ApiError::invalid("invalid_format", "`format` is `json` or `csv`", "format 只能是 json 或 csv")),
     }
 }
 
 #[cfg(test)]
 mod tests {
+    use serde_json::json;
+
     use super::*;
 
     #[test]
@@ -481,14 +506,16 @@ mod tests {
     }
 
     #[test]
-    fn csv_quotes_and_neutralizes_formulas() {
-        let row = json!({ "user_id": "u1", "name": "=HYPERLINK(\"x\")", "score": 87.5, "assigned": 3 });
-        let csv = kpis_csv(&[row], &[]);
+    fn the_kpi_csv_says_groups_minutes_and_percents_and_neutralizes_formulas() {
+        let row = json!({ "user_id": "u1", "name": "=HYPERLINK(\"x\")", "score": 87.5, "assigned": 3,
+            "median_assign_ms": 150_000, "response_on_time": 0.875 });
+        let csv = String::from_utf8(kpis_csv(&[row], &[])).expect("utf-8");
         let line = csv.lines().nth(1).expect("row");
-        assert!(line.starts_with("\"technician\",\"u1\",\"'=HYPERLINK(\"\"x\"\")\",\"3\""), "{line}");
-        assert!(line.ends_with("\"87.500\""), "{line}");
+        assert!(line.starts_with("\"维修工\",\"'=HYPERLINK(\"\"x\"\")\",\"3\""), "{line}");
+        assert!(line.contains("\"87.5\"") && line.contains("\"2.5\""), "{line}");
+        assert!(!csv.contains("u1"), "no user ids: {csv}");
         for hidden in ["\t=1+1", "\r=1+1", "-1+1", "@SUM(A1)"] {
-            let csv = kpis_csv(&[json!({ "user_id": "u1", "name": hidden })], &[]);
+            let csv = String::from_utf8(kpis_csv(&[json!({ "name": hidden })], &[])).expect("utf-8");
             assert!(csv.contains(&format!("\"'{hidden}\"")), "{hidden:?} is neutralized: {csv}");
         }
     }

@@ -26,11 +26,11 @@ use crate::http::privacy::{Contact, RevealedCaller};
 use crate::http::return_visits::ReturnVisit;
 use crate::http::sessions::{LoginRequest, LoginResponse};
 use crate::http::webhooks::{CreatedWebhook, NewWebhook};
+use crate::service_desk::ServiceDesk;
 use crate::store::{
     ClosingAuthorityCodes, EstateBuilding, EstateUnit, NotificationRecord, OrderListItem, RevealRecord, SavedView,
     SlaEventRecord, UserExport, WebhookRecord,
 };
-use crate::service_desk::ServiceDesk;
 use crate::webhooks::Destinations;
 
 /// The routes as written, without `components.schemas`.

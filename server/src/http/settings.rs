@@ -14,9 +14,9 @@ use crate::closed_loop::ClosedLoopSettings;
 use crate::error::ApiError;
 use crate::escalation::EscalationChain;
 use crate::http::extract::Body;
+use crate::service_desk::ServiceDesk;
 use crate::settings::{self, Readers, Setting, may_read};
 use crate::store::ClosingAuthorityCodes;
-use crate::service_desk::ServiceDesk;
 use crate::webhooks::Destinations;
 
 /// The settings' routes, one per setting.
