@@ -803,7 +803,6 @@ function visitsView() {
 
 const rangeQuery = (r) => ({ project: r.project, from: dayStart(r.from), to: dayStart(r.to) + DAY });
 
-// Project and dates, shared by the dashboard and the KPIs; the first project and the last 30 days at first.
 // ---- the printed work order (派工单)
 
 // An order on paper for the technician: A4, or an 80 mm receipt printer's roll, with its QR code
@@ -975,6 +974,7 @@ function importCard(project, done) {
   return section(t('import_title'), 'estate-import', muted(t('import_hint')), h('div', { class: 'row' }, file, preview, apply), report);
 }
 
+// Project and dates, shared by the dashboard and the KPIs; the first project and the last 30 days at first.
 function rangeBar(extra) {
   const r = (st.range ??= { project: st.me.projects?.[0]?.code ?? '', from: shanghaiDate(Date.now() - 29 * DAY), to: shanghaiDate(Date.now()) });
   const set = (key) => (e) => { if (e.target.value || key === 'project') { r[key] = e.target.value; reload(); } };
@@ -991,54 +991,88 @@ function dashboardView() {
   const heat = h('div', { class: 'heat-grids' });
   const picked = h('div', { 'data-testid': 'heat-orders' });
   let cell = null; // the heat-map cell whose orders are listed
+  // The heat map of one kind (投诉 by default, as the manual's 投诉热力图) or of all.
+  const kind = () => st.heatKind ?? 'complaint';
   const listCell = async (c) => {
-    const rows = await api('/api/v1/orders', { query: { ...rangeQuery(st.range), kind: 'complaint', limit: 200, ...c.query } });
+    const rows = await api('/api/v1/orders', { query: { ...rangeQuery(st.range), kind: kind(), limit: 200, ...c.query } });
     picked.replaceChildren(h('h4', {}, c.title), rows.length ? ordersTable(rows, { rowId: 'heat-order-row' }) : muted(t('no_orders')));
   };
   const pick = (c) => { cell = c; listCell(c).catch(showError); };
+  const kinds = h('select', { 'data-testid': 'heat-kind', 'aria-label': t('kind'), value: kind(),
+    onchange: (e) => { st.heatKind = e.target.value; cell = null; picked.replaceChildren(); reload(); } }, options('kinds', t('all')));
   const refresh = h('button', { type: 'button', 'data-testid': 'dashboard-refresh', onclick: () => reload() }, t('refresh'));
   mount([rangeBar(refresh),
     h('section', { class: 'card' }, h('h3', {}, t('eff_title')), eff),
-    h('section', { class: 'card', 'data-testid': 'heatmap' }, h('h3', {}, t('heat_title')), muted(t('heat_pick')), heat, picked)],
+    h('section', { class: 'card', 'data-testid': 'heatmap' }, h('div', { class: 'row-top' }, h('h3', {}, t('heat_title_of')), kinds), muted(t('heat_pick')), heat, picked)],
   async () => {
     const q = rangeQuery(st.range);
-    const [e, m] = await Promise.all([api('/api/v1/dashboard/efficiency', { query: q }), api('/api/v1/dashboard/heatmap', { query: { ...q, kind: 'complaint' } })]);
-    eff.replaceChildren(...efficiency(e));
+    // The period before, as long, for the trends.
+    const span = q.to - q.from;
+    const before = { ...q, from: q.from - span, to: q.from };
+    const [e, prev, m] = await Promise.all([api('/api/v1/dashboard/efficiency', { query: q }),
+      api('/api/v1/dashboard/efficiency', { query: before }).catch(() => null),
+      api('/api/v1/dashboard/heatmap', { query: { ...q, kind: kind() } })]);
+    eff.replaceChildren(...efficiency(e, prev));
     heat.replaceChildren(...heatGrids(m, pick, cell?.key));
     if (cell) await listCell(cell);
   });
   st.poll = setInterval(reload, 60_000); // figures are materialized in the background, not all announced live
 }
 
-function efficiency(e) {
-  const p = (x) => (x?.count ? `${fmtDuration(x.p50_ms)} / ${fmtDuration(x.p90_ms)}` : '—');
+// What each figure means (shown on hover), and which way is better for the trend's colour.
+const DEFINITIONS = {
+  eff_orders: ['def_orders', 0], eff_response: ['def_response', -1], eff_arrival: ['def_arrival', -1], eff_resolution: ['def_resolution', -1],
+  eff_sla: ['def_sla', 1], eff_ftf: ['def_ftf', 1], eff_rework: ['def_rework', -1], eff_avg: ['def_avg', 1], eff_rated: ['def_rated', 0], eff_share: ['def_share', 1],
+};
+
+function efficiency(e, prev) {
+  const p = (x) => (x?.count ? `${fmtDuration(x.p50_ms)} / ${fmtDuration(x.p90_ms)}` : null);
   const s = e.satisfaction ?? {};
   const share = s.share_4_or_more;
   const goal = s.goal ?? 0.85;
   const b = e.backlog ?? {};
-  const stat = (key, value, extra) => h('div', { class: 'stat' }, h('div', { class: 'muted' }, t(key)),
-    h('div', { class: 'stat-value', 'data-testid': key.replace('_', '-') }, show(value)), extra);
+  // A figure with its definition, "暂无数据" when nothing was measured, and the change against the
+  // period before (▲/▼, green when better).
+  const stat = (key, value, extra, now, then, unit = 'pct') => {
+    const [def, better] = DEFINITIONS[key] ?? [];
+    let trend = null;
+    if (now != null && then != null && now !== then) {
+      const up = now > then;
+      const delta = unit === 'pct' ? `${Math.abs(Math.round((now - then) * 100))}%` : unit === 'ms' ? fmtDuration(Math.abs(now - then)) : String(Math.abs(+(now - then).toFixed(2)));
+      const good = better === 0 ? null : (up ? better > 0 : better < 0);
+      trend = h('span', { class: `trend ${good == null ? '' : good ? 'good' : 'bad'}`, 'data-testid': 'trend', title: t('vs_before') }, `${up ? '▲' : '▼'} ${delta}`);
+    }
+    return h('div', { class: 'stat', title: def ? t(def) : null, 'data-testid': `stat-${key}` }, h('div', { class: 'muted' }, t(key), def ? ' ⓘ' : ''),
+      h('div', { class: 'stat-value', 'data-testid': key.replace('_', '-') }, value == null || value === '—' ? h('span', { class: 'muted no-data' }, t('no_data')) : show(value), ' ', trend), extra);
+  };
   const n = (x) => muted(`n = ${x?.count ?? 0}`);
+  const ps = prev?.satisfaction ?? {};
+  const nonZero = (x) => (e.orders ? x : null);
   return [
     h('div', { class: 'stats' },
-      stat('eff_orders', e.orders), stat('eff_response', p(e.response), n(e.response)), stat('eff_arrival', p(e.arrival), n(e.arrival)),
-      stat('eff_resolution', p(e.resolution), n(e.resolution)), stat('eff_sla', pct(e.sla_compliance)),
-      stat('eff_ftf', pct(e.first_time_fix_rate)), stat('eff_rework', pct(e.rework_rate)),
-      stat('eff_avg', s.average?.toFixed(2)), stat('eff_rated', s.rated ?? 0),
-      stat('eff_share', pct(share), [
+      stat('eff_orders', e.orders, null, e.orders, prev?.orders, 'n'),
+      stat('eff_response', p(e.response), n(e.response), e.response?.count ? e.response.p50_ms : null, prev?.response?.count ? prev.response.p50_ms : null, 'ms'),
+      stat('eff_arrival', p(e.arrival), n(e.arrival), e.arrival?.count ? e.arrival.p50_ms : null, prev?.arrival?.count ? prev.arrival.p50_ms : null, 'ms'),
+      stat('eff_resolution', p(e.resolution), n(e.resolution), e.resolution?.count ? e.resolution.p50_ms : null, prev?.resolution?.count ? prev.resolution.p50_ms : null, 'ms'),
+      stat('eff_sla', nonZero(e.sla_compliance) == null ? null : pct(e.sla_compliance), null, nonZero(e.sla_compliance), prev?.orders ? prev.sla_compliance : null),
+      stat('eff_ftf', e.first_time_fix_rate == null ? null : pct(e.first_time_fix_rate), null, e.first_time_fix_rate, prev?.first_time_fix_rate),
+      stat('eff_rework', e.rework_rate == null ? null : pct(e.rework_rate), null, e.rework_rate, prev?.rework_rate),
+      stat('eff_avg', s.average?.toFixed(2), null, s.average, ps.average, 'n'), stat('eff_rated', s.rated ?? 0, null, s.rated, ps.rated, 'n'),
+      stat('eff_share', share == null ? null : pct(share), [
         h('div', { class: `meter${share != null && share < goal ? ' below' : ''}` },
           h('span', { class: 'fill', style: { width: `${(share ?? 0) * 100}%` } }), h('span', { class: 'goal', style: { left: pct(goal) } })),
-        muted(`${t('goal')} ${pct(goal)}`)])),
+        muted(`${t('goal')} ${pct(goal)}`)], share, ps.share_4_or_more)),
+    // Each bar opens the queue with its orders.
     h('div', { class: 'backlog' },
-      bars(t('backlog_age'), (b.by_age ?? []).map((x) => [t(`age_${x.bucket}`), x.count])),
-      bars(t('backlog_tech'), (b.by_technician ?? []).map((x) => [x.name ?? t('unassigned'), x.count])),
-      bars(t('backlog_grade'), (b.by_grade ?? []).map((x) => [label('grades', x.grade), x.count]))),
+      bars(t('backlog_age'), (b.by_age ?? []).map((x) => [t(`age_${x.bucket}`), x.count, '#queue?status=open&sort=created_asc'])),
+      bars(t('backlog_tech'), (b.by_technician ?? []).map((x) => [x.name ?? t('unassigned'), x.count, x.user_id ? `#queue?status=open&assignee=${encodeURIComponent(x.user_id)}` : '#queue?status=new'])),
+      bars(t('backlog_grade'), (b.by_grade ?? []).map((x) => [label('grades', x.grade), x.count, `#queue?status=open&grade=${encodeURIComponent(x.grade)}`]))),
   ];
 }
 
 function bars(title, items) {
   const max = Math.max(1, ...items.map(([, n]) => n));
-  return h('div', { class: 'bars' }, h('h4', {}, title), items.length ? items.map(([name, n]) => h('div', { class: 'bar-row' },
+  return h('div', { class: 'bars' }, h('h4', {}, title), items.length ? items.map(([name, n, href]) => h(href ? 'a' : 'div', { class: 'bar-row', href, 'data-testid': 'bar-row' },
     h('span', {}, name), h('span', { class: 'bar', style: { '--w': (n / max).toFixed(3) } }), h('span', {}, n))) : muted(t('none')));
 }
 

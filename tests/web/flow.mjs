@@ -451,7 +451,7 @@ async function main() {
     const until = Date.now() + 15_000;
     for (;;) {
       await viewDrawn(desk, 'dashboard');
-      const rated = Number((await byId(desk, 'eff-rated').textContent()).trim());
+      const rated = Number.parseInt((await byId(desk, 'eff-rated').textContent()).trim(), 10) || 0;
       if (rated >= 1 && (await cell.count()) > 0) break;
       if (Date.now() > until) throw new Error(`after 15 s: eff-rated ${rated}, heat cells for building ${fx.building}: ${await cell.count()}`);
       await desk.waitForTimeout(1000);
@@ -459,6 +459,15 @@ async function main() {
     }
     await cell.first().click();
     await desk.locator('[data-testid="heat-orders"] [data-testid="heat-order-row"]', { hasText: number }).waitFor({ timeout: 10_000 });
+    // Every figure says what it measures; the map covers every kind; a bar opens its orders.
+    const definition = await byId(desk, 'stat-eff_sla').getAttribute('title');
+    if (!definition?.includes('超时')) throw new Error(`the SLA figure has no definition: ${definition}`);
+    await byId(desk, 'heat-kind').selectOption('');
+    await viewDrawn(desk, 'dashboard');
+    await desk.locator('[data-testid="heat-cell"]').first().waitFor();
+    await desk.locator('[data-testid="bar-row"][href*="grade="]').first().click();
+    await desk.waitForFunction(() => location.hash.startsWith('#queue?status=open&grade='));
+    await viewDrawn(desk, 'queue');
   });
 
   await run('viewports', async () => {
