@@ -245,6 +245,10 @@ pub fn facts_of(
         .map(|t| t.at_ms)
         .next();
     let location = order.location();
+    let rated_by_staff = applied()
+        .filter(|t| matches!(t.action, Action::Confirm { .. }))
+        .next_back()
+        .is_some_and(|t| t.role != loopwork_sync_core::Role::Owner);
     Some(OrderFacts {
         sla_stage: urgent.map(|c| c.stage.code()),
         sla_half_at: urgent.and_then(|c| at(c.stage, Level::Half)),
@@ -265,7 +269,9 @@ pub fn facts_of(
         arrived_at: state.arrived_at_ms,
         completed_at: state.completed_at_ms,
         finished_at: finished,
-        rating: state.rating.map(i64::from),
+        // Satisfaction counts the owners' own ratings: one given by phone and recorded by staff is
+        // kept on the order, not counted (staff could otherwise rate their own work).
+        rating: state.rating.filter(|_| !rated_by_staff).map(i64::from),
         reopen_count: i64::from(state.reopen_count),
         auto_confirmed: state.auto_confirmed,
         visited_by: applied().filter(|t| t.action == Action::ReturnVisit).map(|t| t.by.to_string()).next_back(),

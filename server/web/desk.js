@@ -941,7 +941,7 @@ function importCard(project, done) {
   const send = async (applying) => {
     const f = file.files[0];
     const url = new URL('/api/v1/estate/import', location.origin);
-    url.searchParams.set('project', project());
+    if (project()) url.searchParams.set('project', project());
     if (applying) url.searchParams.set('apply', 'true');
     const res = await fetch(url, { method: 'POST', body: f, headers: { Authorization: `Bearer ${session.get()?.token}`, 'Content-Type': 'application/octet-stream' } });
     const body = await res.json().catch(() => null);
@@ -1064,10 +1064,20 @@ function efficiency(e, prev) {
         muted(`${t('goal')} ${pct(goal)}`)], share, ps.share_4_or_more)),
     // Each bar opens the queue with its orders.
     h('div', { class: 'backlog' },
-      bars(t('backlog_age'), (b.by_age ?? []).map((x) => [t(`age_${x.bucket}`), x.count, '#queue?status=open&sort=created_asc'])),
-      bars(t('backlog_tech'), (b.by_technician ?? []).map((x) => [x.name ?? t('unassigned'), x.count, x.user_id ? `#queue?status=open&assignee=${encodeURIComponent(x.user_id)}` : '#queue?status=new'])),
-      bars(t('backlog_grade'), (b.by_grade ?? []).map((x) => [label('grades', x.grade), x.count, `#queue?status=open&grade=${encodeURIComponent(x.grade)}`]))),
+      bars(t('backlog_age'), (b.by_age ?? []).map((x) => [t(`age_${x.bucket}`), x.count, queueOf({ status: 'open', sort: 'created_asc', ...ageRange(x.bucket) })])),
+      bars(t('backlog_tech'), (b.by_technician ?? []).map((x) => [x.name ?? t('unassigned'), x.count, x.user_id ? queueOf({ status: 'open', assignee: x.user_id }) : queueOf({ status: 'new' })])),
+      bars(t('backlog_grade'), (b.by_grade ?? []).map((x) => [label('grades', x.grade), x.count, queueOf({ status: 'open', grade: x.grade })]))),
   ];
+}
+
+// The queue's URL for a backlog bar: its filters, in the dashboard's project.
+const queueOf = (filters) => `#queue?${new URLSearchParams(Object.entries({ project: st.range?.project, ...filters }).filter(([, v]) => v))}`;
+// An age bucket as a range of creation times.
+function ageRange(bucket) {
+  const now = Date.now();
+  const [older, newer] = { lt_1d: [null, 0], '1_3d': [3, 1], '3_7d': [7, 3], gt_7d: [null, 7] }[bucket] ?? [null, null];
+  if (bucket === 'lt_1d') return { from: now - DAY };
+  return { from: older == null ? null : now - older * DAY, to: newer == null ? null : now - newer * DAY };
 }
 
 function bars(title, items) {

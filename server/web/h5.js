@@ -95,7 +95,7 @@ function newView() {
     const v = Object.fromEntries(new FormData(form));
     const u = units[Number(v.unit)];
     if (!u || !v.category) return;
-    const open = await api('/api/v1/orders', { query: { status: 'open', unit: u.unit, category: v.category, limit: 5 } }).catch(() => []);
+    const open = await api('/api/v1/orders', { query: { status: 'open', project: u.project, building: u.building, unit: u.unit, category: v.category, limit: 5 } }).catch(() => []);
     dup.replaceChildren(t('h5_duplicate'), ' ', ...open.map((o) => h('a', { href: `#order/${encodeURIComponent(o.id)}`, class: 'gap' }, o.number)));
     dup.hidden = !open.length;
   };

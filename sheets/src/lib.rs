@@ -74,8 +74,14 @@ pub fn read(bytes: &[u8], limits: Limits) -> Result<(Format, Vec<Vec<String>>), 
     let mut rows = Vec::new();
     for record in reader.records() {
         let record = record.map_err(|e| SheetError::BadCsv(e.to_string()))?;
-        if rows.len() == limits.max_rows {
+        // The csv crate skips empty lines: an empty row stands in for each, so that rows keep the
+        // numbers the file (and a spreadsheet opening it) gives them.
+        let line = record.position().map_or(rows.len() + 1, |p| p.line() as usize);
+        if line > limits.max_rows {
             return Err(SheetError::TooManyRows(limits.max_rows));
+        }
+        while rows.len() + 1 < line {
+            rows.push(Vec::new());
         }
         rows.push(record.iter().map(str::to_owned).collect::<Vec<_>>());
     }
@@ -296,5 +302,9 @@ mod tests {
         assert_eq!(read(b"PK\x03\x04 torn", LIMITS), Err(SheetError::BadXlsx));
         let long = "1\n".repeat(101);
         assert_eq!(read(long.as_bytes(), LIMITS), Err(SheetError::TooManyRows(100)));
+        // Empty lines keep their places: the row after them is the spreadsheet's row 4.
+        let (_, rows) = read("楼栋,房号\n\n\n3,1502\n".as_bytes(), LIMITS).expect("read");
+        assert_eq!(rows.len(), 4);
+        assert_eq!(rows[3], ["3", "1502"]);
     }
 }

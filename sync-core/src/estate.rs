@@ -81,10 +81,18 @@ pub fn normalize_phone(raw: &str) -> Result<String, PhoneFault> {
             _ => return Err(PhoneFault::NotDigits),
         }
     }
-    if trimmed.starts_with('+') || trimmed.starts_with('＋') {
+    let international = if trimmed.starts_with('+') || trimmed.starts_with('＋') {
         digits = digits.strip_prefix("86").ok_or(PhoneFault::WrongForm)?.to_owned();
-    } else if digits.len() == 15 && digits.starts_with("0086") {
+        true
+    } else if digits.starts_with("0086") && digits.len() > 10 {
         digits.drain(..4);
+        true
+    } else {
+        false
+    };
+    // Written internationally a landline drops its trunk 0 (`+86 10 1234 5678`): it is put back.
+    if international && (!digits.starts_with('1') || digits.len() < 11) {
+        digits.insert(0, '0');
     }
     let bytes = digits.as_bytes();
     let fits = match bytes.first() {
@@ -332,6 +340,8 @@ pub struct Sheet {
     pub rows: Vec<RegisterRow>,
     pub errors: Vec<RowError>,
     pub ignored_columns: Vec<String>,
+    /// Rows read after the header, blank ones left out (each counted once, faulty or not).
+    pub read: usize,
 }
 
 /// Reads a register sheet: the first non-blank row is the header; blank rows are skipped;
@@ -367,9 +377,10 @@ pub fn read_sheet(rows: impl IntoIterator<Item = Vec<String>>) -> Result<Sheet, 
         if blank(&cells) {
             continue;
         }
-        if sheet.rows.len() + sheet.errors.len() >= MAX_IMPORT_ROWS {
+        if sheet.read == MAX_IMPORT_ROWS {
             return Err(ImportFault::TooManyRows);
         }
+        sheet.read += 1;
         let cell = |column: ImportColumn| columns.get(&column).and_then(|&i| cells.get(i)).map_or("", |c| c.trim());
         let mut faults = Vec::new();
         let mut code = |column: ImportColumn, part: CodePart| match normalize_code(cell(column), part) {
@@ -496,6 +507,8 @@ mod tests {
             ("(0755) 1234567", "07551234567"),
             ("87654321", "87654321"),
             ("400-810-8888", "4008108888"),
+            ("+86 10 1234 5678", "01012345678"),
+            ("0086 755 1234567", "07551234567"),
         ] {
             assert_eq!(normalize_phone(raw).as_deref(), Ok(stored), "{raw}");
         }
@@ -555,6 +568,7 @@ mod tests {
         ])
         .expect("read");
         assert_eq!(sheet.ignored_columns, strings(&["备注"]));
+        assert_eq!(sheet.read, 6, "six rows after the header, the blank one left out");
         let read: Vec<(usize, &str, &str, Option<&str>)> = sheet
             .rows
             .iter()

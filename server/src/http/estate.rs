@@ -171,7 +171,8 @@ pub async fn units(
 ) -> Result<Json<Vec<EstateUnit>>, ApiError> {
     require_office(&principal)?;
     served(&state, &principal, &query.project).await?;
-    Ok(Json(state.db.estate_units(&principal.org, &query.project, &query.building).await?))
+    let building = code("building", &query.building, CodePart::Building)?;
+    Ok(Json(state.db.estate_units(&principal.org, &query.project, &building).await?))
 }
 
 /// A unit of the register, as a card shows it (also a request body: `POST /api/v1/estate/units`).
@@ -201,6 +202,7 @@ pub async fn unit(
     require_office(&principal)?;
     served(&state, &principal, &query.project).await?;
     let UnitQuery { project, building, unit } = query;
+    let (building, unit) = (code("building", &building, CodePart::Building)?, code("unit", &unit, CodePart::Room)?);
     let Some(residents) = state.db.estate_residents(&principal.org, &project, &building, &unit).await? else {
         return Err(ApiError::not_found("unit"));
     };
@@ -241,7 +243,8 @@ pub async fn remove_unit(
 ) -> Result<StatusCode, ApiError> {
     require_supervisor(&principal)?;
     served(&state, &principal, &query.project).await?;
-    match state.db.remove_unit(&principal.org, &query.project, &query.building, &query.unit).await? {
+    let (building, unit) = (code("building", &query.building, CodePart::Building)?, code("unit", &query.unit, CodePart::Room)?);
+    match state.db.remove_unit(&principal.org, &query.project, &building, &unit).await? {
         EstateChange::Done => Ok(StatusCode::NO_CONTENT),
         EstateChange::HasResidents => Err(ApiError::new(
             StatusCode::CONFLICT,
@@ -302,9 +305,10 @@ pub async fn add_resident(
         ));
     };
     served(&state, &principal, project).await?;
+    let (building, unit) = (code("building", building, CodePart::Building)?, code("unit", unit, CodePart::Room)?);
     let resident = checked(&body)?;
     let now = state.clock.now_ms();
-    match state.db.add_resident(&principal.org, project, building, unit, &resident, now).await? {
+    match state.db.add_resident(&principal.org, project, &building, &unit, &resident, now).await? {
         Ok(id) => {
             let stored = state.db.resident(&principal.org, &id).await?.ok_or_else(ApiError::internal)?;
             Ok((StatusCode::CREATED, Json(stored.into())))
@@ -506,8 +510,7 @@ pub async fn import(
     }
     let (format, sheet) =
         tokio::task::spawn_blocking(move || read_upload(&body)).await.map_err(|_| ApiError::internal())??;
-    let rows_read = sheet.rows.len() + sheet.errors.len();
-    let Sheet { rows, mut errors, ignored_columns } = sheet;
+    let Sheet { rows, mut errors, ignored_columns, read: rows_read } = sheet;
     let mut placed: Vec<(String, RegisterRow)> = Vec::with_capacity(rows.len());
     for row in rows {
         let project = match (&row.project, &query.project) {

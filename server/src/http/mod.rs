@@ -60,6 +60,8 @@ use crate::error::ApiError;
 pub fn router(state: AppState) -> axum::Router {
     let sync = axum::Router::new()
         .route("/sync/v1", post(sync::sync))
+        // The limit is the layer's: axum's own default (2 MB) on `Bytes` would cut in first.
+        .layer(axum::extract::DefaultBodyLimit::disable())
         .layer(tower_http::limit::RequestBodyLimitLayer::new(MAX_SYNC_BODY));
     let json = axum::Router::new()
         .route("/api/v1/login", post(sessions::login))
@@ -112,6 +114,7 @@ pub fn router(state: AppState) -> axum::Router {
         .layer(tower_http::compression::CompressionLayer::new());
     let sheets = axum::Router::new()
         .route("/api/v1/estate/import", post(estate::import))
+        .layer(axum::extract::DefaultBodyLimit::disable())
         .layer(tower_http::limit::RequestBodyLimitLayer::new(estate::MAX_IMPORT_BODY));
     let pages = axum::Router::new()
         .route("/", get(web::desk))

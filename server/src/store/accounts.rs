@@ -408,19 +408,26 @@ where
         location: &loopwork_sync_core::Location,
         phone: Option<&str>,
     ) -> Result<Option<UserId>> {
-        let id: Option<String> = sqlx::query_scalar(
-            "SELECT u.id FROM owner_units w JOIN users u ON u.id = w.user_id
+        // Accounts keep phones as they were typed; callers' are digits: compared as digits.
+        let owners: Vec<(String, Option<String>)> = sqlx::query_as(
+            "SELECT u.id, u.phone FROM owner_units w JOIN users u ON u.id = w.user_id
              WHERE u.org_id = $1 AND w.project = $2 AND w.building = $3 AND w.unit = $4
                AND u.role = 'owner' AND u.disabled_at IS NULL
-             ORDER BY CASE WHEN u.phone = $5 THEN 0 ELSE 1 END, u.id LIMIT 1",
+             ORDER BY u.id",
         )
         .bind(org)
         .bind(&location.project)
         .bind(&location.building)
         .bind(&location.unit)
-        .bind(phone)
-        .fetch_optional(&self.pool)
+        .fetch_all(&self.pool)
         .await?;
-        id.map(|id| id.parse().map_err(|e| StoreError::corrupt("user id", e))).transpose()
+        let digits = |p: &str| loopwork_sync_core::estate::normalize_phone(p).ok();
+        let wanted = phone.and_then(digits);
+        let chosen = owners
+            .iter()
+            .find(|(_, p)| wanted.is_some() && p.as_deref().and_then(digits) == wanted)
+            .or(owners.first())
+            .map(|(id, _)| id.clone());
+        chosen.map(|id| id.parse().map_err(|e| StoreError::corrupt("user id", e))).transpose()
     }
 }

@@ -264,10 +264,12 @@ where
             .fetch_optional(&mut *tx)
             .await?
             .flatten();
-        if let Some(phone) = phone.as_deref().and_then(|p| loopwork_sync_core::estate::normalize_phone(p).ok()) {
+        // Callers' and residents' numbers are stored as digits; the account's as it was typed.
+        let digits = phone.as_deref().and_then(|p| loopwork_sync_core::estate::normalize_phone(p).ok());
+        if let Some(digits) = &digits {
             sqlx::query("DELETE FROM estate_residents WHERE org_id = $1 AND phone = $2")
                 .bind(&principal.org)
-                .bind(phone)
+                .bind(digits.as_str())
                 .execute(&mut *tx)
                 .await?;
         }
@@ -275,10 +277,11 @@ where
         sqlx::query(
             "UPDATE order_callers SET name = NULL, phone = NULL
              WHERE org_id = $2 AND (order_id IN (SELECT id FROM orders WHERE reporter = $1 AND org_id = $2)
-                OR phone = (SELECT phone FROM users WHERE id = $1))",
+                OR phone = (SELECT phone FROM users WHERE id = $1) OR phone = $3)",
         )
         .bind(&user)
         .bind(&principal.org)
+        .bind(digits.as_deref())
         .execute(&mut *tx)
         .await?;
         sqlx::query(

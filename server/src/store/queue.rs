@@ -26,7 +26,9 @@ pub struct OrderListItem {
     pub sla: Option<SlaMarks>,
     pub rating: Option<i64>,
     pub reopen_count: i64,
-    /// The description's first 120 characters (`None` until the scanner has read the order).
+    /// The description's first 120 characters (absent until the scanner has read the order, and
+    /// in an order's detail, which has the whole description).
+    #[serde(skip_serializing_if = "Option::is_none")]
     pub description: Option<String>,
     /// Why an order on hold waits (a hold reason code of the vocabulary).
     pub hold_reason: Option<String>,
@@ -200,8 +202,11 @@ where
     // What the user typed, matched literally: `%` and `_` are escaped, not wildcards.
     let q = filter.q.as_deref().map(str::trim).filter(|q| !q.is_empty());
     let like = q.map(|q| format!("%{}%", q.replace('\\', "\\\\").replace('%', "\\%").replace('_', "\\_")));
-    // A whole name or number: a caller's, or a resident's of the order's unit.
-    let phone = q.and_then(|q| loopwork_sync_core::estate::normalize_phone(q).ok());
+    // A whole name or number: a caller's, or a resident's of the order's unit; office staff only
+    // (they see callers and residents; a technician or an owner may not test a guess).
+    let staff = principal.role.is_staff();
+    let phone = q.filter(|_| staff).and_then(|q| loopwork_sync_core::estate::normalize_phone(q).ok());
+    let name = q.filter(|_| staff).map(str::to_owned);
     query
         .bind(principal.org.clone())
         .bind(filter.limit.unwrap_or(200).clamp(1, MAX_ROWS))
@@ -221,7 +226,7 @@ where
         .bind(filter.to)
         .bind(filter.hour_of_week)
         .bind(filter.id.clone())
-        .bind(q.map(str::to_owned))
+        .bind(name)
         .bind(phone)
 }
 

@@ -476,16 +476,19 @@ where
     }
 
     async fn notifications(&self, principal: &Principal, limit: i64) -> Result<Vec<NotificationRecord>> {
-        let rows = sqlx::query(
+        // The order's fields only while the order is in the user's scope ($1 the organization, $3
+        // the user, as `scope_filter` names them).
+        let rows = sqlx::query(AssertSqlSafe(format!(
             "SELECT n.id, n.order_id, n.stage, n.level, n.due_at, n.created_at, n.read_at, o.number, o.kind,
                     o.category, o.grade, o.project, o.building, o.unit, o.area, u.display_name
-             FROM notifications n LEFT JOIN orders o ON o.id = n.order_id AND o.org_id = n.org_id
+             FROM notifications n LEFT JOIN orders o ON o.id = n.order_id AND o.org_id = n.org_id AND {}
              LEFT JOIN users u ON u.id = o.assignee
-             WHERE n.user_id = $1 AND n.org_id = $2 ORDER BY n.created_at DESC, n.id DESC LIMIT $3",
-        )
-        .bind(principal.user.to_string())
+             WHERE n.user_id = $3 AND n.org_id = $1 ORDER BY n.created_at DESC, n.id DESC LIMIT $2",
+            scope_filter(Scope::of(principal), "o.id")
+        )))
         .bind(&principal.org)
         .bind(limit)
+        .bind(principal.user.to_string())
         .fetch_all(&self.pool)
         .await?;
         rows.iter()

@@ -210,7 +210,9 @@ pub(super) async fn detail_of(
     order: OrderId,
 ) -> Result<OrderDetail, ApiError> {
     let doc = state.db.order_doc(principal, order).await?.ok_or_else(|| ApiError::not_found("order"))?;
-    let row = row_of(state, principal, order).await?;
+    let mut row = row_of(state, principal, order).await?;
+    // The detail carries the whole description, not the row's first 120 characters.
+    row.description = None;
     let document = state.db.load_stored(&principal.org, order, &doc).await?;
     let times = state.db.clamped_times(order).await?;
     let order_state = document.state_with_times(&times).map_err(|_| ApiError::internal())?;
