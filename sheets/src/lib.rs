@@ -70,20 +70,28 @@ pub fn read(bytes: &[u8], limits: Limits) -> Result<(Format, Vec<Vec<String>>), 
     if std::str::from_utf8(text).is_err() {
         return Err(SheetError::NotUtf8);
     }
+    // Line ends as `\n` only (Excel writes `\r\n`), so that lines are counted one way.
+    let text = String::from_utf8_lossy(text).replace("\r\n", "\n");
+    let text = text.as_bytes();
     let mut reader = csv::ReaderBuilder::new().has_headers(false).flexible(true).from_reader(text);
     let mut rows = Vec::new();
-    for record in reader.records() {
-        let record = record.map_err(|e| SheetError::BadCsv(e.to_string()))?;
-        // The csv crate skips empty lines: an empty row stands in for each, so that rows keep the
-        // numbers the file (and a spreadsheet opening it) gives them.
-        let line = record.position().map_or(rows.len() + 1, |p| p.line() as usize);
-        if line > limits.max_rows {
+    let mut record = csv::StringRecord::new();
+    // The csv crate skips empty lines: an empty row stands in for each, so that rows keep the
+    // numbers a spreadsheet opening the file gives them. The reader's line count after a record
+    // tells where it ended; less the newlines inside its quoted fields, where it began.
+    let mut next_line = 1u64;
+    while reader.read_record(&mut record).map_err(|e| SheetError::BadCsv(e.to_string()))? {
+        let after = reader.position();
+        let terminated = (after.byte() as usize).checked_sub(1).and_then(|i| text.get(i)) == Some(&b'\n');
+        let inside = record.iter().map(|f| f.matches('\n').count() as u64).sum::<u64>();
+        let first_line = after.line().saturating_sub(u64::from(terminated)).saturating_sub(inside);
+        let blanks = first_line.saturating_sub(next_line) as usize;
+        if rows.len() + blanks + 1 > limits.max_rows {
             return Err(SheetError::TooManyRows(limits.max_rows));
         }
-        while rows.len() + 1 < line {
-            rows.push(Vec::new());
-        }
+        rows.extend(std::iter::repeat_n(Vec::new(), blanks));
         rows.push(record.iter().map(str::to_owned).collect::<Vec<_>>());
+        next_line = after.line();
     }
     Ok((Format::Csv, rows))
 }
@@ -306,5 +314,9 @@ mod tests {
         let (_, rows) = read("楼栋,房号\n\n\n3,1502\n".as_bytes(), LIMITS).expect("read");
         assert_eq!(rows.len(), 4);
         assert_eq!(rows[3], ["3", "1502"]);
+        // A quoted cell over two lines is one row, as a spreadsheet shows it.
+        let (_, rows) = read("楼栋,房号,备注\n3,1502,\"两行\n备注\"\n\n3,1503,\n".as_bytes(), LIMITS).expect("read");
+        assert_eq!(rows.len(), 4, "{rows:?}");
+        assert_eq!(rows[3], ["3", "1503", ""]);
     }
 }

@@ -466,7 +466,8 @@ async function main() {
     await viewDrawn(desk, 'dashboard');
     await desk.locator('[data-testid="heat-cell"]').first().waitFor();
     await desk.locator('[data-testid="bar-row"][href*="grade="]').first().click();
-    await desk.waitForFunction(() => location.hash.startsWith('#queue?status=open&grade='));
+    await desk.waitForFunction(() => location.hash.startsWith('#queue?') && location.hash.includes('status=open')
+      && location.hash.includes('grade=') && location.hash.includes('project='));
     await viewDrawn(desk, 'queue');
   });
 

@@ -243,7 +243,8 @@ pub async fn remove_unit(
 ) -> Result<StatusCode, ApiError> {
     require_supervisor(&principal)?;
     served(&state, &principal, &query.project).await?;
-    let (building, unit) = (code("building", &query.building, CodePart::Building)?, code("unit", &query.unit, CodePart::Room)?);
+    let (building, unit) =
+        (code("building", &query.building, CodePart::Building)?, code("unit", &query.unit, CodePart::Room)?);
     match state.db.remove_unit(&principal.org, &query.project, &building, &unit).await? {
         EstateChange::Done => Ok(StatusCode::NO_CONTENT),
         EstateChange::HasResidents => Err(ApiError::new(
