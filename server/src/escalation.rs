@@ -246,8 +246,7 @@ pub fn facts_of(
         .next();
     let location = order.location();
     let rated_by_staff = applied()
-        .filter(|t| matches!(t.action, Action::Confirm { .. }))
-        .next_back()
+        .rfind(|t| matches!(t.action, Action::Confirm { .. }))
         .is_some_and(|t| t.role != loopwork_sync_core::Role::Owner);
     Some(OrderFacts {
         sla_stage: urgent.map(|c| c.stage.code()),
