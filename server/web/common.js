@@ -123,7 +123,7 @@ const STRINGS = {
   def_orders: ['本期登记的工单数', 'Orders registered in the period'],
   def_response: ['从登记到维修工接单的用时,中位数 / 90% 分位', 'Registration to the technician\'s acceptance: median / 90th percentile'],
   def_arrival: ['从登记到维修工到场的用时', 'Registration to arrival on site'], def_resolution: ['从登记到完工的用时', 'Registration to completion'],
-  def_sla: ['本期工单中没有任何阶段超时的比例', 'Share of the period\'s orders with no stage breached'],
+  def_sla: ['已完工或已超时的工单中,没有任何阶段超时的比例(都还在处理中时暂无数据)', 'Of the orders completed or breached, the share with no stage breached (no figure while all are running)'],
   def_ftf: ['完工后业主未拒绝(无返工)的比例', 'Completed orders the owner never rejected'], def_rework: ['被业主拒绝返工过的比例', 'Completed orders reworked at least once'],
   def_avg: ['业主评分(1–5)的平均值', 'Average owner rating (1–5)'], def_rated: ['有评分的工单数', 'Orders rated'],
   def_share: ['评 4 星及以上的比例,目标 85%', 'Share rated 4 or 5, goal 85%'],

@@ -14,6 +14,7 @@ on_both_backends!(
     saved_views_are_each_user_s_own,
     held_and_completed_orders_keep_a_clock_and_a_phone_confirmation_is_recorded_as_such,
     a_registration_assigns_in_the_same_request,
+    sla_compliance_has_no_figure_while_every_order_runs,
 );
 
 fn code(body: &Value) -> &str {
@@ -334,4 +335,22 @@ async fn a_registration_assigns_in_the_same_request(backend: Backend) {
     let (status, refused) = server.call(&owner.token, "POST", "/api/v1/orders", Some(own)).await;
     assert_eq!((status, code(&refused)), (403, "forbidden"), "{refused}");
     server.stop().await.drop_database().await;
+}
+
+async fn sla_compliance_has_no_figure_while_every_order_runs(backend: Backend) {
+    let server = TestServer::start(backend).await;
+    let kefu = server.login("kefu").await;
+    // The demo's four orders are new or assigned: none completed, none late. Once the scanner
+    // has counted them, compliance has no figure (not 100 %).
+    for _ in 0..100 {
+        let (status, e) = server.call(&kefu.token, "GET", "/api/v1/dashboard/efficiency", None).await;
+        assert_eq!(status, 200, "{e}");
+        if e["orders"] == 4 {
+            assert!(e["sla_compliance"].is_null(), "{e}");
+            server.stop().await.drop_database().await;
+            return;
+        }
+        tokio::time::sleep(std::time::Duration::from_millis(100)).await;
+    }
+    panic!("the demo's orders were never counted");
 }

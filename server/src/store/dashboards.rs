@@ -16,6 +16,8 @@ pub struct EfficiencyCounts {
     pub orders: i64,
     pub breached: i64,
     pub completed: i64,
+    /// Orders whose deadlines were put to the test: completed, or breached on the way.
+    pub judged: i64,
     pub fixed_first_time: i64,
     pub reworked: i64,
     pub rated: i64,
@@ -99,7 +101,7 @@ where
     async fn efficiency(&self, org: &str, period: &Period) -> Result<(EfficiencyCounts, MilestoneDurations)> {
         let within = "org_id = $1 AND created_at >= $2 AND created_at < $3 AND ($4 IS NULL OR project = $4)
             AND status <> 'cancelled'";
-        let row: (i64, i64, i64, i64, i64, i64, i64, i64) = sqlx::query_as(AssertSqlSafe(format!(
+        let row: (i64, i64, i64, i64, i64, i64, i64, i64, i64) = sqlx::query_as(AssertSqlSafe(format!(
             "SELECT COUNT(*),
                 COUNT(CASE WHEN response_breached + arrival_breached + resolution_breached > 0 THEN 1 END),
                 COUNT(completed_at),
@@ -107,7 +109,9 @@ where
                 COUNT(CASE WHEN reopen_count > 0 THEN 1 END),
                 COUNT(CASE WHEN rating IS NOT NULL AND auto_confirmed = 0 THEN 1 END),
                 CAST(COALESCE(SUM(CASE WHEN auto_confirmed = 0 THEN rating END), 0) AS BIGINT),
-                COUNT(CASE WHEN rating >= 4 AND auto_confirmed = 0 THEN 1 END)
+                COUNT(CASE WHEN rating >= 4 AND auto_confirmed = 0 THEN 1 END),
+                COUNT(CASE WHEN completed_at IS NOT NULL
+                    OR response_breached + arrival_breached + resolution_breached > 0 THEN 1 END)
              FROM order_facts WHERE {within}"
         )))
         .bind(org)
@@ -120,6 +124,7 @@ where
             orders: row.0,
             breached: row.1,
             completed: row.2,
+            judged: row.8,
             fixed_first_time: row.3,
             reworked: row.4,
             rated: row.5,
