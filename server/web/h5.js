@@ -120,7 +120,7 @@ function promise(d) {
   if (!c || !['new', 'assigned', 'accepted', 'on_site', 'in_progress', 'rework'].includes(d.status)) return null;
   const parts = [c.responded_at == null && c.response_due && t('h5_respond_by', fmtTime(c.response_due)),
     c.resolution_due && t('h5_resolve_by', fmtTime(c.resolution_due))].filter(Boolean);
-  return parts.length ? h('p', { class: 'muted', 'data-testid': 'h5-promise' }, parts.join(';')) : null;
+  return parts.length ? h('p', { class: 'muted', 'data-testid': 'h5-promise' }, parts.join(lang === 'en' ? '; ' : ';')) : null;
 }
 
 function orderView(id) {
