@@ -151,6 +151,11 @@ pub enum Backup {
     Database(String),
 }
 
+/// The `code` of an error envelope (`{"error": {"code": …}}`), or `<none>`.
+pub fn error_code(body: &serde_json::Value) -> &str {
+    body["error"]["code"].as_str().unwrap_or("<none>")
+}
+
 /// The system's clock moved on by what the test says: a server whose deadlines pass on demand
 /// while everything else (logins, the pages' own clocks) keeps real time.
 #[derive(Debug, Default)]

@@ -24,9 +24,7 @@ async fn call(server: &TestServer, token: &str, method: &str, path: &str, body: 
     server.call(token, method, path, body).await
 }
 
-fn code(body: &Value) -> &str {
-    body["error"]["code"].as_str().unwrap_or("<none>")
-}
+use loopwork_tests::error_code as code;
 
 fn complaint(unit: &str) -> Value {
     json!({

@@ -18,9 +18,7 @@ on_both_backends!(
 
 const PASSWORD: &str = "qs-kefu-password";
 
-fn code(body: &Value) -> &str {
-    body["error"]["code"].as_str().unwrap_or("<none>")
-}
+use loopwork_tests::error_code as code;
 
 /// A second project, and a dispatcher who serves only it.
 async fn other_project_dispatcher(server: &TestServer) -> String {

@@ -54,9 +54,7 @@ async fn call(server: &TestServer, token: &str, method: &str, path: &str, body: 
     server.call(token, method, path, body).await
 }
 
-fn code(body: &Value) -> &str {
-    body["error"]["code"].as_str().unwrap_or("<none>")
-}
+use loopwork_tests::error_code as code;
 
 async fn synced(device: &mut Device) {
     device.synced().await;

@@ -17,9 +17,7 @@ on_both_backends!(
     sla_compliance_has_no_figure_while_every_order_runs,
 );
 
-fn code(body: &Value) -> &str {
-    body["error"]["code"].as_str().unwrap_or("<none>")
-}
+use loopwork_tests::error_code as code;
 
 fn registration(grade: &str, unit: &str, description: &str) -> Value {
     json!({

@@ -450,29 +450,13 @@ pub async fn kpis(
         None | Some("json") => Ok(Json(Kpis { from: period.from, to: period.to, technicians, agents }).into_response()),
         Some("csv") => {
             // 考核_<project>_<first day>-<last day>.csv, as RFC 6266 writes a name that is not ASCII.
-            let project = match &query.project {
-                Some(code) => {
-                    let projects = state.db.me(&principal).await?.projects;
-                    projects.into_iter().find(|p| &p.code == code).map_or(code.clone(), |p| p.name)
-                }
-                None => "全部项目".into(),
-            };
+            let project = crate::http::desk::project_name(&state, &principal, query.project.as_deref()).await?;
             let day = loopwork_sync_core::china_time::day_code;
             let name = format!("考核_{project}_{}-{}.csv", day(period.from), day(period.to - 1));
-            let encoded: String = name
-                .bytes()
-                .map(|b| {
-                    if b.is_ascii_alphanumeric() || b".-_".contains(&b) {
-                        (b as char).to_string()
-                    } else {
-                        format!("%{b:02X}")
-                    }
-                })
-                .collect();
-            let disposition = format!("attachment; filename=\"kpis.csv\"; filename*=UTF-8''{encoded}");
+            let disposition = crate::http::desk::attachment(&name, "kpis.csv")?;
             Ok((
                 [
-                    (header::CONTENT_TYPE, "text/csv; charset=utf-8".to_owned()),
+                    (header::CONTENT_TYPE, axum::http::HeaderValue::from_static("text/csv; charset=utf-8")),
                     (header::CONTENT_DISPOSITION, disposition),
                 ],
                 kpis_csv(&rows(&technicians), &rows(&agents)),

@@ -60,3 +60,24 @@ pub(super) fn xlsx(table: &[Vec<Cell>]) -> Result<Vec<u8>, ApiError> {
 pub(super) fn csv(table: &[Vec<Cell>]) -> Vec<u8> {
     loopwork_sheets::write_csv(table)
 }
+
+/// `Content-Disposition` for a download named `name` (RFC 6266: `filename*` carries the UTF-8
+/// name percent-encoded; `fallback`, plain ASCII, is for clients that read only `filename`).
+pub fn attachment(name: &str, fallback: &str) -> Result<axum::http::HeaderValue, ApiError> {
+    let encoded: String = name
+        .bytes()
+        .map(|b| {
+            if b.is_ascii_alphanumeric() || b".-_".contains(&b) { (b as char).to_string() } else { format!("%{b:02X}") }
+        })
+        .collect();
+    axum::http::HeaderValue::from_str(&format!("attachment; filename=\"{fallback}\"; filename*=UTF-8''{encoded}"))
+        .map_err(|_| ApiError::internal())
+}
+
+/// A download's project as its name reads: the project's name (its code if the caller does not
+/// serve it), or 全部项目 when none was asked for.
+pub async fn project_name(state: &AppState, principal: &Principal, code: Option<&str>) -> Result<String, ApiError> {
+    let Some(code) = code else { return Ok("全部项目".into()) };
+    let projects = state.db.me(principal).await?.projects;
+    Ok(projects.into_iter().find(|p| p.code == code).map_or_else(|| code.to_owned(), |p| p.name))
+}

@@ -44,6 +44,7 @@ use crate::store::{MAX_SAVED_VIEWS, OrderFilter, OrderListItem, ProjectRef, Save
 
 pub use actions::*;
 pub use detail::*;
+pub use export::{attachment, project_name};
 pub use queue::*;
 pub use register::*;
 

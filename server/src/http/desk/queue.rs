@@ -248,11 +248,7 @@ pub async fn export(
         state.db.query_orders(&principal, &filter, now),
         state.db.count_orders(&principal, &filter, now)
     )?;
-    let projects = state.db.me(&principal).await?.projects;
-    let project = match &filter.project {
-        Some(code) => projects.iter().find(|p| &p.code == code).map_or(code.clone(), |p| p.name.clone()),
-        None => "全部项目".into(),
-    };
+    let project = project_name(&state, &principal, filter.project.as_deref()).await?;
     let day = |ms: i64| loopwork_sync_core::china_time::day_code(ms);
     let period = match (filter.from, filter.to) {
         (Some(from), Some(to)) => format!("{}-{}", day(from), day(to - 1)),
@@ -270,17 +266,7 @@ pub async fn export(
     let name = format!("工单_{project}_{period}.{extension}");
     let mut headers = axum::http::HeaderMap::new();
     headers.insert(axum::http::header::CONTENT_TYPE, axum::http::HeaderValue::from_static(content_type));
-    let encoded: String = name
-        .bytes()
-        .map(|b| {
-            if b.is_ascii_alphanumeric() || b".-_".contains(&b) { (b as char).to_string() } else { format!("%{b:02X}") }
-        })
-        .collect();
-    let disposition = format!("attachment; filename=\"orders.{extension}\"; filename*=UTF-8''{encoded}");
-    headers.insert(
-        axum::http::header::CONTENT_DISPOSITION,
-        axum::http::HeaderValue::from_str(&disposition).map_err(|_| ApiError::internal())?,
-    );
+    headers.insert(axum::http::header::CONTENT_DISPOSITION, attachment(&name, &format!("orders.{extension}"))?);
     headers.insert("x-total-count", axum::http::HeaderValue::from(total));
     Ok(axum::response::IntoResponse::into_response((headers, bytes)))
 }
