@@ -114,6 +114,14 @@ pub async fn seed(db: &dyn Database, now_ms: i64) -> Result<String, ApiError> {
         ids.push(id);
     }
     seed_register(db, &org, now_ms).await?;
+    // The technicians' trades (工种): 王师傅 water and electricity, 李师傅 lifts and doors.
+    for (id, trades) in [(ids[3], ["water_electric", "public_facilities"]), (ids[4], ["elevator", "doors_windows"])] {
+        let change = crate::store::UserChange {
+            trades: Some(trades.iter().map(|t| (*t).to_owned()).collect()),
+            ..Default::default()
+        };
+        db.change_user(&org, &id.to_string(), &change, now_ms).await?;
+    }
     let desk = crate::service_desk::ServiceDesk {
         phone: Some("4008108888".into()),
         hours: Some("24小时服务热线".into()),

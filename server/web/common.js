@@ -24,6 +24,7 @@ const STRINGS = {
   reopen_count: ['返工次数', 'Reopened'], return_visit: ['需回访', 'Return visit due'],
   building_n: ['{0}栋', 'Bldg {0}'], selected_n: ['已选 {0} 单', '{0} selected'],
   choose_tech: ['选择维修工…', 'Choose a technician…'], tech_option: ['{0}({1} 单,{2})', '{0} ({1} open, {2})'],
+  trade_fits: ['擅长{0}', 'Trade: {0}'], trade_others: ['其他维修工', 'Other technicians'],
   on_duty: ['在岗', 'on duty'], off_duty: ['离岗', 'off duty'], bulk_assign: ['批量派单', 'Assign selected'],
   bulk_result: ['派单成功 {0} 单,失败 {1} 单', '{0} assigned, {1} failed'], no_orders: ['暂无工单', 'No orders'],
   register_title: ['登记报修/投诉', 'Register a request'], register_submit: ['登记', 'Register'],
@@ -137,6 +138,9 @@ const STRINGS = {
   view_name: ['视图名称', 'Name of the view'], view_saved: ['已保存视图:{0}', 'View saved: {0}'], unit_history: ['{0} 的历史工单', 'Earlier orders of {0}'],
   unit_not_in_register: ['房屋档案中没有该房号', 'Not a unit of the register'],
 };
+
+// More strings, from a page's own module (the admin console's).
+export const addStrings = (more) => Object.assign(STRINGS, more);
 
 export function t(key, ...args) {
   const pair = STRINGS[key];

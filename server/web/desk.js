@@ -1,11 +1,12 @@
 // The dispatcher desk (served at /): queue, registration, order detail, notifications, return
 // visits, the estate register, dashboards and KPIs. Hash routes: #queue, #register, #order/<id>,
-// #notifications, #visits, #estate, #dashboard, #kpis. Live events reload the current view's data in place.
+// #notifications, #visits, #estate, #dashboard, #kpis, #admin/<section> (admin.js). Live events reload the current view's data in place.
 import {
   api, busy, dayStart, debounce, errorBox, field, fmtDuration, fmtTime, h, label, lang, loadVocab, localInputToMs,
   loginView, newKey, options, pct, place, rerender, session, shanghaiDate, showError, slaBadge, slaLevel, startLive,
   startPage, startSlaTicker, statusBadge, t, toast, viewer, vocab, ApiError,
 } from '/assets/common.js';
+import { adminView } from '/assets/admin.js';
 
 session.use('loopwork.desk');
 const STAFF = ['dispatcher', 'supervisor', 'manager', 'admin'];
@@ -29,9 +30,17 @@ const section = (title, testid, ...content) => h('section', { class: 'card', 'da
 const muted = (text) => h('p', { class: 'muted' }, text);
 const gradeBadge = (code) => h('span', { class: `badge g-${code}` }, label('grades', code));
 const orderLink = (id, text) => h('a', { href: `#order/${encodeURIComponent(id)}`, class: 'number' }, text ?? String(id).slice(0, 8));
-const techLabel = (x) => t('tech_option', x.name, x.open_orders ?? 0, t(x.on_duty ? 'on_duty' : 'off_duty'));
-const techSelect = (name, selected) => h('select', { name, 'data-testid': name, value: selected ?? '' },
-  h('option', { value: '' }, t('choose_tech')), st.techs.map((x) => h('option', { value: x.user_id }, techLabel(x))));
+const techLabel = (x) => t('tech_option', x.name, x.open_orders ?? 0, t(x.on_duty ? 'on_duty' : 'off_duty'))
+  + (x.trades?.length ? ` · ${x.trades.map((c) => label('categories', c)).join('/')}` : '');
+// The technician picker; given the order's category, those of that trade come first.
+function techSelect(name, selected, category) {
+  const option = (x) => h('option', { value: x.user_id }, techLabel(x));
+  const fit = category ? st.techs.filter((x) => x.trades?.includes(category)) : [];
+  const rest = st.techs.filter((x) => !fit.includes(x));
+  return h('select', { name, 'data-testid': name, value: selected ?? '' }, h('option', { value: '' }, t('choose_tech')),
+    fit.length ? [h('optgroup', { label: t('trade_fits', label('categories', category)), 'data-testid': 'trade-fits' }, fit.map(option)),
+      h('optgroup', { label: t('trade_others') }, rest.map(option))] : rest.map(option));
+}
 const reasonText = (e) => (typeof e === 'string' ? e : (lang === 'zh' && e?.message_zh) || e?.message || e?.code || '');
 
 // ---- chrome, login, routing
@@ -43,6 +52,7 @@ function chrome() {
   $('user-name').textContent = me ? `${me.name} · ${label('roles', me.role)}` : '';
   $('lang-switch').textContent = t('lang_other');
   document.querySelector('[data-testid=tab-kpis]').hidden = me?.role === 'dispatcher';
+  document.querySelector('[data-testid=tab-admin]').hidden = me?.role !== 'admin';
 }
 
 function showLogin() {
@@ -114,7 +124,8 @@ function beep() {
 }
 
 const ROUTES = { queue: queueView, register: registerView, order: orderView, notifications: notificationsView,
-  visits: visitsView, estate: estateView, dashboard: dashboardView, kpis: kpisView, print: printView };
+  visits: visitsView, estate: estateView, dashboard: dashboardView, kpis: kpisView, print: printView,
+  admin: (arg) => adminView({ mount, reload, me: st.me }, arg) };
 
 function route() {
   if (!st.me) return;
@@ -600,7 +611,7 @@ function actionsCard(d, ctx) {
 
 function assignCard(d, ctx) {
   if (!d.actions?.includes('assign')) return null;
-  const select = techSelect('assign-select', d.assignee);
+  const select = techSelect('assign-select', d.assignee, d.category);
   const submit = (e) => (select.value
     ? ctx.send('/actions', { action: 'assign', assignee: select.value }, e.currentTarget)
     : toast(t('choose_tech'), 'error'));

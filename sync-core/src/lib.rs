@@ -26,6 +26,7 @@ pub mod protocol;
 pub mod replica;
 pub mod role;
 pub mod sla;
+pub mod staff;
 pub mod store;
 pub mod summary;
 pub mod sync;

@@ -12,6 +12,8 @@
 //!   (`dashboard.rs`).
 //! - `GET`/`POST /api/v1/estate/…`: the estate register (房屋档案), the caller pop-up and
 //!   spreadsheet imports (`estate.rs`).
+//! - `GET`/`POST /api/v1/users`, `GET`/`PATCH /api/v1/users/{id}`, `POST …/{id}/password`,
+//!   `GET …/{id}/devices`: accounts and devices for the admin console (`users.rs`).
 //! - `GET /api/v1/live`: server-sent events when the caller's organization's feed advances.
 //! - `POST /sync/v1`: one sync round trip (binary frames, docs/protocol.md).
 //! - `GET /api/v1/orders/{id}/audit`: an order's audit trail (office staff; docs/permissions.md).
@@ -38,6 +40,7 @@ pub mod return_visits;
 pub mod sessions;
 pub mod settings;
 pub mod sync;
+pub mod users;
 pub mod web;
 pub mod webhooks;
 
@@ -69,6 +72,10 @@ pub fn router(state: AppState) -> axum::Router {
         .route("/api/v1/me", get(desk::me))
         .route("/api/v1/vocabulary", get(desk::vocabulary))
         .route("/api/v1/technicians", get(desk::technicians))
+        .route("/api/v1/users", get(users::list).post(users::create))
+        .route("/api/v1/users/{id}", get(users::get_one).patch(users::change))
+        .route("/api/v1/users/{id}/password", post(users::reset_password))
+        .route("/api/v1/users/{id}/devices", get(users::devices))
         .route("/api/v1/orders", get(desk::list).post(desk::register))
         .route("/api/v1/orders/bulk-assign", post(desk::bulk_assign))
         .route("/api/v1/orders/export/{format}", get(desk::export))

@@ -25,11 +25,12 @@ use crate::http::estate::{
 use crate::http::privacy::{Contact, RevealedCaller};
 use crate::http::return_visits::ReturnVisit;
 use crate::http::sessions::{LoginRequest, LoginResponse};
+use crate::http::users::{ChangeRequest, CreatedUser, NewAccount, PasswordReset, User};
 use crate::http::webhooks::{CreatedWebhook, NewWebhook};
 use crate::service_desk::ServiceDesk;
 use crate::store::{
-    ClosingAuthorityCodes, EstateBuilding, EstateUnit, NotificationRecord, OrderListItem, RevealRecord, SavedView,
-    SlaEventRecord, UserExport, WebhookRecord,
+    ClosingAuthorityCodes, DeviceRecord, EstateBuilding, EstateUnit, NotificationRecord, OrderListItem, RevealRecord,
+    SavedView, SlaEventRecord, UserExport, WebhookRecord,
 };
 use crate::webhooks::Destinations;
 
@@ -95,6 +96,12 @@ pub fn schemas() -> Map<String, Value> {
         SavedView,
         NewView,
         ServiceDesk,
+        User,
+        NewAccount,
+        CreatedUser,
+        ChangeRequest,
+        PasswordReset,
+        DeviceRecord,
     );
     generator.take_definitions(true)
 }

@@ -38,7 +38,8 @@ pub struct MeRecord {
     pub projects: Vec<ProjectRef>,
 }
 
-#[derive(Clone, Debug, Serialize, schemars::JsonSchema)]
+#[derive(Clone, Debug, Serialize, Deserialize, schemars::JsonSchema)]
+#[serde(deny_unknown_fields)]
 pub struct UnitRef {
     pub project: String,
     pub building: String,

@@ -1,5 +1,5 @@
 //! The server's storage, one trait per concern ([`Accounts`], [`Feed`], [`Documents`],
-//! [`Scans`], [`Queue`], [`Dashboards`], [`Privacy`], [`Webhooks`], [`Settings`], [`Notes`], [`Estate`], [`Views`]), gathered by
+//! [`Scans`], [`Queue`], [`Dashboards`], [`Privacy`], [`Webhooks`], [`Settings`], [`Notes`], [`Estate`], [`Views`], [`People`]), gathered by
 //! [`Database`], which the handlers hold as `Arc<dyn Database>`. Each concern's SQL is written
 //! once, in its own file, as generic code over a [`Backend`] (with `$N` placeholders both
 //! drivers accept) and runs on SQLite (the embedded default) and PostgreSQL (production, several
@@ -33,6 +33,7 @@ mod error;
 mod estate;
 mod feed;
 mod notes;
+mod people;
 mod postgres;
 mod privacy;
 mod pushes;
@@ -50,6 +51,7 @@ pub use error::StoreError;
 pub use estate::*;
 pub use feed::*;
 pub use notes::*;
+pub use people::*;
 pub use privacy::*;
 pub use pushes::*;
 pub use queue::*;
@@ -59,6 +61,11 @@ pub use views::*;
 pub use webhooks::*;
 
 pub type Result<T, E = StoreError> = std::result::Result<T, E>;
+
+/// `%text%` for `LIKE … ESCAPE '\\'`: the text's own `%`, `_` and `\\` match themselves.
+pub(crate) fn like_pattern(text: &str) -> String {
+    format!("%{}%", text.replace('\\', "\\\\").replace('%', "\\%").replace('_', "\\_"))
+}
 
 /// The server's storage on SQLite.
 pub(crate) type Sqlite = Store<sqlx::Sqlite>;
@@ -189,6 +196,7 @@ pub trait Database:
     + Notes
     + Estate
     + Views
+    + People
     + Send
     + Sync
     + std::fmt::Debug

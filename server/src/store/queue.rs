@@ -201,7 +201,7 @@ where
 {
     // What the user typed, matched literally: `%` and `_` are escaped, not wildcards.
     let q = filter.q.as_deref().map(str::trim).filter(|q| !q.is_empty());
-    let like = q.map(|q| format!("%{}%", q.replace('\\', "\\\\").replace('%', "\\%").replace('_', "\\_")));
+    let like = q.map(like_pattern);
     // A whole name or number: a caller's, or a resident's of the order's unit; office staff only
     // (they see callers and residents; a technician or an owner may not test a guess).
     let staff = principal.role.is_staff();

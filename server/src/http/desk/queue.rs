@@ -120,9 +120,11 @@ pub struct Technician {
     pub open_orders: i64,
     pub on_duty: bool,
     pub last_seen_at: Option<i64>,
+    /// Category codes the technician works in (工种), as the admin console keeps them.
+    pub trades: Vec<String>,
 }
 
-/// `GET /api/v1/technicians` (office staff): load and whether each is on duty.
+/// `GET /api/v1/technicians` (office staff): load, trades and whether each is on duty.
 pub async fn technicians(
     State(state): State<AppState>,
     Authenticated(principal): Authenticated,
@@ -130,10 +132,12 @@ pub async fn technicians(
     staff_only(&principal)?;
     let now = state.clock.now_ms();
     let list = state.db.technicians(&principal.org).await?;
+    let mut trades = state.db.trades(&principal.org).await?;
     Ok(Json(
         list.into_iter()
             .map(|t| Technician {
                 on_duty: t.last_seen_at.is_some_and(|at| now - at < ON_DUTY_MS),
+                trades: trades.remove(&t.user_id).unwrap_or_default(),
                 user_id: t.user_id,
                 name: t.name,
                 open_orders: t.open_orders,
