@@ -2,7 +2,8 @@
 //! a real server: `tests/web/flow.mjs` registers a complaint on the desk and assigns it; a
 //! technician's phone (a sync-core replica here) completes it offline and syncs; the desk shows
 //! it without a reload; the owner confirms and rates on the H5 page at 375 px; the dashboard
-//! counts it; and no page scrolls sideways at 375 or 1440 px. Failures leave screenshots in
+//! counts it; an administrator makes and disables an account and changes settings in the admin
+//! console; and no page scrolls sideways at 375 or 1440 px. Failures leave screenshots in
 //! `target/web-screenshots`.
 
 use std::process::Stdio;
@@ -26,6 +27,7 @@ async fn the_desk_and_the_owners_page_in_chromium() {
     let fixture = json!({
         "password": loopwork_server::demo::DEMO_PASSWORD,
         "dispatcher": "kefu",
+        "admin": "admin",
         "owner": "yezhu1502",
         "technician_name": "王师傅",
         "technician_id": wang.session.user.to_string(),
