@@ -255,6 +255,7 @@ fn field_of(key: &str) -> Option<Field> {
         "parts" => Field::Parts,
         "time_log" => Field::TimeLog,
         "attachments" => Field::Attachments,
+        "appointment" => Field::Appointment,
         _ => return None,
     })
 }
@@ -469,6 +470,20 @@ impl At<'_> {
                 }
                 _ => false,
             },
+            // Absent (removed) or a window `Appointment::new` accepts.
+            "appointment" => match self.get(&ROOT, key) {
+                None => true,
+                Some((Value::Object(ObjType::Map), obj)) => {
+                    let int = |k: &str| match self.get(&obj, k) {
+                        Some((Value::Scalar(s), _)) => s.as_i64(),
+                        _ => None,
+                    };
+                    let only_window = self.doc.keys_at(&obj, &self.heads).all(|k| k == "from" || k == "to");
+                    only_window
+                        && matches!((int("from"), int("to")), (Some(from), Some(to)) if crate::work_order::Appointment::new(from, to).is_ok())
+                }
+                _ => false,
+            },
             "description" => match self.get(&ROOT, key) {
                 Some((Value::Object(ObjType::Text), obj)) => {
                     self.doc.text_at(&obj, &self.heads).is_ok_and(|text| text.chars().count() <= MAX_DESCRIPTION_CHARS)
@@ -582,10 +597,21 @@ fn compensate(
         restore_key(tx, entry, key, rejected)?;
     }
     // Top-level values it wrote: back to a valid concurrent value, or the value before it.
-    let mut roots: BTreeSet<&String> = t.roots.iter().collect();
-    roots.extend(t.inner.iter().filter(|k| *k == "location"));
-    for key in roots {
+    for key in &t.roots {
         restore_key(tx, &ROOT, key, rejected)?;
+    }
+    // Fields it wrote inside a top-level map (the location, the appointment): each back.
+    for key in t.inner.iter().filter(|k| matches!(k.as_str(), "location" | "appointment")) {
+        if t.roots.contains(key) {
+            continue;
+        }
+        if let Some((Value::Object(ObjType::Map), map)) = tx.get(ROOT, key.as_str())? {
+            let mut fields: BTreeSet<String> = tx.keys(&map).collect();
+            fields.extend(tx.keys_at(&map, deps));
+            for field in fields {
+                restore_key(tx, &map, &field, rejected)?;
+            }
+        }
     }
     // Text it spliced into the description: the description as it was before.
     if t.inner.contains("description")
@@ -623,7 +649,7 @@ fn restore_key(
 ) -> Result<(), automerge::AutomergeError> {
     match tx.get(obj, key)? {
         Some((_, winner)) if !by_any(&winner, rejected) => return Ok(()),
-        None => return Ok(()),
+        None => return restore_removed(tx, obj, key, rejected),
         _ => {}
     }
     let mut at: Option<Vec<ChangeHash>> = None;
@@ -646,6 +672,43 @@ fn restore_key(
         Some(((Value::Object(kind), old), at)) => {
             let copy = tx.put_object(obj, key, kind)?;
             copy_object(tx, &old, &copy, kind, at.as_deref())
+        }
+    }
+}
+
+/// A key a rejected change removed: its value as the document would hold it had the rejected
+/// changes never been made (so that an honest concurrent removal stands). The document's heads
+/// with every rejected change replaced by its dependencies; when an accepted change depends on a
+/// rejected one, the removal it saw stands.
+fn restore_removed(
+    tx: &mut automerge::transaction::Transaction<'_>,
+    obj: &ObjId,
+    key: &str,
+    rejected: &[&Change],
+) -> Result<(), automerge::AutomergeError> {
+    let mut stack: Vec<ChangeHash> = tx.get_heads();
+    let mut heads: BTreeSet<ChangeHash> = BTreeSet::new();
+    let mut seen: BTreeSet<ChangeHash> = BTreeSet::new();
+    while let Some(hash) = stack.pop() {
+        if !seen.insert(hash) {
+            continue;
+        }
+        match rejected.iter().find(|c| c.hash() == hash) {
+            Some(change) => stack.extend(change.deps().iter().copied()),
+            None => {
+                heads.insert(hash);
+            }
+        }
+    }
+    let heads: Vec<ChangeHash> = heads.into_iter().collect();
+    let Some((value, old)) = tx.get_all_at(obj, key, &heads)?.into_iter().find(|(_, id)| !by_any(id, rejected)) else {
+        return Ok(());
+    };
+    match value {
+        Value::Scalar(s) => tx.put(obj, key, s.into_owned()),
+        Value::Object(kind) => {
+            let copy = tx.put_object(obj, key, kind)?;
+            copy_object(tx, &old, &copy, kind, Some(&heads))
         }
     }
 }

@@ -43,4 +43,4 @@ pub use location::Location;
 pub use replica::Replica;
 pub use role::Role;
 pub use summary::OrderSummary;
-pub use work_order::{NewOrder, WorkOrder};
+pub use work_order::{Appointment, NewOrder, WorkOrder};

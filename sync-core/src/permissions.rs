@@ -31,6 +31,8 @@ pub enum Field {
     TimeLog,
     /// 照片、签名 (references by content hash)
     Attachments,
+    /// 预约时间: the window the caller would like someone to come in
+    Appointment,
 }
 
 impl Field {
@@ -45,6 +47,7 @@ impl Field {
             Field::Parts => "parts",
             Field::TimeLog => "time_log",
             Field::Attachments => "attachments",
+            Field::Appointment => "appointment",
         }
     }
 
@@ -59,6 +62,7 @@ impl Field {
             Field::Parts => "配件",
             Field::TimeLog => "工时",
             Field::Attachments => "照片/签名",
+            Field::Appointment => "预约时间",
         }
     }
 }
@@ -93,6 +97,10 @@ const NOT_FINISHED: &[Status] = &[
 /// While the technician is on the job.
 const ON_THE_JOB: &[Status] = &[Status::Accepted, Status::OnSite, Status::InProgress, Status::OnHold, Status::Rework];
 
+/// While a visit is still to be agreed with the owner (改约): assigned, accepted, held (no one
+/// home) or sent back for rework.
+const TO_VISIT: &[Status] = &[Status::Assigned, Status::Accepted, Status::OnHold, Status::Rework];
+
 /// The table. A field may have several rows; a writer may write it if any row that includes
 /// their role allows it.
 pub const FIELD_RULES: &[FieldRule] = &[
@@ -113,6 +121,9 @@ pub const FIELD_RULES: &[FieldRule] = &[
     FieldRule { field: Field::Attachments, roles: STAFF, party: Party::AnyInRole, states: NOT_FINISHED },
     FieldRule { field: Field::Attachments, roles: TECH, party: Party::Assignee, states: ON_THE_JOB },
     FieldRule { field: Field::Attachments, roles: OWNER, party: Party::Reporter, states: BEFORE_ACCEPTANCE },
+    FieldRule { field: Field::Appointment, roles: STAFF, party: Party::AnyInRole, states: NOT_FINISHED },
+    FieldRule { field: Field::Appointment, roles: TECH, party: Party::Assignee, states: TO_VISIT },
+    FieldRule { field: Field::Appointment, roles: OWNER, party: Party::Reporter, states: BEFORE_ACCEPTANCE },
 ];
 
 /// Whether `by` in `role` may write `field` of an order in `state` reported by `reporter`: any

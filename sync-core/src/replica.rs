@@ -17,7 +17,7 @@ use crate::location::Location;
 use crate::permissions::{self, Field};
 use crate::store::{CommitItem, OrderQuery, PendingChange, Store, StoredChange};
 use crate::summary::OrderSummary;
-use crate::work_order::{NewOrder, WorkOrder};
+use crate::work_order::{Appointment, NewOrder, WorkOrder};
 
 /// A document with more loose changes than this is rewritten as one snapshot.
 pub const COMPACT_AFTER_CHANGES: usize = 64;
@@ -176,6 +176,11 @@ impl<S: Store> Replica<S> {
 
     pub fn set_location(&mut self, id: OrderId, location: &Location) -> Result<ChangeHash, CoreError> {
         self.edit_field(id, Field::Location, |order, _, now| order.set_location(location, now))
+    }
+
+    /// Sets the caller's preferred window (预约时间), or removes it.
+    pub fn set_appointment(&mut self, id: OrderId, appointment: Option<Appointment>) -> Result<ChangeHash, CoreError> {
+        self.edit_field(id, Field::Appointment, |order, _, now| order.set_appointment(appointment, now))
     }
 
     /// Adds a checklist item; returns its id.

@@ -42,6 +42,37 @@ pub struct NewOrder {
     pub occurred_at_ms: Option<i64>,
 }
 
+/// When the caller would like someone to come (预约时间): a window, e.g. tomorrow 14:00–17:00.
+/// Kept in the order's document (`appointment`: `{from, to}`, ms), so the technician's phone has
+/// it offline; office staff, the reporting owner before acceptance and the assigned technician
+/// (改约, agreed with the owner) may change it ([`crate::permissions`]).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct Appointment {
+    pub from_ms: i64,
+    pub to_ms: i64,
+}
+
+impl Appointment {
+    /// The widest window: a week.
+    pub const MAX_SPAN_MS: i64 = 7 * 86_400_000;
+    /// The earliest and latest instants a window may hold (2000-01-01 and 2100-01-01, UTC).
+    const EARLIEST_MS: i64 = 946_684_800_000;
+    const LATEST_MS: i64 = 4_102_444_800_000;
+
+    /// A window that starts before it ends, spans at most [`Appointment::MAX_SPAN_MS`], and lies
+    /// between the years 2000 and 2100.
+    pub fn new(from_ms: i64, to_ms: i64) -> Result<Self, CoreError> {
+        let within = |at: i64| (Self::EARLIEST_MS..=Self::LATEST_MS).contains(&at);
+        if !within(from_ms) || !within(to_ms) || to_ms <= from_ms || to_ms - from_ms > Self::MAX_SPAN_MS {
+            return Err(CoreError::InvalidInput(
+                "an appointment is a window that starts before it ends, at most 7 days long, between 2000 and 2100"
+                    .into(),
+            ));
+        }
+        Ok(Appointment { from_ms, to_ms })
+    }
+}
+
 /// A note appended by someone working the order.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct Note {
@@ -349,6 +380,15 @@ impl WorkOrder {
 
     pub fn occurred_at_ms(&self) -> Option<i64> {
         read_i64(&self.doc, &ROOT, "occurred_at")
+    }
+
+    /// The caller's preferred window, if one is set (and well formed).
+    pub fn appointment(&self) -> Option<Appointment> {
+        let Ok(Some((automerge::Value::Object(ObjType::Map), obj))) = self.doc.get(ROOT, "appointment") else {
+            return None;
+        };
+        let f = Fields::of(&self.doc, &obj);
+        Appointment::new(f.i64("from")?, f.i64("to")?).ok()
     }
 
     /// The number the server assigned, once the order has reached it.
@@ -678,6 +718,21 @@ impl WorkOrder {
 
     pub fn set_category(&mut self, category: &Category, at_ms: i64) -> Result<ChangeHash, CoreError> {
         self.change(at_ms, "category", |tx| tx.put(ROOT, "category", category.code()))
+    }
+
+    /// Sets the preferred window, or (`None`) removes it.
+    pub fn set_appointment(&mut self, appointment: Option<Appointment>, at_ms: i64) -> Result<ChangeHash, CoreError> {
+        if let Some(a) = appointment {
+            Appointment::new(a.from_ms, a.to_ms)?;
+        }
+        self.change(at_ms, "appointment", |tx| match appointment {
+            Some(a) => {
+                let obj = tx.put_object(ROOT, "appointment", ObjType::Map)?;
+                tx.put(&obj, "from", a.from_ms)?;
+                tx.put(&obj, "to", a.to_ms)
+            }
+            None => tx.delete(ROOT, "appointment"),
+        })
     }
 
     pub fn set_location(&mut self, location: &Location, at_ms: i64) -> Result<ChangeHash, CoreError> {

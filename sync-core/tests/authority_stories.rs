@@ -242,3 +242,83 @@ fn a_valid_concurrent_value_wins_over_a_compensated_one() {
 fn author_of(identity: &Identity) -> authority::Author {
     authority::Author { identity: *identity, closing: authority::ClosingAuthority::default() }
 }
+
+#[test]
+fn the_appointment_is_a_window_kept_by_its_rules() {
+    use loopwork_sync_core::Appointment;
+    let c = cast();
+    let mut server = assigned_order(&c);
+    let window = Appointment::new(T0 + 20 * HOUR, T0 + 23 * HOUR).unwrap();
+    // The owner, before acceptance, gives the window; Wang, assigned, moves it (改约).
+    let mut owner = copy_for(&server, &c.owner);
+    owner.set_appointment(Some(window), T0 + HOUR).unwrap();
+    assert!(push(&mut server, &owner, &c.owner, &c.server).is_empty());
+    assert_eq!(server.appointment(), Some(window));
+    let moved = Appointment::new(T0 + 44 * HOUR, T0 + 47 * HOUR).unwrap();
+    let mut wang = copy_for(&server, &c.wang);
+    wang.set_appointment(Some(moved), T0 + 2 * HOUR).unwrap();
+    assert!(push(&mut server, &wang, &c.wang, &c.server).is_empty());
+    assert_eq!(server.appointment(), Some(moved));
+    // Li is not assigned: his window is undone.
+    let mut li = copy_for(&server, &c.li);
+    li.set_appointment(None, T0 + 3 * HOUR).unwrap();
+    let rejected = push(&mut server, &li, &c.li, &c.server);
+    assert_eq!(rejected.len(), 1, "{rejected:?}");
+    assert_eq!(server.appointment(), Some(moved), "the removal is undone");
+    // A window that ends before it starts, or carries more than its two ends, is undone whole.
+    let mut desk = copy_for(&server, &c.desk);
+    desk.raw_change(T0 + 4 * HOUR, "appointment", |tx| {
+        use automerge::ReadDoc;
+        use automerge::transaction::Transactable;
+        let (_, obj) = tx.get(automerge::ROOT, "appointment")?.unwrap();
+        tx.put(&obj, "to", T0)
+    })
+    .unwrap();
+    desk.raw_change(T0 + 4 * HOUR, "appointment", |tx| {
+        use automerge::ReadDoc;
+        use automerge::transaction::Transactable;
+        let (_, obj) = tx.get(automerge::ROOT, "appointment")?.unwrap();
+        tx.put(&obj, "phone", "13800138000")
+    })
+    .unwrap();
+    let rejected = push(&mut server, &desk, &c.desk, &c.server);
+    let reasons: Vec<RejectReason> = rejected.iter().map(|r| r.reason).collect();
+    assert_eq!(reasons, vec![RejectReason::InvalidShape, RejectReason::InvalidShape]);
+    assert_eq!(server.appointment(), Some(moved));
+    // The desk clears it: honest, kept.
+    let mut desk = copy_for(&server, &c.desk);
+    desk.set_appointment(None, T0 + 5 * HOUR).unwrap();
+    assert!(push(&mut server, &desk, &c.desk, &c.server).is_empty());
+    assert_eq!(server.appointment(), None);
+    // Windows out of bounds are refused before they are written.
+    assert!(Appointment::new(T0, T0).is_err());
+    assert!(Appointment::new(T0, T0 + 8 * 24 * HOUR).is_err());
+    assert!(Appointment::new(0, HOUR).is_err());
+}
+
+#[test]
+fn a_removed_field_or_a_field_written_inside_the_location_comes_back() {
+    let c = cast();
+    let mut server = assigned_order(&c);
+    let mut desk = copy_for(&server, &c.desk);
+    desk.raw_change(T0 + HOUR, "drop description", |tx| {
+        use automerge::transaction::Transactable;
+        tx.delete(automerge::ROOT, "description")
+    })
+    .unwrap();
+    desk.raw_change(T0 + HOUR, "building inside the location", |tx| {
+        use automerge::ReadDoc;
+        use automerge::transaction::Transactable;
+        let (_, location) = tx.get(automerge::ROOT, "location")?.unwrap();
+        tx.put(&location, "building", "楼".repeat(500))
+    })
+    .unwrap();
+    let rejected = push(&mut server, &desk, &c.desk, &c.server);
+    assert_eq!(rejected.len(), 2, "{rejected:?}");
+    assert_eq!(server.description(), "厨房水管漏水", "the description is back");
+    assert_eq!(server.location(), Location::unit("hy-garden", "3", "3-1502"), "the building is back");
+    // The owner's device, told of the compensation, reads the same.
+    let mut owner = copy_for(&server, &c.owner);
+    pull(&mut owner, &server);
+    assert_eq!(owner.description(), "厨房水管漏水");
+}
