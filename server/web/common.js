@@ -24,6 +24,9 @@ const STRINGS = {
   reopen_count: ['返工次数', 'Reopened'], return_visit: ['需回访', 'Return visit due'],
   building_n: ['{0}栋', 'Bldg {0}'], selected_n: ['已选 {0} 单', '{0} selected'],
   choose_tech: ['选择维修工…', 'Choose a technician…'], tech_option: ['{0}({1} 单,{2})', '{0} ({1} open, {2})'],
+  appointment: ['预约时间', 'Preferred time'], appt_today_pm: ['今天下午', 'This afternoon'], appt_tomorrow_am: ['明天上午', 'Tomorrow morning'],
+  appt_tomorrow_pm: ['明天下午', 'Tomorrow afternoon'], appt_set: ['保存预约时间', 'Save the time'], appt_clear: ['清除', 'Clear'],
+  appt_hint: ['方便上门的时间(可选)', 'When someone may come (optional)'],
   trade_fits: ['擅长{0}', 'Trade: {0}'], trade_others: ['其他维修工', 'Other technicians'],
   on_duty: ['在岗', 'on duty'], off_duty: ['离岗', 'off duty'], bulk_assign: ['批量派单', 'Assign selected'],
   bulk_result: ['派单成功 {0} 单,失败 {1} 单', '{0} assigned, {1} failed'], no_orders: ['暂无工单', 'No orders'],
@@ -285,6 +288,33 @@ export function fmtDuration(ms) {
   const parts = d ? [[d, 0], [hr, 1]] : hr ? [[hr, 1], [mi, 2]] : [[mi, 2]];
   return parts.filter(([v], i) => v || !i).map(([v, i]) => v + u[i]).join(u[3]);
 }
+// 预约时间: a window of time as a day and two times of day (China Standard Time), quick picks
+// for the usual half days, read back as {from, to} in ms (null without a day).
+const HALF_DAYS = [['appt_today_pm', 0, '14:00', '18:00'], ['appt_tomorrow_am', 1, '09:00', '12:00'], ['appt_tomorrow_pm', 1, '14:00', '18:00']];
+const hhmm = (ms) => new Intl.DateTimeFormat('en-GB', { timeZone: 'Asia/Shanghai', hour: '2-digit', minute: '2-digit', hourCycle: 'h23' }).format(ms);
+export function windowInputs(name, value) {
+  const date = h('input', { type: 'date', name: `${name}_date`, value: value ? shanghaiDate(value.from) : '', 'data-testid': `${name}-date` });
+  const from = h('input', { type: 'time', name: `${name}_from`, value: value ? hhmm(value.from) : '', 'data-testid': `${name}-from` });
+  const to = h('input', { type: 'time', name: `${name}_to`, value: value ? hhmm(value.to) : '', 'data-testid': `${name}-to` });
+  const pick = ([key, days, a, b]) => h('button', { type: 'button', class: 'chip', 'data-testid': `${name}-${key}`, onclick: (e) => {
+    Object.assign(date, { value: shanghaiDate(Date.now() + days * 86_400_000) });
+    Object.assign(from, { value: a });
+    Object.assign(to, { value: b });
+    e.currentTarget.closest('form')?.dispatchEvent(new Event('change', { bubbles: true }));
+  } }, t(key));
+  return h('div', { class: 'stack window' }, h('div', { class: 'row' }, date, from, '–', to), h('div', { class: 'chips' }, HALF_DAYS.map(pick)));
+}
+export function readWindow(form, name) {
+  const v = (k) => form.elements.namedItem(`${name}_${k}`)?.value?.trim();
+  if (!v('date')) return null;
+  return { from: Date.parse(`${v('date')}T${v('from') || '00:00'}:00+08:00`), to: Date.parse(`${v('date')}T${v('to') || '23:59'}:00+08:00`) };
+}
+export const fmtWindow = (a) => {
+  if (!a) return '—';
+  if (shanghaiDate(a.from) !== shanghaiDate(a.to - 1)) return `${fmtTime(a.from)} – ${fmtTime(a.to)}`;
+  const day = format({ month: 'numeric', day: 'numeric', weekday: 'short' }).format(a.from);
+  return `${day} ${hhmm(a.from)}–${hhmm(a.to)}`;
+};
 export const pct = (x) => x == null ? '—' : `${Math.round(x * 100)}%`;
 
 // The SLA badge: coloured from its stage's checkpoints and the current time; repainted by the

@@ -4,7 +4,7 @@
 import {
   api, busy, dayStart, debounce, errorBox, field, fmtDuration, fmtTime, h, label, lang, loadVocab, localInputToMs,
   loginView, newKey, options, pct, place, rerender, session, shanghaiDate, showError, slaBadge, slaLevel, startLive,
-  startPage, startSlaTicker, statusBadge, t, toast, viewer, vocab, ApiError,
+  startPage, startSlaTicker, statusBadge, t, toast, viewer, vocab, ApiError, windowInputs, readWindow, fmtWindow,
 } from '/assets/common.js';
 import { adminView } from '/assets/admin.js';
 
@@ -370,6 +370,7 @@ function registerView() {
     field(t('area'), input('area', { placeholder: t('area_hint') })),
     pick('kind', 'kinds', 'repair'), pick('category', 'categories', '', t('choose')), pick('grade', 'grades', 'minor'), pick('channel', 'channels', 'hotline'),
     field(t('occurred_at'), input('occurred', { type: 'datetime-local' })),
+    field(`${t('appointment')}`, windowInputs('appt'), 'wide'),
     field(t('description'), h('textarea', { name: 'description', 'data-testid': 'reg-description', rows: 3, required: true }), 'wide'),
     dupes,
     field(t('assign_to'), techSelect('assignee')),
@@ -441,7 +442,8 @@ function registerView() {
       const body = { kind: v.kind, category: v.category, grade: v.grade, channel: v.channel, project: v.project,
         building: v.building, unit: v.unit, area: v.area || undefined, description: v.description,
         occurred_at: v.occurred ? localInputToMs(v.occurred) : undefined,
-        caller_name: v.caller_name || undefined, caller_phone: v.caller_phone || undefined, assignee: v.assignee || undefined };
+        caller_name: v.caller_name || undefined, caller_phone: v.caller_phone || undefined, assignee: v.assignee || undefined,
+        appointment: readWindow(form, 'appt') ?? undefined };
       const r = await api('/api/v1/orders', { method: 'POST', body, idempotencyKey: key });
       key = newKey();
       form.reset();
@@ -492,8 +494,8 @@ function orderView(id) {
     pending: () => pending,
     ask(code) { pending = code; paint(); },
     // POSTs to the order, shows the detail it answers and clears the submitted form.
-    send: (path, body, button) => busy(button, async () => {
-      const res = await api(url + path, { method: 'POST', body });
+    send: (path, body, button, method = 'POST') => busy(button, async () => {
+      const res = await api(url + path, { method, body });
       d = res?.id ? res : await api(url);
       button.form?.reset();
       pending = null;
@@ -560,8 +562,24 @@ function orderDetail(d, ctx) {
       h('a', { href: `#print/${encodeURIComponent(d.id)}`, class: 'button', 'data-testid': 'print-link' }, t('print_order'))),
     h('div', { class: 'detail-grid' },
       h('div', { class: 'col' }, factsCard(d), deadlinesCard(d), notesCard(d, ctx), workCard(d), timelineCard(d), rejectedCard(d)),
-      h('div', { class: 'col side' }, actionsCard(d, ctx), contactCard(d, ctx), assignCard(d, ctx), classifyCard(d, ctx), ratingCard(d), slaEventsCard(d))),
+      h('div', { class: 'col side' }, actionsCard(d, ctx), contactCard(d, ctx), assignCard(d, ctx), appointmentCard(d, ctx), classifyCard(d, ctx), ratingCard(d), slaEventsCard(d))),
   ];
+}
+
+// 预约时间 moved or cleared (改约): office staff may while the order is open.
+function appointmentCard(d, ctx) {
+  if (['closed', 'cancelled'].includes(d.status)) return null;
+  const form = h('form', { class: 'stack', 'data-testid': 'appointment-form' }, windowInputs('appt_edit', d.appointment),
+    h('div', { class: 'row' }, h('button', { type: 'submit', class: 'primary', 'data-testid': 'appointment-save' }, t('appt_set')),
+      d.appointment && h('button', { type: 'button', 'data-testid': 'appointment-clear',
+        onclick: (e) => ctx.send('/appointment', undefined, e.currentTarget, 'DELETE') }, t('appt_clear'))));
+  form.addEventListener('submit', (e) => {
+    e.preventDefault();
+    const span = readWindow(form, 'appt_edit');
+    if (!span) return toast(t('appt_hint'), 'error');
+    ctx.send('/appointment', span, e.submitter, 'PUT');
+  });
+  return section(t('appointment'), 'appointment-card', form);
 }
 
 function factsCard(d) {
@@ -569,6 +587,7 @@ function factsCard(d) {
   const project = st.me.projects?.find((p) => p.code === d.project)?.name ?? d.project;
   const facts = [['category', label('categories', d.category)], ['channel', label('channels', d.channel)], ['project', project],
     ['location', place(d)], d.reporter_name && ['reporter', d.reporter_name], ['caller', caller], ['assignee', d.assignee_name ?? d.assignee],
+    ['appointment', d.appointment && fmtWindow(d.appointment)],
     ['occurred_at', fmtTime(d.occurred_at)], ['created_at', fmtTime(d.created_at)], ['reopen_count', d.reopen_count],
     ['return_visit', d.return_visit_required == null ? null : d.return_visit_required
       ? [t('yes'), ...(d.return_visit_reasons ?? []).map((r) => label('return_visit_reasons', r))].join(lang === 'en' ? ', ' : '、')
@@ -835,7 +854,8 @@ function printView(id) {
     const facts = [['kind', label('kinds', d.kind)], ['category', label('categories', d.category)], ['grade', label('grades', d.grade)],
       ['project', project], ['location', place(d)], ['channel', label('channels', d.channel)], ['created_at', fmtTime(d.created_at)],
       d.caller ? ['caller', [d.caller.name, d.caller.phone].filter(Boolean).join(' ')] : ['reporter', contact && [contact.name, contact.phone].filter(Boolean).join(' ')],
-      ['assignee', d.assignee_name], ['print_response_due', fmtTime(c.response_due)], ['print_resolution_due', fmtTime(c.resolution_due)]];
+      ['assignee', d.assignee_name], ['appointment', d.appointment && fmtWindow(d.appointment)],
+      ['print_response_due', fmtTime(c.response_due)], ['print_resolution_due', fmtTime(c.resolution_due)]];
     sheet.replaceChildren(
       h('header', { class: 'print-head' },
         h('div', {}, h('div', { class: 'muted' }, project), h('h2', {}, t('print_title')), h('div', { class: 'number big', 'data-testid': 'print-number' }, d.number)),

@@ -3,7 +3,7 @@
 // #order/<id>. Live events reload the current view's data in place.
 import {
   api, busy, errorBox, field, fmtTime, h, label, lang, loadVocab, loginView, place, rerender, session, startLive,
-  startPage, statusBadge, t, toast, viewer, vocab,
+  startPage, statusBadge, t, toast, viewer, vocab, windowInputs, readWindow, fmtWindow,
 } from '/assets/common.js';
 
 session.use('loopwork.h5');
@@ -88,6 +88,7 @@ function newView() {
       (vocab.categories ?? []).map((c) => h('option', { value: c.code }, label('categories', c.code))))),
     field(t('unit'), h('select', { name: 'unit', 'data-testid': 'h5-unit' }, units.map((u, i) => h('option', { value: i }, `${t('building_n', u.building)} ${u.unit}`)))),
     field(t('description'), h('textarea', { name: 'description', 'data-testid': 'h5-description', rows: 4, required: true })),
+    field(t('appt_hint'), windowInputs('appt')),
     dup,
     units.length ? null : h('p', { class: 'error' }, t('no_units')),
     h('button', { type: 'submit', class: 'primary block', 'data-testid': 'h5-submit', disabled: !units.length }, t('report_submit')));
@@ -107,7 +108,8 @@ function newView() {
       const v = Object.fromEntries(new FormData(form));
       const u = units[Number(v.unit)];
       const r = await api('/api/v1/orders', { method: 'POST', body: { kind: v.kind, category: v.category, channel: 'app',
-        project: u.project, building: u.building, unit: u.unit, description: v.description.trim() } });
+        project: u.project, building: u.building, unit: u.unit, description: v.description.trim(),
+        appointment: readWindow(form, 'appt') ?? undefined } });
       toast(t('reported_as', r.number));
       location.hash = `#order/${encodeURIComponent(r.id)}`;
     });
@@ -195,7 +197,8 @@ function orderView(id) {
           }, i ? label('statuses', codes[0]) : t('step_reported')))),
         h('dl', { class: 'facts' },
           [['kind', label('kinds', d.kind)], ['category', label('categories', d.category)], ['location', place(d)],
-            ['assignee', d.assignee_name], ['created_at', fmtTime(d.created_at)]]
+            ['assignee', d.assignee_name], d.appointment && ['appointment', fmtWindow(d.appointment)], ['created_at', fmtTime(d.created_at)]]
+            .filter(Boolean)
             .flatMap(([k, v]) => [h('dt', {}, t(k)), h('dd', {}, v ?? '—')])),
         h('p', { class: 'description' }, d.description ?? ''),
         // Why it waits, and what happens if the owner does not answer.

@@ -13,6 +13,7 @@ on_both_backends!(
     bad_input_is_refused_precisely_and_changes_nothing,
     the_queue_colours_by_the_organizations_book,
     a_registration_sent_again_with_its_idempotency_key_makes_one_order,
+    the_preferred_window_is_registered_moved_and_cleared_by_its_rules,
 );
 
 const MINUTE: i64 = 60_000;
@@ -628,4 +629,63 @@ async fn a_registration_sent_again_with_its_idempotency_key_makes_one_order(back
     assert!(theirs.headers().get("idempotent-replayed").is_none(), "a key is the user's own");
     assert_eq!(count().await, before + 2);
     server.stop().await.drop_database().await;
+}
+
+async fn the_preferred_window_is_registered_moved_and_cleared_by_its_rules(backend: Backend) {
+    let server = TestServer::start(backend).await;
+    let kefu = server.login("kefu").await.token;
+    let owner = server.login("yezhu1502").await.token;
+    let wang = server.login("wang").await;
+    let now = SystemClock.now_ms();
+    let window = json!({ "from": now + 20 * 60 * MINUTE, "to": now + 23 * 60 * MINUTE });
+    // Codes as the caller says them: 3栋, 1502室.
+    let mut body = complaint("3-1502室");
+    body["building"] = json!("3栋");
+    body["appointment"] = window.clone();
+    let (status, made) = call(&server, &kefu, "POST", "/api/v1/orders", Some(body.clone())).await;
+    assert_eq!(status, 201, "{made}");
+    let id = made["id"].as_str().expect("id").to_owned();
+    let (_, detail) = call(&server, &kefu, "GET", &format!("/api/v1/orders/{id}"), None).await;
+    assert_eq!(detail["appointment"], window);
+    assert_eq!((detail["building"].as_str(), detail["unit"].as_str()), (Some("3"), Some("3-1502")));
+    for bad in [
+        json!({ "from": now, "to": now }),
+        json!({ "from": now, "to": now + 8 * 24 * 60 * MINUTE }),
+        json!({ "from": now }),
+    ] {
+        let mut body = complaint("3-1502");
+        body["appointment"] = bad.clone();
+        let (status, answer) = call(&server, &kefu, "POST", "/api/v1/orders", Some(body)).await;
+        assert_eq!(status, 400, "{bad}: {answer}");
+    }
+    let path = format!("/api/v1/orders/{id}/appointment");
+    // The owner moves it before acceptance.
+    let moved = json!({ "from": now + 44 * 60 * MINUTE, "to": now + 47 * 60 * MINUTE });
+    let (status, detail) = call(&server, &owner, "PUT", &path, Some(moved.clone())).await;
+    assert_eq!((status, detail["appointment"].clone()), (200, moved.clone()), "{detail}");
+    // Assigned and accepted: the technician's phone has the window offline; he may move it, the
+    // owner no more.
+    let assign = json!({ "action": "assign", "assignee": wang.user.to_string() });
+    assert_eq!(call(&server, &kefu, "POST", &format!("/api/v1/orders/{id}/actions"), Some(assign)).await.0, 200);
+    let mut phone = server.device("wang").await;
+    phone.synced().await;
+    let order: OrderId = id.parse().expect("order id");
+    let held = phone.replica.order(order).expect("order").appointment().expect("the window is on the phone");
+    assert_eq!((held.from_ms, held.to_ms), (now + 44 * 60 * MINUTE, now + 47 * 60 * MINUTE));
+    let accept = json!({ "action": "accept" });
+    assert_eq!(call(&server, &wang.token, "POST", &format!("/api/v1/orders/{id}/actions"), Some(accept)).await.0, 200);
+    let (status, answer) = call(&server, &owner, "PUT", &path, Some(window.clone())).await;
+    assert_eq!((status, code(&answer)), (409, "refused"), "{answer}");
+    let (status, detail) = call(&server, &wang.token, "PUT", &path, Some(window.clone())).await;
+    assert_eq!((status, detail["appointment"].clone()), (200, window.clone()));
+    let li = server.login("li").await.token;
+    let (status, _) = call(&server, &li, "PUT", &path, Some(moved.clone())).await;
+    assert_eq!(status, 404, "another technician does not see the order");
+    let (status, answer) = call(&server, &kefu, "PUT", &path, Some(json!({ "from": now, "to": now - 1 }))).await;
+    assert_eq!((status, code(&answer)), (400, "invalid_appointment"));
+    // The desk clears it; clearing nothing is refused.
+    let (status, detail) = call(&server, &kefu, "DELETE", &path, None).await;
+    assert_eq!((status, detail["appointment"].clone()), (200, Value::Null));
+    let (status, _) = call(&server, &kefu, "DELETE", &path, None).await;
+    assert_eq!(status, 400);
 }

@@ -129,6 +129,8 @@ async function main() {
     await byId(desk, 'reg-description').fill(`楼上漏水,卫生间天花板渗水 ${token}`);
     await byId(desk, 'reg-caller-name').fill('张先生');
     await byId(desk, 'reg-caller-phone').fill('13800001111');
+    // 预约时间: tomorrow afternoon, one tap.
+    await byId(desk, 'appt-appt_tomorrow_pm').click();
     // The first answer is lost on the way back (the server did register it); the dispatcher
     // clicks again: the same Idempotency-Key brings the first order back, not a second.
     const started = Date.now() - 1000;
@@ -209,6 +211,12 @@ async function main() {
     const picker = byId(desk, 'assign-select');
     const option = (await picker.locator(`option[value="${fx.technician_id}"]`).textContent()) ?? '';
     if (!option.includes(fx.technician_name)) throw new Error(`the assignment picker shows ${JSON.stringify(option)} for the technician`);
+    // The preferred window travels with the order and is moved from the detail (改约).
+    const window = (await byId(desk, 'detail-appointment').textContent()).trim();
+    if (!/14:00–18:00$/.test(window)) throw new Error(`the preferred window shows ${JSON.stringify(window)}`);
+    await byId(desk, 'appt_edit-to').fill('17:00');
+    await byId(desk, 'appointment-save').click();
+    await waitText(desk, 'detail-appointment', window.replace('18:00', '17:00'));
     // The order's trade (水电) comes first: the technician who works in it is in that group.
     const fits = await picker.locator(`[data-testid="trade-fits"] option[value="${fx.technician_id}"]`).count();
     if (fits !== 1) throw new Error('the technician of the order\'s trade is not offered first');

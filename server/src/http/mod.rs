@@ -7,6 +7,7 @@
 //! - `POST /api/v1/devices/{id}/revoke`: a lost phone stops syncing.
 //! - `GET /`, `GET /h5`, `GET /assets/{name}`, `GET /openapi.json`: the pages (`web.rs`).
 //! - `GET`/`POST /api/v1/orders`, `GET /api/v1/orders/{id}`, `POST …/{id}/actions|classify|notes|link`,
+//!   `PUT`/`DELETE …/{id}/appointment`,
 //!   `POST /api/v1/orders/bulk-assign`, `GET /api/v1/me|vocabulary|technicians`: the desk
 //!   (`desk/`); `GET /api/v1/dashboard/efficiency|heatmap`, `GET /api/v1/kpis`: dashboards
 //!   (`dashboard.rs`).
@@ -84,6 +85,10 @@ pub fn router(state: AppState) -> axum::Router {
         .route("/api/v1/orders/{id}/classify", post(desk::classify))
         .route("/api/v1/orders/{id}/notes", post(desk::add_note))
         .route("/api/v1/orders/{id}/link", post(desk::link))
+        .route(
+            "/api/v1/orders/{id}/appointment",
+            axum::routing::put(desk::set_appointment).delete(desk::clear_appointment),
+        )
         .route("/api/v1/orders/{id}/qr.svg", get(desk::qr))
         .route("/api/v1/dashboard/efficiency", get(dashboard::efficiency))
         .route("/api/v1/dashboard/heatmap", get(dashboard::heatmap))

@@ -16,8 +16,8 @@ use crate::error::ErrorBody;
 use crate::escalation::EscalationChain;
 use crate::http::dashboard::{Efficiency, Heatmap, Kpis};
 use crate::http::desk::{
-    ActionBody, BulkAssign, BulkResults, Classify, LinkBody, Me, NewView, NoteBody, OrderDetail, Registered,
-    Registration, Technician, Vocabulary,
+    ActionBody, AppointmentWindow, BulkAssign, BulkResults, Classify, LinkBody, Me, NewView, NoteBody, OrderDetail,
+    Registered, Registration, Technician, Vocabulary,
 };
 use crate::http::estate::{
     Caller, CallerQuery, EstateProject, ImportReport, Resident, ResidentBody, RevealedPhone, UnitDetail, UnitQuery,
@@ -55,6 +55,7 @@ pub fn schemas() -> Map<String, Value> {
         Technician,
         OrderListItem,
         Registration,
+        AppointmentWindow,
         Registered,
         BulkAssign,
         BulkResults,

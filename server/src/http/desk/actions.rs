@@ -179,6 +179,37 @@ pub struct Classify {
     pub reason: String,
 }
 
+/// `PUT /api/v1/orders/{id}/appointment` (`{from, to}`) and `DELETE` (no body): sets or clears
+/// the preferred window, by the field rules (office staff; the assigned technician while a
+/// visit is still to be agreed; the reporting owner before acceptance).
+pub async fn set_appointment(
+    State(state): State<AppState>,
+    Authenticated(principal): Authenticated,
+    Path(id): Path<String>,
+    Body(window): Body<AppointmentWindow>,
+) -> Result<Json<OrderDetail>, ApiError> {
+    let order = parse_order(&id)?;
+    let window = window.checked()?;
+    act(&state, &principal, order, |replica, id| replica.set_appointment(id, Some(window))).await?;
+    Ok(Json(detail_of(&state, &principal, order).await?))
+}
+
+pub async fn clear_appointment(
+    State(state): State<AppState>,
+    Authenticated(principal): Authenticated,
+    Path(id): Path<String>,
+) -> Result<Json<OrderDetail>, ApiError> {
+    let order = parse_order(&id)?;
+    act(&state, &principal, order, |replica, id| {
+        if replica.order(id)?.appointment().is_none() {
+            return Err(CoreError::InvalidInput("the order has no appointment".into()));
+        }
+        replica.set_appointment(id, None)
+    })
+    .await?;
+    Ok(Json(detail_of(&state, &principal, order).await?))
+}
+
 pub async fn classify(
     State(state): State<AppState>,
     Authenticated(principal): Authenticated,

@@ -34,6 +34,8 @@ pub struct OrderDetail {
     /// How the request reached the organization (a `Channel` code).
     pub channel: Option<&'static str>,
     pub occurred_at: Option<i64>,
+    /// 预约时间: the caller's preferred window, if any.
+    pub appointment: Option<AppointmentWindow>,
     /// The reporting user's id.
     pub reporter: Option<String>,
     /// The caller registered with the order, masked (office staff only; `…/caller/reveal`
@@ -342,6 +344,7 @@ pub(super) async fn detail_of(
         description: document.description(),
         channel: document.channel().map(|c| c.code()).ok(),
         occurred_at: document.occurred_at_ms(),
+        appointment: document.appointment().map(AppointmentWindow::from),
         reporter: document.reporter().map(|r| r.to_string()).ok(),
         caller,
         notes,

@@ -29,8 +29,8 @@ use loopwork_sync_core::store::MemoryStore;
 use loopwork_sync_core::timeline::{self, TimelineEvent};
 use loopwork_sync_core::work_order::{MAX_DESCRIPTION_CHARS, MAX_NOTE_CHARS, parse_change};
 use loopwork_sync_core::{
-    Action, Category, Channel, CoreError, FixedClock, Grade, HoldReason, Kind, Location, NewOrder, OrderId, OrderState,
-    Replica, ReturnVisitReason, Role, Status, UserId, Verdict, WorkOrder,
+    Action, Appointment, Category, Channel, CoreError, FixedClock, Grade, HoldReason, Kind, Location, NewOrder,
+    OrderId, OrderState, Replica, ReturnVisitReason, Role, Status, UserId, Verdict, WorkOrder,
 };
 use schemars::JsonSchema;
 use serde::{Deserialize, Serialize};

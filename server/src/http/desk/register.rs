@@ -1,6 +1,6 @@
 //! Registration of a request or complaint, with possible duplicates.
 
-use loopwork_sync_core::estate::normalize_phone;
+use loopwork_sync_core::estate::{CodePart, normalize_code, normalize_phone};
 
 use super::*;
 use crate::store::PlaceCheck;
@@ -39,6 +39,36 @@ pub struct Registration {
     /// (office staff only).
     #[serde(default)]
     pub assignee: Option<String>,
+    /// 预约时间: when the caller would like someone to come.
+    #[serde(default)]
+    pub appointment: Option<AppointmentWindow>,
+}
+
+/// A window of time (ms): 预约时间. `from` before `to`, at most 7 days apart.
+#[derive(Clone, Copy, Debug, Deserialize, Serialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct AppointmentWindow {
+    pub from: i64,
+    pub to: i64,
+}
+
+impl AppointmentWindow {
+    /// The window as sync-core keeps it (400 `invalid_appointment` otherwise).
+    pub fn checked(self) -> Result<Appointment, ApiError> {
+        Appointment::new(self.from, self.to).map_err(|_| {
+            ApiError::invalid(
+                "invalid_appointment",
+                "an appointment is {from, to} in ms: from before to, at most 7 days apart",
+                "预约时间须为开始早于结束、跨度不超过 7 天的时间段",
+            )
+        })
+    }
+}
+
+impl From<Appointment> for AppointmentWindow {
+    fn from(a: Appointment) -> Self {
+        AppointmentWindow { from: a.from_ms, to: a.to_ms }
+    }
 }
 
 #[derive(Debug, Serialize, JsonSchema)]
@@ -94,6 +124,7 @@ pub async fn register(
     };
     let channel = Channel::from_code(&body.channel).map_err(|_| invalid_code("channel", &body.channel))?;
     text_field("description", &body.description, true, MAX_DESCRIPTION_CHARS)?;
+    let appointment = body.appointment.map(AppointmentWindow::checked).transpose()?;
     let caller_name = non_blank(body.caller_name);
     let caller_phone = non_blank(body.caller_phone);
     if caller_name.as_ref().is_some_and(|n| n.chars().count() > 40) {
@@ -114,10 +145,25 @@ pub async fn register(
         })?),
         None => None,
     };
+    // Codes as the register keeps them: `3栋` is building 3, `1502室` unit 1502.
+    let code = |raw: Option<String>, part: CodePart| {
+        non_blank(raw)
+            .map(|raw| {
+                normalize_code(&raw, part).map_err(|fault| {
+                    let what = if part == CodePart::Building { ("building", "楼栋") } else { ("unit", "房号") };
+                    ApiError::invalid(
+                        "invalid_code",
+                        format!("{}: {fault}", what.0),
+                        format!("{}{}", what.1, fault.label_zh()),
+                    )
+                })
+            })
+            .transpose()
+    };
     let mut location = Location {
         project: body.project.trim().to_owned(),
-        building: non_blank(body.building),
-        unit: non_blank(body.unit),
+        building: code(body.building, CodePart::Building)?,
+        unit: code(body.unit, CodePart::Room)?,
         area: non_blank(body.area),
     };
     match location.check() {
@@ -199,6 +245,10 @@ pub async fn register(
     let now = state.clock.now_ms();
     let mut replica = Replica::new(MemoryStore::new(), principal.identity(), FixedClock::at(now));
     let id = replica.create(&new).map_err(refusal)?;
+    // The window is a change of its own: a creating change holds the registration only.
+    if let Some(window) = appointment {
+        replica.set_appointment(id, Some(window)).map_err(refusal)?;
+    }
     // Registered and assigned in one push: the assignment is judged like any other.
     if let Some(user) = assignee {
         replica.transition(id, Action::Assign(user), None).map_err(refusal)?;
