@@ -49,6 +49,7 @@ impl Loopwork {
                 channel: order.channel().map_err(loopwork_sync_core::CoreError::from)?,
                 description: order.description(),
                 occurred_at_ms: order.occurred_at_ms(),
+                appointment: order.appointment().map(|a| Appointment { from_ms: a.from_ms, to_ms: a.to_ms }),
                 hold_reason: state.hold_reason,
                 reopen_count: state.reopen_count,
                 rating: state.rating,
@@ -171,6 +172,15 @@ impl Loopwork {
 
     pub fn set_description(&self, order_id: String, text: String) -> Result<(), LoopworkError> {
         self.edit(&order_id, |r, id| r.set_description(id, &text).map(drop))
+    }
+
+    /// Moves the preferred window (改约, agreed with the owner), or clears it with `None`.
+    pub fn set_appointment(&self, order_id: String, appointment: Option<Appointment>) -> Result<(), LoopworkError> {
+        let window = appointment
+            .map(|a| loopwork_sync_core::Appointment::new(a.from_ms, a.to_ms))
+            .transpose()
+            .map_err(LoopworkError::from)?;
+        self.edit(&order_id, |r, id| r.set_appointment(id, window).map(drop))
     }
 
     pub fn set_grade(&self, order_id: String, grade: Grade) -> Result<(), LoopworkError> {

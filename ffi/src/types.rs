@@ -250,6 +250,13 @@ pub struct Countdown {
     pub remaining_ms: Option<i64>,
 }
 
+/// A window of time (ms since the epoch): 预约时间.
+#[derive(Clone, Copy, Debug, uniffi::Record)]
+pub struct Appointment {
+    pub from_ms: i64,
+    pub to_ms: i64,
+}
+
 /// Everything a detail screen shows.
 #[derive(Clone, Debug, uniffi::Record)]
 pub struct OrderDetail {
@@ -257,6 +264,8 @@ pub struct OrderDetail {
     pub channel: Channel,
     pub description: String,
     pub occurred_at_ms: Option<i64>,
+    /// 预约时间: when the owner would like someone to come.
+    pub appointment: Option<Appointment>,
     pub hold_reason: Option<HoldReason>,
     pub reopen_count: u32,
     pub rating: Option<u8>,

@@ -145,6 +145,13 @@ def test_errors_map_to_what_an_app_can_act_on(tmp_path):
     with pytest.raises(lw.LoopworkError.NotFound):
         app.get_order(str(uuid.uuid4()))
     app.accept(order.id)
+    # 改约: the technician moves the preferred window offline; a window ending before it starts
+    # is refused on the phone.
+    start = int(time.time() * 1000) + 86_400_000
+    app.set_appointment(order.id, lw.Appointment(from_ms=start, to_ms=start + 3 * 3_600_000))
+    assert app.get_order(order.id).appointment == lw.Appointment(from_ms=start, to_ms=start + 3 * 3_600_000)
+    with pytest.raises(lw.LoopworkError.InvalidInput):
+        app.set_appointment(order.id, lw.Appointment(from_ms=start, to_ms=start - 1))
     with pytest.raises(lw.LoopworkError.InvalidInput):
         app.add_part(order.id, "阀门", 0)
     with pytest.raises(lw.LoopworkError.InvalidInput):
