@@ -101,6 +101,8 @@ impl FromRequestParts<AppState> for Authenticated {
 pub struct LoginThrottle {
     accounts: std::sync::Mutex<std::collections::HashMap<String, Failures>>,
     addresses: std::sync::Mutex<std::collections::HashMap<std::net::IpAddr, Failures>>,
+    /// Sign-in codes asked for, per address (each is a text message someone pays for).
+    code_requests: std::sync::Mutex<std::collections::HashMap<std::net::IpAddr, Failures>>,
 }
 
 #[derive(Clone, Copy, Debug, Default)]
@@ -112,6 +114,8 @@ struct Failures {
 
 pub const ACCOUNT_FAILURES: u32 = 5;
 pub const ADDRESS_FAILURES: u32 = 30;
+/// Sign-in codes one address may ask for in a window before it waits.
+pub const ADDRESS_CODE_REQUESTS: u32 = 20;
 pub const WINDOW_MS: i64 = 15 * 60_000;
 pub const FIRST_LOCK_MS: i64 = 60_000;
 pub const MAX_LOCK_MS: i64 = 15 * 60_000;
@@ -153,6 +157,18 @@ impl LoginThrottle {
 
     pub fn succeeded(&self, login: &str) {
         lock(&self.accounts).remove(login);
+    }
+
+    /// Counts a request for a sign-in code from `address`; seconds to wait if it is refused
+    /// (more than [`ADDRESS_CODE_REQUESTS`] in a window).
+    pub fn code_requested(&self, address: Option<std::net::IpAddr>, now_ms: i64) -> Option<u64> {
+        let address = address?;
+        let mut map = lock(&self.code_requests);
+        if let Some(wait) = map.get(&address).and_then(|f| f.locked_for(now_ms)) {
+            return Some(wait);
+        }
+        record(&mut map, address, now_ms, ADDRESS_CODE_REQUESTS);
+        None
     }
 }
 

@@ -106,6 +106,48 @@ pub struct ServeArgs {
     /// How many backups to keep (the newest).
     #[arg(long, env = "LOOPWORK_BACKUP_KEEP", default_value_t = 28, value_parser = clap::value_parser!(u32).range(1..=10_000))]
     pub backup_keep: u32,
+    /// How sign-in codes reach owners' phones: `log` (development: written to the log),
+    /// `webhook` (POSTed, signed, to your text-message gateway), `off`.
+    #[arg(long, env = "LOOPWORK_SMS", value_enum, default_value = "log")]
+    pub sms: SmsProvider,
+    /// The gateway's URL for `--sms webhook`.
+    #[arg(long, env = "LOOPWORK_SMS_WEBHOOK_URL")]
+    pub sms_webhook_url: Option<String>,
+    /// The secret that signs each request to the gateway (at least 16 characters).
+    #[arg(long, env = "LOOPWORK_SMS_WEBHOOK_SECRET", hide_env_values = true)]
+    pub sms_webhook_secret: Option<String>,
+    /// Production: refuses what is for development only (`--sms log`) and never creates the
+    /// demo organization.
+    #[arg(long, env = "LOOPWORK_PRODUCTION")]
+    pub production: bool,
+}
+
+/// `serve --sms`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
+pub enum SmsProvider {
+    Off,
+    Log,
+    Webhook,
+}
+
+impl ServeArgs {
+    /// The text-message provider the arguments name, or why they do not make one.
+    pub fn sms(&self) -> Result<crate::sms::Sms, String> {
+        if self.production && self.sms == SmsProvider::Log {
+            return Err(
+                "--production refuses --sms log (codes written to the log): use --sms webhook or --sms off".into()
+            );
+        }
+        match self.sms {
+            SmsProvider::Off => Ok(crate::sms::Sms::Off),
+            SmsProvider::Log => Ok(crate::sms::Sms::Log),
+            SmsProvider::Webhook => {
+                let url = self.sms_webhook_url.as_deref().ok_or("--sms webhook needs --sms-webhook-url")?;
+                let secret = self.sms_webhook_secret.as_deref().ok_or("--sms webhook needs --sms-webhook-secret")?;
+                crate::sms::Sms::webhook(url, secret)
+            }
+        }
+    }
 }
 
 /// `30m`, `6h`, `1d`, `90s` (jiff's friendly durations), at least a second.
@@ -130,6 +172,10 @@ impl Default for ServeArgs {
             backup_dir: None,
             backup_every: std::time::Duration::from_secs(6 * 3_600),
             backup_keep: 28,
+            sms: SmsProvider::Log,
+            sms_webhook_url: None,
+            sms_webhook_secret: None,
+            production: false,
         }
     }
 }

@@ -17,6 +17,7 @@ pub mod metrics;
 pub mod replication;
 pub mod service_desk;
 pub mod settings;
+pub mod sms;
 pub mod store;
 pub mod tasks;
 pub mod webhooks;
@@ -55,6 +56,8 @@ pub struct AppState {
     pub backups: Option<backup::Schedule>,
     /// Set once the process is shutting down: `/readyz` answers 503 and live streams end.
     pub draining: Arc<tokio::sync::watch::Sender<bool>>,
+    /// How sign-in codes reach phones (`serve --sms`).
+    pub sms: Arc<sms::Sms>,
 }
 
 impl std::fmt::Debug for AppState {
@@ -79,6 +82,7 @@ impl AppState {
             decode_budget: Arc::new(http::sync::DecodeMemory::new(http::sync::DECODE_MEMORY_BYTES)),
             backups: None,
             draining: Arc::new(tokio::sync::watch::channel(false).0),
+            sms: Arc::new(sms::Sms::default()),
         }
     }
 }

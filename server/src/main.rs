@@ -50,9 +50,10 @@ async fn serve(args: ServeArgs) -> Result<(), String> {
         }),
         (None, _) => None,
     };
+    let sms = args.sms()?;
     let database = writer::open(&url).await?;
     let clock: Arc<dyn Clock> = Arc::new(SystemClock);
-    if !args.no_demo && !database.has_organizations().await.map_err(|e| e.to_string())? {
+    if !args.no_demo && !args.production && !database.has_organizations().await.map_err(|e| e.to_string())? {
         let text = demo::seed(database.as_ref(), clock.now_ms()).await.map_err(|e| e.message_en)?;
         println!("{}", text.replace("HOST", &args.listen.to_string()));
     }
@@ -72,6 +73,7 @@ async fn serve(args: ServeArgs) -> Result<(), String> {
     );
     let mut state = AppState::new(database, clock);
     state.backups = backups;
+    state.sms = Arc::new(sms);
     let shutdown = async {
         let mut terminate = tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate())
             .expect("a SIGTERM handler can be installed");

@@ -207,9 +207,31 @@ impl TestServer {
         Self::start_with(database, Arc::new(SystemClock)).await
     }
 
+    /// A server with the demo organization, its clock the test's, its state configured first
+    /// (e.g. `state.sms`, the text-message provider).
+    pub async fn start_configured(
+        backend: Backend,
+        clock: Arc<dyn Clock>,
+        configure: impl FnOnce(&mut AppState),
+    ) -> TestServer {
+        let database = TestDatabase::new(backend).await;
+        let server = Self::start_inner(database, clock, configure).await;
+        demo::seed(server.state.db.as_ref(), SystemClock.now_ms()).await.expect("demo data");
+        server
+    }
+
     async fn start_with(database: TestDatabase, clock: Arc<dyn Clock>) -> TestServer {
+        Self::start_inner(database, clock, |_| {}).await
+    }
+
+    async fn start_inner(
+        database: TestDatabase,
+        clock: Arc<dyn Clock>,
+        configure: impl FnOnce(&mut AppState),
+    ) -> TestServer {
         let db: Arc<dyn Database> = writer::open(&database.url).await.expect("open database");
-        let state = AppState::new(db, clock);
+        let mut state = AppState::new(db, clock);
+        configure(&mut state);
         let api = tokio::net::TcpListener::bind("127.0.0.1:0").await.expect("bind");
         let metrics = tokio::net::TcpListener::bind("127.0.0.1:0").await.expect("bind");
         let base = format!("http://{}", api.local_addr().expect("addr"));
@@ -608,5 +630,63 @@ pub mod tools {
         on_path.unwrap_or_else(|| {
             panic!("{name} was not found: run scripts/install-test-tools, or set {variable} to its path")
         })
+    }
+}
+
+/// A text-message gateway on loopback for `serve --sms webhook`: it keeps every message whose
+/// signature checks (`(phone, code)`), answers 200, or 500 while `failing` is set.
+#[derive(Clone, Debug)]
+pub struct SmsGateway {
+    pub url: String,
+    pub secret: String,
+    pub messages: Arc<std::sync::Mutex<Vec<(String, String)>>>,
+    pub failing: Arc<std::sync::atomic::AtomicBool>,
+}
+
+impl SmsGateway {
+    pub async fn start() -> SmsGateway {
+        let secret = "gateway-secret-0123456789".to_owned();
+        let messages: Arc<std::sync::Mutex<Vec<(String, String)>>> = Arc::default();
+        let failing: Arc<std::sync::atomic::AtomicBool> = Arc::default();
+        let (kept, key, fail) = (messages.clone(), secret.clone(), failing.clone());
+        let app = axum::Router::new().route(
+            "/sms",
+            axum::routing::post(move |headers: axum::http::HeaderMap, body: String| {
+                let (kept, key, fail) = (kept.clone(), key.clone(), fail.clone());
+                async move {
+                    let header =
+                        |name: &str| headers.get(name).and_then(|v| v.to_str().ok()).unwrap_or_default().to_owned();
+                    let timestamp: i64 = header("x-loopwork-timestamp").parse().unwrap_or_default();
+                    if header("x-loopwork-signature") != loopwork_server::webhooks::signature(&key, timestamp, &body) {
+                        return axum::http::StatusCode::UNAUTHORIZED;
+                    }
+                    if fail.load(std::sync::atomic::Ordering::SeqCst) {
+                        return axum::http::StatusCode::INTERNAL_SERVER_ERROR;
+                    }
+                    let message: serde_json::Value = serde_json::from_str(&body).unwrap_or_default();
+                    let field = |k: &str| message[k].as_str().unwrap_or_default().to_owned();
+                    kept.lock().expect("messages").push((field("phone"), field("code")));
+                    axum::http::StatusCode::OK
+                }
+            }),
+        );
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.expect("bind");
+        let url = format!("http://{}/sms", listener.local_addr().expect("addr"));
+        tokio::spawn(async move { axum::serve(listener, app).await });
+        SmsGateway { url, secret, messages, failing }
+    }
+
+    /// The provider the server uses to reach this gateway.
+    pub fn provider(&self) -> loopwork_server::sms::Sms {
+        loopwork_server::sms::Sms::webhook(&self.url, &self.secret).expect("gateway provider")
+    }
+
+    /// The last code sent to `phone` (digits).
+    pub fn last_code(&self, phone: &str) -> Option<String> {
+        self.messages.lock().expect("messages").iter().rev().find(|(p, _)| p == phone).map(|(_, c)| c.clone())
+    }
+
+    pub fn count(&self) -> usize {
+        self.messages.lock().expect("messages").len()
     }
 }

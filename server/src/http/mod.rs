@@ -3,7 +3,8 @@
 //!
 //! - `GET /healthz`: live (the process serves); `GET /readyz`: ready for traffic (the database
 //!   answers, not shutting down).
-//! - `POST /api/v1/login`: a bearer token for a new device.
+//! - `POST /api/v1/login`: a bearer token for a new device; `POST /api/v1/login/code` and
+//!   `…/code/verify`: an owner signing in with a code sent by text message.
 //! - `POST /api/v1/devices/{id}/revoke`: a lost phone stops syncing.
 //! - `GET /`, `GET /h5`, `GET /assets/{name}`, `GET /openapi.json`: the pages (`web.rs`).
 //! - `GET`/`POST /api/v1/orders`, `GET /api/v1/orders/{id}`, `POST …/{id}/actions|classify|notes|link`,
@@ -69,6 +70,8 @@ pub fn router(state: AppState) -> axum::Router {
         .layer(tower_http::limit::RequestBodyLimitLayer::new(MAX_SYNC_BODY));
     let json = axum::Router::new()
         .route("/api/v1/login", post(sessions::login))
+        .route("/api/v1/login/code", post(sessions::request_code))
+        .route("/api/v1/login/code/verify", post(sessions::verify_code))
         .route("/api/v1/devices/{id}/revoke", post(sessions::revoke_device))
         .route("/api/v1/me", get(desk::me))
         .route("/api/v1/vocabulary", get(desk::vocabulary))

@@ -24,7 +24,7 @@ use crate::http::estate::{
 };
 use crate::http::privacy::{Contact, RevealedCaller};
 use crate::http::return_visits::ReturnVisit;
-use crate::http::sessions::{LoginRequest, LoginResponse};
+use crate::http::sessions::{CodeRequest, CodeRequested, CodeSignIn, LoginRequest, LoginResponse};
 use crate::http::users::{ChangeRequest, CreatedUser, NewAccount, PasswordReset, User};
 use crate::http::webhooks::{CreatedWebhook, NewWebhook};
 use crate::service_desk::ServiceDesk;
@@ -50,6 +50,9 @@ pub fn schemas() -> Map<String, Value> {
         ErrorBody,
         LoginRequest,
         LoginResponse,
+        CodeRequest,
+        CodeRequested,
+        CodeSignIn,
         Me,
         Vocabulary,
         Technician,

@@ -1,5 +1,6 @@
-//! `POST /api/v1/login` (a bearer token for a new device) and `POST /api/v1/devices/{id}/revoke`
-//! (a lost phone stops syncing).
+//! `POST /api/v1/login` (a bearer token for a new device), `POST /api/v1/login/code` and
+//! `POST /api/v1/login/code/verify` (owners signing in with a code sent by text message), and
+//! `POST /api/v1/devices/{id}/revoke` (a lost phone stops syncing).
 
 use axum::Json;
 use axum::extract::{Path, State};
@@ -92,4 +93,199 @@ pub async fn revoke_device(
     } else {
         Err(ApiError::not_found("device"))
     }
+}
+
+// ----- signing in with a code sent by text message (owners) -----
+
+/// `POST /api/v1/login/code`: a number asking for a sign-in code.
+#[derive(Debug, Deserialize, schemars::JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct CodeRequest {
+    /// In any usual writing (`138 0013 8005`, `+86…`).
+    pub phone: String,
+}
+
+#[derive(Debug, Serialize, schemars::JsonSchema)]
+pub struct CodeRequested {
+    /// How long a code lives.
+    pub expires_in_s: i64,
+    /// When the number may ask again.
+    pub retry_after_s: i64,
+}
+
+/// `POST /api/v1/login/code/verify`: the number and the code it received.
+#[derive(Debug, Deserialize, schemars::JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct CodeSignIn {
+    pub phone: String,
+    pub code: String,
+    #[serde(default)]
+    pub device_name: Option<String>,
+}
+
+fn phone_of(raw: &str) -> Result<String, ApiError> {
+    if raw.chars().count() > 40 {
+        return Err(ApiError::invalid("invalid_phone", "not a phone number", "手机号码无效"));
+    }
+    loopwork_sync_core::estate::normalize_phone(raw)
+        .map_err(|fault| ApiError::invalid("invalid_phone", fault.to_string(), fault.label_zh()))
+}
+
+/// The HMAC of a code for a number, under the database's secret: what `login_codes` keeps.
+fn code_hash(state: &AppState, phone: &str, code: &str) -> String {
+    use hmac::{Hmac, KeyInit, Mac};
+    let mut mac = Hmac::<sha2::Sha256>::new_from_slice(state.db.receipt_secret().as_bytes()).expect("any key length");
+    mac.update(format!("login-code:{phone}:{code}").as_bytes());
+    hex::encode(mac.finalize().into_bytes())
+}
+
+/// Whom a number signs in: one active owner account with it; else, when no owner account has
+/// it, the register's residents with it in one organization (an account is made for them).
+enum Holder {
+    Account(crate::store::UserRecord),
+    Residents(Vec<crate::store::PhoneResident>),
+    Nobody,
+}
+
+async fn holder(state: &AppState, phone: &str) -> Result<Holder, ApiError> {
+    let accounts = state.db.owner_accounts_by_phone(phone).await?;
+    if !accounts.is_empty() {
+        // A disabled account, or several accounts with the number: no sign-in by code.
+        return Ok(match accounts.as_slice() {
+            [one] if !one.disabled => Holder::Account(one.user.clone()),
+            _ => Holder::Nobody,
+        });
+    }
+    let residents = state.db.residents_for_sign_in(phone).await?;
+    let one_org = residents.first().is_some_and(|first| residents.iter().all(|r| r.org == first.org));
+    Ok(if one_org { Holder::Residents(residents) } else { Holder::Nobody })
+}
+
+pub async fn request_code(
+    State(state): State<AppState>,
+    extensions: axum::http::Extensions,
+    Body(request): Body<CodeRequest>,
+) -> Result<(StatusCode, Json<CodeRequested>), ApiError> {
+    let address = extensions.get::<axum::extract::ConnectInfo<std::net::SocketAddr>>().map(|c| c.0.ip());
+    let now = state.clock.now_ms();
+    let phone = phone_of(&request.phone)?;
+    if state.sms.is_off() {
+        return Err(sms_unavailable());
+    }
+    if let Some(wait) = state.logins.code_requested(address, now) {
+        return Err(ApiError::throttled(wait));
+    }
+    // Every number is limited alike and answered alike, whether or not it signs anyone in: the
+    // answer does not tell which numbers are known. Only a known number gets a text.
+    let known = !matches!(holder(&state, &phone).await?, Holder::Nobody);
+    let code = if known { new_code() } else { auth::new_token() };
+    if let Err(wait_ms) = state.db.issue_login_code(&phone, &code_hash(&state, &phone, &code), now).await? {
+        return Err(ApiError::throttled(((wait_ms + 999) / 1000).max(1) as u64));
+    }
+    let expires_in_s = crate::store::LOGIN_CODE_TTL_MS / 1000;
+    if known && let Err(why) = state.sms.send(&phone, &code, expires_in_s, now).await {
+        tracing::error!(error = why, "a sign-in code was not sent");
+        return Err(sms_unavailable());
+    }
+    Ok((
+        StatusCode::ACCEPTED,
+        Json(CodeRequested { expires_in_s, retry_after_s: crate::store::LOGIN_CODE_GAP_MS / 1000 }),
+    ))
+}
+
+fn sms_unavailable() -> ApiError {
+    ApiError::new(
+        StatusCode::SERVICE_UNAVAILABLE,
+        "sms_unavailable",
+        "sign-in codes cannot be sent now; sign in with a password or call the service desk",
+        "暂时无法发送验证码,请使用密码登录或致电物业",
+    )
+}
+
+/// Six digits from the operating system's random source (a v4 UUID's 122 random bits).
+fn new_code() -> String {
+    format!("{:06}", uuid::Uuid::new_v4().as_u128() % 1_000_000)
+}
+
+pub async fn verify_code(
+    State(state): State<AppState>,
+    extensions: axum::http::Extensions,
+    Body(request): Body<CodeSignIn>,
+) -> Result<Json<LoginResponse>, ApiError> {
+    let address = extensions.get::<axum::extract::ConnectInfo<std::net::SocketAddr>>().map(|c| c.0.ip());
+    let now = state.clock.now_ms();
+    let phone = phone_of(&request.phone)?;
+    let key = format!("tel:{phone}");
+    if let Some(wait) = state.logins.refused_for(&key, address, now) {
+        return Err(ApiError::throttled(wait));
+    }
+    if request.device_name.as_ref().is_some_and(|n| n.chars().count() > MAX_DEVICE_NAME_CHARS) {
+        return Err(ApiError::invalid(
+            "invalid_input",
+            format!("device_name is longer than {MAX_DEVICE_NAME_CHARS} characters"),
+            "设备名称过长",
+        ));
+    }
+    let code = request.code.trim();
+    let well_formed = code.len() == 6 && code.bytes().all(|b| b.is_ascii_digit());
+    let verdict = if well_formed {
+        state.db.verify_login_code(&phone, &code_hash(&state, &phone, code), now).await?
+    } else {
+        crate::store::CodeVerdict::Refused
+    };
+    let refused = || {
+        ApiError::new(
+            StatusCode::UNAUTHORIZED,
+            "invalid_code",
+            "the code is wrong, used or expired: ask for a new one",
+            "验证码错误或已失效,请重新获取",
+        )
+    };
+    if verdict != crate::store::CodeVerdict::Accepted {
+        state.logins.failed(&key, address, now);
+        state.metrics.errors.with_label_values(&["invalid_code"]).inc();
+        return Err(refused());
+    }
+    let user = match holder(&state, &phone).await? {
+        Holder::Account(user) => user,
+        Holder::Residents(residents) => owner_from_register(&state, &phone, &residents, now).await?,
+        Holder::Nobody => return Err(refused()),
+    };
+    state.logins.succeeded(&key);
+    let token = auth::new_token();
+    let name = request.device_name.unwrap_or_else(|| "phone".into());
+    let device = state.db.register_device(&user, &name, &auth::token_hash(&token), now).await?;
+    Ok(Json(LoginResponse {
+        token,
+        user_id: user.id.to_string(),
+        role: user.role.code().into(),
+        org_id: user.org,
+        device_id: device.to_string(),
+    }))
+}
+
+/// An owner's account for residents of the register signing in for the first time: named as
+/// the register names them, bound to their units, with no password (codes only).
+async fn owner_from_register(
+    state: &AppState,
+    phone: &str,
+    residents: &[crate::store::PhoneResident],
+    now: i64,
+) -> Result<crate::store::UserRecord, ApiError> {
+    let first = residents.first().ok_or_else(ApiError::internal)?;
+    let user = crate::store::NewUser {
+        org: first.org.clone(),
+        login: format!("tel-{phone}"),
+        // A hash no password matches: the account signs in by code until an administrator
+        // sets a password.
+        password_hash: auth::decoy_hash().to_owned(),
+        role: loopwork_sync_core::Role::Owner,
+        display_name: first.name.clone(),
+        phone: Some(phone.to_owned()),
+    };
+    let units = residents.iter().map(|r| r.unit.clone()).collect();
+    let change = crate::store::UserChange { units: Some(units), ..Default::default() };
+    let id = state.db.create_account(&user, &change, now).await?;
+    tracing::info!(user = %id, "owner account made from the estate register at first sign-in");
+    state.db.user_by_login(&user.login).await?.filter(|u| u.id == id).ok_or_else(ApiError::internal)
 }
