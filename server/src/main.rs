@@ -147,6 +147,12 @@ async fn admin(command: AdminCommand) -> Result<(), String> {
                 return Err("--unit binds owners only".into());
             }
             auth::check_password_strength(&login, &password).map_err(|(en, _)| format!("weak password: {en}"))?;
+            // Kept as digits, as the admin console and the register keep numbers (signing in by code
+            // finds the account by them).
+            let phone = phone
+                .map(|p| loopwork_sync_core::staff::check_account_phone(&p).map_err(|e| format!("--phone: {e}")))
+                .transpose()?
+                .flatten();
             let database = writer::open(&storage.url().map_err(|e| e.to_string())?).await?;
             // Checked before the user exists: a dispatcher whose binding failed would serve everything.
             for project in &projects {

@@ -9,7 +9,9 @@ const STRINGS = {
   app_title: ['Loopwork 工单闭环', 'Loopwork work orders'], h5_title: ['物业报修', 'Property service'],
   lang_other: ['English', '中文'], logout: ['退出', 'Log out'],
   login_title: ['登录', 'Log in'], login_user: ['账号', 'Login'], login_password: ['密码', 'Password'],
-  login_submit: ['登录', 'Log in'], login_wrong_role: ['此页面不适用于该账号的角色', 'This page is not for this account\'s role'],
+  login_submit: ['登录', 'Log in'], login_by_code: ['短信验证码登录', 'Sign in with a text-message code'],
+  login_by_password: ['账号密码登录', 'Sign in with a password'], send_code: ['获取验证码', 'Send code'], resend_in: ['{0} 秒后重发', 'Again in {0} s'],
+  sms_code: ['验证码', 'Code'], mobile: ['手机号码', 'Mobile number'], code_sent: ['验证码已发送', 'Code sent'], phone_first: ['请先填写手机号码', 'Enter your phone number first'], login_wrong_role: ['此页面不适用于该账号的角色', 'This page is not for this account\'s role'],
   use_h5: ['业主请使用 /h5 页面', 'Owners please use /h5'], network_error: ['网络连接失败,请检查网络;页面保留上次的数据,稍后自动重试', 'Cannot reach the server: check the connection. The last data stays on the page; retrying shortly'],
   tab_queue: ['工单队列', 'Queue'], tab_register: ['登记', 'Register'], tab_notifications: ['通知', 'Notifications'],
   tab_visits: ['回访', 'Return visits'], tab_dashboard: ['数据看板', 'Dashboard'], tab_kpis: ['考核', 'KPIs'],
@@ -411,27 +413,85 @@ export async function busy(button, work) {
 }
 
 // The login form, shared by both pages; `accept(role)` says whether this page serves the role.
-export function loginView(root, { accept, done, hint }) {
+// With `byCode` (the owner's page) a code sent by text message comes first, the password second.
+export function loginView(root, { accept, done, hint, byCode }) {
   const error = h('p', { class: 'error', 'data-testid': 'login-error', hidden: true });
+  const say = (text) => Object.assign(error, { textContent: text, hidden: false });
+  const signedIn = (s) => {
+    if (!accept(s.role)) return say(t('login_wrong_role'));
+    session.set(s);
+    done();
+  };
   const form = h('form', { class: 'card login', 'data-testid': 'login-form' },
     h('h2', {}, t('login_title')),
     field(t('login_user'), h('input', { name: 'login', 'data-testid': 'login-user', autocomplete: 'username', required: true })),
     field(t('login_password'), h('input', { name: 'password', type: 'password', 'data-testid': 'login-password', autocomplete: 'current-password', required: true })),
     h('button', { type: 'submit', class: 'primary', 'data-testid': 'login-submit' }, t('login_submit')),
+    byCode && h('button', { type: 'button', class: 'link', 'data-testid': 'login-by-code', onclick: () => show(codeForm) }, t('login_by_code')),
     hint && h('p', { class: 'muted' }, hint), error);
-  const say = (text) => Object.assign(error, { textContent: text, hidden: false });
   form.addEventListener('submit', (e) => {
     e.preventDefault();
     busy(form.querySelector('button'), async () => {
       const body = { login: form.elements.login.value.trim(), password: form.elements.password.value, device_name: 'web' };
       let s;
       try { s = await api('/api/v1/login', { method: 'POST', body }); } catch (err) { return say(errorText(err)); }
-      if (!accept(s.role)) return say(t('login_wrong_role'));
-      session.set(s);
-      done();
+      signedIn(s);
     });
   });
-  root.replaceChildren(form);
+  const codeForm = byCode ? codeLogin(say, signedIn, () => show(form), error) : null;
+  const show = (which) => { error.hidden = true; which.append(error); root.replaceChildren(which); };
+  show(codeForm ?? form);
+}
+
+// Signing in with a code: the number, 获取验证码 (then a minute's countdown), the six digits.
+function codeLogin(say, signedIn, toPassword) {
+  const phone = h('input', { name: 'phone', type: 'tel', inputmode: 'tel', autocomplete: 'tel', required: true, 'data-testid': 'login-phone' });
+  const code = h('input', { name: 'code', inputmode: 'numeric', autocomplete: 'one-time-code', maxlength: 6, pattern: '[0-9]{6}', required: true, 'data-testid': 'login-code' });
+  const send = h('button', { type: 'button', 'data-testid': 'login-send-code' }, t('send_code'));
+  let timer = null;
+  const countdown = (seconds) => {
+    clearInterval(timer);
+    let left = seconds;
+    const tick = () => {
+      send.disabled = left > 0;
+      send.textContent = left > 0 ? t('resend_in', left) : t('send_code');
+      left -= 1;
+      if (left < 0) clearInterval(timer);
+    };
+    tick();
+    timer = setInterval(tick, 1000);
+  };
+  send.addEventListener('click', () => {
+    if (!phone.value.trim()) return say(t('phone_first'));
+    busy(send, async () => {
+      try {
+        const r = await api('/api/v1/login/code', { method: 'POST', body: { phone: phone.value.trim() } });
+        toast(t('code_sent'));
+        countdown(r.retry_after_s ?? 60);
+        code.focus();
+      } catch (err) {
+        say(errorText(err));
+      }
+    });
+  });
+  const form = h('form', { class: 'card login', 'data-testid': 'login-code-form' },
+    h('h2', {}, t('login_title')),
+    field(t('mobile'), phone),
+    field(t('sms_code'), h('div', { class: 'row' }, code, send)),
+    h('button', { type: 'submit', class: 'primary', 'data-testid': 'login-code-submit' }, t('login_submit')),
+    h('button', { type: 'button', class: 'link', 'data-testid': 'login-by-password', onclick: toPassword }, t('login_by_password')));
+  form.addEventListener('submit', (e) => {
+    e.preventDefault();
+    busy(e.submitter, async () => {
+      let s;
+      try {
+        s = await api('/api/v1/login/code/verify', { method: 'POST', body: { phone: phone.value.trim(), code: code.value.trim(), device_name: 'h5' } });
+      } catch (err) { return say(errorText(err)); }
+      clearInterval(timer);
+      signedIn(s);
+    });
+  });
+  return form;
 }
 
 // A page's start: the language switch, sign-out, routing by the hash, the sign-in form on a 401.

@@ -26,7 +26,7 @@ function showLogin() {
   Object.assign(st, { me: null, load: null });
   chrome();
   Object.assign(view.dataset, { view: 'login', state: 'ready' });
-  loginView(view, { accept: (role) => role === 'owner', done: boot });
+  loginView(view, { accept: (role) => role === 'owner', done: boot, byCode: true });
 }
 
 async function boot() {

@@ -2,7 +2,7 @@
 //! a real server: `tests/web/flow.mjs` registers a complaint on the desk and assigns it; a
 //! technician's phone (a sync-core replica here) completes it offline and syncs; the desk shows
 //! it without a reload; the owner confirms and rates on the H5 page at 375 px; the dashboard
-//! counts it; an administrator makes and disables an account and changes settings in the admin
+//! counts it; the owner signs in with a code sent by text message; an administrator makes and disables an account and changes settings in the admin
 //! console; and no page scrolls sideways at 375 or 1440 px. Failures leave screenshots in
 //! `target/web-screenshots`.
 
@@ -10,7 +10,9 @@ use std::process::Stdio;
 
 use loopwork_sync_core::{Action, OrderId};
 use loopwork_tests::tools::{target_dir, tool, workspace};
-use loopwork_tests::{Backend, OffsetClock, TestServer};
+use std::sync::Arc;
+
+use loopwork_tests::{Backend, OffsetClock, SmsGateway, TestServer};
 use serde_json::json;
 use tokio::io::{AsyncBufReadExt, AsyncWriteExt, BufReader};
 
@@ -18,7 +20,11 @@ use tokio::io::{AsyncBufReadExt, AsyncWriteExt, BufReader};
 async fn the_desk_and_the_owners_page_in_chromium() {
     // Deadlines pass when the flow asks (ADVANCE_CLOCK): the desk's alerts are seen arriving.
     let clock = std::sync::Arc::new(OffsetClock::default());
-    let server = TestServer::start_with_clock(Backend::Sqlite, clock.clone()).await;
+    // Owners sign in with a code: the server texts it through this gateway.
+    let gateway = SmsGateway::start().await;
+    let provider = gateway.provider();
+    let server =
+        TestServer::start_configured(Backend::Sqlite, clock.clone(), |state| state.sms = Arc::new(provider)).await;
     let mut wang = server.device("wang").await;
     let node = tool("LOOPWORK_NODE", &[], "node");
     let chromium = tool("CHROMIUM", &[], "chromium");
@@ -29,6 +35,7 @@ async fn the_desk_and_the_owners_page_in_chromium() {
         "dispatcher": "kefu",
         "admin": "admin",
         "owner": "yezhu1502",
+        "owner_phone": "13800138005",
         "technician_name": "王师傅",
         "technician_id": wang.session.user.to_string(),
         "project": "hy-garden",
@@ -62,6 +69,19 @@ async fn the_desk_and_the_owners_page_in_chromium() {
                 .await
                 .expect("scan");
             stdin.write_all(b"ADVANCED\n").await.expect("tell the flow");
+            stdin.flush().await.expect("flush");
+        }
+        if let Some(phone) = line.strip_prefix("WANT_CODE ") {
+            let mut code = None;
+            for _ in 0..50 {
+                code = gateway.last_code(phone.trim());
+                if code.is_some() {
+                    break;
+                }
+                tokio::time::sleep(std::time::Duration::from_millis(100)).await;
+            }
+            let code = code.expect("the gateway got a code");
+            stdin.write_all(format!("CODE {code}\n").as_bytes()).await.expect("tell the flow");
             stdin.flush().await.expect("flush");
         }
         if let Some(id) = line.strip_prefix("WAIT_TECH ") {

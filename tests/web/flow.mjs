@@ -1,12 +1,13 @@
 // The desk (/) and the owner's page (/h5) in Chromium, end to end, driven by a Rust test that
 // runs `node tests/web/flow.mjs`: it prints `STEP <name>` as it goes and `WAIT_TECH <order id>`
-// when the technician's offline work is due, then waits for a line `DONE` on stdin; `OK` and
+// when the technician's offline work is due, then waits for a line `DONE` on stdin (and
+// `WANT_CODE <phone>` for a sign-in code, answered `CODE <digits>`); `OK` and
 // exit 0 at the end. On failure: a screenshot of every open page into $SCREENSHOTS, the error,
 // exit 1.
 //
 // Env: PLAYWRIGHT_CORE (the playwright-core package directory, or its index.js / index.mjs),
 // CHROMIUM (the browser executable), LOOPWORK_URL (the server), FIXTURE (JSON, or a path to a
-// JSON file: {password, dispatcher, admin, owner, technician_name, technician_id, project, building,
+// JSON file: {password, dispatcher, admin, owner, owner_phone, technician_name, technician_id, project, building,
 // unit}), SCREENSHOTS (optional), FLOW_TIMEOUT_MS (optional, default 120000).
 import { mkdirSync, readFileSync } from 'node:fs';
 import { createRequire } from 'node:module';
@@ -80,6 +81,15 @@ function stdinLine(expected) {
     const lines = createInterface({ input: process.stdin });
     lines.on('line', (line) => { if (line.trim() === expected) { resolve(); lines.close(); } });
     lines.on('close', () => reject(new Error(`stdin closed before ${expected}`)));
+  });
+}
+
+// The rest of the first stdin line that starts with `prefix`.
+function stdinPrefixed(prefix) {
+  return new Promise((resolve, reject) => {
+    const lines = createInterface({ input: process.stdin });
+    lines.on('line', (line) => { if (line.startsWith(prefix)) { resolve(line.slice(prefix.length).trim()); lines.close(); } });
+    lines.on('close', () => reject(new Error(`stdin closed before ${prefix}`)));
   });
 }
 
@@ -357,7 +367,17 @@ async function main() {
   const owner = await open('owner', { width: 375, height: 812 });
   await run('owner_confirm', async () => {
     await owner.goto(`${base}/h5`);
-    await login(owner, fx.owner, fx.password);
+    // Owners sign in with a code sent by text message; the test's gateway hands it over.
+    await byId(owner, 'login-phone').fill(fx.owner_phone);
+    await byId(owner, 'login-send-code').click();
+    await owner.locator('[data-testid="login-send-code"][disabled]').waitFor();
+    console.log(`WANT_CODE ${fx.owner_phone}`);
+    const code = await stdinPrefixed('CODE ');
+    await byId(owner, 'login-code').fill(code === '000000' ? '111111' : '000000');
+    await byId(owner, 'login-code-submit').click();
+    await owner.locator('[data-testid="login-error"]', { hasText: '验证码错误' }).waitFor();
+    await byId(owner, 'login-code').fill(code);
+    await byId(owner, 'login-code-submit').click();
     // The list says the order waits for the owner; the order says until when.
     const card = owner.locator(`[data-testid="h5-row"][data-id="${orderId}"]`);
     await card.locator('[data-testid="h5-waiting"]').waitFor();
