@@ -41,6 +41,8 @@ function techSelect(name, selected, category) {
     fit.length ? [h('optgroup', { label: t('trade_fits', label('categories', category)), 'data-testid': 'trade-fits' }, fit.map(option)),
       h('optgroup', { label: t('trade_others') }, rest.map(option))] : rest.map(option));
 }
+// A note as the page's language has it: the server's own notes come in English too.
+const noteText = (n) => (lang === 'en' && n.text_en) || n.text;
 const reasonText = (e) => (typeof e === 'string' ? e : (lang === 'zh' && e?.message_zh) || e?.message || e?.code || '');
 
 // ---- chrome, login, routing
@@ -675,7 +677,7 @@ function notesCard(d, ctx) {
     h('ul', { class: 'notes' }, (d.notes ?? []).map((n) => h('li', { 'data-testid': 'note', 'data-visibility': n.visibility, class: n.visibility === 'internal' ? 'internal' : null },
       h('div', { class: 'muted' }, `${person(d, n.who, n.author)} · ${fmtTime(n.at)} `,
         h('span', { class: `badge ${n.visibility === 'internal' ? 'internal' : 'public'}` }, t(n.visibility === 'internal' ? 'badge_internal' : 'badge_public'))),
-      h('div', { class: 'text' }, n.text)))),
+      h('div', { class: 'text' }, noteText(n))))),
     form);
 }
 
@@ -759,7 +761,7 @@ function timelineCard(d) {
     const reason = lang === 'en' ? it.reason_en ?? it.reason_zh : it.reason_zh ?? it.reason_en;
     const who = it.who ? [it.who, it.role && label('roles', it.role)].filter(Boolean).join(' · ')
       : person(d, null, it.by, it.role) || (it.role && label('roles', it.role)) || '';
-    const details = [it.name && `${it.name} × ${it.quantity ?? 1}`, it.start != null && it.end != null && fmtDuration(it.end - it.start), it.text].filter(Boolean).join(' · ');
+    const details = [it.name && `${it.name} × ${it.quantity ?? 1}`, it.start != null && it.end != null && fmtDuration(it.end - it.start), noteText(it)].filter(Boolean).join(' · ');
     return h('li', { class: refused ? 'refused' : null, 'data-testid': 'timeline-item' },
       h('time', {}, fmtTime(it.at ?? it.received_at_ms ?? it.device_time_ms)), ' ',
       h('strong', {}, title), ' ',

@@ -60,6 +60,11 @@ async fn internal_notes_never_reach_the_owner(backend: Backend) {
     let (status, detail) = server.call(&desk.session.token, "POST", &format!("{path}/classify"), Some(body)).await;
     assert_eq!(status, 200, "{detail}");
     assert_eq!(detail["grade"], "serious");
+    // The server's own note comes in English too; what people write does not pretend to.
+    let reclassified =
+        detail["notes"].as_array().expect("notes").iter().find(|n| n["text_en"].is_string()).expect("an English note");
+    assert_eq!(reclassified["text_en"], format!("Grade minor → serious (reason: {REASON})"), "{reclassified}");
+    assert!(detail["notes"].as_array().expect("notes").iter().filter(|n| n["text_en"].is_string()).count() == 1);
     // The assigned technician reads them and writes their own; one never given the order cannot.
     let body = json!({ "text": TECH_NOTE, "visibility": "internal" });
     let (status, detail) = server.call(&wang.session.token, "POST", &notes, Some(body)).await;

@@ -318,6 +318,18 @@ async function main() {
     await byId(desk, 'note-public').check();
     await byId(desk, 'note-submit').click();
     await desk.locator('[data-testid="note"][data-visibility="public"]', { hasText: reply }).waitFor({ timeout: 5000 });
+    // Reclassified there and back, each with its reason: the server's notes, in English when
+    // the desk is.
+    for (const [category, reason] of [['public_facilities', '实为公共管道'], ['water_electric', '核实后改回']]) {
+      await byId(desk, 'classify-category').selectOption(category);
+      await byId(desk, 'classify-reason').fill(reason);
+      await byId(desk, 'classify-submit').click();
+      await desk.locator('[data-testid="note"][data-visibility="internal"]', { hasText: reason }).waitFor({ timeout: 5000 });
+    }
+    await byId(desk, 'lang-switch').click();
+    await desk.locator('[data-testid="note"]', { hasText: 'Category water & electricity → public facilities (reason: 实为公共管道)' }).waitFor({ timeout: 5000 });
+    await byId(desk, 'lang-switch').click();
+    await desk.locator('[data-testid="note"]', { hasText: '分类 水电 → 公共设施(原因:实为公共管道)' }).waitFor({ timeout: 5000 });
   });
 
   await run('feedback', async () => {

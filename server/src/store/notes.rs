@@ -12,6 +12,8 @@ pub struct InternalNote {
     pub author_role: String,
     pub at_ms: i64,
     pub text: String,
+    /// The English of a note the server wrote itself; `None` for what people wrote.
+    pub text_en: Option<String>,
 }
 
 #[async_trait]
@@ -24,6 +26,7 @@ pub trait Notes: Send + Sync {
         author: &Identity,
         at_ms: i64,
         text: &str,
+        text_en: Option<&str>,
     ) -> Result<String>;
     /// The order's internal notes, oldest first. Callers decide who may read them (never an
     /// owner: see `http/desk/detail.rs`).
@@ -54,11 +57,12 @@ where
         author: &Identity,
         at_ms: i64,
         text: &str,
+        text_en: Option<&str>,
     ) -> Result<String> {
         let id = uuid::Uuid::now_v7().to_string();
         sqlx::query(
-            "INSERT INTO internal_notes (id, org_id, order_id, author, author_role, at_ms, text)
-             VALUES ($1, $2, $3, $4, $5, $6, $7)",
+            "INSERT INTO internal_notes (id, org_id, order_id, author, author_role, at_ms, text, text_en)
+             VALUES ($1, $2, $3, $4, $5, $6, $7, $8)",
         )
         .bind(id.as_str())
         .bind(org)
@@ -67,6 +71,7 @@ where
         .bind(author.role.code())
         .bind(at_ms)
         .bind(text)
+        .bind(text_en)
         .execute(&self.pool)
         .await?;
         Ok(id)
@@ -74,7 +79,7 @@ where
 
     async fn internal_notes(&self, org: &str, order: OrderId) -> Result<Vec<InternalNote>> {
         let rows = sqlx::query(
-            "SELECT id, author, author_role, at_ms, text FROM internal_notes
+            "SELECT id, author, author_role, at_ms, text, text_en FROM internal_notes
              WHERE org_id = $1 AND order_id = $2 ORDER BY at_ms, id",
         )
         .bind(org)
@@ -89,6 +94,7 @@ where
                     author_role: row.try_get("author_role")?,
                     at_ms: row.try_get("at_ms")?,
                     text: row.try_get("text")?,
+                    text_en: row.try_get("text_en")?,
                 })
             })
             .collect()

@@ -229,32 +229,38 @@ pub async fn classify(
         return Err(ApiError::invalid("nothing_to_change", "give a new `grade` or `category`", "请选择新的分级或分类"));
     }
     let reason = body.reason.trim().to_owned();
-    let said = act(&state, &principal, order, |replica, id| {
+    let (zh, en) = act(&state, &principal, order, |replica, id| {
         let before = replica.order(id)?;
-        let mut said = Vec::new();
+        let (mut zh, mut en) = (Vec::new(), Vec::new());
         if let Some(grade) = grade {
             let old = before.grade()?;
             if old != grade {
                 replica.set_grade(id, grade)?;
-                said.push(format!("分级 {} → {}", old.label_zh(), grade.label_zh()));
+                zh.push(format!("分级 {} → {}", old.label_zh(), grade.label_zh()));
+                en.push(format!("grade {} → {}", old.label_en(), grade.label_en()));
             }
         }
         if let Some(category) = &category {
             let old = before.category()?;
             if &old != category {
                 replica.set_category(id, category)?;
-                said.push(format!("分类 {} → {}", old.label_zh(), category.label_zh()));
+                zh.push(format!("分类 {} → {}", old.label_zh(), category.label_zh()));
+                en.push(format!("category {} → {}", old.label_en(), category.label_en()));
             }
         }
-        if said.is_empty() {
+        if zh.is_empty() {
             return Err(CoreError::InvalidInput("the order already has that grade and category".into()));
         }
-        Ok(said.join(","))
+        Ok((zh.join(","), en.join("; ")))
     })
     .await?;
-    // The order is in the principal's scope: `act` read it for them.
-    let note = format!("{said}(原因:{reason})");
-    state.db.add_internal_note(&principal.org, order, &principal.identity(), state.clock.now_ms(), &note).await?;
+    // The order is in the principal's scope: `act` read it for them. The server's own note, in
+    // both languages (the reason as the dispatcher wrote it).
+    let note = format!("{zh}(原因:{reason})");
+    let mut note_en = format!("{en} (reason: {reason})");
+    note_en[..1].make_ascii_uppercase();
+    let now = state.clock.now_ms();
+    state.db.add_internal_note(&principal.org, order, &principal.identity(), now, &note, Some(&note_en)).await?;
     Ok(Json(detail_of(&state, &principal, order).await?))
 }
 
@@ -321,7 +327,7 @@ pub(super) async fn add_internal_note(
         crate::auth::require_served(state, principal, order).await?;
     }
     state.db.order_doc(principal, order).await?.ok_or_else(|| ApiError::not_found("order"))?;
-    state.db.add_internal_note(&principal.org, order, &principal.identity(), state.clock.now_ms(), text).await?;
+    state.db.add_internal_note(&principal.org, order, &principal.identity(), state.clock.now_ms(), text, None).await?;
     Ok(())
 }
 

@@ -85,6 +85,9 @@ pub struct NoteView {
     pub who: Option<String>,
     pub at: i64,
     pub text: String,
+    /// The English of a note the server wrote itself (a reclassification's); absent otherwise.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub text_en: Option<String>,
     pub visibility: NoteVisibility,
 }
 
@@ -129,6 +132,9 @@ pub struct TimelineItem {
     pub role: Option<&'static str>,
     /// A note's text, a transition's reason or comment.
     pub text: Option<String>,
+    /// The English of a note the server wrote itself; absent otherwise.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub text_en: Option<String>,
     #[serde(flatten)]
     pub event: TimelineItemEvent,
 }
@@ -252,6 +258,7 @@ pub(super) async fn detail_of(
             by: entry.by.to_string(),
             role: entry.role.map(|r| r.code()),
             text: entry.text,
+            text_en: None,
             event: match entry.event {
                 TimelineEvent::Transition { action, verdict, status_after } => {
                     let why = match verdict {
@@ -284,6 +291,7 @@ pub(super) async fn detail_of(
         by: n.author.clone(),
         role: Role::from_code(&n.author_role).ok().map(|r| r.code()),
         text: Some(n.text.clone()),
+        text_en: n.text_en.clone(),
         event: TimelineItemEvent::Note { what: "note", visibility: NoteVisibility::Internal },
     }));
     timeline.sort_by_key(|item| item.at);
@@ -296,6 +304,7 @@ pub(super) async fn detail_of(
             who: name(&n.by),
             at: n.at_ms,
             text: n.text.clone(),
+            text_en: None,
             visibility: NoteVisibility::Public,
         })
         .chain(internal.into_iter().map(|n| NoteView {
@@ -304,6 +313,7 @@ pub(super) async fn detail_of(
             author: n.author,
             at: n.at_ms,
             text: n.text,
+            text_en: n.text_en,
             visibility: NoteVisibility::Internal,
         }))
         .collect();
