@@ -1066,7 +1066,7 @@ function efficiency(e, prev) {
   const b = e.backlog ?? {};
   // A figure with its definition, "暂无数据" when nothing was measured, and the change against the
   // period before (▲/▼, green when better).
-  const stat = (key, value, extra, now, then, unit = 'pct') => {
+  const stat = (key, value, extra, now, then, unit = 'pct', href = null) => {
     const [def, better] = DEFINITIONS[key] ?? [];
     let trend = null;
     if (now != null && then != null && now !== then) {
@@ -1076,14 +1076,16 @@ function efficiency(e, prev) {
       trend = h('span', { class: `trend ${good == null ? '' : good ? 'good' : 'bad'}`, 'data-testid': 'trend', title: t('vs_before') }, `${up ? '▲' : '▼'} ${delta}`);
     }
     return h('div', { class: 'stat', title: def ? t(def) : null, 'data-testid': `stat-${key}` }, h('div', { class: 'muted' }, t(key), def ? ' ⓘ' : ''),
-      h('div', { class: 'stat-value', 'data-testid': key.replace('_', '-') }, value == null || value === '—' ? h('span', { class: 'muted no-data' }, t('no_data')) : show(value), ' ', trend), extra);
+      h('div', { class: 'stat-value', 'data-testid': key.replace('_', '-') }, value == null || value === '—' ? h('span', { class: 'muted no-data' }, t('no_data'))
+        : href ? h('a', { href, 'data-testid': `open-${key}` }, show(value)) : show(value), ' ', trend), extra);
   };
   const n = (x) => muted(`n = ${x?.count ?? 0}`);
   const ps = prev?.satisfaction ?? {};
   const nonZero = (x) => (e.orders ? x : null);
   return [
     h('div', { class: 'stats' },
-      stat('eff_orders', e.orders, null, e.orders, prev?.orders, 'n'),
+      // The orders counted: the period's orders in the queue, whatever their status.
+      stat('eff_orders', e.orders, null, e.orders, prev?.orders, 'n', st.range && queueOf({ from: rangeQuery(st.range).from, to: rangeQuery(st.range).to })),
       stat('eff_response', p(e.response), n(e.response), e.response?.count ? e.response.p50_ms : null, prev?.response?.count ? prev.response.p50_ms : null, 'ms'),
       stat('eff_arrival', p(e.arrival), n(e.arrival), e.arrival?.count ? e.arrival.p50_ms : null, prev?.arrival?.count ? prev.arrival.p50_ms : null, 'ms'),
       stat('eff_resolution', p(e.resolution), n(e.resolution), e.resolution?.count ? e.resolution.p50_ms : null, prev?.resolution?.count ? prev.resolution.p50_ms : null, 'ms'),

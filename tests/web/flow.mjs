@@ -508,6 +508,15 @@ async function main() {
     await byId(desk, 'heat-kind').selectOption('');
     await viewDrawn(desk, 'dashboard');
     await desk.locator('[data-testid="heat-cell"]').first().waitFor();
+    // The orders figure opens the period's orders: as many as it says.
+    const counted = (await byId(desk, 'eff-orders').textContent()).trim().split(/\s/)[0];
+    await byId(desk, 'open-eff_orders').click();
+    await desk.waitForFunction(() => location.hash.startsWith('#queue?') && location.hash.includes('from=') && location.hash.includes('to='));
+    await viewDrawn(desk, 'queue');
+    const listed = (await byId(desk, 'queue-total').textContent()).match(/\d+/)?.[0];
+    if (listed !== counted) throw new Error(`the orders figure says ${counted}, its queue lists ${listed}`);
+    await byId(desk, 'tab-dashboard').click();
+    await viewDrawn(desk, 'dashboard');
     await desk.locator('[data-testid="bar-row"][href*="grade="]').first().click();
     await desk.waitForFunction(() => location.hash.startsWith('#queue?') && location.hash.includes('status=open')
       && location.hash.includes('grade=') && location.hash.includes('project='));
