@@ -1,17 +1,21 @@
--- One-time sign-in codes sent by text message (POST /api/v1/login/code): the code's HMAC under
--- the database's secret, never the code. A code lives 5 minutes and takes 5 wrong tries; rows
--- older than a day are deleted when the next code is asked for (the phone is personal data).
+-- One-time sign-in codes sent by text message (POST /api/v1/login/code): one row per number, its
+-- latest code as an HMAC under the database's secret (never the digits), and the number's
+-- counts of codes in the current hour and day. Every check is one conditional statement, so
+-- that concurrent requests (several server processes) cannot exceed a limit. Rows untouched for
+-- two days are deleted (the number is personal data).
 CREATE TABLE login_codes (
-    id TEXT PRIMARY KEY,
-    phone TEXT NOT NULL,
+    phone TEXT PRIMARY KEY,
     code_hash TEXT NOT NULL,
-    created_at BIGINT NOT NULL,
+    sent_at BIGINT NOT NULL,
     expires_at BIGINT NOT NULL,
-    attempts BIGINT NOT NULL DEFAULT 0,
-    used_at BIGINT
+    attempts BIGINT NOT NULL,
+    used_at BIGINT,
+    hour_from BIGINT NOT NULL,
+    hour_count BIGINT NOT NULL,
+    day_from BIGINT NOT NULL,
+    day_count BIGINT NOT NULL
 );
-CREATE INDEX login_codes_phone ON login_codes (phone, created_at);
-CREATE INDEX login_codes_created ON login_codes (created_at);
--- Who a number signs in, in any organization: owners' accounts, then the register's residents.
+CREATE INDEX login_codes_sent ON login_codes (sent_at);
+-- Who a number signs in, in any organization: accounts, then the register's residents.
 CREATE INDEX users_phone ON users (phone);
 CREATE INDEX estate_residents_by_phone ON estate_residents (phone);

@@ -106,9 +106,9 @@ pub struct ServeArgs {
     /// How many backups to keep (the newest).
     #[arg(long, env = "LOOPWORK_BACKUP_KEEP", default_value_t = 28, value_parser = clap::value_parser!(u32).range(1..=10_000))]
     pub backup_keep: u32,
-    /// How sign-in codes reach owners' phones: `log` (development: written to the log),
-    /// `webhook` (POSTed, signed, to your text-message gateway), `off`.
-    #[arg(long, env = "LOOPWORK_SMS", value_enum, default_value = "log")]
+    /// How sign-in codes reach owners' phones: `off` (no codes), `webhook` (POSTed, signed, to
+    /// your text-message gateway), `log` (development only: written to the server's log).
+    #[arg(long, env = "LOOPWORK_SMS", value_enum, default_value = "off")]
     pub sms: SmsProvider,
     /// The gateway's URL for `--sms webhook`.
     #[arg(long, env = "LOOPWORK_SMS_WEBHOOK_URL")]
@@ -172,7 +172,7 @@ impl Default for ServeArgs {
             backup_dir: None,
             backup_every: std::time::Duration::from_secs(6 * 3_600),
             backup_keep: 28,
-            sms: SmsProvider::Log,
+            sms: SmsProvider::Off,
             sms_webhook_url: None,
             sms_webhook_secret: None,
             production: false,

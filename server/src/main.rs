@@ -57,6 +57,11 @@ async fn serve(args: ServeArgs) -> Result<(), String> {
         let text = demo::seed(database.as_ref(), clock.now_ms()).await.map_err(|e| e.message_en)?;
         println!("{}", text.replace("HOST", &args.listen.to_string()));
     }
+    // Phones stored as typed by earlier versions, as digits (sign-in by code finds them so).
+    let normalized = database.normalize_account_phones().await.map_err(|e| e.to_string())?;
+    if normalized > 0 {
+        tracing::info!(accounts = normalized, "account phone numbers kept as digits");
+    }
     database.warm().await;
     let api = tokio::net::TcpListener::bind(args.listen)
         .await

@@ -1,22 +1,23 @@
 //! Text messages carrying one-time sign-in codes, through a provider chosen when the server
 //! starts (`serve --sms`):
 //!
-//! - `log` (the default, for development): the code is written to the server's log with the
-//!   number masked (`138****8005`); `serve --production` refuses it.
+//! - `off` (the default): no codes; signing in by code answers 503 `sms_unavailable`.
+//! - `log` (development only, asked for by name): the code is written to the server's log with
+//!   the number masked (`138****8005`); `serve --production` refuses it.
 //! - `webhook`: the code is POSTed as JSON `{"phone", "code", "purpose": "login",
 //!   "expires_in_s"}` to `--sms-webhook-url`, signed as webhooks are (`x-loopwork-timestamp`,
 //!   `x-loopwork-signature: sha256=<HMAC-SHA256(secret, "<timestamp>.<body>")>`) with
 //!   `--sms-webhook-secret`; the company's own gateway (Aliyun SMS, Tencent Cloud SMS, …) sends
-//!   the text. Any answer but 2xx within 10 s is a failure.
-//! - `off`: no codes; signing in by code answers 503 `sms_unavailable`.
+//!   the text. Any answer but 2xx within 10 s is a failure (logged; the owner was told a code
+//!   is on its way either way, so that answers do not tell known numbers from unknown ones).
 
 use std::time::Duration;
 
 /// How a code reaches the phone.
 #[derive(Clone, Debug, Default)]
 pub enum Sms {
-    Off,
     #[default]
+    Off,
     Log,
     Webhook {
         url: reqwest::Url,

@@ -15,7 +15,7 @@ const STRINGS = {
   use_h5: ['业主请使用 /h5 页面', 'Owners please use /h5'], network_error: ['网络连接失败,请检查网络;页面保留上次的数据,稍后自动重试', 'Cannot reach the server: check the connection. The last data stays on the page; retrying shortly'],
   tab_queue: ['工单队列', 'Queue'], tab_register: ['登记', 'Register'], tab_notifications: ['通知', 'Notifications'],
   tab_visits: ['回访', 'Return visits'], tab_dashboard: ['数据看板', 'Dashboard'], tab_kpis: ['考核', 'KPIs'],
-  all: ['全部', 'All'], open_orders: ['未完结', 'Open'], overdue_only: ['仅超时', 'Overdue only'],
+  all: ['全部', 'All'], open_orders: ['未完结', 'Open'], not_cancelled: ['未取消', 'Not cancelled'], overdue_only: ['仅超时', 'Overdue only'],
   search: ['搜索', 'Search'], none: ['无', 'None'], yes: ['是', 'Yes'], no: ['否', 'No'],
   kind: ['类型', 'Kind'], category: ['类别', 'Category'], grade: ['等级', 'Grade'], channel: ['渠道', 'Channel'],
   status: ['状态', 'Status'], project: ['项目', 'Project'], building: ['楼栋', 'Building'], unit: ['房号', 'Unit'],
@@ -438,9 +438,19 @@ export function loginView(root, { accept, done, hint, byCode }) {
       signedIn(s);
     });
   });
-  const codeForm = byCode ? codeLogin(say, signedIn, () => show(form), error) : null;
+  const codeForm = byCode ? codeLogin(say, signedIn, () => show(form)) : null;
   const show = (which) => { error.hidden = true; which.append(error); root.replaceChildren(which); };
-  show(codeForm ?? form);
+  show(form);
+  // The code first where the server sends codes; otherwise the password alone.
+  if (codeForm) {
+    const toCode = form.querySelector('[data-testid=login-by-code]');
+    toCode.hidden = true;
+    api('/api/v1/login/methods').then((m) => {
+      if (!m.code) return;
+      toCode.hidden = false;
+      if (root.contains(form) && !form.elements.login.value) show(codeForm);
+    }).catch(() => {});
+  }
 }
 
 // Signing in with a code: the number, 获取验证码 (then a minute's countdown), the six digits.
@@ -461,18 +471,21 @@ function codeLogin(say, signedIn, toPassword) {
     tick();
     timer = setInterval(tick, 1000);
   };
-  send.addEventListener('click', () => {
+  send.addEventListener('click', async () => {
     if (!phone.value.trim()) return say(t('phone_first'));
-    busy(send, async () => {
+    let wait = 0;
+    await busy(send, async () => {
       try {
         const r = await api('/api/v1/login/code', { method: 'POST', body: { phone: phone.value.trim() } });
         toast(t('code_sent'));
-        countdown(r.retry_after_s ?? 60);
+        wait = r.retry_after_s ?? 60;
         code.focus();
       } catch (err) {
         say(errorText(err));
       }
     });
+    // After `busy` gave the button back: the countdown keeps it until the number may ask again.
+    if (wait) countdown(wait);
   });
   const form = h('form', { class: 'card login', 'data-testid': 'login-code-form' },
     h('h2', {}, t('login_title')),

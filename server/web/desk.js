@@ -211,7 +211,8 @@ function queueView() {
   const pick = (key, list) => field(t(key), h('select', { 'data-testid': `filter-${key}`, value: f[key] ?? '', onchange: set(key) }, options(list, t('all'))));
   const filters = h('div', { class: 'filters card' },
     field(t('status'), h('select', { 'data-testid': 'filter-status', value: f.status ?? '', onchange: set('status') },
-      h('option', { value: '' }, t('all')), h('option', { value: 'open' }, t('open_orders')), options('statuses'))),
+      h('option', { value: '' }, t('all')), h('option', { value: 'open' }, t('open_orders')),
+      h('option', { value: 'not_cancelled' }, t('not_cancelled')), options('statuses'))),
     pick('kind', 'kinds'), pick('grade', 'grades'), pick('category', 'categories'),
     field(t('building'), h('input', { 'data-testid': 'filter-building', value: f.building ?? '', size: 6, onchange: set('building') })),
     field(t('technician'), h('select', { 'data-testid': 'filter-assignee', value: f.assignee ?? '', onchange: set('assignee') },
@@ -1084,8 +1085,8 @@ function efficiency(e, prev) {
   const nonZero = (x) => (e.orders ? x : null);
   return [
     h('div', { class: 'stats' },
-      // The orders counted: the period's orders in the queue, whatever their status.
-      stat('eff_orders', e.orders, null, e.orders, prev?.orders, 'n', st.range && queueOf({ from: rangeQuery(st.range).from, to: rangeQuery(st.range).to })),
+      // The orders counted: the period's orders in the queue, all but the cancelled (as counted).
+      stat('eff_orders', e.orders, null, e.orders, prev?.orders, 'n', st.range && queueOf({ status: 'not_cancelled', from: rangeQuery(st.range).from, to: rangeQuery(st.range).to })),
       stat('eff_response', p(e.response), n(e.response), e.response?.count ? e.response.p50_ms : null, prev?.response?.count ? prev.response.p50_ms : null, 'ms'),
       stat('eff_arrival', p(e.arrival), n(e.arrival), e.arrival?.count ? e.arrival.p50_ms : null, prev?.arrival?.count ? prev.arrival.p50_ms : null, 'ms'),
       stat('eff_resolution', p(e.resolution), n(e.resolution), e.resolution?.count ? e.resolution.p50_ms : null, prev?.resolution?.count ? prev.resolution.p50_ms : null, 'ms'),

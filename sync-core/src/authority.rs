@@ -460,6 +460,14 @@ impl At<'_> {
             "location" => match self.get(&ROOT, key) {
                 Some((Value::Object(ObjType::Map), obj)) => {
                     let part = |k: &str| self.str(&obj, k);
+                    // Its four parts, each text, and nothing else.
+                    let parts_only = self.doc.keys_at(&obj, &self.heads).all(|k| {
+                        matches!(k.as_str(), "project" | "building" | "unit" | "area")
+                            && matches!(self.get(&obj, &k), Some((Value::Scalar(v), _)) if v.is_str())
+                    });
+                    if !parts_only {
+                        return false;
+                    }
                     let location = crate::Location {
                         project: part("project").unwrap_or_default(),
                         building: part("building"),
@@ -475,7 +483,10 @@ impl At<'_> {
                 None => true,
                 Some((Value::Object(ObjType::Map), obj)) => {
                     let int = |k: &str| match self.get(&obj, k) {
-                        Some((Value::Scalar(s), _)) => s.as_i64(),
+                        Some((Value::Scalar(s), _)) => match s.as_ref() {
+                            automerge::ScalarValue::Int(n) => Some(*n),
+                            _ => None,
+                        },
                         _ => None,
                     };
                     let only_window = self.doc.keys_at(&obj, &self.heads).all(|k| k == "from" || k == "to");
@@ -555,11 +566,21 @@ pub fn review(
     // Every change ever rejected here, so that a restore never brings back an earlier one's value.
     let earlier: Vec<Change> = already.iter().filter_map(|h| order.automerge().get_change_by_hash(h)).collect();
     let rejected_changes: Vec<&Change> = rejected.iter().map(|(_, c, _)| *c).chain(earlier.iter()).collect();
+    // This push's rejected changes and every change of the push built on one of them: the
+    // document as it would stand without them is where a removed value is found again.
+    let mut tainted: Vec<&Change> = Vec::new();
+    for change in changes {
+        let built_on = change.deps().iter().any(|d| tainted.iter().any(|t| t.hash() == *d));
+        if built_on || rejected.iter().any(|(_, c, _)| c.hash() == change.hash()) {
+            tainted.push(change);
+        }
+    }
+    let undo = Undo { rejected: &rejected_changes, tainted: &tainted };
     order.set_device(server.device);
     order.raw_change(now_ms, "compensate", |tx| {
         // Newest first, so that an older change's restore sees what the newer ones left.
         for (rejection, change, t) in rejected.iter().rev() {
-            compensate(tx, change, t, &rejected_changes)?;
+            compensate(tx, change, t, &undo)?;
             record(tx, rejection)?;
         }
         Ok(())
@@ -572,11 +593,19 @@ fn by_any(id: &ObjId, changes: &[&Change]) -> bool {
 }
 
 /// Undoes what `change` did, on the document as it is now.
+/// What a compensation undoes: every change ever rejected on the order (no value of theirs is
+/// brought back), and this push's rejected changes with the push's changes built on them (a
+/// removed value is read from the document without them).
+struct Undo<'a> {
+    rejected: &'a [&'a Change],
+    tainted: &'a [&'a Change],
+}
+
 fn compensate(
     tx: &mut automerge::transaction::Transaction<'_>,
     change: &Change,
     t: &Touched,
-    rejected: &[&Change],
+    undo: &Undo<'_>,
 ) -> Result<(), automerge::AutomergeError> {
     let deps = change.deps();
     // Entries it added: removed (their bytes stay in the history).
@@ -594,11 +623,11 @@ fn compensate(
     }
     // Fields it wrote in existing entries (checklist `done`): back to the value before it.
     for (_, entry, key) in &t.entry_puts {
-        restore_key(tx, entry, key, rejected)?;
+        restore_key(tx, entry, key, undo)?;
     }
     // Top-level values it wrote: back to a valid concurrent value, or the value before it.
     for key in &t.roots {
-        restore_key(tx, &ROOT, key, rejected)?;
+        restore_key(tx, &ROOT, key, undo)?;
     }
     // Fields it wrote inside a top-level map (the location, the appointment): each back.
     for key in t.inner.iter().filter(|k| matches!(k.as_str(), "location" | "appointment")) {
@@ -609,7 +638,7 @@ fn compensate(
             let mut fields: BTreeSet<String> = tx.keys(&map).collect();
             fields.extend(tx.keys_at(&map, deps));
             for field in fields {
-                restore_key(tx, &map, &field, rejected)?;
+                restore_key(tx, &map, &field, undo)?;
             }
         }
     }
@@ -645,11 +674,12 @@ fn restore_key(
     tx: &mut automerge::transaction::Transaction<'_>,
     obj: &ObjId,
     key: &str,
-    rejected: &[&Change],
+    undo: &Undo<'_>,
 ) -> Result<(), automerge::AutomergeError> {
+    let rejected = undo.rejected;
     match tx.get(obj, key)? {
         Some((_, winner)) if !by_any(&winner, rejected) => return Ok(()),
-        None => return restore_removed(tx, obj, key, rejected),
+        None => return restore_removed(tx, obj, key, undo),
         _ => {}
     }
     let mut at: Option<Vec<ChangeHash>> = None;
@@ -676,15 +706,15 @@ fn restore_key(
     }
 }
 
-/// A key a rejected change removed: its value as the document would hold it had the rejected
-/// changes never been made (so that an honest concurrent removal stands). The document's heads
-/// with every rejected change replaced by its dependencies; when an accepted change depends on a
-/// rejected one, the removal it saw stands.
+/// A key a rejected change removed: its value as the document would hold it without this push's
+/// rejected changes and the push's changes built on them (so that an honest concurrent removal
+/// stands, and a harmless change made after the removal does not keep it). The document's heads,
+/// each such change replaced by its dependencies.
 fn restore_removed(
     tx: &mut automerge::transaction::Transaction<'_>,
     obj: &ObjId,
     key: &str,
-    rejected: &[&Change],
+    undo: &Undo<'_>,
 ) -> Result<(), automerge::AutomergeError> {
     let mut stack: Vec<ChangeHash> = tx.get_heads();
     let mut heads: BTreeSet<ChangeHash> = BTreeSet::new();
@@ -693,7 +723,7 @@ fn restore_removed(
         if !seen.insert(hash) {
             continue;
         }
-        match rejected.iter().find(|c| c.hash() == hash) {
+        match undo.tainted.iter().chain(undo.rejected.iter()).find(|c| c.hash() == hash) {
             Some(change) => stack.extend(change.deps().iter().copied()),
             None => {
                 heads.insert(hash);
@@ -701,9 +731,8 @@ fn restore_removed(
         }
     }
     let heads: Vec<ChangeHash> = heads.into_iter().collect();
-    let Some((value, old)) = tx.get_all_at(obj, key, &heads)?.into_iter().find(|(_, id)| !by_any(id, rejected)) else {
-        return Ok(());
-    };
+    let found = tx.get_all_at(obj, key, &heads)?.into_iter().find(|(_, id)| !by_any(id, undo.rejected));
+    let Some((value, old)) = found else { return Ok(()) };
     match value {
         Value::Scalar(s) => tx.put(obj, key, s.into_owned()),
         Value::Object(kind) => {

@@ -322,3 +322,34 @@ fn a_removed_field_or_a_field_written_inside_the_location_comes_back() {
     pull(&mut owner, &server);
     assert_eq!(owner.description(), "厨房水管漏水");
 }
+
+#[test]
+fn a_harmless_change_made_after_a_removal_does_not_keep_it() {
+    let c = cast();
+    let mut server = assigned_order(&c);
+    let mut desk = copy_for(&server, &c.desk);
+    desk.raw_change(T0 + HOUR, "drop description", |tx| {
+        use automerge::transaction::Transactable;
+        tx.delete(automerge::ROOT, "description")
+    })
+    .unwrap();
+    // A note the desk may write, built on the removal: accepted, and the removal still undone.
+    desk.add_note(&c.desk, "已电话联系业主", T0 + HOUR).unwrap();
+    let rejected = push(&mut server, &desk, &c.desk, &c.server);
+    assert_eq!(rejected.len(), 1, "{rejected:?}");
+    assert_eq!(server.description(), "厨房水管漏水");
+    assert_eq!(server.notes().len(), 1, "the honest note stands");
+    // The same for a location part removed, then a note.
+    let mut desk = copy_for(&server, &c.desk);
+    desk.raw_change(T0 + 2 * HOUR, "drop unit", |tx| {
+        use automerge::ReadDoc;
+        use automerge::transaction::Transactable;
+        let (_, location) = tx.get(automerge::ROOT, "location")?.unwrap();
+        tx.put(&location, "unit", 7_i64)
+    })
+    .unwrap();
+    desk.add_note(&c.desk, "补记", T0 + 2 * HOUR).unwrap();
+    let rejected = push(&mut server, &desk, &c.desk, &c.server);
+    assert_eq!(rejected.len(), 1, "a unit that is not text is refused: {rejected:?}");
+    assert_eq!(server.location(), Location::unit("hy-garden", "3", "3-1502"));
+}

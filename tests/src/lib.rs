@@ -686,6 +686,18 @@ impl SmsGateway {
         self.messages.lock().expect("messages").iter().rev().find(|(p, _)| p == phone).map(|(_, c)| c.clone())
     }
 
+    /// The last code sent to `phone`, waited for (texts are sent beside the server's answer):
+    /// `None` after 5 s.
+    pub async fn wait_code(&self, phone: &str, after: usize) -> Option<String> {
+        for _ in 0..100 {
+            if self.count() > after {
+                return self.last_code(phone);
+            }
+            tokio::time::sleep(std::time::Duration::from_millis(50)).await;
+        }
+        None
+    }
+
     pub fn count(&self) -> usize {
         self.messages.lock().expect("messages").len()
     }

@@ -251,6 +251,8 @@ async fn the_list_pages_filters_and_masks(backend: Backend) {
         found.as_array().map(|a| a.iter().map(|u| u["login"].clone()).collect::<Vec<_>>()),
         Some(vec![json!("tech3")])
     );
+    let (_, found) = server.call(&admin, "GET", "/api/v1/users?q=TECH4", None).await;
+    assert_eq!(found.as_array().map(Vec::len), Some(1), "case does not matter, on either store: {found}");
     let (_, found) = server.call(&admin, "GET", "/api/v1/users?q=%25", None).await;
     assert_eq!(found, json!([]), "% matches itself only");
     let (_, techs) = server.call(&admin, "GET", "/api/v1/users?role=technician&limit=200", None).await;

@@ -70,6 +70,7 @@ pub fn router(state: AppState) -> axum::Router {
         .layer(tower_http::limit::RequestBodyLimitLayer::new(MAX_SYNC_BODY));
     let json = axum::Router::new()
         .route("/api/v1/login", post(sessions::login))
+        .route("/api/v1/login/methods", get(sessions::methods))
         .route("/api/v1/login/code", post(sessions::request_code))
         .route("/api/v1/login/code/verify", post(sessions::verify_code))
         .route("/api/v1/devices/{id}/revoke", post(sessions::revoke_device))

@@ -24,7 +24,7 @@ use crate::http::estate::{
 };
 use crate::http::privacy::{Contact, RevealedCaller};
 use crate::http::return_visits::ReturnVisit;
-use crate::http::sessions::{CodeRequest, CodeRequested, CodeSignIn, LoginRequest, LoginResponse};
+use crate::http::sessions::{CodeRequest, CodeRequested, CodeSignIn, LoginMethods, LoginRequest, LoginResponse};
 use crate::http::users::{ChangeRequest, CreatedUser, NewAccount, PasswordReset, User};
 use crate::http::webhooks::{CreatedWebhook, NewWebhook};
 use crate::service_desk::ServiceDesk;
@@ -53,6 +53,7 @@ pub fn schemas() -> Map<String, Value> {
         CodeRequest,
         CodeRequested,
         CodeSignIn,
+        LoginMethods,
         Me,
         Vocabulary,
         Technician,

@@ -148,9 +148,13 @@ enum Holder {
 }
 
 async fn holder(state: &AppState, phone: &str) -> Result<Holder, ApiError> {
-    let accounts = state.db.owner_accounts_by_phone(phone).await?;
+    let accounts = state.db.accounts_by_phone(phone).await?;
+    // A staff member's number signs nobody in by code (staff use passwords); nor does a
+    // disabled owner's, or a number on several owners' accounts.
+    if accounts.iter().any(|a| a.user.role != loopwork_sync_core::Role::Owner) {
+        return Ok(Holder::Nobody);
+    }
     if !accounts.is_empty() {
-        // A disabled account, or several accounts with the number: no sign-in by code.
         return Ok(match accounts.as_slice() {
             [one] if !one.disabled => Holder::Account(one.user.clone()),
             _ => Holder::Nobody,
@@ -159,6 +163,19 @@ async fn holder(state: &AppState, phone: &str) -> Result<Holder, ApiError> {
     let residents = state.db.residents_for_sign_in(phone).await?;
     let one_org = residents.first().is_some_and(|first| residents.iter().all(|r| r.org == first.org));
     Ok(if one_org { Holder::Residents(residents) } else { Holder::Nobody })
+}
+
+/// `GET /api/v1/login/methods`: how one may sign in here (the owner's page offers the code
+/// first when texts can be sent).
+#[derive(Debug, Serialize, schemars::JsonSchema)]
+pub struct LoginMethods {
+    pub password: bool,
+    /// Whether sign-in codes are sent (`serve --sms` is not `off`).
+    pub code: bool,
+}
+
+pub async fn methods(State(state): State<AppState>) -> Json<LoginMethods> {
+    Json(LoginMethods { password: true, code: !state.sms.is_off() })
 }
 
 pub async fn request_code(
@@ -183,9 +200,15 @@ pub async fn request_code(
         return Err(ApiError::throttled(((wait_ms + 999) / 1000).max(1) as u64));
     }
     let expires_in_s = crate::store::LOGIN_CODE_TTL_MS / 1000;
-    if known && let Err(why) = state.sms.send(&phone, &code, expires_in_s, now).await {
-        tracing::error!(error = why, "a sign-in code was not sent");
-        return Err(sms_unavailable());
+    // Sent beside the answer: its time, and a gateway's refusal, must not tell known numbers
+    // from unknown ones. A failure is logged for the operator.
+    if known {
+        let sms = state.sms.clone();
+        tokio::spawn(async move {
+            if let Err(why) = sms.send(&phone, &code, expires_in_s, now).await {
+                tracing::error!(error = why, "a sign-in code was not sent");
+            }
+        });
     }
     Ok((
         StatusCode::ACCEPTED,
@@ -275,7 +298,8 @@ async fn owner_from_register(
     let first = residents.first().ok_or_else(ApiError::internal)?;
     let user = crate::store::NewUser {
         org: first.org.clone(),
-        login: format!("tel-{phone}"),
+        // Not the number: logins are listed and searched on the console, numbers are masked.
+        login: format!("owner-{}", uuid::Uuid::now_v7().simple()),
         // A hash no password matches: the account signs in by code until an administrator
         // sets a password.
         password_hash: auth::decoy_hash().to_owned(),

@@ -88,6 +88,10 @@ pub trait People: Send + Sync {
     async fn user_devices(&self, org: &str, id: &str) -> Result<Option<Vec<DeviceRecord>>>;
     /// The trades of the organization's technicians, by user id.
     async fn trades(&self, org: &str) -> Result<HashMap<String, Vec<String>>>;
+    /// Accounts' phones as digits (`normalize_phone`), for those stored as typed by earlier
+    /// versions: signing in by code finds accounts by digits. Numbers that do not read stay as
+    /// they are. How many changed.
+    async fn normalize_account_phones(&self) -> Result<usize>;
 }
 
 /// Office roles first, owners last.
@@ -121,7 +125,7 @@ where
     async fn users(&self, org: &str, query: &UserQuery) -> Result<(Vec<UserRecordFull>, i64)> {
         let pattern = query.q.as_deref().map(like_pattern);
         let filter = "u.org_id = $1 AND ($2 IS NULL OR u.role = $2)
-            AND ($3 IS NULL OR u.login LIKE $3 ESCAPE '\\' OR u.display_name LIKE $3 ESCAPE '\\')
+            AND ($3 IS NULL OR LOWER(u.login) LIKE LOWER($3) ESCAPE '\\' OR LOWER(u.display_name) LIKE LOWER($3) ESCAPE '\\')
             AND ($4 = 0 OR ($4 = 1) = (u.disabled_at IS NOT NULL))";
         let disabled: i64 = match query.disabled {
             None => 0,
@@ -252,6 +256,26 @@ where
                 })
                 .collect(),
         ))
+    }
+
+    async fn normalize_account_phones(&self) -> Result<usize> {
+        let rows: Vec<(String, String)> =
+            sqlx::query_as("SELECT id, phone FROM users WHERE phone IS NOT NULL").fetch_all(&self.pool).await?;
+        let mut changed = 0;
+        for (id, phone) in rows {
+            if let Ok(digits) = loopwork_sync_core::estate::normalize_phone(&phone)
+                && digits != phone
+            {
+                sqlx::query("UPDATE users SET phone = $1 WHERE id = $2 AND phone = $3")
+                    .bind(digits.as_str())
+                    .bind(id.as_str())
+                    .bind(phone.as_str())
+                    .execute(&self.pool)
+                    .await?;
+                changed += 1;
+            }
+        }
+        Ok(changed)
     }
 
     async fn trades(&self, org: &str) -> Result<HashMap<String, Vec<String>>> {

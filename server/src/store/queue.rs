@@ -167,7 +167,8 @@ pub const IDEMPOTENCY_WINDOW_MS: i64 = 24 * 3_600_000;
 fn queue_where(principal: &Principal) -> String {
     format!(
         "o.org_id = $1 AND $3 = $3 AND {}
-           AND ($4 IS NULL OR o.status = $4 OR ($4 = 'open' AND o.is_open = TRUE))
+           AND ($4 IS NULL OR o.status = $4 OR ($4 = 'open' AND o.is_open = TRUE)
+                OR ($4 = 'not_cancelled' AND o.status <> 'cancelled'))
            AND ($5 IS NULL OR o.kind = $5) AND ($6 IS NULL OR o.grade = $6)
            AND ($7 IS NULL OR o.category = $7) AND ($8 IS NULL OR o.project = $8)
            AND ($9 IS NULL OR o.building = $9) AND ($10 IS NULL OR o.unit = $10)

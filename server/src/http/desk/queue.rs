@@ -171,7 +171,7 @@ fn checked_filter(mut filter: OrderFilter, max_limit: i64) -> Result<OrderFilter
     ] {
         blank_is_none(value);
     }
-    if let Some(status) = filter.status.as_deref().filter(|s| *s != "open") {
+    if let Some(status) = filter.status.as_deref().filter(|s| !matches!(*s, "open" | "not_cancelled")) {
         Status::from_code(status).map_err(|_| invalid_code("status", status))?;
     }
     if let Some(sort) = filter.sort.as_deref()
