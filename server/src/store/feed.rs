@@ -47,22 +47,28 @@ impl Announced {
 pub(crate) fn scope_filter(scope: Scope, order_column: &str) -> String {
     // A quarantined order is in nobody's scope: its history does not load.
     let healthy = format!("{order_column} NOT IN (SELECT id FROM orders WHERE quarantined_at IS NOT NULL)");
-    let scoped = match scope {
-        Scope::Organization => return healthy,
-        Scope::Assigned(_) => {
-            format!("{order_column} IN (SELECT id FROM orders WHERE org_id = $1 AND assignee = $3)")
+    match scope_on_orders(scope, "o") {
+        None => healthy,
+        Some(scoped) => {
+            format!("{order_column} IN (SELECT o.id FROM orders o WHERE o.org_id = $1 AND {scoped}) AND {healthy}")
         }
-        Scope::OwnUnits(_) => format!(
-            "{order_column} IN (SELECT o.id FROM orders o WHERE o.org_id = $1 AND (o.reporter = $3 OR EXISTS (
-                SELECT 1 FROM owner_units u WHERE u.user_id = $3 AND u.project = o.project
-                AND u.building = o.building AND u.unit = o.unit)))"
-        ),
-        Scope::Projects(_) => format!(
-            "{order_column} IN (SELECT o.id FROM orders o WHERE o.org_id = $1
-                AND o.project IN (SELECT s.project FROM staff_projects s WHERE s.user_id = $3))"
-        ),
-    };
-    format!("{scoped} AND {healthy}")
+    }
+}
+
+/// The scope as a condition on the `orders` row `o` (`$1` the organization, `$3` the user);
+/// `None` for the whole organization. Quarantine is not part of it (see [`scope_filter`]).
+pub(crate) fn scope_on_orders(scope: Scope, o: &str) -> Option<String> {
+    match scope {
+        Scope::Organization => None,
+        Scope::Assigned(_) => Some(format!("{o}.assignee = $3")),
+        Scope::OwnUnits(_) => Some(format!(
+            "({o}.reporter = $3 OR EXISTS (SELECT 1 FROM owner_units u WHERE u.user_id = $3
+                AND u.project = {o}.project AND u.building = {o}.building AND u.unit = {o}.unit))"
+        )),
+        Scope::Projects(_) => {
+            Some(format!("{o}.project IN (SELECT s.project FROM staff_projects s WHERE s.user_id = $3)"))
+        }
+    }
 }
 
 /// The feed rows a device receives after its cursor ($2), up to `upto` ($5, or an expression),

@@ -95,23 +95,29 @@ pub const QUEUE_SORTS: &[&str] = &["priority", "deadline", "created", "created_a
 
 /// The `ORDER BY` of a sort of [`QUEUE_SORTS`] (the default, `priority`, for any other).
 fn queue_order(sort: Option<&str>) -> String {
-    // Grades by seriousness, from sync-core's order of them (minor < … < critical).
-    let rank = loopwork_sync_core::Grade::ALL
-        .iter()
-        .enumerate()
-        .map(|(i, g)| format!("WHEN '{}' THEN {i}", g.code()))
-        .collect::<Vec<_>>()
-        .join(" ");
     match sort {
         Some("deadline") => "o.is_open DESC, o.next_deadline IS NULL, o.next_deadline, o.created_at DESC, o.id".into(),
         Some("created") => "o.created_at DESC, o.id".into(),
         Some("created_asc") => "o.created_at, o.id".into(),
         Some("number") => "o.number, o.id".into(),
-        _ => format!(
-            "o.is_open DESC, CASE o.grade {rank} ELSE 0 END DESC, o.next_deadline IS NULL, o.next_deadline,
-             o.created_at DESC, o.id"
-        ),
+        _ => format!("o.is_open DESC, {} DESC, {}, o.created_at DESC, o.id", grade_rank("o."), deadline_key("o.")),
     }
+}
+
+/// An order's grade as a number, more serious higher (sync-core's order: minor < … < critical).
+/// The priority index (`orders_open_priority`) holds this very expression.
+pub(crate) fn grade_rank(prefix: &str) -> String {
+    let arms: Vec<String> = loopwork_sync_core::Grade::ALL
+        .iter()
+        .enumerate()
+        .map(|(i, g)| format!("WHEN '{}' THEN {i}", g.code()))
+        .collect();
+    format!("(CASE {prefix}grade {} ELSE 0 END)", arms.join(" "))
+}
+
+/// The next deadline, none last (an index can hold this order; `IS NULL, …` it cannot).
+pub(crate) fn deadline_key(prefix: &str) -> String {
+    format!("COALESCE({prefix}next_deadline, 9223372036854775807)")
 }
 
 #[async_trait]
@@ -162,73 +168,139 @@ pub trait Queue: Send + Sync {
 /// How long a registration's `Idempotency-Key` is remembered.
 pub const IDEMPOTENCY_WINDOW_MS: i64 = 24 * 3_600_000;
 
-/// The queue's `WHERE` over `orders o`: the principal's scope and every filter, with the
-/// placeholders [`bind_filter`] binds ($1 to $20).
-fn queue_where(principal: &Principal) -> String {
-    format!(
-        "o.org_id = $1 AND $3 = $3 AND {}
-           AND ($4 IS NULL OR o.status = $4 OR ($4 = 'open' AND o.is_open = TRUE)
-                OR ($4 = 'not_cancelled' AND o.status <> 'cancelled'))
-           AND ($5 IS NULL OR o.kind = $5) AND ($6 IS NULL OR o.grade = $6)
-           AND ($7 IS NULL OR o.category = $7) AND ($8 IS NULL OR o.project = $8)
-           AND ($9 IS NULL OR o.building = $9) AND ($10 IS NULL OR o.unit = $10)
-           AND ($11 IS NULL OR o.assignee = $11)
-           AND ($12 = FALSE OR (o.is_open = TRUE AND o.next_deadline < $13))
-           AND ($14 IS NULL OR o.number LIKE $14 ESCAPE '\\' OR o.unit LIKE $14 ESCAPE '\\'
-                OR o.id IN (SELECT order_id FROM order_texts WHERE org_id = $1 AND description LIKE $14 ESCAPE '\\')
-                OR o.id IN (SELECT order_id FROM order_callers WHERE org_id = $1 AND (name = $19 OR phone = $20))
-                OR EXISTS (SELECT 1 FROM estate_residents r WHERE r.org_id = $1 AND r.project = o.project
-                    AND r.building = o.building AND r.unit = o.unit AND (r.name = $19 OR r.phone = $20)))
-           AND ($15 IS NULL OR o.created_at >= $15) AND ($16 IS NULL OR o.created_at < $16)
-           AND ($17 IS NULL OR o.id IN (SELECT order_id FROM order_facts
-               WHERE org_id = $1 AND created_how = $17)) AND ($18 IS NULL OR o.id = $18)",
-        scope_filter(Scope::of(principal), "o.id")
-    )
+/// A value the queue's SQL binds.
+enum Bound {
+    Text(String),
+    Int(i64),
 }
 
-/// Binds [`queue_where`]'s placeholders ($1 to $20) in order.
-fn bind_filter<'q, B: Backend>(
-    query: sqlx::query::Query<'q, B, <B as sqlx::Database>::Arguments>,
-    principal: &Principal,
-    filter: &OrderFilter,
-    now_ms: i64,
-) -> sqlx::query::Query<'q, B, <B as sqlx::Database>::Arguments>
-where
-    i64: Column<B>,
-    bool: Column<B>,
-    String: Column<B>,
-    Option<i64>: Column<B>,
-    Option<String>: Column<B>,
-{
-    // What the user typed, matched literally: `%` and `_` are escaped, not wildcards.
-    let q = filter.q.as_deref().map(str::trim).filter(|q| !q.is_empty());
-    let like = q.map(like_pattern);
-    // A whole name or number: a caller's, or a resident's of the order's unit; office staff only
-    // (they see callers and residents; a technician or an owner may not test a guess).
-    let staff = principal.role.is_staff();
-    let phone = q.filter(|_| staff).and_then(|q| loopwork_sync_core::estate::normalize_phone(q).ok());
-    let name = q.filter(|_| staff).map(str::to_owned);
-    query
-        .bind(principal.org.clone())
-        .bind(filter.limit.unwrap_or(200).clamp(1, MAX_ROWS))
-        .bind(principal.user.to_string())
-        .bind(filter.status.clone())
-        .bind(filter.kind.clone())
-        .bind(filter.grade.clone())
-        .bind(filter.category.clone())
-        .bind(filter.project.clone())
-        .bind(filter.building.clone())
-        .bind(filter.unit.clone())
-        .bind(filter.assignee.clone())
-        .bind(filter.overdue)
-        .bind(now_ms)
-        .bind(like)
-        .bind(filter.from)
-        .bind(filter.to)
-        .bind(filter.hour_of_week)
-        .bind(filter.id.clone())
-        .bind(name)
-        .bind(phone)
+/// The queue's `WHERE` over `orders o`: the principal's scope and only the filters the request
+/// gives, as plain conditions the planner can answer from indexes (the open queue in priority
+/// order reads `orders_open_priority` in its order and stops at the page). `$1` is the
+/// organization, `$2` the page's size, `$3` the user (the scope); the filters' values follow.
+struct QueueWhere {
+    sql: Vec<String>,
+    values: Vec<Bound>,
+}
+
+impl QueueWhere {
+    /// Binds `value` next; its placeholder.
+    fn bind(&mut self, value: Bound) -> String {
+        self.values.push(value);
+        format!("${}", self.values.len() + 3)
+    }
+
+    fn equals(&mut self, column: &str, value: &Option<String>) {
+        if let Some(value) = value {
+            let at = self.bind(Bound::Text(value.clone()));
+            self.sql.push(format!("{column} = {at}"));
+        }
+    }
+
+    fn new(principal: &Principal, filter: &OrderFilter, now_ms: i64) -> QueueWhere {
+        let mut w = QueueWhere {
+            // A quarantined order is in nobody's scope: its history does not load.
+            sql: vec!["o.org_id = $1".into(), "$3 = $3".into(), "o.quarantined_at IS NULL".into()],
+            values: Vec::new(),
+        };
+        if let Some(scoped) = scope_on_orders(Scope::of(principal), "o") {
+            w.sql.push(scoped);
+        }
+        match filter.status.as_deref() {
+            None => {}
+            Some("open") => w.sql.push("o.is_open = TRUE".into()),
+            Some("not_cancelled") => w.sql.push("o.status <> 'cancelled'".into()),
+            Some(status) => {
+                let at = w.bind(Bound::Text(status.to_owned()));
+                w.sql.push(format!("o.status = {at}"));
+            }
+        }
+        w.equals("o.kind", &filter.kind);
+        w.equals("o.grade", &filter.grade);
+        w.equals("o.category", &filter.category);
+        w.equals("o.project", &filter.project);
+        w.equals("o.building", &filter.building);
+        w.equals("o.unit", &filter.unit);
+        w.equals("o.assignee", &filter.assignee);
+        if filter.overdue {
+            let at = w.bind(Bound::Int(now_ms));
+            w.sql.push(format!("o.is_open = TRUE AND o.next_deadline < {at}"));
+        }
+        // What the user typed, matched literally: `%` and `_` are escaped, not wildcards.
+        if let Some(q) = filter.q.as_deref().map(str::trim).filter(|q| !q.is_empty()) {
+            let like = w.bind(Bound::Text(like_pattern(q)));
+            let mut any = vec![
+                format!("o.number LIKE {like} ESCAPE '\\'"),
+                format!("o.unit LIKE {like} ESCAPE '\\'"),
+                format!(
+                    "o.id IN (SELECT order_id FROM order_texts WHERE org_id = $1 AND description LIKE {like} ESCAPE '\\')"
+                ),
+            ];
+            // A whole name or number: a caller's, or a resident's of the order's unit; office
+            // staff only (they see callers and residents; a technician or an owner may not test
+            // a guess).
+            if principal.role.is_staff() {
+                let name = w.bind(Bound::Text(q.to_owned()));
+                let mut callers = vec![format!("name = {name}")];
+                let mut residents = vec![format!("r.name = {name}")];
+                if let Ok(phone) = loopwork_sync_core::estate::normalize_phone(q) {
+                    let phone = w.bind(Bound::Text(phone));
+                    callers.push(format!("phone = {phone}"));
+                    residents.push(format!("r.phone = {phone}"));
+                }
+                any.push(format!(
+                    "o.id IN (SELECT order_id FROM order_callers WHERE org_id = $1 AND ({}))",
+                    callers.join(" OR ")
+                ));
+                any.push(format!(
+                    "EXISTS (SELECT 1 FROM estate_residents r WHERE r.org_id = $1 AND r.project = o.project
+                        AND r.building = o.building AND r.unit = o.unit AND ({}))",
+                    residents.join(" OR ")
+                ));
+            }
+            w.sql.push(format!("({})", any.join(" OR ")));
+        }
+        if let Some(from) = filter.from {
+            let at = w.bind(Bound::Int(from));
+            w.sql.push(format!("o.created_at >= {at}"));
+        }
+        if let Some(to) = filter.to {
+            let at = w.bind(Bound::Int(to));
+            w.sql.push(format!("o.created_at < {at}"));
+        }
+        if let Some(hour) = filter.hour_of_week {
+            let at = w.bind(Bound::Int(hour));
+            w.sql.push(format!("o.id IN (SELECT order_id FROM order_facts WHERE org_id = $1 AND created_how = {at})"));
+        }
+        w.equals("o.id", &filter.id);
+        w
+    }
+
+    /// `$1` to `$3`, then the filters' values.
+    fn bind_all<'q, B: Backend>(
+        &self,
+        mut query: sqlx::query::Query<'q, B, <B as sqlx::Database>::Arguments>,
+        principal: &Principal,
+        limit: i64,
+    ) -> sqlx::query::Query<'q, B, <B as sqlx::Database>::Arguments>
+    where
+        i64: Column<B>,
+        String: Column<B>,
+    {
+        query = query.bind(principal.org.clone()).bind(limit).bind(principal.user.to_string());
+        for value in &self.values {
+            query = match value {
+                Bound::Text(text) => query.bind(text.clone()),
+                Bound::Int(n) => query.bind(*n),
+            };
+        }
+        query
+    }
+
+    /// The placeholder after the filters' values.
+    fn next(&self) -> String {
+        format!("${}", self.values.len() + 4)
+    }
 }
 
 /// The most rows one query of the queue reads (an export's; a page of the desk's is at most 500).
@@ -329,17 +401,21 @@ where
         filter: &OrderFilter,
         now_ms: i64,
     ) -> Result<Vec<OrderListItem>> {
-        // The page is chosen on the orders table alone (its first columns), then joined: a
-        // queue of 100,000 open orders sorts narrow rows and joins two hundred.
+        // The page is chosen on the orders table alone, then joined: the open queue in priority
+        // order reads its page's index entries in order and joins those rows only.
         let order = queue_order(filter.sort.as_deref());
+        let w = QueueWhere::new(principal, filter, now_ms);
         let sql = format!(
             "SELECT {ITEM_COLUMNS} FROM {ITEM_FROM} JOIN (
              SELECT o.id FROM orders o WHERE {}
-             ORDER BY {order} LIMIT $2 OFFSET $21) page ON page.id = o.id
+             ORDER BY {order} LIMIT $2 OFFSET {}) page ON page.id = o.id
              ORDER BY {order}",
-            queue_where(principal)
+            w.sql.join(" AND "),
+            w.next()
         );
-        let rows = bind_filter(sqlx::query(AssertSqlSafe(sql)), principal, filter, now_ms)
+        let limit = filter.limit.unwrap_or(200).clamp(1, MAX_ROWS);
+        let rows = w
+            .bind_all(sqlx::query(AssertSqlSafe(sql)), principal, limit)
             .bind(filter.offset.unwrap_or(0).max(0))
             .fetch_all(&self.pool)
             .await?;
@@ -349,8 +425,9 @@ where
 
     async fn count_orders(&self, principal: &Principal, filter: &OrderFilter, now_ms: i64) -> Result<i64> {
         // $2 (the page's size) is not used by a count; it is bound all the same.
-        let sql = format!("SELECT COUNT(*) FROM orders o WHERE {} AND $2 = $2", queue_where(principal));
-        let row = bind_filter(sqlx::query(AssertSqlSafe(sql)), principal, filter, now_ms).fetch_one(&self.pool).await?;
+        let w = QueueWhere::new(principal, filter, now_ms);
+        let sql = format!("SELECT COUNT(*) FROM orders o WHERE {} AND $2 = $2", w.sql.join(" AND "));
+        let row = w.bind_all(sqlx::query(AssertSqlSafe(sql)), principal, 0).fetch_one(&self.pool).await?;
         Ok(row.try_get(0)?)
     }
 
@@ -461,5 +538,26 @@ where
             .execute(&self.pool)
             .await?;
         Ok(())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// The priority index holds the expressions the queue orders by: were they to differ, the
+    /// open queue would sort every open order again (and stay right, only slow).
+    #[test]
+    fn the_priority_index_holds_the_queue_s_expressions() {
+        for migration in [
+            include_str!("../../../migrations/sqlite/0024_queue_priority.sql"),
+            include_str!("../../../migrations/postgres/0025_queue_priority.sql"),
+        ] {
+            assert!(migration.contains(&format!("{} DESC", grade_rank(""))), "{}", grade_rank(""));
+            assert!(migration.contains(&format!("({})", deadline_key(""))), "{}", deadline_key(""));
+            assert!(migration.contains("WHERE is_open = TRUE AND quarantined_at IS NULL"));
+        }
+        let order = queue_order(None);
+        assert!(order.contains(&format!("{} DESC, {}, o.created_at DESC, o.id", grade_rank("o."), deadline_key("o."))));
     }
 }
