@@ -228,37 +228,35 @@ impl QueueWhere {
         }
         // What the user typed, matched literally: `%` and `_` are escaped, not wildcards.
         if let Some(q) = filter.q.as_deref().map(str::trim).filter(|q| !q.is_empty()) {
+            // The orders found, as one set of ids (each part answered from its own index or
+            // table), so that only those orders' rows are read.
             let like = w.bind(Bound::Text(like_pattern(q)));
-            let mut any = vec![
-                format!("o.number LIKE {like} ESCAPE '\\'"),
-                format!("o.unit LIKE {like} ESCAPE '\\'"),
+            let mut found = vec![
                 format!(
-                    "o.id IN (SELECT order_id FROM order_texts WHERE org_id = $1 AND description LIKE {like} ESCAPE '\\')"
+                    "SELECT s.id FROM orders s WHERE s.org_id = $1
+                        AND (s.number LIKE {like} ESCAPE '\\' OR s.unit LIKE {like} ESCAPE '\\')"
                 ),
+                format!("SELECT order_id FROM order_texts WHERE org_id = $1 AND description LIKE {like} ESCAPE '\\'"),
             ];
             // A whole name or number: a caller's, or a resident's of the order's unit; office
             // staff only (they see callers and residents; a technician or an owner may not test
             // a guess).
             if principal.role.is_staff() {
                 let name = w.bind(Bound::Text(q.to_owned()));
-                let mut callers = vec![format!("name = {name}")];
-                let mut residents = vec![format!("r.name = {name}")];
+                found.push(format!("SELECT order_id FROM order_callers WHERE org_id = $1 AND name = {name}"));
+                let mut residents = format!("r.name = {name}");
                 if let Ok(phone) = loopwork_sync_core::estate::normalize_phone(q) {
                     let phone = w.bind(Bound::Text(phone));
-                    callers.push(format!("phone = {phone}"));
-                    residents.push(format!("r.phone = {phone}"));
+                    found.push(format!("SELECT order_id FROM order_callers WHERE org_id = $1 AND phone = {phone}"));
+                    residents = format!("{residents} OR r.phone = {phone}");
                 }
-                any.push(format!(
-                    "o.id IN (SELECT order_id FROM order_callers WHERE org_id = $1 AND ({}))",
-                    callers.join(" OR ")
-                ));
-                any.push(format!(
-                    "EXISTS (SELECT 1 FROM estate_residents r WHERE r.org_id = $1 AND r.project = o.project
-                        AND r.building = o.building AND r.unit = o.unit AND ({}))",
-                    residents.join(" OR ")
+                found.push(format!(
+                    "SELECT s.id FROM estate_residents r JOIN orders s ON s.org_id = r.org_id
+                        AND s.project = r.project AND s.building = r.building AND s.unit = r.unit
+                     WHERE r.org_id = $1 AND ({residents})"
                 ));
             }
-            w.sql.push(format!("({})", any.join(" OR ")));
+            w.sql.push(format!("o.id IN ({})", found.join(" UNION ")));
         }
         if let Some(from) = filter.from {
             let at = w.bind(Bound::Int(from));
