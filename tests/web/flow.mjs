@@ -420,12 +420,16 @@ async function main() {
     await desk.bringToFront();
     await desk.evaluate((id) => { location.hash = `#order/${id}`; }, orderId);
     await waitText(desk, 'detail-status', '已确认');
-    if (await byId(desk, 'action-return_visit').count()) {
-      await byId(desk, 'action-return_visit').click();
-      await byId(desk, 'action-text').fill('业主表示已修好,满意');
-      await byId(desk, 'action-submit').click();
-      await waitText(desk, 'detail-status', '已回访');
-    }
+    // The return visit: the caller's number revealed (logged) and dialled, the visit recorded.
+    const card = byId(desk, 'contact-card');
+    await card.locator('[data-testid="contact-row"]', { hasText: '来电人' }).locator('[data-testid="contact-reveal"]').click();
+    const dial = card.locator('[data-testid="contact-phone-full"]').first();
+    await dial.waitFor({ timeout: 5000 });
+    if (await dial.getAttribute('href') !== 'tel:13800001111') throw new Error(`the return visit dials ${await dial.getAttribute('href')}`);
+    await byId(desk, 'action-return_visit').click();
+    await byId(desk, 'action-text').fill('电话回访:业主表示已修好,满意');
+    await byId(desk, 'action-submit').click();
+    await waitText(desk, 'detail-status', '已回访');
     await byId(desk, 'action-close').click();
     await byId(desk, 'action-form').waitFor({ timeout: 3000 });
     const status = (await byId(desk, 'detail-status').textContent()).trim();
