@@ -181,6 +181,8 @@ enum Bound {
 struct QueueWhere {
     sql: Vec<String>,
     values: Vec<Bound>,
+    /// A search's orders as one set of ids (`f.id`), read first: the rows read are those.
+    found: Option<String>,
 }
 
 impl QueueWhere {
@@ -202,6 +204,7 @@ impl QueueWhere {
             // A quarantined order is in nobody's scope: its history does not load.
             sql: vec!["o.org_id = $1".into(), "$3 = $3".into(), "o.quarantined_at IS NULL".into()],
             values: Vec::new(),
+            found: None,
         };
         if let Some(scoped) = scope_on_orders(Scope::of(principal), "o") {
             w.sql.push(scoped);
@@ -256,7 +259,8 @@ impl QueueWhere {
                      WHERE r.org_id = $1 AND ({residents})"
                 ));
             }
-            w.sql.push(format!("o.id IN ({})", found.join(" UNION ")));
+            w.found = Some(found.join(" UNION "));
+            w.sql.push("o.id = f.id".into());
         }
         if let Some(from) = filter.from {
             let at = w.bind(Bound::Int(from));
@@ -293,6 +297,16 @@ impl QueueWhere {
             };
         }
         query
+    }
+
+    /// What the queue reads: the orders, or a search's found ids first and their orders
+    /// (`CROSS JOIN` keeps that order on SQLite, whose planner would otherwise walk every order
+    /// of the organization testing each against the set).
+    fn from(&self) -> String {
+        match &self.found {
+            Some(found) => format!("({found}) f CROSS JOIN orders o"),
+            None => "orders o".into(),
+        }
     }
 
     /// The placeholder after the filters' values.
@@ -405,9 +419,10 @@ where
         let w = QueueWhere::new(principal, filter, now_ms);
         let sql = format!(
             "SELECT {ITEM_COLUMNS} FROM {ITEM_FROM} JOIN (
-             SELECT o.id FROM orders o WHERE {}
+             SELECT o.id FROM {} WHERE {}
              ORDER BY {order} LIMIT $2 OFFSET {}) page ON page.id = o.id
              ORDER BY {order}",
+            w.from(),
             w.sql.join(" AND "),
             w.next()
         );
@@ -424,7 +439,7 @@ where
     async fn count_orders(&self, principal: &Principal, filter: &OrderFilter, now_ms: i64) -> Result<i64> {
         // $2 (the page's size) is not used by a count; it is bound all the same.
         let w = QueueWhere::new(principal, filter, now_ms);
-        let sql = format!("SELECT COUNT(*) FROM orders o WHERE {} AND $2 = $2", w.sql.join(" AND "));
+        let sql = format!("SELECT COUNT(*) FROM {} WHERE {} AND $2 = $2", w.from(), w.sql.join(" AND "));
         let row = w.bind_all(sqlx::query(AssertSqlSafe(sql)), principal, 0).fetch_one(&self.pool).await?;
         Ok(row.try_get(0)?)
     }
