@@ -221,9 +221,49 @@ pub fn check_password_strength(login: &str, password: &str) -> Result<(), (&'sta
 
 pub const MIN_PASSWORD_CHARS: usize = 10;
 
+/// The client's address, for the sign-in limits: the TCP peer's; or, when the peer is a proxy
+/// the server trusts (`serve --trusted-proxy`), the address that proxy saw: the last entry of
+/// `X-Forwarded-For` (all its headers, in order) that is not itself a trusted proxy. The header
+/// from anyone else is ignored: it could say anything. An entry that is not an address ends the
+/// search at the peer.
+pub fn client_address(
+    peer: Option<std::net::IpAddr>,
+    forwarded: &[&str],
+    trusted: &[std::net::IpAddr],
+) -> Option<std::net::IpAddr> {
+    let peer = peer?;
+    if !trusted.contains(&peer) {
+        return Some(peer);
+    }
+    let entries: Vec<&str> = forwarded.iter().flat_map(|h| h.split(',')).collect();
+    for entry in entries.iter().rev() {
+        let Ok(ip) = entry.trim().parse::<std::net::IpAddr>() else { return Some(peer) };
+        if !trusted.contains(&ip) {
+            return Some(ip);
+        }
+    }
+    Some(peer)
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn the_client_address_is_the_peer_s_unless_a_trusted_proxy_says_otherwise() {
+        let ip = |s: &str| s.parse::<std::net::IpAddr>().unwrap();
+        let proxy = ip("127.0.0.1");
+        // Not a trusted proxy: the header is ignored.
+        assert_eq!(client_address(Some(ip("10.0.0.9")), &["1.2.3.4"], &[proxy]), Some(ip("10.0.0.9")));
+        // The proxy: the last address it appended; what the client wrote before it is not trusted.
+        assert_eq!(client_address(Some(proxy), &["6.6.6.6, 10.0.0.1"], &[proxy]), Some(ip("10.0.0.1")));
+        assert_eq!(client_address(Some(proxy), &["6.6.6.6", "10.0.0.1"], &[proxy]), Some(ip("10.0.0.1")));
+        // Chained proxies are skipped; garbage ends at the peer; no header is the peer.
+        assert_eq!(client_address(Some(proxy), &["10.0.0.1, 127.0.0.1"], &[proxy]), Some(ip("10.0.0.1")));
+        assert_eq!(client_address(Some(proxy), &["10.0.0.1, nonsense"], &[proxy]), Some(proxy));
+        assert_eq!(client_address(Some(proxy), &[], &[proxy]), Some(proxy));
+        assert_eq!(client_address(None, &["10.0.0.1"], &[proxy]), None);
+    }
 
     #[test]
     fn five_wrong_passwords_lock_a_login_for_a_minute_and_more_lock_it_longer() {

@@ -116,6 +116,11 @@ pub struct ServeArgs {
     /// The secret that signs each request to the gateway (at least 16 characters).
     #[arg(long, env = "LOOPWORK_SMS_WEBHOOK_SECRET", hide_env_values = true)]
     pub sms_webhook_secret: Option<String>,
+    /// A proxy in front of the server (an address, repeatable, or comma-separated in the
+    /// environment) whose `X-Forwarded-For` names the client: the sign-in limits per address
+    /// then count each client, not the proxy.
+    #[arg(long = "trusted-proxy", env = "LOOPWORK_TRUSTED_PROXIES", value_delimiter = ',')]
+    pub trusted_proxies: Vec<std::net::IpAddr>,
     /// Production: refuses what is for development only (`--sms log`) and never creates the
     /// demo organization.
     #[arg(long, env = "LOOPWORK_PRODUCTION")]
@@ -175,6 +180,7 @@ impl Default for ServeArgs {
             sms: SmsProvider::Off,
             sms_webhook_url: None,
             sms_webhook_secret: None,
+            trusted_proxies: Vec::new(),
             production: false,
         }
     }

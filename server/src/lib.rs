@@ -58,6 +58,8 @@ pub struct AppState {
     pub draining: Arc<tokio::sync::watch::Sender<bool>>,
     /// How sign-in codes reach phones (`serve --sms`).
     pub sms: Arc<sms::Sms>,
+    /// Proxies whose `X-Forwarded-For` names the client (`serve --trusted-proxy`).
+    pub trusted_proxies: Arc<Vec<std::net::IpAddr>>,
 }
 
 impl std::fmt::Debug for AppState {
@@ -83,6 +85,7 @@ impl AppState {
             backups: None,
             draining: Arc::new(tokio::sync::watch::channel(false).0),
             sms: Arc::new(sms::Sms::default()),
+            trusted_proxies: Arc::new(Vec::new()),
         }
     }
 }

@@ -79,6 +79,7 @@ async fn serve(args: ServeArgs) -> Result<(), String> {
     let mut state = AppState::new(database, clock);
     state.backups = backups;
     state.sms = Arc::new(sms);
+    state.trusted_proxies = Arc::new(args.trusted_proxies.clone());
     let shutdown = async {
         let mut terminate = tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate())
             .expect("a SIGTERM handler can be installed");

@@ -34,9 +34,10 @@ pub struct LoginResponse {
 pub async fn login(
     State(state): State<AppState>,
     extensions: axum::http::Extensions,
+    headers: axum::http::HeaderMap,
     Body(request): Body<LoginRequest>,
 ) -> Result<Json<LoginResponse>, ApiError> {
-    let address = extensions.get::<axum::extract::ConnectInfo<std::net::SocketAddr>>().map(|c| c.0.ip());
+    let address = client_address(&state, &extensions, &headers);
     let now = state.clock.now_ms();
     if let Some(wait) = state.logins.refused_for(&request.login, address, now) {
         state.metrics.errors.with_label_values(&["too_many_attempts"]).inc();
@@ -73,6 +74,17 @@ pub async fn login(
         org_id: user.org,
         device_id: device.to_string(),
     }))
+}
+
+/// The client's address for the sign-in limits (`auth::client_address`).
+fn client_address(
+    state: &AppState,
+    extensions: &axum::http::Extensions,
+    headers: &axum::http::HeaderMap,
+) -> Option<std::net::IpAddr> {
+    let peer = extensions.get::<axum::extract::ConnectInfo<std::net::SocketAddr>>().map(|c| c.0.ip());
+    let forwarded: Vec<&str> = headers.get_all("x-forwarded-for").iter().filter_map(|v| v.to_str().ok()).collect();
+    auth::client_address(peer, &forwarded, &state.trusted_proxies)
 }
 
 /// The longest device name a login may give.
@@ -181,9 +193,10 @@ pub async fn methods(State(state): State<AppState>) -> Json<LoginMethods> {
 pub async fn request_code(
     State(state): State<AppState>,
     extensions: axum::http::Extensions,
+    headers: axum::http::HeaderMap,
     Body(request): Body<CodeRequest>,
 ) -> Result<(StatusCode, Json<CodeRequested>), ApiError> {
-    let address = extensions.get::<axum::extract::ConnectInfo<std::net::SocketAddr>>().map(|c| c.0.ip());
+    let address = client_address(&state, &extensions, &headers);
     let now = state.clock.now_ms();
     let phone = phone_of(&request.phone)?;
     if state.sms.is_off() {
@@ -233,9 +246,10 @@ fn new_code() -> String {
 pub async fn verify_code(
     State(state): State<AppState>,
     extensions: axum::http::Extensions,
+    headers: axum::http::HeaderMap,
     Body(request): Body<CodeSignIn>,
 ) -> Result<Json<LoginResponse>, ApiError> {
-    let address = extensions.get::<axum::extract::ConnectInfo<std::net::SocketAddr>>().map(|c| c.0.ip());
+    let address = client_address(&state, &extensions, &headers);
     let now = state.clock.now_ms();
     let phone = phone_of(&request.phone)?;
     let key = format!("tel:{phone}");
