@@ -2,7 +2,9 @@
 // the escalation chain, who closes each grade and the closed-loop days, webhooks, the service
 // desk's number. Each section reads its setting and writes it whole (PUT), as the API does; the
 // server checks every value and its refusal is shown beside the form.
-import { addStrings, api, busy, errorText, field, fmtDuration, fmtTime, h, label, lang, t, toast, vocab } from '/assets/common.js';
+import {
+  addStrings, api, busy, errorText, field, fmtDuration, fmtTime, h, label, lang, muted, section, t, table, toast, vocab,
+} from '/assets/common.js';
 
 addStrings({
   tab_admin: ['系统管理', 'Admin'],
@@ -49,9 +51,6 @@ const OFFICE = ['dispatcher', 'supervisor', 'manager', 'admin'];
 const GRADES = ['minor', 'serious', 'severe', 'critical'];
 const PAGE = 50;
 
-const section = (title, testid, ...content) => h('section', { class: 'card', 'data-testid': testid }, h('h3', {}, title), ...content);
-const muted = (text) => h('p', { class: 'muted' }, text);
-const table = (heads, rows) => h('div', { class: 'scroll-x' }, h('table', {}, h('thead', {}, h('tr', {}, heads.map((x) => h('th', {}, x)))), h('tbody', {}, rows)));
 const checks = (name, list, chosen, testid) => h('div', { class: 'chips', 'data-testid': testid },
   list.map(([code, text]) => h('label', { class: 'inline' },
     h('input', { type: 'checkbox', name: `${name}:${code}`, value: code, checked: chosen.includes(code) }), ' ', text)));

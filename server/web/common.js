@@ -382,6 +382,11 @@ export function rerender(root, build) {
   }
 }
 
+// A card with its heading; a muted line; a table that scrolls sideways on a phone.
+export const section = (title, testid, ...content) => h('section', { class: 'card', 'data-testid': testid }, h('h3', {}, title), ...content);
+export const muted = (text) => h('p', { class: 'muted' }, text);
+export const table = (heads, rows, cls) => h('div', { class: 'scroll-x' }, h('table', { class: cls },
+  h('thead', {}, h('tr', {}, heads.map((x) => h('th', {}, x)))), h('tbody', {}, rows)));
 export const field = (text, control, cls) => h('label', { class: `field ${cls ?? ''}` }, h('span', {}, text), control);
 export const statusBadge = (code, attrs) => h('span', { class: `badge st-${code}`, ...attrs }, label('statuses', code));
 export const place = (o) => [o.building && t('building_n', o.building), o.unit, o.area].filter(Boolean).join(' · ') || '—';

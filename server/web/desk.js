@@ -5,6 +5,7 @@ import {
   api, busy, dayStart, debounce, errorBox, field, fmtDuration, fmtTime, h, label, lang, loadVocab, localInputToMs,
   loginView, newKey, options, pct, place, rerender, session, shanghaiDate, showError, slaBadge, slaLevel, startLive,
   startPage, startSlaTicker, statusBadge, t, toast, viewer, vocab, ApiError, windowInputs, readWindow, fmtWindow,
+  muted, section, table,
 } from '/assets/common.js';
 import { adminView } from '/assets/admin.js';
 
@@ -24,10 +25,6 @@ const { mount, reload } = viewer(view);
 // A value for a cell: nodes and text as they are, nothing as a dash, an object by its name.
 const show = (v) => (v == null || v === '' ? '—' : v instanceof Node || typeof v !== 'object' ? v : v.name ?? v.code ?? JSON.stringify(v));
 const row = (cells, attrs) => h('tr', attrs, cells.map((c) => h('td', {}, show(c))));
-const table = (heads, rows, cls) => h('div', { class: 'scroll-x' }, h('table', { class: cls },
-  h('thead', {}, h('tr', {}, heads.map((x) => h('th', {}, x)))), h('tbody', {}, rows)));
-const section = (title, testid, ...content) => h('section', { class: 'card', 'data-testid': testid }, h('h3', {}, title), ...content);
-const muted = (text) => h('p', { class: 'muted' }, text);
 const gradeBadge = (code) => h('span', { class: `badge g-${code}` }, label('grades', code));
 const orderLink = (id, text) => h('a', { href: `#order/${encodeURIComponent(id)}`, class: 'number' }, text ?? String(id).slice(0, 8));
 const techLabel = (x) => t('tech_option', x.name, x.open_orders ?? 0, t(x.on_duty ? 'on_duty' : 'off_duty'))

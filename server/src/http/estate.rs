@@ -67,7 +67,9 @@ async fn served(state: &AppState, principal: &Principal, project: &str) -> Resul
     projects.into_iter().find(|p| p.code == project).ok_or_else(|| ApiError::not_found("project"))
 }
 
-fn code(name: &'static str, raw: &str, part: CodePart) -> Result<String, ApiError> {
+/// A building (`name` "building") or unit code as the register keeps it (`normalize_code`);
+/// 400 `invalid_code` otherwise. Registration and the admin console's units use it too.
+pub(crate) fn code(name: &'static str, raw: &str, part: CodePart) -> Result<String, ApiError> {
     normalize_code(raw, part).map_err(|fault| {
         ApiError::invalid("invalid_code", format!("{name}: {fault}"), format!("{}{}", zh(name), fault.label_zh()))
     })

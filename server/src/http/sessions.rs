@@ -46,13 +46,7 @@ pub async fn login(
     if request.login.chars().count() > 100 || request.password.chars().count() > 200 {
         return Err(ApiError::bad_credentials());
     }
-    if request.device_name.as_ref().is_some_and(|n| n.chars().count() > MAX_DEVICE_NAME_CHARS) {
-        return Err(ApiError::invalid(
-            "invalid_input",
-            format!("device_name is longer than {MAX_DEVICE_NAME_CHARS} characters"),
-            "设备名称过长",
-        ));
-    }
+    check_device_name(request.device_name.as_deref())?;
     let user = state.db.user_by_login(&request.login).await?;
     let password = request.password;
     // An unknown login's password is checked against a decoy hash: both answers take as long.
@@ -64,16 +58,38 @@ pub async fn login(
         return Err(ApiError::bad_credentials());
     };
     state.logins.succeeded(&request.login);
+    let name = request.device_name.unwrap_or_else(|| "device".into());
+    Ok(Json(new_device(&state, user, &name, state.clock.now_ms()).await?))
+}
+
+/// A signed-in user's new device: its token (shown once; its hash kept) and who it is.
+async fn new_device(
+    state: &AppState,
+    user: crate::store::UserRecord,
+    name: &str,
+    now_ms: i64,
+) -> Result<LoginResponse, ApiError> {
     let token = auth::new_token();
-    let name: String = request.device_name.unwrap_or_else(|| "device".into());
-    let device = state.db.register_device(&user, &name, &auth::token_hash(&token), state.clock.now_ms()).await?;
-    Ok(Json(LoginResponse {
+    let device = state.db.register_device(&user, name, &auth::token_hash(&token), now_ms).await?;
+    Ok(LoginResponse {
         token,
         user_id: user.id.to_string(),
         role: user.role.code().into(),
         org_id: user.org,
         device_id: device.to_string(),
-    }))
+    })
+}
+
+/// A device name within [`MAX_DEVICE_NAME_CHARS`] (400 `invalid_input` otherwise).
+fn check_device_name(name: Option<&str>) -> Result<(), ApiError> {
+    if name.is_some_and(|n| n.chars().count() > MAX_DEVICE_NAME_CHARS) {
+        return Err(ApiError::invalid(
+            "invalid_input",
+            format!("device_name is longer than {MAX_DEVICE_NAME_CHARS} characters"),
+            "设备名称过长",
+        ));
+    }
+    Ok(())
 }
 
 /// The client's address for the sign-in limits (`auth::client_address`).
@@ -256,13 +272,7 @@ pub async fn verify_code(
     if let Some(wait) = state.logins.refused_for(&key, address, now) {
         return Err(ApiError::throttled(wait));
     }
-    if request.device_name.as_ref().is_some_and(|n| n.chars().count() > MAX_DEVICE_NAME_CHARS) {
-        return Err(ApiError::invalid(
-            "invalid_input",
-            format!("device_name is longer than {MAX_DEVICE_NAME_CHARS} characters"),
-            "设备名称过长",
-        ));
-    }
+    check_device_name(request.device_name.as_deref())?;
     let code = request.code.trim();
     let well_formed = code.len() == 6 && code.bytes().all(|b| b.is_ascii_digit());
     let verdict = if well_formed {
@@ -289,16 +299,8 @@ pub async fn verify_code(
         Holder::Nobody => return Err(refused()),
     };
     state.logins.succeeded(&key);
-    let token = auth::new_token();
     let name = request.device_name.unwrap_or_else(|| "phone".into());
-    let device = state.db.register_device(&user, &name, &auth::token_hash(&token), now).await?;
-    Ok(Json(LoginResponse {
-        token,
-        user_id: user.id.to_string(),
-        role: user.role.code().into(),
-        org_id: user.org,
-        device_id: device.to_string(),
-    }))
+    Ok(Json(new_device(&state, user, &name, now).await?))
 }
 
 /// An owner's account for residents of the register signing in for the first time: named as

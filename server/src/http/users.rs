@@ -16,7 +16,7 @@ use axum::Json;
 use axum::extract::{Path, State};
 use axum::http::StatusCode;
 use loopwork_sync_core::Role;
-use loopwork_sync_core::estate::{CodePart, normalize_code};
+use loopwork_sync_core::estate::CodePart;
 use loopwork_sync_core::staff::{self, AccountFault};
 use schemars::JsonSchema;
 use serde::{Deserialize, Serialize};
@@ -262,15 +262,7 @@ fn checked_change(request: ChangeRequest, role: Option<Role>) -> Result<UserChan
             format!("最多绑定 {MAX_OWNER_UNITS} 套房屋"),
         ));
     }
-    let code = |raw: &str, part: CodePart| {
-        normalize_code(raw, part).map_err(|fault| {
-            ApiError::invalid(
-                "invalid_code",
-                format!("{}: {fault}", raw.chars().take(40).collect::<String>()),
-                fault.label_zh(),
-            )
-        })
-    };
+    let code = crate::http::estate::code;
     let units = request
         .units
         .map(|units| {
@@ -279,8 +271,8 @@ fn checked_change(request: ChangeRequest, role: Option<Role>) -> Result<UserChan
                 .map(|u| {
                     Ok(UnitRef {
                         project: u.project.trim().to_owned(),
-                        building: code(&u.building, CodePart::Building)?,
-                        unit: code(&u.unit, CodePart::Room)?,
+                        building: code("building", &u.building, CodePart::Building)?,
+                        unit: code("unit", &u.unit, CodePart::Room)?,
                     })
                 })
                 .collect::<Result<Vec<_>, ApiError>>()

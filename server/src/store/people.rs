@@ -444,61 +444,65 @@ where
         }
         let ids: Vec<&str> = rows.iter().map(|r| r.0.as_str()).collect();
         let list = placeholders(2, ids.len());
-        let pairs = |sql: String| {
-            let mut q = sqlx::query_as::<B, (String, String)>(AssertSqlSafe(sql)).bind(org);
-            for id in &ids {
-                q = q.bind(*id);
-            }
-            q
-        };
+        // A query of rows `$t` over the page's accounts: `$1` the organization, then the ids.
+        macro_rules! for_ids {
+            ($t:ty, $sql:expr) => {{
+                let mut q = sqlx::query_as::<B, $t>(AssertSqlSafe($sql)).bind(org);
+                for id in &ids {
+                    q = q.bind(*id);
+                }
+                q
+            }};
+        }
         let mut trades: HashMap<String, Vec<String>> = HashMap::new();
-        for (user, trade) in pairs(format!(
-            "SELECT user_id, trade FROM user_trades WHERE $1 = $1 AND user_id IN ({list}) ORDER BY trade"
-        ))
+        for (user, trade) in for_ids!(
+            (String, String),
+            format!("SELECT user_id, trade FROM user_trades WHERE $1 = $1 AND user_id IN ({list}) ORDER BY trade")
+        )
         .fetch_all(&self.pool)
         .await?
         {
             trades.entry(user).or_default().push(trade);
         }
         let mut projects: HashMap<String, Vec<String>> = HashMap::new();
-        for (user, project) in pairs(format!(
-            "SELECT user_id, project FROM staff_projects WHERE $1 = $1 AND user_id IN ({list}) ORDER BY project"
-        ))
+        for (user, project) in for_ids!(
+            (String, String),
+            format!(
+                "SELECT user_id, project FROM staff_projects WHERE $1 = $1 AND user_id IN ({list}) ORDER BY project"
+            )
+        )
         .fetch_all(&self.pool)
         .await?
         {
             projects.entry(user).or_default().push(project);
         }
         let mut units: HashMap<String, Vec<UnitRef>> = HashMap::new();
-        let mut q = sqlx::query_as::<B, (String, String, String, String)>(AssertSqlSafe(format!(
-            "SELECT user_id, project, building, unit FROM owner_units WHERE $1 = $1 AND user_id IN ({list})
+        let q = for_ids!(
+            (String, String, String, String),
+            format!(
+                "SELECT user_id, project, building, unit FROM owner_units WHERE $1 = $1 AND user_id IN ({list})
              ORDER BY project, building, unit"
-        )))
-        .bind(org);
-        for id in &ids {
-            q = q.bind(*id);
-        }
+            )
+        );
         for (user, project, building, unit) in q.fetch_all(&self.pool).await? {
             units.entry(user).or_default().push(UnitRef { project, building, unit });
         }
-        let mut q = sqlx::query_as::<B, (String, i64, Option<i64>)>(AssertSqlSafe(format!(
-            "SELECT user_id, SUM(CASE WHEN revoked_at IS NULL THEN 1 ELSE 0 END), MAX(last_sync_at)
+        let q = for_ids!(
+            (String, i64, Option<i64>),
+            format!(
+                "SELECT user_id, SUM(CASE WHEN revoked_at IS NULL THEN 1 ELSE 0 END), MAX(last_sync_at)
              FROM devices WHERE org_id = $1 AND user_id IN ({list}) GROUP BY user_id"
-        )))
-        .bind(org);
-        for id in &ids {
-            q = q.bind(*id);
-        }
+            )
+        );
         let devices: HashMap<String, (i64, Option<i64>)> =
             q.fetch_all(&self.pool).await?.into_iter().map(|(u, n, at)| (u, (n, at))).collect();
-        let mut q = sqlx::query_as::<B, (String, i64)>(AssertSqlSafe(format!(
-            "SELECT assignee, COUNT(*) FROM order_facts WHERE org_id = $1 AND is_open = TRUE
+        let q = for_ids!(
+            (String, i64),
+            format!(
+                "SELECT assignee, COUNT(*) FROM order_facts WHERE org_id = $1 AND is_open = TRUE
                 AND assignee IN ({list}) GROUP BY assignee"
-        )))
-        .bind(org);
-        for id in &ids {
-            q = q.bind(*id);
-        }
+            )
+        );
         let open: HashMap<String, i64> = q.fetch_all(&self.pool).await?.into_iter().collect();
         Ok(rows
             .into_iter()

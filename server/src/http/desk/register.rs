@@ -1,6 +1,6 @@
 //! Registration of a request or complaint, with possible duplicates.
 
-use loopwork_sync_core::estate::{CodePart, normalize_code, normalize_phone};
+use loopwork_sync_core::estate::{CodePart, normalize_phone};
 
 use super::*;
 use crate::store::PlaceCheck;
@@ -146,24 +146,13 @@ pub async fn register(
         None => None,
     };
     // Codes as the register keeps them: `3栋` is building 3, `1502室` unit 1502.
-    let code = |raw: Option<String>, part: CodePart| {
-        non_blank(raw)
-            .map(|raw| {
-                normalize_code(&raw, part).map_err(|fault| {
-                    let what = if part == CodePart::Building { ("building", "楼栋") } else { ("unit", "房号") };
-                    ApiError::invalid(
-                        "invalid_code",
-                        format!("{}: {fault}", what.0),
-                        format!("{}{}", what.1, fault.label_zh()),
-                    )
-                })
-            })
-            .transpose()
+    let code = |name, raw: Option<String>, part| {
+        non_blank(raw).map(|raw| crate::http::estate::code(name, &raw, part)).transpose()
     };
     let mut location = Location {
         project: body.project.trim().to_owned(),
-        building: code(body.building, CodePart::Building)?,
-        unit: code(body.unit, CodePart::Room)?,
+        building: code("building", body.building, CodePart::Building)?,
+        unit: code("unit", body.unit, CodePart::Room)?,
         area: non_blank(body.area),
     };
     match location.check() {
