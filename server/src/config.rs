@@ -30,6 +30,54 @@ pub enum Command {
     /// Put a backup in place of the SQLite database (stop the server first); prints what it
     /// holds as JSON.
     Restore(RestoreArgs),
+    /// The customer-service assistant: classify messages, evaluate and train its model
+    /// (docs/triage.md).
+    #[command(subcommand)]
+    Triage(TriageCommand),
+}
+
+#[derive(Debug, Subcommand)]
+pub enum TriageCommand {
+    /// Read JSON lines `{"id", "text"}` on stdin; write one line per input:
+    /// `{"id", "kind", "category", "grade", "urgent", "confidence", "abstain"}`.
+    Classify {
+        /// A model file (`loopwork triage train --out`); the built-in model if not given.
+        #[arg(long)]
+        model: Option<PathBuf>,
+    },
+    /// Score a model on labelled JSON lines (the frozen set by default); prints Markdown, or
+    /// JSON with --json.
+    Eval {
+        #[arg(long)]
+        model: Option<PathBuf>,
+        /// Labelled JSON lines `{"id", "text", "kind", "category", "grade", "urgent"}`.
+        #[arg(long, default_value = "triage/data/eval.jsonl")]
+        data: PathBuf,
+        #[arg(long)]
+        json: bool,
+    },
+    /// Write generated training messages as labelled JSON lines (to read what the model learns).
+    Generate {
+        #[arg(long, default_value_t = 1)]
+        seed: u64,
+        #[arg(long, default_value_t = 100)]
+        count: usize,
+    },
+    /// Train a model on the generated messages (and labelled JSON lines with --with) and
+    /// write it to --out.
+    Train {
+        #[arg(long)]
+        out: PathBuf,
+        /// Labelled JSON lines to learn from besides the generated ones (repeatable).
+        #[arg(long = "with")]
+        with: Vec<PathBuf>,
+        /// The generator's seed.
+        #[arg(long, default_value_t = loopwork_triage::TrainOptions::default().seed)]
+        seed: u64,
+        /// Generated messages to train on.
+        #[arg(long, default_value_t = loopwork_triage::TrainOptions::default().generated)]
+        generated: usize,
+    },
 }
 
 #[derive(Debug, Clone, Args)]

@@ -4,7 +4,9 @@
 use std::sync::Arc;
 
 use clap::Parser;
-use loopwork_server::config::{AdminCommand, BackupArgs, Cli, Command, RestoreArgs, ServeArgs, StorageArgs};
+use loopwork_server::config::{
+    AdminCommand, BackupArgs, Cli, Command, RestoreArgs, ServeArgs, StorageArgs, TriageCommand,
+};
 use loopwork_server::store::NewUser;
 use loopwork_server::{AppState, auth, backup, demo, writer};
 use loopwork_sync_core::{Clock, Role, SystemClock};
@@ -26,6 +28,7 @@ async fn main() -> std::process::ExitCode {
         Command::Admin(command) => admin(command).await,
         Command::Backup(args) => backup_now(args).await,
         Command::Restore(args) => restore(args).await,
+        Command::Triage(command) => triage(command),
     };
     match result {
         Ok(()) => std::process::ExitCode::SUCCESS,
@@ -89,6 +92,67 @@ async fn serve(args: ServeArgs) -> Result<(), String> {
         }
     };
     loopwork_server::serve(state, api, metrics, shutdown).await.map_err(|e| e.to_string())
+}
+
+fn triage(command: TriageCommand) -> Result<(), String> {
+    use loopwork_triage::{Model, TrainOptions, default_model, eval, read_examples};
+    // The command runs once and exits: a model read from a file lives as long as the built-in one.
+    let load = |path: &Option<std::path::PathBuf>| -> Result<&'static Model, String> {
+        match path {
+            Some(path) => {
+                let bytes = std::fs::read(path).map_err(|e| format!("cannot read {}: {e}", path.display()))?;
+                let model = Model::from_bytes(&bytes).map_err(|e| format!("{}: {e}", path.display()))?;
+                Ok(Box::leak(Box::new(model)))
+            }
+            None => default_model().map_err(|e| format!("the built-in model: {e}")),
+        }
+    };
+    match command {
+        TriageCommand::Classify { model } => {
+            let model = load(&model)?;
+            let failed = loopwork_triage::cli::classify(model, std::io::stdin().lock(), std::io::stdout().lock())
+                .map_err(|e| e.to_string())?;
+            if failed > 0 {
+                return Err(format!("{failed} lines were not {{\"id\", \"text\"}} objects (answered with \"error\")"));
+            }
+        }
+        TriageCommand::Eval { model, data, json } => {
+            let model = load(&model)?;
+            let text = std::fs::read_to_string(&data).map_err(|e| format!("cannot read {}: {e}", data.display()))?;
+            let examples = read_examples(&text).map_err(|e| format!("{}: {e}", data.display()))?;
+            let report = eval::evaluate(model, &examples).map_err(|e| e.to_string())?;
+            if json {
+                println!("{}", serde_json::to_string_pretty(&report).map_err(|e| e.to_string())?);
+            } else {
+                print!("{}", report.markdown());
+            }
+        }
+        TriageCommand::Generate { seed, count } => {
+            for example in loopwork_triage::generator::generate(seed, count).map_err(|e| e.to_string())? {
+                println!("{}", serde_json::to_string(&example).map_err(|e| e.to_string())?);
+            }
+        }
+        TriageCommand::Train { out, with, seed, generated } => {
+            let mut extra = Vec::new();
+            for path in &with {
+                let text = std::fs::read_to_string(path).map_err(|e| format!("cannot read {}: {e}", path.display()))?;
+                extra.extend(read_examples(&text).map_err(|e| format!("{}: {e}", path.display()))?);
+            }
+            let started = std::time::Instant::now();
+            let trained_at = jiff::Timestamp::now().to_string();
+            let options = TrainOptions { seed, generated, trained_at, ..TrainOptions::default() };
+            let model = Model::train(options, &extra).map_err(|e| e.to_string())?;
+            std::fs::write(&out, model.to_bytes()).map_err(|e| format!("cannot write {}: {e}", out.display()))?;
+            eprintln!(
+                "model {} written to {} ({} bytes) in {:.1} s",
+                model.version(),
+                out.display(),
+                model.to_bytes().len(),
+                started.elapsed().as_secs_f64()
+            );
+        }
+    }
+    Ok(())
 }
 
 async fn backup_now(args: BackupArgs) -> Result<(), String> {

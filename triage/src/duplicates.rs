@@ -1,0 +1,47 @@
+//! How alike two reports are: Jaccard similarity of their character-bigram sets.
+//!
+//! The server compares a new report only with the few open orders of the same place and
+//! category from the last hours, so the exact similarity costs microseconds and needs no
+//! MinHash sketch (whose error at two dozen characters would be larger than the signal).
+
+use std::collections::BTreeSet;
+
+use crate::features::{fold, is_cjk};
+
+/// The character bigrams of `text`'s Chinese characters and Latin letters (digits, which are
+/// the address, and punctuation left out).
+pub fn shingles(text: &str) -> BTreeSet<(char, char)> {
+    let chars: Vec<char> = text
+        .chars()
+        .map(fold)
+        .filter(|c| is_cjk(*c) || c.is_ascii_alphabetic())
+        .map(|c| c.to_ascii_lowercase())
+        .collect();
+    chars.windows(2).map(|w| (w[0], w[1])).collect()
+}
+
+/// Jaccard similarity of the two texts' bigram sets, 0..=1 (0 when either has none).
+pub fn similarity(a: &str, b: &str) -> f32 {
+    let (a, b) = (shingles(a), shingles(b));
+    if a.is_empty() || b.is_empty() {
+        return 0.0;
+    }
+    let common = a.intersection(&b).count();
+    common as f32 / (a.len() + b.len() - common) as f32
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_same_incident_in_other_words_is_alike_and_others_are_not() {
+        let first = "5栋没水了，一滴都没有";
+        let again = "五栋这边也没水了";
+        let other = "楼道灯不亮了";
+        assert!(similarity(first, again) > similarity(first, other));
+        assert_eq!(similarity(first, first), 1.0);
+        assert_eq!(similarity("", first), 0.0);
+        assert_eq!(similarity("1502", "1502"), 0.0);
+    }
+}

@@ -1,0 +1,413 @@
+//! The classifier: four fastText models (kind, category, grade, urgent) in one versioned file,
+//! the per-class abstention thresholds, and the life-safety rules above them.
+//!
+//! The file: `LWTRIAGE` and a format number (u32 LE), a JSON header (u32 LE length: version,
+//! options, thresholds), then for each field its fastText model (u64 LE length, fastText's own
+//! format, quantized). The version is the first 12 hex digits of the SHA-256 of the models.
+
+use std::collections::BTreeMap;
+use std::io::Write;
+use std::sync::OnceLock;
+
+use fasttext::FastText;
+use fasttext::args::{Args, LossName, ModelName};
+use loopwork_sync_core::{Category, Grade, Kind};
+use serde::{Deserialize, Serialize};
+use sha2::{Digest, Sha256};
+
+use crate::generator::{Phrases, generate_from};
+use crate::rules::{self, Rule};
+use crate::{Example, Labels, TriageError, features};
+
+const MAGIC: &[u8; 8] = b"LWTRIAGE";
+const FORMAT: u32 = 1;
+/// No model file may claim more than this (a corrupt length must not allocate gigabytes).
+const MAX_PART: u64 = 64 << 20;
+
+static DEFAULT: &[u8] = include_bytes!("../model/default.ltm");
+
+/// The model the server ships with (`triage/model/default.ltm`, made by `loopwork triage train`).
+pub fn default_model() -> Result<&'static Model, &'static TriageError> {
+    static MODEL: OnceLock<Result<Model, TriageError>> = OnceLock::new();
+    MODEL.get_or_init(|| Model::from_bytes(DEFAULT)).as_ref()
+}
+
+/// The four things the assistant decides.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Field {
+    Kind,
+    Category,
+    Grade,
+    Urgent,
+}
+
+impl Field {
+    pub const ALL: [Field; 4] = [Field::Kind, Field::Category, Field::Grade, Field::Urgent];
+
+    pub fn name(self) -> &'static str {
+        match self {
+            Field::Kind => "kind",
+            Field::Category => "category",
+            Field::Grade => "grade",
+            Field::Urgent => "urgent",
+        }
+    }
+
+    /// This field's code in `labels`.
+    pub fn code(self, labels: &Labels) -> String {
+        match self {
+            Field::Kind => labels.kind.code().to_owned(),
+            Field::Category => labels.category.code(),
+            Field::Grade => labels.grade.code().to_owned(),
+            Field::Urgent => labels.urgent.to_string(),
+        }
+    }
+
+    /// Every code of this field, in the vocabulary's order.
+    pub fn codes(self) -> Vec<String> {
+        match self {
+            Field::Kind => Kind::ALL.iter().map(|k| k.code().to_owned()).collect(),
+            Field::Category => Category::BUILT_IN.iter().map(|c| c.code()).collect(),
+            Field::Grade => Grade::ALL.iter().map(|g| g.code().to_owned()).collect(),
+            Field::Urgent => vec!["false".into(), "true".into()],
+        }
+    }
+}
+
+/// How a model is trained (kept in its header).
+#[derive(Clone, Debug, Serialize, Deserialize)]
+pub struct TrainOptions {
+    /// The generator's seed; the validation set uses `seed + 1`.
+    pub seed: u64,
+    /// Generated training messages.
+    pub generated: usize,
+    /// Generated validation messages (for the abstention thresholds).
+    pub validation: usize,
+    pub epochs: i32,
+    pub dim: i32,
+    pub learning_rate: f64,
+    pub word_ngrams: i32,
+    pub bucket: i32,
+    /// The precision a class's answers must reach on the validation set to be given.
+    pub target_precision: f32,
+    /// No answer below this confidence, whatever the validation set says.
+    pub floor: f32,
+    /// When the model was trained (RFC 3339, from the caller's clock).
+    pub trained_at: String,
+}
+
+impl Default for TrainOptions {
+    fn default() -> Self {
+        TrainOptions {
+            seed: 20261206,
+            generated: 24_000,
+            validation: 3_000,
+            epochs: 8,
+            dim: 24,
+            learning_rate: 0.5,
+            word_ngrams: 3,
+            bucket: 60_000,
+            target_precision: 0.9,
+            floor: 0.45,
+            trained_at: String::new(),
+        }
+    }
+}
+
+#[derive(Debug, Serialize, Deserialize)]
+struct Header {
+    version: String,
+    options: TrainOptions,
+    /// Labelled examples besides the generated ones (an organization's reclassifications).
+    extra_examples: usize,
+    /// Per field, per class: the least confidence at which the answer is given.
+    thresholds: BTreeMap<String, BTreeMap<String, f32>>,
+}
+
+/// One field's answer.
+#[derive(Clone, Debug, Serialize, PartialEq)]
+pub struct FieldGuess {
+    pub code: String,
+    pub confidence: f32,
+    /// Below this class's threshold: a person decides.
+    pub abstain: bool,
+}
+
+/// What the assistant makes of a message.
+#[derive(Clone, Debug)]
+pub struct Classification {
+    pub kind: Kind,
+    pub category: Category,
+    pub grade: Grade,
+    pub urgent: bool,
+    /// The least of the kind's, category's and grade's confidences.
+    pub confidence: f32,
+    /// A person should decide (the labels are still given). Never for a life-safety rule.
+    pub abstain: bool,
+    /// Each field's own answer from the model, before the rules.
+    pub fields: [FieldGuess; 4],
+    /// The life-safety rule that matched.
+    pub rule: Option<&'static Rule>,
+}
+
+/// A trained assistant.
+#[derive(Debug)]
+pub struct Model {
+    header: Header,
+    fields: Vec<FastText>,
+    bytes: Vec<u8>,
+}
+
+impl Model {
+    /// The model's version: the first 12 hex digits of its models' SHA-256.
+    pub fn version(&self) -> &str {
+        &self.header.version
+    }
+
+    pub fn options(&self) -> &TrainOptions {
+        &self.header.options
+    }
+
+    /// The model file.
+    pub fn to_bytes(&self) -> &[u8] {
+        &self.bytes
+    }
+
+    /// Reads a model file; anything else is a typed error, never a panic.
+    pub fn from_bytes(bytes: &[u8]) -> Result<Model, TriageError> {
+        let bad = |what: &str| TriageError::Model(what.to_owned());
+        let rest = bytes.strip_prefix(MAGIC.as_slice()).ok_or_else(|| bad("not a Loopwork triage model"))?;
+        let (format, rest) = take_u32(rest).ok_or_else(|| bad("truncated"))?;
+        if format != FORMAT {
+            return Err(bad(&format!("format {format}; this build reads format {FORMAT}")));
+        }
+        let (length, rest) = take_u32(rest).ok_or_else(|| bad("truncated"))?;
+        let (header, mut rest) = split(rest, u64::from(length)).ok_or_else(|| bad("truncated header"))?;
+        let header: Header = serde_json::from_slice(header).map_err(|e| bad(&format!("header: {e}")))?;
+        let mut fields = Vec::new();
+        let mut hasher = Sha256::new();
+        for field in Field::ALL {
+            let (length, after) = take_u64(rest).ok_or_else(|| bad("truncated"))?;
+            let (part, after) = split(after, length).ok_or_else(|| bad("truncated model"))?;
+            hasher.update(part);
+            let model = FastText::load(&mut &part[..]).map_err(|e| bad(&format!("{}: {e}", field.name())))?;
+            let (labels, _) = model.get_labels();
+            let want: Vec<String> = field.codes().iter().map(|c| format!("__label__{c}")).collect();
+            if labels.is_empty() || labels.iter().any(|l| !want.contains(l)) {
+                return Err(bad(&format!("{}: labels {labels:?} are not this field's codes", field.name())));
+            }
+            fields.push(model);
+            rest = after;
+        }
+        if !rest.is_empty() {
+            return Err(bad("bytes after the last model"));
+        }
+        if hex(&hasher.finalize())[..12] != header.version {
+            return Err(bad("the models do not match the version in the header"));
+        }
+        Ok(Model { header, fields, bytes: bytes.to_vec() })
+    }
+
+    /// Trains on `extra` (an organization's labelled messages, given three times the weight of
+    /// a generated one) and the generated messages of `options`.
+    pub fn train(options: TrainOptions, extra: &[Example]) -> Result<Model, TriageError> {
+        let mut examples = crate::generator::generate(options.seed, options.generated)?;
+        for _ in 0..3 {
+            examples.extend(extra.iter().cloned());
+        }
+        // Thresholds come from a model that has not seen the validation phrases.
+        let mut held_out = generate_from(options.seed, options.generated / 2, Phrases::Training)?;
+        for _ in 0..3 {
+            held_out.extend(extra.iter().cloned());
+        }
+        let validation = generate_from(options.seed.wrapping_add(1), options.validation, Phrases::Validation)?;
+        let tokenized = |examples: &[Example]| -> Result<Vec<(String, Labels)>, TriageError> {
+            examples.iter().map(|e| Ok((features::tokens(&e.text), e.labels()?))).collect()
+        };
+        let labelled = tokenized(&examples)?;
+        let held_out = tokenized(&held_out)?;
+        let mut parts = Vec::new();
+        let mut thresholds = BTreeMap::new();
+        for field in Field::ALL {
+            let probe = train_field(field, &options, &held_out, false)?;
+            thresholds.insert(field.name().to_owned(), calibrate(field, &probe, &validation, &options)?);
+            let model = train_field(field, &options, &labelled, true)?;
+            let mut bytes = Vec::new();
+            model.save(&mut bytes).map_err(|e| TriageError::Training(e.to_string()))?;
+            parts.push(bytes);
+        }
+        let mut hasher = Sha256::new();
+        for part in &parts {
+            hasher.update(part);
+        }
+        let header = Header {
+            version: hex(&hasher.finalize())[..12].to_owned(),
+            options,
+            extra_examples: extra.len(),
+            thresholds,
+        };
+        let mut bytes = Vec::new();
+        bytes.extend_from_slice(MAGIC);
+        bytes.extend_from_slice(&FORMAT.to_le_bytes());
+        let json = serde_json::to_vec(&header).map_err(|e| TriageError::Training(e.to_string()))?;
+        bytes.extend_from_slice(&(json.len() as u32).to_le_bytes());
+        bytes.extend_from_slice(&json);
+        for part in &parts {
+            bytes.extend_from_slice(&(part.len() as u64).to_le_bytes());
+            bytes.extend_from_slice(part);
+        }
+        Model::from_bytes(&bytes)
+    }
+
+    /// One field's answer for already tokenized text: the best code and its probability.
+    fn guess(&self, field: Field, tokens: &str) -> (String, f32, BTreeMap<String, f32>) {
+        let model = &self.fields[field as usize];
+        let predictions = model.predict(tokens, 16, 0.0);
+        let mut all = BTreeMap::new();
+        for p in &predictions {
+            all.insert(p.label.trim_start_matches("__label__").to_owned(), p.prob);
+        }
+        match predictions.first() {
+            Some(best) => (best.label.trim_start_matches("__label__").to_owned(), best.prob.clamp(0.0, 1.0), all),
+            None => (String::new(), 0.0, all),
+        }
+    }
+
+    fn threshold(&self, field: Field, code: &str) -> f32 {
+        self.header.thresholds.get(field.name()).and_then(|t| t.get(code)).copied().unwrap_or(self.header.options.floor)
+    }
+
+    /// Classifies one message. Empty or unreadable text abstains with the most common labels.
+    pub fn classify(&self, text: &str) -> Classification {
+        let tokens = features::tokens(text);
+        // Praise tells of an emergency that is over ("今天被困电梯，师傅五分钟就到了，感谢").
+        let rule = rules::life_safety(text);
+        let mut guesses: Vec<FieldGuess> = Vec::with_capacity(4);
+        let mut urgent_probability = 0.0;
+        for field in Field::ALL {
+            let (code, confidence, all) = self.guess(field, &tokens);
+            if field == Field::Urgent {
+                urgent_probability = all.get("true").copied().unwrap_or(0.0);
+            }
+            let abstain = code.is_empty() || confidence < self.threshold(field, &code);
+            guesses.push(FieldGuess { code, confidence, abstain });
+        }
+        let kind = Kind::from_code(&guesses[0].code).unwrap_or(Kind::Repair);
+        let rule = rule.filter(|_| kind != Kind::Praise || guesses[0].abstain);
+        let mut category = Category::from_code(&guesses[1].code).unwrap_or(Category::Other);
+        let mut grade = Grade::from_code(&guesses[2].code).unwrap_or(Grade::Minor);
+        let urgent = rule.is_some() || urgent_probability >= 0.5;
+        if let Some(rule) = rule {
+            grade = grade.max(rule.grade);
+            if guesses[1].abstain {
+                category = rule.category.clone();
+            }
+        }
+        if urgent {
+            grade = grade.max(Grade::Severe);
+        }
+        let confidence = guesses[..3].iter().map(|g| g.confidence).fold(1.0_f32, f32::min);
+        let abstain = rule.is_none() && (tokens.is_empty() || guesses[..3].iter().any(|g| g.abstain));
+        let fields: [FieldGuess; 4] = guesses.try_into().expect("four fields");
+        Classification { kind, category, grade, urgent, confidence, abstain, fields, rule }
+    }
+}
+
+fn train_field(
+    field: Field,
+    options: &TrainOptions,
+    examples: &[(String, Labels)],
+    quantize: bool,
+) -> Result<FastText, TriageError> {
+    let mut file = tempfile::NamedTempFile::new()?;
+    {
+        let mut out = std::io::BufWriter::new(file.as_file_mut());
+        for (tokens, labels) in examples {
+            if tokens.is_empty() {
+                continue;
+            }
+            writeln!(out, "__label__{} {tokens}", field.code(labels))?;
+        }
+        out.flush()?;
+    }
+    let args = Args {
+        input: file.path().to_path_buf(),
+        model: ModelName::Supervised,
+        loss: LossName::Softmax,
+        dim: options.dim,
+        epoch: options.epochs,
+        lr: options.learning_rate,
+        word_ngrams: options.word_ngrams,
+        bucket: options.bucket,
+        minn: 0,
+        maxn: 0,
+        min_count: 1,
+        thread: 1,
+        seed: (options.seed % i32::MAX as u64) as i32,
+        verbose: 0,
+        ..Args::default()
+    };
+    let mut model = FastText::train(args.clone()).map_err(|e| TriageError::Training(e.to_string()))?;
+    if quantize {
+        let qargs = Args { dsub: 2, qnorm: true, cutoff: 0, retrain: false, qout: false, ..args };
+        model.quantize(&qargs).map_err(|e| TriageError::Training(e.to_string()))?;
+    }
+    Ok(model)
+}
+
+/// Per class: the least confidence at which the class's answers on the validation set reach
+/// the target precision (never below the floor).
+fn calibrate(
+    field: Field,
+    model: &FastText,
+    validation: &[Example],
+    options: &TrainOptions,
+) -> Result<BTreeMap<String, f32>, TriageError> {
+    let mut by_class: BTreeMap<String, Vec<(f32, bool)>> = BTreeMap::new();
+    for example in validation {
+        let truth = field.code(&example.labels()?);
+        let tokens = features::tokens(&example.text);
+        if let Some(best) = model.predict(&tokens, 1, 0.0).first() {
+            let code = best.label.trim_start_matches("__label__").to_owned();
+            by_class.entry(code.clone()).or_default().push((best.prob, code == truth));
+        }
+    }
+    let mut out = BTreeMap::new();
+    for code in field.codes() {
+        let mut answers = by_class.remove(&code).unwrap_or_default();
+        answers.sort_by(|a, b| b.0.total_cmp(&a.0));
+        // The lowest confidence down to which the answers given are precise enough; a class
+        // never precise enough on the validation set is never given without a person.
+        let (mut right, mut threshold) = (0usize, 1.0_f32);
+        for (i, (confidence, correct)) in answers.iter().enumerate() {
+            right += usize::from(*correct);
+            if right as f32 / (i + 1) as f32 >= options.target_precision {
+                threshold = *confidence;
+            }
+        }
+        out.insert(code, threshold.max(options.floor));
+    }
+    Ok(out)
+}
+
+fn take_u32(bytes: &[u8]) -> Option<(u32, &[u8])> {
+    let (head, rest) = bytes.split_at_checked(4)?;
+    Some((u32::from_le_bytes(head.try_into().ok()?), rest))
+}
+
+fn take_u64(bytes: &[u8]) -> Option<(u64, &[u8])> {
+    let (head, rest) = bytes.split_at_checked(8)?;
+    Some((u64::from_le_bytes(head.try_into().ok()?), rest))
+}
+
+fn split(bytes: &[u8], length: u64) -> Option<(&[u8], &[u8])> {
+    if length > MAX_PART {
+        return None;
+    }
+    bytes.split_at_checked(usize::try_from(length).ok()?)
+}
+
+fn hex(bytes: &[u8]) -> String {
+    bytes.iter().map(|b| format!("{b:02x}")).collect()
+}
