@@ -48,24 +48,29 @@ pub enum TriageCommand {
     /// Score a model on labelled JSON lines (the frozen set by default); prints Markdown, or
     /// JSON with --json.
     Eval {
+        /// A model file; the built-in model if not given.
         #[arg(long)]
         model: Option<PathBuf>,
         /// Labelled JSON lines `{"id", "text", "kind", "category", "grade", "urgent"}`.
         #[arg(long, default_value = "triage/data/eval.jsonl")]
         data: PathBuf,
+        /// Print the report as JSON (the figures and every confusion matrix).
         #[arg(long)]
         json: bool,
     },
     /// Write generated training messages as labelled JSON lines (to read what the model learns).
     Generate {
+        /// The generator's seed (the same seed, the same messages).
         #[arg(long, default_value_t = 1)]
         seed: u64,
+        /// How many messages.
         #[arg(long, default_value_t = 100)]
         count: usize,
     },
     /// Train a model on the generated messages (and labelled JSON lines with --with) and
     /// write it to --out.
     Train {
+        /// Where the model file is written.
         #[arg(long)]
         out: PathBuf,
         /// Labelled JSON lines to learn from besides the generated ones (repeatable).

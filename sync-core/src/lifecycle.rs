@@ -560,7 +560,8 @@ impl OrderState {
         }
     }
 
-    fn initial() -> Self {
+    /// A new order's state: nothing has happened to it yet.
+    pub fn initial() -> Self {
         OrderState {
             status: Status::New,
             assignee: None,

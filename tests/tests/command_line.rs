@@ -63,11 +63,19 @@ fn help_documents_every_subcommand_and_flag() {
     ] {
         assert!(serve.contains(flag) && serve.contains(variable) && serve.contains(default), "{flag}:\n{serve}");
     }
-    let (ok, admin, _) = run(dir.path(), &["admin", "--help"], &[]);
-    assert!(ok);
-    for command in ["create-org", "create-project", "create-user", "revoke-device"] {
-        assert!(admin.contains(command), "{command}:\n{admin}");
-        let (ok, help, _) = run(dir.path(), &["admin", command, "--help"], &[]);
+    for (group, command) in [
+        ("admin", "create-org"),
+        ("admin", "create-project"),
+        ("admin", "create-user"),
+        ("admin", "revoke-device"),
+        ("triage", "classify"),
+        ("triage", "eval"),
+        ("triage", "train"),
+        ("triage", "generate"),
+    ] {
+        let (ok, listing, _) = run(dir.path(), &[group, "--help"], &[]);
+        assert!(ok && listing.contains(command), "{command}:\n{listing}");
+        let (ok, help, _) = run(dir.path(), &[group, command, "--help"], &[]);
         assert!(ok);
         // Every flag has its line of help: no flag is left bare.
         for line in help.lines().filter(|l| l.trim_start().starts_with("--")) {
@@ -79,6 +87,44 @@ fn help_documents_every_subcommand_and_flag() {
             assert!(described || next_described, "`{command}` flag without help: {line}\n{help}");
         }
     }
+}
+
+/// `loopwork triage classify` answers each JSON line with the documented object, flags a
+/// life-safety message whatever the model says, and answers a bad line with its error while
+/// going on with the rest (exiting non-zero).
+#[test]
+fn triage_classify_answers_line_by_line() {
+    let dir = tempfile::tempdir().expect("dir");
+    let input = "{\"id\": \"a\", \"text\": \"3栋电梯又坏了有人困在里面\"}\nnot json\n{\"id\": 7, \"text\": \"请问物业费怎么交\"}\n";
+    let mut child = std::process::Command::new(binary())
+        .current_dir(dir.path())
+        .args(["triage", "classify"])
+        .stdin(std::process::Stdio::piped())
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .expect("run loopwork triage classify");
+    use std::io::Write;
+    child.stdin.take().expect("stdin").write_all(input.as_bytes()).expect("write");
+    let output = child.wait_with_output().expect("output");
+    assert!(!output.status.success(), "a bad line makes the exit status non-zero");
+    let lines: Vec<serde_json::Value> = String::from_utf8_lossy(&output.stdout)
+        .lines()
+        .map(|l| serde_json::from_str(l).expect("each output line is JSON"))
+        .collect();
+    assert_eq!(lines.len(), 3, "{lines:?}");
+    let keys = |v: &serde_json::Value| v.as_object().expect("object").keys().cloned().collect::<Vec<_>>();
+    let mut want = vec!["abstain", "category", "confidence", "grade", "id", "kind", "urgent"];
+    want.sort();
+    assert_eq!(keys(&lines[0]), want);
+    assert_eq!(lines[0]["id"], "a");
+    assert_eq!((lines[0]["urgent"].as_bool(), lines[0]["abstain"].as_bool()), (Some(true), Some(false)));
+    assert!(matches!(lines[0]["grade"].as_str(), Some("severe" | "critical")), "{}", lines[0]);
+    assert_eq!(lines[0]["category"], "elevator");
+    assert!(lines[1]["error"].as_str().is_some_and(|e| e.starts_with("not JSON")), "{}", lines[1]);
+    assert_eq!((lines[2]["id"].as_i64(), lines[2]["kind"].as_str()), (Some(7), Some("inquiry")));
+    let confidence = lines[2]["confidence"].as_f64().expect("confidence");
+    assert!((0.0..=1.0).contains(&confidence));
 }
 
 #[tokio::test]

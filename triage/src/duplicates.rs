@@ -1,4 +1,7 @@
-//! How alike two reports are: Jaccard similarity of their character-bigram sets.
+//! How alike two reports are: the overlap coefficient of their character-bigram sets (shared
+//! bigrams over the smaller set's size). Jaccard punishes a short second report for not
+//! repeating the first one's detail ("5栋也停水了" against a long first report); the overlap
+//! does not.
 //!
 //! The server compares a new report only with the few open orders of the same place and
 //! category from the last hours, so the exact similarity costs microseconds and needs no
@@ -20,14 +23,14 @@ pub fn shingles(text: &str) -> BTreeSet<(char, char)> {
     chars.windows(2).map(|w| (w[0], w[1])).collect()
 }
 
-/// Jaccard similarity of the two texts' bigram sets, 0..=1 (0 when either has none).
+/// The overlap of the two texts' bigram sets, 0..=1 (0 when either has none).
 pub fn similarity(a: &str, b: &str) -> f32 {
     let (a, b) = (shingles(a), shingles(b));
     if a.is_empty() || b.is_empty() {
         return 0.0;
     }
     let common = a.intersection(&b).count();
-    common as f32 / (a.len() + b.len() - common) as f32
+    common as f32 / a.len().min(b.len()) as f32
 }
 
 #[cfg(test)]

@@ -278,7 +278,8 @@ impl Model {
         self.header.thresholds.get(field.name()).and_then(|t| t.get(code)).copied().unwrap_or(self.header.options.floor)
     }
 
-    /// Classifies one message. Empty or unreadable text abstains with the most common labels.
+    /// Classifies one message. Text with nothing to read (empty, only punctuation or digits)
+    /// abstains and is not urgent unless a rule says so.
     pub fn classify(&self, text: &str) -> Classification {
         let tokens = features::tokens(text);
         // Praise tells of an emergency that is over ("今天被困电梯，师傅五分钟就到了，感谢").
@@ -297,7 +298,9 @@ impl Model {
         let rule = rule.filter(|_| kind != Kind::Praise || guesses[0].abstain);
         let mut category = Category::from_code(&guesses[1].code).unwrap_or(Category::Other);
         let mut grade = Grade::from_code(&guesses[2].code).unwrap_or(Grade::Minor);
-        let urgent = rule.is_some() || urgent_probability >= 0.5;
+        // Only punctuation and numbers: nothing to judge, a person reads it.
+        let readable = tokens.split(' ').any(|t| !matches!(t, "!" | "?" | "<n>" | ""));
+        let urgent = rule.is_some() || (readable && urgent_probability >= 0.5);
         if let Some(rule) = rule {
             grade = grade.max(rule.grade);
             if guesses[1].abstain {
@@ -308,7 +311,7 @@ impl Model {
             grade = grade.max(Grade::Severe);
         }
         let confidence = guesses[..3].iter().map(|g| g.confidence).fold(1.0_f32, f32::min);
-        let abstain = rule.is_none() && (tokens.is_empty() || guesses[..3].iter().any(|g| g.abstain));
+        let abstain = rule.is_none() && (!readable || guesses[..3].iter().any(|g| g.abstain));
         let fields: [FieldGuess; 4] = guesses.try_into().expect("four fields");
         Classification { kind, category, grade, urgent, confidence, abstain, fields, rule }
     }
@@ -410,4 +413,41 @@ fn split(bytes: &[u8], length: u64) -> Option<(&[u8], &[u8])> {
 
 fn hex(bytes: &[u8]) -> String {
     bytes.iter().map(|b| format!("{b:02x}")).collect()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_built_in_model_loads_and_answers_the_issue_s_examples() {
+        let model = default_model().expect("the built-in model loads");
+        assert_eq!(model.version().len(), 12);
+        let lift = model.classify("3栋电梯又坏了有人困在里面");
+        assert!(lift.urgent && !lift.abstain && lift.grade >= Grade::Severe);
+        assert_eq!(lift.rule.map(|r| r.code), Some("lift_trapped"));
+        let fee = model.classify("请问物业费怎么交");
+        assert_eq!((fee.kind, fee.urgent), (Kind::Inquiry, false));
+        let empty = model.classify("!!!");
+        assert!(empty.abstain && !empty.urgent);
+    }
+
+    #[test]
+    fn a_damaged_model_file_is_a_typed_error_never_a_panic() {
+        let bytes = default_model().expect("model").to_bytes();
+        for cut in [0, 7, 8, 12, 16, 100, bytes.len() / 2, bytes.len() - 1] {
+            assert!(Model::from_bytes(&bytes[..cut]).is_err(), "cut at {cut}");
+        }
+        let mut longer = bytes.to_vec();
+        longer.push(0);
+        assert!(Model::from_bytes(&longer).is_err());
+        // A flipped byte inside a model no longer matches the version.
+        let mut flipped = bytes.to_vec();
+        let at = bytes.len() - 1000;
+        flipped[at] ^= 0x55;
+        assert!(Model::from_bytes(&flipped).is_err());
+        let mut huge = bytes.to_vec();
+        huge[12..16].copy_from_slice(&u32::MAX.to_le_bytes());
+        assert!(Model::from_bytes(&huge).is_err());
+    }
 }

@@ -42,6 +42,7 @@ pub mod return_visits;
 pub mod sessions;
 pub mod settings;
 pub mod sync;
+pub mod triage;
 pub mod users;
 pub mod web;
 pub mod webhooks;
@@ -76,6 +77,7 @@ pub fn router(state: AppState) -> axum::Router {
         .route("/api/v1/devices/{id}/revoke", post(sessions::revoke_device))
         .route("/api/v1/me", get(desk::me))
         .route("/api/v1/vocabulary", get(desk::vocabulary))
+        .route("/api/v1/triage", post(triage::triage))
         .route("/api/v1/technicians", get(desk::technicians))
         .route("/api/v1/users", get(users::list).post(users::create))
         .route("/api/v1/users/{id}", get(users::get_one).patch(users::change))

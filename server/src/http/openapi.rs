@@ -59,6 +59,8 @@ pub fn schemas() -> Map<String, Value> {
         Technician,
         OrderListItem,
         Registration,
+        crate::http::triage::schemas::TriageRequest,
+        crate::http::triage::schemas::TriageAnswer,
         AppointmentWindow,
         Registered,
         BulkAssign,
