@@ -24,7 +24,7 @@ use serde::{Deserialize, Serialize};
 use crate::AppState;
 use crate::error::ApiError;
 use crate::settings::{self, Readers, Setting};
-use crate::store::{CheckRecord, Fired, OrderFacts};
+use crate::store::{CheckRecord, Fired, OrderFacts, TriageRecord};
 
 /// Orders looked at per tick at most; the rest wait for the next tick.
 const PER_TICK: i64 = 1_000;
@@ -147,6 +147,22 @@ impl Setting for EscalationChain {
     }
 }
 
+/// The assistant's reading of a description (kept once per order by `record_checks`).
+fn triage_of(description: &str) -> Option<TriageRecord> {
+    let model = loopwork_triage::default_model().ok()?;
+    let c = model.classify(description);
+    Some(TriageRecord {
+        kind: c.kind.code(),
+        category: c.category.code(),
+        grade: c.grade.code(),
+        urgent: c.urgent,
+        confidence_permille: (f64::from(c.confidence) * 1000.0).round() as i64,
+        abstain: c.abstain,
+        rule: c.rule.map(|r| r.code),
+        model: model.version().to_owned(),
+    })
+}
+
 /// One scan: records every checkpoint passed by `now_ms`. Returns how many it recorded.
 pub async fn tick(state: &AppState, now_ms: i64) -> Result<usize, ApiError> {
     Ok(scan(state, now_ms).await?.recorded)
@@ -201,7 +217,8 @@ pub async fn scan(state: &AppState, now_ms: i64) -> Result<Scanned, ApiError> {
             .collect();
         let next = checkpoints.iter().map(|c| c.at_ms).filter(|at| *at > now_ms).min();
         let Some(facts) = facts_of(&order, &order_state, &checkpoints) else { continue };
-        checks.push(CheckRecord { due, fired, facts, next_check: next });
+        let triage = triage_of(&facts.description);
+        checks.push(CheckRecord { due, fired, facts, next_check: next, triage });
     }
     let mut recorded = 0;
     let mut notified = std::collections::BTreeSet::new();

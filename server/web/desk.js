@@ -101,7 +101,7 @@ async function refreshUnread() {
   document.title = n ? `(${n}) ${TITLE}` : TITLE;
   const fresh = items.filter((x) => x.read_at_ms == null && st.seenAlerts && !st.seenAlerts.has(x.id));
   st.seenAlerts = new Set(items.map((x) => x.id));
-  if (fresh.some((x) => x.level === 'breach' || URGENT.has(x.grade)) && localStorage.getItem('loopwork.sound') === 'on') beep();
+  if (fresh.some((x) => x.level === 'breach' || x.level === 'urgent' || URGENT.has(x.grade)) && localStorage.getItem('loopwork.sound') === 'on') beep();
   return items;
 }
 
@@ -165,9 +165,19 @@ function ordersTable(rows, { rowId = 'queue-row', select = false, sort, onSort }
     onclick: (e) => { if (!e.target.closest('a, input, button, label')) location.hash = `#order/${encodeURIComponent(r.id)}`; },
   },
   select && h('td', {}, h('input', { type: 'checkbox', 'data-testid': 'row-check', 'aria-label': r.number, checked: st.checked.has(r.id), onchange: (e) => check(r.id, e.target.checked) })),
-  [orderLink(r.id, r.number), label('kinds', r.kind), label('categories', r.category), gradeBadge(r.grade), statusBadge(r.status),
+  [[orderLink(r.id, r.number), ' ', suggestedBadge(r)], label('kinds', r.kind), label('categories', r.category), gradeBadge(r.grade), statusBadge(r.status),
     place(r), r.description && h('span', { class: 'desc', title: r.description }, r.description), r.assignee_name ?? r.assignee,
     fmtTime(r.created_at), clockCell(r)].map((c) => h('td', {}, show(c))))));
+}
+
+// The assistant's reading of an order no person has answered yet: 智能建议, or 紧急 when it
+// judged the report urgent; its labels on hover.
+function suggestedBadge(r) {
+  const x = r.suggestion;
+  if (!x || x.confirmed || !['new', 'assigned'].includes(r.status)) return null;
+  const title = `${t('assistant')}: ${label('kinds', x.kind)} · ${label('categories', x.category)} · ${label('grades', x.grade)}`;
+  return h('span', { class: `badge ${x.urgent ? 'late' : 'public'}`, 'data-testid': 'row-suggested', 'data-urgent': String(x.urgent), title },
+    x.urgent ? t('urgent_suggested') : t('suggested'));
 }
 
 // The 时限 column: the deadline being run; for an order on hold, the hold and its reason (its
@@ -266,8 +276,18 @@ function queueView() {
   // load, e.g. no network, then leaves them there).
   const key = JSON.stringify(f);
   if (st.lastQueue?.key === key) paint(st.lastQueue.data);
-  mount([filters, bulk, pager, list], async () => {
+  // Above the queue, whatever its filters: reports the assistant judged urgent that no person
+  // has answered yet, oldest first.
+  const urgent = h('div', { class: 'card urgent-strip', 'data-testid': 'urgent-strip', hidden: true });
+  const paintUrgent = (rows) => {
+    urgent.replaceChildren(h('strong', {}, t('urgent_strip', rows.length)), ' ',
+      rows.map((r) => h('span', { class: 'gap', 'data-testid': 'urgent-strip-order' }, orderLink(r.id, r.number), ' ', place(r), ' ',
+        r.suggestion?.rule ? h('span', { class: 'badge late' }, label('categories', r.suggestion.category)) : null)));
+    urgent.hidden = !rows.length;
+  };
+  mount([urgent, filters, bulk, pager, list], async () => {
     const { page, size: _size, ...query } = f;
+    api('/api/v1/orders', { query: { suggested: 'urgent', status: 'open', sort: 'created_asc', limit: 20 } }).then(paintUrgent, () => {});
     const res = await api('/api/v1/orders', { query: { ...query, limit: size, offset: (pageNo - 1) * size }, raw: true });
     const data = { rows: await res.json(), total: Number(res.headers.get('x-total-count') ?? 0) };
     st.lastQueue = { key: JSON.stringify(f), data };
@@ -356,6 +376,8 @@ function registerView() {
   const caller = h('div', { class: 'caller wide', 'data-testid': 'caller-card', hidden: true });
   // Open orders of the unit and category, shown before saving (the same list the server returns after).
   const dupes = h('div', { class: 'wide caller', 'data-testid': 'reg-duplicates', hidden: true });
+  // The assistant's reading of the description (POST /api/v1/triage), as the dispatcher types.
+  const suggest = h('div', { class: 'wide caller suggest', 'data-testid': 'reg-suggest', 'aria-live': 'polite', hidden: true });
   const submit = h('button', { type: 'submit', class: 'primary', 'data-testid': 'reg-submit' }, t('register_submit'));
   const buildingList = h('datalist', { id: 'reg-buildings' });
   const unitList = h('datalist', { id: 'reg-units' });
@@ -372,6 +394,7 @@ function registerView() {
     field(t('occurred_at'), input('occurred', { type: 'datetime-local' })),
     field(`${t('appointment')}`, windowInputs('appt'), 'wide'),
     field(t('description'), h('textarea', { name: 'description', 'data-testid': 'reg-description', rows: 3, required: true }), 'wide'),
+    suggest,
     dupes,
     field(t('assign_to'), techSelect('assignee')),
     h('div', { class: 'wide' }, submit),
@@ -399,6 +422,50 @@ function registerView() {
     dupes.hidden = !rows.length;
   }, 300);
   for (const name of ['unit', 'building', 'category', 'project']) el(name).addEventListener('change', checkDuplicates);
+
+  // The assistant: kind, category and grade read from the description, shown beside the form
+  // and never put in a field the dispatcher chose. 采用建议 takes all three; saving with no
+  // category takes the suggestion's (and its kind and grade where the dispatcher left them),
+  // unless the assistant is unsure: then the dispatcher must choose.
+  let suggestion = null;
+  const touched = new Set();
+  for (const name of ['kind', 'category', 'grade']) el(name).addEventListener('change', () => touched.add(name));
+  const takeSuggestion = (all) => {
+    if (!suggestion) return;
+    for (const name of ['kind', 'category', 'grade']) {
+      if (all || !touched.has(name) || (name === 'category' && !el(name).value)) el(name).value = suggestion[name];
+    }
+  };
+  const showSuggestion = (a) => {
+    suggestion = a;
+    el('category').required = !a || a.abstain;
+    if (!a) { suggest.hidden = true; return; }
+    const reply = a.reply.replaceAll('{number}', '—');
+    suggest.replaceChildren(
+      h('strong', {}, t('assistant')), ' ',
+      h('span', { 'data-testid': 'suggest-labels' }, `${label('kinds', a.kind)} · ${label('categories', a.category)} · ${label('grades', a.grade)}`), ' ',
+      a.urgent && h('span', { class: 'badge late', 'data-testid': 'suggest-urgent' }, t('urgent')), ' ',
+      a.rule && h('span', { class: 'badge paused', 'data-testid': 'suggest-rule' }, lang === 'en' ? a.rule.en : a.rule.zh), ' ',
+      h('span', { class: 'muted' }, t('assistant_confidence', Math.round(a.confidence * 100))), ' ',
+      a.abstain && h('span', { class: 'muted', 'data-testid': 'suggest-unsure' }, t('assistant_unsure')), ' ',
+      h('button', { type: 'button', 'data-testid': 'suggest-apply', onclick: () => { takeSuggestion(true); save(); checkDuplicates(); toast(t('assistant_applied')); } }, t('assistant_apply')),
+      a.duplicates.length > 0 && h('div', { 'data-testid': 'suggest-duplicates' }, t('assistant_same_incident'), ' ',
+        a.duplicates.map((d) => h('span', { class: 'gap' }, orderLink(d.order.id, d.order.number), ' ', statusBadge(d.order.status), ' ', d.order.description ?? ''))),
+      h('details', {}, h('summary', {}, t('assistant_reply')),
+        h('p', { 'data-testid': 'suggest-reply' }, reply),
+        h('button', { type: 'button', onclick: () => navigator.clipboard?.writeText(reply).then(() => toast(t('copied')), () => {}) }, t('copy'))));
+    suggest.hidden = false;
+  };
+  const askAssistant = debounce(async () => {
+    const v = values();
+    if ([...v.description].length < 4) { showSuggestion(null); return; }
+    let answer;
+    try {
+      answer = await api('/api/v1/triage', { method: 'POST', body: { text: v.description, project: v.project || undefined, building: v.building || undefined, unit: v.unit || undefined } });
+    } catch { return; }
+    if (values().description === v.description) showSuggestion(answer);
+  }, 400);
+  el('description').addEventListener('input', askAssistant);
   el('assignee').addEventListener('change', () => { submit.textContent = t(el('assignee').value ? 'register_assign' : 'register_submit'); });
   el('project').addEventListener('change', () => { loadBuildings(); loadUnits(); });
   el('building').addEventListener('change', loadUnits);
@@ -438,7 +505,9 @@ function registerView() {
   form.addEventListener('submit', (e) => {
     e.preventDefault();
     busy(e.submitter, async () => {
+      if (suggestion && !suggestion.abstain) takeSuggestion(false);
       const v = values();
+      if (!v.category) { el('category').required = true; el('category').reportValidity(); return; }
       const body = { kind: v.kind, category: v.category, grade: v.grade, channel: v.channel, project: v.project,
         building: v.building, unit: v.unit, area: v.area || undefined, description: v.description,
         occurred_at: v.occurred ? localInputToMs(v.occurred) : undefined,
@@ -449,6 +518,8 @@ function registerView() {
       form.reset();
       submit.textContent = t('register_submit');
       dupes.hidden = true;
+      showSuggestion(null);
+      touched.clear();
       st.draft = null;
       caller.hidden = true;
       asked = '';
@@ -456,7 +527,7 @@ function registerView() {
     });
   });
   mount([h('h2', {}, t('register_title')), result, form], null);
-  if (st.draft) { fill(st.draft); lookUp(); checkDuplicates(); }
+  if (st.draft) { fill(st.draft); lookUp(); checkDuplicates(); askAssistant(); }
   loadBuildings();
   loadUnits();
 }
@@ -562,8 +633,23 @@ function orderDetail(d, ctx) {
       h('a', { href: `#print/${encodeURIComponent(d.id)}`, class: 'button', 'data-testid': 'print-link' }, t('print_order'))),
     h('div', { class: 'detail-grid' },
       h('div', { class: 'col' }, factsCard(d), deadlinesCard(d), notesCard(d, ctx), workCard(d), timelineCard(d), rejectedCard(d)),
-      h('div', { class: 'col side' }, actionsCard(d, ctx), contactCard(d, ctx), assignCard(d, ctx), appointmentCard(d, ctx), classifyCard(d, ctx), ratingCard(d), slaEventsCard(d))),
+      h('div', { class: 'col side' }, suggestionCard(d, ctx), actionsCard(d, ctx), contactCard(d, ctx), assignCard(d, ctx), appointmentCard(d, ctx), classifyCard(d, ctx), ratingCard(d), slaEventsCard(d))),
   ];
+}
+
+// The assistant's reading of the order, until a person takes it (its category and grade) or
+// sets it aside.
+function suggestionCard(d, ctx) {
+  const x = d.suggestion;
+  if (!x || x.confirmed || ['closed', 'cancelled'].includes(d.status)) return null;
+  return section(t('assistant'), 'detail-suggestion', h('div', { class: 'stack' },
+    h('p', {}, h('span', { 'data-testid': 'detail-suggestion-labels' }, `${label('kinds', x.kind)} · ${label('categories', x.category)} · ${label('grades', x.grade)}`), ' ',
+      x.urgent && h('span', { class: 'badge late' }, t('urgent')), ' ',
+      h('span', { class: 'muted' }, t('assistant_confidence', Math.round(x.confidence * 100))), ' ',
+      x.abstain && h('span', { class: 'muted' }, t('assistant_unsure'))),
+    h('div', { class: 'row' },
+      h('button', { type: 'button', class: 'primary', 'data-testid': 'suggestion-accept', onclick: (e) => ctx.send('/suggestion', { accept: true }, e.currentTarget) }, t('assistant_apply')),
+      h('button', { type: 'button', 'data-testid': 'suggestion-dismiss', onclick: (e) => ctx.send('/suggestion', { accept: false }, e.currentTarget) }, t('assistant_dismiss')))));
 }
 
 // 预约时间 moved or cleared (改约): office staff may while the order is open.

@@ -1,6 +1,8 @@
-//! The assistant through the API (`POST /api/v1/triage`) on SQLite and PostgreSQL: a
+//! The assistant through the API on SQLite and PostgreSQL: `POST /api/v1/triage` (a
 //! life-safety message is urgent and never abstained, a second report of an open incident is
-//! offered as its duplicate, the reply carries the SLA promise, and only office staff ask.
+//! offered as its duplicate, the reply carries the SLA promise, only office staff ask), and
+//! every order read on arrival: an owner's urgent report flagged and told at once, answered by
+//! a person (taken or set aside), a desk registration confirmed at once.
 
 use loopwork_tests::{Backend, TestServer, error_code, on_both_backends};
 use serde_json::{Value, json};
@@ -9,6 +11,8 @@ on_both_backends!(
     a_life_safety_message_is_urgent_with_a_reply_and_its_promise,
     a_second_report_of_an_open_incident_is_offered_as_its_duplicate,
     only_office_staff_ask_and_bad_input_is_refused,
+    an_owner_s_urgent_report_is_flagged_told_and_answered_by_a_person,
+    a_desk_registration_is_confirmed_at_once_and_a_set_aside_suggestion_changes_nothing,
 );
 
 async fn triage(server: &TestServer, token: &str, body: Value) -> (u16, Value) {
@@ -104,4 +108,96 @@ async fn only_office_staff_ask_and_bad_input_is_refused(backend: Backend) {
     }
     let (status, _) = server.call("", "POST", "/api/v1/triage", Some(json!({"text": "电梯坏了"}))).await;
     assert_eq!(status, 401);
+}
+
+async fn wait_for_suggestion(server: &TestServer, token: &str, id: &str) -> Value {
+    // The scanner reads a new order within a few seconds.
+    for _ in 0..100 {
+        let (status, detail) = server.call(token, "GET", &format!("/api/v1/orders/{id}"), None).await;
+        assert_eq!(status, 200, "{detail}");
+        if !detail["suggestion"].is_null() {
+            return detail;
+        }
+        tokio::time::sleep(std::time::Duration::from_millis(100)).await;
+    }
+    panic!("the assistant never read order {id}");
+}
+
+async fn an_owner_s_urgent_report_is_flagged_told_and_answered_by_a_person(backend: Backend) {
+    let server = TestServer::start(backend).await;
+    let owner = server.login("yezhu1502").await;
+    let report = json!({
+        "kind": "repair", "category": "other", "channel": "app", "project": "hy-garden",
+        "building": "3", "unit": "3-1502", "description": "厨房里煤气味很重，不敢开火也不敢开灯",
+    });
+    let (status, made) = server.call(&owner.token, "POST", "/api/v1/orders", Some(report)).await;
+    assert_eq!(status, 201, "{made}");
+    let id = made["id"].as_str().expect("id").to_owned();
+    let kefu = server.login("kefu").await;
+    let detail = wait_for_suggestion(&server, &kefu.token, &id).await;
+    let suggestion = &detail["suggestion"];
+    assert_eq!((suggestion["urgent"].as_bool(), suggestion["confirmed"].as_bool()), (Some(true), Some(false)), "{detail}");
+    assert_eq!(suggestion["rule"], "gas");
+    assert_eq!(suggestion["category"], "water_electric");
+    // Flagged above the queue, and told at once to the project's dispatcher.
+    let (status, urgent) = server.call(&kefu.token, "GET", "/api/v1/orders?suggested=urgent", None).await;
+    assert_eq!(status, 200, "{urgent}");
+    assert!(urgent.as_array().expect("rows").iter().any(|r| r["id"] == id.as_str()), "{urgent}");
+    let (_, notes) = server.call(&kefu.token, "GET", "/api/v1/notifications", None).await;
+    let told = notes.as_array().expect("notifications").iter().find(|n| n["order_id"] == id.as_str()).cloned();
+    let told = told.unwrap_or_else(|| panic!("no notification of the urgent report: {notes}"));
+    assert_eq!((told["stage"].as_str(), told["level"].as_str()), (Some("report"), Some("urgent")), "{told}");
+    // The owner and the technicians see none of it.
+    let (_, own) = server.call(&owner.token, "GET", &format!("/api/v1/orders/{id}"), None).await;
+    assert!(own["suggestion"].is_null(), "{own}");
+    let wang = server.login("wang").await;
+    let (status, body) = server.call(&wang.token, "GET", "/api/v1/orders?suggested=urgent", None).await;
+    assert_eq!((status, error_code(&body)), (403, "forbidden"));
+    let (status, body) = server.call(&kefu.token, "GET", "/api/v1/orders?suggested=soon", None).await;
+    assert_eq!((status, error_code(&body)), (400, "invalid_query"));
+    // Taken: the category and grade become the suggestion's, with the server's note; answered once.
+    let path = format!("/api/v1/orders/{id}/suggestion");
+    let (status, taken) = server.call(&kefu.token, "POST", &path, Some(json!({"accept": true}))).await;
+    assert_eq!(status, 200, "{taken}");
+    assert_eq!(taken["category"], "water_electric");
+    assert!(matches!(taken["grade"].as_str(), Some("severe" | "critical")), "{taken}");
+    assert_eq!(taken["suggestion"]["confirmed"], true);
+    let noted = taken["notes"].to_string();
+    assert!(noted.contains("采用智能分类建议"), "{noted}");
+    let (status, again) = server.call(&kefu.token, "POST", &path, Some(json!({"accept": true}))).await;
+    assert_eq!((status, error_code(&again)), (409, "no_open_suggestion"));
+    let (_, urgent) = server.call(&kefu.token, "GET", "/api/v1/orders?suggested=urgent", None).await;
+    assert!(!urgent.as_array().expect("rows").iter().any(|r| r["id"] == id.as_str()), "answered, it leaves the strip");
+    let (status, body) = server.call(&owner.token, "POST", &path, Some(json!({"accept": false}))).await;
+    assert_eq!((status, error_code(&body)), (403, "forbidden"));
+}
+
+async fn a_desk_registration_is_confirmed_at_once_and_a_set_aside_suggestion_changes_nothing(backend: Backend) {
+    let server = TestServer::start(backend).await;
+    let kefu = server.login("kefu").await;
+    let registered = json!({
+        "kind": "repair", "category": "public_facilities", "grade": "minor", "channel": "hotline",
+        "project": "hy-garden", "building": "5", "area": "5栋电梯厅",
+        "description": "5栋电梯困人了，里面有两个人",
+    });
+    let (status, made) = server.call(&kefu.token, "POST", "/api/v1/orders", Some(registered)).await;
+    assert_eq!(status, 201, "{made}");
+    let id = made["id"].as_str().expect("id").to_owned();
+    let detail = wait_for_suggestion(&server, &kefu.token, &id).await;
+    assert_eq!(detail["suggestion"]["confirmed"], true, "a person chose: {detail}");
+    let (_, notes) = server.call(&kefu.token, "GET", "/api/v1/notifications", None).await;
+    assert!(!notes.as_array().expect("list").iter().any(|n| n["order_id"] == id.as_str()), "nobody is told: {notes}");
+
+    let owner = server.login("yezhu1502").await;
+    let report = json!({
+        "kind": "repair", "category": "doors_windows", "channel": "app", "project": "hy-garden",
+        "building": "3", "unit": "3-1502", "description": "卫生间马桶堵了，冲不下去",
+    });
+    let (_, made) = server.call(&owner.token, "POST", "/api/v1/orders", Some(report)).await;
+    let id = made["id"].as_str().expect("id").to_owned();
+    wait_for_suggestion(&server, &kefu.token, &id).await;
+    let (status, kept) =
+        server.call(&kefu.token, "POST", &format!("/api/v1/orders/{id}/suggestion"), Some(json!({"accept": false}))).await;
+    assert_eq!(status, 200, "{kept}");
+    assert_eq!((kept["category"].as_str(), kept["suggestion"]["confirmed"].as_bool()), (Some("doors_windows"), Some(true)));
 }

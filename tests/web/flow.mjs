@@ -169,6 +169,43 @@ async function main() {
     if (made !== 1) throw new Error(`two clicks after a lost answer made ${made} orders`);
   });
 
+  // The assistant reads the description as it is typed: someone trapped in a lift is urgent,
+  // its rule named, and no field is chosen for the dispatcher until 采用建议; saving with no
+  // category takes the suggestion's kind, category and grade.
+  await run('assistant', async () => {
+    // Saved with nothing chosen: the suggestion fills kind, category and grade.
+    await byId(desk, 'reg-area').fill('3栋2号电梯');
+    await byId(desk, 'reg-building').fill(fx.building);
+    await byId(desk, 'reg-description').fill(`3栋电梯里困了人，按警铃没人应 ${token}`);
+    await byId(desk, 'suggest-urgent').waitFor({ timeout: 5000 });
+    const rule = (await byId(desk, 'suggest-rule').textContent()).trim();
+    if (rule !== '电梯困人') throw new Error(`the life-safety rule shows as ${JSON.stringify(rule)}`);
+    const labels = (await byId(desk, 'suggest-labels').textContent()).trim();
+    if (!labels.includes('电梯')) throw new Error(`the suggestion reads ${JSON.stringify(labels)}`);
+    if (await byId(desk, 'reg-category').inputValue() !== '') throw new Error('the assistant chose the category while typing');
+    await byId(desk, 'reg-submit').click();
+    await desk.waitForFunction((old) => { const el = document.querySelector('[data-testid="registered-number"]'); return el && el.dataset.id !== old; }, orderId, { timeout: 5000 });
+    const id = await byId(desk, 'registered-number').getAttribute('data-id');
+    const saved = await desk.evaluate(async (id) => {
+      const token = JSON.parse(localStorage.getItem('loopwork.desk')).token;
+      return (await fetch(`/api/v1/orders/${id}`, { headers: { Authorization: `Bearer ${token}` } })).json();
+    }, id);
+    if (saved.kind !== 'repair' || saved.category !== 'elevator' || !['severe', 'critical'].includes(saved.grade)) {
+      throw new Error(`saved as ${saved.kind} ${saved.category} ${saved.grade}: the suggestion did not fill the form`);
+    }
+    if (await byId(desk, 'reg-suggest').isVisible()) throw new Error('the suggestion stays after registering');
+    // 采用建议 takes all three at once; nothing is left chosen for the next step.
+    await byId(desk, 'reg-description').fill(`楼下草坪好久没修剪了，杂草很高 ${token}`);
+    await byId(desk, 'suggest-labels').waitFor({ timeout: 5000 });
+    await byId(desk, 'suggest-apply').click();
+    const chosen = await byId(desk, 'reg-category').inputValue();
+    if (chosen !== 'greening') throw new Error(`采用建议 chose ${chosen}`);
+    await byId(desk, 'reg-category').selectOption('');
+    await byId(desk, 'reg-area').fill('');
+    await byId(desk, 'reg-description').fill('');
+    await byId(desk, 'reg-suggest').waitFor({ state: 'hidden', timeout: 5000 });
+  });
+
   // The estate register: a unit's residents with masked numbers and an audited reveal; on the
   // registration form the caller's number finds its resident and fills the unit (来电弹屏), and a
   // half-written registration survives a look at another tab.

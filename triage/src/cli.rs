@@ -1,4 +1,4 @@
-//! `loopwork triage classify|eval|train`: the assistant from the command line.
+//! `loopwork triage classify`: JSON lines in, one classification out per line.
 
 use std::io::{BufRead, Write};
 
@@ -38,8 +38,15 @@ impl<'a> ClassifyLine<'a> {
 pub fn classify(model: &Model, input: impl BufRead, mut output: impl Write) -> Result<usize, TriageError> {
     let mut failed = 0;
     let null = serde_json::Value::Null;
-    for line in input.lines() {
-        let line = line?;
+    let mut input = input;
+    let mut bytes = Vec::new();
+    loop {
+        bytes.clear();
+        if input.read_until(b'\n', &mut bytes)? == 0 {
+            break;
+        }
+        // A line that is not UTF-8 is a line that is not JSON: answered, and the rest go on.
+        let line = String::from_utf8_lossy(&bytes);
         if line.trim().is_empty() {
             continue;
         }

@@ -23,13 +23,17 @@ pub fn shingles(text: &str) -> BTreeSet<(char, char)> {
     chars.windows(2).map(|w| (w[0], w[1])).collect()
 }
 
-/// The overlap of the two texts' bigram sets, 0..=1 (0 when either has none).
+/// Fewer shared bigrams than this say nothing ("停电了" is in every outage report).
+pub const MIN_SHARED: usize = 3;
+
+/// The overlap of the two texts' bigram sets, 0..=1 (0 when they share fewer than
+/// [`MIN_SHARED`]).
 pub fn similarity(a: &str, b: &str) -> f32 {
     let (a, b) = (shingles(a), shingles(b));
-    if a.is_empty() || b.is_empty() {
+    let common = a.intersection(&b).count();
+    if common < MIN_SHARED {
         return 0.0;
     }
-    let common = a.intersection(&b).count();
     common as f32 / a.len().min(b.len()) as f32
 }
 
@@ -46,5 +50,6 @@ mod tests {
         assert_eq!(similarity(first, first), 1.0);
         assert_eq!(similarity("", first), 0.0);
         assert_eq!(similarity("1502", "1502"), 0.0);
+        assert_eq!(similarity("停电了", "整栋楼停电了，电梯也停了"), 0.0, "two shared bigrams say nothing");
     }
 }

@@ -44,10 +44,12 @@ pub struct Report {
     pub model: String,
     pub messages: usize,
     pub fields: Vec<FieldReport>,
-    pub urgent_recall: f64,
-    pub urgent_precision: f64,
+    /// `None` when no message is urgent (recall) or none was flagged (precision).
+    pub urgent_recall: Option<f64>,
+    pub urgent_precision: Option<f64>,
     pub abstention: f64,
     /// Accuracy (all three fields right) of the messages the assistant did not abstain on.
+    /// (Coverage ranks messages by the reported confidence, the least of the three fields'.)
     pub answered_accuracy: f64,
     pub coverage: Vec<Coverage>,
     /// Microseconds per message, one thread.
@@ -70,16 +72,17 @@ pub fn evaluate(model: &Model, examples: &[Example]) -> Result<Report, TriageErr
         rows.push((truth, predicted, got.confidence, got.abstain));
     }
     let n = rows.len().max(1) as f64;
-    let fields = Field::ALL
-        .iter()
-        .filter(|f| **f != Field::Urgent)
-        .map(|field| {
-            let codes = field.codes();
-            let index = |code: &str| codes.iter().position(|c| c == code).unwrap_or(0);
-            let mut confusion = vec![vec![0usize; codes.len()]; codes.len()];
-            for (truth, predicted, _, _) in &rows {
-                confusion[index(&field.code(truth))][index(&field.code(predicted))] += 1;
-            }
+    let mut fields = Vec::new();
+    for field in Field::ALL.iter().filter(|f| **f != Field::Urgent) {
+        let codes = field.codes();
+        let index = |code: &str| {
+            codes.iter().position(|c| c == code).ok_or_else(|| TriageError::Data(format!("{} is not a {} code", code, field.name())))
+        };
+        let mut confusion = vec![vec![0usize; codes.len()]; codes.len()];
+        for (truth, predicted, _, _) in &rows {
+            confusion[index(&field.code(truth))?][index(&field.code(predicted))?] += 1;
+        }
+        fields.push({
             let classes: Vec<ClassScore> = codes
                 .iter()
                 .enumerate()
@@ -94,12 +97,15 @@ pub fn evaluate(model: &Model, examples: &[Example]) -> Result<Report, TriageErr
                     ClassScore { code: code.clone(), precision, recall, f1, support }
                 })
                 .collect();
-            let present: Vec<&ClassScore> = classes.iter().filter(|c| c.support > 0).collect();
+            // Classes in the truth or in the answers (a class answered but never true counts,
+            // with its F1 of 0); classes in neither are left out.
+            let present: Vec<&ClassScore> =
+                classes.iter().enumerate().filter(|(i, c)| c.support > 0 || confusion.iter().any(|row| row[*i] > 0)).map(|(_, c)| c).collect();
             let macro_f1 = present.iter().map(|c| c.f1).sum::<f64>() / present.len().max(1) as f64;
             let accuracy = (0..codes.len()).map(|i| confusion[i][i]).sum::<usize>() as f64 / n;
             FieldReport { field: field.name(), accuracy, macro_f1, classes, confusion }
-        })
-        .collect();
+        });
+    }
     let urgent_true = rows.iter().filter(|r| r.0.urgent).count();
     let flagged = rows.iter().filter(|r| r.1.urgent).count();
     let caught = rows.iter().filter(|r| r.0.urgent && r.1.urgent).count();
@@ -131,8 +137,8 @@ pub fn evaluate(model: &Model, examples: &[Example]) -> Result<Report, TriageErr
         model: model.version().to_owned(),
         messages: rows.len(),
         fields,
-        urgent_recall: caught as f64 / urgent_true.max(1) as f64,
-        urgent_precision: caught as f64 / flagged.max(1) as f64,
+        urgent_recall: (urgent_true > 0).then(|| caught as f64 / urgent_true as f64),
+        urgent_precision: (flagged > 0).then(|| caught as f64 / flagged as f64),
         abstention: rows.iter().filter(|r| r.3).count() as f64 / n,
         answered_accuracy: answered.iter().filter(|r| all_three(&r.0, &r.1)).count() as f64
             / answered.len().max(1) as f64,
@@ -141,6 +147,10 @@ pub fn evaluate(model: &Model, examples: &[Example]) -> Result<Report, TriageErr
         p99_us: quantile(0.99),
         model_bytes: model.to_bytes().len(),
     })
+}
+
+fn share(value: Option<f64>) -> String {
+    value.map_or_else(|| "—".to_owned(), |v| format!("{v:.3}"))
 }
 
 impl Report {
@@ -156,9 +166,9 @@ impl Report {
             out += &format!("| {} macro-F1 | {:.3} (accuracy {:.3}) |\n", f.field, f.macro_f1, f.accuracy);
         }
         out += &format!(
-            "| urgent recall | {:.3} |\n| urgent precision | {:.3} |\n| abstention | {:.3} |\n| accuracy when answering (all three) | {:.3} |\n| time per message p50 / p99 | {:.0} / {:.0} µs |\n\n",
-            self.urgent_recall,
-            self.urgent_precision,
+            "| urgent recall | {} |\n| urgent precision | {} |\n| abstention | {:.3} |\n| accuracy when answering (all three) | {:.3} |\n| time per message p50 / p99 | {:.0} / {:.0} µs |\n\n",
+            share(self.urgent_recall),
+            share(self.urgent_precision),
             self.abstention,
             self.answered_accuracy,
             self.p50_us,

@@ -146,8 +146,9 @@ const SLIPS: &[(&str, &str)] = &[
 ];
 
 /// Which of a scenario's phrases a generation uses: all of them, or one of two disjoint parts
-/// (every fifth phrase for validation, the others for training), so that the abstention
-/// thresholds are set on wordings the model has not seen.
+/// (for validation every fifth phrase and the last of every scenario that has two or more; the
+/// others for training), so that the abstention thresholds are set on wordings the model has
+/// not seen, in every scenario that can spare one.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum Phrases {
     All,
@@ -156,11 +157,12 @@ pub enum Phrases {
 }
 
 impl Phrases {
-    fn keeps(self, index: usize) -> bool {
+    fn keeps(self, index: usize, of: usize) -> bool {
+        let validation = index % 5 == 4 || (of >= 2 && index == of - 1);
         match self {
             Phrases::All => true,
-            Phrases::Training => index % 5 != 4,
-            Phrases::Validation => index % 5 == 4,
+            Phrases::Training => !validation,
+            Phrases::Validation => validation,
         }
     }
 }
@@ -174,12 +176,18 @@ pub fn generate(seed: u64, count: usize) -> Result<Vec<Example>, TriageError> {
 pub fn generate_from(seed: u64, count: usize, phrases: Phrases) -> Result<Vec<Example>, TriageError> {
     let scenarios: Vec<Scenario> = scenarios()?
         .into_iter()
-        .map(|s| Scenario {
-            labels: s.labels,
-            phrases: s.phrases.into_iter().enumerate().filter(|(i, _)| phrases.keeps(*i)).map(|(_, p)| p).collect(),
+        .map(|s| {
+            let of = s.phrases.len();
+            Scenario {
+                labels: s.labels,
+                phrases: s.phrases.into_iter().enumerate().filter(|(i, _)| phrases.keeps(*i, of)).map(|(_, p)| p).collect(),
+            }
         })
         .filter(|s| !s.phrases.is_empty())
         .collect();
+    if scenarios.is_empty() {
+        return Err(TriageError::Data("no scenario has a phrase to generate from".into()));
+    }
     let mut rng = StdRng::seed_from_u64(seed);
     let mut out = Vec::with_capacity(count);
     for i in 0..count {
@@ -204,7 +212,7 @@ fn message(rng: &mut StdRng, scenario: &Scenario) -> (String, Labels) {
     let chosen = fill(rng, template);
     let phrase = drop_span(rng, &chosen);
     let phrase = phrase.as_str();
-    if !phrase.contains("{loc}") && rng.random_bool(0.35) {
+    if !template.contains("{loc}") && rng.random_bool(0.35) {
         parts.push(pick(rng, INTROS).to_owned());
     }
     let repeat = labels.kind == Kind::Repair && !labels.urgent && rng.random_bool(0.18);
@@ -277,11 +285,10 @@ fn fill(rng: &mut StdRng, text: &str) -> String {
     }
     while let Some(at) = text.find("{bld}") {
         let b = rng.random_range(1..=30);
-        let zh = ["一", "二", "三", "四", "五", "六", "七", "八", "九", "十"];
         let bld = match rng.random_range(0..5) {
             0 => format!("{b}栋"),
             1 => format!("{b}号楼"),
-            2 => format!("{}号楼", zh[(b as usize - 1) % 10]),
+            2 => format!("{}号楼", chinese_number(b)),
             3 => format!("{b}幢"),
             _ => format!("{b}#楼"),
         };
@@ -296,6 +303,23 @@ fn fill(rng: &mut StdRng, text: &str) -> String {
         text.replace_range(at..at + 3, &t);
     }
     text
+}
+
+/// 1..=99 in Chinese numerals (三, 十一, 二十, 二十六).
+fn chinese_number(n: u32) -> String {
+    const DIGITS: [&str; 10] = ["零", "一", "二", "三", "四", "五", "六", "七", "八", "九"];
+    let (tens, ones) = ((n / 10 % 10) as usize, (n % 10) as usize);
+    let mut out = String::new();
+    if tens > 1 {
+        out.push_str(DIGITS[tens]);
+    }
+    if tens > 0 {
+        out.push('十');
+    }
+    if ones > 0 || tens == 0 {
+        out.push_str(DIGITS[ones]);
+    }
+    out
 }
 
 /// Now and then a short span of the phrase left out, so that no single word carries a label.
@@ -342,6 +366,20 @@ mod tests {
             assert!(scenarios.iter().any(|s| s.labels.grade == *grade), "{grade}");
         }
         assert!(scenarios.iter().all(|s| !s.phrases.is_empty()));
+    }
+
+    #[test]
+    fn chinese_numerals_are_written_as_people_write_them() {
+        let got: Vec<String> = [1, 10, 11, 20, 26, 30].into_iter().map(chinese_number).collect();
+        assert_eq!(got, ["一", "十", "十一", "二十", "二十六", "三十"]);
+    }
+
+    #[test]
+    fn the_validation_phrases_are_not_trained_on_and_every_scenario_with_two_gives_one() {
+        for (i, of) in [(0, 1), (0, 2), (1, 2), (4, 9), (8, 9), (3, 9)] {
+            assert_ne!(Phrases::Training.keeps(i, of), Phrases::Validation.keeps(i, of), "{i} of {of}");
+        }
+        assert!(Phrases::Validation.keeps(1, 2) && Phrases::Training.keeps(0, 1));
     }
 
     #[test]

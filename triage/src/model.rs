@@ -21,6 +21,8 @@ use crate::{Example, Labels, TriageError, features};
 
 const MAGIC: &[u8; 8] = b"LWTRIAGE";
 const FORMAT: u32 = 1;
+/// A class's threshold is set from at least this many validation answers (else the floor).
+const MIN_ANSWERS: usize = 30;
 /// No model file may claim more than this (a corrupt length must not allocate gigabytes).
 const MAX_PART: u64 = 64 << 20;
 
@@ -29,7 +31,7 @@ static DEFAULT: &[u8] = include_bytes!("../model/default.ltm");
 /// The model the server ships with (`triage/model/default.ltm`, made by `loopwork triage train`).
 pub fn default_model() -> Result<&'static Model, &'static TriageError> {
     static MODEL: OnceLock<Result<Model, TriageError>> = OnceLock::new();
-    MODEL.get_or_init(|| Model::from_bytes(DEFAULT)).as_ref()
+    MODEL.get_or_init(|| Model::parse(std::borrow::Cow::Borrowed(DEFAULT))).as_ref()
 }
 
 /// The four things the assistant decides.
@@ -156,7 +158,7 @@ pub struct Classification {
 pub struct Model {
     header: Header,
     fields: Vec<FastText>,
-    bytes: Vec<u8>,
+    bytes: std::borrow::Cow<'static, [u8]>,
 }
 
 impl Model {
@@ -176,6 +178,11 @@ impl Model {
 
     /// Reads a model file; anything else is a typed error, never a panic.
     pub fn from_bytes(bytes: &[u8]) -> Result<Model, TriageError> {
+        Model::parse(std::borrow::Cow::Owned(bytes.to_vec()))
+    }
+
+    fn parse(file: std::borrow::Cow<'static, [u8]>) -> Result<Model, TriageError> {
+        let bytes: &[u8] = &file;
         let bad = |what: &str| TriageError::Model(what.to_owned());
         let rest = bytes.strip_prefix(MAGIC.as_slice()).ok_or_else(|| bad("not a Loopwork triage model"))?;
         let (format, rest) = take_u32(rest).ok_or_else(|| bad("truncated"))?;
@@ -185,19 +192,16 @@ impl Model {
         let (length, rest) = take_u32(rest).ok_or_else(|| bad("truncated"))?;
         let (header, mut rest) = split(rest, u64::from(length)).ok_or_else(|| bad("truncated header"))?;
         let header: Header = serde_json::from_slice(header).map_err(|e| bad(&format!("header: {e}")))?;
-        let mut fields = Vec::new();
+        // Every part is checked against the version before fastText parses any: a damaged file
+        // is refused here. (The hash catches damage, not forgery: model files are made by
+        // `loopwork triage train` and trusted like the binary.)
+        let mut parts = Vec::new();
         let mut hasher = Sha256::new();
-        for field in Field::ALL {
+        for _ in Field::ALL {
             let (length, after) = take_u64(rest).ok_or_else(|| bad("truncated"))?;
             let (part, after) = split(after, length).ok_or_else(|| bad("truncated model"))?;
             hasher.update(part);
-            let model = FastText::load(&mut &part[..]).map_err(|e| bad(&format!("{}: {e}", field.name())))?;
-            let (labels, _) = model.get_labels();
-            let want: Vec<String> = field.codes().iter().map(|c| format!("__label__{c}")).collect();
-            if labels.is_empty() || labels.iter().any(|l| !want.contains(l)) {
-                return Err(bad(&format!("{}: labels {labels:?} are not this field's codes", field.name())));
-            }
-            fields.push(model);
+            parts.push(part);
             rest = after;
         }
         if !rest.is_empty() {
@@ -206,7 +210,17 @@ impl Model {
         if hex(&hasher.finalize())[..12] != header.version {
             return Err(bad("the models do not match the version in the header"));
         }
-        Ok(Model { header, fields, bytes: bytes.to_vec() })
+        let mut fields = Vec::new();
+        for (field, part) in Field::ALL.iter().zip(parts) {
+            let model = FastText::load(&mut &part[..]).map_err(|e| bad(&format!("{}: {e}", field.name())))?;
+            let (labels, _) = model.get_labels();
+            let want: Vec<String> = field.codes().iter().map(|c| format!("__label__{c}")).collect();
+            if labels.is_empty() || labels.iter().any(|l| !want.contains(l)) {
+                return Err(bad(&format!("{}: labels {labels:?} are not this field's codes", field.name())));
+            }
+            fields.push(model);
+        }
+        Ok(Model { header, fields, bytes: file })
     }
 
     /// Trains on `extra` (an organization's labelled messages, given three times the weight of
@@ -282,8 +296,7 @@ impl Model {
     /// abstains and is not urgent unless a rule says so.
     pub fn classify(&self, text: &str) -> Classification {
         let tokens = features::tokens(text);
-        // Praise tells of an emergency that is over ("今天被困电梯，师傅五分钟就到了，感谢").
-        let rule = rules::life_safety(text);
+        let rules = rules::life_safety_all(text);
         let mut guesses: Vec<FieldGuess> = Vec::with_capacity(4);
         let mut urgent_probability = 0.0;
         for field in Field::ALL {
@@ -295,25 +308,31 @@ impl Model {
             guesses.push(FieldGuess { code, confidence, abstain });
         }
         let kind = Kind::from_code(&guesses[0].code).unwrap_or(Kind::Repair);
-        let rule = rule.filter(|_| kind != Kind::Praise || guesses[0].abstain);
         let mut category = Category::from_code(&guesses[1].code).unwrap_or(Category::Other);
         let mut grade = Grade::from_code(&guesses[2].code).unwrap_or(Grade::Minor);
         // Only punctuation and numbers: nothing to judge, a person reads it.
         let readable = tokens.split(' ').any(|t| !matches!(t, "!" | "?" | "<n>" | ""));
-        let urgent = rule.is_some() || (readable && urgent_probability >= 0.5);
-        if let Some(rule) = rule {
+        let by_model = readable && urgent_probability >= 0.5;
+        let urgent = !rules.is_empty() || by_model;
+        // The rules: the highest grade among them, and the first category that is one.
+        for rule in &rules {
             grade = grade.max(rule.grade);
-            if guesses[1].abstain {
-                category = rule.category.clone();
-            }
         }
+        if guesses[1].abstain
+            && let Some(rule) = rules.iter().find(|r| r.category != Category::Other)
+        {
+            category = rule.category.clone();
+        }
+        let raised = urgent && grade < Grade::Severe;
         if urgent {
             grade = grade.max(Grade::Severe);
         }
         let confidence = guesses[..3].iter().map(|g| g.confidence).fold(1.0_f32, f32::min);
-        let abstain = rule.is_none() && (!readable || guesses[..3].iter().any(|g| g.abstain));
+        // A grade raised by the urgent model alone is as sure as that model.
+        let abstain = rules.is_empty()
+            && (!readable || guesses[..3].iter().any(|g| g.abstain) || (raised && guesses[3].abstain));
         let fields: [FieldGuess; 4] = guesses.try_into().expect("four fields");
-        Classification { kind, category, grade, urgent, confidence, abstain, fields, rule }
+        Classification { kind, category, grade, urgent, confidence, abstain, fields, rule: rules.first().copied() }
     }
 }
 
@@ -381,7 +400,12 @@ fn calibrate(
         let mut answers = by_class.remove(&code).unwrap_or_default();
         answers.sort_by(|a, b| b.0.total_cmp(&a.0));
         // The lowest confidence down to which the answers given are precise enough; a class
-        // never precise enough on the validation set is never given without a person.
+        // never precise enough on the validation set is never given without a person. Too few
+        // answers to tell: the floor.
+        if answers.len() < MIN_ANSWERS {
+            out.insert(code, options.floor);
+            continue;
+        }
         let (mut right, mut threshold) = (0usize, 1.0_f32);
         for (i, (confidence, correct)) in answers.iter().enumerate() {
             right += usize::from(*correct);

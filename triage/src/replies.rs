@@ -1,9 +1,9 @@
 //! Suggested replies to owners: a template per kind (and per category where it says more),
-//! with slots filled from the order. An organization may replace any template.
+//! with slots filled from the order. (Templates an organization edits are not built yet.)
 //!
 //! Slots: `{number}` the order's number, `{category}` its category's label, `{promise}` when
-//! the company promises to respond (the SLA calendar's deadline, as the desk shows it),
-//! `{assignee}` the technician's name or 维修师傅, `{next}` the next step.
+//! the company promises to respond and `{arrival}` to be on site (the SLA book's deadlines on
+//! its calendars), `{assignee}` the technician's name or 维修师傅, `{next}` the next step.
 
 use std::collections::BTreeMap;
 
@@ -13,7 +13,7 @@ use loopwork_sync_core::{Category, Kind};
 pub fn built_in(kind: Kind, category: &Category) -> &'static str {
     match (kind, category) {
         (Kind::Repair, Category::Elevator) => {
-            "您好，您反映的电梯问题已登记（工单{number}），电梯维保人员将于{promise}前到场处理。如有人员被困，请保持冷静，按下轿厢内警铃，不要强行扒门。"
+            "您好，您反映的电梯问题已登记（工单{number}），电梯维保人员将于{arrival}前到场处理。如有人员被困，请保持冷静，按下轿厢内警铃，不要强行扒门。"
         }
         (Kind::Repair, _) => {
             "您好，您的报修已登记（工单{number}，{category}），我们将于{promise}前响应，{assignee}会先与您电话联系确认上门时间。{next}"
@@ -56,7 +56,7 @@ pub fn render(template: &str, slots: &BTreeMap<&str, String>) -> String {
 }
 
 /// Every slot name a template may use.
-pub const SLOTS: &[&str] = &["number", "category", "promise", "assignee", "next"];
+pub const SLOTS: &[&str] = &["number", "category", "promise", "arrival", "assignee", "next"];
 
 #[cfg(test)]
 mod tests {

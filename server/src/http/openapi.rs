@@ -68,6 +68,8 @@ pub fn schemas() -> Map<String, Value> {
         OrderDetail,
         ActionBody,
         Classify,
+        SuggestionAnswer,
+        crate::store::Suggestion,
         NoteBody,
         LinkBody,
         crate::http::audit::AuditEntry,

@@ -1,6 +1,7 @@
 //! `POST /api/v1/triage`: the customer-service assistant for office staff (docs/triage.md).
 //!
-//! The message is classified by the organization's model (the built-in one: `loopwork-triage`),
+//! The message is classified by the built-in model (`loopwork-triage`; organizations' own
+//! models are not served yet),
 //! open orders of the same place and category from the last hours that read alike are offered
 //! as duplicates, and a reply is suggested with the SLA promise the organization's calendar
 //! gives for that classification.
@@ -73,7 +74,8 @@ pub mod schemas {
     /// An open order that may be the same incident.
     #[derive(Debug, Serialize, JsonSchema)]
     pub struct DuplicateAnswer {
-        /// The overlap of the texts' character bigrams (shared over the shorter's), 0..1.
+        /// The overlap of the texts' character bigrams (shared over the shorter's; 0 under
+        /// three shared), 0..1.
         pub similarity: f32,
         pub order: OrderListItem,
     }
@@ -127,8 +129,9 @@ pub async fn triage(
     let c = model.classify(text);
     let now = state.clock.now_ms();
     let book = crate::settings::sla_book(state.db.as_ref(), &principal.org).await?;
-    let promise_at =
-        book.deadlines(c.kind, &c.category, c.grade, &OrderState::initial(), now).map(|d| d.response_due_ms);
+    let deadlines = book.deadlines(c.kind, &c.category, c.grade, &OrderState::initial(), now);
+    let promise_at = deadlines.as_ref().map(|d| d.response_due_ms);
+    let arrival_at = deadlines.as_ref().and_then(|d| d.arrival_due_ms).or(promise_at);
     let mut found = Vec::new();
     if let Some(project) = body.project.as_deref().map(str::trim).filter(|p| !p.is_empty()) {
         let filter = OrderFilter {
@@ -144,7 +147,8 @@ pub async fn triage(
         let unit = body.unit.as_deref().map(str::trim).filter(|u| !u.is_empty());
         for order in state.db.query_orders(&principal, &filter, now).await? {
             let similarity = duplicates::similarity(text, order.description.as_deref().unwrap_or(""));
-            let same_unit = unit.is_some() && order.unit.as_deref() == unit;
+            let same_unit =
+                unit.is_some() && order.unit.as_deref() == unit && order.building.as_deref() == filter.building.as_deref();
             if similarity >= if same_unit { SIMILAR_SAME_UNIT } else { SIMILAR } {
                 found.push(DuplicateAnswer { similarity: (similarity * 1000.0).round() / 1000.0, order });
             }
@@ -152,7 +156,7 @@ pub async fn triage(
         found.sort_by(|a, b| b.similarity.total_cmp(&a.similarity));
         found.truncate(MAX_DUPLICATES);
     }
-    Ok(Json(answer(&c, model.version(), found, promise_at)))
+    Ok(Json(answer(&c, model.version(), found, promise_at, arrival_at)))
 }
 
 fn answer(
@@ -160,10 +164,13 @@ fn answer(
     version: &str,
     duplicates: Vec<DuplicateAnswer>,
     promise_at: Option<i64>,
+    arrival_at: Option<i64>,
 ) -> TriageAnswer {
+    let when = |at: Option<i64>| at.map(china_time::minute).unwrap_or_else(|| "尽快".into());
     let slots = BTreeMap::from([
         ("category", c.category.label_zh().to_owned()),
-        ("promise", promise_at.map(china_time::minute).unwrap_or_else(|| "尽快".into())),
+        ("promise", when(promise_at)),
+        ("arrival", when(arrival_at)),
         ("assignee", "维修师傅".to_owned()),
         ("next", String::new()),
     ]);

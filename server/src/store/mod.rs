@@ -42,6 +42,7 @@ mod queue;
 mod scans;
 mod settings;
 mod sqlite;
+mod triage;
 mod views;
 mod webhooks;
 
@@ -59,6 +60,7 @@ pub use pushes::*;
 pub use queue::*;
 pub use scans::*;
 pub use settings::*;
+pub use triage::*;
 pub use views::*;
 pub use webhooks::*;
 
@@ -191,6 +193,7 @@ pub trait Database:
     + Documents
     + Scans
     + Queue
+    + Triage
     + Dashboards
     + Privacy
     + Webhooks

@@ -35,6 +35,27 @@ pub struct OrderListItem {
     /// When an order awaiting its owner's confirmation is confirmed by the server if the owner
     /// does not answer (the organization's closed-loop wait after the completion's receipt).
     pub auto_confirm_at: Option<i64>,
+    /// The assistant's reading of the order's description (docs/triage.md); `null` until the
+    /// scanner has read the order.
+    pub suggestion: Option<Suggestion>,
+}
+
+/// What the assistant made of an order when it arrived (`order_triage`).
+#[derive(Clone, Debug, Serialize, Deserialize, PartialEq, schemars::JsonSchema)]
+pub struct Suggestion {
+    pub kind: String,
+    pub category: String,
+    pub grade: String,
+    pub urgent: bool,
+    /// 0..1, in thousandths.
+    pub confidence: f64,
+    /// The assistant was unsure: a person decides.
+    pub abstain: bool,
+    /// The life-safety rule that matched (a code of docs/triage.md's table).
+    pub rule: Option<String>,
+    /// A person has confirmed or set aside the order's classification since (or registered it
+    /// at the desk): the suggestion is history, no longer a question.
+    pub confirmed: bool,
 }
 
 #[derive(Clone, Debug, Serialize, Deserialize, PartialEq, Eq, schemars::JsonSchema)]
@@ -64,6 +85,9 @@ pub struct OrderFilter {
     /// Part of the number, of the unit or of the description; or a caller's or a resident's
     /// whole name or phone number (matched, never shown: rows show no caller).
     pub q: Option<String>,
+    /// Orders whose assistant's reading no person has confirmed yet: `pending` all of them,
+    /// `urgent` the urgent ones (the desk's strip above the queue).
+    pub suggested: Option<String>,
     /// Created at or after (ms).
     pub from: Option<i64>,
     /// Created before (ms).
@@ -85,10 +109,12 @@ pub struct OrderFilter {
 pub(crate) const ITEM_COLUMNS: &str =
     "o.id, o.number, o.kind, o.category, o.grade, o.status, o.assignee, u.display_name, o.project,
     o.building, o.unit, o.area, o.created_at, o.next_deadline, o.sla_stage, o.sla_half_at, o.sla_warn_at, o.sla_due_at,
-    f.rating, COALESCE(f.reopen_count, 0), SUBSTR(x.description, 1, 120), x.hold_reason, o.awaiting_since";
+    f.rating, COALESCE(f.reopen_count, 0), SUBSTR(x.description, 1, 120), x.hold_reason, o.awaiting_since,
+    t.kind, t.category, t.grade, t.urgent, t.confidence_permille, t.abstain, t.rule, t.confirmed_at";
 
 pub(crate) const ITEM_FROM: &str = "orders o LEFT JOIN users u ON u.id = o.assignee
-    LEFT JOIN order_facts f ON f.order_id = o.id LEFT JOIN order_texts x ON x.order_id = o.id";
+    LEFT JOIN order_facts f ON f.order_id = o.id LEFT JOIN order_texts x ON x.order_id = o.id
+    LEFT JOIN order_triage t ON t.order_id = o.id";
 
 /// The queue's orders (`sort`): each name and its `ORDER BY` over `orders o`.
 pub const QUEUE_SORTS: &[&str] = &["priority", "deadline", "created", "created_asc", "number"];
@@ -262,6 +288,16 @@ impl QueueWhere {
             w.found = Some(found.join(" UNION "));
             w.sql.push("o.id = f.id".into());
         }
+        match filter.suggested.as_deref() {
+            Some("urgent") => w.sql.push(
+                "o.id IN (SELECT order_id FROM order_triage WHERE org_id = $1 AND urgent = TRUE AND confirmed_at IS NULL)"
+                    .into(),
+            ),
+            Some("pending") => w.sql.push(
+                "o.id IN (SELECT order_id FROM order_triage WHERE org_id = $1 AND confirmed_at IS NULL)".into(),
+            ),
+            _ => {}
+        }
         if let Some(from) = filter.from {
             let at = w.bind(Bound::Int(from));
             w.sql.push(format!("o.created_at >= {at}"));
@@ -365,6 +401,19 @@ where
             hold_reason: r.try_get(21)?,
             // The completion's receipt for now: `with_auto_confirm` adds the organization's wait.
             auto_confirm_at: r.try_get(22)?,
+            suggestion: match r.try_get::<Option<String>, _>(23)? {
+                Some(kind) => Some(Suggestion {
+                    kind,
+                    category: r.try_get(24)?,
+                    grade: r.try_get(25)?,
+                    urgent: r.try_get(26)?,
+                    confidence: r.try_get::<i64, _>(27)? as f64 / 1000.0,
+                    abstain: r.try_get(28)?,
+                    rule: r.try_get(29)?,
+                    confirmed: r.try_get::<Option<i64>, _>(30)?.is_some(),
+                }),
+                None => None,
+            },
         })
     }
 
@@ -432,7 +481,11 @@ where
             .bind(filter.offset.unwrap_or(0).max(0))
             .fetch_all(&self.pool)
             .await?;
-        let rows = rows.iter().map(Self::order_item).collect::<Result<_, sqlx::Error>>()?;
+        let mut rows: Vec<OrderListItem> = rows.iter().map(Self::order_item).collect::<Result<_, sqlx::Error>>()?;
+        // The assistant's readings are the office's working notes: owners and technicians get none.
+        if !principal.role.is_staff() {
+            rows.iter_mut().for_each(|r| r.suggestion = None);
+        }
         self.with_auto_confirm(&principal.org, rows).await
     }
 

@@ -19,7 +19,27 @@ pub struct CheckRecord {
     pub fired: Vec<Fired>,
     pub facts: OrderFacts,
     pub next_check: Option<i64>,
+    /// The assistant's reading of the description, kept the first time the order is recorded.
+    pub triage: Option<TriageRecord>,
 }
+
+/// The assistant's reading of an order (`order_triage`; docs/triage.md).
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct TriageRecord {
+    pub kind: &'static str,
+    pub category: String,
+    pub grade: &'static str,
+    pub urgent: bool,
+    /// In thousandths.
+    pub confidence_permille: i64,
+    pub abstain: bool,
+    pub rule: Option<&'static str>,
+    pub model: String,
+}
+
+/// Who hears of an urgent report no person has classified: the project's dispatchers and the
+/// organization's supervisors.
+const URGENT_REPORT_ROLES: [Role; 2] = [Role::Dispatcher, Role::Supervisor];
 
 /// A checkpoint that fired, and whom it concerns: the order's assignee (if any) and everyone of
 /// these roles in the organization.
@@ -217,42 +237,12 @@ where
                 .execute(&mut **tx)
                 .await?;
             }
-            let roles: Vec<&str> = f.roles.iter().map(|r| r.code()).collect();
-            let mut users: Vec<String> = Vec::new();
-            for role in roles {
-                // Dispatchers bound to projects hear of their projects' orders only.
-                let ids: Vec<String> = sqlx::query_scalar(
-                    "SELECT id FROM users WHERE org_id = $1 AND role = $2 AND disabled_at IS NULL
-                        AND (role <> 'dispatcher' OR NOT EXISTS (SELECT 1 FROM staff_projects s WHERE s.user_id = users.id)
-                            OR EXISTS (SELECT 1 FROM staff_projects s JOIN orders o ON o.project = s.project
-                                WHERE s.user_id = users.id AND o.id = $3))
-                     ORDER BY id",
-                )
-                .bind(&due.org)
-                .bind(role)
-                .bind(&order_id)
-                .fetch_all(&mut **tx)
-                .await?;
-                users.extend(ids);
-            }
+            let mut users = Self::recipients(tx, &due.org, &order_id, &f.roles).await?;
             users.extend(f.assignee.clone());
             users.sort();
             users.dedup();
             for user in users {
-                sqlx::query(
-                    "INSERT INTO notifications (id, org_id, user_id, order_id, stage, level, due_at, created_at)
-                     VALUES ($1, $2, $3, $4, $5, $6, $7, $8)",
-                )
-                .bind(uuid::Uuid::now_v7().to_string())
-                .bind(&due.org)
-                .bind(user)
-                .bind(&order_id)
-                .bind(f.stage)
-                .bind(f.level)
-                .bind(f.due_ms)
-                .bind(now_ms)
-                .execute(&mut **tx)
-                .await?;
+                Self::notify(tx, &due.org, &user, &order_id, (f.stage, f.level, f.due_ms), now_ms).await?;
             }
         }
         // A push since the read set `next_check` to its own time: leave that (and the
@@ -339,8 +329,106 @@ where
             .bind(facts.hold_reason)
             .execute(&mut **tx)
             .await?;
+            if let Some(t) = &check.triage {
+                Self::record_triage(tx, &due.org, &order_id, t, now_ms).await?;
+            }
         }
         Ok(recorded)
+    }
+
+    /// Keeps the assistant's first reading of an order. Registered by office staff, it is
+    /// confirmed at once (a person chose); otherwise an urgent one is told at once to the
+    /// project's dispatchers and the supervisors (stage `report`, level `urgent`).
+    async fn record_triage(
+        tx: &mut sqlx::Transaction<'_, B>,
+        org: &str,
+        order_id: &str,
+        t: &TriageRecord,
+        now_ms: i64,
+    ) -> Result<()> {
+        let inserted: Option<Option<String>> = sqlx::query_scalar(
+            "INSERT INTO order_triage (order_id, org_id, kind, category, grade, urgent, confidence_permille,
+                abstain, rule, model, created_at, confirmed_by, confirmed_at)
+             SELECT $1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, u.id, CASE WHEN u.id IS NULL THEN NULL ELSE $11 END
+             FROM orders o LEFT JOIN users u ON u.id = o.registered_by
+                AND u.role IN ('dispatcher', 'supervisor', 'manager', 'admin')
+             WHERE o.id = $1
+             ON CONFLICT (order_id) DO NOTHING RETURNING confirmed_by",
+        )
+        .bind(order_id)
+        .bind(org)
+        .bind(t.kind)
+        .bind(&t.category)
+        .bind(t.grade)
+        .bind(t.urgent)
+        .bind(t.confidence_permille)
+        .bind(t.abstain)
+        .bind(t.rule)
+        .bind(&t.model)
+        .bind(now_ms)
+        .fetch_optional(&mut **tx)
+        .await?;
+        if t.urgent && matches!(inserted, Some(None)) {
+            for user in Self::recipients(tx, org, order_id, &URGENT_REPORT_ROLES).await? {
+                Self::notify(tx, org, &user, order_id, ("report", "urgent", now_ms), now_ms).await?;
+            }
+        }
+        Ok(())
+    }
+
+    /// The active users of these roles who hear of an order: dispatchers bound to projects
+    /// hear of their projects' orders only.
+    async fn recipients(
+        tx: &mut sqlx::Transaction<'_, B>,
+        org: &str,
+        order_id: &str,
+        roles: &[Role],
+    ) -> Result<Vec<String>> {
+        let mut users: Vec<String> = Vec::new();
+        for role in roles {
+            let ids: Vec<String> = sqlx::query_scalar(
+                "SELECT id FROM users WHERE org_id = $1 AND role = $2 AND disabled_at IS NULL
+                    AND (role <> 'dispatcher' OR NOT EXISTS (SELECT 1 FROM staff_projects s WHERE s.user_id = users.id)
+                        OR EXISTS (SELECT 1 FROM staff_projects s JOIN orders o ON o.project = s.project
+                            WHERE s.user_id = users.id AND o.id = $3))
+                 ORDER BY id",
+            )
+            .bind(org)
+            .bind(role.code())
+            .bind(order_id)
+            .fetch_all(&mut **tx)
+            .await?;
+            users.extend(ids);
+        }
+        users.sort();
+        users.dedup();
+        Ok(users)
+    }
+
+    /// One notification: `(stage, level, due_ms)` of the order for the user.
+    async fn notify(
+        tx: &mut sqlx::Transaction<'_, B>,
+        org: &str,
+        user: &str,
+        order_id: &str,
+        (stage, level, due_ms): (&str, &str, i64),
+        now_ms: i64,
+    ) -> Result<()> {
+        sqlx::query(
+            "INSERT INTO notifications (id, org_id, user_id, order_id, stage, level, due_at, created_at)
+             VALUES ($1, $2, $3, $4, $5, $6, $7, $8)",
+        )
+        .bind(uuid::Uuid::now_v7().to_string())
+        .bind(org)
+        .bind(user)
+        .bind(order_id)
+        .bind(stage)
+        .bind(level)
+        .bind(due_ms)
+        .bind(now_ms)
+        .execute(&mut **tx)
+        .await?;
+        Ok(())
     }
 }
 

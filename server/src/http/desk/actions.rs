@@ -261,6 +261,67 @@ pub async fn classify(
     note_en[..1].make_ascii_uppercase();
     let now = state.clock.now_ms();
     state.db.add_internal_note(&principal.org, order, &principal.identity(), now, &note, Some(&note_en)).await?;
+    // A person has classified the order: the assistant's reading is no longer a question.
+    state.db.confirm_triage(&principal.org, order, principal.user, Answer::Reclassified, now).await?;
+    Ok(Json(detail_of(&state, &principal, order).await?))
+}
+
+/// `POST /api/v1/orders/{id}/suggestion` (office staff): the answer to the assistant's reading
+/// of the order: `accept` takes its category and grade (a reclassification with the server's
+/// note, as by hand; the kind stays), or sets it aside. Either way the order leaves the
+/// suggestions awaiting a person.
+#[derive(Debug, Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct SuggestionAnswer {
+    pub accept: bool,
+}
+
+pub async fn answer_suggestion(
+    State(state): State<AppState>,
+    Authenticated(principal): Authenticated,
+    Path(id): Path<String>,
+    Body(body): Body<SuggestionAnswer>,
+) -> Result<Json<OrderDetail>, ApiError> {
+    staff_only(&principal)?;
+    let order = parse_order(&id)?;
+    let row = super::row_of(&state, &principal, order).await?;
+    let Some(suggestion) = row.suggestion.filter(|s| !s.confirmed) else {
+        return Err(ApiError::new(
+            StatusCode::CONFLICT,
+            "no_open_suggestion",
+            "the assistant has no reading of this order awaiting an answer (not read yet, or answered)",
+            "该工单没有待确认的智能分类建议(尚未分析或已处理)",
+        ));
+    };
+    let now = state.clock.now_ms();
+    if body.accept {
+        let grade = Grade::from_code(&suggestion.grade).map_err(|_| ApiError::internal())?;
+        let category = Category::from_code(&suggestion.category).map_err(|_| ApiError::internal())?;
+        let changed = act(&state, &principal, order, |replica, id| {
+            let before = replica.order(id)?;
+            let (mut zh, mut en) = (Vec::new(), Vec::new());
+            let old = before.grade()?;
+            if old != grade {
+                replica.set_grade(id, grade)?;
+                zh.push(format!("分级 {} → {}", old.label_zh(), grade.label_zh()));
+                en.push(format!("grade {} → {}", old.label_en(), grade.label_en()));
+            }
+            let old = before.category()?;
+            if old != category {
+                replica.set_category(id, &category)?;
+                zh.push(format!("分类 {} → {}", old.label_zh(), category.label_zh()));
+                en.push(format!("category {} → {}", old.label_en(), category.label_en()));
+            }
+            Ok((!zh.is_empty()).then(|| (zh.join(","), en.join("; "))))
+        });
+        if let Some((zh, en)) = changed.await? {
+            let note = format!("采用智能分类建议:{zh}");
+            let note_en = format!("Assistant's suggestion taken: {en}");
+            state.db.add_internal_note(&principal.org, order, &principal.identity(), now, &note, Some(&note_en)).await?;
+        }
+    }
+    let answer = if body.accept { Answer::Accepted } else { Answer::Dismissed };
+    state.db.confirm_triage(&principal.org, order, principal.user, answer, now).await?;
     Ok(Json(detail_of(&state, &principal, order).await?))
 }
 

@@ -40,7 +40,9 @@ use crate::auth::Authenticated;
 use crate::error::ApiError;
 use crate::http::extract::{Body, Params};
 use crate::replication::Principal;
-use crate::store::{MAX_SAVED_VIEWS, OrderFilter, OrderListItem, ProjectRef, SavedView, SlaEventRecord, UnitRef};
+use crate::store::{
+    Answer, MAX_SAVED_VIEWS, OrderFilter, OrderListItem, ProjectRef, SavedView, SlaEventRecord, UnitRef,
+};
 
 pub use actions::*;
 pub use detail::*;

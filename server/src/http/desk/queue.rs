@@ -168,8 +168,12 @@ fn checked_filter(mut filter: OrderFilter, max_limit: i64) -> Result<OrderFilter
         &mut filter.assignee,
         &mut filter.q,
         &mut filter.sort,
+        &mut filter.suggested,
     ] {
         blank_is_none(value);
+    }
+    if filter.suggested.as_deref().is_some_and(|s| !matches!(s, "urgent" | "pending")) {
+        return Err(ApiError::invalid("invalid_query", "suggested is urgent or pending", "suggested 须为 urgent 或 pending"));
     }
     if let Some(status) = filter.status.as_deref().filter(|s| !matches!(*s, "open" | "not_cancelled")) {
         Status::from_code(status).map_err(|_| invalid_code("status", status))?;
@@ -209,6 +213,9 @@ pub async fn list(
     Params(filter): Params<OrderFilter>,
 ) -> Result<(axum::http::HeaderMap, Json<Vec<OrderListItem>>), ApiError> {
     let filter = checked_filter(filter, MAX_QUEUE_ROWS)?;
+    if filter.suggested.is_some() {
+        staff_only(&principal)?;
+    }
     let now = state.clock.now_ms();
     let (rows, total) = tokio::try_join!(
         state.db.query_orders(&principal, &filter, now),
