@@ -10,7 +10,7 @@ CREATE TABLE order_triage (
     category TEXT NOT NULL,
     grade TEXT NOT NULL,
     urgent BOOLEAN NOT NULL,
-    confidence_permille INTEGER NOT NULL,
+    confidence_permille BIGINT NOT NULL,
     abstain BOOLEAN NOT NULL,
     rule TEXT,
     model TEXT NOT NULL,

@@ -165,7 +165,7 @@ function ordersTable(rows, { rowId = 'queue-row', select = false, sort, onSort }
     onclick: (e) => { if (!e.target.closest('a, input, button, label')) location.hash = `#order/${encodeURIComponent(r.id)}`; },
   },
   select && h('td', {}, h('input', { type: 'checkbox', 'data-testid': 'row-check', 'aria-label': r.number, checked: st.checked.has(r.id), onchange: (e) => check(r.id, e.target.checked) })),
-  [[orderLink(r.id, r.number), ' ', suggestedBadge(r)], label('kinds', r.kind), label('categories', r.category), gradeBadge(r.grade), statusBadge(r.status),
+  [h('span', {}, orderLink(r.id, r.number), ' ', suggestedBadge(r)), label('kinds', r.kind), label('categories', r.category), gradeBadge(r.grade), statusBadge(r.status),
     place(r), r.description && h('span', { class: 'desc', title: r.description }, r.description), r.assignee_name ?? r.assignee,
     fmtTime(r.created_at), clockCell(r)].map((c) => h('td', {}, show(c))))));
 }
@@ -281,8 +281,8 @@ function queueView() {
   const urgent = h('div', { class: 'card urgent-strip', 'data-testid': 'urgent-strip', hidden: true });
   const paintUrgent = (rows) => {
     urgent.replaceChildren(h('strong', {}, t('urgent_strip', rows.length)), ' ',
-      rows.map((r) => h('span', { class: 'gap', 'data-testid': 'urgent-strip-order' }, orderLink(r.id, r.number), ' ', place(r), ' ',
-        r.suggestion?.rule ? h('span', { class: 'badge late' }, label('categories', r.suggestion.category)) : null)));
+      ...rows.map((r) => h('span', { class: 'gap', 'data-testid': 'urgent-strip-order' }, orderLink(r.id, r.number), ' ', place(r), ' ',
+        r.suggestion ? h('span', { class: 'badge late' }, label('categories', r.suggestion.category)) : null)));
     urgent.hidden = !rows.length;
   };
   mount([urgent, filters, bulk, pager, list], async () => {
@@ -418,7 +418,7 @@ function registerView() {
     if (!v.unit || !v.category) { dupes.hidden = true; return; }
     const rows = await api('/api/v1/orders', { query: { project: v.project, building: v.building, unit: v.unit, category: v.category, status: 'open', limit: 5 } }).catch(() => []);
     dupes.replaceChildren(h('strong', {}, t('possible_duplicates_before', rows.length)), ' ',
-      rows.map((o) => h('span', { class: 'gap' }, orderLink(o.id, o.number), ' ', statusBadge(o.status), ' ', o.description ?? '')));
+      ...rows.map((o) => h('span', { class: 'gap' }, orderLink(o.id, o.number), ' ', statusBadge(o.status), ' ', o.description ?? '')));
     dupes.hidden = !rows.length;
   }, 300);
   for (const name of ['unit', 'building', 'category', 'project']) el(name).addEventListener('change', checkDuplicates);
@@ -441,7 +441,7 @@ function registerView() {
     el('category').required = !a || a.abstain;
     if (!a) { suggest.hidden = true; return; }
     const reply = a.reply.replaceAll('{number}', '—');
-    suggest.replaceChildren(
+    suggest.replaceChildren(h('div', {},
       h('strong', {}, t('assistant')), ' ',
       h('span', { 'data-testid': 'suggest-labels' }, `${label('kinds', a.kind)} · ${label('categories', a.category)} · ${label('grades', a.grade)}`), ' ',
       a.urgent && h('span', { class: 'badge late', 'data-testid': 'suggest-urgent' }, t('urgent')), ' ',
@@ -453,7 +453,7 @@ function registerView() {
         a.duplicates.map((d) => h('span', { class: 'gap' }, orderLink(d.order.id, d.order.number), ' ', statusBadge(d.order.status), ' ', d.order.description ?? ''))),
       h('details', {}, h('summary', {}, t('assistant_reply')),
         h('p', { 'data-testid': 'suggest-reply' }, reply),
-        h('button', { type: 'button', onclick: () => navigator.clipboard?.writeText(reply).then(() => toast(t('copied')), () => {}) }, t('copy'))));
+        h('button', { type: 'button', onclick: () => navigator.clipboard?.writeText(reply).then(() => toast(t('copied')), () => {}) }, t('copy')))));
     suggest.hidden = false;
   };
   const askAssistant = debounce(async () => {

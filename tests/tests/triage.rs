@@ -136,7 +136,11 @@ async fn an_owner_s_urgent_report_is_flagged_told_and_answered_by_a_person(backe
     let kefu = server.login("kefu").await;
     let detail = wait_for_suggestion(&server, &kefu.token, &id).await;
     let suggestion = &detail["suggestion"];
-    assert_eq!((suggestion["urgent"].as_bool(), suggestion["confirmed"].as_bool()), (Some(true), Some(false)), "{detail}");
+    assert_eq!(
+        (suggestion["urgent"].as_bool(), suggestion["confirmed"].as_bool()),
+        (Some(true), Some(false)),
+        "{detail}"
+    );
     assert_eq!(suggestion["rule"], "gas");
     assert_eq!(suggestion["category"], "water_electric");
     // Flagged above the queue, and told at once to the project's dispatcher.
@@ -196,8 +200,12 @@ async fn a_desk_registration_is_confirmed_at_once_and_a_set_aside_suggestion_cha
     let (_, made) = server.call(&owner.token, "POST", "/api/v1/orders", Some(report)).await;
     let id = made["id"].as_str().expect("id").to_owned();
     wait_for_suggestion(&server, &kefu.token, &id).await;
-    let (status, kept) =
-        server.call(&kefu.token, "POST", &format!("/api/v1/orders/{id}/suggestion"), Some(json!({"accept": false}))).await;
+    let (status, kept) = server
+        .call(&kefu.token, "POST", &format!("/api/v1/orders/{id}/suggestion"), Some(json!({"accept": false})))
+        .await;
     assert_eq!(status, 200, "{kept}");
-    assert_eq!((kept["category"].as_str(), kept["suggestion"]["confirmed"].as_bool()), (Some("doors_windows"), Some(true)));
+    assert_eq!(
+        (kept["category"].as_str(), kept["suggestion"]["confirmed"].as_bool()),
+        (Some("doors_windows"), Some(true))
+    );
 }

@@ -206,6 +206,52 @@ async function main() {
     await byId(desk, 'reg-suggest').waitFor({ state: 'hidden', timeout: 5000 });
   });
 
+  // An owner's report the assistant judges urgent: listed above the queue whatever its filters,
+  // told to the dispatcher at once; taken from the order's page (its category and grade become
+  // the suggestion's), it leaves the list.
+  await run('urgent', async () => {
+    const reported = await desk.evaluate(async ({ login, password, building, unit, token }) => {
+      const post = async (path, body, bearer) => (await fetch(path, { method: 'POST',
+        headers: { 'Content-Type': 'application/json', ...(bearer ? { Authorization: `Bearer ${bearer}` } : {}) },
+        body: JSON.stringify(body) })).json();
+      const owner = await post('/api/v1/login', { login, password, device_name: 'flow' });
+      return post('/api/v1/orders', { kind: 'repair', category: 'other', channel: 'app', project: 'hy-garden', building, unit,
+        description: `厨房里煤气味很重，不敢开火 ${token}` }, owner.token);
+    }, { login: fx.owner, password: fx.password, building: fx.building, unit: fx.unit, token });
+    if (!reported.id) throw new Error(`the owner's report failed: ${JSON.stringify(reported)}`);
+    const listed = desk.locator('[data-testid="urgent-strip-order"]', { hasText: reported.number });
+    for (let i = 0; i < 30 && !(await listed.count()); i++) {
+      await byId(desk, 'tab-register').click();
+      await byId(desk, 'tab-queue').click();
+      await viewDrawn(desk, 'queue');
+      await desk.waitForTimeout(300);
+    }
+    await listed.waitFor({ timeout: 2000 });
+    await byId(desk, 'filter-grade').selectOption('minor');
+    await listed.waitFor({ timeout: 5000 });
+    await byId(desk, 'filter-grade').selectOption('');
+    const row = desk.locator(`[data-testid="queue-row"][data-id="${reported.id}"] [data-testid="row-suggested"]`);
+    if (await row.getAttribute('data-urgent') !== 'true') throw new Error('the queue row does not say the assistant judged it urgent');
+    await listed.locator('a').click();
+    await waitText(desk, 'detail-number', reported.number);
+    const labels = (await byId(desk, 'detail-suggestion-labels').textContent()).trim();
+    if (!labels.includes('水电')) throw new Error(`the order's suggestion reads ${labels}`);
+    await byId(desk, 'suggestion-accept').click();
+    await byId(desk, 'detail-suggestion').waitFor({ state: 'detached', timeout: 5000 });
+    await desk.locator('[data-testid="note"][data-visibility="internal"]', { hasText: '采用智能分类建议' }).waitFor({ timeout: 5000 });
+    await byId(desk, 'tab-queue').click();
+    await viewDrawn(desk, 'queue');
+    await byId(desk, 'urgent-strip').waitFor({ state: 'hidden', timeout: 5000 });
+    // Told at once: the dispatcher's feed has it; read, so the deadline alerts start clean.
+    const told = await desk.evaluate(async (id) => {
+      const bearer = JSON.parse(localStorage.getItem('loopwork.desk')).token;
+      const feed = await (await fetch('/api/v1/notifications', { headers: { Authorization: `Bearer ${bearer}` } })).json();
+      await fetch('/api/v1/notifications/read-all', { method: 'POST', headers: { Authorization: `Bearer ${bearer}` } });
+      return feed.filter((n) => n.order_id === id).map((n) => `${n.stage}/${n.level}`);
+    }, reported.id);
+    if (!told.includes('report/urgent')) throw new Error(`the dispatcher was told ${JSON.stringify(told)}`);
+  });
+
   // The estate register: a unit's residents with masked numbers and an audited reveal; on the
   // registration form the caller's number finds its resident and fills the unit (来电弹屏), and a
   // half-written registration survives a look at another tab.

@@ -44,7 +44,7 @@ mod tests {
     #[test]
     fn the_same_incident_in_other_words_is_alike_and_others_are_not() {
         let first = "5栋没水了，一滴都没有";
-        let again = "五栋这边也没水了";
+        let again = "五栋这边也没水了，一滴都没有了";
         let other = "楼道灯不亮了";
         assert!(similarity(first, again) > similarity(first, other));
         assert_eq!(similarity(first, first), 1.0);

@@ -76,7 +76,10 @@ pub fn evaluate(model: &Model, examples: &[Example]) -> Result<Report, TriageErr
     for field in Field::ALL.iter().filter(|f| **f != Field::Urgent) {
         let codes = field.codes();
         let index = |code: &str| {
-            codes.iter().position(|c| c == code).ok_or_else(|| TriageError::Data(format!("{} is not a {} code", code, field.name())))
+            codes
+                .iter()
+                .position(|c| c == code)
+                .ok_or_else(|| TriageError::Data(format!("{} is not a {} code", code, field.name())))
         };
         let mut confusion = vec![vec![0usize; codes.len()]; codes.len()];
         for (truth, predicted, _, _) in &rows {
@@ -99,8 +102,12 @@ pub fn evaluate(model: &Model, examples: &[Example]) -> Result<Report, TriageErr
                 .collect();
             // Classes in the truth or in the answers (a class answered but never true counts,
             // with its F1 of 0); classes in neither are left out.
-            let present: Vec<&ClassScore> =
-                classes.iter().enumerate().filter(|(i, c)| c.support > 0 || confusion.iter().any(|row| row[*i] > 0)).map(|(_, c)| c).collect();
+            let present: Vec<&ClassScore> = classes
+                .iter()
+                .enumerate()
+                .filter(|(i, c)| c.support > 0 || confusion.iter().any(|row| row[*i] > 0))
+                .map(|(_, c)| c)
+                .collect();
             let macro_f1 = present.iter().map(|c| c.f1).sum::<f64>() / present.len().max(1) as f64;
             let accuracy = (0..codes.len()).map(|i| confusion[i][i]).sum::<usize>() as f64 / n;
             FieldReport { field: field.name(), accuracy, macro_f1, classes, confusion }

@@ -180,7 +180,13 @@ pub fn generate_from(seed: u64, count: usize, phrases: Phrases) -> Result<Vec<Ex
             let of = s.phrases.len();
             Scenario {
                 labels: s.labels,
-                phrases: s.phrases.into_iter().enumerate().filter(|(i, _)| phrases.keeps(*i, of)).map(|(_, p)| p).collect(),
+                phrases: s
+                    .phrases
+                    .into_iter()
+                    .enumerate()
+                    .filter(|(i, _)| phrases.keeps(*i, of))
+                    .map(|(_, p)| p)
+                    .collect(),
             }
         })
         .filter(|s| !s.phrases.is_empty())

@@ -329,8 +329,8 @@ impl Model {
         }
         let confidence = guesses[..3].iter().map(|g| g.confidence).fold(1.0_f32, f32::min);
         // A grade raised by the urgent model alone is as sure as that model.
-        let abstain = rules.is_empty()
-            && (!readable || guesses[..3].iter().any(|g| g.abstain) || (raised && guesses[3].abstain));
+        let abstain =
+            rules.is_empty() && (!readable || guesses[..3].iter().any(|g| g.abstain) || (raised && guesses[3].abstain));
         let fields: [FieldGuess; 4] = guesses.try_into().expect("four fields");
         Classification { kind, category, grade, urgent, confidence, abstain, fields, rule: rules.first().copied() }
     }

@@ -115,7 +115,8 @@ pub static LIFE_SAFETY: &[Rule] = &[
 ];
 
 /// Right before a phrase, these cancel it.
-const NEGATIONS: &[&str] = &["没有人", "没人", "无人", "没有", "没", "无", "未", "不是"];
+const NEGATIONS: &[&str] =
+    &["没有人", "没人", "无人", "没看到", "没看见", "没发现", "没闻到", "没有", "没", "无", "未", "不是"];
 /// In the same clause, these make a phrase a question or a story of the past...
 const HYPOTHETICAL: &[&str] =
     &["万一", "如果", "要是", "假如", "怎么处理", "上周", "上个月", "之前有一次", "去年", "前年"];
@@ -161,8 +162,9 @@ impl Prepared {
         self.sentences.partition_point(|start| *start <= at) - 1
     }
 
-    /// The sentences in which `phrase` occurs affirmed.
-    fn affirmed(&self, phrase: &str, except: &[&str]) -> Vec<usize> {
+    /// The sentences in which `phrase` occurs affirmed; `now` asks that its clause be no
+    /// question or story of the past.
+    fn affirmed(&self, phrase: &str, except: &[&str], now: bool) -> Vec<usize> {
         let mut found = Vec::new();
         for (at, _) in self.text.match_indices(phrase) {
             let before = &self.text[..at];
@@ -170,12 +172,15 @@ impl Prepared {
                 continue;
             }
             let clause = self.clauses[self.clauses.partition_point(|(start, _)| *start <= at) - 1];
-            if clause.1 {
+            if now && clause.1 {
                 continue;
             }
             let inside = except.iter().any(|e| {
                 e.contains(phrase)
-                    && self.text.match_indices(e).any(|(from, whole)| from <= at && at + phrase.len() <= from + whole.len())
+                    && self
+                        .text
+                        .match_indices(e)
+                        .any(|(from, whole)| from <= at && at + phrase.len() <= from + whole.len())
             });
             if !inside {
                 found.push(self.sentence_of(at));
@@ -186,8 +191,11 @@ impl Prepared {
 
     fn matches(&self, rule: &Rule) -> bool {
         let mut sentences: Option<Vec<usize>> = None;
-        for group in rule.all {
-            let mut here: Vec<usize> = group.iter().flat_map(|p| self.affirmed(p, rule.except)).collect();
+        // The last group is the event ("困人"); the others set the scene ("电梯"), which may be
+        // named in a clause about the past ("之前有一次电梯困人，今天又困人了").
+        for (i, group) in rule.all.iter().enumerate() {
+            let event = i + 1 == rule.all.len();
+            let mut here: Vec<usize> = group.iter().flat_map(|p| self.affirmed(p, rule.except, event)).collect();
             here.sort_unstable();
             here.dedup();
             sentences = Some(match sentences {

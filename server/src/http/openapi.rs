@@ -68,7 +68,7 @@ pub fn schemas() -> Map<String, Value> {
         OrderDetail,
         ActionBody,
         Classify,
-        SuggestionAnswer,
+        crate::http::desk::SuggestionAnswer,
         crate::store::Suggestion,
         NoteBody,
         LinkBody,

@@ -147,8 +147,9 @@ pub async fn triage(
         let unit = body.unit.as_deref().map(str::trim).filter(|u| !u.is_empty());
         for order in state.db.query_orders(&principal, &filter, now).await? {
             let similarity = duplicates::similarity(text, order.description.as_deref().unwrap_or(""));
-            let same_unit =
-                unit.is_some() && order.unit.as_deref() == unit && order.building.as_deref() == filter.building.as_deref();
+            let same_unit = unit.is_some()
+                && order.unit.as_deref() == unit
+                && order.building.as_deref() == filter.building.as_deref();
             if similarity >= if same_unit { SIMILAR_SAME_UNIT } else { SIMILAR } {
                 found.push(DuplicateAnswer { similarity: (similarity * 1000.0).round() / 1000.0, order });
             }

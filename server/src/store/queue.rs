@@ -58,6 +58,9 @@ pub struct Suggestion {
     pub confirmed: bool,
 }
 
+// `confidence` is a count of thousandths over 1000: never NaN.
+impl Eq for Suggestion {}
+
 #[derive(Clone, Debug, Serialize, Deserialize, PartialEq, Eq, schemars::JsonSchema)]
 pub struct SlaMarks {
     pub stage: String,

@@ -28,8 +28,7 @@ impl Answer {
 pub trait Triage: Send + Sync {
     /// Marks the assistant's reading of an order answered by `by` at `now_ms`. Whether it was
     /// still unanswered.
-    async fn confirm_triage(&self, org: &str, order: OrderId, by: UserId, answer: Answer, now_ms: i64)
-    -> Result<bool>;
+    async fn confirm_triage(&self, org: &str, order: OrderId, by: UserId, answer: Answer, now_ms: i64) -> Result<bool>;
 }
 
 #[async_trait]
@@ -40,14 +39,7 @@ where
     i64: Column<B>,
     String: Column<B>,
 {
-    async fn confirm_triage(
-        &self,
-        org: &str,
-        order: OrderId,
-        by: UserId,
-        answer: Answer,
-        now_ms: i64,
-    ) -> Result<bool> {
+    async fn confirm_triage(&self, org: &str, order: OrderId, by: UserId, answer: Answer, now_ms: i64) -> Result<bool> {
         let done = sqlx::query(
             "UPDATE order_triage SET confirmed_by = $1, confirmed_at = $2, answer = $3
              WHERE org_id = $4 AND order_id = $5 AND confirmed_at IS NULL",

@@ -317,7 +317,10 @@ pub async fn answer_suggestion(
         if let Some((zh, en)) = changed.await? {
             let note = format!("采用智能分类建议:{zh}");
             let note_en = format!("Assistant's suggestion taken: {en}");
-            state.db.add_internal_note(&principal.org, order, &principal.identity(), now, &note, Some(&note_en)).await?;
+            state
+                .db
+                .add_internal_note(&principal.org, order, &principal.identity(), now, &note, Some(&note_en))
+                .await?;
         }
     }
     let answer = if body.accept { Answer::Accepted } else { Answer::Dismissed };

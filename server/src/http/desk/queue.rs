@@ -173,7 +173,11 @@ fn checked_filter(mut filter: OrderFilter, max_limit: i64) -> Result<OrderFilter
         blank_is_none(value);
     }
     if filter.suggested.as_deref().is_some_and(|s| !matches!(s, "urgent" | "pending")) {
-        return Err(ApiError::invalid("invalid_query", "suggested is urgent or pending", "suggested 须为 urgent 或 pending"));
+        return Err(ApiError::invalid(
+            "invalid_query",
+            "suggested is urgent or pending",
+            "suggested 须为 urgent 或 pending",
+        ));
     }
     if let Some(status) = filter.status.as_deref().filter(|s| !matches!(*s, "open" | "not_cancelled")) {
         Status::from_code(status).map_err(|_| invalid_code("status", status))?;
