@@ -58,6 +58,39 @@ pub enum TriageCommand {
         #[arg(long)]
         json: bool,
     },
+    /// Retrain an organization's model on its labelled orders (those a person classified);
+    /// it becomes the organization's model only if it scores no worse on the frozen set than
+    /// the model in use (or with --force). Prints what happened as JSON. A running server uses
+    /// it within a minute.
+    Retrain {
+        #[command(flatten)]
+        storage: StorageArgs,
+        /// The organization's id.
+        #[arg(long)]
+        org: String,
+        /// Use the new model even if it scores worse.
+        #[arg(long)]
+        force: bool,
+        /// Generated messages to train on.
+        #[arg(long, default_value_t = loopwork_triage::TrainOptions::default().generated)]
+        generated: usize,
+    },
+    /// Go back to the organization's model before the current one (or the built-in one).
+    Rollback {
+        #[command(flatten)]
+        storage: StorageArgs,
+        /// The organization's id.
+        #[arg(long)]
+        org: String,
+    },
+    /// List an organization's models with their frozen-set scores, as JSON.
+    Models {
+        #[command(flatten)]
+        storage: StorageArgs,
+        /// The organization's id.
+        #[arg(long)]
+        org: String,
+    },
     /// Write generated training messages as labelled JSON lines (to read what the model learns).
     Generate {
         /// The generator's seed (the same seed, the same messages).
@@ -159,6 +192,10 @@ pub struct ServeArgs {
     /// How many backups to keep (the newest).
     #[arg(long, env = "LOOPWORK_BACKUP_KEEP", default_value_t = 28, value_parser = clap::value_parser!(u32).range(1..=10_000))]
     pub backup_keep: u32,
+    /// Retrain each organization's assistant model this often, e.g. `7d`, once it has 20 new
+    /// labelled orders (off if not given; `loopwork triage retrain` does it by command).
+    #[arg(long, env = "LOOPWORK_TRIAGE_RETRAIN_EVERY", value_parser = parse_every)]
+    pub triage_retrain_every: Option<std::time::Duration>,
     /// How sign-in codes reach owners' phones: `off` (no codes), `webhook` (POSTed, signed, to
     /// your text-message gateway), `log` (development only: written to the server's log).
     #[arg(long, env = "LOOPWORK_SMS", value_enum, default_value = "off")]
@@ -230,6 +267,7 @@ impl Default for ServeArgs {
             backup_dir: None,
             backup_every: std::time::Duration::from_secs(6 * 3_600),
             backup_keep: 28,
+            triage_retrain_every: None,
             sms: SmsProvider::Off,
             sms_webhook_url: None,
             sms_webhook_secret: None,

@@ -148,10 +148,9 @@ impl Setting for EscalationChain {
 }
 
 /// The assistant's reading of a description (kept once per order by `record_checks`).
-fn triage_of(description: &str) -> Option<TriageRecord> {
-    let model = loopwork_triage::default_model().ok()?;
+fn triage_of(model: &loopwork_triage::Model, description: &str) -> TriageRecord {
     let c = model.classify(description);
-    Some(TriageRecord {
+    TriageRecord {
         kind: c.kind.code(),
         category: c.category.code(),
         grade: c.grade.code(),
@@ -160,7 +159,7 @@ fn triage_of(description: &str) -> Option<TriageRecord> {
         abstain: c.abstain,
         rule: c.rule.map(|r| r.code),
         model: model.version().to_owned(),
-    })
+    }
 }
 
 /// One scan: records every checkpoint passed by `now_ms`. Returns how many it recorded.
@@ -217,7 +216,8 @@ pub async fn scan(state: &AppState, now_ms: i64) -> Result<Scanned, ApiError> {
             .collect();
         let next = checkpoints.iter().map(|c| c.at_ms).filter(|at| *at > now_ms).min();
         let Some(facts) = facts_of(&order, &order_state, &checkpoints) else { continue };
-        let triage = triage_of(&facts.description);
+        let model = state.triage.for_org(state.db.as_ref(), &due.org).await?;
+        let triage = Some(triage_of(&model, &facts.description));
         checks.push(CheckRecord { due, fired, facts, next_check: next, triage });
     }
     let mut recorded = 0;

@@ -20,6 +20,7 @@ pub mod settings;
 pub mod sms;
 pub mod store;
 pub mod tasks;
+pub mod triage;
 pub mod webhooks;
 pub mod writer;
 
@@ -60,6 +61,10 @@ pub struct AppState {
     pub sms: Arc<sms::Sms>,
     /// Proxies whose `X-Forwarded-For` names the client (`serve --trusted-proxy`).
     pub trusted_proxies: Arc<Vec<std::net::IpAddr>>,
+    /// Each organization's assistant model (`triage.rs`).
+    pub triage: Arc<triage::Models>,
+    /// How often organizations' models are retrained (`serve --triage-retrain-every`), if ever.
+    pub triage_retrain_every: Option<std::time::Duration>,
 }
 
 impl std::fmt::Debug for AppState {
@@ -86,6 +91,8 @@ impl AppState {
             draining: Arc::new(tokio::sync::watch::channel(false).0),
             sms: Arc::new(sms::Sms::default()),
             trusted_proxies: Arc::new(Vec::new()),
+            triage: Arc::new(triage::Models::default()),
+            triage_retrain_every: None,
         }
     }
 }

@@ -28,7 +28,7 @@ async fn main() -> std::process::ExitCode {
         Command::Admin(command) => admin(command).await,
         Command::Backup(args) => backup_now(args).await,
         Command::Restore(args) => restore(args).await,
-        Command::Triage(command) => triage(command),
+        Command::Triage(command) => triage(command).await,
     };
     match result {
         Ok(()) => std::process::ExitCode::SUCCESS,
@@ -83,6 +83,7 @@ async fn serve(args: ServeArgs) -> Result<(), String> {
     state.backups = backups;
     state.sms = Arc::new(sms);
     state.trusted_proxies = Arc::new(args.trusted_proxies.clone());
+    state.triage_retrain_every = args.triage_retrain_every;
     let shutdown = async {
         let mut terminate = tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate())
             .expect("a SIGTERM handler can be installed");
@@ -94,7 +95,7 @@ async fn serve(args: ServeArgs) -> Result<(), String> {
     loopwork_server::serve(state, api, metrics, shutdown).await.map_err(|e| e.to_string())
 }
 
-fn triage(command: TriageCommand) -> Result<(), String> {
+async fn triage(command: TriageCommand) -> Result<(), String> {
     use loopwork_triage::{Model, TrainOptions, default_model, eval, read_examples};
     // The command runs once and exits: a model read from a file lives as long as the built-in one.
     let load = |path: &Option<std::path::PathBuf>| -> Result<&'static Model, String> {
@@ -126,6 +127,36 @@ fn triage(command: TriageCommand) -> Result<(), String> {
             } else {
                 print!("{}", report.markdown());
             }
+        }
+        TriageCommand::Retrain { storage, org, force, generated } => {
+            let database = writer::open(&storage.url().map_err(|e| e.to_string())?).await?;
+            let options =
+                TrainOptions { generated, trained_at: jiff::Timestamp::now().to_string(), ..TrainOptions::default() };
+            let models = loopwork_server::triage::Models::default();
+            let done = loopwork_server::triage::retrain(
+                database.as_ref(),
+                &models,
+                &org,
+                options,
+                force,
+                SystemClock.now_ms(),
+            )
+            .await
+            .map_err(|e| e.to_string())?;
+            println!("{}", serde_json::to_string_pretty(&done).map_err(|e| e.to_string())?);
+        }
+        TriageCommand::Rollback { storage, org } => {
+            let database = writer::open(&storage.url().map_err(|e| e.to_string())?).await?;
+            let models = loopwork_server::triage::Models::default();
+            let now = loopwork_server::triage::rollback(database.as_ref(), &models, &org, SystemClock.now_ms())
+                .await
+                .map_err(|e| e.to_string())?;
+            println!("{}", serde_json::json!({ "active": now.unwrap_or_else(|| "built-in".into()) }));
+        }
+        TriageCommand::Models { storage, org } => {
+            let database = writer::open(&storage.url().map_err(|e| e.to_string())?).await?;
+            let list = database.triage_models(&org).await.map_err(|e| e.to_string())?;
+            println!("{}", serde_json::to_string_pretty(&list).map_err(|e| e.to_string())?);
         }
         TriageCommand::Generate { seed, count } => {
             for example in loopwork_triage::generator::generate(seed, count).map_err(|e| e.to_string())? {

@@ -72,6 +72,9 @@ fn help_documents_every_subcommand_and_flag() {
         ("triage", "eval"),
         ("triage", "train"),
         ("triage", "generate"),
+        ("triage", "retrain"),
+        ("triage", "rollback"),
+        ("triage", "models"),
     ] {
         let (ok, listing, _) = run(dir.path(), &[group, "--help"], &[]);
         assert!(ok && listing.contains(command), "{command}:\n{listing}");

@@ -13,6 +13,8 @@ on_both_backends!(
     only_office_staff_ask_and_bad_input_is_refused,
     an_owner_s_urgent_report_is_flagged_told_and_answered_by_a_person,
     a_desk_registration_is_confirmed_at_once_and_a_set_aside_suggestion_changes_nothing,
+    an_organization_s_model_learns_from_its_labels_is_judged_on_the_frozen_set_and_rolls_back,
+    the_schedule_retrains_only_organizations_with_enough_new_labels,
 );
 
 async fn triage(server: &TestServer, token: &str, body: Value) -> (u16, Value) {
@@ -208,4 +210,108 @@ async fn a_desk_registration_is_confirmed_at_once_and_a_set_aside_suggestion_cha
         (kept["category"].as_str(), kept["suggestion"]["confirmed"].as_bool()),
         (Some("doors_windows"), Some(true))
     );
+}
+
+async fn an_organization_s_model_learns_from_its_labels_is_judged_on_the_frozen_set_and_rolls_back(backend: Backend) {
+    use loopwork_server::triage::{retrain, rollback};
+    let server = TestServer::start(backend).await;
+    let kefu = server.login("kefu").await;
+    let org = server.state.db.user_by_login("kefu").await.expect("kefu").expect("demo user").org;
+    // Registered at the desk: a person chose the labels.
+    let mut ids = Vec::new();
+    for (category, text) in
+        [("cleaning", "3栋楼道垃圾三天没人收了"), ("greening", "楼下草坪该修剪了"), ("parking", "车位被外来车占了")]
+    {
+        let body = json!({
+            "kind": "repair", "category": category, "grade": "minor", "channel": "hotline",
+            "project": "hy-garden", "building": "3", "unit": "3-1502", "description": text,
+        });
+        let (status, made) = server.call(&kefu.token, "POST", "/api/v1/orders", Some(body)).await;
+        assert_eq!(status, 201, "{made}");
+        ids.push(made["id"].as_str().expect("id").to_owned());
+    }
+    for id in &ids {
+        wait_for_suggestion(&server, &kefu.token, id).await;
+    }
+    let labels = server.state.db.triage_labels(&org).await.expect("labels");
+    let texts: Vec<&str> = labels.iter().map(|l| l.description.as_str()).collect();
+    assert!(texts.contains(&"楼下草坪该修剪了") && labels.iter().any(|l| l.category == "parking"), "{texts:?}");
+    let version = |answer: &Value| answer["model"].as_str().expect("model").to_owned();
+    let ask = json!({"text": "电梯坏了"});
+    let built_in = version(&triage(&server, &kefu.token, ask.clone()).await.1);
+    // A small model, judged against the built-in one on the frozen set.
+    let small = loopwork_triage::TrainOptions {
+        generated: 1_500,
+        validation: 300,
+        epochs: 3,
+        bucket: 10_000,
+        quantize: false,
+        ..Default::default()
+    };
+    let now = server.state.clock.now_ms();
+    let (db, models) = (server.state.db.as_ref(), server.state.triage.as_ref());
+    let first = retrain(db, models, &org, small.clone(), false, now).await.expect("retrain");
+    assert_eq!(first.labels, labels.len());
+    assert_eq!(first.before, "built-in");
+    assert_eq!(first.activated, first.scores.no_worse_than(&first.before_scores), "{first:?}");
+    let expected = if first.activated { first.version.clone() } else { built_in.clone() };
+    assert_eq!(version(&triage(&server, &kefu.token, ask.clone()).await.1), expected);
+    // Forced, it is used at once, and both are kept.
+    let forced = loopwork_triage::TrainOptions { seed: small.seed + 7, ..small };
+    let second = retrain(db, models, &org, forced, true, now + 1).await.expect("retrain");
+    assert!(second.activated && second.version != first.version);
+    assert_eq!(version(&triage(&server, &kefu.token, ask.clone()).await.1), second.version);
+    let kept = server.state.db.triage_models(&org).await.expect("models");
+    assert_eq!(
+        kept.iter().filter(|m| m.active).map(|m| m.version.as_str()).collect::<Vec<_>>(),
+        [second.version.as_str()]
+    );
+    assert!(kept.iter().any(|m| m.version == first.version));
+    // Rolled back: to the first if it was ever used, then to the built-in model.
+    let back = rollback(db, models, &org, now + 2).await.expect("rollback");
+    assert_eq!(back, first.activated.then(|| first.version.clone()));
+    if back.is_some() {
+        assert_eq!(rollback(db, models, &org, now + 3).await.expect("rollback"), None);
+    }
+    assert_eq!(version(&triage(&server, &kefu.token, ask).await.1), built_in);
+}
+
+async fn the_schedule_retrains_only_organizations_with_enough_new_labels(backend: Backend) {
+    use loopwork_server::triage::{NEW_LABELS_TO_RETRAIN, retrain_due};
+    let server = TestServer::start(backend).await;
+    let kefu = server.login("kefu").await;
+    let small = loopwork_triage::TrainOptions {
+        generated: 1_000,
+        validation: 200,
+        epochs: 2,
+        bucket: 10_000,
+        quantize: false,
+        ..Default::default()
+    };
+    let register = |i: i64| {
+        json!({
+            "kind": "repair", "category": "water_electric", "grade": "minor", "channel": "hotline",
+            "project": "hy-garden", "building": "3", "unit": "3-1502", "description": format!("厨房水龙头第{i}次漏水"),
+        })
+    };
+    let (_, made) = server.call(&kefu.token, "POST", "/api/v1/orders", Some(register(0))).await;
+    wait_for_suggestion(&server, &kefu.token, made["id"].as_str().expect("id")).await;
+    let org = server.state.db.user_by_login("kefu").await.expect("kefu").expect("demo user").org;
+    let count = |counted: Vec<(String, i64)>| counted.iter().find(|(o, _)| *o == org).map_or(0, |(_, n)| *n);
+    let labels = count(server.state.db.triage_label_counts().await.expect("counts"));
+    assert!((1..NEW_LABELS_TO_RETRAIN).contains(&labels), "the demo's and this one: {labels}");
+    assert!(retrain_due(&server.state, &small).await.expect("round").is_empty(), "too few labels yet");
+    let mut last = String::new();
+    for i in labels..NEW_LABELS_TO_RETRAIN {
+        let (status, made) = server.call(&kefu.token, "POST", "/api/v1/orders", Some(register(i))).await;
+        assert_eq!(status, 201, "{made}");
+        last = made["id"].as_str().expect("id").to_owned();
+    }
+    wait_for_suggestion(&server, &kefu.token, &last).await;
+    assert_eq!(count(server.state.db.triage_label_counts().await.expect("counts")), NEW_LABELS_TO_RETRAIN);
+    let done = retrain_due(&server.state, &small).await.expect("round");
+    assert_eq!(done.iter().map(|(o, _)| o.as_str()).collect::<Vec<_>>(), [org.as_str()]);
+    assert!(done[0].1.labels as i64 >= NEW_LABELS_TO_RETRAIN);
+    // Nothing new since: the next round leaves it.
+    assert!(retrain_due(&server.state, &small).await.expect("round").is_empty());
 }

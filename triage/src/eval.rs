@@ -211,3 +211,70 @@ impl Report {
         out
     }
 }
+
+/// The frozen evaluation set (`data/eval.jsonl`), built in: a new model is judged on it.
+pub fn frozen() -> Result<Vec<Example>, TriageError> {
+    crate::read_examples(include_str!("../data/eval.jsonl"))
+}
+
+/// A model's figures on the frozen set that decide whether it may replace another.
+#[derive(Clone, Debug, serde::Serialize, serde::Deserialize, PartialEq)]
+pub struct Scores {
+    pub kind_f1: f64,
+    pub category_f1: f64,
+    pub grade_f1: f64,
+    pub urgent_recall: f64,
+    pub abstention: f64,
+}
+
+impl Report {
+    pub fn scores(&self) -> Scores {
+        let f1 = |name: &str| self.fields.iter().find(|f| f.field == name).map_or(0.0, |f| f.macro_f1);
+        Scores {
+            kind_f1: f1("kind"),
+            category_f1: f1("category"),
+            grade_f1: f1("grade"),
+            urgent_recall: self.urgent_recall.unwrap_or(0.0),
+            abstention: self.abstention,
+        }
+    }
+}
+
+/// How much worse a retrained model may score (rounding and the randomness of training).
+pub const TOLERANCE: f64 = 0.005;
+
+impl Scores {
+    /// Whether a model scoring `self` may replace one scoring `before`: no field's macro-F1 and
+    /// not the urgent recall lower by more than [`TOLERANCE`].
+    pub fn no_worse_than(&self, before: &Scores) -> bool {
+        self.kind_f1 + TOLERANCE >= before.kind_f1
+            && self.category_f1 + TOLERANCE >= before.category_f1
+            && self.grade_f1 + TOLERANCE >= before.grade_f1
+            && self.urgent_recall + TOLERANCE >= before.urgent_recall
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_model_worse_in_any_field_or_in_urgent_recall_may_not_replace_another() {
+        let before = Scores { kind_f1: 0.9, category_f1: 0.8, grade_f1: 0.75, urgent_recall: 0.95, abstention: 0.3 };
+        assert!(before.no_worse_than(&before));
+        assert!(Scores { abstention: 0.9, ..before.clone() }.no_worse_than(&before));
+        assert!(Scores { kind_f1: 0.896, ..before.clone() }.no_worse_than(&before));
+        assert!(!Scores { kind_f1: 0.89, ..before.clone() }.no_worse_than(&before));
+        assert!(!Scores { category_f1: 0.7, kind_f1: 0.99, ..before.clone() }.no_worse_than(&before));
+        assert!(!Scores { urgent_recall: 0.9, ..before.clone() }.no_worse_than(&before));
+    }
+
+    #[test]
+    fn the_frozen_set_is_built_in_and_scores_the_built_in_model() {
+        let examples = frozen().expect("the frozen set parses");
+        assert!(examples.len() >= 250);
+        let report = evaluate(crate::default_model().expect("model"), &examples).expect("report");
+        let scores = report.scores();
+        assert!(scores.kind_f1 > 0.5 && scores.urgent_recall > 0.5, "{scores:?}");
+    }
+}

@@ -97,6 +97,13 @@ pub struct TrainOptions {
     pub floor: f32,
     /// When the model was trained (RFC 3339, from the caller's clock).
     pub trained_at: String,
+    /// Product-quantize the models (a quarter of the size; most of the training time).
+    #[serde(default = "yes")]
+    pub quantize: bool,
+}
+
+fn yes() -> bool {
+    true
 }
 
 impl Default for TrainOptions {
@@ -113,6 +120,7 @@ impl Default for TrainOptions {
             target_precision: 0.9,
             floor: 0.45,
             trained_at: String::new(),
+            quantize: true,
         }
     }
 }
@@ -246,7 +254,7 @@ impl Model {
         for field in Field::ALL {
             let probe = train_field(field, &options, &held_out, false)?;
             thresholds.insert(field.name().to_owned(), calibrate(field, &probe, &validation, &options)?);
-            let model = train_field(field, &options, &labelled, true)?;
+            let model = train_field(field, &options, &labelled, options.quantize)?;
             let mut bytes = Vec::new();
             model.save(&mut bytes).map_err(|e| TriageError::Training(e.to_string()))?;
             parts.push(bytes);

@@ -1,7 +1,7 @@
 //! `POST /api/v1/triage`: the customer-service assistant for office staff (docs/triage.md).
 //!
-//! The message is classified by the built-in model (`loopwork-triage`; organizations' own
-//! models are not served yet),
+//! The message is classified by the organization's model (its own if it has one, else the
+//! built-in one: `crate::triage`),
 //! open orders of the same place and category from the last hours that read alike are offered
 //! as duplicates, and a reply is suggested with the SLA promise the organization's calendar
 //! gives for that classification.
@@ -11,7 +11,7 @@ use std::collections::BTreeMap;
 use axum::Json;
 use axum::extract::State;
 use loopwork_sync_core::{OrderState, china_time};
-use loopwork_triage::{Classification, default_model, duplicates, replies};
+use loopwork_triage::{Classification, duplicates, replies};
 use schemas::*;
 
 use crate::AppState;
@@ -122,10 +122,7 @@ pub async fn triage(
             format!("内容须为 1 至 {MAX_TEXT_CHARS} 个字符"),
         ));
     }
-    let model = default_model().map_err(|e| {
-        tracing::error!(error = %e, "the built-in triage model does not load");
-        ApiError::internal()
-    })?;
+    let model = state.triage.for_org(state.db.as_ref(), &principal.org).await?;
     let c = model.classify(text);
     let now = state.clock.now_ms();
     let book = crate::settings::sla_book(state.db.as_ref(), &principal.org).await?;

@@ -24,8 +24,50 @@ impl Answer {
     }
 }
 
+/// An order a person classified: a label for the organization's model.
+#[derive(Clone, Debug)]
+pub struct LabelRow {
+    pub order: String,
+    pub description: String,
+    pub kind: String,
+    pub category: String,
+    pub grade: String,
+    pub urgent: bool,
+}
+
+/// One of an organization's models.
+#[derive(Clone, Debug, Serialize, schemars::JsonSchema)]
+pub struct ModelRecord {
+    pub version: String,
+    pub trained_at: i64,
+    /// Labelled orders it learnt from.
+    pub labels: i64,
+    /// The frozen set's figures (`loopwork_triage::eval::Scores` as JSON).
+    pub scores: serde_json::Value,
+    pub active: bool,
+    pub activated_at: Option<i64>,
+}
+
+/// Models kept per organization (the oldest inactive ones go).
+pub const MODELS_KEPT: i64 = 5;
+
 #[async_trait]
 pub trait Triage: Send + Sync {
+    /// The organization's labelled orders: those a person classified (registered at the desk,
+    /// or whose reading a person answered), with their classification now. `urgent` is the
+    /// reading's when a person took it, else whether the grade is 严重 or 重大.
+    async fn triage_labels(&self, org: &str) -> Result<Vec<LabelRow>>;
+    /// How many labelled orders each organization has (organizations with none left out).
+    async fn triage_label_counts(&self) -> Result<Vec<(String, i64)>>;
+    /// Keeps a trained model (inactive), dropping the oldest inactive ones past [`MODELS_KEPT`].
+    async fn save_triage_model(&self, org: &str, record: &ModelRecord, model: &[u8]) -> Result<()>;
+    /// Makes `version` the organization's active model (`None`: the built-in one); `retire`
+    /// forgets that the one active until now ever was (a rollback). Whether `version` exists.
+    async fn activate_triage_model(&self, org: &str, version: Option<&str>, now_ms: i64, retire: bool) -> Result<bool>;
+    /// The organization's models, newest first.
+    async fn triage_models(&self, org: &str) -> Result<Vec<ModelRecord>>;
+    /// The active model's version and bytes.
+    async fn active_triage_model(&self, org: &str) -> Result<Option<(String, Vec<u8>)>>;
     /// Marks the assistant's reading of an order answered by `by` at `now_ms`. Whether it was
     /// still unanswered.
     async fn confirm_triage(&self, org: &str, order: OrderId, by: UserId, answer: Answer, now_ms: i64) -> Result<bool>;
@@ -35,10 +77,150 @@ pub trait Triage: Send + Sync {
 impl<B: Backend> Triage for Store<B>
 where
     for<'c> &'c mut B::Connection: sqlx::Executor<'c, Database = B>,
+    usize: sqlx::ColumnIndex<B::Row>,
     for<'s> &'s str: sqlx::Encode<'s, B> + sqlx::Type<B>,
+    for<'s> &'s [u8]: sqlx::Encode<'s, B> + sqlx::Type<B>,
     i64: Column<B>,
+    bool: Column<B>,
     String: Column<B>,
+    Vec<u8>: Column<B>,
+    Option<i64>: Column<B>,
+    Option<String>: Column<B>,
 {
+    async fn triage_labels(&self, org: &str) -> Result<Vec<LabelRow>> {
+        let rows = sqlx::query(
+            "SELECT o.id, x.description, o.kind, o.category, o.grade, t.answer, t.urgent
+             FROM order_triage t JOIN orders o ON o.id = t.order_id JOIN order_texts x ON x.order_id = t.order_id
+             WHERE t.org_id = $1 AND t.confirmed_at IS NOT NULL AND o.quarantined_at IS NULL
+             ORDER BY t.created_at",
+        )
+        .bind(org)
+        .fetch_all(&self.pool)
+        .await?;
+        let mut out = Vec::with_capacity(rows.len());
+        for r in rows {
+            let grade: String = r.try_get(4)?;
+            let answer: Option<String> = r.try_get(5)?;
+            let read_urgent: bool = r.try_get(6)?;
+            out.push(LabelRow {
+                order: r.try_get(0)?,
+                description: r.try_get(1)?,
+                kind: r.try_get(2)?,
+                category: r.try_get(3)?,
+                urgent: if answer.as_deref() == Some("accepted") {
+                    read_urgent
+                } else {
+                    matches!(grade.as_str(), "severe" | "critical")
+                },
+                grade,
+            });
+        }
+        Ok(out)
+    }
+
+    async fn triage_label_counts(&self) -> Result<Vec<(String, i64)>> {
+        let rows: Vec<(String, i64)> = sqlx::query_as(
+            "SELECT org_id, COUNT(*) FROM order_triage WHERE confirmed_at IS NOT NULL GROUP BY org_id ORDER BY org_id",
+        )
+        .fetch_all(&self.pool)
+        .await?;
+        Ok(rows)
+    }
+
+    async fn save_triage_model(&self, org: &str, record: &ModelRecord, model: &[u8]) -> Result<()> {
+        let mut tx = self.pool.begin().await?;
+        sqlx::query(
+            "INSERT INTO triage_models (org_id, version, model, trained_at, labels, scores, active, activated_at)
+             VALUES ($1, $2, $3, $4, $5, $6, FALSE, NULL)
+             ON CONFLICT (org_id, version) DO UPDATE SET trained_at = excluded.trained_at",
+        )
+        .bind(org)
+        .bind(&record.version)
+        .bind(model)
+        .bind(record.trained_at)
+        .bind(record.labels)
+        .bind(record.scores.to_string())
+        .execute(&mut *tx)
+        .await?;
+        sqlx::query(
+            "DELETE FROM triage_models WHERE org_id = $1 AND active = FALSE AND version NOT IN (
+                SELECT version FROM triage_models WHERE org_id = $1 ORDER BY trained_at DESC LIMIT $2)",
+        )
+        .bind(org)
+        .bind(MODELS_KEPT)
+        .execute(&mut *tx)
+        .await?;
+        tx.commit().await?;
+        Ok(())
+    }
+
+    async fn activate_triage_model(&self, org: &str, version: Option<&str>, now_ms: i64, retire: bool) -> Result<bool> {
+        let mut tx = self.pool.begin().await?;
+        if let Some(version) = version {
+            let exists: Option<String> =
+                sqlx::query_scalar("SELECT version FROM triage_models WHERE org_id = $1 AND version = $2")
+                    .bind(org)
+                    .bind(version)
+                    .fetch_optional(&mut *tx)
+                    .await?;
+            if exists.is_none() {
+                return Ok(false);
+            }
+        }
+        sqlx::query(
+            "UPDATE triage_models SET active = FALSE, activated_at = CASE WHEN $2 THEN NULL ELSE activated_at END
+             WHERE org_id = $1 AND active = TRUE",
+        )
+        .bind(org)
+        .bind(retire)
+        .execute(&mut *tx)
+        .await?;
+        if let Some(version) = version {
+            sqlx::query("UPDATE triage_models SET active = TRUE, activated_at = $3 WHERE org_id = $1 AND version = $2")
+                .bind(org)
+                .bind(version)
+                .bind(now_ms)
+                .execute(&mut *tx)
+                .await?;
+        }
+        tx.commit().await?;
+        Ok(true)
+    }
+
+    async fn triage_models(&self, org: &str) -> Result<Vec<ModelRecord>> {
+        let rows = sqlx::query(
+            "SELECT version, trained_at, labels, scores, active, activated_at FROM triage_models
+             WHERE org_id = $1 ORDER BY trained_at DESC",
+        )
+        .bind(org)
+        .fetch_all(&self.pool)
+        .await?;
+        let mut out = Vec::with_capacity(rows.len());
+        for r in rows {
+            let scores: String = r.try_get(3)?;
+            out.push(ModelRecord {
+                version: r.try_get(0)?,
+                trained_at: r.try_get(1)?,
+                labels: r.try_get(2)?,
+                scores: serde_json::from_str(&scores).unwrap_or(serde_json::Value::Null),
+                active: r.try_get(4)?,
+                activated_at: r.try_get(5)?,
+            });
+        }
+        Ok(out)
+    }
+
+    async fn active_triage_model(&self, org: &str) -> Result<Option<(String, Vec<u8>)>> {
+        let row = sqlx::query("SELECT version, model FROM triage_models WHERE org_id = $1 AND active = TRUE")
+            .bind(org)
+            .fetch_optional(&self.pool)
+            .await?;
+        Ok(match row {
+            Some(r) => Some((r.try_get(0)?, r.try_get(1)?)),
+            None => None,
+        })
+    }
+
     async fn confirm_triage(&self, org: &str, order: OrderId, by: UserId, answer: Answer, now_ms: i64) -> Result<bool> {
         let done = sqlx::query(
             "UPDATE order_triage SET confirmed_by = $1, confirmed_at = $2, answer = $3

@@ -5,6 +5,7 @@
 pub mod backups;
 pub mod deliveries;
 pub mod relay;
+pub mod retrain;
 pub mod scanner;
 pub mod stored_check;
 
@@ -27,6 +28,9 @@ impl Tasks {
             deliveries::spawn(state.clone(), Duration::from_secs(5)),
             relay::spawn(state),
         ];
+        if let Some(every) = state.triage_retrain_every {
+            handles.push(retrain::spawn(state.clone(), every));
+        }
         if let Some(schedule) = &state.backups {
             handles.push(backups::spawn(state.clone(), schedule.clone()));
         }
