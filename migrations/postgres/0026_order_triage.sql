@@ -17,8 +17,11 @@ CREATE TABLE order_triage (
     created_at BIGINT NOT NULL,
     confirmed_by TEXT,
     confirmed_at BIGINT,
-    -- accepted (the suggestion taken), dismissed (set aside), reclassified (changed by hand)
+    -- accepted (the suggestion taken), dismissed (set aside), reclassified (changed by hand),
+    -- preexisting (first read long after the order was made: history, not news)
     answer TEXT
 );
 -- The desk's strip of urgent reports no person has looked at yet.
 CREATE INDEX order_triage_urgent ON order_triage (org_id, created_at) WHERE urgent = TRUE AND confirmed_at IS NULL;
+-- The queue's `suggested=pending` and the organizations' labels.
+CREATE INDEX order_triage_answered ON order_triage (org_id, confirmed_at);

@@ -13,3 +13,5 @@ CREATE TABLE triage_models (
     activated_at BIGINT,
     PRIMARY KEY (org_id, version)
 );
+-- One active model per organization, whatever two processes do at once.
+CREATE UNIQUE INDEX triage_models_active ON triage_models (org_id) WHERE active = TRUE;

@@ -64,7 +64,9 @@ impl Models {
             },
             None => built_in()?,
         };
-        self.cache.lock().expect("model cache").insert(org.to_owned(), (Instant::now(), model.clone()));
+        let mut cache = self.cache.lock().expect("model cache");
+        cache.retain(|_, (at, _)| at.elapsed() < MODEL_TTL);
+        cache.insert(org.to_owned(), (Instant::now(), model.clone()));
         Ok(model)
     }
 
@@ -111,7 +113,7 @@ pub async fn retrain(
 ) -> Result<Retrained, RetrainError> {
     let started = Instant::now();
     let labels = db.triage_labels(org).await?;
-    let mut extra: Vec<Example> = loopwork_triage::read_examples(include_str!("../../triage/data/dev.jsonl"))?;
+    let mut extra: Vec<Example> = eval::dev_set()?;
     extra.extend(labels.iter().map(|l| Example {
         id: l.order.clone(),
         text: l.description.clone(),
@@ -194,8 +196,11 @@ pub async fn retrain_due(
             continue;
         }
         let options = TrainOptions { trained_at: jiff::Timestamp::now().to_string(), ..options.clone() };
-        let outcome = retrain(state.db.as_ref(), &state.triage, &org, options, false, state.clock.now_ms()).await?;
-        done.push((org, outcome));
+        // One organization's failure does not stop the others'.
+        match retrain(state.db.as_ref(), &state.triage, &org, options, false, state.clock.now_ms()).await {
+            Ok(outcome) => done.push((org, outcome)),
+            Err(e) => tracing::error!(%org, error = %e, "triage retraining failed"),
+        }
     }
     Ok(done)
 }

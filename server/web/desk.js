@@ -174,7 +174,7 @@ function ordersTable(rows, { rowId = 'queue-row', select = false, sort, onSort }
 // judged the report urgent; its labels on hover.
 function suggestedBadge(r) {
   const x = r.suggestion;
-  if (!x || x.confirmed || !['new', 'assigned'].includes(r.status)) return null;
+  if (!x || x.confirmed || ['closed', 'cancelled'].includes(r.status)) return null;
   const title = `${t('assistant')}: ${label('kinds', x.kind)} · ${label('categories', x.category)} · ${label('grades', x.grade)}`;
   return h('span', { class: `badge ${x.urgent ? 'late' : 'public'}`, 'data-testid': 'row-suggested', 'data-urgent': String(x.urgent), title },
     x.urgent ? t('urgent_suggested') : t('suggested'));
@@ -279,15 +279,16 @@ function queueView() {
   // Above the queue, whatever its filters: reports the assistant judged urgent that no person
   // has answered yet, oldest first.
   const urgent = h('div', { class: 'card urgent-strip', 'data-testid': 'urgent-strip', hidden: true });
-  const paintUrgent = (rows) => {
-    urgent.replaceChildren(h('strong', {}, t('urgent_strip', rows.length)), ' ',
+  const paintUrgent = ({ rows, total }) => {
+    urgent.replaceChildren(h('strong', {}, t('urgent_strip', total)), ' ',
       ...rows.map((r) => h('span', { class: 'gap', 'data-testid': 'urgent-strip-order' }, orderLink(r.id, r.number), ' ', place(r), ' ',
         r.suggestion ? h('span', { class: 'badge late' }, label('categories', r.suggestion.category)) : null)));
     urgent.hidden = !rows.length;
   };
   mount([urgent, filters, bulk, pager, list], async () => {
     const { page, size: _size, ...query } = f;
-    api('/api/v1/orders', { query: { suggested: 'urgent', status: 'open', sort: 'created_asc', limit: 20 } }).then(paintUrgent, () => {});
+    api('/api/v1/orders', { query: { suggested: 'urgent', status: 'open', sort: 'created_asc', limit: 20 }, raw: true })
+      .then(async (res) => paintUrgent({ rows: await res.json(), total: Number(res.headers.get('x-total-count') ?? 0) }), () => {});
     const res = await api('/api/v1/orders', { query: { ...query, limit: size, offset: (pageNo - 1) * size }, raw: true });
     const data = { rows: await res.json(), total: Number(res.headers.get('x-total-count') ?? 0) };
     st.lastQueue = { key: JSON.stringify(f), data };
@@ -367,7 +368,8 @@ document.addEventListener('keydown', (e) => {
 // ---- registration
 
 // A phone call's form: the caller's number first, looked up in the estate register (来电弹屏);
-// the unit picked from the register's buildings and units; the category chosen, never defaulted.
+// the unit picked from the register's buildings and units; the category chosen by the dispatcher
+// or, on saving with none chosen, taken from the assistant's suggestion (never while typing).
 // What was typed survives switching tabs (st.draft) until the order is registered.
 function registerView() {
   const result = h('div', { 'data-testid': 'register-result' });
@@ -428,7 +430,9 @@ function registerView() {
   // category takes the suggestion's (and its kind and grade where the dispatcher left them),
   // unless the assistant is unsure: then the dispatcher must choose.
   let suggestion = null;
-  const touched = new Set();
+  // What the dispatcher chose, kept with the draft across tabs.
+  const touched = new Set(st.draftTouched ?? []);
+  st.draftTouched = touched;
   for (const name of ['kind', 'category', 'grade']) el(name).addEventListener('change', () => touched.add(name));
   const takeSuggestion = (all) => {
     if (!suggestion) return;
@@ -436,8 +440,8 @@ function registerView() {
       if (all || !touched.has(name) || (name === 'category' && !el(name).value)) el(name).value = suggestion[name];
     }
   };
-  const showSuggestion = (a) => {
-    suggestion = a;
+  const showSuggestion = (a, text) => {
+    suggestion = a && { ...a, text };
     el('category').required = !a || a.abstain;
     if (!a) { suggest.hidden = true; return; }
     const reply = a.reply.replaceAll('{number}', '—');
@@ -463,7 +467,7 @@ function registerView() {
     try {
       answer = await api('/api/v1/triage', { method: 'POST', body: { text: v.description, project: v.project || undefined, building: v.building || undefined, unit: v.unit || undefined } });
     } catch { return; }
-    if (values().description === v.description) showSuggestion(answer);
+    if (values().description === v.description) showSuggestion(answer, v.description);
   }, 400);
   el('description').addEventListener('input', askAssistant);
   el('assignee').addEventListener('change', () => { submit.textContent = t(el('assignee').value ? 'register_assign' : 'register_submit'); });
@@ -505,7 +509,9 @@ function registerView() {
   form.addEventListener('submit', (e) => {
     e.preventDefault();
     busy(e.submitter, async () => {
-      if (suggestion && !suggestion.abstain) takeSuggestion(false);
+      // Only a suggestion for the description as it is now, and only when no category is chosen.
+      const current = suggestion && !suggestion.abstain && suggestion.text === values().description;
+      if (current && !values().category) takeSuggestion(false);
       const v = values();
       if (!v.category) { el('category').required = true; el('category').reportValidity(); return; }
       const body = { kind: v.kind, category: v.category, grade: v.grade, channel: v.channel, project: v.project,

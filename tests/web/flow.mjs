@@ -201,6 +201,8 @@ async function main() {
     const chosen = await byId(desk, 'reg-category').inputValue();
     if (chosen !== 'greening') throw new Error(`采用建议 chose ${chosen}`);
     await byId(desk, 'reg-category').selectOption('');
+    await byId(desk, 'reg-kind').selectOption('repair');
+    await byId(desk, 'reg-grade').selectOption('minor');
     await byId(desk, 'reg-area').fill('');
     await byId(desk, 'reg-description').fill('');
     await byId(desk, 'reg-suggest').waitFor({ state: 'hidden', timeout: 5000 });

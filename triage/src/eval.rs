@@ -224,6 +224,8 @@ pub struct Scores {
     pub category_f1: f64,
     pub grade_f1: f64,
     pub urgent_recall: f64,
+    #[serde(default)]
+    pub urgent_precision: f64,
     pub abstention: f64,
 }
 
@@ -235,6 +237,7 @@ impl Report {
             category_f1: f1("category"),
             grade_f1: f1("grade"),
             urgent_recall: self.urgent_recall.unwrap_or(0.0),
+            urgent_precision: self.urgent_precision.unwrap_or(0.0),
             abstention: self.abstention,
         }
     }
@@ -244,13 +247,17 @@ impl Report {
 pub const TOLERANCE: f64 = 0.005;
 
 impl Scores {
-    /// Whether a model scoring `self` may replace one scoring `before`: no field's macro-F1 and
-    /// not the urgent recall lower by more than [`TOLERANCE`].
+    /// Whether a model scoring `self` may replace one scoring `before`: no field's macro-F1,
+    /// not the urgent recall and not the urgent precision lower, and the abstention not higher,
+    /// by more than [`TOLERANCE`]. (A model that flags everything urgent, or answers nothing,
+    /// does not pass.)
     pub fn no_worse_than(&self, before: &Scores) -> bool {
         self.kind_f1 + TOLERANCE >= before.kind_f1
             && self.category_f1 + TOLERANCE >= before.category_f1
             && self.grade_f1 + TOLERANCE >= before.grade_f1
             && self.urgent_recall + TOLERANCE >= before.urgent_recall
+            && self.urgent_precision + TOLERANCE >= before.urgent_precision
+            && self.abstention <= before.abstention + TOLERANCE
     }
 }
 
@@ -260,9 +267,21 @@ mod tests {
 
     #[test]
     fn a_model_worse_in_any_field_or_in_urgent_recall_may_not_replace_another() {
-        let before = Scores { kind_f1: 0.9, category_f1: 0.8, grade_f1: 0.75, urgent_recall: 0.95, abstention: 0.3 };
+        let before = Scores {
+            kind_f1: 0.9,
+            category_f1: 0.8,
+            grade_f1: 0.75,
+            urgent_recall: 0.95,
+            urgent_precision: 0.8,
+            abstention: 0.3,
+        };
         assert!(before.no_worse_than(&before));
-        assert!(Scores { abstention: 0.9, ..before.clone() }.no_worse_than(&before));
+        assert!(Scores { abstention: 0.2, ..before.clone() }.no_worse_than(&before));
+        assert!(!Scores { abstention: 0.9, ..before.clone() }.no_worse_than(&before), "answers less");
+        assert!(
+            !Scores { urgent_precision: 0.3, urgent_recall: 1.0, ..before.clone() }.no_worse_than(&before),
+            "flags all"
+        );
         assert!(Scores { kind_f1: 0.896, ..before.clone() }.no_worse_than(&before));
         assert!(!Scores { kind_f1: 0.89, ..before.clone() }.no_worse_than(&before));
         assert!(!Scores { category_f1: 0.7, kind_f1: 0.99, ..before.clone() }.no_worse_than(&before));
@@ -277,4 +296,10 @@ mod tests {
         let scores = report.scores();
         assert!(scores.kind_f1 > 0.5 && scores.urgent_recall > 0.5, "{scores:?}");
     }
+}
+
+/// The built-in labelled set (`data/dev.jsonl`) that every model learns from besides the
+/// generated messages.
+pub fn dev_set() -> Result<Vec<Example>, TriageError> {
+    crate::read_examples(include_str!("../data/dev.jsonl"))
 }

@@ -21,7 +21,7 @@ use crate::{Example, Labels, TriageError, features};
 
 const MAGIC: &[u8; 8] = b"LWTRIAGE";
 const FORMAT: u32 = 1;
-/// A class's threshold is set from at least this many validation answers (else the floor).
+/// A class's threshold is set from at least this many validation answers (else the field's).
 const MIN_ANSWERS: usize = 30;
 /// No model file may claim more than this (a corrupt length must not allocate gigabytes).
 const MAX_PART: u64 = 64 << 20;
@@ -403,17 +403,11 @@ fn calibrate(
             by_class.entry(code.clone()).or_default().push((best.prob, code == truth));
         }
     }
-    let mut out = BTreeMap::new();
-    for code in field.codes() {
-        let mut answers = by_class.remove(&code).unwrap_or_default();
+    // The lowest confidence down to which the answers given are precise enough; a class never
+    // precise enough is never given without a person. A class with too few answers to tell
+    // takes the field's threshold over all its answers.
+    let threshold_of = |answers: &mut Vec<(f32, bool)>| {
         answers.sort_by(|a, b| b.0.total_cmp(&a.0));
-        // The lowest confidence down to which the answers given are precise enough; a class
-        // never precise enough on the validation set is never given without a person. Too few
-        // answers to tell: the floor.
-        if answers.len() < MIN_ANSWERS {
-            out.insert(code, options.floor);
-            continue;
-        }
         let (mut right, mut threshold) = (0usize, 1.0_f32);
         for (i, (confidence, correct)) in answers.iter().enumerate() {
             right += usize::from(*correct);
@@ -421,7 +415,15 @@ fn calibrate(
                 threshold = *confidence;
             }
         }
-        out.insert(code, threshold.max(options.floor));
+        threshold.max(options.floor)
+    };
+    let mut pooled: Vec<(f32, bool)> = by_class.values().flatten().copied().collect();
+    let pooled = threshold_of(&mut pooled);
+    let mut out = BTreeMap::new();
+    for code in field.codes() {
+        let mut answers = by_class.remove(&code).unwrap_or_default();
+        let threshold = if answers.len() < MIN_ANSWERS { pooled } else { threshold_of(&mut answers) };
+        out.insert(code, threshold);
     }
     Ok(out)
 }

@@ -63,7 +63,7 @@ pub static LIFE_SAFETY: &[Rule] = &[
         grade: Grade::Severe, category: Category::Security,
         all: &[&["着火", "起火", "失火", "火灾", "冒烟", "浓烟", "黑烟", "烟很大", "烧起来", "火苗", "明火", "火很大",
             "都是烟", "全是烟"]],
-        except: &["打不着火", "点不着火", "打着火", "抽烟", "吸烟"],
+        except: &["打不着火", "点不着火", "打着火"],
     },
     Rule {
         code: "burst_pipe", label_zh: "爆管或水淹", label_en: "burst pipe or flooding",
@@ -118,8 +118,9 @@ pub static LIFE_SAFETY: &[Rule] = &[
 const NEGATIONS: &[&str] =
     &["没有人", "没人", "无人", "没看到", "没看见", "没发现", "没闻到", "没有", "没", "无", "未", "不是"];
 /// In the same clause, these make a phrase a question or a story of the past...
-const HYPOTHETICAL: &[&str] =
-    &["万一", "如果", "要是", "假如", "怎么处理", "上周", "上个月", "之前有一次", "去年", "前年"];
+const HYPOTHETICAL: &[&str] = &["万一", "如果", "要是", "假如", "上周", "上个月", "之前有一次", "去年", "前年"];
+/// Words in which a hypothetical marker is no marker (主要是, 需要是).
+const NOT_HYPOTHETICAL: &[&str] = &["主要是", "需要是", "就要是", "只要是", "还要是", "总要是", "不要是"];
 /// ...unless the clause says it is happening now.
 const NOW: &[&str] = &["现在", "今天", "又", "正在", "还在", "刚才", "刚刚", "马上"];
 
@@ -134,7 +135,13 @@ struct Prepared {
 
 impl Prepared {
     fn new(text: &str) -> Prepared {
-        let text: String = text.chars().map(crate::features::fold).filter(|c| !c.is_whitespace()).collect();
+        // A line break ends a sentence (messages are often typed line by line); other spaces go.
+        let text: String = text
+            .chars()
+            .map(crate::features::fold)
+            .map(|c| if matches!(c, '\n' | '\r') { '。' } else { c })
+            .filter(|c| !c.is_whitespace())
+            .collect();
         let text = text.to_lowercase();
         let (mut sentences, mut starts) = (vec![0], vec![0]);
         for (at, c) in text.char_indices() {
@@ -152,7 +159,12 @@ impl Prepared {
             .map(|(i, start)| {
                 let end = starts.get(i + 1).copied().unwrap_or(text.len());
                 let clause = &text[*start..end];
-                (*start, HYPOTHETICAL.iter().any(|h| clause.contains(h)) && !NOW.iter().any(|n| clause.contains(n)))
+                let asked = HYPOTHETICAL.iter().any(|h| {
+                    clause.match_indices(h).any(|(at, _)| {
+                        !NOT_HYPOTHETICAL.iter().any(|w| w.ends_with(h) && clause[..at + h.len()].ends_with(w))
+                    })
+                });
+                (*start, asked && !NOW.iter().any(|n| clause.contains(n)))
             })
             .collect();
         Prepared { text, sentences, clauses }
@@ -286,6 +298,15 @@ mod tests {
         assert_eq!(code("十分钟以前开始闻到煤气味"), Some("gas"));
         assert_eq!(code("电梯没反应被困"), Some("lift_trapped"));
         assert_eq!(code("电梯门没开，人在里面"), Some("lift_trapped"));
+    }
+
+    /// A line break ends a sentence; 主要是 is no 要是; asking what to do is no hypothetical.
+    #[test]
+    fn questions_and_line_breaks_do_not_hide_an_emergency() {
+        assert_eq!(code("如果可以请尽快派人\n厨房煤气味很重"), Some("gas"));
+        assert_eq!(code("主要是厨房煤气味很重"), Some("gas"));
+        assert_eq!(code("家里被水淹了怎么处理"), Some("burst_pipe"));
+        assert_eq!(code("要是电梯困人了怎么办"), None);
     }
 
     #[test]

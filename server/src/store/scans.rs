@@ -37,6 +37,9 @@ pub struct TriageRecord {
     pub model: String,
 }
 
+/// An order first read later than this after its creation is history, not news (`preexisting`).
+pub const TRIAGE_FRESH_MS: i64 = 3_600_000;
+
 /// Who hears of an urgent report no person has classified: the project's dispatchers and the
 /// organization's supervisors.
 const URGENT_REPORT_ROLES: [Role; 2] = [Role::Dispatcher, Role::Supervisor];
@@ -337,8 +340,10 @@ where
     }
 
     /// Keeps the assistant's first reading of an order. Registered by office staff, it is
-    /// confirmed at once (a person chose); otherwise an urgent one is told at once to the
-    /// project's dispatchers and the supervisors (stage `report`, level `urgent`).
+    /// confirmed at once (a person chose); read first long after its creation (an order from
+    /// before the assistant, read after an upgrade), it is history (`preexisting`). Otherwise
+    /// an urgent one is told at once to the project's dispatchers and the supervisors (stage
+    /// `report`, level `urgent`) while the order is fresh and nobody has taken it.
     async fn record_triage(
         tx: &mut sqlx::Transaction<'_, B>,
         org: &str,
@@ -346,15 +351,18 @@ where
         t: &TriageRecord,
         now_ms: i64,
     ) -> Result<()> {
-        let inserted: Option<Option<String>> = sqlx::query_scalar(
+        let staff =
+            loopwork_sync_core::role::STAFF.iter().map(|r| format!("'{}'", r.code())).collect::<Vec<_>>().join(", ");
+        let inserted: Option<(Option<String>, Option<String>)> = sqlx::query_as(AssertSqlSafe(format!(
             "INSERT INTO order_triage (order_id, org_id, kind, category, grade, urgent, confidence_permille,
-                abstain, rule, model, created_at, confirmed_by, confirmed_at)
-             SELECT $1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, u.id, CASE WHEN u.id IS NULL THEN NULL ELSE $11 END
-             FROM orders o LEFT JOIN users u ON u.id = o.registered_by
-                AND u.role IN ('dispatcher', 'supervisor', 'manager', 'admin')
+                abstain, rule, model, created_at, confirmed_by, confirmed_at, answer)
+             SELECT $1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, u.id,
+                CASE WHEN u.id IS NOT NULL OR o.created_at < $11 - $12 THEN $11 END,
+                CASE WHEN u.id IS NULL AND o.created_at < $11 - $12 THEN 'preexisting' END
+             FROM orders o LEFT JOIN users u ON u.id = o.registered_by AND u.role IN ({staff})
              WHERE o.id = $1
-             ON CONFLICT (order_id) DO NOTHING RETURNING confirmed_by",
-        )
+             ON CONFLICT (order_id) DO NOTHING RETURNING confirmed_by, answer"
+        )))
         .bind(order_id)
         .bind(org)
         .bind(t.kind)
@@ -366,9 +374,17 @@ where
         .bind(t.rule)
         .bind(&t.model)
         .bind(now_ms)
+        .bind(TRIAGE_FRESH_MS)
         .fetch_optional(&mut **tx)
         .await?;
-        if t.urgent && matches!(inserted, Some(None)) {
+        if !t.urgent || !matches!(inserted, Some((None, None))) {
+            return Ok(());
+        }
+        let status: Option<String> = sqlx::query_scalar("SELECT status FROM orders WHERE id = $1")
+            .bind(order_id)
+            .fetch_optional(&mut **tx)
+            .await?;
+        if matches!(status.as_deref(), Some("new" | "assigned")) {
             for user in Self::recipients(tx, org, order_id, &URGENT_REPORT_ROLES).await? {
                 Self::notify(tx, org, &user, order_id, ("report", "urgent", now_ms), now_ms).await?;
             }

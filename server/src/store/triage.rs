@@ -48,18 +48,31 @@ pub struct ModelRecord {
     pub activated_at: Option<i64>,
 }
 
-/// Models kept per organization (the oldest inactive ones go).
+/// Where labelled orders come from ([`Triage::triage_labels`]): answered readings of orders
+/// that are not quarantined and whose description the scanner has read.
+const LABELLED: &str = "order_triage t JOIN orders o ON o.id = t.order_id JOIN order_texts x ON x.order_id = t.order_id
+    WHERE t.confirmed_at IS NOT NULL AND o.quarantined_at IS NULL AND COALESCE(t.answer, '') <> 'preexisting'
+      AND (t.answer IN ('accepted', 'reclassified')
+           OR o.kind <> t.kind OR o.category <> t.category OR o.grade <> t.grade)";
+
+/// Models kept per organization besides those ever in use (the oldest go).
 pub const MODELS_KEPT: i64 = 5;
 
 #[async_trait]
 pub trait Triage: Send + Sync {
-    /// The organization's labelled orders: those a person classified (registered at the desk,
-    /// or whose reading a person answered), with their classification now. `urgent` is the
-    /// reading's when a person took it, else whether the grade is 严重 or 重大.
+    /// The organization's labelled orders, with their classification now: those whose reading
+    /// a person took or overrode by hand, and those a person classified otherwise than the
+    /// reading (at the desk, or by setting it aside). An order classified as the assistant
+    /// read it without a person saying so (a desk registration filled by the suggestion) is no
+    /// label: the model would learn from itself. `urgent` is whether the grade is 严重 or 重大.
     async fn triage_labels(&self, org: &str) -> Result<Vec<LabelRow>>;
-    /// How many labelled orders each organization has (organizations with none left out).
+    /// Takes back `by`'s answer (the change it stood for failed).
+    async fn release_triage(&self, org: &str, order: OrderId, by: UserId) -> Result<()>;
+    /// How many labelled orders ([`Triage::triage_labels`]'s) each organization has
+    /// (organizations with none left out).
     async fn triage_label_counts(&self) -> Result<Vec<(String, i64)>>;
-    /// Keeps a trained model (inactive), dropping the oldest inactive ones past [`MODELS_KEPT`].
+    /// Keeps a trained model (inactive), dropping the oldest never-used ones past
+    /// [`MODELS_KEPT`] (a model that was ever in use stays: a rollback may need it).
     async fn save_triage_model(&self, org: &str, record: &ModelRecord, model: &[u8]) -> Result<()>;
     /// Makes `version` the organization's active model (`None`: the built-in one); `retire`
     /// forgets that the one active until now ever was (a rollback). Whether `version` exists.
@@ -68,7 +81,8 @@ pub trait Triage: Send + Sync {
     async fn triage_models(&self, org: &str) -> Result<Vec<ModelRecord>>;
     /// The active model's version and bytes.
     async fn active_triage_model(&self, org: &str) -> Result<Option<(String, Vec<u8>)>>;
-    /// Marks the assistant's reading of an order answered by `by` at `now_ms`. Whether it was
+    /// Marks the assistant's reading of an order answered by `by` at `now_ms` (before the first
+    /// reading: keeps that a person answered, so that the reading stays quiet). Whether it was
     /// still unanswered.
     async fn confirm_triage(&self, org: &str, order: OrderId, by: UserId, answer: Answer, now_ms: i64) -> Result<bool>;
 }
@@ -87,31 +101,37 @@ where
     Option<i64>: Column<B>,
     Option<String>: Column<B>,
 {
-    async fn triage_labels(&self, org: &str) -> Result<Vec<LabelRow>> {
-        let rows = sqlx::query(
-            "SELECT o.id, x.description, o.kind, o.category, o.grade, t.answer, t.urgent
-             FROM order_triage t JOIN orders o ON o.id = t.order_id JOIN order_texts x ON x.order_id = t.order_id
-             WHERE t.org_id = $1 AND t.confirmed_at IS NOT NULL AND o.quarantined_at IS NULL
-             ORDER BY t.created_at",
+    async fn release_triage(&self, org: &str, order: OrderId, by: UserId) -> Result<()> {
+        sqlx::query(
+            "UPDATE order_triage SET confirmed_by = NULL, confirmed_at = NULL, answer = NULL
+             WHERE org_id = $1 AND order_id = $2 AND confirmed_by = $3",
         )
+        .bind(org)
+        .bind(order.to_string())
+        .bind(by.to_string())
+        .execute(&self.pool)
+        .await?;
+        Ok(())
+    }
+
+    async fn triage_labels(&self, org: &str) -> Result<Vec<LabelRow>> {
+        let rows = sqlx::query(AssertSqlSafe(format!(
+            "SELECT o.id, x.description, o.kind, o.category, o.grade FROM {LABELLED} AND t.org_id = $1 ORDER BY t.created_at"
+        )))
         .bind(org)
         .fetch_all(&self.pool)
         .await?;
         let mut out = Vec::with_capacity(rows.len());
         for r in rows {
             let grade: String = r.try_get(4)?;
-            let answer: Option<String> = r.try_get(5)?;
-            let read_urgent: bool = r.try_get(6)?;
+            let urgent =
+                loopwork_sync_core::Grade::from_code(&grade).is_ok_and(|g| g >= loopwork_sync_core::Grade::Severe);
             out.push(LabelRow {
                 order: r.try_get(0)?,
                 description: r.try_get(1)?,
                 kind: r.try_get(2)?,
                 category: r.try_get(3)?,
-                urgent: if answer.as_deref() == Some("accepted") {
-                    read_urgent
-                } else {
-                    matches!(grade.as_str(), "severe" | "critical")
-                },
+                urgent,
                 grade,
             });
         }
@@ -119,9 +139,9 @@ where
     }
 
     async fn triage_label_counts(&self) -> Result<Vec<(String, i64)>> {
-        let rows: Vec<(String, i64)> = sqlx::query_as(
-            "SELECT org_id, COUNT(*) FROM order_triage WHERE confirmed_at IS NOT NULL GROUP BY org_id ORDER BY org_id",
-        )
+        let rows: Vec<(String, i64)> = sqlx::query_as(AssertSqlSafe(format!(
+            "SELECT t.org_id, COUNT(*) FROM {LABELLED} GROUP BY t.org_id ORDER BY t.org_id"
+        )))
         .fetch_all(&self.pool)
         .await?;
         Ok(rows)
@@ -143,7 +163,7 @@ where
         .execute(&mut *tx)
         .await?;
         sqlx::query(
-            "DELETE FROM triage_models WHERE org_id = $1 AND active = FALSE AND version NOT IN (
+            "DELETE FROM triage_models WHERE org_id = $1 AND active = FALSE AND activated_at IS NULL AND version NOT IN (
                 SELECT version FROM triage_models WHERE org_id = $1 ORDER BY trained_at DESC LIMIT $2)",
         )
         .bind(org)
@@ -222,9 +242,15 @@ where
     }
 
     async fn confirm_triage(&self, org: &str, order: OrderId, by: UserId, answer: Answer, now_ms: i64) -> Result<bool> {
+        // Before the scanner's first reading: a row that says so, which the reading then leaves.
         let done = sqlx::query(
-            "UPDATE order_triage SET confirmed_by = $1, confirmed_at = $2, answer = $3
-             WHERE org_id = $4 AND order_id = $5 AND confirmed_at IS NULL",
+            "INSERT INTO order_triage (order_id, org_id, kind, category, grade, urgent, confidence_permille,
+                abstain, rule, model, created_at, confirmed_by, confirmed_at, answer)
+             SELECT o.id, o.org_id, o.kind, o.category, o.grade, FALSE, 0, TRUE, NULL, 'none', $2, $1, $2, $3
+             FROM orders o WHERE o.org_id = $4 AND o.id = $5
+             ON CONFLICT (order_id) DO UPDATE SET confirmed_by = excluded.confirmed_by,
+                confirmed_at = excluded.confirmed_at, answer = excluded.answer
+             WHERE order_triage.confirmed_at IS NULL",
         )
         .bind(by.to_string())
         .bind(now_ms)

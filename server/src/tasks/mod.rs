@@ -1,6 +1,7 @@
 //! The server's background tasks, started by `serve` and stopped with it: the scanner (the
 //! closed loop and escalation), webhook deliveries, the stored-order check after a start, and
-//! the relay of the storage's feed announcements to the live channel, and scheduled backups.
+//! the relay of the storage's feed announcements to the live channel, scheduled backups, and
+//! scheduled retraining of the assistant's models.
 
 pub mod backups;
 pub mod deliveries;

@@ -1,7 +1,8 @@
 //! Scheduled retraining of the organizations' assistant models (`serve --triage-retrain-every`):
 //! each round retrains every organization with enough new labels; a model worse on the frozen
-//! set than the one in use is kept but not used. Every replica that is asked to runs it; the
-//! same labels give the same model, so a second run changes nothing.
+//! set than the one in use is kept but not used. Every replica started with the flag trains on
+//! its own schedule (the CPU is spent once per replica); the same labels give the same model,
+//! stored once.
 
 use std::time::Duration;
 

@@ -286,45 +286,21 @@ pub async fn answer_suggestion(
     let order = parse_order(&id)?;
     let row = super::row_of(&state, &principal, order).await?;
     let Some(suggestion) = row.suggestion.filter(|s| !s.confirmed) else {
-        return Err(ApiError::new(
-            StatusCode::CONFLICT,
-            "no_open_suggestion",
-            "the assistant has no reading of this order awaiting an answer (not read yet, or answered)",
-            "该工单没有待确认的智能分类建议(尚未分析或已处理)",
-        ));
+        return Err(no_open_suggestion());
     };
     let now = state.clock.now_ms();
-    if body.accept {
-        let grade = Grade::from_code(&suggestion.grade).map_err(|_| ApiError::internal())?;
-        let category = Category::from_code(&suggestion.category).map_err(|_| ApiError::internal())?;
-        let changed = act(&state, &principal, order, |replica, id| {
-            let before = replica.order(id)?;
-            let (mut zh, mut en) = (Vec::new(), Vec::new());
-            let old = before.grade()?;
-            if old != grade {
-                replica.set_grade(id, grade)?;
-                zh.push(format!("分级 {} → {}", old.label_zh(), grade.label_zh()));
-                en.push(format!("grade {} → {}", old.label_en(), grade.label_en()));
-            }
-            let old = before.category()?;
-            if old != category {
-                replica.set_category(id, &category)?;
-                zh.push(format!("分类 {} → {}", old.label_zh(), category.label_zh()));
-                en.push(format!("category {} → {}", old.label_en(), category.label_en()));
-            }
-            Ok((!zh.is_empty()).then(|| (zh.join(","), en.join("; "))))
-        });
-        if let Some((zh, en)) = changed.await? {
-            let note = format!("采用智能分类建议:{zh}");
-            let note_en = format!("Assistant's suggestion taken: {en}");
-            state
-                .db
-                .add_internal_note(&principal.org, order, &principal.identity(), now, &note, Some(&note_en))
-                .await?;
-        }
-    }
+    // Claimed first: of two dispatchers answering at once, one answers.
     let answer = if body.accept { Answer::Accepted } else { Answer::Dismissed };
-    state.db.confirm_triage(&principal.org, order, principal.user, answer, now).await?;
+    if !state.db.confirm_triage(&principal.org, order, principal.user, answer, now).await? {
+        return Err(no_open_suggestion());
+    }
+    if body.accept {
+        let taken = take_suggestion(&state, &principal, order, &suggestion, now).await;
+        if taken.is_err() {
+            state.db.release_triage(&principal.org, order, principal.user).await?;
+        }
+        taken?;
+    }
     Ok(Json(detail_of(&state, &principal, order).await?))
 }
 
@@ -423,4 +399,49 @@ pub async fn link(
     })
     .await?;
     Ok(Json(detail_of(&state, &principal, order).await?))
+}
+
+fn no_open_suggestion() -> ApiError {
+    ApiError::new(
+        StatusCode::CONFLICT,
+        "no_open_suggestion",
+        "the assistant has no reading of this order awaiting an answer (not read yet, or answered)",
+        "该工单没有待确认的智能分类建议(尚未分析或已处理)",
+    )
+}
+
+/// The suggestion's category and grade, written as a reclassification with the server's note.
+async fn take_suggestion(
+    state: &AppState,
+    principal: &Principal,
+    order: OrderId,
+    suggestion: &crate::store::Suggestion,
+    now: i64,
+) -> Result<(), ApiError> {
+    let grade = Grade::from_code(&suggestion.grade).map_err(|_| ApiError::internal())?;
+    let category = Category::from_code(&suggestion.category).map_err(|_| ApiError::internal())?;
+    let changed = act(state, principal, order, |replica, id| {
+        let before = replica.order(id)?;
+        let (mut zh, mut en) = (Vec::new(), Vec::new());
+        let old = before.grade()?;
+        if old != grade {
+            replica.set_grade(id, grade)?;
+            zh.push(format!("分级 {} → {}", old.label_zh(), grade.label_zh()));
+            en.push(format!("grade {} → {}", old.label_en(), grade.label_en()));
+        }
+        let old = before.category()?;
+        if old != category {
+            replica.set_category(id, &category)?;
+            zh.push(format!("分类 {} → {}", old.label_zh(), category.label_zh()));
+            en.push(format!("category {} → {}", old.label_en(), category.label_en()));
+        }
+        Ok((!zh.is_empty()).then(|| (zh.join(","), en.join("; "))))
+    })
+    .await?;
+    if let Some((zh, en)) = changed {
+        let note = format!("采用智能分类建议:{zh}");
+        let note_en = format!("Assistant's suggestion taken: {en}");
+        state.db.add_internal_note(&principal.org, order, &principal.identity(), now, &note, Some(&note_en)).await?;
+    }
+    Ok(())
 }
