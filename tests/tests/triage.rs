@@ -4,7 +4,7 @@
 //! every order read on arrival: an owner's urgent report flagged and told at once, answered by
 //! a person (taken or set aside), a desk registration confirmed at once.
 
-use loopwork_tests::{Backend, TestServer, error_code, on_both_backends};
+use loopwork_tests::{Backend, OffsetClock, TestServer, error_code, on_both_backends};
 use serde_json::{Value, json};
 
 on_both_backends!(
@@ -15,6 +15,7 @@ on_both_backends!(
     a_desk_registration_is_confirmed_at_once_and_a_set_aside_suggestion_changes_nothing,
     an_organization_s_model_learns_from_its_labels_is_judged_on_the_frozen_set_and_rolls_back,
     the_schedule_retrains_only_organizations_with_enough_new_labels,
+    an_order_first_read_long_after_it_was_made_is_history_not_news,
 );
 
 async fn triage(server: &TestServer, token: &str, body: Value) -> (u16, Value) {
@@ -342,4 +343,32 @@ async fn labelled(server: &TestServer, owner: &str, kefu: &str, texts: &[&str]) 
         assert_eq!(status, 200, "{body}");
     }
     ids
+}
+
+/// An order read first long after it was made (from before the assistant, after an upgrade)
+/// is history: answered at once (`preexisting`), told to nobody, no label.
+async fn an_order_first_read_long_after_it_was_made_is_history_not_news(backend: Backend) {
+    let clock = std::sync::Arc::new(OffsetClock::default());
+    let server = TestServer::start_with_clock(backend, clock.clone()).await;
+    let owner = server.login("yezhu1502").await;
+    let kefu = server.login("kefu").await;
+    let report = json!({
+        "kind": "repair", "category": "other", "channel": "app", "project": "hy-garden",
+        "building": "3", "unit": "3-1502", "description": "厨房里煤气味很重",
+    });
+    let (status, made) = server.call(&owner.token, "POST", "/api/v1/orders", Some(report)).await;
+    assert_eq!(status, 201, "{made}");
+    // Before the scanner's first look (about a second after a change), two hours pass.
+    clock.advance_minutes(120);
+    let id = made["id"].as_str().expect("id");
+    let detail = wait_for_suggestion(&server, &kefu.token, id).await;
+    assert_eq!(
+        (detail["suggestion"]["urgent"].as_bool(), detail["suggestion"]["confirmed"].as_bool()),
+        (Some(true), Some(true))
+    );
+    let (_, notes) = server.call(&kefu.token, "GET", "/api/v1/notifications", None).await;
+    assert!(!notes.as_array().expect("list").iter().any(|n| n["order_id"] == id && n["level"] == "urgent"), "{notes}");
+    let org = server.state.db.user_by_login("kefu").await.expect("kefu").expect("demo user").org;
+    let labels = server.state.db.triage_labels(&org).await.expect("labels");
+    assert!(!labels.iter().any(|l| l.order == id), "history is no label");
 }

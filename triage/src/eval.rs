@@ -261,6 +261,12 @@ impl Scores {
     }
 }
 
+/// The built-in labelled set (`data/dev.jsonl`) that every model learns from besides the
+/// generated messages.
+pub fn dev_set() -> Result<Vec<Example>, TriageError> {
+    crate::read_examples(include_str!("../data/dev.jsonl"))
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -296,10 +302,4 @@ mod tests {
         let scores = report.scores();
         assert!(scores.kind_f1 > 0.5 && scores.urgent_recall > 0.5, "{scores:?}");
     }
-}
-
-/// The built-in labelled set (`data/dev.jsonl`) that every model learns from besides the
-/// generated messages.
-pub fn dev_set() -> Result<Vec<Example>, TriageError> {
-    crate::read_examples(include_str!("../data/dev.jsonl"))
 }
