@@ -217,11 +217,16 @@ pub async fn scan(state: &AppState, now_ms: i64) -> Result<Scanned, ApiError> {
         let next = checkpoints.iter().map(|c| c.at_ms).filter(|at| *at > now_ms).min();
         let Some(facts) = facts_of(&order, &order_state, &checkpoints) else { continue };
         // The deadlines do not wait for the assistant: without a model the reading waits.
-        let triage = match state.triage.for_org(state.db.as_ref(), &due.org).await {
-            Ok(model) => Some(triage_of(&model, &facts.description)),
-            Err(e) => {
-                tracing::error!(error = %e, "no triage model; the order is read at a later scan");
-                None
+        // Read once: the first reading is the one kept.
+        let triage = if due.read {
+            None
+        } else {
+            match state.triage.for_org(state.db.as_ref(), &due.org).await {
+                Ok(model) => Some(triage_of(&model, &facts.description)),
+                Err(e) => {
+                    tracing::error!(error = %e, "no triage model; the order is read at a later scan");
+                    None
+                }
             }
         };
         checks.push(CheckRecord { due, fired, facts, next_check: next, triage });

@@ -10,6 +10,8 @@ pub struct CheckDue {
     pub order: OrderId,
     pub doc: Vec<u8>,
     pub next_check: i64,
+    /// The assistant has read the order already (`order_triage`): it is not read again.
+    pub read: bool,
 }
 
 /// What one scan found for one order (see [`Database::record_checks`]).
@@ -519,8 +521,10 @@ where
 
     async fn checks_due(&self, now_ms: i64, limit: i64) -> Result<Vec<CheckDue>> {
         let mut conn = self.pool.acquire().await?;
-        let rows: Vec<(String, String, i64, Vec<u8>, Option<i64>, i32)> = sqlx::query_as(AssertSqlSafe(format!(
-            "SELECT org_id, id, next_check, {DOC_COLUMNS} FROM orders
+        let rows: Vec<(String, String, i64, Vec<u8>, Option<i64>, i32, bool)> = sqlx::query_as(AssertSqlSafe(format!(
+            "SELECT org_id, id, next_check, {DOC_COLUMNS},
+                EXISTS (SELECT 1 FROM order_triage t WHERE t.order_id = orders.id)
+             FROM orders
              WHERE next_check IS NOT NULL AND next_check <= $1 ORDER BY next_check LIMIT $2"
         )))
         .bind(now_ms)
@@ -529,15 +533,15 @@ where
         .await?;
         let mut due = Vec::with_capacity(rows.len());
         let mut stored = Vec::with_capacity(rows.len());
-        for (org, id, next_check, doc, doc_seq, tail) in rows {
-            due.push((org, id.parse().map_err(|e| StoreError::corrupt("order id", e))?, next_check));
+        for (org, id, next_check, doc, doc_seq, tail, read) in rows {
+            due.push((org, id.parse().map_err(|e| StoreError::corrupt("order id", e))?, next_check, read));
             stored.push((id, doc, doc_seq, tail));
         }
         let docs = Self::whole_documents(&mut conn, stored).await?;
         Ok(due
             .into_iter()
             .zip(docs)
-            .map(|((org, order, next_check), (_, doc))| CheckDue { org, order, doc, next_check })
+            .map(|((org, order, next_check, read), (_, doc))| CheckDue { org, order, doc, next_check, read })
             .collect())
     }
 
