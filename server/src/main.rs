@@ -23,7 +23,13 @@ async fn main() -> std::process::ExitCode {
         )
         .init();
     let cli = Cli::parse();
-    let result = match cli.command.unwrap_or(Command::Serve(ServeArgs::default())) {
+    // No subcommand is `serve` with its flags from the environment (LOOPWORK_LISTEN, …), as
+    // `loopwork serve` would take them.
+    let command = match cli.command {
+        Some(command) => command,
+        None => Cli::parse_from(["loopwork", "serve"]).command.unwrap_or(Command::Serve(ServeArgs::default())),
+    };
+    let result = match command {
         Command::Serve(args) => serve(args).await,
         Command::Admin(command) => admin(command).await,
         Command::Backup(args) => backup_now(args).await,
