@@ -224,10 +224,15 @@ pub async fn scan(state: &AppState, now_ms: i64) -> Result<Scanned, ApiError> {
             match state.triage.for_org(state.db.as_ref(), &due.org).await {
                 Ok(model) => Some(triage_of(&model, &facts.description)),
                 Err(e) => {
-                    tracing::error!(error = %e, "no triage model; the order is read at a later scan");
+                    tracing::error!(error = %e, "no triage model; the order is read again within a minute");
                     None
                 }
             }
+        };
+        // Not read (no model): looked at again within a minute, not at the next checkpoint.
+        let next = match (due.read, &triage) {
+            (false, None) => Some(next.map_or(now_ms + 60_000, |n| n.min(now_ms + 60_000))),
+            _ => next,
         };
         checks.push(CheckRecord { due, fired, facts, next_check: next, triage });
     }

@@ -117,7 +117,7 @@ const STRINGS = {
   assistant_applied: ['已采用智能分类建议', 'Suggestion applied'], assistant_same_incident: ['可能是同一事件:', 'Possibly the same incident:'],
   assistant_reply: ['建议回复业主', 'Suggested reply to the owner'], assistant_dismiss: ['忽略建议', 'Set aside'],
   suggested: ['智能建议', 'Suggested'], urgent_suggested: ['智能判定紧急', 'Urgent (assistant)'],
-  urgent_strip: ['智能判定紧急、待人工确认 {0} 张:', '{0} reports the assistant judged urgent, awaiting a person:'],
+  urgent_strip: ['智能判定紧急、待人工确认 {0} 张:', 'Judged urgent by the assistant, awaiting a person ({0}):'],
   stage_report: ['报事', 'Report'], level_urgent: ['智能判定紧急', 'Urgent (assistant)'], copy: ['复制', 'Copy'], copied: ['已复制', 'Copied'],
   possible_duplicates_before: ['该房屋已有 {0} 张同类未完结工单,请确认不是重复登记:', '{0} open orders of this unit and category: check this is not a duplicate:'],
   print_order: ['打印派工单', 'Print'], print_a4: ['A4', 'A4'], print_receipt: ['80mm 小票', '80 mm receipt'], print_now: ['打印', 'Print'],

@@ -55,7 +55,8 @@ function chrome() {
 }
 
 function showLogin() {
-  Object.assign(st, { me: null, load: null });
+  // Another person may sign in: nothing of the last one's registration stays.
+  Object.assign(st, { me: null, load: null, draft: null, draftTouched: null });
   clearInterval(st.poll);
   chrome();
   Object.assign(view.dataset, { view: 'login', state: 'ready' });
@@ -431,8 +432,8 @@ function registerView() {
   // unless the assistant is unsure: then the dispatcher must choose.
   let suggestion = null;
   // What the dispatcher chose, kept with the draft across tabs.
-  const touched = new Set(st.draftTouched ?? []);
-  st.draftTouched = touched;
+  st.draftTouched ??= new Set();
+  const touched = st.draftTouched;
   for (const name of ['kind', 'category', 'grade']) el(name).addEventListener('change', () => touched.add(name));
   const takeSuggestion = (all) => {
     if (!suggestion) return;

@@ -128,6 +128,7 @@ async fn wait_for_suggestion(server: &TestServer, token: &str, id: &str) -> Valu
 
 async fn an_owner_s_urgent_report_is_flagged_told_and_answered_by_a_person(backend: Backend) {
     let server = TestServer::start(backend).await;
+    let other = other_project_dispatcher(&server).await;
     let owner = server.login("yezhu1502").await;
     let report = json!({
         "kind": "repair", "category": "other", "channel": "app", "project": "hy-garden",
@@ -177,8 +178,7 @@ async fn an_owner_s_urgent_report_is_flagged_told_and_answered_by_a_person(backe
     assert!(!urgent.as_array().expect("rows").iter().any(|r| r["id"] == id.as_str()), "answered, it leaves the strip");
     let (status, body) = server.call(&owner.token, "POST", &path, Some(json!({"accept": false}))).await;
     assert_eq!((status, error_code(&body)), (403, "forbidden"));
-    // A dispatcher of another project was not told and cannot answer.
-    let other = other_project_dispatcher(&server).await;
+    // A dispatcher of another project (there before the report) was not told and cannot answer.
     let (_, notes) = server.call(&other, "GET", "/api/v1/notifications", None).await;
     assert!(!notes.as_array().expect("list").iter().any(|n| n["order_id"] == id.as_str()), "{notes}");
     let (status, _) = server.call(&other, "POST", &path, Some(json!({"accept": false}))).await;

@@ -342,8 +342,9 @@ where
     }
 
     /// Keeps the assistant's first reading of an order. Registered by office staff, it is
-    /// confirmed at once (a person chose); read first long after its creation (an order from
-    /// before the assistant, read after an upgrade), it is history (`preexisting`). Otherwise
+    /// confirmed at once (a person chose); read first long after the server received it (an
+    /// order from before the assistant, read after an upgrade: by the server's clock, never the
+    /// creating phone's), it is history (`preexisting`). Otherwise
     /// an urgent one is told at once to the project's dispatchers and the supervisors (stage
     /// `report`, level `urgent`) while the order is fresh and nobody has taken it.
     async fn record_triage(
@@ -359,9 +360,10 @@ where
             "INSERT INTO order_triage (order_id, org_id, kind, category, grade, urgent, confidence_permille,
                 abstain, rule, model, created_at, confirmed_by, confirmed_at, answer)
              SELECT $1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, u.id,
-                CASE WHEN u.id IS NOT NULL OR o.created_at < $11 - $12 THEN $11 END,
-                CASE WHEN u.id IS NULL AND o.created_at < $11 - $12 THEN 'preexisting' END
+                CASE WHEN u.id IS NOT NULL OR first.at < $11 - $12 THEN $11 END,
+                CASE WHEN first.at < $11 - $12 THEN 'preexisting' END
              FROM orders o LEFT JOIN users u ON u.id = o.registered_by AND u.role IN ({staff})
+                CROSS JOIN (SELECT MIN(f.received_at) AS at FROM feed f WHERE f.order_id = $1) first
              WHERE o.id = $1
              ON CONFLICT (order_id) DO NOTHING RETURNING confirmed_by, answer"
         )))

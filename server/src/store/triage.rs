@@ -52,7 +52,8 @@ pub struct ModelRecord {
 /// that are not quarantined and whose description the scanner has read.
 const LABELLED: &str = "order_triage t JOIN orders o ON o.id = t.order_id JOIN order_texts x ON x.order_id = t.order_id
     WHERE t.confirmed_at IS NOT NULL AND o.quarantined_at IS NULL AND COALESCE(t.answer, '') <> 'preexisting'
-      AND (t.answer IN ('accepted', 'reclassified')
+      AND ((t.answer = 'accepted' AND o.category = t.category AND o.grade = t.grade)
+           OR t.answer = 'reclassified'
            OR o.kind <> t.kind OR o.category <> t.category OR o.grade <> t.grade)";
 
 /// Models kept per organization besides those ever in use (the oldest go).
@@ -148,7 +149,8 @@ where
     }
 
     async fn save_triage_model(&self, org: &str, record: &ModelRecord, model: &[u8]) -> Result<()> {
-        let mut tx = self.pool.begin().await?;
+        let mut tx = B::begin_write(&self.pool).await?;
+        B::lock_org(&mut tx, org).await?;
         sqlx::query(
             "INSERT INTO triage_models (org_id, version, model, trained_at, labels, scores, active, activated_at)
              VALUES ($1, $2, $3, $4, $5, $6, FALSE, NULL)
@@ -175,7 +177,10 @@ where
     }
 
     async fn activate_triage_model(&self, org: &str, version: Option<&str>, now_ms: i64, retire: bool) -> Result<bool> {
-        let mut tx = self.pool.begin().await?;
+        // The organization's lock: two processes activating at once take turns (the unique
+        // index would otherwise refuse the second).
+        let mut tx = B::begin_write(&self.pool).await?;
+        B::lock_org(&mut tx, org).await?;
         if let Some(version) = version {
             let exists: Option<String> =
                 sqlx::query_scalar("SELECT version FROM triage_models WHERE org_id = $1 AND version = $2")
