@@ -230,28 +230,8 @@ pub async fn classify(
     }
     let reason = body.reason.trim().to_owned();
     let (zh, en) = act(&state, &principal, order, |replica, id| {
-        let before = replica.order(id)?;
-        let (mut zh, mut en) = (Vec::new(), Vec::new());
-        if let Some(grade) = grade {
-            let old = before.grade()?;
-            if old != grade {
-                replica.set_grade(id, grade)?;
-                zh.push(format!("分级 {} → {}", old.label_zh(), grade.label_zh()));
-                en.push(format!("grade {} → {}", old.label_en(), grade.label_en()));
-            }
-        }
-        if let Some(category) = &category {
-            let old = before.category()?;
-            if &old != category {
-                replica.set_category(id, category)?;
-                zh.push(format!("分类 {} → {}", old.label_zh(), category.label_zh()));
-                en.push(format!("category {} → {}", old.label_en(), category.label_en()));
-            }
-        }
-        if zh.is_empty() {
-            return Err(CoreError::InvalidInput("the order already has that grade and category".into()));
-        }
-        Ok((zh.join(","), en.join("; ")))
+        reclassify(replica, id, grade, category.as_ref())?
+            .ok_or_else(|| CoreError::InvalidInput("the order already has that grade and category".into()))
     })
     .await?;
     // The order is in the principal's scope: `act` read it for them. The server's own note, in
@@ -420,28 +400,42 @@ async fn take_suggestion(
 ) -> Result<(), ApiError> {
     let grade = Grade::from_code(&suggestion.grade).map_err(|_| ApiError::internal())?;
     let category = Category::from_code(&suggestion.category).map_err(|_| ApiError::internal())?;
-    let changed = act(state, principal, order, |replica, id| {
-        let before = replica.order(id)?;
-        let (mut zh, mut en) = (Vec::new(), Vec::new());
-        let old = before.grade()?;
-        if old != grade {
-            replica.set_grade(id, grade)?;
-            zh.push(format!("分级 {} → {}", old.label_zh(), grade.label_zh()));
-            en.push(format!("grade {} → {}", old.label_en(), grade.label_en()));
-        }
-        let old = before.category()?;
-        if old != category {
-            replica.set_category(id, &category)?;
-            zh.push(format!("分类 {} → {}", old.label_zh(), category.label_zh()));
-            en.push(format!("category {} → {}", old.label_en(), category.label_en()));
-        }
-        Ok((!zh.is_empty()).then(|| (zh.join(","), en.join("; "))))
-    })
-    .await?;
+    let changed =
+        act(state, principal, order, |replica, id| reclassify(replica, id, Some(grade), Some(&category))).await?;
     if let Some((zh, en)) = changed {
         let note = format!("采用智能分类建议:{zh}");
         let note_en = format!("Assistant's suggestion taken: {en}");
         state.db.add_internal_note(&principal.org, order, &principal.identity(), now, &note, Some(&note_en)).await?;
     }
     Ok(())
+}
+
+/// Sets the grade and the category that differ from the order's; what changed, in zh-CN and
+/// English (the server's note), or `None` when both were already so. The one edit behind a
+/// reclassification by hand and a taken suggestion.
+fn reclassify(
+    replica: &mut Replica<MemoryStore>,
+    id: OrderId,
+    grade: Option<Grade>,
+    category: Option<&Category>,
+) -> Result<Option<(String, String)>, CoreError> {
+    let before = replica.order(id)?;
+    let (mut zh, mut en) = (Vec::new(), Vec::new());
+    if let Some(grade) = grade {
+        let old = before.grade()?;
+        if old != grade {
+            replica.set_grade(id, grade)?;
+            zh.push(format!("分级 {} → {}", old.label_zh(), grade.label_zh()));
+            en.push(format!("grade {} → {}", old.label_en(), grade.label_en()));
+        }
+    }
+    if let Some(category) = category {
+        let old = before.category()?;
+        if &old != category {
+            replica.set_category(id, category)?;
+            zh.push(format!("分类 {} → {}", old.label_zh(), category.label_zh()));
+            en.push(format!("category {} → {}", old.label_en(), category.label_en()));
+        }
+    }
+    Ok((!zh.is_empty()).then(|| (zh.join(","), en.join("; "))))
 }
