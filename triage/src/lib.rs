@@ -10,11 +10,13 @@
 //!
 //! The labels follow `data/LABELS.md`.
 
+pub mod bot;
 pub mod cli;
 pub mod duplicates;
 pub mod eval;
 pub mod features;
 pub mod generator;
+pub mod knowledge;
 mod model;
 pub mod replies;
 pub mod rules;
