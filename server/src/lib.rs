@@ -5,6 +5,7 @@
 //! The server is a library with a thin `main`: [`http::router`] is callable from tests, and
 //! [`serve`] runs the listeners. Storage is behind [`store::Database`] (SQLite or PostgreSQL).
 
+pub mod assistant;
 pub mod auth;
 pub mod backup;
 pub mod closed_loop;
@@ -65,6 +66,11 @@ pub struct AppState {
     pub triage: Arc<triage::Models>,
     /// How often organizations' models are retrained (`serve --triage-retrain-every`), if ever.
     pub triage_retrain_every: Option<std::time::Duration>,
+    /// Each organization's knowledge base, searchable (`assistant.rs`).
+    pub knowledge: Arc<assistant::Knowledge>,
+    /// Conversations with the owner bot that changed in this process: their owner's page and the
+    /// desks reload them (`event: conversation` on `GET /api/v1/live`).
+    pub conversations: tokio::sync::broadcast::Sender<assistant::ConversationChanged>,
 }
 
 impl std::fmt::Debug for AppState {
@@ -93,6 +99,8 @@ impl AppState {
             trusted_proxies: Arc::new(Vec::new()),
             triage: Arc::new(triage::Models::default()),
             triage_retrain_every: None,
+            knowledge: Arc::new(assistant::Knowledge::default()),
+            conversations: tokio::sync::broadcast::channel(256).0,
         }
     }
 }

@@ -175,6 +175,12 @@ pub struct KnowledgeIndex {
     articles: Vec<Indexed>,
 }
 
+impl std::fmt::Debug for KnowledgeIndex {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("KnowledgeIndex").field("articles", &self.articles.len()).finish_non_exhaustive()
+    }
+}
+
 fn analyzer() -> TextAnalyzer {
     TextAnalyzer::builder(tantivy_jieba::JiebaTokenizer::new()).filter(LowerCaser).build()
 }

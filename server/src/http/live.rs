@@ -1,6 +1,7 @@
 //! `GET /api/v1/live`: server-sent events when the caller's organization's feed advances
 //! (`event: feed`) and when this process has just notified its users (`event: notify`: reload
-//! the notifications), until the process shuts down.
+//! the notifications) or a conversation with the owner bot changed (`event: conversation`, its
+//! id; to its owner and office staff only), until the process shuts down.
 
 use std::convert::Infallible;
 use std::time::Duration;
@@ -34,7 +35,17 @@ pub async fn live(
         Err(_) => Some(Ok(Event::default().event("notify").data("lagged"))),
         Ok(_) => None,
     });
-    let updates = feed.merge(notify);
+    // A conversation with the owner bot changed: its owner and office staff reload it (the id).
+    let (conv_org, user, staff) = (principal.org.clone(), principal.user.to_string(), principal.role.is_staff());
+    let conversations =
+        BroadcastStream::new(state.conversations.subscribe()).filter_map(move |event| match event {
+            Ok(c) if c.org == conv_org && (staff || c.owner == user) => {
+                Some(Ok(Event::default().event("conversation").data(c.id)))
+            }
+            Err(_) => Some(Ok(Event::default().event("conversation").data("lagged"))),
+            Ok(_) => None,
+        });
+    let updates = feed.merge(notify).merge(conversations);
     // A shutdown ends the stream (the client reconnects to another process, or to this one once
     // it is back), so that it does not hold the drain.
     let mut draining = state.draining.subscribe();

@@ -29,6 +29,7 @@
 //!   `DELETE …/{id}`, `GET`/`PUT /api/v1/settings/escalation`: deadlines, the closed loop and
 //!   escalation (docs/deadlines.md).
 
+pub mod assistant;
 pub mod audit;
 pub mod dashboard;
 pub mod desk;
@@ -78,6 +79,17 @@ pub fn router(state: AppState) -> axum::Router {
         .route("/api/v1/me", get(desk::me))
         .route("/api/v1/vocabulary", get(desk::vocabulary))
         .route("/api/v1/triage", post(triage::triage))
+        .route("/api/v1/knowledge", get(assistant::list_articles).post(assistant::create_article))
+        .route(
+            "/api/v1/knowledge/{id}",
+            axum::routing::put(assistant::update_article).delete(assistant::delete_article),
+        )
+        .route("/api/v1/assistant/messages", post(assistant::owner_message))
+        .route("/api/v1/assistant/conversations", get(assistant::conversations))
+        .route("/api/v1/assistant/conversations/{id}", get(assistant::conversation))
+        .route("/api/v1/assistant/conversations/{id}/handover", post(assistant::handover))
+        .route("/api/v1/assistant/conversations/{id}/replies", post(assistant::reply))
+        .route("/api/v1/assistant/conversations/{id}/close", post(assistant::close))
         .route("/api/v1/technicians", get(desk::technicians))
         .route("/api/v1/users", get(users::list).post(users::create))
         .route("/api/v1/users/{id}", get(users::get_one).patch(users::change))

@@ -13,6 +13,7 @@ use serde_json::{Map, Value};
 
 use crate::closed_loop::ClosedLoopSettings;
 use crate::error::ErrorBody;
+use crate::http::assistant::{ArticleBody, OwnerMessage, StaffReply};
 use crate::escalation::EscalationChain;
 use crate::http::dashboard::{Efficiency, Heatmap, Kpis};
 use crate::http::desk::{
@@ -29,7 +30,7 @@ use crate::http::users::{ChangeRequest, CreatedUser, NewAccount, PasswordReset, 
 use crate::http::webhooks::{CreatedWebhook, NewWebhook};
 use crate::service_desk::ServiceDesk;
 use crate::store::{
-    ClosingAuthorityCodes, DeviceRecord, EstateBuilding, EstateUnit, NotificationRecord, OrderListItem, RevealRecord,
+    ArticleRecord, ConversationRecord, ConversationSummary, ClosingAuthorityCodes, DeviceRecord, EstateBuilding, EstateUnit, NotificationRecord, OrderListItem, RevealRecord,
     SavedView, SlaEventRecord, UserExport, WebhookRecord,
 };
 use crate::webhooks::Destinations;
@@ -61,6 +62,12 @@ pub fn schemas() -> Map<String, Value> {
         Registration,
         crate::http::triage::schemas::TriageRequest,
         crate::http::triage::schemas::TriageAnswer,
+        ArticleBody,
+        ArticleRecord,
+        OwnerMessage,
+        StaffReply,
+        ConversationRecord,
+        ConversationSummary,
         AppointmentWindow,
         Registered,
         BulkAssign,

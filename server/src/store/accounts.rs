@@ -161,12 +161,16 @@ where
 
     async fn create_organization(&self, name: &str, now_ms: i64) -> Result<String> {
         let id = uuid::Uuid::now_v7().to_string();
+        let mut tx = B::begin_write(&self.pool).await?;
         sqlx::query("INSERT INTO organizations (id, name, created_at) VALUES ($1, $2, $3)")
             .bind(&id)
             .bind(name)
             .bind(now_ms)
-            .execute(&self.pool)
+            .execute(&mut *tx)
             .await?;
+        // The knowledge base starts with the starter articles, for the owner bot's first day.
+        super::assistant::seed_articles(&mut tx, &id, now_ms).await?;
+        tx.commit().await?;
         Ok(id)
     }
 

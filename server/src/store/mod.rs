@@ -1,5 +1,5 @@
 //! The server's storage, one trait per concern ([`Accounts`], [`Feed`], [`Documents`],
-//! [`Scans`], [`Queue`], [`Dashboards`], [`Privacy`], [`Webhooks`], [`Settings`], [`Notes`], [`Estate`], [`Views`], [`People`], [`LoginCodes`]), gathered by
+//! [`Scans`], [`Queue`], [`Triage`], [`Assistant`], [`Dashboards`], [`Privacy`], [`Webhooks`], [`Settings`], [`Notes`], [`Estate`], [`Views`], [`People`], [`LoginCodes`]), gathered by
 //! [`Database`], which the handlers hold as `Arc<dyn Database>`. Each concern's SQL is written
 //! once, in its own file, as generic code over a [`Backend`] (with `$N` placeholders both
 //! drivers accept) and runs on SQLite (the embedded default) and PostgreSQL (production, several
@@ -27,6 +27,7 @@ use sqlx::{AssertSqlSafe, Row};
 use crate::replication::{self, Cursor, DocumentCache, Principal, Scope};
 
 mod accounts;
+mod assistant;
 mod dashboards;
 mod documents;
 mod error;
@@ -47,6 +48,7 @@ mod views;
 mod webhooks;
 
 pub use accounts::*;
+pub use assistant::*;
 pub use dashboards::*;
 pub use documents::*;
 pub use error::StoreError;
@@ -194,6 +196,7 @@ pub trait Database:
     + Scans
     + Queue
     + Triage
+    + Assistant
     + Dashboards
     + Privacy
     + Webhooks

@@ -69,6 +69,9 @@ pub struct OrderDetail {
     /// When the lifecycle would let the caller close the order now but the organization's
     /// closing authority does not: the least senior `Role` that may (the desk says "需主管关闭").
     pub closing_needs: Option<&'static str>,
+    /// The owner bot's conversation the order came from (`GET
+    /// /api/v1/assistant/conversations/{id}`; its owner and office staff only).
+    pub conversation: Option<String>,
 }
 
 #[derive(Debug, Serialize, JsonSchema)]
@@ -348,6 +351,11 @@ pub(super) async fn detail_of(
         })
         .collect();
     let (actions, closing_needs) = allowed_actions(&document, &order_state, principal, &closing);
+    let conversation = if principal.role.is_staff() || principal.role == loopwork_sync_core::Role::Owner {
+        state.db.order_conversation(&principal.org, &order.to_string()).await?
+    } else {
+        None
+    };
     let confirmed_rating = order_state.history.iter().rev().find_map(|f| rating_of(&f.transition.action));
     Ok(OrderDetail {
         row,
@@ -412,6 +420,7 @@ pub(super) async fn detail_of(
         sla_events,
         actions,
         closing_needs,
+        conversation,
     })
 }
 

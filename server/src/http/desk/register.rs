@@ -42,6 +42,11 @@ pub struct Registration {
     /// 预约时间: when the caller would like someone to come.
     #[serde(default)]
     pub appointment: Option<AppointmentWindow>,
+    /// The owner bot's conversation the report comes from (its owner, or office staff serving
+    /// it): kept with the order, at most one order per conversation (409
+    /// `conversation_has_order`).
+    #[serde(default)]
+    pub conversation: Option<String>,
 }
 
 /// A window of time (ms): 预约时间. `from` before `to`, at most 7 days apart.
@@ -125,6 +130,10 @@ pub async fn register(
     let channel = Channel::from_code(&body.channel).map_err(|_| invalid_code("channel", &body.channel))?;
     text_field("description", &body.description, true, MAX_DESCRIPTION_CHARS)?;
     let appointment = body.appointment.map(AppointmentWindow::checked).transpose()?;
+    let conversation = match body.conversation.as_deref() {
+        Some(id) => Some(crate::http::assistant::visible(&state, &principal, id).await?),
+        None => None,
+    };
     let caller_name = non_blank(body.caller_name);
     let caller_phone = non_blank(body.caller_phone);
     if caller_name.as_ref().is_some_and(|n| n.chars().count() > 40) {
@@ -280,6 +289,18 @@ pub async fn register(
             Json(Registered { id: first.to_string(), number: row.number, duplicates }),
         ));
     }
+    // Checked after a replay (which answers the order the conversation already holds).
+    if conversation.as_ref().is_some_and(|c| c.order_id.is_some()) {
+        if let Some((key, _)) = &key {
+            state.db.release_idempotency_key(&principal, key).await?;
+        }
+        return Err(ApiError::new(
+            StatusCode::CONFLICT,
+            "conversation_has_order",
+            "this conversation has already created an order",
+            "该会话已生成工单",
+        ));
+    }
     let made = make(&state, &principal, &replica, id, caller_name, caller_phone, now).await;
     if made.is_err()
         && let Some((key, _)) = &key
@@ -288,6 +309,9 @@ pub async fn register(
     }
     made?;
     let row = row_of(&state, &principal, id).await?;
+    if let Some(c) = conversation {
+        crate::http::assistant::filed(&state, &principal.org, &c, id, &row.number, now).await?;
+    }
     let duplicates =
         state.db.possible_duplicates(&principal, &location, &category.code(), now - DUPLICATE_WINDOW_MS, id).await?;
     let duplicates = if principal.role.is_staff() { duplicates } else { Vec::new() };
