@@ -119,10 +119,16 @@ fn article(body: ArticleBody) -> Result<ArticleInput, ApiError> {
     let title = body.title.trim().to_owned();
     let text = body.body.trim().to_owned();
     if title.is_empty() || title.chars().count() > MAX_TITLE_CHARS {
-        return bad(format!("title is 1 to {MAX_TITLE_CHARS} characters"), format!("标题须为 1 至 {MAX_TITLE_CHARS} 个字符"));
+        return bad(
+            format!("title is 1 to {MAX_TITLE_CHARS} characters"),
+            format!("标题须为 1 至 {MAX_TITLE_CHARS} 个字符"),
+        );
     }
     if text.is_empty() || text.chars().count() > MAX_BODY_CHARS {
-        return bad(format!("body is 1 to {MAX_BODY_CHARS} characters"), format!("正文须为 1 至 {MAX_BODY_CHARS} 个字符"));
+        return bad(
+            format!("body is 1 to {MAX_BODY_CHARS} characters"),
+            format!("正文须为 1 至 {MAX_BODY_CHARS} 个字符"),
+        );
     }
     let mut keywords: Vec<String> = Vec::new();
     for k in body.keywords {
@@ -150,7 +156,10 @@ pub async fn list_articles(
 ) -> Result<Json<Vec<ArticleRecord>>, ApiError> {
     let staff = principal.role.is_staff();
     if !staff && principal.role != Role::Owner {
-        return Err(ApiError::forbidden("owners and office staff read the knowledge base", "只有业主和客服人员可以查看知识库"));
+        return Err(ApiError::forbidden(
+            "owners and office staff read the knowledge base",
+            "只有业主和客服人员可以查看知识库",
+        ));
     }
     let mut articles = state.db.articles(&principal.org).await?;
     if !staff {
@@ -309,7 +318,11 @@ pub async fn owner_message(
 
 /// Tells this process's live listeners (the owner and office staff) that a conversation changed.
 pub(crate) fn changed(state: &AppState, org: &str, owner: &str, id: &str) {
-    let _ = state.conversations.send(ConversationChanged { org: org.to_owned(), owner: owner.to_owned(), id: id.to_owned() });
+    let _ = state.conversations.send(ConversationChanged {
+        org: org.to_owned(),
+        owner: owner.to_owned(),
+        id: id.to_owned(),
+    });
 }
 
 /// Keeps the order a conversation created with it, and says so in it (the registration's
@@ -444,7 +457,10 @@ pub async fn conversations(
             filter.served_by = Some(principal.user.to_string());
         }
     } else {
-        return Err(ApiError::forbidden("owners and office staff read conversations", "只有业主和客服人员可以查看会话"));
+        return Err(ApiError::forbidden(
+            "owners and office staff read conversations",
+            "只有业主和客服人员可以查看会话",
+        ));
     }
     Ok(Json(state.db.conversations(&principal.org, &filter).await?))
 }

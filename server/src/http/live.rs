@@ -37,14 +37,13 @@ pub async fn live(
     });
     // A conversation with the owner bot changed: its owner and office staff reload it (the id).
     let (conv_org, user, staff) = (principal.org.clone(), principal.user.to_string(), principal.role.is_staff());
-    let conversations =
-        BroadcastStream::new(state.conversations.subscribe()).filter_map(move |event| match event {
-            Ok(c) if c.org == conv_org && (staff || c.owner == user) => {
-                Some(Ok(Event::default().event("conversation").data(c.id)))
-            }
-            Err(_) => Some(Ok(Event::default().event("conversation").data("lagged"))),
-            Ok(_) => None,
-        });
+    let conversations = BroadcastStream::new(state.conversations.subscribe()).filter_map(move |event| match event {
+        Ok(c) if c.org == conv_org && (staff || c.owner == user) => {
+            Some(Ok(Event::default().event("conversation").data(c.id)))
+        }
+        Err(_) => Some(Ok(Event::default().event("conversation").data("lagged"))),
+        Ok(_) => None,
+    });
     let updates = feed.merge(notify).merge(conversations);
     // A shutdown ends the stream (the client reconnects to another process, or to this one once
     // it is back), so that it does not hold the drain.

@@ -13,8 +13,8 @@ use serde_json::{Map, Value};
 
 use crate::closed_loop::ClosedLoopSettings;
 use crate::error::ErrorBody;
-use crate::http::assistant::{ArticleBody, OwnerMessage, StaffReply};
 use crate::escalation::EscalationChain;
+use crate::http::assistant::{ArticleBody, OwnerMessage, StaffReply};
 use crate::http::dashboard::{Efficiency, Heatmap, Kpis};
 use crate::http::desk::{
     ActionBody, AppointmentWindow, BulkAssign, BulkResults, Classify, LinkBody, Me, NewView, NoteBody, OrderDetail,
@@ -30,8 +30,8 @@ use crate::http::users::{ChangeRequest, CreatedUser, NewAccount, PasswordReset, 
 use crate::http::webhooks::{CreatedWebhook, NewWebhook};
 use crate::service_desk::ServiceDesk;
 use crate::store::{
-    ArticleRecord, ConversationRecord, ConversationSummary, ClosingAuthorityCodes, DeviceRecord, EstateBuilding, EstateUnit, NotificationRecord, OrderListItem, RevealRecord,
-    SavedView, SlaEventRecord, UserExport, WebhookRecord,
+    ArticleRecord, ClosingAuthorityCodes, ConversationRecord, ConversationSummary, DeviceRecord, EstateBuilding,
+    EstateUnit, NotificationRecord, OrderListItem, RevealRecord, SavedView, SlaEventRecord, UserExport, WebhookRecord,
 };
 use crate::webhooks::Destinations;
 

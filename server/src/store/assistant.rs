@@ -141,7 +141,8 @@ pub trait Assistant: Send + Sync {
 
 type ConversationRow = (String, String, Option<String>, Option<String>, String, Option<String>, i64, i64, Option<i64>);
 
-const CONVERSATION_COLUMNS: &str = "id, owner_id, (SELECT MIN(unit) FROM owner_units WHERE user_id = c.owner_id), project, state,
+const CONVERSATION_COLUMNS: &str =
+    "id, owner_id, (SELECT MIN(unit) FROM owner_units WHERE user_id = c.owner_id), project, state,
      order_id, created_at, updated_at, waiting_since";
 type MessageRow = (i64, String, Option<String>, String, Option<String>, i64);
 
@@ -150,7 +151,8 @@ fn message(row: MessageRow) -> MessageRecord {
     MessageRecord { seq, author, by, text, turn: turn.and_then(|t| serde_json::from_str(&t).ok()), at }
 }
 
-const MESSAGE_COLUMNS: &str = "m.seq, m.author, (SELECT name FROM users WHERE id = m.user_id AND m.author = 'staff'),
+const MESSAGE_COLUMNS: &str =
+    "m.seq, m.author, (SELECT display_name FROM users WHERE id = m.user_id AND m.author = 'staff'),
      m.text, m.turn, m.at";
 
 #[async_trait]
@@ -466,11 +468,7 @@ where
 
 /// Writes the starter articles (`loopwork_triage::knowledge::starter_articles`) of a new
 /// organization.
-pub(crate) async fn seed_articles<B: Backend>(
-    tx: &mut sqlx::Transaction<'_, B>,
-    org: &str,
-    now_ms: i64,
-) -> Result<()>
+pub(crate) async fn seed_articles<B: Backend>(tx: &mut sqlx::Transaction<'_, B>, org: &str, now_ms: i64) -> Result<()>
 where
     for<'c> &'c mut B::Connection: sqlx::Executor<'c, Database = B>,
     for<'s> &'s str: sqlx::Encode<'s, B> + sqlx::Type<B>,
