@@ -136,9 +136,11 @@ pub fn unit_named(text: &str, units: &[UnitRef]) -> Option<UnitRef> {
 pub fn bot_turn(turn: &Turn, knowledge: &KnowledgeIndex, text: &str, units: &[UnitRef]) -> BotTurn {
     match turn {
         Turn::Answer { hits } => BotTurn::Answer {
+            // The first article, and those others that would answer too (no loose "see also").
             articles: hits
                 .iter()
                 .enumerate()
+                .filter(|(i, h)| *i == 0 || h.answers())
                 .map(|(i, h)| ArticleRef {
                     id: h.id.clone(),
                     title: h.title.clone(),

@@ -224,13 +224,15 @@ export function debounce(fn, ms) {
 
 // Live updates: reads /api/v1/live (it needs the bearer header, so not EventSource) and calls
 // `onFeed` (debounced) on each `feed` event, and after each reconnection, since events may have
-// been missed while disconnected.
+// been missed while disconnected; `onNotify` on `notify` and `onConversation` on `conversation`
+// (an owner's conversation with the assistant changed).
 let liveStarted = false;
-export function startLive(onFeed, onNotify = onFeed) {
+export function startLive(onFeed, onNotify = onFeed, onConversation = onNotify) {
   if (liveStarted) return;
   liveStarted = true;
   const fire = debounce(onFeed, 300);
   const notify = debounce(onNotify, 300);
+  const conversation = debounce(onConversation, 300);
   let connected = false;
   const listen = async () => {
     const token = session.get()?.token;
@@ -251,6 +253,7 @@ export function startLive(onFeed, onNotify = onFeed) {
         const head = buffer.slice(0, end);
         if (/^event:\s*feed\s*$/m.test(head)) fire();
         else if (/^event:\s*notify\s*$/m.test(head)) notify();
+        else if (/^event:\s*conversation\s*$/m.test(head)) conversation();
         buffer = buffer.slice(end + 2);
       }
     }

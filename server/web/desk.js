@@ -8,6 +8,7 @@ import {
   muted, section, table,
 } from '/assets/common.js';
 import { adminView } from '/assets/admin.js';
+import { chatsView, waitingCount } from '/assets/chats.js';
 
 session.use('loopwork.desk');
 const STAFF = ['dispatcher', 'supervisor', 'manager', 'admin'];
@@ -73,14 +74,22 @@ async function boot() {
     return;
   }
   chrome();
-  startLive(onFeed, () => { refreshUnread(); if (view.dataset.view === 'notifications') reload(); });
+  startLive(onFeed, () => { refreshUnread(); if (view.dataset.view === 'notifications') reload(); },
+    () => { refreshChats(); if (view.dataset.view === 'chats') reload(); });
   refreshUnread();
+  refreshChats();
   // Alerts fired by another server process reach this desk within a minute.
-  setInterval(() => { if (st.me) refreshUnread(); }, 60_000);
+  setInterval(() => { if (st.me) { refreshUnread(); refreshChats(); } }, 60_000);
   route();
 }
 
 const loadTechs = async () => { st.techs = await api('/api/v1/technicians'); };
+
+// Owners' conversations waiting for a person: the 在线咨询 tab's badge.
+async function refreshChats() {
+  const n = await waitingCount().catch(() => null);
+  if (n != null) Object.assign($('chats-count'), { textContent: n, hidden: !n });
+}
 
 async function onFeed() {
   if (!st.me) return;
@@ -125,7 +134,14 @@ function beep() {
 
 const ROUTES = { queue: queueView, register: registerView, order: orderView, notifications: notificationsView,
   visits: visitsView, estate: estateView, dashboard: dashboardView, kpis: kpisView, print: printView,
-  admin: (arg) => adminView({ mount, reload, me: st.me }, arg) };
+  admin: (arg) => adminView({ mount, reload, me: st.me }, arg),
+  chats: (arg) => chatsView({ mount, reload, me: st.me, register: (draft) => {
+    // The registration form, filled from a conversation; the order is kept with it.
+    const { conversation, ...fields } = draft;
+    st.draft = fields;
+    st.draftConversation = conversation;
+    location.hash = '#register';
+  } }, arg) };
 
 function route() {
   if (!st.me) return;
@@ -519,8 +535,10 @@ function registerView() {
         building: v.building, unit: v.unit, area: v.area || undefined, description: v.description,
         occurred_at: v.occurred ? localInputToMs(v.occurred) : undefined,
         caller_name: v.caller_name || undefined, caller_phone: v.caller_phone || undefined, assignee: v.assignee || undefined,
-        appointment: readWindow(form, 'appt') ?? undefined };
+        appointment: readWindow(form, 'appt') ?? undefined, conversation: st.draftConversation ?? undefined };
       const r = await api('/api/v1/orders', { method: 'POST', body, idempotencyKey: key });
+      st.draftConversation = null;
+      fromChat.hidden = true;
       key = newKey();
       form.reset();
       submit.textContent = t('register_submit');
@@ -533,7 +551,10 @@ function registerView() {
       result.replaceChildren(registered(r));
     });
   });
-  mount([h('h2', {}, t('register_title')), result, form], null);
+  // Filled from an owner's conversation: the order will be kept with it (× detaches it).
+  const fromChat = h('p', { class: 'notice', 'data-testid': 'reg-from-chat', hidden: !st.draftConversation }, t('chat_from'), ' ',
+    h('button', { type: 'button', class: 'link', 'aria-label': t('cancel'), onclick: () => { st.draftConversation = null; fromChat.hidden = true; } }, '×'));
+  mount([h('h2', {}, t('register_title')), result, fromChat, form], null);
   if (st.draft) { fill(st.draft); lookUp(); checkDuplicates(); askAssistant(); }
   loadBuildings();
   loadUnits();

@@ -2,7 +2,7 @@
 // its progress, confirm (with a rating) or reject the completed work. Hash routes: #list, #new,
 // #order/<id>. Live events reload the current view's data in place.
 import {
-  api, busy, errorBox, field, fmtTime, h, label, lang, loadVocab, loginView, place, rerender, session, startLive,
+  addStrings, api, busy, errorBox, field, fmtTime, h, label, lang, loadVocab, loginView, place, rerender, session, startLive,
   startPage, statusBadge, t, toast, viewer, vocab, windowInputs, readWindow, fmtWindow,
 } from '/assets/common.js';
 
@@ -51,7 +51,26 @@ const RATING_WORDS = { 1: 'rate_1', 2: 'rate_2', 3: 'rate_3', 4: 'rate_4', 5: 'r
 const TAGS_GOOD = ['tag_on_time', 'tag_polite', 'tag_fixed', 'tag_tidy', 'tag_fair'];
 const TAGS_BAD = ['tag_not_fixed', 'tag_late', 'tag_rude', 'tag_messy'];
 
-const ROUTES = { list: listView, new: newView, order: orderView };
+const ROUTES = { list: listView, new: newView, order: orderView, ask: askView };
+
+addStrings({
+  ask_title: ['智能客服', 'Assistant'], ask_open: ['智能客服', 'Ask the assistant'],
+  ask_hint: ['您好，我是物业智能客服。可以问我物业费、停水停电、装修、快递、停车等问题，也可以直接描述需要报修的情况；需要人工时点「转人工」。',
+    'Hello, I am the property office\'s assistant. Ask about fees, outages, renovation, parcels or parking, or describe what needs repairing; tap "Talk to a person" at any time.'],
+  ask_placeholder: ['输入您的问题或报修内容…', 'Type your question or what needs repairing…'], ask_send: ['发送', 'Send'],
+  ask_handover: ['转人工', 'Talk to a person'], ask_new: ['新会话', 'New conversation'],
+  ask_waiting: ['已转人工客服，客服回复会显示在这里。', 'Handed to a person: their reply will appear here.'],
+  ask_answered_state: ['人工客服接待中', 'A person is answering'], ask_closed: ['会话已结束', 'This conversation has ended'],
+  ask_more: ['相关问题', 'Related'], ask_not_solved: ['没解决，我要报修', 'Not solved: report a problem'],
+  ask_report_title: ['确认后提交报修', 'Check and send'], ask_urgent: ['紧急', 'Urgent'],
+  ask_view_order: ['查看进度', 'See progress'], ask_staff: ['客服 {0}', 'Staff: {0}'], ask_bot: ['智能客服', 'Assistant'],
+  ask_sent_already: ['已提交', 'Sent'], ask_conversation: ['咨询记录', 'Conversation'],
+  ask_handover_asked: ['已为您转接人工客服，请稍候。', 'You have been handed to a person; please wait.'],
+  ask_handover_unsure: ['这个问题我还不能确定，已为您转接人工客服，请稍候。', 'I am not sure about this one; a person will answer shortly.'],
+  ask_report_text: ['看起来需要报修或投诉，请确认下面的信息后提交。', 'This looks like a repair or a complaint: check the details below and send.'],
+  ask_report_urgent: ['这可能危及人身或财产安全，请确认后立即提交；情况危急请同时拨打客服热线。', 'This may put people or property at risk: send it now, and call the office if it is dangerous.'],
+  ask_filed: ['已为您登记工单 {0}。', 'Registered as {0}.'], ask_you_label: ['我', 'Me'], ask_about: ['关于「{0}」', 'About "{0}"'],
+});
 
 function route() {
   if (!st.me) return;
@@ -65,7 +84,8 @@ function route() {
 function listView() {
   const list = h('div', { class: 'h5-list', 'data-testid': 'h5-list' });
   mount([h('div', { class: 'h5-head' }, h('h2', {}, t('my_orders')),
-    h('a', { href: '#new', class: 'button primary', 'data-testid': 'h5-new' }, t('report_new'))), callDesk(), list], async () => {
+    h('span', { class: 'gap-row' }, h('a', { href: '#ask', class: 'button', 'data-testid': 'h5-ask' }, t('ask_open')),
+      h('a', { href: '#new', class: 'button primary', 'data-testid': 'h5-new' }, t('report_new')))), callDesk(), list], async () => {
     const rows = await api('/api/v1/orders', { query: { limit: 100 } });
     rows.sort((a, b) => b.created_at - a.created_at);
     list.replaceChildren(...(rows.length ? rows.map((r) => h('a', { href: `#order/${encodeURIComponent(r.id)}`, class: 'card h5-row', 'data-testid': 'h5-row', 'data-id': r.id },
@@ -87,7 +107,7 @@ function newView() {
     field(t('category'), h('select', { name: 'category', 'data-testid': 'h5-category' },
       (vocab.categories ?? []).map((c) => h('option', { value: c.code }, label('categories', c.code))))),
     field(t('unit'), h('select', { name: 'unit', 'data-testid': 'h5-unit' }, units.map((u, i) => h('option', { value: i }, `${t('building_n', u.building)} ${u.unit}`)))),
-    field(t('description'), h('textarea', { name: 'description', 'data-testid': 'h5-description', rows: 4, required: true })),
+    field(t('description'), h('textarea', { name: 'description', 'data-testid': 'h5-description', rows: 4, required: true }, st.prefill ?? '')),
     field(t('appt_hint'), windowInputs('appt')),
     dup,
     units.length ? null : h('p', { class: 'error' }, t('no_units')),
@@ -114,7 +134,134 @@ function newView() {
       location.hash = `#order/${encodeURIComponent(r.id)}`;
     });
   });
+  st.prefill = null;
   mount([h('p', { class: 'back' }, h('a', { href: '#list' }, `← ${t('my_orders')}`)), h('h2', {}, t('report_new')), form], null);
+}
+
+// The assistant (智能客服): the owner writes; the bot answers from the knowledge base, proposes
+// a report to confirm, or hands over to a person, whose replies appear here live. #ask continues
+// the latest open conversation; #ask/<id> shows one (an order's 咨询记录).
+function askView(arg) {
+  let c = null; // the conversation shown
+  let fresh = false; // "new conversation" pressed: the next message begins one
+  const forms = new Map(); // report forms by message seq, kept across live repaints
+  const log = h('div', { class: 'chat', 'data-testid': 'h5-chat', 'aria-live': 'polite' });
+  const status = h('p', { class: 'muted chat-state', 'data-testid': 'h5-ask-state' });
+  const input = h('textarea', { name: 'text', rows: 2, maxlength: 1000, 'data-testid': 'h5-ask-input', placeholder: t('ask_placeholder'), 'aria-label': t('ask_placeholder') });
+  const handover = h('button', { type: 'button', 'data-testid': 'h5-ask-handover' }, t('ask_handover'));
+  const restart = h('button', { type: 'button', class: 'link', 'data-testid': 'h5-ask-restart' }, t('ask_new'));
+  const composer = h('form', { class: 'composer', 'data-testid': 'h5-ask-form' }, input,
+    h('div', { class: 'composer-actions' }, handover, h('button', { type: 'submit', class: 'primary', 'data-testid': 'h5-ask-send' }, t('ask_send'))));
+  const units = st.me.units ?? [];
+
+  const bubble = (who, cls, ...body) => h('div', { class: `msg ${cls}`, 'data-testid': `h5-msg-${cls}` }, h('div', { class: 'who' }, who), ...body);
+  const lastReport = () => [...(c?.messages ?? [])].reverse().find((m) => m.turn?.type === 'report')?.seq;
+
+  function reportForm(m) {
+    const p = m.turn.proposal;
+    if (c.order_id || c.state === 'closed' || m.seq !== lastReport()) return h('p', { class: 'muted' }, c.order_id ? t('ask_sent_already') : '');
+    if (forms.has(m.seq)) return forms.get(m.seq);
+    const unitIndex = Math.max(0, units.findIndex((u) => p.unit && u.unit === p.unit.unit && u.building === p.unit.building && u.project === p.unit.project));
+    const form = h('form', { class: 'stack proposal', 'data-testid': 'h5-ask-report' },
+      h('h4', {}, t('ask_report_title')),
+      field(t('kind'), h('select', { name: 'kind', 'data-testid': 'h5-ask-kind' }, ['repair', 'complaint'].map((k) => h('option', { value: k, selected: k === p.kind }, label('kinds', k))))),
+      field(t('category'), h('select', { name: 'category', 'data-testid': 'h5-ask-category' },
+        (vocab.categories ?? []).map((x) => h('option', { value: x.code, selected: x.code === p.category }, label('categories', x.code))))),
+      field(t('unit'), h('select', { name: 'unit', 'data-testid': 'h5-ask-unit' }, units.map((u, i) => h('option', { value: i, selected: i === unitIndex }, `${t('building_n', u.building)} ${u.unit}`)))),
+      field(t('description'), h('textarea', { name: 'description', rows: 3, required: true, 'data-testid': 'h5-ask-description' }, p.description)),
+      units.length ? null : h('p', { class: 'error' }, t('no_units')),
+      h('button', { type: 'submit', class: `${p.urgent ? 'danger' : 'primary'} block`, 'data-testid': 'h5-ask-submit', disabled: !units.length }, t('report_submit')));
+    // One key per proposal: a retry after a lost answer does not file twice.
+    const key = `ask-${c.id}-${m.seq}`;
+    form.addEventListener('submit', (e) => {
+      e.preventDefault();
+      busy(e.submitter, async () => {
+        const v = Object.fromEntries(new FormData(form));
+        const u = units[Number(v.unit)];
+        const r = await api('/api/v1/orders', { method: 'POST', idempotencyKey: key, body: { kind: v.kind, category: v.category, channel: 'app',
+          project: u.project, building: u.building, unit: u.unit, description: v.description.trim(), conversation: c.id } });
+        toast(t('reported_as', r.number));
+        forms.delete(m.seq);
+        await load();
+      });
+    });
+    forms.set(m.seq, form);
+    return form;
+  }
+
+  function message(m) {
+    if (m.author === 'owner') return bubble(t('ask_you_label'), 'mine', h('p', {}, m.text));
+    if (m.author === 'staff') return bubble(t('ask_staff', m.by ?? ''), 'staff', h('p', {}, m.text));
+    const turn = m.turn ?? {};
+    switch (turn.type) {
+      case 'answer': {
+        const [first, ...more] = turn.articles ?? [];
+        return bubble(t('ask_bot'), 'bot', h('h4', { 'data-testid': 'h5-ask-article' }, t('ask_about', first?.title ?? '')), h('p', { class: 'article' }, first?.text ?? ''),
+          more.length > 0 && h('div', { class: 'related' }, h('div', { class: 'muted' }, t('ask_more')),
+            more.map((a) => h('details', {}, h('summary', {}, a.title), h('p', {}, a.text)))),
+          h('p', {}, h('button', { type: 'button', class: 'link', 'data-testid': 'h5-ask-not-solved', onclick: () => {
+            const asked = [...c.messages].reverse().find((x) => x.author === 'owner' && x.seq < m.seq);
+            st.prefill = asked?.text ?? '';
+            location.hash = '#new';
+          } }, t('ask_not_solved'))));
+      }
+      case 'report':
+        return bubble(t('ask_bot'), turn.proposal?.urgent ? 'bot urgent' : 'bot',
+          turn.proposal?.urgent && h('p', { class: 'urgent-line', 'data-testid': 'h5-ask-urgent' }, `${t('ask_urgent')}${turn.proposal.rule ? ` · ${lang === 'en' ? turn.proposal.rule.en : turn.proposal.rule.zh}` : ''}`),
+          h('p', {}, t(turn.proposal?.urgent ? 'ask_report_urgent' : 'ask_report_text')),
+          turn.proposal?.urgent && callDesk(), reportForm(m));
+      case 'handover':
+        return bubble(t('ask_bot'), 'bot', h('p', { 'data-testid': 'h5-ask-handed' }, t(turn.reason === 'asked' ? 'ask_handover_asked' : 'ask_handover_unsure')), callDesk());
+      case 'filed':
+        return bubble(t('ask_bot'), 'bot', h('p', { 'data-testid': 'h5-ask-filed' }, t('ask_filed', turn.number), ' ',
+          h('a', { href: `#order/${encodeURIComponent(turn.order)}` }, t('ask_view_order'))));
+      default:
+        return bubble(t('ask_bot'), 'bot', h('p', {}, m.text));
+    }
+  }
+
+  function paint() {
+    const msgs = c && !fresh ? c.messages : [];
+    log.replaceChildren(bubble(t('ask_bot'), 'bot', h('p', {}, t('ask_hint'))), ...msgs.map(message));
+    const state = fresh ? 'bot' : c?.state ?? 'bot';
+    status.textContent = { waiting: t('ask_waiting'), answered: t('ask_answered_state'), closed: t('ask_closed') }[state] ?? '';
+    status.hidden = !status.textContent;
+    handover.hidden = !c || fresh || state !== 'bot';
+    restart.hidden = !c || fresh;
+    composer.hidden = state === 'closed';
+    log.lastElementChild?.scrollIntoView?.({ block: 'nearest' });
+  }
+
+  async function load() {
+    if (arg) c = await api(`/api/v1/assistant/conversations/${encodeURIComponent(arg)}`);
+    else if (!fresh) {
+      const [latest] = await api('/api/v1/assistant/conversations', { query: { limit: 1 } });
+      c = latest && latest.state !== 'closed' ? await api(`/api/v1/assistant/conversations/${encodeURIComponent(latest.id)}`) : null;
+    }
+    paint();
+  }
+
+  composer.addEventListener('submit', (e) => {
+    e.preventDefault();
+    const text = input.value.trim();
+    if (!text) return input.focus();
+    busy(e.submitter, async () => {
+      c = await api('/api/v1/assistant/messages', { method: 'POST', body: { text, conversation: fresh || !c ? undefined : c.id } });
+      fresh = false;
+      arg = c.id;
+      input.value = '';
+      paint();
+    });
+  });
+  input.addEventListener('keydown', (e) => { if (e.key === 'Enter' && !e.shiftKey && !e.isComposing) { e.preventDefault(); composer.requestSubmit(); } });
+  handover.addEventListener('click', (e) => busy(e.currentTarget, async () => {
+    c = await api(`/api/v1/assistant/conversations/${encodeURIComponent(c.id)}/handover`, { method: 'POST' });
+    paint();
+  }));
+  restart.addEventListener('click', () => { fresh = true; arg = null; forms.clear(); paint(); input.focus(); });
+
+  mount([h('div', { class: 'h5-head' }, h('p', { class: 'back' }, h('a', { href: '#list' }, `← ${t('my_orders')}`)), restart),
+    h('h2', {}, t('ask_title')), log, status, composer], load);
 }
 
 function promise(d) {
@@ -214,6 +361,7 @@ function orderView(id) {
         h('p', { class: 'stars-static' }, '★'.repeat(d.rating) + '☆'.repeat(5 - d.rating)), d.rating_comment && h('p', {}, d.rating_comment)),
       (d.notes ?? []).length > 0 && h('div', { class: 'card' }, h('h3', {}, t('notes')),
         h('ul', { class: 'notes' }, d.notes.map((n) => h('li', {}, h('div', { class: 'muted' }, `${n.who ?? ''} ${fmtTime(n.at)}`), h('div', {}, n.text))))),
+      d.conversation && h('p', {}, h('a', { href: `#ask/${encodeURIComponent(d.conversation)}`, 'data-testid': 'h5-order-conversation' }, t('ask_conversation'))),
       actions.includes('cancel') && h('p', {}, h('button', { type: 'button', class: 'danger', 'data-testid': 'h5-cancel',
         onclick: (e) => { if (cancelArmed) act({ action: 'cancel' }, e.currentTarget); else { cancelArmed = true; paint(); } },
       }, t(cancelArmed ? 'cancel_confirm' : 'cancel_order'))),

@@ -45,8 +45,9 @@ pub struct ConversationRecord {
     pub id: String,
     /// The owner (a user id).
     pub owner: String,
-    /// The owner's first unit (by code), for the desk.
+    /// The owner's first unit (by code) and its building, for the desk.
     pub unit: Option<String>,
+    pub building: Option<String>,
     pub project: Option<String>,
     /// `bot`, `waiting` (handed over to a person), `answered` (a person replied) or `closed`.
     pub state: String,
@@ -64,6 +65,7 @@ pub struct ConversationSummary {
     pub id: String,
     pub owner: String,
     pub unit: Option<String>,
+    pub building: Option<String>,
     pub project: Option<String>,
     pub state: String,
     pub order_id: Option<String>,
@@ -139,11 +141,14 @@ pub trait Assistant: Send + Sync {
     async fn link_conversation(&self, org: &str, id: &str, order_id: &str, now_ms: i64) -> Result<bool>;
 }
 
-type ConversationRow = (String, String, Option<String>, Option<String>, String, Option<String>, i64, i64, Option<i64>);
+type ConversationRow =
+    (String, String, Option<String>, Option<String>, Option<String>, String, Option<String>, i64, i64, Option<i64>);
 
-const CONVERSATION_COLUMNS: &str =
-    "id, owner_id, (SELECT MIN(unit) FROM owner_units WHERE user_id = c.owner_id), project, state,
-     order_id, created_at, updated_at, waiting_since";
+const CONVERSATION_COLUMNS: &str = "id, owner_id,
+     (SELECT unit FROM owner_units WHERE user_id = c.owner_id ORDER BY project, building, unit LIMIT 1),
+     (SELECT building FROM owner_units WHERE user_id = c.owner_id ORDER BY project, building, unit LIMIT 1),
+     project, state, order_id, created_at, updated_at, waiting_since";
+
 type MessageRow = (i64, String, Option<String>, String, Option<String>, i64);
 
 fn message(row: MessageRow) -> MessageRecord {
@@ -280,7 +285,8 @@ where
         .bind(id)
         .fetch_optional(&self.pool)
         .await?;
-        let Some((id, owner, unit, project, state, order_id, created_at, updated_at, waiting_since)) = row else {
+        let Some((id, owner, unit, building, project, state, order_id, created_at, updated_at, waiting_since)) = row
+        else {
             return Ok(None);
         };
         let messages: Vec<MessageRow> = sqlx::query_as(AssertSqlSafe(format!(
@@ -293,6 +299,7 @@ where
             id,
             owner,
             unit,
+            building,
             project,
             state,
             order_id,
@@ -327,7 +334,7 @@ where
         .fetch_all(&self.pool)
         .await?;
         let mut out = Vec::with_capacity(rows.len());
-        for (id, owner, unit, project, state, order_id, created_at, updated_at, waiting_since) in rows {
+        for (id, owner, unit, building, project, state, order_id, created_at, updated_at, waiting_since) in rows {
             let last: Option<MessageRow> = sqlx::query_as(AssertSqlSafe(format!(
                 "SELECT {MESSAGE_COLUMNS} FROM conversation_messages m WHERE m.conversation_id = $1
                  ORDER BY m.seq DESC LIMIT 1"
@@ -339,6 +346,7 @@ where
                 id,
                 owner,
                 unit,
+                building,
                 project,
                 state,
                 order_id,
