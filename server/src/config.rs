@@ -45,6 +45,20 @@ pub enum TriageCommand {
         #[arg(long)]
         model: Option<PathBuf>,
     },
+    /// Score the owner bot (the built-in or given model with the starter articles, or the
+    /// articles of --articles) on `{"id", "text", "expect"}` lines; prints its figures as JSON.
+    Bot {
+        /// A model file; the built-in model if not given.
+        #[arg(long)]
+        model: Option<PathBuf>,
+        /// Articles as a JSON array of `{"id", "title", "keywords", "body"}`; the starter
+        /// articles if not given.
+        #[arg(long)]
+        articles: Option<PathBuf>,
+        /// `expect` is `answer:<article id>`, `report` or `handover`.
+        #[arg(long, default_value = "triage/data/bot_eval.jsonl")]
+        data: PathBuf,
+    },
     /// Score a model on labelled JSON lines (the frozen set by default); prints Markdown, or
     /// JSON with --json.
     Eval {

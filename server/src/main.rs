@@ -123,6 +123,22 @@ async fn triage(command: TriageCommand) -> Result<(), String> {
                 return Err(format!("{failed} lines were not {{\"id\", \"text\"}} objects (answered with \"error\")"));
             }
         }
+        TriageCommand::Bot { model, articles, data } => {
+            use loopwork_triage::{bot, knowledge};
+            let model = load(&model)?;
+            let articles = match articles {
+                Some(path) => serde_json::from_str(
+                    &std::fs::read_to_string(&path).map_err(|e| format!("cannot read {}: {e}", path.display()))?,
+                )
+                .map_err(|e| format!("{}: {e}", path.display()))?,
+                None => knowledge::starter_articles(),
+            };
+            let index = knowledge::KnowledgeIndex::build(&articles).map_err(|e| e.to_string())?;
+            let text = std::fs::read_to_string(&data).map_err(|e| format!("cannot read {}: {e}", data.display()))?;
+            let examples = bot::read_bot_examples(&text).map_err(|e| format!("{}: {e}", data.display()))?;
+            let report = bot::evaluate(model, &index, &examples);
+            println!("{}", serde_json::to_string_pretty(&report).map_err(|e| e.to_string())?);
+        }
         TriageCommand::Eval { model, data, json } => {
             let model = load(&model)?;
             let text = std::fs::read_to_string(&data).map_err(|e| format!("cannot read {}: {e}", data.display()))?;

@@ -1,6 +1,6 @@
 // The owner's page (served at /h5, small screens first): my requests, report a problem, follow
-// its progress, confirm (with a rating) or reject the completed work. Hash routes: #list, #new,
-// #order/<id>. Live events reload the current view's data in place.
+// its progress, confirm (with a rating) or reject the completed work, ask the assistant. Hash routes: #list, #new,
+// #order/<id>, #ask[/<id>]. Live events reload the current view's data in place.
 import {
   addStrings, api, busy, errorBox, field, fmtTime, h, label, lang, loadVocab, loginView, place, rerender, session, startLive,
   startPage, statusBadge, t, toast, viewer, vocab, windowInputs, readWindow, fmtWindow,
@@ -260,6 +260,13 @@ function askView(arg) {
   }));
   restart.addEventListener('click', () => { fresh = true; arg = null; forms.clear(); paint(); input.focus(); });
 
+  // A person's reply written through another server process has no live event here: while a
+  // person has the conversation, it is read again every 20 seconds.
+  clearInterval(st.askPoll);
+  st.askPoll = setInterval(() => {
+    if (view.dataset.view !== 'ask') clearInterval(st.askPoll);
+    else if (c && !fresh && ['waiting', 'answered'].includes(c.state)) reload();
+  }, 20_000);
   mount([h('div', { class: 'h5-head' }, h('p', { class: 'back' }, h('a', { href: '#list' }, `← ${t('my_orders')}`)), restart),
     h('h2', {}, t('ask_title')), log, status, composer], load);
 }

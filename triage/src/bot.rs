@@ -182,6 +182,10 @@ pub struct BotReport {
     pub wrong_article: usize,
     /// The messages the bot got wrong: id, expected, given.
     pub misses: Vec<(String, String, String)>,
+    /// The time of one turn ([`respond`]: the classifier and the search), median and 99th
+    /// percentile over the set, in microseconds on this machine.
+    pub turn_p50_us: u64,
+    pub turn_p99_us: u64,
 }
 
 /// The bot's figures on `examples`.
@@ -189,8 +193,11 @@ pub fn evaluate(model: &Model, knowledge: &KnowledgeIndex, examples: &[BotExampl
     let mut confusion: std::collections::BTreeMap<String, std::collections::BTreeMap<String, usize>> =
         Default::default();
     let (mut right, mut wrong_article, mut misses) = (0, 0, Vec::new());
+    let mut times = Vec::with_capacity(examples.len());
     for e in examples {
+        let started = std::time::Instant::now();
         let turn = respond(model, knowledge, &e.text);
+        times.push(started.elapsed().as_micros() as u64);
         let given = match &turn {
             Turn::Answer { hits } => format!("answer:{}", hits[0].id),
             other => other.name().to_owned(),
@@ -206,7 +213,11 @@ pub fn evaluate(model: &Model, knowledge: &KnowledgeIndex, examples: &[BotExampl
             misses.push((e.id.clone(), e.expect.clone(), given));
         }
     }
+    times.sort_unstable();
+    let at = |q: f64| times.get(((times.len() as f64 * q).ceil() as usize).saturating_sub(1)).copied().unwrap_or(0);
     BotReport {
+        turn_p50_us: at(0.5),
+        turn_p99_us: at(0.99),
         messages: examples.len(),
         accuracy: if examples.is_empty() { 0.0 } else { right as f64 / examples.len() as f64 },
         confusion,
