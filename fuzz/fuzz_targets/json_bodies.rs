@@ -27,6 +27,11 @@ const ROUTES: &[(&str, &str)] = &[
     ("POST", "/api/v1/estate/units"),
     ("POST", "/api/v1/estate/residents"),
     ("POST", "/api/v1/estate/callers"),
+    ("POST", "/api/v1/triage"),
+    ("POST", "/api/v1/knowledge"),
+    ("PUT", "/api/v1/knowledge/{id}"),
+    ("POST", "/api/v1/assistant/messages"),
+    ("POST", "/api/v1/assistant/conversations/{id}/replies"),
 ];
 
 struct World {
@@ -87,8 +92,9 @@ fuzz_target!(|data: &[u8]| {
     quiet_caught_panics();
     let Some((&pick, body)) = data.split_first() else { return };
     let world = world();
-    let (method, path) = ROUTES[(pick & 0x0f) as usize % ROUTES.len()];
-    let token = &world.tokens[(pick >> 4) as usize % world.tokens.len()];
+    // The low five bits pick the route, the high three the caller.
+    let (method, path) = ROUTES[(pick & 0x1f) as usize % ROUTES.len()];
+    let token = &world.tokens[(pick >> 5) as usize % world.tokens.len()];
     let path = path.replace("{id}", &world.order);
     let method = Method::from_bytes(method.as_bytes()).expect("method");
     let (status, json) = world.runtime.block_on(call(&world.router, method, &path, Some(token), body.to_vec()));

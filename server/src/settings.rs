@@ -9,6 +9,8 @@
 //! | `closed-loop` | [`crate::closed_loop::ClosedLoopSettings`] | office staff |
 //! | `escalation` | [`crate::escalation::EscalationChain`] | office staff |
 //! | `webhook-destinations` | [`crate::webhooks::Destinations`] | administrators |
+//! | `service-desk` | [`crate::service_desk::ServiceDesk`] | anyone of the organization |
+//! | `reply-templates` | [`crate::triage::ReplyTemplates`] | office staff |
 //!
 //! `GET` answers the value in force (the seeded one until the organization sets its own); `PUT`
 //! takes the same shape, checks it, stores it as the next `GET` will answer it and answers 204.

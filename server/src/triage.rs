@@ -10,6 +10,8 @@ use loopwork_triage::eval::{self, Scores};
 use loopwork_triage::{Example, Model, TrainOptions, TriageError, default_model};
 use serde::Serialize;
 
+use crate::error::ApiError;
+use crate::settings::{Readers, Setting};
 use crate::store::{Database, ModelRecord, StoreError};
 
 /// How long a process keeps an organization's model before asking the database again (a model
@@ -203,4 +205,107 @@ pub async fn retrain_due(
         }
     }
     Ok(done)
+}
+
+/// The most templates an organization keeps, and the longest one.
+pub const MAX_TEMPLATES: usize = 100;
+pub const MAX_TEMPLATE_CHARS: usize = 500;
+
+/// The organization's own reply templates (`GET`/`PUT /api/v1/settings/reply-templates`; office
+/// staff read them, administrators write them): the suggested reply of `POST /api/v1/triage`
+/// uses the one for the kind and category, else the one for the kind, else the built-in one
+/// (`loopwork_triage::replies::template`).
+#[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, serde::Deserialize, schemars::JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct ReplyTemplates {
+    pub templates: Vec<ReplyTemplate>,
+}
+
+/// One template: `{number}`, `{category}`, `{promise}`, `{arrival}`, `{assignee}` and `{next}`
+/// are filled from the order.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, serde::Deserialize, schemars::JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct ReplyTemplate {
+    /// A kind code.
+    pub kind: String,
+    /// A category code; none: every category of the kind.
+    #[serde(default)]
+    pub category: Option<String>,
+    /// 1 to 500 characters.
+    pub text: String,
+}
+
+impl ReplyTemplates {
+    /// The templates as the assistant uses them (stored ones were checked when written).
+    pub fn own(&self) -> Vec<loopwork_triage::replies::OwnTemplate> {
+        use loopwork_sync_core::{Category, Kind};
+        self.templates
+            .iter()
+            .filter_map(|t| {
+                Some(loopwork_triage::replies::OwnTemplate {
+                    kind: Kind::from_code(&t.kind).ok()?,
+                    category: match &t.category {
+                        Some(c) => Some(Category::from_code(c).ok()?),
+                        None => None,
+                    },
+                    text: t.text.clone(),
+                })
+            })
+            .collect()
+    }
+}
+
+impl Setting for ReplyTemplates {
+    const NAME: &'static str = "reply-templates";
+    const READERS: Readers = Readers::Staff;
+    const WRITE_REFUSED: (&'static str, &'static str) =
+        ("only an administrator changes the reply templates", "只有管理员可以修改回复模板");
+
+    fn seeded() -> Self {
+        ReplyTemplates::default()
+    }
+
+    /// Known kind and category codes, 1 to 500 characters with no unknown slot, one template per
+    /// kind and category, at most 100.
+    fn check(self) -> Result<Self, ApiError> {
+        use loopwork_sync_core::{Category, Kind};
+        let bad = |en: String, zh: String| Err(ApiError::invalid("invalid_template", en, zh));
+        if self.templates.len() > MAX_TEMPLATES {
+            return bad(format!("at most {MAX_TEMPLATES} templates"), format!("回复模板最多 {MAX_TEMPLATES} 条"));
+        }
+        let mut seen = std::collections::HashSet::new();
+        let mut out = Vec::with_capacity(self.templates.len());
+        for (i, t) in self.templates.into_iter().enumerate() {
+            let n = i + 1;
+            if Kind::from_code(&t.kind).is_err() {
+                return bad(format!("template {n}: `{}` is not a kind", t.kind.chars().take(40).collect::<String>()), format!("第 {n} 条:类型无效"));
+            }
+            let category = t.category.map(|c| c.trim().to_owned()).filter(|c| !c.is_empty());
+            if let Some(c) = &category
+                && Category::from_code(c).is_err()
+            {
+                return bad(format!("template {n}: `{}` is not a category", c.chars().take(40).collect::<String>()), format!("第 {n} 条:类别无效"));
+            }
+            let text = t.text.trim().to_owned();
+            if text.is_empty() || text.chars().count() > MAX_TEMPLATE_CHARS {
+                return bad(
+                    format!("template {n}: the text is 1 to {MAX_TEMPLATE_CHARS} characters"),
+                    format!("第 {n} 条:内容须为 1 至 {MAX_TEMPLATE_CHARS} 个字符"),
+                );
+            }
+            let unknown = loopwork_triage::replies::unknown_slots(&text);
+            if !unknown.is_empty() {
+                let names = unknown.iter().map(|u| format!("{{{}}}", u.chars().take(20).collect::<String>())).collect::<Vec<_>>().join(" ");
+                return bad(
+                    format!("template {n}: unknown slots {names} (known: {{number}} {{category}} {{promise}} {{arrival}} {{assignee}} {{next}})"),
+                    format!("第 {n} 条:未知的占位符 {names}"),
+                );
+            }
+            if !seen.insert((t.kind.clone(), category.clone())) {
+                return bad(format!("template {n}: a second template for the same kind and category"), format!("第 {n} 条:同一类型和类别只能有一条模板"));
+            }
+            out.push(ReplyTemplate { kind: t.kind, category, text });
+        }
+        Ok(ReplyTemplates { templates: out })
+    }
 }

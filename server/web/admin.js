@@ -10,7 +10,10 @@ addStrings({
   tab_admin: ['系统管理', 'Admin'],
   adm_users: ['账号与设备', 'Accounts & devices'], adm_sla: ['时限标准', 'SLA book'], adm_escalation: ['升级链', 'Escalation'],
   adm_closing: ['关闭权限与闭环', 'Closing & closed loop'], adm_webhooks: ['Webhook', 'Webhooks'], adm_service: ['服务台', 'Service desk'],
-  adm_estate: ['房屋档案', 'Estate register'],
+  adm_estate: ['房屋档案', 'Estate register'], adm_replies: ['回复模板', 'Reply templates'],
+  rt_intro: ['智能客服给出建议回复时,先用该类型和类别的模板,其次用该类型(全部类别)的模板,都没有时用系统内置模板。可用占位符:{number} 工单号、{category} 类别、{promise} 承诺响应时间、{arrival} 承诺到场时间、{assignee} 维修师傅、{next} 下一步。',
+    'The suggested reply uses the template for the kind and category, else the one for the kind (every category), else the built-in one. Slots: {number} the order\'s number, {category}, {promise} the promised response, {arrival} the promised arrival, {assignee} the technician, {next} the next step.'],
+  rt_add: ['添加模板', 'Add a template'], rt_every: ['全部类别', 'Every category'], rt_text: ['模板内容', 'Template'], rt_none: ['暂无自定义模板,使用系统内置模板', 'No template of your own: the built-in ones are used'],
   login_name: ['登录账号', 'Login'], role: ['角色', 'Role'], trades: ['工种', 'Trades'], projects_bound: ['负责项目', 'Projects'],
   units_bound: ['绑定房屋', 'Units'], devices: ['设备', 'Devices'], last_seen: ['最后同步', 'Last sync'],
   active: ['在用', 'Active'], disabled: ['已停用', 'Disabled'], all_states: ['全部状态', 'Any state'], all_roles: ['全部角色', 'All roles'],
@@ -46,7 +49,7 @@ addStrings({
   service_phone: ['服务热线', 'Hotline'], service_hours: ['服务时间', 'Hours'], service_intro: ['业主页面的“致电物业”按钮拨打此号码。', 'The owner\'s page calls this number.'],
 });
 
-const SECTIONS = ['users', 'sla', 'escalation', 'closing', 'webhooks', 'service'];
+const SECTIONS = ['users', 'sla', 'escalation', 'closing', 'webhooks', 'service', 'replies'];
 const OFFICE = ['dispatcher', 'supervisor', 'manager', 'admin'];
 const GRADES = ['minor', 'serious', 'severe', 'critical'];
 const PAGE = 50;
@@ -77,7 +80,7 @@ export function adminView(ctx, arg) {
     SECTIONS.map((s) => h('a', { href: `#admin/${s}`, class: `chip ${s === current ? 'active' : ''}`, 'data-testid': `admin-${s}` }, t(`adm_${s}`))),
     h('a', { href: '#estate', class: 'chip', 'data-testid': 'admin-estate' }, t('adm_estate')));
   const build = { users: usersSection, sla: slaSection, escalation: escalationSection, closing: closingSection,
-    webhooks: webhooksSection, service: serviceSection }[current];
+    webhooks: webhooksSection, service: serviceSection, replies: repliesSection }[current];
   build(ctx, nav, new URLSearchParams(query ?? ''));
 }
 
@@ -446,6 +449,29 @@ function webhooksSection(ctx, nav) {
         h('td', {}, h('button', { type: 'button', class: 'danger', onclick: remove(w) }, t('delete'))))))
         : muted(t('wh_none')),
       add, box, h('label', { class: 'inline' }, priv, ' ', t('wh_private'))));
+  });
+}
+
+function repliesSection(ctx, nav) {
+  const row = (tpl) => h('div', { class: 'card stack', 'data-testid': 'rt-row' },
+    h('div', { class: 'form-grid' },
+      field(t('kind'), h('select', { 'data-k': 'kind', 'data-testid': 'rt-kind', value: tpl.kind }, vocabList('kinds').map(([code, text]) => h('option', { value: code }, text)))),
+      field(t('category'), h('select', { 'data-k': 'category', 'data-testid': 'rt-category', value: tpl.category ?? '' },
+        h('option', { value: '' }, t('rt_every')), vocabList('categories').map(([code, text]) => h('option', { value: code }, text))))),
+    field(t('rt_text'), h('textarea', { 'data-k': 'text', 'data-testid': 'rt-text', rows: 3, maxlength: 500 }, tpl.text ?? '')),
+    h('div', { class: 'row' }, h('button', { type: 'button', class: 'danger', onclick: (e) => e.currentTarget.closest('[data-testid=rt-row]').remove() }, t('delete'))));
+  settingSection(ctx, nav, {
+    title: t('adm_replies'), testid: 'admin-replies', path: '/api/v1/settings/reply-templates', intro: t('rt_intro'),
+    render: (s) => {
+      const list = h('div', { class: 'stack', 'data-testid': 'rt-list' }, s.templates.length ? s.templates.map(row) : muted(t('rt_none')));
+      return h('div', { class: 'stack' }, list, h('div', { class: 'row' }, h('button', { type: 'button', 'data-testid': 'rt-add', onclick: () => {
+        list.querySelector('p.muted')?.remove();
+        list.append(row({ kind: 'repair', category: null, text: '' }));
+      } }, t('rt_add'))));
+    },
+    collect: (form) => ({ templates: [...form.querySelectorAll('[data-testid=rt-row]')].map((r) => ({
+      kind: r.querySelector('[data-k=kind]').value, category: r.querySelector('[data-k=category]').value || undefined,
+      text: r.querySelector('[data-k=text]').value.trim() })) }),
   });
 }
 

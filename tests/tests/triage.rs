@@ -16,7 +16,55 @@ on_both_backends!(
     an_organization_s_model_learns_from_its_labels_is_judged_on_the_frozen_set_and_rolls_back,
     the_schedule_retrains_only_organizations_with_enough_new_labels,
     an_order_first_read_long_after_it_was_made_is_history_not_news,
+    an_organization_s_reply_templates_are_used_and_checked,
 );
+
+async fn an_organization_s_reply_templates_are_used_and_checked(backend: Backend) {
+    let server = TestServer::start(backend).await;
+    let kefu = server.login("kefu").await;
+    let admin = server.login("admin").await;
+    let wang = server.login("wang").await;
+    let path = "/api/v1/settings/reply-templates";
+    let (status, none) = server.call(&kefu.token, "GET", path, None).await;
+    assert_eq!((status, none["templates"].as_array().map(Vec::len)), (200, Some(0)), "{none}");
+    let lift = "3栋电梯又坏了有人困在里面";
+    let (_, before) = triage(&server, &kefu.token, json!({"text": lift})).await;
+    assert!(before["reply"].as_str().unwrap().contains("警铃"), "the built-in elevator template: {before}");
+
+    let templates = json!({"templates": [
+        {"kind": "repair", "text": "【和园物业】报修{number}已收到，{promise}前联系您。"},
+        {"kind": "repair", "category": "elevator", "text": "【和园物业】电梯报修{number}：维保人员{arrival}前到场。"},
+    ]});
+    let (status, refused) = server.call(&kefu.token, "PUT", path, Some(templates.clone())).await;
+    assert_eq!((status, error_code(&refused)), (403, "forbidden"), "a dispatcher does not write them");
+    let (status, _) = server.call(&admin.token, "PUT", path, Some(templates)).await;
+    assert_eq!(status, 204);
+    let (_, after) = triage(&server, &kefu.token, json!({"text": lift})).await;
+    let reply = after["reply"].as_str().unwrap();
+    assert!(reply.starts_with("【和园物业】电梯报修{number}：维保人员") && !reply.contains("{arrival}"), "{reply}");
+    let (_, other) = triage(&server, &kefu.token, json!({"text": "卫生间的水龙头一直在滴水，关不紧"})).await;
+    if other["kind"] == "repair" && other["category"] != "elevator" {
+        assert!(other["reply"].as_str().unwrap().starts_with("【和园物业】报修{number}已收到"), "{other}");
+    }
+    let (_, complaint) = triage(&server, &kefu.token, json!({"text": "保安态度太差了，我要投诉"})).await;
+    assert!(!complaint["reply"].as_str().unwrap().contains("【和园物业】"), "no template for complaints: {complaint}");
+
+    for (bad, why) in [
+        (json!({"templates": [{"kind": "repair", "text": "{number}{promse}"}]}), "unknown slot"),
+        (json!({"templates": [{"kind": "fix", "text": "x"}]}), "unknown kind"),
+        (json!({"templates": [{"kind": "repair", "category": "lifts", "text": "x"}]}), "unknown category"),
+        (json!({"templates": [{"kind": "repair", "text": "  "}]}), "blank"),
+        (json!({"templates": [{"kind": "repair", "text": "x".repeat(501)}]}), "too long"),
+        (json!({"templates": [{"kind": "repair", "text": "a"}, {"kind": "repair", "category": "", "text": "b"}]}), "twice"),
+    ] {
+        let (status, refused) = server.call(&admin.token, "PUT", path, Some(bad)).await;
+        assert_eq!((status, error_code(&refused)), (400, "invalid_template"), "{why}: {refused}");
+    }
+    let (status, _) = server.call(&wang.token, "GET", path, None).await;
+    assert_eq!(status, 403, "technicians do not read them");
+    let (_, kept) = server.call(&kefu.token, "GET", path, None).await;
+    assert_eq!(kept["templates"].as_array().map(Vec::len), Some(2), "a refused write changes nothing");
+}
 
 async fn triage(server: &TestServer, token: &str, body: Value) -> (u16, Value) {
     server.call(token, "POST", "/api/v1/triage", Some(body)).await

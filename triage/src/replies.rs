@@ -1,5 +1,6 @@
 //! Suggested replies to owners: a template per kind (and per category where it says more),
-//! with slots filled from the order. (Templates an organization edits are not built yet.)
+//! with slots filled from the order. An organization may write its own ([`OwnTemplate`]; the
+//! server keeps them as the setting `reply-templates`): [`template`] picks the one in force.
 //!
 //! Slots: `{number}` the order's number, `{category}` its category's label, `{promise}` when
 //! the company promises to respond and `{arrival}` to be on site (the SLA book's deadlines on
@@ -27,6 +28,39 @@ pub fn built_in(kind: Kind, category: &Category) -> &'static str {
             "您好，感谢您的肯定与鼓励（工单{number}）！我们会把您的表扬转达给相关同事，继续为您做好服务。"
         }
     }
+}
+
+/// An organization's own template: for a kind, and one category of it or (`None`) every one.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct OwnTemplate {
+    pub kind: Kind,
+    pub category: Option<Category>,
+    pub text: String,
+}
+
+/// The template in force for `kind` and `category`: the organization's for both, else its for
+/// the kind, else the built-in one.
+pub fn template<'a>(kind: Kind, category: &Category, own: &'a [OwnTemplate]) -> &'a str {
+    own.iter()
+        .find(|t| t.kind == kind && t.category.as_ref() == Some(category))
+        .or_else(|| own.iter().find(|t| t.kind == kind && t.category.is_none()))
+        .map_or_else(|| built_in(kind, category), |t| t.text.as_str())
+}
+
+/// The slots a template names that are not [`SLOTS`] (a typo such as `{promse}`), in order.
+pub fn unknown_slots(template: &str) -> Vec<String> {
+    let mut out = Vec::new();
+    let mut rest = template;
+    while let Some(open) = rest.find('{') {
+        let after = &rest[open + 1..];
+        let Some(close) = after.find('}') else { break };
+        let name = &after[..close];
+        if !SLOTS.contains(&name) && !out.iter().any(|o| o == name) {
+            out.push(name.to_owned());
+        }
+        rest = &after[close + 1..];
+    }
+    out
 }
 
 /// `template` with its slots filled; an unknown slot is left as written.
@@ -72,6 +106,20 @@ mod tests {
         assert_eq!(render("没有结尾{number", &slots), "没有结尾{number");
         for kind in Kind::ALL {
             assert!(built_in(*kind, &Category::Other).contains("{number}"));
+            assert!(unknown_slots(built_in(*kind, &Category::Elevator)).is_empty());
         }
+    }
+
+    #[test]
+    fn the_organization_s_template_for_the_category_then_the_kind_then_the_built_in() {
+        let own = [
+            OwnTemplate { kind: Kind::Repair, category: None, text: "报修{number}".into() },
+            OwnTemplate { kind: Kind::Repair, category: Some(Category::Elevator), text: "电梯{number}".into() },
+        ];
+        assert_eq!(template(Kind::Repair, &Category::Elevator, &own), "电梯{number}");
+        assert_eq!(template(Kind::Repair, &Category::Noise, &own), "报修{number}");
+        assert_eq!(template(Kind::Complaint, &Category::Noise, &own), built_in(Kind::Complaint, &Category::Noise));
+        assert_eq!(template(Kind::Complaint, &Category::Noise, &[]), built_in(Kind::Complaint, &Category::Noise));
+        assert_eq!(unknown_slots("{number}{promse}{x}{promse}{"), ["promse", "x"]);
     }
 }

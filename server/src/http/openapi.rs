@@ -112,6 +112,7 @@ pub fn schemas() -> Map<String, Value> {
         SavedView,
         NewView,
         ServiceDesk,
+        crate::triage::ReplyTemplates,
         User,
         NewAccount,
         CreatedUser,

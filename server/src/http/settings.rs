@@ -31,6 +31,10 @@ pub fn routes() -> Router<AppState> {
         .route("/api/v1/settings/escalation", get(read::<EscalationChain>).put(write::<EscalationChain>))
         .route("/api/v1/settings/webhook-destinations", get(read::<Destinations>).put(write::<Destinations>))
         .route("/api/v1/settings/service-desk", get(read::<ServiceDesk>).put(write::<ServiceDesk>))
+        .route(
+            "/api/v1/settings/reply-templates",
+            get(read::<crate::triage::ReplyTemplates>).put(write::<crate::triage::ReplyTemplates>),
+        )
 }
 
 /// The value in force: the organization's own, else the seeded one.

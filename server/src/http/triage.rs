@@ -154,12 +154,15 @@ pub async fn triage(
         found.sort_by(|a, b| b.similarity.total_cmp(&a.similarity));
         found.truncate(MAX_DUPLICATES);
     }
-    Ok(Json(answer(&c, model.version(), found, promise_at, arrival_at)))
+    let own = crate::settings::read::<crate::triage::ReplyTemplates>(state.db.as_ref(), &principal.org).await?.own();
+    let template = replies::template(c.kind, &c.category, &own);
+    Ok(Json(answer(&c, model.version(), template, found, promise_at, arrival_at)))
 }
 
 fn answer(
     c: &Classification,
     version: &str,
+    template: &str,
     duplicates: Vec<DuplicateAnswer>,
     promise_at: Option<i64>,
     arrival_at: Option<i64>,
@@ -193,7 +196,7 @@ fn answer(
         rule: c.rule.map(|r| RuleAnswer { code: r.code, zh: r.label_zh, en: r.label_en }),
         model: version.to_owned(),
         duplicates,
-        reply: replies::render(replies::built_in(c.kind, &c.category), &slots),
+        reply: replies::render(template, &slots),
         promise_at,
     }
 }
