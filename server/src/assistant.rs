@@ -16,9 +16,14 @@ use crate::store::{Database, StoreError, UnitRef};
 #[derive(Clone, Debug)]
 pub struct ConversationChanged {
     pub org: String,
-    /// The owner whose conversation it is: only they and office staff are told.
+    /// The owner whose conversation it is: only they and the office staff serving `project` are
+    /// told.
     pub owner: String,
+    pub project: Option<String>,
     pub id: String,
+    /// Whether office staff are told (not for the bot's own turns in a conversation no person
+    /// has).
+    pub staff: bool,
 }
 
 /// Each organization's published articles as a search index, rebuilt when the organization's
@@ -26,16 +31,23 @@ pub struct ConversationChanged {
 #[derive(Debug, Default)]
 pub struct Knowledge {
     cache: Mutex<HashMap<String, (i64, Arc<KnowledgeIndex>)>>,
+    /// One rebuild at a time (questions arriving meanwhile wait for it, then find it cached).
+    rebuilding: tokio::sync::Mutex<()>,
 }
 
 impl Knowledge {
     /// The organization's index.
     pub async fn for_org(&self, db: &dyn Database, org: &str) -> Result<Arc<KnowledgeIndex>, StoreError> {
         let version = db.knowledge_version(org).await?;
-        if let Some((cached, index)) = self.cache.lock().expect("knowledge cache").get(org)
-            && *cached == version
-        {
-            return Ok(index.clone());
+        let cached = |cache: &Mutex<HashMap<String, (i64, Arc<KnowledgeIndex>)>>| {
+            cache.lock().expect("knowledge cache").get(org).filter(|(v, _)| *v == version).map(|(_, i)| i.clone())
+        };
+        if let Some(index) = cached(&self.cache) {
+            return Ok(index);
+        }
+        let _one = self.rebuilding.lock().await;
+        if let Some(index) = cached(&self.cache) {
+            return Ok(index);
         }
         let articles: Vec<Article> = db
             .articles(org)

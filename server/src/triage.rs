@@ -278,13 +278,19 @@ impl Setting for ReplyTemplates {
         for (i, t) in self.templates.into_iter().enumerate() {
             let n = i + 1;
             if Kind::from_code(&t.kind).is_err() {
-                return bad(format!("template {n}: `{}` is not a kind", t.kind.chars().take(40).collect::<String>()), format!("第 {n} 条:类型无效"));
+                return bad(
+                    format!("template {n}: `{}` is not a kind", t.kind.chars().take(40).collect::<String>()),
+                    format!("第 {n} 条:类型无效"),
+                );
             }
             let category = t.category.map(|c| c.trim().to_owned()).filter(|c| !c.is_empty());
             if let Some(c) = &category
                 && Category::from_code(c).is_err()
             {
-                return bad(format!("template {n}: `{}` is not a category", c.chars().take(40).collect::<String>()), format!("第 {n} 条:类别无效"));
+                return bad(
+                    format!("template {n}: `{}` is not a category", c.chars().take(40).collect::<String>()),
+                    format!("第 {n} 条:类别无效"),
+                );
             }
             let text = t.text.trim().to_owned();
             if text.is_empty() || text.chars().count() > MAX_TEMPLATE_CHARS {
@@ -295,14 +301,23 @@ impl Setting for ReplyTemplates {
             }
             let unknown = loopwork_triage::replies::unknown_slots(&text);
             if !unknown.is_empty() {
-                let names = unknown.iter().map(|u| format!("{{{}}}", u.chars().take(20).collect::<String>())).collect::<Vec<_>>().join(" ");
+                let names = unknown
+                    .iter()
+                    .map(|u| format!("{{{}}}", u.chars().take(20).collect::<String>()))
+                    .collect::<Vec<_>>()
+                    .join(" ");
                 return bad(
-                    format!("template {n}: unknown slots {names} (known: {{number}} {{category}} {{promise}} {{arrival}} {{assignee}} {{next}})"),
+                    format!(
+                        "template {n}: unknown slots {names} (known: {{number}} {{category}} {{promise}} {{arrival}} {{assignee}} {{next}})"
+                    ),
                     format!("第 {n} 条:未知的占位符 {names}"),
                 );
             }
             if !seen.insert((t.kind.clone(), category.clone())) {
-                return bad(format!("template {n}: a second template for the same kind and category"), format!("第 {n} 条:同一类型和类别只能有一条模板"));
+                return bad(
+                    format!("template {n}: a second template for the same kind and category"),
+                    format!("第 {n} 条:同一类型和类别只能有一条模板"),
+                );
             }
             out.push(ReplyTemplate { kind: t.kind, category, text });
         }

@@ -14,7 +14,7 @@ addStrings({
   chat_register: ['登记工单', 'Register an order'], chat_order: ['已生成工单', 'Order'],
   chat_turn_answer: ['回答:{0}', 'Answered: {0}'], chat_turn_report: ['建议登记:{0}', 'Proposed a report: {0}'],
   chat_turn_handover_asked: ['业主要求转人工', 'The owner asked for a person'], chat_turn_handover_unsure: ['无法确定,已转人工', 'Not sure: handed to a person'],
-  chat_turn_filed: ['已登记 {0}', 'Registered {0}'], chat_urgent: ['紧急', 'urgent'], chat_from: ['来自在线咨询', 'From a conversation'],
+  chat_turn_filed: ['已登记 {0}', 'Registered {0}'], chat_transcript: ['咨询记录', 'Conversation'], chat_urgent: ['紧急', 'urgent'], chat_from: ['来自在线咨询', 'From a conversation'],
   kb_title: ['知识库', 'Knowledge base'], kb_intro: ['业主向智能客服提问时,从已发布的文章中回答;关键词写业主常用的说法。', 'The assistant answers owners from the published articles; keywords are the words owners use.'],
   kb_new: ['新建文章', 'New article'], kb_title_field: ['标题', 'Title'], kb_keywords: ['关键词(逗号分隔)', 'Keywords (comma-separated)'],
   kb_body: ['正文', 'Text'], kb_published: ['已发布(回答业主)', 'Published (answers owners)'], kb_draft: ['草稿', 'Draft'],

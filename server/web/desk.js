@@ -88,7 +88,7 @@ const loadTechs = async () => { st.techs = await api('/api/v1/technicians'); };
 // Owners' conversations waiting for a person: the 在线咨询 tab's badge.
 async function refreshChats() {
   const n = await waitingCount().catch(() => null);
-  if (n != null) Object.assign($('chats-count'), { textContent: n, hidden: !n });
+  if (n != null) Object.assign($('chats-count'), { textContent: n >= 100 ? '99+' : n, hidden: !n });
 }
 
 async function onFeed() {
@@ -658,7 +658,9 @@ function orderDetail(d, ctx) {
       h('h2', { class: 'number', 'data-testid': 'detail-number' }, d.number),
       statusBadge(d.status, { 'data-testid': 'detail-status' }),
       h('span', { class: 'badge' }, label('kinds', d.kind)), gradeBadge(d.grade), slaBadge(d.sla),
-      h('a', { href: `#print/${encodeURIComponent(d.id)}`, class: 'button', 'data-testid': 'print-link' }, t('print_order'))),
+      h('a', { href: `#print/${encodeURIComponent(d.id)}`, class: 'button', 'data-testid': 'print-link' }, t('print_order')),
+      // The owner's conversation with the assistant the order came from (咨询记录).
+      d.conversation && h('a', { href: `#chats/${encodeURIComponent(d.conversation)}`, class: 'button', 'data-testid': 'detail-conversation' }, t('chat_transcript'))),
     h('div', { class: 'detail-grid' },
       h('div', { class: 'col' }, factsCard(d), deadlinesCard(d), notesCard(d, ctx), workCard(d), timelineCard(d), rejectedCard(d)),
       h('div', { class: 'col side' }, suggestionCard(d, ctx), actionsCard(d, ctx), contactCard(d, ctx), assignCard(d, ctx), appointmentCard(d, ctx), classifyCard(d, ctx), ratingCard(d), slaEventsCard(d))),

@@ -99,6 +99,8 @@ function listView() {
 
 function newView() {
   const units = st.me.units ?? [];
+  // Opened from the assistant's answer (没解决，我要报修): the order is kept with the conversation.
+  const fromChat = st.prefillConversation;
   // The unit already has an open order of this category: say so before a second is sent.
   const dup = h('p', { class: 'notice', 'data-testid': 'h5-duplicate', hidden: true });
   const form = h('form', { class: 'card stack', 'data-testid': 'h5-form' },
@@ -129,12 +131,13 @@ function newView() {
       const u = units[Number(v.unit)];
       const r = await api('/api/v1/orders', { method: 'POST', body: { kind: v.kind, category: v.category, channel: 'app',
         project: u.project, building: u.building, unit: u.unit, description: v.description.trim(),
-        appointment: readWindow(form, 'appt') ?? undefined } });
+        appointment: readWindow(form, 'appt') ?? undefined, conversation: fromChat ?? undefined } });
       toast(t('reported_as', r.number));
       location.hash = `#order/${encodeURIComponent(r.id)}`;
     });
   });
   st.prefill = null;
+  st.prefillConversation = null;
   mount([h('p', { class: 'back' }, h('a', { href: '#list' }, `← ${t('my_orders')}`)), h('h2', {}, t('report_new')), form], null);
 }
 
@@ -159,7 +162,11 @@ function askView(arg) {
 
   function reportForm(m) {
     const p = m.turn.proposal;
-    if (c.order_id || c.state === 'closed' || m.seq !== lastReport()) return h('p', { class: 'muted' }, c.order_id ? t('ask_sent_already') : '');
+    // A proposal before the conversation's order was filed is that order; a later one (a second
+    // problem, an urgent one) is sent as an order of its own.
+    const filedAt = c.messages.find((x) => x.turn?.type === 'filed')?.seq;
+    if (filedAt != null && m.seq < filedAt) return h('p', { class: 'muted' }, t('ask_sent_already'));
+    if (c.state === 'closed' || m.seq !== lastReport()) return null;
     if (forms.has(m.seq)) return forms.get(m.seq);
     const unitIndex = Math.max(0, units.findIndex((u) => p.unit && u.unit === p.unit.unit && u.building === p.unit.building && u.project === p.unit.project));
     const form = h('form', { class: 'stack proposal', 'data-testid': 'h5-ask-report' },
@@ -178,11 +185,13 @@ function askView(arg) {
       busy(e.submitter, async () => {
         const v = Object.fromEntries(new FormData(form));
         const u = units[Number(v.unit)];
+        const linked = !c.order_id;
         const r = await api('/api/v1/orders', { method: 'POST', idempotencyKey: key, body: { kind: v.kind, category: v.category, channel: 'app',
-          project: u.project, building: u.building, unit: u.unit, description: v.description.trim(), conversation: c.id } });
+          project: u.project, building: u.building, unit: u.unit, description: v.description.trim(), conversation: linked ? c.id : undefined } });
         toast(t('reported_as', r.number));
         forms.delete(m.seq);
-        await load();
+        if (linked) await load();
+        else location.hash = `#order/${encodeURIComponent(r.id)}`;
       });
     });
     forms.set(m.seq, form);
@@ -202,6 +211,7 @@ function askView(arg) {
           h('p', {}, h('button', { type: 'button', class: 'link', 'data-testid': 'h5-ask-not-solved', onclick: () => {
             const asked = [...c.messages].reverse().find((x) => x.author === 'owner' && x.seq < m.seq);
             st.prefill = asked?.text ?? '';
+            st.prefillConversation = c.order_id || c.state === 'closed' ? null : c.id;
             location.hash = '#new';
           } }, t('ask_not_solved'))));
       }

@@ -102,14 +102,30 @@ async fn an_owner_is_answered_files_a_report_and_is_handed_to_a_person(backend: 
     assert_eq!((staff["author"].as_str(), staff["text"].as_str()), (Some("staff"), Some("您好，师傅马上联系您")));
     assert!(staff["by"].as_str().is_some_and(|n| !n.is_empty()), "the staff member is named: {staff}");
 
-    // With a person, the bot is silent, except for an urgent report.
-    let (_, c) = say(&server, &owner.token, Some(&id), "好的谢谢").await;
+    // With a person, the bot is silent, except for an urgent report; the owner's words make the
+    // conversation wait for a person again.
+    let (_, c) = say(&server, &owner.token, Some(&id), "好的谢谢，师傅大概几点到").await;
     let messages = c["messages"].as_array().unwrap();
     assert_eq!(messages.last().unwrap()["author"], "owner", "the bot stays silent: {c}");
+    assert_eq!(c["state"], "waiting", "{c}");
+    assert!(c["waiting_since"].as_i64().is_some());
     let (_, c) = say(&server, &owner.token, Some(&id), "电梯里有人困住了，快来人").await;
     let turn = last_turn(&c);
     assert_eq!((turn["type"].as_str(), turn["proposal"]["urgent"].as_bool()), (Some("report"), Some(true)), "{c}");
     assert_eq!(turn["proposal"]["rule"]["code"], "lift_trapped");
+
+    // A second problem after the first order: a report of its own, not this conversation's.
+    let (status, again) = server
+        .call(
+            &owner.token,
+            "POST",
+            "/api/v1/orders",
+            Some(json!({
+            "kind": "repair", "category": "elevator", "channel": "app", "project": "hy-garden", "building": "3",
+            "unit": "3-1502", "description": "电梯里有人困住了，快来人", "conversation": id})),
+        )
+        .await;
+    assert_eq!((status, error_code(&again)), (409, "conversation_has_order"), "{again}");
 
     // Closed by staff: the owner begins another.
     let (status, c) =
@@ -258,6 +274,46 @@ async fn conversations_are_their_owner_s_and_their_staff_s_only(backend: Backend
     let (_, listed) = server.call(&kefu.token, "GET", "/api/v1/assistant/conversations", None).await;
     assert_eq!(listed.as_array().map(Vec::len), Some(1), "the organization's dispatcher sees it");
 
+    // Two registrations from one conversation at once (the owner's page and the desk): one order.
+    let (_, fresh) = say(&server, &owner.token, None, "3栋1502阳台的推拉门坏了关不上").await;
+    let fresh_id = fresh["id"].as_str().unwrap().to_owned();
+    let from = |description: &str| {
+        json!({"kind": "repair", "category": "doors_windows", "channel": "app",
+        "project": "hy-garden", "building": "3", "unit": "3-1502", "description": description, "conversation": fresh_id})
+    };
+    let (a, b) = tokio::join!(
+        server.call(&owner.token, "POST", "/api/v1/orders", Some(from("推拉门坏了"))),
+        server.call(
+            &kefu.token,
+            "POST",
+            "/api/v1/orders",
+            Some({
+                let mut body = from("业主在线咨询:推拉门坏了");
+                body["channel"] = json!("hotline");
+                body
+            })
+        ),
+    );
+    let mut statuses = [a.0, b.0];
+    statuses.sort();
+    assert_eq!(statuses, [201, 409], "{} / {}", a.1, b.1);
+    let (_, fresh) =
+        server.call(&owner.token, "GET", &format!("/api/v1/assistant/conversations/{fresh_id}"), None).await;
+    let made = if a.0 == 201 { &a.1 } else { &b.1 };
+    assert_eq!(fresh["order_id"], made["id"], "the conversation holds the order that was made");
+    // A closed conversation makes no order.
+    let (_, closing) = say(&server, &owner.token, None, "楼道灯不亮").await;
+    let closing_id = closing["id"].as_str().unwrap().to_owned();
+    server.call(&kefu.token, "POST", &format!("/api/v1/assistant/conversations/{closing_id}/close"), None).await;
+    let mut body = from("楼道灯不亮");
+    body["conversation"] = json!(closing_id);
+    let (status, refused) = server.call(&owner.token, "POST", "/api/v1/orders", Some(body)).await;
+    assert_eq!((status, error_code(&refused)), (409, "conversation_closed"), "{refused}");
+    let (status, refused) = server
+        .call(&owner.token, "POST", &format!("/api/v1/assistant/conversations/{closing_id}/handover"), None)
+        .await;
+    assert_eq!((status, error_code(&refused)), (409, "conversation_closed"));
+
     // Bad input.
     for text in ["", "   ", &"漏".repeat(1001)] {
         let (status, refused) = say(&server, &owner.token, Some(&id), text).await;
@@ -291,4 +347,13 @@ async fn conversations_are_their_owner_s_and_their_staff_s_only(backend: Backend
     // It has its own starter articles.
     let (_, articles) = server.call(&stranger, "GET", "/api/v1/knowledge", None).await;
     assert_eq!(articles.as_array().map(Vec::len), Some(6));
+
+    // An owner begins at most 50 conversations a day.
+    let (_, mine) = server.call(&neighbour.token, "GET", "/api/v1/assistant/conversations?limit=100", None).await;
+    for _ in mine.as_array().unwrap().len()..50 {
+        let (status, _) = say(&server, &neighbour.token, None, "你好").await;
+        assert_eq!(status, 200);
+    }
+    let (status, refused) = say(&server, &neighbour.token, None, "你好").await;
+    assert_eq!((status, error_code(&refused)), (429, "too_many_conversations"));
 }

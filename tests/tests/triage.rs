@@ -55,7 +55,10 @@ async fn an_organization_s_reply_templates_are_used_and_checked(backend: Backend
         (json!({"templates": [{"kind": "repair", "category": "lifts", "text": "x"}]}), "unknown category"),
         (json!({"templates": [{"kind": "repair", "text": "  "}]}), "blank"),
         (json!({"templates": [{"kind": "repair", "text": "x".repeat(501)}]}), "too long"),
-        (json!({"templates": [{"kind": "repair", "text": "a"}, {"kind": "repair", "category": "", "text": "b"}]}), "twice"),
+        (
+            json!({"templates": [{"kind": "repair", "text": "a"}, {"kind": "repair", "category": "", "text": "b"}]}),
+            "twice",
+        ),
     ] {
         let (status, refused) = server.call(&admin.token, "PUT", path, Some(bad)).await;
         assert_eq!((status, error_code(&refused)), (400, "invalid_template"), "{why}: {refused}");

@@ -22,6 +22,9 @@ use crate::TriageError;
 
 /// The least coverage at which the bot answers from an article.
 pub const ANSWER_COVERAGE: f32 = 0.5;
+/// The most distinct words of a question searched (a question is at most 1,000 characters; the
+/// cost of one is words × articles).
+pub const MAX_QUESTION_WORDS: usize = 48;
 /// The most characters of an article's body an excerpt shows.
 pub const EXCERPT_CHARS: usize = 120;
 
@@ -242,8 +245,10 @@ impl KnowledgeIndex {
         let mut analyzer = self.analyzer.clone();
         let mut terms = words(&mut analyzer, question);
         let lowered = question.to_lowercase();
-        terms.sort();
-        terms.dedup();
+        // The first words as written, each once.
+        let mut seen = HashSet::new();
+        terms.retain(|t| seen.insert(t.clone()));
+        terms.truncate(MAX_QUESTION_WORDS);
         if terms.is_empty() || self.articles.is_empty() {
             return Vec::new();
         }

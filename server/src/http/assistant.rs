@@ -7,8 +7,9 @@
 //!   article, proposes a report (which becomes an order only through `POST /api/v1/orders` with
 //!   the `conversation`), or hands over to a person.
 //! - `GET /api/v1/assistant/conversations[/{id}]`: an owner's own, or office staff's (a
-//!   dispatcher bound to projects: those of their projects); `…/{id}/handover` (the owner asks
-//!   for a person), `…/{id}/replies` and `…/{id}/close` (office staff).
+//!   dispatcher bound to projects: those of their projects: the owner's first unit's project,
+//!   or that of the unit of the bot's last proposal); `…/{id}/handover` (the owner asks for a
+//!   person), `…/{id}/replies` and `…/{id}/close` (office staff).
 
 use axum::Json;
 use axum::extract::{Path, State};
@@ -24,8 +25,8 @@ use crate::error::ApiError;
 use crate::http::extract::{Body, Params};
 use crate::replication::Principal;
 use crate::store::{
-    ArticleInput, ArticleRecord, CONVERSATION_STATES, ConversationFilter, ConversationRecord, ConversationSummary,
-    NewMessage,
+    ArticleInput, ArticleRecord, CONVERSATION_STATES, ConversationChange, ConversationFilter, ConversationRecord,
+    ConversationSummary, NewMessage,
 };
 
 /// The longest message an owner or a staff member writes.
@@ -39,6 +40,8 @@ pub const MAX_KEYWORDS: usize = 20;
 pub const MAX_KEYWORD_CHARS: usize = 20;
 /// The most articles an organization keeps.
 pub const MAX_ARTICLES: usize = 500;
+/// The most conversations an owner begins in 24 hours.
+pub const MAX_CONVERSATIONS_A_DAY: i64 = 50;
 
 /// An article as written.
 #[derive(Debug, Deserialize, JsonSchema)]
@@ -240,6 +243,10 @@ pub(crate) async fn visible(state: &AppState, principal: &Principal, id: &str) -
     if allowed { Ok(c) } else { Err(ApiError::not_found("conversation")) }
 }
 
+fn waiting() -> ConversationChange<'static> {
+    ConversationChange { state: Some("waiting"), project: None }
+}
+
 fn closed() -> ApiError {
     ApiError::new(
         StatusCode::CONFLICT,
@@ -271,7 +278,8 @@ pub async fn owner_message(
     let said = text(&body.text)?;
     let now = state.clock.now_ms();
     let me = state.db.me(&principal).await?;
-    let id = match body.conversation.as_deref() {
+    let owner = principal.user.to_string();
+    let c = match body.conversation.as_deref() {
         Some(id) => {
             let c = visible(&state, &principal, id).await?;
             if c.state == "closed" {
@@ -283,24 +291,41 @@ pub async fn owner_message(
             c
         }
         None => {
+            if state.db.conversations_begun(&principal.org, &owner, now - 86_400_000).await? >= MAX_CONVERSATIONS_A_DAY
+            {
+                return Err(ApiError::new(
+                    StatusCode::TOO_MANY_REQUESTS,
+                    "too_many_conversations",
+                    format!("an owner begins at most {MAX_CONVERSATIONS_A_DAY} conversations a day"),
+                    format!("每天最多发起 {MAX_CONVERSATIONS_A_DAY} 次咨询"),
+                ));
+            }
             let project = me.units.first().map(|u| u.project.as_str());
-            let id = state.db.open_conversation(&principal.org, &principal.user.to_string(), project, now).await?;
+            let id = state.db.open_conversation(&principal.org, &owner, project, now).await?;
             visible(&state, &principal, &id).await?
         }
     };
     let model = state.triage.for_org(state.db.as_ref(), &principal.org).await?;
     let knowledge = state.knowledge.for_org(state.db.as_ref(), &principal.org).await?;
-    let turn = loopwork_triage::bot::respond(&model, &knowledge, &said);
-    let bot = bot_turn(&turn, &knowledge, &said, &me.units);
-    // A person has the conversation: the bot speaks only for an urgent report.
-    let with_person = matches!(id.state.as_str(), "waiting" | "answered");
+    // The classifier and the search take the CPU for a moment: off the request threads.
+    let (words, units) = (said.clone(), me.units.clone());
+    let bot = tokio::task::spawn_blocking(move || {
+        let turn = loopwork_triage::bot::respond(&model, &knowledge, &words);
+        bot_turn(&turn, &knowledge, &words, &units)
+    })
+    .await
+    .map_err(|_| ApiError::internal())?;
+    // A person has the conversation: the bot speaks only for an urgent report, and the owner's
+    // words make it wait for that person again.
+    let with_person = matches!(c.state.as_str(), "waiting" | "answered");
     let speaks = !with_person || matches!(&bot, BotTurn::Report { proposal } if proposal.urgent);
-    let mut messages =
-        vec![NewMessage { author: "owner", user: Some(principal.user.to_string()), text: said, turn: None }];
-    let mut next_state = None;
+    let mut messages = vec![NewMessage { author: "owner", user: Some(owner), text: said, turn: None }];
+    let mut change = ConversationChange { state: with_person.then_some("waiting"), project: None };
     if speaks {
-        if matches!(bot, BotTurn::Handover { .. }) {
-            next_state = Some("waiting");
+        match &bot {
+            BotTurn::Handover { .. } => change.state = Some("waiting"),
+            BotTurn::Report { proposal } => change.project = proposal.unit.as_ref().map(|u| u.project.as_str()),
+            _ => {}
         }
         messages.push(NewMessage {
             author: "bot",
@@ -309,24 +334,28 @@ pub async fn owner_message(
             turn: Some(serde_json::to_value(&bot).map_err(|_| ApiError::internal())?),
         });
     }
-    if !state.db.add_messages(&principal.org, &id.id, &messages, next_state, now).await? {
-        return Err(ApiError::not_found("conversation"));
+    if !state.db.add_messages(&principal.org, &c.id, &messages, change, now).await? {
+        return Err(closed());
     }
-    changed(&state, &principal.org, &id.owner, &id.id);
-    Ok(Json(visible(&state, &principal, &id.id).await?))
+    let now_c = visible(&state, &principal, &c.id).await?;
+    changed(&state, &principal.org, &now_c, with_person || change.state.is_some());
+    Ok(Json(now_c))
 }
 
-/// Tells this process's live listeners (the owner and office staff) that a conversation changed.
-pub(crate) fn changed(state: &AppState, org: &str, owner: &str, id: &str) {
+/// Tells this process's live listeners that a conversation changed: its owner, and office staff
+/// serving its project when `staff`.
+pub(crate) fn changed(state: &AppState, org: &str, c: &ConversationRecord, staff: bool) {
     let _ = state.conversations.send(ConversationChanged {
         org: org.to_owned(),
-        owner: owner.to_owned(),
-        id: id.to_owned(),
+        owner: c.owner.clone(),
+        project: c.project.clone(),
+        id: c.id.clone(),
+        staff,
     });
 }
 
-/// Keeps the order a conversation created with it, and says so in it (the registration's
-/// `conversation`). Another order linked first (two registrations at once): this one is not.
+/// Says in the conversation that its order was made (the registration's `conversation`; the
+/// link was claimed before the order was made: [`claim`]).
 pub(crate) async fn filed(
     state: &AppState,
     org: &str,
@@ -335,10 +364,6 @@ pub(crate) async fn filed(
     number: &str,
     now: i64,
 ) -> Result<(), ApiError> {
-    if !state.db.link_conversation(org, &c.id, &order.to_string(), now).await? {
-        tracing::warn!(conversation = %c.id, %order, "a conversation already had an order; the new one is not linked");
-        return Ok(());
-    }
     let bot = BotTurn::Filed { order: order.to_string(), number: number.to_owned() };
     let message = NewMessage {
         author: "bot",
@@ -346,8 +371,31 @@ pub(crate) async fn filed(
         text: bot.text(),
         turn: Some(serde_json::to_value(&bot).map_err(|_| ApiError::internal())?),
     };
-    state.db.add_messages(org, &c.id, &[message], None, now).await?;
-    changed(state, org, &c.owner, &c.id);
+    state.db.add_messages(org, &c.id, &[message], ConversationChange::default(), now).await?;
+    changed(state, org, c, true);
+    Ok(())
+}
+
+/// Claims a conversation for the order about to be made from it: 409 `conversation_closed` or
+/// `conversation_has_order` when it cannot be (another registration claimed it first).
+pub(crate) async fn claim(
+    state: &AppState,
+    org: &str,
+    c: &ConversationRecord,
+    order: loopwork_sync_core::OrderId,
+    now: i64,
+) -> Result<(), ApiError> {
+    if c.state == "closed" {
+        return Err(closed());
+    }
+    if c.order_id.is_some() || !state.db.link_conversation(org, &c.id, &order.to_string(), now).await? {
+        return Err(ApiError::new(
+            StatusCode::CONFLICT,
+            "conversation_has_order",
+            "this conversation has already created an order",
+            "该会话已生成工单",
+        ));
+    }
     Ok(())
 }
 
@@ -377,8 +425,10 @@ pub async fn handover(
         text: bot.text(),
         turn: Some(serde_json::to_value(&bot).map_err(|_| ApiError::internal())?),
     };
-    state.db.add_messages(&principal.org, &c.id, &[message], Some("waiting"), state.clock.now_ms()).await?;
-    changed(&state, &principal.org, &c.owner, &c.id);
+    if !state.db.add_messages(&principal.org, &c.id, &[message], waiting(), state.clock.now_ms()).await? {
+        return Err(closed());
+    }
+    changed(&state, &principal.org, &c, true);
     Ok(Json(visible(&state, &principal, &c.id).await?))
 }
 
@@ -400,8 +450,11 @@ pub async fn reply(
         return Err(full());
     }
     let message = NewMessage { author: "staff", user: Some(principal.user.to_string()), text: said, turn: None };
-    state.db.add_messages(&principal.org, &c.id, &[message], Some("answered"), state.clock.now_ms()).await?;
-    changed(&state, &principal.org, &c.owner, &c.id);
+    let answered = ConversationChange { state: Some("answered"), project: None };
+    if !state.db.add_messages(&principal.org, &c.id, &[message], answered, state.clock.now_ms()).await? {
+        return Err(closed());
+    }
+    changed(&state, &principal.org, &c, true);
     Ok(Json(visible(&state, &principal, &c.id).await?))
 }
 
@@ -414,8 +467,9 @@ pub async fn close(
     crate::auth::require_staff(&principal, "office staff close conversations", "只有客服人员可以结束会话")?;
     let c = visible(&state, &principal, &id).await?;
     if c.state != "closed" {
-        state.db.add_messages(&principal.org, &c.id, &[], Some("closed"), state.clock.now_ms()).await?;
-        changed(&state, &principal.org, &c.owner, &c.id);
+        let closing = ConversationChange { state: Some("closed"), project: None };
+        state.db.add_messages(&principal.org, &c.id, &[], closing, state.clock.now_ms()).await?;
+        changed(&state, &principal.org, &c, true);
     }
     Ok(Json(visible(&state, &principal, &c.id).await?))
 }

@@ -1,7 +1,8 @@
 //! `GET /api/v1/live`: server-sent events when the caller's organization's feed advances
 //! (`event: feed`) and when this process has just notified its users (`event: notify`: reload
 //! the notifications) or a conversation with the owner bot changed (`event: conversation`, its
-//! id; to its owner and office staff only), until the process shuts down.
+//! id; to its owner and the office staff serving its project only), until the process shuts
+//! down.
 
 use std::convert::Infallible;
 use std::time::Duration;
@@ -35,10 +36,22 @@ pub async fn live(
         Err(_) => Some(Ok(Event::default().event("notify").data("lagged"))),
         Ok(_) => None,
     });
-    // A conversation with the owner bot changed: its owner and office staff reload it (the id).
-    let (conv_org, user, staff) = (principal.org.clone(), principal.user.to_string(), principal.role.is_staff());
+    // A conversation with the owner bot changed: its owner and the office staff serving its
+    // project reload it (the id).
+    let (conv_org, user) = (principal.org.clone(), principal.user.to_string());
+    let serves: Option<Option<Vec<String>>> = if principal.role.is_staff() {
+        // Not known (the database failed): no conversation events rather than too many.
+        Some(state.db.served_projects(&principal).await.unwrap_or(Some(Vec::new())))
+    } else {
+        None
+    };
+    let staff_sees = move |project: &Option<String>| match &serves {
+        Some(None) => true,
+        Some(Some(projects)) => project.as_ref().is_some_and(|p| projects.contains(p)),
+        None => false,
+    };
     let conversations = BroadcastStream::new(state.conversations.subscribe()).filter_map(move |event| match event {
-        Ok(c) if c.org == conv_org && (staff || c.owner == user) => {
+        Ok(c) if c.org == conv_org && (c.owner == user || (c.staff && staff_sees(&c.project))) => {
             Some(Ok(Event::default().event("conversation").data(c.id)))
         }
         Err(_) => Some(Ok(Event::default().event("conversation").data("lagged"))),

@@ -45,7 +45,8 @@ pub struct ConversationRecord {
     pub id: String,
     /// The owner (a user id).
     pub owner: String,
-    /// The owner's first unit (by code) and its building, for the desk.
+    /// The owner's first unit (by building and code) in the conversation's project, and its
+    /// building, for the desk.
     pub unit: Option<String>,
     pub building: Option<String>,
     pub project: Option<String>,
@@ -126,27 +127,39 @@ pub trait Assistant: Send + Sync {
     /// Conversations, the latest first.
     async fn conversations(&self, org: &str, filter: &ConversationFilter) -> Result<Vec<ConversationSummary>>;
     /// Appends messages, in order, and moves the conversation to `state` (when given; `waiting`
-    /// stamps `waiting_since` unless already waiting). `false` when it is not the
-    /// organization's.
+    /// stamps `waiting_since` unless already waiting) and to `project` (when given). `false`
+    /// when it is not the organization's, or is closed (unless `state` closes it).
     async fn add_messages(
         &self,
         org: &str,
         id: &str,
         messages: &[NewMessage],
-        state: Option<&str>,
+        change: ConversationChange<'_>,
         now_ms: i64,
     ) -> Result<bool>;
-    /// Records the order a conversation created; `false` when it already has one or is not the
-    /// organization's.
+    /// Records the order a conversation creates, before the order is made; `false` when it
+    /// already has one, is closed or is not the organization's.
     async fn link_conversation(&self, org: &str, id: &str, order_id: &str, now_ms: i64) -> Result<bool>;
+    /// Undoes [`Assistant::link_conversation`] when the order could not be made.
+    async fn unlink_conversation(&self, org: &str, id: &str, order_id: &str) -> Result<()>;
+    /// How many conversations the owner began since `since_ms`.
+    async fn conversations_begun(&self, org: &str, owner: &str, since_ms: i64) -> Result<i64>;
+}
+
+/// How [`Assistant::add_messages`] moves a conversation.
+#[derive(Clone, Copy, Debug, Default)]
+pub struct ConversationChange<'a> {
+    pub state: Option<&'a str>,
+    /// The project the conversation is about (a proposed report's unit's).
+    pub project: Option<&'a str>,
 }
 
 type ConversationRow =
     (String, String, Option<String>, Option<String>, Option<String>, String, Option<String>, i64, i64, Option<i64>);
 
 const CONVERSATION_COLUMNS: &str = "id, owner_id,
-     (SELECT unit FROM owner_units WHERE user_id = c.owner_id ORDER BY project, building, unit LIMIT 1),
-     (SELECT building FROM owner_units WHERE user_id = c.owner_id ORDER BY project, building, unit LIMIT 1),
+     (SELECT unit FROM owner_units WHERE user_id = c.owner_id AND project = c.project ORDER BY building, unit LIMIT 1),
+     (SELECT building FROM owner_units WHERE user_id = c.owner_id AND project = c.project ORDER BY building, unit LIMIT 1),
      project, state, order_id, created_at, updated_at, waiting_since";
 
 type MessageRow = (i64, String, Option<String>, String, Option<String>, i64);
@@ -333,15 +346,29 @@ where
         .bind(filter.limit)
         .fetch_all(&self.pool)
         .await?;
+        // The last message of each, in one statement.
+        let ids: Vec<&str> = rows.iter().map(|r| r.0.as_str()).collect();
+        let mut last: HashMap<String, MessageRecord> = HashMap::new();
+        if !ids.is_empty() {
+            let marks = (1..=ids.len()).map(|i| format!("${i}")).collect::<Vec<_>>().join(", ");
+            let sql = format!(
+                "SELECT m.conversation_id, {MESSAGE_COLUMNS} FROM conversation_messages m
+                 WHERE m.conversation_id IN ({marks})
+                   AND m.seq = (SELECT MAX(seq) FROM conversation_messages WHERE conversation_id = m.conversation_id)"
+            );
+            let mut query = sqlx::query_as::<_, (String, i64, String, Option<String>, String, Option<String>, i64)>(
+                AssertSqlSafe(sql),
+            );
+            for id in &ids {
+                query = query.bind(*id);
+            }
+            for (conversation, seq, author, by, text, turn, at) in query.fetch_all(&self.pool).await? {
+                last.insert(conversation, message((seq, author, by, text, turn, at)));
+            }
+        }
         let mut out = Vec::with_capacity(rows.len());
         for (id, owner, unit, building, project, state, order_id, created_at, updated_at, waiting_since) in rows {
-            let last: Option<MessageRow> = sqlx::query_as(AssertSqlSafe(format!(
-                "SELECT {MESSAGE_COLUMNS} FROM conversation_messages m WHERE m.conversation_id = $1
-                 ORDER BY m.seq DESC LIMIT 1"
-            )))
-            .bind(id.as_str())
-            .fetch_optional(&self.pool)
-            .await?;
+            let last = last.remove(&id);
             out.push(ConversationSummary {
                 id,
                 owner,
@@ -353,7 +380,7 @@ where
                 created_at,
                 updated_at,
                 waiting_since,
-                last: last.map(message),
+                last,
             });
         }
         Ok(out)
@@ -364,20 +391,21 @@ where
         org: &str,
         id: &str,
         messages: &[NewMessage],
-        state: Option<&str>,
+        change: ConversationChange<'_>,
         now_ms: i64,
     ) -> Result<bool> {
         let mut tx = B::begin_write(&self.pool).await?;
         let done = sqlx::query(
-            "UPDATE conversations SET updated_at = $3, state = COALESCE($4, state),
+            "UPDATE conversations SET updated_at = $3, state = COALESCE($4, state), project = COALESCE($5, project),
                     waiting_since = CASE WHEN $4 = 'waiting' THEN COALESCE(waiting_since, $3)
                                          WHEN $4 IS NULL THEN waiting_since ELSE NULL END
-             WHERE org_id = $1 AND id = $2",
+             WHERE org_id = $1 AND id = $2 AND (state <> 'closed' OR $4 = 'closed')",
         )
         .bind(org)
         .bind(id)
         .bind(now_ms)
-        .bind(state)
+        .bind(change.state)
+        .bind(change.project)
         .execute(&mut *tx)
         .await?;
         if done.rows_affected() == 0 {
@@ -412,7 +440,8 @@ where
 
     async fn link_conversation(&self, org: &str, id: &str, order_id: &str, now_ms: i64) -> Result<bool> {
         let done = sqlx::query(
-            "UPDATE conversations SET order_id = $3, updated_at = $4 WHERE org_id = $1 AND id = $2 AND order_id IS NULL",
+            "UPDATE conversations SET order_id = $3, updated_at = $4
+             WHERE org_id = $1 AND id = $2 AND order_id IS NULL AND state <> 'closed'",
         )
         .bind(org)
         .bind(id)
@@ -421,6 +450,28 @@ where
         .execute(&self.pool)
         .await?;
         Ok(done.rows_affected() == 1)
+    }
+
+    async fn unlink_conversation(&self, org: &str, id: &str, order_id: &str) -> Result<()> {
+        sqlx::query("UPDATE conversations SET order_id = NULL WHERE org_id = $1 AND id = $2 AND order_id = $3")
+            .bind(org)
+            .bind(id)
+            .bind(order_id)
+            .execute(&self.pool)
+            .await?;
+        Ok(())
+    }
+
+    async fn conversations_begun(&self, org: &str, owner: &str, since_ms: i64) -> Result<i64> {
+        let (n,): (i64,) = sqlx::query_as(
+            "SELECT COUNT(*) FROM conversations WHERE org_id = $1 AND owner_id = $2 AND created_at >= $3",
+        )
+        .bind(org)
+        .bind(owner)
+        .bind(since_ms)
+        .fetch_one(&self.pool)
+        .await?;
+        Ok(n)
     }
 }
 

@@ -70,7 +70,8 @@ pub struct OrderDetail {
     /// closing authority does not: the least senior `Role` that may (the desk says "需主管关闭").
     pub closing_needs: Option<&'static str>,
     /// The owner bot's conversation the order came from (`GET
-    /// /api/v1/assistant/conversations/{id}`; its owner and office staff only).
+    /// /api/v1/assistant/conversations/{id}`), for those who may open it: its owner and the
+    /// office staff serving it.
     pub conversation: Option<String>,
 }
 
@@ -351,10 +352,10 @@ pub(super) async fn detail_of(
         })
         .collect();
     let (actions, closing_needs) = allowed_actions(&document, &order_state, principal, &closing);
-    let conversation = if principal.role.is_staff() || principal.role == loopwork_sync_core::Role::Owner {
-        state.db.order_conversation(&principal.org, &order.to_string()).await?
-    } else {
-        None
+    // Named only to whoever may open it (its owner, the staff serving it).
+    let conversation = match state.db.order_conversation(&principal.org, &order.to_string()).await? {
+        Some(id) if crate::http::assistant::visible(state, principal, &id).await.is_ok() => Some(id),
+        _ => None,
     };
     let confirmed_rating = order_state.history.iter().rev().find_map(|f| rating_of(&f.transition.action));
     Ok(OrderDetail {

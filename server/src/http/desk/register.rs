@@ -44,8 +44,8 @@ pub struct Registration {
     pub appointment: Option<AppointmentWindow>,
     /// The owner bot's conversation the report comes from (its owner, or office staff serving
     /// it): kept with the order, at most one order per conversation (409
-    /// `conversation_has_order`).
-    #[serde(default)]
+    /// `conversation_has_order`; a closed one 409 `conversation_closed`).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
     pub conversation: Option<String>,
 }
 
@@ -289,23 +289,24 @@ pub async fn register(
             Json(Registered { id: first.to_string(), number: row.number, duplicates }),
         ));
     }
-    // Checked after a replay (which answers the order the conversation already holds).
-    if conversation.as_ref().is_some_and(|c| c.order_id.is_some()) {
+    // Claimed after a replay (which answers the order the conversation already holds), before
+    // the order is made: of two registrations from one conversation, one is made.
+    if let Some(c) = &conversation
+        && let Err(refused) = crate::http::assistant::claim(&state, &principal.org, c, id, now).await
+    {
         if let Some((key, _)) = &key {
             state.db.release_idempotency_key(&principal, key).await?;
         }
-        return Err(ApiError::new(
-            StatusCode::CONFLICT,
-            "conversation_has_order",
-            "this conversation has already created an order",
-            "该会话已生成工单",
-        ));
+        return Err(refused);
     }
     let made = make(&state, &principal, &replica, id, caller_name, caller_phone, now).await;
-    if made.is_err()
-        && let Some((key, _)) = &key
-    {
-        state.db.release_idempotency_key(&principal, key).await?;
+    if made.is_err() {
+        if let Some((key, _)) = &key {
+            state.db.release_idempotency_key(&principal, key).await?;
+        }
+        if let Some(c) = &conversation {
+            state.db.unlink_conversation(&principal.org, &c.id, &id.to_string()).await?;
+        }
     }
     made?;
     let row = row_of(&state, &principal, id).await?;
