@@ -4,7 +4,41 @@
 //! (`word_ngrams = 3`) are character bigrams and trigrams. Digits carry the address
 //! (3栋2单元1502), never the meaning, so each run of digits becomes one `<n>` token; Latin
 //! words are lowercased; full-width forms are folded to half-width; `!` and `?` are kept (they
-//! carry urgency and questions); other punctuation and spaces are dropped.
+//! carry urgency and questions); other punctuation and spaces are dropped. Models of features
+//! version 2 (the default) also read jieba's words after the characters ([`tokens_for`]).
+
+/// The features a model reads, by the version its options name (`TrainOptions::features`):
+/// 1, characters only ([`tokens`]); 2, characters and then jieba's words of two characters or
+/// more, each as `w:` and the word ([`words`]).
+pub fn tokens_for(version: u8, text: &str) -> String {
+    match version {
+        1 => tokens(text),
+        _ => {
+            let mut out = tokens(text);
+            for word in words(text) {
+                if !out.is_empty() {
+                    out.push(' ');
+                }
+                out.push_str("w:");
+                out.push_str(&word);
+            }
+            out
+        }
+    }
+}
+
+/// jieba's words of `text` of two or more CJK characters (digits and Latin are in [`tokens`]).
+pub fn words(text: &str) -> Vec<String> {
+    static JIEBA: std::sync::OnceLock<tantivy_jieba::jieba_rs::Jieba> = std::sync::OnceLock::new();
+    let folded: String = text.chars().map(fold).collect();
+    JIEBA
+        .get_or_init(tantivy_jieba::jieba_rs::Jieba::new)
+        .cut(&folded, true)
+        .into_iter()
+        .filter(|w| w.chars().count() >= 2 && w.chars().all(is_cjk))
+        .map(str::to_owned)
+        .collect()
+}
 
 /// The model's tokens for `text`, joined by single spaces (fastText splits on whitespace).
 pub fn tokens(text: &str) -> String {
@@ -75,5 +109,14 @@ mod tests {
         assert_eq!(tokens("3栋2单元1502漏水了！！"), "<n> 栋 <n> 单 元 <n> 漏 水 了 ! !");
         assert_eq!(tokens("Ｂ２车位被占，速处理?"), "b <n> 车 位 被 占 速 处 理 ?");
         assert_eq!(tokens("  "), "");
+    }
+
+    #[test]
+    fn words_follow_the_characters_in_version_2() {
+        assert_eq!(tokens_for(1, "电梯坏了"), "电 梯 坏 了");
+        let v2 = tokens_for(2, "3栋电梯坏了，有人被困");
+        assert!(v2.starts_with("<n> 栋 电 梯 坏 了 有 人 被 困 "), "{v2}");
+        assert!(v2.contains("w:电梯"), "{v2}");
+        assert!(!v2.contains("w:了"), "{v2}");
     }
 }

@@ -100,10 +100,18 @@ pub struct TrainOptions {
     /// Product-quantize the models (a quarter of the size; most of the training time).
     #[serde(default = "yes")]
     pub quantize: bool,
+    /// What the model reads (`features::tokens_for`): 1, characters; 2, characters and jieba's
+    /// words. Models from before the field read characters.
+    #[serde(default = "one")]
+    pub features: u8,
 }
 
 fn yes() -> bool {
     true
+}
+
+fn one() -> u8 {
+    1
 }
 
 impl Default for TrainOptions {
@@ -117,9 +125,10 @@ impl Default for TrainOptions {
             learning_rate: 0.5,
             word_ngrams: 3,
             bucket: 60_000,
-            target_precision: 0.9,
-            floor: 0.45,
+            target_precision: 0.75,
+            floor: 0.3,
             trained_at: String::new(),
+            features: 2,
             quantize: true,
         }
     }
@@ -245,7 +254,7 @@ impl Model {
         }
         let validation = generate_from(options.seed.wrapping_add(1), options.validation, Phrases::Validation)?;
         let tokenized = |examples: &[Example]| -> Result<Vec<(String, Labels)>, TriageError> {
-            examples.iter().map(|e| Ok((features::tokens(&e.text), e.labels()?))).collect()
+            examples.iter().map(|e| Ok((features::tokens_for(options.features, &e.text), e.labels()?))).collect()
         };
         let labelled = tokenized(&examples)?;
         let held_out = tokenized(&held_out)?;
@@ -303,7 +312,7 @@ impl Model {
     /// Classifies one message. Text with nothing to read (empty, only punctuation or digits)
     /// abstains and is not urgent unless a rule says so.
     pub fn classify(&self, text: &str) -> Classification {
-        let tokens = features::tokens(text);
+        let tokens = features::tokens_for(self.header.options.features, text);
         let rules = rules::life_safety_all(text);
         let mut guesses: Vec<FieldGuess> = Vec::with_capacity(4);
         let mut urgent_probability = 0.0;
@@ -397,7 +406,7 @@ fn calibrate(
     let mut by_class: BTreeMap<String, Vec<(f32, bool)>> = BTreeMap::new();
     for example in validation {
         let truth = field.code(&example.labels()?);
-        let tokens = features::tokens(&example.text);
+        let tokens = features::tokens_for(options.features, &example.text);
         if let Some(best) = model.predict(&tokens, 1, 0.0).first() {
             let code = best.label.trim_start_matches("__label__").to_owned();
             by_class.entry(code.clone()).or_default().push((best.prob, code == truth));
