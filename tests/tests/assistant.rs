@@ -12,7 +12,49 @@ on_both_backends!(
     an_owner_is_answered_files_a_report_and_is_handed_to_a_person,
     articles_are_kept_by_supervisors_and_answer_at_once,
     conversations_are_their_owner_s_and_their_staff_s_only,
+    an_organization_from_before_the_knowledge_base_gets_the_starter_articles_once,
 );
+
+/// Runs SQL on the test database beside the server (as an older version left it).
+async fn sql(database: &loopwork_tests::TestDatabase, statement: &str) {
+    match database.backend {
+        Backend::Sqlite => {
+            let pool = sqlx::SqlitePool::connect(&database.url).await.expect("sqlite");
+            sqlx::query(sqlx::AssertSqlSafe(statement.to_owned())).execute(&pool).await.expect("sql");
+            pool.close().await;
+        }
+        Backend::Postgres => {
+            let pool = sqlx::PgPool::connect(&database.url).await.expect("postgres");
+            sqlx::query(sqlx::AssertSqlSafe(statement.to_owned())).execute(&pool).await.expect("sql");
+            pool.close().await;
+        }
+    }
+}
+
+async fn an_organization_from_before_the_knowledge_base_gets_the_starter_articles_once(backend: Backend) {
+    let server = TestServer::start(backend).await;
+    // As a database migrated from before the knowledge base: no articles, no version.
+    sql(&server.database, "DELETE FROM kb_articles").await;
+    sql(&server.database, "DELETE FROM kb_versions").await;
+    let owner = server.login("yezhu1502").await;
+    let zhuguan = server.login("zhuguan").await;
+    let (_, c) = say(&server, &owner.token, None, "请问物业费可以用微信交吗").await;
+    assert_eq!(last_turn(&c)["type"], "answer", "the starter articles answer at once: {c}");
+    let (_, articles) = server.call(&zhuguan.token, "GET", "/api/v1/knowledge", None).await;
+    let articles = articles.as_array().expect("articles").clone();
+    assert_eq!(articles.len(), 6);
+    // Deleted, they stay deleted.
+    for a in &articles {
+        let (status, _) = server
+            .call(&zhuguan.token, "DELETE", &format!("/api/v1/knowledge/{}", a["id"].as_str().unwrap()), None)
+            .await;
+        assert_eq!(status, 204);
+    }
+    let (_, none) = server.call(&owner.token, "GET", "/api/v1/knowledge", None).await;
+    assert_eq!(none.as_array().map(Vec::len), Some(0));
+    let (_, c) = say(&server, &owner.token, None, "请问物业费可以用微信交吗").await;
+    assert_eq!(last_turn(&c)["type"], "handover", "no article, no answer: {c}");
+}
 
 async fn say(server: &TestServer, token: &str, conversation: Option<&str>, text: &str) -> (u16, Value) {
     let mut body = json!({ "text": text });

@@ -164,6 +164,7 @@ pub async fn list_articles(
             "只有业主和客服人员可以查看知识库",
         ));
     }
+    crate::assistant::knowledge_version(state.db.as_ref(), &principal.org).await?;
     let mut articles = state.db.articles(&principal.org).await?;
     if !staff {
         articles.retain(|a| a.published);

@@ -103,8 +103,12 @@ pub const CONVERSATION_STATES: [&str; 4] = ["bot", "waiting", "answered", "close
 pub trait Assistant: Send + Sync {
     /// The organization's articles, by title.
     async fn articles(&self, org: &str) -> Result<Vec<ArticleRecord>>;
-    /// A number that moves with every change of the organization's articles.
+    /// A number that moves with every change of the organization's articles; 0 for an
+    /// organization that never had a knowledge base (one from before it existed).
     async fn knowledge_version(&self, org: &str) -> Result<i64>;
+    /// Gives an organization that never had a knowledge base the starter articles, once (of two
+    /// processes at once, one writes them); whether this call did.
+    async fn seed_knowledge_once(&self, org: &str, now_ms: i64) -> Result<bool>;
     /// Writes an article: a new one (`id` `None`) or a change; `None` when `id` is not one of the
     /// organization's.
     async fn save_article(
@@ -208,6 +212,21 @@ where
             .fetch_optional(&self.pool)
             .await?;
         Ok(version.map_or(0, |(v,)| v))
+    }
+
+    async fn seed_knowledge_once(&self, org: &str, now_ms: i64) -> Result<bool> {
+        let mut tx = B::begin_write(&self.pool).await?;
+        let claimed =
+            sqlx::query("INSERT INTO kb_versions (org_id, version) VALUES ($1, 0) ON CONFLICT (org_id) DO NOTHING")
+                .bind(org)
+                .execute(&mut *tx)
+                .await?;
+        if claimed.rows_affected() == 0 {
+            return Ok(false);
+        }
+        seed_articles(&mut tx, org, now_ms).await?;
+        tx.commit().await?;
+        Ok(true)
     }
 
     async fn save_article(
