@@ -59,6 +59,12 @@ pub enum TriageCommand {
         #[arg(long, default_value = "triage/data/bot_eval.jsonl")]
         data: PathBuf,
     },
+    /// Measure how alike reports of one incident read, against reports of two, with each
+    /// similarity measure (`{"id", "a", "b", "same"}` lines); prints JSON.
+    Duplicates {
+        #[arg(long, default_value = "triage/data/duplicate_pairs.jsonl")]
+        data: PathBuf,
+    },
     /// Score a model on labelled JSON lines (the frozen set by default); prints Markdown, or
     /// JSON with --json.
     Eval {

@@ -72,6 +72,15 @@ async fn serve(args: ServeArgs) -> Result<(), String> {
         tracing::info!(accounts = normalized, "account phone numbers kept as digits");
     }
     database.warm().await;
+    // The assistant's model and jieba's dictionaries load before the first report, not during
+    // it (about 0.3 s together).
+    let _ = tokio::task::spawn_blocking(|| {
+        if let Ok(model) = loopwork_triage::default_model() {
+            model.classify("预热");
+        }
+        let _ = loopwork_triage::knowledge::KnowledgeIndex::build(&[]).map(|k| k.search("预热", 1));
+    })
+    .await;
     let api = tokio::net::TcpListener::bind(args.listen)
         .await
         .map_err(|e| format!("cannot listen on {}: {e}", args.listen))?;
@@ -138,6 +147,13 @@ async fn triage(command: TriageCommand) -> Result<(), String> {
             let examples = bot::read_bot_examples(&text).map_err(|e| format!("{}: {e}", data.display()))?;
             let report = bot::evaluate(model, &index, &examples);
             println!("{}", serde_json::to_string_pretty(&report).map_err(|e| e.to_string())?);
+        }
+        TriageCommand::Duplicates { data } => {
+            let text = std::fs::read_to_string(&data).map_err(|e| format!("cannot read {}: {e}", data.display()))?;
+            let pairs =
+                loopwork_triage::duplicates::read_pairs(&text).map_err(|e| format!("{}: {e}", data.display()))?;
+            let reports = loopwork_triage::duplicates::evaluate(&pairs);
+            println!("{}", serde_json::to_string_pretty(&reports).map_err(|e| e.to_string())?);
         }
         TriageCommand::Eval { model, data, json } => {
             let model = load(&model)?;

@@ -27,12 +27,17 @@ pub fn tokens_for(version: u8, text: &str) -> String {
     }
 }
 
+/// The process's one jieba (its dictionary loads at the first use, about 0.2 s): the
+/// classifier's words and the knowledge base's search.
+pub fn jieba() -> &'static jieba_rs::Jieba {
+    static JIEBA: std::sync::OnceLock<jieba_rs::Jieba> = std::sync::OnceLock::new();
+    JIEBA.get_or_init(jieba_rs::Jieba::new)
+}
+
 /// jieba's words of `text` of two or more CJK characters (digits and Latin are in [`tokens`]).
 pub fn words(text: &str) -> Vec<String> {
-    static JIEBA: std::sync::OnceLock<tantivy_jieba::jieba_rs::Jieba> = std::sync::OnceLock::new();
     let folded: String = text.chars().map(fold).collect();
-    JIEBA
-        .get_or_init(tantivy_jieba::jieba_rs::Jieba::new)
+    jieba()
         .cut(&folded, true)
         .into_iter()
         .filter(|w| w.chars().count() >= 2 && w.chars().all(is_cjk))

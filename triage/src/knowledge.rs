@@ -15,7 +15,7 @@ use serde::{Deserialize, Serialize};
 use tantivy::collector::TopDocs;
 use tantivy::query::{BooleanQuery, BoostQuery, Occur, Query, TermQuery};
 use tantivy::schema::{Field, INDEXED, IndexRecordOption, STORED, Schema, TextFieldIndexing, TextOptions, Value};
-use tantivy::tokenizer::{LowerCaser, TextAnalyzer};
+use tantivy::tokenizer::{LowerCaser, TextAnalyzer, Token, TokenStream, Tokenizer};
 use tantivy::{Index, IndexReader, TantivyDocument, Term};
 
 use crate::TriageError;
@@ -185,7 +185,55 @@ impl std::fmt::Debug for KnowledgeIndex {
 }
 
 fn analyzer() -> TextAnalyzer {
-    TextAnalyzer::builder(tantivy_jieba::JiebaTokenizer::new()).filter(LowerCaser).build()
+    TextAnalyzer::builder(Words).filter(LowerCaser).build()
+}
+
+/// jieba's words in search mode (物业费 is also 物业) as tantivy tokens, from the process's one
+/// jieba ([`crate::features::jieba`]).
+#[derive(Clone)]
+struct Words;
+
+struct WordStream {
+    tokens: Vec<Token>,
+    at: usize,
+}
+
+impl Tokenizer for Words {
+    type TokenStream<'a> = WordStream;
+
+    fn token_stream<'a>(&'a mut self, text: &'a str) -> WordStream {
+        let tokens = crate::features::jieba()
+            .tokenize(text, jieba_rs::TokenizeMode::Search, true)
+            .into_iter()
+            .enumerate()
+            .map(|(position, t)| {
+                let offset_from = t.word.as_ptr() as usize - text.as_ptr() as usize;
+                Token {
+                    offset_from,
+                    offset_to: offset_from + t.word.len(),
+                    position,
+                    text: t.word.to_owned(),
+                    position_length: 1,
+                }
+            })
+            .collect();
+        WordStream { tokens, at: 0 }
+    }
+}
+
+impl TokenStream for WordStream {
+    fn advance(&mut self) -> bool {
+        self.at += 1;
+        self.at <= self.tokens.len()
+    }
+
+    fn token(&self) -> &Token {
+        &self.tokens[self.at - 1]
+    }
+
+    fn token_mut(&mut self) -> &mut Token {
+        &mut self.tokens[self.at - 1]
+    }
 }
 
 fn model_error(e: tantivy::TantivyError) -> TriageError {
@@ -311,7 +359,7 @@ fn words(analyzer: &mut TextAnalyzer, text: &str) -> Vec<String> {
 fn words_of(analyzer: &mut TextAnalyzer, text: &str) -> Vec<String> {
     let mut stream = analyzer.token_stream(text);
     let mut out = Vec::new();
-    while let Some(token) = tantivy::tokenizer::TokenStream::next(&mut stream) {
+    while let Some(token) = TokenStream::next(&mut stream) {
         let word = token.text.trim();
         if word.is_empty()
             || word.chars().all(|c| !c.is_alphanumeric() || c.is_ascii_digit())

@@ -24,10 +24,8 @@ use crate::store::OrderFilter;
 pub const MAX_TEXT_CHARS: usize = 2_000;
 /// Open orders created this recently are compared with a new message.
 pub const DUPLICATE_HOURS: i64 = 12;
-/// A candidate in the same unit counts from this similarity, elsewhere in the building from
-/// [`SIMILAR`].
-pub const SIMILAR_SAME_UNIT: f32 = 0.15;
-pub const SIMILAR: f32 = 0.25;
+/// A candidate counts from these similarities (in the same unit, elsewhere in the building).
+pub use loopwork_triage::duplicates::{SIMILAR, SIMILAR_SAME_UNIT};
 /// At most this many duplicates are offered.
 pub const MAX_DUPLICATES: usize = 5;
 
