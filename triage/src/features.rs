@@ -13,6 +13,7 @@
 pub fn tokens_for(version: u8, text: &str) -> String {
     match version {
         1 => tokens(text),
+        // 2 (the model file's check refuses any other)
         _ => {
             let mut out = tokens(text);
             for word in words(text) {

@@ -20,7 +20,10 @@ use crate::rules::{self, Rule};
 use crate::{Example, Labels, TriageError, features};
 
 const MAGIC: &[u8; 8] = b"LWTRIAGE";
-const FORMAT: u32 = 1;
+/// Format 1: characters only (a header without `features`, or with 1); format 2: the header's
+/// `features` says what the model reads (1 or 2). A build that reads only format 1 refuses a
+/// model of words rather than reading it with characters.
+const FORMAT: u32 = 2;
 /// A class's threshold is set from at least this many validation answers (else the field's).
 const MIN_ANSWERS: usize = 30;
 /// No model file may claim more than this (a corrupt length must not allocate gigabytes).
@@ -203,12 +206,16 @@ impl Model {
         let bad = |what: &str| TriageError::Model(what.to_owned());
         let rest = bytes.strip_prefix(MAGIC.as_slice()).ok_or_else(|| bad("not a Loopwork triage model"))?;
         let (format, rest) = take_u32(rest).ok_or_else(|| bad("truncated"))?;
-        if format != FORMAT {
-            return Err(bad(&format!("format {format}; this build reads format {FORMAT}")));
+        if !(1..=FORMAT).contains(&format) {
+            return Err(bad(&format!("format {format}; this build reads formats 1 to {FORMAT}")));
         }
         let (length, rest) = take_u32(rest).ok_or_else(|| bad("truncated"))?;
         let (header, mut rest) = split(rest, u64::from(length)).ok_or_else(|| bad("truncated header"))?;
         let header: Header = serde_json::from_slice(header).map_err(|e| bad(&format!("header: {e}")))?;
+        match (format, header.options.features) {
+            (1, 1) | (2, 1 | 2) => {}
+            (_, features) => return Err(bad(&format!("features version {features} in a format {format} model"))),
+        }
         // Every part is checked against the version before fastText parses any: a damaged file
         // is refused here. (The hash catches damage, not forgery: model files are made by
         // `loopwork triage train` and trusted like the binary.)
@@ -280,7 +287,9 @@ impl Model {
         };
         let mut bytes = Vec::new();
         bytes.extend_from_slice(MAGIC);
-        bytes.extend_from_slice(&FORMAT.to_le_bytes());
+        // Characters only stay format 1, which earlier builds read as they were trained.
+        let format: u32 = if header.options.features == 1 { 1 } else { FORMAT };
+        bytes.extend_from_slice(&format.to_le_bytes());
         let json = serde_json::to_vec(&header).map_err(|e| TriageError::Training(e.to_string()))?;
         bytes.extend_from_slice(&(json.len() as u32).to_le_bytes());
         bytes.extend_from_slice(&json);
@@ -492,5 +501,20 @@ mod tests {
         let mut huge = bytes.to_vec();
         huge[12..16].copy_from_slice(&u32::MAX.to_le_bytes());
         assert!(Model::from_bytes(&huge).is_err());
+    }
+
+    #[test]
+    fn a_model_of_words_is_format_2_and_format_1_is_characters_only() {
+        let bytes = default_model().expect("model").to_bytes();
+        assert_eq!(default_model().unwrap().options().features, 2);
+        assert_eq!(bytes[8..12], 2u32.to_le_bytes(), "a model of words is format 2");
+        // The same file said to be format 1 (characters only) is refused, not misread.
+        let mut as_one = bytes.to_vec();
+        as_one[8..12].copy_from_slice(&1u32.to_le_bytes());
+        let refused = Model::from_bytes(&as_one).expect_err("format 1 with words");
+        assert!(refused.to_string().contains("features version 2"), "{refused}");
+        let mut as_three = bytes.to_vec();
+        as_three[8..12].copy_from_slice(&3u32.to_le_bytes());
+        assert!(Model::from_bytes(&as_three).is_err());
     }
 }

@@ -179,6 +179,8 @@ pub async fn create_article(
     Body(body): Body<ArticleBody>,
 ) -> Result<(StatusCode, Json<ArticleRecord>), ApiError> {
     may_write_articles(&principal)?;
+    // An organization from before the knowledge base gets the starter articles first.
+    crate::assistant::knowledge_version(state.db.as_ref(), &principal.org).await?;
     let input = article(body)?;
     if state.db.articles(&principal.org).await?.len() >= MAX_ARTICLES {
         return Err(ApiError::new(
@@ -204,6 +206,8 @@ pub async fn update_article(
     Body(body): Body<ArticleBody>,
 ) -> Result<Json<ArticleRecord>, ApiError> {
     may_write_articles(&principal)?;
+    // An organization from before the knowledge base gets the starter articles first.
+    crate::assistant::knowledge_version(state.db.as_ref(), &principal.org).await?;
     let input = article(body)?;
     let saved = state
         .db
@@ -220,6 +224,8 @@ pub async fn delete_article(
     Path(id): Path<String>,
 ) -> Result<StatusCode, ApiError> {
     may_write_articles(&principal)?;
+    // An organization from before the knowledge base gets the starter articles first.
+    crate::assistant::knowledge_version(state.db.as_ref(), &principal.org).await?;
     if !state.db.delete_article(&principal.org, &id).await? {
         return Err(ApiError::not_found("article"));
     }
