@@ -106,15 +106,17 @@ fn may_write_articles(principal: &Principal) -> Result<(), ApiError> {
 }
 
 fn text(value: &str) -> Result<String, ApiError> {
-    let value = value.trim();
-    if value.is_empty() || value.chars().count() > MAX_MESSAGE_CHARS {
-        return Err(ApiError::invalid(
-            "invalid_text",
-            format!("text is 1 to {MAX_MESSAGE_CHARS} characters"),
-            format!("内容须为 1 至 {MAX_MESSAGE_CHARS} 个字符"),
-        ));
-    }
-    Ok(value.to_owned())
+    crate::http::triage::checked_text(value, MAX_MESSAGE_CHARS).map(str::to_owned)
+}
+
+/// The bot's message for a turn: its words and the turn itself.
+fn bot_message(bot: &BotTurn) -> Result<NewMessage, ApiError> {
+    Ok(NewMessage {
+        author: "bot",
+        user: None,
+        text: bot.text(),
+        turn: Some(serde_json::to_value(bot).map_err(|_| ApiError::internal())?),
+    })
 }
 
 fn article(body: ArticleBody) -> Result<ArticleInput, ApiError> {
@@ -334,12 +336,7 @@ pub async fn owner_message(
             BotTurn::Report { proposal } => change.project = proposal.unit.as_ref().map(|u| u.project.as_str()),
             _ => {}
         }
-        messages.push(NewMessage {
-            author: "bot",
-            user: None,
-            text: bot.text(),
-            turn: Some(serde_json::to_value(&bot).map_err(|_| ApiError::internal())?),
-        });
+        messages.push(bot_message(&bot)?);
     }
     if !state.db.add_messages(&principal.org, &c.id, &messages, change, now).await? {
         return Err(closed());
@@ -372,12 +369,7 @@ pub(crate) async fn filed(
     now: i64,
 ) -> Result<(), ApiError> {
     let bot = BotTurn::Filed { order: order.to_string(), number: number.to_owned() };
-    let message = NewMessage {
-        author: "bot",
-        user: None,
-        text: bot.text(),
-        turn: Some(serde_json::to_value(&bot).map_err(|_| ApiError::internal())?),
-    };
+    let message = bot_message(&bot)?;
     state.db.add_messages(org, &c.id, &[message], ConversationChange::default(), now).await?;
     changed(state, org, c, true);
     Ok(())
@@ -426,12 +418,7 @@ pub async fn handover(
         return Err(full());
     }
     let bot = BotTurn::Handover { reason: "asked".into() };
-    let message = NewMessage {
-        author: "bot",
-        user: None,
-        text: bot.text(),
-        turn: Some(serde_json::to_value(&bot).map_err(|_| ApiError::internal())?),
-    };
+    let message = bot_message(&bot)?;
     if !state.db.add_messages(&principal.org, &c.id, &[message], waiting(), state.clock.now_ms()).await? {
         return Err(closed());
     }

@@ -112,14 +112,7 @@ pub async fn triage(
         "only office staff use the assistant",
         "只有客服及管理人员可以使用智能分类",
     )?;
-    let text = body.text.trim();
-    if text.is_empty() || text.chars().count() > MAX_TEXT_CHARS {
-        return Err(ApiError::invalid(
-            "invalid_text",
-            format!("text is 1 to {MAX_TEXT_CHARS} characters"),
-            format!("内容须为 1 至 {MAX_TEXT_CHARS} 个字符"),
-        ));
-    }
+    let text = checked_text(&body.text, MAX_TEXT_CHARS)?;
     let model = state.triage.for_org(state.db.as_ref(), &principal.org).await?;
     let c = model.classify(text);
     let now = state.clock.now_ms();
@@ -155,6 +148,20 @@ pub async fn triage(
     let own = crate::settings::read::<crate::triage::ReplyTemplates>(state.db.as_ref(), &principal.org).await?.own();
     let template = replies::template(c.kind, &c.category, &own);
     Ok(Json(answer(&c, model.version(), template, found, promise_at, arrival_at)))
+}
+
+/// A message's text, trimmed: 1 to `max` characters, else 400 `invalid_text` (the assistant's
+/// routes: `POST /api/v1/triage`, the owner bot's messages and staff replies).
+pub(crate) fn checked_text(text: &str, max: usize) -> Result<&str, ApiError> {
+    let text = text.trim();
+    if text.is_empty() || text.chars().count() > max {
+        return Err(ApiError::invalid(
+            "invalid_text",
+            format!("text is 1 to {max} characters"),
+            format!("内容须为 1 至 {max} 个字符"),
+        ));
+    }
+    Ok(text)
 }
 
 fn answer(
