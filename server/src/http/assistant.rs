@@ -240,11 +240,11 @@ pub(crate) async fn visible(state: &AppState, principal: &Principal, id: &str) -
     let found = state.db.conversation(&principal.org, id).await?;
     let Some(c) = found else { return Err(ApiError::not_found("conversation")) };
     let allowed = if principal.role == Role::Owner {
-        c.owner == principal.user.to_string()
+        c.head.owner == principal.user.to_string()
     } else if principal.role.is_staff() {
         match state.db.served_projects(principal).await? {
             None => true,
-            Some(projects) => c.project.as_ref().is_some_and(|p| projects.contains(p)),
+            Some(projects) => c.head.project.as_ref().is_some_and(|p| projects.contains(p)),
         }
     } else {
         false
@@ -291,7 +291,7 @@ pub async fn owner_message(
     let c = match body.conversation.as_deref() {
         Some(id) => {
             let c = visible(&state, &principal, id).await?;
-            if c.state == "closed" {
+            if c.head.state == "closed" {
                 return Err(closed());
             }
             if c.messages.len() + 2 > MAX_MESSAGES {
@@ -326,7 +326,7 @@ pub async fn owner_message(
     .map_err(|_| ApiError::internal())?;
     // A person has the conversation: the bot speaks only for an urgent report, and the owner's
     // words make it wait for that person again.
-    let with_person = matches!(c.state.as_str(), "waiting" | "answered");
+    let with_person = matches!(c.head.state.as_str(), "waiting" | "answered");
     let speaks = !with_person || matches!(&bot, BotTurn::Report { proposal } if proposal.urgent);
     let mut messages = vec![NewMessage { author: "owner", user: Some(owner), text: said, turn: None }];
     let mut change = ConversationChange { state: with_person.then_some("waiting"), project: None };
@@ -338,10 +338,10 @@ pub async fn owner_message(
         }
         messages.push(bot_message(&bot)?);
     }
-    if !state.db.add_messages(&principal.org, &c.id, &messages, change, now).await? {
+    if !state.db.add_messages(&principal.org, &c.head.id, &messages, change, now).await? {
         return Err(closed());
     }
-    let now_c = visible(&state, &principal, &c.id).await?;
+    let now_c = visible(&state, &principal, &c.head.id).await?;
     changed(&state, &principal.org, &now_c, with_person || change.state.is_some());
     Ok(Json(now_c))
 }
@@ -351,9 +351,9 @@ pub async fn owner_message(
 pub(crate) fn changed(state: &AppState, org: &str, c: &ConversationRecord, staff: bool) {
     let _ = state.conversations.send(ConversationChanged {
         org: org.to_owned(),
-        owner: c.owner.clone(),
-        project: c.project.clone(),
-        id: c.id.clone(),
+        owner: c.head.owner.clone(),
+        project: c.head.project.clone(),
+        id: c.head.id.clone(),
         staff,
     });
 }
@@ -370,7 +370,7 @@ pub(crate) async fn filed(
 ) -> Result<(), ApiError> {
     let bot = BotTurn::Filed { order: order.to_string(), number: number.to_owned() };
     let message = bot_message(&bot)?;
-    state.db.add_messages(org, &c.id, &[message], ConversationChange::default(), now).await?;
+    state.db.add_messages(org, &c.head.id, &[message], ConversationChange::default(), now).await?;
     changed(state, org, c, true);
     Ok(())
 }
@@ -384,10 +384,10 @@ pub(crate) async fn claim(
     order: loopwork_sync_core::OrderId,
     now: i64,
 ) -> Result<(), ApiError> {
-    if c.state == "closed" {
+    if c.head.state == "closed" {
         return Err(closed());
     }
-    if c.order_id.is_some() || !state.db.link_conversation(org, &c.id, &order.to_string(), now).await? {
+    if c.head.order_id.is_some() || !state.db.link_conversation(org, &c.head.id, &order.to_string(), now).await? {
         return Err(ApiError::new(
             StatusCode::CONFLICT,
             "conversation_has_order",
@@ -409,7 +409,7 @@ pub async fn handover(
         return Err(ApiError::forbidden("owners ask for a person", "只有业主可以转人工"));
     }
     let c = visible(&state, &principal, &id).await?;
-    match c.state.as_str() {
+    match c.head.state.as_str() {
         "closed" => return Err(closed()),
         "waiting" => return Ok(Json(c)),
         _ => {}
@@ -419,11 +419,11 @@ pub async fn handover(
     }
     let bot = BotTurn::Handover { reason: "asked".into() };
     let message = bot_message(&bot)?;
-    if !state.db.add_messages(&principal.org, &c.id, &[message], waiting(), state.clock.now_ms()).await? {
+    if !state.db.add_messages(&principal.org, &c.head.id, &[message], waiting(), state.clock.now_ms()).await? {
         return Err(closed());
     }
     changed(&state, &principal.org, &c, true);
-    Ok(Json(visible(&state, &principal, &c.id).await?))
+    Ok(Json(visible(&state, &principal, &c.head.id).await?))
 }
 
 /// `POST /api/v1/assistant/conversations/{id}/replies` (office staff): a person answers; the
@@ -437,7 +437,7 @@ pub async fn reply(
     crate::auth::require_staff(&principal, "office staff answer owners", "只有客服人员可以回复业主")?;
     let said = text(&body.text)?;
     let c = visible(&state, &principal, &id).await?;
-    if c.state == "closed" {
+    if c.head.state == "closed" {
         return Err(closed());
     }
     if c.messages.len() + 1 > MAX_MESSAGES {
@@ -445,11 +445,11 @@ pub async fn reply(
     }
     let message = NewMessage { author: "staff", user: Some(principal.user.to_string()), text: said, turn: None };
     let answered = ConversationChange { state: Some("answered"), project: None };
-    if !state.db.add_messages(&principal.org, &c.id, &[message], answered, state.clock.now_ms()).await? {
+    if !state.db.add_messages(&principal.org, &c.head.id, &[message], answered, state.clock.now_ms()).await? {
         return Err(closed());
     }
     changed(&state, &principal.org, &c, true);
-    Ok(Json(visible(&state, &principal, &c.id).await?))
+    Ok(Json(visible(&state, &principal, &c.head.id).await?))
 }
 
 /// `POST /api/v1/assistant/conversations/{id}/close` (office staff).
@@ -460,12 +460,12 @@ pub async fn close(
 ) -> Result<Json<ConversationRecord>, ApiError> {
     crate::auth::require_staff(&principal, "office staff close conversations", "只有客服人员可以结束会话")?;
     let c = visible(&state, &principal, &id).await?;
-    if c.state != "closed" {
+    if c.head.state != "closed" {
         let closing = ConversationChange { state: Some("closed"), project: None };
-        state.db.add_messages(&principal.org, &c.id, &[], closing, state.clock.now_ms()).await?;
+        state.db.add_messages(&principal.org, &c.head.id, &[], closing, state.clock.now_ms()).await?;
         changed(&state, &principal.org, &c, true);
     }
-    Ok(Json(visible(&state, &principal, &c.id).await?))
+    Ok(Json(visible(&state, &principal, &c.head.id).await?))
 }
 
 /// `GET /api/v1/assistant/conversations/{id}`.

@@ -39,9 +39,9 @@ pub struct MessageRecord {
     pub at: i64,
 }
 
-/// A conversation.
+/// What a conversation is, with or without its messages.
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, schemars::JsonSchema)]
-pub struct ConversationRecord {
+pub struct ConversationHead {
     pub id: String,
     /// The owner (a user id).
     pub owner: String,
@@ -57,22 +57,21 @@ pub struct ConversationRecord {
     pub created_at: i64,
     pub updated_at: i64,
     pub waiting_since: Option<i64>,
+}
+
+/// A conversation.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, schemars::JsonSchema)]
+pub struct ConversationRecord {
+    #[serde(flatten)]
+    pub head: ConversationHead,
     pub messages: Vec<MessageRecord>,
 }
 
 /// A conversation in a list: its last message instead of all.
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, schemars::JsonSchema)]
 pub struct ConversationSummary {
-    pub id: String,
-    pub owner: String,
-    pub unit: Option<String>,
-    pub building: Option<String>,
-    pub project: Option<String>,
-    pub state: String,
-    pub order_id: Option<String>,
-    pub created_at: i64,
-    pub updated_at: i64,
-    pub waiting_since: Option<i64>,
+    #[serde(flatten)]
+    pub head: ConversationHead,
     pub last: Option<MessageRecord>,
 }
 
@@ -167,6 +166,11 @@ const CONVERSATION_COLUMNS: &str = "id, owner_id,
      project, state, order_id, created_at, updated_at, waiting_since";
 
 type MessageRow = (i64, String, Option<String>, String, Option<String>, i64);
+
+fn head(row: ConversationRow) -> ConversationHead {
+    let (id, owner, unit, building, project, state, order_id, created_at, updated_at, waiting_since) = row;
+    ConversationHead { id, owner, unit, building, project, state, order_id, created_at, updated_at, waiting_since }
+}
 
 fn message(row: MessageRow) -> MessageRecord {
     let (seq, author, by, text, turn, at) = row;
@@ -317,29 +321,17 @@ where
         .bind(id)
         .fetch_optional(&self.pool)
         .await?;
-        let Some((id, owner, unit, building, project, state, order_id, created_at, updated_at, waiting_since)) = row
-        else {
+        let Some(row) = row else {
             return Ok(None);
         };
+        let head = head(row);
         let messages: Vec<MessageRow> = sqlx::query_as(AssertSqlSafe(format!(
             "SELECT {MESSAGE_COLUMNS} FROM conversation_messages m WHERE m.conversation_id = $1 ORDER BY m.seq"
         )))
-        .bind(id.as_str())
+        .bind(head.id.as_str())
         .fetch_all(&self.pool)
         .await?;
-        Ok(Some(ConversationRecord {
-            id,
-            owner,
-            unit,
-            building,
-            project,
-            state,
-            order_id,
-            created_at,
-            updated_at,
-            waiting_since,
-            messages: messages.into_iter().map(message).collect(),
-        }))
+        Ok(Some(ConversationRecord { head, messages: messages.into_iter().map(message).collect() }))
     }
 
     async fn order_conversation(&self, org: &str, order_id: &str) -> Result<Option<String>> {
@@ -385,23 +377,14 @@ where
                 last.insert(conversation, message((seq, author, by, text, turn, at)));
             }
         }
-        let mut out = Vec::with_capacity(rows.len());
-        for (id, owner, unit, building, project, state, order_id, created_at, updated_at, waiting_since) in rows {
-            let last = last.remove(&id);
-            out.push(ConversationSummary {
-                id,
-                owner,
-                unit,
-                building,
-                project,
-                state,
-                order_id,
-                created_at,
-                updated_at,
-                waiting_since,
-                last,
-            });
-        }
+        let out = rows
+            .into_iter()
+            .map(|row| {
+                let head = head(row);
+                let last = last.remove(&head.id);
+                ConversationSummary { head, last }
+            })
+            .collect();
         Ok(out)
     }
 

@@ -305,7 +305,7 @@ pub async fn register(
             state.db.release_idempotency_key(&principal, key).await?;
         }
         if let Some(c) = &conversation {
-            state.db.unlink_conversation(&principal.org, &c.id, &id.to_string()).await?;
+            state.db.unlink_conversation(&principal.org, &c.head.id, &id.to_string()).await?;
         }
     }
     made?;
