@@ -168,7 +168,6 @@ impl Indexed {
 
 /// An organization's articles, searchable.
 pub struct KnowledgeIndex {
-    index: Index,
     reader: IndexReader,
     title: Field,
     keywords: Field,
@@ -265,16 +264,16 @@ impl KnowledgeIndex {
             doc.add_text(body, &article.body);
             doc.add_u64(ord, i as u64);
             writer.add_document(doc).map_err(model_error)?;
-            let all = format!("{} {} {}", article.title, article.keywords.join(" "), article.body);
-            let words = words(&mut analyzer, &all).into_iter().collect();
             let about = format!("{} {}", article.title, article.keywords.join(" "));
-            let mut topic: HashSet<String> = words_of(&mut analyzer, &about).into_iter().collect();
+            let all = format!("{about} {}", article.body);
+            let held = words(&mut analyzer, &all).into_iter().collect();
+            let mut topic: HashSet<String> = words(&mut analyzer, &about).into_iter().collect();
             topic.extend(article.keywords.iter().map(|k| k.to_lowercase()));
-            indexed.push(Indexed { article: article.clone(), words, text: all.to_lowercase(), topic });
+            indexed.push(Indexed { article: article.clone(), words: held, text: all.to_lowercase(), topic });
         }
         writer.commit().map_err(model_error)?;
         let reader = index.reader().map_err(model_error)?;
-        Ok(KnowledgeIndex { index, reader, title, keywords, body, ord, analyzer, articles: indexed })
+        Ok(KnowledgeIndex { reader, title, keywords, body, ord, analyzer, articles: indexed })
     }
 
     /// How many articles are indexed.
@@ -343,20 +342,11 @@ impl KnowledgeIndex {
     pub fn article(&self, id: &str) -> Option<&Article> {
         self.articles.iter().map(|a| &a.article).find(|a| a.id == id)
     }
-
-    #[doc(hidden)]
-    pub fn index(&self) -> &Index {
-        &self.index
-    }
 }
 
 /// The words of a text that carry a topic: jieba's words without punctuation, digits and
 /// [`STOPWORDS`].
 fn words(analyzer: &mut TextAnalyzer, text: &str) -> Vec<String> {
-    words_of(analyzer, text)
-}
-
-fn words_of(analyzer: &mut TextAnalyzer, text: &str) -> Vec<String> {
     let mut stream = analyzer.token_stream(text);
     let mut out = Vec::new();
     while let Some(token) = TokenStream::next(&mut stream) {
