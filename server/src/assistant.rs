@@ -37,8 +37,8 @@ pub struct Knowledge {
 
 impl Knowledge {
     /// The organization's index.
-    pub async fn for_org(&self, db: &dyn Database, org: &str) -> Result<Arc<KnowledgeIndex>, StoreError> {
-        let version = knowledge_version(db, org).await?;
+    pub async fn for_org(&self, db: &dyn Database, org: &str, now_ms: i64) -> Result<Arc<KnowledgeIndex>, StoreError> {
+        let version = knowledge_version(db, org, now_ms).await?;
         let cached = |cache: &Mutex<HashMap<String, (i64, Arc<KnowledgeIndex>)>>| {
             cache.lock().expect("knowledge cache").get(org).filter(|(v, _)| *v == version).map(|(_, i)| i.clone())
         };
@@ -68,11 +68,10 @@ impl Knowledge {
 
 /// The organization's knowledge version, after giving an organization from before the knowledge
 /// base its starter articles (once: deleting every article later does not bring them back).
-pub async fn knowledge_version(db: &dyn Database, org: &str) -> Result<i64, StoreError> {
+pub async fn knowledge_version(db: &dyn Database, org: &str, now_ms: i64) -> Result<i64, StoreError> {
     match db.knowledge_version(org).await? {
         0 => {
-            let now = jiff::Timestamp::now().as_millisecond();
-            if db.seed_knowledge_once(org, now).await? {
+            if db.seed_knowledge_once(org, now_ms).await? {
                 tracing::info!(%org, "an organization from before the knowledge base was given the starter articles");
             }
             db.knowledge_version(org).await

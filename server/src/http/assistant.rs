@@ -94,6 +94,13 @@ pub struct ConversationQuery {
     pub limit: Option<i64>,
 }
 
+/// Gives an organization from before the knowledge base its starter articles, once, before its
+/// articles are read or written.
+async fn starter_articles(state: &AppState, principal: &Principal) -> Result<(), ApiError> {
+    crate::assistant::knowledge_version(state.db.as_ref(), &principal.org, state.clock.now_ms()).await?;
+    Ok(())
+}
+
 fn may_write_articles(principal: &Principal) -> Result<(), ApiError> {
     if matches!(principal.role, Role::Supervisor | Role::Manager | Role::Admin) {
         Ok(())
@@ -166,7 +173,7 @@ pub async fn list_articles(
             "只有业主和客服人员可以查看知识库",
         ));
     }
-    crate::assistant::knowledge_version(state.db.as_ref(), &principal.org).await?;
+    starter_articles(&state, &principal).await?;
     let mut articles = state.db.articles(&principal.org).await?;
     if !staff {
         articles.retain(|a| a.published);
@@ -181,8 +188,7 @@ pub async fn create_article(
     Body(body): Body<ArticleBody>,
 ) -> Result<(StatusCode, Json<ArticleRecord>), ApiError> {
     may_write_articles(&principal)?;
-    // An organization from before the knowledge base gets the starter articles first.
-    crate::assistant::knowledge_version(state.db.as_ref(), &principal.org).await?;
+    starter_articles(&state, &principal).await?;
     let input = article(body)?;
     if state.db.articles(&principal.org).await?.len() >= MAX_ARTICLES {
         return Err(ApiError::new(
@@ -208,8 +214,7 @@ pub async fn update_article(
     Body(body): Body<ArticleBody>,
 ) -> Result<Json<ArticleRecord>, ApiError> {
     may_write_articles(&principal)?;
-    // An organization from before the knowledge base gets the starter articles first.
-    crate::assistant::knowledge_version(state.db.as_ref(), &principal.org).await?;
+    starter_articles(&state, &principal).await?;
     let input = article(body)?;
     let saved = state
         .db
@@ -226,8 +231,7 @@ pub async fn delete_article(
     Path(id): Path<String>,
 ) -> Result<StatusCode, ApiError> {
     may_write_articles(&principal)?;
-    // An organization from before the knowledge base gets the starter articles first.
-    crate::assistant::knowledge_version(state.db.as_ref(), &principal.org).await?;
+    starter_articles(&state, &principal).await?;
     if !state.db.delete_article(&principal.org, &id).await? {
         return Err(ApiError::not_found("article"));
     }
@@ -315,7 +319,7 @@ pub async fn owner_message(
         }
     };
     let model = state.triage.for_org(state.db.as_ref(), &principal.org).await?;
-    let knowledge = state.knowledge.for_org(state.db.as_ref(), &principal.org).await?;
+    let knowledge = state.knowledge.for_org(state.db.as_ref(), &principal.org, now).await?;
     // The classifier and the search take the CPU for a moment: off the request threads.
     let (words, units) = (said.clone(), me.units.clone());
     let bot = tokio::task::spawn_blocking(move || {
