@@ -461,3 +461,48 @@ async fn sigterm_drains_and_exits_within_its_bound_even_with_live_listeners() {
     assert!(ended.is_ok(), "the live stream ends");
     assert!(reqwest::get(format!("{base}/healthz")).await.is_err(), "the listener is closed");
 }
+
+#[test]
+fn triage_bot_and_duplicates_measure_given_sets_and_refuse_malformed_ones() {
+    let dir = tempfile::tempdir().expect("dir");
+    let run = |args: &[&str]| {
+        std::process::Command::new(binary()).current_dir(dir.path()).args(args).output().expect("run loopwork triage")
+    };
+    let bot = dir.path().join("bot.jsonl");
+    std::fs::write(
+        &bot,
+        "{\"id\": \"1\", \"text\": \"请问物业费可以用微信交吗\", \"expect\": \"answer:property-fee\"}\n\
+         {\"id\": \"2\", \"text\": \"转人工\", \"expect\": \"handover\"}\n",
+    )
+    .expect("write");
+    let output = run(&["triage", "bot", "--data", bot.to_str().unwrap()]);
+    assert!(output.status.success(), "{}", String::from_utf8_lossy(&output.stderr));
+    let report: serde_json::Value = serde_json::from_slice(&output.stdout).expect("JSON");
+    assert_eq!((report["messages"].as_u64(), report["accuracy"].as_f64()), (Some(2), Some(1.0)), "{report}");
+    let pairs = dir.path().join("pairs.jsonl");
+    std::fs::write(
+        &pairs,
+        "{\"id\": \"1\", \"a\": \"5栋没水了，一滴都没有\", \"b\": \"五栋这边也没水了，一滴都没有了\", \"same\": true}\n\
+         {\"id\": \"2\", \"a\": \"5栋没水了，一滴都没有\", \"b\": \"楼道灯不亮了\", \"same\": false}\n",
+    )
+    .expect("write");
+    let output = run(&["triage", "duplicates", "--data", pairs.to_str().unwrap()]);
+    assert!(output.status.success(), "{}", String::from_utf8_lossy(&output.stderr));
+    let reports: serde_json::Value = serde_json::from_slice(&output.stdout).expect("JSON");
+    assert_eq!(reports[0]["measure"], "bigram_overlap");
+    assert_eq!(reports[0]["auc"].as_f64(), Some(1.0), "{reports}");
+    // Malformed or missing sets are refused with the line, never answered with figures.
+    let bad = dir.path().join("bad.jsonl");
+    std::fs::write(&bad, "{\"id\": \"1\", \"text\": \"x\"}\n").expect("write");
+    for args in [
+        ["triage", "bot", "--data", bad.to_str().unwrap()],
+        ["triage", "duplicates", "--data", bad.to_str().unwrap()],
+        ["triage", "bot", "--data", "no-such-file.jsonl"],
+    ] {
+        let output = run(&args);
+        assert!(!output.status.success(), "{args:?} succeeded");
+        assert!(output.stdout.is_empty(), "{args:?} printed figures");
+        let said = String::from_utf8_lossy(&output.stderr);
+        assert!(said.contains("line 1") || said.contains("cannot read"), "{args:?}: {said}");
+    }
+}
