@@ -29,6 +29,7 @@ pub mod sla;
 pub mod staff;
 pub mod store;
 pub mod summary;
+pub mod surge;
 pub mod sync;
 pub mod timeline;
 pub mod work_order;

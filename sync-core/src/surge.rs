@@ -1,0 +1,993 @@
+//! Complaint surges (投诉激增): many households reporting the same trouble at one place within
+//! minutes (a burst riser, a building without power, a stopped lift), found as the reports arrive
+//! and graded from level IV to level I. docs/incidents.md explains the method and its figures.
+//!
+//! Pure, as every rule here: the server runs a [`Detector`] on every registration; the backtest
+//! (`loopwork-sim incidents`) replays weeks of history through the same code.
+//!
+//! - **Households, not orders:** a household reporting twice counts once.
+//! - **Places form a tree:** project (小区) → building → riser (立管: the units of one entrance
+//!   stacked floor above floor, `3-1502`, `3-1402`, …) → unit; a common area belongs to its
+//!   building or, without one, to the project. Categories form a tree of two levels: a category
+//!   and every category (`*`).
+//! - **The baseline** ([`Baseline`]) is the rate of reports per node × category × hour of the day
+//!   on three kinds of day that the business calendar tells apart: working days, rest days
+//!   (weekends and public holidays, but not 调休 working weekends) and the first working day after
+//!   a break of three days or more, when the backlog arrives. A node's own history is shrunk
+//!   towards its share of the project's rate. The server learns it from history that excludes the
+//!   members of incidents, so a surge never becomes the baseline; the detector's baseline does not
+//!   move while it runs.
+//! - **A surge** is a window (10, 30 or 60 minutes by default) in which a node and category count
+//!   at least [`SurgeRules::min_households`] households *and* a count that the baseline makes
+//!   improbable: the Poisson probability of as many or more is at most
+//!   [`SurgeRules::max_p_value`] (the expectation-based Poisson scan statistic). The critical
+//!   counts are computed once per set of rules ([`Thresholds`]); of the tests that fire, the one
+//!   with the highest log-likelihood ratio names the incident's node.
+//! - **An incident** absorbs the reports that made it and every later report under its node and
+//!   category while it is open; it widens (a riser's incident becomes its building's, a building's
+//!   its project's, merging the incidents below) when households outside it surge too; it takes no
+//!   reports once resolved.
+
+use std::collections::{BTreeSet, HashMap, VecDeque};
+
+use jiff::Timestamp;
+use jiff::civil::Date;
+use statrs::distribution::{DiscreteCDF, Poisson};
+
+use crate::calendar::WorkingHours;
+use crate::location::Location;
+
+/// The category node that holds every category.
+pub const ANY_CATEGORY: &str = "*";
+
+const HOUR_MS: i64 = 3_600_000;
+const MINUTE_MS: i64 = 60_000;
+
+/// How deep a node sits in the place tree.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Hash, serde::Serialize, serde::Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Scope {
+    /// One riser (立管) of an entrance: the same unit position on every floor.
+    Riser,
+    Building,
+    Project,
+}
+
+/// A node of the place tree. A riser's node names its building; a building's names no riser.
+#[derive(Clone, Debug, PartialEq, Eq, PartialOrd, Ord, Hash, serde::Serialize, serde::Deserialize)]
+pub struct Node {
+    pub project: String,
+    pub building: Option<String>,
+    pub riser: Option<String>,
+}
+
+impl Node {
+    pub fn project(project: &str) -> Node {
+        Node { project: project.to_owned(), building: None, riser: None }
+    }
+
+    pub fn building(project: &str, building: &str) -> Node {
+        Node { project: project.to_owned(), building: Some(building.to_owned()), riser: None }
+    }
+
+    pub fn scope(&self) -> Scope {
+        match (&self.building, &self.riser) {
+            (Some(_), Some(_)) => Scope::Riser,
+            (Some(_), None) => Scope::Building,
+            _ => Scope::Project,
+        }
+    }
+
+    pub fn parent(&self) -> Option<Node> {
+        match self.scope() {
+            Scope::Riser => Some(Node { riser: None, ..self.clone() }),
+            Scope::Building => Some(Node::project(&self.project)),
+            Scope::Project => None,
+        }
+    }
+
+    /// This node, then its ancestors up to the project.
+    pub fn lineage(&self) -> impl Iterator<Item = Node> {
+        std::iter::successors(Some(self.clone()), Node::parent)
+    }
+
+    /// Whether `other` is this node or lies below it.
+    pub fn contains(&self, other: &Node) -> bool {
+        self.project == other.project
+            && match self.scope() {
+                Scope::Project => true,
+                Scope::Building => self.building == other.building,
+                Scope::Riser => self == other,
+            }
+    }
+
+    /// The node of a report's location: a unit's riser, a common area's building, or the
+    /// project when a common area names no building.
+    pub fn of(location: &Location) -> Node {
+        let building = location.building.clone().filter(|b| !b.is_empty());
+        let riser = match (&building, &location.unit) {
+            (Some(_), Some(unit)) => riser_of(unit),
+            _ => None,
+        };
+        Node { project: location.project.clone(), riser: riser.filter(|_| building.is_some()), building }
+    }
+
+    /// zh-CN, as the desk shows it: `3栋 3单元02立管`, `3栋`, `全小区`.
+    pub fn label_zh(&self) -> String {
+        match (&self.building, &self.riser) {
+            (Some(b), Some(r)) => match r.split_once('*') {
+                Some((entrance, room)) if !entrance.is_empty() => {
+                    format!("{b}栋 {}单元{room}立管", entrance.trim_end_matches('-'))
+                }
+                Some((_, room)) => format!("{b}栋 {room}立管"),
+                None => format!("{b}栋 {r}"),
+            },
+            (Some(b), None) => format!("{b}栋"),
+            _ => "全小区".to_owned(),
+        }
+    }
+}
+
+/// The riser of a unit code: the entrance and the unit's position on its floor, the floor left
+/// out (`3-1502` and `3-0802` share riser `3-*02`; `1502` is riser `*02`). A unit code that does
+/// not end in a floor and a two-digit position (three digits or more) has no riser.
+pub fn riser_of(unit: &str) -> Option<String> {
+    let digits = unit.chars().rev().take_while(char::is_ascii_digit).count();
+    if digits < 3 {
+        return None;
+    }
+    let split = unit.len() - digits;
+    let (prefix, number) = unit.split_at(split);
+    Some(format!("{prefix}*{}", &number[number.len() - 2..]))
+}
+
+/// One registration as the detector sees it.
+#[derive(Clone, Debug, PartialEq)]
+pub struct Report {
+    /// The order's id (or any key the caller tracks it by).
+    pub order: String,
+    /// Registration time, Unix milliseconds.
+    pub at_ms: i64,
+    /// The household: its unit code, or for a report about a common area the reporter's own unit
+    /// or user id. Counts are of distinct households.
+    pub household: String,
+    pub node: Node,
+    /// The category code (`water_electric`, …).
+    pub category: String,
+    /// A life-safety rule matched (trapped in a lift, gas, fire, …): an incident holding one is
+    /// level I.
+    pub life_safety: bool,
+}
+
+/// The kind of day an hour belongs to, by the business calendar.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, serde::Serialize)]
+#[serde(rename_all = "snake_case")]
+pub enum DayKind {
+    Working,
+    /// Weekends and public holidays (a 调休 working weekend is a working day).
+    Rest,
+    /// The first working day after three or more rest days: the backlog of a long holiday.
+    AfterBreak,
+}
+
+impl DayKind {
+    fn index(self) -> usize {
+        match self {
+            DayKind::Working => 0,
+            DayKind::Rest => 1,
+            DayKind::AfterBreak => 2,
+        }
+    }
+
+    fn of_day(calendar: &WorkingHours, day: Date) -> DayKind {
+        if !calendar.is_working_day(day) {
+            return DayKind::Rest;
+        }
+        let rest_before = std::iter::successors(day.yesterday().ok(), |d| d.yesterday().ok())
+            .take(3)
+            .filter(|d| !calendar.is_working_day(*d))
+            .count();
+        if rest_before == 3 { DayKind::AfterBreak } else { DayKind::Working }
+    }
+}
+
+const SLOTS: usize = 3 * 24;
+
+/// An instant's slot of the baseline: its kind of day and its local hour.
+fn slot(calendar: &WorkingHours, at_ms: i64) -> usize {
+    let Ok(at) = Timestamp::from_millisecond(at_ms) else { return 0 };
+    let local = at.to_zoned(calendar.zone.clone());
+    DayKind::of_day(calendar, local.date()).index() * 24 + local.hour() as usize
+}
+
+/// With no hour of the kind observed yet (a first long holiday), the first working day after a
+/// break is expected at this multiple of a working day.
+const AFTER_BREAK_PRIOR: f64 = 2.0;
+
+/// How many hours of its project's rate a node's own history is weighed against.
+const PRIOR_HOURS: f64 = 24.0;
+
+/// The least rate per household and hour assumed for any category: a category never seen still
+/// needs a surge to be a surge.
+const FLOOR_RATE: f64 = 2e-6;
+
+/// Expected reports per node × category × slot, learned from history (docs/incidents.md).
+#[derive(Clone, Debug)]
+pub struct Baseline {
+    calendar: Option<WorkingHours>,
+    /// Households under each node (from the estate register).
+    households: HashMap<Node, u32>,
+    /// Distinct household-hours reported per node, category and slot (`*` holds every category).
+    counts: HashMap<(Node, String), [u32; SLOTS]>,
+    /// Hours of each slot the history covered.
+    exposure: [f64; SLOTS],
+}
+
+impl Baseline {
+    /// Learns from `history` (reports outside incidents) between `from_ms` and `to_ms`.
+    /// `households` holds every unit as its node (a unit's riser, or its building where it has
+    /// none); the counts of buildings and the project are summed from it.
+    pub fn learn(
+        calendar: &WorkingHours,
+        units: impl IntoIterator<Item = Node>,
+        history: &[Report],
+        from_ms: i64,
+        to_ms: i64,
+    ) -> Baseline {
+        let mut households: HashMap<Node, u32> = HashMap::new();
+        for unit in units {
+            for node in unit.lineage() {
+                *households.entry(node).or_default() += 1;
+            }
+        }
+        let mut exposure = [0.0; SLOTS];
+        let mut hour = from_ms - from_ms.rem_euclid(HOUR_MS);
+        while hour < to_ms {
+            exposure[slot(calendar, hour)] += 1.0;
+            hour += HOUR_MS;
+        }
+        let mut seen = BTreeSet::new();
+        let mut counts: HashMap<(Node, String), [u32; SLOTS]> = HashMap::new();
+        for report in history.iter().filter(|r| (from_ms..to_ms).contains(&r.at_ms)) {
+            if !seen.insert((report.household.as_str(), report.category.as_str(), report.at_ms.div_euclid(HOUR_MS))) {
+                continue;
+            }
+            let s = slot(calendar, report.at_ms);
+            for node in report.node.lineage() {
+                for category in [report.category.as_str(), ANY_CATEGORY] {
+                    counts.entry((node.clone(), category.to_owned())).or_insert([0; SLOTS])[s] += 1;
+                }
+            }
+        }
+        Baseline { calendar: Some(calendar.clone()), households, counts, exposure }
+    }
+
+    /// Households under a node (0 for a node the register does not know).
+    pub fn households(&self, node: &Node) -> u32 {
+        self.households.get(node).copied().unwrap_or(0)
+    }
+
+    /// The buildings of a project the register knows.
+    pub fn buildings(&self, project: &str) -> usize {
+        self.households.keys().filter(|n| n.project == project && n.scope() == Scope::Building).count()
+    }
+
+    /// Reports expected at a node in a category in the `window_ms` before `at_ms`.
+    pub fn expected(&self, node: &Node, category: &str, at_ms: i64, window_ms: i64) -> f64 {
+        let Some(calendar) = &self.calendar else { return 0.0 };
+        let s = slot(calendar, at_ms);
+        let hours = window_ms as f64 / HOUR_MS as f64;
+        let count = |n: &Node, s: usize| self.counts.get(&(n.clone(), category.to_owned())).map_or(0, |c| c[s]) as f64;
+        let project = Node::project(&node.project);
+        let share = match self.households(&project) {
+            0 => 1.0,
+            all => f64::from(self.households(node)) / f64::from(all),
+        };
+        let per_hour = |s: usize| -> Option<f64> {
+            // The project's rate at this hour, shrunk towards its rate over the whole kind of day
+            // (an hour with few reports in history is not an hour when nothing happens) …
+            let kind = s - s % 24..s - s % 24 + 24;
+            let day_exposure: f64 = self.exposure[kind.clone()].iter().sum();
+            if day_exposure <= 0.0 {
+                return None;
+            }
+            let day_rate = kind.map(|k| count(&project, k)).sum::<f64>() / day_exposure;
+            let exposure = self.exposure[s];
+            let project_rate = (count(&project, s) + PRIOR_HOURS * day_rate) / (exposure + PRIOR_HOURS);
+            // … and the node's own history shrunk towards its share of the project's.
+            Some((count(node, s) + PRIOR_HOURS * project_rate * share) / (exposure + PRIOR_HOURS))
+        };
+        let rate = per_hour(s).or_else(|| {
+            // A kind of day never seen: a first working day after a break is a busy working day;
+            // anything else falls back to the working day's hour.
+            let hour = s % 24;
+            let factor = if s / 24 == DayKind::AfterBreak.index() { AFTER_BREAK_PRIOR } else { 1.0 };
+            per_hour(hour).map(|r| r * factor)
+        });
+        let floor = FLOOR_RATE * f64::from(self.households(node).max(1));
+        rate.unwrap_or(0.0).max(floor) * hours
+    }
+}
+
+/// The response levels, from the least to the most serious (Ⅳ级 … Ⅰ级).
+#[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Hash, serde::Serialize, serde::Deserialize)]
+pub enum Level {
+    #[serde(rename = "IV")]
+    Four,
+    #[serde(rename = "III")]
+    Three,
+    #[serde(rename = "II")]
+    Two,
+    #[serde(rename = "I")]
+    One,
+}
+
+impl Level {
+    pub fn label_zh(self) -> &'static str {
+        match self {
+            Level::Four => "Ⅳ级(一般)",
+            Level::Three => "Ⅲ级(较大)",
+            Level::Two => "Ⅱ级(重大)",
+            Level::One => "Ⅰ级(特别重大)",
+        }
+    }
+
+    pub fn code(self) -> &'static str {
+        match self {
+            Level::Four => "IV",
+            Level::Three => "III",
+            Level::Two => "II",
+            Level::One => "I",
+        }
+    }
+}
+
+/// An organization's rules for surges (its own copy; these defaults are docs/incidents.md's).
+#[derive(Clone, Debug, PartialEq, serde::Serialize, serde::Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct SurgeRules {
+    /// The scanning windows, minutes.
+    pub windows_minutes: Vec<u32>,
+    /// The least households that make a surge (the plain rule: ≥ N households, one node, one
+    /// category, within a window).
+    pub min_households: u32,
+    /// The largest Poisson probability of the count under the baseline that is still a surge.
+    pub max_p_value: f64,
+    /// The least households outside an open incident, under its parent node, that widen it.
+    pub widen_min_households: u32,
+    /// Level III from this many households, or any incident of a whole building.
+    pub level_three_households: u32,
+    /// Level II from this many households, or an incident over several buildings.
+    pub level_two_households: u32,
+    /// Level I when an incident covers this share of the project's buildings (or holds a
+    /// life-safety report).
+    pub level_one_building_share: f64,
+}
+
+impl Default for SurgeRules {
+    fn default() -> Self {
+        SurgeRules {
+            windows_minutes: vec![10, 30, 60],
+            min_households: 5,
+            max_p_value: 1e-6,
+            widen_min_households: 3,
+            level_three_households: 30,
+            level_two_households: 200,
+            level_one_building_share: 0.5,
+        }
+    }
+}
+
+/// What makes a set of surge rules unusable.
+#[derive(Clone, Debug, PartialEq, thiserror::Error)]
+pub enum SurgeRulesFault {
+    #[error("windows must be 1 to 5 values of 1 to 240 minutes")]
+    Windows,
+    #[error("households thresholds must be 2 to 100,000, levels in order (IV < III < II)")]
+    Households,
+    #[error("the p-value must be above 0 and at most 0.05; the building share above 0 and at most 1")]
+    Probability,
+}
+
+impl SurgeRules {
+    pub fn check(&self) -> Result<(), SurgeRulesFault> {
+        let windows = &self.windows_minutes;
+        if windows.is_empty() || windows.len() > 5 || windows.iter().any(|w| !(1..=240).contains(w)) {
+            return Err(SurgeRulesFault::Windows);
+        }
+        let counts =
+            [self.min_households, self.widen_min_households, self.level_three_households, self.level_two_households];
+        if counts.iter().any(|c| !(2..=100_000).contains(c))
+            || self.min_households > self.level_three_households
+            || self.level_three_households > self.level_two_households
+        {
+            return Err(SurgeRulesFault::Households);
+        }
+        let p = self.max_p_value;
+        let share = self.level_one_building_share;
+        if !(p > 0.0 && p <= 0.05) || !(share > 0.0 && share <= 1.0) {
+            return Err(SurgeRulesFault::Probability);
+        }
+        Ok(())
+    }
+
+    fn max_window_ms(&self) -> i64 {
+        i64::from(self.windows_minutes.iter().copied().max().unwrap_or(60)) * MINUTE_MS
+    }
+}
+
+/// The critical counts of a set of rules, computed once: for expectations on a logarithmic grid,
+/// the least count whose Poisson probability of as many or more is at most the rules' p-value.
+/// An expectation is rounded up to the grid (the conservative side).
+#[derive(Clone, Debug)]
+pub struct Thresholds {
+    critical: Vec<u32>,
+}
+
+const GRID_LOW: f64 = 1e-5;
+const GRID_RATIO: f64 = 1.25;
+const GRID_POINTS: usize = 90;
+
+impl Thresholds {
+    pub fn new(max_p_value: f64) -> Thresholds {
+        let critical = (0..GRID_POINTS)
+            .map(|k| {
+                let mean = GRID_LOW * GRID_RATIO.powi(k as i32);
+                let poisson = Poisson::new(mean).expect("a positive mean");
+                // P(X ≥ c) = sf(c − 1).
+                (1u32..).find(|c| poisson.sf(u64::from(*c) - 1) <= max_p_value).unwrap_or(u32::MAX)
+            })
+            .collect();
+        Thresholds { critical }
+    }
+
+    /// The least count that is improbable at this expectation.
+    pub fn critical(&self, expected: f64) -> u32 {
+        let k = if expected <= GRID_LOW { 0 } else { ((expected / GRID_LOW).ln() / GRID_RATIO.ln()).ceil() as usize };
+        self.critical.get(k).copied().unwrap_or(u32::MAX)
+    }
+}
+
+/// The expectation-based Poisson log-likelihood ratio of `count` against `expected` (0 when the
+/// count is not above it).
+pub fn log_likelihood_ratio(count: u32, expected: f64) -> f64 {
+    let c = f64::from(count);
+    if c <= expected || expected <= 0.0 { 0.0 } else { c * (c / expected).ln() - (c - expected) }
+}
+
+/// An incident (事件单) as the detector keeps it.
+#[derive(Clone, Debug, PartialEq, serde::Serialize)]
+pub struct Incident {
+    pub id: u64,
+    pub node: Node,
+    /// A category code, or [`ANY_CATEGORY`].
+    pub category: String,
+    pub level: Level,
+    /// When the detector opened it.
+    pub opened_ms: i64,
+    /// Its earliest member's registration.
+    pub first_report_ms: i64,
+    /// Its member orders, in the order they joined.
+    pub members: Vec<String>,
+    pub households: BTreeSet<String>,
+    pub buildings: BTreeSet<String>,
+    /// The score (log-likelihood ratio) of the test that opened or last widened it.
+    pub score: f64,
+    pub life_safety: bool,
+    pub resolved: bool,
+}
+
+impl Incident {
+    fn takes(&self, report: &Report) -> bool {
+        !self.resolved
+            && self.node.contains(&report.node)
+            && (self.category == ANY_CATEGORY || self.category == report.category)
+    }
+}
+
+/// What one report did.
+#[derive(Clone, Debug, PartialEq)]
+pub enum Outcome {
+    /// No surge: the report stands alone.
+    Quiet,
+    /// It joined an open incident.
+    Joined { incident: u64 },
+    /// It completed a surge: a new incident with the reports of its window.
+    Opened { incident: u64 },
+    /// It made an incident wider (its node moved up), merging the incidents named.
+    Widened { incident: u64, merged: Vec<u64> },
+}
+
+/// A test that fired: a node, a category and a window with its counts.
+#[derive(Clone, Debug)]
+struct Firing {
+    node: Node,
+    category: String,
+    window_ms: i64,
+    score: f64,
+    /// Open incidents under the node this firing widens.
+    widens: Vec<u64>,
+}
+
+/// The detector: the reports of the longest window and the incidents. The server rebuilds it from
+/// storage; the backtest keeps one for the whole replay.
+#[derive(Clone, Debug)]
+pub struct Detector {
+    rules: SurgeRules,
+    thresholds: Thresholds,
+    recent: VecDeque<Report>,
+    incidents: Vec<Incident>,
+    /// Which open incident holds each order of `recent`.
+    held: HashMap<String, u64>,
+    next_id: u64,
+}
+
+impl Detector {
+    pub fn new(rules: SurgeRules) -> Detector {
+        let thresholds = Thresholds::new(rules.max_p_value);
+        Detector { rules, thresholds, recent: VecDeque::new(), incidents: Vec::new(), held: HashMap::new(), next_id: 1 }
+    }
+
+    pub fn rules(&self) -> &SurgeRules {
+        &self.rules
+    }
+
+    pub fn incidents(&self) -> &[Incident] {
+        &self.incidents
+    }
+
+    pub fn incident(&self, id: u64) -> Option<&Incident> {
+        self.incidents.iter().find(|i| i.id == id)
+    }
+
+    /// The incident resolved: it takes no more reports, and its members no longer count towards
+    /// a new surge (a new one needs new households).
+    pub fn resolve(&mut self, id: u64) {
+        let Some(incident) = self.incidents.iter_mut().find(|i| i.id == id) else { return };
+        incident.resolved = true;
+        let members: BTreeSet<&str> = incident.members.iter().map(String::as_str).collect();
+        self.recent.retain(|r| !members.contains(r.order.as_str()));
+        self.held.retain(|_, holder| *holder != id);
+    }
+
+    /// One registration, in time order.
+    pub fn observe(&mut self, report: Report, baseline: &Baseline) -> Outcome {
+        let horizon = report.at_ms - self.rules.max_window_ms();
+        while self.recent.front().is_some_and(|r| r.at_ms <= horizon) {
+            if let Some(gone) = self.recent.pop_front() {
+                self.held.remove(&gone.order);
+            }
+        }
+        // The narrowest open incident that takes it.
+        let joined = self.incidents.iter().filter(|i| i.takes(&report)).min_by_key(|i| i.node.scope()).map(|i| i.id);
+        self.recent.push_back(report.clone());
+        if let Some(id) = joined {
+            self.absorb(id, &report);
+            self.regrade(id, baseline);
+        }
+        let Some(firing) = self.scan(&report, baseline) else {
+            return joined.map_or(Outcome::Quiet, |incident| Outcome::Joined { incident });
+        };
+        let members: Vec<Report> = self
+            .recent
+            .iter()
+            .filter(|r| r.at_ms > report.at_ms - firing.window_ms)
+            .filter(|r| firing.node.contains(&r.node))
+            .filter(|r| firing.category == ANY_CATEGORY || firing.category == r.category)
+            .cloned()
+            .collect();
+        let outcome = if let Some((&keep, merged)) = firing.widens.split_first() {
+            for id in merged {
+                let Some(gone) = self.incidents.iter().position(|i| i.id == *id) else { continue };
+                let gone = self.incidents.remove(gone);
+                let target = self.incidents.iter_mut().find(|i| i.id == keep).expect("kept incident");
+                for member in gone.members {
+                    if let Some(holder) = self.held.get_mut(&member) {
+                        *holder = keep;
+                    }
+                    if !target.members.contains(&member) {
+                        target.members.push(member);
+                    }
+                }
+                target.households.extend(gone.households);
+                target.buildings.extend(gone.buildings);
+                target.first_report_ms = target.first_report_ms.min(gone.first_report_ms);
+                target.life_safety |= gone.life_safety;
+            }
+            let target = self.incidents.iter_mut().find(|i| i.id == keep).expect("kept incident");
+            target.node = firing.node.clone();
+            target.category = firing.category.clone();
+            target.score = firing.score;
+            Outcome::Widened { incident: keep, merged: merged.to_vec() }
+        } else {
+            let id = self.next_id;
+            self.next_id += 1;
+            self.incidents.push(Incident {
+                id,
+                node: firing.node.clone(),
+                category: firing.category.clone(),
+                level: Level::Four,
+                opened_ms: report.at_ms,
+                first_report_ms: report.at_ms,
+                members: Vec::new(),
+                households: BTreeSet::new(),
+                buildings: BTreeSet::new(),
+                score: firing.score,
+                life_safety: false,
+                resolved: false,
+            });
+            Outcome::Opened { incident: id }
+        };
+        let id = match &outcome {
+            Outcome::Opened { incident } | Outcome::Widened { incident, .. } => *incident,
+            _ => unreachable!("a firing opens or widens"),
+        };
+        for member in &members {
+            // A report another open incident holds stays there unless this one merged it.
+            if self.held.get(&member.order).is_some_and(|holder| *holder != id) {
+                continue;
+            }
+            self.absorb(id, member);
+        }
+        self.regrade(id, baseline);
+        outcome
+    }
+
+    fn absorb(&mut self, id: u64, report: &Report) {
+        let Some(incident) = self.incidents.iter_mut().find(|i| i.id == id) else { return };
+        if incident.members.contains(&report.order) {
+            return;
+        }
+        incident.members.push(report.order.clone());
+        self.held.insert(report.order.clone(), id);
+        incident.households.insert(report.household.clone());
+        if let Some(building) = &report.node.building {
+            incident.buildings.insert(building.clone());
+        }
+        incident.first_report_ms = incident.first_report_ms.min(report.at_ms);
+        incident.life_safety |= report.life_safety;
+    }
+
+    /// The level an incident has reached (levels only rise).
+    fn regrade(&mut self, id: u64, baseline: &Baseline) {
+        let rules = &self.rules;
+        let Some(incident) = self.incidents.iter_mut().find(|i| i.id == id) else { return };
+        let households = incident.households.len() as u32;
+        let buildings = incident.buildings.len();
+        let all_buildings = baseline.buildings(&incident.node.project).max(1);
+        let level = if incident.life_safety
+            || (incident.node.scope() == Scope::Project
+                && buildings as f64 >= rules.level_one_building_share * all_buildings as f64
+                && buildings >= 2)
+        {
+            Level::One
+        } else if households >= rules.level_two_households || buildings >= 2 {
+            Level::Two
+        } else if households >= rules.level_three_households || incident.node.scope() >= Scope::Building {
+            Level::Three
+        } else {
+            Level::Four
+        };
+        incident.level = incident.level.max(level);
+    }
+
+    /// The strongest test the report completes, if any: for each window, each node from the
+    /// report's own up to the project, and the report's category and every category.
+    fn scan(&self, report: &Report, baseline: &Baseline) -> Option<Firing> {
+        let mut best: Option<Firing> = None;
+        let mut households: BTreeSet<&str> = BTreeSet::new();
+        let mut outside: BTreeSet<&str> = BTreeSet::new();
+        for minutes in &self.rules.windows_minutes {
+            let window_ms = i64::from(*minutes) * MINUTE_MS;
+            let since = report.at_ms - window_ms;
+            for node in report.node.lineage() {
+                for category in [report.category.as_str(), ANY_CATEGORY] {
+                    let takes = |i: &Incident| i.category == ANY_CATEGORY || i.category == category;
+                    // An open incident at or above this node that takes this category already
+                    // holds whatever would open here.
+                    if self.incidents.iter().any(|i| !i.resolved && i.node.contains(&node) && takes(i)) {
+                        continue;
+                    }
+                    // Open incidents below this node in this category: a firing here widens them.
+                    let below: Vec<&Incident> = self
+                        .incidents
+                        .iter()
+                        .filter(|i| !i.resolved && node.contains(&i.node))
+                        .filter(|i| category == ANY_CATEGORY || i.category == category)
+                        .collect();
+                    households.clear();
+                    outside.clear();
+                    for r in self.recent.iter().rev().take_while(|r| r.at_ms > since) {
+                        if !node.contains(&r.node) || (category != ANY_CATEGORY && r.category != category) {
+                            continue;
+                        }
+                        // A report another open incident holds is that incident's, not a new
+                        // surge's.
+                        if self.held.get(&r.order).is_some_and(|holder| below.iter().all(|i| i.id != *holder)) {
+                            continue;
+                        }
+                        households.insert(&r.household);
+                        if !below.iter().any(|i| i.node.contains(&r.node)) {
+                            outside.insert(&r.household);
+                        }
+                    }
+                    let expected = baseline.expected(&node, category, report.at_ms, window_ms);
+                    let (count, needed, test_expected) = if below.is_empty() {
+                        (households.len() as u32, self.rules.min_households, expected)
+                    } else {
+                        let inside: f64 =
+                            below.iter().map(|i| baseline.expected(&i.node, category, report.at_ms, window_ms)).sum();
+                        let rest = (expected - inside).max(expected * 0.01);
+                        (outside.len() as u32, self.rules.widen_min_households, rest)
+                    };
+                    if count < needed || count < self.thresholds.critical(test_expected) {
+                        continue;
+                    }
+                    let score = log_likelihood_ratio(households.len() as u32, expected);
+                    if best.as_ref().is_none_or(|b| score > b.score) {
+                        let mut widens: Vec<u64> = below.iter().map(|i| i.id).collect();
+                        widens.sort_unstable();
+                        best = Some(Firing {
+                            node: node.clone(),
+                            category: category.to_owned(),
+                            window_ms,
+                            score,
+                            widens,
+                        });
+                    }
+                }
+            }
+        }
+        best
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    const MONDAY: i64 = 1_795_363_200_000; // 2026-11-23 00:00 +08:00
+
+    fn estate() -> Vec<Node> {
+        // 4 buildings × 2 entrances × 20 floors × 2 units = 320 households.
+        let mut units = Vec::new();
+        for b in 1..=4 {
+            for e in 1..=2 {
+                for floor in 1..=20 {
+                    for room in 1..=2 {
+                        let unit = format!("{e}-{floor:02}{room:02}");
+                        units.push(Node::of(&Location::unit("p", &b.to_string(), &unit)));
+                    }
+                }
+            }
+        }
+        units
+    }
+
+    fn report(n: usize, at_ms: i64, building: u32, unit: &str, category: &str) -> Report {
+        Report {
+            order: format!("o{n}"),
+            at_ms,
+            household: format!("{building}/{unit}"),
+            node: Node::of(&Location::unit("p", &building.to_string(), unit)),
+            category: category.to_owned(),
+            life_safety: false,
+        }
+    }
+
+    /// Four weeks of quiet history: a report every hour but the hours from 10 to 11, somewhere,
+    /// categories in turn.
+    fn history(until: i64) -> Vec<Report> {
+        let from = until - 28 * 24 * HOUR_MS;
+        (0..28 * 24)
+            .filter(|h| h % 24 != 10)
+            .map(|h| {
+                let b = (h % 4 + 1) as u32;
+                let unit = format!("{}-{:02}{:02}", h % 2 + 1, h % 20 + 1, h % 2 + 1);
+                let category = ["doors_windows", "water_electric", "cleaning"][(h + h / 24) % 3];
+                report(100_000 + h, from + h as i64 * HOUR_MS + 17 * MINUTE_MS, b, &unit, category)
+            })
+            .collect()
+    }
+
+    fn baseline(until: i64) -> Baseline {
+        Baseline::learn(&WorkingHours::china_office(), estate(), &history(until), until - 28 * 24 * HOUR_MS, until)
+    }
+
+    #[test]
+    fn a_riser_is_the_entrance_and_the_position_on_the_floor() {
+        assert_eq!(riser_of("3-1502").as_deref(), Some("3-*02"));
+        assert_eq!(riser_of("3-0802"), riser_of("3-1502"));
+        assert_ne!(riser_of("3-1501"), riser_of("3-1502"));
+        assert_eq!(riser_of("1502").as_deref(), Some("*02"));
+        assert_eq!(riser_of("B2"), None);
+        let node = Node::of(&Location::unit("p", "3", "3-1502"));
+        assert_eq!(node.scope(), Scope::Riser);
+        assert_eq!(node.label_zh(), "3栋 3单元02立管");
+        assert_eq!(node.lineage().count(), 3);
+        assert!(Node::building("p", "3").contains(&node));
+        assert!(!Node::building("p", "4").contains(&node));
+        let lift = Node::of(&Location { building: Some("3".into()), ..Location::common_area("p", "电梯") });
+        assert_eq!(lift, Node::building("p", "3"));
+    }
+
+    #[test]
+    fn critical_counts_rise_with_the_expectation_and_round_up() {
+        let t = Thresholds::new(1e-6);
+        assert!(t.critical(1e-4) <= 2);
+        assert!(t.critical(0.5) > t.critical(0.01));
+        assert!(t.critical(5.0) >= 15, "{}", t.critical(5.0));
+        // Exactly the statistic: at the critical count the tail is within the p-value, one less is not.
+        let mean = 2.0;
+        let c = t.critical(mean);
+        let tail = |c: u32| Poisson::new(mean).unwrap().sf(u64::from(c) - 1);
+        assert!(tail(c) <= 1e-6 && tail(c - 1) > 1e-6 || c > 1, "{c}");
+        assert!(tail(c) <= 1e-6);
+        assert!(log_likelihood_ratio(10, 1.0) > log_likelihood_ratio(5, 1.0));
+        assert_eq!(log_likelihood_ratio(1, 2.0), 0.0);
+    }
+
+    #[test]
+    fn five_households_of_one_riser_open_a_level_four_incident_and_a_sixth_joins() {
+        let at = MONDAY + 7 * 24 * HOUR_MS + 2 * HOUR_MS; // a Monday, 02:00
+        let base = baseline(at - HOUR_MS);
+        let mut detector = Detector::new(SurgeRules::default());
+        for floor in 1..=4 {
+            let outcome = detector.observe(
+                report(floor, at + floor as i64 * MINUTE_MS, 3, &format!("1-{floor:02}02"), "water_electric"),
+                &base,
+            );
+            assert_eq!(outcome, Outcome::Quiet, "floor {floor}");
+        }
+        // The same household again does not count.
+        assert_eq!(
+            detector.observe(report(50, at + 5 * MINUTE_MS, 3, "1-0402", "water_electric"), &base),
+            Outcome::Quiet
+        );
+        let fifth = detector.observe(report(5, at + 6 * MINUTE_MS, 3, "1-0502", "water_electric"), &base);
+        assert_eq!(fifth, Outcome::Opened { incident: 1 });
+        let incident = detector.incident(1).unwrap();
+        assert_eq!(incident.node, Node::of(&Location::unit("p", "3", "1-0102")));
+        assert_eq!(incident.category, "water_electric");
+        assert_eq!(incident.level, Level::Four);
+        assert_eq!(incident.households.len(), 5);
+        assert_eq!(incident.members.len(), 6);
+        assert_eq!(
+            detector.observe(report(6, at + 9 * MINUTE_MS, 3, "1-0902", "water_electric"), &base),
+            Outcome::Joined { incident: 1 }
+        );
+        // Another category at the same riser is not this incident.
+        assert_eq!(detector.observe(report(7, at + 9 * MINUTE_MS, 3, "1-1002", "cleaning"), &base), Outcome::Quiet);
+        // Resolved, it takes nothing more.
+        detector.resolve(1);
+        assert_eq!(
+            detector.observe(report(8, at + 10 * MINUTE_MS, 3, "1-1102", "water_electric"), &base),
+            Outcome::Quiet
+        );
+    }
+
+    #[test]
+    fn scattered_reports_of_one_category_across_the_project_are_no_surge() {
+        let at = MONDAY + 7 * 24 * HOUR_MS + 12 * HOUR_MS;
+        let base = baseline(at - HOUR_MS);
+        let mut detector = Detector::new(SurgeRules::default());
+        // Six households in six places over an hour: a busy hour, not an incident.
+        for n in 0..6u32 {
+            let outcome = detector.observe(
+                report(
+                    n as usize,
+                    at + i64::from(n) * 10 * MINUTE_MS,
+                    n % 4 + 1,
+                    &format!("{}-{:02}01", n % 2 + 1, n + 3),
+                    "water_electric",
+                ),
+                &base,
+            );
+            assert_eq!(outcome, Outcome::Quiet, "report {n}");
+        }
+    }
+
+    #[test]
+    fn a_riser_incident_widens_to_its_building_when_other_risers_surge() {
+        let at = MONDAY + 7 * 24 * HOUR_MS + 3 * HOUR_MS;
+        let base = baseline(at - HOUR_MS);
+        let mut detector = Detector::new(SurgeRules::default());
+        let mut n = 0;
+        let mut next = |detector: &mut Detector, unit: String, minute: i64| {
+            n += 1;
+            detector.observe(report(n, at + minute * MINUTE_MS, 2, &unit, "water_electric"), &base)
+        };
+        for floor in 1..=5 {
+            next(&mut detector, format!("1-{floor:02}01"), floor);
+        }
+        assert_eq!(detector.incident(1).unwrap().node.scope(), Scope::Riser);
+        // Other risers of building 2: two are not enough (the rules' least), a fourth within
+        // minutes is improbable at this building's rate.
+        assert_eq!(next(&mut detector, "2-0102".into(), 7), Outcome::Quiet);
+        assert_eq!(next(&mut detector, "2-0301".into(), 8), Outcome::Quiet);
+        assert_eq!(next(&mut detector, "1-0702".into(), 9), Outcome::Quiet, "three, at this building's rate");
+        assert_eq!(next(&mut detector, "2-0902".into(), 9), Outcome::Widened { incident: 1, merged: vec![] });
+        let incident = detector.incident(1).unwrap();
+        assert_eq!(incident.node, Node::building("p", "2"));
+        assert_eq!(incident.households.len(), 9);
+        assert_eq!(incident.level, Level::Three, "a whole building");
+        assert_eq!(next(&mut detector, "2-1202".into(), 10), Outcome::Joined { incident: 1 });
+    }
+
+    #[test]
+    fn surges_in_several_buildings_merge_into_one_incident_of_the_project() {
+        let at = MONDAY + 7 * 24 * HOUR_MS + 20 * HOUR_MS;
+        let base = baseline(at - HOUR_MS);
+        let mut detector = Detector::new(SurgeRules::default());
+        let mut n = 0;
+        for minute in 0..40i64 {
+            let building = (minute % 4 + 1) as u32;
+            let unit = format!("{}-{:02}{:02}", minute % 2 + 1, minute / 4 + 1, minute % 3 % 2 + 1);
+            n += 1;
+            detector.observe(report(n, at + minute * MINUTE_MS / 2, building, &unit, "water_electric"), &base);
+        }
+        let open: Vec<&Incident> = detector.incidents().iter().filter(|i| !i.resolved).collect();
+        assert_eq!(open.len(), 1, "{open:#?}");
+        assert_eq!(open[0].node, Node::project("p"));
+        assert_eq!(open[0].level, Level::One, "every building");
+        assert_eq!(open[0].members.len(), 40);
+    }
+
+    #[test]
+    fn a_life_safety_report_makes_an_incident_level_one() {
+        let at = MONDAY + 7 * 24 * HOUR_MS + 2 * HOUR_MS;
+        let base = baseline(at - HOUR_MS);
+        let mut detector = Detector::new(SurgeRules::default());
+        for floor in 1..=5 {
+            let mut r = report(floor, at + floor as i64 * MINUTE_MS, 1, &format!("2-{floor:02}01"), "elevator");
+            r.life_safety = floor == 3;
+            detector.observe(r, &base);
+        }
+        assert_eq!(detector.incident(1).unwrap().level, Level::One);
+    }
+
+    #[test]
+    fn the_first_working_day_after_a_long_break_is_its_own_kind_of_day() {
+        let calendar = WorkingHours::china_office();
+        let day = |m, d| jiff::civil::date(2026, m, d);
+        assert_eq!(DayKind::of_day(&calendar, day(2, 24)), DayKind::AfterBreak, "after the Spring Festival");
+        assert_eq!(DayKind::of_day(&calendar, day(2, 20)), DayKind::Rest);
+        assert_eq!(DayKind::of_day(&calendar, day(2, 14)), DayKind::Working, "调休 Saturday");
+        assert_eq!(DayKind::of_day(&calendar, day(11, 23)), DayKind::Working, "an ordinary Monday");
+        assert_eq!(DayKind::of_day(&calendar, day(1, 4)), DayKind::AfterBreak, "a Sunday worked after New Year");
+    }
+
+    #[test]
+    fn the_baseline_learns_each_kind_of_day_and_hour_and_shrinks_small_nodes_to_their_share() {
+        let at = MONDAY + 7 * 24 * HOUR_MS;
+        let base = baseline(at);
+        let project = base.expected(&Node::project("p"), ANY_CATEGORY, at + 12 * HOUR_MS, HOUR_MS);
+        let quiet_hour = base.expected(&Node::project("p"), ANY_CATEGORY, at + 10 * HOUR_MS, HOUR_MS);
+        assert!(
+            quiet_hour > 0.05 && quiet_hour < project,
+            "an hour with no history keeps part of the day's rate: {quiet_hour}"
+        );
+        assert!((project - 1.0).abs() < 0.05, "a report an hour: {project}");
+        // Riser 1-*02 of building 1 has no history of its own.
+        let riser =
+            base.expected(&Node::of(&Location::unit("p", "1", "1-0102")), ANY_CATEGORY, at + 12 * HOUR_MS, HOUR_MS);
+        assert!(riser < project / 4.0 && riser > 0.0, "{riser}");
+        let never = base.expected(&Node::project("p"), "parking", at + 12 * HOUR_MS, HOUR_MS);
+        assert!(never > 0.0 && never < 0.01, "a category never seen keeps a floor: {never}");
+        assert_eq!(base.households(&Node::project("p")), 320);
+        assert_eq!(base.buildings("p"), 4);
+    }
+
+    #[test]
+    fn rules_are_checked() {
+        assert_eq!(SurgeRules::default().check(), Ok(()));
+        let bad = SurgeRules { windows_minutes: vec![], ..SurgeRules::default() };
+        assert_eq!(bad.check(), Err(SurgeRulesFault::Windows));
+        let bad = SurgeRules { level_three_households: 3, ..SurgeRules::default() };
+        assert_eq!(bad.check(), Err(SurgeRulesFault::Households));
+        let bad = SurgeRules { max_p_value: 0.0, ..SurgeRules::default() };
+        assert_eq!(bad.check(), Err(SurgeRulesFault::Probability));
+        let bad = SurgeRules { max_p_value: f64::NAN, ..SurgeRules::default() };
+        assert_eq!(bad.check(), Err(SurgeRulesFault::Probability));
+    }
+}
