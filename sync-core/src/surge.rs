@@ -17,18 +17,21 @@
 //!   towards its share of the project's rate. The server learns it from history that excludes the
 //!   members of incidents, so a surge never becomes the baseline; the detector's baseline does not
 //!   move while it runs.
-//! - **A surge** is a window (10, 30 or 60 minutes by default) in which a node and category count
-//!   at least [`SurgeRules::min_households`] households *and* a count that the baseline makes
-//!   improbable: the Poisson probability of as many or more is at most
-//!   [`SurgeRules::max_p_value`] (the expectation-based Poisson scan statistic). The critical
-//!   counts are computed once per set of rules ([`Thresholds`]); of the tests that fire, the one
-//!   with the highest log-likelihood ratio names the incident's node.
+//! - **A surge** is a window (10, 30 or 60 minutes by default) in which a riser or a building
+//!   (or a common area of the project) counts at least [`SurgeRules::min_households`] households
+//!   of one category (the plain rule) *and* a count that the baseline makes improbable: the
+//!   Poisson probability of as many or more is at most [`SurgeRules::max_p_value`] (the
+//!   expectation-based Poisson scan statistic). The critical counts are computed once per set of
+//!   rules ([`Thresholds`]). Every node and category is a candidate cluster scored by its
+//!   log-likelihood ratio; the most likely one names the incident's node, and only if it passes.
 //! - **An incident** absorbs the reports that made it and every later report under its node and
 //!   category while it is open; it widens (a riser's incident becomes its building's, a building's
 //!   its project's, merging the incidents below) when households outside it surge too; it takes no
 //!   reports once resolved.
 
 use std::collections::{BTreeSet, HashMap, VecDeque};
+
+use rustc_hash::{FxHashMap, FxHashSet};
 
 use jiff::Timestamp;
 use jiff::civil::Date;
@@ -191,6 +194,14 @@ impl DayKind {
     }
 }
 
+/// The kind of day of an instant, by the business calendar.
+pub fn day_kind(calendar: &WorkingHours, at_ms: i64) -> DayKind {
+    match Timestamp::from_millisecond(at_ms) {
+        Ok(at) => DayKind::of_day(calendar, at.to_zoned(calendar.zone.clone()).date()),
+        Err(_) => DayKind::Working,
+    }
+}
+
 const SLOTS: usize = 3 * 24;
 
 /// An instant's slot of the baseline: its kind of day and its local hour.
@@ -205,7 +216,7 @@ fn slot(calendar: &WorkingHours, at_ms: i64) -> usize {
 const AFTER_BREAK_PRIOR: f64 = 2.0;
 
 /// How many hours of its project's rate a node's own history is weighed against.
-const PRIOR_HOURS: f64 = 24.0;
+const PRIOR_HOURS: f64 = 8.0;
 
 /// The least rate per household and hour assumed for any category: a category never seen still
 /// needs a surge to be a surge.
@@ -218,7 +229,7 @@ pub struct Baseline {
     /// Households under each node (from the estate register).
     households: HashMap<Node, u32>,
     /// Distinct household-hours reported per node, category and slot (`*` holds every category).
-    counts: HashMap<(Node, String), [u32; SLOTS]>,
+    counts: HashMap<Node, HashMap<String, [u32; SLOTS]>>,
     /// Hours of each slot the history covered.
     exposure: [f64; SLOTS],
 }
@@ -247,15 +258,16 @@ impl Baseline {
             hour += HOUR_MS;
         }
         let mut seen = BTreeSet::new();
-        let mut counts: HashMap<(Node, String), [u32; SLOTS]> = HashMap::new();
+        let mut counts: HashMap<Node, HashMap<String, [u32; SLOTS]>> = HashMap::new();
         for report in history.iter().filter(|r| (from_ms..to_ms).contains(&r.at_ms)) {
             if !seen.insert((report.household.as_str(), report.category.as_str(), report.at_ms.div_euclid(HOUR_MS))) {
                 continue;
             }
             let s = slot(calendar, report.at_ms);
             for node in report.node.lineage() {
+                let node = counts.entry(node).or_default();
                 for category in [report.category.as_str(), ANY_CATEGORY] {
-                    counts.entry((node.clone(), category.to_owned())).or_insert([0; SLOTS])[s] += 1;
+                    node.entry(category.to_owned()).or_insert([0; SLOTS])[s] += 1;
                 }
             }
         }
@@ -277,8 +289,10 @@ impl Baseline {
         let Some(calendar) = &self.calendar else { return 0.0 };
         let s = slot(calendar, at_ms);
         let hours = window_ms as f64 / HOUR_MS as f64;
-        let count = |n: &Node, s: usize| self.counts.get(&(n.clone(), category.to_owned())).map_or(0, |c| c[s]) as f64;
+        const NONE: [u32; SLOTS] = [0; SLOTS];
+        let counts = |n: &Node| self.counts.get(n).and_then(|c| c.get(category)).unwrap_or(&NONE);
         let project = Node::project(&node.project);
+        let (own, all) = (counts(node), counts(&project));
         let share = match self.households(&project) {
             0 => 1.0,
             all => f64::from(self.households(node)) / f64::from(all),
@@ -291,11 +305,11 @@ impl Baseline {
             if day_exposure <= 0.0 {
                 return None;
             }
-            let day_rate = kind.map(|k| count(&project, k)).sum::<f64>() / day_exposure;
+            let day_rate = all[kind].iter().map(|c| f64::from(*c)).sum::<f64>() / day_exposure;
             let exposure = self.exposure[s];
-            let project_rate = (count(&project, s) + PRIOR_HOURS * day_rate) / (exposure + PRIOR_HOURS);
+            let project_rate = (f64::from(all[s]) + PRIOR_HOURS * day_rate) / (exposure + PRIOR_HOURS);
             // … and the node's own history shrunk towards its share of the project's.
-            Some((count(node, s) + PRIOR_HOURS * project_rate * share) / (exposure + PRIOR_HOURS))
+            Some((f64::from(own[s]) + PRIOR_HOURS * project_rate * share) / (exposure + PRIOR_HOURS))
         };
         let rate = per_hour(s).or_else(|| {
             // A kind of day never seen: a first working day after a break is a busy working day;
@@ -518,14 +532,21 @@ pub struct Detector {
     recent: VecDeque<Report>,
     incidents: Vec<Incident>,
     /// Which open incident holds each order of `recent`.
-    held: HashMap<String, u64>,
+    held: FxHashMap<String, u64>,
     next_id: u64,
 }
 
 impl Detector {
     pub fn new(rules: SurgeRules) -> Detector {
         let thresholds = Thresholds::new(rules.max_p_value);
-        Detector { rules, thresholds, recent: VecDeque::new(), incidents: Vec::new(), held: HashMap::new(), next_id: 1 }
+        Detector {
+            rules,
+            thresholds,
+            recent: VecDeque::new(),
+            incidents: Vec::new(),
+            held: FxHashMap::default(),
+            next_id: 1,
+        }
     }
 
     pub fn rules(&self) -> &SurgeRules {
@@ -581,11 +602,12 @@ impl Detector {
                 let Some(gone) = self.incidents.iter().position(|i| i.id == *id) else { continue };
                 let gone = self.incidents.remove(gone);
                 let target = self.incidents.iter_mut().find(|i| i.id == keep).expect("kept incident");
+                let had: FxHashSet<String> = target.members.iter().cloned().collect();
                 for member in gone.members {
                     if let Some(holder) = self.held.get_mut(&member) {
                         *holder = keep;
                     }
-                    if !target.members.contains(&member) {
+                    if !had.contains(&member) {
                         target.members.push(member);
                     }
                 }
@@ -634,10 +656,11 @@ impl Detector {
     }
 
     fn absorb(&mut self, id: u64, report: &Report) {
-        let Some(incident) = self.incidents.iter_mut().find(|i| i.id == id) else { return };
-        if incident.members.contains(&report.order) {
+        // Every member of an open incident was a recent report when it joined: `held` knows.
+        if self.held.get(&report.order) == Some(&id) {
             return;
         }
+        let Some(incident) = self.incidents.iter_mut().find(|i| i.id == id) else { return };
         incident.members.push(report.order.clone());
         self.held.insert(report.order.clone(), id);
         incident.households.insert(report.household.clone());
@@ -671,74 +694,100 @@ impl Detector {
         incident.level = incident.level.max(level);
     }
 
-    /// The strongest test the report completes, if any: for each window, each node from the
-    /// report's own up to the project, and the report's category and every category.
+    /// The surge the report completes, if any. Every node from the report's own up to the
+    /// project, in the report's category and in every category, over every window, is a
+    /// candidate cluster scored by its log-likelihood ratio; the most likely one (Kulldorff's
+    /// most likely cluster) opens or widens an incident if it passes the rules (enough
+    /// households, improbable under the baseline). A likelier cluster that does not pass yet
+    /// (four households of one riser) holds back a wider one that would (those four and a stray
+    /// report elsewhere in the project): the fifth household of the riser opens the riser's.
     fn scan(&self, report: &Report, baseline: &Baseline) -> Option<Firing> {
-        let mut best: Option<Firing> = None;
-        let mut households: BTreeSet<&str> = BTreeSet::new();
-        let mut outside: BTreeSet<&str> = BTreeSet::new();
-        for minutes in &self.rules.windows_minutes {
-            let window_ms = i64::from(*minutes) * MINUTE_MS;
-            let since = report.at_ms - window_ms;
-            for node in report.node.lineage() {
-                for category in [report.category.as_str(), ANY_CATEGORY] {
-                    let takes = |i: &Incident| i.category == ANY_CATEGORY || i.category == category;
-                    // An open incident at or above this node that takes this category already
-                    // holds whatever would open here.
-                    if self.incidents.iter().any(|i| !i.resolved && i.node.contains(&node) && takes(i)) {
-                        continue;
-                    }
-                    // Open incidents below this node in this category: a firing here widens them.
-                    let below: Vec<&Incident> = self
-                        .incidents
-                        .iter()
-                        .filter(|i| !i.resolved && node.contains(&i.node))
-                        .filter(|i| category == ANY_CATEGORY || i.category == category)
-                        .collect();
+        let mut best: Option<(Firing, bool)> = None;
+        let mut windows: Vec<(i64, FxHashSet<&str>, FxHashSet<&str>)> = self
+            .rules
+            .windows_minutes
+            .iter()
+            .map(|m| (i64::from(*m) * MINUTE_MS, FxHashSet::default(), FxHashSet::default()))
+            .collect();
+        let horizon = report.at_ms - self.rules.max_window_ms();
+        for node in report.node.lineage() {
+            for category in [report.category.as_str(), ANY_CATEGORY] {
+                let takes = |i: &Incident| i.category == ANY_CATEGORY || i.category == category;
+                // An open incident at or above this node that takes this category already holds
+                // whatever would open here.
+                if self.incidents.iter().any(|i| !i.resolved && i.node.contains(&node) && takes(i)) {
+                    continue;
+                }
+                // Open incidents below this node in this category: a surge here widens them.
+                let below: Vec<&Incident> = self
+                    .incidents
+                    .iter()
+                    .filter(|i| !i.resolved && node.contains(&i.node))
+                    .filter(|i| category == ANY_CATEGORY || i.category == category)
+                    .collect();
+                // The plain rule: an incident opens in one category, at one building (or at the
+                // place itself: a common area of the project); the project and every category
+                // are reached by widening.
+                if below.is_empty()
+                    && (category == ANY_CATEGORY || (node.scope() == Scope::Project && node != report.node))
+                {
+                    continue;
+                }
+                for (_, households, outside) in &mut windows {
                     households.clear();
                     outside.clear();
-                    for r in self.recent.iter().rev().take_while(|r| r.at_ms > since) {
-                        if !node.contains(&r.node) || (category != ANY_CATEGORY && r.category != category) {
-                            continue;
-                        }
-                        // A report another open incident holds is that incident's, not a new
-                        // surge's.
-                        if self.held.get(&r.order).is_some_and(|holder| below.iter().all(|i| i.id != *holder)) {
-                            continue;
-                        }
-                        households.insert(&r.household);
-                        if !below.iter().any(|i| i.node.contains(&r.node)) {
-                            outside.insert(&r.household);
-                        }
-                    }
-                    let expected = baseline.expected(&node, category, report.at_ms, window_ms);
-                    let (count, needed, test_expected) = if below.is_empty() {
-                        (households.len() as u32, self.rules.min_households, expected)
-                    } else {
-                        let inside: f64 =
-                            below.iter().map(|i| baseline.expected(&i.node, category, report.at_ms, window_ms)).sum();
-                        let rest = (expected - inside).max(expected * 0.01);
-                        (outside.len() as u32, self.rules.widen_min_households, rest)
-                    };
-                    if count < needed || count < self.thresholds.critical(test_expected) {
+                }
+                for r in self.recent.iter().rev().take_while(|r| r.at_ms > horizon) {
+                    if !node.contains(&r.node) || (category != ANY_CATEGORY && r.category != category) {
                         continue;
                     }
-                    let score = log_likelihood_ratio(households.len() as u32, expected);
-                    if best.as_ref().is_none_or(|b| score > b.score) {
-                        let mut widens: Vec<u64> = below.iter().map(|i| i.id).collect();
-                        widens.sort_unstable();
-                        best = Some(Firing {
-                            node: node.clone(),
-                            category: category.to_owned(),
-                            window_ms,
-                            score,
-                            widens,
-                        });
+                    // A report another open incident holds is that incident's, not a new surge's.
+                    if self.held.get(&r.order).is_some_and(|holder| below.iter().all(|i| i.id != *holder)) {
+                        continue;
                     }
+                    let is_outside = !below.iter().any(|i| i.node.contains(&r.node));
+                    for (window_ms, households, outside) in &mut windows {
+                        if r.at_ms > report.at_ms - *window_ms {
+                            households.insert(&r.household);
+                            if is_outside {
+                                outside.insert(&r.household);
+                            }
+                        }
+                    }
+                }
+                for (window_ms, households, outside) in &windows {
+                    let all = households.len() as u32;
+                    if all < 2 {
+                        continue;
+                    }
+                    let expected = baseline.expected(&node, category, report.at_ms, *window_ms);
+                    let score = log_likelihood_ratio(all, expected);
+                    if best.as_ref().is_some_and(|(b, _)| b.score >= score) {
+                        continue;
+                    }
+                    let passes = if below.is_empty() {
+                        all >= self.rules.min_households && all >= self.thresholds.critical(expected)
+                    } else {
+                        let inside: f64 =
+                            below.iter().map(|i| baseline.expected(&i.node, category, report.at_ms, *window_ms)).sum();
+                        let rest = (expected - inside).max(expected * 0.01);
+                        let count = outside.len() as u32;
+                        count >= self.rules.widen_min_households && count >= self.thresholds.critical(rest)
+                    };
+                    let mut widens: Vec<u64> = below.iter().map(|i| i.id).collect();
+                    widens.sort_unstable();
+                    let firing = Firing {
+                        node: node.clone(),
+                        category: category.to_owned(),
+                        window_ms: *window_ms,
+                        score,
+                        widens,
+                    };
+                    best = Some((firing, passes));
                 }
             }
         }
-        best
+        best.filter(|(_, passes)| *passes).map(|(firing, _)| firing)
     }
 }
 
@@ -976,6 +1025,70 @@ mod tests {
         assert!(never > 0.0 && never < 0.01, "a category never seen keeps a floor: {never}");
         assert_eq!(base.households(&Node::project("p")), 320);
         assert_eq!(base.buildings("p"), 4);
+    }
+
+    #[test]
+    fn the_backlog_of_the_first_working_day_after_the_spring_festival_is_no_surge() {
+        // Rules an organization might tighten to (three households, p ≤ 0.001), so that the kind
+        // of day decides: reports at building 1's plant room, two an hour from 09:00 on every
+        // working day of the four weeks before Tuesday 24 February 2026.
+        let china = WorkingHours::china_office();
+        let naive = WorkingHours { holidays: BTreeSet::new(), working_days: BTreeSet::new(), ..china.clone() };
+        let at = |m: i8, d: i8, h: i8, min: i8| {
+            jiff::civil::date(2026, m, d)
+                .at(h, min, 0, 0)
+                .to_zoned(china.zone.clone())
+                .unwrap()
+                .timestamp()
+                .as_millisecond()
+        };
+        let plant_room = Node::of(&Location { building: Some("1".into()), ..Location::common_area("p", "水泵房") });
+        let mut history = Vec::new();
+        let (from, to) = (at(1, 26, 0, 0), at(2, 24, 0, 0));
+        let mut day = from;
+        while day < to {
+            if day_kind(&china, day + 10 * HOUR_MS) != DayKind::Rest {
+                for k in 0..2 {
+                    history.push(Report {
+                        order: format!("h{day}-{k}"),
+                        at_ms: day + 9 * HOUR_MS + (10 + 25 * k) * MINUTE_MS,
+                        household: format!("1/history-{k}"),
+                        node: plant_room.clone(),
+                        category: "water_electric".into(),
+                        life_safety: false,
+                    });
+                }
+            }
+            day += 24 * HOUR_MS;
+        }
+        let rules = SurgeRules { min_households: 3, max_p_value: 1e-3, ..SurgeRules::default() };
+        let thresholds = Thresholds::new(rules.max_p_value);
+        let morning = at(2, 24, 9, 55);
+        let knowing = Baseline::learn(&china, estate(), &history, from, to);
+        let not_knowing = Baseline::learn(&naive, estate(), &history, from, to);
+        let needed = |b: &Baseline| {
+            thresholds.critical(b.expected(&Node::building("p", "1"), "water_electric", morning, HOUR_MS))
+        };
+        // Knowing the holiday, the morning after it is expected busier than a working day.
+        let (backlog, knowing_needs) = (needed(&not_knowing), needed(&knowing));
+        assert!(backlog >= 3 && backlog < knowing_needs, "{backlog} households, {knowing_needs} needed");
+        let replay = |baseline: &Baseline| {
+            let mut detector = Detector::new(rules.clone());
+            (0..backlog)
+                .map(|n| Report {
+                    order: format!("o{n}"),
+                    at_ms: at(2, 24, 9, 0) + i64::from(n) * 55 * MINUTE_MS / i64::from(backlog),
+                    household: format!("1/backlog-{n}"),
+                    node: plant_room.clone(),
+                    category: "water_electric".into(),
+                    life_safety: false,
+                })
+                .map(|r| detector.observe(r, baseline))
+                .filter(|o| *o != Outcome::Quiet)
+                .count()
+        };
+        assert_eq!(replay(&knowing), 0, "the backlog after the Spring Festival is not a surge");
+        assert_eq!(replay(&not_knowing), 1, "a calendar without the holiday raises a false alarm");
     }
 
     #[test]

@@ -22,6 +22,7 @@ use loopwork_tests::{Backend, Device, TestDatabase, TestServer, login_at};
 
 mod dashboard_bench;
 mod ffi_bench;
+mod incident_bench;
 mod restore_bench;
 mod scan_bench;
 mod sync_bench;
@@ -72,6 +73,27 @@ enum Command {
         /// Orders the desk registers after the backup (lost by the restore: no phone holds them).
         #[arg(long, default_value_t = 100)]
         after: usize,
+    },
+    /// Backtest the surge detector: weeks of one community's reports with injected outages,
+    /// replayed through sync-core's detector (one JSON object; docs/incidents.md).
+    Incidents {
+        /// Independent runs (each its own history and outages) whose figures are pooled.
+        #[arg(long, default_value_t = 5)]
+        runs: u64,
+        #[arg(long, default_value_t = 1)]
+        seed: u64,
+        /// Scored weeks after two weeks of warm-up.
+        #[arg(long, default_value_t = 8)]
+        weeks: i64,
+        /// The rules' least households (default: the organizations' default, 5).
+        #[arg(long)]
+        min_households: Option<u32>,
+        /// The rules' largest p-value (default 1e-6).
+        #[arg(long)]
+        max_p_value: Option<f64>,
+        /// Give the detector a calendar without holidays and 调休 (what knowing them is worth).
+        #[arg(long)]
+        naive_calendar: bool,
     },
     Ffi {
         #[arg(long, default_value_t = 10_000)]
@@ -139,6 +161,16 @@ async fn main() {
         Command::Scan { orders, scans, database_url } => scan_bench::run(orders, scans, database_url).await,
         Command::Dashboards { orders, repeats, database_url } => {
             dashboard_bench::run(orders, repeats, database_url).await
+        }
+        Command::Incidents { runs, seed, weeks, min_households, max_p_value, naive_calendar } => {
+            incident_bench::run(incident_bench::Options {
+                runs,
+                seed,
+                weeks,
+                min_households,
+                max_p_value,
+                naive_calendar,
+            })
         }
         Command::Restore { orders, after } => restore_bench::run(orders, after).await,
     }
