@@ -358,6 +358,7 @@ impl Level {
 
 /// An organization's rules for surges (its own copy; these defaults are docs/incidents.md's).
 #[derive(Clone, Debug, PartialEq, serde::Serialize, serde::Deserialize)]
+#[cfg_attr(feature = "schema", derive(schemars::JsonSchema), schemars(rename = "SurgeRules"))]
 #[serde(deny_unknown_fields, default)]
 pub struct SurgeRules {
     /// The scanning windows, minutes.
@@ -547,6 +548,23 @@ impl Detector {
             held: FxHashMap::default(),
             next_id: 1,
         }
+    }
+
+    /// A detector as storage left it: the open incidents (their members' recent reports among
+    /// `recent`), the reports of the longest window before now in time order, and the next
+    /// incident's number.
+    pub fn resume(rules: SurgeRules, incidents: Vec<Incident>, recent: Vec<Report>, next_id: u64) -> Detector {
+        let mut detector = Detector::new(rules);
+        let open: Vec<&Incident> = incidents.iter().filter(|i| !i.resolved).collect();
+        for report in &recent {
+            if let Some(holder) = open.iter().find(|i| i.members.contains(&report.order)) {
+                detector.held.insert(report.order.clone(), holder.id);
+            }
+        }
+        detector.recent = recent.into();
+        detector.incidents = incidents.into_iter().filter(|i| !i.resolved).collect();
+        detector.next_id = next_id.max(1);
+        detector
     }
 
     pub fn rules(&self) -> &SurgeRules {
@@ -761,19 +779,22 @@ impl Detector {
                         continue;
                     }
                     let expected = baseline.expected(&node, category, report.at_ms, *window_ms);
-                    let score = log_likelihood_ratio(all, expected);
-                    if best.as_ref().is_some_and(|(b, _)| b.score >= score) {
-                        continue;
-                    }
-                    let passes = if below.is_empty() {
-                        all >= self.rules.min_households && all >= self.thresholds.critical(expected)
+                    // Opening: every household against the node's expectation. Widening: the
+                    // households outside the incidents below against the rest of it (what is
+                    // new), so that an incident's own members never make a wider cluster likely.
+                    let (count, against, least) = if below.is_empty() {
+                        (all, expected, self.rules.min_households)
                     } else {
                         let inside: f64 =
                             below.iter().map(|i| baseline.expected(&i.node, category, report.at_ms, *window_ms)).sum();
                         let rest = (expected - inside).max(expected * 0.01);
-                        let count = outside.len() as u32;
-                        count >= self.rules.widen_min_households && count >= self.thresholds.critical(rest)
+                        (outside.len() as u32, rest, self.rules.widen_min_households)
                     };
+                    let score = log_likelihood_ratio(count, against);
+                    if count < 2 || best.as_ref().is_some_and(|(b, _)| b.score >= score) {
+                        continue;
+                    }
+                    let passes = count >= least && count >= self.thresholds.critical(against);
                     let mut widens: Vec<u64> = below.iter().map(|i| i.id).collect();
                     widens.sort_unstable();
                     let firing = Firing {
@@ -980,6 +1001,31 @@ mod tests {
         assert_eq!(open[0].node, Node::project("p"));
         assert_eq!(open[0].level, Level::One, "every building");
         assert_eq!(open[0].members.len(), 40);
+    }
+
+    #[test]
+    fn a_detector_resumed_from_storage_goes_on_as_the_one_that_stopped() {
+        let at = MONDAY + 7 * 24 * HOUR_MS + 2 * HOUR_MS;
+        let base = baseline(at - HOUR_MS);
+        let mut running = Detector::new(SurgeRules::default());
+        let mut reports = Vec::new();
+        for floor in 1..=7 {
+            let r = report(floor, at + floor as i64 * MINUTE_MS, 3, &format!("1-{floor:02}02"), "water_electric");
+            reports.push(r.clone());
+            running.observe(r, &base);
+        }
+        let resumed =
+            |d: &Detector| Detector::resume(SurgeRules::default(), d.incidents().to_vec(), reports.clone(), 2);
+        let mut again = resumed(&running);
+        let next = report(8, at + 9 * MINUTE_MS, 3, "1-0802", "water_electric");
+        assert_eq!(again.observe(next.clone(), &base), running.observe(next, &base));
+        assert_eq!(again.incidents(), running.incidents());
+        // A new surge of another kind elsewhere gets the next number.
+        for floor in 1..=5 {
+            let r = report(20 + floor, at + 10 * MINUTE_MS, 1, &format!("2-{floor:02}01"), "cleaning");
+            let outcome = again.observe(r, &base);
+            assert_eq!(outcome == Outcome::Opened { incident: 2 }, floor == 5, "{outcome:?}");
+        }
     }
 
     #[test]
