@@ -256,6 +256,18 @@ pub async fn scan(state: &AppState, now_ms: i64) -> Result<Scanned, ApiError> {
     for org in notified {
         let _ = state.notified.send(org);
     }
+    // The orders read for the first time are the new registrations: the surge detector sees
+    // them (docs/incidents.md). A failure leaves the deadlines recorded; its orders are not
+    // seen (the next scan reads only new ones).
+    let mut fresh: std::collections::BTreeMap<&str, Vec<String>> = std::collections::BTreeMap::new();
+    for check in checks.iter().filter(|c| c.triage.is_some()) {
+        fresh.entry(check.due.org.as_str()).or_default().push(check.due.order.to_string());
+    }
+    for (org, orders) in fresh {
+        if let Err(e) = crate::incidents::observe(state, org, &orders, now_ms).await {
+            tracing::warn!(code = e.code, "surge scan failed");
+        }
+    }
     Ok(Scanned { recorded, full })
 }
 

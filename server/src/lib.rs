@@ -14,6 +14,7 @@ pub mod demo;
 pub mod error;
 pub mod escalation;
 pub mod http;
+pub mod incidents;
 pub mod metrics;
 pub mod replication;
 pub mod service_desk;
@@ -71,6 +72,8 @@ pub struct AppState {
     /// Conversations with the owner bot that changed in this process: their owner's page and the
     /// desks reload them (`event: conversation` on `GET /api/v1/live`).
     pub conversations: tokio::sync::broadcast::Sender<assistant::ConversationChanged>,
+    /// Each organization's surge baseline (`incidents.rs`).
+    pub surges: Arc<incidents::Surges>,
 }
 
 impl std::fmt::Debug for AppState {
@@ -101,6 +104,7 @@ impl AppState {
             triage_retrain_every: None,
             knowledge: Arc::new(assistant::Knowledge::default()),
             conversations: tokio::sync::broadcast::channel(256).0,
+            surges: Arc::new(incidents::Surges::default()),
         }
     }
 }

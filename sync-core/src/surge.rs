@@ -218,6 +218,12 @@ const AFTER_BREAK_PRIOR: f64 = 2.0;
 /// How many hours of its project's rate a node's own history is weighed against.
 const PRIOR_HOURS: f64 = 8.0;
 
+/// Reports per household and day a new organization is assumed to make, before its history
+/// (weighed as [`NEW_PRIOR_HOURS`] hours of it) says otherwise; and one category's share of them.
+const NEW_DAILY_RATE: f64 = 0.006;
+const NEW_CATEGORY_SHARE: f64 = 0.2;
+const NEW_PRIOR_HOURS: f64 = 48.0;
+
 /// The least rate per household and hour assumed for any category: a category never seen still
 /// needs a surge to be a surge.
 const FLOOR_RATE: f64 = 2e-6;
@@ -297,15 +303,21 @@ impl Baseline {
             0 => 1.0,
             all => f64::from(self.households(node)) / f64::from(all),
         };
+        // What a new organization is expected to report before its history says otherwise.
+        let category_share = if category == ANY_CATEGORY { 1.0 } else { NEW_CATEGORY_SHARE };
+        let new_rate = NEW_DAILY_RATE / 24.0 * f64::from(self.households(&project)) * category_share;
+        let working_seen = self.exposure[..24].iter().sum::<f64>() > 0.0;
         let per_hour = |s: usize| -> Option<f64> {
             // The project's rate at this hour, shrunk towards its rate over the whole kind of day
-            // (an hour with few reports in history is not an hour when nothing happens) …
+            // (an hour with few reports in history is not an hour when nothing happens), itself
+            // shrunk towards a new organization's rate …
             let kind = s - s % 24..s - s % 24 + 24;
             let day_exposure: f64 = self.exposure[kind.clone()].iter().sum();
-            if day_exposure <= 0.0 {
+            if day_exposure <= 0.0 && s / 24 == DayKind::AfterBreak.index() && working_seen {
                 return None;
             }
-            let day_rate = all[kind].iter().map(|c| f64::from(*c)).sum::<f64>() / day_exposure;
+            let day_count = all[kind].iter().map(|c| f64::from(*c)).sum::<f64>();
+            let day_rate = (day_count + NEW_PRIOR_HOURS * new_rate) / (day_exposure + NEW_PRIOR_HOURS);
             let exposure = self.exposure[s];
             let project_rate = (f64::from(all[s]) + PRIOR_HOURS * day_rate) / (exposure + PRIOR_HOURS);
             // … and the node's own history shrunk towards its share of the project's.
@@ -420,7 +432,7 @@ impl SurgeRules {
         }
         let p = self.max_p_value;
         let share = self.level_one_building_share;
-        if !(p > 0.0 && p <= 0.05) || !(share > 0.0 && share <= 1.0) {
+        if !(p > 0.0 && p <= 0.05 && share > 0.0 && share <= 1.0) {
             return Err(SurgeRulesFault::Probability);
         }
         Ok(())
@@ -729,7 +741,10 @@ impl Detector {
             .collect();
         let horizon = report.at_ms - self.rules.max_window_ms();
         for node in report.node.lineage() {
-            for category in [report.category.as_str(), ANY_CATEGORY] {
+            // The report's category only: reports of different categories at one place at once (a
+            // power cut stopping lifts and pumps) are incidents side by side, not one guessed.
+            {
+                let category = report.category.as_str();
                 let takes = |i: &Incident| i.category == ANY_CATEGORY || i.category == category;
                 // An open incident at or above this node that takes this category already holds
                 // whatever would open here.
@@ -743,12 +758,9 @@ impl Detector {
                     .filter(|i| !i.resolved && node.contains(&i.node))
                     .filter(|i| category == ANY_CATEGORY || i.category == category)
                     .collect();
-                // The plain rule: an incident opens in one category, at one building (or at the
-                // place itself: a common area of the project); the project and every category
-                // are reached by widening.
-                if below.is_empty()
-                    && (category == ANY_CATEGORY || (node.scope() == Scope::Project && node != report.node))
-                {
+                // The plain rule: an incident opens at one building (or at the place itself: a
+                // common area of the project); the project is reached by widening.
+                if below.is_empty() && node.scope() == Scope::Project && node != report.node {
                     continue;
                 }
                 for (_, households, outside) in &mut windows {

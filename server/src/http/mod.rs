@@ -35,6 +35,7 @@ pub mod dashboard;
 pub mod desk;
 pub mod estate;
 pub mod extract;
+pub mod incidents;
 pub mod live;
 pub mod notifications;
 pub mod openapi;
@@ -84,6 +85,9 @@ pub fn router(state: AppState) -> axum::Router {
             "/api/v1/knowledge/{id}",
             axum::routing::put(assistant::update_article).delete(assistant::delete_article),
         )
+        .route("/api/v1/incidents", get(incidents::incidents))
+        .route("/api/v1/incidents/{number}", get(incidents::incident))
+        .route("/api/v1/incidents/{number}/resolve", post(incidents::resolve))
         .route("/api/v1/assistant/messages", post(assistant::owner_message))
         .route("/api/v1/assistant/conversations", get(assistant::conversations))
         .route("/api/v1/assistant/conversations/{id}", get(assistant::conversation))

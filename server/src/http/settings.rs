@@ -32,6 +32,10 @@ pub fn routes() -> Router<AppState> {
         .route("/api/v1/settings/webhook-destinations", get(read::<Destinations>).put(write::<Destinations>))
         .route("/api/v1/settings/service-desk", get(read::<ServiceDesk>).put(write::<ServiceDesk>))
         .route(
+            "/api/v1/settings/surge-rules",
+            get(read::<loopwork_sync_core::surge::SurgeRules>).put(write::<loopwork_sync_core::surge::SurgeRules>),
+        )
+        .route(
             "/api/v1/settings/reply-templates",
             get(read::<crate::triage::ReplyTemplates>).put(write::<crate::triage::ReplyTemplates>),
         )

@@ -1,5 +1,5 @@
 //! The server's storage, one trait per concern ([`Accounts`], [`Feed`], [`Documents`],
-//! [`Scans`], [`Queue`], [`Triage`], [`Assistant`], [`Dashboards`], [`Privacy`], [`Webhooks`], [`Settings`], [`Notes`], [`Estate`], [`Views`], [`People`], [`LoginCodes`]), gathered by
+//! [`Scans`], [`Queue`], [`Triage`], [`Assistant`], [`Incidents`], [`Dashboards`], [`Privacy`], [`Webhooks`], [`Settings`], [`Notes`], [`Estate`], [`Views`], [`People`], [`LoginCodes`]), gathered by
 //! [`Database`], which the handlers hold as `Arc<dyn Database>`. Each concern's SQL is written
 //! once, in its own file, as generic code over a [`Backend`] (with `$N` placeholders both
 //! drivers accept) and runs on SQLite (the embedded default) and PostgreSQL (production, several
@@ -33,6 +33,7 @@ mod documents;
 mod error;
 mod estate;
 mod feed;
+mod incidents;
 mod login_codes;
 mod notes;
 mod people;
@@ -54,6 +55,7 @@ pub use documents::*;
 pub use error::StoreError;
 pub use estate::*;
 pub use feed::*;
+pub use incidents::*;
 pub use login_codes::*;
 pub use notes::*;
 pub use people::*;
@@ -197,6 +199,7 @@ pub trait Database:
     + Queue
     + Triage
     + Assistant
+    + Incidents
     + Dashboards
     + Privacy
     + Webhooks

@@ -1,0 +1,257 @@
+//! Complaint surges answered as incidents (docs/incidents.md), as the server runs them. After a
+//! scan reads new orders (`escalation::scan`, about a second after they arrive), sync-core's
+//! surge `Detector`, resumed from storage, sees them in order of creation, and what it did (an
+//! incident opened, grown, widened, merged or raised a level) is written as one plan in one
+//! transaction under the organization's lock. Another process that saw the same orders first
+//! wins: this plan is dropped, and two replicas never open the same incident twice.
+//!
+//! The baseline is relearned per organization once a day, from ten weeks of its orders outside
+//! incidents, on the working calendar of its SLA book (China's holidays and 调休 by default).
+
+use std::collections::HashMap;
+use std::sync::{Arc, Mutex};
+
+use loopwork_sync_core::calendar::Calendar;
+use loopwork_sync_core::calendar::WorkingHours;
+use loopwork_sync_core::surge::{Baseline, Detector, Incident, Node, Report, SurgeRules};
+use loopwork_sync_core::{Location, surge};
+
+use crate::AppState;
+use crate::error::ApiError;
+use crate::settings::{self, Readers, Setting};
+use crate::store::{IncidentWrite, SurgeOrder, SurgePlan, SurgeRow};
+
+/// How far back a new order's creation may be and still be news: older ones (an offline phone's
+/// week-old report, orders from before an upgrade) are history, not a surge.
+pub const FRESH_MS: i64 = 2 * 3_600_000;
+/// How much history the baseline learns from.
+const HISTORY_MS: i64 = 70 * 86_400_000;
+const DAY_MS: i64 = 86_400_000;
+
+impl Setting for SurgeRules {
+    const NAME: &'static str = "surge-rules";
+    const READERS: Readers = Readers::Staff;
+    const WRITE_REFUSED: (&'static str, &'static str) =
+        ("only an administrator changes the surge rules", "只有管理员可以修改事件识别规则");
+
+    fn seeded() -> Self {
+        SurgeRules::default()
+    }
+
+    fn check(self) -> Result<Self, ApiError> {
+        // The rules' own check (the inherent one), not this trait's.
+        SurgeRules::check(&self)
+            .map_err(|e| ApiError::invalid("invalid_surge_rules", e.to_string(), "事件识别规则不合规"))?;
+        Ok(self)
+    }
+}
+
+/// Each organization's baseline, learned once a (China) day.
+#[derive(Debug, Default)]
+pub struct Surges {
+    baselines: Mutex<HashMap<String, (i64, Arc<Baseline>)>>,
+}
+
+impl Surges {
+    /// Forgets an organization's baseline (it is relearned at the next scan).
+    pub fn forget(&self, org: &str) {
+        self.baselines.lock().unwrap_or_else(|p| p.into_inner()).remove(org);
+    }
+}
+
+/// The household of an order: its unit, else (a common area) its reporter.
+fn household(order: &SurgeOrder) -> String {
+    match (&order.building, &order.unit) {
+        (Some(b), Some(u)) => format!("{b}/{u}"),
+        (None, Some(u)) => u.clone(),
+        _ => format!("user:{}", order.reporter),
+    }
+}
+
+fn location(order: &SurgeOrder) -> Location {
+    Location {
+        project: order.project.clone(),
+        building: order.building.clone(),
+        unit: order.unit.clone(),
+        area: order.area.clone(),
+    }
+}
+
+fn report_of(order: &SurgeOrder, at_ms: i64) -> Report {
+    Report {
+        order: order.order.clone(),
+        at_ms,
+        household: household(order),
+        node: Node::of(&location(order)),
+        category: order.category.clone(),
+        life_safety: order.life_safety,
+    }
+}
+
+fn row_of(report: &Report) -> SurgeRow {
+    SurgeRow {
+        order: report.order.clone(),
+        at_ms: report.at_ms,
+        household: report.household.clone(),
+        project: report.node.project.clone(),
+        building: report.node.building.clone(),
+        riser: report.node.riser.clone(),
+        category: report.category.clone(),
+        life_safety: report.life_safety,
+    }
+}
+
+/// The working calendar of an organization's SLA book (its first), else China's office hours.
+async fn calendar(state: &AppState, org: &str) -> Result<WorkingHours, ApiError> {
+    let book = settings::sla_book(&*state.db, org).await?;
+    Ok(book
+        .calendars
+        .values()
+        .find_map(|c| match c {
+            Calendar::Working(hours) => Some(hours.clone()),
+            Calendar::AlwaysOpen => None,
+        })
+        .unwrap_or_else(WorkingHours::china_office))
+}
+
+async fn baseline(state: &AppState, org: &str, now_ms: i64) -> Result<Arc<Baseline>, ApiError> {
+    // China Standard Time's day: relearned after midnight.
+    let day = (now_ms + 8 * 3_600_000).div_euclid(DAY_MS);
+    if let Some((learned, baseline)) = state.surges.baselines.lock().unwrap_or_else(|p| p.into_inner()).get(org)
+        && *learned == day
+    {
+        return Ok(baseline.clone());
+    }
+    let midnight = day * DAY_MS - 8 * 3_600_000;
+    let calendar = calendar(state, org).await?;
+    let history = state.db.surge_history(org, midnight - HISTORY_MS, midnight).await?;
+    let reports: Vec<Report> = history.iter().map(|o| report_of(o, o.created_at)).collect();
+    let units = state.db.estate_unit_codes(org).await?;
+    let units = units.iter().map(|(p, b, u)| Node::of(&Location::unit(p, b, u)));
+    let learned = Arc::new(Baseline::learn(&calendar, units, &reports, midnight - HISTORY_MS, midnight));
+    state.surges.baselines.lock().unwrap_or_else(|p| p.into_inner()).insert(org.to_owned(), (day, learned.clone()));
+    Ok(learned)
+}
+
+/// The detector's view of an incident stored open.
+fn incident_of(record: &crate::store::IncidentRecord, members: &[crate::store::MemberRow]) -> Incident {
+    let level = match record.level.as_str() {
+        "I" => surge::Level::One,
+        "II" => surge::Level::Two,
+        "III" => surge::Level::Three,
+        _ => surge::Level::Four,
+    };
+    Incident {
+        id: record.number as u64,
+        node: Node { project: record.project.clone(), building: record.building.clone(), riser: record.riser.clone() },
+        category: record.category.clone(),
+        level,
+        opened_ms: record.opened_at,
+        first_report_ms: record.first_report_at,
+        members: members.iter().map(|m| m.order.clone()).collect(),
+        households: members.iter().map(|m| m.household.clone()).collect(),
+        buildings: members.iter().filter_map(|m| m.building.clone()).collect(),
+        score: record.score_milli as f64 / 1000.0,
+        life_safety: record.life_safety || members.iter().any(|m| m.life_safety),
+        resolved: false,
+    }
+}
+
+/// Scans an organization's new orders for surges; how many incidents it opened or changed.
+pub async fn observe(state: &AppState, org: &str, orders: &[String], now_ms: i64) -> Result<usize, ApiError> {
+    if orders.is_empty() {
+        return Ok(0);
+    }
+    let rules = settings::read::<SurgeRules>(&*state.db, org).await?;
+    let baseline = baseline(state, org, now_ms).await?;
+    let window_ms = i64::from(rules.windows_minutes.iter().copied().max().unwrap_or(60)) * 60_000;
+    // Twice: a plan another process made stale is made again from what it wrote.
+    for _ in 0..2 {
+        let stored = state.db.surge_state(org, orders, now_ms - window_ms).await?;
+        let fresh: Vec<&SurgeOrder> = stored.fresh.iter().filter(|o| o.created_at >= now_ms - FRESH_MS).collect();
+        if fresh.is_empty() {
+            return Ok(0);
+        }
+        let recent: Vec<Report> = stored
+            .recent
+            .iter()
+            .map(|r| Report {
+                order: r.order.clone(),
+                at_ms: r.at_ms,
+                household: r.household.clone(),
+                node: Node { project: r.project.clone(), building: r.building.clone(), riser: r.riser.clone() },
+                category: r.category.clone(),
+                life_safety: r.life_safety,
+            })
+            .collect();
+        let before: Vec<Incident> = stored.open.iter().map(|(i, m)| incident_of(i, m)).collect();
+        let last = recent.last().map_or(i64::MIN, |r| r.at_ms);
+        let mut detector = Detector::resume(rules.clone(), before.clone(), recent.clone(), stored.next_number as u64);
+        // In order of creation, never before what was seen already, never after now (a
+        // device's clock is a claim).
+        let mut reports: Vec<Report> = fresh.iter().map(|o| report_of(o, o.created_at.clamp(last, now_ms))).collect();
+        reports.sort_by(|a, b| a.at_ms.cmp(&b.at_ms).then_with(|| a.order.cmp(&b.order)));
+        for report in &reports {
+            detector.observe(report.clone(), &baseline);
+        }
+        let plan = plan(&before, detector.incidents(), &reports, &recent, stored.next_number);
+        let changed = plan.incidents.len();
+        if state.db.apply_surges(org, &plan).await? {
+            if changed > 0 {
+                let _ = state.notified.send(org.to_owned());
+            }
+            return Ok(changed);
+        }
+    }
+    Ok(0)
+}
+
+/// What a scan writes: the reports seen, the incidents that are new or changed, their new
+/// members, and the incidents merged away.
+fn plan(before: &[Incident], after: &[Incident], seen: &[Report], recent: &[Report], next_number: i64) -> SurgePlan {
+    // Members join from this scan's reports or from the recent window's.
+    let reports: HashMap<&str, &Report> = recent.iter().chain(seen).map(|r| (r.order.as_str(), r)).collect();
+    let mut plan = SurgePlan { seen: seen.iter().map(row_of).collect(), next_number, ..SurgePlan::default() };
+    for incident in after {
+        let old = before.iter().find(|b| b.id == incident.id);
+        if old == Some(incident) {
+            continue;
+        }
+        plan.incidents.push(IncidentWrite {
+            number: incident.id as i64,
+            new: old.is_none(),
+            project: incident.node.project.clone(),
+            building: incident.node.building.clone(),
+            riser: incident.node.riser.clone(),
+            category: incident.category.clone(),
+            level: incident.level.code(),
+            opened_at: incident.opened_ms,
+            first_report_at: incident.first_report_ms,
+            score_milli: (incident.score * 1000.0).round() as i64,
+            life_safety: incident.life_safety,
+        });
+    }
+    for gone in before.iter().filter(|b| after.iter().all(|a| a.id != b.id)) {
+        if let Some(into) = after.iter().find(|a| gone.members.iter().any(|m| a.members.contains(m))) {
+            plan.merged.push((gone.id as i64, into.id as i64));
+        }
+    }
+    for incident in after {
+        let had: Vec<&String> = before.iter().filter(|b| b.id == incident.id).flat_map(|b| &b.members).collect();
+        let moved: Vec<&String> = plan
+            .merged
+            .iter()
+            .filter(|(_, into)| *into == incident.id as i64)
+            .filter_map(|(gone, _)| before.iter().find(|b| b.id as i64 == *gone))
+            .flat_map(|b| &b.members)
+            .collect();
+        for member in &incident.members {
+            if had.contains(&member) || moved.contains(&member) {
+                continue;
+            }
+            let Some(report) = reports.get(member.as_str()) else { continue };
+            plan.members.push((incident.id as i64, member.clone(), report.household.clone(), report.at_ms));
+        }
+    }
+    plan
+}

@@ -1,0 +1,512 @@
+//! Complaint surges and incidents (docs/incidents.md): the reports the surge detector has seen
+//! (`surge_reports`), incidents (`incidents`) and their member orders (`incident_members`). The
+//! detector itself is sync-core's `surge`; `crate::incidents` runs it and hands this file a plan.
+
+use super::*;
+
+/// A report as the surge detector keeps it.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct SurgeRow {
+    pub order: String,
+    pub at_ms: i64,
+    pub household: String,
+    pub project: String,
+    pub building: Option<String>,
+    pub riser: Option<String>,
+    pub category: String,
+    pub life_safety: bool,
+}
+
+/// An order as the detector reads it: where, what, who reported it, when it was created, and
+/// whether a life-safety rule matched its description (`order_triage.rule`).
+#[derive(Clone, Debug)]
+pub struct SurgeOrder {
+    pub order: String,
+    pub created_at: i64,
+    pub project: String,
+    pub building: Option<String>,
+    pub unit: Option<String>,
+    pub area: Option<String>,
+    pub category: String,
+    pub reporter: String,
+    pub life_safety: bool,
+}
+
+/// An incident (事件单) as stored and listed.
+#[derive(Clone, Debug, PartialEq, Serialize, schemars::JsonSchema)]
+pub struct IncidentRecord {
+    /// The organization's number for it (事件 #12).
+    pub number: i64,
+    pub project: String,
+    pub building: Option<String>,
+    /// The riser (`3-*02`: entrance 3, the units ending in 02), when the incident is a riser's.
+    pub riser: Option<String>,
+    /// A category code, or `*` (every category).
+    pub category: String,
+    /// `IV`, `III`, `II` or `I`.
+    pub level: String,
+    /// `open`, `resolved`, or `merged` (into `merged_into`).
+    pub state: String,
+    pub merged_into: Option<i64>,
+    pub opened_at: i64,
+    pub first_report_at: i64,
+    /// The score (log-likelihood ratio) of the surge that opened or last widened it, in
+    /// thousandths.
+    pub score_milli: i64,
+    pub life_safety: bool,
+    pub resolved_at: Option<i64>,
+    /// Distinct households among its members.
+    pub households: i64,
+    /// Its member orders.
+    pub orders: i64,
+}
+
+/// A member of an incident, as the detector resumes it.
+#[derive(Clone, Debug)]
+pub struct MemberRow {
+    pub order: String,
+    pub household: String,
+    pub building: Option<String>,
+    pub life_safety: bool,
+}
+
+/// A member of an incident, as the desk lists it.
+#[derive(Clone, Debug, PartialEq, Serialize, schemars::JsonSchema)]
+pub struct IncidentMember {
+    pub order_id: String,
+    pub number: String,
+    pub status: String,
+    pub building: Option<String>,
+    pub unit: Option<String>,
+    pub area: Option<String>,
+    pub category: String,
+    pub created_at: i64,
+    pub joined_at: i64,
+}
+
+/// What the detector needs of an organization to go on: the new orders it has not seen, the
+/// reports it saw recently, its open incidents with their members, and the next number.
+#[derive(Clone, Debug, Default)]
+pub struct SurgeState {
+    pub fresh: Vec<SurgeOrder>,
+    pub recent: Vec<SurgeRow>,
+    pub open: Vec<(IncidentRecord, Vec<MemberRow>)>,
+    pub next_number: i64,
+}
+
+/// An incident written by a scan: a new one, or an open one that grew, widened or rose a level.
+#[derive(Clone, Debug)]
+pub struct IncidentWrite {
+    pub number: i64,
+    pub new: bool,
+    pub project: String,
+    pub building: Option<String>,
+    pub riser: Option<String>,
+    pub category: String,
+    pub level: &'static str,
+    pub opened_at: i64,
+    pub first_report_at: i64,
+    pub score_milli: i64,
+    pub life_safety: bool,
+}
+
+/// What one scan of an organization writes, in one transaction.
+#[derive(Clone, Debug, Default)]
+pub struct SurgePlan {
+    /// The reports seen (each order once).
+    pub seen: Vec<SurgeRow>,
+    pub incidents: Vec<IncidentWrite>,
+    /// New members: (incident, order, household, joined at). A merged incident's members move.
+    pub members: Vec<(i64, String, String, i64)>,
+    /// Incidents merged into another: (merged, into).
+    pub merged: Vec<(i64, i64)>,
+    /// The next number the scan started from: another process that wrote first makes the plan
+    /// stale.
+    pub next_number: i64,
+}
+
+/// Whom an incident list is for: every project, or a dispatcher's.
+#[derive(Clone, Debug)]
+pub struct IncidentFilter {
+    /// Open incidents only.
+    pub open: bool,
+    /// A dispatcher bound to projects: only incidents of those.
+    pub served_by: Option<String>,
+    pub limit: i64,
+}
+
+const INCIDENT_COLUMNS: &str = "i.number, i.project, i.building, i.riser, i.category, i.level, i.state, i.merged_into,
+     i.opened_at, i.first_report_at, i.score_milli, i.life_safety, i.resolved_at,
+     (SELECT COUNT(DISTINCT m.household) FROM incident_members m WHERE m.org_id = i.org_id AND m.incident = i.number),
+     (SELECT COUNT(*) FROM incident_members m WHERE m.org_id = i.org_id AND m.incident = i.number)";
+
+type IncidentTuple = (
+    i64,
+    String,
+    Option<String>,
+    Option<String>,
+    String,
+    String,
+    String,
+    Option<i64>,
+    i64,
+    i64,
+    i64,
+    bool,
+    Option<i64>,
+    i64,
+    i64,
+);
+
+fn incident_of(row: IncidentTuple) -> IncidentRecord {
+    let (
+        number,
+        project,
+        building,
+        riser,
+        category,
+        level,
+        state,
+        merged_into,
+        opened_at,
+        first_report_at,
+        score_milli,
+        life_safety,
+        resolved_at,
+        households,
+        orders,
+    ) = row;
+    IncidentRecord {
+        number,
+        project,
+        building,
+        riser,
+        category,
+        level,
+        state,
+        merged_into,
+        opened_at,
+        first_report_at,
+        score_milli,
+        life_safety,
+        resolved_at,
+        households,
+        orders,
+    }
+}
+
+type OrderTuple = (String, i64, String, Option<String>, Option<String>, Option<String>, String, String, bool);
+
+fn order_of(row: OrderTuple) -> SurgeOrder {
+    let (order, created_at, project, building, unit, area, category, reporter, life_safety) = row;
+    SurgeOrder { order, created_at, project, building, unit, area, category, reporter, life_safety }
+}
+
+const ORDER_COLUMNS: &str = "o.id, o.created_at, o.project, o.building, o.unit, o.area, o.category, o.reporter,
+     EXISTS (SELECT 1 FROM order_triage t WHERE t.order_id = o.id AND t.rule IS NOT NULL)";
+
+#[async_trait]
+pub trait Incidents: Send + Sync {
+    /// The organization's surge state for a scan of `orders` (new orders; those already seen
+    /// are left out of `fresh`), with the reports seen since `recent_from_ms`.
+    async fn surge_state(&self, org: &str, orders: &[String], recent_from_ms: i64) -> Result<SurgeState>;
+    /// Writes a scan's plan in one transaction under the organization's lock; `false` (nothing
+    /// written) when another process saw one of its orders or numbered an incident first.
+    async fn apply_surges(&self, org: &str, plan: &SurgePlan) -> Result<bool>;
+    /// The organization's orders created in `[from_ms, to_ms)` outside every incident: the
+    /// baseline's history.
+    async fn surge_history(&self, org: &str, from_ms: i64, to_ms: i64) -> Result<Vec<SurgeOrder>>;
+    /// Every unit of the estate register: (project, building, unit).
+    async fn estate_unit_codes(&self, org: &str) -> Result<Vec<(String, String, String)>>;
+    /// Incidents, newest first.
+    async fn incidents(&self, org: &str, filter: &IncidentFilter) -> Result<Vec<IncidentRecord>>;
+    /// One incident, for a dispatcher bound to projects only one of theirs.
+    async fn incident(&self, org: &str, number: i64, served_by: Option<&str>) -> Result<Option<IncidentRecord>>;
+    /// An incident's member orders, in the order they joined.
+    async fn incident_members(&self, org: &str, number: i64) -> Result<Vec<IncidentMember>>;
+    /// Resolves an open incident; whether it was open.
+    async fn resolve_incident(&self, org: &str, number: i64, by: &str, now_ms: i64) -> Result<bool>;
+}
+
+#[async_trait]
+impl<B: Backend> Incidents for Store<B>
+where
+    for<'c> &'c mut B::Connection: sqlx::Executor<'c, Database = B>,
+    usize: sqlx::ColumnIndex<B::Row>,
+    for<'s> &'s str: sqlx::ColumnIndex<B::Row> + sqlx::Encode<'s, B> + sqlx::Type<B>,
+    for<'s> &'s [u8]: sqlx::Encode<'s, B> + sqlx::Type<B>,
+    i64: Column<B>,
+    i32: Column<B>,
+    bool: Column<B>,
+    String: Column<B>,
+    Vec<u8>: Column<B>,
+    Option<i64>: Column<B>,
+    Option<String>: Column<B>,
+    Option<Vec<u8>>: Column<B>,
+    for<'s> Option<&'s str>: sqlx::Encode<'s, B>,
+{
+    async fn surge_state(&self, org: &str, orders: &[String], recent_from_ms: i64) -> Result<SurgeState> {
+        let mut state = SurgeState::default();
+        for order in orders {
+            let row: Option<OrderTuple> = sqlx::query_as(AssertSqlSafe(format!(
+                "SELECT {ORDER_COLUMNS} FROM orders o
+                 WHERE o.id = $1 AND o.org_id = $2
+                   AND NOT EXISTS (SELECT 1 FROM surge_reports s WHERE s.order_id = o.id)"
+            )))
+            .bind(order.as_str())
+            .bind(org)
+            .fetch_optional(&self.pool)
+            .await?;
+            state.fresh.extend(row.map(order_of));
+        }
+        let recent: Vec<(String, i64, String, String, Option<String>, Option<String>, String, bool)> = sqlx::query_as(
+            // A resolved incident's members no longer count towards a new surge.
+            "SELECT order_id, at, household, project, building, riser, category, life_safety FROM surge_reports s
+             WHERE org_id = $1 AND at > $2
+               AND NOT EXISTS (SELECT 1 FROM incident_members m JOIN incidents i ON i.org_id = m.org_id AND i.number = m.incident
+                               WHERE m.org_id = s.org_id AND m.order_id = s.order_id AND i.state = 'resolved')
+             ORDER BY at, order_id",
+        )
+        .bind(org)
+        .bind(recent_from_ms)
+        .fetch_all(&self.pool)
+        .await?;
+        state.recent = recent
+            .into_iter()
+            .map(|(order, at_ms, household, project, building, riser, category, life_safety)| SurgeRow {
+                order,
+                at_ms,
+                household,
+                project,
+                building,
+                riser,
+                category,
+                life_safety,
+            })
+            .collect();
+        let open: Vec<IncidentTuple> = sqlx::query_as(AssertSqlSafe(format!(
+            "SELECT {INCIDENT_COLUMNS} FROM incidents i WHERE i.org_id = $1 AND i.state = 'open' ORDER BY i.number"
+        )))
+        .bind(org)
+        .fetch_all(&self.pool)
+        .await?;
+        for incident in open.into_iter().map(incident_of) {
+            let members: Vec<(String, String, Option<String>, bool)> = sqlx::query_as(
+                "SELECT m.order_id, m.household, s.building, COALESCE(s.life_safety, FALSE) FROM incident_members m
+                 LEFT JOIN surge_reports s ON s.order_id = m.order_id
+                 WHERE m.org_id = $1 AND m.incident = $2 ORDER BY m.joined_at, m.order_id",
+            )
+            .bind(org)
+            .bind(incident.number)
+            .fetch_all(&self.pool)
+            .await?;
+            let members = members
+                .into_iter()
+                .map(|(order, household, building, life_safety)| MemberRow { order, household, building, life_safety })
+                .collect();
+            state.open.push((incident, members));
+        }
+        let (next,): (Option<i64>,) = sqlx::query_as("SELECT MAX(number) FROM incidents WHERE org_id = $1")
+            .bind(org)
+            .fetch_one(&self.pool)
+            .await?;
+        state.next_number = next.unwrap_or(0) + 1;
+        Ok(state)
+    }
+
+    async fn apply_surges(&self, org: &str, plan: &SurgePlan) -> Result<bool> {
+        let mut tx = B::begin_write(&self.pool).await?;
+        B::lock_org(&mut tx, org).await?;
+        let (next,): (Option<i64>,) =
+            sqlx::query_as("SELECT MAX(number) FROM incidents WHERE org_id = $1").bind(org).fetch_one(&mut *tx).await?;
+        if next.unwrap_or(0) + 1 != plan.next_number {
+            return Ok(false);
+        }
+        for row in &plan.seen {
+            let inserted = sqlx::query(
+                "INSERT INTO surge_reports (order_id, org_id, at, household, project, building, riser, category, life_safety)
+                 VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9) ON CONFLICT (order_id) DO NOTHING",
+            )
+            .bind(row.order.as_str())
+            .bind(org)
+            .bind(row.at_ms)
+            .bind(row.household.as_str())
+            .bind(row.project.as_str())
+            .bind(row.building.as_deref())
+            .bind(row.riser.as_deref())
+            .bind(row.category.as_str())
+            .bind(row.life_safety)
+            .execute(&mut *tx)
+            .await?;
+            if inserted.rows_affected() == 0 {
+                // Another process saw it first: its plan stands, this one is stale.
+                return Ok(false);
+            }
+        }
+        for i in &plan.incidents {
+            if i.new {
+                sqlx::query(
+                    "INSERT INTO incidents (org_id, number, project, building, riser, category, level, state,
+                                            opened_at, first_report_at, score_milli, life_safety)
+                     VALUES ($1, $2, $3, $4, $5, $6, $7, 'open', $8, $9, $10, $11)",
+                )
+                .bind(org)
+                .bind(i.number)
+                .bind(i.project.as_str())
+                .bind(i.building.as_deref())
+                .bind(i.riser.as_deref())
+                .bind(i.category.as_str())
+                .bind(i.level)
+                .bind(i.opened_at)
+                .bind(i.first_report_at)
+                .bind(i.score_milli)
+                .bind(i.life_safety)
+                .execute(&mut *tx)
+                .await?;
+            } else {
+                sqlx::query(
+                    "UPDATE incidents SET building = $3, riser = $4, category = $5, level = $6, first_report_at = $7,
+                                          score_milli = $8, life_safety = $9
+                     WHERE org_id = $1 AND number = $2 AND state = 'open'",
+                )
+                .bind(org)
+                .bind(i.number)
+                .bind(i.building.as_deref())
+                .bind(i.riser.as_deref())
+                .bind(i.category.as_str())
+                .bind(i.level)
+                .bind(i.first_report_at)
+                .bind(i.score_milli)
+                .bind(i.life_safety)
+                .execute(&mut *tx)
+                .await?;
+            }
+        }
+        for (merged, into) in &plan.merged {
+            sqlx::query(
+                "UPDATE incidents SET state = 'merged', merged_into = $3 WHERE org_id = $1 AND number = $2 AND state = 'open'",
+            )
+            .bind(org)
+            .bind(merged)
+            .bind(into)
+            .execute(&mut *tx)
+            .await?;
+            sqlx::query("UPDATE incident_members SET incident = $3 WHERE org_id = $1 AND incident = $2")
+                .bind(org)
+                .bind(merged)
+                .bind(into)
+                .execute(&mut *tx)
+                .await?;
+        }
+        for (incident, order, household, joined_at) in &plan.members {
+            sqlx::query(
+                "INSERT INTO incident_members (org_id, incident, order_id, household, joined_at) VALUES ($1, $2, $3, $4, $5)
+                 ON CONFLICT (org_id, order_id) DO NOTHING",
+            )
+            .bind(org)
+            .bind(incident)
+            .bind(order.as_str())
+            .bind(household.as_str())
+            .bind(joined_at)
+            .execute(&mut *tx)
+            .await?;
+        }
+        tx.commit().await?;
+        Ok(true)
+    }
+
+    async fn surge_history(&self, org: &str, from_ms: i64, to_ms: i64) -> Result<Vec<SurgeOrder>> {
+        let rows: Vec<OrderTuple> = sqlx::query_as(AssertSqlSafe(format!(
+            "SELECT {ORDER_COLUMNS} FROM orders o
+             WHERE o.org_id = $1 AND o.created_at >= $2 AND o.created_at < $3
+               AND NOT EXISTS (SELECT 1 FROM incident_members m WHERE m.org_id = o.org_id AND m.order_id = o.id)"
+        )))
+        .bind(org)
+        .bind(from_ms)
+        .bind(to_ms)
+        .fetch_all(&self.pool)
+        .await?;
+        Ok(rows.into_iter().map(order_of).collect())
+    }
+
+    async fn estate_unit_codes(&self, org: &str) -> Result<Vec<(String, String, String)>> {
+        Ok(sqlx::query_as("SELECT project, building, unit FROM estate_units WHERE org_id = $1")
+            .bind(org)
+            .fetch_all(&self.pool)
+            .await?)
+    }
+
+    async fn incidents(&self, org: &str, filter: &IncidentFilter) -> Result<Vec<IncidentRecord>> {
+        let rows: Vec<IncidentTuple> = sqlx::query_as(AssertSqlSafe(format!(
+            "SELECT {INCIDENT_COLUMNS} FROM incidents i
+             WHERE i.org_id = $1 AND ($2 = 0 OR i.state = 'open') AND i.state <> 'merged'
+               AND ($3 IS NULL OR i.project IN (SELECT project FROM staff_projects WHERE user_id = $3))
+             ORDER BY i.opened_at DESC, i.number DESC LIMIT $4"
+        )))
+        .bind(org)
+        .bind(i64::from(filter.open))
+        .bind(filter.served_by.as_deref())
+        .bind(filter.limit)
+        .fetch_all(&self.pool)
+        .await?;
+        Ok(rows.into_iter().map(incident_of).collect())
+    }
+
+    async fn incident(&self, org: &str, number: i64, served_by: Option<&str>) -> Result<Option<IncidentRecord>> {
+        let row: Option<IncidentTuple> = sqlx::query_as(AssertSqlSafe(format!(
+            "SELECT {INCIDENT_COLUMNS} FROM incidents i
+             WHERE i.org_id = $1 AND i.number = $2
+               AND ($3 IS NULL OR i.project IN (SELECT project FROM staff_projects WHERE user_id = $3))"
+        )))
+        .bind(org)
+        .bind(number)
+        .bind(served_by)
+        .fetch_optional(&self.pool)
+        .await?;
+        Ok(row.map(incident_of))
+    }
+
+    async fn incident_members(&self, org: &str, number: i64) -> Result<Vec<IncidentMember>> {
+        let rows: Vec<(String, String, String, Option<String>, Option<String>, Option<String>, String, i64, i64)> =
+            sqlx::query_as(
+                "SELECT o.id, o.number, o.status, o.building, o.unit, o.area, o.category, o.created_at, m.joined_at
+                 FROM incident_members m JOIN orders o ON o.id = m.order_id AND o.org_id = m.org_id
+                 WHERE m.org_id = $1 AND m.incident = $2 ORDER BY m.joined_at, o.created_at, o.id",
+            )
+            .bind(org)
+            .bind(number)
+            .fetch_all(&self.pool)
+            .await?;
+        Ok(rows
+            .into_iter()
+            .map(|(order_id, number, status, building, unit, area, category, created_at, joined_at)| IncidentMember {
+                order_id,
+                number,
+                status,
+                building,
+                unit,
+                area,
+                category,
+                created_at,
+                joined_at,
+            })
+            .collect())
+    }
+
+    async fn resolve_incident(&self, org: &str, number: i64, by: &str, now_ms: i64) -> Result<bool> {
+        let mut tx = B::begin_write(&self.pool).await?;
+        B::lock_org(&mut tx, org).await?;
+        let done = sqlx::query(
+            "UPDATE incidents SET state = 'resolved', resolved_at = $3, resolved_by = $4
+             WHERE org_id = $1 AND number = $2 AND state = 'open'",
+        )
+        .bind(org)
+        .bind(number)
+        .bind(now_ms)
+        .bind(by)
+        .execute(&mut *tx)
+        .await?;
+        tx.commit().await?;
+        Ok(done.rows_affected() == 1)
+    }
+}
