@@ -9,7 +9,8 @@
 //! - **Places form a tree:** project (小区) → building → riser (立管: the units of one entrance
 //!   stacked floor above floor, `3-1502`, `3-1402`, …) → unit; a common area belongs to its
 //!   building or, without one, to the project. Categories form a tree of two levels: a category
-//!   and every category (`*`).
+//!   and every category (`*`); the detector scans a report's own category (reports of several
+//!   categories at once make incidents side by side), `*` is the baseline's and a hand merge's.
 //! - **The baseline** ([`Baseline`]) is the rate of reports per node × category × hour of the day
 //!   on three kinds of day that the business calendar tells apart: working days, rest days
 //!   (weekends and public holidays, but not 调休 working weekends) and the first working day after
@@ -725,7 +726,7 @@ impl Detector {
     }
 
     /// The surge the report completes, if any. Every node from the report's own up to the
-    /// project, in the report's category and in every category, over every window, is a
+    /// project, in the report's category, over every window, is a
     /// candidate cluster scored by its log-likelihood ratio; the most likely one (Kulldorff's
     /// most likely cluster) opens or widens an incident if it passes the rules (enough
     /// households, improbable under the baseline). A likelier cluster that does not pass yet
