@@ -46,3 +46,9 @@ CREATE TABLE incident_members (
     PRIMARY KEY (org_id, order_id)
 );
 CREATE INDEX incident_members_incident ON incident_members (org_id, incident);
+-- Bumped by every write of an organization's incidents (a scan's plan, a resolve): a plan made
+-- from an older revision is stale and made again.
+CREATE TABLE surge_revisions (
+    org_id TEXT PRIMARY KEY,
+    revision INTEGER NOT NULL
+);

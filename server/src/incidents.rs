@@ -8,12 +8,12 @@
 //! The baseline is relearned per organization once a day, from ten weeks of its orders outside
 //! incidents, on the working calendar of its SLA book (China's holidays and 调休 by default).
 
-use std::collections::HashMap;
+use std::collections::{HashMap, HashSet};
 use std::sync::{Arc, Mutex};
 
 use loopwork_sync_core::calendar::Calendar;
 use loopwork_sync_core::calendar::WorkingHours;
-use loopwork_sync_core::surge::{Baseline, Detector, Incident, Node, Report, SurgeRules};
+use loopwork_sync_core::surge::{Baseline, Detector, Incident, Node, Report, SurgeRules, Thresholds};
 use loopwork_sync_core::{Location, surge};
 
 use crate::AppState;
@@ -46,26 +46,45 @@ impl Setting for SurgeRules {
     }
 }
 
-/// Each organization's baseline, learned once a (China) day.
+/// How many times a scan makes its plan again when another write made it stale.
+const ATTEMPTS: usize = 8;
+
+/// Each organization's baseline, learned once a (China) day, and the critical counts of each
+/// p-value in use.
 #[derive(Debug, Default)]
 pub struct Surges {
     baselines: Mutex<HashMap<String, (i64, Arc<Baseline>)>>,
+    thresholds: Mutex<HashMap<u64, Thresholds>>,
 }
 
 impl Surges {
-    /// Forgets an organization's baseline (it is relearned at the next scan).
+    /// Forgets an organization's baseline: it is relearned at the next scan (after its estate
+    /// register or its calendars changed).
     pub fn forget(&self, org: &str) {
         self.baselines.lock().unwrap_or_else(|p| p.into_inner()).remove(org);
     }
+
+    fn thresholds(&self, max_p_value: f64) -> Thresholds {
+        let mut cache = self.thresholds.lock().unwrap_or_else(|p| p.into_inner());
+        cache.entry(max_p_value.to_bits()).or_insert_with(|| Thresholds::new(max_p_value)).clone()
+    }
 }
 
-/// The household of an order: its unit, else (a common area) its reporter.
+/// The household of an order: its unit; for a common area, the owner who reported it, or the
+/// call itself when the desk registered it (each caller a household: the desk's reporter is the
+/// dispatcher, and callers' phone numbers are not kept here).
 fn household(order: &SurgeOrder) -> String {
     match (&order.building, &order.unit) {
         (Some(b), Some(u)) => format!("{b}/{u}"),
         (None, Some(u)) => u.clone(),
-        _ => format!("user:{}", order.reporter),
+        _ if order.by_owner => format!("user:{}", order.reporter),
+        _ => format!("order:{}", order.order),
     }
+}
+
+/// Whether the assistant's rule for an order puts lives at risk (a level I incident).
+fn endangers_life(rule: Option<&str>) -> bool {
+    rule.is_some_and(|code| loopwork_triage::rules::LIFE_SAFETY.iter().any(|r| r.code == code && r.life))
 }
 
 fn location(order: &SurgeOrder) -> Location {
@@ -84,7 +103,7 @@ fn report_of(order: &SurgeOrder, at_ms: i64) -> Report {
         household: household(order),
         node: Node::of(&location(order)),
         category: order.category.clone(),
-        life_safety: order.life_safety,
+        life_safety: endangers_life(order.rule.as_deref()),
     }
 }
 
@@ -163,10 +182,12 @@ pub async fn observe(state: &AppState, org: &str, orders: &[String], now_ms: i64
         return Ok(0);
     }
     let rules = settings::read::<SurgeRules>(&*state.db, org).await?;
+    let thresholds = state.surges.thresholds(rules.max_p_value);
     let baseline = baseline(state, org, now_ms).await?;
     let window_ms = i64::from(rules.windows_minutes.iter().copied().max().unwrap_or(60)) * 60_000;
-    // Twice: a plan another process made stale is made again from what it wrote.
-    for _ in 0..2 {
+    // A plan another write made stale (another process's, a resolve) is made again from what
+    // that wrote.
+    for _ in 0..ATTEMPTS {
         let stored = state.db.surge_state(org, orders, now_ms - window_ms).await?;
         let fresh: Vec<&SurgeOrder> = stored.fresh.iter().filter(|o| o.created_at >= now_ms - FRESH_MS).collect();
         if fresh.is_empty() {
@@ -186,15 +207,19 @@ pub async fn observe(state: &AppState, org: &str, orders: &[String], now_ms: i64
             .collect();
         let before: Vec<Incident> = stored.open.iter().map(|(i, m)| incident_of(i, m)).collect();
         let last = recent.last().map_or(i64::MIN, |r| r.at_ms);
-        let mut detector = Detector::resume(rules.clone(), before.clone(), recent.clone(), stored.next_number as u64);
-        // In order of creation, never before what was seen already, never after now (a
-        // device's clock is a claim).
-        let mut reports: Vec<Report> = fresh.iter().map(|o| report_of(o, o.created_at.clamp(last, now_ms))).collect();
+        let mut detector = Detector::with_thresholds(rules.clone(), thresholds.clone()).resume(
+            before.clone(),
+            recent.clone(),
+            stored.next_number as u64,
+        );
+        // In order of creation, never after now (a device's clock is a claim), never before
+        // what was seen already (another process's now may be ahead of this one's).
+        let mut reports: Vec<Report> = fresh.iter().map(|o| report_of(o, o.created_at.min(now_ms).max(last))).collect();
         reports.sort_by(|a, b| a.at_ms.cmp(&b.at_ms).then_with(|| a.order.cmp(&b.order)));
         for report in &reports {
             detector.observe(report.clone(), &baseline);
         }
-        let plan = plan(&before, detector.incidents(), &reports, &recent, stored.next_number);
+        let plan = plan(&before, detector.incidents(), &reports, &recent, stored.revision);
         let changed = plan.incidents.len();
         if state.db.apply_surges(org, &plan).await? {
             if changed > 0 {
@@ -203,15 +228,16 @@ pub async fn observe(state: &AppState, org: &str, orders: &[String], now_ms: i64
             return Ok(changed);
         }
     }
+    tracing::warn!(orders = orders.len(), "surge scan gave up: its plan was made stale {ATTEMPTS} times");
     Ok(0)
 }
 
 /// What a scan writes: the reports seen, the incidents that are new or changed, their new
 /// members, and the incidents merged away.
-fn plan(before: &[Incident], after: &[Incident], seen: &[Report], recent: &[Report], next_number: i64) -> SurgePlan {
+fn plan(before: &[Incident], after: &[Incident], seen: &[Report], recent: &[Report], revision: i64) -> SurgePlan {
     // Members join from this scan's reports or from the recent window's.
     let reports: HashMap<&str, &Report> = recent.iter().chain(seen).map(|r| (r.order.as_str(), r)).collect();
-    let mut plan = SurgePlan { seen: seen.iter().map(row_of).collect(), next_number, ..SurgePlan::default() };
+    let mut plan = SurgePlan { seen: seen.iter().map(row_of).collect(), revision, ..SurgePlan::default() };
     for incident in after {
         let old = before.iter().find(|b| b.id == incident.id);
         if old == Some(incident) {
@@ -237,8 +263,8 @@ fn plan(before: &[Incident], after: &[Incident], seen: &[Report], recent: &[Repo
         }
     }
     for incident in after {
-        let had: Vec<&String> = before.iter().filter(|b| b.id == incident.id).flat_map(|b| &b.members).collect();
-        let moved: Vec<&String> = plan
+        let had: HashSet<&String> = before.iter().filter(|b| b.id == incident.id).flat_map(|b| &b.members).collect();
+        let moved: HashSet<&String> = plan
             .merged
             .iter()
             .filter(|(_, into)| *into == incident.id as i64)

@@ -9,6 +9,7 @@ import {
 } from '/assets/common.js';
 import { adminView } from '/assets/admin.js';
 import { chatsView, waitingCount } from '/assets/chats.js';
+import { incidentBanner, incidentsView, openIncidents } from '/assets/incidents.js';
 
 session.use('loopwork.desk');
 const STAFF = ['dispatcher', 'supervisor', 'manager', 'admin'];
@@ -60,6 +61,7 @@ function showLogin() {
   Object.assign(st, { me: null, load: null, draft: null, draftTouched: null });
   clearInterval(st.poll);
   chrome();
+  $('incident-banner').hidden = true;
   Object.assign(view.dataset, { view: 'login', state: 'ready' });
   loginView(view, { accept: (role) => STAFF.includes(role), done: boot, hint: t('use_h5') });
 }
@@ -74,12 +76,13 @@ async function boot() {
     return;
   }
   chrome();
-  startLive(onFeed, () => { refreshUnread(); if (view.dataset.view === 'notifications') reload(); },
+  startLive(onFeed, () => { refreshUnread(); refreshIncidents(); if (view.dataset.view === 'notifications' || view.dataset.view === 'incidents') reload(); },
     () => { refreshChats(); if (view.dataset.view === 'chats') reload(); });
   refreshUnread();
   refreshChats();
+  refreshIncidents();
   // Alerts fired by another server process reach this desk within a minute.
-  setInterval(() => { if (st.me) { refreshUnread(); refreshChats(); } }, 60_000);
+  setInterval(() => { if (st.me) { refreshUnread(); refreshChats(); refreshIncidents(); } }, 60_000);
   route();
 }
 
@@ -89,6 +92,14 @@ const loadTechs = async () => { st.techs = await api('/api/v1/technicians'); };
 async function refreshChats() {
   const n = await waitingCount().catch(() => null);
   if (n != null) Object.assign($('chats-count'), { textContent: n >= 100 ? '99+' : n, hidden: !n });
+}
+
+// Open incidents: the 事件 tab's badge and the banner above every view.
+async function refreshIncidents() {
+  const rows = await openIncidents().catch(() => null);
+  if (rows == null) return;
+  Object.assign($('incidents-count'), { textContent: rows.length, hidden: !rows.length });
+  incidentBanner($('incident-banner'), st.me ? rows : []);
 }
 
 async function onFeed() {
@@ -135,6 +146,7 @@ function beep() {
 const ROUTES = { queue: queueView, register: registerView, order: orderView, notifications: notificationsView,
   visits: visitsView, estate: estateView, dashboard: dashboardView, kpis: kpisView, print: printView,
   admin: (arg) => adminView({ mount, reload, me: st.me }, arg),
+  incidents: (arg) => incidentsView({ mount, reload, me: st.me, refresh: refreshIncidents }, arg),
   chats: (arg) => chatsView({ mount, reload, me: st.me, register: (draft) => {
     // The registration form, filled from a conversation; the order is kept with it.
     const { conversation, ...fields } = draft;

@@ -458,12 +458,18 @@ const GRID_POINTS: usize = 90;
 
 impl Thresholds {
     pub fn new(max_p_value: f64) -> Thresholds {
+        // The critical count never falls as the expectation rises: each point's search starts
+        // at the last point's count.
+        let mut c = 1u32;
         let critical = (0..GRID_POINTS)
             .map(|k| {
                 let mean = GRID_LOW * GRID_RATIO.powi(k as i32);
                 let poisson = Poisson::new(mean).expect("a positive mean");
                 // P(X ≥ c) = sf(c − 1).
-                (1u32..).find(|c| poisson.sf(u64::from(*c) - 1) <= max_p_value).unwrap_or(u32::MAX)
+                while c < u32::MAX && poisson.sf(u64::from(c) - 1) > max_p_value {
+                    c += 1;
+                }
+                c
             })
             .collect();
         Thresholds { critical }
@@ -553,6 +559,12 @@ pub struct Detector {
 impl Detector {
     pub fn new(rules: SurgeRules) -> Detector {
         let thresholds = Thresholds::new(rules.max_p_value);
+        Detector::with_thresholds(rules, thresholds)
+    }
+
+    /// A detector with critical counts computed before for the rules' p-value (a server keeps
+    /// them: computing them takes milliseconds).
+    pub fn with_thresholds(rules: SurgeRules, thresholds: Thresholds) -> Detector {
         Detector {
             rules,
             thresholds,
@@ -566,18 +578,21 @@ impl Detector {
     /// A detector as storage left it: the open incidents (their members' recent reports among
     /// `recent`), the reports of the longest window before now in time order, and the next
     /// incident's number.
-    pub fn resume(rules: SurgeRules, incidents: Vec<Incident>, recent: Vec<Report>, next_id: u64) -> Detector {
-        let mut detector = Detector::new(rules);
-        let open: Vec<&Incident> = incidents.iter().filter(|i| !i.resolved).collect();
+    pub fn resume(mut self, incidents: Vec<Incident>, recent: Vec<Report>, next_id: u64) -> Detector {
+        let holders: FxHashMap<&str, u64> = incidents
+            .iter()
+            .filter(|i| !i.resolved)
+            .flat_map(|i| i.members.iter().map(move |m| (m.as_str(), i.id)))
+            .collect();
         for report in &recent {
-            if let Some(holder) = open.iter().find(|i| i.members.contains(&report.order)) {
-                detector.held.insert(report.order.clone(), holder.id);
+            if let Some(holder) = holders.get(report.order.as_str()) {
+                self.held.insert(report.order.clone(), *holder);
             }
         }
-        detector.recent = recent.into();
-        detector.incidents = incidents.into_iter().filter(|i| !i.resolved).collect();
-        detector.next_id = next_id.max(1);
-        detector
+        self.recent = recent.into();
+        self.incidents = incidents.into_iter().filter(|i| !i.resolved).collect();
+        self.next_id = next_id.max(1);
+        self
     }
 
     pub fn rules(&self) -> &SurgeRules {
@@ -1028,7 +1043,7 @@ mod tests {
             running.observe(r, &base);
         }
         let resumed =
-            |d: &Detector| Detector::resume(SurgeRules::default(), d.incidents().to_vec(), reports.clone(), 2);
+            |d: &Detector| Detector::new(SurgeRules::default()).resume(d.incidents().to_vec(), reports.clone(), 2);
         let mut again = resumed(&running);
         let next = report(8, at + 9 * MINUTE_MS, 3, "1-0802", "water_electric");
         assert_eq!(again.observe(next.clone(), &base), running.observe(next, &base));

@@ -11,6 +11,8 @@ use serde_json::{Value, json};
 on_both_backends!(
     a_burst_riser_becomes_one_incident_and_each_household_keeps_its_own_order,
     two_server_processes_scanning_one_surge_open_one_incident,
+    a_plan_made_before_another_write_is_refused,
+    callers_about_a_stopped_lift_count_one_household_each,
     the_surge_rules_are_a_setting_with_its_checks,
 );
 
@@ -120,13 +122,27 @@ async fn a_burst_riser_becomes_one_incident_and_each_household_keeps_its_own_ord
         assert_eq!(status, 200);
         assert_ne!(order["status"], "closed", "{order}");
     }
-    register(&server, &kefu.token, "5", "2-0701").await;
+    // Its members no longer count towards a new surge: four new households are not one (with
+    // the resolved incident's six they would be), the fifth is, and opens incident 2.
+    let mut second = Vec::new();
+    for floor in 7..=10 {
+        second.push(register(&server, &kefu.token, "5", &format!("2-{floor:02}01")).await);
+    }
     escalation::tick(&server.state, SystemClock.now_ms()).await.expect("scan");
     tokio::time::sleep(std::time::Duration::from_millis(500)).await;
-    assert!(open_incidents(&server, &kefu.token).await.is_empty(), "a resolved incident takes no reports");
+    assert!(open_incidents(&server, &kefu.token).await.is_empty(), "four new households after a resolve");
+    second.push(register(&server, &kefu.token, "5", "2-1101").await);
+    let list = members_become(&server, &kefu.token, 5).await;
+    assert_eq!((list.len(), &list[0]["number"]), (1, &json!(2)), "{list:?}");
+    let (_, detail) = server.call(&kefu.token, "GET", "/api/v1/incidents/2", None).await;
+    let mut members: Vec<String> =
+        detail["members"].as_array().unwrap().iter().map(|m| m["order_id"].as_str().unwrap().to_owned()).collect();
+    members.sort_unstable();
+    second.sort_unstable();
+    assert_eq!(members, second, "none of the resolved incident's orders");
     let (_, all) = server.call(&kefu.token, "GET", "/api/v1/incidents?state=all", None).await;
-    assert_eq!(all.as_array().map(Vec::len), Some(1), "{all}");
-    assert_eq!(all[0]["orders"], 7);
+    assert_eq!(all.as_array().map(Vec::len), Some(2), "{all}");
+    assert_eq!((&all[1]["number"], &all[1]["orders"], &all[1]["state"]), (&json!(1), &json!(7), &json!("resolved")));
 }
 
 async fn two_server_processes_scanning_one_surge_open_one_incident(backend: Backend) {
@@ -179,4 +195,52 @@ async fn the_surge_rules_are_a_setting_with_its_checks(backend: Backend) {
     }
     let list = members_become(&server, &kefu.token, 3).await;
     assert_eq!(list.len(), 1, "{list:?}");
+}
+
+async fn a_plan_made_before_another_write_is_refused(backend: Backend) {
+    let server = TestServer::start(backend).await;
+    let kefu = server.login("kefu").await;
+    for floor in 1..=5 {
+        register(&server, &kefu.token, "4", &format!("1-{floor:02}01")).await;
+    }
+    members_become(&server, &kefu.token, 5).await;
+    let db = &server.state.db;
+    let org = &kefu.principal().org;
+    // A plan made from the state as it is now goes in, once.
+    let state = db.surge_state(org, &[], 0).await.expect("state");
+    let plan = loopwork_server::store::SurgePlan { revision: state.revision, ..Default::default() };
+    assert!(db.apply_surges(org, &plan).await.expect("apply"));
+    assert!(!db.apply_surges(org, &plan).await.expect("apply"), "the same plan again is stale");
+    // A resolve between the read and the write makes it stale too.
+    let state = db.surge_state(org, &[], 0).await.expect("state");
+    assert!(db.resolve_incident(org, 1, "someone", SystemClock.now_ms()).await.expect("resolve"));
+    let plan = loopwork_server::store::SurgePlan {
+        revision: state.revision,
+        members: vec![(1, "late-order".into(), "4/1-0601".into(), SystemClock.now_ms())],
+        ..Default::default()
+    };
+    assert!(!db.apply_surges(org, &plan).await.expect("apply"), "a plan made before the resolve adds nothing");
+    let (_, detail) = server.call(&kefu.token, "GET", "/api/v1/incidents/1", None).await;
+    assert_eq!(detail["members"].as_array().map(Vec::len), Some(5), "{detail}");
+}
+
+async fn callers_about_a_stopped_lift_count_one_household_each(backend: Backend) {
+    let server = TestServer::start(backend).await;
+    let kefu = server.login("kefu").await;
+    // Five calls about building 6's lift, registered by one dispatcher at a common area.
+    for _ in 0..5 {
+        let lift = json!({
+            "kind": "repair", "category": "elevator", "grade": "minor", "channel": "hotline",
+            "project": "hy-garden", "building": "6", "area": "2单元电梯", "description": "2单元电梯停了，按钮没反应",
+        });
+        let (status, made) = server.call(&kefu.token, "POST", "/api/v1/orders", Some(lift)).await;
+        assert_eq!(status, 201, "{made}");
+    }
+    let list = members_become(&server, &kefu.token, 5).await;
+    assert_eq!(list.len(), 1, "{list:?}");
+    assert_eq!(
+        (&list[0]["building"], &list[0]["riser"], &list[0]["category"], &list[0]["households"]),
+        (&json!("6"), &Value::Null, &json!("elevator"), &json!(5)),
+        "each call a household, the building's lift the place"
+    );
 }

@@ -22,6 +22,9 @@ pub struct Rule {
     pub grade: Grade,
     /// The category when the model is unsure of its own (`Other`: no opinion).
     pub category: Category,
+    /// People's lives at risk (not only property: a burst pipe, sewage): a surge holding such a
+    /// report is an incident of level I (docs/incidents.md).
+    pub life: bool,
     /// Every group must match one of its phrases, in one sentence.
     pub all: &'static [&'static [&'static str]],
     /// Longer phrases that contain a phrase of the rule without meaning it.
@@ -36,7 +39,7 @@ const LIFT: &[&str] = &["电梯", "电涕", "电t", "轿厢", "客梯", "货梯"
 pub static LIFE_SAFETY: &[Rule] = &[
     Rule {
         code: "injury", label_zh: "有人受伤或昏迷", label_en: "someone hurt or unconscious",
-        grade: Grade::Critical, category: Category::Other,
+        grade: Grade::Critical, category: Category::Other, life: true,
         all: &[&["受伤", "流血", "出血", "血止不住", "是血", "大口子", "晕倒", "昏倒", "晕过去", "昏迷", "叫不醒",
             "不省人事", "躺着不动", "躺在地上", "骨折", "喘不上气", "喘不过气", "呼吸困难", "呼吸不上来", "被电到",
             "触电", "砸伤", "烧伤", "摔伤", "撞伤", "被撞", "送医院", "送医", "心脏病", "抽搐", "中毒", "要生了",
@@ -45,7 +48,7 @@ pub static LIFE_SAFETY: &[Rule] = &[
     },
     Rule {
         code: "lift_trapped", label_zh: "电梯困人", label_en: "people trapped in a lift",
-        grade: Grade::Severe, category: Category::Elevator,
+        grade: Grade::Severe, category: Category::Elevator, life: true,
         all: &[LIFT, &["困人", "被困", "困在", "困住", "困了", "困梯", "关在里面", "关在电梯", "关里面", "出不来",
             "卡在里面", "里面有人", "人在里面", "卡住了人", "夹住", "夹到人", "门开着就在动", "没关好就", "往下掉",
             "坠落", "下坠", "关了个", "关了人", "关着人"]],
@@ -53,21 +56,21 @@ pub static LIFE_SAFETY: &[Rule] = &[
     },
     Rule {
         code: "gas", label_zh: "燃气泄漏", label_en: "gas smell or leak",
-        grade: Grade::Severe, category: Category::WaterElectric,
+        grade: Grade::Severe, category: Category::WaterElectric, life: true,
         all: &[&["煤气味", "燃气味", "天然气味", "液化气味", "煤气泄漏", "燃气泄漏", "煤气泄露", "燃气泄露", "漏气",
             "臭鸡蛋味", "闻到煤气", "闻到燃气", "闻到天然气", "有煤气", "嘶嘶"]],
         except: &["轮胎漏气", "车胎漏气", "胎漏气", "球漏气"],
     },
     Rule {
         code: "fire_smoke", label_zh: "起火或冒烟", label_en: "fire or smoke",
-        grade: Grade::Severe, category: Category::Security,
+        grade: Grade::Severe, category: Category::Security, life: true,
         all: &[&["着火", "起火", "失火", "火灾", "冒烟", "浓烟", "黑烟", "烟很大", "烧起来", "火苗", "明火", "火很大",
             "都是烟", "全是烟"]],
         except: &["打不着火", "点不着火", "打着火"],
     },
     Rule {
         code: "burst_pipe", label_zh: "爆管或水淹", label_en: "burst pipe or flooding",
-        grade: Grade::Severe, category: Category::WaterElectric,
+        grade: Grade::Severe, category: Category::WaterElectric, life: false,
         all: &[&["爆管", "水管爆", "管道爆", "管子爆", "水管破裂", "管道破裂", "水管裂开", "爆裂", "水漫", "淹了",
             "被淹", "水淹", "要淹", "喷水", "水喷", "像下雨一样", "到处是水", "到处都是水", "往外冒水", "水一直往外冒",
             "水关不掉", "阀门关不掉", "关不住水", "哗哗流", "哗哗地流", "管子破了", "水管破了", "水管断了", "龙头断了"]],
@@ -75,14 +78,14 @@ pub static LIFE_SAFETY: &[Rule] = &[
     },
     Rule {
         code: "live_wire", label_zh: "裸露带电或打火", label_en: "exposed live wire or sparks",
-        grade: Grade::Severe, category: Category::WaterElectric,
+        grade: Grade::Severe, category: Category::WaterElectric, life: true,
         all: &[&["电线裸露", "裸露的电线", "裸露电线", "电线露", "漏电", "火花", "火星", "打火", "电线烧", "烧焦",
             "烧黑", "电线掉", "带电"]],
         except: &["打火机", "带电动", "带电瓶", "带电脑", "带电池"],
     },
     Rule {
         code: "falling", label_zh: "高空坠物", label_en: "objects falling from height",
-        grade: Grade::Severe, category: Category::Security,
+        grade: Grade::Severe, category: Category::Security, life: true,
         all: &[&["高空抛物", "高空坠物", "高空掉", "往下扔", "往下丢", "往下砸", "楼上扔", "楼上丢", "楼上掉", "砸到人",
             "砸到车", "差点砸", "砸中", "瓷砖掉", "玻璃掉", "会掉下去", "怕掉下去", "要掉下去", "掉下去砸", "要掉下来",
             "随时会掉", "砸在", "砸下来", "挂在半空", "悬在半空", "斜挂", "随时要倒", "要倒了", "快倒了"]],
@@ -90,25 +93,25 @@ pub static LIFE_SAFETY: &[Rule] = &[
     },
     Rule {
         code: "sewage_flood", label_zh: "污水倒灌", label_en: "sewage flooding",
-        grade: Grade::Severe, category: Category::WaterElectric,
+        grade: Grade::Severe, category: Category::WaterElectric, life: false,
         all: &[&["污水", "粪水", "化粪池", "粪便", "脏水"], &["淹", "漫", "倒灌", "涌", "满地", "冒出来", "冒污水", "全是", "哗哗"]],
         except: &[],
     },
     Rule {
         code: "open_manhole", label_zh: "井盖缺失", label_en: "open manhole",
-        grade: Grade::Severe, category: Category::PublicFacilities,
+        grade: Grade::Severe, category: Category::PublicFacilities, life: true,
         all: &[&["井盖没了", "井盖不见", "井盖丢", "没有井盖", "井盖被偷", "井盖翻", "会掉人", "掉进井"]],
         except: &[],
     },
     Rule {
         code: "violence", label_zh: "暴力或持械", label_en: "violence or a weapon",
-        grade: Grade::Severe, category: Category::Security,
+        grade: Grade::Severe, category: Category::Security, life: true,
         all: &[&["打人", "拿着刀", "持刀", "拿刀", "动手打", "砍人", "打起来了", "斗殴"]],
         except: &[],
     },
     Rule {
         code: "collapse", label_zh: "坍塌", label_en: "collapse",
-        grade: Grade::Critical, category: Category::PublicFacilities,
+        grade: Grade::Critical, category: Category::PublicFacilities, life: true,
         all: &[&["坍塌", "倒塌", "塌了", "塌下来", "掉了一大块", "怕塌", "要塌"]],
         except: &[],
     },

@@ -535,6 +535,10 @@ pub async fn import(
     errors.sort_by_key(|e| e.row);
     let apply = query.apply && errors.is_empty();
     let counts = state.db.import_register(&principal.org, &placed, apply, state.clock.now_ms()).await?;
+    if apply {
+        // The surge baseline counts households from the register: learned again.
+        state.surges.forget(&principal.org);
+    }
     let preview = placed
         .iter()
         .take(PREVIEW_ROWS)

@@ -63,5 +63,9 @@ async fn write<S: Setting>(
 ) -> Result<StatusCode, ApiError> {
     require_admin(&principal, S::WRITE_REFUSED.0, S::WRITE_REFUSED.1)?;
     settings::write(&*state.db, &principal.org, value).await?;
+    // The surge baseline follows the SLA book's calendar: learned again.
+    if S::NAME == BookJson::NAME {
+        state.surges.forget(&principal.org);
+    }
     Ok(StatusCode::NO_CONTENT)
 }

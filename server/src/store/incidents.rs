@@ -17,8 +17,9 @@ pub struct SurgeRow {
     pub life_safety: bool,
 }
 
-/// An order as the detector reads it: where, what, who reported it, when it was created, and
-/// whether a life-safety rule matched its description (`order_triage.rule`).
+/// An order as the detector reads it: where, what, who reported it (and whether an owner did),
+/// when it was created, and the assistant's life-safety rule that matched its description
+/// (`order_triage.rule`).
 #[derive(Clone, Debug)]
 pub struct SurgeOrder {
     pub order: String,
@@ -29,7 +30,8 @@ pub struct SurgeOrder {
     pub area: Option<String>,
     pub category: String,
     pub reporter: String,
-    pub life_safety: bool,
+    pub by_owner: bool,
+    pub rule: Option<String>,
 }
 
 /// An incident (事件单) as stored and listed.
@@ -92,6 +94,8 @@ pub struct SurgeState {
     pub recent: Vec<SurgeRow>,
     pub open: Vec<(IncidentRecord, Vec<MemberRow>)>,
     pub next_number: i64,
+    /// The organization's surge revision the state was read at.
+    pub revision: i64,
 }
 
 /// An incident written by a scan: a new one, or an open one that grew, widened or rose a level.
@@ -120,9 +124,9 @@ pub struct SurgePlan {
     pub members: Vec<(i64, String, String, i64)>,
     /// Incidents merged into another: (merged, into).
     pub merged: Vec<(i64, i64)>,
-    /// The next number the scan started from: another process that wrote first makes the plan
-    /// stale.
-    pub next_number: i64,
+    /// The revision the plan was made from: another write since (another process's plan, a
+    /// resolve) makes it stale.
+    pub revision: i64,
 }
 
 /// Whom an incident list is for: every project, or a dispatcher's.
@@ -195,15 +199,25 @@ fn incident_of(row: IncidentTuple) -> IncidentRecord {
     }
 }
 
-type OrderTuple = (String, i64, String, Option<String>, Option<String>, Option<String>, String, String, bool);
+type OrderTuple =
+    (String, i64, String, Option<String>, Option<String>, Option<String>, String, String, bool, Option<String>);
 
 fn order_of(row: OrderTuple) -> SurgeOrder {
-    let (order, created_at, project, building, unit, area, category, reporter, life_safety) = row;
-    SurgeOrder { order, created_at, project, building, unit, area, category, reporter, life_safety }
+    let (order, created_at, project, building, unit, area, category, reporter, by_owner, rule) = row;
+    SurgeOrder { order, created_at, project, building, unit, area, category, reporter, by_owner, rule }
 }
 
+/// An order's columns for the detector.
 const ORDER_COLUMNS: &str = "o.id, o.created_at, o.project, o.building, o.unit, o.area, o.category, o.reporter,
-     EXISTS (SELECT 1 FROM order_triage t WHERE t.order_id = o.id AND t.rule IS NOT NULL)";
+     EXISTS (SELECT 1 FROM users u WHERE u.id = o.reporter AND u.role = 'owner'),
+     (SELECT t.rule FROM order_triage t WHERE t.order_id = o.id)";
+
+/// The organization's surge revision (0 before its first write).
+const REVISION: &str = "SELECT (SELECT revision FROM surge_revisions WHERE org_id = $1)";
+
+/// Moves the organization's surge revision on.
+const BUMP: &str = "INSERT INTO surge_revisions (org_id, revision) VALUES ($1, 1)
+     ON CONFLICT (org_id) DO UPDATE SET revision = surge_revisions.revision + 1";
 
 #[async_trait]
 pub trait Incidents: Send + Sync {
@@ -211,7 +225,8 @@ pub trait Incidents: Send + Sync {
     /// are left out of `fresh`), with the reports seen since `recent_from_ms`.
     async fn surge_state(&self, org: &str, orders: &[String], recent_from_ms: i64) -> Result<SurgeState>;
     /// Writes a scan's plan in one transaction under the organization's lock; `false` (nothing
-    /// written) when another process saw one of its orders or numbered an incident first.
+    /// written) when the organization's incidents were written since the plan's state was read
+    /// (another process's plan, a resolve).
     async fn apply_surges(&self, org: &str, plan: &SurgePlan) -> Result<bool>;
     /// The organization's orders created in `[from_ms, to_ms)` outside every incident: the
     /// baseline's history.
@@ -247,17 +262,23 @@ where
 {
     async fn surge_state(&self, org: &str, orders: &[String], recent_from_ms: i64) -> Result<SurgeState> {
         let mut state = SurgeState::default();
-        for order in orders {
-            let row: Option<OrderTuple> = sqlx::query_as(AssertSqlSafe(format!(
+        // The revision first: whatever is written after it makes the plan stale.
+        let (revision,): (Option<i64>,) = sqlx::query_as(REVISION).bind(org).fetch_one(&self.pool).await?;
+        state.revision = revision.unwrap_or(0);
+        // Quarantined orders are left out, as every reader does.
+        for chunk in orders.chunks(500) {
+            let marks: Vec<String> = (0..chunk.len()).map(|i| format!("${}", i + 2)).collect();
+            let sql = format!(
                 "SELECT {ORDER_COLUMNS} FROM orders o
-                 WHERE o.id = $1 AND o.org_id = $2
-                   AND NOT EXISTS (SELECT 1 FROM surge_reports s WHERE s.order_id = o.id)"
-            )))
-            .bind(order.as_str())
-            .bind(org)
-            .fetch_optional(&self.pool)
-            .await?;
-            state.fresh.extend(row.map(order_of));
+                 WHERE o.org_id = $1 AND o.id IN ({}) AND o.quarantined_at IS NULL
+                   AND NOT EXISTS (SELECT 1 FROM surge_reports s WHERE s.order_id = o.id)",
+                marks.join(", ")
+            );
+            let mut query = sqlx::query_as::<B, OrderTuple>(AssertSqlSafe(sql)).bind(org);
+            for order in chunk {
+                query = query.bind(order.as_str());
+            }
+            state.fresh.extend(query.fetch_all(&self.pool).await?.into_iter().map(order_of));
         }
         let recent: Vec<(String, i64, String, String, Option<String>, Option<String>, String, bool)> = sqlx::query_as(
             // A resolved incident's members no longer count towards a new surge.
@@ -317,11 +338,11 @@ where
     async fn apply_surges(&self, org: &str, plan: &SurgePlan) -> Result<bool> {
         let mut tx = B::begin_write(&self.pool).await?;
         B::lock_org(&mut tx, org).await?;
-        let (next,): (Option<i64>,) =
-            sqlx::query_as("SELECT MAX(number) FROM incidents WHERE org_id = $1").bind(org).fetch_one(&mut *tx).await?;
-        if next.unwrap_or(0) + 1 != plan.next_number {
+        let (revision,): (Option<i64>,) = sqlx::query_as(REVISION).bind(org).fetch_one(&mut *tx).await?;
+        if revision.unwrap_or(0) != plan.revision {
             return Ok(false);
         }
+        sqlx::query(BUMP).bind(org).execute(&mut *tx).await?;
         for row in &plan.seen {
             let inserted = sqlx::query(
                 "INSERT INTO surge_reports (order_id, org_id, at, household, project, building, riser, category, life_safety)
@@ -339,7 +360,7 @@ where
             .execute(&mut *tx)
             .await?;
             if inserted.rows_affected() == 0 {
-                // Another process saw it first: its plan stands, this one is stale.
+                // Seen meanwhile: the revision would have moved; never twice all the same.
                 return Ok(false);
             }
         }
@@ -418,7 +439,7 @@ where
     async fn surge_history(&self, org: &str, from_ms: i64, to_ms: i64) -> Result<Vec<SurgeOrder>> {
         let rows: Vec<OrderTuple> = sqlx::query_as(AssertSqlSafe(format!(
             "SELECT {ORDER_COLUMNS} FROM orders o
-             WHERE o.org_id = $1 AND o.created_at >= $2 AND o.created_at < $3
+             WHERE o.org_id = $1 AND o.created_at >= $2 AND o.created_at < $3 AND o.quarantined_at IS NULL
                AND NOT EXISTS (SELECT 1 FROM incident_members m WHERE m.org_id = o.org_id AND m.order_id = o.id)"
         )))
         .bind(org)
@@ -506,6 +527,10 @@ where
         .bind(by)
         .execute(&mut *tx)
         .await?;
+        if done.rows_affected() == 1 {
+            // A plan made before the resolve must not add to it.
+            sqlx::query(BUMP).bind(org).execute(&mut *tx).await?;
+        }
         tx.commit().await?;
         Ok(done.rows_affected() == 1)
     }

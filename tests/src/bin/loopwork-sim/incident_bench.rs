@@ -333,23 +333,6 @@ fn replay(run: &mut Run, rules: &SurgeRules, calendar: &WorkingHours, totals: &m
         let started = Instant::now();
         let outcome = detector.observe(report.clone(), &baseline);
         totals.observe_ns.push(started.elapsed().as_nanos() as u64);
-        if !matches!(outcome, Outcome::Quiet | Outcome::Joined { .. }) {
-            let i = detector
-                .incident(match outcome {
-                    Outcome::Opened { incident } | Outcome::Widened { incident, .. } => incident,
-                    _ => 0,
-                })
-                .unwrap();
-            eprintln!(
-                "EV {} {:?} {} {} hh={} {}",
-                report.at_ms / 60000,
-                outcome,
-                i.node.label_zh(),
-                i.category,
-                i.households.len(),
-                report.order
-            );
-        }
         if let Outcome::Opened { incident } = outcome {
             resolve_at.push((report.at_ms + 4 * HOUR_MS, incident));
         }
@@ -434,7 +417,6 @@ fn replay(run: &mut Run, rules: &SurgeRules, calendar: &WorkingHours, totals: &m
             totals.right_node += 1;
             entry.2 += 1;
         } else {
-            eprintln!("MISS onset~{} first={}", outage.first_ms / 60000, outage.orders.iter().next().unwrap());
             totals.wrong_node.push(format!(
                 "{shape} of {} households: {} households at {:?} {}",
                 outage.households,
