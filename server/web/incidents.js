@@ -18,6 +18,7 @@ addStrings({
   incident_resolved: ['事件已处理', 'Incident resolved'], incident_joined: ['并入 {0}', 'joined {0}'],
   incident_banner: ['检测到 {0} 个处理中的事件:{1}', '{0} open incident(s): {1}'], incident_view: ['查看', 'View'],
   incident_all_categories: ['多类问题', 'Several categories'], incident_project: ['全小区', 'Whole community'],
+  incident_riser: ['{0}单元{1}立管', 'entrance {0} riser {1}'], incident_riser_only: ['{0}立管', 'riser {0}'],
 });
 
 // Where an incident is, as the desk says it (the server's `place_zh` on the detail).
@@ -25,7 +26,8 @@ export function incidentPlace(i) {
   if (!i.building) return t('incident_project');
   if (!i.riser) return t('building_n', i.building);
   const [entrance, room] = i.riser.split('*');
-  return `${t('building_n', i.building)} ${entrance ? `${entrance.replace(/-$/, '')}-*${room}` : `*${room}`}`;
+  const stack = entrance ? t('incident_riser', entrance.replace(/-$/, ''), room) : t('incident_riser_only', room);
+  return `${t('building_n', i.building)} ${stack}`;
 }
 
 const category = (code) => code === '*' ? t('incident_all_categories') : label('categories', code);
@@ -70,7 +72,7 @@ function incidentView(ctx, number) {
     } }, t('incident_resolve'));
     box.replaceChildren(
       h('div', { class: 'card stack' },
-        h('div', { class: 'row-top' }, h('h2', {}, t('incident_n', d.number), ' · ', d.place_zh), levelBadge(d.level)),
+        h('div', { class: 'row-top' }, h('h2', {}, t('incident_n', d.number), ' · ', incidentPlace(d)), levelBadge(d.level)),
         h('p', {}, category(d.category), ' · ', t('incident_households', d.households, d.orders), ' · ', t('incident_since', fmtTime(d.first_report_at)),
           ' · ', h('span', { 'data-testid': 'incident-state' }, t(`incident_state_${d.state}`)), d.resolved_at ? ` ${fmtTime(d.resolved_at)}` : '',
           d.life_safety ? [' · ', h('strong', { class: 'danger-text' }, t('incident_life_safety'))] : null),
