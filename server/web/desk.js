@@ -146,7 +146,7 @@ function beep() {
 const ROUTES = { queue: queueView, register: registerView, order: orderView, notifications: notificationsView,
   visits: visitsView, estate: estateView, dashboard: dashboardView, kpis: kpisView, print: printView,
   admin: (arg) => adminView({ mount, reload, me: st.me }, arg),
-  incidents: (arg) => incidentsView({ mount, reload, me: st.me, refresh: refreshIncidents }, arg),
+  incidents: (arg) => incidentsView({ mount, reload, me: st.me, refresh: refreshIncidents, techSelect }, arg),
   chats: (arg) => chatsView({ mount, reload, me: st.me, register: (draft) => {
     // The registration form, filled from a conversation; the order is kept with it.
     const { conversation, ...fields } = draft;

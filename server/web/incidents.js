@@ -19,6 +19,7 @@ addStrings({
   incident_banner: ['检测到 {0} 个处理中的事件:{1}', '{0} open incident(s): {1}'], incident_view: ['查看', 'View'],
   incident_all_categories: ['多类问题', 'Several categories'], incident_project: ['全小区', 'Whole community'],
   incident_riser: ['{0}单元{1}立管', 'entrance {0} riser {1}'], incident_riser_only: ['{0}立管', 'riser {0}'],
+  incident_assign: ['待派单的 {0} 单全部派给', 'Assign the {0} waiting orders to'], incident_assign_go: ['派单', 'Assign'],
 });
 
 // Where an incident is, as the desk says it (the server's `place_zh` on the detail).
@@ -70,13 +71,26 @@ function incidentView(ctx, number) {
       if (!confirm(t('incident_resolve_confirm'))) return;
       busy(e.currentTarget, async () => { paint(await api(`${url}/resolve`, { method: 'POST' })); toast(t('incident_resolved')); ctx.refresh?.(); });
     } }, t('incident_resolve'));
+    // One technician for the whole incident: every member still waiting is assigned at once.
+    const waiting = d.members.filter((m) => m.status === 'new');
+    const who = d.state === 'open' && waiting.length > 0 && ctx.techSelect('incident-assign-select', null, d.category === '*' ? null : d.category);
+    const assign = who && h('div', { class: 'row gap' }, h('span', {}, t('incident_assign', waiting.length)), who,
+      h('button', { type: 'button', class: 'primary', 'data-testid': 'incident-assign', onclick: (e) => {
+        if (!who.value) return toast(t('choose_tech'), 'error');
+        busy(e.currentTarget, async () => {
+          const { results } = await api('/api/v1/orders/bulk-assign', { method: 'POST', body: { ids: waiting.map((m) => m.order_id), assignee: who.value } });
+          const failed = results.filter((r) => !r.ok).length;
+          toast(t('bulk_result', results.length - failed, failed), failed ? 'error' : 'ok');
+          paint(await api(url));
+        });
+      } }, t('incident_assign_go')));
     box.replaceChildren(
       h('div', { class: 'card stack' },
         h('div', { class: 'row-top' }, h('h2', {}, t('incident_n', d.number), ' · ', incidentPlace(d)), levelBadge(d.level)),
         h('p', {}, category(d.category), ' · ', t('incident_households', d.households, d.orders), ' · ', t('incident_since', fmtTime(d.first_report_at)),
           ' · ', h('span', { 'data-testid': 'incident-state' }, t(`incident_state_${d.state}`)), d.resolved_at ? ` ${fmtTime(d.resolved_at)}` : '',
           d.life_safety ? [' · ', h('strong', { class: 'danger-text' }, t('incident_life_safety'))] : null),
-        resolve && h('div', { class: 'buttons' }, resolve)),
+        assign, resolve && h('div', { class: 'buttons' }, resolve)),
       h('section', { class: 'card' }, h('h3', {}, t('incident_members')),
         table([t('number'), t('location'), t('status'), t('created_at')], d.members.map((m) => h('tr', { 'data-testid': 'incident-member' },
           h('td', {}, h('a', { href: `#order/${encodeURIComponent(m.order_id)}` }, m.number)), h('td', {}, place(m)),

@@ -780,6 +780,13 @@ async function main() {
     const members = await byId(desk, 'incident-member').count();
     if (members !== 5) throw new Error(`the incident lists ${members} member orders`);
     await waitText(desk, 'incident-level', 'Ⅳ级 一般');
+    // One technician for all five, in one go.
+    const tech = await desk.locator('[data-testid="incident-assign-select"] option:not([value=""])').first().getAttribute('value');
+    await byId(desk, 'incident-assign-select').selectOption(tech);
+    await byId(desk, 'incident-assign').click();
+    await byId(desk, 'incident-assign').waitFor({ state: 'detached', timeout: 10_000 });
+    const assigned = await desk.locator('[data-testid="incident-member"] .badge.st-assigned').count();
+    if (assigned !== 5) throw new Error(`${assigned} of the 5 members show as assigned`);
     desk.once('dialog', (d) => d.accept());
     await byId(desk, 'incident-resolve').click();
     await waitText(desk, 'incident-state', '已处理');
