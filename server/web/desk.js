@@ -672,7 +672,10 @@ function orderDetail(d, ctx) {
       h('span', { class: 'badge' }, label('kinds', d.kind)), gradeBadge(d.grade), slaBadge(d.sla),
       h('a', { href: `#print/${encodeURIComponent(d.id)}`, class: 'button', 'data-testid': 'print-link' }, t('print_order')),
       // The owner's conversation with the assistant the order came from (咨询记录).
-      d.conversation && h('a', { href: `#chats/${encodeURIComponent(d.conversation)}`, class: 'button', 'data-testid': 'detail-conversation' }, t('chat_transcript'))),
+      d.conversation && h('a', { href: `#chats/${encodeURIComponent(d.conversation)}`, class: 'button', 'data-testid': 'detail-conversation' }, t('chat_transcript')),
+      // The incident (事件单) the order belongs to.
+      d.incident && h('a', { href: `#incidents/${d.incident.number}`, class: 'button', 'data-testid': 'detail-incident' },
+        `${t('incident_n', d.incident.number)} · ${d.incident.place_zh}`)),
     h('div', { class: 'detail-grid' },
       h('div', { class: 'col' }, factsCard(d), deadlinesCard(d), notesCard(d, ctx), workCard(d), timelineCard(d), rejectedCard(d)),
       h('div', { class: 'col side' }, suggestionCard(d, ctx), actionsCard(d, ctx), contactCard(d, ctx), assignCard(d, ctx), appointmentCard(d, ctx), classifyCard(d, ctx), ratingCard(d), slaEventsCard(d))),

@@ -54,6 +54,9 @@ const TAGS_BAD = ['tag_not_fixed', 'tag_late', 'tag_rude', 'tag_messy'];
 const ROUTES = { list: listView, new: newView, order: orderView, ask: askView };
 
 addStrings({
+  h5_incident_open: ['{0}共 {1} 户反映了同样的问题,物业已作为一个事件统一处理,请留意进展;维修完成后请确认您自己的工单。',
+    '{1} households at {0} reported the same trouble: it is being handled as one incident. Please confirm your own order when it is fixed.'],
+  h5_incident_resolved: ['{0}的事件已处理完毕;如您家仍有问题,请在工单中说明。', 'The incident at {0} was resolved; if your home still has the trouble, say so on your order.'],
   ask_title: ['智能客服', 'Assistant'], ask_open: ['智能客服', 'Ask the assistant'],
   ask_hint: ['您好，我是物业智能客服。可以问我物业费、停水停电、装修、快递、停车等问题，也可以直接描述需要报修的情况；需要人工时点「转人工」。',
     'Hello, I am the property office\'s assistant. Ask about fees, outages, renovation, parcels or parking, or describe what needs repairing; tap "Talk to a person" at any time.'],
@@ -365,6 +368,8 @@ function orderView(id) {
             .filter(Boolean)
             .flatMap(([k, v]) => [h('dt', {}, t(k)), h('dd', {}, v ?? '—')])),
         h('p', { class: 'description' }, d.description ?? ''),
+        d.incident && d.incident.state !== 'merged' && h('p', { class: 'notice', 'data-testid': 'h5-incident' },
+          t(d.incident.state === 'open' ? 'h5_incident_open' : 'h5_incident_resolved', d.incident.place_zh, d.incident.households)),
         // Why it waits, and what happens if the owner does not answer.
         d.status === 'on_hold' && h('p', { class: 'notice', 'data-testid': 'h5-hold' },
           t('h5_on_hold', d.hold_reason ? label('hold_reasons', d.hold_reason) : label('statuses', 'on_hold'))),

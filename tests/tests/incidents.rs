@@ -13,6 +13,7 @@ on_both_backends!(
     two_server_processes_scanning_one_surge_open_one_incident,
     a_plan_made_before_another_write_is_refused,
     callers_about_a_stopped_lift_count_one_household_each,
+    an_owner_whose_report_joins_an_incident_is_told,
     the_surge_rules_are_a_setting_with_its_checks,
 );
 
@@ -243,4 +244,32 @@ async fn callers_about_a_stopped_lift_count_one_household_each(backend: Backend)
         (&json!("6"), &Value::Null, &json!("elevator"), &json!(5)),
         "each call a household, the building's lift the place"
     );
+}
+
+async fn an_owner_whose_report_joins_an_incident_is_told(backend: Backend) {
+    let server = TestServer::start(backend).await;
+    let kefu = server.login("kefu").await;
+    let owner = server.login("yezhu1502").await;
+    for floor in 1..=4 {
+        register(&server, &kefu.token, "3", &format!("3-{floor:02}02")).await;
+    }
+    // The owner of 3-1502 calls too: the fifth household of riser 3-*02.
+    let theirs = register(&server, &kefu.token, "3", "3-1502").await;
+    // The demo's own water report of 3-1502 joins as well: six orders, five households.
+    let list = members_become(&server, &kefu.token, 6).await;
+    assert_eq!(list[0]["households"], 5, "{list:?}");
+    let (status, detail) = server.call(&owner.token, "GET", &format!("/api/v1/orders/{theirs}"), None).await;
+    assert_eq!(status, 200, "{detail}");
+    let incident = &detail["incident"];
+    assert_eq!(
+        (&incident["number"], &incident["place_zh"], &incident["state"], &incident["households"]),
+        (&json!(1), &json!("3栋 3单元02立管"), &json!("open"), &json!(5)),
+        "{detail}"
+    );
+    // The desk names it on the order too; an order of no incident names none.
+    let (_, on_desk) = server.call(&kefu.token, "GET", &format!("/api/v1/orders/{theirs}"), None).await;
+    assert_eq!(on_desk["incident"]["number"], 1);
+    let lone = register(&server, &kefu.token, "12", "1-0101").await;
+    let (_, lone) = server.call(&kefu.token, "GET", &format!("/api/v1/orders/{lone}"), None).await;
+    assert_eq!(lone["incident"], Value::Null);
 }

@@ -50,7 +50,8 @@ fn number_of(text: &str) -> Result<i64, ApiError> {
     text.parse::<i64>().ok().filter(|n| *n > 0).ok_or_else(|| ApiError::not_found("incident"))
 }
 
-fn place_zh(incident: &IncidentRecord) -> String {
+/// Where an incident is, in Chinese (`5栋 2单元01立管`).
+pub fn place_zh(incident: &IncidentRecord) -> String {
     loopwork_sync_core::surge::Node {
         project: incident.project.clone(),
         building: incident.building.clone(),

@@ -237,6 +237,8 @@ pub trait Incidents: Send + Sync {
     async fn incidents(&self, org: &str, filter: &IncidentFilter) -> Result<Vec<IncidentRecord>>;
     /// One incident, for a dispatcher bound to projects only one of theirs.
     async fn incident(&self, org: &str, number: i64, served_by: Option<&str>) -> Result<Option<IncidentRecord>>;
+    /// The incident an order is a member of, if any.
+    async fn order_incident(&self, org: &str, order: &str) -> Result<Option<IncidentRecord>>;
     /// An incident's member orders, in the order they joined.
     async fn incident_members(&self, org: &str, number: i64) -> Result<Vec<IncidentMember>>;
     /// Resolves an open incident; whether it was open.
@@ -482,6 +484,18 @@ where
         .bind(org)
         .bind(number)
         .bind(served_by)
+        .fetch_optional(&self.pool)
+        .await?;
+        Ok(row.map(incident_of))
+    }
+
+    async fn order_incident(&self, org: &str, order: &str) -> Result<Option<IncidentRecord>> {
+        let row: Option<IncidentTuple> = sqlx::query_as(AssertSqlSafe(format!(
+            "SELECT {INCIDENT_COLUMNS} FROM incident_members o JOIN incidents i ON i.org_id = o.org_id AND i.number = o.incident
+             WHERE o.org_id = $1 AND o.order_id = $2"
+        )))
+        .bind(org)
+        .bind(order)
         .fetch_optional(&self.pool)
         .await?;
         Ok(row.map(incident_of))

@@ -73,6 +73,24 @@ pub struct OrderDetail {
     /// /api/v1/assistant/conversations/{id}`), for those who may open it: its owner and the
     /// office staff serving it.
     pub conversation: Option<String>,
+    /// The incident (事件单) the order is a member of, for everyone who sees the order: an owner
+    /// learns their report is part of a surge being handled as one (docs/incidents.md).
+    pub incident: Option<OrderIncident>,
+}
+
+/// An order's incident, as its detail names it.
+#[derive(Debug, Serialize, JsonSchema)]
+pub struct OrderIncident {
+    pub number: i64,
+    /// Where, as the pages show it: `5栋 2单元01立管`, `5栋`, `全小区`.
+    pub place_zh: String,
+    pub category: String,
+    /// `IV` … `I`.
+    pub level: String,
+    /// `open` or `resolved` (a merged incident's orders are the other's).
+    pub state: String,
+    pub households: i64,
+    pub first_report_at: i64,
 }
 
 #[derive(Debug, Serialize, JsonSchema)]
@@ -357,6 +375,15 @@ pub(super) async fn detail_of(
         Some(id) if crate::http::assistant::visible(state, principal, &id).await.is_ok() => Some(id),
         _ => None,
     };
+    let incident = state.db.order_incident(&principal.org, &order.to_string()).await?.map(|i| OrderIncident {
+        place_zh: crate::http::incidents::place_zh(&i),
+        number: i.number,
+        category: i.category,
+        level: i.level,
+        state: i.state,
+        households: i.households,
+        first_report_at: i.first_report_at,
+    });
     let confirmed_rating = order_state.history.iter().rev().find_map(|f| rating_of(&f.transition.action));
     Ok(OrderDetail {
         row,
@@ -422,6 +449,7 @@ pub(super) async fn detail_of(
         actions,
         closing_needs,
         conversation,
+        incident,
     })
 }
 
