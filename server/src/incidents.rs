@@ -186,8 +186,13 @@ pub async fn observe(state: &AppState, org: &str, orders: &[String], now_ms: i64
     let baseline = baseline(state, org, now_ms).await?;
     let window_ms = i64::from(rules.windows_minutes.iter().copied().max().unwrap_or(60)) * 60_000;
     // A plan another write made stale (another process's, a resolve) is made again from what
-    // that wrote.
-    for _ in 0..ATTEMPTS {
+    // that wrote, after a pause that grows and differs between processes (so that two replicas
+    // scanning the same organization at once stop meeting).
+    for attempt in 0..ATTEMPTS {
+        if attempt > 0 {
+            let jitter = u64::from(uuid::Uuid::new_v4().as_bytes()[0]) % 20;
+            tokio::time::sleep(std::time::Duration::from_millis(10 * attempt as u64 + jitter)).await;
+        }
         let stored = state.db.surge_state(org, orders, now_ms - window_ms).await?;
         let fresh: Vec<&SurgeOrder> = stored.fresh.iter().filter(|o| o.created_at >= now_ms - FRESH_MS).collect();
         if fresh.is_empty() {

@@ -15,7 +15,7 @@ addStrings({
   incident_level_II: ['Ⅱ级 重大', 'Level II'], incident_level_I: ['Ⅰ级 特别重大', 'Level I'], incident_life_safety: ['涉及人身安全', 'Life safety'],
   incident_members: ['涉及工单', 'Member orders'], incident_resolve: ['处理完毕', 'Resolve'],
   incident_resolve_confirm: ['确认事件已处理完毕?之后的报修将不再并入此事件。', 'Resolve this incident? Later reports will not join it.'],
-  incident_resolved: ['事件已处理', 'Incident resolved'], incident_joined: ['并入 {0}', 'joined {0}'],
+  incident_resolved: ['事件已处理', 'Incident resolved'],
   incident_banner: ['检测到 {0} 个处理中的事件:{1}', '{0} open incident(s): {1}'], incident_view: ['查看', 'View'],
   incident_all_categories: ['多类问题', 'Several categories'], incident_project: ['全小区', 'Whole community'],
   incident_riser: ['{0}单元{1}立管', 'entrance {0} riser {1}'], incident_riser_only: ['{0}立管', 'riser {0}'],
@@ -66,6 +66,7 @@ export function incidentsView(ctx, arg) {
 function incidentView(ctx, number) {
   const url = `/api/v1/incidents/${encodeURIComponent(number)}`;
   const box = h('div', { class: 'stack', 'data-testid': 'incident' });
+  let chosen = ''; // the technician picked, kept when a live update repaints the incident
   const paint = (d) => {
     const resolve = d.state === 'open' && h('button', { type: 'button', class: 'primary', 'data-testid': 'incident-resolve', onclick: (e) => {
       if (!confirm(t('incident_resolve_confirm'))) return;
@@ -73,12 +74,21 @@ function incidentView(ctx, number) {
     } }, t('incident_resolve'));
     // One technician for the whole incident: every member still waiting is assigned at once.
     const waiting = d.members.filter((m) => m.status === 'new');
-    const who = d.state === 'open' && waiting.length > 0 && ctx.techSelect('incident-assign-select', null, d.category === '*' ? null : d.category);
+    const who = d.state === 'open' && waiting.length > 0 && ctx.techSelect('incident-assign-select', chosen, d.category === '*' ? null : d.category);
+    if (who) {
+      who.value = chosen;
+      who.addEventListener('change', () => { chosen = who.value; });
+    }
     const assign = who && h('div', { class: 'row gap' }, h('span', {}, t('incident_assign', waiting.length)), who,
       h('button', { type: 'button', class: 'primary', 'data-testid': 'incident-assign', onclick: (e) => {
         if (!who.value) return toast(t('choose_tech'), 'error');
         busy(e.currentTarget, async () => {
-          const { results } = await api('/api/v1/orders/bulk-assign', { method: 'POST', body: { ids: waiting.map((m) => m.order_id), assignee: who.value } });
+          // The server takes at most 100 orders a request: a large incident goes in parts.
+          const ids = waiting.map((m) => m.order_id);
+          const results = [];
+          for (let i = 0; i < ids.length; i += 100) {
+            results.push(...(await api('/api/v1/orders/bulk-assign', { method: 'POST', body: { ids: ids.slice(i, i + 100), assignee: who.value } })).results);
+          }
           const failed = results.filter((r) => !r.ok).length;
           toast(t('bulk_result', results.length - failed, failed), failed ? 'error' : 'ok');
           paint(await api(url));
