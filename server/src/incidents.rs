@@ -154,12 +154,7 @@ async fn baseline(state: &AppState, org: &str, now_ms: i64) -> Result<Arc<Baseli
 
 /// The detector's view of an incident stored open.
 fn incident_of(record: &crate::store::IncidentRecord, members: &[crate::store::MemberRow]) -> Incident {
-    let level = match record.level.as_str() {
-        "I" => surge::Level::One,
-        "II" => surge::Level::Two,
-        "III" => surge::Level::Three,
-        _ => surge::Level::Four,
-    };
+    let level = surge::Level::from_code(&record.level).unwrap_or(surge::Level::Four);
     Incident {
         id: record.number as u64,
         node: Node { project: record.project.clone(), building: record.building.clone(), riser: record.riser.clone() },

@@ -367,6 +367,11 @@ impl Level {
             Level::One => "I",
         }
     }
+
+    /// The level of a code [`Level::code`] gives (`IV` … `I`).
+    pub fn from_code(code: &str) -> Option<Level> {
+        [Level::Four, Level::Three, Level::Two, Level::One].into_iter().find(|l| l.code() == code)
+    }
 }
 
 /// An organization's rules for surges (its own copy; these defaults are docs/incidents.md's).
@@ -756,84 +761,77 @@ impl Detector {
             .map(|m| (i64::from(*m) * MINUTE_MS, FxHashSet::default(), FxHashSet::default()))
             .collect();
         let horizon = report.at_ms - self.rules.max_window_ms();
+        // The report's category only: reports of different categories at one place at once (a power
+        // cut stopping lifts and pumps) are incidents side by side, not one guessed.
+        let category = report.category.as_str();
+        let takes = |i: &Incident| i.category == ANY_CATEGORY || i.category == category;
         for node in report.node.lineage() {
-            // The report's category only: reports of different categories at one place at once (a
-            // power cut stopping lifts and pumps) are incidents side by side, not one guessed.
-            {
-                let category = report.category.as_str();
-                let takes = |i: &Incident| i.category == ANY_CATEGORY || i.category == category;
-                // An open incident at or above this node that takes this category already holds
-                // whatever would open here.
-                if self.incidents.iter().any(|i| !i.resolved && i.node.contains(&node) && takes(i)) {
+            // An open incident at or above this node that takes this category already holds
+            // whatever would open here.
+            if self.incidents.iter().any(|i| !i.resolved && i.node.contains(&node) && takes(i)) {
+                continue;
+            }
+            // Open incidents below this node in this category: a surge here widens them.
+            let below: Vec<&Incident> = self
+                .incidents
+                .iter()
+                .filter(|i| !i.resolved && node.contains(&i.node))
+                .filter(|i| category == ANY_CATEGORY || i.category == category)
+                .collect();
+            // The plain rule: an incident opens at one building (or at the place itself: a
+            // common area of the project); the project is reached by widening.
+            if below.is_empty() && node.scope() == Scope::Project && node != report.node {
+                continue;
+            }
+            for (_, households, outside) in &mut windows {
+                households.clear();
+                outside.clear();
+            }
+            for r in self.recent.iter().rev().take_while(|r| r.at_ms > horizon) {
+                if !node.contains(&r.node) || (category != ANY_CATEGORY && r.category != category) {
                     continue;
                 }
-                // Open incidents below this node in this category: a surge here widens them.
-                let below: Vec<&Incident> = self
-                    .incidents
-                    .iter()
-                    .filter(|i| !i.resolved && node.contains(&i.node))
-                    .filter(|i| category == ANY_CATEGORY || i.category == category)
-                    .collect();
-                // The plain rule: an incident opens at one building (or at the place itself: a
-                // common area of the project); the project is reached by widening.
-                if below.is_empty() && node.scope() == Scope::Project && node != report.node {
+                // A report another open incident holds is that incident's, not a new surge's.
+                if self.held.get(&r.order).is_some_and(|holder| below.iter().all(|i| i.id != *holder)) {
                     continue;
                 }
-                for (_, households, outside) in &mut windows {
-                    households.clear();
-                    outside.clear();
-                }
-                for r in self.recent.iter().rev().take_while(|r| r.at_ms > horizon) {
-                    if !node.contains(&r.node) || (category != ANY_CATEGORY && r.category != category) {
-                        continue;
-                    }
-                    // A report another open incident holds is that incident's, not a new surge's.
-                    if self.held.get(&r.order).is_some_and(|holder| below.iter().all(|i| i.id != *holder)) {
-                        continue;
-                    }
-                    let is_outside = !below.iter().any(|i| i.node.contains(&r.node));
-                    for (window_ms, households, outside) in &mut windows {
-                        if r.at_ms > report.at_ms - *window_ms {
-                            households.insert(&r.household);
-                            if is_outside {
-                                outside.insert(&r.household);
-                            }
+                let is_outside = !below.iter().any(|i| i.node.contains(&r.node));
+                for (window_ms, households, outside) in &mut windows {
+                    if r.at_ms > report.at_ms - *window_ms {
+                        households.insert(&r.household);
+                        if is_outside {
+                            outside.insert(&r.household);
                         }
                     }
                 }
-                for (window_ms, households, outside) in &windows {
-                    let all = households.len() as u32;
-                    if all < 2 {
-                        continue;
-                    }
-                    let expected = baseline.expected(&node, category, report.at_ms, *window_ms);
-                    // Opening: every household against the node's expectation. Widening: the
-                    // households outside the incidents below against the rest of it (what is
-                    // new), so that an incident's own members never make a wider cluster likely.
-                    let (count, against, least) = if below.is_empty() {
-                        (all, expected, self.rules.min_households)
-                    } else {
-                        let inside: f64 =
-                            below.iter().map(|i| baseline.expected(&i.node, category, report.at_ms, *window_ms)).sum();
-                        let rest = (expected - inside).max(expected * 0.01);
-                        (outside.len() as u32, rest, self.rules.widen_min_households)
-                    };
-                    let score = log_likelihood_ratio(count, against);
-                    if count < 2 || best.as_ref().is_some_and(|(b, _)| b.score >= score) {
-                        continue;
-                    }
-                    let passes = count >= least && count >= self.thresholds.critical(against);
-                    let mut widens: Vec<u64> = below.iter().map(|i| i.id).collect();
-                    widens.sort_unstable();
-                    let firing = Firing {
-                        node: node.clone(),
-                        category: category.to_owned(),
-                        window_ms: *window_ms,
-                        score,
-                        widens,
-                    };
-                    best = Some((firing, passes));
+            }
+            for (window_ms, households, outside) in &windows {
+                let all = households.len() as u32;
+                if all < 2 {
+                    continue;
                 }
+                let expected = baseline.expected(&node, category, report.at_ms, *window_ms);
+                // Opening: every household against the node's expectation. Widening: the
+                // households outside the incidents below against the rest of it (what is
+                // new), so that an incident's own members never make a wider cluster likely.
+                let (count, against, least) = if below.is_empty() {
+                    (all, expected, self.rules.min_households)
+                } else {
+                    let inside: f64 =
+                        below.iter().map(|i| baseline.expected(&i.node, category, report.at_ms, *window_ms)).sum();
+                    let rest = (expected - inside).max(expected * 0.01);
+                    (outside.len() as u32, rest, self.rules.widen_min_households)
+                };
+                let score = log_likelihood_ratio(count, against);
+                if count < 2 || best.as_ref().is_some_and(|(b, _)| b.score >= score) {
+                    continue;
+                }
+                let passes = count >= least && count >= self.thresholds.critical(against);
+                let mut widens: Vec<u64> = below.iter().map(|i| i.id).collect();
+                widens.sort_unstable();
+                let firing =
+                    Firing { node: node.clone(), category: category.to_owned(), window_ms: *window_ms, score, widens };
+                best = Some((firing, passes));
             }
         }
         best.filter(|(_, passes)| *passes).map(|(firing, _)| firing)

@@ -313,20 +313,22 @@ where
         .bind(org)
         .fetch_all(&self.pool)
         .await?;
+        // Every open incident's members in one statement, then each incident's own.
+        let members: Vec<(i64, String, String, Option<String>, bool)> = sqlx::query_as(
+            "SELECT m.incident, m.order_id, m.household, s.building, COALESCE(s.life_safety, FALSE)
+             FROM incident_members m JOIN incidents i ON i.org_id = m.org_id AND i.number = m.incident
+             LEFT JOIN surge_reports s ON s.order_id = m.order_id
+             WHERE m.org_id = $1 AND i.state = 'open' ORDER BY m.joined_at, m.order_id",
+        )
+        .bind(org)
+        .fetch_all(&self.pool)
+        .await?;
+        let mut by_incident: HashMap<i64, Vec<MemberRow>> = HashMap::new();
+        for (incident, order, household, building, life_safety) in members {
+            by_incident.entry(incident).or_default().push(MemberRow { order, household, building, life_safety });
+        }
         for incident in open.into_iter().map(incident_of) {
-            let members: Vec<(String, String, Option<String>, bool)> = sqlx::query_as(
-                "SELECT m.order_id, m.household, s.building, COALESCE(s.life_safety, FALSE) FROM incident_members m
-                 LEFT JOIN surge_reports s ON s.order_id = m.order_id
-                 WHERE m.org_id = $1 AND m.incident = $2 ORDER BY m.joined_at, m.order_id",
-            )
-            .bind(org)
-            .bind(incident.number)
-            .fetch_all(&self.pool)
-            .await?;
-            let members = members
-                .into_iter()
-                .map(|(order, household, building, life_safety)| MemberRow { order, household, building, life_safety })
-                .collect();
+            let members = by_incident.remove(&incident.number).unwrap_or_default();
             state.open.push((incident, members));
         }
         let (next,): (Option<i64>,) = sqlx::query_as("SELECT MAX(number) FROM incidents WHERE org_id = $1")
