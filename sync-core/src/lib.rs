@@ -15,6 +15,7 @@ pub mod classification;
 pub mod clock;
 pub mod creation;
 pub mod deadline;
+pub mod deviation;
 pub mod error;
 pub mod estate;
 pub mod identity;

@@ -395,6 +395,81 @@ pub struct SurgeRules {
     /// Level I when an incident covers this share of the project's buildings (or holds a
     /// life-safety report).
     pub level_one_building_share: f64,
+    /// What each level sets in motion (the graded response).
+    pub response: Responses,
+}
+
+/// The graded response (分级响应): what each level of incident sets in motion.
+#[derive(Clone, Debug, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
+#[cfg_attr(feature = "schema", derive(schemars::JsonSchema))]
+#[serde(deny_unknown_fields)]
+pub struct Responses {
+    #[serde(rename = "IV")]
+    pub four: LevelResponse,
+    #[serde(rename = "III")]
+    pub three: LevelResponse,
+    #[serde(rename = "II")]
+    pub two: LevelResponse,
+    #[serde(rename = "I")]
+    pub one: LevelResponse,
+}
+
+/// Who is told when an incident reaches a level, whether its members' deadlines are covered by
+/// the incident, and which owners get its notice.
+#[derive(Clone, Debug, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
+#[cfg_attr(feature = "schema", derive(schemars::JsonSchema))]
+#[serde(deny_unknown_fields)]
+pub struct LevelResponse {
+    /// Office roles told (in-app and through the webhooks) when an incident reaches the level:
+    /// `dispatcher` (customer service on duty), `supervisor` (the duty manager, 值班主管),
+    /// `manager` (project manager), `admin` (the company's regional management).
+    pub notify: Vec<String>,
+    /// Whether the incident's members, but its first, stop firing deadline warnings and
+    /// breaches of their own while it is open (the first member carries the incident's).
+    pub cover_members: bool,
+    /// Who sees the incident's notice (停水通知): `affected`, every owner of a unit under the
+    /// incident's place; `reporters`, the households that reported.
+    pub notice: NoticeReach,
+}
+
+/// Which owners see an incident's notice.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
+#[cfg_attr(feature = "schema", derive(schemars::JsonSchema))]
+#[serde(rename_all = "snake_case")]
+pub enum NoticeReach {
+    Affected,
+    Reporters,
+}
+
+/// The office roles a level may notify.
+pub const NOTIFIABLE: &[&str] = &["dispatcher", "supervisor", "manager", "admin"];
+
+impl Default for Responses {
+    fn default() -> Self {
+        let level = |notify: &[&str], cover_members: bool| LevelResponse {
+            notify: notify.iter().map(|r| (*r).to_owned()).collect(),
+            cover_members,
+            notice: NoticeReach::Affected,
+        };
+        Responses {
+            four: level(&["dispatcher", "supervisor"], true),
+            three: level(&["dispatcher", "supervisor", "manager"], true),
+            two: level(&["dispatcher", "supervisor", "manager", "admin"], true),
+            // Lives at risk: every household's own deadlines stand.
+            one: level(&["dispatcher", "supervisor", "manager", "admin"], false),
+        }
+    }
+}
+
+impl Responses {
+    pub fn of(&self, level: Level) -> &LevelResponse {
+        match level {
+            Level::Four => &self.four,
+            Level::Three => &self.three,
+            Level::Two => &self.two,
+            Level::One => &self.one,
+        }
+    }
 }
 
 impl Default for SurgeRules {
@@ -407,6 +482,7 @@ impl Default for SurgeRules {
             level_three_households: 30,
             level_two_households: 200,
             level_one_building_share: 0.5,
+            response: Responses::default(),
         }
     }
 }
@@ -420,6 +496,8 @@ pub enum SurgeRulesFault {
     Households,
     #[error("the p-value must be above 0 and at most 0.05; the building share above 0 and at most 1")]
     Probability,
+    #[error("a level notifies 1 to 4 distinct office roles (dispatcher, supervisor, manager, admin)")]
+    Notify,
 }
 
 impl SurgeRules {
@@ -440,6 +518,16 @@ impl SurgeRules {
         let share = self.level_one_building_share;
         if !(p > 0.0 && p <= 0.05 && share > 0.0 && share <= 1.0) {
             return Err(SurgeRulesFault::Probability);
+        }
+        for level in [Level::Four, Level::Three, Level::Two, Level::One] {
+            let notify = &self.response.of(level).notify;
+            let distinct: FxHashSet<&String> = notify.iter().collect();
+            if notify.is_empty()
+                || distinct.len() != notify.len()
+                || notify.iter().any(|r| !NOTIFIABLE.contains(&r.as_str()))
+            {
+                return Err(SurgeRulesFault::Notify);
+            }
         }
         Ok(())
     }
@@ -1174,5 +1262,23 @@ mod tests {
         assert_eq!(bad.check(), Err(SurgeRulesFault::Probability));
         let bad = SurgeRules { max_p_value: f64::NAN, ..SurgeRules::default() };
         assert_eq!(bad.check(), Err(SurgeRulesFault::Probability));
+        for notify in [vec![], vec!["owner"], vec!["technician"], vec!["manager", "manager"]] {
+            let mut bad = SurgeRules::default();
+            bad.response.three.notify = notify.iter().map(|r| (*r).to_owned()).collect();
+            assert_eq!(bad.check(), Err(SurgeRulesFault::Notify), "{notify:?}");
+        }
+    }
+
+    #[test]
+    fn the_graded_response_reads_and_defaults_per_level() {
+        let rules = SurgeRules::default();
+        assert!(rules.response.of(Level::Four).cover_members);
+        assert!(!rules.response.of(Level::One).cover_members, "lives at risk: every household's deadlines stand");
+        assert!(rules.response.of(Level::Two).notify.contains(&"admin".to_owned()));
+        // Rules stored before the graded response read with its defaults.
+        let old: SurgeRules = serde_json::from_str(r#"{"min_households": 6}"#).expect("reads");
+        assert_eq!(old.response, Responses::default());
+        let json = serde_json::to_value(&rules).expect("json");
+        assert_eq!(json["response"]["IV"]["notice"], "affected");
     }
 }
