@@ -183,12 +183,14 @@ pub async fn scan(state: &AppState, now_ms: i64) -> Result<Scanned, ApiError> {
     let mut checks = Vec::new();
     let due = state.db.checks_due(now_ms, PER_TICK).await?;
     let full = due.len() as i64 >= PER_TICK;
+    let covered = crate::incidents::covered(state, &due).await?;
     for due in due {
         if !books.contains_key(&due.org) {
             let book = settings::sla_book(&*state.db, &due.org).await?;
             books.insert(due.org.clone(), (book, settings::read::<EscalationChain>(&*state.db, &due.org).await?));
         }
         let (book, chain) = &books[&due.org];
+        let covered = covered.contains(&due.order.to_string());
         let Ok(order) = state.db.load_stored(&due.org, due.order, &due.doc).await else { continue };
         // Deadlines are enforced with device times clamped into what the server can vouch for.
         let times = state.db.clamped_times(due.order).await?;
@@ -211,6 +213,7 @@ pub async fn scan(state: &AppState, now_ms: i64) -> Result<Scanned, ApiError> {
                     due_ms: c.due_ms,
                     assignee: assignee.clone().filter(|_| tell_assignee),
                     roles,
+                    covered,
                 }
             })
             .collect();

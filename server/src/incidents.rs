@@ -14,12 +14,12 @@ use std::sync::{Arc, Mutex};
 use loopwork_sync_core::calendar::Calendar;
 use loopwork_sync_core::calendar::WorkingHours;
 use loopwork_sync_core::surge::{Baseline, Detector, Incident, Node, Report, SurgeRules, Thresholds};
-use loopwork_sync_core::{Location, surge};
+use loopwork_sync_core::{Location, Role, surge};
 
 use crate::AppState;
 use crate::error::ApiError;
 use crate::settings::{self, Readers, Setting};
-use crate::store::{IncidentWrite, SurgeOrder, SurgePlan, SurgeRow};
+use crate::store::{IncidentAlert, IncidentWrite, SurgeOrder, SurgePlan, SurgeRow};
 
 /// How far back a new order's creation may be and still be news: older ones (an offline phone's
 /// week-old report, orders from before an upgrade) are history, not a surge.
@@ -219,7 +219,9 @@ pub async fn observe(state: &AppState, org: &str, orders: &[String], now_ms: i64
         for report in &reports {
             detector.observe(report.clone(), &baseline);
         }
-        let plan = plan(&before, detector.incidents(), &reports, &recent, stored.revision);
+        let mut plan = plan(&before, detector.incidents(), &reports, &recent, stored.revision);
+        plan.now_ms = now_ms;
+        respond(&mut plan, &before, detector.incidents(), &rules);
         let changed = plan.incidents.len();
         if state.db.apply_surges(org, &plan).await? {
             if changed > 0 {
@@ -230,6 +232,55 @@ pub async fn observe(state: &AppState, org: &str, orders: &[String], now_ms: i64
     }
     tracing::warn!(orders = orders.len(), "surge scan gave up: its plan was made stale {ATTEMPTS} times");
     Ok(0)
+}
+
+/// The graded response: an incident new, or risen to a level it had not reached, tells that
+/// level's office roles (docs/incidents.md), naming its first member.
+fn respond(plan: &mut SurgePlan, before: &[Incident], after: &[Incident], rules: &SurgeRules) {
+    let first_report: HashMap<&str, i64> = plan.members.iter().map(|(_, order, _, at)| (order.as_str(), *at)).collect();
+    for write in &mut plan.incidents {
+        let Some(incident) = after.iter().find(|a| a.id as i64 == write.number) else { continue };
+        let risen = before.iter().find(|b| b.id == incident.id).is_none_or(|b| b.level != incident.level);
+        if !risen {
+            continue;
+        }
+        // The earliest of its members this plan knows the time of, else its first listed.
+        let order = incident
+            .members
+            .iter()
+            .min_by_key(|m| (first_report.get(m.as_str()).copied().unwrap_or(i64::MAX), m.as_str()))
+            .cloned()
+            .unwrap_or_default();
+        write.alert = Some(IncidentAlert {
+            roles: rules.response.of(incident.level).notify.iter().filter_map(|r| Role::from_code(r).ok()).collect(),
+            order,
+            households: incident.households.len() as i64,
+        });
+    }
+}
+
+/// Of the orders a scan looks at, those whose deadlines their incident covers: members of an
+/// open incident, but its first, at a level whose response covers members (docs/incidents.md).
+pub async fn covered(state: &AppState, due: &[crate::store::CheckDue]) -> Result<HashSet<String>, ApiError> {
+    let mut by_org: HashMap<&str, Vec<String>> = HashMap::new();
+    for d in due {
+        by_org.entry(d.org.as_str()).or_default().push(d.order.to_string());
+    }
+    let mut covered = HashSet::new();
+    for (org, orders) in by_org {
+        let members = state.db.open_memberships(org, &orders).await?;
+        if members.is_empty() {
+            continue;
+        }
+        let rules = settings::read::<SurgeRules>(&*state.db, org).await?;
+        for m in members {
+            let level = surge::Level::from_code(&m.level).unwrap_or(surge::Level::Four);
+            if !m.first && rules.response.of(level).cover_members {
+                covered.insert(m.order);
+            }
+        }
+    }
+    Ok(covered)
 }
 
 /// What a scan writes: the reports seen, the incidents that are new or changed, their new
@@ -255,6 +306,7 @@ fn plan(before: &[Incident], after: &[Incident], seen: &[Report], recent: &[Repo
             first_report_at: incident.first_report_ms,
             score_milli: (incident.score * 1000.0).round() as i64,
             life_safety: incident.life_safety,
+            alert: None,
         });
     }
     for gone in before.iter().filter(|b| after.iter().all(|a| a.id != b.id)) {

@@ -11,6 +11,7 @@ pub mod backup;
 pub mod closed_loop;
 pub mod config;
 pub mod demo;
+pub mod deviations;
 pub mod error;
 pub mod escalation;
 pub mod http;

@@ -1,7 +1,9 @@
 //! Incidents (事件单, docs/incidents.md) for office staff: `GET /api/v1/incidents` (open ones, or
 //! all with `?state=all`), `GET /api/v1/incidents/{number}` (with its member orders) and
-//! `POST /api/v1/incidents/{number}/resolve`. A dispatcher bound to projects sees only theirs;
-//! any other number answers 404 as if there were none. Owners and technicians are refused.
+//! `POST /api/v1/incidents/{number}/resolve` and `POST /api/v1/incidents/{number}/notices` (a
+//! notice to owners, 停水通知). A dispatcher bound to projects sees only theirs; any other
+//! number answers 404 as if there were none. Owners and technicians are refused; owners read the
+//! notices of incidents that concern them at `GET /api/v1/notices`.
 
 use axum::Json;
 use axum::extract::{Path, State};
@@ -13,7 +15,10 @@ use crate::auth::{Authenticated, require_staff};
 use crate::error::ApiError;
 use crate::http::extract::Params;
 use crate::replication::Principal;
-use crate::store::{IncidentFilter, IncidentMember, IncidentRecord};
+use crate::http::extract::Body;
+use crate::store::{IncidentFilter, IncidentMember, IncidentNotice, IncidentRecord};
+use loopwork_sync_core::surge::{LevelResponse, Level, Node, NoticeReach, SurgeRules};
+use loopwork_sync_core::{Category, Location};
 
 /// `GET /api/v1/incidents`'s query.
 #[derive(Debug, Deserialize, JsonSchema)]
@@ -36,6 +41,50 @@ pub struct IncidentDetail {
     /// Where, as the desk shows it: `3栋 3单元02立管`, `3栋`, `全小区`.
     pub place_zh: String,
     pub members: Vec<IncidentMember>,
+    /// Its notices to owners, oldest first (the last is the one owners see).
+    pub notices: Vec<IncidentNotice>,
+    /// What owners see before anyone writes a notice.
+    pub default_notice: String,
+    /// What its level sets in motion (the organization's graded response): who was told,
+    /// whether the members' deadlines are covered by the incident, who sees the notice.
+    pub response: LevelResponse,
+}
+
+/// `POST /api/v1/incidents/{number}/notices`'s body.
+#[derive(Debug, Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct NoticeBody {
+    /// What owners read: 1 to 500 characters.
+    pub body: String,
+    /// When service is expected back (ms since the epoch): not before the incident opened, at
+    /// most 30 days ahead.
+    #[serde(default)]
+    pub expected_at: Option<i64>,
+}
+
+/// An incident as an owner is told of it.
+#[derive(Debug, Serialize, JsonSchema)]
+pub struct OwnerNotice {
+    pub number: i64,
+    /// Where: `3栋 3单元02立管`, `3栋`, `全小区`.
+    pub place_zh: String,
+    pub category: String,
+    pub category_zh: String,
+    pub level: String,
+    /// `open` or `resolved`.
+    pub state: String,
+    pub households: i64,
+    pub opened_at: i64,
+    pub resolved_at: Option<i64>,
+    /// Whether the owner (or a unit of theirs) reported into it.
+    pub reported: bool,
+    /// The current notice: the last one written, else the default text.
+    pub body: String,
+    pub expected_at: Option<i64>,
+    /// When the current notice was written (`null` for the default text).
+    pub updated_at: Option<i64>,
+    /// Every notice written, oldest first.
+    pub updates: Vec<IncidentNotice>,
 }
 
 const REFUSED: (&str, &str) = ("office staff read and resolve incidents", "只有客服人员可以查看和处理事件");
@@ -88,7 +137,128 @@ async fn detail(state: &AppState, principal: &Principal, number: &str) -> Result
         .await?
         .ok_or_else(|| ApiError::not_found("incident"))?;
     let members = state.db.incident_members(&principal.org, number).await?;
-    Ok(IncidentDetail { place_zh: place_zh(&incident), incident, members })
+    let notices = state.db.incident_notices(&principal.org, number).await?;
+    let rules = crate::settings::read::<SurgeRules>(&*state.db, &principal.org).await?;
+    let level = Level::from_code(&incident.level).unwrap_or(Level::Four);
+    Ok(IncidentDetail {
+        place_zh: place_zh(&incident),
+        default_notice: default_notice(&incident),
+        response: rules.response.of(level).clone(),
+        incident,
+        members,
+        notices,
+    })
+}
+
+/// What owners read of an incident before anyone writes a notice.
+pub fn default_notice(incident: &IncidentRecord) -> String {
+    let category = Category::from_code(&incident.category).map_or_else(|_| "设施".to_owned(), |c| c.label_zh().to_owned());
+    if incident.state == "resolved" {
+        format!("{} {}故障已处理完毕。如您家中仍有问题,请在您的报修单中告诉我们。", place_zh(incident), category)
+    } else {
+        format!(
+            "{} {}故障:已有 {} 户报告,物业已按一个事件统一处理,修复后将逐户回访确认。",
+            place_zh(incident),
+            category,
+            incident.households
+        )
+    }
+}
+
+/// `POST /api/v1/incidents/{number}/notices`: a notice to the owners the incident concerns
+/// (its level's `notice`: every unit under its place, or the households that reported), shown
+/// on their page at once. Notices are kept in order; the last is current. A merged incident
+/// answers 409 `incident_merged`.
+pub async fn add_notice(
+    State(state): State<AppState>,
+    Authenticated(principal): Authenticated,
+    Path(number): Path<String>,
+    Body(body): Body<NoticeBody>,
+) -> Result<(axum::http::StatusCode, Json<IncidentDetail>), ApiError> {
+    let found = detail(&state, &principal, &number).await?;
+    let text = body.body.trim();
+    if text.is_empty() || text.chars().count() > 500 {
+        return Err(ApiError::invalid("invalid_notice", "a notice is 1 to 500 characters", "通知内容须为 1 至 500 字"));
+    }
+    let now = state.clock.now_ms();
+    if let Some(at) = body.expected_at
+        && (at < found.incident.opened_at || at > now + 30 * 86_400_000)
+    {
+        return Err(ApiError::invalid(
+            "invalid_expected_at",
+            "expected_at is not before the incident opened and at most 30 days ahead",
+            "预计恢复时间须在事件开始之后、30 天之内",
+        ));
+    }
+    let by = principal.user.to_string();
+    if state.db.add_incident_notice(&principal.org, found.incident.number, text, body.expected_at, &by, now).await?.is_none()
+    {
+        return Err(merged());
+    }
+    let _ = state.notified.send(principal.org.clone());
+    Ok((axum::http::StatusCode::CREATED, Json(detail(&state, &principal, &number).await?)))
+}
+
+fn merged() -> ApiError {
+    ApiError::new(
+        axum::http::StatusCode::CONFLICT,
+        "incident_merged",
+        "the incident was merged into another: use that one",
+        "该事件已并入其他事件,请处理合并后的事件",
+    )
+}
+
+/// `GET /api/v1/notices`: an owner's notices, for the incidents open (or resolved in the last
+/// 24 hours) that concern a unit of theirs: under the incident's place, or, at a level whose
+/// notice reaches only reporters, one that reported. Owners only.
+pub async fn owner_notices(
+    State(state): State<AppState>,
+    Authenticated(principal): Authenticated,
+) -> Result<Json<Vec<OwnerNotice>>, ApiError> {
+    if principal.role != loopwork_sync_core::Role::Owner {
+        return Err(ApiError::forbidden(
+            "notices are for owners; office staff read incidents",
+            "通知面向业主,客服人员请查看事件",
+        ));
+    }
+    let now = state.clock.now_ms();
+    let me = state.db.me(&principal).await?;
+    let units: Vec<Node> = me.units.iter().map(|u| Node::of(&Location::unit(&u.project, &u.building, &u.unit))).collect();
+    let rules = crate::settings::read::<SurgeRules>(&*state.db, &principal.org).await?;
+    let mut out = Vec::new();
+    for (incident, reported) in
+        state.db.incidents_for_owner(&principal.org, &principal.user.to_string(), now - 86_400_000).await?
+    {
+        let node = Node { project: incident.project.clone(), building: incident.building.clone(), riser: incident.riser.clone() };
+        let level = Level::from_code(&incident.level).unwrap_or(Level::Four);
+        let concerns = match rules.response.of(level).notice {
+            NoticeReach::Affected => reported || units.iter().any(|u| node.contains(u)),
+            NoticeReach::Reporters => reported,
+        };
+        if !concerns {
+            continue;
+        }
+        let updates = state.db.incident_notices(&principal.org, incident.number).await?;
+        let current = updates.last();
+        out.push(OwnerNotice {
+            number: incident.number,
+            place_zh: place_zh(&incident),
+            category_zh: Category::from_code(&incident.category)
+                .map_or_else(|_| incident.category.clone(), |c| c.label_zh().to_owned()),
+            category: incident.category.clone(),
+            level: incident.level.clone(),
+            state: incident.state.clone(),
+            households: incident.households,
+            opened_at: incident.opened_at,
+            resolved_at: incident.resolved_at,
+            reported,
+            body: current.map_or_else(|| default_notice(&incident), |n| n.body.clone()),
+            expected_at: current.and_then(|n| n.expected_at),
+            updated_at: current.map(|n| n.at),
+            updates,
+        });
+    }
+    Ok(Json(out))
 }
 
 /// `GET /api/v1/incidents/{number}`.
@@ -110,12 +280,7 @@ pub async fn resolve(
 ) -> Result<Json<IncidentDetail>, ApiError> {
     let found = detail(&state, &principal, &number).await?;
     if found.incident.state == "merged" {
-        return Err(ApiError::new(
-            axum::http::StatusCode::CONFLICT,
-            "incident_merged",
-            "the incident was merged into another: resolve that one",
-            "该事件已并入其他事件,请处理合并后的事件",
-        ));
+        return Err(merged());
     }
     let now = state.clock.now_ms();
     if state.db.resolve_incident(&principal.org, found.incident.number, &principal.user.to_string(), now).await? {

@@ -33,6 +33,7 @@ pub mod assistant;
 pub mod audit;
 pub mod dashboard;
 pub mod desk;
+pub mod deviations;
 pub mod estate;
 pub mod extract;
 pub mod incidents;
@@ -88,6 +89,9 @@ pub fn router(state: AppState) -> axum::Router {
         .route("/api/v1/incidents", get(incidents::incidents))
         .route("/api/v1/incidents/{number}", get(incidents::incident))
         .route("/api/v1/incidents/{number}/resolve", post(incidents::resolve))
+        .route("/api/v1/incidents/{number}/notices", post(incidents::add_notice))
+        .route("/api/v1/notices", get(incidents::owner_notices))
+        .route("/api/v1/deviations", get(deviations::deviations))
         .route("/api/v1/assistant/messages", post(assistant::owner_message))
         .route("/api/v1/assistant/conversations", get(assistant::conversations))
         .route("/api/v1/assistant/conversations/{id}", get(assistant::conversation))

@@ -36,6 +36,10 @@ pub fn routes() -> Router<AppState> {
             get(read::<loopwork_sync_core::surge::SurgeRules>).put(write::<loopwork_sync_core::surge::SurgeRules>),
         )
         .route(
+            "/api/v1/settings/service-standard",
+            get(read::<loopwork_sync_core::deviation::Standard>).put(write::<loopwork_sync_core::deviation::Standard>),
+        )
+        .route(
             "/api/v1/settings/reply-templates",
             get(read::<crate::triage::ReplyTemplates>).put(write::<crate::triage::ReplyTemplates>),
         )

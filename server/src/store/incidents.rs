@@ -112,6 +112,41 @@ pub struct IncidentWrite {
     pub first_report_at: i64,
     pub score_milli: i64,
     pub life_safety: bool,
+    /// The level is new to the incident: who is told (once per incident and level, whichever
+    /// process writes it first).
+    pub alert: Option<IncidentAlert>,
+}
+
+/// The graded response's notice of an incident reaching a level.
+#[derive(Clone, Debug)]
+pub struct IncidentAlert {
+    /// The office roles told.
+    pub roles: Vec<Role>,
+    /// The member the notification names (its first report).
+    pub order: String,
+    pub households: i64,
+}
+
+/// A notice of an incident to owners (停水通知).
+#[derive(Clone, Debug, PartialEq, Serialize, schemars::JsonSchema)]
+pub struct IncidentNotice {
+    /// 1, 2, …: the incident's notices in the order they were written (the last is current).
+    pub seq: i64,
+    pub body: String,
+    /// When service is expected back (ms), if said.
+    pub expected_at: Option<i64>,
+    pub at: i64,
+}
+
+/// Of some orders, one that is a member of an open incident.
+#[derive(Clone, Debug)]
+pub struct OpenMembership {
+    pub order: String,
+    pub incident: i64,
+    /// The incident's level code.
+    pub level: String,
+    /// Whether it is the incident's first member (its earliest report).
+    pub first: bool,
 }
 
 /// What one scan of an organization writes, in one transaction.
@@ -127,6 +162,8 @@ pub struct SurgePlan {
     /// The revision the plan was made from: another write since (another process's plan, a
     /// resolve) makes it stale.
     pub revision: i64,
+    /// When the plan was made (alerts are stamped with it).
+    pub now_ms: i64,
 }
 
 /// Whom an incident list is for: every project, or a dispatcher's.
@@ -219,6 +256,86 @@ const REVISION: &str = "SELECT (SELECT revision FROM surge_revisions WHERE org_i
 const BUMP: &str = "INSERT INTO surge_revisions (org_id, revision) VALUES ($1, 1)
      ON CONFLICT (org_id) DO UPDATE SET revision = surge_revisions.revision + 1";
 
+impl<B: Backend> Store<B>
+where
+    for<'c> &'c mut B::Connection: sqlx::Executor<'c, Database = B>,
+    usize: sqlx::ColumnIndex<B::Row>,
+    for<'s> &'s str: sqlx::ColumnIndex<B::Row> + sqlx::Encode<'s, B> + sqlx::Type<B>,
+    for<'s> &'s [u8]: sqlx::Encode<'s, B> + sqlx::Type<B>,
+    i64: Column<B>,
+    i32: Column<B>,
+    bool: Column<B>,
+    String: Column<B>,
+    Vec<u8>: Column<B>,
+    Option<i64>: Column<B>,
+    Option<String>: Column<B>,
+    Option<Vec<u8>>: Column<B>,
+    for<'s> Option<&'s str>: sqlx::Encode<'s, B>,
+{
+    /// The graded response of an incident reaching a level, inside the plan's transaction: once
+    /// per incident and level (`incident_alerts`), the level's office roles notified and the
+    /// organization's webhooks told (`incident.level`).
+    async fn alert(
+        tx: &mut sqlx::Transaction<'_, B>,
+        org: &str,
+        write: &IncidentWrite,
+        alert: &IncidentAlert,
+        now_ms: i64,
+    ) -> Result<()> {
+        let inserted = sqlx::query(
+            "INSERT INTO incident_alerts (org_id, number, level, at) VALUES ($1, $2, $3, $4) ON CONFLICT DO NOTHING",
+        )
+        .bind(org)
+        .bind(write.number)
+        .bind(write.level)
+        .bind(now_ms)
+        .execute(&mut **tx)
+        .await?;
+        if inserted.rows_affected() == 0 {
+            return Ok(());
+        }
+        let subject = write.number.to_string();
+        let hooks: Vec<String> = sqlx::query_scalar("SELECT id FROM webhooks WHERE org_id = $1 AND deleted_at IS NULL")
+            .bind(org)
+            .fetch_all(&mut **tx)
+            .await?;
+        for hook in hooks {
+            let delivery = delivery_id(&hook, &format!("incident/{}", write.number), "incident", write.level, 0);
+            let body = serde_json::json!({
+                "delivery_id": delivery,
+                "event": "incident.level",
+                "org_id": org,
+                "incident": write.number,
+                "level": write.level,
+                "project": write.project,
+                "building": write.building,
+                "riser": write.riser,
+                "category": write.category,
+                "households": alert.households,
+                "life_safety": write.life_safety,
+                "opened_at_ms": write.opened_at,
+                "at_ms": now_ms,
+            });
+            sqlx::query(
+                "INSERT INTO webhook_outbox (id, org_id, webhook_id, body, attempts, next_attempt_at)
+                 VALUES ($1, $2, $3, $4, 0, $5) ON CONFLICT (id) DO NOTHING",
+            )
+            .bind(&delivery)
+            .bind(org)
+            .bind(hook)
+            .bind(body.to_string())
+            .bind(now_ms)
+            .execute(&mut **tx)
+            .await?;
+        }
+        for user in Self::project_recipients(tx, org, &write.project, &alert.roles).await? {
+            Self::notify(tx, org, &user, &alert.order, ("incident", write.level, write.opened_at), Some(&subject), now_ms)
+                .await?;
+        }
+        Ok(())
+    }
+}
+
 #[async_trait]
 pub trait Incidents: Send + Sync {
     /// The organization's surge state for a scan of `orders` (new orders; those already seen
@@ -243,6 +360,28 @@ pub trait Incidents: Send + Sync {
     async fn incident_members(&self, org: &str, number: i64) -> Result<Vec<IncidentMember>>;
     /// Resolves an open incident; whether it was open.
     async fn resolve_incident(&self, org: &str, number: i64, by: &str, now_ms: i64) -> Result<bool>;
+    /// Of these orders, the members of open incidents.
+    async fn open_memberships(&self, org: &str, orders: &[String]) -> Result<Vec<OpenMembership>>;
+    /// Adds a notice to an incident that is not merged; its number in the incident's notices.
+    async fn add_incident_notice(
+        &self,
+        org: &str,
+        number: i64,
+        body: &str,
+        expected_at: Option<i64>,
+        by: &str,
+        now_ms: i64,
+    ) -> Result<Option<i64>>;
+    /// An incident's notices, oldest first.
+    async fn incident_notices(&self, org: &str, number: i64) -> Result<Vec<IncidentNotice>>;
+    /// The incidents an owner may be told of: open ones, and those resolved since `since_ms`,
+    /// with whether the owner (or a unit of theirs) reported into each.
+    async fn incidents_for_owner(
+        &self,
+        org: &str,
+        user: &str,
+        since_ms: i64,
+    ) -> Result<Vec<(IncidentRecord, bool)>>;
 }
 
 #[async_trait]
@@ -436,8 +575,120 @@ where
             .execute(&mut *tx)
             .await?;
         }
+        for write in &plan.incidents {
+            if let Some(alert) = &write.alert {
+                Self::alert(&mut tx, org, write, alert, plan.now_ms).await?;
+            }
+        }
         tx.commit().await?;
         Ok(true)
+    }
+
+    async fn open_memberships(&self, org: &str, orders: &[String]) -> Result<Vec<OpenMembership>> {
+        let mut out = Vec::new();
+        for chunk in orders.chunks(500) {
+            let marks: Vec<String> = (0..chunk.len()).map(|i| format!("${}", i + 2)).collect();
+            let sql = format!(
+                "SELECT m.order_id, m.incident, i.level,
+                    NOT EXISTS (SELECT 1 FROM incident_members f WHERE f.org_id = m.org_id AND f.incident = m.incident
+                        AND (f.joined_at < m.joined_at OR (f.joined_at = m.joined_at AND f.order_id < m.order_id)))
+                 FROM incident_members m JOIN incidents i ON i.org_id = m.org_id AND i.number = m.incident
+                 WHERE m.org_id = $1 AND i.state = 'open' AND m.order_id IN ({})",
+                marks.join(", ")
+            );
+            let mut query = sqlx::query_as::<B, (String, i64, String, bool)>(AssertSqlSafe(sql)).bind(org);
+            for order in chunk {
+                query = query.bind(order.as_str());
+            }
+            out.extend(query.fetch_all(&self.pool).await?.into_iter().map(|(order, incident, level, first)| {
+                OpenMembership { order, incident, level, first }
+            }));
+        }
+        Ok(out)
+    }
+
+    async fn add_incident_notice(
+        &self,
+        org: &str,
+        number: i64,
+        body: &str,
+        expected_at: Option<i64>,
+        by: &str,
+        now_ms: i64,
+    ) -> Result<Option<i64>> {
+        let mut tx = B::begin_write(&self.pool).await?;
+        B::lock_org(&mut tx, org).await?;
+        let state: Option<String> = sqlx::query_scalar("SELECT state FROM incidents WHERE org_id = $1 AND number = $2")
+            .bind(org)
+            .bind(number)
+            .fetch_optional(&mut *tx)
+            .await?;
+        if state.as_deref().is_none_or(|s| s == "merged") {
+            return Ok(None);
+        }
+        let (last,): (Option<i64>,) =
+            sqlx::query_as("SELECT MAX(seq) FROM incident_notices WHERE org_id = $1 AND number = $2")
+                .bind(org)
+                .bind(number)
+                .fetch_one(&mut *tx)
+                .await?;
+        let seq = last.unwrap_or(0) + 1;
+        sqlx::query(
+            "INSERT INTO incident_notices (org_id, number, seq, body, expected_at, by_user, at)
+             VALUES ($1, $2, $3, $4, $5, $6, $7)",
+        )
+        .bind(org)
+        .bind(number)
+        .bind(seq)
+        .bind(body)
+        .bind(expected_at)
+        .bind(by)
+        .bind(now_ms)
+        .execute(&mut *tx)
+        .await?;
+        tx.commit().await?;
+        Ok(Some(seq))
+    }
+
+    async fn incident_notices(&self, org: &str, number: i64) -> Result<Vec<IncidentNotice>> {
+        let rows: Vec<(i64, String, Option<i64>, i64)> = sqlx::query_as(
+            "SELECT seq, body, expected_at, at FROM incident_notices WHERE org_id = $1 AND number = $2 ORDER BY seq",
+        )
+        .bind(org)
+        .bind(number)
+        .fetch_all(&self.pool)
+        .await?;
+        Ok(rows.into_iter().map(|(seq, body, expected_at, at)| IncidentNotice { seq, body, expected_at, at }).collect())
+    }
+
+    async fn incidents_for_owner(
+        &self,
+        org: &str,
+        user: &str,
+        since_ms: i64,
+    ) -> Result<Vec<(IncidentRecord, bool)>> {
+        let rows: Vec<(i64, bool)> = sqlx::query_as(
+            "SELECT i.number, EXISTS (SELECT 1 FROM incident_members m JOIN orders o ON o.id = m.order_id AND o.org_id = m.org_id
+                    WHERE m.org_id = i.org_id AND m.incident = i.number
+                      AND (o.reporter = $2 OR EXISTS (SELECT 1 FROM owner_units u WHERE u.user_id = $2
+                           AND u.project = o.project AND u.building = o.building AND u.unit = o.unit)))
+             FROM incidents i
+             WHERE i.org_id = $1 AND i.state <> 'merged' AND (i.state = 'open' OR i.resolved_at >= $3)
+               AND i.project IN (SELECT project FROM owner_units WHERE user_id = $2)
+             ORDER BY i.opened_at DESC LIMIT 20",
+        )
+        .bind(org)
+        .bind(user)
+        .bind(since_ms)
+        .fetch_all(&self.pool)
+        .await?;
+        let mut out = Vec::new();
+        for (number, reported) in rows {
+            if let Some(incident) = self.incident(org, number, None).await? {
+                out.push((incident, reported));
+            }
+        }
+        Ok(out)
     }
 
     async fn surge_history(&self, org: &str, from_ms: i64, to_ms: i64) -> Result<Vec<SurgeOrder>> {

@@ -1,5 +1,5 @@
 //! The server's storage, one trait per concern ([`Accounts`], [`Feed`], [`Documents`],
-//! [`Scans`], [`Queue`], [`Triage`], [`Assistant`], [`Incidents`], [`Dashboards`], [`Privacy`], [`Webhooks`], [`Settings`], [`Notes`], [`Estate`], [`Views`], [`People`], [`LoginCodes`]), gathered by
+//! [`Scans`], [`Queue`], [`Triage`], [`Assistant`], [`Incidents`], [`Deviations`], [`Dashboards`], [`Privacy`], [`Webhooks`], [`Settings`], [`Notes`], [`Estate`], [`Views`], [`People`], [`LoginCodes`]), gathered by
 //! [`Database`], which the handlers hold as `Arc<dyn Database>`. Each concern's SQL is written
 //! once, in its own file, as generic code over a [`Backend`] (with `$N` placeholders both
 //! drivers accept) and runs on SQLite (the embedded default) and PostgreSQL (production, several
@@ -29,6 +29,7 @@ use crate::replication::{self, Cursor, DocumentCache, Principal, Scope};
 mod accounts;
 mod assistant;
 mod dashboards;
+mod deviations;
 mod documents;
 mod error;
 mod estate;
@@ -51,6 +52,7 @@ mod webhooks;
 pub use accounts::*;
 pub use assistant::*;
 pub use dashboards::*;
+pub use deviations::*;
 pub use documents::*;
 pub use error::StoreError;
 pub use estate::*;
@@ -200,6 +202,7 @@ pub trait Database:
     + Triage
     + Assistant
     + Incidents
+    + Deviations
     + Dashboards
     + Privacy
     + Webhooks

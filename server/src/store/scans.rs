@@ -56,6 +56,9 @@ pub struct Fired {
     pub due_ms: i64,
     pub assignee: Option<String>,
     pub roles: Vec<Role>,
+    /// Passed while the order was covered by its incident (docs/incidents.md): recorded, so
+    /// that it never fires later, and told to no one.
+    pub covered: bool,
 }
 
 /// What the scanner materializes from an order's document and its organization's SLA book: the
@@ -103,6 +106,9 @@ pub struct SlaEventRecord {
     pub at_ms: i64,
     pub due_ms: i64,
     pub fired_at_ms: i64,
+    /// Passed while the order was covered by its incident: recorded, told to no one, and not
+    /// counted as the order's breach.
+    pub covered: bool,
 }
 
 #[derive(Clone, Debug, Serialize, schemars::JsonSchema)]
@@ -125,6 +131,9 @@ pub struct NotificationRecord {
     pub unit: Option<String>,
     pub area: Option<String>,
     pub assignee_name: Option<String>,
+    /// What the notification is about when `stage` is not an order's: `incident` (the
+    /// incident's number), `deviation` (the scope: `project` or `project/category`).
+    pub subject: Option<String>,
 }
 
 #[async_trait]
@@ -195,8 +204,8 @@ where
         let mut recorded = Vec::new();
         for (index, f) in fired.iter().enumerate() {
             let inserted: Option<String> = sqlx::query_scalar(
-                "INSERT INTO sla_events (org_id, order_id, stage, level, due_at, at, fired_at)
-                 VALUES ($1, $2, $3, $4, $5, $6, $7) ON CONFLICT DO NOTHING RETURNING order_id",
+                "INSERT INTO sla_events (org_id, order_id, stage, level, due_at, at, fired_at, covered)
+                 VALUES ($1, $2, $3, $4, $5, $6, $7, $8) ON CONFLICT DO NOTHING RETURNING order_id",
             )
             .bind(&due.org)
             .bind(&order_id)
@@ -205,12 +214,16 @@ where
             .bind(f.due_ms)
             .bind(f.at_ms)
             .bind(now_ms)
+            .bind(f.covered)
             .fetch_optional(&mut **tx)
             .await?;
             if inserted.is_none() {
                 continue;
             }
             recorded.push(index);
+            if f.covered {
+                continue;
+            }
             // Announced to the organization's webhooks in the same transaction: once.
             let hooks: Vec<String> =
                 sqlx::query_scalar("SELECT id FROM webhooks WHERE org_id = $1 AND deleted_at IS NULL")
@@ -247,7 +260,7 @@ where
             users.sort();
             users.dedup();
             for user in users {
-                Self::notify(tx, &due.org, &user, &order_id, (f.stage, f.level, f.due_ms), now_ms).await?;
+                Self::notify(tx, &due.org, &user, &order_id, (f.stage, f.level, f.due_ms), None, now_ms).await?;
             }
         }
         // A push since the read set `next_check` to its own time: leave that (and the
@@ -269,11 +282,12 @@ where
         .rows_affected()
             == 1;
         if current {
-            // Breaches are never cleared: they are read from the records, these included.
+            // Breaches are never cleared: they are read from the records, these included. A
+            // breach covered by the order's incident is not the order's (docs/incidents.md).
             let breached = |stage: &str| {
                 format!(
                     "CASE WHEN EXISTS (SELECT 1 FROM sla_events WHERE order_id = $1 AND stage = '{stage}'
-                        AND level = 'breach') THEN 1 ELSE 0 END"
+                        AND level = 'breach' AND covered = FALSE) THEN 1 ELSE 0 END"
                 )
             };
             sqlx::query(AssertSqlSafe(format!(
@@ -390,7 +404,7 @@ where
             .await?;
         if matches!(status.as_deref(), Some("new" | "assigned")) {
             for user in Self::recipients(tx, org, order_id, &URGENT_REPORT_ROLES).await? {
-                Self::notify(tx, org, &user, order_id, ("report", "urgent", now_ms), now_ms).await?;
+                Self::notify(tx, org, &user, order_id, ("report", "urgent", now_ms), None, now_ms).await?;
             }
         }
         Ok(())
@@ -425,18 +439,49 @@ where
         Ok(users)
     }
 
-    /// One notification: `(stage, level, due_ms)` of the order for the user.
-    async fn notify(
+    /// The active users of these roles who hear of a project: dispatchers bound to projects
+    /// hear of theirs only.
+    pub(crate) async fn project_recipients(
+        tx: &mut sqlx::Transaction<'_, B>,
+        org: &str,
+        project: &str,
+        roles: &[Role],
+    ) -> Result<Vec<String>> {
+        let mut users: Vec<String> = Vec::new();
+        for role in roles {
+            let ids: Vec<String> = sqlx::query_scalar(
+                "SELECT id FROM users WHERE org_id = $1 AND role = $2 AND disabled_at IS NULL
+                    AND (role <> 'dispatcher' OR NOT EXISTS (SELECT 1 FROM staff_projects s WHERE s.user_id = users.id)
+                        OR EXISTS (SELECT 1 FROM staff_projects s WHERE s.user_id = users.id AND s.project = $3))
+                 ORDER BY id",
+            )
+            .bind(org)
+            .bind(role.code())
+            .bind(project)
+            .fetch_all(&mut **tx)
+            .await?;
+            users.extend(ids);
+        }
+        users.sort();
+        users.dedup();
+        Ok(users)
+    }
+
+    /// One notification: `(stage, level, due_ms)` of the order for the user; `subject` names
+    /// what it is about when that is not the order's deadline (an incident's number, a
+    /// deviation's scope).
+    pub(crate) async fn notify(
         tx: &mut sqlx::Transaction<'_, B>,
         org: &str,
         user: &str,
         order_id: &str,
         (stage, level, due_ms): (&str, &str, i64),
+        subject: Option<&str>,
         now_ms: i64,
     ) -> Result<()> {
         sqlx::query(
-            "INSERT INTO notifications (id, org_id, user_id, order_id, stage, level, due_at, created_at)
-             VALUES ($1, $2, $3, $4, $5, $6, $7, $8)",
+            "INSERT INTO notifications (id, org_id, user_id, order_id, stage, level, due_at, created_at, subject)
+             VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9)",
         )
         .bind(uuid::Uuid::now_v7().to_string())
         .bind(org)
@@ -446,6 +491,7 @@ where
         .bind(level)
         .bind(due_ms)
         .bind(now_ms)
+        .bind(subject)
         .execute(&mut **tx)
         .await?;
         Ok(())
@@ -565,8 +611,8 @@ where
     }
 
     async fn sla_events(&self, org: &str, order: OrderId) -> Result<Vec<SlaEventRecord>> {
-        let rows: Vec<(String, String, i64, i64, i64)> = sqlx::query_as(
-            "SELECT stage, level, at, due_at, fired_at FROM sla_events WHERE order_id = $1 AND org_id = $2
+        let rows: Vec<(String, String, i64, i64, i64, bool)> = sqlx::query_as(
+            "SELECT stage, level, at, due_at, fired_at, covered FROM sla_events WHERE order_id = $1 AND org_id = $2
              ORDER BY at, stage, level",
         )
         .bind(order.to_string())
@@ -575,12 +621,13 @@ where
         .await?;
         Ok(rows
             .into_iter()
-            .map(|(stage, level, at_ms, due_ms, fired_at_ms)| SlaEventRecord {
+            .map(|(stage, level, at_ms, due_ms, fired_at_ms, covered)| SlaEventRecord {
                 stage,
                 level,
                 at_ms,
                 due_ms,
                 fired_at_ms,
+                covered,
             })
             .collect())
     }
@@ -590,7 +637,7 @@ where
         // the user, as `scope_filter` names them).
         let rows = sqlx::query(AssertSqlSafe(format!(
             "SELECT n.id, n.order_id, n.stage, n.level, n.due_at, n.created_at, n.read_at, o.number, o.kind,
-                    o.category, o.grade, o.project, o.building, o.unit, o.area, u.display_name
+                    o.category, o.grade, o.project, o.building, o.unit, o.area, u.display_name, n.subject
              FROM notifications n LEFT JOIN orders o ON o.id = n.order_id AND o.org_id = n.org_id AND {}
              LEFT JOIN users u ON u.id = o.assignee
              WHERE n.user_id = $3 AND n.org_id = $1 ORDER BY n.created_at DESC, n.id DESC LIMIT $2",
@@ -620,6 +667,7 @@ where
                     unit: r.try_get(13)?,
                     area: r.try_get(14)?,
                     assignee_name: r.try_get(15)?,
+                    subject: r.try_get(16)?,
                 })
             })
             .collect()

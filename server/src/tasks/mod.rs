@@ -1,10 +1,11 @@
 //! The server's background tasks, started by `serve` and stopped with it: the scanner (the
 //! closed loop and escalation), webhook deliveries, the stored-order check after a start, and
-//! the relay of the storage's feed announcements to the live channel, scheduled backups, and
-//! scheduled retraining of the assistant's models.
+//! the relay of the storage's feed announcements to the live channel, the watch on the service
+//! standard, scheduled backups, and scheduled retraining of the assistant's models.
 
 pub mod backups;
 pub mod deliveries;
+pub mod deviations;
 pub mod relay;
 pub mod retrain;
 pub mod scanner;
@@ -27,6 +28,7 @@ impl Tasks {
             scanner::spawn(state.clone(), Duration::from_secs(60)),
             stored_check::spawn(state.clone()),
             deliveries::spawn(state.clone(), Duration::from_secs(5)),
+            deviations::spawn(state.clone(), Duration::from_secs(60)),
             relay::spawn(state),
         ];
         if let Some(every) = state.triage_retrain_every {
