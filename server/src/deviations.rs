@@ -72,7 +72,14 @@ pub async fn figures(state: &AppState, org: &str, now_ms: i64) -> Result<(Standa
                 orders: f.figure.of,
                 value_permille: f.figure.value().map(|_| f.figure.permille()),
                 target_permille: (target * 1000.0).round() as i64,
-                state: if deviating { "deviating" } else if below { "below" } else { "ok" }.to_owned(),
+                state: if deviating {
+                    "deviating"
+                } else if below {
+                    "below"
+                } else {
+                    "ok"
+                }
+                .to_owned(),
             }
         })
         .collect();

@@ -9,7 +9,7 @@ import {
 } from '/assets/common.js';
 import { adminView } from '/assets/admin.js';
 import { chatsView, waitingCount } from '/assets/chats.js';
-import { incidentBanner, incidentsView, openIncidents } from '/assets/incidents.js';
+import { deviationsView, incidentBanner, incidentsView, openDeviations, openIncidents } from '/assets/incidents.js';
 
 session.use('loopwork.desk');
 const STAFF = ['dispatcher', 'supervisor', 'manager', 'admin'];
@@ -76,7 +76,7 @@ async function boot() {
     return;
   }
   chrome();
-  startLive(onFeed, () => { refreshUnread(); refreshIncidents(); if (view.dataset.view === 'notifications' || view.dataset.view === 'incidents') reload(); },
+  startLive(onFeed, () => { refreshUnread(); refreshIncidents(); if (['notifications', 'incidents', 'deviations'].includes(view.dataset.view)) reload(); },
     () => { refreshChats(); if (view.dataset.view === 'chats') reload(); });
   refreshUnread();
   refreshChats();
@@ -96,10 +96,10 @@ async function refreshChats() {
 
 // Open incidents: the 事件 tab's badge and the banner above every view.
 async function refreshIncidents() {
-  const rows = await openIncidents().catch(() => null);
+  const [rows, deviating] = await Promise.all([openIncidents().catch(() => null), openDeviations().catch(() => [])]);
   if (rows == null) return;
   Object.assign($('incidents-count'), { textContent: rows.length, hidden: !rows.length });
-  incidentBanner($('incident-banner'), st.me ? rows : []);
+  incidentBanner($('incident-banner'), st.me ? rows : [], st.me ? deviating : []);
 }
 
 async function onFeed() {
@@ -147,6 +147,7 @@ const ROUTES = { queue: queueView, register: registerView, order: orderView, not
   visits: visitsView, estate: estateView, dashboard: dashboardView, kpis: kpisView, print: printView,
   admin: (arg) => adminView({ mount, reload, me: st.me }, arg),
   incidents: (arg) => incidentsView({ mount, reload, me: st.me, refresh: refreshIncidents, techSelect }, arg),
+  deviations: () => deviationsView({ mount }),
   chats: (arg) => chatsView({ mount, reload, me: st.me, register: (draft) => {
     // The registration form, filled from a conversation; the order is kept with it.
     const { conversation, ...fields } = draft;
@@ -924,24 +925,39 @@ function notificationsView() {
   }) }, t('mark_all_read'));
   mount([h('div', { class: 'row-top' }, h('h2', {}, t('tab_notifications')), h('div', { class: 'row' }, sound, all)), list], async () => {
     const items = (await refreshUnread()) ?? [];
+    // An incident's and a deviation's alerts are about them, not about an order's deadline.
+    const key = (n) => n.stage === 'incident' ? `incident:${n.subject}` : n.stage === 'deviation' ? `deviation:${n.level}:${n.subject}` : n.order_id;
     const groups = new Map();
     for (const n of items) {
-      if (!groups.has(n.order_id)) groups.set(n.order_id, []);
-      groups.get(n.order_id).push(n);
+      if (!groups.has(key(n))) groups.set(key(n), []);
+      groups.get(key(n)).push(n);
     }
-    list.replaceChildren(...(groups.size ? [...groups].map(([order, alerts]) => {
+    const what = (o, order, markRead) => {
+      if (o.stage === 'incident') {
+        return [h('a', { href: `#incidents/${encodeURIComponent(o.subject)}`, class: 'number', 'data-testid': 'notification-incident', onclick: markRead }, t('incident_n', o.subject)),
+          o.category && label('categories', o.category), o.number && place(o)];
+      }
+      if (o.stage === 'deviation') {
+        const [project, category] = (o.subject ?? '').split('/');
+        return [h('a', { href: '#deviations', class: 'number', 'data-testid': 'notification-deviation', onclick: markRead }, t(`measure_${o.level}`)),
+          project, category && label('categories', category)];
+      }
+      return [o.number ? h('a', { href: `#order/${encodeURIComponent(order)}`, class: 'number', onclick: markRead }, o.number) : h('span', { class: 'muted' }, t('notif_order_gone')),
+        o.grade && gradeBadge(o.grade), o.category && label('categories', o.category), o.number && place(o),
+        o.number && h('span', { class: 'muted' }, `${t('assignee')}: ${o.assignee_name ?? t('unassigned')}`)];
+    };
+    list.replaceChildren(...(groups.size ? [...groups].map(([group, alerts]) => {
       const o = alerts[0];
+      const order = o.order_id;
       const unread = alerts.filter((n) => n.read_at_ms == null);
       const markRead = () => Promise.all(unread.map((n) => api(`/api/v1/notifications/${encodeURIComponent(n.id)}/read`, { method: 'POST' }))).catch(() => {});
-      return h('section', { class: `card notif ${unread.length ? 'unread' : 'read'}`, 'data-testid': 'notification-group', 'data-order': order },
+      return h('section', { class: `card notif ${unread.length ? 'unread' : 'read'}`, 'data-testid': 'notification-group', 'data-order': order, 'data-group': group },
         h('div', { class: 'row' },
-          o.number ? h('a', { href: `#order/${encodeURIComponent(order)}`, class: 'number', onclick: () => { if (unread.length) markRead(); } }, o.number) : h('span', { class: 'muted' }, t('notif_order_gone')),
-          o.grade && gradeBadge(o.grade), o.category && label('categories', o.category), o.number && place(o),
-          o.number && h('span', { class: 'muted' }, `${t('assignee')}: ${o.assignee_name ?? t('unassigned')}`),
+          ...what(o, order, () => { if (unread.length) markRead(); }),
           unread.length > 0 && h('button', { type: 'button', 'data-testid': 'notification-read', onclick: (e) => busy(e.currentTarget, async () => { await markRead(); await reload(); }) }, t('mark_read'))),
         h('ul', { class: 'plain' }, alerts.map((n) => h('li', { 'data-testid': 'notification-row', 'data-id': n.id, class: n.read_at_ms == null ? 'unread' : 'read' },
           h('span', { class: `badge lvl-${n.level}` }, t(`level_${n.level}`)), ' ', t(`stage_${n.stage}`), ' · ',
-          `${t('due')} ${fmtTime(n.due_ms)}`, ' · ', h('span', { class: 'muted' }, fmtTime(n.created_at_ms))))));
+          n.stage === 'incident' || n.stage === 'deviation' ? '' : `${t('due')} ${fmtTime(n.due_ms)} · `, h('span', { class: 'muted' }, fmtTime(n.created_at_ms))))));
     }) : [muted(t('none'))]));
   });
 }

@@ -57,6 +57,9 @@ addStrings({
   h5_incident_open: ['{0}共 {1} 户反映了同样的问题,物业已作为一个事件统一处理,请留意进展;维修完成后请确认您自己的工单。',
     '{1} households at {0} reported the same trouble: it is being handled as one incident. Please confirm your own order when it is fixed.'],
   h5_incident_resolved: ['{0}的事件已处理完毕;如您家仍有问题,请在工单中说明。', 'The incident at {0} was resolved; if your home still has the trouble, say so on your order.'],
+  h5_notice_title: ['物业通知 · {0} {1}', 'Notice · {0} {1}'], h5_notice_expected: ['预计 {0} 恢复', 'Expected back {0}'],
+  h5_notice_updated: ['更新于 {0}', 'Updated {0}'], h5_notice_open: ['处理中', 'In progress'], h5_notice_resolved: ['已恢复', 'Resolved'],
+  h5_notice_households: ['已有 {0} 户反映', '{0} households reported'],
   ask_title: ['智能客服', 'Assistant'], ask_open: ['智能客服', 'Ask the assistant'],
   ask_hint: ['您好，我是物业智能客服。可以问我物业费、停水停电、装修、快递、停车等问题，也可以直接描述需要报修的情况；需要人工时点「转人工」。',
     'Hello, I am the property office\'s assistant. Ask about fees, outages, renovation, parcels or parking, or describe what needs repairing; tap "Talk to a person" at any time.'],
@@ -84,12 +87,25 @@ function route() {
 }
 
 
+// An incident's notice (停水通知) to the owners it concerns: where, what, the current text, when
+// service is expected back, and when it was last updated.
+function noticeCard(n) {
+  return h('div', { class: `card h5-notice ${n.state}`, 'data-testid': 'h5-notice', 'data-number': n.number },
+    h('div', { class: 'row-top' }, h('strong', {}, t('h5_notice_title', n.place_zh, n.category_zh)),
+      h('span', { class: `badge ${n.state === 'open' ? 'waiting' : 'st-closed'}` }, t(`h5_notice_${n.state}`))),
+    h('p', { 'data-testid': 'h5-notice-body' }, n.body),
+    h('div', { class: 'muted' }, [t('h5_notice_households', n.households), n.expected_at && n.state === 'open' && t('h5_notice_expected', fmtTime(n.expected_at)),
+      t('h5_notice_updated', fmtTime(n.updated_at ?? n.opened_at))].filter(Boolean).join(' · ')));
+}
+
 function listView() {
   const list = h('div', { class: 'h5-list', 'data-testid': 'h5-list' });
+  const notices = h('div', { 'data-testid': 'h5-notices' });
   mount([h('div', { class: 'h5-head' }, h('h2', {}, t('my_orders')),
     h('span', { class: 'gap-row' }, h('a', { href: '#ask', class: 'button', 'data-testid': 'h5-ask' }, t('ask_open')),
-      h('a', { href: '#new', class: 'button primary', 'data-testid': 'h5-new' }, t('report_new')))), callDesk(), list], async () => {
-    const rows = await api('/api/v1/orders', { query: { limit: 100 } });
+      h('a', { href: '#new', class: 'button primary', 'data-testid': 'h5-new' }, t('report_new')))), notices, callDesk(), list], async () => {
+    const [rows, told] = await Promise.all([api('/api/v1/orders', { query: { limit: 100 } }), api('/api/v1/notices').catch(() => [])]);
+    notices.replaceChildren(...told.map(noticeCard));
     rows.sort((a, b) => b.created_at - a.created_at);
     list.replaceChildren(...(rows.length ? rows.map((r) => h('a', { href: `#order/${encodeURIComponent(r.id)}`, class: 'card h5-row', 'data-testid': 'h5-row', 'data-id': r.id },
       h('div', { class: 'row-top' }, h('span', { class: 'number' }, r.number),
@@ -296,6 +312,7 @@ function orderView(id) {
   const url = `/api/v1/orders/${encodeURIComponent(id)}`;
   const box = h('div', { 'data-testid': 'h5-order', 'data-id': id });
   let d = null;
+  let notice = null; // the notice of the order's incident, if it has one
   let rating = 0; // the stars chosen, kept across live repaints
   let cancelArmed = false;
   const paint = () => rerender(box, build);
@@ -370,6 +387,7 @@ function orderView(id) {
         h('p', { class: 'description' }, d.description ?? ''),
         d.incident && d.incident.state !== 'merged' && h('p', { class: 'notice', 'data-testid': 'h5-incident' },
           t(d.incident.state === 'open' ? 'h5_incident_open' : 'h5_incident_resolved', d.incident.place_zh, d.incident.households)),
+        notice && noticeCard(notice),
         // Why it waits, and what happens if the owner does not answer.
         d.status === 'on_hold' && h('p', { class: 'notice', 'data-testid': 'h5-hold' },
           t('h5_on_hold', d.hold_reason ? label('hold_reasons', d.hold_reason) : label('statuses', 'on_hold'))),
@@ -390,7 +408,11 @@ function orderView(id) {
     ];
   }
 
-  mount([h('p', { class: 'back' }, h('a', { href: '#list' }, `← ${t('my_orders')}`)), box], async () => { d = await api(url); paint(); });
+  mount([h('p', { class: 'back' }, h('a', { href: '#list' }, `← ${t('my_orders')}`)), box], async () => {
+    d = await api(url);
+    notice = d.incident ? (await api('/api/v1/notices').catch(() => [])).find((n) => n.number === d.incident.number) ?? null : null;
+    paint();
+  });
 }
 
 startPage({ chrome, route, showLogin, signedIn: () => !!st.me });

@@ -227,7 +227,10 @@ mod tests {
             (Standard { recovery_margin: 0.5, ..Standard::default() }, StandardFault::Target),
             (Standard { notify: vec![], ..Standard::default() }, StandardFault::Notify),
             (Standard { notify: vec!["owner".into()], ..Standard::default() }, StandardFault::Notify),
-            (Standard { notify: vec!["manager".into(), "manager".into()], ..Standard::default() }, StandardFault::Notify),
+            (
+                Standard { notify: vec!["manager".into(), "manager".into()], ..Standard::default() },
+                StandardFault::Notify,
+            ),
         ];
         for (standard, fault) in bad {
             assert_eq!(standard.check(), Err(fault), "{standard:?}");

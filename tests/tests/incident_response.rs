@@ -153,7 +153,8 @@ async fn the_notice_reaches_every_owner_under_the_incident_and_no_one_else(backe
     assert_eq!(detail["notices"][0]["body"], text);
     let (_, notices) = server.call(&neighbour.token, "GET", "/api/v1/notices", None).await;
     assert_eq!((&notices[0]["body"], &notices[0]["expected_at"]), (&json!(text), &json!(expected)), "{notices}");
-    let (status, _) = server.call(&kefu.token, "POST", &path, Some(json!({"body": "已恢复供水，感谢耐心等待。"}))).await;
+    let (status, _) =
+        server.call(&kefu.token, "POST", &path, Some(json!({"body": "已恢复供水，感谢耐心等待。"}))).await;
     assert_eq!(status, 201);
     let (_, notices) = server.call(&neighbour.token, "GET", "/api/v1/notices", None).await;
     assert_eq!(notices[0]["body"], "已恢复供水，感谢耐心等待。");
@@ -174,7 +175,8 @@ async fn the_notice_reaches_every_owner_under_the_incident_and_no_one_else(backe
     assert_eq!(status, 403);
     let (status, body) = server.call(&kefu.token, "GET", "/api/v1/notices", None).await;
     assert_eq!((status, error_code(&body)), (403, "forbidden"));
-    let (status, body) = server.call(&kefu.token, "POST", "/api/v1/incidents/99/notices", Some(json!({"body": "x"}))).await;
+    let (status, body) =
+        server.call(&kefu.token, "POST", "/api/v1/incidents/99/notices", Some(json!({"body": "x"}))).await;
     assert_eq!((status, error_code(&body)), (404, "not_found"));
 
     // A level whose notice reaches reporters only: the neighbour is no longer told.
@@ -225,7 +227,8 @@ async fn a_deviation_from_the_standard_is_told_once_per_episode(backend: Backend
     assert_eq!(told(&server, &chief.token, "deviation").await.iter().filter(|l| *l == "response").count(), 1);
     let (status, now) = server.call(&kefu.token, "GET", "/api/v1/deviations", None).await;
     assert_eq!(status, 200, "{now}");
-    let figure = now["figures"].as_array().unwrap().iter().find(|f| f["measure"] == "response").expect("figure").clone();
+    let figure =
+        now["figures"].as_array().unwrap().iter().find(|f| f["measure"] == "response").expect("figure").clone();
     assert_eq!((&figure["met"], &figure["orders"], &figure["state"]), (&json!(0), &json!(3), &json!("deviating")));
     let open: Vec<&str> = now["episodes"]
         .as_array()
@@ -251,7 +254,12 @@ async fn a_deviation_from_the_standard_is_told_once_per_episode(backend: Backend
     let ids = three_orders(&server, &kefu.token).await;
     let wang = server.login("wang").await;
     let (status, body) = server
-        .call(&kefu.token, "POST", "/api/v1/orders/bulk-assign", Some(json!({"ids": ids, "assignee": wang.user.to_string()})))
+        .call(
+            &kefu.token,
+            "POST",
+            "/api/v1/orders/bulk-assign",
+            Some(json!({"ids": ids, "assignee": wang.user.to_string()})),
+        )
         .await;
     assert_eq!(status, 200, "{body}");
     let mut device = server.device("wang").await;
@@ -264,7 +272,8 @@ async fn a_deviation_from_the_standard_is_told_once_per_episode(backend: Backend
     clock.advance_minutes(31);
     watch().await;
     let (_, now) = server.call(&kefu.token, "GET", "/api/v1/deviations", None).await;
-    let response: Vec<&Value> = now["episodes"].as_array().unwrap().iter().filter(|e| e["measure"] == "response").collect();
+    let response: Vec<&Value> =
+        now["episodes"].as_array().unwrap().iter().filter(|e| e["measure"] == "response").collect();
     assert_eq!(response.len(), 1, "{now}");
     assert!(response[0]["closed_at"].is_i64(), "recovered: {now}");
 
@@ -296,10 +305,12 @@ async fn the_service_standard_is_a_setting_with_its_checks(backend: Backend) {
         json!({"notify": ["owner"]}),
         json!({"response_minutes": 0}),
     ] {
-        let (status, body) = server.call(&admin.token, "PUT", "/api/v1/settings/service-standard", Some(bad.clone())).await;
+        let (status, body) =
+            server.call(&admin.token, "PUT", "/api/v1/settings/service-standard", Some(bad.clone())).await;
         assert_eq!((status, error_code(&body)), (400, "invalid_service_standard"), "{bad}");
     }
-    let (status, body) = server.call(&admin.token, "PUT", "/api/v1/settings/service-standard", Some(json!({"speed": 1}))).await;
+    let (status, body) =
+        server.call(&admin.token, "PUT", "/api/v1/settings/service-standard", Some(json!({"speed": 1}))).await;
     assert_eq!(status, 400, "{body}");
     let (status, _) = server.call(&kefu.token, "PUT", "/api/v1/settings/service-standard", Some(json!({}))).await;
     assert_eq!(status, 403, "only an administrator");

@@ -13,11 +13,11 @@ use serde::{Deserialize, Serialize};
 use crate::AppState;
 use crate::auth::{Authenticated, require_staff};
 use crate::error::ApiError;
+use crate::http::extract::Body;
 use crate::http::extract::Params;
 use crate::replication::Principal;
-use crate::http::extract::Body;
 use crate::store::{IncidentFilter, IncidentMember, IncidentNotice, IncidentRecord};
-use loopwork_sync_core::surge::{LevelResponse, Level, Node, NoticeReach, SurgeRules};
+use loopwork_sync_core::surge::{Level, LevelResponse, Node, NoticeReach, SurgeRules};
 use loopwork_sync_core::{Category, Location};
 
 /// `GET /api/v1/incidents`'s query.
@@ -152,7 +152,8 @@ async fn detail(state: &AppState, principal: &Principal, number: &str) -> Result
 
 /// What owners read of an incident before anyone writes a notice.
 pub fn default_notice(incident: &IncidentRecord) -> String {
-    let category = Category::from_code(&incident.category).map_or_else(|_| "设施".to_owned(), |c| c.label_zh().to_owned());
+    let category =
+        Category::from_code(&incident.category).map_or_else(|_| "设施".to_owned(), |c| c.label_zh().to_owned());
     if incident.state == "resolved" {
         format!("{} {}故障已处理完毕。如您家中仍有问题,请在您的报修单中告诉我们。", place_zh(incident), category)
     } else {
@@ -191,7 +192,11 @@ pub async fn add_notice(
         ));
     }
     let by = principal.user.to_string();
-    if state.db.add_incident_notice(&principal.org, found.incident.number, text, body.expected_at, &by, now).await?.is_none()
+    if state
+        .db
+        .add_incident_notice(&principal.org, found.incident.number, text, body.expected_at, &by, now)
+        .await?
+        .is_none()
     {
         return Err(merged());
     }
@@ -223,13 +228,18 @@ pub async fn owner_notices(
     }
     let now = state.clock.now_ms();
     let me = state.db.me(&principal).await?;
-    let units: Vec<Node> = me.units.iter().map(|u| Node::of(&Location::unit(&u.project, &u.building, &u.unit))).collect();
+    let units: Vec<Node> =
+        me.units.iter().map(|u| Node::of(&Location::unit(&u.project, &u.building, &u.unit))).collect();
     let rules = crate::settings::read::<SurgeRules>(&*state.db, &principal.org).await?;
     let mut out = Vec::new();
     for (incident, reported) in
         state.db.incidents_for_owner(&principal.org, &principal.user.to_string(), now - 86_400_000).await?
     {
-        let node = Node { project: incident.project.clone(), building: incident.building.clone(), riser: incident.riser.clone() };
+        let node = Node {
+            project: incident.project.clone(),
+            building: incident.building.clone(),
+            riser: incident.riser.clone(),
+        };
         let level = Level::from_code(&incident.level).unwrap_or(Level::Four);
         let concerns = match rules.response.of(level).notice {
             NoticeReach::Affected => reported || units.iter().any(|u| node.contains(u)),

@@ -329,8 +329,16 @@ where
             .await?;
         }
         for user in Self::project_recipients(tx, org, &write.project, &alert.roles).await? {
-            Self::notify(tx, org, &user, &alert.order, ("incident", write.level, write.opened_at), Some(&subject), now_ms)
-                .await?;
+            Self::notify(
+                tx,
+                org,
+                &user,
+                &alert.order,
+                ("incident", write.level, write.opened_at),
+                Some(&subject),
+                now_ms,
+            )
+            .await?;
         }
         Ok(())
     }
@@ -376,12 +384,7 @@ pub trait Incidents: Send + Sync {
     async fn incident_notices(&self, org: &str, number: i64) -> Result<Vec<IncidentNotice>>;
     /// The incidents an owner may be told of: open ones, and those resolved since `since_ms`,
     /// with whether the owner (or a unit of theirs) reported into each.
-    async fn incidents_for_owner(
-        &self,
-        org: &str,
-        user: &str,
-        since_ms: i64,
-    ) -> Result<Vec<(IncidentRecord, bool)>>;
+    async fn incidents_for_owner(&self, org: &str, user: &str, since_ms: i64) -> Result<Vec<(IncidentRecord, bool)>>;
 }
 
 #[async_trait]
@@ -600,9 +603,14 @@ where
             for order in chunk {
                 query = query.bind(order.as_str());
             }
-            out.extend(query.fetch_all(&self.pool).await?.into_iter().map(|(order, incident, level, first)| {
-                OpenMembership { order, incident, level, first }
-            }));
+            out.extend(
+                query.fetch_all(&self.pool).await?.into_iter().map(|(order, incident, level, first)| OpenMembership {
+                    order,
+                    incident,
+                    level,
+                    first,
+                }),
+            );
         }
         Ok(out)
     }
@@ -661,12 +669,7 @@ where
         Ok(rows.into_iter().map(|(seq, body, expected_at, at)| IncidentNotice { seq, body, expected_at, at }).collect())
     }
 
-    async fn incidents_for_owner(
-        &self,
-        org: &str,
-        user: &str,
-        since_ms: i64,
-    ) -> Result<Vec<(IncidentRecord, bool)>> {
+    async fn incidents_for_owner(&self, org: &str, user: &str, since_ms: i64) -> Result<Vec<(IncidentRecord, bool)>> {
         let rows: Vec<(i64, bool)> = sqlx::query_as(
             "SELECT i.number, EXISTS (SELECT 1 FROM incident_members m JOIN orders o ON o.id = m.order_id AND o.org_id = m.org_id
                     WHERE m.org_id = i.org_id AND m.incident = i.number
