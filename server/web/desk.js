@@ -9,7 +9,7 @@ import {
 } from '/assets/common.js';
 import { adminView } from '/assets/admin.js';
 import { chatsView, waitingCount } from '/assets/chats.js';
-import { deviationsView, incidentBanner, incidentsView, openDeviations, openIncidents } from '/assets/incidents.js';
+import { deviationsView, incidentBanner, incidentsView, knowProjects, openDeviations, openIncidents, projectName } from '/assets/incidents.js';
 
 session.use('loopwork.desk');
 const STAFF = ['dispatcher', 'supervisor', 'manager', 'admin'];
@@ -70,6 +70,7 @@ async function boot() {
   if (!session.get()) return showLogin();
   try {
     [st.me] = await Promise.all([api('/api/v1/me'), loadVocab()]);
+    knowProjects(st.me.projects);
     await loadTechs();
   } catch (e) {
     if (e.status !== 401) { view.replaceChildren(errorBox(e)); view.dataset.state = 'error'; } // 401 shows the login
@@ -935,12 +936,12 @@ function notificationsView() {
     const what = (o, order, markRead) => {
       if (o.stage === 'incident') {
         return [h('a', { href: `#incidents/${encodeURIComponent(o.subject)}`, class: 'number', 'data-testid': 'notification-incident', onclick: markRead }, t('incident_n', o.subject)),
-          o.category && label('categories', o.category), o.number && place(o)];
+          h('span', {}, [o.category && label('categories', o.category), o.building && t('building_n', o.building)].filter(Boolean).join(' · '))];
       }
       if (o.stage === 'deviation') {
         const [project, category] = (o.subject ?? '').split('/');
         return [h('a', { href: '#deviations', class: 'number', 'data-testid': 'notification-deviation', onclick: markRead }, t(`measure_${o.level}`)),
-          project, category && label('categories', category)];
+          h('span', {}, [projectName(project), category && label('categories', category)].filter(Boolean).join(' · '))];
       }
       return [o.number ? h('a', { href: `#order/${encodeURIComponent(order)}`, class: 'number', onclick: markRead }, o.number) : h('span', { class: 'muted' }, t('notif_order_gone')),
         o.grade && gradeBadge(o.grade), o.category && label('categories', o.category), o.number && place(o),

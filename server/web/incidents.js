@@ -63,7 +63,11 @@ export const openIncidents = () => api('/api/v1/incidents', { query: { limit: 20
 // The figures deviating now (an open episode), for the banner.
 export const openDeviations = async () => (await api('/api/v1/deviations')).figures.filter((f) => f.state === 'deviating');
 
-const scope = (f) => f.category ? `${f.project} · ${label('categories', f.category)}` : f.project;
+// Projects by their names, once the desk knows who signed in.
+let projectNames = new Map();
+export const knowProjects = (projects) => { projectNames = new Map((projects ?? []).map((p) => [p.code, p.name])); };
+export const projectName = (code) => projectNames.get(code) ?? code;
+const scope = (f) => f.category ? `${projectName(f.project)} · ${label('categories', f.category)}` : projectName(f.project);
 const permille = (v) => v == null ? '—' : pct(v / 1000);
 
 // A line for the open incidents and one for the deviations, above every view of the desk.
@@ -179,7 +183,7 @@ export function deviationsView(ctx) {
   const episodes = h('div', { 'data-testid': 'deviation-episodes' });
   const order = { deviating: 0, below: 1, ok: 2 };
   ctx.mount([h('p', { class: 'back' }, h('a', { href: '#incidents' }, `← ${t('incidents_title')}`)), h('h2', {}, t('deviations_title')), intro,
-    figures, h('h3', {}, t('deviation_episodes')), episodes], async () => {
+    h('section', { class: 'card' }, figures), h('section', { class: 'card' }, h('h3', {}, t('deviation_episodes')), episodes)], async () => {
     const d = await api('/api/v1/deviations');
     intro.textContent = t('deviations_intro', d.standard.window_hours, pct(d.standard.recovery_margin));
     const rows = d.figures.slice().sort((a, b) => order[a.state] - order[b.state] || a.value_permille - b.value_permille);
