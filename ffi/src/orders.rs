@@ -104,6 +104,7 @@ impl Loopwork {
                     remaining_ms: c.next_due_ms.map(|due| due - now),
                 },
                 read_only_reason: replica.revocation(id)?,
+                incident: order.incident().map(|i| IncidentInfo { number: i.number, place: i.place, category: i.category }),
                 summary: summary.into(),
             })
         })
@@ -120,6 +121,7 @@ impl Loopwork {
                 open_only: filter.open_only,
                 project: filter.project.clone(),
                 building: filter.building.clone(),
+                incident: filter.incident,
                 limit: if filter.limit == 0 { 50 } else { filter.limit.min(10_000) as usize },
             };
             Ok(replica.list(&query)?.into_iter().map(OrderSummary::from).collect())
@@ -231,6 +233,36 @@ impl Loopwork {
     }
 
     /// 接单; from 待派单 a technician takes the order themselves (抢单).
+    /// One step of an incident (事件单) on every order of it assigned to the signed-in user that
+    /// is still open: the technician fixing a burst riser accepts, arrives at and completes the
+    /// forty households' orders at once, offline. Each owner still confirms their own.
+    pub fn work_incident(
+        &self,
+        number: i64,
+        step: IncidentStep,
+        text: Option<String>,
+    ) -> Result<IncidentWorkReport, LoopworkError> {
+        let action = match step {
+            IncidentStep::Accept => Action::Accept,
+            IncidentStep::Arrive => Action::Arrive,
+            IncidentStep::StartWork => Action::Start,
+            IncidentStep::Complete => Action::Complete,
+        };
+        let work = self.with_replica(|replica| Ok(replica.work_incident(number, action, text.as_deref())?))?;
+        let changed: Vec<String> = work.changed.iter().map(ToString::to_string).collect();
+        if !changed.is_empty() {
+            self.notify(changed.clone(), false);
+        }
+        Ok(IncidentWorkReport {
+            changed,
+            skipped: work
+                .skipped
+                .into_iter()
+                .map(|(id, reason)| SkippedOrder { order_id: id.to_string(), reason })
+                .collect(),
+        })
+    }
+
     pub fn accept(&self, order_id: String) -> Result<(), LoopworkError> {
         self.transition(&order_id, Action::Accept, None)
     }

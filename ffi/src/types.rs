@@ -146,6 +146,9 @@ pub struct ListFilter {
     pub project: Option<String>,
     #[uniffi(default = None)]
     pub building: Option<String>,
+    /// Only the orders of this incident (事件单).
+    #[uniffi(default = None)]
+    pub incident: Option<i64>,
     /// At most this many (0 means 50).
     #[uniffi(default = 0)]
     pub limit: u32,
@@ -171,6 +174,8 @@ pub struct OrderSummary {
     pub next_deadline_ms: Option<i64>,
     /// How many actions in the order's history did not take effect.
     pub superseded: u32,
+    /// The number of the incident (事件单) the server put the order in, if any.
+    pub incident_number: Option<i64>,
 }
 
 impl From<core::OrderSummary> for OrderSummary {
@@ -189,6 +194,7 @@ impl From<core::OrderSummary> for OrderSummary {
             created_at_ms: s.created_at_ms,
             next_deadline_ms: s.next_deadline_ms,
             superseded: s.superseded,
+            incident_number: s.incident,
         }
     }
 }
@@ -280,6 +286,43 @@ pub struct OrderDetail {
     pub countdown: Countdown,
     /// Why the order is read-only on this device (it left the device's scope), if it is.
     pub read_only_reason: Option<String>,
+    /// The incident (事件单) the server put the order in: many households, one cause, worked
+    /// together (`work_incident`).
+    pub incident: Option<IncidentInfo>,
+}
+
+/// An incident as the phone shows it.
+#[derive(Clone, Debug, uniffi::Record)]
+pub struct IncidentInfo {
+    pub number: i64,
+    /// Where, in Chinese (`5栋 2单元01立管`).
+    pub place: String,
+    /// A category code, or `*`.
+    pub category: String,
+}
+
+/// One step of an incident, done on every order of it assigned to the signed-in technician.
+#[derive(Clone, Copy, Debug, uniffi::Enum)]
+pub enum IncidentStep {
+    Accept,
+    Arrive,
+    StartWork,
+    Complete,
+}
+
+/// What `work_incident` did.
+#[derive(Clone, Debug, uniffi::Record)]
+pub struct IncidentWorkReport {
+    /// The orders changed (each its own local change, sent at the next sync).
+    pub changed: Vec<String>,
+    /// The orders the step did not apply to, with why.
+    pub skipped: Vec<SkippedOrder>,
+}
+
+#[derive(Clone, Debug, uniffi::Record)]
+pub struct SkippedOrder {
+    pub order_id: String,
+    pub reason: String,
 }
 
 /// What a timeline entry records.

@@ -95,7 +95,14 @@ async fn read(state: &AppState, org: &str, standard: &Standard, now_ms: i64) -> 
 pub async fn watch(state: &AppState, now_ms: i64) -> Result<(usize, usize), ApiError> {
     let (mut opened, mut closed) = (0, 0);
     for org in state.db.organizations_with_orders().await? {
-        let (o, c) = watch_org(state, &org, now_ms).await?;
+        // One organization's failure is logged; the others are still watched.
+        let (o, c) = match watch_org(state, &org, now_ms).await {
+            Ok(done) => done,
+            Err(e) => {
+                tracing::warn!(code = e.code, "service standard watch of an organization failed");
+                continue;
+            }
+        };
         opened += o;
         closed += c;
         if o + c > 0 {
@@ -115,13 +122,16 @@ async fn watch_org(state: &AppState, org: &str, now_ms: i64) -> Result<(usize, u
         ..DeviationChanges::default()
     };
     for f in figures {
-        let is_open = open.iter().any(|e| {
+        let episode = open.iter().find(|e| {
             e.closed_at.is_none() && e.measure == f.measure.code() && e.project == f.project && e.category == f.category
         });
-        match standard.judge(f.measure, f.figure, is_open) {
+        match standard.judge(f.measure, f.figure, episode.is_some()) {
             Judgement::Open => changes.open.push(f),
             Judgement::Close => changes.close.push(f),
-            Judgement::Stay if is_open => changes.stay.push(f),
+            // An open episode's lowest figure, written only when it is lower.
+            Judgement::Stay if episode.is_some_and(|e| f.figure.of > 0 && f.figure.permille() < e.worst_value_permille) => {
+                changes.stay.push(f)
+            }
             Judgement::Stay => {}
         }
     }

@@ -14,7 +14,7 @@ use std::sync::{Arc, Mutex};
 use loopwork_sync_core::calendar::Calendar;
 use loopwork_sync_core::calendar::WorkingHours;
 use loopwork_sync_core::surge::{Baseline, Detector, Incident, Node, Report, SurgeRules, Thresholds};
-use loopwork_sync_core::{Location, Role, surge};
+use loopwork_sync_core::{IncidentRef, Location, Role, surge};
 
 use crate::AppState;
 use crate::error::ApiError;
@@ -227,11 +227,45 @@ pub async fn observe(state: &AppState, org: &str, orders: &[String], now_ms: i64
             if changed > 0 {
                 let _ = state.notified.send(org.to_owned());
             }
+            // The members' documents say which incident they joined (for the phones). Written
+            // after the plan: a failure leaves the desk right and those phones without the
+            // grouping, logged.
+            let marks = marks(&plan, &before, detector.incidents());
+            if let Err(e) = state.db.mark_incidents(org, &marks, now_ms).await {
+                tracing::warn!(orders = marks.len(), error = %e, "members' documents not marked with their incident");
+            }
             return Ok(changed);
         }
     }
     tracing::warn!(orders = orders.len(), "surge scan gave up: its plan was made stale {ATTEMPTS} times");
     Ok(0)
+}
+
+/// What each member's document must say after a plan: the new members their incident, the
+/// members of incidents merged away the incident they moved to.
+fn marks(plan: &SurgePlan, before: &[Incident], after: &[Incident]) -> Vec<(loopwork_sync_core::OrderId, IncidentRef)> {
+    let of = |number: i64| {
+        after.iter().find(|a| a.id as i64 == number).map(|a| IncidentRef {
+            number,
+            place: a.node.label_zh(),
+            category: a.category.clone(),
+        })
+    };
+    let mut out = Vec::new();
+    let mut push = |order: &str, number: i64| {
+        if let (Ok(id), Some(incident)) = (order.parse(), of(number)) {
+            out.push((id, incident));
+        }
+    };
+    for (number, order, _, _) in &plan.members {
+        push(order, *number);
+    }
+    for (gone, into) in &plan.merged {
+        for order in before.iter().filter(|b| b.id as i64 == *gone).flat_map(|b| &b.members) {
+            push(order, *into);
+        }
+    }
+    out
 }
 
 /// The graded response: an incident new, or risen to a level it had not reached, tells that

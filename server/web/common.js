@@ -118,6 +118,8 @@ const STRINGS = {
   assistant_reply: ['建议回复业主', 'Suggested reply to the owner'], assistant_dismiss: ['忽略建议', 'Set aside'],
   suggested: ['智能建议', 'Suggested'], urgent_suggested: ['智能判定紧急', 'Urgent (assistant)'],
   urgent_strip: ['智能判定紧急、待人工确认 {0} 张:', 'Judged urgent by the assistant, awaiting a person ({0}):'],
+  sla_covered: ['(由事件承担)', '(carried by the incident)'],
+  sla_covered_hint: ['该工单所属事件处理期间,时限由事件首报工单统一承担:此记录不通知、不计超时。', 'While its incident was open, the incident\'s first report carried the deadline: not told, not counted as a breach.'],
   stage_report: ['报事', 'Report'], level_urgent: ['智能判定紧急', 'Urgent (assistant)'], copy: ['复制', 'Copy'], copied: ['已复制', 'Copied'],
   possible_duplicates_before: ['该房屋已有 {0} 张同类未完结工单,请确认不是重复登记:', '{0} open orders of this unit and category: check this is not a duplicate:'],
   print_order: ['打印派工单', 'Print'], print_a4: ['A4', 'A4'], print_receipt: ['80mm 小票', '80 mm receipt'], print_now: ['打印', 'Print'],

@@ -865,7 +865,8 @@ function slaEventsCard(d) {
   const events = d.sla_events ?? [];
   if (!events.length) return null;
   return section(t('sla_events'), 'detail-sla-events', table([t('stage'), t('level'), t('due'), t('at')],
-    events.map((e) => row([t(`stage_${e.stage}`), h('span', { class: `badge lvl-${e.level}` }, t(`level_${e.level}`)),
+    events.map((e) => row([t(`stage_${e.stage}`), h('span', {}, h('span', { class: `badge lvl-${e.level}` }, t(`level_${e.level}`)),
+      e.covered && h('span', { class: 'muted', 'data-testid': 'sla-event-covered', title: t('sla_covered_hint') }, ` ${t('sla_covered')}`)),
       fmtTime(e.due_at ?? e.due_ms), fmtTime(e.at ?? e.at_ms ?? e.fired_at_ms)]))));
 }
 

@@ -68,7 +68,8 @@ let projectNames = new Map();
 export const knowProjects = (projects) => { projectNames = new Map((projects ?? []).map((p) => [p.code, p.name])); };
 export const projectName = (code) => projectNames.get(code) ?? code;
 const scope = (f) => f.category ? `${projectName(f.project)} · ${label('categories', f.category)}` : projectName(f.project);
-const permille = (v) => v == null ? '—' : pct(v / 1000);
+// One decimal: 94.9 % is not shown as 95 % beside a target of 95 %.
+const permille = (v) => v == null ? '—' : `${(v / 10).toFixed(1)}%`;
 
 // A line for the open incidents and one for the deviations, above every view of the desk.
 export function incidentBanner(el, rows, deviating = []) {
@@ -109,6 +110,7 @@ function incidentView(ctx, number) {
   const url = `/api/v1/incidents/${encodeURIComponent(number)}`;
   const box = h('div', { class: 'stack', 'data-testid': 'incident' });
   let chosen = ''; // the technician picked, kept when a live update repaints the incident
+  const draft = { body: '', expected: '' }; // the notice being written, kept likewise
   const paint = (d) => {
     const resolve = d.state === 'open' && h('button', { type: 'button', class: 'primary', 'data-testid': 'incident-resolve', onclick: (e) => {
       if (!confirm(t('incident_resolve_confirm'))) return;
@@ -141,15 +143,18 @@ function incidentView(ctx, number) {
       h('p', {}, t('incident_told'), ': ', r.notify.map((role) => label('roles', role)).join('、')),
       h('p', { 'data-testid': 'incident-cover' }, t(r.cover_members ? 'incident_cover_yes' : 'incident_cover_no')),
       h('p', { class: 'muted' }, t(`incident_reach_${r.notice}`)));
-    const body = h('textarea', { rows: 3, maxlength: 500, 'data-testid': 'incident-notice-body', placeholder: t('incident_notice_placeholder') });
-    const expected = h('input', { type: 'datetime-local', 'data-testid': 'incident-notice-expected' });
+    const body = h('textarea', { rows: 3, maxlength: 500, 'data-testid': 'incident-notice-body', placeholder: t('incident_notice_placeholder'),
+      oninput: (e) => { draft.body = e.target.value; } });
+    body.value = draft.body;
+    const expected = h('input', { type: 'datetime-local', 'data-testid': 'incident-notice-expected', oninput: (e) => { draft.expected = e.target.value; } });
+    expected.value = draft.expected;
     const form = d.state !== 'merged' && h('form', { class: 'stack', onsubmit: (e) => {
       e.preventDefault();
       const text = body.value.trim();
       if (!text) return toast(t('incident_notice_body'), 'error');
       busy(e.submitter ?? e.currentTarget.querySelector('button'), async () => {
         const sent = await api(`${url}/notices`, { method: 'POST', body: { body: text, expected_at: expected.value ? localInputToMs(expected.value) : null } });
-        body.value = '';
+        Object.assign(draft, { body: '', expected: '' });
         toast(t('incident_notice_sent'));
         paint(sent);
       });

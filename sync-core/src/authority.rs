@@ -212,7 +212,7 @@ pub struct Rejection {
 }
 
 /// Top-level fields of a work order, by who may write them.
-const SERVER_ONLY: &[&str] = &["official_no", "rejections"];
+const SERVER_ONLY: &[&str] = &["official_no", "rejections", "incident"];
 const IMMUTABLE: &[&str] =
     &["schema", "id", "created_at", "created_by", "created_role", "reporter", "kind", "channel", "occurred_at"];
 const HISTORY_LISTS: &[&str] = &["transitions", "notes", "parts", "time_log", "attachments"];
@@ -358,6 +358,13 @@ fn judge(
     let doc = order.automerge();
     let keys = t.keys();
     if keys.iter().any(|k| SERVER_ONLY.contains(&k.as_str())) {
+        // A server's own change (the incident it put the order in: its in-process edits go
+        // through the same review) writes the server's fields, and only those. Only server
+        // processes hold the System role; a device's change under a server's actor is refused
+        // before review unless the server's receipt vouches for it.
+        if author.role == Role::System && keys.iter().all(|k| SERVER_ONLY.contains(&k.as_str())) {
+            return Ok(None);
+        }
         return Ok(Some(RejectReason::ServerOnly));
     }
     if keys.iter().any(|k| IMMUTABLE.contains(&k.as_str())) {

@@ -19,6 +19,14 @@ use crate::store::{CommitItem, OrderQuery, PendingChange, Store, StoredChange};
 use crate::summary::OrderSummary;
 use crate::work_order::{Appointment, NewOrder, WorkOrder};
 
+/// What working an incident did: the orders changed, and those the action did not apply to
+/// with why.
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct IncidentWork {
+    pub changed: Vec<OrderId>,
+    pub skipped: Vec<(OrderId, String)>,
+}
+
 /// A document with more loose changes than this is rewritten as one snapshot.
 pub const COMPACT_AFTER_CHANGES: usize = 64;
 
@@ -141,6 +149,35 @@ impl<S: Store> Replica<S> {
     /// A lifecycle transition, checked against the rules as this device sees the order.
     pub fn transition(&mut self, id: OrderId, action: Action, text: Option<&str>) -> Result<ChangeHash, CoreError> {
         self.edit(id, |order, me, now| order.transition(me, action, text, now))
+    }
+
+    /// Works an incident (事件单) in one step, offline like any edit: the action on each of its
+    /// orders held here that are assigned to this device's user and still open, each its own
+    /// transition checked against the lifecycle. Orders where the action does not apply (already
+    /// taken further, on hold, …) are left as they are and listed with the reason.
+    pub fn work_incident(
+        &mut self,
+        number: i64,
+        action: Action,
+        text: Option<&str>,
+    ) -> Result<IncidentWork, CoreError> {
+        let me = self.identity.user;
+        let query = OrderQuery {
+            assignee: Some(me),
+            open_only: true,
+            incident: Some(number),
+            limit: usize::MAX,
+            ..OrderQuery::default()
+        };
+        let mut work = IncidentWork::default();
+        for order in self.store.list(&query)? {
+            match self.transition(order.id, action, text) {
+                Ok(_) => work.changed.push(order.id),
+                Err(e @ (CoreError::Refused(_) | CoreError::ReadOnly { .. })) => work.skipped.push((order.id, e.to_string())),
+                Err(e) => return Err(e),
+            }
+        }
+        Ok(work)
     }
 
     /// An edit of one field, checked against [`permissions::FIELD_RULES`] as this device sees

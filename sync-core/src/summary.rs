@@ -26,6 +26,8 @@ pub struct OrderSummary {
     pub next_deadline_ms: Option<i64>,
     /// How many transitions in the log did not take effect.
     pub superseded: u32,
+    /// The number of the incident (事件单) the server put the order in, if any.
+    pub incident: Option<i64>,
 }
 
 impl OrderSummary {
@@ -45,6 +47,7 @@ impl OrderSummary {
             created_at_ms: order.created_at_ms(),
             next_deadline_ms: deadline::next_deadline_ms(&state, order.created_at_ms(), Targets::default_for(grade)),
             superseded: state.superseded().count() as u32,
+            incident: order.incident().map(|i| i.number),
         })
     }
 }

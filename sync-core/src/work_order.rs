@@ -42,6 +42,19 @@ pub struct NewOrder {
     pub occurred_at_ms: Option<i64>,
 }
 
+/// The incident (事件单) an order belongs to, as the server records it in the order's document
+/// (`incident`: `{number, place, category}`), so that a technician's phone groups the orders of
+/// one incident and works them together offline (docs/incidents.md).
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct IncidentRef {
+    /// The organization's number for the incident (事件 #12).
+    pub number: i64,
+    /// Where, in Chinese (`5栋 2单元01立管`).
+    pub place: String,
+    /// A category code, or `*`.
+    pub category: String,
+}
+
 /// When the caller would like someone to come (预约时间): a window, e.g. tomorrow 14:00–17:00.
 /// Kept in the order's document (`appointment`: `{from, to}`, ms), so the technician's phone has
 /// it offline; office staff, the reporting owner before acceptance and the assigned technician
@@ -389,6 +402,30 @@ impl WorkOrder {
         };
         let f = Fields::of(&self.doc, &obj);
         Appointment::new(f.i64("from")?, f.i64("to")?).ok()
+    }
+
+    /// The incident (事件单) the server put the order in, as phones show and group it: its
+    /// number, place and category. Absent until the order joins one; only the server writes it
+    /// (docs/incidents.md).
+    pub fn incident(&self) -> Option<IncidentRef> {
+        let Ok(Some((automerge::Value::Object(ObjType::Map), obj))) = self.doc.get(ROOT, "incident") else {
+            return None;
+        };
+        let f = Fields::of(&self.doc, &obj);
+        Some(IncidentRef { number: f.i64("number")?, place: f.str("place")?, category: f.str("category")? })
+    }
+
+    /// The server's record of the order's incident (only the server writes it: a device's
+    /// change is compensated as `server_only_field`).
+    pub fn set_incident(&mut self, incident: &IncidentRef, at_ms: i64) -> Result<ChangeHash, CoreError> {
+        check_text("incident place", &incident.place, MAX_SHORT_TEXT_CHARS)?;
+        check_text("incident category", &incident.category, MAX_SHORT_TEXT_CHARS)?;
+        self.change(at_ms, "incident", |tx| {
+            let obj = tx.put_object(ROOT, "incident", ObjType::Map)?;
+            tx.put(&obj, "number", incident.number)?;
+            tx.put(&obj, "place", incident.place.as_str())?;
+            tx.put(&obj, "category", incident.category.as_str())
+        })
     }
 
     /// The number the server assigned, once the order has reached it.

@@ -7,7 +7,7 @@ use loopwork_sync_core::authority::{self, RejectReason, Rejection};
 use loopwork_sync_core::lifecycle::Supersession;
 use loopwork_sync_core::work_order::parse_change;
 use loopwork_sync_core::{
-    Action, Category, Channel, Grade, Identity, Kind, Location, NewOrder, Role, Status, WorkOrder,
+    Action, Category, Channel, Grade, IncidentRef, Identity, Kind, Location, NewOrder, Role, Status, WorkOrder,
 };
 
 const T0: i64 = 1_790_000_000_000;
@@ -214,6 +214,42 @@ fn server_fields_immutable_fields_and_history_are_protected() {
     assert_eq!(server.notes()[0].text, "已电话联系业主");
     assert!(automerge::ReadDoc::keys(server.automerge(), automerge::ROOT).all(|k| k != "vip"));
     assert_eq!(server.rejections().len(), 4);
+}
+
+#[test]
+fn only_a_server_puts_an_order_in_an_incident() {
+    let c = cast();
+    let mut server = assigned_order(&c);
+    let incident = IncidentRef { number: 3, place: "5栋 2单元01立管".into(), category: "water_electric".into() };
+    // A server process's own change (its in-process edits go through the review) stands.
+    let mut by_server = copy_for(&server, &c.server);
+    by_server.set_incident(&incident, T0 + HOUR).unwrap();
+    assert!(push(&mut server, &by_server, &c.server, &c.server).is_empty());
+    assert_eq!(server.incident(), Some(incident.clone()));
+
+    // A technician's app that moves the order to another incident is compensated, and so is a
+    // desk's; the server's value comes back.
+    for who in [&c.wang, &c.desk] {
+        let mut device = copy_for(&server, who);
+        device.set_incident(&IncidentRef { number: 99, ..incident.clone() }, T0 + 2 * HOUR).unwrap();
+        let rejected = push(&mut server, &device, who, &c.server);
+        assert_eq!(rejected.iter().map(|r| r.reason).collect::<Vec<_>>(), [RejectReason::ServerOnly]);
+        assert_eq!(server.incident(), Some(incident.clone()));
+    }
+
+    // The server's change may write only the server's fields: one that also edits the grade is
+    // judged as anyone's.
+    let mut both = copy_for(&server, &c.server);
+    both.raw_change(T0 + 3 * HOUR, "incident and grade", |tx| {
+        use automerge::transaction::Transactable;
+        tx.put(automerge::ROOT, "grade", "critical")?;
+        let obj = tx.put_object(automerge::ROOT, "incident", automerge::ObjType::Map)?;
+        tx.put(&obj, "number", 4_i64)
+    })
+    .unwrap();
+    let rejected = push(&mut server, &both, &c.server, &c.server);
+    assert_eq!(rejected.iter().map(|r| r.reason).collect::<Vec<_>>(), [RejectReason::ServerOnly]);
+    assert_eq!(server.incident(), Some(incident));
 }
 
 #[test]

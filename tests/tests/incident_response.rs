@@ -15,6 +15,7 @@ on_both_backends!(
     each_level_is_told_once_and_the_incident_covers_its_members_deadlines,
     the_notice_reaches_every_owner_under_the_incident_and_no_one_else,
     a_deviation_from_the_standard_is_told_once_per_episode,
+    an_incident_is_worked_offline_on_a_technicians_phone,
     the_service_standard_is_a_setting_with_its_checks,
 );
 
@@ -97,11 +98,19 @@ async fn each_level_is_told_once_and_the_incident_covers_its_members_deadlines(b
     let list = members_become(&server, &kefu.token, 6, clock.now_ms()).await;
     assert_eq!(list[0]["level"], "III", "{list:?}");
     assert_eq!(told(&server, &chief.token, "incident").await, ["IV", "III"]);
+    let named: Vec<Value> = feed(&server, &chief.token).await.into_iter().filter(|n| n["stage"] == "incident").collect();
+    assert!(named.iter().all(|n| n["order_id"] == ids[0].as_str()), "each level names the first report: {named:?}");
     let (_, detail) = server.call(&kefu.token, "GET", &format!("/api/v1/incidents/{number}"), None).await;
     assert_eq!(detail["response"]["cover_members"], true, "{detail}");
 
-    // An hour later nobody has responded: the first report breaches, for the incident, and is
-    // told; the other five record their checkpoints as covered and tell no one.
+    // The first household's report was a duplicate and is cancelled: the next report carries the
+    // incident's deadlines. An hour later nobody has responded: it breaches, for the incident,
+    // and is told; the other four record their checkpoints as covered and tell no one.
+    let (status, body) = server
+        .call(&kefu.token, "POST", &format!("/api/v1/orders/{}/actions", ids[0]), Some(json!({"action": "cancel", "text": "重复报修"})))
+        .await;
+    assert_eq!(status, 200, "{body}");
+    let ids: Vec<String> = ids[1..].to_vec();
     clock.advance_minutes(61);
     escalation::tick(&server.state, clock.now_ms()).await.expect("scan");
     let told_of: Vec<String> = feed(&server, &kefu.token)
@@ -111,7 +120,7 @@ async fn each_level_is_told_once_and_the_incident_covers_its_members_deadlines(b
         .map(|n| n["order_id"].as_str().unwrap_or("").to_owned())
         .collect();
     assert_eq!(told_of.len(), 3, "half, three quarters and the breach of the incident's own deadline");
-    assert!(told_of.iter().all(|o| *o == ids[0]), "of the members, only the first report is told: {told_of:?}");
+    assert!(told_of.iter().all(|o| *o == ids[0]), "of the members, only the first one open is told: {told_of:?}");
     for (i, id) in ids.iter().enumerate() {
         let (status, events) = server.call(&kefu.token, "GET", &format!("/api/v1/orders/{id}/sla-events"), None).await;
         assert_eq!(status, 200);
@@ -314,4 +323,66 @@ async fn the_service_standard_is_a_setting_with_its_checks(backend: Backend) {
     assert_eq!(status, 400, "{body}");
     let (status, _) = server.call(&kefu.token, "PUT", "/api/v1/settings/service-standard", Some(json!({}))).await;
     assert_eq!(status, 403, "only an administrator");
+}
+
+async fn an_incident_is_worked_offline_on_a_technicians_phone(backend: Backend) {
+    use loopwork_sync_core::store::OrderQuery;
+    use loopwork_sync_core::{IncidentRef, Status};
+    let server = TestServer::start(backend).await;
+    let kefu = server.login("kefu").await;
+    let mut ids = Vec::new();
+    for floor in 1..=5 {
+        ids.push(register(&server, &kefu.token, report("7", &format!("2-{floor:02}02"), "water_electric")).await);
+    }
+    let now = || loopwork_sync_core::SystemClock.now_ms();
+    let list = members_become(&server, &kefu.token, 5, now()).await;
+    let number = list[0]["number"].as_i64().expect("number");
+    let wang = server.login("wang").await;
+    let (status, body) = server
+        .call(&kefu.token, "POST", "/api/v1/orders/bulk-assign", Some(json!({"ids": ids, "assignee": wang.user.to_string()})))
+        .await;
+    assert_eq!(status, 200, "{body}");
+
+    // Wang's phone receives the five orders, each saying which incident it belongs to (the
+    // server's own change in each document).
+    let mut phone = server.device("wang").await;
+    let mine = |phone: &loopwork_tests::Device| {
+        let query = OrderQuery { incident: Some(number), limit: 100, ..OrderQuery::default() };
+        phone.replica.list(&query).expect("list")
+    };
+    for _ in 0..50 {
+        phone.synced().await;
+        if mine(&phone).len() == 5 {
+            break;
+        }
+        tokio::time::sleep(std::time::Duration::from_millis(100)).await;
+    }
+    assert_eq!(mine(&phone).len(), 5, "the incident's five orders are on the phone");
+    let first: loopwork_sync_core::OrderId = ids[0].parse().expect("id");
+    assert_eq!(
+        phone.replica.order(first).expect("order").incident(),
+        Some(IncidentRef { number, place: "7栋 2单元02立管".into(), category: "water_electric".into() })
+    );
+
+    // In the plant room, without signal: accept, arrive, start and complete the incident in
+    // four steps; each order gets its own transitions, offline.
+    for action in [Action::Accept, Action::Arrive, Action::Start, Action::Complete] {
+        let work = phone.replica.work_incident(number, action, Some("立管阀门已更换")).expect("work");
+        assert_eq!((work.changed.len(), work.skipped.len()), (5, 0), "{action:?}: {work:?}");
+    }
+    // A second completion applies to none: each is skipped with the lifecycle's reason.
+    let again = phone.replica.work_incident(number, Action::Complete, None).expect("work");
+    assert_eq!((again.changed.len(), again.skipped.len()), (0, 5));
+    assert!(again.skipped.iter().all(|(_, why)| why.contains("invalid_from_state")), "{again:?}");
+
+    // Back in signal: the server has every household's order completed, each waiting for its
+    // own owner's confirmation (the closed loop is per household).
+    phone.synced().await;
+    for id in &ids {
+        let (status, order) = server.call(&kefu.token, "GET", &format!("/api/v1/orders/{id}"), None).await;
+        assert_eq!(status, 200);
+        assert_eq!(order["status"], "awaiting_confirmation", "{order}");
+    }
+    let id: loopwork_sync_core::OrderId = ids[4].parse().expect("id");
+    assert_eq!(phone.status_of(id), Status::AwaitingConfirmation);
 }

@@ -267,6 +267,9 @@ pub async fn owner_notices(
             updated_at: current.map(|n| n.at),
             updates,
         });
+        if out.len() == 20 {
+            break;
+        }
     }
     Ok(Json(out))
 }

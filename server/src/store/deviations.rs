@@ -63,7 +63,7 @@ pub trait Deviations: Send + Sync {
         now_ms: i64,
         response_ms: i64,
     ) -> Result<Vec<ScopedFigure>>;
-    /// Episodes open now, and those closed since `since_ms`, newest first.
+    /// Every episode open now, and the 200 latest closed since `since_ms`, newest first.
     async fn deviation_episodes(&self, org: &str, since_ms: i64) -> Result<Vec<DeviationEpisode>>;
     /// Writes a watch's changes in one transaction: an episode opens once per scope (another
     /// process's open one wins), telling `notify` and the webhooks; a close tells the webhooks.
@@ -159,8 +159,12 @@ where
         let rows: Vec<Row> = sqlx::query_as(
             "SELECT id, measure, project, category, opened_at, opened_value_permille, worst_value_permille,
                 opened_orders, closed_at
-             FROM deviation_episodes WHERE org_id = $1 AND (closed_at IS NULL OR closed_at >= $2)
-             ORDER BY opened_at DESC, id LIMIT 200",
+             FROM deviation_episodes WHERE org_id = $1 AND closed_at IS NULL
+             UNION ALL
+             SELECT * FROM (SELECT id, measure, project, category, opened_at, opened_value_permille, worst_value_permille,
+                opened_orders, closed_at
+             FROM deviation_episodes WHERE org_id = $1 AND closed_at >= $2 ORDER BY closed_at DESC LIMIT 200) closed
+             ORDER BY 5 DESC, 1",
         )
         .bind(org)
         .bind(since_ms)

@@ -249,6 +249,10 @@ const ORDER_COLUMNS: &str = "o.id, o.created_at, o.project, o.building, o.unit, 
      EXISTS (SELECT 1 FROM users u WHERE u.id = o.reporter AND u.role = 'owner'),
      (SELECT t.rule FROM order_triage t WHERE t.order_id = o.id)";
 
+/// The statuses of an order that still owes deadlines: the earliest member of an incident in
+/// one of them carries the incident's (a cancelled or finished first report hands it on).
+const OWING: &str = "'new', 'assigned', 'accepted', 'on_site', 'in_progress', 'on_hold', 'rework'";
+
 /// The organization's surge revision (0 before its first write).
 const REVISION: &str = "SELECT (SELECT revision FROM surge_revisions WHERE org_id = $1)";
 
@@ -328,12 +332,21 @@ where
             .execute(&mut **tx)
             .await?;
         }
+        // The incident's first report (members are written, and moved by merges, before this).
+        let first: Option<String> = sqlx::query_scalar(
+            "SELECT order_id FROM incident_members WHERE org_id = $1 AND incident = $2 ORDER BY joined_at, order_id LIMIT 1",
+        )
+        .bind(org)
+        .bind(write.number)
+        .fetch_optional(&mut **tx)
+        .await?;
+        let order = first.unwrap_or_else(|| alert.order.clone());
         for user in Self::project_recipients(tx, org, &write.project, &alert.roles).await? {
             Self::notify(
                 tx,
                 org,
                 &user,
-                &alert.order,
+                &order,
                 ("incident", write.level, write.opened_at),
                 Some(&subject),
                 now_ms,
@@ -593,7 +606,8 @@ where
             let marks: Vec<String> = (0..chunk.len()).map(|i| format!("${}", i + 2)).collect();
             let sql = format!(
                 "SELECT m.order_id, m.incident, i.level,
-                    NOT EXISTS (SELECT 1 FROM incident_members f WHERE f.org_id = m.org_id AND f.incident = m.incident
+                    NOT EXISTS (SELECT 1 FROM incident_members f JOIN orders fo ON fo.id = f.order_id
+                        WHERE f.org_id = m.org_id AND f.incident = m.incident AND fo.status IN ({OWING})
                         AND (f.joined_at < m.joined_at OR (f.joined_at = m.joined_at AND f.order_id < m.order_id)))
                  FROM incident_members m JOIN incidents i ON i.org_id = m.org_id AND i.number = m.incident
                  WHERE m.org_id = $1 AND i.state = 'open' AND m.order_id IN ({})",
@@ -660,7 +674,10 @@ where
 
     async fn incident_notices(&self, org: &str, number: i64) -> Result<Vec<IncidentNotice>> {
         let rows: Vec<(i64, String, Option<i64>, i64)> = sqlx::query_as(
-            "SELECT seq, body, expected_at, at FROM incident_notices WHERE org_id = $1 AND number = $2 ORDER BY seq",
+            // With the notices of the incidents merged into it: owners keep what they were told.
+            "SELECT seq, body, expected_at, at FROM incident_notices
+             WHERE org_id = $1 AND (number = $2 OR number IN (SELECT number FROM incidents WHERE org_id = $1 AND merged_into = $2))
+             ORDER BY at, number, seq",
         )
         .bind(org)
         .bind(number)
@@ -677,8 +694,10 @@ where
                            AND u.project = o.project AND u.building = o.building AND u.unit = o.unit)))
              FROM incidents i
              WHERE i.org_id = $1 AND i.state <> 'merged' AND (i.state = 'open' OR i.resolved_at >= $3)
-               AND i.project IN (SELECT project FROM owner_units WHERE user_id = $2)
-             ORDER BY i.opened_at DESC LIMIT 20",
+               AND (i.project IN (SELECT project FROM owner_units WHERE user_id = $2)
+                    OR EXISTS (SELECT 1 FROM incident_members m JOIN orders o ON o.id = m.order_id AND o.org_id = m.org_id
+                               WHERE m.org_id = i.org_id AND m.incident = i.number AND o.reporter = $2))
+             ORDER BY i.opened_at DESC LIMIT 500",
         )
         .bind(org)
         .bind(user)

@@ -151,6 +151,16 @@ pub trait Scans: Send + Sync {
         expect: Status,
         now_ms: i64,
     ) -> Result<bool>;
+    /// Records in each order's document the incident it joined (`incident`, a server-only field:
+    /// the phones group and work an incident's orders offline), in one push of the server's own
+    /// through the writer; an order whose document says so already is left alone. How many
+    /// documents changed.
+    async fn mark_incidents(
+        &self,
+        org: &str,
+        marks: &[(OrderId, loopwork_sync_core::IncidentRef)],
+        now_ms: i64,
+    ) -> Result<usize>;
     /// Orders of the organization in these states, with their documents.
     /// Orders of the principal's scope in these statuses, whole, oldest first (at most `limit`
     /// per status).
@@ -565,6 +575,48 @@ where
         };
         let outcome = self.push_job(&principal, &[(order, changes)], &[], now_ms, Some(expect)).await?;
         Ok(outcome.merged > 0)
+    }
+
+    async fn mark_incidents(
+        &self,
+        org: &str,
+        marks: &[(OrderId, loopwork_sync_core::IncidentRef)],
+        now_ms: i64,
+    ) -> Result<usize> {
+        let server = self.fixed.server;
+        let mut pushes = Vec::new();
+        for (order, incident) in marks {
+            let Some(doc) = self.stored_document(org, &order.to_string()).await? else { continue };
+            let mut document = self.load_stored(org, *order, &doc).await?.with_device(server.device);
+            if document.incident().as_ref() == Some(incident) {
+                continue;
+            }
+            let before = document.heads();
+            if document.set_incident(incident, now_ms).is_err() {
+                continue;
+            }
+            let changes = document
+                .changes_since(&before)
+                .into_iter()
+                .map(|(_, bytes)| {
+                    loopwork_sync_core::work_order::parse_change(&bytes).map_err(|e| StoreError::corrupt("change", e))
+                })
+                .collect::<Result<Vec<_>>>()?;
+            pushes.push((*order, changes));
+        }
+        if pushes.is_empty() {
+            return Ok(0);
+        }
+        let principal = Principal {
+            user: server.user,
+            role: Role::System,
+            org: org.to_owned(),
+            device: server.device,
+            project_bound: false,
+        };
+        let count = pushes.len();
+        self.push_job(&principal, &pushes, &[], now_ms, None).await?;
+        Ok(count)
     }
 
     async fn checks_due(&self, now_ms: i64, limit: i64) -> Result<Vec<CheckDue>> {

@@ -75,6 +75,8 @@ pub struct OrderQuery {
     pub open_only: bool,
     pub project: Option<String>,
     pub building: Option<String>,
+    /// Only the orders of this incident (事件单).
+    pub incident: Option<i64>,
     pub limit: usize,
 }
 
@@ -95,6 +97,7 @@ impl OrderQuery {
             && (!self.open_only || s.status.is_open())
             && self.project.as_ref().is_none_or(|p| &s.location.project == p)
             && self.building.as_ref().is_none_or(|b| s.location.building.as_ref() == Some(b))
+            && self.incident.is_none_or(|i| s.incident == Some(i))
     }
 }
 

@@ -21,7 +21,7 @@ use crate::summary::OrderSummary;
 use crate::work_order::WorkOrder;
 
 /// The newest store schema this build writes.
-pub const STORE_SCHEMA_VERSION: i64 = 5;
+pub const STORE_SCHEMA_VERSION: i64 = 6;
 
 #[derive(Debug)]
 pub struct SqliteStore {
@@ -103,6 +103,7 @@ fn migrate(conn: &mut Connection, target: i64) -> Result<(), CoreError> {
             2 => tx.execute_batch(V3_REVOCATIONS)?,
             3 => tx.execute_batch(V4_LIST_ORDER_INDEXES)?,
             4 => tx.execute_batch(V5_RECEIPTS)?,
+            5 => tx.execute_batch(V6_INCIDENTS)?,
             _ => unreachable!("no step from version {version}"),
         }
         version += 1;
@@ -186,6 +187,13 @@ CREATE TABLE receipt (
 );
 ";
 
+/// Version 6: the incident an order belongs to, in the index (the phone's incident view). Orders
+/// stored before have none: the server writes an order's incident in a change it sends.
+const V6_INCIDENTS: &str = "
+ALTER TABLE order_index ADD COLUMN incident INTEGER;
+CREATE INDEX order_index_incident ON order_index (incident) WHERE incident IS NOT NULL;
+";
+
 /// Builds index rows for documents stored before the index existed.
 fn backfill_index(tx: &Transaction<'_>) -> Result<(), CoreError> {
     let ids: Vec<String> = {
@@ -198,7 +206,10 @@ fn backfill_index(tx: &Transaction<'_>) -> Result<(), CoreError> {
         let order: OrderId = id.parse()?;
         let chunks = load_chunks(tx, order)?.unwrap_or_default();
         let doc = WorkOrder::load_chunks(chunks.iter().map(Vec::as_slice))?;
-        write_summary(tx, &OrderSummary::of(&doc)?)?;
+        // The index as version 2 made it (no incident: a version-1 build never stored one).
+        let mut summary = OrderSummary::of(&doc)?;
+        summary.incident = None;
+        write_summary_v2(tx, &summary)?;
     }
     Ok(())
 }
@@ -215,11 +226,39 @@ fn load_chunks(conn: &Connection, order: OrderId) -> Result<Option<Vec<Vec<u8>>>
     Ok(Some(snapshot.into_iter().chain(changes).collect()))
 }
 
-fn write_summary(conn: &Connection, s: &OrderSummary) -> Result<(), CoreError> {
-    let mut stmt = conn.prepare_cached(
+/// An index row in version 2's columns (the backfill of that step).
+fn write_summary_v2(conn: &Connection, s: &OrderSummary) -> Result<(), CoreError> {
+    conn.execute(
         "INSERT OR REPLACE INTO order_index (order_id, number, kind, category, grade, status, is_open, assignee,
             reporter, project, building, unit, area, created_at, next_deadline, superseded)
          VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14, ?15, ?16)",
+        params![
+            s.id.to_string(),
+            s.number,
+            s.kind.code(),
+            s.category.code(),
+            s.grade.code(),
+            s.status.code(),
+            s.status.is_open(),
+            s.assignee.map(|a| a.to_string()),
+            s.reporter.to_string(),
+            s.location.project,
+            s.location.building,
+            s.location.unit,
+            s.location.area,
+            s.created_at_ms,
+            s.next_deadline_ms,
+            s.superseded,
+        ],
+    )?;
+    Ok(())
+}
+
+fn write_summary(conn: &Connection, s: &OrderSummary) -> Result<(), CoreError> {
+    let mut stmt = conn.prepare_cached(
+        "INSERT OR REPLACE INTO order_index (order_id, number, kind, category, grade, status, is_open, assignee,
+            reporter, project, building, unit, area, created_at, next_deadline, superseded, incident)
+         VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14, ?15, ?16, ?17)",
     )?;
     stmt.execute(params![
         s.id.to_string(),
@@ -238,6 +277,7 @@ fn write_summary(conn: &Connection, s: &OrderSummary) -> Result<(), CoreError> {
         s.created_at_ms,
         s.next_deadline_ms,
         s.superseded,
+        s.incident,
     ])?;
     Ok(())
 }
@@ -248,7 +288,7 @@ fn summary_from_row(row: &rusqlite::Row<'_>) -> rusqlite::Result<Result<OrderSum
     let (id, number, kind, category, grade, status) = (text(0)?, text(1)?, text(2)?, text(3)?, text(4)?, text(5)?);
     let (assignee, reporter) = (opt(6)?, text(7)?);
     let location = Location { project: text(8)?, building: opt(9)?, unit: opt(10)?, area: opt(11)? };
-    let (created_at_ms, next_deadline_ms, superseded) = (row.get(12)?, row.get(13)?, row.get(14)?);
+    let (created_at_ms, next_deadline_ms, superseded, incident) = (row.get(12)?, row.get(13)?, row.get(14)?, row.get(15)?);
     Ok((|| {
         Ok(OrderSummary {
             id: id.parse()?,
@@ -263,6 +303,7 @@ fn summary_from_row(row: &rusqlite::Row<'_>) -> rusqlite::Result<Result<OrderSum
             created_at_ms,
             next_deadline_ms,
             superseded,
+            incident,
         })
     })())
 }
@@ -350,7 +391,7 @@ impl Store for SqliteStore {
     fn list(&self, query: &OrderQuery) -> Result<Vec<OrderSummary>, CoreError> {
         let mut sql = String::from(
             "SELECT order_id, number, kind, category, grade, status, assignee, reporter, project, building, unit,
-                    area, created_at, next_deadline, superseded
+                    area, created_at, next_deadline, superseded, incident
              FROM order_index WHERE 1 = 1",
         );
         let mut args: Vec<Value> = Vec::new();
@@ -377,6 +418,10 @@ impl Store for SqliteStore {
         if let Some(building) = &query.building {
             sql.push_str(" AND building = ?");
             args.push(Value::Text(building.clone()));
+        }
+        if let Some(incident) = query.incident {
+            sql.push_str(" AND incident = ?");
+            args.push(Value::Integer(incident));
         }
         sql.push_str(" ORDER BY next_deadline IS NULL, next_deadline, created_at, order_id LIMIT ?");
         args.push(Value::Integer(i64::try_from(query.limit).unwrap_or(i64::MAX)));
