@@ -367,3 +367,113 @@ fn plan(before: &[Incident], after: &[Incident], seen: &[Report], recent: &[Repo
     }
     plan
 }
+
+/// What refused a merge or a split by hand.
+#[derive(Debug)]
+pub enum HandRefusal {
+    /// An incident is not open (resolved, merged, or gone meanwhile).
+    NotOpen,
+    /// The rules refuse it (sync-core's `HandFault`).
+    Fault(surge::HandFault),
+}
+
+fn row_report(r: &SurgeRow) -> Report {
+    Report {
+        order: r.order.clone(),
+        at_ms: r.at_ms,
+        household: r.household.clone(),
+        node: Node { project: r.project.clone(), building: r.building.clone(), riser: r.riser.clone() },
+        category: r.category.clone(),
+        life_safety: r.life_safety,
+    }
+}
+
+fn write_of(incident: &Incident, new: bool) -> IncidentWrite {
+    IncidentWrite {
+        number: incident.id as i64,
+        new,
+        project: incident.node.project.clone(),
+        building: incident.node.building.clone(),
+        riser: incident.node.riser.clone(),
+        category: incident.category.clone(),
+        level: incident.level.code(),
+        opened_at: incident.opened_ms,
+        first_report_at: incident.first_report_ms,
+        score_milli: (incident.score * 1000.0).round() as i64,
+        life_safety: incident.life_safety,
+        alert: None,
+    }
+}
+
+/// The organization's open incidents as the detector keeps them.
+async fn open_incidents(state: &AppState, org: &str, now_ms: i64) -> Result<Vec<Incident>, ApiError> {
+    let stored = state.db.surge_state(org, &[], now_ms).await?;
+    Ok(stored.open.iter().map(|(i, m)| incident_of(i, m)).collect())
+}
+
+/// Merges the open incident `gone` into the open incident `into` by a dispatcher's hand
+/// (sync-core's `Incident::merged_with`); the moved members' documents name `into`.
+pub async fn merge_by_hand(
+    state: &AppState,
+    org: &str,
+    gone: i64,
+    into: i64,
+    now_ms: i64,
+) -> Result<Result<(), HandRefusal>, ApiError> {
+    let open = open_incidents(state, org, now_ms).await?;
+    let (Some(a), Some(b)) = (open.iter().find(|i| i.id as i64 == into), open.iter().find(|i| i.id as i64 == gone)) else {
+        return Ok(Err(HandRefusal::NotOpen));
+    };
+    let rules = settings::read::<SurgeRules>(&*state.db, org).await?;
+    let buildings = baseline(state, org, now_ms).await?.buildings(&a.node.project);
+    let merged = match a.merged_with(b, &rules, buildings) {
+        Ok(merged) => merged,
+        Err(fault) => return Ok(Err(HandRefusal::Fault(fault))),
+    };
+    if !state.db.merge_incident(org, gone, &write_of(&merged, false)).await? {
+        return Ok(Err(HandRefusal::NotOpen));
+    }
+    let reference = IncidentRef { number: into, place: merged.node.label_zh(), category: merged.category.clone() };
+    let marks: Vec<_> = merged.members.iter().filter_map(|m| Some((m.parse().ok()?, reference.clone()))).collect();
+    if let Err(e) = state.db.mark_incidents(org, &marks, now_ms).await {
+        tracing::warn!(orders = marks.len(), error = %e, "members' documents not marked with their incident");
+    }
+    let _ = state.notified.send(org.to_owned());
+    Ok(Ok(()))
+}
+
+/// Splits `orders` off the open incident `from` into a new incident by a dispatcher's hand
+/// (sync-core's `Incident::split_off`); its number.
+pub async fn split_by_hand(
+    state: &AppState,
+    org: &str,
+    from: i64,
+    orders: &[String],
+    now_ms: i64,
+) -> Result<Result<i64, HandRefusal>, ApiError> {
+    for _ in 0..ATTEMPTS {
+        let stored = state.db.surge_state(org, &[], now_ms).await?;
+        let Some(incident) = stored.open.iter().map(|(i, m)| incident_of(i, m)).find(|i| i.id as i64 == from) else {
+            return Ok(Err(HandRefusal::NotOpen));
+        };
+        let reports: Vec<Report> = state.db.member_reports(org, from).await?.iter().map(row_report).collect();
+        let rules = settings::read::<SurgeRules>(&*state.db, org).await?;
+        let buildings = baseline(state, org, now_ms).await?.buildings(&incident.node.project);
+        let number = stored.next_number;
+        let (rest, new) = match incident.split_off(&reports, orders, number as u64, now_ms, &rules, buildings) {
+            Ok(split) => split,
+            Err(fault) => return Ok(Err(HandRefusal::Fault(fault))),
+        };
+        if state.db.split_incident(org, from, rest.first_report_ms, &write_of(&new, true), orders).await? {
+            let reference = IncidentRef { number, place: new.node.label_zh(), category: new.category.clone() };
+            let marks: Vec<_> = new.members.iter().filter_map(|m| Some((m.parse().ok()?, reference.clone()))).collect();
+            if let Err(e) = state.db.mark_incidents(org, &marks, now_ms).await {
+                tracing::warn!(orders = marks.len(), error = %e, "members' documents not marked with their incident");
+            }
+            let _ = state.notified.send(org.to_owned());
+            return Ok(Ok(number));
+        }
+        // A number taken meanwhile (a scan opened one): made again.
+    }
+    Ok(Err(HandRefusal::NotOpen))
+}

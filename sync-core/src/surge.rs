@@ -105,6 +105,11 @@ impl Node {
             }
     }
 
+    /// The lowest node holding both (`None` across projects).
+    pub fn common(&self, other: &Node) -> Option<Node> {
+        self.lineage().find(|n| n.contains(other))
+    }
+
     /// The node of a report's location: a unit's riser, a common area's building, or the
     /// project when a common area names no building.
     pub fn of(location: &Location) -> Node {
@@ -532,6 +537,27 @@ impl SurgeRules {
         Ok(())
     }
 
+    /// The level an incident's extent calls for, among `all_buildings` of its project: level
+    /// I for a life-safety report or half the buildings (by default), II from 200 households or
+    /// several buildings, III from 30 or a whole building, else IV.
+    pub fn grade(&self, incident: &Incident, all_buildings: usize) -> Level {
+        let households = incident.households.len() as u32;
+        let buildings = incident.buildings.len();
+        if incident.life_safety
+            || (incident.node.scope() == Scope::Project
+                && buildings as f64 >= self.level_one_building_share * all_buildings.max(1) as f64
+                && buildings >= 2)
+        {
+            Level::One
+        } else if households >= self.level_two_households || buildings >= 2 {
+            Level::Two
+        } else if households >= self.level_three_households || incident.node.scope() >= Scope::Building {
+            Level::Three
+        } else {
+            Level::Four
+        }
+    }
+
     fn max_window_ms(&self) -> i64 {
         i64::from(self.windows_minutes.iter().copied().max().unwrap_or(60)) * MINUTE_MS
     }
@@ -604,7 +630,97 @@ pub struct Incident {
     pub resolved: bool,
 }
 
+/// What refuses a merge or a split made by hand.
+#[derive(Clone, Debug, PartialEq, Eq, thiserror::Error)]
+pub enum HandFault {
+    #[error("incidents of different projects are not merged")]
+    OtherProject,
+    #[error("an incident is not merged into itself")]
+    Itself,
+    #[error("a split takes some of the incident's member orders, not none and not all")]
+    SplitWhole,
+}
+
 impl Incident {
+    /// `other` merged into this one by hand: its members join; the place is the lowest node
+    /// holding both, the category theirs if they share it (else every category); the level
+    /// the higher of the two and of what the whole calls for.
+    pub fn merged_with(&self, other: &Incident, rules: &SurgeRules, all_buildings: usize) -> Result<Incident, HandFault> {
+        if self.id == other.id {
+            return Err(HandFault::Itself);
+        }
+        let node = self.node.common(&other.node).ok_or(HandFault::OtherProject)?;
+        let mut merged = self.clone();
+        merged.node = node;
+        if merged.category != other.category {
+            merged.category = ANY_CATEGORY.to_owned();
+        }
+        merged.members.extend(other.members.iter().filter(|m| !self.members.contains(m)).cloned());
+        merged.households.extend(other.households.iter().cloned());
+        merged.buildings.extend(other.buildings.iter().cloned());
+        merged.first_report_ms = self.first_report_ms.min(other.first_report_ms);
+        merged.life_safety |= other.life_safety;
+        merged.level = self.level.max(other.level).max(rules.grade(&merged, all_buildings));
+        Ok(merged)
+    }
+
+    /// Some of this incident's members (`taken`) split off by hand into a new incident
+    /// numbered `id`, given every member's report (`reports`, with their places): the new one's
+    /// place is the lowest node holding its reports, its category theirs if they share one, its
+    /// level what they call for. This incident keeps the rest, its households and buildings
+    /// recounted (its place and level unchanged: levels only rise).
+    pub fn split_off(
+        &self,
+        reports: &[Report],
+        taken: &[String],
+        id: u64,
+        now_ms: i64,
+        rules: &SurgeRules,
+        all_buildings: usize,
+    ) -> Result<(Incident, Incident), HandFault> {
+        let moving: Vec<&Report> = reports.iter().filter(|r| taken.contains(&r.order)).collect();
+        if moving.is_empty()
+            || moving.len() != taken.len()
+            || taken.iter().any(|t| !self.members.contains(t))
+            || moving.len() >= self.members.len()
+        {
+            return Err(HandFault::SplitWhole);
+        }
+        let node = moving
+            .iter()
+            .skip(1)
+            .try_fold(moving[0].node.clone(), |n, r| n.common(&r.node))
+            .ok_or(HandFault::OtherProject)?;
+        let category = if moving.iter().all(|r| r.category == moving[0].category) {
+            moving[0].category.clone()
+        } else {
+            ANY_CATEGORY.to_owned()
+        };
+        let mut new = Incident {
+            id,
+            node,
+            category,
+            level: Level::Four,
+            opened_ms: now_ms,
+            first_report_ms: moving.iter().map(|r| r.at_ms).min().unwrap_or(now_ms),
+            members: moving.iter().map(|r| r.order.clone()).collect(),
+            households: moving.iter().map(|r| r.household.clone()).collect(),
+            buildings: moving.iter().filter_map(|r| r.node.building.clone()).collect(),
+            score: 0.0,
+            life_safety: moving.iter().any(|r| r.life_safety),
+            resolved: false,
+        };
+        new.level = rules.grade(&new, all_buildings);
+        let mut rest = self.clone();
+        rest.members.retain(|m| !taken.contains(m));
+        let staying: Vec<&Report> = reports.iter().filter(|r| rest.members.contains(&r.order)).collect();
+        rest.households = staying.iter().map(|r| r.household.clone()).collect();
+        rest.buildings = staying.iter().filter_map(|r| r.node.building.clone()).collect();
+        rest.first_report_ms = staying.iter().map(|r| r.at_ms).min().unwrap_or(rest.first_report_ms);
+        rest.life_safety = staying.iter().any(|r| r.life_safety);
+        Ok((rest, new))
+    }
+
     fn takes(&self, report: &Report) -> bool {
         !self.resolved
             && self.node.contains(&report.node)
@@ -814,23 +930,8 @@ impl Detector {
     fn regrade(&mut self, id: u64, baseline: &Baseline) {
         let rules = &self.rules;
         let Some(incident) = self.incidents.iter_mut().find(|i| i.id == id) else { return };
-        let households = incident.households.len() as u32;
-        let buildings = incident.buildings.len();
         let all_buildings = baseline.buildings(&incident.node.project).max(1);
-        let level = if incident.life_safety
-            || (incident.node.scope() == Scope::Project
-                && buildings as f64 >= rules.level_one_building_share * all_buildings as f64
-                && buildings >= 2)
-        {
-            Level::One
-        } else if households >= rules.level_two_households || buildings >= 2 {
-            Level::Two
-        } else if households >= rules.level_three_households || incident.node.scope() >= Scope::Building {
-            Level::Three
-        } else {
-            Level::Four
-        };
-        incident.level = incident.level.max(level);
+        incident.level = incident.level.max(rules.grade(incident, all_buildings));
     }
 
     /// The surge the report completes, if any. Every node from the report's own up to the
@@ -1266,6 +1367,63 @@ mod tests {
             let mut bad = SurgeRules::default();
             bad.response.three.notify = notify.iter().map(|r| (*r).to_owned()).collect();
             assert_eq!(bad.check(), Err(SurgeRulesFault::Notify), "{notify:?}");
+        }
+    }
+
+    #[test]
+    fn incidents_merge_and_split_by_hand() {
+        let rules = SurgeRules::default();
+        let at = 1_790_000_000_000;
+        let report = |order: &str, building: &str, unit: &str, category: &str| Report {
+            order: order.into(),
+            at_ms: at,
+            household: format!("{building}/{unit}"),
+            node: Node::of(&Location::unit("p", building, unit)),
+            category: category.into(),
+            life_safety: false,
+        };
+        let incident = |id: u64, reports: &[&Report]| Incident {
+            id,
+            node: reports[0].node.clone(),
+            category: reports[0].category.clone(),
+            level: Level::Four,
+            opened_ms: at,
+            first_report_ms: at,
+            members: reports.iter().map(|r| r.order.clone()).collect(),
+            households: reports.iter().map(|r| r.household.clone()).collect(),
+            buildings: reports.iter().filter_map(|r| r.node.building.clone()).collect(),
+            score: 1.0,
+            life_safety: false,
+            resolved: false,
+        };
+        let (a1, a2) = (report("a1", "3", "2-0101", "water_electric"), report("a2", "3", "2-0201", "water_electric"));
+        let (b1, b2) = (report("b1", "3", "2-0102", "water_electric"), report("b2", "4", "1-0101", "elevator"));
+        let a = incident(1, &[&a1, &a2]);
+        let mut b = incident(2, &[&b1, &b2]);
+        b.node = Node::project("p");
+        b.category = ANY_CATEGORY.to_owned();
+        // Two risers of building 3 and building 4: the project, every category, two buildings.
+        let merged = a.merged_with(&b, &rules, 10).expect("merged");
+        assert_eq!(merged.node, Node::project("p"));
+        assert_eq!(merged.category, ANY_CATEGORY);
+        assert_eq!(merged.members, ["a1", "a2", "b1", "b2"]);
+        assert_eq!(merged.level, Level::Two, "several buildings");
+        assert_eq!(a.merged_with(&a, &rules, 10), Err(HandFault::Itself));
+        let mut elsewhere = b.clone();
+        elsewhere.node = Node::project("q");
+        assert_eq!(a.merged_with(&elsewhere, &rules, 10), Err(HandFault::OtherProject));
+
+        // Building 4's lift report split off again: its own place and category; the rest keeps
+        // its place, with its households recounted.
+        let all = [a1.clone(), a2.clone(), b1.clone(), b2.clone()];
+        let (rest, new) = merged.split_off(&all, &["b2".to_owned()], 3, at + 1, &rules, 10).expect("split");
+        assert_eq!((new.id, &new.node, new.category.as_str()), (3, &b2.node, "elevator"));
+        assert_eq!(new.level, Level::Four);
+        assert_eq!(rest.members, ["a1", "a2", "b1"]);
+        assert_eq!(rest.households.len(), 3);
+        assert_eq!(rest.buildings.len(), 1);
+        for bad in [vec![], vec!["a1".to_owned(), "a2".to_owned(), "b1".to_owned(), "b2".to_owned()], vec!["zz".to_owned()]] {
+            assert_eq!(merged.split_off(&all, &bad, 3, at, &rules, 10).err(), Some(HandFault::SplitWhole), "{bad:?}");
         }
     }
 

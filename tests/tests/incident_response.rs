@@ -16,6 +16,7 @@ on_both_backends!(
     the_notice_reaches_every_owner_under_the_incident_and_no_one_else,
     a_deviation_from_the_standard_is_told_once_per_episode,
     an_incident_is_worked_offline_on_a_technicians_phone,
+    incidents_are_merged_and_split_by_hand,
     the_service_standard_is_a_setting_with_its_checks,
 );
 
@@ -385,4 +386,68 @@ async fn an_incident_is_worked_offline_on_a_technicians_phone(backend: Backend) 
     }
     let id: loopwork_sync_core::OrderId = ids[4].parse().expect("id");
     assert_eq!(phone.status_of(id), Status::AwaitingConfirmation);
+}
+
+async fn incidents_are_merged_and_split_by_hand(backend: Backend) {
+    let server = TestServer::start(backend).await;
+    let kefu = server.login("kefu").await;
+    let now = || loopwork_sync_core::SystemClock.now_ms();
+    // Two risers of two buildings: two incidents the detector keeps apart.
+    let mut nine = Vec::new();
+    let mut ten = Vec::new();
+    for floor in 1..=5 {
+        nine.push(register(&server, &kefu.token, report("9", &format!("1-{floor:02}01"), "water_electric")).await);
+        ten.push(register(&server, &kefu.token, report("10", &format!("1-{floor:02}01"), "water_electric")).await);
+    }
+    let list = members_become(&server, &kefu.token, 10, now()).await;
+    assert_eq!(list.len(), 2, "{list:?}");
+    let number_of = |building: &str| {
+        list.iter().find(|i| i["building"] == building).and_then(|i| i["number"].as_i64()).expect("incident")
+    };
+    let (a, b) = (number_of("9"), number_of("10"));
+
+    // The dispatcher sees one cause (the pump room feeding both): building 10's joins 9's.
+    let (status, merged) =
+        server.call(&kefu.token, "POST", &format!("/api/v1/incidents/{b}/merge"), Some(json!({"into": a}))).await;
+    assert_eq!(status, 200, "{merged}");
+    assert_eq!((&merged["number"], &merged["orders"], &merged["households"]), (&json!(a), &json!(10), &json!(10)));
+    assert_eq!((&merged["building"], &merged["riser"], &merged["level"]), (&Value::Null, &Value::Null, &json!("II")), "{merged}");
+    let (_, gone) = server.call(&kefu.token, "GET", &format!("/api/v1/incidents/{b}"), None).await;
+    assert_eq!((&gone["state"], &gone["merged_into"]), (&json!("merged"), &json!(a)));
+    let all: Vec<String> = [nine.clone(), ten.clone()].concat();
+    for (path, body, code) in [
+        (format!("/api/v1/incidents/{b}/merge"), json!({"into": a}), "incident_not_open"),
+        (format!("/api/v1/incidents/{a}/merge"), json!({"into": a}), "invalid_merge"),
+        (format!("/api/v1/incidents/{a}/merge"), json!({"into": 999}), "not_found"),
+        (format!("/api/v1/incidents/{a}/split"), json!({"orders": []}), "invalid_split"),
+        (format!("/api/v1/incidents/{a}/split"), json!({"orders": all}), "invalid_split"),
+        (format!("/api/v1/incidents/{a}/split"), json!({"orders": [ten[0].clone(), "01a24f8d-e5d2-778e-8ea0-5da9e8c7575a".to_owned()]}), "invalid_split"),
+        (format!("/api/v1/incidents/{a}/merge"), json!({"to": b}), "invalid_json"),
+    ] {
+        let (status, answer) = server.call(&kefu.token, "POST", &path, Some(body.clone())).await;
+        assert_eq!(error_code(&answer), code, "{path} {body}: {status} {answer}");
+    }
+
+    // It was not one cause after all: building 10's five orders split off into a new incident
+    // of their own riser.
+    let (status, split) =
+        server.call(&kefu.token, "POST", &format!("/api/v1/incidents/{a}/split"), Some(json!({"orders": ten}))).await;
+    assert_eq!(status, 201, "{split}");
+    let c = split["number"].as_i64().expect("number");
+    assert_ne!(c, a);
+    assert_eq!((&split["building"], &split["riser"], &split["orders"]), (&json!("10"), &json!("1-*01"), &json!(5)), "{split}");
+    let (_, rest) = server.call(&kefu.token, "GET", &format!("/api/v1/incidents/{a}"), None).await;
+    assert_eq!(rest["orders"], 5);
+    // A report of building 10's riser joins the split-off incident, not the other.
+    register(&server, &kefu.token, report("10", "1-0601", "water_electric")).await;
+    members_become(&server, &kefu.token, 11, now()).await;
+    let (_, split) = server.call(&kefu.token, "GET", &format!("/api/v1/incidents/{c}"), None).await;
+    assert_eq!(split["orders"], 6, "{split}");
+
+    for login in ["yezhu1502", "wang"] {
+        let session = server.login(login).await;
+        let (status, _) =
+            server.call(&session.token, "POST", &format!("/api/v1/incidents/{c}/merge"), Some(json!({"into": a}))).await;
+        assert_eq!(status, 403, "{login}");
+    }
 }

@@ -301,3 +301,83 @@ pub async fn resolve(
     }
     Ok(Json(detail(&state, &principal, &number).await?))
 }
+
+/// `POST /api/v1/incidents/{number}/merge`'s body.
+#[derive(Debug, Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct MergeBody {
+    /// The open incident this one joins.
+    pub into: i64,
+}
+
+/// `POST /api/v1/incidents/{number}/split`'s body.
+#[derive(Debug, Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct SplitBody {
+    /// The member orders that become a new incident: 1 to 500, some of its members, not all.
+    pub orders: Vec<String>,
+}
+
+fn refused(refusal: crate::incidents::HandRefusal) -> ApiError {
+    use crate::incidents::HandRefusal;
+    match refusal {
+        HandRefusal::NotOpen => ApiError::new(
+            axum::http::StatusCode::CONFLICT,
+            "incident_not_open",
+            "the incident is resolved or merged: only open incidents are merged or split",
+            "事件已处理或已合并,只有处理中的事件可以合并或拆分",
+        ),
+        HandRefusal::Fault(fault) => ApiError::invalid(
+            match fault {
+                loopwork_sync_core::surge::HandFault::SplitWhole => "invalid_split",
+                _ => "invalid_merge",
+            },
+            fault.to_string(),
+            match fault {
+                loopwork_sync_core::surge::HandFault::OtherProject => "不同小区的事件不能合并",
+                loopwork_sync_core::surge::HandFault::Itself => "事件不能并入自身",
+                loopwork_sync_core::surge::HandFault::SplitWhole => "拆分须选择事件的部分工单(不能为空,也不能是全部)",
+            },
+        ),
+    }
+}
+
+/// `POST /api/v1/incidents/{number}/merge`: the incident joins `into` (both open, both the
+/// caller's): its members move, `into` covers both places and categories at the higher level;
+/// it becomes `merged`. 200 with `into` as `GET` gives it.
+pub async fn merge(
+    State(state): State<AppState>,
+    Authenticated(principal): Authenticated,
+    Path(number): Path<String>,
+    Body(body): Body<MergeBody>,
+) -> Result<Json<IncidentDetail>, ApiError> {
+    let gone = detail(&state, &principal, &number).await?;
+    let into = detail(&state, &principal, &body.into.to_string()).await?;
+    let now = state.clock.now_ms();
+    crate::incidents::merge_by_hand(&state, &principal.org, gone.incident.number, into.incident.number, now)
+        .await?
+        .map_err(refused)?;
+    Ok(Json(detail(&state, &principal, &body.into.to_string()).await?))
+}
+
+/// `POST /api/v1/incidents/{number}/split`: some of its member orders become a new incident
+/// (its place and category theirs, its level what they call for). 201 with the new incident.
+pub async fn split(
+    State(state): State<AppState>,
+    Authenticated(principal): Authenticated,
+    Path(number): Path<String>,
+    Body(body): Body<SplitBody>,
+) -> Result<(axum::http::StatusCode, Json<IncidentDetail>), ApiError> {
+    let from = detail(&state, &principal, &number).await?;
+    if body.orders.is_empty() || body.orders.len() > 500 {
+        return Err(refused(crate::incidents::HandRefusal::Fault(loopwork_sync_core::surge::HandFault::SplitWhole)));
+    }
+    let mut orders = body.orders.clone();
+    orders.sort();
+    orders.dedup();
+    let now = state.clock.now_ms();
+    let made = crate::incidents::split_by_hand(&state, &principal.org, from.incident.number, &orders, now)
+        .await?
+        .map_err(refused)?;
+    Ok((axum::http::StatusCode::CREATED, Json(detail(&state, &principal, &made.to_string()).await?)))
+}

@@ -117,6 +117,8 @@ pub fn schemas() -> Map<String, Value> {
         crate::store::IncidentRecord,
         crate::http::incidents::IncidentDetail,
         crate::http::incidents::NoticeBody,
+        crate::http::incidents::MergeBody,
+        crate::http::incidents::SplitBody,
         crate::http::incidents::OwnerNotice,
         crate::http::deviations::DeviationsNow,
         loopwork_sync_core::deviation::Standard,

@@ -381,6 +381,24 @@ pub trait Incidents: Send + Sync {
     async fn incident_members(&self, org: &str, number: i64) -> Result<Vec<IncidentMember>>;
     /// Resolves an open incident; whether it was open.
     async fn resolve_incident(&self, org: &str, number: i64, by: &str, now_ms: i64) -> Result<bool>;
+    /// An incident's members as the detector saw them (place, household, category).
+    async fn member_reports(&self, org: &str, number: i64) -> Result<Vec<SurgeRow>>;
+    /// Merges the open incident `gone` into the open incident `into.number` by hand, in one
+    /// transaction under the organization's lock: `gone`'s members move, `into` takes the merged
+    /// place, category, level and first report. `false` when either is not open (then nothing
+    /// is written).
+    async fn merge_incident(&self, org: &str, gone: i64, into: &IncidentWrite) -> Result<bool>;
+    /// Splits `orders` off the open incident `from` into the new incident `new` (numbered
+    /// next), `from` keeping its first report at `rest_first_report_at`. `false` when `from` is
+    /// not open, a number was taken meanwhile, or an order is not its member.
+    async fn split_incident(
+        &self,
+        org: &str,
+        from: i64,
+        rest_first_report_at: i64,
+        new: &IncidentWrite,
+        orders: &[String],
+    ) -> Result<bool>;
     /// Of these orders, the members of open incidents.
     async fn open_memberships(&self, org: &str, orders: &[String]) -> Result<Vec<OpenMembership>>;
     /// Adds a notice to an incident that is not merged; its number in the incident's notices.
@@ -596,6 +614,142 @@ where
                 Self::alert(&mut tx, org, write, alert, plan.now_ms).await?;
             }
         }
+        tx.commit().await?;
+        Ok(true)
+    }
+
+    async fn member_reports(&self, org: &str, number: i64) -> Result<Vec<SurgeRow>> {
+        let rows: Vec<(String, i64, String, String, Option<String>, Option<String>, String, bool)> = sqlx::query_as(
+            "SELECT s.order_id, s.at, s.household, s.project, s.building, s.riser, s.category, s.life_safety
+             FROM incident_members m JOIN surge_reports s ON s.order_id = m.order_id
+             WHERE m.org_id = $1 AND m.incident = $2 ORDER BY m.joined_at, m.order_id",
+        )
+        .bind(org)
+        .bind(number)
+        .fetch_all(&self.pool)
+        .await?;
+        Ok(rows
+            .into_iter()
+            .map(|(order, at_ms, household, project, building, riser, category, life_safety)| SurgeRow {
+                order,
+                at_ms,
+                household,
+                project,
+                building,
+                riser,
+                category,
+                life_safety,
+            })
+            .collect())
+    }
+
+    async fn merge_incident(&self, org: &str, gone: i64, into: &IncidentWrite) -> Result<bool> {
+        let mut tx = B::begin_write(&self.pool).await?;
+        B::lock_org(&mut tx, org).await?;
+        let open: i64 = sqlx::query_scalar(
+            "SELECT COUNT(*) FROM incidents WHERE org_id = $1 AND number IN ($2, $3) AND state = 'open'",
+        )
+        .bind(org)
+        .bind(gone)
+        .bind(into.number)
+        .fetch_one(&mut *tx)
+        .await?;
+        if open != 2 || gone == into.number {
+            return Ok(false);
+        }
+        sqlx::query(
+            "UPDATE incidents SET building = $3, riser = $4, category = $5, level = $6, first_report_at = $7, life_safety = $8
+             WHERE org_id = $1 AND number = $2",
+        )
+        .bind(org)
+        .bind(into.number)
+        .bind(into.building.as_deref())
+        .bind(into.riser.as_deref())
+        .bind(into.category.as_str())
+        .bind(into.level)
+        .bind(into.first_report_at)
+        .bind(into.life_safety)
+        .execute(&mut *tx)
+        .await?;
+        sqlx::query("UPDATE incidents SET state = 'merged', merged_into = $3 WHERE org_id = $1 AND number = $2")
+            .bind(org)
+            .bind(gone)
+            .bind(into.number)
+            .execute(&mut *tx)
+            .await?;
+        sqlx::query("UPDATE incident_members SET incident = $3 WHERE org_id = $1 AND incident = $2")
+            .bind(org)
+            .bind(gone)
+            .bind(into.number)
+            .execute(&mut *tx)
+            .await?;
+        sqlx::query(BUMP).bind(org).execute(&mut *tx).await?;
+        tx.commit().await?;
+        Ok(true)
+    }
+
+    async fn split_incident(
+        &self,
+        org: &str,
+        from: i64,
+        rest_first_report_at: i64,
+        new: &IncidentWrite,
+        orders: &[String],
+    ) -> Result<bool> {
+        let mut tx = B::begin_write(&self.pool).await?;
+        B::lock_org(&mut tx, org).await?;
+        let state: Option<String> = sqlx::query_scalar("SELECT state FROM incidents WHERE org_id = $1 AND number = $2")
+            .bind(org)
+            .bind(from)
+            .fetch_optional(&mut *tx)
+            .await?;
+        let (next,): (Option<i64>,) = sqlx::query_as("SELECT MAX(number) FROM incidents WHERE org_id = $1")
+            .bind(org)
+            .fetch_one(&mut *tx)
+            .await?;
+        if state.as_deref() != Some("open") || next.unwrap_or(0) + 1 != new.number {
+            return Ok(false);
+        }
+        sqlx::query(
+            "INSERT INTO incidents (org_id, number, project, building, riser, category, level, state,
+                                    opened_at, first_report_at, score_milli, life_safety)
+             VALUES ($1, $2, $3, $4, $5, $6, $7, 'open', $8, $9, $10, $11)",
+        )
+        .bind(org)
+        .bind(new.number)
+        .bind(new.project.as_str())
+        .bind(new.building.as_deref())
+        .bind(new.riser.as_deref())
+        .bind(new.category.as_str())
+        .bind(new.level)
+        .bind(new.opened_at)
+        .bind(new.first_report_at)
+        .bind(new.score_milli)
+        .bind(new.life_safety)
+        .execute(&mut *tx)
+        .await?;
+        for order in orders {
+            let moved = sqlx::query(
+                "UPDATE incident_members SET incident = $4 WHERE org_id = $1 AND incident = $2 AND order_id = $3",
+            )
+            .bind(org)
+            .bind(from)
+            .bind(order.as_str())
+            .bind(new.number)
+            .execute(&mut *tx)
+            .await?;
+            if moved.rows_affected() != 1 {
+                // Not a member (any more): nothing of the split is written.
+                return Ok(false);
+            }
+        }
+        sqlx::query("UPDATE incidents SET first_report_at = $3 WHERE org_id = $1 AND number = $2")
+            .bind(org)
+            .bind(from)
+            .bind(rest_first_report_at)
+            .execute(&mut *tx)
+            .await?;
+        sqlx::query(BUMP).bind(org).execute(&mut *tx).await?;
         tx.commit().await?;
         Ok(true)
     }
