@@ -104,7 +104,11 @@ impl Loopwork {
                     remaining_ms: c.next_due_ms.map(|due| due - now),
                 },
                 read_only_reason: replica.revocation(id)?,
-                incident: order.incident().map(|i| IncidentInfo { number: i.number, place: i.place, category: i.category }),
+                incident: order.incident().map(|i| IncidentInfo {
+                    number: i.number,
+                    place: i.place,
+                    category: i.category,
+                }),
                 summary: summary.into(),
             })
         })

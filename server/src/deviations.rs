@@ -129,7 +129,9 @@ async fn watch_org(state: &AppState, org: &str, now_ms: i64) -> Result<(usize, u
             Judgement::Open => changes.open.push(f),
             Judgement::Close => changes.close.push(f),
             // An open episode's lowest figure, written only when it is lower.
-            Judgement::Stay if episode.is_some_and(|e| f.figure.of > 0 && f.figure.permille() < e.worst_value_permille) => {
+            Judgement::Stay
+                if episode.is_some_and(|e| f.figure.of > 0 && f.figure.permille() < e.worst_value_permille) =>
+            {
                 changes.stay.push(f)
             }
             Judgement::Stay => {}

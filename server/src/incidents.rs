@@ -421,7 +421,8 @@ pub async fn merge_by_hand(
     now_ms: i64,
 ) -> Result<Result<(), HandRefusal>, ApiError> {
     let open = open_incidents(state, org, now_ms).await?;
-    let (Some(a), Some(b)) = (open.iter().find(|i| i.id as i64 == into), open.iter().find(|i| i.id as i64 == gone)) else {
+    let (Some(a), Some(b)) = (open.iter().find(|i| i.id as i64 == into), open.iter().find(|i| i.id as i64 == gone))
+    else {
         return Ok(Err(HandRefusal::NotOpen));
     };
     let rules = settings::read::<SurgeRules>(&*state.db, org).await?;

@@ -43,6 +43,10 @@ addStrings({
   deviation_closed: ['恢复', 'Recovered'], deviation_worst: ['最低', 'Worst'], deviation_ongoing: ['持续中', 'Ongoing'],
   deviation_banner: ['服务标准偏离:{0}', 'Off the standard: {0}'], stage_incident: ['事件', 'Incident'], stage_deviation: ['服务偏离', 'Deviation'],
   level_IV: ['Ⅳ级', 'Level IV'], level_III: ['Ⅲ级', 'Level III'], level_II: ['Ⅱ级', 'Level II'], level_I: ['Ⅰ级', 'Level I'],
+  incident_merge: ['并入事件', 'Merge into'], incident_merge_go: ['合并', 'Merge'], incident_merge_pick: ['选择事件…', 'Choose an incident…'],
+  incident_merge_confirm: ['确认将本事件并入事件 #{0}?', 'Merge this incident into incident #{0}?'], incident_merged: ['已合并', 'Merged'],
+  incident_split: ['拆分所选 {0} 单为新事件', 'Split the {0} chosen into a new incident'], incident_split_done: ['已拆分为事件 #{0}', 'Split into incident #{0}'],
+  incident_merged_into: ['已并入事件 #{0}', 'Merged into incident #{0}'],
   level_response: ['响应及时率', 'Response in time'], level_satisfaction: ['满意率', 'Satisfaction'], level_deadlines: ['时限达标率', 'Deadlines kept'],
 });
 
@@ -111,6 +115,8 @@ function incidentView(ctx, number) {
   const box = h('div', { class: 'stack', 'data-testid': 'incident' });
   let chosen = ''; // the technician picked, kept when a live update repaints the incident
   const draft = { body: '', expected: '' }; // the notice being written, kept likewise
+  const picked = new Set(); // member orders chosen to split off, kept likewise
+  let others = []; // the other open incidents, to merge into
   const paint = (d) => {
     const resolve = d.state === 'open' && h('button', { type: 'button', class: 'primary', 'data-testid': 'incident-resolve', onclick: (e) => {
       if (!confirm(t('incident_resolve_confirm'))) return;
@@ -165,20 +171,48 @@ function incidentView(ctx, number) {
         h('p', {}, n.body), h('span', { class: 'muted' }, fmtTime(n.at), n.expected_at ? ` · ${t('incident_expected', fmtTime(n.expected_at))}` : ''))))
         : h('p', { class: 'muted' }, t('incident_notice_default'), ' ', h('q', { 'data-testid': 'incident-notice-default' }, d.default_notice)),
       form);
+    // By hand: into another open incident, or some members split off into a new one.
+    const target = h('select', { 'data-testid': 'incident-merge-select' }, h('option', { value: '' }, t('incident_merge_pick')),
+      others.map((o) => h('option', { value: o.number }, `${t('incident_n', o.number)} · ${incidentPlace(o)} · ${category(o.category)}`)));
+    const merge = d.state === 'open' && others.length > 0 && h('div', { class: 'row gap' }, h('span', {}, t('incident_merge')), target,
+      h('button', { type: 'button', 'data-testid': 'incident-merge', onclick: (e) => {
+        if (!target.value || !confirm(t('incident_merge_confirm', target.value))) return;
+        busy(e.currentTarget, async () => {
+          const into = await api(`${url}/merge`, { method: 'POST', body: { into: Number(target.value) } });
+          toast(t('incident_merged'));
+          ctx.refresh?.();
+          location.hash = `#incidents/${into.number}`;
+        });
+      } }, t('incident_merge_go')));
+    const split = d.state === 'open' && d.members.length > 1 && h('button', { type: 'button', 'data-testid': 'incident-split', disabled: !picked.size || picked.size >= d.members.length,
+      onclick: (e) => busy(e.currentTarget, async () => {
+        const made = await api(`${url}/split`, { method: 'POST', body: { orders: [...picked] } });
+        picked.clear();
+        toast(t('incident_split_done', made.number));
+        ctx.refresh?.();
+        location.hash = `#incidents/${made.number}`;
+      }) }, t('incident_split', picked.size));
+    const pick = (m) => d.state === 'open' && h('input', { type: 'checkbox', 'data-testid': 'incident-member-pick', checked: picked.has(m.order_id),
+      onchange: (e) => { if (e.target.checked) picked.add(m.order_id); else picked.delete(m.order_id); paint(d); } });
     box.replaceChildren(
+      d.state === 'merged' && h('p', { class: 'notice' }, h('a', { href: `#incidents/${d.merged_into}` }, t('incident_merged_into', d.merged_into))),
       h('div', { class: 'card stack' },
         h('div', { class: 'row-top' }, h('h2', {}, t('incident_n', d.number), ' · ', incidentPlace(d)), levelBadge(d.level)),
         h('p', {}, category(d.category), ' · ', t('incident_households', d.households, d.orders), ' · ', t('incident_since', fmtTime(d.first_report_at)),
           ' · ', h('span', { 'data-testid': 'incident-state' }, t(`incident_state_${d.state}`)), d.resolved_at ? ` ${fmtTime(d.resolved_at)}` : '',
           d.life_safety ? [' · ', h('strong', { class: 'danger-text' }, t('incident_life_safety'))] : null),
-        assign, resolve && h('div', { class: 'buttons' }, resolve)),
+        assign, merge, resolve && h('div', { class: 'buttons' }, resolve)),
       response, notices,
-      h('section', { class: 'card' }, h('h3', {}, t('incident_members')),
+      h('section', { class: 'card' }, h('div', { class: 'row-top' }, h('h3', {}, t('incident_members')), split),
         table([t('number'), t('location'), t('status'), t('created_at')], d.members.map((m) => h('tr', { 'data-testid': 'incident-member' },
-          h('td', {}, h('a', { href: `#order/${encodeURIComponent(m.order_id)}` }, m.number)), h('td', {}, place(m)),
+          h('td', {}, pick(m), ' ', h('a', { href: `#order/${encodeURIComponent(m.order_id)}` }, m.number)), h('td', {}, place(m)),
           h('td', {}, statusBadge(m.status)), h('td', {}, fmtTime(m.created_at)))))));
   };
-  ctx.mount([h('p', { class: 'back' }, h('a', { href: '#incidents' }, `← ${t('incidents_title')}`)), box], async () => paint(await api(url)));
+  ctx.mount([h('p', { class: 'back' }, h('a', { href: '#incidents' }, `← ${t('incidents_title')}`)), box], async () => {
+    const [d, open] = await Promise.all([api(url), api('/api/v1/incidents', { query: { limit: 200 } })]);
+    others = open.filter((o) => o.number !== d.number && o.project === d.project);
+    paint(d);
+  });
 }
 
 // 服务监测: each figure against its target, the deviating ones first, and the episodes.

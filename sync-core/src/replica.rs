@@ -173,7 +173,9 @@ impl<S: Store> Replica<S> {
         for order in self.store.list(&query)? {
             match self.transition(order.id, action, text) {
                 Ok(_) => work.changed.push(order.id),
-                Err(e @ (CoreError::Refused(_) | CoreError::ReadOnly { .. })) => work.skipped.push((order.id, e.to_string())),
+                Err(e @ (CoreError::Refused(_) | CoreError::ReadOnly { .. })) => {
+                    work.skipped.push((order.id, e.to_string()))
+                }
                 Err(e) => return Err(e),
             }
         }

@@ -645,7 +645,12 @@ impl Incident {
     /// `other` merged into this one by hand: its members join; the place is the lowest node
     /// holding both, the category theirs if they share it (else every category); the level
     /// the higher of the two and of what the whole calls for.
-    pub fn merged_with(&self, other: &Incident, rules: &SurgeRules, all_buildings: usize) -> Result<Incident, HandFault> {
+    pub fn merged_with(
+        &self,
+        other: &Incident,
+        rules: &SurgeRules,
+        all_buildings: usize,
+    ) -> Result<Incident, HandFault> {
         if self.id == other.id {
             return Err(HandFault::Itself);
         }
@@ -1422,7 +1427,9 @@ mod tests {
         assert_eq!(rest.members, ["a1", "a2", "b1"]);
         assert_eq!(rest.households.len(), 3);
         assert_eq!(rest.buildings.len(), 1);
-        for bad in [vec![], vec!["a1".to_owned(), "a2".to_owned(), "b1".to_owned(), "b2".to_owned()], vec!["zz".to_owned()]] {
+        for bad in
+            [vec![], vec!["a1".to_owned(), "a2".to_owned(), "b1".to_owned(), "b2".to_owned()], vec!["zz".to_owned()]]
+        {
             assert_eq!(merged.split_off(&all, &bad, 3, at, &rules, 10).err(), Some(HandFault::SplitWhole), "{bad:?}");
         }
     }

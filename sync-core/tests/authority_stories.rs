@@ -7,7 +7,7 @@ use loopwork_sync_core::authority::{self, RejectReason, Rejection};
 use loopwork_sync_core::lifecycle::Supersession;
 use loopwork_sync_core::work_order::parse_change;
 use loopwork_sync_core::{
-    Action, Category, Channel, Grade, IncidentRef, Identity, Kind, Location, NewOrder, Role, Status, WorkOrder,
+    Action, Category, Channel, Grade, Identity, IncidentRef, Kind, Location, NewOrder, Role, Status, WorkOrder,
 };
 
 const T0: i64 = 1_790_000_000_000;

@@ -99,7 +99,8 @@ async fn each_level_is_told_once_and_the_incident_covers_its_members_deadlines(b
     let list = members_become(&server, &kefu.token, 6, clock.now_ms()).await;
     assert_eq!(list[0]["level"], "III", "{list:?}");
     assert_eq!(told(&server, &chief.token, "incident").await, ["IV", "III"]);
-    let named: Vec<Value> = feed(&server, &chief.token).await.into_iter().filter(|n| n["stage"] == "incident").collect();
+    let named: Vec<Value> =
+        feed(&server, &chief.token).await.into_iter().filter(|n| n["stage"] == "incident").collect();
     assert!(named.iter().all(|n| n["order_id"] == ids[0].as_str()), "each level names the first report: {named:?}");
     let (_, detail) = server.call(&kefu.token, "GET", &format!("/api/v1/incidents/{number}"), None).await;
     assert_eq!(detail["response"]["cover_members"], true, "{detail}");
@@ -108,7 +109,12 @@ async fn each_level_is_told_once_and_the_incident_covers_its_members_deadlines(b
     // incident's deadlines. An hour later nobody has responded: it breaches, for the incident,
     // and is told; the other four record their checkpoints as covered and tell no one.
     let (status, body) = server
-        .call(&kefu.token, "POST", &format!("/api/v1/orders/{}/actions", ids[0]), Some(json!({"action": "cancel", "text": "重复报修"})))
+        .call(
+            &kefu.token,
+            "POST",
+            &format!("/api/v1/orders/{}/actions", ids[0]),
+            Some(json!({"action": "cancel", "text": "重复报修"})),
+        )
         .await;
     assert_eq!(status, 200, "{body}");
     let ids: Vec<String> = ids[1..].to_vec();
@@ -340,7 +346,12 @@ async fn an_incident_is_worked_offline_on_a_technicians_phone(backend: Backend) 
     let number = list[0]["number"].as_i64().expect("number");
     let wang = server.login("wang").await;
     let (status, body) = server
-        .call(&kefu.token, "POST", "/api/v1/orders/bulk-assign", Some(json!({"ids": ids, "assignee": wang.user.to_string()})))
+        .call(
+            &kefu.token,
+            "POST",
+            "/api/v1/orders/bulk-assign",
+            Some(json!({"ids": ids, "assignee": wang.user.to_string()})),
+        )
         .await;
     assert_eq!(status, 200, "{body}");
 
@@ -411,7 +422,11 @@ async fn incidents_are_merged_and_split_by_hand(backend: Backend) {
         server.call(&kefu.token, "POST", &format!("/api/v1/incidents/{b}/merge"), Some(json!({"into": a}))).await;
     assert_eq!(status, 200, "{merged}");
     assert_eq!((&merged["number"], &merged["orders"], &merged["households"]), (&json!(a), &json!(10), &json!(10)));
-    assert_eq!((&merged["building"], &merged["riser"], &merged["level"]), (&Value::Null, &Value::Null, &json!("II")), "{merged}");
+    assert_eq!(
+        (&merged["building"], &merged["riser"], &merged["level"]),
+        (&Value::Null, &Value::Null, &json!("II")),
+        "{merged}"
+    );
     let (_, gone) = server.call(&kefu.token, "GET", &format!("/api/v1/incidents/{b}"), None).await;
     assert_eq!((&gone["state"], &gone["merged_into"]), (&json!("merged"), &json!(a)));
     let all: Vec<String> = [nine.clone(), ten.clone()].concat();
@@ -421,7 +436,11 @@ async fn incidents_are_merged_and_split_by_hand(backend: Backend) {
         (format!("/api/v1/incidents/{a}/merge"), json!({"into": 999}), "not_found"),
         (format!("/api/v1/incidents/{a}/split"), json!({"orders": []}), "invalid_split"),
         (format!("/api/v1/incidents/{a}/split"), json!({"orders": all}), "invalid_split"),
-        (format!("/api/v1/incidents/{a}/split"), json!({"orders": [ten[0].clone(), "01a24f8d-e5d2-778e-8ea0-5da9e8c7575a".to_owned()]}), "invalid_split"),
+        (
+            format!("/api/v1/incidents/{a}/split"),
+            json!({"orders": [ten[0].clone(), "01a24f8d-e5d2-778e-8ea0-5da9e8c7575a".to_owned()]}),
+            "invalid_split",
+        ),
         (format!("/api/v1/incidents/{a}/merge"), json!({"to": b}), "invalid_json"),
     ] {
         let (status, answer) = server.call(&kefu.token, "POST", &path, Some(body.clone())).await;
@@ -435,7 +454,11 @@ async fn incidents_are_merged_and_split_by_hand(backend: Backend) {
     assert_eq!(status, 201, "{split}");
     let c = split["number"].as_i64().expect("number");
     assert_ne!(c, a);
-    assert_eq!((&split["building"], &split["riser"], &split["orders"]), (&json!("10"), &json!("1-*01"), &json!(5)), "{split}");
+    assert_eq!(
+        (&split["building"], &split["riser"], &split["orders"]),
+        (&json!("10"), &json!("1-*01"), &json!(5)),
+        "{split}"
+    );
     let (_, rest) = server.call(&kefu.token, "GET", &format!("/api/v1/incidents/{a}"), None).await;
     assert_eq!(rest["orders"], 5);
     // A report of building 10's riser joins the split-off incident, not the other.
@@ -446,8 +469,9 @@ async fn incidents_are_merged_and_split_by_hand(backend: Backend) {
 
     for login in ["yezhu1502", "wang"] {
         let session = server.login(login).await;
-        let (status, _) =
-            server.call(&session.token, "POST", &format!("/api/v1/incidents/{c}/merge"), Some(json!({"into": a}))).await;
+        let (status, _) = server
+            .call(&session.token, "POST", &format!("/api/v1/incidents/{c}/merge"), Some(json!({"into": a})))
+            .await;
         assert_eq!(status, 403, "{login}");
     }
 }

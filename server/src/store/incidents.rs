@@ -342,16 +342,8 @@ where
         .await?;
         let order = first.unwrap_or_else(|| alert.order.clone());
         for user in Self::project_recipients(tx, org, &write.project, &alert.roles).await? {
-            Self::notify(
-                tx,
-                org,
-                &user,
-                &order,
-                ("incident", write.level, write.opened_at),
-                Some(&subject),
-                now_ms,
-            )
-            .await?;
+            Self::notify(tx, org, &user, &order, ("incident", write.level, write.opened_at), Some(&subject), now_ms)
+                .await?;
         }
         Ok(())
     }
@@ -703,10 +695,8 @@ where
             .bind(from)
             .fetch_optional(&mut *tx)
             .await?;
-        let (next,): (Option<i64>,) = sqlx::query_as("SELECT MAX(number) FROM incidents WHERE org_id = $1")
-            .bind(org)
-            .fetch_one(&mut *tx)
-            .await?;
+        let (next,): (Option<i64>,) =
+            sqlx::query_as("SELECT MAX(number) FROM incidents WHERE org_id = $1").bind(org).fetch_one(&mut *tx).await?;
         if state.as_deref() != Some("open") || next.unwrap_or(0) + 1 != new.number {
             return Ok(false);
         }

@@ -288,7 +288,8 @@ fn summary_from_row(row: &rusqlite::Row<'_>) -> rusqlite::Result<Result<OrderSum
     let (id, number, kind, category, grade, status) = (text(0)?, text(1)?, text(2)?, text(3)?, text(4)?, text(5)?);
     let (assignee, reporter) = (opt(6)?, text(7)?);
     let location = Location { project: text(8)?, building: opt(9)?, unit: opt(10)?, area: opt(11)? };
-    let (created_at_ms, next_deadline_ms, superseded, incident) = (row.get(12)?, row.get(13)?, row.get(14)?, row.get(15)?);
+    let (created_at_ms, next_deadline_ms, superseded, incident) =
+        (row.get(12)?, row.get(13)?, row.get(14)?, row.get(15)?);
     Ok((|| {
         Ok(OrderSummary {
             id: id.parse()?,
