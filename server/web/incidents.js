@@ -195,7 +195,8 @@ function incidentView(ctx, number) {
     const pick = (m) => d.state === 'open' && h('input', { type: 'checkbox', 'data-testid': 'incident-member-pick', checked: picked.has(m.order_id),
       onchange: (e) => { if (e.target.checked) picked.add(m.order_id); else picked.delete(m.order_id); paint(d); } });
     box.replaceChildren(
-      d.state === 'merged' && h('p', { class: 'notice' }, h('a', { href: `#incidents/${d.merged_into}` }, t('incident_merged_into', d.merged_into))),
+      // (replaceChildren is the DOM's: no `false` among its arguments.)
+      d.state === 'merged' ? h('p', { class: 'notice' }, h('a', { href: `#incidents/${d.merged_into}` }, t('incident_merged_into', d.merged_into))) : '',
       h('div', { class: 'card stack' },
         h('div', { class: 'row-top' }, h('h2', {}, t('incident_n', d.number), ' · ', incidentPlace(d)), levelBadge(d.level)),
         h('p', {}, category(d.category), ' · ', t('incident_households', d.households, d.orders), ' · ', t('incident_since', fmtTime(d.first_report_at)),
