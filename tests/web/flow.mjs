@@ -791,6 +791,9 @@ async function main() {
     await byId(desk, 'incident-assign').waitFor({ state: 'detached', timeout: 10_000 });
     const assigned = await desk.locator('[data-testid="incident-member"] .badge.st-assigned').count();
     if (assigned < waiting || waiting < 5) throw new Error(`${assigned} members show as assigned of the ${waiting} waiting`);
+    // Nothing of the page's code shows as text (a stray `false` or `undefined`).
+    const shown = await byId(desk, 'incident').innerText();
+    if (/\b(false|undefined|null|NaN)\b/.test(shown)) throw new Error(`the incident shows code: ${JSON.stringify(shown.slice(0, 200))}`);
     // The level's response is shown: the members' deadlines are carried by the incident.
     if (!(await byId(desk, 'incident-cover').innerText()).includes('统一承担')) throw new Error('the incident does not say who carries the deadlines');
     // A notice to the riser's owners, with the time water is expected back.
