@@ -236,7 +236,6 @@ impl Loopwork {
         self.transition(&order_id, Action::Assign(who), None)
     }
 
-    /// 接单; from 待派单 a technician takes the order themselves (抢单).
     /// One step of an incident (事件单) on every order of it assigned to the signed-in user that
     /// is still open: the technician fixing a burst riser accepts, arrives at and completes the
     /// forty households' orders at once, offline. Each owner still confirms their own.
@@ -267,6 +266,7 @@ impl Loopwork {
         })
     }
 
+    /// 接单; from 待派单 a technician takes the order themselves (抢单).
     pub fn accept(&self, order_id: String) -> Result<(), LoopworkError> {
         self.transition(&order_id, Action::Accept, None)
     }

@@ -14,7 +14,7 @@ use std::sync::{Arc, Mutex};
 use loopwork_sync_core::calendar::Calendar;
 use loopwork_sync_core::calendar::WorkingHours;
 use loopwork_sync_core::surge::{Baseline, Detector, Incident, Node, Report, SurgeRules, Thresholds};
-use loopwork_sync_core::{IncidentRef, Location, Role, surge};
+use loopwork_sync_core::{Location, Role, surge};
 
 use crate::AppState;
 use crate::error::ApiError;
@@ -230,7 +230,7 @@ pub async fn observe(state: &AppState, org: &str, orders: &[String], now_ms: i64
             // The members' documents say which incident they joined (for the phones). Written
             // after the plan: a failure leaves the desk right and those phones without the
             // grouping, logged.
-            let marks = marks(&plan, &before, detector.incidents());
+            let marks = marks(&plan, &before);
             if let Err(e) = state.db.mark_incidents(org, &marks, now_ms).await {
                 tracing::warn!(orders = marks.len(), error = %e, "members' documents not marked with their incident");
             }
@@ -241,31 +241,16 @@ pub async fn observe(state: &AppState, org: &str, orders: &[String], now_ms: i64
     Ok(0)
 }
 
-/// What each member's document must say after a plan: the new members their incident, the
-/// members of incidents merged away the incident they moved to.
-fn marks(plan: &SurgePlan, before: &[Incident], after: &[Incident]) -> Vec<(loopwork_sync_core::OrderId, IncidentRef)> {
-    let of = |number: i64| {
-        after.iter().find(|a| a.id as i64 == number).map(|a| IncidentRef {
-            number,
-            place: a.node.label_zh(),
-            category: a.category.clone(),
-        })
-    };
-    let mut out = Vec::new();
-    let mut push = |order: &str, number: i64| {
-        if let (Ok(id), Some(incident)) = (order.parse(), of(number)) {
-            out.push((id, incident));
-        }
-    };
-    for (number, order, _, _) in &plan.members {
-        push(order, *number);
-    }
-    for (gone, into) in &plan.merged {
-        for order in before.iter().filter(|b| b.id as i64 == *gone).flat_map(|b| &b.members) {
-            push(order, *into);
-        }
-    }
-    out
+/// Whose documents must say their incident after a plan: the new members, and the members of
+/// incidents merged away (the store reads which incident each belongs to when it writes).
+fn marks(plan: &SurgePlan, before: &[Incident]) -> Vec<loopwork_sync_core::OrderId> {
+    let new = plan.members.iter().map(|(_, order, _, _)| order);
+    let moved = plan
+        .merged
+        .iter()
+        .flat_map(|(gone, _)| before.iter().filter(move |b| b.id as i64 == *gone))
+        .flat_map(|b| &b.members);
+    new.chain(moved).filter_map(|order| order.parse().ok()).collect()
 }
 
 /// The graded response: an incident new, or risen to a level it had not reached, tells that
@@ -375,6 +360,8 @@ pub enum HandRefusal {
     NotOpen,
     /// The rules refuse it (sync-core's `HandFault`).
     Fault(surge::HandFault),
+    /// Other writes kept making the state it was made from stale.
+    Busy,
 }
 
 fn row_report(r: &SurgeRow) -> Report {
@@ -405,12 +392,6 @@ fn write_of(incident: &Incident, new: bool) -> IncidentWrite {
     }
 }
 
-/// The organization's open incidents as the detector keeps them.
-async fn open_incidents(state: &AppState, org: &str, now_ms: i64) -> Result<Vec<Incident>, ApiError> {
-    let stored = state.db.surge_state(org, &[], now_ms).await?;
-    Ok(stored.open.iter().map(|(i, m)| incident_of(i, m)).collect())
-}
-
 /// Merges the open incident `gone` into the open incident `into` by a dispatcher's hand
 /// (sync-core's `Incident::merged_with`); the moved members' documents name `into`.
 pub async fn merge_by_hand(
@@ -420,27 +401,31 @@ pub async fn merge_by_hand(
     into: i64,
     now_ms: i64,
 ) -> Result<Result<(), HandRefusal>, ApiError> {
-    let open = open_incidents(state, org, now_ms).await?;
-    let (Some(a), Some(b)) = (open.iter().find(|i| i.id as i64 == into), open.iter().find(|i| i.id as i64 == gone))
-    else {
-        return Ok(Err(HandRefusal::NotOpen));
-    };
-    let rules = settings::read::<SurgeRules>(&*state.db, org).await?;
-    let buildings = baseline(state, org, now_ms).await?.buildings(&a.node.project);
-    let merged = match a.merged_with(b, &rules, buildings) {
-        Ok(merged) => merged,
-        Err(fault) => return Ok(Err(HandRefusal::Fault(fault))),
-    };
-    if !state.db.merge_incident(org, gone, &write_of(&merged, false)).await? {
-        return Ok(Err(HandRefusal::NotOpen));
+    // Made from the state at a revision and written only at that revision (a scan's plan, a
+    // resolve or another hand's edit since makes it again).
+    for _ in 0..ATTEMPTS {
+        let stored = state.db.surge_state(org, &[], now_ms).await?;
+        let open: Vec<Incident> = stored.open.iter().map(|(i, m)| incident_of(i, m)).collect();
+        let (Some(a), Some(b)) = (open.iter().find(|i| i.id as i64 == into), open.iter().find(|i| i.id as i64 == gone))
+        else {
+            return Ok(Err(HandRefusal::NotOpen));
+        };
+        let rules = settings::read::<SurgeRules>(&*state.db, org).await?;
+        let buildings = baseline(state, org, now_ms).await?.buildings(&a.node.project);
+        let merged = match a.merged_with(b, &rules, buildings) {
+            Ok(merged) => merged,
+            Err(fault) => return Ok(Err(HandRefusal::Fault(fault))),
+        };
+        if state.db.merge_incident(org, gone, &write_of(&merged, false), stored.revision).await? {
+            let marks: Vec<_> = merged.members.iter().filter_map(|m| m.parse().ok()).collect();
+            if let Err(e) = state.db.mark_incidents(org, &marks, now_ms).await {
+                tracing::warn!(orders = marks.len(), error = %e, "members' documents not marked with their incident");
+            }
+            let _ = state.notified.send(org.to_owned());
+            return Ok(Ok(()));
+        }
     }
-    let reference = IncidentRef { number: into, place: merged.node.label_zh(), category: merged.category.clone() };
-    let marks: Vec<_> = merged.members.iter().filter_map(|m| Some((m.parse().ok()?, reference.clone()))).collect();
-    if let Err(e) = state.db.mark_incidents(org, &marks, now_ms).await {
-        tracing::warn!(orders = marks.len(), error = %e, "members' documents not marked with their incident");
-    }
-    let _ = state.notified.send(org.to_owned());
-    Ok(Ok(()))
+    Ok(Err(HandRefusal::Busy))
 }
 
 /// Splits `orders` off the open incident `from` into a new incident by a dispatcher's hand
@@ -465,16 +450,19 @@ pub async fn split_by_hand(
             Ok(split) => split,
             Err(fault) => return Ok(Err(HandRefusal::Fault(fault))),
         };
-        if state.db.split_incident(org, from, rest.first_report_ms, &write_of(&new, true), orders).await? {
-            let reference = IncidentRef { number, place: new.node.label_zh(), category: new.category.clone() };
-            let marks: Vec<_> = new.members.iter().filter_map(|m| Some((m.parse().ok()?, reference.clone()))).collect();
+        if state
+            .db
+            .split_incident(org, from, rest.first_report_ms, &write_of(&new, true), orders, stored.revision)
+            .await?
+        {
+            let marks: Vec<_> = new.members.iter().filter_map(|m| m.parse().ok()).collect();
             if let Err(e) = state.db.mark_incidents(org, &marks, now_ms).await {
                 tracing::warn!(orders = marks.len(), error = %e, "members' documents not marked with their incident");
             }
             let _ = state.notified.send(org.to_owned());
             return Ok(Ok(number));
         }
-        // A number taken meanwhile (a scan opened one): made again.
+        // Another write since the state was read (a scan's plan, a resolve): made again.
     }
-    Ok(Err(HandRefusal::NotOpen))
+    Ok(Err(HandRefusal::Busy))
 }

@@ -636,17 +636,15 @@ fn compensate(
     for key in &t.roots {
         restore_key(tx, &ROOT, key, undo)?;
     }
-    // Fields it wrote inside a top-level map (the location, the appointment): each back.
-    for key in t.inner.iter().filter(|k| matches!(k.as_str(), "location" | "appointment")) {
+    // Fields it wrote inside a top-level map (the location, the appointment, the server's
+    // incident and rejection records): each back, two levels down (a rejection record is a map
+    // of maps).
+    for key in t.inner.iter().filter(|k| matches!(k.as_str(), "location" | "appointment" | "incident" | "rejections")) {
         if t.roots.contains(key) {
             continue;
         }
         if let Some((Value::Object(ObjType::Map), map)) = tx.get(ROOT, key.as_str())? {
-            let mut fields: BTreeSet<String> = tx.keys(&map).collect();
-            fields.extend(tx.keys_at(&map, deps));
-            for field in fields {
-                restore_key(tx, &map, &field, undo)?;
-            }
+            restore_map(tx, &map, deps, undo, 2)?;
         }
     }
     // Text it spliced into the description: the description as it was before.
@@ -669,6 +667,27 @@ fn compensate(
                 let copy = tx.insert_object(&list_obj, at, ObjType::Map)?;
                 copy_object(tx, &old, &copy, ObjType::Map, Some(deps))?;
             }
+        }
+    }
+    Ok(())
+}
+
+/// Every field of a map back (see [`restore_key`]), and `depth - 1` levels of the maps inside.
+fn restore_map(
+    tx: &mut automerge::transaction::Transaction<'_>,
+    map: &ObjId,
+    deps: &[ChangeHash],
+    undo: &Undo<'_>,
+    depth: u8,
+) -> Result<(), automerge::AutomergeError> {
+    let mut fields: BTreeSet<String> = tx.keys(map).collect();
+    fields.extend(tx.keys_at(map, deps));
+    for field in fields {
+        restore_key(tx, map, &field, undo)?;
+        if depth > 1
+            && let Some((Value::Object(ObjType::Map), inner)) = tx.get(map, field.as_str())?
+        {
+            restore_map(tx, &inner, deps, undo, depth - 1)?;
         }
     }
     Ok(())

@@ -237,6 +237,49 @@ fn only_a_server_puts_an_order_in_an_incident() {
         assert_eq!(server.incident(), Some(incident.clone()));
     }
 
+    // A write inside the server's record, not replacing it, is undone too: the number moved,
+    // or a field added.
+    let mut inside = copy_for(&server, &c.owner);
+    inside
+        .raw_change(T0 + 2 * HOUR, "inside the incident", |tx| {
+            use automerge::ReadDoc;
+            use automerge::transaction::Transactable;
+            let (_, obj) = tx.get(automerge::ROOT, "incident")?.unwrap();
+            tx.put(&obj, "number", 99_i64)?;
+            tx.put(&obj, "vip", true)
+        })
+        .unwrap();
+    let rejected = push(&mut server, &inside, &c.owner, &c.server);
+    assert_eq!(rejected.iter().map(|r| r.reason).collect::<Vec<_>>(), [RejectReason::ServerOnly]);
+    assert_eq!(server.incident(), Some(incident.clone()));
+    let obj = automerge::ReadDoc::get(server.automerge(), automerge::ROOT, "incident").unwrap().unwrap().1;
+    assert!(automerge::ReadDoc::keys(server.automerge(), &obj).all(|k| k != "vip"));
+
+    // The server's rejection records likewise: a device that deletes the record of its
+    // rejected change, or edits a field in it, is undone.
+    let records = server.rejections().len();
+    assert!(records >= 2);
+    let mut eraser = copy_for(&server, &c.wang);
+    eraser
+        .raw_change(T0 + 3 * HOUR, "erase a rejection", |tx| {
+            use automerge::ReadDoc;
+            use automerge::transaction::Transactable;
+            let (_, rejections) = tx.get(automerge::ROOT, "rejections")?.unwrap();
+            let first: String = tx.keys(&rejections).next().unwrap();
+            let (_, record) = tx.get(&rejections, first.as_str())?.unwrap();
+            tx.put(&record, "reason", "forgiven")?;
+            let second: String = tx.keys(&rejections).nth(1).unwrap();
+            tx.delete(&rejections, second.as_str())
+        })
+        .unwrap();
+    let before: Vec<_> = server.rejections();
+    push(&mut server, &eraser, &c.wang, &c.server);
+    let after = server.rejections();
+    assert!(after.len() > records, "the records are back, with this rejection's own: {after:?}");
+    for record in &before {
+        assert!(after.contains(record), "{record:?} is back as it was");
+    }
+
     // The server's change may write only the server's fields: one that also edits the grade is
     // judged as anyone's.
     let mut both = copy_for(&server, &c.server);

@@ -2,7 +2,8 @@
 
 use loopwork_sync_core::store::{OrderQuery, STORE_SCHEMA_VERSION, SqliteStore, Store, StoredChange};
 use loopwork_sync_core::{
-    Action, Category, Channel, CoreError, Grade, Identity, Kind, Location, NewOrder, OrderSummary, Role, WorkOrder,
+    Action, Category, Channel, CoreError, Grade, Identity, IncidentRef, Kind, Location, NewOrder, OrderSummary, Role,
+    WorkOrder,
 };
 use rusqlite::params;
 
@@ -27,6 +28,15 @@ fn orders() -> Vec<WorkOrder> {
             let mut order = WorkOrder::create(&new, &dispatcher, T0 + i as i64).unwrap();
             if i % 2 == 0 {
                 order.transition(&dispatcher, Action::Assign(wang.user), None, T0 + 1_000).unwrap();
+            }
+            // Some in an incident: a version-5 build stored the server's change without indexing it.
+            if i % 5 == 0 {
+                let incident = IncidentRef {
+                    number: i as i64 + 1,
+                    place: "0栋 0单元01立管".into(),
+                    category: "water_electric".into(),
+                };
+                order.set_incident(&incident, T0 + 2_000).unwrap();
             }
             order
         })
@@ -76,6 +86,8 @@ fn a_version_1_store_upgraded_equals_a_fresh_store() {
     let all = OrderQuery { limit: 1_000, ..Default::default() };
     assert_eq!(upgraded.list(&all).unwrap(), fresh.list(&all).unwrap());
     assert_eq!(upgraded.list(&all).unwrap().len(), orders.len());
+    let in_incidents = OrderQuery { incident: Some(6), limit: 1_000, ..Default::default() };
+    assert_eq!(upgraded.list(&in_incidents).unwrap().len(), 1, "the incident indexed on upgrade");
     assert_eq!(upgraded.pending(1_000).unwrap(), fresh.pending(1_000).unwrap());
     assert_eq!(upgraded.cursor().unwrap(), fresh.cursor().unwrap());
     for order in &orders {

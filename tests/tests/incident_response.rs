@@ -101,6 +101,7 @@ async fn each_level_is_told_once_and_the_incident_covers_its_members_deadlines(b
     assert_eq!(told(&server, &chief.token, "incident").await, ["IV", "III"]);
     let named: Vec<Value> =
         feed(&server, &chief.token).await.into_iter().filter(|n| n["stage"] == "incident").collect();
+    assert_eq!(named.len(), 2);
     assert!(named.iter().all(|n| n["order_id"] == ids[0].as_str()), "each level names the first report: {named:?}");
     let (_, detail) = server.call(&kefu.token, "GET", &format!("/api/v1/incidents/{number}"), None).await;
     assert_eq!(detail["response"]["cover_members"], true, "{detail}");
@@ -429,6 +430,11 @@ async fn incidents_are_merged_and_split_by_hand(backend: Backend) {
     );
     let (_, gone) = server.call(&kefu.token, "GET", &format!("/api/v1/incidents/{b}"), None).await;
     assert_eq!((&gone["state"], &gone["merged_into"]), (&json!("merged"), &json!(a)));
+    // The moved members' documents name the incident they joined (what the phones group by).
+    let mut desk = server.device("kefu").await;
+    let moved: loopwork_sync_core::OrderId = ten[0].parse().expect("id");
+    desk.synced().await;
+    assert_eq!(desk.replica.order(moved).expect("order").incident().map(|i| i.number), Some(a));
     let all: Vec<String> = [nine.clone(), ten.clone()].concat();
     for (path, body, code) in [
         (format!("/api/v1/incidents/{b}/merge"), json!({"into": a}), "incident_not_open"),
@@ -461,6 +467,9 @@ async fn incidents_are_merged_and_split_by_hand(backend: Backend) {
     );
     let (_, rest) = server.call(&kefu.token, "GET", &format!("/api/v1/incidents/{a}"), None).await;
     assert_eq!(rest["orders"], 5);
+    desk.synced().await;
+    let split_doc = desk.replica.order(moved).expect("order").incident().expect("an incident");
+    assert_eq!((split_doc.number, split_doc.place.as_str()), (c, "10栋 1单元01立管"));
     // A report of building 10's riser joins the split-off incident, not the other.
     register(&server, &kefu.token, report("10", "1-0601", "water_electric")).await;
     members_become(&server, &kefu.token, 11, now()).await;

@@ -321,6 +321,12 @@ pub struct SplitBody {
 fn refused(refusal: crate::incidents::HandRefusal) -> ApiError {
     use crate::incidents::HandRefusal;
     match refusal {
+        HandRefusal::Busy => ApiError::new(
+            axum::http::StatusCode::CONFLICT,
+            "incidents_busy",
+            "the incidents kept changing while this was made; try again",
+            "事件正在更新,请稍后重试",
+        ),
         HandRefusal::NotOpen => ApiError::new(
             axum::http::StatusCode::CONFLICT,
             "incident_not_open",

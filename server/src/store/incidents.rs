@@ -377,12 +377,13 @@ pub trait Incidents: Send + Sync {
     async fn member_reports(&self, org: &str, number: i64) -> Result<Vec<SurgeRow>>;
     /// Merges the open incident `gone` into the open incident `into.number` by hand, in one
     /// transaction under the organization's lock: `gone`'s members move, `into` takes the merged
-    /// place, category, level and first report. `false` when either is not open (then nothing
-    /// is written).
-    async fn merge_incident(&self, org: &str, gone: i64, into: &IncidentWrite) -> Result<bool>;
+    /// place, category, level and first report. `false` when either is not open, or the
+    /// organization's incidents were written since `revision` (then nothing is written).
+    async fn merge_incident(&self, org: &str, gone: i64, into: &IncidentWrite, revision: i64) -> Result<bool>;
     /// Splits `orders` off the open incident `from` into the new incident `new` (numbered
     /// next), `from` keeping its first report at `rest_first_report_at`. `false` when `from` is
-    /// not open, a number was taken meanwhile, or an order is not its member.
+    /// not open, the organization's incidents were written since `revision`, or an order is not
+    /// its member.
     async fn split_incident(
         &self,
         org: &str,
@@ -390,6 +391,7 @@ pub trait Incidents: Send + Sync {
         rest_first_report_at: i64,
         new: &IncidentWrite,
         orders: &[String],
+        revision: i64,
     ) -> Result<bool>;
     /// Of these orders, the members of open incidents.
     async fn open_memberships(&self, org: &str, orders: &[String]) -> Result<Vec<OpenMembership>>;
@@ -635,9 +637,13 @@ where
             .collect())
     }
 
-    async fn merge_incident(&self, org: &str, gone: i64, into: &IncidentWrite) -> Result<bool> {
+    async fn merge_incident(&self, org: &str, gone: i64, into: &IncidentWrite, revision: i64) -> Result<bool> {
         let mut tx = B::begin_write(&self.pool).await?;
         B::lock_org(&mut tx, org).await?;
+        let (current,): (Option<i64>,) = sqlx::query_as(REVISION).bind(org).fetch_one(&mut *tx).await?;
+        if current.unwrap_or(0) != revision {
+            return Ok(false);
+        }
         let open: i64 = sqlx::query_scalar(
             "SELECT COUNT(*) FROM incidents WHERE org_id = $1 AND number IN ($2, $3) AND state = 'open'",
         )
@@ -687,9 +693,14 @@ where
         rest_first_report_at: i64,
         new: &IncidentWrite,
         orders: &[String],
+        revision: i64,
     ) -> Result<bool> {
         let mut tx = B::begin_write(&self.pool).await?;
         B::lock_org(&mut tx, org).await?;
+        let (current,): (Option<i64>,) = sqlx::query_as(REVISION).bind(org).fetch_one(&mut *tx).await?;
+        if current.unwrap_or(0) != revision {
+            return Ok(false);
+        }
         let state: Option<String> = sqlx::query_scalar("SELECT state FROM incidents WHERE org_id = $1 AND number = $2")
             .bind(org)
             .bind(from)

@@ -151,16 +151,13 @@ pub trait Scans: Send + Sync {
         expect: Status,
         now_ms: i64,
     ) -> Result<bool>;
-    /// Records in each order's document the incident it joined (`incident`, a server-only field:
-    /// the phones group and work an incident's orders offline), in one push of the server's own
-    /// through the writer; an order whose document says so already is left alone. How many
-    /// documents changed.
-    async fn mark_incidents(
-        &self,
-        org: &str,
-        marks: &[(OrderId, loopwork_sync_core::IncidentRef)],
-        now_ms: i64,
-    ) -> Result<usize>;
+    /// Records in each order's document the incident it belongs to now (`incident`, a
+    /// server-only field: the phones group and work an incident's orders offline), read from the
+    /// membership as stored when the documents are written (a later merge or split is not undone
+    /// by an earlier mark), in one push of the server's own through the writer; an order whose
+    /// document says so already, or that does not load, is left alone. How many documents
+    /// changed.
+    async fn mark_incidents(&self, org: &str, orders: &[OrderId], now_ms: i64) -> Result<usize>;
     /// Orders of the organization in these states, with their documents.
     /// Orders of the principal's scope in these statuses, whole, oldest first (at most `limit`
     /// per status).
@@ -577,22 +574,30 @@ where
         Ok(outcome.merged > 0)
     }
 
-    async fn mark_incidents(
-        &self,
-        org: &str,
-        marks: &[(OrderId, loopwork_sync_core::IncidentRef)],
-        now_ms: i64,
-    ) -> Result<usize> {
+    async fn mark_incidents(&self, org: &str, orders: &[OrderId], now_ms: i64) -> Result<usize> {
         let server = self.fixed.server;
         let mut pushes = Vec::new();
-        for (order, incident) in marks {
+        for order in orders {
+            let current: Option<(i64, String, Option<String>, Option<String>, String)> = sqlx::query_as(
+                "SELECT i.number, i.project, i.building, i.riser, i.category
+                 FROM incident_members m JOIN incidents i ON i.org_id = m.org_id AND i.number = m.incident
+                 WHERE m.org_id = $1 AND m.order_id = $2",
+            )
+            .bind(org)
+            .bind(order.to_string())
+            .fetch_optional(&self.pool)
+            .await?;
+            let Some((number, project, building, riser, category)) = current else { continue };
+            let place = loopwork_sync_core::surge::Node { project, building, riser }.label_zh();
+            let incident = loopwork_sync_core::IncidentRef { number, place, category };
             let Some(doc) = self.stored_document(org, &order.to_string()).await? else { continue };
-            let mut document = self.load_stored(org, *order, &doc).await?.with_device(server.device);
-            if document.incident().as_ref() == Some(incident) {
+            let Ok(document) = self.load_stored(org, *order, &doc).await else { continue };
+            let mut document = document.with_device(server.device);
+            if document.incident().as_ref() == Some(&incident) {
                 continue;
             }
             let before = document.heads();
-            if document.set_incident(incident, now_ms).is_err() {
+            if document.set_incident(&incident, now_ms).is_err() {
                 continue;
             }
             let changes = document

@@ -103,7 +103,11 @@ fn migrate(conn: &mut Connection, target: i64) -> Result<(), CoreError> {
             2 => tx.execute_batch(V3_REVOCATIONS)?,
             3 => tx.execute_batch(V4_LIST_ORDER_INDEXES)?,
             4 => tx.execute_batch(V5_RECEIPTS)?,
-            5 => tx.execute_batch(V6_INCIDENTS)?,
+            5 => {
+                tx.execute_batch(V6_INCIDENTS)?;
+                // A version-5 build stored the server's incident changes without indexing them.
+                backfill_incidents(&tx)?;
+            }
             _ => unreachable!("no step from version {version}"),
         }
         version += 1;
@@ -224,6 +228,23 @@ fn load_chunks(conn: &Connection, order: OrderId) -> Result<Option<Vec<Vec<u8>>>
         return Ok(None);
     }
     Ok(Some(snapshot.into_iter().chain(changes).collect()))
+}
+
+/// The incident column of every indexed order, from its document.
+fn backfill_incidents(tx: &Transaction<'_>) -> Result<(), CoreError> {
+    let ids: Vec<String> = {
+        let mut stmt = tx.prepare("SELECT order_id FROM order_index ORDER BY 1")?;
+        let rows = stmt.query_map([], |row| row.get(0))?;
+        rows.collect::<Result<_, _>>()?
+    };
+    for id in ids {
+        let Some(chunks) = load_chunks(tx, id.parse()?)? else { continue };
+        let doc = WorkOrder::load_chunks(chunks.iter().map(Vec::as_slice))?;
+        if let Some(incident) = doc.incident() {
+            tx.execute("UPDATE order_index SET incident = ?1 WHERE order_id = ?2", params![incident.number, id])?;
+        }
+    }
+    Ok(())
 }
 
 /// An index row in version 2's columns (the backfill of that step).
