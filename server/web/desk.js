@@ -1191,9 +1191,12 @@ function dashboardView() {
     const before = { ...q, from: q.from - span, to: q.from };
     const [e, prev, m] = await Promise.all([api('/api/v1/dashboard/efficiency', { query: q }),
       api('/api/v1/dashboard/efficiency', { query: before }).catch(() => null),
-      api('/api/v1/dashboard/heatmap', { query: { ...q, kind: kind() } })]);
+      // 全部 is the empty choice; the server reads no kind as complaints, and `all` as every kind.
+      api('/api/v1/dashboard/heatmap', { query: { ...q, kind: kind() || 'all' } })]);
+    // The open incidents, marked on the cells they cover (live: the desk reloads on notices).
+    const incidents = (await openIncidents().catch(() => [])).filter((i) => !q.project || i.project === q.project);
     eff.replaceChildren(...efficiency(e, prev));
-    heat.replaceChildren(...heatGrids(m, pick, cell?.key));
+    heat.replaceChildren(...heatGrids(m, pick, cell?.key, incidents));
     if (cell) await listCell(cell);
   });
   st.poll = setInterval(reload, 60_000); // figures are materialized in the background, not all announced live
@@ -1269,26 +1272,31 @@ function bars(title, items) {
 }
 
 // Two grids: building × category and weekday × hour; a cell's shade is its share of the grid's maximum.
-function heatGrids(m, pick, selected) {
+function heatGrids(m, pick, selected, incidents = []) {
+  // The open incident covering a building's category, if any (an incident of the whole
+  // community covers every building; one of every category, every category).
+  const incidentAt = (b, c) => incidents.find((i) => (!i.building || i.building === b) && (i.category === '*' || i.category === c));
   const unique = (xs) => [...new Set(xs)];
   const byBuilding = new Map((m.by_building ?? []).map((x) => [`${x.building}|${x.category}`, x.count]));
   const byHour = new Map((m.by_hour ?? []).map((x) => [`${x.weekday}|${x.hour}`, x.count]));
   const buildings = m.buildings?.length ? m.buildings : unique((m.by_building ?? []).map((x) => x.building));
   const categories = m.categories?.length ? m.categories : unique((m.by_building ?? []).map((x) => x.category));
-  const grid = (title, rows, cols, rowLabel, colLabel, count, cellOf) => {
+  const grid = (title, rows, cols, rowLabel, colLabel, count, cellOf, marked = () => null) => {
     const max = Math.max(1, ...rows.flatMap((r) => cols.map((c) => count(r, c))));
     const td = (r, c) => {
       const n = count(r, c);
-      if (!n) return h('td', { class: 'heat-empty' });
+      const incident = marked(r, c);
+      if (!n) return h('td', { class: `heat-empty${incident ? ' heat-incident' : ''}` });
       const cell = cellOf(r, c);
       const choose = (e) => {
         for (const x of document.querySelectorAll('.heat-cell.selected')) x.classList.remove('selected');
         e.currentTarget.classList.add('selected');
         pick(cell);
       };
-      return h('td', { class: `heat-cell${cell.key === selected ? ' selected' : ''}`, 'data-testid': 'heat-cell', ...cell.attrs,
-        tabindex: 0, role: 'button', title: `${cell.title}: ${n}`, style: { '--i': (n / max).toFixed(3) },
-        onclick: choose, onkeydown: (e) => { if (e.key === 'Enter') choose(e); } }, n);
+      return h('td', { class: `heat-cell${cell.key === selected ? ' selected' : ''}${incident ? ' heat-incident' : ''}`, 'data-testid': 'heat-cell', ...cell.attrs,
+        'data-incident': incident?.number, tabindex: 0, role: 'button',
+        title: `${cell.title}: ${n}${incident ? ` · ${t('incident_n', incident.number)}` : ''}`, style: { '--i': (n / max).toFixed(3) },
+        onclick: choose, onkeydown: (e) => { if (e.key === 'Enter') choose(e); } }, n, incident ? ' ⚠' : '');
     };
     return h('div', { class: 'heat-block' }, h('h4', {}, title), rows.length ? h('div', { class: 'scroll-x' }, h('table', { class: 'heat' },
       h('thead', {}, h('tr', {}, h('th'), cols.map((c) => h('th', { scope: 'col' }, colLabel(c))))),
@@ -1300,7 +1308,7 @@ function heatGrids(m, pick, selected) {
     grid(t('heat_building'), buildings, categories, (b) => t('building_n', b), (c) => label('categories', c),
       (b, c) => byBuilding.get(`${b}|${c}`) ?? 0,
       (b, c) => ({ key: `b|${b}|${c}`, attrs: { 'data-building': b, 'data-category': c }, query: { building: b, category: c },
-        title: `${t('building_n', b)} · ${label('categories', c)}` })),
+        title: `${t('building_n', b)} · ${label('categories', c)}` }), incidentAt),
     grid(t('heat_hour'), [1, 2, 3, 4, 5, 6, 7], hours, (w) => WEEKDAYS[lang][w - 1], String,
       (w, hr) => byHour.get(`${w}|${hr}`) ?? 0,
       (w, hr) => ({ key: `h|${w}|${hr}`, attrs: { 'data-weekday': w, 'data-hour': hr }, query: { hour_of_week: (w - 1) * 24 + hr },
