@@ -1194,7 +1194,10 @@ function dashboardView() {
       // 全部 is the empty choice; the server reads no kind as complaints, and `all` as every kind.
       api('/api/v1/dashboard/heatmap', { query: { ...q, kind: kind() || 'all' } })]);
     // The open incidents, marked on the cells they cover (live: the desk reloads on notices).
-    const incidents = (await openIncidents().catch(() => [])).filter((i) => !q.project || i.project === q.project);
+    // With every project chosen, building numbers repeat across projects: marked only when
+    // the organization has one.
+    const single = q.project || (st.me.projects?.length === 1 ? st.me.projects[0].code : null);
+    const incidents = single ? (await openIncidents().catch(() => [])).filter((i) => i.project === single) : [];
     eff.replaceChildren(...efficiency(e, prev));
     heat.replaceChildren(...heatGrids(m, pick, cell?.key, incidents));
     if (cell) await listCell(cell);

@@ -239,7 +239,8 @@ fn backfill_incidents(tx: &Transaction<'_>) -> Result<(), CoreError> {
     };
     for id in ids {
         let Some(chunks) = load_chunks(tx, id.parse()?)? else { continue };
-        let doc = WorkOrder::load_chunks(chunks.iter().map(Vec::as_slice))?;
+        // A document that does not load keeps no incident rather than stopping the upgrade.
+        let Ok(doc) = WorkOrder::load_chunks(chunks.iter().map(Vec::as_slice)) else { continue };
         if let Some(incident) = doc.incident() {
             tx.execute("UPDATE order_index SET incident = ?1 WHERE order_id = ?2", params![incident.number, id])?;
         }
