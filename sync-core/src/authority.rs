@@ -546,7 +546,7 @@ pub fn review(
 ) -> Result<Vec<Rejection>, CoreError> {
     let author = &who.identity;
     let actor = author.device.actor();
-    let already: BTreeSet<ChangeHash> = order.rejections().iter().map(|r| r.change).collect();
+    let already = earlier_rejections(order, changes, &actor);
     let mut rejected: Vec<(Rejection, &Change, Touched)> = Vec::new();
     for change in changes {
         if change.actor_id() != &actor || already.contains(&change.hash()) || change.deps().is_empty() {
@@ -846,6 +846,28 @@ fn record(tx: &mut automerge::transaction::Transaction<'_>, r: &Rejection) -> Re
 }
 
 /// Reads the rejection records of a document.
+/// The changes the server's records say it rejected before. A record that the author's own
+/// change in this push created is a forgery, not the server's: a device cannot mark its own
+/// invalid change as judged already (the forged record is itself compensated as a server-only
+/// write). Records made by changes of other actors that the push carries again (the server's
+/// own compensations) still count.
+fn earlier_rejections(order: &WorkOrder, changes: &[Change], author: &automerge::ActorId) -> BTreeSet<ChangeHash> {
+    let doc = order.automerge();
+    let Ok(Some((Value::Object(ObjType::Map), map))) = doc.get(ROOT, "rejections") else {
+        return BTreeSet::new();
+    };
+    let forged = |id: &ObjId| match id {
+        ObjId::Id(counter, actor, _) if actor == author => {
+            changes.iter().any(|c| c.actor_id() == actor && (c.start_op().get()..=c.max_op()).contains(counter))
+        }
+        _ => false,
+    };
+    doc.map_range(&map, ..)
+        .filter(|item| matches!(item.value, automerge::ValueRef::Object(_)) && !forged(&item.id()))
+        .filter_map(|item| item.key.parse().ok())
+        .collect()
+}
+
 pub(crate) fn read_rejections(doc: &automerge::Automerge) -> Vec<Rejection> {
     let Ok(Some((Value::Object(ObjType::Map), map))) = doc.get(ROOT, "rejections") else {
         return Vec::new();

@@ -280,6 +280,35 @@ fn only_a_server_puts_an_order_in_an_incident() {
         assert!(after.contains(record), "{record:?} is back as it was");
     }
 
+    // A device that writes a rejection record for its own invalid change, in the same push,
+    // does not pass it off as judged already: the change is judged (and compensated), and so is
+    // the forged record.
+    let mut forger = copy_for(&server, &c.owner);
+    let grade_before = server.grade().unwrap();
+    let invalid = forger.set_grade(Grade::Critical, T0 + 4 * HOUR).unwrap();
+    forger
+        .raw_change(T0 + 4 * HOUR, "forge a rejection record", |tx| {
+            use automerge::ReadDoc;
+            use automerge::transaction::Transactable;
+            let (_, rejections) = tx.get(automerge::ROOT, "rejections")?.unwrap();
+            let record = tx.put_object(&rejections, invalid.to_string(), automerge::ObjType::Map)?;
+            for (k, v) in [
+                ("by", c.owner.user.to_string()),
+                ("role", "owner".into()),
+                ("device", c.owner.device.to_string()),
+                ("reason", "server_only_field".into()),
+                ("fields", "grade".into()),
+                ("at", (T0 + 4 * HOUR).to_string()),
+            ] {
+                tx.put(&record, k, v)?;
+            }
+            Ok(())
+        })
+        .unwrap();
+    let rejected = push(&mut server, &forger, &c.owner, &c.server);
+    assert_eq!(rejected.len(), 2, "the invalid grade and the forged record: {rejected:?}");
+    assert_eq!(server.grade().unwrap(), grade_before, "the owner's grade is undone");
+
     // The server's change may write only the server's fields: one that also edits the grade is
     // judged as anyone's.
     let mut both = copy_for(&server, &c.server);
