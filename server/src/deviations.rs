@@ -11,7 +11,7 @@ use loopwork_sync_core::deviation::{Judgement, Measure, Standard};
 use crate::AppState;
 use crate::error::ApiError;
 use crate::settings::{self, Readers, Setting};
-use crate::store::{DeviationChanges, ScopedFigure};
+use crate::store::{DeviationChanges, DeviationEpisode, ScopedFigure};
 
 impl Setting for Standard {
     const NAME: &'static str = "service-standard";
@@ -48,21 +48,28 @@ pub struct FigureNow {
     pub state: String,
 }
 
-/// The organization's figures now, with their episodes' state.
-pub async fn figures(state: &AppState, org: &str, now_ms: i64) -> Result<(Standard, Vec<FigureNow>), ApiError> {
+/// The open episode of a figure's measure and scope, if any.
+fn episode_of<'a>(episodes: &'a [DeviationEpisode], f: &ScopedFigure) -> Option<&'a DeviationEpisode> {
+    episodes.iter().find(|e| {
+        e.closed_at.is_none() && e.measure == f.measure.code() && e.project == f.project && e.category == f.category
+    })
+}
+
+/// The organization's figures now, each with its state under `episodes` (every open one among
+/// them).
+pub async fn figures(
+    state: &AppState,
+    org: &str,
+    now_ms: i64,
+    episodes: &[DeviationEpisode],
+) -> Result<(Standard, Vec<FigureNow>), ApiError> {
     let standard = settings::read::<Standard>(&*state.db, org).await?;
     let figures = read(state, org, &standard, now_ms).await?;
-    let open = state.db.deviation_episodes(org, now_ms).await?;
     let out = figures
         .into_iter()
         .map(|f| {
             let target = standard.target(f.measure);
-            let deviating = open.iter().any(|e| {
-                e.closed_at.is_none()
-                    && e.measure == f.measure.code()
-                    && e.project == f.project
-                    && e.category == f.category
-            });
+            let deviating = episode_of(episodes, &f).is_some();
             let below = f.figure.value().is_some_and(|v| v < target);
             FigureNow {
                 measure: f.measure.code().to_owned(),
@@ -122,9 +129,7 @@ async fn watch_org(state: &AppState, org: &str, now_ms: i64) -> Result<(usize, u
         ..DeviationChanges::default()
     };
     for f in figures {
-        let episode = open.iter().find(|e| {
-            e.closed_at.is_none() && e.measure == f.measure.code() && e.project == f.project && e.category == f.category
-        });
+        let episode = episode_of(&open, &f);
         match standard.judge(f.measure, f.figure, episode.is_some()) {
             Judgement::Open => changes.open.push(f),
             Judgement::Close => changes.close.push(f),

@@ -193,18 +193,7 @@ pub async fn observe(state: &AppState, org: &str, orders: &[String], now_ms: i64
         if fresh.is_empty() {
             return Ok(0);
         }
-        let recent: Vec<Report> = stored
-            .recent
-            .iter()
-            .map(|r| Report {
-                order: r.order.clone(),
-                at_ms: r.at_ms,
-                household: r.household.clone(),
-                node: Node { project: r.project.clone(), building: r.building.clone(), riser: r.riser.clone() },
-                category: r.category.clone(),
-                life_safety: r.life_safety,
-            })
-            .collect();
+        let recent: Vec<Report> = stored.recent.iter().map(row_report).collect();
         let before: Vec<Incident> = stored.open.iter().map(|(i, m)| incident_of(i, m)).collect();
         let last = recent.last().map_or(i64::MIN, |r| r.at_ms);
         let mut detector = Detector::with_thresholds(rules.clone(), thresholds.clone()).resume(
@@ -254,25 +243,16 @@ fn marks(plan: &SurgePlan, before: &[Incident]) -> Vec<loopwork_sync_core::Order
 }
 
 /// The graded response: an incident new, or risen to a level it had not reached, tells that
-/// level's office roles (docs/incidents.md), naming its first member.
+/// level's office roles (docs/incidents.md); the store names its first member.
 fn respond(plan: &mut SurgePlan, before: &[Incident], after: &[Incident], rules: &SurgeRules) {
-    let first_report: HashMap<&str, i64> = plan.members.iter().map(|(_, order, _, at)| (order.as_str(), *at)).collect();
     for write in &mut plan.incidents {
         let Some(incident) = after.iter().find(|a| a.id as i64 == write.number) else { continue };
         let risen = before.iter().find(|b| b.id == incident.id).is_none_or(|b| b.level != incident.level);
         if !risen {
             continue;
         }
-        // The earliest of its members this plan knows the time of, else its first listed.
-        let order = incident
-            .members
-            .iter()
-            .min_by_key(|m| (first_report.get(m.as_str()).copied().unwrap_or(i64::MAX), m.as_str()))
-            .cloned()
-            .unwrap_or_default();
         write.alert = Some(IncidentAlert {
             roles: rules.response.of(incident.level).notify.iter().filter_map(|r| Role::from_code(r).ok()).collect(),
-            order,
             households: incident.households.len() as i64,
         });
     }
@@ -313,20 +293,7 @@ fn plan(before: &[Incident], after: &[Incident], seen: &[Report], recent: &[Repo
         if old == Some(incident) {
             continue;
         }
-        plan.incidents.push(IncidentWrite {
-            number: incident.id as i64,
-            new: old.is_none(),
-            project: incident.node.project.clone(),
-            building: incident.node.building.clone(),
-            riser: incident.node.riser.clone(),
-            category: incident.category.clone(),
-            level: incident.level.code(),
-            opened_at: incident.opened_ms,
-            first_report_at: incident.first_report_ms,
-            score_milli: (incident.score * 1000.0).round() as i64,
-            life_safety: incident.life_safety,
-            alert: None,
-        });
+        plan.incidents.push(write_of(incident, old.is_none()));
     }
     for gone in before.iter().filter(|b| after.iter().all(|a| a.id != b.id)) {
         if let Some(into) = after.iter().find(|a| gone.members.iter().any(|m| a.members.contains(m))) {

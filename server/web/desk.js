@@ -58,7 +58,7 @@ function chrome() {
 
 function showLogin() {
   // Another person may sign in: nothing of the last one's registration stays.
-  Object.assign(st, { me: null, load: null, draft: null, draftTouched: null });
+  Object.assign(st, { me: null, load: null, draft: null, draftTouched: null, deviating: null, deviationsAt: null });
   clearInterval(st.poll);
   chrome();
   $('incident-banner').hidden = true;
@@ -97,7 +97,12 @@ async function refreshChats() {
 
 // Open incidents: the 事件 tab's badge and the banner above every view.
 async function refreshIncidents() {
-  const [rows, deviating] = await Promise.all([openIncidents().catch(() => null), openDeviations().catch(() => [])]);
+  // The figures are aggregates and the watch that opens episodes runs once a minute: read at
+  // most once a minute, not on every live notice.
+  const stale = !st.deviationsAt || Date.now() - st.deviationsAt >= 60_000;
+  const [rows, deviating] = await Promise.all([openIncidents().catch(() => null),
+    stale ? openDeviations().catch(() => st.deviating ?? []) : st.deviating]);
+  if (stale) Object.assign(st, { deviating, deviationsAt: Date.now() });
   if (rows == null) return;
   Object.assign($('incidents-count'), { textContent: rows.length, hidden: !rows.length });
   incidentBanner($('incident-banner'), st.me ? rows : [], st.me ? deviating : []);

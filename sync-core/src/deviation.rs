@@ -113,13 +113,7 @@ impl Standard {
         if targets.iter().any(|t| !(*t > 0.0 && *t <= 1.0)) || !(0.0..=0.2).contains(&self.recovery_margin) {
             return Err(StandardFault::Target);
         }
-        let mut roles = self.notify.clone();
-        roles.sort();
-        roles.dedup();
-        if roles.is_empty()
-            || roles.len() != self.notify.len()
-            || roles.iter().any(|r| !crate::surge::NOTIFIABLE.contains(&r.as_str()))
-        {
+        if !crate::surge::notifiable(&self.notify) {
             return Err(StandardFault::Notify);
         }
         Ok(())

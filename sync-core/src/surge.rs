@@ -446,8 +446,14 @@ pub enum NoticeReach {
     Reporters,
 }
 
-/// The office roles a level may notify.
+/// The office roles a level (or the service standard) may notify.
 pub const NOTIFIABLE: &[&str] = &["dispatcher", "supervisor", "manager", "admin"];
+
+/// Whether roles to notify are 1 to 4 distinct office roles ([`NOTIFIABLE`]).
+pub fn notifiable(roles: &[String]) -> bool {
+    let distinct: FxHashSet<&String> = roles.iter().collect();
+    !roles.is_empty() && distinct.len() == roles.len() && roles.iter().all(|r| NOTIFIABLE.contains(&r.as_str()))
+}
 
 impl Default for Responses {
     fn default() -> Self {
@@ -524,15 +530,9 @@ impl SurgeRules {
         if !(p > 0.0 && p <= 0.05 && share > 0.0 && share <= 1.0) {
             return Err(SurgeRulesFault::Probability);
         }
-        for level in [Level::Four, Level::Three, Level::Two, Level::One] {
-            let notify = &self.response.of(level).notify;
-            let distinct: FxHashSet<&String> = notify.iter().collect();
-            if notify.is_empty()
-                || distinct.len() != notify.len()
-                || notify.iter().any(|r| !NOTIFIABLE.contains(&r.as_str()))
-            {
-                return Err(SurgeRulesFault::Notify);
-            }
+        if [Level::Four, Level::Three, Level::Two, Level::One].iter().any(|l| !notifiable(&self.response.of(*l).notify))
+        {
+            return Err(SurgeRulesFault::Notify);
         }
         Ok(())
     }

@@ -33,8 +33,9 @@ pub async fn deviations(
 ) -> Result<Json<DeviationsNow>, ApiError> {
     require_staff(&principal, "office staff read the service standard's figures", "只有客服人员可以查看服务标准监测")?;
     let now = state.clock.now_ms();
-    let (standard, mut figures) = crate::deviations::figures(&state, &principal.org, now).await?;
+    // Every open episode, and those closed in the last 30 days: the figures' state and the list.
     let mut episodes = state.db.deviation_episodes(&principal.org, now - 30 * 86_400_000).await?;
+    let (standard, mut figures) = crate::deviations::figures(&state, &principal.org, now, &episodes).await?;
     if let Some(projects) = state.db.served_projects(&principal).await? {
         figures.retain(|f| projects.contains(&f.project));
         episodes.retain(|e| projects.contains(&e.project));

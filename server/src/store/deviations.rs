@@ -189,10 +189,7 @@ where
     async fn apply_deviations(&self, org: &str, changes: &DeviationChanges, now_ms: i64) -> Result<(usize, usize)> {
         let mut tx = B::begin_write(&self.pool).await?;
         B::lock_org(&mut tx, org).await?;
-        let hooks: Vec<String> = sqlx::query_scalar("SELECT id FROM webhooks WHERE org_id = $1 AND deleted_at IS NULL")
-            .bind(org)
-            .fetch_all(&mut *tx)
-            .await?;
+        let hooks = Self::org_hooks(&mut tx, org).await?;
         let target = |m: Measure| changes.targets.iter().find(|(t, _)| *t == m).map_or(0, |(_, v)| *v);
         let (mut opened, mut closed) = (0, 0);
         for f in &changes.open {
@@ -219,7 +216,7 @@ where
             opened += 1;
             Self::tell_deviation(&mut tx, org, &hooks, (&id, "deviation.opened"), f, target(f.measure), now_ms).await?;
             let subject = scope_of(f);
-            for user in Self::project_recipients(&mut tx, org, &f.project, &changes.notify).await? {
+            for user in Self::project_recipients(&mut tx, org, Some(&f.project), &changes.notify).await? {
                 Self::notify(&mut tx, org, &user, "", ("deviation", f.measure.code(), now_ms), Some(&subject), now_ms)
                     .await?;
             }
@@ -293,33 +290,18 @@ where
         target_permille: i64,
         now_ms: i64,
     ) -> Result<()> {
-        for hook in hooks {
-            let delivery = delivery_id(hook, episode, "deviation", event, 0);
-            let body = serde_json::json!({
-                "delivery_id": delivery,
-                "event": event,
-                "org_id": org,
-                "episode": episode,
-                "measure": f.measure.code(),
-                "project": f.project,
-                "category": (!f.category.is_empty()).then_some(&f.category),
-                "value_permille": f.figure.permille(),
-                "target_permille": target_permille,
-                "orders": f.figure.of,
-                "at_ms": now_ms,
-            });
-            sqlx::query(
-                "INSERT INTO webhook_outbox (id, org_id, webhook_id, body, attempts, next_attempt_at)
-                 VALUES ($1, $2, $3, $4, 0, $5) ON CONFLICT (id) DO NOTHING",
-            )
-            .bind(&delivery)
-            .bind(org)
-            .bind(hook)
-            .bind(body.to_string())
-            .bind(now_ms)
-            .execute(&mut **tx)
-            .await?;
-        }
-        Ok(())
+        let body = serde_json::json!({
+            "event": event,
+            "org_id": org,
+            "episode": episode,
+            "measure": f.measure.code(),
+            "project": f.project,
+            "category": (!f.category.is_empty()).then_some(&f.category),
+            "value_permille": f.figure.permille(),
+            "target_permille": target_permille,
+            "orders": f.figure.of,
+            "at_ms": now_ms,
+        });
+        Self::enqueue(tx, org, hooks, (episode, "deviation", event, 0), body, now_ms).await
     }
 }

@@ -122,8 +122,6 @@ pub struct IncidentWrite {
 pub struct IncidentAlert {
     /// The office roles told.
     pub roles: Vec<Role>,
-    /// The member the notification names (its first report).
-    pub order: String,
     pub households: i64,
 }
 
@@ -244,6 +242,15 @@ fn order_of(row: OrderTuple) -> SurgeOrder {
     SurgeOrder { order, created_at, project, building, unit, area, category, reporter, by_owner, rule }
 }
 
+/// A report's columns as `surge_reports` holds them (order, at, household, project, building,
+/// riser, category, life safety).
+type SurgeTuple = (String, i64, String, String, Option<String>, Option<String>, String, bool);
+
+fn surge_row_of(row: SurgeTuple) -> SurgeRow {
+    let (order, at_ms, household, project, building, riser, category, life_safety) = row;
+    SurgeRow { order, at_ms, household, project, building, riser, category, life_safety }
+}
+
 /// An order's columns for the detector.
 const ORDER_COLUMNS: &str = "o.id, o.created_at, o.project, o.building, o.unit, o.area, o.category, o.reporter,
      EXISTS (SELECT 1 FROM users u WHERE u.id = o.reporter AND u.role = 'owner'),
@@ -276,6 +283,13 @@ where
     Option<Vec<u8>>: Column<B>,
     for<'s> Option<&'s str>: sqlx::Encode<'s, B>,
 {
+    /// Whether the organization's incidents were written since `revision` (inside a writing
+    /// transaction, under the organization's lock).
+    async fn stale(tx: &mut sqlx::Transaction<'_, B>, org: &str, revision: i64) -> Result<bool> {
+        let (current,): (Option<i64>,) = sqlx::query_as(REVISION).bind(org).fetch_one(&mut **tx).await?;
+        Ok(current.unwrap_or(0) != revision)
+    }
+
     /// The graded response of an incident reaching a level, inside the plan's transaction: once
     /// per incident and level (`incident_alerts`), the level's office roles notified and the
     /// organization's webhooks told (`incident.level`).
@@ -299,39 +313,23 @@ where
             return Ok(());
         }
         let subject = write.number.to_string();
-        let hooks: Vec<String> = sqlx::query_scalar("SELECT id FROM webhooks WHERE org_id = $1 AND deleted_at IS NULL")
-            .bind(org)
-            .fetch_all(&mut **tx)
-            .await?;
-        for hook in hooks {
-            let delivery = delivery_id(&hook, &format!("incident/{}", write.number), "incident", write.level, 0);
-            let body = serde_json::json!({
-                "delivery_id": delivery,
-                "event": "incident.level",
-                "org_id": org,
-                "incident": write.number,
-                "level": write.level,
-                "project": write.project,
-                "building": write.building,
-                "riser": write.riser,
-                "category": write.category,
-                "households": alert.households,
-                "life_safety": write.life_safety,
-                "opened_at_ms": write.opened_at,
-                "at_ms": now_ms,
-            });
-            sqlx::query(
-                "INSERT INTO webhook_outbox (id, org_id, webhook_id, body, attempts, next_attempt_at)
-                 VALUES ($1, $2, $3, $4, 0, $5) ON CONFLICT (id) DO NOTHING",
-            )
-            .bind(&delivery)
-            .bind(org)
-            .bind(hook)
-            .bind(body.to_string())
-            .bind(now_ms)
-            .execute(&mut **tx)
-            .await?;
-        }
+        let hooks = Self::org_hooks(tx, org).await?;
+        let body = serde_json::json!({
+            "event": "incident.level",
+            "org_id": org,
+            "incident": write.number,
+            "level": write.level,
+            "project": write.project,
+            "building": write.building,
+            "riser": write.riser,
+            "category": write.category,
+            "households": alert.households,
+            "life_safety": write.life_safety,
+            "opened_at_ms": write.opened_at,
+            "at_ms": now_ms,
+        });
+        let key = format!("incident/{}", write.number);
+        Self::enqueue(tx, org, &hooks, (&key, "incident", write.level, 0), body, now_ms).await?;
         // The incident's first report (members are written, and moved by merges, before this).
         let first: Option<String> = sqlx::query_scalar(
             "SELECT order_id FROM incident_members WHERE org_id = $1 AND incident = $2 ORDER BY joined_at, order_id LIMIT 1",
@@ -340,8 +338,9 @@ where
         .bind(write.number)
         .fetch_optional(&mut **tx)
         .await?;
-        let order = first.unwrap_or_else(|| alert.order.clone());
-        for user in Self::project_recipients(tx, org, &write.project, &alert.roles).await? {
+        // (A plan writes an incident with its members: an incident without one is not stored.)
+        let order = first.unwrap_or_default();
+        for user in Self::project_recipients(tx, org, Some(&write.project), &alert.roles).await? {
             Self::notify(tx, org, &user, &order, ("incident", write.level, write.opened_at), Some(&subject), now_ms)
                 .await?;
         }
@@ -449,7 +448,7 @@ where
             }
             state.fresh.extend(query.fetch_all(&self.pool).await?.into_iter().map(order_of));
         }
-        let recent: Vec<(String, i64, String, String, Option<String>, Option<String>, String, bool)> = sqlx::query_as(
+        let recent: Vec<SurgeTuple> = sqlx::query_as(
             // A resolved incident's members no longer count towards a new surge.
             "SELECT order_id, at, household, project, building, riser, category, life_safety FROM surge_reports s
              WHERE org_id = $1 AND at > $2
@@ -461,19 +460,7 @@ where
         .bind(recent_from_ms)
         .fetch_all(&self.pool)
         .await?;
-        state.recent = recent
-            .into_iter()
-            .map(|(order, at_ms, household, project, building, riser, category, life_safety)| SurgeRow {
-                order,
-                at_ms,
-                household,
-                project,
-                building,
-                riser,
-                category,
-                life_safety,
-            })
-            .collect();
+        state.recent = recent.into_iter().map(surge_row_of).collect();
         let open: Vec<IncidentTuple> = sqlx::query_as(AssertSqlSafe(format!(
             "SELECT {INCIDENT_COLUMNS} FROM incidents i WHERE i.org_id = $1 AND i.state = 'open' ORDER BY i.number"
         )))
@@ -509,8 +496,7 @@ where
     async fn apply_surges(&self, org: &str, plan: &SurgePlan) -> Result<bool> {
         let mut tx = B::begin_write(&self.pool).await?;
         B::lock_org(&mut tx, org).await?;
-        let (revision,): (Option<i64>,) = sqlx::query_as(REVISION).bind(org).fetch_one(&mut *tx).await?;
-        if revision.unwrap_or(0) != plan.revision {
+        if Self::stale(&mut tx, org, plan.revision).await? {
             return Ok(false);
         }
         sqlx::query(BUMP).bind(org).execute(&mut *tx).await?;
@@ -613,7 +599,7 @@ where
     }
 
     async fn member_reports(&self, org: &str, number: i64) -> Result<Vec<SurgeRow>> {
-        let rows: Vec<(String, i64, String, String, Option<String>, Option<String>, String, bool)> = sqlx::query_as(
+        let rows: Vec<SurgeTuple> = sqlx::query_as(
             "SELECT s.order_id, s.at, s.household, s.project, s.building, s.riser, s.category, s.life_safety
              FROM incident_members m JOIN surge_reports s ON s.order_id = m.order_id
              WHERE m.org_id = $1 AND m.incident = $2 ORDER BY m.joined_at, m.order_id",
@@ -622,26 +608,13 @@ where
         .bind(number)
         .fetch_all(&self.pool)
         .await?;
-        Ok(rows
-            .into_iter()
-            .map(|(order, at_ms, household, project, building, riser, category, life_safety)| SurgeRow {
-                order,
-                at_ms,
-                household,
-                project,
-                building,
-                riser,
-                category,
-                life_safety,
-            })
-            .collect())
+        Ok(rows.into_iter().map(surge_row_of).collect())
     }
 
     async fn merge_incident(&self, org: &str, gone: i64, into: &IncidentWrite, revision: i64) -> Result<bool> {
         let mut tx = B::begin_write(&self.pool).await?;
         B::lock_org(&mut tx, org).await?;
-        let (current,): (Option<i64>,) = sqlx::query_as(REVISION).bind(org).fetch_one(&mut *tx).await?;
-        if current.unwrap_or(0) != revision {
+        if Self::stale(&mut tx, org, revision).await? {
             return Ok(false);
         }
         let open: i64 = sqlx::query_scalar(
@@ -697,8 +670,7 @@ where
     ) -> Result<bool> {
         let mut tx = B::begin_write(&self.pool).await?;
         B::lock_org(&mut tx, org).await?;
-        let (current,): (Option<i64>,) = sqlx::query_as(REVISION).bind(org).fetch_one(&mut *tx).await?;
-        if current.unwrap_or(0) != revision {
+        if Self::stale(&mut tx, org, revision).await? {
             return Ok(false);
         }
         let state: Option<String> = sqlx::query_scalar("SELECT state FROM incidents WHERE org_id = $1 AND number = $2")

@@ -200,6 +200,18 @@ where
     Option<Vec<u8>>: Column<B>,
     for<'s> Option<&'s str>: sqlx::Encode<'s, B>,
 {
+    /// This server process as the principal of its own pushes in the organization.
+    fn system(&self, org: &str) -> Principal {
+        let server = self.fixed.server;
+        Principal {
+            user: server.user,
+            role: Role::System,
+            org: org.to_owned(),
+            device: server.device,
+            project_bound: false,
+        }
+    }
+
     /// One order of [`Database::record_checks`], inside its transaction.
     pub(crate) async fn record_one(
         tx: &mut sqlx::Transaction<'_, B>,
@@ -232,36 +244,18 @@ where
                 continue;
             }
             // Announced to the organization's webhooks in the same transaction: once.
-            let hooks: Vec<String> =
-                sqlx::query_scalar("SELECT id FROM webhooks WHERE org_id = $1 AND deleted_at IS NULL")
-                    .bind(&due.org)
-                    .fetch_all(&mut **tx)
-                    .await?;
-            for hook in hooks {
-                let delivery = delivery_id(&hook, &order_id, f.stage, f.level, f.due_ms);
-                let body = serde_json::json!({
-                    "delivery_id": delivery,
-                    "event": format!("sla.{}", f.level),
-                    "org_id": due.org,
-                    "order_id": order_id,
-                    "stage": f.stage,
-                    "level": f.level,
-                    "at_ms": f.at_ms,
-                    "due_ms": f.due_ms,
-                    "fired_at_ms": now_ms,
-                });
-                sqlx::query(
-                    "INSERT INTO webhook_outbox (id, org_id, webhook_id, body, attempts, next_attempt_at)
-                     VALUES ($1, $2, $3, $4, 0, $5) ON CONFLICT (id) DO NOTHING",
-                )
-                .bind(&delivery)
-                .bind(&due.org)
-                .bind(hook)
-                .bind(body.to_string())
-                .bind(now_ms)
-                .execute(&mut **tx)
-                .await?;
-            }
+            let hooks = Self::org_hooks(tx, &due.org).await?;
+            let body = serde_json::json!({
+                "event": format!("sla.{}", f.level),
+                "org_id": due.org,
+                "order_id": order_id,
+                "stage": f.stage,
+                "level": f.level,
+                "at_ms": f.at_ms,
+                "due_ms": f.due_ms,
+                "fired_at_ms": now_ms,
+            });
+            Self::enqueue(tx, &due.org, &hooks, (&order_id, f.stage, f.level, f.due_ms), body, now_ms).await?;
             let mut users = Self::recipients(tx, &due.org, &order_id, &f.roles).await?;
             users.extend(f.assignee.clone());
             users.sort();
@@ -425,33 +419,19 @@ where
         order_id: &str,
         roles: &[Role],
     ) -> Result<Vec<String>> {
-        let mut users: Vec<String> = Vec::new();
-        for role in roles {
-            let ids: Vec<String> = sqlx::query_scalar(
-                "SELECT id FROM users WHERE org_id = $1 AND role = $2 AND disabled_at IS NULL
-                    AND (role <> 'dispatcher' OR NOT EXISTS (SELECT 1 FROM staff_projects s WHERE s.user_id = users.id)
-                        OR EXISTS (SELECT 1 FROM staff_projects s JOIN orders o ON o.project = s.project
-                            WHERE s.user_id = users.id AND o.id = $3))
-                 ORDER BY id",
-            )
-            .bind(org)
-            .bind(role.code())
+        let project: Option<String> = sqlx::query_scalar("SELECT project FROM orders WHERE id = $1")
             .bind(order_id)
-            .fetch_all(&mut **tx)
+            .fetch_optional(&mut **tx)
             .await?;
-            users.extend(ids);
-        }
-        users.sort();
-        users.dedup();
-        Ok(users)
+        Self::project_recipients(tx, org, project.as_deref(), roles).await
     }
 
     /// The active users of these roles who hear of a project: dispatchers bound to projects
-    /// hear of theirs only.
+    /// hear of theirs only (of none when there is no project: an order not stored).
     pub(crate) async fn project_recipients(
         tx: &mut sqlx::Transaction<'_, B>,
         org: &str,
-        project: &str,
+        project: Option<&str>,
         roles: &[Role],
     ) -> Result<Vec<String>> {
         let mut users: Vec<String> = Vec::new();
@@ -550,32 +530,17 @@ where
         now_ms: i64,
     ) -> Result<bool> {
         let Some(doc) = self.stored_document(org, &order.to_string()).await? else { return Ok(false) };
-        let server = self.fixed.server;
-        let mut document = self.load_stored(org, order, &doc).await?.with_device(server.device);
+        let mut document = self.load_stored(org, order, &doc).await?.with_device(self.fixed.server.device);
         let before = document.heads();
-        if document.transition(&server, action, None, now_ms).is_err() {
+        if document.transition(&self.fixed.server, action, None, now_ms).is_err() {
             return Ok(false);
         }
-        let changes = document
-            .changes_since(&before)
-            .into_iter()
-            .map(|(_, bytes)| {
-                loopwork_sync_core::work_order::parse_change(&bytes).map_err(|e| StoreError::corrupt("change", e))
-            })
-            .collect::<Result<Vec<_>>>()?;
-        let principal = Principal {
-            user: server.user,
-            role: Role::System,
-            org: org.to_owned(),
-            device: server.device,
-            project_bound: false,
-        };
-        let outcome = self.push_job(&principal, &[(order, changes)], &[], now_ms, Some(expect)).await?;
+        let changes = server_changes(&document, &before)?;
+        let outcome = self.push_job(&self.system(org), &[(order, changes)], &[], now_ms, Some(expect)).await?;
         Ok(outcome.merged > 0)
     }
 
     async fn mark_incidents(&self, org: &str, orders: &[OrderId], now_ms: i64) -> Result<usize> {
-        let server = self.fixed.server;
         let mut pushes = Vec::new();
         for order in orders {
             let current: Option<(i64, String, Option<String>, Option<String>, String)> = sqlx::query_as(
@@ -592,7 +557,7 @@ where
             let incident = loopwork_sync_core::IncidentRef { number, place, category };
             let Some(doc) = self.stored_document(org, &order.to_string()).await? else { continue };
             let Ok(document) = self.load_stored(org, *order, &doc).await else { continue };
-            let mut document = document.with_device(server.device);
+            let mut document = document.with_device(self.fixed.server.device);
             if document.incident().as_ref() == Some(&incident) {
                 continue;
             }
@@ -600,27 +565,13 @@ where
             if document.set_incident(&incident, now_ms).is_err() {
                 continue;
             }
-            let changes = document
-                .changes_since(&before)
-                .into_iter()
-                .map(|(_, bytes)| {
-                    loopwork_sync_core::work_order::parse_change(&bytes).map_err(|e| StoreError::corrupt("change", e))
-                })
-                .collect::<Result<Vec<_>>>()?;
-            pushes.push((*order, changes));
+            pushes.push((*order, server_changes(&document, &before)?));
         }
         if pushes.is_empty() {
             return Ok(0);
         }
-        let principal = Principal {
-            user: server.user,
-            role: Role::System,
-            org: org.to_owned(),
-            device: server.device,
-            project_bound: false,
-        };
         let count = pushes.len();
-        self.push_job(&principal, &pushes, &[], now_ms, None).await?;
+        self.push_job(&self.system(org), &pushes, &[], now_ms, None).await?;
         Ok(count)
     }
 
@@ -789,4 +740,15 @@ where
         }
         Ok(out)
     }
+}
+
+/// The changes an edit of the server's made since `before`, parsed as a push carries them.
+fn server_changes(document: &WorkOrder, before: &[ChangeHash]) -> Result<Vec<Change>> {
+    document
+        .changes_since(before)
+        .into_iter()
+        .map(|(_, bytes)| {
+            loopwork_sync_core::work_order::parse_change(&bytes).map_err(|e| StoreError::corrupt("change", e))
+        })
+        .collect()
 }

@@ -16,6 +16,62 @@ pub fn delivery_id(webhook: &str, order: &str, stage: &str, level: &str, due_ms:
     uuid::Builder::from_custom_bytes(bytes).into_uuid().to_string()
 }
 
+impl<B: Backend> Store<B>
+where
+    for<'c> &'c mut B::Connection: sqlx::Executor<'c, Database = B>,
+    usize: sqlx::ColumnIndex<B::Row>,
+    for<'s> &'s str: sqlx::ColumnIndex<B::Row> + sqlx::Encode<'s, B> + sqlx::Type<B>,
+    for<'s> &'s [u8]: sqlx::Encode<'s, B> + sqlx::Type<B>,
+    i64: Column<B>,
+    i32: Column<B>,
+    bool: Column<B>,
+    String: Column<B>,
+    Vec<u8>: Column<B>,
+    Option<i64>: Column<B>,
+    Option<String>: Column<B>,
+    Option<Vec<u8>>: Column<B>,
+    for<'s> Option<&'s str>: sqlx::Encode<'s, B>,
+{
+    /// The organization's endpoints, inside the caller's transaction.
+    pub(crate) async fn org_hooks(tx: &mut sqlx::Transaction<'_, B>, org: &str) -> Result<Vec<String>> {
+        Ok(sqlx::query_scalar("SELECT id FROM webhooks WHERE org_id = $1 AND deleted_at IS NULL")
+            .bind(org)
+            .fetch_all(&mut **tx)
+            .await?)
+    }
+
+    /// Queues an event for each of `hooks`, in the transaction that records the event (so it is
+    /// announced once, exactly when it is recorded): each delivery's id from [`delivery_id`] of
+    /// the endpoint and `(subject, stage, level, due_ms)`, its body `body` with that id as
+    /// `delivery_id`.
+    pub(crate) async fn enqueue(
+        tx: &mut sqlx::Transaction<'_, B>,
+        org: &str,
+        hooks: &[String],
+        (subject, stage, level, due_ms): (&str, &str, &str, i64),
+        body: serde_json::Value,
+        now_ms: i64,
+    ) -> Result<()> {
+        for hook in hooks {
+            let delivery = delivery_id(hook, subject, stage, level, due_ms);
+            let mut body = body.clone();
+            body["delivery_id"] = serde_json::Value::String(delivery.clone());
+            sqlx::query(
+                "INSERT INTO webhook_outbox (id, org_id, webhook_id, body, attempts, next_attempt_at)
+                 VALUES ($1, $2, $3, $4, 0, $5) ON CONFLICT (id) DO NOTHING",
+            )
+            .bind(&delivery)
+            .bind(org)
+            .bind(hook.as_str())
+            .bind(body.to_string())
+            .bind(now_ms)
+            .execute(&mut **tx)
+            .await?;
+        }
+        Ok(())
+    }
+}
+
 /// An organization's webhook endpoint (its secret is shown once, when it is created).
 #[derive(Clone, Debug, Serialize, schemars::JsonSchema)]
 pub struct WebhookRecord {
