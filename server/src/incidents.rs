@@ -6,7 +6,8 @@
 //! wins: this plan is dropped, and two replicas never open the same incident twice.
 //!
 //! The baseline is relearned per organization once a day, from ten weeks of its orders outside
-//! incidents, on the working calendar of its SLA book (China's holidays and 调休 by default).
+//! incidents (fewer when its first order is more recent), on the working calendar of its SLA
+//! book (China's holidays and 调休 by default).
 
 use std::collections::{HashMap, HashSet};
 use std::sync::{Arc, Mutex};
@@ -19,7 +20,7 @@ use loopwork_sync_core::{Location, Role, surge};
 use crate::AppState;
 use crate::error::ApiError;
 use crate::settings::{self, Readers, Setting};
-use crate::store::{IncidentAlert, IncidentWrite, SurgeOrder, SurgePlan, SurgeRow};
+use crate::store::{IncidentAlert, IncidentWrite, NewMember, SurgeOrder, SurgePlan, SurgeRow};
 
 /// How far back a new order's creation may be and still be news: older ones (an offline phone's
 /// week-old report, orders from before an upgrade) are history, not a surge.
@@ -143,13 +144,24 @@ async fn baseline(state: &AppState, org: &str, now_ms: i64) -> Result<Arc<Baseli
     }
     let midnight = day * DAY_MS - 8 * 3_600_000;
     let calendar = calendar(state, org).await?;
-    let history = state.db.surge_history(org, midnight - HISTORY_MS, midnight).await?;
+    // The history starts with the organization's first order: the weeks before it were not
+    // weeks when nothing happened (they would make a new organization's first weeks, and the
+    // kinds of day it has not lived yet, look quieter than they are).
+    let from =
+        state.db.first_order_at(org).await?.map_or(midnight, |first| first.clamp(midnight - HISTORY_MS, midnight));
+    let history = state.db.surge_history(org, from, midnight).await?;
     let reports: Vec<Report> = history.iter().map(|o| report_of(o, o.created_at)).collect();
     let units = state.db.estate_unit_codes(org).await?;
     let units = units.iter().map(|(p, b, u)| Node::of(&Location::unit(p, b, u)));
-    let learned = Arc::new(Baseline::learn(&calendar, units, &reports, midnight - HISTORY_MS, midnight));
+    let learned = Arc::new(Baseline::learn(&calendar, units, &reports, from, midnight));
     state.surges.baselines.lock().unwrap_or_else(|p| p.into_inner()).insert(org.to_owned(), (day, learned.clone()));
     Ok(learned)
+}
+
+/// Whether a member counts towards its incident's extent: a member, or a suggestion not yet
+/// dismissed.
+fn counts(member: &crate::store::MemberRow) -> bool {
+    member.standing != "dismissed"
 }
 
 /// The detector's view of an incident stored open.
@@ -162,9 +174,11 @@ fn incident_of(record: &crate::store::IncidentRecord, members: &[crate::store::M
         level,
         opened_ms: record.opened_at,
         first_report_ms: record.first_report_at,
+        // Every order it holds (a dismissed one too: it is not taken again, nor counted towards
+        // another surge); households and buildings of those that count.
         members: members.iter().map(|m| m.order.clone()).collect(),
-        households: members.iter().map(|m| m.household.clone()).collect(),
-        buildings: members.iter().filter_map(|m| m.building.clone()).collect(),
+        households: members.iter().filter(|m| counts(m)).map(|m| m.household.clone()).collect(),
+        buildings: members.iter().filter(|m| counts(m)).filter_map(|m| m.building.clone()).collect(),
         score: record.score_milli as f64 / 1000.0,
         life_safety: record.life_safety || members.iter().any(|m| m.life_safety),
         resolved: false,
@@ -205,10 +219,16 @@ pub async fn observe(state: &AppState, org: &str, orders: &[String], now_ms: i64
         // what was seen already (another process's now may be ahead of this one's).
         let mut reports: Vec<Report> = fresh.iter().map(|o| report_of(o, o.created_at.min(now_ms).max(last))).collect();
         reports.sort_by(|a, b| a.at_ms.cmp(&b.at_ms).then_with(|| a.order.cmp(&b.order)));
+        // A later join the detector is not sure enough of is suggested to the dispatcher.
+        let mut suggested = HashSet::new();
         for report in &reports {
-            detector.observe(report.clone(), &baseline);
+            if let surge::Outcome::Joined { confidence, .. } = detector.observe(report.clone(), &baseline)
+                && confidence < rules.auto_join_confidence
+            {
+                suggested.insert(report.order.clone());
+            }
         }
-        let mut plan = plan(&before, detector.incidents(), &reports, &recent, stored.revision);
+        let mut plan = plan(&before, detector.incidents(), &reports, &recent, &suggested, stored.revision);
         plan.now_ms = now_ms;
         respond(&mut plan, &before, detector.incidents(), &rules);
         let changed = plan.incidents.len();
@@ -230,10 +250,11 @@ pub async fn observe(state: &AppState, org: &str, orders: &[String], now_ms: i64
     Ok(0)
 }
 
-/// Whose documents must say their incident after a plan: the new members, and the members of
-/// incidents merged away (the store reads which incident each belongs to when it writes).
+/// Whose documents must say their incident after a plan: the new members (not suggestions), and
+/// the members of incidents merged away (the store reads which incident each belongs to, as a
+/// member, when it writes).
 fn marks(plan: &SurgePlan, before: &[Incident]) -> Vec<loopwork_sync_core::OrderId> {
-    let new = plan.members.iter().map(|(_, order, _, _)| order);
+    let new = plan.members.iter().filter(|m| !m.suggested).map(|m| &m.order);
     let moved = plan
         .merged
         .iter()
@@ -283,8 +304,15 @@ pub async fn covered(state: &AppState, due: &[crate::store::CheckDue]) -> Result
 }
 
 /// What a scan writes: the reports seen, the incidents that are new or changed, their new
-/// members, and the incidents merged away.
-fn plan(before: &[Incident], after: &[Incident], seen: &[Report], recent: &[Report], revision: i64) -> SurgePlan {
+/// members (those of `suggested` as suggestions), and the incidents merged away.
+fn plan(
+    before: &[Incident],
+    after: &[Incident],
+    seen: &[Report],
+    recent: &[Report],
+    suggested: &HashSet<String>,
+    revision: i64,
+) -> SurgePlan {
     // Members join from this scan's reports or from the recent window's.
     let reports: HashMap<&str, &Report> = recent.iter().chain(seen).map(|r| (r.order.as_str(), r)).collect();
     let mut plan = SurgePlan { seen: seen.iter().map(row_of).collect(), revision, ..SurgePlan::default() };
@@ -314,7 +342,13 @@ fn plan(before: &[Incident], after: &[Incident], seen: &[Report], recent: &[Repo
                 continue;
             }
             let Some(report) = reports.get(member.as_str()) else { continue };
-            plan.members.push((incident.id as i64, member.clone(), report.household.clone(), report.at_ms));
+            plan.members.push(NewMember {
+                incident: incident.id as i64,
+                order: member.clone(),
+                household: report.household.clone(),
+                joined_at: report.at_ms,
+                suggested: suggested.contains(member),
+            });
         }
     }
     plan

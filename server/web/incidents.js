@@ -47,6 +47,11 @@ addStrings({
   incident_merge_confirm: ['确认将本事件并入事件 #{0}?', 'Merge this incident into incident #{0}?'], incident_merged: ['已合并', 'Merged'],
   incident_split: ['拆分所选 {0} 单为新事件', 'Split the {0} chosen into a new incident'], incident_split_done: ['已拆分为事件 #{0}', 'Split into incident #{0}'],
   incident_merged_into: ['已并入事件 #{0}', 'Merged into incident #{0}'],
+  incident_suggestions: ['待确认是否并入', 'Suggested to join'],
+  incident_suggestions_intro: ['以下报修与事件同址同类,但系统把握不足(低于设定的自动并入置信度),请逐单确认。',
+    'These reports share the incident\'s place and category, but the detector was not sure enough (below the set confidence): decide each.'],
+  incident_suggestions_n: ['{0} 单待确认', '{0} to decide'], incident_join: ['并入事件', 'Join'], incident_dismiss: ['不属于此事件', 'Not this incident'],
+  incident_joined: ['已并入事件', 'Joined the incident'], incident_dismissed: ['已排除', 'Dismissed'],
   level_response: ['响应及时率', 'Response in time'], level_satisfaction: ['满意率', 'Satisfaction'], level_deadlines: ['时限达标率', 'Deadlines kept'],
 });
 
@@ -105,7 +110,8 @@ export function incidentsView(ctx, arg) {
       href: `#incidents/${i.number}`, class: `card incident ${i.state}`, 'data-testid': 'incident-row', 'data-number': i.number,
     }, h('div', { class: 'row-top' }, h('strong', {}, t('incident_n', i.number), ' · ', incidentPlace(i), ' · ', category(i.category)), levelBadge(i.level)),
     h('div', { class: 'muted' }, t('incident_households', i.households, i.orders), ' · ', t('incident_since', fmtTime(i.first_report_at)), ' · ',
-      t(`incident_state_${i.state}`), i.life_safety ? [' · ', h('strong', { class: 'danger-text' }, t('incident_life_safety'))] : null)))
+      t(`incident_state_${i.state}`), i.suggestions ? [' · ', h('strong', { 'data-testid': 'incident-suggestion-count' }, t('incident_suggestions_n', i.suggestions))] : null,
+      i.life_safety ? [' · ', h('strong', { class: 'danger-text' }, t('incident_life_safety'))] : null)))
       : [muted(t('incidents_none'))]));
   });
 }
@@ -122,8 +128,11 @@ function incidentView(ctx, number) {
       if (!confirm(t('incident_resolve_confirm'))) return;
       busy(e.currentTarget, async () => { paint(await api(`${url}/resolve`, { method: 'POST' })); toast(t('incident_resolved')); ctx.refresh?.(); });
     } }, t('incident_resolve'));
+    // Members, and later reports suggested to join (the dispatcher decides each).
+    const members = d.members.filter((m) => m.standing === 'member');
+    const suggested = d.members.filter((m) => m.standing === 'suggested');
     // One technician for the whole incident: every member still waiting is assigned at once.
-    const waiting = d.members.filter((m) => m.status === 'new');
+    const waiting = members.filter((m) => m.status === 'new');
     const who = d.state === 'open' && waiting.length > 0 && ctx.techSelect('incident-assign-select', chosen, d.category === '*' ? null : d.category);
     if (who) {
       who.value = chosen;
@@ -184,7 +193,7 @@ function incidentView(ctx, number) {
           location.hash = `#incidents/${into.number}`;
         });
       } }, t('incident_merge_go')));
-    const split = d.state === 'open' && d.members.length > 1 && h('button', { type: 'button', 'data-testid': 'incident-split', disabled: !picked.size || picked.size >= d.members.length,
+    const split = d.state === 'open' && members.length > 1 && h('button', { type: 'button', 'data-testid': 'incident-split', disabled: !picked.size || picked.size >= members.length,
       onclick: (e) => busy(e.currentTarget, async () => {
         const made = await api(`${url}/split`, { method: 'POST', body: { orders: [...picked] } });
         picked.clear();
@@ -194,6 +203,18 @@ function incidentView(ctx, number) {
       }) }, t('incident_split', picked.size));
     const pick = (m) => d.state === 'open' && h('input', { type: 'checkbox', 'data-testid': 'incident-member-pick', checked: picked.has(m.order_id),
       onchange: (e) => { if (e.target.checked) picked.add(m.order_id); else picked.delete(m.order_id); paint(d); } });
+    const answer = (m, join) => h('button', { type: 'button', class: join ? 'primary' : '', 'data-testid': join ? 'incident-suggestion-join' : 'incident-suggestion-dismiss',
+      onclick: (e) => busy(e.currentTarget, async () => {
+        const after = await api(`${url}/suggestions`, { method: 'POST', body: { order: m.order_id, join } });
+        toast(t(join ? 'incident_joined' : 'incident_dismissed'));
+        ctx.refresh?.();
+        paint(after);
+      }) }, t(join ? 'incident_join' : 'incident_dismiss'));
+    const suggestions = suggested.length > 0 && h('section', { class: 'card stack', 'data-testid': 'incident-suggestions' },
+      h('h3', {}, t('incident_suggestions'), ' · ', t('incident_suggestions_n', suggested.length)), muted(t('incident_suggestions_intro')),
+      table([t('number'), t('location'), t('status'), t('created_at'), ''], suggested.map((m) => h('tr', { 'data-testid': 'incident-suggestion' },
+        h('td', {}, h('a', { href: `#order/${encodeURIComponent(m.order_id)}` }, m.number)), h('td', {}, place(m)), h('td', {}, statusBadge(m.status)),
+        h('td', {}, fmtTime(m.created_at)), h('td', {}, d.state === 'open' ? h('div', { class: 'row gap' }, answer(m, true), answer(m, false)) : '')))));
     box.replaceChildren(
       // (replaceChildren is the DOM's: no `false` among its arguments.)
       d.state === 'merged' ? h('p', { class: 'notice' }, h('a', { href: `#incidents/${d.merged_into}` }, t('incident_merged_into', d.merged_into))) : '',
@@ -203,9 +224,9 @@ function incidentView(ctx, number) {
           ' · ', h('span', { 'data-testid': 'incident-state' }, t(`incident_state_${d.state}`)), d.resolved_at ? ` ${fmtTime(d.resolved_at)}` : '',
           d.life_safety ? [' · ', h('strong', { class: 'danger-text' }, t('incident_life_safety'))] : null),
         assign, merge, resolve && h('div', { class: 'buttons' }, resolve)),
-      response, notices,
+      suggestions || '', response, notices,
       h('section', { class: 'card' }, h('div', { class: 'row-top' }, h('h3', {}, t('incident_members')), split),
-        table([t('number'), t('location'), t('status'), t('created_at')], d.members.map((m) => h('tr', { 'data-testid': 'incident-member' },
+        table([t('number'), t('location'), t('status'), t('created_at')], members.map((m) => h('tr', { 'data-testid': 'incident-member' },
           h('td', {}, pick(m), ' ', h('a', { href: `#order/${encodeURIComponent(m.order_id)}` }, m.number)), h('td', {}, place(m)),
           h('td', {}, statusBadge(m.status)), h('td', {}, fmtTime(m.created_at)))))));
   };

@@ -402,6 +402,11 @@ pub struct SurgeRules {
     pub level_one_building_share: f64,
     /// What each level sets in motion (the graded response).
     pub response: Responses,
+    /// A report that joins an open incident later (not in the surge that opened or widened it)
+    /// becomes a member at once when the confidence that it belongs ([`join_confidence`]) is
+    /// at least this; below it, it is suggested to the dispatcher, who accepts or dismisses it.
+    /// 0 makes every join automatic, 1 every later join a suggestion.
+    pub auto_join_confidence: f64,
 }
 
 /// The graded response (分级响应): what each level of incident sets in motion.
@@ -494,6 +499,7 @@ impl Default for SurgeRules {
             level_two_households: 200,
             level_one_building_share: 0.5,
             response: Responses::default(),
+            auto_join_confidence: 0.9,
         }
     }
 }
@@ -503,6 +509,8 @@ impl Default for SurgeRules {
 pub enum SurgeRulesFault {
     #[error("windows must be 1 to 5 values of 1 to 240 minutes")]
     Windows,
+    #[error("auto_join_confidence must be 0 to 1")]
+    Confidence,
     #[error("households thresholds must be 2 to 100,000, levels in order (IV < III < II)")]
     Households,
     #[error("the p-value must be above 0 and at most 0.05; the building share above 0 and at most 1")]
@@ -529,6 +537,9 @@ impl SurgeRules {
         let share = self.level_one_building_share;
         if !(p > 0.0 && p <= 0.05 && share > 0.0 && share <= 1.0) {
             return Err(SurgeRulesFault::Probability);
+        }
+        if !(0.0..=1.0).contains(&self.auto_join_confidence) {
+            return Err(SurgeRulesFault::Confidence);
         }
         if [Level::Four, Level::Three, Level::Two, Level::One].iter().any(|l| !notifiable(&self.response.of(*l).notify))
         {
@@ -733,13 +744,25 @@ impl Incident {
     }
 }
 
+/// The confidence that a report belongs to an incident whose place counts `households` in a
+/// window where the baseline expects `expected`: the share of them the incident explains
+/// (the attributable fraction `1 − expected / households`, 0 when the count is not above the
+/// expectation). At a riser, where a report an hour is rare, even one report is near 1; over a
+/// whole community, where reports come anyway, a lone later report is less sure.
+pub fn join_confidence(households: u32, expected: f64) -> f64 {
+    if households == 0 || !expected.is_finite() {
+        return 0.0;
+    }
+    (1.0 - expected.max(0.0) / f64::from(households)).clamp(0.0, 1.0)
+}
+
 /// What one report did.
 #[derive(Clone, Debug, PartialEq)]
 pub enum Outcome {
     /// No surge: the report stands alone.
     Quiet,
-    /// It joined an open incident.
-    Joined { incident: u64 },
+    /// It joined an open incident, with the confidence that it belongs ([`join_confidence`]).
+    Joined { incident: u64, confidence: f64 },
     /// It completed a surge: a new incident with the reports of its window.
     Opened { incident: u64 },
     /// It made an incident wider (its node moved up), merging the incidents named.
@@ -847,7 +870,10 @@ impl Detector {
             self.regrade(id, baseline);
         }
         let Some(firing) = self.scan(&report, baseline) else {
-            return joined.map_or(Outcome::Quiet, |incident| Outcome::Joined { incident });
+            return joined.map_or(Outcome::Quiet, |incident| Outcome::Joined {
+                incident,
+                confidence: self.confidence(incident, &report, baseline),
+            });
         };
         let members: Vec<Report> = self
             .recent
@@ -913,6 +939,22 @@ impl Detector {
         }
         self.regrade(id, baseline);
         outcome
+    }
+
+    /// The confidence that a report joining the open incident `id` belongs to it: of the
+    /// households the incident holds in the longest window up to the report, the share above
+    /// what the baseline expects there ([`join_confidence`]).
+    fn confidence(&self, id: u64, report: &Report, baseline: &Baseline) -> f64 {
+        let Some(incident) = self.incident(id) else { return 0.0 };
+        let window_ms = self.rules.max_window_ms();
+        let households: FxHashSet<&str> = self
+            .recent
+            .iter()
+            .filter(|r| r.at_ms > report.at_ms - window_ms && self.held.get(&r.order) == Some(&id))
+            .map(|r| r.household.as_str())
+            .collect();
+        let expected = baseline.expected(&incident.node, &incident.category, report.at_ms, window_ms);
+        join_confidence(households.len() as u32, expected)
     }
 
     fn absorb(&mut self, id: u64, report: &Report) {
@@ -1142,9 +1184,10 @@ mod tests {
         assert_eq!(incident.level, Level::Four);
         assert_eq!(incident.households.len(), 5);
         assert_eq!(incident.members.len(), 6);
-        assert_eq!(
-            detector.observe(report(6, at + 9 * MINUTE_MS, 3, "1-0902", "water_electric"), &base),
-            Outcome::Joined { incident: 1 }
+        let joined = detector.observe(report(6, at + 9 * MINUTE_MS, 3, "1-0902", "water_electric"), &base);
+        assert!(
+            matches!(joined, Outcome::Joined { incident: 1, confidence } if confidence > 0.99),
+            "a riser expects almost nothing: {joined:?}"
         );
         // Another category at the same riser is not this incident.
         assert_eq!(detector.observe(report(7, at + 9 * MINUTE_MS, 3, "1-1002", "cleaning"), &base), Outcome::Quiet);
@@ -1201,7 +1244,50 @@ mod tests {
         assert_eq!(incident.node, Node::building("p", "2"));
         assert_eq!(incident.households.len(), 9);
         assert_eq!(incident.level, Level::Three, "a whole building");
-        assert_eq!(next(&mut detector, "2-1202".into(), 10), Outcome::Joined { incident: 1 });
+        let joined = next(&mut detector, "2-1202".into(), 10);
+        assert!(matches!(joined, Outcome::Joined { incident: 1, confidence } if confidence > 0.9), "{joined:?}");
+    }
+
+    #[test]
+    fn a_join_is_as_sure_as_the_incident_explains_its_place_s_count() {
+        assert!((join_confidence(10, 0.01) - 0.999).abs() < 1e-12);
+        assert_eq!(join_confidence(1, 0.5), 0.5);
+        assert_eq!(join_confidence(2, 3.0), 0.0, "no more than expected: nothing explained");
+        assert_eq!(join_confidence(0, 0.0), 0.0);
+        assert_eq!(join_confidence(3, f64::NAN), 0.0);
+        // A whole project's incident: a lone report long after its surge is less sure than one
+        // in the thick of it.
+        let at = MONDAY + 7 * 24 * HOUR_MS + 12 * HOUR_MS;
+        let base = baseline(at - HOUR_MS);
+        let mut detector = Detector::new(SurgeRules::default());
+        let incident = Incident {
+            id: 1,
+            node: Node::project("p"),
+            category: "water_electric".into(),
+            level: Level::Two,
+            opened_ms: at - 3 * HOUR_MS,
+            first_report_ms: at - 3 * HOUR_MS,
+            members: vec![],
+            households: BTreeSet::new(),
+            buildings: BTreeSet::new(),
+            score: 30.0,
+            life_safety: false,
+            resolved: false,
+        };
+        detector = detector.resume(vec![incident], vec![], 2);
+        let lone = detector.observe(report(1, at, 3, "1-0902", "water_electric"), &base);
+        let Outcome::Joined { incident: 1, confidence: lone } = lone else { panic!("{lone:?}") };
+        let mut thick = 0.0;
+        for n in 2..=12u32 {
+            let outcome = detector.observe(
+                report(n as usize, at + i64::from(n) * MINUTE_MS, n % 4 + 1, &format!("1-{n:02}01"), "water_electric"),
+                &base,
+            );
+            if let Outcome::Joined { confidence, .. } = outcome {
+                thick = confidence;
+            }
+        }
+        assert!(lone < 0.9 && thick > 0.9 && thick > lone, "lone {lone}, in the thick of it {thick}");
     }
 
     #[test]
@@ -1368,6 +1454,10 @@ mod tests {
         assert_eq!(bad.check(), Err(SurgeRulesFault::Probability));
         let bad = SurgeRules { max_p_value: f64::NAN, ..SurgeRules::default() };
         assert_eq!(bad.check(), Err(SurgeRulesFault::Probability));
+        for confidence in [-0.1, 1.01, f64::NAN] {
+            let bad = SurgeRules { auto_join_confidence: confidence, ..SurgeRules::default() };
+            assert_eq!(bad.check(), Err(SurgeRulesFault::Confidence), "{confidence}");
+        }
         for notify in [vec![], vec!["owner"], vec!["technician"], vec!["manager", "manager"]] {
             let mut bad = SurgeRules::default();
             bad.response.three.notify = notify.iter().map(|r| (*r).to_owned()).collect();

@@ -162,6 +162,16 @@ pub fn error_code(body: &serde_json::Value) -> &str {
 pub struct OffsetClock(std::sync::atomic::AtomicI64);
 
 impl OffsetClock {
+    /// A clock that reads `at_ms` now and runs on from there.
+    pub fn at(at_ms: i64) -> OffsetClock {
+        OffsetClock(std::sync::atomic::AtomicI64::new(at_ms - SystemClock.now_ms()))
+    }
+
+    /// Moves the clock to `at_ms` (forwards or back).
+    pub fn set(&self, at_ms: i64) {
+        self.0.store(at_ms - SystemClock.now_ms(), std::sync::atomic::Ordering::SeqCst);
+    }
+
     pub fn advance_minutes(&self, minutes: i64) {
         self.0.fetch_add(minutes * 60_000, std::sync::atomic::Ordering::SeqCst);
     }
@@ -197,8 +207,9 @@ impl TestServer {
     /// handlers see the time the test sets.
     pub async fn start_with_clock(backend: Backend, clock: Arc<dyn Clock>) -> TestServer {
         let database = TestDatabase::new(backend).await;
+        let now_ms = clock.now_ms();
         let server = Self::start_with(database, clock).await;
-        demo::seed(server.state.db.as_ref(), SystemClock.now_ms()).await.expect("demo data");
+        demo::seed(server.state.db.as_ref(), now_ms).await.expect("demo data");
         server
     }
 

@@ -16,7 +16,7 @@ use crate::error::ApiError;
 use crate::http::extract::Body;
 use crate::http::extract::Params;
 use crate::replication::Principal;
-use crate::store::{IncidentFilter, IncidentMember, IncidentNotice, IncidentRecord};
+use crate::store::{IncidentFilter, IncidentMember, IncidentNotice, IncidentRecord, SuggestionAnswer};
 use loopwork_sync_core::surge::{Level, LevelResponse, Node, NoticeReach, SurgeRules};
 use loopwork_sync_core::{Category, Location};
 
@@ -316,6 +316,50 @@ pub struct MergeBody {
 pub struct SplitBody {
     /// The member orders that become a new incident: 1 to 500, some of its members, not all.
     pub orders: Vec<String>,
+}
+
+/// `POST /api/v1/incidents/{number}/suggestions`'s body.
+#[derive(Debug, Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct SuggestionBody {
+    /// The order suggested to join the incident.
+    pub order: String,
+    /// `true`: it joins the incident as a member; `false`: it is not the incident's (dismissed).
+    pub join: bool,
+}
+
+/// `POST /api/v1/incidents/{number}/suggestions`: the dispatcher's answer to a later report the
+/// detector was not sure enough of (docs/incidents.md). Joined, the order is a member like any
+/// (counted, covered, its document naming the incident on the phones); dismissed, it stays out
+/// of the incident. 200 with the incident as `GET` gives it.
+pub async fn answer_suggestion(
+    State(state): State<AppState>,
+    Authenticated(principal): Authenticated,
+    Path(number): Path<String>,
+    Body(body): Body<SuggestionBody>,
+) -> Result<Json<IncidentDetail>, ApiError> {
+    let found = detail(&state, &principal, &number).await?;
+    let number = found.incident.number;
+    match state.db.answer_suggestion(&principal.org, number, &body.order, body.join).await? {
+        SuggestionAnswer::Answered => {}
+        SuggestionAnswer::NotOpen => return Err(refused(crate::incidents::HandRefusal::NotOpen)),
+        SuggestionAnswer::NotSuggested => {
+            return Err(ApiError::new(
+                axum::http::StatusCode::CONFLICT,
+                "not_suggested",
+                "the order is not a suggestion of this incident awaiting an answer",
+                "该工单不是此事件待确认的建议成员",
+            ));
+        }
+    }
+    if body.join
+        && let Ok(order) = body.order.parse()
+        && let Err(e) = state.db.mark_incidents(&principal.org, &[order], state.clock.now_ms()).await
+    {
+        tracing::warn!(error = %e, "an accepted member's document not marked with its incident");
+    }
+    let _ = state.notified.send(principal.org.clone());
+    Ok(Json(detail(&state, &principal, &number.to_string()).await?))
 }
 
 fn refused(refusal: crate::incidents::HandRefusal) -> ApiError {

@@ -92,6 +92,7 @@ pub fn router(state: AppState) -> axum::Router {
         .route("/api/v1/incidents/{number}/notices", post(incidents::add_notice))
         .route("/api/v1/incidents/{number}/merge", post(incidents::merge))
         .route("/api/v1/incidents/{number}/split", post(incidents::split))
+        .route("/api/v1/incidents/{number}/suggestions", post(incidents::answer_suggestion))
         .route("/api/v1/notices", get(incidents::owner_notices))
         .route("/api/v1/deviations", get(deviations::deviations))
         .route("/api/v1/assistant/messages", post(assistant::owner_message))

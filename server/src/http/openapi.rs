@@ -119,6 +119,7 @@ pub fn schemas() -> Map<String, Value> {
         crate::http::incidents::NoticeBody,
         crate::http::incidents::MergeBody,
         crate::http::incidents::SplitBody,
+        crate::http::incidents::SuggestionBody,
         crate::http::incidents::OwnerNotice,
         crate::http::deviations::DeviationsNow,
         loopwork_sync_core::deviation::Standard,

@@ -61,6 +61,9 @@ pub struct IncidentRecord {
     pub households: i64,
     /// Its member orders.
     pub orders: i64,
+    /// Later reports suggested to join it, awaiting a dispatcher's answer (not members yet:
+    /// not counted above, not covered, not told as the incident's).
+    pub suggestions: i64,
 }
 
 /// A member of an incident, as the detector resumes it.
@@ -70,6 +73,31 @@ pub struct MemberRow {
     pub household: String,
     pub building: Option<String>,
     pub life_safety: bool,
+    /// `member`, `suggested` or `dismissed` (held by the incident, counted by none).
+    pub standing: String,
+}
+
+/// An order a scan puts in an incident.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct NewMember {
+    pub incident: i64,
+    pub order: String,
+    pub household: String,
+    pub joined_at: i64,
+    /// Suggested to the dispatcher rather than a member at once (its join was not sure enough:
+    /// the surge rules' `auto_join_confidence`).
+    pub suggested: bool,
+}
+
+/// What a dispatcher's answer to a suggested member did.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum SuggestionAnswer {
+    /// The order is now a member (or dismissed).
+    Answered,
+    /// The incident is not open.
+    NotOpen,
+    /// The order is not a suggestion of the incident awaiting an answer.
+    NotSuggested,
 }
 
 /// A member of an incident, as the desk lists it.
@@ -84,6 +112,8 @@ pub struct IncidentMember {
     pub category: String,
     pub created_at: i64,
     pub joined_at: i64,
+    /// `member`, or `suggested` (awaiting a dispatcher's answer).
+    pub standing: String,
 }
 
 /// What the detector needs of an organization to go on: the new orders it has not seen, the
@@ -153,8 +183,8 @@ pub struct SurgePlan {
     /// The reports seen (each order once).
     pub seen: Vec<SurgeRow>,
     pub incidents: Vec<IncidentWrite>,
-    /// New members: (incident, order, household, joined at). A merged incident's members move.
-    pub members: Vec<(i64, String, String, i64)>,
+    /// New members and suggestions. A merged incident's members move.
+    pub members: Vec<NewMember>,
     /// Incidents merged into another: (merged, into).
     pub merged: Vec<(i64, i64)>,
     /// The revision the plan was made from: another write since (another process's plan, a
@@ -176,8 +206,10 @@ pub struct IncidentFilter {
 
 const INCIDENT_COLUMNS: &str = "i.number, i.project, i.building, i.riser, i.category, i.level, i.state, i.merged_into,
      i.opened_at, i.first_report_at, i.score_milli, i.life_safety, i.resolved_at,
-     (SELECT COUNT(DISTINCT m.household) FROM incident_members m WHERE m.org_id = i.org_id AND m.incident = i.number),
-     (SELECT COUNT(*) FROM incident_members m WHERE m.org_id = i.org_id AND m.incident = i.number)";
+     (SELECT COUNT(DISTINCT m.household) FROM incident_members m
+      WHERE m.org_id = i.org_id AND m.incident = i.number AND m.standing = 'member'),
+     (SELECT COUNT(*) FROM incident_members m WHERE m.org_id = i.org_id AND m.incident = i.number AND m.standing = 'member'),
+     (SELECT COUNT(*) FROM incident_members m WHERE m.org_id = i.org_id AND m.incident = i.number AND m.standing = 'suggested')";
 
 type IncidentTuple = (
     i64,
@@ -193,6 +225,7 @@ type IncidentTuple = (
     i64,
     bool,
     Option<i64>,
+    i64,
     i64,
     i64,
 );
@@ -214,6 +247,7 @@ fn incident_of(row: IncidentTuple) -> IncidentRecord {
         resolved_at,
         households,
         orders,
+        suggestions,
     ) = row;
     IncidentRecord {
         number,
@@ -231,6 +265,7 @@ fn incident_of(row: IncidentTuple) -> IncidentRecord {
         resolved_at,
         households,
         orders,
+        suggestions,
     }
 }
 
@@ -332,7 +367,8 @@ where
         Self::enqueue(tx, org, &hooks, (&key, "incident", write.level, 0), body, now_ms).await?;
         // The incident's first report (members are written, and moved by merges, before this).
         let first: Option<String> = sqlx::query_scalar(
-            "SELECT order_id FROM incident_members WHERE org_id = $1 AND incident = $2 ORDER BY joined_at, order_id LIMIT 1",
+            "SELECT order_id FROM incident_members WHERE org_id = $1 AND incident = $2 AND standing = 'member'
+             ORDER BY joined_at, order_id LIMIT 1",
         )
         .bind(org)
         .bind(write.number)
@@ -360,6 +396,9 @@ pub trait Incidents: Send + Sync {
     /// The organization's orders created in `[from_ms, to_ms)` outside every incident: the
     /// baseline's history.
     async fn surge_history(&self, org: &str, from_ms: i64, to_ms: i64) -> Result<Vec<SurgeOrder>>;
+    /// When the organization's first order was created (quarantined ones included), if it has
+    /// one: the baseline's history starts there.
+    async fn first_order_at(&self, org: &str) -> Result<Option<i64>>;
     /// Every unit of the estate register: (project, building, unit).
     async fn estate_unit_codes(&self, org: &str) -> Result<Vec<(String, String, String)>>;
     /// Incidents, newest first.
@@ -392,6 +431,9 @@ pub trait Incidents: Send + Sync {
         orders: &[String],
         revision: i64,
     ) -> Result<bool>;
+    /// A dispatcher's answer to an order suggested to the open incident `number`: it joins
+    /// (`join`) or is dismissed, in one transaction under the organization's lock.
+    async fn answer_suggestion(&self, org: &str, number: i64, order: &str, join: bool) -> Result<SuggestionAnswer>;
     /// Of these orders, the members of open incidents.
     async fn open_memberships(&self, org: &str, orders: &[String]) -> Result<Vec<OpenMembership>>;
     /// Adds a notice to an incident that is not merged; its number in the incident's notices.
@@ -468,8 +510,8 @@ where
         .fetch_all(&self.pool)
         .await?;
         // Every open incident's members in one statement, then each incident's own.
-        let members: Vec<(i64, String, String, Option<String>, bool)> = sqlx::query_as(
-            "SELECT m.incident, m.order_id, m.household, s.building, COALESCE(s.life_safety, FALSE)
+        let members: Vec<(i64, String, String, Option<String>, bool, String)> = sqlx::query_as(
+            "SELECT m.incident, m.order_id, m.household, s.building, COALESCE(s.life_safety, FALSE), m.standing
              FROM incident_members m JOIN incidents i ON i.org_id = m.org_id AND i.number = m.incident
              LEFT JOIN surge_reports s ON s.order_id = m.order_id
              WHERE m.org_id = $1 AND i.state = 'open' ORDER BY m.joined_at, m.order_id",
@@ -478,8 +520,14 @@ where
         .fetch_all(&self.pool)
         .await?;
         let mut by_incident: HashMap<i64, Vec<MemberRow>> = HashMap::new();
-        for (incident, order, household, building, life_safety) in members {
-            by_incident.entry(incident).or_default().push(MemberRow { order, household, building, life_safety });
+        for (incident, order, household, building, life_safety, standing) in members {
+            by_incident.entry(incident).or_default().push(MemberRow {
+                order,
+                household,
+                building,
+                life_safety,
+                standing,
+            });
         }
         for incident in open.into_iter().map(incident_of) {
             let members = by_incident.remove(&incident.number).unwrap_or_default();
@@ -576,16 +624,17 @@ where
                 .execute(&mut *tx)
                 .await?;
         }
-        for (incident, order, household, joined_at) in &plan.members {
+        for m in &plan.members {
             sqlx::query(
-                "INSERT INTO incident_members (org_id, incident, order_id, household, joined_at) VALUES ($1, $2, $3, $4, $5)
-                 ON CONFLICT (org_id, order_id) DO NOTHING",
+                "INSERT INTO incident_members (org_id, incident, order_id, household, joined_at, standing)
+                 VALUES ($1, $2, $3, $4, $5, $6) ON CONFLICT (org_id, order_id) DO NOTHING",
             )
             .bind(org)
-            .bind(incident)
-            .bind(order.as_str())
-            .bind(household.as_str())
-            .bind(joined_at)
+            .bind(m.incident)
+            .bind(m.order.as_str())
+            .bind(m.household.as_str())
+            .bind(m.joined_at)
+            .bind(if m.suggested { "suggested" } else { "member" })
             .execute(&mut *tx)
             .await?;
         }
@@ -727,6 +776,36 @@ where
         Ok(true)
     }
 
+    async fn answer_suggestion(&self, org: &str, number: i64, order: &str, join: bool) -> Result<SuggestionAnswer> {
+        let mut tx = B::begin_write(&self.pool).await?;
+        B::lock_org(&mut tx, org).await?;
+        let state: Option<String> = sqlx::query_scalar("SELECT state FROM incidents WHERE org_id = $1 AND number = $2")
+            .bind(org)
+            .bind(number)
+            .fetch_optional(&mut *tx)
+            .await?;
+        if state.as_deref() != Some("open") {
+            return Ok(SuggestionAnswer::NotOpen);
+        }
+        let answered = sqlx::query(
+            "UPDATE incident_members SET standing = $4
+             WHERE org_id = $1 AND incident = $2 AND order_id = $3 AND standing = 'suggested'",
+        )
+        .bind(org)
+        .bind(number)
+        .bind(order)
+        .bind(if join { "member" } else { "dismissed" })
+        .execute(&mut *tx)
+        .await?;
+        if answered.rows_affected() != 1 {
+            return Ok(SuggestionAnswer::NotSuggested);
+        }
+        // A plan made before the answer must be made again from it.
+        sqlx::query(BUMP).bind(org).execute(&mut *tx).await?;
+        tx.commit().await?;
+        Ok(SuggestionAnswer::Answered)
+    }
+
     async fn open_memberships(&self, org: &str, orders: &[String]) -> Result<Vec<OpenMembership>> {
         let mut out = Vec::new();
         for chunk in orders.chunks(500) {
@@ -734,10 +813,11 @@ where
             let sql = format!(
                 "SELECT m.order_id, m.incident, i.level,
                     NOT EXISTS (SELECT 1 FROM incident_members f JOIN orders fo ON fo.id = f.order_id
-                        WHERE f.org_id = m.org_id AND f.incident = m.incident AND fo.status IN ({OWING})
+                        WHERE f.org_id = m.org_id AND f.incident = m.incident AND f.standing = 'member'
+                        AND fo.status IN ({OWING})
                         AND (f.joined_at < m.joined_at OR (f.joined_at = m.joined_at AND f.order_id < m.order_id)))
                  FROM incident_members m JOIN incidents i ON i.org_id = m.org_id AND i.number = m.incident
-                 WHERE m.org_id = $1 AND i.state = 'open' AND m.order_id IN ({})",
+                 WHERE m.org_id = $1 AND i.state = 'open' AND m.standing = 'member' AND m.order_id IN ({})",
                 marks.join(", ")
             );
             let mut query = sqlx::query_as::<B, (String, i64, String, bool)>(AssertSqlSafe(sql)).bind(org);
@@ -816,14 +896,15 @@ where
     async fn incidents_for_owner(&self, org: &str, user: &str, since_ms: i64) -> Result<Vec<(IncidentRecord, bool)>> {
         let rows: Vec<(i64, bool)> = sqlx::query_as(
             "SELECT i.number, EXISTS (SELECT 1 FROM incident_members m JOIN orders o ON o.id = m.order_id AND o.org_id = m.org_id
-                    WHERE m.org_id = i.org_id AND m.incident = i.number
+                    WHERE m.org_id = i.org_id AND m.incident = i.number AND m.standing = 'member'
                       AND (o.reporter = $2 OR EXISTS (SELECT 1 FROM owner_units u WHERE u.user_id = $2
                            AND u.project = o.project AND u.building = o.building AND u.unit = o.unit)))
              FROM incidents i
              WHERE i.org_id = $1 AND i.state <> 'merged' AND (i.state = 'open' OR i.resolved_at >= $3)
                AND (i.project IN (SELECT project FROM owner_units WHERE user_id = $2)
                     OR EXISTS (SELECT 1 FROM incident_members m JOIN orders o ON o.id = m.order_id AND o.org_id = m.org_id
-                               WHERE m.org_id = i.org_id AND m.incident = i.number AND o.reporter = $2))
+                               WHERE m.org_id = i.org_id AND m.incident = i.number AND m.standing = 'member'
+                                 AND o.reporter = $2))
              ORDER BY i.opened_at DESC LIMIT 500",
         )
         .bind(org)
@@ -844,7 +925,8 @@ where
         let rows: Vec<OrderTuple> = sqlx::query_as(AssertSqlSafe(format!(
             "SELECT {ORDER_COLUMNS} FROM orders o
              WHERE o.org_id = $1 AND o.created_at >= $2 AND o.created_at < $3 AND o.quarantined_at IS NULL
-               AND NOT EXISTS (SELECT 1 FROM incident_members m WHERE m.org_id = o.org_id AND m.order_id = o.id)"
+               AND NOT EXISTS (SELECT 1 FROM incident_members m
+                               WHERE m.org_id = o.org_id AND m.order_id = o.id AND m.standing <> 'dismissed')"
         )))
         .bind(org)
         .bind(from_ms)
@@ -852,6 +934,14 @@ where
         .fetch_all(&self.pool)
         .await?;
         Ok(rows.into_iter().map(order_of).collect())
+    }
+
+    async fn first_order_at(&self, org: &str) -> Result<Option<i64>> {
+        let (first,): (Option<i64>,) = sqlx::query_as("SELECT MIN(created_at) FROM orders WHERE org_id = $1")
+            .bind(org)
+            .fetch_one(&self.pool)
+            .await?;
+        Ok(first)
     }
 
     async fn estate_unit_codes(&self, org: &str) -> Result<Vec<(String, String, String)>> {
@@ -894,7 +984,7 @@ where
     async fn order_incident(&self, org: &str, order: &str) -> Result<Option<IncidentRecord>> {
         let row: Option<IncidentTuple> = sqlx::query_as(AssertSqlSafe(format!(
             "SELECT {INCIDENT_COLUMNS} FROM incident_members o JOIN incidents i ON i.org_id = o.org_id AND i.number = o.incident
-             WHERE o.org_id = $1 AND o.order_id = $2"
+             WHERE o.org_id = $1 AND o.order_id = $2 AND o.standing = 'member'"
         )))
         .bind(org)
         .bind(order)
@@ -904,11 +994,13 @@ where
     }
 
     async fn incident_members(&self, org: &str, number: i64) -> Result<Vec<IncidentMember>> {
-        let rows: Vec<(String, String, String, Option<String>, Option<String>, Option<String>, String, i64, i64)> =
+        type Row = (String, String, String, Option<String>, Option<String>, Option<String>, String, i64, i64, String);
+        let rows: Vec<Row> =
             sqlx::query_as(
-                "SELECT o.id, o.number, o.status, o.building, o.unit, o.area, o.category, o.created_at, m.joined_at
+                "SELECT o.id, o.number, o.status, o.building, o.unit, o.area, o.category, o.created_at, m.joined_at, m.standing
                  FROM incident_members m JOIN orders o ON o.id = m.order_id AND o.org_id = m.org_id
-                 WHERE m.org_id = $1 AND m.incident = $2 ORDER BY m.joined_at, o.created_at, o.id",
+                 WHERE m.org_id = $1 AND m.incident = $2 AND m.standing <> 'dismissed'
+                 ORDER BY m.joined_at, o.created_at, o.id",
             )
             .bind(org)
             .bind(number)
@@ -916,16 +1008,19 @@ where
             .await?;
         Ok(rows
             .into_iter()
-            .map(|(order_id, number, status, building, unit, area, category, created_at, joined_at)| IncidentMember {
-                order_id,
-                number,
-                status,
-                building,
-                unit,
-                area,
-                category,
-                created_at,
-                joined_at,
+            .map(|(order_id, number, status, building, unit, area, category, created_at, joined_at, standing)| {
+                IncidentMember {
+                    order_id,
+                    number,
+                    status,
+                    building,
+                    unit,
+                    area,
+                    category,
+                    created_at,
+                    joined_at,
+                    standing,
+                }
             })
             .collect())
     }

@@ -546,7 +546,7 @@ where
             let current: Option<(i64, String, Option<String>, Option<String>, String)> = sqlx::query_as(
                 "SELECT i.number, i.project, i.building, i.riser, i.category
                  FROM incident_members m JOIN incidents i ON i.org_id = m.org_id AND i.number = m.incident
-                 WHERE m.org_id = $1 AND m.order_id = $2",
+                 WHERE m.org_id = $1 AND m.order_id = $2 AND m.standing = 'member'",
             )
             .bind(org)
             .bind(order.to_string())

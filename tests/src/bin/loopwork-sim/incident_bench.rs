@@ -287,6 +287,9 @@ struct Totals {
     false_alarm_days: std::collections::BTreeMap<String, usize>,
     /// Outages no incident was mostly made of.
     missed: Vec<String>,
+    /// Later joins to an open incident: [automatic, suggested] × [from an injected outage,
+    /// background].
+    joins: [[usize; 2]; 2],
 }
 
 fn replay(run: &mut Run, rules: &SurgeRules, calendar: &WorkingHours, totals: &mut Totals) {
@@ -335,6 +338,11 @@ fn replay(run: &mut Run, rules: &SurgeRules, calendar: &WorkingHours, totals: &m
         totals.observe_ns.push(started.elapsed().as_nanos() as u64);
         if let Outcome::Opened { incident } = outcome {
             resolve_at.push((report.at_ms + 4 * HOUR_MS, incident));
+        }
+        if let Outcome::Joined { confidence, .. } = outcome {
+            let suggested = usize::from(confidence < rules.auto_join_confidence);
+            let background = usize::from(!run.injected.contains_key(&report.order));
+            totals.joins[suggested][background] += 1;
         }
         if !matches!(outcome, Outcome::Quiet) {
             for incident in detector.incidents().iter().filter(|i| !i.resolved) {
@@ -443,6 +451,7 @@ pub struct Options {
     pub weeks: i64,
     pub min_households: Option<u32>,
     pub max_p_value: Option<f64>,
+    pub auto_join_confidence: Option<f64>,
     /// The detector's calendar without holidays and 调休 (the history is still China's).
     pub naive_calendar: bool,
 }
@@ -459,6 +468,7 @@ pub fn run(options: Options) {
     let rules = SurgeRules {
         min_households: options.min_households.unwrap_or(defaults.min_households),
         max_p_value: options.max_p_value.unwrap_or(defaults.max_p_value),
+        auto_join_confidence: options.auto_join_confidence.unwrap_or(defaults.auto_join_confidence),
         ..defaults
     };
     if let Err(fault) = rules.check() {
@@ -520,6 +530,9 @@ pub fn run(options: Options) {
             "level_three_or_above_per_1000_building_weeks": false_per_1000, "target_max": 1.0,
             "days_with_most": most_days},
         "members": {"precision": precision, "recall": recall, "target_precision": 0.95, "target_recall": 0.90},
+        "later_joins": {"auto_join_confidence": rules.auto_join_confidence,
+            "automatic": {"from_outage": totals.joins[0][0], "background": totals.joins[0][1]},
+            "suggested": {"from_outage": totals.joins[1][0], "background": totals.joins[1][1]}},
         "observe_us": {"mean": mean_us, "p99": p99_us, "max": max_us, "target_mean": 50.0},
         "baseline_relearn_ms": {"p50": quantile(&mut totals.relearn_ms, 0.5), "max": quantile(&mut totals.relearn_ms, 1.0)},
     });

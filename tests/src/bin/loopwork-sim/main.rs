@@ -91,6 +91,10 @@ enum Command {
         /// The rules' largest p-value (default 1e-6).
         #[arg(long)]
         max_p_value: Option<f64>,
+        /// The confidence from which a later report joins an open incident without a
+        /// dispatcher (default 0.9).
+        #[arg(long)]
+        auto_join_confidence: Option<f64>,
         /// Give the detector a calendar without holidays and 调休 (what knowing them is worth).
         #[arg(long)]
         naive_calendar: bool,
@@ -162,13 +166,14 @@ async fn main() {
         Command::Dashboards { orders, repeats, database_url } => {
             dashboard_bench::run(orders, repeats, database_url).await
         }
-        Command::Incidents { runs, seed, weeks, min_households, max_p_value, naive_calendar } => {
+        Command::Incidents { runs, seed, weeks, min_households, max_p_value, auto_join_confidence, naive_calendar } => {
             incident_bench::run(incident_bench::Options {
                 runs,
                 seed,
                 weeks,
                 min_households,
                 max_p_value,
+                auto_join_confidence,
                 naive_calendar,
             })
         }
