@@ -8,6 +8,7 @@
 pub mod assistant;
 pub mod auth;
 pub mod backup;
+pub mod cli;
 pub mod closed_loop;
 pub mod config;
 pub mod demo;

@@ -47,7 +47,7 @@ addStrings({
   incident_merge_confirm: ['确认将本事件并入事件 #{0}?', 'Merge this incident into incident #{0}?'], incident_merged: ['已合并', 'Merged'],
   incident_split: ['拆分所选 {0} 单为新事件', 'Split the {0} chosen into a new incident'], incident_split_done: ['已拆分为事件 #{0}', 'Split into incident #{0}'],
   incident_merged_into: ['已并入事件 #{0}', 'Merged into incident #{0}'],
-  incident_suggestions: ['待确认是否并入', 'Suggested to join'],
+  incident_suggestions: ['建议并入本事件', 'Suggested to join'],
   incident_suggestions_intro: ['以下报修与事件同址同类,但系统把握不足(低于设定的自动并入置信度),请逐单确认。',
     'These reports share the incident\'s place and category, but the detector was not sure enough (below the set confidence): decide each.'],
   incident_suggestions_n: ['{0} 单待确认', '{0} to decide'], incident_join: ['并入事件', 'Join'], incident_dismiss: ['不属于此事件', 'Not this incident'],
@@ -212,9 +212,10 @@ function incidentView(ctx, number) {
       }) }, t(join ? 'incident_join' : 'incident_dismiss'));
     const suggestions = suggested.length > 0 && h('section', { class: 'card stack', 'data-testid': 'incident-suggestions' },
       h('h3', {}, t('incident_suggestions'), ' · ', t('incident_suggestions_n', suggested.length)), muted(t('incident_suggestions_intro')),
-      table([t('number'), t('location'), t('status'), t('created_at'), ''], suggested.map((m) => h('tr', { 'data-testid': 'incident-suggestion' },
-        h('td', {}, h('a', { href: `#order/${encodeURIComponent(m.order_id)}` }, m.number)), h('td', {}, place(m)), h('td', {}, statusBadge(m.status)),
-        h('td', {}, fmtTime(m.created_at)), h('td', {}, d.state === 'open' ? h('div', { class: 'row gap' }, answer(m, true), answer(m, false)) : '')))));
+      // A line each, its answers beside it (below it on a phone): no sideways scrolling to answer.
+      h('ul', { class: 'plain' }, suggested.map((m) => h('li', { class: 'row suggestion', 'data-testid': 'incident-suggestion' },
+        h('a', { href: `#order/${encodeURIComponent(m.order_id)}` }, m.number), h('span', {}, place(m)), statusBadge(m.status),
+        h('span', { class: 'muted' }, fmtTime(m.created_at)), d.state === 'open' ? answer(m, true) : '', d.state === 'open' ? answer(m, false) : ''))));
     box.replaceChildren(
       // (replaceChildren is the DOM's: no `false` among its arguments.)
       d.state === 'merged' ? h('p', { class: 'notice' }, h('a', { href: `#incidents/${d.merged_into}` }, t('incident_merged_into', d.merged_into))) : '',

@@ -599,21 +599,11 @@ pub mod tools {
         panic!("the server binary exited without serving; it printed:\n{printed}");
     }
 
-    /// The `loopwork` binary of this workspace, built (debug) once per test process.
+    /// The server binary (`server/src/main.rs`), as `cargo test` built it for this package's
+    /// integration tests (`loopwork-under-test`, tests/Cargo.toml).
     pub fn server_binary() -> PathBuf {
-        static BUILT: std::sync::Mutex<Option<PathBuf>> = std::sync::Mutex::new(None);
-        let mut built = BUILT.lock().unwrap_or_else(|p| p.into_inner());
-        if let Some(path) = built.as_ref() {
-            return path.clone();
-        }
-        let status = std::process::Command::new(env!("CARGO"))
-            .current_dir(workspace())
-            .args(["build", "--locked", "-p", "loopwork-server", "--bin", "loopwork"])
-            .status()
-            .expect("run cargo");
-        assert!(status.success(), "building loopwork failed");
-        let path = target_dir().join("debug").join(format!("loopwork{}", std::env::consts::EXE_SUFFIX));
-        *built = Some(path.clone());
+        let path = target_dir().join("debug").join(format!("loopwork-under-test{}", std::env::consts::EXE_SUFFIX));
+        assert!(path.exists(), "{} was not built: run the tests with `cargo test`", path.display());
         path
     }
 

@@ -7,41 +7,27 @@
 //! Debian's JNA); a missing tool fails the test with that hint.
 
 use std::path::PathBuf;
-use std::sync::Mutex;
 
 use loopwork_tests::tools::{target_dir, tool, workspace};
 use loopwork_tests::{Backend, TestServer};
 
-/// Builds the cdylib and `uniffi-bindgen` (usually already built by `cargo test --workspace`),
-/// once per test process.
-fn build_library() -> PathBuf {
-    static BUILT: Mutex<Option<PathBuf>> = Mutex::new(None);
-    let mut built = BUILT.lock().unwrap_or_else(|p| p.into_inner());
-    if let Some(lib) = built.as_ref() {
-        return lib.clone();
-    }
-    let status = std::process::Command::new(env!("CARGO"))
-        .current_dir(workspace())
-        .args(["build", "--locked", "-p", "loopwork-ffi", "--features", "bindgen", "--lib", "--bin", "uniffi-bindgen"])
-        .status()
-        .expect("run cargo");
-    assert!(status.success(), "building loopwork-ffi failed");
-    let lib = target_dir().join("debug").join(format!(
+/// The cdylib, as `cargo test` built it as this package's dependency (a cdylib keeps its name
+/// without a hash under `deps`).
+fn library() -> PathBuf {
+    let lib = target_dir().join("debug").join("deps").join(format!(
         "{}loopwork_ffi{}",
         std::env::consts::DLL_PREFIX,
         std::env::consts::DLL_SUFFIX
     ));
     assert!(lib.exists(), "{} was not built", lib.display());
-    *built = Some(lib.clone());
     lib
 }
 
 /// Generates the bindings for `language` into a fresh directory, with the library beside them.
 fn generate(language: &str) -> tempfile::TempDir {
-    let lib = build_library();
+    let lib = library();
     let out = tempfile::tempdir().expect("temp dir");
-    let bindgen = target_dir().join("debug").join(format!("uniffi-bindgen{}", std::env::consts::EXE_SUFFIX));
-    let output = std::process::Command::new(bindgen)
+    let output = std::process::Command::new(env!("CARGO_BIN_EXE_uniffi-bindgen-under-test"))
         .current_dir(workspace().join("ffi"))
         .args(["generate", "--no-format", "--language", language, "--out-dir"])
         .arg(out.path())

@@ -794,6 +794,28 @@ async function main() {
     // Nothing of the page's code shows as text (a stray `false` or `undefined`).
     const shown = await byId(desk, 'incident').innerText();
     if (/\b(false|undefined|null|NaN)\b/.test(shown)) throw new Error(`the incident shows code: ${JSON.stringify(shown.slice(0, 200))}`);
+    // The organization wants a dispatcher to decide every later join: the sixth household's report
+    // is suggested (live), not a member, and the dispatcher takes it in.
+    await admin.evaluate(async () => {
+      const token = JSON.parse(localStorage.getItem('loopwork.desk')).token;
+      const res = await fetch('/api/v1/settings/surge-rules', { method: 'PUT', body: JSON.stringify({ auto_join_confidence: 1 }),
+        headers: { Authorization: `Bearer ${token}`, 'content-type': 'application/json' } });
+      if (res.status !== 204) throw new Error(`the surge rules answered ${res.status}: ${await res.text()}`);
+    });
+    await desk.evaluate(async (project) => {
+      const token = JSON.parse(localStorage.getItem('loopwork.desk')).token;
+      const body = { kind: 'repair', category: 'water_electric', grade: 'minor', channel: 'hotline', project,
+        building: '3', unit: '3-0602', description: '我家也没水了' };
+      const res = await fetch('/api/v1/orders', { method: 'POST', body: JSON.stringify(body),
+        headers: { Authorization: `Bearer ${token}`, 'content-type': 'application/json' } });
+      if (res.status !== 201) throw new Error(`registration answered ${res.status}: ${await res.text()}`);
+    }, fx.project ?? 'hy-garden');
+    await byId(desk, 'incident-suggestion').waitFor({ timeout: 15_000 });
+    if ((await byId(desk, 'incident-member').count()) !== members) throw new Error('a suggestion is listed among the members');
+    await byId(desk, 'incident-suggestion-join').click();
+    await byId(desk, 'incident-suggestions').waitFor({ state: 'detached', timeout: 10_000 });
+    const joined = await byId(desk, 'incident-member').count();
+    if (joined !== members + 1) throw new Error(`after joining the suggestion the incident lists ${joined} members, not ${members + 1}`);
     // The level's response is shown: the members' deadlines are carried by the incident.
     if (!(await byId(desk, 'incident-cover').innerText()).includes('统一承担')) throw new Error('the incident does not say who carries the deadlines');
     // A notice to the riser's owners, with the time water is expected back.
