@@ -9,6 +9,7 @@ use clap::{Args, Parser, Subcommand};
 #[derive(Debug, Parser)]
 #[command(
     name = "loopwork",
+    bin_name = "loopwork",
     version,
     about = "Loopwork 物业报修与客服工单服务 / property maintenance work-order server"
 )]
@@ -200,6 +201,9 @@ pub struct ServeArgs {
     pub metrics_listen: SocketAddr,
     #[command(flatten)]
     pub storage: StorageArgs,
+    /// Where attachments' bytes are kept (default: `blobs` under --data-dir; docs/attachments.md).
+    #[arg(long, env = "LOOPWORK_BLOB_DIR")]
+    pub blob_dir: Option<PathBuf>,
     /// Do not create the demo organization in an empty database.
     #[arg(long, env = "LOOPWORK_NO_DEMO")]
     pub no_demo: bool,
@@ -283,6 +287,7 @@ impl Default for ServeArgs {
             listen: "127.0.0.1:8080".parse().expect("valid address"),
             metrics_listen: "127.0.0.1:9090".parse().expect("valid address"),
             storage: StorageArgs { data_dir: "./data".into(), database_url: None },
+            blob_dir: None,
             no_demo: false,
             backup_dir: None,
             backup_every: std::time::Duration::from_secs(6 * 3_600),

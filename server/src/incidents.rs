@@ -158,10 +158,10 @@ async fn baseline(state: &AppState, org: &str, now_ms: i64) -> Result<Arc<Baseli
     Ok(learned)
 }
 
-/// Whether a member counts towards its incident's extent: a member, or a suggestion not yet
-/// dismissed.
+/// Whether an order an incident holds is its member (not a suggestion, nor dismissed): only
+/// members count towards its households, buildings, life safety and level.
 fn counts(member: &crate::store::MemberRow) -> bool {
-    member.standing != "dismissed"
+    member.standing == "member"
 }
 
 /// The detector's view of an incident stored open.
@@ -174,13 +174,13 @@ fn incident_of(record: &crate::store::IncidentRecord, members: &[crate::store::M
         level,
         opened_ms: record.opened_at,
         first_report_ms: record.first_report_at,
-        // Every order it holds (a dismissed one too: it is not taken again, nor counted towards
-        // another surge); households and buildings of those that count.
+        // Every order it holds (a suggestion or a dismissed one too: it is not taken again, nor
+        // counted towards another surge); households, buildings and life safety of its members.
         members: members.iter().map(|m| m.order.clone()).collect(),
         households: members.iter().filter(|m| counts(m)).map(|m| m.household.clone()).collect(),
         buildings: members.iter().filter(|m| counts(m)).filter_map(|m| m.building.clone()).collect(),
         score: record.score_milli as f64 / 1000.0,
-        life_safety: record.life_safety || members.iter().any(|m| m.life_safety),
+        life_safety: members.iter().any(|m| counts(m) && m.life_safety),
         resolved: false,
     }
 }
@@ -215,22 +215,39 @@ pub async fn observe(state: &AppState, org: &str, orders: &[String], now_ms: i64
             recent.clone(),
             stored.next_number as u64,
         );
+        // What is known of every order an incident holds, and which are not members.
+        let mut known: HashMap<String, (String, Option<String>, bool)> = HashMap::new();
+        let mut excluded: HashSet<String> = HashSet::new();
+        for row in stored.open.iter().flat_map(|(_, members)| members) {
+            known.insert(row.order.clone(), (row.household.clone(), row.building.clone(), row.life_safety));
+            if !counts(row) {
+                excluded.insert(row.order.clone());
+                detector.hold_uncertain(&row.order);
+            }
+        }
         // In order of creation, never after now (a device's clock is a claim), never before
         // what was seen already (another process's now may be ahead of this one's).
         let mut reports: Vec<Report> = fresh.iter().map(|o| report_of(o, o.created_at.min(now_ms).max(last))).collect();
         reports.sort_by(|a, b| a.at_ms.cmp(&b.at_ms).then_with(|| a.order.cmp(&b.order)));
-        // A later join the detector is not sure enough of is suggested to the dispatcher.
+        for r in recent.iter().chain(&reports) {
+            known.insert(r.order.clone(), (r.household.clone(), r.node.building.clone(), r.life_safety));
+        }
+        // A later join the detector is not sure enough of is suggested to the dispatcher (at 1,
+        // every later join).
         let mut suggested = HashSet::new();
         for report in &reports {
             if let surge::Outcome::Joined { confidence, .. } = detector.observe(report.clone(), &baseline)
-                && confidence < rules.auto_join_confidence
+                && (confidence < rules.auto_join_confidence || rules.auto_join_confidence >= 1.0)
             {
                 suggested.insert(report.order.clone());
+                detector.hold_uncertain(&report.order);
             }
         }
-        let mut plan = plan(&before, detector.incidents(), &reports, &recent, &suggested, stored.revision);
+        excluded.extend(suggested.iter().cloned());
+        let after = counted(detector.incidents(), &before, &excluded, &known, &rules, &baseline);
+        let mut plan = plan(&before, &after, &reports, &recent, &suggested, stored.revision);
         plan.now_ms = now_ms;
-        respond(&mut plan, &before, detector.incidents(), &rules);
+        respond(&mut plan, &before, &after, &rules);
         let changed = plan.incidents.len();
         if state.db.apply_surges(org, &plan).await? {
             if changed > 0 {
@@ -248,6 +265,33 @@ pub async fn observe(state: &AppState, org: &str, orders: &[String], now_ms: i64
     }
     tracing::warn!(orders = orders.len(), "surge scan gave up: its plan was made stale {ATTEMPTS} times");
     Ok(0)
+}
+
+/// The incidents as they count: the households, buildings and life safety of their members only
+/// (not the orders suggested to them, nor those dismissed), and the level that calls for (levels
+/// only rise). The detector holds suggestions like members; the response and the desk do not.
+fn counted(
+    after: &[Incident],
+    before: &[Incident],
+    excluded: &HashSet<String>,
+    known: &HashMap<String, (String, Option<String>, bool)>,
+    rules: &SurgeRules,
+    baseline: &Baseline,
+) -> Vec<Incident> {
+    after
+        .iter()
+        .map(|incident| {
+            let members: Vec<&(String, Option<String>, bool)> =
+                incident.members.iter().filter(|m| !excluded.contains(*m)).filter_map(|m| known.get(m)).collect();
+            let mut view = incident.clone();
+            view.households = members.iter().map(|(household, _, _)| household.clone()).collect();
+            view.buildings = members.iter().filter_map(|(_, building, _)| building.clone()).collect();
+            view.life_safety = members.iter().any(|(_, _, life)| *life);
+            let floor = before.iter().find(|b| b.id == incident.id).map_or(surge::Level::Four, |b| b.level);
+            view.level = floor.max(rules.grade(&view, baseline.buildings(&view.node.project).max(1)));
+            view
+        })
+        .collect()
 }
 
 /// Whose documents must say their incident after a plan: the new members (not suggestions), and
@@ -440,7 +484,11 @@ pub async fn split_by_hand(
 ) -> Result<Result<i64, HandRefusal>, ApiError> {
     for _ in 0..ATTEMPTS {
         let stored = state.db.surge_state(org, &[], now_ms).await?;
-        let Some(incident) = stored.open.iter().map(|(i, m)| incident_of(i, m)).find(|i| i.id as i64 == from) else {
+        // Its members only: a suggestion or a dismissed order is not split off.
+        let Some(incident) = stored.open.iter().find(|(i, _)| i.number == from).map(|(i, m)| {
+            let members: Vec<crate::store::MemberRow> = m.iter().filter(|r| counts(r)).cloned().collect();
+            incident_of(i, &members)
+        }) else {
             return Ok(Err(HandRefusal::NotOpen));
         };
         let reports: Vec<Report> = state.db.member_reports(org, from).await?.iter().map(row_report).collect();

@@ -8,6 +8,7 @@
 pub mod assistant;
 pub mod auth;
 pub mod backup;
+pub mod blobs;
 pub mod cli;
 pub mod closed_loop;
 pub mod config;
@@ -76,6 +77,8 @@ pub struct AppState {
     pub conversations: tokio::sync::broadcast::Sender<assistant::ConversationChanged>,
     /// Each organization's surge baseline (`incidents.rs`).
     pub surges: Arc<incidents::Surges>,
+    /// Where attachments' bytes go (`serve --blob-dir`); without one, uploads answer 503.
+    pub blobs: Option<blobs::Blobs>,
 }
 
 impl std::fmt::Debug for AppState {
@@ -107,6 +110,7 @@ impl AppState {
             knowledge: Arc::new(assistant::Knowledge::default()),
             conversations: tokio::sync::broadcast::channel(256).0,
             surges: Arc::new(incidents::Surges::default()),
+            blobs: None,
         }
     }
 }

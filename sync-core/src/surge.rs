@@ -790,6 +790,9 @@ pub struct Detector {
     incidents: Vec<Incident>,
     /// Which open incident holds each order of `recent`.
     held: FxHashMap<String, u64>,
+    /// Held orders that are not their incident's members (suggested to, or dismissed by, a
+    /// dispatcher): a later join's confidence does not count them.
+    uncertain: FxHashSet<String>,
     next_id: u64,
 }
 
@@ -808,6 +811,7 @@ impl Detector {
             recent: VecDeque::new(),
             incidents: Vec::new(),
             held: FxHashMap::default(),
+            uncertain: FxHashSet::default(),
             next_id: 1,
         }
     }
@@ -834,6 +838,12 @@ impl Detector {
 
     pub fn rules(&self) -> &SurgeRules {
         &self.rules
+    }
+
+    /// An order its incident holds without counting it as a member (a suggestion, or one a
+    /// dispatcher dismissed): later joins' confidence leaves it out.
+    pub fn hold_uncertain(&mut self, order: &str) {
+        self.uncertain.insert(order.to_owned());
     }
 
     pub fn incidents(&self) -> &[Incident] {
@@ -951,6 +961,7 @@ impl Detector {
             .recent
             .iter()
             .filter(|r| r.at_ms > report.at_ms - window_ms && self.held.get(&r.order) == Some(&id))
+            .filter(|r| r.order == report.order || !self.uncertain.contains(&r.order))
             .map(|r| r.household.as_str())
             .collect();
         let expected = baseline.expected(&incident.node, &incident.category, report.at_ms, window_ms);
@@ -1277,8 +1288,13 @@ mod tests {
         detector = detector.resume(vec![incident], vec![], 2);
         let lone = detector.observe(report(1, at, 3, "1-0902", "water_electric"), &base);
         let Outcome::Joined { incident: 1, confidence: lone } = lone else { panic!("{lone:?}") };
+        // Suggested (not a member), it does not vouch for the next report.
+        detector.hold_uncertain("o1");
+        let second = detector.observe(report(2, at + MINUTE_MS, 2, "1-0802", "water_electric"), &base);
+        let Outcome::Joined { incident: 1, confidence: second } = second else { panic!("{second:?}") };
+        assert!((second - lone).abs() < 1e-9, "a suggestion does not count: {lone} then {second}");
         let mut thick = 0.0;
-        for n in 2..=12u32 {
+        for n in 3..=12u32 {
             let outcome = detector.observe(
                 report(n as usize, at + i64::from(n) * MINUTE_MS, n % 4 + 1, &format!("1-{n:02}01"), "water_electric"),
                 &base,

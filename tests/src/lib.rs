@@ -190,6 +190,8 @@ pub struct TestServer {
     pub metrics_base: String,
     pub database: TestDatabase,
     pub state: AppState,
+    /// The blob store's directory (attachments' bytes).
+    pub blob_dir: Arc<tempfile::TempDir>,
     shutdown: Option<oneshot::Sender<()>>,
     task: Option<JoinHandle<std::io::Result<()>>>,
 }
@@ -242,6 +244,9 @@ impl TestServer {
     ) -> TestServer {
         let db: Arc<dyn Database> = writer::open(&database.url).await.expect("open database");
         let mut state = AppState::new(db, clock);
+        // Attachments' bytes in a directory of the test's own, as `serve` keeps them.
+        let blob_dir = Arc::new(tempfile::tempdir().expect("blob dir"));
+        state.blobs = Some(loopwork_server::blobs::Blobs::in_directory(blob_dir.path()).expect("blob store"));
         configure(&mut state);
         let api = tokio::net::TcpListener::bind("127.0.0.1:0").await.expect("bind");
         let metrics = tokio::net::TcpListener::bind("127.0.0.1:0").await.expect("bind");
@@ -251,7 +256,7 @@ impl TestServer {
         let task = tokio::spawn(loopwork_server::serve(state.clone(), api, metrics, async {
             let _ = rx.await;
         }));
-        TestServer { base, metrics_base, database, state, shutdown: Some(tx), task: Some(task) }
+        TestServer { base, metrics_base, database, state, blob_dir, shutdown: Some(tx), task: Some(task) }
     }
 
     /// A second server process on the same database (PostgreSQL: several replicas behind a
@@ -599,10 +604,20 @@ pub mod tools {
         panic!("the server binary exited without serving; it printed:\n{printed}");
     }
 
-    /// The server binary (`server/src/main.rs`), as `cargo test` built it for this package's
+    /// Where cargo put the test binary running now (`…/<profile>/deps`), whatever the profile,
+    /// target or target directory: the artifacts the same build made are beside it.
+    pub fn artifacts() -> PathBuf {
+        let exe = std::env::current_exe().expect("the test binary's path");
+        exe.parent().expect("deps").to_path_buf()
+    }
+
+    /// The server binary (`server/src/main.rs`), as `cargo test` built it with this package's
     /// integration tests (`loopwork-under-test`, tests/Cargo.toml).
     pub fn server_binary() -> PathBuf {
-        let path = target_dir().join("debug").join(format!("loopwork-under-test{}", std::env::consts::EXE_SUFFIX));
+        let path = artifacts()
+            .parent()
+            .expect("the profile's directory")
+            .join(format!("loopwork-under-test{}", std::env::consts::EXE_SUFFIX));
         assert!(path.exists(), "{} was not built: run the tests with `cargo test`", path.display());
         path
     }

@@ -11,10 +11,10 @@ use std::path::PathBuf;
 use loopwork_tests::tools::{target_dir, tool, workspace};
 use loopwork_tests::{Backend, TestServer};
 
-/// The cdylib, as `cargo test` built it as this package's dependency (a cdylib keeps its name
-/// without a hash under `deps`).
+/// The cdylib, as `cargo test` built it as this package's dependency, beside this test's binary
+/// (a cdylib keeps its name without a hash under `deps`).
 fn library() -> PathBuf {
-    let lib = target_dir().join("debug").join("deps").join(format!(
+    let lib = loopwork_tests::tools::artifacts().join(format!(
         "{}loopwork_ffi{}",
         std::env::consts::DLL_PREFIX,
         std::env::consts::DLL_SUFFIX

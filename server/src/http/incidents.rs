@@ -342,7 +342,14 @@ pub async fn answer_suggestion(
     let number = found.incident.number;
     match state.db.answer_suggestion(&principal.org, number, &body.order, body.join).await? {
         SuggestionAnswer::Answered => {}
-        SuggestionAnswer::NotOpen => return Err(refused(crate::incidents::HandRefusal::NotOpen)),
+        SuggestionAnswer::NotOpen => {
+            return Err(ApiError::new(
+                axum::http::StatusCode::CONFLICT,
+                "incident_not_open",
+                "the incident is resolved or merged: its suggestions are answered no more",
+                "事件已处理或已合并,不再确认建议成员",
+            ));
+        }
         SuggestionAnswer::NotSuggested => {
             return Err(ApiError::new(
                 axum::http::StatusCode::CONFLICT,

@@ -46,6 +46,7 @@ pub mod sessions;
 pub mod settings;
 pub mod sync;
 pub mod triage;
+pub mod uploads;
 pub mod users;
 pub mod web;
 pub mod webhooks;
@@ -158,6 +159,11 @@ pub fn router(state: AppState) -> axum::Router {
         .route("/api/v1/estate/import", post(estate::import))
         .layer(axum::extract::DefaultBodyLimit::disable())
         .layer(tower_http::limit::RequestBodyLimitLayer::new(estate::MAX_IMPORT_BODY));
+    // Attachments' bytes, streamed: no body limit but the upload's own length (uploads.rs).
+    let uploads = axum::Router::new()
+        .route("/api/v1/uploads", post(uploads::create).options(uploads::options))
+        .route("/api/v1/uploads/{id}", axum::routing::head(uploads::head).patch(uploads::patch).delete(uploads::delete))
+        .layer(middleware::map_response(uploads::tus_resumable));
     let pages = axum::Router::new()
         .route("/", get(web::desk))
         .route("/h5", get(web::h5))
@@ -171,6 +177,7 @@ pub fn router(state: AppState) -> axum::Router {
         .merge(sync)
         .merge(json)
         .merge(sheets)
+        .merge(uploads)
         .merge(pages)
         .fallback(|| async { ApiError::not_found("route") })
         .layer(middleware::from_fn_with_state(state.clone(), record_http))

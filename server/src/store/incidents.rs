@@ -409,9 +409,11 @@ pub trait Incidents: Send + Sync {
     async fn order_incident(&self, org: &str, order: &str) -> Result<Option<IncidentRecord>>;
     /// An incident's member orders, in the order they joined.
     async fn incident_members(&self, org: &str, number: i64) -> Result<Vec<IncidentMember>>;
-    /// Resolves an open incident; whether it was open.
+    /// Resolves an open incident (what is still suggested to it is dismissed); whether it was
+    /// open.
     async fn resolve_incident(&self, org: &str, number: i64, by: &str, now_ms: i64) -> Result<bool>;
-    /// An incident's members as the detector saw them (place, household, category).
+    /// An incident's members (not its suggestions nor dismissed orders) as the detector saw them
+    /// (place, household, category).
     async fn member_reports(&self, org: &str, number: i64) -> Result<Vec<SurgeRow>>;
     /// Merges the open incident `gone` into the open incident `into.number` by hand, in one
     /// transaction under the organization's lock: `gone`'s members move, `into` takes the merged
@@ -651,7 +653,7 @@ where
         let rows: Vec<SurgeTuple> = sqlx::query_as(
             "SELECT s.order_id, s.at, s.household, s.project, s.building, s.riser, s.category, s.life_safety
              FROM incident_members m JOIN surge_reports s ON s.order_id = m.order_id
-             WHERE m.org_id = $1 AND m.incident = $2 ORDER BY m.joined_at, m.order_id",
+             WHERE m.org_id = $1 AND m.incident = $2 AND m.standing = 'member' ORDER BY m.joined_at, m.order_id",
         )
         .bind(org)
         .bind(number)
@@ -752,7 +754,8 @@ where
         .await?;
         for order in orders {
             let moved = sqlx::query(
-                "UPDATE incident_members SET incident = $4 WHERE org_id = $1 AND incident = $2 AND order_id = $3",
+                "UPDATE incident_members SET incident = $4
+                 WHERE org_id = $1 AND incident = $2 AND order_id = $3 AND standing = 'member'",
             )
             .bind(org)
             .bind(from)
@@ -1041,6 +1044,16 @@ where
         if done.rows_affected() == 1 {
             // A plan made before the resolve must not add to it.
             sqlx::query(BUMP).bind(org).execute(&mut *tx).await?;
+            // What is still suggested is not the incident's: those orders go on as their
+            // households' own (and the baseline learns from them).
+            sqlx::query(
+                "UPDATE incident_members SET standing = 'dismissed'
+                 WHERE org_id = $1 AND incident = $2 AND standing = 'suggested'",
+            )
+            .bind(org)
+            .bind(number)
+            .execute(&mut *tx)
+            .await?;
         }
         tx.commit().await?;
         Ok(done.rows_affected() == 1)

@@ -1,5 +1,5 @@
 //! The server's storage, one trait per concern ([`Accounts`], [`Feed`], [`Documents`],
-//! [`Scans`], [`Queue`], [`Triage`], [`Assistant`], [`Incidents`], [`Deviations`], [`Dashboards`], [`Privacy`], [`Webhooks`], [`Settings`], [`Notes`], [`Estate`], [`Views`], [`People`], [`LoginCodes`]), gathered by
+//! [`Scans`], [`Queue`], [`Triage`], [`Assistant`], [`Incidents`], [`Deviations`], [`Dashboards`], [`Privacy`], [`Webhooks`], [`Settings`], [`Notes`], [`Estate`], [`Views`], [`People`], [`LoginCodes`], [`Uploads`]), gathered by
 //! [`Database`], which the handlers hold as `Arc<dyn Database>`. Each concern's SQL is written
 //! once, in its own file, as generic code over a [`Backend`] (with `$N` placeholders both
 //! drivers accept) and runs on SQLite (the embedded default) and PostgreSQL (production, several
@@ -46,6 +46,7 @@ mod scans;
 mod settings;
 mod sqlite;
 mod triage;
+mod uploads;
 mod views;
 mod webhooks;
 
@@ -67,6 +68,7 @@ pub use queue::*;
 pub use scans::*;
 pub use settings::*;
 pub use triage::*;
+pub use uploads::*;
 pub use views::*;
 pub use webhooks::*;
 
@@ -212,6 +214,7 @@ pub trait Database:
     + Views
     + People
     + LoginCodes
+    + Uploads
     + Send
     + Sync
     + std::fmt::Debug

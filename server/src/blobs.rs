@@ -1,0 +1,175 @@
+//! The blob store (docs/attachments.md): attachments' bytes, by organization and content hash,
+//! through the `object_store` crate (the local filesystem under the data directory by default,
+//! `serve --blob-dir`). Uploads arrive in chunks, each its own object; the last chunk's arrival
+//! assembles them into the blob, hashing and sniffing the bytes as they stream (memory does not
+//! grow with the file), and the blob is kept only if its bytes hash to what the client declared
+//! and are a type the attachment's kind allows.
+
+use std::sync::Arc;
+
+use futures_util::StreamExt;
+use object_store::buffered::BufWriter;
+use object_store::path::Path;
+use object_store::{ObjectStore, ObjectStoreExt};
+use sha2::{Digest, Sha256};
+use tokio::io::AsyncWriteExt;
+
+/// The blob store of a server.
+#[derive(Clone, Debug)]
+pub struct Blobs {
+    store: Arc<dyn ObjectStore>,
+}
+
+/// What assembling an upload found wrong with its bytes.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Refusal {
+    /// The bytes do not hash to the SHA-256 the client declared.
+    HashMismatch,
+    /// The bytes are not a type the attachment's kind takes (sniffed, not as declared).
+    UnsupportedType,
+}
+
+impl Refusal {
+    pub fn code(self) -> &'static str {
+        match self {
+            Refusal::HashMismatch => "hash_mismatch",
+            Refusal::UnsupportedType => "unsupported_type",
+        }
+    }
+}
+
+/// How many of a blob's first bytes are read to tell its type.
+const SNIFF_BYTES: usize = 8 << 10;
+
+/// The types each kind of attachment takes, by what its bytes are.
+pub fn accepted(kind: &str, mime: &str) -> bool {
+    const IMAGES: &[&str] = &["image/jpeg", "image/png", "image/webp", "image/heif", "image/avif"];
+    match kind {
+        "photo" => IMAGES.contains(&mime),
+        "signature" => matches!(mime, "image/png" | "image/jpeg" | "image/webp"),
+        "file" => IMAGES.contains(&mime) || mime == "application/pdf",
+        _ => false,
+    }
+}
+
+/// A blob's type, by its first bytes (`None`: not one Loopwork knows).
+pub fn sniff(head: &[u8]) -> Option<&'static str> {
+    let kind = infer::get(head)?;
+    // infer names HEIC photos `image/heif`.
+    Some(kind.mime_type())
+}
+
+impl Blobs {
+    pub fn new(store: Arc<dyn ObjectStore>) -> Blobs {
+        Blobs { store }
+    }
+
+    /// The blob store in a directory (created if missing).
+    pub fn in_directory(dir: &std::path::Path) -> Result<Blobs, String> {
+        std::fs::create_dir_all(dir).map_err(|e| format!("cannot create the blob directory {}: {e}", dir.display()))?;
+        let store = object_store::local::LocalFileSystem::new_with_prefix(dir)
+            .map_err(|e| format!("cannot open the blob directory {}: {e}", dir.display()))?;
+        Ok(Blobs::new(Arc::new(store)))
+    }
+
+    fn blob_path(org: &str, sha256: &str) -> Path {
+        Path::from(format!("blobs/{org}/{sha256}"))
+    }
+
+    /// Writes the bytes of a stream into a new chunk object until the stream ends, fails, or
+    /// would pass `limit` bytes; the object keeps what arrived before a failure (the client
+    /// resumes after it). Its name and length, and whether the stream went past the limit.
+    pub async fn write_chunk<S, E>(
+        &self,
+        upload: &str,
+        start: i64,
+        mut body: S,
+        limit: i64,
+    ) -> Result<(String, i64, bool), String>
+    where
+        S: futures_util::Stream<Item = Result<bytes::Bytes, E>> + Unpin,
+    {
+        let name = format!("uploads/{upload}/{start:016}-{}", uuid::Uuid::new_v4().simple());
+        let mut writer = BufWriter::new(self.store.clone(), Path::from(name.clone()));
+        let mut length = 0i64;
+        let mut over = false;
+        while let Some(frame) = body.next().await {
+            let Ok(frame) = frame else { break };
+            let room = (limit - length).max(0) as usize;
+            if frame.len() > room {
+                over = true;
+                break;
+            }
+            if let Err(e) = writer.write_all(&frame).await {
+                let _ = writer.abort().await;
+                return Err(e.to_string());
+            }
+            length += frame.len() as i64;
+        }
+        if over {
+            let _ = writer.abort().await;
+            return Ok((name, 0, true));
+        }
+        writer.shutdown().await.map_err(|e| e.to_string())?;
+        Ok((name, length, false))
+    }
+
+    /// Deletes a chunk object (one that lost a race, or an ended upload's).
+    pub async fn delete_object(&self, name: &str) {
+        if let Err(e) = self.store.delete(&Path::from(name)).await {
+            tracing::warn!(object = name, error = %e, "blob store object not deleted");
+        }
+    }
+
+    /// Assembles an upload's chunks into the organization's blob `sha256` when the bytes hash
+    /// to it and are a type `kind` takes: its sniffed MIME type, or why not. The chunks are
+    /// deleted either way.
+    pub async fn assemble(
+        &self,
+        org: &str,
+        upload: &str,
+        chunks: &[String],
+        sha256: &str,
+        kind: &str,
+    ) -> Result<Result<String, Refusal>, String> {
+        let staging = Path::from(format!("uploads/{upload}/assembled"));
+        let mut writer = BufWriter::new(self.store.clone(), staging.clone());
+        let mut hasher = Sha256::new();
+        let mut head: Vec<u8> = Vec::new();
+        for chunk in chunks {
+            let got = self.store.get(&Path::from(chunk.as_str())).await.map_err(|e| e.to_string())?;
+            let mut stream = got.into_stream();
+            while let Some(bytes) = stream.next().await {
+                let bytes = bytes.map_err(|e| e.to_string())?;
+                hasher.update(&bytes);
+                if head.len() < SNIFF_BYTES {
+                    let take = (SNIFF_BYTES - head.len()).min(bytes.len());
+                    head.extend_from_slice(&bytes[..take]);
+                }
+                writer.write_all(&bytes).await.map_err(|e| e.to_string())?;
+            }
+        }
+        writer.shutdown().await.map_err(|e| e.to_string())?;
+        for chunk in chunks {
+            self.delete_object(chunk).await;
+        }
+        let verdict = if hex::encode(hasher.finalize()) != sha256 {
+            Err(Refusal::HashMismatch)
+        } else {
+            match sniff(&head) {
+                Some(mime) if accepted(kind, mime) => Ok(mime.to_owned()),
+                _ => Err(Refusal::UnsupportedType),
+            }
+        };
+        match &verdict {
+            Ok(_) => self.store.rename(&staging, &Self::blob_path(org, sha256)).await.map_err(|e| e.to_string())?,
+            Err(_) => self.delete_object(staging.as_ref()).await,
+        }
+        Ok(verdict)
+    }
+
+    /// Whether the organization's blob is in the store.
+    pub async fn has(&self, org: &str, sha256: &str) -> bool {
+        self.store.head(&Self::blob_path(org, sha256)).await.is_ok()
+    }
+}

@@ -1,0 +1,211 @@
+//! Attachments' bytes (docs/attachments.md): the organization's blobs by content hash and the
+//! resumable uploads that bring them, with each upload's chunks. The bytes themselves are in the
+//! blob store (`crate::blobs`); this file keeps what is known of them.
+
+use super::*;
+
+/// An upload as stored.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct UploadRecord {
+    pub id: String,
+    pub org: String,
+    pub user: String,
+    pub sha256: String,
+    /// `photo`, `signature` or `file`.
+    pub kind: String,
+    pub length: i64,
+    /// The bytes the server holds, from the first.
+    pub received: i64,
+    /// `open`, `complete` or `failed`.
+    pub state: String,
+    /// Why it failed (an error code), when it did.
+    pub fault: Option<String>,
+}
+
+/// A chunk of an upload: where it starts, how long it is, its object in the blob store.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct ChunkRecord {
+    pub start: i64,
+    pub length: i64,
+    pub object: String,
+}
+
+/// A blob as stored.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct BlobRecord {
+    pub sha256: String,
+    pub size: i64,
+    pub mime: String,
+    pub created_at: i64,
+}
+
+type UploadTuple = (String, String, String, String, String, i64, i64, String, Option<String>);
+
+fn upload_of(row: UploadTuple) -> UploadRecord {
+    let (id, org, user, sha256, kind, length, received, state, fault) = row;
+    UploadRecord { id, org, user, sha256, kind, length, received, state, fault }
+}
+
+const UPLOAD_COLUMNS: &str = "id, org_id, user_id, sha256, kind, length, received, state, fault";
+
+#[async_trait]
+pub trait Uploads: Send + Sync {
+    /// A new upload, open with nothing received; `false` when the user already has `max_open`
+    /// open uploads.
+    async fn create_upload(&self, upload: &UploadRecord, max_open: i64, now_ms: i64) -> Result<bool>;
+    /// An upload of the organization.
+    async fn upload(&self, org: &str, id: &str) -> Result<Option<UploadRecord>>;
+    /// Records a chunk received at `start` (the upload's `received` when it began): `false`, and
+    /// nothing recorded, when the upload is no longer open at that offset (another request's
+    /// chunk came first).
+    async fn add_chunk(&self, id: &str, chunk: &ChunkRecord, now_ms: i64) -> Result<bool>;
+    /// An upload's chunks, in order.
+    async fn chunks(&self, id: &str) -> Result<Vec<ChunkRecord>>;
+    /// Ends an upload: complete with its blob recorded (once per organization and hash), or
+    /// failed with a fault; its chunk records go.
+    async fn finish_upload(&self, id: &str, blob: Result<&BlobRecord, &str>, by: &str, now_ms: i64) -> Result<()>;
+    /// An organization's blob.
+    async fn blob(&self, org: &str, sha256: &str) -> Result<Option<BlobRecord>>;
+    /// Forgets an open upload (its client ended it); its chunks' records go.
+    async fn delete_upload(&self, id: &str) -> Result<()>;
+}
+
+#[async_trait]
+impl<B: Backend> Uploads for Store<B>
+where
+    for<'c> &'c mut B::Connection: sqlx::Executor<'c, Database = B>,
+    usize: sqlx::ColumnIndex<B::Row>,
+    for<'s> &'s str: sqlx::ColumnIndex<B::Row> + sqlx::Encode<'s, B> + sqlx::Type<B>,
+    i64: Column<B>,
+    bool: Column<B>,
+    String: Column<B>,
+    Option<i64>: Column<B>,
+    Option<String>: Column<B>,
+    for<'s> Option<&'s str>: sqlx::Encode<'s, B>,
+{
+    async fn create_upload(&self, upload: &UploadRecord, max_open: i64, now_ms: i64) -> Result<bool> {
+        let mut tx = B::begin_write(&self.pool).await?;
+        let (open,): (i64,) = sqlx::query_as("SELECT COUNT(*) FROM uploads WHERE user_id = $1 AND state = 'open'")
+            .bind(upload.user.as_str())
+            .fetch_one(&mut *tx)
+            .await?;
+        if open >= max_open {
+            return Ok(false);
+        }
+        sqlx::query(
+            "INSERT INTO uploads (id, org_id, user_id, sha256, kind, length, received, state, fault, created_at, updated_at)
+             VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $10)",
+        )
+        .bind(upload.id.as_str())
+        .bind(upload.org.as_str())
+        .bind(upload.user.as_str())
+        .bind(upload.sha256.as_str())
+        .bind(upload.kind.as_str())
+        .bind(upload.length)
+        .bind(upload.received)
+        .bind(upload.state.as_str())
+        .bind(upload.fault.as_deref())
+        .bind(now_ms)
+        .execute(&mut *tx)
+        .await?;
+        tx.commit().await?;
+        Ok(true)
+    }
+
+    async fn upload(&self, org: &str, id: &str) -> Result<Option<UploadRecord>> {
+        let row: Option<UploadTuple> = sqlx::query_as(AssertSqlSafe(format!(
+            "SELECT {UPLOAD_COLUMNS} FROM uploads WHERE org_id = $1 AND id = $2"
+        )))
+        .bind(org)
+        .bind(id)
+        .fetch_optional(&self.pool)
+        .await?;
+        Ok(row.map(upload_of))
+    }
+
+    async fn add_chunk(&self, id: &str, chunk: &ChunkRecord, now_ms: i64) -> Result<bool> {
+        let mut tx = B::begin_write(&self.pool).await?;
+        let moved = sqlx::query(
+            "UPDATE uploads SET received = received + $3, updated_at = $4
+             WHERE id = $1 AND state = 'open' AND received = $2 AND received + $3 <= length",
+        )
+        .bind(id)
+        .bind(chunk.start)
+        .bind(chunk.length)
+        .bind(now_ms)
+        .execute(&mut *tx)
+        .await?;
+        if moved.rows_affected() != 1 {
+            return Ok(false);
+        }
+        sqlx::query("INSERT INTO upload_chunks (upload_id, start, length, object) VALUES ($1, $2, $3, $4)")
+            .bind(id)
+            .bind(chunk.start)
+            .bind(chunk.length)
+            .bind(chunk.object.as_str())
+            .execute(&mut *tx)
+            .await?;
+        tx.commit().await?;
+        Ok(true)
+    }
+
+    async fn chunks(&self, id: &str) -> Result<Vec<ChunkRecord>> {
+        let rows: Vec<(i64, i64, String)> =
+            sqlx::query_as("SELECT start, length, object FROM upload_chunks WHERE upload_id = $1 ORDER BY start")
+                .bind(id)
+                .fetch_all(&self.pool)
+                .await?;
+        Ok(rows.into_iter().map(|(start, length, object)| ChunkRecord { start, length, object }).collect())
+    }
+
+    async fn finish_upload(&self, id: &str, blob: Result<&BlobRecord, &str>, by: &str, now_ms: i64) -> Result<()> {
+        let mut tx = B::begin_write(&self.pool).await?;
+        let (state, fault) = match blob {
+            Ok(_) => ("complete", None),
+            Err(fault) => ("failed", Some(fault)),
+        };
+        sqlx::query("UPDATE uploads SET state = $2, fault = $3, updated_at = $4 WHERE id = $1")
+            .bind(id)
+            .bind(state)
+            .bind(fault)
+            .bind(now_ms)
+            .execute(&mut *tx)
+            .await?;
+        if let Ok(blob) = blob {
+            sqlx::query(
+                "INSERT INTO blobs (org_id, sha256, size, mime, created_at, created_by)
+                 SELECT org_id, $2, $3, $4, $5, $6 FROM uploads WHERE id = $1
+                 ON CONFLICT (org_id, sha256) DO NOTHING",
+            )
+            .bind(id)
+            .bind(blob.sha256.as_str())
+            .bind(blob.size)
+            .bind(blob.mime.as_str())
+            .bind(now_ms)
+            .bind(by)
+            .execute(&mut *tx)
+            .await?;
+        }
+        sqlx::query("DELETE FROM upload_chunks WHERE upload_id = $1").bind(id).execute(&mut *tx).await?;
+        tx.commit().await?;
+        Ok(())
+    }
+
+    async fn blob(&self, org: &str, sha256: &str) -> Result<Option<BlobRecord>> {
+        let row: Option<(String, i64, String, i64)> =
+            sqlx::query_as("SELECT sha256, size, mime, created_at FROM blobs WHERE org_id = $1 AND sha256 = $2")
+                .bind(org)
+                .bind(sha256)
+                .fetch_optional(&self.pool)
+                .await?;
+        Ok(row.map(|(sha256, size, mime, created_at)| BlobRecord { sha256, size, mime, created_at }))
+    }
+
+    async fn delete_upload(&self, id: &str) -> Result<()> {
+        let mut tx = B::begin_write(&self.pool).await?;
+        sqlx::query("DELETE FROM upload_chunks WHERE upload_id = $1").bind(id).execute(&mut *tx).await?;
+        sqlx::query("DELETE FROM uploads WHERE id = $1 AND state = 'open'").bind(id).execute(&mut *tx).await?;
+        tx.commit().await?;
+        Ok(())
+    }
+}
