@@ -40,6 +40,11 @@ impl Refusal {
 
 /// How many of a blob's first bytes are read to tell its type.
 const SNIFF_BYTES: usize = 8 << 10;
+/// What a writer buffers in memory before it writes (per request).
+const BUFFER_BYTES: usize = 1 << 20;
+/// How long a request's body may send nothing before the server keeps what arrived and stops
+/// reading it.
+pub const IDLE: std::time::Duration = std::time::Duration::from_secs(60);
 
 /// The types each kind of attachment takes, by what its bytes are.
 pub fn accepted(kind: &str, mime: &str) -> bool {
@@ -90,10 +95,11 @@ impl Blobs {
         S: futures_util::Stream<Item = Result<bytes::Bytes, E>> + Unpin,
     {
         let name = format!("uploads/{upload}/{start:016}-{}", uuid::Uuid::new_v4().simple());
-        let mut writer = BufWriter::new(self.store.clone(), Path::from(name.clone()));
+        let mut writer = BufWriter::with_capacity(self.store.clone(), Path::from(name.clone()), BUFFER_BYTES);
         let mut length = 0i64;
         let mut over = false;
-        while let Some(frame) = body.next().await {
+        // A dropped connection, or one that stalls for a minute, ends the chunk with what came.
+        while let Ok(Some(frame)) = tokio::time::timeout(IDLE, body.next()).await {
             let Ok(frame) = frame else { break };
             let room = (limit - length).max(0) as usize;
             if frame.len() > room {
@@ -122,8 +128,9 @@ impl Blobs {
     }
 
     /// Assembles an upload's chunks into the organization's blob `sha256` when the bytes hash
-    /// to it and are a type `kind` takes: its sniffed MIME type, or why not. The chunks are
-    /// deleted either way.
+    /// to it and are a type `kind` takes: its sniffed MIME type, or why not. The chunks stay
+    /// (the caller deletes them once the verdict is recorded: an assembly cut off by a failure
+    /// is made again from them).
     pub async fn assemble(
         &self,
         org: &str,
@@ -133,7 +140,7 @@ impl Blobs {
         kind: &str,
     ) -> Result<Result<String, Refusal>, String> {
         let staging = Path::from(format!("uploads/{upload}/assembled"));
-        let mut writer = BufWriter::new(self.store.clone(), staging.clone());
+        let mut writer = BufWriter::with_capacity(self.store.clone(), staging.clone(), BUFFER_BYTES);
         let mut hasher = Sha256::new();
         let mut head: Vec<u8> = Vec::new();
         for chunk in chunks {
@@ -150,9 +157,6 @@ impl Blobs {
             }
         }
         writer.shutdown().await.map_err(|e| e.to_string())?;
-        for chunk in chunks {
-            self.delete_object(chunk).await;
-        }
         let verdict = if hex::encode(hasher.finalize()) != sha256 {
             Err(Refusal::HashMismatch)
         } else {

@@ -79,6 +79,8 @@ pub struct AppState {
     pub surges: Arc<incidents::Surges>,
     /// Where attachments' bytes go (`serve --blob-dir`); without one, uploads answer 503.
     pub blobs: Option<blobs::Blobs>,
+    /// The uploads receiving bytes in this process (one request at a time each).
+    pub uploading: Arc<http::uploads::Uploading>,
 }
 
 impl std::fmt::Debug for AppState {
@@ -111,6 +113,7 @@ impl AppState {
             conversations: tokio::sync::broadcast::channel(256).0,
             surges: Arc::new(incidents::Surges::default()),
             blobs: None,
+            uploading: Arc::new(http::uploads::Uploading::default()),
         }
     }
 }

@@ -230,6 +230,17 @@ async fn bad_uploads_are_refused_with_their_documented_codes(backend: Backend) {
         (s, b)
     };
     assert_eq!((status, error_code(&body)), (412, "tus_version"));
+    let r = reqwest::Client::new()
+        .head(format!("{}/api/v1/uploads/anything", server.base))
+        .bearer_auth(&wang.token)
+        .send()
+        .await
+        .expect("head");
+    assert_eq!(
+        (r.status().as_u16(), header(r.headers(), "tus-version")),
+        (412, "1.0.0".into()),
+        "a 412 names the version"
+    );
     let unsigned = reqwest::Client::new()
         .post(format!("{}/api/v1/uploads", server.base))
         .header("tus-resumable", "1.0.0")
@@ -239,7 +250,7 @@ async fn bad_uploads_are_refused_with_their_documented_codes(backend: Backend) {
         .expect("post");
     assert_eq!(unsigned.status(), 401);
     for (length, meta, status, code) in [
-        ("0", good.clone(), 413, "too_large"),
+        ("0", good.clone(), 400, "invalid_upload_length"),
         ("104857601", good.clone(), 413, "too_large"),
         ("-1", good.clone(), 400, "invalid_upload_length"),
         ("ten", good.clone(), 400, "invalid_upload_length"),
@@ -281,7 +292,7 @@ async fn bad_uploads_are_refused_with_their_documented_codes(backend: Backend) {
     let (_, headers) = wang.head(&location).await;
     assert_eq!(header(&headers, "upload-offset"), "0", "nothing of a refused request is kept");
 
-    // Nobody else reaches it: another technician, another organization's user (404 alike).
+    // Nobody else reaches it: another user of the organization (404, as an unknown upload).
     let li = Client::new(&server, "li").await;
     assert_eq!(li.head(&location).await.0, 404);
     let (status, _, _) = li.patch(&location, 0, bytes.clone()).await;
@@ -295,7 +306,11 @@ async fn bad_uploads_are_refused_with_their_documented_codes(backend: Backend) {
     let (status, _, body) = wang.patch(&location, 0, wrong).await;
     assert_eq!((status, error_code(&body)), (422, "hash_mismatch"), "{body}");
     let (status, headers) = wang.head(&location).await;
-    assert_eq!((status, header(&headers, "loopwork-upload-fault")), (200, "hash_mismatch".into()));
+    assert_eq!(
+        (status, header(&headers, "loopwork-upload-fault")),
+        (410, "hash_mismatch".into()),
+        "no offset to take for done"
+    );
     let (status, _, body) = wang.patch(&location, 50_000 + 16, Vec::new()).await;
     assert_eq!((status, error_code(&body)), (410, "upload_failed"));
 
@@ -313,9 +328,15 @@ async fn bad_uploads_are_refused_with_their_documented_codes(backend: Backend) {
     }
     // A PDF is a file.
     let (_, headers, _) = wang.create(pdf.len(), &metadata(&[("sha256", &sha256(&pdf)), ("kind", "file")])).await;
-    let (status, _, body) = wang.patch(&header(&headers, "location"), 0, pdf).await;
+    let (status, _, body) = wang.patch(&header(&headers, "location"), 0, pdf.clone()).await;
     assert_eq!(status, 204, "{body}");
     assert_eq!(stored_blobs(&server).len(), 1, "only the PDF is stored");
+    // The same PDF as a signature is not taken from the store: its bytes are judged, and refused.
+    let (status, headers, _) =
+        wang.create(pdf.len(), &metadata(&[("sha256", &sha256(&pdf)), ("kind", "signature")])).await;
+    assert_eq!((status, header(&headers, "upload-offset")), (201, "0".into()), "not complete at once");
+    let (status, _, body) = wang.patch(&header(&headers, "location"), 0, pdf.clone()).await;
+    assert_eq!((status, error_code(&body)), (415, "unsupported_type"));
 
     // An unfinished upload ended by its client: its bytes go.
     let (_, headers, _) = wang.create(bytes.len(), &good).await;

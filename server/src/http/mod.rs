@@ -159,11 +159,14 @@ pub fn router(state: AppState) -> axum::Router {
         .route("/api/v1/estate/import", post(estate::import))
         .layer(axum::extract::DefaultBodyLimit::disable())
         .layer(tower_http::limit::RequestBodyLimitLayer::new(estate::MAX_IMPORT_BODY));
-    // Attachments' bytes, streamed: no body limit but the upload's own length (uploads.rs).
+    // Attachments' bytes, streamed: no body limit but the upload's own length, and no 60-second
+    // limit on a request: a body that sends nothing for a minute ends instead (uploads.rs).
     let uploads = axum::Router::new()
         .route("/api/v1/uploads", post(uploads::create).options(uploads::options))
         .route("/api/v1/uploads/{id}", axum::routing::head(uploads::head).patch(uploads::patch).delete(uploads::delete))
-        .layer(middleware::map_response(uploads::tus_resumable));
+        .layer(middleware::map_response(uploads::tus_version_on_412))
+        .layer(middleware::map_response(uploads::tus_resumable))
+        .layer(middleware::from_fn_with_state(state.clone(), record_http));
     let pages = axum::Router::new()
         .route("/", get(web::desk))
         .route("/h5", get(web::h5))
@@ -177,7 +180,6 @@ pub fn router(state: AppState) -> axum::Router {
         .merge(sync)
         .merge(json)
         .merge(sheets)
-        .merge(uploads)
         .merge(pages)
         .fallback(|| async { ApiError::not_found("route") })
         .layer(middleware::from_fn_with_state(state.clone(), record_http))
@@ -185,6 +187,8 @@ pub fn router(state: AppState) -> axum::Router {
             StatusCode::REQUEST_TIMEOUT,
             Duration::from_secs(60),
         ))
+        // After the timeout: an upload's request lasts as long as its bytes keep coming.
+        .merge(uploads)
         .layer(tower::limit::GlobalConcurrencyLimitLayer::new(1_024))
         .layer(PropagateRequestIdLayer::x_request_id())
         .layer(tower_http::trace::TraceLayer::new_for_http().make_span_with(request_span))

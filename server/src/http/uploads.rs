@@ -71,6 +71,14 @@ fn require_tus(headers: &HeaderMap) -> Result<(), ApiError> {
     ))
 }
 
+/// Adds `Tus-Version` to a 412 (tus: the versions the server speaks).
+pub async fn tus_version_on_412(mut response: Response) -> Response {
+    if response.status() == StatusCode::PRECONDITION_FAILED {
+        response.headers_mut().insert("tus-version", HeaderValue::from_static(TUS_VERSION));
+    }
+    response
+}
+
 fn number(headers: &HeaderMap, name: &str, code: &'static str) -> Result<i64, ApiError> {
     headers
         .get(name)
@@ -136,7 +144,10 @@ pub async fn create(
     require_tus(&headers)?;
     let blobs = blobs(&state)?;
     let length = number(&headers, "upload-length", "invalid_upload_length")?;
-    if length == 0 || length > MAX_UPLOAD_BYTES {
+    if length == 0 {
+        return Err(ApiError::invalid("invalid_upload_length", "an attachment has at least one byte", "附件不能为空"));
+    }
+    if length > MAX_UPLOAD_BYTES {
         return Err(ApiError::new(
             StatusCode::PAYLOAD_TOO_LARGE,
             "too_large",
@@ -163,9 +174,13 @@ pub async fn create(
         ));
     }
     let now = state.clock.now_ms();
-    // The same bytes stored once: an organization that holds the blob has the upload complete.
+    // The same bytes stored once: an organization that holds the blob, as a type this kind
+    // takes, has the upload complete (a PDF stored as a file is no signature: that upload goes
+    // on, and its type is judged when its bytes are in).
     let held = match state.db.blob(&principal.org, sha256).await? {
-        Some(blob) => blob.size == length && blobs.has(&principal.org, sha256).await,
+        Some(blob) => {
+            blob.size == length && crate::blobs::accepted(kind, &blob.mime) && blobs.has(&principal.org, sha256).await
+        }
         None => false,
     };
     let upload = UploadRecord {
@@ -232,6 +247,19 @@ pub async fn head(
 ) -> Result<Response, ApiError> {
     require_tus(&headers)?;
     let upload = own(&state, &principal, &id).await?;
+    if upload.state == "failed" {
+        // Not an offset a client would take for a finished upload (tus: 410 for an upload
+        // that is no more); the fault is said too.
+        let mut gone = ended(&upload).into_response();
+        if let Some(fault) = upload.fault.as_deref().and_then(|f| HeaderValue::from_str(f).ok()) {
+            gone.headers_mut().insert("loopwork-upload-fault", fault);
+        }
+        return Ok(gone);
+    }
+    if upload.state == "open" && upload.received == upload.length {
+        // Every byte arrived but the blob was not made (a failure cut it off): made now.
+        return finish(&state, upload, StatusCode::OK).await;
+    }
     Ok(offsets(&upload, StatusCode::OK))
 }
 
@@ -254,6 +282,10 @@ pub async fn patch(
     body: Body,
 ) -> Result<Response, ApiError> {
     let upload = match ready(&state, &principal, &id, &headers).await {
+        Ok(Ok(upload)) if upload.received == upload.length => {
+            drain(body).await;
+            return finish(&state, upload, StatusCode::NO_CONTENT).await;
+        }
         Ok(Ok(upload)) => upload,
         // An answer before the bytes: they are read (up to a bound) and dropped first, so that
         // the client, still sending, reads the answer rather than a closed connection.
@@ -266,10 +298,59 @@ pub async fn patch(
             return Err(refused);
         }
     };
+    // One request at a time adds to an upload (in this process): another answers 423, which
+    // tus clients retry.
+    let Some(guard) = Receiving::take(&state, &upload.id) else {
+        drain(body).await;
+        return Err(busy());
+    };
     // Received by a task of its own: when the client's connection drops, the server stops
     // serving this request, but the task still keeps what arrived (the client resumes after it).
-    let task = tokio::spawn(receive(state.clone(), principal, upload, body));
+    let task = tokio::spawn(async move {
+        let _guard = guard;
+        receive(state.clone(), principal, upload, body).await
+    });
     task.await.map_err(|e| store_failed(e.to_string()))?
+}
+
+fn busy() -> ApiError {
+    ApiError::new(
+        StatusCode::LOCKED,
+        "upload_busy",
+        "another request is adding to this upload: try again when it is done",
+        "该上传正在接收另一请求的内容,请稍后重试",
+    )
+}
+
+/// The uploads receiving a request's bytes in this process.
+#[derive(Debug, Default)]
+pub struct Uploading(std::sync::Mutex<std::collections::HashSet<String>>);
+
+/// An upload taken for one request's bytes, given back when dropped.
+struct Receiving {
+    state: AppState,
+    id: String,
+}
+
+impl Receiving {
+    fn take(state: &AppState, id: &str) -> Option<Receiving> {
+        let mut taken = state.uploading.0.lock().unwrap_or_else(|p| p.into_inner());
+        taken.insert(id.to_owned()).then(|| Receiving { state: state.clone(), id: id.to_owned() })
+    }
+}
+
+impl Drop for Receiving {
+    fn drop(&mut self) {
+        self.state.uploading.0.lock().unwrap_or_else(|p| p.into_inner()).remove(&self.id);
+    }
+}
+
+/// Makes the blob of an upload whose every byte arrived; answers `status` with its offsets.
+async fn finish(state: &AppState, mut upload: UploadRecord, status: StatusCode) -> Result<Response, ApiError> {
+    let Some(_guard) = Receiving::take(state, &upload.id) else { return Err(busy()) };
+    let blobs = blobs(state)?;
+    complete(state, blobs, &mut upload).await?;
+    Ok(offsets(&upload, status))
 }
 
 /// What the server reads of a refused `PATCH`'s bytes before answering.
@@ -382,15 +463,25 @@ async fn complete(state: &AppState, blobs: &Blobs, upload: &mut UploadRecord) ->
     let verdict =
         blobs.assemble(&upload.org, &upload.id, &chunks, &upload.sha256, &upload.kind).await.map_err(store_failed)?;
     let now = state.clock.now_ms();
-    match verdict {
+    let recorded = match &verdict {
         Ok(mime) => {
-            let blob = BlobRecord { sha256: upload.sha256.clone(), size: upload.length, mime, created_at: now };
-            state.db.finish_upload(&upload.id, Ok(&blob), &upload.user, now).await?;
+            let blob =
+                BlobRecord { sha256: upload.sha256.clone(), size: upload.length, mime: mime.clone(), created_at: now };
+            state.db.finish_upload(&upload.id, Ok(&blob), &upload.user, now).await
+        }
+        Err(refusal) => state.db.finish_upload(&upload.id, Err(refusal.code()), &upload.user, now).await,
+    };
+    recorded?;
+    // The verdict is recorded: the chunks are no longer needed to make it again.
+    for chunk in &chunks {
+        blobs.delete_object(chunk).await;
+    }
+    match verdict {
+        Ok(_) => {
             upload.state = "complete".into();
             Ok(())
         }
         Err(refusal) => {
-            state.db.finish_upload(&upload.id, Err(refusal.code()), &upload.user, now).await?;
             let (status, en, zh) = match refusal {
                 crate::blobs::Refusal::HashMismatch => (
                     StatusCode::UNPROCESSABLE_ENTITY,
