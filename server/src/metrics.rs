@@ -30,6 +30,12 @@ pub struct Metrics {
     pub backups: IntCounterVec,
     /// Orders set aside because their stored history does not load.
     pub orders_quarantined: IntCounter,
+    /// Attachments' uploads by outcome: `created`, `deduplicated` (complete at creation),
+    /// `completed`, `hash_mismatch`, `unsupported_type`, `ended`.
+    pub uploads: IntCounterVec,
+    /// Attachments' bytes: `received` (kept in uploads' chunks), `stored` (in new blobs),
+    /// `discarded` (read from refused requests: sent for nothing, e.g. from a wrong offset).
+    pub upload_bytes: IntCounterVec,
     /// Each device's last sync; the devices not seen for `ACTIVE_WINDOW_MS` are let go of
     /// when the metrics are read.
     seen: Mutex<HashMap<DeviceId, i64>>,
@@ -100,6 +106,13 @@ impl Metrics {
             "Orders set aside because their stored history does not load (an administrator repairs them)",
         )
         .expect("valid metric");
+        let uploads = IntCounterVec::new(Opts::new("uploads_total", "Attachments' uploads by outcome"), &["outcome"])
+            .expect("valid metric");
+        let upload_bytes = IntCounterVec::new(
+            Opts::new("upload_bytes_total", "Attachments' bytes received, stored in new blobs, or discarded"),
+            &["kind"],
+        )
+        .expect("valid metric");
         for collector in [
             Box::new(http_requests.clone()) as Box<dyn prometheus::core::Collector>,
             Box::new(sync_requests.clone()),
@@ -115,6 +128,8 @@ impl Metrics {
             Box::new(webhook_deliveries.clone()),
             Box::new(backups.clone()),
             Box::new(orders_quarantined.clone()),
+            Box::new(uploads.clone()),
+            Box::new(upload_bytes.clone()),
         ] {
             registry.register(collector).expect("metrics register once");
         }
@@ -134,6 +149,8 @@ impl Metrics {
             webhook_deliveries,
             backups,
             orders_quarantined,
+            uploads,
+            upload_bytes,
             seen: Mutex::new(HashMap::new()),
         }
     }

@@ -186,6 +186,22 @@ async fn an_interrupted_upload_resumes_at_the_byte_the_server_holds_and_the_same
         (409, "offset_mismatch", bytes.len().to_string())
     );
     assert_eq!(stored_blobs(&server).len(), 1, "stored once");
+
+    // The metrics count it: two uploads (one complete at creation), the bytes received once
+    // and stored once, and those sent from a wrong offset discarded.
+    let metrics =
+        reqwest::get(format!("{}/metrics", server.metrics_base)).await.expect("metrics").text().await.expect("text");
+    let total = bytes.len();
+    for line in [
+        "loopwork_uploads_total{outcome=\"created\"} 1".to_owned(),
+        "loopwork_uploads_total{outcome=\"deduplicated\"} 1".to_owned(),
+        "loopwork_uploads_total{outcome=\"completed\"} 1".to_owned(),
+        format!("loopwork_upload_bytes_total{{kind=\"received\"}} {total}"),
+        format!("loopwork_upload_bytes_total{{kind=\"stored\"}} {total}"),
+        format!("loopwork_upload_bytes_total{{kind=\"discarded\"}} {}", (total - 300_000) + total),
+    ] {
+        assert!(metrics.contains(&line), "{line} in:\n{metrics}");
+    }
 }
 
 fn walk(dir: &std::path::Path) -> Vec<std::path::PathBuf> {

@@ -202,6 +202,7 @@ pub async fn create(
             format!("未完成的上传最多 {MAX_OPEN_UPLOADS} 个"),
         ));
     }
+    state.metrics.uploads.with_label_values(&[if held { "deduplicated" } else { "created" }]).inc();
     Ok((
         StatusCode::CREATED,
         [
@@ -283,25 +284,25 @@ pub async fn patch(
 ) -> Result<Response, ApiError> {
     let upload = match ready(&state, &principal, &id, &headers).await {
         Ok(Ok(upload)) if upload.received == upload.length => {
-            drain(body).await;
+            drain(&state, body).await;
             return finish(&state, upload, StatusCode::NO_CONTENT).await;
         }
         Ok(Ok(upload)) => upload,
         // An answer before the bytes: they are read (up to a bound) and dropped first, so that
         // the client, still sending, reads the answer rather than a closed connection.
         Ok(Err(answer)) => {
-            drain(body).await;
+            drain(&state, body).await;
             return Ok(answer);
         }
         Err(refused) => {
-            drain(body).await;
+            drain(&state, body).await;
             return Err(refused);
         }
     };
     // One request at a time adds to an upload (in this process): another answers 423, which
     // tus clients retry.
     let Some(guard) = Receiving::take(&state, &upload.id) else {
-        drain(body).await;
+        drain(&state, body).await;
         return Err(busy());
     };
     // Received by a task of its own: when the client's connection drops, the server stops
@@ -356,7 +357,7 @@ async fn finish(state: &AppState, mut upload: UploadRecord, status: StatusCode) 
 /// What the server reads of a refused `PATCH`'s bytes before answering.
 const DRAINED: usize = 16 << 20;
 
-async fn drain(body: Body) {
+async fn drain(state: &AppState, body: Body) {
     let mut stream = body.into_data_stream();
     let mut read = 0;
     while let Some(Ok(frame)) = futures_util::StreamExt::next(&mut stream).await {
@@ -365,6 +366,7 @@ async fn drain(body: Body) {
             break;
         }
     }
+    state.metrics.upload_bytes.with_label_values(&["discarded"]).inc_by(read as u64);
 }
 
 /// The open upload a `PATCH` may add to, or the answer it gets without reading its bytes.
@@ -447,6 +449,7 @@ async fn receive(
                 return Ok(refused);
             }
             upload.received += length;
+            state.metrics.upload_bytes.with_label_values(&["received"]).inc_by(length as u64);
         } else {
             blobs.delete_object(&object).await;
         }
@@ -476,8 +479,14 @@ async fn complete(state: &AppState, blobs: &Blobs, upload: &mut UploadRecord) ->
     for chunk in &chunks {
         blobs.delete_object(chunk).await;
     }
+    let outcome = match &verdict {
+        Ok(_) => "completed",
+        Err(refusal) => refusal.code(),
+    };
+    state.metrics.uploads.with_label_values(&[outcome]).inc();
     match verdict {
         Ok(_) => {
+            state.metrics.upload_bytes.with_label_values(&["stored"]).inc_by(upload.length as u64);
             upload.state = "complete".into();
             Ok(())
         }
@@ -514,6 +523,7 @@ pub async fn delete(
             blobs.delete_object(&chunk.object).await;
         }
         state.db.delete_upload(&upload.id).await?;
+        state.metrics.uploads.with_label_values(&["ended"]).inc();
     }
     Ok(StatusCode::NO_CONTENT.into_response())
 }
