@@ -11,6 +11,7 @@ use sha2::{Digest, Sha256};
 on_both_backends!(
     an_interrupted_upload_resumes_at_the_byte_the_server_holds_and_the_same_photo_is_stored_once,
     bad_uploads_are_refused_with_their_documented_codes,
+    another_organization_neither_reaches_an_upload_nor_shares_a_blob,
 );
 
 /// A PNG's first bytes, then `len` bytes of a pattern: what the server sniffs as a PNG photo.
@@ -363,4 +364,51 @@ async fn bad_uploads_are_refused_with_their_documented_codes(backend: Backend) {
     assert_eq!(r.status(), 204);
     assert_eq!(wang.head(&location).await.0, 404);
     assert!(walk(&server.blob_dir.path().join("uploads")).is_empty(), "its chunks are deleted");
+}
+
+async fn another_organization_neither_reaches_an_upload_nor_shares_a_blob(backend: Backend) {
+    let server = TestServer::start(backend).await;
+    let wang = Client::new(&server, "wang").await;
+    let bytes = photo(20_000, 9);
+    let hash = sha256(&bytes);
+    let (_, headers, _) = wang.create(bytes.len(), &metadata(&[("sha256", &hash)])).await;
+    let location = header(&headers, "location");
+    let (status, _, _) = wang.patch(&location, 0, bytes[..5_000].to_vec()).await;
+    assert_eq!(status, 204);
+
+    // A technician of another property company.
+    let db = server.state.db.as_ref();
+    let org = db.create_organization("别家物业", 0).await.expect("org");
+    let user = loopwork_server::store::NewUser {
+        org,
+        login: "bj-tech".into(),
+        password_hash: loopwork_server::auth::hash_password("bj-tech-password").expect("hash"),
+        role: loopwork_sync_core::Role::Technician,
+        display_name: "别家师傅".into(),
+        phone: None,
+    };
+    db.create_user(&user, 0).await.expect("user");
+    let stranger = Client {
+        base: server.base.clone(),
+        token: loopwork_tests::login_at(&server.base, "bj-tech", "bj-tech-password").await.token,
+        http: reqwest::Client::new(),
+    };
+    // Wang's upload is unknown to them, and nothing they send reaches it.
+    assert_eq!(stranger.head(&location).await.0, 404);
+    let (status, _, body) = stranger.patch(&location, 5_000, bytes[5_000..].to_vec()).await;
+    assert_eq!((status, error_code(&body)), (404, "not_found"), "{body}");
+    let r = stranger.request(reqwest::Method::DELETE, &location).send().await.expect("delete");
+    assert_eq!(r.status(), 404);
+    let (status, headers) = wang.head(&location).await;
+    assert_eq!((status, header(&headers, "upload-offset")), (200, "5000".into()), "untouched");
+
+    // Wang's organization holds the photo once done; the other company does not share it: its
+    // upload of the same bytes starts at 0 and stores its own.
+    let (status, _, _) = wang.patch(&location, 5_000, bytes[5_000..].to_vec()).await;
+    assert_eq!(status, 204);
+    let (status, headers, _) = stranger.create(bytes.len(), &metadata(&[("sha256", &hash)])).await;
+    assert_eq!((status, header(&headers, "upload-offset")), (201, "0".into()), "no blob of another organization");
+    let (status, _, body) = stranger.patch(&header(&headers, "location"), 0, bytes.clone()).await;
+    assert_eq!(status, 204, "{body}");
+    assert_eq!(stored_blobs(&server).len(), 2, "one blob per organization");
 }
