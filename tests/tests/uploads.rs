@@ -91,14 +91,7 @@ fn header(headers: &HeaderMap, name: &str) -> String {
 
 /// The files under the blob store's `blobs/` (every organization's).
 fn stored_blobs(server: &TestServer) -> Vec<std::path::PathBuf> {
-    let mut found = Vec::new();
-    let mut dirs = vec![server.blob_dir.path().join("blobs")];
-    while let Some(dir) = dirs.pop() {
-        for entry in std::fs::read_dir(&dir).into_iter().flatten().flatten() {
-            if entry.path().is_dir() { dirs.push(entry.path()) } else { found.push(entry.path()) }
-        }
-    }
-    found
+    walk(&server.blob_dir.path().join("blobs"))
 }
 
 async fn an_interrupted_upload_resumes_at_the_byte_the_server_holds_and_the_same_photo_is_stored_once(

@@ -222,7 +222,7 @@ async fn own(state: &AppState, principal: &crate::replication::Principal, id: &s
 }
 
 fn offsets(upload: &UploadRecord, status: StatusCode) -> Response {
-    let mut response = (
+    (
         status,
         [
             ("upload-offset", upload.received.to_string()),
@@ -230,13 +230,14 @@ fn offsets(upload: &UploadRecord, status: StatusCode) -> Response {
             ("cache-control", "no-store".to_owned()),
         ],
     )
-        .into_response();
-    if let Some(fault) = &upload.fault
-        && let Ok(value) = HeaderValue::from_str(fault)
-    {
-        response.headers_mut().insert("loopwork-upload-fault", value);
-    }
-    response
+        .into_response()
+}
+
+/// 409 `offset_mismatch`, with the bytes the server holds (where to send from).
+fn offset_mismatch(received: i64, en: String, zh: String) -> Response {
+    let mut refused = ApiError::new(StatusCode::CONFLICT, "offset_mismatch", en, zh).into_response();
+    refused.headers_mut().insert("upload-offset", HeaderValue::from(received));
+    refused
 }
 
 /// `HEAD /api/v1/uploads/{id}`.
@@ -392,15 +393,11 @@ async fn ready(
         return Err(ended(&upload));
     }
     if offset != upload.received || upload.state == "complete" && offset != upload.length {
-        let mut refused = ApiError::new(
-            StatusCode::CONFLICT,
-            "offset_mismatch",
+        return Ok(Err(offset_mismatch(
+            upload.received,
             format!("the server holds {} bytes: send from there", upload.received),
             format!("服务器已有 {} 字节,请从此处续传", upload.received),
-        )
-        .into_response();
-        refused.headers_mut().insert("upload-offset", HeaderValue::from(upload.received));
-        return Ok(Err(refused));
+        )));
     }
     if upload.state == "complete" {
         return Ok(Err(offsets(&upload, StatusCode::NO_CONTENT)));
@@ -417,45 +414,37 @@ async fn receive(
 ) -> Result<Response, ApiError> {
     let blobs = blobs(&state)?;
     let id = upload.id.clone();
-    {
-        let room = upload.length - upload.received;
-        let (object, length, over) = blobs
-            .write_chunk(&upload.id, upload.received, body.into_data_stream(), room)
-            .await
-            .map_err(store_failed)?;
-        if over {
+    let room = upload.length - upload.received;
+    let (object, length, over) =
+        blobs.write_chunk(&upload.id, upload.received, body.into_data_stream(), room).await.map_err(store_failed)?;
+    if over {
+        blobs.delete_object(&object).await;
+        return Err(ApiError::new(
+            StatusCode::PAYLOAD_TOO_LARGE,
+            "beyond_length",
+            "the bytes go past the upload's length",
+            "上传内容超出声明的长度",
+        ));
+    }
+    if length > 0 {
+        let chunk = ChunkRecord { start: upload.received, length, object: object.clone() };
+        if !state.db.add_chunk(&upload.id, &chunk, state.clock.now_ms()).await? {
+            // Another request's chunk at this offset came first.
             blobs.delete_object(&object).await;
-            return Err(ApiError::new(
-                StatusCode::PAYLOAD_TOO_LARGE,
-                "beyond_length",
-                "the bytes go past the upload's length",
-                "上传内容超出声明的长度",
+            let current = own(&state, &principal, &id).await?;
+            return Ok(offset_mismatch(
+                current.received,
+                "another request sent these bytes first".into(),
+                "另一请求已先上传这些内容".into(),
             ));
         }
-        if length > 0 {
-            let chunk = ChunkRecord { start: upload.received, length, object: object.clone() };
-            if !state.db.add_chunk(&upload.id, &chunk, state.clock.now_ms()).await? {
-                // Another request's chunk at this offset came first.
-                blobs.delete_object(&object).await;
-                let current = own(&state, &principal, &id).await?;
-                let mut refused = ApiError::new(
-                    StatusCode::CONFLICT,
-                    "offset_mismatch",
-                    "another request sent these bytes first",
-                    "另一请求已先上传这些内容",
-                )
-                .into_response();
-                refused.headers_mut().insert("upload-offset", HeaderValue::from(current.received));
-                return Ok(refused);
-            }
-            upload.received += length;
-            state.metrics.upload_bytes.with_label_values(&["received"]).inc_by(length as u64);
-        } else {
-            blobs.delete_object(&object).await;
-        }
-        if upload.received == upload.length {
-            complete(&state, blobs, &mut upload).await?;
-        }
+        upload.received += length;
+        state.metrics.upload_bytes.with_label_values(&["received"]).inc_by(length as u64);
+    } else {
+        blobs.delete_object(&object).await;
+    }
+    if upload.received == upload.length {
+        complete(&state, blobs, &mut upload).await?;
     }
     Ok(offsets(&upload, StatusCode::NO_CONTENT))
 }
