@@ -27,6 +27,18 @@ pub enum Refusal {
     HashMismatch,
     /// The bytes are not a type the attachment's kind takes (sniffed, not as declared).
     UnsupportedType,
+    /// A picture larger than [`MAX_PICTURE_BYTES`]: its metadata could not be stripped.
+    PictureTooLarge,
+    /// A picture whose structure cannot be read, so its metadata cannot be stripped.
+    UnreadablePicture,
+}
+
+/// A blob as assembled: its type, the size of the bytes kept, whether a thumbnail was made.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Assembled {
+    pub mime: String,
+    pub size: i64,
+    pub thumbnail: bool,
 }
 
 impl Refusal {
@@ -34,9 +46,17 @@ impl Refusal {
         match self {
             Refusal::HashMismatch => "hash_mismatch",
             Refusal::UnsupportedType => "unsupported_type",
+            Refusal::PictureTooLarge => "picture_too_large",
+            Refusal::UnreadablePicture => "unreadable_picture",
         }
     }
 }
+
+/// The largest picture (JPEG, PNG, WebP) kept: its metadata is stripped in memory.
+pub const MAX_PICTURE_BYTES: i64 = 40 << 20;
+/// Pictures being stripped and thumbnailed at once, per process (each holds up to
+/// [`MAX_PICTURE_BYTES`] twice and its decoded pixels).
+static PICTURES: tokio::sync::Semaphore = tokio::sync::Semaphore::const_new(2);
 
 /// How many of a blob's first bytes are read to tell its type.
 const SNIFF_BYTES: usize = 8 << 10;
@@ -48,13 +68,23 @@ pub const IDLE: std::time::Duration = std::time::Duration::from_secs(60);
 
 /// The types each kind of attachment takes, by what its bytes are.
 pub fn accepted(kind: &str, mime: &str) -> bool {
-    const IMAGES: &[&str] = &["image/jpeg", "image/png", "image/webp", "image/heif", "image/avif"];
+    const IMAGES: &[&str] = &["image/jpeg", "image/png", "image/webp"];
     match kind {
         "photo" => IMAGES.contains(&mime),
         "signature" => matches!(mime, "image/png" | "image/jpeg" | "image/webp"),
         "file" => IMAGES.contains(&mime) || mime == "application/pdf",
         _ => false,
     }
+}
+
+/// Whether a text names a blob: a SHA-256 as 64 lowercase hex digits.
+pub fn is_sha256(text: &str) -> bool {
+    text.len() == 64 && text.bytes().all(|b| b.is_ascii_digit() || (b'a'..=b'f').contains(&b))
+}
+
+/// Whether blobs of this type are pictures: stripped of their metadata and thumbnailed.
+pub fn is_picture(mime: &str) -> bool {
+    matches!(mime, "image/jpeg" | "image/png" | "image/webp")
 }
 
 /// A blob's type, by its first bytes (`None`: not one Loopwork knows).
@@ -79,6 +109,10 @@ impl Blobs {
 
     fn blob_path(org: &str, sha256: &str) -> Path {
         Path::from(format!("blobs/{org}/{sha256}"))
+    }
+
+    fn thumbnail_path(org: &str, sha256: &str) -> Path {
+        Path::from(format!("thumbs/{org}/{sha256}"))
     }
 
     /// Writes the bytes of a stream into a new chunk object until the stream ends, fails, or
@@ -138,7 +172,7 @@ impl Blobs {
         chunks: &[String],
         sha256: &str,
         kind: &str,
-    ) -> Result<Result<String, Refusal>, String> {
+    ) -> Result<Result<Assembled, Refusal>, String> {
         let staging = Path::from(format!("uploads/{upload}/assembled"));
         let mut writer = BufWriter::with_capacity(self.store.clone(), staging.clone(), BUFFER_BYTES);
         let mut hasher = Sha256::new();
@@ -161,15 +195,84 @@ impl Blobs {
             Err(Refusal::HashMismatch)
         } else {
             match sniff(&head) {
-                Some(mime) if accepted(kind, mime) => Ok(mime.to_owned()),
+                Some(mime) if accepted(kind, mime) => Ok(mime),
                 _ => Err(Refusal::UnsupportedType),
             }
         };
-        match &verdict {
-            Ok(_) => self.store.rename(&staging, &Self::blob_path(org, sha256)).await.map_err(|e| e.to_string())?,
-            Err(_) => self.delete_object(staging.as_ref()).await,
+        let kept = match verdict {
+            Ok(mime) if is_picture(mime) => self.keep_picture(org, sha256, &staging, mime).await?,
+            Ok(mime) => {
+                let size = self.store.head(&staging).await.map_err(|e| e.to_string())?.size as i64;
+                self.store.rename(&staging, &Self::blob_path(org, sha256)).await.map_err(|e| e.to_string())?;
+                Ok(Assembled { mime: mime.to_owned(), size, thumbnail: false })
+            }
+            Err(refusal) => Err(refusal),
+        };
+        if kept.is_err() {
+            self.delete_object(staging.as_ref()).await;
         }
-        Ok(verdict)
+        Ok(kept)
+    }
+
+    /// Keeps a picture as it is served: its metadata stripped (`crate::images`), and a
+    /// thumbnail when one can be made. The staging object goes once the blob is written.
+    async fn keep_picture(
+        &self,
+        org: &str,
+        sha256: &str,
+        staging: &Path,
+        mime: &'static str,
+    ) -> Result<Result<Assembled, Refusal>, String> {
+        let got = self.store.get(staging).await.map_err(|e| e.to_string())?;
+        if got.meta.size as i64 > MAX_PICTURE_BYTES {
+            return Ok(Err(Refusal::PictureTooLarge));
+        }
+        let _turn = PICTURES.acquire().await.map_err(|e| e.to_string())?;
+        let bytes = got.bytes().await.map_err(|e| e.to_string())?;
+        let made = tokio::task::spawn_blocking(move || {
+            let stripped = crate::images::strip(bytes, mime)?;
+            let thumbnail = crate::images::thumbnail(&stripped, mime);
+            Ok::<_, String>((stripped, thumbnail))
+        })
+        .await
+        .map_err(|e| e.to_string())?;
+        let Ok((stripped, thumbnail)) = made else {
+            return Ok(Err(Refusal::UnreadablePicture));
+        };
+        let thumbnail = match thumbnail {
+            Ok(small) => {
+                self.store
+                    .put(&Self::thumbnail_path(org, sha256), small.into())
+                    .await
+                    .map_err(|e| e.to_string())?;
+                true
+            }
+            Err(why) => {
+                tracing::info!(error = %why, "attachment kept without a thumbnail");
+                false
+            }
+        };
+        let size = stripped.len() as i64;
+        self.store.put(&Self::blob_path(org, sha256), stripped.into()).await.map_err(|e| e.to_string())?;
+        self.delete_object(staging.as_ref()).await;
+        Ok(Ok(Assembled { mime: mime.to_owned(), size, thumbnail }))
+    }
+
+    /// A blob's bytes (`thumbnail`: its thumbnail's), streamed from the store: `None` when the
+    /// store has none.
+    pub async fn open(&self, org: &str, sha256: &str, thumbnail: bool) -> Result<Option<object_store::GetResult>, String> {
+        let path = if thumbnail { Self::thumbnail_path(org, sha256) } else { Self::blob_path(org, sha256) };
+        match self.store.get(&path).await {
+            Ok(got) => Ok(Some(got)),
+            Err(object_store::Error::NotFound { .. }) => Ok(None),
+            Err(e) => Err(e.to_string()),
+        }
+    }
+
+    /// Deletes a blob and its thumbnail.
+    pub async fn delete_blob(&self, org: &str, sha256: &str) {
+        self.delete_object(Self::blob_path(org, sha256).as_ref()).await;
+        self.delete_object(Self::thumbnail_path(org, sha256).as_ref()).await;
     }
 
     /// Whether the organization's blob is in the store.

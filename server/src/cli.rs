@@ -92,6 +92,7 @@ async fn serve(args: ServeArgs) -> Result<(), String> {
     let mut state = AppState::new(database, clock);
     let blob_dir = args.blob_dir.clone().unwrap_or_else(|| args.storage.data_dir.join("blobs"));
     state.blobs = Some(crate::blobs::Blobs::in_directory(&blob_dir)?);
+    state.blob_grace = args.blob_grace;
     state.backups = backups;
     state.sms = Arc::new(sms);
     state.trusted_proxies = Arc::new(args.trusted_proxies.clone());

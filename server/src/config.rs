@@ -204,6 +204,10 @@ pub struct ServeArgs {
     /// Where attachments' bytes are kept (default: `blobs` under --data-dir; docs/attachments.md).
     #[arg(long, env = "LOOPWORK_BLOB_DIR")]
     pub blob_dir: Option<PathBuf>,
+    /// How long a blob no order references, or an upload that receives nothing, is kept before
+    /// it is deleted, e.g. `30d` (longer than any phone stays offline).
+    #[arg(long, env = "LOOPWORK_BLOB_GRACE", default_value = "30d", value_parser = parse_every)]
+    pub blob_grace: std::time::Duration,
     /// Do not create the demo organization in an empty database.
     #[arg(long, env = "LOOPWORK_NO_DEMO")]
     pub no_demo: bool,
@@ -288,6 +292,7 @@ impl Default for ServeArgs {
             metrics_listen: "127.0.0.1:9090".parse().expect("valid address"),
             storage: StorageArgs { data_dir: "./data".into(), database_url: None },
             blob_dir: None,
+            blob_grace: crate::tasks::collector::DEFAULT_GRACE,
             no_demo: false,
             backup_dir: None,
             backup_every: std::time::Duration::from_secs(6 * 3_600),

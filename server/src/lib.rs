@@ -9,6 +9,7 @@ pub mod assistant;
 pub mod auth;
 pub mod backup;
 pub mod blobs;
+pub mod images;
 pub mod cli;
 pub mod closed_loop;
 pub mod config;
@@ -79,6 +80,9 @@ pub struct AppState {
     pub surges: Arc<incidents::Surges>,
     /// Where attachments' bytes go (`serve --blob-dir`); without one, uploads answer 503.
     pub blobs: Option<blobs::Blobs>,
+    /// How long an unreferenced blob, or an upload that receives nothing, is kept
+    /// (`serve --blob-grace`).
+    pub blob_grace: std::time::Duration,
     /// The uploads receiving bytes in this process (one request at a time each).
     pub uploading: Arc<http::uploads::Uploading>,
 }
@@ -113,6 +117,7 @@ impl AppState {
             conversations: tokio::sync::broadcast::channel(256).0,
             surges: Arc::new(incidents::Surges::default()),
             blobs: None,
+            blob_grace: tasks::collector::DEFAULT_GRACE,
             uploading: Arc::new(http::uploads::Uploading::default()),
         }
     }

@@ -36,6 +36,10 @@ pub struct Metrics {
     /// Attachments' bytes: `received` (kept in uploads' chunks), `stored` (in new blobs),
     /// `discarded` (read from refused requests: sent for nothing, e.g. from a wrong offset).
     pub upload_bytes: IntCounterVec,
+    /// Attachments downloaded, by `variant` (original or thumbnail).
+    pub downloads: IntCounterVec,
+    /// Blobs and abandoned uploads the collector deleted, by `what`.
+    pub collected: IntCounterVec,
     /// Each device's last sync; the devices not seen for `ACTIVE_WINDOW_MS` are let go of
     /// when the metrics are read.
     seen: Mutex<HashMap<DeviceId, i64>>,
@@ -113,6 +117,16 @@ impl Metrics {
             &["kind"],
         )
         .expect("valid metric");
+        let downloads = IntCounterVec::new(
+            Opts::new("downloads_total", "Attachments downloaded, by variant (original or thumbnail)"),
+            &["variant"],
+        )
+        .expect("valid metric");
+        let collected = IntCounterVec::new(
+            Opts::new("blobs_collected_total", "Unreferenced blobs and abandoned uploads deleted, by what"),
+            &["what"],
+        )
+        .expect("valid metric");
         for collector in [
             Box::new(http_requests.clone()) as Box<dyn prometheus::core::Collector>,
             Box::new(sync_requests.clone()),
@@ -130,6 +144,8 @@ impl Metrics {
             Box::new(orders_quarantined.clone()),
             Box::new(uploads.clone()),
             Box::new(upload_bytes.clone()),
+            Box::new(downloads.clone()),
+            Box::new(collected.clone()),
         ] {
             registry.register(collector).expect("metrics register once");
         }
@@ -151,6 +167,8 @@ impl Metrics {
             orders_quarantined,
             uploads,
             upload_bytes,
+            downloads,
+            collected,
             seen: Mutex::new(HashMap::new()),
         }
     }

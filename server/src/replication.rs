@@ -2,6 +2,8 @@
 //! functions over documents and rows. The database layer calls these inside its transactions;
 //! the lifecycle and the document format come from sync-core, never re-implemented here.
 
+use std::collections::BTreeSet;
+
 use automerge::{Change, ChangeHash};
 use loopwork_sync_core::authority::{self, Author, ClosingAuthority, Rejection};
 use loopwork_sync_core::lifecycle::Transition;
@@ -275,6 +277,33 @@ pub struct Merged {
     /// category, grade, location, ...), which the writer compares, this is all the deadline
     /// scanner reads: a push of notes, parts, time or photos changes neither.
     pub transitions_changed: bool,
+    /// The blobs the order references, when this push changed them (an attachment added, or
+    /// compensated): the writer rewrites the order's references (`attachment_refs`).
+    pub references: Option<References>,
+}
+
+/// The blobs an order references after a push that changed them.
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct References {
+    /// Every blob the order references now, by hash.
+    pub now: Vec<String>,
+    /// Blobs it referenced before the push and no longer does.
+    pub released: Vec<String>,
+}
+
+impl References {
+    /// The change between the blobs referenced before and after (`None`: no change).
+    pub fn between(before: &BTreeSet<String>, after: BTreeSet<String>) -> Option<References> {
+        (before != &after).then(|| References {
+            released: before.difference(&after).cloned().collect(),
+            now: after.into_iter().collect(),
+        })
+    }
+}
+
+/// The blobs an order references, by hash.
+pub fn referenced(order: &WorkOrder) -> BTreeSet<String> {
+    order.attachments().into_iter().map(|a| a.sha256).collect()
 }
 
 /// Merges pushed changes into an order (or creates it from them), judges the changes the author's
@@ -297,8 +326,10 @@ pub fn merge_push(
 ) -> Result<Merged, ApiError> {
     let invalid = |e: loopwork_sync_core::CoreError| ApiError::from(e).binary();
     let author = authors.first().ok_or_else(ApiError::internal)?;
+    let mut referenced_before = BTreeSet::new();
     let (mut order, before, assignee_before, known, prior) = match existing {
         Some((order, assignee)) => {
+            referenced_before = referenced(&order);
             if let Some(root) = changes.iter().find(|c| {
                 c.deps().is_empty() && automerge::ReadDoc::get_change_by_hash(order.automerge(), &c.hash()).is_none()
             }) {
@@ -345,7 +376,17 @@ pub fn merge_push(
     let transitions_changed = before.is_empty() || transitions.len() != known.len();
     let new_transitions =
         transitions.into_iter().filter(|t| t.device == author.identity.device && !known.contains(&t.id)).collect();
-    Ok(Merged { order, summary, new_changes, assignee_before, rejected, new_transitions, transitions_changed })
+    let references = References::between(&referenced_before, referenced(&order));
+    Ok(Merged {
+        order,
+        summary,
+        new_changes,
+        assignee_before,
+        rejected,
+        new_transitions,
+        transitions_changed,
+        references,
+    })
 }
 
 /// Judges the change that creates a new order (see `sync_core::creation`): exactly one pushed

@@ -12,13 +12,68 @@ on_both_backends!(
     an_interrupted_upload_resumes_at_the_byte_the_server_holds_and_the_same_photo_is_stored_once,
     bad_uploads_are_refused_with_their_documented_codes,
     another_organization_neither_reaches_an_upload_nor_shares_a_blob,
+    a_photo_reaches_those_who_see_its_order_without_where_it_was_taken,
+    a_blob_no_order_references_is_collected_after_its_grace_and_a_referenced_one_never,
 );
 
-/// A PNG's first bytes, then `len` bytes of a pattern: what the server sniffs as a PNG photo.
+/// A PNG of noise at least `len` bytes long (noise does not compress), different per seed.
+/// It holds no metadata, so the server keeps it byte for byte.
 fn photo(len: usize, seed: u8) -> Vec<u8> {
-    let mut bytes = b"\x89PNG\r\n\x1a\n\0\0\0\x0dIHDR".to_vec();
-    bytes.extend((0..len).map(|i| (i as u8).wrapping_mul(31).wrapping_add(seed)));
+    let side = ((len as f64 / 3.0).sqrt().ceil() as u32).max(1);
+    let mut state = u32::from(seed).wrapping_mul(2_654_435_761).wrapping_add(1);
+    let pixels = image::RgbImage::from_fn(side, side, |_, _| {
+        state = state.wrapping_mul(1_664_525).wrapping_add(1_013_904_223);
+        let [r, g, b, _] = state.to_be_bytes();
+        image::Rgb([r, g, b])
+    });
+    let mut bytes = Vec::new();
+    image::DynamicImage::ImageRgb8(pixels)
+        .write_to(&mut std::io::Cursor::new(&mut bytes), image::ImageFormat::Png)
+        .expect("png");
+    assert!(bytes.len() >= len, "{} < {len}", bytes.len());
     bytes
+}
+
+/// A 640×480 JPEG as a phone's camera saves it: EXIF with the camera's make and model, a GPS
+/// position, the capture time and an orientation.
+fn camera_photo(seed: u8) -> Vec<u8> {
+    use exif::{Field, In, Tag, Value};
+    let pixels = image::RgbImage::from_fn(640, 480, |x, y| image::Rgb([(x / 3) as u8, (y / 2) as u8, seed]));
+    let mut plain = Vec::new();
+    image::codecs::jpeg::JpegEncoder::new(&mut plain).encode_image(&pixels).expect("jpeg");
+    let fields = [
+        Field { tag: Tag::Make, ifd_num: In::PRIMARY, value: Value::Ascii(vec![b"Loopwork".to_vec()]) },
+        Field { tag: Tag::Model, ifd_num: In::PRIMARY, value: Value::Ascii(vec![b"Field Phone 9".to_vec()]) },
+        Field { tag: Tag::Orientation, ifd_num: In::PRIMARY, value: Value::Short(vec![1]) },
+        Field {
+            tag: Tag::DateTimeOriginal,
+            ifd_num: In::PRIMARY,
+            value: Value::Ascii(vec![b"2026:12:07 09:30:00".to_vec()]),
+        },
+        Field { tag: Tag::GPSLatitudeRef, ifd_num: In::PRIMARY, value: Value::Ascii(vec![b"N".to_vec()]) },
+        Field {
+            tag: Tag::GPSLatitude,
+            ifd_num: In::PRIMARY,
+            value: Value::Rational(vec![(31, 1).into(), (14, 1).into(), (1_234, 100).into()]),
+        },
+    ];
+    let mut writer = exif::experimental::Writer::new();
+    for field in &fields {
+        writer.push_field(field);
+    }
+    let mut tiff = std::io::Cursor::new(Vec::new());
+    writer.write(&mut tiff, false).expect("exif");
+    let mut jpeg = img_parts::jpeg::Jpeg::from_bytes(plain.into()).expect("jpeg");
+    img_parts::ImageEXIF::set_exif(&mut jpeg, Some(tiff.into_inner().into()));
+    jpeg.encoder().bytes().to_vec()
+}
+
+/// The EXIF of a JPEG: (tag, value) pairs.
+fn exif_of(jpeg: &[u8]) -> Vec<(exif::Tag, String)> {
+    match exif::Reader::new().read_from_container(&mut std::io::Cursor::new(jpeg)) {
+        Ok(read) => read.fields().map(|f| (f.tag, f.display_value().to_string())).collect(),
+        Err(_) => Vec::new(),
+    }
 }
 
 fn sha256(bytes: &[u8]) -> String {
@@ -70,6 +125,32 @@ impl Client {
             .await
             .expect("patch");
         answer(response).await
+    }
+
+    /// Uploads bytes whole in one request; their hash.
+    async fn upload(&self, bytes: &[u8], kind: &str) -> String {
+        let hash = sha256(bytes);
+        let (status, headers, body) = self.create(bytes.len(), &metadata(&[("sha256", &hash), ("kind", kind)])).await;
+        assert_eq!(status, 201, "{body}");
+        if header(&headers, "upload-offset") != bytes.len().to_string() {
+            let (status, _, body) = self.patch(&header(&headers, "location"), 0, bytes.to_vec()).await;
+            assert_eq!(status, 204, "{body}");
+        }
+        hash
+    }
+
+    /// Downloads an attachment through an order: (status, headers, bytes).
+    async fn download(&self, path: &str) -> (u16, HeaderMap, Vec<u8>) {
+        let response = self
+            .http
+            .get(format!("{}{path}", self.base))
+            .bearer_auth(&self.token)
+            .send()
+            .await
+            .expect("download");
+        let status = response.status().as_u16();
+        let headers = response.headers().clone();
+        (status, headers, response.bytes().await.expect("body").to_vec())
     }
 
     async fn head(&self, location: &str) -> (u16, HeaderMap) {
@@ -262,6 +343,7 @@ async fn bad_uploads_are_refused_with_their_documented_codes(backend: Backend) {
     for (length, meta, status, code) in [
         ("0", good.clone(), 400, "invalid_upload_length"),
         ("104857601", good.clone(), 413, "too_large"),
+        ("41943041", good.clone(), 413, "too_large"),
         ("-1", good.clone(), 400, "invalid_upload_length"),
         ("ten", good.clone(), 400, "invalid_upload_length"),
         ("10", "sha256 not-base64!".to_owned(), 400, "invalid_metadata"),
@@ -312,7 +394,8 @@ async fn bad_uploads_are_refused_with_their_documented_codes(backend: Backend) {
     assert_eq!(wang.head("/api/v1/uploads/nothing-here").await.0, 404);
 
     // Bytes that do not hash to what was declared: the upload fails, and stays failed.
-    let wrong = photo(50_000, 4);
+    let mut wrong = bytes.clone();
+    wrong[bytes.len() / 2] ^= 0xFF;
     let (status, _, body) = wang.patch(&location, 0, wrong).await;
     assert_eq!((status, error_code(&body)), (422, "hash_mismatch"), "{body}");
     let (status, headers) = wang.head(&location).await;
@@ -321,7 +404,7 @@ async fn bad_uploads_are_refused_with_their_documented_codes(backend: Backend) {
         (410, "hash_mismatch".into()),
         "no offset to take for done"
     );
-    let (status, _, body) = wang.patch(&location, 50_000 + 16, Vec::new()).await;
+    let (status, _, body) = wang.patch(&location, bytes.len(), Vec::new()).await;
     assert_eq!((status, error_code(&body)), (410, "upload_failed"));
 
     // Disguised bytes: a ZIP archive as a photo, a PDF as a signature (the bytes' own type).
@@ -336,6 +419,12 @@ async fn bad_uploads_are_refused_with_their_documented_codes(backend: Backend) {
         let (status, _, body) = wang.patch(&header(&headers, "location"), 0, bytes).await;
         assert_eq!((status, error_code(&body)), (415, "unsupported_type"), "{kind}: {body}");
     }
+    // A JPEG whose structure cannot be read: its metadata could not be removed, so it is not kept.
+    let mut broken = b"\xFF\xD8\xFF\xE1\x00\x10Exif\0\0".to_vec();
+    broken.extend(std::iter::repeat_n(0x55u8, 3_000));
+    let (_, headers, _) = wang.create(broken.len(), &metadata(&[("sha256", &sha256(&broken))])).await;
+    let (status, _, body) = wang.patch(&header(&headers, "location"), 0, broken).await;
+    assert_eq!((status, error_code(&body)), (415, "unreadable_picture"), "{body}");
     // A PDF is a file.
     let (_, headers, _) = wang.create(pdf.len(), &metadata(&[("sha256", &sha256(&pdf)), ("kind", "file")])).await;
     let (status, _, body) = wang.patch(&header(&headers, "location"), 0, pdf.clone()).await;
@@ -404,4 +493,200 @@ async fn another_organization_neither_reaches_an_upload_nor_shares_a_blob(backen
     let (status, _, body) = stranger.patch(&header(&headers, "location"), 0, bytes.clone()).await;
     assert_eq!(status, 204, "{body}");
     assert_eq!(stored_blobs(&server).len(), 2, "one blob per organization");
+}
+
+/// A repair order for the owner of 3-1502, registered by the desk and assigned to 王师傅, who
+/// has started work: the desk's, 王师傅's and the owner's devices (which last synced before
+/// 王师傅 accepted), and the order.
+async fn started_order(
+    server: &TestServer,
+) -> (loopwork_tests::Device, loopwork_tests::Device, loopwork_tests::Device, loopwork_sync_core::OrderId) {
+    use loopwork_sync_core::{Action, Category, Channel, Grade, Kind, Location, NewOrder};
+    let mut desk = server.device("kefu").await;
+    let mut wang = server.device("wang").await;
+    let mut owner = server.device("yezhu1502").await;
+    let new = NewOrder {
+        kind: Kind::Repair,
+        category: Category::WaterElectric,
+        grade: Grade::Serious,
+        channel: Channel::Hotline,
+        location: Location::unit("hy-garden", "3", "1502"),
+        description: "卫生间天花板渗水".into(),
+        reporter: owner.session.user,
+        occurred_at_ms: None,
+    };
+    let id = desk.replica.create(&new).expect("create");
+    desk.replica.transition(id, Action::Assign(wang.session.user), None).expect("assign");
+    desk.synced().await;
+    owner.synced().await;
+    wang.synced().await;
+    for action in [Action::Accept, Action::Arrive, Action::Start] {
+        wang.replica.transition(id, action, None).expect("transition");
+    }
+    wang.synced().await;
+    (desk, wang, owner, id)
+}
+
+async fn a_photo_reaches_those_who_see_its_order_without_where_it_was_taken(backend: Backend) {
+    let server = TestServer::start(backend).await;
+    let (_desk, mut wang_device, _owner, id) = started_order(&server).await;
+    let wang = Client::new(&server, "wang").await;
+    let photo = camera_photo(1);
+    let hash = sha256(&photo);
+    let tags = exif_of(&photo);
+    assert!(tags.iter().any(|(t, _)| *t == exif::Tag::GPSLatitude), "the camera's photo has a position: {tags:?}");
+
+    // 王师傅 photographs the leak in the basement: the reference reaches the server first.
+    wang_device.replica.attach(id, &hash, "image/jpeg").expect("attach");
+    wang_device.synced().await;
+    let path = format!("/api/v1/orders/{id}/attachments/{hash}");
+    let (status, _, body) = wang.download(&path).await;
+    assert_eq!((status, error_code(&serde_json::from_slice(&body).expect("json"))), (404, "not_uploaded"));
+
+    // Then the bytes. Everyone whose scope holds the order downloads them, without the camera's
+    // position, make or model, with the time it was taken.
+    assert_eq!(wang.upload(&photo, "photo").await, hash);
+    let desk = Client::new(&server, "kefu").await;
+    let owner = Client::new(&server, "yezhu1502").await;
+    let mut served = Vec::new();
+    for who in [&wang, &desk, &owner] {
+        let (status, headers, bytes) = who.download(&path).await;
+        assert_eq!(status, 200, "{}", String::from_utf8_lossy(&bytes));
+        assert_eq!(header(&headers, "content-type"), "image/jpeg");
+        assert_eq!(header(&headers, "content-length"), bytes.len().to_string());
+        assert_eq!(header(&headers, "etag"), format!("\"{hash}\""));
+        served = bytes;
+    }
+    let tags = exif_of(&served);
+    let names: Vec<exif::Tag> = tags.iter().map(|(t, _)| *t).collect();
+    assert_eq!(names, vec![exif::Tag::Orientation, exif::Tag::DateTimeOriginal], "{tags:?}");
+    assert_eq!(tags[1].1, "2026-12-07 09:30:00");
+    let seen = image::load_from_memory(&served).expect("a picture");
+    assert_eq!((seen.width(), seen.height()), (640, 480));
+    // Its thumbnail, for lists.
+    let (status, headers, small) = owner.download(&format!("{path}/thumbnail")).await;
+    assert_eq!((status, header(&headers, "content-type")), (200, "image/jpeg".into()));
+    let small = image::load_from_memory(&small).expect("a thumbnail");
+    assert_eq!((small.width(), small.height()), (320, 240));
+    // A client that holds the bytes is told so.
+    let r = owner
+        .http
+        .get(format!("{}{path}", owner.base))
+        .bearer_auth(&owner.token)
+        .header("if-none-match", format!("\"{hash}\""))
+        .send()
+        .await
+        .expect("conditional");
+    assert_eq!(r.status().as_u16(), 304);
+
+    // Nobody else: another owner, a technician never given the order, another company.
+    for login in ["yezhu0801", "li"] {
+        let (status, _, body) = Client::new(&server, login).await.download(&path).await;
+        assert_eq!((status, error_code(&serde_json::from_slice(&body).expect("json"))), (404, "not_found"), "{login}");
+    }
+    let db = server.state.db.as_ref();
+    let org = db.create_organization("别家物业", 0).await.expect("org");
+    let user = loopwork_server::store::NewUser {
+        org,
+        login: "bj-kefu".into(),
+        password_hash: loopwork_server::auth::hash_password("bj-kefu-password").expect("hash"),
+        role: loopwork_sync_core::Role::Dispatcher,
+        display_name: "别家客服".into(),
+        phone: None,
+    };
+    db.create_user(&user, 0).await.expect("user");
+    let stranger = Client {
+        base: server.base.clone(),
+        token: loopwork_tests::login_at(&server.base, "bj-kefu", "bj-kefu-password").await.token,
+        http: reqwest::Client::new(),
+    };
+    assert_eq!(stranger.download(&path).await.0, 404);
+    // A blob of the organization that this order does not reference is not reached through it.
+    let elsewhere = wang.upload(&camera_photo(2), "photo").await;
+    let (status, _, body) = wang.download(&format!("/api/v1/orders/{id}/attachments/{elsewhere}")).await;
+    assert_eq!((status, error_code(&serde_json::from_slice(&body).expect("json"))), (404, "not_found"));
+    let (status, _, body) = wang.download(&format!("/api/v1/orders/{id}/attachments/{}", hash.to_uppercase())).await;
+    assert_eq!((status, error_code(&serde_json::from_slice(&body).expect("json"))), (400, "invalid_sha256"));
+
+    // A file is saved, never shown in the page; it has no thumbnail.
+    let mut pdf = b"%PDF-1.7\n".to_vec();
+    pdf.extend(std::iter::repeat_n(b'x', 2_000));
+    let pdf_hash = wang.upload(&pdf, "file").await;
+    wang_device.replica.attach(id, &pdf_hash, "application/pdf").expect("attach");
+    wang_device.synced().await;
+    let pdf_path = format!("/api/v1/orders/{id}/attachments/{pdf_hash}");
+    let (status, headers, bytes) = desk.download(&pdf_path).await;
+    assert_eq!((status, header(&headers, "content-disposition"), bytes), (200, "attachment".into(), pdf));
+    let (status, _, body) = desk.download(&format!("{pdf_path}/thumbnail")).await;
+    assert_eq!((status, error_code(&serde_json::from_slice(&body).expect("json"))), (404, "no_thumbnail"));
+}
+
+async fn a_blob_no_order_references_is_collected_after_its_grace_and_a_referenced_one_never(backend: Backend) {
+    use loopwork_sync_core::Clock as _;
+    let clock = std::sync::Arc::new(loopwork_tests::OffsetClock::default());
+    let server = TestServer::start_with_clock(backend, clock.clone()).await;
+    let (_desk, mut wang_device, mut owner_device, id) = started_order(&server).await;
+    let wang = Client::new(&server, "wang").await;
+    let owner = Client::new(&server, "yezhu1502").await;
+    let org = server.state.db.user_by_login("wang").await.expect("wang").expect("demo user").org;
+
+    // A photo the order references; one nobody references; an upload left half done.
+    let kept = wang.upload(&camera_photo(3), "photo").await;
+    wang_device.replica.attach(id, &kept, "image/jpeg").expect("attach");
+    wang_device.synced().await;
+    let stray = wang.upload(&camera_photo(4), "photo").await;
+    let half = photo(40_000, 5);
+    let (_, headers, _) = wang.create(half.len(), &metadata(&[("sha256", &sha256(&half))])).await;
+    let (status, _, _) = wang.patch(&header(&headers, "location"), 0, half[..10_000].to_vec()).await;
+    assert_eq!(status, 204);
+    // The owner's phone attaches a photo after the technician accepted (a client that skips
+    // its own check): no longer theirs to add, so the server compensates the reference, and
+    // nothing references the blob.
+    let late = owner.upload(&camera_photo(5), "photo").await;
+    owner_device.synced().await;
+    let mut copy = owner_device.replica.order(id).expect("order").with_device(owner_device.session.device);
+    let before = copy.heads();
+    copy.attach(&owner_device.identity(), &late, "image/jpeg", clock.now_ms()).expect("attach");
+    let bytes = copy.changes_since(&before)[0].1.clone();
+    let request = loopwork_sync_core::protocol::SyncRequest {
+        cursor: None,
+        limit: 10,
+        changes: vec![loopwork_sync_core::protocol::OrderBytes { order: id, bytes }],
+        ..Default::default()
+    };
+    owner_device.post(request.encode()).await.expect("pushed");
+    owner_device.synced().await;
+    let attached = owner_device.replica.order(id).expect("order").attachments();
+    assert!(attached.iter().all(|a| a.sha256 != late), "compensated: {attached:?}");
+
+    let (status, _, _) = owner.download(&format!("/api/v1/orders/{id}/attachments/{late}")).await;
+    assert_eq!(status, 404, "a compensated reference reaches nothing");
+    let files = || walk(&server.blob_dir.path().join("blobs")).len() + walk(&server.blob_dir.path().join("uploads")).len();
+    assert_eq!(files(), 4, "three blobs and a chunk");
+
+    // Within the grace period (30 days) nothing goes.
+    let collect = || loopwork_server::tasks::collector::collect(&server.state, clock.now_ms());
+    clock.advance_minutes(29 * 24 * 60);
+    let none = collect().await.expect("collect");
+    assert_eq!((none.blobs, none.uploads), (0, 0));
+    assert_eq!(files(), 4);
+    // After it, what nothing references goes, with its thumbnail; the referenced photo stays.
+    clock.advance_minutes(2 * 24 * 60);
+    let done = collect().await.expect("collect");
+    assert_eq!((done.blobs, done.uploads), (2, 1));
+    let db = server.state.db.as_ref();
+    assert!(db.blob(&org, &stray).await.expect("blob").is_none() && db.blob(&org, &late).await.expect("blob").is_none());
+    assert!(db.blob(&org, &kept).await.expect("blob").is_some());
+    let left = walk(&server.blob_dir.path().join("blobs"));
+    assert!(left.len() == 1 && left[0].ends_with(&kept), "{left:?}");
+    let thumbs = walk(&server.blob_dir.path().join("thumbs"));
+    assert!(thumbs.len() == 1 && thumbs[0].ends_with(&kept), "{thumbs:?}");
+    assert!(walk(&server.blob_dir.path().join("uploads")).is_empty());
+    let (status, _, _) = wang.download(&format!("/api/v1/orders/{id}/attachments/{kept}")).await;
+    assert_eq!(status, 200);
+    // Years later, still referenced, still there; the same bytes sent again are stored anew.
+    clock.advance_minutes(400 * 24 * 60);
+    assert_eq!(collect().await.expect("collect").blobs, 0);
+    assert_eq!(wang.upload(&camera_photo(4), "photo").await, stray);
+    assert!(db.blob(&org, &stray).await.expect("blob").is_some());
 }

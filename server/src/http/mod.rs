@@ -30,6 +30,7 @@
 //!   escalation (docs/deadlines.md).
 
 pub mod assistant;
+pub mod attachments;
 pub mod audit;
 pub mod dashboard;
 pub mod desk;
@@ -167,6 +168,11 @@ pub fn router(state: AppState) -> axum::Router {
         .layer(middleware::map_response(uploads::tus_version_on_412))
         .layer(middleware::map_response(uploads::tus_resumable))
         .layer(middleware::from_fn_with_state(state.clone(), record_http));
+    // Attachments' bytes downloaded, streamed: no 60-second limit on sending a large file.
+    let downloads = axum::Router::new()
+        .route("/api/v1/orders/{id}/attachments/{sha256}", get(attachments::original))
+        .route("/api/v1/orders/{id}/attachments/{sha256}/thumbnail", get(attachments::thumbnail))
+        .layer(middleware::from_fn_with_state(state.clone(), record_http));
     let pages = axum::Router::new()
         .route("/", get(web::desk))
         .route("/h5", get(web::h5))
@@ -189,6 +195,7 @@ pub fn router(state: AppState) -> axum::Router {
         ))
         // After the timeout: an upload's request lasts as long as its bytes keep coming.
         .merge(uploads)
+        .merge(downloads)
         .layer(tower::limit::GlobalConcurrencyLimitLayer::new(1_024))
         .layer(PropagateRequestIdLayer::x_request_id())
         .layer(tower_http::trace::TraceLayer::new_for_http().make_span_with(request_span))

@@ -42,20 +42,23 @@ pub async fn tus_resumable(mut response: Response) -> Response {
     response
 }
 
-fn store_failed(error: String) -> ApiError {
+pub(crate) fn store_failed(error: String) -> ApiError {
     tracing::error!(%error, "blob store");
     ApiError::internal()
 }
 
 fn blobs(state: &AppState) -> Result<&Blobs, ApiError> {
-    state.blobs.as_ref().ok_or_else(|| {
-        ApiError::new(
-            StatusCode::SERVICE_UNAVAILABLE,
-            "no_blob_store",
-            "this server keeps no attachments (no blob store)",
-            "服务器未配置附件存储",
-        )
-    })
+    state.blobs.as_ref().ok_or_else(no_blob_store)
+}
+
+/// 503: the server keeps no attachments.
+pub(crate) fn no_blob_store() -> ApiError {
+    ApiError::new(
+        StatusCode::SERVICE_UNAVAILABLE,
+        "no_blob_store",
+        "this server keeps no attachments (no blob store)",
+        "服务器未配置附件存储",
+    )
 }
 
 /// Requests must say the protocol version they speak (tus: 412 otherwise).
@@ -158,7 +161,7 @@ pub async fn create(
     let meta = metadata(&headers)?;
     let get = |key: &str| meta.iter().find(|(k, _)| k == key).map(|(_, v)| v.as_str());
     let sha256 = get("sha256").unwrap_or_default();
-    if sha256.len() != 64 || !sha256.bytes().all(|b| b.is_ascii_digit() || (b'a'..=b'f').contains(&b)) {
+    if !crate::blobs::is_sha256(sha256) {
         return Err(ApiError::invalid(
             "invalid_sha256",
             "Upload-Metadata names the bytes' SHA-256 (`sha256`, 64 lowercase hex digits)",
@@ -171,6 +174,14 @@ pub async fn create(
             "invalid_kind",
             "kind is photo, signature or file",
             "kind 须为 photo、signature 或 file",
+        ));
+    }
+    if kind != "file" && length > crate::blobs::MAX_PICTURE_BYTES {
+        return Err(ApiError::new(
+            StatusCode::PAYLOAD_TOO_LARGE,
+            "too_large",
+            format!("a photo or a signature is at most {} bytes", crate::blobs::MAX_PICTURE_BYTES),
+            format!("照片或签名不得超过 {} 字节", crate::blobs::MAX_PICTURE_BYTES),
         ));
     }
     let now = state.clock.now_ms();
@@ -456,9 +467,14 @@ async fn complete(state: &AppState, blobs: &Blobs, upload: &mut UploadRecord) ->
         blobs.assemble(&upload.org, &upload.id, &chunks, &upload.sha256, &upload.kind).await.map_err(store_failed)?;
     let now = state.clock.now_ms();
     let recorded = match &verdict {
-        Ok(mime) => {
-            let blob =
-                BlobRecord { sha256: upload.sha256.clone(), size: upload.length, mime: mime.clone(), created_at: now };
+        Ok(kept) => {
+            let blob = BlobRecord {
+                sha256: upload.sha256.clone(),
+                size: upload.length,
+                mime: kept.mime.clone(),
+                created_at: now,
+                thumbnail: kept.thumbnail,
+            };
             state.db.finish_upload(&upload.id, Ok(&blob), &upload.user, now).await
         }
         Err(refusal) => state.db.finish_upload(&upload.id, Err(refusal.code()), &upload.user, now).await,
@@ -474,8 +490,8 @@ async fn complete(state: &AppState, blobs: &Blobs, upload: &mut UploadRecord) ->
     };
     state.metrics.uploads.with_label_values(&[outcome]).inc();
     match verdict {
-        Ok(_) => {
-            state.metrics.upload_bytes.with_label_values(&["stored"]).inc_by(upload.length as u64);
+        Ok(kept) => {
+            state.metrics.upload_bytes.with_label_values(&["stored"]).inc_by(kept.size as u64);
             upload.state = "complete".into();
             Ok(())
         }
@@ -488,8 +504,18 @@ async fn complete(state: &AppState, blobs: &Blobs, upload: &mut UploadRecord) ->
                 ),
                 crate::blobs::Refusal::UnsupportedType => (
                     StatusCode::UNSUPPORTED_MEDIA_TYPE,
-                    "the bytes are not a type this kind of attachment takes (photos: JPEG, PNG, WebP, HEIF, AVIF; signatures: PNG, JPEG, WebP; files: those and PDF)",
-                    "附件类型不受支持(照片:JPEG、PNG、WebP、HEIF、AVIF;签名:PNG、JPEG、WebP;文件另可 PDF)",
+                    "the bytes are not a type this kind of attachment takes (photos and signatures: JPEG, PNG, WebP; files: those and PDF)",
+                    "附件类型不受支持(照片与签名:JPEG、PNG、WebP;文件另可 PDF)",
+                ),
+                crate::blobs::Refusal::PictureTooLarge => (
+                    StatusCode::PAYLOAD_TOO_LARGE,
+                    "a picture is at most 40 MiB, even as a file",
+                    "图片不得超过 40 MiB(作为文件上传亦然)",
+                ),
+                crate::blobs::Refusal::UnreadablePicture => (
+                    StatusCode::UNSUPPORTED_MEDIA_TYPE,
+                    "the picture's structure cannot be read, so its metadata cannot be removed: send it again as the camera saved it",
+                    "图片结构无法读取,无法去除其元数据,请重新上传原图",
                 ),
             };
             Err(ApiError::new(status, refusal.code(), en, zh))

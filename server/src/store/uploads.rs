@@ -37,6 +37,25 @@ pub struct BlobRecord {
     pub size: i64,
     pub mime: String,
     pub created_at: i64,
+    /// Whether the blob store holds a thumbnail of it.
+    pub thumbnail: bool,
+}
+
+/// What an order's reference to a blob finds.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum Referenced {
+    /// The order references no such blob.
+    No,
+    /// The order references it; its bytes have not arrived.
+    NotUploaded,
+    Blob(BlobRecord),
+}
+
+/// An upload nobody finished, and the chunks it left.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Abandoned {
+    pub id: String,
+    pub objects: Vec<String>,
 }
 
 type UploadTuple = (String, String, String, String, String, i64, i64, String, Option<String>);
@@ -68,6 +87,65 @@ pub trait Uploads: Send + Sync {
     async fn blob(&self, org: &str, sha256: &str) -> Result<Option<BlobRecord>>;
     /// Forgets an open upload (its client ended it); its chunks' records go.
     async fn delete_upload(&self, id: &str) -> Result<()>;
+    /// What the order's reference to blob `sha256` finds (the caller has checked the order is
+    /// in the principal's scope).
+    async fn referenced(&self, org: &str, order: OrderId, sha256: &str) -> Result<Referenced>;
+    /// Blobs no order references whose grace period ended before `before_ms` (from when they
+    /// were stored, or lost their last reference, whichever is later), at most `limit`.
+    async fn collectable_blobs(&self, before_ms: i64, limit: i64) -> Result<Vec<(String, BlobRecord)>>;
+    /// Forgets a blob if it is still collectable (no reference came since): whether it did.
+    async fn forget_blob(&self, org: &str, sha256: &str, before_ms: i64) -> Result<bool>;
+    /// Open uploads that received nothing since `before_ms`, at most `limit`, with their
+    /// chunks' objects; their records are deleted (the caller deletes the objects).
+    async fn abandon_uploads(&self, before_ms: i64, limit: i64) -> Result<Vec<Abandoned>>;
+}
+
+impl<B: Backend> Store<B>
+where
+    for<'c> &'c mut B::Connection: sqlx::Executor<'c, Database = B>,
+    for<'s> &'s str: sqlx::Encode<'s, B> + sqlx::Type<B>,
+    i64: Column<B>,
+{
+    /// Rewrites the blobs an order references (the writer, when a push changed them); the blobs
+    /// it no longer references start their grace period now.
+    pub(crate) async fn set_references(
+        tx: &mut sqlx::Transaction<'_, B>,
+        org: &str,
+        order_id: &str,
+        references: &crate::replication::References,
+        now_ms: i64,
+    ) -> Result<()> {
+        sqlx::query("DELETE FROM attachment_refs WHERE order_id = $1").bind(order_id).execute(&mut **tx).await?;
+        for sha256 in &references.now {
+            sqlx::query("INSERT INTO attachment_refs (org_id, sha256, order_id) VALUES ($1, $2, $3)")
+                .bind(org)
+                .bind(sha256.as_str())
+                .bind(order_id)
+                .execute(&mut **tx)
+                .await?;
+        }
+        for sha256 in &references.released {
+            sqlx::query("UPDATE blobs SET released_at = $3 WHERE org_id = $1 AND sha256 = $2")
+                .bind(org)
+                .bind(sha256.as_str())
+                .bind(now_ms)
+                .execute(&mut **tx)
+                .await?;
+        }
+        Ok(())
+    }
+}
+
+/// A blob no order references, stored (or released) before `$1`.
+const COLLECTABLE: &str = "NOT EXISTS (SELECT 1 FROM attachment_refs r WHERE r.org_id = b.org_id AND r.sha256 = b.sha256)
+     AND b.created_at < $1 AND COALESCE(b.released_at, 0) < $1";
+
+const BLOB_COLUMNS: &str = "sha256, size, mime, created_at, thumbnail";
+
+type BlobTuple = (String, i64, String, i64, bool);
+
+fn blob_of((sha256, size, mime, created_at, thumbnail): BlobTuple) -> BlobRecord {
+    BlobRecord { sha256, size, mime, created_at, thumbnail }
 }
 
 #[async_trait]
@@ -173,8 +251,8 @@ where
             .await?;
         if let Ok(blob) = blob {
             sqlx::query(
-                "INSERT INTO blobs (org_id, sha256, size, mime, created_at, created_by)
-                 SELECT org_id, $2, $3, $4, $5, $6 FROM uploads WHERE id = $1
+                "INSERT INTO blobs (org_id, sha256, size, mime, created_at, created_by, thumbnail)
+                 SELECT org_id, $2, $3, $4, $5, $6, $7 FROM uploads WHERE id = $1
                  ON CONFLICT (org_id, sha256) DO NOTHING",
             )
             .bind(id)
@@ -183,6 +261,7 @@ where
             .bind(blob.mime.as_str())
             .bind(now_ms)
             .bind(by)
+            .bind(blob.thumbnail)
             .execute(&mut *tx)
             .await?;
         }
@@ -192,13 +271,85 @@ where
     }
 
     async fn blob(&self, org: &str, sha256: &str) -> Result<Option<BlobRecord>> {
-        let row: Option<(String, i64, String, i64)> =
-            sqlx::query_as("SELECT sha256, size, mime, created_at FROM blobs WHERE org_id = $1 AND sha256 = $2")
-                .bind(org)
-                .bind(sha256)
-                .fetch_optional(&self.pool)
+        let row: Option<BlobTuple> = sqlx::query_as(AssertSqlSafe(format!(
+            "SELECT {BLOB_COLUMNS} FROM blobs WHERE org_id = $1 AND sha256 = $2"
+        )))
+        .bind(org)
+        .bind(sha256)
+        .fetch_optional(&self.pool)
+        .await?;
+        Ok(row.map(blob_of))
+    }
+
+    async fn referenced(&self, org: &str, order: OrderId, sha256: &str) -> Result<Referenced> {
+        let referenced: bool = sqlx::query_scalar(
+            "SELECT EXISTS (SELECT 1 FROM attachment_refs WHERE org_id = $1 AND sha256 = $2 AND order_id = $3)",
+        )
+        .bind(org)
+        .bind(sha256)
+        .bind(order.to_string())
+        .fetch_one(&self.pool)
+        .await?;
+        if !referenced {
+            return Ok(Referenced::No);
+        }
+        Ok(match self.blob(org, sha256).await? {
+            Some(blob) => Referenced::Blob(blob),
+            None => Referenced::NotUploaded,
+        })
+    }
+
+    async fn collectable_blobs(&self, before_ms: i64, limit: i64) -> Result<Vec<(String, BlobRecord)>> {
+        let rows: Vec<(String, String, i64, String, i64, bool)> = sqlx::query_as(AssertSqlSafe(format!(
+            "SELECT b.org_id, b.sha256, b.size, b.mime, b.created_at, b.thumbnail FROM blobs b
+             WHERE {COLLECTABLE} ORDER BY b.created_at LIMIT $2"
+        )))
+        .bind(before_ms)
+        .bind(limit)
+        .fetch_all(&self.pool)
+        .await?;
+        Ok(rows
+            .into_iter()
+            .map(|(org, sha256, size, mime, created_at, thumbnail)| {
+                (org, blob_of((sha256, size, mime, created_at, thumbnail)))
+            })
+            .collect())
+    }
+
+    async fn forget_blob(&self, org: &str, sha256: &str, before_ms: i64) -> Result<bool> {
+        // One statement: a reference written meanwhile keeps the blob.
+        let gone = sqlx::query(AssertSqlSafe(format!(
+            "DELETE FROM blobs AS b WHERE b.org_id = $2 AND b.sha256 = $3 AND {COLLECTABLE}"
+        )))
+        .bind(before_ms)
+        .bind(org)
+        .bind(sha256)
+        .execute(&self.pool)
+        .await?;
+        Ok(gone.rows_affected() == 1)
+    }
+
+    async fn abandon_uploads(&self, before_ms: i64, limit: i64) -> Result<Vec<Abandoned>> {
+        let mut tx = B::begin_write(&self.pool).await?;
+        let ids: Vec<String> = sqlx::query_scalar(
+            "SELECT id FROM uploads WHERE state = 'open' AND updated_at < $1 ORDER BY updated_at LIMIT $2",
+        )
+        .bind(before_ms)
+        .bind(limit)
+        .fetch_all(&mut *tx)
+        .await?;
+        let mut abandoned = Vec::with_capacity(ids.len());
+        for id in ids {
+            let objects: Vec<String> = sqlx::query_scalar("SELECT object FROM upload_chunks WHERE upload_id = $1")
+                .bind(id.as_str())
+                .fetch_all(&mut *tx)
                 .await?;
-        Ok(row.map(|(sha256, size, mime, created_at)| BlobRecord { sha256, size, mime, created_at }))
+            sqlx::query("DELETE FROM upload_chunks WHERE upload_id = $1").bind(id.as_str()).execute(&mut *tx).await?;
+            sqlx::query("DELETE FROM uploads WHERE id = $1").bind(id.as_str()).execute(&mut *tx).await?;
+            abandoned.push(Abandoned { id, objects });
+        }
+        tx.commit().await?;
+        Ok(abandoned)
     }
 
     async fn delete_upload(&self, id: &str) -> Result<()> {

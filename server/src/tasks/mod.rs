@@ -1,9 +1,11 @@
 //! The server's background tasks, started by `serve` and stopped with it: the scanner (the
 //! closed loop and escalation), webhook deliveries, the stored-order check after a start, and
 //! the relay of the storage's feed announcements to the live channel, the watch on the service
-//! standard, scheduled backups, and scheduled retraining of the assistant's models.
+//! standard, scheduled backups, scheduled retraining of the assistant's models, and the
+//! collection of attachments' unreferenced bytes.
 
 pub mod backups;
+pub mod collector;
 pub mod deliveries;
 pub mod deviations;
 pub mod relay;
@@ -31,6 +33,9 @@ impl Tasks {
             deviations::spawn(state.clone(), Duration::from_secs(60)),
             relay::spawn(state),
         ];
+        if state.blobs.is_some() {
+            handles.push(collector::spawn(state.clone(), Duration::from_secs(3_600)));
+        }
         if let Some(every) = state.triage_retrain_every {
             handles.push(retrain::spawn(state.clone(), every));
         }

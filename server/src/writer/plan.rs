@@ -7,7 +7,7 @@ use std::collections::HashMap;
 use automerge::{Change, ChangeHash};
 use loopwork_sync_core::{DeviceId, OrderSummary, TrustWindow, UserId};
 
-use crate::replication::Merged;
+use crate::replication::{Merged, References};
 use crate::store::{ClampedClaim, StoredRow};
 
 /// The columns of an order's row that a push may change besides its document and feed
@@ -62,9 +62,10 @@ impl Listed {
 /// How the order's row is written.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub(crate) enum RowWrite {
-    /// Nothing the row lists changed and no transition came, and the row was read ahead with
-    /// the batch's others: the feed rows and the row's new position are left to the end of the
-    /// batch, where every such push's are written together.
+    /// Nothing the row lists changed, no transition came, no attachment was added or
+    /// compensated, and the row was read ahead with the batch's others: the feed rows and the
+    /// row's new position are left to the end of the batch, where every such push's are
+    /// written together.
     Deferred,
     /// Nothing the row lists changed and no transition came (a note, parts, time, a photo): the
     /// feed rows extend the document's tail, or a new snapshot folds a tail grown too long; the
@@ -107,6 +108,8 @@ pub(crate) struct WritePlan {
     /// The assignee who got it (a `grant` feed row and lasting access).
     pub granted: Option<UserId>,
     pub moved: Option<Moved>,
+    /// The blobs the order references, when the push changed them.
+    pub references: Option<References>,
 }
 
 /// How the order's row is written: decided first, because only a row written now needs the
@@ -115,7 +118,11 @@ pub(crate) fn row_write(merged: &Merged, facts: &PushFacts<'_>) -> RowWrite {
     let listed_same = facts.listed_before == Some(&Listed::of_summary(&merged.summary));
     if merged.transitions_changed || !listed_same {
         RowWrite::Upsert
-    } else if facts.read_ahead && !facts.server_action && merged.new_transitions.is_empty() {
+    } else if facts.read_ahead
+        && !facts.server_action
+        && merged.new_transitions.is_empty()
+        && merged.references.is_none()
+    {
         RowWrite::Deferred
     } else {
         RowWrite::Append
@@ -176,6 +183,7 @@ pub(crate) fn plan(
         revoked: merged.assignee_before.filter(|_| reassigned),
         granted: summary.assignee.filter(|_| reassigned),
         moved,
+        references: merged.references.take(),
     }
 }
 
@@ -233,6 +241,30 @@ mod tests {
         let merged = merge_push(Some((order.clone(), None)), order.id(), &pushed, &[author], server, None, T0 + 60_000)
             .expect("merge");
         (merged, pushed)
+    }
+
+    #[test]
+    fn a_photo_is_written_now_with_the_blobs_the_order_references() {
+        let (order, dispatcher, server) = registered();
+        let listed = listed(&order);
+        let (a, b) = ("a".repeat(64), "b".repeat(64));
+        let (mut merged, pushed) = merged_push(&order, &dispatcher, &server, |o| {
+            o.attach(&dispatcher, &b, "image/jpeg", T0).expect("photo");
+            o.attach(&dispatcher, &a, "image/jpeg", T0).expect("photo");
+            o.attach(&dispatcher, &b, "image/jpeg", T0).expect("the same photo again");
+        });
+        let facts = PushFacts { listed_before: Some(&listed), read_ahead: true, server_action: false };
+        // Read ahead, but its references are written now: not deferred.
+        assert_eq!(row_write(&merged, &facts), RowWrite::Append);
+        let written = plan(&mut merged, &pushed, dispatcher.device, server.device, Some(&listed), None);
+        assert_eq!(written.references, Some(References { now: vec![a.clone(), b.clone()], released: vec![] }));
+        // A note changes no reference.
+        let (mut noted, pushed) = merged_push(&merged.order, &dispatcher, &server, |o| {
+            o.add_note(&dispatcher, "照片已拍", T0).expect("note");
+        });
+        assert_eq!(noted.references, None);
+        let plan = plan(&mut noted, &pushed, dispatcher.device, server.device, Some(&listed), None);
+        assert_eq!(plan.references, None);
     }
 
     #[test]

@@ -207,6 +207,9 @@ where
                 let seq = Store::<B>::move_project(tx, org, &order_id, &moved.from, &moved.to, now_ms).await?;
                 last_seq = last_seq.max(seq);
             }
+            if let Some(references) = &plan.references {
+                Store::<B>::set_references(tx, org, &order_id, references, now_ms).await?;
+            }
             if last_seq == 0 {
                 last_seq = Store::<B>::newest_position(tx, &order_id).await?;
             }

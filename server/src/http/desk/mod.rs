@@ -72,7 +72,7 @@ pub(super) fn staff_only(principal: &Principal) -> Result<(), ApiError> {
     crate::auth::require_staff(principal, "only office staff may do this", "只有客服及管理人员可以操作")
 }
 
-pub(super) fn parse_order(id: &str) -> Result<OrderId, ApiError> {
+pub(crate) fn parse_order(id: &str) -> Result<OrderId, ApiError> {
     id.parse().map_err(|_| ApiError::not_found("order"))
 }
 
