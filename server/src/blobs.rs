@@ -241,10 +241,7 @@ impl Blobs {
         };
         let thumbnail = match thumbnail {
             Ok(small) => {
-                self.store
-                    .put(&Self::thumbnail_path(org, sha256), small.into())
-                    .await
-                    .map_err(|e| e.to_string())?;
+                self.store.put(&Self::thumbnail_path(org, sha256), small.into()).await.map_err(|e| e.to_string())?;
                 true
             }
             Err(why) => {
@@ -260,7 +257,12 @@ impl Blobs {
 
     /// A blob's bytes (`thumbnail`: its thumbnail's), streamed from the store: `None` when the
     /// store has none.
-    pub async fn open(&self, org: &str, sha256: &str, thumbnail: bool) -> Result<Option<object_store::GetResult>, String> {
+    pub async fn open(
+        &self,
+        org: &str,
+        sha256: &str,
+        thumbnail: bool,
+    ) -> Result<Option<object_store::GetResult>, String> {
         let path = if thumbnail { Self::thumbnail_path(org, sha256) } else { Self::blob_path(org, sha256) };
         match self.store.get(&path).await {
             Ok(got) => Ok(Some(got)),

@@ -73,10 +73,8 @@ fn kept_segment(marker: u8, contents: &Bytes) -> bool {
 /// An EXIF block holding only the tags kept, or none when the picture had none of them.
 fn kept_exif(exif: Option<Bytes>) -> Option<Bytes> {
     let read = exif::Reader::new().read_raw(exif?.to_vec()).ok()?;
-    let fields: Vec<&exif::Field> = read
-        .fields()
-        .filter(|f| f.ifd_num == exif::In::PRIMARY && KEPT_TAGS.contains(&f.tag))
-        .collect();
+    let fields: Vec<&exif::Field> =
+        read.fields().filter(|f| f.ifd_num == exif::In::PRIMARY && KEPT_TAGS.contains(&f.tag)).collect();
     if fields.is_empty() {
         return None;
     }
@@ -166,7 +164,8 @@ mod tests {
         jpeg.set_exif(Some(Bytes::from(camera_exif())));
         let xmp = [&b"http://ns.adobe.com/xap/1.0/\0"[..], b"<x:xmpmeta>exif:GPSLatitude 31,14N</x:xmpmeta>"].concat();
         jpeg.segments_mut().insert(1, img_parts::jpeg::JpegSegment::new_with_contents(0xE1, Bytes::from(xmp)));
-        jpeg.segments_mut().insert(1, img_parts::jpeg::JpegSegment::new_with_contents(0xFE, Bytes::from("张三 13800001502")));
+        jpeg.segments_mut()
+            .insert(1, img_parts::jpeg::JpegSegment::new_with_contents(0xFE, Bytes::from("张三 13800001502")));
         jpeg.encoder().bytes()
     }
 
@@ -190,7 +189,9 @@ mod tests {
         let turned = exif.get_field(exif::Tag::Orientation, exif::In::PRIMARY).expect("orientation");
         assert_eq!(turned.value.get_uint(0), Some(6));
         // The pixels are the same bytes: the entropy-coded data is not re-encoded.
-        let scan = |b: &Bytes| Jpeg::from_bytes(b.clone()).expect("jpeg").segments().last().map(|s| s.clone().encoder().bytes());
+        let scan = |b: &Bytes| {
+            Jpeg::from_bytes(b.clone()).expect("jpeg").segments().last().map(|s| s.clone().encoder().bytes())
+        };
         assert_eq!(scan(&original), scan(&stripped));
     }
 
@@ -202,9 +203,7 @@ mod tests {
         assert_eq!((read.width(), read.height()), (32, 64));
         let big = image::RgbImage::from_pixel(1280, 960, image::Rgb([200, 30, 30]));
         let mut png = Vec::new();
-        image::DynamicImage::ImageRgb8(big)
-            .write_to(&mut Cursor::new(&mut png), image::ImageFormat::Png)
-            .expect("png");
+        image::DynamicImage::ImageRgb8(big).write_to(&mut Cursor::new(&mut png), image::ImageFormat::Png).expect("png");
         let read = image::load_from_memory(&thumbnail(&png, "image/png").expect("thumb")).expect("jpeg");
         assert_eq!((read.width(), read.height()), (THUMBNAIL_EDGE, 240));
     }

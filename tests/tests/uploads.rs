@@ -141,13 +141,8 @@ impl Client {
 
     /// Downloads an attachment through an order: (status, headers, bytes).
     async fn download(&self, path: &str) -> (u16, HeaderMap, Vec<u8>) {
-        let response = self
-            .http
-            .get(format!("{}{path}", self.base))
-            .bearer_auth(&self.token)
-            .send()
-            .await
-            .expect("download");
+        let response =
+            self.http.get(format!("{}{path}", self.base)).bearer_auth(&self.token).send().await.expect("download");
         let status = response.status().as_u16();
         let headers = response.headers().clone();
         (status, headers, response.bytes().await.expect("body").to_vec())
@@ -661,7 +656,8 @@ async fn a_blob_no_order_references_is_collected_after_its_grace_and_a_reference
 
     let (status, _, _) = owner.download(&format!("/api/v1/orders/{id}/attachments/{late}")).await;
     assert_eq!(status, 404, "a compensated reference reaches nothing");
-    let files = || walk(&server.blob_dir.path().join("blobs")).len() + walk(&server.blob_dir.path().join("uploads")).len();
+    let files =
+        || walk(&server.blob_dir.path().join("blobs")).len() + walk(&server.blob_dir.path().join("uploads")).len();
     assert_eq!(files(), 4, "three blobs and a chunk");
 
     // Within the grace period (30 days) nothing goes.
@@ -675,7 +671,9 @@ async fn a_blob_no_order_references_is_collected_after_its_grace_and_a_reference
     let done = collect().await.expect("collect");
     assert_eq!((done.blobs, done.uploads), (2, 1));
     let db = server.state.db.as_ref();
-    assert!(db.blob(&org, &stray).await.expect("blob").is_none() && db.blob(&org, &late).await.expect("blob").is_none());
+    assert!(
+        db.blob(&org, &stray).await.expect("blob").is_none() && db.blob(&org, &late).await.expect("blob").is_none()
+    );
     assert!(db.blob(&org, &kept).await.expect("blob").is_some());
     let left = walk(&server.blob_dir.path().join("blobs"));
     assert!(left.len() == 1 && left[0].ends_with(&kept), "{left:?}");

@@ -80,7 +80,8 @@ async fn download(
     let mut response = if cached {
         StatusCode::NOT_MODIFIED.into_response()
     } else {
-        let Some(got) = blobs.open(&principal.org, sha256, thumbnail).await.map_err(crate::http::uploads::store_failed)?
+        let Some(got) =
+            blobs.open(&principal.org, sha256, thumbnail).await.map_err(crate::http::uploads::store_failed)?
         else {
             tracing::warn!(sha256, thumbnail, "a recorded blob is missing from the blob store");
             return Err(not_uploaded());

@@ -137,7 +137,8 @@ where
 }
 
 /// A blob no order references, stored (or released) before `$1`.
-const COLLECTABLE: &str = "NOT EXISTS (SELECT 1 FROM attachment_refs r WHERE r.org_id = b.org_id AND r.sha256 = b.sha256)
+const COLLECTABLE: &str =
+    "NOT EXISTS (SELECT 1 FROM attachment_refs r WHERE r.org_id = b.org_id AND r.sha256 = b.sha256)
      AND b.created_at < $1 AND COALESCE(b.released_at, 0) < $1";
 
 const BLOB_COLUMNS: &str = "sha256, size, mime, created_at, thumbnail";
