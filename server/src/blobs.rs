@@ -18,6 +18,8 @@ use tokio::io::AsyncWriteExt;
 #[derive(Clone, Debug)]
 pub struct Blobs {
     store: Arc<dyn ObjectStore>,
+    /// What a writer buffers before it writes a part: S3 takes parts of 5 MiB or more.
+    part_bytes: usize,
 }
 
 /// What assembling an upload found wrong with its bytes.
@@ -60,8 +62,10 @@ static PICTURES: tokio::sync::Semaphore = tokio::sync::Semaphore::const_new(2);
 
 /// How many of a blob's first bytes are read to tell its type.
 const SNIFF_BYTES: usize = 8 << 10;
-/// What a writer buffers in memory before it writes (per request).
+/// What a writer buffers in memory before it writes (per request), on the filesystem.
 const BUFFER_BYTES: usize = 1 << 20;
+/// The same on an S3-compatible store: the smallest part of a multipart upload S3 takes.
+const S3_PART_BYTES: usize = 5 << 20;
 /// How long a request's body may send nothing before the server keeps what arrived and stops
 /// reading it.
 pub const IDLE: std::time::Duration = std::time::Duration::from_secs(60);
@@ -95,16 +99,59 @@ pub fn sniff(head: &[u8]) -> Option<&'static str> {
 }
 
 impl Blobs {
-    pub fn new(store: Arc<dyn ObjectStore>) -> Blobs {
-        Blobs { store }
-    }
-
     /// The blob store in a directory (created if missing).
     pub fn in_directory(dir: &std::path::Path) -> Result<Blobs, String> {
         std::fs::create_dir_all(dir).map_err(|e| format!("cannot create the blob directory {}: {e}", dir.display()))?;
         let store = object_store::local::LocalFileSystem::new_with_prefix(dir)
             .map_err(|e| format!("cannot open the blob directory {}: {e}", dir.display()))?;
-        Ok(Blobs::new(Arc::new(store)))
+        Ok(Blobs { store: Arc::new(store), part_bytes: BUFFER_BYTES })
+    }
+
+    /// The blob store a URL names: `s3://bucket` or `s3://bucket/prefix`, an S3-compatible
+    /// store, with the endpoint, region and credentials from the standard AWS environment
+    /// variables (`AWS_ENDPOINT_URL`, `AWS_REGION`, `AWS_ACCESS_KEY_ID`,
+    /// `AWS_SECRET_ACCESS_KEY`, `AWS_ALLOW_HTTP` for a store on plain HTTP).
+    pub fn at_url(url: &str) -> Result<Blobs, String> {
+        Self::s3(url, &[])
+    }
+
+    /// The same, with settings over the environment's: object_store's S3 keys
+    /// (`aws_endpoint`, `aws_access_key_id`, `aws_secret_access_key`, `aws_region`,
+    /// `aws_allow_http`, …).
+    pub fn s3(url: &str, settings: &[(&str, &str)]) -> Result<Blobs, String> {
+        let parsed = url::Url::parse(url).map_err(|e| format!("--blob-store {url}: {e}"))?;
+        if parsed.scheme() != "s3" || parsed.host_str().is_none_or(str::is_empty) {
+            return Err(format!("--blob-store takes s3://bucket[/prefix], not {url}"));
+        }
+        let mut builder = object_store::aws::AmazonS3Builder::from_env().with_url(url);
+        // `AWS_ENDPOINT_URL` is the name today's AWS tools read; object_store reads `AWS_ENDPOINT`.
+        if let Ok(endpoint) = std::env::var("AWS_ENDPOINT_URL") {
+            builder = builder.with_endpoint(endpoint);
+        }
+        for (key, value) in settings {
+            let key: object_store::aws::AmazonS3ConfigKey =
+                key.parse().map_err(|e| format!("--blob-store setting {key}: {e}"))?;
+            builder = builder.with_config(key, *value);
+        }
+        let s3 = builder.build().map_err(|e| format!("--blob-store {url}: {e}"))?;
+        let prefix = parsed.path().trim_matches('/');
+        let store: Arc<dyn ObjectStore> = if prefix.is_empty() {
+            Arc::new(s3)
+        } else {
+            Arc::new(object_store::prefix::PrefixStore::new(s3, prefix))
+        };
+        Ok(Blobs { store, part_bytes: S3_PART_BYTES })
+    }
+
+    /// The names of the objects under a prefix (`blobs/`, `thumbs/`, `uploads/`), for checks.
+    pub async fn list(&self, prefix: &str) -> Result<Vec<String>, String> {
+        let mut names = Vec::new();
+        let mut listed = self.store.list(Some(&Path::from(prefix)));
+        while let Some(meta) = listed.next().await {
+            names.push(meta.map_err(|e| e.to_string())?.location.to_string());
+        }
+        names.sort();
+        Ok(names)
     }
 
     fn blob_path(org: &str, sha256: &str) -> Path {
@@ -129,7 +176,7 @@ impl Blobs {
         S: futures_util::Stream<Item = Result<bytes::Bytes, E>> + Unpin,
     {
         let name = format!("uploads/{upload}/{start:016}-{}", uuid::Uuid::new_v4().simple());
-        let mut writer = BufWriter::with_capacity(self.store.clone(), Path::from(name.clone()), BUFFER_BYTES);
+        let mut writer = BufWriter::with_capacity(self.store.clone(), Path::from(name.clone()), self.part_bytes);
         let mut length = 0i64;
         let mut over = false;
         // A dropped connection, or one that stalls for a minute, ends the chunk with what came.
@@ -174,7 +221,7 @@ impl Blobs {
         kind: &str,
     ) -> Result<Result<Assembled, Refusal>, String> {
         let staging = Path::from(format!("uploads/{upload}/assembled"));
-        let mut writer = BufWriter::with_capacity(self.store.clone(), staging.clone(), BUFFER_BYTES);
+        let mut writer = BufWriter::with_capacity(self.store.clone(), staging.clone(), self.part_bytes);
         let mut hasher = Sha256::new();
         let mut head: Vec<u8> = Vec::new();
         for chunk in chunks {

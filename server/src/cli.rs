@@ -90,8 +90,13 @@ async fn serve(args: ServeArgs) -> Result<(), String> {
         database.backend()
     );
     let mut state = AppState::new(database, clock);
-    let blob_dir = args.blob_dir.clone().unwrap_or_else(|| args.storage.data_dir.join("blobs"));
-    state.blobs = Some(crate::blobs::Blobs::in_directory(&blob_dir)?);
+    state.blobs = Some(match &args.blob_store {
+        Some(url) => crate::blobs::Blobs::at_url(url)?,
+        None => {
+            let blob_dir = args.blob_dir.clone().unwrap_or_else(|| args.storage.data_dir.join("blobs"));
+            crate::blobs::Blobs::in_directory(&blob_dir)?
+        }
+    });
     state.blob_grace = args.blob_grace;
     state.backups = backups;
     state.sms = Arc::new(sms);

@@ -202,8 +202,12 @@ pub struct ServeArgs {
     #[command(flatten)]
     pub storage: StorageArgs,
     /// Where attachments' bytes are kept (default: `blobs` under --data-dir; docs/attachments.md).
-    #[arg(long, env = "LOOPWORK_BLOB_DIR")]
+    #[arg(long, env = "LOOPWORK_BLOB_DIR", conflicts_with = "blob_store")]
     pub blob_dir: Option<PathBuf>,
+    /// Keep attachments' bytes in an S3-compatible store instead: `s3://bucket[/prefix]`, with
+    /// the endpoint and credentials in the AWS environment variables (docs/attachments.md).
+    #[arg(long, env = "LOOPWORK_BLOB_STORE")]
+    pub blob_store: Option<String>,
     /// How long a blob no order references, or an upload that receives nothing, is kept before
     /// it is deleted, e.g. `30d` (longer than any phone stays offline).
     #[arg(long, env = "LOOPWORK_BLOB_GRACE", default_value = "30d", value_parser = parse_every)]
@@ -292,6 +296,7 @@ impl Default for ServeArgs {
             metrics_listen: "127.0.0.1:9090".parse().expect("valid address"),
             storage: StorageArgs { data_dir: "./data".into(), database_url: None },
             blob_dir: None,
+            blob_store: None,
             blob_grace: crate::tasks::collector::DEFAULT_GRACE,
             no_demo: false,
             backup_dir: None,

@@ -11,12 +11,14 @@
 use std::io::Cursor;
 
 use bytes::Bytes;
-use img_parts::{ImageEXIF, jpeg::Jpeg, png::Png, webp::WebP};
+use img_parts::jpeg::{Jpeg, JpegSegment};
+use img_parts::{ImageEXIF, png::Png, webp::WebP};
 
 /// The longest edge of a thumbnail, in pixels.
 pub const THUMBNAIL_EDGE: u32 = 320;
-/// The most memory decoding one picture for its thumbnail may take.
-const DECODE_MAX_BYTES: u64 = 256 << 20;
+/// The most memory one picture's decoded pixels may take for its thumbnail (a 48-megapixel
+/// photo in 8-bit RGB takes 144 MiB).
+const DECODE_MAX_BYTES: u64 = 160 << 20;
 /// The widest or tallest picture a thumbnail is made of.
 const DECODE_MAX_EDGE: u32 = 20_000;
 
@@ -31,7 +33,13 @@ pub fn strip(bytes: Bytes, mime: &str) -> Result<Bytes, String> {
         "image/jpeg" => {
             let mut jpeg = Jpeg::from_bytes(bytes).map_err(bad)?;
             let kept = kept_exif(jpeg.exif());
-            jpeg.segments_mut().retain(|segment| kept_segment(segment.marker(), segment.contents()));
+            let mut segments = Vec::with_capacity(jpeg.segments().len());
+            for segment in jpeg.segments() {
+                if let Some(kept) = kept_segment(segment)? {
+                    segments.push(kept);
+                }
+            }
+            *jpeg.segments_mut() = segments;
             jpeg.set_exif(kept);
             jpeg.encoder().bytes()
         }
@@ -54,20 +62,83 @@ pub fn strip(bytes: Bytes, mime: &str) -> Result<Bytes, String> {
     })
 }
 
-/// Whether a JPEG segment stays: every segment of the picture itself, the JFIF header (APP0),
-/// the ICC profile (APP2 `ICC_PROFILE`) and Adobe's colour transform (APP14); not EXIF or XMP
-/// (APP1, put back by [`kept_exif`]), other application segments, or comments.
-fn kept_segment(marker: u8, contents: &Bytes) -> bool {
-    const APP0: u8 = 0xE0;
-    const APP2: u8 = 0xE2;
-    const APP14: u8 = 0xEE;
-    const COM: u8 = 0xFE;
-    match marker {
-        APP0 | APP14 => true,
-        APP2 => contents.starts_with(b"ICC_PROFILE\0"),
-        0xE1..=0xEF | COM => false,
-        _ => true,
+/// What stays of a JPEG segment before the first scan: every segment of the picture itself,
+/// the JFIF header (APP0 `JFIF`, without its thumbnail), the ICC profile (APP2 `ICC_PROFILE`)
+/// and Adobe's colour transform (APP14 `Adobe`); not EXIF or XMP (APP1, put back by
+/// [`kept_exif`]), other application segments (MPF, JFXX thumbnails, IPTC, makers' own), or
+/// comments. The first scan's segment also holds the rest of the file: see [`clean_scans`].
+fn kept_segment(segment: &JpegSegment) -> Result<Option<JpegSegment>, String> {
+    let contents = segment.contents();
+    Ok(match segment.marker() {
+        APP0 if contents.starts_with(b"JFIF\0") && contents.len() >= 12 => {
+            // The header with no thumbnail: version, units, densities, then 0×0.
+            let header = [&contents[..12], &[0, 0][..]].concat();
+            Some(JpegSegment::new_with_contents(APP0, Bytes::from(header)))
+        }
+        APP2 if contents.starts_with(b"ICC_PROFILE\0") => Some(segment.clone()),
+        APP14 if contents.starts_with(b"Adobe") => Some(segment.clone()),
+        APP0..=APP15 | COM => None,
+        marker if segment.has_entropy() => {
+            // The segment as written: marker, length, header, then the rest of the file.
+            let whole = segment.clone().encoder().bytes();
+            let scans = clean_scans(&whole[segment.len()..])?;
+            Some(JpegSegment::new_with_entropy(marker, contents.clone(), Bytes::from(scans)))
+        }
+        _ => Some(segment.clone()),
+    })
+}
+
+const APP0: u8 = 0xE0;
+const APP2: u8 = 0xE2;
+const APP14: u8 = 0xEE;
+const APP15: u8 = 0xEF;
+const COM: u8 = 0xFE;
+const EOI: u8 = 0xD9;
+
+/// The bytes after the first scan's header, cleaned: the entropy-coded data as it is, the
+/// segments of later scans (tables, scan headers) kept, application segments and comments
+/// between scans dropped, and everything after the end-of-image marker dropped (a phone's
+/// second picture with its own EXIF, a motion photo's video, makers' trailers). A file that
+/// ends without the marker gets one.
+fn clean_scans(bytes: &[u8]) -> Result<Vec<u8>, String> {
+    let truncated = || "a JPEG segment runs past the end of the file".to_owned();
+    let mut out = Vec::with_capacity(bytes.len());
+    let mut i = 0;
+    while i < bytes.len() {
+        // Entropy-coded data up to the next 0xFF.
+        let Some(at) = bytes[i..].iter().position(|&b| b == 0xFF) else {
+            out.extend_from_slice(&bytes[i..]);
+            break;
+        };
+        out.extend_from_slice(&bytes[i..i + at]);
+        i += at;
+        let Some(&marker) = bytes.get(i + 1) else {
+            break;
+        };
+        match marker {
+            // A stuffed 0xFF, a restart marker, a marker without a length: data.
+            0x00 | 0xD0..=0xD7 | 0x01 => {
+                out.extend_from_slice(&bytes[i..i + 2]);
+                i += 2;
+            }
+            // Fill before a marker.
+            0xFF => i += 1,
+            EOI => break,
+            _ => {
+                let length = bytes.get(i + 2..i + 4).ok_or_else(truncated)?;
+                let end = i + 2 + usize::from(u16::from_be_bytes([length[0], length[1]]));
+                if end > bytes.len() || end < i + 4 {
+                    return Err(truncated());
+                }
+                if !matches!(marker, APP0..=APP15 | COM) {
+                    out.extend_from_slice(&bytes[i..end]);
+                }
+                i = end;
+            }
+        }
     }
+    out.extend_from_slice(&[0xFF, EOI]);
+    Ok(out)
 }
 
 /// An EXIF block holding only the tags kept, or none when the picture had none of them.
@@ -104,14 +175,16 @@ pub fn thumbnail(bytes: &[u8], mime: &str) -> Result<Vec<u8>, String> {
     limits.max_image_width = Some(DECODE_MAX_EDGE);
     limits.max_image_height = Some(DECODE_MAX_EDGE);
     let mut decoder = ImageReader::with_format(Cursor::new(bytes), format).into_decoder().map_err(failed)?;
-    decoder.set_limits(limits).map_err(failed)?;
+    decoder.set_limits(limits.clone()).map_err(failed)?;
+    // The decoders check the dimensions; the memory the pixels take is checked here.
+    limits.reserve(decoder.total_bytes()).map_err(failed)?;
     let orientation = decoder.orientation().map_err(failed)?;
     let mut picture = DynamicImage::from_decoder(decoder).map_err(failed)?;
-    picture.apply_orientation(orientation);
-    // Made smaller, never larger.
+    // Made smaller, never larger; then turned (the small picture, not the large one).
     if picture.width() > THUMBNAIL_EDGE || picture.height() > THUMBNAIL_EDGE {
         picture = picture.thumbnail(THUMBNAIL_EDGE, THUMBNAIL_EDGE);
     }
+    picture.apply_orientation(orientation);
     let small = picture.into_rgba8();
     let mut flat = image::RgbImage::new(small.width(), small.height());
     for (to, from) in flat.pixels_mut().zip(small.pixels()) {
@@ -155,8 +228,16 @@ mod tests {
         out.into_inner()
     }
 
-    /// A 64×32 JPEG with the camera's EXIF, an XMP packet and a comment.
+    /// A 64×32 JPEG with the camera's EXIF, an XMP packet and a comment; after its end, what
+    /// phones append: a second picture with its own EXIF (MPF) and a motion photo's video.
     fn camera_jpeg() -> Bytes {
+        let mut bytes = camera_jpeg_alone().to_vec();
+        bytes.extend_from_slice(&camera_jpeg_alone());
+        bytes.extend_from_slice(b"\0\0\0\x18ftypmp42\0\0\0\0mp42isom\xA9xyz+31.2345+121.4737/");
+        Bytes::from(bytes)
+    }
+
+    fn camera_jpeg_alone() -> Bytes {
         let picture = image::RgbImage::from_fn(64, 32, |x, _| image::Rgb([(x * 4) as u8, 90, 160]));
         let mut plain = Vec::new();
         image::codecs::jpeg::JpegEncoder::new(&mut plain).encode_image(&picture).expect("jpeg");
@@ -178,7 +259,9 @@ mod tests {
         let original = camera_jpeg();
         assert!(contains(&original, b"Loopwork Phone 9") && contains(&original, b"GPSLatitude"));
         let stripped = strip(original.clone(), "image/jpeg").expect("strip");
-        for gone in [&b"Loopwork Phone 9"[..], b"GPSLatitude", b"xmpmeta", "13800001502".as_bytes()] {
+        let gone: [&[u8]; 6] =
+            [b"Loopwork Phone 9", b"GPSLatitude", b"xmpmeta", "13800001502".as_bytes(), b"ftypmp42", b"+31.2345"];
+        for gone in gone {
             assert!(!contains(&stripped, gone), "{} left", String::from_utf8_lossy(gone));
         }
         let exif = exif::Reader::new().read_from_container(&mut Cursor::new(stripped.to_vec())).expect("exif kept");
@@ -188,11 +271,15 @@ mod tests {
         assert_eq!(taken.display_value().to_string(), "2026-12-07 09:30:00");
         let turned = exif.get_field(exif::Tag::Orientation, exif::In::PRIMARY).expect("orientation");
         assert_eq!(turned.value.get_uint(0), Some(6));
-        // The pixels are the same bytes: the entropy-coded data is not re-encoded.
-        let scan = |b: &Bytes| {
-            Jpeg::from_bytes(b.clone()).expect("jpeg").segments().last().map(|s| s.clone().encoder().bytes())
-        };
-        assert_eq!(scan(&original), scan(&stripped));
+        // One picture, ending at its end-of-image marker; its pixels the same bytes (the
+        // entropy-coded data is not re-encoded).
+        let alone = camera_jpeg_alone();
+        let scan_start = |b: &[u8]| b.windows(2).position(|w| w == [0xFF, 0xDA]).expect("a scan");
+        let (from, to) = (scan_start(&alone), scan_start(&stripped));
+        assert_eq!(&stripped[to..], &alone[from..]);
+        assert_eq!(stripped.windows(2).filter(|w| *w == [0xFF, 0xD8]).count(), 1, "one start of image");
+        let decoded = image::load_from_memory(&stripped).expect("decodes");
+        assert_eq!((decoded.width(), decoded.height()), (64, 32));
     }
 
     #[test]
@@ -233,6 +320,35 @@ mod tests {
         let stripped = strip(parsed.encoder().bytes(), "image/png").expect("strip");
         assert!(!contains(&stripped, b"Zhang San") && !contains(&stripped, b"Loopwork Phone 9"));
         assert!(image::load_from_memory(&stripped).is_ok());
+    }
+
+    #[test]
+    fn scans_keep_their_data_and_tables_and_lose_what_sits_between_or_after() {
+        let mut tail = vec![0x12, 0xFF, 0x00, 0x34, 0xFF, 0xD3, 0x56];
+        // A table between progressive scans stays; a comment and an APP1 between them go.
+        tail.extend_from_slice(&[0xFF, 0xC4, 0x00, 0x04, 0xAA, 0xBB]);
+        tail.extend_from_slice(&[0xFF, 0xFE, 0x00, 0x06, b'G', b'P', b'S', b'!']);
+        tail.extend_from_slice(&[0xFF, 0xE1, 0x00, 0x04, 0xCC, 0xDD]);
+        tail.extend_from_slice(&[0x78, 0xFF, 0xFF, 0xD9, b'M', b'P', b'4']);
+        let clean = clean_scans(&tail).expect("clean");
+        assert_eq!(
+            clean,
+            vec![0x12, 0xFF, 0x00, 0x34, 0xFF, 0xD3, 0x56, 0xFF, 0xC4, 0x00, 0x04, 0xAA, 0xBB, 0x78, 0xFF, 0xD9]
+        );
+        // No end marker: one is added. A segment running past the end: an error.
+        assert_eq!(clean_scans(&[0x01, 0x02]).expect("clean"), vec![0x01, 0x02, 0xFF, 0xD9]);
+        assert!(clean_scans(&[0x01, 0xFF, 0xC4, 0x00, 0x40, 0x00]).is_err());
+    }
+
+    #[test]
+    fn a_picture_too_large_to_decode_gets_no_thumbnail() {
+        // A small JPEG whose frame header says 12,000 × 12,000 pixels (432 MB decoded): refused
+        // before any pixel is decoded.
+        let mut jpeg = camera_jpeg_alone().to_vec();
+        let sof = jpeg.windows(2).position(|w| w == [0xFF, 0xC0]).expect("a frame header");
+        jpeg[sof + 5..sof + 9].copy_from_slice(&[0x2E, 0xE0, 0x2E, 0xE0]);
+        let refused = thumbnail(&jpeg, "image/jpeg").expect_err("too large");
+        assert!(refused.contains("limit"), "{refused}");
     }
 
     #[test]

@@ -272,6 +272,19 @@ impl TestServer {
         Self::start_on(copy).await
     }
 
+    /// A second server process on the same database, configured (e.g. sharing this one's
+    /// blob store).
+    pub async fn replica_configured(&self, configure: impl FnOnce(&mut AppState)) -> TestServer {
+        let copy = TestDatabase {
+            url: self.database.url.clone(),
+            backend: self.database.backend,
+            dir: None,
+            pg_name: None,
+            admin: None,
+        };
+        Self::start_inner(copy, self.state.clock.clone(), configure).await
+    }
+
     /// Stops the server and hands back its database.
     pub async fn stop(mut self) -> TestDatabase {
         if let Some(tx) = self.shutdown.take() {
@@ -646,6 +659,60 @@ pub mod tools {
         on_path.unwrap_or_else(|| {
             panic!("{name} was not found: run scripts/install-test-tools, or set {variable} to its path")
         })
+    }
+}
+
+/// A real S3-protocol server on loopback (moto's server mode, from PyPI), with one bucket: the
+/// blob store of `serve --blob-store s3://…` in tests. Stopped when dropped.
+#[derive(Debug)]
+pub struct S3Server {
+    /// Its address, `http://127.0.0.1:PORT`.
+    pub endpoint: String,
+    pub bucket: String,
+    _process: tokio::process::Child,
+}
+
+impl S3Server {
+    /// Starts one and creates the bucket `bucket`.
+    pub async fn start(bucket: &str) -> S3Server {
+        let program = tools::tool("MOTO_SERVER", &[], "moto_server");
+        let port = std::net::TcpListener::bind("127.0.0.1:0").expect("a free port").local_addr().expect("port").port();
+        let process = tokio::process::Command::new(program)
+            .args(["-H", "127.0.0.1", "-p", &port.to_string()])
+            .stdout(std::process::Stdio::null())
+            .stderr(std::process::Stdio::null())
+            .kill_on_drop(true)
+            .spawn()
+            .expect("start moto_server");
+        let endpoint = format!("http://127.0.0.1:{port}");
+        let http = reqwest::Client::new();
+        for attempt in 0.. {
+            // moto takes any credentials; creating a bucket is a PUT on its name.
+            match http.put(format!("{endpoint}/{bucket}")).send().await {
+                Ok(r) if r.status().is_success() => break,
+                _ if attempt < 300 => tokio::time::sleep(Duration::from_millis(50)).await,
+                other => panic!("moto_server did not start: {other:?}"),
+            }
+        }
+        S3Server { endpoint, bucket: bucket.to_owned(), _process: process }
+    }
+
+    /// The settings `Blobs::s3` takes to reach it.
+    pub fn settings(&self) -> Vec<(&'static str, String)> {
+        vec![
+            ("aws_endpoint", self.endpoint.clone()),
+            ("aws_allow_http", "true".into()),
+            ("aws_region", "us-east-1".into()),
+            ("aws_access_key_id", "loopwork".into()),
+            ("aws_secret_access_key", "loopwork-secret".into()),
+        ]
+    }
+
+    /// A blob store in its bucket under `prefix`.
+    pub fn blobs(&self, prefix: &str) -> loopwork_server::blobs::Blobs {
+        let settings = self.settings();
+        let pairs: Vec<(&str, &str)> = settings.iter().map(|(k, v)| (*k, v.as_str())).collect();
+        loopwork_server::blobs::Blobs::s3(&format!("s3://{}/{prefix}", self.bucket), &pairs).expect("S3 blob store")
     }
 }
 
