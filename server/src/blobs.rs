@@ -135,11 +135,8 @@ impl Blobs {
         }
         let s3 = builder.build().map_err(|e| format!("--blob-store {url}: {e}"))?;
         let prefix = parsed.path().trim_matches('/');
-        let store: Arc<dyn ObjectStore> = if prefix.is_empty() {
-            Arc::new(s3)
-        } else {
-            Arc::new(object_store::prefix::PrefixStore::new(s3, prefix))
-        };
+        let store: Arc<dyn ObjectStore> =
+            if prefix.is_empty() { Arc::new(s3) } else { Arc::new(object_store::prefix::PrefixStore::new(s3, prefix)) };
         Ok(Blobs { store, part_bytes: S3_PART_BYTES })
     }
 
@@ -247,7 +244,14 @@ impl Blobs {
             }
         };
         let kept = match verdict {
-            Ok(mime) if is_picture(mime) => self.keep_picture(org, sha256, &staging, mime).await?,
+            Ok(mime) if is_picture(mime) => match self.keep_picture(org, sha256, &staging, mime).await {
+                Ok(kept) => kept,
+                Err(e) => {
+                    // The request fails; the upload's next request assembles it again.
+                    self.delete_object(staging.as_ref()).await;
+                    return Err(e);
+                }
+            },
             Ok(mime) => {
                 let size = self.store.head(&staging).await.map_err(|e| e.to_string())?.size as i64;
                 self.store.rename(&staging, &Self::blob_path(org, sha256)).await.map_err(|e| e.to_string())?;
@@ -281,11 +285,13 @@ impl Blobs {
             let thumbnail = crate::images::thumbnail(&stripped, mime);
             Ok::<_, String>((stripped, thumbnail))
         })
-        .await
-        .map_err(|e| e.to_string())?;
-        let Ok((stripped, thumbnail)) = made else {
+        .await;
+        // Bytes the picture crates cannot read, or that make one panic, are refused for good.
+        let Ok(Ok((stripped, thumbnail))) = made else {
             return Ok(Err(Refusal::UnreadablePicture));
         };
+        let size = stripped.len() as i64;
+        self.store.put(&Self::blob_path(org, sha256), stripped.into()).await.map_err(|e| e.to_string())?;
         let thumbnail = match thumbnail {
             Ok(small) => {
                 self.store.put(&Self::thumbnail_path(org, sha256), small.into()).await.map_err(|e| e.to_string())?;
@@ -296,8 +302,6 @@ impl Blobs {
                 false
             }
         };
-        let size = stripped.len() as i64;
-        self.store.put(&Self::blob_path(org, sha256), stripped.into()).await.map_err(|e| e.to_string())?;
         self.delete_object(staging.as_ref()).await;
         Ok(Ok(Assembled { mime: mime.to_owned(), size, thumbnail }))
     }
@@ -316,6 +320,14 @@ impl Blobs {
             Err(object_store::Error::NotFound { .. }) => Ok(None),
             Err(e) => Err(e.to_string()),
         }
+    }
+
+    /// Deletes every object of an upload (its chunks, and an assembly a failure cut off).
+    pub async fn delete_upload_objects(&self, upload: &str) -> Result<(), String> {
+        for name in self.list(&format!("uploads/{upload}")).await? {
+            self.delete_object(&name).await;
+        }
+        Ok(())
     }
 
     /// Deletes a blob and its thumbnail.

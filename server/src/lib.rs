@@ -83,6 +83,8 @@ pub struct AppState {
     /// How long an unreferenced blob, or an upload that receives nothing, is kept
     /// (`serve --blob-grace`).
     pub blob_grace: std::time::Duration,
+    /// Places for downloads being sent (`http::attachments::MAX_DOWNLOADS`).
+    pub downloads: Arc<tokio::sync::Semaphore>,
     /// The uploads receiving bytes in this process (one request at a time each).
     pub uploading: Arc<http::uploads::Uploading>,
 }
@@ -118,6 +120,7 @@ impl AppState {
             surges: Arc::new(incidents::Surges::default()),
             blobs: None,
             blob_grace: tasks::collector::DEFAULT_GRACE,
+            downloads: Arc::new(tokio::sync::Semaphore::new(http::attachments::MAX_DOWNLOADS)),
             uploading: Arc::new(http::uploads::Uploading::default()),
         }
     }

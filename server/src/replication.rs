@@ -282,21 +282,21 @@ pub struct Merged {
     pub references: Option<References>,
 }
 
-/// The blobs an order references after a push that changed them.
+/// How a push changed the blobs an order references.
 #[derive(Clone, Debug, Default, PartialEq, Eq)]
 pub struct References {
-    /// Every blob the order references now, by hash.
-    pub now: Vec<String>,
+    /// Blobs the order references now and did not before, by hash.
+    pub added: Vec<String>,
     /// Blobs it referenced before the push and no longer does.
     pub released: Vec<String>,
 }
 
 impl References {
     /// The change between the blobs referenced before and after (`None`: no change).
-    pub fn between(before: &BTreeSet<String>, after: BTreeSet<String>) -> Option<References> {
-        (before != &after).then(|| References {
-            released: before.difference(&after).cloned().collect(),
-            now: after.into_iter().collect(),
+    pub fn between(before: &BTreeSet<String>, after: &BTreeSet<String>) -> Option<References> {
+        (before != after).then(|| References {
+            added: after.difference(before).cloned().collect(),
+            released: before.difference(after).cloned().collect(),
         })
     }
 }
@@ -376,7 +376,7 @@ pub fn merge_push(
     let transitions_changed = before.is_empty() || transitions.len() != known.len();
     let new_transitions =
         transitions.into_iter().filter(|t| t.device == author.identity.device && !known.contains(&t.id)).collect();
-    let references = References::between(&referenced_before, referenced(&order));
+    let references = References::between(&referenced_before, &referenced(&order));
     Ok(Merged {
         order,
         summary,

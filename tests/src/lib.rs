@@ -285,6 +285,23 @@ impl TestServer {
         Self::start_inner(copy, self.state.clock.clone(), configure).await
     }
 
+    /// Runs a statement on the server's database directly (to set up what an older version
+    /// left, say), on either backend.
+    pub async fn execute(&self, sql: &str) {
+        match self.database.backend {
+            Backend::Sqlite => {
+                let pool = sqlx::SqlitePool::connect(&self.database.url).await.expect("sqlite");
+                sqlx::query(sqlx::AssertSqlSafe(sql.to_owned())).execute(&pool).await.expect(sql);
+                pool.close().await;
+            }
+            Backend::Postgres => {
+                let pool = sqlx::PgPool::connect(&self.database.url).await.expect("postgres");
+                sqlx::query(sqlx::AssertSqlSafe(sql.to_owned())).execute(&pool).await.expect(sql);
+                pool.close().await;
+            }
+        }
+    }
+
     /// Stops the server and hands back its database.
     pub async fn stop(mut self) -> TestDatabase {
         if let Some(tx) = self.shutdown.take() {
@@ -690,7 +707,7 @@ impl S3Server {
             // moto takes any credentials; creating a bucket is a PUT on its name.
             match http.put(format!("{endpoint}/{bucket}")).send().await {
                 Ok(r) if r.status().is_success() => break,
-                _ if attempt < 300 => tokio::time::sleep(Duration::from_millis(50)).await,
+                _ if attempt < 300 => tokio::time::sleep(std::time::Duration::from_millis(50)).await,
                 other => panic!("moto_server did not start: {other:?}"),
             }
         }

@@ -549,7 +549,8 @@ async fn a_photo_reaches_those_who_see_its_order_without_where_it_was_taken(back
         assert_eq!(status, 200, "{}", String::from_utf8_lossy(&bytes));
         assert_eq!(header(&headers, "content-type"), "image/jpeg");
         assert_eq!(header(&headers, "content-length"), bytes.len().to_string());
-        assert_eq!(header(&headers, "etag"), format!("\"{hash}\""));
+        assert_eq!(header(&headers, "etag"), format!("\"{hash}.1\""));
+        assert_eq!(header(&headers, "cache-control"), "private, no-cache");
         served = bytes;
     }
     let tags = exif_of(&served);
@@ -568,7 +569,7 @@ async fn a_photo_reaches_those_who_see_its_order_without_where_it_was_taken(back
         .http
         .get(format!("{}{path}", owner.base))
         .bearer_auth(&owner.token)
-        .header("if-none-match", format!("\"{hash}\""))
+        .header("if-none-match", format!("\"{hash}.1\""))
         .send()
         .await
         .expect("conditional");
@@ -660,31 +661,45 @@ async fn a_blob_no_order_references_is_collected_after_its_grace_and_a_reference
         || walk(&server.blob_dir.path().join("blobs")).len() + walk(&server.blob_dir.path().join("uploads")).len();
     assert_eq!(files(), 4, "three blobs and a chunk");
 
+    // As a server from before references were kept would have left it: the order's reference
+    // is not recorded. It is read from the order's document before anything is collected.
+    server.execute("DELETE FROM attachment_refs").await;
+    server.execute("DELETE FROM meta WHERE key = 'references_backfilled_to'").await;
+    let kept_path = format!("/api/v1/orders/{id}/attachments/{kept}");
+    assert_eq!(wang.download(&kept_path).await.0, 404, "not recorded yet");
+
     // Within the grace period (30 days) nothing goes.
     let collect = || loopwork_server::tasks::collector::collect(&server.state, clock.now_ms());
     clock.advance_minutes(29 * 24 * 60);
     let none = collect().await.expect("collect");
     assert_eq!((none.blobs, none.uploads), (0, 0));
     assert_eq!(files(), 4);
+    assert_eq!(wang.download(&kept_path).await.0, 200, "the reference was read from the document");
     // After it, what nothing references goes, with its thumbnail; the referenced photo stays.
+    // A photo uploaded again (found held at once) starts its grace period over.
     clock.advance_minutes(2 * 24 * 60);
+    let late_length = camera_photo(5).len();
+    let (status, headers, _) = owner.create(late_length, &metadata(&[("sha256", &late)])).await;
+    assert_eq!((status, header(&headers, "upload-offset")), (201, late_length.to_string()), "held");
     let done = collect().await.expect("collect");
-    assert_eq!((done.blobs, done.uploads), (2, 1));
+    assert_eq!((done.blobs, done.uploads), (1, 1));
     let db = server.state.db.as_ref();
-    assert!(
-        db.blob(&org, &stray).await.expect("blob").is_none() && db.blob(&org, &late).await.expect("blob").is_none()
-    );
-    assert!(db.blob(&org, &kept).await.expect("blob").is_some());
+    assert!(db.blob(&org, &stray).await.expect("blob").is_none());
+    assert!(db.blob(&org, &late).await.expect("blob").is_some() && db.blob(&org, &kept).await.expect("blob").is_some());
     let left = walk(&server.blob_dir.path().join("blobs"));
-    assert!(left.len() == 1 && left[0].ends_with(&kept), "{left:?}");
+    assert_eq!(left.len(), 2, "{left:?}");
     let thumbs = walk(&server.blob_dir.path().join("thumbs"));
-    assert!(thumbs.len() == 1 && thumbs[0].ends_with(&kept), "{thumbs:?}");
+    assert!(thumbs.iter().all(|t| !t.ends_with(&stray)) && thumbs.len() == 2, "{thumbs:?}");
     assert!(walk(&server.blob_dir.path().join("uploads")).is_empty());
-    let (status, _, _) = wang.download(&format!("/api/v1/orders/{id}/attachments/{kept}")).await;
-    assert_eq!(status, 200);
+    assert_eq!(wang.download(&kept_path).await.0, 200);
+    // Its own grace over, the photo uploaded again and referenced by nothing goes too.
+    clock.advance_minutes(31 * 24 * 60);
+    assert_eq!(collect().await.expect("collect").blobs, 1);
+    assert!(db.blob(&org, &late).await.expect("blob").is_none());
     // Years later, still referenced, still there; the same bytes sent again are stored anew.
     clock.advance_minutes(400 * 24 * 60);
     assert_eq!(collect().await.expect("collect").blobs, 0);
+    assert_eq!(wang.download(&kept_path).await.0, 200);
     assert_eq!(wang.upload(&camera_photo(4), "photo").await, stray);
     assert!(db.blob(&org, &stray).await.expect("blob").is_some());
 }

@@ -68,8 +68,9 @@ async fn download(
             "该附件无缩略图(非图片或无法解码),请下载原件",
         ));
     }
-    // The bytes under a name never change: a client holding them need not fetch them again.
-    let etag = format!("\"{sha256}{}\"", if thumbnail { "-thumbnail" } else { "" });
+    // The bytes under a name change only if the server's way of keeping pictures does (the
+    // version in the tag): a client holding them asks, and need not fetch them again.
+    let etag = format!("\"{sha256}{}.{KEPT_VERSION}\"", if thumbnail { "-thumbnail" } else { "" });
     let cached = headers.get(header::IF_NONE_MATCH).and_then(|v| v.to_str().ok()).is_some_and(|v| {
         v.split(',').any(|tag| {
             let tag = tag.trim();
@@ -77,9 +78,24 @@ async fn download(
         })
     });
     let blobs = state.blobs.as_ref().ok_or_else(crate::http::uploads::no_blob_store)?;
+    let variant = match (cached, thumbnail) {
+        (true, _) => "not_modified",
+        (false, true) => "thumbnail",
+        (false, false) => "original",
+    };
     let mut response = if cached {
         StatusCode::NOT_MODIFIED.into_response()
     } else {
+        // Each download holds one of a bounded number of places while it sends: slow readers
+        // cannot take every connection the server serves.
+        let Ok(place) = state.downloads.clone().try_acquire_owned() else {
+            return Err(ApiError::new(
+                StatusCode::SERVICE_UNAVAILABLE,
+                "too_many_downloads",
+                format!("{MAX_DOWNLOADS} downloads are being sent: try again shortly"),
+                "下载请求过多,请稍后再试",
+            ));
+        };
         let Some(got) =
             blobs.open(&principal.org, sha256, thumbnail).await.map_err(crate::http::uploads::store_failed)?
         else {
@@ -87,7 +103,10 @@ async fn download(
             return Err(not_uploaded());
         };
         let length = got.meta.size;
-        let stream = got.into_stream().map(|chunk| chunk.map_err(std::io::Error::other));
+        let stream = got.into_stream().map(move |chunk| {
+            let _held = &place;
+            chunk.map_err(std::io::Error::other)
+        });
         let mut response = Body::from_stream(stream).into_response();
         let mime = if thumbnail { "image/jpeg" } else { blob.mime.as_str() };
         let h = response.headers_mut();
@@ -100,11 +119,19 @@ async fn download(
     };
     let h = response.headers_mut();
     h.insert(header::ETAG, HeaderValue::from_str(&etag).map_err(|_| ApiError::internal())?);
-    h.insert(header::CACHE_CONTROL, HeaderValue::from_static("private, max-age=31536000, immutable"));
+    // Kept by the browser, but asked for each time: a signed-out or reassigned user's browser
+    // shows nothing the server would no longer send.
+    h.insert(header::CACHE_CONTROL, HeaderValue::from_static("private, no-cache"));
     h.insert(header::CONTENT_SECURITY_POLICY, HeaderValue::from_static("default-src 'none'; sandbox"));
-    state.metrics.downloads.with_label_values(&[if thumbnail { "thumbnail" } else { "original" }]).inc();
+    state.metrics.downloads.with_label_values(&[variant]).inc();
     Ok(response)
 }
+
+/// Downloads sent at once, per process.
+pub const MAX_DOWNLOADS: usize = 256;
+
+/// The version of how pictures are kept (`crate::images`), in every download's `ETag`.
+const KEPT_VERSION: u32 = 1;
 
 fn not_uploaded() -> ApiError {
     ApiError::new(

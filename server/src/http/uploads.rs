@@ -213,6 +213,11 @@ pub async fn create(
             format!("未完成的上传最多 {MAX_OPEN_UPLOADS} 个"),
         ));
     }
+    if held {
+        // Stored again, in effect: its grace period starts over, so that it is not collected
+        // before the reference this upload is for arrives.
+        state.db.touch_blob(&principal.org, sha256, now).await?;
+    }
     state.metrics.uploads.with_label_values(&[if held { "deduplicated" } else { "created" }]).inc();
     Ok((
         StatusCode::CREATED,

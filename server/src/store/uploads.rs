@@ -93,8 +93,17 @@ pub trait Uploads: Send + Sync {
     /// Blobs no order references whose grace period ended before `before_ms` (from when they
     /// were stored, or lost their last reference, whichever is later), at most `limit`.
     async fn collectable_blobs(&self, before_ms: i64, limit: i64) -> Result<Vec<(String, BlobRecord)>>;
-    /// Forgets a blob if it is still collectable (no reference came since): whether it did.
+    /// Forgets a blob if it is still collectable (no reference came since), under the
+    /// organization's lock (so no push adding a reference is between its check and its
+    /// commit): whether it did.
     async fn forget_blob(&self, org: &str, sha256: &str, before_ms: i64) -> Result<bool>;
+    /// A blob stored again (its bytes uploaded anew, or found held at an upload's creation):
+    /// its grace period starts again now.
+    async fn touch_blob(&self, org: &str, sha256: &str, now_ms: i64) -> Result<()>;
+    /// The one-time backfill of the references of orders written before references were kept
+    /// (migration 0032/0033): the next `limit` orders by id, each document read and its
+    /// references added; where it got to is kept in `meta`. Whether orders remain.
+    async fn backfill_references(&self, limit: i64) -> Result<bool>;
     /// Open uploads that received nothing since `before_ms`, at most `limit`, with their
     /// chunks' objects; their records are deleted (the caller deletes the objects).
     async fn abandon_uploads(&self, before_ms: i64, limit: i64) -> Result<Vec<Abandoned>>;
@@ -106,8 +115,9 @@ where
     for<'s> &'s str: sqlx::Encode<'s, B> + sqlx::Type<B>,
     i64: Column<B>,
 {
-    /// Rewrites the blobs an order references (the writer, when a push changed them); the blobs
-    /// it no longer references start their grace period now.
+    /// Records how a push changed the blobs an order references (the writer, under the
+    /// organization's lock, which collection takes too); the blobs it no longer references
+    /// start their grace period now.
     pub(crate) async fn set_references(
         tx: &mut sqlx::Transaction<'_, B>,
         org: &str,
@@ -115,16 +125,16 @@ where
         references: &crate::replication::References,
         now_ms: i64,
     ) -> Result<()> {
-        sqlx::query("DELETE FROM attachment_refs WHERE order_id = $1").bind(order_id).execute(&mut **tx).await?;
-        for sha256 in &references.now {
-            sqlx::query("INSERT INTO attachment_refs (org_id, sha256, order_id) VALUES ($1, $2, $3)")
+        for sha256 in &references.added {
+            Self::add_reference(tx, org, order_id, sha256).await?;
+        }
+        for sha256 in &references.released {
+            sqlx::query("DELETE FROM attachment_refs WHERE org_id = $1 AND sha256 = $2 AND order_id = $3")
                 .bind(org)
                 .bind(sha256.as_str())
                 .bind(order_id)
                 .execute(&mut **tx)
                 .await?;
-        }
-        for sha256 in &references.released {
             sqlx::query("UPDATE blobs SET released_at = $3 WHERE org_id = $1 AND sha256 = $2")
                 .bind(org)
                 .bind(sha256.as_str())
@@ -134,7 +144,23 @@ where
         }
         Ok(())
     }
+
+    async fn add_reference(tx: &mut sqlx::Transaction<'_, B>, org: &str, order_id: &str, sha256: &str) -> Result<()> {
+        sqlx::query(
+            "INSERT INTO attachment_refs (org_id, sha256, order_id) VALUES ($1, $2, $3)
+             ON CONFLICT (org_id, sha256, order_id) DO NOTHING",
+        )
+        .bind(org)
+        .bind(sha256)
+        .bind(order_id)
+        .execute(&mut **tx)
+        .await?;
+        Ok(())
+    }
 }
+
+/// Where the backfill of references got to (`meta`): the last order id done, or `done`.
+const BACKFILL_KEY: &str = "references_backfilled_to";
 
 /// A blob no order references, stored (or released) before `$1`.
 const COLLECTABLE: &str =
@@ -155,11 +181,15 @@ where
     for<'c> &'c mut B::Connection: sqlx::Executor<'c, Database = B>,
     usize: sqlx::ColumnIndex<B::Row>,
     for<'s> &'s str: sqlx::ColumnIndex<B::Row> + sqlx::Encode<'s, B> + sqlx::Type<B>,
+    for<'s> &'s [u8]: sqlx::Encode<'s, B> + sqlx::Type<B>,
     i64: Column<B>,
+    i32: Column<B>,
     bool: Column<B>,
     String: Column<B>,
+    Vec<u8>: Column<B>,
     Option<i64>: Column<B>,
     Option<String>: Column<B>,
+    Option<Vec<u8>>: Column<B>,
     for<'s> Option<&'s str>: sqlx::Encode<'s, B>,
 {
     async fn create_upload(&self, upload: &UploadRecord, max_open: i64, now_ms: i64) -> Result<bool> {
@@ -254,7 +284,7 @@ where
             sqlx::query(
                 "INSERT INTO blobs (org_id, sha256, size, mime, created_at, created_by, thumbnail)
                  SELECT org_id, $2, $3, $4, $5, $6, $7 FROM uploads WHERE id = $1
-                 ON CONFLICT (org_id, sha256) DO NOTHING",
+                 ON CONFLICT (org_id, sha256) DO UPDATE SET released_at = excluded.created_at",
             )
             .bind(id)
             .bind(blob.sha256.as_str())
@@ -318,16 +348,70 @@ where
     }
 
     async fn forget_blob(&self, org: &str, sha256: &str, before_ms: i64) -> Result<bool> {
-        // One statement: a reference written meanwhile keeps the blob.
+        let mut tx = B::begin_write(&self.pool).await?;
+        B::lock_org(&mut tx, org).await?;
         let gone = sqlx::query(AssertSqlSafe(format!(
             "DELETE FROM blobs AS b WHERE b.org_id = $2 AND b.sha256 = $3 AND {COLLECTABLE}"
         )))
         .bind(before_ms)
         .bind(org)
         .bind(sha256)
+        .execute(&mut *tx)
+        .await?;
+        tx.commit().await?;
+        Ok(gone.rows_affected() == 1)
+    }
+
+    async fn touch_blob(&self, org: &str, sha256: &str, now_ms: i64) -> Result<()> {
+        sqlx::query("UPDATE blobs SET released_at = $3 WHERE org_id = $1 AND sha256 = $2")
+            .bind(org)
+            .bind(sha256)
+            .bind(now_ms)
+            .execute(&self.pool)
+            .await?;
+        Ok(())
+    }
+
+    async fn backfill_references(&self, limit: i64) -> Result<bool> {
+        const DONE: &str = "done";
+        let at: Option<String> = sqlx::query_scalar("SELECT value FROM meta WHERE key = $1")
+            .bind(BACKFILL_KEY)
+            .fetch_optional(&self.pool)
+            .await?;
+        let after = at.unwrap_or_default();
+        if after == DONE {
+            return Ok(false);
+        }
+        let rows: Vec<(String, String)> =
+            sqlx::query_as("SELECT org_id, id FROM orders WHERE id > $1 ORDER BY id LIMIT $2")
+                .bind(after.as_str())
+                .bind(limit)
+                .fetch_all(&self.pool)
+                .await?;
+        for (org, id) in &rows {
+            let order: OrderId = id.parse().map_err(|_| StoreError::corrupt("order id", id))?;
+            // An order that does not load is quarantined by the read; it references nothing here.
+            let Ok(Some((_, document, _))) = self.committed_order(org, order).await else { continue };
+            let hashes = crate::replication::referenced(&document);
+            if hashes.is_empty() {
+                continue;
+            }
+            let mut tx = B::begin_write(&self.pool).await?;
+            for sha256 in &hashes {
+                Self::add_reference(&mut tx, org, id, sha256).await?;
+            }
+            tx.commit().await?;
+        }
+        let reached =
+            if (rows.len() as i64) < limit { DONE } else { rows.last().map(|(_, id)| id.as_str()).unwrap_or(DONE) };
+        sqlx::query(
+            "INSERT INTO meta (key, value) VALUES ($1, $2) ON CONFLICT (key) DO UPDATE SET value = excluded.value",
+        )
+        .bind(BACKFILL_KEY)
+        .bind(reached)
         .execute(&self.pool)
         .await?;
-        Ok(gone.rows_affected() == 1)
+        Ok(reached != DONE)
     }
 
     async fn abandon_uploads(&self, before_ms: i64, limit: i64) -> Result<Vec<Abandoned>> {

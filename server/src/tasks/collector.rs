@@ -26,6 +26,9 @@ pub struct Collected {
 pub async fn collect(state: &AppState, now_ms: i64) -> Result<Collected, StoreError> {
     let mut collected = Collected::default();
     let Some(blobs) = &state.blobs else { return Ok(collected) };
+    // Orders written before references were kept are read first: until then a blob could look
+    // unreferenced that is not.
+    while state.db.backfill_references(BATCH).await? {}
     let before = now_ms - state.blob_grace.as_millis() as i64;
     loop {
         let candidates = state.db.collectable_blobs(before, BATCH).await?;
@@ -47,6 +50,9 @@ pub async fn collect(state: &AppState, now_ms: i64) -> Result<Collected, StoreEr
         for upload in abandoned {
             for object in &upload.objects {
                 blobs.delete_object(object).await;
+            }
+            if let Err(e) = blobs.delete_upload_objects(&upload.id).await {
+                tracing::warn!(error = %e, "an abandoned upload's objects not listed");
             }
             collected.uploads += 1;
             state.metrics.collected.with_label_values(&["upload"]).inc();
