@@ -123,6 +123,7 @@ impl Blobs {
         if parsed.scheme() != "s3" || parsed.host_str().is_none_or(str::is_empty) {
             return Err(format!("--blob-store takes s3://bucket[/prefix], not {url}"));
         }
+        crate::tls_provider();
         let mut builder = object_store::aws::AmazonS3Builder::from_env().with_url(url);
         // `AWS_ENDPOINT_URL` is the name today's AWS tools read; object_store reads `AWS_ENDPOINT`.
         if let Ok(endpoint) = std::env::var("AWS_ENDPOINT_URL") {

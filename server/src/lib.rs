@@ -126,6 +126,12 @@ impl AppState {
     }
 }
 
+/// Makes ring the process's TLS provider (rustls), if none is yet: every HTTP client the
+/// server builds (webhooks, text messages, an S3-compatible blob store) calls this first.
+pub fn tls_provider() {
+    let _ = rustls::crypto::ring::default_provider().install_default();
+}
+
 /// How long a shutdown waits for requests in flight before the process exits anyway.
 pub const DRAIN_BOUND: std::time::Duration = std::time::Duration::from_secs(25);
 

@@ -36,7 +36,7 @@ impl Sms {
         if secret.chars().count() < 16 {
             return Err("--sms-webhook-secret must have at least 16 characters".into());
         }
-        let _ = rustls::crypto::ring::default_provider().install_default();
+        crate::tls_provider();
         let client = reqwest::Client::builder()
             .timeout(Duration::from_secs(10))
             .redirect(reqwest::redirect::Policy::none())

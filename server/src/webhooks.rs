@@ -147,7 +147,7 @@ pub struct Clients {
 }
 
 pub fn client() -> Clients {
-    let _ = rustls::crypto::ring::default_provider().install_default();
+    crate::tls_provider();
     let build = |allow_private: bool| {
         reqwest::Client::builder()
             .timeout(Duration::from_secs(10))

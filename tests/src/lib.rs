@@ -692,6 +692,7 @@ pub struct S3Server {
 impl S3Server {
     /// Starts one and creates the bucket `bucket`.
     pub async fn start(bucket: &str) -> S3Server {
+        loopwork_server::tls_provider();
         let program = tools::tool("MOTO_SERVER", &[], "moto_server");
         let port = std::net::TcpListener::bind("127.0.0.1:0").expect("a free port").local_addr().expect("port").port();
         let process = tokio::process::Command::new(program)

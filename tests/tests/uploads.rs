@@ -14,6 +14,7 @@ on_both_backends!(
     another_organization_neither_reaches_an_upload_nor_shares_a_blob,
     a_photo_reaches_those_who_see_its_order_without_where_it_was_taken,
     a_blob_no_order_references_is_collected_after_its_grace_and_a_referenced_one_never,
+    attachments_live_in_an_s3_compatible_store_that_replicas_share,
 );
 
 /// A PNG of noise at least `len` bytes long (noise does not compress), different per seed.
@@ -702,4 +703,66 @@ async fn a_blob_no_order_references_is_collected_after_its_grace_and_a_reference
     assert_eq!(wang.download(&kept_path).await.0, 200);
     assert_eq!(wang.upload(&camera_photo(4), "photo").await, stray);
     assert!(db.blob(&org, &stray).await.expect("blob").is_some());
+}
+
+async fn attachments_live_in_an_s3_compatible_store_that_replicas_share(backend: Backend) {
+    // A real S3-protocol server (moto), one bucket; two server processes on one database keep
+    // attachments in it under one prefix.
+    use loopwork_sync_core::Clock as _;
+    let s3 = loopwork_tests::S3Server::start("loopwork-attachments").await;
+    let clock = std::sync::Arc::new(loopwork_tests::OffsetClock::default());
+    let server = TestServer::start_configured(backend, clock.clone(), |state| {
+        state.blobs = Some(s3.blobs("site-a"));
+    })
+    .await;
+    let replica = server.replica_configured(|state| state.blobs = Some(s3.blobs("site-a"))).await;
+    let (_desk, mut wang_device, _owner, id) = started_order(&server).await;
+    let store = s3.blobs("site-a");
+    let wang = Client::new(&server, "wang").await;
+    let wang_at_replica = Client::new(&replica, "wang").await;
+
+    // A 12 MiB file sent in two parts, the second to the other replica: parts of the upload and
+    // the blob assembled from them go up in S3's multipart parts (5 MiB).
+    let mut file = b"%PDF-1.7\n".to_vec();
+    file.extend((0..12 << 20).map(|i: u32| (i.wrapping_mul(2_654_435_761) >> 24) as u8));
+    let hash = sha256(&file);
+    let (status, headers, body) = wang.create(file.len(), &metadata(&[("sha256", &hash), ("kind", "file")])).await;
+    assert_eq!(status, 201, "{body}");
+    let location = header(&headers, "location");
+    let (status, headers, body) = wang.patch(&location, 0, file[..7 << 20].to_vec()).await;
+    assert_eq!((status, header(&headers, "upload-offset")), (204, (7 << 20).to_string()), "{body}");
+    let (status, headers) = wang_at_replica.head(&location).await;
+    assert_eq!((status, header(&headers, "upload-offset")), (200, (7 << 20).to_string()), "the replica sees it");
+    let (status, _, body) = wang_at_replica.patch(&location, 7 << 20, file[7 << 20..].to_vec()).await;
+    assert_eq!(status, 204, "{body}");
+    assert_eq!(store.list("uploads").await.expect("list"), Vec::<String>::new(), "no chunk left");
+    assert_eq!(store.list("blobs").await.expect("list").len(), 1);
+
+    // A photo, stripped and thumbnailed in the bucket; both downloaded through either replica.
+    let photo = camera_photo(6);
+    let photo_hash = wang_at_replica.upload(&photo, "photo").await;
+    wang_device.replica.attach(id, &hash, "application/pdf").expect("attach");
+    wang_device.replica.attach(id, &photo_hash, "image/jpeg").expect("attach");
+    wang_device.synced().await;
+    assert_eq!(store.list("thumbs").await.expect("list").len(), 1);
+    let owner = Client::new(&replica, "yezhu1502").await;
+    let (status, _, bytes) = owner.download(&format!("/api/v1/orders/{id}/attachments/{hash}")).await;
+    assert_eq!(status, 200);
+    assert!(bytes == file, "the 12 MiB file, byte for byte");
+    let (status, _, bytes) = wang.download(&format!("/api/v1/orders/{id}/attachments/{photo_hash}")).await;
+    assert_eq!(status, 200);
+    let tags: Vec<exif::Tag> = exif_of(&bytes).into_iter().map(|(t, _)| t).collect();
+    assert_eq!(tags, vec![exif::Tag::Orientation, exif::Tag::DateTimeOriginal]);
+    let (status, _, _) = owner.download(&format!("/api/v1/orders/{id}/attachments/{photo_hash}/thumbnail")).await;
+    assert_eq!(status, 200);
+
+    // A photo nobody references is collected from the bucket after its grace, by either.
+    let stray = wang.upload(&camera_photo(7), "photo").await;
+    assert_eq!(store.list("blobs").await.expect("list").len(), 3);
+    clock.advance_minutes(31 * 24 * 60);
+    let done = loopwork_server::tasks::collector::collect(&replica.state, clock.now_ms()).await.expect("collect");
+    assert_eq!(done.blobs, 1);
+    let left = store.list("blobs").await.expect("list");
+    assert!(left.len() == 2 && left.iter().all(|name| !name.ends_with(&stray)), "{left:?}");
+    assert_eq!(store.list("thumbs").await.expect("list").len(), 1);
 }
