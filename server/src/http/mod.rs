@@ -18,6 +18,9 @@
 //!   `GET …/{id}/devices`: accounts and devices for the admin console (`users.rs`).
 //! - `GET /api/v1/live`: server-sent events when the caller's organization's feed advances.
 //! - `POST /sync/v1`: one sync round trip (binary frames, docs/protocol.md).
+//! - `OPTIONS`/`POST /api/v1/uploads`, `HEAD`/`PATCH`/`DELETE …/{id}`: attachments' bytes by
+//!   resumable upload (tus 1.0, `uploads.rs`); `GET /api/v1/orders/{id}/attachments/{sha256}`
+//!   and `…/thumbnail`: downloaded through the order (`attachments.rs`; docs/attachments.md).
 //! - `GET /api/v1/orders/{id}/audit`: an order's audit trail (office staff; docs/permissions.md).
 //! - `GET`/`PUT /api/v1/settings/closing-authority`: who may close each grade (docs/permissions.md).
 //! - `GET /api/v1/orders/{id}/contact`, `POST …/contact/reveal`, `GET …/contact/reveals`,
