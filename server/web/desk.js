@@ -9,6 +9,7 @@ import {
 } from '/assets/common.js';
 import { adminView } from '/assets/admin.js';
 import { chatsView, waitingCount } from '/assets/chats.js';
+import { attachmentsCard } from '/assets/photos.js';
 import { deviationsView, incidentBanner, incidentsView, knowProjects, openDeviations, openIncidents, projectName } from '/assets/incidents.js';
 
 session.use('loopwork.desk');
@@ -610,6 +611,7 @@ function orderView(id) {
   const paint = () => rerender(box, () => orderDetail(d, ctx));
   const ctx = {
     pending: () => pending,
+    show(next) { d = next; paint(); },
     ask(code) { pending = code; paint(); },
     // POSTs to the order, shows the detail it answers and clears the submitted form.
     send: (path, body, button, method = 'POST') => busy(button, async () => {
@@ -684,7 +686,9 @@ function orderDetail(d, ctx) {
       d.incident && h('a', { href: `#incidents/${d.incident.number}`, class: 'button', 'data-testid': 'detail-incident' },
         `${t('incident_n', d.incident.number)} · ${d.incident.place_zh}`)),
     h('div', { class: 'detail-grid' },
-      h('div', { class: 'col' }, factsCard(d), deadlinesCard(d), notesCard(d, ctx), workCard(d), timelineCard(d), rejectedCard(d)),
+      h('div', { class: 'col' }, factsCard(d), deadlinesCard(d),
+        attachmentsCard(d, { who: (a) => person(d, a.who, a.author), onChanged: ctx.show }),
+        notesCard(d, ctx), workCard(d), timelineCard(d), rejectedCard(d)),
       h('div', { class: 'col side' }, suggestionCard(d, ctx), actionsCard(d, ctx), contactCard(d, ctx), assignCard(d, ctx), appointmentCard(d, ctx), classifyCard(d, ctx), ratingCard(d), slaEventsCard(d))),
   ];
 }
@@ -818,17 +822,15 @@ function notesCard(d, ctx) {
 }
 
 function workCard(d) {
-  const [parts, times, checks, files] = [d.parts, d.time_log, d.checklist, d.attachments].map((x) => x ?? []);
-  if (!parts.length && !times.length && !checks.length && !files.length) return null;
+  const [parts, times, checks] = [d.parts, d.time_log, d.checklist].map((x) => x ?? []);
+  if (!parts.length && !times.length && !checks.length) return null;
   return section(t('work'), 'detail-work',
     parts.length > 0 && [h('h4', {}, t('parts')), table([t('name'), t('quantity'), t('author'), t('at')],
       parts.map((p) => row([p.name, p.quantity, person(d, p.who, p.author), fmtTime(p.at)])))],
     times.length > 0 && [h('h4', {}, t('time_log')), table([t('author'), t('start'), t('end'), t('duration')],
       times.map((x) => row([x.who ?? x.author, fmtTime(x.start), x.end == null ? t('ongoing') : fmtTime(x.end), fmtDuration((x.end ?? Date.now()) - x.start)])))],
     checks.length > 0 && [h('h4', {}, t('checklist')),
-      h('ul', { class: 'checklist' }, checks.map((c) => h('li', { class: c.done ? 'done' : null }, `${c.done ? '☑' : '☐'} ${c.label}`)))],
-    files.length > 0 && [h('h4', {}, t('attachments')), table(['SHA-256', 'MIME', t('author'), t('at')],
-      files.map((a) => row([h('code', { title: a.sha256 }, String(a.sha256).slice(0, 12)), a.mime, a.who ?? a.author, fmtTime(a.at)])))]);
+      h('ul', { class: 'checklist' }, checks.map((c) => h('li', { class: c.done ? 'done' : null }, `${c.done ? '☑' : '☐'} ${c.label}`)))]);
 }
 
 // The seeded SLA book's policies by name (an organization's own keep the names it gave them).

@@ -5,6 +5,7 @@ import {
   addStrings, api, busy, errorBox, field, fmtTime, h, label, lang, loadVocab, loginView, place, rerender, session, startLive,
   startPage, statusBadge, t, toast, viewer, vocab, windowInputs, readWindow, fmtWindow,
 } from '/assets/common.js';
+import { attachmentsCard } from '/assets/photos.js';
 
 session.use('loopwork.h5');
 const $ = (id) => document.getElementById(id);
@@ -399,6 +400,8 @@ function orderView(id) {
       (actions.includes('confirm') || actions.includes('reject')) && confirmForms(),
       d.rating != null && h('div', { class: 'card' }, h('h3', {}, t('rating')),
         h('p', { class: 'stars-static' }, '★'.repeat(d.rating) + '☆'.repeat(5 - d.rating)), d.rating_comment && h('p', {}, d.rating_comment)),
+      attachmentsCard(d, { who: (a) => a.who ?? (a.author === d.reporter ? t('photo_by_me') : label('roles', 'technician')), testid: 'h5-photos',
+        onChanged: (next) => { d = next; paint(); } }),
       (d.notes ?? []).length > 0 && h('div', { class: 'card' }, h('h3', {}, t('notes')),
         h('ul', { class: 'notes' }, d.notes.map((n) => h('li', {}, h('div', { class: 'muted' }, `${n.who ?? ''} ${fmtTime(n.at)}`), h('div', {}, n.text))))),
       d.conversation && h('p', {}, h('a', { href: `#ask/${encodeURIComponent(d.conversation)}`, 'data-testid': 'h5-order-conversation' }, t('ask_conversation'))),

@@ -196,3 +196,52 @@ pub fn change_log(order: &WorkOrder) -> Vec<ChangeRecord> {
         })
         .collect()
 }
+
+/// When an attachment was made, against the work: before the technician arrived, during the
+/// work, or at or after its completion (the desk's and the owner's page's before/after photos).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum WorkPhase {
+    Before,
+    During,
+    After,
+}
+
+impl WorkPhase {
+    /// The phase of an attachment made at `at_ms` (its author's claim) on an order in `state`.
+    pub fn of(at_ms: i64, state: &crate::lifecycle::OrderState) -> WorkPhase {
+        match (state.arrived_at_ms, state.completed_at_ms) {
+            (_, Some(completed)) if at_ms >= completed => WorkPhase::After,
+            (Some(arrived), _) if at_ms >= arrived => WorkPhase::During,
+            _ => WorkPhase::Before,
+        }
+    }
+
+    pub fn code(self) -> &'static str {
+        match self {
+            WorkPhase::Before => "before",
+            WorkPhase::During => "during",
+            WorkPhase::After => "after",
+        }
+    }
+}
+
+#[cfg(test)]
+mod phase_tests {
+    use super::WorkPhase;
+    use crate::lifecycle::OrderState;
+
+    #[test]
+    fn a_photo_s_phase_follows_arrival_and_completion() {
+        let mut state = OrderState::initial();
+        assert_eq!(WorkPhase::of(100, &state), WorkPhase::Before, "nobody came yet");
+        state.arrived_at_ms = Some(1_000);
+        assert_eq!(WorkPhase::of(999, &state), WorkPhase::Before);
+        assert_eq!(WorkPhase::of(1_000, &state), WorkPhase::During);
+        state.completed_at_ms = Some(5_000);
+        assert_eq!(WorkPhase::of(4_999, &state), WorkPhase::During);
+        assert_eq!(WorkPhase::of(5_000, &state), WorkPhase::After);
+        // Completed without an arrival recorded: before it, before the work.
+        state.arrived_at_ms = None;
+        assert_eq!(WorkPhase::of(4_999, &state), WorkPhase::Before);
+    }
+}

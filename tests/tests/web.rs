@@ -16,6 +16,46 @@ use loopwork_tests::{Backend, OffsetClock, SmsGateway, TestServer};
 use serde_json::json;
 use tokio::io::{AsyncBufReadExt, AsyncWriteExt, BufReader};
 
+/// A 120×90 PNG of the work (grey, a darker band across it).
+fn work_photo() -> Vec<u8> {
+    let pixels = image::RgbImage::from_fn(120, 90, |_, y| if (40..50).contains(&y) { image::Rgb([60, 60, 60]) } else { image::Rgb([170, 175, 180]) });
+    let mut bytes = Vec::new();
+    image::DynamicImage::ImageRgb8(pixels)
+        .write_to(&mut std::io::Cursor::new(&mut bytes), image::ImageFormat::Png)
+        .expect("png");
+    bytes
+}
+
+/// Uploads bytes whole (tus 1.0: create, then one request).
+async fn upload(base: &str, token: &str, bytes: &[u8]) {
+    use base64::Engine;
+    let b64 = base64::engine::general_purpose::STANDARD;
+    let hash = hex::encode(<sha2::Sha256 as sha2::Digest>::digest(bytes));
+    let http = reqwest::Client::new();
+    let created = http
+        .post(format!("{base}/api/v1/uploads"))
+        .bearer_auth(token)
+        .header("tus-resumable", "1.0.0")
+        .header("upload-length", bytes.len().to_string())
+        .header("upload-metadata", format!("sha256 {}", b64.encode(&hash)))
+        .send()
+        .await
+        .expect("create");
+    assert_eq!(created.status().as_u16(), 201);
+    let location = created.headers()["location"].to_str().expect("location").to_owned();
+    let sent = http
+        .patch(format!("{base}{location}"))
+        .bearer_auth(token)
+        .header("tus-resumable", "1.0.0")
+        .header("content-type", "application/offset+octet-stream")
+        .header("upload-offset", "0")
+        .body(bytes.to_vec())
+        .send()
+        .await
+        .expect("patch");
+    assert_eq!(sent.status().as_u16(), 204);
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn the_desk_and_the_owners_page_in_chromium() {
     // Deadlines pass when the flow asks (ADVANCE_CLOCK): the desk's alerts are seen arriving.
@@ -89,12 +129,18 @@ async fn the_desk_and_the_owners_page_in_chromium() {
             let id: OrderId = id.trim().parse().expect("order id");
             wang.synced().await;
             wang.online = false;
-            for action in [Action::Accept, Action::Arrive, Action::Start, Action::Complete] {
+            for action in [Action::Accept, Action::Arrive, Action::Start] {
                 wang.replica.transition(id, action, None).expect("work offline");
             }
+            // A photo of the work, taken offline; its bytes go up once there is signal.
+            let photo = work_photo();
+            let hash = hex::encode(<sha2::Sha256 as sha2::Digest>::digest(&photo));
+            wang.replica.attach(id, &hash, "image/png").expect("photo offline");
+            wang.replica.transition(id, Action::Complete, None).expect("work offline");
             wang.replica.add_note(id, "更换了渗水的上水管接头").expect("note");
             wang.online = true;
             wang.synced().await;
+            upload(&server.base, &wang.session.token, &photo).await;
             stdin.write_all(b"DONE\n").await.expect("tell the flow");
             stdin.flush().await.expect("flush");
         }

@@ -14,6 +14,7 @@ import { createRequire } from 'node:module';
 import { join } from 'node:path';
 import { createInterface } from 'node:readline';
 import { pathToFileURL } from 'node:url';
+import { crc32, deflateSync } from 'node:zlib';
 
 let browser = null;
 let step = 'start';
@@ -97,6 +98,25 @@ async function run(name, body) {
   step = name;
   console.log(`STEP ${name}`);
   await body();
+}
+
+// A PNG of one colour (w × h), as a phone or a scanner would send one.
+function png(w, h, [r, g, b]) {
+  const chunk = (type, data) => {
+    const out = Buffer.alloc(12 + data.length);
+    out.writeUInt32BE(data.length, 0);
+    out.write(type, 4, 'latin1');
+    data.copy(out, 8);
+    out.writeUInt32BE(crc32(Buffer.concat([Buffer.from(type, 'latin1'), data])), 8 + data.length);
+    return out;
+  };
+  const header = Buffer.alloc(13);
+  header.writeUInt32BE(w, 0);
+  header.writeUInt32BE(h, 4);
+  header[8] = 8; header[9] = 2; // 8-bit RGB
+  const row = Buffer.concat([Buffer.from([0]), Buffer.from(Array.from({ length: w }, () => [r, g, b]).flat())]);
+  const pixels = deflateSync(Buffer.concat(Array.from({ length: h }, () => row)));
+  return Buffer.concat([Buffer.from([0x89, 0x50, 0x4e, 0x47, 0x0d, 0x0a, 0x1a, 0x0a]), chunk('IHDR', header), chunk('IDAT', pixels), chunk('IEND', Buffer.alloc(0))]);
 }
 
 async function main() {
@@ -417,6 +437,30 @@ async function main() {
     await desk.locator('[data-testid="note"]', { hasText: '分类 水电 → 公共设施(原因:实为公共管道)' }).waitFor({ timeout: 5000 });
   });
 
+  await run('photos', async () => {
+    // The owner sent a photo of the ceiling by WeChat; the desk adds it to the order: uploaded
+    // (tus), attached, its thumbnail shown under 维修前, full size on a tap.
+    await byId(desk, 'photo-input').setInputFiles({ name: 'ceiling.png', mimeType: 'image/png', buffer: png(96, 64, [196, 72, 52]) });
+    const photo = desk.locator('[data-testid="detail-photos"] [data-testid="photo"][data-phase="before"][data-uploaded="true"]');
+    await photo.waitFor({ timeout: 10_000 });
+    await desk.waitForFunction(() => [...document.querySelectorAll('[data-testid="detail-photos"] img')].some((i) => i.complete && i.naturalWidth === 96));
+    const heading = await desk.locator('[data-testid="detail-photos"] h4').first().textContent();
+    if (heading.trim() !== '维修前') throw new Error(`the photo is under ${JSON.stringify(heading)}`);
+    await photo.locator('button.thumb').click();
+    await byId(desk, 'photo-full').waitFor();
+    await desk.waitForFunction(() => document.querySelector('[data-testid="photo-full"] img')?.naturalWidth === 96);
+    await desk.keyboard.press('Escape');
+    await byId(desk, 'photo-full').waitFor({ state: 'detached' });
+    // Pages on plain http have no crypto.subtle: the SHA-256 the page computes itself agrees.
+    const agree = await desk.evaluate(async () => {
+      const m = await import('/assets/photos.js');
+      const cases = [new Uint8Array(0), new TextEncoder().encode('abc'), Uint8Array.from({ length: 1000 }, (_, i) => (i * 7) & 255)];
+      const got = await Promise.all(cases.map(async (c) => [await m.sha256Hex(c), m.sha256Fallback(c)]));
+      return got.every(([a, b]) => a === b) && got[1][1] === 'ba7816bf8f01cfea414140de5dae2223b00361a396177a9cb410ff61f20015ad';
+    });
+    if (!agree) throw new Error('the page\'s own SHA-256 disagrees with the browser\'s');
+  });
+
   await run('feedback', async () => {
     // Says what it does: 取消工单, not a bare 取消 that reads as "dismiss".
     const cancel = (await byId(desk, 'action-cancel').textContent()).trim();
@@ -480,6 +524,12 @@ async function main() {
     await card.locator('[data-testid="h5-waiting"]').waitFor();
     await card.click();
     await waitText(owner, 'h5-status', '待确认');
+    // The photos: the ceiling the desk added (维修前) and the technician's of the work (维修中).
+    for (const phase of ['before', 'during']) {
+      await owner.locator(`[data-testid="h5-photos"] [data-testid="photo"][data-phase="${phase}"][data-uploaded="true"]`).waitFor();
+    }
+    await owner.waitForFunction(() => [...document.querySelectorAll('[data-testid="h5-photos"] img')].filter((i) => i.complete && i.naturalWidth > 0).length === 2);
+    if (await byId(owner, 'photo-add').count()) throw new Error('the owner may add photos once a technician accepted');
     const until = await byId(owner, 'h5-auto-confirm').textContent();
     if (!until.includes('自动确认')) throw new Error(`the owner is not told when the order confirms itself: ${until}`);
     const shown = await owner.locator('body').innerText();

@@ -119,6 +119,7 @@ pub fn router(state: AppState) -> axum::Router {
         .route("/api/v1/orders/{id}/classify", post(desk::classify))
         .route("/api/v1/orders/{id}/suggestion", post(desk::answer_suggestion))
         .route("/api/v1/orders/{id}/notes", post(desk::add_note))
+        .route("/api/v1/orders/{id}/attachments", post(desk::attach))
         .route("/api/v1/orders/{id}/link", post(desk::link))
         .route(
             "/api/v1/orders/{id}/appointment",

@@ -17,7 +17,7 @@ use crate::escalation::EscalationChain;
 use crate::http::assistant::{ArticleBody, OwnerMessage, StaffReply};
 use crate::http::dashboard::{Efficiency, Heatmap, Kpis};
 use crate::http::desk::{
-    ActionBody, AppointmentWindow, BulkAssign, BulkResults, Classify, LinkBody, Me, NewView, NoteBody, OrderDetail,
+    ActionBody, AppointmentWindow, AttachBody, BulkAssign, BulkResults, Classify, LinkBody, Me, NewView, NoteBody, OrderDetail,
     Registered, Registration, Technician, Vocabulary,
 };
 use crate::http::estate::{
@@ -78,6 +78,7 @@ pub fn schemas() -> Map<String, Value> {
         crate::http::desk::SuggestionAnswer,
         crate::store::Suggestion,
         NoteBody,
+        AttachBody,
         LinkBody,
         crate::http::audit::AuditEntry,
         Contact,

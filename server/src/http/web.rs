@@ -14,6 +14,7 @@ const ASSETS: &[(&str, &str, &str)] = &[
     ("admin.js", "text/javascript; charset=utf-8", include_str!("../../web/admin.js")),
     ("chats.js", "text/javascript; charset=utf-8", include_str!("../../web/chats.js")),
     ("incidents.js", "text/javascript; charset=utf-8", include_str!("../../web/incidents.js")),
+    ("photos.js", "text/javascript; charset=utf-8", include_str!("../../web/photos.js")),
     ("common.js", "text/javascript; charset=utf-8", include_str!("../../web/common.js")),
     ("desk.js", "text/javascript; charset=utf-8", include_str!("../../web/desk.js")),
     ("h5.js", "text/javascript; charset=utf-8", include_str!("../../web/h5.js")),

@@ -335,6 +335,46 @@ pub async fn add_note(
     Ok(Json(detail_of(&state, &principal, order).await?))
 }
 
+/// `POST /api/v1/orders/{id}/attachments`: bytes the organization holds (uploaded first,
+/// docs/attachments.md) attached to the order as the caller, under the same rules as a phone's
+/// attachment (office staff while the order is open, its technician on the job, its owner
+/// before a technician accepts).
+#[derive(Debug, Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct AttachBody {
+    /// The bytes' SHA-256 as uploaded (64 lowercase hex digits).
+    pub sha256: String,
+}
+
+pub async fn attach(
+    State(state): State<AppState>,
+    Authenticated(principal): Authenticated,
+    Path(id): Path<String>,
+    Body(body): Body<AttachBody>,
+) -> Result<Json<OrderDetail>, ApiError> {
+    let order = parse_order(&id)?;
+    if !crate::blobs::is_sha256(&body.sha256) {
+        return Err(ApiError::invalid(
+            "invalid_sha256",
+            "an attachment is named by its SHA-256 (64 lowercase hex digits)",
+            "附件以 sha256 命名(64 位小写十六进制)",
+        ));
+    }
+    if principal.role.is_staff() {
+        crate::auth::require_served(&state, &principal, order).await?;
+    }
+    let Some(blob) = state.db.blob(&principal.org, &body.sha256).await? else {
+        return Err(ApiError::new(
+            StatusCode::NOT_FOUND,
+            "not_uploaded",
+            "no such bytes on the server: upload them first (POST /api/v1/uploads)",
+            "服务器上没有该附件,请先上传",
+        ));
+    };
+    act(&state, &principal, order, |replica, id| replica.attach(id, &body.sha256, &blob.mime)).await?;
+    Ok(Json(detail_of(&state, &principal, order).await?))
+}
+
 /// Records an internal note on an order the principal may read (its scope checked as for the
 /// detail).
 pub(super) async fn add_internal_note(

@@ -66,6 +66,8 @@ pub struct OrderDetail {
     pub sla_events: Vec<SlaEventRecord>,
     /// The action codes the caller may take now.
     pub actions: Vec<&'static str>,
+    /// Whether the caller may attach a photo or file now (`POST …/attachments`).
+    pub may_attach: bool,
     /// When the lifecycle would let the caller close the order now but the organization's
     /// closing authority does not: the least senior `Role` that may (the desk says "需主管关闭").
     pub closing_needs: Option<&'static str>,
@@ -142,7 +144,16 @@ pub struct AttachmentView {
     pub sha256: String,
     pub mime: String,
     pub author: String,
+    /// The author's name (staff; `None` for an owner, whom the page names by role).
+    pub who: Option<String>,
     pub at: i64,
+    /// When it was made, against the work: `before` the technician arrived, `during` the work,
+    /// `after` (at or after completion).
+    pub phase: &'static str,
+    /// Whether its bytes have reached the server (`…/attachments/{sha256}` downloads them).
+    pub uploaded: bool,
+    /// Whether it has a thumbnail (`…/attachments/{sha256}/thumbnail`).
+    pub thumbnail: bool,
 }
 
 /// One entry of the timeline: when, who, and what (by `kind`).
@@ -370,6 +381,30 @@ pub(super) async fn detail_of(
         })
         .collect();
     let (actions, closing_needs) = allowed_actions(&document, &order_state, principal, &closing);
+    let may_attach = document.reporter().is_ok_and(|reporter| {
+        loopwork_sync_core::permissions::check_field(
+            loopwork_sync_core::permissions::Field::Attachments,
+            &order_state,
+            reporter,
+            principal.user,
+            principal.role,
+        )
+        .is_ok()
+    });
+    let mut attachments = Vec::new();
+    for a in document.attachments() {
+        let blob = state.db.blob(&principal.org, &a.sha256).await?;
+        attachments.push(AttachmentView {
+            who: name(&a.by),
+            author: a.by.to_string(),
+            at: a.at_ms,
+            phase: timeline::WorkPhase::of(a.at_ms, &order_state).code(),
+            uploaded: blob.is_some(),
+            thumbnail: blob.is_some_and(|b| b.thumbnail),
+            sha256: a.sha256,
+            mime: a.mime,
+        });
+    }
     // Named only to whoever may open it (its owner, the staff serving it).
     let conversation = match state.db.order_conversation(&principal.org, &order.to_string()).await? {
         Some(id) if crate::http::assistant::visible(state, principal, &id).await.is_ok() => Some(id),
@@ -415,16 +450,7 @@ pub(super) async fn detail_of(
             .iter()
             .map(|c| ChecklistView { id: c.id.clone(), label: c.label.clone(), done: c.done })
             .collect(),
-        attachments: document
-            .attachments()
-            .iter()
-            .map(|a| AttachmentView {
-                sha256: a.sha256.clone(),
-                mime: a.mime.clone(),
-                author: a.by.to_string(),
-                at: a.at_ms,
-            })
-            .collect(),
+        attachments,
         timeline,
         rejected_edits,
         countdown: countdown.map(|c| CountdownView {
@@ -447,6 +473,7 @@ pub(super) async fn detail_of(
         return_visit_reasons: order_state.return_visit_reasons.iter().map(|r| r.code()).collect(),
         sla_events,
         actions,
+        may_attach,
         closing_needs,
         conversation,
         incident,

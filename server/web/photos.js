@@ -1,0 +1,201 @@
+// An order's photos and files (docs/attachments.md), for the desk and the owner's page:
+// thumbnails grouped by when they were taken against the work (before the technician arrived,
+// during the work, at completion), a picture shown full size, a file saved; and adding one
+// (its bytes uploaded with tus 1.0, resumed after a dropped connection, then attached).
+// Downloads need the bearer token, which an <img> cannot send: the bytes are fetched and shown
+// from object URLs, kept for the page's life (the bytes under a name never change).
+
+import { ApiError, addStrings, api, busy, fmtTime, h, session, t, toast } from '/assets/common.js';
+
+addStrings({
+  photos: ['照片与附件', 'Photos and files'], phase_before: ['维修前', 'Before the work'],
+  phase_during: ['维修中', 'During the work'], phase_after: ['完工', 'At completion'],
+  add_photo: ['上传照片或文件', 'Add a photo or file'], uploading: ['正在上传 {0}%', 'Uploading {0}%'],
+  attached: ['已上传', 'Added'], not_uploaded_yet: ['待上传', 'Not uploaded yet'], file_label: ['文件', 'File'],
+  close: ['关闭', 'Close'], photo_by_me: ['我', 'Me'], photo_of: ['{0} 的照片', 'Photo by {0}'], no_photos: ['暂无照片', 'No photos yet'],
+});
+
+const PHASES = ['before', 'during', 'after'];
+const urls = new Map(); // download path → Promise of an object URL
+
+function authorized(extra = {}) {
+  const token = session.get()?.token;
+  return token ? { ...extra, Authorization: `Bearer ${token}` } : extra;
+}
+
+async function refusal(res) {
+  const body = await res.json().catch(() => null);
+  return new ApiError(res.status, body?.error);
+}
+
+// The bytes at a download path, as an object URL (fetched once per page).
+function objectUrl(path) {
+  if (!urls.has(path)) {
+    urls.set(path, fetch(path, { headers: authorized() }).then(async (res) => {
+      if (!res.ok) throw await refusal(res);
+      return URL.createObjectURL(await res.blob());
+    }).catch((e) => { urls.delete(path); throw e; }));
+  }
+  return urls.get(path);
+}
+
+// A thumbnail that loads itself; a placeholder until then, or when there is none.
+function thumb(path, alt) {
+  const img = h('img', { alt, loading: 'lazy', decoding: 'async' });
+  objectUrl(path).then((u) => { img.src = u; }, () => img.classList.add('broken'));
+  return img;
+}
+
+// A picture full size, over the page, closed by a tap, Escape or the button.
+async function showFull(path, caption) {
+  const img = h('img', { alt: caption });
+  const close = () => { dialog.remove(); document.removeEventListener('keydown', onKey); };
+  const onKey = (e) => { if (e.key === 'Escape') close(); };
+  const dialog = h('div', { class: 'lightbox', role: 'dialog', 'aria-modal': 'true', 'aria-label': caption, 'data-testid': 'photo-full', onclick: (e) => { if (e.target === dialog) close(); } },
+    h('figure', {}, img, h('figcaption', {}, caption)),
+    h('button', { type: 'button', class: 'close', 'data-testid': 'photo-close', onclick: close }, t('close')));
+  document.addEventListener('keydown', onKey);
+  document.body.append(dialog);
+  try { img.src = await objectUrl(path); } catch (e) { close(); throw e; }
+}
+
+async function saveFile(path, name) {
+  const a = h('a', { href: await objectUrl(path), download: name });
+  document.body.append(a);
+  a.click();
+  a.remove();
+}
+
+// The attachments card: `who(a)` names an attachment's author; `onChanged(detail)` takes the
+// order's detail after one was added.
+export function attachmentsCard(d, { who, onChanged, testid = 'detail-photos' }) {
+  const files = d.attachments ?? [];
+  if (!files.length && !d.may_attach) return null;
+  const base = `/api/v1/orders/${encodeURIComponent(d.id)}/attachments`;
+  const item = (a) => {
+    const path = `${base}/${a.sha256}`;
+    const by = who(a);
+    const caption = `${t('photo_of', by)} · ${fmtTime(a.at)}`;
+    const picture = a.mime.startsWith('image/');
+    const body = !a.uploaded ? h('span', { class: 'pending' }, t('not_uploaded_yet'))
+      : picture && a.thumbnail ? thumb(`${path}/thumbnail`, caption)
+        : h('span', { class: 'file' }, picture ? '🖼' : '📄', h('small', {}, picture ? a.mime.replace('image/', '').toUpperCase() : t('file_label')));
+    const open = (e) => busy(e.currentTarget, () => (picture ? showFull(path, caption) : saveFile(path, `${a.sha256.slice(0, 12)}.${a.mime.split('/')[1]}`)));
+    return h('li', { 'data-testid': 'photo', 'data-phase': a.phase, 'data-uploaded': String(a.uploaded) },
+      h('button', { type: 'button', class: 'thumb', title: caption, 'aria-label': caption, disabled: !a.uploaded, onclick: open }, body),
+      h('div', { class: 'muted' }, by, h('br'), fmtTime(a.at)));
+  };
+  const groups = PHASES.map((phase) => [phase, files.filter((a) => a.phase === phase)]).filter(([, list]) => list.length);
+  return h('section', { class: 'card photos', 'data-testid': testid },
+    h('h3', {}, t('photos')),
+    !files.length && h('p', { class: 'muted' }, t('no_photos')),
+    groups.map(([phase, list]) => [h('h4', {}, t(`phase_${phase}`)), h('ul', { class: 'gallery' }, list.map(item))]),
+    d.may_attach && addForm(base, onChanged));
+}
+
+function addForm(base, onChanged) {
+  const input = h('input', { type: 'file', accept: 'image/jpeg,image/png,image/webp,application/pdf', 'data-testid': 'photo-input', 'aria-label': t('add_photo') });
+  const progress = h('span', { class: 'muted', 'data-testid': 'photo-progress', 'aria-live': 'polite' });
+  const button = h('button', { type: 'button', 'data-testid': 'photo-add' }, t('add_photo'));
+  button.addEventListener('click', () => input.click());
+  input.addEventListener('change', () => {
+    const [file] = input.files;
+    if (!file) return;
+    busy(button, async () => {
+      try {
+        const sha256 = await upload(file, (done) => { progress.textContent = t('uploading', Math.round(done * 100)); });
+        const detail = await api(base, { method: 'POST', body: { sha256 } });
+        toast(t('attached'));
+        onChanged(detail);
+      } finally {
+        progress.textContent = '';
+        input.value = '';
+      }
+    });
+  });
+  return h('div', { class: 'row-actions' }, button, input, progress);
+}
+
+// Uploads a file's bytes (tus 1.0: create, then 1 MiB parts from the offset the server holds,
+// asking it again after a failure): the bytes' SHA-256.
+async function upload(file, onProgress) {
+  const bytes = new Uint8Array(await file.arrayBuffer());
+  const sha256 = await sha256Hex(bytes);
+  const kind = file.type.startsWith('image/') ? 'photo' : 'file';
+  const tus = (extra) => authorized({ 'Tus-Resumable': '1.0.0', ...extra });
+  const created = await fetch('/api/v1/uploads', {
+    method: 'POST',
+    headers: tus({ 'Upload-Length': String(bytes.length), 'Upload-Metadata': `sha256 ${btoa(sha256)},kind ${btoa(kind)}` }),
+  });
+  if (!created.ok) throw await refusal(created);
+  const location = created.headers.get('Location');
+  let offset = Number(created.headers.get('Upload-Offset'));
+  let failures = 0;
+  while (offset < bytes.length) {
+    onProgress(offset / bytes.length);
+    const part = bytes.subarray(offset, Math.min(bytes.length, offset + (1 << 20)));
+    let res;
+    try {
+      res = await fetch(location, { method: 'PATCH', headers: tus({ 'Content-Type': 'application/offset+octet-stream', 'Upload-Offset': String(offset) }), body: part });
+    } catch (network) {
+      if (++failures > 5) throw network;
+      await new Promise((resolve) => setTimeout(resolve, 500 * failures));
+      const held = await fetch(location, { method: 'HEAD', headers: tus() });
+      if (!held.ok) throw await refusal(held);
+      offset = Number(held.headers.get('Upload-Offset'));
+      continue;
+    }
+    if (res.ok || res.status === 409) offset = Number(res.headers.get('Upload-Offset'));
+    else throw await refusal(res);
+  }
+  onProgress(1);
+  return sha256;
+}
+
+// SHA-256 as lowercase hex: the browser's own where it has one (secure pages: https, localhost),
+// else FIPS 180-4 here (a desk on the intranet over plain http).
+export async function sha256Hex(bytes) {
+  if (globalThis.crypto?.subtle) {
+    const digest = await crypto.subtle.digest('SHA-256', bytes);
+    return Array.from(new Uint8Array(digest), (b) => b.toString(16).padStart(2, '0')).join('');
+  }
+  return sha256Fallback(bytes);
+}
+
+const K = new Uint32Array([
+  0x428a2f98, 0x71374491, 0xb5c0fbcf, 0xe9b5dba5, 0x3956c25b, 0x59f111f1, 0x923f82a4, 0xab1c5ed5, 0xd807aa98, 0x12835b01, 0x243185be, 0x550c7dc3,
+  0x72be5d74, 0x80deb1fe, 0x9bdc06a7, 0xc19bf174, 0xe49b69c1, 0xefbe4786, 0x0fc19dc6, 0x240ca1cc, 0x2de92c6f, 0x4a7484aa, 0x5cb0a9dc, 0x76f988da,
+  0x983e5152, 0xa831c66d, 0xb00327c8, 0xbf597fc7, 0xc6e00bf3, 0xd5a79147, 0x06ca6351, 0x14292967, 0x27b70a85, 0x2e1b2138, 0x4d2c6dfc, 0x53380d13,
+  0x650a7354, 0x766a0abb, 0x81c2c92e, 0x92722c85, 0xa2bfe8a1, 0xa81a664b, 0xc24b8b70, 0xc76c51a3, 0xd192e819, 0xd6990624, 0xf40e3585, 0x106aa070,
+  0x19a4c116, 0x1e376c08, 0x2748774c, 0x34b0bcb5, 0x391c0cb3, 0x4ed8aa4a, 0x5b9cca4f, 0x682e6ff3, 0x748f82ee, 0x78a5636f, 0x84c87814, 0x8cc70208,
+  0x90befffa, 0xa4506ceb, 0xbef9a3f7, 0xc67178f2,
+]);
+
+export function sha256Fallback(bytes) {
+  const total = Math.ceil((bytes.length + 9) / 64) * 64;
+  const padded = new Uint8Array(total);
+  padded.set(bytes);
+  padded[bytes.length] = 0x80;
+  const view = new DataView(padded.buffer);
+  view.setUint32(total - 8, Math.floor(bytes.length / 0x20000000));
+  view.setUint32(total - 4, (bytes.length << 3) >>> 0);
+  const hash = new Uint32Array([0x6a09e667, 0xbb67ae85, 0x3c6ef372, 0xa54ff53a, 0x510e527f, 0x9b05688c, 0x1f83d9ab, 0x5be0cd19]);
+  const w = new Uint32Array(64);
+  const rotr = (x, n) => (x >>> n) | (x << (32 - n));
+  for (let block = 0; block < total; block += 64) {
+    for (let i = 0; i < 16; i++) w[i] = view.getUint32(block + i * 4);
+    for (let i = 16; i < 64; i++) {
+      const s0 = rotr(w[i - 15], 7) ^ rotr(w[i - 15], 18) ^ (w[i - 15] >>> 3);
+      const s1 = rotr(w[i - 2], 17) ^ rotr(w[i - 2], 19) ^ (w[i - 2] >>> 10);
+      w[i] = (w[i - 16] + s0 + w[i - 7] + s1) >>> 0;
+    }
+    let [a, b, c, d, e, f, g, hh] = hash;
+    for (let i = 0; i < 64; i++) {
+      const t1 = (hh + (rotr(e, 6) ^ rotr(e, 11) ^ rotr(e, 25)) + ((e & f) ^ (~e & g)) + K[i] + w[i]) >>> 0;
+      const t2 = ((rotr(a, 2) ^ rotr(a, 13) ^ rotr(a, 22)) + ((a & b) ^ (a & c) ^ (b & c))) >>> 0;
+      [hh, g, f, e, d, c, b, a] = [g, f, e, (d + t1) >>> 0, c, b, a, (t1 + t2) >>> 0];
+    }
+    hash.set([a, b, c, d, e, f, g, hh].map((x, i) => (hash[i] + x) >>> 0));
+  }
+  return Array.from(hash, (x) => x.toString(16).padStart(8, '0')).join('');
+}
