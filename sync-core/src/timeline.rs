@@ -199,6 +199,8 @@ pub fn change_log(order: &WorkOrder) -> Vec<ChangeRecord> {
 
 /// When an attachment was made, against the work: before the technician arrived, during the
 /// work, or at or after its completion (the desk's and the owner's page's before/after photos).
+/// Read from the order's status as the author's device saw it when attaching
+/// ([`WorkOrder::attachments_seen`]), not from clocks, which differ between phones and the server.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum WorkPhase {
     Before,
@@ -207,12 +209,14 @@ pub enum WorkPhase {
 }
 
 impl WorkPhase {
-    /// The phase of an attachment made at `at_ms` (its author's claim) on an order in `state`.
-    pub fn of(at_ms: i64, state: &crate::lifecycle::OrderState) -> WorkPhase {
-        match (state.arrived_at_ms, state.completed_at_ms) {
-            (_, Some(completed)) if at_ms >= completed => WorkPhase::After,
-            (Some(arrived), _) if at_ms >= arrived => WorkPhase::During,
-            _ => WorkPhase::Before,
+    /// The phase of an attachment made on an order in `status` (`None`: unknown, taken as
+    /// before the work).
+    pub fn of(status: Option<crate::lifecycle::Status>) -> WorkPhase {
+        use crate::lifecycle::Status::*;
+        match status {
+            Some(OnSite | InProgress | OnHold | Rework) => WorkPhase::During,
+            Some(AwaitingConfirmation | Confirmed | AutoConfirmed | ReturnVisited | Closed) => WorkPhase::After,
+            Some(New | Assigned | Accepted | Cancelled) | None => WorkPhase::Before,
         }
     }
 
@@ -228,20 +232,43 @@ impl WorkPhase {
 #[cfg(test)]
 mod phase_tests {
     use super::WorkPhase;
-    use crate::lifecycle::OrderState;
+    use crate::ids::{DeviceId, UserId};
+    use crate::lifecycle::Action;
+    use crate::role::Role;
+    use crate::{Category, Channel, Grade, Identity, Kind, Location, NewOrder, WorkOrder};
 
     #[test]
-    fn a_photo_s_phase_follows_arrival_and_completion() {
-        let mut state = OrderState::initial();
-        assert_eq!(WorkPhase::of(100, &state), WorkPhase::Before, "nobody came yet");
-        state.arrived_at_ms = Some(1_000);
-        assert_eq!(WorkPhase::of(999, &state), WorkPhase::Before);
-        assert_eq!(WorkPhase::of(1_000, &state), WorkPhase::During);
-        state.completed_at_ms = Some(5_000);
-        assert_eq!(WorkPhase::of(4_999, &state), WorkPhase::During);
-        assert_eq!(WorkPhase::of(5_000, &state), WorkPhase::After);
-        // Completed without an arrival recorded: before it, before the work.
-        state.arrived_at_ms = None;
-        assert_eq!(WorkPhase::of(4_999, &state), WorkPhase::Before);
+    fn a_photo_s_phase_is_the_status_its_author_saw_whatever_the_clocks_say() {
+        let desk = Identity::new(UserId::new(), Role::Dispatcher, DeviceId::new());
+        let tech = Identity::new(UserId::new(), Role::Technician, DeviceId::new());
+        let new = NewOrder {
+            kind: Kind::Repair,
+            category: Category::WaterElectric,
+            grade: Grade::Minor,
+            channel: Channel::Hotline,
+            location: Location::unit("p1", "3", "1502"),
+            description: "天花板渗水".into(),
+            reporter: UserId::new(),
+            occurred_at_ms: None,
+        };
+        let hash = |c: char| c.to_string().repeat(64);
+        let mut order = WorkOrder::create(&new, &desk, 1_000).expect("order").with_device(desk.device);
+        // The desk's clock is an hour ahead of the phone's: its photo, taken first, claims the
+        // latest time.
+        order.attach(&desk, &hash('a'), "image/png", 9_000_000).expect("desk photo");
+        order.transition(&desk, Action::Assign(tech.user), None, 2_000).expect("assign");
+        let mut phone = order.clone().with_device(tech.device);
+        for (action, at) in [(Action::Accept, 3_000), (Action::Arrive, 4_000), (Action::Start, 5_000)] {
+            phone.transition(&tech, action, None, at).expect("work");
+        }
+        phone.attach(&tech, &hash('b'), "image/jpeg", 6_000).expect("photo of the work");
+        phone.transition(&tech, Action::Complete, None, 7_000).expect("complete");
+        phone.attach(&tech, &hash('c'), "image/jpeg", 8_000).expect("photo of the result");
+        let phases: Vec<(String, WorkPhase)> =
+            phone.attachments_seen().into_iter().map(|(a, seen)| (a.sha256, WorkPhase::of(seen))).collect();
+        assert_eq!(
+            phases,
+            vec![(hash('a'), WorkPhase::Before), (hash('b'), WorkPhase::During), (hash('c'), WorkPhase::After)]
+        );
     }
 }

@@ -570,6 +570,31 @@ impl WorkOrder {
             .collect()
     }
 
+    /// Each attachment with the order's status as its author's device saw it when attaching
+    /// (the document at the change that added it; `None` if that cannot be read): what the
+    /// attachment was taken at, whatever the devices' clocks said.
+    pub fn attachments_seen(&self) -> Vec<(AttachmentRef, Option<Status>)> {
+        self.list_maps("attachments")
+            .filter_map(|obj| {
+                let f = Fields::of(&self.doc, &obj);
+                let attachment = AttachmentRef {
+                    sha256: f.str("sha256")?,
+                    mime: f.str("mime")?,
+                    by: f.str("by")?.parse().ok()?,
+                    at_ms: f.i64("at")?,
+                };
+                let seen = self
+                    .doc
+                    .hash_for_opid(&obj)
+                    .and_then(|change| self.doc.fork_at(&[change]).ok())
+                    .and_then(|then| WorkOrder::from_automerge(then).ok())
+                    .and_then(|then| then.state().ok())
+                    .map(|state| state.status);
+                Some((attachment, seen))
+            })
+            .collect()
+    }
+
     /// The server's rejections of changes made to this order (see [`crate::authority`]).
     pub fn rejections(&self) -> Vec<crate::authority::Rejection> {
         crate::authority::read_rejections(&self.doc)

@@ -8,7 +8,8 @@
 // Env: PLAYWRIGHT_CORE (the playwright-core package directory, or its index.js / index.mjs),
 // CHROMIUM (the browser executable), LOOPWORK_URL (the server), FIXTURE (JSON, or a path to a
 // JSON file: {password, dispatcher, admin, owner, owner_phone, technician_name, technician_id, project, building,
-// unit}), SCREENSHOTS (optional), FLOW_TIMEOUT_MS (optional, default 120000).
+// unit}), SCREENSHOTS (optional), FLOW_TIMEOUT_MS (optional, default 120000), VIEW_SHOTS (optional:
+// a directory for a picture of every view at 375 and 1440 px).
 import { mkdirSync, readFileSync } from 'node:fs';
 import { createRequire } from 'node:module';
 import { join } from 'node:path';
@@ -913,6 +914,12 @@ async function main() {
             .slice(0, 6).map(describe);
           resolve({ inner, scroll, wide });
         }))));
+        // VIEW_SHOTS=DIR keeps a picture of every view at both widths, to look at.
+        if (process.env.VIEW_SHOTS) {
+          mkdirSync(process.env.VIEW_SHOTS, { recursive: true });
+          const file = `${width}-${name}-${hash.replace(/[^a-z0-9]+/gi, '_').slice(0, 40)}.png`;
+          await page.screenshot({ path: join(process.env.VIEW_SHOTS, file), fullPage: true, timeout: 5000 });
+        }
         if (m.scroll > m.inner + 1) offenders.push(`${name} ${hash} at ${width}px: scrollWidth ${m.scroll} > ${m.inner} (${m.wide.join(', ')})`);
       }
     }

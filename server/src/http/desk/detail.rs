@@ -392,13 +392,13 @@ pub(super) async fn detail_of(
         .is_ok()
     });
     let mut attachments = Vec::new();
-    for a in document.attachments() {
+    for (a, seen) in document.attachments_seen() {
         let blob = state.db.blob(&principal.org, &a.sha256).await?;
         attachments.push(AttachmentView {
             who: name(&a.by),
             author: a.by.to_string(),
             at: a.at_ms,
-            phase: timeline::WorkPhase::of(a.at_ms, &order_state).code(),
+            phase: timeline::WorkPhase::of(seen).code(),
             uploaded: blob.is_some(),
             thumbnail: blob.is_some_and(|b| b.thumbnail),
             sha256: a.sha256,
