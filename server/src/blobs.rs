@@ -36,11 +36,13 @@ pub enum Refusal {
 }
 
 /// A blob as assembled: its type, the size of the bytes kept, whether a thumbnail was made.
-#[derive(Clone, Debug, PartialEq, Eq)]
+#[derive(Clone, Debug, PartialEq)]
 pub struct Assembled {
     pub mime: String,
     pub size: i64,
     pub thumbnail: bool,
+    /// How long stripping the picture and making its thumbnail took (pictures only).
+    pub picture_seconds: Option<f64>,
 }
 
 impl Refusal {
@@ -256,7 +258,7 @@ impl Blobs {
             Ok(mime) => {
                 let size = self.store.head(&staging).await.map_err(|e| e.to_string())?.size as i64;
                 self.store.rename(&staging, &Self::blob_path(org, sha256)).await.map_err(|e| e.to_string())?;
-                Ok(Assembled { mime: mime.to_owned(), size, thumbnail: false })
+                Ok(Assembled { mime: mime.to_owned(), size, thumbnail: false, picture_seconds: None })
             }
             Err(refusal) => Err(refusal),
         };
@@ -266,7 +268,7 @@ impl Blobs {
         Ok(kept)
     }
 
-    /// Keeps a picture as it is served: its metadata stripped (`crate::images`), and a
+    /// Keeps a picture as it is served: its metadata stripped (`loopwork_pictures`), and a
     /// thumbnail when one can be made. The staging object goes once the blob is written.
     async fn keep_picture(
         &self,
@@ -282,13 +284,14 @@ impl Blobs {
         let _turn = PICTURES.acquire().await.map_err(|e| e.to_string())?;
         let bytes = got.bytes().await.map_err(|e| e.to_string())?;
         let made = tokio::task::spawn_blocking(move || {
-            let stripped = crate::images::strip(bytes, mime)?;
-            let thumbnail = crate::images::thumbnail(&stripped, mime);
-            Ok::<_, String>((stripped, thumbnail))
+            let started = std::time::Instant::now();
+            let stripped = loopwork_pictures::strip(bytes, mime)?;
+            let thumbnail = loopwork_pictures::thumbnail(&stripped, mime);
+            Ok::<_, String>((stripped, thumbnail, started.elapsed().as_secs_f64()))
         })
         .await;
         // Bytes the picture crates cannot read, or that make one panic, are refused for good.
-        let Ok(Ok((stripped, thumbnail))) = made else {
+        let Ok(Ok((stripped, thumbnail, seconds))) = made else {
             return Ok(Err(Refusal::UnreadablePicture));
         };
         let size = stripped.len() as i64;
@@ -304,7 +307,7 @@ impl Blobs {
             }
         };
         self.delete_object(staging.as_ref()).await;
-        Ok(Ok(Assembled { mime: mime.to_owned(), size, thumbnail }))
+        Ok(Ok(Assembled { mime: mime.to_owned(), size, thumbnail, picture_seconds: Some(seconds) }))
     }
 
     /// A blob's bytes (`thumbnail`: its thumbnail's), streamed from the store: `None` when the

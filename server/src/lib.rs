@@ -17,7 +17,6 @@ pub mod deviations;
 pub mod error;
 pub mod escalation;
 pub mod http;
-pub mod images;
 pub mod incidents;
 pub mod metrics;
 pub mod replication;

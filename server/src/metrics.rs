@@ -36,6 +36,10 @@ pub struct Metrics {
     /// Attachments' bytes: `received` (kept in uploads' chunks), `stored` (in new blobs),
     /// `discarded` (read from refused requests: sent for nothing, e.g. from a wrong offset).
     pub upload_bytes: IntCounterVec,
+    /// Uploads receiving bytes (or being assembled) in this process now.
+    pub uploads_in_progress: IntGauge,
+    /// Pictures stripped and thumbnailed, by how long it took.
+    pub picture_seconds: Histogram,
     /// Attachments downloaded, by `variant` (original or thumbnail).
     pub downloads: IntCounterVec,
     /// Blobs and abandoned uploads the collector deleted, by `what`.
@@ -117,6 +121,14 @@ impl Metrics {
             &["kind"],
         )
         .expect("valid metric");
+        let uploads_in_progress =
+            IntGauge::new("uploads_in_progress", "Uploads receiving bytes or being assembled in this process now")
+                .expect("valid metric");
+        let picture_seconds = Histogram::with_opts(
+            HistogramOpts::new("picture_seconds", "Time to strip a picture's metadata and make its thumbnail")
+                .buckets(vec![0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0]),
+        )
+        .expect("valid metric");
         let downloads = IntCounterVec::new(
             Opts::new("downloads_total", "Attachments downloaded, by variant (original or thumbnail)"),
             &["variant"],
@@ -144,6 +156,8 @@ impl Metrics {
             Box::new(orders_quarantined.clone()),
             Box::new(uploads.clone()),
             Box::new(upload_bytes.clone()),
+            Box::new(uploads_in_progress.clone()),
+            Box::new(picture_seconds.clone()),
             Box::new(downloads.clone()),
             Box::new(collected.clone()),
         ] {
@@ -167,6 +181,8 @@ impl Metrics {
             orders_quarantined,
             uploads,
             upload_bytes,
+            uploads_in_progress,
+            picture_seconds,
             downloads,
             collected,
             seen: Mutex::new(HashMap::new()),

@@ -270,9 +270,17 @@ async fn an_interrupted_upload_resumes_at_the_byte_the_server_holds_and_the_same
         format!("loopwork_upload_bytes_total{{kind=\"received\"}} {total}"),
         format!("loopwork_upload_bytes_total{{kind=\"stored\"}} {total}"),
         format!("loopwork_upload_bytes_total{{kind=\"discarded\"}} {}", (total - 300_000) + total),
+        "loopwork_uploads_in_progress 0".to_owned(),
     ] {
         assert!(metrics.contains(&line), "{line} in:\n{metrics}");
     }
+    // Each HEAD that found bytes held asked where to go on from: at least the one after the drop.
+    let resumed = metrics
+        .lines()
+        .find_map(|l| l.strip_prefix("loopwork_uploads_total{outcome=\"resumed\"} "))
+        .and_then(|n| n.parse::<u64>().ok());
+    assert!(resumed.is_some_and(|n| n >= 1), "{metrics}");
+    assert!(metrics.contains("loopwork_picture_seconds_count 1"), "one picture kept:\n{metrics}");
 }
 
 fn walk(dir: &std::path::Path) -> Vec<std::path::PathBuf> {

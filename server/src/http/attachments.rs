@@ -130,7 +130,7 @@ async fn download(
 /// Downloads sent at once, per process.
 pub const MAX_DOWNLOADS: usize = 256;
 
-/// The version of how pictures are kept (`crate::images`), in every download's `ETag`.
+/// The version of how pictures are kept (`loopwork_pictures`), in every download's `ETag`.
 const KEPT_VERSION: u32 = 1;
 
 fn not_uploaded() -> ApiError {

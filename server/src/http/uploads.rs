@@ -264,7 +264,13 @@ pub async fn head(
     headers: HeaderMap,
 ) -> Result<Response, ApiError> {
     require_tus(&headers)?;
-    let upload = own(&state, &principal, &id).await?;
+    let mut upload = own(&state, &principal, &id).await?;
+    // A request still receiving this upload's bytes (its client gone, and the server about to
+    // notice) would make the offset stale: the client would send again what is arriving. Its
+    // end is waited for, a few seconds at most.
+    if state.uploading.wait_idle(&upload.id, HEAD_WAITS).await {
+        upload = own(&state, &principal, &id).await?;
+    }
     if upload.state == "failed" {
         // Not an offset a client would take for a finished upload (tus: 410 for an upload
         // that is no more); the fault is said too.
@@ -277,6 +283,10 @@ pub async fn head(
     if upload.state == "open" && upload.received == upload.length {
         // Every byte arrived but the blob was not made (a failure cut it off): made now.
         return finish(&state, upload, StatusCode::OK).await;
+    }
+    if upload.state == "open" && upload.received > 0 {
+        // A client asking where to go on from: an upload resumed (tus's way).
+        state.metrics.uploads.with_label_values(&["resumed"]).inc();
     }
     Ok(offsets(&upload, StatusCode::OK))
 }
@@ -344,6 +354,28 @@ fn busy() -> ApiError {
 #[derive(Debug, Default)]
 pub struct Uploading(std::sync::Mutex<std::collections::HashSet<String>>);
 
+/// How long a `HEAD` waits for a request still receiving the upload's bytes.
+const HEAD_WAITS: std::time::Duration = std::time::Duration::from_secs(3);
+
+impl Uploading {
+    fn busy(&self, id: &str) -> bool {
+        self.0.lock().unwrap_or_else(|p| p.into_inner()).contains(id)
+    }
+
+    /// Waits (at most `bound`) until no request in this process receives the upload: whether
+    /// one did when asked.
+    async fn wait_idle(&self, id: &str, bound: std::time::Duration) -> bool {
+        if !self.busy(id) {
+            return false;
+        }
+        let until = tokio::time::Instant::now() + bound;
+        while self.busy(id) && tokio::time::Instant::now() < until {
+            tokio::time::sleep(std::time::Duration::from_millis(20)).await;
+        }
+        true
+    }
+}
+
 /// An upload taken for one request's bytes, given back when dropped.
 struct Receiving {
     state: AppState,
@@ -353,13 +385,17 @@ struct Receiving {
 impl Receiving {
     fn take(state: &AppState, id: &str) -> Option<Receiving> {
         let mut taken = state.uploading.0.lock().unwrap_or_else(|p| p.into_inner());
-        taken.insert(id.to_owned()).then(|| Receiving { state: state.clone(), id: id.to_owned() })
+        let fresh = taken.insert(id.to_owned());
+        state.metrics.uploads_in_progress.set(taken.len() as i64);
+        fresh.then(|| Receiving { state: state.clone(), id: id.to_owned() })
     }
 }
 
 impl Drop for Receiving {
     fn drop(&mut self) {
-        self.state.uploading.0.lock().unwrap_or_else(|p| p.into_inner()).remove(&self.id);
+        let mut taken = self.state.uploading.0.lock().unwrap_or_else(|p| p.into_inner());
+        taken.remove(&self.id);
+        self.state.metrics.uploads_in_progress.set(taken.len() as i64);
     }
 }
 
@@ -497,6 +533,9 @@ async fn complete(state: &AppState, blobs: &Blobs, upload: &mut UploadRecord) ->
     match verdict {
         Ok(kept) => {
             state.metrics.upload_bytes.with_label_values(&["stored"]).inc_by(kept.size as u64);
+            if let Some(seconds) = kept.picture_seconds {
+                state.metrics.picture_seconds.observe(seconds);
+            }
             upload.state = "complete".into();
             Ok(())
         }

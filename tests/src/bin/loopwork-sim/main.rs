@@ -20,6 +20,7 @@ use loopwork_sync_core::{
 };
 use loopwork_tests::{Backend, Device, TestDatabase, TestServer, login_at};
 
+mod attachments_bench;
 mod dashboard_bench;
 mod ffi_bench;
 mod incident_bench;
@@ -38,6 +39,8 @@ struct Cli {
 enum Command {
     /// Measure sync costs; prints one JSON object with --json.
     Bench(BenchArgs),
+    /// Photos through the server: a flaky link, many phones at once, downloads.
+    Attachments(attachments_bench::AttachmentArgs),
     /// Measure the mobile bindings: a first sync through `loopwork_ffi::Loopwork::sync` against
     /// the same sync driven directly on sync-core with the same transport, and the calls a list
     /// screen makes, on one technician's orders.
@@ -161,6 +164,7 @@ static ALLOCATOR: mimalloc::MiMalloc = mimalloc::MiMalloc;
 async fn main() {
     match Cli::parse().command {
         Command::Bench(args) => sync_bench::bench(args).await,
+        Command::Attachments(args) => attachments_bench::run(args).await,
         Command::Ffi { orders, rounds, keep_store, json } => ffi_bench::run(orders, rounds, keep_store, json).await,
         Command::Scan { orders, scans, database_url } => scan_bench::run(orders, scans, database_url).await,
         Command::Dashboards { orders, repeats, database_url } => {

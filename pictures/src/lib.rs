@@ -1,7 +1,8 @@
 //! Photos and signatures as the server keeps and serves them (docs/attachments.md): their
 //! metadata stripped but for when the picture was taken and which way up it is, and a small
 //! JPEG thumbnail for the desk's and the phones' lists. Pure functions over the bytes; the
-//! blob store calls them once, when an upload completes.
+//! blob store calls them once, when an upload completes (`server/src/blobs.rs`); the fuzz target
+//! `picture` feeds them any bytes.
 //!
 //! What goes: EXIF but for `DateTimeOriginal`, `OffsetTimeOriginal` and `Orientation` (so GPS
 //! position, camera make and model, serial numbers, software, owner names), XMP, IPTC and
