@@ -1,7 +1,7 @@
 //! A picture as an upload brings it (`loopwork_pictures`): its metadata stripped, then a
 //! thumbnail made of what is kept, for each type the server keeps (JPEG, PNG, WebP; the first
 //! byte picks one). Nothing may panic, hang or allocate past the limits; what is stripped once
-//! is stripped again to the same bytes, and holds no EXIF field but capture time and orientation.
+//! is stripped again to the same bytes (which EXIF fields stay is the unit tests' to check).
 #![no_main]
 
 use libfuzzer_sys::fuzz_target;

@@ -5,6 +5,9 @@ CREATE TABLE attachment_refs (
     org_id TEXT NOT NULL,
     sha256 TEXT NOT NULL,
     order_id TEXT NOT NULL,
+    -- When it was attached, against the work (sync-core's WorkPhase: before, during, after),
+    -- from the order's status as its author's device saw it.
+    phase TEXT NOT NULL,
     PRIMARY KEY (org_id, sha256, order_id)
 );
 CREATE INDEX attachment_refs_order ON attachment_refs (order_id);

@@ -8,6 +8,7 @@ use automerge::{Change, ChangeHash};
 use loopwork_sync_core::authority::{self, Author, ClosingAuthority, Rejection};
 use loopwork_sync_core::lifecycle::Transition;
 use loopwork_sync_core::protocol::{RECEIPT_MAC_BYTES, Receipt};
+use loopwork_sync_core::timeline::WorkPhase;
 use loopwork_sync_core::{DeviceId, DocumentError, Identity, OrderId, OrderSummary, Role, UserId, WorkOrder};
 
 use crate::error::ApiError;
@@ -285,20 +286,38 @@ pub struct Merged {
 /// How a push changed the blobs an order references.
 #[derive(Clone, Debug, Default, PartialEq, Eq)]
 pub struct References {
-    /// Blobs the order references now and did not before, by hash.
-    pub added: Vec<String>,
+    /// Blobs the order references now and did not before, by hash, with the phase of the work
+    /// each was attached at (`WorkPhase` code).
+    pub added: Vec<(String, &'static str)>,
     /// Blobs it referenced before the push and no longer does.
     pub released: Vec<String>,
 }
 
 impl References {
-    /// The change between the blobs referenced before and after (`None`: no change).
-    pub fn between(before: &BTreeSet<String>, after: &BTreeSet<String>) -> Option<References> {
-        (before != after).then(|| References {
-            added: after.difference(before).cloned().collect(),
-            released: before.difference(after).cloned().collect(),
+    /// The change between the blobs referenced before and after (`None`: no change); the
+    /// phases of those added read from `order` (only then: it reads the document as each
+    /// attachment's author saw it).
+    pub fn between(before: &BTreeSet<String>, after: &BTreeSet<String>, order: &WorkOrder) -> Option<References> {
+        (before != after).then(|| {
+            let phases = phases(order);
+            References {
+                added: after
+                    .difference(before)
+                    .map(|sha| (sha.clone(), phases.get(sha).copied().unwrap_or(WorkPhase::Before.code())))
+                    .collect(),
+                released: before.difference(after).cloned().collect(),
+            }
         })
     }
+}
+
+/// The phase of the work each blob an order references was first attached at.
+pub fn phases(order: &WorkOrder) -> std::collections::HashMap<String, &'static str> {
+    let mut phases = std::collections::HashMap::new();
+    for (attachment, seen) in order.attachments_seen() {
+        phases.entry(attachment.sha256).or_insert(WorkPhase::of(seen).code());
+    }
+    phases
 }
 
 /// The blobs an order references, by hash.
@@ -376,7 +395,7 @@ pub fn merge_push(
     let transitions_changed = before.is_empty() || transitions.len() != known.len();
     let new_transitions =
         transitions.into_iter().filter(|t| t.device == author.identity.device && !known.contains(&t.id)).collect();
-    let references = References::between(&referenced_before, &referenced(&order));
+    let references = References::between(&referenced_before, &referenced(&order), &order);
     Ok(Merged {
         order,
         summary,

@@ -181,6 +181,10 @@ export const session = {
   clear() { localStorage.removeItem(sessionKey); },
 };
 export const onUnauthorized = (handler) => { unauthorized = handler; };
+// Told when the user signs out or is signed out, so that what was fetched for them goes.
+const signedOutHooks = [];
+export const onSignedOut = (hook) => signedOutHooks.push(hook);
+export const signedOut = () => signedOutHooks.forEach((hook) => hook());
 
 export class ApiError extends Error {
   constructor(status, body) {
@@ -210,7 +214,7 @@ export async function api(path, { method = 'GET', body, query, raw = false, idem
   const res = await fetch(url, { method, headers, body: body === undefined ? undefined : JSON.stringify(body) });
   if (!res.ok) {
     const error = await res.json().then((j) => j.error, () => null);
-    if (res.status === 401 && token) { session.clear(); unauthorized(); }
+    if (res.status === 401 && token) { session.clear(); signedOut(); unauthorized(); }
     throw new ApiError(res.status, error);
   }
   if (raw) return res;
@@ -240,7 +244,7 @@ export function startLive(onFeed, onNotify = onFeed, onConversation = onNotify) 
     const token = session.get()?.token;
     if (!token) return;
     const res = await fetch('/api/v1/live', { headers: { Authorization: `Bearer ${token}`, Accept: 'text/event-stream' } });
-    if (res.status === 401) { session.clear(); unauthorized(); return; }
+    if (res.status === 401) { session.clear(); signedOut(); unauthorized(); return; }
     if (!res.ok || !res.body) return;
     if (connected) fire();
     connected = true;

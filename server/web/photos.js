@@ -3,9 +3,10 @@
 // during the work, at completion), a picture shown full size, a file saved; and adding one
 // (its bytes uploaded with tus 1.0, resumed after a dropped connection, then attached).
 // Downloads need the bearer token, which an <img> cannot send: the bytes are fetched and shown
-// from object URLs, kept for the page's life (the bytes under a name never change).
+// from object URLs; the latest thumbnails are kept (the bytes under a name never change), an
+// original only while it is shown, and nothing once the user signs out.
 
-import { ApiError, addStrings, api, busy, fmtTime, h, session, t, toast } from '/assets/common.js';
+import { ApiError, addStrings, api, busy, fmtTime, h, onSignedOut, session, t, toast } from '/assets/common.js';
 
 addStrings({
   photos: ['照片与附件', 'Photos and files'], phase_before: ['维修前', 'Before the work'],
@@ -16,7 +17,18 @@ addStrings({
 });
 
 const PHASES = ['before', 'during', 'after'];
-const urls = new Map(); // download path → Promise of an object URL
+// What a saved file is called, by the type the server found its bytes to be (never the type
+// the attaching device claimed).
+const EXTENSIONS = { 'image/jpeg': 'jpg', 'image/png': 'png', 'image/webp': 'webp', 'application/pdf': 'pdf' };
+const KEPT_THUMBNAILS = 200;
+const urls = new Map(); // thumbnail path → Promise of an object URL, oldest first
+onSignedOut(() => forgetPictures());
+
+// Forgets every kept picture (the user signed out, or another signs in).
+export function forgetPictures() {
+  for (const url of urls.values()) url.then((u) => URL.revokeObjectURL(u), () => {});
+  urls.clear();
+}
 
 function authorized(extra = {}) {
   const token = session.get()?.token;
@@ -28,42 +40,77 @@ async function refusal(res) {
   return new ApiError(res.status, body?.error);
 }
 
-// The bytes at a download path, as an object URL (fetched once per page).
-function objectUrl(path) {
-  if (!urls.has(path)) {
-    urls.set(path, fetch(path, { headers: authorized() }).then(async (res) => {
-      if (!res.ok) throw await refusal(res);
-      return URL.createObjectURL(await res.blob());
-    }).catch((e) => { urls.delete(path); throw e; }));
+// The bytes at a download path, as a new object URL (the caller revokes it).
+async function fetchUrl(path) {
+  const res = await fetch(path, { headers: authorized() });
+  if (!res.ok) throw await refusal(res);
+  return URL.createObjectURL(await res.blob());
+}
+
+// A thumbnail's object URL, kept among the latest KEPT_THUMBNAILS (live repaints do not fetch
+// again).
+function thumbnailUrl(path) {
+  let url = urls.get(path);
+  if (url) {
+    urls.delete(path); // most recent last
+  } else {
+    url = fetchUrl(path);
+    url.catch(() => urls.delete(path));
   }
-  return urls.get(path);
+  urls.set(path, url);
+  while (urls.size > KEPT_THUMBNAILS) {
+    const [oldest, gone] = urls.entries().next().value;
+    urls.delete(oldest);
+    gone.then((u) => URL.revokeObjectURL(u), () => {});
+  }
+  return url;
 }
 
 // A thumbnail that loads itself; a placeholder until then, or when there is none.
 function thumb(path, alt) {
   const img = h('img', { alt, loading: 'lazy', decoding: 'async' });
-  objectUrl(path).then((u) => { img.src = u; }, () => img.classList.add('broken'));
+  thumbnailUrl(path).then((u) => { img.src = u; }, () => img.classList.add('broken'));
   return img;
 }
 
-// A picture full size, over the page, closed by a tap, Escape or the button.
+// A picture full size, over the page, closed by a tap outside, Escape, the button or leaving
+// the view (Back on a phone); focus goes to it and comes back after.
 async function showFull(path, caption) {
   const img = h('img', { alt: caption });
-  const close = () => { dialog.remove(); document.removeEventListener('keydown', onKey); };
-  const onKey = (e) => { if (e.key === 'Escape') close(); };
+  const before = document.activeElement;
+  let url = null;
+  const close = () => {
+    dialog.remove();
+    document.removeEventListener('keydown', onKey, true);
+    window.removeEventListener('hashchange', close);
+    if (url) URL.revokeObjectURL(url);
+    before?.focus?.();
+  };
+  const onKey = (e) => {
+    // The page's own shortcuts wait while the picture is shown.
+    e.stopPropagation();
+    if (e.key === 'Escape') close();
+  };
+  const button = h('button', { type: 'button', class: 'close', 'data-testid': 'photo-close', onclick: close }, t('close'));
   const dialog = h('div', { class: 'lightbox', role: 'dialog', 'aria-modal': 'true', 'aria-label': caption, 'data-testid': 'photo-full', onclick: (e) => { if (e.target === dialog) close(); } },
-    h('figure', {}, img, h('figcaption', {}, caption)),
-    h('button', { type: 'button', class: 'close', 'data-testid': 'photo-close', onclick: close }, t('close')));
-  document.addEventListener('keydown', onKey);
+    h('figure', {}, img, h('figcaption', {}, caption)), button);
+  document.addEventListener('keydown', onKey, true);
+  window.addEventListener('hashchange', close);
   document.body.append(dialog);
-  try { img.src = await objectUrl(path); } catch (e) { close(); throw e; }
+  button.focus();
+  try {
+    url = await fetchUrl(path);
+    if (dialog.isConnected) img.src = url; else URL.revokeObjectURL(url);
+  } catch (e) { close(); throw e; }
 }
 
 async function saveFile(path, name) {
-  const a = h('a', { href: await objectUrl(path), download: name });
+  const url = await fetchUrl(path);
+  const a = h('a', { href: url, download: name });
   document.body.append(a);
   a.click();
   a.remove();
+  setTimeout(() => URL.revokeObjectURL(url), 60_000);
 }
 
 // The attachments card: `who(a)` names an attachment's author; `onChanged(detail)` takes the
@@ -76,11 +123,13 @@ export function attachmentsCard(d, { who, onChanged, testid = 'detail-photos' })
     const path = `${base}/${a.sha256}`;
     const by = who(a);
     const caption = `${t('photo_of', by)} · ${fmtTime(a.at)}`;
-    const picture = a.mime.startsWith('image/');
+    // What the bytes are, as the server found them.
+    const type = a.stored_type ?? a.mime;
+    const picture = ['image/jpeg', 'image/png', 'image/webp'].includes(type);
     const body = !a.uploaded ? h('span', { class: 'pending' }, t('not_uploaded_yet'))
       : picture && a.thumbnail ? thumb(`${path}/thumbnail`, caption)
-        : h('span', { class: 'file' }, picture ? '🖼' : '📄', h('small', {}, picture ? a.mime.replace('image/', '').toUpperCase() : t('file_label')));
-    const open = (e) => busy(e.currentTarget, () => (picture ? showFull(path, caption) : saveFile(path, `${a.sha256.slice(0, 12)}.${a.mime.split('/')[1]}`)));
+        : h('span', { class: 'file' }, picture ? '🖼' : '📄', h('small', {}, picture ? (EXTENSIONS[type] ?? '').toUpperCase() : t('file_label')));
+    const open = (e) => busy(e.currentTarget, () => (picture ? showFull(path, caption) : saveFile(path, `${a.sha256.slice(0, 12)}.${EXTENSIONS[type] ?? 'bin'}`)));
     return h('li', { 'data-testid': 'photo', 'data-phase': a.phase, 'data-uploaded': String(a.uploaded) },
       h('button', { type: 'button', class: 'thumb', title: caption, 'aria-label': caption, disabled: !a.uploaded, onclick: open }, body),
       h('div', { class: 'muted' }, by, h('br'), fmtTime(a.at)));
@@ -116,12 +165,18 @@ function addForm(base, onChanged) {
   return h('div', { class: 'row-actions' }, button, input, progress);
 }
 
-// Uploads a file's bytes (tus 1.0: create, then 1 MiB parts from the offset the server holds,
-// asking it again after a failure): the bytes' SHA-256.
+// Uploads a file's bytes (tus 1.0: create, then 1 MiB parts from the offset the server holds):
+// the bytes' SHA-256. A part that fails (the network, a timeout, the server busy or failing) is
+// followed by a pause and a HEAD asking what the server holds, and sending goes on from there;
+// only refusals, or 8 failures in a row without progress, end it.
 async function upload(file, onProgress) {
+  const type = file.type;
+  if (!['image/jpeg', 'image/png', 'image/webp', 'application/pdf'].includes(type)) {
+    throw new ApiError(415, { code: 'unsupported_type', message: 'JPEG, PNG, WebP or PDF only', message_zh: '仅支持 JPEG、PNG、WebP 图片或 PDF 文件' });
+  }
   const bytes = new Uint8Array(await file.arrayBuffer());
   const sha256 = await sha256Hex(bytes);
-  const kind = file.type.startsWith('image/') ? 'photo' : 'file';
+  const kind = type.startsWith('image/') ? 'photo' : 'file';
   const tus = (extra) => authorized({ 'Tus-Resumable': '1.0.0', ...extra });
   const created = await fetch('/api/v1/uploads', {
     method: 'POST',
@@ -131,22 +186,37 @@ async function upload(file, onProgress) {
   const location = created.headers.get('Location');
   let offset = Number(created.headers.get('Upload-Offset'));
   let failures = 0;
+  const retryable = (status) => status === 423 || status === 408 || status >= 500;
   while (offset < bytes.length) {
     onProgress(offset / bytes.length);
     const part = bytes.subarray(offset, Math.min(bytes.length, offset + (1 << 20)));
-    let res;
     try {
-      res = await fetch(location, { method: 'PATCH', headers: tus({ 'Content-Type': 'application/offset+octet-stream', 'Upload-Offset': String(offset) }), body: part });
-    } catch (network) {
-      if (++failures > 5) throw network;
-      await new Promise((resolve) => setTimeout(resolve, 500 * failures));
-      const held = await fetch(location, { method: 'HEAD', headers: tus() });
-      if (!held.ok) throw await refusal(held);
-      offset = Number(held.headers.get('Upload-Offset'));
-      continue;
+      const res = await fetch(location, {
+        method: 'PATCH',
+        headers: tus({ 'Content-Type': 'application/offset+octet-stream', 'Upload-Offset': String(offset) }),
+        body: part,
+        signal: AbortSignal.timeout(60_000),
+      });
+      if (res.ok || res.status === 409) {
+        const next = Number(res.headers.get('Upload-Offset'));
+        if (next > offset) failures = 0;
+        offset = next;
+        continue;
+      }
+      if (!retryable(res.status)) throw await refusal(res);
+    } catch (e) {
+      if (e instanceof ApiError) throw e;
     }
-    if (res.ok || res.status === 409) offset = Number(res.headers.get('Upload-Offset'));
-    else throw await refusal(res);
+    // Failed: wait, ask what the server holds, go on from there.
+    if (++failures > 8) throw new ApiError(503, { code: 'upload_stalled', message: 'the upload makes no progress: try again later', message_zh: '上传无进展,请稍后重试' });
+    await new Promise((resolve) => setTimeout(resolve, Math.min(30_000, 500 * 2 ** failures)));
+    try {
+      const held = await fetch(location, { method: 'HEAD', headers: tus(), signal: AbortSignal.timeout(30_000) });
+      if (held.ok) offset = Number(held.headers.get('Upload-Offset'));
+      else if (!retryable(held.status)) throw await refusal(held);
+    } catch (e) {
+      if (e instanceof ApiError) throw e;
+    }
   }
   onProgress(1);
   return sha256;

@@ -613,6 +613,32 @@ async fn a_photo_reaches_those_who_see_its_order_without_where_it_was_taken(back
     let (status, _, body) = wang.download(&format!("/api/v1/orders/{id}/attachments/{}", hash.to_uppercase())).await;
     assert_eq!((status, error_code(&serde_json::from_slice(&body).expect("json"))), (400, "invalid_sha256"));
 
+    // The desk attaches through the API only bytes it uploaded itself: knowing a hash is not
+    // enough. Once it has uploaded them too (found held at once), they attach, as the desk's.
+    let attach = |who: &Client, sha: &str| {
+        who.http
+            .post(format!("{}/api/v1/orders/{id}/attachments", who.base))
+            .bearer_auth(&who.token)
+            .json(&serde_json::json!({ "sha256": sha }))
+            .send()
+    };
+    let elsewhere_photo = camera_photo(2);
+    let refused = attach(&desk, &elsewhere).await.expect("attach");
+    let (status, _, body) = answer(refused).await;
+    assert_eq!((status, error_code(&body)), (404, "not_uploaded"), "{body}");
+    assert_eq!(desk.upload(&elsewhere_photo, "photo").await, elsewhere);
+    let (status, _, detail) = answer(attach(&desk, &elsewhere).await.expect("attach")).await;
+    assert_eq!(status, 200, "{detail}");
+    let listed = detail["attachments"].as_array().expect("attachments").clone();
+    let mine = listed.iter().find(|a| a["sha256"] == elsewhere.as_str()).expect("attached");
+    // The order is in progress: during the work; its type as the server found the bytes.
+    assert_eq!(
+        (mine["phase"].as_str(), mine["stored_type"].as_str(), mine["uploaded"].as_bool()),
+        (Some("during"), Some("image/jpeg"), Some(true))
+    );
+    let first = listed.iter().find(|a| a["sha256"] == hash.as_str()).expect("the first photo");
+    assert_eq!((first["phase"].as_str(), first["thumbnail"].as_bool()), (Some("during"), Some(true)));
+
     // A file is saved, never shown in the page; it has no thumbnail.
     let mut pdf = b"%PDF-1.7\n".to_vec();
     pdf.extend(std::iter::repeat_n(b'x', 2_000));

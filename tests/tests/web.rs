@@ -18,7 +18,9 @@ use tokio::io::{AsyncBufReadExt, AsyncWriteExt, BufReader};
 
 /// A 120×90 PNG of the work (grey, a darker band across it).
 fn work_photo() -> Vec<u8> {
-    let pixels = image::RgbImage::from_fn(120, 90, |_, y| if (40..50).contains(&y) { image::Rgb([60, 60, 60]) } else { image::Rgb([170, 175, 180]) });
+    let pixels = image::RgbImage::from_fn(120, 90, |_, y| {
+        if (40..50).contains(&y) { image::Rgb([60, 60, 60]) } else { image::Rgb([170, 175, 180]) }
+    });
     let mut bytes = Vec::new();
     image::DynamicImage::ImageRgb8(pixels)
         .write_to(&mut std::io::Cursor::new(&mut bytes), image::ImageFormat::Png)

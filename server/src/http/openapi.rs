@@ -17,8 +17,8 @@ use crate::escalation::EscalationChain;
 use crate::http::assistant::{ArticleBody, OwnerMessage, StaffReply};
 use crate::http::dashboard::{Efficiency, Heatmap, Kpis};
 use crate::http::desk::{
-    ActionBody, AppointmentWindow, AttachBody, BulkAssign, BulkResults, Classify, LinkBody, Me, NewView, NoteBody, OrderDetail,
-    Registered, Registration, Technician, Vocabulary,
+    ActionBody, AppointmentWindow, AttachBody, BulkAssign, BulkResults, Classify, LinkBody, Me, NewView, NoteBody,
+    OrderDetail, Registered, Registration, Technician, Vocabulary,
 };
 use crate::http::estate::{
     Caller, CallerQuery, EstateProject, ImportReport, Resident, ResidentBody, RevealedPhone, UnitDetail, UnitQuery,

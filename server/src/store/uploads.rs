@@ -85,8 +85,14 @@ pub trait Uploads: Send + Sync {
     async fn finish_upload(&self, id: &str, blob: Result<&BlobRecord, &str>, by: &str, now_ms: i64) -> Result<()>;
     /// An organization's blob.
     async fn blob(&self, org: &str, sha256: &str) -> Result<Option<BlobRecord>>;
+    /// The organization's blob, if `user` completed an upload of it (sent its bytes, or found
+    /// them held): what the desk's attaching takes, so that knowing a hash is not enough.
+    async fn uploaded_by(&self, org: &str, user: &str, sha256: &str) -> Result<Option<BlobRecord>>;
     /// Forgets an open upload (its client ended it); its chunks' records go.
     async fn delete_upload(&self, id: &str) -> Result<()>;
+    /// The blobs an order references, each with the phase it was attached at and what the
+    /// server holds of it (`None`: not uploaded): sha256 → (phase, blob).
+    async fn order_blobs(&self, org: &str, order: OrderId) -> Result<HashMap<String, (String, Option<BlobRecord>)>>;
     /// What the order's reference to blob `sha256` finds (the caller has checked the order is
     /// in the principal's scope).
     async fn referenced(&self, org: &str, order: OrderId, sha256: &str) -> Result<Referenced>;
@@ -125,8 +131,8 @@ where
         references: &crate::replication::References,
         now_ms: i64,
     ) -> Result<()> {
-        for sha256 in &references.added {
-            Self::add_reference(tx, org, order_id, sha256).await?;
+        for (sha256, phase) in &references.added {
+            Self::add_reference(tx, org, order_id, sha256, phase).await?;
         }
         for sha256 in &references.released {
             sqlx::query("DELETE FROM attachment_refs WHERE org_id = $1 AND sha256 = $2 AND order_id = $3")
@@ -145,14 +151,21 @@ where
         Ok(())
     }
 
-    async fn add_reference(tx: &mut sqlx::Transaction<'_, B>, org: &str, order_id: &str, sha256: &str) -> Result<()> {
+    async fn add_reference(
+        tx: &mut sqlx::Transaction<'_, B>,
+        org: &str,
+        order_id: &str,
+        sha256: &str,
+        phase: &str,
+    ) -> Result<()> {
         sqlx::query(
-            "INSERT INTO attachment_refs (org_id, sha256, order_id) VALUES ($1, $2, $3)
+            "INSERT INTO attachment_refs (org_id, sha256, order_id, phase) VALUES ($1, $2, $3, $4)
              ON CONFLICT (org_id, sha256, order_id) DO NOTHING",
         )
         .bind(org)
         .bind(sha256)
         .bind(order_id)
+        .bind(phase)
         .execute(&mut **tx)
         .await?;
         Ok(())
@@ -312,6 +325,48 @@ where
         Ok(row.map(blob_of))
     }
 
+    async fn uploaded_by(&self, org: &str, user: &str, sha256: &str) -> Result<Option<BlobRecord>> {
+        let theirs: bool = sqlx::query_scalar(
+            "SELECT EXISTS (SELECT 1 FROM uploads
+                            WHERE org_id = $1 AND user_id = $2 AND sha256 = $3 AND state = 'complete')",
+        )
+        .bind(org)
+        .bind(user)
+        .bind(sha256)
+        .fetch_one(&self.pool)
+        .await?;
+        if !theirs {
+            return Ok(None);
+        }
+        self.blob(org, sha256).await
+    }
+
+    async fn order_blobs(&self, org: &str, order: OrderId) -> Result<HashMap<String, (String, Option<BlobRecord>)>> {
+        type Row = (String, String, Option<i64>, Option<String>, Option<i64>, bool);
+        let rows: Vec<Row> = sqlx::query_as(
+            "SELECT r.sha256, r.phase, b.size, b.mime, b.created_at, COALESCE(b.thumbnail, FALSE)
+             FROM attachment_refs r
+             LEFT JOIN blobs b ON b.org_id = r.org_id AND b.sha256 = r.sha256
+             WHERE r.org_id = $1 AND r.order_id = $2",
+        )
+        .bind(org)
+        .bind(order.to_string())
+        .fetch_all(&self.pool)
+        .await?;
+        Ok(rows
+            .into_iter()
+            .map(|(sha256, phase, size, mime, created_at, thumbnail)| {
+                let blob = match (size, mime, created_at) {
+                    (Some(size), Some(mime), Some(created_at)) => {
+                        Some(BlobRecord { sha256: sha256.clone(), size, mime, created_at, thumbnail })
+                    }
+                    _ => None,
+                };
+                (sha256, (phase, blob))
+            })
+            .collect())
+    }
+
     async fn referenced(&self, org: &str, order: OrderId, sha256: &str) -> Result<Referenced> {
         let referenced: bool = sqlx::query_scalar(
             "SELECT EXISTS (SELECT 1 FROM attachment_refs WHERE org_id = $1 AND sha256 = $2 AND order_id = $3)",
@@ -392,13 +447,13 @@ where
             let order: OrderId = id.parse().map_err(|_| StoreError::corrupt("order id", id))?;
             // An order that does not load is quarantined by the read; it references nothing here.
             let Ok(Some((_, document, _))) = self.committed_order(org, order).await else { continue };
-            let hashes = crate::replication::referenced(&document);
-            if hashes.is_empty() {
+            let phases = crate::replication::phases(&document);
+            if phases.is_empty() {
                 continue;
             }
             let mut tx = B::begin_write(&self.pool).await?;
-            for sha256 in &hashes {
-                Self::add_reference(&mut tx, org, id, sha256).await?;
+            for (sha256, phase) in &phases {
+                Self::add_reference(&mut tx, org, id, sha256, phase).await?;
             }
             tx.commit().await?;
         }

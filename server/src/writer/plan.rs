@@ -257,7 +257,10 @@ mod tests {
         // Read ahead, but its references are written now: not deferred.
         assert_eq!(row_write(&merged, &facts), RowWrite::Append);
         let written = plan(&mut merged, &pushed, dispatcher.device, server.device, Some(&listed), None);
-        assert_eq!(written.references, Some(References { added: vec![a.clone(), b.clone()], released: vec![] }));
+        assert_eq!(
+            written.references,
+            Some(References { added: vec![(a.clone(), "before"), (b.clone(), "before")], released: vec![] })
+        );
         // A note changes no reference.
         let (mut noted, pushed) = merged_push(&merged.order, &dispatcher, &server, |o| {
             o.add_note(&dispatcher, "照片已拍", T0).expect("note");

@@ -363,12 +363,13 @@ pub async fn attach(
     if principal.role.is_staff() {
         crate::auth::require_served(&state, &principal, order).await?;
     }
-    let Some(blob) = state.db.blob(&principal.org, &body.sha256).await? else {
+    // The caller's own upload (knowing a hash the organization holds is not enough).
+    let Some(blob) = state.db.uploaded_by(&principal.org, &principal.user.to_string(), &body.sha256).await? else {
         return Err(ApiError::new(
             StatusCode::NOT_FOUND,
             "not_uploaded",
-            "no such bytes on the server: upload them first (POST /api/v1/uploads)",
-            "服务器上没有该附件,请先上传",
+            "you have not uploaded these bytes: upload them first (POST /api/v1/uploads)",
+            "您尚未上传该附件,请先上传",
         ));
     };
     act(&state, &principal, order, |replica, id| replica.attach(id, &body.sha256, &blob.mime)).await?;

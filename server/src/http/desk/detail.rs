@@ -147,9 +147,13 @@ pub struct AttachmentView {
     /// The author's name (staff; `None` for an owner, whom the page names by role).
     pub who: Option<String>,
     pub at: i64,
-    /// When it was made, against the work: `before` the technician arrived, `during` the work,
-    /// `after` (at or after completion).
-    pub phase: &'static str,
+    /// When it was attached, against the work, by the order's status as its author's device
+    /// saw it: `before` (new, assigned, accepted), `during` (on site, in progress, on hold,
+    /// rework), `after` (completed, confirmed, closed).
+    pub phase: String,
+    /// The type the server found the bytes to be (sniffed at upload; `mime` is what the
+    /// attaching device said): what a page trusts to show or save them. `None` until uploaded.
+    pub stored_type: Option<String>,
     /// Whether its bytes have reached the server (`…/attachments/{sha256}` downloads them).
     pub uploaded: bool,
     /// Whether it has a thumbnail (`…/attachments/{sha256}/thumbnail`).
@@ -381,30 +385,38 @@ pub(super) async fn detail_of(
         })
         .collect();
     let (actions, closing_needs) = allowed_actions(&document, &order_state, principal, &closing);
-    let may_attach = document.reporter().is_ok_and(|reporter| {
-        loopwork_sync_core::permissions::check_field(
-            loopwork_sync_core::permissions::Field::Attachments,
-            &order_state,
-            reporter,
-            principal.user,
-            principal.role,
-        )
-        .is_ok()
-    });
-    let mut attachments = Vec::new();
-    for (a, seen) in document.attachments_seen() {
-        let blob = state.db.blob(&principal.org, &a.sha256).await?;
-        attachments.push(AttachmentView {
-            who: name(&a.by),
-            author: a.by.to_string(),
-            at: a.at_ms,
-            phase: timeline::WorkPhase::of(seen).code(),
-            uploaded: blob.is_some(),
-            thumbnail: blob.is_some_and(|b| b.thumbnail),
-            sha256: a.sha256,
-            mime: a.mime,
+    let may_attach = state.blobs.is_some()
+        && document.reporter().is_ok_and(|reporter| {
+            loopwork_sync_core::permissions::check_field(
+                loopwork_sync_core::permissions::Field::Attachments,
+                &order_state,
+                reporter,
+                principal.user,
+                principal.role,
+            )
+            .is_ok()
         });
-    }
+    // What the server recorded of each reference (its phase) and holds of each blob, in one
+    // query.
+    let recorded = state.db.order_blobs(&principal.org, order).await?;
+    let attachments = document
+        .attachments()
+        .into_iter()
+        .map(|a| {
+            let (phase, blob) = recorded.get(&a.sha256).cloned().unwrap_or_else(|| ("before".into(), None));
+            AttachmentView {
+                who: name(&a.by),
+                author: a.by.to_string(),
+                at: a.at_ms,
+                phase,
+                uploaded: blob.is_some(),
+                thumbnail: blob.as_ref().is_some_and(|b| b.thumbnail),
+                stored_type: blob.map(|b| b.mime),
+                sha256: a.sha256,
+                mime: a.mime,
+            }
+        })
+        .collect();
     // Named only to whoever may open it (its owner, the staff serving it).
     let conversation = match state.db.order_conversation(&principal.org, &order.to_string()).await? {
         Some(id) if crate::http::assistant::visible(state, principal, &id).await.is_ok() => Some(id),

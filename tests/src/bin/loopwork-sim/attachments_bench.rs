@@ -332,8 +332,7 @@ async fn flaky_upload(
     let bytes = Arc::new(bytes.to_vec());
     loop {
         let held = tus(http.head(&url), token).send().await.expect("head");
-        let offset: usize =
-            held.headers()["upload-offset"].to_str().expect("offset").parse().expect("a number");
+        let offset: usize = held.headers()["upload-offset"].to_str().expect("offset").parse().expect("a number");
         if std::env::var_os("SIM_TRACE").is_some() {
             eprintln!("offset {offset} sent {}", sent.load(Ordering::Relaxed));
         }
