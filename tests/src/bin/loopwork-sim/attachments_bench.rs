@@ -133,7 +133,7 @@ pub(crate) async fn run(args: AttachmentArgs) {
                 let bytes = variant(&template, phone * 10_000 + n);
                 let started = Instant::now();
                 let sha = upload(&http, &base, &token, &bytes).await;
-                done.push((sha, started.elapsed().as_secs_f64() * 1_000.0));
+                done.push((sha, bytes.len(), started.elapsed().as_secs_f64() * 1_000.0));
             }
             done
         }));
@@ -145,11 +145,20 @@ pub(crate) async fn run(args: AttachmentArgs) {
     let burst_seconds = started.elapsed().as_secs_f64();
     let rss_after = memory(&status_file);
     let total_bytes = template.len() as f64 * uploaded.len() as f64;
-    let mut upload_ms: Vec<f64> = uploaded.iter().map(|(_, ms)| *ms).collect();
+    let mut upload_ms: Vec<f64> = uploaded.iter().map(|(_, _, ms)| *ms).collect();
 
-    // 3. Downloads: every photo attached to an order by the desk.
+    // 3. Downloads: every photo attached to an order by the desk (which attaches only its own
+    // uploads: the same bytes, found held at once).
     let mut attached: Vec<(String, String)> = Vec::new();
-    for (i, (sha, _)) in uploaded.iter().enumerate() {
+    let b64 = base64::engine::general_purpose::STANDARD;
+    for (i, (sha, length, _)) in uploaded.iter().enumerate() {
+        let held = tus(http.post(format!("{base}/api/v1/uploads")), &desk_token)
+            .header("upload-length", length.to_string())
+            .header("upload-metadata", format!("sha256 {}", b64.encode(sha)))
+            .send()
+            .await
+            .expect("create");
+        assert_eq!(held.headers()["upload-offset"].to_str().expect("offset"), length.to_string(), "held at once");
         let order = &orders[i % orders.len()];
         let r = http
             .post(format!("{base}/api/v1/orders/{order}/attachments"))
