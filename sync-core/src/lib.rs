@@ -33,6 +33,7 @@ pub mod summary;
 pub mod surge;
 pub mod sync;
 pub mod timeline;
+pub mod upload;
 pub mod work_order;
 
 pub use classification::{Category, Channel, Grade, Kind};

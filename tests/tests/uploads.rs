@@ -15,6 +15,7 @@ on_both_backends!(
     a_photo_reaches_those_who_see_its_order_without_where_it_was_taken,
     a_blob_no_order_references_is_collected_after_its_grace_and_a_referenced_one_never,
     attachments_live_in_an_s3_compatible_store_that_replicas_share,
+    a_phone_s_upload_session_resumes_through_drops_without_sending_twice,
 );
 
 /// A PNG of noise at least `len` bytes long (noise does not compress), different per seed.
@@ -799,4 +800,70 @@ async fn attachments_live_in_an_s3_compatible_store_that_replicas_share(backend:
     let left = store.list("blobs").await.expect("list");
     assert!(left.len() == 2 && left.iter().all(|name| !name.ends_with(&stray)), "{left:?}");
     assert_eq!(store.list("thumbs").await.expect("list").len(), 1);
+}
+
+async fn a_phone_s_upload_session_resumes_through_drops_without_sending_twice(backend: Backend) {
+    use loopwork_sync_core::upload::{PART_BYTES, Step, Upload, UploadKind, UploadResponse};
+    let server = TestServer::start(backend).await;
+    let wang = Client::new(&server, "wang").await;
+    let bytes = photo(700_000, 11);
+    let mut upload = Upload::new(&sha256(&bytes), bytes.len() as u64, UploadKind::Photo);
+    let (mut now, mut sent, mut patches, mut cut) = (0i64, 0usize, 0, false);
+    loop {
+        let request = match upload.next(PART_BYTES, now) {
+            Step::Send(request) => request,
+            Step::Wait { until_ms } => {
+                now = until_ms;
+                continue;
+            }
+            Step::Done => break,
+            Step::Failed(code) => panic!("the upload failed: {code}"),
+        };
+        let method = reqwest::Method::from_bytes(request.method.as_bytes()).expect("method");
+        let mut builder = wang.http.request(method, format!("{}{}", wang.base, request.path)).bearer_auth(&wang.token);
+        for (name, value) in &request.headers {
+            builder = builder.header(name, value);
+        }
+        let body = bytes[request.body.start as usize..request.body.end as usize].to_vec();
+        sent += body.len();
+        if request.method == "PATCH" {
+            patches += 1;
+        }
+        // The second part is cut off after half of it (the phone went into the lift).
+        let answer = if request.method == "PATCH" && patches == 2 && !cut {
+            cut = true;
+            let half = body.len() / 2;
+            let pieces: Vec<Result<Vec<u8>, std::io::Error>> =
+                vec![Ok(body[..half].to_vec()), Err(std::io::Error::other("the link dropped"))];
+            let stream = futures_util::StreamExt::then(futures_util::stream::iter(pieces), |item| async move {
+                if item.is_err() {
+                    tokio::time::sleep(std::time::Duration::from_millis(300)).await;
+                }
+                item
+            });
+            let dropped = builder.body(reqwest::Body::wrap_stream(stream)).send().await;
+            assert!(dropped.is_err(), "{dropped:?}");
+            None
+        } else {
+            let r = builder.body(body).send().await.expect("the server answers");
+            let status = r.status().as_u16();
+            let headers = r
+                .headers()
+                .iter()
+                .map(|(n, v)| (n.as_str().to_owned(), v.to_str().unwrap_or_default().to_owned()))
+                .collect();
+            let text = r.text().await.unwrap_or_default();
+            let code = serde_json::from_str::<serde_json::Value>(&text)
+                .ok()
+                .and_then(|j| j["error"]["code"].as_str().map(str::to_owned));
+            Some(UploadResponse { status, headers, code })
+        };
+        upload.answer(&request, answer.as_ref(), now);
+    }
+    // Only the unsent half of the cut part went twice; the server kept what arrived.
+    let part = PART_BYTES as usize;
+    assert!(sent <= bytes.len() + part / 2 + 1, "sent {sent} for {}", bytes.len());
+    let org = server.state.db.user_by_login("wang").await.expect("wang").expect("demo user").org;
+    let blob = server.state.db.blob(&org, &upload.sha256).await.expect("blob").expect("stored");
+    assert_eq!(blob.size, bytes.len() as i64);
 }
