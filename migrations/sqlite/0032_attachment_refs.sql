@@ -8,6 +8,9 @@ CREATE TABLE attachment_refs (
     -- When it was attached, against the work (sync-core's WorkPhase: before, during, after),
     -- from the order's status as its author's device saw it.
     phase TEXT NOT NULL,
+    -- Who attached it (the first attachment of these bytes on the order): a download needs
+    -- them to have uploaded the bytes, so that a hash copied from another order reaches nothing.
+    attached_by TEXT NOT NULL,
     PRIMARY KEY (org_id, sha256, order_id)
 );
 CREATE INDEX attachment_refs_order ON attachment_refs (order_id);

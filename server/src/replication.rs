@@ -287,8 +287,8 @@ pub struct Merged {
 #[derive(Clone, Debug, Default, PartialEq, Eq)]
 pub struct References {
     /// Blobs the order references now and did not before, by hash, with the phase of the work
-    /// each was attached at (`WorkPhase` code).
-    pub added: Vec<(String, &'static str)>,
+    /// each was attached at (`WorkPhase` code) and who attached it.
+    pub added: Vec<(String, Attached)>,
     /// Blobs it referenced before the push and no longer does.
     pub released: Vec<String>,
 }
@@ -303,7 +303,7 @@ impl References {
             References {
                 added: after
                     .difference(before)
-                    .map(|sha| (sha.clone(), phases.get(sha).copied().unwrap_or(WorkPhase::Before.code())))
+                    .filter_map(|sha| Some((sha.clone(), phases.get(sha)?.clone())))
                     .collect(),
                 released: before.difference(after).cloned().collect(),
             }
@@ -311,11 +311,18 @@ impl References {
     }
 }
 
-/// The phase of the work each blob an order references was first attached at.
-pub fn phases(order: &WorkOrder) -> std::collections::HashMap<String, &'static str> {
+/// How a blob was first attached to an order: at which phase of the work, by whom.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Attached {
+    pub phase: &'static str,
+    pub by: UserId,
+}
+
+/// How each blob an order references was first attached.
+pub fn phases(order: &WorkOrder) -> std::collections::HashMap<String, Attached> {
     let mut phases = std::collections::HashMap::new();
     for (attachment, seen) in order.attachments_seen() {
-        phases.entry(attachment.sha256).or_insert(WorkPhase::of(seen).code());
+        phases.entry(attachment.sha256).or_insert(Attached { phase: WorkPhase::of(seen).code(), by: attachment.by });
     }
     phases
 }

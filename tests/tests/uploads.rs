@@ -534,7 +534,7 @@ async fn started_order(
 
 async fn a_photo_reaches_those_who_see_its_order_without_where_it_was_taken(backend: Backend) {
     let server = TestServer::start(backend).await;
-    let (_desk, mut wang_device, _owner, id) = started_order(&server).await;
+    let (mut desk_device, mut wang_device, owner_device, id) = started_order(&server).await;
     let wang = Client::new(&server, "wang").await;
     let photo = camera_photo(1);
     let hash = sha256(&photo);
@@ -607,6 +607,27 @@ async fn a_photo_reaches_those_who_see_its_order_without_where_it_was_taken(back
         http: reqwest::Client::new(),
     };
     assert_eq!(stranger.download(&path).await.0, 404);
+    // A hash copied onto another order by someone who never had the bytes reaches nothing
+    // there (the desk's phone pushes a reference to 王师傅's photo on a new order), while the
+    // order 王师傅 attached it to still serves it.
+    let other = desk_device
+        .replica
+        .create(&loopwork_sync_core::NewOrder {
+            kind: loopwork_sync_core::Kind::Repair,
+            category: loopwork_sync_core::Category::WaterElectric,
+            grade: loopwork_sync_core::Grade::Minor,
+            channel: loopwork_sync_core::Channel::Hotline,
+            location: loopwork_sync_core::Location::unit("hy-garden", "3", "1502"),
+            description: "阳台地漏堵塞".into(),
+            reporter: owner_device.session.user,
+            occurred_at_ms: None,
+        })
+        .expect("another order");
+    desk_device.replica.attach(other, &hash, "image/jpeg").expect("a copied hash");
+    desk_device.synced().await;
+    let (status, _, body) = desk.download(&format!("/api/v1/orders/{other}/attachments/{hash}")).await;
+    assert_eq!((status, error_code(&serde_json::from_slice(&body).expect("json"))), (404, "not_uploaded"));
+    assert_eq!(desk.download(&path).await.0, 200);
     // A blob of the organization that this order does not reference is not reached through it.
     let elsewhere = wang.upload(&camera_photo(2), "photo").await;
     let (status, _, body) = wang.download(&format!("/api/v1/orders/{id}/attachments/{elsewhere}")).await;

@@ -131,8 +131,8 @@ where
         references: &crate::replication::References,
         now_ms: i64,
     ) -> Result<()> {
-        for (sha256, phase) in &references.added {
-            Self::add_reference(tx, org, order_id, sha256, phase).await?;
+        for (sha256, attached) in &references.added {
+            Self::add_reference(tx, org, order_id, sha256, attached).await?;
         }
         for sha256 in &references.released {
             sqlx::query("DELETE FROM attachment_refs WHERE org_id = $1 AND sha256 = $2 AND order_id = $3")
@@ -156,16 +156,18 @@ where
         org: &str,
         order_id: &str,
         sha256: &str,
-        phase: &str,
+        attached: &crate::replication::Attached,
     ) -> Result<()> {
+        let by = attached.by.to_string();
         sqlx::query(
-            "INSERT INTO attachment_refs (org_id, sha256, order_id, phase) VALUES ($1, $2, $3, $4)
+            "INSERT INTO attachment_refs (org_id, sha256, order_id, phase, attached_by) VALUES ($1, $2, $3, $4, $5)
              ON CONFLICT (org_id, sha256, order_id) DO NOTHING",
         )
         .bind(org)
         .bind(sha256)
         .bind(order_id)
-        .bind(phase)
+        .bind(attached.phase)
+        .bind(by.as_str())
         .execute(&mut **tx)
         .await?;
         Ok(())
@@ -346,7 +348,9 @@ where
         let rows: Vec<Row> = sqlx::query_as(
             "SELECT r.sha256, r.phase, b.size, b.mime, b.created_at, COALESCE(b.thumbnail, FALSE)
              FROM attachment_refs r
-             LEFT JOIN blobs b ON b.org_id = r.org_id AND b.sha256 = r.sha256
+             LEFT JOIN blobs b ON b.org_id = r.org_id AND b.sha256 = r.sha256 AND EXISTS (
+                 SELECT 1 FROM uploads u WHERE u.org_id = r.org_id AND u.user_id = r.attached_by
+                   AND u.sha256 = r.sha256 AND u.state = 'complete')
              WHERE r.org_id = $1 AND r.order_id = $2",
         )
         .bind(org)
@@ -368,20 +372,25 @@ where
     }
 
     async fn referenced(&self, org: &str, order: OrderId, sha256: &str) -> Result<Referenced> {
-        let referenced: bool = sqlx::query_scalar(
-            "SELECT EXISTS (SELECT 1 FROM attachment_refs WHERE org_id = $1 AND sha256 = $2 AND order_id = $3)",
+        // Referenced, and the bytes uploaded by whoever attached them (a hash copied from
+        // another order, by someone who never had the bytes, reaches nothing).
+        let found: Option<bool> = sqlx::query_scalar(
+            "SELECT EXISTS (SELECT 1 FROM uploads u WHERE u.org_id = r.org_id AND u.user_id = r.attached_by
+                              AND u.sha256 = r.sha256 AND u.state = 'complete')
+             FROM attachment_refs r WHERE r.org_id = $1 AND r.sha256 = $2 AND r.order_id = $3",
         )
         .bind(org)
         .bind(sha256)
         .bind(order.to_string())
-        .fetch_one(&self.pool)
+        .fetch_optional(&self.pool)
         .await?;
-        if !referenced {
-            return Ok(Referenced::No);
-        }
-        Ok(match self.blob(org, sha256).await? {
-            Some(blob) => Referenced::Blob(blob),
-            None => Referenced::NotUploaded,
+        Ok(match found {
+            None => Referenced::No,
+            Some(false) => Referenced::NotUploaded,
+            Some(true) => match self.blob(org, sha256).await? {
+                Some(blob) => Referenced::Blob(blob),
+                None => Referenced::NotUploaded,
+            },
         })
     }
 
@@ -452,8 +461,8 @@ where
                 continue;
             }
             let mut tx = B::begin_write(&self.pool).await?;
-            for (sha256, phase) in &phases {
-                Self::add_reference(&mut tx, org, id, sha256, phase).await?;
+            for (sha256, attached) in &phases {
+                Self::add_reference(&mut tx, org, id, sha256, attached).await?;
             }
             tx.commit().await?;
         }

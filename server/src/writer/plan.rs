@@ -7,6 +7,8 @@ use std::collections::HashMap;
 use automerge::{Change, ChangeHash};
 use loopwork_sync_core::{DeviceId, OrderSummary, TrustWindow, UserId};
 
+#[cfg(test)]
+use crate::replication::Attached;
 use crate::replication::{Merged, References};
 use crate::store::{ClampedClaim, StoredRow};
 
@@ -259,7 +261,13 @@ mod tests {
         let written = plan(&mut merged, &pushed, dispatcher.device, server.device, Some(&listed), None);
         assert_eq!(
             written.references,
-            Some(References { added: vec![(a.clone(), "before"), (b.clone(), "before")], released: vec![] })
+            Some(References {
+                added: vec![
+                    (a.clone(), Attached { phase: "before", by: dispatcher.user }),
+                    (b.clone(), Attached { phase: "before", by: dispatcher.user })
+                ],
+                released: vec![]
+            })
         );
         // A note changes no reference.
         let (mut noted, pushed) = merged_push(&merged.order, &dispatcher, &server, |o| {
