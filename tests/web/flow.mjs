@@ -455,7 +455,9 @@ async function main() {
     // Pages on plain http have no crypto.subtle: the SHA-256 the page computes itself agrees.
     const agree = await desk.evaluate(async () => {
       const m = await import('/assets/photos.js');
-      const cases = [new Uint8Array(0), new TextEncoder().encode('abc'), Uint8Array.from({ length: 1000 }, (_, i) => (i * 7) & 255)];
+      // Lengths around SHA-256's padding boundaries (55, 56, 63, 64, 119 bytes) and a larger one.
+      const cases = [0, 3, 55, 56, 63, 64, 119, 1000, 100_000].map((n) => Uint8Array.from({ length: n }, (_, i) => (i * 7) & 255));
+      cases[1] = new TextEncoder().encode('abc');
       const got = await Promise.all(cases.map(async (c) => [await m.sha256Hex(c), m.sha256Fallback(c)]));
       return got.every(([a, b]) => a === b) && got[1][1] === 'ba7816bf8f01cfea414140de5dae2223b00361a396177a9cb410ff61f20015ad';
     });
