@@ -262,27 +262,24 @@ impl TestServer {
     /// A second server process on the same database (PostgreSQL: several replicas behind a
     /// load balancer). It shares nothing with this one but the database.
     pub async fn replica(&self) -> TestServer {
-        let copy = TestDatabase {
-            url: self.database.url.clone(),
-            backend: self.database.backend,
-            dir: None,
-            pg_name: None,
-            admin: None,
-        };
-        Self::start_on(copy).await
+        Self::start_on(self.shared_database()).await
     }
 
     /// A second server process on the same database, configured (e.g. sharing this one's
     /// blob store).
     pub async fn replica_configured(&self, configure: impl FnOnce(&mut AppState)) -> TestServer {
-        let copy = TestDatabase {
+        Self::start_inner(self.shared_database(), self.state.clock.clone(), configure).await
+    }
+
+    /// This server's database for another server: the same URL, nothing of it to drop.
+    fn shared_database(&self) -> TestDatabase {
+        TestDatabase {
             url: self.database.url.clone(),
             backend: self.database.backend,
             dir: None,
             pg_name: None,
             admin: None,
-        };
-        Self::start_inner(copy, self.state.clock.clone(), configure).await
+        }
     }
 
     /// Runs a statement on the server's database directly (to set up what an older version
@@ -599,6 +596,46 @@ pub async fn tally_notes(
         }
     }
     tally
+}
+
+/// Attachments' bytes sent the way a client does (tus 1.0; docs/attachments.md), for the
+/// tests and the simulator.
+pub mod uploads {
+    use base64::Engine;
+    use sha2::Digest;
+
+    /// A request with the bearer token and the protocol's version.
+    pub fn tus(request: reqwest::RequestBuilder, token: &str) -> reqwest::RequestBuilder {
+        request.bearer_auth(token).header("tus-resumable", "1.0.0")
+    }
+
+    /// Creates a photo's upload of `bytes`: their hash and the upload's location.
+    pub async fn create(http: &reqwest::Client, base: &str, token: &str, bytes: &[u8]) -> (String, String) {
+        let sha = hex::encode(sha2::Sha256::digest(bytes));
+        let b64 = base64::engine::general_purpose::STANDARD;
+        let r = tus(http.post(format!("{base}/api/v1/uploads")), token)
+            .header("upload-length", bytes.len().to_string())
+            .header("upload-metadata", format!("sha256 {},kind {}", b64.encode(&sha), b64.encode("photo")))
+            .send()
+            .await
+            .expect("create");
+        assert_eq!(r.status().as_u16(), 201, "{}", r.text().await.unwrap_or_default());
+        (sha, r.headers()["location"].to_str().expect("location").to_owned())
+    }
+
+    /// Uploads a photo's bytes whole in one request: their hash.
+    pub async fn upload(http: &reqwest::Client, base: &str, token: &str, bytes: &[u8]) -> String {
+        let (sha, location) = create(http, base, token, bytes).await;
+        let r = tus(http.patch(format!("{base}{location}")), token)
+            .header("content-type", "application/offset+octet-stream")
+            .header("upload-offset", "0")
+            .body(bytes.to_vec())
+            .send()
+            .await
+            .expect("patch");
+        assert_eq!(r.status().as_u16(), 204, "{}", r.text().await.unwrap_or_default());
+        sha
+    }
 }
 
 pub mod tools {

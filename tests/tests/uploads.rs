@@ -98,6 +98,24 @@ impl Client {
         Client { base: server.base.clone(), token: server.login(login).await.token, http: reqwest::Client::new() }
     }
 
+    /// A user of another property company, signed in (password `{login}-password`).
+    async fn of_another_company(server: &TestServer, login: &str, role: loopwork_sync_core::Role) -> Client {
+        let db = server.state.db.as_ref();
+        let org = db.create_organization("别家物业", 0).await.expect("org");
+        let password = format!("{login}-password");
+        let user = loopwork_server::store::NewUser {
+            org,
+            login: login.into(),
+            password_hash: loopwork_server::auth::hash_password(&password).expect("hash"),
+            role,
+            display_name: format!("别家 {login}"),
+            phone: None,
+        };
+        db.create_user(&user, 0).await.expect("user");
+        let token = loopwork_tests::login_at(&server.base, login, &password).await.token;
+        Client { base: server.base.clone(), token, http: reqwest::Client::new() }
+    }
+
     fn request(&self, method: reqwest::Method, path: &str) -> reqwest::RequestBuilder {
         self.http
             .request(method, format!("{}{path}", self.base))
@@ -464,22 +482,7 @@ async fn another_organization_neither_reaches_an_upload_nor_shares_a_blob(backen
     assert_eq!(status, 204);
 
     // A technician of another property company.
-    let db = server.state.db.as_ref();
-    let org = db.create_organization("别家物业", 0).await.expect("org");
-    let user = loopwork_server::store::NewUser {
-        org,
-        login: "bj-tech".into(),
-        password_hash: loopwork_server::auth::hash_password("bj-tech-password").expect("hash"),
-        role: loopwork_sync_core::Role::Technician,
-        display_name: "别家师傅".into(),
-        phone: None,
-    };
-    db.create_user(&user, 0).await.expect("user");
-    let stranger = Client {
-        base: server.base.clone(),
-        token: loopwork_tests::login_at(&server.base, "bj-tech", "bj-tech-password").await.token,
-        http: reqwest::Client::new(),
-    };
+    let stranger = Client::of_another_company(&server, "bj-tech", loopwork_sync_core::Role::Technician).await;
     // Wang's upload is unknown to them, and nothing they send reaches it.
     assert_eq!(stranger.head(&location).await.0, 404);
     let (status, _, body) = stranger.patch(&location, 5_000, bytes[5_000..].to_vec()).await;
@@ -590,22 +593,7 @@ async fn a_photo_reaches_those_who_see_its_order_without_where_it_was_taken(back
         let (status, _, body) = Client::new(&server, login).await.download(&path).await;
         assert_eq!((status, error_code(&serde_json::from_slice(&body).expect("json"))), (404, "not_found"), "{login}");
     }
-    let db = server.state.db.as_ref();
-    let org = db.create_organization("别家物业", 0).await.expect("org");
-    let user = loopwork_server::store::NewUser {
-        org,
-        login: "bj-kefu".into(),
-        password_hash: loopwork_server::auth::hash_password("bj-kefu-password").expect("hash"),
-        role: loopwork_sync_core::Role::Dispatcher,
-        display_name: "别家客服".into(),
-        phone: None,
-    };
-    db.create_user(&user, 0).await.expect("user");
-    let stranger = Client {
-        base: server.base.clone(),
-        token: loopwork_tests::login_at(&server.base, "bj-kefu", "bj-kefu-password").await.token,
-        http: reqwest::Client::new(),
-    };
+    let stranger = Client::of_another_company(&server, "bj-kefu", loopwork_sync_core::Role::Dispatcher).await;
     assert_eq!(stranger.download(&path).await.0, 404);
     // A hash copied onto another order by someone who never had the bytes reaches nothing
     // there (the desk's phone pushes a reference to 王师傅's photo on a new order), while the

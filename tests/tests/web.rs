@@ -28,36 +28,6 @@ fn work_photo() -> Vec<u8> {
     bytes
 }
 
-/// Uploads bytes whole (tus 1.0: create, then one request).
-async fn upload(base: &str, token: &str, bytes: &[u8]) {
-    use base64::Engine;
-    let b64 = base64::engine::general_purpose::STANDARD;
-    let hash = hex::encode(<sha2::Sha256 as sha2::Digest>::digest(bytes));
-    let http = reqwest::Client::new();
-    let created = http
-        .post(format!("{base}/api/v1/uploads"))
-        .bearer_auth(token)
-        .header("tus-resumable", "1.0.0")
-        .header("upload-length", bytes.len().to_string())
-        .header("upload-metadata", format!("sha256 {}", b64.encode(&hash)))
-        .send()
-        .await
-        .expect("create");
-    assert_eq!(created.status().as_u16(), 201);
-    let location = created.headers()["location"].to_str().expect("location").to_owned();
-    let sent = http
-        .patch(format!("{base}{location}"))
-        .bearer_auth(token)
-        .header("tus-resumable", "1.0.0")
-        .header("content-type", "application/offset+octet-stream")
-        .header("upload-offset", "0")
-        .body(bytes.to_vec())
-        .send()
-        .await
-        .expect("patch");
-    assert_eq!(sent.status().as_u16(), 204);
-}
-
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn the_desk_and_the_owners_page_in_chromium() {
     // Deadlines pass when the flow asks (ADVANCE_CLOCK): the desk's alerts are seen arriving.
@@ -142,7 +112,7 @@ async fn the_desk_and_the_owners_page_in_chromium() {
             wang.replica.add_note(id, "更换了渗水的上水管接头").expect("note");
             wang.online = true;
             wang.synced().await;
-            upload(&server.base, &wang.session.token, &photo).await;
+            loopwork_tests::uploads::upload(&reqwest::Client::new(), &server.base, &wang.session.token, &photo).await;
             stdin.write_all(b"DONE\n").await.expect("tell the flow");
             stdin.flush().await.expect("flush");
         }

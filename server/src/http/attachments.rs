@@ -47,13 +47,7 @@ async fn download(
     thumbnail: bool,
 ) -> Result<Response, ApiError> {
     let order = crate::http::desk::parse_order(id)?;
-    if !crate::blobs::is_sha256(sha256) {
-        return Err(ApiError::invalid(
-            "invalid_sha256",
-            "an attachment is named by its SHA-256 (64 lowercase hex digits)",
-            "附件以 sha256 命名(64 位小写十六进制)",
-        ));
-    }
+    require_sha256(sha256)?;
     crate::auth::require_served(state, principal, order).await?;
     let blob = match state.db.referenced(&principal.org, order, sha256).await? {
         Referenced::No => return Err(ApiError::not_found("attachment")),
@@ -132,6 +126,18 @@ pub const MAX_DOWNLOADS: usize = 256;
 
 /// The version of how pictures are kept (`loopwork_pictures`), in every download's `ETag`.
 const KEPT_VERSION: u32 = 1;
+
+/// 400 `invalid_sha256` unless `text` names a blob (64 lowercase hex digits).
+pub(crate) fn require_sha256(text: &str) -> Result<(), ApiError> {
+    if crate::blobs::is_sha256(text) {
+        return Ok(());
+    }
+    Err(ApiError::invalid(
+        "invalid_sha256",
+        "an attachment is named by its SHA-256 (64 lowercase hex digits)",
+        "附件以 sha256 命名(64 位小写十六进制)",
+    ))
+}
 
 fn not_uploaded() -> ApiError {
     ApiError::new(

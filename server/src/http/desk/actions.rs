@@ -353,13 +353,7 @@ pub async fn attach(
     Body(body): Body<AttachBody>,
 ) -> Result<Json<OrderDetail>, ApiError> {
     let order = parse_order(&id)?;
-    if !crate::blobs::is_sha256(&body.sha256) {
-        return Err(ApiError::invalid(
-            "invalid_sha256",
-            "an attachment is named by its SHA-256 (64 lowercase hex digits)",
-            "附件以 sha256 命名(64 位小写十六进制)",
-        ));
-    }
+    crate::http::attachments::require_sha256(&body.sha256)?;
     if principal.role.is_staff() {
         crate::auth::require_served(&state, &principal, order).await?;
     }

@@ -16,7 +16,8 @@ use std::sync::atomic::{AtomicU64, Ordering};
 
 use base64::Engine;
 use futures_util::StreamExt;
-use sha2::Digest;
+
+use loopwork_tests::uploads::{create, tus, upload};
 
 use super::*;
 
@@ -290,37 +291,6 @@ fn variant(template: &[u8], n: usize) -> Vec<u8> {
     out.extend_from_slice(text.as_bytes());
     out.extend_from_slice(&template[2..]);
     out
-}
-
-fn tus(request: reqwest::RequestBuilder, token: &str) -> reqwest::RequestBuilder {
-    request.bearer_auth(token).header("tus-resumable", "1.0.0")
-}
-
-async fn create(http: &reqwest::Client, base: &str, token: &str, bytes: &[u8]) -> (String, String) {
-    let sha = hex::encode(sha2::Sha256::digest(bytes));
-    let b64 = base64::engine::general_purpose::STANDARD;
-    let r = tus(http.post(format!("{base}/api/v1/uploads")), token)
-        .header("upload-length", bytes.len().to_string())
-        .header("upload-metadata", format!("sha256 {},kind {}", b64.encode(&sha), b64.encode("photo")))
-        .send()
-        .await
-        .expect("create");
-    assert_eq!(r.status().as_u16(), 201, "{}", r.text().await.unwrap_or_default());
-    (sha, r.headers()["location"].to_str().expect("location").to_owned())
-}
-
-/// Uploads bytes whole in one request: their hash.
-async fn upload(http: &reqwest::Client, base: &str, token: &str, bytes: &[u8]) -> String {
-    let (sha, location) = create(http, base, token, bytes).await;
-    let r = tus(http.patch(format!("{base}{location}")), token)
-        .header("content-type", "application/offset+octet-stream")
-        .header("upload-offset", "0")
-        .body(bytes.to_vec())
-        .send()
-        .await
-        .expect("patch");
-    assert_eq!(r.status().as_u16(), 204, "{}", r.text().await.unwrap_or_default());
-    sha
 }
 
 /// Sends `bytes` at `kbps` over requests cut after `drop_every` seconds, resuming from what the
