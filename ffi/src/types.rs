@@ -328,11 +328,29 @@ pub struct SkippedOrder {
 /// What a timeline entry records.
 #[derive(Clone, Debug, uniffi::Enum)]
 pub enum TimelineEvent {
-    Transition { action: String, applied: bool, reason_code: Option<String>, status_after: Status },
+    /// `signature`: a completion's owner signature (业主签字确认), the SHA-256 of its picture.
+    Transition {
+        action: String,
+        applied: bool,
+        reason_code: Option<String>,
+        status_after: Status,
+        signature: Option<String>,
+    },
     Note,
-    Part { name: String, quantity: i64 },
-    Time { start_ms: i64, end_ms: i64 },
-    Attachment { sha256: String, mime: String },
+    Part {
+        name: String,
+        quantity: i64,
+    },
+    Time {
+        start_ms: i64,
+        end_ms: i64,
+    },
+    /// `kind`: `photo`, `signature` or `file`.
+    Attachment {
+        sha256: String,
+        mime: String,
+        kind: String,
+    },
 }
 
 #[derive(Clone, Debug, uniffi::Record)]
@@ -348,7 +366,8 @@ pub struct TimelineEntry {
 impl From<core::timeline::TimelineEntry> for TimelineEntry {
     fn from(e: core::timeline::TimelineEntry) -> Self {
         let event = match e.event {
-            CoreEvent::Transition { action, verdict, status_after } => TimelineEvent::Transition {
+            CoreEvent::Transition { action, verdict, status_after, signature } => TimelineEvent::Transition {
+                signature,
                 action: action.to_owned(),
                 applied: verdict == Verdict::Applied,
                 reason_code: match verdict {
@@ -360,7 +379,9 @@ impl From<core::timeline::TimelineEntry> for TimelineEntry {
             CoreEvent::Note => TimelineEvent::Note,
             CoreEvent::Part { name, quantity } => TimelineEvent::Part { name, quantity },
             CoreEvent::Time { start_ms, end_ms } => TimelineEvent::Time { start_ms, end_ms },
-            CoreEvent::Attachment { sha256, mime } => TimelineEvent::Attachment { sha256, mime },
+            CoreEvent::Attachment { sha256, mime, kind } => {
+                TimelineEvent::Attachment { sha256, mime, kind: kind.code().to_owned() }
+            }
         };
         TimelineEntry {
             at_ms: e.at_ms,

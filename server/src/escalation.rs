@@ -17,8 +17,9 @@
 //! - `GET /api/v1/orders/{id}/sla-events`: what fired on an order (office staff).
 //! - `GET`/`PUT /api/v1/settings/escalation`: the escalation chain (`crate::settings`).
 
+use loopwork_sync_core::signature::{self, SignatureRules};
 use loopwork_sync_core::sla::{Checkpoint, Level, SlaBook, Stage};
-use loopwork_sync_core::{Grade, Role, WorkOrder};
+use loopwork_sync_core::{Grade, OrderId, Role, WorkOrder};
 use serde::{Deserialize, Serialize};
 
 use crate::AppState;
@@ -179,7 +180,10 @@ pub struct Scanned {
 
 /// One scan, as [`tick`], saying whether more may be due.
 pub async fn scan(state: &AppState, now_ms: i64) -> Result<Scanned, ApiError> {
-    let mut books: std::collections::HashMap<String, (SlaBook, EscalationChain)> = std::collections::HashMap::new();
+    let mut books: std::collections::HashMap<String, (SlaBook, EscalationChain, SignatureRules)> =
+        std::collections::HashMap::new();
+    // Per organization, the orders whose record of a required signature changes.
+    let mut signatures: std::collections::BTreeMap<String, Vec<(OrderId, bool)>> = std::collections::BTreeMap::new();
     let mut checks = Vec::new();
     let due = state.db.checks_due(now_ms, PER_TICK).await?;
     let full = due.len() as i64 >= PER_TICK;
@@ -187,9 +191,10 @@ pub async fn scan(state: &AppState, now_ms: i64) -> Result<Scanned, ApiError> {
     for due in due {
         if !books.contains_key(&due.org) {
             let book = settings::sla_book(&*state.db, &due.org).await?;
-            books.insert(due.org.clone(), (book, settings::read::<EscalationChain>(&*state.db, &due.org).await?));
+            let chain = settings::read::<EscalationChain>(&*state.db, &due.org).await?;
+            books.insert(due.org.clone(), (book, chain, settings::read::<SignatureRules>(&*state.db, &due.org).await?));
         }
-        let (book, chain) = &books[&due.org];
+        let (book, chain, rules) = &books[&due.org];
         let covered = covered.contains(&due.order.to_string());
         let Ok(order) = state.db.load_stored(&due.org, due.order, &due.doc).await else { continue };
         // Deadlines are enforced with device times clamped into what the server can vouch for.
@@ -199,6 +204,9 @@ pub async fn scan(state: &AppState, now_ms: i64) -> Result<Scanned, ApiError> {
         else {
             continue;
         };
+        if let Some(required) = signature::to_record(rules, &order, order_state.status, !due.read) {
+            signatures.entry(due.org.clone()).or_default().push((due.order, required));
+        }
         let checkpoints = book.checkpoints(kind, &category, grade, &order_state, order.created_at_ms());
         let assignee = order_state.assignee.map(|a| a.to_string());
         let fired: Vec<Fired> = checkpoints
@@ -253,6 +261,13 @@ pub async fn scan(state: &AppState, now_ms: i64) -> Result<Scanned, ApiError> {
                 state.metrics.sla_events.with_label_values(&[check.fired[i].stage, check.fired[i].level]).inc();
                 recorded += 1;
             }
+        }
+    }
+    // Into the documents, so that the technicians' phones know before they complete. A failure
+    // is looked at again at the order's next check.
+    for (org, orders) in signatures {
+        if let Err(e) = state.db.require_signatures(&org, &orders, now_ms).await {
+            tracing::warn!(error = %e, "recording required signatures failed");
         }
     }
     // The desks of those organizations reload their notifications now, not at their next poll.

@@ -11,6 +11,7 @@
 //! | `webhook-destinations` | [`crate::webhooks::Destinations`] | administrators |
 //! | `service-desk` | [`crate::service_desk::ServiceDesk`] | anyone of the organization |
 //! | `reply-templates` | [`crate::triage::ReplyTemplates`] | office staff |
+//! | `signature-rules` | [`SignatureRules`] (`sync_core::signature`) | office staff |
 //!
 //! `GET` answers the value in force (the seeded one until the organization sets its own); `PUT`
 //! takes the same shape, checks it, stores it as the next `GET` will answer it and answers 204.
@@ -18,6 +19,7 @@
 //! and one line there.
 
 use loopwork_sync_core::Role;
+use loopwork_sync_core::signature::SignatureRules;
 use loopwork_sync_core::sla::{BookJson, SlaBook, book_from_json, book_to_json};
 use serde::Serialize;
 use serde::de::DeserializeOwned;
@@ -108,6 +110,25 @@ impl Setting for ClosingAuthorityCodes {
             }
         }
         Ok((&authority).into())
+    }
+}
+
+impl Setting for SignatureRules {
+    const NAME: &'static str = "signature-rules";
+    const READERS: Readers = Readers::Staff;
+    const WRITE_REFUSED: (&'static str, &'static str) =
+        ("only an administrator changes when the owner's signature is required", "只有管理员可以修改业主签字规则");
+    // Open orders are looked at again: their documents record the new requirement.
+    const RESCANS: bool = true;
+
+    fn seeded() -> Self {
+        SignatureRules::default()
+    }
+
+    fn check(self) -> Result<Self, ApiError> {
+        SignatureRules::check(&self)
+            .map_err(|e| ApiError::invalid("invalid_signature_rules", e.to_string(), "业主签字规则不合规"))?;
+        Ok(self)
     }
 }
 

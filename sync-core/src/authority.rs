@@ -184,7 +184,7 @@ impl Prior {
     /// The order before the push; `None` if it does not read (the slow path judges it then).
     pub fn of(order: &WorkOrder, transitions: Vec<crate::lifecycle::Transition>) -> Option<Prior> {
         let reporter = order.reporter().ok()?;
-        let facts = crate::lifecycle::OrderFacts { reporter, kind: order.kind().ok()? };
+        let facts = order.facts().ok()?;
         let mut heads = order.heads();
         heads.sort();
         Some(Prior { heads, grade: order.grade().ok()?, state: crate::lifecycle::fold(&facts, transitions), reporter })
@@ -212,7 +212,7 @@ pub struct Rejection {
 }
 
 /// Top-level fields of a work order, by who may write them.
-const SERVER_ONLY: &[&str] = &["official_no", "rejections", "incident"];
+const SERVER_ONLY: &[&str] = &["official_no", "rejections", "incident", "signature_required"];
 const IMMUTABLE: &[&str] =
     &["schema", "id", "created_at", "created_by", "created_role", "reporter", "kind", "channel", "occurred_at"];
 const HISTORY_LISTS: &[&str] = &["transitions", "notes", "parts", "time_log", "attachments"];
@@ -234,11 +234,12 @@ fn entry_keys(list: &str) -> &'static [&'static str] {
             "to",
             "after",
             "text",
+            "signature",
         ],
         "notes" => &["id", "by", "device", "at", "text"],
         "parts" => &["name", "qty", "by", "at"],
         "time_log" => &["by", "device", "start", "end"],
-        "attachments" => &["sha256", "mime", "by", "at"],
+        "attachments" => &["sha256", "mime", "kind", "size", "caption", "by", "at"],
         "checklist" => &["id", "label", "done"],
         _ => &[],
     }
@@ -391,6 +392,9 @@ fn judge(
         return Ok(Some(RejectReason::InvalidShape));
     }
     let mut closes = false;
+    // A signature and the completion that names it come in one change, and only so.
+    let mut signatures_named = BTreeSet::new();
+    let mut signatures_added = BTreeSet::new();
     for (list, entry) in &t.inserted {
         if doc.object_type(entry).ok() != Some(ObjType::Map) {
             return Ok(Some(RejectReason::InvalidShape));
@@ -415,6 +419,34 @@ fn judge(
             return Ok(Some(RejectReason::Misattributed));
         }
         closes |= list == "transitions" && get("action") == Some("close");
+        match list.as_str() {
+            "transitions" => {
+                if let Some(signature) = get("signature") {
+                    if get("action") != Some("complete") {
+                        return Ok(Some(RejectReason::InvalidShape));
+                    }
+                    signatures_named.insert(signature.to_owned());
+                }
+            }
+            "attachments" => {
+                let kind = get("kind").map(crate::work_order::AttachmentKind::from_code).transpose();
+                let size_ok = get("size").is_none_or(|n| n.parse::<i64>().is_ok_and(|n| n >= 0));
+                let caption_ok =
+                    get("caption").is_none_or(|c| c.chars().count() <= crate::work_order::MAX_SHORT_TEXT_CHARS);
+                match kind {
+                    Err(_) => return Ok(Some(RejectReason::InvalidShape)),
+                    _ if !size_ok || !caption_ok => return Ok(Some(RejectReason::InvalidShape)),
+                    Ok(Some(crate::work_order::AttachmentKind::Signature)) => {
+                        signatures_added.insert(get("sha256").unwrap_or_default().to_owned());
+                    }
+                    Ok(_) => {}
+                }
+            }
+            _ => {}
+        }
+    }
+    if signatures_named != signatures_added {
+        return Ok(Some(RejectReason::InvalidShape));
     }
 
     // Permissions, as the author saw the order: the document at the change's dependencies,

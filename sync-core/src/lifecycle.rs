@@ -405,6 +405,9 @@ pub enum Supersession {
     RatingOutOfRange,
     /// The order needs a return visit (回访) before it can be closed.
     ReturnVisitPending,
+    /// The organization requires the owner's signature to complete this order, and the
+    /// completion carried none (see [`crate::signature`]).
+    SignatureRequired,
 }
 
 impl Supersession {
@@ -420,11 +423,12 @@ impl Supersession {
             Supersession::InvalidFromState => "invalid_from_state",
             Supersession::RatingOutOfRange => "rating_out_of_range",
             Supersession::ReturnVisitPending => "return_visit_pending",
+            Supersession::SignatureRequired => "signature_required",
         }
     }
 
     pub fn from_code(code: &str) -> Option<Self> {
-        const ALL: [Supersession; 10] = [
+        const ALL: [Supersession; 11] = [
             Supersession::RoleNotPermitted,
             Supersession::NotAssignee,
             Supersession::Reassigned,
@@ -435,6 +439,7 @@ impl Supersession {
             Supersession::InvalidFromState,
             Supersession::RatingOutOfRange,
             Supersession::ReturnVisitPending,
+            Supersession::SignatureRequired,
         ];
         ALL.into_iter().find(|s| s.code() == code)
     }
@@ -451,6 +456,7 @@ impl Supersession {
             Supersession::InvalidFromState => "工单当前状态不允许此操作",
             Supersession::RatingOutOfRange => "评分须为1到5分",
             Supersession::ReturnVisitPending => "须先完成回访才能关闭",
+            Supersession::SignatureRequired => "此工单完工须业主签字确认",
         }
     }
 
@@ -468,6 +474,7 @@ impl Supersession {
             Supersession::InvalidFromState => "the order's state does not allow this",
             Supersession::RatingOutOfRange => "a rating is 1 to 5",
             Supersession::ReturnVisitPending => "a return visit is required before closing",
+            Supersession::SignatureRequired => "completing this order needs the owner's signature",
         }
     }
 }
@@ -495,6 +502,8 @@ pub struct Transition {
     pub to: Status,
     /// Free text: a reason, a rating comment, a return-visit note.
     pub text: Option<String>,
+    /// A completion's owner signature: the SHA-256 of the signature attachment added with it.
+    pub signature: Option<String>,
     /// The newest entries the writer had seen (the frontier of its log): what makes two entries
     /// concurrent or ordered.
     pub after: Vec<String>,
@@ -608,6 +617,8 @@ impl OrderState {
 pub struct OrderFacts {
     pub reporter: UserId,
     pub kind: Kind,
+    /// The server's record that completing the order needs the owner's signature.
+    pub signature_required: bool,
 }
 
 /// The rules' verdict on `action` by `by` (in `role`) against `state`: the state it leads to,
@@ -649,6 +660,24 @@ pub fn check(
         }
         _ => Ok(rule.to),
     }
+}
+
+/// [`check`] for an entry of the log: a completion also needs the owner's signature where the
+/// order requires one (`signed`: the entry names its signature). What the fold and a device
+/// about to write both ask.
+pub fn check_entry(
+    state: &OrderState,
+    facts: &OrderFacts,
+    action: &Action,
+    by: UserId,
+    role: Role,
+    signed: bool,
+) -> Result<Status, Supersession> {
+    let to = check(state, facts, action, by, role)?;
+    if matches!(action, Action::Complete) && facts.signature_required && !signed {
+        return Err(Supersession::SignatureRequired);
+    }
+    Ok(to)
 }
 
 fn technician_refusal(state: &OrderState, by: UserId, action: &Action) -> Supersession {
@@ -716,7 +745,7 @@ pub fn fold(facts: &OrderFacts, log: Vec<Transition>) -> OrderState {
 pub fn fold_ordered(facts: &OrderFacts, log: impl IntoIterator<Item = Transition>) -> OrderState {
     let mut state = OrderState::initial();
     for t in log {
-        let verdict = match check(&state, facts, &t.action, t.by, t.role) {
+        let verdict = match check_entry(&state, facts, &t.action, t.by, t.role, t.signature.is_some()) {
             Ok(next) => {
                 apply(&mut state, facts, &t, next);
                 Verdict::Applied

@@ -17,7 +17,7 @@ use crate::location::Location;
 use crate::permissions::{self, Field};
 use crate::store::{CommitItem, OrderQuery, PendingChange, Store, StoredChange};
 use crate::summary::OrderSummary;
-use crate::work_order::{Appointment, NewOrder, WorkOrder};
+use crate::work_order::{Appointment, NewAttachment, NewOrder, WorkOrder};
 
 /// What working an incident did: the orders changed, and those the action did not apply to
 /// with why.
@@ -241,9 +241,26 @@ impl<S: Store> Replica<S> {
         self.edit_field(id, Field::TimeLog, |order, me, now| order.log_time(me, start_ms, end_ms, now))
     }
 
-    /// Attaches a photo or signature by its content hash (lowercase hex SHA-256).
+    /// Attaches a photo or file by its content hash (lowercase hex SHA-256), its kind inferred
+    /// from its type.
     pub fn attach(&mut self, id: OrderId, sha256_hex: &str, mime: &str) -> Result<ChangeHash, CoreError> {
         self.edit_field(id, Field::Attachments, |order, me, now| order.attach(me, sha256_hex, mime, now))
+    }
+
+    /// Attaches a photo or file with its kind, size and caption.
+    pub fn attach_with(&mut self, id: OrderId, attachment: &NewAttachment) -> Result<ChangeHash, CoreError> {
+        self.edit_field(id, Field::Attachments, |order, me, now| order.attach_with(me, attachment, now))
+    }
+
+    /// Completes an order with the owner's signature (业主签字确认): see
+    /// [`WorkOrder::complete_signed`].
+    pub fn complete_signed(
+        &mut self,
+        id: OrderId,
+        signature: &NewAttachment,
+        text: Option<&str>,
+    ) -> Result<ChangeHash, CoreError> {
+        self.edit(id, |order, me, now| order.complete_signed(me, signature, text, now))
     }
 
     /// Takes an order loaded elsewhere, with the bytes it was loaded from (a saved document,

@@ -19,6 +19,8 @@ pub enum TimelineEvent {
         action: &'static str,
         verdict: Verdict,
         status_after: &'static str,
+        /// A completion's owner signature (业主签字确认): the signature attachment's SHA-256.
+        signature: Option<String>,
     },
     Note,
     Part {
@@ -32,6 +34,7 @@ pub enum TimelineEvent {
     Attachment {
         sha256: String,
         mime: String,
+        kind: crate::work_order::AttachmentKind,
     },
 }
 
@@ -72,6 +75,7 @@ pub fn timeline(order: &WorkOrder) -> Result<Vec<TimelineEntry>, DocumentError> 
                 action: t.action.code(),
                 verdict: f.verdict,
                 status_after: f.status_after.code(),
+                signature: t.signature,
             },
             text: t.text,
         });
@@ -112,8 +116,8 @@ pub fn timeline(order: &WorkOrder) -> Result<Vec<TimelineEntry>, DocumentError> 
             by: a.by,
             role: None,
             device: None,
-            event: TimelineEvent::Attachment { sha256: a.sha256, mime: a.mime },
-            text: None,
+            event: TimelineEvent::Attachment { sha256: a.sha256, mime: a.mime, kind: a.kind },
+            text: a.caption,
         });
     }
     out.sort_by_key(|e| e.at_ms);

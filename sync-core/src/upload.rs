@@ -28,23 +28,8 @@ pub const PART_BYTES: u64 = 256 << 10;
 /// Failures in a row without progress before an upload waits for the next sync to try again.
 pub const MAX_FAILURES: u32 = 8;
 
-/// The kinds of attachment (docs/attachments.md).
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub enum UploadKind {
-    Photo,
-    Signature,
-    File,
-}
-
-impl UploadKind {
-    pub fn code(self) -> &'static str {
-        match self {
-            UploadKind::Photo => "photo",
-            UploadKind::Signature => "signature",
-            UploadKind::File => "file",
-        }
-    }
-}
+/// The kinds of attachment (docs/attachments.md): the document's.
+pub use crate::work_order::AttachmentKind as UploadKind;
 
 /// Where an upload stands, as the device stores it.
 #[derive(Clone, Debug, PartialEq, Eq)]

@@ -8,6 +8,8 @@
 //! Reading a document never panics: anything that is not a well-formed Loopwork work order is a
 //! [`DocumentError`].
 
+use std::fmt;
+
 use automerge::transaction::{CommitOptions, Transactable, Transaction};
 use automerge::{Automerge, ChangeHash, ObjId, ObjType, ROOT, ReadDoc};
 
@@ -119,14 +121,81 @@ pub struct TimeEntry {
     pub end_ms: i64,
 }
 
-/// A photo or signature, by content hash; the bytes travel separately.
+crate::classification::vocabulary!(
+    /// What an attachment is.
+    AttachmentKind {
+        Photo => "photo", "照片", "photo";
+        /// The owner's signature, named by the completion it confirms (see [`crate::signature`]).
+        Signature => "signature", "业主签字", "owner's signature";
+        File => "file", "文件", "file";
+    }
+);
+
+impl AttachmentKind {
+    /// The kind of an entry written before attachments recorded one: pictures were photos.
+    pub fn inferred(mime: &str) -> AttachmentKind {
+        if mime.starts_with("image/") { AttachmentKind::Photo } else { AttachmentKind::File }
+    }
+}
+
+/// A photo, signature or file, by content hash; the bytes travel separately.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct AttachmentRef {
     /// Lowercase hex SHA-256 of the content.
     pub sha256: String,
     pub mime: String,
+    pub kind: AttachmentKind,
+    /// The content's length in bytes, as its author's device gave it.
+    pub size: Option<i64>,
+    pub caption: Option<String>,
     pub by: UserId,
     pub at_ms: i64,
+}
+
+/// An attachment to add: the content's hash and what its author says of it.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct NewAttachment {
+    /// Lowercase hex SHA-256 of the content.
+    pub sha256: String,
+    pub mime: String,
+    pub kind: AttachmentKind,
+    pub size: Option<i64>,
+    pub caption: Option<String>,
+}
+
+impl NewAttachment {
+    /// A picture or file by its hash and type, its kind inferred from the type.
+    pub fn of(sha256_hex: &str, mime: &str) -> NewAttachment {
+        NewAttachment {
+            sha256: sha256_hex.to_owned(),
+            mime: mime.to_owned(),
+            kind: AttachmentKind::inferred(mime),
+            size: None,
+            caption: None,
+        }
+    }
+
+    fn check(&self) -> Result<(), CoreError> {
+        let hash_ok =
+            self.sha256.len() == 64 && self.sha256.bytes().all(|b| b.is_ascii_digit() || (b'a'..=b'f').contains(&b));
+        if !hash_ok {
+            return Err(CoreError::InvalidInput("an attachment is named by its lowercase hex SHA-256".into()));
+        }
+        let mime_ok = self.mime.len() <= 100 && self.mime.contains('/') && self.mime.is_ascii();
+        if !mime_ok {
+            return Err(CoreError::InvalidInput("an attachment needs a MIME type such as image/jpeg".into()));
+        }
+        if self.size.is_some_and(|n| n < 0) {
+            return Err(CoreError::InvalidInput("an attachment's size is not negative".into()));
+        }
+        if self.kind == AttachmentKind::Signature && !self.mime.starts_with("image/") {
+            return Err(CoreError::InvalidInput("a signature is a picture (image/png or image/jpeg)".into()));
+        }
+        if let Some(caption) = &self.caption {
+            check_text("caption", caption, MAX_SHORT_TEXT_CHARS)?;
+        }
+        Ok(())
+    }
 }
 
 /// The longest message a change may carry (sync-core's are a word: `create`, `note`, an action).
@@ -482,10 +551,20 @@ impl WorkOrder {
         self.list_maps("transitions").filter_map(|obj| self.read_transition(&obj)).collect()
     }
 
+    /// What the lifecycle's rules read of the order besides its log.
+    pub fn facts(&self) -> Result<OrderFacts, DocumentError> {
+        Ok(OrderFacts { reporter: self.reporter()?, kind: self.kind()?, signature_required: self.signature_required() })
+    }
+
+    /// Whether the server recorded that completing the order needs the owner's signature
+    /// (`signature_required`; see [`crate::signature`]).
+    pub fn signature_required(&self) -> bool {
+        matches!(self.doc.get(ROOT, "signature_required"), Ok(Some((automerge::Value::Scalar(v), _))) if v.as_bool() == Some(true))
+    }
+
     /// The effective state: the fold of the transition log.
     pub fn state(&self) -> Result<OrderState, DocumentError> {
-        let facts = OrderFacts { reporter: self.reporter()?, kind: self.kind()? };
-        Ok(lifecycle::fold(&facts, self.transitions()))
+        Ok(lifecycle::fold(&self.facts()?, self.transitions()))
     }
 
     /// The effective state with some entries' device times replaced (the server's clamped
@@ -494,7 +573,7 @@ impl WorkOrder {
         &self,
         times: &std::collections::HashMap<String, i64>,
     ) -> Result<OrderState, DocumentError> {
-        let facts = OrderFacts { reporter: self.reporter()?, kind: self.kind()? };
+        let facts = self.facts()?;
         let mut log = self.transitions();
         for t in &mut log {
             if let Some(at) = times.get(&t.id) {
@@ -557,17 +636,7 @@ impl WorkOrder {
     }
 
     pub fn attachments(&self) -> Vec<AttachmentRef> {
-        self.list_maps("attachments")
-            .filter_map(|obj| {
-                let f = Fields::of(&self.doc, &obj);
-                Some(AttachmentRef {
-                    sha256: f.str("sha256")?,
-                    mime: f.str("mime")?,
-                    by: f.str("by")?.parse().ok()?,
-                    at_ms: f.i64("at")?,
-                })
-            })
-            .collect()
+        self.list_maps("attachments").filter_map(|obj| read_attachment(&Fields::of(&self.doc, &obj))).collect()
     }
 
     /// Each attachment with the order's status as its author's device saw it when attaching
@@ -576,13 +645,7 @@ impl WorkOrder {
     pub fn attachments_seen(&self) -> Vec<(AttachmentRef, Option<Status>)> {
         self.list_maps("attachments")
             .filter_map(|obj| {
-                let f = Fields::of(&self.doc, &obj);
-                let attachment = AttachmentRef {
-                    sha256: f.str("sha256")?,
-                    mime: f.str("mime")?,
-                    by: f.str("by")?.parse().ok()?,
-                    at_ms: f.i64("at")?,
-                };
+                let attachment = read_attachment(&Fields::of(&self.doc, &obj))?;
                 let seen = self
                     .doc
                     .hash_for_opid(&obj)
@@ -615,12 +678,56 @@ impl WorkOrder {
             check_text("text", text, MAX_NOTE_CHARS)?;
         }
         let state = self.state()?;
-        let facts = OrderFacts { reporter: self.reporter()?, kind: self.kind()? };
-        let to = lifecycle::check(&state, &facts, &action, by.user, by.role).map_err(CoreError::Refused)?;
+        let to = lifecycle::check_entry(&state, &self.facts()?, &action, by.user, by.role, false)
+            .map_err(CoreError::Refused)?;
         if action.requires_text() && text.is_none_or(|t| t.trim().is_empty()) {
             return Err(CoreError::InvalidInput(format!("{} needs a text (its reason or result)", action.code())));
         }
-        self.append_transition(by, action, state.status, to, text, at_ms)
+        self.append_transition(by, action, state.status, to, text, None, at_ms)
+    }
+
+    /// Completes the order with the owner's signature (业主签字确认): the signature picture as an
+    /// attachment of kind `signature` and the completion naming it, in one change.
+    pub fn complete_signed(
+        &mut self,
+        by: &Identity,
+        signature: &NewAttachment,
+        text: Option<&str>,
+        at_ms: i64,
+    ) -> Result<ChangeHash, CoreError> {
+        if signature.kind != AttachmentKind::Signature {
+            return Err(CoreError::InvalidInput("a completion is signed with an attachment of kind signature".into()));
+        }
+        signature.check()?;
+        if let Some(text) = text {
+            check_text("text", text, MAX_NOTE_CHARS)?;
+        }
+        let state = self.state()?;
+        let to = lifecycle::check_entry(&state, &self.facts()?, &Action::Complete, by.user, by.role, true)
+            .map_err(CoreError::Refused)?;
+        crate::permissions::check_field(
+            crate::permissions::Field::Attachments,
+            &state,
+            self.reporter()?,
+            by.user,
+            by.role,
+        )
+        .map_err(CoreError::Refused)?;
+        let attachments = self.append_list("attachments")?;
+        let transitions = self.append_list("transitions")?;
+        let after = lifecycle::frontier(&self.transitions()).join(",");
+        let entry = TransitionEntry {
+            action: Action::Complete,
+            from: state.status,
+            to,
+            text,
+            signature: Some(&signature.sha256),
+            after: &after,
+        };
+        self.change(at_ms, Action::Complete.code(), |tx| {
+            write_attachment(tx, &attachments, by, signature, at_ms)?;
+            write_transition(tx, &transitions, by, &entry, at_ms)
+        })
     }
 
     /// Appends a transition without checking it first, as a device with a stale or dishonest
@@ -633,9 +740,22 @@ impl WorkOrder {
         at_ms: i64,
     ) -> Result<ChangeHash, CoreError> {
         let from = self.state()?.status;
-        self.append_transition(by, action, from, from, text, at_ms)
+        self.append_transition(by, action, from, from, text, None, at_ms)
     }
 
+    /// As [`WorkOrder::append_transition_unchecked`], a completion naming a signature that may
+    /// not exist: for tests that play a dishonest device.
+    pub fn append_signed_unchecked(
+        &mut self,
+        by: &Identity,
+        signature: &str,
+        at_ms: i64,
+    ) -> Result<ChangeHash, CoreError> {
+        let from = self.state()?.status;
+        self.append_transition(by, Action::Complete, from, from, None, Some(signature), at_ms)
+    }
+
+    #[allow(clippy::too_many_arguments)]
     fn append_transition(
         &mut self,
         by: &Identity,
@@ -643,33 +763,13 @@ impl WorkOrder {
         from: Status,
         to: Status,
         text: Option<&str>,
+        signature: Option<&str>,
         at_ms: i64,
     ) -> Result<ChangeHash, CoreError> {
         let list = self.append_list("transitions")?;
         let after = lifecycle::frontier(&self.transitions()).join(",");
-        self.change(at_ms, action.code(), |tx| {
-            let at = tx.length(&list);
-            let entry = tx.insert_object(&list, at, ObjType::Map)?;
-            tx.put(&entry, "id", uuid::Uuid::now_v7().to_string())?;
-            tx.put(&entry, "action", action.code())?;
-            match action {
-                Action::Assign(who) => tx.put(&entry, "assignee", who.to_string())?,
-                Action::Hold(reason) => tx.put(&entry, "hold_reason", reason.code())?,
-                Action::Confirm { rating } => tx.put(&entry, "rating", i64::from(rating))?,
-                _ => {}
-            }
-            tx.put(&entry, "by", by.user.to_string())?;
-            tx.put(&entry, "role", by.role.code())?;
-            tx.put(&entry, "device", by.device.to_string())?;
-            tx.put(&entry, "at", at_ms)?;
-            tx.put(&entry, "from", from.code())?;
-            tx.put(&entry, "to", to.code())?;
-            tx.put(&entry, "after", after.as_str())?;
-            if let Some(text) = text {
-                tx.put(&entry, "text", text)?;
-            }
-            Ok(())
-        })
+        let entry = TransitionEntry { action, from, to, text, signature, after: &after };
+        self.change(at_ms, action.code(), |tx| write_transition(tx, &list, by, &entry, at_ms))
     }
 
     /// Appends a note (append-only; notes are never edited).
@@ -753,25 +853,31 @@ impl WorkOrder {
         })
     }
 
+    /// Attaches a picture or file by its hash and type (its kind inferred from the type).
     pub fn attach(&mut self, by: &Identity, sha256_hex: &str, mime: &str, at_ms: i64) -> Result<ChangeHash, CoreError> {
-        let hash_ok =
-            sha256_hex.len() == 64 && sha256_hex.bytes().all(|b| b.is_ascii_digit() || (b'a'..=b'f').contains(&b));
-        if !hash_ok {
-            return Err(CoreError::InvalidInput("an attachment is named by its lowercase hex SHA-256".into()));
-        }
-        let mime_ok = mime.len() <= 100 && mime.contains('/') && mime.is_ascii();
-        if !mime_ok {
-            return Err(CoreError::InvalidInput("an attachment needs a MIME type such as image/jpeg".into()));
+        self.attach_with(by, &NewAttachment::of(sha256_hex, mime), at_ms)
+    }
+
+    /// Attaches a photo or file (a signature comes with the completion it confirms:
+    /// [`WorkOrder::complete_signed`]).
+    pub fn attach_with(
+        &mut self,
+        by: &Identity,
+        attachment: &NewAttachment,
+        at_ms: i64,
+    ) -> Result<ChangeHash, CoreError> {
+        attachment.check()?;
+        if attachment.kind == AttachmentKind::Signature {
+            return Err(CoreError::InvalidInput("a signature is added with the completion it confirms".into()));
         }
         let list = self.append_list("attachments")?;
-        self.change(at_ms, "attachment", |tx| {
-            let entry = tx.insert_object(&list, tx.length(&list), ObjType::Map)?;
-            tx.put(&entry, "sha256", sha256_hex)?;
-            tx.put(&entry, "mime", mime)?;
-            tx.put(&entry, "by", by.user.to_string())?;
-            tx.put(&entry, "at", at_ms)?;
-            Ok(())
-        })
+        self.change(at_ms, "attachment", |tx| write_attachment(tx, &list, by, attachment, at_ms))
+    }
+
+    /// The server's record of whether completing the order needs the owner's signature (only the
+    /// server writes it: a device's change is compensated as `server_only_field`).
+    pub fn set_signature_required(&mut self, required: bool, at_ms: i64) -> Result<ChangeHash, CoreError> {
+        self.change(at_ms, "signature_required", |tx| tx.put(ROOT, "signature_required", required))
     }
 
     pub fn set_grade(&mut self, grade: Grade, at_ms: i64) -> Result<ChangeHash, CoreError> {
@@ -896,12 +1002,98 @@ impl WorkOrder {
             from: Status::from_code(&f.str("from")?).ok()?,
             to: Status::from_code(&f.str("to")?).ok()?,
             text: f.str("text"),
+            signature: f.str("signature"),
             after: f
                 .str("after")
                 .map(|a| a.split(',').filter(|id| !id.is_empty()).map(str::to_owned).collect())
                 .unwrap_or_default(),
         })
     }
+}
+
+/// A transition entry's content, as written.
+struct TransitionEntry<'a> {
+    action: Action,
+    from: Status,
+    to: Status,
+    text: Option<&'a str>,
+    signature: Option<&'a str>,
+    after: &'a str,
+}
+
+fn write_transition(
+    tx: &mut Transaction<'_>,
+    list: &ObjId,
+    by: &Identity,
+    t: &TransitionEntry<'_>,
+    at_ms: i64,
+) -> Result<(), automerge::AutomergeError> {
+    let entry = tx.insert_object(list, tx.length(list), ObjType::Map)?;
+    tx.put(&entry, "id", uuid::Uuid::now_v7().to_string())?;
+    tx.put(&entry, "action", t.action.code())?;
+    match t.action {
+        Action::Assign(who) => tx.put(&entry, "assignee", who.to_string())?,
+        Action::Hold(reason) => tx.put(&entry, "hold_reason", reason.code())?,
+        Action::Confirm { rating } => tx.put(&entry, "rating", i64::from(rating))?,
+        _ => {}
+    }
+    tx.put(&entry, "by", by.user.to_string())?;
+    tx.put(&entry, "role", by.role.code())?;
+    tx.put(&entry, "device", by.device.to_string())?;
+    tx.put(&entry, "at", at_ms)?;
+    tx.put(&entry, "from", t.from.code())?;
+    tx.put(&entry, "to", t.to.code())?;
+    tx.put(&entry, "after", t.after)?;
+    if let Some(text) = t.text {
+        tx.put(&entry, "text", text)?;
+    }
+    if let Some(signature) = t.signature {
+        tx.put(&entry, "signature", signature)?;
+    }
+    Ok(())
+}
+
+fn write_attachment(
+    tx: &mut Transaction<'_>,
+    list: &ObjId,
+    by: &Identity,
+    a: &NewAttachment,
+    at_ms: i64,
+) -> Result<(), automerge::AutomergeError> {
+    let entry = tx.insert_object(list, tx.length(list), ObjType::Map)?;
+    tx.put(&entry, "sha256", a.sha256.as_str())?;
+    tx.put(&entry, "mime", a.mime.as_str())?;
+    // A photo or file written as before keeps the shape older readers know; only what
+    // differs from the inferred kind, and what is given, is written.
+    if a.kind != AttachmentKind::inferred(&a.mime) {
+        tx.put(&entry, "kind", a.kind.code())?;
+    }
+    if let Some(size) = a.size {
+        tx.put(&entry, "size", size)?;
+    }
+    if let Some(caption) = &a.caption {
+        tx.put(&entry, "caption", caption.as_str())?;
+    }
+    tx.put(&entry, "by", by.user.to_string())?;
+    tx.put(&entry, "at", at_ms)?;
+    Ok(())
+}
+
+fn read_attachment(f: &Fields<'_>) -> Option<AttachmentRef> {
+    let mime = f.str("mime")?;
+    let kind = match f.str("kind") {
+        Some(code) => AttachmentKind::from_code(&code).ok()?,
+        None => AttachmentKind::inferred(&mime),
+    };
+    Some(AttachmentRef {
+        sha256: f.str("sha256")?,
+        kind,
+        size: f.i64("size"),
+        caption: f.str("caption"),
+        mime,
+        by: f.str("by")?.parse().ok()?,
+        at_ms: f.i64("at")?,
+    })
 }
 
 fn check_text(field: &str, text: &str, max_chars: usize) -> Result<(), CoreError> {

@@ -461,3 +461,126 @@ fn a_harmless_change_made_after_a_removal_does_not_keep_it() {
     assert_eq!(rejected.len(), 1, "a unit that is not text is refused: {rejected:?}");
     assert_eq!(server.location(), Location::unit("hy-garden", "3", "3-1502"));
 }
+
+/// Where the organization requires the owner's signature, Wang's phone refuses to complete
+/// without one; signed, the completion and its signature arrive in one change and the timeline
+/// names the signature.
+#[test]
+fn a_required_signature_completes_the_order_and_an_unsigned_completion_does_not() {
+    use loopwork_sync_core::timeline::{TimelineEvent, timeline};
+    use loopwork_sync_core::{AttachmentKind, NewAttachment};
+    let c = cast();
+    let mut server = assigned_order(&c).with_device(c.server.device);
+    server.set_signature_required(true, T0 + 1).unwrap();
+    let mut wang = copy_for(&server, &c.wang);
+    for action in [Action::Accept, Action::Arrive, Action::Start] {
+        wang.transition(&c.wang, action, None, T0 + HOUR).unwrap();
+    }
+    let refused = wang.transition(&c.wang, Action::Complete, None, T0 + 2 * HOUR).unwrap_err();
+    assert!(matches!(refused, loopwork_sync_core::CoreError::Refused(Supersession::SignatureRequired)), "{refused:?}");
+    let photo = NewAttachment { kind: AttachmentKind::Signature, ..NewAttachment::of(&"b".repeat(64), "image/png") };
+    assert!(wang.attach_with(&c.wang, &photo, T0 + 2 * HOUR).is_err(), "a signature comes only with a completion");
+    let signature = NewAttachment {
+        sha256: "5".repeat(64),
+        mime: "image/png".into(),
+        kind: AttachmentKind::Signature,
+        size: Some(4_321),
+        caption: Some("业主签字".into()),
+    };
+    wang.complete_signed(&c.wang, &signature, Some("已更换阀门"), T0 + 2 * HOUR).unwrap();
+    assert_eq!(push(&mut server, &wang, &c.wang, &c.server), vec![]);
+    assert_eq!(server.state().unwrap().status, Status::AwaitingConfirmation);
+    let kept = server.attachments();
+    assert_eq!(kept.len(), 1);
+    assert_eq!(
+        (kept[0].kind, kept[0].size, kept[0].caption.as_deref()),
+        (AttachmentKind::Signature, Some(4_321), Some("业主签字"))
+    );
+    let signed = timeline(&server)
+        .unwrap()
+        .into_iter()
+        .find_map(|e| match e.event {
+            TimelineEvent::Transition { action: "complete", signature, .. } => Some(signature),
+            _ => None,
+        })
+        .expect("the completion is on the timeline");
+    assert_eq!(signed.as_deref(), Some("5".repeat(64).as_str()));
+}
+
+/// The server decides that a signature is needed while Wang, offline, completes without one:
+/// when the two meet, the completion takes no effect and says why; Wang's signed completion
+/// then does.
+#[test]
+fn an_unsigned_completion_concurrent_with_the_requirement_is_superseded() {
+    use loopwork_sync_core::{AttachmentKind, NewAttachment};
+    let c = cast();
+    let mut server = assigned_order(&c).with_device(c.server.device);
+    let mut wang = copy_for(&server, &c.wang);
+    for action in [Action::Accept, Action::Arrive, Action::Start, Action::Complete] {
+        wang.transition(&c.wang, action, None, T0 + HOUR).unwrap();
+    }
+    server.set_signature_required(true, T0 + HOUR).unwrap();
+    assert_eq!(push(&mut server, &wang, &c.wang, &c.server), vec![], "nothing to compensate: the fold decides");
+    let state = server.state().unwrap();
+    assert_eq!(state.status, Status::InProgress);
+    let superseded: Vec<_> = state.superseded().map(|(t, why)| (t.action, why)).collect();
+    assert_eq!(superseded, vec![(Action::Complete, Supersession::SignatureRequired)]);
+    pull(&mut wang, &server);
+    let signature =
+        NewAttachment { kind: AttachmentKind::Signature, ..NewAttachment::of(&"6".repeat(64), "image/png") };
+    wang.complete_signed(&c.wang, &signature, None, T0 + 2 * HOUR).unwrap();
+    push(&mut server, &wang, &c.wang, &c.server);
+    assert_eq!(server.state().unwrap().status, Status::AwaitingConfirmation);
+}
+
+/// A device cannot set the requirement, name a signature it did not add with the completion,
+/// or slip a signature in without completing.
+#[test]
+fn signatures_and_their_requirement_cannot_be_forged() {
+    use automerge::transaction::Transactable;
+    let c = cast();
+    let mut server = assigned_order(&c).with_device(c.server.device);
+    server.set_signature_required(true, T0).unwrap();
+    let mut wang = copy_for(&server, &c.wang);
+    for action in [Action::Accept, Action::Arrive, Action::Start] {
+        wang.transition(&c.wang, action, None, T0 + HOUR).unwrap();
+    }
+    push(&mut server, &wang, &c.wang, &c.server);
+
+    // The requirement lifted by the device.
+    let mut lifted = copy_for(&server, &c.wang);
+    lifted.set_signature_required(false, T0 + 2 * HOUR).unwrap();
+    let rejected = push(&mut server, &lifted, &c.wang, &c.server);
+    assert_eq!(rejected.iter().map(|r| r.reason).collect::<Vec<_>>(), vec![RejectReason::ServerOnly]);
+    assert!(server.signature_required(), "the server's record stands");
+
+    // A completion naming a signature that is not there.
+    let mut named = copy_for(&server, &c.wang);
+    named.append_signed_unchecked(&c.wang, &"7".repeat(64), T0 + 2 * HOUR).unwrap();
+    let rejected = push(&mut server, &named, &c.wang, &c.server);
+    assert_eq!(rejected.iter().map(|r| r.reason).collect::<Vec<_>>(), vec![RejectReason::InvalidShape]);
+    assert_eq!(server.state().unwrap().status, Status::InProgress);
+
+    // A signature attachment without a completion, and one of an unknown kind.
+    for kind in ["signature", "selfie"] {
+        let mut loose = copy_for(&server, &c.wang);
+        let list = match automerge::ReadDoc::get(loose.automerge(), automerge::ROOT, "attachments").unwrap() {
+            Some((_, obj)) => obj,
+            None => panic!("attachments list"),
+        };
+        loose
+            .raw_change(T0 + 2 * HOUR, "attachment", |tx| {
+                let entry = tx.insert_object(&list, 0, automerge::ObjType::Map)?;
+                tx.put(&entry, "sha256", "8".repeat(64))?;
+                tx.put(&entry, "mime", "image/png")?;
+                tx.put(&entry, "kind", kind)?;
+                tx.put(&entry, "by", c.wang.user.to_string())?;
+                tx.put(&entry, "at", T0 + 2 * HOUR)?;
+                Ok(())
+            })
+            .unwrap();
+        let rejected = push(&mut server, &loose, &c.wang, &c.server);
+        assert_eq!(rejected.iter().map(|r| r.reason).collect::<Vec<_>>(), vec![RejectReason::InvalidShape], "{kind}");
+    }
+    assert!(server.attachments().is_empty());
+}

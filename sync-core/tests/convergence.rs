@@ -166,7 +166,7 @@ proptest! {
             }
         }
 
-        let facts = OrderFacts { reporter: owner.user, kind: Kind::Repair };
+        let facts = OrderFacts { reporter: owner.user, kind: Kind::Repair, signature_required: false };
         let first = replicas[0].state().unwrap();
         let first_heads = replicas[0].heads();
         let first_description = replicas[0].description();

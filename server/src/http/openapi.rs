@@ -115,6 +115,7 @@ pub fn schemas() -> Map<String, Value> {
         ServiceDesk,
         crate::triage::ReplyTemplates,
         loopwork_sync_core::surge::SurgeRules,
+        loopwork_sync_core::signature::SignatureRules,
         crate::store::IncidentRecord,
         crate::http::incidents::IncidentDetail,
         crate::http::incidents::NoticeBody,

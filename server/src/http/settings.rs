@@ -40,6 +40,11 @@ pub fn routes() -> Router<AppState> {
             get(read::<loopwork_sync_core::deviation::Standard>).put(write::<loopwork_sync_core::deviation::Standard>),
         )
         .route(
+            "/api/v1/settings/signature-rules",
+            get(read::<loopwork_sync_core::signature::SignatureRules>)
+                .put(write::<loopwork_sync_core::signature::SignatureRules>),
+        )
+        .route(
             "/api/v1/settings/reply-templates",
             get(read::<crate::triage::ReplyTemplates>).put(write::<crate::triage::ReplyTemplates>),
         )

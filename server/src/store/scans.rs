@@ -158,6 +158,11 @@ pub trait Scans: Send + Sync {
     /// document says so already, or that does not load, is left alone. How many documents
     /// changed.
     async fn mark_incidents(&self, org: &str, orders: &[OrderId], now_ms: i64) -> Result<usize>;
+    /// Records in each order's document whether completing it needs the owner's signature
+    /// (`signature_required`, a server-only field; see `sync_core::signature`), in one push of
+    /// the server's own through the writer; an order whose document says so already, or that
+    /// does not load, is left alone. How many documents changed.
+    async fn require_signatures(&self, org: &str, orders: &[(OrderId, bool)], now_ms: i64) -> Result<usize>;
     /// Orders of the organization in these states, with their documents.
     /// Orders of the principal's scope in these statuses, whole, oldest first (at most `limit`
     /// per status).
@@ -563,6 +568,29 @@ where
             }
             let before = document.heads();
             if document.set_incident(&incident, now_ms).is_err() {
+                continue;
+            }
+            pushes.push((*order, server_changes(&document, &before)?));
+        }
+        if pushes.is_empty() {
+            return Ok(0);
+        }
+        let count = pushes.len();
+        self.push_job(&self.system(org), &pushes, &[], now_ms, None).await?;
+        Ok(count)
+    }
+
+    async fn require_signatures(&self, org: &str, orders: &[(OrderId, bool)], now_ms: i64) -> Result<usize> {
+        let mut pushes = Vec::new();
+        for (order, required) in orders {
+            let Some(doc) = self.stored_document(org, &order.to_string()).await? else { continue };
+            let Ok(document) = self.load_stored(org, *order, &doc).await else { continue };
+            let mut document = document.with_device(self.fixed.server.device);
+            if document.signature_required() == *required {
+                continue;
+            }
+            let before = document.heads();
+            if document.set_signature_required(*required, now_ms).is_err() {
                 continue;
             }
             pushes.push((*order, server_changes(&document, &before)?));

@@ -68,6 +68,9 @@ pub struct OrderDetail {
     pub actions: Vec<&'static str>,
     /// Whether the caller may attach a photo or file now (`POST …/attachments`).
     pub may_attach: bool,
+    /// Whether completing the order needs the owner's signature on the technician's phone
+    /// (the organization's `signature-rules`, as the server recorded them in the order).
+    pub signature_required: bool,
     /// When the lifecycle would let the caller close the order now but the organization's
     /// closing authority does not: the least senior `Role` that may (the desk says "需主管关闭").
     pub closing_needs: Option<&'static str>,
@@ -143,6 +146,9 @@ pub struct ChecklistView {
 pub struct AttachmentView {
     pub sha256: String,
     pub mime: String,
+    /// `photo`, `signature` (the owner's, named by the completion it confirms) or `file`.
+    pub kind: &'static str,
+    pub caption: Option<String>,
     pub author: String,
     /// The author's name (staff; `None` for an owner, whom the page names by role).
     pub who: Option<String>,
@@ -188,6 +194,10 @@ pub enum TimelineItemEvent {
         reason_code: Option<&'static str>,
         reason_zh: Option<&'static str>,
         reason_en: Option<&'static str>,
+        /// A completion's owner signature (业主签字确认): the SHA-256 of its picture among the
+        /// attachments.
+        #[serde(skip_serializing_if = "Option::is_none")]
+        signature: Option<String>,
     },
     Note {
         what: &'static str,
@@ -207,6 +217,8 @@ pub enum TimelineItemEvent {
         what: &'static str,
         sha256: String,
         mime: String,
+        /// `photo`, `signature` or `file`.
+        attachment_kind: &'static str,
     },
 }
 
@@ -297,7 +309,7 @@ pub(super) async fn detail_of(
             text: entry.text,
             text_en: None,
             event: match entry.event {
-                TimelineEvent::Transition { action, verdict, status_after } => {
+                TimelineEvent::Transition { action, verdict, status_after, signature } => {
                     let why = match verdict {
                         Verdict::Superseded(why) => Some(why),
                         Verdict::Applied => None,
@@ -309,6 +321,7 @@ pub(super) async fn detail_of(
                         reason_code: why.map(|w| w.code()),
                         reason_zh: why.map(|w| w.message_zh()),
                         reason_en: why.map(|w| w.message_en()),
+                        signature,
                     }
                 }
                 TimelineEvent::Note => TimelineItemEvent::Note { what: "note", visibility: NoteVisibility::Public },
@@ -316,8 +329,8 @@ pub(super) async fn detail_of(
                 TimelineEvent::Time { start_ms, end_ms } => {
                     TimelineItemEvent::Time { what: "time", start: start_ms, end: end_ms }
                 }
-                TimelineEvent::Attachment { sha256, mime } => {
-                    TimelineItemEvent::Attachment { what: "attachment", sha256, mime }
+                TimelineEvent::Attachment { sha256, mime, kind } => {
+                    TimelineItemEvent::Attachment { what: "attachment", sha256, mime, attachment_kind: kind.code() }
                 }
             },
         })
@@ -414,6 +427,8 @@ pub(super) async fn detail_of(
                 stored_type: blob.map(|b| b.mime),
                 sha256: a.sha256,
                 mime: a.mime,
+                kind: a.kind.code(),
+                caption: a.caption,
             }
         })
         .collect();
@@ -486,6 +501,7 @@ pub(super) async fn detail_of(
         sla_events,
         actions,
         may_attach,
+        signature_required: document.signature_required(),
         closing_needs,
         conversation,
         incident,
@@ -501,10 +517,9 @@ pub(super) fn allowed_actions(
     principal: &Principal,
     closing: &ClosingAuthority,
 ) -> (Vec<&'static str>, Option<&'static str>) {
-    let (Ok(reporter), Ok(kind), Ok(grade)) = (document.reporter(), document.kind(), document.grade()) else {
+    let (Ok(facts), Ok(grade)) = (document.facts(), document.grade()) else {
         return (Vec::new(), None);
     };
-    let facts = RuleFacts { reporter, kind };
     let mut closing_needs = None;
     let actions = person_actions(principal.user)
         .iter()

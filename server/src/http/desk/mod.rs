@@ -23,7 +23,7 @@ use axum::Json;
 use axum::extract::{Path, State};
 use axum::http::StatusCode;
 use loopwork_sync_core::authority::ClosingAuthority;
-use loopwork_sync_core::lifecycle::{self, OrderFacts as RuleFacts};
+use loopwork_sync_core::lifecycle;
 use loopwork_sync_core::location::LocationFault;
 use loopwork_sync_core::store::MemoryStore;
 use loopwork_sync_core::timeline::{self, TimelineEvent};
