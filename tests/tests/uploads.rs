@@ -16,6 +16,7 @@ on_both_backends!(
     a_blob_no_order_references_is_collected_after_its_grace_and_a_referenced_one_never,
     attachments_live_in_an_s3_compatible_store_that_replicas_share,
     a_phone_s_upload_session_resumes_through_drops_without_sending_twice,
+    the_owner_signs_on_the_technician_s_phone_where_the_organization_requires_it,
 );
 
 /// A PNG of noise at least `len` bytes long (noise does not compress), different per seed.
@@ -875,4 +876,73 @@ async fn a_phone_s_upload_session_resumes_through_drops_without_sending_twice(ba
     let org = server.state.db.user_by_login("wang").await.expect("wang").expect("demo user").org;
     let blob = server.state.db.blob(&org, &upload.sha256).await.expect("blob").expect("stored");
     assert_eq!(blob.size, bytes.len() as i64);
+}
+
+/// The organization requires the owner's signature for repairs registered by the hotline: the
+/// server records it in the order, 王师傅's phone refuses to complete without one, and the
+/// signed completion reaches the desk with the signature's picture, which the owner can open.
+async fn the_owner_signs_on_the_technician_s_phone_where_the_organization_requires_it(backend: Backend) {
+    use loopwork_sync_core::{Action, AttachmentKind, CoreError, NewAttachment, Supersession};
+    let server = TestServer::start(backend).await;
+    let admin = server.login("admin").await;
+    let kefu = server.login("kefu").await;
+    let rules = serde_json::json!({"rules": [{"kind": "repair", "require": "signature_unless_app"}]});
+    let path = "/api/v1/settings/signature-rules";
+    let (status, body) = server.call(&kefu.token, "PUT", path, Some(rules.clone())).await;
+    assert_eq!((status, error_code(&body)), (403, "forbidden"), "{body}");
+    let bad = serde_json::json!({"rules": [{"kind": "repair", "require": "always"}]});
+    let (status, body) = server.call(&admin.token, "PUT", path, Some(bad)).await;
+    assert_eq!((status, error_code(&body)), (400, "invalid_signature_rules"), "{body}");
+    assert_eq!(server.call(&admin.token, "PUT", path, Some(rules.clone())).await.0, 204);
+    let (status, body) = server.call(&kefu.token, "GET", path, None).await;
+    assert_eq!((status, body), (200, rules));
+
+    let (_desk, mut wang, _owner, id) = started_order(&server).await;
+    // The scanner looks at the new order within seconds and records the requirement.
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(20);
+    while !wang.replica.order(id).expect("order").signature_required() {
+        assert!(std::time::Instant::now() < deadline, "the server never recorded the requirement");
+        tokio::time::sleep(std::time::Duration::from_millis(200)).await;
+        wang.synced().await;
+    }
+    let refused = wang.replica.transition(id, Action::Complete, None).expect_err("unsigned");
+    assert!(matches!(refused, CoreError::Refused(Supersession::SignatureRequired)), "{refused:?}");
+
+    // The owner signs on 王师傅's phone; the picture goes up, the signed completion follows.
+    let signed = photo(6_000, 77);
+    let hash = Client::new(&server, "wang").await.upload(&signed, "signature").await;
+    let signature = NewAttachment {
+        kind: AttachmentKind::Signature,
+        size: Some(signed.len() as i64),
+        ..NewAttachment::of(&hash, "image/png")
+    };
+    wang.replica.complete_signed(id, &signature, Some("阀门已更换,业主验收签字")).expect("signed");
+    wang.synced().await;
+
+    let (status, detail) = server.call(&kefu.token, "GET", &format!("/api/v1/orders/{id}"), None).await;
+    assert_eq!(status, 200, "{detail}");
+    assert_eq!(detail["status"], "awaiting_confirmation", "{detail}");
+    assert_eq!(detail["signature_required"], true);
+    let attachments = detail["attachments"].as_array().expect("attachments");
+    assert_eq!(attachments.len(), 1, "{detail}");
+    assert_eq!(
+        (attachments[0]["kind"].as_str(), attachments[0]["uploaded"].as_bool()),
+        (Some("signature"), Some(true))
+    );
+    let completion = detail["timeline"]
+        .as_array()
+        .expect("timeline")
+        .iter()
+        .find(|e| e["what"] == "complete")
+        .cloned()
+        .expect("the completion on the timeline");
+    assert_eq!(
+        (completion["verdict"].as_str(), completion["signature"].as_str()),
+        (Some("applied"), Some(hash.as_str()))
+    );
+    // The owner opens the signature from their page.
+    let owner = Client::new(&server, "yezhu1502").await;
+    let (status, _, bytes) = owner.download(&format!("/api/v1/orders/{id}/attachments/{hash}")).await;
+    assert_eq!((status, bytes.len()), (200, signed.len()));
+    server.stop().await.drop_database().await;
 }
