@@ -895,7 +895,10 @@ function timelineCard(d) {
     const what = it.what ?? it.action ?? it.kind;
     // The owner's confirmation recorded by staff (taken by phone) says so.
     const byPhone = what === 'confirm' && it.role && it.role !== 'owner';
-    const title = byPhone ? t('confirm_by_phone') : vocab.actions?.some((a) => a.code === what) ? label('actions', what) : ENTRY_LABEL[what] ? t(ENTRY_LABEL[what]) : show(what);
+    let title = byPhone ? t('confirm_by_phone') : vocab.actions?.some((a) => a.code === what) ? label('actions', what) : ENTRY_LABEL[what] ? t(ENTRY_LABEL[what]) : show(what);
+    // A completion the owner signed says so (the picture is among the photos).
+    if (it.signature) title = `${title} · ${t('owner_signature')}`;
+    if (what === 'attachment' && it.attachment_kind === 'signature') title = t('owner_signature');
     const refused = it.verdict != null && !['applied', 'accepted'].includes(it.verdict);
     const reason = lang === 'en' ? it.reason_en ?? it.reason_zh : it.reason_zh ?? it.reason_en;
     const who = it.who ? [it.who, it.role && label('roles', it.role)].filter(Boolean).join(' · ')

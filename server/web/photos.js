@@ -14,6 +14,7 @@ addStrings({
   add_photo: ['上传照片或文件', 'Add a photo or file'], uploading: ['正在上传 {0}%', 'Uploading {0}%'],
   attached: ['已上传', 'Added'], not_uploaded_yet: ['待上传', 'Not uploaded yet'], file_label: ['文件', 'File'],
   close: ['关闭', 'Close'], photo_by_me: ['我', 'Me'], photo_of: ['{0} 的照片', 'Photo by {0}'], no_photos: ['暂无照片', 'No photos yet'],
+  owner_signature: ['业主签字确认', "Owner's signature"], signature_needed: ['本单完工须业主在维修人员手机上签字确认', 'Completion needs the owner to sign on the technician\'s phone'],
 });
 
 const PHASES = ['before', 'during', 'after'];
@@ -117,12 +118,12 @@ async function saveFile(path, name) {
 // order's detail after one was added.
 export function attachmentsCard(d, { who, onChanged, testid = 'detail-photos' }) {
   const files = d.attachments ?? [];
-  if (!files.length && !d.may_attach) return null;
   const base = `/api/v1/orders/${encodeURIComponent(d.id)}/attachments`;
   const item = (a) => {
     const path = `${base}/${a.sha256}`;
     const by = who(a);
-    const caption = `${t('photo_of', by)} · ${fmtTime(a.at)}`;
+    const signature = a.kind === 'signature';
+    const caption = `${signature ? t('owner_signature') : t('photo_of', by)} · ${fmtTime(a.at)}`;
     // What the bytes are, as the server found them.
     const type = a.stored_type ?? a.mime;
     const picture = ['image/jpeg', 'image/png', 'image/webp'].includes(type);
@@ -130,15 +131,22 @@ export function attachmentsCard(d, { who, onChanged, testid = 'detail-photos' })
       : picture && a.thumbnail ? thumb(`${path}/thumbnail`, caption)
         : h('span', { class: 'file' }, picture ? '🖼' : '📄', h('small', {}, picture ? (EXTENSIONS[type] ?? '').toUpperCase() : t('file_label')));
     const open = (e) => busy(e.currentTarget, () => (picture ? showFull(path, caption) : saveFile(path, `${a.sha256.slice(0, 12)}.${EXTENSIONS[type] ?? 'bin'}`)));
-    return h('li', { 'data-testid': 'photo', 'data-phase': a.phase, 'data-uploaded': String(a.uploaded) },
-      h('button', { type: 'button', class: 'thumb', title: caption, 'aria-label': caption, disabled: !a.uploaded, onclick: open }, body),
-      h('div', { class: 'muted' }, by, h('br'), fmtTime(a.at)));
+    return h('li', { 'data-testid': signature ? 'signature' : 'photo', 'data-phase': a.phase, 'data-uploaded': String(a.uploaded) },
+      h('button', { type: 'button', class: signature ? 'thumb signature' : 'thumb', title: caption, 'aria-label': caption, disabled: !a.uploaded, onclick: open }, body),
+      h('div', { class: 'muted' }, signature ? t('owner_signature') : by, h('br'), fmtTime(a.at)));
   };
-  const groups = PHASES.map((phase) => [phase, files.filter((a) => a.phase === phase)]).filter(([, list]) => list.length);
+  // The owner's signatures apart, last: what confirms the work, not a picture of it.
+  const photos = files.filter((a) => a.kind !== 'signature');
+  const signatures = files.filter((a) => a.kind === 'signature');
+  const groups = PHASES.map((phase) => [t(`phase_${phase}`), photos.filter((a) => a.phase === phase)])
+    .concat([[t('owner_signature'), signatures]]).filter(([, list]) => list.length);
+  const open = !['awaiting_confirmation', 'confirmed', 'auto_confirmed', 'return_visited', 'closed', 'cancelled'].includes(d.status);
+  if (!files.length && !d.may_attach && !(d.signature_required && open)) return null;
   return h('section', { class: 'card photos', 'data-testid': testid },
     h('h3', {}, t('photos')),
+    d.signature_required && open && h('p', { class: 'muted', 'data-testid': 'signature-needed' }, '✍ ', t('signature_needed')),
     !files.length && h('p', { class: 'muted' }, t('no_photos')),
-    groups.map(([phase, list]) => [h('h4', {}, t(`phase_${phase}`)), h('ul', { class: 'gallery' }, list.map(item))]),
+    groups.map(([title, list]) => [h('h4', {}, title), h('ul', { class: 'gallery' }, list.map(item))]),
     d.may_attach && addForm(base, onChanged));
 }
 

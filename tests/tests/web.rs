@@ -28,6 +28,19 @@ fn work_photo() -> Vec<u8> {
     bytes
 }
 
+/// The owner's signature as the technician's phone captures it: a 240×90 PNG, a dark stroke on white.
+fn signature_picture() -> Vec<u8> {
+    let pixels = image::RgbImage::from_fn(240, 90, |x, y| {
+        let stroke = (y as i64 - 45 - ((x as f64 / 20.0).sin() * 20.0) as i64).abs() < 3;
+        if stroke { image::Rgb([20, 20, 60]) } else { image::Rgb([255, 255, 255]) }
+    });
+    let mut bytes = Vec::new();
+    image::DynamicImage::ImageRgb8(pixels)
+        .write_to(&mut std::io::Cursor::new(&mut bytes), image::ImageFormat::Png)
+        .expect("png");
+    bytes
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn the_desk_and_the_owners_page_in_chromium() {
     // Deadlines pass when the flow asks (ADVANCE_CLOCK): the desk's alerts are seen arriving.
@@ -108,11 +121,22 @@ async fn the_desk_and_the_owners_page_in_chromium() {
             let photo = work_photo();
             let hash = hex::encode(<sha2::Sha256 as sha2::Digest>::digest(&photo));
             wang.replica.attach(id, &hash, "image/png").expect("photo offline");
-            wang.replica.transition(id, Action::Complete, None).expect("work offline");
+            // The owner signs on the phone to confirm the work was done (业主签字确认).
+            let signed = signature_picture();
+            let signature = loopwork_sync_core::NewAttachment {
+                kind: loopwork_sync_core::AttachmentKind::Signature,
+                ..loopwork_sync_core::NewAttachment::of(
+                    &hex::encode(<sha2::Sha256 as sha2::Digest>::digest(&signed)),
+                    "image/png",
+                )
+            };
+            wang.replica.complete_signed(id, &signature, None).expect("work offline");
             wang.replica.add_note(id, "更换了渗水的上水管接头").expect("note");
             wang.online = true;
             wang.synced().await;
-            loopwork_tests::uploads::upload(&reqwest::Client::new(), &server.base, &wang.session.token, &photo).await;
+            let http = reqwest::Client::new();
+            loopwork_tests::uploads::upload(&http, &server.base, &wang.session.token, &photo).await;
+            loopwork_tests::uploads::upload(&http, &server.base, &wang.session.token, &signed).await;
             stdin.write_all(b"DONE\n").await.expect("tell the flow");
             stdin.flush().await.expect("flush");
         }

@@ -531,7 +531,9 @@ async function main() {
     for (const phase of ['before', 'during']) {
       await owner.locator(`[data-testid="h5-photos"] [data-testid="photo"][data-phase="${phase}"][data-uploaded="true"]`).waitFor();
     }
-    await owner.waitForFunction(() => [...document.querySelectorAll('[data-testid="h5-photos"] img')].filter((i) => i.complete && i.naturalWidth > 0).length === 2);
+    // And the signature the owner gave on the technician's phone, apart from the photos.
+    await owner.locator('[data-testid="h5-photos"] [data-testid="signature"][data-uploaded="true"]').waitFor();
+    await owner.waitForFunction(() => [...document.querySelectorAll('[data-testid="h5-photos"] img')].filter((i) => i.complete && i.naturalWidth > 0).length === 3);
     if (await byId(owner, 'photo-add').count()) throw new Error('the owner may add photos once a technician accepted');
     const until = await byId(owner, 'h5-auto-confirm').textContent();
     if (!until.includes('自动确认')) throw new Error(`the owner is not told when the order confirms itself: ${until}`);
@@ -647,6 +649,7 @@ async function main() {
     const ids = timeline.match(/[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}/g);
     if (ids) throw new Error(`the timeline shows user ids: ${ids.join(', ')}`);
     if (!timeline.includes(`业主 ${fx.unit}`)) throw new Error(`the owner's confirmation is not attributed to 业主 ${fx.unit}:\n${timeline}`);
+    if (!timeline.includes('完工 · 业主签字确认')) throw new Error(`the signed completion does not say so:\n${timeline}`);
   });
 
   // The queue: a total and pages, filters in the URL (a second tab opens the same view, signed
