@@ -13,10 +13,7 @@ import loopwork_ffi as lw
 
 
 class NoNetwork(lw.Transport):
-    def post(self, url, headers, body):
-        raise lw.TransportError.Failed("the benchmark is offline")
-
-    def get(self, url, headers):
+    def send(self, request):
         raise lw.TransportError.Failed("the benchmark is offline")
 
 

@@ -10,6 +10,7 @@
 //! mutex held only for local work (milliseconds); a sync holds it to build a request and to
 //! apply a response, never while the transport is waiting on the network.
 
+mod attachments;
 mod error;
 mod online;
 mod orders;
@@ -30,6 +31,7 @@ use loopwork_sync_core::{
     UserId, timeline,
 };
 
+pub use attachments::{AttachmentInfo, UploadObserver, UploadReport, UploadStatus};
 pub use error::{LoopworkError, TransportError};
 use online::{bearer, header, json_error};
 use session::{write_file, write_session};
@@ -44,12 +46,12 @@ const SESSION_FILE: &str = "session.json";
 /// The organization's SLA policies as last fetched.
 const SLA_FILE: &str = "sla.json";
 
-/// HTTP, supplied by the host app (OkHttp, URLSession, urllib). A transport that cannot reach
-/// the server returns `TransportError`; any HTTP status, error or not, is a response.
+/// HTTP, supplied by the host app (OkHttp, URLSession, urllib): sends one request and answers
+/// the response with its headers. A transport that cannot reach the server returns
+/// `TransportError`; any HTTP status, error or not, is a response. Redirects are not followed.
 #[uniffi::export(with_foreign)]
 pub trait Transport: Send + Sync {
-    fn post(&self, url: String, headers: Vec<HttpHeader>, body: Vec<u8>) -> Result<HttpResponse, TransportError>;
-    fn get(&self, url: String, headers: Vec<HttpHeader>) -> Result<HttpResponse, TransportError>;
+    fn send(&self, request: HttpRequest) -> Result<HttpResponse, TransportError>;
 }
 
 /// Told when orders changed on this device: after a sync brought news (`from_sync`), and after
@@ -86,6 +88,7 @@ pub struct Loopwork {
     /// One sync at a time; held across the network, unlike `state`.
     syncing: Mutex<()>,
     observer: Mutex<Option<Arc<dyn ChangeObserver>>>,
+    files: attachments::Files,
 }
 
 impl std::fmt::Debug for Loopwork {
@@ -154,7 +157,22 @@ impl Loopwork {
 
     /// A POST through the host's transport; a transport failure is `Offline`.
     fn post(&self, url: String, headers: Vec<HttpHeader>, body: Vec<u8>) -> Result<HttpResponse, LoopworkError> {
-        self.transport.post(url, headers, body).map_err(|e| LoopworkError::Offline { detail: e.to_string() })
+        self.send("POST", url, headers, body).map_err(|e| LoopworkError::Offline { detail: e.to_string() })
+    }
+
+    /// A GET through the host's transport; a transport failure is `Offline`.
+    fn get(&self, url: String, headers: Vec<HttpHeader>) -> Result<HttpResponse, LoopworkError> {
+        self.send("GET", url, headers, Vec::new()).map_err(|e| LoopworkError::Offline { detail: e.to_string() })
+    }
+
+    fn send(
+        &self,
+        method: &str,
+        url: String,
+        headers: Vec<HttpHeader>,
+        body: Vec<u8>,
+    ) -> Result<HttpResponse, TransportError> {
+        self.transport.send(HttpRequest { method: method.to_owned(), url, headers, body })
     }
 
     fn notify(&self, ids: Vec<String>, from_sync: bool) {

@@ -11,10 +11,7 @@ impl Loopwork {
     /// then (daily); until the first call the seeded defaults apply.
     pub fn refresh_settings(&self) -> Result<(), LoopworkError> {
         let (url, token) = self.api("/api/v1/settings/sla")?;
-        let response = self
-            .transport
-            .get(url, vec![bearer(&token), header("accept", "application/json")])
-            .map_err(|e| LoopworkError::Offline { detail: e.to_string() })?;
+        let response = self.get(url, vec![bearer(&token), header("accept", "application/json")])?;
         if response.status != 200 {
             return Err(json_error(&response));
         }
@@ -39,10 +36,7 @@ impl Loopwork {
     pub fn contact(&self, order_id: String) -> Result<Contact, LoopworkError> {
         let id = parse_order(&order_id)?;
         let (url, token) = self.api(&format!("/api/v1/orders/{id}/contact"))?;
-        let response = self
-            .transport
-            .get(url, vec![bearer(&token), header("accept", "application/json")])
-            .map_err(|e| LoopworkError::Offline { detail: e.to_string() })?;
+        let response = self.get(url, vec![bearer(&token), header("accept", "application/json")])?;
         contact_of(&response)
     }
 

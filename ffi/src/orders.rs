@@ -46,6 +46,7 @@ impl Loopwork {
                 .ok_or_else(|| LoopworkError::storage("the SLA policies match no order"))?;
             let now = replica.now_ms();
             Ok(OrderDetail {
+                signature_required: order.signature_required(),
                 channel: order.channel().map_err(loopwork_sync_core::CoreError::from)?,
                 description: order.description(),
                 occurred_at_ms: order.occurred_at_ms(),

@@ -19,6 +19,7 @@ impl Loopwork {
             state: Mutex::new(state),
             syncing: Mutex::new(()),
             observer: Mutex::new(None),
+            files: attachments::Files::new(),
         }))
     }
 
@@ -112,7 +113,7 @@ impl Loopwork {
         {
             let url = format!("{}/api/v1/devices/{}/revoke", open.saved.info.server_url, open.saved.info.device_id);
             // Best effort: a lost network must not keep a user from wiping their phone.
-            let _ = self.transport.post(url, vec![bearer(token)], Vec::new());
+            let _ = self.send("POST", url, vec![bearer(token)], Vec::new());
         }
         wipe_files(&self.dir)
     }
@@ -171,5 +172,9 @@ pub(crate) fn wipe_files(dir: &Path) -> Result<(), LoopworkError> {
             Err(e) => return Err(LoopworkError::storage(e)),
         }
     }
-    Ok(())
+    match std::fs::remove_dir_all(dir.join("attachments")) {
+        Ok(()) => Ok(()),
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(()),
+        Err(e) => Err(LoopworkError::storage(e)),
+    }
 }

@@ -289,6 +289,9 @@ pub struct OrderDetail {
     /// The incident (事件单) the server put the order in: many households, one cause, worked
     /// together (`work_incident`).
     pub incident: Option<IncidentInfo>,
+    /// Completing the order needs the owner's signature (`complete_signed`), by the
+    /// organization's rules as the server recorded them in the order.
+    pub signature_required: bool,
 }
 
 /// An incident as the phone shows it.
@@ -440,10 +443,23 @@ pub struct HttpHeader {
     pub value: String,
 }
 
-/// What the host's HTTP client received.
+/// A request for the host's HTTP client to send.
+#[derive(Clone, Debug, uniffi::Record)]
+pub struct HttpRequest {
+    /// `GET`, `POST`, `PATCH` or `HEAD`.
+    pub method: String,
+    pub url: String,
+    pub headers: Vec<HttpHeader>,
+    /// Empty for `GET` and `HEAD`.
+    pub body: Vec<u8>,
+}
+
+/// What the host's HTTP client received: the status, the response's headers (the resumable
+/// upload reads `Location` and `Upload-Offset`; names in any case) and the body.
 #[derive(Clone, Debug, uniffi::Record)]
 pub struct HttpResponse {
     pub status: u16,
+    pub headers: Vec<HttpHeader>,
     pub body: Vec<u8>,
 }
 

@@ -58,6 +58,17 @@ pub struct Upload {
     pub not_before_ms: i64,
 }
 
+/// An upload in the device's queue (`SqliteStore::queue_upload`): the attachment's upload
+/// with the order it was first attached to and its type.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct QueuedUpload {
+    pub order: crate::OrderId,
+    pub mime: String,
+    /// Device clock; the queue goes oldest first.
+    pub queued_at_ms: i64,
+    pub upload: Upload,
+}
+
 /// A request the host sends: `path` is relative to the server's base; `body` the range of the
 /// attachment's bytes to send (empty for requests without a body).
 #[derive(Clone, Debug, PartialEq, Eq)]

@@ -1,6 +1,6 @@
 """The host's HTTP client for the generated Python bindings' tests: urllib behind
-`loopwork_ffi.Transport`, with a switch for "no signal". Shared by test_bindings.py and
-crash_device.py (found beside them on sys.path)."""
+`loopwork_ffi.Transport`, with a switch for "no signal" and one for a link that drops mid-way.
+Shared by test_bindings.py and crash_device.py (found beside them on sys.path)."""
 
 import time
 import urllib.error
@@ -9,35 +9,58 @@ import urllib.request
 import loopwork_ffi as lw
 
 
+class NoRedirects(urllib.request.HTTPRedirectHandler):
+    """The bindings follow no redirect: a 3xx is a response like any other."""
+
+    def redirect_request(self, req, fp, code, msg, headers, newurl):
+        return None
+
+
+OPENER = urllib.request.build_opener(NoRedirects)
+
+
 class HttpTransport(lw.Transport):
-    """urllib as the host's HTTP client, with a switch for "no signal"."""
+    """urllib as the host's HTTP client, with a switch for "no signal" (`online`), and
+    `cut_next_patch`: the next PATCH delivers only that many bytes of its body, then the link
+    drops before any answer arrives. `patched` counts the PATCH body bytes delivered."""
 
     def __init__(self, delay=0.0):
         self.online = True
         self.delay = delay
         self.calls = 0
         self.rewrite = None
+        self.cut_next_patch = None
+        self.patched = 0
 
-    def post(self, url, headers, body):
-        if self.rewrite:
-            body = self.rewrite(body)
-        return self.send(urllib.request.Request(url, data=bytes(body), method="POST"), headers)
-
-    def get(self, url, headers):
-        return self.send(urllib.request.Request(url, method="GET"), headers)
-
-    def send(self, request, headers):
+    def send(self, request):
         self.calls += 1
         if not self.online:
             raise lw.TransportError.Failed("no signal")
         if self.delay:
             time.sleep(self.delay)
-        for h in headers:
-            request.add_header(h.name, h.value)
+        body = bytes(request.body)
+        if self.rewrite and request.method == "POST":
+            body = self.rewrite(body)
+        cut = None
+        if request.method == "PATCH":
+            cut, self.cut_next_patch = self.cut_next_patch, None
+            if cut is not None:
+                body = body[:cut]
+            self.patched += len(body)
+        r = urllib.request.Request(request.url, data=body if body or request.method in ("POST", "PATCH") else None, method=request.method)
+        for h in request.headers:
+            r.add_header(h.name, h.value)
         try:
-            with urllib.request.urlopen(request, timeout=30) as response:
-                return lw.HttpResponse(status=response.status, body=response.read())
+            with OPENER.open(r, timeout=30) as response:
+                answer = lw.HttpResponse(status=response.status, headers=headers(response.getheaders()), body=response.read())
         except urllib.error.HTTPError as e:
-            return lw.HttpResponse(status=e.code, body=e.read())
+            answer = lw.HttpResponse(status=e.code, headers=headers(e.headers.items()), body=e.read())
         except OSError as e:
             raise lw.TransportError.Failed(str(e))
+        if cut is not None:
+            raise lw.TransportError.Failed("the link dropped")
+        return answer
+
+
+def headers(pairs):
+    return [lw.HttpHeader(name=name, value=value) for name, value in pairs]

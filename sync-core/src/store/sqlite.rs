@@ -18,10 +18,11 @@ use crate::lifecycle::Status;
 use crate::location::Location;
 use crate::protocol::Receipt;
 use crate::summary::OrderSummary;
+use crate::upload::{QueuedUpload, Upload, UploadKind, UploadState};
 use crate::work_order::WorkOrder;
 
 /// The newest store schema this build writes.
-pub const STORE_SCHEMA_VERSION: i64 = 6;
+pub const STORE_SCHEMA_VERSION: i64 = 7;
 
 #[derive(Debug)]
 pub struct SqliteStore {
@@ -73,6 +74,125 @@ impl SqliteStore {
         &self.conn
     }
 
+    /// Queues an attachment's upload, kept across restarts; the same bytes queued again (for
+    /// another order) are one upload. Whether it was new.
+    pub fn queue_upload(&self, queued: &QueuedUpload) -> Result<bool, CoreError> {
+        let added = self.conn.execute(
+            "INSERT INTO uploads (sha256, order_id, kind, mime, length, state, queued_at_ms)
+             VALUES (?1, ?2, ?3, ?4, ?5, 'new', ?6) ON CONFLICT (sha256) DO NOTHING",
+            rusqlite::params![
+                queued.upload.sha256,
+                queued.order.to_string(),
+                queued.upload.kind.code(),
+                queued.mime,
+                i64::try_from(queued.upload.length).unwrap_or(i64::MAX),
+                queued.queued_at_ms,
+            ],
+        )?;
+        Ok(added == 1)
+    }
+
+    /// Every queued upload, oldest first (done and failed ones included: what the app shows).
+    pub fn uploads(&self) -> Result<Vec<QueuedUpload>, CoreError> {
+        let mut stmt = self.conn.prepare(
+            "SELECT sha256, order_id, kind, mime, length, state, location, sent, verify, code, failures,
+                    not_before_ms, queued_at_ms
+             FROM uploads ORDER BY queued_at_ms, sha256",
+        )?;
+        let rows = stmt.query_map([], |row| {
+            Ok((
+                (
+                    row.get::<_, String>(0)?,
+                    row.get::<_, String>(1)?,
+                    row.get::<_, String>(2)?,
+                    row.get::<_, String>(3)?,
+                ),
+                (
+                    row.get::<_, i64>(4)?,
+                    row.get::<_, String>(5)?,
+                    row.get::<_, Option<String>>(6)?,
+                    row.get::<_, i64>(7)?,
+                ),
+                (
+                    row.get::<_, bool>(8)?,
+                    row.get::<_, Option<String>>(9)?,
+                    row.get::<_, i64>(10)?,
+                    row.get::<_, i64>(11)?,
+                ),
+                row.get::<_, i64>(12)?,
+            ))
+        })?;
+        let mut out = Vec::new();
+        for row in rows {
+            let (
+                (sha256, order, kind, mime),
+                (length, state, location, sent),
+                (verify, code, failures, not_before_ms),
+                at,
+            ) = row?;
+            let corrupt = |what: &str| CoreError::InvalidInput(format!("the upload queue holds a bad {what}"));
+            let state = match (state.as_str(), location) {
+                ("new", _) => UploadState::New,
+                ("sending", Some(location)) => UploadState::Sending {
+                    location,
+                    offset: u64::try_from(sent).map_err(|_| corrupt("offset"))?,
+                    verify,
+                },
+                ("done", _) => UploadState::Done,
+                ("failed", _) => UploadState::Failed { code: code.unwrap_or_default() },
+                _ => return Err(corrupt("state")),
+            };
+            out.push(QueuedUpload {
+                order: order.parse().map_err(|_| corrupt("order id"))?,
+                mime,
+                queued_at_ms: at,
+                upload: Upload {
+                    sha256,
+                    length: u64::try_from(length).map_err(|_| corrupt("length"))?,
+                    kind: UploadKind::from_code(&kind).map_err(|_| corrupt("kind"))?,
+                    state,
+                    failures: u32::try_from(failures).unwrap_or(u32::MAX),
+                    not_before_ms,
+                },
+            });
+        }
+        Ok(out)
+    }
+
+    /// Takes an upload out of the queue (its attachment was refused before it was made).
+    pub fn forget_upload(&self, sha256: &str) -> Result<(), CoreError> {
+        self.conn.execute("DELETE FROM uploads WHERE sha256 = ?1", [sha256])?;
+        Ok(())
+    }
+
+    /// Records where an upload stands now (after each answer: a restart resumes from there).
+    pub fn save_upload(&self, upload: &Upload) -> Result<(), CoreError> {
+        let (state, location, sent, verify, code) = match &upload.state {
+            UploadState::New => ("new", None, 0, false, None),
+            UploadState::Sending { location, offset, verify } => {
+                ("sending", Some(location.as_str()), i64::try_from(*offset).unwrap_or(i64::MAX), *verify, None)
+            }
+            UploadState::Done => ("done", None, i64::try_from(upload.length).unwrap_or(i64::MAX), false, None),
+            UploadState::Failed { code } => ("failed", None, 0, false, Some(code.as_str())),
+        };
+        self.conn.execute(
+            "UPDATE uploads SET state = ?2, location = ?3, sent = ?4, verify = ?5, code = ?6, failures = ?7,
+                    not_before_ms = ?8
+             WHERE sha256 = ?1",
+            rusqlite::params![
+                upload.sha256,
+                state,
+                location,
+                sent,
+                verify,
+                code,
+                upload.failures,
+                upload.not_before_ms
+            ],
+        )?;
+        Ok(())
+    }
+
     /// The schema as SQL, sorted: what the upgrade test compares.
     #[doc(hidden)]
     pub fn schema_sql(&self) -> Result<Vec<String>, CoreError> {
@@ -108,6 +228,7 @@ fn migrate(conn: &mut Connection, target: i64) -> Result<(), CoreError> {
                 // A version-5 build stored the server's incident changes without indexing them.
                 backfill_incidents(&tx)?;
             }
+            6 => tx.execute_batch(V7_UPLOADS)?,
             _ => unreachable!("no step from version {version}"),
         }
         version += 1;
@@ -196,6 +317,25 @@ CREATE TABLE receipt (
 const V6_INCIDENTS: &str = "
 ALTER TABLE order_index ADD COLUMN incident INTEGER;
 CREATE INDEX order_index_incident ON order_index (incident) WHERE incident IS NOT NULL;
+";
+
+/// Version 7: the attachments waiting to go up (one row per content hash; see `crate::upload`).
+const V7_UPLOADS: &str = "
+CREATE TABLE uploads (
+    sha256 TEXT PRIMARY KEY,
+    order_id TEXT NOT NULL,
+    kind TEXT NOT NULL,
+    mime TEXT NOT NULL,
+    length INTEGER NOT NULL,
+    state TEXT NOT NULL,
+    location TEXT,
+    sent INTEGER NOT NULL DEFAULT 0,
+    verify INTEGER NOT NULL DEFAULT 0,
+    code TEXT,
+    failures INTEGER NOT NULL DEFAULT 0,
+    not_before_ms INTEGER NOT NULL DEFAULT 0,
+    queued_at_ms INTEGER NOT NULL
+);
 ";
 
 /// Builds index rows for documents stored before the index existed.

@@ -8,7 +8,7 @@
 use std::sync::Arc;
 use std::time::Instant;
 
-use loopwork_ffi::{HttpHeader, HttpResponse, ListFilter, Loopwork, Transport, TransportError};
+use loopwork_ffi::{HttpHeader, HttpRequest, HttpResponse, ListFilter, Loopwork, Transport, TransportError};
 use loopwork_server::demo;
 use loopwork_sync_core::protocol::{CONTENT_TYPE, Limits, SyncResponse};
 use loopwork_sync_core::store::SqliteStore;
@@ -25,27 +25,27 @@ struct BlockingTransport {
 }
 
 impl Transport for BlockingTransport {
-    fn post(&self, url: String, headers: Vec<HttpHeader>, body: Vec<u8>) -> Result<HttpResponse, TransportError> {
-        self.send(self.client.post(url).body(body), headers)
-    }
-
-    fn get(&self, url: String, headers: Vec<HttpHeader>) -> Result<HttpResponse, TransportError> {
-        self.send(self.client.get(url), headers)
-    }
-}
-
-impl BlockingTransport {
-    fn send(&self, request: reqwest::RequestBuilder, headers: Vec<HttpHeader>) -> Result<HttpResponse, TransportError> {
+    fn send(&self, request: HttpRequest) -> Result<HttpResponse, TransportError> {
         self.runtime.block_on(async {
-            let mut request = request;
-            for h in headers {
-                request = request.header(h.name, h.value);
+            let method = reqwest::Method::from_bytes(request.method.as_bytes())
+                .map_err(|e| TransportError::Failed { detail: e.to_string() })?;
+            let mut builder = self.client.request(method, request.url).body(request.body);
+            for h in request.headers {
+                builder = builder.header(h.name, h.value);
             }
             let failed = |e: reqwest::Error| TransportError::Failed { detail: e.to_string() };
-            let response = request.send().await.map_err(failed)?;
+            let response = builder.send().await.map_err(failed)?;
             let status = response.status().as_u16();
+            let headers = response
+                .headers()
+                .iter()
+                .map(|(name, value)| HttpHeader {
+                    name: name.to_string(),
+                    value: String::from_utf8_lossy(value.as_bytes()).into_owned(),
+                })
+                .collect();
             let body = response.bytes().await.map_err(failed)?.to_vec();
-            Ok(HttpResponse { status, body })
+            Ok(HttpResponse { status, headers, body })
         })
     }
 }
@@ -96,7 +96,9 @@ fn measure(
                 HttpHeader { name: "authorization".into(), value: format!("Bearer {}", session.token) },
                 HttpHeader { name: "content-type".into(), value: CONTENT_TYPE.into() },
             ];
-            let response = transport.post(format!("{base}/sync/v1"), headers, request.encode()).expect("post");
+            let post =
+                HttpRequest { method: "POST".into(), url: format!("{base}/sync/v1"), headers, body: request.encode() };
+            let response = transport.send(post).expect("post");
             assert_eq!(response.status, 200, "sync refused");
             let decoded = SyncResponse::decode(&response.body, &Limits::default()).expect("response");
             sync.apply(&mut replica, &decoded).expect("apply");
