@@ -122,6 +122,12 @@ fn swift_bindings_are_generated_with_the_documented_api() {
         "enum LoopworkError: Swift.Error",
         "case UpgradeRequired(messageEn: String, messageZh: String",
         "case Failed(detail: String",
+        "func send(request: HttpRequest) throws  -> HttpResponse",
+        "func attachPhoto(orderId: String, bytes: Data, mime: String, caption: String?) throws  -> String",
+        "func completeSigned(orderId: String, signature: Data, text: String?) throws  -> String",
+        "func uploadAttachments() throws  -> UploadReport",
+        "func attachmentFile(orderId: String, sha256: String, thumbnail: Bool) throws  -> String",
+        "public protocol UploadObserver",
     ] {
         assert!(swift.contains(api), "the Swift bindings lack `{api}`");
     }

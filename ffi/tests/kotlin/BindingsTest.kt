@@ -6,7 +6,13 @@
 
 package com.loopwork.test
 
+import com.loopwork.core.Channel
 import com.loopwork.core.ChangeObserver
+import com.loopwork.core.Kind
+import com.loopwork.core.Location
+import com.loopwork.core.NewOrderInput
+import com.loopwork.core.UploadObserver
+import com.loopwork.core.UploadStatus
 import com.loopwork.core.Grade
 import com.loopwork.core.HttpHeader
 import com.loopwork.core.HttpResponse
@@ -33,29 +39,51 @@ class JdkTransport : Transport {
     @Volatile var online = true
     private val client = HttpClient.newBuilder().connectTimeout(Duration.ofSeconds(10)).build()
 
-    override fun post(url: String, headers: List<HttpHeader>, body: ByteArray): HttpResponse =
-        send(url, headers) { it.POST(HttpRequest.BodyPublishers.ofByteArray(body)) }
-
-    override fun get(url: String, headers: List<HttpHeader>): HttpResponse = send(url, headers) { it.GET() }
-
-    private fun send(
-        url: String,
-        headers: List<HttpHeader>,
-        method: (HttpRequest.Builder) -> HttpRequest.Builder,
-    ): HttpResponse {
+    override fun send(request: com.loopwork.core.HttpRequest): HttpResponse {
         if (!online) throw TransportException.Failed("no signal")
-        val request = HttpRequest.newBuilder(URI.create(url)).timeout(Duration.ofSeconds(30))
-        headers.forEach { request.header(it.name, it.value) }
+        val builder = HttpRequest.newBuilder(URI.create(request.url)).timeout(Duration.ofSeconds(30))
+        request.headers.forEach { builder.header(it.name, it.value) }
+        val body = if (request.body.isEmpty()) HttpRequest.BodyPublishers.noBody()
+        else HttpRequest.BodyPublishers.ofByteArray(request.body)
+        builder.method(request.method, body)
         try {
-            val response = client.send(
-                method(request).build(),
-                java.net.http.HttpResponse.BodyHandlers.ofByteArray(),
-            )
-            return HttpResponse(response.statusCode().toUShort(), response.body())
+            val response = client.send(builder.build(), java.net.http.HttpResponse.BodyHandlers.ofByteArray())
+            val headers = response.headers().map().flatMap { (name, values) -> values.map { HttpHeader(name, it) } }
+            return HttpResponse(response.statusCode().toUShort(), headers, response.body())
         } catch (e: java.io.IOException) {
             throw TransportException.Failed(e.toString())
         }
     }
+}
+
+class Progress : UploadObserver {
+    val calls = CopyOnWriteArrayList<Triple<String, ULong, ULong>>()
+    override fun uploadProgress(sha256: String, sent: ULong, total: ULong) {
+        calls.add(Triple(sha256, sent, total))
+    }
+}
+
+/** A PNG drawn with the JDK: a signature's dark stroke on white, or a photo's noise. */
+fun png(width: Int, height: Int, noise: Boolean): ByteArray {
+    val image = java.awt.image.BufferedImage(width, height, java.awt.image.BufferedImage.TYPE_INT_RGB)
+    val random = java.util.Random(7)
+    for (x in 0 until width) for (y in 0 until height) {
+        val stroke = Math.abs(y - height / 2 - (Math.sin(x / 15.0) * height / 4).toInt()) < 3
+        image.setRGB(x, y, if (noise) random.nextInt(0xffffff) else if (stroke) 0x14143c else 0xffffff)
+    }
+    val out = java.io.ByteArrayOutputStream()
+    javax.imageio.ImageIO.write(image, "png", out)
+    return out.toByteArray()
+}
+
+/** An office call on the server's JSON API (the admin console's). */
+fun api(server: String, method: String, path: String, token: String?, body: String?): String {
+    val request = HttpRequest.newBuilder(URI.create(server + path)).header("content-type", "application/json")
+    if (token != null) request.header("authorization", "Bearer $token")
+    request.method(method, if (body == null) HttpRequest.BodyPublishers.noBody() else HttpRequest.BodyPublishers.ofString(body))
+    val response = HttpClient.newHttpClient().send(request.build(), java.net.http.HttpResponse.BodyHandlers.ofString())
+    check(response.statusCode() < 300, "$method $path answered ${response.statusCode()}: ${response.body()}")
+    return response.body()
 }
 
 class Recorder : ChangeObserver {
@@ -166,6 +194,58 @@ fun main() {
     threads.forEach { it.start() }
     threads.forEach { it.join() }
     check(failures.isEmpty(), "eight threads syncing and listing at once: $failures")
+
+    // The company requires the owner's signature on repairs: a new order, signed on the phone.
+    val login = """{"login":"admin","password":"$PASSWORD","device_name":"console"}"""
+    val admin = Regex("\"token\":\"([^\"]+)\"").find(api(server, "POST", "/api/v1/login", null, login))!!.groupValues[1]
+    api(server, "PUT", "/api/v1/settings/signature-rules", admin, """{"rules":[{"kind":"repair","require":"signature"}]}""")
+    val desk = Loopwork.open(root.resolve("desk").toString(), JdkTransport())
+    desk.signIn(server, "kefu", PASSWORD, "Desk")
+    val signedId = desk.createOrder(
+        NewOrderInput(
+            Kind.REPAIR, "water_electric", Grade.MINOR, Channel.HOTLINE,
+            Location("hy-garden", "3", "3-1502", null), "阳台地漏堵塞", owner.session()!!.userId, null,
+        ),
+    )
+    desk.assign(signedId, session.userId)
+    desk.sync()
+    var required = false
+    for (attempt in 1..100) {
+        tech.sync()
+        required = tech.getOrder(signedId).signatureRequired
+        if (required) break
+        Thread.sleep(200)
+    }
+    check(required, "the server recorded that the order needs the owner's signature")
+    techNet.online = false
+    tech.accept(signedId)
+    tech.arrive(signedId)
+    tech.startWork(signedId)
+    val photo = png(300, 200, true)
+    val photoSha = tech.attachPhoto(signedId, photo, "image/png", "堵塞的地漏")
+    val refused = expect<LoopworkException.NotPermitted>("completing without the owner's signature") {
+        tech.complete(signedId, null)
+    }
+    check(refused.code == "signature_required", "refused as signature_required: ${refused.code}")
+    val signature = png(240, 90, false)
+    val signatureSha = tech.completeSigned(signedId, signature, "业主签字确认")
+    check(tech.getOrder(signedId).summary.status == Status.AWAITING_CONFIRMATION, "completed with the signature, offline")
+    techNet.online = true
+    tech.sync()
+    val progress = Progress()
+    tech.setUploadObserver(progress)
+    val uploaded = tech.uploadAttachments()
+    check(uploaded.uploaded == 2u && uploaded.pending == 0u, "the photo and the signature went up: $uploaded")
+    check(progress.calls.last() == Triple(signatureSha, signature.size.toULong(), signature.size.toULong()), "progress reached the end")
+    check(tech.attachments(signedId).all { it.upload == UploadStatus.Uploaded }, "both show as uploaded")
+    owner.sync()
+    val kinds = owner.attachments(signedId).map { it.kind to it.sha256 }
+    check(kinds == listOf("photo" to photoSha, "signature" to signatureSha), "the owner's phone lists them: $kinds")
+    val fetched = Files.readAllBytes(java.nio.file.Path.of(owner.attachmentFile(signedId, signatureSha, false)))
+    check(fetched.size > 100 && fetched.copyOfRange(1, 4).decodeToString() == "PNG", "the owner's phone fetched the signature")
+    val signedAt = owner.timeline(signedId).mapNotNull { it.event as? TimelineEvent.Transition }.single { it.action == "complete" }
+    check(signedAt.signature == signatureSha, "the completion names the signature")
+    desk.close()
 
     tech.signOut(true)
     check(tech.session() == null, "signed out")
