@@ -12,6 +12,7 @@ use std::io::{Read, Seek, SeekFrom, Write};
 use std::sync::atomic::{AtomicU64, Ordering};
 
 use loopwork_sync_core::upload::{PART_BYTES, QueuedUpload, Step, Upload, UploadResponse, UploadState};
+use loopwork_sync_core::work_order::is_sha256;
 use loopwork_sync_core::{AttachmentKind, NewAttachment};
 use sha2::Digest;
 
@@ -161,6 +162,7 @@ impl Loopwork {
         })?;
         Ok(attachments
             .into_iter()
+            .filter(|a| is_sha256(&a.sha256))
             .map(|a| {
                 let upload = match queued.iter().find(|q| q.upload.sha256 == a.sha256) {
                     None => UploadStatus::Remote,
@@ -213,18 +215,33 @@ impl Loopwork {
                 let now = now_ms();
                 match upload.next(PART_BYTES, now) {
                     Step::Send(request) => {
-                        let body = read_range(&path, request.body.clone())?;
+                        let Ok(body) = read_range(&path, request.body.clone()) else {
+                            // The bytes are gone from this phone (cleared by the system or the
+                            // user): nothing to send, ever; the rest of the queue goes on.
+                            upload.state = UploadState::Failed { code: "missing_bytes".into() };
+                            self.with_replica(|replica| Ok(replica.store().save_upload(&upload)?))?;
+                            report.failed += 1;
+                            break;
+                        };
+                        // The server names an upload by a path; a full URL only on this server.
+                        let url = if request.path.starts_with('/') {
+                            format!("{base}{}", request.path)
+                        } else if request.path.starts_with(&format!("{base}/")) {
+                            request.path.clone()
+                        } else {
+                            upload.state = UploadState::Failed { code: "foreign_location".into() };
+                            self.with_replica(|replica| Ok(replica.store().save_upload(&upload)?))?;
+                            report.failed += 1;
+                            break;
+                        };
                         report.bytes_sent += body.len() as u64;
                         let mut headers: Vec<HttpHeader> = request.headers.iter().map(|(n, v)| header(n, v)).collect();
                         headers.push(bearer(&token));
-                        let answer = self
-                            .send(request.method, format!("{base}{}", request.path), headers, body)
-                            .ok()
-                            .map(|r| UploadResponse {
-                                code: error_code(&r.body),
-                                status: r.status,
-                                headers: r.headers.into_iter().map(|h| (h.name, h.value)).collect(),
-                            });
+                        let answer = self.send(request.method, url, headers, body).ok().map(|r| UploadResponse {
+                            code: error_code(&r.body),
+                            status: r.status,
+                            headers: r.headers.into_iter().map(|h| (h.name, h.value)).collect(),
+                        });
                         if answer.as_ref().is_some_and(|a| a.status == 401) {
                             return Err(LoopworkError::NotSignedIn { detail: "the server refused the token".into() });
                         }
@@ -268,11 +285,13 @@ impl Loopwork {
     /// here, cached, or downloaded now (online) into the cache. Its path.
     pub fn attachment_file(&self, order_id: String, sha256: String, thumbnail: bool) -> Result<String, LoopworkError> {
         let id = parse_order(&order_id)?;
-        if sha256.len() != 64 || !sha256.bytes().all(|b| b.is_ascii_hexdigit() && !b.is_ascii_uppercase()) {
+        if !is_sha256(&sha256) {
             return Err(LoopworkError::invalid("an attachment is named by its lowercase hex SHA-256"));
         }
+        // Taken here and not yet sent: the original is here (also in place of its thumbnail,
+        // which only the server makes).
         let outgoing = self.dir.join(OUTGOING).join(&sha256);
-        if !thumbnail && outgoing.is_file() {
+        if outgoing.is_file() {
             return Ok(outgoing.to_string_lossy().into_owned());
         }
         let cache = self.dir.join(CACHE);
@@ -288,6 +307,20 @@ impl Loopwork {
         let response = self.get(url, vec![bearer(&token)])?;
         if response.status != 200 {
             return Err(json_error(&response));
+        }
+        // What came is the attachment, not a portal's or a proxy's page: an original carries
+        // its name in the ETag (its bytes may differ from the hash: the server removes a
+        // picture's metadata), a thumbnail is a JPEG.
+        let etag = response.headers.iter().find(|h| h.name.eq_ignore_ascii_case("etag")).map(|h| h.value.as_str());
+        let genuine = if thumbnail {
+            response.body.starts_with(&[0xff, 0xd8, 0xff])
+        } else {
+            etag.is_some_and(|e| e.starts_with(&format!("\"{sha256}.")))
+        };
+        if !genuine {
+            return Err(LoopworkError::Offline {
+                detail: "the answer was not the attachment (a captive portal?)".into(),
+            });
         }
         std::fs::create_dir_all(&cache).map_err(LoopworkError::storage)?;
         write_atomically(&cached, &response.body)?;
@@ -328,11 +361,7 @@ impl Loopwork {
         }
         let sha256 = hex::encode(sha2::Sha256::digest(bytes));
         let outgoing = self.dir.join(OUTGOING);
-        std::fs::create_dir_all(&outgoing).map_err(LoopworkError::storage)?;
         let path = outgoing.join(&sha256);
-        if !path.is_file() {
-            write_atomically(&path, bytes)?;
-        }
         let length = bytes.len() as u64;
         let attachment = NewAttachment {
             sha256: sha256.clone(),
@@ -347,11 +376,19 @@ impl Loopwork {
             queued_at_ms: now_ms(),
             upload: Upload::new(&sha256, length, kind),
         };
+        // Under the state lock, so that two attachments of the same bytes do not cross.
         self.with_replica(|replica| {
+            let kept = path.is_file();
+            if !kept {
+                std::fs::create_dir_all(&outgoing).map_err(LoopworkError::storage)?;
+                write_atomically(&path, bytes)?;
+            }
             let added = replica.store().queue_upload(&queued)?;
             if let Err(e) = edit(replica, id, attachment) {
                 if added {
                     replica.store().forget_upload(&sha256)?;
+                }
+                if !kept {
                     let _ = std::fs::remove_file(&path);
                 }
                 return Err(e.into());
@@ -378,7 +415,10 @@ impl Loopwork {
             .filter_map(|e| {
                 let e = e.ok()?;
                 let meta = e.metadata().ok()?;
-                meta.is_file().then(|| (meta.modified().unwrap_or(std::time::UNIX_EPOCH), meta.len(), e.path()))
+                // A download being written is not the cache's yet.
+                let partial = e.path().extension().is_some_and(|x| x == "part");
+                (meta.is_file() && !partial)
+                    .then(|| (meta.modified().unwrap_or(std::time::UNIX_EPOCH), meta.len(), e.path()))
             })
             .collect();
         let mut total: u64 = files.iter().map(|(_, len, _)| len).sum();
@@ -390,7 +430,12 @@ impl Loopwork {
             if Some(path.as_path()) == keep {
                 continue;
             }
-            std::fs::remove_file(&path).map_err(LoopworkError::storage)?;
+            match std::fs::remove_file(&path) {
+                Ok(()) => {}
+                // Let go by a concurrent call already.
+                Err(e) if e.kind() == std::io::ErrorKind::NotFound => {}
+                Err(e) => return Err(LoopworkError::storage(e)),
+            }
             total -= len;
         }
         Ok(())
@@ -432,5 +477,10 @@ fn write_atomically(path: &Path, bytes: &[u8]) -> Result<(), LoopworkError> {
     let tmp = PathBuf::from(tmp);
     let mut file = std::fs::File::create(&tmp).map_err(LoopworkError::storage)?;
     file.write_all(bytes).and_then(|()| file.sync_all()).map_err(LoopworkError::storage)?;
-    std::fs::rename(&tmp, path).map_err(LoopworkError::storage)
+    std::fs::rename(&tmp, path).map_err(LoopworkError::storage)?;
+    // The rename itself survives a power loss only once the directory is synced.
+    if let Some(dir) = path.parent() {
+        std::fs::File::open(dir).and_then(|d| d.sync_all()).map_err(LoopworkError::storage)?;
+    }
+    Ok(())
 }

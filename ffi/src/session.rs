@@ -66,11 +66,24 @@ impl Loopwork {
             }
             Some(open) => {
                 let unsent = open.replica.pending_count()?;
-                if unsent > 0 {
+                let unsent_bytes = open
+                    .replica
+                    .store()
+                    .uploads()?
+                    .iter()
+                    .filter(|q| {
+                        !matches!(
+                            q.upload.state,
+                            loopwork_sync_core::upload::UploadState::Done
+                                | loopwork_sync_core::upload::UploadState::Failed { .. }
+                        )
+                    })
+                    .count();
+                if unsent > 0 || unsent_bytes > 0 {
                     *state = Some(open);
                     return Err(LoopworkError::invalid(format!(
-                        "this device holds {unsent} changes of another user that were never uploaded: \
-                         sign in as that user and sync, or sign out with wipe"
+                        "this device holds {unsent} changes and {unsent_bytes} attachments of another user that \
+                         were never uploaded: sign in as that user and sync, or sign out with wipe"
                     )));
                 }
                 drop(open);

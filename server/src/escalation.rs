@@ -204,8 +204,8 @@ pub async fn scan(state: &AppState, now_ms: i64) -> Result<Scanned, ApiError> {
         else {
             continue;
         };
-        if let Some(required) = signature::to_record(rules, &order, order_state.status, !due.read) {
-            signatures.entry(due.org.clone()).or_default().push((due.order, required));
+        if signature::to_record(rules, &order, &order_state, !due.read).is_some() {
+            signatures.entry(due.org.clone()).or_default().push((due.order, !due.read));
         }
         let checkpoints = book.checkpoints(kind, &category, grade, &order_state, order.created_at_ms());
         let assignee = order_state.assignee.map(|a| a.to_string());
@@ -247,6 +247,12 @@ pub async fn scan(state: &AppState, now_ms: i64) -> Result<Scanned, ApiError> {
         };
         checks.push(CheckRecord { due, fired, facts, next_check: next, triage });
     }
+    // Into the documents first, so that the technicians' phones know before they complete; a
+    // failure ends the scan before its checks are recorded, so that the first look (an order
+    // not read before) comes again.
+    for (org, orders) in &signatures {
+        state.db.require_signatures(org, &books[org].2, orders, now_ms).await?;
+    }
     let mut recorded = 0;
     let mut notified = std::collections::BTreeSet::new();
     // A few transactions per scan, not one per order: the scanner shares the database's one
@@ -261,13 +267,6 @@ pub async fn scan(state: &AppState, now_ms: i64) -> Result<Scanned, ApiError> {
                 state.metrics.sla_events.with_label_values(&[check.fired[i].stage, check.fired[i].level]).inc();
                 recorded += 1;
             }
-        }
-    }
-    // Into the documents, so that the technicians' phones know before they complete. A failure
-    // is looked at again at the order's next check.
-    for (org, orders) in signatures {
-        if let Err(e) = state.db.require_signatures(&org, &orders, now_ms).await {
-            tracing::warn!(error = %e, "recording required signatures failed");
         }
     }
     // The desks of those organizations reload their notifications now, not at their next poll.

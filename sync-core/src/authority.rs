@@ -25,7 +25,7 @@ use crate::ids::{DeviceId, UserId};
 use crate::lifecycle::{OrderState, Supersession};
 use crate::permissions::{self, Field};
 use crate::role::Role;
-use crate::work_order::{MAX_DESCRIPTION_CHARS, MAX_NOTE_CHARS, WorkOrder};
+use crate::work_order::{MAX_DESCRIPTION_CHARS, MAX_NOTE_CHARS, WorkOrder, is_sha256};
 
 /// How many entries any one list of an order may hold.
 pub const MAX_LIST_ENTRIES: usize = 1_000;
@@ -422,13 +422,19 @@ fn judge(
         match list.as_str() {
             "transitions" => {
                 if let Some(signature) = get("signature") {
-                    if get("action") != Some("complete") {
+                    if get("action") != Some("complete") || !is_sha256(signature) {
                         return Ok(Some(RejectReason::InvalidShape));
                     }
                     signatures_named.insert(signature.to_owned());
                 }
             }
             "attachments" => {
+                // Named by content, typed: what every reader (and a phone's file paths) takes.
+                let named = get("sha256").is_some_and(is_sha256);
+                let typed = get("mime").is_some_and(|m| m.len() <= 100 && m.contains('/') && m.is_ascii());
+                if !named || !typed {
+                    return Ok(Some(RejectReason::InvalidShape));
+                }
                 let kind = get("kind").map(crate::work_order::AttachmentKind::from_code).transpose();
                 let size_ok = get("size").is_none_or(|n| n.parse::<i64>().is_ok_and(|n| n >= 0));
                 let caption_ok =
@@ -437,6 +443,9 @@ fn judge(
                     Err(_) => return Ok(Some(RejectReason::InvalidShape)),
                     _ if !size_ok || !caption_ok => return Ok(Some(RejectReason::InvalidShape)),
                     Ok(Some(crate::work_order::AttachmentKind::Signature)) => {
+                        if !get("mime").is_some_and(|m| m.starts_with("image/")) {
+                            return Ok(Some(RejectReason::InvalidShape));
+                        }
                         signatures_added.insert(get("sha256").unwrap_or_default().to_owned());
                     }
                     Ok(_) => {}

@@ -5,8 +5,8 @@
 //! kind `signature` and completes the order naming it (the completion entry's `signature`: the
 //! picture's SHA-256), in one change. An organization may require that signature for completion
 //! per kind and category ([`SignatureRules`], the `signature-rules` setting), or require it only
-//! when the owner cannot confirm in the app (the order was registered by the hotline, at the
-//! front desk or on an inspection round). The server applies the rules to each open order and
+//! when the owner cannot confirm in the app (anyone but the reporting owner registered the
+//! order: the hotline, the front desk, an inspection round). The server applies the rules to each open order and
 //! records the outcome in its document (`signature_required`, which only the server writes), so
 //! a phone offline knows before the technician leaves; the fold of the transition log then lets
 //! a completion without a signature take no effect ([`crate::Supersession::SignatureRequired`]).
@@ -14,9 +14,9 @@
 
 use std::fmt;
 
-use crate::classification::{Category, Channel, Kind};
+use crate::classification::{Category, Kind};
 use crate::error::DocumentError;
-use crate::lifecycle::Status;
+use crate::lifecycle::{Action, OrderState, Status, Supersession, Verdict};
 use crate::work_order::WorkOrder;
 
 crate::classification::vocabulary!(
@@ -26,8 +26,8 @@ crate::classification::vocabulary!(
         None => "none", "无需签字", "no signature";
         /// The owner's signature on the technician's phone.
         Signature => "signature", "须业主签字", "the owner's signature";
-        /// The owner's signature, unless the owner registered the order in the app (and so
-        /// confirms it there).
+        /// The owner's signature, unless the reporting owner registered the order themselves
+        /// (in the app, where they confirm it).
         SignatureUnlessApp => "signature_unless_app", "须业主签字(App报事的由业主在App确认)", "the owner's signature, unless they confirm in the app";
     }
 );
@@ -104,30 +104,49 @@ impl SignatureRules {
             .unwrap_or(Proof::None)
     }
 
-    /// Whether completing an order of this kind and category, registered through `channel`,
-    /// needs the owner's signature.
-    pub fn required(&self, kind: Kind, category: &Category, channel: Channel) -> bool {
+    /// Whether completing an order of this kind and category needs the owner's signature
+    /// (`by_owner`: the reporting owner registered it themselves, in the app; the channel a
+    /// registration claims does not count, since staff may register for the app too).
+    pub fn required(&self, kind: Kind, category: &Category, by_owner: bool) -> bool {
         match self.proof(kind, category) {
             Proof::None => false,
             Proof::Signature => true,
-            Proof::SignatureUnlessApp => channel != Channel::App,
+            Proof::SignatureUnlessApp => !by_owner,
         }
     }
 }
 
-/// What the server records in an open order's document when it looks at the order: the
-/// requirement the rules give (`Some`) when the document says otherwise, else `None`. It records
-/// while the work is under way (the technician's phone learns before completing); an order it
-/// sees for the first time already awaiting confirmation (registered and completed offline) is
-/// judged too, so no device escapes the rule by completing before the server saw the order.
-/// Orders further on are left as they are: a rule changed later does not reopen them.
-pub fn to_record(rules: &SignatureRules, order: &WorkOrder, status: Status, first_look: bool) -> Option<bool> {
-    let under_way = status.is_open() && status != Status::AwaitingConfirmation;
-    if !(under_way || (first_look && status == Status::AwaitingConfirmation)) {
+/// What the server records in an order's document when it looks at the order (`state`: the
+/// document's fold): the requirement the rules give (`Some`) when the document says otherwise,
+/// else `None`.
+/// - While the work is under way and nothing was ever completed (the technician's phone learns
+///   before completing).
+/// - An order seen for the first time (`first_look`) already awaiting confirmation (registered
+///   and completed offline): judged too, so no device escapes the rule by completing before the
+///   server saw the order.
+/// - Never once a completion took effect otherwise (a rule changed later does not undo history:
+///   an order in rework after a completion keeps its record), and never lifted while an unsigned
+///   completion stands superseded for want of a signature (lifting it would revive that
+///   completion after the fact).
+pub fn to_record(rules: &SignatureRules, order: &WorkOrder, state: &OrderState, first_look: bool) -> Option<bool> {
+    let completions = state
+        .history
+        .iter()
+        .filter(|f| f.verdict == Verdict::Applied && matches!(f.transition.action, Action::Complete))
+        .count();
+    let waiting_unsigned = state
+        .superseded()
+        .any(|(t, why)| matches!(t.action, Action::Complete) && why == Supersession::SignatureRequired);
+    let under_way = state.status.is_open() && state.status != Status::AwaitingConfirmation && completions == 0;
+    let first_completion = first_look && state.status == Status::AwaitingConfirmation && completions == 1;
+    if !(under_way || first_completion) {
         return None;
     }
-    let required = rules.required(order.kind().ok()?, &order.category().ok()?, order.channel().ok()?);
-    (required != order.signature_required()).then_some(required)
+    let required = rules.required(order.kind().ok()?, &order.category().ok()?, order.reported_by_owner());
+    if required == order.signature_required() || (!required && waiting_unsigned) {
+        return None;
+    }
+    Some(required)
 }
 
 #[cfg(test)]
@@ -150,11 +169,11 @@ mod tests {
         rules.check().expect("valid");
         let water = Category::WaterElectric;
         let doors = Category::DoorsWindows;
-        assert!(rules.required(Kind::Repair, &water, Channel::App));
-        assert!(rules.required(Kind::Repair, &doors, Channel::Hotline));
-        assert!(!rules.required(Kind::Repair, &doors, Channel::App));
-        assert!(!rules.required(Kind::Complaint, &water, Channel::Hotline));
-        assert!(!SignatureRules::default().required(Kind::Repair, &water, Channel::Hotline));
+        assert!(rules.required(Kind::Repair, &water, true));
+        assert!(rules.required(Kind::Repair, &doors, false));
+        assert!(!rules.required(Kind::Repair, &doors, true));
+        assert!(!rules.required(Kind::Complaint, &water, false));
+        assert!(!SignatureRules::default().required(Kind::Repair, &water, false));
     }
 
     #[test]

@@ -131,6 +131,12 @@ crate::classification::vocabulary!(
     }
 );
 
+/// Whether `text` names content: a SHA-256 as 64 lowercase hex digits (the one spelling every
+/// reader and path on a phone takes).
+pub fn is_sha256(text: &str) -> bool {
+    text.len() == 64 && text.bytes().all(|b| b.is_ascii_digit() || (b'a'..=b'f').contains(&b))
+}
+
 impl AttachmentKind {
     /// The kind of an entry written before attachments recorded one: pictures were photos.
     pub fn inferred(mime: &str) -> AttachmentKind {
@@ -176,9 +182,7 @@ impl NewAttachment {
     }
 
     fn check(&self) -> Result<(), CoreError> {
-        let hash_ok =
-            self.sha256.len() == 64 && self.sha256.bytes().all(|b| b.is_ascii_digit() || (b'a'..=b'f').contains(&b));
-        if !hash_ok {
+        if !is_sha256(&self.sha256) {
             return Err(CoreError::InvalidInput("an attachment is named by its lowercase hex SHA-256".into()));
         }
         let mime_ok = self.mime.len() <= 100 && self.mime.contains('/') && self.mime.is_ascii();
@@ -450,6 +454,15 @@ impl WorkOrder {
 
     pub fn channel(&self) -> Result<Channel, DocumentError> {
         Channel::from_code(&self.required_str("channel")?)
+    }
+
+    /// Whether the reporting owner registered the order themselves (in the app): the creator is
+    /// the reporter, in the owner's role.
+    pub fn reported_by_owner(&self) -> bool {
+        let creator = read_str(&self.doc, &ROOT, "created_by");
+        read_str(&self.doc, &ROOT, "created_role").as_deref() == Some(Role::Owner.code())
+            && creator.is_some()
+            && creator == read_str(&self.doc, &ROOT, "reporter")
     }
 
     pub fn reporter(&self) -> Result<UserId, DocumentError> {
@@ -1002,7 +1015,8 @@ impl WorkOrder {
             from: Status::from_code(&f.str("from")?).ok()?,
             to: Status::from_code(&f.str("to")?).ok()?,
             text: f.str("text"),
-            signature: f.str("signature"),
+            // A signature that names no content counts as none.
+            signature: f.str("signature").filter(|s| is_sha256(s)),
             after: f
                 .str("after")
                 .map(|a| a.split(',').filter(|id| !id.is_empty()).map(str::to_owned).collect())
@@ -1086,7 +1100,7 @@ fn read_attachment(f: &Fields<'_>) -> Option<AttachmentRef> {
         None => AttachmentKind::inferred(&mime),
     };
     Some(AttachmentRef {
-        sha256: f.str("sha256")?,
+        sha256: f.str("sha256").filter(|s| is_sha256(s))?,
         kind,
         size: f.i64("size"),
         caption: f.str("caption"),

@@ -584,3 +584,122 @@ fn signatures_and_their_requirement_cannot_be_forged() {
     }
     assert!(server.attachments().is_empty());
 }
+
+/// A completion can name only a real signature: an empty name, or a signature attachment that
+/// names no content, is refused as a whole.
+#[test]
+fn a_signature_names_content_or_the_completion_is_refused() {
+    use automerge::transaction::Transactable;
+    let c = cast();
+    let mut server = assigned_order(&c).with_device(c.server.device);
+    server.set_signature_required(true, T0).unwrap();
+    let mut wang = copy_for(&server, &c.wang);
+    for action in [Action::Accept, Action::Arrive, Action::Start] {
+        wang.transition(&c.wang, action, None, T0 + HOUR).unwrap();
+    }
+    push(&mut server, &wang, &c.wang, &c.server);
+    for (name, sha) in [("", None), ("5", Some(5_i64)), (&*"A".repeat(64), None)] {
+        let mut forged = copy_for(&server, &c.wang);
+        let state = forged.state().unwrap();
+        let (attachments, transitions) = {
+            let get = |k| match automerge::ReadDoc::get(forged.automerge(), automerge::ROOT, k).unwrap() {
+                Some((_, obj)) => obj,
+                None => panic!("{k}"),
+            };
+            (get("attachments"), get("transitions"))
+        };
+        let after = loopwork_sync_core::lifecycle::frontier(&forged.transitions()).join(",");
+        forged
+            .raw_change(T0 + 2 * HOUR, "complete", |tx| {
+                let a = tx.insert_object(&attachments, 0, automerge::ObjType::Map)?;
+                if let Some(sha) = sha {
+                    tx.put(&a, "sha256", sha)?;
+                }
+                tx.put(&a, "kind", "signature")?;
+                tx.put(&a, "by", c.wang.user.to_string())?;
+                tx.put(&a, "at", T0)?;
+                let t = tx.insert_object(&transitions, state.history.len(), automerge::ObjType::Map)?;
+                for (k, v) in [
+                    ("id", uuid::Uuid::now_v7().to_string()),
+                    ("action", "complete".into()),
+                    ("by", c.wang.user.to_string()),
+                    ("role", "technician".into()),
+                    ("device", c.wang.device.to_string()),
+                    ("from", "in_progress".into()),
+                    ("to", "awaiting_confirmation".into()),
+                    ("after", after.clone()),
+                    ("signature", name.to_owned()),
+                ] {
+                    tx.put(&t, k, v)?;
+                }
+                tx.put(&t, "at", T0 + 2 * HOUR)?;
+                Ok(())
+            })
+            .unwrap();
+        let rejected = push(&mut server, &forged, &c.wang, &c.server);
+        assert_eq!(rejected.iter().map(|r| r.reason).collect::<Vec<_>>(), vec![RejectReason::InvalidShape], "{name:?}");
+        assert_eq!(server.state().unwrap().status, Status::InProgress, "{name:?}");
+    }
+}
+
+/// What the server records, and when it leaves an order alone: the owner's own registration
+/// is exempt under `signature_unless_app` whatever channel a registration claims; an order
+/// completed once (now in rework) keeps its record when the rules change; a requirement is not
+/// lifted while an unsigned completion waits on it.
+#[test]
+fn the_server_records_the_requirement_only_where_it_changes_nothing_already_done() {
+    use loopwork_sync_core::signature::{SignatureRule, SignatureRules, to_record};
+    let c = cast();
+    let unless_app = SignatureRules {
+        rules: vec![SignatureRule { kind: None, category: None, require: "signature_unless_app".into() }],
+    };
+    let always =
+        SignatureRules { rules: vec![SignatureRule { kind: None, category: None, require: "signature".into() }] };
+    let none = SignatureRules::default();
+    let look = |rules: &SignatureRules, order: &WorkOrder, first: bool| {
+        to_record(rules, order, &order.state().unwrap(), first)
+    };
+
+    // The desk registered it for the app: still a signature.
+    let mut app = NewOrder {
+        kind: Kind::Repair,
+        category: Category::WaterElectric,
+        grade: Grade::Minor,
+        channel: Channel::App,
+        location: Location::unit("hy-garden", "3", "3-1502"),
+        description: "热水器不出热水".into(),
+        reporter: c.owner.user,
+        occurred_at_ms: None,
+    };
+    let by_desk = WorkOrder::create(&app, &c.desk, T0).unwrap();
+    assert_eq!(look(&unless_app, &by_desk, true), Some(true));
+    // The owner's own report: they confirm in the app.
+    app.channel = Channel::App;
+    let by_owner = WorkOrder::create(&app, &c.owner, T0).unwrap();
+    assert_eq!(look(&unless_app, &by_owner, true), None);
+
+    // Completed, rejected by the owner, in rework: the rules changing now change nothing.
+    let mut order = assigned_order(&c).with_device(c.server.device);
+    for action in [Action::Accept, Action::Arrive, Action::Start, Action::Complete] {
+        order.transition(&c.wang, action, None, T0 + HOUR).unwrap();
+    }
+    order.transition(&c.owner, Action::Reject, Some("还是漏水"), T0 + 2 * HOUR).unwrap();
+    assert_eq!(order.state().unwrap().status, Status::Rework);
+    assert_eq!(look(&always, &order, false), None);
+
+    // Required, and an unsigned completion waits on it: not lifted, or the completion would
+    // come back after the fact.
+    let mut waiting = assigned_order(&c).with_device(c.server.device);
+    let mut wang = copy_for(&waiting, &c.wang);
+    for action in [Action::Accept, Action::Arrive, Action::Start, Action::Complete] {
+        wang.transition(&c.wang, action, None, T0 + HOUR).unwrap();
+    }
+    waiting.set_signature_required(true, T0 + HOUR).unwrap();
+    push(&mut waiting, &wang, &c.wang, &c.server);
+    assert_eq!(waiting.state().unwrap().status, Status::InProgress);
+    assert_eq!(look(&none, &waiting, false), None);
+    // With nothing waiting, lifting it is recorded.
+    let mut fresh = assigned_order(&c).with_device(c.server.device);
+    fresh.set_signature_required(true, T0).unwrap();
+    assert_eq!(look(&none, &fresh, false), Some(false));
+}

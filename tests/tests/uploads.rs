@@ -907,6 +907,48 @@ async fn the_owner_signs_on_the_technician_s_phone_where_the_organization_requir
     }
     let refused = wang.replica.transition(id, Action::Complete, None).expect_err("unsigned");
     assert!(matches!(refused, CoreError::Refused(Supersession::SignatureRequired)), "{refused:?}");
+    // A phone that skips its own check: the unsigned completion reaches the server and takes no
+    // effect there.
+    wang.replica
+        .edit(id, |order, me, now| order.append_transition_unchecked(me, Action::Complete, None, now))
+        .expect("raw");
+    wang.synced().await;
+    let (_, detail) = server.call(&kefu.token, "GET", &format!("/api/v1/orders/{id}"), None).await;
+    assert_eq!(detail["status"], "in_progress", "{detail}");
+    let unsigned = detail["timeline"].as_array().expect("timeline").iter().find(|e| e["what"] == "complete").cloned();
+    assert_eq!(unsigned.as_ref().map(|e| e["reason_code"].clone()), Some(serde_json::json!("signature_required")));
+
+    // An order the technician registers and completes offline, unsigned, before the server
+    // ever saw it: the server's first look judges it all the same.
+    let found = {
+        use loopwork_sync_core::{Category, Channel, Grade, Kind, Location, NewOrder};
+        let new = NewOrder {
+            kind: Kind::Repair,
+            category: Category::PublicFacilities,
+            grade: Grade::Minor,
+            channel: Channel::Inspection,
+            location: Location::unit("hy-garden", "3", "1502"),
+            description: "巡检发现楼道灯不亮,已更换".into(),
+            reporter: wang.session.user,
+            occurred_at_ms: None,
+        };
+        let found = wang.replica.create(&new).expect("register on the round");
+        for action in [Action::Accept, Action::Arrive, Action::Start, Action::Complete] {
+            wang.replica.transition(found, action, None).expect("offline");
+        }
+        wang.synced().await;
+        found
+    };
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(20);
+    loop {
+        let (_, detail) = server.call(&kefu.token, "GET", &format!("/api/v1/orders/{found}"), None).await;
+        if detail["signature_required"] == true {
+            assert_eq!(detail["status"], "in_progress", "the unsigned completion no longer stands: {detail}");
+            break;
+        }
+        assert!(std::time::Instant::now() < deadline, "the server never judged the order: {detail}");
+        tokio::time::sleep(std::time::Duration::from_millis(200)).await;
+    }
 
     // The owner signs on 王师傅's phone; the picture goes up, the signed completion follows.
     let signed = photo(6_000, 77);
@@ -933,9 +975,9 @@ async fn the_owner_signs_on_the_technician_s_phone_where_the_organization_requir
         .as_array()
         .expect("timeline")
         .iter()
-        .find(|e| e["what"] == "complete")
+        .rfind(|e| e["what"] == "complete")
         .cloned()
-        .expect("the completion on the timeline");
+        .expect("the signed completion on the timeline");
     assert_eq!(
         (completion["verdict"].as_str(), completion["signature"].as_str()),
         (Some("applied"), Some(hash.as_str()))

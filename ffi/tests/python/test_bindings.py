@@ -414,69 +414,71 @@ def test_photos_and_the_owner_s_signature_taken_offline_reach_the_server_through
     admin = api("POST", "/api/v1/login", body={"login": "admin", "password": PASSWORD, "device_name": "console"})["token"]
     rules = {"rules": [{"kind": "repair", "category": "elevator", "require": "signature"}]}
     api("PUT", "/api/v1/settings/signature-rules", admin, rules)
-    tech, net = device(tmp_path, "tech", "wang")
-    order_id = dispatch(tmp_path, tech, category="elevator", description="3栋电梯按钮失灵")
-    for _ in range(100):  # the server's scanner records the requirement within seconds
-        tech.sync()
-        if tech.get_order(order_id).signature_required:
-            break
-        time.sleep(0.2)
-    assert tech.get_order(order_id).signature_required
+    try:
+        tech, net = device(tmp_path, "tech", "wang")
+        order_id = dispatch(tmp_path, tech, category="elevator", description="3栋电梯按钮失灵")
+        for _ in range(100):  # the server's scanner records the requirement within seconds
+            tech.sync()
+            if tech.get_order(order_id).signature_required:
+                break
+            time.sleep(0.2)
+        assert tech.get_order(order_id).signature_required
 
-    net.online = False
-    tech.accept(order_id)
-    tech.arrive(order_id)
-    tech.start_work(order_id)
-    photo = png(400, 300, 1)
-    assert len(photo) > 300_000
-    photo_sha = tech.attach_photo(order_id, photo, "image/png", "按钮面板")
-    with pytest.raises(lw.LoopworkError.NotPermitted) as refused:
-        tech.complete(order_id, None)
-    assert refused.value.code == "signature_required"
-    with pytest.raises(lw.LoopworkError.InvalidInput):
-        tech.complete_signed(order_id, b"not a picture", None)
-    signature = png(240, 90, 2)
-    signature_sha = tech.complete_signed(order_id, signature, "业主已签字确认")
-    assert tech.get_order(order_id).summary.status == lw.Status.AWAITING_CONFIRMATION
-    report = tech.upload_attachments()
-    assert (report.uploaded, report.pending) == (0, 2)
-    kinds = {a.sha256: (a.kind, a.upload) for a in tech.attachments(order_id)}
-    assert kinds == {photo_sha: ("photo", lw.UploadStatus.QUEUED()), signature_sha: ("signature", lw.UploadStatus.QUEUED())}
+        net.online = False
+        tech.accept(order_id)
+        tech.arrive(order_id)
+        tech.start_work(order_id)
+        photo = png(400, 300, 1)
+        assert len(photo) > 300_000
+        photo_sha = tech.attach_photo(order_id, photo, "image/png", "按钮面板")
+        with pytest.raises(lw.LoopworkError.NotPermitted) as refused:
+            tech.complete(order_id, None)
+        assert refused.value.code == "signature_required"
+        with pytest.raises(lw.LoopworkError.InvalidInput):
+            tech.complete_signed(order_id, b"not a picture", None)
+        signature = png(240, 90, 2)
+        signature_sha = tech.complete_signed(order_id, signature, "业主已签字确认")
+        assert tech.get_order(order_id).summary.status == lw.Status.AWAITING_CONFIRMATION
+        report = tech.upload_attachments()
+        assert (report.uploaded, report.pending) == (0, 2)
+        kinds = {a.sha256: (a.kind, a.upload) for a in tech.attachments(order_id)}
+        assert kinds == {photo_sha: ("photo", lw.UploadStatus.QUEUED()), signature_sha: ("signature", lw.UploadStatus.QUEUED())}
 
-    # The phone restarts: the queue and the bytes are still there.
-    del tech
-    tech = lw.Loopwork.open(str(tmp_path / "tech"), net)
-    progress = Progress()
-    tech.set_upload_observer(progress)
-    net.online = True
-    tech.sync()  # the references first; the bytes follow
-    net.cut_next_patch = 100_000
-    report = tech.upload_attachments()
-    assert (report.uploaded, report.pending, report.failed) == (2, 0, 0)
-    assert net.patched == len(photo) + len(signature), "nothing the server held was sent again"
-    assert progress.calls[-1] == (signature_sha, len(signature), len(signature))
-    assert (photo_sha, 100_000, len(photo)) in progress.calls, "resumed from the byte the server held"
-    assert all(a.upload == lw.UploadStatus.UPLOADED() for a in tech.attachments(order_id))
+        # The phone restarts: the queue and the bytes are still there.
+        del tech
+        tech = lw.Loopwork.open(str(tmp_path / "tech"), net)
+        progress = Progress()
+        tech.set_upload_observer(progress)
+        net.online = True
+        tech.sync()  # the references first; the bytes follow
+        net.cut_next_patch = 100_000
+        report = tech.upload_attachments()
+        assert (report.uploaded, report.pending, report.failed) == (2, 0, 0)
+        assert net.patched == len(photo) + len(signature), "nothing the server held was sent again"
+        assert progress.calls[-1] == (signature_sha, len(signature), len(signature))
+        assert (photo_sha, 100_000, len(photo)) in progress.calls, "resumed from the byte the server held"
+        assert all(a.upload == lw.UploadStatus.UPLOADED() for a in tech.attachments(order_id))
 
-    kefu = api("POST", "/api/v1/login", body={"login": "kefu", "password": PASSWORD, "device_name": "desk"})["token"]
-    detail = api("GET", f"/api/v1/orders/{order_id}", kefu)
-    assert detail["status"] == "awaiting_confirmation"
-    assert sorted((a["kind"], a["uploaded"]) for a in detail["attachments"]) == [("photo", True), ("signature", True)]
+        kefu = api("POST", "/api/v1/login", body={"login": "kefu", "password": PASSWORD, "device_name": "desk"})["token"]
+        detail = api("GET", f"/api/v1/orders/{order_id}", kefu)
+        assert detail["status"] == "awaiting_confirmation"
+        assert sorted((a["kind"], a["uploaded"]) for a in detail["attachments"]) == [("photo", True), ("signature", True)]
 
-    # The owner's phone fetches the signature on demand, into its cache.
-    owner, _ = device(tmp_path, "owner", "yezhu1502")
-    owner.sync()
-    seen = {a.sha256: a for a in owner.attachments(order_id)}
-    assert seen[signature_sha].upload == lw.UploadStatus.REMOTE() and seen[signature_sha].local_path is None
-    path = owner.attachment_file(order_id, signature_sha, False)
-    assert open(path, "rb").read() == signature
-    thumb = owner.attachment_file(order_id, signature_sha, True)
-    assert open(thumb, "rb").read()[:3] == b"\xff\xd8\xff", "thumbnails are JPEG"
-    assert owner.attachments(order_id)[1].local_path == path
-    owner.set_cache_budget(1)  # over budget: the least recently used go
-    assert not os.path.exists(path) and not os.path.exists(thumb)
-    assert open(owner.attachment_file(order_id, signature_sha, False), "rb").read() == signature
-    with pytest.raises(lw.LoopworkError.Rejected) as missing:
-        owner.attachment_file(order_id, "0" * 64, False)
-    assert missing.value.code == "not_found"
-    api("PUT", "/api/v1/settings/signature-rules", admin, {"rules": []})
+        # The owner's phone fetches the signature on demand, into its cache.
+        owner, _ = device(tmp_path, "owner", "yezhu1502")
+        owner.sync()
+        seen = {a.sha256: a for a in owner.attachments(order_id)}
+        assert seen[signature_sha].upload == lw.UploadStatus.REMOTE() and seen[signature_sha].local_path is None
+        path = owner.attachment_file(order_id, signature_sha, False)
+        assert open(path, "rb").read() == signature
+        thumb = owner.attachment_file(order_id, signature_sha, True)
+        assert open(thumb, "rb").read()[:3] == b"\xff\xd8\xff", "thumbnails are JPEG"
+        assert owner.attachments(order_id)[1].local_path == path
+        owner.set_cache_budget(1)  # over budget: the least recently used go
+        assert not os.path.exists(path) and not os.path.exists(thumb)
+        assert open(owner.attachment_file(order_id, signature_sha, False), "rb").read() == signature
+        with pytest.raises(lw.LoopworkError.Rejected) as missing:
+            owner.attachment_file(order_id, "0" * 64, False)
+        assert missing.value.code == "not_found"
+    finally:
+        api("PUT", "/api/v1/settings/signature-rules", admin, {"rules": []})

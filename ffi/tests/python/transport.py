@@ -2,8 +2,10 @@
 `loopwork_ffi.Transport`, with a switch for "no signal" and one for a link that drops mid-way.
 Shared by test_bindings.py and crash_device.py (found beside them on sys.path)."""
 
+import http.client
 import time
 import urllib.error
+import urllib.parse
 import urllib.request
 
 import loopwork_ffi as lw
@@ -21,8 +23,9 @@ OPENER = urllib.request.build_opener(NoRedirects)
 
 class HttpTransport(lw.Transport):
     """urllib as the host's HTTP client, with a switch for "no signal" (`online`), and
-    `cut_next_patch`: the next PATCH delivers only that many bytes of its body, then the link
-    drops before any answer arrives. `patched` counts the PATCH body bytes delivered."""
+    `cut_next_patch`: the next PATCH announces its whole body, sends only that many bytes of it
+    and the link drops (the socket closes mid-body, no answer). `patched` counts the PATCH body
+    bytes that left this side."""
 
     def __init__(self, delay=0.0):
         self.online = True
@@ -41,11 +44,12 @@ class HttpTransport(lw.Transport):
         body = bytes(request.body)
         if self.rewrite and request.method == "POST":
             body = self.rewrite(body)
-        cut = None
         if request.method == "PATCH":
             cut, self.cut_next_patch = self.cut_next_patch, None
             if cut is not None:
-                body = body[:cut]
+                self.patched += cut
+                drop_mid_body(request, body, cut)
+                raise lw.TransportError.Failed("the link dropped")
             self.patched += len(body)
         r = urllib.request.Request(request.url, data=body if body or request.method in ("POST", "PATCH") else None, method=request.method)
         for h in request.headers:
@@ -57,9 +61,22 @@ class HttpTransport(lw.Transport):
             answer = lw.HttpResponse(status=e.code, headers=headers(e.headers.items()), body=e.read())
         except OSError as e:
             raise lw.TransportError.Failed(str(e))
-        if cut is not None:
-            raise lw.TransportError.Failed("the link dropped")
         return answer
+
+
+def drop_mid_body(request, body, cut):
+    """Sends the request's headers (the whole body's Content-Length) and `cut` bytes of the
+    body, then closes the connection."""
+    url = urllib.parse.urlsplit(request.url)
+    connection = http.client.HTTPConnection(url.hostname, url.port, timeout=30)
+    connection.putrequest(request.method, url.path, skip_accept_encoding=True)
+    for h in request.headers:
+        connection.putheader(h.name, h.value)
+    connection.putheader("Content-Length", str(len(body)))
+    connection.endheaders()
+    connection.send(body[:cut])
+    time.sleep(0.2)  # the bytes reach the server before the connection ends
+    connection.close()
 
 
 def headers(pairs):

@@ -159,10 +159,17 @@ pub trait Scans: Send + Sync {
     /// changed.
     async fn mark_incidents(&self, org: &str, orders: &[OrderId], now_ms: i64) -> Result<usize>;
     /// Records in each order's document whether completing it needs the owner's signature
-    /// (`signature_required`, a server-only field; see `sync_core::signature`), in one push of
-    /// the server's own through the writer; an order whose document says so already, or that
-    /// does not load, is left alone. How many documents changed.
-    async fn require_signatures(&self, org: &str, orders: &[(OrderId, bool)], now_ms: i64) -> Result<usize>;
+    /// (`signature_required`, a server-only field), as `sync_core::signature::to_record` decides
+    /// on the document as stored now (`bool`: the server's first look at the order), in one push
+    /// of the server's own through the writer; an order with nothing to record, or that does not
+    /// load, is left alone. How many documents changed.
+    async fn require_signatures(
+        &self,
+        org: &str,
+        rules: &loopwork_sync_core::signature::SignatureRules,
+        orders: &[(OrderId, bool)],
+        now_ms: i64,
+    ) -> Result<usize>;
     /// Orders of the organization in these states, with their documents.
     /// Orders of the principal's scope in these statuses, whole, oldest first (at most `limit`
     /// per status).
@@ -580,17 +587,25 @@ where
         Ok(count)
     }
 
-    async fn require_signatures(&self, org: &str, orders: &[(OrderId, bool)], now_ms: i64) -> Result<usize> {
+    async fn require_signatures(
+        &self,
+        org: &str,
+        rules: &loopwork_sync_core::signature::SignatureRules,
+        orders: &[(OrderId, bool)],
+        now_ms: i64,
+    ) -> Result<usize> {
         let mut pushes = Vec::new();
-        for (order, required) in orders {
+        for (order, first_look) in orders {
             let Some(doc) = self.stored_document(org, &order.to_string()).await? else { continue };
             let Ok(document) = self.load_stored(org, *order, &doc).await else { continue };
             let mut document = document.with_device(self.fixed.server.device);
-            if document.signature_required() == *required {
+            // Decided again on the order as stored now: a push since the scan read it counts.
+            let Ok(state) = document.state() else { continue };
+            let Some(required) = loopwork_sync_core::signature::to_record(rules, &document, &state, *first_look) else {
                 continue;
-            }
+            };
             let before = document.heads();
-            if document.set_signature_required(*required, now_ms).is_err() {
+            if document.set_signature_required(required, now_ms).is_err() {
                 continue;
             }
             pushes.push((*order, server_changes(&document, &before)?));

@@ -75,11 +75,15 @@ impl SqliteStore {
     }
 
     /// Queues an attachment's upload, kept across restarts; the same bytes queued again (for
-    /// another order) are one upload. Whether it was new.
+    /// another order) are one upload, sent again if it was done (the server may have let the
+    /// blob go since: it answers at once if it holds it). Whether it was new or sent again.
     pub fn queue_upload(&self, queued: &QueuedUpload) -> Result<bool, CoreError> {
         let added = self.conn.execute(
             "INSERT INTO uploads (sha256, order_id, kind, mime, length, state, queued_at_ms)
-             VALUES (?1, ?2, ?3, ?4, ?5, 'new', ?6) ON CONFLICT (sha256) DO NOTHING",
+             VALUES (?1, ?2, ?3, ?4, ?5, 'new', ?6)
+             ON CONFLICT (sha256) DO UPDATE SET state = 'new', location = NULL, sent = 0, verify = 0,
+                 failures = 0, not_before_ms = 0
+             WHERE uploads.state = 'done'",
             rusqlite::params![
                 queued.upload.sha256,
                 queued.order.to_string(),

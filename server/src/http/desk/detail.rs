@@ -523,7 +523,7 @@ pub(super) fn allowed_actions(
     let mut closing_needs = None;
     let actions = person_actions(principal.user)
         .iter()
-        .filter(|action| lifecycle::check(state, &facts, action, principal.user, principal.role).is_ok())
+        .filter(|action| lifecycle::check_entry(state, &facts, action, principal.user, principal.role, false).is_ok())
         .filter(|action| {
             let withheld = **action == Action::Close && !closing.allows(grade, principal.role);
             if withheld {
