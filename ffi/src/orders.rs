@@ -224,7 +224,8 @@ impl Loopwork {
         self.edit(&order_id, |r, id| r.log_time(id, start_ms, end_ms).map(drop))
     }
 
-    /// Attaches a photo or signature by its content hash; the bytes travel separately.
+    /// Attaches a photo or file by its content hash alone (the bytes sent by other means);
+    /// `attach_photo` keeps and sends the bytes too, `complete_signed` adds a signature.
     pub fn attach(&self, order_id: String, sha256_hex: String, mime: String) -> Result<(), LoopworkError> {
         self.edit(&order_id, |r, id| r.attach(id, &sha256_hex, &mime).map(drop))
     }
