@@ -17,7 +17,7 @@ fuzz_target!(|data: &[u8]| {
     if book.validate().is_err() {
         return;
     }
-    let state = fold(&OrderFacts { reporter: UserId::new(), kind: Kind::Repair }, Vec::new());
+    let state = fold(&OrderFacts { reporter: UserId::new(), kind: Kind::Repair, signature_required: false }, Vec::new());
     for grade in [Grade::Minor, Grade::Serious, Grade::Severe, Grade::Critical] {
         if let Some(d) = book.deadlines(Kind::Repair, &Category::Elevator, grade, &state, created) {
             assert!(d.response_due_ms >= created);
