@@ -9,7 +9,7 @@ import {
 } from '/assets/common.js';
 import { adminView } from '/assets/admin.js';
 import { chatsView, waitingCount } from '/assets/chats.js';
-import { attachmentsCard } from '/assets/photos.js';
+import { attachmentsCard, photoPicker } from '/assets/photos.js';
 import { deviationsView, incidentBanner, incidentsView, knowProjects, openDeviations, openIncidents, projectName } from '/assets/incidents.js';
 
 session.use('loopwork.desk');
@@ -418,6 +418,8 @@ function registerView() {
   // The assistant's reading of the description (POST /api/v1/triage), as the dispatcher types.
   const suggest = h('div', { class: 'wide caller suggest', 'data-testid': 'reg-suggest', 'aria-live': 'polite', hidden: true });
   const submit = h('button', { type: 'submit', class: 'primary', 'data-testid': 'reg-submit' }, t('register_submit'));
+  // The caller's photos (sent by WeChat, say), uploaded once the order is registered.
+  const photos = photoPicker({ testid: 'reg-photos' });
   const buildingList = h('datalist', { id: 'reg-buildings' });
   const unitList = h('datalist', { id: 'reg-units' });
   const form = h('form', { class: 'card form-grid', 'data-testid': 'register-form' },
@@ -433,6 +435,7 @@ function registerView() {
     field(t('occurred_at'), input('occurred', { type: 'datetime-local' })),
     field(`${t('appointment')}`, windowInputs('appt'), 'wide'),
     field(t('description'), h('textarea', { name: 'description', 'data-testid': 'reg-description', rows: 3, required: true }), 'wide'),
+    field(t('photos'), photos.node, 'wide'),
     suggest,
     dupes,
     field(t('assign_to'), techSelect('assignee')),
@@ -557,6 +560,9 @@ function registerView() {
         caller_name: v.caller_name || undefined, caller_phone: v.caller_phone || undefined, assignee: v.assignee || undefined,
         appointment: readWindow(form, 'appt') ?? undefined, conversation: st.draftConversation ?? undefined };
       const r = await api('/api/v1/orders', { method: 'POST', body, idempotencyKey: key });
+      // The order is registered; its photos follow (a failure leaves the order as it is).
+      if (photos.count()) await photos.send(r.id);
+      photos.clear();
       st.draftConversation = null;
       fromChat.hidden = true;
       key = newKey();

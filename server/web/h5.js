@@ -2,10 +2,10 @@
 // its progress, confirm (with a rating) or reject the completed work, ask the assistant. Hash routes: #list, #new,
 // #order/<id>, #ask[/<id>]. Live events reload the current view's data in place.
 import {
-  addStrings, api, busy, errorBox, field, fmtTime, h, label, lang, loadVocab, loginView, place, rerender, session, startLive,
+  addStrings, api, busy, errorBox, field, fmtTime, h, label, lang, loadVocab, loginView, newKey, place, rerender, session, startLive,
   startPage, statusBadge, t, toast, viewer, vocab, windowInputs, readWindow, fmtWindow,
 } from '/assets/common.js';
-import { attachmentsCard } from '/assets/photos.js';
+import { attachmentsCard, photoPicker } from '/assets/photos.js';
 
 session.use('loopwork.h5');
 const $ = (id) => document.getElementById(id);
@@ -123,6 +123,10 @@ function newView() {
   const fromChat = st.prefillConversation;
   // The unit already has an open order of this category: say so before a second is sent.
   const dup = h('p', { class: 'notice', 'data-testid': 'h5-duplicate', hidden: true });
+  // Photos of the problem (the ceiling, the leak), sent once the report is filed.
+  const photos = photoPicker({ testid: 'h5-photos-pick' });
+  // One key per report: a retry after a lost answer does not file twice.
+  const key = newKey();
   const form = h('form', { class: 'card stack', 'data-testid': 'h5-form' },
     field(t('kind'), h('select', { name: 'kind', 'data-testid': 'h5-kind' },
       (vocab.kinds ?? []).filter((k) => ['repair', 'complaint'].includes(k.code)).map((k) => h('option', { value: k.code }, label('kinds', k.code))))),
@@ -131,6 +135,7 @@ function newView() {
     field(t('unit'), h('select', { name: 'unit', 'data-testid': 'h5-unit' }, units.map((u, i) => h('option', { value: i }, `${t('building_n', u.building)} ${u.unit}`)))),
     field(t('description'), h('textarea', { name: 'description', 'data-testid': 'h5-description', rows: 4, required: true }, st.prefill ?? '')),
     field(t('appt_hint'), windowInputs('appt')),
+    field(t('photos'), photos.node),
     dup,
     units.length ? null : h('p', { class: 'error' }, t('no_units')),
     h('button', { type: 'submit', class: 'primary block', 'data-testid': 'h5-submit', disabled: !units.length }, t('report_submit')));
@@ -149,9 +154,10 @@ function newView() {
     busy(e.submitter, async () => {
       const v = Object.fromEntries(new FormData(form));
       const u = units[Number(v.unit)];
-      const r = await api('/api/v1/orders', { method: 'POST', body: { kind: v.kind, category: v.category, channel: 'app',
+      const r = await api('/api/v1/orders', { method: 'POST', idempotencyKey: key, body: { kind: v.kind, category: v.category, channel: 'app',
         project: u.project, building: u.building, unit: u.unit, description: v.description.trim(),
         appointment: readWindow(form, 'appt') ?? undefined, conversation: fromChat ?? undefined } });
+      if (photos.count()) await photos.send(r.id);
       toast(t('reported_as', r.number));
       location.hash = `#order/${encodeURIComponent(r.id)}`;
     });

@@ -14,7 +14,9 @@ addStrings({
   add_photo: ['上传照片或文件', 'Add a photo or file'], uploading: ['正在上传 {0}%', 'Uploading {0}%'],
   attached: ['已上传', 'Added'], not_uploaded_yet: ['待上传', 'Not uploaded yet'], file_label: ['文件', 'File'],
   close: ['关闭', 'Close'], photo_by_me: ['我', 'Me'], photo_of: ['{0} 的照片', 'Photo by {0}'], no_photos: ['暂无照片', 'No photos yet'],
-  owner_signature: ['业主签字确认', "Owner's signature"], signature_needed: ['本单完工须业主在维修人员手机上签字确认', 'Completion needs the owner to sign on the technician\'s phone'],
+  owner_signature: ['业主签字确认', "Owner's signature"], add_photos: ['添加照片', 'Add photos'], remove: ['移除', 'Remove'],
+  uploading_n: ['正在上传第 {0}/{1} 张 {2}%', 'Uploading {0} of {1}: {2}%'], photos_failed: ['{0} 张照片未能上传,可在工单详情中重新上传', '{0} photo(s) could not be sent; add them again on the order'],
+  photos_hint: ['最多 9 张,工单登记后上传', 'Up to 9; sent once the order is registered'], signature_needed: ['本单完工须业主在维修人员手机上签字确认', 'Completion needs the owner to sign on the technician\'s phone'],
 });
 
 const PHASES = ['before', 'during', 'after'];
@@ -148,6 +150,57 @@ export function attachmentsCard(d, { who, onChanged, testid = 'detail-photos' })
     !files.length && h('p', { class: 'muted' }, t('no_photos')),
     groups.map(([title, list]) => [h('h4', {}, title), h('ul', { class: 'gallery' }, list.map(item))]),
     d.may_attach && addForm(base, onChanged));
+}
+
+// Photos chosen while registering or reporting, sent once the order exists (the order never
+// waits for its photos): a file input for several at once, previews of the choice (each can be
+// removed), and `send(orderId)`, which uploads each and attaches it, answering how many went
+// and the names of those that did not.
+export const MAX_PICKED = 9;
+export function photoPicker({ testid = 'photo-pick' } = {}) {
+  let chosen = [];
+  let previews = [];
+  const input = h('input', { type: 'file', multiple: true, accept: 'image/jpeg,image/png,image/webp,application/pdf', 'data-testid': `${testid}-input`, 'aria-label': t('add_photos') });
+  const list = h('ul', { class: 'gallery', 'data-testid': `${testid}-list` });
+  const progress = h('span', { class: 'muted', 'data-testid': `${testid}-progress`, 'aria-live': 'polite' });
+  const button = h('button', { type: 'button', 'data-testid': `${testid}-add` }, t('add_photos'));
+  const paint = () => {
+    for (const url of previews) if (url) URL.revokeObjectURL(url);
+    previews = chosen.map((f) => (f.type.startsWith('image/') ? URL.createObjectURL(f) : null));
+    list.replaceChildren(...chosen.map((f, i) => h('li', { 'data-testid': `${testid}-item` },
+      h('span', { class: 'thumb' }, previews[i] ? h('img', { src: previews[i], alt: f.name }) : h('span', { class: 'file' }, '📄', h('small', {}, f.name))),
+      h('button', { type: 'button', class: 'link', 'aria-label': `${t('remove')} ${f.name}`, onclick: () => { chosen.splice(i, 1); paint(); } }, t('remove')))));
+    button.disabled = chosen.length >= MAX_PICKED;
+  };
+  button.addEventListener('click', () => input.click());
+  input.addEventListener('change', () => {
+    chosen = chosen.concat([...input.files]).slice(0, MAX_PICKED);
+    input.value = '';
+    paint();
+  });
+  const node = h('div', { class: 'photos picker', 'data-testid': testid },
+    h('div', { class: 'row-actions' }, button, input, h('span', { class: 'muted' }, t('photos_hint')), progress), list);
+  return {
+    node,
+    count: () => chosen.length,
+    clear() { chosen = []; paint(); },
+    async send(orderId) {
+      const failed = [];
+      let sent = 0;
+      for (const [i, file] of chosen.entries()) {
+        try {
+          const sha256 = await upload(file, (done) => { progress.textContent = t('uploading_n', i + 1, chosen.length, Math.round(done * 100)); });
+          await api(`/api/v1/orders/${encodeURIComponent(orderId)}/attachments`, { method: 'POST', body: { sha256 } });
+          sent += 1;
+        } catch {
+          failed.push(file.name);
+        }
+      }
+      progress.textContent = '';
+      if (failed.length) toast(t('photos_failed', failed.length));
+      return { sent, failed };
+    },
+  };
 }
 
 function addForm(base, onChanged) {

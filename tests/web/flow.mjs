@@ -198,6 +198,8 @@ async function main() {
     await byId(desk, 'reg-area').fill('3栋2号电梯');
     await byId(desk, 'reg-building').fill(fx.building);
     await byId(desk, 'reg-description').fill(`3栋电梯里困了人，按警铃没人应 ${token}`);
+    await byId(desk, 'reg-photos-input').setInputFiles({ name: 'lift.png', mimeType: 'image/png', buffer: png(64, 48, [90, 110, 160]) });
+    await byId(desk, 'reg-photos-item').waitFor();
     await byId(desk, 'suggest-urgent').waitFor({ timeout: 5000 });
     const rule = (await byId(desk, 'suggest-rule').textContent()).trim();
     if (rule !== '电梯困人') throw new Error(`the life-safety rule shows as ${JSON.stringify(rule)}`);
@@ -213,6 +215,12 @@ async function main() {
     }, id);
     if (saved.kind !== 'repair' || saved.category !== 'elevator' || !['severe', 'critical'].includes(saved.grade)) {
       throw new Error(`saved as ${saved.kind} ${saved.category} ${saved.grade}: the suggestion did not fill the form`);
+    }
+    // The photo the caller sent, chosen on the form, went up once the order existed.
+    if (saved.attachments?.length !== 1 || !saved.attachments[0].uploaded || saved.attachments[0].stored_type !== 'image/png') {
+      throw new Error(`the registration's photo: ${JSON.stringify(saved.attachments)}`);
+    }
+    if (await byId(desk, 'reg-photos-item').count()) throw new Error('the sent photo is still chosen on the form');
     }
     if (await byId(desk, 'reg-suggest').isVisible()) throw new Error('the suggestion stays after registering');
     // 采用建议 takes all three at once; nothing is left chosen for the next step.
@@ -892,13 +900,34 @@ async function main() {
     await byId(desk, 'incident-banner').waitFor({ state: 'hidden', timeout: 10_000 });
   });
 
+  // The owner reports a problem with two photos (one removed again before sending): the order
+  // opens with the one kept, uploaded.
+  await run('owner_report_photos', async () => {
+    await owner.bringToFront();
+    await owner.evaluate(() => { location.hash = '#new'; });
+    await viewDrawn(owner, 'new');
+    await byId(owner, 'h5-description').fill(`阳台顶上渗水，墙皮脱落 ${token}`);
+    await byId(owner, 'h5-photos-pick-input').setInputFiles([
+      { name: 'wall.png', mimeType: 'image/png', buffer: png(80, 60, [200, 190, 170]) },
+      { name: 'oops.png', mimeType: 'image/png', buffer: png(20, 20, [0, 0, 0]) },
+    ]);
+    await owner.locator('[data-testid="h5-photos-pick-item"]').nth(1).waitFor();
+    await owner.locator('[data-testid="h5-photos-pick-item"]').nth(1).getByRole('button').click();
+    if (await byId(owner, 'h5-photos-pick-item').count() !== 1) throw new Error('the removed photo is still chosen');
+    await byId(owner, 'h5-submit').click();
+    await viewDrawn(owner, 'order');
+    await owner.locator('[data-testid="h5-photos"] [data-testid="photo"][data-uploaded="true"]').waitFor({ timeout: 10_000 });
+    await owner.waitForFunction(() => [...document.querySelectorAll('[data-testid="h5-photos"] img')].some((i) => i.complete && i.naturalWidth === 80));
+    if (await owner.locator('[data-testid="h5-photos"] [data-testid="photo"]').count() !== 1) throw new Error('not exactly the one photo kept');
+  });
+
   await run('viewports', async () => {
     const views = [
       [desk, 'desk', '#queue', 'queue'], [desk, 'desk', '#register', 'register'], [desk, 'desk', `#order/${orderId}`, 'order'],
       [desk, 'desk', '#queue?status=open&grade=minor', 'queue'], [desk, 'desk', '#dashboard', 'dashboard'], [desk, 'desk', '#kpis', 'kpis'], [desk, 'desk', '#notifications', 'notifications'],
       [desk, 'desk', '#estate', 'estate'], [admin, 'admin', '#admin/users', 'admin'], [admin, 'admin', '#admin/sla', 'admin'],
       [admin, 'admin', '#admin/escalation', 'admin'],
-      [owner, 'h5', '#list', 'list'], [owner, 'h5', `#order/${orderId}`, 'order'], [owner, 'h5', '#ask', 'ask'],
+      [owner, 'h5', '#list', 'list'], [owner, 'h5', `#order/${orderId}`, 'order'], [owner, 'h5', '#ask', 'ask'], [owner, 'h5', '#new', 'new'],
       [desk, 'desk', '#chats', 'chats'], [desk, 'desk', '#chats/kb', 'chats'],
       [desk, 'desk', '#incidents?state=all', 'incidents'], [desk, 'desk', '#incidents/1', 'incidents'],
       [desk, 'desk', '#deviations', 'deviations'],

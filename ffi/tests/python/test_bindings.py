@@ -482,3 +482,31 @@ def test_photos_and_the_owner_s_signature_taken_offline_reach_the_server_through
         assert missing.value.code == "not_found"
     finally:
         api("PUT", "/api/v1/settings/signature-rules", admin, {"rules": []})
+
+
+def test_fifty_photos_taken_offline_over_days_all_go_up_when_signal_returns(tmp_path):
+    """A technician works a week of plant-room jobs without signal: 50 photos wait on the
+    phone (the queue survives a restart), then all go up at once, each stored once."""
+    tech, net = device(tmp_path, "tech", "wang")
+    order_id = dispatch(tmp_path, tech, description="水泵房巡检,逐台拍照")
+    tech.sync()
+    net.online = False
+    tech.accept(order_id)
+    tech.arrive(order_id)
+    tech.start_work(order_id)
+    shas = [tech.attach_photo(order_id, png(24, 24, 1000 + i), "image/png", f"第{i + 1}台") for i in range(50)]
+    assert len(set(shas)) == 50
+    tech.attach_photo(order_id, png(24, 24, 1000), "image/png", "同一张再拍一次")  # the same bytes: one upload
+    assert tech.upload_attachments().pending == 50
+    del tech
+    tech = lw.Loopwork.open(str(tmp_path / "tech"), net)
+    net.online = True
+    tech.sync()
+    report = tech.upload_attachments()
+    assert (report.uploaded, report.pending, report.failed) == (50, 0, 0)
+    assert tech.upload_attachments().uploaded == 0, "nothing is sent twice"
+    kefu = api("POST", "/api/v1/login", body={"login": "kefu", "password": PASSWORD, "device_name": "desk"})["token"]
+    detail = api("GET", f"/api/v1/orders/{order_id}", kefu)
+    assert len(detail["attachments"]) == 51
+    assert all(a["uploaded"] for a in detail["attachments"])
+    assert {a["sha256"] for a in detail["attachments"]} == set(shas)
