@@ -221,7 +221,6 @@ async function main() {
       throw new Error(`the registration's photo: ${JSON.stringify(saved.attachments)}`);
     }
     if (await byId(desk, 'reg-photos-item').count()) throw new Error('the sent photo is still chosen on the form');
-    }
     if (await byId(desk, 'reg-suggest').isVisible()) throw new Error('the suggestion stays after registering');
     // 采用建议 takes all three at once; nothing is left chosen for the next step.
     await byId(desk, 'reg-description').fill(`楼下草坪好久没修剪了，杂草很高 ${token}`);
