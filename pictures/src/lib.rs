@@ -171,6 +171,13 @@ pub fn thumbnail(bytes: &[u8], mime: &str) -> Result<Vec<u8>, String> {
         _ => return Err(format!("no thumbnail of {mime}")),
     };
     let failed = |e: image::ImageError| format!("no thumbnail of this {mime}: {e}");
+    // A JPEG is decoded at an eighth, a quarter or half its size, as small as still covers the
+    // thumbnail: a 24-megapixel photo's pixels take 1 MB instead of 72.
+    if format == ImageFormat::Jpeg
+        && let Some(scaled) = scaled_jpeg(bytes)?
+    {
+        return encode_thumbnail(scaled);
+    }
     let mut limits = image::Limits::default();
     limits.max_alloc = Some(DECODE_MAX_BYTES);
     limits.max_image_width = Some(DECODE_MAX_EDGE);
@@ -180,8 +187,53 @@ pub fn thumbnail(bytes: &[u8], mime: &str) -> Result<Vec<u8>, String> {
     // The decoders check the dimensions; the memory the pixels take is checked here.
     limits.reserve(decoder.total_bytes()).map_err(failed)?;
     let orientation = decoder.orientation().map_err(failed)?;
-    let mut picture = DynamicImage::from_decoder(decoder).map_err(failed)?;
-    // Made smaller, never larger; then turned (the small picture, not the large one).
+    let picture = DynamicImage::from_decoder(decoder).map_err(failed)?;
+    encode_thumbnail((picture, orientation))
+}
+
+/// A JPEG's pixels decoded at the smallest scale (1/8, 1/4, 1/2 or 1) that still covers a
+/// thumbnail, with its orientation; `None` for what this decoder does not scale (CMYK, 16-bit
+/// grey), which the general path then decodes whole.
+fn scaled_jpeg(bytes: &[u8]) -> Result<Option<(image::DynamicImage, image::metadata::Orientation)>, String> {
+    use jpeg_decoder::PixelFormat;
+    let failed = |e: jpeg_decoder::Error| format!("no thumbnail of this image/jpeg: {e}");
+    let mut decoder = jpeg_decoder::Decoder::new(Cursor::new(bytes));
+    decoder.set_max_decoding_buffer_size(DECODE_MAX_BYTES as usize);
+    decoder.read_info().map_err(failed)?;
+    let info = decoder.info().ok_or("no thumbnail of this image/jpeg: no header")?;
+    if u32::from(info.width) > DECODE_MAX_EDGE || u32::from(info.height) > DECODE_MAX_EDGE {
+        return Err(format!("no thumbnail of a {}×{} picture", info.width, info.height));
+    }
+    if !matches!(info.pixel_format, PixelFormat::L8 | PixelFormat::RGB24) {
+        return Ok(None);
+    }
+    let edge = THUMBNAIL_EDGE as u16;
+    let (width, height) = decoder.scale(edge, edge).map_err(failed)?;
+    let pixels = decoder.decode().map_err(failed)?;
+    let (width, height) = (u32::from(width), u32::from(height));
+    let picture = match info.pixel_format {
+        PixelFormat::L8 => image::GrayImage::from_raw(width, height, pixels).map(image::DynamicImage::ImageLuma8),
+        _ => image::RgbImage::from_raw(width, height, pixels).map(image::DynamicImage::ImageRgb8),
+    }
+    .ok_or("no thumbnail of this image/jpeg: fewer pixels than its size")?;
+    Ok(Some((picture, orientation(bytes))))
+}
+
+/// Which way up a JPEG is, by its EXIF (upright when it says nothing readable).
+fn orientation(bytes: &[u8]) -> image::metadata::Orientation {
+    exif::Reader::new()
+        .read_from_container(&mut Cursor::new(bytes))
+        .ok()
+        .and_then(|read| read.get_field(exif::Tag::Orientation, exif::In::PRIMARY)?.value.get_uint(0))
+        .and_then(|n| u8::try_from(n).ok())
+        .and_then(image::metadata::Orientation::from_exif)
+        .unwrap_or(image::metadata::Orientation::NoTransforms)
+}
+
+/// The thumbnail of decoded pixels: made smaller, never larger; then turned (the small picture,
+/// not the large one); transparency on white; JPEG at quality 80.
+fn encode_thumbnail((mut picture, orientation): (image::DynamicImage, image::metadata::Orientation)) -> Result<Vec<u8>, String> {
+    let failed = |e: image::ImageError| format!("no thumbnail: {e}");
     if picture.width() > THUMBNAIL_EDGE || picture.height() > THUMBNAIL_EDGE {
         picture = picture.thumbnail(THUMBNAIL_EDGE, THUMBNAIL_EDGE);
     }
@@ -342,14 +394,18 @@ mod tests {
     }
 
     #[test]
-    fn a_picture_too_large_to_decode_gets_no_thumbnail() {
-        // A small JPEG whose frame header says 12,000 × 12,000 pixels (432 MB decoded): refused
-        // before any pixel is decoded.
+    fn a_huge_jpeg_is_decoded_at_an_eighth_and_one_past_the_edge_limit_not_at_all() {
+        // A small JPEG whose frame header says 12,000 × 12,000 pixels (432 MB decoded whole):
+        // decoded at an eighth (1,500 × 1,500), its thumbnail made.
         let mut jpeg = camera_jpeg_alone().to_vec();
         let sof = jpeg.windows(2).position(|w| w == [0xFF, 0xC0]).expect("a frame header");
         jpeg[sof + 5..sof + 9].copy_from_slice(&[0x2E, 0xE0, 0x2E, 0xE0]);
+        let small = image::load_from_memory(&thumbnail(&jpeg, "image/jpeg").expect("scaled")).expect("a JPEG");
+        assert_eq!((small.width(), small.height()), (THUMBNAIL_EDGE, THUMBNAIL_EDGE));
+        // 30,000 × 30,000: past what any thumbnail is made of.
+        jpeg[sof + 5..sof + 9].copy_from_slice(&[0x75, 0x30, 0x75, 0x30]);
         let refused = thumbnail(&jpeg, "image/jpeg").expect_err("too large");
-        assert!(refused.contains("limit"), "{refused}");
+        assert!(refused.contains("30000×30000"), "{refused}");
     }
 
     #[test]
