@@ -649,6 +649,16 @@ async fn a_photo_reaches_those_who_see_its_order_without_where_it_was_taken(back
     );
     let first = listed.iter().find(|a| a["sha256"] == hash.as_str()).expect("the first photo");
     assert_eq!((first["phase"].as_str(), first["thumbnail"].as_bool()), (Some("during"), Some(true)));
+    // The route's other refusals: a hash in capitals, another company's dispatcher (the order is
+    // not theirs to find), the owner once a technician took the order (the field rules).
+    let (status, _, body) = answer(attach(&desk, &elsewhere.to_uppercase()).await.expect("attach")).await;
+    assert_eq!((status, error_code(&body)), (400, "invalid_sha256"), "{body}");
+    assert_eq!(stranger.upload(&elsewhere_photo, "photo").await, elsewhere);
+    let (status, _, body) = answer(attach(&stranger, &elsewhere).await.expect("attach")).await;
+    assert_eq!((status, error_code(&body)), (404, "not_found"), "{body}");
+    assert_eq!(owner.upload(&elsewhere_photo, "photo").await, elsewhere);
+    let (status, _, body) = answer(attach(&owner, &elsewhere).await.expect("attach")).await;
+    assert_eq!((status, error_code(&body)), (409, "refused"), "{body}");
 
     // A file is saved, never shown in the page; it has no thumbnail.
     let mut pdf = b"%PDF-1.7\n".to_vec();
