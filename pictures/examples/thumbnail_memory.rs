@@ -30,7 +30,11 @@ fn main() {
         let pixels = image::RgbImage::from_fn(width, height, |x, y| {
             seed = seed.wrapping_mul(1_664_525).wrapping_add(1_013_904_223);
             let grain = (seed >> 29) as u8;
-            image::Rgb([((x * 255 / width) as u8).wrapping_add(grain), (y * 255 / height) as u8, 140u8.wrapping_sub(grain)])
+            image::Rgb([
+                ((x * 255 / width) as u8).wrapping_add(grain),
+                (y * 255 / height) as u8,
+                140u8.wrapping_sub(grain),
+            ])
         });
         let mut out = Vec::new();
         image::codecs::jpeg::JpegEncoder::new_with_quality(&mut out, 90).encode_image(&pixels).expect("jpeg");

@@ -232,7 +232,9 @@ fn orientation(bytes: &[u8]) -> image::metadata::Orientation {
 
 /// The thumbnail of decoded pixels: made smaller, never larger; then turned (the small picture,
 /// not the large one); transparency on white; JPEG at quality 80.
-fn encode_thumbnail((mut picture, orientation): (image::DynamicImage, image::metadata::Orientation)) -> Result<Vec<u8>, String> {
+fn encode_thumbnail(
+    (mut picture, orientation): (image::DynamicImage, image::metadata::Orientation),
+) -> Result<Vec<u8>, String> {
     let failed = |e: image::ImageError| format!("no thumbnail: {e}");
     if picture.width() > THUMBNAIL_EDGE || picture.height() > THUMBNAIL_EDGE {
         picture = picture.thumbnail(THUMBNAIL_EDGE, THUMBNAIL_EDGE);
