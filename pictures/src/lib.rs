@@ -171,8 +171,9 @@ pub fn thumbnail(bytes: &[u8], mime: &str) -> Result<Vec<u8>, String> {
         _ => return Err(format!("no thumbnail of {mime}")),
     };
     let failed = |e: image::ImageError| format!("no thumbnail of this {mime}: {e}");
-    // A JPEG is decoded at an eighth, a quarter or half its size, as small as still covers the
-    // thumbnail: a 24-megapixel photo's pixels take 1 MB instead of 72.
+    // A baseline JPEG (what cameras write) is decoded at an eighth, a quarter or half its size,
+    // as small as still covers the thumbnail: a 24-megapixel photo's pixels take 1 MB instead
+    // of 72.
     if format == ImageFormat::Jpeg
         && let Some(scaled) = scaled_jpeg(bytes)?
     {
@@ -191,32 +192,48 @@ pub fn thumbnail(bytes: &[u8], mime: &str) -> Result<Vec<u8>, String> {
     encode_thumbnail((picture, orientation))
 }
 
-/// A JPEG's pixels decoded at the smallest scale (1/8, 1/4, 1/2 or 1) that still covers a
-/// thumbnail, with its orientation; `None` for what this decoder does not scale (CMYK, 16-bit
-/// grey), which the general path then decodes whole.
+/// The most pixels a baseline JPEG's thumbnail is decoded from at a reduced scale (the work
+/// still visits every block of the picture).
+const SCALED_MAX_PIXELS: u64 = 100_000_000;
+
+/// A baseline JPEG's pixels decoded at the smallest scale (1/8, 1/4, 1/2 or 1) that still covers
+/// a thumbnail, with its orientation. `None` for what is left to the general path, which decodes
+/// whole under its memory limit: a progressive or lossless JPEG (this decoder keeps their
+/// coefficients or samples at full size whatever the scale), CMYK or 16-bit grey, and anything
+/// this decoder cannot read.
 fn scaled_jpeg(bytes: &[u8]) -> Result<Option<(image::DynamicImage, image::metadata::Orientation)>, String> {
-    use jpeg_decoder::PixelFormat;
-    let failed = |e: jpeg_decoder::Error| format!("no thumbnail of this image/jpeg: {e}");
+    use jpeg_decoder::{CodingProcess, PixelFormat};
     let mut decoder = jpeg_decoder::Decoder::new(Cursor::new(bytes));
-    decoder.set_max_decoding_buffer_size(DECODE_MAX_BYTES as usize);
-    decoder.read_info().map_err(failed)?;
-    let info = decoder.info().ok_or("no thumbnail of this image/jpeg: no header")?;
-    if u32::from(info.width) > DECODE_MAX_EDGE || u32::from(info.height) > DECODE_MAX_EDGE {
-        return Err(format!("no thumbnail of a {}×{} picture", info.width, info.height));
-    }
-    if !matches!(info.pixel_format, PixelFormat::L8 | PixelFormat::RGB24) {
+    if decoder.read_info().is_err() {
         return Ok(None);
     }
-    let edge = THUMBNAIL_EDGE as u16;
-    let (width, height) = decoder.scale(edge, edge).map_err(failed)?;
-    let pixels = decoder.decode().map_err(failed)?;
-    let (width, height) = (u32::from(width), u32::from(height));
-    let picture = match info.pixel_format {
-        PixelFormat::L8 => image::GrayImage::from_raw(width, height, pixels).map(image::DynamicImage::ImageLuma8),
-        _ => image::RgbImage::from_raw(width, height, pixels).map(image::DynamicImage::ImageRgb8),
+    let Some(info) = decoder.info() else { return Ok(None) };
+    let (full_width, full_height) = (u32::from(info.width), u32::from(info.height));
+    if full_width > DECODE_MAX_EDGE || full_height > DECODE_MAX_EDGE {
+        return Err(format!("no thumbnail of a {full_width}×{full_height} picture"));
     }
-    .ok_or("no thumbnail of this image/jpeg: fewer pixels than its size")?;
-    Ok(Some((picture, orientation(bytes))))
+    if u64::from(full_width) * u64::from(full_height) > SCALED_MAX_PIXELS {
+        return Err(format!("no thumbnail of a {full_width}×{full_height} picture: more than 100 megapixels"));
+    }
+    let grey = match (info.coding_process, info.pixel_format) {
+        (CodingProcess::DctSequential, PixelFormat::L8) => true,
+        (CodingProcess::DctSequential, PixelFormat::RGB24) => false,
+        _ => return Ok(None),
+    };
+    let edge = THUMBNAIL_EDGE as u16;
+    let Ok((width, height)) = decoder.scale(edge, edge) else { return Ok(None) };
+    let Ok(pixels) = decoder.decode() else { return Ok(None) };
+    let (width, height) = (u32::from(width), u32::from(height));
+    let expected = width as usize * height as usize * if grey { 1 } else { 3 };
+    if pixels.len() != expected {
+        return Ok(None);
+    }
+    let picture = if grey {
+        image::GrayImage::from_raw(width, height, pixels).map(image::DynamicImage::ImageLuma8)
+    } else {
+        image::RgbImage::from_raw(width, height, pixels).map(image::DynamicImage::ImageRgb8)
+    };
+    Ok(picture.map(|p| (p, orientation(bytes))))
 }
 
 /// Which way up a JPEG is, by its EXIF (upright when it says nothing readable).
@@ -396,15 +413,18 @@ mod tests {
     }
 
     #[test]
-    fn a_huge_jpeg_is_decoded_at_an_eighth_and_one_past_the_edge_limit_not_at_all() {
-        // A small JPEG whose frame header says 12,000 × 12,000 pixels (432 MB decoded whole):
-        // decoded at an eighth (1,500 × 1,500), its thumbnail made.
+    fn a_large_jpeg_is_decoded_at_an_eighth_and_a_huge_one_not_at_all() {
+        // A small JPEG whose frame header says 8,000 × 8,000 pixels (192 MB decoded whole, past
+        // the general path's limit): decoded at an eighth (1,000 × 1,000), its thumbnail made.
         let mut jpeg = camera_jpeg_alone().to_vec();
         let sof = jpeg.windows(2).position(|w| w == [0xFF, 0xC0]).expect("a frame header");
-        jpeg[sof + 5..sof + 9].copy_from_slice(&[0x2E, 0xE0, 0x2E, 0xE0]);
+        jpeg[sof + 5..sof + 9].copy_from_slice(&[0x1F, 0x40, 0x1F, 0x40]);
         let small = image::load_from_memory(&thumbnail(&jpeg, "image/jpeg").expect("scaled")).expect("a JPEG");
         assert_eq!((small.width(), small.height()), (THUMBNAIL_EDGE, THUMBNAIL_EDGE));
-        // 30,000 × 30,000: past what any thumbnail is made of.
+        // 12,000 × 12,000 (144 megapixels), and 30,000 × 30,000: none.
+        jpeg[sof + 5..sof + 9].copy_from_slice(&[0x2E, 0xE0, 0x2E, 0xE0]);
+        let refused = thumbnail(&jpeg, "image/jpeg").expect_err("too many pixels");
+        assert!(refused.contains("100 megapixels"), "{refused}");
         jpeg[sof + 5..sof + 9].copy_from_slice(&[0x75, 0x30, 0x75, 0x30]);
         let refused = thumbnail(&jpeg, "image/jpeg").expect_err("too large");
         assert!(refused.contains("30000×30000"), "{refused}");

@@ -435,7 +435,7 @@ function registerView() {
     field(t('occurred_at'), input('occurred', { type: 'datetime-local' })),
     field(`${t('appointment')}`, windowInputs('appt'), 'wide'),
     field(t('description'), h('textarea', { name: 'description', 'data-testid': 'reg-description', rows: 3, required: true }), 'wide'),
-    field(t('photos'), photos.node, 'wide'),
+    photos.node,
     suggest,
     dupes,
     field(t('assign_to'), techSelect('assignee')),
@@ -560,9 +560,9 @@ function registerView() {
         caller_name: v.caller_name || undefined, caller_phone: v.caller_phone || undefined, assignee: v.assignee || undefined,
         appointment: readWindow(form, 'appt') ?? undefined, conversation: st.draftConversation ?? undefined };
       const r = await api('/api/v1/orders', { method: 'POST', body, idempotencyKey: key });
-      // The order is registered; its photos follow (a failure leaves the order as it is).
-      if (photos.count()) await photos.send(r.id);
-      photos.clear();
+      // The order is registered; its photos follow in the background (the form is free at
+      // once; a failure says which to add again on the order).
+      if (photos.count()) photos.send(r.id, r.number);
       st.draftConversation = null;
       fromChat.hidden = true;
       key = newKey();

@@ -135,7 +135,7 @@ function newView() {
     field(t('unit'), h('select', { name: 'unit', 'data-testid': 'h5-unit' }, units.map((u, i) => h('option', { value: i }, `${t('building_n', u.building)} ${u.unit}`)))),
     field(t('description'), h('textarea', { name: 'description', 'data-testid': 'h5-description', rows: 4, required: true }, st.prefill ?? '')),
     field(t('appt_hint'), windowInputs('appt')),
-    field(t('photos'), photos.node),
+    photos.node,
     dup,
     units.length ? null : h('p', { class: 'error' }, t('no_units')),
     h('button', { type: 'submit', class: 'primary block', 'data-testid': 'h5-submit', disabled: !units.length }, t('report_submit')));
@@ -157,8 +157,9 @@ function newView() {
       const r = await api('/api/v1/orders', { method: 'POST', idempotencyKey: key, body: { kind: v.kind, category: v.category, channel: 'app',
         project: u.project, building: u.building, unit: u.unit, description: v.description.trim(),
         appointment: readWindow(form, 'appt') ?? undefined, conversation: fromChat ?? undefined } });
-      if (photos.count()) await photos.send(r.id);
       toast(t('reported_as', r.number));
+      // The photos follow in the background, the order's page open meanwhile.
+      if (photos.count()) photos.send(r.id, r.number);
       location.hash = `#order/${encodeURIComponent(r.id)}`;
     });
   });

@@ -15,7 +15,8 @@ addStrings({
   attached: ['已上传', 'Added'], not_uploaded_yet: ['待上传', 'Not uploaded yet'], file_label: ['文件', 'File'],
   close: ['关闭', 'Close'], photo_by_me: ['我', 'Me'], photo_of: ['{0} 的照片', 'Photo by {0}'], no_photos: ['暂无照片', 'No photos yet'],
   owner_signature: ['业主签字确认', "Owner's signature"], add_photos: ['添加照片', 'Add photos'], remove: ['移除', 'Remove'],
-  uploading_n: ['正在上传第 {0}/{1} 张 {2}%', 'Uploading {0} of {1}: {2}%'], photos_failed: ['{0} 张照片未能上传,可在工单详情中重新上传', '{0} photo(s) could not be sent; add them again on the order'],
+  uploading_n: ['正在上传第 {0}/{1} 张 {2}%', 'Uploading {0} of {1}: {2}%'], photos_failed: ['{0} 张照片未能上传({1}),请在工单 {2} 详情中重新上传', '{0} photo(s) not sent ({1}); add them again on order {2}'],
+  photos_sent: ['工单 {0} 的 {1} 张照片已上传', '{1} photo(s) of order {0} sent'], too_many_photos: ['最多 9 张,多选的未加入', 'Up to 9: the rest were left out'],
   photos_hint: ['最多 9 张,工单登记后上传', 'Up to 9; sent once the order is registered'], signature_needed: ['本单完工须业主在维修人员手机上签字确认', 'Completion needs the owner to sign on the technician\'s phone'],
 });
 
@@ -154,8 +155,9 @@ export function attachmentsCard(d, { who, onChanged, testid = 'detail-photos' })
 
 // Photos chosen while registering or reporting, sent once the order exists (the order never
 // waits for its photos): a file input for several at once, previews of the choice (each can be
-// removed), and `send(orderId)`, which uploads each and attaches it, answering how many went
-// and the names of those that did not.
+// removed), and `send(orderId, number)`, which takes the choice (the picker is empty and free
+// again at once), uploads each and attaches it in the background, and says when they are all
+// sent, or which were not (to add again on the order).
 export const MAX_PICKED = 9;
 export function photoPicker({ testid = 'photo-pick' } = {}) {
   let chosen = [];
@@ -167,38 +169,47 @@ export function photoPicker({ testid = 'photo-pick' } = {}) {
   const paint = () => {
     for (const url of previews) if (url) URL.revokeObjectURL(url);
     previews = chosen.map((f) => (f.type.startsWith('image/') ? URL.createObjectURL(f) : null));
+    // Shown once: the object URL goes as soon as the preview has drawn.
     list.replaceChildren(...chosen.map((f, i) => h('li', { 'data-testid': `${testid}-item` },
-      h('span', { class: 'thumb' }, previews[i] ? h('img', { src: previews[i], alt: f.name }) : h('span', { class: 'file' }, '📄', h('small', {}, f.name))),
+      h('span', { class: 'thumb' }, previews[i] ? h('img', { src: previews[i], alt: f.name, onload: () => URL.revokeObjectURL(previews[i]), onerror: () => URL.revokeObjectURL(previews[i]) }) : h('span', { class: 'file' }, '📄', h('small', {}, f.name))),
       h('button', { type: 'button', class: 'link', 'aria-label': `${t('remove')} ${f.name}`, onclick: () => { chosen.splice(i, 1); paint(); } }, t('remove')))));
     button.disabled = chosen.length >= MAX_PICKED;
   };
   button.addEventListener('click', () => input.click());
   input.addEventListener('change', () => {
-    chosen = chosen.concat([...input.files]).slice(0, MAX_PICKED);
+    const all = chosen.concat([...input.files]);
+    if (all.length > MAX_PICKED) toast(t('too_many_photos'), 'error');
+    chosen = all.slice(0, MAX_PICKED);
     input.value = '';
     paint();
   });
-  const node = h('div', { class: 'photos picker', 'data-testid': testid },
-    h('div', { class: 'row-actions' }, button, input, h('span', { class: 'muted' }, t('photos_hint')), progress), list);
+  // A group, not a <label>: a tap on a preview must not open the file chooser.
+  const hint = h('span', { class: 'muted', id: `${testid}-hint` }, t('photos_hint'));
+  button.setAttribute('aria-describedby', hint.id);
+  const node = h('div', { class: 'field wide photos picker', role: 'group', 'aria-label': t('photos'), 'data-testid': testid },
+    h('span', {}, t('photos')),
+    h('div', { class: 'row-actions' }, button, input, hint, progress), list);
   return {
     node,
     count: () => chosen.length,
     clear() { chosen = []; paint(); },
-    async send(orderId) {
+    async send(orderId, number) {
+      const files = chosen;
+      chosen = [];
+      paint();
       const failed = [];
-      let sent = 0;
-      for (const [i, file] of chosen.entries()) {
+      for (const [i, file] of files.entries()) {
         try {
-          const sha256 = await upload(file, (done) => { progress.textContent = t('uploading_n', i + 1, chosen.length, Math.round(done * 100)); });
+          const sha256 = await upload(file, (done) => { progress.textContent = t('uploading_n', i + 1, files.length, Math.round(done * 100)); });
           await api(`/api/v1/orders/${encodeURIComponent(orderId)}/attachments`, { method: 'POST', body: { sha256 } });
-          sent += 1;
         } catch {
           failed.push(file.name);
         }
       }
       progress.textContent = '';
-      if (failed.length) toast(t('photos_failed', failed.length));
-      return { sent, failed };
+      if (failed.length) toast(t('photos_failed', failed.length, failed.join('、'), number), 'error');
+      else if (files.length) toast(t('photos_sent', number, files.length));
+      return { sent: files.length - failed.length, failed };
     },
   };
 }

@@ -216,11 +216,15 @@ async function main() {
     if (saved.kind !== 'repair' || saved.category !== 'elevator' || !['severe', 'critical'].includes(saved.grade)) {
       throw new Error(`saved as ${saved.kind} ${saved.category} ${saved.grade}: the suggestion did not fill the form`);
     }
-    // The photo the caller sent, chosen on the form, went up once the order existed.
-    if (saved.attachments?.length !== 1 || !saved.attachments[0].uploaded || saved.attachments[0].stored_type !== 'image/png') {
-      throw new Error(`the registration's photo: ${JSON.stringify(saved.attachments)}`);
-    }
+    // The form is free at once; the photo the caller sent goes up in the background once the
+    // order exists.
     if (await byId(desk, 'reg-photos-item').count()) throw new Error('the sent photo is still chosen on the form');
+    const attached = await desk.waitForFunction(async (id) => {
+      const token = JSON.parse(localStorage.getItem('loopwork.desk')).token;
+      const d = await (await fetch(`/api/v1/orders/${id}`, { headers: { Authorization: `Bearer ${token}` } })).json();
+      return d.attachments?.length && d.attachments.every((a) => a.uploaded) && d.attachments;
+    }, id, { timeout: 15_000, polling: 250 }).then((h) => h.jsonValue());
+    if (attached.length !== 1 || attached[0].stored_type !== 'image/png') throw new Error(`the registration's photo: ${JSON.stringify(attached)}`);
     if (await byId(desk, 'reg-suggest').isVisible()) throw new Error('the suggestion stays after registering');
     // 采用建议 takes all three at once; nothing is left chosen for the next step.
     await byId(desk, 'reg-description').fill(`楼下草坪好久没修剪了，杂草很高 ${token}`);

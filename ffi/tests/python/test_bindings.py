@@ -502,8 +502,10 @@ def test_fifty_photos_taken_offline_over_days_all_go_up_when_signal_returns(tmp_
     tech = lw.Loopwork.open(str(tmp_path / "tech"), net)
     net.online = True
     tech.sync()
+    net.patched = 0
     report = tech.upload_attachments()
     assert (report.uploaded, report.pending, report.failed) == (50, 0, 0)
+    assert net.patched == sum(len(png(24, 24, 1000 + i)) for i in range(50)), "each photo's bytes sent once"
     assert tech.upload_attachments().uploaded == 0, "nothing is sent twice"
     kefu = api("POST", "/api/v1/login", body={"login": "kefu", "password": PASSWORD, "device_name": "desk"})["token"]
     detail = api("GET", f"/api/v1/orders/{order_id}", kefu)

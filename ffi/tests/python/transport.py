@@ -67,6 +67,7 @@ class HttpTransport(lw.Transport):
 def drop_mid_body(request, body, cut):
     """Sends the request's headers (the whole body's Content-Length) and `cut` bytes of the
     body, then closes the connection."""
+    assert 0 < cut < len(body), "a drop in the middle of the body"
     url = urllib.parse.urlsplit(request.url)
     connection = http.client.HTTPConnection(url.hostname, url.port, timeout=30)
     connection.putrequest(request.method, url.path, skip_accept_encoding=True)
