@@ -219,11 +219,15 @@ async function main() {
     // The form is free at once; the photo the caller sent goes up in the background once the
     // order exists.
     if (await byId(desk, 'reg-photos-item').count()) throw new Error('the sent photo is still chosen on the form');
-    const attached = await desk.waitForFunction(async (id) => {
-      const token = JSON.parse(localStorage.getItem('loopwork.desk')).token;
-      const d = await (await fetch(`/api/v1/orders/${id}`, { headers: { Authorization: `Bearer ${token}` } })).json();
-      return d.attachments?.length && d.attachments.every((a) => a.uploaded) && d.attachments;
-    }, id, { timeout: 15_000, polling: 250 }).then((h) => h.jsonValue());
+    const sent = (list) => list.length > 0 && list.every((a) => a.uploaded);
+    let attached = [];
+    for (let tries = 0; tries < 60 && !sent(attached); tries++) {
+      if (tries) await desk.waitForTimeout(250);
+      attached = await desk.evaluate(async (id) => {
+        const token = JSON.parse(localStorage.getItem('loopwork.desk')).token;
+        return (await (await fetch(`/api/v1/orders/${id}`, { headers: { Authorization: `Bearer ${token}` } })).json()).attachments ?? [];
+      }, id);
+    }
     if (attached.length !== 1 || attached[0].stored_type !== 'image/png') throw new Error(`the registration's photo: ${JSON.stringify(attached)}`);
     if (await byId(desk, 'reg-suggest').isVisible()) throw new Error('the suggestion stays after registering');
     // 采用建议 takes all three at once; nothing is left chosen for the next step.
