@@ -431,6 +431,23 @@ mod tests {
     }
 
     #[test]
+    fn a_progressive_jpeg_is_decoded_whole_under_the_memory_limit() {
+        // A progressive JPEG whose header says 8,000 × 8,000 (a baseline one gets a thumbnail
+        // from an eighth): the scaled decoder would keep every coefficient at full size, so the
+        // general path takes it, and its limit refuses it from the header (192 MB of pixels).
+        let mut jpeg = Vec::new();
+        let mut encoder = jpeg_encoder::Encoder::new(&mut jpeg, 90);
+        encoder.set_progressive(true);
+        encoder.encode(&[128; 64 * 64 * 3], 64, 64, jpeg_encoder::ColorType::Rgb).expect("progressive");
+        let sof = jpeg.windows(2).position(|w| w == [0xFF, 0xC2]).expect("a progressive frame header");
+        let small = image::load_from_memory(&thumbnail(&jpeg, "image/jpeg").expect("small")).expect("a JPEG");
+        assert_eq!((small.width(), small.height()), (64, 64));
+        jpeg[sof + 5..sof + 9].copy_from_slice(&[0x1F, 0x40, 0x1F, 0x40]);
+        let refused = thumbnail(&jpeg, "image/jpeg").expect_err("past the limit");
+        assert!(refused.contains("limit"), "{refused}");
+    }
+
+    #[test]
     fn unreadable_bytes_are_an_error_not_a_panic() {
         assert!(strip(Bytes::from_static(b"\xFF\xD8\xFF\xE1\x00"), "image/jpeg").is_err());
         assert!(thumbnail(b"\xFF\xD8\xFF\xE1\x00", "image/jpeg").is_err());
