@@ -553,7 +553,7 @@ where
     }
 
     async fn mark_incidents(&self, org: &str, orders: &[OrderId], now_ms: i64) -> Result<usize> {
-        let mut pushes = Vec::new();
+        let mut marks = Vec::new();
         for order in orders {
             let current: Option<(i64, String, Option<String>, Option<String>, String)> = sqlx::query_as(
                 "SELECT i.number, i.project, i.building, i.riser, i.category
@@ -566,25 +566,12 @@ where
             .await?;
             let Some((number, project, building, riser, category)) = current else { continue };
             let place = loopwork_sync_core::surge::Node { project, building, riser }.label_zh();
-            let incident = loopwork_sync_core::IncidentRef { number, place, category };
-            let Some(doc) = self.stored_document(org, &order.to_string()).await? else { continue };
-            let Ok(document) = self.load_stored(org, *order, &doc).await else { continue };
-            let mut document = document.with_device(self.fixed.server.device);
-            if document.incident().as_ref() == Some(&incident) {
-                continue;
-            }
-            let before = document.heads();
-            if document.set_incident(&incident, now_ms).is_err() {
-                continue;
-            }
-            pushes.push((*order, server_changes(&document, &before)?));
+            marks.push((*order, loopwork_sync_core::IncidentRef { number, place, category }));
         }
-        if pushes.is_empty() {
-            return Ok(0);
-        }
-        let count = pushes.len();
-        self.push_job(&self.system(org), &pushes, &[], now_ms, None).await?;
-        Ok(count)
+        self.server_edits(org, marks, now_ms, |document, incident| {
+            document.incident().as_ref() != Some(&incident) && document.set_incident(&incident, now_ms).is_ok()
+        })
+        .await
     }
 
     async fn require_signatures(
@@ -594,28 +581,13 @@ where
         orders: &[(OrderId, bool)],
         now_ms: i64,
     ) -> Result<usize> {
-        let mut pushes = Vec::new();
-        for (order, first_look) in orders {
-            let Some(doc) = self.stored_document(org, &order.to_string()).await? else { continue };
-            let Ok(document) = self.load_stored(org, *order, &doc).await else { continue };
-            let mut document = document.with_device(self.fixed.server.device);
+        self.server_edits(org, orders.to_vec(), now_ms, |document, first_look| {
             // Decided again on the order as stored now: a push since the scan read it counts.
-            let Ok(state) = document.state() else { continue };
-            let Some(required) = loopwork_sync_core::signature::to_record(rules, &document, &state, *first_look) else {
-                continue;
-            };
-            let before = document.heads();
-            if document.set_signature_required(required, now_ms).is_err() {
-                continue;
-            }
-            pushes.push((*order, server_changes(&document, &before)?));
-        }
-        if pushes.is_empty() {
-            return Ok(0);
-        }
-        let count = pushes.len();
-        self.push_job(&self.system(org), &pushes, &[], now_ms, None).await?;
-        Ok(count)
+            let Ok(state) = document.state() else { return false };
+            loopwork_sync_core::signature::to_record(rules, document, &state, first_look)
+                .is_some_and(|required| document.set_signature_required(required, now_ms).is_ok())
+        })
+        .await
     }
 
     async fn checks_due(&self, now_ms: i64, limit: i64) -> Result<Vec<CheckDue>> {
@@ -782,6 +754,52 @@ where
             }
         }
         Ok(out)
+    }
+}
+
+impl<B: Backend> Store<B>
+where
+    for<'c> &'c mut B::Connection: sqlx::Executor<'c, Database = B>,
+    usize: sqlx::ColumnIndex<B::Row>,
+    for<'s> &'s str: sqlx::ColumnIndex<B::Row> + sqlx::Encode<'s, B> + sqlx::Type<B>,
+    for<'s> &'s [u8]: sqlx::Encode<'s, B> + sqlx::Type<B>,
+    i64: Column<B>,
+    i32: Column<B>,
+    bool: Column<B>,
+    String: Column<B>,
+    Vec<u8>: Column<B>,
+    Option<i64>: Column<B>,
+    Option<String>: Column<B>,
+    Option<Vec<u8>>: Column<B>,
+    for<'s> Option<&'s str>: sqlx::Encode<'s, B>,
+{
+    /// The server's own edit of some orders' documents as stored now, written through the
+    /// writer in one push: `edit` makes its change on each loaded document (under the server's
+    /// device) with that order's value, or answers `false` when there is nothing to change; an
+    /// order that is gone or does not load is left alone. How many documents changed.
+    async fn server_edits<T>(
+        &self,
+        org: &str,
+        orders: Vec<(OrderId, T)>,
+        now_ms: i64,
+        mut edit: impl FnMut(&mut WorkOrder, T) -> bool,
+    ) -> Result<usize> {
+        let mut pushes = Vec::new();
+        for (order, value) in orders {
+            let Some(doc) = self.stored_document(org, &order.to_string()).await? else { continue };
+            let Ok(document) = self.load_stored(org, order, &doc).await else { continue };
+            let mut document = document.with_device(self.fixed.server.device);
+            let before = document.heads();
+            if edit(&mut document, value) {
+                pushes.push((order, server_changes(&document, &before)?));
+            }
+        }
+        if pushes.is_empty() {
+            return Ok(0);
+        }
+        let count = pushes.len();
+        self.push_job(&self.system(org), &pushes, &[], now_ms, None).await?;
+        Ok(count)
     }
 }
 
