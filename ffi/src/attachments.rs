@@ -8,7 +8,7 @@
 //! The reference (in the order's document) and the bytes travel separately, in either order:
 //! the reference with the next `sync`, the bytes with the next `upload_attachments`.
 
-use std::io::{Read, Seek, SeekFrom, Write};
+use std::io::{Read, Seek, SeekFrom};
 use std::sync::atomic::{AtomicU64, Ordering};
 
 use loopwork_sync_core::upload::{PART_BYTES, QueuedUpload, Step, Upload, UploadResponse, UploadState};
@@ -17,6 +17,7 @@ use loopwork_sync_core::{AttachmentKind, NewAttachment};
 use sha2::Digest;
 
 use super::*;
+use crate::session::{WRITING, write_atomically};
 
 const OUTGOING: &str = "attachments/outgoing";
 const CACHE: &str = "attachments/cache";
@@ -202,10 +203,7 @@ impl Loopwork {
         let (base, token) = self.api("")?;
         let queued = self.with_replica(|replica| Ok(replica.store().uploads()?))?;
         let mut report = UploadReport::default();
-        let waiting: Vec<QueuedUpload> = queued
-            .into_iter()
-            .filter(|q| !matches!(q.upload.state, UploadState::Done | UploadState::Failed { .. }))
-            .collect();
+        let waiting: Vec<QueuedUpload> = queued.into_iter().filter(|q| !q.upload.state.is_final()).collect();
         let count = waiting.len() as u32;
         // Requests in a row that got no answer: two, and the network is taken to be gone.
         let mut unanswered = 0;
@@ -416,7 +414,7 @@ impl Loopwork {
                 let e = e.ok()?;
                 let meta = e.metadata().ok()?;
                 // A download being written is not the cache's yet.
-                let partial = e.path().extension().is_some_and(|x| x == "part");
+                let partial = e.path().extension().is_some_and(|x| x == WRITING);
                 (meta.is_file() && !partial)
                     .then(|| (meta.modified().unwrap_or(std::time::UNIX_EPOCH), meta.len(), e.path()))
             })
@@ -468,19 +466,4 @@ fn read_range(path: &Path, range: std::ops::Range<u64>) -> Result<Vec<u8>, Loopw
     let mut bytes = vec![0; (range.end - range.start) as usize];
     file.read_exact(&mut bytes).map_err(LoopworkError::storage)?;
     Ok(bytes)
-}
-
-/// Writes a whole file or nothing: a temporary beside it, synced, renamed over.
-fn write_atomically(path: &Path, bytes: &[u8]) -> Result<(), LoopworkError> {
-    let mut tmp = path.as_os_str().to_owned();
-    tmp.push(".part");
-    let tmp = PathBuf::from(tmp);
-    let mut file = std::fs::File::create(&tmp).map_err(LoopworkError::storage)?;
-    file.write_all(bytes).and_then(|()| file.sync_all()).map_err(LoopworkError::storage)?;
-    std::fs::rename(&tmp, path).map_err(LoopworkError::storage)?;
-    // The rename itself survives a power loss only once the directory is synced.
-    if let Some(dir) = path.parent() {
-        std::fs::File::open(dir).and_then(|d| d.sync_all()).map_err(LoopworkError::storage)?;
-    }
-    Ok(())
 }

@@ -66,19 +66,8 @@ impl Loopwork {
             }
             Some(open) => {
                 let unsent = open.replica.pending_count()?;
-                let unsent_bytes = open
-                    .replica
-                    .store()
-                    .uploads()?
-                    .iter()
-                    .filter(|q| {
-                        !matches!(
-                            q.upload.state,
-                            loopwork_sync_core::upload::UploadState::Done
-                                | loopwork_sync_core::upload::UploadState::Failed { .. }
-                        )
-                    })
-                    .count();
+                let unsent_bytes =
+                    open.replica.store().uploads()?.iter().filter(|q| !q.upload.state.is_final()).count();
                 if unsent > 0 || unsent_bytes > 0 {
                     *state = Some(open);
                     return Err(LoopworkError::invalid(format!(
@@ -168,11 +157,26 @@ pub(crate) fn write_session(dir: &Path, saved: &SavedSession) -> Result<(), Loop
 
 /// Writes a file atomically: a new file, synced, renamed over the old one.
 pub(crate) fn write_file(dir: &Path, name: &str, bytes: &[u8]) -> Result<(), LoopworkError> {
+    write_atomically(&dir.join(name), bytes)
+}
+
+/// The suffix of a file being written, before it is renamed over its name.
+pub(crate) const WRITING: &str = "tmp";
+
+/// Writes a whole file or nothing: a temporary beside it (`{name}.tmp`), synced, renamed over,
+/// the directory synced (else the rename may not survive a power loss).
+pub(crate) fn write_atomically(path: &Path, bytes: &[u8]) -> Result<(), LoopworkError> {
     use std::io::Write;
-    let tmp = dir.join(format!("{name}.tmp"));
+    let mut tmp = path.as_os_str().to_owned();
+    tmp.push(format!(".{WRITING}"));
+    let tmp = PathBuf::from(tmp);
     let mut file = std::fs::File::create(&tmp).map_err(LoopworkError::storage)?;
     file.write_all(bytes).and_then(|()| file.sync_all()).map_err(LoopworkError::storage)?;
-    std::fs::rename(&tmp, dir.join(name)).map_err(LoopworkError::storage)
+    std::fs::rename(&tmp, path).map_err(LoopworkError::storage)?;
+    if let Some(dir) = path.parent() {
+        std::fs::File::open(dir).and_then(|d| d.sync_all()).map_err(LoopworkError::storage)?;
+    }
+    Ok(())
 }
 
 pub(crate) fn wipe_files(dir: &Path) -> Result<(), LoopworkError> {
