@@ -25,7 +25,7 @@ use crate::ids::{DeviceId, UserId};
 use crate::lifecycle::{OrderState, Supersession};
 use crate::permissions::{self, Field};
 use crate::role::Role;
-use crate::work_order::{MAX_DESCRIPTION_CHARS, MAX_NOTE_CHARS, WorkOrder, is_sha256};
+use crate::work_order::{MAX_DESCRIPTION_CHARS, MAX_NOTE_CHARS, WorkOrder, is_mime, is_sha256};
 
 /// How many entries any one list of an order may hold.
 pub const MAX_LIST_ENTRIES: usize = 1_000;
@@ -431,7 +431,7 @@ fn judge(
             "attachments" => {
                 // Named by content, typed: what every reader (and a phone's file paths) takes.
                 let named = get("sha256").is_some_and(is_sha256);
-                let typed = get("mime").is_some_and(|m| m.len() <= 100 && m.contains('/') && m.is_ascii());
+                let typed = get("mime").is_some_and(is_mime);
                 if !named || !typed {
                     return Ok(Some(RejectReason::InvalidShape));
                 }

@@ -45,6 +45,13 @@ pub enum UploadState {
     Failed { code: String },
 }
 
+impl UploadState {
+    /// Whether nothing more will be sent: done, or refused for good.
+    pub fn is_final(&self) -> bool {
+        matches!(self, UploadState::Done | UploadState::Failed { .. })
+    }
+}
+
 /// One attachment's upload.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct Upload {

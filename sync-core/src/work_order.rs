@@ -137,6 +137,12 @@ pub fn is_sha256(text: &str) -> bool {
     text.len() == 64 && text.bytes().all(|b| b.is_ascii_digit() || (b'a'..=b'f').contains(&b))
 }
 
+/// Whether `text` reads as a MIME type an attachment may give (`image/jpeg`): ASCII, with a
+/// `/`, at most 100 characters.
+pub fn is_mime(text: &str) -> bool {
+    text.len() <= 100 && text.contains('/') && text.is_ascii()
+}
+
 impl AttachmentKind {
     /// The kind of an entry written before attachments recorded one: pictures were photos.
     pub fn inferred(mime: &str) -> AttachmentKind {
@@ -185,8 +191,7 @@ impl NewAttachment {
         if !is_sha256(&self.sha256) {
             return Err(CoreError::InvalidInput("an attachment is named by its lowercase hex SHA-256".into()));
         }
-        let mime_ok = self.mime.len() <= 100 && self.mime.contains('/') && self.mime.is_ascii();
-        if !mime_ok {
+        if !is_mime(&self.mime) {
             return Err(CoreError::InvalidInput("an attachment needs a MIME type such as image/jpeg".into()));
         }
         if self.size.is_some_and(|n| n < 0) {

@@ -533,19 +533,34 @@ fn an_unsigned_completion_concurrent_with_the_requirement_is_superseded() {
     assert_eq!(server.state().unwrap().status, Status::AwaitingConfirmation);
 }
 
-/// A device cannot set the requirement, name a signature it did not add with the completion,
-/// or slip a signature in without completing.
-#[test]
-fn signatures_and_their_requirement_cannot_be_forged() {
-    use automerge::transaction::Transactable;
-    let c = cast();
-    let mut server = assigned_order(&c).with_device(c.server.device);
+/// The order Wang has started, where the server has recorded that completing it needs the
+/// owner's signature, as the server holds it.
+fn started_needing_a_signature(c: &Cast) -> WorkOrder {
+    let mut server = assigned_order(c).with_device(c.server.device);
     server.set_signature_required(true, T0).unwrap();
     let mut wang = copy_for(&server, &c.wang);
     for action in [Action::Accept, Action::Arrive, Action::Start] {
         wang.transition(&c.wang, action, None, T0 + HOUR).unwrap();
     }
     push(&mut server, &wang, &c.wang, &c.server);
+    server
+}
+
+/// One of the document's lists, to write into as a dishonest device would.
+fn list_of(order: &WorkOrder, key: &str) -> automerge::ObjId {
+    match automerge::ReadDoc::get(order.automerge(), automerge::ROOT, key).unwrap() {
+        Some((_, obj)) => obj,
+        None => panic!("the {key} list"),
+    }
+}
+
+/// A device cannot set the requirement, name a signature it did not add with the completion,
+/// or slip a signature in without completing.
+#[test]
+fn signatures_and_their_requirement_cannot_be_forged() {
+    use automerge::transaction::Transactable;
+    let c = cast();
+    let mut server = started_needing_a_signature(&c);
 
     // The requirement lifted by the device.
     let mut lifted = copy_for(&server, &c.wang);
@@ -564,10 +579,7 @@ fn signatures_and_their_requirement_cannot_be_forged() {
     // A signature attachment without a completion, and one of an unknown kind.
     for kind in ["signature", "selfie"] {
         let mut loose = copy_for(&server, &c.wang);
-        let list = match automerge::ReadDoc::get(loose.automerge(), automerge::ROOT, "attachments").unwrap() {
-            Some((_, obj)) => obj,
-            None => panic!("attachments list"),
-        };
+        let list = list_of(&loose, "attachments");
         loose
             .raw_change(T0 + 2 * HOUR, "attachment", |tx| {
                 let entry = tx.insert_object(&list, 0, automerge::ObjType::Map)?;
@@ -591,23 +603,11 @@ fn signatures_and_their_requirement_cannot_be_forged() {
 fn a_signature_names_content_or_the_completion_is_refused() {
     use automerge::transaction::Transactable;
     let c = cast();
-    let mut server = assigned_order(&c).with_device(c.server.device);
-    server.set_signature_required(true, T0).unwrap();
-    let mut wang = copy_for(&server, &c.wang);
-    for action in [Action::Accept, Action::Arrive, Action::Start] {
-        wang.transition(&c.wang, action, None, T0 + HOUR).unwrap();
-    }
-    push(&mut server, &wang, &c.wang, &c.server);
+    let mut server = started_needing_a_signature(&c);
     for (name, sha) in [("", None), ("5", Some(5_i64)), (&*"A".repeat(64), None)] {
         let mut forged = copy_for(&server, &c.wang);
         let state = forged.state().unwrap();
-        let (attachments, transitions) = {
-            let get = |k| match automerge::ReadDoc::get(forged.automerge(), automerge::ROOT, k).unwrap() {
-                Some((_, obj)) => obj,
-                None => panic!("{k}"),
-            };
-            (get("attachments"), get("transitions"))
-        };
+        let (attachments, transitions) = (list_of(&forged, "attachments"), list_of(&forged, "transitions"));
         let after = loopwork_sync_core::lifecycle::frontier(&forged.transitions()).join(",");
         forged
             .raw_change(T0 + 2 * HOUR, "complete", |tx| {
