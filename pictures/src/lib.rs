@@ -1,19 +1,21 @@
 //! Photos and signatures as the server keeps and serves them (docs/attachments.md): their
 //! metadata stripped but for when the picture was taken and which way up it is, and a small
-//! JPEG thumbnail for the desk's and the phones' lists. Pure functions over the bytes; the
-//! blob store calls them once, when an upload completes (`server/src/blobs.rs`); the fuzz target
-//! `picture` feeds them any bytes.
+//! JPEG thumbnail for the desk's and the phones' lists. Functions over a reader and a writer
+//! (`strip_stream` reads a picture once, front to back, holding no more of it than a segment:
+//! see `strip.rs`) or over bytes in memory; the blob store calls them once, when an upload
+//! completes (`server/src/blobs.rs`); the fuzz target `picture` feeds them any bytes.
 //!
 //! What goes: EXIF but for `DateTimeOriginal`, `OffsetTimeOriginal` and `Orientation` (so GPS
 //! position, camera make and model, serial numbers, software, owner names), XMP, IPTC and
 //! every other application segment or text chunk. What stays: the pixels, untouched (the bytes
 //! are not re-encoded), the JFIF header, the ICC colour profile and Adobe's colour transform.
 
-use std::io::Cursor;
+use std::io::{BufRead, Cursor, Seek};
 
 use bytes::Bytes;
-use img_parts::jpeg::{Jpeg, JpegSegment};
-use img_parts::{ImageEXIF, png::Png, webp::WebP};
+
+mod strip;
+pub use strip::{MAX_EXIF_BYTES, StripError, strip_stream};
 
 /// The longest edge of a thumbnail, in pixels.
 pub const THUMBNAIL_EDGE: u32 = 320;
@@ -23,146 +25,111 @@ const DECODE_MAX_BYTES: u64 = 160 << 20;
 /// The widest or tallest picture a thumbnail is made of.
 const DECODE_MAX_EDGE: u32 = 20_000;
 
-/// The EXIF tags kept: when the picture was taken, and which way up it is.
-const KEPT_TAGS: &[exif::Tag] = &[exif::Tag::DateTimeOriginal, exif::Tag::OffsetTimeOriginal, exif::Tag::Orientation];
-
 /// The bytes of a picture of type `mime` (sniffed) without the metadata that can identify or
-/// locate anyone; the bytes as they came for other types.
+/// locate anyone; the bytes as they came for other types. The server streams instead
+/// ([`strip_stream`]); this is the same over bytes in memory.
 pub fn strip(bytes: Bytes, mime: &str) -> Result<Bytes, String> {
-    let bad = |e: img_parts::Error| format!("unreadable {mime}: {e}");
-    Ok(match mime {
-        "image/jpeg" => {
-            let mut jpeg = Jpeg::from_bytes(bytes).map_err(bad)?;
-            let kept = kept_exif(jpeg.exif());
-            let mut segments = Vec::with_capacity(jpeg.segments().len());
-            for segment in jpeg.segments() {
-                if let Some(kept) = kept_segment(segment)? {
-                    segments.push(kept);
-                }
-            }
-            *jpeg.segments_mut() = segments;
-            jpeg.set_exif(kept);
-            jpeg.encoder().bytes()
-        }
-        "image/png" => {
-            let mut png = Png::from_bytes(bytes).map_err(bad)?;
-            let kept = kept_exif(png.exif());
-            png.chunks_mut().retain(|chunk| !matches!(&chunk.kind(), b"eXIf" | b"tEXt" | b"zTXt" | b"iTXt" | b"tIME"));
-            png.set_exif(kept);
-            png.encoder().bytes()
-        }
-        "image/webp" => {
-            let mut webp = WebP::from_bytes(bytes).map_err(bad)?;
-            let kept = kept_exif(webp.exif());
-            webp.remove_chunks_by_id(*b"XMP ");
-            // Also sets the flags of the extended header to what remains.
-            webp.set_exif(kept);
-            webp.encoder().bytes()
-        }
-        _ => bytes,
-    })
-}
-
-/// What stays of a JPEG segment before the first scan: every segment of the picture itself,
-/// the JFIF header (APP0 `JFIF`, without its thumbnail), the ICC profile (APP2 `ICC_PROFILE`)
-/// and Adobe's colour transform (APP14 `Adobe`); not EXIF or XMP (APP1, put back by
-/// [`kept_exif`]), other application segments (MPF, JFXX thumbnails, IPTC, makers' own), or
-/// comments. The first scan's segment also holds the rest of the file: see [`clean_scans`].
-fn kept_segment(segment: &JpegSegment) -> Result<Option<JpegSegment>, String> {
-    let contents = segment.contents();
-    Ok(match segment.marker() {
-        APP0 if contents.starts_with(b"JFIF\0") && contents.len() >= 12 => {
-            // The header with no thumbnail: version, units, densities, then 0×0.
-            let header = [&contents[..12], &[0, 0][..]].concat();
-            Some(JpegSegment::new_with_contents(APP0, Bytes::from(header)))
-        }
-        APP2 if contents.starts_with(b"ICC_PROFILE\0") => Some(segment.clone()),
-        APP14 if contents.starts_with(b"Adobe") => Some(segment.clone()),
-        APP0..=APP15 | COM => None,
-        marker if segment.has_entropy() => {
-            // The segment as written: marker, length, header, then the rest of the file.
-            let whole = segment.clone().encoder().bytes();
-            let scans = clean_scans(&whole[segment.len()..])?;
-            Some(JpegSegment::new_with_entropy(marker, contents.clone(), Bytes::from(scans)))
-        }
-        _ => Some(segment.clone()),
-    })
-}
-
-const APP0: u8 = 0xE0;
-const APP2: u8 = 0xE2;
-const APP14: u8 = 0xEE;
-const APP15: u8 = 0xEF;
-const COM: u8 = 0xFE;
-const EOI: u8 = 0xD9;
-
-/// The bytes after the first scan's header, cleaned: the entropy-coded data as it is, the
-/// segments of later scans (tables, scan headers) kept, application segments and comments
-/// between scans dropped, and everything after the end-of-image marker dropped (a phone's
-/// second picture with its own EXIF, a motion photo's video, makers' trailers). A file that
-/// ends without the marker gets one.
-fn clean_scans(bytes: &[u8]) -> Result<Vec<u8>, String> {
-    let truncated = || "a JPEG segment runs past the end of the file".to_owned();
-    let mut out = Vec::with_capacity(bytes.len());
-    let mut i = 0;
-    while i < bytes.len() {
-        // Entropy-coded data up to the next 0xFF.
-        let Some(at) = bytes[i..].iter().position(|&b| b == 0xFF) else {
-            out.extend_from_slice(&bytes[i..]);
-            break;
-        };
-        out.extend_from_slice(&bytes[i..i + at]);
-        i += at;
-        let Some(&marker) = bytes.get(i + 1) else {
-            break;
-        };
-        match marker {
-            // A stuffed 0xFF, a restart marker, a marker without a length: data.
-            0x00 | 0xD0..=0xD7 | 0x01 => {
-                out.extend_from_slice(&bytes[i..i + 2]);
-                i += 2;
-            }
-            // Fill before a marker.
-            0xFF => i += 1,
-            EOI => break,
-            _ => {
-                let length = bytes.get(i + 2..i + 4).ok_or_else(truncated)?;
-                let end = i + 2 + usize::from(u16::from_be_bytes([length[0], length[1]]));
-                if end > bytes.len() || end < i + 4 {
-                    return Err(truncated());
-                }
-                if !matches!(marker, APP0..=APP15 | COM) {
-                    out.extend_from_slice(&bytes[i..end]);
-                }
-                i = end;
-            }
-        }
-    }
-    out.extend_from_slice(&[0xFF, EOI]);
-    Ok(out)
+    let mut out = Cursor::new(Vec::with_capacity(bytes.len()));
+    strip_stream(mime, &bytes[..], &mut out).map_err(|e| format!("unreadable {mime}: {e}"))?;
+    Ok(Bytes::from(out.into_inner()))
 }
 
 /// An EXIF block holding only the tags kept, or none when the picture had none of them.
-fn kept_exif(exif: Option<Bytes>) -> Option<Bytes> {
-    let read = exif::Reader::new().read_raw(exif?.to_vec()).ok()?;
-    let fields: Vec<&exif::Field> =
-        read.fields().filter(|f| f.ifd_num == exif::In::PRIMARY && KEPT_TAGS.contains(&f.tag)).collect();
-    if fields.is_empty() {
+///
+/// The block is not parsed whole: a crafted one can make thousands of entries share one large
+/// value, and a general reader decodes every entry (gigabytes from a 64 KiB segment). Only the
+/// kept tags are looked up, the first of each, with the type and size each must have
+/// (`Orientation` a SHORT from 1 to 8, the times ASCII of at most 32 characters); what is
+/// written is therefore at most a few hundred bytes, and reads back as itself.
+fn kept_exif(tiff: &[u8]) -> Option<Vec<u8>> {
+    let little = match tiff.get(..4)? {
+        b"II*\0" => true,
+        b"MM\0*" => false,
+        _ => return None,
+    };
+    let u16_at = |at: usize| -> Option<u16> {
+        let b: [u8; 2] = tiff.get(at..at.checked_add(2)?)?.try_into().ok()?;
+        Some(if little { u16::from_le_bytes(b) } else { u16::from_be_bytes(b) })
+    };
+    let u32_at = |at: usize| -> Option<u32> {
+        let b: [u8; 4] = tiff.get(at..at.checked_add(4)?)?.try_into().ok()?;
+        Some(if little { u32::from_le_bytes(b) } else { u32::from_be_bytes(b) })
+    };
+    // A directory's entries as (tag, type, count, where the value or its offset is).
+    let entries = |at: usize| -> Vec<(u16, u16, u32, usize)> {
+        let Some(count) = u16_at(at) else { return Vec::new() };
+        (0..usize::from(count))
+            .map_while(|i| {
+                let entry = at + 2 + 12 * i;
+                Some((u16_at(entry)?, u16_at(entry + 2)?, u32_at(entry + 4)?, entry + 8))
+            })
+            .collect()
+    };
+    const ASCII: u16 = 2;
+    const SHORT: u16 = 3;
+    const EXIF_IFD: u16 = 0x8769;
+    let ascii = |count: u32, value_at: usize| -> Option<exif::Value> {
+        if count == 0 || count > 33 {
+            return None;
+        }
+        let at = if count <= 4 { value_at } else { u32_at(value_at)? as usize };
+        let bytes = tiff.get(at..at.checked_add(count as usize)?)?;
+        let text = bytes.split(|&b| b == 0).next().unwrap_or_default();
+        (!text.is_empty() && text.iter().all(|b| b.is_ascii_graphic() || *b == b' '))
+            .then(|| exif::Value::Ascii(vec![text.to_vec()]))
+    };
+    let mut kept: Vec<(exif::Tag, exif::Value)> = Vec::new();
+    let mut exif_ifd = None;
+    for (tag, kind, count, value_at) in entries(u32_at(4)? as usize) {
+        match tag {
+            0x0112 if kind == SHORT && count == 1 && !kept.iter().any(|(t, _)| *t == exif::Tag::Orientation) => {
+                if let Some(turn) = u16_at(value_at).filter(|t| (1..=8).contains(t)) {
+                    kept.push((exif::Tag::Orientation, exif::Value::Short(vec![turn])));
+                }
+            }
+            EXIF_IFD if exif_ifd.is_none() && count == 1 => exif_ifd = u32_at(value_at),
+            _ => {}
+        }
+    }
+    if let Some(at) = exif_ifd {
+        for (tag, kind, count, value_at) in entries(at as usize) {
+            let tag = match tag {
+                0x9003 => exif::Tag::DateTimeOriginal,
+                0x9011 => exif::Tag::OffsetTimeOriginal,
+                _ => continue,
+            };
+            if kind == ASCII
+                && !kept.iter().any(|(t, _)| *t == tag)
+                && let Some(value) = ascii(count, value_at)
+            {
+                kept.push((tag, value));
+            }
+        }
+    }
+    if kept.is_empty() {
         return None;
     }
+    let fields: Vec<exif::Field> =
+        kept.into_iter().map(|(tag, value)| exif::Field { tag, ifd_num: exif::In::PRIMARY, value }).collect();
     let mut writer = exif::experimental::Writer::new();
-    for field in fields {
+    for field in &fields {
         writer.push_field(field);
     }
     let mut out = Cursor::new(Vec::new());
-    writer.write(&mut out, read.little_endian()).ok()?;
-    Some(Bytes::from(out.into_inner()))
+    writer.write(&mut out, little).ok()?;
+    Some(out.into_inner())
 }
 
 /// A JPEG thumbnail of a picture of type `mime`, at most [`THUMBNAIL_EDGE`] pixels on its
 /// longer edge, turned the way its EXIF orientation says, transparency on white (a signature
 /// is dark strokes on nothing).
 pub fn thumbnail(bytes: &[u8], mime: &str) -> Result<Vec<u8>, String> {
+    thumbnail_of(Cursor::new(bytes), mime)
+}
+
+/// The same, of a picture read from `picture` (a file the server wrote the stripped picture
+/// to): read again from its start for each decoder tried.
+pub fn thumbnail_of<R: BufRead + Seek>(mut picture: R, mime: &str) -> Result<Vec<u8>, String> {
     use image::{DynamicImage, ImageDecoder, ImageFormat, ImageReader};
     let format = match mime {
         "image/jpeg" => ImageFormat::Jpeg,
@@ -175,7 +142,7 @@ pub fn thumbnail(bytes: &[u8], mime: &str) -> Result<Vec<u8>, String> {
     // as small as still covers the thumbnail: a 24-megapixel photo's pixels take 1 MB instead
     // of 72.
     if format == ImageFormat::Jpeg
-        && let Some(scaled) = scaled_jpeg(bytes)?
+        && let Some(scaled) = scaled_jpeg(&mut picture)?
     {
         return encode_thumbnail(scaled);
     }
@@ -183,7 +150,8 @@ pub fn thumbnail(bytes: &[u8], mime: &str) -> Result<Vec<u8>, String> {
     limits.max_alloc = Some(DECODE_MAX_BYTES);
     limits.max_image_width = Some(DECODE_MAX_EDGE);
     limits.max_image_height = Some(DECODE_MAX_EDGE);
-    let mut decoder = ImageReader::with_format(Cursor::new(bytes), format).into_decoder().map_err(failed)?;
+    picture.rewind().map_err(|e| format!("no thumbnail: {e}"))?;
+    let mut decoder = ImageReader::with_format(picture, format).into_decoder().map_err(failed)?;
     decoder.set_limits(limits.clone()).map_err(failed)?;
     // The decoders check the dimensions; the memory the pixels take is checked here.
     limits.reserve(decoder.total_bytes()).map_err(failed)?;
@@ -201,9 +169,12 @@ const SCALED_MAX_PIXELS: u64 = 100_000_000;
 /// whole under its memory limit: a progressive or lossless JPEG (this decoder keeps their
 /// coefficients or samples at full size whatever the scale), CMYK or 16-bit grey, and anything
 /// this decoder cannot read.
-fn scaled_jpeg(bytes: &[u8]) -> Result<Option<(image::DynamicImage, image::metadata::Orientation)>, String> {
+fn scaled_jpeg(
+    picture: &mut (impl BufRead + Seek),
+) -> Result<Option<(image::DynamicImage, image::metadata::Orientation)>, String> {
     use jpeg_decoder::{CodingProcess, PixelFormat};
-    let mut decoder = jpeg_decoder::Decoder::new(Cursor::new(bytes));
+    picture.rewind().map_err(|e| format!("no thumbnail: {e}"))?;
+    let mut decoder = jpeg_decoder::Decoder::new(&mut *picture);
     if decoder.read_info().is_err() {
         return Ok(None);
     }
@@ -228,18 +199,21 @@ fn scaled_jpeg(bytes: &[u8]) -> Result<Option<(image::DynamicImage, image::metad
     if pixels.len() != expected {
         return Ok(None);
     }
-    let picture = if grey {
+    let decoded = if grey {
         image::GrayImage::from_raw(width, height, pixels).map(image::DynamicImage::ImageLuma8)
     } else {
         image::RgbImage::from_raw(width, height, pixels).map(image::DynamicImage::ImageRgb8)
     };
-    Ok(picture.map(|p| (p, orientation(bytes))))
+    Ok(decoded.map(|p| (p, orientation(picture))))
 }
 
 /// Which way up a JPEG is, by its EXIF (upright when it says nothing readable).
-fn orientation(bytes: &[u8]) -> image::metadata::Orientation {
+fn orientation(picture: &mut (impl BufRead + Seek)) -> image::metadata::Orientation {
+    if picture.rewind().is_err() {
+        return image::metadata::Orientation::NoTransforms;
+    }
     exif::Reader::new()
-        .read_from_container(&mut Cursor::new(bytes))
+        .read_from_container(picture)
         .ok()
         .and_then(|read| read.get_field(exif::Tag::Orientation, exif::In::PRIMARY)?.value.get_uint(0))
         .and_then(|n| u8::try_from(n).ok())
@@ -272,6 +246,7 @@ fn encode_thumbnail(
 #[cfg(test)]
 mod tests {
     use super::*;
+    use img_parts::{ImageEXIF, jpeg::Jpeg, png::Png};
 
     /// A little-endian EXIF block: a camera model, an orientation, a capture time and a GPS
     /// latitude (in its own directory).
@@ -402,6 +377,10 @@ mod tests {
         tail.extend_from_slice(&[0xFF, 0xFE, 0x00, 0x06, b'G', b'P', b'S', b'!']);
         tail.extend_from_slice(&[0xFF, 0xE1, 0x00, 0x04, 0xCC, 0xDD]);
         tail.extend_from_slice(&[0x78, 0xFF, 0xFF, 0xD9, b'M', b'P', b'4']);
+        let clean_scans = |bytes: &[u8]| {
+            let mut out = Vec::new();
+            strip::scans(&mut &bytes[..], &mut out).map(|()| out)
+        };
         let clean = clean_scans(&tail).expect("clean");
         assert_eq!(
             clean,
@@ -445,6 +424,133 @@ mod tests {
         jpeg[sof + 5..sof + 9].copy_from_slice(&[0x1F, 0x40, 0x1F, 0x40]);
         let refused = thumbnail(&jpeg, "image/jpeg").expect_err("past the limit");
         assert!(refused.contains("limit"), "{refused}");
+    }
+
+    /// An extended WebP (lossless, 16×8) with the camera's EXIF, an XMP packet, and bytes after
+    /// its RIFF size.
+    fn camera_webp() -> Bytes {
+        let picture = image::RgbaImage::from_pixel(16, 8, image::Rgba([10, 200, 30, 128]));
+        let mut plain = Vec::new();
+        image::codecs::webp::WebPEncoder::new_lossless(&mut plain)
+            .encode(&picture, 16, 8, image::ExtendedColorType::Rgba8)
+            .expect("webp");
+        let mut webp = img_parts::webp::WebP::from_bytes(Bytes::from(plain)).expect("parse");
+        webp.set_exif(Some(Bytes::from(camera_exif())));
+        let xmp = Bytes::from_static(b"<x:xmpmeta>exif:GPSLatitude 31,14N</x:xmpmeta>");
+        webp.chunks_mut().push(img_parts::riff::RiffChunk::new(*b"XMP ", img_parts::riff::RiffContent::Data(xmp)));
+        let mut bytes = webp.encoder().bytes().to_vec();
+        bytes[20] |= 0x04;
+        bytes.extend_from_slice(b"+31.2345+121.4737/");
+        Bytes::from(bytes)
+    }
+
+    #[test]
+    fn a_webp_keeps_its_capture_time_and_loses_the_rest() {
+        let original = camera_webp();
+        assert!(contains(&original, b"Loopwork Phone 9") && contains(&original, b"xmpmeta"));
+        assert_eq!(&original[12..16], b"VP8X", "an extended WebP");
+        let stripped = strip(original, "image/webp").expect("strip");
+        for gone in [&b"Loopwork Phone 9"[..], b"xmpmeta", b"+31.2345"] {
+            assert!(!contains(&stripped, gone), "{} left", String::from_utf8_lossy(gone));
+        }
+        assert_eq!(u32::from_le_bytes(stripped[4..8].try_into().expect("4")) as usize, stripped.len() - 8);
+        assert_eq!(stripped[20] & 0x0C, 0x08, "EXIF flagged, XMP not");
+        let parsed = img_parts::webp::WebP::from_bytes(stripped.clone()).expect("parse");
+        let exif = exif::Reader::new().read_raw(parsed.exif().expect("exif kept").to_vec()).expect("exif");
+        let tags: Vec<exif::Tag> = exif.fields().map(|f| f.tag).collect();
+        assert_eq!(tags, [exif::Tag::Orientation, exif::Tag::DateTimeOriginal]);
+        let decoded = image::load_from_memory(&stripped).expect("decodes");
+        assert_eq!((decoded.width(), decoded.height()), (16, 8));
+        assert!(thumbnail(&stripped, "image/webp").is_ok());
+    }
+
+    #[test]
+    fn a_stream_read_a_byte_at_a_time_strips_to_the_same_bytes() {
+        for (picture, mime) in [(camera_jpeg(), "image/jpeg"), (camera_webp(), "image/webp")] {
+            let whole = strip(picture.clone(), mime).expect("strip");
+            let mut out = Cursor::new(Vec::new());
+            let written =
+                strip_stream(mime, std::io::BufReader::with_capacity(1, &picture[..]), &mut out).expect("stream");
+            assert_eq!(out.into_inner(), whole.to_vec(), "{mime}");
+            assert_eq!(written, whole.len() as u64);
+            assert_eq!(strip(whole.clone(), mime).expect("again"), whole, "stripping twice changes nothing");
+        }
+    }
+
+    /// A little-endian EXIF block whose directory holds `entries` copies of one entry: tag
+    /// `tag` of type BYTE, `count` bytes, all at the same offset.
+    fn shared_value_exif(tag: u16, entries: u16, count: u32) -> Vec<u8> {
+        let mut tiff = b"II*\0\x08\0\0\0".to_vec();
+        tiff.extend_from_slice(&entries.to_le_bytes());
+        let value_at = 8 + 2 + 12 * u32::from(entries) + 4;
+        for _ in 0..entries {
+            tiff.extend_from_slice(&tag.to_le_bytes());
+            tiff.extend_from_slice(&1u16.to_le_bytes());
+            tiff.extend_from_slice(&count.to_le_bytes());
+            tiff.extend_from_slice(&value_at.to_le_bytes());
+        }
+        tiff.extend_from_slice(&[0; 4]);
+        tiff.resize(value_at as usize + count as usize, 0);
+        tiff
+    }
+
+    #[test]
+    fn exif_whose_entries_share_one_large_value_is_read_in_little_memory() {
+        // 40,000 entries sharing 500 KB: a reader that decodes every entry would build 20 GB.
+        // Only the kept tags are looked up: none here, so no EXIF at all.
+        let bomb = shared_value_exif(0x010E, 40_000, 500_000);
+        assert!(bomb.len() < MAX_EXIF_BYTES as usize);
+        let mut png = Vec::new();
+        image::DynamicImage::ImageRgb8(image::RgbImage::new(8, 8))
+            .write_to(&mut Cursor::new(&mut png), image::ImageFormat::Png)
+            .expect("png");
+        let mut parsed = Png::from_bytes(Bytes::from(png)).expect("parse");
+        parsed.set_exif(Some(Bytes::from(bomb)));
+        let started = std::time::Instant::now();
+        let stripped = strip(parsed.encoder().bytes(), "image/png").expect("strip");
+        assert!(started.elapsed() < std::time::Duration::from_secs(5));
+        assert!(stripped.len() < 1_000 && !contains(&stripped, b"eXIf"), "{} bytes", stripped.len());
+        // An orientation of the wrong type and size, twice: dropped, not written large.
+        let wrong = shared_value_exif(0x0112, 2, 600_000);
+        assert_eq!(kept_exif(&wrong), None);
+    }
+
+    #[test]
+    fn a_repeated_start_or_a_reserved_marker_does_not_carry_exif_through() {
+        let alone = camera_jpeg_alone();
+        // A second start of image before the EXIF: read as a marker without a length.
+        let mut twice = vec![0xFF, 0xD8];
+        twice.extend_from_slice(&alone);
+        // A reserved marker (0x02) holding the camera's EXIF, before the frame.
+        let exif = camera_exif();
+        let mut reserved = alone[..2].to_vec();
+        reserved.extend_from_slice(&[0xFF, 0x02]);
+        reserved.extend_from_slice(&(exif.len() as u16 + 2).to_be_bytes());
+        reserved.extend_from_slice(&exif);
+        // Stray bytes between segments, as some editors leave them: skipped.
+        reserved.extend_from_slice(&[0x00, 0x00]);
+        reserved.extend_from_slice(&alone[2..]);
+        for jpeg in [twice, reserved] {
+            let stripped = strip(Bytes::from(jpeg), "image/jpeg").expect("strip");
+            assert!(!contains(&stripped, b"Loopwork Phone 9"));
+            assert!(image::load_from_memory(&stripped).is_ok());
+        }
+        // Where the first picture forgot its end, the second's start ends it.
+        let mut forgot = alone[..alone.len() - 2].to_vec();
+        forgot.extend_from_slice(&alone);
+        let stripped = strip(Bytes::from(forgot), "image/jpeg").expect("strip");
+        assert_eq!(stripped.windows(2).filter(|w| *w == [0xFF, 0xD8]).count(), 1);
+    }
+
+    #[test]
+    fn a_png_without_its_end_gets_one() {
+        let mut png = Vec::new();
+        image::DynamicImage::ImageRgb8(image::RgbImage::new(8, 8))
+            .write_to(&mut Cursor::new(&mut png), image::ImageFormat::Png)
+            .expect("png");
+        let end = png.len() - 12;
+        let stripped = strip(Bytes::from(png[..end].to_vec()), "image/png").expect("strip");
+        assert_eq!(&stripped[..], &png[..]);
     }
 
     #[test]

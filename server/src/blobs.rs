@@ -3,7 +3,9 @@
 //! `serve --blob-dir`). Uploads arrive in chunks, each its own object; the last chunk's arrival
 //! assembles them into the blob, hashing and sniffing the bytes as they stream (memory does not
 //! grow with the file), and the blob is kept only if its bytes hash to what the client declared
-//! and are a type the attachment's kind allows.
+//! and are a type the attachment's kind allows. A picture is then stripped of its metadata as
+//! it streams from the staging object (`loopwork_pictures::strip_stream`) into a temporary
+//! file, thumbnailed from that file, and copied into the blob.
 
 use std::sync::Arc;
 
@@ -56,11 +58,16 @@ impl Refusal {
     }
 }
 
-/// The largest picture (JPEG, PNG, WebP) kept: its metadata is stripped in memory.
+/// The largest picture (JPEG, PNG, WebP) kept. Stripping streams (memory does not grow with
+/// the size), but a thumbnail still reads every block of a picture: 40 MiB is already a
+/// 100-megapixel photo.
 pub const MAX_PICTURE_BYTES: i64 = 40 << 20;
-/// Pictures being stripped and thumbnailed at once, per process (each holds up to
-/// [`MAX_PICTURE_BYTES`] twice and its decoded pixels).
+/// Pictures being stripped and thumbnailed at once, per process (each holds the stripper's two
+/// buffers and its thumbnail's decoded pixels: about 1 MB for a baseline JPEG, at most 160 MiB
+/// for other pictures).
 static PICTURES: tokio::sync::Semaphore = tokio::sync::Semaphore::const_new(2);
+/// The stripper's read and write buffers, and the thumbnail's read buffer.
+const STRIP_BUFFER_BYTES: usize = 256 << 10;
 
 /// How many of a blob's first bytes are read to tell its type.
 const SNIFF_BYTES: usize = 8 << 10;
@@ -277,25 +284,65 @@ impl Blobs {
         staging: &Path,
         mime: &'static str,
     ) -> Result<Result<Assembled, Refusal>, String> {
+        use std::io::{BufReader, Seek, Write};
         let got = self.store.get(staging).await.map_err(|e| e.to_string())?;
         if got.meta.size as i64 > MAX_PICTURE_BYTES {
             return Ok(Err(Refusal::PictureTooLarge));
         }
         let _turn = PICTURES.acquire().await.map_err(|e| e.to_string())?;
-        let bytes = got.bytes().await.map_err(|e| e.to_string())?;
+        // On the filesystem the staging file is read directly; from S3, the response's stream
+        // through a bridge to the blocking thread.
+        let range = got.range.clone();
+        let staged: Box<dyn std::io::Read + Send> = match got.payload {
+            object_store::GetResultPayload::File(mut file, _) => {
+                file.seek(std::io::SeekFrom::Start(range.start)).map_err(|e| e.to_string())?;
+                Box::new(std::io::Read::take(file, range.end - range.start))
+            }
+            object_store::GetResultPayload::Stream(stream) => {
+                let stream = tokio_util::io::StreamReader::new(stream.map(|part| part.map_err(std::io::Error::other)));
+                Box::new(tokio_util::io::SyncIoBridge::new(stream))
+            }
+        };
+        // The picture streams from the store through the stripper into a file that has no name
+        // (the system's temporary directory; gone with the process), which the thumbnail is
+        // then made from: what is held in memory is the stripper's buffers and the thumbnail's
+        // decoded pixels, not the picture.
         let made = tokio::task::spawn_blocking(move || {
             let started = std::time::Instant::now();
-            let stripped = loopwork_pictures::strip(bytes, mime)?;
-            let thumbnail = loopwork_pictures::thumbnail(&stripped, mime);
-            Ok::<_, String>((stripped, thumbnail, started.elapsed().as_secs_f64()))
+            let staged = BufReader::with_capacity(STRIP_BUFFER_BYTES, staged);
+            let mut file = tempfile::tempfile().map_err(loopwork_pictures::StripError::Io)?;
+            let mut out = std::io::BufWriter::with_capacity(STRIP_BUFFER_BYTES, &mut file);
+            let size = loopwork_pictures::strip_stream(mime, staged, &mut out)?;
+            out.flush()?;
+            drop(out);
+            file.rewind()?;
+            let thumbnail =
+                loopwork_pictures::thumbnail_of(BufReader::with_capacity(STRIP_BUFFER_BYTES, &mut file), mime);
+            file.rewind()?;
+            Ok::<_, loopwork_pictures::StripError>((file, size, thumbnail, started.elapsed().as_secs_f64()))
         })
         .await;
-        // Bytes the picture crates cannot read, or that make one panic, are refused for good.
-        let Ok(Ok((stripped, thumbnail, seconds))) = made else {
-            return Ok(Err(Refusal::UnreadablePicture));
+        let (file, size, thumbnail, seconds) = match made {
+            Ok(Ok(made)) => made,
+            // Reading the staging object or writing the file failed: the request fails, and the
+            // upload's next request assembles it again.
+            Ok(Err(loopwork_pictures::StripError::Io(e))) => return Err(e.to_string()),
+            // Bytes the picture crates cannot read, or that make one panic, are refused for good.
+            Ok(Err(loopwork_pictures::StripError::Unreadable(_))) | Err(_) => {
+                return Ok(Err(Refusal::UnreadablePicture));
+            }
         };
-        let size = stripped.len() as i64;
-        self.store.put(&Self::blob_path(org, sha256), stripped.into()).await.map_err(|e| e.to_string())?;
+        let mut kept = tokio::io::BufReader::with_capacity(BUFFER_BYTES, tokio::fs::File::from_std(file));
+        let mut writer = BufWriter::with_capacity(self.store.clone(), Self::blob_path(org, sha256), self.part_bytes);
+        let copied = match tokio::io::copy_buf(&mut kept, &mut writer).await {
+            Ok(_) => writer.shutdown().await,
+            Err(e) => Err(e),
+        };
+        if let Err(e) = copied {
+            // An S3 multipart upload begun is abandoned, not left to the bucket's lifecycle.
+            let _ = writer.abort().await;
+            return Err(e.to_string());
+        }
         let thumbnail = match thumbnail {
             Ok(small) => {
                 self.store.put(&Self::thumbnail_path(org, sha256), small.into()).await.map_err(|e| e.to_string())?;
@@ -307,7 +354,7 @@ impl Blobs {
             }
         };
         self.delete_object(staging.as_ref()).await;
-        Ok(Ok(Assembled { mime: mime.to_owned(), size, thumbnail, picture_seconds: Some(seconds) }))
+        Ok(Ok(Assembled { mime: mime.to_owned(), size: size as i64, thumbnail, picture_seconds: Some(seconds) }))
     }
 
     /// A blob's bytes (`thumbnail`: its thumbnail's), streamed from the store: `None` when the
