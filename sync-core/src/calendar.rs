@@ -42,6 +42,43 @@ pub struct WorkingHours {
     pub working_days: BTreeSet<Date>,
 }
 
+/// China's public holidays of 2025, from the State Council's notice of 12 November 2024
+/// (国务院办公厅关于2025年部分节假日安排的通知).
+pub const CHINA_HOLIDAYS_2025: &[(i16, i8, i8)] = &[
+    (2025, 1, 1),
+    (2025, 1, 28),
+    (2025, 1, 29),
+    (2025, 1, 30),
+    (2025, 1, 31),
+    (2025, 2, 1),
+    (2025, 2, 2),
+    (2025, 2, 3),
+    (2025, 2, 4),
+    (2025, 4, 4),
+    (2025, 4, 5),
+    (2025, 4, 6),
+    (2025, 5, 1),
+    (2025, 5, 2),
+    (2025, 5, 3),
+    (2025, 5, 4),
+    (2025, 5, 5),
+    (2025, 5, 31),
+    (2025, 6, 1),
+    (2025, 6, 2),
+    (2025, 10, 1),
+    (2025, 10, 2),
+    (2025, 10, 3),
+    (2025, 10, 4),
+    (2025, 10, 5),
+    (2025, 10, 6),
+    (2025, 10, 7),
+    (2025, 10, 8),
+];
+
+/// The weekend days of 2025 that are working days (调休上班), from the same notice.
+pub const CHINA_WORKING_WEEKENDS_2025: &[(i16, i8, i8)] =
+    &[(2025, 1, 26), (2025, 2, 8), (2025, 4, 27), (2025, 9, 28), (2025, 10, 11)];
+
 /// China's public holidays of 2026, from the State Council's notice of 4 November 2025
 /// (国务院办公厅关于2026年部分节假日安排的通知). Later years are added as they are announced;
 /// an organization can edit its own copy.
@@ -89,14 +126,16 @@ impl WorkingHours {
     /// 09:00–18:00, Monday to Friday, Asia/Shanghai, with China's holidays and adjusted working
     /// days.
     pub fn china_office() -> Self {
-        let days = |list: &[(i16, i8, i8)]| list.iter().map(|&(y, m, d)| date(y, m, d)).collect();
+        let days = |lists: &[&[(i16, i8, i8)]]| {
+            lists.iter().flat_map(|list| list.iter()).map(|&(y, m, d)| date(y, m, d)).collect()
+        };
         WorkingHours {
             zone: TimeZone::get("Asia/Shanghai").unwrap_or(TimeZone::fixed(jiff::tz::offset(8))),
             open_minute: 9 * 60,
             close_minute: 18 * 60,
             weekdays: [true, true, true, true, true, false, false],
-            holidays: days(CHINA_HOLIDAYS_2026),
-            working_days: days(CHINA_WORKING_WEEKENDS_2026),
+            holidays: days(&[CHINA_HOLIDAYS_2025, CHINA_HOLIDAYS_2026]),
+            working_days: days(&[CHINA_WORKING_WEEKENDS_2025, CHINA_WORKING_WEEKENDS_2026]),
         }
     }
 

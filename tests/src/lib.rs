@@ -551,7 +551,9 @@ impl Device {
 }
 
 /// Where the foreign-language and browser tests find their tools (`scripts/install-test-tools`).
+pub mod failures_sim;
 pub mod faults;
+pub mod maintenance_sim;
 
 /// How the notes phones made stand on a server after a fault campaign.
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]

@@ -68,6 +68,45 @@ enum Command {
         #[arg(long)]
         database_url: Option<String>,
     },
+    /// The preventive maintenance scheduler over the 2025–2026 calendars: lifts and water tanks,
+    /// replicas restarted, phones reporting late, restores (one JSON object; docs/maintenance.md).
+    Maintenance {
+        #[arg(long, default_value_t = 500)]
+        lifts: usize,
+        #[arg(long, default_value_t = 50)]
+        tanks: usize,
+        #[arg(long, default_value_t = 3)]
+        replicas: usize,
+        /// The chance a replica is down on a given day.
+        #[arg(long, default_value_t = 0.1)]
+        restart_chance: f64,
+        #[arg(long, default_value_t = 3)]
+        restores: usize,
+        /// The most days a phone stays offline.
+        #[arg(long, default_value_t = 3)]
+        offline_days: i32,
+        #[arg(long, default_value_t = 1)]
+        seed: u64,
+    },
+    /// Repeated-failure detection on a labelled synthetic history of lifts and pumps: each
+    /// rule's precision, the recall and the delay (one JSON object; docs/maintenance.md).
+    Failures {
+        #[arg(long, default_value_t = 500)]
+        lifts: usize,
+        #[arg(long, default_value_t = 200)]
+        pumps: usize,
+        /// How many times as often a worn asset fails.
+        #[arg(long, default_value_t = 5.0)]
+        worn_factor: f64,
+        /// The repeated rule's count within 30 days.
+        #[arg(long)]
+        repeat_count: Option<u32>,
+        /// The outlier rule's largest p-value.
+        #[arg(long)]
+        max_p_value: Option<f64>,
+        #[arg(long, default_value_t = 1)]
+        seed: u64,
+    },
     /// Recovery point and time of the embedded SQLite database at size: seed, back up while
     /// serving, register more on the desk, restore, serve again (one JSON object).
     Restore {
@@ -182,6 +221,30 @@ async fn main() {
             })
         }
         Command::Restore { orders, after } => restore_bench::run(orders, after).await,
+        Command::Failures { lifts, pumps, worn_factor, repeat_count, max_p_value, seed } => {
+            let defaults = loopwork_tests::failures_sim::Settings::default_history();
+            let mut rules = defaults.rules.clone();
+            rules.repeat_count = repeat_count.unwrap_or(rules.repeat_count);
+            rules.max_p_value = max_p_value.unwrap_or(rules.max_p_value);
+            let settings =
+                loopwork_tests::failures_sim::Settings { lifts, pumps, worn_factor, rules, seed, ..defaults };
+            let report = loopwork_tests::failures_sim::run(&settings);
+            println!("{}", serde_json::to_string(&report).expect("json"));
+        }
+        Command::Maintenance { lifts, tanks, replicas, restart_chance, restores, offline_days, seed } => {
+            let settings = loopwork_tests::maintenance_sim::Settings {
+                lifts,
+                tanks,
+                replicas,
+                restart_chance,
+                restores,
+                offline_days,
+                seed,
+                ..loopwork_tests::maintenance_sim::Settings::two_years()
+            };
+            let report = loopwork_tests::maintenance_sim::run(&settings);
+            println!("{}", serde_json::to_string(&report).expect("json"));
+        }
     }
 }
 
