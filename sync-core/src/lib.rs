@@ -23,6 +23,7 @@ pub mod identity;
 pub mod ids;
 pub mod lifecycle;
 pub mod location;
+#[cfg(feature = "maintenance")]
 pub mod maintenance;
 pub mod permissions;
 pub mod protocol;
