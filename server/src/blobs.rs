@@ -58,10 +58,8 @@ impl Refusal {
     }
 }
 
-/// The largest picture (JPEG, PNG, WebP) kept. Stripping streams (memory does not grow with
-/// the size), but a thumbnail still reads every block of a picture: 40 MiB is already a
-/// 100-megapixel photo.
-pub const MAX_PICTURE_BYTES: i64 = 40 << 20;
+/// The largest picture (JPEG, PNG, WebP) kept, whatever its kind: sync-core's.
+pub const MAX_PICTURE_BYTES: i64 = loopwork_sync_core::upload::MAX_PICTURE_BYTES as i64;
 /// Pictures being stripped and thumbnailed at once, per process (each holds the stripper's two
 /// buffers and its thumbnail's decoded pixels: about 1 MB for a baseline JPEG, at most 160 MiB
 /// for other pictures).

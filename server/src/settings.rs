@@ -132,6 +132,25 @@ impl Setting for SignatureRules {
     }
 }
 
+impl Setting for loopwork_sync_core::upload::AttachmentLimits {
+    const NAME: &'static str = "attachment-limits";
+    // Phones and owners' pages may refuse a file before sending it.
+    const READERS: Readers = Readers::Everyone;
+    const WRITE_REFUSED: (&'static str, &'static str) =
+        ("only an administrator changes the attachment limits", "只有管理员可以修改附件大小上限");
+    const RESCANS: bool = false;
+
+    fn seeded() -> Self {
+        Self::default()
+    }
+
+    fn check(self) -> Result<Self, ApiError> {
+        loopwork_sync_core::upload::AttachmentLimits::check(&self)
+            .map_err(|e| ApiError::invalid("invalid_attachment_limits", e, "附件大小上限须在服务器允许的范围内"))?;
+        Ok(self)
+    }
+}
+
 impl Setting for BookJson {
     const NAME: &'static str = "sla";
     const READERS: Readers = Readers::Everyone;

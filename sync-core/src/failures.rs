@@ -14,8 +14,8 @@
 //! Both count **faults**, not orders: an order reported within [`Rules::same_fault_ms`] of the
 //! asset's previous one is a repair that did not hold (返修), the same fault again; that is the
 //! repair's quality (the repeat-repair rate), not the asset wearing out. A problem is not raised
-//! again on the same asset within [`Rules::cooldown_ms`] of the last, so that a known problem
-//! does not nag while its preventive work is done.
+//! again on the same asset within [`Rules::cooldown_ms`] of the last, nor after it without a
+//! fault since, so that a known problem does not nag while its preventive work is done.
 
 use std::collections::HashMap;
 
@@ -152,6 +152,12 @@ pub fn detect(assets: &[Asset], failures: &[Failure], raised: &[Problem], now_ms
             continue;
         }
         let Some(list) = by_asset.get(asset.id.as_str()) else { continue };
+        // Raised before: again only for a fault since (the same evidence does not nag).
+        if let Some(&at) = last_raised.get(asset.id.as_str())
+            && list.last().is_none_or(|f| f.reported_ms <= at)
+        {
+            continue;
+        }
         // The peers' rate per millisecond over a window; peers that never failed still have
         // one: half a fault over their exposure.
         let rate = |(since, types): &Window| {

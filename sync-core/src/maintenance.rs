@@ -72,17 +72,28 @@ pub struct Made {
     pub done: Option<Date>,
 }
 
-/// A plan with its rule read, and the rule's dates over the years ahead.
+/// A plan with its rule read, and the rule's dates over its first years (later ones are read
+/// when asked for).
 #[derive(Clone, Debug)]
 pub struct Schedule {
     plan: Plan,
+    rule: rrule::RRuleSet,
+    /// Whether `dates` holds every date the rule gives (it ended within the years read).
+    complete: bool,
     dates: Vec<Date>,
 }
 
-/// How far ahead a plan's rule is read (and checked against its maximum gap).
+/// How many of a plan's first years are read at once, and checked against its maximum gap.
 const RULE_YEARS: i16 = 10;
-/// The most dates a rule gives over those years (a daily rule gives 3,653).
-const RULE_MAX_DATES: usize = 4_000;
+/// The most times the rule is stepped to reach one date (a rule stepping by the day reads 365
+/// a year, and a plan is at most daily).
+const RULE_MAX_STEPS: usize = 200_000;
+
+/// The rule's step as a civil date.
+fn civil(at: &chrono::DateTime<rrule::Tz>) -> Option<Date> {
+    use chrono::Datelike;
+    Date::new(i16::try_from(at.year()).ok()?, i8::try_from(at.month()).ok()?, i8::try_from(at.day()).ok()?).ok()
+}
 
 impl Schedule {
     /// Reads a plan's rule and checks that the rule itself never leaves more than the maximum gap
@@ -106,42 +117,76 @@ impl Schedule {
             rule.trim_start_matches("RRULE:")
         );
         let set: rrule::RRuleSet = text.parse().map_err(|e: rrule::RRuleError| PlanError::Rule(e.to_string()))?;
+        let Some(first) = set.get_rrule().first() else { return Err(PlanError::Empty) };
+        if matches!(
+            first.get_freq(),
+            rrule::Frequency::Hourly | rrule::Frequency::Minutely | rrule::Frequency::Secondly
+        ) {
+            return Err(PlanError::Rule("a plan repeats at most daily".into()));
+        }
+        let finite = first.get_count().is_some() || first.get_until().is_some();
         // The crate's limits stop a rule that gives no more dates (`BYMONTHDAY=31;BYMONTH=2`).
         let set = set.limit();
         let until = plan.starts.saturating_add(RULE_YEARS.years());
-        let mut dates = Vec::new();
-        for at in (&set).into_iter().take(RULE_MAX_DATES) {
-            use chrono::Datelike;
-            let Ok(date) = Date::new(i16::try_from(at.year()).unwrap_or(i16::MAX), at.month() as i8, at.day() as i8)
-            else {
-                break;
-            };
+        let mut dates: Vec<Date> = Vec::new();
+        let mut steps = 0;
+        let mut complete = true;
+        for at in &set {
+            steps += 1;
+            if steps > RULE_MAX_STEPS {
+                return Err(PlanError::Rule("the rule gives too many dates".into()));
+            }
+            let Some(date) = civil(&at) else { break };
             if date > until {
+                complete = false;
                 break;
             }
-            dates.push(date);
+            // Several times a day (BYHOUR) is one date.
+            if dates.last() != Some(&date) {
+                dates.push(date);
+            }
         }
-        if dates.is_empty() {
-            return Err(PlanError::Empty);
-        }
+        let Some(&last) = dates.last() else { return Err(PlanError::Empty) };
         for pair in dates.windows(2) {
             let gap = days_between(pair[0], pair[1]);
             if gap > i32::from(plan.max_gap_days) {
                 return Err(PlanError::RuleExceedsGap { from: pair[0], to: pair[1], gap });
             }
         }
-        Ok(Schedule { plan, dates })
+        // A rule that does not end must give a date within the gap of the years read too
+        // (`FREQ=YEARLY;INTERVAL=20` reads one date).
+        let gap = days_between(last, until);
+        if !finite && gap > i32::from(plan.max_gap_days) {
+            return Err(PlanError::RuleExceedsGap { from: last, to: until, gap });
+        }
+        Ok(Schedule { plan, rule: set, complete, dates })
+    }
+
+    /// The rule's first date after `after`: from the years read, else read on from the rule.
+    fn date_after(&self, after: Date) -> Option<Date> {
+        let at = self.dates.partition_point(|&d| d <= after);
+        if let Some(&date) = self.dates.get(at) {
+            return Some(date);
+        }
+        if self.complete {
+            return None;
+        }
+        (&self.rule).into_iter().take(RULE_MAX_STEPS).filter_map(|at| civil(&at)).find(|&date| date > after)
     }
 
     pub fn plan(&self) -> &Plan {
         &self.plan
     }
 
-    /// The rule's dates from `from` to `to`, both included (within the years read).
-    pub fn nominal_between(&self, from: Date, to: Date) -> &[Date] {
-        let start = self.dates.partition_point(|&d| d < from);
-        let end = self.dates.partition_point(|&d| d <= to);
-        &self.dates[start..end.max(start)]
+    /// The rule's dates from `from` to `to`, both included.
+    pub fn nominal_between(&self, from: Date, to: Date) -> Vec<Date> {
+        let mut out = Vec::new();
+        let mut at = from.yesterday().ok();
+        while let Some(date) = at.and_then(|d| self.date_after(d)).filter(|&d| d <= to) {
+            out.push(date);
+            at = Some(date);
+        }
+        out
     }
 
     /// The occurrence of the rule's date `nominal`, given the last service before it (`None`:
@@ -155,6 +200,20 @@ impl Schedule {
         // Never earlier than the day after the last service (the rule's previous date may be
         // later: a service moved before a holiday pulls the next one earlier than it).
         let floor = last_service.map(|d| d.saturating_add(1.day()));
+        // The last service came after the rule's date (done late): due from the day after it,
+        // the first working day within the gap.
+        if let Some(floor) = floor
+            && target < floor
+        {
+            let mut day = floor;
+            let last = last_service.map_or(floor, |d| d.saturating_add(gap.days()));
+            while !calendar.is_working_day(day) && day < last {
+                day = day.saturating_add(1.day());
+            }
+            let due = if calendar.is_working_day(day) { day } else { floor };
+            let issue_on = due.saturating_sub(i32::from(self.plan.lead_days).days());
+            return Occurrence { key: self.key(nominal), nominal, due, issue_on };
+        }
         let mut due = target;
         let mut day = target;
         loop {
@@ -188,11 +247,8 @@ impl Schedule {
     ) -> Option<Occurrence> {
         let (nominal, last_service) = match previous {
             None => (*self.dates.first()?, service_before),
-            Some(made) => {
-                let at = self.dates.partition_point(|&d| d <= made.nominal);
-                // Not done yet: as if done on its due day (computed again when it is).
-                (*self.dates.get(at)?, Some(made.done.unwrap_or(made.due)))
-            }
+            // Not done yet: as if done on its due day (computed again when it is).
+            Some(made) => (self.date_after(made.nominal)?, Some(made.done.unwrap_or(made.due))),
         };
         Some(self.occurrence(nominal, last_service, calendar))
     }
@@ -200,6 +256,9 @@ impl Schedule {
     /// The occurrences whose work orders are due to be made by `today`, after the last one made:
     /// each issued on or before `today`. The same inputs give the same keys on every replica;
     /// the caller makes each whose key the store does not hold (a unique key).
+    ///
+    /// With nothing made yet, the first is the rule's first date not before `today` less the
+    /// lead time: a plan whose rule began years ago does not make the years past at once.
     pub fn to_issue(
         &self,
         today: Date,
@@ -209,7 +268,13 @@ impl Schedule {
     ) -> Vec<Occurrence> {
         let mut out = Vec::new();
         let mut previous = last.copied();
-        while let Some(next) = self.next(previous.as_ref(), service_before, calendar) {
+        let mut first = None;
+        if previous.is_none() {
+            let from = today.saturating_sub(i32::from(self.plan.lead_days).days());
+            let Some(nominal) = self.date_after(from.yesterday().unwrap_or(from)) else { return out };
+            first = Some(self.occurrence(nominal, service_before, calendar));
+        }
+        while let Some(next) = first.take().or_else(|| self.next(previous.as_ref(), service_before, calendar)) {
             if next.issue_on > today {
                 break;
             }
@@ -303,15 +368,68 @@ mod tests {
     fn what_is_to_issue_is_the_same_whatever_each_replica_knew() {
         let calendar = WorkingHours::china_office();
         let schedule = lift("FREQ=WEEKLY;INTERVAL=2;BYDAY=SA", date(2026, 1, 3));
-        let first = schedule.to_issue(date(2026, 3, 1), None, None, &calendar);
-        let keys: Vec<&str> = first.iter().map(|o| o.key.as_str()).collect();
-        assert_eq!(keys.len(), 5, "{keys:?}");
-        assert!(first.iter().all(|o| o.issue_on <= date(2026, 3, 1) && calendar.is_working_day(o.due)));
-        // A replica that knows the first two were done early computes other due days, the same keys.
-        let known =
-            Made { nominal: first[1].nominal, due: first[1].due, done: Some(first[1].due.saturating_sub(4.days())) };
-        let later = schedule.to_issue(date(2026, 3, 1), Some(&known), None, &calendar);
-        let later_keys: Vec<&str> = later.iter().map(|o| o.key.as_str()).collect();
-        assert_eq!(later_keys, keys[2..]);
+        let first = schedule.to_issue(date(2026, 1, 1), None, None, &calendar);
+        assert_eq!(first.iter().map(|o| o.key.as_str()).collect::<Vec<_>>(), ["pm:lift-3:2026-01-03"]);
+        // One replica knows the first was done on its due day, another that it was done three
+        // days early: other due days, the same keys.
+        let made = Made { nominal: first[0].nominal, due: first[0].due, done: Some(first[0].due) };
+        let early = Made { done: Some(first[0].due.saturating_sub(3.days())), ..made };
+        let one = schedule.to_issue(date(2026, 3, 1), Some(&made), None, &calendar);
+        let other = schedule.to_issue(date(2026, 3, 1), Some(&early), None, &calendar);
+        let keys = |list: &[Occurrence]| list.iter().map(|o| o.key.clone()).collect::<Vec<_>>();
+        assert_eq!(keys(&one), keys(&other));
+        assert_eq!(keys(&one).len(), 4, "{:?}", keys(&one));
+        assert_ne!(one[0].due, other[0].due);
+        assert!(one.iter().chain(&other).all(|o| calendar.is_working_day(o.due)));
+    }
+
+    #[test]
+    fn a_plan_begun_years_ago_starts_today_and_goes_on_past_the_years_read() {
+        let calendar = WorkingHours::china_office();
+        let schedule = lift("FREQ=WEEKLY;INTERVAL=2;BYDAY=MO", date(2012, 1, 2));
+        // Nothing made yet: not the 370 dates since 2012, the first from today on.
+        let first = schedule.to_issue(date(2026, 3, 10), None, None, &calendar);
+        assert_eq!(first.len(), 1, "{first:?}");
+        assert_eq!(first[0].nominal, date(2026, 3, 9));
+        // Past the ten years read at once (2022): the rule is read on.
+        let made = Made { nominal: first[0].nominal, due: first[0].due, done: Some(first[0].due) };
+        assert_eq!(schedule.next(Some(&made), None, &calendar).map(|o| o.nominal), Some(date(2026, 3, 23)));
+    }
+
+    #[test]
+    fn a_late_service_makes_the_next_due_from_the_day_after_it() {
+        let calendar = WorkingHours::china_office();
+        let schedule = lift("FREQ=WEEKLY;INTERVAL=2;BYDAY=MO", date(2026, 1, 5));
+        // The 16 February service was done on Wednesday 4 March, after the next date (2 March).
+        let late = Made { nominal: date(2026, 2, 16), due: date(2026, 2, 14), done: Some(date(2026, 3, 4)) };
+        let next = schedule.next(Some(&late), None, &calendar).expect("next");
+        assert_eq!((next.nominal, next.due), (date(2026, 3, 2), date(2026, 3, 5)));
+    }
+
+    #[test]
+    fn rules_more_often_than_daily_or_rarer_than_the_gap_are_refused() {
+        let plan = |rule: &str| Plan {
+            id: "p".into(),
+            starts: date(2026, 1, 1),
+            rule: rule.into(),
+            max_gap_days: 15,
+            lead_days: 3,
+        };
+        assert!(matches!(Schedule::new(plan("FREQ=HOURLY")), Err(PlanError::Rule(_))));
+        assert!(matches!(Schedule::new(plan("FREQ=SECONDLY")), Err(PlanError::Rule(_))));
+        // One date in the ten years read: the rule leaves more than the gap after it.
+        assert!(matches!(Schedule::new(plan("FREQ=YEARLY;INTERVAL=20")), Err(PlanError::RuleExceedsGap { .. })));
+        // A rule that ends is a plan that ends.
+        let ends = Schedule::new(plan("FREQ=WEEKLY;COUNT=3")).expect("three services");
+        let calendar = WorkingHours::china_office();
+        let last = Made { nominal: date(2026, 1, 15), due: date(2026, 1, 15), done: None };
+        assert_eq!(schedule_next_nominal(&ends, &last, &calendar), None);
+        // Several times a day is one date.
+        let daily = Schedule::new(plan("FREQ=DAILY;BYHOUR=8,14")).expect("daily");
+        assert_eq!(daily.nominal_between(date(2026, 1, 1), date(2026, 1, 3)).len(), 3);
+    }
+
+    fn schedule_next_nominal(schedule: &Schedule, made: &Made, calendar: &WorkingHours) -> Option<Date> {
+        schedule.next(Some(made), None, calendar).map(|o| o.nominal)
     }
 }

@@ -31,6 +31,51 @@ pub const MAX_FAILURES: u32 = 8;
 /// The kinds of attachment (docs/attachments.md): the document's.
 pub use crate::work_order::AttachmentKind as UploadKind;
 
+/// The largest attachment a server takes (its `Tus-Max-Size`).
+pub const MAX_FILE_BYTES: u64 = 100 << 20;
+/// The largest photo or signature a server takes: a thumbnail reads every block of a picture,
+/// and 40 MiB is already a 100-megapixel photo.
+pub const MAX_PICTURE_BYTES: u64 = 40 << 20;
+
+/// An organization's limits on the size of its attachments (the `attachment-limits` setting,
+/// docs/attachments.md), at most the server's own; the default is the server's.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
+#[cfg_attr(feature = "schema", derive(schemars::JsonSchema), schemars(rename = "AttachmentLimits"))]
+#[serde(deny_unknown_fields)]
+pub struct AttachmentLimits {
+    /// A file's (kind `file`): 1 to [`MAX_FILE_BYTES`].
+    pub max_file_bytes: u64,
+    /// A photo's or a signature's: 1 to [`MAX_PICTURE_BYTES`].
+    pub max_picture_bytes: u64,
+}
+
+impl Default for AttachmentLimits {
+    fn default() -> Self {
+        AttachmentLimits { max_file_bytes: MAX_FILE_BYTES, max_picture_bytes: MAX_PICTURE_BYTES }
+    }
+}
+
+impl AttachmentLimits {
+    /// Whether the limits are within the server's.
+    pub fn check(&self) -> Result<(), String> {
+        if !(1..=MAX_FILE_BYTES).contains(&self.max_file_bytes) {
+            return Err(format!("max_file_bytes is 1 to {MAX_FILE_BYTES}"));
+        }
+        if !(1..=MAX_PICTURE_BYTES).contains(&self.max_picture_bytes) {
+            return Err(format!("max_picture_bytes is 1 to {MAX_PICTURE_BYTES}"));
+        }
+        Ok(())
+    }
+
+    /// The most bytes an attachment of this kind may have.
+    pub fn max_for(&self, kind: UploadKind) -> u64 {
+        match kind {
+            UploadKind::File => self.max_file_bytes,
+            UploadKind::Photo | UploadKind::Signature => self.max_picture_bytes,
+        }
+    }
+}
+
 /// Where an upload stands, as the device stores it.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub enum UploadState {

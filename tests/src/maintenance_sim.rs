@@ -15,7 +15,7 @@
 //! the occurrence's key), so that a phone's copy pushed back after a restore and the order made
 //! again are one order.
 
-use std::collections::{BTreeMap, HashMap};
+use std::collections::BTreeMap;
 
 use jiff::ToSpan;
 use jiff::civil::{Date, date};
@@ -191,12 +191,14 @@ pub fn run(settings: &Settings) -> Report {
     let mut store: Vec<BTreeMap<String, Record>> = vec![BTreeMap::new(); schedules.len()];
     let mut backups: Vec<(Date, Vec<BTreeMap<String, Record>>)> = Vec::new();
     // The phones' jobs, by key.
-    let mut jobs: HashMap<String, Job> = HashMap::new();
+    let mut jobs: BTreeMap<String, Job> = BTreeMap::new();
+    // The store as it was a day before: a replica whose cache is a day old schedules from it.
+    let mut yesterday = store.clone();
     let mut restore_days: Vec<Date> = (0..settings.restores)
         .map(|_| settings.from.saturating_add(rng.random_range(30..report.days - 30).days()))
         .collect();
     restore_days.sort();
-    let mut merged: std::collections::HashSet<String> = std::collections::HashSet::new();
+    let mut merged: std::collections::BTreeSet<String> = std::collections::BTreeSet::new();
     // Orders phones push back after a restore: the day, the plan, the key.
     let mut pushbacks: Vec<(Date, usize, String)> = Vec::new();
 
@@ -230,8 +232,11 @@ pub fn run(settings: &Settings) -> Report {
         report.replica_days_down += settings.replicas - up.len();
         let mut proposals: Vec<(usize, Vec<loopwork_sync_core::maintenance::Occurrence>)> = Vec::new();
         for _ in &up {
+            // What this replica knows: the store this morning, or as it was a day before (a
+            // stale cache): the keys must not depend on it.
+            let view = if rng.random_bool(0.5) { &store } else { &yesterday };
             for (p, schedule) in schedules.iter().enumerate() {
-                let last = store[p].values().max_by_key(|r| r.nominal).map(|r| Made {
+                let last = view[p].values().max_by_key(|r| r.nominal).map(|r| Made {
                     nominal: r.nominal,
                     due: r.due,
                     done: r.done,
@@ -306,6 +311,7 @@ pub fn run(settings: &Settings) -> Report {
             }
         }
 
+        yesterday = store.clone();
         // A backup each night; now and then the store is restored from one a few days old, and
         // the phones push back what it lost over the next days.
         backups.push((today, store.clone()));
@@ -337,7 +343,7 @@ pub fn run(settings: &Settings) -> Report {
     // What should have been made: every rule date whose order was due by the end.
     for (p, schedule) in schedules.iter().enumerate() {
         let mut previous: Option<Made> = None;
-        for &nominal in schedule.nominal_between(settings.from, settings.to) {
+        for nominal in schedule.nominal_between(settings.from, settings.to) {
             let made = store[p].get(&schedule.key(nominal));
             let Some(next) = schedule.next(previous.as_ref(), None, &calendar) else { break };
             if next.issue_on > settings.to {
@@ -408,7 +414,7 @@ fn learn_service(
     schedule: &Schedule,
     calendar: &WorkingHours,
     store: &mut BTreeMap<String, Record>,
-    jobs: &mut HashMap<String, Job>,
+    jobs: &mut BTreeMap<String, Job>,
     key: &str,
     done: Date,
     report: &mut Report,

@@ -17,6 +17,7 @@ on_both_backends!(
     attachments_live_in_an_s3_compatible_store_that_replicas_share,
     a_phone_s_upload_session_resumes_through_drops_without_sending_twice,
     the_owner_signs_on_the_technician_s_phone_where_the_organization_requires_it,
+    an_organization_sets_its_own_attachment_limits_within_the_server_s,
 );
 
 /// A PNG of noise at least `len` bytes long (noise does not compress), different per seed.
@@ -997,4 +998,49 @@ async fn the_owner_signs_on_the_technician_s_phone_where_the_organization_requir
     let (status, _, bytes) = owner.download(&format!("/api/v1/orders/{id}/attachments/{hash}")).await;
     assert_eq!((status, bytes.len()), (200, signed.len()));
     server.stop().await.drop_database().await;
+}
+
+/// An organization keeps its attachments smaller than the server allows: its administrator sets
+/// `attachment-limits`; everyone may read them; a larger upload is refused when created.
+async fn an_organization_sets_its_own_attachment_limits_within_the_server_s(backend: Backend) {
+    let server = TestServer::start(backend).await;
+    let admin = server.login("admin").await;
+    let kefu = server.login("kefu").await;
+    let owner = server.login("yezhu1502").await;
+    let path = "/api/v1/settings/attachment-limits";
+    let server_max = serde_json::json!({"max_file_bytes": 104_857_600, "max_picture_bytes": 41_943_040});
+    assert_eq!(server.call(&owner.token, "GET", path, None).await, (200, server_max));
+    let limits = serde_json::json!({"max_file_bytes": 1_000, "max_picture_bytes": 500});
+    let (status, body) = server.call(&kefu.token, "PUT", path, Some(limits.clone())).await;
+    assert_eq!((status, error_code(&body)), (403, "forbidden"), "{body}");
+    for bad in [
+        serde_json::json!({"max_file_bytes": 0, "max_picture_bytes": 500}),
+        serde_json::json!({"max_file_bytes": 104_857_601, "max_picture_bytes": 500}),
+        serde_json::json!({"max_file_bytes": 1_000, "max_picture_bytes": 41_943_041}),
+    ] {
+        let (status, body) = server.call(&admin.token, "PUT", path, Some(bad.clone())).await;
+        assert_eq!((status, error_code(&body)), (400, "invalid_attachment_limits"), "{bad}: {body}");
+    }
+    let (status, body) =
+        server.call(&admin.token, "PUT", path, Some(serde_json::json!({"max_file_bytes": 1_000}))).await;
+    assert_eq!((status, error_code(&body)), (400, "invalid_json"), "{body}");
+    assert_eq!(server.call(&admin.token, "PUT", path, Some(limits.clone())).await.0, 204);
+    assert_eq!(server.call(&owner.token, "GET", path, None).await, (200, limits));
+
+    let wang = Client::new(&server, "wang").await;
+    let hash = "ab".repeat(32);
+    for (length, kind, status) in
+        [(500, "photo", 201), (501, "photo", 413), (501, "signature", 413), (1_000, "file", 201), (1_001, "file", 413)]
+    {
+        let meta = metadata(&[("sha256", &hash), ("kind", kind)]);
+        let (got, _, body) = wang.create(length, &meta).await;
+        assert_eq!(got, status, "{length} {kind}: {body}");
+        if status == 413 {
+            assert_eq!(error_code(&body), "too_large", "{body}");
+        }
+    }
+    // Another organization keeps the server's limits.
+    let other = Client::of_another_company(&server, "bie-wang", loopwork_sync_core::Role::Technician).await;
+    let (got, _, body) = other.create(501, &metadata(&[("sha256", &hash), ("kind", "photo")])).await;
+    assert_eq!(got, 201, "{body}");
 }

@@ -116,6 +116,7 @@ pub fn schemas() -> Map<String, Value> {
         crate::triage::ReplyTemplates,
         loopwork_sync_core::surge::SurgeRules,
         loopwork_sync_core::signature::SignatureRules,
+        loopwork_sync_core::upload::AttachmentLimits,
         crate::store::IncidentRecord,
         crate::http::incidents::IncidentDetail,
         crate::http::incidents::NoticeBody,

@@ -32,7 +32,7 @@ use crate::store::{BlobRecord, ChunkRecord, UploadRecord};
 /// The tus protocol version spoken.
 pub const TUS_VERSION: &str = "1.0.0";
 /// The largest attachment, in bytes.
-pub const MAX_UPLOAD_BYTES: i64 = 100 << 20;
+pub const MAX_UPLOAD_BYTES: i64 = loopwork_sync_core::upload::MAX_FILE_BYTES as i64;
 /// Unfinished uploads one user may hold at once.
 pub const MAX_OPEN_UPLOADS: i64 = 200;
 
@@ -176,12 +176,19 @@ pub async fn create(
             "kind 须为 photo、signature 或 file",
         ));
     }
-    if kind != "file" && length > crate::blobs::MAX_PICTURE_BYTES {
+    // The organization's limit (the `attachment-limits` setting; at most the server's).
+    let limits =
+        crate::settings::read::<loopwork_sync_core::upload::AttachmentLimits>(&*state.db, &principal.org).await?;
+    let (max, what, what_zh) = match kind {
+        "file" => (limits.max_file_bytes, "a file", "文件"),
+        _ => (limits.max_picture_bytes, "a photo or a signature", "照片或签名"),
+    };
+    if length as u64 > max {
         return Err(ApiError::new(
             StatusCode::PAYLOAD_TOO_LARGE,
             "too_large",
-            format!("a photo or a signature is at most {} bytes", crate::blobs::MAX_PICTURE_BYTES),
-            format!("照片或签名不得超过 {} 字节", crate::blobs::MAX_PICTURE_BYTES),
+            format!("{what} is at most {max} bytes here"),
+            format!("{what_zh}不得超过 {max} 字节"),
         ));
     }
     let now = state.clock.now_ms();

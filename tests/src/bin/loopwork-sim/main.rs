@@ -104,6 +104,12 @@ enum Command {
         /// The outlier rule's largest p-value.
         #[arg(long)]
         max_p_value: Option<f64>,
+        /// The repeated rule's largest p-value.
+        #[arg(long)]
+        repeat_max_p_value: Option<f64>,
+        /// Orders within this many days of a fault are that fault again (0: every order a fault).
+        #[arg(long)]
+        same_fault_days: Option<i64>,
         #[arg(long, default_value_t = 1)]
         seed: u64,
     },
@@ -221,11 +227,22 @@ async fn main() {
             })
         }
         Command::Restore { orders, after } => restore_bench::run(orders, after).await,
-        Command::Failures { lifts, pumps, worn_factor, repeat_count, max_p_value, seed } => {
+        Command::Failures {
+            lifts,
+            pumps,
+            worn_factor,
+            repeat_count,
+            max_p_value,
+            repeat_max_p_value,
+            same_fault_days,
+            seed,
+        } => {
             let defaults = loopwork_tests::failures_sim::Settings::default_history();
             let mut rules = defaults.rules.clone();
             rules.repeat_count = repeat_count.unwrap_or(rules.repeat_count);
             rules.max_p_value = max_p_value.unwrap_or(rules.max_p_value);
+            rules.repeat_max_p_value = repeat_max_p_value.unwrap_or(rules.repeat_max_p_value);
+            rules.same_fault_ms = same_fault_days.map_or(rules.same_fault_ms, |days| days * 86_400_000);
             let settings =
                 loopwork_tests::failures_sim::Settings { lifts, pumps, worn_factor, rules, seed, ..defaults };
             let report = loopwork_tests::failures_sim::run(&settings);
