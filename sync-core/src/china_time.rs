@@ -16,6 +16,11 @@ pub fn day_code(at_ms: i64) -> String {
     in_china(at_ms).strftime("%Y%m%d").to_string()
 }
 
+/// The civil day of an instant in China Standard Time (maintenance plans' days).
+pub fn date(at_ms: i64) -> jiff::civil::Date {
+    in_china(at_ms).date()
+}
+
 /// An instant to the minute in China Standard Time, `YYYY-MM-DD HH:MM` (exports).
 pub fn minute(at_ms: i64) -> String {
     in_china(at_ms).strftime("%Y-%m-%d %H:%M").to_string()

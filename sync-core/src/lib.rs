@@ -7,6 +7,7 @@
 //! It must never do network IO, start threads or runtimes, or know the server's SQL: its inputs
 //! are values and its outputs are values. Its only IO is the device store behind a trait.
 
+pub mod asset;
 pub mod authority;
 pub mod calendar;
 pub mod change_bounds;

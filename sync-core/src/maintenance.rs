@@ -253,6 +253,13 @@ impl Schedule {
         Some(self.occurrence(nominal, last_service, calendar))
     }
 
+    /// The occurrence of the rule's first date on or after `from`, after the asset's last
+    /// service `service_before` when known.
+    pub fn first_from(&self, from: Date, service_before: Option<Date>, calendar: &WorkingHours) -> Option<Occurrence> {
+        let nominal = self.date_after(from.yesterday().unwrap_or(from))?;
+        Some(self.occurrence(nominal, service_before, calendar))
+    }
+
     /// The occurrences whose work orders are due to be made by `today`, after the last one made:
     /// each issued on or before `today`. The same inputs give the same keys on every replica;
     /// the caller makes each whose key the store does not hold (a unique key).
@@ -271,8 +278,10 @@ impl Schedule {
         let mut first = None;
         if previous.is_none() {
             let from = today.saturating_sub(i32::from(self.plan.lead_days).days());
-            let Some(nominal) = self.date_after(from.yesterday().unwrap_or(from)) else { return out };
-            first = Some(self.occurrence(nominal, service_before, calendar));
+            first = self.first_from(from, service_before, calendar);
+            if first.is_none() {
+                return out;
+            }
         }
         while let Some(next) = first.take().or_else(|| self.next(previous.as_ref(), service_before, calendar)) {
             if next.issue_on > today {

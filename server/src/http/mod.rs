@@ -32,6 +32,7 @@
 //!   `DELETE …/{id}`, `GET`/`PUT /api/v1/settings/escalation`: deadlines, the closed loop and
 //!   escalation (docs/deadlines.md).
 
+pub mod assets;
 pub mod assistant;
 pub mod attachments;
 pub mod audit;
@@ -146,6 +147,11 @@ pub fn router(state: AppState) -> axum::Router {
         .route("/api/v1/notifications/{id}/read", post(notifications::mark_read))
         .route("/api/v1/notifications/read-all", post(notifications::mark_all_read))
         .route("/api/v1/orders/{id}/sla-events", get(notifications::sla_events))
+        .route("/api/v1/assets", get(assets::list).post(assets::add))
+        .route("/api/v1/assets/{id}", get(assets::detail).delete(assets::remove))
+        .route("/api/v1/assets/{id}/qr", get(assets::qr))
+        .route("/api/v1/assets/{id}/plans", post(assets::add_plan))
+        .route("/api/v1/assets/{id}/plans/{plan}", axum::routing::delete(assets::remove_plan))
         .route("/api/v1/estate/projects", get(estate::projects))
         .route("/api/v1/estate/buildings", get(estate::buildings))
         .route("/api/v1/estate/units", get(estate::units).post(estate::add_unit))

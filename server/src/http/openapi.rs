@@ -14,6 +14,7 @@ use serde_json::{Map, Value};
 use crate::closed_loop::ClosedLoopSettings;
 use crate::error::ErrorBody;
 use crate::escalation::EscalationChain;
+use crate::http::assets::{AssetDetail, NewAsset, NewPlan, PlanView};
 use crate::http::assistant::{ArticleBody, OwnerMessage, StaffReply};
 use crate::http::dashboard::{Efficiency, Heatmap, Kpis};
 use crate::http::desk::{
@@ -117,6 +118,11 @@ pub fn schemas() -> Map<String, Value> {
         loopwork_sync_core::surge::SurgeRules,
         loopwork_sync_core::signature::SignatureRules,
         loopwork_sync_core::upload::AttachmentLimits,
+        crate::store::AssetRecord,
+        NewAsset,
+        AssetDetail,
+        NewPlan,
+        PlanView,
         crate::store::IncidentRecord,
         crate::http::incidents::IncidentDetail,
         crate::http::incidents::NoticeBody,

@@ -27,6 +27,7 @@ use sqlx::{AssertSqlSafe, Row};
 use crate::replication::{self, Cursor, DocumentCache, Principal, Scope};
 
 mod accounts;
+mod assets;
 mod assistant;
 mod dashboards;
 mod deviations;
@@ -51,6 +52,7 @@ mod views;
 mod webhooks;
 
 pub use accounts::*;
+pub use assets::*;
 pub use assistant::*;
 pub use dashboards::*;
 pub use deviations::*;
@@ -197,6 +199,7 @@ pub(crate) fn server_actor(secret: &str, actor: Option<[u8; 16]>) -> DeviceId {
 #[async_trait]
 pub trait Database:
     Accounts
+    + Assets
     + Feed
     + Documents
     + Scans

@@ -1,0 +1,355 @@
+//! The asset register (设备台账) and preventive maintenance plans on the desk
+//! (docs/maintenance.md): office staff read them, supervisors and above change them. Every route
+//! is limited to the projects the caller serves (another project's asset answers 404, as if it
+//! did not exist). A plan is checked by sync-core's `maintenance` rules when it is added, and
+//! each plan is shown with its next services as those rules compute them.
+//!
+//! - `GET /api/v1/assets?project=`: a project's assets, by name.
+//! - `POST /api/v1/assets`: a new asset.
+//! - `GET /api/v1/assets/{id}?from=`, `DELETE /api/v1/assets/{id}`: one asset with its plans and
+//!   their next services (from today, or `from`, YYYY-MM-DD); removing it removes its plans.
+//! - `GET /api/v1/assets/{id}/qr`: the QR code to stick on it (`loopwork://asset/{id}`), SVG.
+//! - `POST /api/v1/assets/{id}/plans`, `DELETE /api/v1/assets/{id}/plans/{plan}`: its plans.
+
+use axum::Json;
+use axum::extract::{Path, State};
+use axum::http::StatusCode;
+use jiff::civil::Date;
+use loopwork_sync_core::asset::{AssetType, clean_checklist, clean_text};
+use loopwork_sync_core::calendar::WorkingHours;
+use loopwork_sync_core::maintenance::{Made, Plan, Schedule};
+use schemars::JsonSchema;
+use serde::{Deserialize, Serialize};
+
+use crate::AppState;
+use crate::auth::Authenticated;
+use crate::error::ApiError;
+use crate::http::extract::{Body, Params};
+use crate::replication::Principal;
+use crate::store::{AssetRecord, PlanRecord};
+
+/// Next services shown per plan.
+const UPCOMING: usize = 3;
+
+fn require_office(principal: &Principal) -> Result<(), ApiError> {
+    crate::auth::require_staff(
+        principal,
+        "only office staff read the asset register",
+        "只有客服及管理人员可以查看设备台账",
+    )
+}
+
+fn require_supervisor(principal: &Principal) -> Result<(), ApiError> {
+    if principal.role.is_supervisor_or_above() {
+        Ok(())
+    } else {
+        Err(ApiError::forbidden(
+            "only supervisors and above change assets and their plans",
+            "只有主管及以上可以修改设备台账和维保计划",
+        ))
+    }
+}
+
+/// 404 unless the caller serves the project.
+async fn served(state: &AppState, principal: &Principal, project: &str) -> Result<(), ApiError> {
+    let projects = state.db.me(principal).await?.projects;
+    if projects.iter().any(|p| p.code == project) { Ok(()) } else { Err(ApiError::not_found("project")) }
+}
+
+/// The asset, if it is the organization's and in a project the caller serves.
+async fn asset_of(state: &AppState, principal: &Principal, id: &str) -> Result<AssetRecord, ApiError> {
+    let asset = state.db.asset(&principal.org, id).await?.ok_or_else(|| ApiError::not_found("asset"))?;
+    served(state, principal, &asset.project).await.map_err(|_| ApiError::not_found("asset"))?;
+    Ok(asset)
+}
+
+fn date(field: &str, raw: &str) -> Result<Date, ApiError> {
+    raw.parse::<Date>().map_err(|_| {
+        ApiError::invalid(
+            "invalid_date",
+            format!("{field} is a date, YYYY-MM-DD"),
+            format!("{field} 须为日期 YYYY-MM-DD"),
+        )
+    })
+}
+
+#[derive(Debug, Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct AssetQuery {
+    pub project: String,
+}
+
+/// A new asset.
+#[derive(Debug, Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct NewAsset {
+    pub project: String,
+    /// Absent: a place of the whole project.
+    #[serde(default)]
+    pub building: Option<String>,
+    /// Where it is: 水泵房, 3单元电梯井 (1 to 64 characters).
+    pub place: String,
+    /// Its name in the project, unique there: 3号电梯 (1 to 64 characters).
+    pub name: String,
+    /// `elevator`, `water_pump`, `water_tank`, `fire_system`, `power`, `gate`, `other`.
+    pub asset_type: String,
+    #[serde(default)]
+    pub make: String,
+    /// YYYY-MM-DD.
+    #[serde(default)]
+    pub installed_on: Option<String>,
+    /// The next legal inspection (年检), YYYY-MM-DD.
+    #[serde(default)]
+    pub inspection_due_on: Option<String>,
+}
+
+/// A new plan.
+#[derive(Debug, Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct NewPlan {
+    /// An RFC 5545 RRULE without DTSTART: `FREQ=WEEKLY;INTERVAL=2;BYDAY=MO`.
+    pub rule: String,
+    /// The rule's first date, YYYY-MM-DD.
+    pub starts_on: String,
+    /// The longest time between two services, in days (15 for a lift).
+    pub max_gap_days: u16,
+    /// How many days before its due day an occurrence's work order is made.
+    pub lead_days: u16,
+    #[serde(default)]
+    pub checklist: Vec<String>,
+}
+
+/// A service of a plan as the rules compute it (each before it as if done on its due day).
+#[derive(Debug, Serialize, JsonSchema)]
+pub struct Upcoming {
+    pub key: String,
+    /// The rule's date.
+    pub nominal: String,
+    /// The day it is due: a working day, never past the maximum gap.
+    pub due: String,
+    /// The day its work order is made.
+    pub issue_on: String,
+}
+
+#[derive(Debug, Serialize, JsonSchema)]
+pub struct PlanView {
+    #[serde(flatten)]
+    pub plan: PlanRecord,
+    pub upcoming: Vec<Upcoming>,
+}
+
+#[derive(Debug, Serialize, JsonSchema)]
+pub struct AssetDetail {
+    #[serde(flatten)]
+    pub asset: AssetRecord,
+    pub asset_type_zh: String,
+    pub plans: Vec<PlanView>,
+}
+
+#[derive(Debug, Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct FromQuery {
+    /// YYYY-MM-DD; today (China Standard Time) when absent.
+    #[serde(default)]
+    pub from: Option<String>,
+}
+
+fn schedule_of(plan: &PlanRecord) -> Result<Schedule, loopwork_sync_core::maintenance::PlanError> {
+    let starts =
+        plan.starts_on.parse::<Date>().map_err(|e| loopwork_sync_core::maintenance::PlanError::Rule(e.to_string()))?;
+    Schedule::new(Plan {
+        id: plan.id.clone(),
+        starts,
+        rule: plan.rule.clone(),
+        max_gap_days: u16::try_from(plan.max_gap_days).unwrap_or(u16::MAX),
+        lead_days: u16::try_from(plan.lead_days).unwrap_or(u16::MAX),
+    })
+}
+
+/// A plan with its next services from `from`, each as if the one before was done on its due day.
+fn view_of(plan: PlanRecord, from: Date) -> PlanView {
+    let calendar = WorkingHours::china_office();
+    let mut upcoming = Vec::new();
+    if let Ok(schedule) = schedule_of(&plan) {
+        let mut next = schedule.first_from(from, None, &calendar);
+        while let Some(occurrence) = next.take() {
+            let made = Made { nominal: occurrence.nominal, due: occurrence.due, done: Some(occurrence.due) };
+            upcoming.push(Upcoming {
+                key: occurrence.key,
+                nominal: occurrence.nominal.to_string(),
+                due: occurrence.due.to_string(),
+                issue_on: occurrence.issue_on.to_string(),
+            });
+            if upcoming.len() < UPCOMING {
+                next = schedule.next(Some(&made), None, &calendar);
+            }
+        }
+    }
+    PlanView { plan, upcoming }
+}
+
+pub async fn list(
+    State(state): State<AppState>,
+    Authenticated(principal): Authenticated,
+    Params(query): Params<AssetQuery>,
+) -> Result<Json<Vec<AssetRecord>>, ApiError> {
+    require_office(&principal)?;
+    served(&state, &principal, &query.project).await?;
+    Ok(Json(state.db.assets(&principal.org, &query.project).await?))
+}
+
+pub async fn add(
+    State(state): State<AppState>,
+    Authenticated(principal): Authenticated,
+    Body(body): Body<NewAsset>,
+) -> Result<(StatusCode, Json<AssetRecord>), ApiError> {
+    require_supervisor(&principal)?;
+    served(&state, &principal, &body.project).await?;
+    let text = |field: &str, raw: &str, required: bool| {
+        clean_text(raw, required).ok_or_else(|| {
+            ApiError::invalid(
+                "invalid_asset",
+                format!("{field}: 1 to 64 characters, no control characters"),
+                format!("{field} 须为 1 至 64 个字符"),
+            )
+        })
+    };
+    let asset_type = AssetType::from_code(&body.asset_type).map_err(|_| {
+        ApiError::invalid(
+            "invalid_asset_type",
+            "asset_type is one of elevator, water_pump, water_tank, fire_system, power, gate, other",
+            "设备类型不在列表中",
+        )
+    })?;
+    let building = match body.building.as_deref().map(str::trim).filter(|b| !b.is_empty()) {
+        Some(raw) => Some(crate::http::estate::code("building", raw, loopwork_sync_core::estate::CodePart::Building)?),
+        None => None,
+    };
+    let installed_on = body.installed_on.as_deref().map(|d| date("installed_on", d)).transpose()?;
+    let inspection_due_on = body.inspection_due_on.as_deref().map(|d| date("inspection_due_on", d)).transpose()?;
+    let now = state.clock.now_ms();
+    let asset = AssetRecord {
+        id: uuid::Uuid::now_v7().simple().to_string(),
+        project: body.project.clone(),
+        building,
+        place: text("place", &body.place, true)?,
+        name: text("name", &body.name, true)?,
+        asset_type: asset_type.code().to_owned(),
+        make: text("make", &body.make, false)?,
+        installed_on: installed_on.map(|d| d.to_string()),
+        inspection_due_on: inspection_due_on.map(|d| d.to_string()),
+        updated_at: now,
+    };
+    if !state.db.add_asset(&principal.org, &asset, now).await? {
+        return Err(ApiError::new(
+            StatusCode::CONFLICT,
+            "asset_exists",
+            "the project has an asset of this name",
+            "该项目已有同名设备",
+        ));
+    }
+    Ok((StatusCode::CREATED, Json(asset)))
+}
+
+pub async fn detail(
+    State(state): State<AppState>,
+    Authenticated(principal): Authenticated,
+    Path(id): Path<String>,
+    Params(query): Params<FromQuery>,
+) -> Result<Json<AssetDetail>, ApiError> {
+    require_office(&principal)?;
+    let asset = asset_of(&state, &principal, &id).await?;
+    let from = match query.from.as_deref() {
+        Some(raw) => date("from", raw)?,
+        None => loopwork_sync_core::china_time::date(state.clock.now_ms()),
+    };
+    let plans = state.db.plans(&principal.org, &asset.id).await?.into_iter().map(|p| view_of(p, from)).collect();
+    let asset_type_zh = AssetType::from_code(&asset.asset_type).map(|t| t.label_zh()).unwrap_or("其他设备").to_owned();
+    Ok(Json(AssetDetail { asset, asset_type_zh, plans }))
+}
+
+pub async fn remove(
+    State(state): State<AppState>,
+    Authenticated(principal): Authenticated,
+    Path(id): Path<String>,
+) -> Result<StatusCode, ApiError> {
+    require_supervisor(&principal)?;
+    let asset = asset_of(&state, &principal, &id).await?;
+    state.db.remove_asset(&principal.org, &asset.id).await?;
+    Ok(StatusCode::NO_CONTENT)
+}
+
+pub async fn qr(
+    State(state): State<AppState>,
+    Authenticated(principal): Authenticated,
+    Path(id): Path<String>,
+) -> Result<axum::response::Response, ApiError> {
+    require_office(&principal)?;
+    let asset = asset_of(&state, &principal, &id).await?;
+    // A link, not the asset: scanning tells nothing without signing in.
+    let link = format!("loopwork://asset/{}", asset.id);
+    let code = qrcode::QrCode::with_error_correction_level(link.as_bytes(), qrcode::EcLevel::M)
+        .map_err(|_| ApiError::internal())?;
+    let svg = code.render::<qrcode::render::svg::Color>().min_dimensions(160, 160).quiet_zone(true).build();
+    Ok(axum::response::IntoResponse::into_response((
+        [
+            (axum::http::header::CONTENT_TYPE, "image/svg+xml"),
+            (axum::http::header::CACHE_CONTROL, "private, max-age=3600"),
+        ],
+        svg,
+    )))
+}
+
+pub async fn add_plan(
+    State(state): State<AppState>,
+    Authenticated(principal): Authenticated,
+    Path(id): Path<String>,
+    Body(body): Body<NewPlan>,
+) -> Result<(StatusCode, Json<PlanView>), ApiError> {
+    require_supervisor(&principal)?;
+    let asset = asset_of(&state, &principal, &id).await?;
+    let starts = date("starts_on", &body.starts_on)?;
+    let checklist = clean_checklist(&body.checklist).ok_or_else(|| {
+        ApiError::invalid(
+            "invalid_plan",
+            "checklist: at most 50 items of 1 to 200 characters",
+            "检查项最多 50 项，每项 1 至 200 个字符",
+        )
+    })?;
+    let now = state.clock.now_ms();
+    let plan = PlanRecord {
+        id: uuid::Uuid::now_v7().simple().to_string(),
+        asset_id: asset.id.clone(),
+        rule: body.rule.trim().to_owned(),
+        starts_on: starts.to_string(),
+        max_gap_days: i64::from(body.max_gap_days),
+        lead_days: i64::from(body.lead_days),
+        checklist,
+        created_at: now,
+    };
+    if body.rule.len() > 500 {
+        return Err(ApiError::invalid(
+            "invalid_plan",
+            "the rule is at most 500 characters",
+            "重复规则不得超过 500 个字符",
+        ));
+    }
+    schedule_of(&plan).map_err(|e| ApiError::invalid("invalid_plan", e.to_string(), "维保计划不合规"))?;
+    state.db.add_plan(&principal.org, &plan).await?;
+    let from = loopwork_sync_core::china_time::date(now);
+    Ok((StatusCode::CREATED, Json(view_of(plan, from))))
+}
+
+pub async fn remove_plan(
+    State(state): State<AppState>,
+    Authenticated(principal): Authenticated,
+    Path((id, plan)): Path<(String, String)>,
+) -> Result<StatusCode, ApiError> {
+    require_supervisor(&principal)?;
+    let asset = asset_of(&state, &principal, &id).await?;
+    if state.db.remove_plan(&principal.org, &asset.id, &plan).await? {
+        Ok(StatusCode::NO_CONTENT)
+    } else {
+        Err(ApiError::not_found("plan"))
+    }
+}
