@@ -52,13 +52,28 @@ async fn a_supervisor_registers_a_lift_and_its_plan_and_sees_its_next_services(b
     let plans = format!("/api/v1/assets/{id}/plans");
     let (status, body) = server.call(&kefu, "POST", &plans, Some(plan.clone())).await;
     assert_eq!((status, error_code(&body)), (403, "forbidden"), "{body}");
-    for (rule, gap) in [("FREQ=WEEKLY;INTERVAL=3", 15), ("FREQ=HOURLY", 15), ("FREQ=SOMETIMES", 15), ("FREQ=DAILY", 0)]
-    {
+    for (rule, gap, lead) in [
+        ("FREQ=WEEKLY;INTERVAL=3", 15, 3),
+        ("FREQ=HOURLY", 15, 3),
+        ("FREQ=SOMETIMES", 15, 3),
+        ("FREQ=DAILY", 0, 0),
+        ("FREQ=DAILY", 70_000, 3),
+        ("FREQ=DAILY", 15, 15),
+        ("FREQ=DAILY", 15, -1),
+    ] {
         let mut bad = plan.clone();
         bad["rule"] = json!(rule);
         bad["max_gap_days"] = json!(gap);
+        bad["lead_days"] = json!(lead);
         let (status, body) = server.call(&zhuguan, "POST", &plans, Some(bad)).await;
-        assert_eq!((status, error_code(&body)), (400, "invalid_plan"), "{rule}: {body}");
+        assert_eq!((status, error_code(&body)), (400, "invalid_plan"), "{rule} {gap} {lead}: {body}");
+    }
+    // A first date mistyped a thousand years back, or written otherwise than YYYY-MM-DD.
+    for starts in ["1026-01-05", "2026-1-5", "20260105"] {
+        let mut bad = plan.clone();
+        bad["starts_on"] = json!(starts);
+        let (status, body) = server.call(&zhuguan, "POST", &plans, Some(bad)).await;
+        assert_eq!((status, error_code(&body)), (400, "invalid_date"), "{starts}: {body}");
     }
     let (status, created) = server.call(&zhuguan, "POST", &plans, Some(plan.clone())).await;
     assert_eq!(status, 201, "{created}");
@@ -80,6 +95,8 @@ async fn a_supervisor_registers_a_lift_and_its_plan_and_sees_its_next_services(b
     assert_eq!(days, [("2026-02-16", "2026-02-14"), ("2026-03-02", "2026-02-28"), ("2026-03-16", "2026-03-13")]);
     assert_eq!(upcoming[0]["key"].as_str().map(|k| k.ends_with(":2026-02-16")), Some(true));
 
+    let (status, body) = server.call(&kefu, "GET", &format!("/api/v1/assets/{id}?from=9999-01-01"), None).await;
+    assert_eq!((status, error_code(&body)), (400, "invalid_date"), "{body}");
     let (status, listed) = server.call(&kefu, "GET", "/api/v1/assets?project=hy-garden", None).await;
     assert_eq!((status, listed.as_array().map(Vec::len)), (200, Some(1)), "{listed}");
     let qr = reqwest::Client::new()
@@ -112,9 +129,48 @@ async fn a_supervisor_registers_a_lift_and_its_plan_and_sees_its_next_services(b
     assert_eq!((status, error_code(&body)), (404, "not_found"), "{body}");
     let (status, _) = server.call(&qs, "GET", "/api/v1/assets?project=hy-garden", None).await;
     assert_eq!(status, 404);
+    let other_org = db.create_organization("别家物业", 0).await.expect("org");
+    db.create_project(&other_org, "hy-garden", "同名小区").await.expect("project");
+    let stranger = NewUser {
+        org: other_org,
+        login: "bie-zhuguan".into(),
+        password_hash: loopwork_server::auth::hash_password("bie-zhuguan-password").expect("hash"),
+        role: Role::Supervisor,
+        display_name: "别家主管".into(),
+        phone: None,
+    };
+    // A supervisor serves every project of their organization, which has one of the same code.
+    db.create_user(&stranger, 0).await.expect("user");
+    let bie = login_at(&server.base, "bie-zhuguan", "bie-zhuguan-password").await.token;
+    for (method, path) in [("GET", format!("/api/v1/assets/{id}")), ("DELETE", format!("/api/v1/assets/{id}"))] {
+        let (status, body) = server.call(&bie, method, &path, None).await;
+        assert_eq!((status, error_code(&body)), (404, "not_found"), "{method} {path}: {body}");
+    }
+    let (status, _) = server.call(&bie, "POST", &plans, Some(plan.clone())).await;
+    assert_eq!(status, 404);
+    let (status, theirs) = server.call(&bie, "GET", "/api/v1/assets?project=hy-garden", None).await;
+    assert_eq!((status, theirs), (200, json!([])));
+
+    // A plan reached through another asset's address: not found.
+    let pump = json!({"project": "hy-garden", "place": "水泵房", "name": "2号泵", "asset_type": "water_pump"});
+    let (status, pump) = server.call(&zhuguan, "POST", "/api/v1/assets", Some(pump)).await;
+    assert_eq!((status, pump["building"].clone()), (201, serde_json::Value::Null), "{pump}");
+    let plan_id = created["id"].as_str().expect("plan id");
+    let elsewhere = format!("/api/v1/assets/{}/plans/{plan_id}", pump["id"].as_str().expect("id"));
+    assert_eq!(server.call(&zhuguan, "DELETE", &elsewhere, None).await.0, 404);
+    // At most 20 plans an asset.
+    for _ in 1..20 {
+        assert_eq!(server.call(&zhuguan, "POST", &plans, Some(plan.clone())).await.0, 201);
+    }
+    let (status, body) = server.call(&zhuguan, "POST", &plans, Some(plan.clone())).await;
+    assert_eq!((status, error_code(&body)), (409, "too_many_plans"), "{body}");
+    let (_, detail) = server.call(&kefu, "GET", &format!("/api/v1/assets/{id}"), None).await;
+    for extra in detail["plans"].as_array().expect("plans").iter().skip(1) {
+        let extra = extra["id"].as_str().expect("id");
+        assert_eq!(server.call(&zhuguan, "DELETE", &format!("{plans}/{extra}"), None).await.0, 204);
+    }
 
     // Removing the plan, then the asset (and with it any plan left).
-    let plan_id = created["id"].as_str().expect("plan id");
     assert_eq!(server.call(&zhuguan, "DELETE", &format!("{plans}/{plan_id}"), None).await.0, 204);
     assert_eq!(server.call(&zhuguan, "DELETE", &format!("{plans}/{plan_id}"), None).await.0, 404);
     assert_eq!(server.call(&zhuguan, "POST", &plans, Some(plan)).await.0, 201);

@@ -30,6 +30,11 @@ use crate::store::{AssetRecord, PlanRecord};
 
 /// Next services shown per plan.
 const UPCOMING: usize = 3;
+/// The most plans of one asset.
+const MAX_PLANS: usize = 20;
+/// The earliest date taken, and how many years past today one may be.
+const EARLIEST: Date = jiff::civil::date(2000, 1, 1);
+const MAX_YEARS_AHEAD: i16 = 10;
 
 fn require_office(principal: &Principal) -> Result<(), ApiError> {
     crate::auth::require_staff(
@@ -63,14 +68,22 @@ async fn asset_of(state: &AppState, principal: &Principal, id: &str) -> Result<A
     Ok(asset)
 }
 
-fn date(field: &str, raw: &str) -> Result<Date, ApiError> {
-    raw.parse::<Date>().map_err(|_| {
+/// A date written `YYYY-MM-DD` (nothing else), from 2000 to ten years from today.
+fn date(field: &str, raw: &str, today: Date) -> Result<Date, ApiError> {
+    let bad = || {
         ApiError::invalid(
             "invalid_date",
-            format!("{field} is a date, YYYY-MM-DD"),
-            format!("{field} 须为日期 YYYY-MM-DD"),
+            format!("{field} is a date, YYYY-MM-DD, from 2000-01-01 to ten years from today"),
+            format!("{field} 须为日期 YYYY-MM-DD，自 2000-01-01 起，不晚于十年后"),
         )
-    })
+    };
+    let shaped = raw.len() == 10
+        && raw.bytes().enumerate().all(|(i, b)| if i == 4 || i == 7 { b == b'-' } else { b.is_ascii_digit() });
+    let day = raw.parse::<Date>().ok().filter(|_| shaped).ok_or_else(bad)?;
+    if day < EARLIEST || day > today.saturating_add(jiff::ToSpan::years(MAX_YEARS_AHEAD)) {
+        return Err(bad());
+    }
+    Ok(day)
 }
 
 #[derive(Debug, Deserialize, JsonSchema)]
@@ -112,9 +125,9 @@ pub struct NewPlan {
     /// The rule's first date, YYYY-MM-DD.
     pub starts_on: String,
     /// The longest time between two services, in days (15 for a lift).
-    pub max_gap_days: u16,
+    pub max_gap_days: i64,
     /// How many days before its due day an occurrence's work order is made.
-    pub lead_days: u16,
+    pub lead_days: i64,
     #[serde(default)]
     pub checklist: Vec<String>,
 }
@@ -225,9 +238,11 @@ pub async fn add(
         Some(raw) => Some(crate::http::estate::code("building", raw, loopwork_sync_core::estate::CodePart::Building)?),
         None => None,
     };
-    let installed_on = body.installed_on.as_deref().map(|d| date("installed_on", d)).transpose()?;
-    let inspection_due_on = body.inspection_due_on.as_deref().map(|d| date("inspection_due_on", d)).transpose()?;
     let now = state.clock.now_ms();
+    let today = loopwork_sync_core::china_time::date(now);
+    let installed_on = body.installed_on.as_deref().map(|d| date("installed_on", d, today)).transpose()?;
+    let inspection_due_on =
+        body.inspection_due_on.as_deref().map(|d| date("inspection_due_on", d, today)).transpose()?;
     let asset = AssetRecord {
         id: uuid::Uuid::now_v7().simple().to_string(),
         project: body.project.clone(),
@@ -259,9 +274,10 @@ pub async fn detail(
 ) -> Result<Json<AssetDetail>, ApiError> {
     require_office(&principal)?;
     let asset = asset_of(&state, &principal, &id).await?;
+    let today = loopwork_sync_core::china_time::date(state.clock.now_ms());
     let from = match query.from.as_deref() {
-        Some(raw) => date("from", raw)?,
-        None => loopwork_sync_core::china_time::date(state.clock.now_ms()),
+        Some(raw) => date("from", raw, today)?,
+        None => today,
     };
     let plans = state.db.plans(&principal.org, &asset.id).await?.into_iter().map(|p| view_of(p, from)).collect();
     let asset_type_zh = AssetType::from_code(&asset.asset_type).map(|t| t.label_zh()).unwrap_or("其他设备").to_owned();
@@ -308,7 +324,27 @@ pub async fn add_plan(
 ) -> Result<(StatusCode, Json<PlanView>), ApiError> {
     require_supervisor(&principal)?;
     let asset = asset_of(&state, &principal, &id).await?;
-    let starts = date("starts_on", &body.starts_on)?;
+    let now = state.clock.now_ms();
+    let starts = date("starts_on", &body.starts_on, loopwork_sync_core::china_time::date(now))?;
+    let invalid = |en: &str, zh: &str| ApiError::invalid("invalid_plan", en.to_owned(), zh.to_owned());
+    let rule = body.rule.trim();
+    if rule.chars().count() > 500 {
+        return Err(invalid("the rule is at most 500 characters", "重复规则不得超过 500 个字符"));
+    }
+    if !(1..=3_660).contains(&body.max_gap_days) || !(0..body.max_gap_days).contains(&body.lead_days) {
+        return Err(invalid(
+            "max_gap_days is 1 to 3,660, lead_days 0 to less than the gap",
+            "最长间隔须为 1 至 3660 天，提前天数须小于最长间隔",
+        ));
+    }
+    if state.db.plans(&principal.org, &asset.id).await?.len() >= MAX_PLANS {
+        return Err(ApiError::new(
+            StatusCode::CONFLICT,
+            "too_many_plans",
+            format!("an asset has at most {MAX_PLANS} plans"),
+            format!("每台设备最多 {MAX_PLANS} 个维保计划"),
+        ));
+    }
     let checklist = clean_checklist(&body.checklist).ok_or_else(|| {
         ApiError::invalid(
             "invalid_plan",
@@ -316,24 +352,16 @@ pub async fn add_plan(
             "检查项最多 50 项，每项 1 至 200 个字符",
         )
     })?;
-    let now = state.clock.now_ms();
     let plan = PlanRecord {
         id: uuid::Uuid::now_v7().simple().to_string(),
         asset_id: asset.id.clone(),
-        rule: body.rule.trim().to_owned(),
+        rule: rule.to_owned(),
         starts_on: starts.to_string(),
-        max_gap_days: i64::from(body.max_gap_days),
-        lead_days: i64::from(body.lead_days),
+        max_gap_days: body.max_gap_days,
+        lead_days: body.lead_days,
         checklist,
         created_at: now,
     };
-    if body.rule.len() > 500 {
-        return Err(ApiError::invalid(
-            "invalid_plan",
-            "the rule is at most 500 characters",
-            "重复规则不得超过 500 个字符",
-        ));
-    }
     schedule_of(&plan).map_err(|e| ApiError::invalid("invalid_plan", e.to_string(), "维保计划不合规"))?;
     state.db.add_plan(&principal.org, &plan).await?;
     let from = loopwork_sync_core::china_time::date(now);
