@@ -106,22 +106,21 @@ pub fn run(settings: &Settings) -> Report {
                 if next >= end {
                     break;
                 }
-                failures.push(Failure {
-                    order: format!("{id}/{}", failures.len()),
-                    asset: id.clone(),
-                    reported_ms: (next * DAY_MS as f64) as i64,
-                    restored_ms: None,
-                });
+                let fail = |failures: &mut Vec<Failure>, day: f64| {
+                    let order = format!("{id}/{}", failures.len());
+                    failures.push(Failure {
+                        order,
+                        asset: id.clone(),
+                        reported_ms: (day * DAY_MS as f64) as i64,
+                        restored_ms: None,
+                    });
+                };
+                fail(&mut failures, next);
                 at = next;
                 if rng.random_bool(settings.repeat_repair) {
                     let again = at + rng.random_range(0.2..5.0);
                     if again < end {
-                        failures.push(Failure {
-                            order: format!("{id}/{}", failures.len()),
-                            asset: id.clone(),
-                            reported_ms: (again * DAY_MS as f64) as i64,
-                            restored_ms: None,
-                        });
+                        fail(&mut failures, again);
                         at = again;
                     }
                 }

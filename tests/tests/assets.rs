@@ -100,7 +100,7 @@ async fn a_supervisor_registers_a_lift_and_its_plan_and_sees_its_next_services(b
     let (status, listed) = server.call(&kefu, "GET", "/api/v1/assets?project=hy-garden", None).await;
     assert_eq!((status, listed.as_array().map(Vec::len)), (200, Some(1)), "{listed}");
     let qr = reqwest::Client::new()
-        .get(format!("{}/api/v1/assets/{id}/qr", server.base))
+        .get(format!("{}/api/v1/assets/{id}/qr.svg", server.base))
         .bearer_auth(&kefu)
         .send()
         .await

@@ -8,7 +8,7 @@
 //! - `POST /api/v1/assets`: a new asset.
 //! - `GET /api/v1/assets/{id}?from=`, `DELETE /api/v1/assets/{id}`: one asset with its plans and
 //!   their next services (from today, or `from`, YYYY-MM-DD); removing it removes its plans.
-//! - `GET /api/v1/assets/{id}/qr`: the QR code to stick on it (`loopwork://asset/{id}`), SVG.
+//! - `GET /api/v1/assets/{id}/qr.svg`: the QR code to stick on it (`loopwork://asset/{id}`), SVG.
 //! - `POST /api/v1/assets/{id}/plans`, `DELETE /api/v1/assets/{id}/plans/{plan}`: its plans.
 
 use axum::Json;
@@ -302,18 +302,7 @@ pub async fn qr(
 ) -> Result<axum::response::Response, ApiError> {
     require_office(&principal)?;
     let asset = asset_of(&state, &principal, &id).await?;
-    // A link, not the asset: scanning tells nothing without signing in.
-    let link = format!("loopwork://asset/{}", asset.id);
-    let code = qrcode::QrCode::with_error_correction_level(link.as_bytes(), qrcode::EcLevel::M)
-        .map_err(|_| ApiError::internal())?;
-    let svg = code.render::<qrcode::render::svg::Color>().min_dimensions(160, 160).quiet_zone(true).build();
-    Ok(axum::response::IntoResponse::into_response((
-        [
-            (axum::http::header::CONTENT_TYPE, "image/svg+xml"),
-            (axum::http::header::CACHE_CONTROL, "private, max-age=3600"),
-        ],
-        svg,
-    )))
+    crate::http::web::qr_svg(&format!("loopwork://asset/{}", asset.id))
 }
 
 pub async fn add_plan(

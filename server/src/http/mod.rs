@@ -149,7 +149,7 @@ pub fn router(state: AppState) -> axum::Router {
         .route("/api/v1/orders/{id}/sla-events", get(notifications::sla_events))
         .route("/api/v1/assets", get(assets::list).post(assets::add))
         .route("/api/v1/assets/{id}", get(assets::detail).delete(assets::remove))
-        .route("/api/v1/assets/{id}/qr", get(assets::qr))
+        .route("/api/v1/assets/{id}/qr.svg", get(assets::qr))
         .route("/api/v1/assets/{id}/plans", post(assets::add_plan))
         .route("/api/v1/assets/{id}/plans/{plan}", axum::routing::delete(assets::remove_plan))
         .route("/api/v1/estate/projects", get(estate::projects))

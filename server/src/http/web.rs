@@ -53,6 +53,16 @@ pub async fn asset(Path(name): Path<String>) -> Result<Response, ApiError> {
     Ok(response)
 }
 
+/// A QR code of `link` as SVG (an order's dispatch slip, an asset's sticker): a link, not the
+/// thing, so that scanning tells nothing without signing in.
+pub fn qr_svg(link: &str) -> Result<Response, ApiError> {
+    let code = qrcode::QrCode::with_error_correction_level(link.as_bytes(), qrcode::EcLevel::M)
+        .map_err(|_| ApiError::internal())?;
+    let svg = code.render::<qrcode::render::svg::Color>().min_dimensions(160, 160).quiet_zone(true).build();
+    Ok(([(header::CONTENT_TYPE, "image/svg+xml"), (header::CACHE_CONTROL, "private, max-age=3600")], svg)
+        .into_response())
+}
+
 pub async fn openapi() -> Response {
     ([(header::CONTENT_TYPE, "application/json")], super::openapi::OPENAPI.as_str()).into_response()
 }

@@ -548,15 +548,5 @@ pub async fn qr(
     let order: OrderId = id.parse().map_err(|_| ApiError::not_found("order"))?;
     crate::auth::require_served(&state, &principal, order).await?;
     let row = row_of(&state, &principal, order).await?;
-    let link = format!("loopwork://order/{order}?n={}", row.number);
-    let code = qrcode::QrCode::with_error_correction_level(link.as_bytes(), qrcode::EcLevel::M)
-        .map_err(|_| ApiError::internal())?;
-    let svg = code.render::<qrcode::render::svg::Color>().min_dimensions(160, 160).quiet_zone(true).build();
-    Ok(axum::response::IntoResponse::into_response((
-        [
-            (axum::http::header::CONTENT_TYPE, "image/svg+xml"),
-            (axum::http::header::CACHE_CONTROL, "private, max-age=3600"),
-        ],
-        svg,
-    )))
+    crate::http::web::qr_svg(&format!("loopwork://order/{order}?n={}", row.number))
 }
