@@ -209,9 +209,7 @@ fn length(r: &mut impl Read) -> Result<u64, StripError> {
 /// A JPEG segment's contents (at most 65,533 bytes).
 fn segment(r: &mut impl Read) -> Result<Vec<u8>, StripError> {
     let length = length(r)?;
-    let mut contents = vec![0; length as usize];
-    r.read_exact(&mut contents)?;
-    Ok(contents)
+    read(r, length)
 }
 
 fn write_segment(w: &mut impl Write, marker: u8, contents: &[u8]) -> Result<(), StripError> {

@@ -148,13 +148,11 @@ pub fn detect(assets: &[Asset], failures: &[Failure], raised: &[Problem], now_ms
     let tail = |mean: f64, n: u64| Poisson::new(mean.max(1e-9)).map_or(1.0, |p| p.sf(n.saturating_sub(1)));
     let mut out = Vec::new();
     for asset in assets {
-        if last_raised.get(asset.id.as_str()).is_some_and(|&at| now_ms - at < rules.cooldown_ms) {
-            continue;
-        }
         let Some(list) = by_asset.get(asset.id.as_str()) else { continue };
-        // Raised before: again only for a fault since (the same evidence does not nag).
+        // Raised before: not within the cooldown, and again only for a fault since (the same
+        // evidence does not nag).
         if let Some(&at) = last_raised.get(asset.id.as_str())
-            && list.last().is_none_or(|f| f.reported_ms <= at)
+            && (now_ms - at < rules.cooldown_ms || list.last().is_none_or(|f| f.reported_ms <= at))
         {
             continue;
         }

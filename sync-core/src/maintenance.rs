@@ -12,8 +12,9 @@
 //! 调休 included), always earlier, never later, and never later than the maximum gap after the
 //! last service: so the gap holds whatever the calendar does. Where the window since the last
 //! service holds no working day at all, the due day is the last day the gap allows (the law
-//! wins over the calendar; the roster's holiday duty does it). The due day is computed again
-//! whenever a service is learnt (a phone that was offline syncs): it can only move earlier.
+//! wins over the calendar; the roster's holiday duty does it); where the last service came after
+//! the rule's date, it is the first working day after that service. The server computes the due
+//! day again when it learns of a service (a phone that was offline syncs) and keeps the earlier.
 
 use jiff::ToSpan;
 use jiff::civil::Date;
@@ -200,34 +201,35 @@ impl Schedule {
         // Never earlier than the day after the last service (the rule's previous date may be
         // later: a service moved before a holiday pulls the next one earlier than it).
         let floor = last_service.map(|d| d.saturating_add(1.day()));
-        // The last service came after the rule's date (done late): due from the day after it,
-        // the first working day within the gap.
-        if let Some(floor) = floor
-            && target < floor
-        {
-            let mut day = floor;
-            let last = last_service.map_or(floor, |d| d.saturating_add(gap.days()));
-            while !calendar.is_working_day(day) && day < last {
-                day = day.saturating_add(1.day());
+        let due = match floor {
+            // The last service came after the rule's date (done late): due from the day after
+            // it, the first working day within the gap.
+            Some(floor) if target < floor => {
+                let last = floor.saturating_add((gap - 1).days());
+                let mut day = floor;
+                while !calendar.is_working_day(day) && day < last {
+                    day = day.saturating_add(1.day());
+                }
+                if calendar.is_working_day(day) { day } else { floor }
             }
-            let due = if calendar.is_working_day(day) { day } else { floor };
-            let issue_on = due.saturating_sub(i32::from(self.plan.lead_days).days());
-            return Occurrence { key: self.key(nominal), nominal, due, issue_on };
-        }
-        let mut due = target;
-        let mut day = target;
-        loop {
-            if calendar.is_working_day(day) {
-                due = day;
-                break;
+            _ => {
+                let mut due = target;
+                let mut day = target;
+                loop {
+                    if calendar.is_working_day(day) {
+                        due = day;
+                        break;
+                    }
+                    let Ok(before) = day.yesterday() else { break };
+                    if floor.is_some_and(|floor| before < floor) || days_between(before, target) >= gap {
+                        // No working day in the window: the last day the gap allows.
+                        break;
+                    }
+                    day = before;
+                }
+                due
             }
-            let Ok(before) = day.yesterday() else { break };
-            if floor.is_some_and(|floor| before < floor) || days_between(before, target) >= gap {
-                // No working day in the window: the last day the gap allows.
-                break;
-            }
-            day = before;
-        }
+        };
         let issue_on = due.saturating_sub(i32::from(self.plan.lead_days).days());
         Occurrence { key: self.key(nominal), nominal, due, issue_on }
     }

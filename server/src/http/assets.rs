@@ -24,6 +24,7 @@ use serde::{Deserialize, Serialize};
 use crate::AppState;
 use crate::auth::Authenticated;
 use crate::error::ApiError;
+use crate::http::estate::served;
 use crate::http::extract::{Body, Params};
 use crate::replication::Principal;
 use crate::store::{AssetRecord, PlanRecord};
@@ -53,12 +54,6 @@ fn require_supervisor(principal: &Principal) -> Result<(), ApiError> {
             "只有主管及以上可以修改设备台账和维保计划",
         ))
     }
-}
-
-/// 404 unless the caller serves the project.
-async fn served(state: &AppState, principal: &Principal, project: &str) -> Result<(), ApiError> {
-    let projects = state.db.me(principal).await?.projects;
-    if projects.iter().any(|p| p.code == project) { Ok(()) } else { Err(ApiError::not_found("project")) }
 }
 
 /// The asset, if it is the organization's and in a project the caller serves.
@@ -180,11 +175,10 @@ fn schedule_of(plan: &PlanRecord) -> Result<Schedule, loopwork_sync_core::mainte
 }
 
 /// A plan with its next services from `from`, each as if the one before was done on its due day.
-fn view_of(plan: PlanRecord, from: Date) -> PlanView {
-    let calendar = WorkingHours::china_office();
+fn view_of(plan: PlanRecord, from: Date, calendar: &WorkingHours) -> PlanView {
     let mut upcoming = Vec::new();
     if let Ok(schedule) = schedule_of(&plan) {
-        let mut next = schedule.first_from(from, None, &calendar);
+        let mut next = schedule.first_from(from, None, calendar);
         while let Some(occurrence) = next.take() {
             let made = Made { nominal: occurrence.nominal, due: occurrence.due, done: Some(occurrence.due) };
             upcoming.push(Upcoming {
@@ -194,7 +188,7 @@ fn view_of(plan: PlanRecord, from: Date) -> PlanView {
                 issue_on: occurrence.issue_on.to_string(),
             });
             if upcoming.len() < UPCOMING {
-                next = schedule.next(Some(&made), None, &calendar);
+                next = schedule.next(Some(&made), None, calendar);
             }
         }
     }
@@ -279,7 +273,9 @@ pub async fn detail(
         Some(raw) => date("from", raw, today)?,
         None => today,
     };
-    let plans = state.db.plans(&principal.org, &asset.id).await?.into_iter().map(|p| view_of(p, from)).collect();
+    let calendar = WorkingHours::china_office();
+    let plans =
+        state.db.plans(&principal.org, &asset.id).await?.into_iter().map(|p| view_of(p, from, &calendar)).collect();
     let asset_type_zh = AssetType::from_code(&asset.asset_type).map(|t| t.label_zh()).unwrap_or("其他设备").to_owned();
     Ok(Json(AssetDetail { asset, asset_type_zh, plans }))
 }
@@ -354,7 +350,7 @@ pub async fn add_plan(
     schedule_of(&plan).map_err(|e| ApiError::invalid("invalid_plan", e.to_string(), "维保计划不合规"))?;
     state.db.add_plan(&principal.org, &plan).await?;
     let from = loopwork_sync_core::china_time::date(now);
-    Ok((StatusCode::CREATED, Json(view_of(plan, from))))
+    Ok((StatusCode::CREATED, Json(view_of(plan, from, &WorkingHours::china_office()))))
 }
 
 pub async fn remove_plan(

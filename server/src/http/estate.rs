@@ -62,7 +62,7 @@ fn require_supervisor(principal: &Principal) -> Result<(), ApiError> {
 }
 
 /// The project, if the caller serves it (404 otherwise, as for a project that does not exist).
-async fn served(state: &AppState, principal: &Principal, project: &str) -> Result<ProjectRef, ApiError> {
+pub(crate) async fn served(state: &AppState, principal: &Principal, project: &str) -> Result<ProjectRef, ApiError> {
     let projects = state.db.me(principal).await?.projects;
     projects.into_iter().find(|p| p.code == project).ok_or_else(|| ApiError::not_found("project"))
 }
