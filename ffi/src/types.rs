@@ -12,6 +12,7 @@ pub enum Kind {
     Inquiry,
     Suggestion,
     Praise,
+    Maintenance,
 }
 
 #[uniffi::remote(Enum)]
@@ -28,6 +29,7 @@ pub enum Channel {
     Hotline,
     WalkIn,
     Inspection,
+    Plan,
 }
 
 #[uniffi::remote(Enum)]

@@ -19,6 +19,7 @@ pub mod escalation;
 pub mod http;
 pub mod incidents;
 pub mod metrics;
+pub mod preventive;
 pub mod replication;
 pub mod service_desk;
 pub mod settings;

@@ -283,9 +283,9 @@ export function label(list, code) {
   const text = item[lang] ?? item.zh;
   return lang === 'en' ? text.charAt(0).toUpperCase() + text.slice(1) : text;
 }
-export const options = (list, blank) => [
+export const options = (list, blank, except = []) => [
   blank != null && h('option', { value: '' }, blank),
-  ...(vocab[list] ?? []).map((v) => h('option', { value: v.code }, label(list, v.code))),
+  ...(vocab[list] ?? []).filter((v) => !except.includes(v.code)).map((v) => h('option', { value: v.code }, label(list, v.code))),
 ];
 
 // Times are shown in Asia/Shanghai whatever the browser's zone.

@@ -411,7 +411,8 @@ document.addEventListener('keydown', (e) => {
 function registerView() {
   const result = h('div', { 'data-testid': 'register-result' });
   const input = (name, attrs) => h('input', { name, 'data-testid': `reg-${name.replace('_', '-')}`, ...attrs });
-  const pick = (name, list, value, blank) => field(t(name), h('select', { name, 'data-testid': `reg-${name}`, value, required: true }, options(list, blank)));
+  // Only the server registers through a maintenance plan (channel `plan`).
+  const pick = (name, list, value, blank) => field(t(name), h('select', { name, 'data-testid': `reg-${name}`, value, required: true }, options(list, blank, ['plan'])));
   const caller = h('div', { class: 'caller wide', 'data-testid': 'caller-card', hidden: true });
   // Open orders of the unit and category, shown before saving (the same list the server returns after).
   const dupes = h('div', { class: 'wide caller', 'data-testid': 'reg-duplicates', hidden: true });

@@ -4,7 +4,7 @@
 
 use std::fmt;
 
-use crate::classification::vocabulary;
+use crate::classification::{Category, vocabulary};
 use crate::error::DocumentError;
 
 vocabulary!(
@@ -19,6 +19,18 @@ vocabulary!(
         Other => "other", "其他设备", "other";
     }
 );
+
+impl AssetType {
+    /// The trade of the asset's work orders.
+    pub fn category(self) -> Category {
+        match self {
+            AssetType::Elevator => Category::Elevator,
+            AssetType::WaterPump | AssetType::WaterTank | AssetType::Power => Category::WaterElectric,
+            AssetType::Gate => Category::Security,
+            AssetType::FireSystem | AssetType::Other => Category::PublicFacilities,
+        }
+    }
+}
 
 /// The longest name, place or make, in characters.
 pub const MAX_TEXT_CHARS: usize = 64;

@@ -56,8 +56,18 @@ vocabulary!(
         Inquiry => "inquiry", "咨询", "inquiry";
         Suggestion => "suggestion", "建议", "suggestion";
         Praise => "praise", "表扬", "praise";
+        /// Planned work the server makes from an asset's maintenance plan (计划维保): never
+        /// reported by an owner (docs/maintenance.md).
+        Maintenance => "maintenance", "计划维保", "preventive maintenance";
     }
 );
+
+impl Kind {
+    /// The kinds someone reports (an owner, a caller, a dispatcher for them): every kind but
+    /// the planned [`Kind::Maintenance`]. The assistant classifies into these.
+    pub const REPORTED: &'static [Kind] =
+        &[Kind::Repair, Kind::Complaint, Kind::Inquiry, Kind::Suggestion, Kind::Praise];
+}
 
 vocabulary!(
     /// Severity; each grade has a handling authority (处理权限界定).
@@ -76,6 +86,8 @@ vocabulary!(
         Hotline => "hotline", "24小时热线", "phone hotline";
         WalkIn => "walk_in", "前台来访", "walk-in";
         Inspection => "inspection", "巡检发现", "inspection";
+        /// Made by the server from a maintenance plan; no one else registers through it.
+        Plan => "plan", "维保计划", "maintenance plan";
     }
 );
 

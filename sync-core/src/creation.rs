@@ -14,7 +14,7 @@ use std::collections::BTreeMap;
 
 use automerge::{Automerge, Change, ObjId, ObjType, ROOT, ReadDoc, ScalarValue, Value};
 
-use crate::classification::Channel;
+use crate::classification::{Channel, Kind};
 use crate::identity::Identity;
 use crate::role::Role;
 use crate::work_order::{NewOrder, WorkOrder};
@@ -29,9 +29,19 @@ fn refused(why: impl Into<String>) -> CreationRefused {
 }
 
 /// Whether a user of `role` may register an order received through `channel`: owners report
-/// through the app only; staff register what reaches them by any channel.
+/// through the app only; staff register what reaches them by any channel but a maintenance
+/// plan's, which is the server's alone.
 pub fn channel_allowed(role: Role, channel: Channel) -> bool {
-    role != Role::Owner || channel == Channel::App
+    match channel {
+        Channel::Plan => role == Role::System,
+        _ => role != Role::Owner || channel == Channel::App,
+    }
+}
+
+/// Whether a user of `role` may register an order of `kind`: planned maintenance is the
+/// office's and the server's, never an owner's report.
+pub fn kind_allowed(role: Role, kind: Kind) -> bool {
+    kind != Kind::Maintenance || role != Role::Owner
 }
 
 /// Judges `creating`, the first change of a new order (no dependencies), made by `author`'s
@@ -70,7 +80,14 @@ pub fn review_creation(creating: &Change, author: &Identity) -> Result<(), Creat
         occurred_at_ms: alone.occurred_at_ms(),
     };
     if !channel_allowed(author.role, new.channel) {
-        return Err(refused("owners report through the app (channel app)"));
+        return Err(refused(if new.channel == Channel::Plan {
+            "only the server registers through a maintenance plan (channel plan)"
+        } else {
+            "owners report through the app (channel app)"
+        }));
+    }
+    if !kind_allowed(author.role, new.kind) {
+        return Err(refused("owners do not register planned maintenance (kind maintenance)"));
     }
     let registered = WorkOrder::create_with_id(alone.id(), &new, author, alone.created_at_ms())
         .map_err(|e| refused(format!("the order could not be registered: {e}")))?;

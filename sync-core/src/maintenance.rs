@@ -19,7 +19,12 @@
 use jiff::ToSpan;
 use jiff::civil::Date;
 
+use crate::asset::AssetType;
 use crate::calendar::WorkingHours;
+use crate::classification::{Channel, Grade, Kind};
+use crate::ids::{OrderId, UserId};
+use crate::location::Location;
+use crate::work_order::NewOrder;
 
 /// A preventive maintenance plan of one asset.
 #[derive(Clone, Debug, PartialEq)]
@@ -296,6 +301,73 @@ impl Schedule {
     }
 }
 
+/// Where an asset is and what it is, as its preventive work orders name it.
+#[derive(Clone, Copy, Debug)]
+pub struct AssetPlace<'a> {
+    pub name: &'a str,
+    pub asset_type: AssetType,
+    pub project: &'a str,
+    /// `None`: a place of the whole project.
+    pub building: Option<&'a str>,
+    pub place: &'a str,
+}
+
+/// The work order of an occurrence (kind [`Kind::Maintenance`], channel [`Channel::Plan`], the
+/// asset's trade, grade 一般) at the asset's place, reported by `server` (the server's own
+/// user): its description names the asset and the due day; the plan's checklist goes on the
+/// order as items to tick ([`checklist_items`]). Nothing in it names a person.
+pub fn work_order(asset: &AssetPlace<'_>, occurrence: &Occurrence, checklist: &[String], server: UserId) -> NewOrder {
+    let mut description = format!(
+        "计划维保：{}（{}）\n到期日：{}（计划日 {}）",
+        asset.name, asset.place, occurrence.due, occurrence.nominal
+    );
+    if !checklist.is_empty() {
+        description.push_str(&format!("\n检查项 {} 项，逐项勾选", checklist.len()));
+    }
+    NewOrder {
+        kind: Kind::Maintenance,
+        category: asset.asset_type.category(),
+        grade: Grade::Minor,
+        channel: Channel::Plan,
+        location: Location {
+            project: asset.project.to_owned(),
+            building: asset.building.map(str::to_owned),
+            unit: None,
+            area: Some(asset.place.to_owned()),
+        },
+        description,
+        reporter: server,
+        occurred_at_ms: None,
+    }
+}
+
+/// The plan's checklist as the occurrence's order holds it: (id, label), each id the
+/// occurrence's key and the item's place (`pm:lift-3:2026-02-16#1`), the same on every replica.
+pub fn checklist_items(occurrence: &Occurrence, checklist: &[String]) -> Vec<(String, String)> {
+    checklist.iter().enumerate().map(|(n, label)| (format!("{}#{}", occurrence.key, n + 1), label.clone())).collect()
+}
+
+/// The id of an occurrence's work order in organization `org`: a hash of the two, so that every
+/// replica, before or after a restore, makes the same order (a UUID of version 8).
+pub fn order_id(org: &str, key: &str) -> OrderId {
+    use sha2::{Digest, Sha256};
+    let digest = Sha256::new()
+        .chain_update(b"loopwork maintenance order\0")
+        .chain_update(org.as_bytes())
+        .chain_update(b"\0")
+        .chain_update(key.as_bytes())
+        .finalize();
+    let mut bytes = [0u8; 16];
+    bytes.copy_from_slice(&digest[..16]);
+    OrderId::from_uuid(uuid::Builder::from_custom_bytes(bytes).into_uuid())
+}
+
+/// When an occurrence's work order is registered: the start of its issue day in `zone`, the same
+/// on every replica however late the server makes it.
+pub fn issued_at_ms(occurrence: &Occurrence, zone: &jiff::tz::TimeZone) -> i64 {
+    occurrence.issue_on.to_zoned(zone.clone()).map_or(0, |at| at.timestamp().as_millisecond())
+}
+
 /// Days from `a` to `b`.
 pub fn days_between(a: Date, b: Date) -> i32 {
     (b - a).get_days()
@@ -442,5 +514,66 @@ mod tests {
 
     fn schedule_next_nominal(schedule: &Schedule, made: &Made, calendar: &WorkingHours) -> Option<Date> {
         schedule.next(Some(made), None, calendar).map(|o| o.nominal)
+    }
+
+    #[test]
+    fn an_occurrence_s_work_order_is_the_server_s_and_the_same_on_every_replica() {
+        use crate::identity::Identity;
+        use crate::ids::DeviceId;
+        use crate::role::Role;
+        use crate::work_order::WorkOrder;
+        let schedule = lift("FREQ=WEEKLY;INTERVAL=2;BYDAY=MO", date(2026, 1, 5));
+        let calendar = WorkingHours::china_office();
+        let occurrence = schedule.first_from(date(2026, 2, 10), None, &calendar).expect("one");
+        let asset = AssetPlace {
+            name: "3号电梯",
+            asset_type: AssetType::Elevator,
+            project: "hy-garden",
+            building: Some("3"),
+            place: "3栋电梯井",
+        };
+        let checklist: Vec<String> = vec!["检查曳引机".into(), "润滑导轨".into()];
+        let server = Identity::new(UserId::new(), Role::System, DeviceId::new());
+        let new = work_order(&asset, &occurrence, &checklist, server.user);
+        assert_eq!(
+            (new.kind, new.channel, new.category.clone()),
+            (Kind::Maintenance, Channel::Plan, crate::Category::Elevator)
+        );
+        assert_eq!(
+            new.description,
+            "计划维保：3号电梯（3栋电梯井）\n到期日：2026-02-14（计划日 2026-02-16）\n检查项 2 项，逐项勾选"
+        );
+        assert_eq!(
+            checklist_items(&occurrence, &checklist),
+            [
+                ("pm:lift-3:2026-02-16#1".to_owned(), "检查曳引机".to_owned()),
+                ("pm:lift-3:2026-02-16#2".to_owned(), "润滑导轨".to_owned())
+            ]
+        );
+        // The same id in one organization, another in another.
+        let id = order_id("org-a", &occurrence.key);
+        assert_eq!(id, order_id("org-a", &occurrence.key));
+        assert_ne!(id, order_id("org-b", &occurrence.key));
+        assert_ne!(id, order_id("org-a", "pm:lift-3:2026-03-02"));
+        // Registered by the server, it passes the creation rules; by anyone else, it does not.
+        let at = issued_at_ms(&occurrence, &calendar.zone);
+        let made = WorkOrder::create_with_id(id, &new, &server, at).expect("registered");
+        let creating = made.automerge().get_changes(&[]).into_iter().next().expect("a change").clone();
+        assert_eq!(crate::creation::review_creation(&creating, &server), Ok(()));
+        for role in [Role::Owner, Role::Dispatcher, Role::Supervisor, Role::Technician] {
+            let someone = Identity::new(UserId::new(), role, DeviceId::new());
+            let theirs =
+                WorkOrder::create_with_id(id, &NewOrder { reporter: someone.user, ..new.clone() }, &someone, at)
+                    .expect("registered");
+            let creating = theirs.automerge().get_changes(&[]).into_iter().next().expect("a change").clone();
+            assert!(crate::creation::review_creation(&creating, &someone).is_err(), "{role:?}");
+        }
+        // Made twice from the same inputs by the same actor, the creating change is the same bytes.
+        let again = WorkOrder::create_with_id(id, &new, &server, at).expect("registered");
+        assert_eq!(again.automerge().get_changes(&[]).into_iter().next().map(|c| c.hash()), Some(creating_hash(&made)));
+    }
+
+    fn creating_hash(order: &crate::work_order::WorkOrder) -> automerge::ChangeHash {
+        order.automerge().get_changes(&[]).into_iter().next().expect("a change").hash()
     }
 }

@@ -78,6 +78,10 @@ pub struct FieldRule {
 
 const TECH: &[Role] = &[Role::Technician];
 const OWNER: &[Role] = &[Role::Owner];
+/// The server, as the author of the orders it makes itself (a maintenance plan's).
+const SERVER: &[Role] = &[Role::System];
+/// An order just made, before anyone has taken it up.
+const JUST_MADE: &[Status] = &[Status::New];
 /// Before a technician has accepted: what the owner may still change about their report.
 const BEFORE_ACCEPTANCE: &[Status] = &[Status::New, Status::Assigned];
 /// Every state that still owes work or an answer.
@@ -116,6 +120,8 @@ pub const FIELD_RULES: &[FieldRule] = &[
     FieldRule { field: Field::Notes, roles: OWNER, party: Party::Reporter, states: NOT_FINISHED },
     FieldRule { field: Field::Checklist, roles: STAFF, party: Party::AnyInRole, states: NOT_FINISHED },
     FieldRule { field: Field::Checklist, roles: TECH, party: Party::Assignee, states: ON_THE_JOB },
+    // A maintenance plan's checklist, written by the server with the order it makes.
+    FieldRule { field: Field::Checklist, roles: SERVER, party: Party::Reporter, states: JUST_MADE },
     FieldRule { field: Field::Parts, roles: TECH, party: Party::Assignee, states: ON_THE_JOB },
     FieldRule { field: Field::TimeLog, roles: TECH, party: Party::Assignee, states: ON_THE_JOB },
     FieldRule { field: Field::Attachments, roles: STAFF, party: Party::AnyInRole, states: NOT_FINISHED },

@@ -832,6 +832,26 @@ impl WorkOrder {
         Ok((id, hash))
     }
 
+    /// Adds `items` (id, label), in order, in one change: the server's copy of a maintenance
+    /// plan's checklist, whose ids it derives from the occurrence so that every replica writes
+    /// the same change.
+    pub fn add_checklist_items(&mut self, items: &[(String, String)], at_ms: i64) -> Result<ChangeHash, CoreError> {
+        for (id, label) in items {
+            check_text("checklist item", label, MAX_SHORT_TEXT_CHARS)?;
+            check_text("checklist item id", id, MAX_SHORT_TEXT_CHARS)?;
+        }
+        let list = self.append_list("checklist")?;
+        self.change(at_ms, "checklist", |tx| {
+            for (id, label) in items {
+                let entry = tx.insert_object(&list, tx.length(&list), ObjType::Map)?;
+                tx.put(&entry, "id", id.as_str())?;
+                tx.put(&entry, "label", label.as_str())?;
+                tx.put(&entry, "done", false)?;
+            }
+            Ok(())
+        })
+    }
+
     pub fn tick_checklist_item(&mut self, item_id: &str, done: bool, at_ms: i64) -> Result<ChangeHash, CoreError> {
         let item = self
             .list_maps("checklist")

@@ -220,6 +220,11 @@ impl TestServer {
         Self::start_with(database, Arc::new(SystemClock)).await
     }
 
+    /// A server over an existing database (a restart, a restore) whose clock is the test's.
+    pub async fn start_on_with_clock(database: TestDatabase, clock: Arc<dyn Clock>) -> TestServer {
+        Self::start_with(database, clock).await
+    }
+
     /// A server with the demo organization, its clock the test's, its state configured first
     /// (e.g. `state.sms`, the text-message provider).
     pub async fn start_configured(

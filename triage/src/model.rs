@@ -72,7 +72,7 @@ impl Field {
     /// Every code of this field, in the vocabulary's order.
     pub fn codes(self) -> Vec<String> {
         match self {
-            Field::Kind => Kind::ALL.iter().map(|k| k.code().to_owned()).collect(),
+            Field::Kind => Kind::REPORTED.iter().map(|k| k.code().to_owned()).collect(),
             Field::Category => Category::BUILT_IN.iter().map(|c| c.code()).collect(),
             Field::Grade => Grade::ALL.iter().map(|g| g.code().to_owned()).collect(),
             Field::Urgent => vec!["false".into(), "true".into()],

@@ -23,6 +23,7 @@ pub fn built_in(kind: Kind, category: &Category) -> &'static str {
             "您好，非常抱歉给您带来不便，您的投诉已登记（工单{number}），我们将于{promise}前给您答复，处理结果会第一时间告知您。{next}"
         }
         (Kind::Inquiry, _) => "您好，您的咨询已收到（工单{number}），客服将于{promise}前给您答复。",
+        (Kind::Maintenance, _) => "您好，计划维保工单{number}已安排，将于{promise}前完成。",
         (Kind::Suggestion, _) => "您好，感谢您的宝贵建议（工单{number}），我们会认真研究，并在{promise}前给您回复。",
         (Kind::Praise, _) => {
             "您好，感谢您的肯定与鼓励（工单{number}）！我们会把您的表扬转达给相关同事，继续为您做好服务。"

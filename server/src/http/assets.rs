@@ -6,8 +6,10 @@
 //!
 //! - `GET /api/v1/assets?project=`: a project's assets, by name.
 //! - `POST /api/v1/assets`: a new asset.
-//! - `GET /api/v1/assets/{id}?from=`, `DELETE /api/v1/assets/{id}`: one asset with its plans and
-//!   their next services (from today, or `from`, YYYY-MM-DD); removing it removes its plans.
+//! - `GET /api/v1/assets/{id}?from=`, `DELETE /api/v1/assets/{id}`: one asset with its plans,
+//!   their next services (after the last one made, or from `from`, YYYY-MM-DD) and the services
+//!   whose work orders the server made (`crate::preventive`); removing it removes its plans (its
+//!   orders stay).
 //! - `GET /api/v1/assets/{id}/qr.svg`: the QR code to stick on it (`loopwork://asset/{id}`), SVG.
 //! - `POST /api/v1/assets/{id}/plans`, `DELETE /api/v1/assets/{id}/plans/{plan}`: its plans.
 
@@ -17,7 +19,7 @@ use axum::http::StatusCode;
 use jiff::civil::Date;
 use loopwork_sync_core::asset::{AssetType, clean_checklist, clean_text};
 use loopwork_sync_core::calendar::WorkingHours;
-use loopwork_sync_core::maintenance::{Made, Plan, Schedule};
+use loopwork_sync_core::maintenance::Made;
 use schemars::JsonSchema;
 use serde::{Deserialize, Serialize};
 
@@ -26,11 +28,14 @@ use crate::auth::Authenticated;
 use crate::error::ApiError;
 use crate::http::estate::served;
 use crate::http::extract::{Body, Params};
+use crate::preventive::{made_of, schedule_of};
 use crate::replication::Principal;
-use crate::store::{AssetRecord, PlanRecord};
+use crate::store::{AssetRecord, PlanRecord, ServiceRecord};
 
 /// Next services shown per plan.
 const UPCOMING: usize = 3;
+/// Services shown of an asset's history.
+const SERVICES: i64 = 50;
 /// The most plans of one asset.
 const MAX_PLANS: usize = 20;
 /// The earliest date taken, and how many years past today one may be.
@@ -152,6 +157,8 @@ pub struct AssetDetail {
     pub asset: AssetRecord,
     pub asset_type_zh: String,
     pub plans: Vec<PlanView>,
+    /// Its services whose work orders the server made, the latest first (at most 50).
+    pub services: Vec<ServiceRecord>,
 }
 
 #[derive(Debug, Deserialize, JsonSchema)]
@@ -162,23 +169,15 @@ pub struct FromQuery {
     pub from: Option<String>,
 }
 
-fn schedule_of(plan: &PlanRecord) -> Result<Schedule, loopwork_sync_core::maintenance::PlanError> {
-    let starts =
-        plan.starts_on.parse::<Date>().map_err(|e| loopwork_sync_core::maintenance::PlanError::Rule(e.to_string()))?;
-    Schedule::new(Plan {
-        id: plan.id.clone(),
-        starts,
-        rule: plan.rule.clone(),
-        max_gap_days: u16::try_from(plan.max_gap_days).unwrap_or(u16::MAX),
-        lead_days: u16::try_from(plan.lead_days).unwrap_or(u16::MAX),
-    })
-}
-
-/// A plan with its next services from `from`, each as if the one before was done on its due day.
-fn view_of(plan: PlanRecord, from: Date, calendar: &WorkingHours) -> PlanView {
+/// A plan with its next services: after the last one made when there is one (`last`), else
+/// from `from`; each as if the one before was done on its due day.
+fn view_of(plan: PlanRecord, last: Option<Made>, from: Date, calendar: &WorkingHours) -> PlanView {
     let mut upcoming = Vec::new();
     if let Ok(schedule) = schedule_of(&plan) {
-        let mut next = schedule.first_from(from, None, calendar);
+        let mut next = match &last {
+            Some(made) => schedule.next(Some(made), None, calendar),
+            None => schedule.first_from(from, None, calendar),
+        };
         while let Some(occurrence) = next.take() {
             let made = Made { nominal: occurrence.nominal, due: occurrence.due, done: Some(occurrence.due) };
             upcoming.push(Upcoming {
@@ -274,10 +273,18 @@ pub async fn detail(
         None => today,
     };
     let calendar = WorkingHours::china_office();
-    let plans =
-        state.db.plans(&principal.org, &asset.id).await?.into_iter().map(|p| view_of(p, from, &calendar)).collect();
+    let mut plans = Vec::new();
+    for plan in state.db.plans(&principal.org, &asset.id).await? {
+        // Given a day, the services from it; else after the last one made.
+        let last = match query.from {
+            Some(_) => None,
+            None => state.db.last_occurrence(&principal.org, &plan.id).await?.and_then(|o| made_of(&o).ok()),
+        };
+        plans.push(view_of(plan, last, from, &calendar));
+    }
+    let services = state.db.services(&principal.org, &asset.id, SERVICES).await?;
     let asset_type_zh = AssetType::from_code(&asset.asset_type).map(|t| t.label_zh()).unwrap_or("其他设备").to_owned();
-    Ok(Json(AssetDetail { asset, asset_type_zh, plans }))
+    Ok(Json(AssetDetail { asset, asset_type_zh, plans, services }))
 }
 
 pub async fn remove(
@@ -350,7 +357,7 @@ pub async fn add_plan(
     schedule_of(&plan).map_err(|e| ApiError::invalid("invalid_plan", e.to_string(), "维保计划不合规"))?;
     state.db.add_plan(&principal.org, &plan).await?;
     let from = loopwork_sync_core::china_time::date(now);
-    Ok((StatusCode::CREATED, Json(view_of(plan, from, &WorkingHours::china_office()))))
+    Ok((StatusCode::CREATED, Json(view_of(plan, None, from, &WorkingHours::china_office()))))
 }
 
 pub async fn remove_plan(

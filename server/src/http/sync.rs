@@ -1,6 +1,6 @@
 //! `POST /sync/v1`: one sync round trip (binary frames, docs/protocol.md).
 
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, BTreeSet};
 use std::time::Instant;
 
 use axum::Json;
@@ -187,7 +187,16 @@ async fn relayed_authors(
         )
         .binary());
     }
-    Ok(authors.into_values().filter(|a| a.role != loopwork_sync_core::Role::System).collect())
+    // A server actor is no author to judge (its changes were the server's), except as the
+    // creator of an order it made (a maintenance plan's, `crate::preventive`): the creation rules
+    // check that its creating change is one the server makes.
+    let creators: BTreeSet<Vec<u8>> =
+        relayed.iter().filter(|(_, c)| c.deps().is_empty()).map(|(_, c)| c.actor_id().to_bytes().to_vec()).collect();
+    Ok(authors
+        .into_iter()
+        .filter(|(actor, a)| a.role != loopwork_sync_core::Role::System || creators.contains(actor))
+        .map(|(_, a)| a)
+        .collect())
 }
 
 /// The JSON debug view of a sync response (`Accept: application/json`): the same round trip,

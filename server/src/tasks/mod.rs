@@ -2,12 +2,13 @@
 //! closed loop and escalation), webhook deliveries, the stored-order check after a start, and
 //! the relay of the storage's feed announcements to the live channel, the watch on the service
 //! standard, scheduled backups, scheduled retraining of the assistant's models, and the
-//! collection of attachments' unreferenced bytes.
+//! collection of attachments' unreferenced bytes, and the preventive maintenance scheduler.
 
 pub mod backups;
 pub mod collector;
 pub mod deliveries;
 pub mod deviations;
+pub mod maintenance;
 pub mod relay;
 pub mod retrain;
 pub mod scanner;
@@ -31,6 +32,7 @@ impl Tasks {
             stored_check::spawn(state.clone()),
             deliveries::spawn(state.clone(), Duration::from_secs(5)),
             deviations::spawn(state.clone(), Duration::from_secs(60)),
+            maintenance::spawn(state.clone(), Duration::from_secs(600)),
             relay::spawn(state),
         ];
         if state.blobs.is_some() {

@@ -194,6 +194,20 @@ pub async fn register(
             }
         }
     }
+    if channel == Channel::Plan && !loopwork_sync_core::creation::channel_allowed(principal.role, channel) {
+        return Err(ApiError::invalid(
+            "invalid_channel",
+            "only the server registers through a maintenance plan (channel `plan`)",
+            "维保计划渠道的工单只能由系统生成",
+        ));
+    }
+    if !loopwork_sync_core::creation::kind_allowed(principal.role, kind) {
+        return Err(ApiError::invalid(
+            "invalid_kind",
+            "owners do not report planned maintenance (kind `maintenance`)",
+            "业主不能登记计划维保工单",
+        ));
+    }
     let reporter: UserId = match principal.role {
         Role::Owner => {
             if caller_name.is_some() || caller_phone.is_some() {
