@@ -51,6 +51,7 @@ impl Loopwork {
                 description: order.description(),
                 occurred_at_ms: order.occurred_at_ms(),
                 appointment: order.appointment().map(|a| Appointment { from_ms: a.from_ms, to_ms: a.to_ms }),
+                asset: order.asset(),
                 hold_reason: state.hold_reason,
                 reopen_count: state.reopen_count,
                 rating: state.rating,
@@ -188,6 +189,11 @@ impl Loopwork {
             .transpose()
             .map_err(LoopworkError::from)?;
         self.edit(&order_id, |r, id| r.set_appointment(id, window).map(drop))
+    }
+
+    /// Names the asset the order is about (the id a scanned QR code carries), or none.
+    pub fn set_asset(&self, order_id: String, asset: Option<String>) -> Result<(), LoopworkError> {
+        self.edit(&order_id, |r, id| r.set_asset(id, asset.as_deref()).map(drop))
     }
 
     pub fn set_grade(&self, order_id: String, grade: Grade) -> Result<(), LoopworkError> {

@@ -274,6 +274,8 @@ pub struct OrderDetail {
     pub occurred_at_ms: Option<i64>,
     /// 预约时间: when the owner would like someone to come.
     pub appointment: Option<Appointment>,
+    /// 设备: the asset the order names (its id, as its QR code `loopwork://asset/{id}` carries it).
+    pub asset: Option<String>,
     pub hold_reason: Option<HoldReason>,
     pub reopen_count: u32,
     pub rating: Option<u8>,

@@ -338,5 +338,6 @@ pub fn facts_of(
         visited_by: applied().filter(|t| t.action == Action::ReturnVisit).map(|t| t.by.to_string()).next_back(),
         description: order.description(),
         hold_reason: state.hold_reason.filter(|_| state.status == loopwork_sync_core::Status::OnHold).map(|r| r.code()),
+        asset: order.asset(),
     })
 }

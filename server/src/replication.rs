@@ -279,6 +279,9 @@ pub struct Merged {
     /// category, grade, location, ...), which the writer compares, this is all the deadline
     /// scanner reads: a push of notes, parts, time or photos changes neither.
     pub transitions_changed: bool,
+    /// Whether the push changed the asset the order names, which the scanner reads too (an
+    /// asset's repairs, docs/maintenance.md).
+    pub asset_changed: bool,
     /// The blobs the order references, when this push changed them (an attachment added, or
     /// compensated): the writer rewrites the order's references (`attachment_refs`).
     pub references: Option<References>,
@@ -354,6 +357,7 @@ pub fn merge_push(
     let invalid = |e: loopwork_sync_core::CoreError| ApiError::from(e).binary();
     let author = authors.first().ok_or_else(ApiError::internal)?;
     let mut referenced_before = BTreeSet::new();
+    let asset_before = existing.as_ref().and_then(|(order, _)| order.asset());
     let (mut order, before, assignee_before, known, prior) = match existing {
         Some((order, assignee)) => {
             referenced_before = referenced(&order);
@@ -407,6 +411,7 @@ pub fn merge_push(
     let new_transitions =
         transitions.into_iter().filter(|t| t.device == author.identity.device && !known.contains(&t.id)).collect();
     let references = References::between(&referenced_before, &referenced(&order), &order);
+    let asset_changed = order.asset() != asset_before;
     Ok(Merged {
         order,
         summary,
@@ -415,6 +420,7 @@ pub fn merge_push(
         rejected,
         new_transitions,
         transitions_changed,
+        asset_changed,
         references,
     })
 }

@@ -132,6 +132,24 @@ impl Setting for SignatureRules {
     }
 }
 
+impl Setting for loopwork_sync_core::failures::FailureSettings {
+    const NAME: &'static str = "failure-rules";
+    const READERS: Readers = Readers::Staff;
+    const WRITE_REFUSED: (&'static str, &'static str) =
+        ("only an administrator changes the failure rules", "只有管理员可以修改故障预警规则");
+    const RESCANS: bool = false;
+
+    fn seeded() -> Self {
+        Self::default()
+    }
+
+    fn check(self) -> Result<Self, ApiError> {
+        loopwork_sync_core::failures::FailureSettings::check(&self)
+            .map_err(|e| ApiError::invalid("invalid_failure_rules", e, "故障预警规则超出允许范围"))?;
+        Ok(self)
+    }
+}
+
 impl Setting for loopwork_sync_core::upload::AttachmentLimits {
     const NAME: &'static str = "attachment-limits";
     // Phones and owners' pages may refuse a file before sending it.

@@ -257,6 +257,7 @@ fn field_of(key: &str) -> Option<Field> {
         "time_log" => Field::TimeLog,
         "attachments" => Field::Attachments,
         "appointment" => Field::Appointment,
+        "asset" => Field::Asset,
         _ => return None,
     })
 }
@@ -523,6 +524,14 @@ impl At<'_> {
                         area: part("area"),
                     };
                     location.check().is_ok()
+                }
+                _ => false,
+            },
+            // Absent (removed) or an asset id.
+            "asset" => match self.get(&ROOT, key) {
+                None => true,
+                Some((Value::Scalar(_), _)) => {
+                    self.str(&ROOT, key).is_some_and(|id| crate::work_order::asset_id_ok(&id))
                 }
                 _ => false,
             },

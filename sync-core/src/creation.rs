@@ -30,18 +30,23 @@ fn refused(why: impl Into<String>) -> CreationRefused {
 
 /// Whether a user of `role` may register an order received through `channel`: owners report
 /// through the app only; staff register what reaches them by any channel but a maintenance
-/// plan's, which is the server's alone.
+/// plan's, which is the server's alone, and the server registers through nothing else.
 pub fn channel_allowed(role: Role, channel: Channel) -> bool {
-    match channel {
-        Channel::Plan => role == Role::System,
-        _ => role != Role::Owner || channel == Channel::App,
+    match role {
+        Role::System => channel == Channel::Plan,
+        Role::Owner => channel == Channel::App,
+        _ => channel != Channel::Plan,
     }
 }
 
 /// Whether a user of `role` may register an order of `kind`: planned maintenance is the
-/// office's and the server's, never an owner's report.
+/// office's and the server's, never an owner's report; the server registers nothing else.
 pub fn kind_allowed(role: Role, kind: Kind) -> bool {
-    kind != Kind::Maintenance || role != Role::Owner
+    match role {
+        Role::System => kind == Kind::Maintenance,
+        Role::Owner => kind != Kind::Maintenance,
+        _ => true,
+    }
 }
 
 /// Judges `creating`, the first change of a new order (no dependencies), made by `author`'s
@@ -80,14 +85,18 @@ pub fn review_creation(creating: &Change, author: &Identity) -> Result<(), Creat
         occurred_at_ms: alone.occurred_at_ms(),
     };
     if !channel_allowed(author.role, new.channel) {
-        return Err(refused(if new.channel == Channel::Plan {
-            "only the server registers through a maintenance plan (channel plan)"
-        } else {
-            "owners report through the app (channel app)"
+        return Err(refused(match author.role {
+            Role::System => "the server registers only through a maintenance plan (channel plan)",
+            Role::Owner => "owners report through the app (channel app)",
+            _ => "only the server registers through a maintenance plan (channel plan)",
         }));
     }
     if !kind_allowed(author.role, new.kind) {
-        return Err(refused("owners do not register planned maintenance (kind maintenance)"));
+        return Err(refused(if author.role == Role::System {
+            "the server registers only planned maintenance (kind maintenance)"
+        } else {
+            "owners do not register planned maintenance (kind maintenance)"
+        }));
     }
     let registered = WorkOrder::create_with_id(alone.id(), &new, author, alone.created_at_ms())
         .map_err(|e| refused(format!("the order could not be registered: {e}")))?;

@@ -81,6 +81,68 @@ impl Default for Rules {
     }
 }
 
+/// An organization's failure rules as it sets them (the `failure-rules` setting,
+/// docs/maintenance.md), in days; the probabilities are the built-in ones.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
+#[cfg_attr(feature = "schema", derive(schemars::JsonSchema), schemars(rename = "FailureRules"))]
+#[serde(deny_unknown_fields)]
+pub struct FailureSettings {
+    /// The repeated rule: this many faults (2 to 20)…
+    pub repeat_count: u32,
+    /// …within this many days (1 to 365).
+    pub repeat_window_days: i64,
+    /// No second problem on an asset within this many days of its last (1 to 365).
+    pub cooldown_days: i64,
+    /// An order within this many days of the asset's previous one is that fault again, a repair
+    /// that did not hold (0 to 30).
+    pub same_fault_days: i64,
+}
+
+impl Default for FailureSettings {
+    fn default() -> Self {
+        FailureSettings::of(&Rules::default())
+    }
+}
+
+impl FailureSettings {
+    fn of(rules: &Rules) -> Self {
+        FailureSettings {
+            repeat_count: rules.repeat_count,
+            repeat_window_days: rules.repeat_window_ms / DAY_MS,
+            cooldown_days: rules.cooldown_ms / DAY_MS,
+            same_fault_days: rules.same_fault_ms / DAY_MS,
+        }
+    }
+
+    /// Whether each value is in its range; the fault named when not.
+    pub fn check(&self) -> Result<(), String> {
+        if !(2..=20).contains(&self.repeat_count) {
+            return Err("repeat_count is 2 to 20".into());
+        }
+        if !(1..=365).contains(&self.repeat_window_days) {
+            return Err("repeat_window_days is 1 to 365".into());
+        }
+        if !(1..=365).contains(&self.cooldown_days) {
+            return Err("cooldown_days is 1 to 365".into());
+        }
+        if !(0..=30).contains(&self.same_fault_days) {
+            return Err("same_fault_days is 0 to 30".into());
+        }
+        Ok(())
+    }
+
+    /// The rules these settings give.
+    pub fn rules(&self) -> Rules {
+        Rules {
+            repeat_count: self.repeat_count,
+            repeat_window_ms: self.repeat_window_days * DAY_MS,
+            cooldown_ms: self.cooldown_days * DAY_MS,
+            same_fault_ms: self.same_fault_days * DAY_MS,
+            ..Rules::default()
+        }
+    }
+}
+
 /// Why a problem was raised.
 #[derive(Clone, Debug, PartialEq)]
 pub enum Reason {
@@ -164,11 +226,12 @@ pub fn detect(assets: &[Asset], failures: &[Failure], raised: &[Problem], now_ms
             (peer_exposure > 0)
                 .then(|| ((type_count - count(&asset.id, *since)) as f64).max(0.5) / peer_exposure as f64)
         };
-        let Some(longest) = windows.last() else { continue };
-        let Some(long_rate) = rate(longest) else { continue };
         let in_window: Vec<&Failure> =
             list.iter().copied().filter(|f| f.reported_ms > now_ms - rules.repeat_window_ms).collect();
-        let window_p = tail(long_rate * rules.repeat_window_ms as f64, in_window.len() as u64);
+        // An asset with no peers of its type in service (the estate's one pump) has no rate to
+        // be improbable against: its count alone decides, and the outlier rule does not apply.
+        let long_rate = windows.last().and_then(|longest| rate(longest));
+        let window_p = long_rate.map_or(0.0, |r| tail(r * rules.repeat_window_ms as f64, in_window.len() as u64));
         if in_window.len() as u32 >= rules.repeat_count.max(1) && window_p <= rules.repeat_max_p_value {
             out.push(Problem {
                 asset: asset.id.clone(),
@@ -180,6 +243,9 @@ pub fn detect(assets: &[Asset], failures: &[Failure], raised: &[Problem], now_ms
                 },
                 orders: in_window.iter().map(|f| f.order.clone()).collect(),
             });
+            continue;
+        }
+        if long_rate.is_none() {
             continue;
         }
         // The most improbable look-back.
@@ -315,6 +381,44 @@ mod tests {
         let got = reliability(&lift, &open, at("2026-03-02T00:00"), at("2026-03-14T00:00"), &calendar);
         assert_eq!((got.failures, got.restored, got.up_ms / 60_000), (1, 0, 5_340));
         assert_eq!(got.mttr_ms(), None);
+    }
+
+    #[test]
+    fn the_estate_s_one_pump_is_judged_by_its_count_alone() {
+        let pump = [Asset { id: "pump-1".into(), asset_type: "water_pump".into(), in_service_ms: 0 }];
+        // Three faults in 60 days (each more than a week after the one before); a lift never fails.
+        let lift = Asset { id: "lift-1".into(), asset_type: "elevator".into(), in_service_ms: 0 };
+        let day = |d: i64| 400 * DAY_MS + d * DAY_MS;
+        let failures: Vec<Failure> = [0, 20, 45]
+            .iter()
+            .enumerate()
+            .map(|(n, &d)| Failure {
+                order: format!("o{n}"),
+                asset: "pump-1".into(),
+                reported_ms: day(d),
+                restored_ms: None,
+            })
+            .collect();
+        let rules = Rules { repeat_count: 3, repeat_window_ms: 60 * DAY_MS, ..Rules::default() };
+        let assets = [pump[0].clone(), lift];
+        assert!(detect(&assets, &failures[..2], &[], day(30), &rules).is_empty(), "two are not three");
+        let raised = detect(&assets, &failures, &[], day(45), &rules);
+        assert_eq!(raised.len(), 1);
+        assert!(matches!(raised[0].reason, Reason::Repeated { count: 3, window_days: 60, p_value } if p_value == 0.0));
+        assert_eq!(raised[0].orders, ["o0", "o1", "o2"]);
+        // Without peers there is no outlier to be: three faults over a year, too spread out for
+        // the repeated rule, raise nothing.
+        let spread: Vec<Failure> = [0, 100, 200]
+            .iter()
+            .enumerate()
+            .map(|(n, &d)| Failure {
+                order: format!("s{n}"),
+                asset: "pump-1".into(),
+                reported_ms: day(d),
+                restored_ms: None,
+            })
+            .collect();
+        assert!(detect(&pump, &spread, &[], day(200), &rules).is_empty());
     }
 
     #[test]

@@ -13,8 +13,9 @@
 //! last service: so the gap holds whatever the calendar does. Where the window since the last
 //! service holds no working day at all, the due day is the last day the gap allows (the law
 //! wins over the calendar; the roster's holiday duty does it); where the last service came after
-//! the rule's date, it is the first working day after that service. The server computes the due
-//! day again when it learns of a service (a phone that was offline syncs) and keeps the earlier.
+//! the rule's date, it is the first working day after that service. The server computes an
+//! occurrence from the last service it knows when it makes the occurrence's order; a service it
+//! learns of later does not move that order's due day (docs/maintenance.md).
 
 use jiff::ToSpan;
 use jiff::civil::Date;
@@ -22,7 +23,7 @@ use jiff::civil::Date;
 use crate::asset::AssetType;
 use crate::calendar::WorkingHours;
 use crate::classification::{Channel, Grade, Kind};
-use crate::ids::{OrderId, UserId};
+use crate::ids::UserId;
 use crate::location::Location;
 use crate::work_order::NewOrder;
 
@@ -347,25 +348,34 @@ pub fn checklist_items(occurrence: &Occurrence, checklist: &[String]) -> Vec<(St
     checklist.iter().enumerate().map(|(n, label)| (format!("{}#{}", occurrence.key, n + 1), label.clone())).collect()
 }
 
-/// The id of an occurrence's work order in organization `org`: a hash of the two, so that every
-/// replica, before or after a restore, makes the same order (a UUID of version 8).
-pub fn order_id(org: &str, key: &str) -> OrderId {
-    use sha2::{Digest, Sha256};
-    let digest = Sha256::new()
-        .chain_update(b"loopwork maintenance order\0")
-        .chain_update(org.as_bytes())
-        .chain_update(b"\0")
-        .chain_update(key.as_bytes())
-        .finalize();
-    let mut bytes = [0u8; 16];
-    bytes.copy_from_slice(&digest[..16]);
-    OrderId::from_uuid(uuid::Builder::from_custom_bytes(bytes).into_uuid())
-}
-
 /// When an occurrence's work order is registered: the start of its issue day in `zone`, the same
 /// on every replica however late the server makes it.
 pub fn issued_at_ms(occurrence: &Occurrence, zone: &jiff::tz::TimeZone) -> i64 {
     occurrence.issue_on.to_zoned(zone.clone()).map_or(0, |at| at.timestamp().as_millisecond())
+}
+
+/// The preventive work order proposed by a problem record (问题单): an asset that failed `count`
+/// times in `days` days is looked at as planned work (kind [`Kind::Maintenance`], channel
+/// [`Channel::Plan`]), at the asset's place, reported by `server`. Nothing in it names a person.
+pub fn problem_order(asset: &AssetPlace<'_>, count: i64, days: i64, server: UserId) -> NewOrder {
+    NewOrder {
+        kind: Kind::Maintenance,
+        category: asset.asset_type.category(),
+        grade: Grade::Serious,
+        channel: Channel::Plan,
+        location: Location {
+            project: asset.project.to_owned(),
+            building: asset.building.map(str::to_owned),
+            unit: None,
+            area: Some(asset.place.to_owned()),
+        },
+        description: format!(
+            "预防性检修：{}（{}）\n问题单：{days} 天内故障 {count} 次，请查明原因，防止再次发生",
+            asset.name, asset.place
+        ),
+        reporter: server,
+        occurred_at_ms: None,
+    }
 }
 
 /// Days from `a` to `b`.
@@ -550,11 +560,7 @@ mod tests {
                 ("pm:lift-3:2026-02-16#2".to_owned(), "润滑导轨".to_owned())
             ]
         );
-        // The same id in one organization, another in another.
-        let id = order_id("org-a", &occurrence.key);
-        assert_eq!(id, order_id("org-a", &occurrence.key));
-        assert_ne!(id, order_id("org-b", &occurrence.key));
-        assert_ne!(id, order_id("org-a", "pm:lift-3:2026-03-02"));
+        let id = crate::OrderId::new();
         // Registered by the server, it passes the creation rules; by anyone else, it does not.
         let at = issued_at_ms(&occurrence, &calendar.zone);
         let made = WorkOrder::create_with_id(id, &new, &server, at).expect("registered");
@@ -568,12 +574,23 @@ mod tests {
             let creating = theirs.automerge().get_changes(&[]).into_iter().next().expect("a change").clone();
             assert!(crate::creation::review_creation(&creating, &someone).is_err(), "{role:?}");
         }
-        // Made twice from the same inputs by the same actor, the creating change is the same bytes.
-        let again = WorkOrder::create_with_id(id, &new, &server, at).expect("registered");
-        assert_eq!(again.automerge().get_changes(&[]).into_iter().next().map(|c| c.hash()), Some(creating_hash(&made)));
-    }
-
-    fn creating_hash(order: &crate::work_order::WorkOrder) -> automerge::ChangeHash {
-        order.automerge().get_changes(&[]).into_iter().next().expect("a change").hash()
+        // And the server registers nothing but planned maintenance through a plan.
+        for (kind, channel) in [(Kind::Repair, Channel::Plan), (Kind::Maintenance, Channel::Hotline)] {
+            let other = NewOrder { kind, channel, ..new.clone() };
+            let made = WorkOrder::create_with_id(id, &other, &server, at).expect("registered");
+            let creating = made.automerge().get_changes(&[]).into_iter().next().expect("a change").clone();
+            assert!(crate::creation::review_creation(&creating, &server).is_err(), "{kind:?} {channel:?}");
+        }
+        // A dispatcher registers planned maintenance through the hotline; an owner does not.
+        let kefu = Identity::new(UserId::new(), Role::Dispatcher, DeviceId::new());
+        let theirs = NewOrder { channel: Channel::Hotline, reporter: kefu.user, ..new.clone() };
+        let made = WorkOrder::create_with_id(id, &theirs, &kefu, at).expect("registered");
+        let creating = made.automerge().get_changes(&[]).into_iter().next().expect("a change").clone();
+        assert_eq!(crate::creation::review_creation(&creating, &kefu), Ok(()));
+        let owner = Identity::new(UserId::new(), Role::Owner, DeviceId::new());
+        let theirs = NewOrder { channel: Channel::App, reporter: owner.user, ..new.clone() };
+        let made = WorkOrder::create_with_id(id, &theirs, &owner, at).expect("registered");
+        let creating = made.automerge().get_changes(&[]).into_iter().next().expect("a change").clone();
+        assert!(crate::creation::review_creation(&creating, &owner).is_err(), "kind maintenance by an owner");
     }
 }

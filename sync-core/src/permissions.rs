@@ -33,6 +33,8 @@ pub enum Field {
     Attachments,
     /// 预约时间: the window the caller would like someone to come in
     Appointment,
+    /// 设备: the asset the order is about (its id in the asset register)
+    Asset,
 }
 
 impl Field {
@@ -48,6 +50,7 @@ impl Field {
             Field::TimeLog => "time_log",
             Field::Attachments => "attachments",
             Field::Appointment => "appointment",
+            Field::Asset => "asset",
         }
     }
 
@@ -63,6 +66,7 @@ impl Field {
             Field::TimeLog => "工时",
             Field::Attachments => "照片/签名",
             Field::Appointment => "预约时间",
+            Field::Asset => "设备",
         }
     }
 }
@@ -130,6 +134,13 @@ pub const FIELD_RULES: &[FieldRule] = &[
     FieldRule { field: Field::Appointment, roles: STAFF, party: Party::AnyInRole, states: NOT_FINISHED },
     FieldRule { field: Field::Appointment, roles: TECH, party: Party::Assignee, states: TO_VISIT },
     FieldRule { field: Field::Appointment, roles: OWNER, party: Party::Reporter, states: BEFORE_ACCEPTANCE },
+    // The asset: named by the office, by the technician who finds which one it is on site (the
+    // QR code on it), or by one who reported it on an inspection round.
+    FieldRule { field: Field::Asset, roles: STAFF, party: Party::AnyInRole, states: NOT_FINISHED },
+    FieldRule { field: Field::Asset, roles: TECH, party: Party::Assignee, states: ON_THE_JOB },
+    FieldRule { field: Field::Asset, roles: TECH, party: Party::Reporter, states: NOT_FINISHED },
+    // The asset of an order the server makes (a plan's service, a problem's preventive work).
+    FieldRule { field: Field::Asset, roles: SERVER, party: Party::Reporter, states: JUST_MADE },
 ];
 
 /// Whether `by` in `role` may write `field` of an order in `state` reported by `reporter`: any

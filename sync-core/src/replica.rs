@@ -222,6 +222,11 @@ impl<S: Store> Replica<S> {
         self.edit_field(id, Field::Appointment, |order, _, now| order.set_appointment(appointment, now))
     }
 
+    /// Names the asset the order is about, or (`None`) none.
+    pub fn set_asset(&mut self, id: OrderId, asset: Option<&str>) -> Result<ChangeHash, CoreError> {
+        self.edit_field(id, Field::Asset, |order, _, now| order.set_asset(asset, now))
+    }
+
     /// Adds a checklist item; returns its id.
     pub fn add_checklist_item(&mut self, id: OrderId, label: &str) -> Result<String, CoreError> {
         self.edit_field(id, Field::Checklist, |order, _, now| {

@@ -29,6 +29,12 @@ pub const MAX_DESCRIPTION_CHARS: usize = 4_000;
 pub const MAX_NOTE_CHARS: usize = 2_000;
 pub const MAX_SHORT_TEXT_CHARS: usize = 200;
 
+/// Whether `id` is an asset id as the register makes them and QR codes carry them: 1 to 64 ASCII
+/// letters, digits, `-` or `_`.
+pub fn asset_id_ok(id: &str) -> bool {
+    (1..=64).contains(&id.len()) && id.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'-' || b == b'_')
+}
+
 /// What is needed to register a new order.
 #[derive(Clone, Debug)]
 pub struct NewOrder {
@@ -491,6 +497,11 @@ impl WorkOrder {
         Appointment::new(f.i64("from")?, f.i64("to")?).ok()
     }
 
+    /// The asset the order is about (its id in the asset register), if one is named.
+    pub fn asset(&self) -> Option<String> {
+        read_str(&self.doc, &ROOT, "asset").filter(|id| asset_id_ok(id))
+    }
+
     /// The incident (事件单) the server put the order in, as phones show and group it: its
     /// number, place and category. Absent until the order joins one; only the server writes it
     /// (docs/incidents.md).
@@ -938,6 +949,19 @@ impl WorkOrder {
                 tx.put(&obj, "to", a.to_ms)
             }
             None => tx.delete(ROOT, "appointment"),
+        })
+    }
+
+    /// Names the asset the order is about (its id, as on its QR code), or (`None`) none.
+    pub fn set_asset(&mut self, asset: Option<&str>, at_ms: i64) -> Result<ChangeHash, CoreError> {
+        if let Some(id) = asset
+            && !asset_id_ok(id)
+        {
+            return Err(CoreError::InvalidInput("an asset id is 1 to 64 ASCII letters, digits, - or _".into()));
+        }
+        self.change(at_ms, "asset", |tx| match asset {
+            Some(id) => tx.put(ROOT, "asset", id),
+            None => tx.delete(ROOT, "asset"),
         })
     }
 

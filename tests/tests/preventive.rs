@@ -12,7 +12,10 @@ use loopwork_sync_core::{Action, FixedClock, OrderId, Status};
 use loopwork_tests::{Backend, TestServer, on_both_backends};
 use serde_json::{Value, json};
 
-on_both_backends!(each_occurrence_becomes_one_order_and_its_service_moves_the_next_due_day);
+on_both_backends!(
+    each_occurrence_becomes_one_order_and_its_service_moves_the_next_due_day,
+    a_restore_that_lost_a_completion_makes_the_next_order_anew_and_the_phone_s_copy_still_syncs,
+);
 
 /// 10:00 China Standard Time on a day of 2026 (`MM-DD`).
 fn at(day: &str) -> i64 {
@@ -118,7 +121,7 @@ async fn each_occurrence_becomes_one_order_and_its_service_moves_the_next_due_da
     assert_eq!(services[0]["due"], "2026-02-27", "{body}");
 
     // A process that reserved the next occurrence and stopped before making its order: a later
-    // pass makes it, under the id its key gives.
+    // pass makes it, and records the id it made it under.
     let org = wang.session.org.clone();
     let key = format!("pm:{plan}:2026-03-16");
     let abandoned = loopwork_server::store::OccurrenceRecord {
@@ -129,7 +132,7 @@ async fn each_occurrence_becomes_one_order_and_its_service_moves_the_next_due_da
         nominal: "2026-03-16".into(),
         due: "2026-03-13".into(),
         issue_on: "2026-03-10".into(),
-        order_id: loopwork_sync_core::maintenance::order_id(&org, &key).to_string(),
+        order_id: "reserved-by-a-process-that-stopped".into(),
         made_at: None,
         done: None,
     };
@@ -139,7 +142,10 @@ async fn each_occurrence_becomes_one_order_and_its_service_moves_the_next_due_da
     let body = detail(&server, &zhuguan, &asset).await;
     assert_eq!(body["services"][0]["key"], json!(key));
     assert!(body["services"][0]["number"].as_str().is_some(), "{body}");
-    assert_eq!(body["services"][0]["order_id"], json!(abandoned.order_id));
+    let remade = body["services"][0]["order_id"].as_str().expect("an order");
+    assert_ne!(remade, abandoned.order_id);
+    let (status, _) = server.call(&zhuguan, "GET", &format!("/api/v1/orders/{remade}"), None).await;
+    assert_eq!(status, 200);
 
     // Lost with a restored database: the backup predates the next order; the phone that received
     // it pushes it back, and the restored server's scheduler makes it again as the same change.
@@ -204,10 +210,96 @@ async fn each_occurrence_becomes_one_order_and_its_service_moves_the_next_due_da
     assert_eq!(order["checklist"], before["checklist"], "the same items, by the same ids");
     assert!(order["rejected_edits"].as_array().is_some_and(Vec::is_empty), "{order}");
     let on_phone = desk.replica.order(lost).expect("on the phone");
-    assert_eq!(on_phone.checklist().len(), 3, "the phone merged one creation, not two");
+    assert_eq!(on_phone.checklist().len(), 3);
+    let roots = on_phone.automerge().get_changes(&[]).iter().filter(|c| c.deps().is_empty()).count();
+    assert_eq!(roots, 1, "the phone merged one creation, not two");
     server.stop().await.drop_database().await;
 }
 
 async fn zhuguan_again(server: &TestServer) -> String {
     server.login("zhuguan").await.token
+}
+
+/// A lift with its plan (every other Monday from 5 January 2026, 15 days at most, 3 days' lead);
+/// the asset's and the plan's ids.
+async fn lift_with_plan(server: &TestServer, token: &str) -> (String, String) {
+    let lift = json!({
+        "project": "hy-garden", "building": "3", "place": "3单元电梯井", "name": "3号电梯",
+        "asset_type": "elevator", "make": "奥的斯",
+    });
+    let (status, asset) = server.call(token, "POST", "/api/v1/assets", Some(lift)).await;
+    assert_eq!(status, 201, "{asset}");
+    let asset = asset["id"].as_str().expect("id").to_owned();
+    let plan = json!({
+        "rule": "FREQ=WEEKLY;INTERVAL=2;BYDAY=MO", "starts_on": "2026-01-05", "max_gap_days": 15,
+        "lead_days": 3, "checklist": ["检查曳引机", "润滑导轨", "测试紧急呼叫"],
+    });
+    let (status, plan) = server.call(token, "POST", &format!("/api/v1/assets/{asset}/plans"), Some(plan)).await;
+    assert_eq!(status, 201, "{plan}");
+    (asset, plan["id"].as_str().expect("id").to_owned())
+}
+
+async fn a_restore_that_lost_a_completion_makes_the_next_order_anew_and_the_phone_s_copy_still_syncs(backend: Backend) {
+    let clock = Arc::new(FixedClock::at(at("02-09")));
+    let server = TestServer::start_with_clock(backend, clock.clone()).await;
+    let zhuguan = server.login("zhuguan").await.token;
+    let (asset, _) = lift_with_plan(&server, &zhuguan).await;
+    preventive::tick(&server.state, at("02-11")).await.expect("a pass");
+    let first: OrderId = detail(&server, &zhuguan, &asset).await["services"][0]["order_id"]
+        .as_str()
+        .expect("order")
+        .parse()
+        .expect("id");
+    // The phones sign in; the backup: the first service made, not done.
+    let mut desk = server.device("kefu").await;
+    let mut wang = server.device("wang").await;
+    let database = server.stop().await;
+    let backup = database.backup().await;
+    let server = TestServer::start_on_with_clock(database, clock.clone()).await;
+    // Done on the 12th; the next, due within 15 days of it, Friday 27 February, is made on the 24th.
+    clock.set(at("02-12"));
+    desk.base = server.base.clone();
+    wang.base = server.base.clone();
+    desk.synced().await;
+    desk.replica.transition(first, Action::Assign(wang.session.user), None).expect("assign");
+    desk.synced().await;
+    wang.synced().await;
+    for action in [Action::Accept, Action::Arrive, Action::Start, Action::Complete] {
+        wang.replica.transition(first, action, None).expect("work");
+    }
+    wang.synced().await;
+    escalation::tick(&server.state, at("02-12")).await.expect("scan");
+    clock.set(at("02-24"));
+    preventive::tick(&server.state, at("02-24")).await.expect("a pass");
+    let body = detail(&server, &zhuguan, &asset).await;
+    assert_eq!(body["services"][0]["due"], "2026-02-27", "{body}");
+    let next: OrderId = body["services"][0]["order_id"].as_str().expect("order").parse().expect("id");
+    desk.synced().await;
+    assert!(desk.replica.order(next).is_ok());
+
+    // Restored: the completion is lost with the next order. The restored server, not knowing the
+    // service was done, makes the next service due Saturday 28 February (调休), on the 25th: other
+    // content, so another order; the desk's phone pushes back the completion and its copy of the
+    // first next order, which the server takes as an order of its own: nothing refused, nothing
+    // lost (the office cancels one of the two).
+    let database = server.stop().await;
+    let database = database.restore(backup).await;
+    clock.set(at("02-25"));
+    let server = TestServer::start_on_with_clock(database, clock.clone()).await;
+    preventive::tick(&server.state, at("02-25")).await.expect("a pass");
+    let token = server.login("zhuguan").await.token;
+    let body = detail(&server, &token, &asset).await;
+    assert_eq!(body["services"][0]["due"], "2026-02-28", "{body}");
+    let remade: OrderId = body["services"][0]["order_id"].as_str().expect("order").parse().expect("id");
+    assert_ne!(remade, next, "other content, another order");
+    desk.base = server.base.clone();
+    desk.synced().await;
+    for id in [first, next, remade] {
+        let (status, order) = server.call(&token, "GET", &format!("/api/v1/orders/{id}"), None).await;
+        assert_eq!(status, 200, "{id}: {order}");
+        assert!(order["rejected_edits"].as_array().is_some_and(Vec::is_empty), "{order}");
+    }
+    let (_, order) = server.call(&token, "GET", &format!("/api/v1/orders/{first}"), None).await;
+    assert_eq!(order["status"], "awaiting_confirmation", "the completion came back: {order}");
+    server.stop().await.drop_database().await;
 }

@@ -152,6 +152,11 @@ def test_errors_map_to_what_an_app_can_act_on(tmp_path):
     assert app.get_order(order.id).appointment == lw.Appointment(from_ms=start, to_ms=start + 3 * 3_600_000)
     with pytest.raises(lw.LoopworkError.InvalidInput):
         app.set_appointment(order.id, lw.Appointment(from_ms=start, to_ms=start - 1))
+    # The technician scans the QR code on the pump: the order names it, offline.
+    app.set_asset(order.id, "0191e0a1b2c3d4e5f60718293a4b5c6d")
+    assert app.get_order(order.id).asset == "0191e0a1b2c3d4e5f60718293a4b5c6d"
+    with pytest.raises(lw.LoopworkError.InvalidInput):
+        app.set_asset(order.id, "loopwork://asset/not an id")
     with pytest.raises(lw.LoopworkError.InvalidInput):
         app.add_part(order.id, "阀门", 0)
     with pytest.raises(lw.LoopworkError.InvalidInput):

@@ -30,7 +30,7 @@ use crate::http::estate::served;
 use crate::http::extract::{Body, Params};
 use crate::preventive::{made_of, schedule_of};
 use crate::replication::Principal;
-use crate::store::{AssetRecord, PlanRecord, ServiceRecord};
+use crate::store::{AssetOrderRecord, AssetRecord, PlanRecord, ProblemRecord, ServiceRecord};
 
 /// Next services shown per plan.
 const UPCOMING: usize = 3;
@@ -42,7 +42,7 @@ const MAX_PLANS: usize = 20;
 const EARLIEST: Date = jiff::civil::date(2000, 1, 1);
 const MAX_YEARS_AHEAD: i16 = 10;
 
-fn require_office(principal: &Principal) -> Result<(), ApiError> {
+pub(super) fn require_office(principal: &Principal) -> Result<(), ApiError> {
     crate::auth::require_staff(
         principal,
         "only office staff read the asset register",
@@ -50,7 +50,7 @@ fn require_office(principal: &Principal) -> Result<(), ApiError> {
     )
 }
 
-fn require_supervisor(principal: &Principal) -> Result<(), ApiError> {
+pub(super) fn require_supervisor(principal: &Principal) -> Result<(), ApiError> {
     if principal.role.is_supervisor_or_above() {
         Ok(())
     } else {
@@ -62,7 +62,7 @@ fn require_supervisor(principal: &Principal) -> Result<(), ApiError> {
 }
 
 /// The asset, if it is the organization's and in a project the caller serves.
-async fn asset_of(state: &AppState, principal: &Principal, id: &str) -> Result<AssetRecord, ApiError> {
+pub(super) async fn asset_of(state: &AppState, principal: &Principal, id: &str) -> Result<AssetRecord, ApiError> {
     let asset = state.db.asset(&principal.org, id).await?.ok_or_else(|| ApiError::not_found("asset"))?;
     served(state, principal, &asset.project).await.map_err(|_| ApiError::not_found("asset"))?;
     Ok(asset)
@@ -159,6 +159,10 @@ pub struct AssetDetail {
     pub plans: Vec<PlanView>,
     /// Its services whose work orders the server made, the latest first (at most 50).
     pub services: Vec<ServiceRecord>,
+    /// Its problem records (问题单), the newest first (at most 50).
+    pub problems: Vec<ProblemRecord>,
+    /// The orders naming it (their document's `asset`), the newest first (at most 50).
+    pub orders: Vec<AssetOrderRecord>,
 }
 
 #[derive(Debug, Deserialize, JsonSchema)]
@@ -283,8 +287,10 @@ pub async fn detail(
         plans.push(view_of(plan, last, from, &calendar));
     }
     let services = state.db.services(&principal.org, &asset.id, SERVICES).await?;
+    let problems = state.db.problems(&principal.org, Some(&asset.id), None, SERVICES).await?;
+    let orders = state.db.asset_orders(&principal.org, &asset.id, SERVICES).await?;
     let asset_type_zh = AssetType::from_code(&asset.asset_type).map(|t| t.label_zh()).unwrap_or("其他设备").to_owned();
-    Ok(Json(AssetDetail { asset, asset_type_zh, plans, services }))
+    Ok(Json(AssetDetail { asset, asset_type_zh, plans, services, problems, orders }))
 }
 
 pub async fn remove(

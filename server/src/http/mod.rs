@@ -46,6 +46,7 @@ pub mod live;
 pub mod notifications;
 pub mod openapi;
 pub mod privacy;
+pub mod problems;
 pub mod return_visits;
 pub mod sessions;
 pub mod settings;
@@ -152,6 +153,9 @@ pub fn router(state: AppState) -> axum::Router {
         .route("/api/v1/assets/{id}/qr.svg", get(assets::qr))
         .route("/api/v1/assets/{id}/plans", post(assets::add_plan))
         .route("/api/v1/assets/{id}/plans/{plan}", axum::routing::delete(assets::remove_plan))
+        .route("/api/v1/problems", get(problems::list))
+        .route("/api/v1/problems/{id}/order", post(problems::order))
+        .route("/api/v1/problems/{id}/dismiss", post(problems::dismiss))
         .route("/api/v1/estate/projects", get(estate::projects))
         .route("/api/v1/estate/buildings", get(estate::buildings))
         .route("/api/v1/estate/units", get(estate::units).post(estate::add_unit))

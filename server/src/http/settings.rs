@@ -45,6 +45,11 @@ pub fn routes() -> Router<AppState> {
                 .put(write::<loopwork_sync_core::signature::SignatureRules>),
         )
         .route(
+            "/api/v1/settings/failure-rules",
+            get(read::<loopwork_sync_core::failures::FailureSettings>)
+                .put(write::<loopwork_sync_core::failures::FailureSettings>),
+        )
+        .route(
             "/api/v1/settings/attachment-limits",
             get(read::<loopwork_sync_core::upload::AttachmentLimits>)
                 .put(write::<loopwork_sync_core::upload::AttachmentLimits>),

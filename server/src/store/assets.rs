@@ -122,7 +122,10 @@ pub trait Assets: Send + Sync {
     /// Takes over a reservation left unmade since before `before_ms`: `false` when another
     /// process took it (or made it) first.
     async fn retake_occurrence(&self, org: &str, key: &str, before_ms: i64, now_ms: i64) -> Result<bool>;
-    async fn occurrence_made(&self, org: &str, key: &str, now_ms: i64) -> Result<()>;
+    /// Records an occurrence's order made, under the id it was made with.
+    async fn occurrence_made(&self, org: &str, key: &str, order: &str, now_ms: i64) -> Result<()>;
+    /// Forgets a reservation whose order was never made (its plan was removed).
+    async fn forget_occurrence(&self, org: &str, key: &str) -> Result<()>;
     /// Whether the organization's order is stored.
     async fn order_stored(&self, org: &str, order: &str) -> Result<bool>;
     /// Occurrences made but not known done whose orders were completed, with the completion's
@@ -384,14 +387,26 @@ where
         Ok(row.is_some())
     }
 
-    async fn occurrence_made(&self, org: &str, key: &str, now_ms: i64) -> Result<()> {
+    async fn occurrence_made(&self, org: &str, key: &str, order: &str, now_ms: i64) -> Result<()> {
         sqlx::query(
-            "UPDATE maintenance_occurrences SET made_at = $3
+            "UPDATE maintenance_occurrences SET made_at = $3, order_id = $4
              WHERE org_id = $1 AND occurrence_key = $2 AND made_at IS NULL",
         )
         .bind(org)
         .bind(key)
         .bind(now_ms)
+        .bind(order)
+        .execute(&self.pool)
+        .await?;
+        Ok(())
+    }
+
+    async fn forget_occurrence(&self, org: &str, key: &str) -> Result<()> {
+        sqlx::query(
+            "DELETE FROM maintenance_occurrences WHERE org_id = $1 AND occurrence_key = $2 AND made_at IS NULL",
+        )
+        .bind(org)
+        .bind(key)
         .execute(&self.pool)
         .await?;
         Ok(())
@@ -413,7 +428,7 @@ where
         )> = sqlx::query_as(
             "SELECT o.org_id, o.occurrence_key, o.plan_id, o.asset_id, o.nominal, o.due, o.issue_on, o.order_id,
                         o.made_at, o.done, f.completed_at
-                 FROM maintenance_occurrences o JOIN order_facts f ON f.order_id = o.order_id
+                 FROM maintenance_occurrences o JOIN order_facts f ON f.order_id = o.order_id AND f.org_id = o.org_id
                  WHERE o.done IS NULL AND o.made_at IS NOT NULL AND f.completed_at IS NOT NULL
                  LIMIT $1",
         )

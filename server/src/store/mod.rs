@@ -1,5 +1,5 @@
 //! The server's storage, one trait per concern ([`Accounts`], [`Feed`], [`Documents`],
-//! [`Scans`], [`Queue`], [`Triage`], [`Assistant`], [`Incidents`], [`Deviations`], [`Dashboards`], [`Privacy`], [`Webhooks`], [`Settings`], [`Notes`], [`Estate`], [`Views`], [`People`], [`LoginCodes`], [`Uploads`]), gathered by
+//! [`Scans`], [`Queue`], [`Triage`], [`Assistant`], [`Incidents`], [`Deviations`], [`Dashboards`], [`Privacy`], [`Problems`], [`Webhooks`], [`Settings`], [`Notes`], [`Estate`], [`Views`], [`People`], [`LoginCodes`], [`Uploads`]), gathered by
 //! [`Database`], which the handlers hold as `Arc<dyn Database>`. Each concern's SQL is written
 //! once, in its own file, as generic code over a [`Backend`] (with `$N` placeholders both
 //! drivers accept) and runs on SQLite (the embedded default) and PostgreSQL (production, several
@@ -41,6 +41,7 @@ mod notes;
 mod people;
 mod postgres;
 mod privacy;
+mod problems;
 mod pushes;
 mod queue;
 mod scans;
@@ -65,6 +66,7 @@ pub use login_codes::*;
 pub use notes::*;
 pub use people::*;
 pub use privacy::*;
+pub use problems::*;
 pub use pushes::*;
 pub use queue::*;
 pub use scans::*;
@@ -210,6 +212,8 @@ pub trait Database:
     + Deviations
     + Dashboards
     + Privacy
+    + Problems
+    + Problems
     + Webhooks
     + Settings
     + Notes

@@ -97,6 +97,8 @@ pub struct OrderFacts {
     pub description: String,
     /// Why the order is on hold (a `HoldReason` code), while it is.
     pub hold_reason: Option<&'static str>,
+    /// The asset the order names (the failure rules count an asset's repairs by it).
+    pub asset: Option<String>,
 }
 
 #[derive(Clone, Debug, Serialize, schemars::JsonSchema)]
@@ -307,10 +309,10 @@ where
                 "INSERT INTO order_facts (order_id, org_id, project, building, kind, category, grade, status,
                     is_open, assignee, registered_by, created_at, created_how, assigned_at, accepted_at,
                     arrived_at, completed_at, finished_at, rating, reopen_count, auto_confirmed, visited_by,
-                    response_breached, arrival_breached, resolution_breached)
+                    response_breached, arrival_breached, resolution_breached, asset_id)
                  VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10,
                     (SELECT registered_by FROM orders WHERE id = $1), $11, $12, $13, $14, $15, $16, $17, $18,
-                    $19, $20, $21, {}, {}, {})
+                    $19, $20, $21, {}, {}, {}, $22)
                  ON CONFLICT (order_id) DO UPDATE SET project = excluded.project,
                     building = excluded.building, kind = excluded.kind, category = excluded.category,
                     grade = excluded.grade, status = excluded.status, is_open = excluded.is_open,
@@ -322,7 +324,7 @@ where
                     reopen_count = excluded.reopen_count, auto_confirmed = excluded.auto_confirmed,
                     visited_by = excluded.visited_by, response_breached = excluded.response_breached,
                     arrival_breached = excluded.arrival_breached,
-                    resolution_breached = excluded.resolution_breached",
+                    resolution_breached = excluded.resolution_breached, asset_id = excluded.asset_id",
                 breached("response"),
                 breached("arrival"),
                 breached("resolution"),
@@ -348,6 +350,7 @@ where
             .bind(facts.reopen_count)
             .bind(i64::from(facts.auto_confirmed))
             .bind(facts.visited_by.as_deref())
+            .bind(facts.asset.as_deref())
             .execute(&mut **tx)
             .await?;
             sqlx::query(

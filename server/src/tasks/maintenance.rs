@@ -23,6 +23,11 @@ pub fn spawn(state: AppState, every: Duration) -> tokio::task::JoinHandle<()> {
                 ),
                 Err(e) => tracing::warn!(code = e.code, "preventive maintenance pass failed"),
             }
+            match crate::preventive::raise_problems(&state, now).await {
+                Ok(0) => {}
+                Ok(raised) => tracing::info!(raised, "repeated failures: problem records raised"),
+                Err(e) => tracing::warn!(code = e.code, "repeated-failure pass failed"),
+            }
         }
     })
 }

@@ -118,7 +118,7 @@ pub(crate) struct WritePlan {
 /// device's clock window read (see [`needs_clock_window`]).
 pub(crate) fn row_write(merged: &Merged, facts: &PushFacts<'_>) -> RowWrite {
     let listed_same = facts.listed_before == Some(&Listed::of_summary(&merged.summary));
-    if merged.transitions_changed || !listed_same {
+    if merged.transitions_changed || merged.asset_changed || !listed_same {
         RowWrite::Upsert
     } else if facts.read_ahead
         && !facts.server_action

@@ -47,6 +47,10 @@ pub struct Registration {
     /// `conversation_has_order`; a closed one 409 `conversation_closed`).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub conversation: Option<String>,
+    /// 设备: the asset the order is about, one of the project's in the asset register (office
+    /// staff only; 400 `unknown_asset`, `invalid_asset`).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub asset: Option<String>,
 }
 
 /// A window of time (ms): 预约时间. `from` before `to`, at most 7 days apart.
@@ -130,6 +134,14 @@ pub async fn register(
     let channel = Channel::from_code(&body.channel).map_err(|_| invalid_code("channel", &body.channel))?;
     text_field("description", &body.description, true, MAX_DESCRIPTION_CHARS)?;
     let appointment = body.appointment.map(AppointmentWindow::checked).transpose()?;
+    let asset = non_blank(body.asset);
+    if asset.is_some() && !principal.role.is_staff() {
+        return Err(ApiError::invalid(
+            "invalid_asset",
+            "only office staff name an asset",
+            "只有客服及管理人员可以关联设备",
+        ));
+    }
     let conversation = match body.conversation.as_deref() {
         Some(id) => Some(crate::http::assistant::visible(&state, &principal, id).await?),
         None => None,
@@ -208,6 +220,16 @@ pub async fn register(
             "业主不能登记计划维保工单",
         ));
     }
+    // The asset: the project's own (another project's, or none of that id, is unknown).
+    if let Some(id) = &asset
+        && !state.db.asset(&principal.org, id).await?.is_some_and(|a| a.project == location.project)
+    {
+        return Err(ApiError::invalid(
+            "unknown_asset",
+            "the project's asset register has no such asset",
+            "该项目的设备台账中没有这台设备",
+        ));
+    }
     let reporter: UserId = match principal.role {
         Role::Owner => {
             if caller_name.is_some() || caller_phone.is_some() {
@@ -260,6 +282,9 @@ pub async fn register(
     // The window is a change of its own: a creating change holds the registration only.
     if let Some(window) = appointment {
         replica.set_appointment(id, Some(window)).map_err(refusal)?;
+    }
+    if let Some(asset) = &asset {
+        replica.set_asset(id, Some(asset)).map_err(refusal)?;
     }
     // Registered and assigned in one push: the assignment is judged like any other.
     if let Some(user) = assignee {

@@ -1,0 +1,146 @@
+//! Problem records (问题单) on the desk (docs/maintenance.md): the repeated failures the server
+//! raised on assets (`crate::preventive::raise_problems`). Office staff read them and make a
+//! problem's preventive order; supervisors and above dismiss one. Limited to the projects the
+//! caller serves (another project's problem answers 404, as if it did not exist).
+//!
+//! - `GET /api/v1/problems?status=`: the organization's problems, newest first (`open`,
+//!   `ordered` or `dismissed`; all when absent), at most 200.
+//! - `POST /api/v1/problems/{id}/order`: the server makes the preventive order the problem
+//!   proposes (kind `maintenance`, channel `plan`, naming the asset) and closes the problem as
+//!   `ordered`; asking again answers the same order.
+//! - `POST /api/v1/problems/{id}/dismiss`: closes it without an order.
+
+use axum::Json;
+use axum::extract::{Path, State};
+use axum::http::StatusCode;
+use schemars::JsonSchema;
+use serde::{Deserialize, Serialize};
+
+use super::assets::{asset_of, require_office, require_supervisor};
+use crate::AppState;
+use crate::auth::Authenticated;
+use crate::error::ApiError;
+use crate::http::extract::Params;
+use crate::replication::Principal;
+use crate::store::ProblemRecord;
+
+/// The most problems one listing answers.
+const MAX_LISTED: i64 = 200;
+
+#[derive(Debug, Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct ProblemQuery {
+    /// `open`, `ordered` or `dismissed`.
+    #[serde(default)]
+    pub status: Option<String>,
+}
+
+/// A problem with its asset's name and place.
+#[derive(Debug, Serialize, JsonSchema)]
+pub struct ProblemView {
+    #[serde(flatten)]
+    pub problem: ProblemRecord,
+    pub asset_name: String,
+    pub project: String,
+    pub place: String,
+}
+
+/// The preventive order made of a problem.
+#[derive(Debug, Serialize, JsonSchema)]
+pub struct ProblemOrdered {
+    pub order_id: String,
+    pub number: Option<String>,
+}
+
+const STATUSES: &[&str] = &["open", "ordered", "dismissed"];
+
+pub async fn list(
+    State(state): State<AppState>,
+    Authenticated(principal): Authenticated,
+    Params(query): Params<ProblemQuery>,
+) -> Result<Json<Vec<ProblemView>>, ApiError> {
+    require_office(&principal)?;
+    if let Some(status) = query.status.as_deref()
+        && !STATUSES.contains(&status)
+    {
+        return Err(ApiError::invalid(
+            "invalid_status",
+            "status is open, ordered or dismissed",
+            "状态须为 open、ordered 或 dismissed",
+        ));
+    }
+    let mut out = Vec::new();
+    for problem in state.db.problems(&principal.org, None, query.status.as_deref(), MAX_LISTED).await? {
+        // Another project's, or an asset removed since: not listed.
+        let Ok(asset) = asset_of(&state, &principal, &problem.asset_id).await else { continue };
+        out.push(ProblemView { problem, asset_name: asset.name, project: asset.project, place: asset.place });
+    }
+    Ok(Json(out))
+}
+
+/// The problem, if it is the organization's and its asset in a project the caller serves.
+async fn problem_of(state: &AppState, principal: &Principal, id: &str) -> Result<ProblemRecord, ApiError> {
+    let problem = state.db.problem(&principal.org, id).await?.ok_or_else(|| ApiError::not_found("problem"))?;
+    asset_of(state, principal, &problem.asset_id).await.map_err(|_| ApiError::not_found("problem"))?;
+    Ok(problem)
+}
+
+pub async fn order(
+    State(state): State<AppState>,
+    Authenticated(principal): Authenticated,
+    Path(id): Path<String>,
+) -> Result<(StatusCode, Json<ProblemOrdered>), ApiError> {
+    require_office(&principal)?;
+    let problem = problem_of(&state, &principal, &id).await?;
+    let ordered = |order_id: String, number: Option<String>| Json(ProblemOrdered { order_id, number });
+    match problem.status.as_str() {
+        "ordered" => {
+            let order_id = problem.order_id.clone().unwrap_or_default();
+            let number = number_of(&state, &principal, &order_id).await?;
+            return Ok((StatusCode::OK, ordered(order_id, number)));
+        }
+        "dismissed" => {
+            return Err(ApiError::new(
+                StatusCode::CONFLICT,
+                "problem_closed",
+                "the problem was dismissed",
+                "该问题单已关闭",
+            ));
+        }
+        _ => {}
+    }
+    let asset = asset_of(&state, &principal, &problem.asset_id).await?;
+    let now = state.clock.now_ms();
+    let order_id = crate::preventive::order_problem(&state, &principal.org, &problem, &asset, now).await?.to_string();
+    // Of two at once, both made the same order; one closes the problem.
+    state
+        .db
+        .close_problem(&principal.org, &problem.id, "ordered", Some(&order_id), &principal.user.to_string(), now)
+        .await?;
+    let number = number_of(&state, &principal, &order_id).await?;
+    Ok((StatusCode::CREATED, ordered(order_id, number)))
+}
+
+async fn number_of(state: &AppState, principal: &Principal, order: &str) -> Result<Option<String>, ApiError> {
+    Ok(state.db.order_number(&principal.org, order).await?)
+}
+
+pub async fn dismiss(
+    State(state): State<AppState>,
+    Authenticated(principal): Authenticated,
+    Path(id): Path<String>,
+) -> Result<StatusCode, ApiError> {
+    require_supervisor(&principal)?;
+    let problem = problem_of(&state, &principal, &id).await?;
+    let now = state.clock.now_ms();
+    if !state.db.close_problem(&principal.org, &problem.id, "dismissed", None, &principal.user.to_string(), now).await?
+    {
+        return Err(ApiError::new(
+            StatusCode::CONFLICT,
+            "problem_closed",
+            "the problem is closed already",
+            "该问题单已关闭",
+        ));
+    }
+    Ok(StatusCode::NO_CONTENT)
+}
