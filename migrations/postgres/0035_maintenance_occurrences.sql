@@ -1,7 +1,7 @@
 -- Each occurrence of a preventive plan whose work order the server makes (docs/maintenance.md).
 -- Its key (`pm:{plan}:{date}`) is unique in the organization: of several replicas, one
 -- reserves it and makes its order, once; a reservation whose order was not made (its process
--- died) is made by a later pass.
+-- died) is made by the next pass, under the same order id.
 CREATE TABLE maintenance_occurrences (
     org_id TEXT NOT NULL,
     occurrence_key TEXT NOT NULL,
@@ -22,7 +22,3 @@ CREATE TABLE maintenance_occurrences (
 CREATE INDEX maintenance_occurrences_plan ON maintenance_occurrences (org_id, plan_id, nominal);
 CREATE INDEX maintenance_occurrences_asset ON maintenance_occurrences (org_id, asset_id, nominal);
 CREATE UNIQUE INDEX maintenance_occurrences_order ON maintenance_occurrences (order_id);
--- The scheduler's two scans each pass: reservations not made, orders made and not known done.
-CREATE INDEX maintenance_occurrences_unmade ON maintenance_occurrences (reserved_at) WHERE made_at IS NULL;
-CREATE INDEX maintenance_occurrences_undone ON maintenance_occurrences (order_id)
-    WHERE done IS NULL AND made_at IS NOT NULL;

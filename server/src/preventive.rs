@@ -7,12 +7,13 @@
 //! - **Once across replicas:** an occurrence is reserved by its key in
 //!   `maintenance_occurrences` (unique per organization) before its order is made; of several
 //!   replicas, the one whose insert lands makes it. A reservation whose order was not made (the
-//!   process stopped in between) is made by a later pass, under the same id.
-//! - **Once across restores:** the order's id is a hash of the organization and the key, and
-//!   its creating change is made by a server actor derived from the database's secret and the
-//!   order's content, at the start of its issue day: a replica that makes it again (a restored
-//!   database that lost it) makes the same change, byte for byte, which merges with the copy
-//!   the phones push back as one.
+//!   process stopped in between) is made by a later pass.
+//! - **Once across restores:** the order's id is a keyed hash (the database's secret) of the
+//!   organization, the key and everything the order holds ([`ServerOrder::id`]); its changes
+//!   are made by a server actor derived from the id, at the start of its issue day: a replica
+//!   that makes it again (a restored database that lost it) makes the same changes, byte for
+//!   byte, which merge with the copy the phones push back as one. Made again with other content
+//!   (the restored database lost the last service's completion), it is another order.
 //! - **The next due day** counts from the last service: an order completed is recorded as done
 //!   on its completion's day (China Standard Time), and the plan's next occurrence is due at
 //!   most the maximum gap after it.
@@ -138,8 +139,6 @@ async fn made(
 
 /// How far back the failure rules read repairs, beyond their longest window.
 const REPAIRS_MARGIN_MS: i64 = 31 * 86_400_000;
-/// At most this many of an organization's problems are read for the cooldown.
-const PROBLEMS_READ: i64 = 10_000;
 
 /// Raises the problem records (问题单) sync-core's failure rules find at `now_ms` in every
 /// organization with assets, under its `failure-rules` setting, over the repairs naming each
@@ -147,80 +146,97 @@ const PROBLEMS_READ: i64 = 10_000;
 /// is a hash of the evidence). Returns how many this call stored.
 pub async fn raise_problems(state: &AppState, now_ms: i64) -> Result<usize, ApiError> {
     let mut raised = 0;
-    let zone = WorkingHours::china_office().zone;
     for org in state.db.asset_orgs().await? {
-        let settings = crate::settings::read::<FailureSettings>(&*state.db, &org).await?;
-        let rules = settings.rules();
-        let longest = rules.lookbacks_ms.iter().copied().chain([rules.repeat_window_ms]).max().unwrap_or(0);
-        let assets: Vec<failures::Asset> = state
-            .db
-            .ruled_assets(&org)
-            .await?
-            .into_iter()
-            .map(|a| {
-                let installed = a
-                    .installed_on
-                    .as_deref()
-                    .and_then(|d| d.parse::<Date>().ok())
-                    .and_then(|d| d.to_zoned(zone.clone()).ok().map(|at| at.timestamp().as_millisecond()));
-                failures::Asset { id: a.id, asset_type: a.asset_type, in_service_ms: installed.unwrap_or(a.created_at) }
-            })
-            .collect();
-        let repairs: Vec<failures::Failure> = state
-            .db
-            .asset_repairs(&org, now_ms - longest - rules.same_fault_ms - REPAIRS_MARGIN_MS)
-            .await?
-            .into_iter()
-            .map(|r| failures::Failure {
-                order: r.order,
-                asset: r.asset,
-                reported_ms: r.reported_at,
-                restored_ms: r.completed_at,
-            })
-            .collect();
-        if repairs.is_empty() {
-            continue;
+        match raise_in(state, &org, now_ms).await {
+            Ok(n) => raised += n,
+            // One organization's trouble does not stop the others'.
+            Err(e) => tracing::warn!(
+                code = e.code,
+                "an organization's repeated failures could not be read; the next pass tries again"
+            ),
         }
-        // The rules read only which asset and when, for the cooldown.
-        let before: Vec<failures::Problem> = state
-            .db
-            .problems(&org, None, None, PROBLEMS_READ)
-            .await?
-            .into_iter()
-            .map(|p| failures::Problem {
-                asset: p.asset_id,
-                raised_ms: p.raised_at,
-                reason: failures::Reason::Repeated { count: 0, window_days: 0, p_value: 1.0 },
-                orders: p.orders,
-            })
-            .collect();
-        for problem in failures::detect(&assets, &repairs, &before, now_ms, &rules) {
-            let (reason, count, days, p_value, expected) = match problem.reason {
-                failures::Reason::Repeated { count, window_days, p_value } => {
-                    ("repeated", count, window_days, p_value, None)
-                }
-                failures::Reason::Outlier { count, days, expected, p_value } => {
-                    ("outlier", count, days, p_value, Some(expected))
-                }
-            };
-            let record = ProblemRecord {
-                id: problem_id(&org, &problem),
-                asset_id: problem.asset.clone(),
-                raised_at: now_ms,
-                reason: reason.to_owned(),
-                count: i64::from(count),
-                days,
-                p_value,
-                expected,
-                orders: problem.orders.clone(),
-                status: "open".into(),
-                order_id: None,
-                closed_at: None,
-                closed_by: None,
-            };
-            if state.db.raise_problem(&org, &record).await? {
-                raised += 1;
+    }
+    Ok(raised)
+}
+
+/// [`raise_problems`] in one organization.
+async fn raise_in(state: &AppState, org: &str, now_ms: i64) -> Result<usize, ApiError> {
+    let mut raised = 0;
+    let zone = WorkingHours::china_office().zone;
+    let settings = crate::settings::read::<FailureSettings>(&*state.db, org).await?;
+    let rules = settings.rules();
+    let longest = rules.lookbacks_ms.iter().copied().chain([rules.repeat_window_ms]).max().unwrap_or(0);
+    let assets: Vec<failures::Asset> = state
+        .db
+        .ruled_assets(org)
+        .await?
+        .into_iter()
+        .map(|a| {
+            let installed = a
+                .installed_on
+                .as_deref()
+                .and_then(|d| d.parse::<Date>().ok())
+                .and_then(|d| d.to_zoned(zone.clone()).ok().map(|at| at.timestamp().as_millisecond()));
+            // Repairs name it only once it is registered: observed from then, or from its
+            // installation if later.
+            let in_service_ms = installed.map_or(a.created_at, |at| at.max(a.created_at));
+            failures::Asset { id: a.id, asset_type: a.asset_type, in_service_ms }
+        })
+        .collect();
+    let repairs: Vec<failures::Failure> = state
+        .db
+        .asset_repairs(org, now_ms - longest - rules.same_fault_ms - REPAIRS_MARGIN_MS)
+        .await?
+        .into_iter()
+        .map(|r| failures::Failure {
+            order: r.order,
+            asset: r.asset,
+            reported_ms: r.reported_at,
+            restored_ms: r.completed_at,
+        })
+        .collect();
+    if repairs.is_empty() {
+        return Ok(0);
+    }
+    // The rules read only which asset and when, for the cooldown: each asset's latest.
+    let before: Vec<failures::Problem> = state
+        .db
+        .last_problems(org)
+        .await?
+        .into_iter()
+        .map(|(asset, raised_ms)| failures::Problem {
+            asset,
+            raised_ms,
+            reason: failures::Reason::Repeated { count: 0, window_days: 0, p_value: 1.0 },
+            orders: Vec::new(),
+        })
+        .collect();
+    for problem in failures::detect(&assets, &repairs, &before, now_ms, &rules) {
+        let (reason, count, days, p_value, expected) = match problem.reason {
+            failures::Reason::Repeated { count, window_days, p_value } => {
+                ("repeated", count, window_days, p_value, None)
             }
+            failures::Reason::Outlier { count, days, expected, p_value } => {
+                ("outlier", count, days, p_value, Some(expected))
+            }
+        };
+        let record = ProblemRecord {
+            id: problem_id(org, &problem),
+            asset_id: problem.asset.clone(),
+            raised_at: now_ms,
+            reason: reason.to_owned(),
+            count: i64::from(count),
+            days,
+            p_value,
+            expected,
+            orders: problem.orders.clone(),
+            status: "open".into(),
+            order_id: None,
+            closed_at: None,
+            closed_by: None,
+        };
+        if state.db.raise_problem(org, &record).await? {
+            raised += 1;
         }
     }
     Ok(raised)
@@ -241,23 +257,47 @@ fn problem_id(org: &str, problem: &failures::Problem) -> String {
     hex::encode(&digest[..16])
 }
 
-/// Makes the preventive order a problem proposes (by the server, its id a hash of the problem,
-/// so that asking twice makes one), and returns its id.
+/// The preventive order a problem proposes, registered at `at_ms` (when the office asked for
+/// it): by the server, its id a keyed hash of the problem and its content.
+fn problem_order<'a>(
+    server: loopwork_sync_core::UserId,
+    problem: &ProblemRecord,
+    asset: &'a AssetRecord,
+    at_ms: i64,
+) -> ServerOrder<'a> {
+    ServerOrder {
+        source: format!("problem:{}", problem.id),
+        new: maintenance::problem_order(&place_of(asset), problem.count, problem.days, server),
+        items: Vec::new(),
+        asset: &asset.id,
+        at_ms,
+    }
+}
+
+/// The id of the preventive order a problem proposes, registered at `at_ms`.
+pub async fn problem_order_id(
+    state: &AppState,
+    org: &str,
+    problem: &ProblemRecord,
+    asset: &AssetRecord,
+    at_ms: i64,
+) -> Result<OrderId, ApiError> {
+    let server = state.db.server_identity().await?.user;
+    Ok(problem_order(server, problem, asset, at_ms).id(state.db.receipt_secret(), org))
+}
+
+/// Makes the preventive order a problem proposes, registered at `at_ms` (the same id and
+/// changes as [`problem_order_id`] gives for it), and returns its id.
 pub async fn order_problem(
     state: &AppState,
     org: &str,
     problem: &ProblemRecord,
     asset: &AssetRecord,
+    at_ms: i64,
     now_ms: i64,
 ) -> Result<OrderId, ApiError> {
-    let server = state.db.server_identity().await?;
-    let order = ServerOrder {
-        source: format!("problem:{}", problem.id),
-        new: maintenance::problem_order(&place_of(asset), problem.count, problem.days, server.user),
-        items: Vec::new(),
-        asset: &asset.id,
-        at_ms: problem.raised_at,
-    };
+    let server = state.db.server_identity().await?.user;
+    let order = problem_order(server, problem, asset, at_ms);
     make_order(state, org, state.db.receipt_secret(), &order, now_ms).await
 }
 

@@ -10,6 +10,7 @@ import {
 import { adminView } from '/assets/admin.js';
 import { chatsView, waitingCount } from '/assets/chats.js';
 import { attachmentsCard, photoPicker } from '/assets/photos.js';
+import { assetsView } from '/assets/equipment.js';
 import { deviationsView, incidentBanner, incidentsView, knowProjects, openDeviations, openIncidents, projectName } from '/assets/incidents.js';
 
 session.use('loopwork.desk');
@@ -155,6 +156,7 @@ const ROUTES = { queue: queueView, register: registerView, order: orderView, not
   admin: (arg) => adminView({ mount, reload, me: st.me }, arg),
   incidents: (arg) => incidentsView({ mount, reload, me: st.me, refresh: refreshIncidents, techSelect }, arg),
   deviations: () => deviationsView({ mount }),
+  assets: (arg) => assetsView({ mount, reload, me: st.me }, arg),
   chats: (arg) => chatsView({ mount, reload, me: st.me, register: (draft) => {
     // The registration form, filled from a conversation; the order is kept with it.
     const { conversation, ...fields } = draft;

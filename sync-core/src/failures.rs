@@ -219,18 +219,20 @@ pub fn detect(assets: &[Asset], failures: &[Failure], raised: &[Problem], now_ms
             continue;
         }
         // The peers' rate per millisecond over a window; peers that never failed still have
-        // one: half a fault over their exposure.
+        // one: half a fault over their exposure. Peers observed for less than the repeated
+        // rule's window together (a second pump registered yesterday) are none yet: half a
+        // fault over a day would make anything probable.
         let rate = |(since, types): &Window| {
             let (type_count, type_exposure) = types[asset.asset_type.as_str()];
             let peer_exposure = type_exposure - exposure(asset, *since);
-            (peer_exposure > 0)
+            (peer_exposure >= rules.repeat_window_ms.max(1))
                 .then(|| ((type_count - count(&asset.id, *since)) as f64).max(0.5) / peer_exposure as f64)
         };
         let in_window: Vec<&Failure> =
             list.iter().copied().filter(|f| f.reported_ms > now_ms - rules.repeat_window_ms).collect();
         // An asset with no peers of its type in service (the estate's one pump) has no rate to
         // be improbable against: its count alone decides, and the outlier rule does not apply.
-        let long_rate = windows.last().and_then(|longest| rate(longest));
+        let long_rate = windows.last().and_then(&rate);
         let window_p = long_rate.map_or(0.0, |r| tail(r * rules.repeat_window_ms as f64, in_window.len() as u64));
         if in_window.len() as u32 >= rules.repeat_count.max(1) && window_p <= rules.repeat_max_p_value {
             out.push(Problem {
@@ -419,6 +421,10 @@ mod tests {
             })
             .collect();
         assert!(detect(&pump, &spread, &[], day(200), &rules).is_empty());
+        // A second pump registered the day before is no peer yet: the count still decides.
+        let newcomer = Asset { id: "pump-2".into(), asset_type: "water_pump".into(), in_service_ms: day(44) };
+        let with_newcomer = [pump[0].clone(), newcomer];
+        assert_eq!(detect(&with_newcomer, &failures, &[], day(45), &rules).len(), 1);
     }
 
     #[test]

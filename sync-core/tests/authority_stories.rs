@@ -405,6 +405,50 @@ fn the_appointment_is_a_window_kept_by_its_rules() {
 }
 
 #[test]
+fn the_asset_an_order_names_is_kept_by_its_rules() {
+    let c = cast();
+    let mut server = assigned_order(&c);
+    let pump = "0191e0a1b2c3d4e5f60718293a4b5c6d";
+    // The desk names the pump; the owner may not; Li, not assigned, may not.
+    let mut desk = copy_for(&server, &c.desk);
+    desk.set_asset(Some(pump), T0 + HOUR).unwrap();
+    assert!(push(&mut server, &desk, &c.desk, &c.server).is_empty());
+    assert_eq!(server.asset().as_deref(), Some(pump));
+    for who in [&c.owner, &c.li] {
+        let mut device = copy_for(&server, who);
+        device.set_asset(None, T0 + 2 * HOUR).unwrap();
+        let rejected = push(&mut server, &device, who, &c.server);
+        assert_eq!(rejected.len(), 1, "{rejected:?}");
+        assert_eq!(server.asset().as_deref(), Some(pump), "the removal is undone");
+    }
+    // Wang, assigned, on the job, scans another: kept.
+    server.transition(&c.wang, Action::Accept, None, T0 + 3 * HOUR).unwrap();
+    let mut wang = copy_for(&server, &c.wang);
+    wang.set_asset(Some("pump-2"), T0 + 4 * HOUR).unwrap();
+    assert!(push(&mut server, &wang, &c.wang, &c.server).is_empty());
+    assert_eq!(server.asset().as_deref(), Some("pump-2"));
+    // Not an id (too long, a URL, a map) is undone whole, and refused before it is written.
+    let mut desk = copy_for(&server, &c.desk);
+    for bad in ["x".repeat(65), "loopwork://asset/pump-2".to_owned()] {
+        assert!(desk.set_asset(Some(&bad), T0 + 5 * HOUR).is_err());
+        desk.raw_change(T0 + 5 * HOUR, "asset", |tx| {
+            use automerge::transaction::Transactable;
+            tx.put(automerge::ROOT, "asset", bad.as_str())
+        })
+        .unwrap();
+    }
+    desk.raw_change(T0 + 5 * HOUR, "asset", |tx| {
+        use automerge::transaction::Transactable;
+        tx.put_object(automerge::ROOT, "asset", automerge::ObjType::Map).map(drop)
+    })
+    .unwrap();
+    let rejected = push(&mut server, &desk, &c.desk, &c.server);
+    let reasons: Vec<RejectReason> = rejected.iter().map(|r| r.reason).collect();
+    assert_eq!(reasons, vec![RejectReason::InvalidShape; 3]);
+    assert_eq!(server.asset().as_deref(), Some("pump-2"));
+}
+
+#[test]
 fn a_removed_field_or_a_field_written_inside_the_location_comes_back() {
     let c = cast();
     let mut server = assigned_order(&c);

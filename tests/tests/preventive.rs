@@ -119,6 +119,18 @@ async fn each_occurrence_becomes_one_order_and_its_service_moves_the_next_due_da
     assert_eq!(services[1]["done"], "2026-02-12", "{body}");
     assert_eq!(services[0]["key"], json!(format!("pm:{plan}:2026-03-02")));
     assert_eq!(services[0]["due"], "2026-02-27", "{body}");
+    // February on the dashboard: two services due, one done on time, none overdue yet.
+    escalation::tick(&server.state, at("02-24")).await.expect("the scan reads the new order");
+    let panel = format!("/api/v1/dashboard/maintenance?from={}&to={}", at("02-01"), at("03-01"));
+    let (status, panel) = server.call(&zhuguan, "GET", &panel, None).await;
+    assert_eq!(status, 200, "{panel}");
+    let count = |field: &str| panel[field].as_i64();
+    assert_eq!(
+        (count("services_due"), count("done_on_time"), count("done_late"), count("overdue")),
+        (Some(2), Some(1), Some(0), Some(0)),
+        "{panel}"
+    );
+    assert_eq!((panel["compliance"].as_f64(), count("preventive_orders")), (Some(1.0), Some(2)), "{panel}");
 
     // A process that reserved the next occurrence and stopped before making its order: a later
     // pass makes it, and records the id it made it under.

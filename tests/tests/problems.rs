@@ -152,6 +152,50 @@ async fn a_pump_failing_for_the_third_time_in_60_days_raises_one_problem_record(
     assert_eq!(kinds.iter().filter(|k| **k == "maintenance").count(), 1, "{page}");
     assert_eq!(page["problems"][0]["status"], "ordered");
     assert_eq!(page["problems"][0]["order_id"], json!(order));
+    // The dashboard: four repairs named the pump, one of them a repair that did not hold; one
+    // preventive order; the pump's failures and MTBF in working hours.
+    let panel = format!("/api/v1/dashboard/maintenance?project=hy-garden&from={}&to={}", at("03-01"), at("05-01"));
+    let (status, panel) = server.call(&zhuguan, "GET", &panel, None).await;
+    assert_eq!(status, 200, "{panel}");
+    assert_eq!((panel["asset_repairs"].as_i64(), panel["repeat_repairs"].as_i64()), (Some(4), Some(1)), "{panel}");
+    assert_eq!(panel["repeat_repair_rate"].as_f64(), Some(0.25));
+    assert_eq!(panel["preventive_orders"].as_i64(), Some(1), "{panel}");
+    let pumps = &panel["reliability"][0];
+    assert_eq!(
+        (pumps["asset_type"].as_str(), pumps["assets"].as_i64(), pumps["failures"].as_i64()),
+        (Some("water_pump"), Some(1), Some(4)),
+        "{panel}"
+    );
+    assert!(pumps["mtbf_hours"].as_f64().is_some(), "{panel}");
+
+    // A leak registered without the pump; the technician names it on the job, from his phone:
+    // the scanner reads the order again and the pump's history has it.
+    let mut phone = server.device("wang").await;
+    let (status, body) = server
+        .call(
+            &kefu,
+            "POST",
+            "/api/v1/orders",
+            Some(json!({
+                "kind": "repair", "category": "water_electric", "channel": "hotline", "project": "hy-garden",
+                "area": "B2水泵房", "description": "泵房地面积水", "assignee": phone.session.user.to_string(),
+            })),
+        )
+        .await;
+    assert_eq!(status, 201, "{body}");
+    let named_later: loopwork_sync_core::OrderId = body["id"].as_str().expect("id").parse().expect("an id");
+    escalation::tick(&server.state, at("04-18") + 120_000).await.expect("scan");
+    phone.synced().await;
+    phone.replica.transition(named_later, loopwork_sync_core::Action::Accept, None).expect("accept");
+    phone.synced().await;
+    escalation::tick(&server.state, at("04-18") + 180_000).await.expect("scan");
+    phone.replica.set_asset(named_later, Some(&pump)).expect("scanned the pump's code");
+    phone.synced().await;
+    escalation::tick(&server.state, at("04-18") + 240_000).await.expect("scan");
+    let (_, page) = server.call(&zhuguan, "GET", &format!("/api/v1/assets/{pump}"), None).await;
+    let named: Vec<&str> =
+        page["orders"].as_array().expect("orders").iter().filter_map(|o| o["order_id"].as_str()).collect();
+    assert!(named.contains(&named_later.to_string().as_str()), "{page}");
 
     // Another organization reaches none of it.
     let stranger = other_org_supervisor(&server).await;

@@ -928,6 +928,39 @@ async function main() {
     if (await owner.locator('[data-testid="h5-photos"] [data-testid="photo"]').count() !== 1) throw new Error('not exactly the one photo kept');
   });
 
+  // 设备: an administrator registers a lift and its half-monthly plan; the next three services
+  // are shown, none more than 15 days apart; the dispatcher sees the lift and no form to add one.
+  let assetId = '';
+  await run('assets', async () => {
+    await admin.bringToFront();
+    await admin.evaluate(() => { location.hash = '#assets'; });
+    await viewDrawn(admin, 'assets');
+    await byId(admin, 'asset-name').fill(`3号电梯 ${token}`);
+    await byId(admin, 'asset-type').selectOption('elevator');
+    await byId(admin, 'asset-building').fill('3');
+    await byId(admin, 'asset-place').fill('3单元电梯井');
+    await byId(admin, 'asset-make').fill('奥的斯');
+    await byId(admin, 'asset-save').click();
+    await admin.waitForFunction(() => /^#assets\/[0-9a-f]+$/.test(location.hash));
+    assetId = await admin.evaluate(() => location.hash.split('/')[1]);
+    await viewDrawn(admin, 'assets');
+    await waitText(admin, 'asset-title', `3号电梯 ${token}`);
+    await byId(admin, 'asset-qr').waitFor();
+    await byId(admin, 'asset-checklist').fill('检查曳引机\n润滑导轨\n测试紧急呼叫');
+    await byId(admin, 'plan-save').click();
+    await admin.locator('[data-testid="plan-upcoming"]').nth(2).waitFor({ timeout: 10_000 });
+    const dues = await admin.locator('[data-testid="plan-upcoming"]').allInnerTexts();
+    const days = dues.map((text) => Date.parse(`${text.match(/\d{4}-\d{2}-\d{2}/)[0]}T00:00:00Z`));
+    if (days.length !== 3 || days.some((d, i) => i && (d - days[i - 1]) / 86_400_000 > 15)) {
+      throw new Error(`the next services are not within 15 days of each other: ${dues.join(' | ')}`);
+    }
+    await desk.bringToFront();
+    await desk.evaluate(() => { location.hash = '#assets'; });
+    await viewDrawn(desk, 'assets');
+    await desk.locator(`[data-testid="asset-row"][data-id="${assetId}"]`).waitFor();
+    if (await byId(desk, 'asset-form').count()) throw new Error('a dispatcher is offered the form to add an asset');
+  });
+
   await run('viewports', async () => {
     const views = [
       [desk, 'desk', '#queue', 'queue'], [desk, 'desk', '#register', 'register'], [desk, 'desk', `#order/${orderId}`, 'order'],
@@ -938,6 +971,7 @@ async function main() {
       [desk, 'desk', '#chats', 'chats'], [desk, 'desk', '#chats/kb', 'chats'],
       [desk, 'desk', '#incidents?state=all', 'incidents'], [desk, 'desk', '#incidents/1', 'incidents'],
       [desk, 'desk', '#deviations', 'deviations'],
+      [desk, 'desk', '#assets', 'assets'], [admin, 'admin', `#assets/${assetId}`, 'assets'],
     ];
     const offenders = [];
     for (const width of [375, 1440]) {

@@ -362,6 +362,13 @@ pub async fn add_plan(
     };
     schedule_of(&plan).map_err(|e| ApiError::invalid("invalid_plan", e.to_string(), "维保计划不合规"))?;
     state.db.add_plan(&principal.org, &plan).await?;
+    // A service the new plan issues by today is made now, not at the scheduler's next pass.
+    let scheduler = state.clone();
+    tokio::spawn(async move {
+        if let Err(e) = crate::preventive::tick(&scheduler, now).await {
+            tracing::warn!(code = e.code, "preventive maintenance pass after a new plan failed");
+        }
+    });
     let from = loopwork_sync_core::china_time::date(now);
     Ok((StatusCode::CREATED, Json(view_of(plan, None, from, &WorkingHours::china_office()))))
 }

@@ -5,6 +5,8 @@
 //!
 //! - `GET /api/v1/dashboard/efficiency?project&from&to` (office staff)
 //! - `GET /api/v1/dashboard/heatmap?project&from&to&kind` (office staff)
+//! - `GET /api/v1/dashboard/maintenance?project&from&to` (office staff): PM compliance, the
+//!   reactive-to-preventive ratio, the repeat-repair rate, MTBF and MTTR by asset type
 //! - `GET /api/v1/kpis?project&from&to&format=csv` (supervisors and above)
 
 use axum::Json;
@@ -173,6 +175,139 @@ pub struct GradeCount {
 }
 
 /// `GET /api/v1/dashboard/efficiency` (服务效能仪表盘)
+/// Planned maintenance and the assets' reliability over a period (`GET
+/// /api/v1/dashboard/maintenance`, docs/maintenance.md).
+#[derive(Debug, Serialize, JsonSchema)]
+pub struct MaintenancePanel {
+    pub from: i64,
+    pub to: i64,
+    /// Services due in the period (by due day, China Standard Time) whose orders were made.
+    pub services_due: i64,
+    /// Done by their due day, after it, and not done with their due day past.
+    pub done_on_time: i64,
+    pub done_late: i64,
+    pub overdue: i64,
+    /// PM compliance: done by the due day, of the services done or overdue (`null`: none yet).
+    pub compliance: Option<f64>,
+    /// Repairs and planned orders registered in the period (not cancelled), and their ratio.
+    pub reactive_orders: i64,
+    pub preventive_orders: i64,
+    pub reactive_to_preventive: Option<f64>,
+    /// Repairs naming an asset in the period, and those within the failure rules'
+    /// `same_fault_days` of the asset's previous repair (a repair that did not hold).
+    pub asset_repairs: i64,
+    pub repeat_repairs: i64,
+    pub repeat_repair_rate: Option<f64>,
+    /// Per asset type: its assets, failures, MTBF and MTTR in working hours of the office
+    /// calendar (sync-core's `failures::reliability`).
+    pub reliability: Vec<TypeReliability>,
+}
+
+#[derive(Debug, Serialize, JsonSchema)]
+pub struct TypeReliability {
+    pub asset_type: String,
+    pub assets: i64,
+    pub failures: u32,
+    pub mtbf_hours: Option<f64>,
+    pub mttr_hours: Option<f64>,
+}
+
+pub async fn maintenance(
+    State(state): State<AppState>,
+    Authenticated(principal): Authenticated,
+    Params(query): Params<PeriodQuery>,
+) -> Result<Json<MaintenancePanel>, ApiError> {
+    use loopwork_sync_core::china_time::date;
+    use loopwork_sync_core::failures;
+    staff_only(&principal)?;
+    let now = state.clock.now_ms();
+    let period = served_period(&state, &principal, period(&query, now)?).await?;
+    let org = &principal.org;
+    let project = period.project.as_deref();
+    let today = date(now);
+    let (mut on_time, mut late, mut overdue, mut services) = (0, 0, 0, 0);
+    for (due, done) in
+        state.db.services_due(org, project, &date(period.from).to_string(), &date(period.to - 1).to_string()).await?
+    {
+        services += 1;
+        // Dates as the store keeps them, YYYY-MM-DD: compared as text.
+        match done {
+            Some(done) if done <= due => on_time += 1,
+            Some(_) => late += 1,
+            None if due < today.to_string() => overdue += 1,
+            None => {}
+        }
+    }
+    let (reactive, preventive) = state.db.reactive_and_preventive(org, &period).await?;
+    // Repairs naming the project's assets: repeats, and the reliability of each type.
+    let same_fault_ms =
+        crate::settings::read::<failures::FailureSettings>(&*state.db, org).await?.same_fault_days * DAY_MS;
+    let assets: Vec<failures::Asset> = state
+        .db
+        .ruled_assets(org)
+        .await?
+        .into_iter()
+        .filter(|a| project.is_none_or(|p| a.project == p))
+        .map(|a| failures::Asset { id: a.id, asset_type: a.asset_type, in_service_ms: a.created_at })
+        .collect();
+    let mut repairs: Vec<failures::Failure> = state
+        .db
+        .asset_repairs(org, period.from - same_fault_ms)
+        .await?
+        .into_iter()
+        .filter(|r| r.reported_at < period.to && assets.iter().any(|a| a.id == r.asset))
+        .map(|r| failures::Failure {
+            order: r.order,
+            asset: r.asset,
+            reported_ms: r.reported_at,
+            restored_ms: r.completed_at,
+        })
+        .collect();
+    repairs.sort_by(|a, b| a.asset.cmp(&b.asset).then(a.reported_ms.cmp(&b.reported_ms)));
+    let (mut named, mut repeats) = (0, 0);
+    for (n, r) in repairs.iter().enumerate() {
+        if r.reported_ms < period.from {
+            continue;
+        }
+        named += 1;
+        let before = n.checked_sub(1).map(|p| &repairs[p]);
+        if before.is_some_and(|b| b.asset == r.asset && r.reported_ms - b.reported_ms < same_fault_ms) {
+            repeats += 1;
+        }
+    }
+    let in_period: Vec<failures::Failure> = repairs.into_iter().filter(|r| r.reported_ms >= period.from).collect();
+    let calendar =
+        loopwork_sync_core::calendar::Calendar::Working(loopwork_sync_core::calendar::WorkingHours::china_office());
+    let by_type = failures::reliability_by_type(&assets, &in_period, period.from, period.to, &calendar);
+    let mut reliability: Vec<TypeReliability> = by_type
+        .into_iter()
+        .map(|(asset_type, r)| TypeReliability {
+            assets: assets.iter().filter(|a| a.asset_type == asset_type).count() as i64,
+            asset_type,
+            failures: r.failures,
+            mtbf_hours: r.mtbf_ms().map(|ms| ms / 3_600_000.0),
+            mttr_hours: r.mttr_ms().map(|ms| ms / 3_600_000.0),
+        })
+        .collect();
+    reliability.sort_by(|a, b| a.asset_type.cmp(&b.asset_type));
+    Ok(Json(MaintenancePanel {
+        from: period.from,
+        to: period.to,
+        services_due: services,
+        done_on_time: on_time,
+        done_late: late,
+        overdue,
+        compliance: ratio(on_time, on_time + late + overdue),
+        reactive_orders: reactive,
+        preventive_orders: preventive,
+        reactive_to_preventive: ratio(reactive, preventive),
+        asset_repairs: named,
+        repeat_repairs: repeats,
+        repeat_repair_rate: ratio(repeats, named),
+        reliability,
+    }))
+}
+
 pub async fn efficiency(
     State(state): State<AppState>,
     Authenticated(principal): Authenticated,

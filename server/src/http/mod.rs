@@ -130,6 +130,7 @@ pub fn router(state: AppState) -> axum::Router {
         .route("/api/v1/orders/{id}/qr.svg", get(desk::qr))
         .route("/api/v1/dashboard/efficiency", get(dashboard::efficiency))
         .route("/api/v1/dashboard/heatmap", get(dashboard::heatmap))
+        .route("/api/v1/dashboard/maintenance", get(dashboard::maintenance))
         .route("/api/v1/kpis", get(dashboard::kpis))
         .route("/api/v1/orders/{id}/audit", get(audit::order_audit))
         .route("/api/v1/orders/{id}/contact", get(privacy::contact))

@@ -16,7 +16,7 @@ use crate::error::ErrorBody;
 use crate::escalation::EscalationChain;
 use crate::http::assets::{AssetDetail, NewAsset, NewPlan, PlanView};
 use crate::http::assistant::{ArticleBody, OwnerMessage, StaffReply};
-use crate::http::dashboard::{Efficiency, Heatmap, Kpis};
+use crate::http::dashboard::{Efficiency, Heatmap, Kpis, MaintenancePanel};
 use crate::http::desk::{
     ActionBody, AppointmentWindow, AttachBody, BulkAssign, BulkResults, Classify, LinkBody, Me, NewView, NoteBody,
     OrderDetail, Registered, Registration, Technician, Vocabulary,
@@ -122,6 +122,7 @@ pub fn schemas() -> Map<String, Value> {
         crate::store::AssetRecord,
         NewAsset,
         AssetDetail,
+        MaintenancePanel,
         crate::http::problems::ProblemView,
         crate::http::problems::ProblemOrdered,
         NewPlan,

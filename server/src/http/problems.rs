@@ -24,8 +24,10 @@ use crate::http::extract::Params;
 use crate::replication::Principal;
 use crate::store::ProblemRecord;
 
-/// The most problems one listing answers.
-const MAX_LISTED: i64 = 200;
+/// The most problems one listing answers…
+const MAX_LISTED: usize = 200;
+/// …of the organization's newest this many (problems are rare: a few a month per estate).
+const MAX_READ: i64 = 5_000;
 
 #[derive(Debug, Deserialize, JsonSchema)]
 #[serde(deny_unknown_fields)]
@@ -69,12 +71,28 @@ pub async fn list(
             "状态须为 open、ordered 或 dismissed",
         ));
     }
-    let mut out = Vec::new();
-    for problem in state.db.problems(&principal.org, None, query.status.as_deref(), MAX_LISTED).await? {
-        // Another project's, or an asset removed since: not listed.
-        let Ok(asset) = asset_of(&state, &principal, &problem.asset_id).await else { continue };
-        out.push(ProblemView { problem, asset_name: asset.name, project: asset.project, place: asset.place });
+    // The assets of the projects the caller serves, read once; another project's problem, or
+    // one of an asset removed since, is not listed.
+    let mut assets = std::collections::HashMap::new();
+    for project in state.db.me(&principal).await?.projects {
+        for asset in state.db.assets(&principal.org, &project.code).await? {
+            assets.insert(asset.id.clone(), asset);
+        }
     }
+    let problems = state.db.problems(&principal.org, None, query.status.as_deref(), MAX_READ).await?;
+    let out = problems
+        .into_iter()
+        .filter_map(|problem| {
+            let asset = assets.get(&problem.asset_id)?;
+            Some(ProblemView {
+                asset_name: asset.name.clone(),
+                project: asset.project.clone(),
+                place: asset.place.clone(),
+                problem,
+            })
+        })
+        .take(MAX_LISTED)
+        .collect();
     Ok(Json(out))
 }
 
@@ -92,37 +110,35 @@ pub async fn order(
 ) -> Result<(StatusCode, Json<ProblemOrdered>), ApiError> {
     require_office(&principal)?;
     let problem = problem_of(&state, &principal, &id).await?;
-    let ordered = |order_id: String, number: Option<String>| Json(ProblemOrdered { order_id, number });
-    match problem.status.as_str() {
-        "ordered" => {
-            let order_id = problem.order_id.clone().unwrap_or_default();
-            let number = number_of(&state, &principal, &order_id).await?;
-            return Ok((StatusCode::OK, ordered(order_id, number)));
-        }
-        "dismissed" => {
-            return Err(ApiError::new(
-                StatusCode::CONFLICT,
-                "problem_closed",
-                "the problem was dismissed",
-                "该问题单已关闭",
-            ));
-        }
-        _ => {}
-    }
     let asset = asset_of(&state, &principal, &problem.asset_id).await?;
     let now = state.clock.now_ms();
-    let order_id = crate::preventive::order_problem(&state, &principal.org, &problem, &asset, now).await?.to_string();
-    // Of two at once, both made the same order; one closes the problem.
-    state
-        .db
-        .close_problem(&principal.org, &problem.id, "ordered", Some(&order_id), &principal.user.to_string(), now)
-        .await?;
-    let number = number_of(&state, &principal, &order_id).await?;
-    Ok((StatusCode::CREATED, ordered(order_id, number)))
-}
-
-async fn number_of(state: &AppState, principal: &Principal, order: &str) -> Result<Option<String>, ApiError> {
-    Ok(state.db.order_number(&principal.org, order).await?)
+    if problem.status == "open" {
+        // Claimed first, registered now: of two asking at once (or a dismissal), one wins.
+        let order_id = crate::preventive::problem_order_id(&state, &principal.org, &problem, &asset, now).await?;
+        let by = principal.user.to_string();
+        if state.db.close_problem(&principal.org, &problem.id, "ordered", Some(&order_id.to_string()), &by, now).await?
+        {
+            if let Err(e) = crate::preventive::order_problem(&state, &principal.org, &problem, &asset, now, now).await {
+                state.db.reopen_problem(&principal.org, &problem.id, &order_id.to_string()).await?;
+                return Err(e);
+            }
+            let number = state.db.order_number(&principal.org, &order_id.to_string()).await?;
+            return Ok((StatusCode::CREATED, Json(ProblemOrdered { order_id: order_id.to_string(), number })));
+        }
+    }
+    // Ordered before (by this request's twin, or earlier), or dismissed meanwhile.
+    let problem = problem_of(&state, &principal, &id).await?;
+    match (problem.status.as_str(), problem.order_id.clone(), problem.closed_at) {
+        ("ordered", Some(order_id), Some(at)) => {
+            // Its order is made again if the request that claimed it stopped before making it.
+            if !state.db.order_stored(&principal.org, &order_id).await? {
+                crate::preventive::order_problem(&state, &principal.org, &problem, &asset, at, now).await?;
+            }
+            let number = state.db.order_number(&principal.org, &order_id).await?;
+            Ok((StatusCode::OK, Json(ProblemOrdered { order_id, number })))
+        }
+        _ => Err(ApiError::new(StatusCode::CONFLICT, "problem_closed", "the problem was dismissed", "该问题单已关闭")),
+    }
 }
 
 pub async fn dismiss(

@@ -13,6 +13,7 @@ use crate::error::ApiError;
 const ASSETS: &[(&str, &str, &str)] = &[
     ("admin.js", "text/javascript; charset=utf-8", include_str!("../../web/admin.js")),
     ("chats.js", "text/javascript; charset=utf-8", include_str!("../../web/chats.js")),
+    ("equipment.js", "text/javascript; charset=utf-8", include_str!("../../web/equipment.js")),
     ("incidents.js", "text/javascript; charset=utf-8", include_str!("../../web/incidents.js")),
     ("photos.js", "text/javascript; charset=utf-8", include_str!("../../web/photos.js")),
     ("common.js", "text/javascript; charset=utf-8", include_str!("../../web/common.js")),

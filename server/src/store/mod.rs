@@ -213,7 +213,6 @@ pub trait Database:
     + Dashboards
     + Privacy
     + Problems
-    + Problems
     + Webhooks
     + Settings
     + Notes

@@ -46,6 +46,7 @@ pub struct AssetOrderRecord {
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct RuledAsset {
     pub id: String,
+    pub project: String,
     pub asset_type: String,
     /// YYYY-MM-DD, when known.
     pub installed_on: Option<String>,
@@ -127,12 +128,27 @@ pub trait Problems: Send + Sync {
     async fn asset_orgs(&self) -> Result<Vec<String>>;
     /// The organization's assets as the rules see them.
     async fn ruled_assets(&self, org: &str) -> Result<Vec<RuledAsset>>;
-    /// Repairs (kind `repair`) naming an asset, registered since `since_ms`.
+    /// Repairs (kind `repair`, not cancelled) naming an asset of their own project, registered
+    /// since `since_ms`.
     async fn asset_repairs(&self, org: &str, since_ms: i64) -> Result<Vec<AssetRepair>>;
     /// An order's official number, if it is stored.
     async fn order_number(&self, org: &str, order: &str) -> Result<Option<String>>;
-    /// The orders naming an asset, newest first (as the scanner last read them).
+    /// The orders of the asset's project naming it, newest first (as the scanner last read them):
+    /// an order of another project naming it is not its history.
     async fn asset_orders(&self, org: &str, asset: &str, limit: i64) -> Result<Vec<AssetOrderRecord>>;
+    /// The services due from `from` to `to` (YYYY-MM-DD, both included) of a project's assets
+    /// (or all): each one's due day and done day.
+    async fn services_due(
+        &self,
+        org: &str,
+        project: Option<&str>,
+        from: &str,
+        to: &str,
+    ) -> Result<Vec<(String, Option<String>)>>;
+    /// Orders of kind `repair` and `maintenance` registered in the period (not cancelled).
+    async fn reactive_and_preventive(&self, org: &str, period: &Period) -> Result<(i64, i64)>;
+    /// Each asset's latest problem: when it was raised (the rules' cooldown).
+    async fn last_problems(&self, org: &str) -> Result<Vec<(String, i64)>>;
     /// The organization's problems, newest first: of one asset, or in one status, when given.
     async fn problems(
         &self,
@@ -144,6 +160,8 @@ pub trait Problems: Send + Sync {
     async fn problem(&self, org: &str, id: &str) -> Result<Option<ProblemRecord>>;
     /// Stores a problem raised: `false` when a replica stored it already.
     async fn raise_problem(&self, org: &str, problem: &ProblemRecord) -> Result<bool>;
+    /// Opens again a problem whose preventive order could not be made.
+    async fn reopen_problem(&self, org: &str, id: &str, order: &str) -> Result<()>;
     /// Closes an open problem (`ordered` with its order, or `dismissed`): `false` when it was
     /// not open.
     async fn close_problem(
@@ -176,22 +194,31 @@ where
     }
 
     async fn ruled_assets(&self, org: &str) -> Result<Vec<RuledAsset>> {
-        let rows: Vec<(String, String, Option<String>, i64)> =
-            sqlx::query_as("SELECT id, asset_type, installed_on, created_at FROM assets WHERE org_id = $1 ORDER BY id")
-                .bind(org)
-                .fetch_all(&self.pool)
-                .await?;
+        let rows: Vec<(String, String, String, Option<String>, i64)> = sqlx::query_as(
+            "SELECT id, project, asset_type, installed_on, created_at FROM assets WHERE org_id = $1 ORDER BY id",
+        )
+        .bind(org)
+        .fetch_all(&self.pool)
+        .await?;
         Ok(rows
             .into_iter()
-            .map(|(id, asset_type, installed_on, created_at)| RuledAsset { id, asset_type, installed_on, created_at })
+            .map(|(id, project, asset_type, installed_on, created_at)| RuledAsset {
+                id,
+                project,
+                asset_type,
+                installed_on,
+                created_at,
+            })
             .collect())
     }
 
     async fn asset_repairs(&self, org: &str, since_ms: i64) -> Result<Vec<AssetRepair>> {
         let rows: Vec<(String, String, i64, Option<i64>)> = sqlx::query_as(
-            "SELECT order_id, asset_id, created_at, completed_at FROM order_facts
-             WHERE org_id = $1 AND asset_id IS NOT NULL AND kind = 'repair' AND created_at >= $2
-             ORDER BY created_at, order_id",
+            "SELECT f.order_id, f.asset_id, f.created_at, f.completed_at FROM order_facts f
+             JOIN assets a ON a.org_id = f.org_id AND a.id = f.asset_id AND a.project = f.project
+             WHERE f.org_id = $1 AND f.asset_id IS NOT NULL AND f.kind = 'repair' AND f.status <> 'cancelled'
+               AND f.created_at >= $2
+             ORDER BY f.created_at, f.order_id",
         )
         .bind(org)
         .bind(since_ms)
@@ -215,7 +242,9 @@ where
     async fn asset_orders(&self, org: &str, asset: &str, limit: i64) -> Result<Vec<AssetOrderRecord>> {
         let rows: Vec<(String, Option<String>, String, String, i64, Option<i64>)> = sqlx::query_as(
             "SELECT f.order_id, o.number, f.kind, f.status, f.created_at, f.completed_at
-             FROM order_facts f LEFT JOIN orders o ON o.id = f.order_id AND o.org_id = f.org_id
+             FROM order_facts f
+             JOIN assets a ON a.org_id = f.org_id AND a.id = f.asset_id AND a.project = f.project
+             LEFT JOIN orders o ON o.id = f.order_id AND o.org_id = f.org_id
              WHERE f.org_id = $1 AND f.asset_id = $2 ORDER BY f.created_at DESC, f.order_id LIMIT $3",
         )
         .bind(org)
@@ -257,6 +286,51 @@ where
         rows.into_iter().map(problem_of).collect()
     }
 
+    async fn services_due(
+        &self,
+        org: &str,
+        project: Option<&str>,
+        from: &str,
+        to: &str,
+    ) -> Result<Vec<(String, Option<String>)>> {
+        Ok(sqlx::query_as(
+            "SELECT o.due, o.done FROM maintenance_occurrences o
+             JOIN assets a ON a.org_id = o.org_id AND a.id = o.asset_id
+             WHERE o.org_id = $1 AND ($2 IS NULL OR a.project = $2) AND o.due >= $3 AND o.due <= $4
+               AND o.made_at IS NOT NULL",
+        )
+        .bind(org)
+        .bind(project)
+        .bind(from)
+        .bind(to)
+        .fetch_all(&self.pool)
+        .await?)
+    }
+
+    async fn reactive_and_preventive(&self, org: &str, period: &Period) -> Result<(i64, i64)> {
+        let rows: Vec<(String, i64)> = sqlx::query_as(
+            "SELECT kind, COUNT(*) FROM order_facts
+             WHERE org_id = $1 AND created_at >= $2 AND created_at < $3 AND ($4 IS NULL OR project = $4)
+               AND kind IN ('repair', 'maintenance') AND status <> 'cancelled'
+             GROUP BY kind",
+        )
+        .bind(org)
+        .bind(period.from)
+        .bind(period.to)
+        .bind(period.project.as_deref())
+        .fetch_all(&self.pool)
+        .await?;
+        let count = |kind: &str| rows.iter().find(|(k, _)| k == kind).map_or(0, |(_, n)| *n);
+        Ok((count("repair"), count("maintenance")))
+    }
+
+    async fn last_problems(&self, org: &str) -> Result<Vec<(String, i64)>> {
+        Ok(sqlx::query_as("SELECT asset_id, MAX(raised_at) FROM problems WHERE org_id = $1 GROUP BY asset_id")
+            .bind(org)
+            .fetch_all(&self.pool)
+            .await?)
+    }
+
     async fn problem(&self, org: &str, id: &str) -> Result<Option<ProblemRecord>> {
         let row: Option<ProblemTuple> = sqlx::query_as(AssertSqlSafe(format!(
             "SELECT {PROBLEM_COLUMNS} FROM problems WHERE org_id = $1 AND id = $2"
@@ -289,6 +363,19 @@ where
         .execute(&self.pool)
         .await?;
         Ok(done.rows_affected() == 1)
+    }
+
+    async fn reopen_problem(&self, org: &str, id: &str, order: &str) -> Result<()> {
+        sqlx::query(
+            "UPDATE problems SET status = 'open', order_id = NULL, closed_by = NULL, closed_at = NULL
+             WHERE org_id = $1 AND id = $2 AND status = 'ordered' AND order_id = $3",
+        )
+        .bind(org)
+        .bind(id)
+        .bind(order)
+        .execute(&self.pool)
+        .await?;
+        Ok(())
     }
 
     async fn close_problem(

@@ -174,7 +174,8 @@ where
                 let merged =
                     replication::merge_push(Some((order, assignee)), *id, changes, &authors, &server, None, now_ms)
                         .ok()?;
-                let saved = merged.transitions_changed.then(|| merged.order.save_uncompressed());
+                let saved =
+                    (merged.transitions_changed || merged.asset_changed).then(|| merged.order.save_uncompressed());
                 Some(Premerged { at_seq, merged, saved })
             }));
         }

@@ -222,7 +222,7 @@ pub async fn register(
     }
     // The asset: the project's own (another project's, or none of that id, is unknown).
     if let Some(id) = &asset
-        && !state.db.asset(&principal.org, id).await?.is_some_and(|a| a.project == location.project)
+        && state.db.asset(&principal.org, id).await?.is_none_or(|a| a.project != location.project)
     {
         return Err(ApiError::invalid(
             "unknown_asset",
