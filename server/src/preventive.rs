@@ -55,9 +55,9 @@ pub struct Pass {
 /// cannot be made is logged and left for a later pass; the others are made.
 pub async fn tick(state: &AppState, now_ms: i64) -> Result<Pass, ApiError> {
     let mut pass = Pass::default();
-    for (occurrence, completed_at) in state.db.completed_occurrences(PER_PASS).await? {
+    for (org, key, completed_at) in state.db.completed_occurrences(PER_PASS).await? {
         let done = loopwork_sync_core::china_time::date(completed_at).to_string();
-        state.db.occurrence_done(&occurrence.org, &occurrence.key, &done).await?;
+        state.db.occurrence_done(&org, &key, &done).await?;
         pass.done += 1;
     }
     let plans = state.db.scheduled_plans().await?;

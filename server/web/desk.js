@@ -10,7 +10,7 @@ import {
 import { adminView } from '/assets/admin.js';
 import { chatsView, waitingCount } from '/assets/chats.js';
 import { attachmentsCard, photoPicker } from '/assets/photos.js';
-import { assetsView } from '/assets/equipment.js';
+import { assetsView, maintenanceFigures } from '/assets/equipment.js';
 import { deviationsView, incidentBanner, incidentsView, knowProjects, openDeviations, openIncidents, projectName } from '/assets/incidents.js';
 
 session.use('loopwork.desk');
@@ -1187,6 +1187,7 @@ function rangeBar(extra) {
 
 function dashboardView() {
   const eff = h('div', { 'data-testid': 'efficiency' });
+  const pm = h('div', { 'data-testid': 'maintenance-figures' });
   const heat = h('div', { class: 'heat-grids' });
   const picked = h('div', { 'data-testid': 'heat-orders' });
   let cell = null; // the heat-map cell whose orders are listed
@@ -1202,22 +1203,25 @@ function dashboardView() {
   const refresh = h('button', { type: 'button', 'data-testid': 'dashboard-refresh', onclick: () => reload() }, t('refresh'));
   mount([rangeBar(refresh),
     h('section', { class: 'card' }, h('h3', {}, t('eff_title')), eff),
+    h('section', { class: 'card' }, h('h3', {}, t('pm_title')), pm),
     h('section', { class: 'card', 'data-testid': 'heatmap' }, h('div', { class: 'row-top' }, h('h3', {}, t('heat_title_of')), kinds), muted(t('heat_pick')), heat, picked)],
   async () => {
     const q = rangeQuery(st.range);
     // The period before, as long, for the trends.
     const span = q.to - q.from;
     const before = { ...q, from: q.from - span, to: q.from };
-    const [e, prev, m] = await Promise.all([api('/api/v1/dashboard/efficiency', { query: q }),
+    const [e, prev, m, planned] = await Promise.all([api('/api/v1/dashboard/efficiency', { query: q }),
       api('/api/v1/dashboard/efficiency', { query: before }).catch(() => null),
       // 全部 is the empty choice; the server reads no kind as complaints, and `all` as every kind.
-      api('/api/v1/dashboard/heatmap', { query: { ...q, kind: kind() || 'all' } })]);
+      api('/api/v1/dashboard/heatmap', { query: { ...q, kind: kind() || 'all' } }),
+      api('/api/v1/dashboard/maintenance', { query: q })]);
     // The open incidents, marked on the cells they cover (live: the desk reloads on notices).
     // With every project chosen, building numbers repeat across projects: marked only when
     // the organization has one.
     const single = q.project || (st.me.projects?.length === 1 ? st.me.projects[0].code : null);
     const incidents = single ? (await openIncidents().catch(() => [])).filter((i) => i.project === single) : [];
     eff.replaceChildren(...efficiency(e, prev));
+    pm.replaceChildren(...maintenanceFigures(planned).filter(Boolean));
     heat.replaceChildren(...heatGrids(m, pick, cell?.key, incidents));
     if (cell) await listCell(cell);
   });

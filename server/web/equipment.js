@@ -41,6 +41,13 @@ addStrings({
   problem_status_open: ['待处理', 'Open'], problem_status_ordered: ['已生成工单', 'Ordered'], problem_status_dismissed: ['已忽略', 'Dismissed'],
   problem_orders: ['相关报修 {0} 单', '{0} repairs'],
   asset_orders_title: ['关联工单', 'Orders naming it'], asset_orders_none: ['暂无关联工单', 'No order names it'],
+  pm_title: ['计划维保与设备可靠性', 'Planned maintenance and reliability'],
+  pm_compliance: ['维保按期完成率', 'PM compliance'], pm_compliance_def: ['到期日前完成的维保,占已完成或已逾期维保的比例', 'Services done by their due day, of those done or overdue'],
+  pm_due: ['到期维保', 'Services due'], pm_overdue: ['逾期未完成', 'Overdue'], pm_late: ['逾期完成', 'Done late'],
+  pm_ratio: ['报修 : 计划维保', 'Repairs : planned'], pm_repeat: ['返修率', 'Repeat repairs'],
+  pm_repeat_def: ['同一设备在故障预警规则的“同一故障”天数内再次报修的比例', 'Repairs of an asset within the failure rules\' same-fault days of its previous one'],
+  pm_type: ['设备类型', 'Asset type'], pm_assets: ['台数', 'Assets'], pm_failures: ['故障', 'Failures'],
+  pm_mtbf: ['平均故障间隔(工作小时)', 'MTBF (working hours)'], pm_mttr: ['平均修复时间(工作小时)', 'MTTR (working hours)'],
 });
 
 const PRESETS = [
@@ -56,6 +63,26 @@ const typeLabel = (code) => t(`asset_type_${TYPES.includes(code) ? code : 'other
 const today = () => new Intl.DateTimeFormat('en-CA', { timeZone: 'Asia/Shanghai' }).format(Date.now());
 const input = (name, attrs = {}) => h('input', { name, 'data-testid': `asset-${name}`, autocomplete: 'off', ...attrs });
 const where = (a) => `${a.building ? `${a.building}栋 · ` : ''}${a.place}`;
+
+// The dashboard's maintenance figures (`GET /api/v1/dashboard/maintenance`).
+export function maintenanceFigures(m) {
+  const pct = (x) => (x == null ? null : `${Math.round(x * 100)}%`);
+  const stat = (key, value, def, testid) => h('div', { class: 'stat', title: def ? t(def) : null, 'data-testid': testid },
+    h('div', { class: 'muted' }, t(key), def ? ' ⓘ' : ''),
+    h('div', { class: 'stat-value' }, value == null ? h('span', { class: 'muted no-data' }, t('no_data')) : String(value)));
+  const hours = (x) => (x == null ? '—' : x.toFixed(1));
+  return [
+    h('div', { class: 'stats' },
+      stat('pm_compliance', pct(m.compliance), 'pm_compliance_def', 'pm-compliance'),
+      stat('pm_due', m.services_due, null, 'pm-due'), stat('pm_late', m.done_late, null, 'pm-late'),
+      stat('pm_overdue', m.overdue, null, 'pm-overdue'),
+      stat('pm_ratio', `${m.reactive_orders} : ${m.preventive_orders}`, null, 'pm-ratio'),
+      stat('pm_repeat', pct(m.repeat_repair_rate), 'pm_repeat_def', 'pm-repeat')),
+    m.reliability.length ? table([t('pm_type'), t('pm_assets'), t('pm_failures'), t('pm_mtbf'), t('pm_mttr')],
+      m.reliability.map((r) => h('tr', { 'data-testid': 'pm-reliability' }, h('td', {}, typeLabel(r.asset_type)), h('td', {}, r.assets),
+        h('td', {}, r.failures), h('td', {}, hours(r.mtbf_hours)), h('td', {}, hours(r.mttr_hours))))) : null,
+  ];
+}
 
 export function problemLine(p) {
   return p.reason === 'outlier' ? t('problem_outlier', p.count, p.days, (p.expected ?? 0).toFixed(1)) : t('problem_repeated', p.count, p.days);

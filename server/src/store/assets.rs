@@ -128,9 +128,9 @@ pub trait Assets: Send + Sync {
     async fn forget_occurrence(&self, org: &str, key: &str) -> Result<()>;
     /// Whether the organization's order is stored.
     async fn order_stored(&self, org: &str, order: &str) -> Result<bool>;
-    /// Occurrences made but not known done whose orders were completed, with the completion's
-    /// time (the dashboards' facts).
-    async fn completed_occurrences(&self, limit: i64) -> Result<Vec<(OccurrenceRecord, i64)>>;
+    /// Occurrences made but not known done whose orders were completed (organization, key),
+    /// with the completion's time (the dashboards' facts).
+    async fn completed_occurrences(&self, limit: i64) -> Result<Vec<(String, String, i64)>>;
     async fn occurrence_done(&self, org: &str, key: &str, done: &str) -> Result<()>;
     /// An asset's occurrences, the latest rule's date first, with their orders' numbers and
     /// statuses.
@@ -412,38 +412,16 @@ where
         Ok(())
     }
 
-    async fn completed_occurrences(&self, limit: i64) -> Result<Vec<(OccurrenceRecord, i64)>> {
-        let rows: Vec<(
-            String,
-            String,
-            String,
-            String,
-            String,
-            String,
-            String,
-            String,
-            Option<i64>,
-            Option<String>,
-            i64,
-        )> = sqlx::query_as(
-            "SELECT o.org_id, o.occurrence_key, o.plan_id, o.asset_id, o.nominal, o.due, o.issue_on, o.order_id,
-                        o.made_at, o.done, f.completed_at
-                 FROM maintenance_occurrences o JOIN order_facts f ON f.order_id = o.order_id AND f.org_id = o.org_id
-                 WHERE o.done IS NULL AND o.made_at IS NOT NULL AND f.completed_at IS NOT NULL
-                 LIMIT $1",
+    async fn completed_occurrences(&self, limit: i64) -> Result<Vec<(String, String, i64)>> {
+        Ok(sqlx::query_as(
+            "SELECT o.org_id, o.occurrence_key, f.completed_at
+             FROM maintenance_occurrences o JOIN order_facts f ON f.order_id = o.order_id AND f.org_id = o.org_id
+             WHERE o.done IS NULL AND o.made_at IS NOT NULL AND f.completed_at IS NOT NULL
+             LIMIT $1",
         )
         .bind(limit)
         .fetch_all(&self.pool)
-        .await?;
-        Ok(rows
-            .into_iter()
-            .map(|(org, key, plan_id, asset_id, nominal, due, issue_on, order_id, made_at, done, completed_at)| {
-                (
-                    occurrence_of((org, key, plan_id, asset_id, nominal, due, issue_on, order_id, made_at, done)),
-                    completed_at,
-                )
-            })
-            .collect())
+        .await?)
     }
 
     async fn occurrence_done(&self, org: &str, key: &str, done: &str) -> Result<()> {
