@@ -29,7 +29,7 @@ use loopwork_sync_core::{DeviceId, OrderId, Role};
 use crate::AppState;
 use crate::error::ApiError;
 use crate::replication::Principal;
-use crate::store::{AssetRecord, OccurrenceRecord, PlanRecord, ProblemRecord};
+use crate::store::{AssetRecord, OccurrenceRecord, PlanRecord, ProblemRecord, RuledAsset};
 
 /// A reservation older than this whose order is not made was left by a stopped process.
 const ABANDONED_AFTER_MS: i64 = 5 * 60_000;
@@ -162,27 +162,10 @@ pub async fn raise_problems(state: &AppState, now_ms: i64) -> Result<usize, ApiE
 /// [`raise_problems`] in one organization.
 async fn raise_in(state: &AppState, org: &str, now_ms: i64) -> Result<usize, ApiError> {
     let mut raised = 0;
-    let zone = WorkingHours::china_office().zone;
     let settings = crate::settings::read::<FailureSettings>(&*state.db, org).await?;
     let rules = settings.rules();
     let longest = rules.lookbacks_ms.iter().copied().chain([rules.repeat_window_ms]).max().unwrap_or(0);
-    let assets: Vec<failures::Asset> = state
-        .db
-        .ruled_assets(org)
-        .await?
-        .into_iter()
-        .map(|a| {
-            let installed = a
-                .installed_on
-                .as_deref()
-                .and_then(|d| d.parse::<Date>().ok())
-                .and_then(|d| d.to_zoned(zone.clone()).ok().map(|at| at.timestamp().as_millisecond()));
-            // Repairs name it only once it is registered: observed from then, or from its
-            // installation if later.
-            let in_service_ms = installed.map_or(a.created_at, |at| at.max(a.created_at));
-            failures::Asset { id: a.id, asset_type: a.asset_type, in_service_ms }
-        })
-        .collect();
+    let assets: Vec<failures::Asset> = state.db.ruled_assets(org).await?.into_iter().map(observed).collect();
     let repairs: Vec<failures::Failure> = state
         .db
         .asset_repairs(org, now_ms - longest - rules.same_fault_ms - REPAIRS_MARGIN_MS)
@@ -240,6 +223,17 @@ async fn raise_in(state: &AppState, org: &str, now_ms: i64) -> Result<usize, Api
         }
     }
     Ok(raised)
+}
+
+/// An asset as the failure rules see it: in service from its registration (repairs name it only
+/// once it is registered), or from its installation if later.
+pub fn observed(asset: RuledAsset) -> failures::Asset {
+    let installed = asset.installed_on.as_deref().and_then(|d| d.parse::<Date>().ok()).and_then(|d| {
+        // China Standard Time, as every civil date of the register.
+        d.to_zoned(jiff::tz::TimeZone::fixed(jiff::tz::offset(8))).ok().map(|at| at.timestamp().as_millisecond())
+    });
+    let in_service_ms = installed.map_or(asset.created_at, |at| at.max(asset.created_at));
+    failures::Asset { id: asset.id, asset_type: asset.asset_type, in_service_ms }
 }
 
 /// A problem's id: the organization, the asset and the last order among its evidence.

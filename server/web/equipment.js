@@ -3,7 +3,7 @@
 // order in one step; an asset (#assets/<id>) with its QR code to print, its maintenance plans
 // and their next services, the services the scheduler made, its problems and the orders naming
 // it. Supervisors and above add assets and plans; office staff read and order.
-import { addStrings, api, busy, field, fmtTime, h, label, muted, section, statusBadge, t, table, toast } from '/assets/common.js';
+import { addStrings, api, busy, field, fmtTime, h, label, muted, section, shanghaiDate, statusBadge, t, table, toast } from '/assets/common.js';
 
 const TYPES = ['elevator', 'water_pump', 'water_tank', 'fire_system', 'power', 'gate', 'other'];
 
@@ -45,7 +45,7 @@ addStrings({
   pm_compliance: ['维保按期完成率', 'PM compliance'], pm_compliance_def: ['到期日前完成的维保,占已完成或已逾期维保的比例', 'Services done by their due day, of those done or overdue'],
   pm_due: ['到期维保', 'Services due'], pm_overdue: ['逾期未完成', 'Overdue'], pm_late: ['逾期完成', 'Done late'],
   pm_ratio: ['报修 : 计划维保', 'Repairs : planned'], pm_repeat: ['返修率', 'Repeat repairs'],
-  pm_repeat_def: ['同一设备在故障预警规则的“同一故障”天数内再次报修的比例', 'Repairs of an asset within the failure rules\' same-fault days of its previous one'],
+  pm_repeat_def: ['同一设备同一故障的再次报修(距该故障首次报修不超过故障预警规则的“同一故障”天数)所占比例', 'Repairs the failure rules count as the same fault again (within its same-fault days of that fault\'s first repair)'],
   pm_type: ['设备类型', 'Asset type'], pm_assets: ['台数', 'Assets'], pm_failures: ['故障', 'Failures'],
   pm_mtbf: ['平均故障间隔(工作小时)', 'MTBF (working hours)'], pm_mttr: ['平均修复时间(工作小时)', 'MTTR (working hours)'],
 });
@@ -60,7 +60,6 @@ const PRESETS = [
 
 const supervisor = (me) => ['supervisor', 'manager', 'admin'].includes(me?.role);
 const typeLabel = (code) => t(`asset_type_${TYPES.includes(code) ? code : 'other'}`);
-const today = () => new Intl.DateTimeFormat('en-CA', { timeZone: 'Asia/Shanghai' }).format(Date.now());
 const input = (name, attrs = {}) => h('input', { name, 'data-testid': `asset-${name}`, autocomplete: 'off', ...attrs });
 const where = (a) => `${a.building ? `${a.building}栋 · ` : ''}${a.place}`;
 
@@ -222,7 +221,7 @@ function addPlanForm(ctx, url) {
   const form = h('form', { class: 'form-grid plan-form', 'data-testid': 'plan-form' },
     h('h3', { class: 'wide' }, t('plan_add')),
     field(t('plan_rule'), preset), field('RRULE', rule), field(t('plan_gap'), gap), field(t('plan_lead'), lead),
-    field(t('plan_starts'), input('starts_on', { type: 'date', value: today(), required: true })),
+    field(t('plan_starts'), input('starts_on', { type: 'date', value: shanghaiDate(Date.now()), required: true })),
     field(t('plan_checklist'), h('textarea', { name: 'checklist', 'data-testid': 'asset-checklist', rows: 3 }), 'wide'),
     h('div', { class: 'buttons wide' }, h('button', { type: 'submit', class: 'primary', 'data-testid': 'plan-save' }, t('plan_save'))));
   form.addEventListener('submit', (e) => {

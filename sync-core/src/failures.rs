@@ -11,8 +11,8 @@
 //!   its type: the Poisson probability of as many failures or more, at the rate of its peers
 //!   (leave-one-out) over its own time in service, is at most [`Rules::max_p_value`].
 //!
-//! Both count **faults**, not orders: an order reported within [`Rules::same_fault_ms`] of the
-//! asset's previous one is a repair that did not hold (返修), the same fault again; that is the
+//! Both count **faults**, not orders: an order reported within [`Rules::same_fault_ms`] of its
+//! fault's first order is a repair that did not hold (返修), the same fault again ([`new_faults`]); that is the
 //! repair's quality (the repeat-repair rate), not the asset wearing out. A problem is not raised
 //! again on the same asset within [`Rules::cooldown_ms`] of the last, nor after it without a
 //! fault since, so that a known problem does not nag while its preventive work is done.
@@ -58,7 +58,7 @@ pub struct Rules {
     /// The fewest failures the outlier rule raises on.
     pub min_outlier_count: u32,
     pub cooldown_ms: i64,
-    /// An order this soon after the asset's previous one is the same fault again.
+    /// An order this soon after its fault's first order is the same fault again.
     pub same_fault_ms: i64,
 }
 
@@ -93,7 +93,7 @@ pub struct FailureSettings {
     pub repeat_window_days: i64,
     /// No second problem on an asset within this many days of its last (1 to 365).
     pub cooldown_days: i64,
-    /// An order within this many days of the asset's previous one is that fault again, a repair
+    /// An order within this many days of its fault's first order is that fault again, a repair
     /// that did not hold (0 to 30).
     pub same_fault_days: i64,
 }
@@ -159,6 +159,23 @@ pub struct Problem {
     pub orders: Vec<String>,
 }
 
+/// Of one asset's failures sorted by report time, which are faults of their own (`true`): an
+/// order reported within `same_fault_ms` of its fault's first order is that fault again, a repair
+/// that did not hold (返修), not the asset wearing out.
+pub fn new_faults(sorted: &[&Failure], same_fault_ms: i64) -> Vec<bool> {
+    let mut fault: Option<i64> = None;
+    sorted
+        .iter()
+        .map(|f| {
+            let again = fault.is_some_and(|at| f.reported_ms - at < same_fault_ms);
+            if !again {
+                fault = Some(f.reported_ms);
+            }
+            !again
+        })
+        .collect()
+}
+
 /// A look-back: where it starts, and per asset type the faults and the exposure in it.
 type Window<'a> = (i64, HashMap<&'a str, (u64, i64)>);
 
@@ -171,15 +188,9 @@ pub fn detect(assets: &[Asset], failures: &[Failure], raised: &[Problem], now_ms
     }
     for list in by_asset.values_mut() {
         list.sort_by_key(|f| f.reported_ms);
-        // Each fault once: its first order (an order soon after a fault's is that fault again).
-        let mut fault: Option<i64> = None;
-        list.retain(|f| {
-            let again = fault.is_some_and(|at| f.reported_ms - at < rules.same_fault_ms);
-            if !again {
-                fault = Some(f.reported_ms);
-            }
-            !again
-        });
+        // Each fault once: its first order.
+        let mut fresh = new_faults(list, rules.same_fault_ms).into_iter();
+        list.retain(|_| fresh.next().unwrap_or(true));
     }
     let last_raised: HashMap<&str, i64> = raised.iter().fold(HashMap::new(), |mut last, p| {
         let at = last.entry(p.asset.as_str()).or_insert(p.raised_ms);

@@ -167,6 +167,11 @@ async fn a_pump_failing_for_the_third_time_in_60_days_raises_one_problem_record(
         "{panel}"
     );
     assert!(pumps["mtbf_hours"].as_f64().is_some(), "{panel}");
+    let (status, body) = server.call(&wang, "GET", "/api/v1/dashboard/maintenance", None).await;
+    assert_eq!((status, error_code(&body)), (403, "forbidden"), "{body}");
+    let backwards = format!("/api/v1/dashboard/maintenance?from={}&to={}", at("05-01"), at("03-01"));
+    let (status, body) = server.call(&zhuguan, "GET", &backwards, None).await;
+    assert_eq!((status, error_code(&body)), (400, "invalid_period"), "{body}");
 
     // A leak registered without the pump; the technician names it on the job, from his phone:
     // the scanner reads the order again and the pump's history has it.

@@ -193,8 +193,8 @@ pub struct MaintenancePanel {
     pub reactive_orders: i64,
     pub preventive_orders: i64,
     pub reactive_to_preventive: Option<f64>,
-    /// Repairs naming an asset in the period, and those within the failure rules'
-    /// `same_fault_days` of the asset's previous repair (a repair that did not hold).
+    /// Repairs naming an asset in the period, and those the failure rules count as the same fault
+    /// again: within `same_fault_days` of that fault's first repair (a repair that did not hold).
     pub asset_repairs: i64,
     pub repeat_repairs: i64,
     pub repeat_repair_rate: Option<f64>,
@@ -248,7 +248,7 @@ pub async fn maintenance(
         .await?
         .into_iter()
         .filter(|a| project.is_none_or(|p| a.project == p))
-        .map(|a| failures::Asset { id: a.id, asset_type: a.asset_type, in_service_ms: a.created_at })
+        .map(crate::preventive::observed)
         .collect();
     let mut repairs: Vec<failures::Failure> = state
         .db
@@ -264,15 +264,15 @@ pub async fn maintenance(
         })
         .collect();
     repairs.sort_by(|a, b| a.asset.cmp(&b.asset).then(a.reported_ms.cmp(&b.reported_ms)));
+    // A repeat is what the failure rules count as the same fault again.
     let (mut named, mut repeats) = (0, 0);
-    for (n, r) in repairs.iter().enumerate() {
-        if r.reported_ms < period.from {
-            continue;
-        }
-        named += 1;
-        let before = n.checked_sub(1).map(|p| &repairs[p]);
-        if before.is_some_and(|b| b.asset == r.asset && r.reported_ms - b.reported_ms < same_fault_ms) {
-            repeats += 1;
+    for one_asset in repairs.chunk_by(|a, b| a.asset == b.asset) {
+        let sorted: Vec<&failures::Failure> = one_asset.iter().collect();
+        for (r, fresh) in one_asset.iter().zip(failures::new_faults(&sorted, same_fault_ms)) {
+            if r.reported_ms >= period.from {
+                named += 1;
+                repeats += i64::from(!fresh);
+            }
         }
     }
     let in_period: Vec<failures::Failure> = repairs.into_iter().filter(|r| r.reported_ms >= period.from).collect();
